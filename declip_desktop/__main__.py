@@ -1,0 +1,3 @@
+from declip_desktop.app import main
+
+raise SystemExit(main())

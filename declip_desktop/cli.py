@@ -1,0 +1,58 @@
+"""`declip`: the headless command line. Each package registers its own subcommands.
+
+Exit codes: 0 success, 1 some inputs failed (the rest were processed), 2 usage error.
+Errors are printed as one line on stderr; tracebacks only with DECLIP_DEBUG=1.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from engine.errors import DeclipError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from engine import cli as engine_cli
+
+    parser = argparse.ArgumentParser(prog="declip", description="DeCLIP Desktop: localise manipulated regions in photos.")
+    parser.add_argument("--version", action="version", version=_version())
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    engine_cli.register(sub)
+    for modname in ("trainer.cli", "declip_desktop.case.cli"):
+        try:
+            mod = __import__(modname, fromlist=["register"])
+        except ImportError:
+            continue  # a component still being built; the rest of the CLI works
+        mod.register(sub)
+    return parser
+
+
+def _version() -> str:
+    from engine.versions import app_version
+
+    return f"declip {app_version()}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        rc = args.func(args)
+    except DeclipError as exc:
+        print(f"declip: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("declip: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # last resort: one line, the traceback only on request
+        if os.environ.get("DECLIP_DEBUG"):
+            raise
+        print(f"declip: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    return int(rc or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

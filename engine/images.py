@@ -1,0 +1,228 @@
+"""Reading evidence images safely into RGB.
+
+Every way an image can be bad ends in an ImageError with one line that names the file.
+Files are only ever opened for reading.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+
+from .errors import ImageError
+
+# Pillow's own bomb limit is a warning up to 2x and an error past that; we want one clear rule.
+MAX_PIXELS = int(os.environ.get("DECLIP_MAX_PIXELS", 200_000_000))
+MAX_FILE_BYTES = 2 * 1024**3
+
+ImageSource = Union[str, os.PathLike, Image.Image, np.ndarray]
+
+
+@dataclass
+class LoadedImage:
+    """An image ready for analysis: 8-bit RGB with EXIF orientation applied."""
+
+    rgb: Image.Image
+    name: str
+    sha256: str | None
+    format: str | None
+    original_mode: str
+    orientation: int = 1
+    frames: int = 1
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def width(self) -> int:
+        return self.rgb.width
+
+    @property
+    def height(self) -> int:
+        return self.rgb.height
+
+    def info(self) -> dict:
+        return {
+            "name": self.name,
+            "sha256": self.sha256,
+            "format": self.format,
+            "original_mode": self.original_mode,
+            "width": self.width,
+            "height": self.height,
+            "exif_orientation": self.orientation,
+            "frames": self.frames,
+            "notes": list(self.notes),
+        }
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def load_image(source: ImageSource) -> LoadedImage:
+    """Load a path, PIL image or HxWx3 uint8 array as RGB. Raises ImageError."""
+    if isinstance(source, np.ndarray):
+        return _from_array(source)
+    if isinstance(source, Image.Image):
+        return _from_pil(source, name="<image>", sha=None)
+    if isinstance(source, (str, os.PathLike)):
+        return _from_path(Path(source))
+    raise ImageError(f"cannot analyse an object of type {type(source).__name__}: expected a path, PIL image or HxWx3 uint8 array")
+
+
+def _from_array(arr: np.ndarray) -> LoadedImage:
+    if arr.dtype != np.uint8:
+        raise ImageError(f"array image: expected dtype uint8, found {arr.dtype}")
+    if arr.ndim == 2:
+        arr = np.stack([arr] * 3, axis=-1)
+    if arr.ndim != 3 or arr.shape[2] not in (3, 4) or arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ImageError(f"array image: expected shape HxWx3, found {arr.shape}")
+    img = Image.fromarray(np.ascontiguousarray(arr[..., :3]), "RGB")
+    sha = hashlib.sha256(np.ascontiguousarray(arr[..., :3]).tobytes()).hexdigest()
+    return LoadedImage(rgb=img, name="<array>", sha256=sha, format=None, original_mode="RGB")
+
+
+def _from_path(path: Path) -> LoadedImage:
+    name = str(path)
+    if not path.exists():
+        raise ImageError(f"{name}: file not found")
+    if path.is_dir():
+        raise ImageError(f"{name}: is a folder, expected an image file")
+    size = path.stat().st_size
+    if size == 0:
+        raise ImageError(f"{name}: file is empty (0 bytes), expected an image")
+    if size > MAX_FILE_BYTES:
+        raise ImageError(f"{name}: file is {size / 1e9:.1f} GB, larger than the {MAX_FILE_BYTES / 1e9:.0f} GB limit")
+    try:
+        data = path.read_bytes()  # read once: hash and decode the same bytes
+    except OSError as exc:
+        raise ImageError(f"{name}: cannot read file ({exc.strerror or exc})") from None
+    sha = hashlib.sha256(data).hexdigest()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            img = Image.open(io.BytesIO(data))
+        except UnidentifiedImageError:
+            raise ImageError(f"{name}: not an image that can be read (unknown or corrupt format)") from None
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise ImageError(f"{name}: image dimensions exceed the decompression-bomb limit") from None
+        except Exception as exc:  # Pillow plugins raise assorted errors on hostile headers
+            raise ImageError(f"{name}: corrupt image header ({_short(exc)})") from None
+        return _from_pil(img, name=name, sha=sha)
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:160]
+
+
+def _from_pil(img: Image.Image, name: str, sha: str | None) -> LoadedImage:
+    fmt = img.format
+    w, h = img.size
+    if w <= 0 or h <= 0:
+        raise ImageError(f"{name}: image has no pixels ({w}x{h})")
+    if w * h > MAX_PIXELS:
+        raise ImageError(
+            f"{name}: image is {w}x{h} ({w * h / 1e6:.0f} MP), above the {MAX_PIXELS / 1e6:.0f} MP limit "
+            "(possible decompression bomb)"
+        )
+    frames = int(getattr(img, "n_frames", 1) or 1)
+    notes: list[str] = []
+    try:
+        if frames > 1:
+            img.seek(0)
+            notes.append(f"multi-frame file ({frames} frames): first frame analysed")
+        img.load()
+    except Exception as exc:
+        msg = _short(exc)
+        if "truncated" in msg.lower() or isinstance(exc, (EOFError,)):
+            raise ImageError(f"{name}: image file is truncated") from None
+        raise ImageError(f"{name}: image data is corrupt ({msg})") from None
+    original_mode = img.mode
+    orientation = 1
+    try:
+        orientation = int(img.getexif().get(0x0112, 1) or 1)
+    except Exception:
+        notes.append("EXIF block unreadable: orientation not applied")
+    if orientation not in range(1, 9):
+        notes.append(f"invalid EXIF orientation {orientation} ignored")
+        orientation = 1
+    try:
+        rgb = _to_rgb(img, notes)
+        if orientation != 1:
+            rgb = ImageOps.exif_transpose(_with_orientation(rgb, orientation))
+            notes.append(f"EXIF orientation {orientation} applied")
+    except ImageError:
+        raise
+    except Exception as exc:
+        raise ImageError(f"{name}: cannot convert {original_mode} image to RGB ({_short(exc)})") from None
+    return LoadedImage(rgb=rgb, name=name, sha256=sha, format=fmt, original_mode=original_mode,
+                       orientation=orientation, frames=frames, notes=notes)
+
+
+def _with_orientation(img: Image.Image, orientation: int) -> Image.Image:
+    # exif_transpose reads the tag from the image; the converted copy lost its EXIF, so set it.
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    img.info["exif"] = exif.tobytes()
+    return img
+
+
+def _to_rgb(img: Image.Image, notes: list[str]) -> Image.Image:
+    mode = img.mode
+    if mode == "RGB":
+        return img.copy() if img.format else img
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        if mode.startswith("I;16") or (mode == "I" and arr.max(initial=0) > 255):
+            arr = arr / 257.0  # 16-bit -> 8-bit, 65535 maps to 255
+            notes.append(f"{mode} high-bit-depth grey reduced to 8 bits")
+        elif mode == "F":
+            hi = float(np.nanmax(arr)) if arr.size else 0.0
+            arr = arr * (255.0 if hi <= 1.0 else 255.0 / max(hi, 1e-12))
+            notes.append("floating-point image scaled to 8 bits")
+        grey = np.clip(np.nan_to_num(arr), 0, 255).round().astype(np.uint8)
+        return Image.fromarray(grey, "L").convert("RGB")
+    if mode == "CMYK":
+        icc = img.info.get("icc_profile")
+        if icc:
+            try:
+                src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+                out = ImageCms.profileToProfile(img, src, ImageCms.createProfile("sRGB"), outputMode="RGB")
+                notes.append("CMYK converted to sRGB with the embedded ICC profile")
+                return out
+            except Exception:
+                notes.append("embedded CMYK ICC profile unusable: naive CMYK conversion")
+        notes.append("CMYK converted to RGB")
+        return img.convert("RGB")
+    if mode in ("P", "PA"):
+        img = img.convert("RGBA")
+        mode = "RGBA"
+    if mode in ("RGBA", "LA", "La", "RGBa", "RGBX"):
+        rgba = img.convert("RGBA")
+        alpha = np.asarray(rgba.getchannel("A"))
+        if alpha.min(initial=255) < 255:
+            notes.append("transparency composited over white")
+        bg = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(bg, rgba).convert("RGB")
+    if mode == "LAB":
+        try:
+            lab = ImageCms.createProfile("LAB")
+            return ImageCms.profileToProfile(img, lab, ImageCms.createProfile("sRGB"), outputMode="RGB")
+        except Exception:
+            pass
+    return img.convert("RGB")
+
+
+def to_array(img: LoadedImage | Image.Image) -> np.ndarray:
+    pil = img.rgb if isinstance(img, LoadedImage) else img
+    return np.asarray(pil.convert("RGB"), dtype=np.uint8)

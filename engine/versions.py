@@ -1,0 +1,23 @@
+"""Software versions recorded with every result and report."""
+from __future__ import annotations
+
+import platform
+from importlib import metadata
+
+
+def app_version() -> str:
+    try:
+        return metadata.version("declip-desktop")
+    except metadata.PackageNotFoundError:
+        return "0.1.0+source"
+
+
+def software_versions() -> dict[str, str]:
+    out = {"app": app_version(), "python": platform.python_version()}
+    for dist, key in (("torch", "torch"), ("open_clip_torch", "open_clip"), ("timm", "timm"),
+                      ("pillow", "pillow"), ("numpy", "numpy")):
+        try:
+            out[key] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[key] = "not installed"
+    return out
