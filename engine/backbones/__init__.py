@@ -1,0 +1,83 @@
+"""Frozen feature backbones, defined as data (a dict in the model card) and built on demand.
+
+A backbone spec is a plain dict so it can live in card.json:
+  {"family": "clip-vit", "config": "ViT-L-14-quickgelu", "layer": 20}
+  {"family": "clip-rn",  "config": "RN50-quickgelu",     "layer": 3}
+  {"family": "fusion",   "vit": {...clip-vit spec...},   "rn": {...clip-rn spec...}}
+  {"family": "lite0",    "stages": [3, 4], "grid": 16, "input_size": 256}
+"config" may also be an open_clip model-config dict (tests use tiny random configs).
+Every backbone module maps a normalised (B,3,S,S) batch to a (B,C,g,g) feature grid and exposes
+`out_channels`, `grid` and `cnn` (whether the official decoder layout adds Upsample(size=256)).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+# Named presets users pick on the command line (`declip train --backbone ...`).
+PRESETS: dict[str, dict[str, Any]] = {
+    "clip-vit-l14": {"family": "clip-vit", "config": "ViT-L-14-quickgelu", "layer": 20},
+    "clip-rn50": {"family": "clip-rn", "config": "RN50-quickgelu", "layer": 3},
+    "fusion": {
+        "family": "fusion",
+        "vit": {"family": "clip-vit", "config": "ViT-L-14-quickgelu", "layer": 20},
+        "rn": {"family": "clip-rn", "config": "RN50-quickgelu", "layer": 3},
+    },
+    "lite0": {"family": "lite0", "stages": [3, 4], "grid": 16, "input_size": 224},
+}
+
+
+def resolve_spec(spec: str | dict) -> dict:
+    if isinstance(spec, str):
+        if spec not in PRESETS:
+            raise ValueError(f"unknown backbone {spec!r}; choose one of {', '.join(PRESETS)}")
+        return dict(PRESETS[spec])
+    return dict(spec)
+
+
+def input_config(spec: dict) -> dict:
+    """Input size and normalisation a backbone expects (timm PretrainedCfg style)."""
+    spec = resolve_spec(spec)
+    if spec["family"] == "lite0":
+        return {"size": int(spec.get("input_size", 224)), "mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5)}
+    size = 224
+    if spec["family"] == "clip-vit" and isinstance(spec.get("config"), dict):
+        size = int(spec["config"]["vision_cfg"].get("image_size", 224))
+    return {"size": size, "mean": CLIP_MEAN, "std": CLIP_STD}
+
+
+def weight_roles(spec: dict) -> list[str]:
+    """Which weight files a backbone needs, in order: 'clip-vit', 'clip-rn' or none (packaged)."""
+    fam = resolve_spec(spec)["family"]
+    return {"clip-vit": ["clip-vit"], "clip-rn": ["clip-rn"], "fusion": ["clip-vit", "clip-rn"], "lite0": []}[fam]
+
+
+def build_backbone(spec: str | dict, device: str | torch.device = "cpu", meta: bool = False) -> torch.nn.Module:
+    """Build the backbone module. meta=True builds on the meta device (no memory, no init cost);
+    weights are then attached with load_state_dict(assign=True)."""
+    spec = resolve_spec(spec)
+    fam = spec["family"]
+    if fam in ("clip-vit", "clip-rn", "fusion"):
+        from .clip import build_clip_backbone
+
+        return build_clip_backbone(spec, meta=meta)
+    if fam == "lite0":
+        from .lite0 import build_lite0_backbone
+
+        return build_lite0_backbone(spec)
+    raise ValueError(f"unknown backbone family {fam!r}")
+
+
+def describe(spec: str | dict) -> str:
+    spec = resolve_spec(spec)
+    fam = spec["family"]
+    if fam == "fusion":
+        return f"fusion[{describe(spec['vit'])} + {describe(spec['rn'])}]"
+    if fam == "lite0":
+        return f"EfficientNet-Lite0 stages {spec.get('stages')}"
+    cfg = spec["config"] if isinstance(spec["config"], str) else "custom"
+    return f"{cfg} layer {spec['layer']}"

@@ -1,0 +1,94 @@
+"""DeCLIP decoders, built so their state-dict keys match the official checkpoints (`fc.<i>`).
+
+conv-N: four stages; stage i is N/4 triples (Conv5x5 pad 2, BatchNorm, ReLU) then a x2 bilinear
+Upsample; CNN backbones add Upsample(size=256); a final Conv5x5 to one logit channel.
+Parameter-free modules count in the indices, so ViT conv-20 ends at fc.64 and fusion at fc.65.
+linear: one Linear(C, 1) per patch token, the 16x16 map upsampled bicubically to 256.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+OUT_SIZE = 256
+DEFAULT_WIDTHS = (512, 256, 128, 64)
+
+
+def conv_decoder(in_channels: int, depth: int = 20, widths=DEFAULT_WIDTHS, cnn: bool = False) -> nn.Sequential:
+    if depth % 4 or depth <= 0:
+        raise ValueError(f"conv decoder depth must be a positive multiple of 4, found {depth}")
+    per_stage = depth // 4
+    layers: list[nn.Module] = []
+    prev = in_channels
+    for width in widths:
+        for _ in range(per_stage):
+            layers += [nn.Conv2d(prev, width, 5, padding=2), nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
+            prev = width
+        layers.append(nn.Upsample(scale_factor=2, mode="bilinear"))
+    if cnn:
+        layers.append(nn.Upsample(size=(OUT_SIZE, OUT_SIZE), mode="bilinear"))
+    layers.append(nn.Conv2d(prev, 1, 5, padding=2))
+    return nn.Sequential(*layers)
+
+
+class LinearDecoder(nn.Module):
+    """Per-token logistic regression; key names `fc.weight`/`fc.bias` as in the reference."""
+
+    def __init__(self, in_channels: int):
+        super().__init__()
+        self.linear = nn.Linear(in_channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = self.linear(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+        return F.interpolate(logits, size=(OUT_SIZE, OUT_SIZE), mode="bicubic", align_corners=False)
+
+
+def build_decoder(spec: dict, in_channels: int, cnn: bool) -> nn.Module:
+    kind = spec.get("type", "conv")
+    if kind == "conv":
+        return conv_decoder(in_channels, int(spec.get("depth", 20)), tuple(spec.get("widths", DEFAULT_WIDTHS)), cnn)
+    if kind == "linear":
+        return LinearDecoder(in_channels)
+    raise ValueError(f"unknown decoder type {kind!r}")
+
+
+def decoder_state_to_module(state: dict, spec: dict) -> dict:
+    """Map checkpoint keys (fc.*) onto the decoder module's own keys."""
+    if spec.get("type", "conv") == "linear":
+        return {k.replace("fc.", "linear.", 1): v for k, v in state.items()}
+    return {k[3:]: v for k, v in state.items()}
+
+
+def module_state_to_checkpoint(module: nn.Module, spec: dict) -> dict:
+    sd = module.state_dict()
+    if spec.get("type", "conv") == "linear":
+        return {k.replace("linear.", "fc.", 1): v for k, v in sd.items()}
+    return {f"fc.{k}": v for k, v in sd.items()}
+
+
+def fold_batchnorm(seq: nn.Sequential) -> nn.Sequential:
+    """Inference copy with each eval-mode BatchNorm folded into the conv before it.
+
+    Same function up to float rounding (~1e-6), one fewer memory pass per triple.
+    """
+    mods = list(seq)
+    out: list[nn.Module] = []
+    i = 0
+    while i < len(mods):
+        m = mods[i]
+        nxt = mods[i + 1] if i + 1 < len(mods) else None
+        if isinstance(m, nn.Conv2d) and isinstance(nxt, nn.BatchNorm2d):
+            scale = nxt.weight / torch.sqrt(nxt.running_var + nxt.eps)
+            conv = nn.Conv2d(m.in_channels, m.out_channels, m.kernel_size, padding=m.padding,
+                             device=m.weight.device, dtype=m.weight.dtype)
+            with torch.no_grad():
+                conv.weight.copy_(m.weight * scale[:, None, None, None])
+                bias = m.bias if m.bias is not None else torch.zeros_like(nxt.running_mean)
+                conv.bias.copy_((bias - nxt.running_mean) * scale + nxt.bias)
+            out.append(conv)
+            i += 2
+            continue
+        out.append(m)
+        i += 1
+    return nn.Sequential(*out).eval()

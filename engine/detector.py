@@ -1,0 +1,232 @@
+"""The one inference API used by the CLI, the GUI, the case manager, the report and the trainer."""
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from .cards import ModelCard
+from .errors import Cancelled, DeclipError, ImageError
+from .images import ImageSource, LoadedImage, load_image
+from .loading import card_from_files, load_network_from_sources, sources_of
+from .preprocess import resize_map, to_tensor
+from .result import AnalysisResult
+from .tiling import Blender, plan_tiles
+from .versions import software_versions
+
+Progress = Callable[[int, int, str], None]
+CancelFlag = Callable[[], bool]
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise DeclipError("--device cuda asked for, but no CUDA GPU is available (use --device auto or cpu)")
+    if device not in ("cpu",) and not device.startswith("cuda"):
+        raise DeclipError(f"unknown device {device!r}: use auto, cpu or cuda")
+    return torch.device(device)
+
+
+def pick_dtype(device: torch.device, precision: str) -> torch.dtype:
+    """CPU: exact = fp32, fast = bf16 weights (.to(), not autocast). CUDA: fp16 unless exact."""
+    if precision not in ("auto", "exact", "fast"):
+        raise DeclipError(f"unknown precision {precision!r}: use exact or fast")
+    if device.type == "cuda":
+        return torch.float32 if precision == "exact" else torch.float16
+    return torch.bfloat16 if precision == "fast" else torch.float32
+
+
+def _utc() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class Detector:
+    """A loaded model on a device. Heavy weights are loaded once (and cached across detectors)."""
+
+    def __init__(self, card: ModelCard, sources: dict[str, Path], device: str = "auto", precision: str = "auto"):
+        self.card = card
+        self.device = pick_device(device)
+        self.precision = precision
+        self.dtype = pick_dtype(self.device, precision)
+        t0 = time.perf_counter()
+        self.net = load_network_from_sources(card, sources, self.device, self.dtype)
+        self.load_seconds = time.perf_counter() - t0
+        self.input_size = int(card.input["size"])
+        self.mean = tuple(card.input["mean"])
+        self.std = tuple(card.input["std"])
+
+    # ---- construction -------------------------------------------------------------------
+    @classmethod
+    def from_model(cls, model: str | ModelCard | Path | None = None, device: str = "auto",
+                   precision: str = "auto") -> "Detector":
+        """A store id, a ModelCard, or a folder holding card.json; None = the default model."""
+        from .store import ModelStore
+
+        if isinstance(model, ModelCard):
+            card = model
+        elif model is not None and Path(model).is_dir():
+            card = ModelCard.load(model)
+        else:
+            store = ModelStore()
+            card = store.get(model or store.default_id)
+        return cls(card, sources_of(card), device=device, precision=precision)
+
+    @classmethod
+    def from_files(cls, checkpoint: str | Path, backbone_weights: str | Path | list | None = None,
+                   device: str = "auto", precision: str = "auto") -> "Detector":
+        if backbone_weights is None:
+            bw: list = []
+        elif isinstance(backbone_weights, (str, Path)):
+            bw = [backbone_weights]
+        else:
+            bw = list(backbone_weights)
+        card, sources = card_from_files(Path(checkpoint), [Path(p) for p in bw])
+        return cls(card, sources, device=device, precision=precision)
+
+    # ---- description --------------------------------------------------------------------
+    @property
+    def device_name(self) -> str:
+        if self.device.type == "cuda":
+            return torch.cuda.get_device_name(self.device)
+        return f"CPU ({torch.get_num_threads()} threads)"
+
+    def describe(self) -> dict:
+        return {
+            "model_id": self.card.id,
+            "model_name": self.card.name,
+            "model": self.card.summary(),
+            "weights": [{"role": f["role"], "file": f["name"], "sha256": f.get("sha256")} for f in self.card.files],
+            "device": str(self.device),
+            "device_name": self.device_name,
+            "dtype": str(self.dtype).replace("torch.", ""),
+            "precision": "exact" if self.dtype == torch.float32 else "fast",
+            "versions": software_versions(),
+        }
+
+    # ---- the two stages (cacheable separately) ------------------------------------------
+    def preprocess(self, image: LoadedImage | Image.Image) -> torch.Tensor:
+        pil = image.rgb if isinstance(image, LoadedImage) else image
+        return to_tensor(pil, self.input_size, self.mean, self.std)
+
+    @torch.inference_mode()
+    def extract_features(self, batch: torch.Tensor) -> torch.Tensor:
+        return self.net.features(batch.to(self.device, self.dtype))
+
+    @torch.inference_mode()
+    def decode(self, features: torch.Tensor) -> torch.Tensor:
+        """Features -> (B,256,256) float32 probabilities."""
+        logits = self.net.decode(features.to(self.device, self.dtype))
+        return torch.sigmoid(logits.float())[:, 0]
+
+    @torch.inference_mode()
+    def predict(self, batch: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.extract_features(batch))
+
+    # ---- analysis -----------------------------------------------------------------------
+    def analyze(self, image: ImageSource | LoadedImage, mode: str = "paper", progress: Progress | None = None,
+                cancel: CancelFlag | None = None, tile_stride: int | None = None, tile_scale: float | None = None,
+                batch_size: int = 8) -> AnalysisResult:
+        loaded = image if isinstance(image, LoadedImage) else load_image(image)
+        if mode == "paper":
+            return next(self._paper_batch([loaded], progress, cancel, 0, 1))
+        if mode == "tiled":
+            return self._tiled(loaded, progress, cancel, tile_stride, tile_scale, batch_size)
+        raise DeclipError(f"unknown mode {mode!r}: use paper or tiled")
+
+    def analyze_many(self, images: Iterable[ImageSource], mode: str = "paper", batch_size: int = 8,
+                     progress: Progress | None = None, cancel: CancelFlag | None = None,
+                     **tile_args) -> Iterator[AnalysisResult | ImageError]:
+        """Yield, in input order, an AnalysisResult or the ImageError that stopped that one input."""
+        items = list(images)
+        total = len(items)
+        if mode == "tiled":
+            for i, src in enumerate(items):
+                _check(cancel)
+                try:
+                    yield self.analyze(src, mode="tiled", cancel=cancel, **tile_args)
+                except ImageError as exc:
+                    yield exc
+                if progress:
+                    progress(i + 1, total, "image")
+            return
+        done = 0
+        for start in range(0, total, batch_size):
+            _check(cancel)
+            chunk = items[start:start + batch_size]
+            loaded: list[LoadedImage | ImageError] = []
+            for src in chunk:
+                try:
+                    loaded.append(src if isinstance(src, LoadedImage) else load_image(src))
+                except ImageError as exc:
+                    loaded.append(exc)
+            good = [x for x in loaded if isinstance(x, LoadedImage)]
+            results = iter(list(self._paper_batch(good, None, cancel, 0, len(good))) if good else [])
+            for x in loaded:
+                yield x if isinstance(x, ImageError) else next(results)
+            done += len(chunk)
+            if progress:
+                progress(done, total, "image")
+
+    def _base_metadata(self, loaded: LoadedImage, mode: str) -> dict:
+        md = self.describe()
+        md.update({"mode": mode, "created_utc": _utc(), "image": loaded.info()})
+        return md
+
+    def _paper_batch(self, loaded: list[LoadedImage], progress, cancel, done, total) -> Iterator[AnalysisResult]:
+        _check(cancel)
+        t0 = time.perf_counter()
+        batch = torch.stack([self.preprocess(x) for x in loaded])
+        t1 = time.perf_counter()
+        with torch.inference_mode():
+            feats = self.extract_features(batch)
+            t2 = time.perf_counter()
+            probs = self.decode(feats).cpu()
+        t3 = time.perf_counter()
+        n = len(loaded)
+        for i, x in enumerate(loaded):
+            raw = probs[i].numpy().astype(np.float32, copy=True)
+            t4 = time.perf_counter()
+            full = resize_map(probs[i], x.height, x.width)
+            md = self._base_metadata(x, "paper")
+            md["input_size"] = self.input_size
+            md["timings"] = {"preprocess_s": (t1 - t0) / n, "backbone_s": (t2 - t1) / n, "decoder_s": (t3 - t2) / n,
+                             "resize_s": time.perf_counter() - t4, "batch_size": n}
+            if progress:
+                progress(done + i + 1, total, "image")
+            yield AnalysisResult(probability=full, raw=raw, score=float(raw.mean()), metadata=md)
+
+    def _tiled(self, loaded: LoadedImage, progress, cancel, stride, scale, batch_size) -> AnalysisResult:
+        t0 = time.perf_counter()
+        plan = plan_tiles(loaded.width, loaded.height, tile=self.input_size, stride=stride, scale=scale)
+        scaled = loaded.rgb.resize((plan.scaled_w, plan.scaled_h), Image.BILINEAR)
+        blender = Blender(plan)
+        n = len(plan.boxes)
+        t = plan.tile
+        for start in range(0, n, batch_size):
+            _check(cancel)
+            boxes = plan.boxes[start:start + batch_size]
+            batch = torch.stack([self.preprocess(scaled.crop((x, y, x + t, y + t))) for x, y in boxes])
+            probs = self.predict(batch)
+            probs = F.interpolate(probs[:, None], size=(t, t), mode="bilinear", align_corners=False)[:, 0]
+            for box, p in zip(boxes, probs.cpu().numpy()):
+                blender.add(box, p)
+            if progress:
+                progress(min(start + batch_size, n), n, "tile")
+        blended = blender.result()
+        full = resize_map(torch.from_numpy(blended), loaded.height, loaded.width)
+        md = self._base_metadata(loaded, "tiled")
+        md["tiling"] = plan.as_metadata()
+        md["timings"] = {"total_s": time.perf_counter() - t0}
+        return AnalysisResult(probability=full, raw=None, score=float(blended.mean()), metadata=md)
+
+
+def _check(cancel: CancelFlag | None) -> None:
+    if cancel is not None and cancel():
+        raise Cancelled("analysis cancelled")

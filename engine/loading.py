@@ -1,0 +1,220 @@
+"""From files to a ready network: card preparation for imports, and cached network loading."""
+from __future__ import annotations
+
+import re
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+import torch
+
+from .backbones import weight_roles
+from .cards import ModelCard
+from .clip_weights import describe_visual, visual_kind, visual_state
+from .errors import CheckpointError, ModelStoreError
+from .images import sha256_file
+from .network import DeclipNet, build_network
+from .official import decoder_tensors, infer_architecture, is_official
+from .weights import load_state_file
+
+# Files read while preparing a card are kept until the network is built, so a 1 GB CLIP file is
+# read once per load, not twice. Keyed by (path, size, mtime) so a changed file is re-read.
+_MEMO: dict[tuple, dict] = {}
+
+
+def _read(path: Path) -> dict:
+    st = Path(path).stat()
+    key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _MEMO:
+        _MEMO[key] = load_state_file(path)
+    return _MEMO[key]
+
+
+ROLE_LABEL = {"clip-vit": "CLIP ViT-L/14 weights (e.g. ViT-L-14.pt)", "clip-rn": "CLIP RN50 weights (e.g. RN50.pt)"}
+
+
+def _file_entry(role: str, path: Path, fmt: str) -> dict:
+    return {"role": role, "name": path.name, "sha256": sha256_file(path), "size": path.stat().st_size, "format": fmt}
+
+
+def classify_backbone_files(paths: list[Path]) -> dict[str, tuple[Path, dict]]:
+    """Read each CLIP weights file safely and sort it by what it holds (ViT or ResNet)."""
+    out: dict[str, tuple[Path, dict]] = {}
+    for p in paths:
+        raw = _read(p)
+        vis = visual_state(raw, p)
+        kind = visual_kind(vis)
+        if kind == "unknown":
+            raise CheckpointError(f"{p}: expected CLIP ViT or RN50 image-encoder weights, found {describe_visual(vis)}")
+        if kind in out:
+            raise CheckpointError(f"{p}: two {kind} weight files given ({out[kind][0].name} and {p.name})")
+        out[kind] = (p, raw)
+    return out
+
+
+def prepare_official_card(path: Path, backbone_weights: list[Path], catalogue: list[ModelCard],
+                          model_id: str | None, name: str | None) -> tuple[ModelCard, dict[str, Path]]:
+    raw = _read(path)
+    if not is_official(raw):
+        raise CheckpointError(f"{path}: not a DeCLIP checkpoint (no fc.* decoder weights under 'model')")
+    arch = infer_architecture(raw, path)
+    template = next((c for c in catalogue if c.file("decoder") and c.file("decoder")["name"] == path.name), None)
+    if template is not None:
+        _check_template(template, arch, path)
+        card = ModelCard.from_dict(template.to_dict())
+    else:
+        stem = re.sub(r"[^a-z0-9]+", "-", path.stem.lower()).strip("-")
+        card = ModelCard(id=model_id or f"imported-{stem}", name=name or f"Imported DeCLIP model ({path.name})",
+                         backbone=arch["backbone"], decoder=arch["decoder"],
+                         license="unknown: check the checkpoint's origin", training_data="unknown",
+                         intended_use="Localising local manipulations; see the DeCLIP paper.",
+                         source=str(path))
+    sources: dict[str, Path] = {"decoder": path}
+    files = [_file_entry("decoder", path, "declip-official")]
+    given = classify_backbone_files(backbone_weights)
+    for role in weight_roles(arch["backbone"]):
+        if role in given:
+            files.append(_file_entry(role, given[role][0], "clip"))
+            sources[role] = given[role][0]
+        elif role == "clip-vit" and arch["embedded_clip"]:
+            card.backbone = dict(card.backbone, weights_in_decoder=True)
+        else:
+            raise CheckpointError(f"{path}: this {card.backbone_name} model needs {ROLE_LABEL[role]}; "
+                                  "pass it with --backbone-weights")
+    extra = set(given) - set(weight_roles(arch["backbone"]))
+    if extra:
+        role = extra.pop()
+        needs = " and ".join(ROLE_LABEL[r] for r in weight_roles(arch["backbone"])) or "no CLIP weights"
+        raise CheckpointError(f"{given[role][0]}: holds {role.replace('clip-', 'CLIP ').upper().replace('CLIP ', 'CLIP ')} "
+                              f"weights, but {path.name} ({card.backbone_name}) needs {needs}")
+    card.files = files
+    return card, sources
+
+
+def _check_template(card: ModelCard, arch: dict, path: Path) -> None:
+    if card.backbone.get("family") != arch["backbone"]["family"] or card.decoder.get("depth") != arch["decoder"].get("depth"):
+        raise CheckpointError(f"{path}: the file name says {card.backbone_name} {card.decoder_name}, but the weights "
+                              f"are {arch['backbone']['family']} {arch['decoder'].get('type')}-{arch['decoder'].get('depth')}")
+
+
+def prepare_own_card(folder: Path, backbone_weights: list[Path], store) -> tuple[ModelCard, dict[str, Path]]:
+    card = ModelCard.load(folder)
+    sources: dict[str, Path] = {}
+    given = classify_backbone_files(backbone_weights)
+    for f in card.files:
+        role = f["role"]
+        p = card.path_of(role) or (folder / f["name"])
+        if role in given:
+            p = given[role][0]
+        elif not p.is_file():
+            p = _find_shared(store, f)
+        if p is None or not p.is_file():
+            raise ModelStoreError(f"{folder}: {f['name']} ({role}) not found; pass it with --backbone-weights")
+        actual = sha256_file(p)
+        if f.get("sha256") and f["sha256"] != actual:
+            raise CheckpointError(f"{p}: SHA-256 {actual[:16]}... does not match the card's {f['sha256'][:16]}...")
+        f["sha256"], f["size"] = actual, p.stat().st_size
+        if role != "decoder" and p.name != f["name"]:
+            f["name"] = p.name
+        sources[role] = p
+    if "decoder" not in sources:
+        raise ModelStoreError(f"{folder}: card lists no decoder file")
+    for role in weight_roles(card.backbone):
+        if role not in sources and not card.backbone.get("weights_in_decoder"):
+            if role in given:
+                sources[role] = given[role][0]
+                card.files.append(_file_entry(role, given[role][0], "clip"))
+            else:
+                raise ModelStoreError(f"{folder}: this model needs {ROLE_LABEL[role]}; pass it with --backbone-weights")
+    return card, sources
+
+
+def _find_shared(store, f: dict) -> Path | None:
+    sha = f.get("sha256")
+    if not sha:
+        return None
+    cand = store.backbones_dir / sha[:16] / f["name"]
+    return cand if cand.is_file() else None
+
+
+# ---- loading --------------------------------------------------------------------------------
+_CACHE: "OrderedDict[tuple, DeclipNet]" = OrderedDict()
+_CACHE_SIZE = 2
+_LOCK = threading.Lock()
+
+
+def read_decoder_state(raw: dict, path: Path) -> dict:
+    fc = decoder_tensors(raw) if is_official(raw) else {k: v for k, v in raw.items() if k.startswith("fc.")}
+    if not fc:
+        raise CheckpointError(f"{path}: no decoder weights (fc.*) found")
+    return fc
+
+
+def load_network_from_sources(card: ModelCard, sources: dict[str, Path], device: str | torch.device = "cpu",
+                              dtype: torch.dtype | None = None, check_only: bool = False) -> DeclipNet:
+    dtype = dtype or torch.float32
+    device = torch.device(device)
+    key = (card.id, tuple(sorted((f["role"], f.get("sha256")) for f in card.files)), str(device), str(dtype))
+    if not check_only:
+        with _LOCK:
+            if key in _CACHE:
+                _CACHE.move_to_end(key)
+                return _CACHE[key]
+    dec_path = sources["decoder"]
+    raw_dec = _read(dec_path)
+    dec_state = read_decoder_state(raw_dec, dec_path)
+    clip_files: dict[str, dict] = {}
+    for role in weight_roles(card.backbone):
+        if role in sources:
+            raw = _read(sources[role])
+        elif card.backbone.get("weights_in_decoder") and role == "clip-vit":
+            raw = raw_dec
+            sources = dict(sources, **{role: dec_path})
+        else:
+            raise CheckpointError(f"{dec_path}: this model needs {ROLE_LABEL[role]}")
+        raw = dict(raw)
+        raw["__path__"] = str(sources[role])
+        clip_files[role] = raw
+    try:
+        net = build_network(card.backbone, card.decoder, dec_state, clip_files, device, dtype,
+                            decoder_origin=str(dec_path))
+    finally:
+        _MEMO.clear()
+    del raw_dec, clip_files
+    if not check_only:
+        with _LOCK:
+            _CACHE[key] = net
+            while len(_CACHE) > _CACHE_SIZE:
+                _CACHE.popitem(last=False)
+    return net
+
+
+def sources_of(card: ModelCard) -> dict[str, Path]:
+    out = {}
+    for f in card.files:
+        p = card.path_of(f["role"])
+        if p is None or not p.is_file():
+            raise ModelStoreError(f"model {card.id!r}: file {f['name']} ({f['role']}) is missing"
+                                  + (f" from {card.root}" if card.root else ""))
+        out[f["role"]] = p
+    return out
+
+
+def card_from_files(checkpoint: Path, backbone_weights: list[Path]) -> tuple[ModelCard, dict[str, Path]]:
+    """An ad-hoc card for `declip analyze --checkpoint ...` (hashes computed now)."""
+    checkpoint = Path(checkpoint)
+    if checkpoint.is_dir():
+        card = ModelCard.load(checkpoint)
+        srcs = {}
+        given = classify_backbone_files([Path(p) for p in backbone_weights])
+        for f in card.files:
+            srcs[f["role"]] = given[f["role"]][0] if f["role"] in given else card.path_of(f["role"])
+        for role, (p, _raw) in given.items():
+            if role not in srcs:
+                srcs[role] = p
+                card.files.append(_file_entry(role, p, "clip"))
+        return card, srcs
+    card, sources = prepare_official_card(checkpoint, [Path(p) for p in backbone_weights], [], None, None)
+    card.id = f"file:{checkpoint.name}"
+    card.name = f"DeCLIP checkpoint {checkpoint.name}"
+    return card, sources

@@ -1,0 +1,124 @@
+"""Assemble backbone + decoder into one frozen network and load weights into it.
+
+Models are built on the meta device and the weights attached with load_state_dict(assign=True):
+no random init of 300M parameters, and peak memory is about one copy of the weights.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .backbones import build_backbone, weight_roles
+from .clip_weights import describe_visual, visual_kind, visual_state
+from .decoders import build_decoder, decoder_state_to_module, fold_batchnorm
+from .errors import CheckpointError
+
+
+class DeclipNet(nn.Module):
+    """Frozen backbone -> (B,C,g,g) features -> decoder -> (B,1,256,256) logits."""
+
+    def __init__(self, backbone: nn.Module, decoder: nn.Module, decoder_spec: dict):
+        super().__init__()
+        self.backbone = backbone
+        self.decoder = decoder
+        self.decoder_spec = decoder_spec
+
+    @property
+    def out_channels(self) -> int:
+        return self.backbone.out_channels
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.backbone(x)
+
+    def decode(self, feats: torch.Tensor) -> torch.Tensor:
+        return self.decoder(feats)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.features(x))
+
+
+def _module_prefixes(backbone_spec: dict) -> dict[str, str]:
+    """Where each weight role's `visual.*` keys go inside the backbone module."""
+    fam = backbone_spec["family"]
+    if fam == "fusion":
+        return {"clip-vit": "vit.", "clip-rn": "rn."}
+    return {weight_roles(backbone_spec)[0]: ""} if weight_roles(backbone_spec) else {}
+
+
+def _load_into(module: nn.Module, state: dict, origin: str, expected: str, dtype: torch.dtype) -> None:
+    own = module.state_dict()
+    missing = [k for k in own if k not in state and not k.endswith("num_batches_tracked")]
+    if missing:
+        raise CheckpointError(f"{origin}: expected {expected}; missing {len(missing)} tensors, e.g. {missing[0]}")
+    fixed = {}
+    for k, ref in own.items():
+        if k not in state:
+            fixed[k] = torch.zeros((), dtype=torch.long)
+            continue
+        t = state[k]
+        if tuple(t.shape) != tuple(ref.shape):
+            raise CheckpointError(f"{origin}: expected {expected}; tensor {k} has shape {tuple(t.shape)}, "
+                                  f"the model needs {tuple(ref.shape)}")
+        fixed[k] = t.to(dtype) if t.is_floating_point() else t
+    module.load_state_dict(fixed, strict=True, assign=True)
+
+
+def build_network(backbone_spec: dict, decoder_spec: dict, decoder_state: dict, clip_files: dict[str, dict],
+                  device: torch.device, dtype: torch.dtype, decoder_origin: str = "decoder",
+                  fold_bn: bool = True) -> DeclipNet:
+    """clip_files: role -> raw weights dict (already safely read) with an 'origin' label under '__path__'."""
+    fam = backbone_spec["family"]
+    clip = fam in ("clip-vit", "clip-rn", "fusion")
+    backbone = build_backbone(backbone_spec, meta=clip)
+    if clip:
+        prefixes = _module_prefixes(backbone_spec)
+        for role, prefix in prefixes.items():
+            if role not in clip_files:
+                raise CheckpointError(f"{decoder_origin}: this model needs {role} weights "
+                                      f"({'CLIP ViT-L/14' if role == 'clip-vit' else 'CLIP RN50'}); none given")
+            raw = clip_files[role]
+            origin = str(raw.get("__path__", role))
+            vis = visual_state(raw, origin)
+            kind = visual_kind(vis)
+            if kind != role:
+                want = "CLIP ViT weights" if role == "clip-vit" else "CLIP ResNet weights"
+                raise CheckpointError(f"{origin}: expected {want}, found {describe_visual(vis)}")
+            sub = backbone.vit if prefix == "vit." else backbone.rn if prefix == "rn." else backbone
+            needed = sub.state_dict().keys()
+            part = {k: vis[k] for k in needed if k in vis}
+            _load_into(sub, part, origin, want_label(role), dtype)
+    backbone = backbone.to(device=device, dtype=dtype)
+    c_in = backbone.out_channels
+    with torch.device("meta"):
+        decoder = build_decoder(decoder_spec, c_in, cnn=getattr(backbone, "cnn", False))
+    state = decoder_state_to_module(decoder_state, decoder_spec)
+    _check_decoder_input(state, c_in, decoder_origin, backbone_spec)
+    _load_into(decoder, state, decoder_origin, f"a {decoder_spec.get('type', 'conv')} decoder for {c_in} input channels",
+               torch.float32)
+    decoder = decoder.eval()
+    if fold_bn and isinstance(decoder, nn.Sequential):
+        decoder = fold_batchnorm(decoder)
+    decoder = decoder.to(device=device, dtype=dtype)
+    net = DeclipNet(backbone.eval(), decoder, decoder_spec).eval()
+    for p in net.parameters():
+        p.requires_grad_(False)
+    leftover = [n for n, t in list(net.named_parameters()) + list(net.named_buffers()) if t.is_meta]
+    if leftover:
+        raise CheckpointError(f"{decoder_origin}: weights missing for {leftover[0]} (and {len(leftover) - 1} more)")
+    return net
+
+
+def want_label(role: str) -> str:
+    return {"clip-vit": "CLIP ViT-L/14 image-encoder weights", "clip-rn": "CLIP RN50 image-encoder weights"}.get(role, role)
+
+
+def _check_decoder_input(state: dict, c_in: int, origin: str, backbone_spec: dict) -> None:
+    first = state.get("0.weight", state.get("linear.weight"))
+    if first is None:
+        return
+    found = first.shape[1]
+    if found != c_in:
+        raise CheckpointError(f"{origin}: decoder expects {found}-channel features but the backbone "
+                              f"({backbone_spec['family']}) gives {c_in}")

@@ -1,0 +1,253 @@
+"""The model store: imported models under $DECLIP_HOME, plus the cards shipped in resources/.
+
+Layout:  $DECLIP_HOME/models/<id>/card.json + decoder file
+         $DECLIP_HOME/backbones/<sha256[:16]>/<file>   (CLIP weights, shared between models)
+         $DECLIP_HOME/settings.json                      (default model id; readable JSON)
+Built-in cards (the nine official DeCLIP checkpoints) live in resources/cards/ and become usable
+once their files are imported; the embedded default model lives in resources/models/.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .atomic import write_text_atomic
+from .cards import CARD_NAME, ModelCard
+from .errors import CheckpointError, ModelStoreError
+from .images import sha256_file
+
+DEFAULT_MODEL_ID = "declip-lite0-default"
+
+
+def declip_home() -> Path:
+    env = os.environ.get("DECLIP_HOME")
+    if env:
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("DeCLIP Desktop", appauthor=False))
+
+
+def resources_dir() -> Path:
+    import resources
+
+    return resources.ROOT
+
+
+@dataclass
+class StoreEntry:
+    card: ModelCard
+    status: str  # "ready" | "not imported" | "files missing"
+    location: str  # "embedded" | "store" | "catalogue"
+
+
+def _utc_now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "model"
+
+
+class ModelStore:
+    def __init__(self, home: str | Path | None = None):
+        self.home = Path(home) if home else declip_home()
+        self.models_dir = self.home / "models"
+        self.backbones_dir = self.home / "backbones"
+        self.settings_path = self.home / "settings.json"
+
+    # ---- catalogue ----------------------------------------------------------------------
+    def _embedded(self) -> list[ModelCard]:
+        out = []
+        for card_path in sorted((resources_dir() / "models").glob(f"*/{CARD_NAME}")):
+            try:
+                card = ModelCard.load(card_path)
+            except ModelStoreError:
+                continue
+            card.builtin = True
+            out.append(card)
+        return out
+
+    def _catalogue(self) -> list[ModelCard]:
+        out = []
+        for p in sorted((resources_dir() / "cards").glob("*.json")):
+            try:
+                out.append(ModelCard.load(p))
+            except ModelStoreError:
+                continue
+        return out
+
+    def _imported(self) -> list[ModelCard]:
+        out = []
+        if self.models_dir.is_dir():
+            for card_path in sorted(self.models_dir.glob(f"*/{CARD_NAME}")):
+                try:
+                    out.append(ModelCard.load(card_path))
+                except ModelStoreError:
+                    continue
+        return out
+
+    def list(self) -> list[StoreEntry]:
+        entries: list[StoreEntry] = []
+        seen: set[str] = set()
+        for card in self._embedded():
+            entries.append(StoreEntry(card, "ready" if self._files_present(card) else "files missing", "embedded"))
+            seen.add(card.id)
+        for card in self._imported():
+            entries.append(StoreEntry(card, "ready" if self._files_present(card) else "files missing", "store"))
+            seen.add(card.id)
+        for card in self._catalogue():
+            if card.id not in seen:
+                entries.append(StoreEntry(card, "not imported", "catalogue"))
+        return entries
+
+    def _files_present(self, card: ModelCard) -> bool:
+        return all(card.path_of(f["role"]) is not None and card.path_of(f["role"]).is_file() for f in card.files)
+
+    def find(self, model_id: str) -> StoreEntry:
+        for e in self.list():
+            if e.card.id == model_id:
+                return e
+        known = ", ".join(e.card.id for e in self.list()) or "none"
+        raise ModelStoreError(f"unknown model {model_id!r}; known models: {known}")
+
+    def get(self, model_id: str) -> ModelCard:
+        e = self.find(model_id)
+        if e.status == "not imported":
+            names = ", ".join(f["name"] for f in e.card.files)
+            raise ModelStoreError(f"model {model_id!r} is not imported yet; import its files ({names}) with "
+                                  "`declip models import`")
+        if e.status != "ready":
+            raise ModelStoreError(f"model {model_id!r}: some of its files are missing from {e.card.root}")
+        return e.card
+
+    # ---- default ------------------------------------------------------------------------
+    def _settings(self) -> dict:
+        try:
+            return json.loads(self.settings_path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            return {}
+
+    @property
+    def default_id(self) -> str:
+        return self._settings().get("default_model") or DEFAULT_MODEL_ID
+
+    @default_id.setter
+    def default_id(self, model_id: str) -> None:
+        self.get(model_id)  # must be usable
+        s = self._settings()
+        s["default_model"] = model_id
+        write_text_atomic(self.settings_path, json.dumps(s, indent=2) + "\n")
+
+    # ---- import -------------------------------------------------------------------------
+    def import_path(self, path: str | Path, backbone_weights: list[str | Path] | None = None,
+                    model_id: str | None = None, name: str | None = None, verify_load: bool = True) -> ModelCard:
+        """Import an official DeCLIP .pth (plus CLIP weights) or an own model folder (card.json)."""
+        from .loading import prepare_official_card, prepare_own_card
+
+        path = Path(path)
+        if not path.exists():
+            raise ModelStoreError(f"{path}: not found")
+        backbone_weights = [Path(p) for p in (backbone_weights or [])]
+        if path.is_dir():
+            card, sources = prepare_own_card(path, backbone_weights, self)
+        else:
+            card, sources = prepare_official_card(path, backbone_weights, self._catalogue(), model_id, name)
+        if model_id:
+            card.id = model_id
+        if name:
+            card.name = name
+        self._refuse_duplicate(card)
+        if verify_load:
+            from .loading import load_network_from_sources
+
+            load_network_from_sources(card, sources, device="cpu", dtype=None, check_only=True)
+        return self._commit(card, sources)
+
+    def _refuse_duplicate(self, card: ModelCard) -> None:
+        dec = card.file("decoder")
+        for other in self._imported() + self._embedded():
+            if other.id == card.id:
+                raise ModelStoreError(f"a model with id {card.id!r} is already in the store; remove it first "
+                                      "or import with another --id")
+            o = other.file("decoder")
+            if dec and o and dec.get("sha256") and dec.get("sha256") == o.get("sha256"):
+                raise ModelStoreError(f"{dec.get('name')}: already imported as {other.id!r} (same SHA-256)")
+
+    def _commit(self, card: ModelCard, sources: dict[str, Path]) -> ModelCard:
+        target = self.models_dir / card.id
+        tmp = self.models_dir / f".{card.id}.importing"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        try:
+            for f in card.files:
+                src = sources[f["role"]]
+                if f["role"] == "decoder" or f.get("store") == "model":
+                    dest = tmp / f["name"]
+                    _copy_verified(src, dest, f["sha256"])
+                    f["path"] = f["name"]
+                else:
+                    shared = self.backbones_dir / f["sha256"][:16] / f["name"]
+                    if not shared.is_file():
+                        _copy_verified(src, shared, f["sha256"])
+                    f["path"] = os.path.relpath(shared, target)
+            card.created_utc = card.created_utc or _utc_now()
+            card.builtin = False
+            card.save(tmp)
+            if target.exists():
+                raise ModelStoreError(f"{target}: already exists")
+            os.replace(tmp, target)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        card.root = target
+        return card
+
+    # ---- verify / remove ----------------------------------------------------------------
+    def verify(self, model_id: str) -> list[dict]:
+        card = self.find(model_id).card
+        rows = []
+        for f in card.files:
+            p = card.path_of(f["role"])
+            if p is None or not p.is_file():
+                rows.append({"role": f["role"], "name": f["name"], "expected": f.get("sha256"), "actual": None,
+                             "ok": False, "problem": "missing"})
+                continue
+            actual = sha256_file(p)
+            ok = actual == f.get("sha256")
+            rows.append({"role": f["role"], "name": f["name"], "expected": f.get("sha256"), "actual": actual,
+                         "ok": ok, "problem": None if ok else "hash mismatch"})
+        return rows
+
+    def remove(self, model_id: str) -> None:
+        entry = self.find(model_id)
+        if entry.location != "store":
+            raise ModelStoreError(f"model {model_id!r} is {entry.location}, not an imported model; it cannot be removed")
+        shutil.rmtree(self.models_dir / model_id)
+        if self._settings().get("default_model") == model_id:
+            s = self._settings()
+            s.pop("default_model", None)
+            write_text_atomic(self.settings_path, json.dumps(s, indent=2) + "\n")
+
+
+def _copy_verified(src: Path, dest: Path, sha: str) -> None:
+    """Copy and re-hash the copy, so the store never holds a file that differs from the one hashed."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(dest.name + ".part")
+    h = hashlib.sha256()
+    with open(src, "rb") as fi, open(tmp, "wb") as fo:
+        for block in iter(lambda: fi.read(1 << 22), b""):
+            h.update(block)
+            fo.write(block)
+        fo.flush()
+        os.fsync(fo.fileno())
+    if h.hexdigest() != sha:
+        tmp.unlink(missing_ok=True)
+        raise CheckpointError(f"{src}: changed while importing (SHA-256 differs)")
+    os.replace(tmp, dest)

@@ -1,0 +1,102 @@
+"""Safe reading of weight files.
+
+Nothing here unpickles arbitrary objects: pickles go through torch.load(weights_only=True),
+whose restricted unpickler refuses any global outside torch's tensor/container allow-list, so a
+crafted file's code never runs. TorchScript archives are loaded only with torch.jit.load.
+"""
+from __future__ import annotations
+
+import pickle
+import re
+import warnings
+import zipfile
+from pathlib import Path
+
+import torch
+
+from .errors import CheckpointError
+
+
+def _fail(path: Path, msg: str) -> CheckpointError:
+    return CheckpointError(f"{path}: {msg}")
+
+
+def is_torchscript(path: Path) -> bool:
+    """TorchScript archives are zip files with a code/ folder and constants.pkl."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = zf.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return False
+    return any(n.endswith("constants.pkl") for n in names) and any("/code/" in n for n in names)
+
+
+def load_state_file(path: str | Path) -> dict:
+    """Read a .pth/.pt/.bin/.safetensors file into a dict (tensors and plain containers only)."""
+    path = Path(path)
+    if not path.exists():
+        raise _fail(path, "file not found")
+    if path.is_dir():
+        raise _fail(path, "is a folder, expected a weights file")
+    if path.stat().st_size == 0:
+        raise _fail(path, "file is empty")
+    head = path.open("rb").read(16)
+    if path.suffix == ".safetensors" or _looks_like_safetensors(head):
+        return _load_safetensors(path)
+    if is_torchscript(path):
+        return _load_torchscript(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # protocol notices are noise for users
+            obj = torch.load(path, map_location="cpu", weights_only=True, mmap=_zip(path))
+    except pickle.UnpicklingError as exc:
+        # Keep torch's own explanation short: name the blocked global, never suggest weights_only=False.
+        found = re.search(r"GLOBAL ([\w.]+)", str(exc))
+        what = f" (it references {found.group(1)})" if found else ""
+        raise _fail(path, "refused: the file contains pickled Python objects that are not plain weights"
+                          f"{what}; opening it could run code. Expected a weights-only checkpoint") from None
+    except RuntimeError as exc:
+        msg = str(exc)
+        if "zip" in msg.lower() or "central directory" in msg.lower() or "failed finding" in msg.lower():
+            raise _fail(path, "truncated or corrupt checkpoint archive") from None
+        raise _fail(path, f"cannot read checkpoint ({msg.splitlines()[0][:160]})") from None
+    except (EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise _fail(path, f"truncated or corrupt checkpoint ({type(exc).__name__})") from None
+    except Exception as exc:  # torch raises assorted types on hostile streams
+        raise _fail(path, f"not a readable checkpoint ({type(exc).__name__}: {str(exc)[:120]})") from None
+    if not isinstance(obj, dict):
+        raise _fail(path, f"expected a dict of tensors, found {type(obj).__name__}")
+    return obj
+
+
+def _zip(path: Path) -> bool:
+    return zipfile.is_zipfile(path)
+
+
+def _looks_like_safetensors(head: bytes) -> bool:
+    # 8-byte little-endian header length followed by a JSON object
+    return len(head) >= 9 and head[8:9] == b"{"
+
+
+def _load_safetensors(path: Path) -> dict:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise _fail(path, f"truncated or corrupt safetensors file ({str(exc)[:120]})") from None
+
+
+def _load_torchscript(path: Path) -> dict:
+    try:
+        module = torch.jit.load(str(path), map_location="cpu")
+    except Exception as exc:
+        raise _fail(path, f"corrupt TorchScript archive ({str(exc).splitlines()[0][:120]})") from None
+    return {k: v.detach() for k, v in module.state_dict().items()}
+
+
+def save_safetensors(tensors: dict[str, torch.Tensor], path: str | Path, metadata: dict[str, str] | None = None) -> None:
+    from safetensors.torch import save_file
+
+    save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(path), metadata=metadata)
