@@ -1,0 +1,104 @@
+"""Stored analyses: analyses/<evidence id>/<model>__<mode>.png (16-bit map) + .json (record).
+
+The PNG is written first and the JSON last: a JSON record is the commit marker, so an analysis
+interrupted between the two is simply absent (and redone), never half-present.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .atomic import write_atomic, write_json_atomic
+from .errors import CaseError
+from .records import EvidenceItem, StoredAnalysis
+from .schema import SCHEMA_VERSION
+from .util import sha256_file, utc_now
+
+if TYPE_CHECKING:
+    from .case_folder import Case
+
+
+def slug(text: str) -> str:
+    """File-name-safe form of a model id or mode (ids are free text in model cards)."""
+    s = re.sub(r"[^A-Za-z0-9._-]+", "_", str(text)).strip("._")
+    return s[:80] or "unnamed"
+
+
+def analysis_stem(model_id: str, mode: str) -> str:
+    return f"{slug(model_id)}__{slug(mode)}"
+
+
+def store(case: "Case", item: EvidenceItem, result: Any, model_id: str | None, mode: str | None) -> StoredAnalysis:
+    from engine.mapio import load_probability_png, save_probability_png
+
+    meta = dict(getattr(result, "metadata", None) or {})
+    model_id = model_id or meta.get("model_id")
+    mode = mode or meta.get("mode")
+    if not model_id or not mode:
+        raise CaseError(f"{item.id}: analysis result names no model_id/mode; pass them to store_analysis")
+    prob = np.asarray(result.probability, dtype=np.float32)
+    if prob.ndim != 2:
+        raise CaseError(f"{item.id}: probability map must be 2-D, got shape {prob.shape}")
+    img_sha = (meta.get("image") or {}).get("sha256")
+    if img_sha and img_sha != item.sha256:
+        # Guards against storing a map under the wrong exhibit, which a report would then present.
+        raise CaseError(f"{item.id}: analysis is of a different image (sha256 {img_sha}, evidence has {item.sha256})")
+    if item.width and item.height and (prob.shape[1], prob.shape[0]) != (item.width, item.height):
+        raise CaseError(f"{item.id}: probability map is {prob.shape[1]}x{prob.shape[0]}, "
+                        f"evidence is {item.width}x{item.height}")
+    folder = case.analyses_dir / item.id
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = analysis_stem(model_id, mode)
+    map_path = folder / f"{stem}.png"
+    json_path = folder / f"{stem}.json"
+    write_atomic(map_path, lambda tmp: save_probability_png(tmp, prob), suffix=".png")
+    record = {
+        "schema_version": SCHEMA_VERSION,
+        "evidence_id": item.id,
+        "evidence_sha256": item.sha256,
+        "model_id": model_id,
+        "mode": mode,
+        "stored_utc": utc_now(),
+        "examiner": case.session_examiner,
+        "map_file": map_path.name,
+        "map_format": "png16",
+        "map_sha256": sha256_file(map_path),
+        "result": result.to_json(),
+    }
+    write_json_atomic(json_path, record)
+    return StoredAnalysis(item.id, model_id, mode, json_path, map_path, record, _loader=load_probability_png)
+
+
+def scan_analyses(case: "Case") -> dict[str, list[StoredAnalysis]]:
+    """Read every analysis record (JSON only; maps stay on disk until used)."""
+    out: dict[str, list[StoredAnalysis]] = {}
+    root = case.analyses_dir
+    for it in case._items:
+        folder = root / it.id
+        if not folder.is_dir():
+            continue
+        found = []
+        for jp in sorted(folder.glob("*.json")):
+            if jp.name.startswith("."):
+                continue
+            rec = read_record(jp)
+            if rec is None:
+                continue
+            found.append(StoredAnalysis(it.id, str(rec.get("model_id")), str(rec.get("mode")), jp,
+                                        folder / str(rec.get("map_file", jp.with_suffix(".png").name)), rec))
+        found.sort(key=lambda a: a.stored_utc or "")
+        if found:
+            out[it.id] = found
+    return out
+
+
+def read_record(path: Path) -> dict | None:
+    try:
+        rec = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return rec if isinstance(rec, dict) and "model_id" in rec and "mode" in rec else None

@@ -1,0 +1,198 @@
+"""Append-only audit log (audit.jsonl) whose entries form a SHA-256 hash chain.
+
+Each line is one JSON object:
+    seq, time_utc, examiner, os_user, host, action, details, prev_sha256, sha256
+`sha256` is the hash of the entry's canonical JSON without the `sha256` key, and `prev_sha256`
+is the previous entry's `sha256` (64 zeros for the first). Storing each entry's own hash lets
+verify name exactly which entry was edited, while `seq` and `prev_sha256` expose removals and
+reordering. Truncation of the tail is caught against the head recorded in case.json.
+
+A chain without a secret key proves the log is unchanged against accidental or naive edits;
+someone who rewrites the whole chain consistently is not detectable from inside the case.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from .util import os_user, utc_now
+
+AUDIT_NAME = "audit.jsonl"
+GENESIS = "0" * 64
+
+
+def canonical(entry: dict) -> bytes:
+    body = {k: v for k, v in entry.items() if k != "sha256"}
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def entry_hash(entry: dict) -> str:
+    return hashlib.sha256(canonical(entry)).hexdigest()
+
+
+@dataclass
+class ChainProblem:
+    """One break in the chain. `entry` is the 1-based entry number (= line number)."""
+
+    entry: int
+    message: str
+
+
+class AuditLog:
+    """The audit.jsonl of one case. append() is durable (fsync) before it returns."""
+
+    def __init__(self, case_dir: str | os.PathLike):
+        self.path = Path(case_dir) / AUDIT_NAME
+        self._last: tuple[int, str] | None = None  # (seq, sha256) of the last entry, read lazily
+
+    # -- writing -------------------------------------------------------------------------------
+    def append(self, action: str, details: dict[str, Any] | None, examiner: str) -> dict:
+        seq, prev = self.head()
+        entry = {
+            "seq": seq + 1,
+            "time_utc": utc_now(),
+            "examiner": examiner,
+            "os_user": os_user(),
+            "host": socket.gethostname(),
+            "action": action,
+            "details": details or {},
+            "prev_sha256": prev,
+        }
+        entry["sha256"] = entry_hash(entry)
+        line = json.dumps(entry, ensure_ascii=False, separators=(",", ":")) + "\n"
+        with open(self.path, "ab") as fh:
+            fh.write(line.encode("utf-8"))
+            fh.flush()
+            os.fsync(fh.fileno())
+        self._last = (entry["seq"], entry["sha256"])
+        return entry
+
+    def head(self) -> tuple[int, str]:
+        """(number of entries, sha256 of the last entry) as the next append will chain onto."""
+        if self._last is None:
+            self._last = self._read_tail()
+        return self._last
+
+    def _read_tail(self) -> tuple[int, str]:
+        # Only the last line is read, so opening a case with a long history stays fast.
+        try:
+            size = self.path.stat().st_size
+        except FileNotFoundError:
+            return 0, GENESIS
+        if size == 0:
+            return 0, GENESIS
+        with open(self.path, "rb") as fh:
+            self._repair_torn_tail(fh, size)
+            size = os.fstat(fh.fileno()).st_size
+            if size == 0:
+                return 0, GENESIS
+            back = min(size, 1 << 16)
+            while True:
+                fh.seek(size - back)
+                chunk = fh.read(back)
+                lines = chunk.rstrip(b"\n").split(b"\n")
+                if len(lines) > 1 or back == size:
+                    break
+                back = min(size, back * 4)
+        try:
+            last = json.loads(lines[-1].decode("utf-8"))
+            return int(last["seq"]), str(last["sha256"])
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+            # A damaged last entry: chain onto its raw bytes so nothing is hidden; verify reports it.
+            return sum(1 for _ in self._raw_lines()), hashlib.sha256(lines[-1]).hexdigest()
+
+    def _repair_torn_tail(self, fh, size: int) -> None:
+        """A crash during append can leave a partial last line. Keep it aside, never silently drop it."""
+        fh.seek(size - 1)
+        if fh.read(1) == b"\n":
+            return
+        fh.seek(0)
+        data = fh.read()
+        cut = data.rfind(b"\n") + 1
+        torn = data[cut:]
+        try:
+            json.loads(torn.decode("utf-8"))
+            complete = True  # whole entry, only its newline is missing
+        except (ValueError, UnicodeDecodeError):
+            complete = False
+        with open(self.path, "r+b") as wh:
+            if complete:
+                wh.seek(0, os.SEEK_END)
+                wh.write(b"\n")
+            else:
+                aside = self.path.with_name(f"audit.torn-{utc_now().replace(':', '')}.bin")
+                aside.write_bytes(torn)
+                wh.truncate(cut)
+            wh.flush()
+            os.fsync(wh.fileno())
+
+    # -- reading -------------------------------------------------------------------------------
+    def _raw_lines(self) -> Iterator[bytes]:
+        try:
+            with open(self.path, "rb") as fh:
+                for raw in fh:
+                    yield raw.rstrip(b"\n")
+        except FileNotFoundError:
+            return
+
+    def entries(self) -> list[dict]:
+        """All entries in order. An unparseable line appears as {"seq": n, "invalid": "<reason>"}."""
+        out = []
+        for n, raw in enumerate(self._raw_lines(), 1):
+            try:
+                e = json.loads(raw.decode("utf-8"))
+                if not isinstance(e, dict):
+                    raise ValueError("not a JSON object")
+                out.append(e)
+            except (ValueError, UnicodeDecodeError) as exc:
+                out.append({"seq": n, "invalid": f"not valid JSON ({exc})"})
+        return out
+
+    def check_chain(self, expected_head: dict | None = None) -> tuple[list[ChainProblem], int]:
+        """Walk the chain. Returns (problems, number of entries). Each problem names its entry."""
+        problems: list[ChainProblem] = []
+        prev = GENESIS
+        n = 0
+        for n, raw in enumerate(self._raw_lines(), 1):
+            try:
+                e = json.loads(raw.decode("utf-8"))
+                if not isinstance(e, dict):
+                    raise ValueError("not a JSON object")
+            except (ValueError, UnicodeDecodeError):
+                problems.append(ChainProblem(n, f"audit entry {n} (line {n}) is not valid JSON"))
+                prev = hashlib.sha256(raw).hexdigest()
+                continue
+            seq = e.get("seq")
+            if seq != n:
+                if isinstance(seq, int) and seq > n:
+                    what = (f"audit entry {n} missing: line {n} holds entry {seq}"
+                            if seq == n + 1 else f"audit entries {n}-{seq - 1} missing: line {n} holds entry {seq}")
+                else:
+                    what = f"audit entry {n}: line {n} holds entry number {seq!r} (entries reordered or duplicated)"
+                problems.append(ChainProblem(n, what))
+            stored = e.get("sha256")
+            actual = entry_hash(e)
+            if stored != actual:
+                problems.append(ChainProblem(n, f"audit entry {n} was edited: stored sha256 {stored}, content hashes to {actual}"))
+            if e.get("prev_sha256") != prev:
+                problems.append(ChainProblem(n, f"audit entry {n} does not chain to entry {n - 1}: "
+                                                f"prev_sha256 {e.get('prev_sha256')}, expected {prev}"))
+            prev = stored if isinstance(stored, str) else actual
+        if expected_head:
+            want = int(expected_head.get("entries", 0))
+            if n < want:
+                problems.append(ChainProblem(n + 1, f"audit log truncated: case.json records {want} entries, the log has {n} "
+                                                    f"(entries {n + 1}-{want} removed)"))
+            elif want > 0:
+                # The log may run ahead of case.json (append happens first); the recorded entry must match.
+                es = self.entries()
+                got = es[want - 1].get("sha256") if len(es) >= want else None
+                if got != expected_head.get("last_sha256"):
+                    problems.append(ChainProblem(want, f"audit entry {want} differs from the hash recorded in case.json: "
+                                                       f"expected {expected_head.get('last_sha256')}, found {got}"))
+        return problems, n

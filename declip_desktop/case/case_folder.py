@@ -1,0 +1,512 @@
+"""The Case class: one `<name>.declip/` folder, opened by one writer at a time.
+
+Layout:
+    case.json        case details + schema_version + audit head (validated on open)
+    evidence/        read-only copies of the evidence (no write bits, original mtime)
+    evidence.json    index of evidence items (hashes, metadata, provenance)
+    findings.json    analyst findings per evidence item
+    analyses/<id>/   <model>__<mode>.png (16-bit probability map) + .json (result record)
+    reports/         exported reports
+    thumbs/          cached thumbnails (derived; safe to delete)
+    audit.jsonl      append-only hash-chained audit log
+    case.lock        present while a process has the case open for writing
+
+Every JSON file is replaced atomically (audit.jsonl is appended and fsynced), so a kill at
+any moment leaves a readable case. Opening reads only the small index files: no hashing,
+no image decoding, so large cases open quickly.
+"""
+from __future__ import annotations
+
+import os
+import re
+import threading
+import uuid as uuidlib
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from . import schema
+from .atomic import remove_stale_temps, write_json_atomic
+from .audit import AuditLog
+from .errors import CaseError
+from .lock import CaseLock
+from .records import (DEFAULT_STATUS, FINDING_STATUSES, EvidenceItem, Finding, IngestReport, StoredAnalysis,
+                      VerifyReport)
+from .util import utc_now
+
+CASE_SUFFIX = ".declip"
+CASE_JSON = "case.json"
+EVIDENCE_JSON = "evidence.json"
+FINDINGS_JSON = "findings.json"
+SUBDIRS = ("evidence", "analyses", "reports", "thumbs")
+
+Progress = Callable[[int, int, str], None]
+Cancel = Callable[[], bool]
+
+
+def case_dir_for(path: str | os.PathLike) -> Path:
+    """The folder a user means: DIR itself if it is a case, else DIR.declip if that exists."""
+    p = Path(path)
+    if (p / CASE_JSON).exists() or p.suffix == CASE_SUFFIX:
+        return p
+    alt = p.with_name(p.name + CASE_SUFFIX)
+    return alt if (alt / CASE_JSON).exists() else p
+
+
+class Case:
+    """An open case. Use Case.create() or Case.open(); close() (or a with-block) releases the lock.
+
+    Thread-safe for one process: writes are serialised by an internal lock, so a GUI worker
+    thread may store analyses while the UI thread records findings.
+    """
+
+    # -- opening and creating -------------------------------------------------------------------
+    def __init__(self, path: Path, info: dict, *, readonly: bool, examiner: str | None, lock: CaseLock | None):
+        self.path = path
+        self._info = info
+        self.readonly = readonly
+        self.session_examiner = examiner or info["examiner"]
+        self._lock = lock
+        self._mutex = threading.RLock()
+        self._audit = AuditLog(path)
+        self._items: list[EvidenceItem] = []
+        self._by_id: dict[str, EvidenceItem] = {}
+        self._by_sha: dict[str, EvidenceItem] = {}
+        self._next_number = 1
+        self._findings: dict[str, Finding] = {}
+        self._analyses: dict[str, list[StoredAnalysis]] | None = None  # scanned lazily
+        self._closed = False
+
+    @classmethod
+    def create(cls, path: str | os.PathLike, *, title: str, number: str, examiner: str, organisation: str = "",
+               description: str = "") -> "Case":
+        """Create `<path>.declip/` (suffix added when missing) and return it open for writing."""
+        title, number, examiner = (str(title or "").strip(), str(number or "").strip(), str(examiner or "").strip())
+        if not title:
+            raise CaseError("a case needs a title")
+        if not examiner:
+            raise CaseError("a case needs an examiner name")
+        p = Path(path)
+        if p.suffix != CASE_SUFFIX:
+            p = p.with_name(p.name + CASE_SUFFIX)
+        if (p / CASE_JSON).exists():
+            raise CaseError(f"{p}: a case already exists here")
+        if p.exists() and not p.is_dir():
+            raise CaseError(f"{p}: exists and is not a folder")
+        if p.exists() and any(e.name not in SUBDIRS and e.name != "case.lock" for e in os.scandir(p)):
+            raise CaseError(f"{p}: folder exists and is not empty; choose a new case folder")
+        try:
+            p.mkdir(parents=True, exist_ok=True)
+            for sub in SUBDIRS:
+                (p / sub).mkdir(exist_ok=True)
+        except OSError as exc:
+            raise CaseError(f"{p}: cannot create the case folder ({exc.strerror or exc})") from None
+        now = utc_now()
+        info = {
+            "schema_version": schema.SCHEMA_VERSION,
+            "uuid": str(uuidlib.uuid4()),
+            "title": title,
+            "number": number,
+            "examiner": examiner,
+            "organisation": str(organisation or "").strip(),
+            "description": str(description or ""),
+            "created_utc": now,
+            "modified_utc": now,
+        }
+        lock = CaseLock(p)
+        lock.acquire()
+        case = cls(p, info, readonly=False, examiner=examiner, lock=lock)
+        try:
+            write_json_atomic(p / EVIDENCE_JSON, case._evidence_doc())
+            write_json_atomic(p / FINDINGS_JSON, case._findings_doc())
+            from engine.versions import software_versions
+
+            case._audit.append("case_created", {k: info[k] for k in ("uuid", "title", "number", "examiner",
+                                                                       "organisation", "description")}
+                               | {"software": software_versions()}, examiner)
+            # case.json last: until it exists the folder is not a case, so a crash here leaves nothing half-made.
+            case._save_info()
+        except BaseException:
+            lock.release()
+            raise
+        return case
+
+    @classmethod
+    def open(cls, path: str | os.PathLike, *, examiner: str | None = None, readonly: bool = False) -> "Case":
+        """Open an existing case. examiner: who works in this session (default: the case examiner);
+        readonly: take no lock and refuse every write (for viewing, status, reports of a case open elsewhere).
+
+        Raises CaseSchemaError for an invalid case.json/index (nothing is written), CaseLockedError
+        when another live process has it open.
+        """
+        p = case_dir_for(path)
+        if not p.is_dir():
+            raise CaseError(f"{p}: no such case folder")
+        if not (p / CASE_JSON).exists():
+            raise CaseError(f"{p}: not a DeCLIP case (no {CASE_JSON})")
+        # Validate before locking so a broken case is left exactly as it was.
+        info = schema.validate_case_json(p / CASE_JSON, schema.read_json(p / CASE_JSON, "case.json"))
+        lock = None
+        if not readonly:
+            lock = CaseLock(p)
+            lock.acquire()
+        case = cls(p, info, readonly=readonly, examiner=examiner, lock=lock)
+        try:
+            # Re-read under the lock: a writer may have finished between validation and locking.
+            if lock is not None:
+                case._info = schema.validate_case_json(p / CASE_JSON, schema.read_json(p / CASE_JSON, "case.json"))
+            case._load_indexes()
+            if lock is not None:
+                for d in (p, p / "evidence", p / "thumbs"):
+                    remove_stale_temps(d)
+                if lock.stale_taken_over:
+                    o = lock.stale_taken_over
+                    case.log("stale_lock_removed", {"pid": o.get("pid"), "host": o.get("host"), "user": o.get("user"),
+                                                    "since_utc": o.get("since_utc")})
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
+        return case
+
+    @staticmethod
+    def is_case(path: str | os.PathLike) -> bool:
+        return (case_dir_for(path) / CASE_JSON).is_file()
+
+    def close(self) -> None:
+        """Release the lock. Safe to call twice. The object must not be used afterwards."""
+        with self._mutex:
+            if self._closed:
+                return
+            self._closed = True
+            if self._lock is not None:
+                self._lock.release()
+
+    def __enter__(self) -> "Case":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self):  # a forgotten close() must not leave a live-looking lock behind
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    # -- case details ---------------------------------------------------------------------------
+    @property
+    def uuid(self) -> str:
+        return self._info["uuid"]
+
+    @property
+    def title(self) -> str:
+        return self._info["title"]
+
+    @property
+    def number(self) -> str:
+        return self._info["number"]
+
+    @property
+    def examiner(self) -> str:
+        """The case's examiner (case.json). The person working now is `session_examiner`."""
+        return self._info["examiner"]
+
+    @property
+    def organisation(self) -> str:
+        return self._info["organisation"]
+
+    @property
+    def description(self) -> str:
+        return self._info["description"]
+
+    @property
+    def created_utc(self) -> str:
+        return self._info["created_utc"]
+
+    @property
+    def modified_utc(self) -> str:
+        return self._info["modified_utc"]
+
+    @property
+    def schema_version(self) -> int:
+        return self._info["schema_version"]
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """A copy of case.json's fields."""
+        return dict(self._info)
+
+    def update_info(self, **fields: str) -> None:
+        """Change title, number, examiner, organisation or description (logged with old and new values)."""
+        allowed = {"title", "number", "examiner", "organisation", "description"}
+        bad = set(fields) - allowed
+        if bad:
+            raise CaseError(f"cannot change case field(s) {', '.join(sorted(bad))}; allowed: {', '.join(sorted(allowed))}")
+        with self._mutex:
+            self._check_writable()
+            changes = {k: {"old": self._info[k], "new": str(v)} for k, v in fields.items() if self._info[k] != str(v)}
+            if not changes:
+                return
+            for k in ("title", "examiner"):
+                if k in changes and not changes[k]["new"].strip():
+                    raise CaseError(f"the case {k} cannot be empty")
+            for k, ch in changes.items():
+                self._info[k] = ch["new"]
+            self._audit.append("case_info_changed", changes, self.session_examiner)
+            self._save_info()
+
+    @property
+    def evidence_dir(self) -> Path:
+        return self.path / "evidence"
+
+    @property
+    def analyses_dir(self) -> Path:
+        return self.path / "analyses"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.path / "reports"
+
+    @property
+    def thumbs_dir(self) -> Path:
+        return self.path / "thumbs"
+
+    # -- evidence -------------------------------------------------------------------------------
+    @property
+    def evidence(self) -> list[EvidenceItem]:
+        """Evidence items in ingest order (a copy of the list; items themselves are shared)."""
+        return list(self._items)
+
+    def item(self, evidence_id: str) -> EvidenceItem:
+        """The item with this id; CaseError if unknown."""
+        try:
+            return self._by_id[evidence_id]
+        except KeyError:
+            raise CaseError(f"{self.path}: no evidence item '{evidence_id}'") from None
+
+    def resolve(self, ref: str) -> EvidenceItem:
+        """Find an item by id (E0003), evidence file name, original name or a unique sha256 prefix (>= 8 chars)."""
+        ref = str(ref).strip()
+        if ref in self._by_id:
+            return self._by_id[ref]
+        if ref.upper() in self._by_id:
+            return self._by_id[ref.upper()]
+        for attr in ("file_name", "original_name"):
+            hits = [it for it in self._items if getattr(it, attr) == ref]
+            if len(hits) == 1:
+                return hits[0]
+            if len(hits) > 1:
+                raise CaseError(f"'{ref}' matches {len(hits)} evidence items ({', '.join(h.id for h in hits)}); use the id")
+        if len(ref) >= 8 and re.fullmatch(r"[0-9a-fA-F]+", ref):
+            hits = [it for it in self._items if it.sha256.startswith(ref.lower())]
+            if len(hits) == 1:
+                return hits[0]
+        raise CaseError(f"{self.path}: no evidence item matches '{ref}' (use an id such as E0001, a file name or a sha256)")
+
+    def find_by_sha256(self, sha256: str) -> EvidenceItem | None:
+        return self._by_sha.get(sha256.lower())
+
+    def add_paths(self, paths: Iterable[str | os.PathLike], progress: Progress | None = None,
+                  cancel: Cancel | None = None) -> IngestReport:
+        """Ingest files and folders (recursively). Never raises for a single bad file: each one
+        not added appears in the report (skipped non-image / duplicate / error) with its reason.
+
+        progress(done, total, message) is called per file; when cancel() returns True the ingest
+        stops after the current file, keeps everything already added, and returns with
+        report.cancelled = True. Re-running the same add after an interruption resumes it.
+        """
+        from .ingest import ingest
+
+        with self._mutex:
+            self._check_writable()
+            return ingest(self, list(paths), progress, cancel)
+
+    def thumbnail(self, evidence_id: str, size: int = 256) -> Path:
+        """Path of a cached JPEG thumbnail (longest side <= size, EXIF orientation applied),
+        made on first request. Raises CaseError if the evidence copy cannot be decoded."""
+        from .thumbs import thumbnail
+
+        return thumbnail(self, self.item(evidence_id), int(size))
+
+    # -- analyses -------------------------------------------------------------------------------
+    def analyses(self, evidence_id: str | None = None) -> list[StoredAnalysis]:
+        """Stored analyses, of one item or of all, oldest first."""
+        from .analyses import scan_analyses
+
+        with self._mutex:
+            if self._analyses is None:
+                self._analyses = scan_analyses(self)
+            if evidence_id is not None:
+                self.item(evidence_id)
+                return list(self._analyses.get(evidence_id, []))
+            return [a for lst in self._analyses.values() for a in lst]
+
+    def analysis_for(self, evidence_id: str, model_id: str | None = None, mode: str | None = None) -> StoredAnalysis | None:
+        """The most recently stored analysis of the item matching model_id/mode (None = any), or None."""
+        hits = [a for a in self.analyses(evidence_id)
+                if (model_id is None or a.model_id == model_id) and (mode is None or a.mode == mode)]
+        return max(hits, key=lambda a: a.stored_utc or "") if hits else None
+
+    def store_analysis(self, evidence_id: str, result: Any, *, model_id: str | None = None,
+                       mode: str | None = None) -> StoredAnalysis:
+        """Store an engine AnalysisResult for the item (replacing one for the same model and mode).
+
+        model_id/mode default to result.metadata['model_id'/'mode']. The map is written as a
+        16-bit PNG, then the JSON record (which makes it visible); both atomically. Logged.
+        """
+        from .analyses import store
+
+        with self._mutex:
+            self._check_writable()
+            sa = store(self, self.item(evidence_id), result, model_id, mode)
+            if self._analyses is not None:
+                lst = [a for a in self._analyses.get(evidence_id, []) if (a.model_id, a.mode) != (sa.model_id, sa.mode)]
+                self._analyses[evidence_id] = lst + [sa]
+            self._audit.append("analysis_stored", {
+                "evidence_id": evidence_id, "evidence_sha256": sa.record["evidence_sha256"],
+                "model_id": sa.model_id, "mode": sa.mode, "score": sa.score,
+                "weights": sa.metadata.get("weights"), "map_sha256": sa.record["map_sha256"]}, self.session_examiner)
+            self._save_info()
+            return sa
+
+    # -- findings -------------------------------------------------------------------------------
+    def finding(self, evidence_id: str) -> Finding:
+        """The item's finding; status 'not reviewed' with no timestamps if none was recorded."""
+        self.item(evidence_id)
+        f = self._findings.get(evidence_id)
+        return Finding.from_dict(f.to_dict()) if f else Finding(evidence_id=evidence_id)
+
+    def findings(self) -> dict[str, Finding]:
+        return {it.id: self.finding(it.id) for it in self._items}
+
+    def set_finding(self, evidence_id: str, status: str, note: str | None = None, threshold: float | None = None,
+                    opacity: float | None = None, *, model_id: str | None = None, mode: str | None = None) -> Finding:
+        """Record a finding. status must be one of FINDING_STATUSES. None for note/threshold/opacity/
+        model_id/mode keeps the previous value. threshold and opacity must be within [0, 1]. Logged."""
+        status = str(status).strip().lower().replace("_", " ")
+        if status not in FINDING_STATUSES:
+            raise CaseError(f"unknown finding status '{status}'; use one of: {', '.join(FINDING_STATUSES)}")
+        for name, v in (("threshold", threshold), ("opacity", opacity)):
+            if v is not None and not (isinstance(v, (int, float)) and 0.0 <= float(v) <= 1.0):
+                raise CaseError(f"{name} must be a number between 0 and 1, got {v!r}")
+        with self._mutex:
+            self._check_writable()
+            self.item(evidence_id)
+            old = self._findings.get(evidence_id)
+            now = utc_now()
+            f = Finding(
+                evidence_id=evidence_id,
+                status=status,
+                note=str(note) if note is not None else (old.note if old else ""),
+                threshold=float(threshold) if threshold is not None else (old.threshold if old else None),
+                opacity=float(opacity) if opacity is not None else (old.opacity if old else None),
+                model_id=model_id if model_id is not None else (old.model_id if old else None),
+                mode=mode if mode is not None else (old.mode if old else None),
+                examiner=self.session_examiner,
+                created_utc=old.created_utc if old else now,
+                modified_utc=now,
+            )
+            new_all = dict(self._findings)
+            new_all[evidence_id] = f
+            write_json_atomic(self.path / FINDINGS_JSON, self._findings_doc(new_all))
+            self._findings = new_all  # only after the file is safely replaced
+            self._audit.append("finding_set", f.to_dict() | {"previous_status": old.status if old else DEFAULT_STATUS},
+                               self.session_examiner)
+            self._save_info()
+            return Finding.from_dict(f.to_dict())
+
+    # -- reports --------------------------------------------------------------------------------
+    def record_report(self, path: str | os.PathLike, details: dict[str, Any] | None = None) -> dict:
+        """Log an exported report (its sha256 and size) in the audit log. Returns the audit entry."""
+        from .util import hash_file
+
+        p = Path(path)
+        sha, _md5, size = hash_file(p)
+        return self.log("report_exported", {"file": str(p), "sha256": sha, "size": size} | (details or {}))
+
+    # -- integrity and audit --------------------------------------------------------------------
+    def verify(self, progress: Progress | None = None) -> VerifyReport:
+        """Re-hash every evidence copy and analysis map, walk the audit chain and cross-check the
+        indexes against the log. The verification itself is logged (unless opened read-only)."""
+        from .verify import verify
+
+        with self._mutex:
+            report = verify(self, progress)
+            if not self.readonly:
+                self._audit.append("verify", {
+                    "ok": report.ok, "checked_files": report.checked_files, "audit_entries": report.audit_entries,
+                    "problems": [p.message for p in report.problems][:100], "warnings": report.warnings[:100]},
+                    self.session_examiner)
+                self._save_info()
+            return report
+
+    def audit_entries(self) -> list[dict]:
+        """All audit entries, oldest first (dicts: seq, time_utc, examiner, os_user, host, action,
+        details, prev_sha256, sha256). A damaged line is returned as {"seq": n, "invalid": reason}."""
+        return self._audit.entries()
+
+    def log(self, action: str, details: dict[str, Any] | None = None) -> dict:
+        """Append an audit entry (e.g. the GUI's 'viewed', 'exported overlay'). Returns the entry."""
+        if not isinstance(action, str) or not action.strip():
+            raise CaseError("an audit action needs a name")
+        with self._mutex:
+            self._check_writable()
+            entry = self._audit.append(action.strip(), details or {}, self.session_examiner)
+            self._save_info()
+            return entry
+
+    # -- internals ------------------------------------------------------------------------------
+    def _check_writable(self) -> None:
+        if self._closed:
+            raise CaseError(f"{self.path}: case is closed")
+        if self.readonly:
+            raise CaseError(f"{self.path}: case is open read-only")
+
+    def _save_info(self) -> None:
+        """Write case.json with a new modified time and the audit head (entries, last hash)."""
+        n, last = self._audit.head()
+        info = dict(self._info)
+        info["modified_utc"] = utc_now()
+        info["audit_head"] = {"entries": n, "last_sha256": last}
+        write_json_atomic(self.path / CASE_JSON, info)
+        self._info = info
+
+    def _evidence_doc(self, items: list[EvidenceItem] | None = None, next_number: int | None = None) -> dict:
+        items = self._items if items is None else items
+        return {"schema_version": schema.SCHEMA_VERSION,
+                "next_number": self._next_number if next_number is None else next_number,
+                "items": [it.to_dict() for it in items]}
+
+    def _findings_doc(self, findings: dict[str, Finding] | None = None) -> dict:
+        findings = self._findings if findings is None else findings
+        return {"schema_version": schema.SCHEMA_VERSION, "findings": {k: f.to_dict() for k, f in findings.items()}}
+
+    def _load_indexes(self) -> None:
+        ev_path = self.path / EVIDENCE_JSON
+        ev = schema.validate_evidence_index(ev_path, schema.read_json(ev_path, "evidence index"))
+        try:
+            items = [EvidenceItem.from_dict(d, self.evidence_dir) for d in ev["items"]]
+        except (KeyError, TypeError) as exc:
+            raise CaseError(f"{ev_path}: evidence index entry is malformed ({exc})") from None
+        fi_path = self.path / FINDINGS_JSON
+        fi = schema.validate_findings(fi_path, schema.read_json(fi_path, "findings file"))
+        self._set_items(items, int(ev.get("next_number", len(items) + 1)))
+        self._findings = {k: Finding.from_dict(v) for k, v in fi["findings"].items() if isinstance(v, dict)}
+
+    def _set_items(self, items: list[EvidenceItem], next_number: int) -> None:
+        self._items = items
+        self._by_id = {it.id: it for it in items}
+        self._by_sha = {it.sha256: it for it in items}
+        self._next_number = max(next_number, len(items) + 1)
+
+    def _commit_items(self, new_items: list[EvidenceItem], next_number: int) -> None:
+        """Write the evidence index with new items, then log one entry per item (ingest calls this)."""
+        items = self._items + new_items
+        write_json_atomic(self.path / EVIDENCE_JSON, self._evidence_doc(items, next_number))
+        self._set_items(items, next_number)
+        for it in new_items:
+            self._audit.append("evidence_added", {
+                "evidence_id": it.id, "file_name": it.file_name, "original_path": it.original_path,
+                "sha256": it.sha256, "md5": it.md5, "size": it.size,
+                "original_mtime_utc": it.original_mtime_utc}, self.session_examiner)
+        self._save_info()

@@ -1,0 +1,302 @@
+"""`declip case ...`: create, fill, analyse, review, verify and report on a case from the shell.
+
+Exit codes follow declip_desktop/cli.py: 0 all done, 1 something failed or was refused (the rest
+was processed) or an integrity failure, 2 usage error. Progress goes to stderr, results to stdout.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from .case_folder import Case
+from .errors import CaseError, CaseLockedError
+from .records import FINDING_STATUSES
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("case", help="case folders: evidence, analyses, findings, audit, verify",
+                              description="Work with a case folder (<name>.declip).")
+    sub = p.add_subparsers(dest="case_command", metavar="ACTION")
+    sub.required = True
+
+    def common(sp, examiner=True):
+        sp.add_argument("dir", metavar="DIR", help="case folder (the .declip suffix may be left out)")
+        if examiner:
+            sp.add_argument("--examiner", help="who is working now (audit log); default: the case examiner")
+
+    sp = sub.add_parser("new", help="create a case")
+    sp.add_argument("dir", metavar="DIR", help="folder to create (.declip is appended if missing)")
+    sp.add_argument("--title", required=True)
+    sp.add_argument("--number", required=True, help="case number")
+    sp.add_argument("--examiner", required=True)
+    sp.add_argument("--org", default="", help="organisation")
+    sp.add_argument("--description", default="")
+    sp.set_defaults(func=cmd_new)
+
+    sp = sub.add_parser("add", help="ingest image files and folders (recursively)")
+    common(sp)
+    sp.add_argument("paths", nargs="+", metavar="PATH")
+    sp.set_defaults(func=cmd_add)
+
+    sp = sub.add_parser("analyze", help="analyse evidence that has no up-to-date analysis")
+    common(sp)
+    sp.add_argument("--model", help="model id or folder (default: the store's default model)")
+    sp.add_argument("--mode", choices=("paper", "tiled"), default="paper")
+    sp.add_argument("--precision", help="e.g. fp32, fp16, bf16 (passed to the engine)")
+    sp.add_argument("--device", help="auto, cpu, cuda, cuda:N (passed to the engine)")
+    sp.add_argument("--evidence", nargs="+", metavar="ID", help="only these evidence items")
+    sp.add_argument("--force", action="store_true", help="re-analyse even when up to date")
+    sp.set_defaults(func=cmd_analyze)
+
+    sp = sub.add_parser("status", help="evidence items with analysis state, scores and findings")
+    common(sp, examiner=False)
+    sp.add_argument("--json", action="store_true", help="machine-readable output")
+    sp.set_defaults(func=cmd_status)
+
+    sp = sub.add_parser("finding", help="record a finding for one evidence item")
+    common(sp)
+    sp.add_argument("evidence", metavar="EVIDENCE", help="evidence id (E0001), file name or sha256 prefix")
+    sp.add_argument("--status", required=True, help="one of: " + ", ".join(f"'{s}'" for s in FINDING_STATUSES))
+    sp.add_argument("--note", help="analyst note")
+    sp.add_argument("--threshold", type=float, help="map threshold the finding relies on, 0..1")
+    sp.add_argument("--opacity", type=float, help="overlay opacity used, 0..1")
+    sp.set_defaults(func=cmd_finding)
+
+    sp = sub.add_parser("verify", help="re-hash evidence and check the audit chain (exit 1 on any failure)")
+    common(sp)
+    sp.add_argument("--json", action="store_true", help="machine-readable output")
+    sp.set_defaults(func=cmd_verify)
+
+    sp = sub.add_parser("log", help="print the audit log")
+    common(sp, examiner=False)
+    sp.add_argument("--json", action="store_true", help="one JSON entry per line, as stored")
+    sp.set_defaults(func=cmd_log)
+
+    sp = sub.add_parser("report", help="export the forensic PDF report")
+    common(sp)
+    sp.add_argument("--out", required=True, metavar="FILE.pdf")
+    sp.set_defaults(func=cmd_report)
+
+
+def _err(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _open(args, readonly: bool = False) -> Case:
+    return Case.open(args.dir, examiner=getattr(args, "examiner", None), readonly=readonly)
+
+
+# -- handlers --------------------------------------------------------------------------------------
+def cmd_new(args) -> int:
+    with Case.create(args.dir, title=args.title, number=args.number, examiner=args.examiner,
+                     organisation=args.org, description=args.description) as case:
+        print(f"created case {case.path} (uuid {case.uuid})")
+    return 0
+
+
+def cmd_add(args) -> int:
+    tty = sys.stderr.isatty()
+
+    def progress(done: int, total: int, msg: str) -> None:
+        if tty and total:
+            print(f"\r[{done}/{total}] {msg[:60]:<60}", end="", file=sys.stderr, flush=True)
+
+    with _open(args) as case:
+        rep = case.add_paths(args.paths, progress=progress)
+    if tty:
+        print(file=sys.stderr)
+    for it in rep.added:
+        print(f"added {it.id} {it.file_name}  sha256 {it.sha256}")
+    for iss in rep.duplicates:
+        _err(f"refused {iss}")
+    for iss in rep.errors:
+        _err(f"error {iss}")
+    for iss in rep.skipped:
+        _err(f"skipped {iss}")
+    print(f"{len(rep.added)} added, {len(rep.duplicates)} duplicate(s) refused, {len(rep.skipped)} skipped, "
+          f"{len(rep.errors)} error(s)")
+    # Non-images met while walking a folder are expected (sidecars, notes); anything the user named
+    # explicitly that was not added, and every duplicate or read error, makes the run "partly failed".
+    failed = rep.duplicates or rep.errors or any(i.explicit for i in rep.skipped) or rep.cancelled
+    return 1 if failed else 0
+
+
+def _detector(args):
+    try:
+        from engine import Detector
+    except ImportError as exc:
+        raise CaseError(f"the analysis engine is not available ({exc})") from None
+    kwargs = {}
+    if args.device:
+        kwargs["device"] = args.device
+    if args.precision:
+        kwargs["precision"] = args.precision
+    try:
+        return Detector.from_model(args.model or None, **kwargs)
+    except TypeError as exc:
+        raise CaseError(f"this engine does not accept {', '.join('--' + k for k in kwargs)} ({exc})") from None
+
+
+def _weights_of(det) -> list | None:
+    """Weights (file, sha256) the detector runs with, to tell whether a stored analysis is current."""
+    card = getattr(det, "card", None)
+    for attr in ("weights", "files"):
+        w = getattr(card, attr, None)
+        if w:
+            try:
+                return sorted(json.dumps(x, sort_keys=True, default=str) for x in w)
+            except TypeError:
+                return None
+    return None
+
+
+def _same_weights(stored: list | None, current: list | None) -> bool:
+    if stored is None or current is None:
+        return True  # nothing to compare: model id and mode decide
+    try:
+        a = sorted(str(x.get("sha256")) for x in stored)
+        b = sorted(str(json.loads(x).get("sha256")) for x in current)
+    except (AttributeError, TypeError, ValueError):
+        return True
+    return a == b or not all(b)
+
+
+def cmd_analyze(args) -> int:
+    with _open(args) as case:
+        items = [case.resolve(ref) for ref in args.evidence] if args.evidence else case.evidence
+        if not items:
+            print("no evidence in the case")
+            return 0
+        det = _detector(args)
+        model_id = getattr(getattr(det, "card", None), "id", None) or args.model
+        weights = _weights_of(det)
+        todo = []
+        for it in items:
+            old = case.analysis_for(it.id, model_id=model_id, mode=args.mode) if model_id else None
+            if (old and not args.force and old.record.get("evidence_sha256") == it.sha256
+                    and _same_weights(old.metadata.get("weights"), weights)):
+                continue
+            todo.append(it)
+        skipped = len(items) - len(todo)
+        if skipped:
+            _err(f"{skipped} item(s) already analysed with {model_id} ({args.mode}); use --force to redo")
+        case.log("analysis_run_started", {"model_id": model_id, "mode": args.mode, "device": getattr(det, "device_name", None),
+                                          "items": [it.id for it in todo]})
+        failed = 0
+        for n, it in enumerate(todo, 1):
+            t0 = time.monotonic()
+            try:
+                res = det.analyze(str(it.path), mode=args.mode)
+                sa = case.store_analysis(it.id, res, model_id=model_id or None)
+            except KeyboardInterrupt:
+                case.log("analysis_run_interrupted", {"done": n - 1, "of": len(todo)})
+                raise
+            except Exception as exc:  # one bad image never stops the batch
+                failed += 1
+                msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                _err(f"[{n}/{len(todo)}] {it.id} {it.file_name}: FAILED: {msg}")
+                case.log("analysis_failed", {"evidence_id": it.id, "model_id": model_id, "mode": args.mode, "error": msg})
+                continue
+            _err(f"[{n}/{len(todo)}] {it.id} {it.file_name}: score {sa.score:.4f} ({time.monotonic() - t0:.1f} s)")
+        case.log("analysis_run_finished", {"model_id": model_id, "mode": args.mode, "analysed": len(todo) - failed,
+                                           "failed": failed, "up_to_date": skipped})
+    print(f"{len(todo) - failed} analysed, {failed} failed, {skipped} already up to date")
+    return 1 if failed else 0
+
+
+def _status_rows(case: Case) -> list[dict]:
+    rows = []
+    for it in case.evidence:
+        f = case.finding(it.id)
+        an = [{"model_id": a.model_id, "mode": a.mode, "score": a.score, "stored_utc": a.stored_utc,
+               "current": a.record.get("evidence_sha256") == it.sha256} for a in case.analyses(it.id)]
+        rows.append({"id": it.id, "file_name": it.file_name, "sha256": it.sha256, "width": it.width,
+                     "height": it.height, "analyses": an, "finding": f.to_dict()})
+    return rows
+
+
+def cmd_status(args) -> int:
+    with _open(args, readonly=True) as case:
+        rows = _status_rows(case)
+        head = {"path": str(case.path), "title": case.title, "number": case.number, "examiner": case.examiner,
+                "organisation": case.organisation, "uuid": case.uuid, "created_utc": case.created_utc,
+                "modified_utc": case.modified_utc}
+    if args.json:
+        print(json.dumps({"case": head, "evidence": rows}, ensure_ascii=False, indent=2))
+        return 0
+    print(f"{head['title']}  (case {head['number']}, examiner {head['examiner']}{', ' + head['organisation'] if head['organisation'] else ''})")
+    print(f"{len(rows)} evidence item(s)")
+    for r in rows:
+        an = "; ".join(f"{a['model_id']}/{a['mode']} score {a['score']:.4f}" if a["score"] is not None else
+                       f"{a['model_id']}/{a['mode']}" for a in r["analyses"]) or "not analysed"
+        f = r["finding"]
+        note = f"  note: {f['note']}" if f.get("note") else ""
+        print(f"{r['id']}  {r['file_name']}  {r['width']}x{r['height']}  [{an}]  finding: {f['status']}{note}")
+    return 0
+
+
+def cmd_finding(args) -> int:
+    with _open(args) as case:
+        it = case.resolve(args.evidence)
+        f = case.set_finding(it.id, args.status, note=args.note, threshold=args.threshold, opacity=args.opacity)
+    print(f"{it.id} {it.file_name}: {f.status}")
+    return 0
+
+
+def cmd_verify(args) -> int:
+    try:
+        case = _open(args)
+        logged = True
+    except CaseLockedError as exc:
+        _err(f"note: {exc}; verifying read-only, the check is not logged")
+        case = _open(args, readonly=True)
+        logged = False
+    with case:
+        rep = case.verify()
+    if args.json:
+        print(json.dumps(rep.to_dict() | {"logged": logged}, ensure_ascii=False, indent=2))
+    else:
+        for w in rep.warnings:
+            print(f"warning: {w}")
+        for p in rep.problems:
+            print(f"FAIL: {p.message}")
+        state = "INTACT" if rep.ok else f"INTEGRITY FAILURE ({len(rep.problems)} problem(s))"
+        print(f"{state}: {rep.checked_files} evidence file(s) re-hashed, {rep.audit_entries} audit entries checked")
+    return 0 if rep.ok else 1
+
+
+def cmd_log(args) -> int:
+    with _open(args, readonly=True) as case:
+        entries = case.audit_entries()
+    for e in entries:
+        if args.json:
+            print(json.dumps(e, ensure_ascii=False))
+        elif "invalid" in e:
+            print(f"{e['seq']:>5}  <damaged entry: {e['invalid']}>")
+        else:
+            d = json.dumps(e.get("details", {}), ensure_ascii=False)
+            print(f"{e.get('seq'):>5}  {e.get('time_utc')}  {e.get('examiner')} ({e.get('os_user')})  {e.get('action')}  "
+                  f"{d[:200]}{'...' if len(d) > 200 else ''}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    try:
+        from declip_desktop import report as report_mod
+    except ImportError as exc:
+        raise CaseError(f"PDF reports are not available in this build (declip_desktop.report: {exc})") from None
+    build = None
+    for name in ("write_report", "build_report", "generate_report", "make_report", "export_report"):
+        build = getattr(report_mod, name, None)
+        if callable(build):
+            break
+    if build is None:
+        raise CaseError("declip_desktop.report has no report function (expected write_report(case, out_path))")
+    with _open(args) as case:
+        out = build(case, args.out)
+        path = out if isinstance(out, (str, bytes)) or hasattr(out, "__fspath__") else args.out
+        case.record_report(path, {"format": "pdf"})
+    print(f"report written to {path}")
+    return 0

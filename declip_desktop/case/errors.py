@@ -1,0 +1,16 @@
+"""Errors raised by the case model. Each str() is one line a user can act on."""
+from __future__ import annotations
+
+from engine.errors import DeclipError
+
+
+class CaseError(DeclipError):
+    """A case operation that cannot be done (bad folder, unknown evidence id, read-only case...)."""
+
+
+class CaseSchemaError(CaseError):
+    """case.json (or another case index) is not valid JSON, misses a field, or has an unknown schema."""
+
+
+class CaseLockedError(CaseError):
+    """Another live process holds the case lock."""

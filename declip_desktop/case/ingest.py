@@ -1,0 +1,229 @@
+"""Ingest: copy evidence into the case read-only, with hashes, metadata and provenance.
+
+Each original is opened once, read-only, and read into memory; the hashes, the image check,
+the metadata and the copy all come from those same bytes, so the copy is exactly what was hashed.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from engine.images import MAX_FILE_BYTES
+
+from .atomic import TMP_PREFIX, fsync_dir
+from .metadata import NotAnImage, extract_metadata, probe_image
+from .records import EvidenceItem, IngestIssue, IngestReport
+from .util import hash_file, utc_now
+
+if TYPE_CHECKING:
+    from .case_folder import Cancel, Case, Progress
+
+# The index is rewritten in batches (not per file) so a 1,000-file ingest stays linear.
+_FLUSH_EVERY_N = 25
+_FLUSH_EVERY_S = 2.0
+READ_ONLY_MODE = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH  # 0o444: no write bits for anyone
+
+
+def collect(paths: list, case_dir: Path) -> tuple[list[tuple[Path, bool]], list[IngestIssue]]:
+    """Expand folders recursively (sorted, symlinked folders not followed) into (file, explicit) pairs."""
+    files: list[tuple[Path, bool]] = []
+    issues: list[IngestIssue] = []
+    case_real = os.path.realpath(case_dir)
+    for raw in paths:
+        p = Path(raw)
+        if not os.path.lexists(p):
+            issues.append(IngestIssue(str(p), "error", "not found"))
+            continue
+        real = os.path.realpath(p)
+        if real == case_real or real.startswith(case_real + os.sep):
+            issues.append(IngestIssue(str(p), "skipped", "is inside the case folder itself"))
+            continue
+        if p.is_dir():
+            def onerror(exc: OSError) -> None:
+                issues.append(IngestIssue(str(exc.filename or p), "error", f"cannot read folder ({exc.strerror or exc})", explicit=False))
+
+            for root, dirs, names in os.walk(p, onerror=onerror):
+                # Do not descend into the case itself when a parent folder is added.
+                dirs[:] = sorted(d for d in dirs if os.path.realpath(os.path.join(root, d)) != case_real)
+                for name in sorted(names):
+                    files.append((Path(root) / name, False))
+        elif p.is_file():
+            files.append((p, True))
+        else:
+            issues.append(IngestIssue(str(p), "skipped", "not a regular file"))
+    return files, issues
+
+
+def _clash_free_name(case: "Case", name: str, reserved: set[str]) -> str:
+    """Original name, or 'stem (2).ext', 'stem (3).ext'... Compared case-insensitively because
+    macOS and Windows file systems are, and a case folder may be copied there."""
+    stem, ext = os.path.splitext(name)
+    taken = {it.file_name.casefold() for it in case._items} | reserved
+    n = 1
+    cand = name
+    while cand.casefold() in taken or os.path.lexists(case.evidence_dir / cand):
+        n += 1
+        cand = f"{stem} ({n}){ext}"
+    return cand
+
+
+def _utc_from_ns(ns: int) -> str:
+    return datetime.fromtimestamp(ns / 1e9, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _write_copy(dest: Path, data: bytes, st: os.stat_result) -> None:
+    """Write the evidence copy: temp file, fsync, original mtime, no write bits, rename, fsync dir."""
+    tmp = dest.with_name(f"{TMP_PREFIX}{os.getpid()}-{dest.name}")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.utime(tmp, ns=(st.st_atime_ns, st.st_mtime_ns))
+        os.chmod(tmp, READ_ONLY_MODE)
+        if os.path.lexists(dest):  # chosen free under the case lock; never overwrite evidence
+            raise FileExistsError(f"{dest} appeared during ingest")
+        os.replace(tmp, dest)
+    except BaseException:
+        try:
+            os.chmod(tmp, 0o600)
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    fsync_dir(dest.parent)
+
+
+def _adoptable(case: "Case", name: str, sha: str) -> bool:
+    """A copy left by an interrupted ingest (on disk, not yet in the index) with the same bytes."""
+    dest = case.evidence_dir / name
+    if not dest.is_file() or any(it.file_name == name for it in case._items):
+        return False
+    try:
+        return hash_file(dest)[0] == sha
+    except OSError:
+        return False
+
+
+def ingest(case: "Case", paths: list, progress: "Progress | None", cancel: "Cancel | None") -> IngestReport:
+    report = IngestReport()
+    files, issues = collect(paths, case.path)
+    for iss in issues:
+        (report.errors if iss.kind == "error" else report.skipped).append(iss)
+    total = len(files)
+    pending: list[EvidenceItem] = []
+    reserved: set[str] = set()
+    batch_sha: dict[str, str] = {}
+    next_number = case._next_number
+    last_flush = time.monotonic()
+
+    def flush() -> None:
+        nonlocal pending, last_flush
+        if pending:
+            case._commit_items(pending, next_number)
+            report.added.extend(pending)
+            pending = []
+            reserved.clear()
+        last_flush = time.monotonic()
+
+    try:
+        for done, (path, explicit) in enumerate(files):
+            if cancel is not None and cancel():
+                report.cancelled = True
+                break
+            if progress is not None:
+                progress(done, total, f"{path.name}")
+            item_or_issue = _ingest_one(case, path, explicit, next_number, reserved, batch_sha)
+            if isinstance(item_or_issue, IngestIssue):
+                {"skipped": report.skipped, "duplicate": report.duplicates}.get(item_or_issue.kind, report.errors).append(item_or_issue)
+            else:
+                pending.append(item_or_issue)
+                reserved.add(item_or_issue.file_name.casefold())
+                batch_sha[item_or_issue.sha256] = item_or_issue.id
+                next_number += 1
+            if len(pending) >= _FLUSH_EVERY_N or time.monotonic() - last_flush > _FLUSH_EVERY_S:
+                flush()
+    finally:
+        flush()  # also on an exception or KeyboardInterrupt: what was copied is recorded
+        if progress is not None:
+            progress(total if not report.cancelled else len(report.added), total, "done")
+        summary = {
+            "inputs": [str(p) for p in paths][:200],
+            "added": [it.id for it in report.added],
+            "duplicates": [{"path": i.path, "existing_id": i.existing_id} for i in report.duplicates][:200],
+            "skipped": [{"path": i.path, "reason": i.reason} for i in report.skipped][:200],
+            "errors": [{"path": i.path, "reason": i.reason} for i in report.errors][:200],
+            "cancelled": report.cancelled,
+        }
+        case._audit.append("ingest", summary, case.session_examiner)
+        case._save_info()
+    return report
+
+
+def _ingest_one(case: "Case", path: Path, explicit: bool, number: int, reserved: set[str],
+                batch_sha: dict[str, str]) -> EvidenceItem | IngestIssue:
+    spath = str(path)
+    try:
+        st = os.stat(path)
+        if st.st_size > MAX_FILE_BYTES:
+            return IngestIssue(spath, "skipped", f"file is {st.st_size / 1e9:.1f} GB, above the "
+                                                  f"{MAX_FILE_BYTES / 1e9:.0f} GB limit", explicit=explicit)
+        with open(path, "rb") as fh:  # the only way an original is ever opened
+            data = fh.read()
+    except OSError as exc:
+        return IngestIssue(spath, "error", f"cannot read file ({exc.strerror or exc})", explicit=explicit)
+    sha = hashlib.sha256(data).hexdigest()
+    md5 = hashlib.md5(data).hexdigest()
+    dup = case.find_by_sha256(sha)
+    if dup is not None:
+        return IngestIssue(spath, "duplicate", f"duplicate of {dup.id} ({dup.file_name}), same SHA-256 {sha}; not added",
+                           existing_id=dup.id, explicit=explicit)
+    if sha in batch_sha:
+        return IngestIssue(spath, "duplicate", f"duplicate of {batch_sha[sha]} added in this run, same SHA-256 {sha}; not added",
+                           existing_id=batch_sha[sha], explicit=explicit)
+    try:
+        img = probe_image(data)
+    except NotAnImage as exc:
+        return IngestIssue(spath, "skipped", f"not added: {exc}", explicit=explicit)
+    try:
+        md = extract_metadata(data, img)
+    except Exception as exc:  # metadata is a bonus: a hostile header must not lose the evidence
+        md = {"notes": [f"metadata extraction failed ({type(exc).__name__}: {str(exc)[:120]})"]}
+        md.update({"format": img.format, "width": img.size[0], "height": img.size[1],
+                   "display_width": img.size[0], "display_height": img.size[1]})
+    name = path.name
+    # Resume: an interrupted run may have left this exact copy under its own name.
+    adopt = name.casefold() not in reserved and _adoptable(case, name, sha)
+    final = name if adopt else _clash_free_name(case, name, reserved)
+    dest = case.evidence_dir / final
+    if not adopt:
+        try:
+            _write_copy(dest, data, st)
+        except OSError as exc:
+            return IngestIssue(spath, "error", f"cannot copy into the case ({exc.strerror or exc})", explicit=explicit)
+    try:
+        original = str(path.resolve())
+    except OSError:
+        original = os.path.abspath(path)
+    return EvidenceItem(
+        id=f"E{number:04d}",
+        file_name=final,
+        path=dest,
+        sha256=sha,
+        md5=md5,
+        size=len(data),
+        width=int(md.get("display_width") or md.get("width") or 0),
+        height=int(md.get("display_height") or md.get("height") or 0),
+        format=md.get("format"),
+        original_name=name,
+        original_path=original,
+        original_mtime_utc=_utc_from_ns(st.st_mtime_ns),
+        ingested_utc=utc_now(),
+        metadata=md,
+    )

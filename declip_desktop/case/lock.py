@@ -1,0 +1,133 @@
+"""One writer per case: a lock file holding the owner's PID, host and user.
+
+A lock whose PID is dead on this host is stale (the process crashed) and is taken over.
+A lock from another host cannot be checked, so the message says how to clear it by hand.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from pathlib import Path
+
+from .errors import CaseLockedError
+from .util import os_user, utc_now
+
+LOCK_NAME = "case.lock"
+# A lock file that is still empty after this long was left by a writer killed mid-create.
+_EMPTY_GRACE_S = 5.0
+
+
+def pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    if os.name == "nt":  # no signal 0 on Windows: ask the kernel for a handle instead
+        import ctypes
+
+        handle = ctypes.windll.kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
+        if not handle:
+            return False
+        ctypes.windll.kernel32.CloseHandle(handle)
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    except OSError:
+        return False
+    return True
+
+
+class CaseLock:
+    """Holds `<case>/case.lock` until release(). `stale_taken_over` describes a replaced stale lock."""
+
+    def __init__(self, case_dir: str | os.PathLike):
+        self.path = Path(case_dir) / LOCK_NAME
+        self.held = False
+        self.stale_taken_over: dict | None = None
+
+    def acquire(self) -> None:
+        info = {"pid": os.getpid(), "host": socket.gethostname(), "user": os_user(), "since_utc": utc_now()}
+        payload = json.dumps(info).encode("utf-8")
+        for _ in range(3):
+            try:
+                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                owner = self._read_owner()
+                if owner is None:
+                    continue  # vanished between the two calls: try again
+                if self._is_stale(owner):
+                    self.stale_taken_over = owner
+                    try:
+                        self.path.unlink()
+                    except FileNotFoundError:
+                        pass
+                    continue
+                raise CaseLockedError(self._locked_message(owner)) from None
+            try:
+                os.write(fd, payload)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            self.held = True
+            return
+        raise CaseLockedError(f"{self.path.parent}: could not take the case lock ({self.path.name} keeps changing)")
+
+    def release(self) -> None:
+        if not self.held:
+            return
+        self.held = False
+        try:
+            owner = self._read_owner()
+            if owner and owner.get("pid") == os.getpid() and owner.get("host") == socket.gethostname():
+                self.path.unlink()
+        except OSError:
+            pass
+
+    def _read_owner(self) -> dict | None:
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError:
+            return {"unreadable": True}
+        try:
+            owner = json.loads(raw.decode("utf-8"))
+            if not isinstance(owner, dict):
+                raise ValueError
+            return owner
+        except (ValueError, UnicodeDecodeError):
+            try:
+                age = time.time() - self.path.stat().st_mtime
+            except OSError:
+                age = 0.0
+            return {"empty": True, "age_s": age}
+
+    def _is_stale(self, owner: dict) -> bool:
+        if owner.get("empty"):
+            return owner.get("age_s", 0.0) > _EMPTY_GRACE_S
+        if owner.get("unreadable"):
+            return False
+        if owner.get("host") != socket.gethostname():
+            return False  # cannot see processes on another machine
+        try:
+            pid = int(owner.get("pid"))
+        except (TypeError, ValueError):
+            return True
+        if pid == os.getpid():
+            return False  # open twice in this process: a real conflict, not a crash
+        return not pid_alive(pid)
+
+    def _locked_message(self, owner: dict) -> str:
+        case = self.path.parent
+        if owner.get("empty") or owner.get("unreadable"):
+            return f"{case}: case is locked by another process (lock file {self.path.name} is being written)"
+        who = f"{owner.get('user', '?')}@{owner.get('host', '?')} (PID {owner.get('pid', '?')}, since {owner.get('since_utc', '?')})"
+        if owner.get("pid") == os.getpid() and owner.get("host") == socket.gethostname():
+            return f"{case}: case is already open in this program; close it first"
+        hint = "" if owner.get("host") == socket.gethostname() else (
+            f"; if that computer is no longer using it, delete {self.path}")
+        return f"{case}: case is open in another process by {who}{hint}"
