@@ -1,0 +1,161 @@
+"""Small building blocks: paragraphs with font fallback, key/value tables, boxes, colour bar."""
+from __future__ import annotations
+
+import io
+from typing import Iterable, Sequence
+
+from PIL import Image
+from reportlab.lib import colors
+from reportlab.platypus import Flowable, Paragraph, Table, TableStyle
+from reportlab.lib.utils import ImageReader
+
+from . import fonts
+from .styles import BAND, FRAME_W, INK, MUTED, NOTE_BG, OK_INK, RULE, WARN_BG, WARN_INK, ACCENT, para_style, sheet
+
+
+def P(text: object, style: str = "body", newlines: bool = False) -> Paragraph:
+    """Paragraph of plain text (escaped, CJK fallback, wraps long words)."""
+    s = "" if text is None else str(text)
+    return Paragraph(fonts.markup(s, keep_newlines=newlines), para_style(style, s))
+
+
+def X(xml: str, style: str = "body") -> Paragraph:
+    """Paragraph of trusted markup built by the report itself (user text must go through esc())."""
+    return Paragraph(xml, sheet()[style])
+
+
+def esc(text: object) -> str:
+    return fonts.markup("" if text is None else str(text))
+
+
+def cell(v: object, style: str = "cell") -> Flowable:
+    return v if isinstance(v, Flowable) else P(v, style)
+
+
+def kv_table(rows: Sequence[tuple[str, object]], label_w: float = 118, width: float = FRAME_W) -> Table:
+    """Two-column table: muted bold labels, wrapped values, light banding."""
+    data = [[P(k, "label"), cell(v)] for k, v in rows]
+    t = Table(data, colWidths=[label_w, width - label_w], hAlign="LEFT")
+    style = [
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("LEFTPADDING", (0, 0), (-1, -1), 4),
+        ("RIGHTPADDING", (0, 0), (-1, -1), 4),
+        ("TOPPADDING", (0, 0), (-1, -1), 2.2),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), 2.2),
+        ("LINEBELOW", (0, 0), (-1, -1), 0.25, RULE),
+    ]
+    style += [("BACKGROUND", (0, i), (-1, i), BAND) for i in range(0, len(data), 2)]
+    t.setStyle(TableStyle(style))
+    return t
+
+
+def grid_table(header: Sequence[str], rows: list[list[object]], widths: Sequence[float], repeat: int = 1,
+               row_styles: Iterable[tuple] = ()) -> Table:
+    """Table with a dark header row (repeated on each page) and banded rows."""
+    data = [[P(h, "cell_head") for h in header]] + [[cell(v) for v in r] for r in rows]
+    t = Table(data, colWidths=list(widths), repeatRows=repeat, hAlign="LEFT")
+    style = [
+        ("BACKGROUND", (0, 0), (-1, 0), ACCENT),
+        ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+        ("LEFTPADDING", (0, 0), (-1, -1), 3),
+        ("RIGHTPADDING", (0, 0), (-1, -1), 3),
+        ("TOPPADDING", (0, 0), (-1, -1), 2.5),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), 2.5),
+        ("LINEBELOW", (0, 1), (-1, -1), 0.25, RULE),
+    ]
+    style += [("BACKGROUND", (0, i), (-1, i), BAND) for i in range(2, len(data), 2)]
+    style += list(row_styles)
+    t.setStyle(TableStyle(style))
+    return t
+
+
+def box(paragraphs: list[Flowable], kind: str = "warn", width: float = FRAME_W) -> Table:
+    """A coloured, ruled box: 'warn' (red), 'ok' (green rule) or 'note' (amber)."""
+    bg, edge = {"warn": (WARN_BG, WARN_INK), "ok": (colors.HexColor("#e9f5ec"), OK_INK),
+                "note": (NOTE_BG, colors.HexColor("#b7791f"))}[kind]
+    t = Table([[p] for p in paragraphs], colWidths=[width], hAlign="LEFT")
+    t.setStyle(TableStyle([
+        ("BACKGROUND", (0, 0), (-1, -1), bg),
+        ("BOX", (0, 0), (-1, -1), 1.4 if kind == "warn" else 0.8, edge),
+        ("LINEBEFORE", (0, 0), (0, -1), 4, edge),
+        ("LEFTPADDING", (0, 0), (-1, -1), 8),
+        ("RIGHTPADDING", (0, 0), (-1, -1), 6),
+        ("TOPPADDING", (0, 0), (-1, -1), 3),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), 3),
+    ]))
+    return t
+
+
+class ColourBar(Flowable):
+    """The overlay's colour scale 0..1 with tick labels and the threshold marked."""
+
+    def __init__(self, bar: Image.Image, threshold: float, width: float, height: float = 8, label: str = "probability"):
+        super().__init__()
+        buf = io.BytesIO()
+        bar.convert("RGB").save(buf, format="PNG")
+        buf.seek(0)
+        self._img = ImageReader(buf)
+        self.threshold = threshold
+        self.bw, self.bh, self.label = width, height, label
+
+    def wrap(self, aw, ah):
+        return self.bw, self.bh + 20
+
+    def draw(self):
+        c = self.canv
+        y0 = 11
+        c.drawImage(self._img, 0, y0, width=self.bw, height=self.bh)
+        c.setStrokeColor(RULE)
+        c.setLineWidth(0.4)
+        c.rect(0, y0, self.bw, self.bh)
+        c.setFillColor(MUTED)
+        c.setFont(fonts.SANS, 6.2)
+        for v in (0.0, 0.25, 0.5, 0.75, 1.0):
+            x = v * self.bw
+            c.line(x, y0 - 2, x, y0)
+            c.drawCentredString(min(max(x, 6), self.bw - 6), y0 - 8.5, f"{v:g}")
+        tx = self.threshold * self.bw
+        c.setStrokeColor(INK)
+        c.setFillColor(INK)
+        c.setLineWidth(1.1)
+        c.line(tx, y0 - 1, tx, y0 + self.bh + 2)
+        p = c.beginPath()
+        p.moveTo(tx - 3, y0 + self.bh + 7)
+        p.lineTo(tx + 3, y0 + self.bh + 7)
+        p.lineTo(tx, y0 + self.bh + 2.5)
+        p.close()
+        c.drawPath(p, fill=1, stroke=0)
+        c.setFont(fonts.SANS_BOLD, 6.2)
+        text = f"threshold {fmt_threshold(self.threshold)}"
+        w = c.stringWidth(text, fonts.SANS_BOLD, 6.2)
+        x = tx + 5 if tx + 5 + w < self.bw else tx - 5 - w
+        c.drawString(x, y0 + self.bh + 2.5, text)
+        if self.label:
+            c.setFont(fonts.SANS, 6.2)
+            c.setFillColor(MUTED)
+            lx = self.bw - c.stringWidth(self.label, fonts.SANS, 6.2) if tx < self.bw / 2 else 0
+            c.drawString(lx, y0 + self.bh + 2.5, self.label)
+
+
+# ---- number formats (one place, so every page says the same) ---------------------------------
+def fmt_threshold(t: float) -> str:
+    return f"{t:.2f}" if round(t, 2) == t else f"{t:.4g}"
+
+
+def fmt_score(s: float | None) -> str:
+    return "—" if s is None else f"{s:.4f}"
+
+
+def fmt_pct(frac: float | None) -> str:
+    return "—" if frac is None else f"{100.0 * frac:.2f} %"
+
+
+def fmt_bytes(n: int | None) -> str:
+    if n is None:
+        return "—"
+    if n < 1024:
+        return f"{n:,} bytes"
+    for unit, div in (("KiB", 1024), ("MiB", 1024 ** 2), ("GiB", 1024 ** 3)):
+        if n < div * 1024 or unit == "GiB":
+            return f"{n / div:,.1f} {unit} ({n:,} bytes)"
+    return str(n)

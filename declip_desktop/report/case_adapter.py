@@ -1,0 +1,107 @@
+"""Binds the report to the Case API: a case folder or open Case becomes a ReportCase.
+
+Maps are loaded lazily, one item at a time (a 24 MP map is ~100 MB as float32), straight from
+the stored 16-bit PNG so the Case's own cache does not grow over a 100-item report.
+"""
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from engine.result import AnalysisResult
+
+from .model import AuditSummary, ReportCase, ReportInfo, ReportItem
+
+
+@contextmanager
+def open_case(case: Any) -> Iterator[tuple[Any, ReportCase]]:
+    """(the Case or None, its ReportCase). A path is opened here (and closed again)."""
+    if isinstance(case, ReportCase):
+        yield None, case
+        return
+    if isinstance(case, (str, os.PathLike)):
+        from declip_desktop.case import Case
+
+        c = Case.open(Path(case))
+        try:
+            yield c, to_report_case(c)
+        finally:
+            c.close()
+        return
+    if hasattr(case, "evidence") and hasattr(case, "finding"):
+        yield case, to_report_case(case)
+        return
+    raise TypeError(f"cannot report on an object of type {type(case).__name__}: expected a case folder, "
+                    "a declip_desktop.case.Case or a report.model.ReportCase")
+
+
+def to_report_case(case: Any) -> ReportCase:
+    audit = _audit(case)
+    items = [_item(case, ev) for ev in case.evidence]
+    info = getattr(case, "info", {}) or {}
+    rc = ReportCase(title=case.title, number=case.number, examiner=case.examiner,
+                    organisation=case.organisation or "", description=case.description or "",
+                    created_utc=case.created_utc or "", items=items, audit=audit, folder=Path(case.path))
+    rc.report_by = getattr(case, "session_examiner", None) or case.examiner
+    rc.case_uuid = str(getattr(case, "uuid", "") or info.get("uuid", ""))
+    return rc
+
+
+def _item(case: Any, ev: Any) -> ReportItem:
+    finding = case.finding(ev.id)
+    sa = case.analysis_for(ev.id, model_id=finding.model_id, mode=finding.mode)
+    if sa is None and (finding.model_id or finding.mode):
+        sa = case.analysis_for(ev.id)   # the finding names an analysis that is gone: use the latest
+    item = ReportItem(
+        item_id=ev.id, file_name=ev.file_name, path=Path(ev.path), sha256_ingest=ev.sha256,
+        threshold=finding.threshold, opacity=finding.opacity if finding.opacity is not None else 0.5,
+        status=finding.status, note=finding.note or "", ingest_utc=ev.ingested_utc, size_bytes=ev.size,
+        metadata=dict(ev.metadata or {}), extra_hashes={"md5": ev.md5} if ev.md5 else {},
+    )
+    if ev.original_name and ev.original_name != ev.file_name:
+        item.metadata.setdefault("notes", [])
+        item.metadata["notes"] = list(item.metadata["notes"]) + [f"original file name: {ev.original_name}"]
+    if sa is not None:
+        item.load_result = _loader(sa)
+    return item
+
+
+def _loader(sa: Any):
+    def load() -> AnalysisResult | None:
+        from engine.mapio import load_probability_png
+
+        prob = load_probability_png(sa.map_path)
+        return AnalysisResult(probability=prob, raw=None, score=float(sa.score if sa.score is not None else prob.mean()),
+                              metadata=dict(sa.metadata or {}))
+    return load
+
+
+def _audit(case: Any) -> AuditSummary:
+    """Verify the case now (re-hashes evidence, walks the audit chain), then read the log."""
+    summary = AuditSummary()
+    try:
+        rep = case.verify()
+    except Exception as exc:  # verification must not stop the report; the report says it failed
+        summary.problems = [f"case verification could not run: {type(exc).__name__}: {exc}"]
+        summary.chain_ok = None
+    else:
+        chain = [p.message for p in rep.problems if p.kind == "audit_chain"]
+        summary.chain_ok = not chain
+        summary.problems = chain
+        summary.other_problems = [p.message for p in rep.problems if p.kind != "audit_chain"]
+        summary.warnings = list(rep.warnings)
+        summary.verified_utc = rep.verified_utc
+    summary.entries = case.audit_entries()
+    return summary
+
+
+def log_report(case: Any, info: ReportInfo, **details: Any) -> bool:
+    """Record the report (its SHA-256) in the case audit log. False when there is no writable case."""
+    if case is None or getattr(case, "readonly", False):
+        return False
+    case.record_report(info.path, {"report_id": info.report_id, "pages": info.pages, "items": details.get("items"),
+                                   "threshold": details.get("threshold"), "sidecar": str(info.sidecar),
+                                   "format": "pdf"})
+    return True

@@ -1,0 +1,79 @@
+"""The cover page: who, what case, when, with which software, and the report's own id."""
+from __future__ import annotations
+
+from reportlab.platypus import Flowable, Spacer, Table, TableStyle
+
+from .blocks import P, X, box, esc, fmt_threshold, kv_table
+from .findings import Findings
+from .integrity import MISMATCH, MISSING
+from .model import ReportCase
+from .styles import FRAME_W, RULE
+
+
+def cover(case: ReportCase, findings: list[Findings], *, report_id: str, utc: str, local: str, app: str,
+          threshold_override: float | None, total_items: int) -> list[Flowable]:
+    out: list[Flowable] = [Spacer(1, 18)]
+    out.append(P("FORENSIC IMAGE ANALYSIS REPORT", "cover_kicker"))
+    out.append(Spacer(1, 6))
+    out.append(P(case.title or "(untitled case)", "cover_title"))
+    out.append(X(f"Case number <b>{esc(case.number)}</b>", "cover_sub"))
+    out.append(Spacer(1, 16))
+
+    analysed = sum(f.analysed for f in findings)
+    thr = (f"{fmt_threshold(threshold_override)} for every item (set for this report)" if threshold_override is not None
+           else "each item at the analyst's threshold (shown per item); default "
+                f"{fmt_threshold(case.default_threshold)}")
+    items = f"{len(findings)} reported" + (f" of {total_items} in the case" if total_items != len(findings) else "")
+    items += f"; {analysed} analysed, {len(findings) - analysed} not analysed"
+    chain = case.audit.chain_ok
+    chain_text = ("intact (every entry verified)" if chain else "BROKEN — see appendix B" if chain is False else "not verified")
+    bad = [f for f in findings if f.integrity.status in (MISMATCH, MISSING)]
+    integ = ("all evidence files verified against their ingest SHA-256" if not bad and all(f.integrity.ok for f in findings)
+             else f"{len(bad)} item(s) FAILED verification" if bad else "some items have no ingest hash")
+    rows = [
+        ("Case title", case.title),
+        ("Case number", case.number),
+        ("Examiner", case.examiner),
+        ("Organisation", case.organisation or "—"),
+        ("Report date (UTC)", utc),
+        ("Report date (local)", local),
+        ("Application", app),
+        ("Report id", P(report_id, "mono")),
+        ("Evidence items", items),
+        ("Threshold", thr),
+        ("Evidence integrity", integ),
+        ("Audit log chain", chain_text),
+    ]
+    if case.created_utc:
+        rows.insert(4, ("Case opened (UTC)", case.created_utc))
+    out.append(kv_table(rows, label_w=120))
+    if case.description:
+        out.append(Spacer(1, 10))
+        out.append(P("Case description", "h3"))
+        out.append(P(case.description, "body", newlines=True))
+    if bad:
+        out.append(Spacer(1, 10))
+        out.append(box([P("INTEGRITY WARNING", "warn")] +
+                       [P(f"Item {f.index} ({f.item.file_name}): {f.integrity.status} — {f.integrity.message}", "body")
+                        for f in bad[:12]] +
+                       ([P(f"… and {len(bad) - 12} more; see the summary table.", "body")] if len(bad) > 12 else []),
+                       "warn"))
+    if chain is False:
+        out.append(Spacer(1, 6))
+        out.append(box([P("AUDIT LOG WARNING", "warn"),
+                        P("The case audit log failed its hash-chain verification; see appendix B for the entries "
+                          "concerned.", "body")], "warn"))
+    out.append(Spacer(1, 14))
+    out.append(box([P("How to read this report", "h3"),
+                    P("Scores and maps are produced by a machine-learning detector of local image manipulation. "
+                      "They indicate where an image is likely to have been edited; they are not proof, and a low "
+                      "score does not show that an image is authentic. Read the section \"Method and limitations\" "
+                      "before relying on any finding. Every figure can be reproduced from the hashes, model and "
+                      "parameters recorded here.", "body")], "note"))
+    out.append(Spacer(1, 28))
+    sig = Table([[P("Examiner's signature", "label"), "", P("Date", "label"), ""]],
+                colWidths=[100, FRAME_W * 0.45, 40, FRAME_W - 140 - FRAME_W * 0.45])
+    sig.setStyle(TableStyle([("LINEBELOW", (1, 0), (1, 0), 0.6, RULE), ("LINEBELOW", (3, 0), (3, 0), 0.6, RULE),
+                             ("VALIGN", (0, 0), (-1, -1), "BOTTOM"), ("TOPPADDING", (0, 0), (-1, -1), 18)]))
+    out.append(sig)
+    return out

@@ -1,0 +1,114 @@
+"""Embedded Unicode fonts for the report, and per-character font fallback.
+
+DejaVu Sans (Bitstream Vera licence) covers Latin, Greek, Cyrillic, Arabic, Hebrew and many
+symbols; Droid Sans Fallback (Apache-2.0) covers Chinese, Japanese and Korean. Both are
+TrueType files under resources/fonts/ with their licence texts, embedded (subset) in every PDF,
+so the report renders the same on any machine. reportlab does not fall back between fonts by
+itself, so `markup()` wraps each run of characters DejaVu lacks in the CJK font.
+"""
+from __future__ import annotations
+
+import unicodedata
+from functools import lru_cache
+from xml.sax.saxutils import escape
+
+from reportlab.lib.fonts import addMapping
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.ttfonts import TTFont
+
+import resources
+
+SANS = "DeclipSans"
+SANS_BOLD = "DeclipSans-Bold"
+MONO = "DeclipMono"
+CJK = "DeclipCJK"
+
+_FILES = {
+    SANS: "DejaVuSans.ttf",
+    SANS_BOLD: "DejaVuSans-Bold.ttf",
+    MONO: "DejaVuSansMono.ttf",
+    CJK: "DroidSansFallback.ttf",
+}
+
+
+@lru_cache(maxsize=1)
+def register() -> None:
+    """Register the embedded fonts with reportlab (once per process)."""
+    for name, file in _FILES.items():
+        path = resources.path("fonts", file)
+        if not path.is_file():
+            raise FileNotFoundError(f"report font missing: {path} (the resources/fonts folder is incomplete)")
+        pdfmetrics.registerFont(TTFont(name, str(path)))
+    # <b> inside a paragraph maps to the bold face; CJK text has no bold face, so it stays regular.
+    addMapping(SANS, 0, 0, SANS)
+    addMapping(SANS, 1, 0, SANS_BOLD)
+    addMapping(SANS, 0, 1, SANS)
+    addMapping(SANS, 1, 1, SANS_BOLD)
+    addMapping(CJK, 0, 0, CJK)
+    addMapping(CJK, 1, 0, CJK)
+    addMapping(CJK, 0, 1, CJK)
+    addMapping(CJK, 1, 1, CJK)
+    addMapping(MONO, 0, 0, MONO)
+    addMapping(MONO, 1, 0, MONO)
+    addMapping(MONO, 0, 1, MONO)
+    addMapping(MONO, 1, 1, MONO)
+
+
+@lru_cache(maxsize=8)
+def _cmap(name: str) -> frozenset[int]:
+    register()
+    return frozenset(pdfmetrics.getFont(name).face.charToGlyph)
+
+
+def covers(font: str, ch: str) -> bool:
+    return ord(ch) in _cmap(font)
+
+
+def needs_fallback(ch: str) -> bool:
+    """True for a printable character the main font lacks but the CJK font has."""
+    o = ord(ch)
+    return o not in _cmap(SANS) and o in _cmap(CJK)
+
+
+def has_cjk(text: str) -> bool:
+    return any(needs_fallback(c) for c in text)
+
+
+def clean(text: object) -> str:
+    """Text safe to lay out: a str without control characters (tabs and newlines become spaces)."""
+    s = "" if text is None else str(text)
+    out = []
+    for c in s:
+        if c in "\t\r\n":
+            out.append(" ")
+        elif unicodedata.category(c) in ("Cc", "Cs") or c in "\ufffe\uffff":
+            out.append("\ufffd")
+        else:
+            out.append(c)
+    return "".join(out)
+
+
+def markup(text: object, keep_newlines: bool = False) -> str:
+    """Escape `text` for a reportlab Paragraph and switch to the CJK font where needed."""
+    s = "" if text is None else str(text)
+    if keep_newlines:
+        return "<br/>".join(markup(line) for line in s.replace("\r\n", "\n").split("\n"))
+    s = clean(s)
+    parts: list[str] = []
+    run: list[str] = []
+    run_cjk = False
+    for c in s:
+        c_cjk = needs_fallback(c)
+        if run and c_cjk != run_cjk:
+            parts.append(_emit("".join(run), run_cjk))
+            run = []
+        run.append(c)
+        run_cjk = c_cjk
+    if run:
+        parts.append(_emit("".join(run), run_cjk))
+    return "".join(parts)
+
+
+def _emit(s: str, cjk: bool) -> str:
+    e = escape(s)
+    return f'<font name="{CJK}">{e}</font>' if cjk else e

@@ -1,0 +1,194 @@
+"""Pictures for the report: the evidence image, overlay, mask, colour bar, boxed regions, crops.
+
+Everything is rendered at print size (about 150 dpi at the width it is shown) and photos are
+stored as JPEG, so a 100-item report stays small. Overlays come from `engine.overlay` when it
+is available, so the report looks like the viewer; otherwise an equivalent local rendering is
+used (same colour tables via declip_desktop.colormaps).
+"""
+from __future__ import annotations
+
+import io
+import warnings
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont, ImageOps
+from reportlab.platypus import Image as RLImage
+
+import resources
+
+from .regions import Region
+
+WORK_LONG_SIDE = 2048      # decoded evidence is kept at most this large (crops come from it)
+PANEL_LONG_SIDE = 560      # pixels of one of the four panels (about 150 dpi at 9 cm)
+THUMB_LONG_SIDE = 120
+CROP_LONG_SIDE = 300
+JPEG_QUALITY = 80
+BOX_COLOURS = [(0, 229, 255), (255, 214, 0), (118, 255, 3), (255, 64, 129), (224, 64, 251), (255, 145, 0)]
+
+
+class Unreadable(Exception):
+    """The evidence image cannot be shown (missing or undecodable); str() says why."""
+
+
+def load_evidence(path: Path | None, long_side: int = WORK_LONG_SIDE) -> Image.Image:
+    """The evidence as RGB with EXIF orientation applied, decoded at most `long_side` large."""
+    if path is None:
+        raise Unreadable("no file recorded")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            img = Image.open(path)
+            img.draft("RGB", (long_side, long_side))   # JPEG: decode at a reduced scale (fast)
+            img = ImageOps.exif_transpose(img)
+            if img.mode not in ("RGB", "L"):
+                img = img.convert("RGBA") if "A" in img.getbands() or img.mode == "P" else img.convert("RGB")
+            if img.mode == "RGBA":  # flatten transparency on white, as a viewer would show it
+                bg = Image.new("RGB", img.size, (255, 255, 255))
+                bg.paste(img, mask=img.getchannel("A"))
+                img = bg
+            img = img.convert("RGB")
+            img.thumbnail((long_side, long_side), Image.LANCZOS)
+            return img
+    except FileNotFoundError:
+        raise Unreadable(f"file not found: {path}") from None
+    except Exception as exc:  # corrupt or unsupported: the report still goes on
+        raise Unreadable(f"cannot decode {Path(path).name}: {exc}") from None
+
+
+def fit(img: Image.Image, long_side: int) -> Image.Image:
+    out = img.copy()
+    out.thumbnail((long_side, long_side), Image.LANCZOS)
+    return out
+
+
+def prob_at(prob: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Probability map resampled to `size` (w, h) for display."""
+    if prob.shape[::-1] == tuple(size):
+        return prob.astype(np.float32, copy=False)
+    im = Image.fromarray(prob.astype(np.float32, copy=False), mode="F")
+    # Box (area average) when shrinking keeps small regions visible; bilinear when enlarging.
+    method = Image.BOX if size[0] < prob.shape[1] else Image.BILINEAR
+    return np.clip(np.asarray(im.resize(size, method), dtype=np.float32), 0.0, 1.0)
+
+
+# ---- colour -------------------------------------------------------------------------------
+def _engine_overlay():
+    try:
+        from engine import overlay
+    except Exception:
+        return None
+    return overlay if hasattr(overlay, "render_overlay") else None
+
+
+@lru_cache(maxsize=16)
+def lut(cmap: str) -> np.ndarray:
+    ov = _engine_overlay()
+    if ov is not None and hasattr(ov, "lut"):
+        try:
+            return np.asarray(ov.lut(cmap), dtype=np.uint8).reshape(256, 3)
+        except Exception:
+            pass
+    from declip_desktop import colormaps
+
+    return np.asarray(colormaps.lut(cmap), dtype=np.uint8)
+
+
+def overlay(rgb: Image.Image, prob: np.ndarray, cmap: str, opacity: float, threshold: float) -> Image.Image:
+    """Heat overlay at the analyst's threshold and opacity: pixels at or below it stay untinted."""
+    arr = np.asarray(rgb, dtype=np.uint8)
+    p = prob_at(prob, rgb.size)
+    ov = _engine_overlay()
+    if ov is not None:
+        try:
+            out = ov.render_overlay(arr, p, cmap=cmap, opacity=opacity, threshold=threshold, mode="heat")
+            return Image.fromarray(np.asarray(out, dtype=np.uint8)[..., :3])
+        except Exception:
+            pass
+    colour = lut(cmap)[np.clip(p * 255.0 + 0.5, 0, 255).astype(np.uint8)].astype(np.float32)
+    alpha = (opacity * (p > threshold)).astype(np.float32)[..., None]
+    out = arr.astype(np.float32) * (1.0 - alpha) + colour * alpha
+    return Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8))
+
+
+def mask_image(prob: np.ndarray, size: tuple[int, int], threshold: float) -> Image.Image:
+    """Binary mask at display size: white = flagged (probability above the threshold)."""
+    p = prob_at(prob, size)
+    return Image.fromarray(np.where(p > threshold, 255, 0).astype(np.uint8), mode="L")
+
+
+def colorbar(cmap: str, width: int = 512, height: int = 14) -> Image.Image:
+    ov = _engine_overlay()
+    if ov is not None and hasattr(ov, "colorbar_image"):
+        try:
+            bar = ov.colorbar_image(cmap, width, height)
+            bar = bar if isinstance(bar, Image.Image) else Image.fromarray(np.asarray(bar, dtype=np.uint8))
+            return bar.convert("RGB")
+        except Exception:
+            pass
+    row = lut(cmap)[np.linspace(0, 255, width).round().astype(np.uint8)]
+    return Image.fromarray(np.repeat(row[None, :, :], height, axis=0))
+
+
+@lru_cache(maxsize=4)
+def _label_font(size: int):
+    try:
+        return ImageFont.truetype(str(resources.path("fonts", "DejaVuSans-Bold.ttf")), size)
+    except Exception:
+        return ImageFont.load_default()
+
+
+def draw_boxes(rgb: Image.Image, regions: list[Region], map_size: tuple[int, int]) -> Image.Image:
+    """Copy of `rgb` with each region's bounding box and its number drawn on it."""
+    out = rgb.copy()
+    d = ImageDraw.Draw(out)
+    sx, sy = rgb.width / map_size[0], rgb.height / map_size[1]
+    lw = max(2, round(max(rgb.size) / 220))
+    font = _label_font(max(11, round(max(rgb.size) / 32)))
+    for r in regions:
+        col = BOX_COLOURS[(r.rank - 1) % len(BOX_COLOURS)]
+        x0, y0, x1, y1 = r.box[0] * sx, r.box[1] * sy, r.box[2] * sx - 1, r.box[3] * sy - 1
+        d.rectangle([x0 - lw, y0 - lw, x1 + lw, y1 + lw], outline=(0, 0, 0), width=1)
+        d.rectangle([x0, y0, x1, y1], outline=col, width=lw)
+        label = str(r.rank)
+        tb = d.textbbox((0, 0), label, font=font)
+        tw, th = tb[2] - tb[0], tb[3] - tb[1]
+        lx, ly = x0, y0 - th - 2 * lw - 2
+        if ly < 0:
+            ly = y0 + lw
+        d.rectangle([lx, ly, lx + tw + 2 * lw + 2, ly + th + 2 * lw + 2], fill=col)
+        d.text((lx + lw + 1 - tb[0], ly + lw + 1 - tb[1]), label, fill=(0, 0, 0), font=font)
+    return out
+
+
+def crop(work: Image.Image, region: Region, map_size: tuple[int, int], long_side: int = CROP_LONG_SIDE,
+         pad: float = 0.2) -> Image.Image:
+    """The region cut from the decoded evidence with a margin of context around it."""
+    sx, sy = work.width / map_size[0], work.height / map_size[1]
+    x0, y0, x1, y1 = region.box
+    bw, bh = (x1 - x0) * sx, (y1 - y0) * sy
+    m = max(pad * max(bw, bh), 8)
+    box = (max(0, int(x0 * sx - m)), max(0, int(y0 * sy - m)),
+           min(work.width, int(np.ceil(x1 * sx + m))), min(work.height, int(np.ceil(y1 * sy + m))))
+    c = work.crop(box)
+    scale = long_side / max(c.size)
+    if scale < 1:
+        c = c.resize((max(1, round(c.width * scale)), max(1, round(c.height * scale))), Image.LANCZOS)
+    elif scale > 1:  # small regions are enlarged with visible pixels, never smoothed into detail
+        f = max(1, int(scale))
+        c = c.resize((c.width * f, c.height * f), Image.NEAREST)
+    return c
+
+
+# ---- into the PDF ---------------------------------------------------------------------------
+def flowable(img: Image.Image, max_w: float, max_h: float, lossless: bool = False) -> RLImage:
+    """A platypus Image of `img` fitted into max_w x max_h points (JPEG unless `lossless`)."""
+    buf = io.BytesIO()
+    if lossless:
+        img.save(buf, format="PNG", optimize=True)
+    else:
+        img.convert("RGB").save(buf, format="JPEG", quality=JPEG_QUALITY, optimize=True, subsampling=2)
+    buf.seek(0)
+    scale = min(max_w / img.width, max_h / img.height)
+    return RLImage(buf, width=img.width * scale, height=img.height * scale)

@@ -1,0 +1,242 @@
+"""One evidence item: images, numbers, how it was analysed, integrity and context."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from PIL import Image
+from reportlab.platypus import CondPageBreak, Flowable, KeepTogether, Spacer, Table, TableStyle
+
+from . import exif, imaging
+from .blocks import ColourBar, P, X, box, esc, fmt_bytes, fmt_pct, fmt_score, fmt_threshold, kv_table
+from .findings import Findings
+from .integrity import MISMATCH, MISSING, UNRECORDED
+from .styles import FRAME_W, RULE
+
+GAP = 10
+PANEL_W = (FRAME_W - GAP) / 2
+PANEL_H = 190
+
+
+@dataclass
+class Rendered:
+    story: list[Flowable]
+    thumb: Flowable | None
+
+
+def item_section(f: Findings) -> Rendered:
+    it = f.item
+    out: list[Flowable] = []
+    title = X(f"Item {f.index} · {esc(it.file_name)}", "h1")
+    out.append(title)
+    try:
+        work = imaging.load_evidence(it.path)
+        img_error = None
+    except imaging.Unreadable as exc:
+        work, img_error = None, str(exc)
+    thumb = imaging.flowable(imaging.fit(work, imaging.THUMB_LONG_SIDE), 44, 36) if work is not None else None
+
+    # Warnings first: an investigator must not miss them.
+    if f.integrity.status in (MISMATCH, MISSING):
+        out.append(box([P(f"INTEGRITY WARNING — {f.integrity.status}", "warn"), P(f.integrity.message)], "warn"))
+        out.append(Spacer(1, 6))
+    if f.analysed_file_matches is False:
+        out.append(box([P("ANALYSIS / EVIDENCE MISMATCH", "warn"),
+                        P("The analysis metadata records a different file SHA-256 than the ingest record: the "
+                          "analysis may not have been run on this evidence file.")], "warn"))
+        out.append(Spacer(1, 6))
+
+    out.append(_findings_table(f))
+    out.append(Spacer(1, 8))
+    if not f.analysed:
+        out.append(box([P("NOT ANALYSED", "warn"),
+                        P("This item has no analysis result in the case. It is listed for completeness; no finding "
+                          "is stated for it.")], "note"))
+        out.append(Spacer(1, 8))
+        if work is not None:
+            out.append(_panel_row([(imaging.fit(work, imaging.PANEL_LONG_SIDE), "Original (EXIF orientation applied)")]))
+    elif work is None:
+        out.append(box([P("Images unavailable"), P(img_error or "")], "note"))
+    else:
+        out.extend(_images(f, work))
+    if img_error and f.analysed is False:
+        out.append(P(f"Image unavailable: {img_error}", "muted"))
+
+    out.append(CondPageBreak(150))
+    if f.analysed:
+        out.append(P("How it was analysed", "h2"))
+        out.append(kv_table(_method_rows(f)))
+    out.append(P("Integrity", "h2"))
+    out.append(kv_table(_integrity_rows(f)))
+    out.append(P("Context", "h2"))
+    md = exif.ensure_metadata(it)
+    rows = [("Analyst status", it.status or "—")]
+    if it.ingest_utc:
+        rows.append(("Ingested (UTC)", it.ingest_utc))
+    rows += exif.key_rows(md)
+    out.append(kv_table(rows))
+    out.append(Spacer(1, 6))
+    out.append(KeepTogether([P("Analyst's note", "h3"),
+                             box([P(it.note or "(no note)", "body", newlines=True)], "note")]))
+    return Rendered(out, thumb)
+
+
+def _findings_table(f: Findings) -> Table:
+    if f.analysed:
+        cells = [("Score", fmt_score(f.score)), ("Threshold", fmt_threshold(f.threshold)),
+                 ("Flagged area", fmt_pct(f.flagged)), ("Regions shown", str(len(f.regions))),
+                 ("Analyst status", f.item.status or "—")]
+    else:
+        cells = [("Score", "not analysed"), ("Threshold", fmt_threshold(f.threshold)), ("Flagged area", "—"),
+                 ("Regions shown", "—"), ("Analyst status", f.item.status or "—")]
+    w = FRAME_W / len(cells)
+    t = Table([[P(k, "label") for k, _ in cells], [P(v, "h2") for _, v in cells]], colWidths=[w] * len(cells))
+    t.setStyle(TableStyle([("BOX", (0, 0), (-1, -1), 0.6, RULE), ("INNERGRID", (0, 0), (-1, -1), 0.3, RULE),
+                           ("TOPPADDING", (0, 0), (-1, -1), 3), ("BOTTOMPADDING", (0, 0), (-1, -1), 1),
+                           ("LEFTPADDING", (0, 0), (-1, -1), 6)]))
+    return t
+
+
+def _images(f: Findings, work: Image.Image) -> list[Flowable]:
+    it, res = f.item, f.result
+    prob = res.probability
+    map_size = (prob.shape[1], prob.shape[0])
+    panel = imaging.fit(work, imaging.PANEL_LONG_SIDE)
+    ov = imaging.overlay(panel, prob, it.cmap, it.opacity, f.threshold)
+    mask = imaging.mask_image(prob, panel.size, f.threshold)
+    boxed = imaging.draw_boxes(panel, f.regions, map_size)
+    out: list[Flowable] = []
+    bar = ColourBar(imaging.colorbar(it.cmap), f.threshold, width=PANEL_W - 8,
+                    label=f"probability ({it.cmap})")
+    out.append(_panel_row([(panel, "Original (EXIF orientation applied)"),
+                           (ov, f"Overlay: probability above {fmt_threshold(f.threshold)}, "
+                                f"opacity {it.opacity:.0%}")], extra={1: bar}))
+    out.append(Spacer(1, 6))
+    n = len(f.regions)
+    out.append(_panel_row([(mask, f"Thresholded mask: white = probability > {fmt_threshold(f.threshold)}", True),
+                           (boxed, f"Most strongly flagged regions ({n})" if n else "No region above the threshold")]))
+    if f.regions:
+        out.append(Spacer(1, 6))
+        out.append(_crops(f, work, map_size))
+    return out
+
+
+def _panel_row(panels: list[tuple], extra: dict[int, Flowable] | None = None) -> Table:
+    cells = []
+    for i, p in enumerate(panels):
+        img, caption = p[0], p[1]
+        lossless = len(p) > 2 and p[2]
+        col = [imaging.flowable(img, PANEL_W, PANEL_H, lossless=lossless), Spacer(1, 2), P(caption, "caption")]
+        if extra and i in extra:
+            col += [Spacer(1, 3), extra[i]]
+        cells.append(col)
+    while len(cells) < 2:
+        cells.append("")
+    t = Table([cells], colWidths=[PANEL_W + GAP / 2, PANEL_W + GAP / 2])
+    t.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("ALIGN", (0, 0), (-1, -1), "CENTER"),
+                           ("LEFTPADDING", (0, 0), (-1, -1), 0), ("RIGHTPADDING", (0, 0), (-1, -1), 0)]))
+    return t
+
+
+def _crops(f: Findings, work: Image.Image, map_size: tuple[int, int]) -> Table:
+    n = imaging.BOX_COLOURS
+    w = FRAME_W / 4
+    cells = []
+    for r in f.regions:
+        c = imaging.crop(work, r, map_size)
+        x0, y0, x1, y1 = r.box
+        col = "#%02x%02x%02x" % n[(r.rank - 1) % len(n)]
+        cap = X(f"<font color='{col}'>■</font> <b>Region {r.rank}</b><br/>"
+                f"{fmt_pct(r.area_fraction)} of image · mean p {r.mean_probability:.2f} · max {r.max_probability:.2f}<br/>"
+                f"box x {x0}–{x1}, y {y0}–{y1} px", "caption")
+        cells.append([imaging.flowable(c, w - 8, 100), Spacer(1, 2), cap])
+    while len(cells) < 4:
+        cells.append("")
+    t = Table([cells], colWidths=[w] * 4)
+    t.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("ALIGN", (0, 0), (-1, -1), "CENTER"),
+                           ("LEFTPADDING", (0, 0), (-1, -1), 2), ("RIGHTPADDING", (0, 0), (-1, -1), 2)]))
+    return KeepTogether([P("Crops of the flagged regions (from the original, with context margin)", "h3"), t])
+
+
+def _method_rows(f: Findings) -> list[tuple[str, Any]]:
+    md = f.metadata
+    card = f.card or {}
+    rows: list[tuple[str, Any]] = []
+    mode = md.get("mode", "?")
+    tile = md.get("tile") or md.get("tiling") or {k: md[k] for k in ("tile_size", "tile_overlap", "stride") if k in md}
+    mode_txt = {"paper": "paper (whole image resized to the model's input size)",
+                "tiled": "tiled (full resolution, overlapping tiles)"}.get(mode, str(mode))
+    if tile:
+        mode_txt += " · " + _compact(tile)
+    rows.append(("Analysis mode", mode_txt))
+    rows.append(("Model", f"{md.get('model_name') or card.get('name', '?')} (id {md.get('model_id') or card.get('id', '?')}"
+                          f"{', version ' + str(card['version']) if card.get('version') else ''})"))
+    if card:
+        rows.append(("Backbone / layer", f"{card.get('backbone', '?')} · {card.get('feature_layer', '?')}"))
+        rows.append(("Decoder", str(card.get("decoder", "?"))))
+        if card.get("input"):
+            rows.append(("Model input", _compact(card["input"])))
+        rows.append(("Licence", str(card.get("license", "unknown"))))
+        rows.append(("Training data", str(card.get("training_data", "unknown"))))
+    else:
+        rows.append(("Model card", "not available (only the metadata recorded with the result is shown)"))
+    weights = md.get("weights") or card.get("files") or []
+    if weights:
+        rows.append(("Weights SHA-256", X("<br/>".join(
+            f"{esc(w.get('file') or w.get('name') or w.get('role') or '?')}<br/>"
+            f"<font name='DeclipMono' size='7'>{esc(w.get('sha256') or '?')}</font>" for w in weights), "cell")))
+    dev = md.get("device_name") or md.get("device") or "?"
+    prec = md.get("precision") or md.get("dtype") or "?"
+    rows.append(("Device / precision", f"{dev} ({md.get('device', '?')}) · {prec}"
+                                         f"{' · dtype ' + str(md['dtype']) if md.get('dtype') and md.get('dtype') != prec else ''}"))
+    v = md.get("versions") or {}
+    rows.append(("Software versions", " · ".join(f"{k} {v[k]}" for k in ("app", "torch", "open_clip", "pillow", "timm", "numpy", "python")
+                                                 if k in v) or "not recorded"))
+    timings = md.get("timings")
+    if isinstance(timings, dict) and timings:
+        rows.append(("Timings", _compact(timings)))
+    if md.get("created_utc"):
+        rows.append(("Analysed (UTC)", str(md["created_utc"])))
+    img = md.get("image") or {}
+    if img.get("sha256"):
+        rows.append(("Analysed file SHA-256", P(img["sha256"], "mono")))
+    if img.get("width"):
+        rows.append(("Analysed size", f"{img.get('width')}×{img.get('height')} px"
+                                      + (f" · {img.get('format')}" if img.get("format") else "")))
+    for note in img.get("notes") or []:
+        rows.append(("Engine note", str(note)))
+    rows.append(("Overlay", f"colour map {f.item.cmap}, opacity {f.item.opacity:.0%}, threshold {fmt_threshold(f.threshold)}"))
+    return rows
+
+
+def _integrity_rows(f: Findings) -> list[tuple[str, Any]]:
+    it, ig = f.item, f.integrity
+    colour = {"verified": "#1e6b34", MISMATCH: "#9b1c1c", MISSING: "#9b1c1c", UNRECORDED: "#b7791f"}.get(ig.status, "#1b1f24")
+    rows: list[tuple[str, Any]] = [
+        ("SHA-256 at ingest", P(it.sha256_ingest or "not recorded", "mono")),
+        ("SHA-256 at report time", P(ig.sha256_now or "could not be computed", "mono")),
+        ("Result", X(f"<font color='{colour}'><b>{esc(ig.status.upper())}</b></font> — {esc(ig.message)}", "cell")),
+    ]
+    for k, v in sorted(it.extra_hashes.items()):
+        rows.append((k.upper() if len(k) <= 6 else k, P(v, "mono")))
+    rows.append(("File size", fmt_bytes(it.size_bytes if it.size_bytes is not None else _size(it))))
+    rows.append(("Item id", it.item_id))
+    return rows
+
+
+def _size(it) -> int | None:
+    try:
+        return it.path.stat().st_size if it.path else None
+    except OSError:
+        return None
+
+
+def _compact(d: Any) -> str:
+    if isinstance(d, dict):
+        return ", ".join(f"{k} {_compact(v)}" for k, v in d.items())
+    if isinstance(d, (list, tuple)):
+        return "[" + ", ".join(_compact(v) for v in d) + "]"
+    if isinstance(d, float):
+        return f"{d:.4g}"
+    return json.dumps(d, ensure_ascii=False) if not isinstance(d, (str, int)) else str(d)

@@ -1,0 +1,73 @@
+"""Method and limitations: what the detector can say and what it cannot."""
+from __future__ import annotations
+
+from reportlab.platypus import Flowable, Spacer
+
+from .blocks import P, X, box, esc, fmt_threshold
+from .findings import Findings
+
+
+def method(findings: list[Findings]) -> list[Flowable]:
+    cards: dict[str, dict] = {}
+    modes: set[str] = set()
+    sizes: set[str] = set()
+    for f in findings:
+        if f.analysed:
+            md = f.metadata
+            modes.add(str(md.get("mode", "?")))
+            card = f.card or {"name": md.get("model_name", "?"), "id": md.get("model_id", "?")}
+            cards.setdefault(str(card.get("id") or card.get("name")), card)
+            inp = (card.get("input") or {}).get("size")
+            if inp:
+                sizes.add(str(inp))
+    size = "/".join(sorted(sizes)) or "224"
+    out: list[Flowable] = [P("Method and limitations", "h1")]
+    out.append(P("What the detector does", "h2"))
+    out.append(P("Each image is passed through a frozen, general-purpose vision backbone (a CLIP-style image encoder or "
+                 "a smaller CNN, named per item) and a convolutional decoder trained to mark pixels that belong to a "
+                 "locally manipulated region (spliced, inpainted, copy-moved or generated content). The decoder "
+                 "outputs a probability for every pixel; the report shows it as a heat overlay, a thresholded mask and "
+                 "crops of the strongest connected regions. The score is the mean of that probability map over the "
+                 "whole image; the flagged area is the share of pixels above the threshold."))
+    out.append(P("What a finding means — and does not mean", "h2"))
+    for text in (
+        "<b>A low score does not mean an image is authentic.</b> The detector only recognises manipulations similar to "
+        "those it was trained on. Global edits (colour grading, resizing, recompression, cropping), re-photographing a "
+        "screen or a print, and manipulation methods absent from its training data can go undetected.",
+        "<b>A high score is not proof of manipulation.</b> Heavy compression, unusual sensors, text, screenshots, "
+        "strong noise reduction or HDR processing can raise probabilities locally. Flagged regions are leads for "
+        "examination by a trained analyst, not conclusions.",
+        "<b>The threshold is a display choice.</b> The score does not depend on it; the mask, the flagged area and "
+        "the crops do. Each item states the threshold used.",
+        "<b>Reproducibility.</b> Running the same model (same weights SHA-256) in the same mode on the same file "
+        "(same SHA-256) reproduces the map, up to small floating-point differences between devices and precisions.",
+    ):
+        out.append(X("• " + text, "bullet"))
+    out.append(P("Resolution", "h2"))
+    out.append(P(f"In paper mode the whole image is resized to the model's input size ({size} pixels square) before "
+                 "analysis, as in the DeCLIP paper, and the map is scaled back up. Small manipulated regions and fine "
+                 "boundaries can disappear at that resolution, and maps look coarse on large photos. Tiled mode "
+                 "analyses overlapping full-resolution tiles and is better for small regions; it is slower and its "
+                 "tile settings are recorded with each item. Modes used in this report: "
+                 f"{', '.join(sorted(modes)) or 'none (no item analysed)'}."))
+    out.append(P("Models used and their training data", "h2"))
+    if not cards:
+        out.append(P("No item in this report was analysed."))
+    for card in cards.values():
+        out.append(X(f"<b>{esc(card.get('name', '?'))}</b> (id {esc(card.get('id', '?'))}"
+                     f"{', backbone ' + esc(card['backbone']) if card.get('backbone') else ''})", "body"))
+        out.append(X(f"Training data: {esc(card.get('training_data', 'not recorded in the model card'))}<br/>"
+                     f"Licence: {esc(card.get('license', 'unknown'))}", "bullet"))
+        if card.get("limitations"):
+            out.append(X(f"Stated limitations: {esc(card['limitations'])}", "bullet"))
+        out.append(Spacer(1, 4))
+    out.append(Spacer(1, 6))
+    out.append(box([P("Independent verification", "h3"),
+                    P("An independent expert can verify this report by (1) checking each evidence file's SHA-256 "
+                      "against appendix A, (2) obtaining the model with the weights SHA-256 stated per item, "
+                      "(3) re-running the analysis in the recorded mode and tile settings, and (4) checking the SHA-256 "
+                      "of this PDF against the .sha256 file written next to it and against the case audit log.")],
+                   "note"))
+    return out
+
+

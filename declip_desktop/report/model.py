@@ -1,0 +1,80 @@
+"""What a report is made of: a small data model, independent of where the case is stored.
+
+`case_adapter.py` builds it from a case folder (the Case API); tests and benchmarks build it
+directly. The detector output stays the engine's one result type: `ReportItem.result` is an
+`engine.result.AnalysisResult` (probability map + metadata) or None when the item was not
+analysed.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from engine.result import AnalysisResult
+
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass
+class ReportItem:
+    item_id: str
+    file_name: str
+    path: Path | None                        # the evidence file as stored in the case (re-hashed at report time)
+    sha256_ingest: str | None                # recorded when the file entered the case
+    result: AnalysisResult | None = None     # None: not analysed (unless load_result gives one)
+    load_result: Callable[[], AnalysisResult | None] | None = None  # lazy: maps are large, loaded one at a time
+    threshold: float | None = None           # the analyst's threshold for this item (falls back to the report's)
+    opacity: float = 0.5
+    cmap: str = "inferno"
+    status: str = "not reviewed"             # the analyst's status
+    note: str = ""
+    ingest_utc: str = ""
+    size_bytes: int | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)   # ingest metadata: exif {tag: value}, format, ...
+    model_card: dict[str, Any] | None = None  # engine.cards.ModelCard.summary() of the model used
+    extra_hashes: dict[str, str] = field(default_factory=dict)  # e.g. {"md5": ...} when the case records more
+
+
+@dataclass
+class AuditSummary:
+    entries: list[dict[str, Any]] = field(default_factory=list)
+    chain_ok: bool | None = None             # None: not verified
+    problems: list[str] = field(default_factory=list)          # audit chain problems
+    other_problems: list[str] = field(default_factory=list)    # other case verification problems
+    warnings: list[str] = field(default_factory=list)
+    verified_utc: str = ""
+
+
+@dataclass
+class ReportCase:
+    title: str
+    number: str
+    examiner: str
+    organisation: str = ""
+    description: str = ""
+    created_utc: str = ""
+    items: list[ReportItem] = field(default_factory=list)
+    audit: AuditSummary = field(default_factory=AuditSummary)
+    folder: Path | None = None
+    default_threshold: float = 0.5
+    report_by: str = ""                      # who produces the report (may differ from the case examiner)
+    case_uuid: str = ""
+
+
+@dataclass
+class ReportInfo:
+    """What build_report produced."""
+
+    path: Path
+    sha256: str
+    sidecar: Path
+    report_id: str
+    pages: int
+    items: int
+    analysed: int
+    integrity_failures: list[str]
+    size_bytes: int
+    seconds: float
+    generated_utc: str
+    audit_logged: bool = False
