@@ -132,7 +132,11 @@ def _select(rcase: ReportCase, wanted: list[str] | None):
         by_key.setdefault(it.file_name, it)
     out, missing = [], []
     for w in wanted:
-        it = by_key.get(str(w))
+        key = str(w).strip()
+        it = by_key.get(key) or by_key.get(key.upper())
+        if it is None and len(key) >= 8:   # a unique SHA-256 prefix, as `declip case` accepts
+            hits = [x for x in rcase.items if (x.sha256_ingest or "").lower().startswith(key.lower())]
+            it = hits[0] if len(hits) == 1 else None
         if it is None:
             missing.append(str(w))
         elif it not in out:

@@ -1,0 +1,88 @@
+"""The report bound to a real case folder: Case API in, PDF + sidecar + audit entry out."""
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+pypdf = pytest.importorskip("pypdf")
+
+sys.path.insert(0, str(Path(__file__).parent))
+from report_samples import make_photo, make_result  # noqa: E402
+
+from declip_desktop.case import Case  # noqa: E402
+from declip_desktop.report import build_report  # noqa: E402
+
+EXAMINER = "Мария Иванова 김철수"
+
+
+def _make_case(tmp_path: Path, analysed: int = 2, total: int = 3) -> Path:
+    src = tmp_path / "incoming"
+    src.mkdir()
+    paths = []
+    for i in range(total):
+        p = src / f"photo_{i}.jpg"
+        make_photo(p, 360, 270, seed=10 + i)
+        paths.append(p)
+    case = Case.create(tmp_path / "claim", title="Claim 77 — 東京", number="INS-77/Ж", examiner=EXAMINER,
+                       organisation="Versicherung AG")
+    try:
+        case.add_paths(paths)
+        for ev in case.evidence[:analysed]:
+            case.store_analysis(ev.id, make_result(ev.width, ev.height, ev.sha256, seed=int(ev.id[1:])))
+        ev = case.evidence[0]
+        case.set_finding(ev.id, "suspicious", note="Отредактированная область у крыши", threshold=0.3, opacity=0.6)
+        return case.path
+    finally:
+        case.close()
+
+
+def _text(pdf: Path) -> str:
+    return "\n".join(p.extract_text() or "" for p in pypdf.PdfReader(str(pdf)).pages)
+
+
+def test_report_from_case_folder_logs_its_sha256(tmp_path):
+    folder = _make_case(tmp_path)
+    out = tmp_path / "report.pdf"
+    info = build_report(folder, out)
+    text = _text(out)
+    with Case.open(folder, readonly=True) as case:
+        for ev in case.evidence:
+            assert ev.sha256 in text
+        assert "INS-77/Ж" in text and "Мария Иванова" in text and "김철수" in text
+        assert "Отредактированная область у крыши" in text
+        assert "0.30" in text                             # the analyst's threshold for E0001
+        assert "not analysed" in text                     # E0003 has no analysis
+        assert "INTACT" in text                           # audit chain verified
+        entries = case.audit_entries()
+    last = entries[-1]
+    assert last["action"] == "report_exported"
+    assert last["details"]["sha256"] == info.sha256 == hashlib.sha256(out.read_bytes()).hexdigest()
+    assert last["details"]["report_id"] == info.report_id
+    assert info.audit_logged and info.analysed == 2 and info.items == 3
+    assert (tmp_path / "report.pdf.sha256").read_text().split() == [info.sha256, "report.pdf"]
+
+
+def test_open_case_object_and_threshold_override(tmp_path):
+    folder = _make_case(tmp_path, analysed=1, total=1)
+    with Case.open(folder) as case:
+        info = build_report(case, tmp_path / "r.pdf", threshold=0.42)
+        assert case.audit_entries()[-1]["details"]["threshold"] == 0.42
+    assert "0.42 for every item" in _text(tmp_path / "r.pdf")
+    assert info.pages >= 5
+
+
+def test_tampered_audit_log_is_reported(tmp_path):
+    folder = _make_case(tmp_path, analysed=1, total=1)
+    log = folder / "audit.jsonl"
+    lines = log.read_text(encoding="utf-8").splitlines()
+    e = json.loads(lines[0])
+    e["examiner"] = "someone else"
+    lines[0] = json.dumps(e, ensure_ascii=False, separators=(",", ":"))
+    log.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    build_report(folder, tmp_path / "r.pdf")
+    text = _text(tmp_path / "r.pdf")
+    assert "FAILED" in text and "was edited" in text
