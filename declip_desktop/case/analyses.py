@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .atomic import write_atomic, write_json_atomic
+from .atomic import write_json_atomic
 from .errors import CaseError
 from .records import EvidenceItem, StoredAnalysis
 from .schema import SCHEMA_VERSION
@@ -55,7 +55,7 @@ def store(case: "Case", item: EvidenceItem, result: Any, model_id: str | None, m
     stem = analysis_stem(model_id, mode)
     map_path = folder / f"{stem}.png"
     json_path = folder / f"{stem}.json"
-    write_atomic(map_path, lambda tmp: save_probability_png(tmp, prob), suffix=".png")
+    save_probability_png(map_path, prob)  # atomic itself (temp, fsync, rename, fsync dir)
     record = {
         "schema_version": SCHEMA_VERSION,
         "evidence_id": item.id,

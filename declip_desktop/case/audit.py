@@ -52,25 +52,36 @@ class AuditLog:
 
     # -- writing -------------------------------------------------------------------------------
     def append(self, action: str, details: dict[str, Any] | None, examiner: str) -> dict:
+        return self.append_many([(action, details)], examiner)[0]
+
+    def append_many(self, actions: list[tuple[str, dict[str, Any] | None]], examiner: str) -> list[dict]:
+        """Append several entries with one write and one fsync (an ingest logs one per item)."""
         seq, prev = self.head()
-        entry = {
-            "seq": seq + 1,
-            "time_utc": utc_now(),
-            "examiner": examiner,
-            "os_user": os_user(),
-            "host": socket.gethostname(),
-            "action": action,
-            "details": details or {},
-            "prev_sha256": prev,
-        }
-        entry["sha256"] = entry_hash(entry)
-        line = json.dumps(entry, ensure_ascii=False, separators=(",", ":")) + "\n"
+        user, host = os_user(), socket.gethostname()
+        entries, lines = [], []
+        for action, details in actions:
+            seq += 1
+            entry = {
+                "seq": seq,
+                "time_utc": utc_now(),
+                "examiner": examiner,
+                "os_user": user,
+                "host": host,
+                "action": action,
+                "details": details or {},
+                "prev_sha256": prev,
+            }
+            entry["sha256"] = prev = entry_hash(entry)
+            entries.append(entry)
+            lines.append(json.dumps(entry, ensure_ascii=False, separators=(",", ":")) + "\n")
+        if not entries:
+            return []
         with open(self.path, "ab") as fh:
-            fh.write(line.encode("utf-8"))
+            fh.write("".join(lines).encode("utf-8"))
             fh.flush()
             os.fsync(fh.fileno())
-        self._last = (entry["seq"], entry["sha256"])
-        return entry
+        self._last = (seq, prev)
+        return entries
 
     def head(self) -> tuple[int, str]:
         """(number of entries, sha256 of the last entry) as the next append will chain onto."""

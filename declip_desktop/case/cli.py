@@ -77,6 +77,8 @@ def register(subparsers) -> None:
     sp = sub.add_parser("report", help="export the forensic PDF report")
     common(sp)
     sp.add_argument("--out", required=True, metavar="FILE.pdf")
+    sp.add_argument("--threshold", type=float, help="one map threshold for every item (default: each finding's own)")
+    sp.add_argument("--items", nargs="+", metavar="ID", help="only these evidence items")
     sp.set_defaults(func=cmd_report)
 
 
@@ -284,19 +286,13 @@ def cmd_log(args) -> int:
 
 def cmd_report(args) -> int:
     try:
-        from declip_desktop import report as report_mod
+        from declip_desktop.report import build_report
     except ImportError as exc:
         raise CaseError(f"PDF reports are not available in this build (declip_desktop.report: {exc})") from None
-    build = None
-    for name in ("write_report", "build_report", "generate_report", "make_report", "export_report"):
-        build = getattr(report_mod, name, None)
-        if callable(build):
-            break
-    if build is None:
-        raise CaseError("declip_desktop.report has no report function (expected write_report(case, out_path))")
     with _open(args) as case:
-        out = build(case, args.out)
-        path = out if isinstance(out, (str, bytes)) or hasattr(out, "__fspath__") else args.out
-        case.record_report(path, {"format": "pdf"})
-    print(f"report written to {path}")
+        # build_report verifies the case, writes the PDF (+ .sha256) and logs the report's hash itself.
+        info = build_report(case, args.out, threshold=args.threshold, items=args.items)
+    path = getattr(info, "path", args.out)
+    sha = getattr(info, "sha256", None)
+    print(f"report written to {path}" + (f"  sha256 {sha}" if sha else ""))
     return 0

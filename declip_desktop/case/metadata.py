@@ -10,6 +10,7 @@ import warnings
 from fractions import Fraction
 from typing import Any
 
+import numpy as np
 from PIL import Image, ImageCms, UnidentifiedImageError
 
 from engine.images import MAX_PIXELS
@@ -139,6 +140,11 @@ def _ijg_table(base: list[int], quality: int) -> list[int]:
     return [min(255, max(1, (b * scale + 50) // 100)) for b in base]
 
 
+# All 100 IJG tables, built once: the estimate is then one vectorised comparison per image.
+_IJG_LUMA = np.array([_ijg_table(_STD_LUMA, q) for q in range(1, 101)], dtype=np.int32)
+_IJG_CHROMA = np.array([_ijg_table(_STD_CHROMA, q) for q in range(1, 101)], dtype=np.int32)
+
+
 def estimate_jpeg_quality(tables: dict[str, list[int]]) -> dict[str, Any]:
     """Nearest IJG quality (1-100) for the quantisation tables, and whether they match exactly.
 
@@ -149,14 +155,11 @@ def estimate_jpeg_quality(tables: dict[str, list[int]]) -> dict[str, Any]:
     chroma = tables.get("1")
     if not luma or len(luma) != 64:
         return {}
-    best_q, best_err = 0, None
-    for q in range(1, 101):
-        err = sum(abs(a - b) for a, b in zip(luma, _ijg_table(_STD_LUMA, q)))
-        if chroma and len(chroma) == 64:
-            err += sum(abs(a - b) for a, b in zip(chroma, _ijg_table(_STD_CHROMA, q)))
-        if best_err is None or err < best_err:
-            best_q, best_err = q, err
-    return {"estimated_quality": best_q, "quality_exact_ijg_match": best_err == 0}
+    err = np.abs(_IJG_LUMA - np.asarray(luma, dtype=np.int32)).sum(axis=1)
+    if chroma and len(chroma) == 64:
+        err = err + np.abs(_IJG_CHROMA - np.asarray(chroma, dtype=np.int32)).sum(axis=1)
+    best = int(np.argmin(err))  # first minimum = lowest quality among ties, as before
+    return {"estimated_quality": best + 1, "quality_exact_ijg_match": bool(err[best] == 0)}
 
 
 # -- EXIF via exifread ------------------------------------------------------------------------
@@ -260,6 +263,9 @@ def _gps(tags: dict) -> dict | None:
 
 def _integrity_note(data: bytes, md: dict) -> None:
     # A cheap structural check. A damaged file is still evidence and is kept; the note says so.
+    if md.get("format") == "JPEG" and b"\xff\xd9" not in data[-4096:]:
+        md["notes"].append("JPEG end-of-image marker missing: the file may be truncated or damaged")
+        return
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -39,9 +39,9 @@ class EvidenceItem:
     metadata: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        del d["path"]  # derived from the case folder, so a moved case still works
-        return d
+        # Not asdict(): its deep copy of every metadata dict made large-case saves slow.
+        # `path` is left out: it is derived from the case folder, so a moved case still works.
+        return {k: getattr(self, k) for k in _ITEM_FIELDS}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], evidence_dir: Path) -> "EvidenceItem":

@@ -1,0 +1,118 @@
+"""Analyses stored in a case: lossless maps, lookup, integrity, and `declip case analyze`."""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from declip_desktop.case import Case, CaseError
+from declip_desktop.cli import main
+from engine.result import AnalysisResult
+from tests.case_support import make_jpeg, make_png, new_case
+
+
+def _result(item, model="m1", mode="paper", seed=0, sha=None):
+    rng = np.random.default_rng(seed)
+    prob = rng.random((item.height, item.width), dtype=np.float32)
+    md = {"model_id": model, "mode": mode, "weights": [{"file": "w", "sha256": "ab" * 32}],
+          "image": {"sha256": sha or item.sha256}}
+    return AnalysisResult(probability=prob, raw=None, score=float(prob.mean()), metadata=md)
+
+
+@pytest.fixture
+def case(tmp_path):
+    make_jpeg(tmp_path / "src" / "a.jpg", seed=1)
+    make_png(tmp_path / "src" / "b.png", seed=2)
+    c = new_case(tmp_path)
+    c.add_paths([tmp_path / "src"])
+    yield c
+    c.close()
+
+
+def test_store_and_lookup_lossless(case):
+    it = case.item("E0001")
+    res = _result(it)
+    sa = case.store_analysis("E0001", res)
+    assert sa.map_path.name == "m1__paper.png" and sa.json_path.exists()
+    assert case.analysis_for("E0002") is None
+    got = case.analysis_for("E0001", model_id="m1", mode="paper")
+    assert got.score == pytest.approx(res.score) and got.record["evidence_sha256"] == it.sha256
+    assert got.result == res.to_json()
+    assert np.abs(got.probability - res.probability).max() <= 0.5 / 65535 + 1e-7
+    case.store_analysis("E0001", _result(it, mode="tiled", seed=3))
+    assert {a.mode for a in case.analyses("E0001")} == {"paper", "tiled"}
+    assert case.analysis_for("E0001").mode == "tiled"  # the latest
+    path = case.path
+    case.close()
+    with Case.open(path, readonly=True) as ro:  # found again from disk after reopening
+        assert [a.mode for a in ro.analyses("E0001")] == ["paper", "tiled"]
+        assert ro.verify().ok
+
+
+def test_store_rejects_result_of_another_image_or_size(case):
+    it = case.item("E0001")
+    with pytest.raises(CaseError, match="different image"):
+        case.store_analysis("E0001", _result(it, sha="00" * 32))
+    bad = _result(it)
+    bad.probability = bad.probability[:10]
+    with pytest.raises(CaseError, match="probability map is"):
+        case.store_analysis("E0001", bad)
+    assert case.analyses("E0001") == []
+
+
+def test_tampered_map_and_record_detected(case):
+    it = case.item("E0001")
+    sa = case.store_analysis("E0001", _result(it))
+    from engine.mapio import save_probability_png
+
+    save_probability_png(sa.map_path, np.zeros((it.height, it.width), np.float32))
+    rep = case.verify()
+    assert [p.kind for p in rep.problems] == ["analysis_modified"] and "m1__paper.png" in rep.problems[0].message
+    case.store_analysis("E0001", _result(it))  # redo: intact again
+    assert case.verify().ok
+    rec = json.loads(sa.json_path.read_text())
+    rec["result"]["score"] = 0.99
+    sa.json_path.write_text(json.dumps(rec))
+    case._analyses = None  # forget the cache as a fresh process would
+    rep = case.verify()
+    assert any(p.kind == "analysis_modified" and p.audit_entry for p in rep.problems)
+
+
+# -- with a real (tiny, random) model through the CLI -----------------------------------------
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    testing = pytest.importorskip("engine.testing")
+    return testing.make_tiny_model_dir(tmp_path_factory.mktemp("tiny") / "model")
+
+
+def test_cli_analyze_skips_up_to_date_and_survives_a_bad_image(tmp_path, tiny_model, capsys):
+    src = tmp_path / "src"
+    make_jpeg(src / "a.jpg", seed=1)
+    make_png(src / "b.png", seed=2)
+    t = make_jpeg(src / "t.jpg", seed=3, size=(64, 64))
+    t.write_bytes(t.read_bytes()[:1500])  # truncated: still evidence, but cannot be decoded
+    d = str(tmp_path / "c")
+    assert main(["case", "new", d, "--title", "T", "--number", "1", "--examiner", "E"]) == 0
+    assert main(["case", "add", d, str(src)]) == 0
+    capsys.readouterr()
+    rc = main(["case", "analyze", d, "--model", str(tiny_model)])
+    out, err = capsys.readouterr()
+    assert rc == 1
+    assert "2 analysed, 1 failed" in out
+    assert "[3/3] E0003 t.jpg: FAILED" in err and "[1/3] E0001 a.jpg: score" in err
+    with Case.open(d, readonly=True) as case:
+        a = case.analysis_for("E0002", model_id="tiny-test", mode="paper")
+        assert a is not None and a.probability.shape == (30, 40)
+        assert a.metadata["weights"] and a.metadata["image"]["sha256"] == case.item("E0002").sha256
+        assert case.analysis_for("E0003") is None
+        assert any(e["action"] == "analysis_failed" and e["details"]["evidence_id"] == "E0003"
+                   for e in case.audit_entries())
+    rc = main(["case", "analyze", d, "--model", str(tiny_model), "--evidence", "E0001", "E0002"])
+    out, err = capsys.readouterr()
+    assert rc == 0 and "0 analysed, 0 failed, 2 already up to date" in out
+    assert main(["case", "status", d, "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert [len(r["analyses"]) for r in status["evidence"]] == [1, 1, 0]
+    assert main(["case", "verify", d]) == 0

@@ -1,0 +1,142 @@
+"""`declip case ...` end to end: exit codes, messages, originals untouched, read-only copies."""
+from __future__ import annotations
+
+import json
+import os
+import stat
+import sys
+import types
+
+from declip_desktop.case import Case
+from declip_desktop.cli import main
+from tests.case_support import make_jpeg, make_png, snapshot
+
+
+def _new(tmp_path, capsys, name="c"):
+    d = str(tmp_path / name)
+    assert main(["case", "new", d, "--title", "Tïtle", "--number", "N-1", "--examiner", "Ann", "--org", "Org"]) == 0
+    assert "created case" in capsys.readouterr().out
+    return d
+
+
+def test_new_add_duplicate_verify_tamper(tmp_path, capsys):
+    src = tmp_path / "src"
+    make_jpeg(src / "a.jpg", seed=1)
+    make_png(src / "b.png", seed=2)
+    before = snapshot(src)
+    d = _new(tmp_path, capsys)
+    assert main(["case", "add", d, str(src)]) == 0
+    out = capsys.readouterr().out
+    assert "added E0001 a.jpg" in out and "2 added" in out
+    # The same file again: refused, named, exit 1, nothing added.
+    assert main(["case", "add", d, str(src / "a.jpg")]) == 1
+    out, err = capsys.readouterr()
+    assert "duplicate of E0001" in err and "0 added, 1 duplicate" in out
+    assert snapshot(src) == before
+    for f in (tmp_path / "c.declip" / "evidence").iterdir():
+        assert f.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH) == 0
+    assert main(["case", "verify", d]) == 0
+    assert "INTACT" in capsys.readouterr().out
+    ev = tmp_path / "c.declip" / "evidence" / "b.png"
+    os.chmod(ev, 0o644)
+    ev.write_bytes(ev.read_bytes()[:-1] + b"\x00")
+    assert main(["case", "verify", d]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL: E0002 evidence/b.png: MODIFIED, expected sha256" in out
+    assert main(["case", "verify", d, "--json"]) == 1
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["ok"] is False and rep["problems"][0]["evidence_id"] == "E0002" and rep["logged"] is True
+
+
+def test_verify_names_the_edited_audit_entry(tmp_path, capsys):
+    make_jpeg(tmp_path / "a.jpg")
+    d = _new(tmp_path, capsys)
+    main(["case", "add", d, str(tmp_path / "a.jpg")])
+    log = tmp_path / "c.declip" / "audit.jsonl"
+    lines = log.read_text(encoding="utf-8").splitlines(keepends=True)
+    lines[1] = lines[1].replace('"A', '"B', 1) if '"A' in lines[1] else lines[1].replace("a.jpg", "x.jpg")
+    log.write_text("".join(lines), encoding="utf-8")
+    capsys.readouterr()
+    assert main(["case", "verify", d]) == 1
+    assert "audit entry 2 was edited" in capsys.readouterr().out
+
+
+def test_add_reports_non_images_and_missing_paths(tmp_path, capsys):
+    src = tmp_path / "src"
+    make_jpeg(src / "a.jpg")
+    (src / "readme.txt").write_text("x")
+    d = _new(tmp_path, capsys)
+    assert main(["case", "add", d, str(src)]) == 0  # a note inside a folder is expected, not a failure
+    err = capsys.readouterr().err
+    assert "skipped" in err and "readme.txt" in err
+    assert main(["case", "add", d, str(src / "readme.txt")]) == 1  # named explicitly: it failed
+    assert main(["case", "add", d, str(tmp_path / "missing.jpg")]) == 1
+    assert "not found" in capsys.readouterr().err
+
+
+def test_finding_status_and_errors(tmp_path, capsys):
+    make_jpeg(tmp_path / "Straße.jpg")
+    d = _new(tmp_path, capsys)
+    main(["case", "add", d, str(tmp_path / "Straße.jpg")])
+    capsys.readouterr()
+    assert main(["case", "finding", d, "Straße.jpg", "--status", "suspicious", "--note", "Schatten ≠ Licht",
+                 "--threshold", "0.4"]) == 0
+    assert main(["case", "status", d]) == 0
+    out = capsys.readouterr().out
+    assert "E0001  Straße.jpg" in out and "finding: suspicious  note: Schatten ≠ Licht" in out
+    assert main(["case", "status", d, "--json"]) == 0
+    st = json.loads(capsys.readouterr().out)
+    assert st["case"]["title"] == "Tïtle" and st["evidence"][0]["finding"]["threshold"] == 0.4
+    assert main(["case", "finding", d, "E0001", "--status", "bogus"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("declip: error: unknown finding status") and err.count("\n") == 1
+    assert main(["case", "finding", d, "E0042", "--status", "suspicious"]) == 1
+    assert "no evidence item matches 'E0042'" in capsys.readouterr().err
+
+
+def test_locked_case_and_bad_case_json_give_one_line(tmp_path, capsys):
+    d = _new(tmp_path, capsys)
+    with Case.open(d):
+        assert main(["case", "add", d, str(tmp_path)]) == 1
+        assert "already open" in capsys.readouterr().err
+        assert main(["case", "verify", d]) == 0  # falls back to a read-only check
+        assert "not logged" in capsys.readouterr().err
+    cj = tmp_path / "c.declip" / "case.json"
+    cj.write_text(cj.read_text(encoding="utf-8").replace('"schema_version": 1', '"schema_version": 7'), encoding="utf-8")
+    before = cj.read_bytes()
+    assert main(["case", "status", d]) == 1
+    err = capsys.readouterr().err
+    assert "unknown schema_version 7" in err and err.count("\n") == 1
+    assert cj.read_bytes() == before
+
+
+def test_new_refuses_existing_case(tmp_path, capsys):
+    d = _new(tmp_path, capsys)
+    assert main(["case", "new", d, "--title", "T", "--number", "1", "--examiner", "E"]) == 1
+    assert "already exists" in capsys.readouterr().err
+
+
+def test_report_is_delegated_and_missing_module_is_clear(tmp_path, capsys, monkeypatch):
+    d = _new(tmp_path, capsys)
+    calls = []
+    fake = types.ModuleType("declip_desktop.report")
+
+    def build_report(case, out, threshold=None, items=None):
+        calls.append((case.title, out, threshold))
+        return types.SimpleNamespace(path=out, sha256="ff" * 32)
+
+    fake.build_report = build_report
+    monkeypatch.setitem(sys.modules, "declip_desktop.report", fake)
+    out_pdf = str(tmp_path / "r.pdf")
+    assert main(["case", "report", d, "--out", out_pdf]) == 0
+    assert calls == [("Tïtle", out_pdf, None)] and "ff" * 32 in capsys.readouterr().out
+    monkeypatch.setitem(sys.modules, "declip_desktop.report", None)  # import now fails
+    assert main(["case", "report", d, "--out", out_pdf]) == 1
+    assert "PDF reports are not available" in capsys.readouterr().err
+
+
+def test_log_prints_the_chain(tmp_path, capsys):
+    d = _new(tmp_path, capsys)
+    assert main(["case", "log", d, "--json"]) == 0
+    entries = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert entries[0]["action"] == "case_created" and entries[0]["details"]["title"] == "Tïtle"

@@ -1,0 +1,222 @@
+"""Crash safety, the lock, schema validation, torn audit writes."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from declip_desktop.case import Case, CaseError, CaseLockedError, CaseSchemaError
+from tests.case_support import make_jpeg, new_case
+
+
+def _files(path):
+    return {p.name: p.read_bytes() for p in path.iterdir() if p.is_file()}
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+# -- crash safety ------------------------------------------------------------------------------
+def test_kill_during_finding_save_leaves_old_state(tmp_path, monkeypatch):
+    f = make_jpeg(tmp_path / "src" / "a.jpg")
+    case = new_case(tmp_path)
+    case.add_paths([f])
+    case.set_finding("E0001", "suspicious", note="first")
+    before = _files(case.path)
+
+    def killed(*a, **k):
+        raise KeyboardInterrupt("killed mid-save")  # as if the process died before the rename
+
+    monkeypatch.setattr(os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        case.set_finding("E0001", "manipulation confirmed", note="second")
+    monkeypatch.undo()
+    assert _files(case.path) == before  # no temp files left, nothing half-written
+    assert case.finding("E0001").note == "first"  # in-memory state not advanced either
+    path = case.path
+    case.close()
+    with Case.open(path) as case:
+        assert case.finding("E0001").status == "suspicious"
+        assert case.verify().ok
+
+
+def test_kill_during_ingest_index_write_then_resume(tmp_path, monkeypatch):
+    src = tmp_path / "src"
+    make_jpeg(src / "a.jpg", seed=1)
+    make_jpeg(src / "b.jpg", seed=2)
+    case = new_case(tmp_path)
+    index_before = (case.path / "evidence.json").read_bytes()
+    real_replace = os.replace
+
+    def fail_on_index(src_, dst, *a, **k):
+        if str(dst).endswith("evidence.json"):
+            raise OSError(28, "No space left on device")
+        return real_replace(src_, dst, *a, **k)
+
+    monkeypatch.setattr(os, "replace", fail_on_index)
+    with pytest.raises(OSError):
+        case.add_paths([src])
+    monkeypatch.undo()
+    assert (case.path / "evidence.json").read_bytes() == index_before
+    path = case.path
+    case.close()
+    with Case.open(path) as case:
+        assert case.evidence == []  # copies on disk are not evidence until indexed
+        rep = case.add_paths([src])  # resuming adopts the identical copies
+        assert [it.file_name for it in rep.added] == ["a.jpg", "b.jpg"]
+        assert sorted(os.listdir(case.evidence_dir)) == ["a.jpg", "b.jpg"]
+        assert case.verify().ok
+
+
+def test_kill_during_case_json_write(tmp_path, monkeypatch):
+    case = new_case(tmp_path)
+    before = (case.path / "case.json").read_bytes()
+    monkeypatch.setattr(os, "replace", lambda *a, **k: (_ for _ in ()).throw(OSError("killed")))
+    with pytest.raises(OSError):
+        case.update_info(title="New title")
+    monkeypatch.undo()
+    assert (case.path / "case.json").read_bytes() == before
+    path = case.path
+    case.close()
+    with Case.open(path) as case:
+        assert case.title == "Test case"
+
+
+def test_torn_audit_append_is_kept_aside_not_lost(tmp_path):
+    case = new_case(tmp_path)
+    path = case.path
+    case.close()
+    with open(path / "audit.jsonl", "ab") as fh:
+        fh.write(b'{"seq": 2, "time_utc": "2026-')  # process killed mid-write
+    with Case.open(path) as case:
+        case.log("note", {"text": "after crash"})
+        rep = case.verify()
+        assert rep.ok, rep.problems
+        torn = list(path.glob("audit.torn-*.bin"))
+        assert len(torn) == 1 and torn[0].read_bytes().startswith(b'{"seq": 2')
+
+
+# -- lock --------------------------------------------------------------------------------------
+def test_second_writer_is_refused_with_a_clear_message(tmp_path):
+    case = new_case(tmp_path)
+    lock = json.loads((case.path / "case.lock").read_text())
+    assert lock["pid"] == os.getpid() and lock["host"] == socket.gethostname()
+    with pytest.raises(CaseLockedError, match="already open"):
+        Case.open(case.path)
+    # Another live process on this host:
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        case.close()
+        (case.path / "case.lock").write_text(json.dumps({"pid": proc.pid, "host": socket.gethostname(),
+                                                          "user": "bob", "since_utc": "2026-01-01T00:00:00Z"}))
+        with pytest.raises(CaseLockedError, match=f"bob@.*PID {proc.pid}"):
+            Case.open(case.path)
+        with Case.open(case.path, readonly=True) as ro:  # viewing is still possible
+            assert ro.title == "Test case"
+            with pytest.raises(CaseError, match="read-only"):
+                ro.log("x")
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_lock_released_on_close(tmp_path):
+    case = new_case(tmp_path)
+    path = case.path
+    case.close()
+    assert not (path / "case.lock").exists()
+    with Case.open(path):
+        pass
+
+
+def test_stale_lock_of_dead_process_is_taken_over_and_logged(tmp_path):
+    case = new_case(tmp_path)
+    path = case.path
+    case.close()
+    pid = _dead_pid()
+    (path / "case.lock").write_text(json.dumps({"pid": pid, "host": socket.gethostname(), "user": "crashed"}))
+    with Case.open(path) as case:
+        entry = case.audit_entries()[-1]
+        assert entry["action"] == "stale_lock_removed" and entry["details"]["pid"] == pid
+        assert json.loads((path / "case.lock").read_text())["pid"] == os.getpid()
+
+
+def test_lock_from_another_host_is_not_guessed_stale(tmp_path):
+    case = new_case(tmp_path)
+    path = case.path
+    case.close()
+    (path / "case.lock").write_text(json.dumps({"pid": 1, "host": "other-machine", "user": "carol"}))
+    with pytest.raises(CaseLockedError, match="other-machine.*delete"):
+        Case.open(path)
+
+
+# -- schema ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("mutate, message", [
+    (lambda raw: raw[:-20], "not valid JSON"),
+    (lambda raw: json.dumps({k: v for k, v in json.loads(raw).items() if k != "examiner"}), "missing the field 'examiner'"),
+    (lambda raw: json.dumps(json.loads(raw) | {"schema_version": 99}), "unknown schema_version 99"),
+    (lambda raw: json.dumps(json.loads(raw) | {"title": 5}), "'title' must be a str"),
+    (lambda raw: "[]", "must be a JSON object"),
+])
+def test_bad_case_json_clear_error_nothing_written(tmp_path, mutate, message):
+    case = new_case(tmp_path)
+    path = case.path
+    case.close()
+    (path / "case.json").write_text(mutate((path / "case.json").read_text(encoding="utf-8")), encoding="utf-8")
+    before = _files(path)
+    with pytest.raises(CaseSchemaError, match=message) as exc:
+        Case.open(path)
+    assert "\n" not in str(exc.value) and "case.json" in str(exc.value)
+    assert _files(path) == before and not (path / "case.lock").exists()
+
+
+def test_bad_evidence_index_is_reported(tmp_path):
+    case = new_case(tmp_path)
+    path = case.path
+    case.close()
+    (path / "evidence.json").write_text('{"schema_version": 1}', encoding="utf-8")
+    with pytest.raises(CaseSchemaError, match="evidence index has no 'items' list"):
+        Case.open(path)
+    assert not (path / "case.lock").exists()
+
+
+def test_not_a_case_and_existing_case(tmp_path):
+    (tmp_path / "plain").mkdir()
+    with pytest.raises(CaseError, match="not a DeCLIP case"):
+        Case.open(tmp_path / "plain")
+    with pytest.raises(CaseError, match="no such case folder"):
+        Case.open(tmp_path / "nowhere")
+    with new_case(tmp_path, "x") as case:
+        assert case.path.name == "x.declip"
+    with pytest.raises(CaseError, match="already exists"):
+        new_case(tmp_path, "x")
+    with Case.open(tmp_path / "x") as case:  # suffix may be left out
+        assert case.path.name == "x.declip"
+    with pytest.raises(CaseError, match="examiner"):
+        new_case(tmp_path, "y", examiner="  ")
+
+
+def test_finding_validation(tmp_path):
+    f = make_jpeg(tmp_path / "src" / "a.jpg")
+    with new_case(tmp_path) as case:
+        case.add_paths([f])
+        assert case.finding("E0001").status == "not reviewed" and case.finding("E0001").created_utc is None
+        with pytest.raises(CaseError, match="unknown finding status"):
+            case.set_finding("E0001", "dodgy")
+        with pytest.raises(CaseError, match="threshold must be"):
+            case.set_finding("E0001", "suspicious", threshold=1.5)
+        with pytest.raises(CaseError, match="no evidence item 'E0009'"):
+            case.set_finding("E0009", "suspicious")
+        a = case.set_finding("E0001", "suspicious", note="n", threshold=0.3, opacity=0.5)
+        b = case.set_finding("E0001", "manipulation_confirmed")
+        assert b.status == "manipulation confirmed" and b.note == "n" and b.threshold == 0.3
+        assert b.created_utc == a.created_utc and b.modified_utc >= a.modified_utc
+        entry = case.audit_entries()[-1]
+        assert entry["details"]["previous_status"] == "suspicious"
