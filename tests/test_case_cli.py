@@ -140,3 +140,21 @@ def test_log_prints_the_chain(tmp_path, capsys):
     assert main(["case", "log", d, "--json"]) == 0
     entries = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert entries[0]["action"] == "case_created" and entries[0]["details"]["title"] == "Tïtle"
+
+
+def test_report_end_to_end_when_the_report_module_is_present(tmp_path, capsys):
+    import pytest
+
+    pytest.importorskip("declip_desktop.report")
+    make_jpeg(tmp_path / "a.jpg")
+    d = _new(tmp_path, capsys)
+    main(["case", "add", d, str(tmp_path / "a.jpg")])
+    out_pdf = tmp_path / "r.pdf"
+    assert main(["case", "report", d, "--out", str(out_pdf)]) == 0
+    assert out_pdf.read_bytes().startswith(b"%PDF")
+    with Case.open(d, readonly=True) as case:
+        logged = [e for e in case.audit_entries() if e["action"] == "report_exported"]
+        assert len(logged) == 1
+        import hashlib
+
+        assert logged[0]["details"]["sha256"] == hashlib.sha256(out_pdf.read_bytes()).hexdigest()

@@ -220,3 +220,36 @@ def test_finding_validation(tmp_path):
         assert b.created_utc == a.created_utc and b.modified_utc >= a.modified_utc
         entry = case.audit_entries()[-1]
         assert entry["details"]["previous_status"] == "suspicious"
+
+
+def test_lock_with_reused_pid_or_from_before_a_reboot_is_stale(tmp_path):
+    from declip_desktop.case.lock import boot_id, process_start
+
+    if boot_id() is None or process_start(os.getpid()) is None:
+        pytest.skip("needs Linux /proc")
+    case = new_case(tmp_path)
+    path = case.path
+    case.close()
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        base = {"pid": proc.pid, "host": socket.gethostname(), "user": "u"}
+        (path / "case.lock").write_text(json.dumps(base | {"process_start": "1"}))  # live PID, other process
+        Case.open(path).close()
+        (path / "case.lock").write_text(json.dumps(base | {"boot_id": "not-this-boot"}))
+        Case.open(path).close()
+        (path / "case.lock").write_text(json.dumps(base | {"boot_id": boot_id(), "process_start": process_start(proc.pid)}))
+        with pytest.raises(CaseLockedError):
+            Case.open(path)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_malformed_evidence_item_is_a_schema_error(tmp_path):
+    case = new_case(tmp_path)
+    path = case.path
+    case.close()
+    (path / "evidence.json").write_text('{"schema_version": 1, "items": [{"id": "E0001", "file_name": "a", '
+                                        '"sha256": "x", "md5": "y", "size": 1}]}', encoding="utf-8")
+    with pytest.raises(CaseSchemaError, match="evidence item is malformed"):
+        Case.open(path)

@@ -29,7 +29,7 @@ import json
 
 from .atomic import remove_stale_temps, write_bytes_atomic, write_json_atomic
 from .audit import AuditLog
-from .errors import CaseError
+from .errors import CaseError, CaseSchemaError
 from .lock import CaseLock
 from .records import (DEFAULT_STATUS, FINDING_STATUSES, EvidenceItem, Finding, IngestReport, StoredAnalysis,
                       VerifyReport)
@@ -498,7 +498,7 @@ class Case:
         try:
             items = [EvidenceItem.from_dict(d, self.evidence_dir) for d in ev["items"]]
         except (KeyError, TypeError) as exc:
-            raise CaseError(f"{ev_path}: evidence index entry is malformed ({exc})") from None
+            raise CaseSchemaError(f"{ev_path}: an evidence item is malformed (field {exc})") from None
         fi_path = self.path / FINDINGS_JSON
         fi = schema.validate_findings(fi_path, schema.read_json(fi_path, "findings file"))
         self._set_items(items, int(ev.get("next_number", len(items) + 1)))

@@ -192,7 +192,7 @@ def _ingest_one(case: "Case", path: Path, explicit: bool, number: int, reserved:
     try:
         img = probe_image(data)
     except NotAnImage as exc:
-        return IngestIssue(spath, "skipped", f"not added: {exc}", explicit=explicit)
+        return IngestIssue(spath, "skipped", str(exc), explicit=explicit)
     try:
         md = extract_metadata(data, img)
     except Exception as exc:  # metadata is a bonus: a hostile header must not lose the evidence

@@ -41,6 +41,28 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def _read(path: str) -> str | None:
+    try:
+        with open(path, encoding="ascii", errors="replace") as fh:
+            return fh.read().strip()
+    except OSError:
+        return None
+
+
+def boot_id() -> str | None:
+    """Changes at every boot (Linux): a lock from an earlier boot is stale whatever its PID."""
+    return _read("/proc/sys/kernel/random/boot_id")
+
+
+def process_start(pid: int) -> str | None:
+    """Start time of a process in clock ticks since boot (Linux), to tell a reused PID apart."""
+    stat_line = _read(f"/proc/{pid}/stat")
+    if not stat_line or ")" not in stat_line:
+        return None
+    fields = stat_line.rsplit(")", 1)[1].split()
+    return fields[19] if len(fields) > 19 else None
+
+
 class CaseLock:
     """Holds `<case>/case.lock` until release(). `stale_taken_over` describes a replaced stale lock."""
 
@@ -50,7 +72,8 @@ class CaseLock:
         self.stale_taken_over: dict | None = None
 
     def acquire(self) -> None:
-        info = {"pid": os.getpid(), "host": socket.gethostname(), "user": os_user(), "since_utc": utc_now()}
+        info = {"pid": os.getpid(), "host": socket.gethostname(), "user": os_user(), "since_utc": utc_now(),
+                "boot_id": boot_id(), "process_start": process_start(os.getpid())}
         payload = json.dumps(info).encode("utf-8")
         for _ in range(3):
             try:
@@ -119,7 +142,13 @@ class CaseLock:
             return True
         if pid == os.getpid():
             return False  # open twice in this process: a real conflict, not a crash
-        return not pid_alive(pid)
+        if owner.get("boot_id") and boot_id() and owner["boot_id"] != boot_id():
+            return True  # the machine restarted since the lock was taken
+        if not pid_alive(pid):
+            return True
+        started = owner.get("process_start")
+        now = process_start(pid)
+        return bool(started and now and started != now)  # PID reused by an unrelated process
 
     def _locked_message(self, owner: dict) -> str:
         case = self.path.parent

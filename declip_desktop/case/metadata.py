@@ -45,7 +45,7 @@ def probe_image(data: bytes) -> Image.Image:
         try:
             img = Image.open(io.BytesIO(data))
         except UnidentifiedImageError:
-            raise NotAnImage("not an image format that can be read") from None
+            raise NotAnImage("not an image (format not recognised)") from None
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise NotAnImage("image dimensions exceed the decompression-bomb limit") from None
         except Exception as exc:
