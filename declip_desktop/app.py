@@ -1,0 +1,60 @@
+"""`declip-desktop [CASE_DIR]`: start the desktop app.
+
+    declip-desktop                 the main window (restores the last window layout)
+    declip-desktop CASE_DIR        open (or create, for a new folder) this case
+    declip-desktop --demo          open a demo case made from the bundled sample photos
+    declip-desktop --self-test     headless checks for packaged builds (see declip_desktop.self_test)
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="declip-desktop", description="DeCLIP Desktop: see where a photo was manipulated.")
+    p.add_argument("case_dir", nargs="?", help="case folder (*.declip) to open; a new folder becomes a new case")
+    p.add_argument("--demo", action="store_true", help="open a demo case built from the bundled sample photos")
+    p.add_argument("--self-test", action="store_true", help="run the headless self-test and exit 0 (pass) or 1")
+    p.add_argument("--version", action="store_true", help="print the version and exit")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.version:
+        from engine.versions import app_version
+
+        print(f"declip-desktop {app_version()}")
+        return 0
+    if args.self_test:
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+        from declip_desktop import self_test
+
+        return self_test.run()
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QApplication
+
+    QApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("DeCLIP Desktop")
+    app.setOrganizationName("DeCLIP")
+    app.setApplicationDisplayName("DeCLIP Desktop")
+    from declip_desktop.main_window import MainWindow
+
+    case_dir = args.case_dir
+    window = MainWindow(case_dir)
+    if args.demo and not case_dir:
+        from declip_desktop import demo
+
+        try:
+            window.open_case(str(demo.build_demo_case()))
+        except Exception as exc:  # the window still opens; the reason is shown
+            window._error("Demo case", str(exc))
+    window.show()
+    return app.exec()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

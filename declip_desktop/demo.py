@@ -1,0 +1,61 @@
+"""The demo case (`declip-desktop --demo`): the sample photos bundled in resources/samples/.
+
+Each sample's licence and source come from resources/samples/LICENSES.json and are written
+into the case's audit log and description, so the demo is as traceable as real evidence.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import resources
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp"}
+
+
+def samples() -> tuple[list[Path], dict]:
+    folder = resources.path("samples")
+    files = sorted(p for p in folder.glob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    try:
+        licences = json.loads((folder / "LICENSES.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        licences = {}
+    return files, licences
+
+
+def demo_home() -> Path:
+    home = os.environ.get("DECLIP_HOME")
+    if home:
+        return Path(home) / "demo"
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("declip", appauthor=False)) / "demo"
+
+
+def build_demo_case(folder: Path | None = None) -> Path:
+    """Create the demo case (once) and return its folder."""
+    from declip_desktop.case import Case, CaseError
+
+    folder = Path(folder) if folder else demo_home()
+    path = folder / "DeCLIP demo.declip"
+    if Case.is_case(path):
+        return path
+    files, licences = samples()
+    if not files:
+        raise CaseError(f"no sample photos found in {resources.path('samples')}")
+    lines = []
+    for f in files:
+        lic = licences.get(f.name, {}) if isinstance(licences, dict) else {}
+        if isinstance(lic, dict):
+            lines.append(f"{f.name}: {lic.get('licence') or lic.get('license') or 'licence unknown'}"
+                         f" ({lic.get('attribution') or lic.get('source') or 'source unknown'})")
+    folder.mkdir(parents=True, exist_ok=True)
+    case = Case.create(path, title="DeCLIP demo", number="DEMO-1", examiner="demo",
+                       description="Sample photos bundled with DeCLIP Desktop.\n" + "\n".join(lines))
+    try:
+        case.add_paths([str(f) for f in files])
+        case.log("demo_sample_licences", {"licences": licences})
+    finally:
+        case.close()
+    return path

@@ -1,0 +1,1 @@
+"""Dialogs of the desktop app: about, new case, model manager, trainer."""

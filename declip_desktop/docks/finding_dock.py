@@ -1,0 +1,49 @@
+"""Finding dock: the analyst's status and note for the selected image."""
+from __future__ import annotations
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (QComboBox, QFormLayout, QLabel, QPlainTextEdit, QPushButton,
+                               QVBoxLayout, QWidget)
+
+FINDING_STATUSES = ["not reviewed", "no finding", "suspicious", "manipulation confirmed"]
+
+
+class FindingPanel(QWidget):
+    saveRequested = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.findingStatusCombo = QComboBox(objectName="findingStatusCombo", accessibleName="Finding status")
+        for s in FINDING_STATUSES:
+            self.findingStatusCombo.addItem(s.capitalize(), s)
+        self.findingNoteEdit = QPlainTextEdit(objectName="findingNoteEdit", accessibleName="Finding note")
+        self.findingNoteEdit.setPlaceholderText("What you saw, where, and why it matters…")
+        self.saveFindingButton = QPushButton("Save finding", objectName="saveFindingButton",
+                                             accessibleName="Save the finding with the current threshold and opacity")
+        self.savedLabel = QLabel("", objectName="findingSavedLabel")
+        self.savedLabel.setWordWrap(True)
+        form = QFormLayout()
+        form.addRow("Status", self.findingStatusCombo)
+        lay = QVBoxLayout(self)
+        lay.addLayout(form)
+        lay.addWidget(self.findingNoteEdit, 1)
+        lay.addWidget(self.saveFindingButton)
+        lay.addWidget(self.savedLabel)
+        self.saveFindingButton.clicked.connect(self.saveRequested)
+        self.set_finding(None)
+
+    def status(self) -> str:
+        return self.findingStatusCombo.currentData() or FINDING_STATUSES[0]
+
+    def note(self) -> str:
+        return self.findingNoteEdit.toPlainText()
+
+    def set_finding(self, finding: dict | None, enabled: bool = False) -> None:
+        finding = finding or {}
+        i = self.findingStatusCombo.findData(finding.get("status", FINDING_STATUSES[0]))
+        self.findingStatusCombo.setCurrentIndex(max(i, 0))
+        self.findingNoteEdit.setPlainText(finding.get("note", "") or "")
+        when = finding.get("updated_utc") or finding.get("modified_utc") or finding.get("time")
+        self.savedLabel.setText(f"Saved {when}" if when else "")
+        for w in (self.findingStatusCombo, self.findingNoteEdit, self.saveFindingButton):
+            w.setEnabled(enabled)

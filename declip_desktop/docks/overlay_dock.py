@@ -1,0 +1,126 @@
+"""Overlay controls: colour map, opacity, threshold (with readout), display mode, legend and
+the live readouts (score, flagged area, probability under the cursor)."""
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QSlider, QVBoxLayout,
+                               QWidget)
+
+from declip_desktop import colormaps
+from declip_desktop.colorbar import ColorBar
+from declip_desktop.overlay_style import DisplayMode, OverlayStyle
+
+
+def _slider(name: str, accessible: str) -> QSlider:
+    s = QSlider(Qt.Orientation.Horizontal, objectName=name, accessibleName=accessible)
+    s.setRange(0, 100)
+    s.setSingleStep(1)
+    s.setPageStep(5)
+    return s
+
+
+class OverlayPanel(QWidget):
+    styleChanged = Signal(object)  # OverlayStyle
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.colormapCombo = QComboBox(objectName="colormapCombo", accessibleName="Colour map")
+        for name in colormaps.names():
+            label = f"{name} (colour-blind safe)" if colormaps.is_color_blind_safe(name) else name
+            self.colormapCombo.addItem(label, name)
+        self.displayModeCombo = QComboBox(objectName="displayModeCombo", accessibleName="Display mode")
+        for mode in DisplayMode:
+            self.displayModeCombo.addItem(mode.label, mode.value)
+        self.opacitySlider = _slider("opacitySlider", "Overlay opacity")
+        self.opacityValue = QLabel(objectName="opacityValue")
+        self.thresholdSlider = _slider("thresholdSlider", "Detection threshold")
+        self.thresholdValue = QLabel(objectName="thresholdValue", accessibleName="Threshold value")
+        for lab in (self.opacityValue, self.thresholdValue):
+            lab.setMinimumWidth(36)
+            lab.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.colorBar = ColorBar(self)
+        self.scoreLabel = QLabel("Score: –", objectName="scoreLabel", accessibleName="Score and flagged area")
+        self.scoreLabel.setWordWrap(True)
+        self.scoreLabel.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.probeLabel = QLabel("Under cursor: –", objectName="probeLabel",
+                                 accessibleName="Probability under the cursor")
+
+        def row(slider, value):
+            h = QHBoxLayout()
+            h.addWidget(slider, 1)
+            h.addWidget(value)
+            return h
+
+        form = QFormLayout()
+        form.addRow("Display", self.displayModeCombo)
+        form.addRow("Colour map", self.colormapCombo)
+        form.addRow("Opacity", row(self.opacitySlider, self.opacityValue))
+        form.addRow("Threshold", row(self.thresholdSlider, self.thresholdValue))
+        lay = QVBoxLayout(self)
+        lay.addLayout(form)
+        lay.addWidget(self.colorBar)
+        lay.addWidget(self.scoreLabel)
+        lay.addWidget(self.probeLabel)
+        lay.addStretch(1)
+
+        self._score: float | None = None
+        self._flagged = None  # callable threshold -> fraction
+        self.set_style(OverlayStyle())
+        self.colormapCombo.currentIndexChanged.connect(self._emit)
+        self.displayModeCombo.currentIndexChanged.connect(self._emit)
+        self.opacitySlider.valueChanged.connect(self._emit)
+        self.thresholdSlider.valueChanged.connect(self._emit)
+
+    # -- style <-> widgets --------------------------------------------------------------------
+    def style(self) -> OverlayStyle:  # type: ignore[override]
+        return OverlayStyle(
+            cmap=self.colormapCombo.currentData() or "inferno",
+            opacity=self.opacitySlider.value() / 100.0,
+            threshold=self.thresholdSlider.value() / 100.0,
+            mode=DisplayMode(self.displayModeCombo.currentData() or "heat"),
+        )
+
+    def set_style(self, style: OverlayStyle) -> None:
+        widgets = (self.colormapCombo, self.displayModeCombo, self.opacitySlider, self.thresholdSlider)
+        for w in widgets:
+            w.blockSignals(True)
+        try:
+            i = self.colormapCombo.findData(style.cmap)
+            self.colormapCombo.setCurrentIndex(max(i, 0))
+            self.displayModeCombo.setCurrentIndex(max(self.displayModeCombo.findData(style.mode.value), 0))
+            self.opacitySlider.setValue(int(round(style.opacity * 100)))
+            self.thresholdSlider.setValue(int(round(style.threshold * 100)))
+        finally:
+            for w in widgets:
+                w.blockSignals(False)
+        self._emit()
+
+    def set_mode(self, mode: DisplayMode) -> None:
+        self.displayModeCombo.setCurrentIndex(self.displayModeCombo.findData(mode.value))
+
+    def _emit(self, *_args) -> None:
+        style = self.style()
+        self.opacityValue.setText(f"{int(round(style.opacity * 100))} %")
+        self.thresholdValue.setText(f"{style.threshold:.2f}")
+        self.colorBar.set_style(style)
+        self._update_score(style)
+        self.styleChanged.emit(style)
+
+    # -- readouts -----------------------------------------------------------------------------
+    def set_readout_source(self, score: float | None, flagged) -> None:
+        """`flagged(threshold) -> fraction` must be O(1): it runs on every slider step."""
+        self._score, self._flagged = score, flagged
+        self._update_score(self.style())
+
+    def _update_score(self, style: OverlayStyle) -> None:
+        if self._score is None or self._flagged is None:
+            self.scoreLabel.setText("Score: – (not analysed)")
+            return
+        pct = 100.0 * self._flagged(style.threshold)
+        self.scoreLabel.setText(f"Score: {self._score:.3f}   Flagged: {pct:.1f} % of pixels above {style.threshold:.2f}")
+
+    def set_probe(self, x: int, y: int, value: float | None) -> None:
+        if value is None:
+            self.probeLabel.setText("Under cursor: –")
+        else:
+            self.probeLabel.setText(f"Under cursor: p = {value:.3f} at ({x}, {y})")

@@ -1,0 +1,206 @@
+"""The work the GUI hands to background threads: ingest, thumbnails, analysis, display loads,
+findings. Each is a plain function `fn(ctx, ...)` run by workers.Job; none touches a widget.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+from PySide6.QtGui import QImage
+
+from declip_desktop.pyramid import ImagePyramid, MapPyramid
+from declip_desktop.workers import JobContext, one_line
+from engine.errors import Cancelled, DeclipError, ImageError
+
+PROGRESS_SCALE = 100  # progress units per image, so tiles can move the bar within an image
+
+
+# -- model loading ----------------------------------------------------------------------------------
+class DetectorCache:
+    """Keeps loaded detectors across batches (loading weights is the slow part)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._detectors: dict[tuple, Any] = {}
+
+    def get(self, model_id: str | None, device: str = "auto", precision: str = "auto"):
+        key = (model_id, device, precision)
+        with self._lock:
+            det = self._detectors.get(key)
+            if det is None:
+                from engine import Detector
+
+                det = Detector.from_model(model_id, device=device, precision=precision)
+                self._detectors = {key: det}  # one model in memory at a time
+            return det
+
+    def clear(self) -> None:
+        with self._lock:
+            self._detectors.clear()
+
+
+# -- ingest and thumbnails ------------------------------------------------------------------------
+def ingest_job(ctx: JobContext, case, paths: list[str], thumb_size: int = 192):
+    """Copy and hash `paths` into the case; then thumbnails of what was added."""
+    report = case.add_paths(paths, progress=ctx.progress, cancel=ctx.cancelled)
+    for item in report.added:
+        ctx.item(("added", item.id), item)
+    thumbnails_job(ctx, case, [it.id for it in report.added], thumb_size, check_cancel=False)
+    return report
+
+
+def thumbnails_job(ctx: JobContext, case, ids: list[str], size: int = 192, check_cancel: bool = True):
+    for eid in ids:
+        if check_cancel and ctx.cancelled():
+            break
+        try:
+            img = QImage(str(case.thumbnail(eid, size)))
+        except Exception as exc:  # a bad image still gets a row; its error shows on analysis
+            ctx.item_failed(("thumb", eid), one_line(exc))
+            continue
+        if not img.isNull():
+            ctx.item(("thumb", eid), img)
+    return len(ids)
+
+
+# -- display ------------------------------------------------------------------------------------------
+@dataclass
+class DisplayData:
+    evidence_id: str
+    image: ImagePyramid
+    overlay: MapPyramid | None
+    analysis: dict | None  # stored record: model_id, mode, score, metadata ...
+
+
+def build_overlay(prob: np.ndarray, score: float | None) -> MapPyramid:
+    return MapPyramid.from_probability(prob, score)
+
+
+def load_display_job(ctx: JobContext, case, evidence_id: str, model_id: str | None, mode: str | None):
+    """Decode the evidence copy and its stored map once, into pyramids ready to draw."""
+    from engine.images import load_image, to_array
+
+    item = case.item(evidence_id)
+    loaded = load_image(item.path)
+    ctx.check_cancel()
+    image = ImagePyramid.from_array(to_array(loaded))
+    del loaded
+    ctx.check_cancel()
+    sa = case.analysis_for(evidence_id, model_id, mode) or case.analysis_for(evidence_id)
+    overlay = None
+    record = None
+    if sa is not None:
+        prob = sa.probability
+        if prob.shape != (image.height, image.width):
+            raise DeclipError(f"{item.file_name}: stored map is {prob.shape[1]}x{prob.shape[0]}, "
+                              f"image is {image.width}x{image.height}")
+        overlay = build_overlay(prob, sa.score)
+        record = {"model_id": sa.model_id, "mode": sa.mode, "score": sa.score, "stored_utc": sa.stored_utc,
+                  "metadata": sa.metadata}
+    return DisplayData(evidence_id, image, overlay, record)
+
+
+# -- analysis ------------------------------------------------------------------------------------------
+@dataclass
+class AnalysisDone:
+    evidence_id: str
+    score: float
+    overlay: MapPyramid | None  # built only for the image on screen (or small ones)
+    record: dict
+
+
+def analysis_job(ctx: JobContext, case, ids: list[str], detectors: DetectorCache, model_id: str | None,
+                 mode: str, device: str, precision: str, batch_size: int,
+                 wanted: Callable[[], str | None] = lambda: None):
+    """Analyse evidence items; store each result in the case as soon as it exists.
+
+    A bad image is reported with ctx.item_failed and the batch goes on. Cancellation is checked
+    between batches (paper mode) or tile batches (tiled mode). Returns (done, failed) counts.
+    """
+    n = len(ids)
+    total = n * PROGRESS_SCALE
+    ctx.progress(0, total, "loading model…")
+    det = detectors.get(model_id, device, precision)
+    ctx.item("device", det.device_name)
+    ctx.check_cancel()
+    items = [case.item(i) for i in ids]
+    counts = {"done": 0, "failed": 0}
+
+    def finish(idx: int, outcome) -> None:
+        item = items[idx]
+        if isinstance(outcome, BaseException):
+            counts["failed"] += 1
+            ctx.item_failed(item.id, f"{item.file_name}: {_strip_path(one_line(outcome), item)}")
+        else:
+            try:
+                sa = case.store_analysis(item.id, outcome)
+            except DeclipError as exc:
+                counts["failed"] += 1
+                ctx.item_failed(item.id, f"{item.file_name}: result not stored ({exc})")
+                return
+            overlay = None
+            if wanted() == item.id or outcome.probability.size <= 4_000_000:
+                overlay = build_overlay(outcome.probability, outcome.score)
+            counts["done"] += 1
+            record = {"model_id": sa.model_id, "mode": sa.mode, "score": sa.score, "stored_utc": sa.stored_utc,
+                      "metadata": sa.metadata}
+            ctx.item(item.id, AnalysisDone(item.id, float(outcome.score), overlay, record))
+        ctx.progress((idx + 1) * PROGRESS_SCALE, total, f"{idx + 1}/{n} {item.file_name}")
+
+    if mode == "tiled":
+        for idx, item in enumerate(items):
+            ctx.check_cancel()
+            ctx.progress(idx * PROGRESS_SCALE, total, f"{idx + 1}/{n} {item.file_name}")
+
+            def tile_progress(done, tot, _msg, idx=idx, name=item.file_name):
+                frac = done / tot if tot else 0
+                ctx.progress(idx * PROGRESS_SCALE + int(frac * (PROGRESS_SCALE - 1)), total,
+                             f"{idx + 1}/{n} {name}: tile {done}/{tot}")
+
+            finish(idx, _analyze_one(det, item, mode, tile_progress, ctx.cancelled, batch_size))
+        return counts
+    idx = 0
+    try:
+        for outcome in det.analyze_many([it.path for it in items], mode=mode, batch_size=max(1, batch_size),
+                                        cancel=ctx.cancelled):
+            finish(idx, outcome)
+            idx += 1
+    except Cancelled:
+        raise
+    except Exception:  # something beyond one bad image (e.g. out of memory): go one by one
+        for j in range(idx, n):
+            ctx.check_cancel()
+            finish(j, _analyze_one(det, items[j], mode, None, ctx.cancelled, 1))
+    return counts
+
+
+def _analyze_one(det, item, mode, progress, cancel, batch_size):
+    try:
+        kwargs = {"batch_size": batch_size} if mode == "tiled" else {}
+        return det.analyze(item.path, mode=mode, progress=progress, cancel=cancel, **kwargs)
+    except Cancelled:
+        raise
+    except Exception as exc:  # per-image failure: reported, the batch goes on
+        return exc
+
+
+def _strip_path(message: str, item) -> str:
+    # Engine messages start with the file path; the case copy's path means little to the user.
+    p = str(item.path)
+    return message[len(p) + 2:] if message.startswith(p + ": ") else message
+
+
+# -- findings -----------------------------------------------------------------------------------------
+def save_finding_job(ctx: JobContext, case, evidence_id: str, status: str, note: str, threshold: float,
+                     opacity: float, model_id: str | None, mode: str | None):
+    return case.set_finding(evidence_id, status, note, threshold, opacity, model_id=model_id, mode=mode)
+
+
+def verify_job(ctx: JobContext, case):
+    return case.verify(progress=ctx.progress)
+
+
+__all__ = ["DetectorCache", "ingest_job", "thumbnails_job", "load_display_job", "analysis_job",
+           "save_finding_job", "verify_job", "DisplayData", "AnalysisDone", "PROGRESS_SCALE", "ImageError"]

@@ -1,0 +1,99 @@
+"""Worker analysis: completion and overlay, per-image errors, cancel, event-loop stalls."""
+from __future__ import annotations
+
+import time
+
+from tests.gui_support import (GapMeter, close_window, drop_paths, isolated_qsettings,  # noqa: F401
+                               make_window, tiny_model, truncated_jpeg, wait_analysis, wait_ingest,
+                               wait_overlay, write_photos)
+
+
+def _window_with(qtbot, tmp_path, paths):
+    w = make_window(qtbot, tmp_path / "case.declip")
+    drop_paths(w, paths)
+    wait_ingest(qtbot, w)
+    return w
+
+
+def test_analysis_completes_and_overlay_appears(qtbot, tmp_path, tiny_model):
+    photos = write_photos(tmp_path / "in", 3)
+    w = _window_with(qtbot, tmp_path, photos)
+    assert w.analysisPanel.modelCombo.currentData() == tiny_model
+    with qtbot.waitSignal(w.analysisFinished, timeout=120000) as blocker:
+        qtbot.mouseClick(w.analyzeAllButton, __import__("PySide6.QtCore", fromlist=["Qt"]).Qt.MouseButton.LeftButton)
+    assert blocker.args == [3, 0]
+    assert w.progressBar.value() == w.progressBar.maximum()
+    wait_overlay(qtbot, w)
+    assert w.scoreLabel.text().startswith("Score: 0.")
+    assert all(r.score is not None and r.error is None for r in w.evidenceModel.rows())
+    # stored in the case, with the analysis recorded in the audit log
+    assert len(w.case.analyses()) == 3
+    assert sum(e.get("action") == "analysis_stored" for e in w.case.audit_entries()) == 3
+    assert "CPU" in w.analysisPanel.deviceLabel.text() or "GPU" in w.analysisPanel.deviceLabel.text()
+    close_window(w)
+
+
+def test_bad_image_reports_error_and_others_are_analysed(qtbot, tmp_path, tiny_model):
+    photos = write_photos(tmp_path / "in", 2)
+    broken = truncated_jpeg(tmp_path / "in")
+    w = _window_with(qtbot, tmp_path, [photos[0], broken, photos[1]])
+    assert w.evidenceModel.rowCount() == 3
+    with qtbot.waitSignal(w.analysisFinished, timeout=120000) as blocker:
+        w.analyze_all()
+    assert blocker.args == [2, 1]
+    rows = {r.name: r for r in w.evidenceModel.rows()}
+    assert rows["broken.jpg"].error and "truncated" in rows["broken.jpg"].error
+    assert rows[photos[0].name].score is not None and rows[photos[1].name].score is not None
+    errors = [w.analysisPanel.errorList.item(i).text() for i in range(w.analysisPanel.errorList.count())]
+    assert any("broken.jpg" in e for e in errors) and w.analysisPanel.errorList.isVisible()
+    assert w.progressBar.value() == w.progressBar.maximum()
+    close_window(w)
+
+
+def test_cancel_stops_within_a_batch(qtbot, tmp_path, tiny_model):
+    photos = write_photos(tmp_path / "in", 12)
+    w = _window_with(qtbot, tmp_path, photos)
+    w.prefs.batch_size = 1
+    w.analyze_all()
+    assert w.cancelButton.isEnabled() and not w.analyzeAllButton.isEnabled()
+    qtbot.waitUntil(lambda: any(r.score is not None for r in w.evidenceModel.rows()), timeout=120000)
+    with qtbot.waitSignal(w.analysisFinished, timeout=60000):
+        w.cancelButton.click()
+    done = sum(r.score is not None for r in w.evidenceModel.rows())
+    assert 1 <= done < 12
+    assert len(w.case.analyses()) == done  # what finished is kept
+    assert not any(r.busy for r in w.evidenceModel.rows())
+    assert w.analyzeAllButton.isEnabled() and not w.cancelButton.isEnabled()
+    assert w.progressBar.value() == w.progressBar.maximum()
+    close_window(w)
+
+
+def test_event_loop_never_stalls_during_analysis(qtbot, tmp_path, tiny_model):
+    photos = write_photos(tmp_path / "in", 6, size=(1600, 1200))
+    w = _window_with(qtbot, tmp_path, photos)
+    wait_overlay_or_image = lambda: w.imageView.image is not None  # noqa: E731
+    qtbot.waitUntil(wait_overlay_or_image, timeout=30000)
+    meter = GapMeter()
+    meter.start()
+    with qtbot.waitSignal(w.analysisFinished, timeout=180000):
+        w.analyze_all()
+    meter.stop()
+    print(f"max event-loop gap during analysis: {meter.max_gap * 1000:.1f} ms over {meter.ticks} ticks")
+    assert meter.ticks > 20
+    assert meter.max_gap < 0.100
+    close_window(w)
+
+
+def test_analysis_progress_reaches_max_and_buttons_follow_state(qtbot, tmp_path, tiny_model):
+    photos = write_photos(tmp_path / "in", 2)
+    w = _window_with(qtbot, tmp_path, photos)
+    seen = []
+    w.progressBar.valueChanged.connect(seen.append)
+    w.evidenceList.setCurrentIndex(w.evidenceModel.index(1))
+    with qtbot.waitSignal(w.analysisFinished, timeout=120000) as blocker:
+        w.analyzeButton.click()  # only the selected image
+    assert blocker.args == [1, 0]
+    assert seen and seen[-1] == w.progressBar.maximum()
+    rows = w.evidenceModel.rows()
+    assert rows[0].score is None and rows[1].score is not None
+    close_window(w)
