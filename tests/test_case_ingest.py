@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+import sys
 
 from PIL import Image
 
@@ -234,3 +235,30 @@ def test_ingest_is_logged_per_item(tmp_path):
         d = added[0]["details"]
         assert d["sha256"] == case.item("E0001").sha256 and d["original_path"] == str(f.resolve())
         assert added[0]["examiner"] == "A. Examiner" and added[0]["os_user"]
+
+
+def test_non_utf8_and_very_long_file_names(tmp_path):
+    import pytest
+
+    if os.name == "nt" or sys.platform == "darwin":
+        pytest.skip("needs a file system that stores raw bytes in names")
+    src = tmp_path / "src"
+    make_jpeg(src / "x.jpg", seed=1)
+    raw = os.path.join(os.fsencode(src), b"caf\xe9.jpg")  # Latin-1 name, invalid UTF-8
+    with open(raw, "wb") as fh:
+        fh.write(make_png(tmp_path / "tmp.png", seed=7).read_bytes())
+    long_name = src / ("ä" * 120 + ".jpg")  # 244 bytes: a " (2)" suffix would pass the 255 limit
+    make_jpeg(long_name, seed=3)
+    before = snapshot(src)
+    with new_case(tmp_path) as case:
+        rep = case.add_paths([src])
+        assert len(rep.added) == 3 and rep.issues == []
+        latin = next(it for it in rep.added if it.original_name.startswith("caf"))
+        assert latin.file_name == "caf_.jpg" and latin.original_name == "caf\\xe9.jpg"
+        longest = next(it for it in rep.added if it.original_name.startswith("ä"))
+        assert len(longest.file_name.encode()) <= 200 and longest.file_name.endswith(".jpg")
+        assert case.verify().ok
+        path = case.path
+    with Case.open(path) as case:
+        assert {it.file_name for it in case.evidence} >= {"caf_.jpg", "x.jpg"}
+    assert snapshot(src) == before

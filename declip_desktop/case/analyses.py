@@ -47,9 +47,15 @@ def store(case: "Case", item: EvidenceItem, result: Any, model_id: str | None, m
     if img_sha and img_sha != item.sha256:
         # Guards against storing a map under the wrong exhibit, which a report would then present.
         raise CaseError(f"{item.id}: analysis is of a different image (sha256 {img_sha}, evidence has {item.sha256})")
-    if item.width and item.height and (prob.shape[1], prob.shape[0]) != (item.width, item.height):
+    # The map must cover the analysed image pixel for pixel, or overlays would be misaligned.
+    # The engine's own record of the image size wins; the ingest-time size is the fallback.
+    img_md = meta.get("image") or {}
+    want = (img_md.get("width"), img_md.get("height"))
+    if not all(isinstance(v, int) for v in want):
+        want = (item.width, item.height)
+    if all(want) and (prob.shape[1], prob.shape[0]) != tuple(want):
         raise CaseError(f"{item.id}: probability map is {prob.shape[1]}x{prob.shape[0]}, "
-                        f"evidence is {item.width}x{item.height}")
+                        f"the analysed image is {want[0]}x{want[1]}")
     folder = case.analyses_dir / item.id
     folder.mkdir(parents=True, exist_ok=True)
     stem = analysis_stem(model_id, mode)

@@ -187,10 +187,11 @@ def cmd_analyze(args) -> int:
         case.log("analysis_run_started", {"model_id": model_id, "mode": args.mode, "device": getattr(det, "device_name", None),
                                           "items": [it.id for it in todo]})
         failed = 0
+        tty = sys.stderr.isatty()
         for n, it in enumerate(todo, 1):
             t0 = time.monotonic()
             try:
-                res = det.analyze(str(it.path), mode=args.mode)
+                res = det.analyze(str(it.path), mode=args.mode, progress=_tile_progress(n, len(todo), it) if tty else None)
                 sa = case.store_analysis(it.id, res, model_id=model_id or None)
             except KeyboardInterrupt:
                 case.log("analysis_run_interrupted", {"done": n - 1, "of": len(todo)})
@@ -198,14 +199,25 @@ def cmd_analyze(args) -> int:
             except Exception as exc:  # one bad image never stops the batch
                 failed += 1
                 msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                if msg.startswith(str(it.path) + ": "):  # the engine names the case copy; the id says more
+                    msg = msg[len(str(it.path)) + 2:]
                 _err(f"[{n}/{len(todo)}] {it.id} {it.file_name}: FAILED: {msg}")
                 case.log("analysis_failed", {"evidence_id": it.id, "model_id": model_id, "mode": args.mode, "error": msg})
                 continue
+            if tty:
+                print("\r", end="", file=sys.stderr)
             _err(f"[{n}/{len(todo)}] {it.id} {it.file_name}: score {sa.score:.4f} ({time.monotonic() - t0:.1f} s)")
         case.log("analysis_run_finished", {"model_id": model_id, "mode": args.mode, "analysed": len(todo) - failed,
                                            "failed": failed, "up_to_date": skipped})
     print(f"{len(todo) - failed} analysed, {failed} failed, {skipped} already up to date")
     return 1 if failed else 0
+
+
+def _tile_progress(n: int, total: int, it):
+    def cb(done: int, tiles: int, _msg: str) -> None:
+        if tiles > 1:  # tiled mode on a large image can take minutes: show the tiles moving
+            print(f"\r[{n}/{total}] {it.id} {it.file_name}: {done}/{tiles}", end="", file=sys.stderr, flush=True)
+    return cb
 
 
 def _status_rows(case: Case) -> list[dict]:

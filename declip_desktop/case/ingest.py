@@ -38,15 +38,15 @@ def collect(paths: list, case_dir: Path) -> tuple[list[tuple[Path, bool]], list[
     for raw in paths:
         p = Path(raw)
         if not os.path.lexists(p):
-            issues.append(IngestIssue(str(p), "error", "not found"))
+            issues.append(IngestIssue(shown(p), "error", "not found"))
             continue
         real = os.path.realpath(p)
         if real == case_real or real.startswith(case_real + os.sep):
-            issues.append(IngestIssue(str(p), "skipped", "is inside the case folder itself"))
+            issues.append(IngestIssue(shown(p), "skipped", "is inside the case folder itself"))
             continue
         if p.is_dir():
             def onerror(exc: OSError) -> None:
-                issues.append(IngestIssue(str(exc.filename or p), "error", f"cannot read folder ({exc.strerror or exc})", explicit=False))
+                issues.append(IngestIssue(shown(exc.filename or p), "error", f"cannot read folder ({exc.strerror or exc})", explicit=False))
 
             for root, dirs, names in os.walk(p, onerror=onerror):
                 # Do not descend into the case itself when a parent folder is added.
@@ -56,8 +56,38 @@ def collect(paths: list, case_dir: Path) -> tuple[list[tuple[Path, bool]], list[
         elif p.is_file():
             files.append((p, True))
         else:
-            issues.append(IngestIssue(str(p), "skipped", "not a regular file"))
+            issues.append(IngestIssue(shown(p), "skipped", "not a regular file"))
     return files, issues
+
+
+def shown(p) -> str:
+    """A path as valid UTF-8 text. POSIX names may hold bytes that are not UTF-8 (old cameras,
+    Windows-1252 archives); they become \\xNN escapes so JSON files and the log can hold them."""
+    text = os.fspath(p)
+    if isinstance(text, bytes):
+        return text.decode("utf-8", "backslashreplace")
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return os.fsencode(text).decode("utf-8", "backslashreplace")
+
+
+_MAX_NAME_BYTES = 200  # below the common 255-byte limit, leaving room for " (NN)" and temp prefixes
+
+
+def _safe_file_name(name: str) -> str:
+    """The evidence copy's name: the original where possible, else a readable UTF-8 stand-in."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        name = os.fsencode(name).decode("utf-8", "replace").replace("\ufffd", "_")
+    if len(name.encode("utf-8")) > _MAX_NAME_BYTES:
+        stem, ext = os.path.splitext(name)
+        ext = ext if len(ext.encode("utf-8")) <= 16 else ""
+        stem = stem.encode("utf-8")[:_MAX_NAME_BYTES - len(ext.encode("utf-8"))].decode("utf-8", "ignore")
+        name = stem + ext
+    return name
 
 
 def _clash_free_name(case: "Case", name: str, reserved: set[str]) -> str:
@@ -156,7 +186,7 @@ def ingest(case: "Case", paths: list, progress: "Progress | None", cancel: "Canc
         if progress is not None:
             progress(total if not report.cancelled else len(report.added), total, "done")
         summary = {
-            "inputs": [str(p) for p in paths][:200],
+            "inputs": [shown(p) for p in paths][:200],
             "added": [it.id for it in report.added],
             "duplicates": [{"path": i.path, "existing_id": i.existing_id} for i in report.duplicates][:200],
             "skipped": [{"path": i.path, "reason": i.reason} for i in report.skipped][:200],
@@ -170,7 +200,7 @@ def ingest(case: "Case", paths: list, progress: "Progress | None", cancel: "Canc
 
 def _ingest_one(case: "Case", path: Path, explicit: bool, number: int, reserved: set[str],
                 batch_sha: dict[str, str]) -> EvidenceItem | IngestIssue:
-    spath = str(path)
+    spath = shown(path)
     try:
         st = os.stat(path)
         if st.st_size > MAX_FILE_BYTES:
@@ -199,7 +229,7 @@ def _ingest_one(case: "Case", path: Path, explicit: bool, number: int, reserved:
         md = {"notes": [f"metadata extraction failed ({type(exc).__name__}: {str(exc)[:120]})"]}
         md.update({"format": img.format, "width": img.size[0], "height": img.size[1],
                    "display_width": img.size[0], "display_height": img.size[1]})
-    name = path.name
+    name = _safe_file_name(path.name)
     # Resume: an interrupted run may have left this exact copy under its own name.
     adopt = name.casefold() not in reserved and _adoptable(case, name, sha)
     final = name if adopt else _clash_free_name(case, name, reserved)
@@ -210,9 +240,9 @@ def _ingest_one(case: "Case", path: Path, explicit: bool, number: int, reserved:
         except OSError as exc:
             return IngestIssue(spath, "error", f"cannot copy into the case ({exc.strerror or exc})", explicit=explicit)
     try:
-        original = str(path.resolve())
+        original = shown(path.resolve())
     except OSError:
-        original = os.path.abspath(path)
+        original = shown(os.path.abspath(path))
     return EvidenceItem(
         id=f"E{number:04d}",
         file_name=final,
@@ -223,7 +253,7 @@ def _ingest_one(case: "Case", path: Path, explicit: bool, number: int, reserved:
         width=int(md.get("display_width") or md.get("width") or 0),
         height=int(md.get("display_height") or md.get("height") or 0),
         format=md.get("format"),
-        original_name=name,
+        original_name=shown(path.name),
         original_path=original,
         original_mtime_utc=_utc_from_ns(st.st_mtime_ns),
         ingested_utc=utc_now(),
