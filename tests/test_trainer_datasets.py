@@ -1,0 +1,92 @@
+"""Data set layouts: Dolos (inverted masks), generic, AutoSplice, and bad input."""
+import numpy as np
+import pytest
+from PIL import Image
+
+from trainer import datasets as D
+
+
+def _img(path, size=(32, 24), colour=(120, 30, 200)):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", size, colour).save(path)
+
+
+def _mask(path, arr):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(arr.astype(np.uint8)).save(path)
+
+
+def _dolos(root):
+    base = root / "celebahq"
+    for gen in ("lama", "ldm"):
+        for split in ("train", "valid", "test"):
+            for i in range(2):
+                _img(base / "fake" / gen / "images" / split / f"{gen}{i}.jpg")
+                m = np.full((24, 32), 255)  # Dolos: 255 = real ...
+                m[:, :8] = 0  # ... 0 = manipulated (left quarter)
+                _mask(base / "fake" / gen / "masks" / split / f"{gen}{i}.png", m)
+    for split in ("train", "valid", "test"):
+        _img(base / "real" / split / "r0.jpg")
+    return root
+
+
+def test_dolos_layout_and_mask_inversion(tmp_path):
+    root = _dolos(tmp_path / "dolos")
+    assert D.detect_layout(root) == "dolos"
+    assert D.dolos_generators(root) == ["lama", "ldm"]
+    ds = D.load_dataset(root, "val", ["lama"])  # "val" finds Dolos' "valid"
+    assert [s.image.name for s in ds.fakes] == ["lama0.jpg", "lama1.jpg"]
+    assert len(ds.reals) == 1 and ds.reals[0].label == 0
+    m = D.read_mask(ds.fakes[0], (32, 24))
+    assert m.shape == (24, 32)
+    assert m[:, :8].min() == 1.0 and m[:, 8:].max() == 0.0  # inverted: white = manipulated now
+    assert {s.group for s in D.load_dataset(root, "test").fakes} == {"lama", "ldm"}
+
+
+def test_dolos_unknown_generator_is_named(tmp_path):
+    root = _dolos(tmp_path / "dolos")
+    with pytest.raises(D.DatasetError, match="repaint"):
+        D.load_dolos(root, "test", ["repaint-p2-9k"])
+
+
+def test_generic_missing_mask_size_mismatch_and_real(tmp_path):
+    root = tmp_path / "g"
+    _img(root / "images" / "a.jpg", (40, 20))
+    _img(root / "images" / "b.jpg")  # no mask
+    _mask(root / "masks" / "a.png", np.pad(np.full((5, 10), 255), ((0, 5), (0, 10))))  # 20x10, half size
+    _img(root / "real" / "r.png")
+    ds = D.load_dataset(root, "test")
+    assert [s.image.name for s in ds.fakes] == ["a.jpg"]
+    assert any("b.jpg" in p and "no mask" in p for p in ds.problems)
+    problems = []
+    m = D.read_mask(ds.fakes[0], (40, 20), problems)
+    assert m.shape == (20, 40) and m[2, 2] > 0.9 and m[18, 38] < 0.1
+    assert problems and "resized" in problems[0]
+    assert len(ds.reals) == 1
+
+
+def test_generic_splits_and_empty_split(tmp_path):
+    root = tmp_path / "g"
+    _img(root / "train" / "images" / "a.jpg")
+    _mask(root / "train" / "masks" / "a.png", np.zeros((24, 32)))
+    (root / "val" / "images").mkdir(parents=True)
+    assert len(D.load_dataset(root, "train", training=True).fakes) == 1
+    with pytest.raises(D.DatasetError, match="'val' split has no usable"):
+        D.load_dataset(root, "val", training=True)
+
+
+def test_autosplice_is_test_only(tmp_path):
+    root = tmp_path / "as"
+    _img(root / "Forged_JPEG90" / "x1.jpg")
+    _mask(root / "Mask" / "x1_mask.png", np.zeros((24, 32)))
+    _img(root / "Authentic" / "y.jpg")
+    assert D.detect_layout(root) == "autosplice"
+    ds = D.load_dataset(root, "test")
+    assert len(ds.fakes) == 1 and len(ds.reals) == 1
+    with pytest.raises(D.DatasetError, match="test-only"):
+        D.load_dataset(root, "train", training=True)
+
+
+def test_not_a_dataset(tmp_path):
+    with pytest.raises(D.DatasetError, match="expected a Dolos, AutoSplice or generic"):
+        D.detect_layout(tmp_path)

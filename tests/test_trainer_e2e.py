@@ -1,0 +1,107 @@
+"""Trainer end to end on a tiny data set: synth -> train -> evaluate -> import -> analyze; resume; determinism.
+
+Tiny backbone: real EfficientNet-Lite0 weights cut after stage 1, 64-px input, 8x8 grid, and a
+conv-4 decoder with 4 channels per stage, so a whole run takes seconds on CPU.
+"""
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from declip_desktop.cli import main as declip
+from engine.errors import Cancelled
+
+TINY = '{"family": "lite0", "stages": [1], "grid": 8, "input_size": 64}'
+TRAIN_ARGS = ["--backbone", TINY, "--decoder", "conv-4", "--widths", "4,4,4,4", "--batch-size", "4",
+              "--max-epochs", "2", "--seed", "3"]
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    skd = pytest.importorskip("skimage.data")
+    photos = tmp_path_factory.mktemp("photos")
+    for name in ("chelsea", "coffee", "astronaut", "rocket"):
+        Image.fromarray(getattr(skd, name)()).convert("RGB").resize((160, 120)).save(photos / f"{name}.png")
+    (photos / "notes.txt").write_text("not a photo")  # ignored by extension
+    out = tmp_path_factory.mktemp("ds") / "ds"
+    assert declip(["synth", "--photos", str(photos), "--out", str(out), "--count", "12", "--seed", "1",
+                   "--size", "96,128"]) == 0
+    return out
+
+
+def test_synth_masks_are_exact_and_splits_disjoint(dataset):
+    man = json.loads((dataset / "manifest.json").read_text())
+    splits = {}
+    for p in man["photos"]:
+        splits.setdefault(p["file"], set()).add(p["split"])
+    assert all(len(s) == 1 for s in splits.values())  # no photo in two splits
+    items = [i for i in man["items"] if "mask" in i]
+    assert {i["split"] for i in man["items"]} == {"train", "val", "test"}
+    for it in items:
+        assert splits[it["host"]] == {it["split"]}
+        m = np.asarray(Image.open(dataset / it["mask"]))
+        img = Image.open(dataset / it["image"])
+        assert m.shape == (img.height, img.width)
+        assert set(np.unique(m)) <= {0, 255} and (m == 255).any()
+
+
+def test_train_evaluate_import_analyze(dataset, tmp_path, capsys):
+    out = tmp_path / "model"
+    cache = tmp_path / "cache"
+    assert declip(["train", "--data", str(dataset), "--out", str(out), "--cache", str(cache), *TRAIN_ARGS]) == 0
+    card = json.loads((out / "card.json").read_text())
+    assert card["id"] == "model" and card["decoder"]["depth"] == 4
+    assert card["training"]["data_manifest_sha256"] and len(card["training"]["history"]) == 2
+    assert list(cache.rglob("*.npy")), "features were cached"
+    report = tmp_path / "eval.json"
+    csv_path = tmp_path / "eval.csv"
+    rc = declip(["evaluate", "--model", str(out), "--data", str(dataset), "--json", str(report), "--csv", str(csv_path)])
+    assert rc == 0
+    res = json.loads(report.read_text())
+    assert 0 <= res["metrics"]["iou"] <= 100 and res["metrics"]["manipulated"] >= 1
+    assert len(csv_path.read_text().strip().splitlines()) == res["metrics"]["images"] + 1
+    assert declip(["models", "import", str(out)]) == 0
+    img = next((dataset / "test" / "images").iterdir())
+    an = tmp_path / "an"
+    assert declip(["analyze", "--model", "model", "--out", str(an), str(img)]) == 0
+    assert (an / f"{img.stem}.prob.png").is_file()
+
+
+def _train(dataset, out, cache, stop_at=None, resume=False):
+    from trainer.train import TrainConfig, Trainer
+
+    cfg = TrainConfig(data=str(dataset), out=str(out), backbone=json.loads(TINY), decoder="conv-4", widths=[4, 4, 4, 4],
+                      batch_size=4, max_epochs=3, seed=3, cache_dir=str(cache))
+    seen = []
+    res = Trainer(cfg, progress=seen.append,
+                  cancel=lambda: bool(stop_at and seen and (seen[-1].epoch, seen[-1].step) == stop_at)
+                  ).run(resume=resume)
+    return res, seen
+
+
+def test_seed_is_deterministic_and_resume_continues_exactly(dataset, tmp_path):
+    from engine.weights import load_state_file
+
+    cache = tmp_path / "cache"
+    _train(dataset, tmp_path / "a", cache)
+    _train(dataset, tmp_path / "b", cache)
+    a = load_state_file(tmp_path / "a" / "decoder.safetensors")
+    b = load_state_file(tmp_path / "b" / "decoder.safetensors")
+    assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
+
+    # interrupt after the first batch of epoch 2, then resume: same weights as the uninterrupted run
+    with pytest.raises(Cancelled, match="resume"):
+        _train(dataset, tmp_path / "c", cache, stop_at=(2, 1))
+    assert (tmp_path / "c" / "state" / "last.pt").is_file()
+    assert not (tmp_path / "c" / "card.json").exists()
+    res, seen = _train(dataset, tmp_path / "c", cache, resume=True)
+    c = load_state_file(tmp_path / "c" / "decoder.safetensors")
+    assert all(np.array_equal(a[k].numpy(), c[k].numpy()) for k in a)
+    epochs = [p for p in seen if p.phase == "epoch"]
+    assert epochs and epochs[-1].epoch == 3 and not np.isnan(epochs[-1].val_iou)
+
+
+def test_train_refuses_test_only_and_missing_resume(tmp_path):
+    rc = declip(["train", "--data", str(tmp_path), "--out", str(tmp_path / "m"), "--resume"])
+    assert rc == 1

@@ -1,0 +1,76 @@
+"""Metric functions against cases computed by hand."""
+import math
+
+import numpy as np
+import pytest
+
+from trainer import metrics as M
+
+
+def test_iou_hand_case():
+    gt = np.zeros((4, 4)); gt[0, :2] = 1  # 2 pixels
+    pred = np.zeros((4, 4)); pred[0, 1:3] = 0.9  # 2 pixels, 1 shared
+    assert M.iou(pred, gt) == pytest.approx(100 / 3)
+
+
+def test_iou_threshold_is_strict_and_both_empty_is_100():
+    gt = np.zeros((3, 3))
+    assert M.iou(np.full((3, 3), 0.5), gt) == 100.0  # 0.5 is not > 0.5: nothing predicted
+    assert M.iou(np.full((3, 3), 0.51), gt) == 0.0  # everything predicted, nothing to find
+
+
+def test_average_precision_hand_case():
+    # ranking: pos (0.9), neg (0.8), pos (0.7), neg (0.1) -> AP = 0.5*1 + 0.5*(2/3)
+    ap = M.average_precision(np.array([0.9, 0.8, 0.7, 0.1]), np.array([1, 0, 1, 0]))
+    assert ap == pytest.approx((0.5 + 0.5 * 2 / 3) * 100)
+
+
+def test_average_precision_ties_do_not_depend_on_order():
+    s = np.array([0.5, 0.5, 0.5, 0.5])
+    assert M.average_precision(s, np.array([1, 0, 0, 0])) == pytest.approx(25.0)
+    assert M.average_precision(s, np.array([0, 0, 0, 1])) == pytest.approx(25.0)
+    assert math.isnan(M.average_precision(s, np.zeros(4)))
+
+
+def test_pixel_ap_matches_sklearn():
+    sklearn = pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(1)
+    s = np.round(rng.random((20, 20)), 2)
+    g = rng.random((20, 20)) < 0.3
+    assert M.pixel_ap(s, g) == pytest.approx(sklearn.average_precision_score(g.ravel(), s.ravel()) * 100)
+
+
+def test_ignore_band_excludes_boundary_pixels():
+    gt = np.zeros((40, 40)); gt[10:30, 10:30] = 1
+    keep = M.ignore_band(gt)
+    # 15x15 erosion keeps rows 17..22 of the square; 11x11 dilation reaches rows 5..34
+    assert keep[20, 20] and keep[0, 0]
+    assert not keep[12, 20] and not keep[6, 20] and keep[4, 20]
+    assert not keep[16, 20] and keep[17, 20]
+
+
+def test_f1_with_band_ignores_a_blurry_rim():
+    gt = np.zeros((40, 40)); gt[10:30, 10:30] = 1
+    pred = np.zeros((40, 40)); pred[8:32, 8:32] = 1  # 2 px too large: all errors inside the band
+    assert M.f1_fixed(pred, gt) == pytest.approx(100.0)
+    # without the band: tp 400, |P| 576, |G| 400 -> 800/976
+    assert M.f1_fixed(pred, gt, band=False) == pytest.approx(800 / 976 * 100)
+
+
+def test_best_f1_picks_the_best_threshold():
+    gt = np.array([1, 1, 0, 0], float)[None]
+    pred = np.array([0.3, 0.2, 0.1, 0.25])[None]  # at 0.5 nothing is predicted
+    assert M.f1_fixed(pred, gt, band=False) == 0.0
+    # threshold just under 0.3: P={0}, F1 = 2*1/(1+2) ; under 0.25: P={0,3} 2/4 ; under 0.2: P={0,1,3} 4/5
+    assert M.f1_best(pred, gt, band=False) == pytest.approx(80.0)
+
+
+def test_detection_metrics():
+    d = M.detection_metrics([0.9, 0.6, 0.4, 0.2], [1, 0, 1, 0])
+    assert d["accuracy"] == pytest.approx(50.0)
+    assert d["ap"] == pytest.approx((0.5 + 0.5 * 2 / 3) * 100)
+
+
+def test_localisation_metrics_refuses_size_mismatch():
+    with pytest.raises(ValueError):
+        M.localisation_metrics(np.zeros((3, 3)), np.zeros((4, 4)))

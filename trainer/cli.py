@@ -1,0 +1,229 @@
+"""`declip synth`, `declip train`, `declip evaluate`: registered on the main `declip` parser."""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+from engine.errors import DeclipError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("synth", help="make a training set of synthetic manipulations from authentic photos")
+    p.add_argument("--photos", required=True, type=Path, help="folder of authentic photos (LICENSES.json optional)")
+    p.add_argument("--out", required=True, type=Path, help="new data set folder")
+    p.add_argument("--count", required=True, type=int, help="number of manipulated images (all splits)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--split", default="0.7,0.15,0.15", help="train,val,test fractions of photo groups")
+    p.add_argument("--real-fraction", type=float, default=0.15, help="authentic images per manipulated image")
+    p.add_argument("--size", default="256,512", help="min,max long side of the output images")
+    p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("train", help="train a decoder on a frozen backbone (authors' recipe by default)")
+    p.add_argument("--data", required=True, type=Path, help="data set: generic/synth, or a Dolos root")
+    p.add_argument("--backbone", default="lite0",
+                   help="clip-vit-l14, clip-rn50, fusion, lite0, or a JSON backbone spec")
+    p.add_argument("--stages", default=None, help="lite0: feature stages, e.g. 3,4 (default from the preset)")
+    p.add_argument("--grid", type=int, default=None, help="lite0: feature grid side (default 16)")
+    p.add_argument("--input-size", type=int, default=None, help="lite0: input side in pixels (default 224)")
+    p.add_argument("--layer", type=int, default=None, help="CLIP ViT block / RN50 layer (default 20 / 3)")
+    p.add_argument("--backbone-weights", action="append", default=[], metavar="PATH",
+                   help="CLIP weights file (repeat for fusion); Lite0 needs none")
+    p.add_argument("--decoder", default="conv-20", help="conv-N (N = 4, 12, 20) or linear")
+    p.add_argument("--widths", default=None, help="conv channel plan, four numbers (default 512,256,128,64)")
+    p.add_argument("--out", required=True, type=Path, help="output model folder (card.json + weights)")
+    p.add_argument("--init", type=Path, help="start from an official .pth or own model folder")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--init-std", type=float, default=0.02)
+    p.add_argument("--patience", type=int, default=5, help="epochs without improvement before lr decay")
+    p.add_argument("--min-delta", type=float, default=0.1, help="IoU points that count as an improvement")
+    p.add_argument("--lr-factor", type=float, default=0.1)
+    p.add_argument("--min-lr", type=float, default=1e-6)
+    p.add_argument("--max-epochs", type=int, default=400)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--augment", action="store_true", help="blur/jitter/JPEG augmentation (bypasses the cache)")
+    p.add_argument("--include-real", action="store_true", help="also train on authentic images (empty masks)")
+    p.add_argument("--train-split", default="train")
+    p.add_argument("--val-split", default="val")
+    p.add_argument("--generators", default=None, help="Dolos generators to train on, comma separated")
+    p.add_argument("--cache", type=Path, default=None, help="feature cache folder (default DECLIP_HOME/feature-cache)")
+    p.add_argument("--no-cache", action="store_true")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--id", dest="model_id", default=None, help="model id for the card (default: --out name)")
+    p.add_argument("--name", default=None)
+    p.add_argument("--export-official", type=Path, default=None, metavar="PTH",
+                   help="also write the decoder in the official DeCLIP .pth layout")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="localisation/detection metrics of a model on a data set")
+    p.add_argument("--model", action="append", default=[], metavar="ID|DIR",
+                   help="model id or folder; for a Dolos ID/OOD table repeat as GENERATOR=ID")
+    p.add_argument("--baseline", choices=["ela"], help="evaluate the ELA baseline instead of a model")
+    p.add_argument("--data", required=True, type=Path)
+    p.add_argument("--split", default="test")
+    p.add_argument("--generators", default=None, help="Dolos generators to test on, comma separated")
+    p.add_argument("--json", type=Path, default=None, help="write the results as JSON")
+    p.add_argument("--csv", type=Path, default=None, help="write per-image metrics as CSV")
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=cmd_evaluate)
+
+
+def _err(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def cmd_synth(args) -> int:
+    from .synth import synthesize
+
+    try:
+        fr = tuple(float(x) for x in args.split.split(","))
+        size = tuple(int(x) for x in args.size.split(","))
+        assert len(fr) == 3 and len(size) == 2
+    except (ValueError, AssertionError):
+        raise DeclipError("--split needs three fractions (e.g. 0.7,0.15,0.15) and --size two numbers (256,512)")
+    t0 = time.time()
+
+    def prog(done, total, msg):
+        if done == total or done % 50 == 0:
+            _err(f"synth {done}/{total} ({msg})")
+
+    m = synthesize(args.photos, args.out, args.count, args.seed, fr, args.real_fraction, size, prog)
+    n = len(m["items"])
+    print(f"{n} images in {args.out} ({time.time() - t0:.0f} s); manifest {args.out / 'manifest.json'}")
+    return 0
+
+
+def console_progress():
+    """The console view of TrainProgress: one line per epoch, a throttled line while working."""
+    last = [0.0]
+
+    def show(p) -> None:
+        now = time.time()
+        if p.phase == "epoch":
+            _err(f"epoch {p.epoch}: loss {p.loss:.4f}  val IoU {p.val_iou:.2f}  best {p.best_iou:.2f}  lr {p.lr:.0e}")
+        elif now - last[0] > 10 or p.step == p.steps:
+            eta = "" if math.isnan(p.eta_s) else f"  ETA {p.eta_s:.0f} s"
+            if p.phase == "features":
+                _err(f"{p.message}{eta}")
+            else:
+                _err(f"epoch {p.epoch} batch {p.step}/{p.steps}  loss {p.loss:.4f}{eta}")
+            last[0] = now
+
+    return show
+
+
+def _widths(text):
+    if not text:
+        return None
+    try:
+        return [int(x) for x in text.split(",")]
+    except ValueError:
+        raise DeclipError(f"--widths {text}: expected four integers, e.g. 128,64,32,16") from None
+
+
+def cmd_train(args) -> int:
+    from .train import TrainConfig, Trainer, export_official
+
+    backbone = args.backbone
+    if backbone.strip().startswith("{"):
+        try:
+            backbone = json.loads(backbone)
+        except ValueError as exc:
+            raise DeclipError(f"--backbone: not valid JSON ({exc})") from None
+    cfg = TrainConfig(
+        data=str(args.data), out=str(args.out), backbone=backbone, backbone_weights=[str(p) for p in args.backbone_weights],
+        decoder=args.decoder, widths=_widths(args.widths), lr=args.lr, weight_decay=args.weight_decay,
+        batch_size=args.batch_size, init_std=args.init_std, patience=args.patience, min_delta=args.min_delta,
+        lr_factor=args.lr_factor, min_lr=args.min_lr, max_epochs=args.max_epochs, seed=args.seed,
+        augment=args.augment, include_real=args.include_real, train_split=args.train_split,
+        val_split=args.val_split, generators=args.generators.split(",") if args.generators else None,
+        init=str(args.init) if args.init else None, cache_dir=str(args.cache) if args.cache else None,
+        no_cache=args.no_cache, device=args.device, model_id=args.model_id, name=args.name)
+    try:
+        cfg.backbone = _resolve(cfg.backbone)
+    except ValueError as exc:
+        raise DeclipError(str(exc)) from None
+    _apply_backbone_flags(cfg.backbone, args)
+    res = Trainer(cfg, progress=console_progress(), log=_err).run(resume=args.resume)
+    print(f"model {res['model_id']}: best val IoU {res['best_val_iou']:.2f} at epoch {res['best_epoch']} "
+          f"-> {res['card']}")
+    if res["problems"]:
+        _err(f"{len(res['problems'])} data problems (see warnings above)")
+    if args.export_official:
+        print(f"official layout: {export_official(args.out, args.export_official)}")
+    return 0
+
+
+def _apply_backbone_flags(spec: dict, args) -> None:
+    fam = spec["family"]
+    if (args.stages or args.grid or args.input_size) and fam != "lite0":
+        raise DeclipError("--stages/--grid/--input-size apply to the lite0 backbone only")
+    if args.stages:
+        try:
+            spec["stages"] = [int(s) for s in args.stages.split(",")]
+        except ValueError:
+            raise DeclipError(f"--stages {args.stages}: expected stage numbers 0..6, e.g. 3,4") from None
+    if args.grid:
+        spec["grid"] = args.grid
+    if args.input_size:
+        spec["input_size"] = args.input_size
+    if args.layer is not None:
+        if fam == "clip-vit" or fam == "clip-rn":
+            spec["layer"] = args.layer
+        elif fam == "fusion":
+            spec["vit"]["layer"] = args.layer
+        else:
+            raise DeclipError("--layer applies to CLIP backbones; use --stages for lite0")
+
+
+def _resolve(spec):
+    import copy
+
+    from engine.backbones import resolve_spec
+
+    return copy.deepcopy(resolve_spec(spec))  # flags edit it; never the shared presets
+
+
+def cmd_evaluate(args) -> int:
+    from .evaluate import dolos_table, dump_json, format_table, run_evaluation
+    from .datasets import detect_layout
+
+    gens = args.generators.split(",") if args.generators else None
+    if not args.baseline and not args.model:
+        raise DeclipError("give --model ID|DIR (or --baseline ela)")
+    pairs = [m.split("=", 1) for m in args.model if "=" in m and not Path(m).exists()]
+    if pairs and detect_layout(args.data) == "dolos":
+        res = dolos_table(dict(pairs), args.data, args.split, args.device)
+        print(format_table(res))
+        if args.json:
+            dump_json(res, args.json)
+        return 0
+    if len(args.model) > 1:
+        raise DeclipError("several --model values need GENERATOR=ID form and a Dolos data set")
+
+    def prog(done, total, name):
+        if done == total or done % 25 == 0:
+            _err(f"evaluate {done}/{total}")
+
+    res = run_evaluation(args.model[0] if args.model else None, args.data, args.split, args.baseline,
+                         args.device, args.csv, gens, prog)
+    m = res["metrics"]
+    line = (f"{res['model'].get('model_id')} on {args.data} [{res['split']}]: {m['manipulated']} manipulated, "
+            f"{m['authentic']} authentic; IoU {m['iou']:.2f}  pixel AP {m['pixel_ap']:.2f}  "
+            f"F1 {m['f1']:.2f}  best F1 {m['f1_best']:.2f}")
+    if "detection_ap" in m:
+        line += f"  image AP {m['detection_ap']:.2f}  acc {m['detection_accuracy']:.2f}"
+    print(line)
+    for g, v in (m.get("per_group_iou") or {}).items():
+        print(f"  {g}: IoU {v:.2f}")
+    for prob in m["problems"][:20]:
+        _err(f"warning: {prob}")
+    if args.json:
+        dump_json(res, args.json)
+    return 1 if m["failed"] else 0

@@ -1,0 +1,232 @@
+"""Reading localisation data sets: Dolos, AutoSplice (test only) and the generic layout.
+
+Everything becomes a list of `Sample`s (image path, mask path or None for authentic images,
+whether the mask is inverted). Problems with single files (missing mask, unreadable image,
+mask of another size) become one-line `problems` and the sample is skipped or fixed; only an
+empty split stops the caller, because nothing can be done with it.
+
+Layouts
+  generic     DS/[<split>/]images/*, DS/[<split>/]masks/<same stem>.*, optional DS/[<split>/]real/*
+              (white = manipulated; masks of any size are resized to their image).
+  dolos       [root/]celebahq/fake/<generator>/{images,masks}/{train,valid,test}/, celebahq/real/<split>/
+              (mask 0 = manipulated: inverted on reading; mask name = image stem + .png).
+  autosplice  Forged_JPEG{75,90,100}/, Mask/ (same stem, optionally with a _mask suffix), Authentic/.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from engine.errors import DeclipError
+
+IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif"}
+DOLOS_GENERATORS = ("pluralistic", "lama", "repaint-p2-9k", "ldm")
+SPLIT_ALIASES = {"val": ("val", "valid", "validation"), "valid": ("valid", "val", "validation"),
+                 "train": ("train",), "test": ("test",)}
+
+
+class DatasetError(DeclipError):
+    """A data set that cannot be used at all (wrong layout, empty split)."""
+
+
+@dataclass
+class Sample:
+    image: Path
+    mask: Path | None  # None: authentic image
+    invert_mask: bool = False
+    group: str = ""  # generator (Dolos) or sub-folder; used for per-group tables
+
+    @property
+    def label(self) -> int:
+        return 0 if self.mask is None else 1
+
+    @property
+    def key(self) -> str:
+        return self.image.name
+
+
+@dataclass
+class Dataset:
+    name: str
+    layout: str
+    split: str
+    samples: list[Sample]
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def fakes(self) -> list[Sample]:
+        return [s for s in self.samples if s.mask is not None]
+
+    @property
+    def reals(self) -> list[Sample]:
+        return [s for s in self.samples if s.mask is None]
+
+
+def _images(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTS)
+
+
+def _find_split_dir(parent: Path, split: str) -> Path | None:
+    for name in SPLIT_ALIASES.get(split, (split,)):
+        if (parent / name).is_dir():
+            return parent / name
+    return None
+
+
+# ---------------------------------------------------------------------------------------
+# layout detection
+
+def _dolos_root(root: Path) -> Path | None:
+    for cand in (root, root / "celebahq"):
+        if (cand / "fake").is_dir() and any((g / "images").is_dir() for g in (cand / "fake").iterdir() if g.is_dir()):
+            return cand
+    return None
+
+
+def detect_layout(root: Path) -> str:
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"{root}: data set folder not found")
+    if _dolos_root(root):
+        return "dolos"
+    if (root / "Mask").is_dir() and any(p.name.lower().startswith("forged") for p in root.iterdir()):
+        return "autosplice"
+    if (root / "images").is_dir() or any((root / s / "images").is_dir() for s in ("train", "val", "valid", "test")):
+        return "generic"
+    raise DatasetError(f"{root}: expected a Dolos, AutoSplice or generic (images/ + masks/) layout, found none")
+
+
+def dolos_generators(root: Path) -> list[str]:
+    d = _dolos_root(Path(root))
+    if d is None:
+        raise DatasetError(f"{root}: expected a Dolos layout (celebahq/fake/<generator>/images), found none")
+    return sorted(g.name for g in (d / "fake").iterdir() if (g / "images").is_dir())
+
+
+# ---------------------------------------------------------------------------------------
+# loaders
+
+def _pair_masks(images: list[Path], mask_dir: Path, invert: bool, group: str, problems: list[str],
+                suffixes: tuple[str, ...] = ("",)) -> list[Sample]:
+    by_stem: dict[str, Path] = {}
+    for m in _images(mask_dir):
+        by_stem.setdefault(m.stem, m)
+    out = []
+    for img in images:
+        mask = next((by_stem[img.stem + s] for s in suffixes if img.stem + s in by_stem), None)
+        if mask is None:
+            problems.append(f"{img}: skipped, no mask named {img.stem}.* in {mask_dir}")
+            continue
+        out.append(Sample(img, mask, invert, group))
+    return out
+
+
+def load_generic(root: Path, split: str | None = None) -> Dataset:
+    root = Path(root)
+    base = root
+    if split is not None:
+        d = _find_split_dir(root, split)
+        if d is not None and (d / "images").is_dir():
+            base = d
+        elif not (root / "images").is_dir():
+            raise DatasetError(f"{root}: no '{split}' split (expected {root / split / 'images'})")
+    problems: list[str] = []
+    samples = _pair_masks(_images(base / "images"), base / "masks", False, "", problems)
+    samples += [Sample(p, None, False, "real") for p in _images(base / "real")]
+    return Dataset(root.name, "generic", split or "all", samples, problems)
+
+
+def load_dolos(root: Path, split: str, generators: list[str] | None = None, with_real: bool = True) -> Dataset:
+    d = _dolos_root(Path(root))
+    if d is None:
+        raise DatasetError(f"{root}: expected a Dolos layout (celebahq/fake/<generator>/images), found none")
+    gens = generators or dolos_generators(root)
+    problems: list[str] = []
+    samples: list[Sample] = []
+    for g in gens:
+        gdir = d / "fake" / g
+        if not gdir.is_dir():
+            raise DatasetError(f"{root}: no Dolos generator {g!r}; found {', '.join(dolos_generators(root))}")
+        img_dir = _find_split_dir(gdir / "images", split)
+        mask_dir = _find_split_dir(gdir / "masks", split)
+        if img_dir is None:
+            problems.append(f"{gdir / 'images'}: no '{split}' split")
+            continue
+        if mask_dir is None:
+            problems.append(f"{gdir / 'masks'}: no '{split}' split; its images are skipped")
+            continue
+        samples += _pair_masks(_images(img_dir), mask_dir, True, g, problems)
+    if with_real:
+        real_dir = _find_split_dir(d / "real", split)
+        if real_dir is not None:
+            samples += [Sample(p, None, False, "real") for p in _images(real_dir)]
+    return Dataset(f"dolos:{'+'.join(gens)}", "dolos", split, samples, problems)
+
+
+def load_autosplice(root: Path) -> Dataset:
+    root = Path(root)
+    problems: list[str] = []
+    samples: list[Sample] = []
+    for forged in sorted(p for p in root.iterdir() if p.is_dir() and p.name.lower().startswith("forged")):
+        samples += _pair_masks(_images(forged), root / "Mask", False, forged.name, problems,
+                               suffixes=("", "_mask", "_Mask"))
+    for real_name in ("Authentic", "authentic", "real"):
+        samples += [Sample(p, None, False, "real") for p in _images(root / real_name)]
+    return Dataset(root.name, "autosplice", "test", samples, problems)
+
+
+def load_dataset(root: Path, split: str, generators: list[str] | None = None, training: bool = False) -> Dataset:
+    """Load one split of any supported layout; raise DatasetError if nothing usable is left."""
+    root = Path(root)
+    layout = detect_layout(root)
+    if layout == "autosplice":
+        if training:
+            raise DatasetError(f"{root}: AutoSplice is a test-only data set; train on Dolos, generic or synth data")
+        ds = load_autosplice(root)
+    elif layout == "dolos":
+        ds = load_dolos(root, split, generators)
+    else:
+        ds = load_generic(root, split)
+    if not ds.fakes and (training or not ds.reals):
+        raise DatasetError(f"{root}: the '{split}' split has no usable manipulated images"
+                           + (f" ({len(ds.problems)} problems, first: {ds.problems[0]})" if ds.problems else ""))
+    return ds
+
+
+# ---------------------------------------------------------------------------------------
+# reading one sample
+
+def read_rgb(path: Path) -> Image.Image:
+    """The image as RGB with EXIF orientation applied (engine loader: clear errors)."""
+    from engine.images import load_image
+
+    return load_image(path).rgb
+
+
+def read_mask(sample: Sample, size: tuple[int, int], problems: list[str] | None = None) -> np.ndarray:
+    """Mask as float32 HxW in [0,1] (1 = manipulated) at `size` (width, height) of its image.
+
+    A mask of another size is resized bilinearly (generic layouts accept any size); the
+    mismatch is noted once in `problems`. Authentic samples give an all-zero mask.
+    """
+    w, h = size
+    if sample.mask is None:
+        return np.zeros((h, w), np.float32)
+    try:
+        with Image.open(sample.mask) as m:
+            m.load()
+            mask = m.convert("L")
+    except Exception as exc:
+        raise DatasetError(f"{sample.mask}: unreadable mask ({type(exc).__name__})") from None
+    if mask.size != (w, h):
+        if problems is not None:
+            problems.append(f"{sample.mask}: mask is {mask.size[0]}x{mask.size[1]}, image is {w}x{h}; "
+                            f"mask resized to the image")
+        mask = mask.resize((w, h), Image.BILINEAR)
+    arr = np.asarray(mask, np.float32) / 255.0
+    return 1.0 - arr if sample.invert_mask else arr

@@ -1,0 +1,405 @@
+"""Synthetic local manipulations with pixel-exact masks, made from authentic photos.
+
+Kinds: splice (object-shaped region from another photo, feathered and colour-matched),
+copy-move (region moved within the image), and object removal by inpainting (PatchMatch via
+pypatchmatch, OpenCV Telea, OpenCV Navier-Stokes). Then random resizing and JPEG recompression
+of the whole picture, applied to authentic "real" items too so compression is no give-away.
+
+Masks are exact: white (255) marks every pixel that the edit changed, and no other pixel
+changed. Feathering therefore blends only inward (alpha >= 0.5 inside, 0 outside).
+Splits are made by source photo group, so no photo (or scene) appears in two splits.
+Output: the generic layout DS/<split>/{images,masks,real}/ plus DS/manifest.json.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import warnings
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from PIL import Image
+
+from engine.errors import DeclipError
+
+SPLITS = ("train", "val", "test")
+KINDS = ("splice", "copy-move", "inpaint-patchmatch", "inpaint-telea", "inpaint-ns")
+KIND_WEIGHTS = (0.4, 0.25, 0.2, 0.075, 0.075)
+IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+
+
+class SynthError(DeclipError):
+    """The photo folder cannot produce a data set (too few photos, nothing readable...)."""
+
+
+@dataclass
+class Photo:
+    path: Path
+    group: str
+    licence: str
+    attribution: str
+    sha256: str
+
+
+# ---------------------------------------------------------------------------------------
+# photos and splits
+
+def load_photo_list(folder: Path) -> list[Photo]:
+    """Photos in a folder; licences and scene groups from LICENSES.json when present."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise SynthError(f"{folder}: photo folder not found")
+    meta = {}
+    lic_file = folder / "LICENSES.json"
+    if lic_file.is_file():
+        try:
+            meta = {e["file"]: e for e in json.loads(lic_file.read_text())}
+        except (ValueError, KeyError, TypeError) as exc:
+            raise SynthError(f"{lic_file}: expected a list of {{file, licence, group}}, could not read it ({exc})")
+    photos = []
+    for p in sorted(folder.iterdir()):
+        if p.suffix.lower() not in IMAGE_EXTS or not p.is_file():
+            continue
+        e = meta.get(p.name, {})
+        photos.append(Photo(p, e.get("group", p.stem), e.get("licence", "unknown (not in LICENSES.json)"),
+                            e.get("attribution", ""), hashlib.sha256(p.read_bytes()).hexdigest()))
+    return photos
+
+
+def split_groups(photos: list[Photo], fractions: tuple[float, float, float], seed: int) -> dict[str, list[Photo]]:
+    """Assign whole groups to splits; each split gets at least one group."""
+    groups = sorted({p.group for p in photos})
+    if len(groups) < 3:
+        raise SynthError(f"need photos from at least 3 different scenes to make train/val/test, found {len(groups)}")
+    rng = np.random.default_rng([seed, 7])
+    rng.shuffle(groups)
+    n = len(groups)
+    n_val = max(1, round(fractions[1] * n))
+    n_test = max(1, round(fractions[2] * n))
+    n_train = n - n_val - n_test
+    if n_train < 1:
+        raise SynthError(f"split fractions {fractions} leave no scene for training ({n} scenes)")
+    assign = {g: "train" for g in groups[:n_train]}
+    assign.update({g: "val" for g in groups[n_train:n_train + n_val]})
+    assign.update({g: "test" for g in groups[n_train + n_val:]})
+    return {s: [p for p in photos if assign[p.group] == s] for s in SPLITS}
+
+
+def _read_rgb(path: Path) -> np.ndarray:
+    with Image.open(path) as im:
+        im.load()
+        if im.mode in ("RGBA", "LA", "P"):
+            im = im.convert("RGBA")
+            bg = Image.new("RGBA", im.size, (255, 255, 255, 255))
+            im = Image.alpha_composite(bg, im)
+        return np.asarray(im.convert("RGB")).copy()
+
+
+# ---------------------------------------------------------------------------------------
+# shapes
+
+def blob_mask(h: int, w: int, rng: np.random.Generator, area: float) -> np.ndarray:
+    """A smooth star-shaped blob (random Fourier radius) of about `area` x image area."""
+    n = 256
+    theta = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    r = np.ones(n)
+    for k in range(1, 6):  # low harmonics: object-like outlines, not noise
+        r += rng.uniform(0, 0.35 / k) * np.cos(k * theta + rng.uniform(0, 2 * np.pi))
+    r = np.clip(r, 0.3, None)
+    aspect = rng.uniform(0.6, 1.6)
+    scale = math.sqrt(area * h * w / (np.pi * np.mean(r ** 2) * 1.0))
+    rx, ry = scale * r * math.sqrt(aspect), scale * r / math.sqrt(aspect)
+    cx = rng.uniform(rx.max(), max(rx.max() + 1, w - rx.max()))
+    cy = rng.uniform(ry.max(), max(ry.max() + 1, h - ry.max()))
+    pts = np.stack([cx + rx * np.cos(theta), cy + ry * np.sin(theta)], 1).round().astype(np.int32)
+    import cv2
+
+    m = np.zeros((h, w), np.uint8)
+    cv2.fillPoly(m, [pts], 1)
+    return m.astype(bool)
+
+
+def segment_mask(rgb: np.ndarray, rng: np.random.Generator, area: tuple[float, float]) -> np.ndarray | None:
+    """A real object-like region: one or a few adjacent Felzenszwalb segments of the photo."""
+    from skimage.segmentation import felzenszwalb
+
+    h, w = rgb.shape[:2]
+    seg = felzenszwalb(rgb, scale=float(rng.uniform(100, 400)), sigma=0.8, min_size=int(0.005 * h * w))
+    ids, counts = np.unique(seg, return_counts=True)
+    frac = counts / (h * w)
+    ok = ids[(frac >= area[0]) & (frac <= area[1])]
+    if ok.size == 0:
+        return None
+    m = seg == rng.choice(ok)
+    # drop regions that touch the border on a long stretch: they read as background, not objects
+    border = np.concatenate([m[0], m[-1], m[:, 0], m[:, -1]]).mean()
+    return None if border > 0.15 else m
+
+
+def region_mask(rgb: np.ndarray, rng: np.random.Generator, area: tuple[float, float]) -> np.ndarray:
+    h, w = rgb.shape[:2]
+    if rng.random() < 0.5:
+        m = segment_mask(rgb, rng, area)
+        if m is not None and m.sum() > 0:
+            return m
+    return blob_mask(h, w, rng, float(rng.uniform(*area)))
+
+
+# ---------------------------------------------------------------------------------------
+# blending
+
+def inward_alpha(mask: np.ndarray, sigma: float) -> np.ndarray:
+    """Feather that stays inside the mask: 0 outside, >= 0.5 on the rim, 1 deep inside."""
+    import cv2
+
+    if sigma <= 0:
+        return mask.astype(np.float32)
+    g = cv2.GaussianBlur(mask.astype(np.float32), (0, 0), sigma)
+    return np.where(mask, 0.5 + 0.5 * np.clip((g - 0.5) * 2, 0, 1), 0).astype(np.float32)
+
+
+def colour_match(src: np.ndarray, ref: np.ndarray, strength: float) -> np.ndarray:
+    """Shift src's per-channel mean/std in Lab towards ref's (pixels N x 3 uint8)."""
+    import cv2
+
+    s = cv2.cvtColor(src[None].astype(np.uint8), cv2.COLOR_RGB2LAB)[0].astype(np.float32)
+    r = cv2.cvtColor(ref[None].astype(np.uint8), cv2.COLOR_RGB2LAB)[0].astype(np.float32)
+    ms, ss = s.mean(0), s.std(0) + 1e-3
+    mr, sr = r.mean(0), r.std(0) + 1e-3
+    matched = (s - ms) / ss * sr + mr
+    out = s + strength * (matched - s)
+    out = np.clip(out, 0, 255).astype(np.uint8)
+    return cv2.cvtColor(out[None], cv2.COLOR_LAB2RGB)[0]
+
+
+def paste(host: np.ndarray, patch: np.ndarray, mask: np.ndarray, y: int, x: int, rng: np.random.Generator,
+          match: float) -> tuple[np.ndarray, np.ndarray]:
+    """Blend patch[mask] into host at (y, x); returns the image and the exact changed mask."""
+    ph, pw = mask.shape
+    out = host.copy()
+    target = out[y:y + ph, x:x + pw]
+    patch = patch.copy()
+    if match > 0:
+        ring = ~mask  # host pixels around the object in its box: the local colour context
+        ref = target[ring] if ring.sum() > 20 else target.reshape(-1, 3)
+        patch[mask] = colour_match(patch[mask], ref, match)
+    alpha = inward_alpha(mask, float(rng.uniform(0.0, 2.5)))[..., None]
+    blended = (alpha * patch + (1 - alpha) * target).round().astype(np.uint8)
+    target[...] = blended
+    full = np.zeros(host.shape[:2], bool)
+    # exact: a mask pixel only counts if its value actually changed
+    changed = np.any(out[y:y + ph, x:x + pw] != host[y:y + ph, x:x + pw], axis=-1)
+    full[y:y + ph, x:x + pw] = mask & changed
+    return out, full
+
+
+def _crop_to(mask: np.ndarray) -> tuple[slice, slice]:
+    ys, xs = np.nonzero(mask)
+    return slice(ys.min(), ys.max() + 1), slice(xs.min(), xs.max() + 1)
+
+
+# ---------------------------------------------------------------------------------------
+# manipulations
+
+def splice(host: np.ndarray, donor: np.ndarray, rng: np.random.Generator, area=(0.02, 0.25)):
+    h, w = host.shape[:2]
+    dm = region_mask(donor, rng, area)
+    sy, sx = _crop_to(dm)
+    patch, pm = donor[sy, sx], dm[sy, sx]
+    # scale the object so its area fits the host, at most the host size
+    target_area = rng.uniform(*area) * h * w
+    f = math.sqrt(target_area / max(pm.sum(), 1))
+    f = min(f, 0.9 * h / pm.shape[0], 0.9 * w / pm.shape[1])
+    patch, pm = _resize_pair(patch, pm, f)
+    y = int(rng.integers(0, h - pm.shape[0] + 1))
+    x = int(rng.integers(0, w - pm.shape[1] + 1))
+    return paste(host, patch, pm, y, x, rng, float(rng.uniform(0.3, 1.0)))
+
+
+def copy_move(host: np.ndarray, rng: np.random.Generator, area=(0.02, 0.2)):
+    h, w = host.shape[:2]
+    m = region_mask(host, rng, area)
+    sy, sx = _crop_to(m)
+    patch, pm = host[sy, sx], m[sy, sx]
+    f = float(rng.uniform(0.8, 1.2))
+    f = min(f, 0.9 * h / pm.shape[0], 0.9 * w / pm.shape[1])
+    patch, pm = _resize_pair(patch, pm, f)
+    if rng.random() < 0.3:
+        patch, pm = patch[:, ::-1], pm[:, ::-1]
+    # move far enough that the copy is not on top of its source
+    for _ in range(20):
+        y = int(rng.integers(0, h - pm.shape[0] + 1))
+        x = int(rng.integers(0, w - pm.shape[1] + 1))
+        if abs(y - sy.start) + abs(x - sx.start) > 0.3 * (pm.shape[0] + pm.shape[1]):
+            break
+    return paste(host, np.ascontiguousarray(patch), np.ascontiguousarray(pm), y, x, rng, 0.0)
+
+
+def inpaint(host: np.ndarray, method: str, rng: np.random.Generator, area=(0.01, 0.12)):
+    import cv2
+
+    m = region_mask(host, rng, area)
+    # removal covers the object with a small margin, as a user's brush would
+    m = cv2.dilate(m.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    if method == "patchmatch":
+        from patchmatch import patch_match
+
+        out = patch_match.inpaint(host, m.astype(np.uint8) * 255, patch_size=3)
+    else:
+        flag = cv2.INPAINT_TELEA if method == "telea" else cv2.INPAINT_NS
+        out = cv2.inpaint(host, m.astype(np.uint8) * 255, 5, flag)
+    out = np.asarray(out, np.uint8)
+    out[~m] = host[~m]  # guarantee: nothing outside the mask changed
+    return out, m & np.any(out != host, axis=-1)
+
+
+def _resize_pair(img: np.ndarray, mask: np.ndarray, f: float) -> tuple[np.ndarray, np.ndarray]:
+    import cv2
+
+    h, w = mask.shape
+    nh, nw = max(2, round(h * f)), max(2, round(w * f))
+    img = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR)
+    mask = cv2.resize(mask.astype(np.uint8), (nw, nh), interpolation=cv2.INTER_NEAREST).astype(bool)
+    return img, mask
+
+
+def random_view(rgb: np.ndarray, rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
+    """A random crop of the photo at a random scale, long side in `size` px: more scenes per photo."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    frac = float(rng.uniform(0.5, 1.0))
+    ch, cw = max(32, int(h * frac)), max(32, int(w * frac))
+    y, x = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
+    crop = rgb[y:y + ch, x:x + cw]
+    long_side = int(rng.integers(size[0], size[1] + 1))
+    f = long_side / max(ch, cw)
+    return cv2.resize(crop, (max(16, round(cw * f)), max(16, round(ch * f))),
+                      interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR)
+
+
+def finish(img: np.ndarray, mask: np.ndarray | None, rng: np.random.Generator, jpeg_p: float = 0.7):
+    """Random post-resize and JPEG recompression; the mask follows the resize exactly (nearest)."""
+    import cv2
+
+    info = {"resize": 1.0, "jpeg_quality": None}
+    if rng.random() < 0.4:
+        f = float(rng.uniform(0.6, 1.0))
+        h, w = img.shape[:2]
+        nh, nw = round(h * f), round(w * f)
+        img = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_AREA)
+        if mask is not None:
+            mask = cv2.resize(mask.astype(np.uint8), (nw, nh), interpolation=cv2.INTER_NEAREST).astype(bool)
+        info["resize"] = round(f, 4)
+    buf = io.BytesIO()
+    if rng.random() < jpeg_p:
+        q = int(rng.integers(60, 101))
+        Image.fromarray(img).save(buf, "JPEG", quality=q)
+        info["jpeg_quality"] = q
+        ext = ".jpg"
+    else:
+        Image.fromarray(img).save(buf, "PNG")
+        ext = ".png"
+    return buf.getvalue(), ext, mask, info
+
+
+# ---------------------------------------------------------------------------------------
+# data set
+
+def make_item(kind: str, host: np.ndarray, donor: np.ndarray | None, rng: np.random.Generator):
+    if kind == "splice":
+        return splice(host, donor, rng)
+    if kind == "copy-move":
+        return copy_move(host, rng)
+    return inpaint(host, kind.split("-", 1)[1], rng)
+
+
+def synthesize(photos_dir: str | Path, out_dir: str | Path, count: int, seed: int = 0,
+               fractions=(0.7, 0.15, 0.15), real_fraction: float = 0.15, size=(256, 512),
+               progress: Callable[[int, int, str], None] | None = None) -> dict:
+    """Write `count` manipulated items (+ real_fraction x count authentic ones) and the manifest."""
+    if count < 3:
+        raise SynthError(f"--count must be at least 3 (one item per split), got {count}")
+    out_dir = Path(out_dir)
+    if (out_dir / "manifest.json").exists():
+        raise SynthError(f"{out_dir}: already holds a data set (manifest.json); choose an empty folder")
+    photos = load_photo_list(Path(photos_dir))
+    readable = []
+    for p in photos:
+        try:
+            _read_rgb(p.path)
+            readable.append(p)
+        except Exception as exc:  # one bad photo never stops the run
+            warnings.warn(f"{p.path}: skipped, not a readable image ({type(exc).__name__})")
+    if not readable:
+        raise SynthError(f"{photos_dir}: no readable photos found")
+    by_split = split_groups(readable, tuple(fractions), seed)
+    cache: dict[Path, np.ndarray] = {}
+
+    def rgb_of(p: Photo) -> np.ndarray:
+        if p.path not in cache:
+            cache[p.path] = _read_rgb(p.path)
+        return cache[p.path]
+
+    plan = []  # (split, index within split, is_real)
+    for s, frac in zip(SPLITS, fractions):
+        n = max(1, round(count * frac))
+        plan += [(s, i, False) for i in range(n)]
+        plan += [(s, i, True) for i in range(round(n * real_fraction))]
+    items = []
+    for k, (split, i, is_real) in enumerate(plan):
+        rng = np.random.default_rng([seed, SPLITS.index(split), i, int(is_real)])
+        pool = by_split[split]
+        host_p = pool[int(rng.integers(len(pool)))]
+        host = random_view(rgb_of(host_p), rng, size)
+        donor_p, kind = None, "real"
+        if is_real:
+            img, mask = host, None
+        else:
+            kind = str(rng.choice(KINDS, p=KIND_WEIGHTS))
+            donor = None
+            if kind == "splice":
+                others = [p for p in pool if p.path != host_p.path] or pool
+                donor_p = others[int(rng.integers(len(others)))]
+                donor = random_view(rgb_of(donor_p), rng, size)
+            img, mask = make_item(kind, host, donor, rng)
+            if mask.sum() == 0:  # edit changed nothing (flat region): use a copy-move instead
+                kind = "copy-move"
+                img, mask = copy_move(host, rng)
+        data, ext, mask, info = finish(img, mask, rng)
+        sub = "real" if is_real else "images"
+        name = f"{split}_{i:05d}{ext}"
+        (out_dir / split / sub).mkdir(parents=True, exist_ok=True)
+        (out_dir / split / sub / name).write_bytes(data)
+        item = {"image": f"{split}/{sub}/{name}", "split": split, "kind": kind,
+                "host": host_p.path.name, "donor": donor_p.path.name if donor_p else None,
+                "sha256": hashlib.sha256(data).hexdigest(), **info}
+        if mask is not None:
+            (out_dir / split / "masks").mkdir(parents=True, exist_ok=True)
+            mname = f"{split}_{i:05d}.png"
+            Image.fromarray(mask.astype(np.uint8) * 255).save(out_dir / split / "masks" / mname)
+            item["mask"] = f"{split}/masks/{mname}"
+            item["manipulated_fraction"] = round(float(mask.mean()), 5)
+        items.append(item)
+        if progress:
+            progress(k + 1, len(plan), f"{split} {kind}")
+    from engine.versions import software_versions
+
+    manifest = {
+        "format": "declip-synth/1",
+        "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "seed": seed, "count": count, "fractions": list(fractions), "real_fraction": real_fraction,
+        "size": list(size), "kinds": dict(zip(KINDS, KIND_WEIGHTS)),
+        "mask_convention": "white (255) = manipulated; exactly the pixels the edit changed",
+        "versions": software_versions(),
+        "photos": [{"file": p.path.name, "group": p.group, "licence": p.licence, "attribution": p.attribution,
+                    "sha256": p.sha256, "split": s} for s in SPLITS for p in by_split[s]],
+        "items": items,
+    }
+    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    return manifest

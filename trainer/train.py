@@ -1,0 +1,530 @@
+"""Decoder training on a frozen backbone, with the DeCLIP authors' recipe as defaults.
+
+Recipe: BCE-with-logits on the 256x256 logits against soft masks resized to 256; AdamW lr 1e-3,
+weight decay 0, batch 64; conv weights and BatchNorm gamma ~ N(0, 0.02); validation IoU each
+epoch; after `patience` epochs without an improvement > min_delta the lr is multiplied by
+`lr_factor`; stop when lr < min_lr (or at max_epochs); the best-IoU decoder is kept.
+Manipulated images only, unless include_real.
+
+Progress for GUIs: `progress(p: TrainProgress)` is called after every batch, at each feature
+extraction step and at each epoch end; `cancel() -> bool` is polled between batches. A cancel or
+Ctrl-C saves a resumable state (OUT/state/last.pt) and raises engine.errors.Cancelled;
+`resume=True` continues it exactly (same data order, same optimiser state).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from engine.backbones import input_config, resolve_spec, weight_roles
+from engine.errors import Cancelled, CheckpointError, DeclipError
+from engine.decoders import DEFAULT_WIDTHS, OUT_SIZE, build_decoder, module_state_to_checkpoint
+
+from . import datasets as D
+from .features import FeatureCache, backbone_key, build_frozen_backbone, cached_features, preprocess
+
+STATE_DIR = "state"
+DECODER_FILE = "decoder.safetensors"
+
+
+@dataclass
+class TrainConfig:
+    data: str
+    out: str
+    backbone: str | dict = "lite0"
+    backbone_weights: list[str] = field(default_factory=list)
+    decoder: str = "conv-20"  # conv-N or linear
+    widths: list[int] | None = None  # conv channel plan; None = the paper's 512,256,128,64
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    batch_size: int = 64
+    init_std: float = 0.02
+    patience: int = 5
+    min_delta: float = 0.1  # IoU percentage points (= 0.001 as a fraction, the authors' value)
+    lr_factor: float = 0.1
+    min_lr: float = 1e-6
+    max_epochs: int = 400
+    seed: int = 0
+    augment: bool = False
+    include_real: bool = False
+    train_split: str = "train"
+    val_split: str = "val"
+    generators: list[str] | None = None  # Dolos generators to train on (default: all)
+    init: str | None = None  # official .pth or own model folder / decoder file
+    cache_dir: str | None = None
+    no_cache: bool = False
+    device: str = "cpu"
+    random_backbone: bool = False  # tests/benchmarks only: random CLIP weights
+    model_id: str | None = None
+    name: str | None = None
+    feature_batch: int = 16
+
+
+@dataclass
+class TrainProgress:
+    """What the trainer reports. phase: 'features' | 'train' | 'epoch' | 'done'."""
+
+    phase: str
+    epoch: int = 0  # 1-based epoch being run (0 during feature extraction)
+    max_epochs: int = 0
+    step: int = 0  # batches done in this epoch (or images done in 'features')
+    steps: int = 0
+    loss: float = float("nan")  # running mean training loss of this epoch
+    val_iou: float = float("nan")  # last validation IoU (percent)
+    best_iou: float = float("nan")
+    lr: float = 0.0
+    eta_s: float = float("nan")  # seconds left in this epoch (or this extraction)
+    message: str = ""
+
+
+ProgressFn = Callable[[TrainProgress], None]
+
+
+def parse_decoder(name: str, widths: list[int] | None) -> dict:
+    if name == "linear":
+        return {"type": "linear"}
+    if name.startswith("conv-") and name[5:].isdigit():
+        depth = int(name[5:])
+        if depth <= 0 or depth % 4:
+            raise DeclipError(f"--decoder {name}: conv depth must be a positive multiple of 4 (4, 12, 20)")
+        w = list(widths) if widths else list(DEFAULT_WIDTHS)
+        if len(w) != 4 or any(x <= 0 for x in w):
+            raise DeclipError(f"--widths {w}: expected four positive channel counts")
+        return {"type": "conv", "depth": depth, "widths": w}
+    raise DeclipError(f"--decoder {name}: expected conv-N (N = 4, 12, 20) or linear")
+
+
+def init_decoder(decoder: torch.nn.Module, std: float, seed: int) -> None:
+    """Authors' init: conv/linear weights and BatchNorm gamma ~ N(0, std), biases 0."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in decoder.modules():
+            if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear, torch.nn.BatchNorm2d)):
+                m.weight.copy_(torch.randn(m.weight.shape, generator=g) * std)
+                if m.bias is not None:
+                    m.bias.zero_()
+
+
+def load_init_state(path: Path) -> dict:
+    """fc.* decoder weights from an official .pth, an own safetensors file or an own model folder."""
+    from engine.loading import read_decoder_state
+    from engine.weights import load_state_file
+
+    path = Path(path)
+    if path.is_dir():
+        from engine.cards import ModelCard
+
+        card = ModelCard.load(path)
+        p = card.path_of("decoder") or (path / DECODER_FILE)
+        path = p
+    return read_decoder_state(load_state_file(path), path)
+
+
+def _mask256(sample: D.Sample, size: tuple[int, int], problems: list[str]) -> np.ndarray:
+    m = D.read_mask(sample, size, problems)
+    t = torch.from_numpy(m)[None, None]
+    t = F.interpolate(t, size=(OUT_SIZE, OUT_SIZE), mode="bilinear", align_corners=False)[0, 0]
+    return (t.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+
+
+def _utc() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _manifest_hash(root: Path) -> str | None:
+    m = Path(root) / "manifest.json"
+    return hashlib.sha256(m.read_bytes()).hexdigest() if m.is_file() else None
+
+
+class _Split:
+    """Features (fp16, N x C x g x g) and 256x256 uint8 masks of one split, held in memory."""
+
+    def __init__(self, feats: np.ndarray, masks: np.ndarray, names: list[str]):
+        self.feats = torch.from_numpy(feats)
+        self.masks = torch.from_numpy(masks)
+        self.names = names
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, progress: ProgressFn | None = None,
+                 cancel: Callable[[], bool] | None = None, log: Callable[[str], None] | None = None):
+        self.cfg = cfg
+        self.progress = progress or (lambda p: None)
+        self.cancel = cancel or (lambda: False)
+        self.log = log or (lambda s: None)
+        self.out = Path(cfg.out)
+        self.spec = resolve_spec(cfg.backbone)
+        self.dec_spec = parse_decoder(cfg.decoder, cfg.widths)
+        self.device = torch.device(cfg.device)
+        self.problems: list[str] = []
+
+    # ---- data ------------------------------------------------------------------------------
+    def _weight_hashes(self) -> list[str]:
+        from engine.images import sha256_file
+
+        if self.cfg.random_backbone:
+            return [f"random-seed-{self.cfg.seed}"]
+        if self.spec["family"] == "lite0":
+            from engine.backbones.lite0 import packaged_weights_path
+
+            return [sha256_file(self.spec.get("weights_path") or packaged_weights_path())]
+        return [sha256_file(p) for p in self.cfg.backbone_weights]
+
+    def _load_split(self, split: str) -> tuple[D.Dataset, list[D.Sample]]:
+        ds = D.load_dataset(Path(self.cfg.data), split, self.cfg.generators, training=True)
+        for p in ds.problems:
+            self._problem(p)
+        samples = ds.samples if self.cfg.include_real else ds.fakes
+        if not samples:
+            raise D.DatasetError(f"{self.cfg.data}: the '{split}' split is empty")
+        return ds, samples
+
+    def _problem(self, msg: str) -> None:
+        self.problems.append(msg)
+        self.log(f"warning: {msg}")
+
+    def _features_for(self, samples: list[D.Sample], split: str, backbone) -> _Split:
+        sizes: dict[Path, tuple[int, int]] = {}
+
+        def read(p: Path):
+            im = D.read_rgb(p)
+            sizes[p] = im.size
+            return im
+
+        t0 = time.perf_counter()
+
+        def prog(done: int, total: int):
+            el = time.perf_counter() - t0
+            eta = el / max(done, 1) * (total - done) if done else float("nan")
+            self.progress(TrainProgress("features", step=done, steps=total, eta_s=eta,
+                                        message=f"features of {split}: {done}/{total}"))
+            if self.cancel():
+                raise Cancelled("training cancelled during feature extraction")
+
+        paths = [s.image for s in samples]
+        feats = cached_features(backbone, self.spec, self.cache, paths, read, self.cfg.feature_batch, self.device,
+                                prog, lambda p, e: self._problem(f"{p}: skipped, {e}"))
+        keep_f, keep_m, names = [], [], []
+        for i, s in enumerate(samples):
+            if i not in feats:
+                continue
+            size = sizes.get(s.image)
+            if size is None:  # cache hit: only the header is needed for the size
+                from PIL import Image
+
+                with Image.open(s.image) as im:
+                    size = im.size if _orientation(im) in (1, 2, 3, 4) else (im.size[1], im.size[0])
+            try:
+                keep_m.append(_mask256(s, size, self.problems))
+            except DeclipError as exc:
+                self._problem(f"{exc}; sample skipped")
+                continue
+            keep_f.append(feats[i])
+            names.append(str(s.image))
+        if not keep_f:
+            raise D.DatasetError(f"{self.cfg.data}: no usable images left in the '{split}' split")
+        return _Split(np.stack(keep_f), np.stack(keep_m), names)
+
+    # ---- model -----------------------------------------------------------------------------
+    def _build_decoder(self, c_in: int) -> torch.nn.Module:
+        dec = build_decoder(self.dec_spec, c_in, cnn=getattr(self.backbone, "cnn", False))
+        init_decoder(dec, self.cfg.init_std, self.cfg.seed)
+        if self.cfg.init:
+            from engine.decoders import decoder_state_to_module
+
+            state = decoder_state_to_module(load_init_state(Path(self.cfg.init)), self.dec_spec)
+            own = dec.state_dict()
+            bad = [k for k in own if k not in state or tuple(state[k].shape) != tuple(own[k].shape)]
+            if bad:
+                k = bad[0]
+                found = tuple(state[k].shape) if k in state else "nothing"
+                raise CheckpointError(f"{self.cfg.init}: expected a {self.cfg.decoder} decoder for {c_in}-channel "
+                                      f"features; tensor fc.{k} needs {tuple(own[k].shape)}, found {found}")
+            dec.load_state_dict({k: state[k] for k in own}, strict=True)
+        # channels_last: about 1.5x faster 5x5 convolutions on CPU (oneDNN), same numbers
+        return dec.to(self.device, memory_format=torch.channels_last)
+
+    # ---- run -------------------------------------------------------------------------------
+    def run(self, resume: bool = False) -> dict:
+        cfg = self.cfg
+        torch.manual_seed(cfg.seed)
+        state_path = self.out / STATE_DIR / "last.pt"
+        if resume and not state_path.is_file():
+            raise DeclipError(f"{state_path}: no saved state to resume; run without --resume")
+        if not resume and (self.out / "card.json").exists():
+            raise DeclipError(f"{self.out}: already holds a trained model (card.json); choose another --out")
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.backbone = build_frozen_backbone(self.spec, [Path(p) for p in cfg.backbone_weights],
+                                              cfg.random_backbone, self.device)
+        key = backbone_key(self.spec, self._weight_hashes())
+        self.cache = FeatureCache(Path(cfg.cache_dir) if cfg.cache_dir else None, key,
+                                  enabled=not (cfg.no_cache or cfg.augment))
+        _, train_samples = self._load_split(cfg.train_split)
+        _, val_samples = self._load_split(cfg.val_split)
+        self.log(f"data: {len(train_samples)} train, {len(val_samples)} val images; backbone {key}")
+        if cfg.augment:
+            train = _LazySplit(train_samples, self)  # features recomputed from augmented pixels
+        else:
+            train = self._features_for(train_samples, cfg.train_split, self.backbone)
+        val = self._features_for(val_samples, cfg.val_split, self.backbone)
+        c_in = int(val.feats.shape[1])
+        dec = self._build_decoder(c_in)
+        opt = torch.optim.AdamW(dec.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        st = {"epoch": 0, "batch": 0, "lr": cfg.lr, "best_iou": -1.0, "bad": 0, "history": [],
+              "loss_sum": 0.0, "steps_total": 0}
+        best_state = None
+        if resume:
+            saved = torch.load(state_path, map_location="cpu", weights_only=True)
+            if saved["config_hash"] != self._config_hash():
+                raise DeclipError(f"{state_path}: saved with other training settings; resume needs the same flags")
+            dec.load_state_dict(saved["decoder"])
+            opt.load_state_dict(saved["optimizer"])
+            best_state = saved.get("best")
+            st.update(json.loads(saved["status"]))
+            self.log(f"resuming at epoch {st['epoch'] + 1}, batch {st['batch']}")
+        self.best_state = best_state
+        try:
+            best_state = self._loop(dec, opt, train, val, st, best_state)
+        except (KeyboardInterrupt, Cancelled):
+            self._save_state(dec, opt, st, self.best_state)
+            raise Cancelled(f"training interrupted; state saved, continue with --resume (out: {self.out})") from None
+        self._save_state(dec, opt, st, best_state)
+        return self._write_model(dec, best_state, st, c_in, len(train), len(val))
+
+    def _loop(self, dec, opt, train, val, st, best_state):
+        cfg = self.cfg
+        n = len(train)
+        steps = math.ceil(n / cfg.batch_size)
+        while st["epoch"] < cfg.max_epochs and st["lr"] >= cfg.min_lr:
+            epoch = st["epoch"] + 1
+            for g in opt.param_groups:
+                g["lr"] = st["lr"]
+            order = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed * 100003 + epoch))
+            dec.train()
+            t0 = time.perf_counter()
+            first = st["batch"]
+            for b in range(first, steps):
+                if self.cancel():
+                    raise Cancelled("cancelled")
+                idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+                feats, masks = train.batch(idx, epoch)
+                logits = dec(feats.to(self.device, torch.float32).contiguous(memory_format=torch.channels_last))
+                loss = F.binary_cross_entropy_with_logits(logits[:, 0], masks.to(self.device, torch.float32) / 255.0)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                st["loss_sum"] += float(loss.detach()) * len(idx)
+                st["batch"] = b + 1
+                st["steps_total"] += 1
+                el = time.perf_counter() - t0
+                self.progress(TrainProgress("train", epoch, cfg.max_epochs, b + 1, steps,
+                                            st["loss_sum"] / min(n, (b + 1) * cfg.batch_size),
+                                            st["history"][-1]["val_iou"] if st["history"] else float("nan"),
+                                            st["best_iou"], st["lr"], el / (b + 1 - first) * (steps - b - 1)))
+            train_loss = st["loss_sum"] / n
+            val_iou = self._validate(dec, val)
+            improved = val_iou > st["best_iou"] + cfg.min_delta
+            if improved:
+                st["best_iou"], st["bad"] = val_iou, 0
+                best_state = {k: v.detach().cpu().clone() for k, v in dec.state_dict().items()}
+                best_state["__epoch__"] = torch.tensor(epoch)
+                self.best_state = best_state  # what an interruption must save
+            else:
+                st["bad"] += 1
+                if st["bad"] >= cfg.patience:
+                    st["lr"] *= cfg.lr_factor
+                    st["bad"] = 0
+            st["history"].append({"epoch": epoch, "train_loss": round(train_loss, 6), "val_iou": round(val_iou, 4),
+                                  "lr": st["lr"], "seconds": round(time.perf_counter() - t0, 2)})
+            st["epoch"], st["batch"], st["loss_sum"] = epoch, 0, 0.0
+            self.progress(TrainProgress("epoch", epoch, cfg.max_epochs, steps, steps, train_loss, val_iou,
+                                        st["best_iou"], st["lr"], 0.0,
+                                        f"epoch {epoch}: loss {train_loss:.4f}, val IoU {val_iou:.2f}"
+                                        + (" (best)" if improved else "")))
+            self._save_state(dec, opt, st, best_state)
+        return best_state
+
+    @torch.inference_mode()
+    def _validate(self, dec, val: _Split) -> float:
+        """Mean per-image IoU x 100 at 256x256 (pred > 0.5 vs mask > 0.5; both empty = 100)."""
+        dec.eval()
+        ious = []
+        for i in range(0, len(val), self.cfg.batch_size):
+            x = val.feats[i:i + self.cfg.batch_size].to(self.device, torch.float32)
+            logits = dec(x.contiguous(memory_format=torch.channels_last))[:, 0]
+            pred = logits > 0  # sigmoid > 0.5
+            gt = val.masks[i:i + self.cfg.batch_size].to(self.device) > 127
+            inter = (pred & gt).flatten(1).sum(1).float()
+            union = (pred | gt).flatten(1).sum(1).float()
+            iou = torch.where(union > 0, inter / union.clamp(min=1) * 100, torch.full_like(union, 100.0))
+            ious.append(iou.cpu())
+        dec.train()
+        return float(torch.cat(ious).mean())
+
+    # ---- state and output ------------------------------------------------------------------
+    def _config_hash(self) -> str:
+        keep = {k: v for k, v in asdict(self.cfg).items()
+                if k not in ("out", "cache_dir", "no_cache", "device", "model_id", "name", "max_epochs")}
+        return hashlib.sha256(json.dumps(keep, sort_keys=True, default=str).encode()).hexdigest()
+
+    def _save_state(self, dec, opt, st, best_state) -> None:
+        path = self.out / STATE_DIR / "last.pt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        torch.save({"decoder": dec.state_dict(), "optimizer": opt.state_dict(), "best": best_state,
+                    "status": json.dumps(st), "config_hash": self._config_hash()}, tmp)
+        tmp.replace(path)
+
+    def _write_model(self, dec, best_state, st, c_in: int, n_train: int, n_val: int) -> dict:
+        from engine.cards import ModelCard
+        from engine.images import sha256_file
+        from engine.weights import save_safetensors
+
+        cfg = self.cfg
+        if best_state is None:
+            raise DeclipError("training ended before any epoch finished; nothing to save")
+        best_epoch = int(best_state.get("__epoch__", torch.tensor(0)))
+        state = {k: v for k, v in best_state.items() if k != "__epoch__"}
+        dec.load_state_dict(state)
+        fc = module_state_to_checkpoint(dec, self.dec_spec)
+        dec_path = self.out / DECODER_FILE
+        save_safetensors(fc, dec_path, metadata={"format": "declip-desktop decoder", "decoder": cfg.decoder})
+        files = [{"role": "decoder", "name": DECODER_FILE, "path": DECODER_FILE, "sha256": sha256_file(dec_path),
+                  "size": dec_path.stat().st_size, "format": "safetensors"}]
+        for role, p in zip(weight_roles(self.spec), cfg.backbone_weights):
+            p = Path(p)  # referenced, not copied: `declip models import DIR --backbone-weights` finds them
+            files.append({"role": role, "name": p.name, "sha256": sha256_file(p), "size": p.stat().st_size,
+                          "format": "clip"})
+        model_id = cfg.model_id or _slug(self.out.name)
+        recipe = {k: v for k, v in asdict(cfg).items() if k not in ("out", "cache_dir", "device", "data")}
+        training = {"recipe": recipe, "data": str(Path(cfg.data).resolve()),
+                    "data_manifest_sha256": _manifest_hash(Path(cfg.data)), "train_images": n_train,
+                    "val_images": n_val, "epochs": st["epoch"], "best_epoch": best_epoch,
+                    "history": st["history"], "problems": len(self.problems), "finished_utc": _utc()}
+        from engine.versions import software_versions
+
+        training["versions"] = software_versions()
+        card = ModelCard(
+            id=model_id, name=cfg.name or f"{model_id} ({cfg.decoder} on {self.spec['family']})",
+            backbone=self.spec, decoder=self.dec_spec, files=files,
+            license="weights trained by the user; the training data's licences apply",
+            training_data=f"{cfg.data} (manifest sha256 {training['data_manifest_sha256'] or 'none'})",
+            intended_use="localising manipulated regions similar to the training data",
+            limitations="trained on a local data set; check held-out metrics before relying on it",
+            metrics={"val_iou": round(st["best_iou"], 4)}, source="declip train", created_utc=_utc())
+        card.save(self.out)
+        _add_card_field(self.out, "training", training)
+        return {"card": str(self.out / "card.json"), "model_id": model_id, "best_val_iou": st["best_iou"],
+                "best_epoch": best_epoch, "epochs": st["epoch"], "problems": self.problems}
+
+
+def _add_card_field(folder: Path, key: str, value) -> None:
+    """Keep a field in card.json even if the engine's ModelCard does not model it (yet)."""
+    p = Path(folder) / "card.json"
+    d = json.loads(p.read_text())
+    if key not in d:
+        d[key] = value
+        p.write_text(json.dumps(d, indent=2, ensure_ascii=False) + "\n")
+
+
+def _slug(text: str) -> str:
+    import re
+
+    s = re.sub(r"[^a-z0-9._-]+", "-", text.lower()).strip("-.")
+    return s or "trained-model"
+
+
+def _orientation(im) -> int:
+    try:
+        return int(im.getexif().get(0x0112, 1))
+    except Exception:
+        return 1
+
+
+class _LazySplit:
+    """Training split with augmentation: pixels are augmented each epoch, features recomputed."""
+
+    def __init__(self, samples: list[D.Sample], trainer: Trainer):
+        self.samples = samples
+        self.t = trainer
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def batch(self, idx: torch.Tensor, epoch: int):
+        xs, ms = [], []
+        for i in idx.tolist():
+            s = self.samples[i]
+            rng = np.random.default_rng([self.t.cfg.seed, epoch, i])
+            try:
+                im = D.read_rgb(s.image)
+            except DeclipError as exc:
+                self.t._problem(f"{exc}; sample skipped this epoch")
+                continue
+            ms.append(torch.from_numpy(_mask256(s, im.size, self.t.problems)))
+            xs.append(preprocess(augment(im, rng), self.t.spec))
+        if not xs:
+            raise D.DatasetError("a whole training batch was unreadable")
+        with torch.no_grad():
+            feats = self.t.backbone(torch.stack(xs).to(self.t.device))
+        # same fp16 rounding as cached features, so both paths see the same kind of input
+        return feats.half().float(), torch.stack(ms)
+
+
+def augment(im, rng: np.random.Generator):
+    """The authors' optional augmentations, each with probability 0.5: blur, colour jitter, JPEG."""
+    import io
+
+    from PIL import Image, ImageEnhance, ImageFilter
+
+    if rng.random() < 0.5:
+        im = im.filter(ImageFilter.GaussianBlur(radius=float(rng.uniform(0.4, 2.0))))
+    if rng.random() < 0.5:
+        for enh in (ImageEnhance.Brightness, ImageEnhance.Contrast, ImageEnhance.Color):
+            im = enh(im).enhance(float(rng.uniform(0.7, 1.3)))
+    if rng.random() < 0.5:
+        buf = io.BytesIO()
+        im.save(buf, "JPEG", quality=int(rng.integers(30, 101)))
+        buf.seek(0)
+        im = Image.open(buf).convert("RGB")
+    return im
+
+
+def _split_batch(self: _Split, idx: torch.Tensor, epoch: int):
+    return self.feats[idx].float(), self.masks[idx]
+
+
+_Split.batch = _split_batch  # cached split: features straight from memory
+
+
+def export_official(model_dir: Path, out_path: Path) -> Path:
+    """Write the decoder in the official DeCLIP .pth layout (CLIP ViT / fusion, paper widths only)."""
+    from engine.cards import ModelCard
+    from engine.weights import load_state_file
+
+    card = ModelCard.load(model_dir)
+    fam = card.backbone["family"]
+    dec = card.decoder
+    if fam not in ("clip-vit", "fusion") or (dec.get("type", "conv") == "conv"
+                                              and list(dec.get("widths", DEFAULT_WIDTHS)) != list(DEFAULT_WIDTHS)):
+        raise DeclipError(f"{model_dir}: the official layout exists only for CLIP ViT or fusion backbones with "
+                          f"the paper's decoder widths; this model is {fam} {card.decoder_name}")
+    fc = load_state_file(card.path_of("decoder"))
+    layer = card.backbone.get("layer") if fam == "clip-vit" else card.backbone["vit"]["layer"]
+    dtype = "linear" if dec.get("type") == "linear" else f"conv-{dec.get('depth', 20)}"
+    torch.save({"model": {k: v for k, v in fc.items() if k.startswith("fc.")}, "optimizer": {},
+                "total_steps": 0, "feature_layer": f"layer{layer}", "decoder_type": dtype}, out_path)
+    return Path(out_path)
