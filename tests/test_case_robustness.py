@@ -253,3 +253,61 @@ def test_malformed_evidence_item_is_a_schema_error(tmp_path):
                                         '"sha256": "x", "md5": "y", "size": 1}]}', encoding="utf-8")
     with pytest.raises(CaseSchemaError, match="evidence item is malformed"):
         Case.open(path)
+
+
+def test_create_can_be_retried_after_a_killed_create(tmp_path, monkeypatch):
+    from declip_desktop.case import case_folder
+
+    def killed(self):
+        raise KeyboardInterrupt("killed before case.json")
+
+    monkeypatch.setattr(case_folder.Case, "_save_info", killed)
+    with pytest.raises(KeyboardInterrupt):
+        new_case(tmp_path)
+    monkeypatch.undo()
+    assert (tmp_path / "case.declip" / "audit.jsonl").exists() and not (tmp_path / "case.declip" / "case.json").exists()
+    with new_case(tmp_path) as case:
+        assert [e["seq"] for e in case.audit_entries()] == [1]  # a fresh chain, not the aborted one
+        assert case.verify().ok
+    (tmp_path / "other.declip").mkdir()
+    (tmp_path / "other.declip" / "photo.jpg").write_bytes(b"x")
+    with pytest.raises(CaseError, match="not empty"):
+        Case.create(tmp_path / "other", title="t", number="1", examiner="e")
+    assert (tmp_path / "other.declip" / "photo.jpg").read_bytes() == b"x"
+
+
+def test_concurrent_writers_in_one_process_keep_the_chain_intact(tmp_path):
+    import threading
+
+    src = tmp_path / "src"
+    for i in range(3):
+        make_jpeg(src / f"{i}.jpg", seed=i)
+    case = new_case(tmp_path)
+    case.add_paths([src])
+    errors = []
+
+    def findings():
+        try:
+            for n in range(15):
+                case.set_finding(f"E000{n % 3 + 1}", "suspicious", note=f"n{n}")
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+
+    def logs():
+        try:
+            for n in range(15):
+                case.log("viewed", {"n": n})
+        except Exception as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=f) for f in (findings, logs, findings)]
+    for t in threads:
+        t.start()
+    reports = [case.verify() for _ in range(3)]
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert all(r.ok for r in reports), [p.message for r in reports for p in r.problems]
+    seqs = [e["seq"] for e in case.audit_entries()]
+    assert seqs == list(range(1, len(seqs) + 1))
+    case.close()

@@ -62,6 +62,28 @@ def _evidence_bytes(doc: dict) -> bytes:
     return (f'{head}, "items": [\n{items}\n]}}\n' if items else f'{head}, "items": []}}\n').encode("utf-8")
 
 
+_SKELETON_FILES = (EVIDENCE_JSON, FINDINGS_JSON, "audit.jsonl", "case.lock")
+
+
+def _clear_failed_create(p: Path) -> None:
+    """Allow creating into an empty folder, or over the skeleton a killed create left behind
+    (no case.json, so it never was a case and holds no evidence); refuse anything else."""
+    entries = list(os.scandir(p))
+    for e in entries:
+        if e.name in SUBDIRS and e.is_dir() and not any(os.scandir(e.path)):
+            continue
+        if e.name in _SKELETON_FILES or e.name.startswith(".tmp-"):
+            continue
+        raise CaseError(f"{p}: folder exists and is not empty; choose a new case folder")
+    if any(e.name == "case.lock" for e in entries):
+        lock = CaseLock(p)
+        lock.acquire()  # refuses if a live process is creating it right now
+        lock.release()
+    for e in entries:
+        if e.is_file():
+            os.unlink(e.path)
+
+
 class Case:
     """An open case. Use Case.create() or Case.open(); close() (or a with-block) releases the lock.
 
@@ -103,8 +125,8 @@ class Case:
             raise CaseError(f"{p}: a case already exists here")
         if p.exists() and not p.is_dir():
             raise CaseError(f"{p}: exists and is not a folder")
-        if p.exists() and any(e.name not in SUBDIRS and e.name != "case.lock" for e in os.scandir(p)):
-            raise CaseError(f"{p}: folder exists and is not empty; choose a new case folder")
+        if p.exists():
+            _clear_failed_create(p)
         try:
             p.mkdir(parents=True, exist_ok=True)
             for sub in SUBDIRS:
@@ -439,10 +461,11 @@ class Case:
     def verify(self, progress: Progress | None = None) -> VerifyReport:
         """Re-hash every evidence copy and analysis map, walk the audit chain and cross-check the
         indexes against the log. The verification itself is logged (unless opened read-only)."""
-        from .verify import verify
+        from .verify import verify_evidence, verify_records
 
+        evidence_part = verify_evidence(self, progress)  # outside the lock: other threads may keep writing
         with self._mutex:
-            report = verify(self, progress)
+            report = verify_records(self, evidence_part)
             if not self.readonly:
                 self._audit.append("verify", {
                     "ok": report.ok, "checked_files": report.checked_files, "audit_entries": report.audit_entries,

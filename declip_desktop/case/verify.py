@@ -17,6 +17,12 @@ if TYPE_CHECKING:
 
 
 def verify(case: "Case", progress: "Progress | None" = None) -> VerifyReport:
+    """Both phases in one go (for callers that hold no other thread's writes)."""
+    return verify_records(case, verify_evidence(case, progress))
+
+
+def verify_evidence(case: "Case", progress: "Progress | None" = None) -> tuple[list[VerifyProblem], list[str], int]:
+    """Re-hash every evidence copy: the slow part. Needs no lock, as evidence never changes."""
     problems: list[VerifyProblem] = []
     warnings: list[str] = []
     items = case.evidence
@@ -49,6 +55,13 @@ def verify(case: "Case", progress: "Progress | None" = None) -> VerifyReport:
             pass
     if progress is not None:
         progress(total, total, "audit log")
+    return problems, warnings, checked
+
+
+def verify_records(case: "Case", evidence_part: tuple[list[VerifyProblem], list[str], int]) -> VerifyReport:
+    """Analysis maps, the audit chain and the cross-checks. Run with the case's write lock held,
+    so the indexes and the log are read at one consistent moment."""
+    problems, warnings, checked = (list(evidence_part[0]), list(evidence_part[1]), evidence_part[2])
     _unregistered(case, warnings)
     _analyses(case, problems)
     chain, n_entries = case._audit.check_chain(case._info.get("audit_head"))
