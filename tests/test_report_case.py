@@ -86,3 +86,25 @@ def test_tampered_audit_log_is_reported(tmp_path):
     build_report(folder, tmp_path / "r.pdf")
     text = _text(tmp_path / "r.pdf")
     assert "FAILED" in text and "was edited" in text
+
+
+def test_report_of_a_real_engine_analysis(tmp_path):
+    """End to end with the engine's tiny test model: the metadata the report states is the engine's."""
+    testing = pytest.importorskip("engine.testing")
+    from engine import Detector
+
+    model_dir = testing.make_tiny_model_dir(tmp_path / "model")
+    folder = _make_case(tmp_path, analysed=0, total=1)
+    det = Detector.from_model(str(model_dir))
+    with Case.open(folder) as case:
+        ev = case.evidence[0]
+        res = det.analyze(ev.path, mode="paper")
+        case.store_analysis(ev.id, res)
+        info = build_report(case, tmp_path / "r.pdf", threshold=0.5)
+    text = _text(tmp_path / "r.pdf")
+    assert f"{res.score:.4f}" in text
+    for w in res.metadata["weights"]:
+        assert w["sha256"] in text
+    assert "none (random weights)" in text            # training data from the model card
+    assert res.metadata["versions"]["torch"] in text
+    assert info.analysed == 1

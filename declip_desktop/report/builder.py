@@ -5,24 +5,31 @@ import hashlib
 import os
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from reportlab import rl_config
 from reportlab.platypus import PageBreak, SimpleDocTemplate
 
 from engine.errors import DeclipError
 from engine.versions import app_version
 
-from . import appendix, fonts
+from . import appendix, fonts, imaging
 from .cover import cover
 from .findings import compute
 from .item_page import item_section
 from .method import method
+from .pictures import prepare
 from .model import Progress, ReportCase, ReportInfo
 from .pages import Furniture, canvas_class
 from .styles import MARGIN_BOTTOM, MARGIN_TOP, MARGIN_X, PAGE
 from .summary import summary
+
+
+# Items prepared in parallel (decode, resample, encode). Each holds one full-size map at a time.
+WORKERS = int(os.environ.get("DECLIP_REPORT_WORKERS", min(4, os.cpu_count() or 1)))
 
 
 class ReportError(DeclipError):
@@ -70,16 +77,24 @@ def _build(case_obj, rcase: ReportCase, out_path: Path, threshold, items, progre
 
     n = len(chosen)
     step = _progress(progress, n + 2)
-    findings, sections, thumbs = [], [], {}
-    for i, item in enumerate(chosen, 1):
-        step(i - 1, f"laying out item {i} of {n}: {item.file_name}")
+
+    def prepare_one(i_item):
+        i, item = i_item
         f = compute(rcase, item, i, threshold)
-        r = item_section(f)
-        f.result = None  # the map is no longer needed: keep memory flat over many items
-        findings.append(f)
-        sections.append(r.story)
-        if r.thumb is not None:
-            thumbs[i] = r.thumb
+        pics = prepare(f)
+        f.result = f.small_map = None  # maps are no longer needed: memory stays flat over many items
+        return f, pics
+
+    findings, sections, thumbs = [], [], {}
+    workers = max(1, min(WORKERS, n))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        # map() keeps the case order; only the small encoded pictures wait for the layout.
+        for k, (f, pics) in enumerate(pool.map(prepare_one, enumerate(chosen, 1)), 1):
+            step(k, f"laid out item {k} of {n}: {f.item.file_name}")
+            findings.append(f)
+            sections.append(item_section(f, pics))
+            if pics.thumb is not None:
+                thumbs[f.index] = imaging.flowable(pics.thumb, 44, 36)
 
     story = cover(rcase, findings, report_id=report_id, utc=utc, local=local, app=app,
                   threshold_override=threshold, total_items=total_items)
@@ -100,12 +115,15 @@ def _build(case_obj, rcase: ReportCase, out_path: Path, threshold, items, progre
                                f"report id {report_id}",
         creator=app, producer=app, keywords=["forensic", "image manipulation", rcase.number, report_id],
     )
+    a85 = rl_config.useA85
+    rl_config.useA85 = 0   # binary streams: ASCII85 would add 25 % to every image
     try:
         doc.build(story, canvasmaker=canvas_class(furn))
         os.replace(tmp, out_path)
     except OSError as exc:
         raise ReportError(f"{out_path}: cannot write the report ({exc.strerror or exc})") from None
     finally:
+        rl_config.useA85 = a85
         if tmp.exists():
             tmp.unlink()
 

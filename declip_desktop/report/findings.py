@@ -6,10 +6,12 @@ from functools import lru_cache
 from typing import Any
 
 from . import integrity
+import numpy as np
+
 from engine.result import AnalysisResult
 
 from .model import ReportCase, ReportItem
-from .regions import Region, flagged_regions
+from .regions import SEARCH_LONG_SIDE, Region, flagged_regions, shrink
 
 MAX_REGIONS = 4
 
@@ -28,6 +30,7 @@ class Findings:
     analysed_file_matches: bool | None = None
     metadata: dict[str, Any] = field(default_factory=dict)  # the result's metadata
     result: AnalysisResult | None = None   # held only while the item is laid out
+    small_map: np.ndarray | None = None    # area-averaged map (<= 768 px), likewise transient
 
 
 def compute(case: ReportCase, item: ReportItem, index: int, threshold: float | None) -> Findings:
@@ -40,7 +43,8 @@ def compute(case: ReportCase, item: ReportItem, index: int, threshold: float | N
         f.metadata = dict(res.metadata or {})
         f.score = float(res.score)
         f.flagged = res.flagged_fraction(t)
-        f.regions = flagged_regions(res.probability, t, max_regions=MAX_REGIONS)
+        f.small_map = shrink(res.probability, SEARCH_LONG_SIDE)
+        f.regions = flagged_regions(res.probability, t, max_regions=MAX_REGIONS, small=f.small_map)
         f.card = item.model_card or model_card_for(res.metadata)
         f.analysed_file_matches = integrity.analysed_file_matches(item, res)
     return f

@@ -18,6 +18,8 @@ from reportlab.pdfbase.ttfonts import TTFont
 
 import resources
 
+from . import bidi
+
 SANS = "DeclipSans"
 SANS_BOLD = "DeclipSans-Bold"
 MONO = "DeclipMono"
@@ -93,7 +95,7 @@ def markup(text: object, keep_newlines: bool = False) -> str:
     s = "" if text is None else str(text)
     if keep_newlines:
         return "<br/>".join(markup(line) for line in s.replace("\r\n", "\n").split("\n"))
-    s = clean(s)
+    s = bidi.visual(clean(s))
     parts: list[str] = []
     run: list[str] = []
     run_cjk = False

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import warnings
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -49,7 +50,8 @@ def load_evidence(path: Path | None, long_side: int = WORK_LONG_SIDE) -> Image.I
                 bg.paste(img, mask=img.getchannel("A"))
                 img = bg
             img = img.convert("RGB")
-            img.thumbnail((long_side, long_side), Image.LANCZOS)
+            if max(img.size) > 2 * long_side:   # draft() only reduces JPEG; others are scaled here
+                img.thumbnail((long_side, long_side), Image.LANCZOS, reducing_gap=2.0)
             return img
     except FileNotFoundError:
         raise Unreadable(f"file not found: {path}") from None
@@ -59,7 +61,7 @@ def load_evidence(path: Path | None, long_side: int = WORK_LONG_SIDE) -> Image.I
 
 def fit(img: Image.Image, long_side: int) -> Image.Image:
     out = img.copy()
-    out.thumbnail((long_side, long_side), Image.LANCZOS)
+    out.thumbnail((long_side, long_side), Image.LANCZOS, reducing_gap=2.0)
     return out
 
 
@@ -98,7 +100,7 @@ def lut(cmap: str) -> np.ndarray:
 def overlay(rgb: Image.Image, prob: np.ndarray, cmap: str, opacity: float, threshold: float) -> Image.Image:
     """Heat overlay at the analyst's threshold and opacity: pixels at or below it stay untinted."""
     arr = np.asarray(rgb, dtype=np.uint8)
-    p = prob_at(prob, rgb.size)
+    p = prob_at(prob, rgb.size) if prob.shape != arr.shape[:2] else prob
     ov = _engine_overlay()
     if ov is not None:
         try:
@@ -176,19 +178,39 @@ def crop(work: Image.Image, region: Region, map_size: tuple[int, int], long_side
     if scale < 1:
         c = c.resize((max(1, round(c.width * scale)), max(1, round(c.height * scale))), Image.LANCZOS)
     elif scale > 1:  # small regions are enlarged with visible pixels, never smoothed into detail
-        f = max(1, int(scale))
-        c = c.resize((c.width * f, c.height * f), Image.NEAREST)
+        scale = max(1, int(scale))
+        c = c.resize((c.width * scale, c.height * scale), Image.NEAREST)
+    # The region itself, outlined thinly in its colour inside the context margin.
+    k = c.width / (box[2] - box[0])
+    rx0, ry0 = (x0 * sx - box[0]) * k, (y0 * sy - box[1]) * k
+    rx1, ry1 = (x1 * sx - box[0]) * k - 1, (y1 * sy - box[1]) * k - 1
+    d = ImageDraw.Draw(c)
+    col = BOX_COLOURS[(region.rank - 1) % len(BOX_COLOURS)]
+    d.rectangle([rx0, ry0, rx1, ry1], outline=col, width=max(1, round(c.width / 160)))
     return c
 
 
 # ---- into the PDF ---------------------------------------------------------------------------
-def flowable(img: Image.Image, max_w: float, max_h: float, lossless: bool = False) -> RLImage:
-    """A platypus Image of `img` fitted into max_w x max_h points (JPEG unless `lossless`)."""
+@dataclass
+class Encoded:
+    """An image compressed for the PDF (JPEG for photos, PNG for masks) and its pixel size."""
+
+    data: bytes
+    width: int
+    height: int
+
+
+def encode(img: Image.Image, lossless: bool = False) -> Encoded:
     buf = io.BytesIO()
     if lossless:
         img.save(buf, format="PNG", optimize=True)
     else:
         img.convert("RGB").save(buf, format="JPEG", quality=JPEG_QUALITY, optimize=True, subsampling=2)
-    buf.seek(0)
-    scale = min(max_w / img.width, max_h / img.height)
-    return RLImage(buf, width=img.width * scale, height=img.height * scale)
+    return Encoded(buf.getvalue(), img.width, img.height)
+
+
+def flowable(img: "Encoded | Image.Image", max_w: float, max_h: float, lossless: bool = False) -> RLImage:
+    """A platypus Image fitted into max_w x max_h points. reportlab embeds JPEG data as is."""
+    enc = img if isinstance(img, Encoded) else encode(img, lossless)
+    scale = min(max_w / enc.width, max_h / enc.height)
+    return RLImage(io.BytesIO(enc.data), width=enc.width * scale, height=enc.height * scale)

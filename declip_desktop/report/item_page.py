@@ -2,16 +2,15 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
-from PIL import Image
 from reportlab.platypus import CondPageBreak, Flowable, KeepTogether, Spacer, Table, TableStyle
 
 from . import exif, imaging
 from .blocks import ColourBar, P, X, box, esc, fmt_bytes, fmt_pct, fmt_score, fmt_threshold, kv_table
 from .findings import Findings
 from .integrity import MISMATCH, MISSING, UNRECORDED
+from .pictures import Pictures
 from .styles import FRAME_W, RULE
 
 GAP = 10
@@ -19,23 +18,9 @@ PANEL_W = (FRAME_W - GAP) / 2
 PANEL_H = 190
 
 
-@dataclass
-class Rendered:
-    story: list[Flowable]
-    thumb: Flowable | None
-
-
-def item_section(f: Findings) -> Rendered:
+def item_section(f: Findings, pics: Pictures) -> list[Flowable]:
     it = f.item
-    out: list[Flowable] = []
-    title = X(f"Item {f.index} · {esc(it.file_name)}", "h1")
-    out.append(title)
-    try:
-        work = imaging.load_evidence(it.path)
-        img_error = None
-    except imaging.Unreadable as exc:
-        work, img_error = None, str(exc)
-    thumb = imaging.flowable(imaging.fit(work, imaging.THUMB_LONG_SIDE), 44, 36) if work is not None else None
+    out: list[Flowable] = [X(f"Item {f.index} · {esc(it.file_name)}", "h1")]
 
     # Warnings first: an investigator must not miss them.
     if f.integrity.status in (MISMATCH, MISSING):
@@ -54,14 +39,12 @@ def item_section(f: Findings) -> Rendered:
                         P("This item has no analysis result in the case. It is listed for completeness; no finding "
                           "is stated for it.")], "note"))
         out.append(Spacer(1, 8))
-        if work is not None:
-            out.append(_panel_row([(imaging.fit(work, imaging.PANEL_LONG_SIDE), "Original (EXIF orientation applied)")]))
-    elif work is None:
-        out.append(box([P("Images unavailable"), P(img_error or "")], "note"))
+    if pics.error:
+        out.append(box([P("Images unavailable", "h3"), P(pics.error)], "note"))
+    elif not f.analysed:
+        out.append(_panel_row([(pics.original, "Original (EXIF orientation applied)")]))
     else:
-        out.extend(_images(f, work))
-    if img_error and f.analysed is False:
-        out.append(P(f"Image unavailable: {img_error}", "muted"))
+        out.extend(_images(f, pics))
 
     out.append(CondPageBreak(150))
     if f.analysed:
@@ -70,16 +53,15 @@ def item_section(f: Findings) -> Rendered:
     out.append(P("Integrity", "h2"))
     out.append(kv_table(_integrity_rows(f)))
     out.append(P("Context", "h2"))
-    md = exif.ensure_metadata(it)
     rows = [("Analyst status", it.status or "—")]
     if it.ingest_utc:
         rows.append(("Ingested (UTC)", it.ingest_utc))
-    rows += exif.key_rows(md)
+    rows += exif.key_rows(it.metadata or {})
     out.append(kv_table(rows))
     out.append(Spacer(1, 6))
     out.append(KeepTogether([P("Analyst's note", "h3"),
                              box([P(it.note or "(no note)", "body", newlines=True)], "note")]))
-    return Rendered(out, thumb)
+    return out
 
 
 def _findings_table(f: Findings) -> Table:
@@ -98,36 +80,28 @@ def _findings_table(f: Findings) -> Table:
     return t
 
 
-def _images(f: Findings, work: Image.Image) -> list[Flowable]:
-    it, res = f.item, f.result
-    prob = res.probability
-    map_size = (prob.shape[1], prob.shape[0])
-    panel = imaging.fit(work, imaging.PANEL_LONG_SIDE)
-    ov = imaging.overlay(panel, prob, it.cmap, it.opacity, f.threshold)
-    mask = imaging.mask_image(prob, panel.size, f.threshold)
-    boxed = imaging.draw_boxes(panel, f.regions, map_size)
-    out: list[Flowable] = []
-    bar = ColourBar(imaging.colorbar(it.cmap), f.threshold, width=PANEL_W - 8,
-                    label=f"probability ({it.cmap})")
-    out.append(_panel_row([(panel, "Original (EXIF orientation applied)"),
-                           (ov, f"Overlay: probability above {fmt_threshold(f.threshold)}, "
-                                f"opacity {it.opacity:.0%}")], extra={1: bar}))
-    out.append(Spacer(1, 6))
+def _images(f: Findings, pics: Pictures) -> list[Flowable]:
+    it = f.item
+    t = fmt_threshold(f.threshold)
+    bar = ColourBar(pics.colorbar, f.threshold, width=PANEL_W - 8, label=f"probability ({it.cmap})")
+    out: list[Flowable] = [
+        _panel_row([(pics.original, "Original (EXIF orientation applied)"),
+                    (pics.overlay, f"Overlay: probability above {t}, opacity {it.opacity:.0%}")], extra={1: bar}),
+        Spacer(1, 6),
+    ]
     n = len(f.regions)
-    out.append(_panel_row([(mask, f"Thresholded mask: white = probability > {fmt_threshold(f.threshold)}", True),
-                           (boxed, f"Most strongly flagged regions ({n})" if n else "No region above the threshold")]))
+    out.append(_panel_row([(pics.mask, f"Thresholded mask: white = probability > {t}"),
+                           (pics.boxed, f"Most strongly flagged regions ({n})" if n else "No region above the threshold")]))
     if f.regions:
         out.append(Spacer(1, 6))
-        out.append(_crops(f, work, map_size))
+        out.append(_crops(f, pics))
     return out
 
 
 def _panel_row(panels: list[tuple], extra: dict[int, Flowable] | None = None) -> Table:
     cells = []
-    for i, p in enumerate(panels):
-        img, caption = p[0], p[1]
-        lossless = len(p) > 2 and p[2]
-        col = [imaging.flowable(img, PANEL_W, PANEL_H, lossless=lossless), Spacer(1, 2), P(caption, "caption")]
+    for i, (img, caption) in enumerate(panels):
+        col = [imaging.flowable(img, PANEL_W, PANEL_H), Spacer(1, 2), P(caption, "caption")]
         if extra and i in extra:
             col += [Spacer(1, 3), extra[i]]
         cells.append(col)
@@ -139,12 +113,11 @@ def _panel_row(panels: list[tuple], extra: dict[int, Flowable] | None = None) ->
     return t
 
 
-def _crops(f: Findings, work: Image.Image, map_size: tuple[int, int]) -> Table:
+def _crops(f: Findings, pics: Pictures) -> Flowable:
     n = imaging.BOX_COLOURS
     w = FRAME_W / 4
     cells = []
-    for r in f.regions:
-        c = imaging.crop(work, r, map_size)
+    for r, c in zip(f.regions, pics.crops):
         x0, y0, x1, y1 = r.box
         col = "#%02x%02x%02x" % n[(r.rank - 1) % len(n)]
         cap = X(f"<font color='{col}'>■</font> <b>Region {r.rank}</b><br/>"

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 
-from . import fonts
+from . import bidi, fonts
 from .styles import ACCENT, MARGIN_X, MUTED, PAGE, RULE
 
 
@@ -27,7 +27,7 @@ class Furniture:
 def draw_text(c: Canvas, x: float, y: float, text: str, font: str, size: float, max_w: float | None = None,
               align: str = "left") -> None:
     """Draw one line with per-character CJK fallback, cut with an ellipsis to fit `max_w`."""
-    text = fonts.clean(text)
+    text = bidi.visual(fonts.clean(text))
     if max_w is not None and text_width(text, font, size) > max_w:
         while text and text_width(text + "…", font, size) > max_w:
             text = text[:-1]

@@ -32,25 +32,25 @@ class Region:
 def shrink(prob: np.ndarray, long_side: int) -> np.ndarray:
     """Area-averaged copy of `prob` no larger than `long_side` (the map itself if small enough)."""
     h, w = prob.shape
-    scale = long_side / max(h, w)
-    if scale >= 1:
+    factor = -(-max(h, w) // long_side)   # ceil: whole pixels per block, so the result fits
+    if factor <= 1:
         return prob.astype(np.float32, copy=False)
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return np.asarray(Image.fromarray(prob.astype(np.float32, copy=False), mode="F").resize(size, Image.BOX),
+    return np.asarray(Image.fromarray(prob.astype(np.float32, copy=False), mode="F").reduce(factor),
                       dtype=np.float32)
 
 
 def flagged_regions(prob: np.ndarray, threshold: float, max_regions: int = 4,
-                    min_area_fraction: float = 0.0005) -> list[Region]:
+                    min_area_fraction: float = 0.0005, small: np.ndarray | None = None) -> list[Region]:
     """Up to `max_regions` components of `prob > threshold`, strongest first.
 
     Strength = summed probability over the component (large, confident regions first). Boxes are
-    returned in the coordinates of `prob`.
+    returned in the coordinates of `prob`. `small` = shrink(prob, ...) when the caller has it.
     """
     if prob.ndim != 2 or prob.size == 0:
         return []
     h, w = prob.shape
-    small = shrink(prob, SEARCH_LONG_SIDE)
+    if small is None:
+        small = shrink(prob, SEARCH_LONG_SIDE)
     sh, sw = small.shape
     mask = small > threshold
     if not mask.any():

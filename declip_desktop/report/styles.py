@@ -15,7 +15,7 @@ PAGE = A4
 MARGIN_X = 17 * mm
 MARGIN_TOP = 22 * mm
 MARGIN_BOTTOM = 18 * mm
-FRAME_W = PAGE[0] - 2 * MARGIN_X
+FRAME_W = PAGE[0] - 2 * MARGIN_X - 12   # platypus frames pad 6 pt on each side
 
 INK = colors.HexColor("#1b1f24")
 MUTED = colors.HexColor("#5b6470")
