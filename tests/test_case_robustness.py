@@ -69,8 +69,10 @@ def test_kill_during_ingest_index_write_then_resume(tmp_path, monkeypatch):
     case.close()
     with Case.open(path) as case:
         assert case.evidence == []  # copies on disk are not evidence until indexed
-        rep = case.add_paths([src])  # resuming adopts the identical copies
-        assert [it.file_name for it in rep.added] == ["a.jpg", "b.jpg"]
+        rep = case.verify()  # the log claims two items the index lacks: reported until resumed
+        assert [p.evidence_id for p in rep.problems] == ["E0001", "E0002"] and "interrupted ingest" in rep.problems[0].message
+        rep = case.add_paths([src])  # resuming adopts the identical copies under the same ids
+        assert [(it.id, it.file_name) for it in rep.added] == [("E0001", "a.jpg"), ("E0002", "b.jpg")]
         assert sorted(os.listdir(case.evidence_dir)) == ["a.jpg", "b.jpg"]
         assert case.verify().ok
 

@@ -535,12 +535,17 @@ class Case:
         self._next_number = max(next_number, len(items) + 1)
 
     def _commit_items(self, new_items: list[EvidenceItem], next_number: int) -> None:
-        """Write the evidence index with new items, then log one entry per item (ingest calls this)."""
+        """Log one entry per new item, then write the evidence index (ingest calls this).
+
+        Log first: if the index write is interrupted, re-running the ingest adopts the copies under
+        the same ids and logs them again, which verify accepts; an index entry without a log entry
+        could never be healed.
+        """
         items = self._items + new_items
-        write_bytes_atomic(self.path / EVIDENCE_JSON, _evidence_bytes(self._evidence_doc(items, next_number)))
-        self._set_items(items, next_number)
         self._audit.append_many([("evidence_added", {
             "evidence_id": it.id, "file_name": it.file_name, "original_path": it.original_path,
             "sha256": it.sha256, "md5": it.md5, "size": it.size,
             "original_mtime_utc": it.original_mtime_utc}) for it in new_items], self.session_examiner)
+        write_bytes_atomic(self.path / EVIDENCE_JSON, _evidence_bytes(self._evidence_doc(items, next_number)))
+        self._set_items(items, next_number)
         self._save_info()

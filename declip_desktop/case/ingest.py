@@ -154,6 +154,7 @@ def ingest(case: "Case", paths: list, progress: "Progress | None", cancel: "Canc
     batch_sha: dict[str, str] = {}
     next_number = case._next_number
     last_flush = time.monotonic()
+    processed = 0
 
     def flush() -> None:
         nonlocal pending, last_flush
@@ -171,6 +172,7 @@ def ingest(case: "Case", paths: list, progress: "Progress | None", cancel: "Canc
                 break
             if progress is not None:
                 progress(done, total, f"{path.name}")
+            processed += 1
             item_or_issue = _ingest_one(case, path, explicit, next_number, reserved, batch_sha)
             if isinstance(item_or_issue, IngestIssue):
                 {"skipped": report.skipped, "duplicate": report.duplicates}.get(item_or_issue.kind, report.errors).append(item_or_issue)
@@ -184,7 +186,7 @@ def ingest(case: "Case", paths: list, progress: "Progress | None", cancel: "Canc
     finally:
         flush()  # also on an exception or KeyboardInterrupt: what was copied is recorded
         if progress is not None:
-            progress(total if not report.cancelled else len(report.added), total, "done")
+            progress(processed, total, "cancelled" if report.cancelled else "done")
         summary = {
             "inputs": [shown(p) for p in paths][:200],
             "added": [it.id for it in report.added],

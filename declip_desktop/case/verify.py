@@ -142,7 +142,7 @@ def _cross_check(case: "Case", problems: list[VerifyProblem], warnings: list[str
         if eid not in case._by_id:
             seq = added[eid][0]
             problems.append(VerifyProblem("index_mismatch", f"{eid}: logged as added (audit entry {seq}) but missing from "
-                                          "evidence.json", eid, audit_entry=seq))
+                                          "evidence.json (removed, or an interrupted ingest: add the file again to resume)", eid, audit_entry=seq))
     for eid, f in case._findings.items():
         rec = finding.get(eid)
         if rec is None:
