@@ -155,3 +155,45 @@ def test_unregistered_file_in_evidence_folder_is_a_warning(tmp_path):
         (case.evidence_dir / "planted.jpg").write_bytes(b"x")
         rep = case.verify()
         assert rep.ok and any("planted.jpg" in w for w in rep.warnings)
+
+
+def test_edited_entry_with_recomputed_hash_still_breaks_the_chain(tmp_path):
+    from declip_desktop.case.audit import entry_hash
+
+    case = _case_with_evidence(tmp_path)
+    path = case.path
+    case.close()
+
+    def forge(line):
+        e = json.loads(line)
+        e["details"]["sha256"] = "0" * 64
+        e["sha256"] = entry_hash(e)  # a careful forger fixes the entry's own hash
+        return json.dumps(e) + "\n"
+
+    _rewrite_line(path / "audit.jsonl", 2, forge)
+    with Case.open(path) as case:
+        rep = case.verify()
+        chain = [p for p in rep.problems if p.kind == "audit_chain"]
+        assert [p.audit_entry for p in chain] == [3] and "entry 2 was edited" in chain[0].message
+        # ...and the forged ingest hash no longer matches the index either.
+        assert any(p.kind == "index_mismatch" and p.evidence_id == "E0001" for p in rep.problems)
+
+
+def test_edited_last_entry_with_recomputed_hash_caught_by_the_recorded_head(tmp_path):
+    from declip_desktop.case.audit import entry_hash
+
+    case = _case_with_evidence(tmp_path)
+    path = case.path
+    case.close()
+    n = len((path / "audit.jsonl").read_text(encoding="utf-8").splitlines())
+
+    def forge(line):
+        e = json.loads(line)
+        e["details"]["note"] = "changed"
+        e["sha256"] = entry_hash(e)
+        return json.dumps(e) + "\n"
+
+    _rewrite_line(path / "audit.jsonl", n, forge)
+    with Case.open(path, readonly=True) as case:
+        rep = case.verify()
+        assert any(p.audit_entry == n and "case.json" in p.message for p in rep.problems)

@@ -191,7 +191,8 @@ class AuditLog:
             if stored != actual:
                 problems.append(ChainProblem(n, f"audit entry {n} was edited: stored sha256 {stored}, content hashes to {actual}"))
             if e.get("prev_sha256") != prev:
-                problems.append(ChainProblem(n, f"audit entry {n} does not chain to entry {n - 1}: "
+                problems.append(ChainProblem(n, f"audit entry {n} does not chain to entry {n - 1} "
+                                                f"(entry {n - 1} was edited, or entries between were removed): "
                                                 f"prev_sha256 {e.get('prev_sha256')}, expected {prev}"))
             prev = stored if isinstance(stored, str) else actual
         if expected_head:
