@@ -38,6 +38,7 @@ class MainWindow(QMainWindow):
     analysisFinished = Signal(int, int)  # done, failed
     displayReady = Signal(str)  # evidence id now on screen (image, and overlay when analysed)
     findingSaved = Signal(str)
+    reportExported = Signal(str)  # path of the PDF
 
     def __init__(self, case_path: str | None = None, parent: QWidget | None = None):
         super().__init__(parent)

@@ -1,0 +1,268 @@
+"""Trainer dialog: pick (or synthesise) a data set, choose backbone/decoder/epochs, train in a
+worker with a live loss/IoU chart, cancel and resume; the trained model joins the model store."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QButtonGroup, QComboBox, QDialog, QDialogButtonBox, QFileDialog,
+                               QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QProgressBar,
+                               QPushButton, QRadioButton, QSpinBox, QVBoxLayout, QWidget)
+
+from declip_desktop.training_chart import TrainingChart
+from declip_desktop.workers import Job, JobRunner
+
+DECODERS = ["conv-20", "conv-12", "conv-4", "linear"]
+
+
+def _path_row(edit: QLineEdit, caption: str, folder: bool = True, files: bool = False) -> QWidget:
+    w = QWidget()
+    lay = QHBoxLayout(w)
+    lay.setContentsMargins(0, 0, 0, 0)
+    lay.addWidget(edit, 1)
+    b = QPushButton("Browse…")
+
+    def pick():
+        if files:
+            paths, _ = QFileDialog.getOpenFileNames(w, caption)
+            if paths:
+                edit.setText(";".join(paths))
+        elif folder:
+            p = QFileDialog.getExistingDirectory(w, caption, edit.text())
+            if p:
+                edit.setText(p)
+
+    b.clicked.connect(pick)
+    lay.addWidget(b)
+    return w
+
+
+def training_job(ctx, synth: dict | None, cfg_kwargs: dict, resume: bool, import_to_store: bool):
+    """Worker: optional synthesis, training (progress as items, throttled), import into the store."""
+    from trainer.train import TrainConfig, Trainer
+
+    if synth:
+        from trainer.synth import synthesize
+
+        if not (Path(synth["out"]) / "manifest.json").exists():
+            ctx.item("log", f"Synthesising {synth['count']} items from {synth['photos']}…")
+            synthesize(synth["photos"], synth["out"], int(synth["count"]), seed=int(synth.get("seed", 0)),
+                       progress=lambda d, t, m: ctx.progress(d, t, f"synthesising {d}/{t}"))
+        cfg_kwargs = dict(cfg_kwargs, data=synth["out"])
+    last = [0.0]
+
+    def progress(p):
+        now = time.monotonic()
+        if p.phase != "train" or now - last[0] > 0.1 or p.step == p.steps:
+            last[0] = now
+            ctx.item("progress", p)
+
+    cfg = TrainConfig(**cfg_kwargs)
+    result = Trainer(cfg, progress=progress, cancel=ctx.cancelled, log=lambda s: ctx.item("log", s)).run(resume=resume)
+    if import_to_store:
+        from engine.store import ModelStore
+
+        card = ModelStore().import_path(cfg.out)
+        result["imported_id"] = card.id
+    return result
+
+
+class TrainerDialog(QDialog):
+    trainingFinished = Signal(object)  # result dict, or None when cancelled/failed
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("trainerDialog")
+        self.setWindowTitle("Train a model")
+        self.runner = JobRunner(self)
+        self.job: Job | None = None
+
+        # -- data
+        self.useFolder = QRadioButton("Use a data set folder (manifest.json, Dolos or images/masks)")
+        self.useSynth = QRadioButton("Synthesise a data set from a folder of authentic photos")
+        self.useFolder.setChecked(True)
+        group = QButtonGroup(self)
+        group.addButton(self.useFolder)
+        group.addButton(self.useSynth)
+        self.dataEdit = QLineEdit(objectName="trainDataEdit", accessibleName="Data set folder")
+        self.photosEdit = QLineEdit(objectName="trainPhotosEdit", accessibleName="Authentic photos folder")
+        self.synthOutEdit = QLineEdit(objectName="trainSynthOutEdit", accessibleName="Synthesised data set folder")
+        self.synthCount = QSpinBox(objectName="trainSynthCount", minimum=3, maximum=100000, value=200)
+        data_box = QGroupBox("Data")
+        f = QFormLayout(data_box)
+        f.addRow(self.useFolder)
+        f.addRow("Data set", _path_row(self.dataEdit, "Data set folder"))
+        f.addRow(self.useSynth)
+        f.addRow("Photos", _path_row(self.photosEdit, "Folder of authentic photos"))
+        f.addRow("Write data set to", _path_row(self.synthOutEdit, "Empty folder for the data set"))
+        f.addRow("Items", self.synthCount)
+
+        # -- settings
+        from engine.backbones import PRESETS
+
+        self.backboneCombo = QComboBox(objectName="trainBackboneCombo", accessibleName="Backbone")
+        self.backboneCombo.setEditable(True)  # a JSON spec may be typed for experiments
+        self.backboneCombo.addItems(list(PRESETS))
+        self.weightsEdit = QLineEdit(objectName="trainWeightsEdit",
+                                     accessibleName="Backbone weight files (CLIP), separated by ;")
+        self.decoderCombo = QComboBox(objectName="trainDecoderCombo", accessibleName="Decoder")
+        self.decoderCombo.addItems(DECODERS)
+        self.epochsSpin = QSpinBox(objectName="trainEpochsSpin", accessibleName="Maximum epochs",
+                                   minimum=1, maximum=1000, value=30)
+        self.batchSpin = QSpinBox(objectName="trainBatchSpin", accessibleName="Batch size", minimum=1, maximum=512,
+                                  value=64)
+        self.outEdit = QLineEdit(objectName="trainOutEdit", accessibleName="Output model folder")
+        self.nameEdit = QLineEdit(objectName="trainNameEdit", accessibleName="Model name")
+        set_box = QGroupBox("Settings")
+        g = QFormLayout(set_box)
+        g.addRow("Backbone", self.backboneCombo)
+        g.addRow("Backbone weights", _path_row(self.weightsEdit, "CLIP weight files", files=True))
+        g.addRow("Decoder", self.decoderCombo)
+        g.addRow("Epochs (max)", self.epochsSpin)
+        g.addRow("Batch size", self.batchSpin)
+        g.addRow("Model folder", _path_row(self.outEdit, "Folder for the trained model"))
+        g.addRow("Model name", self.nameEdit)
+
+        # -- running
+        self.chart = TrainingChart()
+        self.progressBar = QProgressBar(objectName="trainProgressBar")
+        self.statusLabel = QLabel("", objectName="trainStatus")
+        self.statusLabel.setWordWrap(True)
+        self.startButton = QPushButton("Start training", objectName="trainStartButton")
+        self.resumeButton = QPushButton("Resume", objectName="trainResumeButton")
+        self.cancelButton = QPushButton("Cancel", objectName="trainCancelButton")
+        self.cancelButton.setEnabled(False)
+        self.startButton.clicked.connect(lambda: self.start(resume=False))
+        self.resumeButton.clicked.connect(lambda: self.start(resume=True))
+        self.cancelButton.clicked.connect(self.cancel)
+        run_row = QHBoxLayout()
+        for b in (self.startButton, self.resumeButton, self.cancelButton):
+            run_row.addWidget(b)
+        close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        close.rejected.connect(self.reject)
+
+        top = QHBoxLayout()
+        top.addWidget(data_box, 1)
+        top.addWidget(set_box, 1)
+        lay = QVBoxLayout(self)
+        lay.addLayout(top)
+        lay.addWidget(self.chart, 1)
+        lay.addWidget(self.progressBar)
+        lay.addWidget(self.statusLabel)
+        lay.addLayout(run_row)
+        lay.addWidget(close)
+        self.resize(980, 680)
+
+    # -- configuration ------------------------------------------------------------------------
+    def config(self) -> tuple[dict | None, dict]:
+        from engine.errors import DeclipError
+
+        text = self.backboneCombo.currentText().strip()
+        backbone = json.loads(text) if text.startswith("{") else text
+        out = self.outEdit.text().strip()
+        if not out:
+            raise DeclipError("choose a folder for the trained model")
+        synth = None
+        if self.useSynth.isChecked():
+            if not self.photosEdit.text().strip() or not self.synthOutEdit.text().strip():
+                raise DeclipError("choose the photos folder and where to write the synthesised data set")
+            synth = {"photos": self.photosEdit.text().strip(), "out": self.synthOutEdit.text().strip(),
+                     "count": self.synthCount.value()}
+            data = synth["out"]
+        else:
+            data = self.dataEdit.text().strip()
+            if not data:
+                raise DeclipError("choose a data set folder")
+        weights = [w for w in self.weightsEdit.text().split(";") if w.strip()]
+        kwargs = {"data": data, "out": out, "backbone": backbone, "backbone_weights": weights,
+                  "decoder": self.decoderCombo.currentText(), "max_epochs": self.epochsSpin.value(),
+                  "batch_size": self.batchSpin.value(), "name": self.nameEdit.text().strip() or None}
+        if self.widths is not None:
+            kwargs["widths"] = list(self.widths)
+        return synth, kwargs
+
+    widths: list[int] | None = None  # channel plan override (tests use tiny decoders)
+
+    # -- running ------------------------------------------------------------------------------
+    def start(self, resume: bool = False) -> Job | None:
+        if self.job is not None:
+            return None
+        try:
+            synth, kwargs = self.config()
+        except Exception as exc:
+            self.statusLabel.setText(f"<span style='color:#d33'>{exc}</span>")
+            return None
+        self.chart.clear()
+        self.chart.max_epochs = kwargs["max_epochs"]
+        self.statusLabel.setText("Resuming…" if resume else "Starting…")
+        job = Job(training_job, synth, kwargs, resume, True, name="train")
+        self.job = job
+        job.signals.progress.connect(self._synth_progress)
+        job.signals.item.connect(self._item)
+        job.signals.succeeded.connect(self._succeeded)
+        job.signals.failed.connect(self._failed)
+        job.signals.cancelled.connect(self._cancelled)
+        job.signals.finished.connect(self._finished)
+        self._set_running(True)
+        self.runner.start(job)
+        return job
+
+    def cancel(self) -> None:
+        if self.job is not None:
+            self.job.cancel()
+            self.statusLabel.setText("Cancelling after this batch; the state is saved for Resume…")
+
+    def _set_running(self, running: bool) -> None:
+        self.startButton.setEnabled(not running)
+        self.resumeButton.setEnabled(not running)
+        self.cancelButton.setEnabled(running)
+
+    def _synth_progress(self, done: int, total: int, message: str) -> None:
+        self.progressBar.setRange(0, max(1, total))
+        self.progressBar.setValue(done)
+        self.statusLabel.setText(message)
+
+    def _item(self, key, value) -> None:
+        if key == "log":
+            self.statusLabel.setText(str(value))
+            return
+        p = value
+        if p.phase == "features":
+            self.progressBar.setRange(0, max(1, p.steps))
+            self.progressBar.setValue(p.step)
+            self.statusLabel.setText(f"Extracting features {p.step}/{p.steps}")
+        elif p.phase == "train":
+            self.progressBar.setRange(0, max(1, p.steps))
+            self.progressBar.setValue(p.step)
+            if p.steps:
+                self.chart.add_loss(p.epoch - 1 + p.step / p.steps, p.loss)
+            self.statusLabel.setText(f"Epoch {p.epoch}/{p.max_epochs}, batch {p.step}/{p.steps}, loss {p.loss:.4f}")
+        elif p.phase == "epoch":
+            self.chart.add_iou(p.epoch, p.val_iou)
+            self.statusLabel.setText(f"Epoch {p.epoch}: validation IoU {p.val_iou:.2f} % (best {p.best_iou:.2f} %)")
+
+    def _succeeded(self, result: dict) -> None:
+        self.statusLabel.setText(f"Trained {result.get('model_id')}: best validation IoU "
+                                 f"{result.get('best_val_iou', float('nan')):.2f} % at epoch {result.get('best_epoch')}; "
+                                 f"added to the model store as {result.get('imported_id')}.")
+        self.progressBar.setValue(self.progressBar.maximum())
+        self.trainingFinished.emit(result)
+
+    def _failed(self, message: str) -> None:
+        self.statusLabel.setText(f"<span style='color:#d33'>Training failed: {message}</span>")
+        self.trainingFinished.emit(None)
+
+    def _cancelled(self) -> None:
+        self.statusLabel.setText("Training cancelled; its state is saved. Press Resume to continue.")
+        self.trainingFinished.emit(None)
+
+    def _finished(self) -> None:
+        self.job = None
+        self._set_running(False)
+
+    def done(self, r: int) -> None:  # noqa: D401
+        self.cancel()
+        self.runner.wait(60000)
+        super().done(r)

@@ -1,0 +1,141 @@
+"""Model manager, trainer dialog, report export, About."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.gui_support import (close_window, drop_paths, isolated_qsettings, make_window,  # noqa: F401
+                               tiny_model, wait_ingest, write_photos)
+
+
+def test_model_manager_imports_official_checkpoint_with_clip_weights(qtbot, tmp_path):
+    from declip_desktop.dialogs.model_manager import ModelManagerDialog
+    from engine.store import ModelStore
+    from engine.testing import make_official_checkpoint
+
+    ckpt = make_official_checkpoint(tmp_path / "ViT_layer0_conv-4_test.pth", arch="vit", layer=0,
+                                    clip_path=tmp_path / "ViT-L-14.pt", seed=1)
+    dlg = ModelManagerDialog()
+    qtbot.addWidget(dlg)
+    before = dlg.modelList.count()
+    with qtbot.waitSignal(dlg.imported, timeout=180000) as blocker:
+        dlg.import_files(str(ckpt), [str(tmp_path / "ViT-L-14.pt")])
+    mid = blocker.args[0]
+    assert dlg.modelList.count() == before + 1
+    assert dlg.current_id() == mid
+    html = dlg.details.toHtml()
+    assert "Licence" in html and "Intended use" in html
+    dlg.set_default()
+    assert ModelStore().default_id == mid
+    assert "★" in dlg.modelList.currentItem().text()
+    dlg.verify()
+    assert "match their SHA-256" in dlg.status.text()
+
+
+def test_model_manager_reports_a_bad_file_clearly(qtbot, tmp_path):
+    from declip_desktop.dialogs.model_manager import ModelManagerDialog
+
+    bogus = tmp_path / "not_a_checkpoint.pth"
+    bogus.write_bytes(b"hello")
+    dlg = ModelManagerDialog()
+    qtbot.addWidget(dlg)
+    n = dlg.modelList.count()
+    with qtbot.waitSignal(dlg.importFailed, timeout=60000) as blocker:
+        dlg.import_files(str(bogus), [])
+    assert "not_a_checkpoint.pth" in blocker.args[0]
+    assert "Import failed" in dlg.status.text()
+    assert dlg.modelList.count() == n
+
+
+def test_model_manager_lists_catalogue_cards_with_licences(qtbot):
+    from declip_desktop.dialogs.model_manager import ModelManagerDialog
+
+    dlg = ModelManagerDialog()
+    qtbot.addWidget(dlg)
+    ids = [dlg.modelList.item(i).data(256) for i in range(dlg.modelList.count())]
+    assert "declip-vit-lama" in ids
+    dlg.modelList.setCurrentRow(ids.index("declip-vit-lama"))
+    assert "CC BY-NC-SA" in dlg.details.toPlainText()
+    assert not dlg.defaultButton.isEnabled()  # not imported: cannot be the default
+
+
+TINY = {"family": "lite0", "stages": [1], "grid": 8, "input_size": 64}
+
+
+@pytest.fixture
+def photo_folder(tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        base = np.zeros((120, 160, 3), np.uint8)
+        base[..., i % 3] = rng.integers(60, 200)
+        base += rng.integers(0, 50, base.shape, dtype=np.uint8)
+        Image.fromarray(base).save(folder / f"p{i}.png")
+    return folder
+
+
+def test_trainer_dialog_synthesises_trains_and_adds_the_model(qtbot, tmp_path, photo_folder):
+    from declip_desktop.dialogs.trainer import TrainerDialog
+    from engine.store import ModelStore
+
+    dlg = TrainerDialog()
+    qtbot.addWidget(dlg)
+    dlg.useSynth.setChecked(True)
+    dlg.photosEdit.setText(str(photo_folder))
+    dlg.synthOutEdit.setText(str(tmp_path / "ds"))
+    dlg.synthCount.setValue(12)
+    dlg.backboneCombo.setEditText(json.dumps(TINY))
+    dlg.decoderCombo.setCurrentText("conv-4")
+    dlg.widths = [4, 4, 4, 4]
+    dlg.epochsSpin.setValue(2)
+    dlg.batchSpin.setValue(4)
+    dlg.outEdit.setText(str(tmp_path / "my-model"))
+    with qtbot.waitSignal(dlg.trainingFinished, timeout=300000) as blocker:
+        dlg.startButton.click()
+    result = blocker.args[0]
+    assert result is not None, dlg.statusLabel.text()
+    assert result["imported_id"] == "my-model"
+    assert "my-model" in [e.card.id for e in ModelStore().list()]
+    assert len(dlg.chart.iou) == 2 and dlg.chart.loss
+    assert "added to the model store" in dlg.statusLabel.text()
+
+
+def test_trainer_dialog_refuses_missing_settings(qtbot):
+    from declip_desktop.dialogs.trainer import TrainerDialog
+
+    dlg = TrainerDialog()
+    qtbot.addWidget(dlg)
+    assert dlg.start() is None
+    assert "folder" in dlg.statusLabel.text()
+    assert dlg.startButton.isEnabled()
+
+
+def test_export_report_writes_a_pdf_and_logs_it(qtbot, tmp_path, tiny_model):
+    from declip_desktop import report_export
+
+    w = make_window(qtbot, tmp_path / "case.declip")
+    drop_paths(w, write_photos(tmp_path / "in", 2))
+    wait_ingest(qtbot, w)
+    with qtbot.waitSignal(w.analysisFinished, timeout=120000):
+        w.analyze_all()
+    out = tmp_path / "out" / "report.pdf"
+    out.parent.mkdir()
+    with qtbot.waitSignal(w.reportExported, timeout=180000) as blocker:
+        report_export.export_report(w, out)
+    assert Path(blocker.args[0]) == out and out.read_bytes()[:5] == b"%PDF-"
+    assert any(e.get("action") == "report_exported" for e in w.case.audit_entries())
+    close_window(w)
+
+
+def test_about_dialog_lists_versions_and_licences(qtbot):
+    from declip_desktop.dialogs.about import AboutDialog
+
+    dlg = AboutDialog()
+    qtbot.addWidget(dlg)
+    text = dlg.findChild(type(dlg.layout().itemAt(0).widget()), "aboutText").toPlainText()
+    assert "PySide6" in text and "torch" in text and "LGPL" in text and "Apache-2.0" in text
