@@ -16,24 +16,52 @@ from .styles import FRAME_W, WARN_BG
 def hashes(findings: list[Findings]) -> list[Flowable]:
     out: list[Flowable] = [P("Appendix A — Full hashes", "h1"),
                            P("SHA-256 of each evidence file as recorded at ingest and as computed when this report was "
-                             "generated, and of the model weights used.", "muted"), Spacer(1, 4)]
+                             "generated, then the weights of every model used.", "muted"), Spacer(1, 4)]
     widths = [22, 120]
     widths.append(FRAME_W - sum(widths))
     rows, extra = [], []
     for f in findings:
         lines = [f"ingest&nbsp;&nbsp;{esc(f.item.sha256_ingest or 'not recorded')}",
                  f"report&nbsp;&nbsp;{esc(f.integrity.sha256_now or 'not computed')}"]
-        if f.analysed:
-            for w in f.metadata.get("weights") or []:
-                lines.append(f"<font color='#5b6470'>weights {esc(w.get('file') or w.get('name') or '?')}</font>")
-                lines.append(f"<font color='#5b6470'>{esc(w.get('sha256') or '?')}</font>")
+        for k, v in sorted(f.item.extra_hashes.items()):
+            lines.append(f"<font color='#5b6470'>{esc(k[:6].ljust(6)).replace(' ', '&nbsp;')}&nbsp;&nbsp;{esc(v)}</font>")
         status = ("" if f.integrity.status == VERIFIED
                   else f"<br/><font color='#9b1c1c'><b>{esc(f.integrity.status)}</b></font>")
         rows.append([P(str(f.index), "cell"), X(esc(f.item.file_name) + status, "cell"), X("<br/>".join(lines), "mono")])
         if f.integrity.status != VERIFIED:
             extra.append(("BACKGROUND", (0, len(rows)), (-1, len(rows)), WARN_BG))
-    out.append(grid_table(["#", "File", "SHA-256"], rows, widths, row_styles=extra))
+    out.append(grid_table(["#", "File", "SHA-256 (MD5 where recorded)"], rows, widths, row_styles=extra))
+
+    models: dict[tuple, list[int]] = {}
+    for f in findings:
+        if f.analysed:
+            md = f.metadata
+            key = (str(md.get("model_id") or "?"), str(md.get("model_name") or ""),
+                   tuple((str(w.get("file") or w.get("name") or "?"), str(w.get("sha256") or "?"))
+                         for w in md.get("weights") or []))
+            models.setdefault(key, []).append(f.index)
+    if models:
+        out.append(P("Model weights", "h2"))
+        mrows = []
+        for (mid, name, weights), idx in models.items():
+            wl = "<br/>".join(f"<font color='#5b6470'>{esc(fn)}</font><br/>{esc(sha)}" for fn, sha in weights) or "not recorded"
+            mrows.append([X(f"<b>{esc(name or mid)}</b><br/>id {esc(mid)}<br/>items {esc(_ranges(idx))}", "cell"),
+                          X(wl, "mono")])
+        out.append(grid_table(["Model", "Weights file and SHA-256"], mrows, [142, FRAME_W - 142]))
     return out
+
+
+def _ranges(idx: list[int]) -> str:
+    parts, start, prev = [], None, None
+    for i in idx + [None]:
+        if start is None:
+            start = prev = i
+        elif i is not None and i == prev + 1:
+            prev = i
+        else:
+            parts.append(str(start) if start == prev else f"{start}–{prev}")
+            start = prev = i
+    return ", ".join(parts)
 
 
 def audit(case: ReportCase) -> list[Flowable]:
@@ -52,7 +80,7 @@ def audit(case: ReportCase) -> list[Flowable]:
     out.append(P("Each entry records its SHA-256 and the previous entry's; the report itself is logged after it is "
                  "written (with this PDF's SHA-256), so that entry is not listed here.", "muted"))
     out.append(Spacer(1, 4))
-    widths = [22, 84, 78, 64]
+    widths = [22, 100, 74, 62]
     widths.append(FRAME_W - sum(widths))
     rows = []
     for e in a.entries:
@@ -66,7 +94,7 @@ def audit(case: ReportCase) -> list[Flowable]:
         who = e.get("examiner") or ""
         if e.get("os_user"):
             who += f" ({e['os_user']}@{e.get('host', '')})"
-        rows.append([P(str(e.get("seq", "")), "cell"), P(str(e.get("time_utc", "")), "cell"), P(who, "cell"),
+        rows.append([P(str(e.get("seq", "")), "cell"), P(str(e.get("time_utc", "")), "small"), P(who, "cell"),
                      P(str(e.get("action", "")), "cell_b"),
                      X(f"{esc(dtext)}<br/><font name='DeclipMono' size='5.6' color='#5b6470'>"
                        f"{esc(e.get('sha256', ''))}</font>", "cell")])

@@ -10,6 +10,15 @@ from .model import ReportCase
 from .styles import FRAME_W, RULE
 
 
+def report_software() -> str:
+    import platform
+
+    import PIL
+    import reportlab
+
+    return f"reportlab {reportlab.Version} · Pillow {PIL.__version__} · Python {platform.python_version()}"
+
+
 def cover(case: ReportCase, findings: list[Findings], *, report_id: str, utc: str, local: str, app: str,
           threshold_override: float | None, total_items: int) -> list[Flowable]:
     out: list[Flowable] = [Spacer(1, 18)]
@@ -38,12 +47,15 @@ def cover(case: ReportCase, findings: list[Findings], *, report_id: str, utc: st
         ("Report date (UTC)", utc),
         ("Report date (local)", local),
         ("Application", app),
+        ("Report software", report_software()),
         ("Report id", P(report_id, "mono")),
         ("Evidence items", items),
         ("Threshold", thr),
         ("Evidence integrity", integ),
         ("Audit log chain", chain_text),
     ]
+    if case.report_by and case.report_by != case.examiner:
+        rows.insert(4, ("Report produced by", case.report_by))
     if case.created_utc:
         rows.insert(4, ("Case opened (UTC)", case.created_utc))
     out.append(kv_table(rows, label_w=120))
