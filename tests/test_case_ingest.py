@@ -262,3 +262,34 @@ def test_non_utf8_and_very_long_file_names(tmp_path):
     with Case.open(path) as case:
         assert {it.file_name for it in case.evidence} >= {"caf_.jpg", "x.jpg"}
     assert snapshot(src) == before
+
+
+def test_non_images_are_skipped_from_their_header(tmp_path, monkeypatch):
+    import builtins
+
+    src = tmp_path / "src"
+    make_jpeg(src / "a.jpg")
+    (src / "video.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 1_000_000)
+    reads = []
+    real_open = builtins.open
+
+    def spy(file, mode="r", *a, **k):
+        fh = real_open(file, mode, *a, **k)
+        if str(file).endswith("video.mp4"):
+            assert "w" not in mode and "a" not in mode and "+" not in mode
+            orig_read = fh.read
+
+            def read(n=-1):
+                out = orig_read(n)
+                reads.append(len(out))
+                return out
+            fh.read = read
+        return fh
+
+    monkeypatch.setattr(builtins, "open", spy)
+    with new_case(tmp_path) as case:
+        rep = case.add_paths([src])
+    monkeypatch.undo()
+    assert [it.file_name for it in rep.added] == ["a.jpg"]
+    assert rep.skipped[0].path.endswith("video.mp4") and "not an image" in rep.skipped[0].reason
+    assert sum(reads) < 100_000  # the header was enough; the 1 MB body was never read

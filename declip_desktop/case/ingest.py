@@ -208,7 +208,15 @@ def _ingest_one(case: "Case", path: Path, explicit: bool, number: int, reserved:
         if st.st_size > MAX_FILE_BYTES:
             return IngestIssue(spath, "skipped", f"file is {st.st_size / 1e9:.1f} GB, above the "
                                                   f"{MAX_FILE_BYTES / 1e9:.0f} GB limit", explicit=explicit)
-        with open(path, "rb") as fh:  # the only way an original is ever opened
+        if st.st_size == 0:
+            return IngestIssue(spath, "skipped", "empty file (0 bytes)", explicit=explicit)
+        with open(path, "rb") as fh:  # originals are only ever opened like this: binary, read-only
+            try:
+                # Header first, so a folder of videos or archives is not read in full just to skip it.
+                probe_image(fh)  # (no close(): Pillow would close our file with it)
+            except NotAnImage as exc:
+                return IngestIssue(spath, "skipped", str(exc), explicit=explicit)
+            fh.seek(0)
             data = fh.read()
     except OSError as exc:
         return IngestIssue(spath, "error", f"cannot read file ({exc.strerror or exc})", explicit=explicit)

@@ -8,7 +8,7 @@ import io
 import logging
 import warnings
 from fractions import Fraction
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 from PIL import Image, ImageCms, UnidentifiedImageError
@@ -36,14 +36,17 @@ class NotAnImage(Exception):
     """The bytes are not an image Pillow can identify; str() is the reason shown to the user."""
 
 
-def probe_image(data: bytes) -> Image.Image:
-    """Identify the image (header only, no full decode). Raises NotAnImage with a reason."""
-    if not data:
-        raise NotAnImage("empty file (0 bytes)")
+def probe_image(data: bytes | BinaryIO) -> Image.Image:
+    """Identify the image from bytes or an open binary file (header only, no full decode).
+    Raises NotAnImage with a reason."""
+    if isinstance(data, (bytes, bytearray)):
+        if not data:
+            raise NotAnImage("empty file (0 bytes)")
+        data = io.BytesIO(data)
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
-            img = Image.open(io.BytesIO(data))
+            img = Image.open(data)
         except UnidentifiedImageError:
             raise NotAnImage("not an image (format not recognised)") from None
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
