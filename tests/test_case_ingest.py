@@ -293,3 +293,30 @@ def test_non_images_are_skipped_from_their_header(tmp_path, monkeypatch):
     assert [it.file_name for it in rep.added] == ["a.jpg"]
     assert rep.skipped[0].path.endswith("video.mp4") and "not an image" in rep.skipped[0].reason
     assert sum(reads) < 100_000  # the header was enough; the 1 MB body was never read
+
+
+def test_an_unexpected_failure_on_one_file_does_not_stop_the_batch(tmp_path, monkeypatch):
+    from declip_desktop.case import ingest as ingest_mod
+
+    src = tmp_path / "src"
+    make_jpeg(src / "a.jpg", seed=1)
+    make_jpeg(src / "b.jpg", seed=2)
+    real = ingest_mod.extract_metadata
+    calls = []
+
+    def flaky(data, img=None):
+        calls.append(1)
+        if len(calls) == 1:
+            raise MemoryError("hostile header")
+        return real(data, img)
+
+    monkeypatch.setattr(ingest_mod, "extract_metadata", flaky)
+    with new_case(tmp_path) as case:
+        rep = case.add_paths([src])
+        # metadata failure keeps the evidence (with a note); the other file is unaffected
+        assert [it.file_name for it in rep.added] == ["a.jpg", "b.jpg"]
+        assert "metadata extraction failed" in rep.added[0].metadata["notes"][0]
+        monkeypatch.setattr(ingest_mod, "_write_copy", lambda *a: (_ for _ in ()).throw(RuntimeError("boom")))
+        make_jpeg(src / "c.jpg", seed=3)
+        rep = case.add_paths([src / "c.jpg"])
+        assert rep.added == [] and "unexpected error (RuntimeError: boom)" in rep.errors[0].reason

@@ -173,7 +173,11 @@ def ingest(case: "Case", paths: list, progress: "Progress | None", cancel: "Canc
             if progress is not None:
                 progress(done, total, f"{path.name}")
             processed += 1
-            item_or_issue = _ingest_one(case, path, explicit, next_number, reserved, batch_sha)
+            try:
+                item_or_issue = _ingest_one(case, path, explicit, next_number, reserved, batch_sha)
+            except Exception as exc:  # a hostile file must not stop the batch, whatever it triggers
+                item_or_issue = IngestIssue(shown(path), "error", f"unexpected error ({type(exc).__name__}: "
+                                                                  f"{str(exc)[:160]})", explicit=explicit)
             if isinstance(item_or_issue, IngestIssue):
                 {"skipped": report.skipped, "duplicate": report.duplicates}.get(item_or_issue.kind, report.errors).append(item_or_issue)
             else:
