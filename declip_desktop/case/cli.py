@@ -5,7 +5,6 @@ was processed) or an integrity failure, 2 usage error. Progress goes to stderr, 
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
