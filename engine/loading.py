@@ -30,6 +30,7 @@ def _read(path: Path) -> dict:
     return _MEMO[key]
 
 
+ROLE_KIND = {"clip-vit": "CLIP ViT", "clip-rn": "CLIP ResNet (RN50)"}
 ROLE_LABEL = {"clip-vit": "CLIP ViT-L/14 weights (e.g. ViT-L-14.pt)", "clip-rn": "CLIP RN50 weights (e.g. RN50.pt)"}
 
 
@@ -62,6 +63,7 @@ def prepare_official_card(path: Path, backbone_weights: list[Path], catalogue: l
     if template is not None:
         _check_template(template, arch, path)
         card = ModelCard.from_dict(template.to_dict())
+        card.backbone, card.decoder = arch["backbone"], arch["decoder"]  # the file, not its name, decides
     else:
         stem = re.sub(r"[^a-z0-9]+", "-", path.stem.lower()).strip("-")
         card = ModelCard(id=model_id or f"imported-{stem}", name=name or f"Imported DeCLIP model ({path.name})",
@@ -72,6 +74,12 @@ def prepare_official_card(path: Path, backbone_weights: list[Path], catalogue: l
     sources: dict[str, Path] = {"decoder": path}
     files = [_file_entry("decoder", path, "declip-official")]
     given = classify_backbone_files(backbone_weights)
+    extra = set(given) - set(weight_roles(arch["backbone"]))
+    if extra:
+        role = extra.pop()
+        needs = " and ".join(ROLE_LABEL[r] for r in weight_roles(arch["backbone"])) or "no CLIP weights"
+        raise CheckpointError(f"{given[role][0]}: holds {ROLE_KIND[role]} "
+                              f"weights, but {path.name} ({card.backbone_name}) needs {needs}")
     for role in weight_roles(arch["backbone"]):
         if role in given:
             files.append(_file_entry(role, given[role][0], "clip"))
@@ -81,12 +89,6 @@ def prepare_official_card(path: Path, backbone_weights: list[Path], catalogue: l
         else:
             raise CheckpointError(f"{path}: this {card.backbone_name} model needs {ROLE_LABEL[role]}; "
                                   "pass it with --backbone-weights")
-    extra = set(given) - set(weight_roles(arch["backbone"]))
-    if extra:
-        role = extra.pop()
-        needs = " and ".join(ROLE_LABEL[r] for r in weight_roles(arch["backbone"])) or "no CLIP weights"
-        raise CheckpointError(f"{given[role][0]}: holds {role.replace('clip-', 'CLIP ').upper().replace('CLIP ', 'CLIP ')} "
-                              f"weights, but {path.name} ({card.backbone_name}) needs {needs}")
     card.files = files
     return card, sources
 
@@ -94,7 +96,8 @@ def prepare_official_card(path: Path, backbone_weights: list[Path], catalogue: l
 def _check_template(card: ModelCard, arch: dict, path: Path) -> None:
     if card.backbone.get("family") != arch["backbone"]["family"] or card.decoder.get("depth") != arch["decoder"].get("depth"):
         raise CheckpointError(f"{path}: the file name says {card.backbone_name} {card.decoder_name}, but the weights "
-                              f"are {arch['backbone']['family']} {arch['decoder'].get('type')}-{arch['decoder'].get('depth')}")
+                              f"are {ModelCard(id='x', name='x', backbone=arch['backbone'], decoder=arch['decoder']).backbone_name} "
+                              f"{arch['decoder'].get('type')}-{arch['decoder'].get('depth')}")
 
 
 def prepare_own_card(folder: Path, backbone_weights: list[Path], store) -> tuple[ModelCard, dict[str, Path]]:

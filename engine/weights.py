@@ -90,7 +90,9 @@ def _load_safetensors(path: Path) -> dict:
 
 def _load_torchscript(path: Path) -> dict:
     try:
-        module = torch.jit.load(str(path), map_location="cpu")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # jit deprecation notice: OpenAI ships TorchScript
+            module = torch.jit.load(str(path), map_location="cpu")
     except Exception as exc:
         raise _fail(path, f"corrupt TorchScript archive ({str(exc).splitlines()[0][:120]})") from None
     return {k: v.detach() for k, v in module.state_dict().items()}

@@ -76,8 +76,13 @@ def describe(spec: str | dict) -> str:
     spec = resolve_spec(spec)
     fam = spec["family"]
     if fam == "fusion":
-        return f"fusion[{describe(spec['vit'])} + {describe(spec['rn'])}]"
+        return f"{describe(spec['vit'])} + {describe(spec['rn'])}"
     if fam == "lite0":
-        return f"EfficientNet-Lite0 stages {spec.get('stages')}"
-    cfg = spec["config"] if isinstance(spec["config"], str) else "custom"
-    return f"{cfg} layer {spec['layer']}"
+        return "EfficientNet-Lite0 (ImageNet)"
+    cfg = spec["config"]
+    if not isinstance(cfg, str):
+        return f"custom CLIP {'ViT' if fam == 'clip-vit' else 'ResNet'}"
+    return _PRETTY.get(cfg, cfg)
+
+
+_PRETTY = {"ViT-L-14-quickgelu": "CLIP ViT-L/14", "RN50-quickgelu": "CLIP RN50"}

@@ -1,0 +1,67 @@
+"""Write resources/cards/*.json: catalogue cards for the nine released DeCLIP checkpoints.
+
+Hashes are unknown until the user imports a file; the store records them at import.
+Run: python scripts/make_official_cards.py
+"""
+import json
+from pathlib import Path
+
+OUT = Path(__file__).resolve().parent.parent / "resources" / "cards"
+MEAN = [0.48145466, 0.4578275, 0.40821073]
+STD = [0.26862954, 0.26130258, 0.27577711]
+TRAIN = {
+    "pluralistic": "Dolos: CelebA-HQ faces inpainted by Pluralistic (GAN)",
+    "lama": "Dolos: CelebA-HQ faces inpainted by LaMa",
+    "repaint-p2-9k": "Dolos: CelebA-HQ faces inpainted by RePaint (diffusion, P2 9k)",
+    "ldm": "Dolos: CelebA-HQ faces inpainted by Latent Diffusion (LDM)",
+    "cocosd": "COCO images inpainted by Stable Diffusion (COCO-SD)",
+}
+VIT = {"family": "clip-vit", "config": "ViT-L-14-quickgelu", "layer": 20}
+FUSION = {"family": "fusion", "vit": VIT, "rn": {"family": "clip-rn", "config": "RN50-quickgelu", "layer": 3}}
+LICENSE = ("DeCLIP checkpoints: CC BY-NC-SA 4.0 (non-commercial use only); CLIP weights: MIT (OpenAI). "
+           "Check the terms before operational use.")
+LIMITS = ("Trained on one generator's local edits (mostly faces for Dolos): expect lower accuracy on other "
+          "generators, other content and heavy recompression. Paper mode squashes every image to 224x224, so "
+          "small edits in large images can be missed. A low score does not prove an image is authentic.")
+
+
+def card(arch: str, gen: str) -> dict:
+    fusion = arch == "fusion"
+    fname = (f"ViT_layer20+RN50_layer3_conv-20_{gen}.pth" if fusion else f"ViT_layer20_conv-20_{gen}.pth")
+    files = [{"role": "decoder", "name": fname, "sha256": None, "size": None, "format": "declip-official"},
+             {"role": "clip-vit", "name": "ViT-L-14.pt", "sha256": None, "size": None, "format": "clip"}]
+    if fusion:
+        files.append({"role": "clip-rn", "name": "RN50.pt", "sha256": None, "size": None, "format": "clip"})
+    return {
+        "schema": 1,
+        "id": f"declip-{'vit-rn50' if fusion else 'vit'}-{gen}",
+        "name": f"DeCLIP {'ViT-L/14 + RN50' if fusion else 'ViT-L/14'} conv-20 ({gen})",
+        "version": "WACV 2025 release",
+        "backbone": FUSION if fusion else VIT,
+        "decoder": {"type": "conv", "depth": 20, "widths": [512, 256, 128, 64]},
+        "input": {"size": 224, "resize": "bilinear-squash", "mean": MEAN, "std": STD},
+        "files": files,
+        "license": LICENSE,
+        "training_data": TRAIN[gen],
+        "intended_use": "Localising locally inpainted or edited regions, especially diffusion inpainting "
+                        "(LDM, RePaint), as an aid to a trained examiner.",
+        "limitations": LIMITS,
+        "metrics": {},
+        "source": "Smeu, Oneata, Oneata, DeCLIP (WACV 2025), arXiv 2409.08849; files from the authors' release "
+                  "(bucket bitdefender_ml_artifacts, prefix declip/)",
+    }
+
+
+def main() -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    for gen in TRAIN:
+        c = card("vit", gen)
+        (OUT / f"{c['id']}.json").write_text(json.dumps(c, indent=2) + "\n")
+    for gen in ("pluralistic", "lama", "repaint-p2-9k", "ldm"):
+        c = card("fusion", gen)
+        (OUT / f"{c['id']}.json").write_text(json.dumps(c, indent=2) + "\n")
+    print(f"wrote {len(list(OUT.glob('*.json')))} cards to {OUT}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,198 @@
+"""Official-layout checkpoints, CLIP weight formats, and hostile or broken files."""
+from __future__ import annotations
+
+import os
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from engine import CheckpointError, Detector
+from engine.clip_weights import hf_to_openclip, visual_state
+from engine.official import infer_architecture
+from engine.testing import TINY_VIT, make_official_checkpoint, make_tiny_model_dir, random_decoder_state
+from engine.weights import load_state_file
+
+IMG = (np.random.RandomState(0).rand(120, 160, 3) * 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("ckpt")
+    vit = make_official_checkpoint(d / "vit.pth", arch="vit", layer=0, clip_path=d / "ViT-L-14.pt", seed=1)
+    vit_emb = make_official_checkpoint(d / "vit_embedded.pth", arch="vit", layer=0, embed_clip=True, seed=1)
+    fus = make_official_checkpoint(d / "fusion.pth", arch="fusion", layer=0, clip_path=d / "ViT-L-14b.pt",
+                                   rn_path=d / "RN50.pt", seed=2)
+    return {"dir": d, "vit": vit, "vit_emb": vit_emb, "fusion": fus, "clip": d / "ViT-L-14.pt",
+            "clip_b": d / "ViT-L-14b.pt", "rn": d / "RN50.pt"}
+
+
+def test_official_vit_roundtrip_embedded_equals_separate(files):
+    a = Detector.from_files(files["vit"], files["clip"], device="cpu").analyze(IMG)
+    b = Detector.from_files(files["vit_emb"], device="cpu").analyze(IMG)
+    assert a.metadata["model"]["decoder"] == "conv-4 [32, 16, 8, 8]"
+    np.testing.assert_allclose(a.raw, b.raw, atol=1e-6)
+    assert {w["role"] for w in a.metadata["weights"]} == {"decoder", "clip-vit"}
+    assert all(len(w["sha256"]) == 64 for w in a.metadata["weights"])
+
+
+def test_official_fusion_roundtrip(files):
+    det = Detector.from_files(files["fusion"], [files["clip_b"], files["rn"]], device="cpu")
+    assert det.card.backbone["family"] == "fusion"
+    assert det.net.out_channels == 2048
+    res = det.analyze(IMG)
+    assert res.raw.shape == (256, 256) and 0 < res.score < 1
+    # Order of the weights files on the command line does not matter.
+    res2 = Detector.from_files(files["fusion"], [files["rn"], files["clip_b"]], device="cpu").analyze(IMG)
+    np.testing.assert_array_equal(res.raw, res2.raw)
+
+
+def _official_raw(depth, c_in, cnn):
+    return {"model": random_decoder_state(c_in, depth, (8, 8, 8, 8), cnn), "feature_layer": "layer20",
+            "decoder_type": f"conv-{depth}"}
+
+
+@pytest.mark.parametrize("depth", [4, 12, 20])
+def test_architecture_inferred_from_indices(depth):
+    vit = infer_architecture(_official_raw(depth, 1024, False), "x.pth")
+    assert vit["backbone"]["family"] == "clip-vit" and vit["decoder"]["depth"] == depth
+    assert vit["backbone"]["layer"] == 20
+    fus = infer_architecture(_official_raw(depth, 2048, True), "x.pth")
+    assert fus["backbone"]["family"] == "fusion"
+    sd = _official_raw(20, 1024, False)["model"]
+    assert "fc.64.weight" in sd  # ViT conv-20 final conv index from the paper's code
+    assert "fc.65.weight" in _official_raw(20, 2048, True)["model"]
+
+
+def test_mismatched_decoder_type_tag_is_refused():
+    raw = _official_raw(4, 1024, False)
+    raw["decoder_type"] = "conv-20"
+    with pytest.raises(CheckpointError, match="conv-20.*conv-4"):
+        infer_architecture(raw, "x.pth")
+
+
+def test_wrong_backbone_weights_named_clearly(files):
+    with pytest.raises(CheckpointError) as err:
+        Detector.from_files(files["vit"], files["rn"], device="cpu")
+    msg = str(err.value)
+    assert "RN50.pt" in msg and "ViT-L/14" in msg and "\n" not in msg
+    with pytest.raises(CheckpointError, match="needs CLIP RN50"):
+        Detector.from_files(files["fusion"], files["clip_b"], device="cpu")
+    with pytest.raises(CheckpointError, match="needs CLIP ViT-L/14"):
+        Detector.from_files(files["vit"], device="cpu")
+
+
+def test_conv20_with_wrong_input_channels(tmp_path):
+    raw = {"model": random_decoder_state(768, 4, (8, 8, 8, 8), False), "decoder_type": "conv-4"}
+    torch.save(raw, tmp_path / "odd.pth")
+    with pytest.raises(CheckpointError, match=r"odd.pth.*768 channels.*expected 1024"):
+        Detector.from_files(tmp_path / "odd.pth", device="cpu")
+
+
+def test_hostile_pickle_refused_and_never_run(tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    evil = tmp_path / "evil.pth"
+    torch.save({"model": {"fc.0.weight": torch.zeros(1)}, "x": Payload()}, evil)
+    raw_pickle = tmp_path / "evil.pkl"
+    raw_pickle.write_bytes(pickle.dumps({"model": Payload()}))
+    for f in (evil, raw_pickle):
+        with pytest.raises(CheckpointError) as err:
+            Detector.from_files(f, device="cpu")
+        assert "refused" in str(err.value) and str(f) in str(err.value)
+        assert "\n" not in str(err.value)
+    assert not marker.exists()
+
+
+def test_truncated_and_garbage_files(files, tmp_path):
+    data = files["vit"].read_bytes()
+    cut = tmp_path / "cut.pth"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="cut.pth.*(truncated|corrupt)"):
+        Detector.from_files(cut, files["clip"], device="cpu")
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json")
+    with pytest.raises(CheckpointError, match="junk.safetensors"):
+        load_state_file(junk)
+    empty = tmp_path / "empty.pth"
+    empty.write_bytes(b"")
+    with pytest.raises(CheckpointError, match="empty"):
+        load_state_file(empty)
+    with pytest.raises(CheckpointError, match="not a DeCLIP checkpoint"):
+        Detector.from_files(files["clip"], device="cpu")
+
+
+def test_torchscript_clip_file_loads_through_jit(tmp_path):
+    from engine.backbones import build_backbone
+
+    bb = build_backbone({"family": "clip-vit", "config": TINY_VIT, "layer": 1})
+
+    class Wrapper(torch.nn.Module):  # OpenAI's archives are whole CLIP modules with a `visual` child
+        def __init__(self):
+            super().__init__()
+            self.visual = bb.visual
+
+        def forward(self, x):
+            return self.visual.conv1(x)
+
+    scripted = torch.jit.trace(Wrapper().eval(), torch.randn(1, 3, 224, 224))
+    path = tmp_path / "ViT-tiny.pt"
+    scripted.save(str(path))
+    sd = load_state_file(path)
+    vis = visual_state(sd, path)
+    torch.testing.assert_close(vis["visual.conv1.weight"], bb.visual.conv1.weight)
+
+
+def _openclip_to_hf(vis: dict) -> dict:
+    """Inverse mapping written independently: open_clip -> Hugging Face CLIPVisionModel keys."""
+    out = {}
+    out["vision_model.embeddings.class_embedding"] = vis["visual.class_embedding"]
+    out["vision_model.embeddings.patch_embedding.weight"] = vis["visual.conv1.weight"]
+    out["vision_model.embeddings.position_embedding.weight"] = vis["visual.positional_embedding"]
+    out["vision_model.pre_layrnorm.weight"] = vis["visual.ln_pre.weight"]
+    out["vision_model.pre_layrnorm.bias"] = vis["visual.ln_pre.bias"]
+    n = 1 + max(int(k.split(".")[3]) for k in vis if ".resblocks." in k)
+    for i in range(n):
+        s, d = f"visual.transformer.resblocks.{i}.", f"vision_model.encoder.layers.{i}."
+        w = vis[s + "attn.in_proj_weight"]
+        b = vis[s + "attn.in_proj_bias"]
+        for j, name in enumerate("qkv"):
+            out[d + f"self_attn.{name}_proj.weight"] = w.chunk(3)[j]
+            out[d + f"self_attn.{name}_proj.bias"] = b.chunk(3)[j]
+        out[d + "self_attn.out_proj.weight"] = vis[s + "attn.out_proj.weight"]
+        out[d + "self_attn.out_proj.bias"] = vis[s + "attn.out_proj.bias"]
+        for a, c in (("ln_1", "layer_norm1"), ("ln_2", "layer_norm2"), ("mlp.c_fc", "mlp.fc1"), ("mlp.c_proj", "mlp.fc2")):
+            out[d + c + ".weight"] = vis[s + a + ".weight"]
+            out[d + c + ".bias"] = vis[s + a + ".bias"]
+    out["vision_model.embeddings.position_ids"] = torch.arange(vis["visual.positional_embedding"].shape[0])[None]
+    return out
+
+
+def test_huggingface_mapping_gives_identical_maps(tmp_path):
+    from safetensors.torch import save_file
+
+    folder = make_tiny_model_dir(tmp_path / "tiny", layer=1)
+    ref = Detector.from_model(str(folder), device="cpu").analyze(IMG)
+    vis = load_state_file(folder / "backbone.safetensors")
+    hf = _openclip_to_hf(vis)
+    mapped = hf_to_openclip(hf)
+    for k, v in mapped.items():
+        torch.testing.assert_close(v, vis[k])
+    assert set(vis) <= set(mapped)
+    hf_path = tmp_path / "model.safetensors"
+    save_file({k: v.contiguous() for k, v in hf.items()}, str(hf_path))
+    from engine.cards import ModelCard
+
+    card = ModelCard.load(folder)
+    for f in card.files:
+        if f["role"] == "clip-vit":
+            f["path"] = str(hf_path)
+            f["name"] = hf_path.name
+    card.id = "tiny-hf"
+    res = Detector.from_model(card, device="cpu").analyze(IMG)
+    np.testing.assert_allclose(res.raw, ref.raw, atol=1e-6)
