@@ -8,6 +8,7 @@ from PIL import Image
 from reportlab.lib import colors
 from reportlab.platypus import Flowable, Paragraph, Table, TableStyle
 from reportlab.lib.utils import ImageReader
+from reportlab.pdfbase.pdfmetrics import stringWidth
 
 from . import fonts
 from .styles import BAND, FRAME_W, INK, MUTED, NOTE_BG, OK_INK, RULE, WARN_BG, WARN_INK, ACCENT, para_style, sheet
@@ -32,11 +33,31 @@ def cell(v: object, style: str = "cell") -> Flowable:
     return v if isinstance(v, Flowable) else P(v, style)
 
 
+def fast(v: object, style: str, width: float) -> "str | Flowable":
+    """A plain string when it fits on one line in `width` (much cheaper to lay out), else a Paragraph.
+
+    Tables using this must set FONT/TEXTCOLOR for their cells to match `style`.
+    """
+    if isinstance(v, Flowable):
+        return v
+    s = "" if v is None else str(v)
+    st = sheet()[style]
+    if fonts.is_plain(s) and s.isprintable() and stringWidth(s, st.fontName, st.fontSize) <= width - 8:
+        return s
+    return P(s, style)
+
+
 def kv_table(rows: Sequence[tuple[str, object]], label_w: float = 118, width: float = FRAME_W) -> Table:
     """Two-column table: muted bold labels, wrapped values, light banding."""
-    data = [[P(k, "label"), cell(v)] for k, v in rows]
-    t = Table(data, colWidths=[label_w, width - label_w], hAlign="LEFT")
+    vw = width - label_w
+    data = [[fast(k, "label", label_w), fast(v, "cell", vw)] for k, v in rows]
+    t = Table(data, colWidths=[label_w, vw], hAlign="LEFT")
+    lab, val = sheet()["label"], sheet()["cell"]
     style = [
+        ("FONT", (0, 0), (0, -1), lab.fontName, lab.fontSize, lab.leading),
+        ("TEXTCOLOR", (0, 0), (0, -1), lab.textColor),
+        ("FONT", (1, 0), (1, -1), val.fontName, val.fontSize, val.leading),
+        ("TEXTCOLOR", (1, 0), (1, -1), val.textColor),
         ("VALIGN", (0, 0), (-1, -1), "TOP"),
         ("LEFTPADDING", (0, 0), (-1, -1), 4),
         ("RIGHTPADDING", (0, 0), (-1, -1), 4),
@@ -52,9 +73,12 @@ def kv_table(rows: Sequence[tuple[str, object]], label_w: float = 118, width: fl
 def grid_table(header: Sequence[str], rows: list[list[object]], widths: Sequence[float], repeat: int = 1,
                row_styles: Iterable[tuple] = ()) -> Table:
     """Table with a dark header row (repeated on each page) and banded rows."""
-    data = [[P(h, "cell_head") for h in header]] + [[cell(v) for v in r] for r in rows]
+    data = [[P(h, "cell_head") for h in header]] + [[fast(v, "cell", w) for v, w in zip(r, widths)] for r in rows]
     t = Table(data, colWidths=list(widths), repeatRows=repeat, hAlign="LEFT")
+    val = sheet()["cell"]
     style = [
+        ("FONT", (0, 1), (-1, -1), val.fontName, val.fontSize, val.leading),
+        ("TEXTCOLOR", (0, 1), (-1, -1), val.textColor),
         ("BACKGROUND", (0, 0), (-1, 0), ACCENT),
         ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
         ("LEFTPADDING", (0, 0), (-1, -1), 3),

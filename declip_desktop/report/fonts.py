@@ -33,14 +33,20 @@ _FILES = {
 }
 
 
+@lru_cache(maxsize=None)
+def _register_one(name: str) -> None:
+    path = resources.path("fonts", _FILES[name])
+    if not path.is_file():
+        raise FileNotFoundError(f"report font missing: {path} (the resources/fonts folder is incomplete)")
+    pdfmetrics.registerFont(TTFont(name, str(path)))
+
+
 @lru_cache(maxsize=1)
 def register() -> None:
-    """Register the embedded fonts with reportlab (once per process)."""
-    for name, file in _FILES.items():
-        path = resources.path("fonts", file)
-        if not path.is_file():
-            raise FileNotFoundError(f"report font missing: {path} (the resources/fonts folder is incomplete)")
-        pdfmetrics.registerFont(TTFont(name, str(path)))
+    """Register the embedded fonts with reportlab (once per process). The CJK font (3.4 MB, slow to
+    parse) is registered on first use, when some text needs it."""
+    for name in (SANS, SANS_BOLD, MONO):
+        _register_one(name)
     # <b> inside a paragraph maps to the bold face; CJK text has no bold face, so it stays regular.
     addMapping(SANS, 0, 0, SANS)
     addMapping(SANS, 1, 0, SANS_BOLD)
@@ -59,6 +65,7 @@ def register() -> None:
 @lru_cache(maxsize=8)
 def _cmap(name: str) -> frozenset[int]:
     register()
+    _register_one(name)
     return frozenset(pdfmetrics.getFont(name).face.charToGlyph)
 
 
@@ -73,12 +80,19 @@ def needs_fallback(ch: str) -> bool:
 
 
 def has_cjk(text: str) -> bool:
-    return any(needs_fallback(c) for c in text)
+    return not is_plain(text) and any(needs_fallback(c) for c in text)
+
+
+def is_plain(text: str) -> bool:
+    """Latin, Greek and Cyrillic only (below U+0590): no font fallback, no right-to-left run."""
+    return not text or max(text) < "\u0590"
 
 
 def clean(text: object) -> str:
     """Text safe to lay out: a str without control characters (tabs and newlines become spaces)."""
     s = "" if text is None else str(text)
+    if s.isprintable():
+        return s
     out = []
     for c in s:
         if c in "\t\r\n":
@@ -95,7 +109,10 @@ def markup(text: object, keep_newlines: bool = False) -> str:
     s = "" if text is None else str(text)
     if keep_newlines:
         return "<br/>".join(markup(line) for line in s.replace("\r\n", "\n").split("\n"))
-    s = bidi.visual(clean(s))
+    s = clean(s)
+    if is_plain(s):
+        return escape(s)
+    s = bidi.visual(s)
     parts: list[str] = []
     run: list[str] = []
     run_cjk = False
@@ -113,4 +130,7 @@ def markup(text: object, keep_newlines: bool = False) -> str:
 
 def _emit(s: str, cjk: bool) -> str:
     e = escape(s)
-    return f'<font name="{CJK}">{e}</font>' if cjk else e
+    if cjk:
+        _register_one(CJK)
+        return f'<font name="{CJK}">{e}</font>'
+    return e
