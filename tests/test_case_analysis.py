@@ -34,7 +34,7 @@ def test_store_and_lookup_lossless(case):
     it = case.item("E0001")
     res = _result(it)
     sa = case.store_analysis("E0001", res)
-    assert sa.map_path.name == "m1__paper.png" and sa.json_path.exists()
+    assert sa.map_path.name.startswith("m1__paper.") and sa.json_path.name == "m1__paper.json"
     assert case.analysis_for("E0002") is None
     got = case.analysis_for("E0001", model_id="m1", mode="paper")
     assert got.score == pytest.approx(res.score) and got.record["evidence_sha256"] == it.sha256
@@ -68,7 +68,7 @@ def test_tampered_map_and_record_detected(case):
 
     save_probability_png(sa.map_path, np.zeros((it.height, it.width), np.float32))
     rep = case.verify()
-    assert [p.kind for p in rep.problems] == ["analysis_modified"] and "m1__paper.png" in rep.problems[0].message
+    assert [p.kind for p in rep.problems] == ["analysis_modified"] and sa.map_path.name in rep.problems[0].message
     case.store_analysis("E0001", _result(it))  # redo: intact again
     assert case.verify().ok
     rec = json.loads(sa.json_path.read_text())
@@ -115,3 +115,38 @@ def test_cli_analyze_skips_up_to_date_and_survives_a_bad_image(tmp_path, tiny_mo
     status = json.loads(capsys.readouterr().out)
     assert [len(r["analyses"]) for r in status["evidence"]] == [1, 1, 0]
     assert main(["case", "verify", d]) == 0
+
+
+def test_kill_between_map_and_record_keeps_the_previous_analysis(case, monkeypatch):
+    from declip_desktop.case import analyses as analyses_mod
+
+    it = case.item("E0001")
+    first = case.store_analysis("E0001", _result(it, seed=1))
+    old_prob = first.probability.copy()
+
+    def killed(path, obj):
+        raise KeyboardInterrupt("killed before the record was replaced")
+
+    monkeypatch.setattr(analyses_mod, "write_json_atomic", killed)
+    with pytest.raises(KeyboardInterrupt):
+        case.store_analysis("E0001", _result(it, seed=2))
+    monkeypatch.undo()
+    path = case.path
+    case.close()
+    with Case.open(path) as c2:
+        sa = c2.analysis_for("E0001", "m1", "paper")
+        assert sa.record == first.record and np.array_equal(sa.probability, old_prob)
+        assert c2.verify().ok
+        again = c2.store_analysis("E0001", _result(it, seed=2))  # resume: redo it
+        pngs = sorted(p.name for p in (c2.analyses_dir / "E0001").glob("*.png"))
+        assert pngs == [again.map_path.name]  # replaced map and the orphan are gone
+        assert c2.verify().ok
+
+
+def test_model_ids_that_slug_alike_do_not_share_files(case):
+    it = case.item("E0001")
+    a = case.store_analysis("E0001", _result(it, model="a/b", seed=1))
+    b = case.store_analysis("E0001", _result(it, model="a_b", seed=2))
+    assert a.json_path != b.json_path
+    assert {x.model_id for x in case.analyses("E0001")} == {"a/b", "a_b"}
+    assert case.verify().ok

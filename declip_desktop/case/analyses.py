@@ -1,12 +1,15 @@
-"""Stored analyses: analyses/<evidence id>/<model>__<mode>.png (16-bit map) + .json (record).
+"""Stored analyses: analyses/<evidence id>/<model>__<mode>.json (record) naming its 16-bit map
+<model>__<mode>.<random>.png.
 
-The PNG is written first and the JSON last: a JSON record is the commit marker, so an analysis
-interrupted between the two is simply absent (and redone), never half-present.
+The map is written first under a fresh name and the JSON last: the record is the commit marker,
+so an analysis interrupted between the two leaves the previous one (record and map) intact.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +32,10 @@ def slug(text: str) -> str:
 
 
 def analysis_stem(model_id: str, mode: str) -> str:
-    return f"{slug(model_id)}__{slug(mode)}"
+    stem = f"{slug(model_id)}__{slug(mode)}"
+    if stem != f"{model_id}__{mode}":  # "a/b" and "a_b" must not share files
+        stem += "-" + hashlib.sha256(f"{model_id}\0{mode}".encode("utf-8")).hexdigest()[:8]
+    return stem
 
 
 def store(case: "Case", item: EvidenceItem, result: Any, model_id: str | None, mode: str | None) -> StoredAnalysis:
@@ -59,8 +65,11 @@ def store(case: "Case", item: EvidenceItem, result: Any, model_id: str | None, m
     folder = case.analyses_dir / item.id
     folder.mkdir(parents=True, exist_ok=True)
     stem = analysis_stem(model_id, mode)
-    map_path = folder / f"{stem}.png"
     json_path = folder / f"{stem}.json"
+    # A new map never overwrites the one the current record points to: a kill before the record
+    # is replaced leaves the old record and its map intact (the new map is an unreferenced orphan).
+    map_path = folder / f"{stem}.{uuid.uuid4().hex[:12]}.png"
+    old = read_record(json_path) if json_path.exists() else None
     save_probability_png(map_path, prob)  # atomic itself (temp, fsync, rename, fsync dir)
     record = {
         "schema_version": SCHEMA_VERSION,
@@ -76,7 +85,21 @@ def store(case: "Case", item: EvidenceItem, result: Any, model_id: str | None, m
         "result": result.to_json(),
     }
     write_json_atomic(json_path, record)
+    _remove_unreferenced_maps(folder, stem, keep=map_path.name, previous=(old or {}).get("map_file"))
     return StoredAnalysis(item.id, model_id, mode, json_path, map_path, record, _loader=load_probability_png)
+
+
+def _remove_unreferenced_maps(folder: Path, stem: str, keep: str, previous: str | None) -> None:
+    """Delete the replaced map and orphans of killed earlier stores (derived data, never evidence)."""
+    ours = re.compile(re.escape(stem) + r"\.[0-9a-f]{12}\.png")
+    names = {p.name for p in folder.iterdir() if ours.fullmatch(p.name)}
+    if previous and "/" not in previous and "\\" not in previous:
+        names.add(previous)
+    for name in names - {keep}:
+        try:
+            (folder / name).unlink()
+        except OSError:
+            pass
 
 
 def scan_analyses(case: "Case") -> dict[str, list[StoredAnalysis]]:

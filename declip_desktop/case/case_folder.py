@@ -5,7 +5,7 @@ Layout:
     evidence/        read-only copies of the evidence (no write bits, original mtime)
     evidence.json    index of evidence items (hashes, metadata, provenance)
     findings.json    analyst findings per evidence item
-    analyses/<id>/   <model>__<mode>.png (16-bit probability map) + .json (result record)
+    analyses/<id>/   <model>__<mode>.json (result record) + the 16-bit map PNG it names
     reports/         exported reports
     thumbs/          cached thumbnails (derived; safe to delete)
     audit.jsonl      append-only hash-chained audit log
