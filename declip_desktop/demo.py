@@ -18,9 +18,11 @@ def samples() -> tuple[list[Path], dict]:
     folder = resources.path("samples")
     files = sorted(p for p in folder.glob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     try:
-        licences = json.loads((folder / "LICENSES.json").read_text(encoding="utf-8"))
+        entries = json.loads((folder / "LICENSES.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        licences = {}
+        entries = []
+    # A list of {file, licence, attribution, ...} (the layout scripts/collect_photos.py writes).
+    licences = {e["file"]: e for e in entries if isinstance(e, dict) and "file" in e} if isinstance(entries, list) else {}
     return files, licences
 
 
@@ -46,10 +48,10 @@ def build_demo_case(folder: Path | None = None) -> Path:
         raise CaseError(f"no sample photos found in {resources.path('samples')}")
     lines = []
     for f in files:
-        lic = licences.get(f.name, {}) if isinstance(licences, dict) else {}
-        if isinstance(lic, dict):
-            lines.append(f"{f.name}: {lic.get('licence') or lic.get('license') or 'licence unknown'}"
-                         f" ({lic.get('attribution') or lic.get('source') or 'source unknown'})")
+        lic = licences.get(f.name, {})
+        note = " [manipulated on purpose: " + lic["manipulation"] + "]" if lic.get("manipulated") else ""
+        lines.append(f"{f.name}: {lic.get('licence') or 'licence unknown'}"
+                     f" ({lic.get('attribution') or 'source unknown'}){note}")
     folder.mkdir(parents=True, exist_ok=True)
     case = Case.create(path, title="DeCLIP demo", number="DEMO-1", examiner="demo",
                        description="Sample photos bundled with DeCLIP Desktop.\n" + "\n".join(lines))

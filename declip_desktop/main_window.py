@@ -113,7 +113,8 @@ class MainWindow(QMainWindow):
             dock.setWidget(widget if key in ("evidence", "metadata") else _scroll(widget))
             self.addDockWidget(area, dock)
             self._docks[key] = dock
-        self.resizeDocks([self._docks["evidence"], self._docks["analysis"]], [240, 320], Qt.Orientation.Horizontal)
+        self.resizeDocks([self._docks["evidence"], self._docks["analysis"]], [330, 340], Qt.Orientation.Horizontal)
+        self.resizeDocks([self._docks["evidence"], self._docks["metadata"]], [520, 300], Qt.Orientation.Vertical)
 
         # Drops go to the window whatever widget is under the cursor.
         for w in (self.evidenceList, self.evidenceList.viewport(), self.viewer.view, self.viewer.view.viewport(),

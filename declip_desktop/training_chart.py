@@ -51,24 +51,33 @@ class TrainingChart(QWidget):
         p.drawRect(plot)
         xs = [x for x, _ in self.loss] + [x for x, _ in self.iou]
         xmax = max([float(self.max_epochs)] + xs) or 1.0
-        lmax = max([v for _, v in self.loss] + [1e-6])
+        values = [v for _, v in self.loss]
+        lmax = max(values + [1e-6])
+        lmin = min(values) if values else 0.0
+        span = lmax - lmin
+        lmin, lmax = (max(0.0, lmin - 0.1 * span), lmax + 0.05 * span) if span > 0 else (0.0, lmax)
 
-        def pt(x, y, ymax):
-            return QPointF(plot.left() + plot.width() * x / xmax, plot.bottom() - plot.height() * (y / ymax))
+        def pt(x, y, ymin, ymax):
+            return QPointF(plot.left() + plot.width() * x / xmax,
+                           plot.bottom() - plot.height() * ((y - ymin) / ((ymax - ymin) or 1.0)))
 
-        for series, ymax, colour in ((self.loss, lmax, LOSS_COLOUR), (self.iou, 100.0, IOU_COLOUR)):
+        for series, ymin, ymax, colour in ((self.loss, lmin, lmax, LOSS_COLOUR), (self.iou, 0.0, 100.0, IOU_COLOUR)):
             if series:
                 p.setPen(QPen(colour, 2))
-                poly = QPolygonF([pt(x, v, ymax) for x, v in series])
+                poly = QPolygonF([pt(x, v, ymin, ymax) for x, v in series])
                 p.drawPolyline(poly)
                 if len(series) == 1:
                     p.drawEllipse(poly[0], 2.5, 2.5)
         p.setPen(pal.text().color())
         p.drawText(QRectF(0, plot.bottom() + 4, self.width(), 16), Qt.AlignmentFlag.AlignCenter,
-                   f"epoch (of {self.max_epochs})")
+                   f"epoch (of at most {self.max_epochs})")
+        if not self.loss and not self.iou:
+            p.drawText(plot, Qt.AlignmentFlag.AlignCenter, "Training loss and validation IoU appear here while training runs.")
         p.setPen(LOSS_COLOUR)
-        p.drawText(QRectF(2, plot.top(), 40, 16), Qt.AlignmentFlag.AlignRight, f"{lmax:.2g}")
-        p.drawText(QRectF(2, plot.bottom() - 16, 40, 16), Qt.AlignmentFlag.AlignRight, "0")
+        if self.loss:
+            p.drawText(QRectF(2, plot.top(), 40, 16), Qt.AlignmentFlag.AlignRight, f"{lmax:.2g}")
+        p.drawText(QRectF(2, plot.bottom() - 16, 40, 16), Qt.AlignmentFlag.AlignRight,
+                   f"{lmin:.2g}" if self.loss else "0")
         p.drawText(QRectF(2, plot.center().y() - 8, 40, 16), Qt.AlignmentFlag.AlignRight, "loss")
         p.setPen(IOU_COLOUR)
         right = plot.right() + 4

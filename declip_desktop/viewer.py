@@ -274,14 +274,17 @@ class ViewerPane(QWidget):
         self.twin = ImageView(self)
         self.twin.setObjectName("originalView")
         self.twin.setAccessibleName("Original evidence image")
-        self.twin.hide()
         self.caption = QLabel("Drop photos or folders anywhere on this window to add them to the case.")
         self.caption.setObjectName("viewerCaption")
         self.caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.caption.setWordWrap(True)
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
-        self.splitter.addWidget(self.twin)
-        self.splitter.addWidget(self.view)
+        self.twin_box, _ = self._boxed(self.twin, "Original")
+        self.view_box, self.view_title = self._boxed(self.view, "Overlay")
+        self.view_title.hide()
+        self.twin_box.hide()
+        self.splitter.addWidget(self.twin_box)
+        self.splitter.addWidget(self.view_box)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.caption)
@@ -290,6 +293,19 @@ class ViewerPane(QWidget):
         self.view.viewChanged.connect(lambda: self._sync(self.view, self.twin))
         self.twin.viewChanged.connect(lambda: self._sync(self.twin, self.view))
         self.style = OverlayStyle()
+
+    @staticmethod
+    def _boxed(view: QWidget, title: str):
+        box = QWidget()
+        lay = QVBoxLayout(box)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(0)
+        label = QLabel(title)
+        label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        label.setStyleSheet("padding: 2px; font-weight: bold")
+        lay.addWidget(label)
+        lay.addWidget(view, 1)
+        return box, label
 
     def _sync(self, src: ImageView, dst: ImageView) -> None:
         if self._syncing or not (self.twin.isVisible() and self.view.isVisible()):
@@ -313,8 +329,9 @@ class ViewerPane(QWidget):
     def set_style(self, style: OverlayStyle) -> None:
         side = style.mode is DisplayMode.SIDE_BY_SIDE
         self.style = style
-        if side != self.twin.isVisible():
-            self.twin.setVisible(side)
+        if side == self.twin_box.isHidden():
+            self.twin_box.setVisible(side)
+            self.view_title.setVisible(side)
             if side:
                 self.splitter.setSizes([1, 1])
                 self.view.fit()

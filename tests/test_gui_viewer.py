@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QApplication
 from declip_desktop.overlay_style import DisplayMode, OverlayStyle, colorize, contour
 from declip_desktop.pyramid import ImagePyramid, MapPyramid
 from declip_desktop.viewer import ViewerPane
-from tests.gui_support import (close_window, drop_paths, isolated_qsettings, make_window,  # noqa: F401
+from tests.gui_support import (GapMeter, close_window, drop_paths, isolated_qsettings, make_window,  # noqa: F401
                                tiny_model, wait_analysis, wait_ingest, wait_overlay, write_photos)
 
 
@@ -156,11 +156,16 @@ def test_slider_reaches_screen_within_a_frame_on_24mp(qtbot, tmp_path, tiny_mode
     Image.fromarray(rgb).save(photo, quality=85)
     del rgb
     win = make_window(qtbot, tmp_path / "case.declip")
+    meter = GapMeter()
+    meter.start()
     drop_paths(win, [photo])
     wait_ingest(qtbot, win)
     with qtbot.waitSignal(win.analysisFinished, timeout=300000):
         win.analyze_all()
     wait_overlay(qtbot, win, timeout=120000)
+    meter.stop()
+    print(f"24 MP drop+ingest+analysis+display: max event-loop gap {meter.max_gap * 1000:.1f} ms")
+    assert meter.max_gap < 0.100
     assert win.imageView.overlay_item.pyramid.width == w
     QApplication.processEvents()
     results = {}

@@ -127,6 +127,8 @@ class TrainerDialog(QDialog):
 
         # -- running
         self.chart = TrainingChart()
+        self.chart.max_epochs = self.epochsSpin.value()
+        self.epochsSpin.valueChanged.connect(lambda v: (setattr(self.chart, "max_epochs", v), self.chart.update()))
         self.progressBar = QProgressBar(objectName="trainProgressBar")
         self.statusLabel = QLabel("", objectName="trainStatus")
         self.statusLabel.setWordWrap(True)

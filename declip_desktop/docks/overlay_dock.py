@@ -117,7 +117,7 @@ class OverlayPanel(QWidget):
             self.scoreLabel.setText("Score: – (not analysed)")
             return
         pct = 100.0 * self._flagged(style.threshold)
-        self.scoreLabel.setText(f"Score: {self._score:.3f}   Flagged: {pct:.1f} % of pixels above {style.threshold:.2f}")
+        self.scoreLabel.setText(f"Score: {self._score:.3f}\nFlagged: {pct:.1f} % of the image above {style.threshold:.2f}")
 
     def set_probe(self, x: int, y: int, value: float | None) -> None:
         if value is None:

@@ -1,0 +1,151 @@
+#!/usr/bin/env python3
+"""Render the main states of DeCLIP Desktop into docs/screenshots/*.png.
+
+    xvfb-run -a -s "-screen 0 1600x1000x24" python scripts/screenshots.py [--out docs/screenshots]
+
+Runs in a throw-away DECLIP_HOME/config, on the demo case (resources/samples). It analyses with
+the store's default model when that is installed; otherwise with a tiny random test model, and
+then the maps are noise (the file names say so: *-random-model.png are only for layout).
+Without a display it falls back to Qt's offscreen platform.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def wait(app, cond, timeout=300.0):
+    t0 = time.time()
+    while not cond():
+        app.processEvents()
+        time.sleep(0.01)
+        if time.time() - t0 > timeout:
+            raise TimeoutError("timed out")
+    for _ in range(20):
+        app.processEvents()
+        time.sleep(0.01)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
+    args = ap.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if not os.environ.get("DISPLAY"):
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    tmp = Path(tempfile.mkdtemp(prefix="declip-shots-"))
+    os.environ["DECLIP_HOME"] = str(tmp / "home")
+    os.environ["DECLIP_CONFIG_HOME"] = str(tmp / "config")
+
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication(sys.argv[:1])
+    app.setApplicationName("DeCLIP Desktop")
+    from declip_desktop import demo
+    from declip_desktop.main_window import MainWindow
+    from declip_desktop.overlay_style import DisplayMode
+    from engine.store import ModelStore
+
+    store = ModelStore()
+    ready = {e.card.id for e in store.list() if e.status == "ready"}
+    suffix = ""
+    if store.default_id not in ready:
+        from engine.testing import make_tiny_model_dir
+
+        store.import_path(make_tiny_model_dir(tmp / "tiny"))
+        store.default_id = "tiny-test"
+        suffix = "-random-model"
+        print("no default model installed: using a tiny random model (maps are noise)")
+
+    def shot(widget, name):
+        app.processEvents()
+        path = out / f"{name}{suffix if name.startswith('main-') and name != 'main-empty' else ''}.png"
+        widget.grab().save(str(path))
+        print("wrote", path)
+
+    w = MainWindow()
+    w.resize(1500, 920)
+    w.show()
+    wait(app, lambda: True)
+    shot(w, "main-empty")
+
+    w.open_case(str(demo.build_demo_case(tmp / "demo")))
+    wait(app, lambda: w.imageView.image is not None)
+    w.analyze_all()
+    wait(app, lambda: w._analysis_job is None)
+    rows = [r.name for r in w.evidenceModel.rows()]
+    target = rows.index("astronaut_splice.jpg") if "astronaut_splice.jpg" in rows else 0
+    w.evidenceList.setCurrentIndex(w.evidenceModel.index(target))
+    wait(app, lambda: w.imageView.overlay_item is not None)
+    w.findingStatusCombo.setCurrentIndex(w.findingStatusCombo.findData("suspicious"))
+    w.findingNoteEdit.setPlainText("Lower right: the mug does not belong to the scene; edges are soft "
+                                   "and the lighting differs.")
+    w.thresholdSlider.setValue(50)
+    w.opacitySlider.setValue(55)
+    w.evidenceList.setFocus()
+    shot(w, "main-heat")
+    for mode, name in ((DisplayMode.MASK, "main-mask"), (DisplayMode.CONTOUR, "main-contour"),
+                       (DisplayMode.SIDE_BY_SIDE, "main-side-by-side")):
+        w.overlayPanel.set_mode(mode)
+        wait(app, lambda: True)
+        shot(w, name)
+    w.overlayPanel.set_mode(DisplayMode.HEAT)
+
+    from declip_desktop.dialogs.about import AboutDialog
+    from declip_desktop.dialogs.model_manager import ModelManagerDialog
+    from declip_desktop.dialogs.trainer import TrainerDialog
+
+    for cls, name in ((ModelManagerDialog, "model-manager"), (AboutDialog, "about")):
+        dlg = cls(w)
+        dlg.show()
+        wait(app, lambda: True)
+        shot(dlg, name)
+        dlg.close()
+
+    # The trainer after a short real run: a tiny EfficientNet-Lite0 cut and a 4-channel decoder
+    # on a data set synthesised from the sample photos (seconds on a CPU).
+    import json
+
+    import resources
+
+    dlg = TrainerDialog(w)
+    dlg.show()
+    dlg.useSynth.setChecked(True)
+    authentic = tmp / "authentic"
+    authentic.mkdir()
+    entries = json.loads(resources.path("samples", "LICENSES.json").read_text(encoding="utf-8"))
+    for e in entries:
+        if not e.get("manipulated"):
+            (authentic / e["file"]).write_bytes(resources.path("samples", e["file"]).read_bytes())
+    (authentic / "LICENSES.json").write_text(json.dumps([e for e in entries if not e.get("manipulated")]))
+    dlg.photosEdit.setText(str(authentic))
+    dlg.synthOutEdit.setText(str(tmp / "synth"))
+    dlg.synthCount.setValue(24)
+    dlg.backboneCombo.setEditText(json.dumps({"family": "lite0", "stages": [1], "grid": 8, "input_size": 64}))
+    dlg.decoderCombo.setCurrentText("conv-4")
+    dlg.widths = [4, 4, 4, 4]
+    dlg.epochsSpin.setValue(6)
+    dlg.batchSpin.setValue(4)
+    dlg.outEdit.setText(str(tmp / "demo-trained"))
+    dlg.nameEdit.setText("Demo decoder (tiny)")
+    done = []
+    dlg.trainingFinished.connect(done.append)
+    dlg.start()
+    wait(app, lambda: bool(done), timeout=600)
+    shot(dlg, "trainer")
+    dlg.close()
+    w.close()
+    app.processEvents()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
