@@ -17,6 +17,7 @@ no image decoding, so large cases open quickly.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import threading
@@ -24,9 +25,9 @@ import uuid as uuidlib
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from . import schema
-import json
+from engine.versions import software_versions
 
+from . import schema
 from .atomic import remove_stale_temps, write_bytes_atomic, write_json_atomic
 from .audit import AuditLog
 from .errors import CaseError, CaseSchemaError
@@ -151,8 +152,6 @@ class Case:
         try:
             write_bytes_atomic(p / EVIDENCE_JSON, _evidence_bytes(case._evidence_doc()))
             write_json_atomic(p / FINDINGS_JSON, case._findings_doc())
-            from engine.versions import software_versions
-
             case._audit.append("case_created", {k: info[k] for k in ("uuid", "title", "number", "examiner",
                                                                        "organisation", "description")}
                                | {"software": software_versions()}, examiner)
@@ -469,7 +468,8 @@ class Case:
             if not self.readonly:
                 self._audit.append("verify", {
                     "ok": report.ok, "checked_files": report.checked_files, "audit_entries": report.audit_entries,
-                    "problems": [p.message for p in report.problems][:100], "warnings": report.warnings[:100]},
+                    "problems": [p.message for p in report.problems][:100], "warnings": report.warnings[:100],
+                    "software": software_versions()},
                     self.session_examiner)
                 self._save_info()
             return report

@@ -183,8 +183,12 @@ def cmd_analyze(args) -> int:
         skipped = len(items) - len(todo)
         if skipped:
             _err(f"{skipped} item(s) already analysed with {model_id} ({args.mode}); use --force to redo")
-        case.log("analysis_run_started", {"model_id": model_id, "mode": args.mode, "device": getattr(det, "device_name", None),
-                                          "items": [it.id for it in todo]})
+        describe = det.describe() if hasattr(det, "describe") else {}
+        case.log("analysis_run_started", {"model_id": model_id, "mode": args.mode, "device": describe.get("device"),
+                                          "device_name": getattr(det, "device_name", None),
+                                          "dtype": describe.get("dtype"), "precision": args.precision or "auto",
+                                          "weights": describe.get("weights"), "versions": describe.get("versions"),
+                                          "items": [it.id for it in todo], "force": bool(args.force)})
         failed = 0
         tty = sys.stderr.isatty()
         for n, it in enumerate(todo, 1):

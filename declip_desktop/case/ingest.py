@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine.images import MAX_FILE_BYTES
+from engine.versions import software_versions
 
 from .atomic import TMP_PREFIX, fsync_dir
 from .metadata import NotAnImage, extract_metadata, probe_image
@@ -198,6 +199,7 @@ def ingest(case: "Case", paths: list, progress: "Progress | None", cancel: "Canc
             "skipped": [{"path": i.path, "reason": i.reason} for i in report.skipped][:200],
             "errors": [{"path": i.path, "reason": i.reason} for i in report.errors][:200],
             "cancelled": report.cancelled,
+            "software": software_versions(),
         }
         case._audit.append("ingest", summary, case.session_examiner)
         case._save_info()
