@@ -92,13 +92,17 @@ def _unique_stem(path: Path, used: set[str]) -> str:
     return cand
 
 
-def make_detector(args):
-    from .detector import Detector
-
+def _check_model_args(args) -> None:
     if args.model and args.checkpoint:
         args._parser.error("use either --model or --checkpoint, not both")
     if args.backbone_weights and not args.checkpoint:
         args._parser.error("--backbone-weights goes with --checkpoint")
+
+
+def make_detector(args):
+    from .detector import Detector
+
+    _check_model_args(args)
     if args.checkpoint:
         return Detector.from_files(args.checkpoint, args.backbone_weights, device=args.device, precision=args.precision)
     return Detector.from_model(args.model, device=args.device, precision=args.precision)
@@ -114,6 +118,7 @@ def cmd_analyze(args) -> int:
         args._parser.error(f"unknown colour map {args.cmap!r}; choose one of {', '.join(COLORMAPS)}")
     if args.batch_size < 1:
         args._parser.error("--batch-size must be at least 1")
+    _check_model_args(args)  # usage errors before anything is written
     files = expand_inputs(args.inputs)
     if not files:
         print("declip: error: no image files found in the given inputs", file=sys.stderr)

@@ -1,0 +1,185 @@
+"""Engine benchmark: paper mode with ViT-L/14 conv-20 (random weights, official layout).
+
+Prints a table: s/image at exact and fast precision, batch 1 and 8; tiled mode on a 12 MP image;
+model load time; peak RSS (measured in a fresh process); the agreement of fast with exact
+(mask IoU at 0.5) on real photos; and a reference-style forward pass (full 24-block CLIP tower,
+unfused BatchNorm, torchvision preprocessing, fp32) timed in the same run for the speed ratio.
+
+    python benchmarks/bench_engine.py [--quick] [--work DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from engine.detector import Detector  # noqa: E402
+from engine.testing import make_official_checkpoint  # noqa: E402
+
+
+def photos() -> list[Image.Image]:
+    """Real photographs shipped inside installed wheels (see docs), else the bundled samples."""
+    out = []
+    try:
+        import skimage.data as sd
+
+        for name in ("astronaut", "chelsea", "coffee", "rocket", "motorcycle_left"):
+            try:
+                out.append(Image.fromarray(getattr(sd, name)()).convert("RGB"))
+            except Exception:
+                pass
+    except ImportError:
+        pass
+    samples = ROOT / "resources" / "samples"
+    for p in sorted(samples.glob("*.jpg"))[:5]:
+        out.append(Image.open(p).convert("RGB"))
+    return out or [Image.fromarray((np.random.RandomState(0).rand(480, 640, 3) * 255).astype(np.uint8))]
+
+
+def timed(fn, repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def make_files(work: Path) -> tuple[Path, Path]:
+    ckpt, clip = work / "ViT_layer20_conv-20_bench.pth", work / "ViT-L-14-bench.pt"
+    if not ckpt.exists() or not clip.exists():
+        print("building random ViT-L/14 conv-20 weights in the official layout ...", file=sys.stderr)
+        make_official_checkpoint(ckpt, arch="vit", layer=20, depth=20, clip_path=clip, full_decoder=True)
+    return ckpt, clip
+
+
+def reference_forward(ckpt: Path, clip: Path):
+    """The published pipeline's shape: whole CLIP tower, hooks at block 20, BN unfused, fp32."""
+    import open_clip
+    from open_clip.model import CLIPVisionCfg, _build_vision_tower
+    from torchvision import transforms
+
+    from engine.decoders import conv_decoder
+    from engine.weights import load_state_file
+
+    cfg = open_clip.get_model_config("ViT-L-14-quickgelu")
+    visual = _build_vision_tower(cfg["embed_dim"], CLIPVisionCfg(**cfg["vision_cfg"]), quick_gelu=True).eval()
+    sd = {k[len("visual."):]: v.float() for k, v in load_state_file(clip).items()}
+    visual.load_state_dict(sd, strict=False)
+    dec = conv_decoder(1024, 20).eval()
+    fc = {k[3:]: v for k, v in load_state_file(ckpt)["model"].items() if k.startswith("fc.")}
+    dec.load_state_dict(fc)
+    tf = transforms.Compose([transforms.Resize((224, 224)), transforms.ToTensor(),
+                             transforms.Normalize((0.48145466, 0.4578275, 0.40821073),
+                                                  (0.26862954, 0.26130258, 0.27577711))])
+
+    def run(img):
+        with torch.no_grad():
+            x = tf(img)[None]
+            # The reference runs the whole tower (24 blocks, ln_post, proj) and hooks block 20.
+            feats = visual.forward_intermediates(x, indices=[20])["image_intermediates"][0]
+            return torch.sigmoid(dec(feats))
+    return run
+
+
+def rss_probe(ckpt: Path, clip: Path, precision: str) -> dict:
+    code = f"""
+import resource, sys, time, json
+sys.path.insert(0, {str(ROOT)!r})
+import numpy as np
+t = time.perf_counter()
+from engine.detector import Detector
+det = Detector.from_files({str(ckpt)!r}, {str(clip)!r}, device="cpu", precision={precision!r})
+load = time.perf_counter() - t
+det.analyze((np.random.rand(480, 640, 3) * 255).astype(np.uint8))
+print(json.dumps({{"load_s_with_imports": load, "load_s": det.load_seconds,
+                  "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2}}))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if out.returncode:
+        return {"error": out.stderr.strip().splitlines()[-1]}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    pa, pb = a > 0.5, b > 0.5
+    union = (pa | pb).sum()
+    return 1.0 if union == 0 else float((pa & pb).sum() / union)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="fewer repeats")
+    ap.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "declip-bench"))
+    args = ap.parse_args()
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    rep = 2 if args.quick else 4
+    ckpt, clip = make_files(work)
+    imgs = photos()
+    rows = []
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CUDA: {torch.cuda.is_available()}")
+
+    ref = reference_forward(ckpt, clip)
+    t_ref = timed(lambda: ref(imgs[0]), rep)
+    rows.append(("reference forward (published pipeline), batch 1", t_ref, ""))
+    del ref
+
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    exact_maps = {}
+    for device in devices:
+        for precision in ("exact", "fast"):
+            det = Detector.from_files(ckpt, clip, device=device, precision=precision)
+            t1 = timed(lambda: det.analyze(imgs[0]), rep)
+            batch = [imgs[i % len(imgs)] for i in range(8)]
+            t8 = timed(lambda: list(det.analyze_many(batch, batch_size=8)), max(1, rep // 2)) / 8
+            note = ""
+            maps = [det.analyze(im).raw for im in imgs]
+            if precision == "exact" and device == "cpu":
+                exact_maps = maps
+            elif exact_maps:
+                ious = [iou(a, b) for a, b in zip(exact_maps, maps)]
+                diff = max(float(np.abs(a - b).max()) for a, b in zip(exact_maps, maps))
+                note = f"mask IoU vs exact {min(ious):.3f} (min over {len(ious)} photos), max |dp| {diff:.4f}"
+            rows.append((f"paper {device} {precision} ({str(det.dtype).replace('torch.', '')}), batch 1", t1,
+                         f"{t_ref / t1:.2f}x reference"))
+            rows.append((f"paper {device} {precision}, batch 8 (per image)", t8, note))
+            if precision == "exact":
+                big = Image.fromarray(np.asarray(imgs[0].resize((4000, 3000))))
+                t_tiled = timed(lambda: det.analyze(big, mode="tiled"), 1)
+                plan = det.analyze(big, mode="tiled").metadata["tiling"]
+                rows.append((f"tiled {device} {precision}, 12 MP image", t_tiled,
+                             f"{plan['tiles']} tiles of {plan['tile_size']} at scale {plan['scale']}"))
+            del det
+    for precision in ("exact", "fast"):
+        probe = rss_probe(ckpt, clip, precision)
+        if "error" in probe:
+            rows.append((f"load + peak RSS ({precision})", float("nan"), probe["error"]))
+            continue
+        rows.append((f"model load ({precision}, from files, incl. SHA-256)", probe["load_s"],
+                     f"{probe['load_s_with_imports']:.2f} s with imports"))
+        rows.append((f"peak RSS ({precision}, load + one image)", probe["peak_rss_gb"], "GB"))
+    width = max(len(r[0]) for r in rows)
+    print(f"\n{'measurement':{width}}  {'value':>8}  notes")
+    for name, value, note in rows:
+        unit = "" if note == "GB" else " s"
+        print(f"{name:{width}}  {value:8.3f}{unit}  {'' if note == 'GB' else note}")
+
+
+if __name__ == "__main__":
+    main()
