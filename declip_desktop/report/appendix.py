@@ -6,7 +6,7 @@ import json
 from reportlab.platypus import Flowable, PageBreak, Spacer
 
 from . import exif
-from .blocks import P, X, box, esc, grid_table, kv_table
+from .blocks import LinesTable, P, X, box, esc, grid_table
 from .findings import Findings
 from .integrity import VERIFIED
 from .model import ReportCase
@@ -111,5 +111,5 @@ def full_exif(findings: list[Findings]) -> list[Flowable]:
         if not rows:
             out.append(P("No EXIF metadata in this file.", "muted"))
             continue
-        out.append(kv_table(rows, label_w=170))
+        out.append(LinesTable(rows, label_w=170))
     return out

@@ -183,3 +183,76 @@ def fmt_bytes(n: int | None) -> str:
         if n < div * 1024 or unit == "GiB":
             return f"{n / div:,.1f} {unit} ({n:,} bytes)"
     return str(n)
+
+
+class LinesTable(Flowable):
+    """A long label/value list drawn line by line: hundreds of EXIF tags lay out ~10x faster than as
+    a Table of Paragraphs. Values wrap at character level; it splits across pages between rows."""
+
+    def __init__(self, rows: Sequence[tuple[str, str]], label_w: float = 170, width: float = FRAME_W,
+                 size: float = 7.0, leading: float = 9.0):
+        super().__init__()
+        self.rows = [(fonts.clean(k), fonts.clean(v)) for k, v in rows]
+        self.label_w, self.width, self.size, self.leading = label_w, width, size, leading
+        self._lines: list[list[tuple[str, str]]] | None = None
+
+    def _layout(self) -> list[list[tuple[str, str]]]:
+        if self._lines is None:
+            from .pages import text_width
+
+            vw = self.width - self.label_w - 8
+            self._lines = []
+            for k, v in self.rows:
+                parts, cur, w = [], "", 0.0
+                for ch in v:
+                    cw = text_width(ch, fonts.SANS, self.size)
+                    if cur and w + cw > vw:
+                        cut = cur.rfind(" ")
+                        if cut > len(cur) // 2:
+                            parts.append(cur[:cut])
+                            cur = cur[cut + 1:]
+                        else:
+                            parts.append(cur)
+                            cur = ""
+                        w = text_width(cur, fonts.SANS, self.size)
+                    cur += ch
+                    w += cw
+                parts.append(cur)
+                self._lines.append([(k if i == 0 else "", p) for i, p in enumerate(parts)])
+        return self._lines
+
+    def wrap(self, aw, ah):
+        return self.width, sum(len(r) for r in self._layout()) * self.leading + 2
+
+    def split(self, aw, ah):
+        rows = self._layout()
+        used, n = 0.0, 0
+        for r in rows:
+            if used + len(r) * self.leading + 2 > ah:
+                break
+            used += len(r) * self.leading
+            n += 1
+        if n == 0 or n == len(rows):
+            return [] if n == 0 else [self]
+        a = LinesTable(self.rows[:n], self.label_w, self.width, self.size, self.leading)
+        b = LinesTable(self.rows[n:], self.label_w, self.width, self.size, self.leading)
+        a._lines, b._lines = rows[:n], rows[n:]
+        return [a, b]
+
+    def draw(self):
+        from .pages import draw_text
+
+        c = self.canv
+        y = sum(len(r) for r in self._layout()) * self.leading + 2
+        for i, r in enumerate(self._layout()):
+            h = len(r) * self.leading
+            if i % 2 == 0:
+                c.setFillColor(BAND)
+                c.rect(0, y - h - 1, self.width, h, stroke=0, fill=1)
+            for k, v in r:
+                y -= self.leading
+                if k:
+                    c.setFillColor(MUTED)
+                    draw_text(c, 4, y + 1.5, k, fonts.SANS_BOLD, self.size, max_w=self.label_w - 8)
+                c.setFillColor(INK)
+                draw_text(c, self.label_w + 4, y + 1.5, v, fonts.SANS, self.size)
