@@ -151,3 +151,13 @@ def test_pages_render_with_poppler(tmp_path):
 
     item_page = np.asarray(Image.open(pngs[2]).convert("RGB"), dtype=np.float32)
     assert item_page.std() > 20          # images are drawn, not a blank page
+
+
+def test_full_exif_appendix_lists_every_tag_across_pages(tmp_path):
+    case = _case(tmp_path, 1)
+    case.items[0].metadata = {"format": "JPEG", "exif": {f"EXIF Tag{i:03d}": f"value {i} " * 12 for i in range(150)}}
+    info = build_report(case, tmp_path / "r.pdf")
+    _, pages, _ = _text(tmp_path / "r.pdf")
+    appendix = "\n".join(p for p in pages if "Appendix C" in p or "EXIF Tag" in p)
+    assert all(f"EXIF Tag{i:03d}" in appendix for i in range(150))
+    assert sum("EXIF Tag" in p for p in pages) >= 2 and info.pages == len(pages)
