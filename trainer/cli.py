@@ -49,6 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--augment", action="store_true", help="blur/jitter/JPEG augmentation (bypasses the cache)")
     p.add_argument("--include-real", action="store_true", help="also train on authentic images (empty masks)")
+    p.add_argument("--max-train", type=int, default=None, help="use only the first N training images")
     p.add_argument("--train-split", default="train")
     p.add_argument("--val-split", default="val")
     p.add_argument("--generators", default=None, help="Dolos generators to train on, comma separated")
@@ -144,7 +145,8 @@ def cmd_train(args) -> int:
         augment=args.augment, include_real=args.include_real, train_split=args.train_split,
         val_split=args.val_split, generators=args.generators.split(",") if args.generators else None,
         init=str(args.init) if args.init else None, cache_dir=str(args.cache) if args.cache else None,
-        no_cache=args.no_cache, device=args.device, model_id=args.model_id, name=args.name)
+        no_cache=args.no_cache, device=args.device, model_id=args.model_id, name=args.name,
+        max_train=args.max_train)
     try:
         cfg.backbone = _resolve(cfg.backbone)
     except ValueError as exc:

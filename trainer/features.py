@@ -167,3 +167,41 @@ def cached_features(backbone, spec: dict, cache: FeatureCache, paths: list[Path]
         if progress:
             progress(done, len(paths))
     return result
+
+
+def stage_channels(spec: dict) -> list[int] | None:
+    """Lite0 caches each stage separately, so any stage combination reuses earlier work."""
+    if spec.get("family") != "lite0":
+        return None
+    from engine.backbones.lite0 import STAGE_CHANNELS
+
+    return [STAGE_CHANNELS[s] for s in spec["stages"]]
+
+
+def cached_features_by_stage(backbone, spec: dict, cache_root: Path | None, weight_hashes: list[str],
+                             paths: list[Path], read, batch_size: int = 16, device="cpu", progress=None,
+                             on_error=None, enabled: bool = True) -> tuple[dict[int, np.ndarray], list[FeatureCache]]:
+    """Like cached_features, but one cache per Lite0 stage; a miss in any stage recomputes all of them."""
+    chans = stage_channels(spec)
+    caches = [FeatureCache(cache_root, backbone_key({**spec, "stages": [s]}, weight_hashes), enabled)
+              for s in spec["stages"]]
+
+    class _Multi(FeatureCache):
+        def __init__(self):
+            self.enabled, self.hits, self.misses = enabled, 0, 0
+
+        def get(self, sha):
+            parts = [c.get(sha) for c in caches]
+            if any(p is None for p in parts):
+                return None
+            self.hits += 1
+            return np.concatenate(parts, 0)
+
+        def put(self, sha, feats):
+            start = 0
+            for c, n in zip(caches, chans):
+                c.put(sha, feats[start:start + n])
+                start += n
+
+    multi = _Multi()
+    return cached_features(backbone, spec, multi, paths, read, batch_size, device, progress, on_error), caches

@@ -31,7 +31,8 @@ from engine.errors import Cancelled, CheckpointError, DeclipError
 from engine.decoders import DEFAULT_WIDTHS, OUT_SIZE, build_decoder, module_state_to_checkpoint
 
 from . import datasets as D
-from .features import FeatureCache, backbone_key, build_frozen_backbone, cached_features, preprocess
+from .features import (FeatureCache, backbone_key, build_frozen_backbone, cached_features, cached_features_by_stage,
+                       preprocess, stage_channels)
 
 STATE_DIR = "state"
 DECODER_FILE = "decoder.safetensors"
@@ -68,6 +69,7 @@ class TrainConfig:
     model_id: str | None = None
     name: str | None = None
     feature_batch: int = 16
+    max_train: int | None = None  # use only the first N training images (quick experiments)
 
 
 @dataclass
@@ -215,8 +217,13 @@ class Trainer:
                 raise Cancelled("training cancelled during feature extraction")
 
         paths = [s.image for s in samples]
-        feats = cached_features(backbone, self.spec, self.cache, paths, read, self.cfg.feature_batch, self.device,
-                                prog, lambda p, e: self._problem(f"{p}: skipped, {e}"))
+        on_error = lambda p, e: self._problem(f"{p}: skipped, {e}")  # noqa: E731
+        if stage_channels(self.spec) and self.cache.enabled:
+            feats, _ = cached_features_by_stage(backbone, self.spec, self.cache_root, self.weight_hashes, paths, read,
+                                                self.cfg.feature_batch, self.device, prog, on_error)
+        else:
+            feats = cached_features(backbone, self.spec, self.cache, paths, read, self.cfg.feature_batch, self.device,
+                                    prog, on_error)
         keep_f, keep_m, names = [], [], []
         for i, s in enumerate(samples):
             if i not in feats:
@@ -269,10 +276,14 @@ class Trainer:
         self.out.mkdir(parents=True, exist_ok=True)
         self.backbone = build_frozen_backbone(self.spec, [Path(p) for p in cfg.backbone_weights],
                                               cfg.random_backbone, self.device)
-        key = backbone_key(self.spec, self._weight_hashes())
-        self.cache = FeatureCache(Path(cfg.cache_dir) if cfg.cache_dir else None, key,
+        self.weight_hashes = self._weight_hashes()
+        self.cache_root = Path(cfg.cache_dir) if cfg.cache_dir else None
+        key = backbone_key(self.spec, self.weight_hashes)
+        self.cache = FeatureCache(self.cache_root, key,
                                   enabled=not (cfg.no_cache or cfg.augment))
         _, train_samples = self._load_split(cfg.train_split)
+        if cfg.max_train:
+            train_samples = train_samples[:cfg.max_train]
         _, val_samples = self._load_split(cfg.val_split)
         self.log(f"data: {len(train_samples)} train, {len(val_samples)} val images; backbone {key}")
         if cfg.augment:
