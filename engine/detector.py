@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from .backbones import packaged_weight_files
 from .cards import ModelCard
 from .errors import Cancelled, DeclipError, ImageError
 from .images import ImageSource, LoadedImage, load_image
@@ -102,7 +103,8 @@ class Detector:
             "model_id": self.card.id,
             "model_name": self.card.name,
             "model": self.card.summary(),
-            "weights": [{"role": f["role"], "file": f["name"], "sha256": f.get("sha256")} for f in self.card.files],
+            "weights": [{"role": f["role"], "file": f["name"], "sha256": f.get("sha256")} for f in self.card.files]
+            + packaged_weight_files(self.card.backbone),
             "device": str(self.device),
             "device_name": self.device_name,
             "dtype": str(self.dtype).replace("torch.", ""),

@@ -196,3 +196,13 @@ def test_huggingface_mapping_gives_identical_maps(tmp_path):
     card.id = "tiny-hf"
     res = Detector.from_model(card, device="cpu").analyze(IMG)
     np.testing.assert_allclose(res.raw, ref.raw, atol=1e-6)
+
+
+def test_linear_decoder_checkpoint(files, tmp_path):
+    raw = {"model": {"fc.weight": torch.randn(1, 1024) * 0.02, "fc.bias": torch.zeros(1)},
+           "feature_layer": "layer0", "decoder_type": "linear"}
+    arch = infer_architecture(raw, "lin.pth")
+    assert arch["decoder"] == {"type": "linear"} and arch["backbone"]["family"] == "clip-vit"
+    torch.save(raw, tmp_path / "lin.pth")
+    res = Detector.from_files(tmp_path / "lin.pth", files["clip"], device="cpu").analyze(IMG)
+    assert res.raw.shape == (256, 256) and res.metadata["model"]["decoder"] == "linear"

@@ -67,3 +67,15 @@ def test_metadata_is_complete(det):
                 "created_utc"):
         assert key in md
     assert md["image"]["sha256"] and md["created_utc"].endswith("Z")
+
+
+def test_exif_orientation_sets_map_shape(det, tmp_path):
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x0112] = 8  # rotate 90 CCW for display
+    p = tmp_path / "rot.jpg"
+    Image.fromarray(_img(4, 60, 150)).save(p, exif=exif.tobytes())
+    res = det.analyze(p)
+    assert res.probability.shape == (150, 60)
+    assert res.metadata["image"]["exif_orientation"] == 8

