@@ -197,3 +197,18 @@ def test_edited_last_entry_with_recomputed_hash_caught_by_the_recorded_head(tmp_
     with Case.open(path, readonly=True) as case:
         rep = case.verify()
         assert any(p.audit_entry == n and "case.json" in p.message for p in rep.problems)
+
+
+def test_case_details_edited_by_hand_are_caught_but_logged_changes_are_not(tmp_path):
+    case = _case_with_evidence(tmp_path)
+    case.update_info(title="Renamed properly", organisation="Unit 7")
+    assert case.verify().ok
+    path = case.path
+    case.close()
+    doc = json.loads((path / "case.json").read_text(encoding="utf-8"))
+    doc["examiner"] = "Mallory"
+    (path / "case.json").write_text(json.dumps(doc), encoding="utf-8")
+    with Case.open(path) as case:
+        rep = case.verify()
+        [p] = rep.problems
+        assert p.kind == "case_file" and "examiner 'Mallory'" in p.message and p.audit_entry == 1

@@ -3,6 +3,7 @@ cross-checked against the log (so editing evidence.json to match a tampered file
 """
 from __future__ import annotations
 
+import json
 import os
 import stat
 from typing import TYPE_CHECKING
@@ -110,22 +111,47 @@ def _analyses(case: "Case", problems: list[VerifyProblem]) -> None:
                                               rec.get("map_sha256"), sha))
 
 
+_CASE_DETAILS = ("uuid", "title", "number", "examiner", "organisation", "description")
+
+
+def _check_details(case: "Case", logged: dict[str, tuple[int, object]], problems: list[VerifyProblem]) -> None:
+    """case.json as it is on disk now must carry the details the log recorded."""
+    path = case.path / "case.json"
+    try:
+        on_disk = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        problems.append(VerifyProblem("case_file", f"case.json: cannot be read ({exc})", file=str(path)))
+        return
+    for key in _CASE_DETAILS:
+        if key in logged and on_disk.get(key) != logged[key][1]:
+            seq = logged[key][0]
+            problems.append(VerifyProblem("case_file", f"case.json: {key} {on_disk.get(key)!r} differs from audit entry "
+                                          f"{seq} ({logged[key][1]!r})", file=str(path), expected=str(logged[key][1]),
+                                          actual=str(on_disk.get(key)), audit_entry=seq))
+
+
 def _cross_check(case: "Case", problems: list[VerifyProblem], warnings: list[str]) -> None:
     """Replay the log: evidence, analyses and findings on disk must equal what was logged."""
     added: dict[str, tuple[int, dict]] = {}
     finding: dict[str, tuple[int, dict]] = {}
     stored: dict[tuple[str, str, str], tuple[int, dict]] = {}
+    details: dict[str, tuple[int, object]] = {}
     for e in case._audit.entries():
         if "invalid" in e:
             continue
         d = e.get("details") or {}
         act = e.get("action")
-        if act == "evidence_added":
+        if act == "case_created":
+            details.update({k: (e.get("seq"), d.get(k)) for k in _CASE_DETAILS})
+        elif act == "case_info_changed":
+            details.update({k: (e.get("seq"), ch.get("new")) for k, ch in d.items() if isinstance(ch, dict)})
+        elif act == "evidence_added":
             added[d.get("evidence_id")] = (e.get("seq"), d)
         elif act == "finding_set":
             finding[d.get("evidence_id")] = (e.get("seq"), d)
         elif act == "analysis_stored":
             stored[(d.get("evidence_id"), d.get("model_id"), d.get("mode"))] = (e.get("seq"), d)
+    _check_details(case, details, problems)
     for it in case._items:
         rec = added.get(it.id)
         if rec is None:
