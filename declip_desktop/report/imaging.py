@@ -42,7 +42,9 @@ def load_evidence(path: Path | None, long_side: int = WORK_LONG_SIDE) -> Image.I
             warnings.simplefilter("ignore")
             img = Image.open(path)
             img.draft("RGB", (long_side, long_side))   # JPEG: decode at a reduced scale (fast)
-            img = ImageOps.exif_transpose(img)
+            img.load()
+            transposed = ImageOps.exif_transpose(img, in_place=False) if _orientation(img) not in (0, 1) else img
+            img = transposed
             if img.mode not in ("RGB", "L"):
                 img = img.convert("RGBA") if "A" in img.getbands() or img.mode == "P" else img.convert("RGB")
             if img.mode == "RGBA":  # flatten transparency on white, as a viewer would show it
@@ -59,10 +61,20 @@ def load_evidence(path: Path | None, long_side: int = WORK_LONG_SIDE) -> Image.I
         raise Unreadable(f"cannot decode {Path(path).name}: {exc}") from None
 
 
+def _orientation(img: Image.Image) -> int:
+    try:
+        return int(img.getexif().get(0x0112, 1) or 1)
+    except Exception:
+        return 1
+
+
 def fit(img: Image.Image, long_side: int) -> Image.Image:
-    out = img.copy()
-    out.thumbnail((long_side, long_side), Image.LANCZOS, reducing_gap=2.0)
-    return out
+    """A resized copy no larger than `long_side` (never enlarged)."""
+    scale = long_side / max(img.size)
+    if scale >= 1:
+        return img.copy()
+    size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
+    return img.resize(size, Image.LANCZOS, reducing_gap=2.0)
 
 
 def prob_at(prob: np.ndarray, size: tuple[int, int]) -> np.ndarray:
