@@ -108,9 +108,8 @@ def test_removed_audit_entry_is_named(tmp_path):
     with Case.open(path) as case:
         rep = case.verify()
         chain = [p for p in rep.problems if p.kind == "audit_chain"]
-        assert chain and chain[0].audit_entry == 3
-        assert "audit entry 3 missing" in chain[0].message
-        assert all(p.audit_entry >= 3 for p in chain)  # entries 1-2 are still fine
+        assert [p.audit_entry for p in chain] == [3]  # one removal, one precise problem (no cascade)
+        assert chain[0].message == "audit entry 3 removed (line 3 holds entry 4)"
         assert n == len(lines) + 1
 
 
@@ -212,3 +211,20 @@ def test_case_details_edited_by_hand_are_caught_but_logged_changes_are_not(tmp_p
         rep = case.verify()
         [p] = rep.problems
         assert p.kind == "case_file" and "examiner 'Mallory'" in p.message and p.audit_entry == 1
+
+
+def test_several_removed_and_swapped_entries(tmp_path):
+    case = _case_with_evidence(tmp_path)
+    path = case.path
+    case.close()
+    log = path / "audit.jsonl"
+    lines = log.read_text(encoding="utf-8").splitlines(keepends=True)
+    log.write_text("".join(lines[:2] + lines[4:]), encoding="utf-8")
+    with Case.open(path, readonly=True) as case:
+        chain = [p.message for p in case.verify().problems if p.kind == "audit_chain"]
+        assert chain == ["audit entries 3-4 removed (line 3 holds entry 5)"]
+    lines[1], lines[2] = lines[2], lines[1]
+    log.write_text("".join(lines), encoding="utf-8")
+    with Case.open(path, readonly=True) as case:
+        chain = [p for p in case.verify().problems if p.kind == "audit_chain"]
+        assert chain and any("out of order" in p.message and p.audit_entry == 2 for p in chain)

@@ -165,9 +165,12 @@ class AuditLog:
         return out
 
     def check_chain(self, expected_head: dict | None = None) -> tuple[list[ChainProblem], int]:
-        """Walk the chain. Returns (problems, number of entries). Each problem names its entry."""
+        """Walk the chain. Returns (problems, number of lines). Each problem names its entry number
+        (its `seq`; the line number is added where the two differ after a removal)."""
         problems: list[ChainProblem] = []
-        prev = GENESIS
+        prev_hash = GENESIS
+        prev_seq = 0
+        by_seq: dict[int, str] = {}
         n = 0
         for n, raw in enumerate(self._raw_lines(), 1):
             try:
@@ -175,36 +178,41 @@ class AuditLog:
                 if not isinstance(e, dict):
                     raise ValueError("not a JSON object")
             except (ValueError, UnicodeDecodeError):
-                problems.append(ChainProblem(n, f"audit entry {n} (line {n}) is not valid JSON"))
-                prev = hashlib.sha256(raw).hexdigest()
+                problems.append(ChainProblem(prev_seq + 1, f"audit entry {prev_seq + 1} (line {n}) is not valid JSON"))
+                prev_hash = hashlib.sha256(raw).hexdigest()
+                prev_seq += 1
                 continue
             seq = e.get("seq")
-            if seq != n:
-                if isinstance(seq, int) and seq > n:
-                    what = (f"audit entry {n} missing: line {n} holds entry {seq}"
-                            if seq == n + 1 else f"audit entries {n}-{seq - 1} missing: line {n} holds entry {seq}")
-                else:
-                    what = f"audit entry {n}: line {n} holds entry number {seq!r} (entries reordered or duplicated)"
-                problems.append(ChainProblem(n, what))
+            if not isinstance(seq, int) or isinstance(seq, bool):
+                seq = prev_seq + 1
+                problems.append(ChainProblem(seq, f"audit entry {seq} (line {n}) has no valid entry number"))
+            where = f"audit entry {seq}" + (f" (line {n})" if seq != n else "")
+            gap = False
+            if seq > prev_seq + 1:
+                gap = True
+                missing = f"audit entry {prev_seq + 1}" if seq == prev_seq + 2 else f"audit entries {prev_seq + 1}-{seq - 1}"
+                problems.append(ChainProblem(prev_seq + 1, f"{missing} removed (line {n} holds entry {seq})"))
+            elif seq <= prev_seq:
+                problems.append(ChainProblem(seq, f"{where} is out of order or duplicated (follows entry {prev_seq})"))
             stored = e.get("sha256")
             actual = entry_hash(e)
             if stored != actual:
-                problems.append(ChainProblem(n, f"audit entry {n} was edited: stored sha256 {stored}, content hashes to {actual}"))
-            if e.get("prev_sha256") != prev:
-                problems.append(ChainProblem(n, f"audit entry {n} does not chain to entry {n - 1} "
-                                                f"(entry {n - 1} was edited, or entries between were removed): "
-                                                f"prev_sha256 {e.get('prev_sha256')}, expected {prev}"))
-            prev = stored if isinstance(stored, str) else actual
+                problems.append(ChainProblem(seq, f"{where} was edited: stored sha256 {stored}, content hashes to {actual}"))
+            if e.get("prev_sha256") != prev_hash and not gap:
+                problems.append(ChainProblem(seq, f"{where} does not chain to entry {seq - 1} "
+                                                  f"(entry {seq - 1} was edited, or an entry between was removed): "
+                                                  f"prev_sha256 {e.get('prev_sha256')}, expected {prev_hash}"))
+            prev_hash = stored if isinstance(stored, str) else actual
+            prev_seq = max(prev_seq, seq)
+            by_seq.setdefault(seq, prev_hash)
         if expected_head:
             want = int(expected_head.get("entries", 0))
-            if n < want:
-                problems.append(ChainProblem(n + 1, f"audit log truncated: case.json records {want} entries, the log has {n} "
-                                                    f"(entries {n + 1}-{want} removed)"))
-            elif want > 0:
+            if prev_seq < want:
+                gone = f"entry {want}" if prev_seq + 1 == want else f"entries {prev_seq + 1}-{want}"
+                problems.append(ChainProblem(prev_seq + 1, f"audit log truncated: case.json records {want} entries, the log "
+                                                           f"ends at entry {prev_seq} ({gone} removed)"))
+            elif want > 0 and want in by_seq and by_seq[want] != expected_head.get("last_sha256"):
                 # The log may run ahead of case.json (append happens first); the recorded entry must match.
-                es = self.entries()
-                got = es[want - 1].get("sha256") if len(es) >= want else None
-                if got != expected_head.get("last_sha256"):
-                    problems.append(ChainProblem(want, f"audit entry {want} differs from the hash recorded in case.json: "
-                                                       f"expected {expected_head.get('last_sha256')}, found {got}"))
+                problems.append(ChainProblem(want, f"audit entry {want} differs from the hash recorded in case.json: "
+                                                   f"expected {expected_head.get('last_sha256')}, found {by_seq[want]}"))
         return problems, n
