@@ -156,7 +156,7 @@ def _cross_check(case: "Case", problems: list[VerifyProblem], warnings: list[str
         rec = added.get(it.id)
         if rec is None:
             problems.append(VerifyProblem("index_mismatch", f"{it.id} evidence/{it.file_name}: no 'evidence_added' entry "
-                                          "in the audit log (index edited outside DeCLIP?)", it.id, it.file_name))
+                                          "in the audit log (its entry was removed, or the index was edited outside DeCLIP)", it.id, it.file_name))
             continue
         seq, d = rec
         for key in ("sha256", "md5", "size", "file_name"):
