@@ -108,3 +108,19 @@ def test_report_of_a_real_engine_analysis(tmp_path):
     assert "none (random weights)" in text            # training data from the model card
     assert res.metadata["versions"]["torch"] in text
     assert info.analysed == 1
+
+
+def test_modified_evidence_and_map_in_a_case_are_flagged(tmp_path):
+    folder = _make_case(tmp_path, analysed=2, total=2)
+    with Case.open(folder, readonly=True) as case:
+        ev_path = case.evidence[0].path
+        map_path = case.analysis_for(case.evidence[1].id).map_path
+    for p in (ev_path, map_path):
+        p.chmod(0o644)
+        with open(p, "ab") as fh:
+            fh.write(b"\0tampered")
+    info = build_report(folder, tmp_path / "r.pdf")
+    text = _text(tmp_path / "r.pdf")
+    assert "INTEGRITY WARNING" in text and "MISMATCH" in text
+    assert "CASE VERIFICATION PROBLEM" in text
+    assert info.integrity_failures == ["photo_0.jpg"]

@@ -73,6 +73,13 @@ def audit(case: ReportCase) -> list[Flowable]:
         out.append(box([P("Chain verification: FAILED", "warn")] + [P(p) for p in a.problems[:40]], "warn"))
     else:
         out.append(box([P("Chain verification: not performed (no audit log available to the report).")], "note"))
+    if a.other_problems:
+        out.append(Spacer(1, 4))
+        out.append(box([P(f"Other case verification problems ({len(a.other_problems)})", "warn")]
+                       + [P(p) for p in a.other_problems[:40]], "warn"))
+    if a.warnings:
+        out.append(Spacer(1, 4))
+        out.append(box([P("Case verification warnings", "h3")] + [P(w) for w in a.warnings[:40]], "note"))
     out.append(Spacer(1, 6))
     if not a.entries:
         out.append(P("No audit entries.", "muted"))

@@ -38,8 +38,16 @@ def open_case(case: Any) -> Iterator[tuple[Any, ReportCase]]:
 
 
 def to_report_case(case: Any) -> ReportCase:
-    audit = _audit(case)
+    audit, hashes_now = _audit(case)
     items = [_item(case, ev) for ev in case.evidence]
+    for it in items:
+        it.case_problems = audit.item_problems.get(it.item_id, [])
+    if hashes_now is not None:
+        for it in items:
+            it.verified_now = True
+            it.sha256_verified_now = hashes_now.get(it.item_id, "missing")
+            if it.sha256_verified_now == "missing":
+                it.sha256_verified_now = None
     info = getattr(case, "info", {}) or {}
     rc = ReportCase(title=case.title, number=case.number, examiner=case.examiner,
                     organisation=case.organisation or "", description=case.description or "",
@@ -78,15 +86,28 @@ def _loader(sa: Any):
     return load
 
 
-def _audit(case: Any) -> AuditSummary:
-    """Verify the case now (re-hashes evidence, walks the audit chain), then read the log."""
+def _audit(case: Any) -> tuple[AuditSummary, dict[str, str] | None]:
+    """Verify the case now (re-hashes evidence, walks the audit chain), then read the log.
+
+    Also returns each item's SHA-256 as just computed by the verification ("missing" when the
+    file is gone or unreadable), or None when verification did not run (the report hashes itself).
+    """
     summary = AuditSummary()
+    hashes: dict[str, str] | None = None
     try:
         rep = case.verify()
     except Exception as exc:  # verification must not stop the report; the report says it failed
         summary.problems = [f"case verification could not run: {type(exc).__name__}: {exc}"]
         summary.chain_ok = None
     else:
+        hashes = {ev.id: ev.sha256 for ev in case.evidence}
+        for p in rep.problems:
+            if p.evidence_id and p.kind == "evidence_modified":
+                hashes[p.evidence_id] = p.actual
+            elif p.evidence_id and p.kind == "evidence_missing":
+                hashes[p.evidence_id] = "missing"
+            elif p.evidence_id and p.kind != "audit_chain":
+                summary.item_problems.setdefault(p.evidence_id, []).append(p.message)
         chain = [p.message for p in rep.problems if p.kind == "audit_chain"]
         summary.chain_ok = not chain
         summary.problems = chain
@@ -94,7 +115,7 @@ def _audit(case: Any) -> AuditSummary:
         summary.warnings = list(rep.warnings)
         summary.verified_utc = rep.verified_utc
     summary.entries = case.audit_entries()
-    return summary
+    return summary, hashes
 
 
 def log_report(case: Any, info: ReportInfo, **details: Any) -> bool:

@@ -70,6 +70,11 @@ def cover(case: ReportCase, findings: list[Findings], *, report_id: str, utc: st
                         for f in bad[:12]] +
                        ([P(f"… and {len(bad) - 12} more; see the summary table.", "body")] if len(bad) > 12 else []),
                        "warn"))
+    if case.audit.other_problems:
+        out.append(Spacer(1, 6))
+        out.append(box([P("CASE VERIFICATION WARNING", "warn"),
+                        P(f"{len(case.audit.other_problems)} problem(s) found when the case was verified for this "
+                          "report (e.g. a modified analysis map); see the items concerned and appendix B.")], "warn"))
     if chain is False:
         out.append(Spacer(1, 6))
         out.append(box([P("AUDIT LOG WARNING", "warn"),

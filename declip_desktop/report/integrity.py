@@ -25,6 +25,8 @@ class Integrity:
 
 
 def verify(item: ReportItem) -> Integrity:
+    if item.verified_now:
+        return _judge(item, item.sha256_verified_now)
     if item.path is None or not item.path.is_file():
         return Integrity(MISSING, None, f"The evidence file is no longer in the case ({item.path}). "
                                         "Its content cannot be verified at report time.")
@@ -32,6 +34,13 @@ def verify(item: ReportItem) -> Integrity:
         now = sha256_file(item.path)
     except OSError as exc:
         return Integrity(MISSING, None, f"The evidence file cannot be read at report time: {exc}.")
+    return _judge(item, now)
+
+
+def _judge(item: ReportItem, now: str | None) -> Integrity:
+    if now is None:
+        return Integrity(MISSING, None, f"The evidence file is missing or unreadable in the case ({item.path}). "
+                                        "Its content cannot be verified at report time.")
     if not item.sha256_ingest:
         return Integrity(UNRECORDED, now, "No SHA-256 was recorded at ingest; only the report-time hash is known.")
     if now.lower() != item.sha256_ingest.lower():

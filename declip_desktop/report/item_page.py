@@ -26,6 +26,9 @@ def item_section(f: Findings, pics: Pictures) -> list[Flowable]:
     if f.integrity.status in (MISMATCH, MISSING):
         out.append(box([P(f"INTEGRITY WARNING — {f.integrity.status}", "warn"), P(f.integrity.message)], "warn"))
         out.append(Spacer(1, 6))
+    if it.case_problems:
+        out.append(box([P("CASE VERIFICATION PROBLEM", "warn")] + [P(m) for m in it.case_problems[:10]], "warn"))
+        out.append(Spacer(1, 6))
     if f.analysed_file_matches is False:
         out.append(box([P("ANALYSIS / EVIDENCE MISMATCH", "warn"),
                         P("The analysis metadata records a different file SHA-256 than the ingest record: the "

@@ -34,6 +34,11 @@ class ReportItem:
     metadata: dict[str, Any] = field(default_factory=dict)   # ingest metadata: exif {tag: value}, format, ...
     model_card: dict[str, Any] | None = None  # engine.cards.ModelCard.summary() of the model used
     extra_hashes: dict[str, str] = field(default_factory=dict)  # e.g. {"md5": ...} when the case records more
+    # Set when the case was verified just before the report (its SHA-256 now; None: missing/unreadable),
+    # so the file is not hashed twice. Unset: the report hashes the file itself.
+    sha256_verified_now: str | None = None
+    verified_now: bool = False
+    case_problems: list[str] = field(default_factory=list)   # other verification failures naming this item
 
 
 @dataclass
@@ -44,6 +49,7 @@ class AuditSummary:
     other_problems: list[str] = field(default_factory=list)    # other case verification problems
     warnings: list[str] = field(default_factory=list)
     verified_utc: str = ""
+    item_problems: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass

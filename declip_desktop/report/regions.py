@@ -56,11 +56,9 @@ def flagged_regions(prob: np.ndarray, threshold: float, max_regions: int = 4,
     if not mask.any():
         return []
     labels, n = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
-    idx = np.arange(1, n + 1)
     flat = labels.ravel()
     area = np.bincount(flat, minlength=n + 1)[1:]
     psum = np.bincount(flat, weights=small.ravel(), minlength=n + 1)[1:]
-    pmax = np.asarray(ndimage.maximum(small, labels, idx), dtype=np.float64)
     total = float(sh * sw)
     keep = [i for i in np.argsort(-psum, kind="stable") if area[i] / total >= min_area_fraction]
     slices = ndimage.find_objects(labels)
@@ -70,6 +68,7 @@ def flagged_regions(prob: np.ndarray, threshold: float, max_regions: int = 4,
         ys, xs = slices[i]
         box = (int(np.floor(xs.start * fx)), int(np.floor(ys.start * fy)),
                min(w, int(np.ceil(xs.stop * fx))), min(h, int(np.ceil(ys.stop * fy))))
+        pmax = float(small[ys, xs][labels[ys, xs] == i + 1].max())
         out.append(Region(rank=rank, box=box, area_fraction=float(area[i] / total),
-                          mean_probability=float(psum[i] / area[i]), max_probability=float(pmax[i])))
+                          mean_probability=float(psum[i] / area[i]), max_probability=pmax))
     return out
