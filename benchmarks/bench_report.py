@@ -129,6 +129,7 @@ def main(argv=None) -> int:
               f"({secs / max(1, info.items) * 1000:.0f} ms/item), {mb:.1f} MB "
               f"({info.size_bytes / max(1, info.items) / 1e3:.0f} kB/item), peak RSS {rss:.0f} MB, "
               f"CPU time {cpu:.1f} s on {os.cpu_count()} cpus (load average {os.getloadavg()[0]:.1f})")
+        print("phases: " + ", ".join(f"{k} {v:.1f} s" for k, v in info.timings.items()))
         ok_t, ok_s = secs < TARGET_S, mb <= TARGET_MB
         print(f"target time < {TARGET_S:.0f} s: {'PASS' if ok_t else 'FAIL'}; "
               f"target size <= {TARGET_MB:.0f} MB: {'PASS' if ok_s else 'FAIL'}")

@@ -57,10 +57,12 @@ def build_report(case: Any, out_path: str | os.PathLike, threshold: float | None
     from .case_adapter import open_case
 
     with open_case(case) as (case_obj, rcase):
-        return _build(case_obj, rcase, out_path, threshold, items, progress, started)
+        return _build(case_obj, rcase, out_path, threshold, items, progress, started,
+                      {"open_verify": time.perf_counter() - started})
 
 
-def _build(case_obj, rcase: ReportCase, out_path: Path, threshold, items, progress, started) -> ReportInfo:
+def _build(case_obj, rcase: ReportCase, out_path: Path, threshold, items, progress, started,
+           timings: dict[str, float]) -> ReportInfo:
     from .case_adapter import log_report
 
     total_items = len(rcase.items)
@@ -78,10 +80,14 @@ def _build(case_obj, rcase: ReportCase, out_path: Path, threshold, items, progre
     n = len(chosen)
     step = _progress(progress, n + 2)
 
+    prep_cpu = []
+
     def prepare_one(i_item):
         i, item = i_item
+        t0 = time.thread_time()
         f = compute(rcase, item, i, threshold)
         pics = prepare(f)
+        prep_cpu.append(time.thread_time() - t0)
         f.result = f.small_map = None  # maps are no longer needed: memory stays flat over many items
         return f, pics
 
@@ -104,6 +110,8 @@ def _build(case_obj, rcase: ReportCase, out_path: Path, threshold, items, progre
     story += [PageBreak()] + method(findings)
     story += [PageBreak()] + appendix.hashes(findings) + appendix.audit(rcase) + appendix.full_exif(findings)
 
+    timings["prepare_cpu"] = sum(prep_cpu)
+    timings["items_done"] = time.perf_counter() - started
     step(n, "writing PDF")
     furn = Furniture(case_number=rcase.number, case_title=rcase.title, report_id=report_id, generated_utc=utc)
     tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
@@ -117,8 +125,10 @@ def _build(case_obj, rcase: ReportCase, out_path: Path, threshold, items, progre
     )
     a85 = rl_config.useA85
     rl_config.useA85 = 0   # binary streams: ASCII85 would add 25 % to every image
+    t_layout = time.perf_counter()
     try:
         doc.build(story, canvasmaker=canvas_class(furn))
+        timings["layout"] = time.perf_counter() - t_layout
         os.replace(tmp, out_path)
     except OSError as exc:
         raise ReportError(f"{out_path}: cannot write the report ({exc.strerror or exc})") from None
@@ -135,7 +145,8 @@ def _build(case_obj, rcase: ReportCase, out_path: Path, threshold, items, progre
                       items=n, analysed=sum(f.analysed for f in findings),
                       integrity_failures=[f.item.file_name for f in findings
                                           if f.integrity.status in ("MISMATCH", "file missing")],
-                      size_bytes=out_path.stat().st_size, seconds=time.perf_counter() - started, generated_utc=utc)
+                      size_bytes=out_path.stat().st_size, seconds=time.perf_counter() - started, generated_utc=utc,
+                      timings={k: round(v, 3) for k, v in timings.items()})
     info.audit_logged = log_report(case_obj, info, threshold=threshold, items=[it.item_id for it in chosen])
     step(n + 2, "done")
     return info

@@ -21,7 +21,7 @@ import resources
 
 from .regions import Region
 
-WORK_LONG_SIDE = 2048      # decoded evidence is kept at most this large (crops come from it)
+WORK_LONG_SIDE = 2000      # JPEG draft decodes at the smallest 1/2^k scale still >= this (crops come from it)
 PANEL_LONG_SIDE = 560      # pixels of one of the four panels (about 150 dpi at 9 cm)
 THUMB_LONG_SIDE = 120
 CROP_LONG_SIDE = 300
@@ -41,7 +41,8 @@ def load_evidence(path: Path | None, long_side: int = WORK_LONG_SIDE) -> Image.I
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             img = Image.open(path)
-            img.draft("RGB", (long_side, long_side))   # JPEG: decode at a reduced scale (fast)
+            k = long_side / max(img.size)   # draft() wants a box both sides of which the result covers
+            img.draft("RGB", (max(1, int(img.width * k)), max(1, int(img.height * k))))  # JPEG: reduced-scale decode
             img.load()
             transposed = ImageOps.exif_transpose(img, in_place=False) if _orientation(img) not in (0, 1) else img
             img = transposed

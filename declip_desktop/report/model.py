@@ -84,3 +84,4 @@ class ReportInfo:
     seconds: float
     generated_utc: str
     audit_logged: bool = False
+    timings: dict[str, float] = field(default_factory=dict)  # seconds: open_verify, prepare_cpu, layout, ...
