@@ -8,16 +8,17 @@ mkdir -p "$RUNS"
 run() {  # name stages grid widths
   local name=$1 stages=$2 grid=$3 widths=$4
   [ -f "$RUNS/$name/card.json" ] && return 0
+  [ -n "${ONLY:-}" ] && [[ " $ONLY " != *" $name "* ]] && return 0
   python -m declip_desktop.cli train --data "$DATA" --backbone lite0 --stages "$stages" --grid "$grid" \
-    --decoder conv-4 --widths "$widths" --out "$RUNS/$name" --max-train 600 --max-epochs 6 --patience 2 \
-    --batch-size 32 --seed 0 > "$RUNS/$name.log" 2>&1
+    --decoder conv-4 --widths "$widths" --out "$RUNS/$name" --max-train 600 --max-epochs ${EPOCHS:-5} --patience 3 --bn-gamma-mean 1 \
+    --batch-size 8 --seed 0 > "$RUNS/$name.log" 2>&1
 }
 # The first run extracts stages 2, 3, 4 and 6 (cached per stage); the others reuse them.
 run s2346-g16-w32 2,3,4,6 16 32,16,8,8
 run s34-g16-w32 3,4 16 32,16,8,8
-run s24-g16-w32 2,4 16 32,16,8,8
 run s46-g16-w32 4,6 16 32,16,8,8
-run s4-g16-w32 4 16 32,16,8,8
+# decoder width, on the best stages of the three runs above
+run ${BEST:-s2346}-g16-w64 ${BEST_STAGES:-2,3,4,6} 16 64,32,16,8
 for d in "$RUNS"/*/; do
   python - "$d" <<'PY'
 import json, sys

@@ -41,6 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--weight-decay", type=float, default=0.0)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--init-std", type=float, default=0.02)
+    p.add_argument("--bn-gamma-mean", type=float, default=0.0,
+                   help="BatchNorm gamma init mean (0 = method facts; 1 = identity scale, faster on small data)")
     p.add_argument("--patience", type=int, default=5, help="epochs without improvement before lr decay")
     p.add_argument("--min-delta", type=float, default=0.1, help="IoU points that count as an improvement")
     p.add_argument("--lr-factor", type=float, default=0.1)
@@ -49,6 +51,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--augment", action="store_true", help="blur/jitter/JPEG augmentation (bypasses the cache)")
     p.add_argument("--include-real", action="store_true", help="also train on authentic images (empty masks)")
+    p.add_argument("--calibrate-bias", action="store_true",
+                   help="fold the best-IoU threshold on validation into the final bias (not in the paper)")
     p.add_argument("--max-train", type=int, default=None, help="use only the first N training images")
     p.add_argument("--train-split", default="train")
     p.add_argument("--val-split", default="val")
@@ -140,13 +144,13 @@ def cmd_train(args) -> int:
     cfg = TrainConfig(
         data=str(args.data), out=str(args.out), backbone=backbone, backbone_weights=[str(p) for p in args.backbone_weights],
         decoder=args.decoder, widths=_widths(args.widths), lr=args.lr, weight_decay=args.weight_decay,
-        batch_size=args.batch_size, init_std=args.init_std, patience=args.patience, min_delta=args.min_delta,
+        batch_size=args.batch_size, init_std=args.init_std, bn_gamma_mean=args.bn_gamma_mean, patience=args.patience, min_delta=args.min_delta,
         lr_factor=args.lr_factor, min_lr=args.min_lr, max_epochs=args.max_epochs, seed=args.seed,
         augment=args.augment, include_real=args.include_real, train_split=args.train_split,
         val_split=args.val_split, generators=args.generators.split(",") if args.generators else None,
         init=str(args.init) if args.init else None, cache_dir=str(args.cache) if args.cache else None,
         no_cache=args.no_cache, device=args.device, model_id=args.model_id, name=args.name,
-        max_train=args.max_train)
+        max_train=args.max_train, calibrate_bias=args.calibrate_bias)
     try:
         cfg.backbone = _resolve(cfg.backbone)
     except ValueError as exc:
