@@ -33,28 +33,36 @@ def main(argv: list[str] | None = None) -> int:
         from declip_desktop import self_test
 
         return self_test.run()
+    from PySide6.QtWidgets import QApplication
+
+    window = create_window(args)
+    window.show()
+    return QApplication.instance().exec()
+
+
+def create_window(args: argparse.Namespace):
+    """The QApplication (made if needed) and the main window for `args`, not yet shown."""
     from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QApplication
 
-    QApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app = QApplication.instance()
+    if app is None:
+        QApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
+        app = QApplication(sys.argv[:1])
     app.setApplicationName("DeCLIP Desktop")
     app.setOrganizationName("DeCLIP")
     app.setApplicationDisplayName("DeCLIP Desktop")
     from declip_desktop.main_window import MainWindow
 
-    case_dir = args.case_dir
-    window = MainWindow(case_dir)
-    if args.demo and not case_dir:
+    window = MainWindow(args.case_dir)
+    if args.demo and not args.case_dir:
         from declip_desktop import demo
 
         try:
             window.open_case(str(demo.build_demo_case()))
         except Exception as exc:  # the window still opens; the reason is shown
             window._error("Demo case", str(exc))
-    window.show()
-    return app.exec()
-
+    return window
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -5,6 +5,7 @@ workers; this module only reacts to their signals with cheap widget updates.
 """
 from __future__ import annotations
 
+import gc
 import getpass
 import os
 from collections import OrderedDict
@@ -52,6 +53,8 @@ class MainWindow(QMainWindow):
         self._analysis_job: Job | None = None
         self._ingest_job: Job | None = None
         self._display_job: Job | None = None
+        self._display_job_id: str | None = None
+        self._pending_overlays: dict[str, jobs.AnalysisDone] = {}
         self._display_cache: OrderedDict[str, jobs.DisplayData] = OrderedDict()
         self._current_id: str | None = None
         self._current_overlay = None
@@ -62,6 +65,9 @@ class MainWindow(QMainWindow):
         self.ask_new_case: Callable[[list[str]], dict | None] | None = None
 
         _preload_engine()  # import torch now, never while a batch runs (its import holds the GIL)
+        # torch, scipy and Qt leave ~200k long-lived objects: a full GC pass over them stalls the
+        # event loop ~150 ms at random moments. Freeze them out of the collector's view.
+        gc.freeze()
         self._build_ui()
         self._build_actions()
         self._restore_state()
@@ -69,9 +75,9 @@ class MainWindow(QMainWindow):
         self._finding_timer = QTimer(self, singleShot=True, interval=800)
         self._finding_timer.timeout.connect(self.save_finding)
         self._update_actions()
+        self.statusBar().showMessage("Ready. Drop photos or folders anywhere on the window.", 5000)
         if case_path:
             self.open_case(case_path)
-        self.statusBar().showMessage("Ready. Drop photos or folders anywhere on the window.", 5000)
 
     # ===================================================================================== UI ==
     def _build_ui(self) -> None:
@@ -353,6 +359,8 @@ class MainWindow(QMainWindow):
                 case = Case.open(path, examiner=self.prefs.examiner or None)
         except Exception as exc:
             self._error("Cannot open the case", str(exc))
+            if self.case is None:
+                self.viewer.show_message(f"Cannot open the case: {exc}")
             if not Path(path).exists():
                 settings.remove_recent_case(path)
             return False
@@ -586,6 +594,9 @@ class MainWindow(QMainWindow):
         if done.evidence_id == self._current_id:
             if done.overlay is not None and cached is not None:
                 self._show(cached)
+            elif done.overlay is not None and self._display_job is not None \
+                    and self._display_job_id == done.evidence_id:
+                self._pending_overlays[done.evidence_id] = done  # merged when the image is decoded
             else:
                 self._load_display(done.evidence_id)
 
@@ -652,6 +663,8 @@ class MainWindow(QMainWindow):
         job = Job(jobs.load_display_job, self.case, eid, panel.modelCombo.currentData(),
                   panel.modeCombo.currentData(), name="display")
         self._display_job = job
+        self._display_job_id = eid
+        self._pending_overlays.pop(eid, None)
         self.statusBar().showMessage("Loading image…")
         job.signals.succeeded.connect(self._display_loaded)
         job.signals.failed.connect(lambda msg, eid=eid: self._display_failed(eid, msg))
@@ -663,6 +676,9 @@ class MainWindow(QMainWindow):
             self._display_job = None
 
     def _display_loaded(self, data: jobs.DisplayData) -> None:
+        done = self._pending_overlays.pop(data.evidence_id, None)
+        if done is not None:  # analysed while the image was being decoded
+            data.overlay, data.analysis = done.overlay, done.record
         self._display_cache[data.evidence_id] = data
         self._display_cache.move_to_end(data.evidence_id)
         while len(self._display_cache) > DISPLAY_CACHE:
@@ -719,7 +735,8 @@ class MainWindow(QMainWindow):
         row = self.evidenceModel.get(eid)
         md = dict(item.metadata or {})
         sections = {
-            "Integrity": {"state": row.integrity if row else "not checked",
+            "Integrity": {"state": (row.integrity if row and row.integrity != "not checked"
+                                    else "not verified this session (File > Verify integrity)"),
                           "sha256": item.sha256, "md5": item.md5, "size (bytes)": item.size},
             "File": {"evidence id": item.id, "file": item.file_name, "original name": item.original_name,
                      "original path": item.original_path, "original modified (UTC)": item.original_mtime_utc,

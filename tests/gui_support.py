@@ -120,16 +120,21 @@ class GapMeter:
         self.last = None
         self.max_gap = 0.0
         self.ticks = 0
+        self.long_gaps: list[tuple[float, float]] = []  # (seconds after start, gap ms)
+        self.t0 = time.perf_counter()
 
     def _tick(self):
         now = time.perf_counter()
         if self.last is not None:
-            self.max_gap = max(self.max_gap, now - self.last)
+            gap = now - self.last
+            self.max_gap = max(self.max_gap, gap)
+            if gap > 0.05:
+                self.long_gaps.append((round(self.last - self.t0, 3), round(gap * 1000, 1)))
         self.last = now
         self.ticks += 1
 
     def start(self):
-        self.last = time.perf_counter()
+        self.t0 = self.last = time.perf_counter()
         self.timer.start()
 
     def stop(self):

@@ -133,3 +133,18 @@ def test_shortcuts_and_object_names(qtbot):
     assert "+" in keys["actionZoomIn"] and "-" in keys["actionZoomOut"] and "0" in keys["actionActualSize"]
     assert w.thresholdSlider.minimum() == 0 and w.thresholdSlider.maximum() == 100
     close_window(w)
+
+
+def test_o_key_toggles_original_only(qtbot):
+    from declip_desktop.overlay_style import DisplayMode
+
+    w = make_window(qtbot)
+    w.overlayPanel.set_mode(DisplayMode.MASK)
+    assert [k.toString() for k in w.actionToggleOriginal.shortcuts()] == ["O"]
+    w.actionToggleOriginal.trigger()  # what the O key does (offscreen windows are not always active)
+    assert w.displayModeCombo.currentData() == DisplayMode.ORIGINAL.value
+    assert w.actionToggleOriginal.isChecked()
+    w.actionToggleOriginal.trigger()
+    assert w.displayModeCombo.currentData() == DisplayMode.MASK.value
+    assert not w.actionToggleOriginal.isChecked()
+    close_window(w)

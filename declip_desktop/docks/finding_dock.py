@@ -15,7 +15,7 @@ class FindingPanel(QWidget):
         super().__init__(parent)
         self.findingStatusCombo = QComboBox(objectName="findingStatusCombo", accessibleName="Finding status")
         for s in FINDING_STATUSES:
-            self.findingStatusCombo.addItem(s.capitalize(), s)
+            self.findingStatusCombo.addItem(s, s)  # the case's own status words
         self.findingNoteEdit = QPlainTextEdit(objectName="findingNoteEdit", accessibleName="Finding note")
         self.findingNoteEdit.setPlaceholderText("What you saw, where, and why it matters…")
         self.saveFindingButton = QPushButton("Save finding", objectName="saveFindingButton",

@@ -25,9 +25,12 @@ class OverlayPanel(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.colormapCombo = QComboBox(objectName="colormapCombo", accessibleName="Colour map")
-        for name in colormaps.names():
-            label = f"{name} (colour-blind safe)" if colormaps.is_color_blind_safe(name) else name
-            self.colormapCombo.addItem(label, name)
+        safe = [n for n in colormaps.names() if colormaps.is_color_blind_safe(n)]
+        for i, name in enumerate(colormaps.names()):
+            self.colormapCombo.addItem(name, name)  # the text is the map's name, for scripts too
+            if name in safe:
+                self.colormapCombo.setItemData(i, "colour-blind safe", Qt.ItemDataRole.ToolTipRole)
+        self.colormapCombo.setToolTip(f"Colour-blind safe maps: {', '.join(safe)}")
         self.displayModeCombo = QComboBox(objectName="displayModeCombo", accessibleName="Display mode")
         for mode in DisplayMode:
             self.displayModeCombo.addItem(mode.label, mode.value)
