@@ -265,7 +265,7 @@ def test_self_test_from_source_passes_then_catches_a_tampered_model(monkeypatch,
     assert self_test.run() == 0
     out = capsys.readouterr().out
     for check in ("embedded model loads", "bundled sample analysed", "overlay rendered",
-                  "case created in a temporary folder", "PDF report written", "Qt offscreen: image formats"):
+                  "case created in a temporary folder", "PDF report written", "Qt image formats + main window"):
         assert f"[ok]   {check}" in out, check
     assert "[FAIL]" not in out
     assert "self-test PASSED" in out and (tmp_path / "log.txt").read_text().strip().endswith("PASSED")
