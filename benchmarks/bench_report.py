@@ -44,7 +44,12 @@ def _photo(w: int, h: int, seed: int) -> Image.Image:
     img = np.asarray(Image.fromarray(small).resize((w, h), Image.BICUBIC), dtype=np.float32)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     img += (30 * np.sin(xx / (w / 23)) * np.cos(yy / (h / 17)))[..., None]
-    img += rng.normal(0, 3, (h, w, 1)).astype(np.float32)
+    # Texture at several scales (foliage, fabric, gravel ...), so JPEG sizes are like real photos'.
+    for cells, amp in ((w // 64, 18.0), (w // 16, 12.0), (w // 4, 8.0)):
+        t = rng.normal(0, amp, (max(2, cells * h // w), cells, 3)).astype(np.float32)
+        img += np.asarray(Image.fromarray(t[..., 0], "F").resize((w, h), Image.BICUBIC))[..., None]
+        img += np.asarray(Image.fromarray(t[..., 1], "F").resize((w, h), Image.BICUBIC))[..., None] * [0.3, -0.2, 0.4]
+    img += rng.normal(0, 4, (h, w, 1)).astype(np.float32)
     return Image.fromarray(np.clip(img, 0, 255).astype(np.uint8))
 
 
