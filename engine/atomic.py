@@ -1,45 +1,91 @@
-"""Atomic file writes: temp file in the same folder, fsync, rename, fsync the folder.
+"""Crash-safe file writes, shared by the engine, trainer and case: a kill at any moment leaves
+either the old or the new file, never half.
 
-A crash at any moment leaves either the old file or the new one, never a torn one.
+Pattern: write a temp file in the same folder (same filesystem, so the rename is atomic),
+fsync it, os.replace() it over the target, then fsync the folder so the rename itself is durable.
 """
 from __future__ import annotations
 
 import os
 import tempfile
 from pathlib import Path
+from typing import Callable
+
+TMP_PREFIX = ".tmp-"
 
 
-def write_bytes_atomic(path: str | Path, data: bytes) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+def _read_umask() -> int:
+    old = os.umask(0)
+    os.umask(old)
+    return old
+
+
+# mkstemp makes 0600 files; case files should get the same permissions as any file the user creates.
+_FILE_MODE = 0o666 & ~_read_umask()
+
+
+def fsync_dir(path: str | os.PathLike) -> None:
+    """Make a rename/creation in `path` durable. Not possible on Windows; harmless to skip there."""
+    if os.name == "nt":
+        return
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    fsync_dir(path.parent)
-
-
-def write_text_atomic(path: str | Path, text: str) -> None:
-    write_bytes_atomic(path, text.encode("utf-8"))
-
-
-def fsync_dir(folder: str | Path) -> None:
-    try:
-        fd = os.open(str(folder), os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY)
     except OSError:
-        return  # not supported on this platform (Windows)
+        return
     try:
         os.fsync(fd)
     except OSError:
         pass
     finally:
         os.close(fd)
+
+
+def write_atomic(path: str | os.PathLike, writer: Callable[[Path], None], suffix: str = "") -> None:
+    """Call writer(temp_path) to produce the content, then move it over `path` atomically.
+
+    `suffix` keeps the extension on the temp name for writers that pick a format from it (PNG).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX + path.name + ".", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        os.chmod(tmp_path, _FILE_MODE)
+        writer(tmp_path)
+        with open(tmp_path, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp_path, path)
+    except BaseException:
+        try:
+            tmp_path.unlink()
+        except OSError:
+            pass
+        raise
+    fsync_dir(path.parent)
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
+    write_atomic(path, lambda p: p.write_bytes(data))
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def remove_stale_temps(folder: str | os.PathLike) -> int:
+    """Delete temp files a killed writer left behind in `folder` (not recursive). Returns how many."""
+    n = 0
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return 0
+    for entry in entries:
+        if entry.name.startswith(TMP_PREFIX) and entry.is_file(follow_symlinks=False):
+            try:
+                os.chmod(entry.path, 0o600)
+                os.unlink(entry.path)
+                n += 1
+            except OSError:
+                pass
+    return n

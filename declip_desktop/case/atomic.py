@@ -1,71 +1,14 @@
-"""Crash-safe file writes: a kill at any moment leaves either the old or the new file, never half.
-
-Pattern: write a temp file in the same folder (same filesystem, so the rename is atomic),
-fsync it, os.replace() it over the target, then fsync the folder so the rename itself is durable.
-"""
+"""Case files use the engine's crash-safe writes; this module adds the case's JSON format."""
 from __future__ import annotations
 
 import json
 import os
-import tempfile
-from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-TMP_PREFIX = ".tmp-"
+from engine.atomic import TMP_PREFIX, fsync_dir, remove_stale_temps, write_atomic, write_bytes_atomic
 
-
-def _read_umask() -> int:
-    old = os.umask(0)
-    os.umask(old)
-    return old
-
-
-# mkstemp makes 0600 files; case files should get the same permissions as any file the user creates.
-_FILE_MODE = 0o666 & ~_read_umask()
-
-
-def fsync_dir(path: str | os.PathLike) -> None:
-    """Make a rename/creation in `path` durable. Not possible on Windows; harmless to skip there."""
-    if os.name == "nt":
-        return
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def write_atomic(path: str | os.PathLike, writer: Callable[[Path], None], suffix: str = "") -> None:
-    """Call writer(temp_path) to produce the content, then move it over `path` atomically.
-
-    `suffix` keeps the extension on the temp name for writers that pick a format from it (PNG).
-    """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX + path.name + ".", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        os.chmod(tmp_path, _FILE_MODE)
-        writer(tmp_path)
-        with open(tmp_path, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp_path, path)
-    except BaseException:
-        try:
-            tmp_path.unlink()
-        except OSError:
-            pass
-        raise
-    fsync_dir(path.parent)
-
-
-def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
-    write_atomic(path, lambda p: p.write_bytes(data))
+__all__ = ["TMP_PREFIX", "fsync_dir", "remove_stale_temps", "write_atomic", "write_bytes_atomic",
+           "dumps_json", "write_json_atomic"]
 
 
 def dumps_json(obj: Any) -> bytes:
@@ -75,21 +18,3 @@ def dumps_json(obj: Any) -> bytes:
 
 def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
     write_bytes_atomic(path, dumps_json(obj))
-
-
-def remove_stale_temps(folder: str | os.PathLike) -> int:
-    """Delete temp files a killed writer left behind in `folder` (not recursive). Returns how many."""
-    n = 0
-    try:
-        entries = list(os.scandir(folder))
-    except OSError:
-        return 0
-    for entry in entries:
-        if entry.name.startswith(TMP_PREFIX) and entry.is_file(follow_symlinks=False):
-            try:
-                os.chmod(entry.path, 0o600)
-                os.unlink(entry.path)
-                n += 1
-            except OSError:
-                pass
-    return n
