@@ -2,25 +2,27 @@
 # Rebuild the embedded default model resources/models/declip-lite0-default from nothing, offline:
 # licensed photos -> synthetic manipulations -> Lite0 decoder training -> held-out test + ELA -> card.
 #
-#   scripts/build_default_model.sh [WORK_DIR]        (default build/default-model; ~1-2 h on 2 CPU cores)
+#   scripts/build_default_model.sh [WORK_DIR]        (default build/default-model; about 45 min on 2 CPU cores)
 #
-# Needs `apt-get install -y opencv-doc` for most photos (the script still runs without it, with fewer).
+# Needs `apt-get install -y opencv-doc` and `pip install scikit-learn matplotlib` for all 41 photos
+# (the script still runs without them, with fewer).
 # Choices (stages, widths) come from the measured runs in docs/default-model.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WORK=${1:-build/default-model}
 STAGES=${STAGES:-3,4}
-GRID=${GRID:-16}
+GRID=${GRID:-32}
+INPUT=${INPUT:-448}
 WIDTHS=${WIDTHS:-64,32,16,8}
-EPOCHS=${EPOCHS:-6}
+EPOCHS=${EPOCHS:-8}
 export DECLIP_HOME=${DECLIP_HOME:-$WORK/home}   # feature cache and store of this build only
 DECLIP="python -m declip_desktop.cli"
 mkdir -p "$WORK"
 
 [ -f "$WORK/photos/LICENSES.json" ] || python scripts/collect_photos.py "$WORK/photos"
-[ -f "$WORK/synth/manifest.json" ] || $DECLIP synth --photos "$WORK/photos" --out "$WORK/synth" --count 2400 --seed 0
-[ -f "$WORK/model/card.json" ] || $DECLIP train --data "$WORK/synth" --backbone lite0 --stages "$STAGES" --grid "$GRID" \
-    --decoder conv-4 --widths "$WIDTHS" --batch-size 16 --patience 3 --bn-gamma-mean 1 --calibrate-bias \
+[ -f "$WORK/synth/manifest.json" ] || $DECLIP synth --photos "$WORK/photos" --out "$WORK/synth" --count 3000 --seed 0
+[ -f "$WORK/model/card.json" ] || $DECLIP train --data "$WORK/synth" --backbone lite0 --stages "$STAGES" --grid "$GRID" --input-size "$INPUT" \
+    --decoder conv-4 --widths "$WIDTHS" --batch-size 16 --patience 2 --bn-gamma-mean 1 --calibrate-bias \
     --max-epochs "$EPOCHS" --seed 0 \
     --id declip-lite0-default --out "$WORK/model"
 $DECLIP evaluate --model "$WORK/model" --data "$WORK/synth" --split test --json "$WORK/test.json" --csv "$WORK/test.csv"

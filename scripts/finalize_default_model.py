@@ -21,6 +21,23 @@ MODEL_ID = "declip-lite0-default"
 KEYS = ("iou", "pixel_ap", "f1", "f1_best", "detection_ap", "detection_accuracy")
 
 
+def iou_by_kind(csv_path: Path, manifest: dict) -> dict:
+    """Mean IoU per manipulation kind, from `declip evaluate --csv` joined with the synth manifest."""
+    import csv
+    from collections import defaultdict
+
+    if not csv_path.exists():
+        return {}
+    kinds = {item["image"]: item["kind"] for item in manifest["items"]}
+    by_kind = defaultdict(list)
+    with open(csv_path, newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            rel = "/".join(Path(row["image"]).parts[-3:])  # split/images|real/name
+            if row.get("iou") and rel in kinds:
+                by_kind[kinds[rel]].append(float(row["iou"]))
+    return {k: round(sum(v) / len(v), 2) for k, v in sorted(by_kind.items())}
+
+
 def main() -> int:
     model_dir, test_json, ela_json, data_dir, out_dir = map(Path, sys.argv[1:6])
     card = json.loads((model_dir / "card.json").read_text())
@@ -44,19 +61,23 @@ def main() -> int:
                           f"manifest sha256 {hashlib.sha256((data_dir / 'manifest.json').read_bytes()).hexdigest()}; "
                           "splits by source photo"),
         "intended_use": ("A first look on a fresh offline machine: flags regions pasted from another photo (splices), "
-                         "regions copied within the photo (copy-move), and objects removed with classical inpainting "
-                         "(PatchMatch, OpenCV Telea / Navier-Stokes), under resizing and JPEG recompression."),
-        "limitations": ("Does NOT detect diffusion or GAN inpainting (use the DeCLIP CLIP models for that: import the "
+                         "regions copied within the photo (copy-move, partly), and objects removed with blurry classical "
+                         "inpainting (OpenCV Telea / Navier-Stokes), under resizing and JPEG recompression."),
+        "limitations": ("Mostly misses texture-copying PatchMatch fills (test IoU about 4) and finds copy-move "
+                        "only in part. Does NOT detect diffusion or GAN inpainting (use the DeCLIP CLIP models for that: import the "
                         "official checkpoints with the CLIP weights). Trained on ~40 photos of synthetic edits only: "
                         "expect misses on careful professional edits and false alarms on strong JPEG artefacts, "
-                        "text, and flat or saturated areas. Paper mode squashes the image to 224 px, so very small "
-                        "edits are lost. Evidence for an investigator to check, never proof on its own."),
+                        "text, and flat or saturated areas. Paper mode squashes the image to 448 px, so very small "
+                        "edits in large photos are lost (use tiled mode). Evidence for an investigator to check, never proof on its own."),
         "metrics": {
             "split": "synthetic test split (photos never seen in training or validation)",
             "test": {k: round(test[k], 2) for k in KEYS if k in test},
             "ela_baseline_test": {k: round(ela[k], 2) for k in KEYS if k in ela},
             "test_images": {"manipulated": test["manipulated"], "authentic": test["authentic"]},
             "val_iou": card["metrics"].get("val_iou"),
+            "test_iou_by_kind": iou_by_kind(test_json.with_suffix(".csv"), manifest),
+            "ela_iou_by_kind": iou_by_kind(ela_json.with_suffix(".csv"), manifest),
+            "note_real": "for authentic images IoU is 100 when nothing is flagged, else 0",
         },
         "source": "scripts/build_default_model.sh (trained with declip train)",
         "training_photos": [{k: p[k] for k in ("file", "licence", "attribution", "split", "sha256")} for p in photos],
