@@ -77,7 +77,10 @@ def test_tiny_own_format_matches_reference(tmp_path, photo):
     assert float(np.abs(res.raw - ref).max()) <= 1e-4
 
 
-def test_fast_precision_close_to_exact(official_vit, photo):
+def test_fast_precision_close_to_exact(official_vit, photo, monkeypatch):
+    import engine.detector as detector_mod
+
+    monkeypatch.setattr(detector_mod, "cpu_bf16_is_faster", lambda: True)  # as on a CPU with native bf16
     ckpt, clip = official_vit
     exact = Detector.from_files(ckpt, clip, device="cpu", precision="exact").analyze(photo)
     fast = Detector.from_files(ckpt, clip, device="cpu", precision="fast")
@@ -86,3 +89,14 @@ def test_fast_precision_close_to_exact(official_vit, photo):
     assert res.raw.dtype == np.float32
     assert float(np.abs(res.raw - exact.raw).max()) < 0.05
     assert res.metadata["precision"] == "fast" and exact.metadata["precision"] == "exact"
+
+
+def test_fast_falls_back_to_fp32_where_bf16_is_slow_and_says_so(official_vit, photo, monkeypatch):
+    import engine.detector as detector_mod
+
+    monkeypatch.setattr(detector_mod, "cpu_bf16_is_faster", lambda: False)  # AVX2-only CPU
+    ckpt, clip = official_vit
+    det = Detector.from_files(ckpt, clip, device="cpu", precision="fast")
+    assert det.dtype == torch.float32
+    meta = det.analyze(photo).metadata
+    assert meta["precision"] == "exact" and meta["precision_requested"] == "fast"
