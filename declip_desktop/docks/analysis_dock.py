@@ -5,7 +5,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QListWidget,
                                QProgressBar, QPushButton, QVBoxLayout, QWidget)
 
-MODES = [("paper", "Paper (whole image at the model's input size)"), ("tiled", "Tiled (full resolution)")]
+MODES = [("paper", "Paper (whole image, resized)"), ("tiled", "Tiled (full resolution)")]
 PRECISIONS = [("auto", "Auto"), ("fp32", "FP32"), ("fp16", "FP16 (GPU)"), ("bf16", "BF16 (GPU)")]
 
 
