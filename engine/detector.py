@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import functools
-
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -83,8 +82,6 @@ class Detector:
         self.device = pick_device(device)
         self.precision = precision
         self.dtype = pick_dtype(self.device, precision)
-        # Recorded so a report shows 'fast' was asked for even where it ran fp32 (no native bf16).
-        self.precision_requested = precision
         t0 = time.perf_counter()
         self.net = load_network_from_sources(card, sources, self.device, self.dtype)
         self.load_seconds = time.perf_counter() - t0
@@ -139,7 +136,8 @@ class Detector:
             "device_name": self.device_name,
             "dtype": str(self.dtype).replace("torch.", ""),
             "precision": "exact" if self.dtype == torch.float32 else "fast",
-            "precision_requested": self.precision_requested,
+            # What was asked for: 'fast' may run fp32 on a CPU without native bf16.
+            "precision_requested": self.precision,
             "versions": software_versions(),
         }
 
