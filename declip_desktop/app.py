@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 
@@ -37,6 +38,10 @@ def main(argv: list[str] | None = None) -> int:
 
     window = create_window(args)
     window.show()
+    # torch and Qt leave ~10^5 long-lived objects behind; freezing them keeps Python's full
+    # garbage collections (which run on the GUI thread) from walking them and stalling a frame.
+    gc.collect()
+    gc.freeze()
     return QApplication.instance().exec()
 
 

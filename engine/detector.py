@@ -77,13 +77,14 @@ def _utc() -> str:
 class Detector:
     """A loaded model on a device. Heavy weights are loaded once (and cached across detectors)."""
 
-    def __init__(self, card: ModelCard, sources: dict[str, Path], device: str = "auto", precision: str = "auto"):
+    def __init__(self, card: ModelCard, sources: dict[str, Path], device: str = "auto", precision: str = "auto",
+                 conv: str = "auto"):
         self.card = card
         self.device = pick_device(device)
         self.precision = precision
         self.dtype = pick_dtype(self.device, precision)
         t0 = time.perf_counter()
-        self.net = load_network_from_sources(card, sources, self.device, self.dtype)
+        self.net = load_network_from_sources(card, sources, self.device, self.dtype, conv=conv)
         self.load_seconds = time.perf_counter() - t0
         self.input_size = int(card.input["size"])
         self.mean = tuple(card.input["mean"])
@@ -92,7 +93,7 @@ class Detector:
     # ---- construction -------------------------------------------------------------------
     @classmethod
     def from_model(cls, model: str | ModelCard | Path | None = None, device: str = "auto",
-                   precision: str = "auto") -> "Detector":
+                   precision: str = "auto", conv: str = "auto") -> "Detector":
         """A store id, a ModelCard, or a folder holding card.json; None = the default model."""
         from .store import ModelStore
 
@@ -103,11 +104,11 @@ class Detector:
         else:
             store = ModelStore()
             card = store.get(model or store.default_id)
-        return cls(card, sources_of(card), device=device, precision=precision)
+        return cls(card, sources_of(card), device=device, precision=precision, conv=conv)
 
     @classmethod
     def from_files(cls, checkpoint: str | Path, backbone_weights: str | Path | list | None = None,
-                   device: str = "auto", precision: str = "auto") -> "Detector":
+                   device: str = "auto", precision: str = "auto", conv: str = "auto") -> "Detector":
         if backbone_weights is None:
             bw: list = []
         elif isinstance(backbone_weights, (str, Path)):
@@ -115,7 +116,7 @@ class Detector:
         else:
             bw = list(backbone_weights)
         card, sources = card_from_files(Path(checkpoint), [Path(p) for p in bw])
-        return cls(card, sources, device=device, precision=precision)
+        return cls(card, sources, device=device, precision=precision, conv=conv)
 
     # ---- description --------------------------------------------------------------------
     @property
@@ -138,6 +139,7 @@ class Detector:
             "precision": "exact" if self.dtype == torch.float32 else "fast",
             # What was asked for: 'fast' may run fp32 on a CPU without native bf16.
             "precision_requested": self.precision,
+            "decoder_convolution": self.net.conv_kernel,
             "versions": software_versions(),
         }
 

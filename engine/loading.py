@@ -154,10 +154,11 @@ def read_decoder_state(raw: dict, path: Path) -> dict:
 
 
 def load_network_from_sources(card: ModelCard, sources: dict[str, Path], device: str | torch.device = "cpu",
-                              dtype: torch.dtype | None = None, check_only: bool = False) -> DeclipNet:
+                              dtype: torch.dtype | None = None, check_only: bool = False,
+                              conv: str = "auto") -> DeclipNet:
     dtype = dtype or torch.float32
     device = torch.device(device)
-    key = (card.id, tuple(sorted((f["role"], f.get("sha256")) for f in card.files)), str(device), str(dtype))
+    key = (card.id, tuple(sorted((f["role"], f.get("sha256")) for f in card.files)), str(device), str(dtype), conv)
     if not check_only:
         with _LOCK:
             if key in _CACHE:
@@ -180,7 +181,7 @@ def load_network_from_sources(card: ModelCard, sources: dict[str, Path], device:
         clip_files[role] = raw
     try:
         net = build_network(card.backbone, card.decoder, dec_state, clip_files, device, dtype,
-                            decoder_origin=str(dec_path))
+                            decoder_origin=str(dec_path), conv=conv)
     finally:
         _MEMO.clear()
     del raw_dec, clip_files

@@ -14,16 +14,21 @@ from .backbones import build_backbone, weight_roles
 from .clip_weights import describe_visual, visual_kind, visual_state
 from .decoders import build_decoder, decoder_state_to_module, fold_batchnorm
 from .errors import CheckpointError
+from .winograd import winograd_decoder
+
+
+CONV_CHOICES = ("auto", "direct", "winograd")
 
 
 class DeclipNet(nn.Module):
     """Frozen backbone -> (B,C,g,g) features -> decoder -> (B,1,256,256) logits."""
 
-    def __init__(self, backbone: nn.Module, decoder: nn.Module, decoder_spec: dict):
+    def __init__(self, backbone: nn.Module, decoder: nn.Module, decoder_spec: dict, conv_kernel: str = "direct"):
         super().__init__()
         self.backbone = backbone
         self.decoder = decoder
         self.decoder_spec = decoder_spec
+        self.conv_kernel = conv_kernel  # how the decoder's convolutions are computed (for the metadata)
 
     @property
     def out_channels(self) -> int:
@@ -67,8 +72,14 @@ def _load_into(module: nn.Module, state: dict, origin: str, expected: str, dtype
 
 def build_network(backbone_spec: dict, decoder_spec: dict, decoder_state: dict, clip_files: dict[str, dict],
                   device: torch.device, dtype: torch.dtype, decoder_origin: str = "decoder",
-                  fold_bn: bool = True) -> DeclipNet:
-    """clip_files: role -> raw weights dict (already safely read) with an 'origin' label under '__path__'."""
+                  fold_bn: bool = True, conv: str = "auto") -> DeclipNet:
+    """clip_files: role -> raw weights dict (already safely read) with an 'origin' label under '__path__'.
+
+    conv: 'auto' computes the wide 5x5 decoder convs with Winograd on CPU in fp32 (faster there; the
+    same function up to float rounding) and directly elsewhere; 'direct' or 'winograd' force one.
+    """
+    if conv not in CONV_CHOICES:
+        raise ValueError(f"unknown conv kernel {conv!r}: use one of {', '.join(CONV_CHOICES)}")
     fam = backbone_spec["family"]
     clip = fam in ("clip-vit", "clip-rn", "fusion")
     backbone = build_backbone(backbone_spec, meta=clip)
@@ -101,7 +112,14 @@ def build_network(backbone_spec: dict, decoder_spec: dict, decoder_state: dict, 
     if fold_bn and isinstance(decoder, nn.Sequential):
         decoder = fold_batchnorm(decoder)
     decoder = decoder.to(device=device, dtype=dtype)
-    net = DeclipNet(backbone.eval(), decoder, decoder_spec).eval()
+    kernel = "direct"
+    want_winograd = conv == "winograd" or (conv == "auto" and device.type == "cpu" and dtype == torch.float32)
+    if want_winograd and fold_bn and isinstance(decoder, nn.Sequential):
+        decoder, swapped = winograd_decoder(decoder)
+        total = sum(isinstance(m, nn.Conv2d) for m in decoder) + swapped
+        if swapped:
+            kernel = f"winograd F(4x4,5x5) for {swapped} of {total} convs, direct for the rest"
+    net = DeclipNet(backbone.eval(), decoder, decoder_spec, kernel).eval()
     for p in net.parameters():
         p.requires_grad_(False)
     leftover = [n for n, t in list(net.named_parameters()) + list(net.named_buffers()) if t.is_meta]

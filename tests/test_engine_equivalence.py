@@ -100,3 +100,19 @@ def test_fast_falls_back_to_fp32_where_bf16_is_slow_and_says_so(official_vit, ph
     assert det.dtype == torch.float32
     meta = det.analyze(photo).metadata
     assert meta["precision"] == "exact" and meta["precision_requested"] == "fast"
+
+
+def test_full_width_decoder_matches_reference(tmp_path, photo):
+    """Real conv widths (512..64): on CPU fp32 the wide convs run as Winograd, still within 1e-4."""
+    ckpt = make_official_checkpoint(tmp_path / "ViT_layer1_conv-4_full.pth", arch="vit", layer=1,
+                                    clip_path=tmp_path / "ViT-L-14.pt", seed=9, full_decoder=True)
+    fc = {k: v for k, v in load_state_file(ckpt)["model"].items() if k.startswith("fc.")}
+    clip_sd = {k: v.float() for k, v in load_state_file(tmp_path / "ViT-L-14.pt").items()}
+    ref = reference_probability(Image.open(photo), clip_sd, fc, layer=1)
+    det = Detector.from_files(ckpt, tmp_path / "ViT-L-14.pt", device="cpu", precision="exact")
+    assert det.describe()["decoder_convolution"].startswith("winograd F(4x4,5x5) for 3 of 5 convs")
+    res = det.analyze(photo)
+    assert float(np.abs(res.raw - ref).max()) <= 1e-4
+    direct = Detector.from_files(ckpt, tmp_path / "ViT-L-14.pt", device="cpu", precision="exact", conv="direct")
+    assert direct.describe()["decoder_convolution"] == "direct"
+    assert float(np.abs(direct.analyze(photo).raw - ref).max()) <= 1e-4
