@@ -179,12 +179,14 @@ def load_network_from_sources(card: ModelCard, sources: dict[str, Path], device:
         raw = dict(raw)
         raw["__path__"] = str(sources[role])
         clip_files[role] = raw
+    _MEMO.clear()  # clip_files and dec_state hold what is needed; let build_network free the rest
+    del raw_dec
     try:
         net = build_network(card.backbone, card.decoder, dec_state, clip_files, device, dtype,
                             decoder_origin=str(dec_path), conv=conv)
     finally:
         _MEMO.clear()
-    del raw_dec, clip_files
+    del clip_files
     if not check_only:
         with _LOCK:
             _CACHE[key] = net

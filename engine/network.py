@@ -75,6 +75,9 @@ def build_network(backbone_spec: dict, decoder_spec: dict, decoder_state: dict, 
                   fold_bn: bool = True, conv: str = "auto") -> DeclipNet:
     """clip_files: role -> raw weights dict (already safely read) with an 'origin' label under '__path__'.
 
+    clip_files and decoder_state are consumed (cleared) once their tensors are in the modules, so the
+    file copies are freed before the next part is built: peak memory stays near one model copy.
+
     conv: 'auto' computes the wide 5x5 decoder convs with Winograd on CPU in fp32 (faster there; the
     same function up to float rounding) and directly elsewhere; 'direct' or 'winograd' force one.
     """
@@ -100,14 +103,24 @@ def build_network(backbone_spec: dict, decoder_spec: dict, decoder_state: dict, 
             needed = sub.state_dict().keys()
             part = {k: vis[k] for k in needed if k in vis}
             _load_into(sub, part, origin, want_label(role), dtype)
+            part.clear()
+            vis.clear()
     backbone = backbone.to(device=device, dtype=dtype)
+    # The backbone holds its own copies now: drop the file's tensors (fp16 for OpenAI CLIP) before
+    # the decoder is built, so both never sit in memory together with the decoder's.
+    for raw in clip_files.values():
+        raw.clear()
     c_in = backbone.out_channels
     with torch.device("meta"):
         decoder = build_decoder(decoder_spec, c_in, cnn=getattr(backbone, "cnn", False))
-    state = decoder_state_to_module(decoder_state, decoder_spec)
+    # Own copies, so the checkpoint's (possibly memory-mapped) file is released right away.
+    state = {k: v.to(torch.float32, copy=True) if v.is_floating_point() else v.clone()
+             for k, v in decoder_state_to_module(decoder_state, decoder_spec).items()}
+    decoder_state.clear()
     _check_decoder_input(state, c_in, decoder_origin, backbone_spec)
     _load_into(decoder, state, decoder_origin, f"a {decoder_spec.get('type', 'conv')} decoder for {c_in} input channels",
                torch.float32)
+    state.clear()
     decoder = decoder.eval()
     if fold_bn and isinstance(decoder, nn.Sequential):
         decoder = fold_batchnorm(decoder)
@@ -115,7 +128,7 @@ def build_network(backbone_spec: dict, decoder_spec: dict, decoder_state: dict, 
     kernel = "direct"
     want_winograd = conv == "winograd" or (conv == "auto" and device.type == "cpu" and dtype == torch.float32)
     if want_winograd and fold_bn and isinstance(decoder, nn.Sequential):
-        decoder, swapped = winograd_decoder(decoder)
+        swapped = winograd_decoder(decoder)
         total = sum(isinstance(m, nn.Conv2d) for m in decoder) + swapped
         if swapped:
             kernel = f"winograd F(4x4,5x5) for {swapped} of {total} convs, direct for the rest"

@@ -57,13 +57,16 @@ class WinogradConv2d(nn.Module):
         self.in_channels, self.out_channels = conv.in_channels, conv.out_channels
         a_t, g, b_t = (torch.from_numpy(x) for x in winograd_matrices(m, r))
         dtype, device = conv.weight.dtype, conv.weight.device
+        # U[i,j] = sum_kl G[i,k] w[k,l] G[j,l]: one GEMM of the flattened 5x5 filters with kron(G, G)^T.
+        # G's entries are small powers of two (exact in binary), so fp32 is accurate here. 64 output
+        # channels at a time keep the temporaries small for the widest layer.
+        kg = torch.kron(g, g).T.to(device, torch.float32).contiguous()     # (r*r, n*n)
         u = torch.empty(self.n * self.n, self.out_channels, self.in_channels, dtype=dtype, device=device)
-        # The filter transform runs in float64 for accuracy, 64 output channels at a time so the
-        # float64 temporaries stay small (the widest layer would otherwise need ~0.5 GB).
-        for o0 in range(0, self.out_channels, 64):
-            w = conv.weight.detach()[o0:o0 + 64].to("cpu", torch.float64)
-            part = torch.einsum("ik,ockl,jl->ijoc", g, w, g).reshape(self.n * self.n, w.shape[0], self.in_channels)
-            u[:, o0:o0 + 64] = part.to(device, dtype)
+        with torch.no_grad():
+            for o0 in range(0, self.out_channels, 64):
+                w = conv.weight.detach()[o0:o0 + 64].float()
+                part = w.reshape(-1, r * r) @ kg                                # (o*c, n*n)
+                u[:, o0:o0 + 64] = part.T.reshape(self.n * self.n, w.shape[0], w.shape[1]).to(dtype)
         self.register_buffer("u", u)
         self.register_buffer("kb", torch.kron(b_t, b_t).to(device, dtype).contiguous())
         self.register_buffer("ka", torch.kron(a_t, a_t).to(device, dtype).contiguous())
@@ -97,13 +100,15 @@ def eligible(conv: nn.Module) -> bool:
             and conv.padding_mode == "zeros")
 
 
-def winograd_decoder(seq: nn.Sequential, min_channels: int = MIN_CHANNELS) -> tuple[nn.Sequential, int]:
-    """A copy of an (already BN-folded) decoder with the wide 5x5 convs swapped; returns (decoder, count)."""
-    out, count = [], 0
-    for mod in seq:
+def winograd_decoder(seq: nn.Sequential, min_channels: int = MIN_CHANNELS) -> int:
+    """Swap, in place, the wide 5x5 convs of an (already BN-folded) decoder; returns how many.
+
+    In place and one layer at a time, so each direct weight is freed as soon as its Winograd form
+    exists (the widest transformed layer is 2.6x its direct weight: peak memory matters here).
+    """
+    count = 0
+    for i, mod in enumerate(seq):
         if eligible(mod) and min(mod.in_channels, mod.out_channels) >= min_channels:
-            out.append(WinogradConv2d(mod))
+            seq[i] = WinogradConv2d(mod)
             count += 1
-        else:
-            out.append(mod)
-    return nn.Sequential(*out).eval(), count
+    return count

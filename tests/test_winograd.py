@@ -53,8 +53,8 @@ def test_decoder_swap_keeps_the_function():
         if isinstance(m, nn.BatchNorm2d):
             m.running_mean.normal_(0, 0.1)
             m.running_var.uniform_(0.5, 2.0)
-    folded = fold_batchnorm(dec)
-    fast, swapped = winograd_decoder(folded)
+    fast = fold_batchnorm(copy.deepcopy(dec))
+    swapped = winograd_decoder(fast)
     # 256->256, 256->256, 256->128, 128->128, 128->128, 128->128 swapped; the 64-wide and final convs stay direct.
     assert swapped == 6
     assert sum(isinstance(m, nn.Conv2d) for m in fast) == 3
