@@ -79,13 +79,13 @@ def fold_batchnorm(seq: nn.Sequential) -> nn.Sequential:
         m = mods[i]
         nxt = mods[i + 1] if i + 1 < len(mods) else None
         if isinstance(m, nn.Conv2d) and isinstance(nxt, nn.BatchNorm2d):
-            scale = nxt.weight / torch.sqrt(nxt.running_var + nxt.eps)
-            conv = nn.Conv2d(m.in_channels, m.out_channels, m.kernel_size, padding=m.padding,
-                             device=m.weight.device, dtype=m.weight.dtype)
+            # Built on the meta device: a random init of ~50M weights to be overwritten costs ~0.6 s.
+            conv = nn.Conv2d(m.in_channels, m.out_channels, m.kernel_size, padding=m.padding, device="meta")
             with torch.no_grad():
-                conv.weight.copy_(m.weight * scale[:, None, None, None])
+                scale = nxt.weight / torch.sqrt(nxt.running_var + nxt.eps)
                 bias = m.bias if m.bias is not None else torch.zeros_like(nxt.running_mean)
-                conv.bias.copy_((bias - nxt.running_mean) * scale + nxt.bias)
+                conv.weight = nn.Parameter(m.weight * scale[:, None, None, None], requires_grad=False)
+                conv.bias = nn.Parameter((bias - nxt.running_mean) * scale + nxt.bias, requires_grad=False)
             out.append(conv)
             i += 2
             continue

@@ -57,16 +57,14 @@ class WinogradConv2d(nn.Module):
         self.in_channels, self.out_channels = conv.in_channels, conv.out_channels
         a_t, g, b_t = (torch.from_numpy(x) for x in winograd_matrices(m, r))
         dtype, device = conv.weight.dtype, conv.weight.device
-        # U[i,j] = sum_kl G[i,k] w[k,l] G[j,l]: one GEMM of the flattened 5x5 filters with kron(G, G)^T.
-        # G's entries are small powers of two (exact in binary), so fp32 is accurate here. 64 output
-        # channels at a time keep the temporaries small for the widest layer.
-        kg = torch.kron(g, g).T.to(device, torch.float32).contiguous()     # (r*r, n*n)
-        u = torch.empty(self.n * self.n, self.out_channels, self.in_channels, dtype=dtype, device=device)
+        # U[i,j] = sum_kl G[i,k] w[k,l] G[j,l]: one GEMM of kron(G, G) with the flattened 5x5 filters,
+        # written straight into U's (n*n, o*c) layout. G's entries are small powers of two (exact in
+        # binary), so fp32 is accurate here.
+        kg = torch.kron(g, g).to(device, torch.float32)                    # (n*n, r*r)
+        u = torch.empty(self.n * self.n, self.out_channels, self.in_channels, dtype=torch.float32, device=device)
         with torch.no_grad():
-            for o0 in range(0, self.out_channels, 64):
-                w = conv.weight.detach()[o0:o0 + 64].float()
-                part = w.reshape(-1, r * r) @ kg                                # (o*c, n*n)
-                u[:, o0:o0 + 64] = part.T.reshape(self.n * self.n, w.shape[0], w.shape[1]).to(dtype)
+            torch.mm(kg, conv.weight.detach().float().reshape(-1, r * r).T, out=u.view(self.n * self.n, -1))
+        u = u.to(dtype)
         self.register_buffer("u", u)
         self.register_buffer("kb", torch.kron(b_t, b_t).to(device, dtype).contiguous())
         self.register_buffer("ka", torch.kron(a_t, a_t).to(device, dtype).contiguous())
