@@ -164,28 +164,29 @@ def load_network_from_sources(card: ModelCard, sources: dict[str, Path], device:
             if key in _CACHE:
                 _CACHE.move_to_end(key)
                 return _CACHE[key]
-    dec_path = sources["decoder"]
-    raw_dec = _read(dec_path)
-    dec_state = read_decoder_state(raw_dec, dec_path)
-    clip_files: dict[str, dict] = {}
-    for role in weight_roles(card.backbone):
-        if role in sources:
-            raw = _read(sources[role])
-        elif card.backbone.get("weights_in_decoder") and role == "clip-vit":
-            raw = raw_dec
-            sources = dict(sources, **{role: dec_path})
-        else:
-            raise CheckpointError(f"{dec_path}: this model needs {ROLE_LABEL[role]}")
-        raw = dict(raw)
-        raw["__path__"] = str(sources[role])
-        clip_files[role] = raw
-    _MEMO.clear()  # clip_files and dec_state hold what is needed; let build_network free the rest
-    del raw_dec
+    # _MEMO lets one file serve several roles during these reads; it is emptied as soon as they are
+    # done (or fail), so clip_files and dec_state are the only holders and build_network can free them.
     try:
-        net = build_network(card.backbone, card.decoder, dec_state, clip_files, device, dtype,
-                            decoder_origin=str(dec_path), conv=conv)
+        dec_path = sources["decoder"]
+        raw_dec = _read(dec_path)
+        dec_state = read_decoder_state(raw_dec, dec_path)
+        clip_files: dict[str, dict] = {}
+        for role in weight_roles(card.backbone):
+            if role in sources:
+                raw = _read(sources[role])
+            elif card.backbone.get("weights_in_decoder") and role == "clip-vit":
+                raw = raw_dec
+                sources = dict(sources, **{role: dec_path})
+            else:
+                raise CheckpointError(f"{dec_path}: this model needs {ROLE_LABEL[role]}")
+            raw = dict(raw)
+            raw["__path__"] = str(sources[role])
+            clip_files[role] = raw
+        del raw_dec
     finally:
         _MEMO.clear()
+    net = build_network(card.backbone, card.decoder, dec_state, clip_files, device, dtype,
+                        decoder_origin=str(dec_path), conv=conv)
     del clip_files
     if not check_only:
         with _LOCK:
