@@ -74,3 +74,19 @@ def test_detection_metrics():
 def test_localisation_metrics_refuses_size_mismatch():
     with pytest.raises(ValueError):
         M.localisation_metrics(np.zeros((3, 3)), np.zeros((4, 4)))
+
+
+def test_mask_loss_is_bce_plus_per_image_dice_hand_case():
+    import torch
+
+    from trainer.train import mask_loss
+
+    # Image 0: two pixels, logits 0 (p = 0.5), target [1, 0]. Image 1: empty mask.
+    logits = torch.zeros(2, 1, 2)
+    target = torch.tensor([[[1.0, 0.0]], [[0.0, 0.0]]])
+    bce = math.log(2)  # every pixel has p = 0.5
+    assert float(mask_loss(logits, target)) == pytest.approx(bce, rel=1e-6)
+    # Dice of image 0 only (the empty mask has none): 1 - (2*0.5 + 1) / (1.0 + 1 + 1) = 1/3.
+    assert float(mask_loss(logits, target, dice_weight=2.0)) == pytest.approx(bce + 2 * (1 / 3), rel=1e-6)
+    # All-empty batch: plain BCE, no division by zero.
+    assert float(mask_loss(logits, torch.zeros_like(target), dice_weight=1.0)) == pytest.approx(bce, rel=1e-6)

@@ -53,6 +53,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--include-real", action="store_true", help="also train on authentic images (empty masks)")
     p.add_argument("--calibrate-bias", action="store_true",
                    help="fold the best-IoU threshold on validation into the final bias (not in the paper)")
+    p.add_argument("--dice-weight", type=float, default=0.0,
+                   help="add this times a per-image soft-Dice loss to BCE (0 = the authors' BCE only)")
     p.add_argument("--max-train", type=int, default=None, help="use only the first N training images")
     p.add_argument("--train-split", default="train")
     p.add_argument("--val-split", default="val")
@@ -150,7 +152,8 @@ def cmd_train(args) -> int:
         val_split=args.val_split, generators=args.generators.split(",") if args.generators else None,
         init=str(args.init) if args.init else None, cache_dir=str(args.cache) if args.cache else None,
         no_cache=args.no_cache, device=args.device, model_id=args.model_id, name=args.name,
-        max_train=args.max_train, calibrate_bias=args.calibrate_bias)
+        max_train=args.max_train, calibrate_bias=args.calibrate_bias,
+        dice_weight=args.dice_weight)
     try:
         cfg.backbone = _resolve(cfg.backbone)
     except ValueError as exc:

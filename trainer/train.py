@@ -72,6 +72,7 @@ class TrainConfig:
     feature_batch: int = 16
     max_train: int | None = None  # use only the first N training images (quick experiments)
     calibrate_bias: bool = False  # shift the final bias so that p > 0.5 is the best-IoU threshold on validation
+    dice_weight: float = 0.0  # 0 = the authors' plain BCE; > 0 adds this times a per-image soft-Dice term
 
 
 @dataclass
@@ -106,6 +107,26 @@ def parse_decoder(name: str, widths: list[int] | None) -> dict:
             raise DeclipError(f"--widths {w}: expected four positive channel counts")
         return {"type": "conv", "depth": depth, "widths": w}
     raise DeclipError(f"--decoder {name}: expected conv-N (N = 4, 12, 20) or linear")
+
+
+def mask_loss(logits: torch.Tensor, target: torch.Tensor, dice_weight: float = 0.0) -> torch.Tensor:
+    """BCE on the 256x256 logits (the authors' loss), plus optionally a per-image soft-Dice term.
+
+    Why Dice: edits cover a few percent of an image, so plain BCE is dominated by the easy
+    background and its optimum is not the IoU optimum; Dice scores each image's region directly,
+    as the IoU metric does. Images with an empty mask add only BCE (Dice is undefined there).
+    """
+    loss = F.binary_cross_entropy_with_logits(logits, target)
+    if dice_weight <= 0:
+        return loss
+    p = torch.sigmoid(logits).flatten(1)
+    t = target.flatten(1)
+    has = t.sum(1) > 0
+    if not bool(has.any()):
+        return loss
+    inter = (p * t).sum(1)
+    dice = 1 - (2 * inter + 1) / (p.sum(1) + t.sum(1) + 1)
+    return loss + dice_weight * dice[has].mean()
 
 
 def init_decoder(decoder: torch.nn.Module, std: float, seed: int, bn_mean: float = 0.0) -> None:
@@ -339,7 +360,7 @@ class Trainer:
                 idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
                 feats, masks = train.batch(idx, epoch)
                 logits = dec(feats.to(self.device, torch.float32).contiguous(memory_format=torch.channels_last))
-                loss = F.binary_cross_entropy_with_logits(logits[:, 0], masks.to(self.device, torch.float32) / 255.0)
+                loss = mask_loss(logits[:, 0], masks.to(self.device, torch.float32) / 255.0, cfg.dice_weight)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
