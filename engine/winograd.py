@@ -45,6 +45,36 @@ def winograd_matrices(m: int, r: int, points: tuple[float, ...] = POINTS) -> tup
     return a.T, g, b_t
 
 
+def filter_transform(weight: torch.Tensor, kg: torch.Tensor) -> torch.Tensor:
+    """(o, c, r, r) filters -> U of shape (n*n, o, c). U[i,j] = sum_kl G[i,k] w[k,l] G[j,l] is one
+    GEMM of kron(G, G) with the flattened filters; G's entries are small powers of two (exact in
+    binary), so fp32 is accurate here. Differentiable, so training can use it per step."""
+    o, c, r, _ = weight.shape
+    return (kg @ weight.reshape(o * c, r * r).T).view(kg.shape[0], o, c)
+
+
+def winograd_correlate(x: torch.Tensor, u: torch.Tensor, kb: torch.Tensor, ka: torch.Tensor,
+                       bias: torch.Tensor | None, m: int, r: int) -> torch.Tensor:
+    """'Same' 5x5 correlation of x with transformed filters u (n*n, o, c); autograd passes through."""
+    n, p = m + r - 1, r // 2
+    b, c, h, w = x.shape
+    th, tw = -(-h // m), -(-w // m)
+    xp = F.pad(x, (p, p + tw * m - w, p, p + th * m - h))
+    tiles = xp.unfold(2, n, m).unfold(3, n, m)                       # b c th tw n n (overlapping)
+    # One gather copy into (n*n, c*tiles): the input transform is then a single GEMM whose
+    # result already has the (n*n, c, tiles) layout bmm wants.
+    tiles = tiles.permute(4, 5, 1, 0, 2, 3).reshape(n * n, c * b * th * tw)
+    v = (kb @ tiles).view(n * n, c, b * th * tw)
+    prod = torch.bmm(u, v)                                            # n*n, o, tiles
+    o = u.shape[1]
+    y = ka @ prod.reshape(n * n, o * b * th * tw)                     # m*m, o*tiles
+    y = y.reshape(m, m, o, b, th, tw).permute(3, 2, 4, 0, 5, 1).reshape(b, o, th * m, tw * m)
+    y = y[:, :, :h, :w]
+    if bias is not None:
+        y = y + bias[None, :, None, None]
+    return y.contiguous()
+
+
 class WinogradConv2d(nn.Module):
     """Drop-in for an inference Conv2d(k=5, stride 1, padding 2); weights transformed once here."""
 
@@ -57,14 +87,9 @@ class WinogradConv2d(nn.Module):
         self.in_channels, self.out_channels = conv.in_channels, conv.out_channels
         a_t, g, b_t = (torch.from_numpy(x) for x in winograd_matrices(m, r))
         dtype, device = conv.weight.dtype, conv.weight.device
-        # U[i,j] = sum_kl G[i,k] w[k,l] G[j,l]: one GEMM of kron(G, G) with the flattened 5x5 filters,
-        # written straight into U's (n*n, o*c) layout. G's entries are small powers of two (exact in
-        # binary), so fp32 is accurate here.
         kg = torch.kron(g, g).to(device, torch.float32)                    # (n*n, r*r)
-        u = torch.empty(self.n * self.n, self.out_channels, self.in_channels, dtype=torch.float32, device=device)
         with torch.no_grad():
-            torch.mm(kg, conv.weight.detach().float().reshape(-1, r * r).T, out=u.view(self.n * self.n, -1))
-        u = u.to(dtype)
+            u = filter_transform(conv.weight.detach().float(), kg).to(dtype)
         self.register_buffer("u", u)
         self.register_buffer("kb", torch.kron(b_t, b_t).to(device, dtype).contiguous())
         self.register_buffer("ka", torch.kron(a_t, a_t).to(device, dtype).contiguous())
@@ -72,24 +97,39 @@ class WinogradConv2d(nn.Module):
         self.register_buffer("bias", bias.clone())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        m, n, p = self.m, self.n, self.r // 2
-        b, c, h, w = x.shape
-        th, tw = -(-h // m), -(-w // m)
-        xp = F.pad(x, (p, p + tw * m - w, p, p + th * m - h))
-        tiles = xp.unfold(2, n, m).unfold(3, n, m)                       # b c th tw n n (overlapping)
-        # One gather copy into (n*n, c*tiles): the input transform is then a single GEMM whose
-        # result already has the (n*n, c, tiles) layout bmm wants.
-        tiles = tiles.permute(4, 5, 1, 0, 2, 3).reshape(n * n, c * b * th * tw)
-        v = (self.kb @ tiles).view(n * n, c, b * th * tw)
-        prod = torch.bmm(self.u, v)                                       # n*n, o, tiles
-        o = self.out_channels
-        y = self.ka @ prod.reshape(n * n, o * b * th * tw)                # m*m, o*tiles
-        y = y.reshape(m, m, o, b, th, tw).permute(3, 2, 4, 0, 5, 1).reshape(b, o, th * m, tw * m)
-        y = y[:, :, :h, :w] + self.bias[None, :, None, None]
-        return y.contiguous()
+        return winograd_correlate(x, self.u, self.kb, self.ka, self.bias, self.m, self.r)
 
     def extra_repr(self) -> str:
         return f"{self.in_channels}, {self.out_channels}, F({self.m}x{self.m}, {self.r}x{self.r})"
+
+
+class WinogradTrainConv2d(nn.Conv2d):
+    """A Conv2d (same parameters, same state_dict, so init, checkpoints and export are unchanged)
+    whose forward and backward go through Winograd: decoder training on CPU spends most of its
+    time in the wide 5x5 convs, and autograd through the transforms is as much cheaper as the forward."""
+
+    m = TILE_OUT
+
+    @classmethod
+    def from_conv(cls, conv: nn.Conv2d) -> "WinogradTrainConv2d":
+        if not eligible(conv):
+            raise ValueError("Winograd needs a square, stride-1, 'same'-padded, ungrouped conv")
+        new = cls(conv.in_channels, conv.out_channels, 5, padding=2, bias=conv.bias is not None,
+                  device="meta")
+        new.weight, new.bias = conv.weight, conv.bias  # the same Parameter objects
+        return new
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mats = _mats_for(x.device, x.dtype)
+        u = filter_transform(self.weight, mats["kg"])
+        return winograd_correlate(x, u, mats["kb"], mats["ka"], self.bias, self.m, 5)
+
+
+@lru_cache(maxsize=4)
+def _mats_for(device: torch.device, dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    a_t, g, b_t = (torch.from_numpy(x) for x in winograd_matrices(TILE_OUT, 5))
+    return {"kg": torch.kron(g, g).to(device, dtype), "kb": torch.kron(b_t, b_t).to(device, dtype).contiguous(),
+            "ka": torch.kron(a_t, a_t).to(device, dtype).contiguous()}
 
 
 def eligible(conv: nn.Module) -> bool:
@@ -108,5 +148,17 @@ def winograd_decoder(seq: nn.Sequential, min_channels: int = MIN_CHANNELS) -> in
     for i, mod in enumerate(seq):
         if eligible(mod) and min(mod.in_channels, mod.out_channels) >= min_channels:
             seq[i] = WinogradConv2d(mod)
+            count += 1
+    return count
+
+
+def winograd_train_decoder(seq: nn.Module, min_channels: int = MIN_CHANNELS) -> int:
+    """Swap, in place, the wide 5x5 convs of a trainable decoder for WinogradTrainConv2d (CPU, fp32)."""
+    count = 0
+    if not isinstance(seq, nn.Sequential):
+        return 0
+    for i, mod in enumerate(seq):
+        if type(mod) is nn.Conv2d and eligible(mod) and min(mod.in_channels, mod.out_channels) >= min_channels:
+            seq[i] = WinogradTrainConv2d.from_conv(mod)
             count += 1
     return count

@@ -10,7 +10,6 @@ docs/default-model.md (round 3).
     DECLIP_HOME=build/dm/home python scripts/dup_cue_experiment.py pre build/dm/synth
     DECLIP_HOME=build/dm/home python scripts/dup_cue_experiment.py train <declip train arguments>
 """
-import hashlib
 import json
 import os
 import sys
@@ -22,6 +21,8 @@ import torch.nn.functional as F
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from engine.images import sha256_file  # noqa: E402
+
 CACHE = Path(os.environ.get("DUP_CUE_CACHE", "build/dup-cue-cache"))
 
 def dup_maps(rgb, long_side=256, stride=2, radius=10, sigma=1.0):
@@ -88,7 +89,7 @@ def dup_maps(rgb, long_side=256, stride=2, radius=10, sigma=1.0):
 
 def cue_grid(path, grid=32):
     CACHE.mkdir(parents=True, exist_ok=True)
-    sha = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    sha = sha256_file(path)
     f = CACHE / f'{sha}.npy'
     if f.exists():
         return np.load(f)

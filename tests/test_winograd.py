@@ -10,7 +10,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.decoders import conv_decoder, fold_batchnorm
-from engine.winograd import WinogradConv2d, winograd_decoder, winograd_matrices
+from engine.winograd import (WinogradConv2d, WinogradTrainConv2d, winograd_decoder, winograd_matrices,
+                             winograd_train_decoder)
 
 
 def test_transform_matrices_compute_a_1d_correlation():
@@ -63,3 +64,48 @@ def test_decoder_swap_keeps_the_function():
         ref = torch.sigmoid(copy.deepcopy(dec).double()(x.double()))
         got = torch.sigmoid(fast(x))
     assert float((got.double() - ref).abs().max()) <= 1e-4
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 13, 10), (1, 5, 8, 8)])
+def test_trainable_conv_gradients_equal_the_direct_conv(shape):
+    torch.manual_seed(3)
+    conv = nn.Conv2d(shape[1], 4, 5, padding=2).double()
+    wino = WinogradTrainConv2d.from_conv(copy.deepcopy(conv))
+    x = torch.randn(*shape, dtype=torch.float64)
+    target = torch.randn(shape[0], 4, *shape[2:], dtype=torch.float64)
+    grads = []
+    for mod in (conv, wino):
+        xi = x.clone().requires_grad_()
+        loss = ((mod(xi) - target) ** 2).sum()
+        loss.backward()
+        grads.append((float(loss), xi.grad, mod.weight.grad, mod.bias.grad))
+    (l0, gx0, gw0, gb0), (l1, gx1, gw1, gb1) = grads
+    assert l1 == pytest.approx(l0, rel=1e-10)
+    for a, b in ((gx0, gx1), (gw0, gw1), (gb0, gb1)):
+        assert float((a - b).abs().max()) <= 1e-9 * float(a.abs().max())
+
+
+def test_training_swap_keeps_parameters_and_state_dict():
+    from trainer.train import training_layout
+
+    torch.manual_seed(4)
+    dec = conv_decoder(256, 8, widths=(256, 128, 128, 64))
+    keys = list(dec.state_dict())
+    params = [id(p) for p in dec.parameters()]
+    ref = copy.deepcopy(dec)
+    fast = training_layout(dec)
+    assert sum(isinstance(m, WinogradTrainConv2d) for m in fast) == 6
+    assert list(fast.state_dict()) == keys and [id(p) for p in fast.parameters()] == params
+    # A training step sees the same loss and gradients as a float64 direct decoder. BatchNorm in
+    # training mode cancels a lot, so even the fp32 direct conv is only ~3e-3 (relative) close here.
+    x = torch.randn(2, 256, 16, 16)
+    mask = (torch.rand(2, 256, 256) > 0.9).float()
+    results = []
+    for mod, xx, mm in ((ref.double().train(), x.double(), mask.double()), (fast.train(), x, mask)):
+        loss = F.binary_cross_entropy_with_logits(mod(xx)[:, 0], mm)
+        loss.backward()
+        results.append((float(loss), *(mod[i].weight.grad.double() for i in (0, 7, 10))))
+    assert results[1][0] == pytest.approx(results[0][0], rel=1e-5)
+    for a, b in zip(results[0][1:], results[1][1:]):
+        assert float((a - b).abs().max()) <= 1e-2 * float(a.abs().max())
+    assert winograd_train_decoder(training_layout(conv_decoder(256, 8, widths=(256, 128, 128, 64)), conv="direct")) == 6
