@@ -85,14 +85,13 @@ class WinogradConv2d(nn.Module):
             raise ValueError("Winograd needs a square, stride-1, 'same'-padded, ungrouped conv")
         self.m, self.r, self.n = m, r, m + r - 1
         self.in_channels, self.out_channels = conv.in_channels, conv.out_channels
-        a_t, g, b_t = (torch.from_numpy(x) for x in winograd_matrices(m, r))
         dtype, device = conv.weight.dtype, conv.weight.device
-        kg = torch.kron(g, g).to(device, torch.float32)                    # (n*n, r*r)
         with torch.no_grad():
-            u = filter_transform(conv.weight.detach().float(), kg).to(dtype)
+            u = filter_transform(conv.weight.detach().float(), _mats_for(m, device, torch.float32)["kg"]).to(dtype)
+        mats = _mats_for(m, device, dtype)
         self.register_buffer("u", u)
-        self.register_buffer("kb", torch.kron(b_t, b_t).to(device, dtype).contiguous())
-        self.register_buffer("ka", torch.kron(a_t, a_t).to(device, dtype).contiguous())
+        self.register_buffer("kb", mats["kb"].clone())
+        self.register_buffer("ka", mats["ka"].clone())
         bias = conv.bias.detach() if conv.bias is not None else torch.zeros(self.out_channels, device=device, dtype=dtype)
         self.register_buffer("bias", bias.clone())
 
@@ -120,16 +119,22 @@ class WinogradTrainConv2d(nn.Conv2d):
         return new
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        mats = _mats_for(x.device, x.dtype)
+        mats = _mats_for(self.m, x.device, x.dtype)
         u = filter_transform(self.weight, mats["kg"])
         return winograd_correlate(x, u, mats["kb"], mats["ka"], self.bias, self.m, 5)
 
 
-@lru_cache(maxsize=4)
-def _mats_for(device: torch.device, dtype: torch.dtype) -> dict[str, torch.Tensor]:
-    a_t, g, b_t = (torch.from_numpy(x) for x in winograd_matrices(TILE_OUT, 5))
-    return {"kg": torch.kron(g, g).to(device, dtype), "kb": torch.kron(b_t, b_t).to(device, dtype).contiguous(),
-            "ka": torch.kron(a_t, a_t).to(device, dtype).contiguous()}
+@lru_cache(maxsize=8)
+def _mats_for(m: int, device: torch.device, dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    """kron(G, G), kron(B^T, B^T), kron(A^T, A^T) for F(m x m, 5 x 5), built once per device and dtype.
+
+    Built outside inference mode even when first asked for inside it: the cache is shared, and
+    training saves these tensors for backward, which inference tensors refuse.
+    """
+    with torch.inference_mode(False):
+        a_t, g, b_t = (torch.from_numpy(x) for x in winograd_matrices(m, 5))
+        return {"kg": torch.kron(g, g).to(device, dtype), "kb": torch.kron(b_t, b_t).to(device, dtype).contiguous(),
+                "ka": torch.kron(a_t, a_t).to(device, dtype).contiguous()}
 
 
 def eligible(conv: nn.Module) -> bool:
@@ -138,27 +143,26 @@ def eligible(conv: nn.Module) -> bool:
             and conv.padding_mode == "zeros")
 
 
+def _swap_wide(seq: nn.Module, make, min_channels: int) -> int:
+    count = 0
+    if not isinstance(seq, nn.Sequential):
+        return 0
+    for i, mod in enumerate(seq):
+        if type(mod) is nn.Conv2d and eligible(mod) and min(mod.in_channels, mod.out_channels) >= min_channels:
+            seq[i] = make(mod)
+            count += 1
+    return count
+
+
 def winograd_decoder(seq: nn.Sequential, min_channels: int = MIN_CHANNELS) -> int:
     """Swap, in place, the wide 5x5 convs of an (already BN-folded) decoder; returns how many.
 
     In place and one layer at a time, so each direct weight is freed as soon as its Winograd form
     exists (the widest transformed layer is 2.6x its direct weight: peak memory matters here).
     """
-    count = 0
-    for i, mod in enumerate(seq):
-        if eligible(mod) and min(mod.in_channels, mod.out_channels) >= min_channels:
-            seq[i] = WinogradConv2d(mod)
-            count += 1
-    return count
+    return _swap_wide(seq, WinogradConv2d, min_channels)
 
 
 def winograd_train_decoder(seq: nn.Module, min_channels: int = MIN_CHANNELS) -> int:
     """Swap, in place, the wide 5x5 convs of a trainable decoder for WinogradTrainConv2d (CPU, fp32)."""
-    count = 0
-    if not isinstance(seq, nn.Sequential):
-        return 0
-    for i, mod in enumerate(seq):
-        if type(mod) is nn.Conv2d and eligible(mod) and min(mod.in_channels, mod.out_channels) >= min_channels:
-            seq[i] = WinogradTrainConv2d.from_conv(mod)
-            count += 1
-    return count
+    return _swap_wide(seq, WinogradTrainConv2d.from_conv, min_channels)

@@ -109,3 +109,18 @@ def test_training_swap_keeps_parameters_and_state_dict():
     for a, b in zip(results[0][1:], results[1][1:]):
         assert float((a - b).abs().max()) <= 1e-2 * float(a.abs().max())
     assert winograd_train_decoder(training_layout(conv_decoder(256, 8, widths=(256, 128, 128, 64)), conv="direct")) == 6
+
+
+def test_training_after_inference_in_the_same_process():
+    # The transform matrices are cached per device and dtype; a first use under inference_mode
+    # (the engine) must not leave inference tensors that training cannot save for backward.
+    from engine.winograd import _mats_for
+
+    _mats_for.cache_clear()
+    conv = nn.Conv2d(128, 128, 5, padding=2)
+    with torch.inference_mode():
+        WinogradConv2d(conv)(torch.randn(1, 128, 8, 8))
+        cached = WinogradTrainConv2d.from_conv(copy.deepcopy(conv))(torch.randn(1, 128, 8, 8))
+    train = WinogradTrainConv2d.from_conv(copy.deepcopy(conv))
+    train(torch.randn(1, 128, 8, 8)).sum().backward()
+    assert cached.shape == (1, 128, 8, 8) and train.weight.grad is not None
