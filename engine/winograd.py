@@ -81,8 +81,7 @@ class WinogradConv2d(nn.Module):
     def __init__(self, conv: nn.Conv2d, m: int = TILE_OUT):
         super().__init__()
         r = conv.kernel_size[0]
-        if not eligible(conv):
-            raise ValueError("Winograd needs a square, stride-1, 'same'-padded, ungrouped conv")
+        _require_eligible(conv)
         self.m, self.r, self.n = m, r, m + r - 1
         self.in_channels, self.out_channels = conv.in_channels, conv.out_channels
         dtype, device = conv.weight.dtype, conv.weight.device
@@ -111,8 +110,7 @@ class WinogradTrainConv2d(nn.Conv2d):
 
     @classmethod
     def from_conv(cls, conv: nn.Conv2d) -> "WinogradTrainConv2d":
-        if not eligible(conv):
-            raise ValueError("Winograd needs a square, stride-1, 'same'-padded, ungrouped conv")
+        _require_eligible(conv)
         new = cls(conv.in_channels, conv.out_channels, 5, padding=2, bias=conv.bias is not None,
                   device="meta")
         new.weight, new.bias = conv.weight, conv.bias  # the same Parameter objects
@@ -141,6 +139,11 @@ def eligible(conv: nn.Module) -> bool:
     return (isinstance(conv, nn.Conv2d) and conv.kernel_size == (5, 5) and conv.stride == (1, 1)
             and conv.padding == (2, 2) and conv.dilation == (1, 1) and conv.groups == 1
             and conv.padding_mode == "zeros")
+
+
+def _require_eligible(conv: nn.Module) -> None:
+    if not eligible(conv):
+        raise ValueError("Winograd needs a square, stride-1, 'same'-padded, ungrouped conv")
 
 
 def _swap_wide(seq: nn.Module, make, min_channels: int) -> int:
