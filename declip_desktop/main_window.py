@@ -5,7 +5,6 @@ workers; this module only reacts to their signals with cheap widget updates.
 """
 from __future__ import annotations
 
-import gc
 import getpass
 import os
 from collections import OrderedDict
@@ -25,6 +24,7 @@ from declip_desktop.docks.overlay_dock import OverlayPanel
 from declip_desktop.dropping import local_paths
 from declip_desktop.evidence_model import IdRole, EvidenceModel, EvidenceRow
 from declip_desktop.overlay_style import DisplayMode, OverlayStyle
+from declip_desktop.responsiveness import tune_for_gui
 from declip_desktop.viewer import ViewerPane
 from declip_desktop.workers import Job, JobRunner
 
@@ -65,9 +65,7 @@ class MainWindow(QMainWindow):
         self.ask_new_case: Callable[[list[str]], dict | None] | None = None
 
         _preload_engine()  # import torch now, never while a batch runs (its import holds the GIL)
-        # torch, scipy and Qt leave ~200k long-lived objects: a full GC pass over them stalls the
-        # event loop ~150 ms at random moments. Freeze them out of the collector's view.
-        gc.freeze()
+        tune_for_gui()  # no GC walks, short GIL waits, no zeroing under the GIL (see the module)
         self._build_ui()
         self._build_actions()
         self._restore_state()
