@@ -128,7 +128,7 @@ def test_bundles_our_packages_resources_and_package_data(spec_run):
     _, kw = by_kind["Analysis"]
     hidden = set(kw["hiddenimports"])
     assert {"declip_desktop.self_test", "declip_desktop.report", "declip_desktop.case", "engine.detector",
-            "engine.backbones.lite0", "trainer.train", "resources"} <= hidden
+            "engine.backbones.efficientnet_lite", "trainer.train", "resources"} <= hidden
     out = _collected(by_kind)
     # every file under resources/ (icons, cards, fonts, samples, ...) except Python sources
     for p in (ROOT / "resources").rglob("*"):

@@ -25,13 +25,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a decoder on a frozen backbone (authors' recipe by default)")
     p.add_argument("--data", required=True, type=Path, help="data set: generic/synth, or a Dolos root")
     p.add_argument("--backbone", default="lite0",
-                   help="clip-vit-l14, clip-rn50, fusion, lite0, or a JSON backbone spec")
-    p.add_argument("--stages", default=None, help="lite0: feature stages, e.g. 3,4 (default from the preset)")
-    p.add_argument("--grid", type=int, default=None, help="lite0: feature grid side (default 16)")
-    p.add_argument("--input-size", type=int, default=None, help="lite0: input side in pixels (default 224)")
+                   help="clip-vit-l14, clip-rn50, fusion, lite0, lite1, lite2, or a JSON backbone spec")
+    p.add_argument("--stages", default=None, help="lite0/1/2: feature stages, e.g. 3,4 (default from the preset)")
+    p.add_argument("--grid", type=int, default=None, help="lite0/1/2: feature grid side (default 16)")
+    p.add_argument("--input-size", type=int, default=None, help="lite0/1/2: input side in pixels (default 224/240/260)")
     p.add_argument("--layer", type=int, default=None, help="CLIP ViT block / RN50 layer (default 20 / 3)")
     p.add_argument("--backbone-weights", action="append", default=[], metavar="PATH",
-                   help="CLIP weights file (repeat for fusion); Lite0 needs none")
+                   help="CLIP weights file (repeat for fusion); lite0/1/2 need none")
     p.add_argument("--decoder", default="conv-20", help="conv-N (N = 4, 12, 20) or linear")
     p.add_argument("--widths", default=None, help="conv channel plan, four numbers (default 512,256,128,64)")
     p.add_argument("--out", required=True, type=Path, help="output model folder (card.json + weights)")
@@ -170,9 +170,11 @@ def cmd_train(args) -> int:
 
 
 def _apply_backbone_flags(spec: dict, args) -> None:
+    from engine.backbones import LITE_FAMILIES
+
     fam = spec["family"]
-    if (args.stages or args.grid or args.input_size) and fam != "lite0":
-        raise DeclipError("--stages/--grid/--input-size apply to the lite0 backbone only")
+    if (args.stages or args.grid or args.input_size) and fam not in LITE_FAMILIES:
+        raise DeclipError("--stages/--grid/--input-size apply to the EfficientNet-Lite backbones (lite0/1/2) only")
     if args.stages:
         try:
             spec["stages"] = [int(s) for s in args.stages.split(",")]
@@ -188,7 +190,7 @@ def _apply_backbone_flags(spec: dict, args) -> None:
         elif fam == "fusion":
             spec["vit"]["layer"] = args.layer
         else:
-            raise DeclipError("--layer applies to CLIP backbones; use --stages for lite0")
+            raise DeclipError("--layer applies to CLIP backbones; use --stages for lite0/1/2")
 
 
 def _resolve(spec):

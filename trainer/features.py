@@ -170,12 +170,14 @@ def cached_features(backbone, spec: dict, cache: FeatureCache, paths: list[Path]
 
 
 def stage_channels(spec: dict) -> list[int] | None:
-    """Lite0 caches each stage separately, so any stage combination reuses earlier work."""
-    if spec.get("family") != "lite0":
-        return None
-    from engine.backbones.lite0 import STAGE_CHANNELS
+    """EfficientNet-Lite caches each stage separately, so any stage combination reuses earlier work."""
+    from engine.backbones import LITE_FAMILIES
 
-    return [STAGE_CHANNELS[s] for s in spec["stages"]]
+    if spec.get("family") not in LITE_FAMILIES:
+        return None
+    from engine.backbones.efficientnet_lite import variant
+
+    return [variant(spec["family"]).channels[s] for s in spec["stages"]]
 
 
 def cached_features_by_stage(backbone, spec: dict, cache_root: Path | None, weight_hashes: list[str],

