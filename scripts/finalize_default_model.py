@@ -50,6 +50,7 @@ def main() -> int:
         f["path"] = f["name"]
     photos = manifest["photos"]
     licences = sorted({p["licence"] for p in photos})
+    by_kind = iou_by_kind(test_json.with_suffix(".csv"), manifest)
     card.update({
         "id": MODEL_ID,
         "name": "DeCLIP-Lite0 default (splices, copy-move, classical inpainting)",
@@ -63,8 +64,8 @@ def main() -> int:
         "intended_use": ("A first look on a fresh offline machine: flags regions pasted from another photo (splices), "
                          "regions copied within the photo (copy-move, partly), and objects removed with blurry classical "
                          "inpainting (OpenCV Telea / Navier-Stokes), under resizing and JPEG recompression."),
-        "limitations": ("Mostly misses texture-copying PatchMatch fills (test IoU about 4) and finds copy-move "
-                        "only in part. Does NOT detect diffusion or GAN inpainting (use the DeCLIP CLIP models for that: import the "
+        "limitations": (f"Mostly misses texture-copying PatchMatch fills (test IoU {by_kind.get('inpaint-patchmatch', 0):.0f}) "
+                        f"and finds copy-move only in part (test IoU {by_kind.get('copy-move', 0):.0f}). Does NOT detect diffusion or GAN inpainting (use the DeCLIP CLIP models for that: import the "
                         "official checkpoints with the CLIP weights). Trained on ~40 photos of synthetic edits only: "
                         "expect misses on careful professional edits and false alarms on strong JPEG artefacts, "
                         "text, and flat or saturated areas. Paper mode squashes the image to 448 px, so very small "
@@ -75,7 +76,7 @@ def main() -> int:
             "ela_baseline_test": {k: round(ela[k], 2) for k in KEYS if k in ela},
             "test_images": {"manipulated": test["manipulated"], "authentic": test["authentic"]},
             "val_iou": card["metrics"].get("val_iou"),
-            "test_iou_by_kind": iou_by_kind(test_json.with_suffix(".csv"), manifest),
+            "test_iou_by_kind": by_kind,
             "ela_iou_by_kind": iou_by_kind(ela_json.with_suffix(".csv"), manifest),
             "note_real": "for authentic images IoU is 100 when nothing is flagged, else 0",
         },

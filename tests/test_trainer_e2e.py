@@ -68,11 +68,11 @@ def test_train_evaluate_import_analyze(dataset, tmp_path, capsys):
     assert (an / f"{img.stem}.prob.png").is_file()
 
 
-def _train(dataset, out, cache, stop_at=None, resume=False):
+def _train(dataset, out, cache, stop_at=None, resume=False, **extra):
     from trainer.train import TrainConfig, Trainer
 
     cfg = TrainConfig(data=str(dataset), out=str(out), backbone=json.loads(TINY), decoder="conv-4", widths=[4, 4, 4, 4],
-                      batch_size=4, max_epochs=3, seed=3, cache_dir=str(cache))
+                      batch_size=4, max_epochs=3, seed=3, cache_dir=str(cache), **extra)
     seen = []
     res = Trainer(cfg, progress=seen.append,
                   cancel=lambda: bool(stop_at and seen and (seen[-1].epoch, seen[-1].step) == stop_at)
@@ -80,22 +80,27 @@ def _train(dataset, out, cache, stop_at=None, resume=False):
     return res, seen
 
 
-def test_seed_is_deterministic_and_resume_continues_exactly(dataset, tmp_path):
+@pytest.mark.parametrize("extra", [{}, {"feature_dropout": 0.3}], ids=["recipe", "feature-dropout"])
+def test_seed_is_deterministic_and_resume_continues_exactly(dataset, tmp_path, extra):
     from engine.weights import load_state_file
 
     cache = tmp_path / "cache"
-    _train(dataset, tmp_path / "a", cache)
-    _train(dataset, tmp_path / "b", cache)
+    _train(dataset, tmp_path / "a", cache, **extra)
+    _train(dataset, tmp_path / "b", cache, **extra)
     a = load_state_file(tmp_path / "a" / "decoder.safetensors")
     b = load_state_file(tmp_path / "b" / "decoder.safetensors")
     assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
+    if extra:  # the option really reaches the training loop
+        _train(dataset, tmp_path / "plain", cache)
+        plain = load_state_file(tmp_path / "plain" / "decoder.safetensors")
+        assert not all(np.array_equal(a[k].numpy(), plain[k].numpy()) for k in a)
 
     # interrupt after the first batch of epoch 2, then resume: same weights as the uninterrupted run
     with pytest.raises(Cancelled, match="resume"):
-        _train(dataset, tmp_path / "c", cache, stop_at=(2, 1))
+        _train(dataset, tmp_path / "c", cache, stop_at=(2, 1), **extra)
     assert (tmp_path / "c" / "state" / "last.pt").is_file()
     assert not (tmp_path / "c" / "card.json").exists()
-    res, seen = _train(dataset, tmp_path / "c", cache, resume=True)
+    res, seen = _train(dataset, tmp_path / "c", cache, resume=True, **extra)
     c = load_state_file(tmp_path / "c" / "decoder.safetensors")
     assert all(np.array_equal(a[k].numpy(), c[k].numpy()) for k in a)
     epochs = [p for p in seen if p.phase == "epoch"]

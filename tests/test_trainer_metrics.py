@@ -90,3 +90,29 @@ def test_mask_loss_is_bce_plus_per_image_dice_hand_case():
     assert float(mask_loss(logits, target, dice_weight=2.0)) == pytest.approx(bce + 2 * (1 / 3), rel=1e-6)
     # All-empty batch: plain BCE, no division by zero.
     assert float(mask_loss(logits, torch.zeros_like(target), dice_weight=1.0)) == pytest.approx(bce, rel=1e-6)
+
+
+def test_feature_dropout_drops_whole_channels_reproducibly_and_keeps_the_mean():
+    import torch
+
+    from trainer.train import drop_channels
+
+    x = torch.ones(64, 32, 4, 4)
+    y = drop_channels(x, 0.25, seed=7)
+    per_channel = y.flatten(2)
+    # every channel is either all zero or all 1/(1-p): whole feature maps are dropped, not pixels
+    assert torch.all((per_channel == 0).all(-1) | ((per_channel - 1 / 0.75).abs() < 1e-6).all(-1))
+    dropped = float((per_channel[..., 0] == 0).float().mean())
+    assert 0.2 < dropped < 0.3
+    assert float(y.mean()) == pytest.approx(1.0, abs=0.05)  # rescaled: same expected input
+    assert torch.equal(y, drop_channels(x, 0.25, seed=7))  # same seed (epoch, batch), same mask: resumable
+    assert not torch.equal(y, drop_channels(x, 0.25, seed=8))
+
+
+def test_feature_dropout_outside_zero_to_one_is_refused(tmp_path):
+    from engine.errors import DeclipError
+    from trainer.train import TrainConfig, Trainer
+
+    with pytest.raises(DeclipError, match="--feature-dropout 1.0"):
+        Trainer(TrainConfig(data=str(tmp_path), backbone="lite0", decoder="conv-4", out=str(tmp_path / "o"),
+                            feature_dropout=1.0))

@@ -73,6 +73,7 @@ class TrainConfig:
     max_train: int | None = None  # use only the first N training images (quick experiments)
     calibrate_bias: bool = False  # shift the final bias so that p > 0.5 is the best-IoU threshold on validation
     dice_weight: float = 0.0  # 0 = the authors' plain BCE; > 0 adds this times a per-image soft-Dice term
+    feature_dropout: float = 0.0  # drop whole feature channels in training (regularises small data sets)
 
 
 @dataclass
@@ -128,6 +129,13 @@ def mask_loss(logits: torch.Tensor, target: torch.Tensor, dice_weight: float = 0
     inter = (p * t).sum(1)
     dice = 1 - (2 * inter + 1) / (p.sum(1) + t.sum(1) + 1)
     return loss + dice_weight * dice[has].mean()
+
+
+def drop_channels(x: torch.Tensor, p: float, seed: int) -> torch.Tensor:
+    """Channel dropout (as nn.Dropout2d) with a mask drawn from its own seed: the same batch of the
+    same epoch gets the same mask, so --seed runs and --resume stay reproducible."""
+    keep = torch.rand(x.shape[0], x.shape[1], 1, 1, generator=torch.Generator().manual_seed(seed)) >= p
+    return x * keep.to(x.device, x.dtype) / (1 - p)
 
 
 def init_decoder(decoder: torch.nn.Module, std: float, seed: int, bn_mean: float = 0.0) -> None:
@@ -207,6 +215,8 @@ class _Split:
 class Trainer:
     def __init__(self, cfg: TrainConfig, progress: ProgressFn | None = None,
                  cancel: Callable[[], bool] | None = None, log: Callable[[str], None] | None = None):
+        if not 0 <= cfg.feature_dropout < 1:
+            raise DeclipError(f"--feature-dropout {cfg.feature_dropout}: expected a probability in [0, 1)")
         self.cfg = cfg
         self.progress = progress or (lambda p: None)
         self.cancel = cancel or (lambda: False)
@@ -375,7 +385,10 @@ class Trainer:
                     raise Cancelled("cancelled")
                 idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
                 feats, masks = train.batch(idx, epoch)
-                logits = dec(feats.to(self.device, torch.float32).contiguous(memory_format=torch.channels_last))
+                x = feats.to(self.device, torch.float32)
+                if cfg.feature_dropout > 0:
+                    x = drop_channels(x, cfg.feature_dropout, cfg.seed * 100003 + epoch * 10007 + b)
+                logits = dec(x.contiguous(memory_format=torch.channels_last))
                 loss = mask_loss(logits[:, 0], masks.to(self.device, torch.float32) / 255.0, cfg.dice_weight)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
