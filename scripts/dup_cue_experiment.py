@@ -18,10 +18,9 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from engine.images import sha256_file  # noqa: E402
+from extra_channels_experiment import disk_cached, precompute, run_train  # noqa: E402
 
 CACHE = Path(os.environ.get("DUP_CUE_CACHE", "build/dup-cue-cache"))
 
@@ -87,43 +86,24 @@ def dup_maps(rgb, long_side=256, stride=2, radius=10, sigma=1.0):
 
 
 
-def cue_grid(path, grid=32):
-    CACHE.mkdir(parents=True, exist_ok=True)
-    sha = sha256_file(path)
-    f = CACHE / f'{sha}.npy'
-    if f.exists():
-        return np.load(f)
-    rgb = np.asarray(Image.open(path).convert('RGB'))
+def cue_maps(rgb, grid=32):
     d = dup_maps(rgb, long_side=128)
     tex = d['tex'].clamp(max=1.0)
     strong = d['coh'] * (d['sim'] > 0.9).float() * (d['tex'] > 0.05).float()
     m = torch.stack([d['coh'], d['sim'].clamp(min=0), tex, strong])[None]
-    g = F.adaptive_avg_pool2d(m, (grid, grid))[0].numpy().astype(np.float16)
-    np.save(f, g)
-    return g
+    return F.adaptive_avg_pool2d(m, (grid, grid))[0].numpy()
+
+
+cue_grid = disk_cached(CACHE, cue_maps)
 
 if __name__ == '__main__' and sys.argv[1] == 'pre':
-    torch.set_num_threads(1)
     root = Path(sys.argv[2])
     man = json.load(open(root / 'manifest.json'))
     tr = [i for i in man['items'] if i['split'] == 'train']
     va = [i for i in man['items'] if i['split'] == 'val']
     # the trainer's first 800 training images are in dataset order (sorted file names); do all val + first 1000 train by name
-    tr = sorted(tr, key=lambda i: i['image'])[:1000]
-    todo = va + tr
-    for k, it in enumerate(todo):
-        cue_grid(root / it['image'])
-        if k % 100 == 0: print(k, len(todo), flush=True)
-    print('done')
+    precompute(cue_grid, root, va + sorted(tr, key=lambda i: i['image'])[:1000], every=100)
 
 if __name__ == '__main__' and sys.argv[1] == 'train':
-    import trainer.train as T
-    orig = T.cached_features_by_stage
-    def patched(backbone, spec, cache_root, weight_hashes, paths, *a, **kw):
-        feats, caches = orig(backbone, spec, cache_root, weight_hashes, paths, *a, **kw)
-        out = {i: np.concatenate([f, cue_grid(paths[i])], 0) for i, f in feats.items()}
-        return out, caches
-    T.cached_features_by_stage = patched
-    from declip_desktop.cli import main
-    sys.argv = ['declip'] + sys.argv[2:]  # e.g. train --data DS --backbone lite0 ...
-    main()
+    run_train(cue_grid, sys.argv[2:])  # e.g. train --data DS --backbone lite0 ...
+

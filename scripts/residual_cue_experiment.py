@@ -16,10 +16,9 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from engine.images import sha256_file  # noqa: E402
+from extra_channels_experiment import disk_cached, precompute, run_train  # noqa: E402
 
 CACHE = Path(os.environ.get("RES_CUE_CACHE", "build/res-cue-cache"))
 
@@ -43,37 +42,14 @@ def residual_maps(rgb, grid=(32, 32)):
     return torch.cat([L - 1.0, rel], 1)[0]          # (8, gh, gw)
 
 
-def cue_grid(path, grid=32):
-    CACHE.mkdir(parents=True, exist_ok=True)
-    f = CACHE / f"{sha256_file(path)}.npy"
-    if f.exists():
-        return np.load(f)
-    rgb = np.asarray(Image.open(path).convert("RGB"))
-    g = residual_maps(rgb, (grid, grid)).numpy().astype(np.float16)
-    np.save(f, g)
-    return g
+cue_grid = disk_cached(CACHE, lambda rgb, grid: residual_maps(rgb, (grid, grid)).numpy())
 
 
 if __name__ == "__main__" and sys.argv[1] == "pre":
-    torch.set_num_threads(1)
     root = Path(sys.argv[2])
     man = json.load(open(root / "manifest.json"))
     split = sys.argv[3].split(",") if len(sys.argv) > 3 else ["train", "val"]
-    todo = [i for i in man["items"] if i["split"] in split]
-    for k, it in enumerate(todo):
-        cue_grid(root / it["image"])
-        if k % 200 == 0:
-            print(k, len(todo), flush=True)
-    print("done")
+    precompute(cue_grid, root, [i for i in man["items"] if i["split"] in split])
 
 if __name__ == "__main__" and sys.argv[1] == "train":
-    import trainer.train as T
-    orig = T.cached_features_by_stage
-
-    def patched(backbone, spec, cache_root, weight_hashes, paths, *a, **kw):
-        feats, caches = orig(backbone, spec, cache_root, weight_hashes, paths, *a, **kw)
-        return {i: np.concatenate([f, cue_grid(paths[i])], 0) for i, f in feats.items()}, caches
-    T.cached_features_by_stage = patched
-    from declip_desktop.cli import main
-    sys.argv = ["declip"] + sys.argv[2:]
-    main()
+    run_train(cue_grid, sys.argv[2:])  # e.g. train --data DS --backbone lite0 ...
