@@ -97,7 +97,8 @@ def main() -> int:
                                  capture_output=True, text=True, check=True)
             r = json.loads(out.stdout.strip().splitlines()[-1])
             print(f"{setting:<10} {r['max_ms']:>10.1f} ms {r['p99_ms']:>5.1f} ms {r['over_30ms']:>14d} {r['round_s']:>8.2f}")
-            applied = r["applied"]
+            if setting == "tuned":
+                applied = r["applied"]
         print(f"tuned = {', '.join(f'{k} {v}' for k, v in applied.items())}")
     return 0
 

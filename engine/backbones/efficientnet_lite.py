@@ -161,7 +161,7 @@ class LiteBackbone(torch.nn.Module):
     cnn = True
 
     def __init__(self, stages: Sequence[int] = (3, 4), grid: int = 16, weights: str | Path | None = None,
-                 load_weights: bool = True, name: str = "lite0"):
+                 load_weights: bool = True, name: str = "lite0", input_size: int | None = None):
         super().__init__()
         v = variant(name)
         stages = tuple(int(s) for s in stages)
@@ -170,7 +170,7 @@ class LiteBackbone(torch.nn.Module):
         self.name = name
         self.stages = stages
         self.grid = int(grid)
-        self.input_size = v.input_size
+        self.input_size = v.input_size if input_size is None else int(input_size)  # default: ImageNet training size
         self.out_channels = sum(v.channels[s] for s in stages)
         net = build_timm_lite(name, weights, load=load_weights)
         # Keep only what the deepest chosen stage needs: smaller, faster, nothing unused to load.
@@ -178,6 +178,7 @@ class LiteBackbone(torch.nn.Module):
         self.blocks = torch.nn.Sequential(*list(net.blocks)[: max(stages) + 1])
         self.requires_grad_(False)
         self.eval()
+
     def train(self, mode: bool = True):
         # Frozen backbone: BatchNorm statistics must never update, whatever the caller does.
         return super().train(False)
@@ -209,8 +210,5 @@ class LiteBackbone(torch.nn.Module):
 def build_lite_backbone(spec: dict) -> LiteBackbone:
     """Engine registry hook: {"family": "lite0"|"lite1"|"lite2", "stages": [...], "grid": g,
     "input_size": S, "weights_path": path?}."""
-    name = spec["family"]
-    bb = LiteBackbone(stages=spec.get("stages", (3, 4)), grid=int(spec.get("grid", 16)),
-                      weights=spec.get("weights_path"), name=name)
-    bb.input_size = int(spec.get("input_size", variant(name).input_size))
-    return bb
+    return LiteBackbone(stages=spec.get("stages", (3, 4)), grid=int(spec.get("grid", 16)),
+                        weights=spec.get("weights_path"), name=spec["family"], input_size=spec.get("input_size"))
