@@ -4,7 +4,8 @@
     python scripts/collect_photos.py OUT_DIR
 
 Sources (see docs from offline-resources): scikit-image and scikit-learn wheels, matplotlib's
-sample data when installed, and Debian's opencv-doc example data (`apt-get install -y opencv-doc`).
+sample data when installed, Debian's opencv-doc example data (`apt-get install -y opencv-doc`), and
+the CC0/CC-BY photos of Debian's lomiri-wallpapers-16.04, which are pinned to the training split.
 Writes OUT_DIR/<source>__<name>.<ext> plus OUT_DIR/LICENSES.json, which `declip synth` copies
 into its manifest. Photos of one scene (stereo pairs, video frames) share a `group`, so the
 synthesiser keeps them in the same split. Missing sources are reported and skipped.
@@ -45,6 +46,25 @@ OPENCV = ["aero1.jpg", "aero3.jpg", "apple.jpg", "baboon.jpg", "building.jpg", "
           "stuff.jpg", "smarties.png", "board.jpg", "basketball1.png", "basketball2.png", "leuvenA.jpg",
           "leuvenB.jpg", "graf1.png", "graf3.png", "aloeL.jpg", "aloeR.jpg", "rubberwhale1.png",
           "rubberwhale2.png", "box_in_scene.png"]
+# Debian lomiri-wallpapers-16.04 (Ubuntu 16.04 wallpaper contest): the natural photographs under
+# CC0 or CC-BY-4.0 only (licences from the package's copyright file). The CC-BY-SA photos of the same
+# package, and the GPL MATE photos, are left out on purpose: whether a decoder trained on them must
+# carry their share-alike terms is unsettled, and the shipped model should not depend on it.
+LOMIRI = Path("/usr/share/backgrounds")
+LOMIRI_PHOTOS = [
+    ("aitzgorri_by_Aitzol_Berasategi.jpg", "CC-BY-4.0", "Aitzol Berasategi, 2018"),
+    ("friends_by_Aitzol_Berasategi.jpg", "CC-BY-4.0", "Aitzol Berasategi, 2018"),
+    ("life_by_Aitzol_Berasategi.jpg", "CC-BY-4.0", "Aitzol Berasategi, 2018"),
+    ("picosdeeuropa_by_Aitzol_Berasategi.jpg", "CC-BY-4.0", "Aitzol Berasategi, 2018"),
+    ("sunset_by_Aitzol_Berasategi.jpg", "CC-BY-4.0", "Aitzol Berasategi, 2018"),
+    ("Picture_0B_by_freespace.jpg", "CC-BY-4.0", "Trevor \"Freespace\", 2018"),
+    ("Picture_1A_by_freespace.jpg", "CC-BY-4.0", "Trevor \"Freespace\", 2018"),
+    ("Wine_by_Jakkub_Mede.jpg", "CC-BY-4.0", "Jakub Mede, 2018"),
+    ("seeding_by_Clements_Engelhardt.jpg", "CC0-1.0", "Clemens Engelhardt, 2018"),
+]
+# Sources whose photos only ever train: they came after the 41-photo pool, and pinning them keeps
+# the validation and test splits (and their items) identical to the ones measured before.
+TRAIN_ONLY = {"lomiri"}
 # Same scene: must never be split between train and test.
 GROUPS = {"basketball": ("basketball1", "basketball2"), "leuven": ("leuvenA", "leuvenB"),
           "graf": ("graf1", "graf3"), "aloe": ("aloeL", "aloeR"), "rubberwhale": ("rubberwhale1", "rubberwhale2"),
@@ -82,6 +102,10 @@ def _sources() -> list[tuple[Path, str, str, str]]:
     if not OPENCV_DOC.is_dir():
         print(f"skip: {OPENCV_DOC} missing (apt-get install -y opencv-doc)", file=sys.stderr)
     out += [(OPENCV_DOC / f, "opencv-doc", OPENCV_LICENCE, "OpenCV sample data") for f in OPENCV]
+    if not (LOMIRI / LOMIRI_PHOTOS[0][0]).is_file():
+        print(f"skip: {LOMIRI} has no lomiri photos (apt-get install -y lomiri-wallpapers-16.04)", file=sys.stderr)
+    out += [(LOMIRI / f, "lomiri", f"{lic} (Debian lomiri-wallpapers-16.04, /usr/share/doc/lomiri-wallpapers-16.04/copyright)",
+             att) for f, lic, att in LOMIRI_PHOTOS]
     return out
 
 
@@ -97,6 +121,8 @@ def collect(out_dir: Path) -> list[dict]:
         entries.append({"file": name, "source": source, "origin": str(path), "licence": licence,
                         "attribution": attribution, "group": f"{source}:{_group(path.stem)}",
                         "sha256": hashlib.sha256(path.read_bytes()).hexdigest()})
+        if source in TRAIN_ONLY:
+            entries[-1]["split"] = "train"
     (out_dir / "LICENSES.json").write_text(json.dumps(entries, indent=1))
     return entries
 

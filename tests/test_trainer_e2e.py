@@ -17,16 +17,22 @@ TRAIN_ARGS = ["--backbone", TINY, "--decoder", "conv-4", "--widths", "4,4,4,4", 
               "--max-epochs", "2", "--seed", "3"]
 
 
+SYNTH_ARGS = ["--count", "12", "--seed", "1", "--size", "96,128"]
+
+
+def _write_photos(folder, names):
+    skd = pytest.importorskip("skimage.data")
+    for name in names:
+        Image.fromarray(getattr(skd, name)()).convert("RGB").resize((160, 120)).save(folder / f"{name}.png")
+
+
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
-    skd = pytest.importorskip("skimage.data")
     photos = tmp_path_factory.mktemp("photos")
-    for name in ("chelsea", "coffee", "astronaut", "rocket"):
-        Image.fromarray(getattr(skd, name)()).convert("RGB").resize((160, 120)).save(photos / f"{name}.png")
+    _write_photos(photos, ("chelsea", "coffee", "astronaut", "rocket"))
     (photos / "notes.txt").write_text("not a photo")  # ignored by extension
     out = tmp_path_factory.mktemp("ds") / "ds"
-    assert declip(["synth", "--photos", str(photos), "--out", str(out), "--count", "12", "--seed", "1",
-                   "--size", "96,128"]) == 0
+    assert declip(["synth", "--photos", str(photos), "--out", str(out), *SYNTH_ARGS]) == 0
     return out
 
 
@@ -44,6 +50,35 @@ def test_synth_masks_are_exact_and_splits_disjoint(dataset):
         img = Image.open(dataset / it["image"])
         assert m.shape == (img.height, img.width)
         assert set(np.unique(m)) <= {0, 255} and (m == 255).any()
+
+
+def test_photos_pinned_to_train_leave_val_and_test_unchanged(dataset, tmp_path, capsys):
+    """Extra training-only photos (LICENSES.json "split": "train") must not move the held-out splits."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    _write_photos(photos, ("chelsea", "coffee", "astronaut", "rocket", "camera", "coins"))
+    (photos / "LICENSES.json").write_text(json.dumps(
+        [{"file": f"{n}.png", "licence": "CC0-1.0", "split": "train"} for n in ("camera", "coins")]))
+    out = tmp_path / "ds"
+    assert declip(["synth", "--photos", str(photos), "--out", str(out), *SYNTH_ARGS]) == 0
+    old = json.loads((dataset / "manifest.json").read_text())
+    new = json.loads((out / "manifest.json").read_text())
+    held_out = lambda m: [(i["image"], i["sha256"], i["host"]) for i in m["items"] if i["split"] != "train"]
+    assert held_out(new) and held_out(new) == held_out(old)  # same items, byte for byte
+    split_of = {p["file"]: p["split"] for p in new["photos"]}
+    assert split_of["camera.png"] == split_of["coins.png"] == "train"
+    assert {p["file"]: p["split"] for p in old["photos"]} == {f: s for f, s in split_of.items() if f in
+                                                           ("chelsea.png", "coffee.png", "astronaut.png", "rocket.png")}
+    hosts = {i["host"] for i in new["items"] if i["split"] == "train"}
+    assert hosts & {"camera.png", "coins.png"}  # and they are really used for training items
+
+    # A pin to an unknown split is refused in one line, before anything is written.
+    (photos / "LICENSES.json").write_text(json.dumps([{"file": "coins.png", "split": "holdout"}]))
+    capsys.readouterr()  # drop the good run's progress lines
+    assert declip(["synth", "--photos", str(photos), "--out", str(tmp_path / "bad"), *SYNTH_ARGS]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "coins.png has split 'holdout'" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "bad").exists()
 
 
 def test_train_evaluate_import_analyze(dataset, tmp_path, capsys):

@@ -44,6 +44,7 @@ class Photo:
     licence: str
     attribution: str
     sha256: str
+    split: str | None = None  # pinned by LICENSES.json ("train" for extra training-only photos)
 
 
 # ---------------------------------------------------------------------------------------
@@ -66,16 +67,28 @@ def load_photo_list(folder: Path) -> list[Photo]:
         if p.suffix.lower() not in IMAGE_EXTS or not p.is_file():
             continue
         e = meta.get(p.name, {})
+        pinned = e.get("split")
+        if pinned is not None and pinned not in SPLITS:
+            raise SynthError(f"{lic_file}: {p.name} has split {pinned!r}; expected one of {', '.join(SPLITS)}")
         photos.append(Photo(p, e.get("group", p.stem), e.get("licence", "unknown (not in LICENSES.json)"),
-                            e.get("attribution", ""), hashlib.sha256(p.read_bytes()).hexdigest()))
+                            e.get("attribution", ""), hashlib.sha256(p.read_bytes()).hexdigest(), pinned))
     return photos
 
 
 def split_groups(photos: list[Photo], fractions: tuple[float, float, float], seed: int) -> dict[str, list[Photo]]:
-    """Assign whole groups to splits; each split gets at least one group."""
-    groups = sorted({p.group for p in photos})
+    """Assign whole groups to splits; each split gets at least one group.
+
+    Groups pinned in LICENSES.json keep their split and stay out of the shuffle, so adding
+    training-only photos leaves the val/test assignment (and so their items) exactly as before.
+    """
+    pins: dict[str, str] = {}
+    for p in photos:
+        if p.split is not None and pins.setdefault(p.group, p.split) != p.split:
+            raise SynthError(f"photo group {p.group!r} is pinned to both {pins[p.group]} and {p.split}")
+    groups = sorted({p.group for p in photos} - set(pins))
     if len(groups) < 3:
-        raise SynthError(f"need photos from at least 3 different scenes to make train/val/test, found {len(groups)}")
+        raise SynthError(f"need photos from at least 3 different scenes to make train/val/test, found {len(groups)}"
+                         + (f" not pinned to a split ({len(pins)} pinned)" if pins else ""))
     rng = np.random.default_rng([seed, 7])
     rng.shuffle(groups)
     n = len(groups)
@@ -87,6 +100,7 @@ def split_groups(photos: list[Photo], fractions: tuple[float, float, float], see
     assign = {g: "train" for g in groups[:n_train]}
     assign.update({g: "val" for g in groups[n_train:n_train + n_val]})
     assign.update({g: "test" for g in groups[n_train + n_val:]})
+    assign.update(pins)
     return {s: [p for p in photos if assign[p.group] == s] for s in SPLITS}
 
 
