@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Copy the licensed photographs available offline into one folder, with their licences.
 
-    python scripts/collect_photos.py OUT_DIR
+    python scripts/collect_photos.py OUT_DIR [--extra-train]
 
 Sources (see docs from offline-resources): scikit-image and scikit-learn wheels, matplotlib's
-sample data when installed, Debian's opencv-doc example data (`apt-get install -y opencv-doc`), and
-the CC0/CC-BY photos of Debian's lomiri-wallpapers-16.04, which are pinned to the training split.
+sample data when installed, and Debian's opencv-doc example data (`apt-get install -y opencv-doc`):
+the 41 photos the default model is built from. `--extra-train` adds the 9 CC0/CC-BY photos of
+Debian's lomiri-wallpapers-16.04, pinned to the training split (docs/default-model.md, round 8:
+no clear gain, so the default model does not use them).
 Writes OUT_DIR/<source>__<name>.<ext> plus OUT_DIR/LICENSES.json, which `declip synth` copies
 into its manifest. Photos of one scene (stereo pairs, video frames) share a `group`, so the
 synthesiser keeps them in the same split. Missing sources are reported and skipped.
@@ -78,7 +80,7 @@ def _group(stem: str) -> str:
     return stem
 
 
-def _sources() -> list[tuple[Path, str, str, str]]:
+def _sources(extra_train: bool = False) -> list[tuple[Path, str, str, str]]:
     """(path, source, licence, attribution) for every photo that exists on this machine."""
     out = []
     try:
@@ -102,6 +104,8 @@ def _sources() -> list[tuple[Path, str, str, str]]:
     if not OPENCV_DOC.is_dir():
         print(f"skip: {OPENCV_DOC} missing (apt-get install -y opencv-doc)", file=sys.stderr)
     out += [(OPENCV_DOC / f, "opencv-doc", OPENCV_LICENCE, "OpenCV sample data") for f in OPENCV]
+    if not extra_train:
+        return out
     if not (LOMIRI / LOMIRI_PHOTOS[0][0]).is_file():
         print(f"skip: {LOMIRI} has no lomiri photos (apt-get install -y lomiri-wallpapers-16.04)", file=sys.stderr)
     out += [(LOMIRI / f, "lomiri", f"{lic} (Debian lomiri-wallpapers-16.04, /usr/share/doc/lomiri-wallpapers-16.04/copyright)",
@@ -109,10 +113,10 @@ def _sources() -> list[tuple[Path, str, str, str]]:
     return out
 
 
-def collect(out_dir: Path) -> list[dict]:
+def collect(out_dir: Path, extra_train: bool = False) -> list[dict]:
     out_dir.mkdir(parents=True, exist_ok=True)
     entries = []
-    for path, source, licence, attribution in _sources():
+    for path, source, licence, attribution in _sources(extra_train):
         if not path.is_file():
             print(f"skip: {path} not found", file=sys.stderr)
             continue
@@ -130,8 +134,10 @@ def collect(out_dir: Path) -> list[dict]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out", type=Path)
+    ap.add_argument("--extra-train", action="store_true",
+                    help="also the 9 CC0/CC-BY lomiri-wallpapers-16.04 photos, as training-only photos")
     args = ap.parse_args()
-    entries = collect(args.out)
+    entries = collect(args.out, args.extra_train)
     print(f"{len(entries)} photos -> {args.out} (licences in LICENSES.json)")
     return 0 if entries else 1
 

