@@ -64,9 +64,6 @@ LOMIRI_PHOTOS = [
     ("Wine_by_Jakkub_Mede.jpg", "CC-BY-4.0", "Jakub Mede, 2018"),
     ("seeding_by_Clements_Engelhardt.jpg", "CC0-1.0", "Clemens Engelhardt, 2018"),
 ]
-# Sources whose photos only ever train: they came after the 41-photo pool, and pinning them keeps
-# the validation and test splits (and their items) identical to the ones measured before.
-TRAIN_ONLY = {"lomiri"}
 # Same scene: must never be split between train and test.
 GROUPS = {"basketball": ("basketball1", "basketball2"), "leuven": ("leuvenA", "leuvenB"),
           "graf": ("graf1", "graf3"), "aloe": ("aloeL", "aloeR"), "rubberwhale": ("rubberwhale1", "rubberwhale2"),
@@ -80,7 +77,7 @@ def _group(stem: str) -> str:
     return stem
 
 
-def _sources(extra_train: bool = False) -> list[tuple[Path, str, str, str]]:
+def _sources() -> list[tuple[Path, str, str, str]]:
     """(path, source, licence, attribution) for every photo that exists on this machine."""
     out = []
     try:
@@ -104,19 +101,24 @@ def _sources(extra_train: bool = False) -> list[tuple[Path, str, str, str]]:
     if not OPENCV_DOC.is_dir():
         print(f"skip: {OPENCV_DOC} missing (apt-get install -y opencv-doc)", file=sys.stderr)
     out += [(OPENCV_DOC / f, "opencv-doc", OPENCV_LICENCE, "OpenCV sample data") for f in OPENCV]
-    if not extra_train:
-        return out
+    return out
+
+
+def _extra_train_sources() -> list[tuple[Path, str, str, str]]:
+    """The --extra-train photos, in the same form as _sources()."""
     if not (LOMIRI / LOMIRI_PHOTOS[0][0]).is_file():
         print(f"skip: {LOMIRI} has no lomiri photos (apt-get install -y lomiri-wallpapers-16.04)", file=sys.stderr)
-    out += [(LOMIRI / f, "lomiri", f"{lic} (Debian lomiri-wallpapers-16.04, /usr/share/doc/lomiri-wallpapers-16.04/copyright)",
+    return [(LOMIRI / f, "lomiri", f"{lic} (Debian lomiri-wallpapers-16.04, /usr/share/doc/lomiri-wallpapers-16.04/copyright)",
              att) for f, lic, att in LOMIRI_PHOTOS]
-    return out
 
 
 def collect(out_dir: Path, extra_train: bool = False) -> list[dict]:
     out_dir.mkdir(parents=True, exist_ok=True)
     entries = []
-    for path, source, licence, attribution in _sources(extra_train):
+    # Extra photos are pinned to training: they came after the 41-photo pool, and pinning keeps the
+    # validation and test splits (and their items) identical to the ones measured before.
+    pool = [(s, None) for s in _sources()] + [(s, "train") for s in (_extra_train_sources() if extra_train else [])]
+    for (path, source, licence, attribution), pin in pool:
         if not path.is_file():
             print(f"skip: {path} not found", file=sys.stderr)
             continue
@@ -125,8 +127,8 @@ def collect(out_dir: Path, extra_train: bool = False) -> list[dict]:
         entries.append({"file": name, "source": source, "origin": str(path), "licence": licence,
                         "attribution": attribution, "group": f"{source}:{_group(path.stem)}",
                         "sha256": hashlib.sha256(path.read_bytes()).hexdigest()})
-        if source in TRAIN_ONLY:
-            entries[-1]["split"] = "train"
+        if pin:
+            entries[-1]["split"] = pin
     (out_dir / "LICENSES.json").write_text(json.dumps(entries, indent=1))
     return entries
 

@@ -18,6 +18,7 @@ TRAIN_ARGS = ["--backbone", TINY, "--decoder", "conv-4", "--widths", "4,4,4,4", 
 
 
 SYNTH_ARGS = ["--count", "12", "--seed", "1", "--size", "96,128"]
+PHOTOS = ("chelsea", "coffee", "astronaut", "rocket")
 
 
 def _write_photos(folder, names):
@@ -29,7 +30,7 @@ def _write_photos(folder, names):
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
     photos = tmp_path_factory.mktemp("photos")
-    _write_photos(photos, ("chelsea", "coffee", "astronaut", "rocket"))
+    _write_photos(photos, PHOTOS)
     (photos / "notes.txt").write_text("not a photo")  # ignored by extension
     out = tmp_path_factory.mktemp("ds") / "ds"
     assert declip(["synth", "--photos", str(photos), "--out", str(out), *SYNTH_ARGS]) == 0
@@ -56,7 +57,7 @@ def test_photos_pinned_to_train_leave_val_and_test_unchanged(dataset, tmp_path, 
     """Extra training-only photos (LICENSES.json "split": "train") must not move the held-out splits."""
     photos = tmp_path / "photos"
     photos.mkdir()
-    _write_photos(photos, ("chelsea", "coffee", "astronaut", "rocket", "camera", "coins"))
+    _write_photos(photos, PHOTOS + ("camera", "coins"))
     (photos / "LICENSES.json").write_text(json.dumps(
         [{"file": f"{n}.png", "licence": "CC0-1.0", "split": "train"} for n in ("camera", "coins")]))
     out = tmp_path / "ds"
@@ -67,8 +68,7 @@ def test_photos_pinned_to_train_leave_val_and_test_unchanged(dataset, tmp_path, 
     assert held_out(new) and held_out(new) == held_out(old)  # same items, byte for byte
     split_of = {p["file"]: p["split"] for p in new["photos"]}
     assert split_of["camera.png"] == split_of["coins.png"] == "train"
-    assert {p["file"]: p["split"] for p in old["photos"]} == {f: s for f, s in split_of.items() if f in
-                                                           ("chelsea.png", "coffee.png", "astronaut.png", "rocket.png")}
+    assert {p["file"]: p["split"] for p in old["photos"]} == {f"{n}.png": split_of[f"{n}.png"] for n in PHOTOS}
     hosts = {i["host"] for i in new["items"] if i["split"] == "train"}
     assert hosts & {"camera.png", "coins.png"}  # and they are really used for training items
 
