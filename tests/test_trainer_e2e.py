@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from declip_desktop.cli import main as declip
@@ -115,7 +116,7 @@ def _train(dataset, out, cache, stop_at=None, resume=False, **extra):
     return res, seen
 
 
-@pytest.mark.parametrize("extra", [{}, {"feature_dropout": 0.3}], ids=["recipe", "feature-dropout"])
+@pytest.mark.parametrize("extra", [{}, {"feature_dropout": 0.3}, {"ema": 0.9}], ids=["recipe", "feature-dropout", "ema"])
 def test_seed_is_deterministic_and_resume_continues_exactly(dataset, tmp_path, extra):
     from engine.weights import load_state_file
 
@@ -138,6 +139,10 @@ def test_seed_is_deterministic_and_resume_continues_exactly(dataset, tmp_path, e
     res, seen = _train(dataset, tmp_path / "c", cache, resume=True, **extra)
     c = load_state_file(tmp_path / "c" / "decoder.safetensors")
     assert all(np.array_equal(a[k].numpy(), c[k].numpy()) for k in a)
+    # the final live weights (and weight average) too, not only the best epoch's
+    last_a, last_c = (torch.load(tmp_path / x / "state" / "last.pt", weights_only=True) for x in "ac")
+    for part in ("decoder", "ema") if "ema" in extra else ("decoder",):
+        assert all(torch.equal(last_a[part][k], last_c[part][k]) for k in last_a[part])
     epochs = [p for p in seen if p.phase == "epoch"]
     assert epochs and epochs[-1].epoch == 3 and not np.isnan(epochs[-1].val_iou)
 

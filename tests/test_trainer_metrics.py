@@ -116,3 +116,26 @@ def test_feature_dropout_outside_zero_to_one_is_refused(tmp_path):
     with pytest.raises(DeclipError, match="--feature-dropout 1.0"):
         Trainer(TrainConfig(data=str(tmp_path), backbone="lite0", decoder="conv-4", out=str(tmp_path / "o"),
                             feature_dropout=1.0))
+
+
+def test_ema_update_hand_case():
+    import torch
+
+    from trainer.train import ema_update
+
+    avg = {"w": torch.zeros(2), "n": torch.tensor(3)}
+    # step 0: the ramp (1 + 0) / (10 + 0) = 0.1 is below the decay, so the live weights dominate
+    assert ema_update(avg, {"w": torch.tensor([1.0, 2.0]), "n": torch.tensor(5)}, 0.9, step=0) == pytest.approx(0.1)
+    assert torch.allclose(avg["w"], torch.tensor([0.9, 1.8]))
+    assert int(avg["n"]) == 5  # integer buffers (BatchNorm batch counts) are copied, not averaged
+    # step 100: the ramp 101 / 110 exceeds 0.9, so the decay itself applies
+    assert ema_update(avg, {"w": torch.tensor([1.0, 2.0]), "n": torch.tensor(6)}, 0.9, step=100) == pytest.approx(0.9)
+    assert torch.allclose(avg["w"], torch.tensor([0.91, 1.82]))
+
+
+def test_ema_outside_zero_to_one_is_refused(tmp_path):
+    from engine.errors import DeclipError
+    from trainer.train import TrainConfig, Trainer
+
+    with pytest.raises(DeclipError, match="--ema 1.0"):
+        Trainer(TrainConfig(data=str(tmp_path), backbone="lite0", decoder="conv-4", out=str(tmp_path / "o"), ema=1.0))

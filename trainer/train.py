@@ -13,6 +13,7 @@ Ctrl-C saves a resumable state (OUT/state/last.pt) and raises engine.errors.Canc
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import math
@@ -74,6 +75,7 @@ class TrainConfig:
     calibrate_bias: bool = False  # shift the final bias so that p > 0.5 is the best-IoU threshold on validation
     dice_weight: float = 0.0  # 0 = the authors' plain BCE; > 0 adds this times a per-image soft-Dice term
     feature_dropout: float = 0.0  # drop whole feature channels in training (regularises small data sets)
+    ema: float = 0.0  # 0 = off (the authors' recipe); else validate and keep an exponential average of the weights
 
 
 @dataclass
@@ -136,6 +138,25 @@ def drop_channels(x: torch.Tensor, p: float, seed: int) -> torch.Tensor:
     same epoch gets the same mask, so --seed runs and --resume stay reproducible."""
     keep = torch.rand(x.shape[0], x.shape[1], 1, 1, generator=torch.Generator().manual_seed(seed)) >= p
     return x * keep.to(x.device, x.dtype) / (1 - p)
+
+
+def ema_update(avg: dict[str, torch.Tensor], live: dict[str, torch.Tensor], decay: float, step: int) -> float:
+    """One step of the weight average: avg = d * avg + (1 - d) * live, in place; returns d.
+
+    Why: with small batches the decoder's validation IoU swings by several points from one
+    epoch to the next, so "keep the best epoch" partly picks noise; the average of the recent
+    weights sits nearer the middle of that swing. d ramps up as (1 + step) / (10 + step) so the
+    random initial weights are forgotten within the first steps. BatchNorm running statistics
+    are averaged like the weights; integer buffers (batch counters) are copied.
+    """
+    d = min(decay, (1 + step) / (10 + step))
+    for k, v in live.items():
+        a = avg[k]
+        if a.is_floating_point():
+            a.mul_(d).add_(v.detach(), alpha=1 - d)
+        else:
+            a.copy_(v)
+    return d
 
 
 def init_decoder(decoder: torch.nn.Module, std: float, seed: int, bn_mean: float = 0.0) -> None:
@@ -217,6 +238,8 @@ class Trainer:
                  cancel: Callable[[], bool] | None = None, log: Callable[[str], None] | None = None):
         if not 0 <= cfg.feature_dropout < 1:
             raise DeclipError(f"--feature-dropout {cfg.feature_dropout}: expected a probability in [0, 1)")
+        if not 0 <= cfg.ema < 1:
+            raise DeclipError(f"--ema {cfg.ema}: expected a decay in [0, 1), e.g. 0.99 (0 = off)")
         self.cfg = cfg
         self.progress = progress or (lambda p: None)
         self.cancel = cancel or (lambda: False)
@@ -226,6 +249,7 @@ class Trainer:
         self.dec_spec = parse_decoder(cfg.decoder, cfg.widths)
         self.device = torch.device(cfg.device)
         self.problems: list[str] = []
+        self.avg: torch.nn.Module | None = None  # the weight average, with --ema
 
     # ---- data ------------------------------------------------------------------------------
     def _weight_hashes(self) -> list[str]:
@@ -347,6 +371,8 @@ class Trainer:
         c_in = int(val.feats.shape[1])
         dec = self._build_decoder(c_in)
         opt = torch.optim.AdamW(dec.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        # the weight average is a second decoder of the same form: validated, saved and kept instead of dec
+        self.avg = copy.deepcopy(dec) if cfg.ema else None
         st = {"epoch": 0, "batch": 0, "lr": cfg.lr, "best_iou": -1.0, "bad": 0, "history": [],
               "loss_sum": 0.0, "steps_total": 0}
         best_state = None
@@ -357,6 +383,8 @@ class Trainer:
             dec.load_state_dict(saved["decoder"])
             opt.load_state_dict(saved["optimizer"])
             best_state = saved.get("best")
+            if self.avg is not None:
+                self.avg.load_state_dict(saved["ema"])
             st.update(json.loads(saved["status"]))
             self.log(f"resuming at epoch {st['epoch'] + 1}, batch {st['batch']}")
         self.best_state = best_state
@@ -393,6 +421,8 @@ class Trainer:
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
+                if self.avg is not None:
+                    ema_update(self.avg.state_dict(), dec.state_dict(), cfg.ema, st["steps_total"])
                 st["loss_sum"] += float(loss.detach()) * len(idx)
                 st["batch"] = b + 1
                 st["steps_total"] += 1
@@ -402,11 +432,12 @@ class Trainer:
                                             st["history"][-1]["val_iou"] if st["history"] else float("nan"),
                                             st["best_iou"], st["lr"], el / (b + 1 - first) * (steps - b - 1)))
             train_loss = st["loss_sum"] / n
-            val_iou = self._validate(dec, val)
+            kept = self.avg if self.avg is not None else dec
+            val_iou = self._validate(kept, val)
             improved = val_iou > st["best_iou"] + cfg.min_delta
             if improved:
                 st["best_iou"], st["bad"] = val_iou, 0
-                best_state = {k: v.detach().cpu().clone() for k, v in dec.state_dict().items()}
+                best_state = {k: v.detach().cpu().clone() for k, v in kept.state_dict().items()}
                 best_state["__epoch__"] = torch.tensor(epoch)
                 best_state["__shift__"] = torch.tensor(self.last_shift)
                 self.best_state = best_state  # what an interruption must save
@@ -456,14 +487,19 @@ class Trainer:
     def _config_hash(self) -> str:
         keep = {k: v for k, v in asdict(self.cfg).items()
                 if k not in ("out", "cache_dir", "no_cache", "device", "model_id", "name", "max_epochs")}
+        if not keep["ema"]:  # states saved before --ema existed stay resumable
+            del keep["ema"]
         return hashlib.sha256(json.dumps(keep, sort_keys=True, default=str).encode()).hexdigest()
 
     def _save_state(self, dec, opt, st, best_state) -> None:
         path = self.out / STATE_DIR / "last.pt"
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
-        torch.save({"decoder": dec.state_dict(), "optimizer": opt.state_dict(), "best": best_state,
-                    "status": json.dumps(st), "config_hash": self._config_hash()}, tmp)
+        saved = {"decoder": dec.state_dict(), "optimizer": opt.state_dict(), "best": best_state,
+                 "status": json.dumps(st), "config_hash": self._config_hash()}
+        if self.avg is not None:
+            saved["ema"] = self.avg.state_dict()
+        torch.save(saved, tmp)
         tmp.replace(path)
 
     def _write_model(self, dec, best_state, st, c_in: int, n_train: int, n_val: int) -> dict:
