@@ -65,7 +65,8 @@ class ModelCard:
         d = self.decoder
         if d.get("type", "conv") == "conv":
             widths = d.get("widths", [512, 256, 128, 64])
-            return f"conv-{d.get('depth', 20)}" + ("" if list(widths) == [512, 256, 128, 64] else f" {list(widths)}")
+            return (f"conv-{d.get('depth', 20)}" + ("" if list(widths) == [512, 256, 128, 64] else f" {list(widths)}")
+                    + (f" + {d['context']} context" if d.get("context") else ""))
         return d.get("type", "?")
 
     @property

@@ -4,6 +4,8 @@ conv-N: four stages; stage i is N/4 triples (Conv5x5 pad 2, BatchNorm, ReLU) the
 Upsample; CNN backbones add Upsample(size=256); a final Conv5x5 to one logit channel.
 Parameter-free modules count in the indices, so ViT conv-20 ends at fc.64 and fusion at fc.65.
 linear: one Linear(C, 1) per patch token, the 16x16 map upsampled bicubically to 256.
+Own models may add `"context": "image-mean"` (not in the paper): an ImageContext module at fc.0,
+so the convs start at fc.1 and the first one takes twice the backbone's channels.
 """
 from __future__ import annotations
 
@@ -15,12 +17,47 @@ OUT_SIZE = 256
 DEFAULT_WIDTHS = (512, 256, 128, 64)
 
 
-def conv_decoder(in_channels: int, depth: int = 20, widths=DEFAULT_WIDTHS, cnn: bool = False) -> nn.Sequential:
+CONTEXTS = ("image-mean",)
+
+
+class ImageContext(nn.Module):
+    """Appends, for every channel, each cell's difference from the image's mean of that channel.
+
+    Why: a conv-4 decoder sees about 9x9 cells of a 32x32 grid, too little to compare a region
+    with the rest of the photo, and a splice or a fill is exactly a region unlike the rest of its
+    photo. Parameter-free, so it costs only the first conv's doubled input.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([x, x - x.mean(dim=(2, 3), keepdim=True)], 1)
+
+
+def context_of(spec: dict) -> str | None:
+    ctx = spec.get("context")
+    if ctx is not None and ctx not in CONTEXTS:
+        raise ValueError(f"unknown decoder context {ctx!r} (known: {', '.join(CONTEXTS)})")
+    return ctx
+
+
+def first_conv_key(spec: dict) -> str:
+    """The module key of the decoder's first weight (fc.<this> in a checkpoint)."""
+    if spec.get("type", "conv") == "linear":
+        return "linear.weight"
+    return "1.weight" if context_of(spec) else "0.weight"
+
+
+def decoder_input_channels(spec: dict, backbone_channels: int) -> int:
+    """Channels the first conv sees: the backbone's, doubled by an image context."""
+    return backbone_channels * 2 if context_of(spec) else backbone_channels
+
+
+def conv_decoder(in_channels: int, depth: int = 20, widths=DEFAULT_WIDTHS, cnn: bool = False,
+                 context: str | None = None) -> nn.Sequential:
     if depth % 4 or depth <= 0:
         raise ValueError(f"conv decoder depth must be a positive multiple of 4, found {depth}")
     per_stage = depth // 4
-    layers: list[nn.Module] = []
-    prev = in_channels
+    layers: list[nn.Module] = [ImageContext()] if context else []
+    prev = in_channels * 2 if context else in_channels
     for width in widths:
         for _ in range(per_stage):
             layers += [nn.Conv2d(prev, width, 5, padding=2), nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
@@ -47,7 +84,8 @@ class LinearDecoder(nn.Module):
 def build_decoder(spec: dict, in_channels: int, cnn: bool) -> nn.Module:
     kind = spec.get("type", "conv")
     if kind == "conv":
-        return conv_decoder(in_channels, int(spec.get("depth", 20)), tuple(spec.get("widths", DEFAULT_WIDTHS)), cnn)
+        return conv_decoder(in_channels, int(spec.get("depth", 20)), tuple(spec.get("widths", DEFAULT_WIDTHS)), cnn,
+                            context_of(spec))
     if kind == "linear":
         return LinearDecoder(in_channels)
     raise ValueError(f"unknown decoder type {kind!r}")

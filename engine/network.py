@@ -12,7 +12,7 @@ from torch import nn
 
 from .backbones import build_backbone, weight_roles
 from .clip_weights import describe_visual, visual_kind, visual_state
-from .decoders import build_decoder, decoder_state_to_module, fold_batchnorm
+from .decoders import build_decoder, decoder_input_channels, decoder_state_to_module, first_conv_key, fold_batchnorm
 from .errors import CheckpointError
 from .winograd import winograd_decoder
 
@@ -117,8 +117,9 @@ def build_network(backbone_spec: dict, decoder_spec: dict, decoder_state: dict, 
     state = {k: v.to(torch.float32, copy=True) if v.is_floating_point() else v.clone()
              for k, v in decoder_state_to_module(decoder_state, decoder_spec).items()}
     decoder_state.clear()
-    _check_decoder_input(state, c_in, decoder_origin, backbone_spec)
-    _load_into(decoder, state, decoder_origin, f"a {decoder_spec.get('type', 'conv')} decoder for {c_in} input channels",
+    _check_decoder_input(state, c_in, decoder_origin, backbone_spec, decoder_spec)
+    ctx = f" with {decoder_spec['context']} context" if decoder_spec.get("context") else ""
+    _load_into(decoder, state, decoder_origin, f"a {decoder_spec.get('type', 'conv')} decoder{ctx} for {c_in} input channels",
                torch.float32)
     state.clear()
     decoder = decoder.eval()
@@ -145,11 +146,12 @@ def want_label(role: str) -> str:
     return {"clip-vit": "CLIP ViT-L/14 image-encoder weights", "clip-rn": "CLIP RN50 image-encoder weights"}.get(role, role)
 
 
-def _check_decoder_input(state: dict, c_in: int, origin: str, backbone_spec: dict) -> None:
-    first = state.get("0.weight", state.get("linear.weight"))
-    if first is None:
+def _check_decoder_input(state: dict, c_in: int, origin: str, backbone_spec: dict, decoder_spec: dict) -> None:
+    first = state.get(first_conv_key(decoder_spec))
+    if first is None or first.ndim < 2:  # not a conv/linear weight there: the strict load names the mismatch
         return
-    found = first.shape[1]
-    if found != c_in:
-        raise CheckpointError(f"{origin}: decoder expects {found}-channel features but the backbone "
-                              f"({backbone_spec['family']}) gives {c_in}")
+    found, want = first.shape[1], decoder_input_channels(decoder_spec, c_in)
+    if found != want:
+        ctx = " (twice the backbone's, with the image context)" if want != c_in else ""
+        raise CheckpointError(f"{origin}: decoder expects {found}-channel input but the backbone "
+                              f"({backbone_spec['family']}) gives {c_in} channels, so it needs {want}{ctx}")

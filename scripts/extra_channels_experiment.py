@@ -11,15 +11,20 @@ import numpy as np
 
 
 def run_train(cue_grid, argv: list[str]) -> None:
+    run_train_transformed(lambda f, path: np.concatenate([f, cue_grid(path)], 0), argv)
+
+
+def run_train_transformed(transform, argv: list[str]) -> None:
+    """Like run_train, but each image's cached (C, grid, grid) features become transform(feats, path)."""
     import trainer.train as T
 
     orig = T.cached_features_by_stage
 
-    def with_cues(backbone, spec, cache_root, weight_hashes, paths, *a, **kw):
+    def patched(backbone, spec, cache_root, weight_hashes, paths, *a, **kw):
         feats, caches = orig(backbone, spec, cache_root, weight_hashes, paths, *a, **kw)
-        return {i: np.concatenate([f, cue_grid(paths[i])], 0) for i, f in feats.items()}, caches
+        return {i: transform(f, paths[i]) for i, f in feats.items()}, caches
 
-    T.cached_features_by_stage = with_cues
+    T.cached_features_by_stage = patched
     from declip_desktop.cli import main
 
     sys.argv = ["declip"] + list(argv)

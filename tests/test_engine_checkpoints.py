@@ -206,3 +206,44 @@ def test_linear_decoder_checkpoint(files, tmp_path):
     torch.save(raw, tmp_path / "lin.pth")
     res = Detector.from_files(tmp_path / "lin.pth", files["clip"], device="cpu").analyze(IMG)
     assert res.raw.shape == (256, 256) and res.metadata["model"]["decoder"] == "linear"
+
+
+def test_image_context_decoder_layout_and_hand_case():
+    from engine.decoders import ImageContext, build_decoder
+
+    x = torch.tensor([[[[1.0, 2.0], [3.0, 6.0]]]])  # one channel, image mean 3
+    y = ImageContext()(x)
+    assert y.shape == (1, 2, 2, 2)
+    assert torch.equal(y[0, 0], x[0, 0]) and torch.equal(y[0, 1], torch.tensor([[-2.0, -1.0], [0.0, 3.0]]))
+    dec = build_decoder({"type": "conv", "depth": 4, "widths": [8, 8, 8, 8], "context": "image-mean"}, 5, cnn=True)
+    sd = dec.state_dict()
+    assert "0.weight" not in sd and sd["1.weight"].shape == (8, 10, 5, 5)  # convs start at fc.1, on 2 x 5 channels
+    assert dec(torch.randn(2, 5, 4, 4)).shape == (2, 1, 256, 256)
+    with pytest.raises(ValueError, match="unknown decoder context 'median'"):
+        build_decoder({"type": "conv", "depth": 4, "context": "median"}, 5, cnn=True)
+
+
+def test_image_context_card_with_wrong_decoder_is_refused_clearly(tmp_path):
+    import json
+
+    from engine.decoders import build_decoder, module_state_to_checkpoint
+    from engine.images import sha256_file
+    from engine.weights import save_safetensors
+
+    d = make_tiny_model_dir(tmp_path / "m")
+    card = json.loads((d / "card.json").read_text())
+    # a plain decoder's weights under a card that says "image context"
+    card["decoder"]["context"] = "image-mean"
+    (d / "card.json").write_text(json.dumps(card))
+    with pytest.raises(CheckpointError, match="decoder.safetensors: expected a conv decoder with image-mean context"):
+        Detector.from_model(d, device="cpu")
+    # a context decoder made for 48-channel features, where the tiny ViT gives 64
+    spec = card["decoder"]
+    save_safetensors(module_state_to_checkpoint(build_decoder(spec, 48, cnn=False), spec), d / "decoder.safetensors")
+    card["files"] = [f for f in card["files"] if f["role"] != "decoder"] + [
+        {"role": "decoder", "name": "decoder.safetensors", "path": "decoder.safetensors",
+         "sha256": sha256_file(d / "decoder.safetensors"),
+         "format": "safetensors"}]
+    (d / "card.json").write_text(json.dumps(card))
+    with pytest.raises(CheckpointError, match=r"96-channel input.*gives 64 channels, so it needs 128 \(twice"):
+        Detector.from_model(d, device="cpu")

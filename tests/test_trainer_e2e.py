@@ -104,6 +104,31 @@ def test_train_evaluate_import_analyze(dataset, tmp_path, capsys):
     assert (an / f"{img.stem}.prob.png").is_file()
 
 
+def test_image_context_model_trains_imports_and_analyzes(dataset, tmp_path, capsys):
+    from engine.weights import load_state_file
+
+    out = tmp_path / "ctx"
+    args = ["train", "--data", str(dataset), "--out", str(out), "--cache", str(tmp_path / "cache"), *TRAIN_ARGS]
+    assert declip(args + ["--image-context", "--feature-dropout", "0.3"]) == 0
+    card = json.loads((out / "card.json").read_text())
+    assert card["decoder"]["context"] == "image-mean"
+    fc = load_state_file(out / "decoder.safetensors")
+    assert "fc.0.weight" not in fc and fc["fc.1.weight"].shape[1] % 2 == 0
+    assert declip(["models", "import", str(out)]) == 0
+    capsys.readouterr()
+    assert declip(["models", "list"]) == 0
+    assert "conv-4 [4, 4, 4, 4] + image-mean context" in capsys.readouterr().out
+    img = next((dataset / "test" / "images").iterdir())
+    assert declip(["analyze", "--model", "ctx", "--out", str(tmp_path / "an"), str(img)]) == 0
+    assert (tmp_path / "an" / f"{img.stem}.prob.png").is_file()
+    # a linear decoder has no first conv to widen: refused in one line, before anything is written
+    capsys.readouterr()
+    assert declip(["train", "--data", str(dataset), "--out", str(tmp_path / "lin"), "--backbone", TINY,
+                   "--decoder", "linear", "--image-context"]) == 1
+    assert "--image-context needs a conv-N decoder" in capsys.readouterr().err
+    assert not (tmp_path / "lin").exists()
+
+
 def _train(dataset, out, cache, stop_at=None, resume=False, **extra):
     from trainer.train import TrainConfig, Trainer
 
@@ -116,7 +141,9 @@ def _train(dataset, out, cache, stop_at=None, resume=False, **extra):
     return res, seen
 
 
-@pytest.mark.parametrize("extra", [{}, {"feature_dropout": 0.3}, {"ema": 0.9}], ids=["recipe", "feature-dropout", "ema"])
+@pytest.mark.parametrize("extra", [{}, {"feature_dropout": 0.3}, {"ema": 0.9},
+                                   {"image_context": "image-mean", "feature_dropout": 0.3}],
+                         ids=["recipe", "feature-dropout", "ema", "image-context"])
 def test_seed_is_deterministic_and_resume_continues_exactly(dataset, tmp_path, extra):
     from engine.weights import load_state_file
 
@@ -129,7 +156,7 @@ def test_seed_is_deterministic_and_resume_continues_exactly(dataset, tmp_path, e
     if extra:  # the option really reaches the training loop
         _train(dataset, tmp_path / "plain", cache)
         plain = load_state_file(tmp_path / "plain" / "decoder.safetensors")
-        assert not all(np.array_equal(a[k].numpy(), plain[k].numpy()) for k in a)
+        assert a.keys() != plain.keys() or not all(np.array_equal(a[k].numpy(), plain[k].numpy()) for k in a)
 
     # interrupt after the first batch of epoch 2, then resume: same weights as the uninterrupted run
     with pytest.raises(Cancelled, match="resume"):

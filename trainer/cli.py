@@ -57,6 +57,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="add this times a per-image soft-Dice loss to BCE (0 = the authors' BCE only)")
     p.add_argument("--feature-dropout", type=float, default=0.0, metavar="P",
                    help="drop whole feature channels with probability P in training (default 0, the paper's recipe)")
+    p.add_argument("--image-context", nargs="?", const="image-mean", default=None, choices=["image-mean"],
+                   help="the conv decoder also sees each feature cell minus the image's mean of that channel "
+                        "(not in the paper; doubles the first conv's input)")
     p.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
                    help="validate and keep an exponential moving average of the weights, e.g. 0.99 "
                         "(default 0 = off, the paper's recipe)")
@@ -158,7 +161,8 @@ def cmd_train(args) -> int:
         init=str(args.init) if args.init else None, cache_dir=str(args.cache) if args.cache else None,
         no_cache=args.no_cache, device=args.device, model_id=args.model_id, name=args.name,
         max_train=args.max_train, calibrate_bias=args.calibrate_bias,
-        dice_weight=args.dice_weight, feature_dropout=args.feature_dropout, ema=args.ema)
+        dice_weight=args.dice_weight, feature_dropout=args.feature_dropout, ema=args.ema,
+        image_context=args.image_context)
     try:
         cfg.backbone = _resolve(cfg.backbone)
     except ValueError as exc:

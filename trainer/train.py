@@ -29,7 +29,7 @@ import torch.nn.functional as F
 
 from engine.backbones import input_config, is_lite, resolve_spec, weight_roles
 from engine.errors import Cancelled, CheckpointError, DeclipError
-from engine.decoders import DEFAULT_WIDTHS, OUT_SIZE, build_decoder, module_state_to_checkpoint
+from engine.decoders import CONTEXTS, DEFAULT_WIDTHS, OUT_SIZE, build_decoder, module_state_to_checkpoint
 
 from . import datasets as D
 from .features import (FeatureCache, backbone_key, build_frozen_backbone, cached_features, cached_features_by_stage,
@@ -75,6 +75,7 @@ class TrainConfig:
     calibrate_bias: bool = False  # shift the final bias so that p > 0.5 is the best-IoU threshold on validation
     dice_weight: float = 0.0  # 0 = the authors' plain BCE; > 0 adds this times a per-image soft-Dice term
     feature_dropout: float = 0.0  # drop whole feature channels in training (regularises small data sets)
+    image_context: str | None = None  # "image-mean": the decoder also sees each cell minus the image's mean
     ema: float = 0.0  # 0 = off (the authors' recipe); else validate and keep an exponential average of the weights
 
 
@@ -98,8 +99,12 @@ class TrainProgress:
 ProgressFn = Callable[[TrainProgress], None]
 
 
-def parse_decoder(name: str, widths: list[int] | None) -> dict:
+def parse_decoder(name: str, widths: list[int] | None, context: str | None = None) -> dict:
+    if context and context not in CONTEXTS:
+        raise DeclipError(f"--image-context {context}: expected one of {', '.join(CONTEXTS)}")
     if name == "linear":
+        if context:
+            raise DeclipError("--image-context needs a conv-N decoder, not linear")
         return {"type": "linear"}
     if name.startswith("conv-") and name[5:].isdigit():
         depth = int(name[5:])
@@ -108,7 +113,10 @@ def parse_decoder(name: str, widths: list[int] | None) -> dict:
         w = list(widths) if widths else list(DEFAULT_WIDTHS)
         if len(w) != 4 or any(x <= 0 for x in w):
             raise DeclipError(f"--widths {w}: expected four positive channel counts")
-        return {"type": "conv", "depth": depth, "widths": w}
+        spec = {"type": "conv", "depth": depth, "widths": w}
+        if context:
+            spec["context"] = context
+        return spec
     raise DeclipError(f"--decoder {name}: expected conv-N (N = 4, 12, 20) or linear")
 
 
@@ -157,6 +165,15 @@ def ema_update(avg: dict[str, torch.Tensor], live: dict[str, torch.Tensor], deca
         else:
             a.copy_(v)
     return d
+
+
+def _split_input_modules(dec: torch.nn.Module) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """(parameter-free input modules such as ImageContext, the rest) of a conv decoder."""
+    from engine.decoders import ImageContext
+
+    if isinstance(dec, torch.nn.Sequential) and len(dec) and isinstance(dec[0], ImageContext):
+        return dec[:1], dec[1:]
+    return torch.nn.Identity(), dec
 
 
 def init_decoder(decoder: torch.nn.Module, std: float, seed: int, bn_mean: float = 0.0) -> None:
@@ -246,7 +263,7 @@ class Trainer:
         self.log = log or (lambda s: None)
         self.out = Path(cfg.out)
         self.spec = resolve_spec(cfg.backbone)
-        self.dec_spec = parse_decoder(cfg.decoder, cfg.widths)
+        self.dec_spec = parse_decoder(cfg.decoder, cfg.widths, cfg.image_context)
         self.device = torch.device(cfg.device)
         self.problems: list[str] = []
         self.avg: torch.nn.Module | None = None  # the weight average, with --ema
@@ -414,9 +431,12 @@ class Trainer:
                 idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
                 feats, masks = train.batch(idx, epoch)
                 x = feats.to(self.device, torch.float32)
+                body = dec
                 if cfg.feature_dropout > 0:
-                    x = drop_channels(x, cfg.feature_dropout, cfg.seed * 100003 + epoch * 10007 + b)
-                logits = dec(x.contiguous(memory_format=torch.channels_last))
+                    # on the first conv's input: after an image context, so a dropped feature keeps its context map
+                    head, body = _split_input_modules(dec)
+                    x = drop_channels(head(x), cfg.feature_dropout, cfg.seed * 100003 + epoch * 10007 + b)
+                logits = body(x.contiguous(memory_format=torch.channels_last))
                 loss = mask_loss(logits[:, 0], masks.to(self.device, torch.float32) / 255.0, cfg.dice_weight)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -487,8 +507,9 @@ class Trainer:
     def _config_hash(self) -> str:
         keep = {k: v for k, v in asdict(self.cfg).items()
                 if k not in ("out", "cache_dir", "no_cache", "device", "model_id", "name", "max_epochs")}
-        if not keep["ema"]:  # states saved before --ema existed stay resumable
-            del keep["ema"]
+        for k in ("ema", "image_context"):  # states saved before these options existed stay resumable
+            if not keep[k]:
+                del keep[k]
         return hashlib.sha256(json.dumps(keep, sort_keys=True, default=str).encode()).hexdigest()
 
     def _save_state(self, dec, opt, st, best_state) -> None:
@@ -637,10 +658,10 @@ def export_official(model_dir: Path, out_path: Path) -> Path:
     card = ModelCard.load(model_dir)
     fam = card.backbone["family"]
     dec = card.decoder
-    if fam not in ("clip-vit", "fusion") or (dec.get("type", "conv") == "conv"
-                                              and list(dec.get("widths", DEFAULT_WIDTHS)) != list(DEFAULT_WIDTHS)):
+    if fam not in ("clip-vit", "fusion") or dec.get("context") or (
+            dec.get("type", "conv") == "conv" and list(dec.get("widths", DEFAULT_WIDTHS)) != list(DEFAULT_WIDTHS)):
         raise DeclipError(f"{model_dir}: the official layout exists only for CLIP ViT or fusion backbones with "
-                          f"the paper's decoder widths; this model is {fam} {card.decoder_name}")
+                          f"the paper's decoder (widths, no image context); this model is {fam} {card.decoder_name}")
     fc = load_state_file(card.path_of("decoder"))
     layer = card.backbone.get("layer") if fam == "clip-vit" else card.backbone["vit"]["layer"]
     dtype = "linear" if dec.get("type") == "linear" else f"conv-{dec.get('depth', 20)}"
