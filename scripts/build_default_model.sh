@@ -14,7 +14,7 @@ STAGES=${STAGES:-3,4}
 GRID=${GRID:-32}
 INPUT=${INPUT:-448}
 WIDTHS=${WIDTHS:-64,32,16,8}
-EPOCHS=${EPOCHS:-8}
+EPOCHS=${EPOCHS:-12}
 export DECLIP_HOME=${DECLIP_HOME:-$WORK/home}   # feature cache and store of this build only
 DECLIP="python -m declip_desktop.cli"
 mkdir -p "$WORK"
@@ -22,7 +22,8 @@ mkdir -p "$WORK"
 [ -f "$WORK/photos/LICENSES.json" ] || python scripts/collect_photos.py "$WORK/photos"
 [ -f "$WORK/synth/manifest.json" ] || $DECLIP synth --photos "$WORK/photos" --out "$WORK/synth" --count 3000 --seed 0
 [ -f "$WORK/model/card.json" ] || $DECLIP train --data "$WORK/synth" --backbone lite0 --stages "$STAGES" --grid "$GRID" --input-size "$INPUT" \
-    --decoder conv-4 --widths "$WIDTHS" --batch-size 16 --patience 2 --bn-gamma-mean 1 --calibrate-bias --feature-dropout 0.3 \
+    --decoder conv-4 --widths "$WIDTHS" --image-context --batch-size 16 --patience 2 --bn-gamma-mean 1 --calibrate-bias \
+    --feature-dropout 0.5 --ema 0.99 \
     --max-epochs "$EPOCHS" --seed 0 \
     --id declip-lite0-default --out "$WORK/model"
 $DECLIP evaluate --model "$WORK/model" --data "$WORK/synth" --split test --json "$WORK/test.json" --csv "$WORK/test.csv"
