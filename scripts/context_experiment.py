@@ -11,14 +11,19 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from extra_channels_experiment import run_train_transformed  # noqa: E402
+
+from engine.decoders import ImageContext  # noqa: E402
 
 
 def with_context(f: np.ndarray, path=None) -> np.ndarray:
-    x = f.astype(np.float32)
-    return np.concatenate([x, x - x.mean(axis=(1, 2), keepdims=True)], 0).astype(np.float16)
+    """The engine's ImageContext on one cached grid (in fp32, stored back as fp16 like the cache)."""
+    x = torch.from_numpy(f.astype(np.float32))[None]
+    return ImageContext()(x)[0].numpy().astype(np.float16)
 
 
 if __name__ == "__main__":

@@ -57,6 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="add this times a per-image soft-Dice loss to BCE (0 = the authors' BCE only)")
     p.add_argument("--feature-dropout", type=float, default=0.0, metavar="P",
                    help="drop whole feature channels with probability P in training (default 0, the paper's recipe)")
+    # choices mirror engine.decoders.CONTEXTS, spelt out so that `declip` starts without importing torch
     p.add_argument("--image-context", nargs="?", const="image-mean", default=None, choices=["image-mean"],
                    help="the conv decoder also sees each feature cell minus the image's mean of that channel "
                         "(not in the paper; doubles the first conv's input)")

@@ -417,6 +417,8 @@ class Trainer:
         cfg = self.cfg
         n = len(train)
         steps = math.ceil(n / cfg.batch_size)
+        # dropout acts on the first conv's input: after an image context, so a dropped feature keeps its context map
+        head, body = _split_input_modules(dec) if cfg.feature_dropout > 0 else (None, dec)
         while st["epoch"] < cfg.max_epochs and st["lr"] >= cfg.min_lr:
             epoch = st["epoch"] + 1
             for g in opt.param_groups:
@@ -431,10 +433,7 @@ class Trainer:
                 idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
                 feats, masks = train.batch(idx, epoch)
                 x = feats.to(self.device, torch.float32)
-                body = dec
-                if cfg.feature_dropout > 0:
-                    # on the first conv's input: after an image context, so a dropped feature keeps its context map
-                    head, body = _split_input_modules(dec)
+                if head is not None:
                     x = drop_channels(head(x), cfg.feature_dropout, cfg.seed * 100003 + epoch * 10007 + b)
                 logits = body(x.contiguous(memory_format=torch.channels_last))
                 loss = mask_loss(logits[:, 0], masks.to(self.device, torch.float32) / 255.0, cfg.dice_weight)
