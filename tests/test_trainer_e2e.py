@@ -142,8 +142,8 @@ def _train(dataset, out, cache, stop_at=None, resume=False, **extra):
 
 
 @pytest.mark.parametrize("extra", [{}, {"feature_dropout": 0.3}, {"ema": 0.9},
-                                   {"image_context": "image-mean", "feature_dropout": 0.3}],
-                         ids=["recipe", "feature-dropout", "ema", "image-context"])
+                                   {"image_context": "image-mean", "feature_dropout": 0.3}, {"mirror": True}],
+                         ids=["recipe", "feature-dropout", "ema", "image-context", "mirror"])
 def test_seed_is_deterministic_and_resume_continues_exactly(dataset, tmp_path, extra):
     from engine.weights import load_state_file
 
@@ -172,6 +172,45 @@ def test_seed_is_deterministic_and_resume_continues_exactly(dataset, tmp_path, e
         assert all(torch.equal(last_a[part][k], last_c[part][k]) for k in last_a[part])
     epochs = [p for p in seen if p.phase == "epoch"]
     assert epochs and epochs[-1].epoch == 3 and not np.isnan(epochs[-1].val_iou)
+
+
+def test_mirrored_split_holds_features_of_mirrored_images_and_flipped_masks(dataset, tmp_path):
+    from PIL import ImageOps
+
+    from engine.errors import DeclipError
+    from trainer import datasets as D
+    from trainer.features import FeatureCache, backbone_key, build_frozen_backbone, compute_features
+    from trainer.train import TrainConfig, Trainer
+
+    cfg = TrainConfig(data=str(dataset), out=str(tmp_path / "m"), backbone=json.loads(TINY), decoder="conv-4",
+                      widths=[4, 4, 4, 4], cache_dir=str(tmp_path / "cache"), mirror=True, seed=5)
+    t = Trainer(cfg)
+    t.backbone = build_frozen_backbone(t.spec)
+    t.weight_hashes = t._weight_hashes()
+    t.cache_root = tmp_path / "cache"
+    t.cache = FeatureCache(t.cache_root, backbone_key(t.spec, t.weight_hashes))
+    _, samples = t._load_split("train")
+    plain = t._features_for(samples, "train", t.backbone)
+    mirrored = t._features_for(samples, "train", t.backbone, mirrored=True)
+    assert mirrored.names == plain.names
+    assert torch.equal(mirrored.masks, plain.masks.flip(-1))
+    assert any(m.any() and not torch.equal(m, m.flip(-1)) for m in plain.masks)  # the flip is visible
+    # the features are those of the mirrored pixels (close to, but not, the flipped plain features)
+    direct = compute_features(t.backbone, t.spec, [ImageOps.mirror(D.read_rgb(samples[0].image))])
+    got = mirrored.feats[0].float().numpy()
+    assert np.allclose(direct[0].astype(np.float32), got, atol=2e-2, rtol=1e-2)  # batched vs single: rounding only
+    assert not np.allclose(plain.feats[0].flip(-1).float().numpy(), got, atol=2e-2, rtol=1e-2)
+    # batches mix both views, about half each, and each view comes with its own mask
+    plain.add_mirrored(mirrored, seed=5)
+    idx = torch.arange(len(plain))
+    feats, masks = plain.batch(idx, epoch=1)
+    use_m = [torch.equal(feats[i].half(), mirrored.feats[i]) for i in range(len(plain))]
+    assert 0 < sum(use_m) < len(use_m)
+    assert all(torch.equal(masks[i], mirrored.masks[i] if m else plain.masks[i]) for i, m in enumerate(use_m))
+    feats2, _ = plain.batch(idx, epoch=2)
+    assert not torch.equal(feats, feats2)  # a new draw each epoch
+    with pytest.raises(DeclipError, match="--mirror works on cached features"):
+        Trainer(TrainConfig(data=str(dataset), out=str(tmp_path / "x"), mirror=True, augment=True))
 
 
 def test_train_refuses_test_only_and_missing_resume(tmp_path):

@@ -64,6 +64,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
                    help="validate and keep an exponential moving average of the weights, e.g. 0.99 "
                         "(default 0 = off, the paper's recipe)")
+    p.add_argument("--mirror", action="store_true",
+                   help="also train on left-right mirrored copies (features cached too; not in the paper)")
     p.add_argument("--max-train", type=int, default=None, help="use only the first N training images")
     p.add_argument("--train-split", default="train")
     p.add_argument("--val-split", default="val")
@@ -162,7 +164,7 @@ def cmd_train(args) -> int:
         init=str(args.init) if args.init else None, cache_dir=str(args.cache) if args.cache else None,
         no_cache=args.no_cache, device=args.device, model_id=args.model_id, name=args.name,
         max_train=args.max_train, calibrate_bias=args.calibrate_bias,
-        dice_weight=args.dice_weight, feature_dropout=args.feature_dropout, ema=args.ema,
+        dice_weight=args.dice_weight, feature_dropout=args.feature_dropout, ema=args.ema, mirror=args.mirror,
         image_context=args.image_context)
     try:
         cfg.backbone = _resolve(cfg.backbone)

@@ -26,6 +26,7 @@ from typing import Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import ImageOps
 
 from engine.backbones import input_config, is_lite, resolve_spec, weight_roles
 from engine.errors import Cancelled, CheckpointError, DeclipError
@@ -77,6 +78,7 @@ class TrainConfig:
     feature_dropout: float = 0.0  # drop whole feature channels in training (regularises small data sets)
     image_context: str | None = None  # "image-mean": the decoder also sees each cell minus the image's mean
     ema: float = 0.0  # 0 = off (the authors' recipe); else validate and keep an exponential average of the weights
+    mirror: bool = False  # also train on left-right mirrored copies, whose features are cached as well
 
 
 @dataclass
@@ -249,12 +251,25 @@ class _Split:
     def __len__(self) -> int:
         return len(self.names)
 
+    def add_mirrored(self, other: "_Split", seed: int) -> None:
+        """With --mirror: each epoch, each sample is drawn plain or mirrored with even odds (seeded)."""
+        if other.names != self.names:  # an image readable once but not twice: mirror only where both exist
+            both = set(self.names) & set(other.names)
+            keep = [i for i, n in enumerate(self.names) if n in both]
+            keep_o = [i for i, n in enumerate(other.names) if n in both]
+            self.feats, self.masks = self.feats[keep], self.masks[keep]
+            self.names = [self.names[i] for i in keep]
+            other.feats, other.masks = other.feats[keep_o], other.masks[keep_o]
+        self.mirrored, self.mirror_seed = other, seed
+
 
 class Trainer:
     def __init__(self, cfg: TrainConfig, progress: ProgressFn | None = None,
                  cancel: Callable[[], bool] | None = None, log: Callable[[str], None] | None = None):
         if not 0 <= cfg.feature_dropout < 1:
             raise DeclipError(f"--feature-dropout {cfg.feature_dropout}: expected a probability in [0, 1)")
+        if cfg.mirror and cfg.augment:
+            raise DeclipError("--mirror works on cached features and --augment bypasses the cache; use one of them")
         if not 0 <= cfg.ema < 1:
             raise DeclipError(f"--ema {cfg.ema}: expected a decay in [0, 1), e.g. 0.99 (0 = off)")
         self.cfg = cfg
@@ -293,13 +308,14 @@ class Trainer:
         self.problems.append(msg)
         self.log(f"warning: {msg}")
 
-    def _features_for(self, samples: list[D.Sample], split: str, backbone) -> _Split:
+    def _features_for(self, samples: list[D.Sample], split: str, backbone, mirrored: bool = False) -> _Split:
+        """Features and masks of a split; mirrored=True gives those of the left-right mirrored images."""
         sizes: dict[Path, tuple[int, int]] = {}
 
         def read(p: Path):
             im = D.read_rgb(p)
             sizes[p] = im.size
-            return im
+            return ImageOps.mirror(im) if mirrored else im
 
         t0 = time.perf_counter()
 
@@ -313,11 +329,14 @@ class Trainer:
 
         paths = [s.image for s in samples]
         on_error = lambda p, e: self._problem(f"{p}: skipped, {e}")  # noqa: E731
-        if stage_channels(self.spec) and self.cache.enabled:
-            feats, _ = cached_features_by_stage(backbone, self.spec, self.cache_root, self.weight_hashes, paths, read,
+        # mirrored features are keyed as if by other weights, so they live in their own cache folder
+        hashes = self.weight_hashes + (["view:mirrored"] if mirrored else [])
+        cache = FeatureCache(self.cache_root, backbone_key(self.spec, hashes), self.cache.enabled)
+        if stage_channels(self.spec) and cache.enabled:
+            feats, _ = cached_features_by_stage(backbone, self.spec, self.cache_root, hashes, paths, read,
                                                 self.cfg.feature_batch, self.device, prog, on_error)
         else:
-            feats = cached_features(backbone, self.spec, self.cache, paths, read, self.cfg.feature_batch, self.device,
+            feats = cached_features(backbone, self.spec, cache, paths, read, self.cfg.feature_batch, self.device,
                                     prog, on_error)
         keep_f, keep_m, names = [], [], []
         for i, s in enumerate(samples):
@@ -338,7 +357,8 @@ class Trainer:
             names.append(str(s.image))
         if not keep_f:
             raise D.DatasetError(f"{self.cfg.data}: no usable images left in the '{split}' split")
-        return _Split(np.stack(keep_f), np.stack(keep_m), names)
+        masks = np.stack(keep_m)
+        return _Split(np.stack(keep_f), np.ascontiguousarray(masks[:, :, ::-1]) if mirrored else masks, names)
 
     # ---- model -----------------------------------------------------------------------------
     def _build_decoder(self, c_in: int) -> torch.nn.Module:
@@ -384,6 +404,9 @@ class Trainer:
             train = _LazySplit(train_samples, self)  # features recomputed from augmented pixels
         else:
             train = self._features_for(train_samples, cfg.train_split, self.backbone)
+            if cfg.mirror:
+                train.add_mirrored(self._features_for(train_samples, cfg.train_split + " (mirrored)", self.backbone,
+                                                      mirrored=True), cfg.seed)
         val = self._features_for(val_samples, cfg.val_split, self.backbone)
         c_in = int(val.feats.shape[1])
         dec = self._build_decoder(c_in)
@@ -506,7 +529,7 @@ class Trainer:
     def _config_hash(self) -> str:
         keep = {k: v for k, v in asdict(self.cfg).items()
                 if k not in ("out", "cache_dir", "no_cache", "device", "model_id", "name", "max_epochs")}
-        for k in ("ema", "image_context"):  # states saved before these options existed stay resumable
+        for k in ("ema", "image_context", "mirror"):  # states saved before these options existed stay resumable
             if not keep[k]:
                 del keep[k]
         return hashlib.sha256(json.dumps(keep, sort_keys=True, default=str).encode()).hexdigest()
@@ -643,7 +666,13 @@ def augment(im, rng: np.random.Generator):
 
 
 def _split_batch(self: _Split, idx: torch.Tensor, epoch: int):
-    return self.feats[idx].float(), self.masks[idx]
+    feats, masks = self.feats[idx].float(), self.masks[idx]
+    m = getattr(self, "mirrored", None)
+    if m is not None:
+        # one draw per sample and epoch, independent of batching, so --seed and --resume stay exact
+        flip = torch.rand(len(self), generator=torch.Generator().manual_seed(self.mirror_seed * 100003 + epoch + 7))[idx] < 0.5
+        feats[flip], masks[flip] = m.feats[idx[flip]].float(), m.masks[idx[flip]]
+    return feats, masks
 
 
 _Split.batch = _split_batch  # cached split: features straight from memory
