@@ -66,7 +66,8 @@ class ModelCard:
         if d.get("type", "conv") == "conv":
             widths = d.get("widths", [512, 256, 128, 64])
             return (f"conv-{d.get('depth', 20)}" + ("" if list(widths) == [512, 256, 128, 64] else f" {list(widths)}")
-                    + (f" + {d['context']} context" if d.get("context") else ""))
+                    + (f" + {d['context']} context" if d.get("context") else "")
+                    + (f", mean of {d['members']} members" if d.get("members", 1) > 1 else ""))
         return d.get("type", "?")
 
     @property
@@ -94,6 +95,12 @@ class ModelCard:
         missing = [k for k in ("id", "name", "backbone", "decoder") if k not in d]
         if missing:
             raise ModelStoreError(f"{origin}: model card lacks {', '.join(missing)}")
+        from .decoders import check_decoder_spec
+
+        try:
+            check_decoder_spec(d["decoder"])
+        except ValueError as exc:
+            raise ModelStoreError(f"{origin}: {exc}") from None
         known = {f for f in cls.__dataclass_fields__ if f != "root"}
         card = cls(**{k: v for k, v in d.items() if k in known})
         card.root = root

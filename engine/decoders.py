@@ -6,6 +6,10 @@ Parameter-free modules count in the indices, so ViT conv-20 ends at fc.64 and fu
 linear: one Linear(C, 1) per patch token, the 16x16 map upsampled bicubically to 256.
 Own models may add `"context": "image-mean"` (not in the paper): an ImageContext module at fc.0,
 so the convs start at fc.1 and the first one takes twice the backbone's channels.
+Own models may also be `"members": N` conv decoders (not in the paper): N decoders of the given
+widths side by side in one Sequential, whose output is the mean of their logits. The first conv
+stacks the members' outputs, the later convs are grouped (groups=N) so each member sees only its
+own channels, and the final conv sums the members' last features with weights / N.
 """
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ DEFAULT_WIDTHS = (512, 256, 128, 64)
 
 
 CONTEXTS = ("image-mean",)
+MAX_MEMBERS = 16
 
 
 class ImageContext(nn.Module):
@@ -39,6 +44,34 @@ def context_of(spec: dict) -> str | None:
     return ctx
 
 
+def members_of(spec: dict) -> int:
+    n = spec.get("members", 1)
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_MEMBERS:
+        raise ValueError(f"decoder members must be a whole number from 1 to {MAX_MEMBERS}, found {n!r}")
+    if n > 1 and spec.get("type", "conv") != "conv":
+        raise ValueError("only conv decoders can have several members")
+    return n
+
+
+def check_decoder_spec(spec) -> None:
+    """Refuse a malformed decoder spec (from a card, so possibly hostile) with one clear line."""
+    if not isinstance(spec, dict):
+        raise ValueError(f"decoder must be a JSON object, found {type(spec).__name__}")
+    kind = spec.get("type", "conv")
+    if kind not in ("conv", "linear"):
+        raise ValueError(f"unknown decoder type {kind!r} (known: conv, linear)")
+    if kind == "conv":
+        depth = spec.get("depth", 20)
+        if isinstance(depth, bool) or not isinstance(depth, int) or depth <= 0 or depth % 4 or depth > 64:
+            raise ValueError(f"conv decoder depth must be a positive multiple of 4 up to 64, found {depth!r}")
+        widths = spec.get("widths", list(DEFAULT_WIDTHS))
+        if (not isinstance(widths, (list, tuple)) or len(widths) != 4
+                or not all(isinstance(w, int) and not isinstance(w, bool) and 1 <= w <= 4096 for w in widths)):
+            raise ValueError(f"conv decoder widths must be four whole numbers from 1 to 4096, found {widths!r}")
+    context_of(spec)
+    members_of(spec)
+
+
 def first_conv_key(spec: dict) -> str:
     """The module key of the decoder's first weight (fc.<this> in a checkpoint)."""
     if spec.get("type", "conv") == "linear":
@@ -52,21 +85,45 @@ def decoder_input_channels(spec: dict, backbone_channels: int) -> int:
 
 
 def conv_decoder(in_channels: int, depth: int = 20, widths=DEFAULT_WIDTHS, cnn: bool = False,
-                 context: str | None = None) -> nn.Sequential:
+                 context: str | None = None, members: int = 1) -> nn.Sequential:
     if depth % 4 or depth <= 0:
         raise ValueError(f"conv decoder depth must be a positive multiple of 4, found {depth}")
     per_stage = depth // 4
+    n = members
     layers: list[nn.Module] = [ImageContext()] if context else []
-    prev = in_channels * 2 if context else in_channels
+    prev, groups = (in_channels * 2 if context else in_channels), 1  # the first conv sees all input channels
     for width in widths:
         for _ in range(per_stage):
-            layers += [nn.Conv2d(prev, width, 5, padding=2), nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
-            prev = width
+            layers += [nn.Conv2d(prev, width * n, 5, padding=2, groups=groups), nn.BatchNorm2d(width * n),
+                       nn.ReLU(inplace=True)]
+            prev, groups = width * n, n  # from here on each member keeps to its own channels
         layers.append(nn.Upsample(scale_factor=2, mode="bilinear"))
     if cnn:
         layers.append(nn.Upsample(size=(OUT_SIZE, OUT_SIZE), mode="bilinear"))
     layers.append(nn.Conv2d(prev, 1, 5, padding=2))
     return nn.Sequential(*layers)
+
+
+def ensemble_state(member_states: list[dict], member: nn.Sequential) -> dict:
+    """Module state of the `members`-decoder that outputs the mean of these members' logits.
+
+    member_states: module-key states of decoders shaped like `member` (one conv decoder).
+    """
+    n = len(member_states)
+    last = max(i for i, m in enumerate(member) if isinstance(m, nn.Conv2d))
+    out = {}
+    for key in member_states[0]:
+        idx = int(key.split(".")[0])
+        parts = [s[key] for s in member_states]
+        if key.endswith("num_batches_tracked"):
+            out[key] = parts[0].clone()
+        elif idx == last and key.endswith("weight"):
+            out[key] = torch.cat(parts, 1) / n  # sum over the members' channels, / n: the mean logit
+        elif idx == last:
+            out[key] = torch.stack(parts).mean(0)
+        else:  # first conv (stacked outputs), grouped convs and BatchNorm: the members side by side
+            out[key] = torch.cat(parts, 0)
+    return out
 
 
 class LinearDecoder(nn.Module):
@@ -85,7 +142,7 @@ def build_decoder(spec: dict, in_channels: int, cnn: bool) -> nn.Module:
     kind = spec.get("type", "conv")
     if kind == "conv":
         return conv_decoder(in_channels, int(spec.get("depth", 20)), tuple(spec.get("widths", DEFAULT_WIDTHS)), cnn,
-                            context_of(spec))
+                            context_of(spec), members_of(spec))
     if kind == "linear":
         return LinearDecoder(in_channels)
     raise ValueError(f"unknown decoder type {kind!r}")
@@ -118,7 +175,8 @@ def fold_batchnorm(seq: nn.Sequential) -> nn.Sequential:
         nxt = mods[i + 1] if i + 1 < len(mods) else None
         if isinstance(m, nn.Conv2d) and isinstance(nxt, nn.BatchNorm2d):
             # Built on the meta device: a random init of ~50M weights to be overwritten costs ~0.6 s.
-            conv = nn.Conv2d(m.in_channels, m.out_channels, m.kernel_size, padding=m.padding, device="meta")
+            conv = nn.Conv2d(m.in_channels, m.out_channels, m.kernel_size, padding=m.padding, groups=m.groups,
+                             device="meta")
             with torch.no_grad():
                 scale = nxt.weight / torch.sqrt(nxt.running_var + nxt.eps)
                 bias = m.bias if m.bias is not None else torch.zeros_like(nxt.running_mean)

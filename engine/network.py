@@ -119,6 +119,8 @@ def build_network(backbone_spec: dict, decoder_spec: dict, decoder_state: dict, 
     decoder_state.clear()
     _check_decoder_input(state, c_in, decoder_origin, backbone_spec, decoder_spec)
     ctx = f" with {decoder_spec['context']} context" if decoder_spec.get("context") else ""
+    if decoder_spec.get("members", 1) > 1:
+        ctx += f" of {decoder_spec['members']} members"
     _load_into(decoder, state, decoder_origin, f"a {decoder_spec.get('type', 'conv')} decoder{ctx} for {c_in} input channels",
                torch.float32)
     state.clear()

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 
 import numpy as np
 import pytest
 import torch
 
 from engine import CheckpointError, Detector
+from engine.errors import ModelStoreError
 from engine.clip_weights import hf_to_openclip, visual_state
 from engine.official import infer_architecture
 from engine.testing import TINY_VIT, make_official_checkpoint, make_tiny_model_dir, random_decoder_state
@@ -247,3 +249,55 @@ def test_image_context_card_with_wrong_decoder_is_refused_clearly(tmp_path):
     (d / "card.json").write_text(json.dumps(card))
     with pytest.raises(CheckpointError, match=r"96-channel input.*gives 64 channels, so it needs 128 \(twice"):
         Detector.from_model(d, device="cpu")
+
+
+@pytest.mark.parametrize("context", [None, "image-mean"])
+def test_ensemble_decoder_outputs_the_mean_of_its_members_logits(context):
+    from engine.decoders import build_decoder, ensemble_state, fold_batchnorm
+
+    spec = {"type": "conv", "depth": 8, "widths": [8, 6, 5, 4], **({"context": context} if context else {})}
+    gen = torch.Generator().manual_seed(1)
+    members = []
+    for _ in range(3):
+        m = build_decoder(spec, 7, cnn=True)
+        with torch.no_grad():
+            for t in m.state_dict().values():
+                if t.is_floating_point():
+                    t.copy_(torch.randn(t.shape, generator=gen) * 0.3)
+            for mod in m:
+                if isinstance(mod, torch.nn.BatchNorm2d):
+                    mod.running_var.uniform_(0.5, 2.0, generator=gen)
+        members.append(m.eval())
+    ens = build_decoder({**spec, "members": 3}, 7, cnn=True)
+    convs = [m for m in ens if isinstance(m, torch.nn.Conv2d)]
+    assert [c.groups for c in convs] == [1, 3, 3, 3, 3, 3, 3, 3, 1]  # dense in, grouped inside, dense out
+    assert convs[0].out_channels == 24 and convs[-1].in_channels == 12
+    ens.load_state_dict(ensemble_state([m.state_dict() for m in members], members[0]))
+    ens.eval()
+    x = torch.randn(2, 7, 4, 4, generator=gen)
+    want = torch.stack([m(x) for m in members]).mean(0)
+    assert torch.allclose(ens(x), want, atol=1e-5)
+    assert torch.allclose(fold_batchnorm(ens)(x), want, atol=1e-5)  # grouped convs keep their groups when folded
+    assert not torch.allclose(members[0](x), want, atol=1e-3)  # the members really differ
+
+
+@pytest.mark.parametrize("decoder, message", [
+    ({"type": "conv", "depth": 4, "members": 0}, "members must be a whole number from 1 to 16, found 0"),
+    ({"type": "conv", "depth": 4, "members": "3"}, "members must be a whole number from 1 to 16, found '3'"),
+    ({"type": "linear", "members": 2}, "only conv decoders can have several members"),
+    ({"type": "conv", "depth": 6}, "depth must be a positive multiple of 4 up to 64, found 6"),
+    ({"type": "conv", "depth": 4, "widths": [8, 8, 8]}, "widths must be four whole numbers"),
+    ({"type": "conv", "depth": 4, "widths": [8, 8, 8, -1]}, "widths must be four whole numbers"),
+    ({"type": "mlp"}, "unknown decoder type 'mlp'"),
+    ("conv-4", "decoder must be a JSON object"),
+])
+def test_hostile_decoder_spec_in_a_card_is_refused_in_one_line(tmp_path, decoder, message):
+    import json
+
+    d = make_tiny_model_dir(tmp_path / "m")
+    card = json.loads((d / "card.json").read_text())
+    card["decoder"] = decoder
+    (d / "card.json").write_text(json.dumps(card))
+    with pytest.raises(ModelStoreError, match=re.escape(message)) as err:
+        Detector.from_model(d, device="cpu")
+    assert str(d) in str(err.value) and "\n" not in str(err.value)

@@ -129,6 +129,59 @@ def test_image_context_model_trains_imports_and_analyzes(dataset, tmp_path, caps
     assert not (tmp_path / "lin").exists()
 
 
+def test_ensemble_of_trained_decoders_imports_analyzes_and_is_their_mean(dataset, tmp_path, capsys):
+    from engine import Detector
+    from engine.weights import load_state_file
+
+    cache = str(tmp_path / "cache")
+    base = ["train", "--data", str(dataset), "--cache", cache, *TRAIN_ARGS, "--image-context", "--calibrate-bias"]
+    for seed in ("3", "4"):
+        assert declip(base + ["--out", str(tmp_path / f"s{seed}"), "--seed", seed]) == 0
+    out = tmp_path / "ens"
+    capsys.readouterr()
+    assert declip(["ensemble", str(tmp_path / "s3"), str(tmp_path / "s4"), "--out", str(out),
+                   "--data", str(dataset), "--id", "ens"]) == 0
+    assert "mean of 2 decoders, val IoU" in capsys.readouterr().out
+    card = json.loads((out / "card.json").read_text())
+    assert card["decoder"] == {"type": "conv", "depth": 4, "widths": [4, 4, 4, 4], "context": "image-mean",
+                               "members": 2}
+    ens = card["training"]["ensemble"]
+    members = [json.loads((tmp_path / s / "card.json").read_text()) for s in ("s3", "s4")]
+    assert [m["decoder_sha256"] for m in ens["members"]] == [m["files"][0]["sha256"] for m in members]
+    assert [m["training"]["recipe"]["seed"] for m in ens["members"]] == [3, 4]  # each member's recipe is kept
+    assert 0 <= card["metrics"]["val_iou"] <= 100 and ens["val_iou"] == card["metrics"]["val_iou"]
+    fc = load_state_file(out / "decoder.safetensors")
+    assert fc["fc.1.weight"].shape[0] == 8 and fc["fc.5.weight"].shape == (8, 4, 5, 5)  # 2 x 4 wide, grouped
+
+    # the ensemble's map is the mean of its members' logits (plus the calibrated shift)
+    img = next((dataset / "test" / "images").iterdir())
+    logit = [torch.logit(torch.from_numpy(Detector.from_model(d, device="cpu").analyze(img).raw).double(), eps=1e-7)
+             for d in (tmp_path / "s3", tmp_path / "s4", out)]
+    shift = ens["bias_shift"]
+    close = torch.isclose(logit[2], (logit[0] + logit[1]) / 2 + shift, atol=2e-3)
+    assert close.float().mean() > 0.99  # (sigmoid saturation at the extremes aside)
+
+    assert declip(["models", "import", str(out)]) == 0
+    capsys.readouterr()
+    assert declip(["models", "list"]) == 0
+    assert "conv-4 [4, 4, 4, 4] + image-mean context, mean of 2 members" in capsys.readouterr().out
+    assert declip(["analyze", "--model", "ens", "--out", str(tmp_path / "an"), str(img)]) == 0
+    assert (tmp_path / "an" / f"{img.stem}.prob.png").is_file()
+
+    # refused in one line, nothing written: one folder, the same model twice, another form, an ensemble
+    capsys.readouterr()
+    for bad, msg in [([tmp_path / "s3"], "needs at least two model folders"),
+                     ([tmp_path / "s3", tmp_path / "s3"], "has the same decoder weights as"),
+                     ([tmp_path / "s3", out], "is itself an ensemble")]:
+        assert declip(["ensemble", *map(str, bad), "--out", str(tmp_path / "bad")]) == 1
+        assert msg in capsys.readouterr().err
+    assert declip(base[:-2] + ["--out", str(tmp_path / "plain")]) == 0
+    capsys.readouterr()
+    assert declip(["ensemble", str(tmp_path / "s3"), str(tmp_path / "plain"), "--out", str(tmp_path / "bad")]) == 1
+    assert "members must have one form" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
+
+
 def _train(dataset, out, cache, stop_at=None, resume=False, **extra):
     from trainer.train import TrainConfig, Trainer
 

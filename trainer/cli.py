@@ -1,4 +1,4 @@
-"""`declip synth`, `declip train`, `declip evaluate`: registered on the main `declip` parser."""
+"""`declip synth`, `declip train`, `declip ensemble`, `declip evaluate`: registered on the main `declip` parser."""
 from __future__ import annotations
 
 import argparse
@@ -78,6 +78,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--export-official", type=Path, default=None, metavar="PTH",
                    help="also write the decoder in the official DeCLIP .pth layout")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("ensemble", help="combine trained decoders of one form into one model (mean of their logits)")
+    p.add_argument("models", nargs="+", type=Path, metavar="MODEL_DIR", help="two or more `declip train` folders")
+    p.add_argument("--out", required=True, type=Path, help="output model folder (card.json + weights)")
+    p.add_argument("--data", type=Path, default=None,
+                   help="data set whose validation split calibrates the combined threshold (as --calibrate-bias)")
+    p.add_argument("--val-split", default="val")
+    p.add_argument("--id", dest="model_id", default=None, help="model id for the card (default: --out name)")
+    p.add_argument("--name", default=None)
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=cmd_ensemble)
 
     p = sub.add_parser("evaluate", help="localisation/detection metrics of a model on a data set")
     p.add_argument("--model", action="append", default=[], metavar="ID|DIR",
@@ -178,6 +189,16 @@ def cmd_train(args) -> int:
         _err(f"{len(res['problems'])} data problems (see warnings above)")
     if args.export_official:
         print(f"official layout: {export_official(args.out, args.export_official)}")
+    return 0
+
+
+def cmd_ensemble(args) -> int:
+    from .ensemble import build_ensemble
+
+    res = build_ensemble(args.models, args.out, args.model_id, args.name, args.data, args.val_split, args.device,
+                         log=_err)
+    iou = f", val IoU {res['val_iou']:.2f} (shift {res['bias_shift']:+.2f})" if res["val_iou"] is not None else ""
+    print(f"model {res['model_id']}: mean of {res['members']} decoders{iou} -> {res['card']}")
     return 0
 
 

@@ -284,6 +284,17 @@ class Trainer:
         self.avg: torch.nn.Module | None = None  # the weight average, with --ema
 
     # ---- data ------------------------------------------------------------------------------
+    def prepare_backbone(self) -> str:
+        """Build the frozen backbone and its feature cache; returns the cache key."""
+        cfg = self.cfg
+        self.backbone = build_frozen_backbone(self.spec, [Path(p) for p in cfg.backbone_weights],
+                                              cfg.random_backbone, self.device)
+        self.weight_hashes = self._weight_hashes()
+        self.cache_root = Path(cfg.cache_dir) if cfg.cache_dir else None
+        key = backbone_key(self.spec, self.weight_hashes)
+        self.cache = FeatureCache(self.cache_root, key, enabled=not (cfg.no_cache or cfg.augment))
+        return key
+
     def _weight_hashes(self) -> list[str]:
         from engine.images import sha256_file
 
@@ -388,13 +399,7 @@ class Trainer:
         if not resume and (self.out / "card.json").exists():
             raise DeclipError(f"{self.out}: already holds a trained model (card.json); choose another --out")
         self.out.mkdir(parents=True, exist_ok=True)
-        self.backbone = build_frozen_backbone(self.spec, [Path(p) for p in cfg.backbone_weights],
-                                              cfg.random_backbone, self.device)
-        self.weight_hashes = self._weight_hashes()
-        self.cache_root = Path(cfg.cache_dir) if cfg.cache_dir else None
-        key = backbone_key(self.spec, self.weight_hashes)
-        self.cache = FeatureCache(self.cache_root, key,
-                                  enabled=not (cfg.no_cache or cfg.augment))
+        key = self.prepare_backbone()
         _, train_samples = self._load_split(cfg.train_split)
         if cfg.max_train:
             train_samples = train_samples[:cfg.max_train]
@@ -686,10 +691,10 @@ def export_official(model_dir: Path, out_path: Path) -> Path:
     card = ModelCard.load(model_dir)
     fam = card.backbone["family"]
     dec = card.decoder
-    if fam not in ("clip-vit", "fusion") or dec.get("context") or (
+    if fam not in ("clip-vit", "fusion") or dec.get("context") or dec.get("members", 1) > 1 or (
             dec.get("type", "conv") == "conv" and list(dec.get("widths", DEFAULT_WIDTHS)) != list(DEFAULT_WIDTHS)):
         raise DeclipError(f"{model_dir}: the official layout exists only for CLIP ViT or fusion backbones with "
-                          f"the paper's decoder (widths, no image context); this model is {fam} {card.decoder_name}")
+                          f"the paper's decoder (widths, no image context, one decoder); this model is {fam} {card.decoder_name}")
     fc = load_state_file(card.path_of("decoder"))
     layer = card.backbone.get("layer") if fam == "clip-vit" else card.backbone["vit"]["layer"]
     dtype = "linear" if dec.get("type") == "linear" else f"conv-{dec.get('depth', 20)}"

@@ -1,0 +1,161 @@
+"""`declip ensemble`: several trained decoders of one form as one model whose map is their mean logit.
+
+Why: on a small training set, decoders trained with different seeds make different mistakes
+(which photos' textures they take for edits), so averaging their logits ranks pixels better than
+any one of them. The members are built side by side in one grouped conv decoder (see
+engine.decoders, "members"), so the engine analyses the ensemble in one pass over the features,
+and the card records every member's recipe and weights hash.
+"""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import torch
+
+from engine.cards import ModelCard
+from engine.decoders import build_decoder, decoder_state_to_module, ensemble_state, module_state_to_checkpoint
+from engine.errors import DeclipError
+
+from .train import DECODER_FILE, TrainConfig, Trainer, _add_card_field, _slug, _utc, load_init_state
+
+_SHAPE_KEYS = ("type", "depth", "widths", "context")
+
+
+def _member_card(path: Path) -> ModelCard:
+    card = ModelCard.load(path)
+    if card.decoder.get("type", "conv") != "conv":
+        raise DeclipError(f"{path}: only conv decoders can be combined, this one is {card.decoder_name}")
+    if card.decoder.get("members", 1) > 1:
+        raise DeclipError(f"{path}: is itself an ensemble; combine its members' folders instead")
+    return card
+
+
+def build_ensemble(models: list[Path], out: Path, model_id: str | None = None, name: str | None = None,
+                   data: Path | None = None, val_split: str = "val", device: str = "cpu",
+                   log=lambda s: None) -> dict:
+    """Write the ensemble of the model folders `models` to `out` (card.json + decoder.safetensors).
+
+    With `data`, the constant logit shift with the best mean IoU on its validation split is folded
+    into the final bias (as `declip train --calibrate-bias` does for one decoder), and that IoU is
+    recorded as the card's val_iou.
+    """
+    from engine.images import sha256_file
+    from engine.versions import software_versions
+    from engine.weights import save_safetensors
+
+    models = [Path(m) for m in models]
+    if len(models) < 2:
+        raise DeclipError("an ensemble needs at least two model folders")
+    out = Path(out)
+    if (out / "card.json").exists():
+        raise DeclipError(f"{out}: already holds a model (card.json); choose another --out")
+    cards = [_member_card(m) for m in models]
+    first = cards[0]
+    for m, c in zip(models[1:], cards[1:]):
+        if c.backbone != first.backbone:
+            raise DeclipError(f"{m}: its backbone ({c.backbone_name}) differs from {models[0]}'s "
+                              f"({first.backbone_name}); members must share one backbone")
+        if any(c.decoder.get(k) != first.decoder.get(k) for k in _SHAPE_KEYS):
+            raise DeclipError(f"{m}: its decoder ({c.decoder_name}) differs from {models[0]}'s "
+                              f"({first.decoder_name}); members must have one form")
+    hashes = [(c.file("decoder") or {}).get("sha256") for c in cards]
+    for i, h in enumerate(hashes):
+        if h and h in hashes[:i]:
+            raise DeclipError(f"{models[i]}: has the same decoder weights as {models[hashes.index(h)]}")
+
+    spec = {k: first.decoder[k] for k in _SHAPE_KEYS if k in first.decoder}
+    c_in = int(load_init_state(models[0])[_first_weight_key(spec)].shape[1])
+    c_in = c_in // 2 if spec.get("context") else c_in
+    cnn = _is_cnn(first.backbone)
+    member = build_decoder(spec, c_in, cnn)
+    states = []
+    for m in models:
+        st = decoder_state_to_module(load_init_state(m), spec)
+        own = member.state_dict()
+        bad = [k for k in own if k not in st or tuple(st[k].shape) != tuple(own[k].shape)]
+        if bad:
+            raise DeclipError(f"{m}: decoder weights do not match its card ({bad[0]})")
+        states.append({k: st[k].float() if st[k].is_floating_point() else st[k] for k in own})
+    ens_spec = {**spec, "members": len(models)}
+    dec = build_decoder(ens_spec, c_in, cnn)
+    dec.load_state_dict(ensemble_state(states, member))
+    dec.eval()
+
+    shift, val_iou = 0.0, None
+    if data is not None:
+        shift, val_iou = _calibrate(dec, first, ens_spec, Path(data), val_split, device, log)
+        if shift:
+            with torch.no_grad():
+                [m for m in dec if isinstance(m, torch.nn.Conv2d)][-1].bias += shift
+    out.mkdir(parents=True, exist_ok=True)
+    dec_path = out / DECODER_FILE
+    save_safetensors(module_state_to_checkpoint(dec, ens_spec), dec_path,
+                     metadata={"format": "declip-desktop decoder", "decoder": f"ensemble of {len(models)}"})
+    files = [{"role": "decoder", "name": DECODER_FILE, "path": DECODER_FILE, "sha256": sha256_file(dec_path),
+              "size": dec_path.stat().st_size, "format": "safetensors"}]
+    files += [dict(f) for f in first.files if f.get("role") != "decoder"]  # the backbone weights they share
+    model_id = model_id or _slug(out.name)
+    licences = sorted({c.license for c in cards})
+    data_notes = sorted({c.training_data for c in cards})
+    card = ModelCard(
+        id=model_id, name=name or f"{model_id} (mean of {len(models)} {first.decoder_name} decoders)",
+        backbone=first.backbone, decoder=ens_spec, files=files, license="; ".join(licences),
+        training_data="; ".join(data_notes), intended_use=first.intended_use, limitations=first.limitations,
+        metrics={"val_iou": round(val_iou, 4)} if val_iou is not None else {},
+        source="declip ensemble", created_utc=_utc())
+    card.save(out)
+    members = []
+    for m, c, h in zip(models, cards, hashes):
+        entry = {"id": c.id, "folder": str(m.resolve()), "decoder_sha256": h, "metrics": c.metrics}
+        trained = _card_field(m, "training")
+        if trained:
+            entry["training"] = trained
+        members.append(entry)
+    _add_card_field(out, "training", {
+        "ensemble": {"members": members, "combine": "mean of the members' logits",
+                     "data": str(Path(data).resolve()) if data else None, "val_split": val_split if data else None,
+                     "bias_shift": shift, "val_iou": round(val_iou, 4) if val_iou is not None else None},
+        "finished_utc": _utc(), "versions": software_versions()})
+    return {"card": str(out / "card.json"), "model_id": model_id, "val_iou": val_iou, "bias_shift": shift,
+            "members": len(models)}
+
+
+def _first_weight_key(spec: dict) -> str:
+    from engine.decoders import first_conv_key
+
+    return "fc." + first_conv_key(spec)
+
+
+def _is_cnn(backbone_spec: dict) -> bool:
+    from engine.backbones import build_backbone
+
+    return bool(getattr(build_backbone(backbone_spec, meta=True), "cnn", False))
+
+
+def _card_field(folder: Path, key: str):
+    import json
+
+    try:
+        return json.loads((folder / "card.json").read_text(encoding="utf-8")).get(key)
+    except (OSError, ValueError):
+        return None
+
+
+def _calibrate(dec, card: ModelCard, spec: dict, data: Path, split: str, device: str, log) -> tuple[float, float]:
+    """(best constant logit shift, mean val IoU at it), with the trainer's own validation code."""
+    from engine.backbones import weight_roles
+
+    clip = [str(card.path_of(r)) for r in weight_roles(card.backbone) if card.path_of(r)]
+    cfg = TrainConfig(data=str(data), out="", backbone=copy.deepcopy(card.backbone), backbone_weights=clip,
+                      decoder=f"conv-{spec['depth']}",
+                      widths=list(spec["widths"]), image_context=spec.get("context"), calibrate_bias=True,
+                      val_split=split, batch_size=16, device=device)
+    t = Trainer(cfg, log=log)
+    t.prepare_backbone()
+    _, samples = t._load_split(split)
+    val = t._features_for(samples, split, t.backbone)
+    iou = t._validate(dec.to(device), val)
+    dec.eval()
+    log(f"calibrated on {len(val)} {split} images: shift {t.last_shift:+.2f}, IoU {iou:.2f}")
+    return t.last_shift, iou
