@@ -89,7 +89,11 @@ def main() -> int:
             "ela_iou_by_kind": iou_by_kind(ela_json.with_suffix(".csv"), manifest),
             "note_real": "for authentic images IoU is 100 when nothing is flagged, else 0",
         },
-        "source": "scripts/build_default_model.sh (trained with declip train)",
+        "source": "scripts/build_default_model.sh (" + (
+            f"{card['decoder']['members']} decoders trained with declip train (seeds "
+            + ", ".join(str(m["training"]["recipe"]["seed"]) for m in card["training"]["ensemble"]["members"])
+            + "), combined with declip ensemble)" if card["decoder"].get("members", 1) > 1
+            else "trained with declip train)"),
         "training_photos": [{k: p[k] for k in ("file", "licence", "attribution", "split", "sha256")} for p in photos],
     })
     (out_dir / "card.json").write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
