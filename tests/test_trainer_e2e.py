@@ -232,16 +232,13 @@ def test_mirrored_split_holds_features_of_mirrored_images_and_flipped_masks(data
 
     from engine.errors import DeclipError
     from trainer import datasets as D
-    from trainer.features import FeatureCache, backbone_key, build_frozen_backbone, compute_features
+    from trainer.features import compute_features
     from trainer.train import TrainConfig, Trainer
 
     cfg = TrainConfig(data=str(dataset), out=str(tmp_path / "m"), backbone=json.loads(TINY), decoder="conv-4",
                       widths=[4, 4, 4, 4], cache_dir=str(tmp_path / "cache"), mirror=True, seed=5)
     t = Trainer(cfg)
-    t.backbone = build_frozen_backbone(t.spec)
-    t.weight_hashes = t._weight_hashes()
-    t.cache_root = tmp_path / "cache"
-    t.cache = FeatureCache(t.cache_root, backbone_key(t.spec, t.weight_hashes))
+    t.prepare_backbone()
     _, samples = t._load_split("train")
     plain = t._features_for(samples, "train", t.backbone)
     mirrored = t._features_for(samples, "train", t.backbone, mirrored=True)
