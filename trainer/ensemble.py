@@ -11,13 +11,13 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-import torch
-
 from engine.cards import ModelCard
-from engine.decoders import build_decoder, decoder_state_to_module, ensemble_state, module_state_to_checkpoint
+from engine.decoders import (build_decoder, decoder_state_to_module, ensemble_state, first_conv_key,
+                             module_state_to_checkpoint)
 from engine.errors import DeclipError
 
-from .train import DECODER_FILE, TrainConfig, Trainer, _add_card_field, _slug, _utc, load_init_state
+from .train import (DECODER_FILE, TrainConfig, Trainer, _add_card_field, _slug, _utc, first_mismatch, fold_logit_shift,
+                    load_init_state)
 
 _SHAPE_KEYS = ("type", "depth", "widths", "context")
 
@@ -65,17 +65,17 @@ def build_ensemble(models: list[Path], out: Path, model_id: str | None = None, n
             raise DeclipError(f"{models[i]}: has the same decoder weights as {models[hashes.index(h)]}")
 
     spec = {k: first.decoder[k] for k in _SHAPE_KEYS if k in first.decoder}
-    c_in = int(load_init_state(models[0])[_first_weight_key(spec)].shape[1])
+    loaded = [decoder_state_to_module(load_init_state(m), spec) for m in models]  # each file read once
+    c_in = int(loaded[0][first_conv_key(spec)].shape[1])
     c_in = c_in // 2 if spec.get("context") else c_in
     cnn = _is_cnn(first.backbone)
     member = build_decoder(spec, c_in, cnn)
+    own = member.state_dict()
     states = []
-    for m in models:
-        st = decoder_state_to_module(load_init_state(m), spec)
-        own = member.state_dict()
-        bad = [k for k in own if k not in st or tuple(st[k].shape) != tuple(own[k].shape)]
+    for m, st in zip(models, loaded):
+        bad = first_mismatch(own, st)
         if bad:
-            raise DeclipError(f"{m}: decoder weights do not match its card ({bad[0]})")
+            raise DeclipError(f"{m}: decoder weights do not match its card ({bad})")
         states.append({k: st[k].float() if st[k].is_floating_point() else st[k] for k in own})
     ens_spec = {**spec, "members": len(models)}
     dec = build_decoder(ens_spec, c_in, cnn)
@@ -86,8 +86,7 @@ def build_ensemble(models: list[Path], out: Path, model_id: str | None = None, n
     if data is not None:
         shift, val_iou = _calibrate(dec, first, ens_spec, Path(data), val_split, device, log)
         if shift:
-            with torch.no_grad():
-                [m for m in dec if isinstance(m, torch.nn.Conv2d)][-1].bias += shift
+            fold_logit_shift(dec, shift)
     out.mkdir(parents=True, exist_ok=True)
     dec_path = out / DECODER_FILE
     save_safetensors(module_state_to_checkpoint(dec, ens_spec), dec_path,
@@ -119,12 +118,6 @@ def build_ensemble(models: list[Path], out: Path, model_id: str | None = None, n
         "finished_utc": _utc(), "versions": software_versions()})
     return {"card": str(out / "card.json"), "model_id": model_id, "val_iou": val_iou, "bias_shift": shift,
             "members": len(models)}
-
-
-def _first_weight_key(spec: dict) -> str:
-    from engine.decoders import first_conv_key
-
-    return "fc." + first_conv_key(spec)
 
 
 def _is_cnn(backbone_spec: dict) -> bool:

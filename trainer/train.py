@@ -209,6 +209,18 @@ def training_layout(dec: torch.nn.Module, device: str | torch.device = "cpu", co
     return dec
 
 
+def first_mismatch(own: dict, state: dict) -> str | None:
+    """The first key of the module state `own` that `state` lacks or holds with another shape."""
+    return next((k for k in own if k not in state or tuple(state[k].shape) != tuple(own[k].shape)), None)
+
+
+def fold_logit_shift(dec: torch.nn.Module, shift: float) -> None:
+    """Add a constant to the decoder's output logit (its last conv or linear bias), in place."""
+    final = [m for m in dec.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))][-1]
+    with torch.no_grad():
+        final.bias += shift
+
+
 def load_init_state(path: Path) -> dict:
     """fc.* decoder weights from an official .pth, an own safetensors file or an own model folder."""
     from engine.loading import read_decoder_state
@@ -342,7 +354,8 @@ class Trainer:
         on_error = lambda p, e: self._problem(f"{p}: skipped, {e}")  # noqa: E731
         # mirrored features are keyed as if by other weights, so they live in their own cache folder
         hashes = self.weight_hashes + (["view:mirrored"] if mirrored else [])
-        cache = FeatureCache(self.cache_root, backbone_key(self.spec, hashes), self.cache.enabled)
+        cache = (FeatureCache(self.cache_root, backbone_key(self.spec, hashes), self.cache.enabled) if mirrored
+                 else self.cache)
         if stage_channels(self.spec) and cache.enabled:
             feats, _ = cached_features_by_stage(backbone, self.spec, self.cache_root, hashes, paths, read,
                                                 self.cfg.feature_batch, self.device, prog, on_error)
@@ -380,9 +393,8 @@ class Trainer:
 
             state = decoder_state_to_module(load_init_state(Path(self.cfg.init)), self.dec_spec)
             own = dec.state_dict()
-            bad = [k for k in own if k not in state or tuple(state[k].shape) != tuple(own[k].shape)]
-            if bad:
-                k = bad[0]
+            k = first_mismatch(own, state)
+            if k:
                 found = tuple(state[k].shape) if k in state else "nothing"
                 raise CheckpointError(f"{self.cfg.init}: expected a {self.cfg.decoder} decoder for {c_in}-channel "
                                       f"features; tensor fc.{k} needs {tuple(own[k].shape)}, found {found}")
@@ -563,9 +575,7 @@ class Trainer:
         state = {k: v for k, v in best_state.items() if not k.startswith("__")}
         dec.load_state_dict(state)
         if shift:
-            final = [m for m in dec.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))][-1]
-            with torch.no_grad():
-                final.bias += shift  # the calibrated threshold, folded into the model
+            fold_logit_shift(dec, shift)  # the calibrated threshold, folded into the model
         fc = module_state_to_checkpoint(dec, self.dec_spec)
         dec_path = self.out / DECODER_FILE
         save_safetensors(fc, dec_path, metadata={"format": "declip-desktop decoder", "decoder": cfg.decoder})
