@@ -5,7 +5,10 @@ model load time; peak RSS (measured in a fresh process); the agreement of fast w
 (mask IoU at 0.5) on real photos; and a reference-style forward pass (full 24-block CLIP tower,
 unfused BatchNorm, torchvision preprocessing, fp32) timed in the same run for the speed ratio.
 
-    python benchmarks/bench_engine.py [--quick] [--work DIR]
+    python benchmarks/bench_engine.py [--quick] [--work DIR] [--devices cpu,cuda]
+
+--devices cuda (on a GPU machine) skips the CPU timings, the reference and the RSS probes; the
+CUDA maps are then compared with CPU exact maps computed once, untimed.
 """
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from engine.detector import Detector  # noqa: E402
+from engine.loading import clear_network_cache  # noqa: E402
 from engine.testing import make_official_checkpoint  # noqa: E402
 
 
@@ -130,7 +134,12 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="fewer repeats")
     ap.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "declip-bench"))
+    ap.add_argument("--devices", default="cpu,cuda", help="comma-separated; cuda rows only where CUDA is available")
     args = ap.parse_args()
+    wanted = [d.strip() for d in args.devices.split(",") if d.strip()]
+    devices = [d for d in wanted if d == "cpu" or (d == "cuda" and torch.cuda.is_available())]
+    if not devices:
+        sys.exit(f"bench_engine: none of the devices {args.devices!r} is available here")
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     rep = 2 if args.quick else 4
@@ -139,32 +148,40 @@ def main() -> None:
     rows = []
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CUDA: {torch.cuda.is_available()}")
 
-    # The reference and the engine's exact CPU path alternate, so load changes on a shared machine
-    # hit both alike and the ratio is fair.
-    ref = reference_forward(ckpt, clip)
-    exact = Detector.from_files(ckpt, clip, device="cpu", precision="exact")
-    direct = Detector.from_files(ckpt, clip, device="cpu", precision="exact", conv="direct")
-    pairs = {"ref": [], "exact": [], "direct": []}
-    fns = {"ref": lambda: ref(imgs[0]), "exact": lambda: exact.analyze(imgs[0]),
-           "direct": lambda: direct.analyze(imgs[0])}
-    for fn in fns.values():
-        fn()  # warm-up
-    for _ in range(rep + 1):
-        for name, fn in fns.items():
-            t = time.perf_counter()
-            fn()
-            pairs[name].append(time.perf_counter() - t)
-    t_ref = statistics.median(pairs["ref"])
-    rows.append(("reference forward (published pipeline), batch 1", t_ref, ""))
-    t_direct = statistics.median(pairs["direct"])
-    rows.append(("paper cpu exact, direct convs (no Winograd), batch 1", t_direct, f"{t_ref / t_direct:.2f}x reference"))
-    exact_batch1 = statistics.median(pairs["exact"])
-    del ref, exact, direct
-
-    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    exact_maps = {}
+    exact_maps: list = []
+    t_ref = exact_batch1 = float("nan")
+    if "cpu" in devices:
+        # The reference and the engine's exact CPU path alternate, so load changes on a shared machine
+        # hit both alike and the ratio is fair.
+        ref = reference_forward(ckpt, clip)
+        exact = Detector.from_files(ckpt, clip, device="cpu", precision="exact")
+        direct = Detector.from_files(ckpt, clip, device="cpu", precision="exact", conv="direct")
+        pairs = {"ref": [], "exact": [], "direct": []}
+        fns = {"ref": lambda: ref(imgs[0]), "exact": lambda: exact.analyze(imgs[0]),
+               "direct": lambda: direct.analyze(imgs[0])}
+        for fn in fns.values():
+            fn()  # warm-up
+        for _ in range(rep + 1):
+            for name, fn in fns.items():
+                t = time.perf_counter()
+                fn()
+                pairs[name].append(time.perf_counter() - t)
+        t_ref = statistics.median(pairs["ref"])
+        rows.append(("reference forward (published pipeline), batch 1", t_ref, ""))
+        t_direct = statistics.median(pairs["direct"])
+        rows.append(("paper cpu exact, direct convs (no Winograd), batch 1", t_direct, f"{t_ref / t_direct:.2f}x reference"))
+        exact_batch1 = statistics.median(pairs["exact"])
+        del ref, exact, direct
+    else:
+        cpu = Detector.from_files(ckpt, clip, device="cpu", precision="exact")
+        exact_maps = [cpu.analyze(im).raw for im in imgs]  # untimed: the yardstick for the CUDA maps
+        del cpu
     for device in devices:
         for precision in ("exact", "fast"):
+            if device == "cuda":
+                clear_network_cache()  # else the peak below would include the previous model, still cached
+                torch.cuda.empty_cache()
+                torch.cuda.reset_peak_memory_stats()
             det = Detector.from_files(ckpt, clip, device=device, precision=precision)
             same = device == "cpu" and precision == "exact"
             t1 = exact_batch1 if same else timed(lambda: det.analyze(imgs[0]), rep)
@@ -177,9 +194,10 @@ def main() -> None:
             elif exact_maps:
                 ious = [iou(a, b) for a, b in zip(exact_maps, maps)]
                 diff = max(float(np.abs(a - b).max()) for a, b in zip(exact_maps, maps))
-                note = f"mask IoU vs exact {min(ious):.3f} (min over {len(ious)} photos), max |dp| {diff:.4f}"
+                note = f"mask IoU vs cpu exact {min(ious):.3f} (min over {len(ious)} photos), max |dp| {diff:.4f}"
+            ratio = f"{t_ref / t1:.2f}x reference; " if t_ref == t_ref else ""
             rows.append((f"paper {device} {precision} ({str(det.dtype).replace('torch.', '')}), batch 1", t1,
-                         f"{t_ref / t1:.2f}x reference; decoder convs: {det.net.conv_kernel}"))
+                         f"{ratio}decoder convs: {det.net.conv_kernel}"))
             rows.append((f"paper {device} {precision}, batch 8 (per image)", t8, note))
             if precision == "exact":
                 big = Image.fromarray(np.asarray(imgs[0].resize((4000, 3000))))
@@ -187,8 +205,12 @@ def main() -> None:
                 plan = det.analyze(big, mode="tiled").metadata["tiling"]
                 rows.append((f"tiled {device} {precision}, 12 MP image", t_tiled,
                              f"{plan['tiles']} tiles of {plan['tile_size']} at scale {plan['scale']}"))
+            if device == "cuda":
+                rows.append((f"model load (cuda {precision}, from files, incl. SHA-256)", det.load_seconds, ""))
+                rows.append((f"peak GPU memory (cuda {precision}, all of the above)",
+                             torch.cuda.max_memory_allocated() / 1024**3, "GB"))
             del det
-    for precision in ("exact", "fast"):
+    for precision in ("exact", "fast") if "cpu" in devices else ():
         probe = rss_probe(ckpt, clip, precision)
         if "error" in probe:
             rows.append((f"load + peak RSS ({precision})", float("nan"), probe["error"]))

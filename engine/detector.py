@@ -70,6 +70,15 @@ def pick_dtype(device: torch.device, precision: str) -> torch.dtype:
     return torch.float32
 
 
+def exact_cuda_numerics() -> None:
+    """Make fp32 on CUDA really fp32. cuDNN runs fp32 convolutions in TF32 (10-bit mantissa) by
+    default on Ampere and later GPUs: on an H200 that moved the default model's map by up to 0.002
+    against CPU fp32. 'exact' promises fp32, so TF32 is turned off, process-wide (fast mode runs
+    fp16 and is unaffected; the trainer keeps TF32 in its own processes)."""
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+
+
 def _utc() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -83,6 +92,8 @@ class Detector:
         self.device = pick_device(device)
         self.precision = precision
         self.dtype = pick_dtype(self.device, precision)
+        if self.device.type == "cuda" and self.dtype == torch.float32:
+            exact_cuda_numerics()
         t0 = time.perf_counter()
         self.net = load_network_from_sources(card, sources, self.device, self.dtype, conv=conv)
         self.load_seconds = time.perf_counter() - t0
@@ -140,6 +151,8 @@ class Detector:
             # What was asked for: 'fast' may run fp32 on a CPU without native bf16.
             "precision_requested": self.precision,
             "decoder_convolution": self.net.conv_kernel,
+            # TF32 is what makes CUDA fp32 differ from CPU fp32 (see exact_cuda_numerics)
+            **({"cuda_tf32_convolutions": bool(torch.backends.cudnn.allow_tf32)} if self.device.type == "cuda" else {}),
             "versions": software_versions(),
         }
 

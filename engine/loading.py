@@ -146,6 +146,13 @@ _CACHE_SIZE = 2
 _LOCK = threading.Lock()
 
 
+def clear_network_cache() -> None:
+    """Drop the loaded networks this process keeps for reuse (their memory goes once no Detector
+    holds them). For measuring one model's memory alone, or freeing memory on demand."""
+    with _LOCK:
+        _CACHE.clear()
+
+
 def read_decoder_state(raw: dict, path: Path) -> dict:
     fc = decoder_tensors(raw) if is_official(raw) else {k: v for k, v in raw.items() if k.startswith("fc.")}
     if not fc:

@@ -158,3 +158,14 @@ def test_report_end_to_end_when_the_report_module_is_present(tmp_path, capsys):
         import hashlib
 
         assert logged[0]["details"]["sha256"] == hashlib.sha256(out_pdf.read_bytes()).hexdigest()
+
+
+def test_analyze_precision_takes_the_engine_choices_only(tmp_path, capsys):
+    d = _new(tmp_path, capsys)
+    # The engine knows auto/exact/fast; a dtype name is a usage error (exit 2), not a failed analysis.
+    try:
+        rc = main(["case", "analyze", d, "--precision", "fp16"])
+    except SystemExit as exc:
+        rc = exc.code
+    assert rc == 2
+    assert "invalid choice: 'fp16'" in capsys.readouterr().err

@@ -79,3 +79,33 @@ def test_exif_orientation_sets_map_shape(det, tmp_path):
     res = det.analyze(p)
     assert res.probability.shape == (150, 60)
     assert res.metadata["image"]["exif_orientation"] == 8
+
+
+def test_exact_on_cuda_turns_tf32_off_process_wide():
+    # cuDNN's default TF32 convolutions moved CUDA fp32 maps by 0.002 from CPU fp32 on an H200;
+    # an exact CUDA detector calls this. The flags are plain settings, testable without a GPU.
+    import torch
+
+    from engine.detector import exact_cuda_numerics
+
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    try:
+        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True
+        exact_cuda_numerics()
+        assert torch.backends.cudnn.allow_tf32 is False
+        assert torch.backends.cuda.matmul.allow_tf32 is False
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
+def test_network_cache_reuses_a_loaded_model_until_cleared(tmp_path):
+    from engine.loading import clear_network_cache
+
+    folder = str(make_tiny_model_dir(tmp_path / "cached"))
+    a = Detector.from_model(folder, device="cpu")
+    b = Detector.from_model(folder, device="cpu")
+    assert a.net is b.net  # loaded once
+    clear_network_cache()
+    c = Detector.from_model(folder, device="cpu")
+    assert c.net is not a.net
+    np.testing.assert_array_equal(c.analyze(_img(3)).raw, a.analyze(_img(3)).raw)

@@ -43,7 +43,8 @@ def register(subparsers) -> None:
     common(sp)
     sp.add_argument("--model", help="model id or folder (default: the store's default model)")
     sp.add_argument("--mode", choices=("paper", "tiled"), default="paper")
-    sp.add_argument("--precision", help="e.g. fp32, fp16, bf16 (passed to the engine)")
+    sp.add_argument("--precision", choices=("auto", "exact", "fast"),
+                    help="exact = fp32; fast = bf16 on CPU / fp16 on GPU (auto: fast on GPU, exact on CPU)")
     sp.add_argument("--device", help="auto, cpu, cuda, cuda:N (passed to the engine)")
     sp.add_argument("--evidence", nargs="+", metavar="ID", help="only these evidence items")
     sp.add_argument("--force", action="store_true", help="re-analyse even when up to date")
