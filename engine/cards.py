@@ -1,7 +1,8 @@
 """Model cards: what a model is, which files it needs, and how far it can be trusted.
 
 A card is JSON (timm PretrainedCfg style) stored next to the weights:
-  id, name, version, backbone (spec dict), decoder (spec dict), input {size, resize, mean, std},
+  id, name, version, backbone (spec dict), decoder (spec dict), input {size, resize, mean, std,
+  optional flip_average: the map is the mean of the image's and its mirror image's},
   files [{role, name, sha256, size, format}], license, training_data, intended_use,
   limitations, metrics, source, created_utc.
 Roles: "decoder" (DeCLIP .pth or safetensors with fc.* keys), "clip-vit", "clip-rn".
@@ -17,6 +18,8 @@ from .backbones import describe, input_config, resolve_spec
 from .errors import ModelStoreError
 
 CARD_NAME = "card.json"
+# How flip averaging (input.flip_average) is said wherever a card is shown.
+FLIP_AVERAGE_TEXT = "the map is the mean of the image's and its mirror image's (mirrored back)"
 SCHEMA = 1
 
 
@@ -71,6 +74,10 @@ class ModelCard:
         return d.get("type", "?")
 
     @property
+    def flip_average(self) -> bool:
+        return bool(self.input.get("flip_average", False))
+
+    @property
     def backbone_name(self) -> str:
         return describe(self.backbone)
 
@@ -101,6 +108,9 @@ class ModelCard:
             check_decoder_spec(d["decoder"])
         except ValueError as exc:
             raise ModelStoreError(f"{origin}: {exc}") from None
+        inp = d.get("input", {})
+        if not isinstance(inp, dict) or not isinstance(inp.get("flip_average", False), bool):
+            raise ModelStoreError(f"{origin}: input.flip_average must be true or false")
         known = {f for f in cls.__dataclass_fields__ if f != "root"}
         card = cls(**{k: v for k, v in d.items() if k in known})
         card.root = root

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from .cards import FLIP_AVERAGE_TEXT
 from .errors import DeclipError, ImageError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".tif", ".tiff", ".webp", ".bmp", ".gif", ".dib",
@@ -241,7 +242,8 @@ def cmd_models_show(args) -> int:
     c = e.card
     rows = [("id", c.id), ("name", c.name), ("status", f"{e.status} ({e.location})"), ("backbone", c.backbone_name),
             ("feature layer", c.feature_layer), ("decoder", c.decoder_name),
-            ("input", f"{c.input.get('size')} px, {c.input.get('resize')}, mean {c.input.get('mean')}, std {c.input.get('std')}"),
+            ("input", f"{c.input.get('size')} px, {c.input.get('resize')}, mean {c.input.get('mean')}, std {c.input.get('std')}"
+                      + (f"; {FLIP_AVERAGE_TEXT}" if c.flip_average else "")),
             ("license", c.license), ("training data", c.training_data), ("intended use", c.intended_use),
             ("limitations", c.limitations)]
     for k, v in rows:

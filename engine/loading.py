@@ -165,7 +165,9 @@ def load_network_from_sources(card: ModelCard, sources: dict[str, Path], device:
                               conv: str = "auto") -> DeclipNet:
     dtype = dtype or torch.float32
     device = torch.device(device)
-    key = (card.id, tuple(sorted((f["role"], f.get("sha256")) for f in card.files)), str(device), str(dtype), conv)
+    flip = card.flip_average
+    key = (card.id, tuple(sorted((f["role"], f.get("sha256")) for f in card.files)), str(device), str(dtype), conv,
+           flip)
     if not check_only:
         with _LOCK:
             if key in _CACHE:
@@ -193,7 +195,7 @@ def load_network_from_sources(card: ModelCard, sources: dict[str, Path], device:
     finally:
         _MEMO.clear()
     net = build_network(card.backbone, card.decoder, dec_state, clip_files, device, dtype,
-                        decoder_origin=str(dec_path), conv=conv)
+                        decoder_origin=str(dec_path), conv=conv, flip_average=flip)
     del clip_files
     if not check_only:
         with _LOCK:

@@ -21,27 +21,55 @@ CONV_CHOICES = ("auto", "direct", "winograd")
 
 
 class DeclipNet(nn.Module):
-    """Frozen backbone -> (B,C,g,g) features -> decoder -> (B,1,256,256) logits."""
+    """Frozen backbone -> (B,C,g,g) features -> decoder -> (B,1,256,256) logits.
 
-    def __init__(self, backbone: nn.Module, decoder: nn.Module, decoder_spec: dict, conv_kernel: str = "direct"):
+    flip_average (a card's input says so): the map is the mean of the logits of the image and of its
+    left-right mirror image, mirrored back. The features then hold both views stacked on the
+    channels, (B,2C,g,g), so one image still has one feature tensor for callers that cache them.
+    """
+
+    def __init__(self, backbone: nn.Module, decoder: nn.Module, decoder_spec: dict, conv_kernel: str = "direct",
+                 flip_average: bool = False):
         super().__init__()
         self.backbone = backbone
         self.decoder = decoder
         self.decoder_spec = decoder_spec
         self.conv_kernel = conv_kernel  # how the decoder's convolutions are computed (for the metadata)
+        self.flip_average = flip_average
 
     @property
     def out_channels(self) -> int:
         return self.backbone.out_channels
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.backbone(x)
+        if not self.flip_average:
+            return self.backbone(x)
+        both = self.backbone(torch.cat([x, x.flip(-1)]))  # one backbone batch for both views
+        return torch.cat(both.chunk(2), 1)
 
     def decode(self, feats: torch.Tensor) -> torch.Tensor:
-        return self.decoder(feats)
+        return flip_averaged(self.decoder, feats) if self.flip_average else self.decoder(feats)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.features(x))
+
+
+def flip_averaged(decoder: nn.Module, feats: torch.Tensor) -> torch.Tensor:
+    """feats = (plain view, mirrored view) stacked on the channels -> the mean of their logit maps,
+    the mirrored one mirrored back. Shared by the engine and the trainer's calibration."""
+    c = feats.shape[1] // 2
+    return (decoder(feats[:, :c]) + decoder(feats[:, c:]).flip(-1)) / 2
+
+
+class FlipAveraged(nn.Module):
+    """A decoder taking both views' features (see flip_averaged), for code that wants one module."""
+
+    def __init__(self, decoder: nn.Module):
+        super().__init__()
+        self.decoder = decoder
+
+    def forward(self, feats: torch.Tensor) -> torch.Tensor:
+        return flip_averaged(self.decoder, feats)
 
 
 def _module_prefixes(backbone_spec: dict) -> dict[str, str]:
@@ -72,7 +100,7 @@ def _load_into(module: nn.Module, state: dict, origin: str, expected: str, dtype
 
 def build_network(backbone_spec: dict, decoder_spec: dict, decoder_state: dict, clip_files: dict[str, dict],
                   device: torch.device, dtype: torch.dtype, decoder_origin: str = "decoder",
-                  fold_bn: bool = True, conv: str = "auto") -> DeclipNet:
+                  fold_bn: bool = True, conv: str = "auto", flip_average: bool = False) -> DeclipNet:
     """clip_files: role -> raw weights dict (already safely read) with an 'origin' label under '__path__'.
 
     clip_files and decoder_state are consumed (cleared) once their tensors are in the modules, so the
@@ -135,7 +163,7 @@ def build_network(backbone_spec: dict, decoder_spec: dict, decoder_state: dict, 
         total = sum(isinstance(m, nn.Conv2d) for m in decoder) + swapped
         if swapped:
             kernel = f"winograd F(4x4,5x5) for {swapped} of {total} convs, direct for the rest"
-    net = DeclipNet(backbone.eval(), decoder, decoder_spec, kernel).eval()
+    net = DeclipNet(backbone.eval(), decoder, decoder_spec, kernel, flip_average).eval()
     for p in net.parameters():
         p.requires_grad_(False)
     leftover = [n for n, t in list(net.named_parameters()) + list(net.named_buffers()) if t.is_meta]

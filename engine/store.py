@@ -177,7 +177,9 @@ class ModelStore:
                 raise ModelStoreError(f"a model with id {card.id!r} is already in the store; remove it first "
                                       "or import with another --id")
             o = other.file("decoder")
-            if dec and o and dec.get("sha256") and dec.get("sha256") == o.get("sha256"):
+            # the same weights run differently (flip averaging) make another model, not a duplicate
+            if dec and o and dec.get("sha256") and dec.get("sha256") == o.get("sha256") \
+                    and card.flip_average == other.flip_average:
                 raise ModelStoreError(f"{dec.get('name')}: already imported as {other.id!r} (same SHA-256)")
 
     def _commit(self, card: ModelCard, sources: dict[str, Path]) -> ModelCard:

@@ -301,3 +301,36 @@ def test_hostile_decoder_spec_in_a_card_is_refused_in_one_line(tmp_path, decoder
     with pytest.raises(ModelStoreError, match=re.escape(message)) as err:
         Detector.from_model(d, device="cpu")
     assert str(d) in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("inp", [{"size": 64, "mean": [0.5] * 3, "std": [0.5] * 3, "flip_average": "yes"}, ["x"]])
+def test_card_input_with_a_bad_flip_flag_is_refused_in_one_line(tmp_path, inp):
+    import json
+
+    d = make_tiny_model_dir(tmp_path / "m")
+    card = json.loads((d / "card.json").read_text())
+    card["input"] = inp
+    (d / "card.json").write_text(json.dumps(card))
+    with pytest.raises(ModelStoreError, match="input.flip_average must be true or false") as err:
+        Detector.from_model(d, device="cpu")
+    assert str(d) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_flip_average_is_the_mean_of_both_views_and_keeps_one_feature_tensor_per_image(tmp_path):
+    import json
+
+    d = make_tiny_model_dir(tmp_path / "m")
+    plain = Detector.from_model(d, device="cpu", precision="exact", conv="direct")
+    card = json.loads((d / "card.json").read_text())
+    card["id"] += "-flip"
+    card.setdefault("input", {})["flip_average"] = True
+    (d / "card.json").write_text(json.dumps(card))
+    flip = Detector.from_model(d, device="cpu", precision="exact", conv="direct")
+    assert flip.describe()["model"]["input"]["flip_average"] is True
+    x = torch.randn(2, 3, plain.input_size, plain.input_size, generator=torch.Generator().manual_seed(0))
+    f = flip.extract_features(x)
+    assert f.shape[0] == 2 and f.shape[1] == 2 * plain.net.out_channels  # both views on the channels
+    logit = lambda det, t: torch.logit(det.predict(t).double(), eps=1e-12)  # noqa: E731
+    want = (logit(plain, x) + logit(plain, x.flip(-1)).flip(-1)) / 2
+    assert torch.allclose(logit(flip, x), want, atol=1e-4)
+    assert not torch.allclose(logit(plain, x), want, atol=1e-3)  # the mirrored view really changes the map

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 
 from declip_desktop.cli import main as declip
 from engine.errors import Cancelled
@@ -167,6 +167,27 @@ def test_ensemble_of_trained_decoders_imports_analyzes_and_is_their_mean(dataset
     assert "conv-4 [4, 4, 4, 4] + image-mean context, mean of 2 members" in capsys.readouterr().out
     assert declip(["analyze", "--model", "ens", "--out", str(tmp_path / "an"), str(img)]) == 0
     assert (tmp_path / "an" / f"{img.stem}.prob.png").is_file()
+
+    # --flip-average: the card says so, the calibration sees both views, and the map is the mean of
+    # the ensemble's logits on the image and on its mirror image (mirrored back), plus its own shift
+    flip = tmp_path / "ens-flip"
+    assert declip(["ensemble", str(tmp_path / "s3"), str(tmp_path / "s4"), "--out", str(flip), "--data", str(dataset),
+                   "--flip-average", "--id", "ens-flip"]) == 0
+    fcard = json.loads((flip / "card.json").read_text())
+    assert fcard["input"]["flip_average"] is True and fcard["training"]["ensemble"]["flip_average"] is True
+    assert "flip_average" not in card["input"]
+    mirrored = tmp_path / "mirrored.png"
+    ImageOps.mirror(Image.open(img).convert("RGB")).save(mirrored)
+    plain_m = torch.logit(torch.from_numpy(Detector.from_model(out, device="cpu").analyze(mirrored).raw).double(),
+                          eps=1e-7)
+    got = torch.logit(torch.from_numpy(Detector.from_model(flip, device="cpu").analyze(img).raw).double(), eps=1e-7)
+    fshift = fcard["training"]["ensemble"]["bias_shift"]
+    want = (logit[2] + plain_m.flip(-1)) / 2 - shift + fshift
+    assert torch.isclose(got, want, atol=5e-3).float().mean() > 0.99  # (that the views differ: test_engine_checkpoints)
+    assert declip(["models", "import", str(flip)]) == 0
+    capsys.readouterr()
+    assert declip(["models", "show", "ens-flip"]) == 0
+    assert "mean of the image's and its mirror image's" in capsys.readouterr().out
 
     # refused in one line, nothing written: one folder, the same model twice, another form, an ensemble
     capsys.readouterr()

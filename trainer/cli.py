@@ -85,6 +85,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", type=Path, default=None,
                    help="data set whose validation split calibrates the combined threshold (as --calibrate-bias)")
     p.add_argument("--val-split", default="val")
+    p.add_argument("--flip-average", action="store_true",
+                   help="the model's map is the mean of the image's and its mirror image's (twice the backbone "
+                        "time; --data then calibrates on both views)")
     p.add_argument("--id", dest="model_id", default=None, help="model id for the card (default: --out name)")
     p.add_argument("--name", default=None)
     p.add_argument("--device", default="cpu")
@@ -196,7 +199,7 @@ def cmd_ensemble(args) -> int:
     from .ensemble import build_ensemble
 
     res = build_ensemble(args.models, args.out, args.model_id, args.name, args.data, args.val_split, args.device,
-                         log=_err)
+                         flip_average=args.flip_average, log=_err)
     iou = f", val IoU {res['val_iou']:.2f} (shift {res['bias_shift']:+.2f})" if res["val_iou"] is not None else ""
     print(f"model {res['model_id']}: mean of {res['members']} decoders{iou} -> {res['card']}")
     return 0

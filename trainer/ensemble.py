@@ -15,9 +15,10 @@ from engine.cards import ModelCard
 from engine.decoders import (build_decoder, decoder_state_to_module, ensemble_state, first_conv_key,
                              module_state_to_checkpoint)
 from engine.errors import DeclipError
+from engine.network import FlipAveraged
 
-from .train import (DECODER_FILE, TrainConfig, Trainer, _add_card_field, _slug, _utc, first_mismatch, fold_logit_shift,
-                    load_init_state)
+from .train import (DECODER_FILE, TrainConfig, Trainer, _add_card_field, _slug, _Split, _utc, first_mismatch,
+                    fold_logit_shift, load_init_state)
 
 _SHAPE_KEYS = ("type", "depth", "widths", "context")
 
@@ -33,12 +34,13 @@ def _member_card(path: Path) -> ModelCard:
 
 def build_ensemble(models: list[Path], out: Path, model_id: str | None = None, name: str | None = None,
                    data: Path | None = None, val_split: str = "val", device: str = "cpu",
-                   log=lambda s: None) -> dict:
+                   flip_average: bool = False, log=lambda s: None) -> dict:
     """Write the ensemble of the model folders `models` to `out` (card.json + decoder.safetensors).
 
     With `data`, the constant logit shift with the best mean IoU on its validation split is folded
     into the final bias (as `declip train --calibrate-bias` does for one decoder), and that IoU is
-    recorded as the card's val_iou.
+    recorded as the card's val_iou. flip_average: the card says that the map is the mean of the
+    image's and its mirror image's (the engine then runs both views), and the calibration sees both.
     """
     from engine.images import sha256_file
     from engine.versions import software_versions
@@ -84,7 +86,7 @@ def build_ensemble(models: list[Path], out: Path, model_id: str | None = None, n
 
     shift, val_iou = 0.0, None
     if data is not None:
-        shift, val_iou = _calibrate(dec, first, ens_spec, Path(data), val_split, device, log)
+        shift, val_iou = _calibrate(dec, first, ens_spec, Path(data), val_split, device, flip_average, log)
         if shift:
             fold_logit_shift(dec, shift)
     out.mkdir(parents=True, exist_ok=True)
@@ -96,10 +98,13 @@ def build_ensemble(models: list[Path], out: Path, model_id: str | None = None, n
     files += [dict(f) for f in first.files if f.get("role") != "decoder"]  # the backbone weights they share
     model_id = model_id or _slug(out.name)
     licences = sorted({c.license for c in cards})
+    inp = {k: v for k, v in first.input.items() if k != "flip_average"}
+    if flip_average:
+        inp["flip_average"] = True
     data_notes = sorted({c.training_data for c in cards})
     card = ModelCard(
         id=model_id, name=name or f"{model_id} (mean of {len(models)} {first.decoder_name} decoders)",
-        backbone=first.backbone, decoder=ens_spec, files=files, license="; ".join(licences),
+        backbone=first.backbone, decoder=ens_spec, files=files, input=inp, license="; ".join(licences),
         training_data="; ".join(data_notes), intended_use=first.intended_use, limitations=first.limitations,
         metrics={"val_iou": round(val_iou, 4)} if val_iou is not None else {},
         source="declip ensemble", created_utc=_utc())
@@ -114,7 +119,8 @@ def build_ensemble(models: list[Path], out: Path, model_id: str | None = None, n
     _add_card_field(out, "training", {
         "ensemble": {"members": members, "combine": "mean of the members' logits",
                      "data": str(Path(data).resolve()) if data else None, "val_split": val_split if data else None,
-                     "bias_shift": shift, "val_iou": round(val_iou, 4) if val_iou is not None else None},
+                     "flip_average": flip_average, "bias_shift": shift,
+                     "val_iou": round(val_iou, 4) if val_iou is not None else None},
         "finished_utc": _utc(), "versions": software_versions()})
     return {"card": str(out / "card.json"), "model_id": model_id, "val_iou": val_iou, "bias_shift": shift,
             "members": len(models)}
@@ -135,8 +141,11 @@ def _card_field(folder: Path, key: str):
         return None
 
 
-def _calibrate(dec, card: ModelCard, spec: dict, data: Path, split: str, device: str, log) -> tuple[float, float]:
-    """(best constant logit shift, mean val IoU at it), with the trainer's own validation code."""
+def _calibrate(dec, card: ModelCard, spec: dict, data: Path, split: str, device: str, flip_average: bool,
+               log) -> tuple[float, float]:
+    """(best constant logit shift, mean val IoU at it), with the trainer's own validation code.
+    With flip_average it validates what the engine will run: both views' features, stacked on the
+    channels, through engine.network.FlipAveraged."""
     from engine.backbones import weight_roles
 
     clip = [str(card.path_of(r)) for r in weight_roles(card.backbone) if card.path_of(r)]
@@ -148,7 +157,22 @@ def _calibrate(dec, card: ModelCard, spec: dict, data: Path, split: str, device:
     t.prepare_backbone()
     _, samples = t._load_split(split)
     val = t._features_for(samples, split, t.backbone)
-    iou = t._validate(dec.to(device), val)
+    judged = dec
+    if flip_average:
+        val = _with_mirrored_view(val, t._features_for(samples, split, t.backbone, mirrored=True))
+        judged = FlipAveraged(dec)
+    iou = t._validate(judged.to(device), val)
     dec.eval()
     log(f"calibrated on {len(val)} {split} images: shift {t.last_shift:+.2f}, IoU {iou:.2f}")
     return t.last_shift, iou
+
+
+def _with_mirrored_view(plain: _Split, mirrored: _Split) -> _Split:
+    """Each image's plain and mirrored features stacked on the channels (the engine's layout), with
+    the plain masks; an image readable only once is left out."""
+    import torch
+
+    at = {n: i for i, n in enumerate(mirrored.names)}
+    keep = [i for i, n in enumerate(plain.names) if n in at]
+    feats = torch.cat([plain.feats[keep], mirrored.feats[[at[plain.names[i]] for i in keep]]], 1)
+    return _Split(feats.numpy(), plain.masks[keep].numpy(), [plain.names[i] for i in keep])

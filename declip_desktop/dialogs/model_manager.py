@@ -10,6 +10,7 @@ from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QHBoxLayo
                                QVBoxLayout)
 
 from declip_desktop.workers import Job, JobRunner
+from engine.cards import FLIP_AVERAGE_TEXT
 
 STATUS_TEXT = {"ready": "ready", "not imported": "not imported: import its files", "files missing": "files missing"}
 
@@ -32,7 +33,8 @@ def card_html(entry, default_id: str) -> str:
         "<table cellspacing=4>"
         + row("Licence", c.license) + row("Intended use", c.intended_use) + row("Limitations", c.limitations)
         + row("Training data", c.training_data) + row("Backbone", c.backbone_name)
-        + row("Feature layer", c.feature_layer) + row("Decoder", c.decoder_name) + row("Metrics", metrics)
+        + row("Feature layer", c.feature_layer) + row("Decoder", c.decoder_name)
+        + row("Views", FLIP_AVERAGE_TEXT if c.flip_average else "") + row("Metrics", metrics)
         + row("Source", c.source) + row("Version", c.version)
         + f"<tr><td valign=top><b>Files</b></td><td>{files}</td></tr></table>"
     )

@@ -6,6 +6,8 @@ from typing import Any
 
 from reportlab.platypus import CondPageBreak, Flowable, KeepTogether, Spacer, Table, TableStyle
 
+from engine.cards import FLIP_AVERAGE_TEXT
+
 from . import exif, imaging
 from .blocks import ColourBar, P, X, box, esc, fmt_bytes, fmt_pct, fmt_score, fmt_threshold, kv_table
 from .findings import Findings
@@ -152,7 +154,7 @@ def _method_rows(f: Findings) -> list[tuple[str, Any]]:
         rows.append(("Backbone / layer", f"{card.get('backbone', '?')} · {card.get('feature_layer', '?')}"))
         rows.append(("Decoder", str(card.get("decoder", "?"))))
         if card.get("input"):
-            rows.append(("Model input", _compact(card["input"])))
+            rows.append(("Model input", input_text(card["input"])))
         rows.append(("Licence", str(card.get("license", "unknown"))))
         rows.append(("Training data", str(card.get("training_data", "unknown"))))
     else:
@@ -206,6 +208,12 @@ def _size(it) -> int | None:
         return it.path.stat().st_size if it.path else None
     except OSError:
         return None
+
+
+def input_text(inp: dict) -> str:
+    """The card's input spec in words; flip averaging is said, not shown as a bare flag."""
+    rest = {k: v for k, v in inp.items() if k != "flip_average"}
+    return _compact(rest) + (f"; {FLIP_AVERAGE_TEXT}" if inp.get("flip_average") else "")
 
 
 def _compact(d: Any) -> str:
