@@ -61,6 +61,10 @@ def test_model_manager_lists_catalogue_cards_with_licences(qtbot):
     dlg.modelList.setCurrentRow(ids.index("declip-vit-lama"))
     assert "CC BY-NC-SA" in dlg.details.toPlainText()
     assert not dlg.defaultButton.isEnabled()  # not imported: cannot be the default
+    assert "mirror image" not in dlg.details.toPlainText()  # an official model analyses one view
+    # the embedded default averages each image with its mirror image: the details say so
+    dlg.modelList.setCurrentRow(ids.index("declip-lite0-default"))
+    assert "the map is the mean of the image's and its mirror image's" in dlg.details.toPlainText()
 
 
 TINY = {"family": "lite0", "stages": [1], "grid": 8, "input_size": 64}
