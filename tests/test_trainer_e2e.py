@@ -287,3 +287,26 @@ def test_mirrored_split_holds_features_of_mirrored_images_and_flipped_masks(data
 def test_train_refuses_test_only_and_missing_resume(tmp_path):
     rc = declip(["train", "--data", str(tmp_path), "--out", str(tmp_path / "m"), "--resume"])
     assert rc == 1
+
+
+def test_train_flip_average_changes_only_the_card_flag_and_the_calibrated_shift(dataset, tmp_path, capsys):
+    from engine import Detector
+    from engine.weights import load_state_file
+
+    cache = str(tmp_path / "cache")
+    base = ["train", "--data", str(dataset), "--cache", cache, *TRAIN_ARGS, "--calibrate-bias", "--seed", "5"]
+    assert declip(base + ["--out", str(tmp_path / "plain")]) == 0
+    assert declip(base + ["--out", str(tmp_path / "flip"), "--flip-average"]) == 0
+    plain, flip = (json.loads((tmp_path / d / "card.json").read_text()) for d in ("plain", "flip"))
+    assert flip["input"]["flip_average"] is True and "flip_average" not in plain["input"]
+    assert flip["training"]["flip_average"] is True and plain["training"]["flip_average"] is False
+    drop = lambda h: [{k: v for k, v in e.items() if k != "seconds"} for e in h]  # noqa: E731
+    assert drop(flip["training"]["history"]) == drop(plain["training"]["history"])  # training is untouched
+    a = load_state_file(tmp_path / "plain" / "decoder.safetensors")
+    b = load_state_file(tmp_path / "flip" / "decoder.safetensors")
+    last_bias = max((k for k in a if k.endswith(".bias")), key=lambda k: int(k.split(".")[1]))
+    assert all(torch.equal(a[k], b[k]) for k in a if k != last_bias)
+    # the last bias differs from the plain one by the difference of the two calibrated shifts
+    diff = flip["training"]["bias_shift"] - plain["training"]["bias_shift"]
+    assert torch.allclose(b[last_bias] - a[last_bias], torch.tensor(diff, dtype=a[last_bias].dtype), atol=1e-6)
+    assert Detector.from_model(tmp_path / "flip", device="cpu").net.flip_average

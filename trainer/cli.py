@@ -66,6 +66,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "(default 0 = off, the paper's recipe)")
     p.add_argument("--mirror", action="store_true",
                    help="also train on left-right mirrored copies (features cached too; not in the paper)")
+    p.add_argument("--flip-average", action="store_true",
+                   help="the model's map is the mean of the image's and its mirror image's (twice the backbone "
+                        "time; training is unchanged, the final threshold is calibrated on both views)")
     p.add_argument("--max-train", type=int, default=None, help="use only the first N training images")
     p.add_argument("--train-split", default="train")
     p.add_argument("--val-split", default="val")
@@ -179,6 +182,7 @@ def cmd_train(args) -> int:
         no_cache=args.no_cache, device=args.device, model_id=args.model_id, name=args.name,
         max_train=args.max_train, calibrate_bias=args.calibrate_bias,
         dice_weight=args.dice_weight, feature_dropout=args.feature_dropout, ema=args.ema, mirror=args.mirror,
+        flip_average=args.flip_average,
         image_context=args.image_context)
     try:
         cfg.backbone = _resolve(cfg.backbone)

@@ -17,8 +17,8 @@ from engine.decoders import (build_decoder, decoder_state_to_module, ensemble_st
 from engine.errors import DeclipError
 from engine.network import FlipAveraged
 
-from .train import (DECODER_FILE, TrainConfig, Trainer, _add_card_field, _slug, _Split, _utc, first_mismatch,
-                    fold_logit_shift, load_init_state)
+from .train import (DECODER_FILE, TrainConfig, Trainer, _add_card_field, _slug, _utc, first_mismatch,
+                    fold_logit_shift, load_init_state, with_mirrored_view)
 
 _SHAPE_KEYS = ("type", "depth", "widths", "context")
 
@@ -159,20 +159,10 @@ def _calibrate(dec, card: ModelCard, spec: dict, data: Path, split: str, device:
     val = t._features_for(samples, split, t.backbone)
     judged = dec
     if flip_average:
-        val = _with_mirrored_view(val, t._features_for(samples, split, t.backbone, mirrored=True))
+        val = with_mirrored_view(val, t._features_for(samples, split, t.backbone, mirrored=True))
         judged = FlipAveraged(dec)
     iou = t._validate(judged.to(device), val)
     dec.eval()
     log(f"calibrated on {len(val)} {split} images: shift {t.last_shift:+.2f}, IoU {iou:.2f}")
     return t.last_shift, iou
 
-
-def _with_mirrored_view(plain: _Split, mirrored: _Split) -> _Split:
-    """Each image's plain and mirrored features stacked on the channels (the engine's layout), with
-    the plain masks; an image readable only once is left out."""
-    import torch
-
-    at = {n: i for i, n in enumerate(mirrored.names)}
-    keep = [i for i, n in enumerate(plain.names) if n in at]
-    feats = torch.cat([plain.feats[keep], mirrored.feats[[at[plain.names[i]] for i in keep]]], 1)
-    return _Split(feats.numpy(), plain.masks[keep].numpy(), [plain.names[i] for i in keep])

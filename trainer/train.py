@@ -31,6 +31,7 @@ from PIL import ImageOps
 from engine.backbones import input_config, is_lite, resolve_spec, weight_roles
 from engine.errors import Cancelled, CheckpointError, DeclipError
 from engine.decoders import CONTEXTS, DEFAULT_WIDTHS, OUT_SIZE, build_decoder, module_state_to_checkpoint
+from engine.network import FlipAveraged
 
 from . import datasets as D
 from .features import (FeatureCache, backbone_key, build_frozen_backbone, cached_features, cached_features_by_stage,
@@ -79,6 +80,9 @@ class TrainConfig:
     image_context: str | None = None  # "image-mean": the decoder also sees each cell minus the image's mean
     ema: float = 0.0  # 0 = off (the authors' recipe); else validate and keep an exponential average of the weights
     mirror: bool = False  # also train on left-right mirrored copies, whose features are cached as well
+    # the model analyses each image and its mirror image and averages the maps (a card flag: training is
+    # unchanged; the final threshold is calibrated on both views of the validation images)
+    flip_average: bool = False
 
 
 @dataclass
@@ -451,7 +455,7 @@ class Trainer:
             self._save_state(dec, opt, st, self.best_state)
             raise Cancelled(f"training interrupted; state saved, continue with --resume (out: {self.out})") from None
         self._save_state(dec, opt, st, best_state)
-        return self._write_model(dec, best_state, st, c_in, len(train), len(val))
+        return self._write_model(dec, best_state, st, c_in, len(train), val, val_samples)
 
     def _loop(self, dec, opt, train, val, st, best_state):
         cfg = self.cfg
@@ -545,7 +549,8 @@ class Trainer:
     # ---- state and output ------------------------------------------------------------------
     def _config_hash(self) -> str:
         keep = {k: v for k, v in asdict(self.cfg).items()
-                if k not in ("out", "cache_dir", "no_cache", "device", "model_id", "name", "max_epochs")}
+                if k not in ("out", "cache_dir", "no_cache", "device", "model_id", "name", "max_epochs",
+                             "flip_average")}  # flip_average changes only what is written at the end
         for k in ("ema", "image_context", "mirror"):  # states saved before these options existed stay resumable
             if not keep[k]:
                 del keep[k]
@@ -562,7 +567,7 @@ class Trainer:
         torch.save(saved, tmp)
         tmp.replace(path)
 
-    def _write_model(self, dec, best_state, st, c_in: int, n_train: int, n_val: int) -> dict:
+    def _write_model(self, dec, best_state, st, c_in: int, n_train: int, val: _Split, val_samples) -> dict:
         from engine.cards import ModelCard
         from engine.images import sha256_file
         from engine.weights import save_safetensors
@@ -574,6 +579,13 @@ class Trainer:
         shift = float(best_state.get("__shift__", torch.tensor(0.0)))
         state = {k: v for k, v in best_state.items() if not k.startswith("__")}
         dec.load_state_dict(state)
+        val_iou = st["best_iou"]
+        if cfg.flip_average:  # judge (and calibrate) what the engine will run: both views
+            both = with_mirrored_view(val, self._features_for(val_samples, cfg.val_split + " (mirrored)",
+                                                              self.backbone, mirrored=True))
+            val_iou = self._validate(FlipAveraged(dec), both)
+            shift = self.last_shift
+            self.log(f"flip-averaged on {len(both)} {cfg.val_split} images: IoU {val_iou:.2f}, shift {shift:+.2f}")
         if shift:
             fold_logit_shift(dec, shift)  # the calibrated threshold, folded into the model
         fc = module_state_to_checkpoint(dec, self.dec_spec)
@@ -589,7 +601,8 @@ class Trainer:
         recipe = {k: v for k, v in asdict(cfg).items() if k not in ("out", "cache_dir", "device", "data")}
         training = {"recipe": recipe, "data": str(Path(cfg.data).resolve()),
                     "data_manifest_sha256": _manifest_hash(Path(cfg.data)), "train_images": n_train,
-                    "val_images": n_val, "epochs": st["epoch"], "best_epoch": best_epoch, "bias_shift": shift,
+                    "val_images": len(val), "epochs": st["epoch"], "best_epoch": best_epoch, "bias_shift": shift,
+                    "flip_average": cfg.flip_average,
                     "history": st["history"], "problems": len(self.problems), "finished_utc": _utc()}
         from engine.versions import software_versions
 
@@ -601,11 +614,22 @@ class Trainer:
             training_data=f"{cfg.data} (manifest sha256 {training['data_manifest_sha256'] or 'none'})",
             intended_use="localising manipulated regions similar to the training data",
             limitations="trained on a local data set; check held-out metrics before relying on it",
-            metrics={"val_iou": round(st["best_iou"], 4)}, source="declip train", created_utc=_utc())
+            metrics={"val_iou": round(val_iou, 4)}, source="declip train", created_utc=_utc())
+        if cfg.flip_average:
+            card.input["flip_average"] = True
         card.save(self.out)
         _add_card_field(self.out, "training", training)
         return {"card": str(self.out / "card.json"), "model_id": model_id, "best_val_iou": st["best_iou"],
                 "best_epoch": best_epoch, "epochs": st["epoch"], "problems": self.problems}
+
+
+def with_mirrored_view(plain: _Split, mirrored: _Split) -> _Split:
+    """Each image's plain and mirrored features stacked on the channels (the engine's layout for flip
+    averaging), with the plain masks; an image readable only once is left out."""
+    at = {n: i for i, n in enumerate(mirrored.names)}
+    keep = [i for i, n in enumerate(plain.names) if n in at]
+    feats = torch.cat([plain.feats[keep], mirrored.feats[[at[plain.names[i]] for i in keep]]], 1)
+    return _Split(feats.numpy(), plain.masks[keep].numpy(), [plain.names[i] for i in keep])
 
 
 def _add_card_field(folder: Path, key: str, value) -> None:
