@@ -93,14 +93,17 @@ def agreement(a: dict, b: dict) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, required=True, help="a small `declip synth` set")
+    ap.add_argument("--data", type=Path, help="a small `declip synth` set (for the train steps)")
     ap.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", tempfile.gettempdir())) / "gpu-check")
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--as-device", default="cuda", help="cpu: a dry run of this script's plumbing without a GPU")
+    ap.add_argument("--steps", default="analyze,case,train", help="which groups of steps to run (comma-separated)")
     args = ap.parse_args()
     import torch
 
     gpu = args.as_device
+    if "train" in args.steps.split(",") and not args.data:
+        ap.error("the train steps need --data")
     if gpu == "cuda" and not torch.cuda.is_available():
         print("gpu_check: no CUDA GPU here", file=sys.stderr)
         return 2
@@ -138,8 +141,10 @@ def main() -> int:
         out["ok"] = out["exact"]["max_abs_dp"] < 1e-3 and out["exact"]["min_mask_iou"] > 0.99
         return out
 
-    c.step("analyze default model, paper mode: CPU exact vs CUDA exact/fast", lambda: analyze_pair("paper"))
-    c.step("analyze default model, tiled mode: CPU exact vs CUDA exact/fast", lambda: analyze_pair("tiled"))
+    steps = set(args.steps.split(","))
+    if "analyze" in steps:
+        c.step("analyze default model, paper mode: CPU exact vs CUDA exact/fast", lambda: analyze_pair("paper"))
+        c.step("analyze default model, tiled mode: CPU exact vs CUDA exact/fast", lambda: analyze_pair("tiled"))
 
     # ---- case + PDF on CUDA ------------------------------------------------------------------
     def case() -> dict:
@@ -153,7 +158,8 @@ def main() -> int:
         pdf = args.out / "gpu_case_report.pdf"
         return {"pdf_bytes": pdf.stat().st_size, "ok": pdf.stat().st_size > 10000}
 
-    c.step("case analysed on CUDA, PDF report", case)
+    if "case" in steps:
+        c.step("case analysed on CUDA, PDF report", case)
 
     # ---- trainer on CUDA -----------------------------------------------------------------------
     def train(device: str, seed: int, tag: str, *extra: str, epochs: int = args.epochs) -> dict:
@@ -182,13 +188,15 @@ def main() -> int:
                 "cuda_seconds": round(run["seconds"], 1),
                 "ok": len(run["history"]) == len(cpu["history"]) > 0 and rel < 0.02}
 
-    c.step(f"train {args.epochs} epochs, same seed, CPU vs CUDA", train_cpu_vs_cuda)
+    if "train" in steps:
+        c.step(f"train {args.epochs} epochs, same seed, CPU vs CUDA", train_cpu_vs_cuda)
 
     def train_augment() -> dict:
         m = train(gpu, 0, "gpu", "--augment", epochs=1)
         return {"val_iou": [e["val_iou"] for e in m["history"]], "seconds": round(m["seconds"], 1)}
 
-    c.step("train --augment on CUDA (backbone per batch on the GPU), 1 epoch", train_augment)
+    if "train" in steps:
+        c.step("train --augment on CUDA (backbone per batch on the GPU), 1 epoch", train_augment)
 
     def ensemble_eval_import_analyze() -> dict:
         trained["gpu1"] = train(gpu, 1, "gpu")
@@ -213,7 +221,8 @@ def main() -> int:
         return {"test_metrics": keep, "analysed": res.get("analysed"),
                 "decoder": res["items"][0]["metadata"]["model"]["decoder"], "ok": r.returncode == 0}
 
-    c.step("ensemble --device cuda, evaluate --device cuda, import, analyze", ensemble_eval_import_analyze)
+    if "train" in steps:
+        c.step("ensemble --device cuda, evaluate --device cuda, import, analyze", ensemble_eval_import_analyze)
 
     summary = {"torch": torch.__version__, "cuda": torch.version.cuda, "gpu": name,
                "steps": c.steps}
