@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """One prepared check of the CUDA paths, for a machine with an NVIDIA GPU.
 
-    python scripts/gpu_check.py --data SYNTH_DIR [--out DIR]
+    python scripts/gpu_check.py [--steps analyze,case,train] [--data SYNTH_DIR] [--out DIR]
 
 Every step runs the real `declip` command line in a subprocess and goes on after a failure; the
 summary (PASS/FAIL per step, with figures) is printed and written to OUT/gpu_check.json.
@@ -9,10 +9,10 @@ summary (PASS/FAIL per step, with figures) is printed and written to OUT/gpu_che
 - analyze: the embedded default model on the bundled samples, CPU exact against CUDA exact and
   CUDA fast (fp16): the largest probability difference and the mask IoU at 0.5; tiled mode too.
 - case: a case analysed with --device cuda and its PDF report (copied to OUT).
-- train: the same short recipe on CPU and on CUDA (validation IoU per epoch side by side), a
-  second CUDA seed, --augment on CUDA (backbone run per batch on the GPU), `declip ensemble
-  --device cuda`, `evaluate --device cuda`, `models import` and `analyze --device cuda` of the
-  result.
+- train (needs --data): the same short recipe on CPU and on CUDA (losses and validation IoU per
+  epoch side by side), a second CUDA seed, --augment on CUDA (backbone run per batch on the GPU),
+  `declip ensemble --device cuda`, `evaluate --device cuda`, `models import` and `analyze
+  --device cuda` of the result.
 Speed figures come from benchmarks/bench_engine.py --devices cuda, run separately.
 """
 from __future__ import annotations
@@ -123,10 +123,8 @@ def main() -> int:
         res = json.loads((dest / "results.json").read_text())
         return {"dir": dest, "res": res, "maps": maps_of(dest), "seconds": r.seconds}
 
-    runs: dict = {}
-
     def analyze_pair(mode: str) -> dict:
-        runs[("cpu", mode)] = cpu = analyze("cpu", "exact", mode, "cpu")
+        cpu = analyze("cpu", "exact", mode, "cpu")
         out = {"cpu_seconds": round(cpu["seconds"], 1)}
         for precision in ("exact", "fast"):
             run = analyze(gpu, precision, mode, "gpu")
