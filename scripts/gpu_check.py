@@ -37,8 +37,7 @@ RECIPE = ["--backbone", "lite0", "--stages", "3,4", "--grid", "32", "--input-siz
 
 
 class Check:
-    def __init__(self, work: Path, out: Path):
-        self.work, self.out = work, out
+    def __init__(self, work: Path):
         self.env = dict(os.environ, DECLIP_HOME=str(work / "home"), PYTHONUNBUFFERED="1")
         self.steps: list[dict] = []
 
@@ -109,7 +108,7 @@ def main() -> int:
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="declip-gpu-"))
-    c = Check(work, args.out)
+    c = Check(work)
     name = torch.cuda.get_device_name(0) if gpu == "cuda" else "no GPU (dry run)"
     print(f"torch {torch.__version__} (CUDA {torch.version.cuda}), {name}; work {work}", flush=True)
 

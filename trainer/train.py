@@ -270,13 +270,20 @@ class _Split:
     def add_mirrored(self, other: "_Split", seed: int) -> None:
         """With --mirror: each epoch, each sample is drawn plain or mirrored with even odds (seeded)."""
         if other.names != self.names:  # an image readable once but not twice: mirror only where both exist
-            both = set(self.names) & set(other.names)
-            keep = [i for i, n in enumerate(self.names) if n in both]
-            keep_o = [i for i, n in enumerate(other.names) if n in both]
+            keep, keep_o = matched_views(self, other)
             self.feats, self.masks = self.feats[keep], self.masks[keep]
             self.names = [self.names[i] for i in keep]
             other.feats, other.masks = other.feats[keep_o], other.masks[keep_o]
+            other.names = [other.names[i] for i in keep_o]
         self.mirrored, self.mirror_seed = other, seed
+
+
+def matched_views(plain: _Split, mirrored: _Split) -> tuple[list[int], list[int]]:
+    """Indices into each split of the images both hold, paired by name, in the plain split's order
+    (an image can be readable once but not twice)."""
+    at = {n: i for i, n in enumerate(mirrored.names)}
+    keep = [i for i, n in enumerate(plain.names) if n in at]
+    return keep, [at[plain.names[i]] for i in keep]
 
 
 class Trainer:
@@ -626,9 +633,8 @@ class Trainer:
 def with_mirrored_view(plain: _Split, mirrored: _Split) -> _Split:
     """Each image's plain and mirrored features stacked on the channels (the engine's layout for flip
     averaging), with the plain masks; an image readable only once is left out."""
-    at = {n: i for i, n in enumerate(mirrored.names)}
-    keep = [i for i, n in enumerate(plain.names) if n in at]
-    feats = torch.cat([plain.feats[keep], mirrored.feats[[at[plain.names[i]] for i in keep]]], 1)
+    keep, keep_m = matched_views(plain, mirrored)
+    feats = torch.cat([plain.feats[keep], mirrored.feats[keep_m]], 1)
     return _Split(feats.numpy(), plain.masks[keep].numpy(), [plain.names[i] for i in keep])
 
 
