@@ -25,9 +25,10 @@ mkdir -p "$WORK"
 # averages each image with its mirror image (docs/default-model.md, rounds 10 and 11).
 MEMBERS=()
 for SEED in ${SEEDS:-0 1 2 3 4}; do
-  [ -f "$WORK/member-s$SEED/card.json" ] || $DECLIP train --data "$WORK/synth" --backbone lite0 --stages "$STAGES" --grid "$GRID" \
-      --input-size "$INPUT" --decoder conv-4 --widths "$WIDTHS" --image-context --batch-size 16 --patience 2 --bn-gamma-mean 1 \
-      --calibrate-bias --feature-dropout 0.5 --ema 0.99 \
+  # --recipe small-data is conv-4, image context, feature dropout 0.5, EMA 0.99, batch 16, patience 2,
+  # BN gamma 1, calibrated bias (trainer/recipes.py); the flags below repeat or override its values
+  [ -f "$WORK/member-s$SEED/card.json" ] || $DECLIP train --data "$WORK/synth" --recipe small-data --backbone lite0 \
+      --stages "$STAGES" --grid "$GRID" --input-size "$INPUT" --widths "$WIDTHS" \
       --max-epochs "$EPOCHS" --seed "$SEED" \
       --id "declip-lite0-default-s$SEED" --out "$WORK/member-s$SEED"
   MEMBERS+=("$WORK/member-s$SEED")

@@ -99,14 +99,48 @@ def test_trainer_dialog_synthesises_trains_and_adds_the_model(qtbot, tmp_path, p
     dlg.epochsSpin.setValue(2)
     dlg.batchSpin.setValue(4)
     dlg.outEdit.setText(str(tmp_path / "my-model"))
+    dlg.flipCheck.setChecked(True)
     with qtbot.waitSignal(dlg.trainingFinished, timeout=300000) as blocker:
         dlg.startButton.click()
     result = blocker.args[0]
     assert result is not None, dlg.statusLabel.text()
     assert result["imported_id"] == "my-model"
-    assert "my-model" in [e.card.id for e in ModelStore().list()]
+    stored = {e.card.id: e.card for e in ModelStore().list()}
+    assert "my-model" in stored and stored["my-model"].flip_average  # the dialog's flip checkbox
     assert len(dlg.chart.iou) == 2 and dlg.chart.loss
     assert "added to the model store" in dlg.statusLabel.text()
+
+
+def test_trainer_dialog_recipe_fills_the_settings_and_reaches_the_config(qtbot, tmp_path):
+    from declip_desktop.dialogs.trainer import TrainerDialog
+
+    dlg = TrainerDialog()
+    qtbot.addWidget(dlg)
+    dlg.dataEdit.setText(str(tmp_path / "ds"))
+    dlg.outEdit.setText(str(tmp_path / "m"))
+    dlg.backboneCombo.setCurrentText("lite0")
+    _, authors = dlg.config()
+    assert (authors["decoder"], authors["batch_size"], authors["ema"], authors["calibrate_bias"]) == ("conv-20", 64,
+                                                                                                       0.0, False)
+    assert authors["backbone"]["grid"] == 16 and authors["recipe"] == "authors"
+
+    dlg.recipeCombo.setCurrentIndex(dlg.recipeCombo.findData("small-data"))
+    assert (dlg.decoderCombo.currentText(), dlg.batchSpin.value(), dlg.epochsSpin.value()) == ("conv-4", 16, 12)
+    assert "default model" in dlg.recipeNote.text()
+    dlg.seedSpin.setValue(7)
+    dlg.flipCheck.setChecked(True)
+    dlg.initEdit.setText(str(tmp_path / "start"))
+    _, small = dlg.config()
+    assert small["recipe"] == "small-data" and small["widths"] == [64, 32, 16, 8]
+    assert (small["ema"], small["feature_dropout"], small["image_context"], small["patience"]) == (0.99, 0.5,
+                                                                                                   "image-mean", 2)
+    assert (small["backbone"]["grid"], small["backbone"]["input_size"]) == (32, 448)
+    assert (small["seed"], small["flip_average"], small["init"]) == (7, True, str(tmp_path / "start"))
+    dlg.batchSpin.setValue(32)  # a shown control the user changes wins over the recipe
+    dlg.decoderCombo.setCurrentText("conv-12")
+    _, changed = dlg.config()
+    assert changed["batch_size"] == 32 and changed["decoder"] == "conv-12" and changed["widths"] is None
+    assert changed["ema"] == 0.99
 
 
 def test_trainer_dialog_refuses_missing_settings(qtbot):

@@ -284,6 +284,17 @@ def test_mirrored_split_holds_features_of_mirrored_images_and_flipped_masks(data
         Trainer(TrainConfig(data=str(dataset), out=str(tmp_path / "x"), mirror=True, augment=True))
 
 
+def test_small_data_recipe_trains_and_the_card_names_it(dataset, tmp_path, capsys):
+    out = tmp_path / "m"
+    assert declip(["train", "--data", str(dataset), "--out", str(out), "--recipe", "small-data", "--backbone", TINY,
+                   "--widths", "4,4,4,4", "--batch-size", "4", "--max-epochs", "1", "--cache", str(tmp_path / "c")]) == 0
+    card = json.loads((out / "card.json").read_text())
+    rec = card["training"]["recipe"]
+    assert rec["recipe"] == "small-data" and rec["ema"] == 0.99 and rec["feature_dropout"] == 0.5
+    assert rec["calibrate_bias"] is True and rec["batch_size"] == 4
+    assert card["decoder"]["context"] == "image-mean" and card["decoder"]["depth"] == 4
+
+
 def test_train_refuses_test_only_and_missing_resume(tmp_path):
     rc = declip(["train", "--data", str(tmp_path), "--out", str(tmp_path / "m"), "--resume"])
     assert rc == 1

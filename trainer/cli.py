@@ -10,6 +10,8 @@ from pathlib import Path
 
 from engine.errors import DeclipError
 
+from .recipes import DEFAULT_RECIPE, RECIPES
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("synth", help="make a training set of synthetic manipulations from authentic photos")
@@ -22,48 +24,58 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--size", default="256,512", help="min,max long side of the output images")
     p.set_defaults(func=cmd_synth)
 
-    p = sub.add_parser("train", help="train a decoder on a frozen backbone (authors' recipe by default)")
+    p = sub.add_parser("train", help="train a decoder on a frozen backbone (authors' recipe by default)",
+                       description="Defaults marked 'small-data:' apply with --recipe small-data; a flag given "
+                                   "explicitly always wins over the recipe.")
     p.add_argument("--data", required=True, type=Path, help="data set: generic/synth, or a Dolos root")
+    p.add_argument("--recipe", default=DEFAULT_RECIPE, choices=list(RECIPES),
+                   help="authors = the published settings (large data sets); small-data = the default model's "
+                        "recipe (docs/default-model.md). See trainer/recipes.py")
     p.add_argument("--backbone", default="lite0",
                    help="clip-vit-l14, clip-rn50, fusion, lite0, lite1, lite2, or a JSON backbone spec")
-    p.add_argument("--stages", default=None, help="lite0/1/2: feature stages, e.g. 3,4 (default from the preset)")
-    p.add_argument("--grid", type=int, default=None, help="lite0/1/2: feature grid side (default 16)")
-    p.add_argument("--input-size", type=int, default=None, help="lite0/1/2: input side in pixels (default 224/240/260)")
+    p.add_argument("--stages", default=None, help="lite0/1/2: feature stages, e.g. 3,4 (default from the preset; small-data: 3,4)")
+    p.add_argument("--grid", type=int, default=None, help="lite0/1/2: feature grid side (default 16; small-data: 32)")
+    p.add_argument("--input-size", type=int, default=None, help="lite0/1/2: input side in pixels (default 224/240/260; small-data: 448)")
     p.add_argument("--layer", type=int, default=None, help="CLIP ViT block / RN50 layer (default 20 / 3)")
     p.add_argument("--backbone-weights", action="append", default=[], metavar="PATH",
                    help="CLIP weights file (repeat for fusion); lite0/1/2 need none")
-    p.add_argument("--decoder", default="conv-20", help="conv-N (N = 4, 12, 20) or linear")
-    p.add_argument("--widths", default=None, help="conv channel plan, four numbers (default 512,256,128,64)")
+    p.add_argument("--decoder", default=None, help="conv-N (N = 4, 12, 20) or linear (default conv-20; small-data: conv-4)")
+    p.add_argument("--widths", default=None,
+                   help="conv channel plan, four numbers (default 512,256,128,64; small-data: 64,32,16,8)")
     p.add_argument("--out", required=True, type=Path, help="output model folder (card.json + weights)")
     p.add_argument("--init", type=Path, help="start from an official .pth or own model folder")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--weight-decay", type=float, default=0.0)
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-size", type=int, default=None, help="(default 64; small-data: 16)")
     p.add_argument("--init-std", type=float, default=0.02)
-    p.add_argument("--bn-gamma-mean", type=float, default=0.0,
-                   help="BatchNorm gamma init mean (0 = method facts; 1 = identity scale, faster on small data)")
-    p.add_argument("--patience", type=int, default=5, help="epochs without improvement before lr decay")
+    p.add_argument("--bn-gamma-mean", type=float, default=None,
+                   help="BatchNorm gamma init mean (default 0, the method facts; small-data: 1, identity scale)")
+    p.add_argument("--patience", type=int, default=None,
+                   help="epochs without improvement before lr decay (default 5; small-data: 2)")
     p.add_argument("--min-delta", type=float, default=0.1, help="IoU points that count as an improvement")
     p.add_argument("--lr-factor", type=float, default=0.1)
     p.add_argument("--min-lr", type=float, default=1e-6)
-    p.add_argument("--max-epochs", type=int, default=400)
+    p.add_argument("--max-epochs", type=int, default=None, help="(default 400; small-data: 12)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--augment", action="store_true", help="blur/jitter/JPEG augmentation (bypasses the cache)")
     p.add_argument("--include-real", action="store_true", help="also train on authentic images (empty masks)")
-    p.add_argument("--calibrate-bias", action="store_true",
-                   help="fold the best-IoU threshold on validation into the final bias (not in the paper)")
+    p.add_argument("--calibrate-bias", action=argparse.BooleanOptionalAction, default=None,
+                   help="fold the best-IoU threshold on validation into the final bias (not in the paper; "
+                        "small-data: on)")
     p.add_argument("--dice-weight", type=float, default=0.0,
                    help="add this times a per-image soft-Dice loss to BCE (0 = the authors' BCE only)")
-    p.add_argument("--feature-dropout", type=float, default=0.0, metavar="P",
-                   help="drop whole feature channels with probability P in training (default 0, the paper's recipe)")
+    p.add_argument("--feature-dropout", type=float, default=None, metavar="P",
+                   help="drop whole feature channels with probability P in training (default 0, the paper's "
+                        "recipe; small-data: 0.5)")
     # choices mirror engine.decoders.CONTEXTS, spelt out so that `declip` starts without importing torch
-    p.add_argument("--image-context", nargs="?", const="image-mean", default=None, choices=["image-mean"],
+    p.add_argument("--image-context", nargs="?", const="image-mean", default=None, choices=["image-mean", "none"],
                    help="the conv decoder also sees each feature cell minus the image's mean of that channel "
-                        "(not in the paper; doubles the first conv's input)")
-    p.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
+                        "(not in the paper; doubles the first conv's input; small-data: image-mean; "
+                        "'none' turns it off)")
+    p.add_argument("--ema", type=float, default=None, metavar="DECAY",
                    help="validate and keep an exponential moving average of the weights, e.g. 0.99 "
-                        "(default 0 = off, the paper's recipe)")
+                        "(default 0 = off, the paper's recipe; small-data: 0.99)")
     p.add_argument("--mirror", action="store_true",
                    help="also train on left-right mirrored copies (features cached too; not in the paper)")
     p.add_argument("--flip-average", action="store_true",
@@ -162,8 +174,13 @@ def _widths(text):
         raise DeclipError(f"--widths {text}: expected four integers, e.g. 128,64,32,16") from None
 
 
-def cmd_train(args) -> int:
-    from .train import TrainConfig, Trainer, export_official
+def train_config(args):
+    """The TrainConfig a `declip train` command line stands for: explicit flags, else the recipe's values,
+    else the authors' defaults."""
+    from engine.backbones import is_lite
+
+    from . import recipes
+    from .train import TrainConfig
 
     backbone = args.backbone
     if backbone.strip().startswith("{"):
@@ -171,24 +188,39 @@ def cmd_train(args) -> int:
             backbone = json.loads(backbone)
         except ValueError as exc:
             raise DeclipError(f"--backbone: not valid JSON ({exc})") from None
+    # flags a recipe may set are None unless given; "none" is an explicit "off" for the image context
+    given = {"decoder": args.decoder, "widths": _widths(args.widths), "batch_size": args.batch_size,
+             "patience": args.patience, "bn_gamma_mean": args.bn_gamma_mean, "calibrate_bias": args.calibrate_bias,
+             "feature_dropout": args.feature_dropout, "image_context": args.image_context, "ema": args.ema,
+             "max_epochs": args.max_epochs}
+    chosen = recipes.resolve(args.recipe, given)
+    if chosen["image_context"] == "none":
+        chosen["image_context"] = None
     cfg = TrainConfig(
         data=str(args.data), out=str(args.out), backbone=backbone, backbone_weights=[str(p) for p in args.backbone_weights],
-        decoder=args.decoder, widths=_widths(args.widths), lr=args.lr, weight_decay=args.weight_decay,
-        batch_size=args.batch_size, init_std=args.init_std, bn_gamma_mean=args.bn_gamma_mean, patience=args.patience, min_delta=args.min_delta,
-        lr_factor=args.lr_factor, min_lr=args.min_lr, max_epochs=args.max_epochs, seed=args.seed,
+        lr=args.lr, weight_decay=args.weight_decay, init_std=args.init_std, min_delta=args.min_delta,
+        lr_factor=args.lr_factor, min_lr=args.min_lr, seed=args.seed,
         augment=args.augment, include_real=args.include_real, train_split=args.train_split,
         val_split=args.val_split, generators=args.generators.split(",") if args.generators else None,
         init=str(args.init) if args.init else None, cache_dir=str(args.cache) if args.cache else None,
         no_cache=args.no_cache, device=args.device, model_id=args.model_id, name=args.name,
-        max_train=args.max_train, calibrate_bias=args.calibrate_bias,
-        dice_weight=args.dice_weight, feature_dropout=args.feature_dropout, ema=args.ema, mirror=args.mirror,
-        flip_average=args.flip_average,
-        image_context=args.image_context)
+        max_train=args.max_train, dice_weight=args.dice_weight, mirror=args.mirror,
+        flip_average=args.flip_average, recipe=args.recipe, **chosen)
     try:
         cfg.backbone = _resolve(cfg.backbone)
     except ValueError as exc:
         raise DeclipError(str(exc)) from None
     _apply_backbone_flags(cfg.backbone, args)
+    if isinstance(backbone, str) and is_lite(cfg.backbone):  # a JSON spec is explicit: the recipe leaves it alone
+        cfg.backbone = recipes.lite_backbone(args.recipe, cfg.backbone, {"stages": args.stages, "grid": args.grid,
+                                                                          "input_size": args.input_size})
+    return cfg
+
+
+def cmd_train(args) -> int:
+    from .train import Trainer, export_official
+
+    cfg = train_config(args)
     res = Trainer(cfg, progress=console_progress(), log=_err).run(resume=args.resume)
     print(f"model {res['model_id']}: best val IoU {res['best_val_iou']:.2f} at epoch {res['best_epoch']} "
           f"-> {res['card']}")

@@ -83,6 +83,7 @@ class TrainConfig:
     # the model analyses each image and its mirror image and averages the maps (a card flag: training is
     # unchanged; the final threshold is calibrated on both views of the validation images)
     flip_average: bool = False
+    recipe: str = "authors"  # the named recipe (trainer.recipes) the values above came from; a label only
 
 
 @dataclass
@@ -557,7 +558,8 @@ class Trainer:
     def _config_hash(self) -> str:
         keep = {k: v for k, v in asdict(self.cfg).items()
                 if k not in ("out", "cache_dir", "no_cache", "device", "model_id", "name", "max_epochs",
-                             "flip_average")}  # flip_average changes only what is written at the end
+                             "flip_average", "recipe")}  # flip_average changes only what is written at the end;
+        # the recipe is a label: the values it stands for are checked one by one
         for k in ("ema", "image_context", "mirror"):  # states saved before these options existed stay resumable
             if not keep[k]:
                 del keep[k]

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QButtonGroup, QComboBox, QDialog, QDialogButtonBox, QFileDialog,
+from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog,
                                QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QProgressBar,
                                QPushButton, QRadioButton, QSpinBox, QVBoxLayout, QWidget)
 
@@ -17,7 +17,8 @@ from declip_desktop.workers import Job, JobRunner
 DECODERS = ["conv-20", "conv-12", "conv-4", "linear"]
 
 
-def _path_row(edit: QLineEdit, caption: str, folder: bool = True, files: bool = False) -> QWidget:
+def _path_row(edit: QLineEdit, caption: str, folder: bool = True, files: bool = False,
+              file_filter: str = "") -> QWidget:
     w = QWidget()
     lay = QHBoxLayout(w)
     lay.setContentsMargins(0, 0, 0, 0)
@@ -26,7 +27,7 @@ def _path_row(edit: QLineEdit, caption: str, folder: bool = True, files: bool = 
 
     def pick():
         if files:
-            paths, _ = QFileDialog.getOpenFileNames(w, caption)
+            paths, _ = QFileDialog.getOpenFileNames(w, caption, "", file_filter)
             if paths:
                 edit.setText(";".join(paths))
         elif folder:
@@ -101,6 +102,15 @@ class TrainerDialog(QDialog):
 
         # -- settings
         from engine.backbones import PRESETS
+        from trainer.recipes import RECIPES
+
+        # a recipe fills in the visible settings below and the advanced ones it names (trainer/recipes.py)
+        self.recipeCombo = QComboBox(objectName="trainRecipeCombo", accessibleName="Training recipe")
+        for r in RECIPES.values():
+            self.recipeCombo.addItem(r.title, r.name)
+        self.recipeNote = QLabel("", objectName="trainRecipeNote")
+        self.recipeNote.setWordWrap(True)
+        self.recipeNote.setStyleSheet("color: palette(mid);")
 
         self.backboneCombo = QComboBox(objectName="trainBackboneCombo", accessibleName="Backbone")
         self.backboneCombo.setEditable(True)  # a JSON spec may be typed for experiments
@@ -115,13 +125,27 @@ class TrainerDialog(QDialog):
                                   value=64)
         self.outEdit = QLineEdit(objectName="trainOutEdit", accessibleName="Output model folder")
         self.nameEdit = QLineEdit(objectName="trainNameEdit", accessibleName="Model name")
+        self.seedSpin = QSpinBox(objectName="trainSeedSpin", accessibleName="Random seed", minimum=0,
+                                 maximum=2**31 - 1, value=0)
+        self.initEdit = QLineEdit(objectName="trainInitEdit", accessibleName="Fine-tune from a model or checkpoint")
+        self.initEdit.setPlaceholderText("optional: a model folder or an official .pth")
+        self.augmentCheck = QCheckBox("Augment (blur, colour jitter, JPEG; slower, no feature cache)",
+                                      objectName="trainAugmentCheck")
+        self.flipCheck = QCheckBox("Analyse each image mirrored too, and average (twice the backbone time)",
+                                   objectName="trainFlipCheck")
         set_box = QGroupBox("Settings")
         g = QFormLayout(set_box)
+        g.addRow("Recipe", self.recipeCombo)
+        g.addRow(self.recipeNote)
         g.addRow("Backbone", self.backboneCombo)
         g.addRow("Backbone weights", _path_row(self.weightsEdit, "CLIP weight files", files=True))
         g.addRow("Decoder", self.decoderCombo)
         g.addRow("Epochs (max)", self.epochsSpin)
         g.addRow("Batch size", self.batchSpin)
+        g.addRow("Seed", self.seedSpin)
+        g.addRow("Fine-tune from", _path_row(self.initEdit, "Model folder to start from"))
+        g.addRow(self.augmentCheck)
+        g.addRow(self.flipCheck)
         g.addRow("Model folder", _path_row(self.outEdit, "Folder for the trained model"))
         g.addRow("Model name", self.nameEdit)
 
@@ -155,7 +179,20 @@ class TrainerDialog(QDialog):
         lay.addWidget(self.statusLabel)
         lay.addLayout(run_row)
         lay.addWidget(close)
-        self.resize(980, 680)
+        self.recipeCombo.currentIndexChanged.connect(self._apply_recipe)
+        self._apply_recipe()
+        self.resize(1060, 760)
+
+    def _apply_recipe(self) -> None:
+        """Show the chosen recipe's visible values; the user may still change them."""
+        from trainer.recipes import recipe
+
+        r = recipe(self.recipeCombo.currentData())
+        own = {"decoder": "conv-20", "batch_size": 64, "max_epochs": 30}  # this dialog's authors' values
+        self.decoderCombo.setCurrentText(r.config.get("decoder", own["decoder"]))
+        self.batchSpin.setValue(r.config.get("batch_size", own["batch_size"]))
+        self.epochsSpin.setValue(r.config.get("max_epochs", own["max_epochs"]))
+        self.recipeNote.setText(r.description)
 
     # -- configuration ------------------------------------------------------------------------
     def config(self) -> tuple[dict | None, dict]:
@@ -177,12 +214,26 @@ class TrainerDialog(QDialog):
             data = self.dataEdit.text().strip()
             if not data:
                 raise DeclipError("choose a data set folder")
+        from engine.backbones import is_lite, resolve_spec
+        from trainer import recipes
+
+        name = self.recipeCombo.currentData()
+        try:
+            if isinstance(backbone, str) and is_lite(backbone):  # a JSON spec is explicit: left as typed
+                backbone = recipes.lite_backbone(name, resolve_spec(backbone), {})
+        except ValueError as exc:
+            raise DeclipError(str(exc)) from None
         weights = [w for w in self.weightsEdit.text().split(";") if w.strip()]
         kwargs = {"data": data, "out": out, "backbone": backbone, "backbone_weights": weights,
-                  "decoder": self.decoderCombo.currentText(), "max_epochs": self.epochsSpin.value(),
-                  "batch_size": self.batchSpin.value(), "name": self.nameEdit.text().strip() or None}
-        if self.widths is not None:
-            kwargs["widths"] = list(self.widths)
+                  "name": self.nameEdit.text().strip() or None, "seed": self.seedSpin.value(),
+                  "init": self.initEdit.text().strip() or None, "augment": self.augmentCheck.isChecked(),
+                  "flip_average": self.flipCheck.isChecked(), "recipe": name}
+        shown = {"decoder": self.decoderCombo.currentText(), "max_epochs": self.epochsSpin.value(),
+                 "batch_size": self.batchSpin.value(), "widths": list(self.widths) if self.widths else None}
+        # the recipe's advanced settings, unless a shown control says otherwise
+        kwargs.update(recipes.resolve(name, {**{k: None for k in recipes.RECIPE_SETTINGS}, **shown}))
+        if kwargs["decoder"] != recipes.recipe(name).config.get("decoder", kwargs["decoder"]) and not self.widths:
+            kwargs["widths"] = None  # another decoder than the recipe's: its own channel plan
         return synth, kwargs
 
     widths: list[int] | None = None  # channel plan override (tests use tiny decoders)
