@@ -196,7 +196,10 @@ def main() -> None:
                 diff = max(float(np.abs(a - b).max()) for a, b in zip(exact_maps, maps))
                 note = f"mask IoU vs cpu exact {min(ious):.3f} (min over {len(ious)} photos), max |dp| {diff:.4f}"
             ratio = f"{t_ref / t1:.2f}x reference; " if t_ref == t_ref else ""
-            rows.append((f"paper {device} {precision} ({str(det.dtype).replace('torch.', '')}), batch 1", t1,
+            dt = str(det.dtype).replace("torch.", "")
+            ddt = str(det.decoder_dtype).replace("torch.", "")
+            dts = dt if ddt == dt else f"{dt} backbone, {ddt} decoder"
+            rows.append((f"paper {device} {precision} ({dts}), batch 1", t1,
                          f"{ratio}decoder convs: {det.net.conv_kernel}"))
             rows.append((f"paper {device} {precision}, batch 8 (per image)", t8, note))
             if precision == "exact":

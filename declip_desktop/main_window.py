@@ -745,7 +745,8 @@ class MainWindow(QMainWindow):
             meta = analysis.get("metadata") or {}
             sections["Analysis"] = {"score": analysis.get("score"), "model": analysis.get("model_id"),
                                     "mode": analysis.get("mode"), "stored (UTC)": analysis.get("stored_utc"),
-                                    "device": meta.get("device_name"), "dtype": meta.get("dtype"),
+                                    "device": meta.get("device_name"), "precision": meta.get("precision"),
+                                    "dtype": meta.get("dtype"), "decoder dtype": meta.get("decoder_dtype"),
                                     "weights": meta.get("weights"), "timings": meta.get("timings")}
         exif = md.pop("exif", None)
         sections["Image metadata"] = md

@@ -162,12 +162,13 @@ def read_decoder_state(raw: dict, path: Path) -> dict:
 
 def load_network_from_sources(card: ModelCard, sources: dict[str, Path], device: str | torch.device = "cpu",
                               dtype: torch.dtype | None = None, check_only: bool = False,
-                              conv: str = "auto") -> DeclipNet:
+                              conv: str = "auto", decoder_dtype: torch.dtype | None = None) -> DeclipNet:
     dtype = dtype or torch.float32
+    decoder_dtype = decoder_dtype or dtype
     device = torch.device(device)
     flip = card.flip_average
-    key = (card.id, tuple(sorted((f["role"], f.get("sha256")) for f in card.files)), str(device), str(dtype), conv,
-           flip)
+    key = (card.id, tuple(sorted((f["role"], f.get("sha256")) for f in card.files)), str(device), str(dtype),
+           str(decoder_dtype), conv, flip)
     if not check_only:
         with _LOCK:
             if key in _CACHE:
@@ -195,7 +196,7 @@ def load_network_from_sources(card: ModelCard, sources: dict[str, Path], device:
     finally:
         _MEMO.clear()
     net = build_network(card.backbone, card.decoder, dec_state, clip_files, device, dtype,
-                        decoder_origin=str(dec_path), conv=conv, flip_average=flip)
+                        decoder_origin=str(dec_path), conv=conv, flip_average=flip, decoder_dtype=decoder_dtype)
     del clip_files
     if not check_only:
         with _LOCK:

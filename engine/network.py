@@ -29,13 +29,14 @@ class DeclipNet(nn.Module):
     """
 
     def __init__(self, backbone: nn.Module, decoder: nn.Module, decoder_spec: dict, conv_kernel: str = "direct",
-                 flip_average: bool = False):
+                 flip_average: bool = False, decoder_dtype: torch.dtype = torch.float32):
         super().__init__()
         self.backbone = backbone
         self.decoder = decoder
         self.decoder_spec = decoder_spec
         self.conv_kernel = conv_kernel  # how the decoder's convolutions are computed (for the metadata)
         self.flip_average = flip_average
+        self.decoder_dtype = decoder_dtype  # may differ from the backbone's (CPU fast: bf16 backbone, fp32 decoder)
 
     @property
     def out_channels(self) -> int:
@@ -48,6 +49,7 @@ class DeclipNet(nn.Module):
         return torch.cat(both.chunk(2), 1)
 
     def decode(self, feats: torch.Tensor) -> torch.Tensor:
+        feats = feats.to(self.decoder_dtype)
         return flip_averaged(self.decoder, feats) if self.flip_average else self.decoder(feats)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -100,8 +102,11 @@ def _load_into(module: nn.Module, state: dict, origin: str, expected: str, dtype
 
 def build_network(backbone_spec: dict, decoder_spec: dict, decoder_state: dict, clip_files: dict[str, dict],
                   device: torch.device, dtype: torch.dtype, decoder_origin: str = "decoder",
-                  fold_bn: bool = True, conv: str = "auto", flip_average: bool = False) -> DeclipNet:
+                  fold_bn: bool = True, conv: str = "auto", flip_average: bool = False,
+                  decoder_dtype: torch.dtype | None = None) -> DeclipNet:
     """clip_files: role -> raw weights dict (already safely read) with an 'origin' label under '__path__'.
+
+    dtype is the backbone's; decoder_dtype (default: the same) the decoder's.
 
     clip_files and decoder_state are consumed (cleared) once their tensors are in the modules, so the
     file copies are freed before the next part is built: peak memory stays near one model copy.
@@ -155,15 +160,16 @@ def build_network(backbone_spec: dict, decoder_spec: dict, decoder_state: dict, 
     decoder = decoder.eval()
     if fold_bn and isinstance(decoder, nn.Sequential):
         decoder = fold_batchnorm(decoder)
-    decoder = decoder.to(device=device, dtype=dtype)
+    decoder_dtype = decoder_dtype or dtype
+    decoder = decoder.to(device=device, dtype=decoder_dtype)
     kernel = "direct"
-    want_winograd = conv == "winograd" or (conv == "auto" and device.type == "cpu" and dtype == torch.float32)
+    want_winograd = conv == "winograd" or (conv == "auto" and device.type == "cpu" and decoder_dtype == torch.float32)
     if want_winograd and fold_bn and isinstance(decoder, nn.Sequential):
         swapped = winograd_decoder(decoder)
         total = sum(isinstance(m, nn.Conv2d) for m in decoder) + swapped
         if swapped:
             kernel = f"winograd F(4x4,5x5) for {swapped} of {total} convs, direct for the rest"
-    net = DeclipNet(backbone.eval(), decoder, decoder_spec, kernel, flip_average).eval()
+    net = DeclipNet(backbone.eval(), decoder, decoder_spec, kernel, flip_average, decoder_dtype).eval()
     for p in net.parameters():
         p.requires_grad_(False)
     leftover = [n for n, t in list(net.named_parameters()) + list(net.named_buffers()) if t.is_meta]

@@ -129,7 +129,7 @@ def main() -> int:
             run = analyze(gpu, precision, mode, "gpu")
             agree = agreement(cpu["maps"], run["maps"])
             meta = run["res"]["items"][0]["metadata"]
-            out[precision] = {**agree, "seconds": round(run["seconds"], 1), "dtype": meta.get("dtype"),
+            out[precision] = {**agree, "seconds": round(run["seconds"], 1), "dtype": meta.get("dtype"), "decoder_dtype": meta.get("decoder_dtype"),
                               "device_name": meta.get("device_name"),
                               "max_score_diff": round(max(abs(a["score"] - b["score"]) for a, b in
                                                           zip(cpu["res"]["items"], run["res"]["items"])), 5)}

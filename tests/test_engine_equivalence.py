@@ -85,10 +85,19 @@ def test_fast_precision_close_to_exact(official_vit, photo, monkeypatch):
     exact = Detector.from_files(ckpt, clip, device="cpu", precision="exact").analyze(photo)
     fast = Detector.from_files(ckpt, clip, device="cpu", precision="fast")
     assert fast.dtype == torch.bfloat16
+    # bf16 backbone, fp32 decoder: the decoder's convolutions are where bf16 moved the masks most
+    assert {p.dtype for p in fast.net.backbone.parameters()} == {torch.bfloat16}
+    assert {p.dtype for p in fast.net.decoder.parameters()} == {torch.float32}
     res = fast.analyze(photo)
     assert res.raw.dtype == np.float32
     assert float(np.abs(res.raw - exact.raw).max()) < 0.05
     assert res.metadata["precision"] == "fast" and exact.metadata["precision"] == "exact"
+    assert (res.metadata["dtype"], res.metadata["decoder_dtype"]) == ("bfloat16", "float32")
+    assert (exact.metadata["dtype"], exact.metadata["decoder_dtype"]) == ("float32", "float32")
+    # features cached from the bf16 backbone decode in fp32, as analyze does
+    feats = fast.extract_features(fast.preprocess(Image.open(photo).convert("RGB"))[None])
+    assert feats.dtype == torch.bfloat16
+    assert np.array_equal(fast.decode(feats)[0].numpy(), res.raw)
 
 
 def test_fast_falls_back_to_fp32_where_bf16_is_slow_and_says_so(official_vit, photo, monkeypatch):

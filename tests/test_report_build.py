@@ -161,3 +161,13 @@ def test_full_exif_appendix_lists_every_tag_across_pages(tmp_path):
     appendix = "\n".join(p for p in pages if "Appendix C" in p or "EXIF Tag" in p)
     assert all(f"EXIF Tag{i:03d}" in appendix for i in range(150))
     assert sum("EXIF Tag" in p for p in pages) >= 2 and info.pages == len(pages)
+
+
+def test_precision_row_names_both_dtypes_where_backbone_and_decoder_differ():
+    from declip_desktop.report.item_page import precision_text
+
+    assert precision_text({"precision": "exact", "dtype": "float32", "decoder_dtype": "float32"}) == "exact · dtype float32"
+    assert precision_text({"precision": "fast", "dtype": "bfloat16", "decoder_dtype": "float32"}) == (
+        "fast · backbone bfloat16, decoder float32")
+    assert precision_text({"precision": "fast", "dtype": "float16"}) == "fast · dtype float16"  # older results
+    assert precision_text({}) == "?"

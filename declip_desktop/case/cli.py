@@ -187,7 +187,8 @@ def cmd_analyze(args) -> int:
         describe = det.describe() if hasattr(det, "describe") else {}
         case.log("analysis_run_started", {"model_id": model_id, "mode": args.mode, "device": describe.get("device"),
                                           "device_name": getattr(det, "device_name", None),
-                                          "dtype": describe.get("dtype"), "precision": args.precision or "auto",
+                                          "dtype": describe.get("dtype"), "decoder_dtype": describe.get("decoder_dtype"),
+                                          "precision": args.precision or "auto",
                                           "weights": describe.get("weights"), "versions": describe.get("versions"),
                                           "items": [it.id for it in todo], "force": bool(args.force)})
         failed = 0

@@ -20,6 +20,15 @@ PANEL_W = (FRAME_W - GAP) / 2
 PANEL_H = 190
 
 
+
+def precision_text(md: dict) -> str:
+    """'exact · float32', or 'fast · backbone bfloat16, decoder float32' where the two differ."""
+    prec = md.get("precision") or md.get("dtype") or "?"
+    dt, ddt = md.get("dtype"), md.get("decoder_dtype")
+    if dt and ddt and ddt != dt:
+        return f"{prec} · backbone {dt}, decoder {ddt}"
+    return f"{prec} · dtype {dt}" if dt and dt != prec else prec
+
 def item_section(f: Findings, pics: Pictures) -> list[Flowable]:
     it = f.item
     out: list[Flowable] = [X(f"Item {f.index} · {esc(it.file_name)}", "h1")]
@@ -165,9 +174,7 @@ def _method_rows(f: Findings) -> list[tuple[str, Any]]:
             f"{esc(w.get('file') or w.get('name') or w.get('role') or '?')}<br/>"
             f"<font name='DeclipMono' size='7'>{esc(w.get('sha256') or '?')}</font>" for w in weights), "cell")))
     dev = md.get("device_name") or md.get("device") or "?"
-    prec = md.get("precision") or md.get("dtype") or "?"
-    rows.append(("Device / precision", f"{dev} ({md.get('device', '?')}) · {prec}"
-                                         f"{' · dtype ' + str(md['dtype']) if md.get('dtype') and md.get('dtype') != prec else ''}"))
+    rows.append(("Device / precision", f"{dev} ({md.get('device', '?')}) · {precision_text(md)}"))
     v = md.get("versions") or {}
     rows.append(("Software versions", " · ".join(f"{k} {v[k]}" for k in ("app", "torch", "open_clip", "pillow", "timm", "numpy", "python")
                                                  if k in v) or "not recorded"))
