@@ -58,6 +58,10 @@ def remove_recent_case(path: str) -> None:
     s.sync()
 
 
+# dtype names an earlier precision menu saved; the engine takes exact/fast, so they are read as those
+_OLD_PRECISIONS = {"fp32": "exact", "fp16": "fast", "bf16": "fast"}
+
+
 @dataclass
 class Preferences:
     colormap: str = "inferno"
@@ -82,6 +86,8 @@ class Preferences:
             return cls()
         known = {f.name for f in fields(cls)}
         prefs = cls()
+        if isinstance(data, dict) and data.get("precision") in _OLD_PRECISIONS:
+            data["precision"] = _OLD_PRECISIONS[data["precision"]]
         for key, value in (data.items() if isinstance(data, dict) else []):
             if key not in known:
                 continue

@@ -129,6 +129,7 @@ def main() -> int:
     dlg.photosEdit.setText(str(authentic))
     dlg.synthOutEdit.setText(str(tmp / "synth"))
     dlg.synthCount.setValue(24)
+    dlg.recipeCombo.setCurrentIndex(dlg.recipeCombo.findData("small-data"))  # the small-data recipe suits 24 items
     dlg.backboneCombo.setEditText(json.dumps({"family": "lite0", "stages": [1], "grid": 8, "input_size": 64}))
     dlg.decoderCombo.setCurrentText("conv-4")
     dlg.widths = [4, 4, 4, 4]

@@ -80,7 +80,11 @@ def test_event_loop_never_stalls_during_analysis(qtbot, tmp_path, tiny_model):
     meter.stop()
     print(f"max event-loop gap during analysis: {meter.max_gap * 1000:.1f} ms over {meter.ticks} ticks")
     assert meter.ticks > 20
-    assert meter.max_gap < 0.100
+    # The worker keeps the GUI thread free: gaps are tens of ms. The bound leaves room for a shared,
+    # noisy 2-core host (112 ms was seen once there) and stays below what this test exists to catch:
+    # one batch (4) of these images analysed on the GUI thread takes about 0.3 s with the tiny model
+    # (0.06 s per image, plus reading the files).
+    assert meter.max_gap < 0.200
     close_window(w)
 
 
@@ -96,4 +100,21 @@ def test_analysis_progress_reaches_max_and_buttons_follow_state(qtbot, tmp_path,
     assert seen and seen[-1] == w.progressBar.maximum()
     rows = w.evidenceModel.rows()
     assert rows[0].score is None and rows[1].score is not None
+    close_window(w)
+
+
+def test_every_precision_in_the_menu_analyses(qtbot, tmp_path, tiny_model):
+    """The menu's choices are the engine's names: each one runs (an earlier menu offered dtype
+    names, which the engine refused at analysis time)."""
+    photos = write_photos(tmp_path / "in", 1)
+    w = _window_with(qtbot, tmp_path, photos)
+    combo = w.analysisPanel.precisionCombo
+    assert [combo.itemData(i) for i in range(combo.count())] == ["auto", "exact", "fast"]
+    for i in range(combo.count()):
+        combo.setCurrentIndex(i)
+        with qtbot.waitSignal(w.analysisFinished, timeout=120000) as blocker:
+            w.analyze_all()
+        assert blocker.args == [1, 0], (combo.itemData(i), w.analysisPanel.errorList.count())
+        stored = w.case.analyses()[-1].record["result"]["metadata"]
+        assert stored["precision_requested"] == combo.itemData(i)
     close_window(w)

@@ -105,6 +105,10 @@ def test_preferences_file_is_readable_json_and_survives_bad_values(tmp_path):
     assert loaded.threshold == 0.5 and loaded.opacity == 1.0
     settings.Preferences.path().write_text("{not json")
     assert settings.Preferences.load() == settings.Preferences()
+    # an earlier precision menu saved dtype names, which the engine refuses: read as exact/fast
+    for old, new in (("fp32", "exact"), ("fp16", "fast"), ("bf16", "fast"), ("exact", "exact"), ("auto", "auto")):
+        settings.Preferences.path().write_text(f'{{"precision": "{old}"}}')
+        assert settings.Preferences.load().precision == new
 
 
 def test_overlay_preferences_are_restored(qtbot, tmp_path):

@@ -6,7 +6,11 @@ from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QLis
                                QProgressBar, QPushButton, QVBoxLayout, QWidget)
 
 MODES = [("paper", "Paper (whole image, resized)"), ("tiled", "Tiled (full resolution)")]
-PRECISIONS = [("auto", "Auto"), ("fp32", "FP32"), ("fp16", "FP16 (GPU)"), ("bf16", "BF16 (GPU)")]
+# the engine's precision names (engine.detector.pick_dtype): short labels, what each runs in the tooltip
+PRECISIONS = [("auto", "Auto", "Fast on a CUDA GPU, exact on a CPU"),
+              ("exact", "Exact (fp32)", "fp32 throughout: the published numerics"),
+              ("fast", "Fast", "CUDA: fp16. CPU with native bf16: bf16 backbone, fp32 decoder. "
+                               "Other CPUs: fp32 (bf16 would be slower there)")]
 
 
 class AnalysisPanel(QWidget):
@@ -17,8 +21,9 @@ class AnalysisPanel(QWidget):
         for key, label in MODES:
             self.modeCombo.addItem(label, key)
         self.precisionCombo = QComboBox(objectName="precisionCombo", accessibleName="Precision")
-        for key, label in PRECISIONS:
+        for i, (key, label, tip) in enumerate(PRECISIONS):
             self.precisionCombo.addItem(label, key)
+            self.precisionCombo.setItemData(i, tip, Qt.ItemDataRole.ToolTipRole)
         self.deviceLabel = QLabel("…", objectName="deviceLabel", accessibleName="Device in use")
         self.deviceLabel.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.analyzeButton = QPushButton("&Analyse", objectName="analyzeButton",
