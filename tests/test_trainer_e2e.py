@@ -321,3 +321,30 @@ def test_train_flip_average_changes_only_the_card_flag_and_the_calibrated_shift(
     diff = flip["training"]["bias_shift"] - plain["training"]["bias_shift"]
     assert torch.allclose(b[last_bias] - a[last_bias], torch.tensor(diff, dtype=a[last_bias].dtype), atol=1e-6)
     assert Detector.from_model(tmp_path / "flip", device="cpu").net.flip_average
+
+
+def test_calibrate_scale_scales_only_the_final_layer_and_keeps_the_masks(dataset, tmp_path, capsys):
+    from engine import Detector
+    from engine.weights import load_state_file
+
+    cache = str(tmp_path / "cache")
+    base = ["train", "--data", str(dataset), "--cache", cache, *TRAIN_ARGS, "--calibrate-bias", "--seed", "6"]
+    assert declip(base + ["--out", str(tmp_path / "plain")]) == 0
+    assert declip(base + ["--out", str(tmp_path / "scaled"), "--calibrate-scale"]) == 0
+    plain, scaled = (json.loads((tmp_path / d / "card.json").read_text()) for d in ("plain", "scaled"))
+    scale = scaled["training"]["logit_scale"]
+    assert plain["training"]["logit_scale"] == 1.0 and scale != 1.0 and 0.05 <= scale <= 20
+    assert "logit scale" in capsys.readouterr().err
+    a = load_state_file(tmp_path / "plain" / "decoder.safetensors")
+    b = load_state_file(tmp_path / "scaled" / "decoder.safetensors")
+    last = max({k.rsplit(".", 1)[0] for k in a}, key=lambda k: int(k.split(".")[1]))
+    for k in a:
+        want = a[k] * scale if k.rsplit(".", 1)[0] == last else a[k]
+        assert torch.allclose(b[k].float(), want.float(), rtol=1e-5, atol=1e-7), k
+    # the same masks at 0.5, probabilities pushed away from it by the factor
+    img = next((dataset / "test" / "images").iterdir())
+    p = Detector.from_model(tmp_path / "plain", device="cpu").analyze(img).raw
+    q = Detector.from_model(tmp_path / "scaled", device="cpu").analyze(img).raw
+    lp, lq = np.log(p / (1 - p)), np.log(q / (1 - q))
+    assert np.allclose(lq, lp * scale, atol=1e-3 * max(1.0, scale))
+    assert np.array_equal(p > 0.5, q > 0.5)

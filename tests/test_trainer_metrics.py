@@ -139,3 +139,23 @@ def test_ema_outside_zero_to_one_is_refused(tmp_path):
 
     with pytest.raises(DeclipError, match="--ema 1.0"):
         Trainer(TrainConfig(data=str(tmp_path), backbone="lite0", decoder="conv-4", out=str(tmp_path / "o"), ema=1.0))
+
+
+def test_fit_logit_scale_recovers_a_known_temperature_and_keeps_the_boundary():
+    import torch
+
+    from trainer.train import fit_logit_scale, fold_logit_scale
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(200_000, generator=g) * 2
+    y = (torch.rand(200_000, generator=g) < torch.sigmoid(2.5 * x)).float()  # labels drawn at temperature 2.5
+    assert abs(fit_logit_scale(x, y) - 2.5) < 0.05
+    assert abs(fit_logit_scale(x * 2.5, y) - 1.0) < 0.02  # already calibrated: left alone
+    assert fit_logit_scale(torch.zeros(10), torch.ones(10)) == 1.0  # no information: unchanged
+
+    dec = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(4, 1, 3, padding=1),
+                              torch.nn.Upsample(scale_factor=2, mode="bilinear"))
+    inp = torch.randn(2, 3, 8, 8, generator=g)
+    before = dec(inp).detach()
+    fold_logit_scale(dec, 1.7)
+    assert torch.allclose(dec(inp).detach(), before * 1.7, atol=1e-6)

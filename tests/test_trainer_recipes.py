@@ -18,6 +18,7 @@ def test_authors_recipe_is_the_default_and_keeps_the_published_values():
     assert (cfg.decoder, cfg.widths, cfg.batch_size, cfg.patience, cfg.max_epochs) == ("conv-20", None, 64, 5, 400)
     assert (cfg.ema, cfg.feature_dropout, cfg.calibrate_bias, cfg.image_context, cfg.bn_gamma_mean) == (0.0, 0.0, False,
                                                                                                          None, 0.0)
+    assert cfg.calibrate_scale is False
     assert (cfg.backbone["grid"], cfg.backbone["input_size"]) == (16, 224)  # the lite0 preset, untouched
 
 
@@ -28,6 +29,7 @@ def test_small_data_recipe_is_the_default_models_recipe():
                                                                                        2, 12)
     assert (cfg.ema, cfg.feature_dropout, cfg.calibrate_bias, cfg.image_context, cfg.bn_gamma_mean) == (
         0.99, 0.5, True, "image-mean", 1.0)
+    assert cfg.calibrate_scale is True
     assert {k: cfg.backbone[k] for k in ("stages", "grid", "input_size")} == {"stages": [3, 4], "grid": 32,
                                                                              "input_size": 448}
     # the shipped default model was trained with exactly these values
@@ -37,8 +39,10 @@ def test_small_data_recipe_is_the_default_models_recipe():
 
 def test_explicit_flags_win_over_the_recipe_even_at_the_authors_values():
     cfg = _cfg("--recipe", "small-data", "--batch-size", "64", "--no-calibrate-bias", "--image-context", "none",
+               "--no-calibrate-scale",
                "--ema", "0", "--grid", "16", "--decoder", "conv-20", "--widths", "512,256,128,64")
     assert (cfg.batch_size, cfg.calibrate_bias, cfg.image_context, cfg.ema) == (64, False, None, 0.0)
+    assert cfg.calibrate_scale is False
     assert (cfg.decoder, cfg.widths) == ("conv-20", [512, 256, 128, 64])
     assert (cfg.backbone["grid"], cfg.backbone["input_size"]) == (16, 448)  # only the flag given wins
     assert cfg.feature_dropout == 0.5 and cfg.patience == 2  # the rest still comes from the recipe

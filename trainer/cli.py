@@ -63,6 +63,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--calibrate-bias", action=argparse.BooleanOptionalAction, default=None,
                    help="fold the best-IoU threshold on validation into the final bias (not in the paper; "
                         "small-data: on)")
+    p.add_argument("--calibrate-scale", action=argparse.BooleanOptionalAction, default=None,
+                   help="after the threshold, scale the final logit (masks at 0.5 unchanged) so that the map's "
+                        "probabilities match validation pixel frequencies (not in the paper; small-data: on)")
     p.add_argument("--dice-weight", type=float, default=0.0,
                    help="add this times a per-image soft-Dice loss to BCE (0 = the authors' BCE only)")
     p.add_argument("--feature-dropout", type=float, default=None, metavar="P",
@@ -103,6 +106,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--flip-average", action="store_true",
                    help="the model's map is the mean of the image's and its mirror image's (twice the backbone "
                         "time; --data then calibrates on both views)")
+    p.add_argument("--calibrate-scale", action="store_true",
+                   help="with --data: after the threshold, scale the combined logit (masks at 0.5 unchanged) so "
+                        "that the map's probabilities match validation pixel frequencies")
     p.add_argument("--id", dest="model_id", default=None, help="model id for the card (default: --out name)")
     p.add_argument("--name", default=None)
     p.add_argument("--device", default="cpu")
@@ -191,6 +197,7 @@ def train_config(args):
     # flags a recipe may set are None unless given; "none" is an explicit "off" for the image context
     given = {"decoder": args.decoder, "widths": _widths(args.widths), "batch_size": args.batch_size,
              "patience": args.patience, "bn_gamma_mean": args.bn_gamma_mean, "calibrate_bias": args.calibrate_bias,
+             "calibrate_scale": args.calibrate_scale,
              "feature_dropout": args.feature_dropout, "image_context": args.image_context, "ema": args.ema,
              "max_epochs": args.max_epochs}
     chosen = recipes.resolve(args.recipe, given)
@@ -235,8 +242,10 @@ def cmd_ensemble(args) -> int:
     from .ensemble import build_ensemble
 
     res = build_ensemble(args.models, args.out, args.model_id, args.name, args.data, args.val_split, args.device,
-                         flip_average=args.flip_average, log=_err)
-    iou = f", val IoU {res['val_iou']:.2f} (shift {res['bias_shift']:+.2f})" if res["val_iou"] is not None else ""
+                         flip_average=args.flip_average, calibrate_scale=args.calibrate_scale, log=_err)
+    scale = f", logit scale {res['logit_scale']:.3f}" if args.calibrate_scale else ""
+    iou = (f", val IoU {res['val_iou']:.2f} (shift {res['bias_shift']:+.2f}{scale})"
+           if res["val_iou"] is not None else "")
     print(f"model {res['model_id']}: mean of {res['members']} decoders{iou} -> {res['card']}")
     return 0
 

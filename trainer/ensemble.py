@@ -18,7 +18,7 @@ from engine.errors import DeclipError
 from engine.network import FlipAveraged
 
 from .train import (DECODER_FILE, TrainConfig, Trainer, _add_card_field, _slug, _utc, first_mismatch,
-                    fold_logit_shift, load_init_state, with_mirrored_view)
+                    fold_logit_scale, fold_logit_shift, load_init_state, with_mirrored_view)
 
 _SHAPE_KEYS = ("type", "depth", "widths", "context")
 
@@ -34,13 +34,14 @@ def _member_card(path: Path) -> ModelCard:
 
 def build_ensemble(models: list[Path], out: Path, model_id: str | None = None, name: str | None = None,
                    data: Path | None = None, val_split: str = "val", device: str = "cpu",
-                   flip_average: bool = False, log=lambda s: None) -> dict:
+                   flip_average: bool = False, calibrate_scale: bool = False, log=lambda s: None) -> dict:
     """Write the ensemble of the model folders `models` to `out` (card.json + decoder.safetensors).
 
     With `data`, the constant logit shift with the best mean IoU on its validation split is folded
     into the final bias (as `declip train --calibrate-bias` does for one decoder), and that IoU is
     recorded as the card's val_iou. flip_average: the card says that the map is the mean of the
     image's and its mirror image's (the engine then runs both views), and the calibration sees both.
+    calibrate_scale (needs data): then the final logit is scaled as `declip train --calibrate-scale` does.
     """
     from engine.images import sha256_file
     from engine.versions import software_versions
@@ -84,11 +85,12 @@ def build_ensemble(models: list[Path], out: Path, model_id: str | None = None, n
     dec.load_state_dict(ensemble_state(states, member))
     dec.eval()
 
-    shift, val_iou = 0.0, None
+    if calibrate_scale and data is None:
+        raise DeclipError("--calibrate-scale needs --data (it is fitted on the validation images)")
+    shift, val_iou, scale = 0.0, None, 1.0
     if data is not None:
-        shift, val_iou = _calibrate(dec, first, ens_spec, Path(data), val_split, device, flip_average, log)
-        if shift:
-            fold_logit_shift(dec, shift)
+        shift, val_iou, scale = _calibrate(dec, first, ens_spec, Path(data), val_split, device, flip_average,
+                                           calibrate_scale, log)
     out.mkdir(parents=True, exist_ok=True)
     dec_path = out / DECODER_FILE
     save_safetensors(module_state_to_checkpoint(dec, ens_spec), dec_path,
@@ -119,11 +121,11 @@ def build_ensemble(models: list[Path], out: Path, model_id: str | None = None, n
     _add_card_field(out, "training", {
         "ensemble": {"members": members, "combine": "mean of the members' logits",
                      "data": str(Path(data).resolve()) if data else None, "val_split": val_split if data else None,
-                     "flip_average": flip_average, "bias_shift": shift,
+                     "flip_average": flip_average, "bias_shift": shift, "logit_scale": round(scale, 6),
                      "val_iou": round(val_iou, 4) if val_iou is not None else None},
         "finished_utc": _utc(), "versions": software_versions()})
     return {"card": str(out / "card.json"), "model_id": model_id, "val_iou": val_iou, "bias_shift": shift,
-            "members": len(models)}
+            "logit_scale": scale, "members": len(models)}
 
 
 def _is_cnn(backbone_spec: dict) -> bool:
@@ -142,10 +144,11 @@ def _card_field(folder: Path, key: str):
 
 
 def _calibrate(dec, card: ModelCard, spec: dict, data: Path, split: str, device: str, flip_average: bool,
-               log) -> tuple[float, float]:
-    """(best constant logit shift, mean val IoU at it), with the trainer's own validation code.
-    With flip_average it validates what the engine will run: both views' features, stacked on the
-    channels, through engine.network.FlipAveraged."""
+               scale: bool, log) -> tuple[float, float, float]:
+    """Fold the best constant logit shift (and with `scale`, the fitted logit scale) into dec, with the
+    trainer's own validation code; returns (shift, mean val IoU at it, scale). With flip_average it
+    validates what the engine will run: both views' features, stacked on the channels, through
+    engine.network.FlipAveraged."""
     from engine.backbones import weight_roles
 
     clip = [str(card.path_of(r)) for r in weight_roles(card.backbone) if card.path_of(r)]
@@ -162,7 +165,15 @@ def _calibrate(dec, card: ModelCard, spec: dict, data: Path, split: str, device:
         val = with_mirrored_view(val, t._features_for(samples, split, t.backbone, mirrored=True))
         judged = FlipAveraged(dec)
     iou = t._validate(judged.to(device), val)
+    shift = t.last_shift
+    if shift:
+        fold_logit_shift(dec, shift)
+    factor = 1.0
+    if scale:
+        factor = t.calibrated_scale(judged, val)
+        fold_logit_scale(dec, factor)
     dec.eval()
-    log(f"calibrated on {len(val)} {split} images: shift {t.last_shift:+.2f}, IoU {iou:.2f}")
-    return t.last_shift, iou
+    log(f"calibrated on {len(val)} {split} images: shift {shift:+.2f}, IoU {iou:.2f}"
+        + (f", logit scale {factor:.3f}" if scale else ""))
+    return shift, iou, factor
 

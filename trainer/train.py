@@ -83,6 +83,9 @@ class TrainConfig:
     # the model analyses each image and its mirror image and averages the maps (a card flag: training is
     # unchanged; the final threshold is calibrated on both views of the validation images)
     flip_average: bool = False
+    # after the threshold calibration, scale the final logit (p = 0.5 stays where it is) so that the
+    # map's probabilities match how often validation pixels at that probability are manipulated
+    calibrate_scale: bool = False
     recipe: str = "authors"  # the named recipe (trainer.recipes) the values above came from; a label only
 
 
@@ -224,6 +227,34 @@ def fold_logit_shift(dec: torch.nn.Module, shift: float) -> None:
     final = [m for m in dec.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))][-1]
     with torch.no_grad():
         final.bias += shift
+
+
+def fold_logit_scale(dec: torch.nn.Module, scale: float) -> None:
+    """Multiply the decoder's output logit by `scale`, in place (its last conv or linear layer; what
+    follows it, bilinear upsampling, is linear)."""
+    final = [m for m in dec.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))][-1]
+    with torch.no_grad():
+        final.weight *= scale
+        final.bias *= scale
+
+
+def fit_logit_scale(logits: torch.Tensor, targets: torch.Tensor, iterations: int = 50) -> float:
+    """The factor a with the least mean BCE of sigmoid(a * logits) against targets in [0, 1]:
+    temperature scaling with the decision boundary (logit 0) fixed, so masks at 0.5 do not change.
+    The loss is convex in a; Newton's method from a = 1."""
+    x, y = logits.double().flatten(), targets.double().flatten()
+    a = 1.0
+    for _ in range(iterations):
+        p = torch.sigmoid(a * x)
+        grad = float(((p - y) * x).mean())
+        hess = float((p * (1 - p) * x * x).mean())
+        if hess <= 1e-12:
+            break
+        step = grad / hess
+        a = min(max(a - step, 0.05), 20.0)
+        if abs(step) < 1e-6:
+            break
+    return a
 
 
 def load_init_state(path: Path) -> dict:
@@ -534,13 +565,10 @@ class Trainer:
         With calibrate_bias, the best constant logit shift on this split is found too (kept in
         self.last_shift) and the IoU reported is the one at that shift.
         """
-        dec.eval()
         shifts = torch.arange(-6.0, 6.01, 0.25) if self.cfg.calibrate_bias else torch.zeros(1)
         ious = []
-        for i in range(0, len(val), self.cfg.batch_size):
-            x = val.feats[i:i + self.cfg.batch_size].to(self.device, torch.float32)
-            logits = dec(x.contiguous(memory_format=torch.channels_last))[:, 0].cpu()
-            gt = val.masks[i:i + self.cfg.batch_size] > 127
+        for logits, masks in self._val_logits(dec, val):
+            gt = masks > 127
             per_shift = []
             for sh in shifts:
                 pred = logits + sh > 0  # sigmoid > 0.5
@@ -548,17 +576,37 @@ class Trainer:
                 union = (pred | gt).flatten(1).sum(1).float()
                 per_shift.append(torch.where(union > 0, inter / union.clamp(min=1) * 100, torch.full_like(union, 100.0)))
             ious.append(torch.stack(per_shift, 1))
-        dec.train()
         mean = torch.cat(ious).mean(0)
         best = int(mean.argmax()) if self.cfg.calibrate_bias else 0
         self.last_shift = float(shifts[best])
         return float(mean[best])
 
+    @torch.inference_mode()
+    def _val_logits(self, dec, val: _Split):
+        """(B,256,256) logits on the CPU and the matching uint8 masks, batch by batch; dec is put back in
+        training mode afterwards."""
+        dec.eval()
+        try:
+            for i in range(0, len(val), self.cfg.batch_size):
+                x = val.feats[i:i + self.cfg.batch_size].to(self.device, torch.float32)
+                yield dec(x.contiguous(memory_format=torch.channels_last))[:, 0].float().cpu(), \
+                    val.masks[i:i + self.cfg.batch_size]
+        finally:
+            dec.train()
+
+    def calibrated_scale(self, dec, val: _Split) -> float:
+        """fit_logit_scale on this split's pixels (every second row and column: neighbours carry the
+        same information, and it keeps memory small), soft masks as targets."""
+        parts = [(lg[:, ::2, ::2], m[:, ::2, ::2]) for lg, m in self._val_logits(dec, val)]
+        logits = torch.cat([p[0] for p in parts])
+        targets = torch.cat([p[1] for p in parts]).float() / 255.0
+        return fit_logit_scale(logits, targets)
+
     # ---- state and output ------------------------------------------------------------------
     def _config_hash(self) -> str:
         keep = {k: v for k, v in asdict(self.cfg).items()
                 if k not in ("out", "cache_dir", "no_cache", "device", "model_id", "name", "max_epochs",
-                             "flip_average", "recipe")}  # flip_average changes only what is written at the end;
+                             "flip_average", "recipe", "calibrate_scale")}  # flip_average and calibrate_scale change only what is written at the end;
         # the recipe is a label: the values it stands for are checked one by one
         for k in ("ema", "image_context", "mirror"):  # states saved before these options existed stay resumable
             if not keep[k]:
@@ -589,14 +637,23 @@ class Trainer:
         state = {k: v for k, v in best_state.items() if not k.startswith("__")}
         dec.load_state_dict(state)
         val_iou = st["best_iou"]
+        judged, judged_split = dec, val
         if cfg.flip_average:  # judge (and calibrate) what the engine will run: both views
-            both = with_mirrored_view(val, self._features_for(val_samples, cfg.val_split + " (mirrored)",
-                                                              self.backbone, mirrored=True))
-            val_iou = self._validate(FlipAveraged(dec), both)
+            judged_split = with_mirrored_view(val, self._features_for(val_samples, cfg.val_split + " (mirrored)",
+                                                                      self.backbone, mirrored=True))
+            judged = FlipAveraged(dec)
+            val_iou = self._validate(judged, judged_split)
             shift = self.last_shift
-            self.log(f"flip-averaged on {len(both)} {cfg.val_split} images: IoU {val_iou:.2f}, shift {shift:+.2f}")
+            self.log(f"flip-averaged on {len(judged_split)} {cfg.val_split} images: IoU {val_iou:.2f}, "
+                     f"shift {shift:+.2f}")
         if shift:
             fold_logit_shift(dec, shift)  # the calibrated threshold, folded into the model
+        scale = 1.0
+        if cfg.calibrate_scale:
+            scale = self.calibrated_scale(judged, judged_split)
+            fold_logit_scale(dec, scale)
+            self.log(f"logit scale {scale:.3f}, fitted on {len(judged_split)} {cfg.val_split} images")
+        dec.eval()
         fc = module_state_to_checkpoint(dec, self.dec_spec)
         dec_path = self.out / DECODER_FILE
         save_safetensors(fc, dec_path, metadata={"format": "declip-desktop decoder", "decoder": cfg.decoder})
@@ -611,6 +668,7 @@ class Trainer:
         training = {"recipe": recipe, "data": str(Path(cfg.data).resolve()),
                     "data_manifest_sha256": _manifest_hash(Path(cfg.data)), "train_images": n_train,
                     "val_images": len(val), "epochs": st["epoch"], "best_epoch": best_epoch, "bias_shift": shift,
+                    "logit_scale": round(scale, 6),
                     "flip_average": cfg.flip_average,
                     "history": st["history"], "problems": len(self.problems), "finished_utc": _utc()}
         from engine.versions import software_versions
