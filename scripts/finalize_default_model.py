@@ -93,8 +93,10 @@ def main() -> int:
             f"{card['decoder']['members']} decoders trained with declip train (seeds "
             + ", ".join(str(m["training"]["recipe"]["seed"]) for m in card["training"]["ensemble"]["members"])
             + "), combined with declip ensemble"
-            + (" --flip-average: the map is the mean of the image's and its mirror image's)"
-               if card.get("input", {}).get("flip_average") else ")")
+            + (" --flip-average: the map is the mean of the image's and its mirror image's"
+               if card.get("input", {}).get("flip_average") else "")
+            + (f"; logit scale {card['training']['ensemble']['logit_scale']:.3f} fitted on validation (--calibrate-scale))"
+               if card["training"]["ensemble"].get("logit_scale", 1.0) != 1.0 else ")")
             if card["decoder"].get("members", 1) > 1
             else "trained with declip train)"),
         "training_photos": [{k: p[k] for k in ("file", "licence", "attribution", "split", "sha256")} for p in photos],
