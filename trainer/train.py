@@ -604,10 +604,11 @@ class Trainer:
 
     # ---- state and output ------------------------------------------------------------------
     def _config_hash(self) -> str:
+        # flip_average and calibrate_scale change only what is written at the end; the recipe is a
+        # label, and the values it stands for are checked one by one
         keep = {k: v for k, v in asdict(self.cfg).items()
                 if k not in ("out", "cache_dir", "no_cache", "device", "model_id", "name", "max_epochs",
-                             "flip_average", "recipe", "calibrate_scale")}  # flip_average and calibrate_scale change only what is written at the end;
-        # the recipe is a label: the values it stands for are checked one by one
+                             "flip_average", "recipe", "calibrate_scale")}
         for k in ("ema", "image_context", "mirror"):  # states saved before these options existed stay resumable
             if not keep[k]:
                 del keep[k]
