@@ -17,8 +17,7 @@ from declip_desktop.workers import Job, JobRunner
 DECODERS = ["conv-20", "conv-12", "conv-4", "linear"]
 
 
-def _path_row(edit: QLineEdit, caption: str, folder: bool = True, files: bool = False,
-              file_filter: str = "") -> QWidget:
+def _path_row(edit: QLineEdit, caption: str, folder: bool = True, files: bool = False) -> QWidget:
     w = QWidget()
     lay = QHBoxLayout(w)
     lay.setContentsMargins(0, 0, 0, 0)
@@ -27,7 +26,7 @@ def _path_row(edit: QLineEdit, caption: str, folder: bool = True, files: bool = 
 
     def pick():
         if files:
-            paths, _ = QFileDialog.getOpenFileNames(w, caption, "", file_filter)
+            paths, _ = QFileDialog.getOpenFileNames(w, caption)
             if paths:
                 edit.setText(";".join(paths))
         elif folder:
