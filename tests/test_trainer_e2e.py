@@ -300,21 +300,27 @@ def test_train_refuses_test_only_and_missing_resume(tmp_path):
     assert rc == 1
 
 
-def test_train_flip_average_changes_only_the_card_flag_and_the_calibrated_shift(dataset, tmp_path, capsys):
-    from engine import Detector
+def _train_plain_and_with(dataset, tmp_path, seed: int, flag: str, name: str):
+    """Two calibrated tiny runs of one seed, without and with `flag`: (cards, decoder states)."""
     from engine.weights import load_state_file
 
-    cache = str(tmp_path / "cache")
-    base = ["train", "--data", str(dataset), "--cache", cache, *TRAIN_ARGS, "--calibrate-bias", "--seed", "5"]
+    base = ["train", "--data", str(dataset), "--cache", str(tmp_path / "cache"), *TRAIN_ARGS, "--calibrate-bias",
+            "--seed", str(seed)]
     assert declip(base + ["--out", str(tmp_path / "plain")]) == 0
-    assert declip(base + ["--out", str(tmp_path / "flip"), "--flip-average"]) == 0
-    plain, flip = (json.loads((tmp_path / d / "card.json").read_text()) for d in ("plain", "flip"))
+    assert declip(base + ["--out", str(tmp_path / name), flag]) == 0
+    cards = [json.loads((tmp_path / d / "card.json").read_text()) for d in ("plain", name)]
+    states = [load_state_file(tmp_path / d / "decoder.safetensors") for d in ("plain", name)]
+    return cards, states
+
+
+def test_train_flip_average_changes_only_the_card_flag_and_the_calibrated_shift(dataset, tmp_path, capsys):
+    from engine import Detector
+
+    (plain, flip), (a, b) = _train_plain_and_with(dataset, tmp_path, 5, "--flip-average", "flip")
     assert flip["input"]["flip_average"] is True and "flip_average" not in plain["input"]
     assert flip["training"]["flip_average"] is True and plain["training"]["flip_average"] is False
     drop = lambda h: [{k: v for k, v in e.items() if k != "seconds"} for e in h]  # noqa: E731
     assert drop(flip["training"]["history"]) == drop(plain["training"]["history"])  # training is untouched
-    a = load_state_file(tmp_path / "plain" / "decoder.safetensors")
-    b = load_state_file(tmp_path / "flip" / "decoder.safetensors")
     last_bias = max((k for k in a if k.endswith(".bias")), key=lambda k: int(k.split(".")[1]))
     assert all(torch.equal(a[k], b[k]) for k in a if k != last_bias)
     # the last bias differs from the plain one by the difference of the two calibrated shifts
@@ -325,18 +331,11 @@ def test_train_flip_average_changes_only_the_card_flag_and_the_calibrated_shift(
 
 def test_calibrate_scale_scales_only_the_final_layer_and_keeps_the_masks(dataset, tmp_path, capsys):
     from engine import Detector
-    from engine.weights import load_state_file
 
-    cache = str(tmp_path / "cache")
-    base = ["train", "--data", str(dataset), "--cache", cache, *TRAIN_ARGS, "--calibrate-bias", "--seed", "6"]
-    assert declip(base + ["--out", str(tmp_path / "plain")]) == 0
-    assert declip(base + ["--out", str(tmp_path / "scaled"), "--calibrate-scale"]) == 0
-    plain, scaled = (json.loads((tmp_path / d / "card.json").read_text()) for d in ("plain", "scaled"))
+    (plain, scaled), (a, b) = _train_plain_and_with(dataset, tmp_path, 6, "--calibrate-scale", "scaled")
     scale = scaled["training"]["logit_scale"]
     assert plain["training"]["logit_scale"] == 1.0 and scale != 1.0 and 0.05 <= scale <= 20
     assert "logit scale" in capsys.readouterr().err
-    a = load_state_file(tmp_path / "plain" / "decoder.safetensors")
-    b = load_state_file(tmp_path / "scaled" / "decoder.safetensors")
     last = max({k.rsplit(".", 1)[0] for k in a}, key=lambda k: int(k.split(".")[1]))
     for k in a:
         want = a[k] * scale if k.rsplit(".", 1)[0] == last else a[k]

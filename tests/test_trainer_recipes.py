@@ -46,6 +46,9 @@ def test_explicit_flags_win_over_the_recipe_even_at_the_authors_values():
     assert (cfg.decoder, cfg.widths) == ("conv-20", [512, 256, 128, 64])
     assert (cfg.backbone["grid"], cfg.backbone["input_size"]) == (16, 448)  # only the flag given wins
     assert cfg.feature_dropout == 0.5 and cfg.patience == 2  # the rest still comes from the recipe
+    # another decoder than the recipe's, without --widths, keeps its own channel plan (as in the dialog)
+    assert _cfg("--recipe", "small-data", "--decoder", "conv-12").widths is None
+    assert _cfg("--recipe", "small-data", "--decoder", "conv-4").widths == [64, 32, 16, 8]
 
 
 def test_a_json_backbone_spec_is_left_as_typed():

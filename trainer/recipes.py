@@ -54,7 +54,11 @@ def resolve(name: str, given: dict) -> dict:
 
     own = {f.name: f.default for f in fields(TrainConfig)}
     r = recipe(name)
-    return {key: value if value is not None else r.config.get(key, own[key]) for key, value in given.items()}
+    out = {key: value if value is not None else r.config.get(key, own[key]) for key, value in given.items()}
+    # a decoder other than the recipe's keeps its own channel plan unless widths are given too
+    if "widths" in given and given["widths"] is None and given.get("decoder") not in (None, r.config.get("decoder")):
+        out["widths"] = own["widths"]
+    return out
 
 
 def lite_backbone(name: str, spec: dict, given: dict) -> dict:

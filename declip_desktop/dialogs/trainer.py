@@ -184,13 +184,13 @@ class TrainerDialog(QDialog):
 
     def _apply_recipe(self) -> None:
         """Show the chosen recipe's visible values; the user may still change them."""
-        from trainer.recipes import recipe
+        from trainer.recipes import recipe, resolve
 
         r = recipe(self.recipeCombo.currentData())
-        own = {"decoder": "conv-20", "batch_size": 64, "max_epochs": 30}  # this dialog's authors' values
-        self.decoderCombo.setCurrentText(r.config.get("decoder", own["decoder"]))
-        self.batchSpin.setValue(r.config.get("batch_size", own["batch_size"]))
-        self.epochsSpin.setValue(r.config.get("max_epochs", own["max_epochs"]))
+        shown = resolve(r.name, {"decoder": None, "batch_size": None})
+        self.decoderCombo.setCurrentText(shown["decoder"])
+        self.batchSpin.setValue(shown["batch_size"])
+        self.epochsSpin.setValue(r.config.get("max_epochs", 30))  # not TrainConfig's 400: a GUI run is watched
         self.recipeNote.setText(r.description)
 
     # -- configuration ------------------------------------------------------------------------
@@ -231,8 +231,6 @@ class TrainerDialog(QDialog):
                  "batch_size": self.batchSpin.value(), "widths": list(self.widths) if self.widths else None}
         # the recipe's advanced settings, unless a shown control says otherwise
         kwargs.update(recipes.resolve(name, {**{k: None for k in recipes.RECIPE_SETTINGS}, **shown}))
-        if kwargs["decoder"] != recipes.recipe(name).config.get("decoder", kwargs["decoder"]) and not self.widths:
-            kwargs["widths"] = None  # another decoder than the recipe's: its own channel plan
         return synth, kwargs
 
     widths: list[int] | None = None  # channel plan override (tests use tiny decoders)
