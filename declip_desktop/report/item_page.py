@@ -20,7 +20,6 @@ PANEL_W = (FRAME_W - GAP) / 2
 PANEL_H = 190
 
 
-
 def precision_text(md: dict) -> str:
     """'exact · float32', or 'fast · backbone bfloat16, decoder float32' where the two differ."""
     prec = md.get("precision") or md.get("dtype") or "?"
@@ -28,6 +27,7 @@ def precision_text(md: dict) -> str:
     if dt and ddt and ddt != dt:
         return f"{prec} · backbone {dt}, decoder {ddt}"
     return f"{prec} · dtype {dt}" if dt and dt != prec else prec
+
 
 def item_section(f: Findings, pics: Pictures) -> list[Flowable]:
     it = f.item
