@@ -134,9 +134,11 @@ def _badged_icon(row: EvidenceRow) -> QIcon:
         bg = QColor(200, 40, 40) if row.error else QColor(0, 0, 0, 170)
         p.setBrush(bg)
         p.setPen(Qt.PenStyle.NoPen)
-        p.drawRoundedRect(QRectF(THUMB - 46, THUMB - 20, 42, 16), 4, 4)
+        w = max(42, p.fontMetrics().horizontalAdvance(text) + 8)  # "ERROR" is wider than a score
+        chip = QRectF(THUMB - 4 - w, THUMB - 20, w, 16)
+        p.drawRoundedRect(chip, 4, 4)
         p.setPen(QColor(255, 255, 255))
-        p.drawText(QRectF(THUMB - 46, THUMB - 20, 42, 16), Qt.AlignmentFlag.AlignCenter, text)
+        p.drawText(chip, Qt.AlignmentFlag.AlignCenter, text)
     # Integrity: a warning mark at top right when the evidence copy no longer matches.
     if row.integrity in ("modified", "missing"):
         p.setBrush(QColor(215, 50, 50))

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QLabel, Q
 
 from declip_desktop import jobs, settings
 from declip_desktop.docks.analysis_dock import AnalysisPanel
-from declip_desktop.docks.finding_dock import FindingPanel
+from declip_desktop.docks.finding_dock import FINDING_STATUSES, FindingPanel
 from declip_desktop.docks.metadata_dock import MetadataView
 from declip_desktop.docks.overlay_dock import OverlayPanel
 from declip_desktop.dropping import local_paths
@@ -59,6 +59,9 @@ class MainWindow(QMainWindow):
         self._current_id: str | None = None
         self._current_overlay = None
         self._pending_paths: list[str] = []
+        self._analysis_was_cancelled = False
+        self._last_style: OverlayStyle | None = None
+        self._unsaved_findings: dict[str, tuple[str, str]] = {}  # evidence id -> (status, note) not yet written
         self._finding_dirty = False
         self._loading_finding = False
         # Tests (and automation) replace this to avoid the modal "new case" question.
@@ -75,7 +78,7 @@ class MainWindow(QMainWindow):
         self._update_actions()
         self.statusBar().showMessage("Ready. Drop photos or folders anywhere on the window.", 5000)
         if case_path:
-            self.open_case(case_path)
+            self.open_case(case_path, create=True)  # named on the command line: a new folder is wanted
 
     # ===================================================================================== UI ==
     def _build_ui(self) -> None:
@@ -115,6 +118,8 @@ class MainWindow(QMainWindow):
         ):
             dock = QDockWidget(title, self, objectName=f"{key}Dock")
             dock.setWidget(widget if key in ("evidence", "metadata") else _scroll(widget))
+            if key in ("analysis", "overlay"):  # progress and readouts must never scroll out of view
+                dock.widget().setMinimumHeight(widget.sizeHint().height() + 6)
             self.addDockWidget(area, dock)
             self._docks[key] = dock
         self.resizeDocks([self._docks["evidence"], self._docks["analysis"]], [330, 340], Qt.Orientation.Horizontal)
@@ -127,6 +132,8 @@ class MainWindow(QMainWindow):
 
         self.caseLabel = QLabel("No case open", objectName="caseLabel")
         self.statusBar().addPermanentWidget(self.caseLabel)
+        self.examinerLabel = QLabel("", objectName="examinerLabel")
+        self.statusBar().addPermanentWidget(self.examinerLabel)
         self.deviceStatus = QLabel(_device_guess(), objectName="deviceStatus")
         self.statusBar().addPermanentWidget(self.deviceStatus)
         self.analysisPanel.deviceLabel.setText(self.deviceStatus.text())
@@ -166,6 +173,8 @@ class MainWindow(QMainWindow):
                                       "Export a forensic PDF report of the case")
         self.actionVerify = act("actionVerify", "&Verify integrity", self.verify_case, None,
                                 "Re-hash the evidence and check the audit chain")
+        self.actionExaminer = act("actionExaminer", "E&xaminer…", self.set_examiner_dialog, None,
+                                  "Who is working now: findings and the audit log are credited to this name")
         self.actionCloseCase = act("actionCloseCase", "&Close case", self.close_case, K.Close)
         self.actionQuit = act("actionQuit", "&Quit", self.close, "Ctrl+Q")
         self.actionZoomIn = act("actionZoomIn", "Zoom &in", self.viewer.view.zoom_in, ["+", "=", "Ctrl++"])
@@ -176,6 +185,9 @@ class MainWindow(QMainWindow):
                                         "Toggle between the overlay and the original image", checkable=True)
         self.actionAnalyze = act("actionAnalyze", "&Analyse selected", self.analyze_selected, "Ctrl+R")
         self.actionAnalyzeAll = act("actionAnalyzeAll", "Analyse &all", self.analyze_all, "Ctrl+Shift+R")
+        self.actionAnalyzeRemaining = act("actionAnalyzeRemaining", "Analyse &remaining", self.analyze_remaining,
+                                          "Ctrl+Alt+R", "Analyse only the images that have no stored analysis "
+                                                        "with the chosen model and mode (e.g. after a cancel)")
         self.actionCancel = act("actionCancel", "&Cancel", self.cancel, "Esc")
         self.actionModelManager = act("actionModelManager", "&Model manager…", self.model_manager, None)
         self.actionImportModel = act("actionImportModel", "&Import model…", self.import_model, None,
@@ -195,6 +207,7 @@ class MainWindow(QMainWindow):
         for a in (self.actionAddImages, self.actionSaveFinding, self.actionExportReport, self.actionVerify):
             m.addAction(a)
         m.addSeparator()
+        m.addAction(self.actionExaminer)
         m.addAction(self.actionCloseCase)
         m.addAction(self.actionQuit)
         m = mb.addMenu("&View")
@@ -206,7 +219,7 @@ class MainWindow(QMainWindow):
         for dock in self._docks.values():
             m.addAction(dock.toggleViewAction())
         m = mb.addMenu("&Analysis")
-        for a in (self.actionAnalyze, self.actionAnalyzeAll, self.actionCancel):
+        for a in (self.actionAnalyze, self.actionAnalyzeAll, self.actionAnalyzeRemaining, self.actionCancel):
             m.addAction(a)
         m = mb.addMenu("&Models")
         for a in (self.actionModelManager, self.actionImportModel, self.actionTrain):
@@ -291,16 +304,21 @@ class MainWindow(QMainWindow):
 
     def _update_actions(self) -> None:
         has_case = self.case is not None
+        writable = has_case and not self.case.readonly
+        who = self.case.session_examiner if has_case else (self.prefs.examiner or _os_user())
+        self.examinerLabel.setText(f"Examiner: {who}")
         busy = self._analysis_job is not None
-        for a in (self.actionAddImages, self.actionExportReport, self.actionVerify, self.actionCloseCase,
-                  self.actionSaveFinding):
+        for a in (self.actionExportReport, self.actionVerify, self.actionCloseCase):
             a.setEnabled(has_case)
-        self.actionAnalyze.setEnabled(has_case and not busy)
-        self.actionAnalyzeAll.setEnabled(has_case and not busy)
+        for a in (self.actionAddImages, self.actionSaveFinding):
+            a.setEnabled(writable)
+        self.actionAnalyze.setEnabled(writable and not busy)
+        self.actionAnalyzeAll.setEnabled(writable and not busy)
+        self.actionAnalyzeRemaining.setEnabled(writable and not busy)
         self.actionCancel.setEnabled(busy or self._ingest_job is not None)
         self.analysisPanel.set_running(busy)
-        self.analysisPanel.analyzeButton.setEnabled(has_case and not busy)
-        self.analysisPanel.analyzeAllButton.setEnabled(has_case and not busy)
+        self.analysisPanel.analyzeButton.setEnabled(writable and not busy)
+        self.analysisPanel.analyzeAllButton.setEnabled(writable and not busy)
         self.analysisPanel.cancelButton.setEnabled(busy or self._ingest_job is not None)
 
     # ================================================================================ cases ==
@@ -344,33 +362,107 @@ class MainWindow(QMainWindow):
         if folder:
             self.open_case(folder)
 
-    def open_case(self, path: str) -> bool:
+    def open_case(self, path: str, create: bool = False, readonly: bool = False) -> bool:
+        """Open the case at `path`. create: make a case there if the folder is new or empty (only for
+        a path the user named for that, e.g. on the command line); never for Recent or Open, where a
+        missing folder means a moved case or an unplugged drive. readonly: view and report only."""
         Case = _case_class()
 
         path = str(path)
+        p = Path(path)
+        if not Case.is_case(path) and not create:
+            if not p.exists():
+                msg = (f"The case folder {path} does not exist. It may have been moved or renamed, or be "
+                       f"on a drive that is not connected. Nothing was created.")
+                self._error("Cannot open the case", msg)
+                self._offer_forget_recent(path)
+            else:
+                self._error("Cannot open the case", f"{path} is not a DeCLIP case (it has no case.json). "
+                                                     f"Use File > New case to create one.")
+            return False
         try:
-            if not Case.is_case(path) and (not Path(path).exists() or not any(Path(path).iterdir())):
-                # A new, empty location: make the case there.
-                title = Path(path).name.removesuffix(".declip") or "Case"
+            if not Case.is_case(path) and (not p.exists() or not any(p.iterdir())):
+                title = p.name.removesuffix(".declip") or "Case"
                 case = Case.create(path, title=title, number="", examiner=self.prefs.examiner or _os_user())
             else:
-                case = Case.open(path, examiner=self.prefs.examiner or None)
+                case = Case.open(path, examiner=self.prefs.examiner or None, readonly=readonly)
         except Exception as exc:
+            if not readonly and _read_only_would_help(exc):
+                return self._offer_read_only(path, exc)
             self._error("Cannot open the case", str(exc))
             if self.case is None:
                 self.viewer.show_message(f"Cannot open the case: {exc}")
-            if not Path(path).exists():
-                settings.remove_recent_case(path)
             return False
         self._set_case(case)
         return True
+
+    def set_examiner_dialog(self) -> None:
+        from PySide6.QtWidgets import QInputDialog
+
+        current = self.case.session_examiner if self.case is not None else (self.prefs.examiner or _os_user())
+        dlg = QInputDialog(self, objectName="examinerDialog")
+        dlg.setWindowTitle("Examiner")
+        dlg.setLabelText("Who is working now? Findings and the case's audit log are credited to this name.")
+        dlg.setTextValue(current)
+        dlg.textValueSelected.connect(self.set_examiner)
+        dlg.finished.connect(dlg.deleteLater)
+        dlg.open()
+
+    def set_examiner(self, name: str) -> None:
+        name = " ".join(str(name).split())
+        if not name:
+            self._error("Examiner", "The examiner's name cannot be empty.")
+            return
+        self.flush_finding(sync=True)  # what was typed so far belongs to the previous examiner
+        self.prefs.examiner = name
+        if self.case is not None and name != self.case.session_examiner:
+            old = self.case.session_examiner
+            self.case.session_examiner = name
+            if not self.case.readonly:
+                try:
+                    self.case.log("session_examiner_changed", {"from": old, "to": name})
+                except Exception as exc:
+                    self._error("Examiner", f"The change was not logged in the case: {exc}")
+        self._update_actions()
+        self.statusBar().showMessage(f"Examiner: {name}", 5000)
+
+    def _offer_forget_recent(self, path: str) -> None:
+        if path not in settings.recent_cases() or os.environ.get("DECLIP_NO_DIALOGS"):
+            return
+        box = QMessageBox(QMessageBox.Icon.Question, "Recent cases",
+                          f"Remove {path} from the recent cases?\n(Keep it if the drive will be connected again.)",
+                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, self)
+        box.finished.connect(lambda r: (settings.remove_recent_case(path), self._fill_recent())
+                             if r == QMessageBox.StandardButton.Yes else None)
+        box.finished.connect(box.deleteLater)
+        box.open()
+
+    def _offer_read_only(self, path: str, exc: Exception) -> bool:
+        """A locked or write-protected case can still be viewed and reported on, without a lock."""
+        reason = ("another session has it open" if isinstance(exc, _locked_error()) else
+                  "this account cannot write to its folder")
+        text = (f"The case {path} cannot be opened for work: {reason}.\n\n{exc}\n\n"
+                f"Open it read-only? You can view the images, maps and findings and export a report; "
+                f"nothing in the case can be changed.")
+        if os.environ.get("DECLIP_NO_DIALOGS"):
+            self.statusBar().showMessage(f"Cannot open the case: {reason}", 10000)
+            return False
+        box = QMessageBox(QMessageBox.Icon.Question, "Open read-only?", text,
+                          QMessageBox.StandardButton.Open | QMessageBox.StandardButton.Cancel, self)
+        box.setObjectName("readOnlyBox")
+        box.finished.connect(lambda r: self.open_case(path, readonly=True)
+                             if r == QMessageBox.StandardButton.Open else None)
+        box.finished.connect(box.deleteLater)
+        box.open()
+        return False
 
     def _set_case(self, case) -> None:
         self.close_case()
         self.case = case
         settings.add_recent_case(str(case.path))
         self.setWindowTitle(f"{case.title} — {APP_TITLE}")
-        self.caseLabel.setText(f"Case: {case.title}" + (f" ({case.number})" if case.number else ""))
+        self.caseLabel.setText(f"Case: {case.title}" + (f" ({case.number})" if case.number else "")
+                               + (" — READ-ONLY" if case.readonly else ""))
         rows = []
         for item in case.evidence:
             f = case.finding(item.id)
@@ -454,8 +546,10 @@ class MainWindow(QMainWindow):
 
     def add_paths(self, paths: list[str]) -> None:
         paths = [str(p) for p in paths]
-        if self.case is None:
-            self._pending_paths = paths
+        if self.case is not None and self.case.readonly:
+            self._error("Add images", "This case is open read-only: nothing can be added to it.")
+            return
+        if self.case is None:  # the new case takes them; _pending_paths is only for a running ingest
             self._ask_and_create_case(paths)
             return
         if self._ingest_job is not None:  # queue behind the running ingest
@@ -489,15 +583,26 @@ class MainWindow(QMainWindow):
     def _ingest_done(self, report) -> None:
         n_add = len(report.added)
         issues = report.issues
+        lines = []
         for issue in issues:
             reason = issue.reason.removeprefix("not added: ")
-            self.analysisPanel.add_error(f"Not added: {Path(issue.path).name}: {reason}")
+            lines.append(f"Not added: {Path(issue.path).name}: {reason}")
+        # Added, but the file itself looks damaged (e.g. a truncated JPEG): the examiner must know now.
+        for item in report.added:
+            for note in (item.metadata or {}).get("notes", []):
+                if "damaged" in note or "truncated" in note:
+                    lines.append(f"Added with a warning: {item.id} {item.file_name}: {note}")
+        for line in lines:
+            self.analysisPanel.add_error(line)
         msg = f"Added {n_add} image(s)"
         if issues:
-            msg += f"; {len(issues)} not added (see the Analysis panel)"
+            msg += f"; {len(issues)} not added"
         if report.cancelled:
             msg += "; cancelled"
         self.statusBar().showMessage(msg, 8000)
+        if lines:
+            shown = lines[:30] + ([f"… and {len(lines) - 30} more (listed in the Analysis panel)"] if len(lines) > 30 else [])
+            self._error("Adding images", msg + ".\n\n" + "\n".join(shown))
         self.ingestFinished.emit(report)
 
     def _ingest_finished(self) -> None:
@@ -526,6 +631,23 @@ class MainWindow(QMainWindow):
     def analyze_all(self) -> None:
         self.analyze([r.id for r in self.evidenceModel.rows()])
 
+    def analyze_remaining(self) -> None:
+        if self.case is None:
+            return
+        model = self.analysisPanel.modelCombo.currentData()  # None: the default model, whatever its id
+        mode = self.analysisPanel.modeCombo.currentData() or "paper"
+        try:
+            done = {a.evidence_id for a in self.case.analyses()
+                    if a.mode == mode and (model is None or a.model_id == model)}
+        except Exception as exc:
+            self._error("Analyse remaining", f"The case's analyses cannot be read: {exc}")
+            return
+        ids = [r.id for r in self.evidenceModel.rows() if r.id not in done]
+        if not ids:
+            self.statusBar().showMessage("Every image already has an analysis with this model and mode.", 6000)
+            return
+        self.analyze(ids)
+
     def analyze(self, ids: list[str]) -> None:
         if self.case is None or not ids:
             self.statusBar().showMessage("Nothing to analyse: add images to the case first.", 5000)
@@ -545,12 +667,13 @@ class MainWindow(QMainWindow):
         self._analysis_ids = list(ids)
         self._analysis_failed = 0
         self._analysis_done = 0
+        self._analysis_was_cancelled = False
         job.signals.progress.connect(self._analysis_progress)
         job.signals.item.connect(self._analysis_item)
         job.signals.itemFailed.connect(self._analysis_item_failed)
         job.signals.succeeded.connect(self._analysis_succeeded)
         job.signals.failed.connect(self._analysis_failed_all)
-        job.signals.cancelled.connect(lambda: self.statusBar().showMessage("Analysis cancelled.", 8000))
+        job.signals.cancelled.connect(self._analysis_cancelled)
         job.signals.finished.connect(self._analysis_finished)
         self._set_progress(0, len(ids) * jobs.PROGRESS_SCALE)
         panel.progressLabel.setText(f"Starting analysis of {len(ids)} image(s)…")
@@ -598,6 +721,17 @@ class MainWindow(QMainWindow):
             else:
                 self._load_display(done.evidence_id)
 
+    def _analysis_cancelled(self) -> None:
+        self._analysis_was_cancelled = True
+        total = len(self._analysis_ids)
+        left = total - self._analysis_done - self._analysis_failed
+        text = (f"Cancelled: {self._analysis_done} of {total} analysed"
+                + (f", {self._analysis_failed} failed" if self._analysis_failed else "")
+                + f", {left} not analysed" + (" (Analysis > Analyse remaining)" if left else ""))
+        self._set_progress(self._analysis_done + self._analysis_failed, total)
+        self.analysisPanel.progressLabel.setText(text)
+        self.statusBar().showMessage(text, 8000)
+
     def _analysis_item_failed(self, key, message: str) -> None:
         self._analysis_failed += 1
         self.evidenceModel.update(key, busy=False, error=message)
@@ -621,8 +755,9 @@ class MainWindow(QMainWindow):
             if row is not None and row.busy:
                 self.evidenceModel.update(eid, busy=False)
         self._analysis_job = None
-        bar = self.analysisPanel.progressBar
-        bar.setValue(bar.maximum())  # a batch that ended (done, failed or cancelled) is complete
+        if not self._analysis_was_cancelled:
+            bar = self.analysisPanel.progressBar
+            bar.setValue(bar.maximum())  # a batch that ran to its end (some items may have failed) is complete
         self._update_actions()
         self.analysisFinished.emit(self._analysis_done, self._analysis_failed)
 
@@ -636,6 +771,10 @@ class MainWindow(QMainWindow):
             return
         self.flush_finding()
         self._current_id = eid
+        # The previous image's score and probe must never sit beside this one, even for a moment.
+        self._current_overlay = None
+        self.overlayPanel.set_readout_source(None, None)
+        self.overlayPanel.set_probe(-1, -1, None)
         if eid is None or self.case is None:
             self.viewer.set_content(None, None)
             self.findingPanel.set_finding(None, enabled=False)
@@ -688,7 +827,9 @@ class MainWindow(QMainWindow):
     def _display_failed(self, eid: str, message: str) -> None:
         if eid == self._current_id:
             self.viewer.set_content(None, None)
-            self.viewer.show_message(f"Cannot display this image: {message}")
+            self._current_overlay = None
+            self.overlayPanel.set_readout_source(None, None)
+            self.viewer.show_message(f"Cannot display this image: {_without_case_path(message, self.case)}")
         self.evidenceModel.update(eid, error=message)
         self.statusBar().showMessage(message, 8000)
 
@@ -707,8 +848,14 @@ class MainWindow(QMainWindow):
         self.displayReady.emit(data.evidence_id)
 
     def _style_changed(self, style: OverlayStyle) -> None:
+        prev, self._last_style = self._last_style, style
         self.viewer.set_style(style)
         self.actionToggleOriginal.setChecked(style.mode is DisplayMode.ORIGINAL)
+        # A recorded finding keeps the threshold and opacity it is being viewed at, so the report
+        # shows what the examiner saw; an unreviewed image is not written to for a slider move.
+        if (prev is not None and (prev.threshold, prev.opacity) != (style.threshold, style.opacity)
+                and (self.findingPanel.status() != FINDING_STATUSES[0] or self.findingPanel.note().strip())):
+            self._finding_edited(800)
 
     def _toggle_original(self) -> None:
         st = self.overlayPanel.style()
@@ -757,9 +904,13 @@ class MainWindow(QMainWindow):
     # ============================================================================= findings ==
     def _show_finding(self, eid: str) -> None:
         self._loading_finding = True
+        unsaved = self._unsaved_findings.get(eid)
         try:
             f = self.case.finding(eid)
-            self.findingPanel.set_finding(f.to_dict(), enabled=True)
+            self.findingPanel.set_finding(f.to_dict(), enabled=not self.case.readonly)
+            if unsaved is not None:  # an edit whose save failed: show it again, still unsaved
+                self.findingPanel.set_edit(*unsaved)
+                self.findingPanel.mark_unsaved("the last save failed; it is tried again when you leave this image")
             if f.threshold is not None or f.opacity is not None:
                 st = self.overlayPanel.style()
                 self.overlayPanel.set_style(st.with_(
@@ -767,7 +918,7 @@ class MainWindow(QMainWindow):
                     opacity=f.opacity if f.opacity is not None else st.opacity))
         finally:
             self._loading_finding = False
-        self._finding_dirty = False
+        self._finding_dirty = unsaved is not None
 
     def _finding_edited(self, delay_ms: int) -> None:
         if self._loading_finding or self._current_id is None:
@@ -795,25 +946,40 @@ class MainWindow(QMainWindow):
                 rec.get("mode") or panel.modeCombo.currentData())
         self._finding_dirty = False
         eid = self._current_id
-        self.evidenceModel.update(eid, status=self.findingPanel.status())
+        # Kept until the case confirms the write, so a failed save is shown again, never lost.
+        self._unsaved_findings[eid] = (args[2], args[3])
         if sync:
             try:
                 f = jobs.save_finding_job(None, *args)
             except Exception as exc:
-                self._error("Finding not saved", str(exc), modal=False)
+                self._finding_failed(eid, str(exc))
                 return
             self._finding_saved(f)
             return
         job = Job(jobs.save_finding_job, *args, name="finding")
         job.signals.succeeded.connect(self._finding_saved)
-        job.signals.failed.connect(lambda msg: self._error("Finding not saved", msg, modal=False))
+        job.signals.failed.connect(lambda msg, eid=eid: self._finding_failed(eid, msg))
         self.runner.start(job)
 
     def _finding_saved(self, finding) -> None:
-        if finding.evidence_id == self._current_id:
-            self.findingPanel.savedLabel.setText(f"Saved {finding.modified_utc} by {finding.examiner}")
-        self.statusBar().showMessage(f"Finding saved for {finding.evidence_id}: {finding.status}", 4000)
-        self.findingSaved.emit(finding.evidence_id)
+        eid = finding.evidence_id
+        if self._unsaved_findings.get(eid) == (finding.status, finding.note):
+            del self._unsaved_findings[eid]
+        self.evidenceModel.update(eid, status=finding.status)  # the list shows only what the case holds
+        panel = self.findingPanel
+        if eid == self._current_id and (panel.status(), panel.note()) == (finding.status, finding.note):
+            self._finding_dirty = False
+            panel.set_saved(finding.to_dict())
+        self.statusBar().showMessage(f"Finding saved for {eid}: {finding.status}", 4000)
+        self.findingSaved.emit(eid)
+
+    def _finding_failed(self, eid: str, message: str) -> None:
+        if eid not in self._unsaved_findings:  # a later save of this image has already succeeded
+            return
+        if eid == self._current_id:
+            self._finding_dirty = True  # the next switch or close tries again
+            self.findingPanel.mark_unsaved(message.splitlines()[0] if message else "the case could not be written")
+        self._error("Finding not saved", f"The finding for {eid} was not saved: {message}", modal=False)
 
     # ============================================================================ integrity ==
     def verify_case(self) -> None:
@@ -907,6 +1073,13 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
 
 
+def _without_case_path(message: str, case) -> str:
+    """Messages name files inside the case by their place in it, not the case's full path."""
+    if case is None:
+        return message
+    return message.replace(str(case.path) + os.sep, "").replace(str(case.path), "the case folder")
+
+
 def _scroll(widget: QWidget) -> QScrollArea:
     area = QScrollArea()
     area.setWidget(widget)
@@ -920,6 +1093,16 @@ def _os_user() -> str:
         return getpass.getuser()
     except Exception:
         return "examiner"
+
+
+def _read_only_would_help(exc: Exception) -> bool:
+    return isinstance(exc, (PermissionError, _locked_error()))
+
+
+def _locked_error():
+    from declip_desktop.case.errors import CaseLockedError
+
+    return CaseLockedError
 
 
 def _case_class():

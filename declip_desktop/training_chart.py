@@ -18,7 +18,7 @@ class TrainingChart(QWidget):
         super().__init__(parent)
         self.setObjectName("trainingChart")
         self.setAccessibleName("Training loss and validation IoU")
-        self.setMinimumHeight(180)
+        self.setMinimumHeight(110)
         self.loss: list[tuple[float, float]] = []  # (epoch position, loss)
         self.iou: list[tuple[float, float]] = []  # (epoch, IoU percent)
         self.max_epochs = 1

@@ -64,7 +64,19 @@ def test_cancel_stops_within_a_batch(qtbot, tmp_path, tiny_model):
     assert len(w.case.analyses()) == done  # what finished is kept
     assert not any(r.busy for r in w.evidenceModel.rows())
     assert w.analyzeAllButton.isEnabled() and not w.cancelButton.isEnabled()
-    assert w.progressBar.value() == w.progressBar.maximum()
+    # The bar and the label tell how far it got, not "100 %".
+    assert (w.progressBar.value(), w.progressBar.maximum()) == (done, 12)
+    assert w.progressLabel.text().startswith(f"Cancelled: {done} of 12 analysed") and f"{12 - done} not analysed" in w.progressLabel.text()
+    # Resuming analyses only what is missing; the finished ones keep their single stored analysis.
+    first = {a.evidence_id: a.record["stored_utc"] for a in w.case.analyses()}
+    w.prefs.batch_size = 4
+    with qtbot.waitSignal(w.analysisFinished, timeout=120000) as blocker:
+        w.actionAnalyzeRemaining.trigger()
+    assert blocker.args == [12 - done, 0]
+    after = {a.evidence_id: a.record["stored_utc"] for a in w.case.analyses()}
+    assert len(after) == 12 and all(after[k] == v for k, v in first.items())
+    w.actionAnalyzeRemaining.trigger()  # nothing left: no job starts
+    assert w._analysis_job is None and "already has an analysis" in w.statusBar().currentMessage()
     close_window(w)
 
 

@@ -49,6 +49,7 @@ class NewCaseDialog(QDialog):
         self.orgEdit = QLineEdit(objectName="caseOrganisationEdit", accessibleName="Organisation")
         self.descriptionEdit = QPlainTextEdit(objectName="caseDescriptionEdit", accessibleName="Description")
         self.descriptionEdit.setMaximumHeight(70)
+        self.descriptionEdit.setTabChangesFocus(True)
         self.locationEdit = QLineEdit(str(unique_case_path(default_cases_dir(), title)),
                                       objectName="caseLocationEdit", accessibleName="Case folder")
         browse = QPushButton("Browse…")
@@ -57,6 +58,8 @@ class NewCaseDialog(QDialog):
         loc.addWidget(self.locationEdit, 1)
         loc.addWidget(browse)
         self.titleEdit.textEdited.connect(self._title_edited)
+        for edit in (self.examinerEdit, self.locationEdit):
+            edit.textEdited.connect(lambda _t: self.error.clear())
         form = QFormLayout()
         form.addRow("Title *", self.titleEdit)
         form.addRow("Case number", self.numberEdit)
@@ -83,6 +86,7 @@ class NewCaseDialog(QDialog):
         self.resize(520, 380)
 
     def _title_edited(self, text: str) -> None:
+        self.error.clear()  # an old complaint must not sit under a field that is now filled in
         if not self._location_touched:
             self.locationEdit.setText(str(unique_case_path(default_cases_dir(), text or "case")))
 

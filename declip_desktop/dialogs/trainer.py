@@ -109,7 +109,9 @@ class TrainerDialog(QDialog):
             self.recipeCombo.addItem(r.title, r.name)
         self.recipeNote = QLabel("", objectName="trainRecipeNote")
         self.recipeNote.setWordWrap(True)
-        self.recipeNote.setStyleSheet("color: palette(mid);")
+        self.recipeNote.setStyleSheet("font-style: italic;")  # readable, yet apart from the fields
+        # A form row does not grow for wrapped text: reserve the longest description's four lines.
+        self.recipeNote.setMinimumHeight(4 * self.recipeNote.fontMetrics().lineSpacing() + 4)
 
         self.backboneCombo = QComboBox(objectName="trainBackboneCombo", accessibleName="Backbone")
         self.backboneCombo.setEditable(True)  # a JSON spec may be typed for experiments

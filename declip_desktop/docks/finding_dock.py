@@ -8,6 +8,16 @@ from PySide6.QtWidgets import (QComboBox, QFormLayout, QLabel, QPlainTextEdit, Q
 FINDING_STATUSES = ["not reviewed", "no finding", "suspicious", "manipulation confirmed"]
 
 
+def saved_text(finding: dict) -> str:
+    """'Saved 2026-11-30 05:41:07 UTC by J. Doe' from a stored finding (empty if never saved)."""
+    when = finding.get("modified_utc")
+    if not when:
+        return ""
+    when = str(when).replace("T", " ").split(".")[0].removesuffix("Z").removesuffix("+00:00")
+    who = finding.get("examiner")
+    return f"Saved {when} UTC" + (f" by {who}" if who else "")
+
+
 class FindingPanel(QWidget):
     saveRequested = Signal()
 
@@ -18,6 +28,8 @@ class FindingPanel(QWidget):
             self.findingStatusCombo.addItem(s, s)  # the case's own status words
         self.findingNoteEdit = QPlainTextEdit(objectName="findingNoteEdit", accessibleName="Finding note")
         self.findingNoteEdit.setPlaceholderText("What you saw, where, and why it matters…")
+        self.findingNoteEdit.setTabChangesFocus(True)
+        self.findingNoteEdit.setMinimumHeight(60)  # on a small screen the overlay readouts come first  # a typed Tab would land in the evidence record
         self.saveFindingButton = QPushButton("Save finding", objectName="saveFindingButton",
                                              accessibleName="Save the finding with the current threshold and opacity")
         self.savedLabel = QLabel("", objectName="findingSavedLabel")
@@ -38,12 +50,22 @@ class FindingPanel(QWidget):
     def note(self) -> str:
         return self.findingNoteEdit.toPlainText()
 
+    def set_saved(self, finding: dict) -> None:
+        self.savedLabel.setText(saved_text(finding))
+
+    def set_edit(self, status: str, note: str) -> None:
+        i = self.findingStatusCombo.findData(status)
+        self.findingStatusCombo.setCurrentIndex(max(i, 0))
+        self.findingNoteEdit.setPlainText(note)
+
+    def mark_unsaved(self, reason: str) -> None:
+        self.savedLabel.setText(f"NOT SAVED: {reason}")
+
     def set_finding(self, finding: dict | None, enabled: bool = False) -> None:
         finding = finding or {}
         i = self.findingStatusCombo.findData(finding.get("status", FINDING_STATUSES[0]))
         self.findingStatusCombo.setCurrentIndex(max(i, 0))
         self.findingNoteEdit.setPlainText(finding.get("note", "") or "")
-        when = finding.get("updated_utc") or finding.get("modified_utc") or finding.get("time")
-        self.savedLabel.setText(f"Saved {when}" if when else "")
+        self.savedLabel.setText(saved_text(finding))
         for w in (self.findingStatusCombo, self.findingNoteEdit, self.saveFindingButton):
             w.setEnabled(enabled)

@@ -1,0 +1,172 @@
+"""What the window does when a case is missing, locked, read-only or cannot be written, and who
+it credits: nothing is created unasked, nothing typed is lost, no stale figures are shown."""
+from __future__ import annotations
+
+import shutil
+
+from declip_desktop import jobs, settings
+from tests.gui_support import (close_window, drop_paths, isolated_qsettings, make_window,  # noqa: F401
+                               tiny_model, truncated_jpeg, wait_analysis, wait_ingest, write_photos)
+
+
+def _select(qtbot, w, row):
+    w.evidenceList.setCurrentIndex(w.evidenceModel.index(row))
+    qtbot.waitUntil(lambda: w.evidenceList.currentIndex().row() == row, timeout=5000)
+
+
+def test_a_moved_case_in_recent_is_not_recreated(qtbot, tmp_path):
+    case_dir = tmp_path / "cases" / "moved.declip"
+    w = make_window(qtbot, case_dir)
+    close_window(w)
+    shutil.move(str(case_dir), str(tmp_path / "elsewhere.declip"))
+    w2 = make_window(qtbot)
+    w2.recentMenu.aboutToShow.emit()
+    [entry] = [a for a in w2.recentMenu.actions() if a.text() == str(case_dir.resolve())]
+    entry.trigger()
+    assert w2.case is None and not case_dir.exists()
+    assert "does not exist" in w2.statusBar().currentMessage()
+    assert str(case_dir.resolve()) in settings.recent_cases()  # the drive may come back
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert not w2.open_case(str(empty)) and list(empty.iterdir()) == []
+    close_window(w2)
+
+
+def test_a_locked_case_opens_read_only_on_request(qtbot, tmp_path):
+    from declip_desktop.case import Case
+
+    case_dir = tmp_path / "case.declip"
+    w = make_window(qtbot, case_dir)
+    drop_paths(w, write_photos(tmp_path / "in", 2))
+    wait_ingest(qtbot, w)
+    close_window(w)
+    holder = Case.open(case_dir)  # another session has it open
+    try:
+        w2 = make_window(qtbot)
+        assert not w2.open_case(str(case_dir)) and w2.case is None
+        assert "another session has it open" in w2.statusBar().currentMessage()
+        assert w2.open_case(str(case_dir), readonly=True)
+        assert w2.case.readonly and "READ-ONLY" in w2.caseLabel.text()
+        assert w2.evidenceModel.rowCount() == 2
+        for a in (w2.actionAddImages, w2.actionAnalyze, w2.actionAnalyzeAll, w2.actionAnalyzeRemaining,
+                  w2.actionSaveFinding):
+            assert not a.isEnabled(), a.objectName()
+        assert w2.actionExportReport.isEnabled()
+        _select(qtbot, w2, 1)
+        assert not w2.findingNoteEdit.isEnabled()
+        drop_paths(w2, write_photos(tmp_path / "more", 1))
+        assert w2._ingest_job is None and "read-only" in w2.statusBar().currentMessage()
+        close_window(w2)
+    finally:
+        holder.close()
+
+
+def test_files_dropped_before_a_case_exists_are_added_once(qtbot, tmp_path):
+    w = make_window(qtbot)
+    w.ask_new_case = lambda pending: {"path": str(tmp_path / "new.declip"), "title": "New", "examiner": "A. B"}
+    photos = write_photos(tmp_path / "in", 3)
+    drop_paths(w, photos)
+    wait_ingest(qtbot, w)
+    qtbot.wait(200)
+    wait_ingest(qtbot, w)
+    assert w.evidenceModel.rowCount() == 3 and len(w.case.evidence) == 3
+    ingests = [e for e in w.case.audit_entries() if e.get("action") == "ingest"]
+    assert len(ingests) == 1  # one batch, logged once (it was imported a second time as "duplicates")
+    assert w.analysisPanel.errorList.count() == 0
+    assert w.statusBar().currentMessage() == "Added 3 image(s)"
+    close_window(w)
+
+
+def test_a_damaged_file_is_reported_when_it_is_added(qtbot, tmp_path):
+    w = make_window(qtbot, tmp_path / "case.declip")
+    drop_paths(w, write_photos(tmp_path / "in", 1) + [truncated_jpeg(tmp_path / "in")])
+    wait_ingest(qtbot, w)
+    errors = [w.analysisPanel.errorList.item(i).text() for i in range(w.analysisPanel.errorList.count())]
+    assert any(e.startswith("Added with a warning") and "broken.jpg" in e and "truncated" in e for e in errors)
+    assert w.analysisPanel.errorList.isVisible()
+    close_window(w)
+
+
+def test_a_failed_finding_save_is_shown_and_kept(qtbot, tmp_path, monkeypatch):
+    w = make_window(qtbot, tmp_path / "case.declip")
+    drop_paths(w, write_photos(tmp_path / "in", 2))
+    wait_ingest(qtbot, w)
+    _select(qtbot, w, 0)
+    first = w.case.evidence[0].id
+
+    def refuse(*_a, **_k):
+        raise PermissionError("[Errno 13] Permission denied: 'findings.json'")
+
+    monkeypatch.setattr(jobs, "save_finding_job", refuse)
+    w.findingStatusCombo.setCurrentIndex(w.findingStatusCombo.findData("suspicious"))
+    w.findingNoteEdit.setPlainText("mug pasted, lower right")
+    w.save_finding(sync=True)
+    assert w.evidenceModel.get(first).status == "not reviewed"  # the list shows what the case holds
+    assert w.findingPanel.savedLabel.text().startswith("NOT SAVED")
+    _select(qtbot, w, 1)  # the switch retries and fails again
+    _select(qtbot, w, 0)
+    assert w.findingNoteEdit.toPlainText() == "mug pasted, lower right"
+    assert w.findingStatusCombo.currentData() == "suspicious"
+    assert w.findingPanel.savedLabel.text().startswith("NOT SAVED")
+    monkeypatch.undo()
+    with qtbot.waitSignal(w.findingSaved, timeout=10000):
+        w.actionSaveFinding.trigger()
+    assert w.case.finding(first).note == "mug pasted, lower right"
+    assert w.evidenceModel.get(first).status == "suspicious"
+    assert w.findingPanel.savedLabel.text().startswith("Saved ") and " UTC by " in w.findingPanel.savedLabel.text()
+    close_window(w)
+
+
+def test_the_acting_examiner_is_shown_changed_and_credited(qtbot, tmp_path):
+    w = make_window(qtbot, tmp_path / "case.declip")
+    drop_paths(w, write_photos(tmp_path / "in", 1))
+    wait_ingest(qtbot, w)
+    assert w.examinerLabel.text() == f"Examiner: {w.case.session_examiner}"
+    w.set_examiner("  K.   Nováková ")
+    assert w.examinerLabel.text() == "Examiner: K. Nováková" and w.prefs.examiner == "K. Nováková"
+    changes = [e for e in w.case.audit_entries() if e.get("action") == "session_examiner_changed"]
+    assert changes and changes[-1]["details"]["to"] == "K. Nováková"
+    _select(qtbot, w, 0)
+    w.findingStatusCombo.setCurrentIndex(w.findingStatusCombo.findData("no finding"))
+    with qtbot.waitSignal(w.findingSaved, timeout=10000):
+        w.actionSaveFinding.trigger()
+    assert w.case.finding(w.case.evidence[0].id).examiner == "K. Nováková"
+    w.set_examiner("   ")
+    assert w.case.session_examiner == "K. Nováková"
+    close_window(w)
+
+
+def test_tab_leaves_the_note_and_the_threshold_follows_a_recorded_finding(qtbot, tmp_path):
+    w = make_window(qtbot, tmp_path / "case.declip")
+    drop_paths(w, write_photos(tmp_path / "in", 2))
+    wait_ingest(qtbot, w)
+    _select(qtbot, w, 0)
+    assert w.findingNoteEdit.tabChangesFocus()
+    eid = w.case.evidence[0].id
+    w.thresholdSlider.setValue(40)  # not reviewed: a slider move writes nothing
+    qtbot.wait(1200)
+    assert w.case.finding(eid).threshold is None
+    w.findingStatusCombo.setCurrentIndex(w.findingStatusCombo.findData("suspicious"))
+    with qtbot.waitSignal(w.findingSaved, timeout=10000):
+        pass
+    with qtbot.waitSignal(w.findingSaved, timeout=10000):
+        w.thresholdSlider.setValue(25)
+    assert w.case.finding(eid).threshold == 0.25
+    close_window(w)
+
+
+def test_readouts_are_cleared_when_the_selection_changes(qtbot, tmp_path, tiny_model):
+    w = make_window(qtbot, tmp_path / "case.declip")
+    drop_paths(w, write_photos(tmp_path / "in", 1) + [truncated_jpeg(tmp_path / "in")])
+    wait_ingest(qtbot, w)
+    w.analyze_all()
+    wait_analysis(qtbot, w)
+    names = [r.name for r in w.evidenceModel.rows()]
+    _select(qtbot, w, names.index("photo00.jpg"))
+    qtbot.waitUntil(lambda: w.scoreLabel.text().startswith("Score: 0."), timeout=30000)
+    _select(qtbot, w, names.index("broken.jpg"))
+    assert "not analysed" in w.scoreLabel.text()  # at once, before anything is loaded
+    qtbot.wait(1500)
+    assert not w.scoreLabel.text().startswith("Score: 0.")
+    assert w.probeLabel.text() == "Under cursor: –"
+    close_window(w)
