@@ -170,3 +170,18 @@ def test_readouts_are_cleared_when_the_selection_changes(qtbot, tmp_path, tiny_m
     assert not w.scoreLabel.text().startswith("Score: 0.")
     assert w.probeLabel.text() == "Under cursor: –"
     close_window(w)
+
+
+def test_a_metadata_value_is_copied_in_full(qtbot):
+    from PySide6.QtWidgets import QApplication
+
+    from declip_desktop.docks.metadata_dock import MetadataView
+
+    view = MetadataView()
+    qtbot.addWidget(view)
+    sha = "ab" * 32 + "x" * 400  # longer than the shown text, which is shortened
+    view.show_sections({"Integrity": {"sha256": sha}})
+    leaf = view.topLevelItem(0).child(0)
+    assert leaf.text(1) != sha and leaf.toolTip(1) == sha
+    view.setCurrentItem(leaf)
+    assert view.copy_value() == sha and QApplication.clipboard().text() == sha

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtWidgets import QTreeWidget, QTreeWidgetItem
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QApplication, QTreeWidget, QTreeWidgetItem
 
 
 class MetadataView(QTreeWidget):
@@ -15,6 +17,20 @@ class MetadataView(QTreeWidget):
         self.setHeaderLabels(["Field", "Value"])
         self.setUniformRowHeights(True)
         self.setAlternatingRowColors(True)
+        # Hashes are cut short by the column: the full value is in the tooltip and can be copied.
+        copy = QAction("Copy value", self, objectName="copyMetadataValue")
+        copy.setShortcut(QKeySequence.StandardKey.Copy)
+        copy.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+        copy.triggered.connect(self.copy_value)
+        self.addAction(copy)
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
+
+    def copy_value(self) -> str:
+        item = self.currentItem()
+        text = item.data(1, Qt.ItemDataRole.UserRole) or item.text(1) if item is not None else ""
+        if text:
+            QApplication.clipboard().setText(text)
+        return text
 
     def show_sections(self, sections: dict[str, Any]) -> None:
         self.clear()
@@ -35,7 +51,7 @@ class MetadataView(QTreeWidget):
                     parent.addChild(node)
                     self._fill(node, v, depth + 1)
                 else:
-                    parent.addChild(QTreeWidgetItem([str(k), _short(v)]))
+                    parent.addChild(_leaf(str(k), v))
         elif isinstance(value, list):
             for i, v in enumerate(value[:200]):
                 if isinstance(v, (dict, list)) and depth < 4:
@@ -43,9 +59,17 @@ class MetadataView(QTreeWidget):
                     parent.addChild(node)
                     self._fill(node, v, depth + 1)
                 else:
-                    parent.addChild(QTreeWidgetItem([str(i), _short(v)]))
+                    parent.addChild(_leaf(str(i), v))
         else:
             parent.setText(1, _short(value))
+
+
+def _leaf(key: str, value: Any) -> QTreeWidgetItem:
+    full = "" if value is None else str(value)
+    item = QTreeWidgetItem([key, _short(value)])
+    item.setToolTip(1, full if len(full) <= 2000 else full[:2000] + "…")
+    item.setData(1, Qt.ItemDataRole.UserRole, full)
+    return item
 
 
 def _short(v: Any) -> str:
