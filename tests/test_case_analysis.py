@@ -79,6 +79,35 @@ def test_tampered_map_and_record_detected(case):
     assert any(p.kind == "analysis_modified" and p.audit_entry for p in rep.problems)
 
 
+def test_edited_provenance_in_an_analysis_or_evidence_record_is_detected(tmp_path):
+    """Fields verify does not compare one by one (model name, versions, original name, times) are
+    pinned by the record's digest in the audit log."""
+    make_jpeg(tmp_path / "src" / "a.jpg", seed=1)
+    c = new_case(tmp_path)
+    c.add_paths([tmp_path / "src"])
+    it = c.item("E0001")
+    sa = c.store_analysis("E0001", _result(it))
+    assert c.verify().ok
+    c.close()
+    rec = json.loads(sa.json_path.read_text())
+    rec["result"]["metadata"]["model_name"] = "certified detector v9"
+    rec["stored_utc"] = "2019-01-01T00:00:00.000000Z"
+    sa.json_path.write_text(json.dumps(rec))
+    with Case.open(c.path) as case:
+        rep = case.verify()
+        assert [p.kind for p in rep.problems] == ["analysis_modified"] and "edited" in rep.problems[0].message
+    sa.json_path.unlink()  # the analysis is gone (a warning only); now the evidence record
+    index = c.path / "evidence.json"
+    doc = json.loads(index.read_text())
+    doc["items"][0]["original_name"] = "IMG_0001.JPG"
+    doc["items"][0]["ingested_utc"] = "2019-01-01T00:00:00.000000Z"
+    index.write_text(json.dumps(doc))
+    with Case.open(c.path) as case:
+        rep = case.verify()
+        assert any(p.kind == "index_mismatch" and p.evidence_id == "E0001" and "edited after intake" in p.message
+                   for p in rep.problems)
+
+
 # -- with a real (tiny, random) model through the CLI -----------------------------------------
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
@@ -150,3 +179,19 @@ def test_model_ids_that_slug_alike_do_not_share_files(case):
     assert a.json_path != b.json_path
     assert {x.model_id for x in case.analyses("E0001")} == {"a/b", "a_b"}
     assert case.verify().ok
+
+
+def test_cli_analyze_with_the_default_model_is_up_to_date_the_second_time(tmp_path, capsys):
+    """The embedded model's backbone weights come from a package, not its card: a rerun must still match."""
+    make_jpeg(tmp_path / "src" / "a.jpg", seed=1)
+    d = str(tmp_path / "c")
+    assert main(["case", "new", d, "--title", "T", "--number", "1", "--examiner", "E"]) == 0
+    assert main(["case", "add", d, str(tmp_path / "src")]) == 0
+    assert main(["case", "analyze", d]) == 0
+    capsys.readouterr()
+    assert main(["case", "analyze", d]) == 0
+    out = capsys.readouterr().out
+    assert "0 analysed, 0 failed, 1 already up to date" in out
+    with Case.open(d, readonly=True) as case:
+        roles = {w.get("role") for w in case.analysis_for("E0001").metadata["weights"]}
+        assert {"decoder", "backbone"} <= roles

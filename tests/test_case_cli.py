@@ -169,3 +169,26 @@ def test_analyze_precision_takes_the_engine_choices_only(tmp_path, capsys):
         rc = exc.code
     assert rc == 2
     assert "invalid choice: 'fp16'" in capsys.readouterr().err
+
+
+def test_a_write_protected_case_is_verified_and_reported_read_only(tmp_path, capsys, monkeypatch):
+    """Root ignores file modes, so the lock's PermissionError is what a protected folder gives."""
+    from declip_desktop.case import lock
+
+    d = _new(tmp_path, capsys)
+    make_jpeg(tmp_path / "a.jpg", seed=1)
+    assert main(["case", "add", d, str(tmp_path / "a.jpg")]) == 0
+    before = snapshot(tmp_path / "c")
+
+    def refuse(self):
+        raise PermissionError(13, "Permission denied", str(tmp_path / "c" / "case.lock"))
+
+    monkeypatch.setattr(lock.CaseLock, "acquire", refuse)
+    capsys.readouterr()
+    assert main(["case", "verify", d]) == 0
+    out, err = capsys.readouterr()
+    assert "INTACT" in out and "verifying read-only" in err
+    out_pdf = tmp_path / "r.pdf"
+    assert main(["case", "report", d, "--out", str(out_pdf)]) == 0
+    assert out_pdf.read_bytes()[:5] == b"%PDF-" and "reporting read-only" in capsys.readouterr().err
+    assert snapshot(tmp_path / "c") == before  # nothing in the case was written

@@ -124,3 +124,17 @@ def test_modified_evidence_and_map_in_a_case_are_flagged(tmp_path):
     assert "INTEGRITY WARNING" in text and "MISMATCH" in text
     assert "CASE VERIFICATION PROBLEM" in text
     assert info.integrity_failures == ["photo_0.jpg"]
+
+
+def test_report_names_who_recorded_a_finding_and_keeps_words_whole(tmp_path):
+    folder = _make_case(tmp_path, analysed=1, total=2)
+    with Case.open(folder) as case:
+        case.set_finding(case.evidence[1].id, "manipulation confirmed", note="second look")
+        when = case.finding(case.evidence[1].id).modified_utc
+    out = tmp_path / "r.pdf"
+    build_report(folder, out)
+    text = _text(out)
+    assert f"Recorded by {EXAMINER} · {when.replace('T', ' ').split('.')[0]} UTC" in " ".join(text.split())
+    words = set(text.split())
+    assert "manipulation" in words and "manipulati" not in words     # the summary's status column
+    assert "case_created" in words and "case_create" not in words    # the audit table's action column

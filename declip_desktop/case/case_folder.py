@@ -34,7 +34,7 @@ from .errors import CaseError, CaseSchemaError
 from .lock import CaseLock
 from .records import (DEFAULT_STATUS, FINDING_STATUSES, EvidenceItem, Finding, IngestReport, StoredAnalysis,
                       VerifyReport)
-from .util import utc_now
+from .util import record_digest, utc_now
 
 CASE_SUFFIX = ".declip"
 CASE_JSON = "case.json"
@@ -397,7 +397,8 @@ class Case:
             self._audit.append("analysis_stored", {
                 "evidence_id": evidence_id, "evidence_sha256": sa.record["evidence_sha256"],
                 "model_id": sa.model_id, "mode": sa.mode, "score": sa.score,
-                "weights": sa.metadata.get("weights"), "map_sha256": sa.record["map_sha256"]}, self.session_examiner)
+                "weights": sa.metadata.get("weights"), "map_sha256": sa.record["map_sha256"],
+                "record_sha256": record_digest(sa.record)}, self.session_examiner)
             self._save_info()
             return sa
 
@@ -545,7 +546,8 @@ class Case:
         self._audit.append_many([("evidence_added", {
             "evidence_id": it.id, "file_name": it.file_name, "original_path": it.original_path,
             "sha256": it.sha256, "md5": it.md5, "size": it.size,
-            "original_mtime_utc": it.original_mtime_utc}) for it in new_items], self.session_examiner)
+            "original_mtime_utc": it.original_mtime_utc, "record_sha256": record_digest(it.to_dict())})
+            for it in new_items], self.session_examiner)
         write_bytes_atomic(self.path / EVIDENCE_JSON, _evidence_bytes(self._evidence_doc(items, next_number)))
         self._set_items(items, next_number)
         self._save_info()

@@ -143,6 +143,17 @@ def _detector(args):
 
 def _weights_of(det) -> list | None:
     """Weights (file, sha256) the detector runs with, to tell whether a stored analysis is current."""
+    # What the stored metadata records: every file that runs, the packaged backbone included
+    # (a card lists only its own files, so comparing with it never matched a Lite0 analysis).
+    try:
+        described = det.describe().get("weights") if hasattr(det, "describe") else None
+    except Exception:
+        described = None
+    if described:
+        try:
+            return sorted(json.dumps(x, sort_keys=True, default=str) for x in described)
+        except TypeError:
+            return None
     card = getattr(det, "card", None)
     for attr in ("weights", "files"):
         w = getattr(card, attr, None)
@@ -264,14 +275,18 @@ def cmd_finding(args) -> int:
     return 0
 
 
-def cmd_verify(args) -> int:
+def _open_or_read_only(args, doing: str) -> tuple[Case, bool]:
+    """(case, writable). A case open elsewhere or archived write-protected can still be checked
+    and reported on, read-only; the check or report is then not logged in it."""
     try:
-        case = _open(args)
-        logged = True
-    except CaseLockedError as exc:
-        _err(f"note: {exc}; verifying read-only, the check is not logged")
-        case = _open(args, readonly=True)
-        logged = False
+        return _open(args), True
+    except (CaseLockedError, PermissionError) as exc:
+        _err(f"note: {exc}; {doing} read-only, not logged in the case")
+        return _open(args, readonly=True), False
+
+
+def cmd_verify(args) -> int:
+    case, logged = _open_or_read_only(args, "verifying")
     with case:
         rep = case.verify()
     if args.json:
@@ -306,7 +321,8 @@ def cmd_report(args) -> int:
         from declip_desktop.report import build_report
     except ImportError as exc:
         raise CaseError(f"PDF reports are not available in this build (declip_desktop.report: {exc})") from None
-    with _open(args) as case:
+    case, _ = _open_or_read_only(args, "reporting")
+    with case:
         # build_report verifies the case, writes the PDF (+ .sha256) and logs the report's hash itself.
         info = build_report(case, args.out, threshold=args.threshold, items=args.items)
     path = getattr(info, "path", args.out)

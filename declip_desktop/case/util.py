@@ -3,13 +3,34 @@ from __future__ import annotations
 
 import getpass
 import hashlib
+import json
 import os
 from datetime import datetime, timezone
+from typing import Any
 
 
 def utc_now() -> str:
     """ISO-8601 UTC with microseconds and a Z, so times sort as strings and are unambiguous."""
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def record_digest(record: Any) -> str:
+    """SHA-256 of a JSON record in canonical form (round-tripped, sorted keys, compact).
+
+    The audit log pins whole records with it, so verify notices any later edit of a field it does
+    not check one by one (an original name, an ingest time, a model name in an analysis).
+    """
+    canon = json.dumps(json.loads(json.dumps(record, ensure_ascii=False)), sort_keys=True, ensure_ascii=False,
+                       separators=(",", ":"))
+    return hashlib.sha256(canon.encode("utf-8")).hexdigest()
+
+
+def readable_utc(stamp: str | None) -> str:
+    """'2026-11-30T05:41:07.123456Z' -> '2026-11-30 05:41:07 UTC' for people; '' for nothing."""
+    if not stamp:
+        return ""
+    s = str(stamp).replace("T", " ").split(".")[0].removesuffix("Z").removesuffix("+00:00")
+    return f"{s} UTC"
 
 
 def os_user() -> str:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from .analyses import read_record
 from .atomic import TMP_PREFIX
 from .records import VerifyProblem, VerifyReport
-from .util import hash_file, sha256_file, utc_now
+from .util import hash_file, record_digest, sha256_file, utc_now
 
 if TYPE_CHECKING:
     from .case_folder import Case, Progress
@@ -159,11 +159,17 @@ def _cross_check(case: "Case", problems: list[VerifyProblem], warnings: list[str
                                           "in the audit log (its entry was removed, or the index was edited outside DeCLIP)", it.id, it.file_name))
             continue
         seq, d = rec
-        for key in ("sha256", "md5", "size", "file_name"):
+        # Every field the entry logged, then (cases made since it was logged) the whole record.
+        for key in [k for k in d if k not in ("evidence_id", "record_sha256") and hasattr(it, k)]:
             if d.get(key) != getattr(it, key):
                 problems.append(VerifyProblem("index_mismatch", f"{it.id}: {key} in evidence.json ({getattr(it, key)}) differs "
                                               f"from audit entry {seq} ({d.get(key)})", it.id, it.file_name,
                                               str(d.get(key)), str(getattr(it, key)), seq))
+        if "record_sha256" in d and d["record_sha256"] != record_digest(it.to_dict()):
+            problems.append(VerifyProblem("index_mismatch", f"{it.id}: its record in evidence.json was edited after "
+                                          f"intake (dimensions, original name, times or metadata differ from what audit "
+                                          f"entry {seq} pinned)", it.id, it.file_name, d["record_sha256"],
+                                          record_digest(it.to_dict()), seq))
     for eid in added:
         if eid not in case._by_id:
             seq = added[eid][0]
@@ -194,3 +200,7 @@ def _cross_check(case: "Case", problems: list[VerifyProblem], warnings: list[str
             problems.append(VerifyProblem("analysis_modified", f"analyses/{a.evidence_id}/{a.json_path.name}: record differs "
                                           f"from audit entry {seq} (score or map hash changed)", a.evidence_id,
                                           str(a.json_path), audit_entry=seq))
+        elif "record_sha256" in d and d["record_sha256"] != record_digest(a.record):
+            problems.append(VerifyProblem("analysis_modified", f"analyses/{a.evidence_id}/{a.json_path.name}: record differs "
+                                          f"from audit entry {seq} (its model, weights, settings, versions or times were "
+                                          f"edited)", a.evidence_id, str(a.json_path), audit_entry=seq))

@@ -5,17 +5,18 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QComboBox, QFormLayout, QLabel, QPlainTextEdit, QPushButton,
                                QVBoxLayout, QWidget)
 
+from declip_desktop.case.util import readable_utc
+
 FINDING_STATUSES = ["not reviewed", "no finding", "suspicious", "manipulation confirmed"]
 
 
 def saved_text(finding: dict) -> str:
     """'Saved 2026-11-30 05:41:07 UTC by J. Doe' from a stored finding (empty if never saved)."""
-    when = finding.get("modified_utc")
+    when = readable_utc(finding.get("modified_utc"))
     if not when:
         return ""
-    when = str(when).replace("T", " ").split(".")[0].removesuffix("Z").removesuffix("+00:00")
     who = finding.get("examiner")
-    return f"Saved {when} UTC" + (f" by {who}" if who else "")
+    return f"Saved {when}" + (f" by {who}" if who else "")
 
 
 class FindingPanel(QWidget):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.platypus import Flowable, PageBreak, Spacer
 
 from . import exif
@@ -10,7 +11,7 @@ from .blocks import LinesTable, P, X, box, esc, grid_table
 from .findings import Findings
 from .integrity import VERIFIED
 from .model import ReportCase
-from .styles import FRAME_W, WARN_BG
+from .styles import FRAME_W, WARN_BG, sheet
 
 
 def hashes(findings: list[Findings]) -> list[Flowable]:
@@ -87,7 +88,10 @@ def audit(case: ReportCase) -> list[Flowable]:
     out.append(P("Each entry records its SHA-256 and the previous entry's; the report itself is logged after it is "
                  "written (with this PDF's SHA-256), so that entry is not listed here.", "muted"))
     out.append(Spacer(1, 4))
-    widths = [22, 100, 74, 62]
+    # The action column fits its longest action name: "case_created" must not break into "case_create d".
+    bold = sheet()["cell_b"]
+    longest = max((stringWidth(str(e.get("action", "")), bold.fontName, bold.fontSize) for e in a.entries), default=0)
+    widths = [22, 100, 70, min(130.0, max(62.0, longest + 10))]
     widths.append(FRAME_W - sum(widths))
     rows = []
     for e in a.entries:

@@ -24,7 +24,13 @@ def open_case(case: Any) -> Iterator[tuple[Any, ReportCase]]:
     if isinstance(case, (str, os.PathLike)):
         from declip_desktop.case import Case
 
-        c = Case.open(Path(case))
+        from declip_desktop.case.errors import CaseLockedError
+
+        try:
+            c = Case.open(Path(case))
+        except (CaseLockedError, PermissionError):
+            # Open elsewhere, or archived write-protected: report from it read-only (not logged in it).
+            c = Case.open(Path(case), readonly=True)
         try:
             yield c, to_report_case(c)
         finally:
@@ -66,6 +72,7 @@ def _item(case: Any, ev: Any) -> ReportItem:
         item_id=ev.id, file_name=ev.file_name, path=Path(ev.path), sha256_ingest=ev.sha256,
         threshold=finding.threshold, opacity=finding.opacity if finding.opacity is not None else 0.5,
         status=finding.status, note=finding.note or "", ingest_utc=ev.ingested_utc, size_bytes=ev.size,
+        finding_by=finding.examiner or "", finding_utc=finding.modified_utc or "",
         metadata=dict(ev.metadata or {}), extra_hashes={"md5": ev.md5} if ev.md5 else {},
     )
     if ev.original_name and ev.original_name != ev.file_name:

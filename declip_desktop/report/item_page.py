@@ -6,6 +6,7 @@ from typing import Any
 
 from reportlab.platypus import CondPageBreak, Flowable, KeepTogether, Spacer, Table, TableStyle
 
+from declip_desktop.case.util import readable_utc
 from engine.cards import FLIP_AVERAGE_TEXT
 
 from . import exif, imaging
@@ -68,6 +69,8 @@ def item_section(f: Findings, pics: Pictures) -> list[Flowable]:
     out.append(kv_table(_integrity_rows(f)))
     out.append(P("Context", "h2"))
     rows = [("Analyst status", it.status or "—")]
+    if it.finding_by or it.finding_utc:
+        rows.append(("Recorded by", " · ".join(x for x in (it.finding_by, readable_utc(it.finding_utc)) if x)))
     if it.ingest_utc:
         rows.append(("Ingested (UTC)", it.ingest_utc))
     rows += exif.key_rows(it.metadata or {})

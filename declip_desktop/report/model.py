@@ -29,6 +29,8 @@ class ReportItem:
     cmap: str = "inferno"
     status: str = "not reviewed"             # the analyst's status
     note: str = ""
+    finding_by: str = ""                     # who recorded the status and note, and when (UTC)
+    finding_utc: str = ""
     ingest_utc: str = ""
     size_bytes: int | None = None
     metadata: dict[str, Any] = field(default_factory=dict)   # ingest metadata: exif {tag: value}, format, ...

@@ -10,7 +10,7 @@ from .styles import FRAME_W, WARN_BG
 
 
 def summary(findings: list[Findings], thumbs: dict[int, Flowable]) -> list[Flowable]:
-    widths = [20, 52, 120, 146, 50, 50]
+    widths = [20, 52, 104, 146, 50, 50]  # leaves the status column room for "manipulation" unbroken
     widths.append(FRAME_W - sum(widths))
     rows, extra = [], []
     for f in findings:
