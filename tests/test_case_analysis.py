@@ -195,3 +195,20 @@ def test_cli_analyze_with_the_default_model_is_up_to_date_the_second_time(tmp_pa
     with Case.open(d, readonly=True) as case:
         roles = {w.get("role") for w in case.analysis_for("E0001").metadata["weights"]}
         assert {"decoder", "backbone"} <= roles
+
+
+def test_cli_finding_is_pinned_to_the_analysis_it_relies_on(tmp_path, tiny_model, capsys):
+    make_jpeg(tmp_path / "src" / "a.jpg", seed=1)
+    d = str(tmp_path / "c")
+    assert main(["case", "new", d, "--title", "T", "--number", "1", "--examiner", "E"]) == 0
+    assert main(["case", "add", d, str(tmp_path / "src")]) == 0
+    assert main(["case", "finding", d, "E0001", "--status", "no finding"]) == 0  # nothing analysed yet: unpinned
+    assert main(["case", "analyze", d, "--model", str(tiny_model)]) == 0
+    capsys.readouterr()
+    assert main(["case", "finding", d, "E0001", "--status", "suspicious", "--mode", "tiled"]) == 1
+    assert "no analysis with model any and mode tiled" in capsys.readouterr().err
+    assert main(["case", "finding", d, "E0001", "--status", "suspicious"]) == 0
+    assert "(on the tiny-test paper analysis)" in capsys.readouterr().out
+    with Case.open(d, readonly=True) as case:
+        f = case.finding("E0001")
+        assert (f.status, f.model_id, f.mode) == ("suspicious", "tiny-test", "paper")

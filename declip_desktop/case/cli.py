@@ -62,6 +62,8 @@ def register(subparsers) -> None:
     sp.add_argument("--note", help="analyst note")
     sp.add_argument("--threshold", type=float, help="map threshold the finding relies on, 0..1")
     sp.add_argument("--opacity", type=float, help="overlay opacity used, 0..1")
+    sp.add_argument("--model", help="the analysis (model id) the finding relies on; default: the latest analysis")
+    sp.add_argument("--mode", choices=["paper", "tiled"], help="that analysis's mode; default: the latest analysis's")
     sp.set_defaults(func=cmd_finding)
 
     sp = sub.add_parser("verify", help="re-hash evidence and check the audit chain (exit 1 on any failure)")
@@ -270,8 +272,14 @@ def cmd_status(args) -> int:
 def cmd_finding(args) -> int:
     with _open(args) as case:
         it = case.resolve(args.evidence)
-        f = case.set_finding(it.id, args.status, note=args.note, threshold=args.threshold, opacity=args.opacity)
-    print(f"{it.id} {it.file_name}: {f.status}")
+        # Pin the finding to one analysis, so a later re-analysis (another model or mode) is not
+        # shown beside it in the report as if it were what the examiner looked at.
+        sa = case.analysis_for(it.id, model_id=args.model, mode=args.mode)
+        if sa is None and (args.model or args.mode):
+            raise CaseError(f"{it.id} has no analysis with model {args.model or 'any'} and mode {args.mode or 'any'}")
+        f = case.set_finding(it.id, args.status, note=args.note, threshold=args.threshold, opacity=args.opacity,
+                             model_id=sa.model_id if sa else None, mode=sa.mode if sa else None)
+    print(f"{it.id} {it.file_name}: {f.status}" + (f" (on the {sa.model_id} {sa.mode} analysis)" if sa else ""))
     return 0
 
 
