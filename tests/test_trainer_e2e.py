@@ -54,6 +54,27 @@ def test_synth_masks_are_exact_and_splits_disjoint(dataset):
         assert set(np.unique(m)) <= {0, 255} and (m == 255).any()
 
 
+def test_synth_skips_bad_photos_in_one_line_each_and_checks_its_settings(tmp_path, capsys):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    _write_photos(photos, PHOTOS)
+    Image.new("RGB", (5000, 3)).save(photos / "strip.png")   # too thin to cut a view from
+    Image.new("RGB", (1, 1)).save(photos / "dot.png")
+    (photos / "broken.jpg").write_bytes(b"\xff\xd8\xff not really a jpeg")
+    out = tmp_path / "ds"
+    assert declip(["synth", "--photos", str(photos), "--out", str(out), *SYNTH_ARGS]) == 0
+    err = capsys.readouterr().err
+    for name in ("strip.png", "dot.png", "broken.jpg"):
+        [line] = [ln for ln in err.splitlines() if name in ln]
+        assert line.startswith("warning: ") and "skipped" in line
+    assert "Warning" not in err and "warnings.warn" not in err  # no Python warning dumps
+    assert {p["file"] for p in json.loads((out / "manifest.json").read_text())["photos"]} == {f"{n}.png" for n in PHOTOS}
+    for bad in (["--size", "10,5"], ["--size", "0,0"], ["--size", "100000,100000"], ["--real-fraction", "-1"]):
+        assert declip(["synth", "--photos", str(photos), "--out", str(tmp_path / "x"), "--count", "6", *bad]) != 0
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "internal error" not in err and ("--size" in err or "--real-fraction" in err)
+
+
 def test_photos_pinned_to_train_leave_val_and_test_unchanged(dataset, tmp_path, capsys):
     """Extra training-only photos (LICENSES.json "split": "train") must not move the held-out splits."""
     photos = tmp_path / "photos"

@@ -146,7 +146,8 @@ def cmd_synth(args) -> int:
         if done == total or done % 50 == 0:
             _err(f"synth {done}/{total} ({msg})")
 
-    m = synthesize(args.photos, args.out, args.count, args.seed, fr, args.real_fraction, size, prog)
+    m = synthesize(args.photos, args.out, args.count, args.seed, fr, args.real_fraction, size, prog,
+                   warn=lambda msg: _err(f"warning: {msg}"))
     n = len(m["items"])
     print(f"{n} images in {args.out} ({time.time() - t0:.0f} s); manifest {args.out / 'manifest.json'}")
     return 0

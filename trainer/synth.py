@@ -28,6 +28,7 @@ from PIL import Image
 from engine.errors import DeclipError
 
 SPLITS = ("train", "val", "test")
+MIN_SIDE, MAX_SIDE = 64, 4096  # output long side, and the least photo side a view can be cut from
 KINDS = ("splice", "copy-move", "inpaint-patchmatch", "inpaint-telea", "inpaint-ns")
 KIND_WEIGHTS = (0.4, 0.25, 0.2, 0.075, 0.075)
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
@@ -335,21 +336,37 @@ def make_item(kind: str, host: np.ndarray, donor: np.ndarray | None, rng: np.ran
 
 def synthesize(photos_dir: str | Path, out_dir: str | Path, count: int, seed: int = 0,
                fractions=(0.7, 0.15, 0.15), real_fraction: float = 0.15, size=(256, 512),
-               progress: Callable[[int, int, str], None] | None = None) -> dict:
-    """Write `count` manipulated items (+ real_fraction x count authentic ones) and the manifest."""
+               progress: Callable[[int, int, str], None] | None = None,
+               warn: Callable[[str], None] | None = None) -> dict:
+    """Write `count` manipulated items (+ real_fraction x count authentic ones) and the manifest.
+
+    warn: where a skipped photo is reported, one line each (default: warnings.warn)."""
+    warn = warn or (lambda msg: warnings.warn(msg, stacklevel=2))
     if count < 3:
         raise SynthError(f"--count must be at least 3 (one item per split), got {count}")
+    lo, hi = size
+    if not (MIN_SIDE <= lo <= hi <= MAX_SIDE):
+        raise SynthError(f"--size {lo},{hi}: the long side's range must satisfy {MIN_SIDE} <= min <= max <= {MAX_SIDE}")
+    if not 0.0 <= real_fraction <= 1.0:
+        raise SynthError(f"--real-fraction {real_fraction}: expected 0..1 authentic images per manipulated one")
     out_dir = Path(out_dir)
     if (out_dir / "manifest.json").exists():
         raise SynthError(f"{out_dir}: already holds a data set (manifest.json); choose an empty folder")
-    photos = load_photo_list(Path(photos_dir))
+    try:
+        photos = load_photo_list(Path(photos_dir))
+    except OSError as exc:
+        raise SynthError(f"{photos_dir}: cannot read the photo folder ({exc.strerror or exc})") from None
     readable = []
     for p in photos:
         try:
-            _read_rgb(p.path)
-            readable.append(p)
+            h, w = _read_rgb(p.path).shape[:2]
         except Exception as exc:  # one bad photo never stops the run
-            warnings.warn(f"{p.path}: skipped, not a readable image ({type(exc).__name__})")
+            warn(f"{p.path}: skipped, not a readable image ({type(exc).__name__})")
+            continue
+        if min(h, w) < MIN_SIDE:  # too thin to crop a scene from (a 5000x3 strip, an icon)
+            warn(f"{p.path}: skipped, {w}x{h} px is smaller than {MIN_SIDE} px on a side")
+            continue
+        readable.append(p)
     if not readable:
         raise SynthError(f"{photos_dir}: no readable photos found")
     by_split = split_groups(readable, tuple(fractions), seed)
