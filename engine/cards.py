@@ -10,6 +10,8 @@ Roles: "decoder" (DeCLIP .pth or safetensors with fc.* keys), "clip-vit", "clip-
 from __future__ import annotations
 
 import json
+import math
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,36 @@ CARD_NAME = "card.json"
 # How flip averaging (input.flip_average) is said wherever a card is shown.
 FLIP_AVERAGE_TEXT = "the map is the mean of the image's and its mirror image's (mirrored back)"
 SCHEMA = 1
+ROLES = ("decoder", "clip-vit", "clip-rn")
+# Ids and file names become folder and file names in the store, so each must be one plain path
+# component: no separators, no '.'/'..', no drive letters; ids also keep to a portable charset.
+_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
+_SHA_RE = re.compile(r"[0-9a-fA-F]{64}")
+MIN_INPUT_SIZE, MAX_INPUT_SIZE = 16, 4096
+
+
+def check_model_id(value, origin: str = "model id") -> str:
+    """Refuse an id that is not a plain folder name (it names $DECLIP_HOME/models/<id>)."""
+    if not isinstance(value, str) or not _ID_RE.fullmatch(value) or value.endswith("."):
+        raise ModelStoreError(f"{origin}: model id must be 1-128 letters, digits, '.', '_', '+' or '-' "
+                              f"starting with a letter or digit, found {_short(value)}")
+    return value
+
+
+def check_file_name(value, origin: str = "file name") -> str:
+    """Refuse a file name that is not one plain path component (it is joined to store folders)."""
+    bad = (not isinstance(value, str) or not value or len(value) > 255 or value in (".", "..")
+           or any(c in value for c in '/\\:') or any(ord(c) < 32 or ord(c) == 127 for c in value)
+           or value != value.strip() or value.endswith("."))
+    if bad:
+        raise ModelStoreError(f"{origin}: file name must be a plain file name (no folders, '..' or ':'), "
+                              f"found {_short(value)}")
+    return value
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 @dataclass
@@ -46,10 +78,11 @@ class ModelCard:
 
     def __post_init__(self):
         self.backbone = resolve_spec(self.backbone)
-        if not self.input:
+        if not self.input or not all(k in self.input for k in ("size", "mean", "std")):
+            # a partial input block keeps what it gives; the rest comes from the backbone
             cfg = input_config(self.backbone)
             self.input = {"size": cfg["size"], "resize": "bilinear-squash", "mean": list(cfg["mean"]),
-                          "std": list(cfg["std"])}
+                          "std": list(cfg["std"]), **(self.input or {})}
 
     # ---- description -------------------------------------------------------------------
     @property
@@ -99,6 +132,8 @@ class ModelCard:
 
     @classmethod
     def from_dict(cls, d: dict, root: Path | None = None, origin: str = "card") -> "ModelCard":
+        if not isinstance(d, dict):
+            raise ModelStoreError(f"{origin}: model card must be a JSON object")
         missing = [k for k in ("id", "name", "backbone", "decoder") if k not in d]
         if missing:
             raise ModelStoreError(f"{origin}: model card lacks {', '.join(missing)}")
@@ -111,8 +146,21 @@ class ModelCard:
         inp = d.get("input", {})
         if not isinstance(inp, dict) or not isinstance(inp.get("flip_average", False), bool):
             raise ModelStoreError(f"{origin}: input.flip_average must be true or false")
+        check_model_id(d["id"], origin)
+        _check_fields(d, origin)
+        try:
+            backbone = _check_backbone(d["backbone"], "backbone")
+        except ValueError as exc:
+            raise ModelStoreError(f"{origin}: {exc}") from None
+        _check_input(inp, origin)
+        files = _check_files(d.get("files", []), origin)
         known = {f for f in cls.__dataclass_fields__ if f != "root"}
-        card = cls(**{k: v for k, v in d.items() if k in known})
+        fields = {k: v for k, v in d.items() if k in known}
+        fields.update(backbone=backbone, files=files, input=dict(inp))
+        try:
+            card = cls(**fields)
+        except (TypeError, ValueError, KeyError) as exc:  # a backstop: the checks above should catch all
+            raise ModelStoreError(f"{origin}: malformed model card ({exc})") from None
         card.root = root
         return card
 
@@ -155,3 +203,130 @@ class ModelCard:
             "training_data": self.training_data,
             "files": [{k: f.get(k) for k in ("role", "name", "sha256", "size")} for f in self.files],
         }
+
+
+# ---- card validation (cards come from users' folders, so may be hostile) ------------------------
+_TEXT_FIELDS = ("name", "version", "license", "training_data", "intended_use", "limitations", "source", "created_utc")
+
+
+def _check_fields(d: dict, origin: str) -> None:
+    for k in _TEXT_FIELDS:
+        if k in d and not isinstance(d[k], str):
+            if k == "version" and isinstance(d[k], int) and not isinstance(d[k], bool):
+                d[k] = str(d[k])  # "version": 2 is plain enough
+                continue
+            raise ModelStoreError(f"{origin}: {k} must be a string, found {_short(d[k])}")
+    if not d["name"].strip() or len(d["name"]) > 500:
+        raise ModelStoreError(f"{origin}: name must be a non-empty string of at most 500 characters")
+    if "metrics" in d and not isinstance(d["metrics"], dict):
+        raise ModelStoreError(f"{origin}: metrics must be a JSON object, found {_short(d['metrics'])}")
+    if "builtin" in d and not isinstance(d["builtin"], bool):
+        raise ModelStoreError(f"{origin}: builtin must be true or false")
+    if "schema" in d and (not isinstance(d["schema"], int) or isinstance(d["schema"], bool)):
+        raise ModelStoreError(f"{origin}: schema must be a whole number")
+
+
+def _int_in(value, lo: int, hi: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and lo <= value <= hi
+
+
+def _check_backbone(spec, where: str) -> dict:
+    """Raise ValueError naming the field unless `spec` is a backbone spec the engine can build."""
+    from .backbones import LITE_FAMILIES, PRESETS
+
+    if isinstance(spec, str):
+        if spec not in PRESETS:
+            raise ValueError(f"{where}: unknown backbone {spec!r}; choose one of {', '.join(PRESETS)}")
+        return dict(PRESETS[spec])
+    if not isinstance(spec, dict):
+        raise ValueError(f"{where} must be a preset name or a JSON object, found {_short(spec)}")
+    fam = spec.get("family")
+    if fam == "fusion":
+        vit, rn = spec.get("vit"), spec.get("rn")
+        if not isinstance(vit, dict) or vit.get("family") != "clip-vit":
+            raise ValueError(f"{where}.vit must be a clip-vit backbone object")
+        if not isinstance(rn, dict) or rn.get("family") != "clip-rn":
+            raise ValueError(f"{where}.rn must be a clip-rn backbone object")
+        return dict(spec, vit=_check_backbone(vit, f"{where}.vit"), rn=_check_backbone(rn, f"{where}.rn"))
+    if fam in ("clip-vit", "clip-rn"):
+        cfg = spec.get("config")
+        if isinstance(cfg, dict):
+            if not isinstance(cfg.get("vision_cfg"), dict):
+                raise ValueError(f"{where}.config must name an open_clip config or hold a vision_cfg object")
+            size = cfg["vision_cfg"].get("image_size", 224)
+            if not _int_in(size, MIN_INPUT_SIZE, MAX_INPUT_SIZE):
+                raise ValueError(f"{where}.config.vision_cfg.image_size must be a whole number from "
+                                 f"{MIN_INPUT_SIZE} to {MAX_INPUT_SIZE}, found {_short(size)}")
+        elif not isinstance(cfg, str) or not cfg:
+            raise ValueError(f"{where}.config must be an open_clip config name or object, found {_short(cfg)}")
+        if not _int_in(spec.get("layer"), 0, 64):
+            raise ValueError(f"{where}.layer must be a whole number from 0 to 64, found {_short(spec.get('layer'))}")
+        return dict(spec)
+    if fam in LITE_FAMILIES:
+        stages = spec.get("stages", [3, 4])
+        if (not isinstance(stages, list) or not stages or not all(_int_in(s, 0, 6) for s in stages)
+                or len(set(stages)) != len(stages)):
+            raise ValueError(f"{where}.stages must be distinct whole numbers from 0 to 6, found {_short(stages)}")
+        if not _int_in(spec.get("grid", 16), 1, 256):
+            raise ValueError(f"{where}.grid must be a whole number from 1 to 256, found {_short(spec.get('grid'))}")
+        if "input_size" in spec and not _int_in(spec["input_size"], MIN_INPUT_SIZE, MAX_INPUT_SIZE):
+            raise ValueError(f"{where}.input_size must be a whole number from {MIN_INPUT_SIZE} to "
+                             f"{MAX_INPUT_SIZE}, found {_short(spec['input_size'])}")
+        if "weights_path" in spec and not isinstance(spec["weights_path"], str):
+            raise ValueError(f"{where}.weights_path must be a string")
+        return dict(spec)
+    known = ", ".join(("clip-vit", "clip-rn", "fusion") + tuple(LITE_FAMILIES))
+    raise ValueError(f"{where}.family must be one of {known}, found {_short(fam)}")
+
+
+def _finite(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _check_input(inp: dict, origin: str) -> None:
+    if "size" in inp and not _int_in(inp["size"], MIN_INPUT_SIZE, MAX_INPUT_SIZE):
+        raise ModelStoreError(f"{origin}: input.size must be a whole number from {MIN_INPUT_SIZE} to "
+                              f"{MAX_INPUT_SIZE}, found {_short(inp['size'])}")
+    for k in ("mean", "std"):
+        if k not in inp:
+            continue
+        v = inp[k]
+        if not isinstance(v, list) or len(v) != 3 or not all(_finite(x) for x in v):
+            raise ModelStoreError(f"{origin}: input.{k} must be three finite numbers, found {_short(v)}")
+        if k == "std" and not all(x > 0 for x in v):
+            raise ModelStoreError(f"{origin}: input.std must be three numbers above 0, found {_short(v)}")
+        if k == "mean" and not all(-10 <= x <= 10 for x in v):
+            raise ModelStoreError(f"{origin}: input.mean must be three numbers from -10 to 10, found {_short(v)}")
+    if "resize" in inp and not isinstance(inp["resize"], str):
+        raise ModelStoreError(f"{origin}: input.resize must be a string, found {_short(inp['resize'])}")
+
+
+def _check_files(files, origin: str) -> list[dict]:
+    if not isinstance(files, list):
+        raise ModelStoreError(f"{origin}: files must be a list of file objects, found {_short(files)}")
+    out, roles = [], set()
+    for i, f in enumerate(files):
+        where = f"{origin}: files[{i}]"
+        if not isinstance(f, dict):
+            raise ModelStoreError(f"{where} must be an object with role, name and sha256, found {_short(f)}")
+        for k in ("role", "name"):
+            if not isinstance(f.get(k), str):
+                raise ModelStoreError(f"{where}.{k} must be a string, found {_short(f.get(k))}")
+        if f["role"] not in ROLES:
+            raise ModelStoreError(f"{where}.role must be one of {', '.join(ROLES)}, found {_short(f['role'])}")
+        if f["role"] in roles:
+            raise ModelStoreError(f"{where}: a second {f['role']} file")
+        roles.add(f["role"])
+        check_file_name(f["name"], f"{where}.name")
+        sha = f.get("sha256")
+        if sha is not None and (not isinstance(sha, str) or not _SHA_RE.fullmatch(sha)):
+            raise ModelStoreError(f"{where}.sha256 must be 64 hexadecimal digits, found {_short(sha)}")
+        if f.get("size") is not None and not _int_in(f["size"], 0, 1 << 50):
+            raise ModelStoreError(f"{where}.size must be a whole number of bytes, found {_short(f['size'])}")
+        for k in ("path", "format", "store"):
+            if f.get(k) is not None and not isinstance(f[k], str):
+                raise ModelStoreError(f"{where}.{k} must be a string, found {_short(f[k])}")
+        if f.get("path") is not None and ("\0" in f["path"] or not f["path"]):
+            raise ModelStoreError(f"{where}.path must be a non-empty path")
+        out.append(dict(f, sha256=sha.lower()) if isinstance(sha, str) else dict(f))
+    return out

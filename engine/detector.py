@@ -107,6 +107,9 @@ class Detector:
         self.net = load_network_from_sources(card, sources, self.device, self.dtype, conv=conv,
                                              decoder_dtype=self.decoder_dtype)
         self.load_seconds = time.perf_counter() - t0
+        # Loading hashed each card-listed file and refused any that differ from the card; keep those
+        # hashes (of the files that ran) for the metadata, whatever later happens to the card object.
+        self.file_hashes = {f["role"]: f.get("sha256") for f in card.files}
         self.input_size = int(card.input["size"])
         self.mean = tuple(card.input["mean"])
         self.std = tuple(card.input["std"])
@@ -148,11 +151,15 @@ class Detector:
         return f"CPU ({n} thread{'' if n == 1 else 's'})"
 
     def describe(self) -> dict:
+        summary = self.card.summary()
+        for f in summary["files"]:
+            f["sha256"] = self.file_hashes.get(f["role"], f.get("sha256"))
         return {
             "model_id": self.card.id,
             "model_name": self.card.name,
-            "model": self.card.summary(),
-            "weights": [{"role": f["role"], "file": f["name"], "sha256": f.get("sha256")} for f in self.card.files]
+            "model": summary,
+            "weights": [{"role": f["role"], "file": f["name"], "sha256": self.file_hashes.get(f["role"], f.get("sha256"))}
+                        for f in self.card.files]
             + packaged_weight_files(self.card.backbone),
             "device": str(self.device),
             "device_name": self.device_name,

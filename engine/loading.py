@@ -30,6 +30,55 @@ def _read(path: Path) -> dict:
     return _MEMO[key]
 
 
+# SHA-256 of weight files, keyed by everything a rewrite changes (inode, size, mtime and ctime: ctime
+# cannot be set back by a user), so a 1 GB CLIP file is hashed once per process, not per Detector.
+_HASHES: dict[tuple, str] = {}
+_HASH_LOCK = threading.Lock()
+
+
+def file_sha256(path: Path) -> str:
+    path = Path(path)
+    try:
+        st = path.stat()
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot read weights file ({exc.strerror})") from None
+    key = (str(path.resolve()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    with _HASH_LOCK:
+        if key in _HASHES:
+            return _HASHES[key]
+    try:
+        digest = sha256_file(path)
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot read weights file ({exc.strerror})") from None
+    with _HASH_LOCK:
+        if len(_HASHES) > 64:
+            _HASHES.clear()
+        _HASHES[key] = digest
+    return digest
+
+
+def verify_sources(card: ModelCard, sources: dict[str, Path]) -> dict[str, str]:
+    """Hash every card-listed file that will be read; refuse one whose hash differs from the card's.
+
+    Returns {role: sha256 of the file as found}. Card entries without a hash get the computed one,
+    so what results record is always the hash of the file that ran.
+    """
+    hashes: dict[str, str] = {}
+    for f in card.files:
+        path = sources.get(f["role"])
+        if path is None:
+            continue
+        actual = file_sha256(path)
+        expected = f.get("sha256")
+        if expected and expected.lower() != actual:
+            raise CheckpointError(f"{path}: SHA-256 {actual} does not match the model card's {expected} for "
+                                  f"{f['name']} ({f['role']}); the file was changed or replaced. Re-import the model "
+                                  "or restore the original file")
+        f["sha256"] = actual
+        hashes[f["role"]] = actual
+    return hashes
+
+
 ROLE_KIND = {"clip-vit": "CLIP ViT", "clip-rn": "CLIP ResNet (RN50)"}
 ROLE_LABEL = {"clip-vit": "CLIP ViT-L/14 weights (e.g. ViT-L-14.pt)", "clip-rn": "CLIP RN50 weights (e.g. RN50.pt)"}
 
@@ -65,7 +114,7 @@ def prepare_official_card(path: Path, backbone_weights: list[Path], catalogue: l
         card = ModelCard.from_dict(template.to_dict())
         card.backbone, card.decoder = arch["backbone"], arch["decoder"]  # the file, not its name, decides
     else:
-        stem = re.sub(r"[^a-z0-9]+", "-", path.stem.lower()).strip("-")
+        stem = re.sub(r"[^a-z0-9]+", "-", path.stem.lower()).strip("-")[:100].strip("-") or "model"
         card = ModelCard(id=model_id or f"imported-{stem}", name=name or f"Imported DeCLIP model ({path.name})",
                          backbone=arch["backbone"], decoder=arch["decoder"],
                          license="unknown: check the checkpoint's origin", training_data="unknown",
@@ -167,8 +216,11 @@ def load_network_from_sources(card: ModelCard, sources: dict[str, Path], device:
     decoder_dtype = decoder_dtype or dtype
     device = torch.device(device)
     flip = card.flip_average
-    key = (card.id, tuple(sorted((f["role"], f.get("sha256")) for f in card.files)), str(device), str(dtype),
-           str(decoder_dtype), conv, flip)
+    # The key holds the hashes of the files as they are now (not the card's word), so a replaced
+    # file can never reuse a network built from the old one.
+    hashes = verify_sources(card, sources)
+    key = (card.id, tuple(sorted(hashes.items())), tuple(sorted((r, str(Path(p).resolve())) for r, p in sources.items())),
+           repr(card.backbone), repr(card.decoder), str(device), str(dtype), str(decoder_dtype), conv, flip)
     if not check_only:
         with _LOCK:
             if key in _CACHE:
@@ -225,7 +277,15 @@ def card_from_files(checkpoint: Path, backbone_weights: list[Path]) -> tuple[Mod
         srcs = {}
         given = classify_backbone_files([Path(p) for p in backbone_weights])
         for f in card.files:
-            srcs[f["role"]] = given[f["role"]][0] if f["role"] in given else card.path_of(f["role"])
+            if f["role"] in given:
+                # the user's file replaces the card's: record that file, not the card's hash for another
+                p = given[f["role"]][0]
+                f.update(name=p.name, sha256=None, size=p.stat().st_size, path=str(p.resolve()))
+            else:
+                p = card.path_of(f["role"]) or (checkpoint / f["name"])
+                if not p.is_file():
+                    raise ModelStoreError(f"{checkpoint}: file {f['name']} ({f['role']}) is missing")
+            srcs[f["role"]] = p
         for role, (p, _raw) in given.items():
             if role not in srcs:
                 srcs[role] = p

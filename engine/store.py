@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -18,11 +19,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .atomic import write_text_atomic
-from .cards import CARD_NAME, ModelCard
-from .errors import CheckpointError, ModelStoreError
+from .cards import CARD_NAME, ModelCard, check_file_name, check_model_id
+from .errors import CheckpointError, DeclipError, ModelStoreError
 from .images import sha256_file
 
 DEFAULT_MODEL_ID = "declip-lite0-default"
+_log = logging.getLogger(__name__)
+# Bad store cards already reported in this process (list() runs several times per command).
+_REPORTED: set[str] = set()
 
 
 def declip_home() -> Path:
@@ -61,6 +65,8 @@ class ModelStore:
         self.models_dir = self.home / "models"
         self.backbones_dir = self.home / "backbones"
         self.settings_path = self.home / "settings.json"
+        # One line per imported card that could not be read, refreshed by every list().
+        self.problems: list[str] = []
 
     # ---- catalogue ----------------------------------------------------------------------
     def _embedded(self) -> list[ModelCard]:
@@ -84,13 +90,21 @@ class ModelStore:
         return out
 
     def _imported(self) -> list[ModelCard]:
-        out = []
+        out, problems = [], []
         if self.models_dir.is_dir():
             for card_path in sorted(self.models_dir.glob(f"*/{CARD_NAME}")):
                 try:
                     out.append(ModelCard.load(card_path))
-                except ModelStoreError:
-                    continue
+                except DeclipError as exc:
+                    problems.append(f"skipped unreadable model card: {exc}")
+                except Exception as exc:  # one bad card must never hide the good ones
+                    problems.append(f"skipped unreadable model card: {card_path}: {type(exc).__name__}: {exc}")
+        self.problems = problems
+        for msg in problems:
+            # logging's last-resort handler prints the bare line to stderr when no front-end set one up
+            if msg not in _REPORTED:
+                _REPORTED.add(msg)
+                _log.warning(msg)
         return out
 
     def list(self) -> list[StoreEntry]:
@@ -152,6 +166,10 @@ class ModelStore:
         from .loading import prepare_official_card, prepare_own_card
 
         path = Path(path)
+        if model_id is not None:
+            check_model_id(model_id, "--id")
+        if name is not None and (not name.strip() or len(name) > 500):
+            raise ModelStoreError("--name must be a non-empty name of at most 500 characters")
         if not path.exists():
             raise ModelStoreError(f"{path}: not found")
         backbone_weights = [Path(p) for p in (backbone_weights or [])]
@@ -183,8 +201,16 @@ class ModelStore:
                 raise ModelStoreError(f"{dec.get('name')}: already imported as {other.id!r} (same SHA-256)")
 
     def _commit(self, card: ModelCard, sources: dict[str, Path]) -> ModelCard:
+        # Whatever prepared the card, its id and file names are joined to store paths: check again.
+        check_model_id(card.id)
+        for f in card.files:
+            check_file_name(f["name"], f"{f['role']} file")
         target = self.models_dir / card.id
         tmp = self.models_dir / f".{card.id}.importing"
+        self.models_dir.mkdir(parents=True, exist_ok=True)
+        root = self.models_dir.resolve()
+        if target.resolve().parent != root or tmp.resolve().parent != root:
+            raise ModelStoreError(f"{target}: not a folder inside the model store {self.models_dir}")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         try:
@@ -228,10 +254,19 @@ class ModelStore:
         return rows
 
     def remove(self, model_id: str) -> None:
+        check_model_id(model_id)
         entry = self.find(model_id)
         if entry.location != "store":
             raise ModelStoreError(f"model {model_id!r} is {entry.location}, not an imported model; it cannot be removed")
-        shutil.rmtree(self.models_dir / model_id)
+        # Delete only the folder this entry's card.json was read from, and only when it is a real
+        # folder directly inside the store (not a link leading elsewhere).
+        folder = entry.card.root
+        store_root = self.models_dir.resolve()
+        if (folder is None or folder.is_symlink() or not folder.is_dir()
+                or folder.resolve().parent != store_root or folder.resolve() == store_root):
+            raise ModelStoreError(f"model {model_id!r}: its folder {folder} is not inside the model store "
+                                  f"{self.models_dir}; not removed")
+        shutil.rmtree(folder.resolve())
         if self._settings().get("default_model") == model_id:
             s = self._settings()
             s.pop("default_model", None)

@@ -88,7 +88,44 @@ def _load_safetensors(path: Path) -> dict:
         raise _fail(path, f"truncated or corrupt safetensors file ({str(exc)[:120]})") from None
 
 
+# TorchScript runs an archive's own code while loading in one place: a class's __setstate__, called
+# for each pickled object of that class in data.pkl. CLIP weights never need one (OpenAI's archives
+# define none), so any archive whose code mentions it is refused before torch.jit.load sees it.
+_LOAD_HOOKS = (b"__setstate__",)
+
+
+def _refuse_load_hooks(path: Path) -> None:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():  # every entry: a zip may hold two with the same name
+                name = info.filename.replace("\\", "/")
+                # sources TorchScript compiles live under code/; .debug_pkl only maps them to
+                # the original Python files (which may mention hooks) and is never compiled
+                if ("code" not in name.split("/")[:-1] and not name.endswith(".py")) or name.endswith(".debug_pkl"):
+                    continue
+                hook = _find_hook(zf, info)
+                if hook:
+                    raise _fail(path, f"refused: the TorchScript archive's code ({info.filename}) defines "
+                                      f"{hook}, which would run while loading; CLIP weights need none")
+    except (zipfile.BadZipFile, OSError, RuntimeError, ValueError, EOFError, NotImplementedError) as exc:
+        raise _fail(path, f"corrupt TorchScript archive ({type(exc).__name__})") from None
+
+
+def _find_hook(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> str | None:
+    keep = max(len(h) for h in _LOAD_HOOKS) - 1
+    tail = b""
+    with zf.open(info) as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):  # streamed: a hostile entry may be huge
+            text = tail + block
+            for hook in _LOAD_HOOKS:
+                if hook in text:
+                    return hook.decode()
+            tail = text[-keep:]
+    return None
+
+
 def _load_torchscript(path: Path) -> dict:
+    _refuse_load_hooks(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)  # jit deprecation notice: OpenAI ships TorchScript

@@ -189,12 +189,14 @@ def test_huggingface_mapping_gives_identical_maps(tmp_path):
     hf_path = tmp_path / "model.safetensors"
     save_file({k: v.contiguous() for k, v in hf.items()}, str(hf_path))
     from engine.cards import ModelCard
+    from engine.images import sha256_file
 
     card = ModelCard.load(folder)
     for f in card.files:
         if f["role"] == "clip-vit":
             f["path"] = str(hf_path)
             f["name"] = hf_path.name
+            f["sha256"] = sha256_file(hf_path)  # the card must name the file it points to: loading checks
     card.id = "tiny-hf"
     res = Detector.from_model(card, device="cpu").analyze(IMG)
     np.testing.assert_allclose(res.raw, ref.raw, atol=1e-6)
