@@ -40,6 +40,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         rc = args.func(args)
+        sys.stdout.flush()  # surface a closed pipe here, not in the interpreter's exit flush
+    except BrokenPipeError:
+        # `declip models list | head -1`: the reader went away; stop quietly (Python docs' recipe)
+        from engine.cli import silence_stream
+
+        silence_stream("stdout")
+        return 1
     except DeclipError as exc:
         print(f"declip: error: {exc}", file=sys.stderr)
         return 1

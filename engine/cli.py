@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import sys
+import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -16,6 +19,63 @@ from .errors import DeclipError, ImageError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".tif", ".tiff", ".webp", ".bmp", ".gif", ".dib",
                   ".ppm", ".pgm", ".pbm", ".tga", ".jp2", ".j2k", ".ico", ".pcx", ".sgi"}
+
+
+# ---- argument types: bad values are usage errors (exit 2) before any model is loaded -------------
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of pixels, found {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, found {value}")
+    return value
+
+
+def _finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, found {text!r}") from None
+    if not math.isfinite(value):  # float() happily accepts "nan" and "inf"
+        raise argparse.ArgumentTypeError(f"expected a finite number, found {text!r}")
+    return value
+
+
+def _tile_scale(text: str) -> float:
+    from .tiling import MAX_SCALE
+
+    value = _finite_float(text)
+    if not 0 < value <= MAX_SCALE:  # 0 or less cannot be planned; more only interpolates and costs memory
+        raise argparse.ArgumentTypeError(f"must be above 0 and at most {MAX_SCALE:g}, found {text}")
+    return value
+
+
+def _opacity(text: str) -> float:
+    value = _finite_float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 1, found {text}")
+    return value
+
+
+# ---- closed pipes (`declip models list | head -1`) ------------------------------------------------
+def silence_stream(stream_name: str) -> None:
+    """Point a closed stdout/stderr at devnull so later writes and the exit-time flush stay quiet."""
+    stream = getattr(sys, stream_name)
+    devnull = open(os.devnull, "w")
+    try:
+        os.dup2(devnull.fileno(), stream.fileno())
+        devnull.close()
+    except (AttributeError, OSError, ValueError):  # no real file descriptor (e.g. captured in tests)
+        setattr(sys, stream_name, devnull)
+
+
+def _say(message: str) -> None:
+    """A progress/error line on stderr. A closed stderr must not abort an analysis half-way."""
+    try:
+        print(message, file=sys.stderr, flush=True)
+    except BrokenPipeError:
+        silence_stream("stderr")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,10 +95,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("--raw", action="store_true", help="also write the raw 256x256 decoder map as .raw.npy")
     p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--tile-stride", type=int, default=None, help="tiled mode: window stride in pixels")
-    p.add_argument("--tile-scale", type=float, default=None, help="tiled mode: image scale (default: auto)")
+    p.add_argument("--tile-stride", type=_positive_int, default=None,
+                   help="tiled mode: window stride in pixels (1 up to the window size)")
+    p.add_argument("--tile-scale", type=_tile_scale, default=None,
+                   help="tiled mode: image scale, above 0 and at most 4 (default: auto)")
     p.add_argument("--cmap", default="inferno", help="overlay colour map")
-    p.add_argument("--opacity", type=float, default=0.5, help="overlay opacity 0..1")
+    p.add_argument("--opacity", type=_opacity, default=0.5, help="overlay opacity 0..1")
     p.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR")
     p.set_defaults(func=cmd_analyze, _parser=p)
 
@@ -72,25 +134,106 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 # ---- analyze ----------------------------------------------------------------------------------
-def expand_inputs(inputs: list[str]) -> list[Path]:
-    """Named files are taken as given; folders contribute their image files, recursively, sorted."""
+def expand_inputs(inputs: list[str], errors: list[tuple[str, str]] | None = None) -> list[Path]:
+    """Named files are taken as given; folders contribute their image files, recursively, sorted.
+
+    A folder that cannot be read is a (folder, one-line message) in `errors` (Path.rglob used to
+    skip it silently); without an `errors` list it raises DeclipError instead."""
     out: list[Path] = []
+    problems: list[tuple[str, str]] = [] if errors is None else errors
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            out.extend(sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES))
+            out.extend(_walk_images(p, problems))
         else:
             out.append(p)
+        if errors is None and problems:
+            raise DeclipError(problems[0][1])
     return out
 
 
-def _unique_stem(path: Path, used: set[str]) -> str:
+def _walk_images(top: Path, errors: list[tuple[str, str]]) -> list[Path]:
+    def onerror(exc: OSError) -> None:
+        folder = str(exc.filename or top)
+        errors.append((folder, f"{folder}: cannot read folder ({exc.strerror or exc}); "
+                               "images in it were not analysed"))
+
+    found: list[Path] = []
+    seen: set[str] = set()
+    # followlinks: rglob followed linked folders too; `seen` stops a link loop from recursing forever.
+    for dirpath, dirnames, filenames in os.walk(top, onerror=onerror, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:
+            dirnames[:] = []
+            continue
+        seen.add(real)
+        for name in filenames:
+            f = Path(dirpath, name)
+            # a dangling link named *.jpg is kept so that it is reported, not silently dropped;
+            # FIFOs, sockets and devices are not images and are left out as before
+            if f.suffix.lower() in IMAGE_SUFFIXES and (f.is_file() or not f.exists()):
+                found.append(f)
+    return sorted(found)
+
+
+class _InputGuard:
+    """Knows the input files, so that no output is ever written over one (evidence is read-only)."""
+
+    def __init__(self, files: list[Path]):
+        self.paths = {os.path.realpath(f) for f in files}
+        self.inodes: set[tuple[int, int]] = set()
+        for f in files:
+            try:
+                st = os.stat(f)
+            except OSError:
+                continue
+            self.inodes.add((st.st_dev, st.st_ino))  # catches hard links and case-insensitive names
+
+    def is_input(self, path: Path) -> bool:
+        if os.path.realpath(path) in self.paths:
+            return True
+        try:
+            st = os.stat(path)
+        except OSError:
+            return False
+        return (st.st_dev, st.st_ino) in self.inodes
+
+
+OUTPUT_SUFFIXES = (".prob.png", ".overlay.png", ".raw.npy")
+
+
+def _unique_stem(path: Path, used: set[str], out: Path | None = None, guard: _InputGuard | None = None) -> str:
+    """A stem not used yet in this run whose output files would not land on any input file."""
     stem = path.stem or "image"
     cand, n = stem, 2
-    while cand in used:
+    while cand in used or (guard is not None and out is not None
+                           and any(guard.is_input(out / f"{cand}{sfx}") for sfx in OUTPUT_SUFFIXES)):
         cand, n = f"{stem}-{n}", n + 1
     used.add(cand)
     return cand
+
+
+def _check_paths_exist(args) -> None:
+    # A missing model file is a mistyped argument: say so before anything is created or loaded.
+    named = [("--checkpoint", args.checkpoint)] if args.checkpoint else []
+    named += [("--backbone-weights", b) for b in args.backbone_weights]
+    for flag, value in named:
+        if not Path(value).exists():
+            args._parser.error(f"{flag} {value}: no such file or folder")
+
+
+def _prepare_out(out: Path) -> None:
+    """Create the output folder and prove it is writable before hours of analysis, not after."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DeclipError(f"{out}: cannot create output folder ({exc.strerror or exc})") from None
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".declip-write-test-", dir=out)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise DeclipError(f"{out}: cannot write to output folder ({exc.strerror or exc})") from None
 
 
 def _check_model_args(args) -> None:
@@ -120,22 +263,34 @@ def cmd_analyze(args) -> int:
     if args.batch_size < 1:
         args._parser.error("--batch-size must be at least 1")
     _check_model_args(args)  # usage errors before anything is written
-    files = expand_inputs(args.inputs)
+    _check_paths_exist(args)
+    folder_errors: list[tuple[str, str]] = []
+    files = expand_inputs(args.inputs, folder_errors)
+    for _, msg in folder_errors:
+        _say(f"declip: error: {msg}")
     if not files:
-        print("declip: error: no image files found in the given inputs", file=sys.stderr)
+        _say("declip: error: no image files found in the given inputs")
         return 1
     out = Path(args.out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DeclipError(f"{out}: cannot create output folder ({exc.strerror})") from None
+    guard = _InputGuard(files)
+    if guard.is_input(out / "results.json"):
+        args._parser.error(f"--out {out}: its results.json is one of the inputs; choose another output folder")
+    _prepare_out(out)
     t0 = time.perf_counter()
-    det = make_detector(args)
-    print(f"declip: model {det.card.id} on {det.device_name} ({str(det.dtype).replace('torch.', '')}), "
-          f"{len(files)} image(s), mode {args.mode}", file=sys.stderr)
+    try:
+        det = make_detector(args)
+    except OSError as exc:  # e.g. a model file that exists but cannot be read, or a folder given for a file
+        raise DeclipError(f"{exc.filename or args.checkpoint or args.model}: cannot read model "
+                          f"({exc.strerror or exc})") from None
+    if args.mode == "tiled" and args.tile_stride is not None and args.tile_stride > det.input_size:
+        args._parser.error(f"--tile-stride must be at most the model's {det.input_size} px window, "
+                           f"found {args.tile_stride}")
+    _say(f"declip: model {det.card.id} on {det.device_name} ({str(det.dtype).replace('torch.', '')}), "
+         f"{len(files)} image(s), mode {args.mode}")
     used: set[str] = set()
-    items: list[dict] = []
-    failures = 0
+    # unreadable folders are failures of this run too: listed in results.json, exit 1
+    items: list[dict] = [{"file": folder, "sha256": None, "error": msg} for folder, msg in folder_errors]
+    failures = len(items)
     tile_args = {"tile_stride": args.tile_stride, "tile_scale": args.tile_scale} if args.mode == "tiled" else {}
     for start in range(0, len(files), args.batch_size):
         chunk = files[start:start + args.batch_size]
@@ -153,14 +308,15 @@ def cmd_analyze(args) -> int:
         for f, x in zip(chunk, loaded):
             entry: dict = {"file": str(f)}
             res = x if isinstance(x, ImageError) else next(results)
-            n = len(items) + 1
+            n = len(items) - len(folder_errors) + 1  # position among the image files
             if isinstance(res, ImageError):
                 failures += 1
+                # sha256 is set on the error when the file's bytes were read but not decoded
                 entry.update({"sha256": getattr(x, "sha256", None), "error": str(res)})
-                print(f"declip: error: {res}", file=sys.stderr)
+                _say(f"declip: error: {res}")
                 items.append(entry)
                 continue
-            stem = _unique_stem(f, used)
+            stem = _unique_stem(f, used, out, guard)
             prob_name, ov_name = f"{stem}.prob.png", f"{stem}.overlay.png"
             try:
                 save_probability_png(out / prob_name, res.probability)
@@ -172,15 +328,15 @@ def cmd_analyze(args) -> int:
                     outputs["raw"] = f"{stem}.raw.npy"
             except OSError as exc:
                 failures += 1
-                entry["error"] = f"{f}: cannot write outputs ({exc})"
-                print(f"declip: error: {entry['error']}", file=sys.stderr)
+                entry.update({"sha256": x.sha256, "error": f"{f}: cannot write outputs ({exc.strerror or exc})"})
+                _say(f"declip: error: {entry['error']}")
                 items.append(entry)
                 continue
             entry.update({"sha256": x.sha256, "width": x.width, "height": x.height, "score": res.score,
                           "flagged_fraction_at_0.5": res.flagged_fraction(0.5), "outputs": outputs,
                           "metadata": res.metadata, "error": None})
             items.append(entry)
-            print(f"[{n}/{len(files)}] {f.name}: score {res.score:.4f}", file=sys.stderr)
+            _say(f"[{n}/{len(files)}] {f.name}: score {res.score:.4f}")
     summary = {
         "tool": "declip analyze",
         "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -195,18 +351,24 @@ def cmd_analyze(args) -> int:
         "failed": failures,
         "items": items,
     }
-    write_text_atomic(out / "results.json", json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
-    print(f"declip: {len(items) - failures} analysed, {failures} failed; results in {out / 'results.json'}",
-          file=sys.stderr)
+    try:
+        write_text_atomic(out / "results.json", json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    except OSError as exc:  # e.g. the disk filled up during the run
+        raise DeclipError(f"{out / 'results.json'}: cannot write ({exc.strerror or exc})") from None
+    _say(f"declip: {len(items) - failures} analysed, {failures} failed; results in {out / 'results.json'}")
     return 1 if failures else 0
 
 
 def _tiled_one(det, loaded, tile_args):
+    from .tiling import TilingError
+
     def progress(done, total, what):
-        print(f"  {loaded.name}: {what} {done}/{total}", file=sys.stderr, flush=True)
+        _say(f"  {loaded.name}: {what} {done}/{total}")
 
     try:
         return det.analyze(loaded, mode="tiled", progress=progress, **tile_args)
+    except TilingError as exc:  # the planner does not know the file: name it in the one line
+        return ImageError(f"{loaded.name}: {exc}")
     except ImageError as exc:
         return exc
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,9 +19,42 @@ from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from .errors import ImageError
 
-# Pillow's own bomb limit is a warning up to 2x and an error past that; we want one clear rule.
-MAX_PIXELS = int(os.environ.get("DECLIP_MAX_PIXELS", 200_000_000))
+
+
+def _env_max_pixels(default: int = 200_000_000) -> int:
+    # A malformed DECLIP_MAX_PIXELS must not make every import of the engine crash.
+    try:
+        value = int(os.environ.get("DECLIP_MAX_PIXELS", default))
+    except ValueError:
+        return default
+    return value if value > 0 else default
+
+
+# Pillow's own bomb limit (~89 MP, a warning up to 2x and an error past that) would refuse genuine
+# 108 MP phone photos; we want one clear rule: images up to MAX_PIXELS open, bigger ones are refused.
+MAX_PIXELS = _env_max_pixels()
 MAX_FILE_BYTES = 2 * 1024**3
+
+
+def sync_pillow_limit() -> int:
+    """Make Pillow's decompression-bomb check follow MAX_PIXELS; returns the limit.
+
+    Called before every open (not only at import) so that a changed MAX_PIXELS, or another
+    module resetting Pillow's global, cannot bring back Pillow's lower default."""
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+    return MAX_PIXELS
+
+
+def bomb_message(name: str, exc: BaseException | None = None) -> str:
+    """The one line for an image past the limit that Pillow refused itself (past twice the limit)."""
+    # Pillow says "Image size (N pixels) exceeds limit ..."; show N if it is there
+    m = re.search(r"\((\d+) pixels\)", str(exc or ""))
+    size = f"image is {int(m.group(1)) / 1e6:.0f} MP" if m else "image dimensions exceed the limit"
+    text = f"{size}, above the {MAX_PIXELS / 1e6:.0f} MP limit (possible decompression bomb)"
+    return f"{name}: {text}" if name else text
+
+
+sync_pillow_limit()
 
 ImageSource = Union[str, os.PathLike, Image.Image, np.ndarray]
 
@@ -107,16 +141,30 @@ def _from_path(path: Path) -> LoadedImage:
     except OSError as exc:
         raise ImageError(f"{name}: cannot read file ({exc.strerror or exc})") from None
     sha = hashlib.sha256(data).hexdigest()
+    try:
+        return _decode(data, name, sha)
+    except ImageError as exc:
+        exc.sha256 = sha  # the bytes were read: reports can still identify the failed file
+        raise
+
+
+def _decode(data: bytes, name: str, sha: str) -> LoadedImage:
+    sync_pillow_limit()
     with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        # Pillow warns past MAX_PIXELS (now its limit too); _from_pil refuses those right after
+        # reading the header, naming the exact size. Past twice the limit Pillow refuses itself.
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
             img = Image.open(io.BytesIO(data))
         except UnidentifiedImageError:
             raise ImageError(f"{name}: not an image that can be read (unknown or corrupt format)") from None
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise ImageError(f"{name}: image dimensions exceed the decompression-bomb limit") from None
+        except Image.DecompressionBombError as exc:
+            raise ImageError(bomb_message(name, exc)) from None
         except Exception as exc:  # Pillow plugins raise assorted errors on hostile headers
             raise ImageError(f"{name}: corrupt image header ({_short(exc)})") from None
+    with warnings.catch_warnings():
+        # while decoding (later GIF frames, TIFF tiles) a warning does mean "over our limit"
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
         return _from_pil(img, name=name, sha=sha)
 
 
@@ -142,6 +190,9 @@ def _from_pil(img: Image.Image, name: str, sha: str | None) -> LoadedImage:
             img.seek(0)
             notes.append(f"multi-frame file ({frames} frames): first frame analysed")
         img.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        # a later frame or tile (GIF, TIFF) can be bigger than the header's first size
+        raise ImageError(bomb_message(name, exc)) from None
     except Exception as exc:
         msg = _short(exc)
         if "truncated" in msg.lower() or isinstance(exc, (EOFError,)):

@@ -13,7 +13,7 @@ from typing import Any, BinaryIO
 import numpy as np
 from PIL import Image, ImageCms, UnidentifiedImageError
 
-from engine.images import MAX_PIXELS
+from engine import images as _engine_images  # MAX_PIXELS read at call time: one limit for both
 
 # IJG (libjpeg) base tables in natural (row-major) order: the reference for quality estimates.
 _STD_LUMA = [
@@ -43,21 +43,25 @@ def probe_image(data: bytes | BinaryIO) -> Image.Image:
         if not data:
             raise NotAnImage("empty file (0 bytes)")
         data = io.BytesIO(data)
+    # Pillow's default bomb limit (~89 MP) is below the engine's; make it follow the engine's so
+    # that the images the engine can analyse can also be ingested.
+    limit = _engine_images.sync_pillow_limit()
     with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        # Pillow warns past the limit: the size check below refuses those with the exact size.
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
             img = Image.open(data)
         except UnidentifiedImageError:
             raise NotAnImage("not an image (format not recognised)") from None
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise NotAnImage("image dimensions exceed the decompression-bomb limit") from None
+        except Image.DecompressionBombError as exc:  # past twice the limit: Pillow refuses itself
+            raise NotAnImage(_engine_images.bomb_message("", exc)) from None
         except Exception as exc:
             raise NotAnImage(f"corrupt image header ({_short(exc)})") from None
     w, h = img.size
     if w <= 0 or h <= 0:
         raise NotAnImage(f"image has no pixels ({w}x{h})")
-    if w * h > MAX_PIXELS:
-        raise NotAnImage(f"image is {w}x{h}, above the {MAX_PIXELS / 1e6:.0f} MP limit")
+    if w * h > limit:
+        raise NotAnImage(f"image is {w}x{h}, above the {limit / 1e6:.0f} MP limit")
     return img
 
 
