@@ -91,6 +91,14 @@ def make_window(qtbot, case_path=None):
     return w
 
 
+def case_window(qtbot, tmp_path, n_photos: int, extra=()):
+    """A window on a new case holding n_photos generated photos (plus `extra` files), ingested."""
+    w = make_window(qtbot, tmp_path / "case.declip")
+    drop_paths(w, write_photos(tmp_path / "in", n_photos) + list(extra))
+    wait_ingest(qtbot, w)
+    return w
+
+
 def wait_ingest(qtbot, w, timeout=60000):
     qtbot.waitUntil(lambda: w._ingest_job is None and not w._pending_paths, timeout=timeout)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import shutil
 
 from declip_desktop import jobs, settings
-from tests.gui_support import (close_window, drop_paths, isolated_qsettings, make_window,  # noqa: F401
-                               tiny_model, truncated_jpeg, wait_analysis, wait_ingest, write_photos)
+from tests.gui_support import (case_window, close_window, drop_paths, isolated_qsettings,  # noqa: F401
+                               make_window, tiny_model, truncated_jpeg, wait_analysis, wait_ingest, write_photos)
 
 
 def _select(qtbot, w, row):
@@ -78,9 +78,7 @@ def test_files_dropped_before_a_case_exists_are_added_once(qtbot, tmp_path):
 
 
 def test_a_damaged_file_is_reported_when_it_is_added(qtbot, tmp_path):
-    w = make_window(qtbot, tmp_path / "case.declip")
-    drop_paths(w, write_photos(tmp_path / "in", 1) + [truncated_jpeg(tmp_path / "in")])
-    wait_ingest(qtbot, w)
+    w = case_window(qtbot, tmp_path, 1, [truncated_jpeg(tmp_path / "in")])
     errors = [w.analysisPanel.errorList.item(i).text() for i in range(w.analysisPanel.errorList.count())]
     assert any(e.startswith("Added with a warning") and "broken.jpg" in e and "truncated" in e for e in errors)
     assert w.analysisPanel.errorList.isVisible()
@@ -88,9 +86,7 @@ def test_a_damaged_file_is_reported_when_it_is_added(qtbot, tmp_path):
 
 
 def test_a_failed_finding_save_is_shown_and_kept(qtbot, tmp_path, monkeypatch):
-    w = make_window(qtbot, tmp_path / "case.declip")
-    drop_paths(w, write_photos(tmp_path / "in", 2))
-    wait_ingest(qtbot, w)
+    w = case_window(qtbot, tmp_path, 2)
     _select(qtbot, w, 0)
     first = w.case.evidence[0].id
 
@@ -118,9 +114,7 @@ def test_a_failed_finding_save_is_shown_and_kept(qtbot, tmp_path, monkeypatch):
 
 
 def test_the_acting_examiner_is_shown_changed_and_credited(qtbot, tmp_path):
-    w = make_window(qtbot, tmp_path / "case.declip")
-    drop_paths(w, write_photos(tmp_path / "in", 1))
-    wait_ingest(qtbot, w)
+    w = case_window(qtbot, tmp_path, 1)
     assert w.examinerLabel.text() == f"Examiner: {w.case.session_examiner}"
     w.set_examiner("  K.   Nováková ")
     assert w.examinerLabel.text() == "Examiner: K. Nováková" and w.prefs.examiner == "K. Nováková"
@@ -137,9 +131,7 @@ def test_the_acting_examiner_is_shown_changed_and_credited(qtbot, tmp_path):
 
 
 def test_tab_leaves_the_note_and_the_threshold_follows_a_recorded_finding(qtbot, tmp_path):
-    w = make_window(qtbot, tmp_path / "case.declip")
-    drop_paths(w, write_photos(tmp_path / "in", 2))
-    wait_ingest(qtbot, w)
+    w = case_window(qtbot, tmp_path, 2)
     _select(qtbot, w, 0)
     assert w.findingNoteEdit.tabChangesFocus()
     eid = w.case.evidence[0].id
@@ -156,9 +148,7 @@ def test_tab_leaves_the_note_and_the_threshold_follows_a_recorded_finding(qtbot,
 
 
 def test_readouts_are_cleared_when_the_selection_changes(qtbot, tmp_path, tiny_model):
-    w = make_window(qtbot, tmp_path / "case.declip")
-    drop_paths(w, write_photos(tmp_path / "in", 1) + [truncated_jpeg(tmp_path / "in")])
-    wait_ingest(qtbot, w)
+    w = case_window(qtbot, tmp_path, 1, [truncated_jpeg(tmp_path / "in")])
     w.analyze_all()
     wait_analysis(qtbot, w)
     names = [r.name for r in w.evidenceModel.rows()]
