@@ -144,9 +144,12 @@ class ModelStore:
     # ---- default ------------------------------------------------------------------------
     def _settings(self) -> dict:
         try:
-            return json.loads(self.settings_path.read_text(encoding="utf-8"))
+            data = json.loads(self.settings_path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError):
             return {}
+        if not isinstance(data, dict) or not isinstance(data.get("default_model", ""), (str, type(None))):
+            return {}  # a hand-edited file of the wrong shape: the built-in default, as if it were absent
+        return data
 
     @property
     def default_id(self) -> str:

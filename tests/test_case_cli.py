@@ -192,3 +192,15 @@ def test_a_write_protected_case_is_verified_and_reported_read_only(tmp_path, cap
     assert main(["case", "report", d, "--out", str(out_pdf)]) == 0
     assert out_pdf.read_bytes()[:5] == b"%PDF-" and "reporting read-only" in capsys.readouterr().err
     assert snapshot(tmp_path / "c") == before  # nothing in the case was written
+
+
+def test_a_name_shared_by_a_file_name_and_an_original_name_is_ambiguous(tmp_path, capsys):
+    d = _new(tmp_path, capsys)
+    make_jpeg(tmp_path / "a" / "IMG.jpg", seed=1)
+    make_jpeg(tmp_path / "b" / "IMG.jpg", seed=2)  # another photo of the same name: stored as "IMG (2).jpg"
+    assert main(["case", "add", d, str(tmp_path / "a" / "IMG.jpg"), str(tmp_path / "b" / "IMG.jpg")]) == 0
+    capsys.readouterr()
+    assert main(["case", "finding", d, "IMG.jpg", "--status", "suspicious"]) == 1
+    assert "matches 2 evidence items (E0001, E0002); use the id" in capsys.readouterr().err
+    assert main(["case", "finding", d, "IMG (2).jpg", "--status", "suspicious"]) == 0
+    assert capsys.readouterr().out.startswith("E0002 ")

@@ -265,3 +265,27 @@ def test_failed_item_records_sha256(model_dir, tmp_path, capsys):
     items = json.loads((tmp_path / "out" / "results.json").read_text())["items"]
     assert items[0]["sha256"] == hashlib.sha256(bad.read_bytes()).hexdigest() and items[0]["error"]
     assert items[1]["sha256"] is None  # never read: nothing to hash
+
+
+# ---- evaluate's outputs and the store's settings file --------------------------------------------
+def test_evaluate_checks_its_output_paths_before_running(tmp_path, capsys):
+    missing = tmp_path / "no" / "such" / "x.json"
+    a_file = tmp_path / "notes.md"
+    a_file.write_text("notes")
+    for flag, out in (("--json", missing), ("--csv", a_file / "x.csv"), ("--json", tmp_path)):
+        rc = main(["evaluate", "--model", "no-such-model", "--data", str(tmp_path), flag, str(out)])
+        err = capsys.readouterr().err
+        assert rc == 1 and flag in err and "internal error" not in err and err.count("\n") == 1
+    assert not (tmp_path / "no").exists()  # nothing was created on the way
+
+
+def test_a_settings_file_of_the_wrong_shape_falls_back_to_the_built_in_default(tmp_path, capsys):
+    from engine.store import DEFAULT_MODEL_ID, ModelStore
+
+    store = ModelStore()
+    store.settings_path.parent.mkdir(parents=True, exist_ok=True)
+    for text in ("[1]", '{"default_model": 5}', '"x"'):
+        store.settings_path.write_text(text)
+        assert main(["models", "default"]) == 0
+        out, err = capsys.readouterr()
+        assert DEFAULT_MODEL_ID in out and "internal error" not in err

@@ -290,6 +290,12 @@ def cmd_evaluate(args) -> int:
     gens = args.generators.split(",") if args.generators else None
     if not args.baseline and not args.model:
         raise DeclipError("give --model ID|DIR (or --baseline ela)")
+    for flag, out in (("--json", args.json), ("--csv", args.csv)):
+        # checked before a run that can take an hour, not after it
+        if out is not None and not Path(out).parent.is_dir():
+            raise DeclipError(f"{flag} {out}: the folder {Path(out).parent} does not exist")
+        if out is not None and Path(out).is_dir():
+            raise DeclipError(f"{flag} {out}: is a folder; give a file name")
     pairs = [m.split("=", 1) for m in args.model if "=" in m and not Path(m).exists()]
     if pairs and detect_layout(args.data) == "dolos":
         res = dolos_table(dict(pairs), args.data, args.split, args.device)

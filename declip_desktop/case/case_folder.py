@@ -323,12 +323,13 @@ class Case:
             return self._by_id[ref]
         if ref.upper() in self._by_id:
             return self._by_id[ref.upper()]
-        for attr in ("file_name", "original_name"):
-            hits = [it for it in self._items if getattr(it, attr) == ref]
-            if len(hits) == 1:
-                return hits[0]
-            if len(hits) > 1:
-                raise CaseError(f"'{ref}' matches {len(hits)} evidence items ({', '.join(h.id for h in hits)}); use the id")
+        # A name may be one item's case file name and another's original name (IMG.jpg and the
+        # "IMG (2).jpg" it was renamed to): that is ambiguous too, never silently the first.
+        hits = [it for it in self._items if ref in (it.file_name, it.original_name)]
+        if len(hits) == 1:
+            return hits[0]
+        if len(hits) > 1:
+            raise CaseError(f"'{ref}' matches {len(hits)} evidence items ({', '.join(h.id for h in hits)}); use the id")
         if len(ref) >= 8 and re.fullmatch(r"[0-9a-fA-F]+", ref):
             hits = [it for it in self._items if it.sha256.startswith(ref.lower())]
             if len(hits) == 1:
