@@ -321,6 +321,15 @@ def test_train_refuses_test_only_and_missing_resume(tmp_path):
     assert rc == 1
 
 
+def test_export_official_for_a_model_without_that_layout_is_refused_before_training(dataset, tmp_path, capsys):
+    out = tmp_path / "m"
+    rc = declip(["train", "--data", str(dataset), "--out", str(out), *TRAIN_ARGS,
+                 "--export-official", str(tmp_path / "x.pth")])
+    err = capsys.readouterr().err
+    assert rc == 1 and "--export-official: the official layout exists only for CLIP ViT" in err
+    assert "epoch" not in err and not (out / "card.json").exists()  # refused before any training
+
+
 def _train_plain_and_with(dataset, tmp_path, seed: int, flag: str, name: str):
     """Two calibrated tiny runs of one seed, without and with `flag`: (cards, decoder states)."""
     from engine.weights import load_state_file

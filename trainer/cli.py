@@ -226,10 +226,14 @@ def train_config(args):
 
 
 def cmd_train(args) -> int:
-    from .train import Trainer, export_official
+    from .train import Trainer, export_official, official_layout_refusal
 
     cfg = train_config(args)
-    res = Trainer(cfg, progress=console_progress(), log=_err).run(resume=args.resume)
+    trainer = Trainer(cfg, progress=console_progress(), log=_err)
+    why = official_layout_refusal(trainer.spec, trainer.dec_spec) if args.export_official else None
+    if why:
+        raise DeclipError(f"--export-official: {why}; drop the flag or change the backbone or decoder")
+    res = trainer.run(resume=args.resume)
     print(f"model {res['model_id']}: best val IoU {res['best_val_iou']:.2f} at epoch {res['best_epoch']} "
           f"-> {res['card']}")
     if res["problems"]:

@@ -784,6 +784,16 @@ def _split_batch(self: _Split, idx: torch.Tensor, epoch: int):
 _Split.batch = _split_batch  # cached split: features straight from memory
 
 
+def official_layout_refusal(backbone: dict, decoder: dict) -> str | None:
+    """Why a model of this backbone and decoder has no official DeCLIP .pth layout (None: it has one).
+    `declip train --export-official` asks before training, not after an hour of it."""
+    if backbone.get("family") not in ("clip-vit", "fusion") or decoder.get("context") or decoder.get("members", 1) > 1 or (
+            decoder.get("type", "conv") == "conv" and list(decoder.get("widths", DEFAULT_WIDTHS)) != list(DEFAULT_WIDTHS)):
+        return ("the official layout exists only for CLIP ViT or fusion backbones with the paper's decoder "
+                "(widths, no image context, one decoder)")
+    return None
+
+
 def export_official(model_dir: Path, out_path: Path) -> Path:
     """Write the decoder in the official DeCLIP .pth layout (CLIP ViT / fusion, paper widths only)."""
     from engine.cards import ModelCard
@@ -792,10 +802,9 @@ def export_official(model_dir: Path, out_path: Path) -> Path:
     card = ModelCard.load(model_dir)
     fam = card.backbone["family"]
     dec = card.decoder
-    if fam not in ("clip-vit", "fusion") or dec.get("context") or dec.get("members", 1) > 1 or (
-            dec.get("type", "conv") == "conv" and list(dec.get("widths", DEFAULT_WIDTHS)) != list(DEFAULT_WIDTHS)):
-        raise DeclipError(f"{model_dir}: the official layout exists only for CLIP ViT or fusion backbones with "
-                          f"the paper's decoder (widths, no image context, one decoder); this model is {fam} {card.decoder_name}")
+    why = official_layout_refusal(card.backbone, dec)
+    if why:
+        raise DeclipError(f"{model_dir}: {why}; this model is {fam} {card.decoder_name}")
     fc = load_state_file(card.path_of("decoder"))
     layer = card.backbone.get("layer") if fam == "clip-vit" else card.backbone["vit"]["layer"]
     dtype = "linear" if dec.get("type") == "linear" else f"conv-{dec.get('depth', 20)}"
