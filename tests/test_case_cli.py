@@ -204,3 +204,15 @@ def test_a_name_shared_by_a_file_name_and_an_original_name_is_ambiguous(tmp_path
     assert "matches 2 evidence items (E0001, E0002); use the id" in capsys.readouterr().err
     assert main(["case", "finding", d, "IMG (2).jpg", "--status", "suspicious"]) == 0
     assert capsys.readouterr().out.startswith("E0002 ")
+
+
+def test_status_shows_control_characters_in_notes_as_escapes(tmp_path, capsys):
+    d = _new(tmp_path, capsys)
+    make_jpeg(tmp_path / "a.jpg", seed=1)
+    assert main(["case", "add", d, str(tmp_path / "a.jpg")]) == 0
+    assert main(["case", "finding", d, "E0001", "--status", "suspicious", "--note", "ok\x1b[2J\x1b]0;pwned\x07 Straße"]) == 0
+    capsys.readouterr()
+    assert main(["case", "status", d]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out
+    assert "ok\\x1b[2J\\x1b]0;pwned\\x07 Straße" in out  # visible, and non-ASCII letters stay as they are

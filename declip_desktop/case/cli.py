@@ -258,15 +258,22 @@ def cmd_status(args) -> int:
     if args.json:
         print(json.dumps({"case": head, "evidence": rows}, ensure_ascii=False, indent=2))
         return 0
-    print(f"{head['title']}  (case {head['number']}, examiner {head['examiner']}{', ' + head['organisation'] if head['organisation'] else ''})")
+    print(_printable(f"{head['title']}  (case {head['number']}, examiner {head['examiner']}"
+                     f"{', ' + head['organisation'] if head['organisation'] else ''})"))
     print(f"{len(rows)} evidence item(s)")
     for r in rows:
         an = "; ".join(f"{a['model_id']}/{a['mode']} score {a['score']:.4f}" if a["score"] is not None else
                        f"{a['model_id']}/{a['mode']}" for a in r["analyses"]) or "not analysed"
         f = r["finding"]
         note = f"  note: {f['note']}" if f.get("note") else ""
-        print(f"{r['id']}  {r['file_name']}  {r['width']}x{r['height']}  [{an}]  finding: {f['status']}{note}")
+        print(_printable(f"{r['id']}  {r['file_name']}  {r['width']}x{r['height']}  [{an}]  finding: {f['status']}{note}"))
     return 0
+
+
+def _printable(line: str) -> str:
+    """Case text (names, notes) came from people and files: show control characters as escapes, so
+    a note cannot move the cursor, recolour or clear the examiner's terminal."""
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in line)
 
 
 def cmd_finding(args) -> int:
@@ -319,8 +326,8 @@ def cmd_log(args) -> int:
             print(f"{e['seq']:>5}  <damaged entry: {e['invalid']}>")
         else:
             d = json.dumps(e.get("details", {}), ensure_ascii=False)
-            print(f"{e.get('seq'):>5}  {e.get('time_utc')}  {e.get('examiner')} ({e.get('os_user')})  {e.get('action')}  "
-                  f"{d[:200]}{'...' if len(d) > 200 else ''}")
+            print(_printable(f"{e.get('seq'):>5}  {e.get('time_utc')}  {e.get('examiner')} ({e.get('os_user')})  "
+                             f"{e.get('action')}  {d[:200]}{'...' if len(d) > 200 else ''}"))
     return 0
 
 
