@@ -175,3 +175,16 @@ def test_a_metadata_value_is_copied_in_full(qtbot):
     assert leaf.text(1) != sha and leaf.toolTip(1) == sha
     view.setCurrentItem(leaf)
     assert view.copy_value() == sha and QApplication.clipboard().text() == sha
+
+
+def test_controls_without_effect_in_a_display_mode_are_disabled(qtbot):
+    from declip_desktop.docks.overlay_dock import OverlayPanel
+    from declip_desktop.overlay_style import DisplayMode
+
+    panel = OverlayPanel()
+    qtbot.addWidget(panel)
+    for mode, active in ((DisplayMode.CONTOUR, False), (DisplayMode.ORIGINAL, False), (DisplayMode.HEAT, True),
+                         (DisplayMode.MASK, True), (DisplayMode.SIDE_BY_SIDE, True)):
+        panel.set_mode(mode)
+        assert panel.colormapCombo.isEnabled() is active and panel.opacitySlider.isEnabled() is active, mode
+        assert panel.thresholdSlider.isEnabled()

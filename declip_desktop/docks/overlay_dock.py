@@ -103,6 +103,10 @@ class OverlayPanel(QWidget):
 
     def _emit(self, *_args) -> None:
         style = self.style()
+        # A contour is drawn in one fixed colour at full strength; the original shows no map at all.
+        shows_map = style.mode not in (DisplayMode.CONTOUR, DisplayMode.ORIGINAL)
+        for w in (self.colormapCombo, self.opacitySlider, self.opacityValue):
+            w.setEnabled(shows_map)
         self.opacityValue.setText(f"{int(round(style.opacity * 100))} %")
         self.thresholdValue.setText(f"{style.threshold:.2f}")
         self.colorBar.set_style(style)
