@@ -262,6 +262,8 @@ def cmd_analyze(args) -> int:
         args._parser.error(f"unknown colour map {args.cmap!r}; choose one of {', '.join(COLORMAPS)}")
     if args.batch_size < 1:
         args._parser.error("--batch-size must be at least 1")
+    if args.raw and args.mode == "tiled":  # a tiled map is blended from many windows: there is no one raw map
+        args._parser.error("--raw needs --mode paper (a tiled map has no single 256x256 decoder output)")
     _check_model_args(args)  # usage errors before anything is written
     _check_paths_exist(args)
     folder_errors: list[tuple[str, str]] = []

@@ -187,6 +187,13 @@ def test_stride_larger_than_the_window_is_a_usage_error(model_dir, tmp_path, cap
     assert not (tmp_path / "out" / "results.json").exists()
 
 
+def test_raw_in_tiled_mode_is_a_usage_error_not_silently_ignored(model_dir, tmp_path, capsys):
+    rc, err = cli(capsys, "analyze", "--model", model_dir, "--mode", "tiled", "--raw",
+                  "--out", tmp_path / "out", photo(tmp_path / "a.jpg"))
+    assert rc == 2 and "--raw needs --mode paper" in err.splitlines()[-1]
+    assert not (tmp_path / "out").exists()
+
+
 def test_extreme_strip_is_one_failure_in_tiled_mode(model_dir, tmp_path, capsys):
     strip = photo(tmp_path / "strip.png", 5000, 3)
     good = photo(tmp_path / "good.jpg")
