@@ -10,6 +10,7 @@ from typing import Any, Callable
 import numpy as np
 from PySide6.QtGui import QImage
 
+from declip_desktop.case.analyses import run_started_details
 from declip_desktop.pyramid import ImagePyramid, MapPyramid
 from declip_desktop.workers import JobContext, one_line
 from engine.errors import Cancelled, DeclipError, ImageError
@@ -127,12 +128,16 @@ def analysis_job(ctx: JobContext, case, ids: list[str], detectors: DetectorCache
     ctx.check_cancel()
     items = [case.item(i) for i in ids]
     counts = {"done": 0, "failed": 0}
+    # The audit log holds the run and each failure, as `declip case analyze` logs them.
+    case.log("analysis_run_started", run_started_details(det, model_id, mode, precision, ids))
 
     def finish(idx: int, outcome) -> None:
         item = items[idx]
         if isinstance(outcome, BaseException):
             counts["failed"] += 1
-            ctx.item_failed(item.id, f"{item.file_name}: {_strip_path(one_line(outcome), item)}")
+            msg = _strip_path(one_line(outcome), item)
+            case.log("analysis_failed", {"evidence_id": item.id, "model_id": model_id, "mode": mode, "error": msg})
+            ctx.item_failed(item.id, f"{item.file_name}: {msg}")
         else:
             try:
                 sa = case.store_analysis(item.id, outcome)
@@ -149,6 +154,18 @@ def analysis_job(ctx: JobContext, case, ids: list[str], detectors: DetectorCache
             ctx.item(item.id, AnalysisDone(item.id, float(outcome.score), overlay, record))
         ctx.progress((idx + 1) * PROGRESS_SCALE, total, f"{idx + 1}/{n} {item.file_name}")
 
+    try:
+        _run_batch(ctx, det, items, mode, batch_size, finish)
+    except Cancelled:
+        case.log("analysis_run_interrupted", {"done": counts["done"], "failed": counts["failed"], "of": n})
+        raise
+    case.log("analysis_run_finished", {"model_id": model_id, "mode": mode, "analysed": counts["done"],
+                                       "failed": counts["failed"]})
+    return counts
+
+
+def _run_batch(ctx: JobContext, det, items: list, mode: str, batch_size: int, finish) -> None:
+    n, total = len(items), len(items) * PROGRESS_SCALE
     if mode == "tiled":
         for idx, item in enumerate(items):
             ctx.check_cancel()
@@ -160,7 +177,7 @@ def analysis_job(ctx: JobContext, case, ids: list[str], detectors: DetectorCache
                              f"{idx + 1}/{n} {name}: tile {done}/{tot}")
 
             finish(idx, _analyze_one(det, item, mode, tile_progress, ctx.cancelled, batch_size))
-        return counts
+        return
     idx = 0
     try:
         for outcome in det.analyze_many([it.path for it in items], mode=mode, batch_size=max(1, batch_size),
@@ -173,7 +190,6 @@ def analysis_job(ctx: JobContext, case, ids: list[str], detectors: DetectorCache
         for j in range(idx, n):
             ctx.check_cancel()
             finish(j, _analyze_one(det, items[j], mode, None, ctx.cancelled, 1))
-    return counts
 
 
 def _analyze_one(det, item, mode, progress, cancel, batch_size):

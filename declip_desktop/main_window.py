@@ -492,6 +492,22 @@ class MainWindow(QMainWindow):
                 latest[sa.evidence_id] = sa
         for eid, sa in latest.items():
             self.evidenceModel.update(eid, score=sa.score)
+        # An image whose last analysis attempt failed shows that error again after reopening,
+        # not "not analysed" (the audit log keeps each failure, from here or `declip case analyze`).
+        try:
+            entries = self.case.audit_entries()
+        except Exception:
+            return
+        last_error: dict[str, str | None] = {}
+        for e in entries:
+            d = e.get("details") or {}
+            if e.get("action") == "analysis_failed":
+                last_error[d.get("evidence_id")] = str(d.get("error") or "analysis failed")
+            elif e.get("action") == "analysis_stored":
+                last_error[d.get("evidence_id")] = None
+        for eid, msg in last_error.items():
+            if msg and self.evidenceModel.get(eid) is not None:
+                self.evidenceModel.update(eid, error=msg)
 
     def close_case(self) -> None:
         if self.case is None:

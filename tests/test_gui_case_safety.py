@@ -188,3 +188,22 @@ def test_controls_without_effect_in_a_display_mode_are_disabled(qtbot):
         panel.set_mode(mode)
         assert panel.colormapCombo.isEnabled() is active and panel.opacitySlider.isEnabled() is active, mode
         assert panel.thresholdSlider.isEnabled()
+
+
+def test_a_gui_batch_is_logged_and_a_failure_is_shown_again_after_reopening(qtbot, tmp_path, tiny_model):
+    w = case_window(qtbot, tmp_path, 1, [truncated_jpeg(tmp_path / "in")])
+    with qtbot.waitSignal(w.analysisFinished, timeout=120000):
+        w.analyze_all()
+    actions = [e["action"] for e in w.case.audit_entries()]
+    assert actions.count("analysis_run_started") == 1 and actions.count("analysis_run_finished") == 1
+    failed = [e["details"] for e in w.case.audit_entries() if e["action"] == "analysis_failed"]
+    assert len(failed) == 1 and failed[0]["model_id"] == tiny_model
+    started = [e["details"] for e in w.case.audit_entries() if e["action"] == "analysis_run_started"][0]
+    assert started["weights"] and started["versions"] and len(started["items"]) == 2
+    case_dir = w.case.path
+    close_window(w)
+    w2 = make_window(qtbot, case_dir)
+    rows = {r.name: r for r in w2.evidenceModel.rows()}
+    assert rows["broken.jpg"].error and "truncated" in rows["broken.jpg"].error
+    assert rows["photo00.jpg"].error is None and rows["photo00.jpg"].score is not None
+    close_window(w2)

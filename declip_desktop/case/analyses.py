@@ -131,3 +131,15 @@ def read_record(path: Path) -> dict | None:
     except (OSError, ValueError):
         return None
     return rec if isinstance(rec, dict) and "model_id" in rec and "mode" in rec else None
+
+
+def run_started_details(det: Any, model_id: str | None, mode: str, precision: str, ids: list[str],
+                        force: bool = False) -> dict:
+    """The audit details of an 'analysis_run_started' entry: what a batch will run, on what, with
+    which weights and software. The CLI and the GUI log the same, so either can be reproduced."""
+    describe = det.describe() if hasattr(det, "describe") else {}
+    return {"model_id": model_id, "mode": mode, "device": describe.get("device"),
+            "device_name": getattr(det, "device_name", None), "dtype": describe.get("dtype"),
+            "decoder_dtype": describe.get("decoder_dtype"), "precision": precision or "auto",
+            "weights": describe.get("weights"), "versions": describe.get("versions"), "items": list(ids),
+            "force": bool(force)}

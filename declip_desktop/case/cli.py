@@ -9,6 +9,7 @@ import json
 import sys
 import time
 
+from .analyses import run_started_details
 from .case_folder import Case
 from .errors import CaseError, CaseLockedError
 from .records import FINDING_STATUSES
@@ -197,13 +198,8 @@ def cmd_analyze(args) -> int:
         skipped = len(items) - len(todo)
         if skipped:
             _err(f"{skipped} item(s) already analysed with {model_id} ({args.mode}); use --force to redo")
-        describe = det.describe() if hasattr(det, "describe") else {}
-        case.log("analysis_run_started", {"model_id": model_id, "mode": args.mode, "device": describe.get("device"),
-                                          "device_name": getattr(det, "device_name", None),
-                                          "dtype": describe.get("dtype"), "decoder_dtype": describe.get("decoder_dtype"),
-                                          "precision": args.precision or "auto",
-                                          "weights": describe.get("weights"), "versions": describe.get("versions"),
-                                          "items": [it.id for it in todo], "force": bool(args.force)})
+        case.log("analysis_run_started", run_started_details(det, model_id, args.mode, args.precision,
+                                                             [it.id for it in todo], args.force))
         failed = 0
         tty = sys.stderr.isatty()
         for n, it in enumerate(todo, 1):
