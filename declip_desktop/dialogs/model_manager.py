@@ -50,6 +50,8 @@ class ModelManagerDialog(QDialog):
         self.setWindowTitle("Model manager")
         self.runner = JobRunner(self)
         self.modelList = QListWidget(objectName="modelList", accessibleName="Models")
+        self.modelList.setWordWrap(True)  # long model names wrap instead of being cut at the edge
+        self.modelList.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.modelList.currentItemChanged.connect(lambda *_: self._show_current())
         self.details = QTextBrowser(objectName="modelDetails", accessibleName="Model card")
         self.details.setOpenExternalLinks(False)
@@ -101,7 +103,7 @@ class ModelManagerDialog(QDialog):
             mark = "★ " if mid == self._default else ""
             item = QListWidgetItem(f"{mark}{e.card.name}\n{STATUS_TEXT.get(e.status, e.status)}")
             item.setData(Qt.ItemDataRole.UserRole, mid)
-            item.setToolTip(e.card.license)
+            item.setToolTip(f"{e.card.name}\n{e.card.id}\nLicence: {e.card.license}")
             if e.status != "ready":
                 item.setForeground(Qt.GlobalColor.gray)
             self.modelList.addItem(item)
