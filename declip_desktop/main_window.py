@@ -94,6 +94,7 @@ class MainWindow(QMainWindow):
         self.evidenceList.setUniformItemSizes(True)
         self.evidenceList.setSelectionMode(QListView.SelectionMode.ExtendedSelection)
         self.evidenceList.selectionModel().currentChanged.connect(self._current_changed)
+        self.evidenceList.selectionModel().selectionChanged.connect(lambda *_: self._update_finding_scope())
 
         self.analysisPanel = AnalysisPanel()
         self.overlayPanel = OverlayPanel()
@@ -801,6 +802,7 @@ class MainWindow(QMainWindow):
             self.evidenceList.selectionModel().setCurrentIndex(self.evidenceModel.index(row),
                                                                QItemSelectionModel.SelectionFlag.ClearAndSelect)
         self._show_finding(eid)
+        self._update_finding_scope()
         self._show_metadata(eid, None)
         cached = self._display_cache.get(eid)
         if cached is not None:
@@ -935,6 +937,10 @@ class MainWindow(QMainWindow):
         finally:
             self._loading_finding = False
         self._finding_dirty = unsaved is not None
+
+    def _update_finding_scope(self) -> None:
+        n = len(self.evidenceList.selectionModel().selectedIndexes())
+        self.findingPanel.set_scope(self._current_id, n)
 
     def _finding_edited(self, delay_ms: int) -> None:
         if self._loading_finding or self._current_id is None:

@@ -207,3 +207,18 @@ def test_a_gui_batch_is_logged_and_a_failure_is_shown_again_after_reopening(qtbo
     assert rows["broken.jpg"].error and "truncated" in rows["broken.jpg"].error
     assert rows["photo00.jpg"].error is None and rows["photo00.jpg"].score is not None
     close_window(w2)
+
+
+def test_the_finding_panel_says_which_image_it_is_for_when_several_are_selected(qtbot, tmp_path):
+    from PySide6.QtCore import QItemSelectionModel
+
+    w = case_window(qtbot, tmp_path, 3)
+    _select(qtbot, w, 1)
+    assert not w.findingPanel.scopeLabel.isVisible()
+    sel = w.evidenceList.selectionModel()
+    sel.select(w.evidenceModel.index(2), QItemSelectionModel.SelectionFlag.Select)
+    assert w.findingPanel.scopeLabel.isVisible()
+    assert "2 images selected" in w.findingPanel.scopeLabel.text() and w.case.evidence[1].id in w.findingPanel.scopeLabel.text()
+    _select(qtbot, w, 0)  # a plain click selects one again
+    assert not w.findingPanel.scopeLabel.isVisible()
+    close_window(w)

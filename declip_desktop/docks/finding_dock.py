@@ -35,9 +35,13 @@ class FindingPanel(QWidget):
                                              accessibleName="Save the finding with the current threshold and opacity")
         self.savedLabel = QLabel("", objectName="findingSavedLabel")
         self.savedLabel.setWordWrap(True)
+        self.scopeLabel = QLabel("", objectName="findingScopeLabel")  # shown when several images are selected
+        self.scopeLabel.setWordWrap(True)
+        self.scopeLabel.hide()
         form = QFormLayout()
         form.addRow("Status", self.findingStatusCombo)
         lay = QVBoxLayout(self)
+        lay.addWidget(self.scopeLabel)
         lay.addLayout(form)
         lay.addWidget(self.findingNoteEdit, 1)
         lay.addWidget(self.saveFindingButton)
@@ -50,6 +54,12 @@ class FindingPanel(QWidget):
 
     def note(self) -> str:
         return self.findingNoteEdit.toPlainText()
+
+    def set_scope(self, current: str | None, selected: int) -> None:
+        """A finding is one image's: say which, when several are selected."""
+        self.scopeLabel.setVisible(bool(current) and selected > 1)
+        self.scopeLabel.setText(f"<b>{selected} images selected</b> — this finding is for {current} only."
+                                if current else "")
 
     def set_saved(self, finding: dict) -> None:
         self.savedLabel.setText(saved_text(finding))
