@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QLabel, Q
                                QMainWindow, QMessageBox, QScrollArea, QToolBar, QWidget)
 
 from declip_desktop import jobs, settings
+from declip_desktop.case.analyses import last_failures
 from declip_desktop.docks.analysis_dock import AnalysisPanel
 from declip_desktop.docks.finding_dock import FINDING_STATUSES, FindingPanel
 from declip_desktop.docks.metadata_dock import MetadataView
@@ -499,16 +500,9 @@ class MainWindow(QMainWindow):
             entries = self.case.audit_entries()
         except Exception:
             return
-        last_error: dict[str, str | None] = {}
-        for e in entries:
-            d = e.get("details") or {}
-            if e.get("action") == "analysis_failed":
-                last_error[d.get("evidence_id")] = str(d.get("error") or "analysis failed")
-            elif e.get("action") == "analysis_stored":
-                last_error[d.get("evidence_id")] = None
-        for eid, msg in last_error.items():
-            if msg and self.evidenceModel.get(eid) is not None:
-                self.evidenceModel.update(eid, error=msg)
+        for eid, d in last_failures(entries).items():
+            if self.evidenceModel.get(eid) is not None:
+                self.evidenceModel.update(eid, error=str(d.get("error") or "analysis failed"))
 
     def close_case(self) -> None:
         if self.case is None:

@@ -45,7 +45,8 @@ def export_report(window, path: str | Path) -> Job:
 
 
 def _done(window, info) -> None:
-    extra = f"; {info.integrity_failures} integrity problem(s) reported" if getattr(info, "integrity_failures", 0) else ""
+    bad = list(getattr(info, "integrity_failures", None) or [])
+    extra = f"; INTEGRITY PROBLEM for {len(bad)} item(s): {', '.join(bad[:5])}{' …' if len(bad) > 5 else ''}" if bad else ""
     window.statusBar().showMessage(f"Report written: {info.path} ({info.pages} pages, sha256 {info.sha256[:12]}…){extra}",
                                    15000)
     window.reportExported.emit(str(info.path))

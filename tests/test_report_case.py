@@ -138,3 +138,34 @@ def test_report_names_who_recorded_a_finding_and_keeps_words_whole(tmp_path):
     words = set(text.split())
     assert "manipulation" in words and "manipulati" not in words     # the summary's status column
     assert "case_created" in words and "case_create" not in words    # the audit table's action column
+
+
+def test_a_note_longer_than_a_page_flows_over_pages(tmp_path):
+    folder = _make_case(tmp_path, analysed=1, total=1)
+    lines = [f"line {i}: the edge of the roof does not match the shadow" for i in range(160)]
+    note = "\n".join(lines) + "\n" + "x" * 7000  # and one unbroken token far longer than a line
+    with Case.open(folder) as case:
+        case.set_finding(case.evidence[0].id, "suspicious", note=note)
+    out = tmp_path / "r.pdf"
+    info = build_report(folder, out)
+    text = " ".join(_text(out).split())
+    assert "line 0: the edge" in text and "line 159: the edge" in text
+    assert info.pages >= 7
+
+
+def test_a_failed_analysis_and_the_findings_own_threshold_are_reported(tmp_path):
+    folder = _make_case(tmp_path, analysed=1, total=2)
+    with Case.open(folder) as case:
+        e1, e2 = case.evidence[0].id, case.evidence[1].id
+        case.log("analysis_failed", {"evidence_id": e2, "model_id": "m1", "mode": "paper",
+                                     "error": "image file is truncated"})
+        long_note = "n" * 900
+        case.set_finding(e1, "suspicious", note=long_note, threshold=0.3, opacity=0.6, model_id="m1", mode="paper")
+    out = tmp_path / "r.pdf"
+    build_report(folder, out, threshold=0.9)  # the report's override must not hide the finding's own 0.30
+    text = " ".join(_text(out).split())
+    assert "ANALYSIS FAILED" in text and "image file is truncated" in text and "analysis failed" in text
+    assert "NOT ANALYSED" not in text
+    assert "Finding recorded at threshold 0.30 · opacity 60% · on the m1, paper analysis" in text
+    assert "(900 characters; in full on the item page)" in text          # the audit appendix shortens the note
+    assert '"threshold": 0.3' in text                                      # ... but keeps what follows it

@@ -143,3 +143,16 @@ def run_started_details(det: Any, model_id: str | None, mode: str, precision: st
             "decoder_dtype": describe.get("decoder_dtype"), "precision": precision or "auto",
             "weights": describe.get("weights"), "versions": describe.get("versions"), "items": list(ids),
             "force": bool(force)}
+
+
+def last_failures(audit_entries: list[dict]) -> dict[str, dict]:
+    """{evidence id: the details (plus time_utc) of its last 'analysis_failed' entry} for the items
+    whose last analysis attempt failed, i.e. no analysis was stored for them after that failure."""
+    last: dict[str, dict | None] = {}
+    for e in audit_entries:
+        d = e.get("details") or {}
+        if e.get("action") == "analysis_failed":
+            last[d.get("evidence_id")] = dict(d, time_utc=e.get("time_utc"))
+        elif e.get("action") == "analysis_stored":
+            last[d.get("evidence_id")] = None
+    return {eid: d for eid, d in last.items() if d is not None}

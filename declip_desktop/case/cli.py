@@ -339,4 +339,8 @@ def cmd_report(args) -> int:
     path = getattr(info, "path", args.out)
     sha = getattr(info, "sha256", None)
     print(f"report written to {path}" + (f"  sha256 {sha}" if sha else ""))
+    bad = list(getattr(info, "integrity_failures", None) or [])
+    if bad:  # the report flags them; the console must not look like all is well
+        _err(f"warning: the report flags {len(bad)} item(s) whose evidence copy failed its integrity check: "
+             f"{', '.join(bad[:10])}{' …' if len(bad) > 10 else ''} (see `declip case verify`)")
     return 0

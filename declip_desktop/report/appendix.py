@@ -99,9 +99,14 @@ def audit(case: ReportCase) -> list[Flowable]:
             rows.append([P(str(e.get("seq", "?")), "cell"), "", "", P("INVALID", "cell_b"), P(e["invalid"], "cell")])
             continue
         details = e.get("details")
+        if isinstance(details, dict) and len(str(details.get("note", ""))) > 200:
+            # shorten only the note (printed in full on its item page), so the threshold, opacity and
+            # analysis logged after it stay readable here
+            note = str(details["note"])
+            details = dict(details, note=f"{note[:200]} … ({len(note)} characters; in full on the item page)")
         dtext = json.dumps(details, ensure_ascii=False, sort_keys=True) if details else ""
-        if len(dtext) > 600:
-            dtext = dtext[:600] + " …"
+        if len(dtext) > 1500:
+            dtext = dtext[:1500] + " …"
         who = e.get("examiner") or ""
         if e.get("os_user"):
             who += f" ({e['os_user']}@{e.get('host', '')})"

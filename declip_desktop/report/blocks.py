@@ -93,21 +93,41 @@ def grid_table(header: Sequence[str], rows: list[list[object]], widths: Sequence
     return t
 
 
-def box(paragraphs: list[Flowable], kind: str = "warn", width: float = FRAME_W) -> Table:
-    """A coloured, ruled box: 'warn' (red), 'ok' (green rule) or 'note' (amber)."""
+def box(paragraphs: list[Flowable], kind: str = "warn", width: float = FRAME_W, tight: bool = False) -> Table:
+    """A coloured, ruled box: 'warn' (red), 'ok' (green rule) or 'note' (amber).
+
+    tight: the rows are the lines of one text (text_rows), so no padding between them."""
     bg, edge = {"warn": (WARN_BG, WARN_INK), "ok": (colors.HexColor("#e9f5ec"), OK_INK),
                 "note": (NOTE_BG, colors.HexColor("#b7791f"))}[kind]
     t = Table([[p] for p in paragraphs], colWidths=[width], hAlign="LEFT")
+    pad = 0 if tight else 3
     t.setStyle(TableStyle([
         ("BACKGROUND", (0, 0), (-1, -1), bg),
         ("BOX", (0, 0), (-1, -1), 1.4 if kind == "warn" else 0.8, edge),
         ("LINEBEFORE", (0, 0), (0, -1), 4, edge),
         ("LEFTPADDING", (0, 0), (-1, -1), 8),
         ("RIGHTPADDING", (0, 0), (-1, -1), 6),
-        ("TOPPADDING", (0, 0), (-1, -1), 3),
-        ("BOTTOMPADDING", (0, 0), (-1, -1), 3),
+        ("TOPPADDING", (0, 0), (-1, -1), pad),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), pad),
+        ("TOPPADDING", (0, 0), (-1, 0), 3),
+        ("BOTTOMPADDING", (0, -1), (-1, -1), 3),
     ]))
     return t
+
+
+def text_rows(text: str, style: str = "body", chunk: int = 600) -> list[Paragraph]:
+    """User text as one paragraph per line (long lines cut at a space), for a box that must be able
+    to break across pages: a table splits only between rows, and a note taller than a page in one
+    cell stopped the whole report."""
+    rows: list[Paragraph] = []
+    for line in str(text).split("\n"):
+        while len(line) > chunk:
+            cut = line.rfind(" ", chunk // 2, chunk)
+            cut = chunk if cut < 0 else cut + 1
+            rows.append(P(line[:cut], style))
+            line = line[cut:]
+        rows.append(P(line if line.strip() else "\u00a0", style))
+    return rows
 
 
 class ColourBar(Flowable):

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+from declip_desktop.case.analyses import last_failures
 from engine.result import AnalysisResult
 
 from .model import AuditSummary, ReportCase, ReportInfo, ReportItem
@@ -46,6 +47,9 @@ def open_case(case: Any) -> Iterator[tuple[Any, ReportCase]]:
 def to_report_case(case: Any) -> ReportCase:
     audit, hashes_now = _audit(case)
     items = [_item(case, ev) for ev in case.evidence]
+    failures = last_failures(audit.entries)
+    for it in items:
+        it.failure = failures.get(it.item_id)
     for it in items:
         it.case_problems = audit.item_problems.get(it.item_id, [])
     if hashes_now is not None:
@@ -73,6 +77,7 @@ def _item(case: Any, ev: Any) -> ReportItem:
         threshold=finding.threshold, opacity=finding.opacity if finding.opacity is not None else 0.5,
         status=finding.status, note=finding.note or "", ingest_utc=ev.ingested_utc, size_bytes=ev.size,
         finding_by=finding.examiner or "", finding_utc=finding.modified_utc or "",
+        finding_analysis=", ".join(x for x in (finding.model_id, finding.mode) if x),
         metadata=dict(ev.metadata or {}), extra_hashes={"md5": ev.md5} if ev.md5 else {},
     )
     if ev.original_name and ev.original_name != ev.file_name:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from reportlab.platypus import Flowable, Spacer, Table, TableStyle
 
+from declip_desktop.case.util import readable_utc
+
 from .blocks import P, X, box, esc, fmt_threshold, kv_table
 from .findings import Findings
 from .integrity import MISMATCH, MISSING
@@ -57,7 +59,7 @@ def cover(case: ReportCase, findings: list[Findings], *, report_id: str, utc: st
     if case.report_by and case.report_by != case.examiner:
         rows.insert(4, ("Report produced by", case.report_by))
     if case.created_utc:
-        rows.insert(4, ("Case opened (UTC)", case.created_utc))
+        rows.insert(4, ("Case opened", readable_utc(case.created_utc)))
     out.append(kv_table(rows, label_w=120))
     if case.description:
         out.append(Spacer(1, 10))

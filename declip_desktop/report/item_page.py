@@ -10,7 +10,7 @@ from declip_desktop.case.util import readable_utc
 from engine.cards import FLIP_AVERAGE_TEXT
 
 from . import exif, imaging
-from .blocks import ColourBar, P, X, box, esc, fmt_bytes, fmt_pct, fmt_score, fmt_threshold, kv_table
+from .blocks import ColourBar, P, X, box, esc, fmt_bytes, fmt_pct, fmt_score, fmt_threshold, kv_table, text_rows
 from .findings import Findings
 from .integrity import MISMATCH, MISSING, UNRECORDED
 from .pictures import Pictures
@@ -49,7 +49,19 @@ def item_section(f: Findings, pics: Pictures) -> list[Flowable]:
 
     out.append(_findings_table(f))
     out.append(Spacer(1, 8))
-    if not f.analysed:
+    fail = it.failure
+    if fail:
+        when = readable_utc(fail.get("time_utc"))
+        what = f"{fail.get('model_id') or 'default model'}, {fail.get('mode') or '?'} mode, {when}"
+        if not f.analysed:
+            out.append(box([P("ANALYSIS FAILED", "warn"),
+                            P(f"The last analysis attempt ({what}) failed: {fail.get('error') or 'no reason recorded'}. "
+                              "No result exists for this item, and no finding is stated from one.")], "warn"))
+        else:
+            out.append(box([P(f"A later analysis attempt ({what}) failed: {fail.get('error') or 'no reason recorded'}. "
+                              "The result shown is the stored one from before.")], "note"))
+        out.append(Spacer(1, 8))
+    elif not f.analysed:
         out.append(box([P("NOT ANALYSED", "warn"),
                         P("This item has no analysis result in the case. It is listed for completeness; no finding "
                           "is stated for it.")], "note"))
@@ -71,13 +83,19 @@ def item_section(f: Findings, pics: Pictures) -> list[Flowable]:
     rows = [("Analyst status", it.status or "—")]
     if it.finding_by or it.finding_utc:
         rows.append(("Recorded by", " · ".join(x for x in (it.finding_by, readable_utc(it.finding_utc)) if x)))
+    if it.threshold is not None or it.finding_analysis:
+        # what the examiner looked at, even when the report's threshold overrides it
+        rows.append(("Finding recorded at", " · ".join(x for x in (
+            f"threshold {fmt_threshold(it.threshold)}" if it.threshold is not None else "",
+            f"opacity {it.opacity:.0%}", f"on the {it.finding_analysis} analysis" if it.finding_analysis else "") if x)))
     if it.ingest_utc:
-        rows.append(("Ingested (UTC)", it.ingest_utc))
+        rows.append(("Ingested", readable_utc(it.ingest_utc)))
     rows += exif.key_rows(it.metadata or {})
     out.append(kv_table(rows))
     out.append(Spacer(1, 6))
-    out.append(KeepTogether([P("Analyst's note", "h3"),
-                             box([P(it.note or "(no note)", "body", newlines=True)], "note")]))
+    rows = text_rows(it.note or "(no note)")
+    note = [P("Analyst's note", "h3"), box(rows, "note", tight=True)]
+    out.extend([KeepTogether(note)] if len(rows) <= 12 else note)  # a long note flows on over pages
     return out
 
 
@@ -185,7 +203,7 @@ def _method_rows(f: Findings) -> list[tuple[str, Any]]:
     if isinstance(timings, dict) and timings:
         rows.append(("Timings", _compact(timings)))
     if md.get("created_utc"):
-        rows.append(("Analysed (UTC)", str(md["created_utc"])))
+        rows.append(("Analysed", readable_utc(str(md["created_utc"]))))
     img = md.get("image") or {}
     if img.get("sha256"):
         rows.append(("Analysed file SHA-256", P(img["sha256"], "mono")))

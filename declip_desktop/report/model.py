@@ -31,6 +31,8 @@ class ReportItem:
     note: str = ""
     finding_by: str = ""                     # who recorded the status and note, and when (UTC)
     finding_utc: str = ""
+    finding_analysis: str = ""               # the analysis (model, mode) the finding was recorded on
+    failure: dict[str, Any] | None = None    # the last analysis attempt, when it failed (audit details)
     ingest_utc: str = ""
     size_bytes: int | None = None
     metadata: dict[str, Any] = field(default_factory=dict)   # ingest metadata: exif {tag: value}, format, ...

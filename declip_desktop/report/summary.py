@@ -20,7 +20,7 @@ def summary(findings: list[Findings], thumbs: dict[int, Flowable]) -> list[Flowa
             score = P(fmt_score(f.score), "cell")
             flagged = X(f"{fmt_pct(f.flagged)}<br/><font size='6'>at {fmt_threshold(f.threshold)}</font>", "cell")
         else:
-            score = P("not analysed", "cell_b")
+            score = P("analysis failed" if f.item.failure else "not analysed", "cell_b")
             flagged = P("—", "cell")
         status = esc(f.item.status or "—")
         if f.integrity.status != VERIFIED:
