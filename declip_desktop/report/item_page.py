@@ -86,8 +86,9 @@ def item_section(f: Findings, pics: Pictures) -> list[Flowable]:
     if it.threshold is not None or it.finding_analysis:
         # what the examiner looked at, even when the report's threshold overrides it
         rows.append(("Finding recorded at", " · ".join(x for x in (
-            f"threshold {fmt_threshold(it.threshold)}" if it.threshold is not None else "",
-            f"opacity {it.opacity:.0%}", f"on the {it.finding_analysis} analysis" if it.finding_analysis else "") if x)))
+            # threshold and opacity are recorded together (the opacity alone may be the report's default)
+            f"threshold {fmt_threshold(it.threshold)} · opacity {it.opacity:.0%}" if it.threshold is not None else "",
+            f"on the {it.finding_analysis} analysis" if it.finding_analysis else "") if x)))
     if it.ingest_utc:
         rows.append(("Ingested", readable_utc(it.ingest_utc)))
     rows += exif.key_rows(it.metadata or {})
