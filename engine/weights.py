@@ -136,6 +136,20 @@ def _load_torchscript(path: Path) -> dict:
 
 
 def save_safetensors(tensors: dict[str, torch.Tensor], path: str | Path, metadata: dict[str, str] | None = None) -> None:
-    from safetensors.torch import save_file
+    """Write a safetensors file whose bytes depend only on its content, atomically.
 
-    save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(path), metadata=metadata)
+    safetensors writes its metadata in a random (hash) order, so two identical decoders got two
+    SHA-256s: a rerun could not be checked against a card, and an ensemble's duplicate check missed
+    the same weights twice. The header is re-written with sorted keys (the format allows space padding).
+    """
+    import json
+
+    from safetensors.torch import save
+
+    from .atomic import write_bytes_atomic
+
+    blob = save({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, metadata=metadata)
+    n = int.from_bytes(blob[:8], "little")
+    header = json.dumps(json.loads(blob[8:8 + n]), sort_keys=True, separators=(",", ":")).encode("utf-8")
+    header += b" " * (-len(header) % 8)  # the data that follows stays 8-byte aligned
+    write_bytes_atomic(path, len(header).to_bytes(8, "little") + header + blob[8 + n:])

@@ -269,6 +269,38 @@ def test_seed_is_deterministic_and_resume_continues_exactly(dataset, tmp_path, e
     assert epochs and epochs[-1].epoch == 3 and not np.isnan(epochs[-1].val_iou)
 
 
+def test_ctrl_c_in_the_middle_of_a_batch_resumes_exactly(dataset, tmp_path, monkeypatch):
+    """A real SIGINT arriving inside a batch (after the forward pass changed BatchNorm statistics)
+    stops at the batch's end, so the resumed run equals an uninterrupted one."""
+    import os
+    import signal
+
+    import trainer.train as T
+    from engine.weights import load_state_file
+
+    cache = tmp_path / "cache"
+    _train(dataset, tmp_path / "a", cache)
+    calls, real_loss = [], T.mask_loss
+
+    def loss_then_ctrl_c(*a, **k):
+        calls.append(1)
+        if len(calls) == 5:  # mid-batch in epoch 2: after the forward pass, before the optimiser step
+            os.kill(os.getpid(), signal.SIGINT)
+        return real_loss(*a, **k)
+
+    monkeypatch.setattr(T, "mask_loss", loss_then_ctrl_c)
+    with pytest.raises(Cancelled, match="state saved"):
+        _train(dataset, tmp_path / "c", cache)
+    monkeypatch.setattr(T, "mask_loss", real_loss)
+    assert signal.getsignal(signal.SIGINT) is not None and (tmp_path / "c" / "state" / "last.pt").is_file()
+    _train(dataset, tmp_path / "c", cache, resume=True)
+    a, c = (load_state_file(tmp_path / x / "decoder.safetensors") for x in "ac")
+    assert all(np.array_equal(a[k].numpy(), c[k].numpy()) for k in a)
+    last_a, last_c = (torch.load(tmp_path / x / "state" / "last.pt", weights_only=True) for x in "ac")
+    assert all(torch.equal(last_a["decoder"][k], last_c["decoder"][k]) for k in last_a["decoder"])
+    assert (tmp_path / "a" / "decoder.safetensors").read_bytes() == (tmp_path / "c" / "decoder.safetensors").read_bytes()
+
+
 def test_mirrored_split_holds_features_of_mirrored_images_and_flipped_masks(dataset, tmp_path):
     from PIL import ImageOps
 

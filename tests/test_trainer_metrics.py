@@ -159,3 +159,14 @@ def test_fit_logit_scale_recovers_a_known_temperature_and_keeps_the_boundary():
     before = dec(inp).detach()
     fold_logit_scale(dec, 1.7)
     assert torch.allclose(dec(inp).detach(), before * 1.7, atol=1e-6)
+
+
+def test_f1_is_undefined_when_the_ignore_band_swallows_the_whole_edit():
+    gt = np.zeros((64, 64), np.uint8)
+    gt[30:33, 10:50] = 255  # a 3-px-thin edit: inside the 15x15 erosion band everywhere
+    m = M.localisation_metrics(np.zeros((64, 64), np.float32), gt)
+    assert np.isnan(m["f1"]) and np.isnan(m["f1_best"]) and m["iou"] == 0.0
+    thick = np.zeros((64, 64), np.uint8)
+    thick[10:50, 10:50] = 255
+    m = M.localisation_metrics(np.zeros((64, 64), np.float32), thick)
+    assert m["f1"] == 0.0 and m["f1_best"] > 0.0  # defined as before for an edit the band leaves pixels of

@@ -13,10 +13,13 @@ Ctrl-C saves a resumable state (OUT/state/last.pt) and raises engine.errors.Canc
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import json
 import math
+import signal
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -337,6 +340,7 @@ class Trainer:
         self.device = torch.device(cfg.device)
         self.problems: list[str] = []
         self.avg: torch.nn.Module | None = None  # the weight average, with --ema
+        self._stop_requested = False  # set by Ctrl-C; the loop stops at the next batch boundary
 
     # ---- data ------------------------------------------------------------------------------
     def prepare_backbone(self) -> str:
@@ -489,12 +493,39 @@ class Trainer:
             self.log(f"resuming at epoch {st['epoch'] + 1}, batch {st['batch']}")
         self.best_state = best_state
         try:
-            best_state = self._loop(dec, opt, train, val, st, best_state)
-        except (KeyboardInterrupt, Cancelled):
+            with self._ctrl_c_between_batches():
+                best_state = self._loop(dec, opt, train, val, st, best_state)
+        except Cancelled:  # stopped at a batch boundary: the saved state continues exactly
             self._save_state(dec, opt, st, self.best_state)
             raise Cancelled(f"training interrupted; state saved, continue with --resume (out: {self.out})") from None
+        except KeyboardInterrupt:  # a second Ctrl-C mid-batch: keep the state saved at the last epoch's end
+            raise Cancelled(f"training stopped at once; --resume continues from the last finished epoch "
+                            f"(out: {self.out})") from None
         self._save_state(dec, opt, st, best_state)
         return self._write_model(dec, best_state, st, c_in, len(train), val, val_samples)
+
+    @contextlib.contextmanager
+    def _ctrl_c_between_batches(self):
+        """Ctrl-C asks the loop to stop before the next batch, like the GUI's cancel.
+
+        A KeyboardInterrupt inside a batch came after BatchNorm statistics or the optimiser step had
+        changed but before the batch was counted, so a resumed run repeated that batch and no longer
+        matched an uninterrupted one. A second Ctrl-C still stops at once."""
+        self._stop_requested = False
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def ask(_sig, _frame):
+            self._stop_requested = True
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            self.log("stopping after this batch (Ctrl-C again to stop at once)")
+
+        previous = signal.signal(signal.SIGINT, ask)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
 
     def _loop(self, dec, opt, train, val, st, best_state):
         cfg = self.cfg
@@ -511,7 +542,7 @@ class Trainer:
             t0 = time.perf_counter()
             first = st["batch"]
             for b in range(first, steps):
-                if self.cancel():
+                if self.cancel() or self._stop_requested:
                     raise Cancelled("cancelled")
                 idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
                 feats, masks = train.batch(idx, epoch)
