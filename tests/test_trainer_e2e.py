@@ -409,3 +409,28 @@ def test_calibrate_scale_scales_only_the_final_layer_and_keeps_the_masks(dataset
     lp, lq = np.log(p / (1 - p)), np.log(q / (1 - q))
     assert np.allclose(lq, lp * scale, atol=1e-3 * max(1.0, scale))
     assert np.array_equal(p > 0.5, q > 0.5)
+
+
+def test_train_refuses_to_overwrite_a_folder_and_absurd_settings_up_front(dataset, tmp_path, capsys):
+    busy = tmp_path / "busy"
+    (busy / "state").mkdir(parents=True)
+    (busy / "decoder.safetensors").write_text("someone's file")
+    before = (busy / "decoder.safetensors").read_bytes()
+    assert declip(["train", "--data", str(dataset), "--out", str(busy), *TRAIN_ARGS]) == 1
+    assert "is not empty" in capsys.readouterr().err and (busy / "decoder.safetensors").read_bytes() == before
+    (busy / "state" / "last.pt").write_text("x")
+    assert declip(["train", "--data", str(dataset), "--out", str(busy), *TRAIN_ARGS]) == 1
+    assert "holds an interrupted run; add --resume" in capsys.readouterr().err
+    a_file = tmp_path / "out.txt"
+    a_file.write_text("x")
+    assert declip(["train", "--data", str(dataset), "--out", str(a_file), *TRAIN_ARGS]) == 1
+    assert "is a file" in capsys.readouterr().err
+    for bad in (["--lr", "-1"], ["--batch-size", "0"], ["--max-epochs", "0"], ["--patience", "0"],
+                ["--max-train", "0"], ["--stages", "9"]):
+        args = ["train", "--data", str(dataset), "--out", str(tmp_path / "new"), *TRAIN_ARGS, *bad]
+        if bad[0] == "--stages":
+            args = ["train", "--data", str(dataset), "--out", str(tmp_path / "new"), "--backbone", "lite0", *bad]
+        assert declip(args) == 1, bad
+        err = capsys.readouterr().err
+        assert "internal error" not in err and err.count("\n") == 1 and bad[0].lstrip("-").split("-")[0] in err, (bad, err)
+        assert not (tmp_path / "new").exists()

@@ -216,12 +216,15 @@ def train_config(args):
         flip_average=args.flip_average, recipe=args.recipe, **chosen)
     try:
         cfg.backbone = _resolve(cfg.backbone)
-    except ValueError as exc:
-        raise DeclipError(str(exc)) from None
-    _apply_backbone_flags(cfg.backbone, args)
-    if isinstance(backbone, str) and is_lite(cfg.backbone):  # a JSON spec is explicit: the recipe leaves it alone
-        cfg.backbone = recipes.lite_backbone(args.recipe, cfg.backbone, {"stages": args.stages, "grid": args.grid,
-                                                                          "input_size": args.input_size})
+        _apply_backbone_flags(cfg.backbone, args)
+        if isinstance(backbone, str) and is_lite(cfg.backbone):  # a JSON spec is explicit: the recipe leaves it alone
+            cfg.backbone = recipes.lite_backbone(args.recipe, cfg.backbone, {"stages": args.stages, "grid": args.grid,
+                                                                              "input_size": args.input_size})
+        from engine.backbones import build_backbone
+
+        build_backbone(cfg.backbone, meta=True)  # the final spec, checked now, not after the data is read
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DeclipError(f"--backbone: {exc}") from None
     return cfg
 
 
@@ -259,16 +262,20 @@ def _apply_backbone_flags(spec: dict, args) -> None:
     from engine.backbones import LITE_FAMILIES
 
     fam = spec["family"]
-    if (args.stages or args.grid or args.input_size) and fam not in LITE_FAMILIES:
+    if (args.stages or args.grid is not None or args.input_size is not None) and fam not in LITE_FAMILIES:
         raise DeclipError("--stages/--grid/--input-size apply to the EfficientNet-Lite backbones (lite0/1/2) only")
     if args.stages:
         try:
             spec["stages"] = [int(s) for s in args.stages.split(",")]
         except ValueError:
             raise DeclipError(f"--stages {args.stages}: expected stage numbers 0..6, e.g. 3,4") from None
-    if args.grid:
+    if args.grid is not None:  # 0 is an error, not "unset"
+        if not 1 <= args.grid <= 128:
+            raise DeclipError(f"--grid {args.grid}: expected a feature grid side from 1 to 128")
         spec["grid"] = args.grid
-    if args.input_size:
+    if args.input_size is not None:
+        if not 32 <= args.input_size <= 4096:
+            raise DeclipError(f"--input-size {args.input_size}: expected 32 to 4096 px")
         spec["input_size"] = args.input_size
     if args.layer is not None:
         if fam == "clip-vit" or fam == "clip-rn":

@@ -51,8 +51,12 @@ def build_ensemble(models: list[Path], out: Path, model_id: str | None = None, n
     if len(models) < 2:
         raise DeclipError("an ensemble needs at least two model folders")
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise DeclipError(f"--out {out}: is a file; give a folder for the ensemble")
     if (out / "card.json").exists():
         raise DeclipError(f"{out}: already holds a model (card.json); choose another --out")
+    if out.is_dir() and any(out.iterdir()):
+        raise DeclipError(f"{out}: is not empty; choose a new or empty folder for --out")
     cards = [_member_card(m) for m in models]
     first = cards[0]
     for m, c in zip(models[1:], cards[1:]):

@@ -330,12 +330,16 @@ class Trainer:
             raise DeclipError("--mirror works on cached features and --augment bypasses the cache; use one of them")
         if not 0 <= cfg.ema < 1:
             raise DeclipError(f"--ema {cfg.ema}: expected a decay in [0, 1), e.g. 0.99 (0 = off)")
+        _check_ranges(cfg)
         self.cfg = cfg
         self.progress = progress or (lambda p: None)
         self.cancel = cancel or (lambda: False)
         self.log = log or (lambda s: None)
         self.out = Path(cfg.out)
-        self.spec = resolve_spec(cfg.backbone)
+        try:
+            self.spec = resolve_spec(cfg.backbone)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise DeclipError(f"--backbone: {exc}") from None
         self.dec_spec = parse_decoder(cfg.decoder, cfg.widths, cfg.image_context)
         self.device = torch.device(cfg.device)
         self.problems: list[str] = []
@@ -453,10 +457,17 @@ class Trainer:
         cfg = self.cfg
         torch.manual_seed(cfg.seed)
         state_path = self.out / STATE_DIR / "last.pt"
+        if self.out.exists() and not self.out.is_dir():
+            raise DeclipError(f"--out {self.out}: is a file; give a folder for the model")
         if resume and not state_path.is_file():
             raise DeclipError(f"{state_path}: no saved state to resume; run without --resume")
         if not resume and (self.out / "card.json").exists():
             raise DeclipError(f"{self.out}: already holds a trained model (card.json); choose another --out")
+        if not resume and state_path.is_file():
+            raise DeclipError(f"{self.out}: holds an interrupted run; add --resume to continue it, or choose another --out")
+        if not resume and self.out.is_dir() and any(self.out.iterdir()):
+            # never train over someone's files: a decoder.safetensors there would be replaced
+            raise DeclipError(f"{self.out}: is not empty; choose a new or empty folder for --out")
         self.out.mkdir(parents=True, exist_ok=True)
         key = self.prepare_backbone()
         _, train_samples = self._load_split(cfg.train_split)
@@ -823,6 +834,18 @@ def official_layout_refusal(backbone: dict, decoder: dict) -> str | None:
         return ("the official layout exists only for CLIP ViT or fusion backbones with the paper's decoder "
                 "(widths, no image context, one decoder)")
     return None
+
+
+def _check_ranges(cfg: TrainConfig) -> None:
+    """Refuse values that would fail deep inside training (or train nonsense) in one line, up front."""
+    checks = [("--lr", cfg.lr, cfg.lr > 0), ("--batch-size", cfg.batch_size, cfg.batch_size >= 1),
+              ("--max-epochs", cfg.max_epochs, cfg.max_epochs >= 1), ("--patience", cfg.patience, cfg.patience >= 1),
+              ("--lr-factor", cfg.lr_factor, 0 < cfg.lr_factor < 1), ("--weight-decay", cfg.weight_decay, cfg.weight_decay >= 0),
+              ("--min-lr", cfg.min_lr, cfg.min_lr >= 0), ("--init-std", cfg.init_std, cfg.init_std > 0),
+              ("--max-train", cfg.max_train, cfg.max_train is None or cfg.max_train >= 1)]
+    for flag, value, ok in checks:
+        if not ok or (isinstance(value, float) and not math.isfinite(value)):
+            raise DeclipError(f"{flag} {value}: out of range")
 
 
 def export_official(model_dir: Path, out_path: Path) -> Path:
