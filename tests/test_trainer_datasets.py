@@ -90,3 +90,25 @@ def test_autosplice_is_test_only(tmp_path):
 def test_not_a_dataset(tmp_path):
     with pytest.raises(D.DatasetError, match="expected a Dolos, AutoSplice or generic"):
         D.detect_layout(tmp_path)
+
+
+def test_colour_and_empty_masks_are_read_and_reported(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from trainer.datasets import Sample, read_mask
+
+    red = np.zeros((20, 30, 3), np.uint8)
+    red[5:10, 5:15] = (255, 0, 0)  # a red-on-black mask: by lightness only 76/255
+    Image.fromarray(red).save(tmp_path / "red.png")
+    Image.fromarray(np.zeros((20, 30), np.uint8)).save(tmp_path / "black.png")
+    grey = np.zeros((20, 30), np.uint8)
+    grey[5:10, 5:15] = 255
+    Image.fromarray(grey).convert("RGB").save(tmp_path / "grey_rgb.png")  # RGB but not coloured
+    for name, flagged, note in (("red.png", 50, "colour mask"), ("black.png", 0, "marks no manipulated pixel"),
+                                ("grey_rgb.png", 50, None)):
+        problems: list[str] = []
+        s = Sample(image=tmp_path / "img.png", mask=tmp_path / name)
+        m = read_mask(s, (30, 20), problems)
+        assert int((m > 0.5).sum()) == flagged, name
+        assert (note is None and not problems) or (note and any(note in p for p in problems)), (name, problems)

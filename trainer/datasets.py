@@ -220,13 +220,24 @@ def read_mask(sample: Sample, size: tuple[int, int], problems: list[str] | None 
     try:
         with Image.open(sample.mask) as m:
             m.load()
-            mask = m.convert("L")
+            colour = m.mode in ("RGB", "RGBA", "P", "CMYK")
+            if colour:
+                rgb = np.asarray(m.convert("RGB"), np.uint8)
+                colour = bool((rgb.max(axis=2) != rgb.min(axis=2)).any())
+            # a coloured mask (red on black) is read by its brightest channel: by lightness, red is
+            # 76/255 and the whole edit silently counted as authentic
+            mask = Image.fromarray(rgb.max(axis=2)) if colour else m.convert("L")
     except Exception as exc:
         raise DatasetError(f"{sample.mask}: unreadable mask ({type(exc).__name__})") from None
+    if colour and problems is not None:
+        problems.append(f"{sample.mask}: colour mask; any bright colour is read as manipulated")
     if mask.size != (w, h):
         if problems is not None:
             problems.append(f"{sample.mask}: mask is {mask.size[0]}x{mask.size[1]}, image is {w}x{h}; "
                             f"mask resized to the image")
         mask = mask.resize((w, h), Image.BILINEAR)
     arr = np.asarray(mask, np.float32) / 255.0
-    return 1.0 - arr if sample.invert_mask else arr
+    arr = 1.0 - arr if sample.invert_mask else arr
+    if problems is not None and not (arr > 0.5).any():
+        problems.append(f"{sample.mask}: the mask marks no manipulated pixel (all {'white' if sample.invert_mask else 'black'})")
+    return arr

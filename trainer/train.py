@@ -382,6 +382,16 @@ class Trainer:
         self.problems.append(msg)
         self.log(f"warning: {msg}")
 
+    def _mask_with_notes(self, sample: D.Sample, size: tuple[int, int], once: bool = False) -> np.ndarray:
+        """The 256x256 training mask; what reading it noticed (resized, colour, empty) is logged like any
+        other data problem, not only counted. once: augmented epochs re-read masks; say it one time."""
+        notes: list[str] = []
+        m = _mask256(sample, size, notes)
+        for note in notes:
+            if not (once and note in self.problems):
+                self._problem(note)
+        return m
+
     def _features_for(self, samples: list[D.Sample], split: str, backbone, mirrored: bool = False) -> _Split:
         """Features and masks of a split; mirrored=True gives those of the left-right mirrored images."""
         sizes: dict[Path, tuple[int, int]] = {}
@@ -424,7 +434,7 @@ class Trainer:
                 with Image.open(s.image) as im:
                     size = im.size if _orientation(im) in (1, 2, 3, 4) else (im.size[1], im.size[0])
             try:
-                keep_m.append(_mask256(s, size, self.problems))
+                keep_m.append(self._mask_with_notes(s, size))
             except DeclipError as exc:
                 self._problem(f"{exc}; sample skipped")
                 continue
@@ -784,7 +794,7 @@ class _LazySplit:
             except DeclipError as exc:
                 self.t._problem(f"{exc}; sample skipped this epoch")
                 continue
-            ms.append(torch.from_numpy(_mask256(s, im.size, self.t.problems)))
+            ms.append(torch.from_numpy(self.t._mask_with_notes(s, im.size, once=True)))
             xs.append(preprocess(augment(im, rng), self.t.spec))
         if not xs:
             raise D.DatasetError("a whole training batch was unreadable")
