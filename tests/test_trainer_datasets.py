@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from engine.errors import DeclipError
 from trainer import datasets as D
 
 
@@ -112,3 +113,25 @@ def test_colour_and_empty_masks_are_read_and_reported(tmp_path):
         m = read_mask(s, (30, 20), problems)
         assert int((m > 0.5).sum()) == flagged, name
         assert (note is None and not problems) or (note and any(note in p for p in problems)), (name, problems)
+
+
+def test_dolos_table_refuses_a_generator_the_set_does_not_have(tmp_path):
+    from trainer.evaluate import dolos_table
+
+    root = _dolos(tmp_path / "dolos")
+    with pytest.raises(DeclipError, match="pluralistic: not a generator of this Dolos set .found lama, ldm"):
+        dolos_table({"lama": "some-model", "pluralistic": "other"}, root)
+
+
+def test_evaluation_json_is_strict_with_null_for_undefined_metrics(tmp_path):
+    import json
+
+    import numpy as np
+
+    from trainer.evaluate import dump_json
+
+    dump_json({"metrics": {"iou": float("nan"), "ap": np.float64("nan"), "ok": np.float32(1.5), "n": [1.0, float("inf")]}},
+              tmp_path / "r.json")
+    text = (tmp_path / "r.json").read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    assert json.loads(text) == {"metrics": {"iou": None, "ap": None, "ok": 1.5, "n": [1.0, None]}}

@@ -301,6 +301,8 @@ def cmd_evaluate(args) -> int:
     gens = args.generators.split(",") if args.generators else None
     if not args.baseline and not args.model:
         raise DeclipError("give --model ID|DIR (or --baseline ela)")
+    if args.baseline and args.model:
+        raise DeclipError("give --model or --baseline, not both (they are evaluated one at a time)")
     for flag, out in (("--json", args.json), ("--csv", args.csv)):
         # checked before a run that can take an hour, not after it
         if out is not None and not Path(out).parent.is_dir():
@@ -309,6 +311,8 @@ def cmd_evaluate(args) -> int:
             raise DeclipError(f"{flag} {out}: is a folder; give a file name")
     pairs = [m.split("=", 1) for m in args.model if "=" in m and not Path(m).exists()]
     if pairs and detect_layout(args.data) == "dolos":
+        if args.csv or args.generators:
+            raise DeclipError("--csv and --generators apply to one model; the GENERATOR=ID table covers every generator")
         res = dolos_table(dict(pairs), args.data, args.split, args.device)
         print(format_table(res))
         if args.json:

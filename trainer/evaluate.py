@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -120,6 +121,9 @@ def dolos_table(models: dict[str, str], root: Path, split: str = "test", device:
     ID = mean of the diagonal, OOD = mean of the off-diagonal cells (as in the paper).
     """
     gens = D.dolos_generators(root)
+    unknown = [g for g in models if g not in gens]
+    if unknown:  # its whole row would silently count as out-of-distribution
+        raise DeclipError(f"{', '.join(unknown)}: not a generator of this Dolos set (found {', '.join(gens)})")
     table: dict[str, dict[str, float]] = {}
     for train_gen, model in models.items():
         predict, _ = detector_predict(model, device)
@@ -159,5 +163,18 @@ def run_evaluation(model: str | None, data: Path, split: str = "test", baseline:
 
 
 def dump_json(obj: dict, path: Path) -> None:
+    """Strict JSON: an undefined metric (NaN, e.g. no scorable image) is written as null."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps(obj, indent=2, default=float) + "\n")
+    Path(path).write_text(json.dumps(_nan_to_none(obj), indent=2, default=float, allow_nan=False) + "\n")
+
+
+def _nan_to_none(v):
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, (np.floating,)) and not np.isfinite(v):
+        return None
+    if isinstance(v, dict):
+        return {k: _nan_to_none(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_nan_to_none(x) for x in v]
+    return v
