@@ -434,3 +434,14 @@ def test_train_refuses_to_overwrite_a_folder_and_absurd_settings_up_front(datase
         err = capsys.readouterr().err
         assert "internal error" not in err and err.count("\n") == 1 and bad[0].lstrip("-").split("-")[0] in err, (bad, err)
         assert not (tmp_path / "new").exists()
+
+
+def test_ensemble_names_the_backbone_setting_that_differs(dataset, tmp_path, capsys):
+    cache = str(tmp_path / "cache")
+    other = TINY.replace('"grid": 8', '"grid": 4')
+    args = [a if a != TINY else other for a in TRAIN_ARGS]
+    assert declip(["train", "--data", str(dataset), "--cache", cache, "--out", str(tmp_path / "a"), *TRAIN_ARGS]) == 0
+    assert declip(["train", "--data", str(dataset), "--cache", cache, "--out", str(tmp_path / "b"), *args]) == 0
+    capsys.readouterr()
+    assert declip(["ensemble", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "e")]) == 1
+    assert "in grid 4 against 8; members must share one backbone" in capsys.readouterr().err

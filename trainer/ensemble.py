@@ -61,8 +61,10 @@ def build_ensemble(models: list[Path], out: Path, model_id: str | None = None, n
     first = cards[0]
     for m, c in zip(models[1:], cards[1:]):
         if c.backbone != first.backbone:
+            keys = sorted(k for k in set(c.backbone) | set(first.backbone) if c.backbone.get(k) != first.backbone.get(k))
+            diff = "; ".join(f"{k} {c.backbone.get(k)!r} against {first.backbone.get(k)!r}" for k in keys)
             raise DeclipError(f"{m}: its backbone ({c.backbone_name}) differs from {models[0]}'s "
-                              f"({first.backbone_name}); members must share one backbone")
+                              f"({first.backbone_name}) in {diff}; members must share one backbone")
         if any(c.decoder.get(k) != first.decoder.get(k) for k in _SHAPE_KEYS):
             raise DeclipError(f"{m}: its decoder ({c.decoder_name}) differs from {models[0]}'s "
                               f"({first.decoder_name}); members must have one form")

@@ -412,7 +412,8 @@ class Trainer:
                 raise Cancelled("training cancelled during feature extraction")
 
         paths = [s.image for s in samples]
-        on_error = lambda p, e: self._problem(f"{p}: skipped, {e}")  # noqa: E731
+        # the error usually starts with the path already: name it once
+        on_error = lambda p, e: self._problem(f"{e if str(e).startswith(str(p)) else f'{p}: {e}'}; skipped")  # noqa: E731
         # mirrored features are keyed as if by other weights, so they live in their own cache folder
         hashes = self.weight_hashes + (["view:mirrored"] if mirrored else [])
         cache = (FeatureCache(self.cache_root, backbone_key(self.spec, hashes), self.cache.enabled) if mirrored

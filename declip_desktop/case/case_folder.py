@@ -454,7 +454,7 @@ class Case:
         """Log an exported report (its sha256 and size) in the audit log. Returns the audit entry."""
         from .util import hash_file
 
-        p = Path(path)
+        p = Path(path).resolve()  # absolute: the log is read later, from another working folder
         sha, _md5, size = hash_file(p)
         return self.log("report_exported", {"file": str(p), "sha256": sha, "size": size} | (details or {}))
 
