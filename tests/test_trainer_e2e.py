@@ -445,3 +445,8 @@ def test_ensemble_names_the_backbone_setting_that_differs(dataset, tmp_path, cap
     capsys.readouterr()
     assert declip(["ensemble", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "e")]) == 1
     assert "in grid 4 against 8; members must share one backbone" in capsys.readouterr().err
+    # a finished run is not resumed (and so not rewritten)
+    card = (tmp_path / "a" / "card.json").read_bytes()
+    assert declip(["train", "--data", str(dataset), "--cache", cache, "--out", str(tmp_path / "a"), *TRAIN_ARGS,
+                   "--resume"]) == 1
+    assert "this run has finished" in capsys.readouterr().err and (tmp_path / "a" / "card.json").read_bytes() == card

@@ -470,6 +470,8 @@ class Trainer:
         state_path = self.out / STATE_DIR / "last.pt"
         if self.out.exists() and not self.out.is_dir():
             raise DeclipError(f"--out {self.out}: is a file; give a folder for the model")
+        if resume and (self.out / "card.json").exists():
+            raise DeclipError(f"{self.out}: this run has finished (card.json is there); nothing to resume")
         if resume and not state_path.is_file():
             raise DeclipError(f"{state_path}: no saved state to resume; run without --resume")
         if not resume and (self.out / "card.json").exists():
