@@ -135,3 +135,16 @@ def test_evaluation_json_is_strict_with_null_for_undefined_metrics(tmp_path):
     text = (tmp_path / "r.json").read_text()
     assert "NaN" not in text and "Infinity" not in text
     assert json.loads(text) == {"metrics": {"iou": None, "ap": None, "ok": 1.5, "n": [1.0, None]}}
+
+
+def test_two_masks_with_one_stem_use_the_png_and_say_so(tmp_path):
+    root = tmp_path / "ds"
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    Image.new("RGB", (8, 8)).save(root / "images" / "a.jpg")
+    Image.new("L", (8, 8), 255).save(root / "masks" / "a.png")
+    Image.new("L", (8, 8), 0).save(root / "masks" / "a.jpg")  # sorts first by name
+    ds = D.load_generic(root)
+    [s] = ds.samples
+    assert s.mask.name == "a.png"
+    assert any("a.jpg: ignored, a.png is used as the mask for a" in p for p in ds.problems)

@@ -114,8 +114,11 @@ def dolos_generators(root: Path) -> list[str]:
 def _pair_masks(images: list[Path], mask_dir: Path, invert: bool, group: str, problems: list[str],
                 suffixes: tuple[str, ...] = ("",)) -> list[Sample]:
     by_stem: dict[str, Path] = {}
-    for m in _images(mask_dir):
-        by_stem.setdefault(m.stem, m)
+    for m in sorted(_images(mask_dir), key=lambda p: (p.suffix.lower() != ".png", p.name)):
+        if m.stem in by_stem:  # x.png and x.jpg: use the lossless one, and say so
+            problems.append(f"{m}: ignored, {by_stem[m.stem].name} is used as the mask for {m.stem}")
+            continue
+        by_stem[m.stem] = m
     out = []
     for img in images:
         mask = next((by_stem[img.stem + s] for s in suffixes if img.stem + s in by_stem), None)
