@@ -222,3 +222,26 @@ def test_the_finding_panel_says_which_image_it_is_for_when_several_are_selected(
     _select(qtbot, w, 0)  # a plain click selects one again
     assert not w.findingPanel.scopeLabel.isVisible()
     close_window(w)
+
+
+def test_the_read_only_offer_opens_a_locked_case_when_accepted(qtbot, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    from declip_desktop.case import Case
+
+    case_dir = tmp_path / "case.declip"
+    close_window(case_window(qtbot, tmp_path, 1))
+    holder = Case.open(case_dir)
+    try:
+        w = make_window(qtbot)
+        monkeypatch.delenv("DECLIP_NO_DIALOGS")  # the real question, as a user sees it
+        assert not w.open_case(str(case_dir))
+        box = w.findChild(QMessageBox, "readOnlyBox")
+        assert box is not None and "another session has it open" in box.text()
+        box.button(QMessageBox.StandardButton.Open).click()
+        qtbot.waitUntil(lambda: w.case is not None, timeout=10000)
+        assert w.case.readonly and w.evidenceModel.rowCount() == 1
+        monkeypatch.setenv("DECLIP_NO_DIALOGS", "1")
+        close_window(w)
+    finally:
+        holder.close()
