@@ -169,3 +169,16 @@ def test_a_failed_analysis_and_the_findings_own_threshold_are_reported(tmp_path)
     assert "Finding recorded at threshold 0.30 · opacity 60% · on the m1, paper analysis" in text
     assert "(900 characters; in full on the item page)" in text          # the audit appendix shortens the note
     assert '"threshold": 0.3' in text                                      # ... but keeps what follows it
+
+
+def test_other_analyses_of_an_item_are_named_on_its_page(tmp_path):
+    folder = _make_case(tmp_path, analysed=1, total=1)
+    with Case.open(folder) as case:
+        ev = case.evidence[0]
+        tiled = case.store_analysis(ev.id, make_result(ev.width, ev.height, ev.sha256, seed=5, mode="tiled"), mode="tiled")
+        case.set_finding(ev.id, "suspicious", model_id=tiled.model_id, mode="tiled")  # the finding is on the tiled one
+        paper = [a for a in case.analyses(ev.id) if a.mode == "paper"][0]
+    out = tmp_path / "r.pdf"
+    build_report(folder, out)
+    text = " ".join(_text(out).split())
+    assert f"Other analyses in the case {paper.model_id}, paper: score {paper.score:.4f}" in text

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from declip_desktop.case.analyses import last_failures
+from declip_desktop.case.util import readable_utc
 from engine.result import AnalysisResult
 
 from .model import AuditSummary, ReportCase, ReportInfo, ReportItem
@@ -85,6 +86,10 @@ def _item(case: Any, ev: Any) -> ReportItem:
         item.metadata["notes"] = list(item.metadata["notes"]) + [f"original file name: {ev.original_name}"]
     if sa is not None:
         item.load_result = _loader(sa)
+        # the others stay in the case; the report names them so no result is hidden from a reader
+        item.other_analyses = [
+            f"{a.model_id}, {a.mode}: " + (f"score {a.score:.4f}, " if a.score is not None else "") + readable_utc(a.stored_utc)
+            for a in case.analyses(ev.id) if (a.model_id, a.mode) != (sa.model_id, sa.mode)]
     return item
 
 

@@ -214,6 +214,8 @@ def _method_rows(f: Findings) -> list[tuple[str, Any]]:
     for note in img.get("notes") or []:
         rows.append(("Engine note", str(note)))
     rows.append(("Overlay", f"colour map {f.item.cmap}, opacity {f.item.opacity:.0%}, threshold {fmt_threshold(f.threshold)}"))
+    if f.item.other_analyses:
+        rows.append(("Other analyses in the case", "; ".join(f.item.other_analyses)))
     return rows
 
 

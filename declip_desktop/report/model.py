@@ -33,6 +33,7 @@ class ReportItem:
     finding_utc: str = ""
     finding_analysis: str = ""               # the analysis (model, mode) the finding was recorded on
     failure: dict[str, Any] | None = None    # the last analysis attempt, when it failed (audit details)
+    other_analyses: list[str] = field(default_factory=list)  # stored analyses not shown ("model, mode: score, UTC")
     ingest_utc: str = ""
     size_bytes: int | None = None
     metadata: dict[str, Any] = field(default_factory=dict)   # ingest metadata: exif {tag: value}, format, ...
