@@ -110,7 +110,9 @@ def audit(case: ReportCase) -> list[Flowable]:
         who = e.get("examiner") or ""
         if e.get("os_user"):
             who += f" ({e['os_user']}@{e.get('host', '')})"
-        rows.append([P(str(e.get("seq", "")), "cell"), P(str(e.get("time_utc", "")), "small"), P(who, "cell"),
+        # date, then time to the microsecond on its own line (the column says UTC): never split mid-value
+        when = str(e.get("time_utc", "")).replace("T", " ").removesuffix("Z")
+        rows.append([P(str(e.get("seq", "")), "cell"), P(when, "small"), P(who, "cell"),
                      P(str(e.get("action", "")), "cell_b"),
                      X(f"{esc(dtext)}<br/><font name='DeclipMono' size='5.6' color='#5b6470'>"
                        f"{esc(e.get('sha256', ''))}</font>", "cell")])
