@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QLabel, Q
 
 from declip_desktop import jobs, settings
 from declip_desktop.case.analyses import last_failures
+from declip_desktop.case.errors import READ_ONLY_STILL_WORKS, CaseLockedError
 from declip_desktop.docks.analysis_dock import AnalysisPanel
 from declip_desktop.docks.finding_dock import FINDING_STATUSES, FindingPanel
 from declip_desktop.docks.metadata_dock import MetadataView
@@ -389,7 +390,7 @@ class MainWindow(QMainWindow):
             else:
                 case = Case.open(path, examiner=self.prefs.examiner or None, readonly=readonly)
         except Exception as exc:
-            if not readonly and _read_only_would_help(exc):
+            if not readonly and isinstance(exc, READ_ONLY_STILL_WORKS):
                 return self._offer_read_only(path, exc)
             self._error("Cannot open the case", str(exc))
             if self.case is None:
@@ -441,7 +442,7 @@ class MainWindow(QMainWindow):
 
     def _offer_read_only(self, path: str, exc: Exception) -> bool:
         """A locked or write-protected case can still be viewed and reported on, without a lock."""
-        reason = ("another session has it open" if isinstance(exc, _locked_error()) else
+        reason = ("another session has it open" if isinstance(exc, CaseLockedError) else
                   "this account cannot write to its folder")
         text = (f"The case {path} cannot be opened for work: {reason}.\n\n{exc}\n\n"
                 f"Open it read-only? You can view the images, maps and findings and export a report; "
@@ -1109,16 +1110,6 @@ def _os_user() -> str:
         return getpass.getuser()
     except Exception:
         return "examiner"
-
-
-def _read_only_would_help(exc: Exception) -> bool:
-    return isinstance(exc, (PermissionError, _locked_error()))
-
-
-def _locked_error():
-    from declip_desktop.case.errors import CaseLockedError
-
-    return CaseLockedError
 
 
 def _case_class():

@@ -134,21 +134,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 # ---- analyze ----------------------------------------------------------------------------------
-def expand_inputs(inputs: list[str], errors: list[tuple[str, str]] | None = None) -> list[Path]:
+def expand_inputs(inputs: list[str], errors: list[tuple[str, str]]) -> list[Path]:
     """Named files are taken as given; folders contribute their image files, recursively, sorted.
 
     A folder that cannot be read is a (folder, one-line message) in `errors` (Path.rglob used to
-    skip it silently); without an `errors` list it raises DeclipError instead."""
+    skip it silently)."""
     out: list[Path] = []
-    problems: list[tuple[str, str]] = [] if errors is None else errors
     for item in inputs:
         p = Path(item)
-        if p.is_dir():
-            out.extend(_walk_images(p, problems))
-        else:
-            out.append(p)
-        if errors is None and problems:
-            raise DeclipError(problems[0][1])
+        out.extend(_walk_images(p, errors) if p.is_dir() else [p])
     return out
 
 

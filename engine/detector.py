@@ -158,8 +158,7 @@ class Detector:
             "model_id": self.card.id,
             "model_name": self.card.name,
             "model": summary,
-            "weights": [{"role": f["role"], "file": f["name"], "sha256": self.file_hashes.get(f["role"], f.get("sha256"))}
-                        for f in self.card.files]
+            "weights": [{"role": f["role"], "file": f["name"], "sha256": f["sha256"]} for f in summary["files"]]
             + packaged_weight_files(self.card.backbone),
             "device": str(self.device),
             "device_name": self.device_name,

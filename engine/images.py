@@ -20,7 +20,6 @@ from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 from .errors import ImageError
 
 
-
 def _env_max_pixels(default: int = 200_000_000) -> int:
     # A malformed DECLIP_MAX_PIXELS must not make every import of the engine crash.
     try:

@@ -11,7 +11,7 @@ import time
 
 from .analyses import run_started_details
 from .case_folder import Case
-from .errors import CaseError, CaseLockedError
+from .errors import READ_ONLY_STILL_WORKS, CaseError
 from .records import FINDING_STATUSES
 
 
@@ -291,7 +291,7 @@ def _open_or_read_only(args, doing: str) -> tuple[Case, bool]:
     and reported on, read-only; the check or report is then not logged in it."""
     try:
         return _open(args), True
-    except (CaseLockedError, PermissionError) as exc:
+    except READ_ONLY_STILL_WORKS as exc:
         _err(f"note: {exc}; {doing} read-only, not logged in the case")
         return _open(args, readonly=True), False
 

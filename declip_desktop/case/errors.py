@@ -14,3 +14,8 @@ class CaseSchemaError(CaseError):
 
 class CaseLockedError(CaseError):
     """Another live process holds the case lock."""
+
+
+# Opening a case for work failed, but it can still be read: open elsewhere, or write-protected
+# (archived, received read-only). The CLI's verify/report and the GUI then fall back to read-only.
+READ_ONLY_STILL_WORKS = (CaseLockedError, PermissionError)

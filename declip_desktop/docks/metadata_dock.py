@@ -27,7 +27,9 @@ class MetadataView(QTreeWidget):
 
     def copy_value(self) -> str:
         item = self.currentItem()
-        text = item.data(1, Qt.ItemDataRole.UserRole) or item.text(1) if item is not None else ""
+        if item is None:
+            return ""
+        text = item.data(1, Qt.ItemDataRole.UserRole) or item.text(1)
         if text:
             QApplication.clipboard().setText(text)
         return text

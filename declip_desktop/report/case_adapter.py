@@ -26,11 +26,11 @@ def open_case(case: Any) -> Iterator[tuple[Any, ReportCase]]:
     if isinstance(case, (str, os.PathLike)):
         from declip_desktop.case import Case
 
-        from declip_desktop.case.errors import CaseLockedError
+        from declip_desktop.case.errors import READ_ONLY_STILL_WORKS
 
         try:
             c = Case.open(Path(case))
-        except (CaseLockedError, PermissionError):
+        except READ_ONLY_STILL_WORKS:
             # Open elsewhere, or archived write-protected: report from it read-only (not logged in it).
             c = Case.open(Path(case), readonly=True)
         try:
