@@ -251,12 +251,7 @@ def _check_backbone(spec, where: str) -> dict:
     if fam in ("clip-vit", "clip-rn"):
         cfg = spec.get("config")
         if isinstance(cfg, dict):
-            if not isinstance(cfg.get("vision_cfg"), dict):
-                raise ValueError(f"{where}.config must name an open_clip config or hold a vision_cfg object")
-            size = cfg["vision_cfg"].get("image_size", 224)
-            if not _int_in(size, MIN_INPUT_SIZE, MAX_INPUT_SIZE):
-                raise ValueError(f"{where}.config.vision_cfg.image_size must be a whole number from "
-                                 f"{MIN_INPUT_SIZE} to {MAX_INPUT_SIZE}, found {_short(size)}")
+            _check_clip_config(cfg, fam, f"{where}.config")
         elif not isinstance(cfg, str) or not cfg:
             raise ValueError(f"{where}.config must be an open_clip config name or object, found {_short(cfg)}")
         if not _int_in(spec.get("layer"), 0, 64):
@@ -277,6 +272,36 @@ def _check_backbone(spec, where: str) -> dict:
         return dict(spec)
     known = ", ".join(("clip-vit", "clip-rn", "fusion") + tuple(LITE_FAMILIES))
     raise ValueError(f"{where}.family must be one of {known}, found {_short(fam)}")
+
+
+def _check_clip_config(cfg: dict, family: str, where: str) -> None:
+    """A hand-written open_clip config: the sizes that decide how big a network gets built.
+
+    Why here: a wrong or huge value otherwise fails (or exhausts memory) only when the network is
+    built, long after import said the card was fine. Field names are checked at build time against
+    the installed open_clip (engine.backbones.clip), which is too slow to import for every card."""
+    vis = cfg.get("vision_cfg")
+    if not isinstance(vis, dict):
+        raise ValueError(f"{where} must name an open_clip config or hold a vision_cfg object")
+    if not _int_in(cfg.get("embed_dim"), 1, 8192):
+        raise ValueError(f"{where}.embed_dim must be a whole number from 1 to 8192, found {_short(cfg.get('embed_dim'))}")
+    size = vis.get("image_size", 224)
+    if not _int_in(size, MIN_INPUT_SIZE, MAX_INPUT_SIZE):
+        raise ValueError(f"{where}.vision_cfg.image_size must be a whole number from "
+                         f"{MIN_INPUT_SIZE} to {MAX_INPUT_SIZE}, found {_short(size)}")
+    if not _int_in(vis.get("width", 768), 1, 8192):
+        raise ValueError(f"{where}.vision_cfg.width must be a whole number from 1 to 8192, found {_short(vis.get('width'))}")
+    layers = vis.get("layers", 12)
+    if family == "clip-vit":
+        ok = _int_in(layers, 1, 64)
+        if not _int_in(vis.get("patch_size", 16), 1, 64):
+            raise ValueError(f"{where}.vision_cfg.patch_size must be a whole number from 1 to 64, "
+                             f"found {_short(vis.get('patch_size'))}")
+    else:  # ModifiedResNet: blocks per stage
+        ok = isinstance(layers, list) and len(layers) == 4 and all(_int_in(n, 1, 64) for n in layers)
+    if not ok:
+        want = "a whole number from 1 to 64" if family == "clip-vit" else "four whole numbers from 1 to 64"
+        raise ValueError(f"{where}.vision_cfg.layers must be {want}, found {_short(layers)}")
 
 
 def _finite(x) -> bool:

@@ -118,7 +118,10 @@ def build_network(backbone_spec: dict, decoder_spec: dict, decoder_state: dict, 
         raise ValueError(f"unknown conv kernel {conv!r}: use one of {', '.join(CONV_CHOICES)}")
     fam = backbone_spec["family"]
     clip = fam in ("clip-vit", "clip-rn", "fusion")
-    backbone = build_backbone(backbone_spec, meta=clip)
+    try:
+        backbone = build_backbone(backbone_spec, meta=clip)
+    except ValueError as exc:  # a card's backbone that cannot be built (an unknown config field, a layer out of range)
+        raise CheckpointError(f"{decoder_origin}: {exc}") from None
     if clip:
         prefixes = _module_prefixes(backbone_spec)
         for role, prefix in prefixes.items():

@@ -205,6 +205,16 @@ HOSTILE = [
     ({"backbone": {"family": "nope"}}, "backbone.family"),
     ({"backbone": {"family": "clip-vit", "layer": 1}}, "backbone.config"),
     ({"backbone": {"family": "lite0", "stages": [99]}}, "backbone.stages"),
+    # hand-written CLIP configs: sizes that decide how big a network gets built
+    ({"backbone": {"family": "clip-vit", "layer": 1, "config": {"vision_cfg": {"width": 64}}}}, "config.embed_dim"),
+    ({"backbone": {"family": "clip-vit", "layer": 1, "config": {"embed_dim": 32, "vision_cfg": {"width": 10 ** 6}}}},
+     "config.vision_cfg.width"),
+    ({"backbone": {"family": "clip-vit", "layer": 1, "config": {"embed_dim": 32, "vision_cfg": {"layers": 1000}}}},
+     "config.vision_cfg.layers"),
+    ({"backbone": {"family": "clip-vit", "layer": 1, "config": {"embed_dim": 32, "vision_cfg": {"patch_size": 0}}}},
+     "config.vision_cfg.patch_size"),
+    ({"backbone": {"family": "clip-rn", "layer": 3, "config": {"embed_dim": 32, "vision_cfg": {"layers": 3}}}},
+     "config.vision_cfg.layers"),
     ({"backbone": "no-such-preset"}, "unknown backbone"),
     ({"files": "decoder.safetensors"}, "files must be a list"),
     ({"files": [{"role": "decoder", "sha256": "0" * 64}]}, r"files\[0\]\.name"),
@@ -234,6 +244,18 @@ def test_hostile_card_values_are_refused_at_import_in_one_line(tiny, tmp_path, c
     msg = str(err.value)
     assert str(d) in msg and "\n" not in msg
     assert not (ModelStore().home / "models").exists() or not any((ModelStore().home / "models").iterdir())
+
+
+def test_unknown_clip_config_field_is_one_line_when_the_model_loads(tiny, tmp_path):
+    # the field names depend on the installed open_clip, so they are checked where it is imported
+    d = _copy(tiny["good"], tmp_path / "m")
+    card = json.loads((d / "card.json").read_text())
+    card["backbone"]["config"]["vision_cfg"]["bogus_field"] = 3
+    (d / "card.json").write_text(json.dumps(card))
+    clear_network_cache()
+    with pytest.raises(CheckpointError, match="vision_cfg has field.*bogus_field") as err:
+        Detector.from_model(d, device="cpu")
+    assert "\n" not in str(err.value)
 
 
 def test_partial_input_block_gets_the_backbones_defaults(tiny, tmp_path):

@@ -7,6 +7,7 @@ names (conv1, transformer.resblocks.N..., layer3...), so OpenAI weights load dir
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import torch
 import torch.nn.functional as F
@@ -35,6 +36,10 @@ def _vision_tower(config, blocks: int | None = None) -> nn.Module:
         cfg["vision_cfg"]["layers"] = blocks  # never build (or initialise) the blocks we would drop
     # OpenAI CLIP uses QuickGELU; the *-quickgelu configs say so, custom dicts default to it too.
     quick = bool(cfg.get("quick_gelu", True))
+    known = {f.name for f in dataclasses.fields(CLIPVisionCfg)}
+    unknown = sorted(set(cfg["vision_cfg"]) - known)
+    if unknown:  # a hand-written card's config: one line, not a TypeError from deep inside open_clip
+        raise ValueError(f"backbone config.vision_cfg has field(s) this open_clip does not know: {', '.join(unknown)}")
     return _build_vision_tower(cfg["embed_dim"], CLIPVisionCfg(**cfg["vision_cfg"]), quick_gelu=quick)
 
 
