@@ -293,15 +293,14 @@ def _check_clip_config(cfg: dict, family: str, where: str) -> None:
         raise ValueError(f"{where}.vision_cfg.width must be a whole number from 1 to 8192, found {_short(vis.get('width'))}")
     layers = vis.get("layers", 12)
     if family == "clip-vit":
-        ok = _int_in(layers, 1, 64)
         if not _int_in(vis.get("patch_size", 16), 1, 64):
             raise ValueError(f"{where}.vision_cfg.patch_size must be a whole number from 1 to 64, "
                              f"found {_short(vis.get('patch_size'))}")
-    else:  # ModifiedResNet: blocks per stage
-        ok = isinstance(layers, list) and len(layers) == 4 and all(_int_in(n, 1, 64) for n in layers)
-    if not ok:
-        want = "a whole number from 1 to 64" if family == "clip-vit" else "four whole numbers from 1 to 64"
-        raise ValueError(f"{where}.vision_cfg.layers must be {want}, found {_short(layers)}")
+        if not _int_in(layers, 1, 64):
+            raise ValueError(f"{where}.vision_cfg.layers must be a whole number from 1 to 64, found {_short(layers)}")
+    elif not (isinstance(layers, list) and len(layers) == 4 and all(_int_in(n, 1, 64) for n in layers)):
+        # ModifiedResNet: blocks per stage
+        raise ValueError(f"{where}.vision_cfg.layers must be four whole numbers from 1 to 64, found {_short(layers)}")
 
 
 def _finite(x) -> bool:

@@ -249,9 +249,9 @@ def test_hostile_card_values_are_refused_at_import_in_one_line(tiny, tmp_path, c
 def test_unknown_clip_config_field_is_one_line_when_the_model_loads(tiny, tmp_path):
     # the field names depend on the installed open_clip, so they are checked where it is imported
     d = _copy(tiny["good"], tmp_path / "m")
-    card = json.loads((d / "card.json").read_text())
-    card["backbone"]["config"]["vision_cfg"]["bogus_field"] = 3
-    (d / "card.json").write_text(json.dumps(card))
+    backbone = json.loads((d / "card.json").read_text())["backbone"]
+    backbone["config"]["vision_cfg"]["bogus_field"] = 3
+    _edit_card(d, backbone=backbone)
     clear_network_cache()
     with pytest.raises(CheckpointError, match="vision_cfg has field.*bogus_field") as err:
         Detector.from_model(d, device="cpu")
