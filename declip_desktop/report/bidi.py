@@ -3,8 +3,12 @@
 reportlab lays text out left to right. Without this, an Arabic or Hebrew name would be drawn
 backwards. Each run of right-to-left text (with the spaces and punctuation between its words)
 is reversed as a whole, which also reverses the order of its words; digits inside stay left to
-right. This is the common case of the Unicode bidi algorithm (left-to-right paragraphs with
-embedded right-to-left names and phrases), not the full algorithm. PDF text extractors (pypdf,
+right. A text whose first strong letter is right-to-left (a note written in Hebrew or Arabic) is
+an RTL paragraph: the whole line is reversed and the left-to-right runs inside it (a case number,
+an English word) keep their own order. This is the common case of the Unicode bidi algorithm
+(rules P2-P3 for the paragraph's direction, one level of embedding), not the full algorithm.
+Wrapping happens on the logical text, one line at a time (`rtl_paragraph.py`), because a
+paragraph reordered as a whole and then wrapped would show its last words on its first line. PDF text extractors (pypdf,
 poppler) reorder right-to-left runs back, so the text layer reads in logical order.
 
 Limitation: letters are not joined into their contextual forms (that needs a shaping engine such
@@ -31,10 +35,23 @@ def has_rtl(text: str) -> bool:
     return any(_is_rtl(c) for c in text)
 
 
+def is_rtl_paragraph(text: str) -> bool:
+    """True when the first strong letter is right-to-left (Unicode rules P2-P3)."""
+    for ch in text:
+        kind = unicodedata.bidirectional(ch)
+        if kind in ("R", "AL"):
+            return True
+        if kind == "L":
+            return False
+    return False
+
+
 def visual(text: str) -> str:
-    """`text` with each right-to-left run reversed for left-to-right drawing."""
+    """`text` in the order reportlab draws it (left to right), for one line."""
     if not has_rtl(text):
         return text
+    if is_rtl_paragraph(text):
+        return _visual_rtl(text)
     out: list[str] = []
     i, n = 0, len(text)
     while i < n:
@@ -53,6 +70,34 @@ def visual(text: str) -> str:
         out.append(_reverse_run(run))
         i = last_rtl + 1
     return "".join(out)
+
+
+def _visual_rtl(text: str) -> str:
+    # An RTL line: reversed as a whole, except that each left-to-right run (letters and the digits,
+    # spaces and punctuation among and after them) and each digit group keeps its order.
+    groups: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if unicodedata.bidirectional(ch) == "L":
+            # digits after a left-to-right letter belong to its run (bidi rule W7: "IC-2026-114")
+            j, last_l = i, i
+            while j < n and not _is_rtl(text[j]):
+                if unicodedata.bidirectional(text[j]) == "L" or _is_number(text[j]):
+                    last_l = j
+                j += 1
+            groups.append(text[i:last_l + 1])
+            i = last_l + 1
+        elif _is_number(ch) and groups and all(_is_number(c) for c in groups[-1]):
+            groups[-1] += ch
+            i += 1
+        elif unicodedata.combining(ch) and groups:
+            groups[-1] += ch
+            i += 1
+        else:
+            groups.append(ch)
+            i += 1
+    return "".join(_mirror(g) for g in reversed(groups))
 
 
 def _reverse_run(run: str) -> str:

@@ -10,13 +10,16 @@ from reportlab.platypus import Flowable, Paragraph, Table, TableStyle
 from reportlab.lib.utils import ImageReader
 from reportlab.pdfbase.pdfmetrics import stringWidth
 
-from . import fonts
+from . import bidi, fonts
+from .rtl_paragraph import RtlParagraph
 from .styles import BAND, FRAME_W, INK, MUTED, NOTE_BG, OK_INK, RULE, WARN_BG, WARN_INK, ACCENT, para_style, sheet
 
 
-def P(text: object, style: str = "body", newlines: bool = False) -> Paragraph:
-    """Paragraph of plain text (escaped, CJK fallback, wraps long words)."""
+def P(text: object, style: str = "body", newlines: bool = False) -> Flowable:
+    """Paragraph of plain text (escaped, CJK fallback, wraps long words, right-to-left lines in order)."""
     s = "" if text is None else str(text)
+    if bidi.has_rtl(s):
+        return RtlParagraph(s, para_style(style, s), newlines)
     return Paragraph(fonts.markup(s, keep_newlines=newlines), para_style(style, s))
 
 
