@@ -8,8 +8,9 @@ an RTL paragraph: the whole line is reversed and the left-to-right runs inside i
 an English word) keep their own order. This is the common case of the Unicode bidi algorithm
 (rules P2-P3 for the paragraph's direction, one level of embedding), not the full algorithm.
 Wrapping happens on the logical text, one line at a time (`rtl_paragraph.py`), because a
-paragraph reordered as a whole and then wrapped would show its last words on its first line. PDF text extractors (pypdf,
-poppler) reorder right-to-left runs back, so the text layer reads in logical order.
+paragraph reordered as a whole and then wrapped would show its last words on its first line.
+PDF text extractors (pypdf, poppler) reorder right-to-left runs back, so the text layer reads in
+logical order.
 
 Limitation: letters are not joined into their contextual forms (that needs a shaping engine such
 as HarfBuzz); Arabic shows in isolated letter forms, still legible and exactly searchable.
@@ -73,31 +74,28 @@ def visual(text: str) -> str:
 
 
 def _visual_rtl(text: str) -> str:
-    # An RTL line: reversed as a whole, except that each left-to-right run (letters and the digits,
-    # spaces and punctuation among and after them) and each digit group keeps its order.
-    groups: list[str] = []
+    # An RTL line: its segments in reverse order. A left-to-right run (letters and the digits,
+    # spaces and punctuation among and after them) keeps its order; the rest is reversed as a run.
+    parts: list[str] = []
     i, n = 0, len(text)
     while i < n:
-        ch = text[i]
-        if unicodedata.bidirectional(ch) == "L":
-            # digits after a left-to-right letter belong to its run (bidi rule W7: "IC-2026-114")
-            j, last_l = i, i
+        j = i
+        if unicodedata.bidirectional(text[i]) == "L":
+            # digits after a left-to-right letter belong to its run (bidi rule W7: "IC-2026-114"),
+            # and so does an accent after its last letter
+            last_l = i
             while j < n and not _is_rtl(text[j]):
-                if unicodedata.bidirectional(text[j]) == "L" or _is_number(text[j]):
+                if unicodedata.bidirectional(text[j]) == "L" or _is_number(text[j]) or unicodedata.combining(text[j]):
                     last_l = j
                 j += 1
-            groups.append(text[i:last_l + 1])
+            parts.append(text[i:last_l + 1])
             i = last_l + 1
-        elif _is_number(ch) and groups and all(_is_number(c) for c in groups[-1]):
-            groups[-1] += ch
-            i += 1
-        elif unicodedata.combining(ch) and groups:
-            groups[-1] += ch
-            i += 1
         else:
-            groups.append(ch)
-            i += 1
-    return "".join(_mirror(g) for g in reversed(groups))
+            while j < n and unicodedata.bidirectional(text[j]) != "L":
+                j += 1
+            parts.append(_reverse_run(text[i:j]))
+            i = j
+    return "".join(reversed(parts))
 
 
 def _reverse_run(run: str) -> str:

@@ -41,22 +41,26 @@ class RtlParagraph(Flowable):
 
     def __init__(self, text: str, style: ParagraphStyle, newlines: bool = False):
         super().__init__()
-        self.text = fonts.clean(text) if not newlines else "\n".join(
-            fonts.clean(x) for x in text.replace("\r\n", "\n").split("\n"))
-        align = TA_RIGHT if bidi.is_rtl_paragraph(self.text) else style.alignment
+        # hard lines as fonts.markup(keep_newlines=True) makes them; clean() turns others into spaces
+        hard = text.replace("\r\n", "\n").split("\n") if newlines else [text]
+        self.hard_lines = [fonts.clean(x) for x in hard]
+        align = TA_RIGHT if bidi.is_rtl_paragraph(" ".join(self.hard_lines)) else style.alignment
         self.style = ParagraphStyle(f"{style.name}_rtl", parent=style, alignment=align)
         self._para: Paragraph | None = None
+        self._para_w: float | None = None
 
     def _layout(self, avail_w: float) -> Paragraph:
-        st = self.style
-        # 1 pt of slack: reportlab measures the reordered line and must not wrap it again
-        width = avail_w - st.leftIndent - st.rightIndent - max(st.firstLineIndent, 0) - 1
-        lines = [ln for hard in self.text.split("\n") for ln in wrap_logical(hard, width, st.fontName, st.fontSize)]
-        return Paragraph("<br/>".join(fonts.markup(ln) for ln in lines), st)
+        if self._para is None or self._para_w != avail_w:  # wrap() then split() at one width: once
+            st = self.style
+            # 1 pt of slack: reportlab measures the reordered line and must not wrap it again
+            width = avail_w - st.leftIndent - st.rightIndent - max(st.firstLineIndent, 0) - 1
+            lines = [ln for hard in self.hard_lines for ln in wrap_logical(hard, width, st.fontName, st.fontSize)]
+            self._para = Paragraph("<br/>".join(fonts.markup(ln) for ln in lines), st)
+            self._para_w = avail_w
+        return self._para
 
     def wrap(self, avail_w, avail_h):
-        self._para = self._layout(avail_w)
-        return self._para.wrap(avail_w, avail_h)
+        return self._layout(avail_w).wrap(avail_w, avail_h)
 
     def split(self, avail_w, avail_h):
         return self._layout(avail_w).split(avail_w, avail_h)
