@@ -118,6 +118,36 @@ def test_long_names_and_notes_wrap_inside_the_page(tmp_path):
     assert "X" * 40 in text.replace("\n", "")
 
 
+def test_long_examiner_names_get_keys_in_the_audit_log(tmp_path):
+    long_name = "Dr. Maximiliana Alexandra Konstantinopoulou-Fitzgerald, Senior Digital Forensic Examiner"
+    case = _case(tmp_path, 1)
+    entry = case.audit.entries[0]
+    case.audit.entries = [dict(entry, seq=1, examiner=long_name, os_user="mk", host="lab-07"),
+                          dict(entry, seq=2, examiner="J. Smith"),
+                          dict(entry, seq=3, examiner=long_name, os_user="mk", host="lab-07")]
+    out = tmp_path / "r.pdf"
+    build_report(case, out)
+    _, pages, _ = _text(out)
+    log = next(p for p in pages if "Appendix B" in p)
+    # The full identity is printed once, in the key table, whole (never cut mid-word) ...
+    assert f"{long_name} (mk@lab-07)" in log.replace("\n", " ")
+    assert log.count("Konstantinopoulou") == 1
+    # ... and the rows carry the keys, in order of first appearance.
+    rows = log[log.index("Details / entry SHA-256"):]
+    assert re.search(r"\b1\b.*X1", rows, re.S) and "X2" in rows
+    assert "J. Smith" in log
+
+
+def test_short_examiner_names_stay_in_the_audit_rows(tmp_path):
+    case = _case(tmp_path, 1)
+    out = tmp_path / "r.pdf"
+    build_report(case, out)
+    _, pages, _ = _text(out)
+    log = next(p for p in pages if "Appendix B" in p)
+    assert "Examiners in this log" not in log and "X1" not in log
+    assert "Петров" in log
+
+
 def test_items_selection_and_unknown_item(tmp_path):
     case = _case(tmp_path, 3)
     info = build_report(case, tmp_path / "r.pdf", items=["E0003", LONG_NAME])

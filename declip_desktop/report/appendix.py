@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+from reportlab.lib.utils import simpleSplit
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.platypus import Flowable, PageBreak, Spacer
 
@@ -92,7 +93,16 @@ def audit(case: ReportCase) -> list[Flowable]:
     bold = sheet()["cell_b"]
     longest = max((stringWidth(str(e.get("action", "")), bold.fontName, bold.fontSize) for e in a.entries), default=0)
     widths = [22, 100, 70, min(130.0, max(62.0, longest + 10))]
+    keys = examiner_keys([_who(e) for e in a.entries if "invalid" not in e], widths[2] - 6)
+    if keys:  # the column now holds only keys: give its width to the details
+        head = sheet()["cell_head"]
+        widths[2] = stringWidth("Examiner", head.fontName, head.fontSize) + 12
     widths.append(FRAME_W - sum(widths))
+    if keys:
+        out.append(P("Examiners in this log (the Examiner column gives their key):", "muted"))
+        out.append(grid_table(["Key", "Examiner (operating-system user@host)"],
+                              [[P(k, "cell_b"), P(who, "cell")] for who, k in keys.items()], [40, FRAME_W - 40]))
+        out.append(Spacer(1, 6))
     rows = []
     for e in a.entries:
         if "invalid" in e:
@@ -107,9 +117,8 @@ def audit(case: ReportCase) -> list[Flowable]:
         dtext = json.dumps(details, ensure_ascii=False, sort_keys=True) if details else ""
         if len(dtext) > 1500:
             dtext = dtext[:1500] + " …"
-        who = e.get("examiner") or ""
-        if e.get("os_user"):
-            who += f" ({e['os_user']}@{e.get('host', '')})"
+        who = _who(e)
+        who = keys.get(who, who)
         # date, then time to the microsecond on its own line (the column says UTC): never split mid-value
         when = str(e.get("time_utc", "")).replace("T", " ").removesuffix("Z")
         rows.append([P(str(e.get("seq", "")), "cell"), P(when, "small"), P(who, "cell"),
@@ -118,6 +127,32 @@ def audit(case: ReportCase) -> list[Flowable]:
                        f"{esc(e.get('sha256', ''))}</font>", "cell")])
     out.append(grid_table(["#", "Time (UTC)", "Examiner", "Action", "Details / entry SHA-256"], rows, widths))
     return out
+
+
+def _who(entry: dict) -> str:
+    who = entry.get("examiner") or ""
+    if entry.get("os_user"):
+        who += f" ({entry['os_user']}@{entry.get('host', '')})"
+    return who
+
+
+def examiner_keys(identities: list[str], width: float, max_lines: int = 3) -> dict[str, str]:
+    """{identity: key} when some identity does not fit the Examiner column, else {}.
+
+    Why: a long name and title repeated on every row broke mid-word ("Konst antinopoulou") and made
+    each row many lines tall; the log then gives every examiner a short key (X1, X2, ... in order
+    of first appearance) and lists the full identities once above it. Short names stay in place."""
+    cell = sheet()["cell"]
+    fits = True
+    for who in dict.fromkeys(identities):
+        words = who.split()
+        if any(stringWidth(w, cell.fontName, cell.fontSize) > width for w in words) or \
+                len(simpleSplit(who, cell.fontName, cell.fontSize, width)) > max_lines:
+            fits = False
+            break
+    if fits:
+        return {}
+    return {who: f"X{i}" for i, who in enumerate(dict.fromkeys(w for w in identities if w), 1)}
 
 
 def full_exif(findings: list[Findings]) -> list[Flowable]:
