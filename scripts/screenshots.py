@@ -86,8 +86,11 @@ def main() -> int:
     w.evidenceList.setCurrentIndex(w.evidenceModel.index(target))
     wait(app, lambda: w.imageView.overlay_item is not None)
     w.findingStatusCombo.setCurrentIndex(w.findingStatusCombo.findData("suspicious"))
-    w.findingNoteEdit.setPlainText("Lower right: the mug does not belong to the scene; edges are soft "
-                                   "and the lighting differs.")
+    # The default model's real output on this sample, described as an examiner would: it marks the
+    # authentic shuttle and only the rim of the pasted mug (see the model card's limits).
+    w.findingNoteEdit.setPlainText("Lower right: the mug was pasted in (soft edges, lighting differs); the map "
+                                   "marks only its rim. The strongly marked shuttle is in the source photo: "
+                                   "a false positive, not a finding.")
     w.thresholdSlider.setValue(50)
     w.opacitySlider.setValue(55)
     w.evidenceList.setFocus()

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from declip_desktop import colormaps
 from declip_desktop.report import imaging
 from declip_desktop.report.regions import Region
 
@@ -24,12 +25,19 @@ def test_missing_and_corrupt_evidence_raise_unreadable(tmp_path):
         imaging.load_evidence(bad)
 
 
-def test_overlay_tints_only_above_threshold_and_mask_is_binary():
+def test_overlay_is_the_viewers_heat_map_and_mask_is_binary():
     rgb = Image.new("RGB", (40, 20), (128, 128, 128))
     prob = np.zeros((20, 40), np.float32)
+    prob[:, 10:20] = 0.3   # weak evidence below the threshold: coloured, as on screen
     prob[:, 20:] = 0.9
-    ov = np.asarray(imaging.overlay(rgb, prob, "inferno", 0.5, 0.5))
-    assert (ov[:, :20] == 128).all() and not (ov[:, 25:] == 128).all()
+    ov = np.asarray(imaging.overlay(rgb, prob, "inferno", 0.5))
+    lut = colormaps.lut("inferno").astype(np.float32)
+    for x, p in ((5, 0.0), (15, 0.3), (30, 0.9)):   # grey blended half-and-half with the map's colour
+        want = np.rint(128 * 0.5 + lut[int(np.rint(p * 255))] * 0.5)
+        assert np.abs(ov[10, x].astype(np.float32) - want).max() <= 1
+    assert not (ov[:, 15] == ov[:, 5]).all() and not (ov[:, 30] == ov[:, 15]).all()
+    # a colour map this version lacks (hand-edited case) prints as inferno instead of failing
+    assert (np.asarray(imaging.overlay(rgb, prob, "no-such-map", 0.5)) == ov).all()
     m = np.asarray(imaging.mask_image(prob, (40, 20), 0.5))
     assert set(np.unique(m)) == {0, 255} and m[:, 25:].min() == 255 and m[:, :15].max() == 0
 

@@ -1,9 +1,8 @@
 """Pictures for the report: the evidence image, overlay, mask, colour bar, boxed regions, crops.
 
 Everything is rendered at print size (about 150 dpi at the width it is shown) and photos are
-stored as JPEG, so a 100-item report stays small. Overlays come from `engine.overlay` when it
-is available, so the report looks like the viewer; otherwise an equivalent local rendering is
-used (same colour tables via declip_desktop.colormaps).
+stored as JPEG, so a 100-item report stays small. Colours and blending are the viewer's
+(`engine.overlay`), so the report looks like the screen.
 """
 from __future__ import annotations
 
@@ -18,6 +17,8 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps
 from reportlab.platypus import Image as RLImage
 
 import resources
+from declip_desktop import colormaps
+from engine.overlay import colorbar_image, render_overlay
 
 from .regions import Region
 
@@ -89,42 +90,21 @@ def prob_at(prob: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 # ---- colour -------------------------------------------------------------------------------
-def _engine_overlay():
-    try:
-        from engine import overlay
-    except Exception:
-        return None
-    return overlay if hasattr(overlay, "render_overlay") else None
+# The viewer's tables and blending (engine.overlay via declip_desktop.colormaps), so a printed
+# figure looks like the screen the analyst judged it on.
+def _known(cmap: str) -> str:
+    """A colour map from a hand-edited or older case that this version lacks prints as inferno,
+    as the viewer shows it (colormaps.lut), instead of failing the report."""
+    return cmap if cmap in colormaps.names() else "inferno"
 
 
-@lru_cache(maxsize=16)
-def lut(cmap: str) -> np.ndarray:
-    ov = _engine_overlay()
-    if ov is not None and hasattr(ov, "lut"):
-        try:
-            return np.asarray(ov.lut(cmap), dtype=np.uint8).reshape(256, 3)
-        except Exception:
-            pass
-    from declip_desktop import colormaps
-
-    return np.asarray(colormaps.lut(cmap), dtype=np.uint8)
-
-
-def overlay(rgb: Image.Image, prob: np.ndarray, cmap: str, opacity: float, threshold: float) -> Image.Image:
-    """Heat overlay at the analyst's threshold and opacity: pixels at or below it stay untinted."""
-    arr = np.asarray(rgb, dtype=np.uint8)
+def overlay(rgb: Image.Image, prob: np.ndarray, cmap: str, opacity: float) -> Image.Image:
+    """Heat map over the image at the analyst's opacity, every pixel coloured, as the viewer's heat
+    display and the CLI's overlay show it: weak evidence below the threshold stays visible here,
+    and the mask panel beside it shows what the threshold keeps."""
+    arr = np.asarray(rgb.convert("RGB"), dtype=np.uint8)
     p = prob_at(prob, rgb.size) if prob.shape != arr.shape[:2] else prob
-    ov = _engine_overlay()
-    if ov is not None:
-        try:
-            out = ov.render_overlay(arr, p, cmap=cmap, opacity=opacity, threshold=threshold, mode="heat")
-            return Image.fromarray(np.asarray(out, dtype=np.uint8)[..., :3])
-        except Exception:
-            pass
-    colour = lut(cmap)[np.clip(p * 255.0 + 0.5, 0, 255).astype(np.uint8)].astype(np.float32)
-    alpha = (opacity * (p > threshold)).astype(np.float32)[..., None]
-    out = arr.astype(np.float32) * (1.0 - alpha) + colour * alpha
-    return Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8))
+    return Image.fromarray(render_overlay(arr, p, cmap=_known(cmap), opacity=opacity, mode="heat"))
 
 
 def mask_image(prob: np.ndarray, size: tuple[int, int], threshold: float) -> Image.Image:
@@ -134,16 +114,7 @@ def mask_image(prob: np.ndarray, size: tuple[int, int], threshold: float) -> Ima
 
 
 def colorbar(cmap: str, width: int = 512, height: int = 14) -> Image.Image:
-    ov = _engine_overlay()
-    if ov is not None and hasattr(ov, "colorbar_image"):
-        try:
-            bar = ov.colorbar_image(cmap, width, height)
-            bar = bar if isinstance(bar, Image.Image) else Image.fromarray(np.asarray(bar, dtype=np.uint8))
-            return bar.convert("RGB")
-        except Exception:
-            pass
-    row = lut(cmap)[np.linspace(0, 255, width).round().astype(np.uint8)]
-    return Image.fromarray(np.repeat(row[None, :, :], height, axis=0))
+    return Image.fromarray(colorbar_image(_known(cmap), width, height))
 
 
 @lru_cache(maxsize=4)
