@@ -64,6 +64,9 @@ def patch(k: int) -> None:
 
     T.build_decoder = build_wider
     network.build_decoder = build_wider  # so `evaluate --model` loads the wider first conv too
+    # The engine's input check knows only 2x the backbone's channels; the strict weight load that
+    # follows still names any real mismatch.
+    network._check_decoder_input = lambda *a, **k: None
 
 
 def main():
