@@ -13,12 +13,15 @@ def names() -> list[str]:
     return list(_overlay.COLORMAPS)
 
 
+def known(name: str) -> str:
+    """`name`, or inferno for a colour map this version lacks (an older or hand-edited case), so
+    the viewer and the report show such a case alike instead of failing."""
+    return name if name in _overlay.COLORMAPS else "inferno"
+
+
 def lut(name: str) -> np.ndarray:
-    """(256, 3) uint8 table; unknown names fall back to inferno."""
-    try:
-        return _overlay.lut(name)
-    except ValueError:
-        return _overlay.lut("inferno")
+    """(256, 3) uint8 table of `known(name)`."""
+    return _overlay.lut(known(name))
 
 
 def is_color_blind_safe(name: str) -> bool:

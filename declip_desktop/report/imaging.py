@@ -92,19 +92,13 @@ def prob_at(prob: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 # ---- colour -------------------------------------------------------------------------------
 # The viewer's tables and blending (engine.overlay via declip_desktop.colormaps), so a printed
 # figure looks like the screen the analyst judged it on.
-def _known(cmap: str) -> str:
-    """A colour map from a hand-edited or older case that this version lacks prints as inferno,
-    as the viewer shows it (colormaps.lut), instead of failing the report."""
-    return cmap if cmap in colormaps.names() else "inferno"
-
-
 def overlay(rgb: Image.Image, prob: np.ndarray, cmap: str, opacity: float) -> Image.Image:
     """Heat map over the image at the analyst's opacity, every pixel coloured, as the viewer's heat
     display and the CLI's overlay show it: weak evidence below the threshold stays visible here,
     and the mask panel beside it shows what the threshold keeps."""
     arr = np.asarray(rgb.convert("RGB"), dtype=np.uint8)
     p = prob_at(prob, rgb.size) if prob.shape != arr.shape[:2] else prob
-    return Image.fromarray(render_overlay(arr, p, cmap=_known(cmap), opacity=opacity, mode="heat"))
+    return Image.fromarray(render_overlay(arr, p, cmap=colormaps.known(cmap), opacity=opacity, mode="heat"))
 
 
 def mask_image(prob: np.ndarray, size: tuple[int, int], threshold: float) -> Image.Image:
@@ -114,7 +108,7 @@ def mask_image(prob: np.ndarray, size: tuple[int, int], threshold: float) -> Ima
 
 
 def colorbar(cmap: str, width: int = 512, height: int = 14) -> Image.Image:
-    return Image.fromarray(colorbar_image(_known(cmap), width, height))
+    return Image.fromarray(colorbar_image(colormaps.known(cmap), width, height))
 
 
 @lru_cache(maxsize=4)

@@ -122,7 +122,8 @@ def _images(f: Findings, pics: Pictures) -> list[Flowable]:
     bar = ColourBar(pics.colorbar, f.threshold, width=PANEL_W - 8, label=f"probability ({it.cmap})")
     out: list[Flowable] = [
         _panel_row([(pics.original, "Original (EXIF orientation applied)"),
-                    (pics.overlay, f"Heat map, opacity {it.opacity:.0%} (as in the viewer); threshold {t} marked on the bar")], extra={1: bar}),
+                    (pics.overlay, f"Heat map, opacity {it.opacity:.0%} (as in the viewer); "
+                                   f"threshold {t} marked on the bar")], extra={1: bar}),
         Spacer(1, 6),
     ]
     n = len(f.regions)
