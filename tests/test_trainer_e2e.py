@@ -118,6 +118,12 @@ def test_train_evaluate_import_analyze(dataset, tmp_path, capsys):
     res = json.loads(report.read_text())
     assert 0 <= res["metrics"]["iou"] <= 100 and res["metrics"]["manipulated"] >= 1
     assert len(csv_path.read_text().strip().splitlines()) == res["metrics"]["images"] + 1
+    # the reliability table pools every pixel of every scored image, at the image's own size
+    import csv
+    rows = [r for r in csv.DictReader(open(csv_path)) if not r["error"]]
+    rel = res["metrics"]["reliability"]
+    assert sum(rel["pixels"]) == sum(int(r["width"]) * int(r["height"]) for r in rows)
+    assert sum(rel["manipulated"]) <= sum(rel["pixels"]) and 0 < rel["max_probability"] <= 1
     assert declip(["models", "import", str(out)]) == 0
     img = next((dataset / "test" / "images").iterdir())
     an = tmp_path / "an"

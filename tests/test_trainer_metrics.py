@@ -170,3 +170,22 @@ def test_f1_is_undefined_when_the_ignore_band_swallows_the_whole_edit():
     thick[10:50, 10:50] = 255
     m = M.localisation_metrics(np.zeros((64, 64), np.float32), thick)
     assert m["f1"] == 0.0 and m["f1_best"] > 0.0  # defined as before for an edit the band leaves pixels of
+
+
+def test_reliability_counts_pixels_per_probability_bin_hand_case():
+    rel = M.Reliability()
+    # image 1: probabilities 0.05, 0.55, 0.65, 1.0 (the top edge goes to the last bin); only 0.65 and 1.0 manipulated
+    rel.add(np.array([[0.05, 0.55], [0.65, 1.0]]), np.array([[0, 0], [1, 1]]))
+    # image 2 (authentic): two pixels at 0.62, one at 0.0
+    rel.add(np.array([[0.62, 0.62, 0.0]]), np.zeros((1, 3)))
+    s = rel.summary()
+    assert s["pixels"] == [2, 0, 0, 0, 0, 1, 3, 0, 0, 1]
+    assert s["manipulated"] == [0, 0, 0, 0, 0, 0, 1, 0, 0, 1]
+    assert s["precision"][6] == pytest.approx(100 / 3)
+    assert math.isnan(s["precision"][1])
+    assert s["max_probability"] == 1.0
+    assert rel.precision_above(0.6) == pytest.approx(50.0)  # 2 of the 4 pixels at >= 0.6
+    assert rel.precision_above(0.5) == pytest.approx(40.0)
+    assert math.isnan(M.Reliability().precision_above(0.5))
+    with pytest.raises(ValueError):
+        rel.add(np.zeros((2, 2)), np.zeros((3, 3)))

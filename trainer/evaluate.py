@@ -64,6 +64,7 @@ def evaluate_dataset(predict: Predict, ds: D.Dataset, csv_path: Path | None = No
                      progress: Callable[[int, int, str], None] | None = None) -> dict:
     rows = []
     problems = list(ds.problems)
+    reliability = M.Reliability()
     t0 = time.perf_counter()
     for k, s in enumerate(ds.samples):
         row = {"image": str(s.image), "group": s.group, "label": s.label}
@@ -76,6 +77,7 @@ def evaluate_dataset(predict: Predict, ds: D.Dataset, csv_path: Path | None = No
                 row.update({k2: round(v, 4) for k2, v in M.localisation_metrics(prob, gt).items()})
             else:
                 row["iou"] = round(M.iou(prob, gt), 4)  # authentic: empty gt, IoU is 100 if nothing is flagged
+            reliability.add(prob, gt)
         except DeclipError as exc:  # one bad image never stops the evaluation
             row["error"] = str(exc)
             problems.append(str(exc))
@@ -93,6 +95,8 @@ def evaluate_dataset(predict: Predict, ds: D.Dataset, csv_path: Path | None = No
         "f1_best": M.mean_ignoring_nan(r["f1_best"] for r in fakes),
         "seconds": round(time.perf_counter() - t0, 2),
     }
+    if scored:
+        summary["reliability"] = reliability.summary()
     if summary["authentic"] and fakes:
         det = M.detection_metrics([r["score"] for r in scored], [r["label"] for r in scored])
         summary["detection_ap"], summary["detection_accuracy"] = det["ap"], det["accuracy"]

@@ -127,6 +127,49 @@ def detection_metrics(scores: np.ndarray, labels: np.ndarray) -> dict[str, float
     return out
 
 
+RELIABILITY_EDGES = tuple(round(0.1 * k, 1) for k in range(11))
+
+
+class Reliability:
+    """What a map probability means on held-out data: pixels and manipulated pixels per probability
+    bin, pooled over all images (manipulated and authentic), and the highest probability seen.
+
+    Why: a model card must say how to read the heat map (a calibrated 0.6 should be right about 60 %
+    of the time); the examiner's threshold and the report's colours rest on it. Not a paper metric.
+    """
+
+    def __init__(self, edges=RELIABILITY_EDGES):
+        self.edges = np.asarray(edges, dtype=np.float64)
+        self.pixels = np.zeros(len(edges) - 1, dtype=np.int64)
+        self.manipulated = np.zeros(len(edges) - 1, dtype=np.int64)
+        self.max_probability = float("nan")
+
+    def add(self, pred: np.ndarray, gt: np.ndarray) -> None:
+        p = np.clip(np.asarray(pred, dtype=np.float64).ravel(), self.edges[0], self.edges[-1])
+        g = _binary(gt).ravel()
+        if p.shape != g.shape:
+            raise ValueError(f"prediction {np.shape(pred)} and mask {np.shape(gt)} differ in size")
+        # bin k holds edges[k] <= p < edges[k+1]; the last bin also holds p == edges[-1]
+        k = np.clip(np.searchsorted(self.edges, p, side="right") - 1, 0, len(self.pixels) - 1)
+        self.pixels += np.bincount(k, minlength=len(self.pixels))
+        self.manipulated += np.bincount(k[g], minlength=len(self.pixels))
+        if p.size:
+            self.max_probability = float(np.nanmax([self.max_probability, p.max()]))
+
+    def precision_above(self, threshold: float) -> float:
+        """Percent of the pixels at probability >= threshold (a bin edge) that are manipulated."""
+        sel = self.edges[:-1] >= threshold - 1e-9
+        n = self.pixels[sel].sum()
+        return float(self.manipulated[sel].sum() / n * 100.0) if n else float("nan")
+
+    def summary(self) -> dict:
+        return {"edges": [float(e) for e in self.edges], "pixels": self.pixels.tolist(),
+                "manipulated": self.manipulated.tolist(),
+                "precision": [float(m / n * 100.0) if n else float("nan")
+                              for m, n in zip(self.manipulated, self.pixels)],
+                "max_probability": self.max_probability}
+
+
 def mean_ignoring_nan(values) -> float:
     """Average of per-image values; images where a metric is undefined (NaN) are skipped."""
     arr = np.asarray(list(values), dtype=np.float64)
