@@ -1,7 +1,7 @@
 """`declip-desktop --self-test`: headless end-to-end checks, from source and in the frozen bundle.
 
 It checks, in a temporary folder and with no display (Qt offscreen):
-  1. the embedded default model loads (card present, file hashes match, packaged Lite0 weights found);
+  1. the embedded default model loads (card present, file hashes match, packaged Lite2 weights found);
   2. a bundled sample photo is analysed (map at image size, values in [0, 1], finite score);
   3. an overlay is rendered and the 16-bit probability map round-trips through PNG;
   4. a case is created, the sample ingested, the analysis and a finding stored, the case verifies;
@@ -24,7 +24,7 @@ import time
 import traceback
 from pathlib import Path
 
-MODEL_ID = "declip-lite0-default"
+MODEL_ID = "declip-lite2-default"
 SAMPLE = "chelsea_copy_move.jpg"
 
 

@@ -23,7 +23,7 @@ from .cards import CARD_NAME, ModelCard, check_file_name, check_model_id
 from .errors import CheckpointError, DeclipError, ModelStoreError
 from .images import sha256_file
 
-DEFAULT_MODEL_ID = "declip-lite0-default"
+DEFAULT_MODEL_ID = "declip-lite2-default"
 _log = logging.getLogger(__name__)
 # Bad store cards already reported in this process (list() runs several times per command).
 _REPORTED: set[str] = set()

@@ -42,7 +42,7 @@ fail() { echo "build_bundle: FAIL: $*" >&2; exit 1; }
 [ -x "$EXE" ] || fail "no executable at $EXE"
 INTERNAL="$APP/_internal"
 [ -x "$INTERNAL/torch/bin/torch_shm_manager" ] || fail "torch/bin/torch_shm_manager missing or not executable"
-[ -f "$INTERNAL/resources/models/declip-lite0-default/card.json" ] || fail "embedded model missing"
+[ -f "$INTERNAL/resources/models/declip-lite2-default/card.json" ] || fail "embedded model missing"
 [ -d "$INTERNAL/tests" ] && fail "tests/ was bundled"
 [ -d "$INTERNAL/triton" ] && fail "triton was bundled"
 ls "$INTERNAL"/PySide6/Qt/plugins/platforms/libqoffscreen.so >/dev/null 2>&1 || fail "Qt offscreen platform plugin missing"

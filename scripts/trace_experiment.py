@@ -106,7 +106,7 @@ def trace_logits(net: TraceNet, rgb: np.ndarray) -> torch.Tensor:
 def cmd_dump(ds: Path, out: Path):
     from engine import Detector
 
-    det = Detector.from_model("resources/models/declip-lite0-default", device="cpu")
+    det = Detector.from_model("resources/models/declip-lite2-default", device="cpu")
     for split in ("val", "test"):
         its = items_of(ds, split)
         logits = {}

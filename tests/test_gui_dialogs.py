@@ -63,7 +63,7 @@ def test_model_manager_lists_catalogue_cards_with_licences(qtbot):
     assert not dlg.defaultButton.isEnabled()  # not imported: cannot be the default
     assert "mirror image" not in dlg.details.toPlainText()  # an official model analyses one view
     # the embedded default averages each image with its mirror image: the details say so
-    dlg.modelList.setCurrentRow(ids.index("declip-lite0-default"))
+    dlg.modelList.setCurrentRow(ids.index("declip-lite2-default"))
     assert "the map is the mean of the image's and its mirror image's" in dlg.details.toPlainText()
 
 

