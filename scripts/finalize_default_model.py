@@ -44,14 +44,11 @@ def iou_by_kind(csv_path: Path, manifest: dict) -> dict:
 def map_reading(rel: dict) -> str:
     """How to read the map's probabilities, from the test split's pixel reliability table
     (`declip evaluate`, metrics.reliability), so the card's advice is measured, not remembered."""
-    edges, pixels, manip = rel["edges"], rel["pixels"], rel["manipulated"]
+    from trainer.metrics import Reliability
 
-    def share(lo: float, hi: float) -> float:
-        sel = [k for k in range(len(pixels)) if edges[k] >= lo - 1e-9 and edges[k + 1] <= hi + 1e-9]
-        n = sum(pixels[k] for k in sel)
-        return 100.0 * sum(manip[k] for k in sel) / n if n else float("nan")
-
-    return (f"On the held-out test split its map never exceeded {rel['max_probability']:.2f}; "
+    r = Reliability.from_summary(rel)
+    share = r.precision_between
+    return (f"On the held-out test split its map never exceeded {r.max_probability:.2f}; "
             f"{share(0.6, 1.0):.0f} % of the pixels at 0.6 or more were manipulated, and "
             f"{share(0.5, 0.6):.0f} % of those between 0.5 and 0.6, so read its top range as its strongest "
             "finding, not as certainty (docs/default-model.md).")

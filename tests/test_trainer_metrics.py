@@ -186,6 +186,9 @@ def test_reliability_counts_pixels_per_probability_bin_hand_case():
     assert s["max_probability"] == 1.0
     assert rel.precision_above(0.6) == pytest.approx(50.0)  # 2 of the 4 pixels at >= 0.6
     assert rel.precision_above(0.5) == pytest.approx(40.0)
+    assert rel.precision_between(0.5, 0.6) == 0.0 and rel.precision_between(0.6, 0.7) == pytest.approx(100 / 3)
+    again = M.Reliability.from_summary(s)
+    assert again.summary()["pixels"] == s["pixels"] and again.precision_above(0.6) == pytest.approx(50.0)
     assert math.isnan(M.Reliability().precision_above(0.5))
     with pytest.raises(ValueError):
         rel.add(np.zeros((2, 2)), np.zeros((3, 3)))

@@ -156,11 +156,24 @@ class Reliability:
         if p.size:
             self.max_probability = float(np.nanmax([self.max_probability, p.max()]))
 
-    def precision_above(self, threshold: float) -> float:
-        """Percent of the pixels at probability >= threshold (a bin edge) that are manipulated."""
-        sel = self.edges[:-1] >= threshold - 1e-9
+    @classmethod
+    def from_summary(cls, d: dict) -> "Reliability":
+        """Back from summary() (an evaluation JSON's metrics.reliability)."""
+        rel = cls(d["edges"])
+        rel.pixels[:] = d["pixels"]
+        rel.manipulated[:] = d["manipulated"]
+        rel.max_probability = float(d["max_probability"])
+        return rel
+
+    def precision_between(self, lo: float, hi: float = 1.0) -> float:
+        """Percent of the pixels in the bins from edge lo up to edge hi that are manipulated."""
+        sel = (self.edges[:-1] >= lo - 1e-9) & (self.edges[1:] <= hi + 1e-9)
         n = self.pixels[sel].sum()
         return float(self.manipulated[sel].sum() / n * 100.0) if n else float("nan")
+
+    def precision_above(self, threshold: float) -> float:
+        """Percent of the pixels at probability >= threshold (a bin edge) that are manipulated."""
+        return self.precision_between(threshold, float(self.edges[-1]))
 
     def summary(self) -> dict:
         return {"edges": [float(e) for e in self.edges], "pixels": self.pixels.tolist(),
