@@ -94,17 +94,13 @@ class ModelCard:
             return f"block {b['layer']}"
         if b["family"] == "clip-rn":
             return f"layer{b['layer']}"
+        if b["family"] == "stack":
+            return " + ".join(f"{p['family']} stages {p.get('stages')}" for p in b["parts"])
         return f"stages {b.get('stages')}"
 
     @property
     def decoder_name(self) -> str:
-        d = self.decoder
-        if d.get("type", "conv") == "conv":
-            widths = d.get("widths", [512, 256, 128, 64])
-            return (f"conv-{d.get('depth', 20)}" + ("" if list(widths) == [512, 256, 128, 64] else f" {list(widths)}")
-                    + (f" + {d['context']} context" if d.get("context") else "")
-                    + (f", mean of {d['members']} members" if d.get("members", 1) > 1 else ""))
-        return d.get("type", "?")
+        return decoder_label(self.decoder)
 
     @property
     def flip_average(self) -> bool:
@@ -205,6 +201,19 @@ class ModelCard:
         }
 
 
+def decoder_label(d: dict) -> str:
+    """A decoder spec in words, as results and reports show it."""
+    if d.get("type", "conv") == "conv":
+        widths = d.get("widths", [512, 256, 128, 64])
+        return (f"conv-{d.get('depth', 20)}" + ("" if list(widths) == [512, 256, 128, 64] else f" {list(widths)}")
+                + (f" + {d['context']} context" if d.get("context") else "")
+                + (f", mean of {d['members']} members" if d.get("members", 1) > 1 else ""))
+    if d.get("type") == "mixture":
+        terms = " + ".join(f"{w:.3f} x ({decoder_label(p)})" for w, p in zip(d["weights"], d["parts"]))
+        return f"weighted sum of logits: {terms} {'+' if d.get('bias', 0) >= 0 else '-'} {abs(d.get('bias', 0)):.3f}"
+    return d.get("type", "?")
+
+
 # ---- card validation (cards come from users' folders, so may be hostile) ------------------------
 _TEXT_FIELDS = ("name", "version", "license", "training_data", "intended_use", "limitations", "source", "created_utc")
 
@@ -248,6 +257,11 @@ def _check_backbone(spec, where: str) -> dict:
         if not isinstance(rn, dict) or rn.get("family") != "clip-rn":
             raise ValueError(f"{where}.rn must be a clip-rn backbone object")
         return dict(spec, vit=_check_backbone(vit, f"{where}.vit"), rn=_check_backbone(rn, f"{where}.rn"))
+    if fam == "stack":
+        from .backbones.stack import check_parts
+
+        check_parts(spec.get("parts"), where)  # first: a part that is not a Lite backbone is never walked
+        return dict(spec, parts=[_check_backbone(p, f"{where}.parts[{i}]") for i, p in enumerate(spec["parts"])])
     if fam in ("clip-vit", "clip-rn"):
         cfg = spec.get("config")
         if isinstance(cfg, dict):
@@ -270,7 +284,7 @@ def _check_backbone(spec, where: str) -> dict:
         if "weights_path" in spec and not isinstance(spec["weights_path"], str):
             raise ValueError(f"{where}.weights_path must be a string")
         return dict(spec)
-    known = ", ".join(("clip-vit", "clip-rn", "fusion") + tuple(LITE_FAMILIES))
+    known = ", ".join(("clip-vit", "clip-rn", "fusion") + tuple(LITE_FAMILIES) + ("stack",))
     raise ValueError(f"{where}.family must be one of {known}, found {_short(fam)}")
 
 

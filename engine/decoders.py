@@ -10,6 +10,9 @@ Own models may also be `"members": N` conv decoders (not in the paper): N decode
 widths side by side in one Sequential, whose output is the mean of their logits. The first conv
 stacks the members' outputs, the later convs are grouped (groups=N) so each member sees only its
 own channels, and the final conv sums the members' last features with weights / N.
+A "mixture" (not in the paper) combines conv decoders trained on different backbones of a "stack"
+backbone (engine.backbones.stack): part i reads backbone part i's channels, and the logit is
+sum_i weights[i] * logit_i + bias; checkpoint keys are fc.parts.<i>.<conv decoder key>.
 """
 from __future__ import annotations
 
@@ -23,6 +26,8 @@ DEFAULT_WIDTHS = (512, 256, 128, 64)
 
 CONTEXTS = ("image-mean",)
 MAX_MEMBERS = 16
+MAX_MIXTURE_PARTS = 4
+MAX_MIXTURE_COEFFICIENT = 100.0  # |weight| and |bias|: calibrated logits are of order 1-10
 
 
 class ImageContext(nn.Module):
@@ -58,8 +63,11 @@ def check_decoder_spec(spec) -> None:
     if not isinstance(spec, dict):
         raise ValueError(f"decoder must be a JSON object, found {type(spec).__name__}")
     kind = spec.get("type", "conv")
+    if kind == "mixture":
+        _check_mixture_spec(spec)
+        return
     if kind not in ("conv", "linear"):
-        raise ValueError(f"unknown decoder type {kind!r} (known: conv, linear)")
+        raise ValueError(f"unknown decoder type {kind!r} (known: conv, linear, mixture)")
     if kind == "conv":
         depth = spec.get("depth", 20)
         if isinstance(depth, bool) or not isinstance(depth, int) or depth <= 0 or depth % 4 or depth > 64:
@@ -72,8 +80,33 @@ def check_decoder_spec(spec) -> None:
     members_of(spec)
 
 
+def _check_mixture_spec(spec: dict) -> None:
+    import math
+
+    parts, weights, bias = spec.get("parts"), spec.get("weights"), spec.get("bias", 0.0)
+    if not isinstance(parts, list) or not 2 <= len(parts) <= MAX_MIXTURE_PARTS:
+        raise ValueError(f"a mixture decoder's parts must be a list of 2 to {MAX_MIXTURE_PARTS} conv decoders")
+    for i, part in enumerate(parts):
+        if not isinstance(part, dict) or part.get("type", "conv") != "conv":
+            raise ValueError(f"mixture decoder part {i} must be a conv decoder object")
+        check_decoder_spec(part)
+
+    def coefficient(x) -> bool:
+        return (isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+                and abs(x) <= MAX_MIXTURE_COEFFICIENT)
+
+    if not isinstance(weights, list) or len(weights) != len(parts) or not all(coefficient(w) for w in weights):
+        raise ValueError(f"a mixture decoder's weights must be one finite number from -{MAX_MIXTURE_COEFFICIENT:g} "
+                         f"to {MAX_MIXTURE_COEFFICIENT:g} per part, found {weights!r}"[:300])
+    if not coefficient(bias):
+        raise ValueError(f"a mixture decoder's bias must be a finite number from -{MAX_MIXTURE_COEFFICIENT:g} "
+                         f"to {MAX_MIXTURE_COEFFICIENT:g}, found {bias!r}"[:300])
+
+
 def first_conv_key(spec: dict) -> str:
-    """The module key of the decoder's first weight (fc.<this> in a checkpoint)."""
+    """The module key of the decoder's first weight (fc.<this> in a checkpoint); a mixture's first part's."""
+    if spec.get("type") == "mixture":
+        return f"parts.0.{first_conv_key(spec['parts'][0])}"
     if spec.get("type", "conv") == "linear":
         return "linear.weight"
     return "1.weight" if context_of(spec) else "0.weight"
@@ -138,8 +171,46 @@ class LinearDecoder(nn.Module):
         return F.interpolate(logits, size=(OUT_SIZE, OUT_SIZE), mode="bicubic", align_corners=False)
 
 
-def build_decoder(spec: dict, in_channels: int, cnn: bool) -> nn.Module:
+class MixtureDecoder(nn.Module):
+    """logit = sum_i weights[i] * parts[i](features[:, slice i]) + bias, slices of `splits` channels.
+
+    Why: decoders on different backbones err differently, so a weighted sum of their calibrated
+    logits maps edits better than either (docs/default-model.md, round 19). Weights and bias are
+    plain numbers from the card, so a reader sees exactly how the parts are combined.
+    """
+
+    def __init__(self, parts: list[nn.Module], splits: list[int], weights: list[float], bias: float = 0.0):
+        super().__init__()
+        self.parts = nn.ModuleList(parts)
+        self.splits = [int(c) for c in splits]
+        self.weights = [float(w) for w in weights]
+        self.bias = float(bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = None
+        for w, part, xi in zip(self.weights, self.parts, torch.split(x, self.splits, 1)):
+            term = part(xi) * w
+            out = term if out is None else out + term
+        return out + self.bias
+
+
+def map_conv_stacks(decoder: nn.Module, fn) -> nn.Module:
+    """Apply fn (Sequential -> Sequential) to a conv decoder, or to each part of a mixture."""
+    if isinstance(decoder, MixtureDecoder):
+        decoder.parts = nn.ModuleList(fn(p) for p in decoder.parts)
+        return decoder
+    return fn(decoder) if isinstance(decoder, nn.Sequential) else decoder
+
+
+def build_decoder(spec: dict, in_channels: int, cnn: bool, splits: list[int] | None = None) -> nn.Module:
+    """splits: a stack backbone's channels per part (a mixture decoder needs them)."""
     kind = spec.get("type", "conv")
+    if kind == "mixture":
+        parts = spec["parts"]
+        if not splits or len(splits) != len(parts) or sum(splits) != in_channels:
+            raise ValueError(f"a mixture of {len(parts)} decoders needs a stack backbone of {len(parts)} parts")
+        return MixtureDecoder([build_decoder(p, c, cnn) for p, c in zip(parts, splits)], splits,
+                              spec["weights"], spec.get("bias", 0.0))
     if kind == "conv":
         return conv_decoder(in_channels, int(spec.get("depth", 20)), tuple(spec.get("widths", DEFAULT_WIDTHS)), cnn,
                             context_of(spec), members_of(spec))
@@ -149,7 +220,7 @@ def build_decoder(spec: dict, in_channels: int, cnn: bool) -> nn.Module:
 
 
 def decoder_state_to_module(state: dict, spec: dict) -> dict:
-    """Map checkpoint keys (fc.*) onto the decoder module's own keys."""
+    """Map checkpoint keys (fc.*) onto the decoder module's own keys (a mixture: fc.parts.<i>.*)."""
     if spec.get("type", "conv") == "linear":
         return {k.replace("fc.", "linear.", 1): v for k, v in state.items()}
     return {k[3:]: v for k, v in state.items()}

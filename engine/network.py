@@ -12,7 +12,8 @@ from torch import nn
 
 from .backbones import build_backbone, weight_roles
 from .clip_weights import describe_visual, visual_kind, visual_state
-from .decoders import build_decoder, decoder_input_channels, decoder_state_to_module, first_conv_key, fold_batchnorm
+from .decoders import (build_decoder, decoder_input_channels, decoder_state_to_module, first_conv_key, fold_batchnorm,
+                       map_conv_stacks)
 from .errors import CheckpointError
 from .winograd import winograd_decoder
 
@@ -147,13 +148,17 @@ def build_network(backbone_spec: dict, decoder_spec: dict, decoder_state: dict, 
     for raw in clip_files.values():
         raw.clear()
     c_in = backbone.out_channels
-    with torch.device("meta"):
-        decoder = build_decoder(decoder_spec, c_in, cnn=getattr(backbone, "cnn", False))
+    splits = getattr(backbone, "part_channels", None)  # a stack backbone's channels per part
+    try:
+        with torch.device("meta"):
+            decoder = build_decoder(decoder_spec, c_in, cnn=getattr(backbone, "cnn", False), splits=splits)
+    except ValueError as exc:  # a mixture on a backbone that is not a stack of as many parts
+        raise CheckpointError(f"{decoder_origin}: {exc}") from None
     # Own copies, so the checkpoint's (possibly memory-mapped) file is released right away.
     state = {k: v.to(torch.float32, copy=True) if v.is_floating_point() else v.clone()
              for k, v in decoder_state_to_module(decoder_state, decoder_spec).items()}
     decoder_state.clear()
-    _check_decoder_input(state, c_in, decoder_origin, backbone_spec, decoder_spec)
+    _check_decoder_input(state, c_in, decoder_origin, backbone_spec, decoder_spec, splits)
     ctx = f" with {decoder_spec['context']} context" if decoder_spec.get("context") else ""
     if decoder_spec.get("members", 1) > 1:
         ctx += f" of {decoder_spec['members']} members"
@@ -161,15 +166,23 @@ def build_network(backbone_spec: dict, decoder_spec: dict, decoder_state: dict, 
                torch.float32)
     state.clear()
     decoder = decoder.eval()
-    if fold_bn and isinstance(decoder, nn.Sequential):
-        decoder = fold_batchnorm(decoder)
+    if fold_bn:
+        decoder = map_conv_stacks(decoder, fold_batchnorm)
     decoder_dtype = decoder_dtype or dtype
     decoder = decoder.to(device=device, dtype=decoder_dtype)
     kernel = "direct"
     want_winograd = conv == "winograd" or (conv == "auto" and device.type == "cpu" and decoder_dtype == torch.float32)
-    if want_winograd and fold_bn and isinstance(decoder, nn.Sequential):
-        swapped = winograd_decoder(decoder)
-        total = sum(isinstance(m, nn.Conv2d) for m in decoder) + swapped
+    if want_winograd and fold_bn:
+        counts = []  # (swapped, direct) per conv stack
+
+        def swap(seq: nn.Sequential) -> nn.Sequential:
+            n = winograd_decoder(seq)
+            counts.append((n, sum(isinstance(m, nn.Conv2d) for m in seq)))
+            return seq
+
+        map_conv_stacks(decoder, swap)
+        swapped = sum(c[0] for c in counts)
+        total = sum(c[0] + c[1] for c in counts)
         if swapped:
             kernel = f"winograd F(4x4,5x5) for {swapped} of {total} convs, direct for the rest"
     net = DeclipNet(backbone.eval(), decoder, decoder_spec, kernel, flip_average, decoder_dtype).eval()
@@ -185,7 +198,13 @@ def want_label(role: str) -> str:
     return {"clip-vit": "CLIP ViT-L/14 image-encoder weights", "clip-rn": "CLIP RN50 image-encoder weights"}.get(role, role)
 
 
-def _check_decoder_input(state: dict, c_in: int, origin: str, backbone_spec: dict, decoder_spec: dict) -> None:
+def _check_decoder_input(state: dict, c_in: int, origin: str, backbone_spec: dict, decoder_spec: dict,
+                         splits: list[int] | None = None) -> None:
+    if decoder_spec.get("type") == "mixture":  # build_decoder has checked that splits match the parts
+        for i, (part, c) in enumerate(zip(decoder_spec["parts"], splits)):
+            sub = {k[len(f"parts.{i}."):]: v for k, v in state.items() if k.startswith(f"parts.{i}.")}
+            _check_decoder_input(sub, c, f"{origin} (mixture part {i})", backbone_spec["parts"][i], part)
+        return
     first = state.get(first_conv_key(decoder_spec))
     if first is None or first.ndim < 2:  # not a conv/linear weight there: the strict load names the mismatch
         return

@@ -1,4 +1,5 @@
-"""`declip synth`, `declip train`, `declip ensemble`, `declip evaluate`: registered on the main `declip` parser."""
+"""`declip synth`, `declip train`, `declip ensemble`, `declip mix`, `declip evaluate`: registered on the main
+`declip` parser."""
 from __future__ import annotations
 
 import argparse
@@ -113,6 +114,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--name", default=None)
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=cmd_ensemble)
+
+    p = sub.add_parser("mix", help="combine whole models on different EfficientNet-Lite backbones into one model "
+                                   "(weighted sum of their logits)")
+    p.add_argument("models", nargs="+", type=Path, metavar="MODEL_DIR",
+                   help="two to four model folders (`declip train` or `declip ensemble`) with the same input and grid")
+    p.add_argument("--out", required=True, type=Path, help="output model folder (card.json + weights)")
+    p.add_argument("--data", type=Path, default=None,
+                   help="data set whose validation split fits the weights, the threshold and the logit scale")
+    p.add_argument("--val-split", default="val")
+    p.add_argument("--weights", default=None, metavar="W,W",
+                   help="the parts' weights, one per model (default: fitted with --data for two models, else equal)")
+    p.add_argument("--half", action="store_true", help="store the weights as float16 (half the file size)")
+    p.add_argument("--id", dest="model_id", default=None, help="model id for the card (default: --out name)")
+    p.add_argument("--name", default=None)
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=cmd_mix)
 
     p = sub.add_parser("evaluate", help="localisation/detection metrics of a model on a data set")
     p.add_argument("--model", action="append", default=[], metavar="ID|DIR",
@@ -255,6 +272,25 @@ def cmd_ensemble(args) -> int:
     iou = (f", val IoU {res['val_iou']:.2f} (shift {res['bias_shift']:+.2f}{scale})"
            if res["val_iou"] is not None else "")
     print(f"model {res['model_id']}: mean of {res['members']} decoders{iou} -> {res['card']}")
+    return 0
+
+
+def cmd_mix(args) -> int:
+    from .mixture import build_mixture
+
+    weights = None
+    if args.weights:
+        try:
+            weights = [float(w) for w in args.weights.split(",")]
+        except ValueError:
+            raise DeclipError(f"--weights {args.weights}: expected numbers separated by commas, e.g. 0.4,0.6") from None
+        if not all(math.isfinite(w) and abs(w) <= 100 for w in weights):
+            raise DeclipError(f"--weights {args.weights}: each weight must be a finite number from -100 to 100")
+    res = build_mixture(args.models, args.out, args.model_id, args.name, args.data, args.val_split, weights,
+                        args.device, args.half, log=_err)
+    iou = f", val IoU {res['val_iou']:.2f}" if res["val_iou"] is not None else ""
+    terms = " + ".join(f"{w:.3f} x part {i}" for i, w in enumerate(res["weights"]))
+    print(f"model {res['model_id']}: {terms} {res['bias']:+.3f}{iou} -> {res['card']}")
     return 0
 
 

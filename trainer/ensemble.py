@@ -51,12 +51,7 @@ def build_ensemble(models: list[Path], out: Path, model_id: str | None = None, n
     if len(models) < 2:
         raise DeclipError("an ensemble needs at least two model folders")
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise DeclipError(f"--out {out}: is a file; give a folder for the ensemble")
-    if (out / "card.json").exists():
-        raise DeclipError(f"{out}: already holds a model (card.json); choose another --out")
-    if out.is_dir() and any(out.iterdir()):
-        raise DeclipError(f"{out}: is not empty; choose a new or empty folder for --out")
+    check_new_out(out)
     cards = [_member_card(m) for m in models]
     first = cards[0]
     for m, c in zip(models[1:], cards[1:]):
@@ -120,7 +115,7 @@ def build_ensemble(models: list[Path], out: Path, model_id: str | None = None, n
     members = []
     for m, c, h in zip(models, cards, hashes):
         entry = {"id": c.id, "folder": str(m.resolve()), "decoder_sha256": h, "metrics": c.metrics}
-        trained = _card_field(m, "training")
+        trained = card_field(m, "training")
         if trained:
             entry["training"] = trained
         members.append(entry)
@@ -134,13 +129,23 @@ def build_ensemble(models: list[Path], out: Path, model_id: str | None = None, n
             "logit_scale": scale, "members": len(models)}
 
 
+def check_new_out(out: Path) -> None:
+    """A combined model is written only into a new or empty folder (never over a user's files)."""
+    if out.exists() and not out.is_dir():
+        raise DeclipError(f"--out {out}: is a file; give a folder for the model")
+    if (out / "card.json").exists():
+        raise DeclipError(f"{out}: already holds a model (card.json); choose another --out")
+    if out.is_dir() and any(out.iterdir()):
+        raise DeclipError(f"{out}: is not empty; choose a new or empty folder for --out")
+
+
 def _is_cnn(backbone_spec: dict) -> bool:
     from engine.backbones import build_backbone
 
     return bool(getattr(build_backbone(backbone_spec, meta=True), "cnn", False))
 
 
-def _card_field(folder: Path, key: str):
+def card_field(folder: Path, key: str):
     import json
 
     try:

@@ -241,6 +241,22 @@ def fold_logit_scale(dec: torch.nn.Module, scale: float) -> None:
         final.bias *= scale
 
 
+CALIBRATION_SHIFTS = torch.arange(-6.0, 6.01, 0.25)  # constant logit shifts tried by --calibrate-bias
+
+
+def iou_by_shift(logits: torch.Tensor, masks: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
+    """(N, len(shifts)) IoU x 100 of each (256x256) logit map + shift > 0 against its uint8 mask > 127
+    (both empty = 100): the trainer's validation IoU at each constant shift."""
+    gt = masks > 127
+    per_shift = []
+    for sh in shifts:
+        pred = logits + sh > 0  # sigmoid > 0.5
+        inter = (pred & gt).flatten(1).sum(1).float()
+        union = (pred | gt).flatten(1).sum(1).float()
+        per_shift.append(torch.where(union > 0, inter / union.clamp(min=1) * 100, torch.full_like(union, 100.0)))
+    return torch.stack(per_shift, 1)
+
+
 def fit_logit_scale(logits: torch.Tensor, targets: torch.Tensor, iterations: int = 50) -> float:
     """The factor a with the least mean BCE of sigmoid(a * logits) against targets in [0, 1]:
     temperature scaling with the decision boundary (logit 0) fixed, so masks at 0.5 do not change.
@@ -620,17 +636,8 @@ class Trainer:
         With calibrate_bias, the best constant logit shift on this split is found too (kept in
         self.last_shift) and the IoU reported is the one at that shift.
         """
-        shifts = torch.arange(-6.0, 6.01, 0.25) if self.cfg.calibrate_bias else torch.zeros(1)
-        ious = []
-        for logits, masks in self._val_logits(dec, val):
-            gt = masks > 127
-            per_shift = []
-            for sh in shifts:
-                pred = logits + sh > 0  # sigmoid > 0.5
-                inter = (pred & gt).flatten(1).sum(1).float()
-                union = (pred | gt).flatten(1).sum(1).float()
-                per_shift.append(torch.where(union > 0, inter / union.clamp(min=1) * 100, torch.full_like(union, 100.0)))
-            ious.append(torch.stack(per_shift, 1))
+        shifts = CALIBRATION_SHIFTS if self.cfg.calibrate_bias else torch.zeros(1)
+        ious = [iou_by_shift(logits, masks, shifts) for logits, masks in self._val_logits(dec, val)]
         mean = torch.cat(ious).mean(0)
         best = int(mean.argmax()) if self.cfg.calibrate_bias else 0
         self.last_shift = float(shifts[best])

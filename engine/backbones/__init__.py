@@ -5,6 +5,7 @@ A backbone spec is a plain dict so it can live in card.json:
   {"family": "clip-rn",  "config": "RN50-quickgelu",     "layer": 3}
   {"family": "fusion",   "vit": {...clip-vit spec...},   "rn": {...clip-rn spec...}}
   {"family": "lite0",    "stages": [3, 4], "grid": 16, "input_size": 256}   (also "lite1", "lite2")
+  {"family": "stack",    "parts": [{...lite spec...}, {...lite spec...}]}   (see stack.py)
 "config" may also be an open_clip model-config dict (tests use tiny random configs).
 Every backbone module maps a normalised (B,3,S,S) batch to a (B,C,g,g) feature grid and exposes
 `out_channels`, `grid` and `cnn` (whether the official decoder layout adds Upsample(size=256)).
@@ -52,6 +53,8 @@ def resolve_spec(spec: str | dict) -> dict:
 def input_config(spec: dict) -> dict:
     """Input size and normalisation a backbone expects (timm PretrainedCfg style)."""
     spec = resolve_spec(spec)
+    if spec["family"] == "stack":  # the parts share one input (stack.check_parts)
+        return input_config(spec["parts"][0])
     if spec["family"] in LITE_FAMILIES:
         from .efficientnet_lite import MEAN, STD, variant
 
@@ -65,7 +68,7 @@ def input_config(spec: dict) -> dict:
 def weight_roles(spec: dict) -> list[str]:
     """Which weight files a backbone needs, in order: 'clip-vit', 'clip-rn' or none (packaged)."""
     fam = resolve_spec(spec)["family"]
-    if fam in LITE_FAMILIES:
+    if fam in LITE_FAMILIES or fam == "stack":  # a stack holds only Lite parts
         return []
     return {"clip-vit": ["clip-vit"], "clip-rn": ["clip-rn"], "fusion": ["clip-vit", "clip-rn"]}[fam]
 
@@ -83,12 +86,18 @@ def build_backbone(spec: str | dict, device: str | torch.device = "cpu", meta: b
         from .efficientnet_lite import build_lite_backbone
 
         return build_lite_backbone(spec)
+    if fam == "stack":
+        from .stack import build_stack_backbone
+
+        return build_stack_backbone(spec)
     raise ValueError(f"unknown backbone family {fam!r}")
 
 
 def packaged_weight_files(spec: str | dict) -> list[dict]:
     """Weights that come from an installed package rather than the card (EfficientNet-Lite), with SHA-256."""
     spec = resolve_spec(spec)
+    if spec["family"] == "stack":
+        return [f for part in spec["parts"] for f in packaged_weight_files(part)]
     if spec["family"] not in LITE_FAMILIES:
         return []
     from ..loading import file_sha256  # hashed again whenever the file changes, unlike a per-path memo
@@ -106,6 +115,8 @@ def describe(spec: str | dict) -> str:
     fam = spec["family"]
     if fam == "fusion":
         return f"{describe(spec['vit'])} + {describe(spec['rn'])}"
+    if fam == "stack":
+        return " + ".join(describe(p) for p in spec["parts"])
     if fam in LITE_FAMILIES:
         from .efficientnet_lite import variant
 
