@@ -60,6 +60,8 @@ def test_mix_fits_on_validation_and_its_map_is_the_weighted_sum(trained, tmp_pat
     parts = card["training"]["mixture"]["parts"]
     assert [p["decoder_sha256"] for p in parts] == [json.loads((root / n / "card.json").read_text())["files"][0]["sha256"]
                                                     for n in ("l0", "l2")]
+    l0_card = json.loads((root / "l0" / "card.json").read_text())
+    assert card["license"] == l0_card["license"] and card["training_data"] == l0_card["training_data"]  # parts agree
     fc = load_state_file(out / "decoder.safetensors")
     assert fc["fc.parts.0.1.weight"].shape == (4, 48, 5, 5) and fc["fc.parts.1.1.weight"].shape == (4, 144, 5, 5)
 
@@ -184,3 +186,11 @@ def test_stack_card_describes_both_backbones_and_a_mixture_needs_a_stack(trained
     (m / "card.json").write_text(json.dumps(d))
     with pytest.raises(CheckpointError, match=r"mixture part 0\): decoder expects 48-channel input"):
         load_network_from_sources(ModelCard.load(m), {"decoder": m / "decoder.safetensors"}, check_only=True)
+
+
+def test_licences_that_differ_stay_with_their_part():
+    from trainer.mixture import _per_part
+
+    cards = [ModelCard(id=i, name=i, backbone=dict(LITE0), decoder={"type": "conv", "depth": 4}) for i in ("a", "b")]
+    assert _per_part(["CC0", "CC0"], cards) == "CC0"
+    assert _per_part(["CC0", "CC-BY-4.0"], cards) == "a: CC0 | b: CC-BY-4.0"

@@ -109,6 +109,14 @@ def fit_mixture(logits: list[torch.Tensor], masks: torch.Tensor, weights: list[f
             "folded_bias": round(best["shift"] * scale, 6)}
 
 
+def _per_part(texts: list[str], cards: list[ModelCard]) -> str:
+    """One text when the parts agree, else each part's own, named by its id (a licence must stay
+    attached to the weights it covers)."""
+    if len(set(texts)) == 1:
+        return texts[0]
+    return " | ".join(f"{c.id}: {t}" for c, t in zip(cards, texts))
+
+
 def build_mixture(models: list[Path], out: Path, model_id: str | None = None, name: str | None = None,
                   data: Path | None = None, val_split: str = "val", weights: list[float] | None = None,
                   device: str = "cpu", half: bool = False, log=lambda s: None) -> dict:
@@ -180,8 +188,8 @@ def build_mixture(models: list[Path], out: Path, model_id: str | None = None, na
         backbone={"family": "stack", "parts": [c.backbone for c in cards]}, decoder=spec,
         files=[{"role": "decoder", "name": DECODER_FILE, "path": DECODER_FILE, "sha256": sha256_file(dec_path),
                 "size": dec_path.stat().st_size, "format": "safetensors"}],
-        input=inp, license="; ".join(sorted({c.license for c in cards})),
-        training_data="; ".join(sorted({c.training_data for c in cards})), intended_use=first.intended_use,
+        input=inp, license=_per_part([c.license for c in cards], cards),
+        training_data=_per_part([c.training_data for c in cards], cards), intended_use=first.intended_use,
         limitations=first.limitations, metrics={"val_iou": round(fit["val_iou"], 4)} if fit else {},
         source="declip mix", created_utc=_utc())
     card.save(out)
