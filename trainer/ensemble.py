@@ -63,10 +63,7 @@ def build_ensemble(models: list[Path], out: Path, model_id: str | None = None, n
         if any(c.decoder.get(k) != first.decoder.get(k) for k in _SHAPE_KEYS):
             raise DeclipError(f"{m}: its decoder ({c.decoder_name}) differs from {models[0]}'s "
                               f"({first.decoder_name}); members must have one form")
-    hashes = [(c.file("decoder") or {}).get("sha256") for c in cards]
-    for i, h in enumerate(hashes):
-        if h and h in hashes[:i]:
-            raise DeclipError(f"{models[i]}: has the same decoder weights as {models[hashes.index(h)]}")
+    refuse_same_weights(models, cards)
 
     spec = {k: first.decoder[k] for k in _SHAPE_KEYS if k in first.decoder}
     loaded = [decoder_state_to_module(load_init_state(m), spec) for m in models]  # each file read once
@@ -112,13 +109,7 @@ def build_ensemble(models: list[Path], out: Path, model_id: str | None = None, n
         metrics={"val_iou": round(val_iou, 4)} if val_iou is not None else {},
         source="declip ensemble", created_utc=_utc())
     card.save(out)
-    members = []
-    for m, c, h in zip(models, cards, hashes):
-        entry = {"id": c.id, "folder": str(m.resolve()), "decoder_sha256": h, "metrics": c.metrics}
-        trained = card_field(m, "training")
-        if trained:
-            entry["training"] = trained
-        members.append(entry)
+    members = source_records(models, cards)
     _add_card_field(out, "training", {
         "ensemble": {"members": members, "combine": "mean of the members' logits",
                      "data": str(Path(data).resolve()) if data else None, "val_split": val_split if data else None,
@@ -127,6 +118,28 @@ def build_ensemble(models: list[Path], out: Path, model_id: str | None = None, n
         "finished_utc": _utc(), "versions": software_versions()})
     return {"card": str(out / "card.json"), "model_id": model_id, "val_iou": val_iou, "bias_shift": shift,
             "logit_scale": scale, "members": len(models)}
+
+
+def refuse_same_weights(models: list[Path], cards: list[ModelCard]) -> None:
+    """The same decoder twice would only weight it double: refuse it, naming both folders."""
+    hashes = [(c.file("decoder") or {}).get("sha256") for c in cards]
+    for i, h in enumerate(hashes):
+        if h and h in hashes[:i]:
+            raise DeclipError(f"{models[i]}: has the same decoder weights as {models[hashes.index(h)]}")
+
+
+def source_records(models: list[Path], cards: list[ModelCard], extra=lambda card: {}) -> list[dict]:
+    """What a combined model's card keeps of each model it was made from: id, folder, (extra), decoder
+    SHA-256, metrics and that model's full training record."""
+    records = []
+    for m, c in zip(models, cards):
+        entry = {"id": c.id, "folder": str(m.resolve()), **extra(c),
+                 "decoder_sha256": (c.file("decoder") or {}).get("sha256"), "metrics": c.metrics}
+        trained = _card_field(m, "training")
+        if trained:
+            entry["training"] = trained
+        records.append(entry)
+    return records
 
 
 def check_new_out(out: Path) -> None:
@@ -145,7 +158,7 @@ def _is_cnn(backbone_spec: dict) -> bool:
     return bool(getattr(build_backbone(backbone_spec, meta=True), "cnn", False))
 
 
-def card_field(folder: Path, key: str):
+def _card_field(folder: Path, key: str):
     import json
 
     try:

@@ -23,7 +23,7 @@ from engine.decoders import MAX_MIXTURE_PARTS, build_decoder, decoder_state_to_m
 from engine.errors import DeclipError
 
 from . import datasets as D
-from .ensemble import card_field, check_new_out
+from .ensemble import check_new_out, refuse_same_weights, source_records
 from .train import (CALIBRATION_SHIFTS, DECODER_FILE, _add_card_field, _mask256, _slug, _utc, first_mismatch,
                     fit_logit_scale, iou_by_shift, load_init_state)
 
@@ -55,10 +55,7 @@ def check_parts(models: list[Path], cards: list[ModelCard]) -> None:
         if c.backbone.get("grid") != first.backbone.get("grid"):
             raise DeclipError(f"{m}: its feature grid ({c.backbone.get('grid')}) differs from {models[0]}'s "
                               f"({first.backbone.get('grid')})")
-    hashes = [(c.file("decoder") or {}).get("sha256") for c in cards]
-    for i, h in enumerate(hashes):
-        if h and h in hashes[:i]:
-            raise DeclipError(f"{models[i]}: has the same decoder weights as {models[hashes.index(h)]}")
+    refuse_same_weights(models, cards)
 
 
 def part_logits(model: Path, samples: list[D.Sample], device: str = "cpu", batch: int = 8,
@@ -193,14 +190,7 @@ def build_mixture(models: list[Path], out: Path, model_id: str | None = None, na
         limitations=first.limitations, metrics={"val_iou": round(fit["val_iou"], 4)} if fit else {},
         source="declip mix", created_utc=_utc())
     card.save(out)
-    entries = []
-    for m, c in zip(models, cards):
-        entry = {"id": c.id, "folder": str(m.resolve()), "backbone": c.backbone, "decoder": c.decoder_name,
-                 "decoder_sha256": (c.file("decoder") or {}).get("sha256"), "metrics": c.metrics}
-        trained = card_field(m, "training")
-        if trained:
-            entry["training"] = trained
-        entries.append(entry)
+    entries = source_records(models, cards, lambda c: {"backbone": c.backbone, "decoder": c.decoder_name})
     _add_card_field(out, "training", {
         "mixture": {"parts": entries, "combine": "weights[i] x part i's logit, summed, + bias",
                     "data": str(Path(data).resolve()) if data else None, "val_split": val_split if data else None,
