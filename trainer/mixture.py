@@ -108,7 +108,7 @@ def fit_mixture(logits: list[torch.Tensor], masks: torch.Tensor, weights: list[f
 
 def _per_part(texts: list[str], cards: list[ModelCard]) -> str:
     """One text when the parts agree, else each part's own, named by its id (a licence must stay
-    attached to the weights it covers)."""
+    attached to the weights it covers, a limitation to the model it was measured on)."""
     if len(set(texts)) == 1:
         return texts[0]
     return " | ".join(f"{c.id}: {t}" for c, t in zip(cards, texts))
@@ -186,8 +186,9 @@ def build_mixture(models: list[Path], out: Path, model_id: str | None = None, na
         files=[{"role": "decoder", "name": DECODER_FILE, "path": DECODER_FILE, "sha256": sha256_file(dec_path),
                 "size": dec_path.stat().st_size, "format": "safetensors"}],
         input=inp, license=_per_part([c.license for c in cards], cards),
-        training_data=_per_part([c.training_data for c in cards], cards), intended_use=first.intended_use,
-        limitations=first.limitations, metrics={"val_iou": round(fit["val_iou"], 4)} if fit else {},
+        training_data=_per_part([c.training_data for c in cards], cards),
+        intended_use=_per_part([c.intended_use for c in cards], cards),
+        limitations=_per_part([c.limitations for c in cards], cards), metrics={"val_iou": round(fit["val_iou"], 4)} if fit else {},
         source="declip mix", created_utc=_utc())
     card.save(out)
     entries = source_records(models, cards, lambda c: {"backbone": c.backbone, "decoder": c.decoder_name})
