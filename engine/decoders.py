@@ -159,6 +159,30 @@ def ensemble_state(member_states: list[dict], member: nn.Sequential) -> dict:
     return out
 
 
+def split_ensemble_state(state: dict, member: nn.Sequential, n: int) -> list[dict]:
+    """The inverse of ensemble_state: n member states from an ensemble's module state.
+
+    Exact for every weight; each member's final bias is the members' mean bias (an ensemble keeps
+    only that mean, and only the mean enters its logit), so their mean logit is the ensemble's.
+    """
+    last = max(i for i, m in enumerate(member) if isinstance(m, nn.Conv2d))
+    members = [{} for _ in range(n)]
+    for key, ref in member.state_dict().items():
+        idx, t = int(key.split(".")[0]), state[key]
+        for i, out in enumerate(members):
+            if key.endswith("num_batches_tracked"):
+                out[key] = t.clone()
+            elif idx == last and key.endswith("weight"):
+                w = ref.shape[1]
+                out[key] = (t[:, i * w:(i + 1) * w] * n).contiguous()
+            elif idx == last:
+                out[key] = t.clone()
+            else:
+                w = ref.shape[0]
+                out[key] = t[i * w:(i + 1) * w].clone()
+    return members
+
+
 class LinearDecoder(nn.Module):
     """Per-token logistic regression; key names `fc.weight`/`fc.bias` as in the reference."""
 

@@ -336,3 +336,33 @@ def test_flip_average_is_the_mean_of_both_views_and_keeps_one_feature_tensor_per
     want = (logit(plain, x) + logit(plain, x.flip(-1)).flip(-1)) / 2
     assert torch.allclose(logit(flip, x), want, atol=1e-4)
     assert not torch.allclose(logit(plain, x), want, atol=1e-3)  # the mirrored view really changes the map
+
+
+def test_split_ensemble_state_gives_back_the_members_and_their_mean_logit():
+    from engine.decoders import build_decoder, ensemble_state, split_ensemble_state
+
+    spec = {"type": "conv", "depth": 4, "widths": [6, 5, 4, 3], "context": "image-mean"}
+    torch.manual_seed(0)
+    members = [build_decoder(spec, 7, cnn=True).eval() for _ in range(3)]
+    for m in members:  # non-trivial BatchNorm statistics
+        for mod in m.modules():
+            if isinstance(mod, torch.nn.BatchNorm2d):
+                mod.running_mean.uniform_(-1, 1)
+                mod.running_var.uniform_(0.5, 2)
+    states = [m.state_dict() for m in members]
+    ens = build_decoder(dict(spec, members=3), 7, cnn=True).eval()
+    ens.load_state_dict(ensemble_state(states, members[0]))
+    parts = split_ensemble_state(ens.state_dict(), members[0], 3)
+    last = f"{max(i for i, m in enumerate(members[0]) if isinstance(m, torch.nn.Conv2d))}.weight"  # the final conv
+    for st, orig in zip(parts, states):
+        for k in orig:
+            if k != last.replace("weight", "bias"):
+                assert torch.allclose(st[k].float(), orig[k].float(), atol=1e-6), k
+    mean_bias = torch.stack([s[last.replace("weight", "bias")] for s in states]).mean(0)
+    assert all(torch.allclose(st[last.replace("weight", "bias")], mean_bias) for st in parts)
+    x = torch.randn(2, 7, 8, 8)
+    rebuilt = [build_decoder(spec, 7, cnn=True).eval() for _ in range(3)]
+    for m, st in zip(rebuilt, parts):
+        m.load_state_dict(st)
+    with torch.no_grad():
+        assert torch.allclose(sum(m(x) for m in rebuilt) / 3, ens(x), atol=1e-5)
