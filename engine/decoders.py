@@ -199,8 +199,9 @@ class MixtureDecoder(nn.Module):
     """logit = sum_i weights[i] * parts[i](features[:, slice i]) + bias, slices of `splits` channels.
 
     Why: decoders on different backbones err differently, so a weighted sum of their calibrated
-    logits maps edits better than either (docs/default-model.md, round 19). Weights and bias are
-    plain numbers from the card, so a reader sees exactly how the parts are combined.
+    logits can map edits better than either (docs/default-model.md, round 19: on validation, though
+    not on that round's test split). Weights and bias are plain numbers from the card, so a reader
+    sees exactly how the parts are combined.
     """
 
     def __init__(self, parts: list[nn.Module], splits: list[int], weights: list[float], bias: float = 0.0):
