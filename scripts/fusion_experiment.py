@@ -33,7 +33,7 @@ def dump(args) -> None:
 
     ds = D.load_dataset(Path(args.data), args.split)
     t0 = time.perf_counter()
-    logits, kept = part_logits(Path(args.model), ds.samples)
+    logits, kept, _ = part_logits(Path(args.model), ds.samples)
     names = [str(ds.samples[i].image) for i in kept]
     print(f"{len(names)} images, {time.perf_counter() - t0:.0f} s")
     np.savez(args.out, names=np.array(names), logits=logits.numpy().astype(np.float16), model=str(args.model))

@@ -195,3 +195,18 @@ def test_licences_that_differ_stay_with_their_part():
     cards = [ModelCard(id=i, name=i, backbone=dict(LITE0), decoder={"type": "conv", "depth": 4}) for i in ("a", "b")]
     assert _per_part(["CC0", "CC0"], cards) == "CC0"
     assert _per_part(["CC0", "CC-BY-4.0"], cards) == "a: CC0 | b: CC-BY-4.0"
+
+
+def test_mix_fit_skips_an_image_whose_mask_is_unreadable_and_says_so(trained, tmp_path, capsys):
+    import shutil
+
+    root, ds = trained
+    copy = tmp_path / "ds"
+    shutil.copytree(ds, copy)
+    masks = sorted((copy / "val" / "masks").iterdir())
+    masks[0].write_bytes(b"not a png")
+    capsys.readouterr()
+    assert declip(["mix", str(root / "l0"), str(root / "l2"), "--data", str(copy), "--out", str(tmp_path / "m")]) == 0
+    err = capsys.readouterr().err
+    assert f"{masks[0]}: unreadable mask" in err and "skipped" in err
+    assert f"fitted on {len(masks) - 1} val images" in err

@@ -276,6 +276,8 @@ def cmd_ensemble(args) -> int:
 
 
 def cmd_mix(args) -> int:
+    from engine.decoders import MAX_MIXTURE_COEFFICIENT
+
     from .mixture import build_mixture
 
     weights = None
@@ -284,8 +286,9 @@ def cmd_mix(args) -> int:
             weights = [float(w) for w in args.weights.split(",")]
         except ValueError:
             raise DeclipError(f"--weights {args.weights}: expected numbers separated by commas, e.g. 0.4,0.6") from None
-        if not all(math.isfinite(w) and abs(w) <= 100 for w in weights):
-            raise DeclipError(f"--weights {args.weights}: each weight must be a finite number from -100 to 100")
+        bound = MAX_MIXTURE_COEFFICIENT  # the card check's bound, so a model written here always loads
+        if not all(math.isfinite(w) and abs(w) <= bound for w in weights):
+            raise DeclipError(f"--weights {args.weights}: each weight must be a finite number from -{bound:g} to {bound:g}")
     res = build_mixture(args.models, args.out, args.model_id, args.name, args.data, args.val_split, weights,
                         args.device, args.half, log=_err)
     iou = f", val IoU {res['val_iou']:.2f}" if res["val_iou"] is not None else ""

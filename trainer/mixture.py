@@ -60,27 +60,30 @@ def check_parts(models: list[Path], cards: list[ModelCard]) -> None:
 
 
 def part_logits(model: Path, samples: list[D.Sample], device: str = "cpu", batch: int = 8,
-                log=lambda s: None) -> tuple[torch.Tensor, list[int]]:
+                log=lambda s: None) -> tuple[torch.Tensor, list[int], list[tuple[int, int]]]:
     """(N, 256, 256) float32 logits of `model` on the samples, computed by the engine as `declip
-    analyze` does (paper mode, the card's flip averaging), and the indices of the samples read."""
+    analyze` does (paper mode, the card's flip averaging), the indices of the samples read and
+    their (width, height) as displayed (for their masks)."""
     from engine import Detector
     from engine.errors import ImageError
 
     det = Detector.from_model(model, device=device, precision="exact")
-    out, kept = [], []
+    out, kept, sizes = [], [], []
     for start in range(0, len(samples), batch):
         tensors = []
         for i in range(start, min(start + batch, len(samples))):
             try:
-                tensors.append(det.preprocess(D.read_rgb(samples[i].image)))
+                pil = D.read_rgb(samples[i].image)
+                tensors.append(det.preprocess(pil))
                 kept.append(i)
+                sizes.append(pil.size)
             except ImageError as exc:  # one bad image never stops the fit
                 log(f"warning: {exc}; skipped")
         if tensors:
             with torch.inference_mode():
                 out.append(det.net.decode(det.extract_features(torch.stack(tensors))).float()[:, 0].cpu())
         log(f"{model.name}: {min(start + batch, len(samples))}/{len(samples)} validation images")
-    return (torch.cat(out) if out else torch.zeros(0, 256, 256)), kept
+    return (torch.cat(out) if out else torch.zeros(0, 256, 256)), kept, sizes
 
 
 def fit_mixture(logits: list[torch.Tensor], masks: torch.Tensor, weights: list[float] | None = None,
@@ -146,17 +149,26 @@ def build_mixture(models: list[Path], out: Path, model_id: str | None = None, na
         samples = ds.fakes
         if not samples:
             raise D.DatasetError(f"{data}: the '{val_split}' split has no manipulated image to fit on")
-        per_part, kept = [], None
-        for m in models:
-            lg, k = part_logits(m, samples, device, log=log)
+        per_part = []
+        for m in models:  # every part reads the same images (one reader), so kept and sizes agree
+            lg, kept, sizes = part_logits(m, samples, device, log=log)
             per_part.append(lg)
-            kept = k if kept is None else kept
         problems: list[str] = []
-        masks = torch.from_numpy(np.stack([_mask256(samples[i], D.read_rgb(samples[i].image).size, problems)
-                                           for i in kept]))
-        fit = fit_mixture(per_part, masks, weights)
+        masks, usable = [], []
+        for j, (i, size) in enumerate(zip(kept, sizes)):
+            try:
+                masks.append(_mask256(samples[i], size, problems))
+                usable.append(j)
+            except DeclipError as exc:  # an unreadable mask skips its image, as in training
+                log(f"warning: {exc}; skipped")
+        for msg in problems:  # resized, colour or empty masks: said, as the trainer says them
+            log(f"warning: {msg}")
+        if not masks:
+            raise D.DatasetError(f"{data}: no usable image left in the '{val_split}' split to fit on")
+        per_part = [lg[usable] for lg in per_part]
+        fit = fit_mixture(per_part, torch.from_numpy(np.stack(masks)), weights)
         coef, bias = fit["folded_weights"], fit["folded_bias"]
-        log(f"fitted on {len(kept)} {val_split} images: weights {fit['weights']}, shift {fit['shift']:+.2f}, "
+        log(f"fitted on {len(usable)} {val_split} images: weights {fit['weights']}, shift {fit['shift']:+.2f}, "
             f"IoU {fit['val_iou']:.2f}, logit scale {fit['scale']:.3f}")
     else:
         coef, bias = (list(weights) if weights is not None else [1 / len(models)] * len(models)), 0.0
