@@ -3,6 +3,7 @@
 Tiny backbone: real EfficientNet-Lite0 weights cut after stage 1, 64-px input, 8x8 grid, and a
 conv-4 decoder with 4 channels per stage, so a whole run takes seconds on CPU.
 """
+import hashlib
 import json
 
 import numpy as np
@@ -52,6 +53,25 @@ def test_synth_masks_are_exact_and_splits_disjoint(dataset):
         img = Image.open(dataset / it["image"])
         assert m.shape == (img.height, img.width)
         assert set(np.unique(m)) <= {0, 255} and (m == 255).any()
+
+
+def test_synth_workers_make_the_same_data_set_byte_for_byte(dataset, tmp_path, capsys):
+    # the module's data set was made by one process; three worker processes must give the same files
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    _write_photos(photos, PHOTOS)
+    out = tmp_path / "ds"
+    assert declip(["synth", "--photos", str(photos), "--out", str(out), *SYNTH_ARGS, "--workers", "3"]) == 0
+    one, three = (json.loads((d / "manifest.json").read_text()) for d in (dataset, out))
+    assert [i["image"] for i in three["items"]] == [i["image"] for i in one["items"]]  # plan order kept
+    for a, b in zip(one["items"], three["items"]):
+        assert a == b  # kind, host, donor, sha256 of the image, resize and JPEG settings
+        if "mask" in a:
+            assert (out / b["mask"]).read_bytes() == (dataset / a["mask"]).read_bytes()
+    for it in three["items"]:
+        assert hashlib.sha256((out / it["image"]).read_bytes()).hexdigest() == it["sha256"]
+    assert declip(["synth", "--photos", str(photos), "--out", str(tmp_path / "y"), *SYNTH_ARGS, "--workers", "0"]) != 0
+    assert "--workers 0" in capsys.readouterr().err
 
 
 def test_synth_skips_bad_photos_in_one_line_each_and_checks_its_settings(tmp_path, capsys):

@@ -23,6 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", default="0.7,0.15,0.15", help="train,val,test fractions of photo groups")
     p.add_argument("--real-fraction", type=float, default=0.15, help="authentic images per manipulated image")
     p.add_argument("--size", default="256,512", help="min,max long side of the output images")
+    p.add_argument("--workers", type=int, default=1,
+                   help="processes making items in parallel (the data set is the same for any number)")
     p.set_defaults(func=cmd_synth)
 
     p = sub.add_parser("train", help="train a decoder on a frozen backbone (authors' recipe by default)",
@@ -164,7 +166,7 @@ def cmd_synth(args) -> int:
             _err(f"synth {done}/{total} ({msg})")
 
     m = synthesize(args.photos, args.out, args.count, args.seed, fr, args.real_fraction, size, prog,
-                   warn=lambda msg: _err(f"warning: {msg}"))
+                   warn=lambda msg: _err(f"warning: {msg}"), workers=args.workers)
     n = len(m["items"])
     print(f"{n} images in {args.out} ({time.time() - t0:.0f} s); manifest {args.out / 'manifest.json'}")
     return 0

@@ -337,10 +337,11 @@ def make_item(kind: str, host: np.ndarray, donor: np.ndarray | None, rng: np.ran
 def synthesize(photos_dir: str | Path, out_dir: str | Path, count: int, seed: int = 0,
                fractions=(0.7, 0.15, 0.15), real_fraction: float = 0.15, size=(256, 512),
                progress: Callable[[int, int, str], None] | None = None,
-               warn: Callable[[str], None] | None = None) -> dict:
+               warn: Callable[[str], None] | None = None, workers: int = 1) -> dict:
     """Write `count` manipulated items (+ real_fraction x count authentic ones) and the manifest.
 
-    warn: where a skipped photo is reported, one line each (default: warnings.warn)."""
+    warn: where a skipped photo is reported, one line each (default: warnings.warn).
+    workers: processes that make items in parallel; the output does not depend on it."""
     warn = warn or (lambda msg: warnings.warn(msg, stacklevel=2))
     if count < 3:
         raise SynthError(f"--count must be at least 3 (one item per split), got {count}")
@@ -349,6 +350,8 @@ def synthesize(photos_dir: str | Path, out_dir: str | Path, count: int, seed: in
         raise SynthError(f"--size {lo},{hi}: the long side's range must satisfy {MIN_SIDE} <= min <= max <= {MAX_SIDE}")
     if not 0.0 <= real_fraction <= 1.0:
         raise SynthError(f"--real-fraction {real_fraction}: expected 0..1 authentic images per manipulated one")
+    if not 1 <= workers <= 256:
+        raise SynthError(f"--workers {workers}: expected 1..256 processes")
     out_dir = Path(out_dir)
     if (out_dir / "manifest.json").exists():
         raise SynthError(f"{out_dir}: already holds a data set (manifest.json); choose an empty folder")
@@ -370,55 +373,34 @@ def synthesize(photos_dir: str | Path, out_dir: str | Path, count: int, seed: in
     if not readable:
         raise SynthError(f"{photos_dir}: no readable photos found")
     by_split = split_groups(readable, tuple(fractions), seed)
-    cache: dict[Path, np.ndarray] = {}
-
-    def rgb_of(p: Photo) -> np.ndarray:
-        if p.path not in cache:
-            cache[p.path] = _read_rgb(p.path)
-        return cache[p.path]
-
+    _RGB_CACHE.clear()  # a photo edited since an earlier call in this process must be read afresh
     plan = []  # (split, index within split, is_real)
     for s, frac in zip(SPLITS, fractions):
         n = max(1, round(count * frac))
         plan += [(s, i, False) for i in range(n)]
         plan += [(s, i, True) for i in range(round(n * real_fraction))]
+    jobs = [(seed, split, i, is_real, by_split[split], size, out_dir) for split, i, is_real in plan]
     items = []
-    for k, (split, i, is_real) in enumerate(plan):
-        rng = np.random.default_rng([seed, SPLITS.index(split), i, int(is_real)])
-        pool = by_split[split]
-        host_p = pool[int(rng.integers(len(pool)))]
-        host = random_view(rgb_of(host_p), rng, size)
-        donor_p, kind = None, "real"
-        if is_real:
-            img, mask = host, None
-        else:
-            kind = str(rng.choice(KINDS, p=KIND_WEIGHTS))
-            donor = None
-            if kind == "splice":
-                others = [p for p in pool if p.path != host_p.path] or pool
-                donor_p = others[int(rng.integers(len(others)))]
-                donor = random_view(rgb_of(donor_p), rng, size)
-            img, mask = make_item(kind, host, donor, rng)
-            if mask.sum() == 0:  # edit changed nothing (flat region): use a copy-move instead
-                kind = "copy-move"
-                img, mask = copy_move(host, rng)
-        data, ext, mask, info = finish(img, mask, rng)
-        sub = "real" if is_real else "images"
-        name = f"{split}_{i:05d}{ext}"
-        (out_dir / split / sub).mkdir(parents=True, exist_ok=True)
-        (out_dir / split / sub / name).write_bytes(data)
-        item = {"image": f"{split}/{sub}/{name}", "split": split, "kind": kind,
-                "host": host_p.path.name, "donor": donor_p.path.name if donor_p else None,
-                "sha256": hashlib.sha256(data).hexdigest(), **info}
-        if mask is not None:
-            (out_dir / split / "masks").mkdir(parents=True, exist_ok=True)
-            mname = f"{split}_{i:05d}.png"
-            Image.fromarray(mask.astype(np.uint8) * 255).save(out_dir / split / "masks" / mname)
-            item["mask"] = f"{split}/masks/{mname}"
-            item["manipulated_fraction"] = round(float(mask.mean()), 5)
-        items.append(item)
-        if progress:
-            progress(k + 1, len(plan), f"{split} {kind}")
+    if workers <= 1:
+        results = map(_make_one, jobs)
+    else:
+        # every item draws from its own generator (seed, split, index), so the data set is the same
+        # byte for byte whatever the number of workers; map() keeps the manifest in plan order
+        from concurrent.futures import ProcessPoolExecutor
+
+        import multiprocessing
+
+        # spawn, not fork: a forked copy of a process holding OpenCV or torch thread pools can hang
+        pool_ex = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+        results = pool_ex.map(_make_one, jobs, chunksize=8)
+    try:
+        for k, item in enumerate(results):
+            items.append(item)
+            if progress:
+                progress(k + 1, len(plan), f"{item['split']} {item['kind']}")
+    finally:
+        if workers > 1:
+            pool_ex.shutdown(cancel_futures=True)
     from engine.versions import software_versions
 
     manifest = {
@@ -434,3 +416,51 @@ def synthesize(photos_dir: str | Path, out_dir: str | Path, count: int, seed: in
     }
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1))
     return manifest
+
+
+_RGB_CACHE: dict[Path, np.ndarray] = {}  # decoded source photos, per process (a worker keeps its own)
+
+
+def _rgb_of(p: Photo) -> np.ndarray:
+    if p.path not in _RGB_CACHE:
+        if len(_RGB_CACHE) > 64:  # a large photo folder must not pile up in memory
+            _RGB_CACHE.clear()
+        _RGB_CACHE[p.path] = _read_rgb(p.path)
+    return _RGB_CACHE[p.path]
+
+
+def _make_one(job) -> dict:
+    """One item of the plan, written to disk; returns its manifest entry. Depends only on its job."""
+    seed, split, i, is_real, pool, size, out_dir = job
+    rng = np.random.default_rng([seed, SPLITS.index(split), i, int(is_real)])
+    host_p = pool[int(rng.integers(len(pool)))]
+    host = random_view(_rgb_of(host_p), rng, size)
+    donor_p, kind = None, "real"
+    if is_real:
+        img, mask = host, None
+    else:
+        kind = str(rng.choice(KINDS, p=KIND_WEIGHTS))
+        donor = None
+        if kind == "splice":
+            others = [p for p in pool if p.path != host_p.path] or pool
+            donor_p = others[int(rng.integers(len(others)))]
+            donor = random_view(_rgb_of(donor_p), rng, size)
+        img, mask = make_item(kind, host, donor, rng)
+        if mask.sum() == 0:  # edit changed nothing (flat region): use a copy-move instead
+            kind = "copy-move"
+            img, mask = copy_move(host, rng)
+    data, ext, mask, info = finish(img, mask, rng)
+    sub = "real" if is_real else "images"
+    name = f"{split}_{i:05d}{ext}"
+    (out_dir / split / sub).mkdir(parents=True, exist_ok=True)
+    (out_dir / split / sub / name).write_bytes(data)
+    item = {"image": f"{split}/{sub}/{name}", "split": split, "kind": kind,
+            "host": host_p.path.name, "donor": donor_p.path.name if donor_p else None,
+            "sha256": hashlib.sha256(data).hexdigest(), **info}
+    if mask is not None:
+        (out_dir / split / "masks").mkdir(parents=True, exist_ok=True)
+        mname = f"{split}_{i:05d}.png"
+        Image.fromarray(mask.astype(np.uint8) * 255).save(out_dir / split / "masks" / mname)
+        item["mask"] = f"{split}/masks/{mname}"
+        item["manipulated_fraction"] = round(float(mask.mean()), 5)
+    return item
