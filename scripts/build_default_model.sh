@@ -21,7 +21,7 @@ DECLIP="python -m declip_desktop.cli"
 mkdir -p "$WORK"
 
 [ -f "$WORK/photos/LICENSES.json" ] || python scripts/collect_photos.py "$WORK/photos"
-[ -f "$WORK/synth/manifest.json" ] || $DECLIP synth --photos "$WORK/photos" --out "$WORK/synth" --count 3000 --seed 0
+[ -f "$WORK/synth/manifest.json" ] || $DECLIP synth --photos "$WORK/photos" --out "$WORK/synth" --count 3000 --seed 0 --workers "${WORKERS:-$(nproc)}"
 # Six decoders of one recipe, seeds 0-5 (each about 25 min), then their mean as one model that also
 # averages each image with its mirror image, with the threshold and the probability scale calibrated
 # on validation (docs/default-model.md, rounds 10-12; Lite2 since round 18, six seeds since round 19).
