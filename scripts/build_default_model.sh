@@ -3,7 +3,7 @@
 # licensed photos -> synthetic manipulations -> Lite2 decoder training (6 seeds, combined, flip-averaged) -> held-out test + ELA -> card.
 #
 #   scripts/build_default_model.sh [WORK_DIR]        (default build/default-model; about 3.3 h on 2 CPU cores:
-#   8 min data, 15 min Lite2 features, 6 x 25 min training, 10 min ensemble and test)
+#   5 min data, 15 min Lite2 features, 6 x 25 min training, 10 min ensemble and test)
 #
 # Needs `apt-get install -y opencv-doc` and `pip install scikit-learn matplotlib` for all 41 photos
 # (the script still runs without them, with fewer).
