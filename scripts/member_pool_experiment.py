@@ -25,24 +25,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.cards import ModelCard  # noqa: E402
 from engine.decoders import decoder_state_to_module  # noqa: E402
 from engine.network import FlipAveraged  # noqa: E402
-from trainer.ensemble import _member_card  # noqa: E402
-from trainer.train import (CALIBRATION_SHIFTS, TrainConfig, Trainer, iou_by_shift, load_init_state,  # noqa: E402
-                           with_mirrored_view)
+from trainer.ensemble import _SHAPE_KEYS, _member_card, validation_trainer  # noqa: E402
+from trainer.train import CALIBRATION_SHIFTS, iou_by_shift, load_init_state, with_mirrored_view  # noqa: E402
 
 SPLITS = ("val", "test")
-
-
-def _trainer(card: ModelCard, data: Path, split: str) -> Trainer:
-    spec = card.decoder
-    cfg = TrainConfig(data=str(data), out="", backbone=dict(card.backbone), decoder=f"conv-{spec['depth']}",
-                      widths=list(spec["widths"]), image_context=spec.get("context"), calibrate_bias=True,
-                      val_split=split, batch_size=16, device="cpu")
-    t = Trainer(cfg, log=print)
-    t.prepare_backbone()
-    return t
 
 
 def dump(args) -> None:
@@ -51,7 +39,7 @@ def dump(args) -> None:
     cards = {Path(m): _member_card(Path(m)) for m in args.members}
     first = next(iter(cards.values()))
     for split in SPLITS:
-        t = _trainer(first, Path(args.data), split)
+        t = validation_trainer(first, first.decoder, Path(args.data), split, log=print)
         _, samples = t._load_split(split)
         both = with_mirrored_view(t._features_for(samples, split, t.backbone),
                                   t._features_for(samples, split, t.backbone, mirrored=True))
@@ -61,7 +49,7 @@ def dump(args) -> None:
             dest = out / f"{m.name}.{split}.npy"
             if dest.exists():
                 continue
-            spec = {k: card.decoder[k] for k in ("type", "depth", "widths", "context") if k in card.decoder}
+            spec = {k: card.decoder[k] for k in _SHAPE_KEYS if k in card.decoder}
             dec = FlipAveraged(t._build_decoder(int(both.feats.shape[1]) // 2))
             dec.decoder.load_state_dict(decoder_state_to_module(load_init_state(m), spec))
             logits = torch.cat([lg for lg, _ in t._val_logits(dec, both)])

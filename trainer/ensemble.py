@@ -167,12 +167,10 @@ def _card_field(folder: Path, key: str):
         return None
 
 
-def _calibrate(dec, card: ModelCard, spec: dict, data: Path, split: str, device: str, flip_average: bool,
-               scale: bool, log) -> tuple[float, float, float]:
-    """Fold the best constant logit shift (and with `scale`, the fitted logit scale) into dec, with the
-    trainer's own validation code; returns (shift, mean val IoU at it, scale). With flip_average it
-    validates what the engine will run: both views' features, stacked on the channels, through
-    engine.network.FlipAveraged."""
+def validation_trainer(card: ModelCard, spec: dict, data: Path, split: str, device: str = "cpu",
+                       log=lambda s: None) -> Trainer:
+    """A Trainer set up to validate decoders of `spec` on `card`'s backbone (its weights files, the
+    feature cache) on `split` of `data`, with the trainer's own calibrated-bias IoU; backbone ready."""
     from engine.backbones import weight_roles
 
     clip = [str(card.path_of(r)) for r in weight_roles(card.backbone) if card.path_of(r)]
@@ -182,6 +180,16 @@ def _calibrate(dec, card: ModelCard, spec: dict, data: Path, split: str, device:
                       val_split=split, batch_size=16, device=device)
     t = Trainer(cfg, log=log)
     t.prepare_backbone()
+    return t
+
+
+def _calibrate(dec, card: ModelCard, spec: dict, data: Path, split: str, device: str, flip_average: bool,
+               scale: bool, log) -> tuple[float, float, float]:
+    """Fold the best constant logit shift (and with `scale`, the fitted logit scale) into dec, with the
+    trainer's own validation code; returns (shift, mean val IoU at it, scale). With flip_average it
+    validates what the engine will run: both views' features, stacked on the channels, through
+    engine.network.FlipAveraged."""
+    t = validation_trainer(card, spec, data, split, device, log)
     _, samples = t._load_split(split)
     val = t._features_for(samples, split, t.backbone)
     judged = dec

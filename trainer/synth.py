@@ -18,6 +18,7 @@ import json
 import math
 import warnings
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
@@ -359,10 +360,11 @@ def synthesize(photos_dir: str | Path, out_dir: str | Path, count: int, seed: in
         photos = load_photo_list(Path(photos_dir))
     except OSError as exc:
         raise SynthError(f"{photos_dir}: cannot read the photo folder ({exc.strerror or exc})") from None
+    _rgb_of.cache_clear()  # a photo edited since an earlier call in this process must be read afresh
     readable = []
     for p in photos:
         try:
-            h, w = _read_rgb(p.path).shape[:2]
+            h, w = _rgb_of(p.path).shape[:2]  # decoded once here, reused for the items
         except Exception as exc:  # one bad photo never stops the run
             warn(f"{p.path}: skipped, not a readable image ({type(exc).__name__})")
             continue
@@ -373,7 +375,6 @@ def synthesize(photos_dir: str | Path, out_dir: str | Path, count: int, seed: in
     if not readable:
         raise SynthError(f"{photos_dir}: no readable photos found")
     by_split = split_groups(readable, tuple(fractions), seed)
-    _RGB_CACHE.clear()  # a photo edited since an earlier call in this process must be read afresh
     plan = []  # (split, index within split, is_real)
     for s, frac in zip(SPLITS, fractions):
         n = max(1, round(count * frac))
@@ -386,9 +387,8 @@ def synthesize(photos_dir: str | Path, out_dir: str | Path, count: int, seed: in
     else:
         # every item draws from its own generator (seed, split, index), so the data set is the same
         # byte for byte whatever the number of workers; map() keeps the manifest in plan order
-        from concurrent.futures import ProcessPoolExecutor
-
         import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
 
         # spawn, not fork: a forked copy of a process holding OpenCV or torch thread pools can hang
         pool_ex = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
@@ -399,6 +399,7 @@ def synthesize(photos_dir: str | Path, out_dir: str | Path, count: int, seed: in
             if progress:
                 progress(k + 1, len(plan), f"{item['split']} {item['kind']}")
     finally:
+        _rgb_of.cache_clear()  # the decoded photos are not kept once the data set is written
         if workers > 1:
             pool_ex.shutdown(cancel_futures=True)
     from engine.versions import software_versions
@@ -418,15 +419,9 @@ def synthesize(photos_dir: str | Path, out_dir: str | Path, count: int, seed: in
     return manifest
 
 
-_RGB_CACHE: dict[Path, np.ndarray] = {}  # decoded source photos, per process (a worker keeps its own)
-
-
-def _rgb_of(p: Photo) -> np.ndarray:
-    if p.path not in _RGB_CACHE:
-        if len(_RGB_CACHE) > 64:  # a large photo folder must not pile up in memory
-            _RGB_CACHE.clear()
-        _RGB_CACHE[p.path] = _read_rgb(p.path)
-    return _RGB_CACHE[p.path]
+# decoded source photos, per process (a spawned worker keeps its own); bounded, so that a large photo
+# folder does not pile up in memory
+_rgb_of = lru_cache(maxsize=64)(_read_rgb)
 
 
 def _make_one(job) -> dict:
@@ -434,7 +429,7 @@ def _make_one(job) -> dict:
     seed, split, i, is_real, pool, size, out_dir = job
     rng = np.random.default_rng([seed, SPLITS.index(split), i, int(is_real)])
     host_p = pool[int(rng.integers(len(pool)))]
-    host = random_view(_rgb_of(host_p), rng, size)
+    host = random_view(_rgb_of(host_p.path), rng, size)
     donor_p, kind = None, "real"
     if is_real:
         img, mask = host, None
@@ -444,7 +439,7 @@ def _make_one(job) -> dict:
         if kind == "splice":
             others = [p for p in pool if p.path != host_p.path] or pool
             donor_p = others[int(rng.integers(len(others)))]
-            donor = random_view(_rgb_of(donor_p), rng, size)
+            donor = random_view(_rgb_of(donor_p.path), rng, size)
         img, mask = make_item(kind, host, donor, rng)
         if mask.sum() == 0:  # edit changed nothing (flat region): use a copy-move instead
             kind = "copy-move"
