@@ -106,7 +106,9 @@ def main() -> int:
         "source": "scripts/build_default_model.sh (" + (
             f"{card['decoder']['members']} decoders trained with declip train (seeds "
             + ", ".join(str(m["training"]["recipe"]["seed"]) for m in card["training"]["ensemble"]["members"])
-            + "), combined with declip ensemble"
+            + ")" + (", each with a second cycle from its first cycle's weights (declip train --init)"
+                     if all(m["training"]["recipe"].get("init") for m in card["training"]["ensemble"]["members"]) else "")
+            + ", combined with declip ensemble"
             + (" --flip-average: the map is the mean of the image's and its mirror image's"
                if card.get("input", {}).get("flip_average") else "")
             + (f"; logit scale {card['training']['ensemble']['logit_scale']:.3f} fitted on validation (--calibrate-scale))"

@@ -374,6 +374,38 @@ def test_small_data_recipe_trains_and_the_card_names_it(dataset, tmp_path, capsy
     assert card["decoder"]["context"] == "image-mean" and card["decoder"]["depth"] == 4
 
 
+def test_second_cycle_starts_from_the_first_runs_weights_and_records_them(dataset, tmp_path, capsys):
+    """`--init RUN_DIR` (the default model's second cycle): the new run starts from exactly those
+    weights, and its card names them by SHA-256, so the chain stays traceable when the folder changes."""
+    from engine.decoders import decoder_state_to_module
+    from engine.weights import load_state_file
+    from trainer.train import TrainConfig, Trainer, init_record
+
+    first = tmp_path / "c1"
+    common = ["--data", str(dataset), "--recipe", "small-data", "--backbone", TINY, "--widths", "4,4,4,4",
+              "--batch-size", "4", "--cache", str(tmp_path / "c")]
+    assert declip(["train", *common, "--max-epochs", "1", "--out", str(first)]) == 0
+    assert declip(["train", *common, "--max-epochs", "1", "--lr", "3e-4", "--init", str(first),
+                   "--id", "second", "--out", str(tmp_path / "c2")]) == 0
+    c1 = json.loads((first / "card.json").read_text())
+    c2 = json.loads((tmp_path / "c2" / "card.json").read_text())
+    assert "init" not in c1["training"]
+    assert c2["training"]["init"] == {"file": str((first / "decoder.safetensors").resolve()),
+                                      "sha256": c1["files"][0]["sha256"], "model_id": c1["id"],
+                                      "training": c1["training"]}  # the first run's record comes along
+    assert c2["training"]["recipe"]["lr"] == 3e-4
+    # the decoder built for the second cycle holds the first run's weights before any step
+    cfg = TrainConfig(data=str(dataset), out=str(tmp_path / "x"), backbone=json.loads(TINY), decoder="conv-4",
+                      widths=[4, 4, 4, 4], image_context="image-mean", init=str(first), cache_dir=str(tmp_path / "c"))
+    t = Trainer(cfg)
+    t.prepare_backbone()
+    dec = t._build_decoder(t.backbone.out_channels)
+    want = decoder_state_to_module(load_state_file(first / "decoder.safetensors"), t.dec_spec)
+    got = dec.state_dict()
+    assert all(torch.equal(got[k].cpu(), want[k]) for k in want)
+    assert init_record(first / "decoder.safetensors")["model_id"] is None  # a bare file has no card
+
+
 def test_train_refuses_test_only_and_missing_resume(tmp_path):
     rc = declip(["train", "--data", str(tmp_path), "--out", str(tmp_path / "m"), "--resume"])
     assert rc == 1

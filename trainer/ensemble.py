@@ -17,7 +17,7 @@ from engine.decoders import (build_decoder, decoder_state_to_module, ensemble_st
 from engine.errors import DeclipError
 from engine.network import FlipAveraged
 
-from .train import (DECODER_FILE, TrainConfig, Trainer, _add_card_field, _slug, _utc, first_mismatch,
+from .train import (DECODER_FILE, TrainConfig, Trainer, _add_card_field, _card_field, _slug, _utc, first_mismatch,
                     fold_logit_scale, fold_logit_shift, load_init_state, with_mirrored_view)
 
 _SHAPE_KEYS = ("type", "depth", "widths", "context")
@@ -156,15 +156,6 @@ def _is_cnn(backbone_spec: dict) -> bool:
     from engine.backbones import build_backbone
 
     return bool(getattr(build_backbone(backbone_spec, meta=True), "cnn", False))
-
-
-def _card_field(folder: Path, key: str):
-    import json
-
-    try:
-        return json.loads((folder / "card.json").read_text(encoding="utf-8")).get(key)
-    except (OSError, ValueError):
-        return None
 
 
 def validation_trainer(card: ModelCard, spec: dict, data: Path, split: str, device: str = "cpu",

@@ -28,7 +28,8 @@ RECIPES: dict[str, Recipe] = {
         "conv-4 decoder with widths 64,32,16,8 and image context, feature dropout 0.5, an exponential "
         "moving average of the weights (0.99), batch 16, lr decay after 2 flat epochs, at most 12 epochs, "
         "and the final threshold and probability scale calibrated on validation. Lite backbones: stages 3+4 "
-        "at 448 px on a 32x32 grid.",
+        "at 448 px on a 32x32 grid. (The default model's members also had a second, shorter cycle: "
+        "docs/trainer.md.)",
         config={"decoder": "conv-4", "widths": [64, 32, 16, 8], "batch_size": 16, "patience": 2,
                 "bn_gamma_mean": 1.0, "calibrate_bias": True, "calibrate_scale": True, "feature_dropout": 0.5,
                 "image_context": "image-mean", "ema": 0.99, "max_epochs": 12},

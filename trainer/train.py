@@ -33,6 +33,7 @@ from PIL import ImageOps
 
 from engine.backbones import input_config, is_lite, resolve_spec, weight_roles
 from engine.errors import Cancelled, CheckpointError, DeclipError
+from engine.images import sha256_file
 from engine.decoders import CONTEXTS, DEFAULT_WIDTHS, OUT_SIZE, build_decoder, module_state_to_checkpoint
 from engine.network import FlipAveraged
 
@@ -276,19 +277,36 @@ def fit_logit_scale(logits: torch.Tensor, targets: torch.Tensor, iterations: int
     return a
 
 
+def _init_file(path: Path):
+    """The weights file an --init names (an own model folder: its card's decoder) and that model's card."""
+    path = Path(path)
+    if not path.is_dir():
+        return path, None
+    from engine.cards import ModelCard
+
+    card = ModelCard.load(path)
+    return card.path_of("decoder") or (path / DECODER_FILE), card
+
+
 def load_init_state(path: Path) -> dict:
     """fc.* decoder weights from an official .pth, an own safetensors file or an own model folder."""
     from engine.loading import read_decoder_state
     from engine.weights import load_state_file
 
-    path = Path(path)
-    if path.is_dir():
-        from engine.cards import ModelCard
-
-        card = ModelCard.load(path)
-        p = card.path_of("decoder") or (path / DECODER_FILE)
-        path = p
+    path = _init_file(path)[0]
     return read_decoder_state(load_state_file(path), path)
+
+
+def init_record(path: Path) -> dict:
+    """What a run started from, for its card: the file's SHA-256 names the exact weights even when the
+    folder is gone or was retrained later (a second cycle, a fine-tune of an official checkpoint), and
+    an own model's training record comes along, so the card holds the whole chain of runs."""
+    file, card = _init_file(path)
+    rec = {"file": str(Path(file).resolve()), "sha256": sha256_file(file), "model_id": card.id if card else None}
+    trained = _card_field(path, "training") if card is not None else None
+    if trained:
+        rec["training"] = trained
+    return rec
 
 
 def _mask256(sample: D.Sample, size: tuple[int, int], problems: list[str]) -> np.ndarray:
@@ -375,8 +393,6 @@ class Trainer:
         return key
 
     def _weight_hashes(self) -> list[str]:
-        from engine.images import sha256_file
-
         if self.cfg.random_backbone:
             return [f"random-seed-{self.cfg.seed}"]
         if is_lite(self.spec):
@@ -689,7 +705,6 @@ class Trainer:
 
     def _write_model(self, dec, best_state, st, c_in: int, n_train: int, val: _Split, val_samples) -> dict:
         from engine.cards import ModelCard
-        from engine.images import sha256_file
         from engine.weights import save_safetensors
 
         cfg = self.cfg
@@ -734,6 +749,8 @@ class Trainer:
                     "logit_scale": round(scale, 6),
                     "flip_average": cfg.flip_average,
                     "history": st["history"], "problems": len(self.problems), "finished_utc": _utc()}
+        if cfg.init:
+            training["init"] = init_record(Path(cfg.init))
         from engine.versions import software_versions
 
         training["versions"] = software_versions()
@@ -759,6 +776,14 @@ def with_mirrored_view(plain: _Split, mirrored: _Split) -> _Split:
     keep, keep_m = matched_views(plain, mirrored)
     feats = torch.cat([plain.feats[keep], mirrored.feats[keep_m]], 1)
     return _Split(feats.numpy(), plain.masks[keep].numpy(), [plain.names[i] for i in keep])
+
+
+def _card_field(folder: Path, key: str):
+    """A field of a model folder's card.json that the engine's ModelCard does not model (e.g. training)."""
+    try:
+        return json.loads((Path(folder) / "card.json").read_text(encoding="utf-8")).get(key)
+    except (OSError, ValueError):
+        return None
 
 
 def _add_card_field(folder: Path, key: str, value) -> None:
