@@ -406,6 +406,26 @@ def test_second_cycle_starts_from_the_first_runs_weights_and_records_them(datase
     assert init_record(first / "decoder.safetensors")["model_id"] is None  # a bare file has no card
 
 
+def test_a_resumed_second_cycle_records_the_weights_it_started_from(dataset, tmp_path):
+    """The init record is saved with the run's state: if the first run's folder is retrained while the
+    second cycle is interrupted, the resumed card still names the weights the cycle really began from."""
+    import shutil
+
+    from engine.images import sha256_file
+
+    cache = tmp_path / "cache"
+    _train(dataset, tmp_path / "first", cache)
+    _train(dataset, tmp_path / "other", cache, lr=3e-3)
+    started_from = sha256_file(tmp_path / "first" / "decoder.safetensors")
+    with pytest.raises(Cancelled, match="resume"):
+        _train(dataset, tmp_path / "c2", cache, stop_at=(1, 1), init=str(tmp_path / "first"))
+    shutil.copy(tmp_path / "other" / "decoder.safetensors", tmp_path / "first" / "decoder.safetensors")
+    assert sha256_file(tmp_path / "first" / "decoder.safetensors") != started_from
+    _train(dataset, tmp_path / "c2", cache, resume=True, init=str(tmp_path / "first"))
+    card = json.loads((tmp_path / "c2" / "card.json").read_text())
+    assert card["training"]["init"]["sha256"] == started_from
+
+
 def test_train_refuses_test_only_and_missing_resume(tmp_path):
     rc = declip(["train", "--data", str(tmp_path), "--out", str(tmp_path / "m"), "--resume"])
     assert rc == 1

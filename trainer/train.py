@@ -493,6 +493,8 @@ class Trainer:
                 raise CheckpointError(f"{self.cfg.init}: expected a {self.cfg.decoder} decoder for {c_in}-channel "
                                       f"features; tensor fc.{k} needs {tuple(own[k].shape)}, found {found}")
             dec.load_state_dict({k: state[k] for k in own}, strict=True)
+            # hashed when loaded, not when the card is written: the folder may change during a long run
+            self.init_rec = init_record(Path(self.cfg.init))
         return training_layout(dec, self.device)
 
     # ---- run -------------------------------------------------------------------------------
@@ -535,6 +537,8 @@ class Trainer:
         self.avg = copy.deepcopy(dec) if cfg.ema else None
         st = {"epoch": 0, "batch": 0, "lr": cfg.lr, "best_iou": -1.0, "bad": 0, "history": [],
               "loss_sum": 0.0, "steps_total": 0}
+        if cfg.init:  # saved with the state, so a resumed run records the weights it really started from
+            st["init"] = self.init_rec
         best_state = None
         if resume:
             saved = torch.load(state_path, map_location="cpu", weights_only=True)
@@ -750,7 +754,7 @@ class Trainer:
                     "flip_average": cfg.flip_average,
                     "history": st["history"], "problems": len(self.problems), "finished_utc": _utc()}
         if cfg.init:
-            training["init"] = init_record(Path(cfg.init))
+            training["init"] = st["init"]
         from engine.versions import software_versions
 
         training["versions"] = software_versions()
