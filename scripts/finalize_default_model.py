@@ -106,8 +106,11 @@ def main() -> int:
         "source": "scripts/build_default_model.sh (" + (
             f"{card['decoder']['members']} decoders trained with declip train (seeds "
             + ", ".join(str(m["training"]["recipe"]["seed"]) for m in card["training"]["ensemble"]["members"])
-            + ")" + (", each with a second cycle from its first cycle's weights (declip train --init)"
+            + ")" + (", each trained on from an earlier cycle's weights (declip train --init)"
                      if all(m["training"]["recipe"].get("init") for m in card["training"]["ensemble"]["members"]) else "")
+            + (f", chosen among {len(card['training']['ensemble']['selection']['candidates'])} candidates by forward "
+               f"selection on validation IoU (declip ensemble --select {card['training']['ensemble']['selection']['max_members']})"
+               if card["training"]["ensemble"].get("selection") else "")
             + ", combined with declip ensemble"
             + (" --flip-average: the map is the mean of the image's and its mirror image's"
                if card.get("input", {}).get("flip_average") else "")

@@ -112,6 +112,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--calibrate-scale", action="store_true",
                    help="with --data: after the threshold, scale the combined logit (masks at 0.5 unchanged) so "
                         "that the map's probabilities match validation pixel frequencies")
+    p.add_argument("--select", type=int, default=None, metavar="N",
+                   help="with --data: the folders are candidates; keep at most N of them, chosen one by one by "
+                        "the validation IoU of their mean (forward selection; the best-scoring prefix is kept)")
     p.add_argument("--id", dest="model_id", default=None, help="model id for the card (default: --out name)")
     p.add_argument("--name", default=None)
     p.add_argument("--device", default="cpu")
@@ -269,7 +272,8 @@ def cmd_ensemble(args) -> int:
     from .ensemble import build_ensemble
 
     res = build_ensemble(args.models, args.out, args.model_id, args.name, args.data, args.val_split, args.device,
-                         flip_average=args.flip_average, calibrate_scale=args.calibrate_scale, log=_err)
+                         flip_average=args.flip_average, calibrate_scale=args.calibrate_scale, select=args.select,
+                         log=_err)
     scale = f", logit scale {res['logit_scale']:.3f}" if args.calibrate_scale else ""
     iou = (f", val IoU {res['val_iou']:.2f} (shift {res['bias_shift']:+.2f}{scale})"
            if res["val_iou"] is not None else "")

@@ -34,7 +34,8 @@ def _member_card(path: Path) -> ModelCard:
 
 def build_ensemble(models: list[Path], out: Path, model_id: str | None = None, name: str | None = None,
                    data: Path | None = None, val_split: str = "val", device: str = "cpu",
-                   flip_average: bool = False, calibrate_scale: bool = False, log=lambda s: None) -> dict:
+                   flip_average: bool = False, calibrate_scale: bool = False, select: int | None = None,
+                   log=lambda s: None) -> dict:
     """Write the ensemble of the model folders `models` to `out` (card.json + decoder.safetensors).
 
     With `data`, the constant logit shift with the best mean IoU on its validation split is folded
@@ -42,6 +43,8 @@ def build_ensemble(models: list[Path], out: Path, model_id: str | None = None, n
     recorded as the card's val_iou. flip_average: the card says that the map is the mean of the
     image's and its mirror image's (the engine then runs both views), and the calibration sees both.
     calibrate_scale (needs data): then the final logit is scaled as `declip train --calibrate-scale` does.
+    select (needs data): `models` are candidates, and at most `select` of them are chosen by forward
+    selection on validation IoU (trainer.member_selection); the card records every step.
     """
     from engine.images import sha256_file
     from engine.versions import software_versions
@@ -52,18 +55,17 @@ def build_ensemble(models: list[Path], out: Path, model_id: str | None = None, n
         raise DeclipError("an ensemble needs at least two model folders")
     out = Path(out)
     check_new_out(out)
+    if select is not None and select < 2:
+        raise DeclipError(f"--select {select}: an ensemble has at least two members; give 2 or more")
+    if (calibrate_scale or select) and data is None:
+        raise DeclipError(f"--{'calibrate-scale' if calibrate_scale else 'select'} needs --data "
+                          "(it is fitted on the validation images)")
     cards = [_member_card(m) for m in models]
+    _check_one_form(models, cards)
+    selection = None
+    if select:
+        models, cards, selection = _select(models, cards, Path(data), val_split, device, flip_average, select, log)
     first = cards[0]
-    for m, c in zip(models[1:], cards[1:]):
-        if c.backbone != first.backbone:
-            keys = sorted(k for k in set(c.backbone) | set(first.backbone) if c.backbone.get(k) != first.backbone.get(k))
-            diff = "; ".join(f"{k} {c.backbone.get(k)!r} against {first.backbone.get(k)!r}" for k in keys)
-            raise DeclipError(f"{m}: its backbone ({c.backbone_name}) differs from {models[0]}'s "
-                              f"({first.backbone_name}) in {diff}; members must share one backbone")
-        if any(c.decoder.get(k) != first.decoder.get(k) for k in _SHAPE_KEYS):
-            raise DeclipError(f"{m}: its decoder ({c.decoder_name}) differs from {models[0]}'s "
-                              f"({first.decoder_name}); members must have one form")
-    refuse_same_weights(models, cards)
 
     spec = {k: first.decoder[k] for k in _SHAPE_KEYS if k in first.decoder}
     loaded = [decoder_state_to_module(load_init_state(m), spec) for m in models]  # each file read once
@@ -83,8 +85,6 @@ def build_ensemble(models: list[Path], out: Path, model_id: str | None = None, n
     dec.load_state_dict(ensemble_state(states, member))
     dec.eval()
 
-    if calibrate_scale and data is None:
-        raise DeclipError("--calibrate-scale needs --data (it is fitted on the validation images)")
     shift, val_iou, scale = 0.0, None, 1.0
     if data is not None:
         shift, val_iou, scale = _calibrate(dec, first, ens_spec, Path(data), val_split, device, flip_average,
@@ -114,10 +114,46 @@ def build_ensemble(models: list[Path], out: Path, model_id: str | None = None, n
         "ensemble": {"members": members, "combine": "mean of the members' logits",
                      "data": str(Path(data).resolve()) if data else None, "val_split": val_split if data else None,
                      "flip_average": flip_average, "bias_shift": shift, "logit_scale": round(scale, 6),
-                     "val_iou": round(val_iou, 4) if val_iou is not None else None},
+                     "val_iou": round(val_iou, 4) if val_iou is not None else None,
+                     **({"selection": selection} if selection else {})},
         "finished_utc": _utc(), "versions": software_versions()})
     return {"card": str(out / "card.json"), "model_id": model_id, "val_iou": val_iou, "bias_shift": shift,
             "logit_scale": scale, "members": len(models)}
+
+
+def _check_one_form(models: list[Path], cards: list[ModelCard]) -> None:
+    """Members share one backbone and one decoder form, and no decoder comes twice."""
+    first = cards[0]
+    for m, c in zip(models[1:], cards[1:]):
+        if c.backbone != first.backbone:
+            keys = sorted(k for k in set(c.backbone) | set(first.backbone) if c.backbone.get(k) != first.backbone.get(k))
+            diff = "; ".join(f"{k} {c.backbone.get(k)!r} against {first.backbone.get(k)!r}" for k in keys)
+            raise DeclipError(f"{m}: its backbone ({c.backbone_name}) differs from {models[0]}'s "
+                              f"({first.backbone_name}) in {diff}; members must share one backbone")
+        if any(c.decoder.get(k) != first.decoder.get(k) for k in _SHAPE_KEYS):
+            raise DeclipError(f"{m}: its decoder ({c.decoder_name}) differs from {models[0]}'s "
+                              f"({first.decoder_name}); members must have one form")
+    refuse_same_weights(models, cards)
+
+
+def _select(models: list[Path], cards: list[ModelCard], data: Path, split: str, device: str, flip_average: bool,
+            max_members: int, log) -> tuple[list[Path], list[ModelCard], dict]:
+    """The candidates chosen by trainer.member_selection, and the record of how they were chosen."""
+    from .member_selection import candidate_logits, forward_select
+
+    spec = {k: cards[0].decoder[k] for k in _SHAPE_KEYS if k in cards[0].decoder}
+    logits, masks = candidate_logits(models, cards, spec, data, split, device, flip_average, log)
+    chosen, steps = forward_select(logits, masks, max_members, log)
+    sha = [(c.file("decoder") or {}).get("sha256") for c in cards]
+    record = {"method": "forward selection on validation IoU (mean logit at its best constant shift); "
+                        "the best-scoring prefix is kept",
+              "split": split, "max_members": max_members, "images": len(masks),
+              "candidates": [{"id": c.id, "folder": str(m.resolve()), "decoder_sha256": h}
+                             for m, c, h in zip(models, cards, sha)],
+              "steps": [{**st, "added": cards[st["added"]].id, "decoder_sha256": sha[st["added"]]} for st in steps],
+              "kept": len(chosen)}
+    log(f"selected {len(chosen)} of {len(models)} candidates: " + ", ".join(cards[i].id for i in chosen))
+    return [models[i] for i in chosen], [cards[i] for i in chosen], record
 
 
 def refuse_same_weights(models: list[Path], cards: list[ModelCard]) -> None:

@@ -1,0 +1,98 @@
+"""Member selection for `declip ensemble --select`: the counting IoU, the forward selection, and the CLI."""
+import json
+
+import pytest
+import torch
+
+from engine.errors import DeclipError
+from tests.test_trainer_e2e import TRAIN_ARGS, declip, dataset  # noqa: F401 (the module-scoped data set)
+from trainer.member_selection import forward_select, pool_iou
+from trainer.train import CALIBRATION_SHIFTS, iou_by_shift
+
+
+def _iou_per_shift_reference(logits, masks, shifts):
+    """The definition, one shift at a time: IoU of logit + shift > 0 against mask > 127, both empty = 100."""
+    gt = masks > 127
+    cols = []
+    for sh in shifts:
+        pred = logits + sh > 0
+        inter = (pred & gt).flatten(1).sum(1).float()
+        union = (pred | gt).flatten(1).sum(1).float()
+        cols.append(torch.where(union > 0, inter / union.clamp(min=1) * 100, torch.full_like(union, 100.0)))
+    return torch.stack(cols, 1)
+
+
+@pytest.mark.parametrize("shifts", [CALIBRATION_SHIFTS, torch.tensor([0.25]), torch.tensor([1.0, -2.0, 0.25, 0.25])])
+def test_counted_iou_by_shift_equals_the_definition_exactly(shifts):
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(12, 64, 64, generator=g) * 3
+    logits[0] = 0.0                   # every pixel on the 0 shift's boundary
+    logits[1, :8] = -0.25             # pixels exactly on a threshold (logit + 0.25 = 0 is not > 0)
+    logits[2] = -100.0                # nothing predicted at any shift
+    masks = (torch.rand(12, 64, 64, generator=g) * 255).to(torch.uint8)
+    masks[0], masks[2], masks[3] = 0, 0, 255  # empty vs empty (100), empty vs nothing, all manipulated
+    got = iou_by_shift(logits, masks, shifts)
+    assert got.shape == (12, len(shifts))
+    assert torch.equal(got, _iou_per_shift_reference(logits, masks, shifts))
+    assert got[2].eq(100.0).all()     # both empty
+    if 0.0 in shifts.tolist():
+        assert got[0, shifts.tolist().index(0.0)] == 100.0  # logit 0 is not > 0, mask empty
+
+
+def test_forward_selection_adds_the_most_useful_candidate_and_keeps_the_best_prefix():
+    masks = torch.zeros(4, 16, 16, dtype=torch.uint8)
+    masks[:, 4:12, 4:12] = 255
+    truth = torch.where(masks > 127, 4.0, -4.0)
+    good = truth.clone()
+    good[:, 4:6, 4:12] = -4.0          # misses two rows of the region
+    other = truth.clone()
+    other[:, 10:12, 4:12] = -4.0       # misses two other rows: its errors are not good's
+    bad = -truth                       # the opposite everywhere
+    noise = torch.zeros(4, 16, 16)     # no opinion
+    cands = [c.half() for c in (bad, noise, good, other)]
+    chosen, steps = forward_select(cands, masks, max_members=4)
+    assert [s["added"] for s in steps][:2] == [2, 3]  # the best alone first, then the one that fixes its misses
+    assert steps[1]["val_iou"] == pytest.approx(100.0) and steps[0]["val_iou"] < 100.0
+    assert chosen == [2, 3]            # adding the bad or the neutral one cannot beat a perfect pair
+    assert steps[-1]["members"] == 4 and steps[-1]["val_iou"] < 100.0
+    iou, shift = pool_iou(cands[2].float() + cands[3].float(), 2, masks)
+    assert iou == pytest.approx(steps[1]["val_iou"]) and shift == steps[1]["shift"]
+    with pytest.raises(DeclipError, match="at least 2"):
+        forward_select(cands, masks, max_members=1)
+
+
+def test_ensemble_select_chooses_among_trained_candidates_and_records_how(dataset, tmp_path, capsys):  # noqa: F811
+    cache = str(tmp_path / "cache")
+    base = ["train", "--data", str(dataset), "--cache", cache, *TRAIN_ARGS, "--image-context", "--calibrate-bias"]
+    cands = []
+    for seed in ("3", "4", "5"):
+        cands.append(tmp_path / f"s{seed}")
+        assert declip(base[:-2] + ["--seed", seed, "--out", str(cands[-1])] + base[-2:]) == 0
+    # refused before any work: no data to choose on, fewer than two members
+    capsys.readouterr()
+    assert declip(["ensemble", *map(str, cands), "--select", "2", "--out", str(tmp_path / "bad")]) == 1
+    assert "--select needs --data" in capsys.readouterr().err
+    assert declip(["ensemble", *map(str, cands), "--select", "1", "--data", str(dataset),
+                   "--out", str(tmp_path / "bad")]) == 1
+    assert "give 2 or more" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
+
+    out = tmp_path / "sel"
+    assert declip(["ensemble", *map(str, cands), "--select", "3", "--data", str(dataset), "--flip-average",
+                   "--id", "sel", "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "candidate 3/3 scored" in err and "selected" in err
+    card = json.loads((out / "card.json").read_text())
+    ens = card["training"]["ensemble"]
+    sel = ens["selection"]
+    ids = [json.loads((c / "card.json").read_text())["id"] for c in cands]
+    assert [c["id"] for c in sel["candidates"]] == ids and sel["max_members"] == 3
+    assert len(sel["steps"]) == 3 and sorted(s["added"] for s in sel["steps"]) == sorted(ids)
+    kept = sel["kept"]
+    assert 2 <= kept <= 3 and card["decoder"]["members"] == kept
+    # the members are the kept prefix, in the order chosen, and the best prefix by validation IoU
+    assert [m["id"] for m in ens["members"]] == [s["added"] for s in sel["steps"][:kept]]
+    assert sel["steps"][kept - 1]["val_iou"] == max(s["val_iou"] for s in sel["steps"][1:])
+    # the calibration measures the chosen pool the way the selection did
+    assert card["metrics"]["val_iou"] == pytest.approx(sel["steps"][kept - 1]["val_iou"], abs=1e-3)
+    assert ens["bias_shift"] == sel["steps"][kept - 1]["shift"]
