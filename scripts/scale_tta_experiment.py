@@ -29,9 +29,11 @@ from trainer import datasets as D  # noqa: E402
 from trainer import metrics as M  # noqa: E402
 
 
-def _logit(p: torch.Tensor) -> torch.Tensor:
-    p = p.clamp(1e-6, 1 - 1e-6)
-    return torch.log(p) - torch.log1p(-p)
+@torch.inference_mode()
+def _logits(det: Detector, pil) -> torch.Tensor:
+    """The (256,256) logit map as the engine computes it (flip-averaged by the network itself),
+    taken before the sigmoid rather than recovered from the probabilities."""
+    return det.net.decode(det.extract_features(det.preprocess(pil)[None]))[0, 0].float()
 
 
 def dump(args) -> None:
@@ -49,7 +51,7 @@ def dump(args) -> None:
         maps = np.zeros((len(fakes), 256, 256), np.float16)
         for i, s in enumerate(fakes):
             pil = D.read_rgb(s.image)
-            maps[i] = _logit(det.predict(det.preprocess(pil)[None])[0].float()).numpy()
+            maps[i] = _logits(det, pil).numpy()
             if i % 50 == 0:
                 print(f"{args.split} {size}: {i}/{len(fakes)}", flush=True)
         np.save(dest, maps)
