@@ -66,7 +66,7 @@ def create_window(args: argparse.Namespace):
         try:
             window.open_case(str(demo.build_demo_case()))
         except Exception as exc:  # the window still opens; the reason is shown
-            window._error("Demo case", str(exc))
+            window.report_error("Demo case", str(exc))
     return window
 
 if __name__ == "__main__":

@@ -101,6 +101,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="tiled mode: image scale, above 0 and at most 4 (default: auto)")
     p.add_argument("--cmap", default="inferno", help="overlay colour map")
     p.add_argument("--opacity", type=_opacity, default=0.5, help="overlay opacity 0..1")
+    p.add_argument("--threshold", type=_opacity, default=0.5,
+                   help="overlay threshold 0..1: values at or below it are faded and its outline drawn, "
+                        "as in the desktop viewer and the report")
     p.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR")
     p.set_defaults(func=cmd_analyze, _parser=p)
 
@@ -316,7 +319,8 @@ def cmd_analyze(args) -> int:
             prob_name, ov_name = f"{stem}.prob.png", f"{stem}.overlay.png"
             try:
                 save_probability_png(out / prob_name, res.probability)
-                ov = render_overlay(np.asarray(x.rgb), res.probability, cmap=args.cmap, opacity=args.opacity)
+                ov = render_overlay(np.asarray(x.rgb), res.probability, cmap=args.cmap, opacity=args.opacity,
+                                    threshold=args.threshold)
                 Image.fromarray(ov).save(out / ov_name)
                 outputs = {"probability": prob_name, "overlay": ov_name}
                 if args.raw and res.raw is not None:
@@ -340,7 +344,7 @@ def cmd_analyze(args) -> int:
         "mode": args.mode,
         "parameters": {"precision": args.precision, "device": args.device, "batch_size": args.batch_size,
                        "tile_stride": args.tile_stride, "tile_scale": args.tile_scale, "cmap": args.cmap,
-                       "opacity": args.opacity},
+                       "opacity": args.opacity, "threshold": args.threshold},
         "model_load_s": det.load_seconds,
         "total_s": time.perf_counter() - t0,
         "analysed": len(items) - failures,

@@ -80,19 +80,19 @@ def main() -> int:
     w.open_case(str(demo.build_demo_case(tmp / "demo")))
     wait(app, lambda: w.imageView.image is not None)
     w.analyze_all()
-    wait(app, lambda: w._analysis_job is None)
+    wait(app, lambda: not w.analysis.running)
     rows = [r.name for r in w.evidenceModel.rows()]
     target = rows.index("astronaut_splice.jpg") if "astronaut_splice.jpg" in rows else 0
     w.evidenceList.setCurrentIndex(w.evidenceModel.index(target))
     wait(app, lambda: w.imageView.overlay_item is not None)
-    w.findingStatusCombo.setCurrentIndex(w.findingStatusCombo.findData("suspicious"))
+    find(w, "findingStatusCombo").setCurrentIndex(find(w, "findingStatusCombo").findData("suspicious"))
     # The default model's real output on this sample, described as an examiner would: it marks the
     # authentic shuttle and only the rim of the pasted mug (see the model card's limits).
-    w.findingNoteEdit.setPlainText("Lower right: the mug was pasted in (soft edges, lighting differs); the map "
+    find(w, "findingNoteEdit").setPlainText("Lower right: the mug was pasted in (soft edges, lighting differs); the map "
                                    "marks only its rim. The strongly marked shuttle is in the source photo: "
                                    "a false positive, not a finding.")
-    w.thresholdSlider.setValue(50)
-    w.opacitySlider.setValue(55)
+    find(w, "thresholdSlider").setValue(50)
+    find(w, "opacitySlider").setValue(55)
     w.evidenceList.setFocus()
     shot(w, "main-heat")
     for mode, name in ((DisplayMode.MASK, "main-mask"), (DisplayMode.CONTOUR, "main-contour"),

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from declip_desktop.case.analyses import last_failures
+from declip_desktop.case.displayed import displayed_analysis
 from declip_desktop.case.util import readable_utc
 from engine.result import AnalysisResult
 
@@ -70,9 +71,7 @@ def to_report_case(case: Any) -> ReportCase:
 
 def _item(case: Any, ev: Any) -> ReportItem:
     finding = case.finding(ev.id)
-    sa = case.analysis_for(ev.id, model_id=finding.model_id, mode=finding.mode)
-    if sa is None and (finding.model_id or finding.mode):
-        sa = case.analysis_for(ev.id)   # the finding names an analysis that is gone: use the latest
+    sa = displayed_analysis(case, ev.id)  # the same analysis the viewer and the list show
     item = ReportItem(
         item_id=ev.id, file_name=ev.file_name, path=Path(ev.path), sha256_ingest=ev.sha256,
         threshold=finding.threshold, opacity=finding.opacity if finding.opacity is not None else 0.5,
