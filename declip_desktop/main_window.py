@@ -31,6 +31,7 @@ from declip_desktop.docks.problems_dock import ProblemsPanel
 from declip_desktop.dropping import local_paths
 from declip_desktop.evidence_model import EvidenceModel, IdRole
 from declip_desktop.findings_controller import FindingsController
+from declip_desktop.gui_fonts import register_bundled_fonts
 from declip_desktop.ingest_controller import IngestController
 from declip_desktop.overlay_style import DisplayMode, OverlayStyle
 from declip_desktop.responsiveness import device_guess, preload_engine, tune_for_gui
@@ -61,6 +62,7 @@ class MainWindow(QMainWindow):
         self._last_style: OverlayStyle | None = None
         self._mode_before_original = DisplayMode.HEAT
         preload_engine()  # import torch now, never while a batch runs (its import holds the GIL)
+        register_bundled_fonts()  # CJK and other scripts on machines without such system fonts
         tune_for_gui()  # no GC walks, short GIL waits, no zeroing under the GIL (see the module)
         self._build_ui()
         self.cases = CaseController(self)
