@@ -137,8 +137,7 @@ class AnalysisController(QObject):
                                           self.model_input_size(), self._seconds_per_window())
             except Exception:
                 text = ""
-        self.panel.resolutionLabel.setText(text)
-        self.panel.resolutionLabel.setVisible(bool(text))
+        self.panel.resolutionLabel.setText(text or "Select an image to see the size it is analysed at.")
 
     def _seconds_per_window(self) -> float | None:
         """From this case's tiled analyses: their recorded time per window on this machine's runs."""

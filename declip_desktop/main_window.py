@@ -114,6 +114,7 @@ class MainWindow(QMainWindow):
             dock.setWidget(_scroll(widget) if key in ("analysis", "overlay", "finding") else widget)
             if key in ("analysis", "overlay"):  # progress and readouts must never scroll out of view
                 dock.widget().setMinimumHeight(widget.sizeHint().height() + 6)
+                dock.widget().setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
             self.addDockWidget(area, dock)
             self._docks[key] = dock
         self._docks["problems"].hide()  # shown when there is a problem to read

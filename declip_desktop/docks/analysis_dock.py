@@ -42,6 +42,7 @@ class AnalysisPanel(QWidget):
             self.precisionCombo.setItemData(i, tip, Qt.ItemDataRole.ToolTipRole)
         self.resolutionLabel = QLabel("", objectName="resolutionLabel", accessibleName="Working resolution")
         self.resolutionLabel.setWordWrap(True)
+        self.resolutionLabel.setText("Select an image to see the size it is analysed at.")
         self.deviceLabel = QLabel("…", objectName="deviceLabel", accessibleName="Device in use")
         self.deviceLabel.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.analyzeButton = QPushButton("&Analyse", objectName="analyzeButton",
@@ -56,9 +57,13 @@ class AnalysisPanel(QWidget):
         self.progressLabel.setWordWrap(True)
         self.displayedCombo = QComboBox(objectName="displayedAnalysisCombo",
                                         accessibleName="Displayed analysis of the selected image")
+        # Long entries must not widen the dock (a horizontal scroll bar hid the panel's right side).
+        self.displayedCombo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.displayedCombo.setMinimumContentsLength(16)
         self.displayedCombo.setToolTip("The analysis shown in the viewer, the list, the finding and the report. "
                                        "Choosing another records it in the image's finding.")
-        self.displayedLabel = QLabel("No image selected", objectName="displayedAnalysisLabel",
+        # Sized for two lines from the start: the dock's height is fixed from this panel's size hint.
+        self.displayedLabel = QLabel("No image selected\n", objectName="displayedAnalysisLabel",
                                      accessibleName="Displayed analysis")
         self.displayedLabel.setWordWrap(True)
         self.displayedLabel.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)

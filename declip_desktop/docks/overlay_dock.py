@@ -48,7 +48,8 @@ class OverlayPanel(QWidget):
         self.reachLabel = QLabel("", objectName="reachLabel", accessibleName="Threshold range warning")
         self.reachLabel.setWordWrap(True)
         self.reachLabel.setStyleSheet("color: #c06000")
-        self.reachLabel.hide()
+        # Two lines are reserved (the dock's height is fixed from this panel): a warning never scrolls away.
+        self.reachLabel.setMinimumHeight(2 * self.reachLabel.fontMetrics().lineSpacing() + 2)
         self.probeLabel = QLabel("Under cursor: –", objectName="probeLabel",
                                  accessibleName="Probability under the cursor")
 
@@ -130,17 +131,16 @@ class OverlayPanel(QWidget):
     def _update_score(self, style: OverlayStyle) -> None:
         if self._score is None or self._flagged is None:
             self.scoreLabel.setText("Score: – (not analysed)")
-            self.reachLabel.hide()
+            self.reachLabel.clear()
             return
         pct = 100.0 * self._flagged(style.threshold)
         self.scoreLabel.setText(f"Score: {self._score:.3f}\nFlagged: {pct:.1f} % of the image above {style.threshold:.2f}")
         reach = getattr(self, "_reach", None)
         above = reach is not None and style.threshold >= reach
-        self.reachLabel.setVisible(above)
-        if above:
-            self.reachLabel.setText(f"⚠ The threshold {style.threshold:.2f} is above the highest value this map "
-                                    f"reaches ({reach:.3f}): nothing can be flagged. The model's maps may never "
-                                    f"reach 1; lower the threshold to compare regions.")
+        self.reachLabel.setText(f"⚠ This map never exceeds {reach:.3f}: nothing can be flagged at a threshold "
+                                f"above it." if above else "")
+        self.reachLabel.setToolTip("The model's calibration keeps its maps below 1; lower the threshold to compare "
+                                   "regions." if above else "")
 
     def set_probe(self, x: int, y: int, value: float | None) -> None:
         if value is None:
