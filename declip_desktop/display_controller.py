@@ -103,11 +103,15 @@ class DisplayController(QObject):
         if image is not None and (ref is None or (eid, ref) in self._maps):
             self._show(eid, ref)
             return
+        self._clear_readouts()
         if image is None:
             # A placeholder naming the new item: the previous picture and map must not stay up.
-            self._clear_readouts()
             win.viewer.set_content(None, None)
             win.viewer.show_message(f"Loading {self._name(eid)}…")
+        elif win.viewer.view.image is not image:
+            win.viewer.set_content(image, None)
+        else:  # the same picture: another analysis's map must not stay up while this one loads
+            win.viewer.set_overlay(None)
         self._shown = None
         win.statusBar().showMessage(f"Loading {self._name(eid)}…")
         self._load(eid, ref, need_image=image is None)

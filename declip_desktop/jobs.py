@@ -96,6 +96,14 @@ class DisplayData:
     analysis: dict | None  # stored record: model_id, mode, score, stored_utc, metadata
 
 
+def as_stored(prob: np.ndarray) -> np.ndarray:
+    """The map exactly as the case stores it (16-bit), so the screen shows the values a later
+    load, the report and the cursor readout all give, not the pre-storage float ones."""
+    from engine.mapio import encode_u16
+
+    return (encode_u16(prob).astype(np.float32) / 65535.0).astype(np.float32)
+
+
 def build_overlay(prob: np.ndarray, score: float | None) -> MapPyramid:
     return MapPyramid.from_probability(prob, score)
 
@@ -172,7 +180,7 @@ def analysis_job(ctx: JobContext, case, ids: list[str], detectors: DetectorCache
                 return
             overlay = None
             if wanted() == item.id or outcome.probability.size <= 4_000_000:
-                overlay = build_overlay(outcome.probability, outcome.score)
+                overlay = build_overlay(as_stored(outcome.probability), sa.score)
             counts["done"] += 1
             record = analysis_record(sa)
             ctx.item(item.id, AnalysisDone(item.id, float(outcome.score), overlay, record))

@@ -8,6 +8,7 @@ from PySide6.QtCore import QPointF
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication, QLabel
 
+from declip_desktop.case.displayed import displayed_analysis
 from declip_desktop.overlay_style import DisplayMode, OverlayStyle
 from declip_desktop.pyramid import ImagePyramid, MapPyramid
 from declip_desktop.viewer import ViewerPane
@@ -193,4 +194,33 @@ def test_bundled_fonts_draw_cjk_names(qtbot):
     assert not np.array_equal(_grab(a), _grab(b)), "two different CJK characters drew the same (boxes)"
     w.set_examiner("王小明")
     assert "王小明" in find(w, "examinerLabel").text()
+    close_window(w)
+
+
+def test_quick_switching_of_items_and_displays_ends_consistent(qtbot, tmp_path, tiny_model):
+    """Items, analyses and display modes switched faster than images decode: whatever is on screen
+    at the end is one item's picture with that item's displayed analysis, as the list and report say."""
+    w = _analysed_window(qtbot, tmp_path, n=3, size=(640, 480), mode="paper")
+    w.analysisPanel.select_data(w.analysisPanel.modeCombo, "tiled")
+    w.evidenceList.setCurrentIndex(w.evidenceModel.index(1))
+    with qtbot.waitSignal(w.analysisFinished, timeout=120000):
+        w.analysis.analyze_selected()  # item 1 now has two analyses
+    ids = [r.id for r in w.evidenceModel.rows()]
+    modes = list(DisplayMode)
+    for k in range(12):
+        w.evidenceList.setCurrentIndex(w.evidenceModel.index(k % 3))
+        w.overlayPanel.set_mode(modes[k % len(modes)])
+        QApplication.processEvents()
+    w.overlayPanel.set_mode(DisplayMode.HEAT)
+    last = ids[11 % 3]
+    qtbot.waitUntil(lambda: _shown(w)[0] == last and w.imageView.overlay_item is not None, timeout=30000)
+    for eid in ids:
+        w.evidenceList.setCurrentIndex(w.evidenceModel.index(ids.index(eid)))
+        qtbot.waitUntil(lambda: w.imageView.overlay_item is not None and w.imageView.image is not None
+                        and w.display.current_id == eid, timeout=30000)
+        shown = w.imageView.overlay_item.pyramid
+        sa = displayed_analysis(w.case, eid)
+        assert np.array_equal(shown.probability, sa.probability)
+        assert w.evidenceModel.get(eid).score == pytest.approx(sa.score) == pytest.approx(shown.score)
+        assert _report_score(w.case, eid) == round(sa.score, 6)
     close_window(w)
