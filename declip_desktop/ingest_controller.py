@@ -32,7 +32,7 @@ class IngestController(QObject):
             win.report_error("Add images", "This case is open read-only: nothing can be added to it.")
             return
         if win.case is None:  # the new case takes them
-            win.ask_and_create_case(paths)
+            win.cases.ask_and_create_case(paths)
             return
         if self.job is not None:  # queue behind the running ingest
             self.pending.extend(paths)

@@ -290,17 +290,11 @@ class MainWindow(QMainWindow):
     def open_case(self, path: str, create: bool = False, readonly: bool = False) -> bool:
         return self.cases.open_case(path, create=create, readonly=readonly)
 
-    def close_case(self) -> None:
-        self.cases.close_case()
-
     def set_examiner(self, name: str) -> None:
         self.cases.set_examiner(name)
 
     def add_paths(self, paths: list[str]) -> None:
         self.ingest.add_paths(paths)
-
-    def ask_and_create_case(self, pending: list[str]) -> None:
-        self.cases.ask_and_create_case(pending)
 
     @property
     def ask_new_case(self):
@@ -312,9 +306,6 @@ class MainWindow(QMainWindow):
 
     def analyze_all(self) -> None:
         self.analysis.analyze_all()
-
-    def save_finding(self, sync: bool = False) -> None:
-        self.findings.save(sync=sync)
 
     def cancel(self) -> None:
         self.analysis.cancel()
@@ -410,7 +401,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:  # noqa: N802
         window_state.save(self)
-        self.close_case()
+        self.cases.close_case()
         self.runner.cancel_all()
         self.runner.wait(30000)
         super().closeEvent(event)

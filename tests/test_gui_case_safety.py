@@ -103,7 +103,7 @@ def test_a_failed_finding_save_is_shown_and_kept(qtbot, tmp_path, monkeypatch):
     monkeypatch.setattr(jobs, "save_finding_job", refuse)
     find(w, "findingStatusCombo").setCurrentIndex(find(w, "findingStatusCombo").findData("suspicious"))
     find(w, "findingNoteEdit").setPlainText("mug pasted, lower right")
-    w.save_finding(sync=True)
+    w.findings.save(sync=True)
     assert w.evidenceModel.get(first).status == "not reviewed"  # the list shows what the case holds
     assert w.findingPanel.savedLabel.text().startswith("NOT SAVED")
     _select(qtbot, w, 1)  # the switch retries and fails again
