@@ -81,7 +81,7 @@ class AnalysisController(QObject):
         try:
             done = {a.evidence_id for a in case.analyses()
                     if a.mode == mode and (model is None or a.model_id == model)}
-        except Exception as exc:
+        except Exception as exc:  # (nothing runs now: the case's lock is free)
             self.win.report_error("Analyse remaining", f"The case's analyses cannot be read: {exc}")
             return
         ids = [r.id for r in self.win.evidenceModel.rows() if r.id not in done]
@@ -141,15 +141,12 @@ class AnalysisController(QObject):
 
     def _seconds_per_window(self) -> float | None:
         """From this case's tiled analyses: their recorded time per window on this machine's runs."""
-        try:
-            for sa in reversed(self.win.case.analyses()):
-                md = sa.metadata
-                tiles = (md.get("tiling") or {}).get("tiles")
-                total = (md.get("timings") or {}).get("total_s")
-                if tiles and total:
-                    return float(total) / float(tiles)
-        except Exception:
-            pass
+        for rec in reversed(self.win.display.records()):
+            md = rec.get("metadata") or {}
+            tiles = (md.get("tiling") or {}).get("tiles")
+            total = (md.get("timings") or {}).get("total_s")
+            if tiles and total:
+                return float(total) / float(tiles)
         return None
 
     # -- job signals ----------------------------------------------------------------------------

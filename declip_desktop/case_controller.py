@@ -148,7 +148,7 @@ class CaseController(QObject):
         rows = [EvidenceRow(id=item.id, name=item.file_name, status=case.finding(item.id).status)
                 for item in case.evidence]
         win.evidenceModel.set_rows(rows)
-        win.display.refresh_scores()
+        win.display.load_index()
         _show_last_failures(win, case)
         win.case_shown(case, bool(rows))
         if rows:

@@ -14,7 +14,7 @@ from collections import OrderedDict
 from PySide6.QtCore import QItemSelectionModel, QObject, Signal
 
 from declip_desktop import jobs
-from declip_desktop.case.displayed import displayed_analysis
+from declip_desktop.case.displayed import pick
 from declip_desktop.docks.analysis_dock import analysis_text
 from declip_desktop.metadata_presenter import metadata_sections
 from declip_desktop.workers import Job
@@ -36,36 +36,52 @@ class DisplayController(QObject):
         self._job: Job | None = None
         self._shown: tuple | None = None
         self._notes: dict[str, str] = {}
+        self._index: dict[str, dict[jobs.AnalysisRef, dict]] = {}
 
     # -- the rule -------------------------------------------------------------------------------
+    # The item's stored analyses are kept here as records (read once at case open, then updated
+    # from each finished analysis): asking the case would wait on its lock while a worker writes
+    # a map, and the window would stall for that long.
+    def load_index(self) -> None:
+        self._index = {}
+        try:
+            analyses = self.win.case.analyses()
+        except Exception:
+            return
+        for sa in analyses:
+            self._index.setdefault(sa.evidence_id, {})[jobs.AnalysisRef.of(sa)] = jobs.analysis_record(sa)
+        self.refresh_scores()
+
+    def _add_record(self, eid: str, record: dict) -> jobs.AnalysisRef:
+        ref = jobs.AnalysisRef.of_record(record)
+        refs = self._index.setdefault(eid, {})
+        for old in [r for r in refs if (r.model_id, r.mode) == (ref.model_id, ref.mode)]:
+            del refs[old]  # the case keeps one analysis per model and mode: the new one replaced it
+        refs[ref] = record
+        return ref
+
     def displayed_ref(self, eid: str) -> jobs.AnalysisRef | None:
         case = self.win.case
         if case is None:
             return None
         try:
-            return jobs.AnalysisRef.of(displayed_analysis(case, eid))
+            finding = case.finding(eid)
         except Exception:
             return None
+        return pick(finding, list(self._index.get(eid, {})))
 
     def stored(self, eid: str) -> list[tuple[jobs.AnalysisRef, dict]]:
-        try:
-            analyses = self.win.case.analyses(eid)
-        except Exception:
-            return []
-        return [(jobs.AnalysisRef.of(sa), jobs.analysis_record(sa)) for sa in analyses]
+        return sorted(self._index.get(eid, {}).items(), key=lambda kv: kv[0].stored_utc or "")
+
+    def records(self) -> list[dict]:
+        return [rec for refs in self._index.values() for rec in refs.values()]
 
     def refresh_scores(self) -> None:
-        """Every list chip shows its item's displayed analysis (small JSON records only)."""
-        case = self.win.case
-        if case is None:
-            return
+        """Every list chip shows its item's displayed analysis."""
         for row in self.win.evidenceModel.rows():
-            try:
-                sa = displayed_analysis(case, row.id)
-            except Exception:
-                continue
-            if sa is not None:
-                self.win.evidenceModel.update(row.id, score=sa.score)
+            ref = self.displayed_ref(row.id)
+            if ref is not None:
+                self.win.evidenceModel.update(row.id, score=self._index[row.id][ref].get("score"))
 
     # -- selection ------------------------------------------------------------------------------
     def select(self, eid: str | None) -> None:
@@ -140,7 +156,7 @@ class DisplayController(QObject):
 
     def analysis_stored(self, done: jobs.AnalysisDone) -> None:
         eid = done.evidence_id
-        new = jobs.AnalysisRef.of_record(done.record)
+        new = self._add_record(eid, done.record)
         if done.overlay is not None:
             self._cache_map(eid, new, done.overlay, done.record)
         shown = self.displayed_ref(eid)
@@ -160,6 +176,7 @@ class DisplayController(QObject):
         self._images.clear()
         self._maps.clear()
         self._notes.clear()
+        self._index = {}
         self._clear_readouts()
 
     # -- loading --------------------------------------------------------------------------------
@@ -185,6 +202,7 @@ class DisplayController(QObject):
             while len(self._images) > IMAGE_CACHE:
                 self._images.popitem(last=False)
         if data.ref is not None and data.overlay is not None:
+            self._add_record(eid, data.analysis)  # e.g. stored meanwhile by `declip case analyze`
             self._cache_map(eid, data.ref, data.overlay, data.analysis)
         self.win.statusBar().clearMessage()
         if eid == self.current_id:

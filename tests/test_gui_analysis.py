@@ -89,6 +89,7 @@ def test_event_loop_keeps_running_during_analysis(qtbot, tmp_path, tiny_model):
     with qtbot.waitSignal(w.analysisFinished, timeout=180000):
         w.analyze_all()
     meter.stop()
+    print(f"max event-loop gap during analysis: {meter.max_gap * 1000:.1f} ms; gaps > 50 ms {meter.long_gaps}")
     assert meter.ticks > 20
     close_window(w)
 

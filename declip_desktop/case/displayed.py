@@ -6,14 +6,22 @@ examiner changes it by recording another analysis in the finding (the GUI's anal
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence, TypeVar
+
+T = TypeVar("T")
+
+
+def pick(finding: Any, candidates: Sequence[T]) -> T | None:
+    """The rule on any analyses with model_id, mode and stored_utc (stored records, or the GUI's
+    own index of them, which it reads without waiting on a case busy storing a map)."""
+    if finding is not None and (finding.model_id or finding.mode):
+        named = [a for a in candidates if (finding.model_id is None or a.model_id == finding.model_id)
+                 and (finding.mode is None or a.mode == finding.mode)]
+        if named:
+            return max(named, key=lambda a: a.stored_utc or "")
+    return max(candidates, key=lambda a: a.stored_utc or "") if candidates else None  # none named, or gone
 
 
 def displayed_analysis(case: Any, evidence_id: str):
     """The item's displayed StoredAnalysis, or None when it has none."""
-    finding = case.finding(evidence_id)
-    if finding.model_id or finding.mode:
-        sa = case.analysis_for(evidence_id, model_id=finding.model_id, mode=finding.mode)
-        if sa is not None:
-            return sa
-    return case.analysis_for(evidence_id)  # none named, or the named one is gone: the latest
+    return pick(case.finding(evidence_id), case.analyses(evidence_id))
