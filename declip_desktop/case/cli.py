@@ -9,10 +9,10 @@ import json
 import sys
 import time
 
-from .analyses import run_started_details
 from .case_folder import Case
 from .errors import READ_ONLY_STILL_WORKS, CaseError
 from .records import FINDING_STATUSES
+from .util import printable as _printable
 
 
 def register(subparsers) -> None:
@@ -144,87 +144,44 @@ def _detector(args):
         raise CaseError(f"this engine does not accept {', '.join('--' + k for k in kwargs)} ({exc})") from None
 
 
-def _weights_of(det) -> list | None:
-    """Weights (file, sha256) the detector runs with, to tell whether a stored analysis is current."""
-    # What the stored metadata records: every file that runs, the packaged backbone included
-    # (a card lists only its own files, so comparing with it never matched a Lite0 analysis).
-    try:
-        described = det.describe().get("weights") if hasattr(det, "describe") else None
-    except Exception:
-        described = None
-    if described:
-        try:
-            return sorted(json.dumps(x, sort_keys=True, default=str) for x in described)
-        except TypeError:
-            return None
-    card = getattr(det, "card", None)
-    for attr in ("weights", "files"):
-        w = getattr(card, attr, None)
-        if w:
-            try:
-                return sorted(json.dumps(x, sort_keys=True, default=str) for x in w)
-            except TypeError:
-                return None
-    return None
-
-
-def _same_weights(stored: list | None, current: list | None) -> bool:
-    if stored is None or current is None:
-        return True  # nothing to compare: model id and mode decide
-    try:
-        a = sorted(str(x.get("sha256")) for x in stored)
-        b = sorted(str(json.loads(x).get("sha256")) for x in current)
-    except (AttributeError, TypeError, ValueError):
-        return True
-    return a == b or not all(b)
-
-
 def cmd_analyze(args) -> int:
+    from .analysis_run import analyze_each, dimension_warning, run_analysis
+
     with _open(args) as case:
         items = [case.resolve(ref) for ref in args.evidence] if args.evidence else case.evidence
         if not items:
             print("no evidence in the case")
             return 0
         det = _detector(args)
-        model_id = getattr(getattr(det, "card", None), "id", None) or args.model
-        weights = _weights_of(det)
-        todo = []
         for it in items:
-            old = case.analysis_for(it.id, model_id=model_id, mode=args.mode) if model_id else None
-            if (old and not args.force and old.record.get("evidence_sha256") == it.sha256
-                    and _same_weights(old.metadata.get("weights"), weights)):
-                continue
-            todo.append(it)
-        skipped = len(items) - len(todo)
-        if skipped:
-            _err(f"{skipped} item(s) already analysed with {model_id} ({args.mode}); use --force to redo")
-        case.log("analysis_run_started", run_started_details(det, model_id, args.mode, args.precision,
-                                                             [it.id for it in todo], args.force))
-        failed = 0
+            note = dimension_warning(it)
+            if note:
+                _err(f"warning: {_printable(note)}")
         tty = sys.stderr.isatty()
-        for n, it in enumerate(todo, 1):
-            t0 = time.monotonic()
-            try:
-                res = det.analyze(str(it.path), mode=args.mode, progress=_tile_progress(n, len(todo), it) if tty else None)
-                sa = case.store_analysis(it.id, res, model_id=model_id or None)
-            except KeyboardInterrupt:
-                case.log("analysis_run_interrupted", {"done": n - 1, "of": len(todo)})
-                raise
-            except Exception as exc:  # one bad image never stops the batch
-                failed += 1
-                msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                if msg.startswith(str(it.path) + ": "):  # the engine names the case copy; the id says more
-                    msg = msg[len(str(it.path)) + 2:]
-                _err(f"[{n}/{len(todo)}] {it.id} {it.file_name}: FAILED: {msg}")
-                case.log("analysis_failed", {"evidence_id": it.id, "model_id": model_id, "mode": args.mode, "error": msg})
-                continue
+        started = [time.monotonic()]
+
+        def tiles(n: int, it, done: int, total: int) -> None:
+            if tty and total > 1:  # tiled mode on a large image can take minutes: show the tiles moving
+                print(f"\r{it.id} {_printable(it.file_name)}: tile {done}/{total}", end="",
+                      file=sys.stderr, flush=True)
+
+        def shown(done) -> None:
+            head = f"[{done.index + 1}/{done.total}] {done.item.id} {_printable(done.item.file_name)}"
             if tty:
                 print("\r", end="", file=sys.stderr)
-            _err(f"[{n}/{len(todo)}] {it.id} {it.file_name}: score {sa.score:.4f} ({time.monotonic() - t0:.1f} s)")
-        case.log("analysis_run_finished", {"model_id": model_id, "mode": args.mode, "analysed": len(todo) - failed,
-                                           "failed": failed, "up_to_date": skipped})
-    print(f"{len(todo) - failed} analysed, {failed} failed, {skipped} already up to date")
-    return 1 if failed else 0
+            if done.error:
+                _err(f"{head}: FAILED: {_printable(done.error)}")
+            else:
+                _err(f"{head}: score {done.stored.score:.4f} ({time.monotonic() - started[0]:.1f} s)")
+            started[0] = time.monotonic()
+
+        run = run_analysis(case, det, items, args.mode, on_item=shown, force=args.force,
+                           results=analyze_each(det, args.mode, progress=tiles))
+        if run.up_to_date:
+            _err(f"{len(run.up_to_date)} item(s) already analysed with {run.model_id} ({args.mode}); "
+                 "use --force to redo")
+    print(f"{len(run.analysed)} analysed, {len(run.failed)} failed, {len(run.up_to_date)} already up to date")
+    return 1 if run.failed else 0
 
 
 def _tile_progress(n: int, total: int, it):
@@ -266,10 +223,6 @@ def cmd_status(args) -> int:
     return 0
 
 
-def _printable(line: str) -> str:
-    """Case text (names, notes) came from people and files: show control characters as escapes, so
-    a note cannot move the cursor, recolour or clear the examiner's terminal."""
-    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in line)
 
 
 def cmd_finding(args) -> int:

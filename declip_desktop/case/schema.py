@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import CaseSchemaError
+from .util import valid_evidence_id, valid_evidence_name
 
 SCHEMA_VERSION = 1
 SUPPORTED_SCHEMAS = (1,)
@@ -76,6 +77,13 @@ def validate_evidence_index(path: Path, data: Any) -> dict:
         for key in need:
             if key not in it:
                 raise CaseSchemaError(f"{path}: evidence item {n} is missing the field '{key}'")
+        # Ids and names become paths: refuse anything that could point outside the case.
+        if not valid_evidence_id(it["id"]):
+            raise CaseSchemaError(f"{path}: evidence item {n} has an invalid id {str(it['id'])[:40]!r} "
+                                  "(expected E followed by digits)")
+        if not valid_evidence_name(it["file_name"]):
+            raise CaseSchemaError(f"{path}: evidence item {n} ({it['id']}) has an invalid file_name "
+                                  f"{str(it['file_name'])[:80]!r} (must be one name inside evidence/)")
     return data
 
 
@@ -83,4 +91,7 @@ def validate_findings(path: Path, data: Any) -> dict:
     check_schema_version(path, data, "findings file")
     if not isinstance(data.get("findings"), dict):
         raise CaseSchemaError(f"{path}: findings file has no 'findings' object")
+    for key in data["findings"]:
+        if not valid_evidence_id(key):
+            raise CaseSchemaError(f"{path}: findings file names an invalid evidence id {str(key)[:40]!r}")
     return data
