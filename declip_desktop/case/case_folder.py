@@ -34,7 +34,7 @@ from .errors import CaseError, CaseSchemaError
 from .lock import CaseLock
 from .records import (DEFAULT_STATUS, FINDING_STATUSES, EvidenceItem, Finding, IngestReport, StoredAnalysis,
                       VerifyReport)
-from .util import MAX_LENGTHS, check_length, inside, record_digest, utc_now
+from .util import check_length, inside, record_digest, utc_now
 
 CASE_SUFFIX = ".declip"
 CASE_JSON = "case.json"
@@ -426,6 +426,8 @@ class Case:
         status = str(status).strip().lower().replace("_", " ")
         if status not in FINDING_STATUSES:
             raise CaseError(f"unknown finding status '{status}'; use one of: {', '.join(FINDING_STATUSES)}")
+        if note is not None:
+            check_length("note", str(note))
         for name, v in (("threshold", threshold), ("opacity", opacity)):
             if v is not None and not (isinstance(v, (int, float)) and 0.0 <= float(v) <= 1.0):
                 raise CaseError(f"{name} must be a number between 0 and 1, got {v!r}")
@@ -465,14 +467,16 @@ class Case:
         return self.log("report_exported", {"file": str(p), "sha256": sha, "size": size} | (details or {}))
 
     # -- integrity and audit --------------------------------------------------------------------
-    def verify(self, progress: Progress | None = None) -> VerifyReport:
+    def verify(self, progress: Progress | None = None, against: dict | None = None) -> VerifyReport:
         """Re-hash every evidence copy and analysis map, walk the audit chain and cross-check the
-        indexes against the log. The verification itself is logged (unless opened read-only)."""
+        indexes against the log, both ways. against: an audit head a report printed (see
+        case.anchor), which the log must still hold. The verification itself is logged (unless
+        opened read-only)."""
         from .verify import verify_evidence, verify_records
 
         evidence_part = verify_evidence(self, progress)  # outside the lock: other threads may keep writing
         with self._mutex:
-            report = verify_records(self, evidence_part)
+            report = verify_records(self, evidence_part, against)
             report.logged = False
             if self.readonly:
                 report.notes.append("opened read-only: this verification is not recorded in the case")

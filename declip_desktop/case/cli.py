@@ -12,6 +12,7 @@ import time
 from .case_folder import Case
 from .errors import READ_ONLY_STILL_WORKS, CaseError
 from .records import FINDING_STATUSES
+from .analysis_run import dimension_warning
 from .util import printable as _printable
 
 
@@ -34,6 +35,15 @@ def register(subparsers) -> None:
     sp.add_argument("--org", default="", help="organisation")
     sp.add_argument("--description", default="")
     sp.set_defaults(func=cmd_new)
+
+    sp = sub.add_parser("edit", help="change the case details (logged with old and new values)")
+    common(sp)
+    sp.add_argument("--title")
+    sp.add_argument("--number", help="case number")
+    sp.add_argument("--case-examiner", help="the case's examiner (--examiner names who makes this change)")
+    sp.add_argument("--org", help="organisation")
+    sp.add_argument("--description")
+    sp.set_defaults(func=cmd_edit)
 
     sp = sub.add_parser("add", help="ingest image files and folders (recursively)")
     common(sp)
@@ -70,6 +80,10 @@ def register(subparsers) -> None:
     sp = sub.add_parser("verify", help="re-hash evidence and check the audit chain (exit 1 on any failure)")
     common(sp)
     sp.add_argument("--json", action="store_true", help="machine-readable output")
+    anchor = sp.add_mutually_exclusive_group()
+    anchor.add_argument("--against", metavar="REPORT.pdf",
+                        help="also prove the audit log is unchanged up to the head this report printed")
+    anchor.add_argument("--head", metavar="COUNT:SHA256", help="the same, with the head typed from a report's cover")
     sp.set_defaults(func=cmd_verify)
 
     sp = sub.add_parser("log", help="print the audit log")
@@ -101,25 +115,42 @@ def cmd_new(args) -> int:
     return 0
 
 
+def cmd_edit(args) -> int:
+    fields = {k: v for k, v in (("title", args.title), ("number", args.number), ("examiner", args.case_examiner),
+                                ("organisation", args.org), ("description", args.description)) if v is not None}
+    if not fields:
+        raise CaseError("nothing to change: give --title, --number, --case-examiner, --org or --description")
+    with _open(args) as case:
+        before = case.info
+        case.update_info(**{k: v.strip() if k != "description" else v for k, v in fields.items()})
+        after = case.info
+    changed = [k for k in fields if before[k] != after[k]]
+    print(_printable(f"changed {', '.join(changed)}" if changed else "no change (the values were already set)"))
+    return 0
+
+
 def cmd_add(args) -> int:
     tty = sys.stderr.isatty()
 
     def progress(done: int, total: int, msg: str) -> None:
         if tty and total:
-            print(f"\r[{done}/{total}] {msg[:60]:<60}", end="", file=sys.stderr, flush=True)
+            print(f"\r[{done}/{total}] {_printable(msg)[:60]:<60}", end="", file=sys.stderr, flush=True)
 
     with _open(args) as case:
         rep = case.add_paths(args.paths, progress=progress)
     if tty:
         print(file=sys.stderr)
     for it in rep.added:
-        print(f"added {it.id} {it.file_name}  sha256 {it.sha256}")
+        print(_printable(f"added {it.id} {it.file_name}  sha256 {it.sha256}"))
+        note = dimension_warning(it)
+        if note:
+            _err(f"warning: {_printable(note)}")
     for iss in rep.duplicates:
-        _err(f"refused {iss}")
+        _err(_printable(f"refused {iss}"))
     for iss in rep.errors:
-        _err(f"error {iss}")
+        _err(_printable(f"error {iss}"))
     for iss in rep.skipped:
-        _err(f"skipped {iss}")
+        _err(_printable(f"skipped {iss}"))
     print(f"{len(rep.added)} added, {len(rep.duplicates)} duplicate(s) refused, {len(rep.skipped)} skipped, "
           f"{len(rep.errors)} error(s)")
     # Non-images met while walking a folder are expected (sidecars, notes); anything the user named
@@ -145,7 +176,7 @@ def _detector(args):
 
 
 def cmd_analyze(args) -> int:
-    from .analysis_run import analyze_each, dimension_warning, run_analysis
+    from .analysis_run import analyze_each, run_analysis
 
     with _open(args) as case:
         items = [case.resolve(ref) for ref in args.evidence] if args.evidence else case.evidence
@@ -235,7 +266,7 @@ def cmd_finding(args) -> int:
             raise CaseError(f"{it.id} has no analysis with model {args.model or 'any'} and mode {args.mode or 'any'}")
         f = case.set_finding(it.id, args.status, note=args.note, threshold=args.threshold, opacity=args.opacity,
                              model_id=sa.model_id if sa else None, mode=sa.mode if sa else None)
-    print(f"{it.id} {it.file_name}: {f.status}" + (f" (on the {sa.model_id} {sa.mode} analysis)" if sa else ""))
+    print(_printable(f"{it.id} {it.file_name}: {f.status}" + (f" (on the {sa.model_id} {sa.mode} analysis)" if sa else "")))
     return 0
 
 
@@ -250,18 +281,26 @@ def _open_or_read_only(args, doing: str) -> tuple[Case, bool]:
 
 
 def cmd_verify(args) -> int:
-    case, logged = _open_or_read_only(args, "verifying")
+    from .anchor import head_from_report, parse_head
+
+    head = head_from_report(args.against) if args.against else parse_head(args.head) if args.head else None
+    case, _writable = _open_or_read_only(args, "verifying")
     with case:
-        rep = case.verify()
+        rep = case.verify(against=head)
     if args.json:
-        print(json.dumps(rep.to_dict() | {"logged": logged}, ensure_ascii=False, indent=2))
+        print(json.dumps(rep.to_dict() | {"against": head}, ensure_ascii=False, indent=2))
     else:
         for w in rep.warnings:
-            print(f"warning: {w}")
+            print(_printable(f"warning: {w}"))
         for p in rep.problems:
-            print(f"FAIL: {p.message}")
+            print(_printable(f"FAIL: {p.message}"))
+        for note in rep.notes if _writable else []:  # read-only was said when the case was opened
+            _err(_printable(f"note: {note}"))
         state = "INTACT" if rep.ok else f"INTEGRITY FAILURE ({len(rep.problems)} problem(s))"
-        print(f"{state}: {rep.checked_files} evidence file(s) re-hashed, {rep.audit_entries} audit entries checked")
+        anchored = (f"; unchanged up to entry {head['entries']} as witnessed by {_printable(head['source'])}"
+                    if head and rep.ok else "")
+        print(f"{state}: {rep.checked_files} evidence file(s) re-hashed, {rep.audit_entries} audit entries checked"
+              f"{anchored}")
     return 0 if rep.ok else 1
 
 

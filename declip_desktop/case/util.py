@@ -66,7 +66,7 @@ SAFE_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
 # Longest accepted case details, so every field fits a report page (a 5,000-character examiner
 # name once made a case unreportable).
 MAX_LENGTHS = {"title": 200, "number": 100, "examiner": 120, "organisation": 200, "description": 4000,
-               "note": 4000}
+               "note": 100_000}
 
 
 def valid_evidence_id(value: Any) -> bool:

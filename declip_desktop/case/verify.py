@@ -65,7 +65,8 @@ def verify_evidence(case: "Case", progress: "Progress | None" = None) -> tuple[l
     return problems, warnings, checked
 
 
-def verify_records(case: "Case", evidence_part: tuple[list[VerifyProblem], list[str], int]) -> VerifyReport:
+def verify_records(case: "Case", evidence_part: tuple[list[VerifyProblem], list[str], int],
+                   against: dict | None = None) -> VerifyReport:
     """Analysis maps, the audit chain and the cross-checks. Run with the case's write lock held,
     so the indexes and the log are read at one consistent moment."""
     problems, warnings, checked = (list(evidence_part[0]), list(evidence_part[1]), evidence_part[2])
@@ -78,6 +79,10 @@ def verify_records(case: "Case", evidence_part: tuple[list[VerifyProblem], list[
     _cross_check(case, entries, on_disk, problems, warnings)
     _torn(case, entries, problems)
     _reports(case, entries, problems)
+    if against is not None:
+        from .anchor import check_against
+
+        problems += check_against(entries, against)
     head = entries[-1] if entries else None
     rep = VerifyReport(ok=not problems, checked_files=checked, audit_entries=n_entries, verified_utc=utc_now(),
                        problems=problems, warnings=warnings,
