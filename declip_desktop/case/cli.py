@@ -52,7 +52,8 @@ def register(subparsers) -> None:
 
     sp = sub.add_parser("analyze", help="analyse evidence that has no up-to-date analysis")
     common(sp)
-    sp.add_argument("--model", help="model id or folder (default: the store's default model)")
+    sp.add_argument("--model", help="model id from `declip models list`, or a model folder given as a path "
+                                    "(./NAME); default: the store's default model")
     sp.add_argument("--mode", choices=("paper", "tiled"), default="paper")
     sp.add_argument("--precision", choices=("auto", "exact", "fast"),
                     help="exact = fp32; fast = bf16 on CPU / fp16 on GPU (auto: fast on GPU, exact on CPU)")
