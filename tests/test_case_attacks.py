@@ -394,3 +394,30 @@ def test_cli_and_gui_adapters_write_the_same_audit_entries(tmp_path, monkeypatch
     assert [x[0] for x in run_a] == ["analysis_stored", "analysis_run_started", "analysis_stored",
                                      "analysis_failed", "analysis_run_finished"]
     assert ea == eb
+
+
+def test_interrupted_ingest_never_gives_a_logged_id_to_other_bytes(tmp_path, monkeypatch):
+    """Killed after logging E0001 (a.jpg) but before the index: a later add of another file first must
+    not receive E0001 (which verify would call evidence swapped under an existing id)."""
+    make_jpeg(tmp_path / "src" / "a.jpg", seed=1)
+    make_jpeg(tmp_path / "other" / "0.jpg", seed=7)
+    case = new_case(tmp_path)
+    real_replace = os.replace
+
+    def fail_on_index(src_, dst, *a, **k):
+        if str(dst).endswith("evidence.json"):
+            raise OSError(28, "No space left on device")
+        return real_replace(src_, dst, *a, **k)
+
+    monkeypatch.setattr(os, "replace", fail_on_index)
+    with pytest.raises(OSError):
+        case.add_paths([tmp_path / "src"])
+    monkeypatch.undo()
+    path = case.path
+    case.close()
+    with Case.open(path) as c:
+        first = c.add_paths([tmp_path / "other"])
+        assert [it.id for it in first.added] == ["E0002"]
+        again = c.add_paths([tmp_path / "src"])
+        assert [(it.id, it.file_name) for it in again.added] == [("E0001", "a.jpg")]
+        assert c.verify().ok
