@@ -744,6 +744,8 @@ class MainWindow(QMainWindow):
         text = f"Analysed {done} image(s)" + (f", {failed} failed" if failed else "")
         if counts.get("up_to_date"):
             text += f", {counts['up_to_date']} already up to date"
+            if not done and not failed:
+                text = "Every image already has an up-to-date analysis with this model and mode."
         self.analysisPanel.progressLabel.setText(text)
         self.statusBar().showMessage(text, 8000)
 
