@@ -19,7 +19,7 @@ from .atomic import write_json_atomic
 from .errors import CaseError
 from .records import EvidenceItem, StoredAnalysis
 from .schema import SCHEMA_VERSION
-from .util import inside, record_digest, sha256_file, utc_now, valid_safe_name
+from .util import inside, read_regular, record_digest, sha256_file, utc_now, valid_safe_name
 
 if TYPE_CHECKING:
     from .case_folder import Case
@@ -129,7 +129,7 @@ def scan_analyses(case: "Case") -> dict[str, list[StoredAnalysis]]:
 
 def read_record(path: Path) -> dict | None:
     try:
-        rec = json.loads(path.read_text(encoding="utf-8"))
+        rec = json.loads(read_regular(path, 64 << 20).decode("utf-8"))
     except (OSError, ValueError):
         return None
     return rec if isinstance(rec, dict) and "model_id" in rec and "mode" in rec else None

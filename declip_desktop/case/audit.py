@@ -23,11 +23,12 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .errors import CaseError
-from .util import os_user, utc_now
+from .util import open_regular, os_user, utc_now
 
 AUDIT_NAME = "audit.jsonl"
 GENESIS = "0" * 64
 TORN_ACTION = "audit_torn_entry_set_aside"
+MAX_LOG_BYTES = 8 << 30
 
 
 class AuditWriteError(CaseError):
@@ -90,7 +91,7 @@ class AuditLog:
         if not entries:
             return []
         data = "".join(lines).encode("utf-8")
-        with open(self.path, "ab") as fh:
+        with self._open_for_append() as fh:
             start = fh.seek(0, os.SEEK_END)
             try:
                 fh.write(data)
@@ -109,6 +110,25 @@ class AuditLog:
         self._torn = None
         return [e for e in entries if e["action"] != TORN_ACTION] or entries
 
+    def _open_for_append(self):
+        """The log opened for appending: never through a link, never a FIFO or device (which would
+        block or swallow entries)."""
+        import stat
+
+        flags = (os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+                 | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        try:
+            fd = os.open(self.path, flags, 0o644)
+        except OSError as exc:
+            raise AuditWriteError(f"{self.path}: cannot open the audit log for writing ({exc.strerror or exc}); "
+                                  "nothing was recorded") from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise AuditWriteError(f"{self.path}: the audit log is not a regular file; nothing was recorded")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "ab")
+
     def head(self) -> tuple[int, str]:
         """(number of entries, sha256 of the last entry) as the next append will chain onto."""
         if self._last is None:
@@ -118,12 +138,16 @@ class AuditLog:
     def _read_tail(self) -> tuple[int, str]:
         # Only the last line is read, so opening a case with a long history stays fast.
         try:
-            size = self.path.stat().st_size
+            fh = open_regular(self.path, MAX_LOG_BYTES)
         except FileNotFoundError:
             return 0, GENESIS
+        except OSError as exc:
+            raise AuditWriteError(f"{self.path}: the audit log {exc.strerror or exc}") from None
+        size = os.fstat(fh.fileno()).st_size
         if size == 0:
+            fh.close()
             return 0, GENESIS
-        with open(self.path, "rb") as fh:
+        with fh:
             if not self.readonly:
                 self._repair_torn_tail(fh, size)
             size = os.fstat(fh.fileno()).st_size
@@ -174,11 +198,14 @@ class AuditLog:
     # -- reading -------------------------------------------------------------------------------
     def _raw_lines(self) -> Iterator[bytes]:
         try:
-            with open(self.path, "rb") as fh:
-                for raw in fh:
-                    yield raw.rstrip(b"\n")
+            fh = open_regular(self.path, MAX_LOG_BYTES)  # never a FIFO, device or link
         except FileNotFoundError:
             return
+        except OSError as exc:
+            raise CaseError(f"{self.path}: cannot read the audit log: it {exc.strerror or exc}") from None
+        with fh:
+            for raw in fh:
+                yield raw.rstrip(b"\n")
 
     def entries(self) -> list[dict]:
         """All entries in order. An unparseable line appears as {"seq": n, "invalid": "<reason>"}."""

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import CaseSchemaError
-from .util import valid_evidence_id, valid_evidence_name
+from .util import read_regular, valid_evidence_id, valid_evidence_name
 
 SCHEMA_VERSION = 1
 SUPPORTED_SCHEMAS = (1,)
@@ -24,9 +24,13 @@ CASE_FIELDS: dict[str, type | tuple[type, ...]] = {
 }
 
 
+# Indexes of very large cases stay far below this; /dev/zero or a planted huge file never get read.
+MAX_INDEX_BYTES = 1 << 30
+
+
 def read_json(path: Path, what: str) -> Any:
     try:
-        raw = path.read_bytes()
+        raw = read_regular(path, MAX_INDEX_BYTES)
     except FileNotFoundError:
         raise CaseSchemaError(f"{path}: {what} is missing") from None
     except OSError as exc:

@@ -105,3 +105,36 @@ def printable(line: str) -> str:
     """Case text (names, notes) came from people and files: show control characters as escapes, so
     a file name cannot move the cursor, recolour or clear the examiner's terminal."""
     return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in str(line))
+
+
+def open_regular(path: str | os.PathLike, limit: int | None = None):
+    """Open a case file for reading as a binary file object, refusing what could hang or never end:
+    a link (O_NOFOLLOW), a FIFO or device (O_NONBLOCK, then a regular-file check), or more than
+    `limit` bytes. OSError (with a one-line reason) otherwise; FileNotFoundError when absent."""
+    import errno
+    import stat
+
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise OSError(errno.ELOOP, "is a symbolic link, not a file of the case") from None
+        raise
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, "is not a regular file (a folder, FIFO or device)")
+        if limit is not None and st.st_size > limit:
+            raise OSError(errno.EFBIG, f"is {st.st_size} bytes, more than the {limit} accepted")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_regular(path: str | os.PathLike, limit: int) -> bytes:
+    with open_regular(path, limit) as fh:
+        return fh.read(limit + 1)

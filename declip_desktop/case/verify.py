@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from .analyses import read_record
 from .atomic import TMP_PREFIX
 from .audit import TORN_ACTION
+from .errors import CaseError
 from .records import Finding, VerifyProblem, VerifyReport
 from .util import hash_file, record_digest, sha256_file, utc_now, valid_safe_name
 
@@ -72,10 +73,14 @@ def verify_records(case: "Case", evidence_part: tuple[list[VerifyProblem], list[
     problems, warnings, checked = (list(evidence_part[0]), list(evidence_part[1]), evidence_part[2])
     _unregistered(case, warnings)
     on_disk = _analyses(case, problems)
-    chain, n_entries = case._audit.check_chain(case._info.get("audit_head"))
+    try:
+        chain, n_entries = case._audit.check_chain(case._info.get("audit_head"))
+        entries = case._audit.entries()
+    except CaseError as exc:  # the log is a FIFO, a device, a link...: named, never read
+        chain, n_entries, entries = [], 0, []
+        problems.append(VerifyProblem("audit_chain", str(exc), file=str(case._audit.path)))
     for cp in chain:
         problems.append(VerifyProblem("audit_chain", cp.message, audit_entry=cp.entry, file=str(case._audit.path)))
-    entries = case._audit.entries()
     _cross_check(case, entries, on_disk, problems, warnings)
     _torn(case, entries, problems)
     _reports(case, entries, problems)
@@ -308,7 +313,7 @@ def _torn(case: "Case", entries: list[dict], problems: list[VerifyProblem]) -> N
         named.add(name)
         aside = case.path / name
         state = "kept in " + name
-        if not valid_safe_name(name) or not aside.is_file():
+        if not valid_safe_name(name) or aside.is_symlink() or not aside.is_file():
             state = f"its bytes were to be kept in {name}, which is missing"
         elif sha256_file(aside) != d.get("sha256"):
             state = f"{name} no longer holds its bytes (changed)"

@@ -151,11 +151,18 @@ def _audit(case: Any) -> tuple[AuditSummary, dict[str, str] | None, set[str]]:
         summary.warnings = list(rep.warnings)
         summary.verified_utc = rep.verified_utc
     # Shown, not re-hashed: an overlong name from an old case is cut for the page (the log keeps it).
+    try:
+        entries = case.audit_entries()
+    except Exception as exc:  # a log that cannot be read (not a regular file): said, not fatal
+        entries = [{"seq": 1, "invalid": f"audit log cannot be read: {exc}"}]
     summary.entries = [dict(e, examiner=bounded(e["examiner"], 200)) if isinstance(e.get("examiner"), str)
-                       and len(e["examiner"]) > 200 else e for e in case.audit_entries()]
+                       and len(e["examiner"]) > 200 else e for e in entries]
     if hasattr(case, "audit_head"):
-        summary.head = case.audit_head()
-        summary.recorded = not getattr(case, "readonly", False)
+        try:
+            summary.head = case.audit_head()
+            summary.recorded = not getattr(case, "readonly", False)
+        except Exception as exc:  # an unreadable log: the report says verification found it
+            summary.problems.append(f"audit log head cannot be read: {exc}")
     return summary, hashes, untrusted
 
 
