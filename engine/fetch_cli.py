@@ -66,18 +66,24 @@ def _list(catalogue) -> int:
 
     store = ModelStore()
     states = {e.card.id: e for e in store.list()}
-    print(f"{'ID':28} {'SIZE':>10}  {'STATE':13} TRAINING DATA / LICENCE")
+    print(f"{'ID':30} {'SIZE':>10}  {'STATE':13} TRAINING DATA / LICENCES")
     for c in catalogue:
         e = states.get(c.id)
         state = "installed" if e and e.location == "store" and e.status == "ready" else "not installed"
         size = release_size(c)
         known = sum(f.get("size") or 0 for f in c.files)
         size_text = human_bytes(size) if size is not None else f">{human_bytes(known)}"
-        print(f"{c.id:28} {size_text:>10}  {state:13} {c.training_data}")
-        print(f"{'':54} {', '.join(dict.fromkeys(f.get('licence') or c.license for f in c.files))}")
+        print(f"{c.id:30} {size_text:>10}  {state:13} {c.training_data}")
+        by_licence: dict[str, list[str]] = {}
+        for f in c.files:
+            by_licence.setdefault(f.get("licence") or c.license, []).append(_ROLE_WORD.get(f["role"], f["role"]))
+        print(f"{'':56} " + "; ".join(f"{lic} ({', '.join(roles)})" for lic, roles in by_licence.items()))
     print("\nSizes with '>' leave out files whose size is not published. "
           "CLIP files are shared between models and fetched once.")
     return 0
+
+
+_ROLE_WORD = {"decoder": "decoder", "clip-vit": "CLIP ViT-L/14", "clip-rn": "CLIP RN50"}
 
 
 class _Reporter:

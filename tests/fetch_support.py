@@ -13,6 +13,7 @@ import json
 import shutil
 import threading
 import time
+import warnings
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -170,7 +171,9 @@ def _torchscript_clip(visual: torch.nn.Module, path: Path) -> None:
         def forward(self, x):
             return self.visual.conv1(x)
 
-    traced = torch.jit.trace(Clip().eval(), torch.randn(1, 3, 64, 64))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # jit is deprecated, but OpenAI ships TorchScript
+        traced = torch.jit.trace(Clip().eval(), torch.randn(1, 3, 64, 64))
     traced.half().save(str(path))
 
 
