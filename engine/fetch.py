@@ -27,6 +27,8 @@ from .download import DownloadError, Progress, download
 from .errors import DeclipError, ModelStoreError
 
 FIRST_SEEN_NAME = "first-seen.json"
+# What each file role is, in the words listings use
+ROLE_WORD = {"decoder": "decoder", "clip-vit": "CLIP ViT-L/14", "clip-rn": "CLIP RN50"}
 
 
 class LicenceNotAccepted(DeclipError):

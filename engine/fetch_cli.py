@@ -61,7 +61,7 @@ def cmd_models_fetch(args) -> int:
 
 
 def _list(catalogue) -> int:
-    from .fetch import release_size
+    from .fetch import ROLE_WORD, release_size
     from .store import ModelStore
 
     store = ModelStore()
@@ -76,14 +76,11 @@ def _list(catalogue) -> int:
         print(f"{c.id:30} {size_text:>10}  {state:13} {c.training_data}")
         by_licence: dict[str, list[str]] = {}
         for f in c.files:
-            by_licence.setdefault(f.get("licence") or c.license, []).append(_ROLE_WORD.get(f["role"], f["role"]))
+            by_licence.setdefault(f.get("licence") or c.license, []).append(ROLE_WORD.get(f["role"], f["role"]))
         print(f"{'':56} " + "; ".join(f"{lic} ({', '.join(roles)})" for lic, roles in by_licence.items()))
     print("\nSizes with '>' leave out files whose size is not published. "
           "CLIP files are shared between models and fetched once.")
     return 0
-
-
-_ROLE_WORD = {"decoder": "decoder", "clip-vit": "CLIP ViT-L/14", "clip-rn": "CLIP RN50"}
 
 
 class _Reporter:

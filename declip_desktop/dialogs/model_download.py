@@ -13,8 +13,10 @@ from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QHB
 
 from declip_desktop.workers import Job, JobRunner
 from engine.download import human_bytes
+from engine.fetch import ROLE_WORD
 
 RELEASE_PREFIX = "release:"  # model combo data for a release that is not installed
+NOT_INSTALLED = " (not installed)"
 
 
 class LicenceDialog(QDialog):
@@ -87,6 +89,8 @@ class DownloadDialog(QDialog):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
+        # rows follow their wrapped text as columns settle (resizeRowsToContents ran too early)
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.setWordWrap(True)
         head = self.table.horizontalHeader()
         head.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
@@ -137,7 +141,8 @@ class DownloadDialog(QDialog):
             known = sum(f.get("size") or 0 for f in c.files)
             lic = "; ".join(f"{f['name']}: {f.get('licence') or c.license}" for f in c.files)
             cells = [c.name, human_bytes(size) if size is not None else f"over {human_bytes(known)}",
-                     "\n".join(f"{f.get('licence') or '?'} ({f['name']})" for f in c.files), c.training_data,
+                     "\n".join(f"{f.get('licence') or '?'} ({ROLE_WORD.get(f['role'], f['role'])})" for f in c.files),
+                     c.training_data,
                      "installed" if installed else "not installed"]
             for col, text in enumerate(cells):
                 item = QTableWidgetItem(text)
@@ -148,7 +153,6 @@ class DownloadDialog(QDialog):
                 self.table.setItem(r, col, item)
             if c.id == select:
                 self.table.selectRow(r)
-        self.table.resizeRowsToContents()
         self._selection_changed()
 
     def selected_ids(self) -> list[str]:
@@ -220,7 +224,7 @@ def add_release_items(combo, entries) -> None:
     """List releases that are not installed after the ready models, marked as such."""
     for e in entries:
         if e.status == "not imported" and e.location == "catalogue":
-            combo.addItem(f"{e.card.name} (not installed)", RELEASE_PREFIX + e.card.id)
+            combo.addItem(e.card.name + NOT_INSTALLED, RELEASE_PREFIX + e.card.id)
 
 
 def watch_model_combo(combo, window, refresh) -> None:
@@ -248,7 +252,7 @@ def offer_release(window, combo, index: int, previous, refresh) -> None:
     model_id = data[len(RELEASE_PREFIX):]
     combo.setCurrentIndex(max(combo.findData(previous), 0))  # never analyse with a model that is absent
     box = QMessageBox(QMessageBox.Icon.Question, "Model not installed",
-                      f"{combo.itemText(index)} is not installed on this computer.", parent=window)
+                      f"{combo.itemText(index).removesuffix(NOT_INSTALLED)} is not installed on this computer.", parent=window)
     box.setObjectName("releaseOfferBox")
     box.setInformativeText("Download it (needs a network connection; you will be shown its licence first), "
                            "or import a .declipmodel pack brought from a connected machine.")

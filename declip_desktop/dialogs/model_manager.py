@@ -13,7 +13,7 @@ from declip_desktop.workers import Job, JobRunner
 from engine.cards import FLIP_AVERAGE_TEXT
 from engine.fetch import hash_note
 
-STATUS_TEXT = {"ready": "ready", "not imported": "not imported: import its files", "files missing": "files missing"}
+STATUS_TEXT = {"ready": "ready", "not imported": "not installed: Download… or import", "files missing": "files missing"}
 
 
 def card_html(entry, default_id: str) -> str:
