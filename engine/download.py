@@ -20,6 +20,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
+from urllib.parse import urlsplit
 
 from .errors import Cancelled, DeclipError
 
@@ -73,12 +74,15 @@ def _user_agent() -> str:
 
 def download(url: str, dest: Path, *, size: int | None = None, sha256: str | None = None,
              progress: Callable[[Progress], None] | None = None, cancelled: Callable[[], bool] | None = None,
-             timeout: float = 60.0, retries: int = 5, backoff: float = 2.0) -> str:
+             timeout: float = 60.0, retries: int = 5, backoff: float = 2.0,
+             log: Callable[[str], None] | None = None) -> str:
     """Download `url` to `dest` (via `dest.part`, resumed if present); return the file's SHA-256.
 
     Raises DownloadError (after deleting what was fetched) when the size or hash differs, and
     Cancelled when `cancelled()` turns true (the `.part` file stays, so a later call resumes).
     """
+    if urlsplit(url).scheme not in ("http", "https"):  # urllib would also open file:// and ftp://
+        raise DownloadError(f"{url}: only http:// and https:// addresses are fetched")
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
@@ -97,9 +101,9 @@ def download(url: str, dest: Path, *, size: int | None = None, sha256: str | Non
                 raise DownloadError(f"{url}: the server answered {exc.code} {exc.reason}"
                                     + (" (the file may need a sign-in; try a mirror with --base-url)"
                                        if exc.code in (401, 403) else "")) from None
-            attempt = _retry_or_fail(url, attempt, retries, backoff, f"HTTP {exc.code}", cancelled)
+            attempt = _retry_or_fail(url, attempt, retries, backoff, f"HTTP {exc.code}", cancelled, log)
         except _TRANSIENT as exc:
-            attempt = _retry_or_fail(url, attempt, retries, backoff, _why(exc), cancelled)
+            attempt = _retry_or_fail(url, attempt, retries, backoff, _why(exc), cancelled, log)
     got = part.stat().st_size
     if size is not None and got != size:
         part.unlink(missing_ok=True)
@@ -124,11 +128,13 @@ def _why(exc: BaseException) -> str:
 
 
 def _retry_or_fail(url: str, attempt: int, retries: int, backoff: float, why: str,
-                   cancelled: Callable[[], bool] | None) -> int:
+                   cancelled: Callable[[], bool] | None, log: Callable[[str], None] | None) -> int:
     if attempt >= retries:
         raise DownloadError(f"{url}: download failed after {attempt + 1} attempts ({why}); "
                             "run the command again to resume") from None
     wait = backoff * (2 ** attempt)
+    if log is not None:
+        log(f"{url.rsplit('/', 1)[-1]}: {why}; resuming in {wait:g} s (retry {attempt + 1} of {retries})")
     end = time.monotonic() + wait
     while time.monotonic() < end:  # a cancel during the wait is honoured within 0.1 s
         _check_cancel(cancelled)

@@ -221,7 +221,7 @@ def _obtain(store, f: dict, url: str, work: Path, progress, cancelled, log, time
     log(f"{f['name']}: fetching {url}")
     try:
         download(url, work / f["name"], size=size, sha256=expected, progress=progress, cancelled=cancelled,
-                 timeout=timeout, retries=retries, backoff=backoff)
+                 timeout=timeout, retries=retries, backoff=backoff, log=log)
     except DownloadError as exc:
         if seen and not published:
             raise DownloadError(f"{exc} (the hash expected is the one first seen on {seen.get('utc')} "

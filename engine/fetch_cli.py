@@ -56,7 +56,7 @@ def cmd_models_fetch(args) -> int:
         for c in cards:
             print(f"installed {c.id}")
             for f in c.files:
-                print(f"  [{f['role']}] {f['name']} sha256={f['sha256']} ({f.get('sha256_origin', '')})")
+                print(f"  [{f['role']}] {f['name']} sha256={f['sha256']} [{f.get('sha256_origin', '')}]")
     return 0
 
 

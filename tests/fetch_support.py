@@ -37,6 +37,7 @@ class BucketServer:
         self.throttle: float | None = None  # bytes per second
         self.cut_after: dict[str, int] = {}  # url path -> bytes sent before the first cut
         self.status_override: dict[str, int] = {}
+        self.stall_once: dict[str, float] = {}  # url path -> seconds of silence mid-file, first request only
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -99,9 +100,15 @@ class BucketServer:
         h.send_header("Accept-Ranges", "bytes")
         h.end_headers()
         cut = self.cut_after.pop(path, None)
+        stall = self.stall_once.pop(path, None)
         body = data[start:end] if cut is None else data[start:start + cut]
         step = 64 << 10
         for i in range(0, len(body), step):
+            if stall and i >= len(body) // 2:
+                time.sleep(stall)  # the client's read times out meanwhile
+                stall = None
+                h.close_connection = True
+                return
             try:
                 h.wfile.write(body[i:i + step])
                 h.wfile.flush()

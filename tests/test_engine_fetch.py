@@ -101,6 +101,18 @@ def test_resume_after_cut_connection(served, tmp_path):
     assert cards[0].file("decoder")["sha256"] == sha256_file(files["vit"])
 
 
+def test_a_stalled_transfer_times_out_and_is_retried(served, tmp_path):
+    srv, files = served
+    srv.stall_once[VIT_PATH] = 3.0
+    said = []
+    digest = download(srv.url + VIT_PATH, tmp_path / "x.pth", sha256=sha256_file(files["vit"]), timeout=0.5,
+                      backoff=0.01, log=said.append)
+    assert digest == sha256_file(files["vit"])
+    ranges = [r["range"] for r in srv.requests]
+    assert ranges[0] is None and ranges[1].startswith("bytes=") and ranges[1] != "bytes=0-"
+    assert said and "retry 1 of 5" in said[0]
+
+
 def test_cancel_keeps_part_and_next_run_resumes(served, tmp_path):
     srv, files = served
     srv.throttle = 2_000_000  # bytes/s, so that the cancel lands mid-file

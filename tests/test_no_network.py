@@ -114,3 +114,39 @@ def test_the_guard_catches_the_fetch_path(no_network, tmp_path):
     with pytest.raises(DownloadError):
         download("http://127.0.0.1:9/x.pth", tmp_path / "x.pth", retries=0)
     assert no_network and not (tmp_path / "x.pth").exists()
+
+
+NETWORK_MODULES = {"socket", "ssl", "http.client", "urllib.request", "requests", "httpx", "urllib3", "aiohttp",
+                   "ftplib", "smtplib", "websocket", "PySide6.QtNetwork"}
+
+
+def test_only_the_download_module_imports_network_code():
+    """Static guard: the one module allowed to reach the network is engine/download.py."""
+    import ast
+
+    found = []
+    for package in ("engine", "trainer", "declip_desktop", "resources"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+            for node in ast.walk(tree):
+                names = []
+                if isinstance(node, ast.Import):
+                    names = [a.name for a in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                    names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+                for n in names:
+                    if n in NETWORK_MODULES or n.split(".")[0] in {"requests", "httpx", "urllib3", "aiohttp"}:
+                        found.append((path.relative_to(ROOT).as_posix(), n))
+    allowed = {"engine/download.py"}
+    # socket.gethostname() (case lock and audit entries) is a local system call, not a connection
+    found = [(p, n) for p, n in found if not (n == "socket" and _socket_uses(ROOT / p) <= {"gethostname"})]
+    assert {p for p, _ in found} <= allowed, [f for f in found if f[0] not in allowed]
+    assert any(p == "engine/download.py" for p, _ in found)  # the scan does see imports
+
+
+def _socket_uses(path) -> set[str]:
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return {n.attr for n in ast.walk(tree)
+            if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id == "socket"}
