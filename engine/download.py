@@ -104,6 +104,8 @@ def download(url: str, dest: Path, *, size: int | None = None, sha256: str | Non
             attempt = _retry_or_fail(url, attempt, retries, backoff, f"HTTP {exc.code}", cancelled, log)
         except _TRANSIENT as exc:
             attempt = _retry_or_fail(url, attempt, retries, backoff, _why(exc), cancelled, log)
+        except OSError as exc:  # local: a full disk or an unwritable folder; the .part stays for a resume
+            raise DownloadError(f"{part}: cannot write the download ({exc.strerror or exc})") from None
     got = part.stat().st_size
     if size is not None and got != size:
         part.unlink(missing_ok=True)

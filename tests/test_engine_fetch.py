@@ -266,3 +266,13 @@ def test_models_pack_round_trip(served, tmp_path, monkeypatch, capsys):
     assert again == 1 and "already" in capsys.readouterr().err
     listing = json.loads((ModelStore().models_dir / "declip-vit-rn50-ldm" / "card.json").read_text())
     assert listing["files"][0]["licence_accepted"]["how"] == "--accept-licence"
+
+
+def test_dest_keeps_the_verified_files(served, tmp_path):
+    srv, files = served
+    dest = tmp_path / "mirror"
+    fetch_models(["declip-vit-ldm"], catalogue=_catalogue(served, tmp_path), accept=True, dest=dest)
+    kept = sorted(p.name for p in dest.iterdir())
+    assert kept == ["ViT-L-14.pt", "ViT_layer20_conv-20_ldm.pth"]
+    assert sha256_file(dest / "ViT-L-14.pt") == sha256_file(files["clip-vit"])
+    assert ModelStore().find("declip-vit-ldm").status == "ready"
