@@ -20,6 +20,7 @@ from pathlib import Path
 
 from .cards import CARD_NAME, ModelCard, check_file_name
 from .errors import ModelStoreError
+from .images import sha256_file
 
 PACK_SUFFIX = ".declipmodel"
 SUMS_NAME = "SHA256SUMS"
@@ -37,14 +38,6 @@ class PackError(ModelStoreError):
 
 def is_pack(path: str | Path) -> bool:
     return Path(path).suffix.lower() == PACK_SUFFIX
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 # ---- writing ------------------------------------------------------------------------------------
@@ -80,7 +73,7 @@ def pack_model(store, model_id: str, out: Path) -> tuple[Path, str]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    return out, _sha256(out)
+    return out, sha256_file(out)
 
 
 def _info(name: str) -> zipfile.ZipInfo:

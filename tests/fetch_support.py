@@ -18,6 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+import pytest
 import torch
 
 from engine.images import sha256_file
@@ -30,7 +31,27 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
 
 
-class BucketServer:
+class _Running:
+    """An HTTP server on 127.0.0.1 (any free port) in a thread, for a `with` block."""
+
+    def _start(self, handler) -> None:
+        self.httpd = _Server(("127.0.0.1", 0), handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class BucketServer(_Running):
     def __init__(self, root: Path):
         self.root = Path(root)
         self.requests: list[dict] = []
@@ -49,20 +70,7 @@ class BucketServer:
             def do_GET(self):
                 owner._serve(self)
 
-        self.httpd = _Server(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self._start(Handler)
 
     def _serve(self, h: BaseHTTPRequestHandler) -> None:
         path = urlsplit(h.path).path
@@ -120,7 +128,7 @@ class BucketServer:
             h.close_connection = True  # the client sees fewer bytes than Content-Length
 
 
-class ForwardProxy:
+class ForwardProxy(_Running):
     """An HTTP proxy: the client sends `GET http://host:port/path`; the proxy fetches and relays it."""
 
     def __init__(self):
@@ -151,20 +159,7 @@ class ForwardProxy:
                 self.wfile.write(body)
                 conn.close()
 
-        self.httpd = _Server(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self._start(Handler)
 
 
 def _torchscript_clip(visual: torch.nn.Module, path: Path) -> None:
@@ -231,3 +226,20 @@ def write_cards(files: dict, folder: Path, base: str | None) -> Path:
                 f["url"] = base + urlsplit(f["url"]).path
         (folder / f"{cid}.json").write_text(json.dumps(card, indent=2))
     return folder
+
+
+@pytest.fixture(scope="module")
+def bucket(tmp_path_factory):
+    """(root, files): the release files, written once per test module."""
+    root = tmp_path_factory.mktemp("bucket")
+    return root, make_release_files(root)
+
+
+@pytest.fixture
+def served(bucket, tmp_path):
+    """(server, files): a fresh copy of the bucket (tests may alter files) served on 127.0.0.1."""
+    root = tmp_path / "served"
+    shutil.copytree(bucket[0], root)
+    files = {k: root / p.relative_to(bucket[0]) for k, p in bucket[1].items()}
+    with BucketServer(root) as srv:
+        yield srv, files

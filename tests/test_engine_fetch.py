@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 import sys
 
 import numpy as np
@@ -17,25 +16,9 @@ from engine.fetch import LicenceNotAccepted, fetch_models, first_seen, release_c
 from engine.images import sha256_file
 from engine.store import ModelStore
 from engine.testing import make_official_checkpoint
-from tests.fetch_support import BucketServer, ForwardProxy, make_release_files, write_cards
+from tests.fetch_support import ForwardProxy, bucket, served, write_cards  # noqa: F401  (fixtures)
 
 VIT_PATH = "/bitdefender_ml_artifacts/declip/backbone_VIT/ViT_layer20_conv-20_ldm.pth"
-
-
-@pytest.fixture(scope="module")
-def bucket(tmp_path_factory):
-    root = tmp_path_factory.mktemp("bucket")
-    return root, make_release_files(root)
-
-
-@pytest.fixture
-def served(bucket, tmp_path):
-    """A fresh copy of the bucket (tests may alter files) served on 127.0.0.1."""
-    root = tmp_path / "served"
-    shutil.copytree(bucket[0], root)
-    files = {k: root / p.relative_to(bucket[0]) for k, p in bucket[1].items()}
-    with BucketServer(root) as srv:
-        yield srv, files
 
 
 def _catalogue(served, tmp_path, direct=True):

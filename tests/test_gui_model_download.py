@@ -1,7 +1,6 @@
 """The model manager's Download / Import pack / Export pack, against a local bucket server (no network)."""
 from __future__ import annotations
 
-import shutil
 
 import pytest
 from PySide6.QtCore import Qt, QTimer
@@ -11,25 +10,17 @@ from engine.fetch import release_cards
 from engine.images import sha256_file
 from engine.store import ModelStore
 from engine.testing import make_tiny_model_dir
-from tests.fetch_support import BucketServer, make_release_files, write_cards
+from tests.fetch_support import bucket, served, write_cards  # noqa: F401  (fixtures)
 from tests.gui_support import close_window, isolated_qsettings, make_window  # noqa: F401
 
 VIT_PATH = "/bitdefender_ml_artifacts/declip/backbone_VIT/ViT_layer20_conv-20_ldm.pth"
 
 
-@pytest.fixture(scope="module")
-def bucket(tmp_path_factory):
-    root = tmp_path_factory.mktemp("bucket")
-    return root, make_release_files(root)
-
-
 @pytest.fixture
-def served(bucket, tmp_path):
-    root = tmp_path / "served"
-    shutil.copytree(bucket[0], root)
-    files = {k: root / p.relative_to(bucket[0]) for k, p in bucket[1].items()}
-    with BucketServer(root) as srv:
-        yield srv, release_cards(write_cards(files, tmp_path / "cards", srv.url)), files
+def released(served, tmp_path):
+    """(server, release cards pointing at it, files)."""
+    srv, files = served
+    return srv, release_cards(write_cards(files, tmp_path / "cards", srv.url)), files
 
 
 def _dialog(qtbot, catalogue, select="declip-vit-ldm"):
@@ -40,8 +31,8 @@ def _dialog(qtbot, catalogue, select="declip-vit-ldm"):
     return dlg
 
 
-def test_download_dialog_lists_releases_and_downloads_with_progress(qtbot, served):
-    srv, catalogue, files = served
+def test_download_dialog_lists_releases_and_downloads_with_progress(qtbot, released):
+    srv, catalogue, files = released
     dlg = _dialog(qtbot, catalogue)
     assert dlg.table.rowCount() == 2
     row = [dlg.table.item(0, c).text() for c in range(5)]
@@ -62,8 +53,8 @@ def test_download_dialog_lists_releases_and_downloads_with_progress(qtbot, serve
     assert card.file("decoder")["licence_accepted"]["how"] == "dialog"
 
 
-def test_declined_licence_downloads_nothing(qtbot, served):
-    srv, catalogue, files = served
+def test_declined_licence_downloads_nothing(qtbot, released):
+    srv, catalogue, files = released
     dlg = _dialog(qtbot, catalogue)
     dlg.confirm_licence = lambda parent, text: False
     assert dlg.start() is None and dlg.job is None
@@ -86,8 +77,8 @@ def test_licence_dialog_buttons(qtbot):
     assert ask_licence(None, "MIT") is True
 
 
-def test_cancel_stops_the_download_and_keeps_the_partial_file(qtbot, served):
-    srv, catalogue, files = served
+def test_cancel_stops_the_download_and_keeps_the_partial_file(qtbot, released):
+    srv, catalogue, files = released
     srv.throttle = 1_000_000
     dlg = _dialog(qtbot, catalogue)
     dlg.confirm_licence = lambda p, t: True
@@ -104,11 +95,11 @@ def test_cancel_stops_the_download_and_keeps_the_partial_file(qtbot, served):
     assert len(parts) == 1 and 0 < parts[0].stat().st_size < files["vit"].stat().st_size
 
 
-def test_model_manager_exports_and_imports_packs_and_shows_first_seen(qtbot, served, tmp_path, monkeypatch):
+def test_model_manager_exports_and_imports_packs_and_shows_first_seen(qtbot, released, tmp_path, monkeypatch):
     from declip_desktop.dialogs.model_manager import ModelManagerDialog, card_html
     from engine.fetch import fetch_models
 
-    srv, catalogue, files = served
+    srv, catalogue, files = released
     fetch_models(["declip-vit-ldm"], catalogue=catalogue, accept=True)
     dlg = ModelManagerDialog()
     qtbot.addWidget(dlg)
