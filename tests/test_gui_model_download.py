@@ -107,6 +107,9 @@ def test_model_manager_exports_and_imports_packs_and_shows_first_seen(qtbot, rel
     assert "first seen" in dlg.details.toPlainText() and "not published" in dlg.details.toPlainText()
     assert "published" in card_html(ModelStore().find("declip-vit-ldm"), "")
     assert dlg.exportPackButton.isEnabled()
+    releases = dlg.open_download()  # the shipped release cards
+    assert releases.table.rowCount() == 9 and releases.selected_ids() == ["declip-vit-ldm"]
+    releases.close()
     out = tmp_path / "vit.declipmodel"
     job = dlg.export_pack(str(out))
     qtbot.waitUntil(lambda: job.done.is_set(), timeout=60000)
