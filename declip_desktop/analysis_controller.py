@@ -43,10 +43,14 @@ class AnalysisController(QObject):
 
             store = ModelStore()
             default = store.default_id
-            for e in store.list():
+            entries = store.list()
+            for e in entries:
                 if e.status == "ready":
                     combo.addItem(e.card.name + (" (default)" if e.card.id == default else ""), e.card.id)
                     self.input_sizes[e.card.id] = int((e.card.input or {}).get("size") or 448)
+            from declip_desktop.dialogs.model_download import add_release_items
+
+            add_release_items(combo, entries)
             combo.setCurrentIndex(max(combo.findData(default), 0))
         except Exception as exc:  # the store is unreadable: analysis falls back to the default id
             self.win.statusBar().showMessage(f"Model store: {exc}", 8000)
@@ -73,24 +77,12 @@ class AnalysisController(QObject):
         self.analyze([r.id for r in self.win.evidenceModel.rows()])
 
     def analyze_remaining(self) -> None:
-        case = self.win.case
-        if case is None:
+        if self.win.case is None:
             return
-        model = self.panel.modelCombo.currentData()  # None: the default model, whatever its id
-        mode = self.panel.modeCombo.currentData() or "paper"
-        try:
-            done = {a.evidence_id for a in case.analyses()
-                    if a.mode == mode and (model is None or a.model_id == model)}
-        except Exception as exc:  # (nothing runs now: the case's lock is free)
-            self.win.report_error("Analyse remaining", f"The case's analyses cannot be read: {exc}")
-            return
-        ids = [r.id for r in self.win.evidenceModel.rows() if r.id not in done]
-        if not ids:
-            self.win.statusBar().showMessage("Every image already has an analysis with this model and mode.", 6000)
-            return
-        self.analyze(ids)
+        # The job applies the case's one up-to-date rule (case.analysis_run), as `declip case analyze` does.
+        self.analyze([r.id for r in self.win.evidenceModel.rows()], force=False)
 
-    def analyze(self, ids: list[str]) -> None:
+    def analyze(self, ids: list[str], force: bool = True) -> None:
         win, panel = self.win, self.panel
         if win.case is None or not ids:
             win.statusBar().showMessage("Nothing to analyse: add images to the case first.", 5000)
@@ -104,7 +96,7 @@ class AnalysisController(QObject):
         job = Job(jobs.analysis_job, win.case, list(ids), win.detectors, panel.modelCombo.currentData(),
                   panel.modeCombo.currentData() or "paper", win.prefs.device,
                   panel.precisionCombo.currentData() or "auto", max(1, int(win.prefs.batch_size)),
-                  wanted=lambda: win.display.current_id, name="analysis")
+                  wanted=lambda: win.display.current_id, force=force, name="analysis")
         self.job, self.ids = job, list(ids)
         self.done = self.failed = 0
         self.cancelled = False
@@ -184,6 +176,10 @@ class AnalysisController(QObject):
     def _succeeded(self, counts) -> None:
         done, failed = counts.get("done", 0), counts.get("failed", 0)
         text = f"Analysed {done} image(s)" + (f", {failed} failed" if failed else "")
+        if counts.get("up_to_date"):
+            text += f", {counts['up_to_date']} already up to date"
+            if not done and not failed:
+                text = "Every image already has an up-to-date analysis with this model and mode."
         self.panel.progressLabel.setText(text)
         self.win.statusBar().showMessage(text, 8000)
 

@@ -70,6 +70,9 @@ class MainWindow(QMainWindow):
         self.analysis = AnalysisController(self)
         self.display = DisplayController(self)
         self.analysis.fill_models()
+        from declip_desktop.dialogs.model_download import watch_model_combo  # releases not installed
+
+        watch_model_combo(self.analysisPanel.modelCombo, self, self.analysis.fill_models)
         self.findings = FindingsController(self)
         self._build_actions()
         self._wire()
