@@ -83,7 +83,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Analyse images. Exit 0 if every image was analysed, 1 if any failed "
                                    "(the rest are still written), 2 on a usage error.")
     src = p.add_argument_group("model (default: the default model of the store)")
-    src.add_argument("--model", metavar="ID", help="model id from `declip models list`, or a model folder")
+    src.add_argument("--model", metavar="ID", help="model id from `declip models list`, or a model folder given as a path (./NAME)")
     src.add_argument("--checkpoint", metavar="PATH", help="an official DeCLIP .pth or an own model folder")
     src.add_argument("--backbone-weights", metavar="PATH", action="append", default=[],
                      help="CLIP weights for --checkpoint (ViT-L-14.pt; add RN50.pt for fusion models)")
