@@ -2,7 +2,7 @@
 
 Why: `declip ensemble` averages decoders of one backbone, whose mistakes are alike. Decoders on
 another backbone (Lite0 against Lite2) take other textures for edits, so their calibrated logits
-can combine better (docs/default-model.md, round 19: +1.35 validation IoU for the two default
+can combine better (research/default-model-log.md, round 19: +1.35 validation IoU for the two default
 models, though test IoU fell, so the default stays one backbone). The engine runs the parts' backbones on one
 preprocessed image as a "stack" backbone and the decoders as a "mixture" (engine.decoders), so
 every part must take the same input (size, normalisation, flip averaging) and share one grid.

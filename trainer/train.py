@@ -53,7 +53,7 @@ def mask_loss(logits: torch.Tensor, target: torch.Tensor, dice_weight: float = 0
     Why Dice: edits cover a few percent of an image, so plain BCE is dominated by the easy
     background and its optimum is not the IoU optimum; Dice scores each image's region directly,
     as the IoU metric does. Images with an empty mask add only BCE (Dice is undefined there).
-    On the default model's data it did not beat calibrated-bias BCE (docs/default-model.md).
+    On the default model's data it did not beat calibrated-bias BCE (research/default-model-log.md).
     """
     loss = F.binary_cross_entropy_with_logits(logits, target)
     if dice_weight <= 0:
