@@ -5,6 +5,7 @@ workers; this module only reacts to their signals with cheap widget updates.
 """
 from __future__ import annotations
 
+import getpass
 import os
 from collections import OrderedDict
 from pathlib import Path
@@ -28,7 +29,6 @@ from declip_desktop.overlay_style import DisplayMode, OverlayStyle
 from declip_desktop.responsiveness import tune_for_gui
 from declip_desktop.viewer import ViewerPane
 from declip_desktop.workers import Job, JobRunner
-from engine.stamps import os_user
 
 APP_TITLE = "DeCLIP Desktop"
 DISPLAY_CACHE = 3  # decoded images kept for instant switching
@@ -308,7 +308,7 @@ class MainWindow(QMainWindow):
     def _update_actions(self) -> None:
         has_case = self.case is not None
         writable = has_case and not self.case.readonly
-        who = self.case.session_examiner if has_case else (self.prefs.examiner or os_user())
+        who = self.case.session_examiner if has_case else (self.prefs.examiner or _os_user())
         self.examinerLabel.setText(f"Examiner: {who}")
         busy = self._analysis_job is not None
         for a in (self.actionExportReport, self.actionVerify, self.actionCloseCase):
@@ -386,7 +386,7 @@ class MainWindow(QMainWindow):
         try:
             if not Case.is_case(path) and (not p.exists() or not any(p.iterdir())):
                 title = p.name.removesuffix(".declip") or "Case"
-                case = Case.create(path, title=title, number="", examiner=self.prefs.examiner or os_user())
+                case = Case.create(path, title=title, number="", examiner=self.prefs.examiner or _os_user())
             else:
                 case = Case.open(path, examiner=self.prefs.examiner or None, readonly=readonly)
         except Exception as exc:
@@ -402,7 +402,7 @@ class MainWindow(QMainWindow):
     def set_examiner_dialog(self) -> None:
         from PySide6.QtWidgets import QInputDialog
 
-        current = self.case.session_examiner if self.case is not None else (self.prefs.examiner or os_user())
+        current = self.case.session_examiner if self.case is not None else (self.prefs.examiner or _os_user())
         dlg = QInputDialog(self, objectName="examinerDialog")
         dlg.setWindowTitle("Examiner")
         dlg.setLabelText("Who is working now? Findings and the case's audit log are credited to this name.")
@@ -1103,6 +1103,13 @@ def _scroll(widget: QWidget) -> QScrollArea:
     area.setWidgetResizable(True)
     area.setFrameShape(QScrollArea.Shape.NoFrame)
     return area
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:
+        return "examiner"
 
 
 def _case_class():

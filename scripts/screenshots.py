@@ -79,10 +79,8 @@ def main() -> int:
 
     w.open_case(str(demo.build_demo_case(tmp / "demo")))
     wait(app, lambda: w.imageView.image is not None)
-    finished = []
-    w.analysisFinished.connect(lambda done, failed: finished.append((done, failed)))
     w.analyze_all()
-    wait(app, lambda: finished)
+    wait(app, lambda: w._analysis_job is None)
     rows = [r.name for r in w.evidenceModel.rows()]
     target = rows.index("astronaut_splice.jpg") if "astronaut_splice.jpg" in rows else 0
     w.evidenceList.setCurrentIndex(w.evidenceModel.index(target))

@@ -1,6 +1,7 @@
 """build_report: lay out the whole PDF, write it atomically, record its SHA-256."""
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 import uuid
@@ -13,7 +14,6 @@ from reportlab import rl_config
 from reportlab.platypus import PageBreak, SimpleDocTemplate
 
 from engine.errors import DeclipError
-from engine.hashing import file_sha256
 from engine.versions import app_version
 
 from . import appendix, fonts, imaging
@@ -138,7 +138,7 @@ def _build(case_obj, rcase: ReportCase, out_path: Path, threshold, items, progre
             tmp.unlink()
 
     step(n + 1, "recording the report's SHA-256")
-    digest = file_sha256(out_path)
+    digest = _sha256(out_path)
     sidecar = out_path.with_name(out_path.name + ".sha256")
     sidecar.write_text(f"{digest}  {out_path.name}\n", encoding="utf-8")
     info = ReportInfo(path=out_path, sha256=digest, sidecar=sidecar, report_id=report_id, pages=furn.pages,
@@ -182,3 +182,9 @@ def _progress(cb: Progress | None, total: int):
     return step
 
 
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
