@@ -109,7 +109,8 @@ def test_no_import_cycles_between_modules():
 
 def test_no_module_imports_another_modules_private_names():
     offenders = []
-    for name, path in MODULES.items():
+    tools = {f"{p.parent.name}/{p.name}": p for d in ("scripts", "benchmarks") for p in (ROOT / d).glob("*.py")}
+    for name, path in {**MODULES, **tools}.items():
         for target, names in _imports(name, path):
             if target.split(".")[0] in OURS:
                 offenders += [f"{name}: from {target} import {n}" for n in names if n.startswith("_")
