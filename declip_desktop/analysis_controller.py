@@ -48,7 +48,7 @@ class AnalysisController(QObject):
                 if e.status == "ready":
                     combo.addItem(e.card.name + (" (default)" if e.card.id == default else ""), e.card.id)
                     self.input_sizes[e.card.id] = int((e.card.input or {}).get("size") or 448)
-            from declip_desktop.dialogs.model_download import add_release_items
+            from declip_desktop.dialogs.release_offer import add_release_items
 
             add_release_items(combo, entries)
             combo.setCurrentIndex(max(combo.findData(default), 0))

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 
 from declip_desktop import jobs, settings
 from declip_desktop.case.errors import READ_ONLY_STILL_WORKS, CaseLockedError
-from declip_desktop.case.util import os_user
+from engine.stamps import os_user
 from declip_desktop.evidence_model import EvidenceRow
 from declip_desktop.workers import Job
 

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QListView, QMai
 
 from declip_desktop import jobs, settings, window_state
 from declip_desktop.analysis_controller import AnalysisController
-from declip_desktop.case.util import os_user
+from engine.stamps import os_user
 from declip_desktop.case_controller import CaseController
 from declip_desktop.display_controller import DisplayController
 from declip_desktop.docks.analysis_dock import AnalysisPanel
@@ -70,7 +70,7 @@ class MainWindow(QMainWindow):
         self.analysis = AnalysisController(self)
         self.display = DisplayController(self)
         self.analysis.fill_models()
-        from declip_desktop.dialogs.model_download import watch_model_combo  # releases not installed
+        from declip_desktop.dialogs.release_offer import watch_model_combo  # releases not installed
 
         watch_model_combo(self.analysisPanel.modelCombo, self, self.analysis.fill_models)
         self.findings = FindingsController(self)

@@ -156,49 +156,33 @@ def test_read_only_declip_home_gives_one_line(tmp_path, monkeypatch, capsys):
 
 # -- 10. a full disk during verify ----------------------------------------------------------------
 def test_verify_on_a_full_disk_reports_cleanly_with_no_partial_entry(tmp_path, monkeypatch, capsys):
-    path = _case_with_a_report_entry(tmp_path)
-    before = (path / "audit.jsonl").read_bytes()
-    import io
-
-    real_write = io.BufferedWriter.write
-    real_open_path = open
-
-    def opener(file, mode="r", *a, **k):
-        fh = real_open_path(file, mode, *a, **k)
-        if str(file).endswith("audit.jsonl") and "a" in mode:
-            class Wrapped:
-                def __init__(self, inner):
-                    self.inner = inner
-
-                def __enter__(self):
-                    return self
-
-                def __exit__(self, *exc):
-                    self.inner.close()
-
-                def seek(self, *a):
-                    return self.inner.seek(*a)
-
-                def write(self, data):
-                    real_write(self.inner, data[: len(data) // 2])  # half gets in, then the disk is full
-                    self.inner.flush()
-                    raise OSError(errno.ENOSPC, "No space left on device")
-
-                def flush(self):
-                    self.inner.flush()
-
-                def fileno(self):
-                    return self.inner.fileno()
-
-                def truncate(self, n):
-                    return self.inner.truncate(n)
-
-            return Wrapped(fh)
-        return fh
-
     import declip_desktop.case.audit as audit_mod
 
-    monkeypatch.setattr(audit_mod, "open", opener, raising=False)
+    path = _case_with_a_report_entry(tmp_path)
+    before = (path / "audit.jsonl").read_bytes()
+    real_open = audit_mod.AuditLog._open_for_append
+
+    class DiskFull:
+        """The log file, on a disk that fills up half-way through the entry."""
+
+        def __init__(self, inner):
+            self.inner = inner
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.inner.close()
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+        def write(self, data):
+            self.inner.write(data[: len(data) // 2])
+            self.inner.flush()
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(audit_mod.AuditLog, "_open_for_append", lambda self: DiskFull(real_open(self)))
     assert main(["case", "verify", str(path)]) == 0
     out, err = capsys.readouterr()
     assert "INTACT" in out and "could not be fully recorded" in err and "No space left" in err

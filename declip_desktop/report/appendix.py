@@ -1,11 +1,12 @@
 """Appendix: full hashes, the audit log with its chain verification, full EXIF per item."""
 from __future__ import annotations
 
-import hashlib
 
 from reportlab.lib.utils import simpleSplit
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.platypus import Flowable, PageBreak, Spacer
+
+from engine.hashing import file_sha256
 
 from . import exif
 from .blocks import LinesTable, P, X, box, esc, grid_table, kv_table
@@ -150,13 +151,7 @@ def log_file_note(case: ReportCase) -> Flowable:
     from declip_desktop.case.audit import AUDIT_NAME
 
     path = case.folder / AUDIT_NAME if case.folder else None
-    digest = None
-    if path is not None and path.is_file():
-        h = hashlib.sha256()
-        with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-        digest = h.hexdigest()
+    digest = file_sha256(path) if path is not None and path.is_file() else None
     where = (f"The complete log, with every entry's full details and its hash chain, is the file {AUDIT_NAME} in the "
              f"case folder; SHA-256 of that file when this report was generated: ")
     return X(esc(where) + (f"<font name='DeclipMono' size='7'>{digest}</font>." if digest else "not available.")
