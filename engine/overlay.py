@@ -145,15 +145,27 @@ def render_overlay(rgb: np.ndarray, prob: np.ndarray, cmap: str = "inferno", opa
         prob = np.asarray(Image.fromarray(np.asarray(prob, np.float32), "F").resize(
             (rgb.shape[1], rgb.shape[0]), Image.BILINEAR))
     thr = DEFAULT_THRESHOLD if threshold is None else float(threshold)
-    table = style_rgba(known(cmap), round(float(opacity), 4), round(thr, 4), mode)
+    table = _blend_table(known(cmap), round(float(opacity), 4), round(thr, 4), mode)
     u8 = to_u8(prob)
-    px = table[u8]
-    colour, alpha = px[..., :3], px[..., 3:4]
-    out = rgb.astype(np.float32) * (1 - alpha) + colour * alpha
+    out = np.empty(rgb.shape, np.uint8)
+    for ch in range(3):  # one table look-up per value instead of float passes over the photo
+        np.take(table[ch].ravel(), (rgb[..., ch].astype(np.uint16) << 8) | u8, out=out[..., ch])
     if draws_outline(mode):
-        edge = thicken(outline_of(u8, thr), outline_width)
-        out[edge] = THRESHOLD_COLOUR
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+        out[thicken(outline_of(u8, thr), outline_width)] = THRESHOLD_COLOUR
+    return out
+
+
+@lru_cache(maxsize=32)
+def _blend_table(cmap: str, opacity: float, threshold: float, mode: str) -> np.ndarray:
+    """(3, 256, 256) uint8: [channel, image value, map value] -> the blended value, computed with
+    the float32 blend image * (1 - alpha) + colour * alpha of `style_rgba` (so the result is the
+    same to the bit as blending pixel by pixel, for a 12 MP photo in a fraction of the time)."""
+    t = style_rgba(cmap, opacity, threshold, mode)
+    image = np.arange(256, dtype=np.float32)[None, :, None]
+    colour, alpha = t[:, :3].T[:, None, :], t[:, 3][None, None, :]
+    out = np.clip(np.rint(image * (1 - alpha) + colour * alpha), 0, 255).astype(np.uint8)
+    out.setflags(write=False)
+    return out
 
 
 def reachable_max(prob: np.ndarray) -> float:
