@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from glob import escape as glob_escape
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
@@ -123,6 +124,7 @@ def _build(case_obj, rcase: ReportCase, out_path: Path, threshold, items, progre
     keywords = ["forensic", "image manipulation", clip(rcase.number, 60), report_id]
     if head:  # machine-readable for `declip case verify --against REPORT.pdf`
         keywords.append(marker(head, rcase.audit.recorded))
+    leftovers = _remove_leftovers(out_path)
     tmp_fh, tmp = _temp_beside(out_path)
     doc = SimpleDocTemplate(
         tmp_fh, pagesize=PAGE, leftMargin=MARGIN_X, rightMargin=MARGIN_X, topMargin=MARGIN_TOP,
@@ -154,7 +156,8 @@ def _build(case_obj, rcase: ReportCase, out_path: Path, threshold, items, progre
                                           if f.integrity.status in ("MISMATCH", "file missing")],
                       size_bytes=out_path.stat().st_size, seconds=time.perf_counter() - started, generated_utc=utc,
                       timings={k: round(v, 3) for k, v in timings.items()})
-    info.audit_logged = log_report(case_obj, info, threshold=threshold, items=[it.item_id for it in chosen])
+    info.audit_logged = log_report(case_obj, info, threshold=threshold, items=[it.item_id for it in chosen],
+                                   removed_leftovers=leftovers)
     step(n + 2, "done")
     return info
 
@@ -200,6 +203,21 @@ def _temp_beside(out_path: Path):
     planted file or link can never be written through."""
     fd, name = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{out_path.name}.", suffix=".pdf", dir=out_path.parent)
     return os.fdopen(fd, "wb"), Path(name)
+
+
+def _remove_leftovers(out_path: Path) -> list[str]:
+    """Temp files an earlier, killed export of this same report left beside it (named after it, so
+    nothing else is touched); the clean-up is recorded with this report's audit entry."""
+    gone = []
+    for prefix in (f"{TMP_PREFIX}{out_path.name}.", f"{TMP_PREFIX}{out_path.name}.sha256."):
+        for p in out_path.parent.glob(glob_escape(prefix) + "*"):
+            if p.is_file() and not p.is_symlink() and p.name.startswith(prefix):
+                try:
+                    p.unlink()
+                    gone.append(str(p))
+                except OSError:
+                    pass
+    return sorted(set(gone))
 
 
 def _publish(tmp: Path, out_path: Path, head: dict | None, recorded: bool) -> tuple[str, Path]:
