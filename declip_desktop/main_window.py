@@ -151,6 +151,9 @@ class MainWindow(QMainWindow):
         self.findingPanel.findingStatusCombo.currentIndexChanged.connect(lambda *_: self._finding_edited(0))
         self.findingPanel.findingNoteEdit.textChanged.connect(lambda: self._finding_edited(800))
         self._fill_models()
+        from declip_desktop.dialogs.model_download import watch_model_combo  # releases not installed
+
+        watch_model_combo(self.analysisPanel.modelCombo, self, self._fill_models)
 
     def _build_actions(self) -> None:
         def act(name, text, slot, shortcut=None, tip=None, checkable=False) -> QAction:
@@ -248,9 +251,13 @@ class MainWindow(QMainWindow):
 
             store = ModelStore()
             default = store.default_id
-            for e in store.list():
+            entries = store.list()
+            for e in entries:
                 if e.status == "ready":
                     combo.addItem(e.card.name + (" (default)" if e.card.id == default else ""), e.card.id)
+            from declip_desktop.dialogs.model_download import add_release_items
+
+            add_release_items(combo, entries)
             i = combo.findData(default)
             combo.setCurrentIndex(max(i, 0))
         except Exception as exc:  # the store is unreadable: analysis falls back to the default id

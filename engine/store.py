@@ -147,7 +147,8 @@ class ModelStore:
         e = self.find(model_id)
         if e.status == "not imported":
             names = ", ".join(f["name"] for f in e.card.files)
-            raise ModelStoreError(f"model {model_id!r} is not imported yet; import its files ({names}) with "
+            raise ModelStoreError(f"model {model_id!r} is not imported yet; download it with `declip models fetch "
+                                  f"{model_id}`, or import its files ({names}) or a .declipmodel pack with "
                                   "`declip models import`")
         if e.status != "ready":
             raise ModelStoreError(f"model {model_id!r}: some of its files are missing from {e.card.root}")
