@@ -449,3 +449,16 @@ def test_case_files_replaced_by_a_fifo_or_dev_zero_never_hang(case, target, kind
             assert r.returncode == 1  # named as a failure (or one clear line for an unreadable index)
             if target == "audit.jsonl":
                 assert "not a regular file" in r.stdout or "symbolic link" in r.stdout
+
+
+@pytest.mark.parametrize("sub", ["evidence", "analyses", "thumbs", "reports"])
+def test_a_case_subfolder_replaced_by_a_link_is_refused(case, tmp_path, sub):
+    path = case.path
+    case.close()
+    outside = tmp_path / "elsewhere"
+    shutil.copytree(path / sub, outside)
+    shutil.rmtree(path / sub)
+    (path / sub).symlink_to(outside, target_is_directory=True)
+    for readonly in (False, True):
+        with pytest.raises(CaseSchemaError, match=f"{sub}: is a link"):
+            Case.open(path, readonly=readonly)
