@@ -351,7 +351,8 @@ def cmd_report(args) -> int:
     case, _ = _open_or_read_only(args, "reporting")
     with case:
         # build_report verifies the case, writes the PDF (+ .sha256) and logs the report's hash itself.
-        info = build_report(case, args.out, threshold=args.threshold, items=args.items, sign_key=args.sign_key)
+        signing = {"sign_key": args.sign_key} if args.sign_key else {}
+        info = build_report(case, args.out, threshold=args.threshold, items=args.items, **signing)
     path = getattr(info, "path", args.out)
     sha = getattr(info, "sha256", None)
     print(f"report written to {path}" + (f"  sha256 {sha}" if sha else ""))
