@@ -35,7 +35,7 @@ def parse_head(text: str) -> dict[str, Any]:
 
 def head_from_report(path: str | Path) -> dict[str, Any]:
     """The head a report (PDF, or its .sha256 sidecar) printed, with the PDF's own SHA-256."""
-    from engine.images import sha256_file
+    from engine.hashing import file_sha256 as sha256_file
 
     p = Path(path)
     try:

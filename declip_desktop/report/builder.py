@@ -17,7 +17,7 @@ from reportlab.platypus import PageBreak, SimpleDocTemplate
 from declip_desktop.case.anchor import marker, signature_marker
 from engine.atomic import TMP_PREFIX, fsync_dir
 from engine.errors import DeclipError
-from engine.images import sha256_file
+from engine.hashing import file_sha256
 from engine.versions import app_version
 
 from . import appendix, fonts, imaging
@@ -236,7 +236,7 @@ def _publish(tmp: Path, out_path: Path, head: dict | None, recorded: bool,
     """Put the PDF and its .sha256 sidecar in place so that a kill at any moment never leaves a PDF
     beside a sidecar naming other bytes: sidecar written to a temp, the old sidecar removed, the PDF
     renamed, then the new sidecar renamed. Worst case a PDF without sidecar, which is plain to see."""
-    digest = sha256_file(tmp)
+    digest = file_sha256(tmp)
     sidecar = out_path.with_name(out_path.name + ".sha256")
     lines = [f"{digest}  {out_path.name}"]
     if head:  # sha256sum -c ignores '#' lines; `declip case verify --against` reads them
