@@ -778,11 +778,10 @@ class Trainer:
             training_data=f"{cfg.data} (manifest sha256 {training['data_manifest_sha256'] or 'none'})",
             intended_use="localising manipulated regions similar to the training data",
             limitations="trained on a local data set; check held-out metrics before relying on it",
-            metrics={"val_iou": round(val_iou, 4)}, source="declip train", created_utc=_utc())
+            metrics={"val_iou": round(val_iou, 4)}, source="declip train", created_utc=_utc(), training=training)
         if cfg.flip_average:
             card.input["flip_average"] = True
-        card.save(self.out)
-        _add_card_field(self.out, "training", training)
+        card.save(self.out)  # one atomic write, training record included
         return {"card": str(self.out / "card.json"), "model_id": model_id, "best_val_iou": st["best_iou"],
                 "best_epoch": best_epoch, "epochs": st["epoch"], "problems": self.problems}
 
@@ -804,12 +803,14 @@ def _card_field(folder: Path, key: str):
 
 
 def _add_card_field(folder: Path, key: str, value) -> None:
-    """Keep a field in card.json even if the engine's ModelCard does not model it (yet)."""
+    """Set a field of card.json that is still empty (written atomically, like every card)."""
+    from engine.atomic import write_text_atomic
+
     p = Path(folder) / "card.json"
-    d = json.loads(p.read_text())
-    if key not in d:
+    d = json.loads(p.read_text(encoding="utf-8"))
+    if d.get(key) in (None, {}, []):
         d[key] = value
-        p.write_text(json.dumps(d, indent=2, ensure_ascii=False) + "\n")
+        write_text_atomic(p, json.dumps(d, indent=2, ensure_ascii=False) + "\n")
 
 
 def _slug(text: str) -> str:
