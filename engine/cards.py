@@ -211,6 +211,8 @@ class ModelCard:
             "license": self.license,
             "training_data": self.training_data,
             "files": [{k: f.get(k) for k in ("role", "name", "sha256", "size")} for f in self.files],
+            # the measured figures travel with each result, so a report states the rate that held then
+            "validation": self.validation,
         }
 
 

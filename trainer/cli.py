@@ -150,6 +150,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", type=Path, default=None, help="write the results as JSON")
     p.add_argument("--csv", type=Path, default=None, help="write per-image metrics as CSV")
     p.add_argument("--no-ela", action="store_true", help="skip the ELA baseline that is scored beside the model")
+    p.add_argument("--threshold", type=float, default=0.5,
+                   help="probability above which a pixel counts as flagged (IoU, F1, authentic images flagged)")
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=cmd_evaluate)
 
@@ -376,7 +378,7 @@ def cmd_evaluate(args) -> int:
             _err(f"evaluate {done}/{total}")
 
     res = run_evaluation(args.model[0] if args.model else None, args.data, args.split, args.baseline,
-                         args.device, args.csv, gens, prog, with_ela=not args.no_ela)
+                         args.device, args.csv, gens, prog, with_ela=not args.no_ela, threshold=args.threshold)
     m = res["metrics"]
     print(format_summary(res))
     for prob in m["problems"][:20]:

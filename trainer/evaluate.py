@@ -156,7 +156,8 @@ def format_table(res: dict) -> str:
 
 def run_evaluation(model: str | None, data: Path, split: str = "test", baseline: str | None = None,
                    device: str = "cpu", csv_path: Path | None = None, generators: list[str] | None = None,
-                   progress=None, with_ela: bool = True, producer: MapProducer | None = None) -> dict:
+                   progress=None, with_ela: bool = True, producer: MapProducer | None = None,
+                   threshold: float = M.THRESHOLD) -> dict:
     """Evaluate a model (or `producer`, or the ELA baseline alone) and, beside it, the ELA baseline."""
     ds = D.load_dataset(Path(data), split, generators)
     if baseline == "ela":
@@ -165,12 +166,12 @@ def run_evaluation(model: str | None, data: Path, split: str = "test", baseline:
         raise DeclipError(f"--baseline {baseline}: the only baseline is 'ela'")
     elif producer is None:
         producer = detector_producer(model, device)
-    summary, rows = _score(producer, ds, progress, M.THRESHOLD)
+    summary, rows = _score(producer, ds, progress, threshold)
     res = {"model": producer.meta or {"model_id": producer.name}, "data": str(Path(data).resolve()),
            "layout": ds.layout, "split": ds.split,
            "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "metrics": summary}
     if with_ela:
-        ela_summary, ela_rows = _score(ela_producer(), ds, None, M.THRESHOLD)
+        ela_summary, ela_rows = _score(ela_producer(), ds, None, threshold)
         ela_summary.pop("problems", None)  # the same files: their problems are listed once, above
         res["baseline_ela"] = ela_summary
         for r, e in zip(rows, ela_rows):
@@ -178,6 +179,33 @@ def run_evaluation(model: str | None, data: Path, split: str = "test", baseline:
     if csv_path:
         write_csv(rows, Path(csv_path))
     return res
+
+
+def validation_entry(res: dict, set_info: dict, date: str | None = None) -> dict:
+    """A model card `validation` entry (engine/validation_text.py) from a run_evaluation result.
+
+    set_info: {id, name, description, same_generator}; image counts are filled in from the run."""
+    from engine.versions import software_versions
+
+    m, ela = res["metrics"], res.get("baseline_ela") or {}
+    keys = ("iou", "pixel_ap", "f1", "f1_best")
+
+    def r(x):
+        return None if x is None or (isinstance(x, float) and not math.isfinite(x)) else round(float(x), 2)
+
+    figures = {k: r(m.get(k)) for k in keys}
+    figures.update(image_ap=r(m.get("detection_ap")), image_ap_chance=r(m.get("detection_ap_chance")),
+                   authentic_flagged=r(m.get("authentic_flagged")),
+                   authentic_flagged_count=m.get("authentic_flagged_count"),
+                   per_kind={k: {x: r(v.get(x)) for x in keys} for k, v in (m.get("per_kind") or {}).items()})
+    if ela:
+        figures["ela"] = {"iou": r(ela.get("iou")), "image_ap": r(ela.get("detection_ap")),
+                          "authentic_flagged": r(ela.get("authentic_flagged")),
+                          "per_kind": {k: r(v.get("iou")) for k, v in (ela.get("per_kind") or {}).items()}}
+    return {"set": dict(set_info, images=m["images"], manipulated=m["manipulated"], authentic=m["authentic"]),
+            "date": date or res["created_utc"][:10], "software": software_versions(),
+            "mode": res["model"].get("mode", "paper"), "threshold": m.get("threshold", M.THRESHOLD),
+            "figures": figures}
 
 
 def format_summary(res: dict) -> str:
