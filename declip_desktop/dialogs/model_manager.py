@@ -30,7 +30,7 @@ def card_html(entry, default_id: str) -> str:
     default = " <span style='color:#2a8'>(default)</span>" if c.id == default_id else ""
     metrics = ", ".join(f"{k}: {v}" for k, v in (c.metrics or {}).items()) if isinstance(c.metrics, dict) else c.metrics
     # the independent figure first, in words: what an examiner can quote (engine/validation_text.py)
-    validated = "<br>".join(e(t) for t in validation_lines(c.validation)) or "no validation recorded on this card"
+    validated = "<br><br>".join(e(t) for t in validation_lines(c.validation)) or "no validation recorded on this card"
     return (
         f"<h3>{e(c.name)}{default}</h3>"
         f"<p><code>{e(c.id)}</code> · {e(STATUS_TEXT.get(entry.status, entry.status))} · {e(entry.location)}</p>"
