@@ -104,8 +104,8 @@ def detect_layout(root: Path) -> str:
         return "autosplice"
     if (root / "images").is_dir() or any((root / s / "images").is_dir() for s in ("train", "val", "valid", "test")):
         return "generic"
-    raise DatasetError(f"{root}: expected a Dolos, AutoSplice, generic (images/ + masks/) or benchmark "
-                       "(manifest.json list) layout, found none")
+    raise DatasetError(f"{root}: expected a Dolos, AutoSplice or generic (images/ + masks/) layout, or a benchmark "
+                       "folder with a manifest.json list, found none")
 
 
 def dolos_generators(root: Path) -> list[str]:
