@@ -7,7 +7,7 @@ authentic photos clean, and what does it cost?  research/threshold-calibration.m
 SYNTH_DIR: `declip synth` output made from the default model's three validation photos (astronaut,
 chelsea, gravel, pinned to val) plus filler photos; only val items whose host is one of those
 three are scored. external-v1 is NOT read here (never select with it). The rule: the lowest
-threshold on a 0.05 grid at which at most 10 % of the authentic validation images have more than
+threshold on the grid at which at most 10 % of the authentic validation images have more than
 1 % of their pixels above it; the IoU it costs on the manipulated validation images is printed.
 """
 from __future__ import annotations
@@ -22,7 +22,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 VAL_PHOTOS = {"skimage__astronaut.png", "skimage__chelsea.png", "skimage__gravel.png"}
-GRID = [round(0.5 + 0.05 * k, 2) for k in range(10)]  # 0.50 .. 0.95
+# A first run on a 0.05 grid (0.50 .. 0.95) found nothing above 0.66 at all (IoU 0 from 0.70 on),
+# so the grid is 0.01 wide over the range where the map lives.
+GRID = [round(0.5 + 0.01 * k, 2) for k in range(21)]  # 0.50 .. 0.70
 MAX_FLAGGED = 10.0  # percent of authentic images
 
 
