@@ -97,6 +97,7 @@ class Validation:
     precision: str = ""
     problems: list[str] = field(default_factory=list)
     created_utc: str = ""
+    has_references: bool = True  # False: the golden set records no maps for these weights
 
     @property
     def ok(self) -> bool:
@@ -156,6 +157,7 @@ def run_validation(model: str | Path | None = None, device: str = "cpu", precisi
     ref = next((r for r in golden.get("models", {}).values() if r.get("weights") == weights), None)
     items = golden.get("items", [])
     if ref is None:
+        v.has_references = False
         v.problems.append(f"no golden references for the weights of {card.id}: only models whose maps were "
                           "recorded in the golden set can be validated")
     bad = [f["name"] for f in v.files if not f["ok"]]
