@@ -180,6 +180,8 @@ class MainWindow(QMainWindow):
                                      "Import an official DeCLIP checkpoint and its CLIP weights")
         self.actionTrain = act("actionTrain", "&Train a model…", self.train_dialog, None)
         self.actionAbout = act("actionAbout", "&About DeCLIP Desktop", self.about, None)
+        self.actionValidate = act("actionValidate", "&Validate installation…", self.validate_installation, None,
+                                  "Re-hash the model and compare its maps with the bundled golden set")
 
         mb = self.menuBar()
         m = mb.addMenu("&File")
@@ -203,7 +205,7 @@ class MainWindow(QMainWindow):
         m = mb.addMenu("&Models")
         m.addActions([self.actionModelManager, self.actionImportModel, self.actionTrain])
         self.helpMenu = mb.addMenu("&Help")
-        self.helpMenu.addAction(self.actionAbout)
+        self.helpMenu.addActions([self.actionValidate, self.actionAbout])
 
         tb = QToolBar("Main", self, objectName="mainToolBar")
         tb.setIconSize(QSize(18, 18))
@@ -384,6 +386,11 @@ class MainWindow(QMainWindow):
         dlg.finished.connect(dlg.deleteLater)
         dlg.open()
         return dlg
+
+    def validate_installation(self) -> None:
+        from declip_desktop.dialogs.validation import ValidationDialog
+
+        self._open_dialog(ValidationDialog(self.runner, self))  # runs in a worker; PASS/FAIL per item
 
     def report_error(self, title: str, message: str) -> None:
         """Errors never block: a window-modal box (non-blocking) plus the status bar."""
