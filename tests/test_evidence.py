@@ -141,22 +141,29 @@ def test_jpeg_bytes_must_match_the_loaded_image(tmp_path):
 
 
 def test_jpeg_layers_follow_exif_orientation(tmp_path):
-    # a file stored sideways (orientation 6) is shown upright; the map must be in the shown frame
-    data, _, gt = ec.dq_case()
-    stored = Image.open(io.BytesIO(data))
-    exif = Image.Exif()
-    exif[0x0112] = 6
-    path = tmp_path / "rot.jpg"
-    # rotate the pixels the other way and save at the same quality so that, shown, the image is upright again
-    sideways = ec.decode(data)
-    path.write_bytes(data)
-    res = evidence.run("dq", path)
-    assert res.probability.shape == (stored.height, stored.width)
-    base = res.probability
-    # same bytes with an orientation tag: the map turns with the image
+    # the same stored coefficients with orientation 6 (shown rotated 90 degrees clockwise): the map
+    # is computed on the stored 8x8 grid and turned with the image
     from engine.evidence.base import orient
-    assert np.array_equal(orient(base, 6).shape, (base.shape[1], base.shape[0]))
-    assert sideways.shape[:2] == gt.shape
+
+    data, _, _ = ec.dq_case()
+    plain = tmp_path / "plain.jpg"
+    plain.write_bytes(data)
+    with Image.open(io.BytesIO(data)) as im:
+        exif = Image.Exif()
+        exif[0x0112] = 6
+        out = io.BytesIO()
+        # re-encode losslessly is impossible with Pillow; instead insert the EXIF segment after SOI
+        seg = exif.tobytes()
+        app1 = b"\xff\xe1" + (len(seg) + 8).to_bytes(2, "big") + b"Exif\x00\x00" + seg
+        out.write(data[:2] + app1 + data[2:])
+        size = im.size
+    turned = tmp_path / "turned.jpg"
+    turned.write_bytes(out.getvalue())
+    for layer in ("dq", "ghost"):
+        a = evidence.run(layer, plain).probability
+        b = evidence.run(layer, turned).probability
+        assert a.shape == (size[1], size[0]) and b.shape == (size[0], size[1])
+        assert np.allclose(orient(a, 6), b, atol=1e-6)
 
 
 def test_layers_registry_describes_every_layer():
