@@ -31,7 +31,7 @@ JPEG_LAYERS = ("ghost", "dq")
 
 # Default display thresholds, fixed on the project's own synthetic validation split
 # (docs/evidence.md: how they were chosen), never on the external benchmark.
-DEFAULT_THRESHOLDS = {"ela": 0.5, "ghost": 0.5, "noise": 0.5, "dq": 0.5, "clones": 0.5, "resampling": 0.5}
+DEFAULT_THRESHOLDS = {"ela": 0.5, "ghost": 0.7, "noise": 0.8, "dq": 0.8, "clones": 0.5, "resampling": 0.7}
 
 
 @dataclass(frozen=True)

@@ -184,3 +184,10 @@ _IJG_LUMA = [16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14,
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def image_score(prob: np.ndarray) -> float:
+    """A layer's image-level score: the share of the image whose map is above one half.
+
+    (A high percentile of a map that is relative to the image itself saturates on every image.)"""
+    return float((np.asarray(prob) > 0.5).mean())

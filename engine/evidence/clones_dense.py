@@ -6,7 +6,7 @@
    changes the moments' phases, so the magnitudes match a rotated copy.
 2. Nearest neighbours: a vectorised PatchMatch finds for every pixel p an offset d(p) to a far
    (|d| >= min_distance) pixel with similar features. Candidates are random offsets, the offsets of
-   neighbours 1..16 px away in four directions (zero-order) and the linear extrapolation of the
+   neighbours 1, 4 and 16 px away (zero-order) and the linear extrapolation of the
    two nearest neighbours' offsets (first-order, which follows a rotated or scaled copy), and random
    search around the current best at halving radii.
 3. Verification by dense linear fitting: the offset field is median-filtered, and at every pixel an
@@ -102,7 +102,7 @@ class _Field:
         return a[ys][:, xs]
 
     def propagate(self, sign: int) -> None:
-        for k in (1, 2, 4, 8, 16):
+        for k in (1, 4, 16):
             for sy, sx in ((sign * k, 0), (0, sign * k)):
                 self.offer(self.shifted(self.dy, sy, sx), self.shifted(self.dx, sy, sx))
         for sy, sx in ((sign, 0), (0, sign)):   # first order: d(p-e) + (d(p-e) - d(p-2e))
@@ -144,7 +144,7 @@ def local_affine(dy: np.ndarray, dx: np.ndarray, size: int) -> tuple[np.ndarray,
     return np.maximum(err, 0.0), np.stack(slopes, axis=-1)
 
 
-def detect(src: EvidenceInput, max_side: int = 1024, radius: int = 8, min_distance: int = 24, iterations: int = 4,
+def detect(src: EvidenceInput, max_side: int = 768, radius: int = 8, min_distance: int = 24, iterations: int = 4,
            median: int = 5, fit_window: int = 7, max_fit_error: float = 1.0, min_seed: int = 30,
            max_hypotheses: int = 12, correlation: float = 0.6, min_area: int = 300, seed: int = 0) -> LayerOutput:
     import cv2

@@ -23,7 +23,7 @@ import time
 
 import numpy as np
 
-from .base import EvidenceError, EvidenceInput, LayerOutput, orient, upsample_blocks
+from .base import EvidenceError, EvidenceInput, LayerOutput, orient, upsample_blocks, image_score
 
 VERSION = "1.0"
 TITLE = "Double JPEG quantisation (aligned)"
@@ -145,7 +145,7 @@ def compute(src: EvidenceInput, frequencies: int = 15, max_value: int = 40, smoo
     prob = upsample_blocks(grid.astype(np.float32), 8, bh * 8, bw * 8, smooth=False)[:y_h, :y_w]
     prob = orient(prob, src.orientation)
     t2 = time.perf_counter()
-    return LayerOutput(map=prob, score=float(np.percentile(prob, 99)) if used else 0.0,
+    return LayerOutput(map=prob, score=image_score(prob) if used else 0.0,
                        parameters={"frequencies": int(frequencies), "max_value": cmax, "smooth": int(smooth),
                                    "min_gain": float(min_gain), "min_positions": int(min_positions),
                                    "floor": float(floor)},

@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 
-from .base import EvidenceInput, LayerOutput, box_mean, jpeg_roundtrip, relative_map
+from .base import EvidenceInput, LayerOutput, box_mean, jpeg_roundtrip, relative_map, image_score
 
 VERSION = "1.0"
 TITLE = "Error level analysis"
@@ -38,7 +38,7 @@ def compute(src: EvidenceInput, quality: int = 90, window: int = 9, z_half: floa
     # and then the faint changes of a few edge pixels are not news
     prob = relative_map(level, z_half, min_spread=0.05)
     t1 = time.perf_counter()
-    return LayerOutput(map=prob, score=float(np.percentile(prob, 99)),
+    return LayerOutput(map=prob, score=image_score(prob),
                        parameters={"quality": int(quality), "window": int(window), "z_half": float(z_half)},
                        details={"mean_error_level": float(diff.mean())},
                        timings={"compute_s": t1 - t0})

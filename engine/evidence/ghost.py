@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from .base import (EvidenceError, EvidenceInput, LayerOutput, block_view, box_mean, jpeg_quality_estimate,
+from .base import (EvidenceError, EvidenceInput, LayerOutput, block_view, box_mean, image_score, jpeg_quality_estimate,
                    jpeg_roundtrip, orient, upsample_blocks)
 
 VERSION = "1.0"
@@ -62,7 +62,7 @@ def compute(src: EvidenceInput, q_min: int = 50, q_step: int = 5, window: int = 
         peak_q = int(qualities[int(np.bincount(best[prob > 0.5].ravel(), minlength=len(qualities)).argmax())])
     prob = orient(upsample_blocks(prob, step, y.shape[0], y.shape[1]), src.orientation)
     t2 = time.perf_counter()
-    return LayerOutput(map=prob, score=float(np.percentile(prob, 99)),
+    return LayerOutput(map=prob, score=image_score(prob),
                        parameters={"q_min": int(q_min), "q_step": int(q_step), "window": int(window),
                                    "eps": float(eps), "qualities": qualities},
                        details={"final_quality_estimate": int(q2), "ghost_quality_map_peak": peak_q},

@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from .base import EvidenceInput, LayerOutput, block_view, box_mean, relative_map, upsample_blocks
+from .base import EvidenceInput, LayerOutput, block_view, box_mean, relative_map, upsample_blocks, image_score
 
 VERSION = "1.0"
 TITLE = "Local noise level"
@@ -59,7 +59,7 @@ def compute(src: EvidenceInput, block: int = 16, smooth: int = 3, direction: str
     sigma_all = sigma
     t1 = time.perf_counter()
     level = float(np.median(sigma_all[valid])) if valid.any() else float(np.median(sigma_all))
-    return LayerOutput(map=prob, score=float(np.percentile(prob, 99)),
+    return LayerOutput(map=prob, score=image_score(prob),
                        parameters={"block": block, "smooth": int(smooth), "direction": direction,
                                    "z_half": float(z_half)},
                        details={"image_noise_sigma": level},

@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from .base import EvidenceInput, LayerOutput, relative_map, upsample_blocks
+from .base import EvidenceInput, LayerOutput, relative_map, upsample_blocks, image_score
 
 VERSION = "1.0"
 TITLE = "Resampling (interpolation) traces"
@@ -76,7 +76,7 @@ def compute(src: EvidenceInput, block: int = 32, sigma: float = 1.0, z_half: flo
     # `step`-pixel grid
     prob = upsample_blocks(grid, step, h, w, offset=step / 2)
     t2 = time.perf_counter()
-    return LayerOutput(map=prob, score=float(np.percentile(prob, 99)),
+    return LayerOutput(map=prob, score=image_score(prob),
                        parameters={"block": block, "sigma": float(sigma), "z_half": float(z_half),
                                    "predictor": _PREDICTOR.tolist()},
                        details={"blocks": int(ny * nx)},
