@@ -79,9 +79,11 @@ class _Field:
     def evaluate(self, dy: np.ndarray, dx: np.ndarray) -> np.ndarray:
         ty, tx = self.yy + dy, self.xx + dx
         ok = (ty >= 0) & (ty < self.h) & (tx >= 0) & (tx < self.w)
-        ok &= (dy.astype(np.float32) ** 2 + dx.astype(np.float32) ** 2) >= self.min_d2
-        idx = np.where(ok, ty * self.w + tx, 0).ravel()
-        diff = self.f[idx] - self.f
+        ok &= (dy * dy + dx * dx) >= self.min_d2
+        idx = ty * self.w + tx
+        idx[~ok] = 0
+        diff = np.take(self.f, idx.ravel(), axis=0)
+        diff -= self.f
         cost = np.einsum("ij,ij->i", diff, diff).reshape(self.h, self.w)
         cost[~ok] = np.inf
         return cost
@@ -89,9 +91,9 @@ class _Field:
     def offer(self, dy: np.ndarray, dx: np.ndarray) -> None:
         c = self.evaluate(dy, dx)
         better = c < self.cost
-        self.dy = np.where(better, dy, self.dy)
-        self.dx = np.where(better, dx, self.dx)
-        self.cost = np.where(better, c, self.cost)
+        np.copyto(self.dy, dy, where=better)
+        np.copyto(self.dx, dx, where=better)
+        np.copyto(self.cost, c, where=better)
 
     @staticmethod
     def shifted(a: np.ndarray, sy: int, sx: int) -> np.ndarray:
