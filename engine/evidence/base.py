@@ -58,7 +58,8 @@ class EvidenceInput:
         data = self.require_jpeg(layer)
         try:
             with Image.open(io.BytesIO(data)) as im:
-                im.draft(None, None)
+                if im.mode in ("RGB", "YCbCr"):
+                    im.draft("YCbCr", im.size)     # libjpeg's own YCbCr output, no RGB round trip
                 y = np.asarray(im.convert("YCbCr"))[..., 0].astype(np.float32)
         except (OSError, ValueError) as exc:
             raise EvidenceError(f"{self.name}: cannot decode the JPEG for layer {layer!r} ({exc})") from None

@@ -1,12 +1,15 @@
 """`clones`: copy-move detection, both the copied source and the pasted target, with the transform.
 
 Two published methods, chosen with `method=`:
-- `dense` (default): rotation-invariant Zernike-moment features at every pixel, nearest neighbours
-  by PatchMatch, verified by a dense linear fit of the offset field (Cozzolino, Poggi, Verdoliva 2015);
-  `clones_dense.py`.
-- `keypoints`: SIFT keypoints, g2NN matching, sequential RANSAC for affine transforms (Amerini et
-  al. 2011), each transform verified densely by local correlation of the image with its own warped
-  copy; `clones_keypoints.py`.
+- `keypoints` (default; chosen on the synthetic validation split, docs/evidence.md): SIFT keypoints,
+  g2NN matching, sequential RANSAC for affine transforms (Amerini et al. 2011), each transform
+  verified densely by local correlation of the image's fine detail with its own warped copy;
+  `clones_keypoints.py`.
+- `dense`: rotation-invariant Zernike-moment features at every pixel, nearest neighbours
+  by PatchMatch, seeds chosen by a dense linear fit of the offset field (Cozzolino, Poggi, Verdoliva
+  2015), each seed's affine map verified densely like the keypoints'; `clones_dense.py`. It also finds
+  copies in flat-ish or mirrored content that has no keypoints, and every genuine repeat (tiles,
+  seamless textures).
 """
 from __future__ import annotations
 
@@ -24,11 +27,11 @@ LIMITS = ("Repetitive content (windows, tiles, leaves, sky, water) can match its
           "min_area pixels at the working scale, strong scaling (beyond about 0.7-1.4), heavy blur or noise on the copy, "
           "and flat areas without texture are missed. `keypoints` needs textured content; `dense` works at a reduced "
           "working scale on large photos (parameters.working_scale).")
-DEFAULTS = {"method": "dense"}
+DEFAULTS = {"method": "keypoints"}
 METHODS = ("dense", "keypoints")
 
 
-def compute(src: EvidenceInput, method: str = "dense", **params) -> LayerOutput:
+def compute(src: EvidenceInput, method: str = "keypoints", **params) -> LayerOutput:
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, found {method!r}")
     src.require_size("clones", 32)
