@@ -31,7 +31,7 @@ JPEG_LAYERS = ("ghost", "dq")
 
 # Default display thresholds, fixed on the project's own synthetic validation split (docs/evidence.md:
 # the highest validation IoU that flags at most 3 of the 14 untouched images), never on the external benchmark.
-DEFAULT_THRESHOLDS = {"ela": 0.5, "ghost": 0.7, "noise": 0.8, "dq": 0.8, "clones": 0.5, "resampling": 0.7}
+DEFAULT_THRESHOLDS = {"ela": 0.5, "ghost": 0.8, "noise": 0.8, "dq": 0.8, "clones": 0.5, "resampling": 0.7}
 
 
 @dataclass(frozen=True)

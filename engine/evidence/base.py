@@ -98,7 +98,10 @@ def relative_map(stat: np.ndarray, z_half: float, two_sided: bool = False, mask:
     z^2 / (z^2 + z_half^2) for z > 0 (|z| when two-sided), so 0.5 means `z_half` robust standard
     deviations above the image's level. Measuring against the image itself is what keeps a
     uniformly noisy or heavily compressed photo from lighting up everywhere."""
-    ref = stat[mask] if mask is not None and mask.any() else stat.ravel()
+    ref = stat[mask] if mask is not None and mask.any() else stat
+    ref = np.asarray(ref).ravel()
+    if ref.size > 1_000_000:   # the median of a regular sample of a million values is as good, and 10x faster
+        ref = ref[:: ref.size // 1_000_000]
     med = float(np.median(ref))
     mad = float(np.median(np.abs(ref - med))) * 1.4826
     # min_spread: when most of the image is identical (a spread of ~0), a tiny change is not news
