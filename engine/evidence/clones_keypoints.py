@@ -36,9 +36,9 @@ def _g2nn(desc: np.ndarray, k: int, ratio: float) -> list[tuple[int, int]]:
     return pairs
 
 
-def detect(src: EvidenceInput, max_side: int = 2048, ratio: float = 0.5, knn: int = 10, min_distance: int = 20,
-           ransac_px: float = 3.0, min_inliers: int = 5, max_transforms: int = 6, correlation: float = 0.6,
-           min_area: int = 300, contrast: float = 0.02) -> LayerOutput:
+def detect(src: EvidenceInput, max_side: int = 2048, ratio: float = 0.6, knn: int = 10, min_distance: int = 20,
+           ransac_px: float = 3.0, min_inliers: int = 4, max_transforms: int = 6, correlation: float = 0.6,
+           min_area: int = 300, contrast: float = 0.01) -> LayerOutput:
     import cv2
 
     t0 = time.perf_counter()
