@@ -38,18 +38,20 @@ def _g2nn(desc: np.ndarray, k: int, ratio: float) -> list[tuple[int, int]]:
 
 def detect(src: EvidenceInput, max_side: int = 2048, ratio: float = 0.6, knn: int = 10, min_distance: int = 20,
            ransac_px: float = 3.0, min_inliers: int = 4, max_transforms: int = 6, correlation: float = 0.6,
-           min_area: int = 300, contrast: float = 0.01) -> LayerOutput:
+           min_area: int = 300, contrast: float = 0.01, max_keypoints: int = 9000) -> LayerOutput:
     import cv2
 
     t0 = time.perf_counter()
     gray, scale = working_gray(src.rgb, max_side)
-    sift = cv2.SIFT_create(contrastThreshold=float(contrast))
+    # the strongest max_keypoints only: matching cost grows with their number on large photos
+    # (1024 px photos have fewer than 9000 at this contrast threshold, so this only bounds big ones)
+    sift = cv2.SIFT_create(nfeatures=int(max_keypoints), contrastThreshold=float(contrast))
     kps, desc = sift.detectAndCompute(gray, None)
     t1 = time.perf_counter()
     params = {"max_side": int(max_side), "working_scale": round(scale, 6), "ratio": ratio, "knn": knn,
               "min_distance": min_distance, "ransac_px": ransac_px, "min_inliers": min_inliers,
               "max_transforms": max_transforms, "correlation": correlation, "min_area": min_area,
-              "contrast": float(contrast)}
+              "contrast": float(contrast), "max_keypoints": int(max_keypoints)}
     prob = np.zeros(gray.shape, np.float32)
     pairs_out: list[dict] = []
     n_matches = 0
