@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import functools
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -14,11 +13,12 @@ from PIL import Image
 
 from .backbones import packaged_weight_files
 from .cards import ModelCard
-from .errors import Cancelled, DeclipError, ImageError
+from .errors import Cancelled, DeclipError, ImageError, ModelStoreError
 from .images import ImageSource, LoadedImage, load_image
 from .loading import card_from_files, load_network_from_sources, sources_of
 from .preprocess import resize_map, to_tensor
 from .result import AnalysisResult
+from .stamps import utc_now
 from .tiling import Blender, plan_tiles
 from .versions import software_versions
 
@@ -87,10 +87,6 @@ def exact_cuda_numerics() -> None:
     torch.backends.cuda.matmul.allow_tf32 = False
 
 
-def _utc() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 class Detector:
     """A loaded model on a device. Heavy weights are loaded once (and cached across detectors)."""
 
@@ -119,15 +115,23 @@ class Detector:
     def from_model(cls, model: str | ModelCard | Path | None = None, device: str = "auto",
                    precision: str = "auto", conv: str = "auto") -> "Detector":
         """A store id, a ModelCard, or a folder holding card.json; None = the default model."""
-        from .store import ModelStore
+        from .store import ModelStore, looks_like_path
 
         if isinstance(model, ModelCard):
             card = model
-        elif model is not None and Path(model).is_dir():
+        elif model is not None and looks_like_path(model):
+            if not Path(model).is_dir():
+                raise ModelStoreError(f"{model}: no such model folder (a folder holding card.json)")
             card = ModelCard.load(model)
         else:
             store = ModelStore()
-            card = store.get(model or store.default_id)
+            try:
+                card = store.get(model or store.default_id)
+            except ModelStoreError as exc:
+                if model and Path(model).is_dir():  # never silently the folder: say how to mean it
+                    raise ModelStoreError(f"{exc}; a folder named {model!r} is here: to run it, "
+                                          f"give it as a path (./{model})") from None
+                raise
         return cls(card, sources_of(card), device=device, precision=precision, conv=conv)
 
     @classmethod
@@ -239,7 +243,7 @@ class Detector:
 
     def _base_metadata(self, loaded: LoadedImage, mode: str) -> dict:
         md = self.describe()
-        md.update({"mode": mode, "created_utc": _utc(), "image": loaded.info()})
+        md.update({"mode": mode, "created_utc": utc_now(), "image": loaded.info()})
         return md
 
     def _paper_batch(self, loaded: list[LoadedImage], progress, cancel, done, total) -> Iterator[AnalysisResult]:

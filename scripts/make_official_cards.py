@@ -1,10 +1,14 @@
-"""Write resources/cards/*.json: catalogue cards for the nine released DeCLIP checkpoints.
+"""Write resources/cards/*.json: release cards for the nine released DeCLIP checkpoints.
 
-Hashes are unknown until the user imports a file; the store records them at import.
-Run: python scripts/make_official_cards.py
+Each file entry names where `declip models fetch` downloads it (`url`) and its licence. The
+OpenAI CLIP files have a published SHA-256 (the path component before the file name) and size;
+the DeCLIP checkpoints have none, so their hash is recorded at the first verified download.
+Facts from ../shared/docs/official-models.md. Run: python scripts/make_official_cards.py
 """
 import json
 from pathlib import Path
+
+from engine.atomic import write_text_atomic  # cards are written atomically everywhere
 
 OUT = Path(__file__).resolve().parent.parent / "resources" / "cards"
 MEAN = [0.48145466, 0.4578275, 0.40821073]
@@ -18,6 +22,12 @@ TRAIN = {
 }
 VIT = {"family": "clip-vit", "config": "ViT-L-14-quickgelu", "layer": 20}
 FUSION = {"family": "fusion", "vit": VIT, "rn": {"family": "clip-rn", "config": "RN50-quickgelu", "layer": 3}}
+# The authors' public bucket (served without sign-in at storage.googleapis.com if the bucket is public)
+DECLIP_BASE = "https://storage.googleapis.com/bitdefender_ml_artifacts/declip"
+CLIP_FILES = {
+    "clip-vit": ("ViT-L-14.pt", "b8cca3fd41ae0c99ba7e8951adf17d267cdb84cd88be6f7c2e0eca1737a03836", 932768134),
+    "clip-rn": ("RN50.pt", "afeb0e10f9e5a86da6080e35cf09123aca3b358a0c3e3b6c78a7b63bc04b6762", 255827503),
+}
 LICENSE = ("DeCLIP checkpoints: CC BY-NC-SA 4.0 (non-commercial use only); CLIP weights: MIT (OpenAI). "
            "Check the terms before operational use.")
 LIMITS = ("Trained on one generator's local edits (mostly faces for Dolos): expect lower accuracy on other "
@@ -28,10 +38,14 @@ LIMITS = ("Trained on one generator's local edits (mostly faces for Dolos): expe
 def card(arch: str, gen: str) -> dict:
     fusion = arch == "fusion"
     fname = (f"ViT_layer20+RN50_layer3_conv-20_{gen}.pth" if fusion else f"ViT_layer20_conv-20_{gen}.pth")
-    files = [{"role": "decoder", "name": fname, "sha256": None, "size": None, "format": "declip-official"},
-             {"role": "clip-vit", "name": "ViT-L-14.pt", "sha256": None, "size": None, "format": "clip"}]
-    if fusion:
-        files.append({"role": "clip-rn", "name": "RN50.pt", "sha256": None, "size": None, "format": "clip"})
+    folder = "backbone_VIT%2BRN50" if fusion else "backbone_VIT"
+    files = [{"role": "decoder", "name": fname, "sha256": None, "size": None, "format": "declip-official",
+              "url": f"{DECLIP_BASE}/{folder}/{fname.replace('+', '%2B')}", "licence": "CC BY-NC-SA 4.0"}]
+    for role in ("clip-vit", "clip-rn") if fusion else ("clip-vit",):
+        name, sha, size = CLIP_FILES[role]
+        files.append({"role": role, "name": name, "sha256": sha, "size": size, "format": "clip",
+                      "url": f"https://openaipublic.azureedge.net/clip/models/{sha}/{name}", "licence": "MIT",
+                      "sha256_origin": "published (OpenAI's download address)"})
     return {
         "schema": 1,
         "id": f"declip-{'vit-rn50' if fusion else 'vit'}-{gen}",
@@ -56,10 +70,10 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     for gen in TRAIN:
         c = card("vit", gen)
-        (OUT / f"{c['id']}.json").write_text(json.dumps(c, indent=2) + "\n")
+        write_text_atomic(OUT / f"{c['id']}.json", json.dumps(c, indent=2) + "\n")
     for gen in ("pluralistic", "lama", "repaint-p2-9k", "ldm"):
         c = card("fusion", gen)
-        (OUT / f"{c['id']}.json").write_text(json.dumps(c, indent=2) + "\n")
+        write_text_atomic(OUT / f"{c['id']}.json", json.dumps(c, indent=2) + "\n")
     print(f"wrote {len(list(OUT.glob('*.json')))} cards to {OUT}")
 
 
