@@ -48,7 +48,7 @@ def test_scores_copymove_against_both_ends_and_counts_flags_and_refusals(tmp_pat
         m[:2, :] = 0.8                          # 5 % of an authentic image above 0.5
         return m, 0.2
 
-    rep = score_map_producer(tmp_path, producer, thresholds=[0.5, 0.9])
+    rep = score_map_producer(tmp_path, producer, thresholds=[0.5, 0.9], against_sources=True)
     t5, t9 = rep["thresholds"]["0.5"], rep["thresholds"]["0.9"]
     assert t5["iou_by_kind"]["copymove"] == pytest.approx(100.0)   # union of mask and source_mask
     assert t5["iou_by_kind"]["splice_hard"] == 0.0                 # a refusal is an empty map
@@ -67,3 +67,29 @@ def test_generic_folder_layout(tmp_path):
     Image.new("RGB", (8, 8)).save(tmp_path / "real" / "b.jpg")
     kinds = [(e["kind"], e["manipulated"], e["mask"]) for e in load_entries(tmp_path)]
     assert kinds == [("manipulated", True, "masks/a.png"), ("authentic", False, None)]
+
+
+def test_only_clone_maps_are_scored_against_the_source_too(tmp_path):
+    target, source = _bench(tmp_path)
+
+    def finds_both(path):
+        return (target | source).astype(np.float32), 1.0
+
+    plain = score_map_producer(tmp_path, finds_both, kinds=["copymove"])
+    clone = score_map_producer(tmp_path, finds_both, kinds=["copymove"], against_sources=True)
+    assert clone["thresholds"]["0.5"]["iou_by_kind"]["copymove"] == pytest.approx(100.0)
+    assert plain["thresholds"]["0.5"]["iou_by_kind"]["copymove"] == pytest.approx(50.0)
+
+
+def test_evidence_producer_plugs_into_map_producers(tmp_path):
+    from tests import evidence_cases as ec
+    from trainer.layer_scoring import evidence_producer
+
+    data, _, _ = ec.ghost_case()
+    p = tmp_path / "g.jpg"
+    p.write_bytes(data)
+    prod = evidence_producer("ghost")
+    assert not prod.against_sources and evidence_producer("clones").against_sources
+    from_path, s1 = prod(p)
+    from_bytes, s2 = prod(data)          # the JPEG layers still get the file's bytes
+    assert np.array_equal(from_path, from_bytes) and s1 == s2

@@ -10,8 +10,8 @@ or, without the declip command line: `python -m trainer.layer_scoring DIR --laye
 
 A benchmark folder is either one with `manifest.json` (entries with image, mask, source_mask, kind,
 manipulated) or a generic `images/ masks/ [real/]` folder (as `declip synth` writes per split;
-kind "manipulated"/"authentic"). Copy-moves are scored against the union of mask and source_mask
-(a clone detector finds both ends); everything else against mask alone. A producer that refuses an
+kind "manipulated"/"authentic"). For a clone detector (`clones`) copy-moves are scored against the
+union of mask and source_mask (it finds both ends); every other map against mask alone. A producer that refuses an
 image (a DeclipError, e.g. `dq` on a PNG) counts as an empty map with score 0 and is counted.
 """
 from __future__ import annotations
@@ -51,9 +51,9 @@ def load_entries(folder: str | Path) -> list[dict]:
     return out
 
 
-def _truth(folder: Path, e: dict, shape: tuple[int, int]) -> np.ndarray:
+def _truth(folder: Path, e: dict, shape: tuple[int, int], against_sources: bool) -> np.ndarray:
     gt = np.zeros(shape, bool)
-    for key in ("mask", "source_mask"):
+    for key in ("mask", "source_mask") if against_sources else ("mask",):
         if e.get(key):
             with Image.open(folder / e[key]) as im:
                 m = np.asarray(im.convert("L")) > 127
@@ -72,20 +72,50 @@ def layer_producer(name: str, **params) -> Callable[[Path], tuple[np.ndarray, fl
         return res.probability, res.score
 
     produce.__name__ = f"evidence-{name}"
+    produce.against_sources = name == "clones"   # a clone detector marks both ends of a copy
     return produce
+
+
+def evidence_producer(name: str, **params):
+    """The same layer as a `trainer.producers.MapProducer`, for `trainer.evaluate` (declip evaluate --layer)."""
+    from .producers import MapProducer
+
+    from engine import evidence
+
+    def fn(image):
+        if isinstance(image, bytes):       # the file's bytes: decoded here, kept for the JPEG layers
+            import io
+
+            from PIL import Image
+
+            with Image.open(io.BytesIO(image)) as im:
+                im.load()
+                res = evidence.run(name, im, data=image, **params)
+        else:
+            res = evidence.run(name, image, **params)
+        return res.probability, res.score
+
+    info = evidence.info(name)
+    return MapProducer(f"layer:{name}", fn, {"layer": name, "method_version": info.version, "parameters": params,
+                                             "threshold": info.threshold}, against_sources=name == "clones")
 
 
 def score_map_producer(manifest_dir: str | Path, producer: Callable[[Path], tuple[np.ndarray, float]],
                        thresholds: Iterable[float] = (0.5,), kinds: Iterable[str] | None = None,
-                       progress: Callable[[int, int, str], None] | None = None) -> dict:
+                       progress: Callable[[int, int, str], None] | None = None,
+                       against_sources: bool | None = None) -> dict:
     """Score `producer(path) -> (map HxW in [0,1], image score)` on every image of the folder.
 
     Returns {"producer", "images", "refused", "seconds", "image_ap", "chance_ap",
     "thresholds": {"0.5": {"iou_all", "iou_by_kind", "authentic_flagged", "authentic"}}, "per_image": [...]}.
-    IoU is the paper's per-image IoU x 100 averaged over the manipulated images."""
+    IoU is the paper's per-image IoU x 100 averaged over the manipulated images. `against_sources`
+    (default: the producer's own `against_sources` attribute, else False): score copy-moves against
+    mask | source_mask, as for a clone detector; otherwise against mask alone."""
     from engine.errors import DeclipError
 
     folder = Path(manifest_dir)
+    if against_sources is None:
+        against_sources = bool(getattr(producer, "against_sources", False))
     entries = [e for e in load_entries(folder) if kinds is None or e["kind"] in set(kinds)]
     thresholds = [float(t) for t in thresholds]
     rows: list[dict] = []
@@ -99,7 +129,7 @@ def score_map_producer(manifest_dir: str | Path, producer: Callable[[Path], tupl
             with Image.open(path) as im:
                 w, h = im.size
             prob, score, refused = np.zeros((h, w), np.float32), 0.0, str(exc)
-        gt = _truth(folder, e, prob.shape)
+        gt = _truth(folder, e, prob.shape, against_sources)
         row = {"image": e["image"], "kind": e["kind"], "manipulated": bool(e.get("manipulated", gt.any())),
                "score": float(score), "refused": refused,
                "iou": {f"{t:g}": iou(prob, gt, t) for t in thresholds},
@@ -110,6 +140,7 @@ def score_map_producer(manifest_dir: str | Path, producer: Callable[[Path], tupl
     scores = np.array([r["score"] for r in rows])
     labels = np.array([r["manipulated"] for r in rows])
     out = {"producer": getattr(producer, "__name__", "producer"), "folder": str(folder), "images": len(rows),
+           "against_sources": against_sources,
            "refused": sum(r["refused"] is not None for r in rows), "seconds": time.perf_counter() - t0,
            "image_ap": average_precision(scores, labels) if labels.any() and (~labels).any() else float("nan"),
            "chance_ap": float(labels.mean() * 100) if len(labels) else float("nan"), "thresholds": {}}

@@ -16,7 +16,6 @@ import importlib
 import inspect
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,9 @@ import numpy as np
 
 from ..errors import DeclipError, ImageError
 from ..result import AnalysisResult
-from .base import EvidenceError, EvidenceInput, sha256_bytes
+from ..hashing import bytes_sha256
+from ..stamps import utc_now
+from .base import EvidenceError, EvidenceInput
 
 LAYER_NAMES = ("ela", "ghost", "noise", "dq", "clones", "resampling")
 JPEG_LAYERS = ("ghost", "dq")
@@ -102,7 +103,7 @@ def prepare(image: Any, data: bytes | None = None) -> tuple[EvidenceInput, dict]
             data = Path(loaded.name).read_bytes()
         except OSError as exc:
             raise ImageError(f"{loaded.name}: cannot read file ({exc.strerror or exc})") from None
-    if data is not None and loaded.sha256 and loaded.format and sha256_bytes(data) != loaded.sha256:
+    if data is not None and loaded.sha256 and loaded.format and bytes_sha256(data) != loaded.sha256:
         raise EvidenceError(f"{loaded.name}: the file changed since it was loaded (SHA-256 differs); load it again")
     src = EvidenceInput(rgb=np.asarray(loaded.rgb), name=loaded.name, sha256=loaded.sha256, format=loaded.format,
                         orientation=loaded.orientation, data=data)
@@ -149,7 +150,7 @@ def run(name: str, image: Any, data: bytes | None = None, **params) -> AnalysisR
         "timings": {"load_s": t1 - t0, **{k: float(v) for k, v in out.timings.items()}, "total_s": total},
         "versions": _versions(),
         "image": image_info,
-        "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "created_utc": utc_now(),
     }
     return AnalysisResult(probability=prob, raw=None, score=float(out.score), metadata=metadata)
 
