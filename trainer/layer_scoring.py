@@ -96,7 +96,7 @@ def evidence_producer(name: str, **params):
         return res.probability, res.score
 
     info = evidence.info(name)
-    return MapProducer(f"layer:{name}", fn, {"layer": name, "method_version": info.version, "parameters": params,
+    return MapProducer(f"layer:{name}", fn, {"model_id": f"layer:{name}", "layer": name, "method_version": info.version, "parameters": params,
                                              "threshold": info.threshold}, against_sources=name == "clones")
 
 
