@@ -14,7 +14,7 @@ from collections import OrderedDict
 from PySide6.QtCore import QItemSelectionModel, QObject, Signal
 
 from declip_desktop import jobs
-from declip_desktop.case.displayed import pick
+from declip_desktop.case.displayed import EVIDENCE_LAYER_MODE, pick
 from declip_desktop.docks.analysis_dock import analysis_text
 from declip_desktop.metadata_presenter import metadata_sections
 from declip_desktop.workers import Job
@@ -71,7 +71,9 @@ class DisplayController(QObject):
         return pick(finding, list(self._index.get(eid, {})))
 
     def stored(self, eid: str) -> list[tuple[jobs.AnalysisRef, dict]]:
-        return sorted(self._index.get(eid, {}).items(), key=lambda kv: kv[0].stored_utc or "")
+        """The item's detector analyses, oldest first (evidence layers are not offered for display)."""
+        return sorted(((ref, rec) for ref, rec in self._index.get(eid, {}).items()
+                       if ref.mode != EVIDENCE_LAYER_MODE), key=lambda kv: kv[0].stored_utc or "")
 
     def records(self) -> list[dict]:
         return [rec for refs in self._index.values() for rec in refs.values()]

@@ -51,6 +51,12 @@ def _tile_scale(text: str) -> float:
     return value
 
 
+def _evidence_layers(text: str) -> list[str]:
+    from .evidence.outputs import layers_arg
+
+    return layers_arg(text)
+
+
 def _opacity(text: str) -> float:
     value = _finite_float(text)
     if not 0.0 <= value <= 1.0:
@@ -104,6 +110,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threshold", type=_opacity, default=0.5,
                    help="overlay threshold 0..1: values at or below it are faded and its outline drawn, "
                         "as in the desktop viewer and the report")
+    p.add_argument("--evidence", type=_evidence_layers, default=[], metavar="LAYERS",
+                   help="also write classical evidence layers as <stem>.<layer>.png: a comma list of "
+                        "ela, ghost, noise, dq, clones, resampling, or all (docs/evidence.md)")
     p.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR")
     p.set_defaults(func=cmd_analyze, _parser=p)
 
@@ -200,7 +209,8 @@ class _InputGuard:
         return (st.st_dev, st.st_ino) in self.inodes
 
 
-OUTPUT_SUFFIXES = (".prob.png", ".overlay.png", ".raw.npy")
+OUTPUT_SUFFIXES = (".prob.png", ".overlay.png", ".raw.npy",
+                   ".ela.png", ".ghost.png", ".noise.png", ".dq.png", ".clones.png", ".resampling.png")
 
 
 def _unique_stem(path: Path, used: set[str], out: Path | None = None, guard: _InputGuard | None = None) -> str:
@@ -336,6 +346,10 @@ def cmd_analyze(args) -> int:
                 _say(f"declip: error: {entry['error']}")
                 items.append(entry)
                 continue
+            if args.evidence:  # a layer that cannot apply is recorded, it does not fail the image
+                from .evidence.outputs import write_layers
+
+                outputs["evidence"] = write_layers(x, stem, out, args.evidence, _say)
             entry.update({"sha256": x.sha256, "width": x.width, "height": x.height, "score": res.score,
                           "flagged_fraction_at_0.5": res.flagged_fraction(0.5), "outputs": outputs,
                           "metadata": res.metadata, "error": None})
@@ -348,7 +362,7 @@ def cmd_analyze(args) -> int:
         "mode": args.mode,
         "parameters": {"precision": args.precision, "device": args.device, "batch_size": args.batch_size,
                        "tile_stride": args.tile_stride, "tile_scale": args.tile_scale, "cmap": args.cmap,
-                       "opacity": args.opacity, "threshold": args.threshold},
+                       "opacity": args.opacity, "threshold": args.threshold, "evidence": args.evidence},
         "model_load_s": det.load_seconds,
         "total_s": time.perf_counter() - t0,
         "analysed": len(items) - failures,

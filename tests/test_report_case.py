@@ -227,3 +227,25 @@ def test_a_truncated_file_is_described_by_how_much_of_it_is_missing(tmp_path):
     assert "image file is truncated: only the top" in msg and "of 270 rows" in msg and "bytes not processed" not in msg
     rows = int(msg.split("only the top ")[1].split(" ")[0])
     assert 0 < rows < 270 * 0.6  # two thirds of the file missing: most of the picture is
+
+
+def test_an_evidence_layer_stored_later_is_not_the_items_analysis(tmp_path):
+    """Evidence layers are stored as analyses (mode 'evidence'); the viewer, list and report keep
+    showing the detector's map, whichever was stored last."""
+    from declip_desktop.case.displayed import displayed_analysis
+
+    folder = _make_case(tmp_path, analysed=1, total=1)
+    with Case.open(folder) as case:
+        ev = case.evidence[0]
+        detector = case.analysis_for(ev.id)
+        layer = make_result(ev.width, ev.height, ev.sha256, seed=9)
+        layer.metadata.update(model_id="evidence-ela", mode="evidence")
+        case.store_analysis(ev.id, layer, model_id="evidence-ela", mode="evidence")
+        assert case.analysis_for(ev.id).mode == "evidence"  # the latest stored
+        shown = displayed_analysis(case, ev.id)
+        assert (shown.model_id, shown.mode) == (detector.model_id, detector.mode)
+    out = tmp_path / "r.pdf"
+    build_report(folder, out)
+    text = " ".join(_text(out).split())
+    assert f"Score {detector.score:.4f}"[:11] in text or f"{detector.score:.4f}" in text
+    assert "Other analyses in the case evidence-ela, evidence" in text

@@ -120,3 +120,22 @@ def test_run_evaluation_takes_any_map_producer(bench):
     res = run_evaluation(None, bench, producer=_oracle(bench), with_ela=False)
     assert res["model"] == {"model_id": "oracle"} and "baseline_ela" not in res
     assert res["metrics"]["per_kind"]["splice"]["iou"] == pytest.approx(100.0)
+
+
+def test_cli_scores_an_evidence_layer_at_its_own_threshold(bench, tmp_path, capsys):
+    """`declip evaluate --layer`: the layer's map producer through the same scoring, its default
+    threshold recorded, copy-moves of `clones` scored against mask + source_mask."""
+    from engine import evidence
+
+    out_json = tmp_path / "layer.json"
+    rc = declip(["evaluate", "--layer", "noise", "--no-ela", "--data", str(bench), "--json", str(out_json)])
+    assert rc == 0
+    res = json.loads(out_json.read_text())
+    assert res["model"]["model_id"] == "layer:noise" and res["model"]["layer"] == "noise"
+    assert res["metrics"]["threshold"] == evidence.info("noise").threshold
+    assert res["metrics"]["manipulated"] == 4 and "layer:noise" in capsys.readouterr().out
+    # a parameter reaches the layer; a bad one is one line, exit 1
+    assert declip(["evaluate", "--layer", "noise", "--layer-param", "bogus=1", "--no-ela", "--data", str(bench)]) == 1
+    assert "bogus" in capsys.readouterr().err
+    assert declip(["evaluate", "--layer", "noise", "--model", "x", "--data", str(bench)]) == 1
+    assert "one of --model, --layer" in capsys.readouterr().err

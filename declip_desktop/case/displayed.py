@@ -9,11 +9,14 @@ from __future__ import annotations
 from typing import Any, Sequence, TypeVar
 
 T = TypeVar("T")
+EVIDENCE_LAYER_MODE = "evidence"  # classical evidence layers stored as analyses (case/evidence_layers.py)
 
 
 def pick(finding: Any, candidates: Sequence[T]) -> T | None:
     """The rule on any analyses with model_id, mode and stored_utc (stored records, or the GUI's
-    own index of them, which it reads without waiting on a case busy storing a map)."""
+    own index of them, which it reads without waiting on a case busy storing a map). Evidence
+    layers (ELA, noise ...) support a finding but are not the detector's analysis: never picked."""
+    candidates = [a for a in candidates if a.mode != EVIDENCE_LAYER_MODE]
     if finding is not None and (finding.model_id or finding.mode):
         named = [a for a in candidates if (finding.model_id is None or a.model_id == finding.model_id)
                  and (finding.mode is None or a.mode == finding.mode)]
