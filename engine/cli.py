@@ -11,11 +11,10 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
-
-from .cards import FLIP_AVERAGE_TEXT
 from .errors import DeclipError, ImageError
+
+# numpy, Pillow, torch and the model code are imported inside the commands that use them, so that
+# `declip --help` and the commands that never touch a model start in a fraction of a second.
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".tif", ".tiff", ".webp", ".bmp", ".gif", ".dib",
                   ".ppm", ".pgm", ".pbm", ".tga", ".jp2", ".j2k", ".ico", ".pcx", ".sgi"}
@@ -393,6 +392,8 @@ def cmd_models_list(args) -> int:
 
 
 def cmd_models_show(args) -> int:
+    from .cards import FLIP_AVERAGE_TEXT
+
     e = _store().find(args.id)
     if args.json:
         print(json.dumps(dict(e.card.to_dict(), status=e.status, location=e.location), indent=2, ensure_ascii=False))

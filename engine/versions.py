@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import platform
-from importlib import metadata
 
 
 def app_version() -> str:
+    from importlib import metadata  # about 0.1 s to import: only when a version is asked for
+
     try:
         return metadata.version("declip-desktop")
     except metadata.PackageNotFoundError:
@@ -13,6 +14,8 @@ def app_version() -> str:
 
 
 def software_versions() -> dict[str, str]:
+    from importlib import metadata
+
     out = {"app": app_version(), "python": platform.python_version()}
     for dist, key in (("torch", "torch"), ("open_clip_torch", "open_clip"), ("timm", "timm"),
                       ("pillow", "pillow"), ("numpy", "numpy")):
