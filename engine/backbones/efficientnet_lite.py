@@ -250,8 +250,9 @@ class LiteBackbone(torch.nn.Module):
         if load_weights:
             path = Path(weights) if weights else packaged_weights_path(name)
             mapped = convert_state_dict(read_lite_weights(path, v), lite_state_shapes(v), str(path), name)
-            own = self.state_dict().keys()
-            self.load_state_dict({k: mapped[k] for k in own}, strict=True, assign=True)
+            # contiguous(): the files store some convs in another memory layout; timm copied them into
+            # standard-layout parameters, and so do we (the same layout, so the same conv kernels)
+            self.load_state_dict({k: mapped[k].contiguous() for k in self.state_dict()}, strict=True, assign=True)
         self.requires_grad_(False)
         self.eval()
 
