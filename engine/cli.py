@@ -344,7 +344,8 @@ def _analyze_files(args, det, files, feeder, folder_errors, out, guard, outputs)
             return
         _say(f"[{entry.pop('_n')}/{len(files)}] {Path(entry['file']).name}: score {entry['score']:.4f}")
 
-    writer = OutputWriter(out, outputs, args.cmap, args.opacity, written)
+    # Up to one batch of results may wait for their files, so the next batch's network runs meanwhile.
+    writer = OutputWriter(out, outputs, args.cmap, args.opacity, written, max_pending=min(args.batch_size, 8))
     tile_args = {"tile_stride": args.tile_stride, "tile_scale": args.tile_scale} if args.mode == "tiled" else {}
     try:
         for chunk, loaded in feeder.batches():

@@ -1,11 +1,12 @@
 """Lossless storage of probability maps (16-bit greyscale PNG, 0..65535 = 0..1) and fast PNG output.
 
-The PNG encoder here is a plain one (one filter type for all rows + zlib) instead of Pillow's:
+The PNG encoder here is a plain one (one filter type for all rows + deflate) instead of Pillow's:
 Pillow tries five filters per row at zlib level 6 and holds the GIL while it encodes, so a 12 MP
 map and overlay took about 4 s and blocked the analysis of the next image. Here the rows are
-filtered with one numpy operation and zlib (which releases the GIL) compresses at level 1, so
-outputs can be encoded on writer threads while the network runs. PNG is lossless whatever the
-settings: the pixels read back are the same, only the file size changes (about 10 % larger).
+filtered with one numpy operation and compressed at level 1 by libdeflate (the `deflate` wheel;
+about twice as fast as zlib at level 1 and smaller files) or, without it, by zlib. Both release the
+GIL, so outputs are encoded on writer threads while the network runs. PNG is lossless whatever the
+settings: the pixels read back are the same, only the file size changes.
 """
 from __future__ import annotations
 
@@ -17,16 +18,26 @@ import numpy as np
 
 from .errors import DeclipError
 
+try:
+    import deflate as _libdeflate
+except ImportError:  # zlib does the same job, about half as fast
+    _libdeflate = None
+
 # What each output is encoded with; recorded in results (see png_settings()).
-MAP_PNG = {"filter": "sub", "zlib_level": 1, "zlib_strategy": "default"}
-OVERLAY_PNG = {"filter": "up", "zlib_level": 1, "zlib_strategy": "huffman-only"}
+MAP_PNG = {"filter": "sub", "level": 1}
+OVERLAY_PNG = {"filter": "up", "level": 1}
 _FILTERS = {"none": 0, "sub": 1, "up": 2}
-_STRATEGIES = {"default": zlib.Z_DEFAULT_STRATEGY, "huffman-only": zlib.Z_HUFFMAN_ONLY, "rle": zlib.Z_RLE}
+
+
+def deflate_library() -> str:
+    if _libdeflate is not None:
+        return f"libdeflate (deflate {getattr(_libdeflate, '__version__', '?')})"
+    return f"zlib {zlib.ZLIB_VERSION}"
 
 
 def png_settings() -> dict:
     """The encoder settings of the written PNGs, for the metadata."""
-    return {"encoder": "engine.mapio (one PNG filter per image, zlib " + zlib.ZLIB_VERSION + ")",
+    return {"encoder": f"engine.mapio: one PNG filter per image, {deflate_library()}",
             "probability_map": dict(MAP_PNG), "overlay": dict(OVERLAY_PNG)}
 
 
@@ -38,7 +49,7 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(data, zlib.crc32(kind)))
 
 
-def png_bytes(arr: np.ndarray, filter: str = "sub", zlib_level: int = 1, zlib_strategy: str = "default") -> bytes:
+def png_bytes(arr: np.ndarray, filter: str = "sub", level: int = 1, use_zlib: bool = False) -> bytes:
     """PNG of an HxW uint16 (greyscale) or HxWx3 uint8 (RGB) array."""
     arr = np.asarray(arr)
     if arr.dtype == np.uint16 and arr.ndim == 2:
@@ -60,8 +71,10 @@ def png_bytes(arr: np.ndarray, filter: str = "sub", zlib_level: int = 1, zlib_st
         np.subtract(raw[1:], raw[:-1], out=lines[1:, 1:])
     else:
         lines[:, 1:] = raw
-    comp = zlib.compressobj(zlib_level, zlib.DEFLATED, 15, 9, _STRATEGIES[zlib_strategy])
-    idat = comp.compress(lines.data) + comp.flush()
+    if _libdeflate is not None and not use_zlib:
+        idat = _libdeflate.zlib_compress(lines.data, level)
+    else:
+        idat = zlib.compress(lines.data, level)
     ihdr = struct.pack(">IIBBBBB", w, h, depth, colour_type, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", idat) + _chunk(b"IEND", b"")
 

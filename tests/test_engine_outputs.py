@@ -47,9 +47,10 @@ def test_png_writer_round_trips_exactly(filt, shape):
     rng = np.random.RandomState(sum(shape))
     grey = rng.randint(0, 65536, shape).astype(np.uint16)
     rgb = rng.randint(0, 256, shape + (3,)).astype(np.uint8)
-    for strategy in ("default", "huffman-only", "rle"):
-        assert np.array_equal(_decode(png_bytes(grey, filter=filt, zlib_strategy=strategy)), grey)
-        assert np.array_equal(_decode(png_bytes(rgb, filter=filt, zlib_strategy=strategy)), rgb)
+    for use_zlib in (False, True):  # libdeflate (when installed) and zlib
+        for level in (0, 1, 6):
+            assert np.array_equal(_decode(png_bytes(grey, filter=filt, level=level, use_zlib=use_zlib)), grey)
+            assert np.array_equal(_decode(png_bytes(rgb, filter=filt, level=level, use_zlib=use_zlib)), rgb)
     with pytest.raises(ValueError, match="expected HxW uint16"):
         png_bytes(grey.astype(np.float32))
 
@@ -99,7 +100,8 @@ def test_cli_outputs_equal_the_old_code_path_bit_for_bit(tmp_path):
     assert main(["analyze", "--out", str(out), "--raw", "--batch-size", "3", "--opacity", "0.6", str(inputs)]) == 0
     summary = json.loads((out / "results.json").read_text())
     assert summary["outputs"]["written"] == ["map", "overlay", "raw"]
-    assert summary["outputs"]["png"]["probability_map"]["zlib_level"] == 1
+    assert summary["outputs"]["png"]["probability_map"]["level"] == 1
+    assert "deflate" in summary["outputs"]["png"]["encoder"] or "zlib" in summary["outputs"]["png"]["encoder"]
 
     det = _old_way_detector()
     files = sorted(inputs.glob("*.jpg"))
