@@ -7,8 +7,9 @@ included). Prints a table.
 
 --code DIR measures another checkout (e.g. the main branch, for a before/after table): it is put
 first on PYTHONPATH. The network time is what each result records (backbone_s + decoder_s of its
-timings); "per image" in the folder row is the process's wall time divided by seven. Peak RSS is
-the child process's own (wait4). The photos are made from the bundled samples, upscaled to
+timings); "per image" in the folder row is the process's wall time (and CPU time) divided by seven.
+CPU s is user + system time of the process (all its threads): on a busy machine it moves less than
+the wall time. Peak RSS is the child process's own (wait4). The photos are made from the bundled samples, upscaled to
 4000x3000 with a little noise, and saved as JPEG quality 92 (about 2 MB each).
 Run it on a quiet machine; on a shared one, compare ratios measured in the same run.
 """
@@ -47,16 +48,17 @@ def make_photos(folder: Path, n: int) -> list[Path]:
     return out
 
 
-def run(args: list[str], env: dict) -> tuple[float, float, int, str]:
-    """(wall s, peak RSS MB, exit code, stderr) of one `python -m declip_desktop.cli ...` process."""
+def run(args: list[str], env: dict) -> tuple[float, float, int, str, float]:
+    """(wall s, peak RSS MB, exit code, stderr, CPU s) of one `python -m declip_desktop.cli ...` process."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "declip_desktop.cli", *map(str, args)], env=env,
+    # cwd = the measured checkout: `python -m` puts the working folder before PYTHONPATH
+    proc = subprocess.Popen([sys.executable, "-m", "declip_desktop.cli", *map(str, args)], env=env, cwd=env["PYTHONPATH"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     err = proc.stderr.read()
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return wall, usage.ru_maxrss / 1024, proc.returncode, err
+    return wall, usage.ru_maxrss / 1024, proc.returncode, err, usage.ru_utime + usage.ru_stime
 
 
 GUI_PROBE = """
@@ -67,10 +69,11 @@ app = QApplication([])
 w = MainWindow(sys.argv[1])
 w.show()
 t_open = time.perf_counter()
+preloading = bool(w.runner.active("preload"))
 while w.runner.active("preload"):  # the examiner looks at the case while the model loads
     app.processEvents()
     time.sleep(0.01)
-ready = time.perf_counter() - t_open
+ready = time.perf_counter() - t_open if preloading else -1.0
 done = []
 w.analysisFinished.connect(lambda a, b: done.append(time.perf_counter()))
 t0 = time.perf_counter()
@@ -87,7 +90,8 @@ def gui_first_result(case: Path, env: dict) -> tuple[float, float]:
     """(s from Analyse to the first result, s the background model load took) in the GUI, offscreen."""
     env = dict(env, QT_QPA_PLATFORM=env.get("QT_QPA_PLATFORM", "offscreen"), DECLIP_NO_DIALOGS="1")
     env.pop("DECLIP_NO_PRELOAD", None)
-    out = subprocess.run([sys.executable, "-c", GUI_PROBE, str(case)], env=env, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-c", GUI_PROBE, str(case)], env=env, capture_output=True, text=True,
+                         cwd=env["PYTHONPATH"])
     if out.returncode != 0:
         raise SystemExit(f"GUI probe: exit {out.returncode}: {out.stderr.strip()[-300:]}")
     first, ready = map(float, out.stdout.split()[-2:])
@@ -107,8 +111,11 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3, help="runs of each short command (the median is shown)")
     ap.add_argument("--no-gui", action="store_true", help="leave out the GUI row (it needs PySide6)")
     args = ap.parse_args()
-    work = args.work or Path(tempfile.mkdtemp(prefix="declip-bench-pipeline-"))
-    photos = make_photos(work / "photos", N_FOLDER)
+    work = (args.work or Path(tempfile.mkdtemp(prefix="declip-bench-pipeline-"))).resolve()
+    # In a child process: Linux counts a forked child's pre-exec size in its peak RSS, so this process
+    # stays small (no numpy, no 12 MP images in memory).
+    subprocess.run([sys.executable, __file__, "--make-photos", str(work / "photos")], check=True)
+    photos = sorted((work / "photos").glob("photo*.jpg"))
     env = dict(os.environ, PYTHONPATH=str(args.code.resolve()), DECLIP_HOME=str(work / "home"))
     rows = []
 
@@ -117,50 +124,57 @@ def main() -> int:
         bad = [r for r in runs if r[2] != 0]
         if bad:
             raise SystemExit(f"{label}: exit {bad[0][2]}: {bad[0][3].strip()[-300:]}")
-        rows.append((label, statistics.median(r[0] for r in runs), None, max(r[1] for r in runs)))
+        rows.append((label, statistics.median(r[0] for r in runs), None, max(r[1] for r in runs),
+                     statistics.median(r[4] for r in runs)))
 
     short("declip --help", ["--help"])
     case = work / "bench.declip"
     if not case.exists():
         for cmd in (["case", "new", case, "--title", "bench", "--number", "1", "--examiner", "bench"],
                     ["case", "add", case, photos[0]]):
-            wall, _, rc, err = run(cmd, env)
+            wall, _, rc, err, _ = run(cmd, env)
             if rc != 0:
                 raise SystemExit(f"{' '.join(map(str, cmd[:2]))}: exit {rc}: {err.strip()[-300:]}")
     short("declip case status", ["case", "status", case])
 
     one = work / "out-one"
     shutil.rmtree(one, ignore_errors=True)
-    wall, rss, rc, err = run(["analyze", "--out", one, photos[0]], env)
+    wall, rss, rc, err, cpu = run(["analyze", "--out", one, photos[0]], env)
     if rc != 0:
         raise SystemExit(f"analyze: exit {rc}: {err.strip()[-300:]}")
-    rows.append(("analyze, one 12 MP photo", wall, network_seconds(one / "results.json")[0], rss))
+    rows.append(("analyze, one 12 MP photo", wall, network_seconds(one / "results.json")[0], rss, cpu))
 
     folder = work / "out-folder"
     shutil.rmtree(folder, ignore_errors=True)
-    wall, rss, rc, err = run(["analyze", "--out", folder, work / "photos"], env)
+    wall, rss, rc, err, cpu = run(["analyze", "--out", folder, work / "photos"], env)
     if rc != 0:
         raise SystemExit(f"analyze folder: exit {rc}: {err.strip()[-300:]}")
     net = network_seconds(folder / "results.json")
-    rows.append((f"analyze, folder of {N_FOLDER}: per image", wall / N_FOLDER, statistics.mean(net), rss))
+    rows.append((f"analyze, folder of {N_FOLDER}: per image", wall / N_FOLDER, statistics.mean(net), rss,
+                 cpu / N_FOLDER))
 
     if not args.no_gui:
         first, ready = gui_first_result(case, env)
-        rows.append(("GUI: Analyse to first result (1 photo)", first, None, None))
-        rows.append(("GUI: model load in the background", ready, None, None))
+        rows.append(("GUI: Analyse to first result (1 photo)", first, None, None, None))
+        if ready >= 0:  # this checkout loads the model when a case opens
+            rows.append(("GUI: model load in the background", ready, None, None, None))
 
     print(f"code: {args.code.resolve()}   cpus: {os.cpu_count()}   load average: "
           f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}")
-    print(f"| {'what':38} | {'wall s':>7} | {'network s':>9} | {'wall / network':>14} | {'peak RSS MB':>11} |")
-    print(f"|{'-' * 40}|{'-' * 9}|{'-' * 11}|{'-' * 16}|{'-' * 13}|")
-    for label, wall, net, rss in rows:
+    print(f"| {'what':38} | {'wall s':>7} | {'CPU s':>6} | {'network s':>9} | {'wall / network':>14} "
+          f"| {'peak RSS MB':>11} |")
+    print(f"|{'-' * 40}|{'-' * 9}|{'-' * 8}|{'-' * 11}|{'-' * 16}|{'-' * 13}|")
+    for label, wall, net, rss, cpu in rows:
         ratio = f"{wall / net:.2f}x" if net else "-"
-        print(f"| {label:38} | {wall:7.2f} | {(f'{net:.2f}' if net else '-'):>9} | {ratio:>14} | "
-              f"{(f'{rss:.0f}' if rss else '-'):>11} |")
+        print(f"| {label:38} | {wall:7.2f} | {(f'{cpu:.2f}' if cpu else '-'):>6} | {(f'{net:.2f}' if net else '-'):>9} "
+              f"| {ratio:>14} | {(f'{rss:.0f}' if rss else '-'):>11} |")
     if args.work is None:
         shutil.rmtree(work, ignore_errors=True)
     return 0
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--make-photos"]:
+        make_photos(Path(sys.argv[2]), N_FOLDER)
+        sys.exit(0)
     sys.exit(main())
