@@ -14,7 +14,7 @@ from engine.errors import DeclipError
 
 # The packages whose `register(subparsers)` adds their commands. Each keeps its heavy imports
 # (numpy, torch, the model code) inside its commands, so building the parser stays cheap.
-COMMAND_MODULES = ("engine.cli", "trainer.cli", "declip_desktop.case.cli")
+COMMAND_MODULES = ("engine.cli", "trainer.cli", "declip_desktop.case.cli", "declip_desktop.validate_cli")
 
 
 class BrokenInstall(DeclipError):

@@ -430,6 +430,12 @@ def cmd_models_show(args) -> int:
                       + (f"; {FLIP_AVERAGE_TEXT}" if c.flip_average else "")),
             ("license", c.license), ("training data", c.training_data), ("intended use", c.intended_use),
             ("limitations", c.limitations)]
+    from .validation_text import lines, training_summary
+
+    # the independent figure comes first, in words: it is what an examiner can quote
+    rows[3:3] = [("validated", v) for v in lines(c.validation)] or [("validated", "no validation recorded on this card")]
+    if c.training:
+        rows.append(("training", training_summary(c.training)))
     for k, v in rows:
         print(f"{k:>14}: {v}")
     for f in c.files:

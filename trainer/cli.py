@@ -136,7 +136,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=cmd_mix)
 
-    p = sub.add_parser("evaluate", help="localisation/detection metrics of a model on a data set")
+    p = sub.add_parser("evaluate", help="localisation/detection metrics of a model on a data set",
+                       description="Data sets: synth/generic, Dolos, AutoSplice, or a benchmark folder with a "
+                                   "manifest.json list (../shared/benchmarks/external-v1). Prints IoU, pixel AP, F1 "
+                                   "and best F1 overall and per kind, image AP beside its chance level, the share of "
+                                   "authentic images flagged (> 1 %% of pixels at 0.5), and the ELA baseline.")
     p.add_argument("--model", action="append", default=[], metavar="ID|DIR",
                    help="model id or folder; for a Dolos ID/OOD table repeat as GENERATOR=ID")
     p.add_argument("--baseline", choices=["ela"], help="evaluate the ELA baseline instead of a model")
@@ -145,6 +149,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--generators", default=None, help="Dolos generators to test on, comma separated")
     p.add_argument("--json", type=Path, default=None, help="write the results as JSON")
     p.add_argument("--csv", type=Path, default=None, help="write per-image metrics as CSV")
+    p.add_argument("--no-ela", action="store_true", help="skip the ELA baseline that is scored beside the model")
+    p.add_argument("--threshold", type=float, default=0.5,
+                   help="probability above which a pixel counts as flagged (IoU, F1, authentic images flagged)")
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=cmd_evaluate)
 
@@ -341,7 +348,7 @@ def _resolve(spec):
 
 
 def cmd_evaluate(args) -> int:
-    from .evaluate import dolos_table, dump_json, format_table, run_evaluation
+    from .evaluate import dolos_table, dump_json, format_summary, format_table, run_evaluation
     from .datasets import detect_layout
 
     gens = args.generators.split(",") if args.generators else None
@@ -372,16 +379,9 @@ def cmd_evaluate(args) -> int:
             _err(f"evaluate {done}/{total}")
 
     res = run_evaluation(args.model[0] if args.model else None, args.data, args.split, args.baseline,
-                         args.device, args.csv, gens, prog)
+                         args.device, args.csv, gens, prog, with_ela=not args.no_ela, threshold=args.threshold)
     m = res["metrics"]
-    line = (f"{res['model'].get('model_id')} on {args.data} [{res['split']}]: {m['manipulated']} manipulated, "
-            f"{m['authentic']} authentic; IoU {m['iou']:.2f}  pixel AP {m['pixel_ap']:.2f}  "
-            f"F1 {m['f1']:.2f}  best F1 {m['f1_best']:.2f}")
-    if "detection_ap" in m:
-        line += f"  image AP {m['detection_ap']:.2f}  acc {m['detection_accuracy']:.2f}"
-    print(line)
-    for g, v in (m.get("per_group_iou") or {}).items():
-        print(f"  {g}: IoU {v:.2f}")
+    print(format_summary(res))
     for prob in m["problems"][:20]:
         _err(f"warning: {prob}")
     if args.json:
