@@ -12,7 +12,7 @@ from declip_desktop import cli
 def test_every_command_is_registered():
     parser = cli.build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
-    assert {"analyze", "models", "train", "synth", "case"} <= set(sub.choices)
+    assert {"analyze", "models", "train", "synth", "case", "validate"} <= set(sub.choices)
 
 
 def test_a_missing_module_names_itself(monkeypatch, tmp_path, capsys):
