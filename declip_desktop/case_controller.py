@@ -15,6 +15,7 @@ from declip_desktop import jobs, settings
 from declip_desktop.case.errors import READ_ONLY_STILL_WORKS, CaseLockedError
 from engine.stamps import os_user
 from declip_desktop.evidence_model import EvidenceRow
+from declip_desktop.model_preload import start_preload
 from declip_desktop.workers import Job
 
 
@@ -151,6 +152,7 @@ class CaseController(QObject):
         win.display.load_index()
         _show_last_failures(win, case)
         win.case_shown(case, bool(rows))
+        start_preload(win)  # the model loads on a worker now, so the first Analyse finds it ready
         if rows:
             win.evidenceList.setCurrentIndex(win.evidenceModel.index(0))
             job = Job(jobs.thumbnails_job, case, [r.id for r in rows], name="thumbs")

@@ -168,11 +168,6 @@ def _blend_table(cmap: str, opacity: float, threshold: float, mode: str) -> np.n
     return out
 
 
-def reachable_max(prob: np.ndarray) -> float:
-    """The highest value this map reaches (what any threshold above it can never flag)."""
-    return float(np.max(prob)) if prob.size else 0.0
-
-
 def colorbar_image(cmap: str = "inferno", width: int = 256, height: int = 16, vertical: bool = False) -> np.ndarray:
     """A colour-bar strip (low -> high), HxWx3 uint8."""
     table = lut(known(cmap))
