@@ -100,13 +100,8 @@ class AnalysisController(QObject):
         self.job, self.ids = job, list(ids)
         self.done = self.failed = 0
         self.cancelled = False
-        job.signals.progress.connect(self._progress)
-        job.signals.item.connect(self._item)
-        job.signals.itemFailed.connect(self._item_failed)
-        job.signals.succeeded.connect(self._succeeded)
-        job.signals.failed.connect(self._failed_all)
-        job.signals.cancelled.connect(self._cancelled)
-        job.signals.finished.connect(self._finished)
+        job.on(progress=self._progress, item=self._item, itemFailed=self._item_failed, succeeded=self._succeeded,
+               failed=self._failed_all, cancelled=self._cancelled, finished=self._finished)
         panel.set_progress(0, len(ids) * jobs.PROGRESS_SCALE)
         panel.progressLabel.setText(f"Starting analysis of {len(ids)} image(s)…")
         win.runner.start(job)

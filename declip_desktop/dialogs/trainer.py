@@ -334,12 +334,8 @@ class TrainerDialog(QDialog):
         self.statusLabel.setText("Resuming…" if resume else "Starting…")
         job = Job(training_job, synth, kwargs, resume, True, name="train")
         self.job = job
-        job.signals.progress.connect(self._synth_progress)
-        job.signals.item.connect(self._item)
-        job.signals.succeeded.connect(self._succeeded)
-        job.signals.failed.connect(self._failed)
-        job.signals.cancelled.connect(self._cancelled)
-        job.signals.finished.connect(self._finished)
+        job.on(progress=self._synth_progress, item=self._item, succeeded=self._succeeded, failed=self._failed,
+               cancelled=self._cancelled, finished=self._finished)
         self._set_running(True)
         self.runner.start(job)
         return job
