@@ -101,6 +101,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="tiled mode: image scale, above 0 and at most 4 (default: auto)")
     p.add_argument("--cmap", default="inferno", help="overlay colour map")
     p.add_argument("--opacity", type=_opacity, default=0.5, help="overlay opacity 0..1")
+    p.add_argument("--trust-anchors", metavar="PATH", help="PEM file or folder of C2PA trust anchors (default: "
+                   "the settings file's; none: signer trust is not judged)")
     p.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR")
     p.set_defaults(func=cmd_analyze, _parser=p)
 
@@ -260,6 +262,9 @@ def cmd_analyze(args) -> int:
         args._parser.error("--raw needs --mode paper (a tiled map has no single 256x256 decoder output)")
     _check_model_args(args)  # usage errors before anything is written
     _check_paths_exist(args)
+    from .provenance import read_provenance, resolve_trust_anchors
+
+    anchors = resolve_trust_anchors(getattr(args, "trust_anchors", None))  # a bad path: one line, exit 1
     folder_errors: list[tuple[str, str]] = []
     files = expand_inputs(args.inputs, folder_errors)
     for _, msg in folder_errors:
@@ -303,6 +308,7 @@ def cmd_analyze(args) -> int:
             results = iter(det.analyze_many(good, mode="paper", batch_size=args.batch_size))
         for f, x in zip(chunk, loaded):
             entry: dict = {"file": str(f)}
+            entry["provenance"] = read_provenance(f, anchors=anchors)  # C2PA, offline; never raises
             res = x if isinstance(x, ImageError) else next(results)
             n = len(items) - len(folder_errors) + 1  # position among the image files
             if isinstance(res, ImageError):
@@ -332,7 +338,9 @@ def cmd_analyze(args) -> int:
                           "flagged_fraction_at_0.5": res.flagged_fraction(0.5), "outputs": outputs,
                           "metadata": res.metadata, "error": None})
             items.append(entry)
-            _say(f"[{n}/{len(files)}] {f.name}: score {res.score:.4f}")
+            prov = entry["provenance"]["verdict"]
+            _say(f"[{n}/{len(files)}] {f.name}: score {res.score:.4f}" + (f"; Content Credentials: {prov}"
+                                                                       if prov != "none" else ""))
     summary = {
         "tool": "declip analyze",
         "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -340,7 +348,7 @@ def cmd_analyze(args) -> int:
         "mode": args.mode,
         "parameters": {"precision": args.precision, "device": args.device, "batch_size": args.batch_size,
                        "tile_stride": args.tile_stride, "tile_scale": args.tile_scale, "cmap": args.cmap,
-                       "opacity": args.opacity},
+                       "opacity": args.opacity, "trust_anchors": anchors.describe() if anchors else None},
         "model_load_s": det.load_seconds,
         "total_s": time.perf_counter() - t0,
         "analysed": len(items) - failures,

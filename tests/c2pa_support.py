@@ -71,7 +71,7 @@ def _manifest(title: str, generator: str, actions: list[dict]) -> dict:
             "assertions": [{"label": "c2pa.actions", "data": {"actions": actions}}]}
 
 
-class _Counter:
+class ConnectionCounter:
     """A local listening socket that counts connections: proves a remote URL was (not) fetched."""
 
     def __init__(self) -> None:

@@ -10,12 +10,7 @@ pytest.importorskip("c2pa")
 
 from engine.provenance import (ProvenanceError, load_trust_anchors, offline_settings, read_provenance,  # noqa: E402
                                resolve_trust_anchors, summary_lines)
-from tests.c2pa_support import _Counter, make_samples  # noqa: E402
-
-
-@pytest.fixture(scope="session")
-def c2pa_samples(tmp_path_factory):
-    return make_samples(tmp_path_factory.mktemp("c2pa"))
+from tests.c2pa_support import ConnectionCounter, make_samples  # noqa: E402
 
 
 def codes(rec):
@@ -81,7 +76,7 @@ def test_edited_image_with_ingredient(c2pa_samples):
 def test_remote_manifest_is_reported_and_never_fetched(tmp_path):
     import c2pa
 
-    server = _Counter()
+    server = ConnectionCounter()
     try:
         samples = make_samples(tmp_path / "s", remote_url=server.url)
         rec = read_provenance(samples["remote_jpg"])
@@ -108,7 +103,7 @@ def test_remote_manifest_is_reported_and_never_fetched(tmp_path):
 def test_corrupt_manifest_gives_one_line(c2pa_samples):
     rec = read_provenance(c2pa_samples["corrupt_jpg"])
     assert rec["verdict"] == "unreadable"
-    assert rec["message"].startswith("Content Credentials present but unreadable (")
+    assert "CBOR" in rec["message"]
     assert "\n" not in rec["message"]
 
 

@@ -12,6 +12,8 @@ import time
 from .analyses import run_started_details
 from .case_folder import Case
 from .errors import READ_ONLY_STILL_WORKS, CaseError
+from .provenance import stored_record
+from .provenance_cli import provenance_suffix, status_line
 from .records import FINDING_STATUSES
 
 
@@ -38,6 +40,8 @@ def register(subparsers) -> None:
     sp = sub.add_parser("add", help="ingest image files and folders (recursively)")
     common(sp)
     sp.add_argument("paths", nargs="+", metavar="PATH")
+    sp.add_argument("--trust-anchors", metavar="PATH", help="PEM file or folder of C2PA trust anchors "
+                    "(default: the settings file's; none: signer trust is not judged)")
     sp.set_defaults(func=cmd_add)
 
     sp = sub.add_parser("analyze", help="analyse evidence that has no up-to-date analysis")
@@ -55,6 +59,10 @@ def register(subparsers) -> None:
     common(sp, examiner=False)
     sp.add_argument("--json", action="store_true", help="machine-readable output")
     sp.set_defaults(func=cmd_status)
+
+    from .provenance_cli import register_provenance
+
+    register_provenance(sub, common)
 
     sp = sub.add_parser("finding", help="record a finding for one evidence item")
     common(sp)
@@ -109,11 +117,11 @@ def cmd_add(args) -> int:
             print(f"\r[{done}/{total}] {msg[:60]:<60}", end="", file=sys.stderr, flush=True)
 
     with _open(args) as case:
-        rep = case.add_paths(args.paths, progress=progress)
+        rep = case.add_paths(args.paths, progress=progress, trust_anchors=args.trust_anchors)
     if tty:
         print(file=sys.stderr)
     for it in rep.added:
-        print(f"added {it.id} {it.file_name}  sha256 {it.sha256}")
+        print(f"added {it.id} {it.file_name}  sha256 {it.sha256}{provenance_suffix(it)}")
     for iss in rep.duplicates:
         _err(f"refused {iss}")
     for iss in rep.errors:
@@ -241,7 +249,7 @@ def _status_rows(case: Case) -> list[dict]:
         an = [{"model_id": a.model_id, "mode": a.mode, "score": a.score, "stored_utc": a.stored_utc,
                "current": a.record.get("evidence_sha256") == it.sha256} for a in case.analyses(it.id)]
         rows.append({"id": it.id, "file_name": it.file_name, "sha256": it.sha256, "width": it.width,
-                     "height": it.height, "analyses": an, "finding": f.to_dict()})
+                     "height": it.height, "analyses": an, "finding": f.to_dict(), "provenance": stored_record(it)})
     return rows
 
 
@@ -263,6 +271,7 @@ def cmd_status(args) -> int:
         f = r["finding"]
         note = f"  note: {f['note']}" if f.get("note") else ""
         print(_printable(f"{r['id']}  {r['file_name']}  {r['width']}x{r['height']}  [{an}]  finding: {f['status']}{note}"))
+        print(_printable(f"       Content Credentials: {status_line(r['provenance'])}"))
     return 0
 
 

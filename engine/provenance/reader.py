@@ -82,9 +82,9 @@ def read_provenance(source: str | os.PathLike | bytes, anchors: TrustAnchors | N
         if remote:  # only a remote reference, and we did not follow it
             record["remote_manifest"] = {"url": remote.group(1), "fetched": False}
             return _finish(record, "remote not fetched", None)
-        return _finish(record, "unreadable", f"Content Credentials present but unreadable ({text})")
+        return _finish(record, "unreadable", text)
     except Exception as exc:  # noqa: BLE001 - a hostile manifest must not stop an ingest
-        return _finish(record, "unreadable", f"Content Credentials present but unreadable ({_one_line(exc)})")
+        return _finish(record, "unreadable", f"{type(exc).__name__}: {_one_line(exc)}")
     _fill(record, store, cr, anchors)
     return record
 

@@ -64,13 +64,18 @@ def load_trust_anchors(path: str | os.PathLike) -> TrustAnchors:
             raise ProvenanceError(f"trust anchors: {f} holds a malformed PEM certificate ({exc})") from None
         for cert in certs:
             der = cert.public_bytes(Encoding.DER)
-            anchors.certificates.append({"file": f.name, "subject": cert.subject.rfc4514_string(),
+            anchors.certificates.append({"file": f.name, "subject": _dn(cert.subject),
                                          "sha256": hashlib.sha256(der).hexdigest()})
             pems.append(cert.public_bytes(Encoding.PEM).decode("ascii"))
     if not pems:
         raise ProvenanceError(f"trust anchors: no PEM certificate in {p}")
     anchors.pem = "".join(pems)
     return anchors
+
+
+def _dn(name) -> str:
+    """Attributes in certificate order, written like the signer's subject in the record (CN=.., O=..)."""
+    return ", ".join(f"{a.rfc4514_attribute_name}={a.value}" for a in name)
 
 
 def preferences_file() -> Path:

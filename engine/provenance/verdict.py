@@ -18,11 +18,12 @@ VERDICTS = {
     "signed but invalid": ("signed, INVALID", "bad",
                            "Content Credentials are present but fail validation (signature or manifest); see the "
                            "status codes."),
-    "remote not fetched": ("remote manifest", "warn",
+    "remote not fetched": ("remote, not fetched", "warn",
                            "The file points to Content Credentials stored online; they were not fetched (no network "
                            "access), so nothing about them was checked."),
     "unreadable": ("C2PA unreadable", "warn",
-                   "Content Credentials are present but could not be read."),
+                   "Content Credentials appear to be present but could not be read (damaged or unsupported "
+                   "manifest):"),
     "not checked": ("C2PA not checked", "warn", "Content Credentials were not checked."),
     "none": ("no C2PA", "none", "No Content Credentials found."),
 }
@@ -70,6 +71,26 @@ def meaning(record: dict | None) -> str:
     if record.get("message"):
         text += f" {record['message']}."
     return text
+
+
+def status_line(record: dict | None) -> str:
+    """One line for lists and terminals: badge, then what matters most about it."""
+    if not record:
+        return "not read"
+    v = record.get("validation") or {}
+    verdict = record.get("verdict")
+    parts = [badge(record)]
+    if verdict == "signed but altered":
+        parts.append("the file was changed after it was signed")
+    elif verdict == "signed but invalid":
+        parts.append(", ".join(f["code"] for f in v.get("failures") or [] if f.get("code") != "signingCredential.untrusted"))
+    elif verdict == "remote not fetched":
+        parts.append(f"reference {(record.get('remote_manifest') or {}).get('url')}")
+    elif record.get("message"):
+        parts.append(record["message"])
+    if v.get("trust") in ("trusted", "untrusted"):
+        parts.append(f"signer {v['trust']}")
+    return "; ".join(p for p in parts if p)
 
 
 def summary_lines(record: dict | None) -> list[str]:
