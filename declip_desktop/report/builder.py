@@ -16,7 +16,7 @@ from reportlab.platypus import PageBreak, SimpleDocTemplate
 from engine.errors import DeclipError
 from engine.versions import app_version
 
-from . import appendix, fonts, imaging
+from . import appendix, fonts, imaging, provenance_block
 from .cover import cover
 from .findings import compute
 from .item_page import item_section
@@ -109,6 +109,7 @@ def _build(case_obj, rcase: ReportCase, out_path: Path, threshold, items, progre
         story += [PageBreak()] + s
     story += [PageBreak()] + method(findings)
     story += [PageBreak()] + appendix.hashes(findings) + appendix.audit(rcase) + appendix.full_exif(findings)
+    story += provenance_block.appendix(findings)
 
     timings["prepare_cpu"] = sum(prep_cpu)
     timings["items_done"] = time.perf_counter() - started

@@ -22,8 +22,8 @@ VERDICTS = {
                            "The file points to Content Credentials stored online; they were not fetched (no network "
                            "access), so nothing about them was checked."),
     "unreadable": ("C2PA unreadable", "warn",
-                   "Content Credentials appear to be present but could not be read (damaged or unsupported "
-                   "manifest):"),
+                   "Content Credentials appear to be present but could not be read (a damaged or unsupported "
+                   "manifest)."),
     "not checked": ("C2PA not checked", "warn", "Content Credentials were not checked."),
     "none": ("no C2PA", "none", "No Content Credentials found."),
 }
@@ -69,7 +69,7 @@ def meaning(record: dict | None) -> str:
         return VERDICTS["not checked"][2]
     text = VERDICTS.get(record.get("verdict"), ("", "", str(record.get("verdict"))))[2]
     if record.get("message"):
-        text += f" {record['message']}."
+        text += f" Reader message: {record['message']}."
     return text
 
 
