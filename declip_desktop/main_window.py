@@ -26,6 +26,7 @@ from declip_desktop.docks.overlay_dock import OverlayPanel
 from declip_desktop.dropping import local_paths
 from declip_desktop.evidence_model import IdRole, EvidenceModel, EvidenceRow
 from declip_desktop.overlay_style import DisplayMode, OverlayStyle
+from declip_desktop.provenance_view import provenance_sections, verdict_of
 from declip_desktop.responsiveness import tune_for_gui
 from declip_desktop.viewer import ViewerPane
 from declip_desktop.workers import Job, JobRunner
@@ -469,7 +470,8 @@ class MainWindow(QMainWindow):
         rows = []
         for item in case.evidence:
             f = case.finding(item.id)
-            rows.append(EvidenceRow(id=item.id, name=item.file_name, status=f.status))
+            rows.append(EvidenceRow(id=item.id, name=item.file_name, status=f.status,
+                                    provenance=verdict_of(item.metadata)))
         self.evidenceModel.set_rows(rows)
         self._refresh_scores()
         self.viewer.show_message("" if rows else "Drop photos or folders anywhere on this window to add them.")
@@ -586,7 +588,7 @@ class MainWindow(QMainWindow):
     def _ingest_item(self, key, value) -> None:
         kind, eid = key
         if kind == "added":
-            self.evidenceModel.append(EvidenceRow(id=eid, name=value.file_name))
+            self.evidenceModel.append(EvidenceRow(id=eid, name=value.file_name, provenance=verdict_of(value.metadata)))
             if self.evidenceModel.rowCount() == 1:
                 self.evidenceList.setCurrentIndex(self.evidenceModel.index(0))
         elif kind == "thumb":
@@ -908,6 +910,9 @@ class MainWindow(QMainWindow):
                                     "device": meta.get("device_name"), "precision": meta.get("precision"),
                                     "dtype": meta.get("dtype"), "decoder dtype": meta.get("decoder_dtype"),
                                     "weights": meta.get("weights"), "timings": meta.get("timings")}
+        # Content Credentials right after Integrity: an examiner sees them before any map detail.
+        md.pop("provenance", None)
+        sections = {"Integrity": sections["Integrity"], **provenance_sections(item.metadata), **sections}
         exif = md.pop("exif", None)
         sections["Image metadata"] = md
         if exif:

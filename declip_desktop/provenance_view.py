@@ -1,0 +1,87 @@
+"""Content Credentials (C2PA) in the GUI: the metadata dock's section and the evidence-list badge.
+
+The record is the one made at ingest (engine.provenance via the case); this module only shows it.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import QColor, QPainter
+
+from engine.provenance import STRIPPING_NOTE, TRUST_TEXT, badge, meaning, severity
+
+SECTION = "Content Credentials"
+# Chip text and colour per severity; "none" draws nothing (an absent manifest is not a finding).
+_CHIP = {"ok": ("C2PA ✓", QColor(30, 120, 60)), "bad": ("ALTERED", QColor(200, 30, 30)),
+         "ai": ("AI", QColor(120, 60, 170)), "warn": ("C2PA ?", QColor(190, 120, 20))}
+
+
+def record_of(metadata: dict | None) -> dict | None:
+    rec = (metadata or {}).get("provenance")
+    return rec if isinstance(rec, dict) else None
+
+
+def verdict_of(metadata: dict | None) -> str | None:
+    rec = record_of(metadata)
+    return rec.get("verdict") if rec else None
+
+
+def provenance_sections(metadata: dict | None) -> dict[str, Any]:
+    """{"Content Credentials": {...}} for MetadataView.show_sections, plain keys first."""
+    rec = record_of(metadata)
+    if rec is None:
+        return {SECTION: {"status": "not read at ingest"}}
+    out: dict[str, Any] = {"verdict": badge(rec), "meaning": meaning(rec)}
+    am = rec.get("active_manifest") or {}
+    v = rec.get("validation") or {}
+    if am:
+        signer = am.get("signer") or {}
+        out.update({"claim generator": am.get("claim_generator"),
+                    "signer": signer.get("subject") or signer.get("common_name"),
+                    "certificate issuer": signer.get("issuer"),
+                    "signing time": am.get("signing_time_utc") or "no trusted time stamp",
+                    "signature": v.get("signature"), "hash binding": v.get("binding"),
+                    "signer trust": TRUST_TEXT.get(v.get("trust"), v.get("trust")),
+                    "status codes (failed)": [f"{f['code']}: {f.get('explanation') or ''}" for f in v.get("failures") or []],
+                    "digital source type": [t.rsplit("/", 1)[-1] for t in rec.get("digital_source_types") or []],
+                    "actions": [a["action"] + (f" ({a['software_agent']})" if a.get("software_agent") else "")
+                                for a in rec.get("actions") or []],
+                    "ingredients": [f"{i.get('title')} ({i.get('relationship')})" for i in rec.get("ingredients") or []],
+                    "manifest chain": [f"{'  ' * c.get('depth', 0)}{c.get('relationship')}: {c.get('title')} — "
+                                       f"{c.get('claim_generator')}" for c in rec.get("chain") or []]})
+    if rec.get("remote_manifest"):
+        out["remote manifest"] = f"{rec['remote_manifest'].get('url')} (not fetched)"
+    if rec.get("verdict") in ("none", "remote not fetched", "unreadable"):
+        out["note"] = STRIPPING_NOTE
+    anchors = rec.get("trust_anchors")
+    out["trust anchors"] = ([f"{c.get('subject')} sha256 {c.get('sha256')}" for c in anchors.get("certificates") or []]
+                            if anchors else "none installed")
+    reader = rec.get("reader") or {}
+    out["read"] = f"{rec.get('read_utc')} with c2pa-python {reader.get('c2pa_python')} (offline: no fetching)"
+    return {SECTION: out}
+
+
+def chip(verdict: str | None) -> tuple[str, QColor] | None:
+    if verdict is None:
+        return None
+    return _CHIP.get(severity({"verdict": verdict}))
+
+
+def draw_chip(p: QPainter, verdict: str | None, size: int) -> None:
+    """A small labelled chip at the thumbnail's bottom left (the score chip sits bottom right)."""
+    c = chip(verdict)
+    if c is None:
+        return
+    text, colour = c
+    w = p.fontMetrics().horizontalAdvance(text) + 8
+    rect = QRectF(4, size - 20, w, 16)
+    p.setBrush(colour)
+    p.setPen(Qt.PenStyle.NoPen)
+    p.drawRoundedRect(rect, 4, 4)
+    p.setPen(QColor(255, 255, 255))
+    p.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
+
+
+def tooltip_line(verdict: str | None) -> str | None:
+    return None if verdict is None else f"Content Credentials: {badge({'verdict': verdict})}"

@@ -1,0 +1,50 @@
+"""Content Credentials in the GUI: the metadata dock's section and the evidence-list badge."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest.importorskip("c2pa")
+
+from PySide6.QtCore import Qt  # noqa: E402
+
+from tests.gui_support import close_window, drop_paths, isolated_qsettings, make_window, wait_ingest  # noqa: E402,F401
+
+
+def _section(view, title):
+    for i in range(view.topLevelItemCount()):
+        top = view.topLevelItem(i)
+        if top.text(0) == title:
+            return i, {top.child(j).text(0): top.child(j).text(1) for j in range(top.childCount())}
+    return None, {}
+
+
+def test_dock_section_and_badges_after_a_drop(qtbot, tmp_path, c2pa_samples, monkeypatch):
+    # trust anchors from the settings file, as an examiner would install them
+    prefs = tmp_path / "cfg"
+    prefs.mkdir()
+    monkeypatch.setenv("DECLIP_CONFIG_HOME", str(prefs))
+    (prefs / "preferences.json").write_text(json.dumps({"trust_anchors": str(c2pa_samples["anchor"])}))
+    w = make_window(qtbot, tmp_path / "case.declip")
+    drop_paths(w, [c2pa_samples["altered_jpg"], c2pa_samples["plain_jpg"]])
+    wait_ingest(qtbot, w)
+    rows = {r.name: r for r in w.evidenceModel.rows()}
+    assert rows["altered.jpg"].provenance == "signed but altered"
+    assert rows["plain.jpg"].provenance == "none"
+    idx = w.evidenceModel.index(w.evidenceModel.row_of(rows["altered.jpg"].id))
+    assert "Content Credentials: signed but ALTERED" in w.evidenceModel.data(idx, Qt.ItemDataRole.ToolTipRole)
+    w.evidenceList.setCurrentIndex(idx)
+    qtbot.waitUntil(lambda: _section(w.metadataView, "Content Credentials")[0] is not None, timeout=20000)
+    pos, sec = _section(w.metadataView, "Content Credentials")
+    assert pos == 1  # right after Integrity
+    assert sec["verdict"] == "signed but ALTERED"
+    assert "CHANGED AFTER IT WAS SIGNED" in sec["meaning"]
+    assert sec["hash binding"] == "mismatch"
+    assert sec["signer trust"].startswith("signer trusted")
+    assert w.metadataView.topLevelItem(pos).isExpanded()
+    w.evidenceList.setCurrentIndex(w.evidenceModel.index(w.evidenceModel.row_of(rows["plain.jpg"].id)))
+    qtbot.waitUntil(lambda: _section(w.metadataView, "Content Credentials")[1].get("verdict") == "no C2PA",
+                    timeout=20000)
+    assert "proves nothing" in _section(w.metadataView, "Content Credentials")[1]["note"]
+    close_window(w)
