@@ -26,7 +26,7 @@ from declip_desktop.docks.overlay_dock import OverlayPanel
 from declip_desktop.dropping import local_paths
 from declip_desktop.evidence_model import IdRole, EvidenceModel, EvidenceRow
 from declip_desktop.overlay_style import DisplayMode, OverlayStyle
-from declip_desktop.provenance_view import provenance_sections, verdict_of
+from declip_desktop.provenance_view import emphasise, provenance_sections, verdict_of
 from declip_desktop.responsiveness import tune_for_gui
 from declip_desktop.viewer import ViewerPane
 from declip_desktop.workers import Job, JobRunner
@@ -918,6 +918,7 @@ class MainWindow(QMainWindow):
         if exif:
             sections["EXIF"] = exif
         self.metadataView.show_sections(sections)
+        emphasise(self.metadataView, item.metadata)
 
     # ============================================================================= findings ==
     def _show_finding(self, eid: str) -> None:

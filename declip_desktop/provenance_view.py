@@ -43,13 +43,15 @@ def provenance_sections(metadata: dict | None) -> dict[str, Any]:
                     "signing time": am.get("signing_time_utc") or "no trusted time stamp",
                     "signature": v.get("signature"), "hash binding": v.get("binding"),
                     "signer trust": TRUST_TEXT.get(v.get("trust"), v.get("trust")),
-                    "status codes (failed)": [f"{f['code']}: {f.get('explanation') or ''}" for f in v.get("failures") or []],
+                    "status codes (failed)": [f"{f['code']}: {f.get('explanation') or ''}"
+                                              for f in v.get("failures") or []] or "none",
                     "digital source type": [t.rsplit("/", 1)[-1] for t in rec.get("digital_source_types") or []],
                     "actions": [a["action"] + (f" ({a['software_agent']})" if a.get("software_agent") else "")
                                 for a in rec.get("actions") or []],
                     "ingredients": [f"{i.get('title')} ({i.get('relationship')})" for i in rec.get("ingredients") or []],
                     "manifest chain": [f"{'  ' * c.get('depth', 0)}{c.get('relationship')}: {c.get('title')} — "
                                        f"{c.get('claim_generator')}" for c in rec.get("chain") or []]})
+        out = {k: val for k, val in out.items() if val != []}  # nothing to list: leave the row out
     if rec.get("remote_manifest"):
         out["remote manifest"] = f"{rec['remote_manifest'].get('url')} (not fetched)"
     if rec.get("verdict") in ("none", "remote not fetched", "unreadable"):
@@ -85,3 +87,20 @@ def draw_chip(p: QPainter, verdict: str | None, size: int) -> None:
 
 def tooltip_line(verdict: str | None) -> str | None:
     return None if verdict is None else f"Content Credentials: {badge({'verdict': verdict})}"
+
+
+def emphasise(view, metadata: dict | None) -> None:
+    """Colour the verdict row of the dock's section (red for an alteration) and make it bold."""
+    c = chip(verdict_of(metadata))
+    for i in range(view.topLevelItemCount()):
+        top = view.topLevelItem(i)
+        if top.text(0) != SECTION:
+            continue
+        for j in range(min(top.childCount(), 2)):  # verdict, meaning
+            row = top.child(j)
+            font = row.font(1)
+            font.setBold(True)
+            row.setFont(1, font)
+            if c is not None:
+                row.setForeground(1, c[1])
+            row.setToolTip(1, row.data(1, Qt.ItemDataRole.UserRole) or row.text(1))
