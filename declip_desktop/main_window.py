@@ -26,7 +26,7 @@ from declip_desktop.docks.overlay_dock import OverlayPanel
 from declip_desktop.dropping import local_paths
 from declip_desktop.evidence_model import IdRole, EvidenceModel, EvidenceRow
 from declip_desktop.overlay_style import DisplayMode, OverlayStyle
-from declip_desktop.provenance_view import emphasise, provenance_sections, verdict_of
+from declip_desktop.provenance_view import emphasise, install_reread_action, provenance_sections, verdict_of
 from declip_desktop.responsiveness import tune_for_gui
 from declip_desktop.viewer import ViewerPane
 from declip_desktop.workers import Job, JobRunner
@@ -102,6 +102,7 @@ class MainWindow(QMainWindow):
         self.analysisPanel = AnalysisPanel()
         self.overlayPanel = OverlayPanel()
         self.metadataView = MetadataView()
+        install_reread_action(self)  # Content Credentials on demand
         self.findingPanel = FindingPanel()
         # expose the named widgets as attributes for scripting
         for panel in (self.analysisPanel, self.overlayPanel, self.findingPanel):

@@ -7,7 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import QRectF, Qt
-from PySide6.QtGui import QColor, QPainter
+from PySide6.QtGui import QAction, QColor, QPainter
+from PySide6.QtWidgets import QTreeWidgetItem
 
 from engine.provenance import STRIPPING_NOTE, TRUST_TEXT, badge, meaning, severity
 
@@ -104,3 +105,44 @@ def emphasise(view, metadata: dict | None) -> None:
             if c is not None:
                 row.setForeground(1, c[1])
             row.setToolTip(1, row.data(1, Qt.ItemDataRole.UserRole) or row.text(1))
+
+
+def install_reread_action(window) -> QAction:
+    """'Re-read Content Credentials' in the metadata dock's context menu (on demand; logged)."""
+    act = QAction("Re-read Content Credentials", window.metadataView, objectName="rereadProvenance")
+    act.triggered.connect(lambda: reread_current(window))
+    window.metadataView.addAction(act)
+    return act
+
+
+def reread_current(window) -> dict | None:
+    """Read the current item's evidence copy again (settings-file anchors) and show it as its own
+    section under the ingest record, which stays as it was. A few ms: a file read plus the SDK."""
+    from declip_desktop.case.provenance import reread
+    from engine.errors import DeclipError
+
+    from .evidence_model import IdRole
+
+    eid = window.evidenceList.currentIndex().data(IdRole)
+    if not eid or window.case is None:
+        return None
+    try:
+        rec = reread(window.case, eid)
+    except DeclipError as exc:  # CaseError, ProvenanceError: one line
+        window.statusBar().showMessage(f"Content Credentials: {exc}", 10000)
+        return None
+    view = window.metadataView
+    title = f"{SECTION} (re-read {rec.get('read_utc')})"
+    at = next((i + 1 for i in range(view.topLevelItemCount()) if view.topLevelItem(i).text(0) == SECTION), 0)
+    top = QTreeWidgetItem([title, ""])
+    view.insertTopLevelItem(at, top)
+    for key, value in provenance_sections({"provenance": rec})[SECTION].items():
+        text = "; ".join(map(str, value)) if isinstance(value, list) else str(value)
+        child = QTreeWidgetItem([key, text])
+        child.setToolTip(1, text)
+        child.setData(1, Qt.ItemDataRole.UserRole, text)
+        top.addChild(child)
+    top.setExpanded(True)
+    logged = "" if window.case.readonly else " (logged in the audit trail)"
+    window.statusBar().showMessage(f"{eid}: Content Credentials re-read: {badge(rec)}{logged}", 8000)
+    return rec

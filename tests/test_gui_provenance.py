@@ -43,6 +43,12 @@ def test_dock_section_and_badges_after_a_drop(qtbot, tmp_path, c2pa_samples, mon
     assert sec["hash binding"] == "mismatch"
     assert sec["signer trust"].startswith("signer trusted")
     assert w.metadataView.topLevelItem(pos).isExpanded()
+    # on demand: re-read from the evidence copy, shown under the ingest record and logged
+    w.findChild(type(w.metadataView.actions()[0]), "rereadProvenance").trigger()
+    again = w.metadataView.topLevelItem(pos + 1)
+    assert again.text(0).startswith("Content Credentials (re-read ")
+    assert again.child(0).text(1) == "signed but ALTERED"
+    assert w.case.audit_entries()[-1]["action"] == "provenance_read"
     w.evidenceList.setCurrentIndex(w.evidenceModel.index(w.evidenceModel.row_of(rows["plain.jpg"].id)))
     qtbot.waitUntil(lambda: _section(w.metadataView, "Content Credentials")[1].get("verdict") == "no C2PA",
                     timeout=20000)

@@ -7,7 +7,6 @@ it found ("provenance_read", with the new record's digest).
 """
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Any
 
 from engine.provenance import ProvenanceError, TrustAnchors, read_provenance, resolve_trust_anchors
