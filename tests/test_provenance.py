@@ -148,3 +148,23 @@ def test_anchor_folder_settings_file_and_bad_paths(c2pa_samples, tmp_path, monke
         load_trust_anchors(tmp_path / "missing.pem")
     with pytest.raises(ProvenanceError, match="no PEM certificate"):
         load_trust_anchors(folder / "notes.txt")
+
+
+def test_source_type_in_an_iptc_assertion_counts(c2pa_samples, tmp_path):
+    import c2pa
+
+    from tests.c2pa_support import AI_TYPE, CAPTURE_TYPE
+
+    keys = c2pa_samples
+    signer = c2pa.Signer.from_info(c2pa.C2paSignerInfo(b"es256", keys["chain"], keys["key"], None))
+    b = c2pa.Builder({"claim_generator_info": [{"name": "Gen", "version": "1"}], "title": "iptc.jpg",
+                      "assertions": [{"label": "c2pa.actions", "data": {"actions": [{"action": "c2pa.created",
+                                                                                     "digitalSourceType": CAPTURE_TYPE}]}},
+                                     {"label": "stds.iptc", "data": {"@context": {"Iptc4xmpExt": "http://iptc.org/std/Iptc4xmpExt/2008-02-29/"},
+                                                                     "Iptc4xmpExt:DigitalSourceType": AI_TYPE}}]})
+    out = tmp_path / "iptc.jpg"
+    with open(keys["plain_jpg"], "rb") as s, open(out, "w+b") as d:
+        b.sign(signer, "image/jpeg", s, d)
+    rec = read_provenance(out)
+    # the IPTC assertion's type counts too, beside the action's
+    assert rec["digital_source_types"] == sorted([AI_TYPE, CAPTURE_TYPE]) and rec["verdict"] == "AI-generated"

@@ -146,8 +146,7 @@ def _fill(record: dict, store: dict, cr: dict, anchors: TrustAnchors | None) -> 
     record["validation"] = _validation(results, store.get("validation_status") or [], store.get("validation_state"),
                                        anchors)
     record["actions"] = _actions(active)
-    record["digital_source_types"] = sorted({a["digital_source_type"] for a in record["actions"]
-                                             if a.get("digital_source_type")})
+    record["digital_source_types"] = sorted(_source_types(active))
     record["ingredients"] = [_ingredient(i) for i in active.get("ingredients") or []]
     record["chain"] = _chain(active_label, manifests, certs)
     ai = [e for e in record["chain"] if any(_short_type(t) in AI_SOURCE_TYPES for t in e["digital_source_types"])]
@@ -249,6 +248,30 @@ def _actions(m: dict) -> list[dict]:
     return out
 
 
+def _source_types(m: dict) -> set[str]:
+    """Digital source types declared anywhere in a manifest's assertions: on actions, and in IPTC
+    or other metadata assertions (any key ending in digitalSourceType, e.g. Iptc4xmpExt:DigitalSourceType)."""
+    found: set[str] = set()
+
+    def walk(node, depth: int) -> None:
+        if depth > 8:
+            return
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if str(k).lower().endswith("digitalsourcetype") and isinstance(v, str) and v:
+                    found.add(v)
+                else:
+                    walk(v, depth + 1)
+        elif isinstance(node, list):
+            for v in node[:500]:
+                walk(v, depth + 1)
+
+    for a in m.get("assertions") or []:
+        if isinstance(a, dict):
+            walk(a.get("data"), 0)
+    return found
+
+
 def _short_type(uri: str | None) -> str:
     return (uri or "").rstrip("/").rsplit("/", 1)[-1]
 
@@ -275,7 +298,7 @@ def _chain(active_label: str | None, manifests: dict, certs: dict) -> list[dict]
         out.append({"depth": depth, "relationship": relationship, "ingredient_title": via, **summary,
                     "actions": [a["action"] for a in acts],
                     "software_agents": sorted({a["software_agent"] for a in acts if a["software_agent"]}),
-                    "digital_source_types": sorted({a["digital_source_type"] for a in acts if a["digital_source_type"]})})
+                    "digital_source_types": sorted(_source_types(m))})
         for ing in m.get("ingredients") or []:
             if isinstance(ing, dict):
                 visit(ing.get("active_manifest"), ing.get("relationship") or "ingredient", depth + 1, ing.get("title"))
