@@ -10,7 +10,7 @@ from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QAction, QColor, QPainter
 from PySide6.QtWidgets import QTreeWidgetItem
 
-from engine.provenance import STRIPPING_NOTE, TRUST_TEXT, badge, meaning, severity
+from engine.provenance import STRIPPING_NOTE, TRUST_CODES, TRUST_TEXT, badge, meaning, severity
 
 SECTION = "Content Credentials"
 # Chip text and colour per severity; "none" draws nothing (an absent manifest is not a finding).
@@ -45,7 +45,8 @@ def provenance_sections(metadata: dict | None) -> dict[str, Any]:
                     "signature": v.get("signature"), "hash binding": v.get("binding"),
                     "signer trust": TRUST_TEXT.get(v.get("trust"), v.get("trust")),
                     "status codes (failed)": [f"{f['code']}: {f.get('explanation') or ''}"
-                                              for f in v.get("failures") or []] or "none",
+                                              for f in v.get("failures") or [] if f.get("code") not in TRUST_CODES]
+                    or "none (trust aside)",
                     "digital source type": [t.rsplit("/", 1)[-1] for t in rec.get("digital_source_types") or []],
                     "actions": [a["action"] + (f" ({a['software_agent']})" if a.get("software_agent") else "")
                                 for a in rec.get("actions") or []],
@@ -59,7 +60,7 @@ def provenance_sections(metadata: dict | None) -> dict[str, Any]:
         out["note"] = STRIPPING_NOTE
     anchors = rec.get("trust_anchors")
     out["trust anchors"] = ([f"{c.get('subject')} sha256 {c.get('sha256')}" for c in anchors.get("certificates") or []]
-                            if anchors else "none installed")
+                            if anchors else rec.get("trust_note") or "none installed")
     reader = rec.get("reader") or {}
     out["read"] = f"{rec.get('read_utc')} with c2pa-python {reader.get('c2pa_python')} (offline: no fetching)"
     return {SECTION: out}

@@ -111,3 +111,18 @@ def test_analyze_results_json_carries_the_record(c2pa_samples, tmp_path):
     assert prov["altered.jpg"]["validation"]["trust"] == "trusted"
     assert prov["plain.jpg"]["verdict"] == "none"
     assert res["parameters"]["trust_anchors"]["certificates"][0]["subject"].startswith("CN=DeCLIP Test Root CA")
+
+
+def test_a_bad_settings_file_anchor_path_does_not_stop_an_ingest(c2pa_samples, tmp_path, monkeypatch):
+    cfg = tmp_path / "cfg"
+    cfg.mkdir()
+    monkeypatch.setenv("DECLIP_CONFIG_HOME", str(cfg))
+    (cfg / "preferences.json").write_text(json.dumps({"trust_anchors": str(tmp_path / "gone")}))
+    case = new_case(tmp_path)
+    try:
+        rep = case.add_paths([c2pa_samples["signed_jpg"]])
+        assert len(rep.added) == 1
+        rec = case.evidence[0].metadata["provenance"]
+        assert rec["validation"]["trust"] == "not judged" and "not found" in rec["trust_note"]
+    finally:
+        case.close()

@@ -168,3 +168,17 @@ def test_source_type_in_an_iptc_assertion_counts(c2pa_samples, tmp_path):
     rec = read_provenance(out)
     # the IPTC assertion's type counts too, beside the action's
     assert rec["digital_source_types"] == sorted([AI_TYPE, CAPTURE_TYPE]) and rec["verdict"] == "AI-generated"
+
+
+@pytest.mark.parametrize("codes,binding,signature,expected", [
+    # an untrusted time-stamp authority (no TSA anchors installed) is about trust, not validity
+    (["signingCredential.untrusted", "timeStamp.untrusted"], "match", "valid", "signed and intact"),
+    (["timeStamp.mismatch"], "match", "invalid", "signed but invalid"),
+    (["assertion.hashedURI.mismatch"], "match", "valid", "signed but invalid"),
+    (["assertion.dataHash.mismatch", "claimSignature.mismatch"], "mismatch", "invalid", "signed but altered"),
+])
+def test_verdict_rules(codes, binding, signature, expected):
+    from engine.provenance import judge
+
+    rec = {"validation": {"binding": binding, "signature": signature, "failures": [{"code": c} for c in codes]}}
+    assert judge(rec) == expected

@@ -9,7 +9,7 @@ from __future__ import annotations
 from reportlab.platypus import Flowable, PageBreak, Spacer
 
 from declip_desktop.case.util import readable_utc
-from engine.provenance import STRIPPING_NOTE, TRUST_TEXT, VERDICTS, badge, meaning, severity
+from engine.provenance import STRIPPING_NOTE, TRUST_CODES, TRUST_TEXT, VERDICTS, badge, meaning, severity
 
 from .blocks import P, X, box, esc, grid_table, kv_table
 from .styles import FRAME_W
@@ -60,8 +60,9 @@ def details(item) -> list[Flowable]:
                                    "after it was signed"}.get(v.get("binding"), str(v.get("binding")))),
                  ("Signer trust", TRUST_TEXT.get(v.get("trust"), str(v.get("trust")))),
                  ("SDK validation state", str(v.get("state")))]
-        fails = [f"{f['code']}: {f.get('explanation') or ''}" for f in v.get("failures") or []]
-        rows.append(("Failure status codes", "; ".join(fails) if fails else "none"))
+        fails = [f"{f['code']}: {f.get('explanation') or ''}" for f in v.get("failures") or []
+                 if f.get("code") not in TRUST_CODES]  # trust codes are the "Signer trust" row
+        rows.append(("Failure status codes", "; ".join(fails) if fails else "none (trust aside)"))
     if rec.get("digital_source_types"):
         rows.append(("Digital source type", ", ".join(t.rsplit("/", 1)[-1] for t in rec["digital_source_types"])))
     acts = [a["action"] + (f" ({a['software_agent']})" if a.get("software_agent") else "") for a in rec.get("actions") or []]

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .trust import TrustAnchors
-from .verdict import AI_SOURCE_TYPES, judge
+from .verdict import AI_SOURCE_TYPES, TRUST_CODES, judge
 
 SCHEMA = 1
 # The settings every read uses. verify_trust stays on so the SDK reports trusted/untrusted; with
@@ -211,8 +211,9 @@ def _validation(results: dict | None, status: list, state: str | None, anchors: 
     else:
         binding = "not checked"
     sig_fail = {c for c in fail if c.startswith(("claimSignature.", "signingCredential.", "timeStamp."))
-                and c != "signingCredential.untrusted"}
-    signature = "invalid" if sig_fail else ("valid" if "claimSignature.validated" in ok else "not checked")
+                and c not in TRUST_CODES}
+    # validation_status (no results object) lists only failures: no signature failure there = valid
+    signature = "invalid" if sig_fail else ("valid" if "claimSignature.validated" in ok or not results else "not checked")
     if anchors is None:
         trust = "not judged"  # no anchors installed: the SDK calls every signer untrusted
     elif "signingCredential.untrusted" in fail:

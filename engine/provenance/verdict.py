@@ -4,6 +4,10 @@ from __future__ import annotations
 # IPTC digital source types that mean generative AI made (part of) the image.
 AI_SOURCE_TYPES = {"trainedAlgorithmicMedia", "compositeWithTrainedAlgorithmicMedia"}
 
+# Failure codes about trust, not validity: with no (or other) anchors installed every signer and every
+# time-stamp authority is "untrusted", which says nothing about whether the file was changed.
+TRUST_CODES = {"signingCredential.untrusted", "timeStamp.untrusted"}
+
 # verdict -> (badge, severity, one-line meaning). Severity picks a colour: ok / ai / bad / warn / none.
 VERDICTS = {
     "signed and intact": ("signed, intact", "ok",
@@ -44,7 +48,7 @@ def judge(record: dict) -> str:
     v = record.get("validation") or {}
     if v.get("binding") == "mismatch":
         return "signed but altered"
-    others = [f for f in v.get("failures") or [] if f.get("code") != "signingCredential.untrusted"]
+    others = [f for f in v.get("failures") or [] if f.get("code") not in TRUST_CODES]
     if v.get("signature") != "valid" or others:
         return "signed but invalid"
     if record.get("ai_generated"):
@@ -83,7 +87,7 @@ def status_line(record: dict | None) -> str:
     if verdict == "signed but altered":
         parts.append("the file was changed after it was signed")
     elif verdict == "signed but invalid":
-        parts.append(", ".join(f["code"] for f in v.get("failures") or [] if f.get("code") != "signingCredential.untrusted"))
+        parts.append(", ".join(f["code"] for f in v.get("failures") or [] if f.get("code") not in TRUST_CODES))
     elif verdict == "remote not fetched":
         parts.append(f"reference {(record.get('remote_manifest') or {}).get('url')}")
     elif record.get("message"):
@@ -110,9 +114,9 @@ def summary_lines(record: dict | None) -> list[str]:
     if v:
         lines.append(f"signature: {v.get('signature')}; hash binding: {v.get('binding')}; "
                      f"{TRUST_TEXT.get(v.get('trust'), v.get('trust'))}")
-        fails = [f["code"] for f in v.get("failures") or []]
+        fails = [f["code"] for f in v.get("failures") or [] if f.get("code") not in TRUST_CODES]
         if fails:
-            lines.append("status codes: " + ", ".join(fails))
+            lines.append("failed status codes: " + ", ".join(fails))
     if record.get("digital_source_types"):
         lines.append("digital source type: " + ", ".join(t.rsplit("/", 1)[-1] for t in record["digital_source_types"]))
     if record.get("ingredients"):
