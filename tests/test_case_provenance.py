@@ -86,7 +86,7 @@ def test_cli_add_status_and_provenance(c2pa_samples, tmp_path):
     assert "signed but ALTERED; the file was changed after it was signed; signer trusted" in r.stdout
     st = run("case", "status", case_dir)
     assert "Content Credentials: AI-generated; signer trusted" in st.stdout
-    assert "Content Credentials: no C2PA" in st.stdout
+    assert "Content Credentials: none" in st.stdout
     rows = json.loads(run("case", "status", case_dir, "--json").stdout)["evidence"]
     assert [r["provenance"]["verdict"] for r in rows] == ["signed but altered", "AI-generated", "none"]
     pv = run("case", "provenance", case_dir, "E0003")

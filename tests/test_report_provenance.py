@@ -35,7 +35,7 @@ def test_report_shows_provenance_per_item_and_how_it_was_validated(c2pa_samples,
     assert "parentOf" in text
     # absence proves nothing; a damaged manifest is said so, with the reader's message
     assert "none found. The absence of Content Credentials proves nothing" in text
-    assert "C2PA UNREADABLE" in text and "CBOR" in text
+    assert "CONTENT CREDENTIALS: UNREADABLE" in text and "CBOR" in text
     # the appendix: settings, the anchor by its SHA-256
     assert "Appendix D — How Content Credentials (C2PA) were validated" in text
     assert "remote manifest fetching off" in text

@@ -24,6 +24,20 @@ def record_of(item) -> dict | None:
     return rec if isinstance(rec, dict) else None
 
 
+_BADGE_INK = {"bad": "#9b1c1c", "ai": "#5b2a86", "ok": "#1e6b34", "warn": "#8a5a00", "none": "#5b6470"}
+
+
+def name_with_badge(item) -> Flowable:
+    """The summary table's file-name cell with the Content Credentials badge under it."""
+    rec = record_of(item)
+    if rec is None:
+        return P(item.file_name, "cell")
+    ink = _BADGE_INK.get(severity(rec), "#5b6470")
+    weight = ("<b>", "</b>") if severity(rec) in ("bad", "ai") else ("", "")
+    return X(f"{esc(item.file_name)}<br/><font size='6.4' color='{ink}'>{weight[0]}C2PA: {esc(badge(rec))}"
+             f"{weight[1]}</font>", "cell")
+
+
 def alert(item) -> list[Flowable]:
     """The verdict, before any map: a coloured box when credentials exist, one muted line otherwise."""
     rec = record_of(item)

@@ -25,11 +25,11 @@ VERDICTS = {
     "remote not fetched": ("remote, not fetched", "warn",
                            "The file points to Content Credentials stored online; they were not fetched (no network "
                            "access), so nothing about them was checked."),
-    "unreadable": ("C2PA unreadable", "warn",
+    "unreadable": ("unreadable", "warn",
                    "Content Credentials appear to be present but could not be read (a damaged or unsupported "
                    "manifest)."),
-    "not checked": ("C2PA not checked", "warn", "Content Credentials were not checked."),
-    "none": ("no C2PA", "none", "No Content Credentials found."),
+    "not checked": ("not checked", "warn", "Content Credentials were not checked."),
+    "none": ("none", "none", "No Content Credentials found."),
 }
 
 STRIPPING_NOTE = ("The absence of Content Credentials proves nothing: metadata, including C2PA manifests, is easily "
@@ -58,7 +58,7 @@ def judge(record: dict) -> str:
 
 def badge(record: dict | None) -> str:
     if not record:
-        return "C2PA not checked"
+        return "not checked"
     return VERDICTS.get(record.get("verdict"), (str(record.get("verdict")),))[0]
 
 
