@@ -51,6 +51,8 @@ def alert(item) -> list[Flowable]:
     v = rec.get("validation") or {}
     if v.get("trust"):
         body.append(P(TRUST_TEXT.get(v["trust"], v["trust"]).capitalize() + "."))
+    if rec.get("remote_manifest"):
+        body.append(P(f"Remote manifest reference: {rec['remote_manifest'].get('url')} (not fetched)."))
     return [box(body, _BOX_KIND.get(sev, "note")), Spacer(1, 6)]
 
 

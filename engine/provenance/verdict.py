@@ -23,8 +23,9 @@ VERDICTS = {
                            "Content Credentials are present but fail validation (signature or manifest); see the "
                            "status codes."),
     "remote not fetched": ("remote, not fetched", "warn",
-                           "The file points to Content Credentials stored online; they were not fetched (no network "
-                           "access), so nothing about them was checked."),
+                           "The file points to Content Credentials stored online; they were not fetched (the app "
+                           "never goes online: a remote reference can act as a tracking beacon), so nothing about "
+                           "them was checked."),
     "unreadable": ("unreadable", "warn",
                    "Content Credentials appear to be present but could not be read (a damaged or unsupported "
                    "manifest)."),
