@@ -10,7 +10,7 @@ from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QAction, QColor, QPainter
 from PySide6.QtWidgets import QTreeWidgetItem
 
-from engine.provenance import STRIPPING_NOTE, TRUST_CODES, TRUST_TEXT, badge, meaning, severity
+from engine.provenance import STRIPPING_NOTE, TRUST_CODES, TRUST_TEXT, badge, meaning, severity, stored_record
 
 SECTION = "Content Credentials"
 # Chip text and colour per severity; "none" draws nothing (an absent manifest is not a finding).
@@ -18,19 +18,14 @@ _CHIP = {"ok": ("C2PA ✓", QColor(30, 120, 60)), "bad": ("ALTERED", QColor(200,
          "ai": ("AI", QColor(120, 60, 170)), "warn": ("C2PA ?", QColor(190, 120, 20))}
 
 
-def record_of(metadata: dict | None) -> dict | None:
-    rec = (metadata or {}).get("provenance")
-    return rec if isinstance(rec, dict) else None
-
-
 def verdict_of(metadata: dict | None) -> str | None:
-    rec = record_of(metadata)
+    rec = stored_record(metadata)
     return rec.get("verdict") if rec else None
 
 
 def provenance_sections(metadata: dict | None) -> dict[str, Any]:
     """{"Content Credentials": {...}} for MetadataView.show_sections, plain keys first."""
-    rec = record_of(metadata)
+    rec = stored_record(metadata)
     if rec is None:
         return {SECTION: {"status": "not read at ingest"}}
     out: dict[str, Any] = {"verdict": badge(rec), "meaning": meaning(rec)}

@@ -9,10 +9,11 @@ import json
 import sys
 import time
 
+from engine.provenance import stored_record
+
 from .analyses import run_started_details
 from .case_folder import Case
 from .errors import READ_ONLY_STILL_WORKS, CaseError
-from .provenance import stored_record
 from .provenance_cli import provenance_suffix, status_line
 from .records import FINDING_STATUSES
 
@@ -249,7 +250,8 @@ def _status_rows(case: Case) -> list[dict]:
         an = [{"model_id": a.model_id, "mode": a.mode, "score": a.score, "stored_utc": a.stored_utc,
                "current": a.record.get("evidence_sha256") == it.sha256} for a in case.analyses(it.id)]
         rows.append({"id": it.id, "file_name": it.file_name, "sha256": it.sha256, "width": it.width,
-                     "height": it.height, "analyses": an, "finding": f.to_dict(), "provenance": stored_record(it)})
+                     "height": it.height, "analyses": an, "finding": f.to_dict(),
+                     "provenance": stored_record(it.metadata)})
     return rows
 
 

@@ -40,12 +40,6 @@ def provenance_of(data: bytes, image_format: str | None, anchors: TrustAnchors |
     return rec
 
 
-def stored_record(item) -> dict | None:
-    """The provenance recorded at ingest (None for items ingested before C2PA reading existed)."""
-    rec = (item.metadata or {}).get("provenance")
-    return rec if isinstance(rec, dict) else None
-
-
 def reread(case: "Case", evidence: str, trust_anchors: Any = None) -> dict:
     """Read the evidence copy's Content Credentials again and log it (when the case is writable)."""
     item = case.resolve(evidence)

@@ -4,11 +4,11 @@ from __future__ import annotations
 import json
 
 from engine.provenance import status_line as _line
-from engine.provenance import summary_lines
+from engine.provenance import stored_record, summary_lines
 
 from .case_folder import Case
 from .errors import CaseError
-from .provenance import reread, stored_record
+from .provenance import reread
 
 
 def register_provenance(sub, common) -> None:
@@ -35,7 +35,7 @@ def status_line(record: dict | None) -> str:
 
 
 def provenance_suffix(item) -> str:
-    rec = stored_record(item)
+    rec = stored_record(item.metadata)
     return f"  Content Credentials: {status_line(rec)}" if rec and rec.get("verdict") != "none" else ""
 
 
@@ -47,7 +47,7 @@ def cmd_provenance(args) -> int:
     with Case.open(args.dir, examiner=getattr(args, "examiner", None), readonly=readonly) as case:
         items = [case.resolve(e) for e in args.evidence] if args.evidence else list(case.evidence)
         for it in items:
-            rec = reread(case, it.id, args.trust_anchors) if args.reread else stored_record(it)
+            rec = reread(case, it.id, args.trust_anchors) if args.reread else stored_record(it.metadata)
             out.append({"id": it.id, "file_name": it.file_name, "provenance": rec})
     if args.json:
         print(json.dumps(out, ensure_ascii=False, indent=2))

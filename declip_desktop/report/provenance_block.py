@@ -9,7 +9,8 @@ from __future__ import annotations
 from reportlab.platypus import Flowable, PageBreak, Spacer
 
 from declip_desktop.case.util import readable_utc
-from engine.provenance import STRIPPING_NOTE, TRUST_CODES, TRUST_TEXT, VERDICTS, badge, meaning, severity
+from engine.provenance import (STRIPPING_NOTE, TRUST_CODES, TRUST_TEXT, VERDICTS, badge, meaning, severity,
+                               stored_record)
 
 from .blocks import P, X, box, esc, grid_table, kv_table
 from .styles import FRAME_W
@@ -20,8 +21,7 @@ READ_SETTINGS = ("remote manifest fetching off; OCSP (certificate revocation) fe
 
 
 def record_of(item) -> dict | None:
-    rec = (item.metadata or {}).get("provenance")
-    return rec if isinstance(rec, dict) else None
+    return stored_record(item.metadata)
 
 
 _BADGE_INK = {"bad": "#9b1c1c", "ai": "#5b2a86", "ok": "#1e6b34", "warn": "#8a5a00", "none": "#5b6470"}

@@ -43,6 +43,13 @@ TRUST_TEXT = {
 }
 
 
+def stored_record(metadata: dict | None) -> dict | None:
+    """The provenance record kept in an evidence item's metadata ("provenance"), or None when the
+    item was ingested before Content Credentials were read."""
+    rec = (metadata or {}).get("provenance")
+    return rec if isinstance(rec, dict) else None
+
+
 def judge(record: dict) -> str:
     """The verdict of a record whose manifest was read. Alteration outranks everything: a binding
     mismatch means the file is not what was signed, whatever the manifest says about AI."""
