@@ -26,7 +26,8 @@ from declip_desktop.docks.overlay_dock import OverlayPanel
 from declip_desktop.dropping import local_paths
 from declip_desktop.evidence_model import IdRole, EvidenceModel, EvidenceRow
 from declip_desktop.overlay_style import DisplayMode, OverlayStyle
-from declip_desktop.provenance_view import emphasise, install_reread_action, provenance_sections, verdict_of
+from declip_desktop.provenance_view import (emphasise, install_reread_action, provenance_sections, trust_anchor_action,
+                                            verdict_of)
 from declip_desktop.responsiveness import tune_for_gui
 from declip_desktop.viewer import ViewerPane
 from declip_desktop.workers import Job, JobRunner
@@ -213,6 +214,7 @@ class MainWindow(QMainWindow):
             m.addAction(a)
         m.addSeparator()
         m.addAction(self.actionExaminer)
+        m.addAction(trust_anchor_action(self))
         m.addAction(self.actionCloseCase)
         m.addAction(self.actionQuit)
         m = mb.addMenu("&View")

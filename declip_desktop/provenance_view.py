@@ -142,3 +142,39 @@ def reread_current(window) -> dict | None:
     logged = "" if window.case.readonly else " (logged in the audit trail)"
     window.statusBar().showMessage(f"{eid}: Content Credentials re-read: {badge(rec)}{logged}", 8000)
     return rec
+
+
+def trust_anchor_action(window) -> QAction:
+    """File > 'C2PA trust anchors…': choose the PEM file used to judge signer trust at ingest."""
+    act = QAction("C2PA &trust anchors…", window, objectName="actionTrustAnchors")
+
+    def choose() -> None:
+        from PySide6.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getOpenFileName(window, "C2PA trust anchors (PEM certificates)", "",
+                                              "PEM certificates (*.pem *.crt *.cer);;All files (*)")
+        if path:
+            set_trust_anchors(window, path)
+
+    act.triggered.connect(choose)
+    return act
+
+
+def set_trust_anchors(window, path: str) -> bool:
+    """Check the anchors, then keep them in the preferences file (engine.provenance reads them there)."""
+    from engine.provenance import ProvenanceError, load_trust_anchors
+
+    from . import settings
+
+    try:
+        anchors = load_trust_anchors(path) if path else None
+    except ProvenanceError as exc:
+        window.statusBar().showMessage(str(exc), 10000)
+        return False
+    prefs = settings.Preferences.load()
+    prefs.trust_anchors = anchors.source if anchors else ""
+    prefs.save()
+    window.statusBar().showMessage(
+        f"C2PA trust anchors: {len(anchors.certificates)} certificate(s) from {anchors.source}; used for images "
+        "added from now on" if anchors else "C2PA trust anchors cleared: signer trust is not judged", 10000)
+    return True

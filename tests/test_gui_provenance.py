@@ -54,3 +54,19 @@ def test_dock_section_and_badges_after_a_drop(qtbot, tmp_path, c2pa_samples, mon
                     timeout=20000)
     assert "proves nothing" in _section(w.metadataView, "Content Credentials")[1]["note"]
     close_window(w)
+
+
+def test_trust_anchors_chosen_in_the_gui_are_kept_and_used(qtbot, tmp_path, c2pa_samples):
+    from declip_desktop.provenance_view import set_trust_anchors
+    from engine.provenance import configured_anchor_path
+
+    w = make_window(qtbot, tmp_path / "case.declip")
+    assert w.findChild(type(w.actionAbout), "actionTrustAnchors") is not None
+    assert not set_trust_anchors(w, str(tmp_path / "missing.pem"))  # refused, one line, nothing kept
+    assert configured_anchor_path() is None
+    assert set_trust_anchors(w, str(c2pa_samples["anchor"]))
+    assert configured_anchor_path() == str(c2pa_samples["anchor"].resolve())
+    drop_paths(w, [c2pa_samples["signed_jpg"]])
+    wait_ingest(qtbot, w)
+    assert w.case.evidence[0].metadata["provenance"]["validation"]["trust"] == "trusted"
+    close_window(w)
