@@ -10,7 +10,6 @@ from typing import Any, Callable
 import numpy as np
 from PySide6.QtGui import QImage
 
-from declip_desktop.case.analyses import run_started_details
 from declip_desktop.pyramid import ImagePyramid, MapPyramid
 from declip_desktop.workers import JobContext, one_line
 from engine.errors import Cancelled, DeclipError, ImageError
@@ -114,12 +113,13 @@ class AnalysisDone:
 
 def analysis_job(ctx: JobContext, case, ids: list[str], detectors: DetectorCache, model_id: str | None,
                  mode: str, device: str, precision: str, batch_size: int,
-                 wanted: Callable[[], str | None] = lambda: None):
-    """Analyse evidence items; store each result in the case as soon as it exists.
+                 wanted: Callable[[], str | None] = lambda: None, force: bool = True):
+    """Analyse evidence items through the case's one use case (case.analysis_run.run_analysis):
+    the same up-to-date rule and audit entries as `declip case analyze`. Each result is stored as
+    soon as it exists; a bad image is reported with ctx.item_failed and the batch goes on.
+    force=False skips items already up to date ("Analyse remaining"). Returns counts."""
+    from declip_desktop.case.analysis_run import run_analysis
 
-    A bad image is reported with ctx.item_failed and the batch goes on. Cancellation is checked
-    between batches (paper mode) or tile batches (tiled mode). Returns (done, failed) counts.
-    """
     n = len(ids)
     total = n * PROGRESS_SCALE
     ctx.progress(0, total, "loading model…")
@@ -127,48 +127,34 @@ def analysis_job(ctx: JobContext, case, ids: list[str], detectors: DetectorCache
     ctx.item("device", det.device_name)
     ctx.check_cancel()
     items = [case.item(i) for i in ids]
-    counts = {"done": 0, "failed": 0}
-    # The audit log holds the run and each failure, as `declip case analyze` logs them.
-    case.log("analysis_run_started", run_started_details(det, model_id, mode, precision, ids))
+    position = {it.id: k for k, it in enumerate(items)}
 
-    def finish(idx: int, outcome) -> None:
-        item = items[idx]
-        if isinstance(outcome, BaseException):
-            counts["failed"] += 1
-            msg = _strip_path(one_line(outcome), item)
-            case.log("analysis_failed", {"evidence_id": item.id, "model_id": model_id, "mode": mode, "error": msg})
-            ctx.item_failed(item.id, f"{item.file_name}: {msg}")
+    def shown(done) -> None:
+        item, idx = done.item, position[done.item.id]
+        if done.error:
+            ctx.item_failed(item.id, f"{item.file_name}: {done.error}")
         else:
-            try:
-                sa = case.store_analysis(item.id, outcome)
-            except DeclipError as exc:
-                counts["failed"] += 1
-                ctx.item_failed(item.id, f"{item.file_name}: result not stored ({exc})")
-                return
+            sa, outcome = done.stored, done.result
             overlay = None
             if wanted() == item.id or outcome.probability.size <= 4_000_000:
                 overlay = build_overlay(outcome.probability, outcome.score)
-            counts["done"] += 1
             record = {"model_id": sa.model_id, "mode": sa.mode, "score": sa.score, "stored_utc": sa.stored_utc,
                       "metadata": sa.metadata}
             ctx.item(item.id, AnalysisDone(item.id, float(outcome.score), overlay, record))
         ctx.progress((idx + 1) * PROGRESS_SCALE, total, f"{idx + 1}/{n} {item.file_name}")
 
-    try:
-        _run_batch(ctx, det, items, mode, batch_size, finish)
-    except Cancelled:
-        case.log("analysis_run_interrupted", {"done": counts["done"], "failed": counts["failed"], "of": n})
-        raise
-    case.log("analysis_run_finished", {"model_id": model_id, "mode": mode, "analysed": counts["done"],
-                                       "failed": counts["failed"]})
-    return counts
+    run = run_analysis(case, det, items, mode, on_item=shown, cancel=ctx.cancelled, force=force,
+                       results=lambda todo: _results(ctx, det, todo, mode, batch_size, position, total))
+    return {"done": len(run.analysed), "failed": len(run.failed), "up_to_date": len(run.up_to_date)}
 
 
-def _run_batch(ctx: JobContext, det, items: list, mode: str, batch_size: int, finish) -> None:
-    n, total = len(items), len(items) * PROGRESS_SCALE
+def _results(ctx: JobContext, det, items: list, mode: str, batch_size: int, position: dict, total: int):
+    """Results in item order: batches in paper mode (faster), one by one with tile progress when tiled."""
+    n = len(position)
     if mode == "tiled":
-        for idx, item in enumerate(items):
+        for item in items:
             ctx.check_cancel()
+            idx = position[item.id]
             ctx.progress(idx * PROGRESS_SCALE, total, f"{idx + 1}/{n} {item.file_name}")
 
             def tile_progress(done, tot, _msg, idx=idx, name=item.file_name):
@@ -176,20 +162,20 @@ def _run_batch(ctx: JobContext, det, items: list, mode: str, batch_size: int, fi
                 ctx.progress(idx * PROGRESS_SCALE + int(frac * (PROGRESS_SCALE - 1)), total,
                              f"{idx + 1}/{n} {name}: tile {done}/{tot}")
 
-            finish(idx, _analyze_one(det, item, mode, tile_progress, ctx.cancelled, batch_size))
+            yield _analyze_one(det, item, mode, tile_progress, ctx.cancelled, batch_size)
         return
-    idx = 0
+    k = 0
     try:
         for outcome in det.analyze_many([it.path for it in items], mode=mode, batch_size=max(1, batch_size),
                                         cancel=ctx.cancelled):
-            finish(idx, outcome)
-            idx += 1
+            yield outcome
+            k += 1
     except Cancelled:
         raise
     except Exception:  # something beyond one bad image (e.g. out of memory): go one by one
-        for j in range(idx, n):
+        for item in items[k:]:
             ctx.check_cancel()
-            finish(j, _analyze_one(det, items[j], mode, None, ctx.cancelled, 1))
+            yield _analyze_one(det, item, mode, None, ctx.cancelled, 1)
 
 
 def _analyze_one(det, item, mode, progress, cancel, batch_size):
@@ -200,12 +186,6 @@ def _analyze_one(det, item, mode, progress, cancel, batch_size):
         raise
     except Exception as exc:  # per-image failure: reported, the batch goes on
         return exc
-
-
-def _strip_path(message: str, item) -> str:
-    # Engine messages start with the file path; the case copy's path means little to the user.
-    p = str(item.path)
-    return message[len(p) + 2:] if message.startswith(p + ": ") else message
 
 
 # -- findings -----------------------------------------------------------------------------------------

@@ -154,6 +154,9 @@ class MainWindow(QMainWindow):
         self.findingPanel.findingStatusCombo.currentIndexChanged.connect(lambda *_: self._finding_edited(0))
         self.findingPanel.findingNoteEdit.textChanged.connect(lambda: self._finding_edited(800))
         self._fill_models()
+        from declip_desktop.dialogs.model_download import watch_model_combo  # releases not installed
+
+        watch_model_combo(self.analysisPanel.modelCombo, self, self._fill_models)
 
     def _build_actions(self) -> None:
         def act(name, text, slot, shortcut=None, tip=None, checkable=False) -> QAction:
@@ -252,9 +255,13 @@ class MainWindow(QMainWindow):
 
             store = ModelStore()
             default = store.default_id
-            for e in store.list():
+            entries = store.list()
+            for e in entries:
                 if e.status == "ready":
                     combo.addItem(e.card.name + (" (default)" if e.card.id == default else ""), e.card.id)
+            from declip_desktop.dialogs.model_download import add_release_items
+
+            add_release_items(combo, entries)
             i = combo.findData(default)
             combo.setCurrentIndex(max(i, 0))
         except Exception as exc:  # the store is unreadable: analysis falls back to the default id
@@ -651,21 +658,10 @@ class MainWindow(QMainWindow):
     def analyze_remaining(self) -> None:
         if self.case is None:
             return
-        model = self.analysisPanel.modelCombo.currentData()  # None: the default model, whatever its id
-        mode = self.analysisPanel.modeCombo.currentData() or "paper"
-        try:
-            done = {a.evidence_id for a in self.case.analyses()
-                    if a.mode == mode and (model is None or a.model_id == model)}
-        except Exception as exc:
-            self._error("Analyse remaining", f"The case's analyses cannot be read: {exc}")
-            return
-        ids = [r.id for r in self.evidenceModel.rows() if r.id not in done]
-        if not ids:
-            self.statusBar().showMessage("Every image already has an analysis with this model and mode.", 6000)
-            return
-        self.analyze(ids)
+        # The job applies the case's one up-to-date rule (case.analysis_run), as `declip case analyze` does.
+        self.analyze([r.id for r in self.evidenceModel.rows()], force=False)
 
-    def analyze(self, ids: list[str]) -> None:
+    def analyze(self, ids: list[str], force: bool = True) -> None:
         if self.case is None or not ids:
             self.statusBar().showMessage("Nothing to analyse: add images to the case first.", 5000)
             return
@@ -679,7 +675,7 @@ class MainWindow(QMainWindow):
             self.evidenceModel.update(eid, busy=True, error=None)
         job = Job(jobs.analysis_job, self.case, list(ids), self.detectors, panel.modelCombo.currentData(),
                   panel.modeCombo.currentData() or "paper", self.prefs.device, panel.precisionCombo.currentData() or "auto",
-                  max(1, int(self.prefs.batch_size)), wanted=lambda: self._current_id, name="analysis")
+                  max(1, int(self.prefs.batch_size)), wanted=lambda: self._current_id, force=force, name="analysis")
         self._analysis_job = job
         self._analysis_ids = list(ids)
         self._analysis_failed = 0
@@ -758,6 +754,10 @@ class MainWindow(QMainWindow):
     def _analysis_succeeded(self, counts) -> None:
         done, failed = counts.get("done", 0), counts.get("failed", 0)
         text = f"Analysed {done} image(s)" + (f", {failed} failed" if failed else "")
+        if counts.get("up_to_date"):
+            text += f", {counts['up_to_date']} already up to date"
+            if not done and not failed:
+                text = "Every image already has an up-to-date analysis with this model and mode."
         self.analysisPanel.progressLabel.setText(text)
         self.statusBar().showMessage(text, 8000)
 

@@ -73,19 +73,20 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     write_bytes_atomic(path, text.encode("utf-8"))
 
 
-def remove_stale_temps(folder: str | os.PathLike) -> int:
-    """Delete temp files a killed writer left behind in `folder` (not recursive). Returns how many."""
-    n = 0
+def remove_stale_temps(folder: str | os.PathLike, names: bool = False):
+    """Delete temp files a killed writer left behind in `folder` (not recursive). Returns how many
+    (or, with names=True, the list of names removed, so a caller can log them)."""
+    gone: list[str] = []
     try:
         entries = list(os.scandir(folder))
     except OSError:
-        return 0
+        return gone if names else 0
     for entry in entries:
         if entry.name.startswith(TMP_PREFIX) and entry.is_file(follow_symlinks=False):
             try:
                 os.chmod(entry.path, 0o600)
                 os.unlink(entry.path)
-                n += 1
+                gone.append(entry.name)
             except OSError:
                 pass
-    return n
+    return gone if names else len(gone)

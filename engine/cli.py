@@ -83,7 +83,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Analyse images. Exit 0 if every image was analysed, 1 if any failed "
                                    "(the rest are still written), 2 on a usage error.")
     src = p.add_argument_group("model (default: the default model of the store)")
-    src.add_argument("--model", metavar="ID", help="model id from `declip models list`, or a model folder")
+    src.add_argument("--model", metavar="ID", help="model id from `declip models list`, or a model folder given as a path (./NAME)")
     src.add_argument("--checkpoint", metavar="PATH", help="an official DeCLIP .pth or an own model folder")
     src.add_argument("--backbone-weights", metavar="PATH", action="append", default=[],
                      help="CLIP weights for --checkpoint (ViT-L-14.pt; add RN50.pt for fusion models)")
@@ -116,7 +116,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     sh.add_argument("id")
     sh.add_argument("--json", action="store_true")
     sh.set_defaults(func=cmd_models_show)
-    im = msub.add_parser("import", help="import an official DeCLIP .pth (with CLIP weights) or a trained model folder")
+    im = msub.add_parser("import", help="import an official DeCLIP .pth (with CLIP weights), a trained model "
+                                        "folder or a .declipmodel pack")
     im.add_argument("path")
     im.add_argument("--backbone-weights", action="append", default=[], metavar="PATH")
     im.add_argument("--id", dest="model_id")
@@ -133,6 +134,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     de = msub.add_parser("default", help="show or set the default model")
     de.add_argument("id", nargs="?")
     de.set_defaults(func=cmd_models_default)
+    from .fetch_cli import register_models  # fetch (the only network use) and pack
+
+    register_models(msub)
 
 
 # ---- analyze ----------------------------------------------------------------------------------
@@ -415,14 +419,26 @@ def cmd_models_show(args) -> int:
     for k, v in rows:
         print(f"{k:>14}: {v}")
     for f in c.files:
-        print(f"{'file':>14}: [{f['role']}] {f['name']} sha256={f.get('sha256') or '(recorded at import)'}")
+        from .fetch import hash_note
+
+        note = hash_note(f)
+        print(f"{'file':>14}: [{f['role']}] {f['name']} sha256={f.get('sha256') or '(recorded at import)'}"
+              + (f"  [{note}]" if note else ""))
     if c.metrics:
         print(f"{'metrics':>14}: {json.dumps(c.metrics)}")
     return 0
 
 
 def cmd_models_import(args) -> int:
-    card = _store().import_path(args.path, args.backbone_weights, model_id=args.model_id, name=args.name)
+    from .packs import import_pack, is_pack
+
+    if is_pack(args.path):
+        if args.backbone_weights or args.model_id or args.name:
+            raise DeclipError("a .declipmodel pack carries its own card and files; "
+                              "--backbone-weights, --id and --name do not apply")
+        card = import_pack(args.path, _store())
+    else:
+        card = _store().import_path(args.path, args.backbone_weights, model_id=args.model_id, name=args.name)
     if args.json:
         print(json.dumps(card.to_dict(), indent=2, ensure_ascii=False))
     else:

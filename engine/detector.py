@@ -14,7 +14,7 @@ from PIL import Image
 
 from .backbones import packaged_weight_files
 from .cards import ModelCard
-from .errors import Cancelled, DeclipError, ImageError
+from .errors import Cancelled, DeclipError, ImageError, ModelStoreError
 from .images import ImageSource, LoadedImage, load_image
 from .loading import card_from_files, load_network_from_sources, sources_of
 from .preprocess import resize_map, to_tensor
@@ -119,15 +119,23 @@ class Detector:
     def from_model(cls, model: str | ModelCard | Path | None = None, device: str = "auto",
                    precision: str = "auto", conv: str = "auto") -> "Detector":
         """A store id, a ModelCard, or a folder holding card.json; None = the default model."""
-        from .store import ModelStore
+        from .store import ModelStore, looks_like_path
 
         if isinstance(model, ModelCard):
             card = model
-        elif model is not None and Path(model).is_dir():
+        elif model is not None and looks_like_path(model):
+            if not Path(model).is_dir():
+                raise ModelStoreError(f"{model}: no such model folder (a folder holding card.json)")
             card = ModelCard.load(model)
         else:
             store = ModelStore()
-            card = store.get(model or store.default_id)
+            try:
+                card = store.get(model or store.default_id)
+            except ModelStoreError as exc:
+                if model and Path(model).is_dir():  # never silently the folder: say how to mean it
+                    raise ModelStoreError(f"{exc}; a folder named {model!r} is here: to run it, "
+                                          f"give it as a path (./{model})") from None
+                raise
         return cls(card, sources_of(card), device=device, precision=precision, conv=conv)
 
     @classmethod

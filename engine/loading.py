@@ -76,7 +76,27 @@ def verify_sources(card: ModelCard, sources: dict[str, Path]) -> dict[str, str]:
                                   "or restore the original file")
         f["sha256"] = actual
         hashes[f["role"]] = actual
+    for spec in external_weight_specs(card.backbone):
+        # A card may point its backbone at a file outside the store (weights_path): pinned at import.
+        path = Path(spec["weights_path"])
+        expected = spec.get("weights_sha256")
+        if expected and path.is_file() and file_sha256(path) != expected.lower():
+            raise CheckpointError(f"{path}: SHA-256 does not match the {expected} the model card pinned at import "
+                                  "for its backbone weights; the file was changed or replaced. Re-import the model "
+                                  "or restore the original file")
     return hashes
+
+
+def external_weight_specs(spec) -> list[dict]:
+    """Every backbone spec (parts of stacks and fusions included) naming its own weights file."""
+    if not isinstance(spec, dict):
+        return []
+    out = [spec] if isinstance(spec.get("weights_path"), str) and spec["weights_path"] else []
+    for key in ("vit", "rn"):
+        out += external_weight_specs(spec.get(key))
+    for part in spec.get("parts") or []:
+        out += external_weight_specs(part)
+    return out
 
 
 ROLE_KIND = {"clip-vit": "CLIP ViT", "clip-rn": "CLIP ResNet (RN50)"}

@@ -8,6 +8,7 @@ once their files are imported; the embedded default model lives in resources/mod
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -42,6 +43,17 @@ def resources_dir() -> Path:
     import resources
 
     return resources.ROOT
+
+
+def looks_like_path(model: str | os.PathLike) -> bool:
+    """Whether --model names a folder rather than a store id. A store id never holds a separator, so
+    a path must show it is one (./NAME, ../x, /abs, ~/x, C:\\x): a folder in the working directory
+    that happens to carry a store id's name is never picked silently."""
+    if isinstance(model, os.PathLike):
+        return True
+    text = str(model)
+    seps = {"/", os.sep} | ({os.altsep} if os.altsep else set())
+    return any(c in text for c in seps) or text.startswith(("~", ".")) or os.path.isabs(text)
 
 
 @dataclass
@@ -135,7 +147,8 @@ class ModelStore:
         e = self.find(model_id)
         if e.status == "not imported":
             names = ", ".join(f["name"] for f in e.card.files)
-            raise ModelStoreError(f"model {model_id!r} is not imported yet; import its files ({names}) with "
+            raise ModelStoreError(f"model {model_id!r} is not imported yet; download it with `declip models fetch "
+                                  f"{model_id}`, or import its files ({names}) or a .declipmodel pack with "
                                   "`declip models import`")
         if e.status != "ready":
             raise ModelStoreError(f"model {model_id!r}: some of its files are missing from {e.card.root}")
@@ -160,7 +173,17 @@ class ModelStore:
         self.get(model_id)  # must be usable
         s = self._settings()
         s["default_model"] = model_id
-        write_text_atomic(self.settings_path, json.dumps(s, indent=2) + "\n")
+        with self._writing():
+            write_text_atomic(self.settings_path, json.dumps(s, indent=2) + "\n")
+
+    @contextlib.contextmanager
+    def _writing(self):
+        """A store on read-only media (or without permission) gives one line, not a traceback."""
+        try:
+            yield
+        except OSError as exc:
+            raise ModelStoreError(f"{self.home}: the model store cannot be written ({exc.strerror or exc}); "
+                                  "set DECLIP_HOME to a writable folder") from None
 
     # ---- import -------------------------------------------------------------------------
     def import_path(self, path: str | Path, backbone_weights: list[str | Path] | None = None,
@@ -185,11 +208,13 @@ class ModelStore:
         if name:
             card.name = name
         self._refuse_duplicate(card)
+        _pin_external_weights(card)
         if verify_load:
             from .loading import load_network_from_sources
 
             load_network_from_sources(card, sources, device="cpu", dtype=None, check_only=True)
-        return self._commit(card, sources)
+        with self._writing():
+            return self._commit(card, sources)
 
     def _refuse_duplicate(self, card: ModelCard) -> None:
         dec = card.file("decoder")
@@ -242,8 +267,19 @@ class ModelStore:
 
     # ---- verify / remove ----------------------------------------------------------------
     def verify(self, model_id: str) -> list[dict]:
+        """Re-hash every file the card uses, wherever it lives (its own files, and a backbone
+        weights_path outside the store)."""
+        from .loading import external_weight_specs
+
         card = self.find(model_id).card
         rows = []
+        for spec in external_weight_specs(card.backbone):
+            p, want = Path(spec["weights_path"]), spec.get("weights_sha256")
+            actual = sha256_file(p) if p.is_file() else None
+            problem = ("missing" if actual is None else "no hash recorded at import (re-import to pin it)" if not want
+                       else None if actual == want else "hash mismatch")
+            rows.append({"role": "backbone weights", "name": str(p), "expected": want, "actual": actual,
+                         "ok": problem is None, "problem": problem})
         for f in card.files:
             p = card.path_of(f["role"])
             if p is None or not p.is_file():
@@ -269,11 +305,30 @@ class ModelStore:
                 or folder.resolve().parent != store_root or folder.resolve() == store_root):
             raise ModelStoreError(f"model {model_id!r}: its folder {folder} is not inside the model store "
                                   f"{self.models_dir}; not removed")
-        shutil.rmtree(folder.resolve())
-        if self._settings().get("default_model") == model_id:
-            s = self._settings()
-            s.pop("default_model", None)
-            write_text_atomic(self.settings_path, json.dumps(s, indent=2) + "\n")
+        with self._writing():
+            shutil.rmtree(folder.resolve())
+            if self._settings().get("default_model") == model_id:
+                s = self._settings()
+                s.pop("default_model", None)
+                write_text_atomic(self.settings_path, json.dumps(s, indent=2) + "\n")
+
+
+def _pin_external_weights(card: ModelCard) -> None:
+    """Record the SHA-256 of each backbone weights file the card points at outside the store, so
+    `models verify` and every analysis can tell when it changes. A hash the card already carries
+    must match."""
+    from .loading import external_weight_specs
+
+    for spec in external_weight_specs(card.backbone):
+        path = Path(spec["weights_path"]).expanduser()
+        if not path.is_file():
+            raise ModelStoreError(f"{path}: the backbone weights this model card names are missing")
+        actual = sha256_file(path)
+        if spec.get("weights_sha256") and spec["weights_sha256"].lower() != actual:
+            raise CheckpointError(f"{path}: SHA-256 {actual} differs from the card's weights_sha256 "
+                                  f"{spec['weights_sha256']}")
+        spec["weights_path"] = str(path.resolve())
+        spec["weights_sha256"] = actual
 
 
 def _copy_verified(src: Path, dest: Path, sha: str) -> None:

@@ -1,7 +1,9 @@
-"""Write resources/cards/*.json: catalogue cards for the nine released DeCLIP checkpoints.
+"""Write resources/cards/*.json: release cards for the nine released DeCLIP checkpoints.
 
-Hashes are unknown until the user imports a file; the store records them at import.
-Run: python scripts/make_official_cards.py
+Each file entry names where `declip models fetch` downloads it (`url`) and its licence. The
+OpenAI CLIP files have a published SHA-256 (the path component before the file name) and size;
+the DeCLIP checkpoints have none, so their hash is recorded at the first verified download.
+Facts from ../shared/docs/official-models.md. Run: python scripts/make_official_cards.py
 """
 import json
 from pathlib import Path
@@ -18,6 +20,12 @@ TRAIN = {
 }
 VIT = {"family": "clip-vit", "config": "ViT-L-14-quickgelu", "layer": 20}
 FUSION = {"family": "fusion", "vit": VIT, "rn": {"family": "clip-rn", "config": "RN50-quickgelu", "layer": 3}}
+# The authors' public bucket (served without sign-in at storage.googleapis.com if the bucket is public)
+DECLIP_BASE = "https://storage.googleapis.com/bitdefender_ml_artifacts/declip"
+CLIP_FILES = {
+    "clip-vit": ("ViT-L-14.pt", "b8cca3fd41ae0c99ba7e8951adf17d267cdb84cd88be6f7c2e0eca1737a03836", 932768134),
+    "clip-rn": ("RN50.pt", "afeb0e10f9e5a86da6080e35cf09123aca3b358a0c3e3b6c78a7b63bc04b6762", 255827503),
+}
 LICENSE = ("DeCLIP checkpoints: CC BY-NC-SA 4.0 (non-commercial use only); CLIP weights: MIT (OpenAI). "
            "Check the terms before operational use.")
 LIMITS = ("Trained on one generator's local edits (mostly faces for Dolos): expect lower accuracy on other "
@@ -28,10 +36,14 @@ LIMITS = ("Trained on one generator's local edits (mostly faces for Dolos): expe
 def card(arch: str, gen: str) -> dict:
     fusion = arch == "fusion"
     fname = (f"ViT_layer20+RN50_layer3_conv-20_{gen}.pth" if fusion else f"ViT_layer20_conv-20_{gen}.pth")
-    files = [{"role": "decoder", "name": fname, "sha256": None, "size": None, "format": "declip-official"},
-             {"role": "clip-vit", "name": "ViT-L-14.pt", "sha256": None, "size": None, "format": "clip"}]
-    if fusion:
-        files.append({"role": "clip-rn", "name": "RN50.pt", "sha256": None, "size": None, "format": "clip"})
+    folder = "backbone_VIT%2BRN50" if fusion else "backbone_VIT"
+    files = [{"role": "decoder", "name": fname, "sha256": None, "size": None, "format": "declip-official",
+              "url": f"{DECLIP_BASE}/{folder}/{fname.replace('+', '%2B')}", "licence": "CC BY-NC-SA 4.0"}]
+    for role in ("clip-vit", "clip-rn") if fusion else ("clip-vit",):
+        name, sha, size = CLIP_FILES[role]
+        files.append({"role": role, "name": name, "sha256": sha, "size": size, "format": "clip",
+                      "url": f"https://openaipublic.azureedge.net/clip/models/{sha}/{name}", "licence": "MIT",
+                      "sha256_origin": "published (OpenAI's download address)"})
     return {
         "schema": 1,
         "id": f"declip-{'vit-rn50' if fusion else 'vit'}-{gen}",

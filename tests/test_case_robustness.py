@@ -99,10 +99,19 @@ def test_torn_audit_append_is_kept_aside_not_lost(tmp_path):
         fh.write(b'{"seq": 2, "time_utc": "2026-')  # process killed mid-write
     with Case.open(path) as case:
         case.log("note", {"text": "after crash"})
-        rep = case.verify()
-        assert rep.ok, rep.problems
         torn = list(path.glob("audit.torn-*.bin"))
         assert len(torn) == 1 and torn[0].read_bytes().startswith(b'{"seq": 2')
+        # The cut is recorded in the log itself, and verify names it every time (a lost entry is
+        # never INTACT: tearing the last line once hid a report export).
+        entries = case.audit_entries()
+        assert entries[1]["action"] == "audit_torn_entry_set_aside" and entries[1]["details"]["file"] == torn[0].name
+        assert entries[2]["action"] == "note"
+        for _ in range(2):
+            rep = case.verify()
+            assert not rep.ok and [p.kind for p in rep.problems] == ["audit_chain"]
+            assert torn[0].name in rep.problems[0].message and "cut" in rep.problems[0].message
+        torn[0].unlink()  # removing the kept bytes is named too
+        assert "missing" in case.verify().problems[0].message
 
 
 # -- lock --------------------------------------------------------------------------------------

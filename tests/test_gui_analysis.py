@@ -75,8 +75,10 @@ def test_cancel_stops_within_a_batch(qtbot, tmp_path, tiny_model):
     assert blocker.args == [12 - done, 0]
     after = {a.evidence_id: a.record["stored_utc"] for a in w.case.analyses()}
     assert len(after) == 12 and all(after[k] == v for k, v in first.items())
-    w.actionAnalyzeRemaining.trigger()  # nothing left: no job starts
-    assert w._analysis_job is None and "already has an analysis" in w.statusBar().currentMessage()
+    with qtbot.waitSignal(w.analysisFinished, timeout=60000) as blocker:
+        w.actionAnalyzeRemaining.trigger()  # nothing left: the case's up-to-date rule skips every image
+    assert blocker.args == [0, 0] and len(w.case.analyses()) == 12
+    assert "already has an up-to-date analysis" in w.statusBar().currentMessage()
     close_window(w)
 
 

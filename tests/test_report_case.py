@@ -63,7 +63,11 @@ def test_report_from_case_folder_logs_its_sha256(tmp_path):
     assert last["details"]["sha256"] == info.sha256 == hashlib.sha256(out.read_bytes()).hexdigest()
     assert last["details"]["report_id"] == info.report_id
     assert info.audit_logged and info.analysed == 2 and info.items == 3
-    assert (tmp_path / "report.pdf.sha256").read_text().split() == [info.sha256, "report.pdf"]
+    side = (tmp_path / "report.pdf.sha256").read_text().splitlines()
+    assert side[0].split() == [info.sha256, "report.pdf"]
+    # the audit head the cover prints is in the sidecar too (a '#' line that sha256sum -c ignores)
+    n = len(entries) - 1  # the head before the report's own entry
+    assert f"# declip-audit-head:{n}:{entries[n - 1]['sha256']}:logged" in side
 
 
 def test_open_case_object_and_threshold_override(tmp_path):

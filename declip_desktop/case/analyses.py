@@ -19,7 +19,7 @@ from .atomic import write_json_atomic
 from .errors import CaseError
 from .records import EvidenceItem, StoredAnalysis
 from .schema import SCHEMA_VERSION
-from .util import sha256_file, utc_now
+from .util import inside, read_regular, record_digest, sha256_file, utc_now, valid_safe_name
 
 if TYPE_CHECKING:
     from .case_folder import Case
@@ -64,6 +64,8 @@ def store(case: "Case", item: EvidenceItem, result: Any, model_id: str | None, m
                         f"the analysed image is {want[0]}x{want[1]}")
     folder = case.analyses_dir / item.id
     folder.mkdir(parents=True, exist_ok=True)
+    if folder.is_symlink() or not inside(case.path, folder):  # a planted link must not send writes elsewhere
+        raise CaseError(f"analyses/{item.id}: is a link or lies outside the case; nothing written")
     stem = analysis_stem(model_id, mode)
     json_path = folder / f"{stem}.json"
     # A new map never overwrites the one the current record points to: a kill before the record
@@ -115,10 +117,10 @@ def scan_analyses(case: "Case") -> dict[str, list[StoredAnalysis]]:
             if jp.name.startswith("."):
                 continue
             rec = read_record(jp)
-            if rec is None:
-                continue
+            if rec is None or jp.is_symlink() or not valid_safe_name(rec.get("map_file")):
+                continue  # verify names it; nothing outside the folder is ever read
             found.append(StoredAnalysis(it.id, str(rec.get("model_id")), str(rec.get("mode")), jp,
-                                        folder / str(rec.get("map_file", jp.with_suffix(".png").name)), rec))
+                                        folder / rec["map_file"], rec))
         found.sort(key=lambda a: a.stored_utc or "")
         if found:
             out[it.id] = found
@@ -127,7 +129,7 @@ def scan_analyses(case: "Case") -> dict[str, list[StoredAnalysis]]:
 
 def read_record(path: Path) -> dict | None:
     try:
-        rec = json.loads(path.read_text(encoding="utf-8"))
+        rec = json.loads(read_regular(path, 64 << 20).decode("utf-8"))
     except (OSError, ValueError):
         return None
     return rec if isinstance(rec, dict) and "model_id" in rec and "mode" in rec else None
@@ -156,3 +158,19 @@ def last_failures(audit_entries: list[dict]) -> dict[str, dict]:
         elif e.get("action") == "analysis_stored":
             last[d.get("evidence_id")] = None
     return {eid: d for eid, d in last.items() if d is not None}
+
+
+def logged_records(audit_entries: list[dict]) -> dict[tuple[str, str, str], str | None]:
+    """{(evidence id, model id, mode): record_sha256 of its last 'analysis_stored' entry}: what the
+    log vouches for. An analysis on disk that is not here (or differs) was never logged."""
+    out: dict[tuple[str, str, str], str | None] = {}
+    for e in audit_entries:
+        if e.get("action") == "analysis_stored":
+            d = e.get("details") or {}
+            out[(d.get("evidence_id"), d.get("model_id"), d.get("mode"))] = d.get("record_sha256")
+    return out
+
+
+def is_logged(sa: StoredAnalysis, logged: dict[tuple[str, str, str], str | None]) -> bool:
+    key = (sa.evidence_id, sa.model_id, sa.mode)
+    return key in logged and logged[key] in (None, record_digest(sa.record))

@@ -8,7 +8,9 @@ verify name exactly which entry was edited, while `seq` and `prev_sha256` expose
 reordering. Truncation of the tail is caught against the head recorded in case.json.
 
 A chain without a secret key proves the log is unchanged against accidental or naive edits;
-someone who rewrites the whole chain consistently is not detectable from inside the case.
+someone who rewrites the whole chain consistently is not detectable from inside the case. Every
+report therefore prints the head (entry count + last sha256): `declip case verify --against` a
+report proves the log up to that head is unchanged (see docs/ARCHITECTURE.md, "Audit anchors").
 """
 from __future__ import annotations
 
@@ -20,10 +22,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from .util import os_user, utc_now
+from .errors import CaseError
+from .util import open_regular, os_user, utc_now
 
 AUDIT_NAME = "audit.jsonl"
 GENESIS = "0" * 64
+TORN_ACTION = "audit_torn_entry_set_aside"
+MAX_LOG_BYTES = 8 << 30
+
+
+class AuditWriteError(CaseError):
+    """An audit entry could not be written (disk full, I/O error); the log was left as it was."""
 
 
 def canonical(entry: dict) -> bytes:
@@ -46,9 +55,11 @@ class ChainProblem:
 class AuditLog:
     """The audit.jsonl of one case. append() is durable (fsync) before it returns."""
 
-    def __init__(self, case_dir: str | os.PathLike):
+    def __init__(self, case_dir: str | os.PathLike, readonly: bool = False):
         self.path = Path(case_dir) / AUDIT_NAME
+        self.readonly = readonly  # never repair (write) a log opened for reading
         self._last: tuple[int, str] | None = None  # (seq, sha256) of the last entry, read lazily
+        self._torn: dict | None = None  # a torn tail set aside, to be recorded by the next append
 
     # -- writing -------------------------------------------------------------------------------
     def append(self, action: str, details: dict[str, Any] | None, examiner: str) -> dict:
@@ -59,6 +70,9 @@ class AuditLog:
         seq, prev = self.head()
         user, host = os_user(), socket.gethostname()
         entries, lines = [], []
+        if self._torn is not None and actions:
+            # The log itself says an entry was cut off and where its bytes are; verify reports it.
+            actions = [(TORN_ACTION, self._torn)] + list(actions)
         for action, details in actions:
             seq += 1
             entry = {
@@ -76,12 +90,44 @@ class AuditLog:
             lines.append(json.dumps(entry, ensure_ascii=False, separators=(",", ":")) + "\n")
         if not entries:
             return []
-        with open(self.path, "ab") as fh:
-            fh.write("".join(lines).encode("utf-8"))
-            fh.flush()
-            os.fsync(fh.fileno())
+        data = "".join(lines).encode("utf-8")
+        with self._open_for_append() as fh:
+            start = fh.seek(0, os.SEEK_END)
+            try:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            except OSError as exc:
+                # Disk full or an I/O error: cut what got in, so no partial entry stays behind.
+                try:
+                    fh.truncate(start)
+                    os.fsync(fh.fileno())
+                except OSError:
+                    pass
+                raise AuditWriteError(f"{self.path}: cannot write the audit log ({exc.strerror or exc}); "
+                                      "nothing was recorded") from None
         self._last = (seq, prev)
-        return entries
+        self._torn = None
+        return [e for e in entries if e["action"] != TORN_ACTION] or entries
+
+    def _open_for_append(self):
+        """The log opened for appending: never through a link, never a FIFO or device (which would
+        block or swallow entries)."""
+        import stat
+
+        flags = (os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+                 | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        try:
+            fd = os.open(self.path, flags, 0o644)
+        except OSError as exc:
+            raise AuditWriteError(f"{self.path}: cannot open the audit log for writing ({exc.strerror or exc}); "
+                                  "nothing was recorded") from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise AuditWriteError(f"{self.path}: the audit log is not a regular file; nothing was recorded")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "ab")
 
     def head(self) -> tuple[int, str]:
         """(number of entries, sha256 of the last entry) as the next append will chain onto."""
@@ -92,13 +138,18 @@ class AuditLog:
     def _read_tail(self) -> tuple[int, str]:
         # Only the last line is read, so opening a case with a long history stays fast.
         try:
-            size = self.path.stat().st_size
+            fh = open_regular(self.path, MAX_LOG_BYTES)
         except FileNotFoundError:
             return 0, GENESIS
+        except OSError as exc:
+            raise AuditWriteError(f"{self.path}: the audit log {exc.strerror or exc}") from None
+        size = os.fstat(fh.fileno()).st_size
         if size == 0:
+            fh.close()
             return 0, GENESIS
-        with open(self.path, "rb") as fh:
-            self._repair_torn_tail(fh, size)
+        with fh:
+            if not self.readonly:
+                self._repair_torn_tail(fh, size)
             size = os.fstat(fh.fileno()).st_size
             if size == 0:
                 return 0, GENESIS
@@ -139,17 +190,22 @@ class AuditLog:
                 aside = self.path.with_name(f"audit.torn-{utc_now().replace(':', '')}.bin")
                 aside.write_bytes(torn)
                 wh.truncate(cut)
+                self._torn = {"file": aside.name, "size": len(torn), "sha256": hashlib.sha256(torn).hexdigest(),
+                              "at_byte": cut}
             wh.flush()
             os.fsync(wh.fileno())
 
     # -- reading -------------------------------------------------------------------------------
     def _raw_lines(self) -> Iterator[bytes]:
         try:
-            with open(self.path, "rb") as fh:
-                for raw in fh:
-                    yield raw.rstrip(b"\n")
+            fh = open_regular(self.path, MAX_LOG_BYTES)  # never a FIFO, device or link
         except FileNotFoundError:
             return
+        except OSError as exc:
+            raise CaseError(f"{self.path}: cannot read the audit log: it {exc.strerror or exc}") from None
+        with fh:
+            for raw in fh:
+                yield raw.rstrip(b"\n")
 
     def entries(self) -> list[dict]:
         """All entries in order. An unparseable line appears as {"seq": n, "invalid": "<reason>"}."""

@@ -29,12 +29,12 @@ from engine.versions import software_versions
 
 from . import schema
 from .atomic import remove_stale_temps, write_bytes_atomic, write_json_atomic
-from .audit import AuditLog
+from .audit import AuditLog, AuditWriteError
 from .errors import CaseError, CaseSchemaError
 from .lock import CaseLock
 from .records import (DEFAULT_STATUS, FINDING_STATUSES, EvidenceItem, Finding, IngestReport, StoredAnalysis,
                       VerifyReport)
-from .util import record_digest, utc_now
+from .util import check_length, inside, record_digest, utc_now
 
 CASE_SUFFIX = ".declip"
 CASE_JSON = "case.json"
@@ -97,10 +97,12 @@ class Case:
         self.path = path
         self._info = info
         self.readonly = readonly
-        self.session_examiner = examiner or info["examiner"]
+        if examiner:
+            check_length("examiner", str(examiner).strip())
+        self.session_examiner = str(examiner).strip() if examiner else info["examiner"]
         self._lock = lock
         self._mutex = threading.RLock()
-        self._audit = AuditLog(path)
+        self._audit = AuditLog(path, readonly=readonly)
         self._items: list[EvidenceItem] = []
         self._by_id: dict[str, EvidenceItem] = {}
         self._by_sha: dict[str, EvidenceItem] = {}
@@ -119,6 +121,9 @@ class Case:
             raise CaseError("a case needs a title")
         if not examiner:
             raise CaseError("a case needs an examiner name")
+        for key, value in (("title", title), ("number", number), ("examiner", examiner),
+                           ("organisation", str(organisation or "")), ("description", str(description or ""))):
+            check_length(key, value)
         p = Path(path)
         if p.suffix != CASE_SUFFIX:
             p = p.with_name(p.name + CASE_SUFFIX)
@@ -188,8 +193,7 @@ class Case:
                 case._info = schema.validate_case_json(p / CASE_JSON, schema.read_json(p / CASE_JSON, "case.json"))
             case._load_indexes()
             if lock is not None:
-                for d in (p, p / "evidence", p / "thumbs"):
-                    remove_stale_temps(d)
+                case._clean_stale_temps()
                 if lock.stale_taken_over:
                     o = lock.stale_taken_over
                     case.log("stale_lock_removed", {"pid": o.get("pid"), "host": o.get("host"), "user": o.get("user"),
@@ -282,6 +286,8 @@ class Case:
             for k in ("title", "examiner"):
                 if k in changes and not changes[k]["new"].strip():
                     raise CaseError(f"the case {k} cannot be empty")
+            for k, ch in changes.items():
+                check_length(k, ch["new"])
             for k, ch in changes.items():
                 self._info[k] = ch["new"]
             self._audit.append("case_info_changed", changes, self.session_examiner)
@@ -421,6 +427,8 @@ class Case:
         status = str(status).strip().lower().replace("_", " ")
         if status not in FINDING_STATUSES:
             raise CaseError(f"unknown finding status '{status}'; use one of: {', '.join(FINDING_STATUSES)}")
+        if note is not None:
+            check_length("note", str(note))
         for name, v in (("threshold", threshold), ("opacity", opacity)):
             if v is not None and not (isinstance(v, (int, float)) and 0.0 <= float(v) <= 1.0):
                 raise CaseError(f"{name} must be a number between 0 and 1, got {v!r}")
@@ -460,22 +468,47 @@ class Case:
         return self.log("report_exported", {"file": str(p), "sha256": sha, "size": size} | (details or {}))
 
     # -- integrity and audit --------------------------------------------------------------------
-    def verify(self, progress: Progress | None = None) -> VerifyReport:
+    def verify(self, progress: Progress | None = None, against: dict | None = None) -> VerifyReport:
         """Re-hash every evidence copy and analysis map, walk the audit chain and cross-check the
-        indexes against the log. The verification itself is logged (unless opened read-only)."""
+        indexes against the log, both ways. against: an audit head a report printed (see
+        case.anchor), which the log must still hold. The verification itself is logged (unless
+        opened read-only)."""
         from .verify import verify_evidence, verify_records
 
         evidence_part = verify_evidence(self, progress)  # outside the lock: other threads may keep writing
         with self._mutex:
-            report = verify_records(self, evidence_part)
-            if not self.readonly:
+            report = verify_records(self, evidence_part, against)
+            report.logged = False
+            if self.readonly:
+                report.notes.append("opened read-only: this verification is not recorded in the case")
+                return report
+            try:
                 self._audit.append("verify", {
                     "ok": report.ok, "checked_files": report.checked_files, "audit_entries": report.audit_entries,
                     "problems": [p.message for p in report.problems][:100], "warnings": report.warnings[:100],
                     "software": software_versions()},
                     self.session_examiner)
+                report.logged = True
                 self._save_info()
+            except (AuditWriteError, OSError) as exc:
+                # A full disk must not turn a finished check into a crash: the result stands, unrecorded.
+                what = str(exc) if isinstance(exc, AuditWriteError) else f"case.json: {exc.strerror or exc}"
+                report.notes.append(f"this verification could not be fully recorded in the case: {what}")
             return report
+
+    def audit_head(self) -> dict[str, Any]:
+        """{"entries": n, "last_sha256": h} of the audit log as it is now: what a report prints, so a
+        later rewrite of the log up to that point is caught by `declip case verify --against`."""
+        with self._mutex:
+            n, last = self._audit.head()
+            return {"entries": n, "last_sha256": last}
+
+    def evidence_path(self, evidence_id: str) -> Path:
+        """The evidence copy of an item, refused when it is a link or leads outside the case."""
+        it = self.item(evidence_id)
+        if it.path.is_symlink() or not inside(self.evidence_dir, it.path):
+            raise CaseError(f"{it.id} evidence/{it.file_name}: is a link or lies outside the case; not used")
+        return it.path
 
     def audit_entries(self) -> list[dict]:
         """All audit entries, oldest first (dicts: seq, time_utc, examiner, os_user, host, action,
@@ -493,6 +526,23 @@ class Case:
             return entry
 
     # -- internals ------------------------------------------------------------------------------
+    def _clean_stale_temps(self) -> None:
+        """Temp files of killed writes (ingest copies, analyses, reports, index files): removed, and
+        the removal logged, so a crash leaves no unexplained file and no silent deletion."""
+        folders = [self.path, self.evidence_dir, self.thumbs_dir, self.reports_dir]
+        try:
+            folders += [Path(e.path) for e in os.scandir(self.analyses_dir) if e.is_dir(follow_symlinks=False)]
+        except OSError:
+            pass
+        removed: list[str] = []
+        for d in folders:
+            if d.is_dir() and not d.is_symlink() and inside(self.path, d):
+                removed += [os.path.relpath(os.path.join(d, n), self.path) for n in remove_stale_temps(d, names=True)]
+        if removed:
+            self._audit.append("stale_temps_removed", {"files": removed[:200], "count": len(removed)},
+                               self.session_examiner)
+            self._save_info()
+
     def _check_writable(self) -> None:
         if self._closed:
             raise CaseError(f"{self.path}: case is closed")

@@ -11,11 +11,12 @@ import time
 
 from engine.provenance import stored_record
 
-from .analyses import run_started_details
 from .case_folder import Case
 from .errors import READ_ONLY_STILL_WORKS, CaseError
 from .provenance_cli import provenance_suffix, status_line
 from .records import FINDING_STATUSES
+from .analysis_run import dimension_warning
+from .util import printable as _printable
 
 
 def register(subparsers) -> None:
@@ -38,6 +39,15 @@ def register(subparsers) -> None:
     sp.add_argument("--description", default="")
     sp.set_defaults(func=cmd_new)
 
+    sp = sub.add_parser("edit", help="change the case details (logged with old and new values)")
+    common(sp)
+    sp.add_argument("--title")
+    sp.add_argument("--number", help="case number")
+    sp.add_argument("--case-examiner", help="the case's examiner (--examiner names who makes this change)")
+    sp.add_argument("--org", help="organisation")
+    sp.add_argument("--description")
+    sp.set_defaults(func=cmd_edit)
+
     sp = sub.add_parser("add", help="ingest image files and folders (recursively)")
     common(sp)
     sp.add_argument("paths", nargs="+", metavar="PATH")
@@ -47,7 +57,8 @@ def register(subparsers) -> None:
 
     sp = sub.add_parser("analyze", help="analyse evidence that has no up-to-date analysis")
     common(sp)
-    sp.add_argument("--model", help="model id or folder (default: the store's default model)")
+    sp.add_argument("--model", help="model id from `declip models list`, or a model folder given as a path "
+                                    "(./NAME); default: the store's default model")
     sp.add_argument("--mode", choices=("paper", "tiled"), default="paper")
     sp.add_argument("--precision", choices=("auto", "exact", "fast"),
                     help="exact = fp32; fast = bf16 on CPU / fp16 on GPU (auto: fast on GPU, exact on CPU)")
@@ -79,6 +90,10 @@ def register(subparsers) -> None:
     sp = sub.add_parser("verify", help="re-hash evidence and check the audit chain (exit 1 on any failure)")
     common(sp)
     sp.add_argument("--json", action="store_true", help="machine-readable output")
+    anchor = sp.add_mutually_exclusive_group()
+    anchor.add_argument("--against", metavar="REPORT.pdf",
+                        help="also prove the audit log is unchanged up to the head this report printed")
+    anchor.add_argument("--head", metavar="COUNT:SHA256", help="the same, with the head typed from a report's cover")
     sp.set_defaults(func=cmd_verify)
 
     sp = sub.add_parser("log", help="print the audit log")
@@ -110,25 +125,42 @@ def cmd_new(args) -> int:
     return 0
 
 
+def cmd_edit(args) -> int:
+    fields = {k: v for k, v in (("title", args.title), ("number", args.number), ("examiner", args.case_examiner),
+                                ("organisation", args.org), ("description", args.description)) if v is not None}
+    if not fields:
+        raise CaseError("nothing to change: give --title, --number, --case-examiner, --org or --description")
+    with _open(args) as case:
+        before = case.info
+        case.update_info(**{k: v.strip() if k != "description" else v for k, v in fields.items()})
+        after = case.info
+    changed = [k for k in fields if before[k] != after[k]]
+    print(_printable(f"changed {', '.join(changed)}" if changed else "no change (the values were already set)"))
+    return 0
+
+
 def cmd_add(args) -> int:
     tty = sys.stderr.isatty()
 
     def progress(done: int, total: int, msg: str) -> None:
         if tty and total:
-            print(f"\r[{done}/{total}] {msg[:60]:<60}", end="", file=sys.stderr, flush=True)
+            print(f"\r[{done}/{total}] {_printable(msg)[:60]:<60}", end="", file=sys.stderr, flush=True)
 
     with _open(args) as case:
         rep = case.add_paths(args.paths, progress=progress, trust_anchors=args.trust_anchors)
     if tty:
         print(file=sys.stderr)
     for it in rep.added:
-        print(f"added {it.id} {it.file_name}  sha256 {it.sha256}{provenance_suffix(it)}")
+        print(_printable(f"added {it.id} {it.file_name}  sha256 {it.sha256}{provenance_suffix(it)}"))
+        note = dimension_warning(it)
+        if note:
+            _err(f"warning: {_printable(note)}")
     for iss in rep.duplicates:
-        _err(f"refused {iss}")
+        _err(_printable(f"refused {iss}"))
     for iss in rep.errors:
-        _err(f"error {iss}")
+        _err(_printable(f"error {iss}"))
     for iss in rep.skipped:
-        _err(f"skipped {iss}")
+        _err(_printable(f"skipped {iss}"))
     print(f"{len(rep.added)} added, {len(rep.duplicates)} duplicate(s) refused, {len(rep.skipped)} skipped, "
           f"{len(rep.errors)} error(s)")
     # Non-images met while walking a folder are expected (sidecars, notes); anything the user named
@@ -153,87 +185,44 @@ def _detector(args):
         raise CaseError(f"this engine does not accept {', '.join('--' + k for k in kwargs)} ({exc})") from None
 
 
-def _weights_of(det) -> list | None:
-    """Weights (file, sha256) the detector runs with, to tell whether a stored analysis is current."""
-    # What the stored metadata records: every file that runs, the packaged backbone included
-    # (a card lists only its own files, so comparing with it never matched a Lite0 analysis).
-    try:
-        described = det.describe().get("weights") if hasattr(det, "describe") else None
-    except Exception:
-        described = None
-    if described:
-        try:
-            return sorted(json.dumps(x, sort_keys=True, default=str) for x in described)
-        except TypeError:
-            return None
-    card = getattr(det, "card", None)
-    for attr in ("weights", "files"):
-        w = getattr(card, attr, None)
-        if w:
-            try:
-                return sorted(json.dumps(x, sort_keys=True, default=str) for x in w)
-            except TypeError:
-                return None
-    return None
-
-
-def _same_weights(stored: list | None, current: list | None) -> bool:
-    if stored is None or current is None:
-        return True  # nothing to compare: model id and mode decide
-    try:
-        a = sorted(str(x.get("sha256")) for x in stored)
-        b = sorted(str(json.loads(x).get("sha256")) for x in current)
-    except (AttributeError, TypeError, ValueError):
-        return True
-    return a == b or not all(b)
-
-
 def cmd_analyze(args) -> int:
+    from .analysis_run import analyze_each, run_analysis
+
     with _open(args) as case:
         items = [case.resolve(ref) for ref in args.evidence] if args.evidence else case.evidence
         if not items:
             print("no evidence in the case")
             return 0
         det = _detector(args)
-        model_id = getattr(getattr(det, "card", None), "id", None) or args.model
-        weights = _weights_of(det)
-        todo = []
         for it in items:
-            old = case.analysis_for(it.id, model_id=model_id, mode=args.mode) if model_id else None
-            if (old and not args.force and old.record.get("evidence_sha256") == it.sha256
-                    and _same_weights(old.metadata.get("weights"), weights)):
-                continue
-            todo.append(it)
-        skipped = len(items) - len(todo)
-        if skipped:
-            _err(f"{skipped} item(s) already analysed with {model_id} ({args.mode}); use --force to redo")
-        case.log("analysis_run_started", run_started_details(det, model_id, args.mode, args.precision,
-                                                             [it.id for it in todo], args.force))
-        failed = 0
+            note = dimension_warning(it)
+            if note:
+                _err(f"warning: {_printable(note)}")
         tty = sys.stderr.isatty()
-        for n, it in enumerate(todo, 1):
-            t0 = time.monotonic()
-            try:
-                res = det.analyze(str(it.path), mode=args.mode, progress=_tile_progress(n, len(todo), it) if tty else None)
-                sa = case.store_analysis(it.id, res, model_id=model_id or None)
-            except KeyboardInterrupt:
-                case.log("analysis_run_interrupted", {"done": n - 1, "of": len(todo)})
-                raise
-            except Exception as exc:  # one bad image never stops the batch
-                failed += 1
-                msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                if msg.startswith(str(it.path) + ": "):  # the engine names the case copy; the id says more
-                    msg = msg[len(str(it.path)) + 2:]
-                _err(f"[{n}/{len(todo)}] {it.id} {it.file_name}: FAILED: {msg}")
-                case.log("analysis_failed", {"evidence_id": it.id, "model_id": model_id, "mode": args.mode, "error": msg})
-                continue
+        started = [time.monotonic()]
+
+        def tiles(n: int, it, done: int, total: int) -> None:
+            if tty and total > 1:  # tiled mode on a large image can take minutes: show the tiles moving
+                print(f"\r{it.id} {_printable(it.file_name)}: tile {done}/{total}", end="",
+                      file=sys.stderr, flush=True)
+
+        def shown(done) -> None:
+            head = f"[{done.index + 1}/{done.total}] {done.item.id} {_printable(done.item.file_name)}"
             if tty:
                 print("\r", end="", file=sys.stderr)
-            _err(f"[{n}/{len(todo)}] {it.id} {it.file_name}: score {sa.score:.4f} ({time.monotonic() - t0:.1f} s)")
-        case.log("analysis_run_finished", {"model_id": model_id, "mode": args.mode, "analysed": len(todo) - failed,
-                                           "failed": failed, "up_to_date": skipped})
-    print(f"{len(todo) - failed} analysed, {failed} failed, {skipped} already up to date")
-    return 1 if failed else 0
+            if done.error:
+                _err(f"{head}: FAILED: {_printable(done.error)}")
+            else:
+                _err(f"{head}: score {done.stored.score:.4f} ({time.monotonic() - started[0]:.1f} s)")
+            started[0] = time.monotonic()
+
+        run = run_analysis(case, det, items, args.mode, on_item=shown, force=args.force,
+                           results=analyze_each(det, args.mode, progress=tiles))
+        if run.up_to_date:
+            _err(f"{len(run.up_to_date)} item(s) already analysed with {run.model_id} ({args.mode}); "
+                 "use --force to redo")
+    print(f"{len(run.analysed)} analysed, {len(run.failed)} failed, {len(run.up_to_date)} already up to date")
+    return 1 if run.failed else 0
 
 
 def _tile_progress(n: int, total: int, it):
@@ -277,10 +266,6 @@ def cmd_status(args) -> int:
     return 0
 
 
-def _printable(line: str) -> str:
-    """Case text (names, notes) came from people and files: show control characters as escapes, so
-    a note cannot move the cursor, recolour or clear the examiner's terminal."""
-    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in line)
 
 
 def cmd_finding(args) -> int:
@@ -293,7 +278,7 @@ def cmd_finding(args) -> int:
             raise CaseError(f"{it.id} has no analysis with model {args.model or 'any'} and mode {args.mode or 'any'}")
         f = case.set_finding(it.id, args.status, note=args.note, threshold=args.threshold, opacity=args.opacity,
                              model_id=sa.model_id if sa else None, mode=sa.mode if sa else None)
-    print(f"{it.id} {it.file_name}: {f.status}" + (f" (on the {sa.model_id} {sa.mode} analysis)" if sa else ""))
+    print(_printable(f"{it.id} {it.file_name}: {f.status}" + (f" (on the {sa.model_id} {sa.mode} analysis)" if sa else "")))
     return 0
 
 
@@ -308,18 +293,26 @@ def _open_or_read_only(args, doing: str) -> tuple[Case, bool]:
 
 
 def cmd_verify(args) -> int:
-    case, logged = _open_or_read_only(args, "verifying")
+    from .anchor import head_from_report, parse_head
+
+    head = head_from_report(args.against) if args.against else parse_head(args.head) if args.head else None
+    case, _writable = _open_or_read_only(args, "verifying")
     with case:
-        rep = case.verify()
+        rep = case.verify(against=head)
     if args.json:
-        print(json.dumps(rep.to_dict() | {"logged": logged}, ensure_ascii=False, indent=2))
+        print(json.dumps(rep.to_dict() | {"against": head}, ensure_ascii=False, indent=2))
     else:
         for w in rep.warnings:
-            print(f"warning: {w}")
+            print(_printable(f"warning: {w}"))
         for p in rep.problems:
-            print(f"FAIL: {p.message}")
+            print(_printable(f"FAIL: {p.message}"))
+        for note in rep.notes if _writable else []:  # read-only was said when the case was opened
+            _err(_printable(f"note: {note}"))
         state = "INTACT" if rep.ok else f"INTEGRITY FAILURE ({len(rep.problems)} problem(s))"
-        print(f"{state}: {rep.checked_files} evidence file(s) re-hashed, {rep.audit_entries} audit entries checked")
+        anchored = (f"; unchanged up to entry {head['entries']} as witnessed by {_printable(head['source'])}"
+                    if head and rep.ok else "")
+        print(f"{state}: {rep.checked_files} evidence file(s) re-hashed, {rep.audit_entries} audit entries checked"
+              f"{anchored}")
     return 0 if rep.ok else 1
 
 

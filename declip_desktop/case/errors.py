@@ -16,6 +16,10 @@ class CaseLockedError(CaseError):
     """Another live process holds the case lock."""
 
 
+class CaseReadOnlyMediaError(CaseError):
+    """The case folder cannot be written (write-blocker, read-only mount, no permission)."""
+
+
 # Opening a case for work failed, but it can still be read: open elsewhere, or write-protected
 # (archived, received read-only). The CLI's verify/report and the GUI then fall back to read-only.
-READ_ONLY_STILL_WORKS = (CaseLockedError, PermissionError)
+READ_ONLY_STILL_WORKS = (CaseLockedError, CaseReadOnlyMediaError, PermissionError)

@@ -156,7 +156,11 @@ def ingest(case: "Case", paths: list, progress: "Progress | None", cancel: "Canc
     pending: list[EvidenceItem] = []
     reserved: set[str] = set()
     batch_sha: dict[str, str] = {}
-    next_number = case._next_number
+    # Ids the log already gave out that the index lacks (an ingest killed between its log entries and
+    # the index): the same bytes get their id back; other files never reuse it (verify would rightly
+    # call that evidence swapped under an existing id).
+    orphans = _logged_not_indexed(case)
+    next_number = _free_number(case._next_number, orphans)
     last_flush = time.monotonic()
     processed = 0
 
@@ -178,7 +182,8 @@ def ingest(case: "Case", paths: list, progress: "Progress | None", cancel: "Canc
                 progress(done, total, f"{path.name}")
             processed += 1
             try:
-                item_or_issue = _ingest_one(case, path, explicit, next_number, reserved, batch_sha, (anchors, trust_note))
+                item_or_issue = _ingest_one(case, path, explicit, next_number, reserved, batch_sha, orphans,
+                                            (anchors, trust_note))
             except Exception as exc:  # a hostile file must not stop the batch, whatever it triggers
                 item_or_issue = IngestIssue(shown(path), "error", f"unexpected error ({type(exc).__name__}: "
                                                                   f"{str(exc)[:160]})", explicit=explicit)
@@ -188,7 +193,8 @@ def ingest(case: "Case", paths: list, progress: "Progress | None", cancel: "Canc
                 pending.append(item_or_issue)
                 reserved.add(item_or_issue.file_name.casefold())
                 batch_sha[item_or_issue.sha256] = item_or_issue.id
-                next_number += 1
+                if item_or_issue.id == f"E{next_number:04d}":
+                    next_number = _free_number(next_number + 1, orphans)
             if len(pending) >= _FLUSH_EVERY_N or time.monotonic() - last_flush > _FLUSH_EVERY_S:
                 flush()
     finally:
@@ -210,8 +216,26 @@ def ingest(case: "Case", paths: list, progress: "Progress | None", cancel: "Canc
     return report
 
 
+def _logged_not_indexed(case: "Case") -> dict[str, str]:
+    """{sha256: evidence id} of 'evidence_added' entries whose id is not in the index."""
+    out: dict[str, str] = {}
+    for e in case._audit.entries():
+        d = e.get("details") or {}
+        if e.get("action") == "evidence_added" and d.get("evidence_id") not in case._by_id:
+            out.setdefault(str(d.get("sha256")), str(d.get("evidence_id")))
+    return out
+
+
+def _free_number(n: int, orphans: dict[str, str]) -> int:
+    taken = set(orphans.values())
+    while f"E{n:04d}" in taken:
+        n += 1
+    return n
+
+
 def _ingest_one(case: "Case", path: Path, explicit: bool, number: int, reserved: set[str],
-                batch_sha: dict[str, str], trust=(None, None)) -> EvidenceItem | IngestIssue:
+                batch_sha: dict[str, str], orphans: dict[str, str] | None = None,
+                trust=(None, None)) -> EvidenceItem | IngestIssue:
     spath = shown(path)
     try:
         st = os.stat(path)
@@ -266,7 +290,7 @@ def _ingest_one(case: "Case", path: Path, explicit: bool, number: int, reserved:
     except OSError:
         original = shown(os.path.abspath(path))
     return EvidenceItem(
-        id=f"E{number:04d}",
+        id=(orphans or {}).get(sha) or f"E{number:04d}",
         file_name=final,
         path=dest,
         sha256=sha,

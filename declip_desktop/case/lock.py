@@ -5,18 +5,24 @@ A lock from another host cannot be checked, so the message says how to clear it 
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import socket
+import stat
 import time
 from pathlib import Path
 
-from .errors import CaseLockedError
+from .errors import CaseLockedError, CaseReadOnlyMediaError
 from .util import os_user, utc_now
 
 LOCK_NAME = "case.lock"
 # A lock file that is still empty after this long was left by a writer killed mid-create.
 _EMPTY_GRACE_S = 5.0
+# A real lock is ~200 bytes of JSON; more is not ours (and /dev/zero would never end).
+_MAX_LOCK_BYTES = 4096
+# The case folder cannot be written at all: a write-blocker, a read-only mount, no permission.
+_READ_ONLY_ERRNOS = {errno.EROFS, errno.EACCES, errno.EPERM}
 
 
 def pid_alive(pid: int) -> bool:
@@ -77,19 +83,28 @@ class CaseLock:
         payload = json.dumps(info).encode("utf-8")
         for _ in range(3):
             try:
-                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
             except FileExistsError:
                 owner = self._read_owner()
                 if owner is None:
                     continue  # vanished between the two calls: try again
+                if owner.get("not_a_file"):
+                    raise CaseLockedError(f"{self.path.parent}: {self.path.name} is {owner['not_a_file']}, not a lock "
+                                          f"DeCLIP wrote; if no DeCLIP is using the case, remove it by hand") from None
                 if self._is_stale(owner):
                     self.stale_taken_over = owner
                     try:
                         self.path.unlink()
                     except FileNotFoundError:
                         pass
+                    except OSError as exc:
+                        self._raise_if_read_only(exc)
+                        raise
                     continue
                 raise CaseLockedError(self._locked_message(owner)) from None
+            except OSError as exc:
+                self._raise_if_read_only(exc)
+                raise
             try:
                 os.write(fd, payload)
                 os.fsync(fd)
@@ -104,19 +119,42 @@ class CaseLock:
             return
         self.held = False
         try:
-            owner = self._read_owner()
-            if owner and owner.get("pid") == os.getpid() and owner.get("host") == socket.gethostname():
+            owner = self._read_owner() or {}
+            if owner.get("pid") == os.getpid() and owner.get("host") == socket.gethostname():
                 self.path.unlink()
         except OSError:
             pass
 
+    def _raise_if_read_only(self, exc: OSError) -> None:
+        if exc.errno in _READ_ONLY_ERRNOS:
+            raise CaseReadOnlyMediaError(f"{self.path.parent}: the case folder cannot be written "
+                                         f"({exc.strerror or exc}; a write-blocked or read-only medium?)") from None
+
     def _read_owner(self) -> dict | None:
+        """The lock's owner, read safely: never through a link, never from a FIFO or device
+        (which could block or never end), never more than a few KB."""
+        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
         try:
-            raw = self.path.read_bytes()
+            fd = os.open(self.path, flags)
         except FileNotFoundError:
             return None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP or os.path.islink(self.path):
+                return {"not_a_file": "a symbolic link"}
+            return {"unreadable": True}
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                kind = ("a folder" if stat.S_ISDIR(st.st_mode) else "a FIFO" if stat.S_ISFIFO(st.st_mode)
+                        else "a device or special file")
+                return {"not_a_file": kind}
+            if st.st_size > _MAX_LOCK_BYTES:
+                return {"not_a_file": f"{st.st_size} bytes long"}
+            raw = os.read(fd, _MAX_LOCK_BYTES + 1)
         except OSError:
             return {"unreadable": True}
+        finally:
+            os.close(fd)
         try:
             owner = json.loads(raw.decode("utf-8"))
             if not isinstance(owner, dict):

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from engine.images import MAX_FILE_BYTES
 from engine.provenance import ProvenanceError, TrustAnchors, read_provenance, resolve_trust_anchors
 
 from .errors import CaseError
-from .util import record_digest
+from .util import read_regular, record_digest
 
 if TYPE_CHECKING:
     from .case_folder import Case
@@ -45,8 +46,7 @@ def reread(case: "Case", evidence: str, trust_anchors: Any = None) -> dict:
     item = case.resolve(evidence)
     anchors, note = anchors_for(trust_anchors)
     try:
-        with open(item.path, "rb") as fh:  # the read-only copy; never written
-            data = fh.read()
+        data = read_regular(item.path, MAX_FILE_BYTES)  # the read-only copy: no link, FIFO or device
     except OSError as exc:
         raise CaseError(f"{item.id} {item.file_name}: cannot read the evidence copy ({exc.strerror or exc})") from None
     rec = provenance_of(data, item.format, anchors, note)

@@ -9,6 +9,7 @@ from engine.provenance import stored_record, summary_lines
 from .case_folder import Case
 from .errors import CaseError
 from .provenance import reread
+from .util import printable  # manifest text comes from files: control characters shown as escapes
 
 
 def register_provenance(sub, common) -> None:
@@ -21,11 +22,6 @@ def register_provenance(sub, common) -> None:
     sp.add_argument("--trust-anchors", metavar="PATH", help="with --reread: PEM file or folder of trust anchors")
     sp.add_argument("--json", action="store_true", help="machine-readable output")
     sp.set_defaults(func=cmd_provenance)
-
-
-def _clean(text: str) -> str:
-    """Manifest text comes from files: show control characters as escapes, never raw."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def status_line(record: dict | None) -> str:
@@ -53,8 +49,8 @@ def cmd_provenance(args) -> int:
         print(json.dumps(out, ensure_ascii=False, indent=2))
         return 0
     for row in out:
-        print(_clean(f"{row['id']}  {row['file_name']}"))
+        print(printable(f"{row['id']}  {row['file_name']}"))
         lines = summary_lines(row["provenance"]) if row["provenance"] else [status_line(None)]
         for line in lines:
-            print(_clean(f"    {line}"))
+            print(printable(f"    {line}"))
     return 0

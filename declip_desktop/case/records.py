@@ -153,7 +153,9 @@ class IngestReport:
 @dataclass
 class VerifyProblem:
     """One integrity failure. kind: 'evidence_modified', 'evidence_missing', 'audit_chain',
-    'index_mismatch', 'analysis_modified', 'finding_mismatch', 'case_file'."""
+    'audit_anchor' (the log differs from a head a report printed), 'index_mismatch',
+    'analysis_modified', 'analysis_missing' (logged, gone), 'analysis_unlogged' (on disk, never
+    logged), 'report_unlogged', 'finding_mismatch', 'case_file'."""
 
     kind: str
     message: str
@@ -175,6 +177,10 @@ class VerifyReport:
     verified_utc: str
     problems: list[VerifyProblem] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # how the check ran (read-only, not recorded ...)
+    logged: bool | None = None  # whether this verification was recorded in the audit log
+    audit_head: dict[str, Any] | None = None  # {"entries", "last_sha256"} of the log as checked
+    untrusted_analyses: list[str] = field(default_factory=list)  # record files a report must not show
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

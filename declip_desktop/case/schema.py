@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import CaseSchemaError
+from .util import read_regular, valid_evidence_id, valid_evidence_name
 
 SCHEMA_VERSION = 1
 SUPPORTED_SCHEMAS = (1,)
@@ -23,9 +24,13 @@ CASE_FIELDS: dict[str, type | tuple[type, ...]] = {
 }
 
 
+# Indexes of very large cases stay far below this; /dev/zero or a planted huge file never get read.
+MAX_INDEX_BYTES = 1 << 30
+
+
 def read_json(path: Path, what: str) -> Any:
     try:
-        raw = path.read_bytes()
+        raw = read_regular(path, MAX_INDEX_BYTES)
     except FileNotFoundError:
         raise CaseSchemaError(f"{path}: {what} is missing") from None
     except OSError as exc:
@@ -76,6 +81,13 @@ def validate_evidence_index(path: Path, data: Any) -> dict:
         for key in need:
             if key not in it:
                 raise CaseSchemaError(f"{path}: evidence item {n} is missing the field '{key}'")
+        # Ids and names become paths: refuse anything that could point outside the case.
+        if not valid_evidence_id(it["id"]):
+            raise CaseSchemaError(f"{path}: evidence item {n} has an invalid id {str(it['id'])[:40]!r} "
+                                  "(expected E followed by digits)")
+        if not valid_evidence_name(it["file_name"]):
+            raise CaseSchemaError(f"{path}: evidence item {n} ({it['id']}) has an invalid file_name "
+                                  f"{str(it['file_name'])[:80]!r} (must be one name inside evidence/)")
     return data
 
 
@@ -83,4 +95,7 @@ def validate_findings(path: Path, data: Any) -> dict:
     check_schema_version(path, data, "findings file")
     if not isinstance(data.get("findings"), dict):
         raise CaseSchemaError(f"{path}: findings file has no 'findings' object")
+    for key in data["findings"]:
+        if not valid_evidence_id(key):
+            raise CaseSchemaError(f"{path}: findings file names an invalid evidence id {str(key)[:40]!r}")
     return data

@@ -5,6 +5,7 @@ import getpass
 import hashlib
 import json
 import os
+import re
 from datetime import datetime, timezone
 from typing import Any
 
@@ -53,3 +54,87 @@ def hash_file(path: str | os.PathLike, chunk: int = 1 << 20) -> tuple[str, str, 
 
 def sha256_file(path: str | os.PathLike) -> str:
     return hash_file(path)[0]
+
+
+# -- what a case may contain ------------------------------------------------------------------------
+# Ids and names read from a case folder are joined to paths: a hand-edited "../../x" must never
+# reach the file system, so each one is checked against a strict pattern when the case is read.
+EVIDENCE_ID_RE = re.compile(r"E[0-9]{4,9}")
+# Names DeCLIP itself writes under analyses/ (slugged model ids, a random suffix).
+SAFE_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
+
+# Longest accepted case details, so every field fits a report page (a 5,000-character examiner
+# name once made a case unreportable).
+MAX_LENGTHS = {"title": 200, "number": 100, "examiner": 120, "organisation": 200, "description": 4000,
+               "note": 100_000}
+
+
+def valid_evidence_id(value: Any) -> bool:
+    return isinstance(value, str) and EVIDENCE_ID_RE.fullmatch(value) is not None
+
+
+def valid_evidence_name(value: Any) -> bool:
+    """An evidence copy's name: one path component inside evidence/ (no separators, no '..')."""
+    if not isinstance(value, str) or value in ("", ".", "..") or len(value.encode("utf-8", "replace")) > 255:
+        return False
+    return not any(ch in value for ch in ("/", "\\", "\0"))
+
+
+def valid_safe_name(value: Any) -> bool:
+    return isinstance(value, str) and SAFE_NAME_RE.fullmatch(value) is not None and ".." not in value
+
+
+def check_length(field: str, value: str) -> str:
+    """value, or CaseError naming the field and its limit."""
+    from .errors import CaseError
+
+    limit = MAX_LENGTHS[field]
+    if len(value) > limit:
+        raise CaseError(f"the {field} is {len(value)} characters long; at most {limit} are accepted")
+    return value
+
+
+def inside(root: str | os.PathLike, path: str | os.PathLike) -> bool:
+    """Whether `path`, with every link resolved, lies inside `root` (also resolved)."""
+    base = os.path.realpath(root)
+    real = os.path.realpath(path)
+    return real == base or real.startswith(base.rstrip(os.sep) + os.sep)
+
+
+def printable(line: str) -> str:
+    """Case text (names, notes) came from people and files: show control characters as escapes, so
+    a file name cannot move the cursor, recolour or clear the examiner's terminal."""
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in str(line))
+
+
+def open_regular(path: str | os.PathLike, limit: int | None = None):
+    """Open a case file for reading as a binary file object, refusing what could hang or never end:
+    a link (O_NOFOLLOW), a FIFO or device (O_NONBLOCK, then a regular-file check), or more than
+    `limit` bytes. OSError (with a one-line reason) otherwise; FileNotFoundError when absent."""
+    import errno
+    import stat
+
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise OSError(errno.ELOOP, "is a symbolic link, not a file of the case") from None
+        raise
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, "is not a regular file (a folder, FIFO or device)")
+        if limit is not None and st.st_size > limit:
+            raise OSError(errno.EFBIG, f"is {st.st_size} bytes, more than the {limit} accepted")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_regular(path: str | os.PathLike, limit: int) -> bytes:
+    with open_regular(path, limit) as fh:
+        return fh.read(limit + 1)

@@ -10,8 +10,10 @@ from typing import TYPE_CHECKING
 
 from .analyses import read_record
 from .atomic import TMP_PREFIX
-from .records import VerifyProblem, VerifyReport
-from .util import hash_file, record_digest, sha256_file, utc_now
+from .audit import TORN_ACTION
+from .errors import CaseError
+from .records import Finding, VerifyProblem, VerifyReport
+from .util import hash_file, record_digest, sha256_file, utc_now, valid_safe_name
 
 if TYPE_CHECKING:
     from .case_folder import Case, Progress
@@ -32,6 +34,11 @@ def verify_evidence(case: "Case", progress: "Progress | None" = None) -> tuple[l
     for n, it in enumerate(items):
         if progress is not None:
             progress(n, total, it.file_name)
+        if it.path.is_symlink():
+            problems.append(VerifyProblem("evidence_modified", f"{it.id} evidence/{it.file_name}: is a link, not the "
+                                          f"copy made at intake (expected sha256 {it.sha256}); not read", it.id,
+                                          str(it.path), it.sha256, None))
+            continue
         if not it.path.is_file():
             problems.append(VerifyProblem("evidence_missing", f"{it.id} evidence/{it.file_name}: file is missing "
                                           f"(expected sha256 {it.sha256})", it.id, str(it.path), it.sha256, None))
@@ -59,18 +66,34 @@ def verify_evidence(case: "Case", progress: "Progress | None" = None) -> tuple[l
     return problems, warnings, checked
 
 
-def verify_records(case: "Case", evidence_part: tuple[list[VerifyProblem], list[str], int]) -> VerifyReport:
+def verify_records(case: "Case", evidence_part: tuple[list[VerifyProblem], list[str], int],
+                   against: dict | None = None) -> VerifyReport:
     """Analysis maps, the audit chain and the cross-checks. Run with the case's write lock held,
     so the indexes and the log are read at one consistent moment."""
     problems, warnings, checked = (list(evidence_part[0]), list(evidence_part[1]), evidence_part[2])
     _unregistered(case, warnings)
-    _analyses(case, problems)
-    chain, n_entries = case._audit.check_chain(case._info.get("audit_head"))
+    on_disk = _analyses(case, problems)
+    try:
+        chain, n_entries = case._audit.check_chain(case._info.get("audit_head"))
+        entries = case._audit.entries()
+    except CaseError as exc:  # the log is a FIFO, a device, a link...: named, never read
+        chain, n_entries, entries = [], 0, []
+        problems.append(VerifyProblem("audit_chain", str(exc), file=str(case._audit.path)))
     for cp in chain:
         problems.append(VerifyProblem("audit_chain", cp.message, audit_entry=cp.entry, file=str(case._audit.path)))
-    _cross_check(case, problems, warnings)
-    return VerifyReport(ok=not problems, checked_files=checked, audit_entries=n_entries, verified_utc=utc_now(),
-                        problems=problems, warnings=warnings)
+    _cross_check(case, entries, on_disk, problems, warnings)
+    _torn(case, entries, problems)
+    _reports(case, entries, problems)
+    if against is not None:
+        from .anchor import check_against
+
+        problems += check_against(entries, against)
+    head = entries[-1] if entries else None
+    rep = VerifyReport(ok=not problems, checked_files=checked, audit_entries=n_entries, verified_utc=utc_now(),
+                       problems=problems, warnings=warnings,
+                       audit_head={"entries": n_entries, "last_sha256": (head or {}).get("sha256")})
+    rep.untrusted_analyses = sorted({p.file for p in problems if p.file and p.kind.startswith("analysis_")})
+    return rep
 
 
 def _unregistered(case: "Case", warnings: list[str]) -> None:
@@ -84,31 +107,62 @@ def _unregistered(case: "Case", warnings: list[str]) -> None:
             warnings.append(f"evidence/{name}: file is not registered in the case (not evidence; left untouched)")
 
 
-def _analyses(case: "Case", problems: list[VerifyProblem]) -> None:
-    for it in case._items:
-        folder = case.analyses_dir / it.id
-        if not folder.is_dir():
+def _analyses(case: "Case", problems: list[VerifyProblem]) -> dict[str, tuple[str, dict]]:
+    """Every analysis record on disk, known evidence or not: {relative json path: (evidence id, record)}.
+    Maps are re-hashed against their records here; the records against the log in _cross_check."""
+    found: dict[str, tuple[str, dict]] = {}
+    try:
+        folders = sorted(os.scandir(case.analyses_dir), key=lambda e: e.name)
+    except OSError:
+        return found
+    for entry in folders:
+        rel_dir = f"analyses/{entry.name}"
+        if entry.name.startswith(TMP_PREFIX):
             continue
+        if not entry.is_dir(follow_symlinks=False):
+            problems.append(VerifyProblem("analysis_unlogged", f"{rel_dir}: unexpected "
+                                          f"{'link' if entry.is_symlink() else 'file'} in analyses/ (not written by DeCLIP)",
+                                          file=entry.path))
+            continue
+        eid = entry.name
+        if eid not in case._by_id:
+            problems.append(VerifyProblem("analysis_unlogged", f"{rel_dir}: analyses of an evidence item the case does "
+                                          "not hold (never logged; not shown in reports)", file=entry.path))
+            continue
+        it = case._by_id[eid]
+        folder = case.analyses_dir / eid
         for jp in sorted(folder.glob("*.json")):
-            rec = read_record(jp)
-            rel = f"analyses/{it.id}/{jp.name}"
-            if rec is None:
-                problems.append(VerifyProblem("analysis_modified", f"{rel}: analysis record unreadable", it.id, str(jp)))
+            rel = f"{rel_dir}/{jp.name}"
+            if jp.name.startswith(".") or jp.is_symlink():
+                if jp.is_symlink():
+                    problems.append(VerifyProblem("analysis_unlogged", f"{rel}: is a link (not written by DeCLIP)",
+                                                  eid, str(jp)))
                 continue
-            if rec.get("evidence_sha256") != it.sha256:
-                problems.append(VerifyProblem("analysis_modified", f"{rel}: made for sha256 {rec.get('evidence_sha256')}, "
-                                              f"evidence {it.id} has {it.sha256}", it.id, str(jp),
-                                              it.sha256, rec.get("evidence_sha256")))
-            mp = folder / str(rec.get("map_file", ""))
-            if not mp.is_file():
-                problems.append(VerifyProblem("analysis_modified", f"analyses/{it.id}/{mp.name}: probability map is missing",
-                                              it.id, str(mp), rec.get("map_sha256"), None))
+            rec = read_record(jp)
+            if rec is None:
+                problems.append(VerifyProblem("analysis_modified", f"{rel}: analysis record unreadable", eid, str(jp)))
+                continue
+            found[str(jp)] = (eid, rec)
+            if rec.get("evidence_id", eid) != eid or rec.get("evidence_sha256") != it.sha256:
+                problems.append(VerifyProblem("analysis_modified", f"{rel}: made for {rec.get('evidence_id')} sha256 "
+                                              f"{rec.get('evidence_sha256')}, evidence {eid} has {it.sha256}", eid,
+                                              str(jp), it.sha256, rec.get("evidence_sha256")))
+            name = rec.get("map_file")
+            if not valid_safe_name(name):
+                problems.append(VerifyProblem("analysis_modified", f"{rel}: names an invalid map file "
+                                              f"{str(name)[:80]!r} (must be a file in its own folder)", eid, str(jp)))
+                continue
+            mp = folder / name
+            if mp.is_symlink() or not mp.is_file():
+                problems.append(VerifyProblem("analysis_modified", f"{rel_dir}/{name}: probability map is missing",
+                                              eid, str(jp), rec.get("map_sha256"), None))
                 continue
             sha = sha256_file(mp)
             if sha != rec.get("map_sha256"):
-                problems.append(VerifyProblem("analysis_modified", f"analyses/{it.id}/{mp.name}: MODIFIED, expected sha256 "
-                                              f"{rec.get('map_sha256')}, actual {sha}", it.id, str(mp),
+                problems.append(VerifyProblem("analysis_modified", f"{rel_dir}/{name}: MODIFIED, expected sha256 "
+                                              f"{rec.get('map_sha256')}, actual {sha}", eid, str(jp),
                                               rec.get("map_sha256"), sha))
+    return found
 
 
 _CASE_DETAILS = ("uuid", "title", "number", "examiner", "organisation", "description")
@@ -130,13 +184,14 @@ def _check_details(case: "Case", logged: dict[str, tuple[int, object]], problems
                                           actual=str(on_disk.get(key)), audit_entry=seq))
 
 
-def _cross_check(case: "Case", problems: list[VerifyProblem], warnings: list[str]) -> None:
-    """Replay the log: evidence, analyses and findings on disk must equal what was logged."""
+def _cross_check(case: "Case", entries: list[dict], on_disk: dict[str, tuple[str, dict]],
+                 problems: list[VerifyProblem], warnings: list[str]) -> None:
+    """Replay the log: evidence, analyses and findings on disk must equal what was logged, both ways."""
     added: dict[str, tuple[int, dict]] = {}
     finding: dict[str, tuple[int, dict]] = {}
     stored: dict[tuple[str, str, str], tuple[int, dict]] = {}
     details: dict[str, tuple[int, object]] = {}
-    for e in case._audit.entries():
+    for e in entries:
         if "invalid" in e:
             continue
         d = e.get("details") or {}
@@ -146,12 +201,28 @@ def _cross_check(case: "Case", problems: list[VerifyProblem], warnings: list[str
         elif act == "case_info_changed":
             details.update({k: (e.get("seq"), ch.get("new")) for k, ch in d.items() if isinstance(ch, dict)})
         elif act == "evidence_added":
-            added[d.get("evidence_id")] = (e.get("seq"), d)
+            eid = d.get("evidence_id")
+            first = added.get(eid)
+            # An id is re-logged only when an interrupted ingest is resumed, with the same bytes.
+            if first is not None and first[1].get("sha256") != d.get("sha256"):
+                problems.append(VerifyProblem("index_mismatch", f"{eid}: audit entry {e.get('seq')} adds it again with "
+                                              f"sha256 {d.get('sha256')}, but entry {first[0]} added it with "
+                                              f"{first[1].get('sha256')} (evidence swapped under an existing id)",
+                                              eid, expected=first[1].get("sha256"), actual=d.get("sha256"),
+                                              audit_entry=e.get("seq")))
+                continue  # the first record stays the reference
+            added[eid] = (e.get("seq"), d)
         elif act == "finding_set":
             finding[d.get("evidence_id")] = (e.get("seq"), d)
         elif act == "analysis_stored":
             stored[(d.get("evidence_id"), d.get("model_id"), d.get("mode"))] = (e.get("seq"), d)
     _check_details(case, details, problems)
+    _check_evidence(case, added, problems)
+    _check_findings(case, finding, problems)
+    _check_analyses(case, stored, on_disk, problems)
+
+
+def _check_evidence(case: "Case", added: dict[str, tuple[int, dict]], problems: list[VerifyProblem]) -> None:
     for it in case._items:
         rec = added.get(it.id)
         if rec is None:
@@ -175,14 +246,21 @@ def _cross_check(case: "Case", problems: list[VerifyProblem], warnings: list[str
             seq = added[eid][0]
             problems.append(VerifyProblem("index_mismatch", f"{eid}: logged as added (audit entry {seq}) but missing from "
                                           "evidence.json (removed, or an interrupted ingest: add the file again to resume)", eid, audit_entry=seq))
+
+
+_FINDING_FIELDS = [k for k in Finding.__dataclass_fields__ if k != "evidence_id"]
+
+
+def _check_findings(case: "Case", finding: dict[str, tuple[int, dict]], problems: list[VerifyProblem]) -> None:
     for eid, f in case._findings.items():
         rec = finding.get(eid)
         if rec is None:
             problems.append(VerifyProblem("finding_mismatch", f"{eid}: finding in findings.json has no audit entry", eid))
             continue
         seq, d = rec
-        for key in ("status", "note", "threshold", "opacity"):
-            if d.get(key) != getattr(f, key):
+        # Every field: who, on which analysis, when, as well as what.
+        for key in _FINDING_FIELDS:
+            if key in d and d.get(key) != getattr(f, key):
                 problems.append(VerifyProblem("finding_mismatch", f"{eid}: finding {key} {getattr(f, key)!r} differs from "
                                               f"audit entry {seq} ({d.get(key)!r})", eid, expected=str(d.get(key)),
                                               actual=str(getattr(f, key)), audit_entry=seq))
@@ -190,17 +268,83 @@ def _cross_check(case: "Case", problems: list[VerifyProblem], warnings: list[str
         if eid not in case._findings and eid in case._by_id:
             problems.append(VerifyProblem("finding_mismatch", f"{eid}: finding logged (audit entry {finding[eid][0]}) "
                                           "but missing from findings.json", eid, audit_entry=finding[eid][0]))
-    for a in case.analyses():
-        rec = stored.get((a.evidence_id, a.model_id, a.mode))
-        if rec is None:
-            warnings.append(f"analyses/{a.evidence_id}/{a.json_path.name}: no 'analysis_stored' audit entry")
+
+
+def _check_analyses(case: "Case", stored: dict[tuple[str, str, str], tuple[int, dict]],
+                    on_disk: dict[str, tuple[str, dict]], problems: list[VerifyProblem]) -> None:
+    """Both ways: every analysis on disk was logged with this very record, and every analysis the
+    log holds is still on disk."""
+    seen: set[tuple[str, str, str]] = set()
+    for path, (eid, rec) in on_disk.items():
+        rel = f"analyses/{eid}/{os.path.basename(path)}"
+        key = (eid, rec.get("model_id"), rec.get("mode"))
+        logged = stored.get(key)
+        if logged is None:
+            problems.append(VerifyProblem("analysis_unlogged", f"{rel}: analysis ({rec.get('model_id')}, {rec.get('mode')}) "
+                                          "was never recorded in the audit log (forged, or written by a run killed "
+                                          "before logging it: re-run `declip case analyze` to redo it); not shown in "
+                                          "reports", eid, path))
             continue
-        seq, d = rec
-        if d.get("map_sha256") != a.record.get("map_sha256") or d.get("score") != a.score:
-            problems.append(VerifyProblem("analysis_modified", f"analyses/{a.evidence_id}/{a.json_path.name}: record differs "
-                                          f"from audit entry {seq} (score or map hash changed)", a.evidence_id,
-                                          str(a.json_path), audit_entry=seq))
-        elif "record_sha256" in d and d["record_sha256"] != record_digest(a.record):
-            problems.append(VerifyProblem("analysis_modified", f"analyses/{a.evidence_id}/{a.json_path.name}: record differs "
-                                          f"from audit entry {seq} (its model, weights, settings, versions or times were "
-                                          f"edited)", a.evidence_id, str(a.json_path), audit_entry=seq))
+        seen.add(key)
+        seq, d = logged
+        a_score = (rec.get("result") or {}).get("score")
+        if d.get("map_sha256") != rec.get("map_sha256") or d.get("score") != a_score:
+            problems.append(VerifyProblem("analysis_modified", f"{rel}: record differs from audit entry {seq} (score or "
+                                          "map hash changed)", eid, path, audit_entry=seq))
+        elif "record_sha256" in d and d["record_sha256"] != record_digest(rec):
+            problems.append(VerifyProblem("analysis_modified", f"{rel}: record differs from audit entry {seq} (its model, "
+                                          "weights, settings, versions or times were edited)", eid, path, audit_entry=seq))
+    for key, (seq, d) in stored.items():
+        if key not in seen and key[0] in case._by_id and not any(
+                (e, r.get("model_id"), r.get("mode")) == key for e, r in on_disk.values()):
+            problems.append(VerifyProblem("analysis_missing", f"{key[0]}: analysis ({key[1]}, {key[2]}) recorded in audit "
+                                          f"entry {seq} is missing from analyses/{key[0]}/ (deleted)", key[0],
+                                          audit_entry=seq))
+
+
+def _torn(case: "Case", entries: list[dict], problems: list[VerifyProblem]) -> None:
+    """A torn last entry cut off the log is a lost entry: said every time, never silently."""
+    named = set()
+    for e in entries:
+        if e.get("action") != TORN_ACTION:
+            continue
+        d = e.get("details") or {}
+        name = str(d.get("file"))
+        named.add(name)
+        aside = case.path / name
+        state = "kept in " + name
+        if not valid_safe_name(name) or aside.is_symlink() or not aside.is_file():
+            state = f"its bytes were to be kept in {name}, which is missing"
+        elif sha256_file(aside) != d.get("sha256"):
+            state = f"{name} no longer holds its bytes (changed)"
+        problems.append(VerifyProblem("audit_chain", f"audit entry {e.get('seq')}: an incomplete entry was cut from the end "
+                                      f"of the log ({d.get('size')} bytes, {state}); the log lost that entry (a crash "
+                                      "while writing, or a deliberate cut)", file=str(aside), audit_entry=e.get("seq")))
+    try:
+        loose = sorted(n for n in os.listdir(case.path) if n.startswith("audit.torn-") and n not in named)
+    except OSError:
+        loose = []
+    for name in loose:
+        problems.append(VerifyProblem("audit_chain", f"{name}: part of an audit entry cut from the end of the log, not "
+                                      "yet recorded in the log (it will be at the next write)", file=str(case.path / name)))
+
+
+def _reports(case: "Case", entries: list[dict], problems: list[VerifyProblem]) -> None:
+    """A report in the case's reports/ folder must have its 'report_exported' entry (same SHA-256)."""
+    logged = {(e.get("details") or {}).get("sha256") for e in entries if e.get("action") == "report_exported"}
+    try:
+        names = sorted(n for n in os.listdir(case.reports_dir) if n.lower().endswith(".pdf") and not n.startswith("."))
+    except OSError:
+        return
+    for name in names:
+        p = case.reports_dir / name
+        if p.is_symlink() or not p.is_file():
+            continue
+        try:
+            sha = sha256_file(p)
+        except OSError:
+            continue
+        if sha not in logged:
+            problems.append(VerifyProblem("report_unlogged", f"reports/{name}: no 'report_exported' audit entry has its "
+                                          f"sha256 {sha} (its export was not recorded, or the PDF was replaced)",
+                                          file=str(p), actual=sha))

@@ -11,8 +11,9 @@ from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QHBoxLayo
 
 from declip_desktop.workers import Job, JobRunner
 from engine.cards import FLIP_AVERAGE_TEXT
+from engine.fetch import hash_note
 
-STATUS_TEXT = {"ready": "ready", "not imported": "not imported: import its files", "files missing": "files missing"}
+STATUS_TEXT = {"ready": "ready", "not imported": "not installed: Download… or import", "files missing": "files missing"}
 
 
 def card_html(entry, default_id: str) -> str:
@@ -24,6 +25,7 @@ def card_html(entry, default_id: str) -> str:
 
     files = "<br>".join(f"{e(f.get('role', ''))}: {e(f.get('name', ''))}"
                         + (f" <small>sha256 {e(str(f.get('sha256'))[:16])}…</small>" if f.get("sha256") else "")
+                        + (f" <small><i>({e(hash_note(f))})</i></small>" if hash_note(f) else "")
                         for f in c.files)
     default = " <span style='color:#2a8'>(default)</span>" if c.id == default_id else ""
     metrics = ", ".join(f"{k}: {v}" for k, v in (c.metrics or {}).items()) if isinstance(c.metrics, dict) else c.metrics
@@ -60,6 +62,9 @@ class ModelManagerDialog(QDialog):
         self.defaultButton = QPushButton("Set as default", objectName="setDefaultButton")
         self.verifyButton = QPushButton("Verify files", objectName="verifyModelButton")
         self.removeButton = QPushButton("Remove", objectName="removeModelButton")
+        self.downloadButton = QPushButton("Download…", objectName="downloadModelsButton")
+        self.importPackButton = QPushButton("Import pack…", objectName="importPackButton")
+        self.exportPackButton = QPushButton("Export pack…", objectName="exportPackButton")
         self.status = QLabel("", objectName="modelStatus")
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -68,6 +73,9 @@ class ModelManagerDialog(QDialog):
         self.defaultButton.clicked.connect(self.set_default)
         self.verifyButton.clicked.connect(self.verify)
         self.removeButton.clicked.connect(self.remove)
+        self.downloadButton.clicked.connect(self.open_download)
+        self.importPackButton.clicked.connect(self.import_pack)
+        self.exportPackButton.clicked.connect(self.export_pack)
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.modelList)
         split.addWidget(self.details)
@@ -76,11 +84,16 @@ class ModelManagerDialog(QDialog):
         for b in (self.importButton, self.importFolderButton, self.defaultButton, self.verifyButton,
                   self.removeButton):
             buttons.addWidget(b)
+        transfer = QHBoxLayout()  # getting models onto this machine, and off it
+        for b in (self.downloadButton, self.importPackButton, self.exportPackButton):
+            transfer.addWidget(b)
+        transfer.addStretch(1)
         close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         close.rejected.connect(self.reject)
         lay = QVBoxLayout(self)
         lay.addWidget(split, 1)
         lay.addLayout(buttons)
+        lay.addLayout(transfer)
         lay.addWidget(self.status)
         lay.addWidget(close)
         self.resize(900, 560)
@@ -125,6 +138,7 @@ class ModelManagerDialog(QDialog):
         self.defaultButton.setEnabled(ready and mid != self._default)
         self.verifyButton.setEnabled(ready)
         self.removeButton.setEnabled(bool(e and e.location == "store"))
+        self.exportPackButton.setEnabled(bool(e and e.location == "store" and e.status == "ready"))
 
     # -- import -------------------------------------------------------------------------------
     def import_official(self) -> None:
@@ -165,6 +179,62 @@ class ModelManagerDialog(QDialog):
     def _import_failed(self, message: str) -> None:
         self.status.setText(f"<span style='color:#d33'>Import failed: {html.escape(message)}</span>")
         self.importFailed.emit(message)
+
+    # -- download and packs ---------------------------------------------------------------------
+    def open_download(self, select: str | None = None):
+        from declip_desktop.dialogs.model_download import DownloadDialog
+
+        dlg = DownloadDialog(self, select=select or self.current_id())
+        dlg.downloaded.connect(lambda ids: self.refresh(select=ids[0] if ids else None))
+        dlg.finished.connect(dlg.deleteLater)
+        dlg.open()
+        return dlg
+
+    def import_pack(self, path: str | None = None) -> Job | None:
+        if not path:
+            path, _ = QFileDialog.getOpenFileName(self, "Model pack", "", "DeCLIP model packs (*.declipmodel)")
+        if not path:
+            return None
+
+        def work(ctx, store, path):
+            from engine.packs import import_pack
+
+            return import_pack(path, store).id
+
+        return self._run(Job(work, self._store(), str(path), name="import-pack"), f"Verifying and importing {path}…")
+
+    def export_pack(self, path: str | None = None) -> Job | None:
+        mid = self.current_id()
+        if not mid:
+            return None
+        if not path:
+            path, _ = QFileDialog.getSaveFileName(self, "Export model pack", f"{mid}.declipmodel",
+                                                  "DeCLIP model packs (*.declipmodel)")
+        if not path:
+            return None
+
+        def work(ctx, store, mid, path):
+            from pathlib import Path
+
+            from engine.packs import pack_model
+
+            return pack_model(store, mid, Path(path))
+
+        job = Job(work, self._store(), mid, str(path), name="export-pack")
+        job.signals.succeeded.connect(lambda res: self.status.setText(
+            f"Wrote {html.escape(str(res[0]))}<br>SHA-256 <code>{res[1]}</code> (quote it when you hand the pack over)"))
+        job.signals.failed.connect(lambda m: self.status.setText(
+            f"<span style='color:#d33'>Export failed: {html.escape(m)}</span>"))
+        self.status.setText(f"Writing {path}…")
+        self.runner.start(job)
+        return job
+
+    def _run(self, job: Job, message: str) -> Job:
+        self.status.setText(message)
+        job.signals.succeeded.connect(self._imported)
+        job.signals.failed.connect(self._import_failed)
+        self.runner.start(job)
+        return job
 
     # -- other actions ------------------------------------------------------------------------
     def set_default(self) -> None:

@@ -1,8 +1,8 @@
 """build_report: lay out the whole PDF, write it atomically, record its SHA-256."""
 from __future__ import annotations
 
-import hashlib
 import os
+import tempfile
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -13,7 +13,10 @@ from typing import Any
 from reportlab import rl_config
 from reportlab.platypus import PageBreak, SimpleDocTemplate
 
+from declip_desktop.case.anchor import marker
+from engine.atomic import TMP_PREFIX, fsync_dir
 from engine.errors import DeclipError
+from engine.images import sha256_file
 from engine.versions import app_version
 
 from . import appendix, fonts, imaging, provenance_block
@@ -114,34 +117,38 @@ def _build(case_obj, rcase: ReportCase, out_path: Path, threshold, items, progre
     timings["prepare_cpu"] = sum(prep_cpu)
     timings["items_done"] = time.perf_counter() - started
     step(n, "writing PDF")
-    furn = Furniture(case_number=rcase.number, case_title=rcase.title, report_id=report_id, generated_utc=utc)
-    tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
-    author = rcase.examiner + (f", {rcase.organisation}" if rcase.organisation else "")
+    furn = Furniture(case_number=clip(rcase.number, 60), case_title=clip(rcase.title, 90), report_id=report_id,
+                     generated_utc=utc)
+    author = clip(rcase.examiner, 120) + (f", {clip(rcase.organisation, 120)}" if rcase.organisation else "")
+    head = rcase.audit.head
+    keywords = ["forensic", "image manipulation", clip(rcase.number, 60), report_id]
+    if head:  # machine-readable for `declip case verify --against REPORT.pdf`
+        keywords.append(marker(head, rcase.audit.recorded))
+    tmp_fh, tmp = _temp_beside(out_path)
     doc = SimpleDocTemplate(
-        str(tmp), pagesize=PAGE, leftMargin=MARGIN_X, rightMargin=MARGIN_X, topMargin=MARGIN_TOP,
-        bottomMargin=MARGIN_BOTTOM, title=f"Forensic image analysis report — case {rcase.number}: {rcase.title}",
-        author=author, subject=f"DeCLIP Desktop manipulation localisation report, case {rcase.number}, "
+        tmp_fh, pagesize=PAGE, leftMargin=MARGIN_X, rightMargin=MARGIN_X, topMargin=MARGIN_TOP,
+        bottomMargin=MARGIN_BOTTOM,
+        title=f"Forensic image analysis report — case {clip(rcase.number, 60)}: {clip(rcase.title, 120)}",
+        author=author, subject=f"DeCLIP Desktop manipulation localisation report, case {clip(rcase.number, 60)}, "
                                f"report id {report_id}",
-        creator=app, producer=app, keywords=["forensic", "image manipulation", rcase.number, report_id],
+        creator=app, producer=app, keywords=keywords,
     )
     a85 = rl_config.useA85
     rl_config.useA85 = 0   # binary streams: ASCII85 would add 25 % to every image
     t_layout = time.perf_counter()
     try:
-        doc.build(story, canvasmaker=canvas_class(furn))
+        with tmp_fh:
+            doc.build(story, canvasmaker=canvas_class(furn))
+            tmp_fh.flush()
+            os.fsync(tmp_fh.fileno())
         timings["layout"] = time.perf_counter() - t_layout
-        os.replace(tmp, out_path)
+        step(n + 1, "recording the report's SHA-256")
+        digest, sidecar = _publish(tmp, out_path, head, recorded=rcase.audit.recorded)
     except OSError as exc:
         raise ReportError(f"{out_path}: cannot write the report ({exc.strerror or exc})") from None
     finally:
         rl_config.useA85 = a85
-        if tmp.exists():
-            tmp.unlink()
-
-    step(n + 1, "recording the report's SHA-256")
-    digest = _sha256(out_path)
-    sidecar = out_path.with_name(out_path.name + ".sha256")
-    sidecar.write_text(f"{digest}  {out_path.name}\n", encoding="utf-8")
+        tmp.unlink(missing_ok=True)
     info = ReportInfo(path=out_path, sha256=digest, sidecar=sidecar, report_id=report_id, pages=furn.pages,
                       items=n, analysed=sum(f.analysed for f in findings),
                       integrity_failures=[f.item.file_name for f in findings
@@ -183,9 +190,41 @@ def _progress(cb: Progress | None, total: int):
     return step
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+def clip(text: str, limit: int) -> str:
+    """One line of at most `limit` characters (page headers and PDF properties do not wrap)."""
+    text = " ".join(str(text or "").split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _temp_beside(out_path: Path):
+    """An unpredictable temp file next to the report, created with O_EXCL|O_NOFOLLOW (mkstemp), so a
+    planted file or link can never be written through."""
+    fd, name = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{out_path.name}.", suffix=".pdf", dir=out_path.parent)
+    return os.fdopen(fd, "wb"), Path(name)
+
+
+def _publish(tmp: Path, out_path: Path, head: dict | None, recorded: bool) -> tuple[str, Path]:
+    """Put the PDF and its .sha256 sidecar in place so that a kill at any moment never leaves a PDF
+    beside a sidecar naming other bytes: sidecar written to a temp, the old sidecar removed, the PDF
+    renamed, then the new sidecar renamed. Worst case a PDF without sidecar, which is plain to see."""
+    digest = sha256_file(tmp)
+    sidecar = out_path.with_name(out_path.name + ".sha256")
+    lines = [f"{digest}  {out_path.name}"]
+    if head:  # sha256sum -c ignores '#' lines; `declip case verify --against` reads them
+        lines.append(f"# {marker(head, recorded)}")
+        lines.append(f"# case audit log head when this report was made: entry {head['entries']}, sha256 "
+                     f"{head['last_sha256']}; report {'recorded in the log after it' if recorded else 'not recorded (case read-only)'}")
+    side_fh, side_tmp = _temp_beside(sidecar)
+    try:
+        with side_fh:
+            side_fh.write(("\n".join(lines) + "\n").encode("utf-8"))
+            side_fh.flush()
+            os.fsync(side_fh.fileno())
+        if os.path.lexists(sidecar):
+            os.unlink(sidecar)
+        os.replace(tmp, out_path)
+        os.replace(side_tmp, sidecar)
+        fsync_dir(out_path.parent)
+    finally:
+        side_tmp.unlink(missing_ok=True)
+    return digest, sidecar

@@ -46,8 +46,8 @@ def open_case(case: Any) -> Iterator[tuple[Any, ReportCase]]:
 
 
 def to_report_case(case: Any) -> ReportCase:
-    audit, hashes_now = _audit(case)
-    items = [_item(case, ev) for ev in case.evidence]
+    audit, hashes_now, untrusted = _audit(case)
+    items = [_item(case, ev, untrusted) for ev in case.evidence]
     failures = last_failures(audit.entries)
     for it in items:
         it.failure = failures.get(it.item_id)
@@ -60,24 +60,41 @@ def to_report_case(case: Any) -> ReportCase:
             if it.sha256_verified_now == "missing":
                 it.sha256_verified_now = None
     info = getattr(case, "info", {}) or {}
-    rc = ReportCase(title=case.title, number=case.number, examiner=case.examiner,
-                    organisation=case.organisation or "", description=case.description or "",
+    rc = ReportCase(title=bounded(case.title, 300), number=bounded(case.number, 120), examiner=bounded(case.examiner, 200),
+                    organisation=bounded(case.organisation or "", 300),
+                    description=bounded(case.description or "", 4000),
                     created_utc=case.created_utc or "", items=items, audit=audit, folder=Path(case.path))
-    rc.report_by = getattr(case, "session_examiner", None) or case.examiner
+    rc.report_by = bounded(getattr(case, "session_examiner", None) or case.examiner, 200)
     rc.case_uuid = str(getattr(case, "uuid", "") or info.get("uuid", ""))
     return rc
 
 
-def _item(case: Any, ev: Any) -> ReportItem:
+def bounded(text: str, limit: int) -> str:
+    """Every case field fits a page: longer text (from a case made before input was bounded, or
+    edited by hand) is cut, and says so."""
+    text = str(text or "")
+    if len(text) <= limit:
+        return text
+    return text[:limit] + f"… [cut: {len(text)} characters in the case]"
+
+
+def _latest(analyses: list, model_id: str | None = None, mode: str | None = None):
+    hits = [a for a in analyses if (model_id is None or a.model_id == model_id) and (mode is None or a.mode == mode)]
+    return max(hits, key=lambda a: a.stored_utc or "") if hits else None
+
+
+def _item(case: Any, ev: Any, untrusted: set[str]) -> ReportItem:
     finding = case.finding(ev.id)
-    sa = case.analysis_for(ev.id, model_id=finding.model_id, mode=finding.mode)
+    # Only analyses that passed verification: an unlogged (forged) or altered one is never shown.
+    trusted = [a for a in case.analyses(ev.id) if str(a.json_path) not in untrusted]
+    sa = _latest(trusted, finding.model_id, finding.mode)
     if sa is None and (finding.model_id or finding.mode):
-        sa = case.analysis_for(ev.id)   # the finding names an analysis that is gone: use the latest
+        sa = _latest(trusted)   # the finding names an analysis that is gone: use the latest
     item = ReportItem(
         item_id=ev.id, file_name=ev.file_name, path=Path(ev.path), sha256_ingest=ev.sha256,
         threshold=finding.threshold, opacity=finding.opacity if finding.opacity is not None else 0.5,
         status=finding.status, note=finding.note or "", ingest_utc=ev.ingested_utc, size_bytes=ev.size,
-        finding_by=finding.examiner or "", finding_utc=finding.modified_utc or "",
+        finding_by=bounded(finding.examiner or "", 200), finding_utc=finding.modified_utc or "",
         finding_analysis=", ".join(x for x in (finding.model_id, finding.mode) if x),
         metadata=dict(ev.metadata or {}), extra_hashes={"md5": ev.md5} if ev.md5 else {},
     )
@@ -89,7 +106,7 @@ def _item(case: Any, ev: Any) -> ReportItem:
         # the others stay in the case; the report names them so no result is hidden from a reader
         item.other_analyses = [
             f"{a.model_id}, {a.mode}: " + (f"score {a.score:.4f}, " if a.score is not None else "") + readable_utc(a.stored_utc)
-            for a in case.analyses(ev.id) if (a.model_id, a.mode) != (sa.model_id, sa.mode)]
+            for a in trusted if (a.model_id, a.mode) != (sa.model_id, sa.mode)]
     return item
 
 
@@ -103,7 +120,7 @@ def _loader(sa: Any):
     return load
 
 
-def _audit(case: Any) -> tuple[AuditSummary, dict[str, str] | None]:
+def _audit(case: Any) -> tuple[AuditSummary, dict[str, str] | None, set[str]]:
     """Verify the case now (re-hashes evidence, walks the audit chain), then read the log.
 
     Also returns each item's SHA-256 as just computed by the verification ("missing" when the
@@ -111,12 +128,14 @@ def _audit(case: Any) -> tuple[AuditSummary, dict[str, str] | None]:
     """
     summary = AuditSummary()
     hashes: dict[str, str] | None = None
+    untrusted: set[str] = set()
     try:
         rep = case.verify()
     except Exception as exc:  # verification must not stop the report; the report says it failed
         summary.problems = [f"case verification could not run: {type(exc).__name__}: {exc}"]
         summary.chain_ok = None
     else:
+        untrusted = set(getattr(rep, "untrusted_analyses", None) or [])
         hashes = {ev.id: ev.sha256 for ev in case.evidence}
         for p in rep.problems:
             if p.evidence_id and p.kind == "evidence_modified":
@@ -131,8 +150,20 @@ def _audit(case: Any) -> tuple[AuditSummary, dict[str, str] | None]:
         summary.other_problems = [p.message for p in rep.problems if p.kind != "audit_chain"]
         summary.warnings = list(rep.warnings)
         summary.verified_utc = rep.verified_utc
-    summary.entries = case.audit_entries()
-    return summary, hashes
+    # Shown, not re-hashed: an overlong name from an old case is cut for the page (the log keeps it).
+    try:
+        entries = case.audit_entries()
+    except Exception as exc:  # a log that cannot be read (not a regular file): said, not fatal
+        entries = [{"seq": 1, "invalid": f"audit log cannot be read: {exc}"}]
+    summary.entries = [dict(e, examiner=bounded(e["examiner"], 200)) if isinstance(e.get("examiner"), str)
+                       and len(e["examiner"]) > 200 else e for e in entries]
+    if hasattr(case, "audit_head"):
+        try:
+            summary.head = case.audit_head()
+            summary.recorded = not getattr(case, "readonly", False)
+        except Exception as exc:  # an unreadable log: the report says verification found it
+            summary.problems.append(f"audit log head cannot be read: {exc}")
+    return summary, hashes, untrusted
 
 
 def log_report(case: Any, info: ReportInfo, **details: Any) -> bool:

@@ -21,6 +21,15 @@ def report_software() -> str:
     return f"reportlab {reportlab.Version} · Pillow {PIL.__version__} · Python {platform.python_version()}"
 
 
+# Said in the report, the README and the GUI help alike: what a chain without a key can prove.
+KEYLESS_CHAIN_TEXT = (
+    "Each audit entry carries the SHA-256 of the one before, so an edit, removal or reordering inside the "
+    "log is detected. Without a secret key the chain cannot stop someone who rewrites the whole log "
+    "consistently; this report prints the log's head (entry {n} and its SHA-256 above){after}. Whoever holds "
+    "this report can run `declip case verify CASE --against REPORT.pdf` to prove the log up to that entry "
+    "is unchanged; a later rewrite, even a consistent one, is then caught.")
+
+
 def cover(case: ReportCase, findings: list[Findings], *, report_id: str, utc: str, local: str, app: str,
           threshold_override: float | None, total_items: int) -> list[Flowable]:
     out: list[Flowable] = [Spacer(1, 18)]
@@ -56,6 +65,9 @@ def cover(case: ReportCase, findings: list[Findings], *, report_id: str, utc: st
         ("Evidence integrity", integ),
         ("Audit log chain", chain_text),
     ]
+    head = case.audit.head
+    if head:
+        rows.append(("Audit log head", P(f"entry {head['entries']}, SHA-256 {head['last_sha256']}", "mono")))
     if case.report_by and case.report_by != case.examiner:
         rows.insert(4, ("Report produced by", case.report_by))
     if case.created_utc:
@@ -82,6 +94,11 @@ def cover(case: ReportCase, findings: list[Findings], *, report_id: str, utc: st
         out.append(box([P("AUDIT LOG WARNING", "warn"),
                         P("The case audit log failed its hash-chain verification; see appendix B for the entries "
                           "concerned.", "body")], "warn"))
+    if head:
+        out.append(Spacer(1, 8))
+        out.append(box([P("What the audit log proves", "h3"), P(KEYLESS_CHAIN_TEXT.format(
+            n=head["entries"], after="; this report's export is recorded after it" if case.audit.recorded
+            else "; this report was made from a read-only case and is not recorded in it"), "body")], "note"))
     out.append(Spacer(1, 14))
     out.append(box([P("How to read this report", "h3"),
                     P("Scores and maps are produced by a machine-learning detector of local image manipulation. "

@@ -55,6 +55,10 @@ class AuditSummary:
     warnings: list[str] = field(default_factory=list)
     verified_utc: str = ""
     item_problems: dict[str, list[str]] = field(default_factory=dict)
+    # The log's head when the report was made ({"entries", "last_sha256"}), printed on the cover and in
+    # the sidecar so the report witnesses the log; None for a report made without a case folder.
+    head: dict[str, Any] | None = None
+    recorded: bool = False                   # the export will be recorded in the case's log
 
 
 @dataclass
