@@ -45,7 +45,8 @@ def provenance_sections(metadata: dict | None) -> dict[str, Any]:
                     "digital source type": [t.rsplit("/", 1)[-1] for t in rec.get("digital_source_types") or []],
                     "actions": [a["action"] + (f" ({a['software_agent']})" if a.get("software_agent") else "")
                                 for a in rec.get("actions") or []],
-                    "ingredients": [f"{i.get('title')} ({i.get('relationship')})" for i in rec.get("ingredients") or []],
+                    "ingredients": [f"{i.get('title')} ({i.get('relationship')})"
+                                    for i in rec.get("ingredients") or []],
                     "manifest chain": [f"{'  ' * c.get('depth', 0)}{c.get('relationship')}: {c.get('title')} — "
                                        f"{c.get('claim_generator')}" for c in rec.get("chain") or []]})
         out = {k: val for k, val in out.items() if val != []}  # nothing to list: leave the row out

@@ -81,7 +81,8 @@ def details(item) -> list[Flowable]:
         rows.append(("Failure status codes", "; ".join(fails) if fails else "none (trust aside)"))
     if rec.get("digital_source_types"):
         rows.append(("Digital source type", ", ".join(t.rsplit("/", 1)[-1] for t in rec["digital_source_types"])))
-    acts = [a["action"] + (f" ({a['software_agent']})" if a.get("software_agent") else "") for a in rec.get("actions") or []]
+    acts = [a["action"] + (f" ({a['software_agent']})" if a.get("software_agent") else "")
+            for a in rec.get("actions") or []]
     if acts:
         rows.append(("Actions", "; ".join(acts)))
     if rec.get("remote_manifest"):
@@ -128,7 +129,8 @@ def appendix(findings) -> list[Flowable]:
         out.append(P("None were installed: signer trust was not judged for any item.", "muted"))
     for source, ta in anchor_sets.items():
         out.append(P(f"From {source}:", "small"))
-        rows = [[c.get("subject") or "", c.get("file") or "", c.get("sha256") or ""] for c in ta.get("certificates") or []]
+        rows = [[c.get("subject") or "", c.get("file") or "", c.get("sha256") or ""]
+                for c in ta.get("certificates") or []]
         out.append(grid_table(["Anchor subject", "File", "SHA-256 (DER)"], rows, [150, 80, FRAME_W - 230]))
     out.append(P("Verdicts", "h3"))
     out.append(kv_table([(VERDICTS[k][0], VERDICTS[k][2]) for k in VERDICTS], label_w=110))

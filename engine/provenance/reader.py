@@ -213,7 +213,8 @@ def _validation(results: dict | None, status: list, state: str | None, anchors: 
     sig_fail = {c for c in fail if c.startswith(("claimSignature.", "signingCredential.", "timeStamp."))
                 and c not in TRUST_CODES}
     # validation_status (no results object) lists only failures: no signature failure there = valid
-    signature = "invalid" if sig_fail else ("valid" if "claimSignature.validated" in ok or not results else "not checked")
+    validated = "claimSignature.validated" in ok or not results
+    signature = "invalid" if sig_fail else ("valid" if validated else "not checked")
     if anchors is None:
         trust = "not judged"  # no anchors installed: the SDK calls every signer untrusted
     elif "signingCredential.untrusted" in fail:
@@ -228,8 +229,9 @@ def _validation(results: dict | None, status: list, state: str | None, anchors: 
 
 def _agent(action: dict, agents: list) -> str | None:
     agent = action.get("softwareAgent")
-    if agent is None and isinstance(action.get("softwareAgentIndex"), int) and action["softwareAgentIndex"] < len(agents):
-        agent = agents[action["softwareAgentIndex"]]
+    index = action.get("softwareAgentIndex")
+    if agent is None and isinstance(index, int) and 0 <= index < len(agents):
+        agent = agents[index]
     if isinstance(agent, dict):
         return " ".join(str(x) for x in (agent.get("name"), agent.get("version")) if x) or None
     return str(agent) if agent else None
