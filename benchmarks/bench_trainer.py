@@ -40,9 +40,10 @@ def main() -> int:
 
     from engine.backbones import resolve_spec
     from engine.decoders import build_decoder
-    from engine.images import sha256_file
+    from engine.hashing import file_sha256
     from trainer.features import FeatureCache, build_frozen_backbone, cached_features, compute_features
-    from trainer.train import init_decoder, parse_decoder, training_layout
+    from trainer.config import parse_decoder
+    from trainer.decoder_setup import init_decoder, training_layout
 
     spec = resolve_spec(args.backbone)
     t0 = time.perf_counter()
@@ -78,7 +79,7 @@ def main() -> int:
             return time.perf_counter() - t
 
         def from_cache(ps):
-            return torch.from_numpy(np.stack([cache.get(sha256_file(p)) for p in ps]))
+            return torch.from_numpy(np.stack([cache.get(file_sha256(p)) for p in ps]))
 
         def recompute(ps):
             return torch.from_numpy(compute_features(bb, spec, [read(p) for p in ps], args.batch))

@@ -154,7 +154,7 @@ class MainWindow(QMainWindow):
         self.findingPanel.findingStatusCombo.currentIndexChanged.connect(lambda *_: self._finding_edited(0))
         self.findingPanel.findingNoteEdit.textChanged.connect(lambda: self._finding_edited(800))
         self._fill_models()
-        from declip_desktop.dialogs.model_download import watch_model_combo  # releases not installed
+        from declip_desktop.dialogs.release_offer import watch_model_combo  # releases not installed
 
         watch_model_combo(self.analysisPanel.modelCombo, self, self._fill_models)
 
@@ -259,7 +259,7 @@ class MainWindow(QMainWindow):
             for e in entries:
                 if e.status == "ready":
                     combo.addItem(e.card.name + (" (default)" if e.card.id == default else ""), e.card.id)
-            from declip_desktop.dialogs.model_download import add_release_items
+            from declip_desktop.dialogs.release_offer import add_release_items
 
             add_release_items(combo, entries)
             i = combo.findData(default)

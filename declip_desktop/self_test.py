@@ -14,7 +14,6 @@ copy of the output (a windowed Windows build has no console).
 """
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import platform
@@ -26,14 +25,6 @@ from pathlib import Path
 
 MODEL_ID = "declip-lite2-default"
 SAMPLE = "chelsea_copy_move.jpg"
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 class _Run:
@@ -115,6 +106,7 @@ def _checks(r: _Run, tmp: Path) -> None:
         from engine import Detector
         from engine.backbones import packaged_weight_files
         from engine.cards import ModelCard
+        from engine.hashing import file_sha256
 
         folder = resources.path("models", MODEL_ID)
         if not (folder / "card.json").is_file():
@@ -122,7 +114,7 @@ def _checks(r: _Run, tmp: Path) -> None:
         card = ModelCard.load(folder)
         for f in card.files:
             p = folder / f.get("path", f["name"])
-            if f.get("sha256") and _sha256(p) != f["sha256"]:
+            if f.get("sha256") and file_sha256(p) != f["sha256"]:
                 raise ValueError(f"{p.name}: SHA-256 does not match the model card")
         packaged = packaged_weight_files(card.backbone)
         det = Detector.from_model(folder, device="cpu", precision="exact")

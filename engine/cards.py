@@ -39,6 +39,13 @@ def check_model_id(value, origin: str = "model id") -> str:
     return value
 
 
+def model_id_from(text: str, fallback: str = "model") -> str:
+    """A model id made from free text (a folder or file name): lower case, each run of other characters
+    than a-z, 0-9, '.', '_' and '-' as one '-', at most 100 characters; `fallback` if nothing is left."""
+    s = re.sub(r"[^a-z0-9._-]+", "-", text.lower()).strip("-._")[:100].strip("-._")
+    return s or fallback
+
+
 def check_file_name(value, origin: str = "file name") -> str:
     """Refuse a file name that is not one plain path component (it is joined to store folders)."""
     bad = (not isinstance(value, str) or not value or len(value) > 255 or value in (".", "..")

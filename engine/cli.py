@@ -8,7 +8,6 @@ import os
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +15,7 @@ from PIL import Image
 
 from .cards import FLIP_AVERAGE_TEXT
 from .errors import DeclipError, ImageError
+from .stamps import utc_now
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".tif", ".tiff", ".webp", ".bmp", ".gif", ".dib",
                   ".ppm", ".pgm", ".pbm", ".tga", ".jp2", ".j2k", ".ico", ".pcx", ".sgi"}
@@ -347,7 +347,7 @@ def cmd_analyze(args) -> int:
                                                                        if prov != "none" else ""))
     summary = {
         "tool": "declip analyze",
-        "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "created_utc": utc_now(),
         "model": det.describe(),
         "mode": args.mode,
         "parameters": {"precision": args.precision, "device": args.device, "batch_size": args.batch_size,

@@ -199,7 +199,7 @@ class MixtureDecoder(nn.Module):
     """logit = sum_i weights[i] * parts[i](features[:, slice i]) + bias, slices of `splits` channels.
 
     Why: decoders on different backbones err differently, so a weighted sum of their calibrated
-    logits can map edits better than either (docs/default-model.md, round 19: on validation, though
+    logits can map edits better than either (research/default-model-log.md, round 19: on validation, though
     not on that round's test split). Weights and bias are plain numbers from the card, so a reader
     sees exactly how the parts are combined.
     """

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import functools
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -19,6 +18,7 @@ from .images import ImageSource, LoadedImage, load_image
 from .loading import card_from_files, load_network_from_sources, sources_of
 from .preprocess import resize_map, to_tensor
 from .result import AnalysisResult
+from .stamps import utc_now
 from .tiling import Blender, plan_tiles
 from .versions import software_versions
 
@@ -85,10 +85,6 @@ def exact_cuda_numerics() -> None:
     fp16 and is unaffected; the trainer keeps TF32 in its own processes)."""
     torch.backends.cudnn.allow_tf32 = False
     torch.backends.cuda.matmul.allow_tf32 = False
-
-
-def _utc() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class Detector:
@@ -247,7 +243,7 @@ class Detector:
 
     def _base_metadata(self, loaded: LoadedImage, mode: str) -> dict:
         md = self.describe()
-        md.update({"mode": mode, "created_utc": _utc(), "image": loaded.info()})
+        md.update({"mode": mode, "created_utc": utc_now(), "image": loaded.info()})
         return md
 
     def _paper_batch(self, loaded: list[LoadedImage], progress, cancel, done, total) -> Iterator[AnalysisResult]:

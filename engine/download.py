@@ -103,6 +103,10 @@ def download(url: str, dest: Path, *, size: int | None = None, sha256: str | Non
                                        if exc.code in (401, 403) else "")) from None
             attempt = _retry_or_fail(url, attempt, retries, backoff, f"HTTP {exc.code}", cancelled, log)
         except _TRANSIENT as exc:
+            reason = getattr(exc, "reason", exc)
+            if isinstance(reason, ssl.SSLCertVerificationError):  # retrying cannot help
+                raise DownloadError(f"{url}: the server's certificate is not trusted ({reason.verify_message}); "
+                                    "a proxy that inspects TLS needs its certificate in the system store") from None
             attempt = _retry_or_fail(url, attempt, retries, backoff, _why(exc), cancelled, log)
         except OSError as exc:  # local: a full disk or an unwritable folder; the .part stays for a resume
             raise DownloadError(f"{part}: cannot write the download ({exc.strerror or exc})") from None

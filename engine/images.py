@@ -5,7 +5,6 @@ Files are only ever opened for reading.
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import re
@@ -18,6 +17,7 @@ import numpy as np
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from .errors import ImageError
+from .hashing import bytes_sha256
 
 
 def _env_max_pixels(default: int = 200_000_000) -> int:
@@ -93,14 +93,6 @@ class LoadedImage:
         }
 
 
-def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def load_image(source: ImageSource) -> LoadedImage:
     """Load a path, PIL image or HxWx3 uint8 array as RGB. Raises ImageError."""
     if isinstance(source, np.ndarray):
@@ -120,7 +112,7 @@ def _from_array(arr: np.ndarray) -> LoadedImage:
     if arr.ndim != 3 or arr.shape[2] not in (3, 4) or arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ImageError(f"array image: expected shape HxWx3, found {arr.shape}")
     img = Image.fromarray(np.ascontiguousarray(arr[..., :3]), "RGB")
-    sha = hashlib.sha256(np.ascontiguousarray(arr[..., :3]).tobytes()).hexdigest()
+    sha = bytes_sha256(np.ascontiguousarray(arr[..., :3]).tobytes())
     return LoadedImage(rgb=img, name="<array>", sha256=sha, format=None, original_mode="RGB")
 
 
@@ -139,7 +131,7 @@ def _from_path(path: Path) -> LoadedImage:
         data = path.read_bytes()  # read once: hash and decode the same bytes
     except OSError as exc:
         raise ImageError(f"{name}: cannot read file ({exc.strerror or exc})") from None
-    sha = hashlib.sha256(data).hexdigest()
+    sha = bytes_sha256(data)
     try:
         return _decode(data, name, sha)
     except ImageError as exc:

@@ -1,7 +1,6 @@
 """From files to a ready network: card preparation for imports, and cached network loading."""
 from __future__ import annotations
 
-import re
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -9,10 +8,10 @@ from pathlib import Path
 import torch
 
 from .backbones import weight_roles
-from .cards import ModelCard
+from .cards import ModelCard, model_id_from
 from .clip_weights import describe_visual, visual_kind, visual_state
 from .errors import CheckpointError, ModelStoreError
-from .images import sha256_file
+from .hashing import file_sha256, weights_sha256
 from .network import DeclipNet, build_network
 from .official import decoder_tensors, infer_architecture, is_official
 from .weights import load_state_file
@@ -30,33 +29,6 @@ def _read(path: Path) -> dict:
     return _MEMO[key]
 
 
-# SHA-256 of weight files, keyed by everything a rewrite changes (inode, size, mtime and ctime: ctime
-# cannot be set back by a user), so a 1 GB CLIP file is hashed once per process, not per Detector.
-_HASHES: dict[tuple, str] = {}
-_HASH_LOCK = threading.Lock()
-
-
-def file_sha256(path: Path) -> str:
-    path = Path(path)
-    try:
-        st = path.stat()
-    except OSError as exc:
-        raise CheckpointError(f"{path}: cannot read weights file ({exc.strerror})") from None
-    key = (str(path.resolve()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-    with _HASH_LOCK:
-        if key in _HASHES:
-            return _HASHES[key]
-    try:
-        digest = sha256_file(path)
-    except OSError as exc:
-        raise CheckpointError(f"{path}: cannot read weights file ({exc.strerror})") from None
-    with _HASH_LOCK:
-        if len(_HASHES) > 64:
-            _HASHES.clear()
-        _HASHES[key] = digest
-    return digest
-
-
 def verify_sources(card: ModelCard, sources: dict[str, Path]) -> dict[str, str]:
     """Hash every card-listed file that will be read; refuse one whose hash differs from the card's.
 
@@ -68,7 +40,7 @@ def verify_sources(card: ModelCard, sources: dict[str, Path]) -> dict[str, str]:
         path = sources.get(f["role"])
         if path is None:
             continue
-        actual = file_sha256(path)
+        actual = weights_sha256(path)
         expected = f.get("sha256")
         if expected and expected.lower() != actual:
             raise CheckpointError(f"{path}: SHA-256 {actual} does not match the model card's {expected} for "
@@ -104,7 +76,7 @@ ROLE_LABEL = {"clip-vit": "CLIP ViT-L/14 weights (e.g. ViT-L-14.pt)", "clip-rn":
 
 
 def _file_entry(role: str, path: Path, fmt: str) -> dict:
-    return {"role": role, "name": path.name, "sha256": sha256_file(path), "size": path.stat().st_size, "format": fmt}
+    return {"role": role, "name": path.name, "sha256": file_sha256(path), "size": path.stat().st_size, "format": fmt}
 
 
 def classify_backbone_files(paths: list[Path]) -> dict[str, tuple[Path, dict]]:
@@ -134,7 +106,7 @@ def prepare_official_card(path: Path, backbone_weights: list[Path], catalogue: l
         card = ModelCard.from_dict(template.to_dict())
         card.backbone, card.decoder = arch["backbone"], arch["decoder"]  # the file, not its name, decides
     else:
-        stem = re.sub(r"[^a-z0-9]+", "-", path.stem.lower()).strip("-")[:100].strip("-") or "model"
+        stem = model_id_from(path.stem)
         card = ModelCard(id=model_id or f"imported-{stem}", name=name or f"Imported DeCLIP model ({path.name})",
                          backbone=arch["backbone"], decoder=arch["decoder"],
                          license="unknown: check the checkpoint's origin", training_data="unknown",
@@ -182,7 +154,7 @@ def prepare_own_card(folder: Path, backbone_weights: list[Path], store) -> tuple
             p = _find_shared(store, f)
         if p is None or not p.is_file():
             raise ModelStoreError(f"{folder}: {f['name']} ({role}) not found; pass it with --backbone-weights")
-        actual = sha256_file(p)
+        actual = file_sha256(p)
         if f.get("sha256") and f["sha256"] != actual:
             raise CheckpointError(f"{p}: SHA-256 {actual[:16]}... does not match the card's {f['sha256'][:16]}...")
         f["sha256"], f["size"] = actual, p.stat().st_size

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from .cards import CARD_NAME, ModelCard, check_file_name
 from .errors import ModelStoreError
-from .images import sha256_file
+from .hashing import file_sha256
 
 PACK_SUFFIX = ".declipmodel"
 SUMS_NAME = "SHA256SUMS"
@@ -73,7 +73,7 @@ def pack_model(store, model_id: str, out: Path) -> tuple[Path, str]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    return out, sha256_file(out)
+    return out, file_sha256(out)
 
 
 def _info(name: str) -> zipfile.ZipInfo:

@@ -13,16 +13,15 @@ import hashlib
 import json
 import logging
 import os
-import re
 import shutil
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 from .atomic import write_text_atomic
 from .cards import CARD_NAME, ModelCard, check_file_name, check_model_id
 from .errors import CheckpointError, DeclipError, ModelStoreError
-from .images import sha256_file
+from .hashing import file_sha256
+from .stamps import utc_now
 
 DEFAULT_MODEL_ID = "declip-lite2-default"
 _log = logging.getLogger(__name__)
@@ -61,14 +60,6 @@ class StoreEntry:
     card: ModelCard
     status: str  # "ready" | "not imported" | "files missing"
     location: str  # "embedded" | "store" | "catalogue"
-
-
-def _utc_now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "model"
 
 
 class ModelStore:
@@ -253,7 +244,7 @@ class ModelStore:
                     if not shared.is_file():
                         _copy_verified(src, shared, f["sha256"])
                     f["path"] = os.path.relpath(shared, target)
-            card.created_utc = card.created_utc or _utc_now()
+            card.created_utc = card.created_utc or utc_now()
             card.builtin = False
             card.save(tmp)
             if target.exists():
@@ -275,7 +266,7 @@ class ModelStore:
         rows = []
         for spec in external_weight_specs(card.backbone):
             p, want = Path(spec["weights_path"]), spec.get("weights_sha256")
-            actual = sha256_file(p) if p.is_file() else None
+            actual = file_sha256(p) if p.is_file() else None
             problem = ("missing" if actual is None else "no hash recorded at import (re-import to pin it)" if not want
                        else None if actual == want else "hash mismatch")
             rows.append({"role": "backbone weights", "name": str(p), "expected": want, "actual": actual,
@@ -286,7 +277,7 @@ class ModelStore:
                 rows.append({"role": f["role"], "name": f["name"], "expected": f.get("sha256"), "actual": None,
                              "ok": False, "problem": "missing"})
                 continue
-            actual = sha256_file(p)
+            actual = file_sha256(p)
             ok = actual == f.get("sha256")
             rows.append({"role": f["role"], "name": f["name"], "expected": f.get("sha256"), "actual": actual,
                          "ok": ok, "problem": None if ok else "hash mismatch"})
@@ -323,7 +314,7 @@ def _pin_external_weights(card: ModelCard) -> None:
         path = Path(spec["weights_path"]).expanduser()
         if not path.is_file():
             raise ModelStoreError(f"{path}: the backbone weights this model card names are missing")
-        actual = sha256_file(path)
+        actual = file_sha256(path)
         if spec.get("weights_sha256") and spec["weights_sha256"].lower() != actual:
             raise CheckpointError(f"{path}: SHA-256 {actual} differs from the card's weights_sha256 "
                                   f"{spec['weights_sha256']}")

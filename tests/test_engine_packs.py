@@ -12,7 +12,7 @@ import zipfile
 import pytest
 
 from engine.errors import CheckpointError, ModelStoreError
-from engine.images import sha256_file
+from engine.hashing import file_sha256
 from engine.packs import CARD_NAME, SUMS_NAME, PackError, import_pack, pack_model
 from engine.store import ModelStore
 from engine.testing import make_tiny_model_dir
@@ -25,7 +25,7 @@ def good_pack(tmp_path_factory):
     store = ModelStore(home=d / "home")
     store.import_path(make_tiny_model_dir(d / "tiny", model_id="tiny-pack"))
     path, digest = pack_model(store, "tiny-pack", d / "tiny.declipmodel")
-    assert digest == sha256_file(path)
+    assert digest == file_sha256(path)
     return path
 
 
@@ -64,7 +64,7 @@ def test_round_trip(good_pack, tmp_path):
     assert names[0] == CARD_NAME and names[-1] == SUMS_NAME
     # the same model packs to the same bytes (fixed entry times), so its SHA-256 can be quoted
     _, again = pack_model(store, "tiny-pack", tmp_path / "again.declipmodel")
-    assert again == sha256_file(good_pack)
+    assert again == file_sha256(good_pack)
 
 
 @pytest.mark.parametrize("name", ["../evil.safetensors", "sub/../../evil.safetensors", "/tmp/evil.safetensors",

@@ -7,7 +7,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
 from engine.fetch import release_cards
-from engine.images import sha256_file
+from engine.hashing import file_sha256
 from engine.store import ModelStore
 from engine.testing import make_tiny_model_dir
 from tests.fetch_support import bucket, served, write_cards  # noqa: F401  (fixtures)
@@ -114,7 +114,7 @@ def test_model_manager_exports_and_imports_packs_and_shows_first_seen(qtbot, rel
     job = dlg.export_pack(str(out))
     qtbot.waitUntil(lambda: job.done.is_set(), timeout=60000)
     qtbot.waitUntil(lambda: "SHA-256" in dlg.status.text(), timeout=5000)
-    assert sha256_file(out) in dlg.status.text()
+    assert file_sha256(out) in dlg.status.text()
     monkeypatch.setenv("DECLIP_HOME", str(tmp_path / "airgapped"))
     with qtbot.waitSignal(dlg.imported, timeout=120000) as got:
         dlg.import_pack(str(out))

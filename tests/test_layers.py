@@ -1,4 +1,9 @@
-"""Layering rules: engine, trainer, case and report never import Qt (static scan + a live import)."""
+"""Layering rules, read from the source (every import, at the top of a module or inside a function):
+
+- which of our packages each package may import (the table below; Qt only in the GUI);
+- no import cycles between modules;
+- no module imports another module's `_private` names.
+"""
 from __future__ import annotations
 
 import ast
@@ -7,32 +12,115 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+OURS = ("engine", "trainer", "declip_desktop", "resources")
 QT = ("PySide6", "PyQt5", "PyQt6", "shiboken6")
-NO_QT = ["engine", "trainer", "declip_desktop/case", "declip_desktop/report"]
+
+# What each part may import of ours; the longest matching prefix decides. Only the rest of
+# declip_desktop (GUI and command line) may import Qt.
+ALLOWED = {
+    "engine": {"engine", "resources"},
+    "trainer": {"engine", "trainer"},
+    "declip_desktop.case": {"engine", "declip_desktop.case"},
+    "declip_desktop.case.cli": {"engine", "declip_desktop.case", "declip_desktop.report"},  # `declip case report`
+    "declip_desktop.report": {"engine", "declip_desktop.case", "declip_desktop.report", "resources"},
+    "declip_desktop": {"engine", "trainer", "declip_desktop.case", "declip_desktop.report", "declip_desktop",
+                       "resources"},
+}
+MAY_IMPORT_QT = {"declip_desktop"}
+# Layers the imported module belongs to (the longest matching prefix).
+LAYERS = ("engine", "trainer", "resources", "declip_desktop.case", "declip_desktop.report", "declip_desktop")
+
+# Exceptions that exist today, each with the issue that removes it. A new one fails the test.
+PENDING_IMPORTS = {
+    ("declip_desktop.report.imaging", "declip_desktop.colormaps"): "#36 moves the colour maps into engine.overlay",
+}
+PENDING_CYCLES = [
+    {"engine.backbones", "engine.backbones.stack"},  # #41: backbone families as a registry
+    {"declip_desktop.case.analyses", "declip_desktop.case.case_folder", "declip_desktop.case.ingest",
+     "declip_desktop.case.thumbs", "declip_desktop.case.verify"},  # #34: the case layer's use cases
+]
 
 
-def _imports(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    names = set()
-    for node in ast.walk(tree):
+def _modules() -> dict[str, Path]:
+    mods = {}
+    for top in OURS:
+        for f in (ROOT / top).rglob("*.py"):
+            parts = f.relative_to(ROOT).with_suffix("").parts
+            mods[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = f
+    return mods
+
+
+MODULES = _modules()
+
+
+def _longest(name: str, prefixes) -> str | None:
+    hits = [p for p in prefixes if name == p or name.startswith(p + ".")]
+    return max(hits, key=len) if hits else None
+
+
+def _imports(name: str, path: Path) -> list[tuple[str, list[str]]]:
+    """(imported module, names taken from it) for every import in the file; relative ones resolved."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    out = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
         if isinstance(node, ast.Import):
-            names |= {a.name for a in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module)
-    return names
+            out += [(a.name, []) for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                base = ".".join(parts[:len(parts) - node.level + 1] + ([node.module] if node.module else []))
+            for a in node.names:  # `from pkg import module` imports that module
+                sub = f"{base}.{a.name}"
+                out.append((sub, []) if sub in MODULES else (base, [a.name]))
+    return out
 
 
-def test_headless_packages_have_no_qt_imports():
+def _our_module(name: str) -> str | None:
+    while name and name not in MODULES:
+        name = name.rpartition(".")[0]
+    return name or None
+
+
+def test_each_package_imports_only_what_the_table_allows():
     offenders = []
-    for pkg in NO_QT:
-        for f in sorted((ROOT / pkg).rglob("*.py")):
-            names = _imports(f)
-            bad = [n for n in names if n.split(".")[0] in QT]
-            if pkg in ("engine", "trainer"):  # the lower layers never reach up into the front-end
-                bad += [n for n in names if n.split(".")[0] == "declip_desktop"]
-            offenders += [f"{f.relative_to(ROOT)}: {n}" for n in bad]
+    for name, path in MODULES.items():
+        part = _longest(name, ALLOWED)
+        if part is None:  # resources/ holds data, not code with imports of ours
+            continue
+        for target, _ in _imports(name, path):
+            top = target.split(".")[0]
+            if top in QT and _longest(name, ALLOWED) not in MAY_IMPORT_QT:
+                offenders.append(f"{name} imports {target} (no Qt below the GUI)")
+            if top in OURS and _longest(target, LAYERS) not in ALLOWED[part]:
+                if (name, _our_module(target)) not in PENDING_IMPORTS:
+                    offenders.append(f"{name} imports {target}")
     assert not offenders, offenders
-    assert sum(1 for pkg in NO_QT for _ in (ROOT / pkg).rglob("*.py")) > 20  # the scan saw the code
+    assert sum(1 for n in MODULES if n.startswith(("engine.", "trainer.", "declip_desktop.case."))) > 40
+
+
+def test_no_import_cycles_between_modules():
+    graph = {name: {m for t, _ in _imports(name, path) if (m := _our_module(t)) and m != name}
+             for name, path in MODULES.items()}
+    cycles = _strongly_connected(graph)
+    new = [sorted(c) for c in cycles if not any(c <= known for known in PENDING_CYCLES)]
+    assert not new, f"import cycles: {new}"
+
+
+def test_no_module_imports_another_modules_private_names():
+    offenders = []
+    tools = {f"{p.parent.name}/{p.name}": p for d in ("scripts", "benchmarks") for p in (ROOT / d).glob("*.py")}
+    for name, path in {**MODULES, **tools}.items():
+        for target, names in _imports(name, path):
+            if target.split(".")[0] in OURS:
+                offenders += [f"{name}: from {target} import {n}" for n in names if n.startswith("_")
+                              and not n.startswith("__")]
+    assert not offenders, offenders
+
+
+def test_cycle_finder_finds_a_cycle():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": set()}
+    assert _strongly_connected(graph) == [{"a", "b", "c"}]
 
 
 def test_cli_runs_without_loading_qt():
@@ -42,3 +130,45 @@ def test_cli_runs_without_loading_qt():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def _strongly_connected(graph: dict[str, set[str]]) -> list[set[str]]:
+    """The graph's strongly connected components of more than one node (Tarjan, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[set[str]] = []
+    for root in graph:
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            v, children = work[-1]
+            w = next(children, None)
+            if w is not None:
+                if w not in index:
+                    index[w] = low[w] = len(index)
+                    stack.append(w)
+                    on_stack.add(w)
+                    work.append((w, iter(sorted(graph.get(w, ())))))
+                elif w in on_stack:
+                    low[v] = min(low[v], index[w])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[v])
+            if low[v] == index[v]:
+                comp = set()
+                while True:
+                    w = stack.pop()
+                    on_stack.discard(w)
+                    comp.add(w)
+                    if w == v:
+                        break
+                if len(comp) > 1:
+                    found.append(comp)
+    return found

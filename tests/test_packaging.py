@@ -240,7 +240,7 @@ def _resources_with_standin_model(tmp_path: Path) -> Path:
 
     from engine.backbones import build_backbone
     from engine.cards import ModelCard
-    from engine.images import sha256_file
+    from engine.hashing import file_sha256
     from engine.testing import random_decoder_state
     from engine.weights import save_safetensors
 
@@ -254,7 +254,7 @@ def _resources_with_standin_model(tmp_path: Path) -> Path:
     ModelCard(id="declip-lite2-default", name="stand-in", backbone=spec,
               decoder={"type": "conv", "depth": 4, "widths": [32, 16, 8, 8]},
               files=[{"role": "decoder", "name": "decoder.safetensors", "path": "decoder.safetensors",
-                      "sha256": sha256_file(model / "decoder.safetensors"), "format": "safetensors"}]).save(model)
+                      "sha256": file_sha256(model / "decoder.safetensors"), "format": "safetensors"}]).save(model)
     return res
 
 

@@ -339,9 +339,9 @@ def test_mirrored_split_holds_features_of_mirrored_images_and_flipped_masks(data
                       widths=[4, 4, 4, 4], cache_dir=str(tmp_path / "cache"), mirror=True, seed=5)
     t = Trainer(cfg)
     t.prepare_backbone()
-    _, samples = t._load_split("train")
-    plain = t._features_for(samples, "train", t.backbone)
-    mirrored = t._features_for(samples, "train", t.backbone, mirrored=True)
+    _, samples = t.validator.load_split("train")
+    plain = t.validator.features(samples, "train")
+    mirrored = t.validator.features(samples, "train", mirrored=True)
     assert mirrored.names == plain.names
     assert torch.equal(mirrored.masks, plain.masks.flip(-1))
     assert any(m.any() and not torch.equal(m, m.flip(-1)) for m in plain.masks)  # the flip is visible
@@ -379,7 +379,8 @@ def test_second_cycle_starts_from_the_first_runs_weights_and_records_them(datase
     weights, and its card names them by SHA-256, so the chain stays traceable when the folder changes."""
     from engine.decoders import decoder_state_to_module
     from engine.weights import load_state_file
-    from trainer.train import TrainConfig, Trainer, init_record
+    from trainer.decoder_setup import init_record
+    from trainer.train import TrainConfig, Trainer
 
     first = tmp_path / "c1"
     common = ["--data", str(dataset), "--recipe", "small-data", "--backbone", TINY, "--widths", "4,4,4,4",
@@ -399,7 +400,7 @@ def test_second_cycle_starts_from_the_first_runs_weights_and_records_them(datase
                       widths=[4, 4, 4, 4], image_context="image-mean", init=str(first), cache_dir=str(tmp_path / "c"))
     t = Trainer(cfg)
     t.prepare_backbone()
-    dec = t._build_decoder(t.backbone.out_channels)
+    dec = t.build_decoder(t.backbone.out_channels)
     want = decoder_state_to_module(load_state_file(first / "decoder.safetensors"), t.dec_spec)
     got = dec.state_dict()
     assert all(torch.equal(got[k].cpu(), want[k]) for k in want)
@@ -411,16 +412,16 @@ def test_a_resumed_second_cycle_records_the_weights_it_started_from(dataset, tmp
     second cycle is interrupted, the resumed card still names the weights the cycle really began from."""
     import shutil
 
-    from engine.images import sha256_file
+    from engine.hashing import file_sha256
 
     cache = tmp_path / "cache"
     _train(dataset, tmp_path / "first", cache)
     _train(dataset, tmp_path / "other", cache, lr=3e-3)
-    started_from = sha256_file(tmp_path / "first" / "decoder.safetensors")
+    started_from = file_sha256(tmp_path / "first" / "decoder.safetensors")
     with pytest.raises(Cancelled, match="resume"):
         _train(dataset, tmp_path / "c2", cache, stop_at=(1, 1), init=str(tmp_path / "first"))
     shutil.copy(tmp_path / "other" / "decoder.safetensors", tmp_path / "first" / "decoder.safetensors")
-    assert sha256_file(tmp_path / "first" / "decoder.safetensors") != started_from
+    assert file_sha256(tmp_path / "first" / "decoder.safetensors") != started_from
     _train(dataset, tmp_path / "c2", cache, resume=True, init=str(tmp_path / "first"))
     card = json.loads((tmp_path / "c2" / "card.json").read_text())
     assert card["training"]["init"]["sha256"] == started_from

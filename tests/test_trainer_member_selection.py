@@ -7,7 +7,7 @@ import torch
 from engine.errors import DeclipError
 from tests.test_trainer_e2e import TRAIN_ARGS, declip, dataset  # noqa: F401 (the module-scoped data set)
 from trainer.member_selection import forward_select, pool_iou
-from trainer.train import CALIBRATION_SHIFTS, iou_by_shift
+from trainer.calibration import CALIBRATION_SHIFTS, iou_by_shift
 
 
 def _iou_per_shift_reference(logits, masks, shifts):

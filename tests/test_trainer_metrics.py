@@ -144,7 +144,7 @@ def test_ema_outside_zero_to_one_is_refused(tmp_path):
 def test_fit_logit_scale_recovers_a_known_temperature_and_keeps_the_boundary():
     import torch
 
-    from trainer.train import fit_logit_scale, fold_logit_scale
+    from trainer.calibration import fit_logit_scale, fold_logit_scale
 
     g = torch.Generator().manual_seed(0)
     x = torch.randn(200_000, generator=g) * 2

@@ -190,11 +190,11 @@ def test_stack_card_describes_both_backbones_and_a_mixture_needs_a_stack(trained
 
 
 def test_licences_that_differ_stay_with_their_part():
-    from trainer.mixture import _per_part
+    from trainer.mixture import per_part_text
 
     cards = [ModelCard(id=i, name=i, backbone=dict(LITE0), decoder={"type": "conv", "depth": 4}) for i in ("a", "b")]
-    assert _per_part(["CC0", "CC0"], cards) == "CC0"
-    assert _per_part(["CC0", "CC-BY-4.0"], cards) == "a: CC0 | b: CC-BY-4.0"
+    assert per_part_text(["CC0", "CC0"], cards) == "CC0"
+    assert per_part_text(["CC0", "CC-BY-4.0"], cards) == "a: CC0 | b: CC-BY-4.0"
 
 
 def test_mix_fit_skips_an_image_whose_mask_is_unreadable_and_says_so(trained, tmp_path, capsys):

@@ -86,7 +86,7 @@ def test_trainable_conv_gradients_equal_the_direct_conv(shape):
 
 
 def test_training_swap_keeps_parameters_and_state_dict():
-    from trainer.train import training_layout
+    from trainer.decoder_setup import training_layout
 
     torch.manual_seed(4)
     dec = conv_decoder(256, 8, widths=(256, 128, 128, 64))

@@ -251,7 +251,8 @@ def train_config(args):
 
 
 def cmd_train(args) -> int:
-    from .train import Trainer, export_official, official_layout_refusal
+    from .card_output import export_official, official_layout_refusal
+    from .train import Trainer
 
     cfg = train_config(args)
     trainer = Trainer(cfg, progress=console_progress(), log=_err)

@@ -8,17 +8,22 @@ and the card records every member's recipe and weights hash.
 """
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
-from engine.cards import ModelCard
-from engine.decoders import (build_decoder, decoder_state_to_module, ensemble_state, first_conv_key,
-                             module_state_to_checkpoint)
+from engine.cards import ModelCard, model_id_from
+from engine.decoders import build_decoder, decoder_state_to_module, ensemble_state, first_conv_key
 from engine.errors import DeclipError
 from engine.network import FlipAveraged
+from engine.stamps import utc_now
+from engine.versions import software_versions
 
-from .train import (DECODER_FILE, TrainConfig, Trainer, _add_card_field, _card_field, _slug, _utc, first_mismatch,
-                    fold_logit_scale, fold_logit_shift, load_init_state, with_mirrored_view)
+from .calibration import fold_logit_scale, fold_logit_shift
+from .card_output import add_card_field, read_card_field, save_decoder
+from .decoder_setup import first_mismatch, load_init_state
+from .features import is_cnn
+from .member_selection import candidate_logits, forward_select
+from .splits import with_mirrored_view
+from .validator import Validator
 
 _SHAPE_KEYS = ("type", "depth", "widths", "context")
 
@@ -46,10 +51,6 @@ def build_ensemble(models: list[Path], out: Path, model_id: str | None = None, n
     select (needs data): `models` are candidates, and at most `select` of them are chosen by forward
     selection on validation IoU (trainer.member_selection); the card records every step.
     """
-    from engine.images import sha256_file
-    from engine.versions import software_versions
-    from engine.weights import save_safetensors
-
     models = [Path(m) for m in models]
     if len(models) < 2:
         raise DeclipError("an ensemble needs at least two model folders")
@@ -71,7 +72,7 @@ def build_ensemble(models: list[Path], out: Path, model_id: str | None = None, n
     loaded = [decoder_state_to_module(load_init_state(m), spec) for m in models]  # each file read once
     c_in = int(loaded[0][first_conv_key(spec)].shape[1])
     c_in = c_in // 2 if spec.get("context") else c_in
-    cnn = _is_cnn(first.backbone)
+    cnn = is_cnn(first.backbone)
     member = build_decoder(spec, c_in, cnn)
     own = member.state_dict()
     states = []
@@ -90,13 +91,9 @@ def build_ensemble(models: list[Path], out: Path, model_id: str | None = None, n
         shift, val_iou, scale = _calibrate(dec, first, ens_spec, Path(data), val_split, device, flip_average,
                                            calibrate_scale, log)
     out.mkdir(parents=True, exist_ok=True)
-    dec_path = out / DECODER_FILE
-    save_safetensors(module_state_to_checkpoint(dec, ens_spec), dec_path,
-                     metadata={"format": "declip-desktop decoder", "decoder": f"ensemble of {len(models)}"})
-    files = [{"role": "decoder", "name": DECODER_FILE, "path": DECODER_FILE, "sha256": sha256_file(dec_path),
-              "size": dec_path.stat().st_size, "format": "safetensors"}]
+    files = [save_decoder(dec, ens_spec, out, f"ensemble of {len(models)}")]
     files += [dict(f) for f in first.files if f.get("role") != "decoder"]  # the backbone weights they share
-    model_id = model_id or _slug(out.name)
+    model_id = model_id or model_id_from(out.name, "trained-model")
     licences = sorted({c.license for c in cards})
     inp = {k: v for k, v in first.input.items() if k != "flip_average"}
     if flip_average:
@@ -107,16 +104,16 @@ def build_ensemble(models: list[Path], out: Path, model_id: str | None = None, n
         backbone=first.backbone, decoder=ens_spec, files=files, input=inp, license="; ".join(licences),
         training_data="; ".join(data_notes), intended_use=first.intended_use, limitations=first.limitations,
         metrics={"val_iou": round(val_iou, 4)} if val_iou is not None else {},
-        source="declip ensemble", created_utc=_utc())
+        source="declip ensemble", created_utc=utc_now())
     card.save(out)
     members = source_records(models, cards)
-    _add_card_field(out, "training", {
+    add_card_field(out, "training", {
         "ensemble": {"members": members, "combine": "mean of the members' logits",
                      "data": str(Path(data).resolve()) if data else None, "val_split": val_split if data else None,
                      "flip_average": flip_average, "bias_shift": shift, "logit_scale": round(scale, 6),
                      "val_iou": round(val_iou, 4) if val_iou is not None else None,
                      **({"selection": selection} if selection else {})},
-        "finished_utc": _utc(), "versions": software_versions()})
+        "finished_utc": utc_now(), "versions": software_versions()})
     return {"card": str(out / "card.json"), "model_id": model_id, "val_iou": val_iou, "bias_shift": shift,
             "logit_scale": scale, "members": len(models)}
 
@@ -139,8 +136,6 @@ def _check_one_form(models: list[Path], cards: list[ModelCard]) -> None:
 def _select(models: list[Path], cards: list[ModelCard], data: Path, split: str, device: str, flip_average: bool,
             max_members: int, log) -> tuple[list[Path], list[ModelCard], dict]:
     """The candidates chosen by trainer.member_selection, and the record of how they were chosen."""
-    from .member_selection import candidate_logits, forward_select
-
     spec = {k: cards[0].decoder[k] for k in _SHAPE_KEYS if k in cards[0].decoder}
     logits, masks = candidate_logits(models, cards, spec, data, split, device, flip_average, log)
     chosen, steps = forward_select(logits, masks, max_members, log)
@@ -171,7 +166,7 @@ def source_records(models: list[Path], cards: list[ModelCard], extra=lambda card
     for m, c in zip(models, cards):
         entry = {"id": c.id, "folder": str(m.resolve()), **extra(c),
                  "decoder_sha256": (c.file("decoder") or {}).get("sha256"), "metrics": c.metrics}
-        trained = _card_field(m, "training")
+        trained = read_card_field(m, "training")
         if trained:
             entry["training"] = trained
         records.append(entry)
@@ -188,48 +183,25 @@ def check_new_out(out: Path) -> None:
         raise DeclipError(f"{out}: is not empty; choose a new or empty folder for --out")
 
 
-def _is_cnn(backbone_spec: dict) -> bool:
-    from engine.backbones import build_backbone
-
-    return bool(getattr(build_backbone(backbone_spec, meta=True), "cnn", False))
-
-
-def validation_trainer(card: ModelCard, spec: dict, data: Path, split: str, device: str = "cpu",
-                       log=lambda s: None) -> Trainer:
-    """A Trainer set up to validate decoders of `spec` on `card`'s backbone (its weights files, the
-    feature cache) on `split` of `data`, with the trainer's own calibrated-bias IoU; backbone ready."""
-    from engine.backbones import weight_roles
-
-    clip = [str(card.path_of(r)) for r in weight_roles(card.backbone) if card.path_of(r)]
-    cfg = TrainConfig(data=str(data), out="", backbone=copy.deepcopy(card.backbone), backbone_weights=clip,
-                      decoder=f"conv-{spec['depth']}",
-                      widths=list(spec["widths"]), image_context=spec.get("context"), calibrate_bias=True,
-                      val_split=split, batch_size=16, device=device)
-    t = Trainer(cfg, log=log)
-    t.prepare_backbone()
-    return t
-
-
 def _calibrate(dec, card: ModelCard, spec: dict, data: Path, split: str, device: str, flip_average: bool,
                scale: bool, log) -> tuple[float, float, float]:
     """Fold the best constant logit shift (and with `scale`, the fitted logit scale) into dec, with the
     trainer's own validation code; returns (shift, mean val IoU at it, scale). With flip_average it
     validates what the engine will run: both views' features, stacked on the channels, through
     engine.network.FlipAveraged."""
-    t = validation_trainer(card, spec, data, split, device, log)
-    _, samples = t._load_split(split)
-    val = t._features_for(samples, split, t.backbone)
+    v = Validator.for_card(card, spec, data, split, device, log)
+    _, samples = v.load_split(split)
+    val = v.features(samples, split)
     judged = dec
     if flip_average:
-        val = with_mirrored_view(val, t._features_for(samples, split, t.backbone, mirrored=True))
+        val = with_mirrored_view(val, v.features(samples, split, mirrored=True))
         judged = FlipAveraged(dec)
-    iou = t._validate(judged.to(device), val)
-    shift = t.last_shift
+    iou, shift = v.iou(judged.to(device), val)
     if shift:
         fold_logit_shift(dec, shift)
     factor = 1.0
     if scale:
-        factor = t.calibrated_scale(judged, val)
+        factor = v.calibrated_scale(judged, val)
         fold_logit_scale(dec, factor)
     dec.eval()
     log(f"calibrated on {len(val)} {split} images: shift {shift:+.2f}, IoU {iou:.2f}"

@@ -11,13 +11,13 @@ import csv
 import json
 import math
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 from engine.errors import DeclipError
+from engine.stamps import utc_now
 
 from . import datasets as D
 from . import metrics as M
@@ -163,7 +163,7 @@ def run_evaluation(model: str | None, data: Path, split: str = "test", baseline:
         predict, meta = detector_predict(model, device)
     summary = evaluate_dataset(predict, ds, csv_path, progress)
     return {"model": meta, "data": str(Path(data).resolve()), "layout": ds.layout, "split": ds.split,
-            "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "metrics": summary}
+            "created_utc": utc_now(), "metrics": summary}
 
 
 def dump_json(obj: dict, path: Path) -> None:

@@ -7,7 +7,6 @@ a run gives the same numbers whether or not the cache was warm.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -18,13 +17,18 @@ import torch
 
 from engine.backbones import build_backbone, input_config, resolve_spec, weight_roles
 from engine.errors import CheckpointError, DeclipError
-from engine.images import sha256_file
+from engine.hashing import bytes_sha256, file_sha256
 
 
 def default_cache_dir() -> Path:
     from engine.store import declip_home
 
     return Path(declip_home()) / "feature-cache"
+
+
+def is_cnn(spec: dict) -> bool:
+    """Whether the backbone is a CNN (its decoders then take stage features, engine.decoders)."""
+    return bool(getattr(build_backbone(spec, meta=True), "cnn", False))
 
 
 def build_frozen_backbone(spec: str | dict, backbone_weights: list[Path] | None = None,
@@ -65,7 +69,7 @@ def backbone_key(spec: dict, weight_hashes: list[str]) -> str:
     spec = resolve_spec(spec)
     blob = json.dumps({"spec": spec, "input": input_config(spec)["size"], "weights": sorted(weight_hashes)},
                       sort_keys=True, default=str)
-    h = hashlib.sha256(blob.encode()).hexdigest()[:12]
+    h = bytes_sha256(blob.encode())[:12]
     fam = spec["family"]
     layer = spec.get("layer", spec.get("stages", ""))
     if fam == "fusion":
@@ -135,7 +139,7 @@ def cached_features(backbone, spec: dict, cache: FeatureCache, paths: list[Path]
     todo: list[tuple[int, str]] = []
     for i, p in enumerate(paths):
         try:
-            sha = sha256_file(p)
+            sha = file_sha256(p)
         except OSError as exc:
             if on_error:
                 on_error(p, exc)

@@ -18,7 +18,11 @@ from engine.decoders import build_decoder, decoder_state_to_module
 from engine.errors import DeclipError
 from engine.network import FlipAveraged
 
-from .train import CALIBRATION_SHIFTS, iou_by_shift, load_init_state, with_mirrored_view
+from .calibration import CALIBRATION_SHIFTS, iou_by_shift
+from .decoder_setup import load_init_state
+from .features import is_cnn
+from .splits import with_mirrored_view
+from .validator import Validator
 
 _CHUNK = 64  # images scored at a time (memory)
 
@@ -27,23 +31,21 @@ def candidate_logits(models: list[Path], cards: list[ModelCard], spec: dict, dat
                      device: str, flip_average: bool, log=lambda s: None) -> tuple[list[torch.Tensor], torch.Tensor]:
     """Each candidate's (N, 256, 256) float16 logits on `split` of `data` (flip-averaged if the model
     will be), and the uint8 masks; the backbone features come from the trainer's cache."""
-    from .ensemble import _is_cnn, validation_trainer
-
-    t = validation_trainer(cards[0], spec, data, split, device, log)
-    _, samples = t._load_split(split)
-    val = t._features_for(samples, split, t.backbone)
+    v = Validator.for_card(cards[0], spec, data, split, device, log)
+    _, samples = v.load_split(split)
+    val = v.features(samples, split)
     if flip_average:
-        val = with_mirrored_view(val, t._features_for(samples, split, t.backbone, mirrored=True))
+        val = with_mirrored_view(val, v.features(samples, split, mirrored=True))
     if not len(val):
         raise DeclipError(f"{data}: the {split} split has no usable images to choose members on")
     c_in = int(val.feats.shape[1]) // (2 if flip_average else 1)  # the views are stacked on the channels
     out = []
     for i, m in enumerate(models):
-        dec = build_decoder(spec, c_in, _is_cnn(cards[0].backbone))
+        dec = build_decoder(spec, c_in, is_cnn(cards[0].backbone))
         dec.load_state_dict({k: v.float() if v.is_floating_point() else v
                              for k, v in decoder_state_to_module(load_init_state(m), spec).items()})
         judged = FlipAveraged(dec) if flip_average else dec
-        out.append(torch.cat([lg.half() for lg, _ in t._val_logits(judged.to(device), val)]))
+        out.append(torch.cat([lg.half() for lg, _ in v.logits(judged.to(device), val)]))
         log(f"candidate {i + 1}/{len(models)} scored on {len(val)} {split} images: {m}")
     return out, val.masks
 

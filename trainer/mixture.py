@@ -2,7 +2,7 @@
 
 Why: `declip ensemble` averages decoders of one backbone, whose mistakes are alike. Decoders on
 another backbone (Lite0 against Lite2) take other textures for edits, so their calibrated logits
-can combine better (docs/default-model.md, round 19: +1.35 validation IoU for the two default
+can combine better (research/default-model-log.md, round 19: +1.35 validation IoU for the two default
 models, though test IoU fell, so the default stays one backbone). The engine runs the parts' backbones on one
 preprocessed image as a "stack" backbone and the decoders as a "mixture" (engine.decoders), so
 every part must take the same input (size, normalisation, flip averaging) and share one grid.
@@ -19,14 +19,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine.cards import ModelCard
-from engine.decoders import MAX_MIXTURE_PARTS, build_decoder, decoder_state_to_module, module_state_to_checkpoint
+from engine.cards import ModelCard, model_id_from
+from engine.decoders import MAX_MIXTURE_PARTS, build_decoder, decoder_state_to_module
 from engine.errors import DeclipError
+from engine.stamps import utc_now
+from engine.versions import software_versions
 
 from . import datasets as D
 from .ensemble import check_new_out, refuse_same_weights, source_records
-from .train import (CALIBRATION_SHIFTS, DECODER_FILE, _add_card_field, _mask256, _slug, _utc, first_mismatch,
-                    fit_logit_scale, iou_by_shift, load_init_state)
+from .calibration import CALIBRATION_SHIFTS, fit_logit_scale, iou_by_shift
+from .card_output import add_card_field, save_decoder
+from .decoder_setup import first_mismatch, load_init_state
+from .features import stage_channels
+from .splits import mask256
 
 _INPUT_KEYS = ("size", "mean", "std", "resize", "flip_average")
 
@@ -110,7 +115,7 @@ def fit_mixture(logits: list[torch.Tensor], masks: torch.Tensor, weights: list[f
             "folded_bias": round(best["shift"] * scale, 6)}
 
 
-def _per_part(texts: list[str], cards: list[ModelCard]) -> str:
+def per_part_text(texts: list[str], cards: list[ModelCard]) -> str:
     """One text when the parts agree, else each part's own, named by its id (a licence must stay
     attached to the weights it covers, a limitation to the model it was measured on)."""
     if len(set(texts)) == 1:
@@ -127,12 +132,6 @@ def build_mixture(models: list[Path], out: Path, model_id: str | None = None, na
     without data and weights, equal weights and no shift. half: store the weights as float16
     (half the file; the engine computes in float32 either way).
     """
-    from engine.images import sha256_file
-    from engine.versions import software_versions
-    from engine.weights import save_safetensors
-
-    from .features import stage_channels
-
     models = [Path(m) for m in models]
     out = Path(out)
     check_new_out(out)
@@ -157,7 +156,7 @@ def build_mixture(models: list[Path], out: Path, model_id: str | None = None, na
         masks, usable = [], []
         for j, (i, size) in enumerate(zip(kept, sizes)):
             try:
-                masks.append(_mask256(samples[i], size, problems))
+                masks.append(mask256(samples[i], size, problems))
                 usable.append(j)
             except DeclipError as exc:  # an unreadable mask skips its image, as in training
                 log(f"warning: {exc}; skipped")
@@ -187,28 +186,25 @@ def build_mixture(models: list[Path], out: Path, model_id: str | None = None, na
     if half:
         dec = dec.half()
     out.mkdir(parents=True, exist_ok=True)
-    dec_path = out / DECODER_FILE
-    save_safetensors(module_state_to_checkpoint(dec, spec), dec_path,
-                     metadata={"format": "declip-desktop decoder", "decoder": f"mixture of {len(models)}"})
+    decoder_file = save_decoder(dec, spec, out, f"mixture of {len(models)}")
     first = cards[0]
-    model_id = model_id or _slug(out.name)
+    model_id = model_id or model_id_from(out.name, "trained-model")
     inp = {k: v for k, v in first.input.items()}
     card = ModelCard(
         id=model_id, name=name or f"{model_id} (weighted sum of {len(models)} models)",
         backbone={"family": "stack", "parts": [c.backbone for c in cards]}, decoder=spec,
-        files=[{"role": "decoder", "name": DECODER_FILE, "path": DECODER_FILE, "sha256": sha256_file(dec_path),
-                "size": dec_path.stat().st_size, "format": "safetensors"}],
-        input=inp, license=_per_part([c.license for c in cards], cards),
-        training_data=_per_part([c.training_data for c in cards], cards),
-        intended_use=_per_part([c.intended_use for c in cards], cards),
-        limitations=_per_part([c.limitations for c in cards], cards), metrics={"val_iou": round(fit["val_iou"], 4)} if fit else {},
-        source="declip mix", created_utc=_utc())
+        files=[decoder_file],
+        input=inp, license=per_part_text([c.license for c in cards], cards),
+        training_data=per_part_text([c.training_data for c in cards], cards),
+        intended_use=per_part_text([c.intended_use for c in cards], cards),
+        limitations=per_part_text([c.limitations for c in cards], cards), metrics={"val_iou": round(fit["val_iou"], 4)} if fit else {},
+        source="declip mix", created_utc=utc_now())
     card.save(out)
     entries = source_records(models, cards, lambda c: {"backbone": c.backbone, "decoder": c.decoder_name})
-    _add_card_field(out, "training", {
+    add_card_field(out, "training", {
         "mixture": {"parts": entries, "combine": "weights[i] x part i's logit, summed, + bias",
                     "data": str(Path(data).resolve()) if data else None, "val_split": val_split if data else None,
                     "fit": fit, "weights_dtype": "float16" if half else "float32"},
-        "finished_utc": _utc(), "versions": software_versions()})
+        "finished_utc": utc_now(), "versions": software_versions()})
     return {"card": str(out / "card.json"), "model_id": model_id, "weights": coef, "bias": bias,
             "val_iou": fit["val_iou"] if fit else None, "parts": len(models)}

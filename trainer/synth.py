@@ -12,14 +12,12 @@ Output: the generic layout DS/<split>/{images,masks,real}/ plus DS/manifest.json
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import math
 import warnings
 from dataclasses import dataclass
 from functools import lru_cache
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
@@ -27,6 +25,8 @@ import numpy as np
 from PIL import Image
 
 from engine.errors import DeclipError
+from engine.hashing import bytes_sha256, file_sha256
+from engine.stamps import utc_now
 
 SPLITS = ("train", "val", "test")
 MIN_SIDE, MAX_SIDE = 64, 4096  # output long side, and the least photo side a view can be cut from
@@ -73,7 +73,7 @@ def load_photo_list(folder: Path) -> list[Photo]:
         if pinned is not None and pinned not in SPLITS:
             raise SynthError(f"{lic_file}: {p.name} has split {pinned!r}; expected one of {', '.join(SPLITS)}")
         photos.append(Photo(p, e.get("group", p.stem), e.get("licence", "unknown (not in LICENSES.json)"),
-                            e.get("attribution", ""), hashlib.sha256(p.read_bytes()).hexdigest(), pinned))
+                            e.get("attribution", ""), file_sha256(p), pinned))
     return photos
 
 
@@ -406,7 +406,7 @@ def synthesize(photos_dir: str | Path, out_dir: str | Path, count: int, seed: in
 
     manifest = {
         "format": "declip-synth/1",
-        "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "created_utc": utc_now(),
         "seed": seed, "count": count, "fractions": list(fractions), "real_fraction": real_fraction,
         "size": list(size), "kinds": dict(zip(KINDS, KIND_WEIGHTS)),
         "mask_convention": "white (255) = manipulated; exactly the pixels the edit changed",
@@ -451,7 +451,7 @@ def _make_one(job) -> dict:
     (out_dir / split / sub / name).write_bytes(data)
     item = {"image": f"{split}/{sub}/{name}", "split": split, "kind": kind,
             "host": host_p.path.name, "donor": donor_p.path.name if donor_p else None,
-            "sha256": hashlib.sha256(data).hexdigest(), **info}
+            "sha256": bytes_sha256(data), **info}
     if mask is not None:
         (out_dir / split / "masks").mkdir(parents=True, exist_ok=True)
         mname = f"{split}_{i:05d}.png"

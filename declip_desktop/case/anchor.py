@@ -15,6 +15,7 @@ from .errors import CaseError
 from .records import VerifyProblem
 
 _MARKER = re.compile(rb"declip-audit-head:(\d{1,12}):([0-9a-f]{64})(?::(logged|unlogged))?")
+_SIGNATURE = re.compile(rb"declip-audit-sig:([0-9a-f]{64}):([0-9a-f]{128})")
 _MAX_REPORT_BYTES = 2 * 1024**3
 
 
@@ -34,7 +35,7 @@ def parse_head(text: str) -> dict[str, Any]:
 
 def head_from_report(path: str | Path) -> dict[str, Any]:
     """The head a report (PDF, or its .sha256 sidecar) printed, with the PDF's own SHA-256."""
-    from engine.images import sha256_file
+    from engine.hashing import file_sha256 as sha256_file
 
     p = Path(path)
     try:
@@ -52,14 +53,21 @@ def head_from_report(path: str | Path) -> dict[str, Any]:
             "recorded": flag != b"unlogged" if flag else None}
     if data.startswith(b"%PDF"):
         head["report_sha256"] = sha256_file(p)
+    sigs = _SIGNATURE.findall(data)
+    if sigs:
+        head["signature"] = {"public_key": sigs[-1][0].decode(), "signature": sigs[-1][1].decode()}
     return head
 
 
-def check_against(entries: list[dict], head: dict[str, Any]) -> list[VerifyProblem]:
+def signature_marker(sig: dict[str, str]) -> str:
+    return f"declip-audit-sig:{sig['public_key']}:{sig['signature']}"
+
+
+def check_against(entries: list[dict], head: dict[str, Any], case_uuid: str = "") -> list[VerifyProblem]:
     """Problems when the log no longer holds `head`: entry `entries` must exist with that SHA-256
     (a hash that covers every entry before it), and a report's own export must be logged after it."""
     n, want, src = head["entries"], head["last_sha256"], head.get("source", "the given head")
-    problems: list[VerifyProblem] = []
+    problems: list[VerifyProblem] = _check_signature(head, case_uuid)
     if n == 0:
         return problems
     if len(entries) < n:
@@ -78,3 +86,21 @@ def check_against(entries: list[dict], head: dict[str, Any]) -> list[VerifyProbl
                                           f"'report_exported' entry after entry {n} records it: the log lost it",
                                           expected=rsha))
     return problems
+
+
+def _check_signature(head: dict[str, Any], case_uuid: str) -> list[VerifyProblem]:
+    """A signed head must verify under its key (and under the examiner's key, when given)."""
+    sig, want_key, src = head.get("signature"), head.get("expected_public_key"), head.get("source", "the head")
+    if not sig:
+        if want_key:
+            return [VerifyProblem("audit_anchor", f"{src} carries no examiner signature, but --pubkey asks for one")]
+        return []
+    from .signing import signature_valid
+
+    if want_key and want_key != sig["public_key"]:
+        return [VerifyProblem("audit_anchor", f"{src} was signed by key {sig['public_key']}, not by the given "
+                              f"examiner key {want_key}")]
+    if not signature_valid(head, case_uuid, sig["signature"], sig["public_key"]):
+        return [VerifyProblem("audit_anchor", f"{src}: the examiner signature of its audit head does not verify "
+                              "(the head, the case or the signature was altered)")]
+    return []

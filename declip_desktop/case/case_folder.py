@@ -17,7 +17,6 @@ no image decoding, so large cases open quickly.
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import threading
@@ -28,9 +27,12 @@ from typing import Any, Callable, Iterable
 from engine.versions import software_versions
 
 from . import schema
-from .atomic import remove_stale_temps, write_bytes_atomic, write_json_atomic
+from .atomic import write_bytes_atomic, write_json_atomic
 from .audit import AuditLog, AuditWriteError
 from .errors import CaseError, CaseSchemaError
+from .folder_upkeep import clear_failed_create as _clear_failed_create
+from .folder_upkeep import evidence_bytes as _evidence_bytes
+from .folder_upkeep import EVIDENCE_JSON, FINDINGS_JSON, SUBDIRS, remove_leftovers
 from .lock import CaseLock
 from .records import (DEFAULT_STATUS, FINDING_STATUSES, EvidenceItem, Finding, IngestReport, StoredAnalysis,
                       VerifyReport)
@@ -38,9 +40,6 @@ from .util import check_length, inside, record_digest, utc_now
 
 CASE_SUFFIX = ".declip"
 CASE_JSON = "case.json"
-EVIDENCE_JSON = "evidence.json"
-FINDINGS_JSON = "findings.json"
-SUBDIRS = ("evidence", "analyses", "reports", "thumbs")
 
 Progress = Callable[[int, int, str], None]
 Cancel = Callable[[], bool]
@@ -53,36 +52,6 @@ def case_dir_for(path: str | os.PathLike) -> Path:
         return p
     alt = p.with_name(p.name + CASE_SUFFIX)
     return alt if (alt / CASE_JSON).exists() else p
-
-
-def _evidence_bytes(doc: dict) -> bytes:
-    """The index with one item per line: readable and diffable, yet fast to write for 1,000s of items
-    (indent=2 put every quantisation-table number on its own line and made the file 4x larger)."""
-    head = json.dumps({k: v for k, v in doc.items() if k != "items"}, ensure_ascii=False)[:-1]
-    items = ",\n".join(json.dumps(it, ensure_ascii=False, separators=(",", ":")) for it in doc["items"])
-    return (f'{head}, "items": [\n{items}\n]}}\n' if items else f'{head}, "items": []}}\n').encode("utf-8")
-
-
-_SKELETON_FILES = (EVIDENCE_JSON, FINDINGS_JSON, "audit.jsonl", "case.lock")
-
-
-def _clear_failed_create(p: Path) -> None:
-    """Allow creating into an empty folder, or over the skeleton a killed create left behind
-    (no case.json, so it never was a case and holds no evidence); refuse anything else."""
-    entries = list(os.scandir(p))
-    for e in entries:
-        if e.name in SUBDIRS and e.is_dir() and not any(os.scandir(e.path)):
-            continue
-        if e.name in _SKELETON_FILES or e.name.startswith(".tmp-"):
-            continue
-        raise CaseError(f"{p}: folder exists and is not empty; choose a new case folder")
-    if any(e.name == "case.lock" for e in entries):
-        lock = CaseLock(p)
-        lock.acquire()  # refuses if a live process is creating it right now
-        lock.release()
-    for e in entries:
-        if e.is_file():
-            os.unlink(e.path)
 
 
 class Case:
@@ -182,6 +151,9 @@ class Case:
             raise CaseError(f"{p}: not a DeCLIP case (no {CASE_JSON})")
         # Validate before locking so a broken case is left exactly as it was.
         info = schema.validate_case_json(p / CASE_JSON, schema.read_json(p / CASE_JSON, "case.json"))
+        for sub in SUBDIRS:  # a planted link would send reads and writes outside the case
+            if (p / sub).is_symlink() or ((p / sub).exists() and not (p / sub).is_dir()):
+                raise CaseSchemaError(f"{p / sub}: is a link or not a folder; a case keeps its {sub}/ inside itself")
         lock = None
         if not readonly:
             lock = CaseLock(p)
@@ -527,17 +499,8 @@ class Case:
 
     # -- internals ------------------------------------------------------------------------------
     def _clean_stale_temps(self) -> None:
-        """Temp files of killed writes (ingest copies, analyses, reports, index files): removed, and
-        the removal logged, so a crash leaves no unexplained file and no silent deletion."""
-        folders = [self.path, self.evidence_dir, self.thumbs_dir, self.reports_dir]
-        try:
-            folders += [Path(e.path) for e in os.scandir(self.analyses_dir) if e.is_dir(follow_symlinks=False)]
-        except OSError:
-            pass
-        removed: list[str] = []
-        for d in folders:
-            if d.is_dir() and not d.is_symlink() and inside(self.path, d):
-                removed += [os.path.relpath(os.path.join(d, n), self.path) for n in remove_stale_temps(d, names=True)]
+        """Temp files of killed writes: removed, and the removal logged (no silent deletion)."""
+        removed = remove_leftovers(self.path)
         if removed:
             self._audit.append("stale_temps_removed", {"files": removed[:200], "count": len(removed)},
                                self.session_examiner)

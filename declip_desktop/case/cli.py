@@ -94,6 +94,8 @@ def register(subparsers) -> None:
     anchor.add_argument("--against", metavar="REPORT.pdf",
                         help="also prove the audit log is unchanged up to the head this report printed")
     anchor.add_argument("--head", metavar="COUNT:SHA256", help="the same, with the head typed from a report's cover")
+    sp.add_argument("--pubkey", metavar="KEY.pub",
+                    help="with --against: the report's audit head must carry a valid signature by this examiner key")
     sp.set_defaults(func=cmd_verify)
 
     sp = sub.add_parser("log", help="print the audit log")
@@ -106,7 +108,13 @@ def register(subparsers) -> None:
     sp.add_argument("--out", required=True, metavar="FILE.pdf")
     sp.add_argument("--threshold", type=float, help="one map threshold for every item (default: each finding's own)")
     sp.add_argument("--items", nargs="+", metavar="ID", help="only these evidence items")
+    sp.add_argument("--sign-key", metavar="KEY", help="sign the audit head the report prints with this Ed25519 "
+                                                      "private key (`declip case keygen`)")
     sp.set_defaults(func=cmd_report)
+
+    sp = sub.add_parser("keygen", help="make an examiner signing key (Ed25519) for `report --sign-key`")
+    sp.add_argument("--out", required=True, metavar="KEY", help="private key file to create (KEY.pub is written too)")
+    sp.set_defaults(func=cmd_keygen)
 
 
 def _err(msg: str) -> None:
@@ -296,6 +304,12 @@ def cmd_verify(args) -> int:
     from .anchor import head_from_report, parse_head
 
     head = head_from_report(args.against) if args.against else parse_head(args.head) if args.head else None
+    if args.pubkey:
+        if head is None:
+            raise CaseError("--pubkey needs --against REPORT.pdf")
+        from .signing import read_public_key
+
+        head["expected_public_key"] = read_public_key(args.pubkey)
     case, _writable = _open_or_read_only(args, "verifying")
     with case:
         rep = case.verify(against=head)
@@ -310,10 +324,19 @@ def cmd_verify(args) -> int:
             _err(_printable(f"note: {note}"))
         state = "INTACT" if rep.ok else f"INTEGRITY FAILURE ({len(rep.problems)} problem(s))"
         anchored = (f"; unchanged up to entry {head['entries']} as witnessed by {_printable(head['source'])}"
-                    if head and rep.ok else "")
+                    + (f", whose head is signed by examiner key {head['signature']['public_key']}"
+                       if head.get("signature") else "") if head and rep.ok else "")
         print(f"{state}: {rep.checked_files} evidence file(s) re-hashed, {rep.audit_entries} audit entries checked"
               f"{anchored}")
     return 0 if rep.ok else 1
+
+
+def cmd_keygen(args) -> int:
+    from .signing import keygen
+
+    pub = keygen(args.out)
+    print(f"private key {args.out} (keep it to yourself); public key {args.out}.pub: {pub}")
+    return 0
 
 
 def cmd_log(args) -> int:
@@ -339,7 +362,8 @@ def cmd_report(args) -> int:
     case, _ = _open_or_read_only(args, "reporting")
     with case:
         # build_report verifies the case, writes the PDF (+ .sha256) and logs the report's hash itself.
-        info = build_report(case, args.out, threshold=args.threshold, items=args.items)
+        signing = {"sign_key": args.sign_key} if args.sign_key else {}
+        info = build_report(case, args.out, threshold=args.threshold, items=args.items, **signing)
     path = getattr(info, "path", args.out)
     sha = getattr(info, "sha256", None)
     print(f"report written to {path}" + (f"  sha256 {sha}" if sha else ""))

@@ -1,18 +1,15 @@
-"""Small shared helpers: UTC timestamps, the OS user, hashing."""
+"""Small shared helpers of the case layer: record digests, readable times, evidence hashes.
+UTC timestamps and the OS user come from engine.stamps, file hashes from engine.hashing (one of each)."""
 from __future__ import annotations
 
-import getpass
 import hashlib
 import json
 import os
 import re
-from datetime import datetime, timezone
 from typing import Any
 
-
-def utc_now() -> str:
-    """ISO-8601 UTC with microseconds and a Z, so times sort as strings and are unambiguous."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+from engine.hashing import file_sha256 as sha256_file  # noqa: F401 (the case modules' name for it)
+from engine.stamps import os_user, utc_now  # noqa: F401
 
 
 def record_digest(record: Any) -> str:
@@ -34,13 +31,6 @@ def readable_utc(stamp: str | None) -> str:
     return f"{s} UTC"
 
 
-def os_user() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # no passwd entry (containers) and no USER variable
-        return f"uid:{os.getuid()}" if hasattr(os, "getuid") else "unknown"
-
-
 def hash_file(path: str | os.PathLike, chunk: int = 1 << 20) -> tuple[str, str, int]:
     """(sha256, md5, size) of a file, read in binary read-only mode."""
     sha, md5, size = hashlib.sha256(), hashlib.md5(), 0
@@ -50,10 +40,6 @@ def hash_file(path: str | os.PathLike, chunk: int = 1 << 20) -> tuple[str, str, 
             md5.update(block)
             size += len(block)
     return sha.hexdigest(), md5.hexdigest(), size
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    return hash_file(path)[0]
 
 
 # -- what a case may contain ------------------------------------------------------------------------

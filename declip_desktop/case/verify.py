@@ -87,7 +87,7 @@ def verify_records(case: "Case", evidence_part: tuple[list[VerifyProblem], list[
     if against is not None:
         from .anchor import check_against
 
-        problems += check_against(entries, against)
+        problems += check_against(entries, against, case.uuid)
     head = entries[-1] if entries else None
     rep = VerifyReport(ok=not problems, checked_files=checked, audit_entries=n_entries, verified_utc=utc_now(),
                        problems=problems, warnings=warnings,

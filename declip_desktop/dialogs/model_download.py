@@ -1,6 +1,6 @@
 """Download released models (the GUI face of `declip models fetch`): the releases with size, licence
 and training data, a licence acceptance dialog, the download in a worker with progress and cancel,
-and the offer made when a user picks a release that is not installed yet."""
+(the offer made when a user picks a release that is not installed is in release_offer.py)."""
 from __future__ import annotations
 
 import html
@@ -15,8 +15,6 @@ from declip_desktop.workers import Job, JobRunner
 from engine.download import human_bytes
 from engine.fetch import ROLE_WORD
 
-RELEASE_PREFIX = "release:"  # model combo data for a release that is not installed
-NOT_INSTALLED = " (not installed)"
 
 
 class LicenceDialog(QDialog):
@@ -217,59 +215,3 @@ class DownloadDialog(QDialog):
         self.runner.cancel_all()
         self.runner.wait(60000)
         super().done(r)
-
-
-# ---- the model combo: releases that are not installed ---------------------------------------------
-def add_release_items(combo, entries) -> None:
-    """List releases that are not installed after the ready models, marked as such."""
-    for e in entries:
-        if e.status == "not imported" and e.location == "catalogue":
-            combo.addItem(e.card.name + NOT_INSTALLED, RELEASE_PREFIX + e.card.id)
-
-
-def watch_model_combo(combo, window, refresh) -> None:
-    """Offer a download or a pack when the user picks a release that is not installed."""
-    from PySide6.QtCore import QTimer
-
-    last = {"data": combo.currentData()}
-
-    def changed(index: int) -> None:
-        data = combo.itemData(index)
-        if isinstance(data, str) and data.startswith(RELEASE_PREFIX):
-            # after the signal returns: the offer is modal
-            QTimer.singleShot(0, lambda: offer_release(window, combo, index, last["data"], refresh))
-        else:
-            last["data"] = data
-
-    combo.currentIndexChanged.connect(changed)
-
-
-def offer_release(window, combo, index: int, previous, refresh) -> None:
-    """A not-installed release was picked: offer to download it or import a pack, then go back."""
-    data = combo.itemData(index)
-    if not isinstance(data, str) or not data.startswith(RELEASE_PREFIX):
-        return
-    model_id = data[len(RELEASE_PREFIX):]
-    combo.setCurrentIndex(max(combo.findData(previous), 0))  # never analyse with a model that is absent
-    box = QMessageBox(QMessageBox.Icon.Question, "Model not installed",
-                      f"{combo.itemText(index).removesuffix(NOT_INSTALLED)} is not installed on this computer.", parent=window)
-    box.setObjectName("releaseOfferBox")
-    box.setInformativeText("Download it (needs a network connection; you will be shown its licence first), "
-                           "or import a .declipmodel pack brought from a connected machine.")
-    download = box.addButton("Download…", QMessageBox.ButtonRole.AcceptRole)
-    pack = box.addButton("Import pack…", QMessageBox.ButtonRole.ActionRole)
-    box.addButton(QMessageBox.StandardButton.Cancel)
-    box.exec()
-    if box.clickedButton() is download:
-        dlg = DownloadDialog(window, select=model_id)
-        dlg.finished.connect(lambda *_: refresh())
-        dlg.finished.connect(dlg.deleteLater)
-        dlg.open()
-    elif box.clickedButton() is pack:
-        from declip_desktop.dialogs.model_manager import ModelManagerDialog
-
-        dlg = ModelManagerDialog(window)
-        dlg.finished.connect(lambda *_: refresh())
-        dlg.finished.connect(dlg.deleteLater)
-        dlg.open()
-        dlg.import_pack()

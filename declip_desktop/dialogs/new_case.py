@@ -1,7 +1,6 @@
 """New case dialog: title, number, examiner, organisation, description and where to keep it."""
 from __future__ import annotations
 
-import getpass
 import os
 import re
 from datetime import datetime
@@ -10,6 +9,8 @@ from pathlib import Path
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout,
                                QLabel, QLineEdit, QPlainTextEdit, QPushButton, QVBoxLayout)
 
+from engine.stamps import os_user
+
 
 def default_cases_dir() -> Path:
     home = os.environ.get("DECLIP_HOME")
@@ -17,13 +18,6 @@ def default_cases_dir() -> Path:
         return Path(home) / "cases"
     docs = Path.home() / "Documents"
     return (docs if docs.is_dir() else Path.home()) / "DeCLIP Cases"
-
-
-def default_examiner() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:
-        return ""
 
 
 def unique_case_path(folder: Path, title: str) -> Path:
@@ -44,7 +38,7 @@ class NewCaseDialog(QDialog):
         title = f"Case {datetime.now():%Y-%m-%d %H%M}"
         self.titleEdit = QLineEdit(title, objectName="caseTitleEdit", accessibleName="Case title")
         self.numberEdit = QLineEdit(objectName="caseNumberEdit", accessibleName="Case number")
-        self.examinerEdit = QLineEdit(examiner or default_examiner(), objectName="caseExaminerEdit",
+        self.examinerEdit = QLineEdit(examiner or os_user(), objectName="caseExaminerEdit",
                                       accessibleName="Examiner")
         self.orgEdit = QLineEdit(objectName="caseOrganisationEdit", accessibleName="Organisation")
         self.descriptionEdit = QPlainTextEdit(objectName="caseDescriptionEdit", accessibleName="Description")

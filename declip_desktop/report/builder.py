@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from glob import escape as glob_escape
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
@@ -13,10 +14,10 @@ from typing import Any
 from reportlab import rl_config
 from reportlab.platypus import PageBreak, SimpleDocTemplate
 
-from declip_desktop.case.anchor import marker
+from declip_desktop.case.anchor import marker, signature_marker
 from engine.atomic import TMP_PREFIX, fsync_dir
 from engine.errors import DeclipError
-from engine.images import sha256_file
+from engine.hashing import file_sha256
 from engine.versions import app_version
 
 from . import appendix, fonts, imaging, provenance_block
@@ -40,7 +41,8 @@ class ReportError(DeclipError):
 
 
 def build_report(case: Any, out_path: str | os.PathLike, threshold: float | None = None,
-                 items: list[str] | None = None, progress: Progress | None = None) -> ReportInfo:
+                 items: list[str] | None = None, progress: Progress | None = None,
+                 sign_key: str | os.PathLike | None = None) -> ReportInfo:
     """Write the forensic PDF report of `case` to `out_path`, plus `<out_path>.sha256`.
 
     case: a case folder path, an open `declip_desktop.case` Case, or a `report.model.ReportCase`.
@@ -48,6 +50,7 @@ def build_report(case: Any, out_path: str | os.PathLike, threshold: float | None
     items: item ids or file names to include (None: all, in case order).
     progress(done, total, message) is called as items are laid out.
     When the case has an audit log, the report's SHA-256 is appended to it after writing.
+    sign_key: an Ed25519 private key (PEM, `declip case keygen`) that signs the audit head printed.
     """
     started = time.perf_counter()
     if threshold is not None and not (0.0 <= float(threshold) <= 1.0):
@@ -60,6 +63,12 @@ def build_report(case: Any, out_path: str | os.PathLike, threshold: float | None
     from .case_adapter import open_case
 
     with open_case(case) as (case_obj, rcase):
+        if sign_key is not None:
+            from declip_desktop.case.signing import sign_head
+
+            if not rcase.audit.head:
+                raise ReportError("only a report of a case folder has an audit head to sign")
+            rcase.audit.signature = sign_head(sign_key, rcase.audit.head, rcase.case_uuid)
         return _build(case_obj, rcase, out_path, threshold, items, progress, started,
                       {"open_verify": time.perf_counter() - started})
 
@@ -124,6 +133,9 @@ def _build(case_obj, rcase: ReportCase, out_path: Path, threshold, items, progre
     keywords = ["forensic", "image manipulation", clip(rcase.number, 60), report_id]
     if head:  # machine-readable for `declip case verify --against REPORT.pdf`
         keywords.append(marker(head, rcase.audit.recorded))
+    if rcase.audit.signature:
+        keywords.append(signature_marker(rcase.audit.signature))
+    leftovers = _remove_leftovers(out_path)
     tmp_fh, tmp = _temp_beside(out_path)
     doc = SimpleDocTemplate(
         tmp_fh, pagesize=PAGE, leftMargin=MARGIN_X, rightMargin=MARGIN_X, topMargin=MARGIN_TOP,
@@ -143,7 +155,8 @@ def _build(case_obj, rcase: ReportCase, out_path: Path, threshold, items, progre
             os.fsync(tmp_fh.fileno())
         timings["layout"] = time.perf_counter() - t_layout
         step(n + 1, "recording the report's SHA-256")
-        digest, sidecar = _publish(tmp, out_path, head, recorded=rcase.audit.recorded)
+        digest, sidecar = _publish(tmp, out_path, head, recorded=rcase.audit.recorded,
+                                   signature=rcase.audit.signature)
     except OSError as exc:
         raise ReportError(f"{out_path}: cannot write the report ({exc.strerror or exc})") from None
     finally:
@@ -155,7 +168,8 @@ def _build(case_obj, rcase: ReportCase, out_path: Path, threshold, items, progre
                                           if f.integrity.status in ("MISMATCH", "file missing")],
                       size_bytes=out_path.stat().st_size, seconds=time.perf_counter() - started, generated_utc=utc,
                       timings={k: round(v, 3) for k, v in timings.items()})
-    info.audit_logged = log_report(case_obj, info, threshold=threshold, items=[it.item_id for it in chosen])
+    info.audit_logged = log_report(case_obj, info, threshold=threshold, items=[it.item_id for it in chosen],
+                                   removed_leftovers=leftovers)
     step(n + 2, "done")
     return info
 
@@ -203,17 +217,35 @@ def _temp_beside(out_path: Path):
     return os.fdopen(fd, "wb"), Path(name)
 
 
-def _publish(tmp: Path, out_path: Path, head: dict | None, recorded: bool) -> tuple[str, Path]:
+def _remove_leftovers(out_path: Path) -> list[str]:
+    """Temp files an earlier, killed export of this same report left beside it (named after it, so
+    nothing else is touched); the clean-up is recorded with this report's audit entry."""
+    gone = []
+    for prefix in (f"{TMP_PREFIX}{out_path.name}.", f"{TMP_PREFIX}{out_path.name}.sha256."):
+        for p in out_path.parent.glob(glob_escape(prefix) + "*"):
+            if p.is_file() and not p.is_symlink() and p.name.startswith(prefix):
+                try:
+                    p.unlink()
+                    gone.append(str(p))
+                except OSError:
+                    pass
+    return sorted(set(gone))
+
+
+def _publish(tmp: Path, out_path: Path, head: dict | None, recorded: bool,
+             signature: dict | None = None) -> tuple[str, Path]:
     """Put the PDF and its .sha256 sidecar in place so that a kill at any moment never leaves a PDF
     beside a sidecar naming other bytes: sidecar written to a temp, the old sidecar removed, the PDF
     renamed, then the new sidecar renamed. Worst case a PDF without sidecar, which is plain to see."""
-    digest = sha256_file(tmp)
+    digest = file_sha256(tmp)
     sidecar = out_path.with_name(out_path.name + ".sha256")
     lines = [f"{digest}  {out_path.name}"]
     if head:  # sha256sum -c ignores '#' lines; `declip case verify --against` reads them
         lines.append(f"# {marker(head, recorded)}")
         lines.append(f"# case audit log head when this report was made: entry {head['entries']}, sha256 "
                      f"{head['last_sha256']}; report {'recorded in the log after it' if recorded else 'not recorded (case read-only)'}")
+        if signature:
+            lines.append(f"# {signature_marker(signature)}")
     side_fh, side_tmp = _temp_beside(sidecar)
     try:
         with side_fh:

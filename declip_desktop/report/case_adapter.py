@@ -172,5 +172,6 @@ def log_report(case: Any, info: ReportInfo, **details: Any) -> bool:
         return False
     case.record_report(info.path, {"report_id": info.report_id, "pages": info.pages, "items": details.get("items"),
                                    "threshold": details.get("threshold"), "sidecar": str(info.sidecar),
-                                   "format": "pdf"})
+                                   "format": "pdf"}
+                       | ({"removed_leftovers": details["removed_leftovers"]} if details.get("removed_leftovers") else {}))
     return True

@@ -68,6 +68,10 @@ def cover(case: ReportCase, findings: list[Findings], *, report_id: str, utc: st
     head = case.audit.head
     if head:
         rows.append(("Audit log head", P(f"entry {head['entries']}, SHA-256 {head['last_sha256']}", "mono")))
+    sig = case.audit.signature
+    if sig:
+        rows.append(("Head signed (Ed25519)", P(f"examiner key {sig['public_key']}; signature {sig['signature']}",
+                                                "mono")))
     if case.report_by and case.report_by != case.examiner:
         rows.insert(4, ("Report produced by", case.report_by))
     if case.created_utc:

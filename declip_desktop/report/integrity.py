@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.images import sha256_file
+from engine.hashing import file_sha256
 
 from .model import ReportItem
 
@@ -31,7 +31,7 @@ def verify(item: ReportItem) -> Integrity:
         return Integrity(MISSING, None, f"The evidence file is no longer in the case ({item.path}). "
                                         "Its content cannot be verified at report time.")
     try:
-        now = sha256_file(item.path)
+        now = file_sha256(item.path)
     except OSError as exc:
         return Integrity(MISSING, None, f"The evidence file cannot be read at report time: {exc}.")
     return _judge(item, now)

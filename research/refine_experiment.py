@@ -6,11 +6,11 @@ bilinearly, so its edges fall anywhere inside a cell while the edit's edges foll
 2010) makes the map locally an affine function of the image's colours, so a soft edge of the map
 snaps to the nearest colour edge of the photo without moving where there is none.
 
-Round 16 of docs/default-model.md (DS = build/dm/synth, LOGITS from trace_experiment.py dump):
+Round 16 of research/default-model-log.md (DS = build/dm/synth, LOGITS from trace_experiment.py dump):
 
-    python scripts/refine_experiment.py grid DS LOGITS --split val --limit 200
-    python scripts/refine_experiment.py eval DS LOGITS --radius R --eps E [--on prob|logit] [--guide rgb|grey]
-    python scripts/refine_experiment.py ceiling DS LOGITS --split val   # what no post-processing can beat
+    python research/refine_experiment.py grid DS LOGITS --split val --limit 200
+    python research/refine_experiment.py eval DS LOGITS --radius R --eps E [--on prob|logit] [--guide rgb|grey]
+    python research/refine_experiment.py ceiling DS LOGITS --split val   # what no post-processing can beat
 """
 from __future__ import annotations
 

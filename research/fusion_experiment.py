@@ -2,8 +2,8 @@
 """Round 19 experiment: do two models on different backbones (Lite0 and Lite2 ensembles) make
 different mistakes, so that the mean of their logits maps edits better than either alone?
 
-    python scripts/fusion_experiment.py dump MODEL_DIR --data DS --split val --out LOGITS.npz
-    python scripts/fusion_experiment.py fuse A.npz B.npz [C.npz ...] --data DS --split val [--weights 0.5,0.5]
+    python research/fusion_experiment.py dump MODEL_DIR --data DS --split val --out LOGITS.npz
+    python research/fusion_experiment.py fuse A.npz B.npz [C.npz ...] --data DS --split val [--weights 0.5,0.5]
 
 `dump` runs the model through the engine exactly as `declip analyze` does in paper mode (the card's
 flip averaging included) and stores each image's 256x256 logit map (float16). `fuse` combines such

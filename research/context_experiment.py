@@ -5,7 +5,7 @@ with the rest of the photo, which is what a splice or an inpainted fill differs 
 for every channel, the cell's difference from the image's mean of that channel (a parameter-free
 "how unlike the rest of this image is this cell" map) to the cached stage 3+4 features.
 
-    DECLIP_HOME=build/dm/home python scripts/context_experiment.py <declip train arguments>
+    DECLIP_HOME=build/dm/home python research/context_experiment.py <declip train arguments>
 """
 import sys
 from pathlib import Path

@@ -1,14 +1,14 @@
 """Experiment (not product code): does the default model gain from more distinct training photos?
 
-Every round of docs/default-model.md points at the 25 training scenes as the limit. The only
+Every round of research/default-model-log.md points at the 25 training scenes as the limit. The only
 licensed photos left are the validation scenes, so this builds `declip synth`'s data set with
 some validation scenes moved to training, the test scenes untouched (their items come out
 byte-identical, checked below), and trains one member exactly as the shipped recipe.
 
-Round 16 of docs/default-model.md:
+Round 16 of research/default-model-log.md:
 
-    python scripts/val_photos_experiment.py PHOTOS OUT [--move GROUP ...]   # synth with the move
-    python scripts/val_photos_experiment.py --check REFERENCE_DS OUT        # test items identical?
+    python research/val_photos_experiment.py PHOTOS OUT [--move GROUP ...]   # synth with the move
+    python research/val_photos_experiment.py --check REFERENCE_DS OUT        # test items identical?
 """
 from __future__ import annotations
 

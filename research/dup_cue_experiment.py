@@ -5,10 +5,10 @@ window do not see. This computes, per image at 128 px, the best non-local match 
 patch (normalised 5x5 samples, also mirrored, brute force with torch) and how coherent the match
 offsets of neighbours are; four maps (coherence, similarity, texture, coherent-and-textured) are
 pooled to the 32x32 grid and appended to the cached stage 3+4 features. The result is recorded in
-docs/default-model.md (round 3).
+research/default-model-log.md (round 3).
 
-    DECLIP_HOME=build/dm/home python scripts/dup_cue_experiment.py pre build/dm/synth
-    DECLIP_HOME=build/dm/home python scripts/dup_cue_experiment.py train <declip train arguments>
+    DECLIP_HOME=build/dm/home python research/dup_cue_experiment.py pre build/dm/synth
+    DECLIP_HOME=build/dm/home python research/dup_cue_experiment.py train <declip train arguments>
 """
 import json
 import os

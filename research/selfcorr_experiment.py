@@ -12,8 +12,8 @@ It runs `declip train` with the engine's ImageContext patched to append those ma
 engine itself is unchanged), so its validation IoU per epoch compares directly with a plain run
 of the same command:
 
-    python scripts/selfcorr_experiment.py --k 4 -- train --data DS --recipe small-data ...   (round 16)
-    python scripts/selfcorr_experiment.py --k 4 -- evaluate --model OUT --data DS --split test ...
+    python research/selfcorr_experiment.py --k 4 -- train --data DS --recipe small-data ...   (round 16)
+    python research/selfcorr_experiment.py --k 4 -- evaluate --model OUT --data DS --split test ...
 """
 from __future__ import annotations
 

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Recover the members of a `declip ensemble` model as model folders, so new seeds can join them.
 
-    python scripts/recover_ensemble_members.py ENSEMBLE_DIR TEMPLATE_MEMBER_DIR OUT_PREFIX
+    python research/recover_ensemble_members.py ENSEMBLE_DIR TEMPLATE_MEMBER_DIR OUT_PREFIX
 
-Round 19 (docs/default-model.md) added two seeds to the shipped four-member model without retraining
+Round 19 (research/default-model-log.md) added two seeds to the shipped four-member model without retraining
 the four: `declip ensemble` stacks its members side by side, so each member's weights are a slice of
 the ensemble's (engine.decoders.split_ensemble_state). The ensemble's folded logit scale and shift
 are divided out; each member's final bias becomes the members' mean bias, which is all an ensemble
@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from engine.decoders import (build_decoder, decoder_state_to_module, module_state_to_checkpoint,  # noqa: E402
                              split_ensemble_state)
-from engine.images import sha256_file  # noqa: E402
+from engine.hashing import file_sha256  # noqa: E402
 from engine.weights import load_state_file, save_safetensors  # noqa: E402
 
 
@@ -51,7 +51,7 @@ def main() -> int:
         m = ens["members"][i]
         c = copy.deepcopy(template)
         c.update(id=m["id"], name=f"{m['id']} (recovered from {card['id']})", metrics=m["metrics"],
-                 files=[{"role": "decoder", "name": dec.name, "path": dec.name, "sha256": sha256_file(dec),
+                 files=[{"role": "decoder", "name": dec.name, "path": dec.name, "sha256": file_sha256(dec),
                          "size": dec.stat().st_size, "format": "safetensors"}])
         c["training"] = dict(m.get("training", {}), recovered_from={
             "model": card["id"], "decoder_sha256": card["files"][0]["sha256"], "member": i,

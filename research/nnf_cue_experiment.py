@@ -8,9 +8,9 @@ own variance, and whether the neighbours' match offsets agree (copies move whole
 offset; chance matches of natural texture do not agree). The cue is fused late with the model's
 logit map, fused = model + a * cue + b, with (a, b) chosen on validation IoU (as round 14).
 
-    python scripts/trace_experiment.py dump build/dm/synth build/nnf      # the model's logit maps
-    python scripts/nnf_cue_experiment.py cue build/dm/synth build/nnf      # the cue maps, val + test
-    python scripts/nnf_cue_experiment.py eval build/dm/synth build/nnf [--box 17]
+    python research/trace_experiment.py dump build/dm/synth build/nnf      # the model's logit maps
+    python research/nnf_cue_experiment.py cue build/dm/synth build/nnf      # the cue maps, val + test
+    python research/nnf_cue_experiment.py eval build/dm/synth build/nnf [--box 17]
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Measured choice of Lite0 feature stages and decoder width for the embedded default model.
 # Short runs on the first 600 training images of the synthetic set, scored by validation IoU.
-# Usage: scripts/lite0_search.sh DATA_DIR RUNS_DIR   (results: RUNS_DIR/*/card.json, summary on stdout)
+# Usage: research/lite0_search.sh DATA_DIR RUNS_DIR   (results: RUNS_DIR/*/card.json, summary on stdout)
 set -euo pipefail
 DATA=${1:?data set}; RUNS=${2:?runs folder}
 mkdir -p "$RUNS"

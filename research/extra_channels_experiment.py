@@ -16,7 +16,7 @@ def run_train(cue_grid, argv: list[str]) -> None:
 
 def run_train_transformed(transform, argv: list[str]) -> None:
     """Like run_train, but each image's cached (C, grid, grid) features become transform(feats, path)."""
-    import trainer.train as T
+    import trainer.validator as T
 
     orig = T.cached_features_by_stage
 
@@ -38,13 +38,13 @@ def disk_cached(cache_dir, maps_of):
 
     from PIL import Image
 
-    from engine.images import sha256_file
+    from engine.hashing import file_sha256
 
     cache_dir = Path(cache_dir)
 
     def cue_grid(path, grid=32):
         cache_dir.mkdir(parents=True, exist_ok=True)
-        f = cache_dir / f"{sha256_file(path)}.npy"
+        f = cache_dir / f"{file_sha256(path)}.npy"
         if f.exists():
             return np.load(f)
         g = np.asarray(maps_of(np.asarray(Image.open(path).convert("RGB")), grid), np.float16)

@@ -5,8 +5,8 @@ sensor noise of a Telea/Navier-Stokes fill, the softer spectrum of an upscaled c
 computes, at the image's own resolution, the local energy of a few high-pass residuals, pools it to the
 32x32 grid (log, and relative to the image's median) and appends it to the cached stage 3+4 features.
 
-    DECLIP_HOME=build/dm/home python scripts/residual_cue_experiment.py pre build/dm/synth
-    DECLIP_HOME=build/dm/home python scripts/residual_cue_experiment.py train <declip train arguments>
+    DECLIP_HOME=build/dm/home python research/residual_cue_experiment.py pre build/dm/synth
+    DECLIP_HOME=build/dm/home python research/residual_cue_experiment.py train <declip train arguments>
 """
 import json
 import os

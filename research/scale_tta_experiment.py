@@ -2,8 +2,8 @@
 """Round 24 experiment: does averaging the default model over input sizes (multi-scale test-time
 averaging) beat its one 448-px view?
 
-    python scripts/scale_tta_experiment.py dump --data DS --split val --sizes 384,448,512 --out DIR
-    python scripts/scale_tta_experiment.py score DIR --split val --combo 448 --combo 448+512 [...]
+    python research/scale_tta_experiment.py dump --data DS --split val --sizes 384,448,512 --out DIR
+    python research/scale_tta_experiment.py score DIR --split val --combo 448 --combo 448+512 [...]
 
 `dump` runs the shipped default model (flip-averaged, as it analyses) at each input size and stores
 its 256x256 logit map per image (float16). `score` averages the logits of each combination of sizes,

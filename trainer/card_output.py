@@ -1,0 +1,127 @@
+"""What a training run (or `declip ensemble` / `declip mix`) leaves behind: decoder.safetensors and a
+card.json whose `training` record says how the weights were made (data and its manifest hash, the
+recipe, seeds, init weights, history, software versions), and the official .pth export."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from engine.backbones import weight_roles
+from engine.cards import ModelCard, model_id_from
+from engine.decoders import DEFAULT_WIDTHS, module_state_to_checkpoint
+from engine.errors import DeclipError
+from engine.hashing import file_sha256
+from engine.stamps import utc_now
+from engine.versions import software_versions
+from engine.weights import load_state_file, save_safetensors
+
+from .config import TrainConfig
+
+DECODER_FILE = "decoder.safetensors"
+
+
+def save_decoder(dec: torch.nn.Module, spec: dict, out: Path, label: str) -> dict:
+    """Write dec as out/decoder.safetensors in the checkpoint layout; returns its card `files` entry."""
+    path = Path(out) / DECODER_FILE
+    save_safetensors(module_state_to_checkpoint(dec, spec), path,
+                     metadata={"format": "declip-desktop decoder", "decoder": label})
+    return {"role": "decoder", "name": DECODER_FILE, "path": DECODER_FILE, "sha256": file_sha256(path),
+            "size": path.stat().st_size, "format": "safetensors"}
+
+
+def backbone_file_entries(spec: dict, weights: list[str]) -> list[dict]:
+    """Card entries of the CLIP weights a run used: referenced, not copied (`declip models import DIR
+    --backbone-weights` finds them)."""
+    entries = []
+    for role, p in zip(weight_roles(spec), weights):
+        p = Path(p)
+        entries.append({"role": role, "name": p.name, "sha256": file_sha256(p), "size": p.stat().st_size,
+                        "format": "clip"})
+    return entries
+
+
+def manifest_sha256(root: Path) -> str | None:
+    """SHA-256 of a data set's manifest.json (None without one): names the exact data a run saw."""
+    m = Path(root) / "manifest.json"
+    return file_sha256(m) if m.is_file() else None
+
+
+def training_record(cfg: TrainConfig, st: dict, n_train: int, n_val: int, best_epoch: int, shift: float,
+                    scale: float, problems: int) -> dict:
+    """The card's `training` block of one `declip train` run; st is the loop's status."""
+    recipe = {k: v for k, v in asdict(cfg).items() if k not in ("out", "cache_dir", "device", "data")}
+    training = {"recipe": recipe, "data": str(Path(cfg.data).resolve()),
+                "data_manifest_sha256": manifest_sha256(Path(cfg.data)), "train_images": n_train,
+                "val_images": n_val, "epochs": st["epoch"], "best_epoch": best_epoch, "bias_shift": shift,
+                "logit_scale": round(scale, 6),
+                "flip_average": cfg.flip_average,
+                "history": st["history"], "problems": problems, "finished_utc": utc_now()}
+    if cfg.init:
+        training["init"] = st["init"]
+    training["versions"] = software_versions()
+    return training
+
+
+def write_trained_card(cfg: TrainConfig, out: Path, spec: dict, dec_spec: dict, files: list[dict], val_iou: float,
+                       training: dict) -> str:
+    """card.json of a `declip train` run, with its training record; returns the model id."""
+    model_id = cfg.model_id or model_id_from(out.name, "trained-model")
+    card = ModelCard(
+        id=model_id, name=cfg.name or f"{model_id} ({cfg.decoder} on {spec['family']})",
+        backbone=spec, decoder=dec_spec, files=files,
+        license="weights trained by the user; the training data's licences apply",
+        training_data=f"{cfg.data} (manifest sha256 {training['data_manifest_sha256'] or 'none'})",
+        intended_use="localising manipulated regions similar to the training data",
+        limitations="trained on a local data set; check held-out metrics before relying on it",
+        metrics={"val_iou": round(val_iou, 4)}, source="declip train", created_utc=utc_now())
+    if cfg.flip_average:
+        card.input["flip_average"] = True
+    card.save(out)
+    add_card_field(out, "training", training)
+    return model_id
+
+
+def read_card_field(folder: Path, key: str):
+    """A field of a model folder's card.json that the engine's ModelCard does not model (e.g. training)."""
+    try:
+        return json.loads((Path(folder) / "card.json").read_text(encoding="utf-8")).get(key)
+    except (OSError, ValueError):
+        return None
+
+
+def add_card_field(folder: Path, key: str, value) -> None:
+    """Keep a field in card.json even if the engine's ModelCard does not model it (yet)."""
+    p = Path(folder) / "card.json"
+    d = json.loads(p.read_text())
+    if key not in d:
+        d[key] = value
+        p.write_text(json.dumps(d, indent=2, ensure_ascii=False) + "\n")
+
+
+def official_layout_refusal(backbone: dict, decoder: dict) -> str | None:
+    """Why a model of this backbone and decoder has no official DeCLIP .pth layout (None: it has one).
+    `declip train --export-official` asks before training, not after an hour of it."""
+    if backbone.get("family") not in ("clip-vit", "fusion") or decoder.get("context") or decoder.get("members", 1) > 1 or (
+            decoder.get("type", "conv") == "conv" and list(decoder.get("widths", DEFAULT_WIDTHS)) != list(DEFAULT_WIDTHS)):
+        return ("the official layout exists only for CLIP ViT or fusion backbones with the paper's decoder "
+                "(widths, no image context, one decoder)")
+    return None
+
+
+def export_official(model_dir: Path, out_path: Path) -> Path:
+    """Write the decoder in the official DeCLIP .pth layout (CLIP ViT / fusion, paper widths only)."""
+    card = ModelCard.load(model_dir)
+    fam = card.backbone["family"]
+    dec = card.decoder
+    why = official_layout_refusal(card.backbone, dec)
+    if why:
+        raise DeclipError(f"{model_dir}: {why}; this model is {fam} {card.decoder_name}")
+    fc = load_state_file(card.path_of("decoder"))
+    layer = card.backbone.get("layer") if fam == "clip-vit" else card.backbone["vit"]["layer"]
+    dtype = "linear" if dec.get("type") == "linear" else f"conv-{dec.get('depth', 20)}"
+    torch.save({"model": {k: v for k, v in fc.items() if k.startswith("fc.")}, "optimizer": {},
+                "total_steps": 0, "feature_layer": f"layer{layer}", "decoder_type": dtype}, out_path)
+    return Path(out_path)
