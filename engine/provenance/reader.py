@@ -10,9 +10,9 @@ import io
 import json
 import os
 import re
-from datetime import datetime, timezone
 from typing import Any
 
+from ..stamps import utc_now
 from .trust import TrustAnchors
 from .verdict import AI_SOURCE_TYPES, TRUST_CODES, judge
 
@@ -92,7 +92,7 @@ def read_provenance(source: str | os.PathLike | bytes, anchors: TrustAnchors | N
 def _base_record(anchors: TrustAnchors | None) -> dict[str, Any]:
     return {
         "schema": SCHEMA,
-        "read_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "read_utc": utc_now(),
         "reader": {**sdk_versions(), "remote_fetch": False, "ocsp_fetch": False, "network_hosts_allowed": []},
         "manifest_present": False,
         "verdict": "none",

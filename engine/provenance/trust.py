@@ -7,13 +7,13 @@ preferences.json. The record names every anchor used by its SHA-256 (of the DER 
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import DeclipError
+from ..hashing import bytes_sha256
 
 PEM_SUFFIXES = (".pem", ".crt", ".cer")
 _BEGIN = b"-----BEGIN CERTIFICATE-----"
@@ -65,7 +65,7 @@ def load_trust_anchors(path: str | os.PathLike) -> TrustAnchors:
         for cert in certs:
             der = cert.public_bytes(Encoding.DER)
             anchors.certificates.append({"file": f.name, "subject": _dn(cert.subject),
-                                         "sha256": hashlib.sha256(der).hexdigest()})
+                                         "sha256": bytes_sha256(der)})
             pems.append(cert.public_bytes(Encoding.PEM).decode("ascii"))
     if not pems:
         raise ProvenanceError(f"trust anchors: no PEM certificate in {p}")
