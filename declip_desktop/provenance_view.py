@@ -118,9 +118,9 @@ def reread_current(window) -> dict | None:
     from declip_desktop.case.provenance import reread
     from engine.errors import DeclipError
 
-    from .evidence_model import IdRole
-
-    eid = window.evidenceList.currentIndex().data(IdRole)
+    index = window.evidenceList.currentIndex()  # (evidence_model imports this module: no import back)
+    rows = window.evidenceModel.rows()
+    eid = rows[index.row()].id if index.isValid() and index.row() < len(rows) else None
     if not eid or window.case is None:
         return None
     try:

@@ -7,16 +7,13 @@ it found ("provenance_read", with the new record's digest).
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from engine.images import MAX_FILE_BYTES
 from engine.provenance import ProvenanceError, TrustAnchors, read_provenance, resolve_trust_anchors
 
 from .errors import CaseError
 from .util import read_regular, record_digest
-
-if TYPE_CHECKING:
-    from .case_folder import Case
 
 
 def anchors_for(trust_anchors: Any) -> tuple[TrustAnchors | None, str | None]:
@@ -41,8 +38,9 @@ def provenance_of(data: bytes, image_format: str | None, anchors: TrustAnchors |
     return rec
 
 
-def reread(case: "Case", evidence: str, trust_anchors: Any = None) -> dict:
-    """Read the evidence copy's Content Credentials again and log it (when the case is writable)."""
+def reread(case, evidence: str, trust_anchors: Any = None) -> dict:
+    """Read the evidence copy's Content Credentials again and log it (when the case is writable).
+    `case` is an open declip_desktop.case.Case (not imported here: case_folder imports this module's users)."""
     item = case.resolve(evidence)
     anchors, note = anchors_for(trust_anchors)
     try:
