@@ -20,7 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     engine_cli.register(sub)
-    for modname in ("trainer.cli", "declip_desktop.case.cli"):
+    for modname in ("trainer.cli", "declip_desktop.case.cli", "declip_desktop.validate_cli"):
         try:
             mod = __import__(modname, fromlist=["register"])
         except ImportError:

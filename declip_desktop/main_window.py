@@ -203,6 +203,8 @@ class MainWindow(QMainWindow):
                                      "Import an official DeCLIP checkpoint and its CLIP weights")
         self.actionTrain = act("actionTrain", "&Train a model…", self.train_dialog, None)
         self.actionAbout = act("actionAbout", "&About DeCLIP Desktop", self.about, None)
+        self.actionValidate = act("actionValidate", "&Validate installation…", self.validate_installation, None,
+                                  "Re-hash the model and compare its maps with the bundled golden set")
 
         mb = self.menuBar()
         m = mb.addMenu("&File")
@@ -235,6 +237,7 @@ class MainWindow(QMainWindow):
         for a in (self.actionModelManager, self.actionImportModel, self.actionTrain):
             m.addAction(a)
         m = mb.addMenu("&Help")
+        m.addAction(self.actionValidate)
         m.addAction(self.actionAbout)
 
         tb = QToolBar("Main", self, objectName="mainToolBar")
@@ -1072,6 +1075,13 @@ class MainWindow(QMainWindow):
         from declip_desktop.dialogs.about import AboutDialog
 
         dlg = AboutDialog(self)
+        dlg.finished.connect(dlg.deleteLater)
+        dlg.open()
+
+    def validate_installation(self) -> None:
+        from declip_desktop.dialogs.validation import ValidationDialog
+
+        dlg = ValidationDialog(self.runner, self)  # runs in a worker; the dialog shows PASS/FAIL per item
         dlg.finished.connect(dlg.deleteLater)
         dlg.open()
 

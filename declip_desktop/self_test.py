@@ -6,6 +6,7 @@ It checks, in a temporary folder and with no display (Qt offscreen):
   3. an overlay is rendered and the 16-bit probability map round-trips through PNG;
   4. a case is created, the sample ingested, the analysis and a finding stored, the case verifies;
   5. a PDF report of that case is written (starts with %PDF, has pages, its .sha256 sidecar exists);
+  5b. `declip validate` passes: model re-hashed, the golden set's maps within tolerance;
   6. Qt reads the sample JPEG (imageformats plugin) and the main window builds offscreen.
 It prints one line per check and exits 0 when all pass, 1 otherwise. Nothing outside the
 temporary folder is read or written except the bundled resources: DECLIP_HOME and
@@ -218,6 +219,23 @@ def _checks(r: _Run, tmp: Path) -> None:
         return f"c2pa-python {v['c2pa_python']} (SDK {v['c2pa_rs']}), offline read of {SAMPLE}: no manifest"
 
     r.check("Content Credentials (C2PA) reader", provenance)
+    def validate():
+        from declip_desktop.validate_cli import validate as run_validate
+
+        v, record, written = run_validate(MODEL_ID)
+        if not v.has_references and all(f["ok"] for f in v.files):
+            # a build that bundles another embedded model (DECLIP_EMBEDDED_MODEL): nothing recorded to
+            # compare with; its files matched their card above. `declip validate` itself says FAIL.
+            return (f"not applicable: the golden set holds no maps for this embedded model's weights "
+                    f"(record {written[0].name}; re-record with scripts/make_golden_set.py)")
+        bad = [i.line() for i in v.items if not i.ok] + v.problems + [f"{f['name']}: hash differs" for f in v.files
+                                                                       if not f["ok"]]
+        if not v.ok:
+            raise ValueError(f"declip validate: {record['result']}: " + "; ".join(bad[:4]))
+        worst = max(i.max_diff for i in v.items)
+        return f"{len(v.items)} golden items PASS (largest difference {worst:.1e}), record {written[0].name}"
+
+    r.check("declip validate (golden set)", validate, ("det",), state)
 
     def gui():
         from PySide6.QtGui import QImage, QImageReader

@@ -4,7 +4,11 @@ A card is JSON (timm PretrainedCfg style) stored next to the weights:
   id, name, version, backbone (spec dict), decoder (spec dict), input {size, resize, mean, std,
   optional flip_average: the map is the mean of the image's and its mirror image's},
   files [{role, name, sha256, size, format}], license, training_data, intended_use,
-  limitations, metrics, source, created_utc.
+  limitations, metrics, source, created_utc, training (how it was made: data, recipe, seeds, init
+  weights and their hashes), validation (a list of measured figures, one entry per evaluation set:
+  engine/validation_text.py says what an entry holds and puts it in words).
+Keys this version does not model (e.g. training_photos) are kept as they are (`extra`) and written
+back, so re-saving a card (import, default change) never loses provenance.
 Roles: "decoder" (DeCLIP .pth or safetensors with fc.* keys), "clip-vit", "clip-rn".
 """
 from __future__ import annotations
@@ -80,6 +84,10 @@ class ModelCard:
     created_utc: str = ""
     builtin: bool = False
     schema: int = SCHEMA
+    training: dict | None = None
+    validation: list[dict] = field(default_factory=list)
+    # Keys of the card this version does not model, kept verbatim (provenance must survive a re-save).
+    extra: dict = field(default_factory=dict, compare=False, repr=False)
     # Folder holding the files (set when loaded; not written).
     root: Path | None = field(default=None, compare=False, repr=False)
 
@@ -131,6 +139,10 @@ class ModelCard:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d.pop("root", None)
+        extra = d.pop("extra", None) or {}
+        if d.get("training") is None:
+            d.pop("training", None)
+        d.update({k: v for k, v in extra.items() if k not in d})
         return d
 
     @classmethod
@@ -157,9 +169,10 @@ class ModelCard:
             raise ModelStoreError(f"{origin}: {exc}") from None
         _check_input(inp, origin)
         files = _check_files(d.get("files", []), origin)
-        known = {f for f in cls.__dataclass_fields__ if f != "root"}
+        known = {f for f in cls.__dataclass_fields__ if f not in ("root", "extra")}
         fields = {k: v for k, v in d.items() if k in known}
-        fields.update(backbone=backbone, files=files, input=dict(inp))
+        fields.update(backbone=backbone, files=files, input=dict(inp),
+                      extra={k: v for k, v in d.items() if k not in known})
         try:
             card = cls(**fields)
         except (TypeError, ValueError, KeyError) as exc:  # a backstop: the checks above should catch all
@@ -205,6 +218,8 @@ class ModelCard:
             "license": self.license,
             "training_data": self.training_data,
             "files": [{k: f.get(k) for k in ("role", "name", "sha256", "size")} for f in self.files],
+            # the measured figures travel with each result, so a report states the rate that held then
+            "validation": self.validation,
         }
 
 
@@ -236,6 +251,11 @@ def _check_fields(d: dict, origin: str) -> None:
         raise ModelStoreError(f"{origin}: name must be a non-empty string of at most 500 characters")
     if "metrics" in d and not isinstance(d["metrics"], dict):
         raise ModelStoreError(f"{origin}: metrics must be a JSON object, found {_short(d['metrics'])}")
+    if d.get("training") is not None and not isinstance(d["training"], dict):
+        raise ModelStoreError(f"{origin}: training must be a JSON object, found {_short(d['training'])}")
+    if "validation" in d and (not isinstance(d["validation"], list)
+                              or not all(isinstance(v, dict) for v in d["validation"])):
+        raise ModelStoreError(f"{origin}: validation must be a list of JSON objects, found {_short(d['validation'])}")
     if "builtin" in d and not isinstance(d["builtin"], bool):
         raise ModelStoreError(f"{origin}: builtin must be true or false")
     if "schema" in d and (not isinstance(d["schema"], int) or isinstance(d["schema"], bool)):

@@ -51,6 +51,12 @@ def _tile_scale(text: str) -> float:
     return value
 
 
+def _evidence_layers(text: str) -> list[str]:
+    from .evidence.outputs import layers_arg
+
+    return layers_arg(text)
+
+
 def _opacity(text: str) -> float:
     value = _finite_float(text)
     if not 0.0 <= value <= 1.0:
@@ -103,6 +109,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--opacity", type=_opacity, default=0.5, help="overlay opacity 0..1")
     p.add_argument("--trust-anchors", metavar="PATH", help="PEM file or folder of C2PA trust anchors (default: "
                    "the settings file's; none: signer trust is not judged)")
+    p.add_argument("--evidence", type=_evidence_layers, default=[], metavar="LAYERS",
+                   help="also write classical evidence layers as <stem>.<layer>.png: a comma list of "
+                        "ela, ghost, noise, dq, clones, resampling, or all (docs/evidence.md)")
     p.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR")
     p.set_defaults(func=cmd_analyze, _parser=p)
 
@@ -199,7 +208,8 @@ class _InputGuard:
         return (st.st_dev, st.st_ino) in self.inodes
 
 
-OUTPUT_SUFFIXES = (".prob.png", ".overlay.png", ".raw.npy")
+OUTPUT_SUFFIXES = (".prob.png", ".overlay.png", ".raw.npy",
+                   ".ela.png", ".ghost.png", ".noise.png", ".dq.png", ".clones.png", ".resampling.png")
 
 
 def _unique_stem(path: Path, used: set[str], out: Path | None = None, guard: _InputGuard | None = None) -> str:
@@ -338,6 +348,10 @@ def cmd_analyze(args) -> int:
                 _say(f"declip: error: {entry['error']}")
                 items.append(entry)
                 continue
+            if args.evidence:  # a layer that cannot apply is recorded, it does not fail the image
+                from .evidence.outputs import write_layers
+
+                outputs["evidence"] = write_layers(x, stem, out, args.evidence, _say)
             entry.update({"sha256": x.sha256, "width": x.width, "height": x.height, "score": res.score,
                           "flagged_fraction_at_0.5": res.flagged_fraction(0.5), "outputs": outputs,
                           "metadata": res.metadata, "error": None})
@@ -352,7 +366,8 @@ def cmd_analyze(args) -> int:
         "mode": args.mode,
         "parameters": {"precision": args.precision, "device": args.device, "batch_size": args.batch_size,
                        "tile_stride": args.tile_stride, "tile_scale": args.tile_scale, "cmap": args.cmap,
-                       "opacity": args.opacity, "trust_anchors": anchors.describe() if anchors else None},
+                       "opacity": args.opacity, "evidence": args.evidence,
+                       "trust_anchors": anchors.describe() if anchors else None},
         "model_load_s": det.load_seconds,
         "total_s": time.perf_counter() - t0,
         "analysed": len(items) - failures,
@@ -416,6 +431,12 @@ def cmd_models_show(args) -> int:
                       + (f"; {FLIP_AVERAGE_TEXT}" if c.flip_average else "")),
             ("license", c.license), ("training data", c.training_data), ("intended use", c.intended_use),
             ("limitations", c.limitations)]
+    from .validation_text import lines, training_summary
+
+    # the independent figure comes first, in words: it is what an examiner can quote
+    rows[3:3] = [("validated", v) for v in lines(c.validation)] or [("validated", "no validation recorded on this card")]
+    if c.training:
+        rows.append(("training", training_summary(c.training)))
     for k, v in rows:
         print(f"{k:>14}: {v}")
     for f in c.files:

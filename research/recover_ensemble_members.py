@@ -19,6 +19,8 @@ import json
 import sys
 from pathlib import Path
 
+from engine.atomic import write_text_atomic  # cards are written atomically everywhere
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -56,7 +58,7 @@ def main() -> int:
         c["training"] = dict(m.get("training", {}), recovered_from={
             "model": card["id"], "decoder_sha256": card["files"][0]["sha256"], "member": i,
             "original_decoder_sha256": m["decoder_sha256"]})
-        (out / "card.json").write_text(json.dumps(c, indent=2, ensure_ascii=False) + "\n")
+        write_text_atomic(out / "card.json", json.dumps(c, indent=2, ensure_ascii=False) + "\n")
         print(out, c["files"][0]["sha256"])
     return 0
 

@@ -121,7 +121,17 @@ def main() -> int:
             else "trained with declip train)"),
         "training_photos": [{k: p[k] for k in ("file", "licence", "attribution", "split", "sha256")} for p in photos],
     })
-    (out_dir / "card.json").write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
+    from engine.atomic import write_text_atomic
+    from trainer.evaluate import validation_entry
+
+    # the card's validation list: the synthetic test split here (the same generator made it: an upper
+    # bound); add the independent external-v1 entry with trainer.evaluate.validation_entry after
+    # `declip evaluate --data ../shared/benchmarks/external-v1` (README, docs/trainer.md)
+    card["validation"] = [validation_entry(json.loads(test_json.read_text()), {
+        "id": "synth-test", "name": "its own synthetic test split", "same_generator": True,
+        "description": "held-out test split of the declip synth data it was trained on (photos never seen in "
+                       "training or validation)"})]
+    write_text_atomic(out_dir / "card.json", json.dumps(card, indent=2, ensure_ascii=False) + "\n")
     size = sum(p.stat().st_size for p in out_dir.iterdir())
     print(f"{out_dir}: {size / 1e6:.2f} MB; test IoU {test['iou']:.2f} vs ELA {ela['iou']:.2f}")
     return 0

@@ -8,6 +8,8 @@ Facts from ../shared/docs/official-models.md. Run: python scripts/make_official_
 import json
 from pathlib import Path
 
+from engine.atomic import write_text_atomic  # cards are written atomically everywhere
+
 OUT = Path(__file__).resolve().parent.parent / "resources" / "cards"
 MEAN = [0.48145466, 0.4578275, 0.40821073]
 STD = [0.26862954, 0.26130258, 0.27577711]
@@ -68,10 +70,10 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     for gen in TRAIN:
         c = card("vit", gen)
-        (OUT / f"{c['id']}.json").write_text(json.dumps(c, indent=2) + "\n")
+        write_text_atomic(OUT / f"{c['id']}.json", json.dumps(c, indent=2) + "\n")
     for gen in ("pluralistic", "lama", "repaint-p2-9k", "ldm"):
         c = card("fusion", gen)
-        (OUT / f"{c['id']}.json").write_text(json.dumps(c, indent=2) + "\n")
+        write_text_atomic(OUT / f"{c['id']}.json", json.dumps(c, indent=2) + "\n")
     print(f"wrote {len(list(OUT.glob('*.json')))} cards to {OUT}")
 
 

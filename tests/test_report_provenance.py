@@ -37,6 +37,6 @@ def test_report_shows_provenance_per_item_and_how_it_was_validated(c2pa_samples,
     assert "none found. The absence of Content Credentials proves nothing" in text
     assert "CONTENT CREDENTIALS: UNREADABLE" in text and "CBOR" in text
     # the appendix: settings, the anchor by its SHA-256
-    assert "Appendix D — How Content Credentials (C2PA) were validated" in text
+    assert "Appendix E — How Content Credentials (C2PA) were validated" in text
     assert "remote manifest fetching off" in text
     assert hashlib.sha256(c2pa_samples["ca_der"]).hexdigest()[:40] in text.replace(" ", "")

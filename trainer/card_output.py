@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from engine.backbones import weight_roles
+from engine.atomic import write_text_atomic
 from engine.cards import ModelCard, model_id_from
 from engine.decoders import DEFAULT_WIDTHS, module_state_to_checkpoint
 from engine.errors import DeclipError
@@ -76,11 +77,10 @@ def write_trained_card(cfg: TrainConfig, out: Path, spec: dict, dec_spec: dict, 
         training_data=f"{cfg.data} (manifest sha256 {training['data_manifest_sha256'] or 'none'})",
         intended_use="localising manipulated regions similar to the training data",
         limitations="trained on a local data set; check held-out metrics before relying on it",
-        metrics={"val_iou": round(val_iou, 4)}, source="declip train", created_utc=utc_now())
+        metrics={"val_iou": round(val_iou, 4)}, source="declip train", created_utc=utc_now(), training=training)
     if cfg.flip_average:
         card.input["flip_average"] = True
-    card.save(out)
-    add_card_field(out, "training", training)
+    card.save(out)  # one atomic write, training record included
     return model_id
 
 
@@ -93,12 +93,12 @@ def read_card_field(folder: Path, key: str):
 
 
 def add_card_field(folder: Path, key: str, value) -> None:
-    """Keep a field in card.json even if the engine's ModelCard does not model it (yet)."""
+    """Set a field of card.json that is still empty (written atomically, like every card)."""
     p = Path(folder) / "card.json"
-    d = json.loads(p.read_text())
-    if key not in d:
+    d = json.loads(p.read_text(encoding="utf-8"))
+    if d.get(key) in (None, {}, []):
         d[key] = value
-        p.write_text(json.dumps(d, indent=2, ensure_ascii=False) + "\n")
+        write_text_atomic(p, json.dumps(d, indent=2, ensure_ascii=False) + "\n")
 
 
 def official_layout_refusal(backbone: dict, decoder: dict) -> str | None:

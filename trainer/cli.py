@@ -136,15 +136,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=cmd_mix)
 
-    p = sub.add_parser("evaluate", help="localisation/detection metrics of a model on a data set")
+    p = sub.add_parser("evaluate", help="localisation/detection metrics of a model on a data set",
+                       description="Data sets: synth/generic, Dolos, AutoSplice, or a benchmark folder with a "
+                                   "manifest.json list (../shared/benchmarks/external-v1). Prints IoU, pixel AP, F1 "
+                                   "and best F1 overall and per kind, image AP beside its chance level, the share of "
+                                   "authentic images flagged (> 1 %% of pixels at 0.5), and the ELA baseline.")
     p.add_argument("--model", action="append", default=[], metavar="ID|DIR",
                    help="model id or folder; for a Dolos ID/OOD table repeat as GENERATOR=ID")
     p.add_argument("--baseline", choices=["ela"], help="evaluate the ELA baseline instead of a model")
+    p.add_argument("--layer", default=None, metavar="NAME",
+                   help="evaluate an evidence layer (ela, ghost, noise, dq, clones, resampling) instead of a model, "
+                        "at the layer's own default threshold unless --threshold is given")
+    p.add_argument("--layer-param", action="append", default=[], metavar="KEY=VALUE",
+                   help="a parameter of --layer (JSON value), e.g. method=\"dense\" for clones")
     p.add_argument("--data", required=True, type=Path)
     p.add_argument("--split", default="test")
     p.add_argument("--generators", default=None, help="Dolos generators to test on, comma separated")
     p.add_argument("--json", type=Path, default=None, help="write the results as JSON")
     p.add_argument("--csv", type=Path, default=None, help="write per-image metrics as CSV")
+    p.add_argument("--no-ela", action="store_true", help="skip the ELA baseline that is scored beside the model")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="probability above which a pixel counts as flagged (IoU, F1, authentic images flagged); "
+                        "default 0.5, or the layer's own threshold with --layer")
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=cmd_evaluate)
 
@@ -340,15 +353,38 @@ def _resolve(spec):
     return copy.deepcopy(resolve_spec(spec))  # flags edit it; never the shared presets
 
 
+def _layer_producer(name: str, params: list[str]):
+    """`--layer NAME --layer-param K=V ...` as a MapProducer (a refused image scores as an empty map)."""
+    from .layer_scoring import evidence_producer
+
+    kw = {}
+    for kv in params:
+        k, sep, v = kv.partition("=")
+        if not sep or not k:
+            raise DeclipError(f"--layer-param {kv!r}: give KEY=VALUE")
+        try:
+            kw[k] = json.loads(v)
+        except json.JSONDecodeError:
+            kw[k] = v
+    return evidence_producer(name, **kw)  # an unknown name is an EvidenceError naming the layers
+
+
 def cmd_evaluate(args) -> int:
-    from .evaluate import dolos_table, dump_json, format_table, run_evaluation
+    from .evaluate import dolos_table, dump_json, format_summary, format_table, run_evaluation
     from .datasets import detect_layout
 
     gens = args.generators.split(",") if args.generators else None
-    if not args.baseline and not args.model:
-        raise DeclipError("give --model ID|DIR (or --baseline ela)")
-    if args.baseline and args.model:
-        raise DeclipError("give --model or --baseline, not both (they are evaluated one at a time)")
+    chosen = [f for f, v in (("--model", args.model), ("--baseline", args.baseline), ("--layer", args.layer)) if v]
+    if not chosen:
+        raise DeclipError("give --model ID|DIR (or --baseline ela, or --layer NAME)")
+    if len(chosen) > 1:
+        raise DeclipError(f"give one of {', '.join(chosen)} (they are evaluated one at a time)")
+    producer, threshold = None, args.threshold
+    if args.layer:
+        producer = _layer_producer(args.layer, args.layer_param)
+        threshold = producer.meta["threshold"] if threshold is None else threshold
+    elif args.layer_param:
+        raise DeclipError("--layer-param goes with --layer")
     for flag, out in (("--json", args.json), ("--csv", args.csv)):
         # checked before a run that can take an hour, not after it
         if out is not None and not Path(out).parent.is_dir():
@@ -372,16 +408,10 @@ def cmd_evaluate(args) -> int:
             _err(f"evaluate {done}/{total}")
 
     res = run_evaluation(args.model[0] if args.model else None, args.data, args.split, args.baseline,
-                         args.device, args.csv, gens, prog)
+                         args.device, args.csv, gens, prog, with_ela=not args.no_ela, producer=producer,
+                         threshold=0.5 if threshold is None else threshold)
     m = res["metrics"]
-    line = (f"{res['model'].get('model_id')} on {args.data} [{res['split']}]: {m['manipulated']} manipulated, "
-            f"{m['authentic']} authentic; IoU {m['iou']:.2f}  pixel AP {m['pixel_ap']:.2f}  "
-            f"F1 {m['f1']:.2f}  best F1 {m['f1_best']:.2f}")
-    if "detection_ap" in m:
-        line += f"  image AP {m['detection_ap']:.2f}  acc {m['detection_accuracy']:.2f}"
-    print(line)
-    for g, v in (m.get("per_group_iou") or {}).items():
-        print(f"  {g}: IoU {v:.2f}")
+    print(format_summary(res))
     for prob in m["problems"][:20]:
         _err(f"warning: {prob}")
     if args.json:

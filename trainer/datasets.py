@@ -11,6 +11,9 @@ Layouts
   dolos       [root/]celebahq/fake/<generator>/{images,masks}/{train,valid,test}/, celebahq/real/<split>/
               (mask 0 = manipulated: inverted on reading; mask name = image stem + .png).
   autosplice  Forged_JPEG{75,90,100}/, Mask/ (same stem, optionally with a _mask suffix), Authentic/.
+  benchmark   DS/manifest.json: a JSON list of {image, mask (null: authentic), source_mask (copy-moves:
+              the copied region, for clone detectors), kind, ...}, paths relative to DS
+              (the layout of ../shared/benchmarks/external-v1). The whole set is one split.
 """
 from __future__ import annotations
 
@@ -37,7 +40,8 @@ class Sample:
     image: Path
     mask: Path | None  # None: authentic image
     invert_mask: bool = False
-    group: str = ""  # generator (Dolos) or sub-folder; used for per-group tables
+    group: str = ""  # generator (Dolos), sub-folder or benchmark kind; used for per-group tables
+    source_mask: Path | None = None  # copy-moves in a benchmark: where the pasted region came from
 
     @property
     def label(self) -> int:
@@ -94,11 +98,14 @@ def detect_layout(root: Path) -> str:
         raise DatasetError(f"{root}: data set folder not found")
     if _dolos_root(root):
         return "dolos"
+    if _benchmark_entries(root) is not None:
+        return "benchmark"
     if (root / "Mask").is_dir() and any(p.name.lower().startswith("forged") for p in root.iterdir()):
         return "autosplice"
     if (root / "images").is_dir() or any((root / s / "images").is_dir() for s in ("train", "val", "valid", "test")):
         return "generic"
-    raise DatasetError(f"{root}: expected a Dolos, AutoSplice or generic (images/ + masks/) layout, found none")
+    raise DatasetError(f"{root}: expected a Dolos, AutoSplice or generic (images/ + masks/) layout, or a benchmark "
+                       "folder with a manifest.json list, found none")
 
 
 def dolos_generators(root: Path) -> list[str]:
@@ -183,6 +190,65 @@ def load_autosplice(root: Path) -> Dataset:
     return Dataset(root.name, "autosplice", "test", samples, problems)
 
 
+def _benchmark_entries(root: Path) -> list | None:
+    """The manifest's entries when root/manifest.json is a benchmark list (a synth manifest is an object)."""
+    import json
+
+    p = root / "manifest.json"
+    if not p.is_file():
+        return None
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DatasetError(f"{p}: not readable JSON ({type(exc).__name__})") from None
+    return data if isinstance(data, list) else None
+
+
+def _inside(root: Path, rel, what: str, problems: list[str]) -> Path | None:
+    """root/rel when rel is a relative path that stays inside root, else None with a problem line."""
+    if not isinstance(rel, str) or not rel or Path(rel).is_absolute() or ".." in Path(rel).parts:
+        problems.append(f"{root / 'manifest.json'}: {what} {rel!r} is not a path inside the benchmark folder")
+        return None
+    return root / rel
+
+
+def load_benchmark(root: Path) -> Dataset:
+    """A benchmark folder with a manifest.json list (external-v1 layout); bad entries become problems."""
+    root = Path(root)
+    entries = _benchmark_entries(root)
+    if entries is None:
+        raise DatasetError(f"{root}: no benchmark manifest.json (a JSON list of images) found")
+    problems: list[str] = []
+    samples: list[Sample] = []
+    for i, e in enumerate(entries):
+        if not isinstance(e, dict):
+            problems.append(f"{root / 'manifest.json'}: entry {i} is not an object; skipped")
+            continue
+        img = _inside(root, e.get("image"), "image", problems)
+        if img is None:
+            continue
+        if not img.is_file():
+            problems.append(f"{img}: listed in the manifest but not found; skipped")
+            continue
+        mask = source = None
+        if e.get("mask") is not None:
+            mask = _inside(root, e["mask"], "mask", problems)
+            if mask is None or not mask.is_file():
+                problems.append(f"{img}: its mask {e['mask']!r} is missing; skipped")
+                continue
+        elif e.get("manipulated"):
+            problems.append(f"{img}: marked manipulated but has no mask; skipped")
+            continue
+        if e.get("source_mask") is not None:
+            source = _inside(root, e["source_mask"], "source_mask", problems)
+            if source is not None and not source.is_file():
+                problems.append(f"{img}: its source mask {e['source_mask']!r} is missing; scored without it")
+                source = None
+        kind = str(e.get("kind") or ("authentic" if mask is None else "manipulated"))
+        samples.append(Sample(img, mask, False, kind, source))
+    return Dataset(root.name, "benchmark", "all", samples, problems)
+
+
 def load_dataset(root: Path, split: str, generators: list[str] | None = None, training: bool = False) -> Dataset:
     """Load one split of any supported layout; raise DatasetError if nothing usable is left."""
     root = Path(root)
@@ -191,6 +257,10 @@ def load_dataset(root: Path, split: str, generators: list[str] | None = None, tr
         if training:
             raise DatasetError(f"{root}: AutoSplice is a test-only data set; train on Dolos, generic or synth data")
         ds = load_autosplice(root)
+    elif layout == "benchmark":
+        if training:
+            raise DatasetError(f"{root}: a benchmark folder is for evaluation only; train on Dolos, generic or synth data")
+        ds = load_benchmark(root)
     elif layout == "dolos":
         ds = load_dolos(root, split, generators)
     else:

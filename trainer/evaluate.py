@@ -1,9 +1,11 @@
 """`declip evaluate`: the paper's metrics on a data set, a per-image CSV, and the Dolos ID/OOD table.
 
-Predictions come from any `predict(PIL RGB) -> (prob HxW at image size, score)`: a trained
-model through the engine's Detector, or the ELA baseline. Per-image metrics are averaged over
-images; pixel AP and F1 skip authentic images (undefined there); detection AP/accuracy use the
-image score (mean probability) when authentic images are present.
+Maps come from any `trainer.producers.MapProducer` (image -> map at image size + score): a trained
+model through the engine's Detector, the ELA baseline, or an evidence layer. Per-image metrics are
+averaged over images; pixel AP and F1 skip authentic images (undefined there); detection AP and
+accuracy use the image score when authentic images are present, and the chance level of AP (the
+share of manipulated images) is stated beside it. Authentic images count as flagged when more than
+1 % of their pixels are above the threshold. The ELA baseline is scored beside every model.
 """
 from __future__ import annotations
 
@@ -21,47 +23,29 @@ from engine.stamps import utc_now
 
 from . import datasets as D
 from . import metrics as M
+from .producers import MapProducer, detector_producer, ela_producer
 
-Predict = Callable[[object], tuple[np.ndarray, float]]
-CSV_FIELDS = ["image", "group", "label", "width", "height", "score", "iou", "pixel_ap", "f1", "f1_best", "error"]
-
-
-def detector_predict(model: str, device: str = "cpu", mode: str = "paper") -> tuple[Predict, dict]:
-    from engine import Detector
-
-    det = Detector.from_model(model, device=device)
-
-    def predict(pil):
-        res = det.analyze(pil, mode=mode)
-        return res.probability, float(res.score)
-
-    return predict, det.describe()
+CSV_FIELDS = ["image", "group", "label", "width", "height", "score", "iou", "pixel_ap", "f1", "f1_best",
+              "flagged_pct", "ela_score", "ela_iou", "error"]
+# An authentic image counts as flagged when more than this share of its pixels is above the threshold.
+FLAG_FRACTION = 0.01
+AUTHENTIC_KINDS = ("authentic", "real")
 
 
-def ela_map(pil, quality: int = 90, sigma: float = 3.0) -> np.ndarray:
-    """Error Level Analysis: |image - JPEG(image)|, smoothed, scaled so its 99th percentile is 1."""
-    import io
+def evaluate_dataset(producer: MapProducer, ds: D.Dataset, csv_path: Path | None = None,
+                     progress: Callable[[int, int, str], None] | None = None,
+                     threshold: float = M.THRESHOLD) -> dict:
+    """Score `producer` on every sample; the summary is what the JSON's `metrics` holds.
 
-    import cv2
-    from PIL import Image
-
-    buf = io.BytesIO()
-    pil.save(buf, "JPEG", quality=quality)
-    buf.seek(0)
-    re = np.asarray(Image.open(buf).convert("RGB"), np.float32)
-    diff = np.abs(np.asarray(pil, np.float32) - re).mean(-1)
-    diff = cv2.GaussianBlur(diff, (0, 0), sigma)
-    scale = float(np.percentile(diff, 99)) or 1.0
-    return np.clip(diff / scale, 0, 1).astype(np.float32)
+    Copy-moves are scored against `mask`, or against mask + source_mask when the producer is a
+    clone detector (`against_sources`)."""
+    summary, rows = _score(producer, ds, progress, threshold)
+    if csv_path:
+        write_csv(rows, Path(csv_path))
+    return summary
 
 
-def ela_predict(pil):
-    prob = ela_map(pil)
-    return prob, float(prob.mean())
-
-
-def evaluate_dataset(predict: Predict, ds: D.Dataset, csv_path: Path | None = None,
-                     progress: Callable[[int, int, str], None] | None = None) -> dict:
+def _score(producer: MapProducer, ds: D.Dataset, progress, threshold: float) -> tuple[dict, list[dict]]:
     rows = []
     problems = list(ds.problems)
     reliability = M.Reliability()
@@ -69,14 +53,17 @@ def evaluate_dataset(predict: Predict, ds: D.Dataset, csv_path: Path | None = No
     for k, s in enumerate(ds.samples):
         row = {"image": str(s.image), "group": s.group, "label": s.label}
         try:
-            pil = D.read_rgb(s.image)
-            gt = D.read_mask(s, pil.size, problems)
-            prob, score = predict(pil)
-            row.update(width=pil.size[0], height=pil.size[1], score=round(score, 6))
+            prob, score = producer(s.image)
+            size = (prob.shape[1], prob.shape[0])
+            gt = D.read_mask(s, size, problems)
+            if producer.against_sources and s.source_mask is not None:
+                gt = np.maximum(gt, D.read_mask(D.Sample(s.image, s.source_mask), size, problems))
+            row.update(width=size[0], height=size[1], score=round(score, 6),
+                       flagged_pct=round(float((prob > threshold).mean()) * 100.0, 4))
             if s.label:
-                row.update({k2: round(v, 4) for k2, v in M.localisation_metrics(prob, gt).items()})
+                row.update({k2: round(v, 4) for k2, v in M.localisation_metrics(prob, gt, threshold).items()})
             else:
-                row["iou"] = round(M.iou(prob, gt), 4)  # authentic: empty gt, IoU is 100 if nothing is flagged
+                row["iou"] = round(M.iou(prob, gt, threshold), 4)  # authentic: IoU is 100 if nothing is flagged
             reliability.add(prob, gt)
         except DeclipError as exc:  # one bad image never stops the evaluation
             row["error"] = str(exc)
@@ -84,38 +71,54 @@ def evaluate_dataset(predict: Predict, ds: D.Dataset, csv_path: Path | None = No
         rows.append(row)
         if progress:
             progress(k + 1, len(ds.samples), s.image.name)
+    summary = summarise(rows, threshold)
+    summary["seconds"] = round(time.perf_counter() - t0, 2)
+    if any("error" not in r for r in rows):
+        summary["reliability"] = reliability.summary()
+    summary["problems"] = problems
+    return summary, rows
+
+
+def _means(rows: list[dict]) -> dict:
+    return {m: M.mean_ignoring_nan(r.get(m, float("nan")) for r in rows) for m in ("iou", "pixel_ap", "f1", "f1_best")}
+
+
+def summarise(rows: list[dict], threshold: float = M.THRESHOLD) -> dict:
+    """The figures a forensic user needs from per-image rows (see docs/trainer.md)."""
     fakes = [r for r in rows if r["label"] == 1 and "error" not in r]
     scored = [r for r in rows if "error" not in r]
-    summary = {
-        "images": len(rows), "manipulated": len(fakes), "authentic": sum(1 for r in scored if r["label"] == 0),
-        "failed": len(rows) - len(scored),
-        "iou": M.mean_ignoring_nan(r["iou"] for r in fakes),
-        "pixel_ap": M.mean_ignoring_nan(r["pixel_ap"] for r in fakes),
-        "f1": M.mean_ignoring_nan(r["f1"] for r in fakes),
-        "f1_best": M.mean_ignoring_nan(r["f1_best"] for r in fakes),
-        "seconds": round(time.perf_counter() - t0, 2),
-    }
-    if scored:
-        summary["reliability"] = reliability.summary()
-    if summary["authentic"] and fakes:
+    reals = [r for r in scored if r["label"] == 0]
+    out = {"images": len(rows), "manipulated": len(fakes), "authentic": len(reals),
+           "failed": len(rows) - len(scored), "threshold": threshold, **_means(fakes)}
+    if reals:
+        flagged = [r for r in reals if r["flagged_pct"] > FLAG_FRACTION * 100.0]
+        out["authentic_flagged"] = len(flagged) / len(reals) * 100.0
+        out["authentic_flagged_count"] = len(flagged)
+    if reals and fakes:
         det = M.detection_metrics([r["score"] for r in scored], [r["label"] for r in scored])
-        summary["detection_ap"], summary["detection_accuracy"] = det["ap"], det["accuracy"]
+        out["detection_ap"], out["detection_accuracy"] = det["ap"], det["accuracy"]
+        # a detector that guesses has AP = the share of manipulated images: say what chance gives
+        out["detection_ap_chance"] = len(fakes) / len(scored) * 100.0
     groups = sorted({r["group"] for r in fakes})
     if len(groups) > 1:
-        summary["per_group_iou"] = {g: M.mean_ignoring_nan(r["iou"] for r in fakes if r["group"] == g) for g in groups}
-    if csv_path:
-        write_csv(rows, Path(csv_path))
-    summary["problems"] = problems
-    return summary
+        out["per_group_iou"] = {g: M.mean_ignoring_nan(r["iou"] for r in fakes if r["group"] == g) for g in groups}
+        out["per_kind"] = {g: dict(images=sum(1 for r in fakes if r["group"] == g),
+                                   **_means([r for r in fakes if r["group"] == g])) for g in groups}
+    return out
 
 
 def write_csv(rows: list[dict], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=CSV_FIELDS, extrasaction="ignore")
-        w.writeheader()
-        for r in rows:
-            w.writerow(r)
+    """Per-image rows, written atomically (a killed run leaves the old file or none)."""
+    from engine.atomic import write_atomic
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+            w = csv.DictWriter(fh, fieldnames=CSV_FIELDS, extrasaction="ignore")
+            w.writeheader()
+            for r in rows:
+                w.writerow(r)
+
+    write_atomic(Path(path), write)
 
 
 def dolos_table(models: dict[str, str], root: Path, split: str = "test", device: str = "cpu",
@@ -130,11 +133,11 @@ def dolos_table(models: dict[str, str], root: Path, split: str = "test", device:
         raise DeclipError(f"{', '.join(unknown)}: not a generator of this Dolos set (found {', '.join(gens)})")
     table: dict[str, dict[str, float]] = {}
     for train_gen, model in models.items():
-        predict, _ = detector_predict(model, device)
+        producer = detector_producer(model, device)
         table[train_gen] = {}
         for g in gens:
             ds = D.load_dolos(root, split, [g], with_real=False)
-            table[train_gen][g] = evaluate_dataset(predict, ds, progress=progress)["iou"]
+            table[train_gen][g] = evaluate_dataset(producer, ds, progress=progress)["iou"]
     diag = [table[t][t] for t in table if t in table[t]]
     off = [v for t in table for g, v in table[t].items() if g != t]
     return {"generators": gens, "table": table, "id_iou": M.mean_ignoring_nan(diag) if diag else None,
@@ -153,23 +156,91 @@ def format_table(res: dict) -> str:
 
 def run_evaluation(model: str | None, data: Path, split: str = "test", baseline: str | None = None,
                    device: str = "cpu", csv_path: Path | None = None, generators: list[str] | None = None,
-                   progress=None) -> dict:
+                   progress=None, with_ela: bool = True, producer: MapProducer | None = None,
+                   threshold: float = M.THRESHOLD) -> dict:
+    """Evaluate a model (or `producer`, or the ELA baseline alone) and, beside it, the ELA baseline."""
     ds = D.load_dataset(Path(data), split, generators)
     if baseline == "ela":
-        predict, meta = ela_predict, {"model_id": "baseline:ela", "method": "ELA q90, blur 3, /p99"}
+        producer, with_ela = ela_producer(), False
     elif baseline:
         raise DeclipError(f"--baseline {baseline}: the only baseline is 'ela'")
-    else:
-        predict, meta = detector_predict(model, device)
-    summary = evaluate_dataset(predict, ds, csv_path, progress)
-    return {"model": meta, "data": str(Path(data).resolve()), "layout": ds.layout, "split": ds.split,
-            "created_utc": utc_now(), "metrics": summary}
+    elif producer is None:
+        producer = detector_producer(model, device)
+    summary, rows = _score(producer, ds, progress, threshold)
+    res = {"model": producer.meta or {"model_id": producer.name}, "data": str(Path(data).resolve()),
+           "layout": ds.layout, "split": ds.split,
+           "created_utc": utc_now(), "metrics": summary}
+    if with_ela:
+        ela_summary, ela_rows = _score(ela_producer(), ds, None, threshold)
+        ela_summary.pop("problems", None)  # the same files: their problems are listed once, above
+        res["baseline_ela"] = ela_summary
+        for r, e in zip(rows, ela_rows):
+            r.update(ela_score=e.get("score"), ela_iou=e.get("iou"))
+    if csv_path:
+        write_csv(rows, Path(csv_path))
+    return res
+
+
+def validation_entry(res: dict, set_info: dict, date: str | None = None) -> dict:
+    """A model card `validation` entry (engine/validation_text.py) from a run_evaluation result.
+
+    set_info: {id, name, description, same_generator}; image counts are filled in from the run."""
+    from engine.versions import software_versions
+
+    m, ela = res["metrics"], res.get("baseline_ela") or {}
+    keys = ("iou", "pixel_ap", "f1", "f1_best")
+
+    def r(x):
+        return None if x is None or (isinstance(x, float) and not math.isfinite(x)) else round(float(x), 2)
+
+    figures = {k: r(m.get(k)) for k in keys}
+    figures.update(image_ap=r(m.get("detection_ap")), image_ap_chance=r(m.get("detection_ap_chance")),
+                   authentic_flagged=r(m.get("authentic_flagged")),
+                   authentic_flagged_count=m.get("authentic_flagged_count"),
+                   per_kind={k: {x: r(v.get(x)) for x in keys} for k, v in (m.get("per_kind") or {}).items()})
+    if ela:
+        figures["ela"] = {"iou": r(ela.get("iou")), "image_ap": r(ela.get("detection_ap")),
+                          "authentic_flagged": r(ela.get("authentic_flagged")),
+                          "per_kind": {k: r(v.get("iou")) for k, v in (ela.get("per_kind") or {}).items()}}
+    return {"set": dict(set_info, images=m["images"], manipulated=m["manipulated"], authentic=m["authentic"]),
+            "date": date or res["created_utc"][:10], "software": software_versions(),
+            "mode": res["model"].get("mode", "paper"), "threshold": m.get("threshold", M.THRESHOLD),
+            "figures": figures}
+
+
+def format_summary(res: dict) -> str:
+    """The console table: overall and per kind, image AP beside chance, authentic images flagged."""
+    m, ela = res["metrics"], res.get("baseline_ela") or {}
+    thr = m.get("threshold", M.THRESHOLD)
+    head = (f"{res['model'].get('model_id')} on {res['data']} [{res['layout']}, {res['split']}]: "
+            f"{m['manipulated']} manipulated, {m['authentic']} authentic" + (f", {m['failed']} failed" if m["failed"] else ""))
+    lines = [head, f"{'kind':<22}{'images':>7}{'IoU':>8}{'pixel AP':>10}{'F1':>8}{'best F1':>9}"
+             + (f"{'ELA IoU':>9}" if ela else "")]
+
+    def row(name, n, d, e):
+        return (f"{name[:22]:<22}{n:>7}" + "".join(f"{d.get(k, float('nan')):>{w}.1f}" for k, w in
+                (("iou", 8), ("pixel_ap", 10), ("f1", 8), ("f1_best", 9)))
+                + (f"{e.get('iou', float('nan')):>9.1f}" if ela else ""))
+
+    lines.append(row("all manipulated", m["manipulated"], m, ela))
+    for kind, d in (m.get("per_kind") or {}).items():
+        lines.append(row(kind, d["images"], d, (ela.get("per_kind") or {}).get(kind, {})))
+    if "detection_ap" in m:
+        lines.append(f"image AP {m['detection_ap']:.1f} (chance {m['detection_ap_chance']:.1f}: the share of "
+                     f"manipulated images)  accuracy at {thr:g}: {m['detection_accuracy']:.1f}"
+                     + (f"; ELA image AP {ela['detection_ap']:.1f}" if "detection_ap" in ela else ""))
+    if m.get("authentic"):
+        lines.append(f"authentic images flagged (> {FLAG_FRACTION * 100:g} % of pixels above {thr:g}): "
+                     f"{m['authentic_flagged_count']} of {m['authentic']} ({m['authentic_flagged']:.0f} %)"
+                     + (f"; ELA {ela['authentic_flagged_count']} of {ela['authentic']}" if "authentic_flagged" in ela else ""))
+    return "\n".join(lines)
 
 
 def dump_json(obj: dict, path: Path) -> None:
-    """Strict JSON: an undefined metric (NaN, e.g. no scorable image) is written as null."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps(_nan_to_none(obj), indent=2, default=float, allow_nan=False) + "\n")
+    """Strict JSON, written atomically: an undefined metric (NaN, e.g. no scorable image) is written as null."""
+    from engine.atomic import write_text_atomic
+
+    write_text_atomic(Path(path), json.dumps(_nan_to_none(obj), indent=2, default=float, allow_nan=False) + "\n")
 
 
 def _nan_to_none(v):

@@ -105,12 +105,12 @@ def f1_best(pred: np.ndarray, gt: np.ndarray, band: bool = True) -> float:
     return float(f1.max() * 100.0)
 
 
-def localisation_metrics(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
+def localisation_metrics(pred: np.ndarray, gt: np.ndarray, threshold: float = THRESHOLD) -> dict[str, float]:
     """All per-image localisation metrics for one image (maps at the same size)."""
     if np.shape(pred) != np.shape(gt):
         raise ValueError(f"prediction {np.shape(pred)} and mask {np.shape(gt)} differ in size")
-    out = {"iou": iou(pred, gt), "pixel_ap": pixel_ap(pred, gt),
-           "f1": f1_fixed(pred, gt), "f1_best": f1_best(pred, gt)}
+    out = {"iou": iou(pred, gt, threshold), "pixel_ap": pixel_ap(pred, gt),
+           "f1": f1_fixed(pred, gt, threshold), "f1_best": f1_best(pred, gt)}
     if not _binary(gt)[ignore_band(gt)].any():
         # an edit thinner than the ignore band (or an empty mask) leaves no pixel to find: F1 is
         # undefined there (NaN, skipped in the means like pixel AP), not a perfect 100

@@ -65,6 +65,8 @@ def register(subparsers) -> None:
     sp.add_argument("--device", help="auto, cpu, cuda, cuda:N (passed to the engine)")
     sp.add_argument("--evidence", nargs="+", metavar="ID", help="only these evidence items")
     sp.add_argument("--force", action="store_true", help="re-analyse even when up to date")
+    sp.add_argument("--layers", type=_layer_names, default=[], metavar="LAYERS",
+                    help="also store evidence layers: ela, ghost, noise, dq, clones, resampling (comma list) or all")
     sp.set_defaults(func=cmd_analyze)
 
     sp = sub.add_parser("status", help="evidence items with analysis state, scores and findings")
@@ -193,6 +195,12 @@ def _detector(args):
         raise CaseError(f"this engine does not accept {', '.join('--' + k for k in kwargs)} ({exc})") from None
 
 
+def _layer_names(text: str) -> list[str]:
+    from engine.evidence.outputs import layers_arg
+
+    return layers_arg(text)
+
+
 def cmd_analyze(args) -> int:
     from .analysis_run import analyze_each, run_analysis
 
@@ -229,8 +237,16 @@ def cmd_analyze(args) -> int:
         if run.up_to_date:
             _err(f"{len(run.up_to_date)} item(s) already analysed with {run.model_id} ({args.mode}); "
                  "use --force to redo")
+        layers_failed = 0
+        if args.layers:  # evidence layers are stored as analyses too (declip_desktop/case/evidence_layers.py)
+            from .evidence_layers import store_layers
+
+            layers = store_layers(case, items, args.layers, force=args.force, say=lambda m: _err(_printable(m)))
+            print(f"evidence layers: {len(layers.stored)} stored, {len(layers.not_applicable)} not applicable, "
+                  f"{len(layers.failed)} failed, {len(layers.up_to_date)} already up to date")
+            layers_failed = len(layers.failed)
     print(f"{len(run.analysed)} analysed, {len(run.failed)} failed, {len(run.up_to_date)} already up to date")
-    return 1 if run.failed else 0
+    return 1 if run.failed or layers_failed else 0
 
 
 def _tile_progress(n: int, total: int, it):

@@ -12,6 +12,8 @@ from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QHBoxLayo
 from declip_desktop.workers import Job, JobRunner
 from engine.cards import FLIP_AVERAGE_TEXT
 from engine.fetch import hash_note
+from engine.validation_text import lines as validation_lines
+from engine.validation_text import training_summary
 
 STATUS_TEXT = {"ready": "ready", "not imported": "not installed: Download… or import", "files missing": "files missing"}
 
@@ -29,14 +31,18 @@ def card_html(entry, default_id: str) -> str:
                         for f in c.files)
     default = " <span style='color:#2a8'>(default)</span>" if c.id == default_id else ""
     metrics = ", ".join(f"{k}: {v}" for k, v in (c.metrics or {}).items()) if isinstance(c.metrics, dict) else c.metrics
+    # the independent figure first, in words: what an examiner can quote (engine/validation_text.py)
+    validated = "<br><br>".join(e(t) for t in validation_lines(c.validation)) or "no validation recorded on this card"
     return (
         f"<h3>{e(c.name)}{default}</h3>"
         f"<p><code>{e(c.id)}</code> · {e(STATUS_TEXT.get(entry.status, entry.status))} · {e(entry.location)}</p>"
         "<table cellspacing=4>"
+        + f"<tr><td valign=top><b>Validated</b></td><td>{validated}</td></tr>"
         + row("Licence", c.license) + row("Intended use", c.intended_use) + row("Limitations", c.limitations)
         + row("Training data", c.training_data) + row("Backbone", c.backbone_name)
         + row("Feature layer", c.feature_layer) + row("Decoder", c.decoder_name)
         + row("Views", FLIP_AVERAGE_TEXT if c.flip_average else "") + row("Metrics", metrics)
+        + row("Training record", training_summary(c.training))
         + row("Source", c.source) + row("Version", c.version)
         + f"<tr><td valign=top><b>Files</b></td><td>{files}</td></tr></table>"
     )

@@ -17,10 +17,11 @@ from reportlab.platypus import PageBreak, SimpleDocTemplate
 from declip_desktop.case.anchor import marker, signature_marker
 from engine.atomic import TMP_PREFIX, fsync_dir
 from engine.errors import DeclipError
+from engine.golden import latest_record
 from engine.hashing import file_sha256
 from engine.versions import app_version
 
-from . import appendix, fonts, imaging, provenance_block
+from . import appendix, fonts, imaging, provenance_block, validation
 from .cover import cover
 from .findings import compute
 from .item_page import item_section
@@ -121,7 +122,8 @@ def _build(case_obj, rcase: ReportCase, out_path: Path, threshold, items, progre
         story += [PageBreak()] + s
     story += [PageBreak()] + method(findings)
     story += [PageBreak()] + appendix.hashes(findings) + appendix.audit(rcase) + appendix.full_exif(findings)
-    story += provenance_block.appendix(findings)
+    story += validation.appendix(findings, latest_record())  # model figures + this install's validation
+    story += provenance_block.appendix(findings)  # Appendix E: how Content Credentials were validated
 
     timings["prepare_cpu"] = sum(prep_cpu)
     timings["items_done"] = time.perf_counter() - started

@@ -9,7 +9,7 @@ from reportlab.platypus import CondPageBreak, Flowable, KeepTogether, Spacer, Ta
 from declip_desktop.case.util import readable_utc
 from engine.cards import FLIP_AVERAGE_TEXT
 
-from . import exif, imaging, provenance_block
+from . import exif, imaging, provenance_block, validation
 from .blocks import ColourBar, P, X, box, esc, fmt_bytes, fmt_pct, fmt_score, fmt_threshold, kv_table, text_rows
 from .findings import Findings
 from .integrity import MISMATCH, MISSING, UNRECORDED
@@ -126,6 +126,7 @@ def _images(f: Findings, pics: Pictures) -> list[Flowable]:
         _panel_row([(pics.original, "Original (EXIF orientation applied)"),
                     (pics.overlay, f"Heat map, opacity {it.opacity:.0%} (as in the viewer); "
                                    f"threshold {t} marked on the bar")], extra={1: bar}),
+        *validation.false_alarm(f),  # the model's measured false-alarm rate, next to its map
         Spacer(1, 6),
     ]
     n = len(f.regions)

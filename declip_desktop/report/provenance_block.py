@@ -105,7 +105,7 @@ def details(item) -> list[Flowable]:
 def appendix(findings) -> list[Flowable]:
     """How the credentials were validated: reader, settings, anchors, meanings, per-item codes."""
     recs = [(f, record_of(f.item)) for f in findings]
-    out: list[Flowable] = [PageBreak(), P("Appendix D — How Content Credentials (C2PA) were validated", "h1")]
+    out: list[Flowable] = [PageBreak(), P("Appendix E — How Content Credentials (C2PA) were validated", "h1")]
     readers = sorted({f"c2pa-python {r['reader'].get('c2pa_python')}, SDK {r['reader'].get('c2pa_rs', '?')}"
                       for _, r in recs if r and r.get("reader")})
     out.append(kv_table([

@@ -1,0 +1,62 @@
+"""Evidence layers stored in a case (`declip case analyze --layers ela,dq|all`). No Qt.
+
+Each layer's result is stored like a model's map (`store_analysis`: model id `evidence-<layer>`,
+mode `evidence`), so it is hashed, audited and checked by verify. A layer is redone only when the
+evidence, the layer's method version or its parameters changed (or with force). A layer that cannot
+apply (`dq` on a PNG) is logged and reported, and does not fail the run.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+
+@dataclass
+class LayersRun:
+    stored: list[tuple[str, str]] = field(default_factory=list)          # (evidence id, layer)
+    not_applicable: list[tuple[str, str, str]] = field(default_factory=list)
+    failed: list[tuple[str, str, str]] = field(default_factory=list)
+    up_to_date: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _current(case, item, name: str) -> bool:
+    from engine import evidence
+
+    old = case.analysis_for(item.id, model_id=f"evidence-{name}", mode="evidence")
+    if old is None or old.record.get("evidence_sha256") != item.sha256:
+        return False
+    md = old.metadata or {}
+    return md.get("method_version") == evidence.info(name).version
+
+
+def store_layers(case, items, names: list[str], force: bool = False,
+                 say: Callable[[str], None] = lambda s: None) -> LayersRun:
+    from engine import evidence
+    from engine.errors import DeclipError
+
+    run = LayersRun()
+    for it in items:
+        todo = [n for n in names if force or not _current(case, it, n)]
+        run.up_to_date += [(it.id, n) for n in names if n not in todo]
+        if not todo:
+            continue
+        try:
+            results = evidence.run_many(todo, it.path)
+        except DeclipError as exc:      # the image itself cannot be read: every layer fails
+            results = {n: exc for n in todo}
+        for name, res in results.items():
+            if isinstance(res, evidence.EvidenceError):
+                run.not_applicable.append((it.id, name, str(res)))
+                case.log("evidence_layer_not_applicable", {"evidence_id": it.id, "layer": name, "reason": str(res)})
+                say(f"{it.id} {name}: not applicable: {res}")
+                continue
+            if isinstance(res, Exception):
+                run.failed.append((it.id, name, str(res)))
+                case.log("analysis_failed", {"evidence_id": it.id, "model_id": f"evidence-{name}",
+                                             "mode": "evidence", "error": str(res)})
+                say(f"{it.id} {name}: FAILED: {res}")
+                continue
+            case.store_analysis(it.id, res)
+            run.stored.append((it.id, name))
+            say(f"{it.id} {name}: stored (score {res.score:.4f})")
+    return run

@@ -1,0 +1,172 @@
+"""Evidence layers: classical forensic analyses shown beside the learned map. No Qt here.
+
+```python
+from engine import evidence
+res = evidence.run("ela", "photo.jpg", quality=90)      # -> engine.AnalysisResult
+res.probability            # float32 HxW in [0, 1] at the image's displayed size
+res.metadata["how_to_read"], res.metadata["limits"], res.metadata["parameters"], res.metadata["details"]
+evidence.layers()          # [LayerInfo(name, title, reference, how_to_read, limits, defaults, threshold, needs_jpeg)]
+evidence.parse_layers("ela,dq" | "all")
+```
+A layer that cannot apply to an image raises `EvidenceError` (a `DeclipError`: one line).
+"""
+from __future__ import annotations
+
+import importlib
+import inspect
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import DeclipError, ImageError
+from ..result import AnalysisResult
+from ..hashing import bytes_sha256
+from ..stamps import utc_now
+from .base import EvidenceError, EvidenceInput
+
+LAYER_NAMES = ("ela", "ghost", "noise", "dq", "clones", "resampling")
+JPEG_LAYERS = ("ghost", "dq")
+
+# Default display thresholds, fixed on the project's own synthetic validation split (docs/evidence.md:
+# the highest validation IoU that flags at most 3 of the 14 untouched images), never on the external benchmark.
+DEFAULT_THRESHOLDS = {"ela": 0.5, "ghost": 0.8, "noise": 0.8, "dq": 0.8, "clones": 0.5, "resampling": 0.7}
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    name: str
+    title: str
+    version: str
+    reference: str
+    how_to_read: str
+    limits: str
+    defaults: dict
+    threshold: float
+    needs_jpeg: bool
+
+
+def _module(name: str):
+    if name not in LAYER_NAMES:
+        raise EvidenceError(f"unknown evidence layer {name!r}; choose from {', '.join(LAYER_NAMES)} or all")
+    return importlib.import_module(f"{__name__}.{name}")
+
+
+def info(name: str) -> LayerInfo:
+    m = _module(name)
+    return LayerInfo(name, m.TITLE, m.VERSION, m.REFERENCE, m.HOW_TO_READ, m.LIMITS, dict(m.DEFAULTS),
+                     DEFAULT_THRESHOLDS[name], name in JPEG_LAYERS)
+
+
+def layers() -> list[LayerInfo]:
+    return [info(n) for n in LAYER_NAMES]
+
+
+def parse_layers(text: str) -> list[str]:
+    """'ela,dq' or 'all' -> layer names in the registry's order, without repeats; EvidenceError if unknown."""
+    names = [t.strip().lower() for t in str(text).split(",") if t.strip()]
+    if not names:
+        raise EvidenceError("no evidence layer named; choose from " + ", ".join(LAYER_NAMES) + " or all")
+    if "all" in names:
+        return list(LAYER_NAMES)
+    for n in names:
+        _module(n)
+    return [n for n in LAYER_NAMES if n in names]
+
+
+def _versions() -> dict[str, str]:
+    from importlib import metadata
+
+    from ..versions import software_versions
+
+    out = software_versions()
+    for dist, key in (("opencv-python-headless", "opencv"), ("scipy", "scipy"), ("jpeglib", "jpeglib")):
+        try:
+            out[key] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[key] = "not installed"
+    return out
+
+
+def prepare(image: Any, data: bytes | None = None) -> tuple[EvidenceInput, dict]:
+    """An image source (path, LoadedImage, PIL image or uint8 array) as a layer's input, plus its info.
+
+    The file's bytes are read for JPEG layers; they must be the bytes the image was loaded from
+    (same SHA-256), otherwise the layers would describe another file."""
+    from ..images import LoadedImage, load_image
+
+    loaded = image if isinstance(image, LoadedImage) else load_image(image)
+    if data is None and loaded.format == "JPEG" and loaded.name and Path(loaded.name).is_file():
+        try:
+            data = Path(loaded.name).read_bytes()
+        except OSError as exc:
+            raise ImageError(f"{loaded.name}: cannot read file ({exc.strerror or exc})") from None
+    if data is not None and loaded.sha256 and loaded.format and bytes_sha256(data) != loaded.sha256:
+        raise EvidenceError(f"{loaded.name}: the file changed since it was loaded (SHA-256 differs); load it again")
+    src = EvidenceInput(rgb=np.asarray(loaded.rgb), name=loaded.name, sha256=loaded.sha256, format=loaded.format,
+                        orientation=loaded.orientation, data=data)
+    return src, loaded.info()
+
+
+def run(name: str, image: Any, data: bytes | None = None, **params) -> AnalysisResult:
+    """Run one layer on one image; returns the engine's result type. EvidenceError if it cannot apply."""
+    module = _module(name)
+    accepted = set(inspect.signature(module.compute).parameters) - {"src"}
+    if "params" not in accepted:
+        unknown = sorted(set(params) - accepted)
+        if unknown:
+            raise EvidenceError(f"layer {name!r} has no parameter {', '.join(unknown)}; "
+                                f"it takes {', '.join(sorted(accepted))}")
+    t0 = time.perf_counter()
+    src, image_info = image if isinstance(image, tuple) else prepare(image, data)
+    t1 = time.perf_counter()
+    try:
+        out = module.compute(src, **params)
+    except (TypeError, ValueError) as exc:   # a bad parameter value: one line, like any user error
+        raise EvidenceError(f"layer {name!r}: {exc}") from None
+    except MemoryError:
+        raise EvidenceError(f"{src.name}: not enough memory for layer {name!r} at this image size") from None
+    prob = np.clip(np.nan_to_num(out.map.astype(np.float32), nan=0.0), 0.0, 1.0)
+    if prob.shape != (src.height, src.width):
+        raise AssertionError(f"layer {name} returned a {prob.shape} map for a {src.height}x{src.width} image")
+    total = time.perf_counter() - t0
+    lay = info(name)
+    metadata = {
+        "kind": "evidence",
+        "layer": name,
+        "model_id": f"evidence-{name}",
+        "model_name": lay.title,
+        "mode": "evidence",
+        "weights": [],
+        "method_version": lay.version,
+        "reference": lay.reference,
+        "how_to_read": lay.how_to_read,
+        "limits": lay.limits,
+        "default_threshold": lay.threshold,
+        "parameters": out.parameters,
+        "details": out.details,
+        "timings": {"load_s": t1 - t0, **{k: float(v) for k, v in out.timings.items()}, "total_s": total},
+        "versions": _versions(),
+        "image": image_info,
+        "created_utc": utc_now(),
+    }
+    return AnalysisResult(probability=prob, raw=None, score=float(out.score), metadata=metadata)
+
+
+def run_many(names: list[str], image: Any, data: bytes | None = None,
+             params: dict[str, dict] | None = None) -> dict[str, AnalysisResult | DeclipError]:
+    """Several layers on one image, loaded once. A layer that cannot apply gives its error, never stops the rest."""
+    prepared = prepare(image, data)
+    out: dict[str, AnalysisResult | DeclipError] = {}
+    for n in names:
+        try:
+            out[n] = run(n, prepared, **(params or {}).get(n, {}))
+        except DeclipError as exc:
+            out[n] = exc
+    return out
+
+
+__all__ = ["DEFAULT_THRESHOLDS", "EvidenceError", "JPEG_LAYERS", "LAYER_NAMES", "LayerInfo", "info", "layers",
+           "parse_layers", "prepare", "run", "run_many"]

@@ -1,0 +1,140 @@
+"""Shared by both clone detectors: working scale, clean-up of a detection mask, clone pairs as data."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def working_gray(rgb: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+    """Luma at a working scale whose long side is at most `max_side` (never enlarged); returns (gray, scale)."""
+    import cv2
+
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    h, w = gray.shape
+    scale = min(1.0, float(max_side) / max(h, w)) if max_side else 1.0
+    if scale < 1.0:
+        gray = cv2.resize(gray, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    return gray, scale
+
+
+def remove_small(mask: np.ndarray, min_area: int) -> np.ndarray:
+    import cv2
+
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    keep = np.zeros(n, bool)
+    keep[1:] = stats[1:, cv2.CC_STAT_AREA] >= min_area
+    return keep[labels]
+
+
+def to_full(mask_or_map: np.ndarray, height: int, width: int) -> np.ndarray:
+    import cv2
+
+    if mask_or_map.shape == (height, width):
+        return mask_or_map.astype(np.float32)
+    return cv2.resize(mask_or_map.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def affine_to_full(a: np.ndarray, scale: float) -> np.ndarray:
+    """An affine map between working-scale coordinates as one between full-resolution coordinates."""
+    full = np.array(a, np.float64).copy()
+    full[:, 2] = full[:, 2] / scale
+    return full
+
+
+def bbox(mask: np.ndarray, scale: float) -> list[int]:
+    ys, xs = np.nonzero(mask)
+    return [int(xs.min() / scale), int(ys.min() / scale), int(np.ceil((xs.max() + 1) / scale)),
+            int(np.ceil((ys.max() + 1) / scale))]
+
+
+def pair_record(method: str, src_mask: np.ndarray, dst_mask: np.ndarray, a: np.ndarray, scale: float,
+                **extra) -> dict:
+    """One clone pair as JSON: source and target boxes [x0, y0, x1, y1] at full resolution, areas,
+    and the affine transform (2x3, full-resolution pixels) that maps source points onto target points."""
+    a_full = affine_to_full(a, scale)
+    lin = a_full[:, :2]
+    return {"method": method,
+            "source_bbox": bbox(src_mask, scale), "target_bbox": bbox(dst_mask, scale),
+            "source_area": int(round(src_mask.sum() / scale ** 2)),
+            "target_area": int(round(dst_mask.sum() / scale ** 2)),
+            "transform": [[round(float(v), 5) for v in row] for row in a_full],
+            "rotation_deg": round(float(np.degrees(np.arctan2(lin[1, 0], lin[0, 0]))), 2),
+            "scale": round(float(np.sqrt(abs(np.linalg.det(lin)))), 4),
+            **extra}
+
+
+def local_ncc(a: np.ndarray, b: np.ndarray, valid: np.ndarray, sigma: float = 2.5,
+              min_var: float = 4.0) -> np.ndarray:
+    """Local normalised cross-correlation of two float32 images under a Gaussian window.
+
+    Flat areas correlate with anything, so both sides need a local variance of at least `min_var`."""
+    import cv2
+
+    def g(x):
+        return cv2.GaussianBlur(x, (0, 0), sigma)
+
+    ma, mb = g(a), g(b)
+    va = g(a * a) - ma * ma
+    vb = g(b * b) - mb * mb
+    ncc = (g(a * b) - ma * mb) / np.sqrt(np.maximum(va * vb, 1e-6))
+    ncc[(va < min_var) | (vb < min_var) | ~valid] = 0.0
+    return ncc
+
+
+def keep_seeded(mask: np.ndarray, seeds: np.ndarray, min_area: int) -> np.ndarray:
+    """Connected areas of `mask` (after a small opening and closing) that hold a seed point (x, y)
+    and are at least `min_area` pixels."""
+    import cv2
+
+    mask = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
+    n, labels = cv2.connectedComponents(mask, connectivity=8)
+    h, w = mask.shape
+    if len(seeds) == 0:
+        return np.zeros((h, w), bool)
+    s = np.clip(np.rint(seeds).astype(int), 0, [w - 1, h - 1])
+    lab = np.unique(labels[s[:, 1], s[:, 0]])
+    keep = np.zeros(n, bool)
+    keep[lab[lab > 0]] = True
+    return remove_small(keep[labels], min_area)
+
+
+def verify_transform(gray: np.ndarray, a: np.ndarray, src_seeds: np.ndarray, dst_seeds: np.ndarray,
+                     min_distance: float, correlation: float, min_area: int, detail_sigma: float = 2.0,
+                     min_var: float = 1.0):
+    """Dense check of one clone hypothesis a (2x3, source -> target, working-scale pixels).
+
+    The image is correlated locally with itself moved by a (high on the target) and by a^-1 (high
+    on the source), after A. Pan and S. Lyu, 'Region duplication detection using image feature
+    matching', IEEE TIFS 5(4), 2010. Returns (source mask, target mask, source NCC, target NCC);
+    empty masks if the hypothesis is not confirmed."""
+    import cv2
+
+    h, w = gray.shape
+    # correlate fine detail, not brightness: smooth gradients and shading agree with any shifted
+    # copy of themselves, the grain and texture of a copied area agree only with their original
+    gray = gray - cv2.GaussianBlur(gray, (0, 0), detail_sigma)
+    inv = cv2.invertAffineTransform(a)
+    inside = np.ones((h, w), np.uint8)
+    moved = cv2.warpAffine(gray, a, (w, h), flags=cv2.INTER_LINEAR)
+    back = cv2.warpAffine(gray, inv, (w, h), flags=cv2.INTER_LINEAR)
+    in_t = cv2.warpAffine(inside, a, (w, h), flags=cv2.INTER_NEAREST) > 0
+    in_s = cv2.warpAffine(inside, inv, (w, h), flags=cv2.INTER_NEAREST) > 0
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    # a pixel compared with itself (or its next-door neighbour) is no evidence of a copy
+    shift_t = np.hypot(xx - (inv[0, 0] * xx + inv[0, 1] * yy + inv[0, 2]),
+                       yy - (inv[1, 0] * xx + inv[1, 1] * yy + inv[1, 2]))
+    shift_s = np.hypot(xx - (a[0, 0] * xx + a[0, 1] * yy + a[0, 2]), yy - (a[1, 0] * xx + a[1, 1] * yy + a[1, 2]))
+    ncc_t = local_ncc(gray, moved, in_t & (shift_t >= min_distance), min_var=min_var)
+    ncc_s = local_ncc(gray, back, in_s & (shift_s >= min_distance), min_var=min_var)
+    dst = keep_seeded(ncc_t > correlation, dst_seeds, min_area)
+    src = keep_seeded(ncc_s > correlation, src_seeds, min_area)
+    if not dst.any() or not src.any():
+        empty = np.zeros((h, w), bool)
+        return empty, empty, ncc_s, ncc_t
+    return src, dst, ncc_s, ncc_t
+
+
+def plausible(a: np.ndarray) -> bool:
+    """An affine map that a copy-move could be: no collapse, no mirror-free extreme scaling."""
+    det = float(np.linalg.det(np.asarray(a)[:, :2]))
+    return 0.4 < abs(det) < 2.5

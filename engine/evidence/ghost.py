@@ -1,0 +1,69 @@
+"""`ghost`: JPEG ghosts (H. Farid, 'Exposing digital forgeries from JPEG ghosts', IEEE TIFS 2009).
+
+A region that was first saved at a lower quality q1 and then pasted into an image saved at q2 > q1
+keeps the coarser quantisation of q1. Recompressing the whole image at quality q and measuring
+the local squared difference gives, for that region, a dip (a 'ghost') at q = q1 that the rest of
+the image does not have. We scan q over 50..(q2 - 5), and score each pixel by the depth of
+its curve's deepest dip, the ratio (d_q + eps) / (max over q' > q of d_q' + eps): 1 or more for
+the falling curve of an area saved once at q2, well below 1 for a ghost; the map is
+-log2(ratio) / 2 clipped to [0, 1] (a dip to half reads 0.5).
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .base import (EvidenceError, EvidenceInput, LayerOutput, block_view, box_mean, image_score, jpeg_quality_estimate,
+                   jpeg_roundtrip, orient, upsample_blocks)
+
+VERSION = "1.0"
+TITLE = "JPEG ghosts"
+REFERENCE = "H. Farid, 'Exposing digital forgeries from JPEG ghosts', IEEE Trans. Inf. Forensics Security 4(1), 2009."
+HOW_TO_READ = ("Bright = this area's recompression error has a dip at a lower quality than the rest of the image: "
+               "it was probably saved at that lower quality before being put into this picture. "
+               "metadata.details.ghost_quality_map_peak names the quality where the bright areas dip.")
+LIMITS = ("Needs a JPEG file whose final quality is above the region's first quality; invisible when the region "
+          "was resized or shifted off the 8x8 grid after its first save, and on very flat or saturated areas.")
+DEFAULTS = {"q_min": 50, "q_step": 5, "window": 16, "eps": 0.25}
+
+
+def compute(src: EvidenceInput, q_min: int = 50, q_step: int = 5, window: int = 16, eps: float = 0.25) -> LayerOutput:
+    data = src.require_jpeg("ghost")
+    src.require_size("ghost", 16)
+    t0 = time.perf_counter()
+    q2 = jpeg_quality_estimate(data) or 95
+    qualities = list(range(int(q_min), min(q2 - int(q_step), 95) + 1, int(q_step)))
+    if len(qualities) < 2:
+        raise EvidenceError(f"{src.name}: layer 'ghost' needs a JPEG saved above quality {q_min + q_step}, "
+                            f"found about {q2}")
+    y = src.stored_luma("ghost")
+    y8 = np.clip(np.rint(y), 0, 255).astype(np.uint8)
+    # the curves are local means over `window` px anyway: keep them on a 4x coarser grid (memory)
+    step = 4
+    gh, gw = y.shape[0] // step, y.shape[1] // step
+    curves = np.empty((len(qualities), gh, gw), np.float32)
+    for i, q in enumerate(qualities):
+        d = y - jpeg_roundtrip(y8, q).astype(np.float32)
+        sq = block_view(d * d, step).mean(axis=(2, 3))
+        curves[i] = box_mean(sq, max(1, int(window) // step))
+    t1 = time.perf_counter()
+    # An image saved once at q2 has a difference curve that falls as q rises towards q2. A region
+    # saved at q1 < q2 before has a dip (ghost) at q1: lower than the curve at some higher quality.
+    # Per pixel: the deepest dip = min over q of (d_q + eps) / (max over q' > q of d_q' + eps).
+    later = np.maximum.accumulate(curves[::-1], axis=0)[::-1]   # max over q' >= q
+    eps = float(eps)
+    ratio = (curves[:-1] + eps) / (later[1:] + eps)
+    best = ratio.argmin(axis=0)
+    # a dip to half the later level reads 0.5, to a quarter 1.0
+    prob = np.clip(-np.log2(np.minimum(ratio.min(axis=0), 1.0)) / 2.0, 0.0, 1.0).astype(np.float32)
+    peak_q = None
+    if (prob > 0.5).any():
+        peak_q = int(qualities[int(np.bincount(best[prob > 0.5].ravel(), minlength=len(qualities)).argmax())])
+    prob = orient(upsample_blocks(prob, step, y.shape[0], y.shape[1]), src.orientation)
+    t2 = time.perf_counter()
+    return LayerOutput(map=prob, score=image_score(prob),
+                       parameters={"q_min": int(q_min), "q_step": int(q_step), "window": int(window),
+                                   "eps": float(eps), "qualities": qualities},
+                       details={"final_quality_estimate": int(q2), "ghost_quality_map_peak": peak_q},
+                       timings={"recompress_s": t1 - t0, "score_s": t2 - t1})

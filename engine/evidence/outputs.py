@@ -1,0 +1,52 @@
+"""Writing evidence layers next to the learned map's outputs (`declip analyze --evidence`)."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Callable
+
+from ..errors import DeclipError
+
+
+def layers_arg(text: str) -> list[str]:
+    """argparse type for --evidence: 'ela,ghost' or 'all'; an unknown name is a usage error (exit 2)."""
+    from . import parse_layers
+
+    try:
+        return parse_layers(text)
+    except DeclipError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def output_suffixes() -> tuple[str, ...]:
+    from . import LAYER_NAMES
+
+    return tuple(f".{n}.png" for n in LAYER_NAMES)
+
+
+def write_layers(loaded, stem: str, out: Path, names: list[str], say: Callable[[str], None]) -> dict:
+    """Run each named layer on one loaded image and write `<stem>.<layer>.png` (16-bit map).
+
+    Returns {layer: {"map": file name, "score", "threshold", "parameters", "metadata"}} or
+    {layer: {"error": one line}} for a layer that cannot apply (it does not fail the image)."""
+    from . import run_many
+    from ..mapio import save_probability_png
+
+    record: dict[str, dict] = {}
+    for name, res in run_many(names, loaded).items():
+        if isinstance(res, DeclipError):
+            record[name] = {"error": str(res)}
+            say(f"  {loaded.name}: {name}: not applicable: {res}")
+            continue
+        file_name = f"{stem}.{name}.png"
+        try:
+            save_probability_png(out / file_name, res.probability)
+        except OSError as exc:
+            record[name] = {"error": f"{out / file_name}: cannot write ({exc.strerror or exc})"}
+            say(f"declip: error: {record[name]['error']}")
+            continue
+        md = res.metadata
+        record[name] = {"map": file_name, "score": res.score, "threshold": md["default_threshold"],
+                        "flagged_fraction": res.flagged_fraction(md["default_threshold"]),
+                        "parameters": md["parameters"], "metadata": md}
+    return record

@@ -1,0 +1,86 @@
+#!/usr/bin/env python3
+"""Record the golden set that `declip validate` checks an installation against.
+
+    PYTHONPATH=. python scripts/make_golden_set.py [MODEL_ID ...]   (default: declip-lite2-default)
+
+Writes resources/validation/images/*.png (small constructed images: flat areas, hard edges, a
+pasted patch, noise; made from arithmetic, no randomness) and resources/validation/golden.json:
+the items with their SHA-256, and per model the maps (64x64, float16) and scores this machine
+makes on CPU at exact precision. Run it again only when a model's weights change on purpose,
+and say so in the commit: the references are the validated behaviour.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from engine.atomic import write_text_atomic  # noqa: E402
+from engine.golden import GOLDEN_FILE, compact_map, encode_map, golden_dir  # noqa: E402
+
+SAMPLES = ("astronaut.jpg", "astronaut_splice.jpg", "chelsea.jpg", "chelsea_copy_move.jpg", "coffee.jpg")
+# Largest allowed difference per device/precision: exact CPU runs differ only by float rounding
+# between builds (Winograd vs direct convs, BLAS); half precision and GPUs round more.
+TOLERANCES = {"cpu/exact": 0.002, "cpu/fast": 0.03, "cuda/exact": 0.01, "cuda/fast": 0.05,
+              "mps/exact": 0.01, "mps/fast": 0.05, "default": 0.05}
+
+
+def constructed() -> dict[str, np.ndarray]:
+    y, x = np.mgrid[0:192, 0:256].astype(np.float32)
+    grad = np.stack([x / 255 * 255, y / 191 * 255, (x + y) / 446 * 255], -1)
+    paste = grad.copy()
+    paste[60:120, 90:170] = np.stack([(np.sin(x / 3) * 60 + 128), (np.cos(y / 4) * 60 + 128),
+                                      np.full_like(x, 90)], -1)[60:120, 90:170]
+    noise = ((np.sin(x * 12.9898 + y * 78.233) * 43758.5453) % 1.0) * 255  # a fixed hash, no RNG
+    checker = (((x // 16) + (y // 16)) % 2) * 180 + 40
+    return {"gradient.png": grad, "pasted_patch.png": paste,
+            "noise.png": np.repeat(noise[..., None], 3, -1),
+            "checker.png": np.repeat(checker[..., None], 3, -1)}
+
+
+def sha(p: Path) -> str:
+    return hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+def main(model_ids: list[str]) -> None:
+    from engine import Detector
+    from engine.versions import software_versions
+
+    folder = golden_dir()
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+    items = [{"name": s, "file": f"../samples/{s}"} for s in SAMPLES]
+    for name, arr in constructed().items():
+        p = folder / "images" / name
+        Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8)).save(p)
+        items.append({"name": name, "file": f"images/{name}"})
+    for it in items:
+        it["sha256"] = sha(folder / it["file"])
+    models = {}
+    for mid in model_ids:
+        det = Detector.from_model(mid, device="cpu", precision="exact")
+        refs = []
+        for it in items:
+            res = det.analyze(str(folder / it["file"]), mode="paper")
+            m = compact_map(res.probability)
+            refs.append({"name": it["name"], "score": round(float(res.score), 6), "map_mean": round(float(m.mean()), 6),
+                         "map": encode_map(m)})
+            print(f"{mid} {it['name']}: score {res.score:.4f}")
+        models[mid] = {"weights": {f["role"]: f.get("sha256") for f in det.card.files}, "mode": "paper",
+                       "device": "cpu", "precision": "exact", "items": refs}
+    golden = {"schema": 1, "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+              "software": software_versions(), "map_side": 64, "tolerances": TOLERANCES, "items": items,
+              "models": models}
+    write_text_atomic(folder / GOLDEN_FILE, json.dumps(golden, indent=1) + "\n")
+    print(f"wrote {folder / GOLDEN_FILE}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:] or ["declip-lite2-default"])

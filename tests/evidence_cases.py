@@ -1,0 +1,112 @@
+"""Constructed images with known answers for the evidence layers (small, so the tests take seconds).
+
+Each maker returns (file bytes, suffix, ground-truth mask). The scene is a crop of scikit-image's
+bundled photos (public domain / CC0), which were never JPEG-compressed."""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image
+
+
+def scene(name: str = "astronaut", size: tuple[int, int] = (256, 320)) -> np.ndarray:
+    from skimage import data
+
+    img = getattr(data, name)()
+    h, w = size
+    return np.ascontiguousarray(img[:h, :w, :3])
+
+
+def encode(rgb: np.ndarray, fmt: str = "PNG", quality: int = 90) -> bytes:
+    buf = io.BytesIO()
+    kw = {"quality": quality, "subsampling": 0} if fmt == "JPEG" else {}
+    Image.fromarray(rgb).save(buf, format=fmt, **kw)
+    return buf.getvalue()
+
+
+def decode(data: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB")).copy()
+
+
+def box_mask(shape, y0, x0, h, w) -> np.ndarray:
+    m = np.zeros(shape[:2], bool)
+    m[y0:y0 + h, x0:x0 + w] = True
+    return m
+
+
+def ela_case():
+    """Background saved at q90, a 96x96 region saved at q60 instead; the result stored losslessly."""
+    base = scene()
+    out = decode(encode(base, "JPEG", 90))
+    low = decode(encode(base, "JPEG", 60))
+    m = box_mask(base.shape, 80, 120, 96, 96)
+    out[m] = low[m]
+    return encode(out, "PNG"), ".png", m
+
+
+def ghost_case():
+    """A 96x96 region first saved at q60 (on the 8x8 grid), the whole image then saved at q90."""
+    base = scene()
+    low = decode(encode(base, "JPEG", 60))
+    out = base.copy()
+    m = box_mask(base.shape, 80, 120, 96, 96)
+    out[m] = low[m]
+    return encode(out, "JPEG", 90), ".jpg", m
+
+
+def noise_case(sigma: float = 8.0):
+    """A 96x96 region with added Gaussian noise; stored losslessly."""
+    base = scene("astronaut", (256, 320))
+    m = box_mask(base.shape, 80, 120, 96, 96)
+    rng = np.random.default_rng(0)
+    noisy = base.astype(np.float32) + rng.normal(0, sigma, base.shape)
+    out = base.copy()
+    out[m] = np.clip(noisy[m], 0, 255).astype(np.uint8)
+    return encode(out, "PNG"), ".png", m
+
+
+def dq_case():
+    """The whole image saved at q60, a 96x96 aligned region replaced by never-compressed pixels,
+    then saved at q90: the region is compressed once, the rest twice."""
+    base = scene()
+    out = decode(encode(base, "JPEG", 60))
+    m = box_mask(base.shape, 80, 120, 96, 96)
+    out[m] = base[m]
+    return encode(out, "JPEG", 90), ".jpg", m
+
+
+def clones_case(angle: float = 20.0):
+    """A disc of radius 40 copied 180 px to the right, rotated by `angle` degrees; PNG.
+    Returns (bytes, suffix, union of source and target, source, target)."""
+    import cv2
+
+    base = scene("chelsea", (256, 384))
+    h, w = base.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w]
+    cy, cx, r, dx = 150, 80, 40, 180
+    src = (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
+    tgt = (yy - cy) ** 2 + (xx - cx - dx) ** 2 <= r * r
+    rot = cv2.getRotationMatrix2D((float(cx), float(cy)), angle, 1.0)
+    rot[0, 2] += dx                      # rotate about the source centre, then move right
+    moved = cv2.warpAffine(base, rot, (w, h), flags=cv2.INTER_LINEAR)
+    out = base.copy()
+    out[tgt] = moved[tgt]
+    return encode(out, "PNG"), ".png", src | tgt, src, tgt
+
+
+def resampling_case(factor: float = 1.5):
+    """A 64x64 block enlarged x`factor` (bilinear) and pasted at another place; PNG."""
+    import cv2
+
+    base = scene("chelsea", (256, 320))
+    block = base[60:124, 150:214]
+    big = cv2.resize(block, None, fx=factor, fy=factor, interpolation=cv2.INTER_LINEAR)
+    out = base.copy()
+    bh, bw = big.shape[:2]
+    out[140:140 + bh, 10:10 + bw] = big
+    return encode(out, "PNG"), ".png", box_mask(base.shape, 140, 10, bh, bw)
+
+
+def iou(pred: np.ndarray, gt: np.ndarray) -> float:
+    return float((pred & gt).sum() / max((pred | gt).sum(), 1))

@@ -1,0 +1,47 @@
+"""`declip case analyze --layers`: evidence layers stored in the case beside the model's map."""
+from __future__ import annotations
+
+import pytest
+
+from declip_desktop.case import Case
+from declip_desktop.cli import main
+from engine import testing
+from tests import evidence_cases as ec
+from tests.case_support import new_case
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    return testing.make_tiny_model_dir(tmp_path_factory.mktemp("tiny") / "model")
+
+
+def test_case_analyze_layers_stored_verified_and_up_to_date(tmp_path, tiny_model, capsys):
+    jpg, png = tmp_path / "a.jpg", tmp_path / "b.png"
+    jpg.write_bytes(ec.dq_case()[0])
+    png.write_bytes(ec.encode(ec.scene("chelsea", (96, 128)), "PNG"))
+    case = new_case(tmp_path)
+    case.add_paths([jpg, png])
+    d = str(case.path)
+    case.close()
+    assert main(["case", "analyze", d, "--model", str(tiny_model), "--layers", "ela,dq"]) == 0
+    out = capsys.readouterr()
+    assert "evidence layers: 3 stored, 1 not applicable, 0 failed" in out.out
+    assert "needs a JPEG" in out.err
+    with Case.open(d, readonly=True) as c:
+        ids = {(a.evidence_id, a.model_id) for a in c.analyses()}
+        assert {("E0001", "evidence-ela"), ("E0001", "evidence-dq"), ("E0002", "evidence-ela")} <= ids
+        assert ("E0002", "evidence-dq") not in ids
+        assert any(e["action"] == "evidence_layer_not_applicable" for e in c.audit_entries())
+    assert main(["case", "verify", d]) == 0
+    capsys.readouterr()
+    assert main(["case", "analyze", d, "--model", str(tiny_model), "--layers", "ela,dq"]) == 0
+    assert "evidence layers: 0 stored, 1 not applicable, 0 failed, 3 already up to date" in capsys.readouterr().out
+
+
+def test_case_analyze_unknown_layer_is_a_usage_error(tmp_path):
+    case = new_case(tmp_path)
+    d = str(case.path)
+    case.close()
+    with pytest.raises(SystemExit) as exc:
+        main(["case", "analyze", d, "--layers", "ela,nope"])
+    assert exc.value.code == 2

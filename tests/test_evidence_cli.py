@@ -1,0 +1,72 @@
+"""`declip analyze --evidence`: one 16-bit map per layer, recorded in results.json; exit codes."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from PIL import Image
+
+from engine.mapio import load_probability_png
+from engine.testing import make_tiny_model_dir
+from tests import evidence_cases as ec
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "declip_desktop.cli", *map(str, args)], capture_output=True,
+                          text=True, env=os.environ.copy())
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return make_tiny_model_dir(tmp_path_factory.mktemp("m") / "tiny")
+
+
+def test_evidence_layers_written_and_recorded(model_dir, tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "photo.jpg").write_bytes(ec.ghost_case()[0])
+    (src / "shot.png").write_bytes(ec.encode(ec.scene(), "PNG"))
+    out = tmp_path / "out"
+    r = run("analyze", "--model", model_dir, "--evidence", "ela,dq,ghost", "--out", out, src)
+    # dq and ghost cannot apply to the PNG: said in one line each, and the run still succeeds
+    assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stderr
+    assert sum("not applicable" in line and "shot.png" in line for line in r.stderr.splitlines()) == 2
+    res = json.loads((out / "results.json").read_text())
+    assert res["parameters"]["evidence"] == ["ela", "ghost", "dq"]
+    jpg, png = (next(i for i in res["items"] if i["file"].endswith(n)) for n in ("photo.jpg", "shot.png"))
+    for layer in ("ela", "ghost", "dq"):
+        rec = jpg["outputs"]["evidence"][layer]
+        m = load_probability_png(out / rec["map"])
+        assert rec["map"] == f"photo.{layer}.png" and m.shape == (jpg["height"], jpg["width"])
+        assert Image.open(out / rec["map"]).mode in ("I;16", "I")
+        assert rec["parameters"] and rec["metadata"]["layer"] == layer and 0 < rec["threshold"] < 1
+    assert png["outputs"]["evidence"]["ela"]["map"] == "shot.ela.png"
+    assert "needs a JPEG" in png["outputs"]["evidence"]["dq"]["error"]
+    assert not (out / "shot.dq.png").exists()
+
+
+def test_evidence_all_and_usage_errors(model_dir, tmp_path):
+    img = tmp_path / "a.png"
+    img.write_bytes(ec.encode(ec.scene("chelsea", (128, 160)), "PNG"))
+    out = tmp_path / "out"
+    r = run("analyze", "--model", model_dir, "--evidence", "all", "--out", out, img)
+    assert r.returncode == 0, r.stderr
+    ev = json.loads((out / "results.json").read_text())["items"][0]["outputs"]["evidence"]
+    assert list(ev) == ["ela", "ghost", "noise", "dq", "clones", "resampling"]
+    assert {k for k, v in ev.items() if "map" in v} == {"ela", "noise", "clones", "resampling"}
+    bad = run("analyze", "--model", model_dir, "--evidence", "ela,bogus", "--out", tmp_path / "o2", img)
+    assert bad.returncode == 2 and "unknown evidence layer 'bogus'" in bad.stderr
+    assert not (tmp_path / "o2").exists()          # a usage error writes nothing
+
+
+def test_broken_image_with_evidence_exit_1(model_dir, tmp_path):
+    (tmp_path / "bad.jpg").write_bytes(b"\xff\xd8\xff not a jpeg")
+    good = tmp_path / "good.png"
+    good.write_bytes(ec.encode(ec.scene("chelsea", (96, 96)), "PNG"))
+    r = run("analyze", "--model", model_dir, "--evidence", "ela", "--out", tmp_path / "o", tmp_path / "bad.jpg", good)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert (tmp_path / "o" / "good.ela.png").exists()

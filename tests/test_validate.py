@@ -1,0 +1,56 @@
+"""`declip validate`: passes on a fresh install, fails when one byte of a model file changes.
+Model files are copied to temporary folders; resources/ is never modified."""
+import json
+import shutil
+
+import pytest
+
+import resources
+from declip_desktop.cli import main as declip
+from engine.golden import latest_record, load_golden
+
+
+@pytest.fixture()
+def home(tmp_path, monkeypatch):
+    h = tmp_path / "home"
+    monkeypatch.setenv("DECLIP_HOME", str(h))
+    return h
+
+
+def test_validate_passes_on_a_fresh_store_and_writes_json_and_pdf(home, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert declip(["validate", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    n = len(load_golden()["items"])
+    assert text.count("PASS  ") == n + 1  # every golden item and the weights file
+    assert "FAIL" not in text and "largest difference" in text
+    rec = latest_record(home)
+    assert rec["result"] == "PASS" and rec["model"]["id"] == "declip-lite2-default"
+    assert len(rec["items"]) == n and all(i["ok"] and i["max_diff"] <= i["tolerance"] + 5e-4 for i in rec["items"])
+    assert rec["versions"]["torch"] and rec["machine"]["host"] and rec["device"]["precision"] == "exact"
+    pdfs = list(out.glob("validation-*.pdf"))
+    assert len(pdfs) == 1 and pdfs[0].read_bytes().startswith(b"%PDF")
+    assert json.loads(next(out.glob("validation-*.json")).read_text())["result"] == "PASS"
+
+
+def test_validate_fails_after_one_byte_of_a_model_file_changes(home, tmp_path, capsys):
+    copy = tmp_path / "copy"
+    shutil.copytree(resources.path("models", "declip-lite2-default"), copy)
+    dec = copy / "decoder.safetensors"
+    data = bytearray(dec.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    dec.write_bytes(bytes(data))
+    assert declip(["validate", "--model", str(copy)]) == 1
+    text = capsys.readouterr().out
+    assert "FAIL  file decoder.safetensors" in text and "DIFFERS" in text and "validation FAIL" in text
+    rec = latest_record(home)
+    assert rec["result"] == "FAIL" and not rec["model"]["files"][0]["ok"]
+    assert not any(i["ok"] for i in rec["items"])
+
+
+def test_a_model_without_recorded_references_cannot_pass(home, tmp_path, capsys):
+    from engine.testing import make_tiny_model_dir
+
+    folder = make_tiny_model_dir(tmp_path / "tiny")
+    assert declip(["validate", "--model", str(folder)]) == 1
+    assert "no golden references" in capsys.readouterr().out
