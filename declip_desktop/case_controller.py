@@ -15,6 +15,7 @@ from declip_desktop import jobs, settings
 from declip_desktop.case.errors import READ_ONLY_STILL_WORKS, CaseLockedError
 from engine.stamps import os_user
 from declip_desktop.evidence_model import EvidenceRow
+from declip_desktop.metadata_presenter import verdict_of
 from declip_desktop.model_preload import start_preload
 from declip_desktop.workers import Job
 
@@ -146,7 +147,8 @@ class CaseController(QObject):
         win = self.win
         self.case = case
         settings.add_recent_case(str(case.path))
-        rows = [EvidenceRow(id=item.id, name=item.file_name, status=case.finding(item.id).status)
+        rows = [EvidenceRow(id=item.id, name=item.file_name, status=case.finding(item.id).status,
+                            provenance=verdict_of(item.metadata))
                 for item in case.evidence]
         win.evidenceModel.set_rows(rows)
         win.display.load_index()

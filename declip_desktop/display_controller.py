@@ -17,6 +17,7 @@ from declip_desktop import jobs
 from declip_desktop.case.displayed import EVIDENCE_LAYER_MODE, pick
 from declip_desktop.docks.analysis_dock import analysis_text
 from declip_desktop.metadata_presenter import metadata_sections
+from declip_desktop.provenance_view import emphasise
 from declip_desktop.workers import Job
 
 IMAGE_CACHE = 3  # decoded images kept for instant switching
@@ -258,6 +259,7 @@ class DisplayController(QObject):
             return
         row = self.win.evidenceModel.get(eid)
         self.win.metadataView.show_sections(metadata_sections(item, record, row.integrity if row else None))
+        emphasise(self.win.metadataView, item.metadata)  # an altered or AI verdict stands out
 
     def _fill_switcher(self, eid: str, ref) -> None:
         case = self.win.case

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QIcon, QImage, QPainter, QPixmap
 
+from .provenance_view import draw_chip, tooltip_line
+
 THUMB = 96
 IdRole = Qt.ItemDataRole.UserRole + 1
 
@@ -27,6 +29,7 @@ class EvidenceRow:
     integrity: str = "not checked"  # "ok", "modified", "missing", "not checked"
     error: str | None = None
     busy: bool = False
+    provenance: str | None = None  # C2PA verdict recorded at ingest (declip_desktop.provenance_view)
 
     @property
     def analysed(self) -> bool:
@@ -56,6 +59,8 @@ class EvidenceModel(QAbstractListModel):
             return icon
         if role == Qt.ItemDataRole.ToolTipRole:
             tip = [row.name, self._summary(row), f"integrity: {row.integrity}"]
+            if tooltip_line(row.provenance):
+                tip.append(tooltip_line(row.provenance))
             if row.error:
                 tip.append(f"error: {row.error}")
             return "\n".join(tip)
@@ -139,6 +144,7 @@ def _badged_icon(row: EvidenceRow) -> QIcon:
         p.drawRoundedRect(chip, 4, 4)
         p.setPen(QColor(255, 255, 255))
         p.drawText(chip, Qt.AlignmentFlag.AlignCenter, text)
+    draw_chip(p, row.provenance, THUMB)  # Content Credentials verdict, bottom left
     # Integrity: a warning mark at top right when the evidence copy no longer matches.
     if row.integrity in ("modified", "missing"):
         p.setBrush(QColor(215, 50, 50))

@@ -8,6 +8,7 @@ from PySide6.QtCore import QObject, Signal
 
 from declip_desktop import jobs
 from declip_desktop.evidence_model import EvidenceRow
+from declip_desktop.metadata_presenter import verdict_of
 from declip_desktop.workers import Job
 
 
@@ -61,7 +62,7 @@ class IngestController(QObject):
         kind, eid = key
         model = self.win.evidenceModel
         if kind == "added":
-            model.append(EvidenceRow(id=eid, name=value.file_name))
+            model.append(EvidenceRow(id=eid, name=value.file_name, provenance=verdict_of(value.metadata)))
             if model.rowCount() == 1:
                 self.win.evidenceList.setCurrentIndex(model.index(0))
         elif kind == "thumb":

@@ -34,6 +34,7 @@ from declip_desktop.findings_controller import FindingsController
 from declip_desktop.gui_fonts import register_bundled_fonts
 from declip_desktop.ingest_controller import IngestController
 from declip_desktop.overlay_style import DisplayMode, OverlayStyle
+from declip_desktop.provenance_view import install_reread_action, trust_anchor_action
 from declip_desktop.responsiveness import device_guess, preload_engine, tune_for_gui
 from declip_desktop.viewer import ViewerPane
 from declip_desktop.welcome import WelcomePanel
@@ -102,6 +103,7 @@ class MainWindow(QMainWindow):
         self.analysisPanel = AnalysisPanel()
         self.overlayPanel = OverlayPanel()
         self.metadataView = MetadataView()
+        install_reread_action(self)  # Content Credentials on demand
         self.findingPanel = FindingPanel()
         self.problemsPanel = ProblemsPanel()
 
@@ -193,7 +195,7 @@ class MainWindow(QMainWindow):
         m.addSeparator()
         m.addActions([self.actionAddImages, self.actionSaveFinding, self.actionExportReport, self.actionVerify])
         m.addSeparator()
-        m.addActions([self.actionExaminer, self.actionCloseCase, self.actionQuit])
+        m.addActions([self.actionExaminer, trust_anchor_action(self), self.actionCloseCase, self.actionQuit])
         m = mb.addMenu("&View")
         m.addActions([self.actionZoomIn, self.actionZoomOut, self.actionActualSize, self.actionFit])
         m.addSeparator()

@@ -207,6 +207,18 @@ def _checks(r: _Run, tmp: Path) -> None:
 
     r.check("PDF report written", report, ("case_path",), state)
 
+    def provenance():
+        from engine.provenance import read_provenance, sdk_versions
+
+        v = sdk_versions()
+        if v.get("c2pa_python") == "unavailable":  # the native library did not load
+            raise RuntimeError(f"C2PA reader unavailable: {v.get('error')}")
+        rec = read_provenance(resources.path("samples", SAMPLE))
+        if rec["verdict"] != "none":
+            raise ValueError(f"{SAMPLE}: verdict {rec['verdict']!r} ({rec['message']}), expected 'none'")
+        return f"c2pa-python {v['c2pa_python']} (SDK {v['c2pa_rs']}), offline read of {SAMPLE}: no manifest"
+
+    r.check("Content Credentials (C2PA) reader", provenance)
     def validate():
         from declip_desktop.validate_cli import validate as run_validate
 

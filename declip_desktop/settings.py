@@ -73,6 +73,7 @@ class Preferences:
     device: str = "auto"
     batch_size: int = 4
     examiner: str = ""
+    trust_anchors: str = ""  # C2PA trust anchors (PEM file or folder); read by engine.provenance.trust
 
     @classmethod
     def path(cls) -> Path:

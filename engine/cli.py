@@ -118,6 +118,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threshold", type=_opacity, default=0.5,
                    help="overlay threshold 0..1: values at or below it are faded and its outline drawn, "
                         "as in the desktop viewer and the report")
+    p.add_argument("--trust-anchors", metavar="PATH", help="PEM file or folder of C2PA trust anchors (default: "
+                   "the settings file's; none: signer trust is not judged)")
     p.add_argument("--evidence", type=_evidence_layers, default=[], metavar="LAYERS",
                    help="also write classical evidence layers as <stem>.<layer>.png: a comma list of "
                         "ela, ghost, noise, dq, clones, resampling, or all (docs/evidence.md)")
@@ -289,6 +291,9 @@ def cmd_analyze(args) -> int:
         args._parser.error("--raw needs --mode paper (a tiled map has no single 256x256 decoder output)")
     _check_model_args(args)  # usage errors before anything is written
     _check_paths_exist(args)
+    from .provenance import resolve_trust_anchors
+
+    anchors = resolve_trust_anchors(getattr(args, "trust_anchors", None))  # a bad path: one line, exit 1
     folder_errors: list[tuple[str, str]] = []
     files = expand_inputs(args.inputs, folder_errors)
     for _, msg in folder_errors:
@@ -314,7 +319,8 @@ def cmd_analyze(args) -> int:
                                f"found {args.tile_stride}")
         _say(f"declip: model {det.card.id} on {det.device_name} ({str(det.dtype).replace('torch.', '')}), "
              f"{len(files)} image(s), mode {args.mode}")
-        items, failures = _analyze_files(args, det, files, feeder, folder_errors, out, guard, outputs)
+        items, failures = _analyze_files(args, det, files, feeder, folder_errors, out, guard, outputs,
+                                          anchors)
     finally:
         feeder.close()
     summary = {
@@ -324,7 +330,8 @@ def cmd_analyze(args) -> int:
         "mode": args.mode,
         "parameters": {"precision": args.precision, "device": args.device, "batch_size": args.batch_size,
                        "tile_stride": args.tile_stride, "tile_scale": args.tile_scale, "cmap": args.cmap,
-                       "opacity": args.opacity, "threshold": args.threshold, "evidence": args.evidence},
+                       "opacity": args.opacity, "threshold": args.threshold, "evidence": args.evidence,
+                       "trust_anchors": anchors.describe() if anchors else None},
         "outputs": {"written": list(outputs), "png": png_settings()},
         "model_load_s": det.load_seconds,
         "total_s": time.perf_counter() - t0,
@@ -340,9 +347,12 @@ def cmd_analyze(args) -> int:
     return 1 if failures else 0
 
 
-def _analyze_files(args, det, files, feeder, folder_errors, out, guard, outputs) -> tuple[list[dict], int]:
-    """Analyse the feeder's batches; outputs are written behind (OutputWriter). Returns (items, failures)."""
+def _analyze_files(args, det, files, feeder, folder_errors, out, guard, outputs,
+                   anchors=None) -> tuple[list[dict], int]:
+    """Analyse the feeder's batches; outputs are written behind (OutputWriter). Returns (items, failures).
+    anchors: C2PA trust anchors for each file's Content Credentials record (entry["provenance"])."""
     from .outputs import OutputWriter
+    from .provenance import read_provenance
 
     used: set[str] = set()
     # unreadable folders are failures of this run too: listed in results.json, exit 1
@@ -354,12 +364,15 @@ def _analyze_files(args, det, files, feeder, folder_errors, out, guard, outputs)
         nonlocal failures
         if error is not None:
             failures += 1
-            kept = {"file": entry["file"], "sha256": entry["sha256"], "error": error}
+            kept = {"file": entry["file"], "sha256": entry["sha256"], "error": error,
+                    "provenance": entry.get("provenance")}
             entry.clear()
             entry.update(kept)
             _say(f"declip: error: {error}")
             return
-        _say(f"[{entry.pop('_n')}/{len(files)}] {Path(entry['file']).name}: score {entry['score']:.4f}")
+        prov = (entry.get("provenance") or {}).get("verdict", "none")
+        _say(f"[{entry.pop('_n')}/{len(files)}] {Path(entry['file']).name}: score {entry['score']:.4f}"
+             + (f"; Content Credentials: {prov}" if prov != "none" else ""))
 
     # Up to one batch of results may wait for their files, so the next batch's network runs meanwhile.
     writer = OutputWriter(out, outputs, args.cmap, args.opacity, written, max_pending=min(args.batch_size, 8),
@@ -374,6 +387,7 @@ def _analyze_files(args, det, files, feeder, folder_errors, out, guard, outputs)
                 results = iter(det.analyze_many(good, mode="paper", batch_size=args.batch_size))
             for f, x in zip(chunk, loaded):
                 entry: dict = {"file": str(f)}
+                entry["provenance"] = read_provenance(f, anchors=anchors)  # C2PA, offline; never raises
                 res = x if isinstance(x, ImageError) else next(results)
                 position += 1
                 items.append(entry)

@@ -43,6 +43,7 @@ fail() { echo "build_bundle: FAIL: $*" >&2; exit 1; }
 INTERNAL="$APP/_internal"
 [ -x "$INTERNAL/torch/bin/torch_shm_manager" ] || fail "torch/bin/torch_shm_manager missing or not executable"
 [ -f "$INTERNAL/resources/models/declip-lite2-default/card.json" ] || fail "embedded model missing"
+ls "$INTERNAL"/c2pa/libs/libc2pa_c.* >/dev/null 2>&1 || fail "C2PA native library (c2pa/libs/libc2pa_c.*) missing"
 [ -d "$INTERNAL/tests" ] && fail "tests/ was bundled"
 [ -d "$INTERNAL/triton" ] && fail "triton was bundled"
 ls "$INTERNAL"/PySide6/Qt/plugins/platforms/libqoffscreen.so >/dev/null 2>&1 || fail "Qt offscreen platform plugin missing"

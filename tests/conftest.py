@@ -23,3 +23,12 @@ def _isolated_home(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("DECLIP_HOME", str(home))
     monkeypatch.setenv("DECLIP_CONFIG_HOME", str(home / "config"))
     yield home
+
+
+@pytest.fixture(scope="session")
+def c2pa_samples(tmp_path_factory):
+    """C2PA-signed JPEG/PNG test images and a test CA, made once per session (tests/c2pa_support.py)."""
+    pytest.importorskip("c2pa")
+    from tests.c2pa_support import make_samples
+
+    return make_samples(tmp_path_factory.mktemp("c2pa"))

@@ -168,7 +168,7 @@ def test_a_failed_write_is_one_line_and_the_others_are_written(tiny, tmp_path, c
     summary = json.loads((out / "results.json").read_text())
     assert summary["failed"] == 1 and summary["analysed"] == 2
     bad = summary["items"][1]
-    assert set(bad) == {"file", "sha256", "error"} and "p1.jpg: cannot write outputs" in bad["error"]
+    assert set(bad) == {"file", "sha256", "error", "provenance"} and "p1.jpg: cannot write outputs" in bad["error"]
     assert (out / "p0.overlay.png").is_file() and (out / "p2.prob.png").is_file()
     err = capsys.readouterr().err
     assert sum("cannot write outputs" in line for line in err.splitlines()) == 1

@@ -146,6 +146,8 @@ def test_bundles_our_packages_resources_and_package_data(spec_run):
     # torchvision's C++ ops (timm needs torchvision::nms registered) are collected explicitly
     assert any(d.startswith("torchvision/_C") for d in out)
     assert "patchmatch/libpatchmatch.so" in out or os.name == "nt"
+    # the C2PA SDK's native library (ctypes-loaded from c2pa/libs), without the wheel's Rust build files
+    assert f"c2pa/libs/{g['C2PA_LIB']}" in out and "c2pa/libs/libc2pa_c.rlib" not in out
     assert kw["module_collection_mode"]["torch"] == "pyz+py"
     assert kw["module_collection_mode"]["open_clip"] == "pyz+py"
 

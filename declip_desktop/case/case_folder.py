@@ -318,19 +318,20 @@ class Case:
         return self._by_sha.get(sha256.lower())
 
     def add_paths(self, paths: Iterable[str | os.PathLike], progress: Progress | None = None,
-                  cancel: Cancel | None = None) -> IngestReport:
+                  cancel: Cancel | None = None, trust_anchors=None) -> IngestReport:
         """Ingest files and folders (recursively). Never raises for a single bad file: each one
         not added appears in the report (skipped non-image / duplicate / error) with its reason.
 
         progress(done, total, message) is called per file; when cancel() returns True the ingest
         stops after the current file, keeps everything already added, and returns with
         report.cancelled = True. Re-running the same add after an interruption resumes it.
+        trust_anchors: C2PA trust anchors (TrustAnchors or a PEM file/folder path); None = the settings file's.
         """
         from .ingest import ingest
 
         with self._mutex:
             self._check_writable()
-            return ingest(self, list(paths), progress, cancel)
+            return ingest(self, list(paths), progress, cancel, trust_anchors)
 
     def thumbnail(self, evidence_id: str, size: int = 256) -> Path:
         """Path of a cached JPEG thumbnail (longest side <= size, EXIF orientation applied),

@@ -9,8 +9,11 @@ import json
 import sys
 import time
 
+from engine.provenance import stored_record
+
 from .case_folder import Case
 from .errors import READ_ONLY_STILL_WORKS, CaseError
+from .provenance_cli import provenance_suffix, status_line
 from .records import FINDING_STATUSES
 from .analysis_run import dimension_warning
 from .util import printable as _printable
@@ -48,6 +51,8 @@ def register(subparsers) -> None:
     sp = sub.add_parser("add", help="ingest image files and folders (recursively)")
     common(sp)
     sp.add_argument("paths", nargs="+", metavar="PATH")
+    sp.add_argument("--trust-anchors", metavar="PATH", help="PEM file or folder of C2PA trust anchors "
+                    "(default: the settings file's; none: signer trust is not judged)")
     sp.set_defaults(func=cmd_add)
 
     sp = sub.add_parser("analyze", help="analyse evidence that has no up-to-date analysis")
@@ -68,6 +73,10 @@ def register(subparsers) -> None:
     common(sp, examiner=False)
     sp.add_argument("--json", action="store_true", help="machine-readable output")
     sp.set_defaults(func=cmd_status)
+
+    from .provenance_cli import register_provenance
+
+    register_provenance(sub, common)
 
     sp = sub.add_parser("finding", help="record a finding for one evidence item")
     common(sp)
@@ -148,11 +157,11 @@ def cmd_add(args) -> int:
             print(f"\r[{done}/{total}] {_printable(msg)[:60]:<60}", end="", file=sys.stderr, flush=True)
 
     with _open(args) as case:
-        rep = case.add_paths(args.paths, progress=progress)
+        rep = case.add_paths(args.paths, progress=progress, trust_anchors=args.trust_anchors)
     if tty:
         print(file=sys.stderr)
     for it in rep.added:
-        print(_printable(f"added {it.id} {it.file_name}  sha256 {it.sha256}"))
+        print(_printable(f"added {it.id} {it.file_name}  sha256 {it.sha256}{provenance_suffix(it)}"))
         note = dimension_warning(it)
         if note:
             _err(f"warning: {_printable(note)}")
@@ -254,7 +263,8 @@ def _status_rows(case: Case) -> list[dict]:
         an = [{"model_id": a.model_id, "mode": a.mode, "score": a.score, "stored_utc": a.stored_utc,
                "current": a.record.get("evidence_sha256") == it.sha256} for a in case.analyses(it.id)]
         rows.append({"id": it.id, "file_name": it.file_name, "sha256": it.sha256, "width": it.width,
-                     "height": it.height, "analyses": an, "finding": f.to_dict()})
+                     "height": it.height, "analyses": an, "finding": f.to_dict(),
+                     "provenance": stored_record(it.metadata)})
     return rows
 
 
@@ -276,6 +286,7 @@ def cmd_status(args) -> int:
         f = r["finding"]
         note = f"  note: {f['note']}" if f.get("note") else ""
         print(_printable(f"{r['id']}  {r['file_name']}  {r['width']}x{r['height']}  [{an}]  finding: {f['status']}{note}"))
+        print(_printable(f"       Content Credentials: {status_line(r['provenance'])}"))
     return 0
 
 

@@ -18,6 +18,7 @@ from engine.versions import software_versions
 
 from .atomic import TMP_PREFIX, fsync_dir
 from .metadata import NotAnImage, extract_metadata, probe_image
+from .provenance import anchors_for, provenance_of
 from .records import EvidenceItem, IngestIssue, IngestReport
 from .util import hash_file, utc_now
 
@@ -144,8 +145,10 @@ def _adoptable(case: "Case", name: str, sha: str) -> bool:
         return False
 
 
-def ingest(case: "Case", paths: list, progress: "Progress | None", cancel: "Cancel | None") -> IngestReport:
+def ingest(case: "Case", paths: list, progress: "Progress | None", cancel: "Cancel | None",
+           trust_anchors=None) -> IngestReport:
     report = IngestReport()
+    anchors, trust_note = anchors_for(trust_anchors)  # C2PA trust anchors: given, else the settings file's
     files, issues = collect(paths, case.path)
     for iss in issues:
         (report.errors if iss.kind == "error" else report.skipped).append(iss)
@@ -179,7 +182,8 @@ def ingest(case: "Case", paths: list, progress: "Progress | None", cancel: "Canc
                 progress(done, total, f"{path.name}")
             processed += 1
             try:
-                item_or_issue = _ingest_one(case, path, explicit, next_number, reserved, batch_sha, orphans)
+                item_or_issue = _ingest_one(case, path, explicit, next_number, reserved, batch_sha, orphans,
+                                            (anchors, trust_note))
             except Exception as exc:  # a hostile file must not stop the batch, whatever it triggers
                 item_or_issue = IngestIssue(shown(path), "error", f"unexpected error ({type(exc).__name__}: "
                                                                   f"{str(exc)[:160]})", explicit=explicit)
@@ -205,6 +209,7 @@ def ingest(case: "Case", paths: list, progress: "Progress | None", cancel: "Canc
             "errors": [{"path": i.path, "reason": i.reason} for i in report.errors][:200],
             "cancelled": report.cancelled,
             "software": software_versions(),
+            "c2pa_trust_anchors": anchors.describe() if anchors else None,
         }
         case._audit.append("ingest", summary, case.session_examiner)
         case._save_info()
@@ -229,7 +234,8 @@ def _free_number(n: int, orphans: dict[str, str]) -> int:
 
 
 def _ingest_one(case: "Case", path: Path, explicit: bool, number: int, reserved: set[str],
-                batch_sha: dict[str, str], orphans: dict[str, str] | None = None) -> EvidenceItem | IngestIssue:
+                batch_sha: dict[str, str], orphans: dict[str, str] | None = None,
+                trust=(None, None)) -> EvidenceItem | IngestIssue:
     spath = shown(path)
     try:
         st = os.stat(path)
@@ -267,6 +273,8 @@ def _ingest_one(case: "Case", path: Path, explicit: bool, number: int, reserved:
         md = {"notes": [f"metadata extraction failed ({type(exc).__name__}: {str(exc)[:120]})"]}
         md.update({"format": img.format, "width": img.size[0], "height": img.size[1],
                    "display_width": img.size[0], "display_height": img.size[1]})
+    # Content Credentials (C2PA), read offline from the same bytes; a bad manifest is a note, not a failure.
+    md["provenance"] = provenance_of(data, img.format, *trust)
     name = _safe_file_name(path.name)
     # Resume: an interrupted run may have left this exact copy under its own name.
     adopt = name.casefold() not in reserved and _adoptable(case, name, sha)

@@ -42,7 +42,7 @@ class MetadataView(QTreeWidget):
             top = QTreeWidgetItem([title, ""])
             self.addTopLevelItem(top)
             self._fill(top, content)
-            top.setExpanded(title in ("Integrity", "File", "Analysis"))
+            top.setExpanded(title in ("Integrity", "Content Credentials", "File", "Analysis"))
         self.resizeColumnToContents(0)
 
     def _fill(self, parent: QTreeWidgetItem, value: Any, depth: int = 0) -> None:

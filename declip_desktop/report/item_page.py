@@ -9,7 +9,7 @@ from reportlab.platypus import CondPageBreak, Flowable, KeepTogether, Spacer, Ta
 from declip_desktop.case.util import readable_utc
 from engine.cards import FLIP_AVERAGE_TEXT
 
-from . import exif, imaging, validation
+from . import exif, imaging, provenance_block, validation
 from .blocks import ColourBar, P, X, box, esc, fmt_bytes, fmt_pct, fmt_score, fmt_threshold, kv_table, text_rows
 from .findings import Findings
 from .integrity import MISMATCH, MISSING, UNRECORDED
@@ -47,6 +47,7 @@ def item_section(f: Findings, pics: Pictures) -> list[Flowable]:
                           "analysis may not have been run on this evidence file.")], "warn"))
         out.append(Spacer(1, 6))
 
+    out.extend(provenance_block.alert(it))  # Content Credentials before any map
     out.append(_findings_table(f))
     out.append(Spacer(1, 8))
     fail = it.failure
@@ -79,6 +80,7 @@ def item_section(f: Findings, pics: Pictures) -> list[Flowable]:
         out.append(kv_table(_method_rows(f)))
     out.append(P("Integrity", "h2"))
     out.append(kv_table(_integrity_rows(f)))
+    out.extend(provenance_block.details(it))
     out.append(P("Context", "h2"))
     rows = [("Analyst status", it.status or "—")]
     if it.finding_by or it.finding_utc:

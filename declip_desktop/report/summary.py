@@ -6,6 +6,7 @@ from reportlab.platypus import Flowable
 from .blocks import P, X, esc, fmt_pct, fmt_score, fmt_threshold, grid_table
 from .findings import Findings
 from .integrity import VERIFIED
+from .provenance_block import name_with_badge
 from .styles import FRAME_W, WARN_BG
 
 
@@ -25,7 +26,7 @@ def summary(findings: list[Findings], thumbs: dict[int, Flowable]) -> list[Flowa
         status = esc(f.item.status or "—")
         if f.integrity.status != VERIFIED:
             status += f"<br/><font color='#9b1c1c'><b>⚠ {esc(f.integrity.status)}</b></font>"
-        rows.append([P(str(f.index), "cell"), thumbs.get(f.index) or P("—", "cell"), P(f.item.file_name, "cell"),
+        rows.append([P(str(f.index), "cell"), thumbs.get(f.index) or P("—", "cell"), name_with_badge(f.item),
                      sha_cell, score, flagged, X(status, "cell")])
         if f.integrity.status != VERIFIED:
             extra.append(("BACKGROUND", (0, len(rows)), (-1, len(rows)), WARN_BG))
