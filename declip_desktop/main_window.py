@@ -142,6 +142,7 @@ class MainWindow(QMainWindow):
         self.analysisPanel.deviceLabel.setText(self.deviceStatus.text())
 
         self.overlayPanel.styleChanged.connect(self._style_changed)
+        self._wire_evidence_layers()
         self.viewer.view.hovered.connect(self._hovered)
         self.viewer.twin.hovered.connect(self._hovered)
         self.analysisPanel.analyzeButton.clicked.connect(self.analyze_selected)
@@ -154,6 +155,15 @@ class MainWindow(QMainWindow):
         from declip_desktop.dialogs.release_offer import watch_model_combo  # releases not installed
 
         watch_model_combo(self.analysisPanel.modelCombo, self, self._fill_models)
+
+    def _wire_evidence_layers(self) -> None:
+        from declip_desktop.evidence_layers_controller import wire_layers
+
+        self.layerPanel, self.layers = wire_layers(self, lambda: self._show_learned())
+
+    def _show_learned(self) -> None:
+        cached = self._display_cache.get(self._current_id)
+        self._show(cached) if cached is not None else self._load_display(self._current_id)
 
     def _build_actions(self) -> None:
         def act(name, text, slot, shortcut=None, tip=None, checkable=False) -> QAction:
@@ -786,6 +796,7 @@ class MainWindow(QMainWindow):
             return
         self.flush_finding()
         self._current_id = eid
+        self.layers.item_changed()
         # The previous image's score and probe must never sit beside this one, even for a moment.
         self._current_overlay = None
         self.overlayPanel.set_readout_source(None, None)
@@ -861,6 +872,7 @@ class MainWindow(QMainWindow):
         else:
             self.overlayPanel.set_readout_source(None, None)
         self._show_metadata(data.evidence_id, data.analysis)
+        self.layers.item_changed()  # the learned map is on screen: the layer selector says so
         self.displayReady.emit(data.evidence_id)
 
     def _style_changed(self, style: OverlayStyle) -> None:

@@ -1,0 +1,125 @@
+"""Evidence-layer selector for the overlay dock: which map is shown (the learned map or one of
+the classical layers), progress and cancel while a layer is computed, the layer's "How to read
+this" text and limits, and, for `clones`, its source/target pairs. Widgets only; the work is in
+declip_desktop/evidence_layers_controller.py."""
+from __future__ import annotations
+
+import html
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QListWidget, QProgressBar, QPushButton,
+                               QVBoxLayout, QWidget)
+
+LEARNED = ""  # the selector's value for the learned map
+
+
+def layer_titles() -> list[tuple[str, str]]:
+    from engine import evidence
+
+    return [(i.name, i.title) for i in evidence.layers()]
+
+
+def how_to_read_html(metadata: dict) -> str:
+    """The panel's text from a stored layer's metadata (the engine's own words, nothing added)."""
+    md = metadata or {}
+    params = ", ".join(f"{k}={v}" for k, v in (md.get("parameters") or {}).items()) or "defaults"
+    rows = [f"<b>{html.escape(str(md.get('model_name') or md.get('layer') or ''))}</b>",
+            f"<b>How to read this.</b> {html.escape(str(md.get('how_to_read', '')))}",
+            f"<b>Limits.</b> {html.escape(str(md.get('limits', '')))}",
+            f"<b>Default threshold:</b> {md.get('default_threshold', '–')} &nbsp; <b>Parameters:</b> "
+            f"{html.escape(params)} &nbsp; <b>Version:</b> {html.escape(str(md.get('method_version', '–')))}",
+            f"<b>Reference.</b> {html.escape(str(md.get('reference', '')))}"]
+    return "<br><br>".join(rows)
+
+
+class LayerPanel(QWidget):
+    layerChosen = Signal(str)  # layer name, LEARNED for the learned map
+    cancelRequested = Signal()
+    pairChosen = Signal(int)  # clone pair index, -1 for none
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.layerCombo = QComboBox(objectName="layerCombo", accessibleName="Map shown: learned map or evidence layer")
+        self.layerCombo.addItem("Learned map", LEARNED)
+        for name, title in layer_titles():
+            self.layerCombo.addItem(f"{name} — {title}", name)
+        self.layerCombo.setToolTip("Evidence layers are computed on demand in the background and stored in the case")
+        self.layerProgressBar = QProgressBar(objectName="layerProgressBar", accessibleName="Evidence layer progress")
+        self.layerProgressBar.setTextVisible(True)
+        self.layerProgressBar.hide()
+        self.layerCancelButton = QPushButton("Cancel", objectName="layerCancelButton",
+                                             accessibleName="Cancel computing the evidence layer")
+        self.layerCancelButton.hide()
+        self.layerStatusLabel = QLabel("", objectName="layerStatusLabel")
+        self.layerStatusLabel.setWordWrap(True)
+        self.howToReadLabel = QLabel("", objectName="howToReadLabel", accessibleName="How to read this layer")
+        self.howToReadLabel.setWordWrap(True)
+        self.howToReadLabel.setTextFormat(Qt.TextFormat.RichText)
+        self.howToReadLabel.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.howToReadLabel.setStyleSheet("QLabel { background: palette(base); padding: 4px; }")
+        self.howToReadLabel.hide()
+        self.clonePairsList = QListWidget(objectName="clonePairsList", accessibleName="Clone pairs: source and target")
+        self.clonePairsList.setMaximumHeight(90)
+        self.clonePairsList.hide()
+
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Map"))
+        top.addWidget(self.layerCombo, 1)
+        prog = QHBoxLayout()
+        prog.addWidget(self.layerProgressBar, 1)
+        prog.addWidget(self.layerCancelButton)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addLayout(top)
+        lay.addLayout(prog)
+        lay.addWidget(self.layerStatusLabel)
+        lay.addWidget(self.clonePairsList)
+        lay.addWidget(self.howToReadLabel)
+
+        self.layerCombo.currentIndexChanged.connect(lambda *_: self.layerChosen.emit(self.layer()))
+        self.layerCancelButton.clicked.connect(self.cancelRequested)
+        self.clonePairsList.currentRowChanged.connect(self.pairChosen)
+
+    def layer(self) -> str:
+        return self.layerCombo.currentData() or LEARNED
+
+    def set_layer(self, name: str, emit: bool = True) -> None:
+        i = max(self.layerCombo.findData(name or LEARNED), 0)
+        if not emit:
+            self.layerCombo.blockSignals(True)
+        try:
+            self.layerCombo.setCurrentIndex(i)
+        finally:
+            self.layerCombo.blockSignals(False)
+
+    def set_stored(self, names: set[str]) -> None:
+        """Mark which layers the case already holds for the current item."""
+        for i in range(1, self.layerCombo.count()):
+            name = self.layerCombo.itemData(i)
+            title = dict(layer_titles())[name]
+            self.layerCombo.setItemText(i, f"{name} — {title}" + ("" if name in names else "  (compute)"))
+
+    def set_busy(self, message: str | None) -> None:
+        busy = message is not None
+        self.layerProgressBar.setVisible(busy)
+        self.layerCancelButton.setVisible(busy)
+        if busy:
+            self.layerProgressBar.setRange(0, 0)  # a layer reports no steps: a busy bar
+            self.layerProgressBar.setFormat(message)
+            self.layerStatusLabel.setText(message)
+
+    def set_status(self, text: str) -> None:
+        self.layerStatusLabel.setText(text)
+
+    def show_layer(self, metadata: dict | None) -> None:
+        """The how-to-read panel and clone pairs of the shown layer (None: the learned map)."""
+        self.howToReadLabel.setVisible(metadata is not None)
+        self.howToReadLabel.setText(how_to_read_html(metadata) if metadata else "")
+        pairs = ((metadata or {}).get("details") or {}).get("pairs") or []
+        self.clonePairsList.blockSignals(True)
+        self.clonePairsList.clear()
+        for k, p in enumerate(pairs, 1):
+            s, t = p.get("source_bbox"), p.get("target_bbox")
+            self.clonePairsList.addItem(f"{k}: source {s} ↔ target {t}")
+        self.clonePairsList.blockSignals(False)
+        self.clonePairsList.setVisible(bool(pairs))

@@ -1,0 +1,216 @@
+"""Shows evidence layers in the viewer: the layer selector's choice is computed (or read back)
+in a worker, stored in the case through case/evidence_layers.py (hashed and audited like the
+learned map), and drawn with the overlay dock's threshold, opacity, colour map and display mode.
+Each layer opens at its own default threshold; `clones` also draws its source/target pairs.
+
+The window is reached only through the narrow `LayerHost` below, so the wiring stays a few lines.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from PySide6.QtCore import QLineF, QObject, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QPen
+from PySide6.QtWidgets import QGraphicsItemGroup, QGraphicsLineItem, QGraphicsRectItem, QGraphicsSimpleTextItem
+
+from declip_desktop.docks.layer_panel import LEARNED, LayerPanel
+from declip_desktop.workers import Job, JobContext
+from engine.errors import DeclipError
+
+
+@dataclass
+class LayerHost:
+    """What the controller needs from the window."""
+
+    case: Callable[[], object]                 # the open case or None
+    runner: object                             # workers.JobRunner
+    viewer: object                             # viewer.ViewerPane
+    overlay_panel: object                      # docks.overlay_dock.OverlayPanel
+    current_id: Callable[[], str | None]
+    show_learned: Callable[[], None]           # put the item's learned map back on screen
+    set_overlay: Callable[[object], None]      # the map the cursor readout reads (MapPyramid or None)
+
+
+@dataclass
+class LayerShown:
+    evidence_id: str
+    layer: str
+    overlay: object          # MapPyramid
+    record: dict             # model_id, mode, score, stored_utc, metadata
+
+
+def layer_job(ctx: JobContext, case, evidence_id: str, layer: str) -> LayerShown:
+    """Compute `layer` for one item unless the case already holds it up to date, then read it back."""
+    from declip_desktop.case.evidence_layers import store_layers
+    from declip_desktop.pyramid import MapPyramid
+    from engine.evidence import EvidenceError
+
+    ctx.progress(0, 0, f"{layer}: computing…")
+    item = case.item(evidence_id)
+    if not case.readonly:
+        run = store_layers(case, [item], [layer], cancel=ctx.cancelled)
+        if run.not_applicable:
+            raise EvidenceError(run.not_applicable[0][2])
+        if run.failed:
+            raise DeclipError(run.failed[0][2])
+    ctx.check_cancel()
+    sa = case.analysis_for(evidence_id, model_id=f"evidence-{layer}", mode="evidence")
+    if sa is None:
+        raise DeclipError(f"{evidence_id}: layer {layer} is not stored in this read-only case")
+    ctx.progress(0, 0, f"{layer}: reading the map…")
+    overlay = MapPyramid.from_probability(sa.probability, sa.score)
+    record = {"model_id": sa.model_id, "mode": sa.mode, "score": sa.score, "stored_utc": sa.stored_utc,
+              "metadata": sa.metadata}
+    return LayerShown(evidence_id, layer, overlay, record)
+
+
+class ClonePairsItem(QGraphicsItemGroup):
+    """Source box (cyan), target box (magenta) and a line between their centres, per pair."""
+
+    def __init__(self, pairs: list[dict], selected: int = -1):
+        super().__init__()
+        self.setZValue(10)
+        for k, p in enumerate(pairs):
+            s, t = p.get("source_bbox"), p.get("target_bbox")
+            if not (s and t):
+                continue
+            width = 4 if k == selected else 2
+            for box, colour, tag in ((s, QColor(0, 220, 255), "S"), (t, QColor(255, 0, 200), "T")):
+                r = QGraphicsRectItem(QRectF(box[0], box[1], box[2] - box[0], box[3] - box[1]))
+                pen = QPen(colour, width)
+                pen.setCosmetic(True)  # the same width at every zoom
+                r.setPen(pen)
+                self.addToGroup(r)
+                label = QGraphicsSimpleTextItem(f"{tag}{k + 1}")
+                label.setBrush(colour)
+                label.setPos(box[0] + 2, box[1] + 2)
+                label.setFlag(label.GraphicsItemFlag.ItemIgnoresTransformations)
+                self.addToGroup(label)
+            line = QGraphicsLineItem(QLineF((s[0] + s[2]) / 2, (s[1] + s[3]) / 2, (t[0] + t[2]) / 2, (t[1] + t[3]) / 2))
+            pen = QPen(QColor(255, 255, 0), width, Qt.PenStyle.DashLine)
+            pen.setCosmetic(True)
+            line.setPen(pen)
+            self.addToGroup(line)
+
+
+class EvidenceLayersController(QObject):
+    layerShown = Signal(str, str)  # evidence id, layer (LEARNED for the learned map)
+    layerFailed = Signal(str, str)  # layer, one-line message
+
+    def __init__(self, panel: LayerPanel, host: LayerHost, parent: QObject | None = None):
+        super().__init__(parent)
+        self.panel, self.host = panel, host
+        self.shown: LayerShown | None = None
+        self._job: Job | None = None
+        self._pairs_item: ClonePairsItem | None = None
+        panel.layerChosen.connect(self.choose)
+        panel.cancelRequested.connect(self.cancel)
+        panel.pairChosen.connect(self._draw_pairs)
+
+    # -- the window tells us ---------------------------------------------------------------------
+    def item_changed(self) -> None:
+        """Another item is on screen: it opens on its learned map."""
+        self.cancel()
+        self._clear()
+        self.panel.set_layer(LEARNED, emit=False)
+        self.panel.set_status("")
+        case, eid = self.host.case(), self.host.current_id()
+        stored = set()
+        if case is not None and eid is not None:
+            try:
+                stored = {a.model_id[len("evidence-"):] for a in case.analyses(eid) if a.mode == "evidence"}
+            except Exception:  # an unreadable item shows its error elsewhere
+                stored = set()
+        self.panel.set_stored(stored)
+
+    # -- the examiner chooses ----------------------------------------------------------------------
+    def choose(self, layer: str) -> None:
+        self.cancel()
+        case, eid = self.host.case(), self.host.current_id()
+        if layer == LEARNED or case is None or eid is None:
+            self._clear()
+            self.panel.set_status("")
+            if layer == LEARNED:
+                self.host.show_learned()
+            return
+        job = Job(layer_job, case, eid, layer, name="evidence-layer")
+        self._job = job
+        self.panel.set_busy(f"{layer}: computing…")
+        job.signals.progress.connect(lambda _d, _t, msg: self.panel.set_busy(msg) if self._job is job else None)
+        job.signals.succeeded.connect(self._done)
+        job.signals.failed.connect(lambda msg, layer=layer, job=job: self._failed(job, layer, msg))
+        job.signals.cancelled.connect(lambda job=job: self._cancelled(job))
+        job.signals.finished.connect(lambda job=job: self._finished(job))
+        self.host.runner.start(job)
+
+    def cancel(self) -> None:
+        if self._job is not None:
+            self._job.cancel()
+            self._job = None
+            self.panel.set_busy(None)
+            self.panel.set_status("Cancelled: nothing was stored.")
+
+    # -- results ----------------------------------------------------------------------------------
+    def _done(self, shown: LayerShown) -> None:
+        if shown.evidence_id != self.host.current_id() or self.panel.layer() != shown.layer:
+            return  # the examiner moved on meanwhile
+        self.shown = shown
+        md = shown.record.get("metadata") or {}
+        panel = self.host.overlay_panel
+        st = panel.style()
+        panel.set_style(st.with_(threshold=float(md.get("default_threshold", st.threshold))))  # each layer's own
+        self.host.viewer.set_overlay(shown.overlay)
+        self.host.set_overlay(shown.overlay)
+        panel.set_readout_source(shown.overlay.score, shown.overlay.flagged_fraction)
+        self.panel.show_layer(md)
+        self.panel.set_status(f"{shown.layer}: stored in the case {shown.record.get('stored_utc') or ''}, "
+                              f"score {shown.record.get('score', 0):.3f}")
+        stored = {self.panel.layerCombo.itemData(i) for i in range(1, self.panel.layerCombo.count())
+                  if not self.panel.layerCombo.itemText(i).endswith("(compute)")}
+        self.panel.set_stored(stored | {shown.layer})
+        self._draw_pairs(-1)
+        self.layerShown.emit(shown.evidence_id, shown.layer)
+
+    def _failed(self, job: Job, layer: str, message: str) -> None:
+        if self._job is job:
+            self.panel.set_status(f"{layer}: {message}")
+            self.layerFailed.emit(layer, message)
+
+    def _cancelled(self, job: Job) -> None:
+        if self._job is job:
+            self.panel.set_status("Cancelled: nothing was stored.")
+
+    def _finished(self, job: Job) -> None:
+        if self._job is job:
+            self._job = None
+            self.panel.set_busy(None)
+
+    # -- drawing ----------------------------------------------------------------------------------
+    def _draw_pairs(self, selected: int) -> None:
+        scene = self.host.viewer.view.scene()
+        if self._pairs_item is not None:
+            scene.removeItem(self._pairs_item)
+            self._pairs_item = None
+        md = (self.shown.record.get("metadata") or {}) if self.shown else {}
+        pairs = (md.get("details") or {}).get("pairs") or []
+        if pairs:
+            self._pairs_item = ClonePairsItem(pairs, selected)
+            scene.addItem(self._pairs_item)
+
+    def _clear(self) -> None:
+        self.shown = None
+        self.panel.show_layer(None)
+        if self._pairs_item is not None:
+            self._pairs_item.scene() and self._pairs_item.scene().removeItem(self._pairs_item)
+            self._pairs_item = None
+
+
+def wire_layers(win, show_learned: Callable[[], None]) -> tuple[LayerPanel, EvidenceLayersController]:
+    """Put the layer selector at the top of the overlay dock and connect it to the window."""
+    panel = LayerPanel()
+    win.overlayPanel.layout().insertWidget(0, panel)
+    host = LayerHost(case=lambda: win.case, runner=win.runner, viewer=win.viewer, overlay_panel=win.overlayPanel,
+                     current_id=lambda: getattr(win, "_current_id", None), show_learned=show_learned,
+                     set_overlay=lambda ov: setattr(win, "_current_overlay", ov))
+    return panel, EvidenceLayersController(panel, host, win)

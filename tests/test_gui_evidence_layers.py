@@ -1,0 +1,89 @@
+"""GUI: the evidence-layer selector in the overlay dock (computed in a worker, stored in the case,
+drawn with the overlay controls at the layer's own default threshold; clone pairs; refusal; cancel)."""
+from __future__ import annotations
+
+import numpy as np
+
+from tests.evidence_cases import clones_case
+from tests.gui_support import close_window, drop_paths, isolated_qsettings, make_window, wait_ingest  # noqa: F401
+
+
+def _window_on_clones(qtbot, tmp_path):
+    data, suffix, *_ = clones_case()
+    photo = tmp_path / "in" / f"cat{suffix}"
+    photo.parent.mkdir()
+    photo.write_bytes(data)
+    win = make_window(qtbot, tmp_path / "case.declip")
+    drop_paths(win, [photo])
+    wait_ingest(qtbot, win)
+    eid = win.case.evidence[0].id
+    win.select_evidence(eid)
+    qtbot.waitUntil(lambda: win.imageView.image is not None, timeout=30000)
+    return win, eid
+
+
+def _choose(qtbot, win, layer):
+    with qtbot.waitSignal(win.layers.layerShown, timeout=120000):
+        win.layerPanel.set_layer(layer)
+
+
+def test_layer_selector_computes_stores_and_thresholds(qtbot, tmp_path):
+    win, eid = _window_on_clones(qtbot, tmp_path)
+    panel = win.overlayPanel
+    panel.set_style(panel.style().with_(threshold=0.3))
+
+    _choose(qtbot, win, "noise")
+    sa = win.case.analysis_for(eid, model_id="evidence-noise", mode="evidence")
+    assert sa is not None, "the layer was not stored in the case"
+    # the viewer draws the stored layer map, at the layer's own default threshold
+    drawn = win.imageView.overlay_item.pyramid.probability
+    assert np.allclose(drawn, sa.probability, atol=1e-3)
+    assert panel.thresholdSlider.value() == 80
+    assert "above 0.80" in panel.scoreLabel.text()
+    assert "How to read this" in win.layerPanel.howToReadLabel.text()
+    assert "Limits" in win.layerPanel.howToReadLabel.text()
+    # the same controls apply to the layer
+    panel.thresholdSlider.setValue(95)
+    assert abs(win.imageView.overlay_item.style.threshold - 0.95) < 1e-6
+    pct = 100.0 * float((sa.probability >= 0.95).mean())
+    assert f"{pct:.1f} %" in panel.scoreLabel.text() or f"{100.0 * float((sa.probability > 0.95).mean()):.1f} %" \
+        in panel.scoreLabel.text()
+
+    # clones: both ends of each pair are drawn, linked, and listed
+    _choose(qtbot, win, "clones")
+    assert panel.thresholdSlider.value() == 50
+    pairs = win.layers.shown.record["metadata"]["details"]["pairs"]
+    assert pairs, "the constructed copy-move was not found"
+    assert win.layerPanel.clonePairsList.count() == len(pairs)
+    item = win.layers._pairs_item
+    assert item is not None and item.scene() is win.imageView.scene()
+    assert len(item.childItems()) >= 5 * len(pairs)  # 2 boxes, 2 labels, 1 line per pair
+
+    # a refusal is one line in the panel, and nothing breaks
+    with qtbot.waitSignal(win.layers.layerFailed, timeout=60000) as blocker:
+        win.layerPanel.set_layer("dq")
+    assert "needs a JPEG" in blocker.args[1]
+    assert "needs a JPEG" in win.layerPanel.layerStatusLabel.text()
+
+    # back to the learned map: no layer drawn, no pairs left on the image
+    win.layerPanel.set_layer("")
+    assert win.layers.shown is None and win.layers._pairs_item is None
+    assert not win.layerPanel.howToReadLabel.isVisible()
+
+    report = win.case.verify()
+    assert report.ok, [p.message for p in report.problems]
+    close_window(win)
+
+
+def test_cancelled_layer_is_not_stored(qtbot, tmp_path):
+    win, eid = _window_on_clones(qtbot, tmp_path)
+    win.layerPanel.set_layer("ela")
+    job = win.layers._job
+    assert job is not None and win.layerPanel.layerCancelButton.isVisibleTo(win.layerPanel)
+    win.layerPanel.layerCancelButton.click()
+    qtbot.waitUntil(lambda: job.done.is_set(), timeout=60000)
+    qtbot.wait(50)
+    assert win.case.analysis_for(eid, model_id="evidence-ela", mode="evidence") is None
+    assert "Cancelled" in win.layerPanel.layerStatusLabel.text()
+    assert win.layers.shown is None
+    close_window(win)
