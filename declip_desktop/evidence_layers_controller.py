@@ -164,8 +164,10 @@ class EvidenceLayersController(QObject):
         self.host.set_overlay(shown.overlay)
         panel.set_readout_source(shown.overlay.score, shown.overlay.flagged_fraction)
         self.panel.show_layer(md)
-        self.panel.set_status(f"{shown.layer}: stored in the case {shown.record.get('stored_utc') or ''}, "
-                              f"score {shown.record.get('score', 0):.3f}")
+        from declip_desktop.case.util import readable_utc
+
+        self.panel.set_status(f"{shown.layer}: score {shown.record.get('score', 0):.3f}; stored in the case "
+                              f"{readable_utc(shown.record.get('stored_utc')) or ''}")
         stored = {self.panel.layerCombo.itemData(i) for i in range(1, self.panel.layerCombo.count())
                   if not self.panel.layerCombo.itemText(i).endswith("(compute)")}
         self.panel.set_stored(stored | {shown.layer})
@@ -209,7 +211,9 @@ class EvidenceLayersController(QObject):
 def wire_layers(win, show_learned: Callable[[], None]) -> tuple[LayerPanel, EvidenceLayersController]:
     """Put the layer selector at the top of the overlay dock and connect it to the window."""
     panel = LayerPanel()
-    win.overlayPanel.layout().insertWidget(0, panel)
+    lay = win.overlayPanel.layout()
+    lay.insertWidget(0, panel)
+    lay.insertWidget(lay.count() - 1, panel.details)  # before the closing stretch
     host = LayerHost(case=lambda: win.case, runner=win.runner, viewer=win.viewer, overlay_panel=win.overlayPanel,
                      current_id=lambda: getattr(win, "_current_id", None), show_learned=show_learned,
                      set_overlay=lambda ov: setattr(win, "_current_overlay", ov))

@@ -8,7 +8,7 @@ import html
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QListWidget, QProgressBar, QPushButton,
-                               QVBoxLayout, QWidget)
+                               QSizePolicy, QVBoxLayout, QWidget)
 
 LEARNED = ""  # the selector's value for the learned map
 
@@ -43,6 +43,8 @@ class LayerPanel(QWidget):
         self.layerCombo.addItem("Learned map", LEARNED)
         for name, title in layer_titles():
             self.layerCombo.addItem(f"{name} — {title}", name)
+        self.layerCombo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.layerCombo.setMinimumContentsLength(14)  # long layer titles must not widen the dock
         self.layerCombo.setToolTip("Evidence layers are computed on demand in the background and stored in the case")
         self.layerProgressBar = QProgressBar(objectName="layerProgressBar", accessibleName="Evidence layer progress")
         self.layerProgressBar.setTextVisible(True)
@@ -60,7 +62,12 @@ class LayerPanel(QWidget):
         self.howToReadLabel.hide()
         self.clonePairsList = QListWidget(objectName="clonePairsList", accessibleName="Clone pairs: source and target")
         self.clonePairsList.setMaximumHeight(90)
+        self.clonePairsList.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.clonePairsList.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.clonePairsList.hide()
+        # The long texts never widen the dock: they wrap to whatever width it has.
+        for w in (self.howToReadLabel, self.layerStatusLabel, self.clonePairsList):
+            w.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
 
         top = QHBoxLayout()
         top.addWidget(QLabel("Map"))
@@ -73,8 +80,12 @@ class LayerPanel(QWidget):
         lay.addLayout(top)
         lay.addLayout(prog)
         lay.addWidget(self.layerStatusLabel)
-        lay.addWidget(self.clonePairsList)
-        lay.addWidget(self.howToReadLabel)
+        # Shown below the overlay controls (they must stay in view): the window places it.
+        self.details = QWidget(objectName="layerDetails")
+        dl = QVBoxLayout(self.details)
+        dl.setContentsMargins(0, 0, 0, 0)
+        dl.addWidget(self.clonePairsList)
+        dl.addWidget(self.howToReadLabel)
 
         self.layerCombo.currentIndexChanged.connect(lambda *_: self.layerChosen.emit(self.layer()))
         self.layerCancelButton.clicked.connect(self.cancelRequested)
@@ -120,6 +131,7 @@ class LayerPanel(QWidget):
         self.clonePairsList.clear()
         for k, p in enumerate(pairs, 1):
             s, t = p.get("source_bbox"), p.get("target_bbox")
-            self.clonePairsList.addItem(f"{k}: source {s} ↔ target {t}")
+            self.clonePairsList.addItem(f"S{k} {s} ↔ T{k} {t}")
+            self.clonePairsList.item(k - 1).setToolTip(f"source box {s}, target box {t}, transform {p.get('transform')}")
         self.clonePairsList.blockSignals(False)
         self.clonePairsList.setVisible(bool(pairs))

@@ -87,9 +87,11 @@ def _item(case: Any, ev: Any, untrusted: set[str]) -> ReportItem:
     finding = case.finding(ev.id)
     # Only analyses that passed verification: an unlogged (forged) or altered one is never shown.
     trusted = [a for a in case.analyses(ev.id) if str(a.json_path) not in untrusted]
-    sa = _latest(trusted, finding.model_id, finding.mode)
+    # The item's map is a learned one; evidence layers are shown only where pinned (evidence_pages).
+    learned = [a for a in trusted if a.mode != "evidence"]
+    sa = _latest(learned, finding.model_id, finding.mode)
     if sa is None and (finding.model_id or finding.mode):
-        sa = _latest(trusted)   # the finding names an analysis that is gone: use the latest
+        sa = _latest(learned)   # the finding names an analysis that is gone: use the latest
     item = ReportItem(
         item_id=ev.id, file_name=ev.file_name, path=Path(ev.path), sha256_ingest=ev.sha256,
         threshold=finding.threshold, opacity=finding.opacity if finding.opacity is not None else 0.5,
@@ -101,13 +103,28 @@ def _item(case: Any, ev: Any, untrusted: set[str]) -> ReportItem:
     if ev.original_name and ev.original_name != ev.file_name:
         item.metadata.setdefault("notes", [])
         item.metadata["notes"] = list(item.metadata["notes"]) + [f"original file name: {ev.original_name}"]
+    item.pinned_layers = _pinned(finding, trusted)
     if sa is not None:
         item.load_result = _loader(sa)
-        # the others stay in the case; the report names them so no result is hidden from a reader
-        item.other_analyses = [
-            f"{a.model_id}, {a.mode}: " + (f"score {a.score:.4f}, " if a.score is not None else "") + readable_utc(a.stored_utc)
-            for a in trusted if (a.model_id, a.mode) != (sa.model_id, sa.mode)]
+    # the others stay in the case (evidence layers too); the report names them so no result is hidden
+    shown = (sa.model_id, sa.mode) if sa is not None else None
+    item.other_analyses = [
+        f"{a.model_id}, {a.mode}: " + (f"score {a.score:.4f}, " if a.score is not None else "") + readable_utc(a.stored_utc)
+        for a in trusted if (a.model_id, a.mode) != shown]
     return item
+
+
+def _pinned(finding: Any, trusted: list) -> list[dict]:
+    """The layers pinned to the finding, each from its verified stored analysis (or why it is not shown)."""
+    out = []
+    for name in getattr(finding, "layers", None) or []:
+        sa = _latest(trusted, f"evidence-{name}", "evidence")
+        if sa is None:
+            out.append({"layer": name, "metadata": {}, "error": "no verified stored analysis of this layer in the case"})
+        else:
+            out.append({"layer": name, "metadata": dict(sa.metadata or {}), "score": sa.score,
+                        "stored_utc": sa.stored_utc, "load": _loader(sa)})
+    return out
 
 
 def _loader(sa: Any):
