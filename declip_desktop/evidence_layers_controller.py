@@ -65,6 +65,11 @@ def layer_job(ctx: JobContext, case, evidence_id: str, layer: str) -> LayerShown
     return LayerShown(evidence_id, layer, overlay, record)
 
 
+def pin_job(ctx: JobContext, case, evidence_id: str, layers: list[str]):
+    """Record the layers pinned to the finding (its status and note kept); logged like any finding edit."""
+    return case.set_finding(evidence_id, case.finding(evidence_id).status, layers=layers)
+
+
 class ClonePairsItem(QGraphicsItemGroup):
     """Source box (cyan), target box (magenta) and a line between their centres, per pair."""
 
@@ -97,6 +102,7 @@ class ClonePairsItem(QGraphicsItemGroup):
 class EvidenceLayersController(QObject):
     layerShown = Signal(str, str)  # evidence id, layer (LEARNED for the learned map)
     layerFailed = Signal(str, str)  # layer, one-line message
+    pinnedChanged = Signal(str, list)  # evidence id, the finding's pinned layers (as the case now holds them)
 
     def __init__(self, panel: LayerPanel, host: LayerHost, parent: QObject | None = None):
         super().__init__(parent)
@@ -107,6 +113,7 @@ class EvidenceLayersController(QObject):
         panel.layerChosen.connect(self.choose)
         panel.cancelRequested.connect(self.cancel)
         panel.pairChosen.connect(self._draw_pairs)
+        panel.pinToggled.connect(self.pin)
 
     # -- the window tells us ---------------------------------------------------------------------
     def item_changed(self) -> None:
@@ -123,6 +130,36 @@ class EvidenceLayersController(QObject):
             except Exception:  # an unreadable item shows its error elsewhere
                 stored = set()
         self.panel.set_stored(stored)
+        self._show_pinned(None)
+
+    def _pinned(self) -> list[str]:
+        case, eid = self.host.case(), self.host.current_id()
+        try:
+            return list(case.finding(eid).layers) if case is not None and eid is not None else []
+        except Exception:
+            return []
+
+    def _show_pinned(self, shown: str | None) -> None:
+        case = self.host.case()
+        self.panel.set_pinned(self._pinned(), shown, can_pin=case is not None and not case.readonly)
+
+    def pin(self, checked: bool) -> None:
+        """Pin (or unpin) the shown layer to the current item's finding, in a worker."""
+        case, eid = self.host.case(), self.host.current_id()
+        if case is None or eid is None or self.shown is None:
+            return
+        layer = self.shown.layer
+        layers = [n for n in self._pinned() if n != layer] + ([layer] if checked else [])
+        job = Job(pin_job, case, eid, layers, name="finding")
+        job.signals.succeeded.connect(self._pinned_saved)
+        job.signals.failed.connect(lambda msg: (self.panel.set_status(f"Pin not saved: {msg}"),
+                                                self._show_pinned(layer)))
+        self.host.runner.start(job)
+
+    def _pinned_saved(self, finding) -> None:
+        if finding.evidence_id == self.host.current_id():
+            self._show_pinned(self.shown.layer if self.shown else None)
+        self.pinnedChanged.emit(finding.evidence_id, list(finding.layers))
 
     # -- the examiner chooses ----------------------------------------------------------------------
     def choose(self, layer: str) -> None:
@@ -131,6 +168,7 @@ class EvidenceLayersController(QObject):
         if layer == LEARNED or case is None or eid is None:
             self._clear()
             self.panel.set_status("")
+            self._show_pinned(None)
             if layer == LEARNED:
                 self.host.show_learned()
             return
@@ -172,6 +210,7 @@ class EvidenceLayersController(QObject):
                   if not self.panel.layerCombo.itemText(i).endswith("(compute)")}
         self.panel.set_stored(stored | {shown.layer})
         self._draw_pairs(-1)
+        self._show_pinned(shown.layer)
         self.layerShown.emit(shown.evidence_id, shown.layer)
 
     def _failed(self, job: Job, layer: str, message: str) -> None:

@@ -74,6 +74,6 @@ def test_report_shows_pinned_layers_and_their_methods(tmp_path):
     assert "How to read this." in flat and "which one is the copy cannot be told" in flat
     assert "S1 [" in flat and "T1 [" in flat                # the clone pair's boxes
     assert "Pinned, but not shown: no verified stored analysis" in flat   # dq: pinned, not stored
-    assert "Appendix: evidence-layer methods" in flat
+    assert "Appendix — Evidence-layer methods" in flat
     assert "Cozzolino" in flat and "Amerini" in flat        # the method's reference
     assert "noise — " not in flat                           # stored but not pinned: not on the page

@@ -59,6 +59,14 @@ def test_layer_selector_computes_stores_and_thresholds(qtbot, tmp_path):
     assert item is not None and item.scene() is win.imageView.scene()
     assert len(item.childItems()) >= 5 * len(pairs)  # 2 boxes, 2 labels, 1 line per pair
 
+    # pin the shown layer to the finding: recorded in the case (and logged), shown in the panel
+    assert win.layerPanel.pinLayerCheck.isVisibleTo(win.layerPanel)
+    with qtbot.waitSignal(win.layers.pinnedChanged, timeout=30000) as pinned:
+        win.layerPanel.pinLayerCheck.setChecked(True)
+    assert pinned.args == [eid, ["clones"]]
+    assert win.case.finding(eid).layers == ["clones"]
+    assert "clones" in win.layerPanel.pinnedLabel.text()
+
     # a refusal is one line in the panel, and nothing breaks
     with qtbot.waitSignal(win.layers.layerFailed, timeout=60000) as blocker:
         win.layerPanel.set_layer("dq")
@@ -69,6 +77,7 @@ def test_layer_selector_computes_stores_and_thresholds(qtbot, tmp_path):
     win.layerPanel.set_layer("")
     assert win.layers.shown is None and win.layers._pairs_item is None
     assert not win.layerPanel.howToReadLabel.isVisible()
+    assert not win.layerPanel.pinLayerCheck.isVisibleTo(win.layerPanel)  # the learned map is not a layer to pin
 
     report = win.case.verify()
     assert report.ok, [p.message for p in report.problems]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import html
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QListWidget, QProgressBar, QPushButton,
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QListWidget, QProgressBar, QPushButton,
                                QSizePolicy, QVBoxLayout, QWidget)
 
 LEARNED = ""  # the selector's value for the learned map
@@ -36,6 +36,7 @@ class LayerPanel(QWidget):
     layerChosen = Signal(str)  # layer name, LEARNED for the learned map
     cancelRequested = Signal()
     pairChosen = Signal(int)  # clone pair index, -1 for none
+    pinToggled = Signal(bool)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -52,6 +53,13 @@ class LayerPanel(QWidget):
         self.layerCancelButton = QPushButton("Cancel", objectName="layerCancelButton",
                                              accessibleName="Cancel computing the evidence layer")
         self.layerCancelButton.hide()
+        self.pinLayerCheck = QCheckBox("Pin this layer to the finding", objectName="pinLayerCheck",
+                                       accessibleName="Pin the shown evidence layer to the finding (shown in the report)")
+        self.pinLayerCheck.setToolTip("A pinned layer is printed on the item's report page with its map, parameters "
+                                      "and how-to-read text")
+        self.pinLayerCheck.hide()
+        self.pinnedLabel = QLabel("", objectName="pinnedLayersLabel")
+        self.pinnedLabel.setWordWrap(True)
         self.layerStatusLabel = QLabel("", objectName="layerStatusLabel")
         self.layerStatusLabel.setWordWrap(True)
         self.howToReadLabel = QLabel("", objectName="howToReadLabel", accessibleName="How to read this layer")
@@ -66,7 +74,7 @@ class LayerPanel(QWidget):
         self.clonePairsList.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.clonePairsList.hide()
         # The long texts never widen the dock: they wrap to whatever width it has.
-        for w in (self.howToReadLabel, self.layerStatusLabel, self.clonePairsList):
+        for w in (self.howToReadLabel, self.layerStatusLabel, self.clonePairsList, self.pinnedLabel):
             w.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
 
         top = QHBoxLayout()
@@ -80,6 +88,8 @@ class LayerPanel(QWidget):
         lay.addLayout(top)
         lay.addLayout(prog)
         lay.addWidget(self.layerStatusLabel)
+        lay.addWidget(self.pinLayerCheck)
+        lay.addWidget(self.pinnedLabel)
         # Shown below the overlay controls (they must stay in view): the window places it.
         self.details = QWidget(objectName="layerDetails")
         dl = QVBoxLayout(self.details)
@@ -90,6 +100,7 @@ class LayerPanel(QWidget):
         self.layerCombo.currentIndexChanged.connect(lambda *_: self.layerChosen.emit(self.layer()))
         self.layerCancelButton.clicked.connect(self.cancelRequested)
         self.clonePairsList.currentRowChanged.connect(self.pairChosen)
+        self.pinLayerCheck.toggled.connect(self.pinToggled)
 
     def layer(self) -> str:
         return self.layerCombo.currentData() or LEARNED
@@ -109,6 +120,15 @@ class LayerPanel(QWidget):
             name = self.layerCombo.itemData(i)
             title = dict(layer_titles())[name]
             self.layerCombo.setItemText(i, f"{name} — {title}" + ("" if name in names else "  (compute)"))
+
+    def set_pinned(self, pinned: list[str], shown: str | None, can_pin: bool) -> None:
+        """The finding's pinned layers, and whether the shown layer (None: the learned map) is one."""
+        self.pinnedLabel.setText(f"Pinned to the finding: {', '.join(pinned)}" if pinned else "")
+        self.pinLayerCheck.blockSignals(True)
+        self.pinLayerCheck.setChecked(bool(shown) and shown in pinned)
+        self.pinLayerCheck.blockSignals(False)
+        self.pinLayerCheck.setVisible(bool(shown))
+        self.pinLayerCheck.setEnabled(can_pin)
 
     def set_busy(self, message: str | None) -> None:
         busy = message is not None

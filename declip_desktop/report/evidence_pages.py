@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from PIL import ImageDraw
-from reportlab.platypus import CondPageBreak, Flowable, KeepTogether, Spacer, Table, TableStyle
+from reportlab.platypus import CondPageBreak, Flowable, PageBreak, KeepTogether, Spacer, Table, TableStyle
 
 from declip_desktop.case.util import readable_utc
 
@@ -138,7 +138,7 @@ def methods_appendix(findings: list) -> list[Flowable]:
                 params.setdefault(pin["layer"], set()).add(_params(md))
     if not used:
         return []
-    out: list[Flowable] = [P("Appendix: evidence-layer methods", "h1"),
+    out: list[Flowable] = [PageBreak(), P("Appendix — Evidence-layer methods", "h1"),
                            P("The classical analyses pinned to findings in this report, as implemented in this "
                              "software (written from the cited papers).")]
     for name in sorted(used, key=lambda n: list(used).index(n)):
