@@ -70,6 +70,29 @@ def pin_job(ctx: JobContext, case, evidence_id: str, layers: list[str]):
     return case.set_finding(evidence_id, case.finding(evidence_id).status, layers=layers)
 
 
+def corroboration_job(ctx: JobContext, case, evidence_id: str, learned_threshold: float):
+    """Regions of the learned map (at `learned_threshold`) and of every stored layer (at its default
+    threshold), each with the maps that agree."""
+    from engine.evidence.corroboration import corroborate
+
+    finding = case.finding(evidence_id)
+    analyses = case.analyses(evidence_id)
+    learned = [a for a in analyses if a.mode != "evidence"]
+    named = [a for a in learned if (finding.model_id in (None, a.model_id)) and (finding.mode in (None, a.mode))]
+    maps = {}
+    best = max(named or learned, key=lambda a: a.stored_utc or "", default=None)
+    if best is not None:
+        maps["learned map"] = (best.probability, learned_threshold)
+    for a in analyses:
+        ctx.check_cancel()
+        if a.mode == "evidence":
+            md = a.metadata or {}
+            maps[md.get("layer") or a.model_id] = (a.probability, float(md.get("default_threshold", 0.5)))
+    if len(maps) < 2:
+        raise DeclipError("nothing to compare: analyse the item or compute at least two layers first")
+    return evidence_id, corroborate(maps)
+
+
 class ClonePairsItem(QGraphicsItemGroup):
     """Source box (cyan), target box (magenta) and a line between their centres, per pair."""
 
@@ -102,6 +125,7 @@ class ClonePairsItem(QGraphicsItemGroup):
 class EvidenceLayersController(QObject):
     layerShown = Signal(str, str)  # evidence id, layer (LEARNED for the learned map)
     layerFailed = Signal(str, str)  # layer, one-line message
+    corroborated = Signal(str, list)  # evidence id, FlaggedRegion rows
     pinnedChanged = Signal(str, list)  # evidence id, the finding's pinned layers (as the case now holds them)
 
     def __init__(self, panel: LayerPanel, host: LayerHost, parent: QObject | None = None):
@@ -114,6 +138,7 @@ class EvidenceLayersController(QObject):
         panel.cancelRequested.connect(self.cancel)
         panel.pairChosen.connect(self._draw_pairs)
         panel.pinToggled.connect(self.pin)
+        panel.corroborateButton.clicked.connect(self.corroborate)
 
     # -- the window tells us ---------------------------------------------------------------------
     def item_changed(self) -> None:
@@ -131,6 +156,26 @@ class EvidenceLayersController(QObject):
                 stored = set()
         self.panel.set_stored(stored)
         self._show_pinned(None)
+        self.panel.set_corroboration(None)
+
+    def corroborate(self) -> None:
+        case, eid = self.host.case(), self.host.current_id()
+        if case is None or eid is None:
+            return
+        f = case.finding(eid)
+        # the learned map at the examiner's threshold: the one recorded, else the one on screen
+        t = f.threshold if f.threshold is not None else (self.host.overlay_panel.style().threshold
+                                                         if self.shown is None else 0.5)
+        job = Job(corroboration_job, case, eid, float(t), name="corroboration")
+        job.signals.succeeded.connect(self._corroborated)
+        job.signals.failed.connect(lambda msg: self.panel.set_status(f"Compare maps: {msg}"))
+        self.host.runner.start(job)
+
+    def _corroborated(self, result) -> None:
+        eid, regions = result
+        if eid == self.host.current_id():
+            self.panel.set_corroboration(regions)
+            self.corroborated.emit(eid, regions)
 
     def _pinned(self) -> list[str]:
         case, eid = self.host.case(), self.host.current_id()

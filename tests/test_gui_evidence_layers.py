@@ -67,6 +67,14 @@ def test_layer_selector_computes_stores_and_thresholds(qtbot, tmp_path):
     assert win.case.finding(eid).layers == ["clones"]
     assert "clones" in win.layerPanel.pinnedLabel.text()
 
+    # compare maps: the two stored layers' regions, and where they agree
+    with qtbot.waitSignal(win.layers.corroborated, timeout=60000) as comp:
+        win.layerPanel.corroborateButton.click()
+    regions = comp.args[1]
+    assert {r.source for r in regions} >= {"clones"}
+    assert win.layerPanel.corroborationTable.rowCount() == len(regions)
+    assert win.layerPanel.corroborationTable.item(0, 0).text().startswith(regions[0].source)
+
     # a refusal is one line in the panel, and nothing breaks
     with qtbot.waitSignal(win.layers.layerFailed, timeout=60000) as blocker:
         win.layerPanel.set_layer("dq")

@@ -7,8 +7,9 @@ from __future__ import annotations
 import html
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QListWidget, QProgressBar, QPushButton,
-                               QSizePolicy, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QHBoxLayout, QLabel, QListWidget, QProgressBar, QPushButton,
+                               QSizePolicy, QTableWidget, QTableWidgetItem, QVBoxLayout,
+                               QWidget)
 
 LEARNED = ""  # the selector's value for the learned map
 
@@ -96,6 +97,21 @@ class LayerPanel(QWidget):
         dl.setContentsMargins(0, 0, 0, 0)
         dl.addWidget(self.clonePairsList)
         dl.addWidget(self.howToReadLabel)
+        self.corroborateButton = QPushButton("Compare maps", objectName="corroborateButton",
+                                             accessibleName="Compare the regions flagged by every stored map")
+        self.corroborateButton.setToolTip("Regions flagged by the learned map and by each stored layer at their "
+                                          "thresholds, and which other maps agree")
+        self.corroborationTable = QTableWidget(0, 4, objectName="corroborationTable",
+                                               accessibleName="Corroboration: flagged regions and agreeing maps")
+        self.corroborationTable.setHorizontalHeaderLabels(["Map", "Box", "Area", "Agrees with"])
+        self.corroborationTable.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.corroborationTable.verticalHeader().hide()
+        self.corroborationTable.horizontalHeader().setStretchLastSection(True)
+        self.corroborationTable.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.corroborationTable.setMinimumHeight(120)
+        self.corroborationTable.hide()
+        dl.addWidget(self.corroborateButton)
+        dl.addWidget(self.corroborationTable)
 
         self.layerCombo.currentIndexChanged.connect(lambda *_: self.layerChosen.emit(self.layer()))
         self.layerCancelButton.clicked.connect(self.cancelRequested)
@@ -129,6 +145,21 @@ class LayerPanel(QWidget):
         self.pinLayerCheck.blockSignals(False)
         self.pinLayerCheck.setVisible(bool(shown))
         self.pinLayerCheck.setEnabled(can_pin)
+
+    def set_corroboration(self, regions: list | None) -> None:
+        """engine.evidence.corroboration.FlaggedRegion rows (None hides the table)."""
+        t = self.corroborationTable
+        t.setVisible(regions is not None)
+        t.setRowCount(0)
+        for r in regions or []:
+            row = t.rowCount()
+            t.insertRow(row)
+            agree = ", ".join(r.agrees_with) or "none"
+            for col, text in enumerate((f"{r.source} #{r.index}", str(r.box), f"{100 * r.area_share:.1f} %", agree)):
+                cell = QTableWidgetItem(text)
+                cell.setToolTip("; ".join(f"{k}: {100 * v:.0f} % of it flagged" for k, v in r.overlap.items()))
+                t.setItem(row, col, cell)
+        t.resizeColumnsToContents()
 
     def set_busy(self, message: str | None) -> None:
         busy = message is not None
