@@ -289,6 +289,10 @@ def cmd_finding(args) -> int:
         # Pin the finding to one analysis, so a later re-analysis (another model or mode) is not
         # shown beside it in the report as if it were what the examiner looked at.
         sa = case.analysis_for(it.id, model_id=args.model, mode=args.mode)
+        if sa is not None and sa.mode == "evidence" and not (args.model or args.mode):
+            # the latest may be an evidence layer (those are pinned with --pin-layers): credit the learned map
+            sa = max((a for a in case.analyses(it.id) if a.mode != "evidence"), key=lambda a: a.stored_utc or "",
+                     default=None)
         if sa is None and (args.model or args.mode):
             raise CaseError(f"{it.id} has no analysis with model {args.model or 'any'} and mode {args.mode or 'any'}")
         f = case.set_finding(it.id, args.status, note=args.note, threshold=args.threshold, opacity=args.opacity,
