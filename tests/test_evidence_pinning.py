@@ -77,3 +77,22 @@ def test_report_shows_pinned_layers_and_their_methods(tmp_path):
     assert "Appendix — Evidence-layer methods" in flat
     assert "Cozzolino" in flat and "Amerini" in flat        # the method's reference
     assert "noise — " not in flat                           # stored but not pinned: not on the page
+
+
+def test_case_finding_pin_layers_cli(tmp_path, capsys):
+    from declip_desktop.cli import main
+
+    case, item = _case_with_clones(tmp_path)
+    d = str(case.path)
+    case.close()
+    assert main(["case", "finding", d, item.id, "--status", "suspicious", "--pin-layers", "clones,bogus"]) != 0
+    assert "unknown evidence layer bogus" in capsys.readouterr().err
+    assert main(["case", "finding", d, item.id, "--status", "suspicious", "--pin-layers", "clones"]) == 0
+    with Case.open(d, readonly=True) as c:
+        f = c.finding(item.id)
+        assert f.layers == ["clones"]
+        assert f.model_id is None      # no learned map: a stored layer is not credited as the finding's analysis
+        assert c.verify().ok
+    assert main(["case", "finding", d, item.id, "--status", "suspicious", "--pin-layers", ""]) == 0
+    with Case.open(d, readonly=True) as c:
+        assert c.finding(item.id).layers == []

@@ -27,7 +27,7 @@ def check_pinned_layers(names) -> list[str]:
 
     if isinstance(names, str):
         names = [n for n in names.split(",") if n.strip()]
-    wanted = [str(n).strip().lower() for n in names]
+    wanted = [str(n).strip().lower() for n in names if str(n).strip()]   # '' (from `--pin-layers ''`) unpins
     unknown = [n for n in wanted if n not in LAYER_NAMES]
     if unknown:
         raise CaseError(f"cannot pin unknown evidence layer {', '.join(unknown)}; choose from {', '.join(LAYER_NAMES)}")
