@@ -134,6 +134,7 @@ class EvidenceLayersController(QObject):
         self.shown: LayerShown | None = None
         self._job: Job | None = None
         self._pairs_item: ClonePairsItem | None = None
+        self._learned: tuple | None = None   # (map pyramid, threshold) on screen before a layer replaced it
         panel.layerChosen.connect(self.choose)
         panel.cancelRequested.connect(self.cancel)
         panel.pairChosen.connect(self._draw_pairs)
@@ -145,6 +146,7 @@ class EvidenceLayersController(QObject):
         """Another item is on screen: it opens on its learned map."""
         self.cancel()
         self._clear()
+        self._learned = None
         self.panel.set_layer(LEARNED, emit=False)
         self.panel.set_status("")
         case, eid = self.host.case(), self.host.current_id()
@@ -215,7 +217,7 @@ class EvidenceLayersController(QObject):
             self.panel.set_status("")
             self._show_pinned(None)
             if layer == LEARNED:
-                self.host.show_learned()
+                self._restore_learned()
             return
         job = Job(layer_job, case, eid, layer, name="evidence-layer")
         self._job = job
@@ -242,10 +244,13 @@ class EvidenceLayersController(QObject):
         md = shown.record.get("metadata") or {}
         panel = self.host.overlay_panel
         st = panel.style()
+        if self._learned is None:  # what to put back when the examiner returns to the learned map
+            item = self.host.viewer.view.overlay_item
+            self._learned = (item.pyramid if item is not None else None, st.threshold)
         panel.set_style(st.with_(threshold=float(md.get("default_threshold", st.threshold))))  # each layer's own
         self.host.viewer.set_overlay(shown.overlay)
         self.host.set_overlay(shown.overlay)
-        panel.set_readout_source(shown.overlay.score, shown.overlay.flagged_fraction)
+        _readouts(panel, shown.overlay)
         self.panel.show_layer(md)
         from declip_desktop.case.util import readable_utc
 
@@ -257,6 +262,19 @@ class EvidenceLayersController(QObject):
         self._draw_pairs(-1)
         self._show_pinned(shown.layer)
         self.layerShown.emit(shown.evidence_id, shown.layer)
+
+    def _restore_learned(self) -> None:
+        if self._learned is None:
+            self.host.show_learned()
+            return
+        overlay, threshold = self._learned
+        self._learned = None
+        panel = self.host.overlay_panel
+        panel.set_style(panel.style().with_(threshold=threshold))
+        self.host.viewer.set_overlay(overlay)
+        self.host.set_overlay(overlay)
+        _readouts(panel, overlay)
+        self.layerShown.emit(self.host.current_id() or "", LEARNED)
 
     def _failed(self, job: Job, layer: str, message: str) -> None:
         if self._job is job:
@@ -290,6 +308,13 @@ class EvidenceLayersController(QObject):
         if self._pairs_item is not None:
             self._pairs_item.scene() and self._pairs_item.scene().removeItem(self._pairs_item)
             self._pairs_item = None
+
+
+def _readouts(panel, overlay) -> None:
+    if overlay is None:
+        panel.set_readout_source(None, None)
+    else:
+        panel.set_readout_source(overlay.score, overlay.flagged_fraction)
 
 
 def wire_layers(win, show_learned: Callable[[], None]) -> tuple[LayerPanel, EvidenceLayersController]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from tests.evidence_cases import clones_case
-from tests.gui_support import close_window, drop_paths, isolated_qsettings, make_window, wait_ingest  # noqa: F401
+from tests.gui_support import (close_window, drop_paths, isolated_qsettings, make_window,  # noqa: F401
+                               tiny_model, wait_ingest)
 
 
 def _window_on_clones(qtbot, tmp_path):
@@ -81,8 +82,12 @@ def test_layer_selector_computes_stores_and_thresholds(qtbot, tmp_path):
     assert "needs a JPEG" in blocker.args[1]
     assert "needs a JPEG" in win.layerPanel.layerStatusLabel.text()
 
-    # back to the learned map: no layer drawn, no pairs left on the image
-    win.layerPanel.set_layer("")
+    # back to the learned map (none here: the item is not analysed): no layer drawn, no pairs left,
+    # and the threshold the examiner had before the first layer
+    with qtbot.waitSignal(win.layers.layerShown, timeout=10000):
+        win.layerPanel.set_layer("")
+    assert win.imageView.overlay_item is None
+    assert panel.thresholdSlider.value() == 30
     assert win.layers.shown is None and win.layers._pairs_item is None
     assert not win.layerPanel.howToReadLabel.isVisible()
     assert not win.layerPanel.pinLayerCheck.isVisibleTo(win.layerPanel)  # the learned map is not a layer to pin
@@ -103,4 +108,19 @@ def test_cancelled_layer_is_not_stored(qtbot, tmp_path):
     assert win.case.analysis_for(eid, model_id="evidence-ela", mode="evidence") is None
     assert "Cancelled" in win.layerPanel.layerStatusLabel.text()
     assert win.layers.shown is None
+    close_window(win)
+
+
+def test_back_to_the_learned_map(qtbot, tmp_path, tiny_model):
+    win, eid = _window_on_clones(qtbot, tmp_path)
+    with qtbot.waitSignal(win.analysisFinished, timeout=120000):
+        win.analyze_all()
+    qtbot.waitUntil(lambda: win.imageView.overlay_item is not None, timeout=60000)
+    learned = win.imageView.overlay_item.pyramid
+    _choose(qtbot, win, "ela")
+    assert win.imageView.overlay_item.pyramid is not learned
+    with qtbot.waitSignal(win.layers.layerShown, timeout=10000):
+        win.layerPanel.set_layer("")
+    assert win.imageView.overlay_item.pyramid is learned
+    assert f"Score: {learned.score:.3f}" in win.overlayPanel.scoreLabel.text()
     close_window(win)
