@@ -125,6 +125,7 @@ class ClonePairsItem(QGraphicsItemGroup):
 class EvidenceLayersController(QObject):
     layerShown = Signal(str, str)  # evidence id, layer (LEARNED for the learned map)
     layerFailed = Signal(str, str)  # layer, one-line message
+    besideShown = Signal(str, str)  # evidence id, layer drawn beside
     corroborated = Signal(str, list)  # evidence id, FlaggedRegion rows
     pinnedChanged = Signal(str, list)  # evidence id, the finding's pinned layers (as the case now holds them)
 
@@ -140,6 +141,10 @@ class EvidenceLayersController(QObject):
         panel.pairChosen.connect(self._draw_pairs)
         panel.pinToggled.connect(self.pin)
         panel.corroborateButton.clicked.connect(self.corroborate)
+        panel.besideChosen.connect(self.beside)
+        host.overlay_panel.styleChanged.connect(lambda *_: self._style_beside())
+        self._beside: tuple | None = None   # (name, map pyramid, threshold) drawn in the side-by-side view
+        self._beside_job: Job | None = None
 
     # -- the window tells us ---------------------------------------------------------------------
     def item_changed(self) -> None:
@@ -147,7 +152,12 @@ class EvidenceLayersController(QObject):
         self.cancel()
         self._clear()
         self._learned = None
+        self._title(None)
         self.panel.set_layer(LEARNED, emit=False)
+        self._set_beside(None)
+        self.panel.besideCombo.blockSignals(True)
+        self.panel.besideCombo.setCurrentIndex(0)
+        self.panel.besideCombo.blockSignals(False)
         self.panel.set_status("")
         case, eid = self.host.case(), self.host.current_id()
         stored = set()
@@ -260,8 +270,77 @@ class EvidenceLayersController(QObject):
                   if not self.panel.layerCombo.itemText(i).endswith("(compute)")}
         self.panel.set_stored(stored | {shown.layer})
         self._draw_pairs(-1)
+        self._title(shown.layer)
         self._show_pinned(shown.layer)
         self.layerShown.emit(shown.evidence_id, shown.layer)
+
+    # -- side by side: a second map in the left view ----------------------------------------------------
+    def beside(self, name) -> None:
+        if self._beside_job is not None:
+            self._beside_job.cancel()
+            self._beside_job = None
+        case, eid = self.host.case(), self.host.current_id()
+        if name is None or case is None or eid is None:
+            self._set_beside(None)
+            return
+        if name == LEARNED:
+            item = self.host.viewer.view.overlay_item
+            learned = self._learned[0] if self._learned is not None else (item.pyramid if item is not None else None)
+            if learned is None:
+                self.panel.set_status("Beside: this item has no learned map yet")
+                self._set_beside(None)
+            else:
+                self._set_beside(("learned map", learned, self.host.overlay_panel.style().threshold
+                                  if self._learned is None else self._learned[1]))
+            return
+        job = Job(layer_job, case, eid, name, name="evidence-layer")
+        self._beside_job = job
+        self.panel.set_busy(f"{name} (beside): computing…")
+        job.signals.succeeded.connect(lambda s, job=job: self._beside_done(job, s))
+        job.signals.failed.connect(lambda msg, name=name: self.panel.set_status(f"Beside, {name}: {msg}"))
+        job.signals.finished.connect(lambda job=job: self._beside_finished(job))
+        self.host.runner.start(job)
+
+    def _beside_done(self, job: Job, shown: LayerShown) -> None:
+        if self._beside_job is not job or shown.evidence_id != self.host.current_id():
+            return
+        md = shown.record.get("metadata") or {}
+        self._set_beside((shown.layer, shown.overlay, float(md.get("default_threshold", 0.5))))
+        self.panel.set_status(f"Beside: {shown.layer}, score {shown.record.get('score', 0):.3f}")
+        self.besideShown.emit(shown.evidence_id, shown.layer)
+
+    def _beside_finished(self, job: Job) -> None:
+        if self._beside_job is job:
+            self._beside_job = None
+            if self._job is None:
+                self.panel.set_busy(None)
+
+    def _set_beside(self, beside: tuple | None) -> None:
+        from PySide6.QtWidgets import QLabel
+
+        self._beside = beside
+        viewer = self.host.viewer
+        title = viewer.twin_box.findChild(QLabel)
+        if title is not None:
+            title.setText("Original" if beside is None else f"{beside[0]} (threshold {beside[2]:.2f})")
+        viewer.twin.set_overlay(beside[1] if beside else None, self._beside_style())
+
+    def _beside_style(self):
+        from declip_desktop.overlay_style import DisplayMode
+
+        st = self.host.overlay_panel.style()
+        # the left view shows its own map as a heat map at that map's own threshold
+        return st.with_(mode=DisplayMode.HEAT, threshold=self._beside[2] if self._beside else st.threshold)
+
+    def _style_beside(self) -> None:
+        if self._beside is not None:
+            self.host.viewer.twin.set_style(self._beside_style())
+
+    def _title(self, layer: str | None) -> None:
+        """The right view's title in the side-by-side display names the map it shows."""
+        title = getattr(self.host.viewer, "view_title", None)
+        if title is not None:
+            title.setText("Overlay" if not layer else f"{layer} (overlay)")
 
     def _restore_learned(self) -> None:
         if self._learned is None:
@@ -269,6 +348,7 @@ class EvidenceLayersController(QObject):
             return
         overlay, threshold = self._learned
         self._learned = None
+        self._title(None)
         panel = self.host.overlay_panel
         panel.set_style(panel.style().with_(threshold=threshold))
         self.host.viewer.set_overlay(overlay)

@@ -76,6 +76,20 @@ def test_layer_selector_computes_stores_and_thresholds(qtbot, tmp_path):
     assert win.layerPanel.corroborationTable.rowCount() == len(regions)
     assert win.layerPanel.corroborationTable.item(0, 0).text().startswith(regions[0].source)
 
+    # side by side: the left view shows another layer (noise here) at its own threshold, synchronised
+    from declip_desktop.overlay_style import DisplayMode
+
+    panel.set_mode(DisplayMode.SIDE_BY_SIDE)
+    with qtbot.waitSignal(win.layers.besideShown, timeout=60000):
+        win.layerPanel.besideCombo.setCurrentIndex(win.layerPanel.besideCombo.findData("noise"))
+    twin = win.viewer.twin.overlay_item
+    assert twin is not None and np.allclose(twin.pyramid.probability, sa.probability, atol=1e-3)
+    assert abs(twin.style.threshold - 0.80) < 1e-6 and abs(win.imageView.overlay_item.style.threshold - 0.5) < 1e-6
+    assert win.viewer.twin_box.isVisible()
+    panel.set_style(panel.style().with_(opacity=0.9))   # the shared controls reach the left view too
+    assert abs(win.viewer.twin.overlay_item.style.opacity - 0.9) < 1e-6
+    panel.set_mode(DisplayMode.HEAT)
+
     # a refusal is one line in the panel, and nothing breaks
     with qtbot.waitSignal(win.layers.layerFailed, timeout=60000) as blocker:
         win.layerPanel.set_layer("dq")

@@ -38,6 +38,7 @@ class LayerPanel(QWidget):
     cancelRequested = Signal()
     pairChosen = Signal(int)  # clone pair index, -1 for none
     pinToggled = Signal(bool)
+    besideChosen = Signal(object)  # None (the original), LEARNED or a layer name
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -48,6 +49,16 @@ class LayerPanel(QWidget):
         self.layerCombo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.layerCombo.setMinimumContentsLength(14)  # long layer titles must not widen the dock
         self.layerCombo.setToolTip("Evidence layers are computed on demand in the background and stored in the case")
+        self.besideCombo = QComboBox(objectName="besideCombo",
+                                     accessibleName="Map shown beside, in the side-by-side display")
+        self.besideCombo.addItem("Original (no map)", None)
+        self.besideCombo.addItem("Learned map", LEARNED)
+        for name, title in layer_titles():
+            self.besideCombo.addItem(f"{name} — {title}", name)
+        self.besideCombo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.besideCombo.setMinimumContentsLength(14)
+        self.besideCombo.setToolTip("In the side-by-side display, the left view shows this map (at its own default "
+                                    "threshold), zoom and pan synchronised")
         self.layerProgressBar = QProgressBar(objectName="layerProgressBar", accessibleName="Evidence layer progress")
         self.layerProgressBar.setTextVisible(True)
         self.layerProgressBar.hide()
@@ -81,12 +92,16 @@ class LayerPanel(QWidget):
         top = QHBoxLayout()
         top.addWidget(QLabel("Map"))
         top.addWidget(self.layerCombo, 1)
+        beside = QHBoxLayout()
+        beside.addWidget(QLabel("Beside"))
+        beside.addWidget(self.besideCombo, 1)
         prog = QHBoxLayout()
         prog.addWidget(self.layerProgressBar, 1)
         prog.addWidget(self.layerCancelButton)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addLayout(top)
+        lay.addLayout(beside)
         lay.addLayout(prog)
         lay.addWidget(self.layerStatusLabel)
         lay.addWidget(self.pinLayerCheck)
@@ -117,6 +132,7 @@ class LayerPanel(QWidget):
         self.layerCancelButton.clicked.connect(self.cancelRequested)
         self.clonePairsList.currentRowChanged.connect(self.pairChosen)
         self.pinLayerCheck.toggled.connect(self.pinToggled)
+        self.besideCombo.currentIndexChanged.connect(lambda *_: self.besideChosen.emit(self.besideCombo.currentData()))
 
     def layer(self) -> str:
         return self.layerCombo.currentData() or LEARNED
