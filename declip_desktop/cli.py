@@ -12,19 +12,30 @@ import sys
 from engine.errors import DeclipError
 
 
+# The packages whose `register(subparsers)` adds their commands. Each keeps its heavy imports
+# (numpy, torch, the model code) inside its commands, so building the parser stays cheap.
+COMMAND_MODULES = ("engine.cli", "trainer.cli", "declip_desktop.case.cli", "declip_desktop.validate_cli")
+
+
+class BrokenInstall(DeclipError):
+    """A command module, or a module it needs, cannot be imported: the installation is incomplete."""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    from engine import cli as engine_cli
+    import importlib
 
     parser = argparse.ArgumentParser(prog="declip", description="DeCLIP Desktop: localise manipulated regions in photos.")
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    engine_cli.register(sub)
-    for modname in ("trainer.cli", "declip_desktop.case.cli", "declip_desktop.validate_cli"):
+    for modname in COMMAND_MODULES:
         try:
-            mod = __import__(modname, fromlist=["register"])
-        except ImportError:
-            continue  # a component still being built; the rest of the CLI works
+            mod = importlib.import_module(modname)
+        except ImportError as exc:
+            # Never drop a command silently: a missing dependency is a broken install, say which.
+            missing = exc.name or str(exc)
+            raise BrokenInstall(f"cannot load the commands of {modname}: module {missing!r} is missing "
+                                f"({exc}); reinstall DeCLIP Desktop with its dependencies") from exc
         mod.register(sub)
     return parser
 
@@ -36,7 +47,13 @@ def _version() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    try:
+        parser = build_parser()
+    except BrokenInstall as exc:
+        if os.environ.get("DECLIP_DEBUG"):
+            raise
+        print(f"declip: error: {exc}", file=sys.stderr)
+        return 1
     args = parser.parse_args(argv)
     try:
         rc = args.func(args)

@@ -20,6 +20,7 @@ from declip_desktop import jobs, settings
 from declip_desktop.case.analyses import last_failures
 from declip_desktop.case.errors import READ_ONLY_STILL_WORKS, CaseLockedError
 from declip_desktop.docks.analysis_dock import AnalysisPanel
+from declip_desktop.model_preload import start_preload
 from declip_desktop.docks.finding_dock import FINDING_STATUSES, FindingPanel
 from declip_desktop.docks.metadata_dock import MetadataView
 from declip_desktop.docks.overlay_dock import OverlayPanel
@@ -493,6 +494,7 @@ class MainWindow(QMainWindow):
         self.evidenceModel.set_rows(rows)
         self._refresh_scores()
         self.viewer.show_message("" if rows else "Drop photos or folders anywhere on this window to add them.")
+        start_preload(self)  # the model loads on a worker now, so the first Analyse finds it ready
         self._update_actions()
         if rows:
             self.evidenceList.setCurrentIndex(self.evidenceModel.index(0))

@@ -1,16 +1,20 @@
-"""DeCLIP Desktop engine: models and inference. No Qt here, ever."""
+"""DeCLIP Desktop engine: models and inference. No Qt here, ever.
+
+Everything but the errors is imported on first use (PEP 562), so `import engine` and the
+command line's start-up stay cheap: numpy, Pillow and torch load only when an image or a model
+is touched.
+"""
 from .errors import Cancelled, CheckpointError, DeclipError, ImageError, ModelStoreError
-from .images import LoadedImage, load_image
-from .result import AnalysisResult
+
+_LAZY = {"Detector": ".detector", "LoadedImage": ".images", "load_image": ".images", "AnalysisResult": ".result"}
 
 
 def __getattr__(name):
-    # Detector pulls in torch/open_clip: import it lazily so `import engine` stays cheap.
-    if name == "Detector":
-        from .detector import Detector
+    if name in _LAZY:
+        import importlib
 
-        return Detector
-    raise AttributeError(name)
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["AnalysisResult", "Cancelled", "CheckpointError", "DeclipError", "Detector", "ImageError",

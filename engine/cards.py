@@ -20,7 +20,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .backbones import describe, input_config, resolve_spec
+from .backbones import check_backbone, describe, feature_layer, input_config, resolve_spec
+from .backbones.families import MAX_INPUT_SIZE, MIN_INPUT_SIZE
 from .errors import ModelStoreError
 
 CARD_NAME = "card.json"
@@ -32,7 +33,6 @@ ROLES = ("decoder", "clip-vit", "clip-rn")
 # component: no separators, no '.'/'..', no drive letters; ids also keep to a portable charset.
 _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
 _SHA_RE = re.compile(r"[0-9a-fA-F]{64}")
-MIN_INPUT_SIZE, MAX_INPUT_SIZE = 16, 4096
 
 
 def check_model_id(value, origin: str = "model id") -> str:
@@ -102,16 +102,7 @@ class ModelCard:
     # ---- description -------------------------------------------------------------------
     @property
     def feature_layer(self) -> str:
-        b = self.backbone
-        if b["family"] == "fusion":
-            return f"ViT block {b['vit']['layer']} + RN50 layer{b['rn']['layer']}"
-        if b["family"] == "clip-vit":
-            return f"block {b['layer']}"
-        if b["family"] == "clip-rn":
-            return f"layer{b['layer']}"
-        if b["family"] == "stack":
-            return " + ".join(f"{p['family']} stages {p.get('stages')}" for p in b["parts"])
-        return f"stages {b.get('stages')}"
+        return feature_layer(self.backbone)
 
     @property
     def decoder_name(self) -> str:
@@ -268,80 +259,7 @@ def _int_in(value, lo: int, hi: int) -> bool:
 
 def _check_backbone(spec, where: str) -> dict:
     """Raise ValueError naming the field unless `spec` is a backbone spec the engine can build."""
-    from .backbones import LITE_FAMILIES, PRESETS
-
-    if isinstance(spec, str):
-        if spec not in PRESETS:
-            raise ValueError(f"{where}: unknown backbone {spec!r}; choose one of {', '.join(PRESETS)}")
-        return dict(PRESETS[spec])
-    if not isinstance(spec, dict):
-        raise ValueError(f"{where} must be a preset name or a JSON object, found {_short(spec)}")
-    fam = spec.get("family")
-    if fam == "fusion":
-        vit, rn = spec.get("vit"), spec.get("rn")
-        if not isinstance(vit, dict) or vit.get("family") != "clip-vit":
-            raise ValueError(f"{where}.vit must be a clip-vit backbone object")
-        if not isinstance(rn, dict) or rn.get("family") != "clip-rn":
-            raise ValueError(f"{where}.rn must be a clip-rn backbone object")
-        return dict(spec, vit=_check_backbone(vit, f"{where}.vit"), rn=_check_backbone(rn, f"{where}.rn"))
-    if fam == "stack":
-        from .backbones.stack import check_parts
-
-        check_parts(spec.get("parts"), where)  # first: a part that is not a Lite backbone is never walked
-        return dict(spec, parts=[_check_backbone(p, f"{where}.parts[{i}]") for i, p in enumerate(spec["parts"])])
-    if fam in ("clip-vit", "clip-rn"):
-        cfg = spec.get("config")
-        if isinstance(cfg, dict):
-            _check_clip_config(cfg, fam, f"{where}.config")
-        elif not isinstance(cfg, str) or not cfg:
-            raise ValueError(f"{where}.config must be an open_clip config name or object, found {_short(cfg)}")
-        if not _int_in(spec.get("layer"), 0, 64):
-            raise ValueError(f"{where}.layer must be a whole number from 0 to 64, found {_short(spec.get('layer'))}")
-        return dict(spec)
-    if fam in LITE_FAMILIES:
-        stages = spec.get("stages", [3, 4])
-        if (not isinstance(stages, list) or not stages or not all(_int_in(s, 0, 6) for s in stages)
-                or len(set(stages)) != len(stages)):
-            raise ValueError(f"{where}.stages must be distinct whole numbers from 0 to 6, found {_short(stages)}")
-        if not _int_in(spec.get("grid", 16), 1, 256):
-            raise ValueError(f"{where}.grid must be a whole number from 1 to 256, found {_short(spec.get('grid'))}")
-        if "input_size" in spec and not _int_in(spec["input_size"], MIN_INPUT_SIZE, MAX_INPUT_SIZE):
-            raise ValueError(f"{where}.input_size must be a whole number from {MIN_INPUT_SIZE} to "
-                             f"{MAX_INPUT_SIZE}, found {_short(spec['input_size'])}")
-        if "weights_path" in spec and not isinstance(spec["weights_path"], str):
-            raise ValueError(f"{where}.weights_path must be a string")
-        return dict(spec)
-    known = ", ".join(("clip-vit", "clip-rn", "fusion") + tuple(LITE_FAMILIES) + ("stack",))
-    raise ValueError(f"{where}.family must be one of {known}, found {_short(fam)}")
-
-
-def _check_clip_config(cfg: dict, family: str, where: str) -> None:
-    """A hand-written open_clip config: the sizes that decide how big a network gets built.
-
-    Why here: a wrong or huge value otherwise fails (or exhausts memory) only when the network is
-    built, long after import said the card was fine. Field names are checked at build time against
-    the installed open_clip (engine.backbones.clip), which is too slow to import for every card."""
-    vis = cfg.get("vision_cfg")
-    if not isinstance(vis, dict):
-        raise ValueError(f"{where} must name an open_clip config or hold a vision_cfg object")
-    if not _int_in(cfg.get("embed_dim"), 1, 8192):
-        raise ValueError(f"{where}.embed_dim must be a whole number from 1 to 8192, found {_short(cfg.get('embed_dim'))}")
-    size = vis.get("image_size", 224)
-    if not _int_in(size, MIN_INPUT_SIZE, MAX_INPUT_SIZE):
-        raise ValueError(f"{where}.vision_cfg.image_size must be a whole number from "
-                         f"{MIN_INPUT_SIZE} to {MAX_INPUT_SIZE}, found {_short(size)}")
-    if not _int_in(vis.get("width", 768), 1, 8192):
-        raise ValueError(f"{where}.vision_cfg.width must be a whole number from 1 to 8192, found {_short(vis.get('width'))}")
-    layers = vis.get("layers", 12)
-    if family == "clip-vit":
-        if not _int_in(vis.get("patch_size", 16), 1, 64):
-            raise ValueError(f"{where}.vision_cfg.patch_size must be a whole number from 1 to 64, "
-                             f"found {_short(vis.get('patch_size'))}")
-        if not _int_in(layers, 1, 64):
-            raise ValueError(f"{where}.vision_cfg.layers must be a whole number from 1 to 64, found {_short(layers)}")
-    elif not (isinstance(layers, list) and len(layers) == 4 and all(_int_in(n, 1, 64) for n in layers)):
-        # ModifiedResNet: blocks per stage
-        raise ValueError(f"{where}.vision_cfg.layers must be four whole numbers from 1 to 64, found {_short(layers)}")
+    return check_backbone(spec, where)  # each family checks its own fields (backbones/families.py)
 
 
 def _finite(x) -> bool:

@@ -10,12 +10,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
-
-from .cards import FLIP_AVERAGE_TEXT
 from .errors import DeclipError, ImageError
 from .stamps import utc_now
+
+# numpy, Pillow, torch and the model code are imported inside the commands that use them, so that
+# `declip --help` and the commands that never touch a model start in a fraction of a second.
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".tif", ".tiff", ".webp", ".bmp", ".gif", ".dib",
                   ".ppm", ".pgm", ".pbm", ".tga", ".jp2", ".j2k", ".ico", ".pcx", ".sgi"}
@@ -64,6 +63,12 @@ def _opacity(text: str) -> float:
     return value
 
 
+def _outputs(text: str) -> tuple[str, ...]:
+    from .outputs import parse_outputs
+
+    return parse_outputs(text)
+
+
 # ---- closed pipes (`declip models list | head -1`) ------------------------------------------------
 def silence_stream(stream_name: str) -> None:
     """Point a closed stdout/stderr at devnull so later writes and the exit-time flush stay quiet."""
@@ -99,6 +104,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="exact = fp32; fast = bf16 on CPU / fp16 on GPU (auto: fast on GPU, exact on CPU)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--outputs", type=_outputs, default=None, metavar="LIST",
+                   help="what to write per image, comma-separated: map (16-bit .prob.png), overlay "
+                        "(.overlay.png), raw (.raw.npy, paper mode); default map,overlay")
     p.add_argument("--raw", action="store_true", help="also write the raw 256x256 decoder map as .raw.npy")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--tile-stride", type=_positive_int, default=None,
@@ -261,16 +269,20 @@ def make_detector(args):
 
 
 def cmd_analyze(args) -> int:
-    from .images import load_image
-    from .mapio import save_probability_png
-    from .overlay import COLORMAPS, render_overlay
     from .atomic import write_text_atomic
+    from .images import load_image
+    from .mapio import png_settings
+    from .outputs import DEFAULT_OUTPUTS, ImageFeeder
+    from .overlay import COLORMAPS
 
     if args.cmap not in COLORMAPS:
         args._parser.error(f"unknown colour map {args.cmap!r}; choose one of {', '.join(COLORMAPS)}")
     if args.batch_size < 1:
         args._parser.error("--batch-size must be at least 1")
-    if args.raw and args.mode == "tiled":  # a tiled map is blended from many windows: there is no one raw map
+    outputs = tuple(args.outputs or DEFAULT_OUTPUTS)
+    if args.raw and "raw" not in outputs:
+        outputs += ("raw",)
+    if "raw" in outputs and args.mode == "tiled":  # a tiled map is blended from many windows: there is no one raw map
         args._parser.error("--raw needs --mode paper (a tiled map has no single 256x256 decoder output)")
     _check_model_args(args)  # usage errors before anything is written
     _check_paths_exist(args)
@@ -287,70 +299,21 @@ def cmd_analyze(args) -> int:
         args._parser.error(f"--out {out}: its results.json is one of the inputs; choose another output folder")
     _prepare_out(out)
     t0 = time.perf_counter()
+    feeder = ImageFeeder(files, args.batch_size, load_image)  # the first batch decodes while the model loads
     try:
-        det = make_detector(args)
-    except OSError as exc:  # e.g. a model file that exists but cannot be read, or a folder given for a file
-        raise DeclipError(f"{exc.filename or args.checkpoint or args.model}: cannot read model "
-                          f"({exc.strerror or exc})") from None
-    if args.mode == "tiled" and args.tile_stride is not None and args.tile_stride > det.input_size:
-        args._parser.error(f"--tile-stride must be at most the model's {det.input_size} px window, "
-                           f"found {args.tile_stride}")
-    _say(f"declip: model {det.card.id} on {det.device_name} ({str(det.dtype).replace('torch.', '')}), "
-         f"{len(files)} image(s), mode {args.mode}")
-    used: set[str] = set()
-    # unreadable folders are failures of this run too: listed in results.json, exit 1
-    items: list[dict] = [{"file": folder, "sha256": None, "error": msg} for folder, msg in folder_errors]
-    failures = len(items)
-    tile_args = {"tile_stride": args.tile_stride, "tile_scale": args.tile_scale} if args.mode == "tiled" else {}
-    for start in range(0, len(files), args.batch_size):
-        chunk = files[start:start + args.batch_size]
-        loaded = []
-        for f in chunk:
-            try:
-                loaded.append(load_image(f))
-            except ImageError as exc:
-                loaded.append(exc)
-        good = [x for x in loaded if not isinstance(x, ImageError)]
-        if args.mode == "tiled":
-            results = iter([_tiled_one(det, x, tile_args) for x in good])
-        else:
-            results = iter(det.analyze_many(good, mode="paper", batch_size=args.batch_size))
-        for f, x in zip(chunk, loaded):
-            entry: dict = {"file": str(f)}
-            res = x if isinstance(x, ImageError) else next(results)
-            n = len(items) - len(folder_errors) + 1  # position among the image files
-            if isinstance(res, ImageError):
-                failures += 1
-                # sha256 is set on the error when the file's bytes were read but not decoded
-                entry.update({"sha256": getattr(x, "sha256", None), "error": str(res)})
-                _say(f"declip: error: {res}")
-                items.append(entry)
-                continue
-            stem = _unique_stem(f, used, out, guard)
-            prob_name, ov_name = f"{stem}.prob.png", f"{stem}.overlay.png"
-            try:
-                save_probability_png(out / prob_name, res.probability)
-                ov = render_overlay(np.asarray(x.rgb), res.probability, cmap=args.cmap, opacity=args.opacity)
-                Image.fromarray(ov).save(out / ov_name)
-                outputs = {"probability": prob_name, "overlay": ov_name}
-                if args.raw and res.raw is not None:
-                    np.save(out / f"{stem}.raw.npy", res.raw.astype(np.float32))
-                    outputs["raw"] = f"{stem}.raw.npy"
-            except OSError as exc:
-                failures += 1
-                entry.update({"sha256": x.sha256, "error": f"{f}: cannot write outputs ({exc.strerror or exc})"})
-                _say(f"declip: error: {entry['error']}")
-                items.append(entry)
-                continue
-            if args.evidence:  # a layer that cannot apply is recorded, it does not fail the image
-                from .evidence.outputs import write_layers
-
-                outputs["evidence"] = write_layers(x, stem, out, args.evidence, _say)
-            entry.update({"sha256": x.sha256, "width": x.width, "height": x.height, "score": res.score,
-                          "flagged_fraction_at_0.5": res.flagged_fraction(0.5), "outputs": outputs,
-                          "metadata": res.metadata, "error": None})
-            items.append(entry)
-            _say(f"[{n}/{len(files)}] {f.name}: score {res.score:.4f}")
+        try:
+            det = make_detector(args)
+        except OSError as exc:  # e.g. a model file that exists but cannot be read, or a folder given for a file
+            raise DeclipError(f"{exc.filename or args.checkpoint or args.model}: cannot read model "
+                              f"({exc.strerror or exc})") from None
+        if args.mode == "tiled" and args.tile_stride is not None and args.tile_stride > det.input_size:
+            args._parser.error(f"--tile-stride must be at most the model's {det.input_size} px window, "
+                               f"found {args.tile_stride}")
+        _say(f"declip: model {det.card.id} on {det.device_name} ({str(det.dtype).replace('torch.', '')}), "
+             f"{len(files)} image(s), mode {args.mode}")
+        items, failures = _analyze_files(args, det, files, feeder, folder_errors, out, guard, outputs)
+    finally:
+        feeder.close()
     summary = {
         "tool": "declip analyze",
         "created_utc": utc_now(),
@@ -359,6 +322,7 @@ def cmd_analyze(args) -> int:
         "parameters": {"precision": args.precision, "device": args.device, "batch_size": args.batch_size,
                        "tile_stride": args.tile_stride, "tile_scale": args.tile_scale, "cmap": args.cmap,
                        "opacity": args.opacity, "evidence": args.evidence},
+        "outputs": {"written": list(outputs), "png": png_settings()},
         "model_load_s": det.load_seconds,
         "total_s": time.perf_counter() - t0,
         "analysed": len(items) - failures,
@@ -371,6 +335,64 @@ def cmd_analyze(args) -> int:
         raise DeclipError(f"{out / 'results.json'}: cannot write ({exc.strerror or exc})") from None
     _say(f"declip: {len(items) - failures} analysed, {failures} failed; results in {out / 'results.json'}")
     return 1 if failures else 0
+
+
+def _analyze_files(args, det, files, feeder, folder_errors, out, guard, outputs) -> tuple[list[dict], int]:
+    """Analyse the feeder's batches; outputs are written behind (OutputWriter). Returns (items, failures)."""
+    from .outputs import OutputWriter
+
+    used: set[str] = set()
+    # unreadable folders are failures of this run too: listed in results.json, exit 1
+    items: list[dict] = [{"file": folder, "sha256": None, "error": msg} for folder, msg in folder_errors]
+    failures = len(items)
+    position = 0  # among the image files
+
+    def written(entry: dict, error: str | None) -> None:
+        nonlocal failures
+        if error is not None:
+            failures += 1
+            kept = {"file": entry["file"], "sha256": entry["sha256"], "error": error}
+            entry.clear()
+            entry.update(kept)
+            _say(f"declip: error: {error}")
+            return
+        _say(f"[{entry.pop('_n')}/{len(files)}] {Path(entry['file']).name}: score {entry['score']:.4f}")
+
+    # Up to one batch of results may wait for their files, so the next batch's network runs meanwhile.
+    writer = OutputWriter(out, outputs, args.cmap, args.opacity, written, max_pending=min(args.batch_size, 8))
+    tile_args = {"tile_stride": args.tile_stride, "tile_scale": args.tile_scale} if args.mode == "tiled" else {}
+    try:
+        for chunk, loaded in feeder.batches():
+            good = [x for x in loaded if not isinstance(x, ImageError)]
+            if args.mode == "tiled":
+                results = (_tiled_one(det, x, tile_args) for x in good)
+            else:
+                results = iter(det.analyze_many(good, mode="paper", batch_size=args.batch_size))
+            for f, x in zip(chunk, loaded):
+                entry: dict = {"file": str(f)}
+                res = x if isinstance(x, ImageError) else next(results)
+                position += 1
+                items.append(entry)
+                if isinstance(res, ImageError):
+                    failures += 1
+                    # sha256 is set on the error when the file's bytes were read but not decoded
+                    entry.update({"sha256": getattr(x, "sha256", None), "error": str(res)})
+                    _say(f"declip: error: {res}")
+                    continue
+                stem = _unique_stem(f, used, out, guard)
+                extra = {}
+                if args.evidence:  # a layer that cannot apply is recorded, it does not fail the image
+                    from .evidence.outputs import write_layers
+
+                    extra["evidence"] = write_layers(x, stem, out, args.evidence, _say)
+                entry.update({"sha256": x.sha256, "width": x.width, "height": x.height, "score": res.score,
+                              "flagged_fraction_at_0.5": res.flagged_fraction(0.5), "outputs": extra,
+                              "metadata": res.metadata, "error": None, "_n": position})
+                writer.submit(entry, stem, x, res)
+            del loaded, good  # this batch's images go once their outputs are written
+    finally:
+        writer.close()
+    return items, failures
 
 
 def _tiled_one(det, loaded, tile_args):
@@ -411,6 +433,8 @@ def cmd_models_list(args) -> int:
 
 
 def cmd_models_show(args) -> int:
+    from .cards import FLIP_AVERAGE_TEXT
+
     e = _store().find(args.id)
     if args.json:
         print(json.dumps(dict(e.card.to_dict(), status=e.status, location=e.location), indent=2, ensure_ascii=False))

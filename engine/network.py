@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .backbones import build_backbone, weight_roles
+from .backbones import build_backbone, family_of
 from .clip_weights import describe_visual, visual_kind, visual_state
 from .decoders import (build_decoder, decoder_input_channels, decoder_state_to_module, first_conv_key, fold_batchnorm,
                        map_conv_stacks)
@@ -75,14 +75,6 @@ class FlipAveraged(nn.Module):
         return flip_averaged(self.decoder, feats)
 
 
-def _module_prefixes(backbone_spec: dict) -> dict[str, str]:
-    """Where each weight role's `visual.*` keys go inside the backbone module."""
-    fam = backbone_spec["family"]
-    if fam == "fusion":
-        return {"clip-vit": "vit.", "clip-rn": "rn."}
-    return {weight_roles(backbone_spec)[0]: ""} if weight_roles(backbone_spec) else {}
-
-
 def _load_into(module: nn.Module, state: dict, origin: str, expected: str, dtype: torch.dtype) -> None:
     own = module.state_dict()
     missing = [k for k in own if k not in state and not k.endswith("num_batches_tracked")]
@@ -117,14 +109,14 @@ def build_network(backbone_spec: dict, decoder_spec: dict, decoder_state: dict, 
     """
     if conv not in CONV_CHOICES:
         raise ValueError(f"unknown conv kernel {conv!r}: use one of {', '.join(CONV_CHOICES)}")
-    fam = backbone_spec["family"]
-    clip = fam in ("clip-vit", "clip-rn", "fusion")
     try:
+        family = family_of(backbone_spec)
+        clip = family.card_weights  # weights from the card's files, attached to a module built on meta
         backbone = build_backbone(backbone_spec, meta=clip)
     except ValueError as exc:  # a card's backbone that cannot be built (an unknown config field, a layer out of range)
         raise CheckpointError(f"{decoder_origin}: {exc}") from None
     if clip:
-        prefixes = _module_prefixes(backbone_spec)
+        prefixes = family.weight_prefixes(backbone_spec)
         for role, prefix in prefixes.items():
             if role not in clip_files:
                 raise CheckpointError(f"{decoder_origin}: this model needs {role} weights "

@@ -79,6 +79,8 @@ def render_overlay(rgb: np.ndarray, prob: np.ndarray, cmap: str = "inferno", opa
         prob = np.asarray(Image.fromarray(np.asarray(prob, np.float32), "F").resize(
             (rgb.shape[1], rgb.shape[0]), Image.BILINEAR))
     opacity = float(np.clip(opacity, 0.0, 1.0))
+    if mode == "heat" and threshold is None:
+        return _heat_blend(rgb, to_u8(prob), cmap, opacity)
     base = rgb.astype(np.float32)
     if mode == "heat":
         colour = lut(cmap)[to_u8(prob)].astype(np.float32)
@@ -96,6 +98,30 @@ def render_overlay(rgb: np.ndarray, prob: np.ndarray, cmap: str = "inferno", opa
         raise ValueError(f"unknown display mode {mode!r}; choose one of {', '.join(DISPLAY_MODES)}")
     out = base * (1 - alpha[..., None]) + colour * alpha[..., None]
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+@lru_cache(maxsize=16)
+def _heat_table(cmap: str, opacity: float) -> np.ndarray:
+    """(3, 256, 256) uint8: [channel, image value, map index] -> blended value.
+
+    The blend below, tabulated: the same float32 arithmetic on every (pixel, colour) pair there is,
+    so the overlay is the same to the bit and costs one table look-up per value instead of five
+    float32 passes over a 12 MP image (about 1.4 s and 500 MB)."""
+    alpha = np.full((1, 1, 1), opacity, np.float32)
+    image = np.arange(256, dtype=np.float32)[None, :, None]
+    colour = lut(cmap).astype(np.float32).T[:, None, :]
+    out = np.clip(np.rint(image * (1 - alpha) + colour * alpha), 0, 255).astype(np.uint8)
+    out.setflags(write=False)
+    return out
+
+
+def _heat_blend(rgb: np.ndarray, index: np.ndarray, cmap: str, opacity: float) -> np.ndarray:
+    table = _heat_table(cmap, opacity)
+    out = np.empty(rgb.shape, np.uint8)
+    for ch in range(3):
+        flat = (rgb[..., ch].astype(np.uint16) << 8) | index
+        np.take(table[ch].ravel(), flat, out=out[..., ch])
+    return out
 
 
 def colorbar_image(cmap: str = "inferno", width: int = 256, height: int = 16, vertical: bool = False) -> np.ndarray:

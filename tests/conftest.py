@@ -7,6 +7,7 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # must be set before any Qt import
 os.environ.setdefault("OMP_NUM_THREADS", "2")
+os.environ.setdefault("DECLIP_NO_PRELOAD", "1")  # the model preload has its own test (test_gui_preload.py)
 
 import pytest
 

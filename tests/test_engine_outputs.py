@@ -1,0 +1,171 @@
+"""`declip analyze` outputs: the fast encoder, the writer threads and the timm-free Lite backbone
+write the same pixels as the old code path (Pillow's PNG encoder, float32 overlay blend, timm's
+EfficientNet-Lite), to the last bit; --outputs chooses the files; a failed write is one line."""
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageOps
+
+from declip_desktop.cli import main
+from engine.mapio import png_bytes
+from engine.overlay import COLORMAPS, lut, render_overlay, to_u8
+
+SAMPLES = Path(__file__).resolve().parent.parent / "resources" / "samples"
+
+
+def _decode(path_or_bytes) -> np.ndarray:
+    src = io.BytesIO(path_or_bytes) if isinstance(path_or_bytes, bytes) else path_or_bytes
+    with Image.open(src) as im:
+        return np.asarray(im)
+
+
+def _old_overlay(rgb: np.ndarray, prob: np.ndarray, cmap: str, opacity: float) -> np.ndarray:
+    """The blend as engine.overlay computed it before it was tabulated (float32 over the image)."""
+    base = rgb.astype(np.float32)
+    colour = lut(cmap)[to_u8(prob)].astype(np.float32)
+    alpha = np.full(prob.shape, opacity, np.float32)
+    out = base * (1 - alpha[..., None]) + colour * alpha[..., None]
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def _old_map_png(prob: np.ndarray) -> np.ndarray:
+    """What the old save_probability_png stored: Pillow's encoder, level 6, read back."""
+    u16 = np.clip(np.rint(np.asarray(prob, np.float64) * 65535.0), 0, 65535).astype(np.uint16)
+    buf = io.BytesIO()
+    Image.fromarray(u16).save(buf, format="PNG", compress_level=6)
+    return _decode(buf.getvalue())
+
+
+@pytest.mark.parametrize("filt", ["none", "sub", "up"])
+@pytest.mark.parametrize("shape", [(1, 1), (3, 5), (7, 1), (64, 33)])
+def test_png_writer_round_trips_exactly(filt, shape):
+    rng = np.random.RandomState(sum(shape))
+    grey = rng.randint(0, 65536, shape).astype(np.uint16)
+    rgb = rng.randint(0, 256, shape + (3,)).astype(np.uint8)
+    for use_zlib in (False, True):  # libdeflate (when installed) and zlib
+        for level in (0, 1, 6):
+            assert np.array_equal(_decode(png_bytes(grey, filter=filt, level=level, use_zlib=use_zlib)), grey)
+            assert np.array_equal(_decode(png_bytes(rgb, filter=filt, level=level, use_zlib=use_zlib)), rgb)
+    with pytest.raises(ValueError, match="expected HxW uint16"):
+        png_bytes(grey.astype(np.float32))
+
+
+def test_tabulated_overlay_is_the_float_blend():
+    rng = np.random.RandomState(3)
+    rgb = rng.randint(0, 256, (61, 47, 3)).astype(np.uint8)
+    prob = rng.rand(61, 47).astype(np.float32)
+    prob[0, :5] = [0.0, 1.0, 0.5, 1 / 510, 0.9999]
+    for cmap in COLORMAPS:
+        for opacity in (0.0, 0.25, 0.5, 0.71, 1.0):
+            assert np.array_equal(render_overlay(rgb, prob, cmap, opacity), _old_overlay(rgb, prob, cmap, opacity))
+
+
+def _old_way_detector():
+    """The embedded default model with its backbone built by timm, as before (not the engine's own modules)."""
+    import torch
+
+    from engine.backbones.efficientnet_lite import build_timm_lite
+    from engine.detector import Detector
+    from engine.loading import clear_network_cache
+
+    clear_network_cache()  # a network of its own: the CLI's cached one is left alone
+    det = Detector.from_model(None, device="cpu", precision="exact")
+    clear_network_cache()
+    bb = det.net.backbone
+    net = build_timm_lite(bb.name)
+    bb.conv_stem, bb.bn1 = net.conv_stem, net.bn1
+    bb.blocks = torch.nn.Sequential(*list(net.blocks)[: max(bb.stages) + 1])
+    bb.requires_grad_(False)
+    return det
+
+
+def test_cli_outputs_equal_the_old_code_path_bit_for_bit(tmp_path):
+    from engine.images import load_image
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for p in sorted(SAMPLES.glob("*.jpg"))[:3]:
+        (inputs / p.name).write_bytes(p.read_bytes())
+    # a larger photo with an EXIF rotation, so the map is resized and the overlay transposed
+    big = Image.open(SAMPLES / "astronaut.jpg").convert("RGB").resize((1200, 900), Image.BICUBIC)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    big.save(inputs / "rotated.jpg", quality=90, exif=exif.tobytes())
+    out = tmp_path / "out"
+    assert main(["analyze", "--out", str(out), "--raw", "--batch-size", "3", "--opacity", "0.6", str(inputs)]) == 0
+    summary = json.loads((out / "results.json").read_text())
+    assert summary["outputs"]["written"] == ["map", "overlay", "raw"]
+    assert summary["outputs"]["png"]["probability_map"]["level"] == 1
+    assert "deflate" in summary["outputs"]["png"]["encoder"] or "zlib" in summary["outputs"]["png"]["encoder"]
+
+    det = _old_way_detector()
+    files = sorted(inputs.glob("*.jpg"))
+    loaded = [load_image(f) for f in files]
+    old = list(det.analyze_many(loaded[:3], batch_size=3)) + list(det.analyze_many(loaded[3:], batch_size=3))
+    assert ImageOps.exif_transpose(Image.open(inputs / "rotated.jpg")).size == loaded[3].rgb.size == (900, 1200)
+    by_file = {Path(e["file"]).name: e for e in summary["items"]}
+    for f, x, res in zip(files, loaded, old):
+        entry = by_file[f.name]
+        assert entry["score"] == res.score
+        new_map = _decode(out / entry["outputs"]["probability"])
+        assert new_map.dtype == np.uint16 and np.array_equal(new_map, _old_map_png(res.probability)), f.name
+        new_overlay = _decode(out / entry["outputs"]["overlay"])
+        assert np.array_equal(new_overlay, _old_overlay(np.asarray(x.rgb), res.probability, "inferno", 0.6)), f.name
+        assert np.array_equal(np.load(out / entry["outputs"]["raw"]), res.raw)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    from engine.testing import make_tiny_model_dir
+
+    return make_tiny_model_dir(tmp_path_factory.mktemp("m") / "tiny")
+
+
+def _photos(folder: Path, n: int) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.RandomState(n)
+    out = []
+    for i in range(n):
+        p = folder / f"p{i}.jpg"
+        Image.fromarray((rng.rand(60, 80, 3) * 255).astype(np.uint8)).save(p)
+        out.append(p)
+    return out
+
+
+def test_outputs_option_chooses_the_files(tiny, tmp_path, capsys):
+    photos = _photos(tmp_path / "in", 3)
+    out = tmp_path / "out"
+    assert main(["analyze", "--checkpoint", str(tiny), "--outputs", "map", "--batch-size", "2", "--out", str(out),
+                 *map(str, photos)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["p0.prob.png", "p1.prob.png", "p2.prob.png", "results.json"]
+    summary = json.loads((out / "results.json").read_text())
+    assert [e["outputs"] for e in summary["items"]] == [{"probability": f"p{i}.prob.png"} for i in range(3)]
+    err = capsys.readouterr().err
+    assert [line.split(":")[0] for line in err.splitlines() if line.startswith("[")] == ["[1/3] p0.jpg", "[2/3] p1.jpg",
+                                                                                         "[3/3] p2.jpg"]
+    out2 = tmp_path / "out2"
+    assert main(["analyze", "--checkpoint", str(tiny), "--outputs", "overlay,raw", "--out", str(out2), str(photos[0])]) == 0
+    assert sorted(p.name for p in out2.iterdir()) == ["p0.overlay.png", "p0.raw.npy", "results.json"]
+    with pytest.raises(SystemExit) as exc:
+        main(["analyze", "--checkpoint", str(tiny), "--outputs", "map,heat", "--out", str(out2), str(photos[0])])
+    assert exc.value.code == 2
+    assert "map, overlay, raw" in capsys.readouterr().err
+
+
+def test_a_failed_write_is_one_line_and_the_others_are_written(tiny, tmp_path, capsys):
+    photos = _photos(tmp_path / "in", 3)
+    out = tmp_path / "out"
+    (out / "p1.overlay.png").mkdir(parents=True)  # the overlay cannot replace a folder
+    assert main(["analyze", "--checkpoint", str(tiny), "--out", str(out), *map(str, photos)]) == 1
+    summary = json.loads((out / "results.json").read_text())
+    assert summary["failed"] == 1 and summary["analysed"] == 2
+    bad = summary["items"][1]
+    assert set(bad) == {"file", "sha256", "error"} and "p1.jpg: cannot write outputs" in bad["error"]
+    assert (out / "p0.overlay.png").is_file() and (out / "p2.prob.png").is_file()
+    err = capsys.readouterr().err
+    assert sum("cannot write outputs" in line for line in err.splitlines()) == 1
