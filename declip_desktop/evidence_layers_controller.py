@@ -218,6 +218,13 @@ class EvidenceLayersController(QObject):
             self._show_pinned(self.shown.layer if self.shown else None)
         self.pinnedChanged.emit(finding.evidence_id, list(finding.layers))
 
+    def finding_style(self, style):
+        """The style a finding records: while a layer is on screen the slider holds that layer's
+        threshold, but the finding keeps the learned map's (the one it was recorded on)."""
+        if self.shown is not None and self._learned is not None:
+            return style.with_(threshold=self._learned[1])
+        return style
+
     # -- the examiner chooses ----------------------------------------------------------------------
     def choose(self, layer: str) -> None:
         self.cancel()

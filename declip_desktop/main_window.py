@@ -884,6 +884,7 @@ class MainWindow(QMainWindow):
         # A recorded finding keeps the threshold and opacity it is being viewed at, so the report
         # shows what the examiner saw; an unreviewed image is not written to for a slider move.
         if (prev is not None and (prev.threshold, prev.opacity) != (style.threshold, style.opacity)
+                and self.layers.shown is None  # moving a layer's threshold does not edit the finding
                 and (self.findingPanel.status() != FINDING_STATUSES[0] or self.findingPanel.note().strip())):
             self._finding_edited(800)
 
@@ -971,7 +972,7 @@ class MainWindow(QMainWindow):
         self._finding_timer.stop()
         if self.case is None or self._current_id is None:
             return
-        st = self.overlayPanel.style()
+        st = self.layers.finding_style(self.overlayPanel.style())  # a layer's threshold is not the finding's
         panel = self.analysisPanel
         cached = self._display_cache.get(self._current_id)
         rec = cached.analysis if cached is not None and cached.analysis else {}

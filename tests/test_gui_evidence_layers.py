@@ -131,8 +131,16 @@ def test_back_to_the_learned_map(qtbot, tmp_path, tiny_model):
         win.analyze_all()
     qtbot.waitUntil(lambda: win.imageView.overlay_item is not None, timeout=60000)
     learned = win.imageView.overlay_item.pyramid
-    _choose(qtbot, win, "ela")
+    win.findingPanel.findingStatusCombo.setCurrentIndex(win.findingPanel.findingStatusCombo.findData("suspicious"))
+    win.save_finding(sync=True)
+    recorded = win.case.finding(eid).threshold
+    _choose(qtbot, win, "noise")
     assert win.imageView.overlay_item.pyramid is not learned
+    # the layer's threshold on the slider is not the finding's: a save while it is shown keeps the learned one
+    win.overlayPanel.thresholdSlider.setValue(93)
+    win.findingPanel.findingNoteEdit.setPlainText("seen on the noise layer")
+    win.save_finding(sync=True)
+    assert win.case.finding(eid).threshold == recorded and recorded != 0.93
     with qtbot.waitSignal(win.layers.layerShown, timeout=10000):
         win.layerPanel.set_layer("")
     assert win.imageView.overlay_item.pyramid is learned
