@@ -404,13 +404,15 @@ def _readouts(panel, overlay) -> None:
         panel.set_readout_source(overlay.score, overlay.flagged_fraction)
 
 
-def wire_layers(win, show_learned: Callable[[], None]) -> tuple[LayerPanel, EvidenceLayersController]:
-    """Put the layer selector at the top of the overlay dock and connect it to the window."""
+def wire_layers(win, current_id: Callable[[], str | None], show_learned: Callable[[], None],
+                set_overlay: Callable[[object], None]) -> tuple[LayerPanel, EvidenceLayersController]:
+    """Put the layer selector at the top of the overlay dock (its details below the readouts) and
+    connect it to the window: `win` gives case, runner, viewer and overlayPanel; the callables say
+    which item is on screen, put its learned map back, and set the map the cursor readout reads."""
     panel = LayerPanel()
     lay = win.overlayPanel.layout()
     lay.insertWidget(0, panel)
     lay.insertWidget(lay.count() - 1, panel.details)  # before the closing stretch
     host = LayerHost(case=lambda: win.case, runner=win.runner, viewer=win.viewer, overlay_panel=win.overlayPanel,
-                     current_id=lambda: getattr(win, "_current_id", None), show_learned=show_learned,
-                     set_overlay=lambda ov: setattr(win, "_current_overlay", ov))
+                     current_id=current_id, show_learned=show_learned, set_overlay=set_overlay)
     return panel, EvidenceLayersController(panel, host, win)

@@ -160,7 +160,8 @@ class MainWindow(QMainWindow):
     def _wire_evidence_layers(self) -> None:
         from declip_desktop.evidence_layers_controller import wire_layers
 
-        self.layerPanel, self.layers = wire_layers(self, lambda: self._show_learned())
+        self.layerPanel, self.layers = wire_layers(self, lambda: self._current_id, lambda: self._show_learned(),
+                                                   lambda ov: setattr(self, "_current_overlay", ov))
 
     def _show_learned(self) -> None:
         cached = self._display_cache.get(self._current_id)
