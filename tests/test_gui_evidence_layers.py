@@ -59,6 +59,13 @@ def test_layer_selector_computes_stores_and_thresholds(qtbot, tmp_path):
     item = win.layers._pairs_item
     assert item is not None and item.scene() is win.imageView.scene()
     assert len(item.childItems()) >= 5 * len(pairs)  # 2 boxes, 2 labels, 1 line per pair
+    # selecting a pair in the list highlights both of its ends
+    from PySide6.QtWidgets import QGraphicsRectItem
+
+    win.layerPanel.clonePairsList.setCurrentRow(0)
+    boxes = [c for c in win.layers._pairs_item.childItems() if isinstance(c, QGraphicsRectItem)]
+    assert [b.pen().width() for b in boxes[:2]] == [4, 4]
+    assert all(b.pen().width() == 2 for b in boxes[2:])
 
     # pin the shown layer to the finding: recorded in the case (and logged), shown in the panel
     assert win.layerPanel.pinLayerCheck.isVisibleTo(win.layerPanel)
