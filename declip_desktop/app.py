@@ -1,6 +1,6 @@
 """`declip-desktop [CASE_DIR]`: start the desktop app.
 
-    declip-desktop                 the main window (restores the last window layout)
+    declip-desktop                 the main window (restores the last window layout and reopens the last case)
     declip-desktop CASE_DIR        open (or create, for a new folder) this case
     declip-desktop --demo          open a demo case made from the bundled sample photos
     declip-desktop --self-test     headless checks for packaged builds (see declip_desktop.self_test)
@@ -60,13 +60,15 @@ def create_window(args: argparse.Namespace):
     from declip_desktop.main_window import MainWindow
 
     window = MainWindow(args.case_dir)
+    if not args.case_dir and not args.demo:
+        window.cases.reopen_last()  # where the examiner left off (never creates a case)
     if args.demo and not args.case_dir:
         from declip_desktop import demo
 
         try:
             window.open_case(str(demo.build_demo_case()))
         except Exception as exc:  # the window still opens; the reason is shown
-            window._error("Demo case", str(exc))
+            window.report_error("Demo case", str(exc))
     return window
 
 if __name__ == "__main__":

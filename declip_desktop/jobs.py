@@ -66,40 +66,73 @@ def thumbnails_job(ctx: JobContext, case, ids: list[str], size: int = 192, check
 
 
 # -- display ------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class AnalysisRef:
+    """One stored analysis of an item: the case keeps one per (model, mode); stored_utc tells runs apart."""
+
+    model_id: str
+    mode: str
+    stored_utc: str | None = None
+
+    @classmethod
+    def of(cls, sa) -> "AnalysisRef | None":
+        return None if sa is None else cls(sa.model_id, sa.mode, sa.stored_utc)
+
+    @classmethod
+    def of_record(cls, record: dict) -> "AnalysisRef":
+        return cls(record.get("model_id"), record.get("mode"), record.get("stored_utc"))
+
+
 @dataclass
 class DisplayData:
+    """What one display load brought: the item's image (None when it was already held) and the
+    map of `ref` with its stored record (None when the item has no analysis)."""
+
     evidence_id: str
-    image: ImagePyramid
+    image: ImagePyramid | None
+    ref: AnalysisRef | None
     overlay: MapPyramid | None
-    analysis: dict | None  # stored record: model_id, mode, score, metadata ...
+    analysis: dict | None  # stored record: model_id, mode, score, stored_utc, metadata
+
+
+def as_stored(prob: np.ndarray) -> np.ndarray:
+    """The map exactly as the case stores it (16-bit), so the screen shows the values a later
+    load, the report and the cursor readout all give, not the pre-storage float ones."""
+    from engine.mapio import encode_u16
+
+    return (encode_u16(prob).astype(np.float32) / 65535.0).astype(np.float32)
 
 
 def build_overlay(prob: np.ndarray, score: float | None) -> MapPyramid:
     return MapPyramid.from_probability(prob, score)
 
 
-def load_display_job(ctx: JobContext, case, evidence_id: str, model_id: str | None, mode: str | None):
-    """Decode the evidence copy and its stored map once, into pyramids ready to draw."""
+def analysis_record(sa) -> dict:
+    return {"model_id": sa.model_id, "mode": sa.mode, "score": sa.score, "stored_utc": sa.stored_utc,
+            "metadata": sa.metadata}
+
+
+def load_display_job(ctx: JobContext, case, evidence_id: str, ref: AnalysisRef | None, need_image: bool = True):
+    """Decode the evidence copy (if `need_image`) and the map of `ref`, into pyramids ready to draw."""
     from engine.images import load_image, to_array
 
     item = case.item(evidence_id)
-    loaded = load_image(item.path)
-    ctx.check_cancel()
-    image = ImagePyramid.from_array(to_array(loaded))
-    del loaded
-    ctx.check_cancel()
-    sa = case.analysis_for(evidence_id, model_id, mode) or case.analysis_for(evidence_id)
-    overlay = None
-    record = None
-    if sa is not None:
-        prob = sa.probability
-        if prob.shape != (image.height, image.width):
-            raise DeclipError(f"{item.file_name}: stored map is {prob.shape[1]}x{prob.shape[0]}, "
-                              f"image is {image.width}x{image.height}")
-        overlay = build_overlay(prob, sa.score)
-        record = {"model_id": sa.model_id, "mode": sa.mode, "score": sa.score, "stored_utc": sa.stored_utc,
-                  "metadata": sa.metadata}
-    return DisplayData(evidence_id, image, overlay, record)
+    image = None
+    if need_image:
+        loaded = load_image(item.path)
+        ctx.check_cancel()
+        image = ImagePyramid.from_array(to_array(loaded))
+        del loaded
+        ctx.check_cancel()
+    sa = case.analysis_for(evidence_id, ref.model_id, ref.mode) if ref is not None else None
+    if sa is None:
+        return DisplayData(evidence_id, image, None, None, None)
+    prob = sa.probability
+    expected = (image.height, image.width) if image is not None else (item.height, item.width)
+    if None not in expected and prob.shape != expected:
+        raise DeclipError(f"{item.file_name}: stored map is {prob.shape[1]}x{prob.shape[0]}, "
+                          f"image is {expected[1]}x{expected[0]}")
+    return DisplayData(evidence_id, image, AnalysisRef.of(sa), build_overlay(prob, sa.score), analysis_record(sa))
 
 
 # -- analysis ------------------------------------------------------------------------------------------
@@ -137,9 +170,8 @@ def analysis_job(ctx: JobContext, case, ids: list[str], detectors: DetectorCache
             sa, outcome = done.stored, done.result
             overlay = None
             if wanted() == item.id or outcome.probability.size <= 4_000_000:
-                overlay = build_overlay(outcome.probability, outcome.score)
-            record = {"model_id": sa.model_id, "mode": sa.mode, "score": sa.score, "stored_utc": sa.stored_utc,
-                      "metadata": sa.metadata}
+                overlay = build_overlay(as_stored(outcome.probability), sa.score)
+            record = analysis_record(sa)
             ctx.item(item.id, AnalysisDone(item.id, float(outcome.score), overlay, record))
         ctx.progress((idx + 1) * PROGRESS_SCALE, total, f"{idx + 1}/{n} {item.file_name}")
 
@@ -151,7 +183,7 @@ def analysis_job(ctx: JobContext, case, ids: list[str], detectors: DetectorCache
 def _results(ctx: JobContext, det, items: list, mode: str, batch_size: int, position: dict, total: int):
     """Results in item order: batches in paper mode (faster), one by one with tile progress when tiled."""
     n = len(position)
-    if mode == "tiled":
+    if mode.startswith("tiled"):  # tiled and tiled-full (analysis_modes.engine_args)
         for item in items:
             ctx.check_cancel()
             idx = position[item.id]
@@ -179,9 +211,13 @@ def _results(ctx: JobContext, det, items: list, mode: str, batch_size: int, posi
 
 
 def _analyze_one(det, item, mode, progress, cancel, batch_size):
+    from declip_desktop.analysis_modes import engine_args
+
+    engine_mode, kwargs = engine_args(mode)
+    if engine_mode == "tiled":
+        kwargs["batch_size"] = batch_size
     try:
-        kwargs = {"batch_size": batch_size} if mode == "tiled" else {}
-        return det.analyze(item.path, mode=mode, progress=progress, cancel=cancel, **kwargs)
+        return det.analyze(item.path, mode=engine_mode, progress=progress, cancel=cancel, **kwargs)
     except Cancelled:
         raise
     except Exception as exc:  # per-image failure: reported, the batch goes on
@@ -199,4 +235,4 @@ def verify_job(ctx: JobContext, case):
 
 
 __all__ = ["DetectorCache", "ingest_job", "thumbnails_job", "load_display_job", "analysis_job",
-           "save_finding_job", "verify_job", "DisplayData", "AnalysisDone", "PROGRESS_SCALE", "ImageError"]
+           "save_finding_job", "verify_job", "DisplayData", "AnalysisRef", "AnalysisDone", "PROGRESS_SCALE", "ImageError"]

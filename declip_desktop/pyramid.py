@@ -93,6 +93,7 @@ class MapPyramid:
     probability: np.ndarray  # float32 full size, for the value under the cursor
     score: float
     above: np.ndarray = field(repr=False, default=None)  # above[k] = pixels with q16 > k
+    max_value: float = 1.0  # the highest probability in the map: thresholds above it flag nothing
 
     @classmethod
     def from_probability(cls, prob: np.ndarray, score: float | None = None) -> "MapPyramid":
@@ -113,8 +114,10 @@ class MapPyramid:
         del q16
         if score is None:
             score = float(prob.mean())
+        nonzero = np.flatnonzero(counts)
+        top = float(nonzero[-1]) / 65535.0 if nonzero.size else 0.0
         return cls(width=prob.shape[1], height=prob.shape[0], levels=build_levels(u8),
-                   probability=prob, score=float(score), above=above)
+                   probability=prob, score=float(score), above=above, max_value=top)
 
     def flagged_fraction(self, threshold: float) -> float:
         """Share of pixels with probability above `threshold` (16-bit precision, O(1))."""

@@ -38,7 +38,7 @@ def export_report(window, path: str | Path) -> Job:
     sb = window.statusBar()
     job.signals.progress.connect(lambda d, t, m: sb.showMessage(f"Report: {m or ''} {d}/{t}"))
     job.signals.succeeded.connect(lambda info: _done(window, info))
-    job.signals.failed.connect(lambda msg: window._error("Report not written", msg))
+    job.signals.failed.connect(lambda msg: window.report_error("Report not written", msg))
     sb.showMessage(f"Writing report {Path(path).name}…")
     window.runner.start(job)
     return job

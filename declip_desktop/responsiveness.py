@@ -18,6 +18,7 @@ benchmarks/bench_gil_holds.py prints the GIL holds):
 from __future__ import annotations
 
 import gc
+import os
 import sys
 
 SWITCH_INTERVAL_S = 0.001
@@ -39,3 +40,27 @@ def tune_for_gui() -> dict:
     sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
     return {"gc_frozen": gc.get_freeze_count(), "switch_interval_s": sys.getswitchinterval(),
             "pillow_block_bytes": pillow_blocks_from_mmap()}
+
+
+def preload_engine() -> None:
+    try:
+        import engine.detector  # noqa: F401  (torch, open_clip, timm)
+        import torch
+    except Exception:
+        return
+    # Leave one core to the GUI thread: on small CPU-only machines torch would otherwise take
+    # every core and the window would stutter while a batch runs.
+    cores = os.cpu_count() or 1
+    if cores <= 8 and torch.get_num_threads() >= cores > 1:
+        torch.set_num_threads(cores - 1)
+
+
+def device_guess() -> str:
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            return f"GPU: {torch.cuda.get_device_name(0)}"
+    except Exception:
+        pass
+    return "CPU"

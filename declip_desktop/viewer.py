@@ -14,10 +14,11 @@ from PySide6.QtWidgets import (QGraphicsItem, QGraphicsScene, QGraphicsView, QLa
                                QStyleOptionGraphicsItem, QVBoxLayout, QWidget)
 
 from declip_desktop.overlay_style import (DisplayMode, OverlayStyle, color_table, contour,
-                                          contour_table)
+                                          draws_outline, outline_table)
 from declip_desktop.pyramid import ImagePyramid, MapPyramid
 
 ZOOM_STEP = 1.25
+_OUTLINE = outline_table().tolist()
 MIN_SCALE, MAX_SCALE = 0.01, 64.0
 
 
@@ -100,29 +101,32 @@ class OverlayItem(_PyramidItem):
         if win is None:
             return
         x0, y0, x1, y1, target = win
-        crop = u8[y0:y1, x0:x1]
-        if self.style.mode is DisplayMode.CONTOUR:
-            crop = contour(crop, self.style.threshold_u8)
-        else:
-            crop = np.ascontiguousarray(crop)
-        self._buf = crop
-        h, w = crop.shape
-        # Qt applies the 256-entry colour table while drawing: no per-pixel work in Python.
-        img = QImage(crop.data, w, h, w, QImage.Format.Format_Indexed8)
-        img.setColorTable(self._table())
-        # One explicit conversion to the raster engine's native format is ~2x faster than
-        # letting drawImage convert the indexed image itself.
-        img = img.convertToFormat(QImage.Format.Format_ARGB32_Premultiplied)
+        crop = np.ascontiguousarray(u8[y0:y1, x0:x1])
         # Nearest-neighbour: the level is already within 2x of screen size, and blocky map
         # cells are honest about the map's resolution. Also the cheapest path in the raster engine.
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
-        painter.drawImage(target, img)
+        bufs = []
+        if self.style.mode is not DisplayMode.CONTOUR:  # the contour display has no fill
+            painter.drawImage(target, self._indexed(crop, self._table(), bufs))
+        if draws_outline(self.style):  # the threshold is visible in every display that shows the map
+            painter.drawImage(target, self._indexed(contour(crop, self.style.threshold_u8), _OUTLINE, bufs))
+        self._buf = bufs
+
+    @staticmethod
+    def _indexed(data: np.ndarray, table: list[int], keep: list) -> QImage:
+        keep.append(data)
+        h, w = data.shape
+        # Qt applies the 256-entry colour table while drawing: no per-pixel work in Python.
+        img = QImage(data.data, w, h, w, QImage.Format.Format_Indexed8)
+        img.setColorTable(table)
+        # One explicit conversion to the raster engine's native format is ~2x faster than
+        # letting drawImage convert the indexed image itself.
+        return img.convertToFormat(QImage.Format.Format_ARGB32_Premultiplied)
 
     def _table(self) -> list[int]:
         key = self.style
         if self._table_key != key:
-            table = contour_table(key) if key.mode is DisplayMode.CONTOUR else color_table(key)
-            self._table_cache = table.tolist()
+            self._table_cache = color_table(key).tolist()
             self._table_key = key
         return self._table_cache
 

@@ -92,6 +92,12 @@ class Job(QRunnable):
     def cancel(self) -> None:
         self._cancel.set()
 
+    def on(self, **slots: Callable) -> "Job":
+        """Connect slots by signal name (progress=..., item=..., finished=...); returns the job."""
+        for name, slot in slots.items():
+            getattr(self.signals, name).connect(slot)
+        return self
+
     @property
     def is_cancelled(self) -> bool:
         return self._cancel.is_set()

@@ -115,6 +115,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="tiled mode: image scale, above 0 and at most 4 (default: auto)")
     p.add_argument("--cmap", default="inferno", help="overlay colour map")
     p.add_argument("--opacity", type=_opacity, default=0.5, help="overlay opacity 0..1")
+    p.add_argument("--threshold", type=_opacity, default=0.5,
+                   help="overlay threshold 0..1: values at or below it are faded and its outline drawn, "
+                        "as in the desktop viewer and the report")
     p.add_argument("--evidence", type=_evidence_layers, default=[], metavar="LAYERS",
                    help="also write classical evidence layers as <stem>.<layer>.png: a comma list of "
                         "ela, ghost, noise, dq, clones, resampling, or all (docs/evidence.md)")
@@ -321,7 +324,7 @@ def cmd_analyze(args) -> int:
         "mode": args.mode,
         "parameters": {"precision": args.precision, "device": args.device, "batch_size": args.batch_size,
                        "tile_stride": args.tile_stride, "tile_scale": args.tile_scale, "cmap": args.cmap,
-                       "opacity": args.opacity, "evidence": args.evidence},
+                       "opacity": args.opacity, "threshold": args.threshold, "evidence": args.evidence},
         "outputs": {"written": list(outputs), "png": png_settings()},
         "model_load_s": det.load_seconds,
         "total_s": time.perf_counter() - t0,
@@ -359,7 +362,8 @@ def _analyze_files(args, det, files, feeder, folder_errors, out, guard, outputs)
         _say(f"[{entry.pop('_n')}/{len(files)}] {Path(entry['file']).name}: score {entry['score']:.4f}")
 
     # Up to one batch of results may wait for their files, so the next batch's network runs meanwhile.
-    writer = OutputWriter(out, outputs, args.cmap, args.opacity, written, max_pending=min(args.batch_size, 8))
+    writer = OutputWriter(out, outputs, args.cmap, args.opacity, written, max_pending=min(args.batch_size, 8),
+                          threshold=args.threshold)
     tile_args = {"tile_stride": args.tile_stride, "tile_scale": args.tile_scale} if args.mode == "tiled" else {}
     try:
         for chunk, loaded in feeder.batches():

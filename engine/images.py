@@ -156,12 +156,44 @@ def _decode(data: bytes, name: str, sha: str) -> LoadedImage:
     with warnings.catch_warnings():
         # while decoding (later GIF frames, TIFF tiles) a warning does mean "over our limit"
         warnings.simplefilter("error", Image.DecompressionBombWarning)
-        return _from_pil(img, name=name, sha=sha)
+        try:
+            return _from_pil(img, name=name, sha=sha)
+        except ImageError as exc:
+            if str(exc).endswith("image file is truncated"):
+                raise ImageError(f"{exc}{truncation_extent(data)}") from None
+            raise
 
 
 def _short(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return text[:160]
+
+
+def truncation_extent(data: bytes) -> str:
+    """', only the top R of H rows (P %) hold image data; the file has N bytes' for a file whose
+    data ends early, or '' when that cannot be told (Pillow's own message counts only the bytes
+    left in its buffer, e.g. "3 bytes not processed" when two thirds of the picture are missing).
+
+    Decodes into a fresh buffer with the file's own decoder, never with Pillow's global
+    LOAD_TRUNCATED_IMAGES switch, which would let other threads accept truncated evidence."""
+    try:
+        probe = Image.open(io.BytesIO(data))
+        probe.load_prepare()
+        name, extents, offset, args = probe.tile[0][:4]
+        decoder = Image._getdecoder(probe.mode, name, args, probe.decoderconfig)
+        decoder.setimage(probe.im, extents)
+        decoder.decode(data[offset:])
+        decoder.cleanup()
+        arr = np.asarray(probe._new(probe.im))
+        size = len(data)
+    except Exception:  # another format or decoder: the plain message is all that can be said
+        return ""
+    h = arr.shape[0]
+    filled = np.flatnonzero(arr.reshape(h, -1).any(axis=1))
+    rows = int(filled[-1]) + 1 if filled.size else 0
+    if rows >= h:
+        return f"; the file has {size:,} bytes"
+    return f": only the top {rows} of {h} rows ({100 * rows / h:.0f} %) hold image data; the file has {size:,} bytes"
 
 
 def _from_pil(img: Image.Image, name: str, sha: str | None) -> LoadedImage:

@@ -84,11 +84,13 @@ class OutputWriter:
     """
 
     def __init__(self, out: Path, outputs: tuple[str, ...], cmap: str, opacity: float,
-                 done: Callable[[dict, str | None], None], workers: int = 2, max_pending: int = 2):
+                 done: Callable[[dict, str | None], None], workers: int = 2, max_pending: int = 2,
+                 threshold: float | None = None):
         self.out = out
         self.outputs = outputs
         self.cmap = cmap
         self.opacity = opacity
+        self.threshold = threshold  # the overlay's look: faded at or below it, outlined (engine.overlay)
         self._done = done
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="declip-writer")
         self._pending: deque[tuple[dict, str, list[Future]]] = deque()
@@ -103,7 +105,7 @@ class OutputWriter:
         if "overlay" in self.outputs:
             names["overlay"] = f"{stem}{SUFFIXES['overlay']}"
             jobs.append(self._pool.submit(_write_overlay, self.out / names["overlay"], loaded.rgb,
-                                          result.probability, self.cmap, self.opacity))
+                                          result.probability, self.cmap, self.opacity, self.threshold))
         if "raw" in self.outputs and result.raw is not None:
             names["raw"] = f"{stem}{SUFFIXES['raw']}"
             jobs.append(self._pool.submit(_write_raw, self.out / names["raw"], result.raw))
@@ -138,13 +140,13 @@ def _write_map(path: Path, prob) -> None:
     save_probability_png(path, prob)
 
 
-def _write_overlay(path: Path, rgb_image, prob, cmap: str, opacity: float) -> None:
+def _write_overlay(path: Path, rgb_image, prob, cmap: str, opacity: float, threshold: float | None = None) -> None:
     import numpy as np
 
     from .mapio import save_rgb_png
     from .overlay import render_overlay
 
-    save_rgb_png(path, render_overlay(np.asarray(rgb_image), prob, cmap=cmap, opacity=opacity))
+    save_rgb_png(path, render_overlay(np.asarray(rgb_image), prob, cmap=cmap, opacity=opacity, threshold=threshold))
 
 
 def _write_raw(path: Path, raw) -> None:

@@ -1,7 +1,18 @@
-"""Colour maps and overlays shared by the CLI, the GUI and the report (one look everywhere).
+"""The one look of a probability map, shared by the viewer, the CLI overlay and the report.
+
+A style (colour map, opacity, threshold, display mode) becomes a 256-entry RGBA table indexed by
+the map quantised to 0..255, plus the threshold's outline. The viewer hands that table to Qt;
+`render_overlay` blends the same table and outline over an array. So a threshold moved on screen
+changes the picture in every mode, and the PNG or PDF shows what the examiner saw.
+
+- heat: every pixel coloured; at or below the threshold faded to FADE of the opacity; the
+  threshold's outline drawn in THRESHOLD_COLOUR.
+- mask: pixels above the threshold in one colour (the map's top colour).
+- contour: only the threshold's outline.
+- original: nothing over the image.
 
 Colour maps are 256-entry LUTs interpolated from anchor colours (values from the published
-matplotlib/Google definitions); viridis and cividis are colour-blind safe.
+matplotlib/Google definitions); viridis and cividis are colour-blind safe. Pure numpy, no Qt.
 """
 from __future__ import annotations
 
@@ -25,8 +36,21 @@ _ANCHORS: dict[str, list[tuple[int, int, int]]] = {
 }
 COLORMAPS = tuple(_ANCHORS)
 COLORBLIND_SAFE = ("viridis", "cividis")
-DISPLAY_MODES = ("heat", "mask", "contour")
+DISPLAY_MODES = ("heat", "mask", "contour", "original")
 MASK_COLOUR = (255, 40, 40)
+THRESHOLD_COLOUR = (0, 229, 255)  # the threshold's outline, and its marker on the colour bar
+FADE = 0.3  # share of the opacity left to pixels at or below the threshold in the heat display
+DEFAULT_THRESHOLD = 0.5
+
+
+def known(name: str) -> str:
+    """`name`, or inferno for a colour map this version lacks (an older or hand-edited case), so
+    every front end shows such a case alike instead of failing."""
+    return name if name in _ANCHORS else "inferno"
+
+
+def is_color_blind_safe(name: str) -> bool:
+    return name in COLORBLIND_SAFE
 
 
 @lru_cache(maxsize=None)
@@ -47,15 +71,59 @@ def to_u8(prob: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(np.asarray(prob, np.float32) * 255.0), 0, 255).astype(np.uint8)
 
 
-def contour_of(mask: np.ndarray, width: int = 1) -> np.ndarray:
-    """Boundary pixels of a boolean mask (4-neighbour edge), thickened to `width`."""
-    m = mask.astype(bool)
-    edge = np.zeros_like(m)
-    edge[:-1] |= m[:-1] != m[1:]
-    edge[1:] |= m[:-1] != m[1:]
-    edge[:, :-1] |= m[:, :-1] != m[:, 1:]
-    edge[:, 1:] |= m[:, :-1] != m[:, 1:]
-    edge &= m
+def threshold_u8(threshold: float) -> int:
+    """The threshold on the 0..255 scale the tables are indexed by: flagged means u8 > this."""
+    return int(round(min(max(float(threshold), 0.0), 1.0) * 255))
+
+
+def mask_colour(cmap: str) -> np.ndarray:
+    """The mask display's colour: the map's top colour (grey map: the mask red)."""
+    if cmap == "gray":
+        return np.asarray(MASK_COLOUR, np.uint8)
+    return np.asarray(lut(known(cmap))[255], np.uint8)
+
+
+@lru_cache(maxsize=256)
+def style_rgba(cmap: str, opacity: float, threshold: float, mode: str) -> np.ndarray:
+    """(256, 4) float32 table: RGB 0..255 and alpha 0..1 for each quantised map value.
+
+    The outline of the thresholded region is not in the table (it depends on the neighbours):
+    draw `outline_of` over it in THRESHOLD_COLOUR when `draws_outline(mode)`."""
+    if mode not in DISPLAY_MODES:
+        raise ValueError(f"unknown display mode {mode!r}; choose one of {', '.join(DISPLAY_MODES)}")
+    opacity = float(np.clip(opacity, 0.0, 1.0))
+    t = threshold_u8(threshold)
+    out = np.zeros((256, 4), np.float32)
+    if mode == "heat":
+        out[:, :3] = lut(known(cmap))
+        out[:, 3] = opacity
+        out[: t + 1, 3] = opacity * FADE
+    elif mode == "mask":
+        out[:, :3] = mask_colour(cmap)
+        out[t + 1:, 3] = opacity
+    out.setflags(write=False)
+    return out
+
+
+def draws_outline(mode: str) -> bool:
+    return mode in ("heat", "contour")
+
+
+def outline_of(u8: np.ndarray, threshold: float | int) -> np.ndarray:
+    """bool HxW: pixels of {u8 > threshold} with a 4-neighbour outside it (image edges count as
+    inside, so a region touching the border is not framed). threshold: 0..1, or 0..255 as int."""
+    t = threshold if isinstance(threshold, (int, np.integer)) else threshold_u8(threshold)
+    m = u8 > t
+    inner = m.copy()
+    inner[1:, :] &= m[:-1, :]
+    inner[:-1, :] &= m[1:, :]
+    inner[:, 1:] &= m[:, :-1]
+    inner[:, :-1] &= m[:, 1:]
+    return m & ~inner
+
+
+def thicken(edge: np.ndarray, width: int) -> np.ndarray:
+    """Grow a 1-pixel outline to `width` pixels (for prints and small reproductions)."""
     for _ in range(max(0, width - 1)):
         grown = edge.copy()
         grown[1:] |= edge[:-1]
@@ -67,66 +135,42 @@ def contour_of(mask: np.ndarray, width: int = 1) -> np.ndarray:
 
 
 def render_overlay(rgb: np.ndarray, prob: np.ndarray, cmap: str = "inferno", opacity: float = 0.5,
-                   threshold: float | None = None, mode: str = "heat", contour_width: int = 2) -> np.ndarray:
-    """Blend the probability map over the image. Returns HxWx3 uint8.
+                   threshold: float | None = None, mode: str = "heat", outline_width: int = 1) -> np.ndarray:
+    """Blend the probability map over the image in the shared look. Returns HxWx3 uint8.
 
-    heat: colour-mapped probability; with a threshold only pixels above it are coloured.
-    mask: pixels above the threshold (default 0.5) tinted in one colour.
-    contour: outline of the thresholded region.
-    """
-    rgb = np.asarray(rgb, np.uint8)
+    threshold None means DEFAULT_THRESHOLD. outline_width > 1 thickens the threshold's outline
+    (the viewer draws it one screen pixel wide)."""
+    rgb = np.asarray(rgb, np.uint8)[..., :3]
     if prob.shape != rgb.shape[:2]:
         prob = np.asarray(Image.fromarray(np.asarray(prob, np.float32), "F").resize(
             (rgb.shape[1], rgb.shape[0]), Image.BILINEAR))
-    opacity = float(np.clip(opacity, 0.0, 1.0))
-    if mode == "heat" and threshold is None:
-        return _heat_blend(rgb, to_u8(prob), cmap, opacity)
-    base = rgb.astype(np.float32)
-    if mode == "heat":
-        colour = lut(cmap)[to_u8(prob)].astype(np.float32)
-        alpha = np.full(prob.shape, opacity, np.float32)
-        if threshold is not None:
-            alpha[prob <= threshold] = 0.0
-    elif mode in ("mask", "contour"):
-        thr = 0.5 if threshold is None else threshold
-        region = prob > thr
-        sel = region if mode == "mask" else contour_of(region, contour_width)
-        colour = np.empty_like(base)
-        colour[:] = lut(cmap)[255] if mode == "mask" and cmap != "gray" else MASK_COLOUR
-        alpha = sel.astype(np.float32) * (opacity if mode == "mask" else 1.0)
-    else:
-        raise ValueError(f"unknown display mode {mode!r}; choose one of {', '.join(DISPLAY_MODES)}")
-    out = base * (1 - alpha[..., None]) + colour * alpha[..., None]
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    thr = DEFAULT_THRESHOLD if threshold is None else float(threshold)
+    table = _blend_table(known(cmap), round(float(opacity), 4), round(thr, 4), mode)
+    u8 = to_u8(prob)
+    out = np.empty(rgb.shape, np.uint8)
+    for ch in range(3):  # one table look-up per value instead of float passes over the photo
+        np.take(table[ch].ravel(), (rgb[..., ch].astype(np.uint16) << 8) | u8, out=out[..., ch])
+    if draws_outline(mode):
+        out[thicken(outline_of(u8, thr), outline_width)] = THRESHOLD_COLOUR
+    return out
 
 
-@lru_cache(maxsize=16)
-def _heat_table(cmap: str, opacity: float) -> np.ndarray:
-    """(3, 256, 256) uint8: [channel, image value, map index] -> blended value.
-
-    The blend below, tabulated: the same float32 arithmetic on every (pixel, colour) pair there is,
-    so the overlay is the same to the bit and costs one table look-up per value instead of five
-    float32 passes over a 12 MP image (about 1.4 s and 500 MB)."""
-    alpha = np.full((1, 1, 1), opacity, np.float32)
+@lru_cache(maxsize=32)
+def _blend_table(cmap: str, opacity: float, threshold: float, mode: str) -> np.ndarray:
+    """(3, 256, 256) uint8: [channel, image value, map value] -> the blended value, computed with
+    the float32 blend image * (1 - alpha) + colour * alpha of `style_rgba` (so the result is the
+    same to the bit as blending pixel by pixel, for a 12 MP photo in a fraction of the time)."""
+    t = style_rgba(cmap, opacity, threshold, mode)
     image = np.arange(256, dtype=np.float32)[None, :, None]
-    colour = lut(cmap).astype(np.float32).T[:, None, :]
+    colour, alpha = t[:, :3].T[:, None, :], t[:, 3][None, None, :]
     out = np.clip(np.rint(image * (1 - alpha) + colour * alpha), 0, 255).astype(np.uint8)
     out.setflags(write=False)
     return out
 
 
-def _heat_blend(rgb: np.ndarray, index: np.ndarray, cmap: str, opacity: float) -> np.ndarray:
-    table = _heat_table(cmap, opacity)
-    out = np.empty(rgb.shape, np.uint8)
-    for ch in range(3):
-        flat = (rgb[..., ch].astype(np.uint16) << 8) | index
-        np.take(table[ch].ravel(), flat, out=out[..., ch])
-    return out
-
-
 def colorbar_image(cmap: str = "inferno", width: int = 256, height: int = 16, vertical: bool = False) -> np.ndarray:
     """A colour-bar strip (low -> high), HxWx3 uint8."""
-    table = lut(cmap)
+    table = lut(known(cmap))
     if vertical:
         idx = np.linspace(255, 0, height).round().astype(int)
         return np.repeat(table[idx][:, None, :], width, axis=1)

@@ -33,6 +33,12 @@ def wait(app, cond, timeout=300.0):
         time.sleep(0.01)
 
 
+def find(w, name):
+    from PySide6.QtWidgets import QWidget
+
+    return w.findChild(QWidget, name)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
@@ -78,21 +84,23 @@ def main() -> int:
     shot(w, "main-empty")
 
     w.open_case(str(demo.build_demo_case(tmp / "demo")))
+    w.set_examiner("王小明")  # a CJK name: drawn with the bundled fonts, not as boxes
     wait(app, lambda: w.imageView.image is not None)
     w.analyze_all()
-    wait(app, lambda: w._analysis_job is None)
+    wait(app, lambda: not w.analysis.running)
     rows = [r.name for r in w.evidenceModel.rows()]
     target = rows.index("astronaut_splice.jpg") if "astronaut_splice.jpg" in rows else 0
     w.evidenceList.setCurrentIndex(w.evidenceModel.index(target))
     wait(app, lambda: w.imageView.overlay_item is not None)
-    w.findingStatusCombo.setCurrentIndex(w.findingStatusCombo.findData("suspicious"))
+    find(w, "findingStatusCombo").setCurrentIndex(find(w, "findingStatusCombo").findData("suspicious"))
     # The default model's real output on this sample, described as an examiner would: it marks the
     # authentic shuttle and only the rim of the pasted mug (see the model card's limits).
-    w.findingNoteEdit.setPlainText("Lower right: the mug was pasted in (soft edges, lighting differs); the map "
+    find(w, "findingNoteEdit").setPlainText("Lower right: the mug was pasted in (soft edges, lighting differs); the map "
                                    "marks only its rim. The strongly marked shuttle is in the source photo: "
                                    "a false positive, not a finding.")
-    w.thresholdSlider.setValue(50)
-    w.opacitySlider.setValue(55)
+    find(w, "thresholdSlider").setValue(50)
+    find(w, "opacitySlider").setValue(55)
+    w.findings.save(sync=True)
     w.evidenceList.setFocus()
     shot(w, "main-heat")
     for mode, name in ((DisplayMode.MASK, "main-mask"), (DisplayMode.CONTOUR, "main-contour"),
@@ -101,6 +109,11 @@ def main() -> int:
         wait(app, lambda: True)
         shot(w, name)
     w.overlayPanel.set_mode(DisplayMode.HEAT)
+    top = w.imageView.overlay_item.pyramid.max_value
+    find(w, "thresholdSlider").setValue(min(100, int(top * 100) + 5))  # above what the map reaches: warned
+    wait(app, lambda: True)
+    shot(w, "main-threshold-above-range")
+    find(w, "thresholdSlider").setValue(50)
 
     from declip_desktop.dialogs.about import AboutDialog
     from declip_desktop.dialogs.model_manager import ModelManagerDialog

@@ -99,12 +99,21 @@ def case_window(qtbot, tmp_path, n_photos: int, extra=()):
     return w
 
 
+def find(w, name: str):
+    """The window's widget named `name` (objectName), as automation finds it."""
+    from PySide6.QtWidgets import QWidget
+
+    widget = w.findChild(QWidget, name)
+    assert widget is not None, f"no widget named {name}"
+    return widget
+
+
 def wait_ingest(qtbot, w, timeout=60000):
-    qtbot.waitUntil(lambda: w._ingest_job is None and not w._pending_paths, timeout=timeout)
+    qtbot.waitUntil(lambda: not w.ingest.busy, timeout=timeout)
 
 
 def wait_analysis(qtbot, w, timeout=120000):
-    qtbot.waitUntil(lambda: w._analysis_job is None, timeout=timeout)
+    qtbot.waitUntil(lambda: not w.analysis.running, timeout=timeout)
 
 
 def wait_overlay(qtbot, w, timeout=60000):

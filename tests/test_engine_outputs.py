@@ -13,7 +13,7 @@ from PIL import Image, ImageOps
 
 from declip_desktop.cli import main
 from engine.mapio import png_bytes
-from engine.overlay import COLORMAPS, lut, render_overlay, to_u8
+from engine.overlay import COLORMAPS, THRESHOLD_COLOUR, outline_of, render_overlay, style_rgba, to_u8
 
 SAMPLES = Path(__file__).resolve().parent.parent / "resources" / "samples"
 
@@ -24,13 +24,16 @@ def _decode(path_or_bytes) -> np.ndarray:
         return np.asarray(im)
 
 
-def _old_overlay(rgb: np.ndarray, prob: np.ndarray, cmap: str, opacity: float) -> np.ndarray:
-    """The blend as engine.overlay computed it before it was tabulated (float32 over the image)."""
-    base = rgb.astype(np.float32)
-    colour = lut(cmap)[to_u8(prob)].astype(np.float32)
-    alpha = np.full(prob.shape, opacity, np.float32)
-    out = base * (1 - alpha[..., None]) + colour * alpha[..., None]
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+def _old_overlay(rgb: np.ndarray, prob: np.ndarray, cmap: str, opacity: float, threshold: float = 0.5) -> np.ndarray:
+    """The shared look blended pixel by pixel in float32, as engine.overlay computed it before it was
+    tabulated: the style's colour and alpha per map value (faded at or below the threshold), then
+    the threshold's outline."""
+    u8 = to_u8(prob)
+    px = style_rgba(cmap, round(opacity, 4), round(threshold, 4), "heat")[u8]
+    out = rgb.astype(np.float32) * (1 - px[..., 3:4]) + px[..., :3] * px[..., 3:4]
+    out = np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    out[outline_of(u8, threshold)] = THRESHOLD_COLOUR
+    return out
 
 
 def _old_map_png(prob: np.ndarray) -> np.ndarray:

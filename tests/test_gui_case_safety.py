@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 
 from declip_desktop import jobs, settings
-from tests.gui_support import (case_window, close_window, drop_paths, isolated_qsettings,  # noqa: F401
+from tests.gui_support import (find, case_window, close_window, drop_paths, isolated_qsettings,  # noqa: F401
                                make_window, tiny_model, truncated_jpeg, wait_analysis, wait_ingest, write_photos)
 
 
@@ -53,9 +53,9 @@ def test_a_locked_case_opens_read_only_on_request(qtbot, tmp_path):
             assert not a.isEnabled(), a.objectName()
         assert w2.actionExportReport.isEnabled()
         _select(qtbot, w2, 1)
-        assert not w2.findingNoteEdit.isEnabled()
+        assert not find(w2, "findingNoteEdit").isEnabled()
         drop_paths(w2, write_photos(tmp_path / "more", 1))
-        assert w2._ingest_job is None and "read-only" in w2.statusBar().currentMessage()
+        assert w2.ingest.job is None and "read-only" in w2.statusBar().currentMessage()
         close_window(w2)
     finally:
         holder.close()
@@ -77,7 +77,7 @@ def test_files_dropped_before_a_case_exists_are_added_once(qtbot, tmp_path):
     assert w.evidenceModel.rowCount() == 3 and len(w.case.evidence) == 3
     ingests = [e for e in w.case.audit_entries() if e.get("action") == "ingest"]
     assert len(ingests) == 1  # one batch, logged once (it was imported a second time as "duplicates")
-    assert w.analysisPanel.errorList.count() == 0
+    assert find(w, "errorList").count() == 0
     assert said == ["Added 3 image(s)"]
     [report] = reports
     assert len(report.added) == 3 and not report.issues and not report.cancelled
@@ -86,9 +86,9 @@ def test_files_dropped_before_a_case_exists_are_added_once(qtbot, tmp_path):
 
 def test_a_damaged_file_is_reported_when_it_is_added(qtbot, tmp_path):
     w = case_window(qtbot, tmp_path, 1, [truncated_jpeg(tmp_path / "in")])
-    errors = [w.analysisPanel.errorList.item(i).text() for i in range(w.analysisPanel.errorList.count())]
+    errors = [find(w, "errorList").item(i).text() for i in range(find(w, "errorList").count())]
     assert any(e.startswith("Added with a warning") and "broken.jpg" in e and "truncated" in e for e in errors)
-    assert w.analysisPanel.errorList.isVisible()
+    assert find(w, "errorList").isVisible()
     close_window(w)
 
 
@@ -101,15 +101,15 @@ def test_a_failed_finding_save_is_shown_and_kept(qtbot, tmp_path, monkeypatch):
         raise PermissionError("[Errno 13] Permission denied: 'findings.json'")
 
     monkeypatch.setattr(jobs, "save_finding_job", refuse)
-    w.findingStatusCombo.setCurrentIndex(w.findingStatusCombo.findData("suspicious"))
-    w.findingNoteEdit.setPlainText("mug pasted, lower right")
-    w.save_finding(sync=True)
+    find(w, "findingStatusCombo").setCurrentIndex(find(w, "findingStatusCombo").findData("suspicious"))
+    find(w, "findingNoteEdit").setPlainText("mug pasted, lower right")
+    w.findings.save(sync=True)
     assert w.evidenceModel.get(first).status == "not reviewed"  # the list shows what the case holds
     assert w.findingPanel.savedLabel.text().startswith("NOT SAVED")
     _select(qtbot, w, 1)  # the switch retries and fails again
     _select(qtbot, w, 0)
-    assert w.findingNoteEdit.toPlainText() == "mug pasted, lower right"
-    assert w.findingStatusCombo.currentData() == "suspicious"
+    assert find(w, "findingNoteEdit").toPlainText() == "mug pasted, lower right"
+    assert find(w, "findingStatusCombo").currentData() == "suspicious"
     assert w.findingPanel.savedLabel.text().startswith("NOT SAVED")
     monkeypatch.undo()
     with qtbot.waitSignal(w.findingSaved, timeout=10000):
@@ -128,7 +128,7 @@ def test_the_acting_examiner_is_shown_changed_and_credited(qtbot, tmp_path):
     changes = [e for e in w.case.audit_entries() if e.get("action") == "session_examiner_changed"]
     assert changes and changes[-1]["details"]["to"] == "K. Nováková"
     _select(qtbot, w, 0)
-    w.findingStatusCombo.setCurrentIndex(w.findingStatusCombo.findData("no finding"))
+    find(w, "findingStatusCombo").setCurrentIndex(find(w, "findingStatusCombo").findData("no finding"))
     with qtbot.waitSignal(w.findingSaved, timeout=10000):
         w.actionSaveFinding.trigger()
     assert w.case.finding(w.case.evidence[0].id).examiner == "K. Nováková"
@@ -140,16 +140,16 @@ def test_the_acting_examiner_is_shown_changed_and_credited(qtbot, tmp_path):
 def test_tab_leaves_the_note_and_the_threshold_follows_a_recorded_finding(qtbot, tmp_path):
     w = case_window(qtbot, tmp_path, 2)
     _select(qtbot, w, 0)
-    assert w.findingNoteEdit.tabChangesFocus()
+    assert find(w, "findingNoteEdit").tabChangesFocus()
     eid = w.case.evidence[0].id
-    w.thresholdSlider.setValue(40)  # not reviewed: a slider move writes nothing
+    find(w, "thresholdSlider").setValue(40)  # not reviewed: a slider move writes nothing
     qtbot.wait(1200)
     assert w.case.finding(eid).threshold is None
-    w.findingStatusCombo.setCurrentIndex(w.findingStatusCombo.findData("suspicious"))
+    find(w, "findingStatusCombo").setCurrentIndex(find(w, "findingStatusCombo").findData("suspicious"))
     with qtbot.waitSignal(w.findingSaved, timeout=10000):
         pass
     with qtbot.waitSignal(w.findingSaved, timeout=10000):
-        w.thresholdSlider.setValue(25)
+        find(w, "thresholdSlider").setValue(25)
     assert w.case.finding(eid).threshold == 0.25
     close_window(w)
 
@@ -160,12 +160,12 @@ def test_readouts_are_cleared_when_the_selection_changes(qtbot, tmp_path, tiny_m
     wait_analysis(qtbot, w)
     names = [r.name for r in w.evidenceModel.rows()]
     _select(qtbot, w, names.index("photo00.jpg"))
-    qtbot.waitUntil(lambda: w.scoreLabel.text().startswith("Score: 0."), timeout=30000)
+    qtbot.waitUntil(lambda: find(w, "scoreLabel").text().startswith("Score: 0."), timeout=30000)
     _select(qtbot, w, names.index("broken.jpg"))
-    assert "not analysed" in w.scoreLabel.text()  # at once, before anything is loaded
+    assert "not analysed" in find(w, "scoreLabel").text()  # at once, before anything is loaded
     qtbot.wait(1500)
-    assert not w.scoreLabel.text().startswith("Score: 0.")
-    assert w.probeLabel.text() == "Under cursor: –"
+    assert not find(w, "scoreLabel").text().startswith("Score: 0.")
+    assert find(w, "probeLabel").text() == "Under cursor: –"
     close_window(w)
 
 

@@ -177,3 +177,28 @@ def test_about_dialog_lists_versions_and_licences(qtbot):
     qtbot.addWidget(dlg)
     text = dlg.findChild(type(dlg.layout().itemAt(0).widget()), "aboutText").toPlainText()
     assert "PySide6" in text and "torch" in text and "LGPL" in text and "Apache-2.0" in text
+
+
+def test_trainer_dialog_defaults_to_a_backbone_that_can_run_and_checks_before_starting(qtbot, tmp_path):
+    """The CLIP backbones need weight files that are not installed: the default is one that runs,
+    and a CLIP choice is refused before any data is synthesised, in the dialog's words."""
+    from declip_desktop.dialogs.trainer import TrainerDialog, backbone_problem
+
+    dlg = TrainerDialog()
+    qtbot.addWidget(dlg)
+    assert backbone_problem(dlg.backboneCombo.currentText(), []) is None
+    assert dlg.backboneCombo.currentText().startswith("lite")
+    photos = tmp_path / "photos"
+    write_photos(photos, 3)
+    dlg.useSynth.setChecked(True)
+    dlg.photosEdit.setText(str(photos))
+    dlg.synthOutEdit.setText(str(tmp_path / "ds"))
+    dlg.outEdit.setText(str(tmp_path / "m"))
+    dlg.backboneCombo.setCurrentText("clip-vit-l14")
+    assert dlg.start() is None
+    text = dlg.statusLabel.text()
+    assert "CLIP ViT-L/14 weight file" in text and "Backbone weights" in text and "--backbone" not in text
+    assert not (tmp_path / "ds").exists()  # nothing synthesised before the refusal
+    dlg.backboneCombo.setCurrentText("lite0")
+    dlg.photosEdit.setText(str(tmp_path / "nowhere"))
+    assert dlg.start() is None and "does not exist" in dlg.statusLabel.text()

@@ -18,7 +18,7 @@ def _window_on_clones(qtbot, tmp_path):
     drop_paths(win, [photo])
     wait_ingest(qtbot, win)
     eid = win.case.evidence[0].id
-    win.select_evidence(eid)
+    win.display.select(eid)
     qtbot.waitUntil(lambda: win.imageView.image is not None, timeout=30000)
     return win, eid
 
@@ -139,14 +139,14 @@ def test_back_to_the_learned_map(qtbot, tmp_path, tiny_model):
     qtbot.waitUntil(lambda: win.imageView.overlay_item is not None, timeout=60000)
     learned = win.imageView.overlay_item.pyramid
     win.findingPanel.findingStatusCombo.setCurrentIndex(win.findingPanel.findingStatusCombo.findData("suspicious"))
-    win.save_finding(sync=True)
+    win.findings.save(sync=True)
     recorded = win.case.finding(eid).threshold
     _choose(qtbot, win, "noise")
     assert win.imageView.overlay_item.pyramid is not learned
     # the layer's threshold on the slider is not the finding's: a save while it is shown keeps the learned one
     win.overlayPanel.thresholdSlider.setValue(93)
     win.findingPanel.findingNoteEdit.setPlainText("seen on the noise layer")
-    win.save_finding(sync=True)
+    win.findings.save(sync=True)
     assert win.case.finding(eid).threshold == recorded and recorded != 0.93
     with qtbot.waitSignal(win.layers.layerShown, timeout=10000):
         win.layerPanel.set_layer("")

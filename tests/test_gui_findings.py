@@ -7,13 +7,13 @@ from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QApplication
 
 from declip_desktop import settings
-from tests.gui_support import (close_window, drop_paths, isolated_qsettings, make_window,  # noqa: F401
+from tests.gui_support import (find, close_window, drop_paths, isolated_qsettings, make_window,  # noqa: F401
                                wait_ingest, write_photos)
 
 
 def _select(qtbot, w, row):
     w.evidenceList.setCurrentIndex(w.evidenceModel.index(row))
-    qtbot.waitUntil(lambda: w.findingStatusCombo.isEnabled(), timeout=5000)
+    qtbot.waitUntil(lambda: find(w, "findingStatusCombo").isEnabled(), timeout=5000)
 
 
 def test_findings_persist_after_reopening(qtbot, tmp_path):
@@ -23,10 +23,10 @@ def test_findings_persist_after_reopening(qtbot, tmp_path):
     drop_paths(w, photos)
     wait_ingest(qtbot, w)
     _select(qtbot, w, 1)
-    w.thresholdSlider.setValue(63)
-    w.opacitySlider.setValue(35)
-    w.findingStatusCombo.setCurrentIndex(w.findingStatusCombo.findData("suspicious"))
-    w.findingNoteEdit.setPlainText("Cloned region left of the door — ✓ checked")
+    find(w, "thresholdSlider").setValue(63)
+    find(w, "opacitySlider").setValue(35)
+    find(w, "findingStatusCombo").setCurrentIndex(find(w, "findingStatusCombo").findData("suspicious"))
+    find(w, "findingNoteEdit").setPlainText("Cloned region left of the door — ✓ checked")
     with qtbot.waitSignal(w.findingSaved, timeout=10000):
         w.findingPanel.saveFindingButton.click()
     assert w.evidenceModel.rows()[1].status == "suspicious"
@@ -36,9 +36,9 @@ def test_findings_persist_after_reopening(qtbot, tmp_path):
     assert w2.evidenceModel.rowCount() == 2
     assert w2.evidenceModel.rows()[1].status == "suspicious"
     _select(qtbot, w2, 1)
-    assert w2.findingStatusCombo.currentData() == "suspicious"
-    assert w2.findingNoteEdit.toPlainText() == "Cloned region left of the door — ✓ checked"
-    assert w2.thresholdSlider.value() == 63 and w2.opacitySlider.value() == 35
+    assert find(w2, "findingStatusCombo").currentData() == "suspicious"
+    assert find(w2, "findingNoteEdit").toPlainText() == "Cloned region left of the door — ✓ checked"
+    assert find(w2, "thresholdSlider").value() == 63 and find(w2, "opacitySlider").value() == 35
     f = w2.case.finding(w2.case.evidence[1].id)
     assert (f.status, f.threshold, f.opacity) == ("suspicious", 0.63, 0.35)
     entries = [e for e in w2.case.audit_entries() if e.get("action") == "finding_set"]
@@ -53,7 +53,7 @@ def test_finding_autosaves_when_switching_images(qtbot, tmp_path):
     drop_paths(w, photos)
     wait_ingest(qtbot, w)
     _select(qtbot, w, 0)
-    w.findingNoteEdit.setPlainText("typed, never saved by hand")
+    find(w, "findingNoteEdit").setPlainText("typed, never saved by hand")
     with qtbot.waitSignal(w.findingSaved, timeout=10000):
         _select(qtbot, w, 1)
     first = w.case.evidence[0].id
@@ -66,7 +66,7 @@ def test_ctrl_s_saves_the_finding(qtbot, tmp_path):
     drop_paths(w, write_photos(tmp_path / "in", 1))
     wait_ingest(qtbot, w)
     _select(qtbot, w, 0)
-    w.findingStatusCombo.setCurrentIndex(w.findingStatusCombo.findData("no finding"))
+    find(w, "findingStatusCombo").setCurrentIndex(find(w, "findingStatusCombo").findData("no finding"))
     assert w.actionSaveFinding.shortcut() == QKeySequence(QKeySequence.StandardKey.Save)
     with qtbot.waitSignal(w.findingSaved, timeout=10000):
         w.actionSaveFinding.trigger()
@@ -113,11 +113,11 @@ def test_preferences_file_is_readable_json_and_survives_bad_values(tmp_path):
 
 def test_overlay_preferences_are_restored(qtbot, tmp_path):
     w = make_window(qtbot)
-    w.colormapCombo.setCurrentIndex(w.colormapCombo.findData("cividis"))
-    w.thresholdSlider.setValue(42)
+    find(w, "colormapCombo").setCurrentIndex(find(w, "colormapCombo").findData("cividis"))
+    find(w, "thresholdSlider").setValue(42)
     close_window(w)
     w2 = make_window(qtbot)
-    assert w2.colormapCombo.currentData() == "cividis" and w2.thresholdSlider.value() == 42
+    assert find(w2, "colormapCombo").currentData() == "cividis" and find(w2, "thresholdSlider").value() == 42
     close_window(w2)
 
 
@@ -135,7 +135,7 @@ def test_shortcuts_and_object_names(qtbot):
     assert "Ctrl+N" in keys["actionNewCase"] and "Ctrl+O" in keys["actionOpenCase"]
     assert "Ctrl+Q" in keys["actionQuit"] and "F" in keys["actionFit"]
     assert "+" in keys["actionZoomIn"] and "-" in keys["actionZoomOut"] and "0" in keys["actionActualSize"]
-    assert w.thresholdSlider.minimum() == 0 and w.thresholdSlider.maximum() == 100
+    assert find(w, "thresholdSlider").minimum() == 0 and find(w, "thresholdSlider").maximum() == 100
     close_window(w)
 
 
@@ -146,9 +146,9 @@ def test_o_key_toggles_original_only(qtbot):
     w.overlayPanel.set_mode(DisplayMode.MASK)
     assert [k.toString() for k in w.actionToggleOriginal.shortcuts()] == ["O"]
     w.actionToggleOriginal.trigger()  # what the O key does (offscreen windows are not always active)
-    assert w.displayModeCombo.currentData() == DisplayMode.ORIGINAL.value
+    assert find(w, "displayModeCombo").currentData() == DisplayMode.ORIGINAL.value
     assert w.actionToggleOriginal.isChecked()
     w.actionToggleOriginal.trigger()
-    assert w.displayModeCombo.currentData() == DisplayMode.MASK.value
+    assert find(w, "displayModeCombo").currentData() == DisplayMode.MASK.value
     assert not w.actionToggleOriginal.isChecked()
     close_window(w)

@@ -5,7 +5,7 @@ from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent
 from PySide6.QtWidgets import QApplication
 
-from tests.gui_support import (close_window, drop_paths, isolated_qsettings, make_window,  # noqa: F401
+from tests.gui_support import (find, close_window, drop_paths, isolated_qsettings, make_window,  # noqa: F401
                                tiny_model, wait_ingest, write_photos)
 
 
@@ -20,7 +20,7 @@ def test_drop_file_urls_ingests_them(qtbot, tmp_path):
     names = [r.name for r in w.evidenceModel.rows()]
     assert names == [p.name for p in photos]
     assert [it.file_name for it in w.case.evidence] == names
-    errors = [w.analysisPanel.errorList.item(i).text() for i in range(w.analysisPanel.errorList.count())]
+    errors = [find(w, "errorList").item(i).text() for i in range(find(w, "errorList").count())]
     assert any("notes.txt" in e for e in errors)
     # the originals are untouched and the first image is shown
     assert all(p.exists() for p in photos)
@@ -47,7 +47,7 @@ def test_duplicates_and_folders(qtbot, tmp_path):
     drop_paths(w, [photos[0]])  # same content again
     wait_ingest(qtbot, w)
     assert w.evidenceModel.rowCount() == 2
-    errors = [w.analysisPanel.errorList.item(i).text() for i in range(w.analysisPanel.errorList.count())]
+    errors = [find(w, "errorList").item(i).text() for i in range(find(w, "errorList").count())]
     assert any(photos[0].name in e for e in errors)
     close_window(w)
 

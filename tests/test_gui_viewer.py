@@ -1,9 +1,6 @@
 """Viewer: live overlay controls, speed on 24 MP, navigation, readouts, display modes."""
 from __future__ import annotations
 
-import gc
-import time
-
 import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
@@ -13,7 +10,7 @@ from PySide6.QtWidgets import QApplication
 from declip_desktop.overlay_style import DisplayMode, OverlayStyle, colorize, contour
 from declip_desktop.pyramid import ImagePyramid, MapPyramid
 from declip_desktop.viewer import ViewerPane
-from tests.gui_support import (GapMeter, close_window, drop_paths, isolated_qsettings, make_window,  # noqa: F401
+from tests.gui_support import (find, GapMeter, close_window, drop_paths, isolated_qsettings, make_window,  # noqa: F401
                                tiny_model, wait_analysis, wait_ingest, wait_overlay, write_photos)
 
 
@@ -128,76 +125,27 @@ def test_colorize_and_contour_helpers():
     assert (mask[3:7, 3:7] >> 24 == 255).all() and (mask[0] == 0).all()
 
 
-def _time_slider_moves(slider, view, values):
-    painted = []
-    view.painted.connect(lambda: painted.append(time.perf_counter()))
-    times = []
-    for v in values:
-        painted.clear()
-        t0 = time.perf_counter()
-        slider.setValue(v)
-        deadline = t0 + 1.0
-        while not painted and time.perf_counter() < deadline:
-            QApplication.processEvents()
-        assert painted, "the slider move never reached the screen"
-        times.append(painted[0] - t0)
-    return times
-
-
-def test_slider_reaches_screen_within_a_frame_on_24mp(qtbot, tmp_path, tiny_model):
-    """A 24 MP photo through the whole app: drop, analyse, then time slider -> repaint."""
-    from PIL import Image
-
-    h, w = 4000, 6000
-    rgb = np.zeros((h, w, 3), np.uint8)
-    rgb[..., 0] = np.linspace(0, 255, w, dtype=np.uint8)[None, :]
-    rgb[..., 1] = np.linspace(0, 255, h, dtype=np.uint8)[:, None]
-    rgb[1000:2000, 2000:3500] = (230, 30, 30)
-    photo = tmp_path / "big24mp.jpg"
-    Image.fromarray(rgb).save(photo, quality=85)
-    del rgb
+def test_sliders_reach_the_screen_and_the_readouts(qtbot, tmp_path, tiny_model):
+    """Through the whole app: every slider move repaints the view and the readouts follow the
+    threshold live. (Repaint times on 24 MP are measured by benchmarks/bench_gui.py.)"""
+    photos = write_photos(tmp_path / "in", 1, size=(800, 600))
     win = make_window(qtbot, tmp_path / "case.declip")
-    # As the app's main() does: objects left by earlier tests must not make the collector's
-    # sweep part of this measurement.
-    gc.collect()
-    gc.freeze()
-    meter = GapMeter()
-    meter.start()
-    events = []
-    mark = lambda name: events.append((round(time.perf_counter() - meter.t0, 3), name))  # noqa: E731
-    win.displayReady.connect(lambda _id: mark("display"))
-    drop_paths(win, [photo])
-    mark("dropped")
+    drop_paths(win, photos)
     wait_ingest(qtbot, win)
-    mark("ingested")
-    with qtbot.waitSignal(win.analysisFinished, timeout=300000):
+    with qtbot.waitSignal(win.analysisFinished, timeout=120000):
         win.analyze_all()
-    mark("analysed")
-    wait_overlay(qtbot, win, timeout=120000)
-    meter.stop()
-    gc.unfreeze()
-    print(f"24 MP drop+ingest+analysis+display: max event-loop gap {meter.max_gap * 1000:.1f} ms; "
-          f"gaps > 50 ms {meter.long_gaps}; events {events}")
-    assert meter.max_gap < 0.100
-    assert win.imageView.overlay_item.pyramid.width == w
-    QApplication.processEvents()
-    results = {}
-    for mode in (DisplayMode.HEAT, DisplayMode.MASK, DisplayMode.CONTOUR):
+    wait_overlay(qtbot, win)
+    for mode in (DisplayMode.HEAT, DisplayMode.MASK, DisplayMode.CONTOUR, DisplayMode.SIDE_BY_SIDE):
         win.overlayPanel.set_mode(mode)
-        QApplication.processEvents()
-        t_thr = _time_slider_moves(win.thresholdSlider, win.imageView, [10 + 3 * i for i in range(25)])
-        t_op = _time_slider_moves(win.opacitySlider, win.imageView, [30 + 2 * i for i in range(25)])
-        results[mode.value] = sorted(t_thr + t_op)
-    for mode, ts in results.items():
-        med, p90 = ts[len(ts) // 2] * 1000, ts[int(len(ts) * 0.9)] * 1000
-        print(f"24 MP slider->repaint [{mode}]: median {med:.1f} ms, p90 {p90:.1f} ms, max {ts[-1] * 1000:.1f} ms")
-        assert med < 16.0
-    # the readouts follow the threshold live
-    win.thresholdSlider.setValue(20)
-    low = win.scoreLabel.text()
-    win.thresholdSlider.setValue(90)
-    assert win.scoreLabel.text() != low and "0.90" in win.scoreLabel.text()
-    assert win.thresholdValue.text() == "0.90"
+        for slider, value in ((find(win, "thresholdSlider"), 30), (find(win, "opacitySlider"), 70)):
+            with qtbot.waitSignal(win.imageView.painted, timeout=5000):
+                slider.setValue(value)
+            slider.setValue(slider.value() + 5)
+    find(win, "thresholdSlider").setValue(20)
+    low = find(win, "scoreLabel").text()
+    find(win, "thresholdSlider").setValue(90)
+    assert find(win, "scoreLabel").text() != low and "0.90" in find(win, "scoreLabel").text()
+    assert find(win, "thresholdValue").text() == "0.90"
     close_window(win)
 
 

@@ -172,7 +172,7 @@ def test_a_failed_analysis_and_the_findings_own_threshold_are_reported(tmp_path)
     assert "NOT ANALYSED" not in text
     assert "Finding recorded at threshold 0.30 · opacity 60% · on the m1, paper analysis" in text
     assert "(900 characters; in full on the item page)" in text          # the audit appendix shortens the note
-    assert '"threshold": 0.3' in text                                      # ... but keeps what follows it
+    assert 'threshold 0.3' in text                                         # ... and keeps the short facts
 
 
 def test_other_analyses_of_an_item_are_named_on_its_page(tmp_path):
@@ -186,3 +186,66 @@ def test_other_analyses_of_an_item_are_named_on_its_page(tmp_path):
     build_report(folder, out)
     text = " ".join(_text(out).split())
     assert f"Other analyses in the case {paper.model_id}, paper: score {paper.score:.4f}" in text
+
+
+def test_the_audit_appendix_is_a_table_with_the_logs_sha256_and_models_are_described_once(tmp_path):
+    folder = _make_case(tmp_path, analysed=3, total=3)
+    out = tmp_path / "r.pdf"
+    build_report(folder, out)
+    # the log as it was when the report was generated: all but the report's own entry, logged after
+    lines = (folder / "audit.jsonl").read_bytes().splitlines(keepends=True)
+    assert json.loads(lines[-1])["action"] == "report_exported"
+    digest = hashlib.sha256(b"".join(lines[:-1])).hexdigest()
+    entries = [json.loads(x) for x in lines[:-1]]
+    pages = [p.extract_text() or "" for p in pypdf.PdfReader(str(out)).pages]
+    text = " ".join(" ".join(pages).split())
+    log = " ".join(" ".join(p for p in pages if "Appendix B" in p or "Details (short)" in p).split())
+    # a table of short facts, not raw JSON; the full log is named and its SHA-256 given
+    assert "Details (short)" in log and '{"' not in log and digest in log.replace(" ", "")
+    for e in entries:
+        assert e["sha256"][:12] in log and e["sha256"] not in log
+    # the model's licence and training data are printed once (Appendix A), item pages refer there
+    first_card_line = "Licence"
+    assert text.count(first_card_line) == 1 and "in Appendix A, Models" in text
+    assert text.count("in Appendix A, Models") == 3
+    # each analysed item states its map's range
+    assert text.count("Map range: 0 to") == 3
+
+
+def test_a_truncated_file_is_described_by_how_much_of_it_is_missing(tmp_path):
+    from engine.errors import ImageError
+    from engine.images import load_image
+
+    src = tmp_path / "whole.jpg"
+    make_photo(src, 360, 270, seed=3)
+    data = src.read_bytes()
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(data[: len(data) // 3])
+    with pytest.raises(ImageError) as err:
+        load_image(cut)
+    msg = str(err.value)
+    assert "image file is truncated: only the top" in msg and "of 270 rows" in msg and "bytes not processed" not in msg
+    rows = int(msg.split("only the top ")[1].split(" ")[0])
+    assert 0 < rows < 270 * 0.6  # two thirds of the file missing: most of the picture is
+
+
+def test_an_evidence_layer_stored_later_is_not_the_items_analysis(tmp_path):
+    """Evidence layers are stored as analyses (mode 'evidence'); the viewer, list and report keep
+    showing the detector's map, whichever was stored last."""
+    from declip_desktop.case.displayed import displayed_analysis
+
+    folder = _make_case(tmp_path, analysed=1, total=1)
+    with Case.open(folder) as case:
+        ev = case.evidence[0]
+        detector = case.analysis_for(ev.id)
+        layer = make_result(ev.width, ev.height, ev.sha256, seed=9)
+        layer.metadata.update(model_id="evidence-ela", mode="evidence")
+        case.store_analysis(ev.id, layer, model_id="evidence-ela", mode="evidence")
+        assert case.analysis_for(ev.id).mode == "evidence"  # the latest stored
+        shown = displayed_analysis(case, ev.id)
+        assert (shown.model_id, shown.mode) == (detector.model_id, detector.mode)
+    out = tmp_path / "r.pdf"
+    build_report(folder, out)
+    text = " ".join(_text(out).split())
+    assert f"Score {detector.score:.4f}"[:11] in text or f"{detector.score:.4f}" in text
+    assert "Other analyses in the case evidence-ela, evidence" in text

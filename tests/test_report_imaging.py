@@ -2,7 +2,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from declip_desktop import colormaps
 from declip_desktop.report import imaging
 from declip_desktop.report.regions import Region
 
@@ -26,18 +25,24 @@ def test_missing_and_corrupt_evidence_raise_unreadable(tmp_path):
 
 
 def test_overlay_is_the_viewers_heat_map_and_mask_is_binary():
+    from engine.overlay import FADE, THRESHOLD_COLOUR, lut
+
     rgb = Image.new("RGB", (40, 20), (128, 128, 128))
     prob = np.zeros((20, 40), np.float32)
-    prob[:, 10:20] = 0.3   # weak evidence below the threshold: coloured, as on screen
+    prob[:, 10:20] = 0.3   # weak evidence below the threshold: faded, as on screen
     prob[:, 20:] = 0.9
-    ov = np.asarray(imaging.overlay(rgb, prob, "inferno", 0.5))
-    lut = colormaps.lut("inferno").astype(np.float32)
-    for x, p in ((5, 0.0), (15, 0.3), (30, 0.9)):   # grey blended half-and-half with the map's colour
-        want = np.rint(128 * 0.5 + lut[int(np.rint(p * 255))] * 0.5)
-        assert np.abs(ov[10, x].astype(np.float32) - want).max() <= 1
+    ov = np.asarray(imaging.overlay(rgb, prob, "inferno", 0.5, 0.5))
+    table = lut("inferno").astype(np.float32)
+    for x, p, a in ((5, 0.0, 0.5 * FADE), (15, 0.3, 0.5 * FADE), (30, 0.9, 0.5)):
+        want = np.rint(128 * (1 - a) + table[int(np.rint(p * 255))] * a)
+        assert np.abs(ov[10, x].astype(np.float32) - want).max() <= 1, x
     assert not (ov[:, 15] == ov[:, 5]).all() and not (ov[:, 30] == ov[:, 15]).all()
+    # the threshold's outline runs along the flagged region's edge, in the viewer's colour
+    assert (ov[5:15, 20] == THRESHOLD_COLOUR).all() and not (ov[5:15, 25] == THRESHOLD_COLOUR).all()
+    # moving the threshold changes the picture (it did not in the heat display before)
+    assert not np.array_equal(ov, np.asarray(imaging.overlay(rgb, prob, "inferno", 0.5, 0.2)))
     # a colour map this version lacks (hand-edited case) prints as inferno instead of failing
-    assert (np.asarray(imaging.overlay(rgb, prob, "no-such-map", 0.5)) == ov).all()
+    assert (np.asarray(imaging.overlay(rgb, prob, "no-such-map", 0.5, 0.5)) == ov).all()
     m = np.asarray(imaging.mask_image(prob, (40, 20), 0.5))
     assert set(np.unique(m)) == {0, 255} and m[:, 25:].min() == 255 and m[:, :15].max() == 0
 

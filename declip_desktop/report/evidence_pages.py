@@ -55,7 +55,7 @@ def layer_pictures(item: Any, panel) -> list[LayerPicture]:
         prob = res.probability
         pic.flagged = float((prob > pic.threshold).mean())
         p_disp = imaging.prob_at(prob, panel.size)
-        over = imaging.overlay(panel, p_disp, item.cmap, item.opacity)
+        over = imaging.overlay(panel, p_disp, item.cmap, item.opacity, pic.threshold)
         _draw_pairs(over, (md.get("details") or {}).get("pairs") or [], (prob.shape[1], prob.shape[0]))
         pic.overlay = imaging.encode(over)
         pic.mask = imaging.encode(imaging.mask_image(p_disp, panel.size, pic.threshold), lossless=True)

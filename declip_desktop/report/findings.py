@@ -25,6 +25,7 @@ class Findings:
     analysed: bool
     score: float | None = None
     flagged: float | None = None     # share of pixels above the threshold
+    map_max: float | None = None     # the highest value of the map: thresholds above it flag nothing
     regions: list[Region] = field(default_factory=list)
     card: dict[str, Any] | None = None
     analysed_file_matches: bool | None = None
@@ -43,6 +44,7 @@ def compute(case: ReportCase, item: ReportItem, index: int, threshold: float | N
         f.metadata = dict(res.metadata or {})
         f.score = float(res.score)
         f.flagged = res.flagged_fraction(t)
+        f.map_max = float(res.probability.max()) if res.probability.size else 0.0
         f.small_map = shrink(res.probability, SEARCH_LONG_SIDE)
         f.regions = flagged_regions(res.probability, t, max_regions=MAX_REGIONS, small=f.small_map)
         f.card = item.model_card or model_card_for(res.metadata)

@@ -17,8 +17,7 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps
 from reportlab.platypus import Image as RLImage
 
 import resources
-from declip_desktop import colormaps
-from engine.overlay import colorbar_image, render_overlay
+from engine.overlay import colorbar_image, known, render_overlay
 
 from .regions import Region
 
@@ -90,15 +89,16 @@ def prob_at(prob: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 # ---- colour -------------------------------------------------------------------------------
-# The viewer's tables and blending (engine.overlay via declip_desktop.colormaps), so a printed
-# figure looks like the screen the analyst judged it on.
-def overlay(rgb: Image.Image, prob: np.ndarray, cmap: str, opacity: float) -> Image.Image:
-    """Heat map over the image at the analyst's opacity, every pixel coloured, as the viewer's heat
-    display and the CLI's overlay show it: weak evidence below the threshold stays visible here,
-    and the mask panel beside it shows what the threshold keeps."""
+# The viewer's tables, blending and threshold outline (engine.overlay), so a printed figure looks
+# like the screen the analyst judged it on.
+def overlay(rgb: Image.Image, prob: np.ndarray, cmap: str, opacity: float, threshold: float) -> Image.Image:
+    """The viewer's heat display at the analyst's opacity and threshold: pixels at or below the
+    threshold faded, the threshold's outline drawn, as on screen and in the CLI's overlay PNG."""
     arr = np.asarray(rgb.convert("RGB"), dtype=np.uint8)
     p = prob_at(prob, rgb.size) if prob.shape != arr.shape[:2] else prob
-    return Image.fromarray(render_overlay(arr, p, cmap=colormaps.known(cmap), opacity=opacity, mode="heat"))
+    width = max(1, round(max(rgb.size) / 280))  # about one screen pixel at the printed size
+    return Image.fromarray(render_overlay(arr, p, cmap=known(cmap), opacity=opacity, threshold=threshold,
+                                          mode="heat", outline_width=width))
 
 
 def mask_image(prob: np.ndarray, size: tuple[int, int], threshold: float) -> Image.Image:
@@ -108,7 +108,7 @@ def mask_image(prob: np.ndarray, size: tuple[int, int], threshold: float) -> Ima
 
 
 def colorbar(cmap: str, width: int = 512, height: int = 14) -> Image.Image:
-    return Image.fromarray(colorbar_image(colormaps.known(cmap), width, height))
+    return Image.fromarray(colorbar_image(known(cmap), width, height))
 
 
 @lru_cache(maxsize=4)

@@ -111,11 +111,26 @@ def _findings_table(f: Findings) -> Table:
         cells = [("Score", "not analysed"), ("Threshold", fmt_threshold(f.threshold)), ("Flagged area", "—"),
                  ("Regions shown", "—"), ("Analyst status", f.item.status or "—")]
     w = FRAME_W / len(cells)
-    t = Table([[P(k, "label") for k, _ in cells], [P(v, "h2") for _, v in cells]], colWidths=[w] * len(cells))
-    t.setStyle(TableStyle([("BOX", (0, 0), (-1, -1), 0.6, RULE), ("INNERGRID", (0, 0), (-1, -1), 0.3, RULE),
-                           ("TOPPADDING", (0, 0), (-1, -1), 3), ("BOTTOMPADDING", (0, 0), (-1, -1), 1),
-                           ("LEFTPADDING", (0, 0), (-1, -1), 6)]))
+    rows = [[P(k, "label") for k, _ in cells], [P(v, "h2") for _, v in cells]]
+    style = [("BOX", (0, 0), (-1, -1), 0.6, RULE), ("INNERGRID", (0, 0), (-1, -1), 0.3, RULE),
+             ("TOPPADDING", (0, 0), (-1, -1), 3), ("BOTTOMPADDING", (0, 0), (-1, -1), 1),
+             ("LEFTPADDING", (0, 0), (-1, -1), 6)]
+    if f.analysed and f.map_max is not None:
+        rows.append([X(range_text(f), "cell")] + [""] * (len(cells) - 1))
+        style.append(("SPAN", (0, 2), (-1, 2)))
+    t = Table(rows, colWidths=[w] * len(cells))
+    t.setStyle(TableStyle(style))
     return t
+
+
+def range_text(f: Findings) -> str:
+    """The map's reachable range, and what it means for the threshold (as the viewer warns)."""
+    text = (f"Map range: 0 to {f.map_max:.3f} (the highest value this map reaches; the model's calibration may "
+            f"keep its maps below 1).")
+    if f.threshold >= f.map_max:
+        text += (f" <b>The threshold {fmt_threshold(f.threshold)} is at or above it: no pixel can be flagged "
+                 f"at this threshold.</b>")
+    return text
 
 
 def _images(f: Findings, pics: Pictures) -> list[Flowable]:
@@ -124,8 +139,8 @@ def _images(f: Findings, pics: Pictures) -> list[Flowable]:
     bar = ColourBar(pics.colorbar, f.threshold, width=PANEL_W - 8, label=f"probability ({it.cmap})")
     out: list[Flowable] = [
         _panel_row([(pics.original, "Original (EXIF orientation applied)"),
-                    (pics.overlay, f"Heat map, opacity {it.opacity:.0%} (as in the viewer); "
-                                   f"threshold {t} marked on the bar")], extra={1: bar}),
+                    (pics.overlay, f"Heat map, opacity {it.opacity:.0%}, faded at or below the threshold {t} "
+                                   f"and outlined at it (as in the viewer)")], extra={1: bar}),
         *validation.false_alarm(f),  # the model's measured false-alarm rate, next to its map
         Spacer(1, 6),
     ]
@@ -176,29 +191,22 @@ def _method_rows(f: Findings) -> list[tuple[str, Any]]:
     md = f.metadata
     card = f.card or {}
     rows: list[tuple[str, Any]] = []
-    mode = md.get("mode", "?")
-    tile = md.get("tile") or md.get("tiling") or {k: md[k] for k in ("tile_size", "tile_overlap", "stride") if k in md}
-    mode_txt = {"paper": "paper (whole image resized to the model's input size)",
-                "tiled": "tiled (full resolution, overlapping tiles)"}.get(mode, str(mode))
-    if tile:
-        mode_txt += " · " + _compact(tile)
+    mode = str(md.get("mode", "?"))
+    tiling = md.get("tiling") if isinstance(md.get("tiling"), dict) else {}
+    if mode == "tiled" and tiling:
+        w, h = (tiling.get("scaled_size") or ["?", "?"])[:2]
+        full = float(tiling.get("scale") or 0) >= 1.0
+        mode_txt = (f"tiled, {'full resolution' if full else 'reduced'}: {tiling.get('tiles', '?')} overlapping "
+                    f"windows of {tiling.get('tile_size', '?')} px over a {w}×{h} px working image "
+                    f"(scale {float(tiling.get('scale') or 0):.3g})")
+    elif mode == "paper":
+        mode_txt = "paper (whole image resized to the model's input size)"
+    else:
+        mode_txt = mode
     rows.append(("Analysis mode", mode_txt))
     rows.append(("Model", f"{md.get('model_name') or card.get('name', '?')} (id {md.get('model_id') or card.get('id', '?')}"
-                          f"{', version ' + str(card['version']) if card.get('version') else ''})"))
-    if card:
-        rows.append(("Backbone / layer", f"{card.get('backbone', '?')} · {card.get('feature_layer', '?')}"))
-        rows.append(("Decoder", str(card.get("decoder", "?"))))
-        if card.get("input"):
-            rows.append(("Model input", input_text(card["input"])))
-        rows.append(("Licence", str(card.get("license", "unknown"))))
-        rows.append(("Training data", str(card.get("training_data", "unknown"))))
-    else:
-        rows.append(("Model card", "not available (only the metadata recorded with the result is shown)"))
-    weights = md.get("weights") or card.get("files") or []
-    if weights:
-        rows.append(("Weights SHA-256", X("<br/>".join(
-            f"{esc(w.get('file') or w.get('name') or w.get('role') or '?')}<br/>"
-            f"<font name='DeclipMono' size='7'>{esc(w.get('sha256') or '?')}</font>" for w in weights), "cell")))
+                          f"{', version ' + str(card['version']) if card.get('version') else ''}); backbone, decoder, "
+                          f"licence, training data and weights SHA-256 in Appendix A, Models"))
     dev = md.get("device_name") or md.get("device") or "?"
     rows.append(("Device / precision", f"{dev} ({md.get('device', '?')}) · {precision_text(md)}"))
     v = md.get("versions") or {}

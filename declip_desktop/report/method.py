@@ -47,17 +47,18 @@ def method(findings: list[Findings]) -> list[Flowable]:
     out.append(P(f"In paper mode the whole image is resized to the model's input size ({size} pixels square) before "
                  "analysis, as in the DeCLIP paper, and the map is scaled back up. Small manipulated regions and fine "
                  "boundaries can disappear at that resolution, and maps look coarse on large photos. Tiled mode "
-                 "analyses overlapping full-resolution tiles and is better for small regions; it is slower and its "
-                 "tile settings are recorded with each item. Modes used in this report: "
+                 "analyses overlapping windows of a working image: reduced (long side at most 1024 pixels, so a "
+                 "24-megapixel photo is analysed at about a sixth of its size) or at the photo's full resolution. It "
+                 "is better for small regions and slower; the working size and window settings are recorded with "
+                 "each item. Modes used in this report: "
                  f"{', '.join(sorted(modes)) or 'none (no item analysed)'}."))
-    out.append(P("Models used and their training data", "h2"))
+    out.append(P("Models used", "h2"))
     if not cards:
         out.append(P("No item in this report was analysed."))
     for card in cards.values():
         out.append(X(f"<b>{esc(card.get('name', '?'))}</b> (id {esc(card.get('id', '?'))}"
                      f"{', backbone ' + esc(card['backbone']) if card.get('backbone') else ''})", "body"))
-        out.append(X(f"Training data: {esc(card.get('training_data', 'not recorded in the model card'))}<br/>"
-                     f"Licence: {esc(card.get('license', 'unknown'))}", "bullet"))
+        out.append(X("Training data, licence and weights SHA-256: Appendix A, Models.", "bullet"))
         if card.get("limitations"):
             out.append(X(f"Stated limitations: {esc(card['limitations'])}", "bullet"))
         out.append(Spacer(1, 4))

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from engine.result import AnalysisResult
+from engine.overlay import DEFAULT_THRESHOLD
 
 Progress = Callable[[int, int, str], None]
 
@@ -76,7 +77,7 @@ class ReportCase:
     items: list[ReportItem] = field(default_factory=list)
     audit: AuditSummary = field(default_factory=AuditSummary)
     folder: Path | None = None
-    default_threshold: float = 0.5
+    default_threshold: float = DEFAULT_THRESHOLD  # what the viewer shows an item without a finding at
     report_by: str = ""                      # who produces the report (may differ from the case examiner)
     case_uuid: str = ""
 

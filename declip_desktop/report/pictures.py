@@ -43,7 +43,7 @@ def prepare(f: Findings) -> Pictures:
     it, prob = f.item, f.result.probability
     map_size = (prob.shape[1], prob.shape[0])
     p_disp = imaging.prob_at(f.small_map if f.small_map is not None else prob, panel.size)
-    pics.overlay = imaging.encode(imaging.overlay(panel, p_disp, it.cmap, it.opacity))
+    pics.overlay = imaging.encode(imaging.overlay(panel, p_disp, it.cmap, it.opacity, f.threshold))
     pics.colorbar = imaging.colorbar(it.cmap)
     pics.mask = imaging.encode(imaging.mask_image(p_disp, panel.size, f.threshold), lossless=True)
     pics.boxed = imaging.encode(imaging.draw_boxes(panel, f.regions, map_size))
