@@ -69,6 +69,7 @@ class FindingsController(QObject):
         # A recorded finding keeps the threshold and opacity it is being viewed at, so the report
         # shows what the examiner saw; an unreviewed image is not written to for a slider move.
         if (prev is not None and (prev.threshold, prev.opacity) != (style.threshold, style.opacity)
+                and self.win.layers.shown is None  # moving a layer's threshold does not edit the finding
                 and (self.panel.status() != FINDING_STATUSES[0] or self.panel.note().strip())):
             self.edited(800)
 
@@ -84,7 +85,7 @@ class FindingsController(QObject):
         eid = self.current_id
         if win.case is None or eid is None:
             return
-        st = win.overlayPanel.style()
+        st = win.layers.finding_style(win.overlayPanel.style())  # a layer's threshold is not the finding's
         if ref is None:
             ref = win.display.displayed_ref(eid)
         args = (win.case, eid, self.panel.status(), self.panel.note(), round(st.threshold, 2),

@@ -239,10 +239,22 @@ class MainWindow(QMainWindow):
         self.findings.saved.connect(self.findingSaved)
         self.findings.recorded.connect(lambda f: self.display.item_changed(f.evidence_id))
         self.cases.opened.connect(self.caseOpened)
+        self._wire_evidence_layers()
         self.cases.closed.connect(self.caseClosed)
         self.welcome.newRequested.connect(self.cases.new_case_dialog)
         self.welcome.openRequested.connect(self.cases.open_case_dialog)
         self.welcome.recentRequested.connect(lambda p: self.cases.open_case(p))
+
+    def _wire_evidence_layers(self) -> None:
+        """The layer selector (evidence_layers_controller): it draws a layer over the displayed item and
+        goes back to the learned map whenever the display controller shows an item."""
+        from declip_desktop.evidence_layers_controller import wire_layers
+
+        d = self.display
+        self.layerPanel, self.layers = wire_layers(self, lambda: d.current_id, lambda: d.present(d.current_id),
+                                                   lambda ov: setattr(d, "current_overlay", ov))
+        self.evidenceList.selectionModel().currentChanged.connect(lambda *_: self.layers.item_changed())
+        d.displayReady.connect(lambda _eid: self.layers.item_changed())
 
     # ------------------------------------------------------------------------ state and prefs --
     @property

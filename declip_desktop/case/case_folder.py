@@ -393,9 +393,11 @@ class Case:
         return {it.id: self.finding(it.id) for it in self._items}
 
     def set_finding(self, evidence_id: str, status: str, note: str | None = None, threshold: float | None = None,
-                    opacity: float | None = None, *, model_id: str | None = None, mode: str | None = None) -> Finding:
+                    opacity: float | None = None, *, model_id: str | None = None, mode: str | None = None,
+                    layers: list[str] | None = None) -> Finding:
         """Record a finding. status must be one of FINDING_STATUSES. None for note/threshold/opacity/
-        model_id/mode keeps the previous value. threshold and opacity must be within [0, 1]. Logged."""
+        model_id/mode/layers keeps the previous value. threshold and opacity must be within [0, 1].
+        layers: the evidence layers pinned to the finding (names from engine.evidence). Logged."""
         status = str(status).strip().lower().replace("_", " ")
         if status not in FINDING_STATUSES:
             raise CaseError(f"unknown finding status '{status}'; use one of: {', '.join(FINDING_STATUSES)}")
@@ -404,6 +406,10 @@ class Case:
         for name, v in (("threshold", threshold), ("opacity", opacity)):
             if v is not None and not (isinstance(v, (int, float)) and 0.0 <= float(v) <= 1.0):
                 raise CaseError(f"{name} must be a number between 0 and 1, got {v!r}")
+        if layers is not None:
+            from .evidence_layers import check_pinned_layers
+
+            layers = check_pinned_layers(layers)
         with self._mutex:
             self._check_writable()
             self.item(evidence_id)
@@ -418,6 +424,7 @@ class Case:
                 model_id=model_id if model_id is not None else (old.model_id if old else None),
                 mode=mode if mode is not None else (old.mode if old else None),
                 examiner=self.session_examiner,
+                layers=list(layers) if layers is not None else (list(old.layers) if old else []),
                 created_utc=old.created_utc if old else now,
                 modified_utc=now,
             )

@@ -87,6 +87,8 @@ def register(subparsers) -> None:
     sp.add_argument("--opacity", type=float, help="overlay opacity used, 0..1")
     sp.add_argument("--model", help="the analysis (model id) the finding relies on; default: the latest analysis")
     sp.add_argument("--mode", choices=["paper", "tiled"], help="that analysis's mode; default: the latest analysis's")
+    sp.add_argument("--pin-layers", metavar="LAYERS", help="evidence layers pinned to the finding, e.g. ela,clones "
+                    "('' unpins all); shown on the item's report page")
     sp.set_defaults(func=cmd_finding)
 
     sp = sub.add_parser("verify", help="re-hash evidence and check the audit chain (exit 1 on any failure)")
@@ -298,10 +300,15 @@ def cmd_finding(args) -> int:
         # Pin the finding to one analysis, so a later re-analysis (another model or mode) is not
         # shown beside it in the report as if it were what the examiner looked at.
         sa = case.analysis_for(it.id, model_id=args.model, mode=args.mode)
+        if sa is not None and sa.mode == "evidence" and not (args.model or args.mode):
+            # the latest may be an evidence layer (those are pinned with --pin-layers): credit the learned map
+            sa = max((a for a in case.analyses(it.id) if a.mode != "evidence"), key=lambda a: a.stored_utc or "",
+                     default=None)
         if sa is None and (args.model or args.mode):
             raise CaseError(f"{it.id} has no analysis with model {args.model or 'any'} and mode {args.mode or 'any'}")
         f = case.set_finding(it.id, args.status, note=args.note, threshold=args.threshold, opacity=args.opacity,
-                             model_id=sa.model_id if sa else None, mode=sa.mode if sa else None)
+                             model_id=sa.model_id if sa else None, mode=sa.mode if sa else None,
+                             layers=None if args.pin_layers is None else args.pin_layers.split(","))
     print(_printable(f"{it.id} {it.file_name}: {f.status}" + (f" (on the {sa.model_id} {sa.mode} analysis)" if sa else "")))
     return 0
 

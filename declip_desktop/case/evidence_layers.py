@@ -19,6 +19,21 @@ class LayersRun:
     up_to_date: list[tuple[str, str]] = field(default_factory=list)
 
 
+def check_pinned_layers(names) -> list[str]:
+    """Layer names an examiner pins to a finding, in the registry's order; CaseError if one is unknown."""
+    from engine.evidence import LAYER_NAMES
+
+    from .errors import CaseError
+
+    if isinstance(names, str):
+        names = [n for n in names.split(",") if n.strip()]
+    wanted = [str(n).strip().lower() for n in names if str(n).strip()]   # '' (from `--pin-layers ''`) unpins
+    unknown = [n for n in wanted if n not in LAYER_NAMES]
+    if unknown:
+        raise CaseError(f"cannot pin unknown evidence layer {', '.join(unknown)}; choose from {', '.join(LAYER_NAMES)}")
+    return [n for n in LAYER_NAMES if n in wanted]
+
+
 def _current(case, item, name: str) -> bool:
     from engine import evidence
 
@@ -30,9 +45,11 @@ def _current(case, item, name: str) -> bool:
 
 
 def store_layers(case, items, names: list[str], force: bool = False,
-                 say: Callable[[str], None] = lambda s: None) -> LayersRun:
+                 say: Callable[[str], None] = lambda s: None,
+                 cancel: Callable[[], bool] = lambda: False) -> LayersRun:
+    """cancel: polled between computing and storing; when set, nothing more is stored (Cancelled)."""
     from engine import evidence
-    from engine.errors import DeclipError
+    from engine.errors import Cancelled, DeclipError
 
     run = LayersRun()
     for it in items:
@@ -44,6 +61,8 @@ def store_layers(case, items, names: list[str], force: bool = False,
             results = evidence.run_many(todo, it.path)
         except DeclipError as exc:      # the image itself cannot be read: every layer fails
             results = {n: exc for n in todo}
+        if cancel():
+            raise Cancelled("cancelled by the user")
         for name, res in results.items():
             if isinstance(res, evidence.EvidenceError):
                 run.not_applicable.append((it.id, name, str(res)))

@@ -64,6 +64,7 @@ class Finding:
     model_id: str | None = None
     mode: str | None = None
     examiner: str | None = None
+    layers: list[str] = field(default_factory=list)  # evidence layers pinned to the finding (`ela`, `clones` ...)
     created_utc: str | None = None
     modified_utc: str | None = None
 

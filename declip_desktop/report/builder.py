@@ -21,7 +21,7 @@ from engine.golden import latest_record
 from engine.hashing import file_sha256
 from engine.versions import app_version
 
-from . import appendix, fonts, imaging, provenance_block, validation
+from . import appendix, evidence_pages, fonts, imaging, provenance_block, validation
 from .cover import cover
 from .findings import compute
 from .item_page import item_section
@@ -124,6 +124,7 @@ def _build(case_obj, rcase: ReportCase, out_path: Path, threshold, items, progre
     story += [PageBreak()] + appendix.hashes(findings) + appendix.audit(rcase) + appendix.full_exif(findings)
     story += validation.appendix(findings, latest_record())  # model figures + this install's validation
     story += provenance_block.appendix(findings)  # Appendix E: how Content Credentials were validated
+    story += evidence_pages.methods_appendix(findings)  # the evidence-layer methods pinned to findings
 
     timings["prepare_cpu"] = sum(prep_cpu)
     timings["items_done"] = time.perf_counter() - started

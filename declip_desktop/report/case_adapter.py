@@ -95,6 +95,7 @@ def _item(case: Any, ev: Any, untrusted: set[str]) -> ReportItem:
     if ev.original_name and ev.original_name != ev.file_name:
         item.metadata.setdefault("notes", [])
         item.metadata["notes"] = list(item.metadata["notes"]) + [f"original file name: {ev.original_name}"]
+    item.pinned_layers = _pinned(finding, trusted)
     if sa is not None:
         item.load_result = _loader(sa)
         # the others stay in the case; the report names them so no result is hidden from a reader
@@ -102,6 +103,20 @@ def _item(case: Any, ev: Any, untrusted: set[str]) -> ReportItem:
             f"{a.model_id}, {a.mode}: " + (f"score {a.score:.4f}, " if a.score is not None else "") + readable_utc(a.stored_utc)
             for a in trusted if (a.model_id, a.mode) != (sa.model_id, sa.mode)]
     return item
+
+
+def _pinned(finding: Any, trusted: list) -> list[dict]:
+    """The layers pinned to the finding, each from its verified stored analysis (or why it is not shown)."""
+    out = []
+    for name in getattr(finding, "layers", None) or []:
+        hits = [a for a in trusted if (a.model_id, a.mode) == (f"evidence-{name}", "evidence")]
+        sa = max(hits, key=lambda a: a.stored_utc or "") if hits else None
+        if sa is None:
+            out.append({"layer": name, "metadata": {}, "error": "no verified stored analysis of this layer in the case"})
+        else:
+            out.append({"layer": name, "metadata": dict(sa.metadata or {}), "score": sa.score,
+                        "stored_utc": sa.stored_utc, "load": _loader(sa)})
+    return out
 
 
 def _loader(sa: Any):

@@ -11,6 +11,7 @@ from engine.cards import FLIP_AVERAGE_TEXT
 
 from . import exif, imaging, provenance_block, validation
 from .blocks import ColourBar, P, X, box, esc, fmt_bytes, fmt_pct, fmt_score, fmt_threshold, kv_table, text_rows
+from .evidence_pages import pinned_section
 from .findings import Findings
 from .integrity import MISMATCH, MISSING, UNRECORDED
 from .pictures import Pictures
@@ -74,6 +75,7 @@ def item_section(f: Findings, pics: Pictures) -> list[Flowable]:
     else:
         out.extend(_images(f, pics))
 
+    out.extend(pinned_section(pics.layers))
     out.append(CondPageBreak(150))
     if f.analysed:
         out.append(P("How it was analysed", "h2"))

@@ -45,6 +45,9 @@ class ReportItem:
     sha256_verified_now: str | None = None
     verified_now: bool = False
     case_problems: list[str] = field(default_factory=list)   # other verification failures naming this item
+    # Evidence layers pinned to the finding: {"layer", "metadata", "score", "stored_utc", "load" (lazy map) or
+    # "error"} (report/evidence_pages.py)
+    pinned_layers: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass

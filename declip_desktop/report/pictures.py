@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from . import exif, imaging
+from .evidence_pages import layer_pictures
 from .findings import Findings
 
 
@@ -22,6 +23,7 @@ class Pictures:
     mask: imaging.Encoded | None = None
     boxed: imaging.Encoded | None = None
     crops: list[imaging.Encoded] = field(default_factory=list)
+    layers: list = field(default_factory=list)     # evidence_pages.LayerPicture per pinned layer
 
 
 def prepare(f: Findings) -> Pictures:
@@ -35,6 +37,7 @@ def prepare(f: Findings) -> Pictures:
     panel = imaging.fit(work, imaging.PANEL_LONG_SIDE)
     pics.thumb = imaging.encode(imaging.fit(panel, imaging.THUMB_LONG_SIDE))
     pics.original = imaging.encode(panel)
+    pics.layers = layer_pictures(f.item, panel)
     if f.result is None:
         return pics
     it, prob = f.item, f.result.probability

@@ -1,0 +1,204 @@
+"""Evidence-layer selector for the overlay dock: which map is shown (the learned map or one of
+the classical layers), progress and cancel while a layer is computed, the layer's "How to read
+this" text and limits, and, for `clones`, its source/target pairs. Widgets only; the work is in
+declip_desktop/evidence_layers_controller.py."""
+from __future__ import annotations
+
+import html
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QHBoxLayout, QLabel, QListWidget, QProgressBar, QPushButton,
+                               QSizePolicy, QTableWidget, QTableWidgetItem, QVBoxLayout,
+                               QWidget)
+
+LEARNED = ""  # the selector's value for the learned map
+
+
+def layer_titles() -> list[tuple[str, str]]:
+    from engine import evidence
+
+    return [(i.name, i.title) for i in evidence.layers()]
+
+
+def how_to_read_html(metadata: dict) -> str:
+    """The panel's text from a stored layer's metadata (the engine's own words, nothing added)."""
+    md = metadata or {}
+    params = ", ".join(f"{k}={v}" for k, v in (md.get("parameters") or {}).items()) or "defaults"
+    rows = [f"<b>{html.escape(str(md.get('model_name') or md.get('layer') or ''))}</b>",
+            f"<b>How to read this.</b> {html.escape(str(md.get('how_to_read', '')))}",
+            f"<b>Limits.</b> {html.escape(str(md.get('limits', '')))}",
+            f"<b>Default threshold:</b> {md.get('default_threshold', '–')} &nbsp; <b>Parameters:</b> "
+            f"{html.escape(params)} &nbsp; <b>Version:</b> {html.escape(str(md.get('method_version', '–')))}",
+            f"<b>Reference.</b> {html.escape(str(md.get('reference', '')))}"]
+    return "<br><br>".join(rows)
+
+
+class LayerPanel(QWidget):
+    layerChosen = Signal(str)  # layer name, LEARNED for the learned map
+    cancelRequested = Signal()
+    pairChosen = Signal(int)  # clone pair index, -1 for none
+    pinToggled = Signal(bool)
+    besideChosen = Signal(object)  # None (the original), LEARNED or a layer name
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.layerCombo = QComboBox(objectName="layerCombo", accessibleName="Map shown: learned map or evidence layer")
+        self.layerCombo.addItem("Learned map", LEARNED)
+        for name, title in layer_titles():
+            self.layerCombo.addItem(f"{name} — {title}", name)
+        self.layerCombo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.layerCombo.setMinimumContentsLength(14)  # long layer titles must not widen the dock
+        self.layerCombo.setToolTip("Evidence layers are computed on demand in the background and stored in the case")
+        self.besideCombo = QComboBox(objectName="besideCombo",
+                                     accessibleName="Map shown beside, in the side-by-side display")
+        self.besideCombo.addItem("Original (no map)", None)
+        self.besideCombo.addItem("Learned map", LEARNED)
+        for name, title in layer_titles():
+            self.besideCombo.addItem(f"{name} — {title}", name)
+        self.besideCombo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.besideCombo.setMinimumContentsLength(14)
+        self.besideCombo.setToolTip("In the side-by-side display, the left view shows this map (at its own default "
+                                    "threshold), zoom and pan synchronised")
+        self.layerProgressBar = QProgressBar(objectName="layerProgressBar", accessibleName="Evidence layer progress")
+        self.layerProgressBar.setTextVisible(True)
+        self.layerProgressBar.hide()
+        self.layerCancelButton = QPushButton("Cancel", objectName="layerCancelButton",
+                                             accessibleName="Cancel computing the evidence layer")
+        self.layerCancelButton.hide()
+        self.pinLayerCheck = QCheckBox("Pin this layer to the finding", objectName="pinLayerCheck",
+                                       accessibleName="Pin the shown evidence layer to the finding (shown in the report)")
+        self.pinLayerCheck.setToolTip("A pinned layer is printed on the item's report page with its map, parameters "
+                                      "and how-to-read text")
+        self.pinLayerCheck.hide()
+        self.pinnedLabel = QLabel("", objectName="pinnedLayersLabel")
+        self.pinnedLabel.setWordWrap(True)
+        self.layerStatusLabel = QLabel("", objectName="layerStatusLabel")
+        self.layerStatusLabel.setWordWrap(True)
+        self.howToReadLabel = QLabel("", objectName="howToReadLabel", accessibleName="How to read this layer")
+        self.howToReadLabel.setWordWrap(True)
+        self.howToReadLabel.setTextFormat(Qt.TextFormat.RichText)
+        self.howToReadLabel.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.howToReadLabel.setStyleSheet("QLabel { background: palette(base); padding: 4px; }")
+        self.howToReadLabel.hide()
+        self.clonePairsList = QListWidget(objectName="clonePairsList", accessibleName="Clone pairs: source and target")
+        self.clonePairsList.setMaximumHeight(90)
+        self.clonePairsList.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.clonePairsList.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.clonePairsList.hide()
+        # The long texts never widen the dock: they wrap to whatever width it has.
+        for w in (self.howToReadLabel, self.layerStatusLabel, self.clonePairsList, self.pinnedLabel):
+            w.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Map"))
+        top.addWidget(self.layerCombo, 1)
+        beside = QHBoxLayout()
+        beside.addWidget(QLabel("Beside"))
+        beside.addWidget(self.besideCombo, 1)
+        prog = QHBoxLayout()
+        prog.addWidget(self.layerProgressBar, 1)
+        prog.addWidget(self.layerCancelButton)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addLayout(top)
+        lay.addLayout(beside)
+        lay.addLayout(prog)
+        lay.addWidget(self.layerStatusLabel)
+        lay.addWidget(self.pinLayerCheck)
+        lay.addWidget(self.pinnedLabel)
+        # Shown below the overlay controls (they must stay in view): the window places it.
+        self.details = QWidget(objectName="layerDetails")
+        dl = QVBoxLayout(self.details)
+        dl.setContentsMargins(0, 0, 0, 0)
+        dl.addWidget(self.clonePairsList)
+        dl.addWidget(self.howToReadLabel)
+        self.corroborateButton = QPushButton("Compare maps", objectName="corroborateButton",
+                                             accessibleName="Compare the regions flagged by every stored map")
+        self.corroborateButton.setToolTip("Regions flagged by the learned map and by each stored layer at their "
+                                          "thresholds, and which other maps agree")
+        self.corroborationTable = QTableWidget(0, 4, objectName="corroborationTable",
+                                               accessibleName="Corroboration: flagged regions and agreeing maps")
+        self.corroborationTable.setHorizontalHeaderLabels(["Map", "Box", "Area", "Agrees with"])
+        self.corroborationTable.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.corroborationTable.verticalHeader().hide()
+        self.corroborationTable.horizontalHeader().setStretchLastSection(True)
+        self.corroborationTable.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.corroborationTable.setMinimumHeight(120)
+        self.corroborationTable.hide()
+        dl.addWidget(self.corroborateButton)
+        dl.addWidget(self.corroborationTable)
+
+        self.layerCombo.currentIndexChanged.connect(lambda *_: self.layerChosen.emit(self.layer()))
+        self.layerCancelButton.clicked.connect(self.cancelRequested)
+        self.clonePairsList.currentRowChanged.connect(self.pairChosen)
+        self.pinLayerCheck.toggled.connect(self.pinToggled)
+        self.besideCombo.currentIndexChanged.connect(lambda *_: self.besideChosen.emit(self.besideCombo.currentData()))
+
+    def layer(self) -> str:
+        return self.layerCombo.currentData() or LEARNED
+
+    def set_layer(self, name: str, emit: bool = True) -> None:
+        i = max(self.layerCombo.findData(name or LEARNED), 0)
+        if not emit:
+            self.layerCombo.blockSignals(True)
+        try:
+            self.layerCombo.setCurrentIndex(i)
+        finally:
+            self.layerCombo.blockSignals(False)
+
+    def set_stored(self, names: set[str]) -> None:
+        """Mark which layers the case already holds for the current item."""
+        for i in range(1, self.layerCombo.count()):
+            name = self.layerCombo.itemData(i)
+            title = dict(layer_titles())[name]
+            self.layerCombo.setItemText(i, f"{name} — {title}" + ("" if name in names else "  (compute)"))
+
+    def set_pinned(self, pinned: list[str], shown: str | None, can_pin: bool) -> None:
+        """The finding's pinned layers, and whether the shown layer (None: the learned map) is one."""
+        self.pinnedLabel.setText(f"Pinned to the finding: {', '.join(pinned)}" if pinned else "")
+        self.pinLayerCheck.blockSignals(True)
+        self.pinLayerCheck.setChecked(bool(shown) and shown in pinned)
+        self.pinLayerCheck.blockSignals(False)
+        self.pinLayerCheck.setVisible(bool(shown))
+        self.pinLayerCheck.setEnabled(can_pin)
+
+    def set_corroboration(self, regions: list | None) -> None:
+        """engine.evidence.corroboration.FlaggedRegion rows (None hides the table)."""
+        t = self.corroborationTable
+        t.setVisible(regions is not None)
+        t.setRowCount(0)
+        for r in regions or []:
+            row = t.rowCount()
+            t.insertRow(row)
+            agree = ", ".join(r.agrees_with) or "none"
+            for col, text in enumerate((f"{r.source} #{r.index}", str(r.box), f"{100 * r.area_share:.1f} %", agree)):
+                cell = QTableWidgetItem(text)
+                cell.setToolTip("; ".join(f"{k}: {100 * v:.0f} % of it flagged" for k, v in r.overlap.items()))
+                t.setItem(row, col, cell)
+        t.resizeColumnsToContents()
+
+    def set_busy(self, message: str | None) -> None:
+        busy = message is not None
+        self.layerProgressBar.setVisible(busy)
+        self.layerCancelButton.setVisible(busy)
+        if busy:
+            self.layerProgressBar.setRange(0, 0)  # a layer reports no steps: a busy bar
+            self.layerProgressBar.setFormat(message)
+            self.layerStatusLabel.setText(message)
+
+    def set_status(self, text: str) -> None:
+        self.layerStatusLabel.setText(text)
+
+    def show_layer(self, metadata: dict | None) -> None:
+        """The how-to-read panel and clone pairs of the shown layer (None: the learned map)."""
+        self.howToReadLabel.setVisible(metadata is not None)
+        self.howToReadLabel.setText(how_to_read_html(metadata) if metadata else "")
+        pairs = ((metadata or {}).get("details") or {}).get("pairs") or []
+        self.clonePairsList.blockSignals(True)
+        self.clonePairsList.clear()
+        for k, p in enumerate(pairs, 1):
+            s, t = p.get("source_bbox"), p.get("target_bbox")
+            self.clonePairsList.addItem(f"S{k} {s} ↔ T{k} {t}")
+            self.clonePairsList.item(k - 1).setToolTip(f"source box {s}, target box {t}, transform {p.get('transform')}")
+        self.clonePairsList.blockSignals(False)
+        self.clonePairsList.setVisible(bool(pairs))

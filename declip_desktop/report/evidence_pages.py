@@ -1,0 +1,154 @@
+"""Evidence layers in the report: the layers an examiner pinned to an item's finding, each with
+its map, parameters and how-to-read text on the item's page, and an appendix describing every
+method used with its reference and parameters. No Qt.
+
+The pictures are rendered in the report's worker threads (`layer_pictures`, from pictures.py);
+the layout (`pinned_section`, `methods_appendix`) only places them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from PIL import ImageDraw
+from reportlab.platypus import CondPageBreak, Flowable, PageBreak, KeepTogether, Spacer, Table, TableStyle
+
+from declip_desktop.case.util import readable_utc
+
+from . import imaging
+from .blocks import P, X, box, esc, fmt_score, fmt_threshold, kv_table
+from .styles import FRAME_W
+
+PANEL_W = (FRAME_W - 12) / 2
+PANEL_H = 170
+
+
+@dataclass
+class LayerPicture:
+    layer: str
+    metadata: dict[str, Any]
+    score: float | None = None
+    stored_utc: str = ""
+    threshold: float = 0.5
+    flagged: float | None = None
+    overlay: imaging.Encoded | None = None
+    mask: imaging.Encoded | None = None
+    error: str | None = None            # why the pinned layer cannot be shown (not stored, not verified)
+
+
+def layer_pictures(item: Any, panel) -> list[LayerPicture]:
+    """Each pinned layer's map over the evidence panel and its mask at the layer's default threshold."""
+    out = []
+    for pin in getattr(item, "pinned_layers", None) or []:
+        md = dict(pin.get("metadata") or {})
+        pic = LayerPicture(pin["layer"], md, pin.get("score"), pin.get("stored_utc") or "",
+                           float(md.get("default_threshold", 0.5)), error=pin.get("error"))
+        out.append(pic)
+        if pic.error or pin.get("load") is None:
+            pic.error = pic.error or "not stored in the case"
+            continue
+        try:
+            res = pin["load"]()
+        except Exception as exc:  # one unreadable map must not stop the report; the page says so
+            pic.error = f"its stored map cannot be read ({exc})"
+            continue
+        prob = res.probability
+        pic.flagged = float((prob > pic.threshold).mean())
+        p_disp = imaging.prob_at(prob, panel.size)
+        over = imaging.overlay(panel, p_disp, item.cmap, item.opacity, pic.threshold)
+        _draw_pairs(over, (md.get("details") or {}).get("pairs") or [], (prob.shape[1], prob.shape[0]))
+        pic.overlay = imaging.encode(over)
+        pic.mask = imaging.encode(imaging.mask_image(p_disp, panel.size, pic.threshold), lossless=True)
+    return out
+
+
+def _draw_pairs(img, pairs: list[dict], map_size: tuple[int, int]) -> None:
+    """Clone pairs: source box (cyan), target box (magenta), a line between their centres."""
+    if not pairs:
+        return
+    sx, sy = img.size[0] / map_size[0], img.size[1] / map_size[1]
+    d = ImageDraw.Draw(img)
+    for k, p in enumerate(pairs, 1):
+        s, t = p.get("source_bbox"), p.get("target_bbox")
+        if not (s and t):
+            continue
+        sb = [s[0] * sx, s[1] * sy, s[2] * sx, s[3] * sy]
+        tb = [t[0] * sx, t[1] * sy, t[2] * sx, t[3] * sy]
+        d.rectangle(sb, outline=(0, 220, 255), width=2)
+        d.rectangle(tb, outline=(255, 0, 200), width=2)
+        d.line([((sb[0] + sb[2]) / 2, (sb[1] + sb[3]) / 2), ((tb[0] + tb[2]) / 2, (tb[1] + tb[3]) / 2)],
+               fill=(255, 255, 0), width=2)
+        d.text((sb[0] + 3, sb[1] + 2), f"S{k}", fill=(0, 220, 255))
+        d.text((tb[0] + 3, tb[1] + 2), f"T{k}", fill=(255, 0, 200))
+
+
+def _params(md: dict) -> str:
+    return ", ".join(f"{k} = {v}" for k, v in (md.get("parameters") or {}).items()) or "defaults"
+
+
+def pinned_section(pictures: list[LayerPicture]) -> list[Flowable]:
+    if not pictures:
+        return []
+    out: list[Flowable] = [CondPageBreak(300), Spacer(1, 6), P("Evidence layers pinned to this finding", "h2"),
+                           P("Classical forensic analyses the examiner pinned to the finding. Each is independent of "
+                             "the learned map and has its own failure modes; its mask is drawn at the layer's own "
+                             "default threshold. The methods are described in the appendix.")]
+    for pic in pictures:
+        title = pic.metadata.get("model_name") or pic.layer
+        head = P(f"{esc(pic.layer)} — {esc(title)}", "h3")
+        if pic.error:
+            out.append(KeepTogether([head, box([P(f"Pinned, but not shown: {esc(pic.error)}.")], "note")]))
+            continue
+        row = Table([[[imaging.flowable(pic.overlay, PANEL_W, PANEL_H), Spacer(1, 2),
+                       P(f"{esc(pic.layer)} map over the image" + (" (S = source, T = target)" if pic.layer == "clones"
+                                                                  else ""), "caption")],
+                      [imaging.flowable(pic.mask, PANEL_W, PANEL_H, lossless=True), Spacer(1, 2),
+                       P(f"Mask: white = {esc(pic.layer)} above {fmt_threshold(pic.threshold)}", "caption")]]],
+                    colWidths=[PANEL_W + 6, PANEL_W + 6])
+        row.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("ALIGN", (0, 0), (-1, -1), "CENTER"),
+                                 ("LEFTPADDING", (0, 0), (-1, -1), 0), ("RIGHTPADDING", (0, 0), (-1, -1), 0)]))
+        md = pic.metadata
+        rows = [("Score", f"{fmt_score(pic.score)} (share of the image above 0.5)"),
+                ("Flagged", f"{100 * (pic.flagged or 0):.1f} % of the image above {fmt_threshold(pic.threshold)}"),
+                ("Parameters", _params(md)),
+                ("Method version", str(md.get("method_version", "?"))),
+                ("Computed", readable_utc(str(md.get("created_utc") or pic.stored_utc)))]
+        pairs = (md.get("details") or {}).get("pairs") or []
+        if pairs:
+            rows.append(("Clone pairs", "; ".join(f"S{k} {p.get('source_bbox')} ↔ T{k} {p.get('target_bbox')}"
+                                                  for k, p in enumerate(pairs[:8], 1))
+                         + (f"; and {len(pairs) - 8} more" if len(pairs) > 8 else "")))
+        out.append(KeepTogether([head, row]))
+        out.append(kv_table(rows))
+        out.append(box([X(f"<b>How to read this.</b> {esc(md.get('how_to_read', ''))}"),
+                        X(f"<b>Limits.</b> {esc(md.get('limits', ''))}")], "note"))
+        out.append(Spacer(1, 6))
+    return out
+
+
+def methods_appendix(findings: list) -> list[Flowable]:
+    """Every evidence-layer method pinned anywhere in the report: reference, version, parameters used."""
+    used: dict[str, dict] = {}
+    params: dict[str, set[str]] = {}
+    for f in findings:
+        for pin in getattr(f.item, "pinned_layers", None) or []:
+            md = pin.get("metadata") or {}
+            if md:
+                used.setdefault(pin["layer"], md)
+                params.setdefault(pin["layer"], set()).add(_params(md))
+    if not used:
+        return []
+    out: list[Flowable] = [PageBreak(), P("Appendix F — Evidence-layer methods", "h1"),
+                           P("The classical analyses pinned to findings in this report, as implemented in this "
+                             "software (written from the cited papers).")]
+    for name in sorted(used, key=lambda n: list(used).index(n)):
+        md = used[name]
+        rows = [("Reference", str(md.get("reference", ""))),
+                ("Method version", str(md.get("method_version", "?"))),
+                ("Parameters used", " | ".join(sorted(params[name]))),
+                ("Default threshold", f"{fmt_threshold(float(md.get('default_threshold', 0.5)))} (fixed on the "
+                                      "project's own synthetic validation split)"),
+                ("What it shows", str(md.get("how_to_read", ""))),
+                ("Limits", str(md.get("limits", "")))]
+        out.append(KeepTogether([P(f"{esc(name)} — {esc(md.get('model_name') or name)}", "h2"), kv_table(rows)]))
+    return out

@@ -1,0 +1,98 @@
+"""Evidence layers pinned to a finding: recorded in findings.json, logged, checked by verify,
+refused when unknown, and shown in the report (item page + methods appendix)."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import pytest
+
+from declip_desktop.case import Case
+from declip_desktop.case.errors import CaseError
+from declip_desktop.case.evidence_layers import store_layers
+from tests import evidence_cases as ec
+from tests.case_support import new_case
+
+
+def _case_with_clones(tmp_path):
+    src = tmp_path / "cat.png"
+    src.write_bytes(ec.clones_case()[0])
+    case = new_case(tmp_path)
+    item = case.add_paths([src]).added[0]
+    run = store_layers(case, [item], ["clones", "noise"])
+    assert len(run.stored) == 2
+    return case, item
+
+
+def test_pinned_layers_are_recorded_logged_and_verified(tmp_path):
+    case, item = _case_with_clones(tmp_path)
+    try:
+        f = case.set_finding(item.id, "suspicious", "two discs", layers=["noise", "clones"])
+        assert f.layers == ["noise", "clones"]  # the registry's order
+        doc = json.loads((case.path / "findings.json").read_text())
+        assert "clones" in json.dumps(doc) and "noise" in json.dumps(doc)
+        last = [e for e in case.audit_entries() if e.get("action") == "finding_set"][-1]
+        assert last["details"]["layers"] == ["noise", "clones"]
+        # a later edit without layers keeps them; an empty list unpins
+        assert case.set_finding(item.id, "suspicious", "edited").layers == ["noise", "clones"]
+        with pytest.raises(CaseError, match="unknown evidence layer"):
+            case.set_finding(item.id, "suspicious", layers=["bogus"])
+        assert case.verify().ok
+        path = case.path / "findings.json"
+    finally:
+        case.close()
+    # editing the pinned layers behind the case's back is caught by verify
+    text = path.read_text().replace('"noise",', "")
+    path.chmod(0o644)
+    path.write_text(text)
+    case = Case.open(tmp_path / "case", readonly=True)
+    try:
+        report = case.verify()
+        assert not report.ok
+        assert any("layers" in p.message for p in report.problems), [p.message for p in report.problems]
+    finally:
+        case.close()
+
+
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="pdftotext (poppler-utils) not installed")
+def test_report_shows_pinned_layers_and_their_methods(tmp_path):
+    from declip_desktop.report import build_report
+
+    case, item = _case_with_clones(tmp_path)
+    try:
+        case.set_finding(item.id, "suspicious", "copied disc", layers=["clones", "dq"])  # dq was never stored
+        out = tmp_path / "r.pdf"
+        build_report(case, out)
+    finally:
+        case.close()
+    text = subprocess.run(["pdftotext", "-layout", str(out), "-"], capture_output=True, text=True, check=True).stdout
+    flat = " ".join(text.split())
+    assert "Evidence layers pinned to this finding" in flat
+    assert "clones — Copy-move (clones)" in flat
+    assert "method = keypoints" in flat                     # its parameters
+    assert "How to read this." in flat and "which one is the copy cannot be told" in flat
+    assert "S1 [" in flat and "T1 [" in flat                # the clone pair's boxes
+    assert "Pinned, but not shown: no verified stored analysis" in flat   # dq: pinned, not stored
+    assert "Appendix F — Evidence-layer methods" in flat
+    assert "Cozzolino" in flat and "Amerini" in flat        # the method's reference
+    assert "noise — " not in flat                           # stored but not pinned: not on the page
+
+
+def test_case_finding_pin_layers_cli(tmp_path, capsys):
+    from declip_desktop.cli import main
+
+    case, item = _case_with_clones(tmp_path)
+    d = str(case.path)
+    case.close()
+    assert main(["case", "finding", d, item.id, "--status", "suspicious", "--pin-layers", "clones,bogus"]) != 0
+    assert "unknown evidence layer bogus" in capsys.readouterr().err
+    assert main(["case", "finding", d, item.id, "--status", "suspicious", "--pin-layers", "clones"]) == 0
+    with Case.open(d, readonly=True) as c:
+        f = c.finding(item.id)
+        assert f.layers == ["clones"]
+        assert f.model_id is None      # no learned map: a stored layer is not credited as the finding's analysis
+        assert c.verify().ok
+    assert main(["case", "finding", d, item.id, "--status", "suspicious", "--pin-layers", ""]) == 0
+    with Case.open(d, readonly=True) as c:
+        assert c.finding(item.id).layers == []

@@ -1,0 +1,155 @@
+"""GUI: the evidence-layer selector in the overlay dock (computed in a worker, stored in the case,
+drawn with the overlay controls at the layer's own default threshold; clone pairs; refusal; cancel)."""
+from __future__ import annotations
+
+import numpy as np
+
+from tests.evidence_cases import clones_case
+from tests.gui_support import (close_window, drop_paths, isolated_qsettings, make_window,  # noqa: F401
+                               tiny_model, wait_ingest)
+
+
+def _window_on_clones(qtbot, tmp_path):
+    data, suffix, *_ = clones_case()
+    photo = tmp_path / "in" / f"cat{suffix}"
+    photo.parent.mkdir()
+    photo.write_bytes(data)
+    win = make_window(qtbot, tmp_path / "case.declip")
+    drop_paths(win, [photo])
+    wait_ingest(qtbot, win)
+    eid = win.case.evidence[0].id
+    win.display.select(eid)
+    qtbot.waitUntil(lambda: win.imageView.image is not None, timeout=30000)
+    return win, eid
+
+
+def _choose(qtbot, win, layer):
+    with qtbot.waitSignal(win.layers.layerShown, timeout=120000):
+        win.layerPanel.set_layer(layer)
+
+
+def test_layer_selector_computes_stores_and_thresholds(qtbot, tmp_path):
+    win, eid = _window_on_clones(qtbot, tmp_path)
+    panel = win.overlayPanel
+    panel.set_style(panel.style().with_(threshold=0.3))
+
+    _choose(qtbot, win, "noise")
+    sa = win.case.analysis_for(eid, model_id="evidence-noise", mode="evidence")
+    assert sa is not None, "the layer was not stored in the case"
+    # the viewer draws the stored layer map, at the layer's own default threshold
+    drawn = win.imageView.overlay_item.pyramid.probability
+    assert np.allclose(drawn, sa.probability, atol=1e-3)
+    assert panel.thresholdSlider.value() == 80
+    assert "above 0.80" in panel.scoreLabel.text()
+    assert "How to read this" in win.layerPanel.howToReadLabel.text()
+    assert "Limits" in win.layerPanel.howToReadLabel.text()
+    # the same controls apply to the layer
+    panel.thresholdSlider.setValue(95)
+    assert abs(win.imageView.overlay_item.style.threshold - 0.95) < 1e-6
+    pct = 100.0 * float((sa.probability >= 0.95).mean())
+    assert f"{pct:.1f} %" in panel.scoreLabel.text() or f"{100.0 * float((sa.probability > 0.95).mean()):.1f} %" \
+        in panel.scoreLabel.text()
+
+    # clones: both ends of each pair are drawn, linked, and listed
+    _choose(qtbot, win, "clones")
+    assert panel.thresholdSlider.value() == 50
+    pairs = win.layers.shown.record["metadata"]["details"]["pairs"]
+    assert pairs, "the constructed copy-move was not found"
+    assert win.layerPanel.clonePairsList.count() == len(pairs)
+    item = win.layers._pairs_item
+    assert item is not None and item.scene() is win.imageView.scene()
+    assert len(item.childItems()) >= 5 * len(pairs)  # 2 boxes, 2 labels, 1 line per pair
+    # selecting a pair in the list highlights both of its ends
+    from PySide6.QtWidgets import QGraphicsRectItem
+
+    win.layerPanel.clonePairsList.setCurrentRow(0)
+    boxes = [c for c in win.layers._pairs_item.childItems() if isinstance(c, QGraphicsRectItem)]
+    assert [b.pen().width() for b in boxes[:2]] == [4, 4]
+    assert all(b.pen().width() == 2 for b in boxes[2:])
+
+    # pin the shown layer to the finding: recorded in the case (and logged), shown in the panel
+    assert win.layerPanel.pinLayerCheck.isVisibleTo(win.layerPanel)
+    with qtbot.waitSignal(win.layers.pinnedChanged, timeout=30000) as pinned:
+        win.layerPanel.pinLayerCheck.setChecked(True)
+    assert pinned.args == [eid, ["clones"]]
+    assert win.case.finding(eid).layers == ["clones"]
+    assert "clones" in win.layerPanel.pinnedLabel.text()
+
+    # compare maps: the two stored layers' regions, and where they agree
+    with qtbot.waitSignal(win.layers.corroborated, timeout=60000) as comp:
+        win.layerPanel.corroborateButton.click()
+    regions = comp.args[1]
+    assert {r.source for r in regions} >= {"clones"}
+    assert win.layerPanel.corroborationTable.rowCount() == len(regions)
+    assert win.layerPanel.corroborationTable.item(0, 0).text().startswith(regions[0].source)
+
+    # side by side: the left view shows another layer (noise here) at its own threshold, synchronised
+    from declip_desktop.overlay_style import DisplayMode
+
+    panel.set_mode(DisplayMode.SIDE_BY_SIDE)
+    with qtbot.waitSignal(win.layers.besideShown, timeout=60000):
+        win.layerPanel.besideCombo.setCurrentIndex(win.layerPanel.besideCombo.findData("noise"))
+    twin = win.viewer.twin.overlay_item
+    assert twin is not None and np.allclose(twin.pyramid.probability, sa.probability, atol=1e-3)
+    assert abs(twin.style.threshold - 0.80) < 1e-6 and abs(win.imageView.overlay_item.style.threshold - 0.5) < 1e-6
+    assert win.viewer.twin_box.isVisible()
+    panel.set_style(panel.style().with_(opacity=0.9))   # the shared controls reach the left view too
+    assert abs(win.viewer.twin.overlay_item.style.opacity - 0.9) < 1e-6
+    panel.set_mode(DisplayMode.HEAT)
+
+    # a refusal is one line in the panel, and nothing breaks
+    with qtbot.waitSignal(win.layers.layerFailed, timeout=60000) as blocker:
+        win.layerPanel.set_layer("dq")
+    assert "needs a JPEG" in blocker.args[1]
+    assert "needs a JPEG" in win.layerPanel.layerStatusLabel.text()
+
+    # back to the learned map (none here: the item is not analysed): no layer drawn, no pairs left,
+    # and the threshold the examiner had before the first layer
+    with qtbot.waitSignal(win.layers.layerShown, timeout=10000):
+        win.layerPanel.set_layer("")
+    assert win.imageView.overlay_item is None
+    assert panel.thresholdSlider.value() == 30
+    assert win.layers.shown is None and win.layers._pairs_item is None
+    assert not win.layerPanel.howToReadLabel.isVisible()
+    assert not win.layerPanel.pinLayerCheck.isVisibleTo(win.layerPanel)  # the learned map is not a layer to pin
+
+    report = win.case.verify()
+    assert report.ok, [p.message for p in report.problems]
+    close_window(win)
+
+
+def test_cancelled_layer_is_not_stored(qtbot, tmp_path):
+    win, eid = _window_on_clones(qtbot, tmp_path)
+    win.layerPanel.set_layer("ela")
+    job = win.layers._job
+    assert job is not None and win.layerPanel.layerCancelButton.isVisibleTo(win.layerPanel)
+    win.layerPanel.layerCancelButton.click()
+    qtbot.waitUntil(lambda: job.done.is_set(), timeout=60000)
+    qtbot.wait(50)
+    assert win.case.analysis_for(eid, model_id="evidence-ela", mode="evidence") is None
+    assert "Cancelled" in win.layerPanel.layerStatusLabel.text()
+    assert win.layers.shown is None
+    close_window(win)
+
+
+def test_back_to_the_learned_map(qtbot, tmp_path, tiny_model):
+    win, eid = _window_on_clones(qtbot, tmp_path)
+    with qtbot.waitSignal(win.analysisFinished, timeout=120000):
+        win.analyze_all()
+    qtbot.waitUntil(lambda: win.imageView.overlay_item is not None, timeout=60000)
+    learned = win.imageView.overlay_item.pyramid
+    win.findingPanel.findingStatusCombo.setCurrentIndex(win.findingPanel.findingStatusCombo.findData("suspicious"))
+    win.findings.save(sync=True)
+    recorded = win.case.finding(eid).threshold
+    _choose(qtbot, win, "noise")
+    assert win.imageView.overlay_item.pyramid is not learned
+    # the layer's threshold on the slider is not the finding's: a save while it is shown keeps the learned one
+    win.overlayPanel.thresholdSlider.setValue(93)
+    win.findingPanel.findingNoteEdit.setPlainText("seen on the noise layer")
+    win.findings.save(sync=True)
+    assert win.case.finding(eid).threshold == recorded and recorded != 0.93
+    with qtbot.waitSignal(win.layers.layerShown, timeout=10000):
+        win.layerPanel.set_layer("")
+    assert win.imageView.overlay_item.pyramid is learned
+    assert f"Score: {learned.score:.3f}" in win.overlayPanel.scoreLabel.text()
+    close_window(win)
