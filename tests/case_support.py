@@ -5,9 +5,11 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from declip_desktop.case import Case
+from engine.result import AnalysisResult
 
 
 def make_jpeg(path: Path, seed: int = 0, size=(48, 40), quality: int = 75, exif: Image.Exif | None = None) -> Path:
@@ -42,3 +44,26 @@ def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
             p = Path(root) / f
             out[str(p)] = (p.read_bytes(), p.stat().st_mtime_ns)
     return out
+
+
+def analysis_result(item, model="m1", mode="paper", seed=0, value=None, sha=None) -> AnalysisResult:
+    """A random map at the item's size, as a model would return it (value: every pixel set to it;
+    sha: the image digest the result claims, default the item's own)."""
+    rng = np.random.default_rng(seed)
+    prob = rng.random((item.height, item.width), dtype=np.float32)
+    if value is not None:
+        prob[:] = value
+    md = {"model_id": model, "mode": mode, "weights": [{"file": "w", "sha256": "ab" * 32}],
+          "image": {"sha256": sha or item.sha256}}
+    return AnalysisResult(probability=prob, raw=None, score=float(prob.mean()), metadata=md)
+
+
+@pytest.fixture
+def two_item_case(tmp_path):
+    """A case holding a.jpg (E0001) and b.png (E0002); closed after the test."""
+    make_jpeg(tmp_path / "src" / "a.jpg", seed=1)
+    make_png(tmp_path / "src" / "b.png", seed=2)
+    c = new_case(tmp_path)
+    c.add_paths([tmp_path / "src"])
+    yield c
+    c.close()

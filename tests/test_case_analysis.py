@@ -8,26 +8,15 @@ import pytest
 
 from declip_desktop.case import Case, CaseError
 from declip_desktop.cli import main
-from engine.result import AnalysisResult
-from tests.case_support import make_jpeg, make_png, new_case
+from tests.case_support import analysis_result, make_jpeg, make_png, new_case, two_item_case  # noqa: F401
 
 
-def _result(item, model="m1", mode="paper", seed=0, sha=None):
-    rng = np.random.default_rng(seed)
-    prob = rng.random((item.height, item.width), dtype=np.float32)
-    md = {"model_id": model, "mode": mode, "weights": [{"file": "w", "sha256": "ab" * 32}],
-          "image": {"sha256": sha or item.sha256}}
-    return AnalysisResult(probability=prob, raw=None, score=float(prob.mean()), metadata=md)
+_result = analysis_result
 
 
 @pytest.fixture
-def case(tmp_path):
-    make_jpeg(tmp_path / "src" / "a.jpg", seed=1)
-    make_png(tmp_path / "src" / "b.png", seed=2)
-    c = new_case(tmp_path)
-    c.add_paths([tmp_path / "src"])
-    yield c
-    c.close()
+def case(two_item_case):
+    return two_item_case
 
 
 def test_store_and_lookup_lossless(case):

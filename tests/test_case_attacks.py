@@ -19,27 +19,15 @@ from declip_desktop.case import analyses as analyses_mod
 from declip_desktop.case.audit import entry_hash
 from declip_desktop.cli import main
 from engine.result import AnalysisResult
-from tests.case_support import make_jpeg, make_png, new_case
+from tests.case_support import analysis_result, make_jpeg, make_png, new_case, two_item_case  # noqa: F401
 
 
-def _result(item, model="m1", mode="paper", seed=0, value=None):
-    rng = np.random.default_rng(seed)
-    prob = rng.random((item.height, item.width), dtype=np.float32)
-    if value is not None:
-        prob[:] = value
-    md = {"model_id": model, "mode": mode, "weights": [{"file": "w", "sha256": "ab" * 32}],
-          "image": {"sha256": item.sha256}}
-    return AnalysisResult(probability=prob, raw=None, score=float(prob.mean()), metadata=md)
+_result = analysis_result
 
 
 @pytest.fixture
-def case(tmp_path):
-    make_jpeg(tmp_path / "src" / "a.jpg", seed=1)
-    make_png(tmp_path / "src" / "b.png", seed=2)
-    c = new_case(tmp_path)
-    c.add_paths([tmp_path / "src"])
-    yield c
-    c.close()
+def case(two_item_case):
+    return two_item_case
 
 
 def _kinds(rep):
