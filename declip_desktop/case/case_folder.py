@@ -20,7 +20,6 @@ from __future__ import annotations
 import os
 import re
 import threading
-import uuid as uuidlib
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -30,16 +29,15 @@ from . import schema
 from .atomic import write_bytes_atomic, write_json_atomic
 from .audit import AuditLog, AuditWriteError
 from .errors import CaseError, CaseSchemaError
-from .folder_upkeep import clear_failed_create as _clear_failed_create
 from .folder_upkeep import evidence_bytes as _evidence_bytes
-from .folder_upkeep import EVIDENCE_JSON, FINDINGS_JSON, SUBDIRS, remove_leftovers
+from .folder_upkeep import (CASE_JSON, CASE_SUFFIX, EVIDENCE_JSON, FINDINGS_JSON, SUBDIRS, make_case_folder,
+                            new_case_info, remove_leftovers)
+from .finding_rules import checked_finding_change, revised_finding
 from .lock import CaseLock
-from .records import (DEFAULT_STATUS, FINDING_STATUSES, EvidenceItem, Finding, IngestReport, StoredAnalysis,
+from .records import (DEFAULT_STATUS, EvidenceItem, Finding, IngestReport, StoredAnalysis,
                       VerifyReport)
 from .util import check_length, inside, record_digest, utc_now
 
-CASE_SUFFIX = ".declip"
-CASE_JSON = "case.json"
 
 Progress = Callable[[int, int, str], None]
 Cancel = Callable[[], bool]
@@ -85,41 +83,9 @@ class Case:
     def create(cls, path: str | os.PathLike, *, title: str, number: str, examiner: str, organisation: str = "",
                description: str = "") -> "Case":
         """Create `<path>.declip/` (suffix added when missing) and return it open for writing."""
-        title, number, examiner = (str(title or "").strip(), str(number or "").strip(), str(examiner or "").strip())
-        if not title:
-            raise CaseError("a case needs a title")
-        if not examiner:
-            raise CaseError("a case needs an examiner name")
-        for key, value in (("title", title), ("number", number), ("examiner", examiner),
-                           ("organisation", str(organisation or "")), ("description", str(description or ""))):
-            check_length(key, value)
-        p = Path(path)
-        if p.suffix != CASE_SUFFIX:
-            p = p.with_name(p.name + CASE_SUFFIX)
-        if (p / CASE_JSON).exists():
-            raise CaseError(f"{p}: a case already exists here")
-        if p.exists() and not p.is_dir():
-            raise CaseError(f"{p}: exists and is not a folder")
-        if p.exists():
-            _clear_failed_create(p)
-        try:
-            p.mkdir(parents=True, exist_ok=True)
-            for sub in SUBDIRS:
-                (p / sub).mkdir(exist_ok=True)
-        except OSError as exc:
-            raise CaseError(f"{p}: cannot create the case folder ({exc.strerror or exc})") from None
-        now = utc_now()
-        info = {
-            "schema_version": schema.SCHEMA_VERSION,
-            "uuid": str(uuidlib.uuid4()),
-            "title": title,
-            "number": number,
-            "examiner": examiner,
-            "organisation": str(organisation or "").strip(),
-            "description": str(description or ""),
-            "created_utc": now,
-            "modified_utc": now,
-        }
+        info = new_case_info(title, number, examiner, organisation, description)  # checked before any folder
+        p = make_case_folder(Path(path))
+        examiner = info["examiner"]
         lock = CaseLock(p)
         lock.acquire()
         case = cls(p, info, readonly=False, examiner=examiner, lock=lock)
@@ -398,36 +364,12 @@ class Case:
         """Record a finding. status must be one of FINDING_STATUSES. None for note/threshold/opacity/
         model_id/mode/layers keeps the previous value. threshold and opacity must be within [0, 1].
         layers: the evidence layers pinned to the finding (names from engine.evidence). Logged."""
-        status = str(status).strip().lower().replace("_", " ")
-        if status not in FINDING_STATUSES:
-            raise CaseError(f"unknown finding status '{status}'; use one of: {', '.join(FINDING_STATUSES)}")
-        if note is not None:
-            check_length("note", str(note))
-        for name, v in (("threshold", threshold), ("opacity", opacity)):
-            if v is not None and not (isinstance(v, (int, float)) and 0.0 <= float(v) <= 1.0):
-                raise CaseError(f"{name} must be a number between 0 and 1, got {v!r}")
-        if layers is not None:
-            from .evidence_layers import check_pinned_layers
-
-            layers = check_pinned_layers(layers)
+        change = checked_finding_change(status, note, threshold, opacity, model_id, mode, layers)
         with self._mutex:
             self._check_writable()
             self.item(evidence_id)
             old = self._findings.get(evidence_id)
-            now = utc_now()
-            f = Finding(
-                evidence_id=evidence_id,
-                status=status,
-                note=str(note) if note is not None else (old.note if old else ""),
-                threshold=float(threshold) if threshold is not None else (old.threshold if old else None),
-                opacity=float(opacity) if opacity is not None else (old.opacity if old else None),
-                model_id=model_id if model_id is not None else (old.model_id if old else None),
-                mode=mode if mode is not None else (old.mode if old else None),
-                examiner=self.session_examiner,
-                layers=list(layers) if layers is not None else (list(old.layers) if old else []),
-                created_utc=old.created_utc if old else now,
-                modified_utc=now,
-            )
+            f = revised_finding(old, evidence_id, change, self.session_examiner, utc_now())
             new_all = dict(self._findings)
             new_all[evidence_id] = f
             write_json_atomic(self.path / FINDINGS_JSON, self._findings_doc(new_all))

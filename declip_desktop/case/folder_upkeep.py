@@ -1,16 +1,20 @@
-"""Upkeep of a case folder's files: the evidence index format, clearing a killed create, and
-removing the temp files killed writes left behind. Used by case_folder.Case."""
+"""Upkeep of a case folder's files: a new case's details and folders, the evidence index format,
+clearing a killed create, and removing the temp files killed writes left behind. Used by case_folder.Case."""
 from __future__ import annotations
 
 import json
 import os
+import uuid
 from pathlib import Path
 
+from . import schema
 from .atomic import remove_stale_temps
 from .errors import CaseError
 from .lock import CaseLock
-from .util import inside
+from .util import check_length, inside, utc_now
 
+CASE_SUFFIX = ".declip"
+CASE_JSON = "case.json"
 EVIDENCE_JSON = "evidence.json"
 FINDINGS_JSON = "findings.json"
 SUBDIRS = ("evidence", "analyses", "reports", "thumbs")
@@ -59,3 +63,39 @@ def remove_leftovers(case_dir: Path) -> list[str]:
         if d.is_dir() and not d.is_symlink() and inside(case_dir, d):
             removed += [os.path.relpath(os.path.join(d, n), case_dir) for n in remove_stale_temps(d, names=True)]
     return removed
+
+
+def new_case_info(title, number, examiner, organisation="", description="") -> dict:
+    """case.json's details for a new case, checked (title and examiner required, lengths bounded)."""
+    title, number, examiner = (str(title or "").strip(), str(number or "").strip(), str(examiner or "").strip())
+    if not title:
+        raise CaseError("a case needs a title")
+    if not examiner:
+        raise CaseError("a case needs an examiner name")
+    organisation, description = str(organisation or "").strip(), str(description or "")
+    for key, value in (("title", title), ("number", number), ("examiner", examiner),
+                       ("organisation", organisation), ("description", description)):
+        check_length(key, value)
+    now = utc_now()
+    return {"schema_version": schema.SCHEMA_VERSION, "uuid": str(uuid.uuid4()), "title": title, "number": number,
+            "examiner": examiner, "organisation": organisation, "description": description,
+            "created_utc": now, "modified_utc": now}
+
+
+def make_case_folder(p: Path) -> Path:
+    """Make `<p>.declip/` (suffix added when missing) and its sub-folders; never over an existing case."""
+    if p.suffix != CASE_SUFFIX:
+        p = p.with_name(p.name + CASE_SUFFIX)
+    if (p / CASE_JSON).exists():
+        raise CaseError(f"{p}: a case already exists here")
+    if p.exists() and not p.is_dir():
+        raise CaseError(f"{p}: exists and is not a folder")
+    if p.exists():
+        clear_failed_create(p)
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+        for sub in SUBDIRS:
+            (p / sub).mkdir(exist_ok=True)
+    except OSError as exc:
+        raise CaseError(f"{p}: cannot create the case folder ({exc.strerror or exc})") from None
+    return p
