@@ -117,7 +117,9 @@ def test_metadata_sections_from_item_and_record():
               "metadata": {"tiling": {"scaled_size": [1024, 683], "scale": 0.170667, "tiles": 12},
                            "device_name": "CPU"}}
     s = metadata_sections(item, record, "ok")
-    assert list(s) == ["Integrity", "File", "Analysis", "Image metadata", "EXIF"]
+    # Content Credentials right after Integrity, before any map detail (#40)
+    assert list(s) == ["Integrity", "Content Credentials", "File", "Analysis", "Image metadata", "EXIF"]
+    assert s["Content Credentials"] == {"status": "not read at ingest"}
     assert s["Integrity"]["state"] == "ok" and s["File"]["dimensions"] == "6000 x 4000"
     assert s["Analysis"]["mode"].startswith("Tiled, reduced") and s["Analysis"]["working resolution"].startswith("1024 x 683")
     assert s["EXIF"] == {"Make": "Canon"} and "exif" not in s["Image metadata"]
