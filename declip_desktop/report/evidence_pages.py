@@ -14,6 +14,7 @@ from PIL import ImageDraw
 from reportlab.platypus import CondPageBreak, Flowable, PageBreak, KeepTogether, Spacer, Table, TableStyle
 
 from declip_desktop.case.util import readable_utc
+from engine import evidence
 
 from . import imaging
 from .blocks import P, X, box, esc, fmt_score, fmt_threshold, kv_table
@@ -108,7 +109,7 @@ def pinned_section(pictures: list[LayerPicture]) -> list[Flowable]:
         row.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("ALIGN", (0, 0), (-1, -1), "CENTER"),
                                  ("LEFTPADDING", (0, 0), (-1, -1), 0), ("RIGHTPADDING", (0, 0), (-1, -1), 0)]))
         md = pic.metadata
-        rows = [("Score", f"{fmt_score(pic.score)} (share of the image above 0.5)"),
+        rows = [("Score", f"{fmt_score(pic.score)} ({evidence.info(pic.layer).score_meaning})"),
                 ("Flagged", f"{100 * (pic.flagged or 0):.1f} % of the image above {fmt_threshold(pic.threshold)}"),
                 ("Parameters", _params(md)),
                 ("Method version", str(md.get("method_version", "?"))),

@@ -46,6 +46,7 @@ class LayerInfo:
     defaults: dict
     threshold: float
     needs_jpeg: bool
+    score_meaning: str = "share of the image above 0.5"  # what the layer's image score is
 
 
 def _module(name: str):
@@ -57,7 +58,8 @@ def _module(name: str):
 def info(name: str) -> LayerInfo:
     m = _module(name)
     return LayerInfo(name, m.TITLE, m.VERSION, m.REFERENCE, m.HOW_TO_READ, m.LIMITS, dict(m.DEFAULTS),
-                     DEFAULT_THRESHOLDS[name], name in JPEG_LAYERS)
+                     DEFAULT_THRESHOLDS[name], name in JPEG_LAYERS,
+                     getattr(m, "SCORE_MEANING", LayerInfo.score_meaning))
 
 
 def layers() -> list[LayerInfo]:

@@ -21,8 +21,9 @@ REFERENCE = ("D. Cozzolino, G. Poggi, L. Verdoliva, 'Efficient dense-field copy-
              "Inf. Forensics Security 10(11), 2015; I. Amerini et al., 'A SIFT-based forensic method for copy-move "
              "attack detection and transformation recovery', IEEE Trans. Inf. Forensics Security 6(3), 2011.")
 HOW_TO_READ = ("Bright = this area is a copy of another area of the same image, or the original of such a copy. "
-               "metadata.details.pairs lists each source and target box with the transform between them; both ends "
+               "Each pair's source (S) and target (T) boxes are listed with the transform between them; both ends "
                "of a pair are marked, and which one is the copy cannot be told from the pixels alone.")
+SCORE_MEANING = "strength of the strongest confirmed copy, 0 when none"
 LIMITS = ("Repetitive content (windows, tiles, leaves, sky, water) can match itself; regions smaller than about "
           "min_area pixels at the working scale, strong scaling (beyond about 0.7-1.4), heavy blur or noise on the copy, "
           "and flat areas without texture are missed. `keypoints` needs textured content; `dense` works at a reduced "
