@@ -67,3 +67,16 @@ def two_item_case(tmp_path):
     c.add_paths([tmp_path / "src"])
     yield c
     c.close()
+
+
+def fail_index_writes(monkeypatch) -> None:
+    """Make every atomic replace of evidence.json fail as on a full disk (the ingest's index write);
+    other files are written as usual. monkeypatch.undo() ends it."""
+    real_replace = os.replace
+
+    def fail_on_index(src, dst, *a, **k):
+        if str(dst).endswith("evidence.json"):
+            raise OSError(28, "No space left on device")
+        return real_replace(src, dst, *a, **k)
+
+    monkeypatch.setattr(os, "replace", fail_on_index)

@@ -19,7 +19,7 @@ from declip_desktop.case import analyses as analyses_mod
 from declip_desktop.case.audit import entry_hash
 from declip_desktop.cli import main
 from engine.result import AnalysisResult
-from tests.case_support import analysis_result, make_jpeg, make_png, new_case, two_item_case  # noqa: F401
+from tests.case_support import analysis_result, fail_index_writes, make_jpeg, make_png, new_case, two_item_case  # noqa: F401
 
 
 _result = analysis_result
@@ -390,14 +390,7 @@ def test_interrupted_ingest_never_gives_a_logged_id_to_other_bytes(tmp_path, mon
     make_jpeg(tmp_path / "src" / "a.jpg", seed=1)
     make_jpeg(tmp_path / "other" / "0.jpg", seed=7)
     case = new_case(tmp_path)
-    real_replace = os.replace
-
-    def fail_on_index(src_, dst, *a, **k):
-        if str(dst).endswith("evidence.json"):
-            raise OSError(28, "No space left on device")
-        return real_replace(src_, dst, *a, **k)
-
-    monkeypatch.setattr(os, "replace", fail_on_index)
+    fail_index_writes(monkeypatch)
     with pytest.raises(OSError):
         case.add_paths([tmp_path / "src"])
     monkeypatch.undo()

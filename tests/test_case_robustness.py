@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from declip_desktop.case import Case, CaseError, CaseLockedError, CaseSchemaError
-from tests.case_support import make_jpeg, new_case
+from tests.case_support import fail_index_writes, make_jpeg, new_case
 
 
 def _files(path):
@@ -53,14 +53,7 @@ def test_kill_during_ingest_index_write_then_resume(tmp_path, monkeypatch):
     make_jpeg(src / "b.jpg", seed=2)
     case = new_case(tmp_path)
     index_before = (case.path / "evidence.json").read_bytes()
-    real_replace = os.replace
-
-    def fail_on_index(src_, dst, *a, **k):
-        if str(dst).endswith("evidence.json"):
-            raise OSError(28, "No space left on device")
-        return real_replace(src_, dst, *a, **k)
-
-    monkeypatch.setattr(os, "replace", fail_on_index)
+    fail_index_writes(monkeypatch)
     with pytest.raises(OSError):
         case.add_paths([src])
     monkeypatch.undo()
