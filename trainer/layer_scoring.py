@@ -31,24 +31,25 @@ FLAG_SHARE = 0.01   # an authentic image counts as flagged when more than 1 % of
 
 
 def load_entries(folder: str | Path) -> list[dict]:
-    """The benchmark's entries: from manifest.json, or built from images/ masks/ real/."""
+    """The benchmark's entries (image, mask, source_mask, kind, manipulated; paths relative to the
+    folder), read by the trainer's one reader of data sets: a manifest.json list, or a generic
+    images/ masks/ real/ folder."""
+    return _read(folder)[0]
+
+
+def _read(folder: str | Path) -> tuple[list[dict], list[str]]:
+    from .datasets import load_dataset
+
     folder = Path(folder)
-    man = folder / "manifest.json"
-    if man.is_file():
-        data = json.loads(man.read_text())
-        entries = data["items"] if isinstance(data, dict) else data
-        return [dict(e) for e in entries]
-    out = []
-    for img in sorted((folder / "images").glob("*")):
-        masks = [m for m in (folder / "masks").glob(img.stem + ".*")]
-        out.append({"image": f"images/{img.name}", "mask": f"masks/{masks[0].name}" if masks else None,
-                    "source_mask": None, "kind": "manipulated", "manipulated": True})
-    for img in sorted((folder / "real").glob("*")) if (folder / "real").is_dir() else []:
-        out.append({"image": f"real/{img.name}", "mask": None, "source_mask": None, "kind": "authentic",
-                    "manipulated": False})
-    if not out:
-        raise FileNotFoundError(f"{folder}: no manifest.json and no images/ folder")
-    return out
+    ds = load_dataset(folder, None)  # a benchmark manifest, or images/ masks/ real/ in the folder itself
+
+    def rel(p: Path | None) -> str | None:
+        return None if p is None else p.relative_to(folder).as_posix()
+
+    entries = [{"image": rel(s.image), "mask": rel(s.mask), "source_mask": rel(s.source_mask),
+                "kind": s.group if s.group and s.group != "real" else ("manipulated" if s.label else "authentic"),
+                "manipulated": bool(s.label)} for s in ds.samples]
+    return entries, list(ds.problems)
 
 
 def _truth(folder: Path, e: dict, shape: tuple[int, int], against_sources: bool) -> np.ndarray:
@@ -116,7 +117,8 @@ def score_map_producer(manifest_dir: str | Path, producer: Callable[[Path], tupl
     folder = Path(manifest_dir)
     if against_sources is None:
         against_sources = bool(getattr(producer, "against_sources", False))
-    entries = [e for e in load_entries(folder) if kinds is None or e["kind"] in set(kinds)]
+    entries, problems = _read(folder)
+    entries = [e for e in entries if kinds is None or e["kind"] in set(kinds)]
     thresholds = [float(t) for t in thresholds]
     rows: list[dict] = []
     t0 = time.perf_counter()
@@ -140,7 +142,7 @@ def score_map_producer(manifest_dir: str | Path, producer: Callable[[Path], tupl
     scores = np.array([r["score"] for r in rows])
     labels = np.array([r["manipulated"] for r in rows])
     out = {"producer": getattr(producer, "__name__", "producer"), "folder": str(folder), "images": len(rows),
-           "against_sources": against_sources,
+           "against_sources": against_sources, "problems": problems,
            "refused": sum(r["refused"] is not None for r in rows), "seconds": time.perf_counter() - t0,
            "image_ap": average_precision(scores, labels) if labels.any() and (~labels).any() else float("nan"),
            "chance_ap": float(labels.mean() * 100) if len(labels) else float("nan"), "thresholds": {}}
