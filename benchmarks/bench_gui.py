@@ -24,14 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-
-def _wait(app, cond, timeout=600.0):
-    t0 = time.perf_counter()
-    while not cond():
-        app.processEvents()
-        time.sleep(0.002)
-        if time.perf_counter() - t0 > timeout:
-            raise TimeoutError("timed out")
+from declip_desktop.event_wait import wait_until  # noqa: E402  (after the path is set)
 
 
 def _window(app, case_dir: Path):
@@ -49,11 +42,11 @@ def bench_analysis_stall(app, tmp: Path) -> None:
 
     w = _window(app, tmp / "a.declip")
     w.add_paths([str(p) for p in write_photos(tmp / "in", 6, size=(1600, 1200))])
-    _wait(app, lambda: not w.ingest.busy and w.imageView.image is not None)
+    wait_until(app, lambda: not w.ingest.busy and w.imageView.image is not None, timeout=600, poll=0.002)
     meter = GapMeter()
     meter.start()
     w.analyze_all()
-    _wait(app, lambda: not w.analysis.running)
+    wait_until(app, lambda: not w.analysis.running, timeout=600, poll=0.002)
     meter.stop()
     print(f"analysis of 6 photos (1600x1200): max event-loop gap {meter.max_gap * 1000:.1f} ms over "
           f"{meter.ticks} ticks (target < 200 ms)")
@@ -95,10 +88,10 @@ def bench_24mp(app, tmp: Path) -> None:
     meter = GapMeter()
     meter.start()
     win.add_paths([str(photo)])
-    _wait(app, lambda: not win.ingest.busy)
+    wait_until(app, lambda: not win.ingest.busy, timeout=600, poll=0.002)
     win.analyze_all()
-    _wait(app, lambda: not win.analysis.running)
-    _wait(app, lambda: win.imageView.overlay_item is not None)
+    wait_until(app, lambda: not win.analysis.running, timeout=600, poll=0.002)
+    wait_until(app, lambda: win.imageView.overlay_item is not None, timeout=600, poll=0.002)
     meter.stop()
     print(f"24 MP drop+ingest+analysis+display: max event-loop gap {meter.max_gap * 1000:.1f} ms "
           f"(target < 100 ms); gaps > 50 ms {meter.long_gaps}")

@@ -30,6 +30,7 @@ class LayerHost:
     current_id: Callable[[], str | None]
     show_learned: Callable[[], None]           # put the item's learned map back on screen
     set_overlay: Callable[[object], None]      # the map the cursor readout reads (MapPyramid or None)
+    describe: Callable[[str | None], None] = lambda text: None  # says elsewhere which layer is on screen
 
 
 @dataclass
@@ -128,6 +129,7 @@ class EvidenceLayersController(QObject):
     besideShown = Signal(str, str)  # evidence id, layer drawn beside
     corroborated = Signal(str, list)  # evidence id, FlaggedRegion rows
     pinnedChanged = Signal(str, list)  # evidence id, the finding's pinned layers (as the case now holds them)
+    findingRecorded = Signal(object)  # the Finding a pin wrote (the Finding dock shows its time and pins)
 
     def __init__(self, panel: LayerPanel, host: LayerHost, parent: QObject | None = None):
         super().__init__(parent)
@@ -143,6 +145,7 @@ class EvidenceLayersController(QObject):
         panel.corroborateButton.clicked.connect(self.corroborate)
         panel.besideChosen.connect(self.beside)
         host.overlay_panel.styleChanged.connect(lambda *_: self._style_beside())
+        host.overlay_panel.styleChanged.connect(lambda *_: self._describe())
         self._beside: tuple | None = None   # (name, map pyramid, threshold) drawn in the side-by-side view
         self._beside_job: Job | None = None
 
@@ -216,6 +219,7 @@ class EvidenceLayersController(QObject):
     def _pinned_saved(self, finding) -> None:
         if finding.evidence_id == self.host.current_id():
             self._show_pinned(self.shown.layer if self.shown else None)
+        self.findingRecorded.emit(finding)
         self.pinnedChanged.emit(finding.evidence_id, list(finding.layers))
 
     def finding_style(self, style):
@@ -277,6 +281,7 @@ class EvidenceLayersController(QObject):
                   if not self.panel.layerCombo.itemText(i).endswith("(compute)")}
         self.panel.set_stored(stored | {shown.layer})
         self._draw_pairs(-1)
+        self._describe()
         self._title(shown.layer)
         self._show_pinned(shown.layer)
         self.layerShown.emit(shown.evidence_id, shown.layer)
@@ -389,8 +394,27 @@ class EvidenceLayersController(QObject):
             self._pairs_item = ClonePairsItem(pairs, selected)
             scene.addItem(self._pairs_item)
 
+    def _describe(self) -> None:
+        """'ela — Error level analysis · threshold 0.50 (default 0.5) · quality=90 · stored …' for the
+        Analysis dock, at the threshold now on the slider; None when the learned map is shown."""
+        if self.shown is None:
+            self.host.describe(None)
+            return
+        from declip_desktop.case.util import readable_utc
+
+        md = self.shown.record.get("metadata") or {}
+        params = ", ".join(f"{k}={v}" for k, v in (md.get("parameters") or {}).items()) or "default parameters"
+        title = md.get("model_name") or md.get("title")
+        self.host.describe(" · ".join(x for x in (
+            f"{self.shown.layer}" + (f" ({title})" if title else ""),
+            f"threshold {self.host.overlay_panel.style().threshold:.2f} (layer default "
+            f"{md.get('default_threshold', '–')})", params,
+            f"score {self.shown.record.get('score') or 0:.3f}",
+            f"stored {readable_utc(self.shown.record.get('stored_utc')) or '–'}") if x))
+
     def _clear(self) -> None:
         self.shown = None
+        self.host.describe(None)
         self.panel.show_layer(None)
         if self._pairs_item is not None:
             self._pairs_item.scene() and self._pairs_item.scene().removeItem(self._pairs_item)
@@ -414,5 +438,6 @@ def wire_layers(win, current_id: Callable[[], str | None], show_learned: Callabl
     lay.insertWidget(0, panel)
     lay.insertWidget(lay.count() - 1, panel.details)  # before the closing stretch
     host = LayerHost(case=lambda: win.case, runner=win.runner, viewer=win.viewer, overlay_panel=win.overlayPanel,
-                     current_id=current_id, show_learned=show_learned, set_overlay=set_overlay)
+                     current_id=current_id, show_learned=show_learned, set_overlay=set_overlay,
+                     describe=win.analysisPanel.set_layer_shown)
     return panel, EvidenceLayersController(panel, host, win)

@@ -118,6 +118,15 @@ class FindingsController(QObject):
         self.recorded.emit(finding)
         self.saved.emit(eid)
 
+    def pins_recorded(self, finding) -> None:
+        """A pin (Overlay dock) rewrote the finding: its pinned list and, unless the panel holds
+        edits not yet saved, its saved line show what the case now holds."""
+        if finding.evidence_id != self.current_id:
+            return
+        self.panel.set_pinned(list(finding.layers))
+        if not self.dirty and (self.panel.status(), self.panel.note()) == (finding.status, finding.note):
+            self.panel.set_saved(finding.to_dict())
+
     def _failed(self, eid: str, message: str) -> None:
         if eid not in self._unsaved:  # a later save of this image has already succeeded
             return

@@ -116,7 +116,7 @@ class MainWindow(QMainWindow):
             ("metadata", "Metadata", self.metadataView, left), ("problems", "Problems", self.problemsPanel, bottom),
         ):
             dock = QDockWidget(title, self, objectName=f"{key}Dock")
-            dock.setWidget(_scroll(widget) if key in ("analysis", "overlay", "finding") else widget)
+            dock.setWidget(_scroll(widget) if key in ("analysis", "overlay") else widget)  # finding scrolls inside
             if key in ("analysis", "overlay"):  # progress and readouts must never scroll out of view
                 dock.widget().setMinimumHeight(widget.sizeHint().height() + 6)
                 dock.widget().setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
@@ -254,6 +254,7 @@ class MainWindow(QMainWindow):
         self.layerPanel, self.layers = wire_layers(self, lambda: d.current_id, lambda: d.present(d.current_id),
                                                    lambda ov: setattr(d, "current_overlay", ov))
         self.evidenceList.selectionModel().currentChanged.connect(lambda *_: self.layers.item_changed())
+        self.layers.findingRecorded.connect(self.findings.pins_recorded)
         d.displayReady.connect(lambda _eid: self.layers.item_changed())
 
     # ------------------------------------------------------------------------ state and prefs --

@@ -14,23 +14,14 @@ import argparse
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from declip_desktop.event_wait import wait_until  # noqa: E402  (after the path is set)
 
-def wait(app, cond, timeout=300.0):
-    t0 = time.time()
-    while not cond():
-        app.processEvents()
-        time.sleep(0.01)
-        if time.time() - t0 > timeout:
-            raise TimeoutError("timed out")
-    for _ in range(20):
-        app.processEvents()
-        time.sleep(0.01)
+SETTLE = 20  # event rounds after each wait, so the window has repainted before a shot
 
 
 def find(w, name):
@@ -42,7 +33,10 @@ def find(w, name):
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
+    ap.add_argument("--only", choices=["main", "layers", "dialogs"], action="append",
+                    help="render only these groups (repeatable; default: all)")
     args = ap.parse_args()
+    groups = set(args.only or ["main", "layers", "dialogs"])
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if not os.environ.get("DISPLAY"):
@@ -80,18 +74,18 @@ def main() -> int:
     w = MainWindow()
     w.resize(1500, 920)
     w.show()
-    wait(app, lambda: True)
+    wait_until(app, lambda: True, settle=SETTLE)
     shot(w, "main-empty")
 
     w.open_case(str(demo.build_demo_case(tmp / "demo")))
     w.set_examiner("王小明")  # a CJK name: drawn with the bundled fonts, not as boxes
-    wait(app, lambda: w.imageView.image is not None)
+    wait_until(app, lambda: w.imageView.image is not None, settle=SETTLE)
     w.analyze_all()
-    wait(app, lambda: not w.analysis.running)
+    wait_until(app, lambda: not w.analysis.running, settle=SETTLE)
     rows = [r.name for r in w.evidenceModel.rows()]
     target = rows.index("astronaut_splice.jpg") if "astronaut_splice.jpg" in rows else 0
     w.evidenceList.setCurrentIndex(w.evidenceModel.index(target))
-    wait(app, lambda: w.imageView.overlay_item is not None)
+    wait_until(app, lambda: w.imageView.overlay_item is not None, settle=SETTLE)
     find(w, "findingStatusCombo").setCurrentIndex(find(w, "findingStatusCombo").findData("suspicious"))
     # The default model's real output on this sample, described as an examiner would: it marks the
     # authentic shuttle and only the rim of the pasted mug (see the model card's limits).
@@ -102,19 +96,27 @@ def main() -> int:
     find(w, "opacitySlider").setValue(55)
     w.findings.save(sync=True)
     w.evidenceList.setFocus()
+    if "layers" in groups:
+        layer_shots(app, w, shot, target)
+    if "main" not in groups and "dialogs" not in groups:
+        w.close()
+        return 0
     shot(w, "main-heat")
     for mode, name in ((DisplayMode.MASK, "main-mask"), (DisplayMode.CONTOUR, "main-contour"),
                        (DisplayMode.SIDE_BY_SIDE, "main-side-by-side")):
         w.overlayPanel.set_mode(mode)
-        wait(app, lambda: True)
+        wait_until(app, lambda: True, settle=SETTLE)
         shot(w, name)
     w.overlayPanel.set_mode(DisplayMode.HEAT)
     top = w.imageView.overlay_item.pyramid.max_value
     find(w, "thresholdSlider").setValue(min(100, int(top * 100) + 5))  # above what the map reaches: warned
-    wait(app, lambda: True)
+    wait_until(app, lambda: True, settle=SETTLE)
     shot(w, "main-threshold-above-range")
     find(w, "thresholdSlider").setValue(50)
 
+    if "dialogs" not in groups:
+        w.close()
+        return 0
     from declip_desktop.dialogs.about import AboutDialog
     from declip_desktop.dialogs.model_manager import ModelManagerDialog
     from declip_desktop.dialogs.trainer import TrainerDialog
@@ -122,7 +124,7 @@ def main() -> int:
     for cls, name in ((ModelManagerDialog, "model-manager"), (AboutDialog, "about")):
         dlg = cls(w)
         dlg.show()
-        wait(app, lambda: True)
+        wait_until(app, lambda: True, settle=SETTLE)
         shot(dlg, name)
         dlg.close()
 
@@ -156,12 +158,82 @@ def main() -> int:
     done = []
     dlg.trainingFinished.connect(done.append)
     dlg.start()
-    wait(app, lambda: bool(done), timeout=600)
+    wait_until(app, lambda: bool(done), timeout=600, settle=SETTLE)
     shot(dlg, "trainer")
     dlg.close()
     w.close()
     app.processEvents()
     return 0
+
+
+def layer_shots(app, w, shot, splice_row: int) -> None:
+    """Section 3 of issue #38 as an examiner walks it: a layer in the selector, its how-to-read
+    panel, clones with a selected pair, side by side with two maps, the corroboration table, a
+    pinned layer, and an analysis that fails verification."""
+    from declip_desktop.overlay_style import DisplayMode
+
+    def choose(layer):
+        shown = []
+        w.layers.layerShown.connect(lambda eid, name: shown.append(name))
+        w.layerPanel.set_layer(layer)
+        wait_until(app, lambda: layer in shown or not w.layerPanel.layerProgressBar.isVisible(), settle=SETTLE)
+
+    def scroll_to(widget):
+        area = w._docks["overlay"].widget()
+        area.ensureWidgetVisible(widget, 0, 0)
+        wait_until(app, lambda: True, settle=SETTLE)
+
+    def select(name):
+        rows = [r.name for r in w.evidenceModel.rows()]
+        w.evidenceList.setCurrentIndex(w.evidenceModel.index(rows.index(name)))
+        wait_until(app, lambda: w.display._shown is not None and w.display.current_id == w.evidenceModel.rows()[
+            rows.index(name)].id, settle=SETTLE)
+
+    w.evidenceList.setCurrentIndex(w.evidenceModel.index(splice_row))
+    wait_until(app, lambda: w.imageView.overlay_item is not None, settle=SETTLE)
+    choose("ela")
+    scroll_to(w.layerPanel.howToReadLabel)
+    shot(w, "layers-ela")
+    w.layerPanel.pinLayerCheck.setChecked(True)
+    wait_until(app, lambda: "ela" in w.layerPanel.pinnedLabel.text(), settle=SETTLE)
+    shot(w, "layers-ela-pinned")
+    select("chelsea_copy_move.jpg")
+    choose("clones")
+    w.layerPanel.clonePairsList.setCurrentRow(0)
+    scroll_to(w.layerPanel.clonePairsList)
+    shot(w, "layers-clones")
+    w.layerPanel.besideCombo.setCurrentIndex(w.layerPanel.besideCombo.findData(""))  # the learned map
+    w.overlayPanel.set_mode(DisplayMode.SIDE_BY_SIDE)
+    wait_until(app, lambda: w.layers._beside is not None, settle=SETTLE)
+    w.imageView.zoom_in()
+    w.imageView.zoom_in()
+    wait_until(app, lambda: True, settle=SETTLE)
+    shot(w, "layers-side-by-side")
+    w.overlayPanel.set_mode(DisplayMode.HEAT)
+    choose("noise")
+    done = []
+    w.layers.corroborated.connect(lambda *a: done.append(a))
+    w.layerPanel.corroborateButton.click()
+    wait_until(app, lambda: bool(done) or "Compare maps:" in w.layerPanel.layerStatusLabel.text(), settle=SETTLE)
+    scroll_to(w.layerPanel.corroborationTable)
+    shot(w, "layers-corroboration")
+    # An analysis whose map was altered on disk after it was stored: verify names it.
+    case = w.case
+    eid = w.display.current_id
+    learned = [a for a in case.analyses(eid) if a.mode != "evidence"]
+    if learned:
+        path = learned[0].map_path
+        os.chmod(path, 0o644)
+        with open(path, "r+b") as f:
+            f.seek(-32, os.SEEK_END)
+            f.write(b"\0" * 16)
+        w.actionVerify.trigger()
+        wait_until(app, lambda: "Integrity" in w.statusBar().currentMessage()
+                   or w.evidenceModel.get(eid).integrity != "not checked", settle=SETTLE)
+        select("chelsea_copy_move.jpg")
+        w.layerPanel.set_layer("")
+        wait_until(app, lambda: True, settle=SETTLE)
+        shot(w, "layers-integrity-failure")
 
 
 if __name__ == "__main__":

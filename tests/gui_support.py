@@ -99,6 +99,30 @@ def case_window(qtbot, tmp_path, n_photos: int, extra=()):
     return w
 
 
+def window_on_clones(qtbot, tmp_path):
+    """A window on a new case holding the constructed copy-move photo (tests/evidence_cases.py),
+    selected and on screen; returns (window, evidence id)."""
+    from tests.evidence_cases import clones_case
+
+    data, suffix, *_ = clones_case()
+    photo = tmp_path / "in" / f"cat{suffix}"
+    photo.parent.mkdir()
+    photo.write_bytes(data)
+    win = make_window(qtbot, tmp_path / "case.declip")
+    drop_paths(win, [photo])
+    wait_ingest(qtbot, win)
+    eid = win.case.evidence[0].id
+    win.display.select(eid)
+    qtbot.waitUntil(lambda: win.imageView.image is not None, timeout=30000)
+    return win, eid
+
+
+def choose_layer(qtbot, win, layer: str) -> None:
+    """Pick `layer` in the overlay dock's selector and wait until it is drawn."""
+    with qtbot.waitSignal(win.layers.layerShown, timeout=120000):
+        win.layerPanel.set_layer(layer)
+
+
 def find(w, name: str):
     """The window's widget named `name` (objectName), as automation finds it."""
     from PySide6.QtWidgets import QWidget

@@ -4,36 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from tests.evidence_cases import clones_case
-from tests.gui_support import (close_window, drop_paths, isolated_qsettings, make_window,  # noqa: F401
-                               tiny_model, wait_ingest)
-
-
-def _window_on_clones(qtbot, tmp_path):
-    data, suffix, *_ = clones_case()
-    photo = tmp_path / "in" / f"cat{suffix}"
-    photo.parent.mkdir()
-    photo.write_bytes(data)
-    win = make_window(qtbot, tmp_path / "case.declip")
-    drop_paths(win, [photo])
-    wait_ingest(qtbot, win)
-    eid = win.case.evidence[0].id
-    win.display.select(eid)
-    qtbot.waitUntil(lambda: win.imageView.image is not None, timeout=30000)
-    return win, eid
-
-
-def _choose(qtbot, win, layer):
-    with qtbot.waitSignal(win.layers.layerShown, timeout=120000):
-        win.layerPanel.set_layer(layer)
+from tests.gui_support import (choose_layer, close_window, isolated_qsettings, tiny_model,  # noqa: F401
+                               window_on_clones)
 
 
 def test_layer_selector_computes_stores_and_thresholds(qtbot, tmp_path):
-    win, eid = _window_on_clones(qtbot, tmp_path)
+    win, eid = window_on_clones(qtbot, tmp_path)
     panel = win.overlayPanel
     panel.set_style(panel.style().with_(threshold=0.3))
 
-    _choose(qtbot, win, "noise")
+    choose_layer(qtbot, win, "noise")
     sa = win.case.analysis_for(eid, model_id="evidence-noise", mode="evidence")
     assert sa is not None, "the layer was not stored in the case"
     # the viewer draws the stored layer map, at the layer's own default threshold
@@ -51,7 +31,7 @@ def test_layer_selector_computes_stores_and_thresholds(qtbot, tmp_path):
         in panel.scoreLabel.text()
 
     # clones: both ends of each pair are drawn, linked, and listed
-    _choose(qtbot, win, "clones")
+    choose_layer(qtbot, win, "clones")
     assert panel.thresholdSlider.value() == 50
     pairs = win.layers.shown.record["metadata"]["details"]["pairs"]
     assert pairs, "the constructed copy-move was not found"
@@ -119,7 +99,7 @@ def test_layer_selector_computes_stores_and_thresholds(qtbot, tmp_path):
 
 
 def test_cancelled_layer_is_not_stored(qtbot, tmp_path):
-    win, eid = _window_on_clones(qtbot, tmp_path)
+    win, eid = window_on_clones(qtbot, tmp_path)
     win.layerPanel.set_layer("ela")
     job = win.layers._job
     assert job is not None and win.layerPanel.layerCancelButton.isVisibleTo(win.layerPanel)
@@ -133,7 +113,7 @@ def test_cancelled_layer_is_not_stored(qtbot, tmp_path):
 
 
 def test_back_to_the_learned_map(qtbot, tmp_path, tiny_model):
-    win, eid = _window_on_clones(qtbot, tmp_path)
+    win, eid = window_on_clones(qtbot, tmp_path)
     with qtbot.waitSignal(win.analysisFinished, timeout=120000):
         win.analyze_all()
     qtbot.waitUntil(lambda: win.imageView.overlay_item is not None, timeout=60000)
@@ -141,7 +121,7 @@ def test_back_to_the_learned_map(qtbot, tmp_path, tiny_model):
     win.findingPanel.findingStatusCombo.setCurrentIndex(win.findingPanel.findingStatusCombo.findData("suspicious"))
     win.findings.save(sync=True)
     recorded = win.case.finding(eid).threshold
-    _choose(qtbot, win, "noise")
+    choose_layer(qtbot, win, "noise")
     assert win.imageView.overlay_item.pyramid is not learned
     # the layer's threshold on the slider is not the finding's: a save while it is shown keeps the learned one
     win.overlayPanel.thresholdSlider.setValue(93)

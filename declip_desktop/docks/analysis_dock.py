@@ -67,6 +67,8 @@ class AnalysisPanel(QWidget):
                                      accessibleName="Displayed analysis")
         self.displayedLabel.setWordWrap(True)
         self.displayedLabel.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self._learned: tuple = (None, False, "")  # (displayed record, any stored?, its text)
+        self._layer: str | None = None  # the evidence layer drawn instead of the learned map
         self.set_idle()
 
         run = QGroupBox("Analyse with")
@@ -138,4 +140,25 @@ class AnalysisPanel(QWidget):
         text = f"Shown: {analysis_text(rec)}" if rec else ("Not analysed" if not choices else "")
         if len(choices) > 1:
             text += f" ({len(choices)} stored analyses of this image)"
-        self.displayedLabel.setText(text + (f"\n{note}" if note else ""))
+        self._learned = (rec, bool(choices), text + (f"\n{note}" if note else ""))
+        self._show_text()
+
+    def set_layer_shown(self, layer_text: str | None) -> None:
+        """An evidence layer replaces the learned map on screen (None: the learned map is back).
+        The label then says so, so it never reads "Not analysed" over a drawn map."""
+        self._layer = layer_text
+        self._show_text()
+
+    def _show_text(self) -> None:
+        rec, stored, learned = self._learned
+        layer = self._layer
+        if layer is None:
+            self.displayedLabel.setText(learned)
+        elif rec is None and stored:  # stored but not shown (e.g. failed verification): say why
+            self.displayedLabel.setText(f"Shown: evidence layer {layer}.\n{learned}")
+        elif rec is None:
+            self.displayedLabel.setText(f"Shown: evidence layer {layer}.\nThe learned map was not run on this "
+                                        "image (Analyse runs it).")
+        else:
+            self.displayedLabel.setText(f"Shown: evidence layer {layer}.\nThe learned map ({analysis_text(rec)}) "
+                                        "is hidden; choose “Learned map” in the Overlay dock to see it.")

@@ -1,9 +1,10 @@
-"""Finding dock: the analyst's status and note for the selected image."""
+"""Finding dock: the analyst's status and note for the selected image, the layers pinned to it,
+and a Save button that never scrolls out of view (only the status, note and pins scroll)."""
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (QComboBox, QFormLayout, QLabel, QPlainTextEdit, QPushButton,
-                               QVBoxLayout, QWidget)
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton,
+                               QScrollArea, QSizePolicy, QVBoxLayout, QWidget)
 
 from declip_desktop.case.util import readable_utc
 
@@ -29,23 +30,45 @@ class FindingPanel(QWidget):
             self.findingStatusCombo.addItem(s, s)  # the case's own status words
         self.findingNoteEdit = QPlainTextEdit(objectName="findingNoteEdit", accessibleName="Finding note")
         self.findingNoteEdit.setPlaceholderText("What you saw, where, and why it matters…")
-        self.findingNoteEdit.setTabChangesFocus(True)
-        self.findingNoteEdit.setMinimumHeight(60)  # on a small screen the overlay readouts come first  # a typed Tab would land in the evidence record
+        self.findingNoteEdit.setTabChangesFocus(True)  # a typed Tab would land in the evidence record
+        self.findingNoteEdit.setMinimumHeight(60)  # on a small screen the overlay readouts come first
         self.saveFindingButton = QPushButton("Save finding", objectName="saveFindingButton",
                                              accessibleName="Save the finding with the current threshold and opacity")
         self.savedLabel = QLabel("", objectName="findingSavedLabel")
         self.savedLabel.setWordWrap(True)
+        self.pinnedLabel = QLabel("", objectName="findingPinnedLabel",
+                                  accessibleName="Evidence layers pinned to the finding")
+        self.pinnedLabel.setWordWrap(True)
+        self.pinnedLabel.setToolTip("Printed on the item's report page with their maps; pin or unpin a layer "
+                                    "in the Overlay dock")
         self.scopeLabel = QLabel("", objectName="findingScopeLabel")  # shown when several images are selected
         self.scopeLabel.setWordWrap(True)
         self.scopeLabel.hide()
+        for w in (self.savedLabel, self.pinnedLabel, self.scopeLabel):  # wrap, never widen the dock
+            w.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         form = QFormLayout()
         form.addRow("Status", self.findingStatusCombo)
-        lay = QVBoxLayout(self)
+        body = QWidget(objectName="findingBody")
+        lay = QVBoxLayout(body)
+        lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.scopeLabel)
         lay.addLayout(form)
         lay.addWidget(self.findingNoteEdit, 1)
-        lay.addWidget(self.saveFindingButton)
-        lay.addWidget(self.savedLabel)
+        lay.addWidget(self.pinnedLabel)
+        scroll = QScrollArea(objectName="findingScroll")
+        scroll.setWidget(body)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setMinimumHeight(36)  # the dock may get short; the window's own minimum height must not grow
+        # On a short screen the note shrinks and then scrolls; Save and the saved line stay put.
+        footer = QHBoxLayout()
+        footer.addWidget(self.saveFindingButton)
+        footer.addWidget(self.savedLabel, 1)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(9, 4, 9, 4)
+        outer.addWidget(scroll, 1)
+        outer.addLayout(footer)
         self.saveFindingButton.clicked.connect(self.saveRequested)
         self.set_finding(None)
 
@@ -64,6 +87,10 @@ class FindingPanel(QWidget):
     def set_saved(self, finding: dict) -> None:
         self.savedLabel.setText(saved_text(finding))
 
+    def set_pinned(self, layers: list[str]) -> None:
+        self.pinnedLabel.setText(f"Pinned layers (in the report): {', '.join(layers)}" if layers else "")
+        self.pinnedLabel.setVisible(bool(layers))
+
     def set_edit(self, status: str, note: str) -> None:
         i = self.findingStatusCombo.findData(status)
         self.findingStatusCombo.setCurrentIndex(max(i, 0))
@@ -78,5 +105,6 @@ class FindingPanel(QWidget):
         self.findingStatusCombo.setCurrentIndex(max(i, 0))
         self.findingNoteEdit.setPlainText(finding.get("note", "") or "")
         self.savedLabel.setText(saved_text(finding))
+        self.set_pinned(list(finding.get("layers") or []))
         for w in (self.findingStatusCombo, self.findingNoteEdit, self.saveFindingButton):
             w.setEnabled(enabled)

@@ -1,0 +1,108 @@
+"""GUI: what the docks say around evidence layers: the Analysis dock names the layer on screen,
+a pin refreshes the Finding dock, the Finding dock's Save button stays in view, and an analysis
+that fails verification is marked and never displayed as a result."""
+from __future__ import annotations
+
+import os
+
+from declip_desktop.docks.finding_dock import saved_text
+from tests.gui_support import (choose_layer, close_window, isolated_qsettings, tiny_model,  # noqa: F401
+                               wait_overlay, window_on_clones)
+
+
+def test_analysis_dock_names_the_layer_shown(qtbot, tmp_path):
+    win, eid = window_on_clones(qtbot, tmp_path)
+    label = win.analysisPanel.displayedLabel
+    assert label.text().startswith("Not analysed")
+    choose_layer(qtbot, win, "noise")
+    text = label.text()
+    assert "Not analysed" not in text
+    assert "noise" in text and "threshold 0.80" in text
+    for key in win.layers.shown.record["metadata"].get("parameters") or {}:
+        assert key in text
+    assert "learned map was not run" in text
+    win.overlayPanel.thresholdSlider.setValue(90)  # the examiner's threshold on the layer, as it changes
+    assert "threshold 0.90" in label.text()
+    with qtbot.waitSignal(win.layers.layerShown, timeout=10000):
+        win.layerPanel.set_layer("")
+    assert label.text().startswith("Not analysed")
+    close_window(win)
+
+
+def test_analysis_dock_names_the_layer_over_an_analysed_item(qtbot, tmp_path, tiny_model):
+    win, eid = window_on_clones(qtbot, tmp_path)
+    with qtbot.waitSignal(win.analysisFinished, timeout=120000):
+        win.analyze_all()
+    wait_overlay(qtbot, win)
+    label = win.analysisPanel.displayedLabel
+    assert label.text().startswith("Shown: tiny-test")
+    choose_layer(qtbot, win, "ela")
+    assert label.text().startswith("Shown: evidence layer ela")
+    assert "tiny-test" in label.text() and "hidden" in label.text()  # the learned map is named, not shown
+    close_window(win)
+
+
+def test_pinning_refreshes_the_finding_dock(qtbot, tmp_path):
+    win, eid = window_on_clones(qtbot, tmp_path)
+    fp = win.findingPanel
+    fp.findingStatusCombo.setCurrentIndex(fp.findingStatusCombo.findData("suspicious"))
+    win.findings.save(sync=True)
+    first = win.case.finding(eid).modified_utc
+    choose_layer(qtbot, win, "noise")
+    qtbot.wait(1100)  # the saved line shows whole seconds
+    with qtbot.waitSignal(win.layers.pinnedChanged, timeout=30000):
+        win.layerPanel.pinLayerCheck.setChecked(True)
+    f = win.case.finding(eid)
+    assert f.modified_utc != first
+    assert fp.savedLabel.text() == saved_text(f.to_dict())
+    assert "noise" in fp.pinnedLabel.text()
+    with qtbot.waitSignal(win.layers.pinnedChanged, timeout=30000):
+        win.layerPanel.pinLayerCheck.setChecked(False)
+    assert "noise" not in fp.pinnedLabel.text()
+    close_window(win)
+
+
+def test_save_button_stays_in_view_at_920_px(qtbot, tmp_path):
+    win, eid = window_on_clones(qtbot, tmp_path)
+    win.resize(1500, 920)
+    fp = win.findingPanel
+    fp.findingStatusCombo.setCurrentIndex(fp.findingStatusCombo.findData("suspicious"))
+    fp.findingNoteEdit.setPlainText("A long note about what was seen, where, and why it matters. " * 8)
+    win.findings.save(sync=True)
+    choose_layer(qtbot, win, "clones")
+    with qtbot.waitSignal(win.layers.pinnedChanged, timeout=30000):
+        win.layerPanel.pinLayerCheck.setChecked(True)
+    fp.findingNoteEdit.setFocus()
+    qtbot.wait(100)
+    button = fp.saveFindingButton
+    assert button.isVisible()
+    assert button.visibleRegion().boundingRect().size() == button.size(), "the Save button is cut off or hidden"
+    assert fp.savedLabel.visibleRegion().boundingRect().height() >= fp.savedLabel.fontMetrics().height()
+    close_window(win)
+
+
+def test_analysis_failing_verify_is_marked_and_not_displayed(qtbot, tmp_path, tiny_model):
+    win, eid = window_on_clones(qtbot, tmp_path)
+    with qtbot.waitSignal(win.analysisFinished, timeout=120000):
+        win.analyze_all()
+    wait_overlay(qtbot, win)
+    sa = [a for a in win.case.analyses(eid) if a.mode != "evidence"][0]
+    os.chmod(sa.map_path, 0o644)
+    with open(sa.map_path, "r+b") as f:  # the stored map altered after it was stored
+        f.seek(-40, os.SEEK_END)
+        f.write(b"\0" * 20)
+    win.actionVerify.trigger()
+    qtbot.waitUntil(lambda: win.evidenceModel.get(eid).untrusted_analyses == 1, timeout=60000)
+    qtbot.waitUntil(lambda: win.imageView.overlay_item is None, timeout=10000)  # not displayed as a result
+    combo = win.analysisPanel.displayedCombo
+    assert combo.count() == 1 and "FAILS VERIFICATION" in combo.itemText(0)
+    assert "fails verification" in win.analysisPanel.displayedLabel.text()
+    assert "fails verification" in win.evidenceModel.data(win.evidenceModel.index(0))
+    assert win.case.finding(eid).model_id is None  # nothing was written to the finding on its behalf
+    # a fresh analysis replaces it and is shown again
+    with qtbot.waitSignal(win.analysisFinished, timeout=120000):
+        win.analyze_all()
+    wait_overlay(qtbot, win)
+    assert win.evidenceModel.get(eid).untrusted_analyses == 0
+    assert "FAILS" not in combo.itemText(combo.currentIndex())
+    close_window(win)
