@@ -222,8 +222,9 @@ class CaseController(QObject):
         job.signals.failed.connect(lambda msg: self.win.report_error("Verification failed", msg))
         self.win.runner.start(job)
 
-    def _verified(self, report) -> None:
-        win = self.win
+    def _verified(self, verified) -> None:
+        win, report = self.win, verified.report
+        win.display.mark_untrusted(verified.untrusted)
         bad = {p.evidence_id: ("missing" if p.kind == "evidence_missing" else "modified")
                for p in report.problems if p.evidence_id and p.kind.startswith("evidence")}
         for row in win.evidenceModel.rows():

@@ -38,6 +38,7 @@ class DisplayController(QObject):
         self._shown: tuple | None = None
         self._notes: dict[str, str] = {}
         self._index: dict[str, dict[jobs.AnalysisRef, dict]] = {}
+        self._untrusted: set[tuple[str, jobs.AnalysisRef]] = set()  # failed the last verification
 
     # -- the rule -------------------------------------------------------------------------------
     # The item's stored analyses are kept here as records (read once at case open, then updated
@@ -69,7 +70,24 @@ class DisplayController(QObject):
             finding = case.finding(eid)
         except Exception:
             return None
-        return pick(finding, list(self._index.get(eid, {})))
+        # the report's rule: an analysis that failed verification is never the displayed one
+        return pick(finding, [r for r in self._index.get(eid, {}) if (eid, r) not in self._untrusted])
+
+    def untrusted(self, eid: str) -> set[jobs.AnalysisRef]:
+        """The item's stored analyses that failed the last verification (altered or unlogged)."""
+        return {r for r in self._index.get(eid, {}) if (eid, r) in self._untrusted}
+
+    def mark_untrusted(self, untrusted: set) -> None:
+        """A verification's result: failing analyses are marked in the list and the switcher, and
+        the screen falls back to a trusted one (or to none)."""
+        self._untrusted = set(untrusted)
+        for key in [k for k in self._maps if k in self._untrusted]:
+            del self._maps[key]
+        for row in self.win.evidenceModel.rows():
+            self.item_changed(row.id)
+        if self.current_id is not None:
+            self._shown = None
+            self.present(self.current_id)
 
     def stored(self, eid: str) -> list[tuple[jobs.AnalysisRef, dict]]:
         """The item's detector analyses, oldest first (evidence layers are not offered for display)."""
@@ -85,6 +103,8 @@ class DisplayController(QObject):
             ref = self.displayed_ref(row.id)
             if ref is not None:
                 self.win.evidenceModel.update(row.id, score=self._index[row.id][ref].get("score"))
+            elif self.untrusted(row.id):  # only failing analyses: no score is shown for them
+                self.win.evidenceModel.update(row.id, score=None)
 
     # -- selection ------------------------------------------------------------------------------
     def select(self, eid: str | None) -> None:
@@ -140,6 +160,11 @@ class DisplayController(QObject):
         eid, case = self.current_id, self.win.case
         if ref is None or eid is None or case is None or ref == self.displayed_ref(eid):
             return
+        if (eid, ref) in self._untrusted:
+            self.win.report_error("Displayed analysis", "This analysis failed verification (its map or record "
+                                                        "changed after it was stored): it is not shown as a result.")
+            self._fill_switcher(eid, self.displayed_ref(eid))
+            return
         if case.readonly:
             self.win.report_error("Displayed analysis", "This case is open read-only: the displayed analysis "
                                                         "is the one its finding records and cannot be changed.")
@@ -153,7 +178,8 @@ class DisplayController(QObject):
         """The item's finding or analyses changed: its chip, and the screen when it is shown."""
         ref = self.displayed_ref(eid)
         rec = dict(self.stored(eid)).get(ref) if ref is not None else None
-        self.win.evidenceModel.update(eid, score=rec.get("score") if rec else None)
+        self.win.evidenceModel.update(eid, score=rec.get("score") if rec else None,
+                                      untrusted_analyses=len(self.untrusted(eid)))
         if eid == self.current_id and self._shown != (eid, ref):
             self.present(eid)
 
@@ -180,6 +206,7 @@ class DisplayController(QObject):
         self._maps.clear()
         self._notes.clear()
         self._index = {}
+        self._untrusted = set()
         self._clear_readouts()
 
     # -- loading --------------------------------------------------------------------------------
@@ -264,7 +291,8 @@ class DisplayController(QObject):
     def _fill_switcher(self, eid: str, ref) -> None:
         case = self.win.case
         self.win.analysisPanel.set_displayed(self.stored(eid), ref, self._notes.get(eid, ""),
-                                             can_switch=case is not None and not case.readonly)
+                                             can_switch=case is not None and not case.readonly,
+                                             failing=self.untrusted(eid))
 
     def _clear_readouts(self) -> None:
         # The previous image's score, range and probe must never sit beside another one.

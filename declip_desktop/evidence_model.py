@@ -30,6 +30,7 @@ class EvidenceRow:
     error: str | None = None
     busy: bool = False
     provenance: str | None = None  # C2PA verdict recorded at ingest (declip_desktop.provenance_view)
+    untrusted_analyses: int = 0  # stored analyses that failed the last verification (never displayed)
 
     @property
     def analysed(self) -> bool:
@@ -77,7 +78,9 @@ class EvidenceModel(QAbstractListModel):
         if row.error:
             return "error"
         score = f"score {row.score:.2f}" if row.score is not None else "not analysed"
-        return f"{score} · {row.status}"
+        n = row.untrusted_analyses
+        bad = (f"\n⚠ {n} analysis fails verification" if n == 1 else f"\n⚠ {n} analyses fail verification") if n else ""
+        return f"{score} · {row.status}{bad}"
 
     # -- rows -----------------------------------------------------------------------------------
     def set_rows(self, rows: list[EvidenceRow]) -> None:
@@ -146,7 +149,7 @@ def _badged_icon(row: EvidenceRow) -> QIcon:
         p.drawText(chip, Qt.AlignmentFlag.AlignCenter, text)
     draw_chip(p, row.provenance, THUMB)  # Content Credentials verdict, bottom left
     # Integrity: a warning mark at top right when the evidence copy no longer matches.
-    if row.integrity in ("modified", "missing"):
+    if row.integrity in ("modified", "missing") or row.untrusted_analyses:
         p.setBrush(QColor(215, 50, 50))
         p.setPen(Qt.PenStyle.NoPen)
         p.drawRoundedRect(QRectF(THUMB - 20, 4, 16, 16), 3, 3)

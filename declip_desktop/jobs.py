@@ -230,9 +230,21 @@ def save_finding_job(ctx: JobContext, case, evidence_id: str, status: str, note:
     return case.set_finding(evidence_id, status, note, threshold, opacity, model_id=model_id, mode=mode)
 
 
-def verify_job(ctx: JobContext, case):
-    return case.verify(progress=ctx.progress)
+@dataclass
+class Verified:
+    """A verification, with the stored analyses it found altered or unlogged (as the viewer knows
+    them): the report excludes those, and the viewer marks them and never displays them as results."""
+
+    report: Any  # case.records.VerifyReport
+    untrusted: set  # {(evidence id, AnalysisRef)}
+
+
+def verify_job(ctx: JobContext, case) -> Verified:
+    report = case.verify(progress=ctx.progress)
+    bad = set(getattr(report, "untrusted_analyses", None) or [])
+    untrusted = {(sa.evidence_id, AnalysisRef.of(sa)) for sa in case.analyses() if str(sa.json_path) in bad} if bad else set()
+    return Verified(report, untrusted)
 
 
 __all__ = ["DetectorCache", "ingest_job", "thumbnails_job", "load_display_job", "analysis_job",
-           "save_finding_job", "verify_job", "DisplayData", "AnalysisRef", "AnalysisDone", "PROGRESS_SCALE", "ImageError"]
+           "save_finding_job", "verify_job", "Verified", "DisplayData", "AnalysisRef", "AnalysisDone", "PROGRESS_SCALE", "ImageError"]

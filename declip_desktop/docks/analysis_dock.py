@@ -124,22 +124,35 @@ class AnalysisPanel(QWidget):
 
     # -- displayed analysis ---------------------------------------------------------------------
     def set_displayed(self, choices: list[tuple[object, dict]], current, note: str = "",
-                      can_switch: bool = True) -> None:
-        """choices: (AnalysisRef, record) of the item's stored analyses; current: the displayed ref."""
+                      can_switch: bool = True, failing: set = frozenset()) -> None:
+        """choices: (AnalysisRef, record) of the item's stored analyses; current: the displayed ref;
+        failing: those that failed verification (listed, marked, never selectable)."""
         combo = self.displayedCombo
         combo.blockSignals(True)
         combo.clear()
-        for ref, record in choices:
-            combo.addItem(analysis_text(record), ref)
+        for k, (ref, record) in enumerate(choices):
+            if ref in failing:
+                combo.addItem(f"⚠ FAILS VERIFICATION: {analysis_text(record)}", ref)
+                combo.model().item(k).setEnabled(False)
+                combo.setItemData(k, "Its map or record changed after it was stored (or it was never logged): "
+                                     "not shown and not reported. Analyse again to replace it.",
+                                  Qt.ItemDataRole.ToolTipRole)
+            else:
+                combo.addItem(analysis_text(record), ref)
         i = next((k for k, (ref, _) in enumerate(choices) if ref == current), -1)
-        combo.setCurrentIndex(i)
-        combo.setEnabled(can_switch and len(choices) > 1)
+        combo.setCurrentIndex(i if i >= 0 or not failing else 0)
+        combo.setEnabled(can_switch and len(choices) - len(failing) > 1)
         combo.setVisible(bool(choices))
         combo.blockSignals(False)
         rec = dict(choices)[current] if current is not None and current in dict(choices) else None
         text = f"Shown: {analysis_text(rec)}" if rec else ("Not analysed" if not choices else "")
         if len(choices) > 1:
             text += f" ({len(choices)} stored analyses of this image)"
+        if failing:
+            n = len(failing)
+            text += ("\n" if text else "") + (f"⚠ {n} stored analysis of this image fails verification" if n == 1 else
+                                               f"⚠ {n} stored analyses of this image fail verification") + \
+                ": not shown, not in the report. Analyse again to replace it."
         self._learned = (rec, bool(choices), text + (f"\n{note}" if note else ""))
         self._show_text()
 
