@@ -62,6 +62,10 @@ class DisplayController(QObject):
         refs[ref] = record
         return ref
 
+    def record_stored(self, eid: str, record: dict) -> None:
+        """An analysis stored elsewhere (an evidence layer, by the layer selector) joins the index."""
+        self._add_record(eid, record)
+
     def displayed_ref(self, eid: str) -> jobs.AnalysisRef | None:
         case = self.win.case
         if case is None:

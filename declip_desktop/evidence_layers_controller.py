@@ -31,6 +31,8 @@ class LayerHost:
     show_learned: Callable[[], None]           # put the item's learned map back on screen
     set_overlay: Callable[[object], None]      # the map the cursor readout reads (MapPyramid or None)
     describe: Callable[[str | None], None] = lambda text: None  # says elsewhere which layer is on screen
+    failing: Callable[[], set] = set           # layers of the item that failed the last verification
+    stored_record: Callable[[str, dict], None] = lambda eid, record: None  # a layer (re)stored in the case
 
 
 @dataclass
@@ -41,8 +43,9 @@ class LayerShown:
     record: dict             # model_id, mode, score, stored_utc, metadata
 
 
-def layer_job(ctx: JobContext, case, evidence_id: str, layer: str) -> LayerShown:
-    """Compute `layer` for one item unless the case already holds it up to date, then read it back."""
+def layer_job(ctx: JobContext, case, evidence_id: str, layer: str, force: bool = False) -> LayerShown:
+    """Compute `layer` for one item unless the case already holds it up to date (force: it failed
+    verification, so it is computed again), then read it back."""
     from declip_desktop.case.evidence_layers import store_layers
     from declip_desktop.pyramid import MapPyramid
     from engine.evidence import EvidenceError
@@ -50,7 +53,7 @@ def layer_job(ctx: JobContext, case, evidence_id: str, layer: str) -> LayerShown
     ctx.progress(0, 0, f"{layer}: computing…")
     item = case.item(evidence_id)
     if not case.readonly:
-        run = store_layers(case, [item], [layer], cancel=ctx.cancelled)
+        run = store_layers(case, [item], [layer], force=force, cancel=ctx.cancelled)
         if run.not_applicable:
             raise EvidenceError(run.not_applicable[0][2])
         if run.failed:
@@ -169,7 +172,7 @@ class EvidenceLayersController(QObject):
                 stored = {a.model_id[len("evidence-"):] for a in case.analyses(eid) if a.mode == "evidence"}
             except Exception:  # an unreadable item shows its error elsewhere
                 stored = set()
-        self.panel.set_stored(stored)
+        self.panel.set_stored(stored, self.host.failing())
         self._show_pinned(None)
         self.panel.set_corroboration(None)
 
@@ -240,7 +243,12 @@ class EvidenceLayersController(QObject):
             if layer == LEARNED:
                 self._restore_learned()
             return
-        job = Job(layer_job, case, eid, layer, name="evidence-layer")
+        failing = layer in self.host.failing()
+        if failing and case.readonly:
+            self.panel.set_status(f"{layer}: the stored layer fails verification and this read-only case cannot "
+                                  "store it again; it is not shown.")
+            return
+        job = Job(layer_job, case, eid, layer, failing, name="evidence-layer")
         self._job = job
         self.panel.set_busy(f"{layer}: computing…")
         job.signals.progress.connect(lambda _d, _t, msg: self.panel.set_busy(msg) if self._job is job else None)
@@ -279,7 +287,8 @@ class EvidenceLayersController(QObject):
                               f"{readable_utc(shown.record.get('stored_utc')) or ''}")
         stored = {self.panel.layerCombo.itemData(i) for i in range(1, self.panel.layerCombo.count())
                   if not self.panel.layerCombo.itemText(i).endswith("(compute)")}
-        self.panel.set_stored(stored | {shown.layer})
+        self.host.stored_record(shown.evidence_id, shown.record)  # a recomputed layer no longer fails
+        self.panel.set_stored(stored | {shown.layer}, self.host.failing())
         self._draw_pairs(-1)
         self._describe()
         self._title(shown.layer)
@@ -439,5 +448,8 @@ def wire_layers(win, current_id: Callable[[], str | None], show_learned: Callabl
     lay.insertWidget(lay.count() - 1, panel.details)  # before the closing stretch
     host = LayerHost(case=lambda: win.case, runner=win.runner, viewer=win.viewer, overlay_panel=win.overlayPanel,
                      current_id=current_id, show_learned=show_learned, set_overlay=set_overlay,
-                     describe=win.analysisPanel.set_layer_shown)
+                     describe=win.analysisPanel.set_layer_shown,
+                     failing=lambda: {r.model_id[len("evidence-"):] for r in win.display.untrusted(current_id() or "")
+                                      if r.mode == "evidence"},
+                     stored_record=win.display.record_stored)
     return panel, EvidenceLayersController(panel, host, win)

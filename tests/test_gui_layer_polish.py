@@ -106,3 +106,22 @@ def test_analysis_failing_verify_is_marked_and_not_displayed(qtbot, tmp_path, ti
     assert win.evidenceModel.get(eid).untrusted_analyses == 0
     assert "FAILS" not in combo.itemText(combo.currentIndex())
     close_window(win)
+
+
+def test_layer_failing_verify_is_marked_and_recomputed(qtbot, tmp_path):
+    win, eid = window_on_clones(qtbot, tmp_path)
+    choose_layer(qtbot, win, "noise")
+    sa = win.case.analysis_for(eid, model_id="evidence-noise", mode="evidence")
+    first = sa.stored_utc
+    os.chmod(sa.map_path, 0o644)
+    with open(sa.map_path, "r+b") as f:
+        f.seek(-40, os.SEEK_END)
+        f.write(b"\0" * 20)
+    combo = win.layerPanel.layerCombo
+    win.actionVerify.trigger()
+    qtbot.waitUntil(lambda: "fails verification" in combo.itemText(combo.findData("noise")), timeout=60000)
+    choose_layer(qtbot, win, "noise")  # computed again, not read back from the altered map
+    assert win.case.analysis_for(eid, model_id="evidence-noise", mode="evidence").stored_utc != first
+    assert "fails" not in combo.itemText(combo.findData("noise"))
+    assert win.case.verify().ok
+    close_window(win)

@@ -146,12 +146,14 @@ class LayerPanel(QWidget):
         finally:
             self.layerCombo.blockSignals(False)
 
-    def set_stored(self, names: set[str]) -> None:
-        """Mark which layers the case already holds for the current item."""
+    def set_stored(self, names: set[str], failing: set[str] = frozenset()) -> None:
+        """Mark which layers the case already holds for the current item, and which of those failed
+        verification (choosing one computes it again)."""
         for i in range(1, self.layerCombo.count()):
             name = self.layerCombo.itemData(i)
             title = dict(layer_titles())[name]
-            self.layerCombo.setItemText(i, f"{name} — {title}" + ("" if name in names else "  (compute)"))
+            mark = "  ⚠ fails verification: recompute" if name in failing else ("" if name in names else "  (compute)")
+            self.layerCombo.setItemText(i, f"{name} — {title}{mark}")
 
     def set_pinned(self, pinned: list[str], shown: str | None, can_pin: bool) -> None:
         """The finding's pinned layers, and whether the shown layer (None: the learned map) is one."""
