@@ -261,10 +261,11 @@ class ImageView(QGraphicsView):
         self.painted.emit()
 
     def copy_view_from(self, other: "ImageView") -> None:
+        """The same zoom, centred on the same image point: the two views of side by side may differ
+        in size (a splitter the examiner moved), so scroll positions alone would not line up."""
         self._fit_mode = other._fit_mode
         self.setTransform(other.transform())
-        self.horizontalScrollBar().setValue(other.horizontalScrollBar().value())
-        self.verticalScrollBar().setValue(other.verticalScrollBar().value())
+        self.centerOn(other.mapToScene(other.viewport().rect().center()))
 
 
 class ViewerPane(QWidget):
