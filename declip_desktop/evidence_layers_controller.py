@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from PySide6.QtCore import QLineF, QObject, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QPen
+from PySide6.QtGui import QColor, QFont, QPen
 from PySide6.QtWidgets import QGraphicsItemGroup, QGraphicsLineItem, QGraphicsRectItem, QGraphicsSimpleTextItem
 
 from declip_desktop.docks.layer_panel import LEARNED, LayerPanel
@@ -33,6 +33,7 @@ class LayerHost:
     describe: Callable[[str | None], None] = lambda text: None  # says elsewhere which layer is on screen
     failing: Callable[[], set] = set           # layers of the item that failed the last verification
     stored_record: Callable[[str, dict], None] = lambda eid, record: None  # a layer (re)stored in the case
+    reveal: Callable[[], None] = lambda: None  # bring the layer details (how to read, pairs, table) to the front
 
 
 @dataclass
@@ -97,6 +98,26 @@ def corroboration_job(ctx: JobContext, case, evidence_id: str, learned_threshold
     return evidence_id, corroborate(maps)
 
 
+class _Tag(QGraphicsSimpleTextItem):
+    """A pair's S1/T1 tag: bold, on a dark plate so it reads on any photo, the same size at any zoom."""
+
+    def __init__(self, text: str, colour: QColor):
+        super().__init__(text)
+        font = QFont(self.font())
+        font.setBold(True)
+        font.setPixelSize(13)
+        self.setFont(font)
+        self.setBrush(colour)
+        self.setFlag(self.GraphicsItemFlag.ItemIgnoresTransformations)
+
+    def boundingRect(self):  # noqa: N802
+        return super().boundingRect().adjusted(-3, -1, 3, 1)
+
+    def paint(self, painter, option, widget=None):
+        painter.fillRect(self.boundingRect(), QColor(0, 0, 0, 190))
+        super().paint(painter, option, widget)
+
+
 class ClonePairsItem(QGraphicsItemGroup):
     """Source box (cyan), target box (magenta) and a line between their centres, per pair."""
 
@@ -114,10 +135,8 @@ class ClonePairsItem(QGraphicsItemGroup):
                 pen.setCosmetic(True)  # the same width at every zoom
                 r.setPen(pen)
                 self.addToGroup(r)
-                label = QGraphicsSimpleTextItem(f"{tag}{k + 1}")
-                label.setBrush(colour)
+                label = _Tag(f"{tag}{k + 1}", colour)
                 label.setPos(box[0] + 2, box[1] + 2)
-                label.setFlag(label.GraphicsItemFlag.ItemIgnoresTransformations)
                 self.addToGroup(label)
             line = QGraphicsLineItem(QLineF((s[0] + s[2]) / 2, (s[1] + s[3]) / 2, (t[0] + t[2]) / 2, (t[1] + t[3]) / 2))
             pen = QPen(QColor(255, 255, 0), width, Qt.PenStyle.DashLine)
@@ -149,6 +168,7 @@ class EvidenceLayersController(QObject):
         panel.besideChosen.connect(self.beside)
         host.overlay_panel.styleChanged.connect(lambda *_: self._style_beside())
         host.overlay_panel.styleChanged.connect(lambda *_: self._describe())
+        host.overlay_panel.styleChanged.connect(lambda st: panel.set_side_by_side(st.mode.value == "side_by_side"))
         self._beside: tuple | None = None   # (name, map pyramid, threshold) drawn in the side-by-side view
         self._beside_job: Job | None = None
 
@@ -193,6 +213,7 @@ class EvidenceLayersController(QObject):
         eid, regions = result
         if eid == self.host.current_id():
             self.panel.set_corroboration(regions)
+            self.host.reveal()
             self.corroborated.emit(eid, regions)
 
     def _pinned(self) -> list[str]:
@@ -281,16 +302,14 @@ class EvidenceLayersController(QObject):
         self.host.set_overlay(shown.overlay)
         _readouts(panel, shown.overlay)
         self.panel.show_layer(md)
-        from declip_desktop.case.util import readable_utc
-
-        self.panel.set_status(f"{shown.layer}: score {shown.record.get('score', 0):.3f}; stored in the case "
-                              f"{readable_utc(shown.record.get('stored_utc')) or ''}")
+        self.panel.set_status("")  # the Analysis dock says what is shown, its parameters and when it was stored
         stored = {self.panel.layerCombo.itemData(i) for i in range(1, self.panel.layerCombo.count())
                   if not self.panel.layerCombo.itemText(i).endswith("(compute)")}
         self.host.stored_record(shown.evidence_id, shown.record)  # a recomputed layer no longer fails
         self.panel.set_stored(stored | {shown.layer}, self.host.failing())
         self._draw_pairs(-1)
         self._describe()
+        self.host.reveal()
         self._title(shown.layer)
         self._show_pinned(shown.layer)
         self.layerShown.emit(shown.evidence_id, shown.layer)
@@ -404,22 +423,17 @@ class EvidenceLayersController(QObject):
             scene.addItem(self._pairs_item)
 
     def _describe(self) -> None:
-        """'ela — Error level analysis · threshold 0.50 (default 0.5) · quality=90 · stored …' for the
+        """'ela (Error level analysis), threshold 0.50 (its default 0.5); quality=90, window=9' for the
         Analysis dock, at the threshold now on the slider; None when the learned map is shown."""
         if self.shown is None:
             self.host.describe(None)
             return
-        from declip_desktop.case.util import readable_utc
-
         md = self.shown.record.get("metadata") or {}
         params = ", ".join(f"{k}={v}" for k, v in (md.get("parameters") or {}).items()) or "default parameters"
         title = md.get("model_name") or md.get("title")
-        self.host.describe(" · ".join(x for x in (
-            f"{self.shown.layer}" + (f" ({title})" if title else ""),
-            f"threshold {self.host.overlay_panel.style().threshold:.2f} (layer default "
-            f"{md.get('default_threshold', '–')})", params,
-            f"score {self.shown.record.get('score') or 0:.3f}",
-            f"stored {readable_utc(self.shown.record.get('stored_utc')) or '–'}") if x))
+        self.host.describe(f"{self.shown.layer}" + (f" ({title})" if title else "")
+                           + f", threshold {self.host.overlay_panel.style().threshold:.2f} (its default "
+                           f"{md.get('default_threshold', '–')}); {params}")
 
     def _clear(self) -> None:
         self.shown = None
@@ -438,18 +452,17 @@ def _readouts(panel, overlay) -> None:
 
 
 def wire_layers(win, current_id: Callable[[], str | None], show_learned: Callable[[], None],
-                set_overlay: Callable[[object], None]) -> tuple[LayerPanel, EvidenceLayersController]:
-    """Put the layer selector at the top of the overlay dock (its details below the readouts) and
-    connect it to the window: `win` gives case, runner, viewer and overlayPanel; the callables say
-    which item is on screen, put its learned map back, and set the map the cursor readout reads."""
-    panel = LayerPanel()
-    lay = win.overlayPanel.layout()
-    lay.insertWidget(0, panel)
-    lay.insertWidget(lay.count() - 1, panel.details)  # before the closing stretch
+                set_overlay: Callable[[object], None]) -> EvidenceLayersController:
+    """Connect the window's layer selector (`win.layerPanel`, built with the docks) to the case:
+    `win` gives case, runner, viewer, overlayPanel, analysisPanel, display and the layer dock; the
+    callables say which item is on screen, put its learned map back, and set the map the cursor
+    readout reads."""
+    dock = win._docks["layer"]
     host = LayerHost(case=lambda: win.case, runner=win.runner, viewer=win.viewer, overlay_panel=win.overlayPanel,
                      current_id=current_id, show_learned=show_learned, set_overlay=set_overlay,
                      describe=win.analysisPanel.set_layer_shown,
                      failing=lambda: {r.model_id[len("evidence-"):] for r in win.display.untrusted(current_id() or "")
                                       if r.mode == "evidence"},
-                     stored_record=win.display.record_stored)
-    return panel, EvidenceLayersController(panel, host, win)
+                     stored_record=win.display.record_stored,
+                     reveal=dock.raise_)  # a closed dock stays closed; a tab behind Metadata comes forward
+    return EvidenceLayersController(win.layerPanel, host, win)

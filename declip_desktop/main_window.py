@@ -106,6 +106,12 @@ class MainWindow(QMainWindow):
         install_reread_action(self)  # Content Credentials on demand
         self.findingPanel = FindingPanel()
         self.problemsPanel = ProblemsPanel()
+        from declip_desktop.docks.layer_panel import LayerPanel
+
+        # The layer selector heads the overlay dock; what the shown layer means (how to read it,
+        # clone pairs, the corroboration table) gets a dock of its own, beside the metadata.
+        self.layerPanel = LayerPanel()
+        self.overlayPanel.layout().insertWidget(0, self.layerPanel)
 
         self._docks = {}
         left, right, bottom = (Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea,
@@ -113,16 +119,20 @@ class MainWindow(QMainWindow):
         for key, title, widget, area in (
             ("evidence", "Evidence", self.evidenceList, left), ("analysis", "Analysis", self.analysisPanel, right),
             ("overlay", "Overlay", self.overlayPanel, right), ("finding", "Finding", self.findingPanel, right),
-            ("metadata", "Metadata", self.metadataView, left), ("problems", "Problems", self.problemsPanel, bottom),
+            ("metadata", "Metadata", self.metadataView, left), ("layer", "Evidence layer", self.layerPanel.details, left),
+            ("problems", "Problems", self.problemsPanel, bottom),
         ):
             dock = QDockWidget(title, self, objectName=f"{key}Dock")
-            dock.setWidget(_scroll(widget) if key in ("analysis", "overlay") else widget)  # finding scrolls inside
+            dock.setWidget(_scroll(widget) if key in ("analysis", "overlay", "layer") else widget)  # finding scrolls inside
             if key in ("analysis", "overlay"):  # progress and readouts must never scroll out of view
                 dock.widget().setMinimumHeight(widget.sizeHint().height() + 6)
                 dock.widget().setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
             self.addDockWidget(area, dock)
             self._docks[key] = dock
         self._docks["problems"].hide()  # shown when there is a problem to read
+        self._docks["layer"].widget().setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.tabifyDockWidget(self._docks["metadata"], self._docks["layer"])
+        self._docks["metadata"].raise_()
         self.resizeDocks([self._docks["evidence"], self._docks["analysis"]], [330, 360], Qt.Orientation.Horizontal)
         self.resizeDocks([self._docks["evidence"], self._docks["metadata"]], [520, 300], Qt.Orientation.Vertical)
         # Drops go to the window whatever widget is under the cursor.
@@ -251,8 +261,8 @@ class MainWindow(QMainWindow):
         from declip_desktop.evidence_layers_controller import wire_layers
 
         d = self.display
-        self.layerPanel, self.layers = wire_layers(self, lambda: d.current_id, lambda: d.present(d.current_id),
-                                                   lambda ov: setattr(d, "current_overlay", ov))
+        self.layers = wire_layers(self, lambda: d.current_id, lambda: d.present(d.current_id),
+                                  lambda ov: setattr(d, "current_overlay", ov))
         self.evidenceList.selectionModel().currentChanged.connect(lambda *_: self.layers.item_changed())
         self.layers.findingRecorded.connect(self.findings.pins_recorded)
         d.displayReady.connect(lambda _eid: self.layers.item_changed())

@@ -338,7 +338,8 @@ class ViewerPane(QWidget):
             self.twin_box.setVisible(side)
             self.view_title.setVisible(side)
             if side:
-                self.splitter.setSizes([1, 1])
+                half = max(1, self.splitter.width() // 2)  # two equal halves ([1, 1] left the new one narrow)
+                self.splitter.setSizes([half, half])
                 self.view.fit()
                 self.twin.copy_view_from(self.view)
         # Side by side shows the heat map next to the original.

@@ -179,7 +179,7 @@ def layer_shots(app, w, shot, splice_row: int) -> None:
         wait_until(app, lambda: layer in shown or not w.layerPanel.layerProgressBar.isVisible(), settle=SETTLE)
 
     def scroll_to(widget):
-        area = w._docks["overlay"].widget()
+        area = w._docks["layer"].widget()
         area.ensureWidgetVisible(widget, 0, 0)
         wait_until(app, lambda: True, settle=SETTLE)
 
@@ -195,7 +195,7 @@ def layer_shots(app, w, shot, splice_row: int) -> None:
     scroll_to(w.layerPanel.howToReadLabel)
     shot(w, "layers-ela")
     w.layerPanel.pinLayerCheck.setChecked(True)
-    wait_until(app, lambda: "ela" in w.layerPanel.pinnedLabel.text(), settle=SETTLE)
+    wait_until(app, lambda: "ela" in w.findingPanel.pinnedLabel.text(), settle=SETTLE)
     shot(w, "layers-ela-pinned")
     select("chelsea_copy_move.jpg")
     choose("clones")

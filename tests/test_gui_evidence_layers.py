@@ -53,7 +53,7 @@ def test_layer_selector_computes_stores_and_thresholds(qtbot, tmp_path):
         win.layerPanel.pinLayerCheck.setChecked(True)
     assert pinned.args == [eid, ["clones"]]
     assert win.case.finding(eid).layers == ["clones"]
-    assert "clones" in win.layerPanel.pinnedLabel.text()
+    assert "clones" in win.findingPanel.pinnedLabel.text()  # the Finding dock lists the pins
 
     # compare maps: the two stored layers' regions, and where they agree
     with qtbot.waitSignal(win.layers.corroborated, timeout=60000) as comp:

@@ -125,3 +125,19 @@ def test_layer_failing_verify_is_marked_and_recomputed(qtbot, tmp_path):
     assert "fails" not in combo.itemText(combo.findData("noise"))
     assert win.case.verify().ok
     close_window(win)
+
+
+def test_side_by_side_opens_as_two_equal_halves(qtbot, tmp_path):
+    from declip_desktop.overlay_style import DisplayMode
+
+    win, eid = window_on_clones(qtbot, tmp_path)
+    win.resize(1500, 920)
+    choose_layer(qtbot, win, "clones")
+    with qtbot.waitSignal(win.layers.besideShown, timeout=60000):
+        win.layerPanel.besideCombo.setCurrentIndex(win.layerPanel.besideCombo.findData("noise"))
+    win.overlayPanel.set_mode(DisplayMode.SIDE_BY_SIDE)
+    qtbot.wait(50)
+    view, twin = win.viewer.view, win.viewer.twin
+    assert twin.isVisible()
+    assert abs(view.width() - twin.width()) <= 4, (view.width(), twin.width())
+    close_window(win)

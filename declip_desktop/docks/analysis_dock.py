@@ -173,5 +173,5 @@ class AnalysisPanel(QWidget):
             self.displayedLabel.setText(f"Shown: evidence layer {layer}.\nThe learned map was not run on this "
                                         "image (Analyse runs it).")
         else:
-            self.displayedLabel.setText(f"Shown: evidence layer {layer}.\nThe learned map ({analysis_text(rec)}) "
-                                        "is hidden; choose “Learned map” in the Overlay dock to see it.")
+            self.displayedLabel.setText(f"Shown: evidence layer {layer}.\nThe learned map ({rec.get('model_id')}) "
+                                        "is hidden: choose “Learned map” under Overlay.")

@@ -8,7 +8,7 @@ import html
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QHBoxLayout, QLabel, QListWidget, QProgressBar, QPushButton,
-                               QSizePolicy, QTableWidget, QTableWidgetItem, QVBoxLayout,
+                               QHeaderView, QSizePolicy, QTableWidget, QTableWidgetItem, QVBoxLayout,
                                QWidget)
 
 LEARNED = ""  # the selector's value for the learned map
@@ -70,8 +70,6 @@ class LayerPanel(QWidget):
         self.pinLayerCheck.setToolTip("A pinned layer is printed on the item's report page with its map, parameters "
                                       "and how-to-read text")
         self.pinLayerCheck.hide()
-        self.pinnedLabel = QLabel("", objectName="pinnedLayersLabel")
-        self.pinnedLabel.setWordWrap(True)
         self.layerStatusLabel = QLabel("", objectName="layerStatusLabel")
         self.layerStatusLabel.setWordWrap(True)
         self.howToReadLabel = QLabel("", objectName="howToReadLabel", accessibleName="How to read this layer")
@@ -86,30 +84,39 @@ class LayerPanel(QWidget):
         self.clonePairsList.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.clonePairsList.hide()
         # The long texts never widen the dock: they wrap to whatever width it has.
-        for w in (self.howToReadLabel, self.layerStatusLabel, self.clonePairsList, self.pinnedLabel):
+        self.layerStatusLabel.hide()  # shown while it has something to say (progress, a refusal, a cancel)
+        for w in (self.howToReadLabel, self.layerStatusLabel, self.clonePairsList):
             w.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
 
         top = QHBoxLayout()
         top.addWidget(QLabel("Map"))
         top.addWidget(self.layerCombo, 1)
-        beside = QHBoxLayout()
+        self.besideRow = QWidget(objectName="besideRow")  # only in the side-by-side display
+        beside = QHBoxLayout(self.besideRow)
+        beside.setContentsMargins(0, 0, 0, 0)
         beside.addWidget(QLabel("Beside"))
         beside.addWidget(self.besideCombo, 1)
+        self.besideRow.hide()
         prog = QHBoxLayout()
         prog.addWidget(self.layerProgressBar, 1)
         prog.addWidget(self.layerCancelButton)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addLayout(top)
-        lay.addLayout(beside)
+        lay.addWidget(self.besideRow)
         lay.addLayout(prog)
         lay.addWidget(self.layerStatusLabel)
         lay.addWidget(self.pinLayerCheck)
-        lay.addWidget(self.pinnedLabel)
-        # Shown below the overlay controls (they must stay in view): the window places it.
+        # What the shown layer means: in a dock of its own (the window places it), so the overlay
+        # controls stay short enough to be in view.
         self.details = QWidget(objectName="layerDetails")
+        self.detailsHint = QLabel("Choose an evidence layer in the Overlay dock's Map list: how to read it, its "
+                                  "limits and parameters show here. Compare maps lists the regions that each "
+                                  "stored map flags and where they agree.", objectName="layerDetailsHint")
+        self.detailsHint.setWordWrap(True)
+        self.detailsHint.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         dl = QVBoxLayout(self.details)
-        dl.setContentsMargins(0, 0, 0, 0)
+        dl.addWidget(self.detailsHint)
         dl.addWidget(self.clonePairsList)
         dl.addWidget(self.howToReadLabel)
         self.corroborateButton = QPushButton("Compare maps", objectName="corroborateButton",
@@ -121,12 +128,18 @@ class LayerPanel(QWidget):
         self.corroborationTable.setHorizontalHeaderLabels(["Map", "Box", "Area", "Agrees with"])
         self.corroborationTable.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.corroborationTable.verticalHeader().hide()
-        self.corroborationTable.horizontalHeader().setStretchLastSection(True)
+        header = self.corroborationTable.horizontalHeader()
+        for col in range(3):  # short columns fit their text; "Agrees with" takes the rest and wraps
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        self.corroborationTable.setWordWrap(True)
+        self.corroborationTable.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         self.corroborationTable.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.corroborationTable.setMinimumHeight(120)
         self.corroborationTable.hide()
         dl.addWidget(self.corroborateButton)
         dl.addWidget(self.corroborationTable)
+        dl.addStretch(1)
 
         self.layerCombo.currentIndexChanged.connect(lambda *_: self.layerChosen.emit(self.layer()))
         self.layerCancelButton.clicked.connect(self.cancelRequested)
@@ -156,8 +169,7 @@ class LayerPanel(QWidget):
             self.layerCombo.setItemText(i, f"{name} — {title}{mark}")
 
     def set_pinned(self, pinned: list[str], shown: str | None, can_pin: bool) -> None:
-        """The finding's pinned layers, and whether the shown layer (None: the learned map) is one."""
-        self.pinnedLabel.setText(f"Pinned to the finding: {', '.join(pinned)}" if pinned else "")
+        """Whether the shown layer (None: the learned map) is pinned; the Finding dock lists all pins."""
         self.pinLayerCheck.blockSignals(True)
         self.pinLayerCheck.setChecked(bool(shown) and shown in pinned)
         self.pinLayerCheck.blockSignals(False)
@@ -173,11 +185,12 @@ class LayerPanel(QWidget):
             row = t.rowCount()
             t.insertRow(row)
             agree = ", ".join(r.agrees_with) or "none"
-            for col, text in enumerate((f"{r.source} #{r.index}", str(r.box), f"{100 * r.area_share:.1f} %", agree)):
+            box = "{}, {} – {}, {}".format(*r.box) if len(r.box) == 4 else str(r.box)  # x0, y0 – x1, y1
+            for col, text in enumerate((f"{r.source} #{r.index}", box, f"{100 * r.area_share:.1f} %", agree)):
                 cell = QTableWidgetItem(text)
                 cell.setToolTip("; ".join(f"{k}: {100 * v:.0f} % of it flagged" for k, v in r.overlap.items()))
                 t.setItem(row, col, cell)
-        t.resizeColumnsToContents()
+        t.resizeRowsToContents()
 
     def set_busy(self, message: str | None) -> None:
         busy = message is not None
@@ -186,14 +199,21 @@ class LayerPanel(QWidget):
         if busy:
             self.layerProgressBar.setRange(0, 0)  # a layer reports no steps: a busy bar
             self.layerProgressBar.setFormat(message)
-            self.layerStatusLabel.setText(message)
+            self.set_status(message)
 
     def set_status(self, text: str) -> None:
         self.layerStatusLabel.setText(text)
+        self.layerStatusLabel.setVisible(bool(text))
+
+    def set_side_by_side(self, on: bool) -> None:
+        """The Beside choice matters only in the side-by-side display: hidden otherwise, to keep
+        the overlay controls in view."""
+        self.besideRow.setVisible(on)
 
     def show_layer(self, metadata: dict | None) -> None:
         """The how-to-read panel and clone pairs of the shown layer (None: the learned map)."""
         self.howToReadLabel.setVisible(metadata is not None)
+        self.detailsHint.setVisible(metadata is None)
         self.howToReadLabel.setText(how_to_read_html(metadata) if metadata else "")
         pairs = ((metadata or {}).get("details") or {}).get("pairs") or []
         self.clonePairsList.blockSignals(True)
