@@ -160,12 +160,15 @@ class EvidenceLayersController(QObject):
         self._job: Job | None = None
         self._pairs_item: ClonePairsItem | None = None
         self._learned: tuple | None = None   # (map pyramid, threshold) on screen before a layer replaced it
+        self._learned_eid: str | None = None  # the item they belong to
         panel.layerChosen.connect(self.choose)
         panel.cancelRequested.connect(self.cancel)
         panel.pairChosen.connect(self._draw_pairs)
         panel.pinToggled.connect(self.pin)
         panel.corroborateButton.clicked.connect(self.corroborate)
         panel.besideChosen.connect(self.beside)
+        panel.regionChosen.connect(self._draw_region)
+        self._region_item: QGraphicsRectItem | None = None
         host.overlay_panel.styleChanged.connect(lambda *_: self._style_beside())
         host.overlay_panel.styleChanged.connect(lambda *_: self._describe())
         host.overlay_panel.styleChanged.connect(lambda st: panel.set_side_by_side(st.mode.value == "side_by_side"))
@@ -174,9 +177,15 @@ class EvidenceLayersController(QObject):
 
     # -- the window tells us ---------------------------------------------------------------------
     def item_changed(self) -> None:
-        """Another item is on screen: it opens on its learned map."""
+        """Another item is on screen, or the same one shown afresh (a new analysis stored): it opens
+        on its learned map, and for the same item at the threshold it had before a layer was shown
+        (another item's threshold is its finding's, set before this is called)."""
         self.cancel()
+        layer_was_on = self.shown is not None
         self._clear()
+        if layer_was_on and self._learned is not None and self._learned_eid == self.host.current_id():
+            panel = self.host.overlay_panel
+            panel.set_style(panel.style().with_(threshold=self._learned[1]))
         self._learned = None
         self._title(None)
         self.panel.set_layer(LEARNED, emit=False)
@@ -297,6 +306,7 @@ class EvidenceLayersController(QObject):
         if self._learned is None:  # what to put back when the examiner returns to the learned map
             item = self.host.viewer.view.overlay_item
             self._learned = (item.pyramid if item is not None else None, st.threshold)
+            self._learned_eid = shown.evidence_id
         panel.set_style(st.with_(threshold=float(md.get("default_threshold", st.threshold))))  # each layer's own
         self.host.viewer.set_overlay(shown.overlay)
         self.host.set_overlay(shown.overlay)
@@ -429,11 +439,32 @@ class EvidenceLayersController(QObject):
             self.host.describe(None)
             return
         md = self.shown.record.get("metadata") or {}
-        params = ", ".join(f"{k}={v}" for k, v in (md.get("parameters") or {}).items()) or "default parameters"
+        items = [f"{k}={v}" for k, v in (md.get("parameters") or {}).items()]
+        # the first few parameters; all of them are in the Evidence layer dock (clones has a dozen)
+        params = ", ".join(items[:3]) + (f", … ({len(items)} parameters)" if len(items) > 3 else "") \
+            if items else "default parameters"
         title = md.get("model_name") or md.get("title")
         self.host.describe(f"{self.shown.layer}" + (f" ({title})" if title else "")
                            + f", threshold {self.host.overlay_panel.style().threshold:.2f} (its default "
                            f"{md.get('default_threshold', '–')}); {params}")
+
+    def _draw_region(self, box) -> None:
+        """The corroboration row selected: its box, dashed white, and the view centred on it."""
+        if self._region_item is not None:
+            self._region_item.scene() and self._region_item.scene().removeItem(self._region_item)
+            self._region_item = None
+        if not box:
+            return
+        view = self.host.viewer.view
+        rect = QRectF(box[0], box[1], box[2] - box[0], box[3] - box[1])
+        item = QGraphicsRectItem(rect)
+        pen = QPen(QColor(255, 255, 255), 3, Qt.PenStyle.DashLine)
+        pen.setCosmetic(True)
+        item.setPen(pen)
+        item.setZValue(11)
+        view.scene().addItem(item)
+        self._region_item = item
+        view.centerOn(rect.center())
 
     def _clear(self) -> None:
         self.shown = None

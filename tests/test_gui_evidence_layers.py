@@ -48,7 +48,7 @@ def test_layer_selector_computes_stores_and_thresholds(qtbot, tmp_path):
     assert all(b.pen().width() == 2 for b in boxes[2:])
 
     # pin the shown layer to the finding: recorded in the case (and logged), shown in the panel
-    assert win.layerPanel.pinLayerCheck.isVisibleTo(win.layerPanel)
+    assert win.layerPanel.pinLayerCheck.isVisibleTo(win.layerPanel.details)
     with qtbot.waitSignal(win.layers.pinnedChanged, timeout=30000) as pinned:
         win.layerPanel.pinLayerCheck.setChecked(True)
     assert pinned.args == [eid, ["clones"]]
@@ -91,7 +91,7 @@ def test_layer_selector_computes_stores_and_thresholds(qtbot, tmp_path):
     assert panel.thresholdSlider.value() == 30
     assert win.layers.shown is None and win.layers._pairs_item is None
     assert not win.layerPanel.howToReadLabel.isVisible()
-    assert not win.layerPanel.pinLayerCheck.isVisibleTo(win.layerPanel)  # the learned map is not a layer to pin
+    assert not win.layerPanel.pinLayerCheck.isVisibleTo(win.layerPanel.details)  # the learned map is not a layer to pin
 
     report = win.case.verify()
     assert report.ok, [p.message for p in report.problems]

@@ -18,7 +18,7 @@ def test_analysis_dock_names_the_layer_shown(qtbot, tmp_path):
     text = label.text()
     assert "Not analysed" not in text
     assert "noise" in text and "threshold 0.80" in text
-    for key in win.layers.shown.record["metadata"].get("parameters") or {}:
+    for key in list(win.layers.shown.record["metadata"].get("parameters") or {})[:3]:  # the rest: Evidence layer dock
         assert key in text
     assert "learned map was not run" in text
     win.overlayPanel.thresholdSlider.setValue(90)  # the examiner's threshold on the layer, as it changes
@@ -140,4 +140,42 @@ def test_side_by_side_opens_as_two_equal_halves(qtbot, tmp_path):
     view, twin = win.viewer.view, win.viewer.twin
     assert twin.isVisible()
     assert abs(view.width() - twin.width()) <= 4, (view.width(), twin.width())
+    close_window(win)
+
+
+def test_corroboration_row_draws_its_region(qtbot, tmp_path):
+    win, eid = window_on_clones(qtbot, tmp_path)
+    choose_layer(qtbot, win, "noise")
+    choose_layer(qtbot, win, "clones")
+    with qtbot.waitSignal(win.layers.corroborated, timeout=60000) as comp:
+        win.layerPanel.corroborateButton.click()
+    regions = comp.args[1]
+    table = win.layerPanel.corroborationTable
+    assert regions and table.rowCount() == len(regions) and table.columnCount() == 3
+    assert win.layers._region_item is None  # nothing drawn until a row is chosen
+    table.selectRow(0)
+    item = win.layers._region_item
+    x0, y0, x1, y1 = regions[0].box
+    assert item is not None and item.scene() is win.imageView.scene()
+    assert item.rect().getCoords() == (x0, y0, x1, y1)
+    assert f"x {x0}–{x1}, y {y0}–{y1}" in win.layerPanel.regionLabel.text()
+    # the table keeps to the dock's width: no column is cut to a sliver
+    assert table.horizontalHeader().sectionSize(2) >= table.fontMetrics().horizontalAdvance("Agrees")
+    close_window(win)
+
+
+def test_a_new_analysis_while_a_layer_is_shown_restores_the_learned_threshold(qtbot, tmp_path, tiny_model):
+    win, eid = window_on_clones(qtbot, tmp_path)
+    with qtbot.waitSignal(win.analysisFinished, timeout=120000):
+        win.analyze_all()
+    wait_overlay(qtbot, win)
+    learned_t = win.overlayPanel.thresholdSlider.value()
+    choose_layer(qtbot, win, "noise")
+    assert win.overlayPanel.thresholdSlider.value() == 80
+    with qtbot.waitSignal(win.analysisFinished, timeout=120000):
+        win.analyze_all()  # stored again: the item is shown afresh on its learned map
+    qtbot.waitUntil(lambda: win.layers.shown is None and win.imageView.overlay_item is not None, timeout=30000)
+    qtbot.wait(100)
+    assert win.layerPanel.layer() == ""
+    assert win.overlayPanel.thresholdSlider.value() == learned_t  # not the noise layer's 0.80
     close_window(win)

@@ -33,12 +33,17 @@ def how_to_read_html(metadata: dict) -> str:
     return "<br><br>".join(rows)
 
 
+def _box_text(box) -> str:
+    return "x {}–{}, y {}–{}".format(box[0], box[2], box[1], box[3]) if len(box) == 4 else str(box)
+
+
 class LayerPanel(QWidget):
     layerChosen = Signal(str)  # layer name, LEARNED for the learned map
     cancelRequested = Signal()
     pairChosen = Signal(int)  # clone pair index, -1 for none
     pinToggled = Signal(bool)
     besideChosen = Signal(object)  # None (the original), LEARNED or a layer name
+    regionChosen = Signal(object)  # [x0, y0, x1, y1] of the corroboration row selected, None for none
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -79,7 +84,6 @@ class LayerPanel(QWidget):
         self.howToReadLabel.setStyleSheet("QLabel { background: palette(base); padding: 4px; }")
         self.howToReadLabel.hide()
         self.clonePairsList = QListWidget(objectName="clonePairsList", accessibleName="Clone pairs: source and target")
-        self.clonePairsList.setMaximumHeight(90)
         self.clonePairsList.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.clonePairsList.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.clonePairsList.hide()
@@ -106,7 +110,6 @@ class LayerPanel(QWidget):
         lay.addWidget(self.besideRow)
         lay.addLayout(prog)
         lay.addWidget(self.layerStatusLabel)
-        lay.addWidget(self.pinLayerCheck)
         # What the shown layer means: in a dock of its own (the window places it), so the overlay
         # controls stay short enough to be in view.
         self.details = QWidget(objectName="layerDetails")
@@ -117,28 +120,38 @@ class LayerPanel(QWidget):
         self.detailsHint.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         dl = QVBoxLayout(self.details)
         dl.addWidget(self.detailsHint)
+        dl.addWidget(self.pinLayerCheck)
         dl.addWidget(self.clonePairsList)
         dl.addWidget(self.howToReadLabel)
         self.corroborateButton = QPushButton("Compare maps", objectName="corroborateButton",
                                              accessibleName="Compare the regions flagged by every stored map")
         self.corroborateButton.setToolTip("Regions flagged by the learned map and by each stored layer at their "
                                           "thresholds, and which other maps agree")
-        self.corroborationTable = QTableWidget(0, 4, objectName="corroborationTable",
+        self.corroborationTable = QTableWidget(0, 3, objectName="corroborationTable",
                                                accessibleName="Corroboration: flagged regions and agreeing maps")
-        self.corroborationTable.setHorizontalHeaderLabels(["Map", "Box", "Area", "Agrees with"])
+        self.corroborationTable.setHorizontalHeaderLabels(["Region", "Area", "Agrees with"])
         self.corroborationTable.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.corroborationTable.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.corroborationTable.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.corroborationTable.verticalHeader().hide()
         header = self.corroborationTable.horizontalHeader()
-        for col in range(3):  # short columns fit their text; "Agrees with" takes the rest and wraps
+        for col in range(2):  # short columns fit their text; "Agrees with" takes the rest and wraps
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
         self.corroborationTable.setWordWrap(True)
-        self.corroborationTable.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        self.corroborationTable.setToolTip("Select a region to draw its box on the image")
+        # Where the selected region is: its box is drawn on the image and written here.
+        self.regionLabel = QLabel("", objectName="corroborationRegionLabel")
+        self.regionLabel.setWordWrap(True)
+        self.regionLabel.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.regionLabel.hide()
+        self._regions: list = []
         self.corroborationTable.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.corroborationTable.setMinimumHeight(120)
         self.corroborationTable.hide()
         dl.addWidget(self.corroborateButton)
         dl.addWidget(self.corroborationTable)
+        dl.addWidget(self.regionLabel)
         dl.addStretch(1)
 
         self.layerCombo.currentIndexChanged.connect(lambda *_: self.layerChosen.emit(self.layer()))
@@ -146,6 +159,7 @@ class LayerPanel(QWidget):
         self.clonePairsList.currentRowChanged.connect(self.pairChosen)
         self.pinLayerCheck.toggled.connect(self.pinToggled)
         self.besideCombo.currentIndexChanged.connect(lambda *_: self.besideChosen.emit(self.besideCombo.currentData()))
+        self.corroborationTable.currentCellChanged.connect(lambda row, *_: self._region(row))
 
     def layer(self) -> str:
         return self.layerCombo.currentData() or LEARNED
@@ -179,18 +193,32 @@ class LayerPanel(QWidget):
     def set_corroboration(self, regions: list | None) -> None:
         """engine.evidence.corroboration.FlaggedRegion rows (None hides the table)."""
         t = self.corroborationTable
+        t.blockSignals(True)
         t.setVisible(regions is not None)
         t.setRowCount(0)
-        for r in regions or []:
+        self._regions = list(regions or [])
+        for r in self._regions:
             row = t.rowCount()
             t.insertRow(row)
             agree = ", ".join(r.agrees_with) or "none"
-            box = "{}, {} – {}, {}".format(*r.box) if len(r.box) == 4 else str(r.box)  # x0, y0 – x1, y1
-            for col, text in enumerate((f"{r.source} #{r.index}", box, f"{100 * r.area_share:.1f} %", agree)):
+            for col, text in enumerate((f"{r.source} #{r.index}", f"{100 * r.area_share:.1f} %", agree)):
                 cell = QTableWidgetItem(text)
-                cell.setToolTip("; ".join(f"{k}: {100 * v:.0f} % of it flagged" for k, v in r.overlap.items()))
+                cell.setToolTip(f"box {_box_text(r.box)}; "
+                                + "; ".join(f"{k}: {100 * v:.0f} % of it flagged" for k, v in r.overlap.items()))
                 t.setItem(row, col, cell)
         t.resizeRowsToContents()
+        t.blockSignals(False)
+        self._region(-1)
+        if regions is not None and not regions:
+            self.regionLabel.setText("No map flags a region at its threshold.")
+            self.regionLabel.show()
+
+    def _region(self, row: int) -> None:
+        r = self._regions[row] if 0 <= row < len(self._regions) else None
+        self.regionLabel.setVisible(r is not None)
+        self.regionLabel.setText(f"{r.source} #{r.index}: x {r.box[0]}–{r.box[2]}, y {r.box[1]}–{r.box[3]} "
+                                 "(drawn on the image)" if r is not None else "")
+        self.regionChosen.emit(list(r.box) if r is not None else None)
 
     def set_busy(self, message: str | None) -> None:
         busy = message is not None
@@ -224,3 +252,7 @@ class LayerPanel(QWidget):
             self.clonePairsList.item(k - 1).setToolTip(f"source box {s}, target box {t}, transform {p.get('transform')}")
         self.clonePairsList.blockSignals(False)
         self.clonePairsList.setVisible(bool(pairs))
+        rows = min(len(pairs), 4)  # as tall as its rows, up to four; more scroll
+        if rows:
+            self.clonePairsList.setFixedHeight(rows * self.clonePairsList.sizeHintForRow(0)
+                                               + 2 * self.clonePairsList.frameWidth() + 2)
