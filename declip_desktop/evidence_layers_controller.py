@@ -441,12 +441,10 @@ class EvidenceLayersController(QObject):
         md = self.shown.record.get("metadata") or {}
         items = [f"{k}={v}" for k, v in (md.get("parameters") or {}).items()]
         # the first few parameters; all of them are in the Evidence layer dock (clones has a dozen)
-        params = ", ".join(items[:3]) + (f", … ({len(items)} parameters)" if len(items) > 3 else "") \
+        params = ", ".join(items[:3]) + (f", … ({len(items)} in all)" if len(items) > 3 else "") \
             if items else "default parameters"
-        title = md.get("model_name") or md.get("title")
-        self.host.describe(f"{self.shown.layer}" + (f" ({title})" if title else "")
-                           + f", threshold {self.host.overlay_panel.style().threshold:.2f} (its default "
-                           f"{md.get('default_threshold', '–')}); {params}")
+        self.host.describe(f"{self.shown.layer} at threshold {self.host.overlay_panel.style().threshold:.2f} "
+                           f"(default {md.get('default_threshold', '–')}); {params}")
 
     def _draw_region(self, box) -> None:
         """The corroboration row selected: its box, dashed white, and the view centred on it."""

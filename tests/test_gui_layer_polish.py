@@ -17,12 +17,12 @@ def test_analysis_dock_names_the_layer_shown(qtbot, tmp_path):
     choose_layer(qtbot, win, "noise")
     text = label.text()
     assert "Not analysed" not in text
-    assert "noise" in text and "threshold 0.80" in text
+    assert "noise at threshold 0.80" in text
     for key in list(win.layers.shown.record["metadata"].get("parameters") or {})[:3]:  # the rest: Evidence layer dock
         assert key in text
     assert "learned map was not run" in text
     win.overlayPanel.thresholdSlider.setValue(90)  # the examiner's threshold on the layer, as it changes
-    assert "threshold 0.90" in label.text()
+    assert "noise at threshold 0.90" in label.text()
     with qtbot.waitSignal(win.layers.layerShown, timeout=10000):
         win.layerPanel.set_layer("")
     assert label.text().startswith("Not analysed")

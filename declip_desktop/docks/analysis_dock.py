@@ -142,7 +142,6 @@ class AnalysisPanel(QWidget):
         i = next((k for k, (ref, _) in enumerate(choices) if ref == current), -1)
         combo.setCurrentIndex(i if i >= 0 or not failing else 0)
         combo.setEnabled(can_switch and len(choices) - len(failing) > 1)
-        combo.setVisible(bool(choices))
         combo.blockSignals(False)
         rec = dict(choices)[current] if current is not None and current in dict(choices) else None
         text = f"Shown: {analysis_text(rec)}" if rec else ("Not analysed" if not choices else "")
@@ -165,6 +164,8 @@ class AnalysisPanel(QWidget):
     def _show_text(self) -> None:
         rec, stored, learned = self._learned
         layer = self._layer
+        # while a layer is drawn the learned-analysis switcher is beside the point: room for the layer's line
+        self.displayedCombo.setVisible(layer is None and stored)
         if layer is None:
             self.displayedLabel.setText(learned)
         elif rec is None and stored:  # stored but not shown (e.g. failed verification): say why
@@ -173,5 +174,5 @@ class AnalysisPanel(QWidget):
             self.displayedLabel.setText(f"Shown: evidence layer {layer}.\nThe learned map was not run on this "
                                         "image (Analyse runs it).")
         else:
-            self.displayedLabel.setText(f"Shown: evidence layer {layer}.\nThe learned map ({rec.get('model_id')}) "
-                                        "is hidden: choose “Learned map” under Overlay.")
+            self.displayedLabel.setText(f"Shown: evidence layer {layer}.\nLearned map ({rec.get('model_id')}) "
+                                        "hidden: choose it under Overlay › Map.")
