@@ -123,7 +123,7 @@ class DisplayController(QObject):
             win.viewer.set_content(None, None)
             win.findings.show(None)
             win.metadataView.clear()
-            win.analysisPanel.set_displayed([], None)
+            win.analysisPanel.set_displayed([], None, no_image=True)
             return
         model = win.evidenceModel
         row = model.row_of(eid)

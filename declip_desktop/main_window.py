@@ -282,7 +282,7 @@ class MainWindow(QMainWindow):
         self.viewer.set_content(None, None)
         self.viewer.show_message("" if has_items else "Drop photos or folders anywhere on this window to add them.")
         self.analysisPanel.set_idle()
-        self.analysisPanel.set_displayed([], None)
+        self.analysisPanel.set_displayed([], None, no_image=True)
         self.overlayPanel.set_readout_source(None, None)
         self.findingPanel.set_finding(None, enabled=False)
         self.metadataView.clear()

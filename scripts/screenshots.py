@@ -51,7 +51,6 @@ def main() -> int:
     app.setApplicationName("DeCLIP Desktop")
     from declip_desktop import demo
     from declip_desktop.main_window import MainWindow
-    from declip_desktop.overlay_style import DisplayMode
     from engine.store import ModelStore
 
     store = ModelStore()
@@ -96,11 +95,22 @@ def main() -> int:
     find(w, "opacitySlider").setValue(55)
     w.findings.save(sync=True)
     w.evidenceList.setFocus()
-    if "layers" in groups:
+    if "main" in groups:
+        main_shots(app, w, shot)
+    if "layers" in groups:  # last on the main window: it alters one stored analysis to show a failing one
         layer_shots(app, w, shot, target)
-    if "main" not in groups and "dialogs" not in groups:
+    if "dialogs" not in groups:
         w.close()
         return 0
+    dialog_shots(app, w, shot, tmp)
+    w.close()
+    app.processEvents()
+    return 0
+
+
+def main_shots(app, w, shot) -> None:
+    from declip_desktop.overlay_style import DisplayMode
+
     shot(w, "main-heat")
     for mode, name in ((DisplayMode.MASK, "main-mask"), (DisplayMode.CONTOUR, "main-contour"),
                        (DisplayMode.SIDE_BY_SIDE, "main-side-by-side")):
@@ -114,9 +124,8 @@ def main() -> int:
     shot(w, "main-threshold-above-range")
     find(w, "thresholdSlider").setValue(50)
 
-    if "dialogs" not in groups:
-        w.close()
-        return 0
+
+def dialog_shots(app, w, shot, tmp: Path) -> None:
     from declip_desktop.dialogs.about import AboutDialog
     from declip_desktop.dialogs.model_manager import ModelManagerDialog
     from declip_desktop.dialogs.trainer import TrainerDialog
@@ -161,9 +170,6 @@ def main() -> int:
     wait_until(app, lambda: bool(done), timeout=600, settle=SETTLE)
     shot(dlg, "trainer")
     dlg.close()
-    w.close()
-    app.processEvents()
-    return 0
 
 
 def layer_shots(app, w, shot, splice_row: int) -> None:

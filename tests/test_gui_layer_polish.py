@@ -179,3 +179,11 @@ def test_a_new_analysis_while_a_layer_is_shown_restores_the_learned_threshold(qt
     assert win.layerPanel.layer() == ""
     assert win.overlayPanel.thresholdSlider.value() == learned_t  # not the noise layer's 0.80
     close_window(win)
+
+
+def test_no_image_is_not_called_not_analysed(qtbot):
+    from tests.gui_support import make_window
+
+    win = make_window(qtbot)
+    assert win.analysisPanel.displayedLabel.text() == "No image selected"
+    close_window(win)

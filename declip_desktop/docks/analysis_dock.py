@@ -124,9 +124,10 @@ class AnalysisPanel(QWidget):
 
     # -- displayed analysis ---------------------------------------------------------------------
     def set_displayed(self, choices: list[tuple[object, dict]], current, note: str = "",
-                      can_switch: bool = True, failing: set = frozenset()) -> None:
+                      can_switch: bool = True, failing: set = frozenset(), no_image: bool = False) -> None:
         """choices: (AnalysisRef, record) of the item's stored analyses; current: the displayed ref;
-        failing: those that failed verification (listed, marked, never selectable)."""
+        failing: those that failed verification (listed, marked, never selectable); no_image: no
+        item is selected (or no case is open), which is not "Not analysed"."""
         combo = self.displayedCombo
         combo.blockSignals(True)
         combo.clear()
@@ -144,7 +145,8 @@ class AnalysisPanel(QWidget):
         combo.setEnabled(can_switch and len(choices) - len(failing) > 1)
         combo.blockSignals(False)
         rec = dict(choices)[current] if current is not None and current in dict(choices) else None
-        text = f"Shown: {analysis_text(rec)}" if rec else ("Not analysed" if not choices else "")
+        text = f"Shown: {analysis_text(rec)}" if rec else ("No image selected" if no_image else
+                                                           "Not analysed" if not choices else "")
         if len(choices) > 1:
             text += f" ({len(choices)} stored analyses of this image)"
         if failing:
