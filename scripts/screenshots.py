@@ -202,6 +202,7 @@ def layer_shots(app, w, shot, splice_row: int) -> None:
     shot(w, "layers-ela")
     w.layerPanel.pinLayerCheck.setChecked(True)
     wait_until(app, lambda: "ela" in w.findingPanel.pinnedLabel.text(), settle=SETTLE)
+    scroll_to(w.layerPanel.pinLayerCheck)
     shot(w, "layers-ela-pinned")
     select("chelsea_copy_move.jpg")
     choose("clones")

@@ -78,6 +78,8 @@ def test_save_button_stays_in_view_at_920_px(qtbot, tmp_path):
     assert button.isVisible()
     assert button.visibleRegion().boundingRect().size() == button.size(), "the Save button is cut off or hidden"
     assert fp.savedLabel.visibleRegion().boundingRect().height() >= fp.savedLabel.fontMetrics().height()
+    pinned = fp.pinnedLabel  # the pins are in view too, above the long note
+    assert "clones" in pinned.text() and pinned.visibleRegion().boundingRect().height() >= pinned.fontMetrics().height()
     close_window(win)
 
 

@@ -53,8 +53,8 @@ class FindingPanel(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.scopeLabel)
         lay.addLayout(form)
+        lay.addWidget(self.pinnedLabel)  # above the note: in view however short the dock is
         lay.addWidget(self.findingNoteEdit, 1)
-        lay.addWidget(self.pinnedLabel)
         scroll = QScrollArea(objectName="findingScroll")
         scroll.setWidget(body)
         scroll.setWidgetResizable(True)
