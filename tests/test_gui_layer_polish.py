@@ -10,6 +10,21 @@ from tests.gui_support import (choose_layer, close_window, isolated_qsettings, t
                                wait_overlay, window_on_clones)
 
 
+def analyse(qtbot, win) -> None:
+    """Analyse every item with the tiny model and wait until the learned map is drawn."""
+    with qtbot.waitSignal(win.analysisFinished, timeout=120000):
+        win.analyze_all()
+    wait_overlay(qtbot, win)
+
+
+def alter(path) -> None:
+    """A stored map changed after it was stored (what verify must catch)."""
+    os.chmod(path, 0o644)
+    with open(path, "r+b") as f:
+        f.seek(-40, os.SEEK_END)
+        f.write(b"\0" * 20)
+
+
 def test_analysis_dock_names_the_layer_shown(qtbot, tmp_path):
     win, eid = window_on_clones(qtbot, tmp_path)
     label = win.analysisPanel.displayedLabel
@@ -31,9 +46,7 @@ def test_analysis_dock_names_the_layer_shown(qtbot, tmp_path):
 
 def test_analysis_dock_names_the_layer_over_an_analysed_item(qtbot, tmp_path, tiny_model):
     win, eid = window_on_clones(qtbot, tmp_path)
-    with qtbot.waitSignal(win.analysisFinished, timeout=120000):
-        win.analyze_all()
-    wait_overlay(qtbot, win)
+    analyse(qtbot, win)
     label = win.analysisPanel.displayedLabel
     assert label.text().startswith("Shown: tiny-test")
     choose_layer(qtbot, win, "ela")
@@ -85,14 +98,9 @@ def test_save_button_stays_in_view_at_920_px(qtbot, tmp_path):
 
 def test_analysis_failing_verify_is_marked_and_not_displayed(qtbot, tmp_path, tiny_model):
     win, eid = window_on_clones(qtbot, tmp_path)
-    with qtbot.waitSignal(win.analysisFinished, timeout=120000):
-        win.analyze_all()
-    wait_overlay(qtbot, win)
+    analyse(qtbot, win)
     sa = [a for a in win.case.analyses(eid) if a.mode != "evidence"][0]
-    os.chmod(sa.map_path, 0o644)
-    with open(sa.map_path, "r+b") as f:  # the stored map altered after it was stored
-        f.seek(-40, os.SEEK_END)
-        f.write(b"\0" * 20)
+    alter(sa.map_path)
     win.actionVerify.trigger()
     qtbot.waitUntil(lambda: win.evidenceModel.get(eid).untrusted_analyses == 1, timeout=60000)
     qtbot.waitUntil(lambda: win.imageView.overlay_item is None, timeout=10000)  # not displayed as a result
@@ -102,9 +110,7 @@ def test_analysis_failing_verify_is_marked_and_not_displayed(qtbot, tmp_path, ti
     assert "fails verification" in win.evidenceModel.data(win.evidenceModel.index(0))
     assert win.case.finding(eid).model_id is None  # nothing was written to the finding on its behalf
     # a fresh analysis replaces it and is shown again
-    with qtbot.waitSignal(win.analysisFinished, timeout=120000):
-        win.analyze_all()
-    wait_overlay(qtbot, win)
+    analyse(qtbot, win)
     assert win.evidenceModel.get(eid).untrusted_analyses == 0
     assert "FAILS" not in combo.itemText(combo.currentIndex())
     close_window(win)
@@ -115,10 +121,7 @@ def test_layer_failing_verify_is_marked_and_recomputed(qtbot, tmp_path):
     choose_layer(qtbot, win, "noise")
     sa = win.case.analysis_for(eid, model_id="evidence-noise", mode="evidence")
     first = sa.stored_utc
-    os.chmod(sa.map_path, 0o644)
-    with open(sa.map_path, "r+b") as f:
-        f.seek(-40, os.SEEK_END)
-        f.write(b"\0" * 20)
+    alter(sa.map_path)
     combo = win.layerPanel.layerCombo
     win.actionVerify.trigger()
     qtbot.waitUntil(lambda: "fails verification" in combo.itemText(combo.findData("noise")), timeout=60000)
@@ -168,9 +171,7 @@ def test_corroboration_row_draws_its_region(qtbot, tmp_path):
 
 def test_a_new_analysis_while_a_layer_is_shown_restores_the_learned_threshold(qtbot, tmp_path, tiny_model):
     win, eid = window_on_clones(qtbot, tmp_path)
-    with qtbot.waitSignal(win.analysisFinished, timeout=120000):
-        win.analyze_all()
-    wait_overlay(qtbot, win)
+    analyse(qtbot, win)
     learned_t = win.overlayPanel.thresholdSlider.value()
     choose_layer(qtbot, win, "noise")
     assert win.overlayPanel.thresholdSlider.value() == 80
