@@ -272,8 +272,9 @@ class DisplayController(QObject):
         if overlay is not None:
             win.overlayPanel.set_readout_source(overlay.score, overlay.flagged_fraction, overlay.max_value)
             win.evidenceModel.update(eid, score=overlay.score)  # the chip is the displayed analysis
-        else:
-            win.overlayPanel.set_readout_source(None, None)
+        else:  # an item whose only analyses failed verification is not "not analysed"
+            win.overlayPanel.set_readout_source(None, None, absent="its analysis fails verification"
+                                                if self.untrusted(eid) else "not analysed")
         self._show_metadata(eid, record)
         win.statusBar().clearMessage()
         self.displayReady.emit(eid)

@@ -75,6 +75,7 @@ class OverlayPanel(QWidget):
         self._score: float | None = None
         self._flagged = None  # callable threshold -> fraction
         self._reach: float | None = None
+        self._absent = "not analysed"  # why no map is shown, when none is
         self.set_style(OverlayStyle())
         self.colormapCombo.currentIndexChanged.connect(self._emit)
         self.displayModeCombo.currentIndexChanged.connect(self._emit)
@@ -121,16 +122,18 @@ class OverlayPanel(QWidget):
         self.styleChanged.emit(style)
 
     # -- readouts -----------------------------------------------------------------------------
-    def set_readout_source(self, score: float | None, flagged, reach: float | None = None) -> None:
+    def set_readout_source(self, score: float | None, flagged, reach: float | None = None,
+                           absent: str = "not analysed") -> None:
         """`flagged(threshold) -> fraction` must be O(1): it runs on every slider step. reach: the
-        highest value the displayed map reaches (a threshold at or above it can flag nothing)."""
-        self._score, self._flagged, self._reach = score, flagged, reach
+        highest value the displayed map reaches (a threshold at or above it can flag nothing).
+        absent: why no map is shown, when none is."""
+        self._score, self._flagged, self._reach, self._absent = score, flagged, reach, absent
         self.colorBar.set_reach(reach if score is not None else None)
         self._update_score(self.style())
 
     def _update_score(self, style: OverlayStyle) -> None:
         if self._score is None or self._flagged is None:
-            self.scoreLabel.setText("Score: – (not analysed)")
+            self.scoreLabel.setText(f"Score: – ({self._absent})")
             self.reachLabel.clear()
             return
         pct = 100.0 * self._flagged(style.threshold)
