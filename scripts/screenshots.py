@@ -197,6 +197,10 @@ def layer_shots(app, w, shot, splice_row: int) -> None:
 
     w.evidenceList.setCurrentIndex(w.evidenceModel.index(splice_row))
     wait_until(app, lambda: w.imageView.overlay_item is not None, settle=SETTLE)
+    w.layerPanel.set_layer("resampling")  # computing: busy bar and Cancel in the overlay dock
+    wait_until(app, lambda: w.layerPanel.layerProgressBar.isVisible(), settle=2)
+    shot(w, "layers-computing")
+    wait_until(app, lambda: not w.layerPanel.layerProgressBar.isVisible(), settle=SETTLE)
     choose("ela")
     scroll_to(w.layerPanel.howToReadLabel)
     shot(w, "layers-ela")
