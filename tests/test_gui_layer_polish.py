@@ -191,3 +191,16 @@ def test_no_image_is_not_called_not_analysed(qtbot):
     win = make_window(qtbot)
     assert win.analysisPanel.displayedLabel.text() == "No image selected"
     close_window(win)
+
+
+def test_choosing_a_layer_brings_its_explanation_forward(qtbot, tmp_path):
+    win, eid = window_on_clones(qtbot, tmp_path)
+    dock, how = win._docks["layer"], win.layerPanel.howToReadLabel
+    assert win.tabifiedDockWidgets(dock) == [win._docks["metadata"]]  # a tab beside Metadata
+    assert dock.visibleRegion().isEmpty()  # Metadata is in front until a layer is shown
+    choose_layer(qtbot, win, "clones")
+    qtbot.wait(50)
+    assert not dock.visibleRegion().isEmpty() and win._docks["metadata"].visibleRegion().isEmpty()
+    assert how.isVisible() and "How to read this" in how.text()
+    assert win.layerPanel.pinLayerCheck.isVisible() and win.layerPanel.clonePairsList.isVisible()
+    close_window(win)
