@@ -1,7 +1,8 @@
 """Shows evidence layers in the viewer: the layer selector's choice is computed (or read back)
 in a worker, stored in the case through case/evidence_layers.py (hashed and audited like the
 learned map), and drawn with the overlay dock's threshold, opacity, colour map and display mode.
-Each layer opens at its own default threshold; `clones` also draws its source/target pairs.
+Each layer opens at its own default threshold; `clones` also draws its source/target pairs
+(the scene items are in layer_graphics.py).
 
 The window is reached only through the narrow `LayerHost` below, so the wiring stays a few lines.
 """
@@ -10,11 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from PySide6.QtCore import QLineF, QObject, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QPen
-from PySide6.QtWidgets import QGraphicsItemGroup, QGraphicsLineItem, QGraphicsRectItem, QGraphicsSimpleTextItem
+from PySide6.QtCore import QObject, Signal
 
 from declip_desktop.docks.layer_panel import LEARNED, LayerPanel
+from declip_desktop.layer_graphics import ClonePairsItem, RegionItem
 from declip_desktop.workers import Job, JobContext
 from engine.errors import DeclipError
 
@@ -98,53 +98,6 @@ def corroboration_job(ctx: JobContext, case, evidence_id: str, learned_threshold
     return evidence_id, corroborate(maps)
 
 
-class _Tag(QGraphicsSimpleTextItem):
-    """A pair's S1/T1 tag: bold, on a dark plate so it reads on any photo, the same size at any zoom."""
-
-    def __init__(self, text: str, colour: QColor):
-        super().__init__(text)
-        font = QFont(self.font())
-        font.setBold(True)
-        font.setPixelSize(13)
-        self.setFont(font)
-        self.setBrush(colour)
-        self.setFlag(self.GraphicsItemFlag.ItemIgnoresTransformations)
-
-    def boundingRect(self):  # noqa: N802
-        return super().boundingRect().adjusted(-3, -1, 3, 1)
-
-    def paint(self, painter, option, widget=None):
-        painter.fillRect(self.boundingRect(), QColor(0, 0, 0, 190))
-        super().paint(painter, option, widget)
-
-
-class ClonePairsItem(QGraphicsItemGroup):
-    """Source box (cyan), target box (magenta) and a line between their centres, per pair."""
-
-    def __init__(self, pairs: list[dict], selected: int = -1):
-        super().__init__()
-        self.setZValue(10)
-        for k, p in enumerate(pairs):
-            s, t = p.get("source_bbox"), p.get("target_bbox")
-            if not (s and t):
-                continue
-            width = 4 if k == selected else 2
-            for box, colour, tag in ((s, QColor(0, 220, 255), "S"), (t, QColor(255, 0, 200), "T")):
-                r = QGraphicsRectItem(QRectF(box[0], box[1], box[2] - box[0], box[3] - box[1]))
-                pen = QPen(colour, width)
-                pen.setCosmetic(True)  # the same width at every zoom
-                r.setPen(pen)
-                self.addToGroup(r)
-                label = _Tag(f"{tag}{k + 1}", colour)
-                label.setPos(box[0] + 2, box[1] + 2)
-                self.addToGroup(label)
-            line = QGraphicsLineItem(QLineF((s[0] + s[2]) / 2, (s[1] + s[3]) / 2, (t[0] + t[2]) / 2, (t[1] + t[3]) / 2))
-            pen = QPen(QColor(255, 255, 0), width, Qt.PenStyle.DashLine)
-            pen.setCosmetic(True)
-            line.setPen(pen)
-            self.addToGroup(line)
-
-
 class EvidenceLayersController(QObject):
     layerShown = Signal(str, str)  # evidence id, layer (LEARNED for the learned map)
     layerFailed = Signal(str, str)  # layer, one-line message
@@ -168,7 +121,7 @@ class EvidenceLayersController(QObject):
         panel.corroborateButton.clicked.connect(self.corroborate)
         panel.besideChosen.connect(self.beside)
         panel.regionChosen.connect(self._draw_region)
-        self._region_item: QGraphicsRectItem | None = None
+        self._region_item: RegionItem | None = None
         host.overlay_panel.styleChanged.connect(lambda *_: self._style_beside())
         host.overlay_panel.styleChanged.connect(lambda *_: self._describe())
         host.overlay_panel.styleChanged.connect(lambda st: panel.set_side_by_side(st.mode.value == "side_by_side"))
@@ -447,22 +400,16 @@ class EvidenceLayersController(QObject):
                            f"(default {md.get('default_threshold', '–')}); {params}")
 
     def _draw_region(self, box) -> None:
-        """The corroboration row selected: its box, dashed white, and the view centred on it."""
+        """The corroboration row selected: its box on the image, and the view centred on it."""
         if self._region_item is not None:
             self._region_item.scene() and self._region_item.scene().removeItem(self._region_item)
             self._region_item = None
         if not box:
             return
         view = self.host.viewer.view
-        rect = QRectF(box[0], box[1], box[2] - box[0], box[3] - box[1])
-        item = QGraphicsRectItem(rect)
-        pen = QPen(QColor(255, 255, 255), 3, Qt.PenStyle.DashLine)
-        pen.setCosmetic(True)
-        item.setPen(pen)
-        item.setZValue(11)
-        view.scene().addItem(item)
-        self._region_item = item
-        view.centerOn(rect.center())
+        self._region_item = RegionItem(box)
+        view.scene().addItem(self._region_item)
+        view.centerOn(self._region_item.rect().center())
 
     def _clear(self) -> None:
         self.shown = None
