@@ -122,6 +122,7 @@ class EvidenceLayersController(QObject):
         panel.besideChosen.connect(self.beside)
         panel.regionChosen.connect(self._draw_region)
         self._region_item: RegionItem | None = None
+        self._beside_pairs: ClonePairsItem | None = None  # clone pairs drawn in the side-by-side left view
         host.overlay_panel.styleChanged.connect(lambda *_: self._style_beside())
         host.overlay_panel.styleChanged.connect(lambda *_: self._describe())
         host.overlay_panel.styleChanged.connect(lambda st: panel.set_side_by_side(st.mode.value == "side_by_side"))
@@ -308,7 +309,8 @@ class EvidenceLayersController(QObject):
         if self._beside_job is not job or shown.evidence_id != self.host.current_id():
             return
         md = shown.record.get("metadata") or {}
-        self._set_beside((shown.layer, shown.overlay, float(md.get("default_threshold", 0.5))))
+        self._set_beside((shown.layer, shown.overlay, float(md.get("default_threshold", 0.5))),
+                         (md.get("details") or {}).get("pairs") or [])
         self.panel.set_status(f"Beside: {shown.layer}, score {shown.record.get('score', 0):.3f}")
         self.besideShown.emit(shown.evidence_id, shown.layer)
 
@@ -318,11 +320,18 @@ class EvidenceLayersController(QObject):
             if self._job is None:
                 self.panel.set_busy(None)
 
-    def _set_beside(self, beside: tuple | None) -> None:
+    def _set_beside(self, beside: tuple | None, pairs: list | None = None) -> None:
+        """(name, map, threshold) in the left view, with `pairs` drawn over it when it is `clones`."""
         from PySide6.QtWidgets import QLabel
 
         self._beside = beside
         viewer = self.host.viewer
+        if self._beside_pairs is not None:
+            self._beside_pairs.scene() and self._beside_pairs.scene().removeItem(self._beside_pairs)
+            self._beside_pairs = None
+        if beside is not None and pairs:
+            self._beside_pairs = ClonePairsItem(pairs)
+            viewer.twin.scene().addItem(self._beside_pairs)
         title = viewer.twin_box.findChild(QLabel)
         if title is not None:
             title.setText("Original" if beside is None else f"{beside[0]} (threshold {beside[2]:.2f})")

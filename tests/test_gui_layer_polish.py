@@ -204,3 +204,20 @@ def test_choosing_a_layer_brings_its_explanation_forward(qtbot, tmp_path):
     assert how.isVisible() and "How to read this" in how.text()
     assert win.layerPanel.pinLayerCheck.isVisible() and win.layerPanel.clonePairsList.isVisible()
     close_window(win)
+
+
+def test_clones_beside_draws_its_pairs_in_the_left_view(qtbot, tmp_path):
+    from declip_desktop.overlay_style import DisplayMode
+
+    win, eid = window_on_clones(qtbot, tmp_path)
+    win.overlayPanel.set_mode(DisplayMode.SIDE_BY_SIDE)
+    with qtbot.waitSignal(win.layers.besideShown, timeout=120000):
+        win.layerPanel.besideCombo.setCurrentIndex(win.layerPanel.besideCombo.findData("clones"))
+    pairs = win.case.analysis_for(eid, model_id="evidence-clones", mode="evidence").metadata["details"]["pairs"]
+    drawn = win.layers._beside_pairs
+    assert pairs and drawn is not None and drawn.scene() is win.viewer.twin.scene()
+    assert len(drawn.childItems()) >= 5 * len(pairs)  # two boxes, two tags, one line per pair
+    with qtbot.waitSignal(win.layers.besideShown, timeout=120000):
+        win.layerPanel.besideCombo.setCurrentIndex(win.layerPanel.besideCombo.findData("noise"))
+    assert win.layers._beside_pairs is None and drawn.scene() is None  # gone with its map
+    close_window(win)
