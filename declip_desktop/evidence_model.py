@@ -77,8 +77,9 @@ class EvidenceModel(QAbstractListModel):
             return "analysing…"
         if row.error:
             return "error"
-        score = f"score {row.score:.2f}" if row.score is not None else "not analysed"
         n = row.untrusted_analyses
+        score = (f"score {row.score:.2f}" if row.score is not None else
+                 "no verified analysis" if n else "not analysed")
         bad = (f"\n⚠ {n} analysis fails verification" if n == 1 else f"\n⚠ {n} analyses fail verification") if n else ""
         return f"{score} · {row.status}{bad}"
 
