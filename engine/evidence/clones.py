@@ -10,12 +10,15 @@ Two published methods, chosen with `method=`:
   2015), each seed's affine map verified densely like the keypoints'; `clones_dense.py`. It also finds
   copies in flat-ish or mirrored content that has no keypoints, and every genuine repeat (tiles,
   seamless textures).
+Both confirm a hypothesis the same way (`clone_regions.confirm`): local correlation of fine detail,
+then the confirmed areas grown by hysteresis and their holes filled, since a copy's flat parts
+correlate with nothing.
 """
 from __future__ import annotations
 
 from .base import EvidenceInput, LayerOutput
 
-VERSION = "1.0"
+VERSION = "1.1"   # 1.1: confirmed areas grown by hysteresis and hole-filled; pair correlation
 TITLE = "Copy-move (clones)"
 REFERENCE = ("D. Cozzolino, G. Poggi, L. Verdoliva, 'Efficient dense-field copy-move forgery detection', IEEE Trans. "
              "Inf. Forensics Security 10(11), 2015; I. Amerini et al., 'A SIFT-based forensic method for copy-move "

@@ -23,7 +23,7 @@ import time
 import numpy as np
 
 from .base import EvidenceInput, LayerOutput
-from .clone_regions import pair_record, plausible, to_full, verify_transform, working_gray
+from .clone_regions import confirm, paint, pair_record, plausible, to_full, working_gray
 
 ORDERS = [(n, m) for n in range(6) for m in range(n + 1) if (n - m) % 2 == 0]
 
@@ -148,7 +148,8 @@ def local_affine(dy: np.ndarray, dx: np.ndarray, size: int) -> tuple[np.ndarray,
 
 def detect(src: EvidenceInput, max_side: int = 768, radius: int = 8, min_distance: int = 24, iterations: int = 4,
            median: int = 5, fit_window: int = 7, max_fit_error: float = 1.0, min_seed: int = 30,
-           max_hypotheses: int = 12, correlation: float = 0.6, min_area: int = 300, seed: int = 0) -> LayerOutput:
+           max_hypotheses: int = 12, correlation: float = 0.6, min_area: int = 300, seed: int = 0,
+           grow_low: float = 0.3, grow_reach: int = 16) -> LayerOutput:
     import cv2
 
     t0 = time.perf_counter()
@@ -189,21 +190,22 @@ def detect(src: EvidenceInput, max_side: int = 768, radius: int = 8, min_distanc
         a = coef.T                         # this seed area (source) -> where it matched (target)
         if not plausible(a):
             continue
-        srcm, tgt, ncc_s, ncc_t = verify_transform(g, a, np.column_stack([xs, ys]), np.column_stack([tx, ty]),
-                                                   min_distance, correlation, min_area)
-        if not tgt.any():
+        ok = confirm(g, a, np.column_stack([xs, ys]), np.column_stack([tx, ty]), min_distance, correlation, min_area,
+                     grow_low, grow_reach)
+        if ok is None:
             continue
+        srcm, tgt, ncc_s, ncc_t, st = ok
         covered |= srcm | tgt
-        prob = np.maximum(prob, np.where(tgt, ncc_t, 0).astype(np.float32))
-        prob = np.maximum(prob, np.where(srcm, ncc_s, 0).astype(np.float32))
-        pairs.append(pair_record("dense", srcm, tgt, a, scale, seed_pixels=int(len(ys))))
+        prob = paint(paint(prob, tgt, ncc_t, st), srcm, ncc_s, st)
+        pairs.append(pair_record("dense", srcm, tgt, a, scale, seed_pixels=int(len(ys)), correlation=round(st, 4)))
     t3 = time.perf_counter()
     full = np.clip(to_full(prob, src.height, src.width), 0, 1)
     params = {"max_side": int(max_side), "working_scale": round(scale, 6), "radius": int(radius),
               "features": f"Zernike |Z_nm|, n<=5 ({len(ORDERS)} values)", "min_distance": int(min_distance),
               "iterations": int(iterations), "median": int(median), "fit_window": int(fit_window),
               "max_fit_error": float(max_fit_error), "min_seed": int(min_seed), "max_hypotheses": int(max_hypotheses),
-              "correlation": float(correlation), "min_area": int(min_area), "seed": int(seed)}
+              "correlation": float(correlation), "min_area": int(min_area), "seed": int(seed),
+              "grow_low": float(grow_low), "grow_reach": int(grow_reach)}
     return LayerOutput(map=full, score=float(full.max()), parameters=params,
                        details={"pairs": pairs, "seed_areas": int(n - 1), "hypotheses_tried": tried},
                        timings={"features_s": t1 - t0, "patchmatch_s": t2 - t1, "verify_s": t3 - t2})
