@@ -98,6 +98,20 @@ def clones_case(angle: float = 20.0, flat_core: int = 0):
     return encode(out, "PNG"), ".png", src | tgt, src, tgt
 
 
+def fill_case(chunk: int = 32):
+    """A 64x64 hole filled, as an exemplar inpainting does, with a mosaic of chunk x chunk blocks each
+    copied unrotated from a different place of the same photo; JPEG q90. Returns (bytes, suffix, hole)."""
+    base = scene("chelsea", (256, 320))
+    rng = np.random.default_rng(3)
+    out = base.copy()
+    y0, x0, n = 96, 200, 64
+    for by in range(y0, y0 + n, chunk):
+        for bx in range(x0, x0 + n, chunk):
+            sy, sx = int(rng.integers(8, 256 - chunk - 8)), int(rng.integers(8, 180))
+            out[by:by + chunk, bx:bx + chunk] = base[sy:sy + chunk, sx:sx + chunk]
+    return encode(out, "JPEG", 90), ".jpg", box_mask(base.shape, y0, x0, n, n)
+
+
 def resampling_case(factor: float = 1.5):
     """A 64x64 block enlarged x`factor` (bilinear) and pasted at another place; PNG."""
     import cv2

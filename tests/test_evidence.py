@@ -88,6 +88,29 @@ def test_clones_fill_a_copy_whose_core_has_no_texture(tmp_path):
     assert ec.iou(flag, both) >= 0.8
 
 
+def test_clone_fill_stage_marks_an_exemplar_fill():
+    # a hole filled with 4 blocks copied unrotated from 4 places: the translation-only fill stage
+    # alone marks the hole, and the smaller, scattered places it came from stay below its area rule
+    from engine.evidence.clone_fill import detect_fills
+
+    data, _, hole = ec.fill_case()
+    fmap, areas, params = detect_fills(ec.decode(data), max_side=1024, min_density=0.4, min_area=1000)
+    marked = fmap > 0.5
+    assert marked[hole].mean() > 0.6 and marked[~hole].mean() < 0.02
+    assert any(a["bbox"][0] <= 232 <= a["bbox"][2] and a["bbox"][1] <= 128 <= a["bbox"][3] for a in areas)
+    assert params["fill_scale"] == 1.0
+
+
+@pytest.mark.parametrize("method", ["dense", "keypoints"])
+def test_clones_report_an_exemplar_fill(tmp_path, method):
+    data, suffix, hole = ec.fill_case()
+    res, _ = _run(tmp_path, (data, suffix, hole), "clones", method=method)
+    assert _flag(res)[hole].mean() > 0.6
+    assert res.metadata["details"]["fills"] and res.metadata["parameters"]["fill"] is True
+    off, _ = _run(tmp_path, (data, suffix, hole), "clones", method=method, fill=False)
+    assert off.metadata["details"]["fills"] == [] and "fill_density" not in off.metadata["parameters"]
+
+
 def test_clone_region_growth_fills_holes_and_stays_near():
     from engine.evidence.clone_regions import grow_region
 

@@ -23,6 +23,7 @@ import time
 import numpy as np
 
 from .base import EvidenceInput, LayerOutput
+from .clone_fill import detect_fills
 from .clone_regions import confirm, paint, pair_record, plausible, to_full, working_gray
 
 ORDERS = [(n, m) for n in range(6) for m in range(n + 1) if (n - m) % 2 == 0]
@@ -62,7 +63,7 @@ def zernike_features(gray: np.ndarray, radius: int) -> np.ndarray:
     return out
 
 
-class _Field:
+class OffsetField:
     """The PatchMatch state: offsets (dy, dx) and their costs, for every pixel."""
 
     def __init__(self, feats: np.ndarray, min_distance: float, rng: np.random.Generator):
@@ -149,14 +150,15 @@ def local_affine(dy: np.ndarray, dx: np.ndarray, size: int) -> tuple[np.ndarray,
 def detect(src: EvidenceInput, max_side: int = 768, radius: int = 8, min_distance: int = 24, iterations: int = 4,
            median: int = 5, fit_window: int = 7, max_fit_error: float = 1.0, min_seed: int = 30,
            max_hypotheses: int = 12, correlation: float = 0.6, min_area: int = 300, seed: int = 0,
-           grow_low: float = 0.3, grow_reach: int = 16) -> LayerOutput:
+           grow_low: float = 0.3, grow_reach: int = 16, fill: bool = True, fill_side: int = 1024,
+           fill_density: float = 0.4, fill_area: int = 1000) -> LayerOutput:
     import cv2
 
     t0 = time.perf_counter()
     gray, scale = working_gray(src.rgb, max_side)
     feats = zernike_features(gray, radius)
     t1 = time.perf_counter()
-    field = _Field(feats, min_distance, np.random.default_rng(seed))
+    field = OffsetField(feats, min_distance, np.random.default_rng(seed))
     del feats
     for it in range(int(iterations)):
         field.propagate(1 if it % 2 == 0 else -1)
@@ -198,14 +200,19 @@ def detect(src: EvidenceInput, max_side: int = 768, radius: int = 8, min_distanc
         covered |= srcm | tgt
         prob = paint(paint(prob, tgt, ncc_t, st), srcm, ncc_s, st)
         pairs.append(pair_record("dense", srcm, tgt, a, scale, seed_pixels=int(len(ys)), correlation=round(st, 4)))
-    t3 = time.perf_counter()
     full = np.clip(to_full(prob, src.height, src.width), 0, 1)
+    fills: list[dict] = []
+    fparams: dict = {}
+    if fill:   # exemplar (PatchMatch) fills: many small unrotated copies, too small for a hypothesis each
+        fmap, fills, fparams = detect_fills(src.rgb, fill_side, fill_density, fill_area)
+        full = np.maximum(full, np.clip(to_full(fmap, src.height, src.width), 0, 1))
+    t3 = time.perf_counter()
     params = {"max_side": int(max_side), "working_scale": round(scale, 6), "radius": int(radius),
               "features": f"Zernike |Z_nm|, n<=5 ({len(ORDERS)} values)", "min_distance": int(min_distance),
               "iterations": int(iterations), "median": int(median), "fit_window": int(fit_window),
               "max_fit_error": float(max_fit_error), "min_seed": int(min_seed), "max_hypotheses": int(max_hypotheses),
               "correlation": float(correlation), "min_area": int(min_area), "seed": int(seed),
-              "grow_low": float(grow_low), "grow_reach": int(grow_reach)}
+              "grow_low": float(grow_low), "grow_reach": int(grow_reach), "fill": bool(fill), **fparams}
     return LayerOutput(map=full, score=float(full.max()), parameters=params,
-                       details={"pairs": pairs, "seed_areas": int(n - 1), "hypotheses_tried": tried},
+                       details={"pairs": pairs, "fills": fills, "seed_areas": int(n - 1), "hypotheses_tried": tried},
                        timings={"features_s": t1 - t0, "patchmatch_s": t2 - t1, "verify_s": t3 - t2})

@@ -18,6 +18,7 @@ import time
 import numpy as np
 
 from .base import EvidenceInput, LayerOutput
+from .clone_fill import detect_fills
 from .clone_regions import confirm, paint, pair_record, plausible, to_full, working_gray
 
 
@@ -39,7 +40,8 @@ def _g2nn(desc: np.ndarray, k: int, ratio: float) -> list[tuple[int, int]]:
 def detect(src: EvidenceInput, max_side: int = 2048, ratio: float = 0.6, knn: int = 10, min_distance: int = 20,
            ransac_px: float = 3.0, min_inliers: int = 4, max_transforms: int = 6, correlation: float = 0.6,
            min_area: int = 300, contrast: float = 0.01, max_keypoints: int = 9000, grow_low: float = 0.3,
-           grow_reach: int = 16) -> LayerOutput:
+           grow_reach: int = 16, fill: bool = True, fill_side: int = 1024, fill_density: float = 0.4,
+           fill_area: int = 1000) -> LayerOutput:
     import cv2
 
     t0 = time.perf_counter()
@@ -91,7 +93,14 @@ def detect(src: EvidenceInput, max_side: int = 2048, ratio: float = 0.6, knn: in
                                          correlation=round(st, 4)))
     t2 = time.perf_counter()
     full = np.clip(to_full(prob, src.height, src.width), 0, 1)
+    fills: list[dict] = []
+    params["fill"] = bool(fill)
+    if fill:   # exemplar (PatchMatch) fills: many small unrotated copies that no keypoint pair explains
+        fmap, fills, fparams = detect_fills(src.rgb, fill_side, fill_density, fill_area)
+        full = np.maximum(full, np.clip(to_full(fmap, src.height, src.width), 0, 1))
+        params.update(fparams)
+    t3 = time.perf_counter()
     return LayerOutput(map=full, score=float(full.max()), parameters=params,
-                       details={"keypoints": len(kps), "g2nn_matches": n_matches, "pairs": pairs_out},
-                       timings={"keypoints_s": t1 - t0, "match_verify_s": t2 - t1})
+                       details={"keypoints": len(kps), "g2nn_matches": n_matches, "pairs": pairs_out, "fills": fills},
+                       timings={"keypoints_s": t1 - t0, "match_verify_s": t2 - t1, "fill_s": t3 - t2})
 
