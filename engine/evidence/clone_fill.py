@@ -4,7 +4,7 @@ An object removed with an exemplar-based fill (Criminisi et al. 2004; PatchMatch
 leaves a mosaic of chunks copied, without rotation, from elsewhere in the image: too small and too
 many for one affine clone hypothesis. Per pixel, the nearest neighbour of a small raw-intensity patch
 at least `min_distance` px away is found by the same vectorised PatchMatch as the dense detector
-(`clones_dense.OffsetField`; translations only). A pixel is *copied* when that match is near-exact
+(`offset_field.OffsetField`; translations only). A pixel is *copied* when that match is near-exact
 for its texture (error below `max_error` x the patch's own variance, plus a noise floor for JPEG),
 the patch is textured, and its offset agrees with its neighbours' (it lies inside a copied chunk, as
 in Cozzolino et al.'s zero-order offset coherence). Areas where copied pixels are dense (share above
@@ -14,6 +14,8 @@ include both the fill and the places it was copied from.
 from __future__ import annotations
 
 import numpy as np
+
+from .offset_field import OffsetField
 
 
 def patch_features(gray: np.ndarray, step: int = 2) -> np.ndarray:
@@ -31,8 +33,6 @@ def copied_density(gray: np.ndarray, min_distance: int, iterations: int, max_err
                    window: int, seed: int = 0) -> np.ndarray:
     """Share of copied pixels (see the module text) in a `window` x `window` box around each pixel."""
     import cv2
-
-    from .clones_dense import OffsetField
 
     f = patch_features(gray)
     field = OffsetField(f, min_distance, np.random.default_rng(seed))

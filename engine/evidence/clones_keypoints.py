@@ -40,7 +40,7 @@ def _g2nn(desc: np.ndarray, k: int, ratio: float) -> list[tuple[int, int]]:
 def detect(src: EvidenceInput, max_side: int = 2048, ratio: float = 0.6, knn: int = 10, min_distance: int = 20,
            ransac_px: float = 3.0, min_inliers: int = 4, max_transforms: int = 6, correlation: float = 0.6,
            min_area: int = 300, contrast: float = 0.01, max_keypoints: int = 9000, grow_low: float = 0.3,
-           grow_reach: int = 16, fill: bool = True, fill_side: int = 1024, fill_density: float = 0.4,
+           grow_reach: int = 16, fill: bool = False, fill_side: int = 1024, fill_density: float = 0.4,
            fill_area: int = 1000) -> LayerOutput:
     import cv2
 
@@ -96,6 +96,7 @@ def detect(src: EvidenceInput, max_side: int = 2048, ratio: float = 0.6, knn: in
     fills: list[dict] = []
     params["fill"] = bool(fill)
     if fill:   # exemplar (PatchMatch) fills: many small unrotated copies that no keypoint pair explains
+        # (off by default here: about 5 s of CPU at any image size, the whole 12 MP budget of this method)
         fmap, fills, fparams = detect_fills(src.rgb, fill_side, fill_density, fill_area)
         full = np.maximum(full, np.clip(to_full(fmap, src.height, src.width), 0, 1))
         params.update(fparams)
