@@ -211,3 +211,62 @@ def test_a_failed_write_is_one_line_and_the_others_are_written(tiny, tmp_path, c
     assert (out / "p0.overlay.png").is_file() and (out / "p2.prob.png").is_file()
     err = capsys.readouterr().err
     assert sum("cannot write outputs" in line for line in err.splitlines()) == 1
+
+
+def test_reader_squashes_ahead_once_the_size_is_known(tmp_path):
+    """The reader thread makes each image's input squash (the same PIL resize the detector would make)
+    after squash_to(); a feeder closed before any size is given (the model failed to load) stops."""
+    import threading
+
+    from engine.images import load_image
+    from engine.outputs import ImageFeeder
+
+    photos = _photos(tmp_path / "in", 3)
+    feeder = ImageFeeder(photos, 2, load_image, squash=True)
+    feeder.squash_to(32)
+    feeder.squash_to(64)  # the first size counts
+    seen = []
+    for chunk, loaded in feeder.batches():
+        for x in loaded:
+            ahead = x.squashed(32)
+            assert ahead is x.squashed(32)  # made once, by the reader
+            assert np.array_equal(np.asarray(ahead), np.asarray(x.rgb.resize((32, 32), Image.BILINEAR)))
+            seen.append(x.name)
+    assert seen == [str(p) for p in photos]
+
+    stuck = ImageFeeder(photos, 2, load_image, squash=True)
+    closer = threading.Thread(target=stuck.close)
+    closer.start()
+    closer.join(timeout=30)
+    assert not closer.is_alive()
+
+
+_EXIT_PROBE = """
+import atexit, sys, threading, time
+from pathlib import Path
+import torch  # noqa: F401  (the fast exit is for processes that ran a model)
+from declip_desktop import cli
+mark = Path(sys.argv[1])
+atexit.register(lambda: mark.with_suffix(".atexit").write_text("ran"))
+def command():
+    print("all of stdout", end="")
+    if sys.argv[2] == "thread":  # a thread still working: the ordinary exit waits for it
+        threading.Thread(target=lambda: (time.sleep(0.5), mark.write_text("done"))).start()
+    return 3
+cli.main = command
+cli.run()
+"""
+
+
+@pytest.mark.parametrize("kind", ["plain", "thread"])
+def test_cli_process_exit_keeps_output_exit_code_and_exit_handlers(tmp_path, kind):
+    import subprocess
+    import sys
+
+    mark = tmp_path / "mark.txt"
+    r = subprocess.run([sys.executable, "-c", _EXIT_PROBE, str(mark), kind], capture_output=True, text=True,
+                       cwd=Path(__file__).resolve().parent.parent)
+    assert r.returncode == 3, r.stderr
+    assert r.stdout == "all of stdout"
+    assert mark.with_suffix(".atexit").read_text() == "ran"
+    assert mark.exists() == (kind == "thread")
