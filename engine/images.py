@@ -76,6 +76,10 @@ class LoadedImage:
     def width(self) -> int:
         return self.rgb.width
 
+    @property
+    def height(self) -> int:
+        return self.rgb.height
+
     def squashed(self, size: int) -> Image.Image:
         """The image resized to size x size, bilinear, no crop: the published preprocessing's resize
         (engine.preprocess). Kept once made, so the reader thread can make it ahead of the network."""
@@ -84,10 +88,6 @@ class LoadedImage:
         if size not in self._squashed:
             self._squashed[size] = self.rgb.resize((size, size), Image.BILINEAR)
         return self._squashed[size]
-
-    @property
-    def height(self) -> int:
-        return self.rgb.height
 
     def info(self) -> dict:
         return {

@@ -76,7 +76,10 @@ class ImageFeeder:
         if self._size is not None:
             for x in out:
                 if not isinstance(x, ImageError):
-                    x.squashed(self._size)
+                    try:
+                        x.squashed(self._size)
+                    except Exception:  # only a head start: the detector makes it again and reports the error
+                        pass
         return out
 
     def batches(self) -> Iterator[tuple[list[Path], list]]:
