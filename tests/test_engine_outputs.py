@@ -75,7 +75,7 @@ def test_banded_quantisation_and_overlay_equal_the_whole_image_formulas():
     """The 12 MP loops work a band of rows at a time; on maps taller than a band, with values on the
     rounding edges, they give what the whole-image formulas give, in every display mode."""
     from engine.mapio import BAND_ROWS, encode_u16
-    from engine.overlay import DISPLAY_MODES
+    from engine.overlay import DISPLAY_MODES, thicken
 
     rng = np.random.RandomState(7)
     h = 2 * BAND_ROWS + 3  # two full bands and a short one
@@ -94,15 +94,7 @@ def test_banded_quantisation_and_overlay_equal_the_whole_image_formulas():
             want = np.clip(np.rint(rgb.astype(np.float32) * (1 - px[..., 3:4]) + px[..., :3] * px[..., 3:4]),
                            0, 255).astype(np.uint8)
             if mode in ("heat", "contour"):
-                edge = outline_of(u8, 0.5)
-                for _ in range(width - 1):
-                    grown = edge.copy()
-                    grown[1:] |= edge[:-1]
-                    grown[:-1] |= edge[1:]
-                    grown[:, 1:] |= edge[:, :-1]
-                    grown[:, :-1] |= edge[:, 1:]
-                    edge = grown
-                want[edge] = THRESHOLD_COLOUR
+                want[thicken(outline_of(u8, 0.5), width)] = THRESHOLD_COLOUR  # a whole-image mask
             got = render_overlay(rgb, prob, "viridis", 0.6, 0.5, mode=mode, outline_width=width)
             assert np.array_equal(got, want), (mode, width)
 
