@@ -23,6 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", default="0.7,0.15,0.15", help="train,val,test fractions of photo groups")
     p.add_argument("--real-fraction", type=float, default=0.15, help="authentic images per manipulated image")
     p.add_argument("--size", default="256,512", help="min,max long side of the output images")
+    p.add_argument("--kinds", default="v2", choices=["v1", "v2"],
+                   help="edit kinds: v2 (default) adds Poisson/resampled splices, clone-stamp, line removal, "
+                        "retouching and double JPEG to v1's splice, copy-move and inpainting")
     p.add_argument("--workers", type=int, default=1,
                    help="processes making items in parallel (the data set is the same for any number)")
     p.set_defaults(func=cmd_synth)
@@ -182,7 +185,7 @@ def cmd_synth(args) -> int:
             _err(f"synth {done}/{total} ({msg})")
 
     m = synthesize(args.photos, args.out, args.count, args.seed, fr, args.real_fraction, size, prog,
-                   warn=lambda msg: _err(f"warning: {msg}"), workers=args.workers)
+                   warn=lambda msg: _err(f"warning: {msg}"), workers=args.workers, kind_set=args.kinds)
     n = len(m["items"])
     print(f"{n} images in {args.out} ({time.time() - t0:.0f} s); manifest {args.out / 'manifest.json'}")
     return 0
