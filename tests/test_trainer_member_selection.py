@@ -11,14 +11,17 @@ from trainer.calibration import CALIBRATION_SHIFTS, iou_by_shift
 
 
 def _iou_per_shift_reference(logits, masks, shifts):
-    """The definition, one shift at a time: IoU of logit + shift > 0 against mask > 127, both empty = 100."""
+    """The definition, one shift at a time: IoU of logit + shift > 0 against mask > 127; an empty mask
+    scores 100 when at most 1 % of the pixels are predicted, else 0."""
     gt = masks > 127
     cols = []
     for sh in shifts:
         pred = logits + sh > 0
         inter = (pred & gt).flatten(1).sum(1).float()
         union = (pred | gt).flatten(1).sum(1).float()
-        cols.append(torch.where(union > 0, inter / union.clamp(min=1) * 100, torch.full_like(union, 100.0)))
+        iou = torch.where(union > 0, inter / union.clamp(min=1) * 100, torch.full_like(union, 100.0))
+        clean = pred.flatten(1).float().mean(1) <= 0.01
+        cols.append(torch.where(gt.flatten(1).any(1), iou, clean.float() * 100))
     return torch.stack(cols, 1)
 
 
@@ -30,11 +33,16 @@ def test_counted_iou_by_shift_equals_the_definition_exactly(shifts):
     logits[1, :8] = -0.25             # pixels exactly on a threshold (logit + 0.25 = 0 is not > 0)
     logits[2] = -100.0                # nothing predicted at any shift
     masks = (torch.rand(12, 64, 64, generator=g) * 255).to(torch.uint8)
-    masks[0], masks[2], masks[3] = 0, 0, 255  # empty vs empty (100), empty vs nothing, all manipulated
+    logits[4] = -100.0
+    logits[4, 0, :40] = 100.0         # 40 stray pixels (< 1 % of 4096) on an authentic image: still clean
+    logits[5] = -100.0
+    logits[5, :1, :] = 100.0          # 64 pixels (> 1 %) on an authentic image: flagged
+    masks[0], masks[2], masks[3], masks[4], masks[5] = 0, 0, 255, 0, 0  # empty vs everything, vs nothing; all manipulated
     got = iou_by_shift(logits, masks, shifts)
     assert got.shape == (12, len(shifts))
     assert torch.equal(got, _iou_per_shift_reference(logits, masks, shifts))
     assert got[2].eq(100.0).all()     # both empty
+    assert got[4].eq(100.0).all() and got[5].eq(0.0).all()  # the 1 % rule of `declip evaluate`
     if 0.0 in shifts.tolist():
         assert got[0, shifts.tolist().index(0.0)] == 100.0  # logit 0 is not > 0, mask empty
 

@@ -118,6 +118,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--select", type=int, default=None, metavar="N",
                    help="with --data: the folders are candidates; keep at most N of them, chosen one by one by "
                         "the validation IoU of their mean (forward selection; the best-scoring prefix is kept)")
+    p.add_argument("--include-real", action="store_true",
+                   help="with --data: selection and threshold also score the authentic validation images "
+                        "(100 when nothing is flagged, else 0), so false alarms count against a candidate")
     p.add_argument("--id", dest="model_id", default=None, help="model id for the card (default: --out name)")
     p.add_argument("--name", default=None)
     p.add_argument("--device", default="cpu")
@@ -290,7 +293,7 @@ def cmd_ensemble(args) -> int:
 
     res = build_ensemble(args.models, args.out, args.model_id, args.name, args.data, args.val_split, args.device,
                          flip_average=args.flip_average, calibrate_scale=args.calibrate_scale, select=args.select,
-                         log=_err)
+                         log=_err, include_real=args.include_real)
     scale = f", logit scale {res['logit_scale']:.3f}" if args.calibrate_scale else ""
     iou = (f", val IoU {res['val_iou']:.2f} (shift {res['bias_shift']:+.2f}{scale})"
            if res["val_iou"] is not None else "")

@@ -48,14 +48,15 @@ class Validator:
 
     @classmethod
     def for_card(cls, card: ModelCard, spec: dict, data: Path, split: str, device: str = "cpu",
-                 log=lambda s: None) -> Validator:
+                 log=lambda s: None, include_real: bool = False) -> Validator:
         """A Validator for decoders of `spec` on `card`'s backbone (its weights files, the feature cache)
-        on `split` of `data`, with the trainer's calibrated-bias IoU; backbone ready."""
+        on `split` of `data`, with the trainer's calibrated-bias IoU; backbone ready. include_real: the
+        split's authentic images are scored too (100 when nothing is flagged, else 0)."""
         clip = [str(card.path_of(r)) for r in weight_roles(card.backbone) if card.path_of(r)]
         cfg = TrainConfig(data=str(data), out="", backbone=copy.deepcopy(card.backbone), backbone_weights=clip,
                           decoder=f"conv-{spec['depth']}",
                           widths=list(spec["widths"]), image_context=spec.get("context"), calibrate_bias=True,
-                          val_split=split, batch_size=16, device=device)
+                          val_split=split, batch_size=16, device=device, include_real=include_real)
         v = cls(cfg, log=log)
         v.prepare_backbone()
         return v
