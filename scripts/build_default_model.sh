@@ -64,7 +64,7 @@ for SEED in ${SEEDS:-0 1 2 3 4 5}; do CANDIDATES+=("$WORK/member-s$SEED-c3"); do
 FINETUNED=()
 for K in $(seq 0 $(( $(python -c "import json,sys; print(json.load(open(sys.argv[1]))['decoder']['members'])" "$WORK/model-v1/card.json") - 1 ))); do
   [ -f "$WORK/ft-m$K/card.json" ] || $DECLIP train --data "$WORK/synth-v2" --recipe small-data --backbone lite2 \
-      --stages "$STAGES" --grid "$GRID" --input-size "$INPUT" --widths "$WIDTHS" --no-calibrate-scale --include-real \
+      --stages "$STAGES" --grid "$GRID" --input-size "$INPUT" --widths "$WIDTHS" --no-calibrate-scale --include-real --no-val-real \
       --init "$WORK/v1-m$K" --lr 1e-3 --max-epochs 4 --seed "$((260 + K))" --id "declip-lite2-default-r26-m$K" --out "$WORK/ft-m$K"
   FINETUNED+=("$WORK/ft-m$K")
 done

@@ -3,9 +3,10 @@ import json
 
 import pytest
 import torch
+from PIL import Image
 
 from engine.errors import DeclipError
-from tests.test_trainer_e2e import TRAIN_ARGS, declip, dataset  # noqa: F401 (the module-scoped data set)
+from tests.test_trainer_e2e import SYNTH_ARGS, TRAIN_ARGS, declip, dataset  # noqa: F401 (the module-scoped data set)
 from trainer.member_selection import forward_select, pool_iou
 from trainer.calibration import CALIBRATION_SHIFTS, iou_by_shift
 
@@ -104,3 +105,35 @@ def test_ensemble_select_chooses_among_trained_candidates_and_records_how(datase
     # the calibration measures the chosen pool the way the selection did
     assert card["metrics"]["val_iou"] == pytest.approx(sel["steps"][kept - 1]["val_iou"], abs=1e-3)
     assert ens["bias_shift"] == sel["steps"][kept - 1]["shift"]
+
+
+def test_authentic_validation_images_count_only_when_asked(tmp_path, capsys):
+    # --include-real trains on authentic images; --no-val-real keeps them out of validation, and
+    # `declip ensemble --include-real` scores them in selection and calibration (recorded on the card)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    skd = pytest.importorskip("skimage.data")
+    for name in ("chelsea", "coffee", "astronaut", "rocket"):
+        Image.fromarray(getattr(skd, name)()).convert("RGB").resize((160, 120)).save(photos / f"{name}.png")
+    dataset = tmp_path / "ds"
+    assert declip(["synth", "--photos", str(photos), "--out", str(dataset), *SYNTH_ARGS, "--real-fraction", "1"]) == 0
+    man = json.loads((dataset / "manifest.json").read_text())
+    n_val_fake = sum(1 for i in man["items"] if i["split"] == "val" and "mask" in i)
+    n_val_real = sum(1 for i in man["items"] if i["split"] == "val" and "mask" not in i)
+    assert n_val_real > 0
+    cache = str(tmp_path / "cache")
+    base = ["train", "--data", str(dataset), "--cache", cache, *TRAIN_ARGS, "--image-context", "--include-real"]
+    cands = []
+    for seed, extra in (("3", ["--no-val-real"]), ("4", [])):
+        cands.append(tmp_path / f"s{seed}")
+        capsys.readouterr()
+        assert declip(base + ["--seed", seed, "--out", str(cands[-1])] + extra) == 0
+        n_val = n_val_fake + (0 if extra else n_val_real)
+        assert f", {n_val} val images" in capsys.readouterr().err
+        recipe = json.loads((cands[-1] / "card.json").read_text())["training"]["recipe"]
+        assert recipe["include_real"] is True and recipe["val_real"] is (False if extra else None)
+    out = tmp_path / "ens"
+    assert declip(["ensemble", *map(str, cands), "--select", "2", "--data", str(dataset), "--include-real",
+                   "--out", str(out)]) == 0
+    ens = json.loads((out / "card.json").read_text())["training"]["ensemble"]
+    assert ens["val_includes_authentic"] is True and ens["selection"]["images"] == n_val_fake + n_val_real

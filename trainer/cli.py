@@ -66,6 +66,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--augment", action="store_true", help="blur/jitter/JPEG augmentation (bypasses the cache)")
     p.add_argument("--include-real", action="store_true", help="also train on authentic images (empty masks)")
+    p.add_argument("--val-real", action=argparse.BooleanOptionalAction, default=None,
+                   help="also validate on authentic images (clean when <= 1 %% of pixels are flagged); "
+                        "default: as --include-real")
     p.add_argument("--calibrate-bias", action=argparse.BooleanOptionalAction, default=None,
                    help="fold the best-IoU threshold on validation into the final bias (not in the paper; "
                         "small-data: on)")
@@ -249,7 +252,7 @@ def train_config(args):
         data=str(args.data), out=str(args.out), backbone=backbone, backbone_weights=[str(p) for p in args.backbone_weights],
         lr=args.lr, weight_decay=args.weight_decay, init_std=args.init_std, min_delta=args.min_delta,
         lr_factor=args.lr_factor, min_lr=args.min_lr, seed=args.seed,
-        augment=args.augment, include_real=args.include_real, train_split=args.train_split,
+        augment=args.augment, include_real=args.include_real, val_real=args.val_real, train_split=args.train_split,
         val_split=args.val_split, generators=args.generators.split(",") if args.generators else None,
         init=str(args.init) if args.init else None, cache_dir=str(args.cache) if args.cache else None,
         no_cache=args.no_cache, device=args.device, model_id=args.model_id, name=args.name,

@@ -82,12 +82,13 @@ class Validator:
             return [file_sha256(self.spec.get("weights_path") or packaged_weights_path(self.spec["family"]))]
         return [file_sha256(p) for p in self.cfg.backbone_weights]
 
-    def load_split(self, split: str) -> tuple[D.Dataset, list[D.Sample]]:
-        """The split's data set and the samples a run uses (manipulated only, unless include_real)."""
+    def load_split(self, split: str, include_real: bool | None = None) -> tuple[D.Dataset, list[D.Sample]]:
+        """The split's data set and the samples a run uses (manipulated only, unless include_real, which
+        defaults to the config's)."""
         ds = D.load_dataset(Path(self.cfg.data), split, self.cfg.generators, training=True)
         for p in ds.problems:
             self.problem(p)
-        samples = ds.samples if self.cfg.include_real else ds.fakes
+        samples = ds.samples if (self.cfg.include_real if include_real is None else include_real) else ds.fakes
         if not samples:
             raise D.DatasetError(f"{self.cfg.data}: the '{split}' split is empty")
         return ds, samples
