@@ -1,18 +1,16 @@
 #!/usr/bin/env bash
-# Rebuild the embedded default model resources/models/declip-lite2-default (version 2) from nothing, offline:
-# licensed photos -> synthetic manipulations (kind set v1) -> Lite2 decoder training (6 seeds x 3 cycles,
-# warm-restarted) -> members chosen on validation, combined, flip-averaged (version 1, rounds 1-23)
-# -> round 26: a second synthetic set with kind set v2 (more edit kinds, double JPEG, more authentic images),
-# each member of version 1 fine-tuned on it, members chosen and the threshold calibrated on its validation
-# split with the authentic images counted -> held-out test + ELA -> card.
+# Rebuild the embedded default model resources/models/declip-lite2-default from nothing, offline:
+# licensed photos -> synthetic manipulations -> Lite2 decoder training (6 seeds x 3 cycles, warm-restarted)
+# -> members chosen on validation, combined, flip-averaged -> held-out test + ELA -> card.
 #
-#   scripts/build_default_model.sh [WORK_DIR]        (default build/default-model; about 5 h on 2 CPU cores:
-#   5 min data, 15 min Lite2 features, 6 x (25 + 7 + 7) min training, 15 min selection, ensemble and test;
-#   round 26: 5 min data, 10 min features, 5 x 4 min fine-tuning, 15 min selection and test)
+#   scripts/build_default_model.sh [WORK_DIR]        (default build/default-model; about 4.5 h on 2 CPU cores:
+#   5 min data, 15 min Lite2 features, 6 x (25 + 7 + 7) min training, 15 min selection, ensemble and test)
 #
 # Needs `apt-get install -y opencv-doc` and `pip install scikit-learn matplotlib` for all 41 photos
 # (the script still runs without them, with fewer).
 # Choices (stages, widths) come from the measured runs in research/default-model-log.md.
+# --kinds v1: the shipped model was trained on the classic five edit kinds; round 26's fine-tune on kind
+# set v2 (now synth's default) was not adopted (research/default-model-log.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WORK=${1:-build/default-model}
@@ -26,7 +24,7 @@ DECLIP="python -m declip_desktop.cli"
 mkdir -p "$WORK"
 
 [ -f "$WORK/photos/LICENSES.json" ] || python scripts/collect_photos.py "$WORK/photos"
-[ -f "$WORK/synth/manifest.json" ] || $DECLIP synth --photos "$WORK/photos" --out "$WORK/synth" --count 3000 --seed 0 --workers "${WORKERS:-$(nproc)}"
+[ -f "$WORK/synth/manifest.json" ] || $DECLIP synth --photos "$WORK/photos" --out "$WORK/synth" --count 3000 --seed 0 --kinds v1 --workers "${WORKERS:-$(nproc)}"
 # Six decoders of one recipe, seeds 0-5, each trained in three cycles (the second and third warm-restarted
 # from the previous cycle's best weights at lr 1e-3); the twelve decoders of cycles 2 and 3 are the
 # candidates, and `declip ensemble --select 8` keeps the ones whose mean scores best on validation
@@ -51,33 +49,9 @@ done
 for SEED in ${SEEDS:-0 1 2 3 4 5}; do CANDIDATES+=("$WORK/member-s$SEED-c2"); done
 for SEED in ${SEEDS:-0 1 2 3 4 5}; do CANDIDATES+=("$WORK/member-s$SEED-c3"); done
 # At most 8 members keeps the model under 25 MB (2.9 MB each); round 23 kept 5.
-[ -f "$WORK/model-v1/card.json" ] || $DECLIP ensemble "${CANDIDATES[@]}" --select 8 --data "$WORK/synth" --flip-average \
-    --calibrate-scale --id declip-lite2-default --out "$WORK/model-v1"
-
-# Round 26 (research/default-model-log.md): the same photos and seed (so the same photo split) with kind set
-# v2; 1000 edits and 0.4 authentic images per edit. Each member of version 1 is recovered from the ensemble
-# and fine-tuned for at most 4 epochs at lr 1e-3 with the authentic images in training and validation; then
-# the ensemble is chosen and calibrated with the authentic validation images counted (--include-real).
-[ -f "$WORK/synth-v2/manifest.json" ] || $DECLIP synth --photos "$WORK/photos" --out "$WORK/synth-v2" --count 1000 \
-    --seed 0 --real-fraction 0.4 --kinds v2 --workers "${WORKERS:-$(nproc)}"
-[ -f "$WORK/v1-m0/card.json" ] || python research/recover_ensemble_members.py "$WORK/model-v1" "$WORK/member-s0-c2" "$WORK/v1-m"
-FINETUNED=()
-for K in $(seq 0 $(( $(python -c "import json,sys; print(json.load(open(sys.argv[1]))['decoder']['members'])" "$WORK/model-v1/card.json") - 1 ))); do
-  [ -f "$WORK/ft-m$K/card.json" ] || $DECLIP train --data "$WORK/synth-v2" --recipe small-data --backbone lite2 \
-      --stages "$STAGES" --grid "$GRID" --input-size "$INPUT" --widths "$WIDTHS" --no-calibrate-scale --include-real --no-val-real \
-      --init "$WORK/v1-m$K" --lr 1e-3 --max-epochs 4 --seed "$((260 + K))" --id "declip-lite2-default-r26-m$K" --out "$WORK/ft-m$K"
-  FINETUNED+=("$WORK/ft-m$K")
-done
-[ -f "$WORK/model/card.json" ] || $DECLIP ensemble "${FINETUNED[@]}" --select 8 --data "$WORK/synth-v2" --include-real \
-    --flip-average --calibrate-scale --id declip-lite2-default --out "$WORK/model"
-$DECLIP evaluate --model "$WORK/model" --data "$WORK/synth-v2" --split test --json "$WORK/test.json" --csv "$WORK/test.csv"
-$DECLIP evaluate --baseline ela --data "$WORK/synth-v2" --split test --json "$WORK/ela.json" --csv "$WORK/ela.csv"
-# The independent benchmark is measured once, after the model is chosen (never used to choose anything).
-EXTERNAL=${EXTERNAL:-../shared/benchmarks/external-v1}
-EXT_JSON=()
-if [ -f "$EXTERNAL/manifest.json" ]; then
-  $DECLIP evaluate --model "$WORK/model" --data "$EXTERNAL" --json "$WORK/external.json" --csv "$WORK/external.csv"
-  EXT_JSON=("$WORK/external.json")
-fi
-python scripts/finalize_default_model.py "$WORK/model" "$WORK/test.json" "$WORK/ela.json" "$WORK/synth-v2" \
-    resources/models/declip-lite2-default "${EXT_JSON[@]}"
+[ -f "$WORK/model/card.json" ] || $DECLIP ensemble "${CANDIDATES[@]}" --select 8 --data "$WORK/synth" --flip-average \
+    --calibrate-scale --id declip-lite2-default --out "$WORK/model"
+$DECLIP evaluate --model "$WORK/model" --data "$WORK/synth" --split test --json "$WORK/test.json" --csv "$WORK/test.csv"
+$DECLIP evaluate --baseline ela --data "$WORK/synth" --split test --json "$WORK/ela.json" --csv "$WORK/ela.csv"
+python scripts/finalize_default_model.py "$WORK/model" "$WORK/test.json" "$WORK/ela.json" "$WORK/synth" \
+    resources/models/declip-lite2-default
