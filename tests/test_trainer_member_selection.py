@@ -115,14 +115,14 @@ def test_authentic_validation_images_count_only_when_asked(tmp_path, capsys):
     skd = pytest.importorskip("skimage.data")
     for name in ("chelsea", "coffee", "astronaut", "rocket"):
         Image.fromarray(getattr(skd, name)()).convert("RGB").resize((160, 120)).save(photos / f"{name}.png")
-    dataset = tmp_path / "ds"
-    assert declip(["synth", "--photos", str(photos), "--out", str(dataset), *SYNTH_ARGS, "--real-fraction", "1"]) == 0
-    man = json.loads((dataset / "manifest.json").read_text())
+    ds = tmp_path / "ds"
+    assert declip(["synth", "--photos", str(photos), "--out", str(ds), *SYNTH_ARGS, "--real-fraction", "1"]) == 0
+    man = json.loads((ds / "manifest.json").read_text())
     n_val_fake = sum(1 for i in man["items"] if i["split"] == "val" and "mask" in i)
     n_val_real = sum(1 for i in man["items"] if i["split"] == "val" and "mask" not in i)
     assert n_val_real > 0
     cache = str(tmp_path / "cache")
-    base = ["train", "--data", str(dataset), "--cache", cache, *TRAIN_ARGS, "--image-context", "--include-real"]
+    base = ["train", "--data", str(ds), "--cache", cache, *TRAIN_ARGS, "--image-context", "--include-real"]
     cands = []
     for seed, extra in (("3", ["--no-val-real"]), ("4", [])):
         cands.append(tmp_path / f"s{seed}")
@@ -133,7 +133,7 @@ def test_authentic_validation_images_count_only_when_asked(tmp_path, capsys):
         recipe = json.loads((cands[-1] / "card.json").read_text())["training"]["recipe"]
         assert recipe["include_real"] is True and recipe["val_real"] is (False if extra else None)
     out = tmp_path / "ens"
-    assert declip(["ensemble", *map(str, cands), "--select", "2", "--data", str(dataset), "--include-real",
+    assert declip(["ensemble", *map(str, cands), "--select", "2", "--data", str(ds), "--include-real",
                    "--out", str(out)]) == 0
     ens = json.loads((out / "card.json").read_text())["training"]["ensemble"]
     assert ens["val_includes_authentic"] is True and ens["selection"]["images"] == n_val_fake + n_val_real
