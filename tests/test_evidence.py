@@ -174,3 +174,24 @@ def test_layers_registry_describes_every_layer():
     for i in infos:
         assert i.title and i.reference and i.how_to_read and i.limits and 0 < i.threshold < 1
     assert {i.name for i in infos if i.needs_jpeg} == {"dq", "ghost"}
+
+
+# ---- false alarms: the maps measure a region against the image's own level ------------------------
+@pytest.mark.parametrize("name", ["astronaut", "chelsea", "coffee"])
+def test_an_authentic_double_compressed_photo_stays_below_the_default_thresholds(tmp_path, name):
+    # camera-like history (q95, then a final q75 with 4:2:0 chroma): textured and flat areas differ in
+    # error level and ghost curves, but no region's history differs from the rest
+    path = tmp_path / f"{name}.jpg"
+    first = ec.decode(ec.encode(ec.scene(name, (300, 400)), "JPEG", 95))
+    Image.fromarray(first).save(path, "JPEG", quality=75)
+    for layer in ("ela", "ghost"):
+        res = evidence.run(layer, path)
+        assert (res.probability > evidence.info(layer).threshold).mean() < 0.01, layer
+
+
+def test_ghost_ignores_a_dip_that_the_whole_picture_shares(tmp_path):
+    # the whole image first saved at q60, then at q90: every area dips at q60, so no area stands out
+    path = tmp_path / "twice.jpg"
+    path.write_bytes(ec.encode(ec.decode(ec.encode(ec.scene(), "JPEG", 60)), "JPEG", 90))
+    res = evidence.run("ghost", path)
+    assert (res.probability > evidence.info("ghost").threshold).mean() < 0.01

@@ -18,7 +18,12 @@ from ..errors import DeclipError
 
 
 class EvidenceError(DeclipError):
-    """A layer that cannot apply to this image (a PNG for a JPEG-only layer, a 1x1 image ...)."""
+    """A layer that cannot run: it does not apply to this image, a bad parameter, an unreadable file."""
+
+
+class NotApplicable(EvidenceError):
+    """The layer does not apply to this image (a PNG for a JPEG-only layer, a 1x1 image ...): an answer
+    about the image, not a failure (an evaluation scores it as an empty map)."""
 
 
 @dataclass
@@ -49,7 +54,7 @@ class EvidenceInput:
         """The JPEG file's bytes, or a one-line refusal naming why this layer cannot apply."""
         if self.format != "JPEG" or not self.data:
             what = self.format or "an array without a file"
-            raise EvidenceError(f"{self.name}: layer {layer!r} needs a JPEG file, found {what}")
+            raise NotApplicable(f"{self.name}: layer {layer!r} needs a JPEG file, found {what}")
         return self.data
 
     def stored_luma(self, layer: str) -> np.ndarray:
@@ -66,7 +71,7 @@ class EvidenceInput:
 
     def require_size(self, layer: str, minimum: int) -> None:
         if self.height < minimum or self.width < minimum:
-            raise EvidenceError(f"{self.name}: layer {layer!r} needs an image of at least {minimum}x{minimum} "
+            raise NotApplicable(f"{self.name}: layer {layer!r} needs an image of at least {minimum}x{minimum} "
                                 f"pixels, found {self.width}x{self.height}")
 
 
@@ -109,6 +114,23 @@ def relative_map(stat: np.ndarray, z_half: float, two_sided: bool = False, mask:
     z = np.abs(z) if two_sided else np.maximum(z, 0.0)
     z2 = z.astype(np.float32) ** 2
     return (z2 / (z2 + np.float32(z_half) ** 2)).astype(np.float32)
+
+
+def robust_line(x: np.ndarray, y: np.ndarray):
+    """y ~ a + b x fitted by least squares, refitted twice without the worst 20 % (the edits themselves).
+
+    The layers use it to remove what an image's content explains (texture raises the noise level
+    and the error level alike) before measuring a region against the rest."""
+    keep = np.ones(x.shape, bool)
+    a, b = float(np.median(y)) if y.size else 0.0, 0.0
+    for _ in range(2):
+        if keep.sum() > 2 and np.ptp(x[keep]) > 1e-6:
+            b, a = np.polyfit(x[keep], y[keep], 1)
+        else:
+            b, a = 0.0, float(np.median(y[keep])) if keep.any() else a
+        res = np.abs(y - (a + b * x))
+        keep = res <= np.percentile(res, 80)
+    return lambda v: a + b * v
 
 
 def block_view(a: np.ndarray, bs: int) -> np.ndarray:
