@@ -4,7 +4,7 @@ Targets (issue 38): ela, noise <= 1.5 s; dq <= 2 s; ghost, resampling <= 5 s; cl
 <= 5 s; clones dense at its default working scale <= 30 s.
 
     python benchmarks/bench_evidence.py                 # makes build/bench/evidence-12mp.jpg once
-    python benchmarks/bench_evidence.py --image PHOTO.jpg --repeat 3
+    python benchmarks/bench_evidence.py --image PHOTO.jpg --repeat 3 [--layers ela,ghost]
 
 The test photo is the bundled sample `resources/samples/coffee.jpg` (CC0) enlarged to 4000x3000
 with a little added grain, saved at JPEG quality 90. Times are wall-clock for
@@ -44,6 +44,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--image", type=Path, default=ROOT / "build" / "bench" / "evidence-12mp.jpg")
     ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--layers", default=None, help="only these layers, comma separated (e.g. ela,ghost)")
     args = ap.parse_args()
     from engine import evidence
 
@@ -53,7 +54,10 @@ def main() -> int:
     print(f"image: {path} ({size[0]}x{size[1]}, {size[0] * size[1] / 1e6:.1f} MP)")
     print(f"{'layer':24} {'time s':>8} {'target s':>9}  working scale / notes")
     missed = 0
+    wanted = set(args.layers.split(",")) if args.layers else None
     for name, params, target in TARGETS:
+        if wanted is not None and name not in wanted:
+            continue
         best, res = float("inf"), None
         for _ in range(max(1, args.repeat)):
             t0 = time.perf_counter()

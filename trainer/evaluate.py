@@ -121,7 +121,7 @@ def summarise_sweep(rows: list[dict], thresholds: Sequence[float]) -> dict:
         for r in fakes:
             kinds.setdefault(r["group"], []).append(r["sweep"][key][0])
         out[key] = {"iou": M.mean_ignoring_nan(r["sweep"][key][0] for r in fakes) if fakes else float("nan"),
-                    "per_kind": {g: M.mean_ignoring_nan(v) for g, v in sorted(kinds.items())},
+                    "per_kind": {g: M.mean_ignoring_nan(v) for g, v in sorted(kinds.items())} if len(kinds) > 1 else {},
                     "authentic_flagged_count": sum(r["sweep"][key][1] > FLAG_FRACTION * 100.0 for r in reals),
                     "authentic": len(reals)}
     return out
