@@ -139,6 +139,16 @@ def block_view(a: np.ndarray, bs: int) -> np.ndarray:
     return a[:h, :w].reshape(h // bs, bs, w // bs, bs).swapaxes(1, 2)
 
 
+def block_mean(a: np.ndarray, bs: int) -> np.ndarray:
+    """Mean of each whole bs x bs block of a 2-D array, (H/bs, W/bs) float32 (OpenCV's area
+    reduction by an exact integer factor: the same means as block_view(a, bs).mean((2, 3)), ~3x faster)."""
+    import cv2
+
+    h, w = (a.shape[0] // bs) * bs, (a.shape[1] // bs) * bs
+    return cv2.resize(np.ascontiguousarray(a[:h, :w], dtype=np.float32), (w // bs, h // bs),
+                      interpolation=cv2.INTER_AREA)
+
+
 def upsample_blocks(grid: np.ndarray, bs: int, height: int, width: int, smooth: bool = True,
                     offset: float = 0.0) -> np.ndarray:
     """A per-block grid back to pixels: each block's value at its centre, bilinear in between

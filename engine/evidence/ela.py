@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from .base import (EvidenceInput, LayerOutput, block_view, box_mean, image_score, jpeg_roundtrip, relative_map,
+from .base import (EvidenceInput, LayerOutput, block_mean, box_mean, image_score, jpeg_roundtrip, relative_map,
                    robust_line, upsample_blocks)
 
 VERSION = "2.0"
@@ -43,17 +43,18 @@ def compute(src: EvidenceInput, quality: int = 90, region: int = 3, z_half: floa
     again = jpeg_roundtrip(src.rgb, int(quality))
     # mean absolute difference over the three channels (cv2.transform: one pass, ~6x numpy's mean)
     diff = cv2.transform(cv2.absdiff(src.rgb, again).astype(np.float32), np.full((1, 3), 1 / 3, np.float32))
-    y = src.gray()
+    # luma for the detail measure only: OpenCV's 8-bit conversion is 20x faster than src.gray()
+    y = cv2.cvtColor(src.rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
     fine = y - cv2.GaussianBlur(y, (0, 0), 1.0)
     bs = 8   # JPEG's block: the unit whose coefficients are rounded together
-    level = block_view(diff * diff, bs).mean(axis=(2, 3))
-    detail = block_view(fine * fine, bs).mean(axis=(2, 3))
+    level = block_mean(cv2.multiply(diff, diff), bs)
+    detail = block_mean(cv2.multiply(fine, fine), bs)
     if region > 1:
         level, detail = box_mean(level, region), box_mean(detail, region)
     # +0.05 / +1: an area that does not change or has no detail at all has a finite log
     lx, ly = np.log(detail + 1.0), np.log(level + 0.05)
     # clipped (saturated) blocks have neither error nor detail: keep them out of the image's line and level
-    lum = block_view(y, bs).mean(axis=(2, 3))
+    lum = block_mean(y, bs)
     valid = (lum > 4) & (lum < 251)
     stat = ly - robust_line(lx[valid], ly[valid])(lx) if valid.sum() > 8 else ly
     # min_spread 0.1 (in log units): an image saved at exactly this quality barely changes at all,
