@@ -3,10 +3,14 @@
 A region that was first saved at a lower quality q1 and then pasted into an image saved at q2 > q1
 keeps the coarser quantisation of q1. Recompressing the whole image at quality q and measuring
 the local squared difference gives, for that region, a dip (a 'ghost') at q = q1 that the rest of
-the image does not have. We scan q over 50..(q2 - 5), and score each pixel by the depth of
-its curve's deepest dip, the ratio (d_q + eps) / (max over q' > q of d_q' + eps): 1 or more for
-the falling curve of an area saved once at q2, well below 1 for a ghost; the map is
--log2(ratio) / 2 clipped to [0, 1] (a dip to half reads 0.5).
+the image does not have. We scan q over 50..(q2 - 5). How deep a curve dips also depends on the
+content (fine texture, flat or clipped areas) and on coincidences of the quantisation tables (a step
+exactly twice another) that the whole picture shares, so each quality's difference is first divided
+by what the image's own cells of the same fine detail show at that quality (a robust straight line
+between log difference and log detail, fitted per quality). A cell's score is the depth of its
+deepest relative dip, d = -log2(r_q / max over q' > q of r_q'), mapped to d^2 / (d^2 + dip_half^2):
+a dip to half the later level reads 0.5. Flat and clipped cells, where every quality rounds to
+nearly nothing, read 0.
 """
 from __future__ import annotations
 
