@@ -3,15 +3,17 @@ folder of seven, `declip --help`, `declip case status`, and the GUI's first resu
 an open case; each a fresh process (start-up, imports, model load, decoding and output writing
 included). Prints a table.
 
-    python benchmarks/bench_pipeline.py [--code DIR] [--work DIR] [--repeat N]
+    python benchmarks/bench_pipeline.py [--code DIR] [--baseline DIR] [--work DIR] [--repeat N]
 
---code DIR measures another checkout (e.g. the main branch, for a before/after table): it is put
-first on PYTHONPATH. The network time is what each result records (backbone_s + decoder_s of its
-timings); "per image" in the folder row is the process's wall time (and CPU time) divided by seven.
-CPU s is user + system time of the process (all its threads): on a busy machine it moves less than
-the wall time. Peak RSS is the child process's own (wait4). The photos are made from the bundled samples, upscaled to
-4000x3000 with a little noise, and saved as JPEG quality 92 (about 2 MB each).
-Run it on a quiet machine; on a shared one, compare ratios measured in the same run.
+--code DIR measures another checkout: it is put first on PYTHONPATH. --baseline DIR measures a
+second one (e.g. the main branch) in the same run, each command line alternating between the two,
+so that a shared machine's changing load falls on both alike; compare the ratios. The network time
+is what each result records (backbone_s + decoder_s of its timings); "per image" in the folder row
+is the process's wall time (and CPU time) divided by seven. Every row but the GUI's is the median
+of --repeat runs. CPU s is user + system time of the process (all its threads): on a busy machine
+it moves less than the wall time. Peak RSS is the child process's own (wait4). The photos are made
+from the bundled samples, upscaled to 4000x3000 with a little noise, and saved as JPEG quality 92
+(about 2 MB each). Run it on a quiet machine; on a shared one, compare ratios measured in the same run.
 """
 from __future__ import annotations
 
@@ -104,63 +106,61 @@ def network_seconds(results: Path) -> list[float]:
             for it in items if not it.get("error")]
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--code", type=Path, default=ROOT, help="checkout to measure (default: this one)")
-    ap.add_argument("--work", type=Path, default=None, help="folder for photos and outputs (default: a temp folder)")
-    ap.add_argument("--repeat", type=int, default=3, help="runs of each short command (the median is shown)")
-    ap.add_argument("--no-gui", action="store_true", help="leave out the GUI row (it needs PySide6)")
-    args = ap.parse_args()
-    work = (args.work or Path(tempfile.mkdtemp(prefix="declip-bench-pipeline-"))).resolve()
-    # In a child process: Linux counts a forked child's pre-exec size in its peak RSS, so this process
-    # stays small (no numpy, no 12 MP images in memory).
-    subprocess.run([sys.executable, __file__, "--make-photos", str(work / "photos")], check=True)
-    photos = sorted((work / "photos").glob("photo*.jpg"))
-    env = dict(os.environ, PYTHONPATH=str(args.code.resolve()), DECLIP_HOME=str(work / "home"))
-    rows = []
+def _ok(label: str, result: tuple) -> tuple:
+    if result[2] != 0:
+        raise SystemExit(f"{label}: exit {result[2]}: {result[3].strip()[-300:]}")
+    return result
 
-    def short(label: str, cmd: list[str]) -> None:
-        runs = [run(cmd, env) for _ in range(args.repeat)]
-        bad = [r for r in runs if r[2] != 0]
-        if bad:
-            raise SystemExit(f"{label}: exit {bad[0][2]}: {bad[0][3].strip()[-300:]}")
-        rows.append((label, statistics.median(r[0] for r in runs), None, max(r[1] for r in runs),
-                     statistics.median(r[4] for r in runs)))
 
-    short("declip --help", ["--help"])
-    case = work / "bench.declip"
-    if not case.exists():
-        for cmd in (["case", "new", case, "--title", "bench", "--number", "1", "--examiner", "bench"],
-                    ["case", "add", case, photos[0]]):
-            wall, _, rc, err, _ = run(cmd, env)
-            if rc != 0:
-                raise SystemExit(f"{' '.join(map(str, cmd[:2]))}: exit {rc}: {err.strip()[-300:]}")
-    short("declip case status", ["case", "status", case])
+def measure(codes: dict[str, Path], work: Path, photos: list[Path], repeat: int, gui: bool) -> dict[str, list]:
+    """Rows (label, wall, network, peak RSS, CPU) per checkout. Each measurement runs the checkouts in
+    turn, `repeat` rounds, so that a machine whose load changes during the run loads them alike."""
+    envs = {name: dict(os.environ, PYTHONPATH=str(code), DECLIP_HOME=str(work / f"home-{name}"))
+            for name, code in codes.items()}
+    rows: dict[str, list] = {name: [] for name in codes}
 
-    one = work / "out-one"
-    shutil.rmtree(one, ignore_errors=True)
-    wall, rss, rc, err, cpu = run(["analyze", "--out", one, photos[0]], env)
-    if rc != 0:
-        raise SystemExit(f"analyze: exit {rc}: {err.strip()[-300:]}")
-    rows.append(("analyze, one 12 MP photo", wall, network_seconds(one / "results.json")[0], rss, cpu))
+    def rounds(label: str, cmd_of, per: int = 1, net_of=None) -> None:
+        got: dict[str, list] = {name: [] for name in codes}
+        for _ in range(repeat):
+            for name, env in envs.items():
+                cmd, results = cmd_of(name)
+                wall, rss, rc, err, cpu = _ok(label, run(cmd, env))
+                net = statistics.mean(network_seconds(results)) if results else None
+                got[name].append((wall / per, net, rss, cpu / per))
+        for name, runs in got.items():
+            net = [r[1] for r in runs if r[1] is not None]
+            rows[name].append((label, statistics.median(r[0] for r in runs), statistics.median(net) if net else None,
+                               max(r[2] for r in runs), statistics.median(r[3] for r in runs)))
 
-    folder = work / "out-folder"
-    shutil.rmtree(folder, ignore_errors=True)
-    wall, rss, rc, err, cpu = run(["analyze", "--out", folder, work / "photos"], env)
-    if rc != 0:
-        raise SystemExit(f"analyze folder: exit {rc}: {err.strip()[-300:]}")
-    net = network_seconds(folder / "results.json")
-    rows.append((f"analyze, folder of {N_FOLDER}: per image", wall / N_FOLDER, statistics.mean(net), rss,
-                 cpu / N_FOLDER))
+    rounds("declip --help", lambda name: (["--help"], None))
+    for name, env in envs.items():
+        case = work / f"bench-{name}.declip"
+        if not case.exists():
+            for cmd in (["case", "new", case, "--title", "bench", "--number", "1", "--examiner", "bench"],
+                        ["case", "add", case, photos[0]]):
+                _ok(" ".join(map(str, cmd[:2])), run(cmd, env))
+    rounds("declip case status", lambda name: (["case", "status", work / f"bench-{name}.declip"], None))
 
-    if not args.no_gui:
-        first, ready = gui_first_result(case, env)
-        rows.append(("GUI: Analyse to first result (1 photo)", first, None, None, None))
-        if ready >= 0:  # this checkout loads the model when a case opens
-            rows.append(("GUI: model load in the background", ready, None, None, None))
+    def analyze(inputs):
+        def cmd_of(name):
+            out = work / f"out-{name}"
+            shutil.rmtree(out, ignore_errors=True)
+            return ["analyze", "--out", out, *inputs], out / "results.json"
+        return cmd_of
 
-    print(f"code: {args.code.resolve()}   cpus: {os.cpu_count()}   load average: "
-          f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    rounds("analyze, one 12 MP photo", analyze([photos[0]]))
+    rounds(f"analyze, folder of {N_FOLDER}: per image", analyze([work / "photos"]), per=N_FOLDER)
+    if gui:
+        for name, env in envs.items():
+            first, ready = gui_first_result(work / f"bench-{name}.declip", env)
+            rows[name].append(("GUI: Analyse to first result (1 photo)", first, None, None, None))
+            if ready >= 0:  # this checkout loads the model when a case opens
+                rows[name].append(("GUI: model load in the background", ready, None, None, None))
+    return rows
+
+
+def print_table(name: str, code: Path, rows: list) -> None:
+    print(f"{name}: {code}")
     print(f"| {'what':38} | {'wall s':>7} | {'CPU s':>6} | {'network s':>9} | {'wall / network':>14} "
           f"| {'peak RSS MB':>11} |")
     print(f"|{'-' * 40}|{'-' * 9}|{'-' * 8}|{'-' * 11}|{'-' * 16}|{'-' * 13}|")
@@ -168,6 +168,32 @@ def main() -> int:
         ratio = f"{wall / net:.2f}x" if net else "-"
         print(f"| {label:38} | {wall:7.2f} | {(f'{cpu:.2f}' if cpu else '-'):>6} | {(f'{net:.2f}' if net else '-'):>9} "
               f"| {ratio:>14} | {(f'{rss:.0f}' if rss else '-'):>11} |")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--code", type=Path, default=ROOT, help="checkout to measure (default: this one)")
+    ap.add_argument("--baseline", type=Path, default=None,
+                    help="another checkout measured in the same run, in turn with --code (before/after)")
+    ap.add_argument("--work", type=Path, default=None, help="folder for photos and outputs (default: a temp folder)")
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each command line (the median is shown)")
+    ap.add_argument("--no-gui", action="store_true", help="leave out the GUI row (it needs PySide6)")
+    args = ap.parse_args()
+    work = (args.work or Path(tempfile.mkdtemp(prefix="declip-bench-pipeline-"))).resolve()
+    # In a child process: Linux counts a forked child's pre-exec size in its peak RSS, so this process
+    # stays small (no numpy, no 12 MP images in memory).
+    subprocess.run([sys.executable, __file__, "--make-photos", str(work / "photos")], check=True)
+    photos = sorted((work / "photos").glob("photo*.jpg"))
+    codes = {"before": args.baseline.resolve()} if args.baseline else {}
+    codes["after" if args.baseline else "code"] = args.code.resolve()
+    load0 = os.getloadavg()
+    rows = measure(codes, work, photos, args.repeat, not args.no_gui)
+    print(f"cpus: {os.cpu_count()}   load average at the start: {' '.join(f'{x:.1f}' for x in load0)}, "
+          f"at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}   repeat: {args.repeat}")
+    for name, code in codes.items():
+        print_table(name, code, rows[name])
+    if args.baseline:  # the same rows of both: how much of the before each after is
+        print("after / before:", ", ".join(f"{a[0]}: {a[1] / b[1]:.2f}" for a, b in zip(rows["after"], rows["before"])))
     if args.work is None:
         shutil.rmtree(work, ignore_errors=True)
     return 0

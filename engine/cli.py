@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import math
 import os
@@ -9,6 +10,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 from .errors import DeclipError, ImageError
 from .stamps import utc_now
@@ -264,13 +266,39 @@ def _check_model_args(args) -> None:
         args._parser.error("--backbone-weights goes with --checkpoint")
 
 
-def make_detector(args):
+def make_detector(args, on_card: Callable | None = None):
+    """The Detector of --model / --checkpoint. on_card(card) is called as soon as a store model's card
+    is read, before its network is built (the image reader then prepares the network's input)."""
     from .detector import Detector
 
     _check_model_args(args)
     if args.checkpoint:
         return Detector.from_files(args.checkpoint, args.backbone_weights, device=args.device, precision=args.precision)
-    return Detector.from_model(args.model, device=args.device, precision=args.precision)
+    card = Detector.find_card(args.model)
+    if on_card is not None:
+        on_card(card)
+    return Detector.from_model(card, device=args.device, precision=args.precision)
+
+
+def _load_quietly(load, *args):
+    """load(*args) without Python's cyclic garbage collector, whose full passes over the ~10^5 objects
+    that importing torch and building a model leave behind took 0.3-0.5 s of a one-photo run; then
+    those objects are frozen (gc.freeze), so the collections during the analysis skip them."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return load(*args)
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
+
+
+def _input_size(card) -> int | None:
+    try:
+        return int(card.input["size"])
+    except (KeyError, TypeError, ValueError):  # the Detector refuses such a card with its own message
+        return None
 
 
 def cmd_analyze(args) -> int:
@@ -307,13 +335,16 @@ def cmd_analyze(args) -> int:
         args._parser.error(f"--out {out}: its results.json is one of the inputs; choose another output folder")
     _prepare_out(out)
     t0 = time.perf_counter()
-    feeder = ImageFeeder(files, args.batch_size, load_image)  # the first batch decodes while the model loads
+    # The first batch decodes while the model loads; in paper mode the reader also squashes each image
+    # to the network's input size, once the model's card says what that is.
+    feeder = ImageFeeder(files, args.batch_size, load_image, squash=args.mode == "paper")
     try:
         try:
-            det = make_detector(args)
+            det = _load_quietly(make_detector, args, lambda card: feeder.squash_to(_input_size(card)))
         except OSError as exc:  # e.g. a model file that exists but cannot be read, or a folder given for a file
             raise DeclipError(f"{exc.filename or args.checkpoint or args.model}: cannot read model "
                               f"({exc.strerror or exc})") from None
+        feeder.squash_to(det.input_size)  # for a --checkpoint model, whose card comes with its weights
         if args.mode == "tiled" and args.tile_stride is not None and args.tile_stride > det.input_size:
             args._parser.error(f"--tile-stride must be at most the model's {det.input_size} px window, "
                                f"found {args.tile_stride}")
@@ -323,6 +354,7 @@ def cmd_analyze(args) -> int:
                                           anchors)
     finally:
         feeder.close()
+        gc.unfreeze()  # back to ordinary collection (matters when main() runs in-process, as in tests)
     summary = {
         "tool": "declip analyze",
         "created_utc": utc_now(),

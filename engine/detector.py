@@ -115,24 +115,26 @@ class Detector:
     def from_model(cls, model: str | ModelCard | Path | None = None, device: str = "auto",
                    precision: str = "auto", conv: str = "auto") -> "Detector":
         """A store id, a ModelCard, or a folder holding card.json; None = the default model."""
+        card = model if isinstance(model, ModelCard) else cls.find_card(model)
+        return cls(card, sources_of(card), device=device, precision=precision, conv=conv)
+
+    @staticmethod
+    def find_card(model: str | Path | None = None) -> ModelCard:
+        """The card from_model(model) would load: a store id or a model folder; None = the default."""
         from .store import ModelStore, looks_like_path
 
-        if isinstance(model, ModelCard):
-            card = model
-        elif model is not None and looks_like_path(model):
+        if model is not None and looks_like_path(model):
             if not Path(model).is_dir():
                 raise ModelStoreError(f"{model}: no such model folder (a folder holding card.json)")
-            card = ModelCard.load(model)
-        else:
-            store = ModelStore()
-            try:
-                card = store.get(model or store.default_id)
-            except ModelStoreError as exc:
-                if model and Path(model).is_dir():  # never silently the folder: say how to mean it
-                    raise ModelStoreError(f"{exc}; a folder named {model!r} is here: to run it, "
-                                          f"give it as a path (./{model})") from None
-                raise
-        return cls(card, sources_of(card), device=device, precision=precision, conv=conv)
+            return ModelCard.load(model)
+        store = ModelStore()
+        try:
+            return store.get(model or store.default_id)
+        except ModelStoreError as exc:
+            if model and Path(model).is_dir():  # never silently the folder: say how to mean it
+                raise ModelStoreError(f"{exc}; a folder named {model!r} is here: to run it, "
+                                      f"give it as a path (./{model})") from None
+            raise
 
     @classmethod
     def from_files(cls, checkpoint: str | Path, backbone_weights: str | Path | list | None = None,
@@ -179,7 +181,7 @@ class Detector:
 
     # ---- the two stages (cacheable separately) ------------------------------------------
     def preprocess(self, image: LoadedImage | Image.Image) -> torch.Tensor:
-        pil = image.rgb if isinstance(image, LoadedImage) else image
+        pil = image.squashed(self.input_size) if isinstance(image, LoadedImage) else image
         return to_tensor(pil, self.input_size, self.mean, self.std)
 
     @torch.inference_mode()

@@ -70,6 +70,7 @@ class LoadedImage:
     orientation: int = 1
     frames: int = 1
     notes: list[str] = field(default_factory=list)
+    _squashed: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def width(self) -> int:
@@ -78,6 +79,15 @@ class LoadedImage:
     @property
     def height(self) -> int:
         return self.rgb.height
+
+    def squashed(self, size: int) -> Image.Image:
+        """The image resized to size x size, bilinear, no crop: the published preprocessing's resize
+        (engine.preprocess). Kept once made, so the reader thread can make it ahead of the network."""
+        if self.rgb.size == (size, size):
+            return self.rgb
+        if size not in self._squashed:
+            self._squashed[size] = self.rgb.resize((size, size), Image.BILINEAR)
+        return self._squashed[size]
 
     def info(self) -> dict:
         return {

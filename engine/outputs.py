@@ -12,6 +12,7 @@ hold the same pixels as before (see mapio for the encoder settings, which result
 from __future__ import annotations
 
 import argparse
+import threading
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -38,13 +39,26 @@ class ImageFeeder:
 
     batches() yields, per batch, a list with a LoadedImage or the ImageError of each file. Loading
     starts when the feeder is made, so the first batch is decoded while the model is still loading.
+    squash=True: the reader also makes each image's squash to the network's input size (the
+    published preprocessing's resize, LoadedImage.squashed), which squash_to(size) gives once the
+    model's card is read; until then a decoded batch waits for it, so squash_to must follow.
     """
 
-    def __init__(self, files: list[Path], batch_size: int, load: Callable):
+    def __init__(self, files: list[Path], batch_size: int, load: Callable, squash: bool = False):
         self._chunks = [files[i:i + batch_size] for i in range(0, len(files), batch_size)]
         self._load = load
+        self._size: int | None = None
+        self._size_known = threading.Event()
+        if not squash:
+            self._size_known.set()
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="declip-reader")
         self._next: Future | None = self._submit(0)
+
+    def squash_to(self, size: int | None) -> None:
+        """The network's input size (None: no squash ahead); the first call counts."""
+        if not self._size_known.is_set():
+            self._size = size
+            self._size_known.set()
 
     def _submit(self, i: int) -> Future | None:
         return self._pool.submit(self._load_chunk, self._chunks[i]) if i < len(self._chunks) else None
@@ -58,6 +72,14 @@ class ImageFeeder:
                 out.append(self._load(f))
             except ImageError as exc:
                 out.append(exc)
+        self._size_known.wait()
+        if self._size is not None:
+            for x in out:
+                if not isinstance(x, ImageError):
+                    try:
+                        x.squashed(self._size)
+                    except Exception:  # only a head start: the detector makes it again and reports the error
+                        pass
         return out
 
     def batches(self) -> Iterator[tuple[list[Path], list]]:
@@ -70,6 +92,7 @@ class ImageFeeder:
             self.close()
 
     def close(self) -> None:
+        self.squash_to(None)  # a reader still waiting for the size (the model did not load) stops waiting
         if self._next is not None:
             self._next.cancel()
         self._pool.shutdown(wait=True, cancel_futures=True)

@@ -76,15 +76,18 @@ def dq_case():
     return encode(out, "JPEG", 90), ".jpg", m
 
 
-def clones_case(angle: float = 20.0):
+def clones_case(angle: float = 20.0, flat_core: int = 0):
     """A disc of radius 40 copied 180 px to the right, rotated by `angle` degrees; PNG.
-    Returns (bytes, suffix, union of source and target, source, target)."""
+    `flat_core` > 0 first paints a flat grey disc of that radius at the source's centre (a copy whose
+    middle has no texture to correlate). Returns (bytes, suffix, union of source and target, source, target)."""
     import cv2
 
     base = scene("chelsea", (256, 384))
     h, w = base.shape[:2]
     yy, xx = np.mgrid[0:h, 0:w]
     cy, cx, r, dx = 150, 80, 40, 180
+    if flat_core:
+        base[(yy - cy) ** 2 + (xx - cx) ** 2 <= flat_core ** 2] = (120, 110, 100)
     src = (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
     tgt = (yy - cy) ** 2 + (xx - cx - dx) ** 2 <= r * r
     rot = cv2.getRotationMatrix2D((float(cx), float(cy)), angle, 1.0)
@@ -93,6 +96,20 @@ def clones_case(angle: float = 20.0):
     out = base.copy()
     out[tgt] = moved[tgt]
     return encode(out, "PNG"), ".png", src | tgt, src, tgt
+
+
+def fill_case(chunk: int = 32):
+    """A 64x64 hole filled, as an exemplar inpainting does, with a mosaic of chunk x chunk blocks each
+    copied unrotated from a different place of the same photo; JPEG q90. Returns (bytes, suffix, hole)."""
+    base = scene("chelsea", (256, 320))
+    rng = np.random.default_rng(3)
+    out = base.copy()
+    y0, x0, n = 96, 200, 64
+    for by in range(y0, y0 + n, chunk):
+        for bx in range(x0, x0 + n, chunk):
+            sy, sx = int(rng.integers(8, 256 - chunk - 8)), int(rng.integers(8, 180))
+            out[by:by + chunk, bx:bx + chunk] = base[sy:sy + chunk, sx:sx + chunk]
+    return encode(out, "JPEG", 90), ".jpg", box_mask(base.shape, y0, x0, n, n)
 
 
 def resampling_case(factor: float = 1.5):

@@ -3,6 +3,7 @@ write the same pixels as the old code path (Pillow's PNG encoder, float32 overla
 EfficientNet-Lite), to the last bit; --outputs chooses the files; a failed write is one line."""
 from __future__ import annotations
 
+import importlib.util
 import io
 import json
 from pathlib import Path
@@ -16,6 +17,8 @@ from engine.mapio import png_bytes
 from engine.overlay import COLORMAPS, THRESHOLD_COLOUR, outline_of, render_overlay, style_rgba, to_u8
 
 SAMPLES = Path(__file__).resolve().parent.parent / "resources" / "samples"
+INSTALLED_COMPRESSORS = ["auto", "zlib"] + [name for name, module in (("isal", "isal"), ("libdeflate", "deflate"))
+                                            if importlib.util.find_spec(module) is not None]
 
 
 def _decode(path_or_bytes) -> np.ndarray:
@@ -28,7 +31,7 @@ def _old_overlay(rgb: np.ndarray, prob: np.ndarray, cmap: str, opacity: float, t
     """The shared look blended pixel by pixel in float32, as engine.overlay computed it before it was
     tabulated: the style's colour and alpha per map value (faded at or below the threshold), then
     the threshold's outline."""
-    u8 = to_u8(prob)
+    u8 = np.clip(np.rint(np.asarray(prob, np.float32) * 255.0), 0, 255).astype(np.uint8)  # whole image at once
     px = style_rgba(cmap, round(opacity, 4), round(threshold, 4), "heat")[u8]
     out = rgb.astype(np.float32) * (1 - px[..., 3:4]) + px[..., :3] * px[..., 3:4]
     out = np.clip(np.rint(out), 0, 255).astype(np.uint8)
@@ -50,10 +53,10 @@ def test_png_writer_round_trips_exactly(filt, shape):
     rng = np.random.RandomState(sum(shape))
     grey = rng.randint(0, 65536, shape).astype(np.uint16)
     rgb = rng.randint(0, 256, shape + (3,)).astype(np.uint8)
-    for use_zlib in (False, True):  # libdeflate (when installed) and zlib
+    for compressor in INSTALLED_COMPRESSORS:
         for level in (0, 1, 6):
-            assert np.array_equal(_decode(png_bytes(grey, filter=filt, level=level, use_zlib=use_zlib)), grey)
-            assert np.array_equal(_decode(png_bytes(rgb, filter=filt, level=level, use_zlib=use_zlib)), rgb)
+            assert np.array_equal(_decode(png_bytes(grey, filter=filt, level=level, compressor=compressor)), grey)
+            assert np.array_equal(_decode(png_bytes(rgb, filter=filt, level=level, compressor=compressor)), rgb)
     with pytest.raises(ValueError, match="expected HxW uint16"):
         png_bytes(grey.astype(np.float32))
 
@@ -66,6 +69,34 @@ def test_tabulated_overlay_is_the_float_blend():
     for cmap in COLORMAPS:
         for opacity in (0.0, 0.25, 0.5, 0.71, 1.0):
             assert np.array_equal(render_overlay(rgb, prob, cmap, opacity), _old_overlay(rgb, prob, cmap, opacity))
+
+
+def test_banded_quantisation_and_overlay_equal_the_whole_image_formulas():
+    """The 12 MP loops work a band of rows at a time; on maps taller than a band, with values on the
+    rounding edges, they give what the whole-image formulas give, in every display mode."""
+    from engine.mapio import BAND_ROWS, encode_u16
+    from engine.overlay import DISPLAY_MODES, thicken
+
+    rng = np.random.RandomState(7)
+    h = 2 * BAND_ROWS + 3  # two full bands and a short one
+    prob = rng.rand(h, 45).astype(np.float32)
+    edges = np.array([0.0, 1.0, 0.5, 0.5 / 255, 1.5 / 255, 0.5 / 65535, 2.5 / 65535, -0.25, 1.5], np.float32)
+    prob[BAND_ROWS - 1, :9] = prob[BAND_ROWS, :9] = prob[-1, :9] = edges
+    prob[BAND_ROWS - 1:BAND_ROWS + 1, 10:30] = 0.9  # a region across a band boundary, for the outline
+    assert np.array_equal(encode_u16(prob),
+                          np.clip(np.rint(prob.astype(np.float64) * 65535.0), 0, 65535).astype(np.uint16))
+    u8 = to_u8(prob)
+    assert np.array_equal(u8, np.clip(np.rint(prob * np.float32(255.0)), 0, 255).astype(np.uint8))
+    rgb = rng.randint(0, 256, (h, 45, 3)).astype(np.uint8)
+    for mode in DISPLAY_MODES:
+        for width in (1, 3):
+            px = style_rgba("viridis", 0.6, 0.5, mode)[u8]
+            want = np.clip(np.rint(rgb.astype(np.float32) * (1 - px[..., 3:4]) + px[..., :3] * px[..., 3:4]),
+                           0, 255).astype(np.uint8)
+            if mode in ("heat", "contour"):
+                want[thicken(outline_of(u8, 0.5), width)] = THRESHOLD_COLOUR  # a whole-image mask
+            got = render_overlay(rgb, prob, "viridis", 0.6, 0.5, mode=mode, outline_width=width)
+            assert np.array_equal(got, want), (mode, width)
 
 
 def _old_way_detector():
@@ -104,7 +135,7 @@ def test_cli_outputs_equal_the_old_code_path_bit_for_bit(tmp_path):
     summary = json.loads((out / "results.json").read_text())
     assert summary["outputs"]["written"] == ["map", "overlay", "raw"]
     assert summary["outputs"]["png"]["probability_map"]["level"] == 1
-    assert "deflate" in summary["outputs"]["png"]["encoder"] or "zlib" in summary["outputs"]["png"]["encoder"]
+    assert any(lib in summary["outputs"]["png"]["encoder"] for lib in ("ISA-L", "libdeflate", "zlib"))
 
     det = _old_way_detector()
     files = sorted(inputs.glob("*.jpg"))
@@ -172,3 +203,62 @@ def test_a_failed_write_is_one_line_and_the_others_are_written(tiny, tmp_path, c
     assert (out / "p0.overlay.png").is_file() and (out / "p2.prob.png").is_file()
     err = capsys.readouterr().err
     assert sum("cannot write outputs" in line for line in err.splitlines()) == 1
+
+
+def test_reader_squashes_ahead_once_the_size_is_known(tmp_path):
+    """The reader thread makes each image's input squash (the same PIL resize the detector would make)
+    after squash_to(); a feeder closed before any size is given (the model failed to load) stops."""
+    import threading
+
+    from engine.images import load_image
+    from engine.outputs import ImageFeeder
+
+    photos = _photos(tmp_path / "in", 3)
+    feeder = ImageFeeder(photos, 2, load_image, squash=True)
+    feeder.squash_to(32)
+    feeder.squash_to(64)  # the first size counts
+    seen = []
+    for chunk, loaded in feeder.batches():
+        for x in loaded:
+            ahead = x.squashed(32)
+            assert ahead is x.squashed(32)  # made once, by the reader
+            assert np.array_equal(np.asarray(ahead), np.asarray(x.rgb.resize((32, 32), Image.BILINEAR)))
+            seen.append(x.name)
+    assert seen == [str(p) for p in photos]
+
+    stuck = ImageFeeder(photos, 2, load_image, squash=True)
+    closer = threading.Thread(target=stuck.close)
+    closer.start()
+    closer.join(timeout=30)
+    assert not closer.is_alive()
+
+
+_EXIT_PROBE = """
+import atexit, sys, threading, time
+from pathlib import Path
+import torch  # noqa: F401  (the fast exit is for processes that ran a model)
+from declip_desktop import cli
+mark = Path(sys.argv[1])
+atexit.register(lambda: mark.with_suffix(".atexit").write_text("ran"))
+def command():
+    print("all of stdout", end="")
+    if sys.argv[2] == "thread":  # a thread still working: the ordinary exit waits for it
+        threading.Thread(target=lambda: (time.sleep(0.5), mark.write_text("done"))).start()
+    return 3
+cli.main = command
+cli.run()
+"""
+
+
+@pytest.mark.parametrize("kind", ["plain", "thread"])
+def test_cli_process_exit_keeps_output_exit_code_and_exit_handlers(tmp_path, kind):
+    import subprocess
+    import sys
+
+    mark = tmp_path / "mark.txt"
+    r = subprocess.run([sys.executable, "-c", _EXIT_PROBE, str(mark), kind], capture_output=True, text=True,
+                       cwd=Path(__file__).resolve().parent.parent)
+    assert r.returncode == 3, r.stderr
+    assert r.stdout == "all of stdout"
+    assert mark.with_suffix(".atexit").read_text() == "ran"
+    assert mark.exists() == (kind == "thread")

@@ -73,6 +73,59 @@ def test_clones_find_source_and_target_of_a_rotated_copy(tmp_path, method):
     assert abs(abs(best["rotation_deg"]) - 20.0) < 5
 
 
+def test_clones_fill_a_copy_whose_core_has_no_texture(tmp_path):
+    # the flat core correlates with nothing, so the confirmed area alone is a ring; grown by
+    # hysteresis and hole filling, both ends are whole discs
+    data, suffix, both, src, tgt = ec.clones_case(angle=20.0, flat_core=22)
+    core = np.zeros_like(both)
+    yy, xx = np.mgrid[0:both.shape[0], 0:both.shape[1]]
+    for cx in (80, 260):
+        core |= (yy - 150) ** 2 + (xx - cx) ** 2 <= 18 ** 2
+    ring_only, _ = _run(tmp_path, (data, suffix, both), "clones", grow_reach=0)
+    assert _flag(ring_only)[core].mean() < 0.5
+    res, _ = _run(tmp_path, (data, suffix, both), "clones")
+    flag = _flag(res)
+    assert flag[core].mean() > 0.95
+    assert ec.iou(flag, both) >= 0.8
+
+
+def test_clone_fill_stage_marks_an_exemplar_fill():
+    # a hole filled with 4 blocks copied unrotated from 4 places: the translation-only fill stage
+    # alone marks the hole, and the smaller, scattered places it came from stay below its area rule
+    from engine.evidence.clone_fill import detect_fills
+
+    data, _, hole = ec.fill_case()
+    fmap, areas, params = detect_fills(ec.decode(data), max_side=1024, min_density=0.4, min_area=1000)
+    marked = fmap > 0.5
+    assert marked[hole].mean() > 0.6 and marked[~hole].mean() < 0.02
+    assert any(a["bbox"][0] <= 232 <= a["bbox"][2] and a["bbox"][1] <= 128 <= a["bbox"][3] for a in areas)
+    assert params["fill_scale"] == 1.0
+
+
+@pytest.mark.parametrize("method", ["dense", "keypoints"])
+def test_clones_report_an_exemplar_fill(tmp_path, method):
+    data, suffix, hole = ec.fill_case()
+    res, _ = _run(tmp_path, (data, suffix, hole), "clones", method=method, fill=True)   # default only for dense
+    assert _flag(res)[hole].mean() > 0.6
+    assert res.metadata["details"]["fills"] and res.metadata["parameters"]["fill"] is True
+    off, _ = _run(tmp_path, (data, suffix, hole), "clones", method=method, fill=False)
+    assert off.metadata["details"]["fills"] == [] and "fill_density" not in off.metadata["parameters"]
+
+
+def test_clone_region_growth_fills_holes_and_stays_near():
+    from engine.evidence.clone_regions import grow_region
+
+    mask = np.zeros((100, 100), bool)
+    mask[20:60, 20:60] = True
+    mask[30:50, 30:50] = False                  # a hole: filled
+    ncc = np.zeros((100, 100), np.float32)
+    ncc[20:60, 60:64] = 0.4                      # weakly correlated rim next to it: joined
+    ncc[80:90, 80:90] = 0.9                      # correlated but not connected: left out
+    grown = grow_region(mask, ncc, low=0.3, reach=8)
+    assert grown[20:60, 20:64].all()
+    assert not grown[80:90, 80:90].any() and not grown[:, 70:].any()
+
+
 def test_clean_image_is_mostly_quiet(tmp_path):
     # an untouched photo saved once: no layer flags more than a few percent of it
     path = tmp_path / "clean.jpg"

@@ -98,9 +98,40 @@ def keep_seeded(mask: np.ndarray, seeds: np.ndarray, min_area: int) -> np.ndarra
     return remove_small(keep[labels], min_area)
 
 
+def grow_region(mask: np.ndarray, ncc: np.ndarray, low: float, reach: int) -> np.ndarray:
+    """A confirmed area grown by hysteresis and with its holes filled.
+
+    The copy's flat or blurred parts correlate weakly (or not at all: flat detail counts as 0), so the
+    area above `correlation` is ragged and holed. It is extended to connected pixels above `low`
+    within `reach` px of it, closed over gaps up to `reach`, and its enclosed holes are filled:
+    pixels a copy's outline surrounds belong to the copy."""
+    import cv2
+    from scipy.ndimage import binary_fill_holes
+
+    if not mask.any() or reach <= 0:
+        return mask
+    # work in the area's box plus a margin the growth cannot cross: cheap on a 2048 px working image
+    ys, xs = np.nonzero(mask)
+    h, w = mask.shape
+    m = 2 * reach + 2
+    box = (slice(max(0, ys.min() - m), min(h, ys.max() + 1 + m)), slice(max(0, xs.min() - m), min(w, xs.max() + 1 + m)))
+    sub = mask[box]
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
+    near = cv2.dilate(sub.astype(np.uint8), k) > 0
+    cand = ((ncc[box] > low) & near) | sub
+    n, labels = cv2.connectedComponents(cand.astype(np.uint8), connectivity=8)
+    keep = np.zeros(n, bool)
+    keep[np.unique(labels[sub])] = True
+    keep[0] = False
+    grown = cv2.morphologyEx(keep[labels].astype(np.uint8), cv2.MORPH_CLOSE, k) > 0
+    out = np.zeros_like(mask)
+    out[box] = binary_fill_holes(grown)
+    return out
+
+
 def verify_transform(gray: np.ndarray, a: np.ndarray, src_seeds: np.ndarray, dst_seeds: np.ndarray,
                      min_distance: float, correlation: float, min_area: int, detail_sigma: float = 2.0,
-                     min_var: float = 1.0):
+                     min_var: float = 1.0, grow_low: float = 0.3, grow_reach: int = 0):
     """Dense check of one clone hypothesis a (2x3, source -> target, working-scale pixels).
 
     The image is correlated locally with itself moved by a (high on the target) and by a^-1 (high
@@ -131,10 +162,35 @@ def verify_transform(gray: np.ndarray, a: np.ndarray, src_seeds: np.ndarray, dst
     if not dst.any() or not src.any():
         empty = np.zeros((h, w), bool)
         return empty, empty, ncc_s, ncc_t
-    return src, dst, ncc_s, ncc_t
+    valid_t, valid_s = in_t & (shift_t >= min_distance), in_s & (shift_s >= min_distance)
+    return (grow_region(src, ncc_s, grow_low, grow_reach) & valid_s,
+            grow_region(dst, ncc_t, grow_low, grow_reach) & valid_t, ncc_s, ncc_t)
+
+
+def strength(ncc: np.ndarray, mask: np.ndarray, correlation: float) -> float:
+    """A confirmed area's correlation: the mean NCC over its pixels above `correlation`."""
+    v = ncc[mask & (ncc > correlation)]
+    return float(v.mean()) if v.size else float(correlation)
+
+
+def paint(prob: np.ndarray, mask: np.ndarray, ncc: np.ndarray, level: float) -> np.ndarray:
+    """The map over a confirmed area: its local correlation, but at least the area's own strength,
+    so the grown and filled parts show at the same threshold as the rest of the copy."""
+    return np.maximum(prob, np.where(mask, np.maximum(ncc, level), 0).astype(np.float32))
 
 
 def plausible(a: np.ndarray) -> bool:
     """An affine map that a copy-move could be: no collapse, no mirror-free extreme scaling."""
     det = float(np.linalg.det(np.asarray(a)[:, :2]))
     return 0.4 < abs(det) < 2.5
+
+
+def confirm(gray: np.ndarray, a: np.ndarray, src_seeds: np.ndarray, dst_seeds: np.ndarray, min_distance: float,
+            correlation: float, min_area: int, grow_low: float, grow_reach: int):
+    """Verify hypothesis a densely. Returns (source mask, target mask, source NCC, target NCC, strength),
+    strength being the weaker end's mean correlation, or None if unconfirmed."""
+    srcm, tgt, ncc_s, ncc_t = verify_transform(gray, a, src_seeds, dst_seeds, min_distance, correlation, min_area,
+                                               grow_low=grow_low, grow_reach=grow_reach)
+    if not tgt.any():
+        return None
+    return srcm, tgt, ncc_s, ncc_t, min(strength(ncc_t, tgt, correlation), strength(ncc_s, srcm, correlation))

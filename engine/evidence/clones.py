@@ -10,24 +10,31 @@ Two published methods, chosen with `method=`:
   2015), each seed's affine map verified densely like the keypoints'; `clones_dense.py`. It also finds
   copies in flat-ish or mirrored content that has no keypoints, and every genuine repeat (tiles,
   seamless textures).
+Both confirm a hypothesis the same way (`clone_regions.confirm`): local correlation of fine detail,
+then the confirmed areas grown by hysteresis and their holes filled, since a copy's flat parts
+correlate with nothing. A fill stage (`clone_fill.py`; default in `dense`, `fill=True` in `keypoints`)
+marks exemplar (PatchMatch) fills: areas dense in pixels with a near-exact unrotated copy elsewhere.
 """
 from __future__ import annotations
 
 from .base import EvidenceInput, LayerOutput
 
-VERSION = "1.0"
+VERSION = "1.1"   # 1.1: confirmed areas grown and hole-filled; pair correlation; fill stage (clone_fill.py)
 TITLE = "Copy-move (clones)"
 REFERENCE = ("D. Cozzolino, G. Poggi, L. Verdoliva, 'Efficient dense-field copy-move forgery detection', IEEE Trans. "
              "Inf. Forensics Security 10(11), 2015; I. Amerini et al., 'A SIFT-based forensic method for copy-move "
              "attack detection and transformation recovery', IEEE Trans. Inf. Forensics Security 6(3), 2011.")
 HOW_TO_READ = ("Bright = this area is a copy of another area of the same image, or the original of such a copy. "
                "Each pair's source (S) and target (T) boxes are listed with the transform between them; both ends "
-               "of a pair are marked, and which one is the copy cannot be told from the pixels alone.")
+               "of a pair are marked, and which one is the copy cannot be told from the pixels alone. With the "
+               "fill stage, areas made of many small unrotated copies (an object removed by exemplar inpainting) "
+               "are marked too, with the places they were copied from; they are listed as fills, without pairs.")
 SCORE_MEANING = "strength of the strongest confirmed copy, 0 when none"
 LIMITS = ("Repetitive content (windows, tiles, leaves, sky, water) can match itself; regions smaller than about "
           "min_area pixels at the working scale, strong scaling (beyond about 0.7-1.4), heavy blur or noise on the copy, "
           "and flat areas without texture are missed. `keypoints` needs textured content; `dense` works at a reduced "
-          "working scale on large photos (parameters.working_scale).")
+          "working scale on large photos (parameters.working_scale). The fill stage misses fills in flat or "
+          "smooth areas and ones recompressed or rescaled strongly, and marks only their densest cores.")
 DEFAULTS = {"method": "keypoints"}
 METHODS = ("dense", "keypoints")
 

@@ -23,7 +23,9 @@ import time
 import numpy as np
 
 from .base import EvidenceInput, LayerOutput
-from .clone_regions import pair_record, plausible, to_full, verify_transform, working_gray
+from .clone_fill import detect_fills
+from .clone_regions import confirm, paint, pair_record, plausible, to_full, working_gray
+from .offset_field import OffsetField
 
 ORDERS = [(n, m) for n in range(6) for m in range(n + 1) if (n - m) % 2 == 0]
 
@@ -62,65 +64,6 @@ def zernike_features(gray: np.ndarray, radius: int) -> np.ndarray:
     return out
 
 
-class _Field:
-    """The PatchMatch state: offsets (dy, dx) and their costs, for every pixel."""
-
-    def __init__(self, feats: np.ndarray, min_distance: float, rng: np.random.Generator):
-        self.f = feats.reshape(-1, feats.shape[2])
-        self.h, self.w = feats.shape[:2]
-        self.min_d2 = float(min_distance) ** 2
-        self.yy, self.xx = np.mgrid[0:self.h, 0:self.w].astype(np.int32)
-        self.rng = rng
-        dy = rng.integers(-self.h + 1, self.h, size=(self.h, self.w)).astype(np.int32)
-        dx = rng.integers(-self.w + 1, self.w, size=(self.h, self.w)).astype(np.int32)
-        self.dy, self.dx = dy, dx
-        self.cost = self.evaluate(dy, dx)
-
-    def evaluate(self, dy: np.ndarray, dx: np.ndarray) -> np.ndarray:
-        ty, tx = self.yy + dy, self.xx + dx
-        ok = (ty >= 0) & (ty < self.h) & (tx >= 0) & (tx < self.w)
-        ok &= (dy * dy + dx * dx) >= self.min_d2
-        idx = ty * self.w + tx
-        idx[~ok] = 0
-        diff = np.take(self.f, idx.ravel(), axis=0)
-        diff -= self.f
-        cost = np.einsum("ij,ij->i", diff, diff).reshape(self.h, self.w)
-        cost[~ok] = np.inf
-        return cost
-
-    def offer(self, dy: np.ndarray, dx: np.ndarray) -> None:
-        c = self.evaluate(dy, dx)
-        better = c < self.cost
-        np.copyto(self.dy, dy, where=better)
-        np.copyto(self.dx, dx, where=better)
-        np.copyto(self.cost, c, where=better)
-
-    @staticmethod
-    def shifted(a: np.ndarray, sy: int, sx: int) -> np.ndarray:
-        """a taken from the neighbour at (y - sy, x - sx), edges repeated."""
-        h, w = a.shape
-        ys = np.clip(np.arange(h) - sy, 0, h - 1)
-        xs = np.clip(np.arange(w) - sx, 0, w - 1)
-        return a[ys][:, xs]
-
-    def propagate(self, sign: int) -> None:
-        for k in (1, 4, 16):
-            for sy, sx in ((sign * k, 0), (0, sign * k)):
-                self.offer(self.shifted(self.dy, sy, sx), self.shifted(self.dx, sy, sx))
-        for sy, sx in ((sign, 0), (0, sign)):   # first order: d(p-e) + (d(p-e) - d(p-2e))
-            d1y, d1x = self.shifted(self.dy, sy, sx), self.shifted(self.dx, sy, sx)
-            d2y, d2x = self.shifted(self.dy, 2 * sy, 2 * sx), self.shifted(self.dx, 2 * sy, 2 * sx)
-            self.offer(2 * d1y - d2y, 2 * d1x - d2x)
-
-    def random_search(self) -> None:
-        radius = max(self.h, self.w)
-        while radius >= 1:
-            ry = self.rng.integers(-radius, radius + 1, size=(self.h, self.w)).astype(np.int32)
-            rx = self.rng.integers(-radius, radius + 1, size=(self.h, self.w)).astype(np.int32)
-            self.offer(self.dy + ry, self.dx + rx)
-            radius //= 2
-
-
 def local_affine(dy: np.ndarray, dx: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     """Dense linear fit of the offset field over a size x size window at every pixel.
 
@@ -148,14 +91,16 @@ def local_affine(dy: np.ndarray, dx: np.ndarray, size: int) -> tuple[np.ndarray,
 
 def detect(src: EvidenceInput, max_side: int = 768, radius: int = 8, min_distance: int = 24, iterations: int = 4,
            median: int = 5, fit_window: int = 7, max_fit_error: float = 1.0, min_seed: int = 30,
-           max_hypotheses: int = 12, correlation: float = 0.6, min_area: int = 300, seed: int = 0) -> LayerOutput:
+           max_hypotheses: int = 12, correlation: float = 0.6, min_area: int = 300, seed: int = 0,
+           grow_low: float = 0.3, grow_reach: int = 16, fill: bool = True, fill_side: int = 1024,
+           fill_density: float = 0.4, fill_area: int = 1000) -> LayerOutput:
     import cv2
 
     t0 = time.perf_counter()
     gray, scale = working_gray(src.rgb, max_side)
     feats = zernike_features(gray, radius)
     t1 = time.perf_counter()
-    field = _Field(feats, min_distance, np.random.default_rng(seed))
+    field = OffsetField(feats, min_distance, np.random.default_rng(seed))
     del feats
     for it in range(int(iterations)):
         field.propagate(1 if it % 2 == 0 else -1)
@@ -189,21 +134,27 @@ def detect(src: EvidenceInput, max_side: int = 768, radius: int = 8, min_distanc
         a = coef.T                         # this seed area (source) -> where it matched (target)
         if not plausible(a):
             continue
-        srcm, tgt, ncc_s, ncc_t = verify_transform(g, a, np.column_stack([xs, ys]), np.column_stack([tx, ty]),
-                                                   min_distance, correlation, min_area)
-        if not tgt.any():
+        ok = confirm(g, a, np.column_stack([xs, ys]), np.column_stack([tx, ty]), min_distance, correlation, min_area,
+                     grow_low, grow_reach)
+        if ok is None:
             continue
+        srcm, tgt, ncc_s, ncc_t, st = ok
         covered |= srcm | tgt
-        prob = np.maximum(prob, np.where(tgt, ncc_t, 0).astype(np.float32))
-        prob = np.maximum(prob, np.where(srcm, ncc_s, 0).astype(np.float32))
-        pairs.append(pair_record("dense", srcm, tgt, a, scale, seed_pixels=int(len(ys))))
-    t3 = time.perf_counter()
+        prob = paint(paint(prob, tgt, ncc_t, st), srcm, ncc_s, st)
+        pairs.append(pair_record("dense", srcm, tgt, a, scale, seed_pixels=int(len(ys)), correlation=round(st, 4)))
     full = np.clip(to_full(prob, src.height, src.width), 0, 1)
+    fills: list[dict] = []
+    fparams: dict = {}
+    if fill:   # exemplar (PatchMatch) fills: many small unrotated copies, too small for a hypothesis each
+        fmap, fills, fparams = detect_fills(src.rgb, fill_side, fill_density, fill_area)
+        full = np.maximum(full, np.clip(to_full(fmap, src.height, src.width), 0, 1))
+    t3 = time.perf_counter()
     params = {"max_side": int(max_side), "working_scale": round(scale, 6), "radius": int(radius),
               "features": f"Zernike |Z_nm|, n<=5 ({len(ORDERS)} values)", "min_distance": int(min_distance),
               "iterations": int(iterations), "median": int(median), "fit_window": int(fit_window),
               "max_fit_error": float(max_fit_error), "min_seed": int(min_seed), "max_hypotheses": int(max_hypotheses),
-              "correlation": float(correlation), "min_area": int(min_area), "seed": int(seed)}
+              "correlation": float(correlation), "min_area": int(min_area), "seed": int(seed),
+              "grow_low": float(grow_low), "grow_reach": int(grow_reach), "fill": bool(fill), **fparams}
     return LayerOutput(map=full, score=float(full.max()), parameters=params,
-                       details={"pairs": pairs, "seed_areas": int(n - 1), "hypotheses_tried": tried},
+                       details={"pairs": pairs, "fills": fills, "seed_areas": int(n - 1), "hypotheses_tried": tried},
                        timings={"features_s": t1 - t0, "patchmatch_s": t2 - t1, "verify_s": t3 - t2})

@@ -18,7 +18,8 @@ import time
 import numpy as np
 
 from .base import EvidenceInput, LayerOutput
-from .clone_regions import pair_record, plausible, to_full, verify_transform, working_gray
+from .clone_fill import detect_fills
+from .clone_regions import confirm, paint, pair_record, plausible, to_full, working_gray
 
 
 def _g2nn(desc: np.ndarray, k: int, ratio: float) -> list[tuple[int, int]]:
@@ -38,7 +39,9 @@ def _g2nn(desc: np.ndarray, k: int, ratio: float) -> list[tuple[int, int]]:
 
 def detect(src: EvidenceInput, max_side: int = 2048, ratio: float = 0.6, knn: int = 10, min_distance: int = 20,
            ransac_px: float = 3.0, min_inliers: int = 4, max_transforms: int = 6, correlation: float = 0.6,
-           min_area: int = 300, contrast: float = 0.01, max_keypoints: int = 9000) -> LayerOutput:
+           min_area: int = 300, contrast: float = 0.01, max_keypoints: int = 9000, grow_low: float = 0.3,
+           grow_reach: int = 16, fill: bool = False, fill_side: int = 1024, fill_density: float = 0.4,
+           fill_area: int = 1000) -> LayerOutput:
     import cv2
 
     t0 = time.perf_counter()
@@ -51,7 +54,8 @@ def detect(src: EvidenceInput, max_side: int = 2048, ratio: float = 0.6, knn: in
     params = {"max_side": int(max_side), "working_scale": round(scale, 6), "ratio": ratio, "knn": knn,
               "min_distance": min_distance, "ransac_px": ransac_px, "min_inliers": min_inliers,
               "max_transforms": max_transforms, "correlation": correlation, "min_area": min_area,
-              "contrast": float(contrast), "max_keypoints": int(max_keypoints)}
+              "contrast": float(contrast), "max_keypoints": int(max_keypoints), "grow_low": float(grow_low),
+              "grow_reach": int(grow_reach)}
     prob = np.zeros(gray.shape, np.float32)
     pairs_out: list[dict] = []
     n_matches = 0
@@ -80,16 +84,24 @@ def detect(src: EvidenceInput, max_side: int = 2048, ratio: float = 0.6, knn: in
                 continue
             if not plausible(a):
                 continue
-            srcm, tgt, ncc_s, ncc_t = verify_transform(g32, a, a_pts[inl], b_pts[inl], min_distance, correlation,
-                                                       min_area)
-            if not tgt.any():
+            ok = confirm(g32, a, a_pts[inl], b_pts[inl], min_distance, correlation, min_area, grow_low, grow_reach)
+            if ok is None:
                 continue
-            prob = np.maximum(prob, np.where(tgt, ncc_t, 0).astype(np.float32))
-            prob = np.maximum(prob, np.where(srcm, ncc_s, 0).astype(np.float32))
-            pairs_out.append(pair_record("keypoints", srcm, tgt, a, scale, matches=int(inl.sum())))
+            srcm, tgt, ncc_s, ncc_t, st = ok
+            prob = paint(paint(prob, tgt, ncc_t, st), srcm, ncc_s, st)
+            pairs_out.append(pair_record("keypoints", srcm, tgt, a, scale, matches=int(inl.sum()),
+                                         correlation=round(st, 4)))
     t2 = time.perf_counter()
     full = np.clip(to_full(prob, src.height, src.width), 0, 1)
+    fills: list[dict] = []
+    params["fill"] = bool(fill)
+    if fill:   # exemplar (PatchMatch) fills: many small unrotated copies that no keypoint pair explains
+        # (off by default here: about 5 s of CPU at any image size, the whole 12 MP budget of this method)
+        fmap, fills, fparams = detect_fills(src.rgb, fill_side, fill_density, fill_area)
+        full = np.maximum(full, np.clip(to_full(fmap, src.height, src.width), 0, 1))
+        params.update(fparams)
+    t3 = time.perf_counter()
     return LayerOutput(map=full, score=float(full.max()), parameters=params,
-                       details={"keypoints": len(kps), "g2nn_matches": n_matches, "pairs": pairs_out},
-                       timings={"keypoints_s": t1 - t0, "match_verify_s": t2 - t1})
+                       details={"keypoints": len(kps), "g2nn_matches": n_matches, "pairs": pairs_out, "fills": fills},
+                       timings={"keypoints_s": t1 - t0, "match_verify_s": t2 - t1, "fill_s": t3 - t2})
 
