@@ -9,6 +9,8 @@
 # Needs `apt-get install -y opencv-doc` and `pip install scikit-learn matplotlib` for all 41 photos
 # (the script still runs without them, with fewer).
 # Choices (stages, widths) come from the measured runs in research/default-model-log.md.
+# --kinds v1: the shipped model was trained on the classic five edit kinds; round 26's fine-tune on kind
+# set v2 (now synth's default) was not adopted (research/default-model-log.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WORK=${1:-build/default-model}
@@ -22,7 +24,7 @@ DECLIP="python -m declip_desktop.cli"
 mkdir -p "$WORK"
 
 [ -f "$WORK/photos/LICENSES.json" ] || python scripts/collect_photos.py "$WORK/photos"
-[ -f "$WORK/synth/manifest.json" ] || $DECLIP synth --photos "$WORK/photos" --out "$WORK/synth" --count 3000 --seed 0 --workers "${WORKERS:-$(nproc)}"
+[ -f "$WORK/synth/manifest.json" ] || $DECLIP synth --photos "$WORK/photos" --out "$WORK/synth" --count 3000 --seed 0 --kinds v1 --workers "${WORKERS:-$(nproc)}"
 # Six decoders of one recipe, seeds 0-5, each trained in three cycles (the second and third warm-restarted
 # from the previous cycle's best weights at lr 1e-3); the twelve decoders of cycles 2 and 3 are the
 # candidates, and `declip ensemble --select 8` keeps the ones whose mean scores best on validation

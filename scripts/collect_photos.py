@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """Copy the licensed photographs available offline into one folder, with their licences.
 
-    python scripts/collect_photos.py OUT_DIR [--extra-train]
+    python scripts/collect_photos.py OUT_DIR
 
 Sources (see docs from offline-resources): scikit-image and scikit-learn wheels, matplotlib's
 sample data when installed, and Debian's opencv-doc example data (`apt-get install -y opencv-doc`):
-the 41 photos the default model is built from. `--extra-train` adds the 9 CC0/CC-BY photos of
-Debian's lomiri-wallpapers-16.04, pinned to the training split (research/default-model-log.md, round 8:
-no clear gain, so the default model does not use them).
+the 41 photos the default model is built from. The Debian wallpaper photos (lomiri-wallpapers,
+plasma-workspace-wallpapers) are not collected: the team reserves them for evaluation
+(../shared/benchmarks/external-v1 is made from them), and `declip synth` refuses them. Round 8 had
+tried 9 lomiri-wallpapers-16.04 photos as extra training photos (no clear gain).
 Writes OUT_DIR/<source>__<name>.<ext> plus OUT_DIR/LICENSES.json, which `declip synth` copies
 into its manifest. Photos of one scene (stereo pairs, video frames) share a `group`, so the
 synthesiser keeps them in the same split. Missing sources are reported and skipped.
@@ -48,22 +49,6 @@ OPENCV = ["aero1.jpg", "aero3.jpg", "apple.jpg", "baboon.jpg", "building.jpg", "
           "stuff.jpg", "smarties.png", "board.jpg", "basketball1.png", "basketball2.png", "leuvenA.jpg",
           "leuvenB.jpg", "graf1.png", "graf3.png", "aloeL.jpg", "aloeR.jpg", "rubberwhale1.png",
           "rubberwhale2.png", "box_in_scene.png"]
-# Debian lomiri-wallpapers-16.04 (Ubuntu 16.04 wallpaper contest): the natural photographs under
-# CC0 or CC-BY-4.0 only (licences from the package's copyright file). The CC-BY-SA photos of the same
-# package, and the GPL MATE photos, are left out on purpose: whether a decoder trained on them must
-# carry their share-alike terms is unsettled, and the shipped model should not depend on it.
-LOMIRI = Path("/usr/share/backgrounds")
-LOMIRI_PHOTOS = [
-    ("aitzgorri_by_Aitzol_Berasategi.jpg", "CC-BY-4.0", "Aitzol Berasategi, 2018"),
-    ("friends_by_Aitzol_Berasategi.jpg", "CC-BY-4.0", "Aitzol Berasategi, 2018"),
-    ("life_by_Aitzol_Berasategi.jpg", "CC-BY-4.0", "Aitzol Berasategi, 2018"),
-    ("picosdeeuropa_by_Aitzol_Berasategi.jpg", "CC-BY-4.0", "Aitzol Berasategi, 2018"),
-    ("sunset_by_Aitzol_Berasategi.jpg", "CC-BY-4.0", "Aitzol Berasategi, 2018"),
-    ("Picture_0B_by_freespace.jpg", "CC-BY-4.0", "Trevor \"Freespace\", 2018"),
-    ("Picture_1A_by_freespace.jpg", "CC-BY-4.0", "Trevor \"Freespace\", 2018"),
-    ("Wine_by_Jakkub_Mede.jpg", "CC-BY-4.0", "Jakub Mede, 2018"),
-    ("seeding_by_Clements_Engelhardt.jpg", "CC0-1.0", "Clemens Engelhardt, 2018"),
-]
 # Same scene: must never be split between train and test.
 GROUPS = {"basketball": ("basketball1", "basketball2"), "leuven": ("leuvenA", "leuvenB"),
           "graf": ("graf1", "graf3"), "aloe": ("aloeL", "aloeR"), "rubberwhale": ("rubberwhale1", "rubberwhale2"),
@@ -104,21 +89,10 @@ def _sources() -> list[tuple[Path, str, str, str]]:
     return out
 
 
-def _extra_train_sources() -> list[tuple[Path, str, str, str]]:
-    """The --extra-train photos, in the same form as _sources()."""
-    if not (LOMIRI / LOMIRI_PHOTOS[0][0]).is_file():
-        print(f"skip: {LOMIRI} has no lomiri photos (apt-get install -y lomiri-wallpapers-16.04)", file=sys.stderr)
-    return [(LOMIRI / f, "lomiri", f"{lic} (Debian lomiri-wallpapers-16.04, /usr/share/doc/lomiri-wallpapers-16.04/copyright)",
-             att) for f, lic, att in LOMIRI_PHOTOS]
-
-
-def collect(out_dir: Path, extra_train: bool = False) -> list[dict]:
+def collect(out_dir: Path) -> list[dict]:
     out_dir.mkdir(parents=True, exist_ok=True)
     entries = []
-    # Extra photos are pinned to training: they came after the 41-photo pool, and pinning keeps the
-    # validation and test splits (and their items) identical to the ones measured before.
-    pool = [(s, None) for s in _sources()] + [(s, "train") for s in (_extra_train_sources() if extra_train else [])]
-    for (path, source, licence, attribution), pin in pool:
+    for path, source, licence, attribution in _sources():
         if not path.is_file():
             print(f"skip: {path} not found", file=sys.stderr)
             continue
@@ -127,8 +101,6 @@ def collect(out_dir: Path, extra_train: bool = False) -> list[dict]:
         entries.append({"file": name, "source": source, "origin": str(path), "licence": licence,
                         "attribution": attribution, "group": f"{source}:{_group(path.stem)}",
                         "sha256": hashlib.sha256(path.read_bytes()).hexdigest()})
-        if pin:
-            entries[-1]["split"] = pin
     (out_dir / "LICENSES.json").write_text(json.dumps(entries, indent=1))
     return entries
 
@@ -136,10 +108,8 @@ def collect(out_dir: Path, extra_train: bool = False) -> list[dict]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out", type=Path)
-    ap.add_argument("--extra-train", action="store_true",
-                    help="also the 9 CC0/CC-BY lomiri-wallpapers-16.04 photos, as training-only photos")
     args = ap.parse_args()
-    entries = collect(args.out, args.extra_train)
+    entries = collect(args.out)
     print(f"{len(entries)} photos -> {args.out} (licences in LICENSES.json)")
     return 0 if entries else 1
 

@@ -3,22 +3,26 @@ import json
 
 import pytest
 import torch
+from PIL import Image
 
 from engine.errors import DeclipError
-from tests.test_trainer_e2e import TRAIN_ARGS, declip, dataset  # noqa: F401 (the module-scoped data set)
+from tests.test_trainer_e2e import SYNTH_ARGS, TRAIN_ARGS, declip, dataset  # noqa: F401 (the module-scoped data set)
 from trainer.member_selection import forward_select, pool_iou
 from trainer.calibration import CALIBRATION_SHIFTS, iou_by_shift
 
 
 def _iou_per_shift_reference(logits, masks, shifts):
-    """The definition, one shift at a time: IoU of logit + shift > 0 against mask > 127, both empty = 100."""
+    """The definition, one shift at a time: IoU of logit + shift > 0 against mask > 127; an empty mask
+    scores 100 when at most 1 % of the pixels are predicted, else 0."""
     gt = masks > 127
     cols = []
     for sh in shifts:
         pred = logits + sh > 0
         inter = (pred & gt).flatten(1).sum(1).float()
         union = (pred | gt).flatten(1).sum(1).float()
-        cols.append(torch.where(union > 0, inter / union.clamp(min=1) * 100, torch.full_like(union, 100.0)))
+        iou = torch.where(union > 0, inter / union.clamp(min=1) * 100, torch.full_like(union, 100.0))
+        clean = pred.flatten(1).float().mean(1) <= 0.01
+        cols.append(torch.where(gt.flatten(1).any(1), iou, clean.float() * 100))
     return torch.stack(cols, 1)
 
 
@@ -30,11 +34,16 @@ def test_counted_iou_by_shift_equals_the_definition_exactly(shifts):
     logits[1, :8] = -0.25             # pixels exactly on a threshold (logit + 0.25 = 0 is not > 0)
     logits[2] = -100.0                # nothing predicted at any shift
     masks = (torch.rand(12, 64, 64, generator=g) * 255).to(torch.uint8)
-    masks[0], masks[2], masks[3] = 0, 0, 255  # empty vs empty (100), empty vs nothing, all manipulated
+    logits[4] = -100.0
+    logits[4, 0, :40] = 100.0         # 40 stray pixels (< 1 % of 4096) on an authentic image: still clean
+    logits[5] = -100.0
+    logits[5, :1, :] = 100.0          # 64 pixels (> 1 %) on an authentic image: flagged
+    masks[0], masks[2], masks[3], masks[4], masks[5] = 0, 0, 255, 0, 0  # empty vs everything, vs nothing; all manipulated
     got = iou_by_shift(logits, masks, shifts)
     assert got.shape == (12, len(shifts))
     assert torch.equal(got, _iou_per_shift_reference(logits, masks, shifts))
     assert got[2].eq(100.0).all()     # both empty
+    assert got[4].eq(100.0).all() and got[5].eq(0.0).all()  # the 1 % rule of `declip evaluate`
     if 0.0 in shifts.tolist():
         assert got[0, shifts.tolist().index(0.0)] == 100.0  # logit 0 is not > 0, mask empty
 
@@ -96,3 +105,35 @@ def test_ensemble_select_chooses_among_trained_candidates_and_records_how(datase
     # the calibration measures the chosen pool the way the selection did
     assert card["metrics"]["val_iou"] == pytest.approx(sel["steps"][kept - 1]["val_iou"], abs=1e-3)
     assert ens["bias_shift"] == sel["steps"][kept - 1]["shift"]
+
+
+def test_authentic_validation_images_count_only_when_asked(tmp_path, capsys):
+    # --include-real trains on authentic images; --no-val-real keeps them out of validation, and
+    # `declip ensemble --include-real` scores them in selection and calibration (recorded on the card)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    skd = pytest.importorskip("skimage.data")
+    for name in ("chelsea", "coffee", "astronaut", "rocket"):
+        Image.fromarray(getattr(skd, name)()).convert("RGB").resize((160, 120)).save(photos / f"{name}.png")
+    ds = tmp_path / "ds"
+    assert declip(["synth", "--photos", str(photos), "--out", str(ds), *SYNTH_ARGS, "--real-fraction", "1"]) == 0
+    man = json.loads((ds / "manifest.json").read_text())
+    n_val_fake = sum(1 for i in man["items"] if i["split"] == "val" and "mask" in i)
+    n_val_real = sum(1 for i in man["items"] if i["split"] == "val" and "mask" not in i)
+    assert n_val_real > 0
+    cache = str(tmp_path / "cache")
+    base = ["train", "--data", str(ds), "--cache", cache, *TRAIN_ARGS, "--image-context", "--include-real"]
+    cands = []
+    for seed, extra in (("3", ["--no-val-real"]), ("4", [])):
+        cands.append(tmp_path / f"s{seed}")
+        capsys.readouterr()
+        assert declip(base + ["--seed", seed, "--out", str(cands[-1])] + extra) == 0
+        n_val = n_val_fake + (0 if extra else n_val_real)
+        assert f", {n_val} val images" in capsys.readouterr().err
+        recipe = json.loads((cands[-1] / "card.json").read_text())["training"]["recipe"]
+        assert recipe["include_real"] is True and recipe["val_real"] is (False if extra else None)
+    out = tmp_path / "ens"
+    assert declip(["ensemble", *map(str, cands), "--select", "2", "--data", str(ds), "--include-real",
+                   "--out", str(out)]) == 0
+    ens = json.loads((out / "card.json").read_text())["training"]["ensemble"]
+    assert ens["val_includes_authentic"] is True and ens["selection"]["images"] == n_val_fake + n_val_real

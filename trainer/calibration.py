@@ -27,11 +27,14 @@ def fold_logit_scale(dec: torch.nn.Module, scale: float) -> None:
 
 
 CALIBRATION_SHIFTS = torch.arange(-6.0, 6.01, 0.25)  # constant logit shifts tried by --calibrate-bias
+CLEAN_FRACTION = 0.01  # an authentic image with at most this share of pixels predicted counts as clean
 
 
 def iou_by_shift(logits: torch.Tensor, masks: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
-    """(N, len(shifts)) IoU x 100 of each (256x256) logit map + shift > 0 against its uint8 mask > 127
-    (both empty = 100): the trainer's validation IoU at each constant shift.
+    """(N, len(shifts)) IoU x 100 of each (256x256) logit map + shift > 0 against its uint8 mask > 127:
+    the trainer's validation IoU at each constant shift. An empty mask (an authentic image) scores 100
+    when at most CLEAN_FRACTION of its pixels are predicted, else 0: the rule `declip evaluate` uses to
+    count an authentic image as flagged, so one stray pixel does not count as a false alarm.
 
     Counted in one pass, not one pass per shift (member selection scores hundreds of pools): each
     pixel is binned by how many thresholds -shift lie strictly below its logit (logit + shift > 0
@@ -50,6 +53,9 @@ def iou_by_shift(logits: torch.Tensor, masks: torch.Tensor, shifts: torch.Tensor
     pred, inter = above(bins.flatten()), above(bins[gt])
     union = (pred + gt.sum(1, keepdim=True) - inter).float()
     iou = torch.where(union > 0, inter.float() / union.clamp(min=1) * 100, torch.full_like(union, 100.0))
+    empty = gt.sum(1, keepdim=True) == 0
+    clean = (pred.float() <= CLEAN_FRACTION * x.shape[1]).float() * 100
+    iou = torch.where(empty, clean, iou)
     out = torch.empty_like(iou)
     out[:, order] = iou
     return out

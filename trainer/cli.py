@@ -23,6 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", default="0.7,0.15,0.15", help="train,val,test fractions of photo groups")
     p.add_argument("--real-fraction", type=float, default=0.15, help="authentic images per manipulated image")
     p.add_argument("--size", default="256,512", help="min,max long side of the output images")
+    p.add_argument("--kinds", default="v2", choices=["v1", "v2"],
+                   help="edit kinds: v2 (default) adds Poisson/resampled splices, clone-stamp, line removal, "
+                        "retouching and double JPEG to v1's splice, copy-move and inpainting")
     p.add_argument("--workers", type=int, default=1,
                    help="processes making items in parallel (the data set is the same for any number)")
     p.set_defaults(func=cmd_synth)
@@ -63,6 +66,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--augment", action="store_true", help="blur/jitter/JPEG augmentation (bypasses the cache)")
     p.add_argument("--include-real", action="store_true", help="also train on authentic images (empty masks)")
+    p.add_argument("--val-real", action=argparse.BooleanOptionalAction, default=None,
+                   help="also validate on authentic images (clean when <= 1 %% of pixels are flagged); "
+                        "default: as --include-real")
     p.add_argument("--calibrate-bias", action=argparse.BooleanOptionalAction, default=None,
                    help="fold the best-IoU threshold on validation into the final bias (not in the paper; "
                         "small-data: on)")
@@ -115,6 +121,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--select", type=int, default=None, metavar="N",
                    help="with --data: the folders are candidates; keep at most N of them, chosen one by one by "
                         "the validation IoU of their mean (forward selection; the best-scoring prefix is kept)")
+    p.add_argument("--include-real", action="store_true",
+                   help="with --data: selection and threshold also score the authentic validation images "
+                        "(100 when nothing is flagged, else 0), so false alarms count against a candidate")
     p.add_argument("--id", dest="model_id", default=None, help="model id for the card (default: --out name)")
     p.add_argument("--name", default=None)
     p.add_argument("--device", default="cpu")
@@ -185,7 +194,7 @@ def cmd_synth(args) -> int:
             _err(f"synth {done}/{total} ({msg})")
 
     m = synthesize(args.photos, args.out, args.count, args.seed, fr, args.real_fraction, size, prog,
-                   warn=lambda msg: _err(f"warning: {msg}"), workers=args.workers)
+                   warn=lambda msg: _err(f"warning: {msg}"), workers=args.workers, kind_set=args.kinds)
     n = len(m["items"])
     print(f"{n} images in {args.out} ({time.time() - t0:.0f} s); manifest {args.out / 'manifest.json'}")
     return 0
@@ -246,7 +255,7 @@ def train_config(args):
         data=str(args.data), out=str(args.out), backbone=backbone, backbone_weights=[str(p) for p in args.backbone_weights],
         lr=args.lr, weight_decay=args.weight_decay, init_std=args.init_std, min_delta=args.min_delta,
         lr_factor=args.lr_factor, min_lr=args.min_lr, seed=args.seed,
-        augment=args.augment, include_real=args.include_real, train_split=args.train_split,
+        augment=args.augment, include_real=args.include_real, val_real=args.val_real, train_split=args.train_split,
         val_split=args.val_split, generators=args.generators.split(",") if args.generators else None,
         init=str(args.init) if args.init else None, cache_dir=str(args.cache) if args.cache else None,
         no_cache=args.no_cache, device=args.device, model_id=args.model_id, name=args.name,
@@ -290,7 +299,7 @@ def cmd_ensemble(args) -> int:
 
     res = build_ensemble(args.models, args.out, args.model_id, args.name, args.data, args.val_split, args.device,
                          flip_average=args.flip_average, calibrate_scale=args.calibrate_scale, select=args.select,
-                         log=_err)
+                         log=_err, include_real=args.include_real)
     scale = f", logit scale {res['logit_scale']:.3f}" if args.calibrate_scale else ""
     iou = (f", val IoU {res['val_iou']:.2f} (shift {res['bias_shift']:+.2f}{scale})"
            if res["val_iou"] is not None else "")

@@ -33,6 +33,10 @@ class TrainConfig:
     seed: int = 0
     augment: bool = False
     include_real: bool = False
+    # validate (best epoch, calibrated bias) on the authentic images too; None: as include_real. Off, a
+    # model trained on authentic images is still judged on its edits alone (round 26: with few authentic
+    # validation images the best epoch and bias were those that flag nothing)
+    val_real: bool | None = None
     train_split: str = "train"
     val_split: str = "val"
     generators: list[str] | None = None  # Dolos generators to train on (default: all)

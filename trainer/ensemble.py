@@ -40,7 +40,7 @@ def _member_card(path: Path) -> ModelCard:
 def build_ensemble(models: list[Path], out: Path, model_id: str | None = None, name: str | None = None,
                    data: Path | None = None, val_split: str = "val", device: str = "cpu",
                    flip_average: bool = False, calibrate_scale: bool = False, select: int | None = None,
-                   log=lambda s: None) -> dict:
+                   log=lambda s: None, include_real: bool = False) -> dict:
     """Write the ensemble of the model folders `models` to `out` (card.json + decoder.safetensors).
 
     With `data`, the constant logit shift with the best mean IoU on its validation split is folded
@@ -50,6 +50,8 @@ def build_ensemble(models: list[Path], out: Path, model_id: str | None = None, n
     calibrate_scale (needs data): then the final logit is scaled as `declip train --calibrate-scale` does.
     select (needs data): `models` are candidates, and at most `select` of them are chosen by forward
     selection on validation IoU (trainer.member_selection); the card records every step.
+    include_real (needs data): the selection and the threshold also score the split's authentic images
+    (100 when nothing is flagged, else 0), so the calibrated threshold weighs false alarms too.
     """
     models = [Path(m) for m in models]
     if len(models) < 2:
@@ -65,7 +67,8 @@ def build_ensemble(models: list[Path], out: Path, model_id: str | None = None, n
     _check_one_form(models, cards)
     selection = None
     if select:
-        models, cards, selection = _select(models, cards, Path(data), val_split, device, flip_average, select, log)
+        models, cards, selection = _select(models, cards, Path(data), val_split, device, flip_average, select, log,
+                                           include_real)
     first = cards[0]
 
     spec = {k: first.decoder[k] for k in _SHAPE_KEYS if k in first.decoder}
@@ -89,7 +92,7 @@ def build_ensemble(models: list[Path], out: Path, model_id: str | None = None, n
     shift, val_iou, scale = 0.0, None, 1.0
     if data is not None:
         shift, val_iou, scale = _calibrate(dec, first, ens_spec, Path(data), val_split, device, flip_average,
-                                           calibrate_scale, log)
+                                           calibrate_scale, log, include_real)
     out.mkdir(parents=True, exist_ok=True)
     files = [save_decoder(dec, ens_spec, out, f"ensemble of {len(models)}")]
     files += [dict(f) for f in first.files if f.get("role") != "decoder"]  # the backbone weights they share
@@ -112,6 +115,7 @@ def build_ensemble(models: list[Path], out: Path, model_id: str | None = None, n
                      "data": str(Path(data).resolve()) if data else None, "val_split": val_split if data else None,
                      "flip_average": flip_average, "bias_shift": shift, "logit_scale": round(scale, 6),
                      "val_iou": round(val_iou, 4) if val_iou is not None else None,
+                     "val_includes_authentic": bool(include_real and data),
                      **({"selection": selection} if selection else {})},
         "finished_utc": utc_now(), "versions": software_versions()})
     return {"card": str(out / "card.json"), "model_id": model_id, "val_iou": val_iou, "bias_shift": shift,
@@ -134,10 +138,10 @@ def _check_one_form(models: list[Path], cards: list[ModelCard]) -> None:
 
 
 def _select(models: list[Path], cards: list[ModelCard], data: Path, split: str, device: str, flip_average: bool,
-            max_members: int, log) -> tuple[list[Path], list[ModelCard], dict]:
+            max_members: int, log, include_real: bool = False) -> tuple[list[Path], list[ModelCard], dict]:
     """The candidates chosen by trainer.member_selection, and the record of how they were chosen."""
     spec = {k: cards[0].decoder[k] for k in _SHAPE_KEYS if k in cards[0].decoder}
-    logits, masks = candidate_logits(models, cards, spec, data, split, device, flip_average, log)
+    logits, masks = candidate_logits(models, cards, spec, data, split, device, flip_average, log, include_real)
     chosen, steps = forward_select(logits, masks, max_members, log)
     sha = [(c.file("decoder") or {}).get("sha256") for c in cards]
     record = {"method": "forward selection on validation IoU (mean logit at its best constant shift); "
@@ -184,12 +188,12 @@ def check_new_out(out: Path) -> None:
 
 
 def _calibrate(dec, card: ModelCard, spec: dict, data: Path, split: str, device: str, flip_average: bool,
-               scale: bool, log) -> tuple[float, float, float]:
+               scale: bool, log, include_real: bool = False) -> tuple[float, float, float]:
     """Fold the best constant logit shift (and with `scale`, the fitted logit scale) into dec, with the
     trainer's own validation code; returns (shift, mean val IoU at it, scale). With flip_average it
     validates what the engine will run: both views' features, stacked on the channels, through
     engine.network.FlipAveraged."""
-    v = Validator.for_card(card, spec, data, split, device, log)
+    v = Validator.for_card(card, spec, data, split, device, log, include_real)
     _, samples = v.load_split(split)
     val = v.features(samples, split)
     judged = dec

@@ -28,10 +28,11 @@ _CHUNK = 64  # images scored at a time (memory)
 
 
 def candidate_logits(models: list[Path], cards: list[ModelCard], spec: dict, data: Path, split: str,
-                     device: str, flip_average: bool, log=lambda s: None) -> tuple[list[torch.Tensor], torch.Tensor]:
+                     device: str, flip_average: bool, log=lambda s: None,
+                     include_real: bool = False) -> tuple[list[torch.Tensor], torch.Tensor]:
     """Each candidate's (N, 256, 256) float16 logits on `split` of `data` (flip-averaged if the model
     will be), and the uint8 masks; the backbone features come from the trainer's cache."""
-    v = Validator.for_card(cards[0], spec, data, split, device, log)
+    v = Validator.for_card(cards[0], spec, data, split, device, log, include_real)
     _, samples = v.load_split(split)
     val = v.features(samples, split)
     if flip_average:

@@ -1,9 +1,13 @@
 """Synthetic local manipulations with pixel-exact masks, made from authentic photos.
 
-Kinds: splice (object-shaped region from another photo, feathered and colour-matched),
+Kind set v1: splice (object-shaped region from another photo, feathered and colour-matched),
 copy-move (region moved within the image), and object removal by inpainting (PatchMatch via
-pypatchmatch, OpenCV Telea, OpenCV Navier-Stokes). Then random resizing and JPEG recompression
-of the whole picture, applied to authentic "real" items too so compression is no give-away.
+pypatchmatch, OpenCV Telea, OpenCV Navier-Stokes). Kind set v2 (the default) adds Poisson-blended
+and resampled splices, clone-stamp, wire/line removal and colour/contrast retouching
+(trainer.synth_edits), and double JPEG: the view is JPEG-compressed before the edit and the 8x8 grid
+may be shifted before the last save. Then random resizing and JPEG recompression of the whole picture,
+applied to authentic "real" items too so compression is no give-away.
+Photos reserved for evaluation (the sources of ../shared/benchmarks/external-v1) are refused.
 
 Masks are exact: white (255) marks every pixel that the edit changed, and no other pixel
 changed. Feathering therefore blends only inward (alpha >= 0.5 inside, 0 outside).
@@ -28,10 +32,25 @@ from engine.errors import DeclipError
 from engine.hashing import bytes_sha256, file_sha256
 from engine.stamps import utc_now
 
+from .synth_shapes import (blob_mask, colour_match, crop_to, inward_alpha, paste, region_mask,  # noqa: F401
+                           resize_pair, segment_mask)
+
 SPLITS = ("train", "val", "test")
 MIN_SIDE, MAX_SIDE = 64, 4096  # output long side, and the least photo side a view can be cut from
-KINDS = ("splice", "copy-move", "inpaint-patchmatch", "inpaint-telea", "inpaint-ns")
-KIND_WEIGHTS = (0.4, 0.25, 0.2, 0.075, 0.075)
+# kind -> share of the manipulated items. v1 made every default model up to round 25; v2 is issue #37's
+KIND_SETS = {
+    "v1": {"splice": 0.4, "copy-move": 0.25, "inpaint-patchmatch": 0.2, "inpaint-telea": 0.075, "inpaint-ns": 0.075},
+    "v2": {"splice": 0.14, "splice-poisson": 0.12, "splice-resampled": 0.10, "copy-move": 0.12, "clone-stamp": 0.10,
+           "inpaint-patchmatch": 0.10, "inpaint-telea": 0.04, "inpaint-ns": 0.04, "removal-line": 0.10,
+           "retouch": 0.14},
+}
+DEFAULT_KIND_SET = "v2"
+KINDS = tuple(KIND_SETS["v1"])  # the classic kinds, made here; the others in trainer.synth_edits
+KIND_WEIGHTS = tuple(KIND_SETS["v1"].values())
+DONOR_KINDS = ("splice", "splice-poisson", "splice-resampled")
+# The sources of ../shared/benchmarks/external-v1 (evaluation only): never in a training pool.
+RESERVED_SOURCES = ("plasma-workspace-wallpapers", "lomiri-wallpapers", "/usr/share/wallpapers/",
+                    "/usr/share/backgrounds/")
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
 
@@ -72,9 +91,19 @@ def load_photo_list(folder: Path) -> list[Photo]:
         pinned = e.get("split")
         if pinned is not None and pinned not in SPLITS:
             raise SynthError(f"{lic_file}: {p.name} has split {pinned!r}; expected one of {', '.join(SPLITS)}")
+        reserved = _reserved_source(p, e)
+        if reserved:
+            raise SynthError(f"{p.name}: comes from {reserved}, which is reserved for evaluation "
+                             "(../shared/benchmarks/external-v1); remove it from the photo folder")
         photos.append(Photo(p, e.get("group", p.stem), e.get("licence", "unknown (not in LICENSES.json)"),
                             e.get("attribution", ""), file_sha256(p), pinned))
     return photos
+
+
+def _reserved_source(path: Path, entry: dict) -> str | None:
+    """The reserved source a photo names in its file name or LICENSES.json entry, else None."""
+    text = " ".join([path.name] + [str(entry.get(k, "")) for k in ("origin", "licence", "attribution", "source")])
+    return next((r for r in RESERVED_SOURCES if r in text), None)
 
 
 def split_groups(photos: list[Photo], fractions: tuple[float, float, float], seed: int) -> dict[str, list[Photo]]:
@@ -117,121 +146,18 @@ def _read_rgb(path: Path) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------
-# shapes
-
-def blob_mask(h: int, w: int, rng: np.random.Generator, area: float) -> np.ndarray:
-    """A smooth star-shaped blob (random Fourier radius) of about `area` x image area."""
-    n = 256
-    theta = np.linspace(0, 2 * np.pi, n, endpoint=False)
-    r = np.ones(n)
-    for k in range(1, 6):  # low harmonics: object-like outlines, not noise
-        r += rng.uniform(0, 0.35 / k) * np.cos(k * theta + rng.uniform(0, 2 * np.pi))
-    r = np.clip(r, 0.3, None)
-    aspect = rng.uniform(0.6, 1.6)
-    scale = math.sqrt(area * h * w / (np.pi * np.mean(r ** 2) * 1.0))
-    rx, ry = scale * r * math.sqrt(aspect), scale * r / math.sqrt(aspect)
-    cx = rng.uniform(rx.max(), max(rx.max() + 1, w - rx.max()))
-    cy = rng.uniform(ry.max(), max(ry.max() + 1, h - ry.max()))
-    pts = np.stack([cx + rx * np.cos(theta), cy + ry * np.sin(theta)], 1).round().astype(np.int32)
-    import cv2
-
-    m = np.zeros((h, w), np.uint8)
-    cv2.fillPoly(m, [pts], 1)
-    return m.astype(bool)
-
-
-def segment_mask(rgb: np.ndarray, rng: np.random.Generator, area: tuple[float, float]) -> np.ndarray | None:
-    """A real object-like region: one or a few adjacent Felzenszwalb segments of the photo."""
-    from skimage.segmentation import felzenszwalb
-
-    h, w = rgb.shape[:2]
-    seg = felzenszwalb(rgb, scale=float(rng.uniform(100, 400)), sigma=0.8, min_size=int(0.005 * h * w))
-    ids, counts = np.unique(seg, return_counts=True)
-    frac = counts / (h * w)
-    ok = ids[(frac >= area[0]) & (frac <= area[1])]
-    if ok.size == 0:
-        return None
-    m = seg == rng.choice(ok)
-    # drop regions that touch the border on a long stretch: they read as background, not objects
-    border = np.concatenate([m[0], m[-1], m[:, 0], m[:, -1]]).mean()
-    return None if border > 0.15 else m
-
-
-def region_mask(rgb: np.ndarray, rng: np.random.Generator, area: tuple[float, float]) -> np.ndarray:
-    h, w = rgb.shape[:2]
-    if rng.random() < 0.5:
-        m = segment_mask(rgb, rng, area)
-        if m is not None and m.sum() > 0:
-            return m
-    return blob_mask(h, w, rng, float(rng.uniform(*area)))
-
-
-# ---------------------------------------------------------------------------------------
-# blending
-
-def inward_alpha(mask: np.ndarray, sigma: float) -> np.ndarray:
-    """Feather that stays inside the mask: 0 outside, >= 0.5 on the rim, 1 deep inside."""
-    import cv2
-
-    if sigma <= 0:
-        return mask.astype(np.float32)
-    g = cv2.GaussianBlur(mask.astype(np.float32), (0, 0), sigma)
-    return np.where(mask, 0.5 + 0.5 * np.clip((g - 0.5) * 2, 0, 1), 0).astype(np.float32)
-
-
-def colour_match(src: np.ndarray, ref: np.ndarray, strength: float) -> np.ndarray:
-    """Shift src's per-channel mean/std in Lab towards ref's (pixels N x 3 uint8)."""
-    import cv2
-
-    s = cv2.cvtColor(src[None].astype(np.uint8), cv2.COLOR_RGB2LAB)[0].astype(np.float32)
-    r = cv2.cvtColor(ref[None].astype(np.uint8), cv2.COLOR_RGB2LAB)[0].astype(np.float32)
-    ms, ss = s.mean(0), s.std(0) + 1e-3
-    mr, sr = r.mean(0), r.std(0) + 1e-3
-    matched = (s - ms) / ss * sr + mr
-    out = s + strength * (matched - s)
-    out = np.clip(out, 0, 255).astype(np.uint8)
-    return cv2.cvtColor(out[None], cv2.COLOR_LAB2RGB)[0]
-
-
-def paste(host: np.ndarray, patch: np.ndarray, mask: np.ndarray, y: int, x: int, rng: np.random.Generator,
-          match: float) -> tuple[np.ndarray, np.ndarray]:
-    """Blend patch[mask] into host at (y, x); returns the image and the exact changed mask."""
-    ph, pw = mask.shape
-    out = host.copy()
-    target = out[y:y + ph, x:x + pw]
-    patch = patch.copy()
-    if match > 0:
-        ring = ~mask  # host pixels around the object in its box: the local colour context
-        ref = target[ring] if ring.sum() > 20 else target.reshape(-1, 3)
-        patch[mask] = colour_match(patch[mask], ref, match)
-    alpha = inward_alpha(mask, float(rng.uniform(0.0, 2.5)))[..., None]
-    blended = (alpha * patch + (1 - alpha) * target).round().astype(np.uint8)
-    target[...] = blended
-    full = np.zeros(host.shape[:2], bool)
-    # exact: a mask pixel only counts if its value actually changed
-    changed = np.any(out[y:y + ph, x:x + pw] != host[y:y + ph, x:x + pw], axis=-1)
-    full[y:y + ph, x:x + pw] = mask & changed
-    return out, full
-
-
-def _crop_to(mask: np.ndarray) -> tuple[slice, slice]:
-    ys, xs = np.nonzero(mask)
-    return slice(ys.min(), ys.max() + 1), slice(xs.min(), xs.max() + 1)
-
-
-# ---------------------------------------------------------------------------------------
 # manipulations
 
 def splice(host: np.ndarray, donor: np.ndarray, rng: np.random.Generator, area=(0.02, 0.25)):
     h, w = host.shape[:2]
     dm = region_mask(donor, rng, area)
-    sy, sx = _crop_to(dm)
+    sy, sx = crop_to(dm)
     patch, pm = donor[sy, sx], dm[sy, sx]
     # scale the object so its area fits the host, at most the host size
     target_area = rng.uniform(*area) * h * w
     f = math.sqrt(target_area / max(pm.sum(), 1))
     f = min(f, 0.9 * h / pm.shape[0], 0.9 * w / pm.shape[1])
-    patch, pm = _resize_pair(patch, pm, f)
+    patch, pm = resize_pair(patch, pm, f)
     y = int(rng.integers(0, h - pm.shape[0] + 1))
     x = int(rng.integers(0, w - pm.shape[1] + 1))
     return paste(host, patch, pm, y, x, rng, float(rng.uniform(0.3, 1.0)))
@@ -240,11 +166,11 @@ def splice(host: np.ndarray, donor: np.ndarray, rng: np.random.Generator, area=(
 def copy_move(host: np.ndarray, rng: np.random.Generator, area=(0.02, 0.2)):
     h, w = host.shape[:2]
     m = region_mask(host, rng, area)
-    sy, sx = _crop_to(m)
+    sy, sx = crop_to(m)
     patch, pm = host[sy, sx], m[sy, sx]
     f = float(rng.uniform(0.8, 1.2))
     f = min(f, 0.9 * h / pm.shape[0], 0.9 * w / pm.shape[1])
-    patch, pm = _resize_pair(patch, pm, f)
+    patch, pm = resize_pair(patch, pm, f)
     if rng.random() < 0.3:
         patch, pm = patch[:, ::-1], pm[:, ::-1]
     # move far enough that the copy is not on top of its source
@@ -274,16 +200,6 @@ def inpaint(host: np.ndarray, method: str, rng: np.random.Generator, area=(0.01,
     return out, m & np.any(out != host, axis=-1)
 
 
-def _resize_pair(img: np.ndarray, mask: np.ndarray, f: float) -> tuple[np.ndarray, np.ndarray]:
-    import cv2
-
-    h, w = mask.shape
-    nh, nw = max(2, round(h * f)), max(2, round(w * f))
-    img = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR)
-    mask = cv2.resize(mask.astype(np.uint8), (nw, nh), interpolation=cv2.INTER_NEAREST).astype(bool)
-    return img, mask
-
-
 def random_view(rgb: np.ndarray, rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
     """A random crop of the photo at a random scale, long side in `size` px: more scenes per photo."""
     import cv2
@@ -299,11 +215,25 @@ def random_view(rgb: np.ndarray, rng: np.random.Generator, size: tuple[int, int]
                       interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR)
 
 
-def finish(img: np.ndarray, mask: np.ndarray | None, rng: np.random.Generator, jpeg_p: float = 0.7):
+def jpeg_roundtrip(img: np.ndarray, quality: int) -> np.ndarray:
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, "JPEG", quality=quality)
+    return np.asarray(Image.open(buf).convert("RGB")).copy()
+
+
+def grid_shift(img: np.ndarray, mask: np.ndarray | None, rng: np.random.Generator, info: dict):
+    """Crop 1-7 px off the top and left: the last save's 8x8 JPEG grid no longer lines up with the first."""
+    dy, dx = (int(v) for v in rng.integers(0, 8, 2))
+    info["grid_shift"] = [dy, dx]
+    return img[dy:, dx:], None if mask is None else mask[dy:, dx:]
+
+
+def finish(img: np.ndarray, mask: np.ndarray | None, rng: np.random.Generator, jpeg_p: float = 0.7,
+           info: dict | None = None):
     """Random post-resize and JPEG recompression; the mask follows the resize exactly (nearest)."""
     import cv2
 
-    info = {"resize": 1.0, "jpeg_quality": None}
+    info = {"resize": 1.0, "jpeg_quality": None, **(info or {})}
     if rng.random() < 0.4:
         f = float(rng.uniform(0.6, 1.0))
         h, w = img.shape[:2]
@@ -328,6 +258,10 @@ def finish(img: np.ndarray, mask: np.ndarray | None, rng: np.random.Generator, j
 # data set
 
 def make_item(kind: str, host: np.ndarray, donor: np.ndarray | None, rng: np.random.Generator):
+    if kind not in KINDS:
+        from .synth_edits import make_edit
+
+        return make_edit(kind, host, donor, rng)
     if kind == "splice":
         return splice(host, donor, rng)
     if kind == "copy-move":
@@ -338,8 +272,11 @@ def make_item(kind: str, host: np.ndarray, donor: np.ndarray | None, rng: np.ran
 def synthesize(photos_dir: str | Path, out_dir: str | Path, count: int, seed: int = 0,
                fractions=(0.7, 0.15, 0.15), real_fraction: float = 0.15, size=(256, 512),
                progress: Callable[[int, int, str], None] | None = None,
-               warn: Callable[[str], None] | None = None, workers: int = 1) -> dict:
+               warn: Callable[[str], None] | None = None, workers: int = 1,
+               kind_set: str = DEFAULT_KIND_SET) -> dict:
     """Write `count` manipulated items (+ real_fraction x count authentic ones) and the manifest.
+
+    kind_set: "v2" (all edits, double JPEG) or "v1" (the classic five kinds, as up to round 25).
 
     warn: where a skipped photo is reported, one line each (default: warnings.warn).
     workers: processes that make items in parallel; the output does not depend on it."""
@@ -351,6 +288,8 @@ def synthesize(photos_dir: str | Path, out_dir: str | Path, count: int, seed: in
         raise SynthError(f"--size {lo},{hi}: the long side's range must satisfy {MIN_SIDE} <= min <= max <= {MAX_SIDE}")
     if not 0.0 <= real_fraction <= 1.0:
         raise SynthError(f"--real-fraction {real_fraction}: expected 0..1 authentic images per manipulated one")
+    if kind_set not in KIND_SETS:
+        raise SynthError(f"--kinds {kind_set}: expected one of {', '.join(KIND_SETS)}")
     if not 1 <= workers <= 256:
         raise SynthError(f"--workers {workers}: expected 1..256 processes")
     out_dir = Path(out_dir)
@@ -380,7 +319,7 @@ def synthesize(photos_dir: str | Path, out_dir: str | Path, count: int, seed: in
         n = max(1, round(count * frac))
         plan += [(s, i, False) for i in range(n)]
         plan += [(s, i, True) for i in range(round(n * real_fraction))]
-    jobs = [(seed, split, i, is_real, by_split[split], size, out_dir) for split, i, is_real in plan]
+    jobs = [(seed, split, i, is_real, by_split[split], size, out_dir, kind_set) for split, i, is_real in plan]
     items = []
     if workers <= 1:
         results = map(_make_one, jobs)
@@ -408,7 +347,8 @@ def synthesize(photos_dir: str | Path, out_dir: str | Path, count: int, seed: in
         "format": "declip-synth/1",
         "created_utc": utc_now(),
         "seed": seed, "count": count, "fractions": list(fractions), "real_fraction": real_fraction,
-        "size": list(size), "kinds": dict(zip(KINDS, KIND_WEIGHTS)),
+        "size": list(size), "kind_set": kind_set, "kinds": KIND_SETS[kind_set],
+        "double_jpeg": kind_set != "v1",
         "mask_convention": "white (255) = manipulated; exactly the pixels the edit changed",
         "versions": software_versions(),
         "photos": [{"file": p.path.name, "group": p.group, "licence": p.licence, "attribution": p.attribution,
@@ -426,17 +366,21 @@ _rgb_of = lru_cache(maxsize=64)(_read_rgb)
 
 def _make_one(job) -> dict:
     """One item of the plan, written to disk; returns its manifest entry. Depends only on its job."""
-    seed, split, i, is_real, pool, size, out_dir = job
+    seed, split, i, is_real, pool, size, out_dir, kind_set = job
     rng = np.random.default_rng([seed, SPLITS.index(split), i, int(is_real)])
     host_p = pool[int(rng.integers(len(pool)))]
     host = random_view(_rgb_of(host_p.path), rng, size)
-    donor_p, kind = None, "real"
+    donor_p, kind, pre = None, "real", {}
+    if kind_set != "v1" and rng.random() < 0.5:  # a JPEG photo edited and saved again: double compression
+        pre["prior_jpeg_quality"] = int(rng.integers(50, 96))
+        host = jpeg_roundtrip(host, pre["prior_jpeg_quality"])
     if is_real:
         img, mask = host, None
     else:
-        kind = str(rng.choice(KINDS, p=KIND_WEIGHTS))
+        kinds = KIND_SETS[kind_set]
+        kind = str(rng.choice(list(kinds), p=list(kinds.values())))
         donor = None
-        if kind == "splice":
+        if kind in DONOR_KINDS:
             others = [p for p in pool if p.path != host_p.path] or pool
             donor_p = others[int(rng.integers(len(others)))]
             donor = random_view(_rgb_of(donor_p.path), rng, size)
@@ -444,7 +388,9 @@ def _make_one(job) -> dict:
         if mask.sum() == 0:  # edit changed nothing (flat region): use a copy-move instead
             kind = "copy-move"
             img, mask = copy_move(host, rng)
-    data, ext, mask, info = finish(img, mask, rng)
+    if pre and rng.random() < 0.5:
+        img, mask = grid_shift(img, mask, rng, pre)
+    data, ext, mask, info = finish(img, mask, rng, info=pre)
     sub = "real" if is_real else "images"
     name = f"{split}_{i:05d}{ext}"
     (out_dir / split / sub).mkdir(parents=True, exist_ok=True)

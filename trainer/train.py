@@ -161,7 +161,7 @@ class Trainer:
         _, train_samples = v.load_split(cfg.train_split)
         if cfg.max_train:
             train_samples = train_samples[:cfg.max_train]
-        _, val_samples = v.load_split(cfg.val_split)
+        _, val_samples = v.load_split(cfg.val_split, cfg.val_real)
         self.log(f"data: {len(train_samples)} train, {len(val_samples)} val images; backbone {key}")
         if cfg.augment:
             train = AugmentedSplit(train_samples, v, cfg.seed)  # features recomputed from augmented pixels

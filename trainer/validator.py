@@ -48,14 +48,15 @@ class Validator:
 
     @classmethod
     def for_card(cls, card: ModelCard, spec: dict, data: Path, split: str, device: str = "cpu",
-                 log=lambda s: None) -> Validator:
+                 log=lambda s: None, include_real: bool = False) -> Validator:
         """A Validator for decoders of `spec` on `card`'s backbone (its weights files, the feature cache)
-        on `split` of `data`, with the trainer's calibrated-bias IoU; backbone ready."""
+        on `split` of `data`, with the trainer's calibrated-bias IoU; backbone ready. include_real: the
+        split's authentic images are scored too (100 when nothing is flagged, else 0)."""
         clip = [str(card.path_of(r)) for r in weight_roles(card.backbone) if card.path_of(r)]
         cfg = TrainConfig(data=str(data), out="", backbone=copy.deepcopy(card.backbone), backbone_weights=clip,
                           decoder=f"conv-{spec['depth']}",
                           widths=list(spec["widths"]), image_context=spec.get("context"), calibrate_bias=True,
-                          val_split=split, batch_size=16, device=device)
+                          val_split=split, batch_size=16, device=device, include_real=include_real)
         v = cls(cfg, log=log)
         v.prepare_backbone()
         return v
@@ -81,12 +82,13 @@ class Validator:
             return [file_sha256(self.spec.get("weights_path") or packaged_weights_path(self.spec["family"]))]
         return [file_sha256(p) for p in self.cfg.backbone_weights]
 
-    def load_split(self, split: str) -> tuple[D.Dataset, list[D.Sample]]:
-        """The split's data set and the samples a run uses (manipulated only, unless include_real)."""
+    def load_split(self, split: str, include_real: bool | None = None) -> tuple[D.Dataset, list[D.Sample]]:
+        """The split's data set and the samples a run uses (manipulated only, unless include_real, which
+        defaults to the config's)."""
         ds = D.load_dataset(Path(self.cfg.data), split, self.cfg.generators, training=True)
         for p in ds.problems:
             self.problem(p)
-        samples = ds.samples if self.cfg.include_real else ds.fakes
+        samples = ds.samples if (self.cfg.include_real if include_real is None else include_real) else ds.fakes
         if not samples:
             raise D.DatasetError(f"{self.cfg.data}: the '{split}' split is empty")
         return ds, samples
