@@ -9,7 +9,11 @@ from __future__ import annotations
 import json
 import sys
 
-from trainer.layer_scoring import layer_producer, score_map_producer
+from pathlib import Path
+
+from trainer.datasets import load_dataset
+from trainer.evaluate import evaluate_dataset
+from trainer.producers import evidence_producer
 
 
 def main(argv: list[str]) -> int:
@@ -17,12 +21,13 @@ def main(argv: list[str]) -> int:
     for c in configs:
         params = json.loads(c)
         ths = params.pop("thresholds", [0.5])
-        rep = score_map_producer(folder, layer_producer("clones", **params), thresholds=ths)
-        for key, v in rep["thresholds"].items():
-            kinds = " ".join(f"{k}={x:.1f}" for k, x in v["iou_by_kind"].items())
-            print(f"{json.dumps(params)} t={key}: all {v['iou_all']:.1f} | {kinds} | authentic flagged "
-                  f"{v['authentic_flagged']}/{v['authentic']} | AP {rep['image_ap']:.1f} | {rep['seconds']:.0f} s",
-                  flush=True)
+        # (trainer.layer_scoring, which this script first used, is now evaluate's --sweep)
+        rep = evaluate_dataset(evidence_producer("clones", **params), load_dataset(Path(folder), "all"), sweep=ths)
+        for key, v in rep["sweep"].items():
+            kinds = " ".join(f"{k}={x:.1f}" for k, x in v["per_kind"].items())
+            print(f"{json.dumps(params)} t={key}: all {v['iou']:.1f} | {kinds} | authentic flagged "
+                  f"{v['authentic_flagged_count']}/{v['authentic']} | AP {rep.get('detection_ap', float('nan')):.1f} "
+                  f"| {rep['seconds']:.0f} s", flush=True)
     return 0
 
 

@@ -13,7 +13,8 @@ external benchmark's photographs), the two kinds a clone detector must find:
 Each view is a random crop (60-100 %) of a photo, long side 1024 px (never enlarged); after the edit,
 one in three is downscaled by 0.75 and every image is saved as JPEG at quality 75, 85 or 95. Writes a
 benchmark-style folder (images/, masks/, masks_source/, manifest.json) that
-`python -m trainer.layer_scoring DIR --layer clones` scores directly.
+`declip evaluate --layer clones --data DIR --no-ela [--sweep ...]` scores directly (then
+`python -m trainer.layer_scoring`, since folded into `trainer.evaluate`).
 
     python research/clones_synth_data.py build/photos build/clones-synth --per-kind 24 --seed 38
 """

@@ -167,6 +167,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threshold", type=float, default=None,
                    help="probability above which a pixel counts as flagged (IoU, F1, authentic images flagged); "
                         "default 0.5, or the layer's own threshold with --layer")
+    p.add_argument("--sweep", default=None, metavar="T1,T2,...",
+                   help="also score these thresholds from the same maps (IoU per kind, authentic images flagged), "
+                        "e.g. to choose a layer's default threshold on validation data")
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=cmd_evaluate)
 
@@ -364,7 +367,7 @@ def _resolve(spec):
 
 def _layer_producer(name: str, params: list[str]):
     """`--layer NAME --layer-param K=V ...` as a MapProducer (a refused image scores as an empty map)."""
-    from .layer_scoring import evidence_producer
+    from .producers import evidence_producer
 
     kw = {}
     for kv in params:
@@ -389,6 +392,14 @@ def cmd_evaluate(args) -> int:
     if len(chosen) > 1:
         raise DeclipError(f"give one of {', '.join(chosen)} (they are evaluated one at a time)")
     producer, threshold = None, args.threshold
+    sweep = []
+    if args.sweep:
+        try:
+            sweep = [float(t) for t in args.sweep.split(",") if t.strip()]
+        except ValueError:
+            raise DeclipError(f"--sweep {args.sweep}: give thresholds between 0 and 1, e.g. 0.3,0.5,0.7") from None
+        if not sweep or not all(0.0 <= t <= 1.0 for t in sweep):
+            raise DeclipError(f"--sweep {args.sweep}: give thresholds between 0 and 1, e.g. 0.3,0.5,0.7")
     if args.layer:
         producer = _layer_producer(args.layer, args.layer_param)
         threshold = producer.meta["threshold"] if threshold is None else threshold
@@ -418,7 +429,7 @@ def cmd_evaluate(args) -> int:
 
     res = run_evaluation(args.model[0] if args.model else None, args.data, args.split, args.baseline,
                          args.device, args.csv, gens, prog, with_ela=not args.no_ela, producer=producer,
-                         threshold=0.5 if threshold is None else threshold)
+                         threshold=0.5 if threshold is None else threshold, sweep=sweep)
     m = res["metrics"]
     print(format_summary(res))
     for prob in m["problems"][:20]:

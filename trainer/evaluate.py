@@ -5,7 +5,9 @@ model through the engine's Detector, the ELA baseline, or an evidence layer. Per
 averaged over images; pixel AP and F1 skip authentic images (undefined there); detection AP and
 accuracy use the image score when authentic images are present, and the chance level of AP (the
 share of manipulated images) is stated beside it. Authentic images count as flagged when more than
-1 % of their pixels are above the threshold. The ELA baseline is scored beside every model.
+1 % of their pixels are above the threshold. The ELA baseline is scored beside every model. An
+evidence layer that does not apply to an image (dq on a PNG) scores it as an empty map, counted as
+refused. `sweep` scores several thresholds from the same maps (choosing a layer's default threshold).
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import json
 import math
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -26,7 +28,7 @@ from . import metrics as M
 from .producers import MapProducer, detector_producer, ela_producer
 
 CSV_FIELDS = ["image", "group", "label", "width", "height", "score", "iou", "pixel_ap", "f1", "f1_best",
-              "flagged_pct", "ela_score", "ela_iou", "error"]
+              "flagged_pct", "ela_score", "ela_iou", "error", "refused"]
 # An authentic image counts as flagged when more than this share of its pixels is above the threshold.
 FLAG_FRACTION = 0.01
 AUTHENTIC_KINDS = ("authentic", "real")
@@ -34,26 +36,36 @@ AUTHENTIC_KINDS = ("authentic", "real")
 
 def evaluate_dataset(producer: MapProducer, ds: D.Dataset, csv_path: Path | None = None,
                      progress: Callable[[int, int, str], None] | None = None,
-                     threshold: float = M.THRESHOLD) -> dict:
+                     threshold: float = M.THRESHOLD, sweep: Sequence[float] = ()) -> dict:
     """Score `producer` on every sample; the summary is what the JSON's `metrics` holds.
 
     Copy-moves are scored against `mask`, or against mask + source_mask when the producer is a
-    clone detector (`against_sources`)."""
-    summary, rows = _score(producer, ds, progress, threshold)
+    clone detector (`against_sources`). `sweep`: more thresholds scored from the same maps
+    (summary["sweep"]), e.g. to choose an evidence layer's default threshold on validation data."""
+    summary, rows = _score(producer, ds, progress, threshold, sweep)
     if csv_path:
         write_csv(rows, Path(csv_path))
     return summary
 
 
-def _score(producer: MapProducer, ds: D.Dataset, progress, threshold: float) -> tuple[dict, list[dict]]:
+def _score(producer: MapProducer, ds: D.Dataset, progress, threshold: float,
+           sweep: Sequence[float] = ()) -> tuple[dict, list[dict]]:
     rows = []
     problems = list(ds.problems)
     reliability = M.Reliability()
+    sweep = sorted({float(t) for t in sweep})
     t0 = time.perf_counter()
     for k, s in enumerate(ds.samples):
         row = {"image": str(s.image), "group": s.group, "label": s.label}
         try:
-            prob, score = producer(s.image)
+            try:
+                prob, score = producer(s.image)
+            except DeclipError as exc:
+                if producer.refusal is None or not isinstance(exc, producer.refusal):
+                    raise
+                # the method does not apply to this image (dq on a PNG): an empty map, counted
+                prob, score = _empty_map(s.image), 0.0
+                row["refused"] = str(exc)
             size = (prob.shape[1], prob.shape[0])
             gt = D.read_mask(s, size, problems)
             if producer.against_sources and s.source_mask is not None:
@@ -64,6 +76,8 @@ def _score(producer: MapProducer, ds: D.Dataset, progress, threshold: float) -> 
                 row.update({k2: round(v, 4) for k2, v in M.localisation_metrics(prob, gt, threshold).items()})
             else:
                 row["iou"] = round(M.iou(prob, gt, threshold), 4)  # authentic: IoU is 100 if nothing is flagged
+            if sweep:
+                row["sweep"] = {f"{t:g}": (M.iou(prob, gt, t), float((prob > t).mean()) * 100.0) for t in sweep}
             reliability.add(prob, gt)
         except DeclipError as exc:  # one bad image never stops the evaluation
             row["error"] = str(exc)
@@ -72,11 +86,45 @@ def _score(producer: MapProducer, ds: D.Dataset, progress, threshold: float) -> 
         if progress:
             progress(k + 1, len(ds.samples), s.image.name)
     summary = summarise(rows, threshold)
+    if sweep:
+        summary["sweep"] = summarise_sweep(rows, sweep)
     summary["seconds"] = round(time.perf_counter() - t0, 2)
     if any("error" not in r for r in rows):
         summary["reliability"] = reliability.summary()
     summary["problems"] = problems
     return summary, rows
+
+
+def _empty_map(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            if im.getexif().get(0x0112, 1) in (5, 6, 7, 8):   # shown turned by 90 degrees
+                w, h = h, w
+    except Exception as exc:
+        raise DeclipError(f"{path}: unreadable image ({type(exc).__name__})") from None
+    return np.zeros((h, w), np.float32)
+
+
+def summarise_sweep(rows: list[dict], thresholds: Sequence[float]) -> dict:
+    """Per threshold: mean IoU over the manipulated images, overall and per kind, and authentic images
+    flagged (> 1 % of pixels above it). The rows' maps are computed once for every threshold."""
+    scored = [r for r in rows if "sweep" in r]
+    fakes = [r for r in scored if r["label"] == 1]
+    reals = [r for r in scored if r["label"] == 0]
+    out = {}
+    for t in thresholds:
+        key = f"{float(t):g}"
+        kinds: dict[str, list[float]] = {}
+        for r in fakes:
+            kinds.setdefault(r["group"], []).append(r["sweep"][key][0])
+        out[key] = {"iou": M.mean_ignoring_nan(r["sweep"][key][0] for r in fakes) if fakes else float("nan"),
+                    "per_kind": {g: M.mean_ignoring_nan(v) for g, v in sorted(kinds.items())} if len(kinds) > 1 else {},
+                    "authentic_flagged_count": sum(r["sweep"][key][1] > FLAG_FRACTION * 100.0 for r in reals),
+                    "authentic": len(reals)}
+    return out
 
 
 def _means(rows: list[dict]) -> dict:
@@ -89,7 +137,8 @@ def summarise(rows: list[dict], threshold: float = M.THRESHOLD) -> dict:
     scored = [r for r in rows if "error" not in r]
     reals = [r for r in scored if r["label"] == 0]
     out = {"images": len(rows), "manipulated": len(fakes), "authentic": len(reals),
-           "failed": len(rows) - len(scored), "threshold": threshold, **_means(fakes)}
+           "failed": len(rows) - len(scored), "refused": sum("refused" in r for r in rows),
+           "threshold": threshold, **_means(fakes)}
     if reals:
         flagged = [r for r in reals if r["flagged_pct"] > FLAG_FRACTION * 100.0]
         out["authentic_flagged"] = len(flagged) / len(reals) * 100.0
@@ -157,7 +206,7 @@ def format_table(res: dict) -> str:
 def run_evaluation(model: str | None, data: Path, split: str = "test", baseline: str | None = None,
                    device: str = "cpu", csv_path: Path | None = None, generators: list[str] | None = None,
                    progress=None, with_ela: bool = True, producer: MapProducer | None = None,
-                   threshold: float = M.THRESHOLD) -> dict:
+                   threshold: float = M.THRESHOLD, sweep: Sequence[float] = ()) -> dict:
     """Evaluate a model (or `producer`, or the ELA baseline alone) and, beside it, the ELA baseline."""
     ds = D.load_dataset(Path(data), split, generators)
     if baseline == "ela":
@@ -166,7 +215,7 @@ def run_evaluation(model: str | None, data: Path, split: str = "test", baseline:
         raise DeclipError(f"--baseline {baseline}: the only baseline is 'ela'")
     elif producer is None:
         producer = detector_producer(model, device)
-    summary, rows = _score(producer, ds, progress, threshold)
+    summary, rows = _score(producer, ds, progress, threshold, sweep)
     res = {"model": producer.meta or {"model_id": producer.name}, "data": str(Path(data).resolve()),
            "layout": ds.layout, "split": ds.split,
            "created_utc": utc_now(), "metrics": summary}
@@ -233,6 +282,12 @@ def format_summary(res: dict) -> str:
         lines.append(f"authentic images flagged (> {FLAG_FRACTION * 100:g} % of pixels above {thr:g}): "
                      f"{m['authentic_flagged_count']} of {m['authentic']} ({m['authentic_flagged']:.0f} %)"
                      + (f"; ELA {ela['authentic_flagged_count']} of {ela['authentic']}" if "authentic_flagged" in ela else ""))
+    if m.get("refused"):
+        lines.append(f"refused (the method does not apply; scored as an empty map): {m['refused']} images")
+    for t, v in (m.get("sweep") or {}).items():
+        kinds = "  ".join(f"{k} {x:.1f}" for k, x in v["per_kind"].items())
+        lines.append(f"at {t}: IoU {v['iou']:.1f}" + (f" ({kinds})" if kinds else "")
+                     + (f"; authentic flagged {v['authentic_flagged_count']} of {v['authentic']}" if v["authentic"] else ""))
     return "\n".join(lines)
 
 

@@ -6,7 +6,8 @@ two; an evidence layer plugs in the same way: build a MapProducer around it and 
 `trainer.evaluate.evaluate_dataset` (the hook for `declip evaluate --layer NAME`).
 `against_sources`: a clone detector marks both the pasted region and the one it was copied from,
 so on copy-moves it is scored against the union of the benchmark's `mask` and `source_mask`;
-a learned map is scored against `mask` alone.
+a learned map is scored against `mask` alone. `evidence_producer(name)` is an evidence layer
+(`declip evaluate --layer NAME`).
 """
 from __future__ import annotations
 
@@ -27,6 +28,9 @@ class MapProducer:
     fn: MapFn
     meta: dict = field(default_factory=dict)   # recorded in the evaluation JSON (model card, method)
     against_sources: bool = False
+    # an exception type meaning "does not apply to this image" (an evidence layer's NotApplicable):
+    # scored as an empty map with score 0 and counted as refused, not as a failed image
+    refusal: type | None = None
 
     def __call__(self, image: ImageSource) -> tuple[np.ndarray, float]:
         prob, score = self.fn(image)
@@ -81,3 +85,26 @@ def _ela(image: ImageSource):
 
 def ela_producer() -> MapProducer:
     return MapProducer("baseline:ela", _ela, {"model_id": "baseline:ela", "method": "ELA q90, blur 3, /p99"})
+
+
+def evidence_producer(name: str, **params) -> MapProducer:
+    """An evidence layer with the given parameters (an unknown layer or parameter fails here, once)."""
+    from engine import evidence
+
+    evidence.check_params(name, params)
+
+    def fn(image: ImageSource):
+        if isinstance(image, bytes):       # the file's bytes: decoded here, kept for the JPEG layers
+            from PIL import Image
+
+            with Image.open(io.BytesIO(image)) as im:
+                im.load()
+                res = evidence.run(name, im, data=image, **params)
+        else:
+            res = evidence.run(name, image, **params)
+        return res.probability, res.score
+
+    info = evidence.info(name)
+    return MapProducer(f"layer:{name}", fn, {"model_id": f"layer:{name}", "layer": name, "method_version": info.version,
+                                             "parameters": params, "threshold": info.threshold},
+                       against_sources=name == "clones", refusal=evidence.NotApplicable)

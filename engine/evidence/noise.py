@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from .base import EvidenceInput, LayerOutput, block_view, box_mean, relative_map, upsample_blocks, image_score
+from .base import EvidenceInput, LayerOutput, block_view, box_mean, relative_map, robust_line, upsample_blocks, image_score
 
 VERSION = "1.0"
 TITLE = "Local noise level"
@@ -48,7 +48,7 @@ def compute(src: EvidenceInput, block: int = 16, smooth: int = 3, direction: str
     # falling spectrum); noise raises the finest band alone. Predict log sigma1 from log sigma2 with
     # the image's own straight line and keep the residual: the noise level given the texture.
     x1, x2 = np.log(sigma + 0.25), np.log(coarse + 0.25)
-    stat = x1 - _robust_line(x2[valid], x1[valid])(x2) if valid.sum() > 8 else x1
+    stat = x1 - robust_line(x2[valid], x1[valid])(x2) if valid.sum() > 8 else x1
     if smooth > 1:
         stat = box_mean(stat, int(smooth))
     if direction == "lower":
@@ -78,13 +78,3 @@ def _block_sigma(hh: np.ndarray, sub: int) -> np.ndarray:
     """Robust noise sigma per sub x sub block of a diagonal subband: median(|HH|) / 0.6745."""
     blocks = block_view(hh, sub).reshape(hh.shape[0] // sub, hh.shape[1] // sub, -1)
     return np.median(blocks, axis=2) / 0.6745
-
-
-def _robust_line(x: np.ndarray, y: np.ndarray):
-    """y ~ a + b x fitted by least squares, refitted once without the worst 20 % (the edits themselves)."""
-    keep = np.ones(x.shape, bool)
-    for _ in range(2):
-        b, a = np.polyfit(x[keep], y[keep], 1) if np.ptp(x[keep]) > 1e-6 else (0.0, float(np.median(y[keep])))
-        res = np.abs(y - (a + b * x))
-        keep = res <= np.percentile(res, 80)
-    return lambda v: a + b * v

@@ -4,11 +4,14 @@ spectral analysis of fixed linear predictor residue', ACM MM&Sec 2008; after A. 
 
 Interpolation makes each pixel a fixed linear combination of its neighbours on a periodic pattern.
 A fixed linear predictor's residue e is therefore periodically small, and the 'p-map'
-p = exp(-e^2 / (2 sigma^2)) has sharp peaks in its spectrum. We compute the p-map once, cut it into
-overlapping blocks, and score each block by the peakiness of its windowed spectrum (highest peak
-over the mean, JPEG's 8x8 grid frequencies and the lowest frequencies left out). The map is the
-block score's deviation above the image's own level, so a photo that was resized as a whole is
-measured against itself and only a region resampled differently stands out.
+p = exp(-e^2 / (2 sigma^2)) is periodic too. For each overlapping block we average the p-map along
+rows and along columns (a rescale's period lies along the axes, and averaging adds it up while the
+content's irregular part cancels) and take the two 1-D windowed spectra. Each spectrum is made
+relative twice: to its own mean (peakiness) and, bin by bin, to the median spectrum of all the
+image's blocks (the image's own background: JPEG's 8x8 grid, a resize of the whole picture and the
+camera's own pattern are in every block, so they cancel). A block's score is its strongest
+relative peak; the map is that score's deviation above the image's own level, so only a region
+resampled differently from the rest stands out.
 """
 from __future__ import annotations
 
@@ -18,33 +21,36 @@ import numpy as np
 
 from .base import EvidenceInput, LayerOutput, relative_map, upsample_blocks, image_score
 
-VERSION = "1.0"
+VERSION = "2.0"
 TITLE = "Resampling (interpolation) traces"
 REFERENCE = ("M. Kirchner, ACM Multimedia & Security Workshop 2008; A. C. Popescu, H. Farid, IEEE Trans. Signal "
              "Processing 53(2), 2005.")
 HOW_TO_READ = ("Bright = this area shows a periodic interpolation pattern that the rest of the image does not: it was "
-               "probably enlarged, shrunk or rotated on its own before being pasted.")
+               "probably enlarged, shrunk or rotated on its own before being pasted. "
+               "metadata.details.peak_period_px gives the period (in pixels) of the brightest area's pattern.")
 LIMITS = ("Strong JPEG compression, blur or noise added after the paste erase the pattern; downscaling leaves a much "
-          "weaker trace than enlarging; regular textures (fabric, brickwork, screens) have spectral peaks of their own; "
+          "weaker trace than enlarging, and a resize of the whole picture after the paste mostly erases it; "
+          "regular textures (fabric, brickwork, screens) have spectral peaks of their own; "
           "a region smaller than about two blocks cannot be measured.")
-DEFAULTS = {"block": 32, "sigma": 1.0, "z_half": 2.5}
+DEFAULTS = {"block": 32, "sigma": 1.0, "z_half": 2.5, "smooth": 3}
 
 # Kirchner's fixed predictor: each pixel from its 8 neighbours
 _PREDICTOR = np.array([[-0.25, 0.5, -0.25], [0.5, 0.0, 0.5], [-0.25, 0.5, -0.25]], np.float32)
 
 
-def _excluded(block: int) -> np.ndarray:
-    """Spectrum bins (rfft2 layout) that are not resampling evidence: DC neighbourhood, 8x8 JPEG grid."""
-    fy = np.fft.fftfreq(block) * block
-    fx = np.fft.rfftfreq(block) * block
-    gy, gx = np.meshgrid(np.abs(fy), np.abs(fx), indexing="ij")
-    ex = (gy <= 1) & (gx <= 1)
-    step = block / 8.0
-    on_grid = (np.abs(gy / step - np.rint(gy / step)) < 1e-6) & (np.abs(gx / step - np.rint(gx / step)) < 1e-6)
-    return ex | on_grid
+def _valid_bins(block: int) -> np.ndarray:
+    """rfft bins that can be resampling evidence: not the lowest two (content, the window) and not
+    JPEG's 8-pixel grid (multiples of block / 8)."""
+    k = np.arange(block // 2 + 1)
+    return (k >= 2) & (k % (block // 8) != 0)
 
 
-def compute(src: EvidenceInput, block: int = 32, sigma: float = 1.0, z_half: float = 2.5) -> LayerOutput:
+def _windows(a: np.ndarray, block: int, step: int, axis: int) -> np.ndarray:
+    return np.lib.stride_tricks.sliding_window_view(a, block, axis=axis)[(slice(None),) * axis + (slice(None, None, step),)]
+
+
+def compute(src: EvidenceInput, block: int = 32, sigma: float = 1.0, z_half: float = 2.5,
+            smooth: int = 3) -> LayerOutput:
     import cv2
 
     block = int(block)
@@ -58,26 +64,42 @@ def compute(src: EvidenceInput, block: int = 32, sigma: float = 1.0, z_half: flo
     step = block // 2
     h, w = p.shape
     ny, nx = (h - block) // step + 1, (w - block) // step + 1
-    win = np.outer(np.hanning(block), np.hanning(block)).astype(np.float32)
-    bad = _excluded(block)
-    score = np.empty((ny, nx), np.float32)
-    for r in range(ny):   # one row of blocks at a time keeps memory small on 100 MP images
-        rows = p[r * step: r * step + block]
-        strip = np.lib.stride_tricks.sliding_window_view(rows, (block, block))[0, ::step][:nx]
-        strip = strip - strip.mean(axis=(1, 2), keepdims=True)
-        spec = np.abs(np.fft.rfft2(strip * win))
-        spec[:, bad] = 0.0
-        flat = spec.reshape(nx, -1)
-        score[r] = flat.max(axis=1) / (flat.sum(axis=1) / (~bad).sum() + 1e-6)
+    # means over `block` rows starting at every step-th row (and columns likewise), by cumulative sums
+    cs = np.concatenate([np.zeros((1, w), np.float64), np.cumsum(p, axis=0, dtype=np.float64)])
+    starts = np.arange(ny) * step
+    col_mean = ((cs[starts + block] - cs[starts]) / block).astype(np.float32)          # (ny, w)
+    cs = np.concatenate([np.zeros((h, 1), np.float64), np.cumsum(p, axis=1, dtype=np.float64)], axis=1)
+    starts = np.arange(nx) * step
+    row_mean = ((cs[:, starts + block] - cs[:, starts]) / block).astype(np.float32)    # (h, nx)
+    del cs
+    along_x = _windows(col_mean, block, step, 1)[:, :nx]                 # (ny, nx, block): periodicity in x
+    along_y = _windows(row_mean, block, step, 0)[:ny]                    # (ny, nx, block): periodicity in y
+    win = np.hanning(block).astype(np.float32)
+    ok = _valid_bins(block)
+    rel = []
+    for sig in (along_x, along_y):
+        spec = np.abs(np.fft.rfft((sig - sig.mean(axis=-1, keepdims=True)) * win, axis=-1))[..., ok]
+        spec /= spec.mean(axis=-1, keepdims=True) + 1e-9                  # peakiness within the block
+        spec /= np.median(spec.reshape(-1, spec.shape[-1]), axis=0) + 1e-9  # against the image's own blocks
+        rel.append(spec)
+    both = rel[0] + rel[1]            # a rescale by one factor puts its peak at the same bin in x and y
+    score = np.maximum(both.max(axis=-1) / 2.0, np.maximum(rel[0].max(axis=-1), rel[1].max(axis=-1)) / 1.5)
+    peak_bin = np.flatnonzero(ok)[both.argmax(axis=-1)]
     t1 = time.perf_counter()
-    stat = np.log(score + 1e-3)
+    stat = np.log(score + 1e-3).astype(np.float32)
+    if smooth > 1:
+        stat = cv2.blur(stat, (int(smooth), int(smooth)), borderType=cv2.BORDER_REFLECT)
     grid = relative_map(stat, z_half)
     # block r covers pixels [r*step, r*step + block), centred half a step later than cell r of a
     # `step`-pixel grid
     prob = upsample_blocks(grid, step, h, w, offset=step / 2)
+    period = None
+    if (grid > 0.5).any():
+        k = int(np.bincount(peak_bin[grid > 0.5].ravel()).argmax())
+        period = round(block / k, 2)
     t2 = time.perf_counter()
     return LayerOutput(map=prob, score=image_score(prob),
                        parameters={"block": block, "sigma": float(sigma), "z_half": float(z_half),
-                                   "predictor": _PREDICTOR.tolist()},
-                       details={"blocks": int(ny * nx)},
+                                   "smooth": int(smooth), "predictor": _PREDICTOR.tolist()},
+                       details={"blocks": int(ny * nx), "peak_period_px": period},
                        timings={"spectra_s": t1 - t0, "map_s": t2 - t1})
