@@ -110,7 +110,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="what to write per image, comma-separated: map (16-bit .prob.png), overlay "
                         "(.overlay.png), raw (.raw.npy, paper mode); default map,overlay")
     p.add_argument("--raw", action="store_true", help="also write the raw 256x256 decoder map as .raw.npy")
-    p.add_argument("--batch-size", type=int, default=8)
+    # 1 by default: on a CPU a batch of 8 is no faster per image, holds 8 decoded photos at once, and
+    # leaves the outputs of the whole batch with no network pass to overlap them (docs/benchmarks.md).
+    p.add_argument("--batch-size", type=int, default=1,
+                   help="images per network pass in paper mode (default 1; recorded in results.json)")
     p.add_argument("--tile-stride", type=_positive_int, default=None,
                    help="tiled mode: window stride in pixels (1 up to the window size)")
     p.add_argument("--tile-scale", type=_tile_scale, default=None,

@@ -191,6 +191,18 @@ def test_outputs_option_chooses_the_files(tiny, tmp_path, capsys):
     assert "map, overlay, raw" in capsys.readouterr().err
 
 
+def test_by_default_an_image_in_a_folder_gets_the_map_it_gets_alone(tiny, tmp_path):
+    # batch 1 by default: an image's stored map does not depend on the other files analysed with it
+    photos = _photos(tmp_path / "in", 3)
+    folder, alone = tmp_path / "folder", tmp_path / "alone"
+    assert main(["analyze", "--checkpoint", str(tiny), "--outputs", "map", "--out", str(folder), *map(str, photos)]) == 0
+    assert main(["analyze", "--checkpoint", str(tiny), "--outputs", "map", "--out", str(alone), str(photos[1])]) == 0
+    summary = json.loads((folder / "results.json").read_text())
+    assert summary["parameters"]["batch_size"] == 1
+    assert all(e["metadata"]["timings"]["batch_size"] == 1 for e in summary["items"])
+    assert (folder / "p1.prob.png").read_bytes() == (alone / "p1.prob.png").read_bytes()
+
+
 def test_a_failed_write_is_one_line_and_the_others_are_written(tiny, tmp_path, capsys):
     photos = _photos(tmp_path / "in", 3)
     out = tmp_path / "out"
