@@ -45,3 +45,28 @@ def test_case_analyze_unknown_layer_is_a_usage_error(tmp_path):
     with pytest.raises(SystemExit) as exc:
         main(["case", "analyze", d, "--layers", "ela,nope"])
     assert exc.value.code == 2
+
+
+def test_case_analyze_evidence_names_layers_as_in_declip_analyze_and_ids_still_select_items(tmp_path, tiny_model,
+                                                                                            capsys):
+    jpgs = [tmp_path / "a.jpg", tmp_path / "b.jpg"]
+    jpgs[0].write_bytes(ec.dq_case()[0])
+    jpgs[1].write_bytes(ec.encode(ec.scene("chelsea", (96, 128)), "JPEG"))
+    case = new_case(tmp_path)
+    case.add_paths(jpgs)
+    d = str(case.path)
+    case.close()
+    # layer names after --evidence are layers; an item id beside them still chooses the items
+    assert main(["case", "analyze", d, "--model", str(tiny_model), "--evidence", "ela,dq", "E0002"]) == 0
+    assert "evidence layers: 2 stored, 0 not applicable, 0 failed" in capsys.readouterr().out
+    with Case.open(d, readonly=True) as c:
+        ids = {(a.evidence_id, a.model_id) for a in c.analyses()}
+    assert {("E0002", "evidence-ela"), ("E0002", "evidence-dq")} <= ids
+    assert not any(e == "E0001" for e, _ in ids)
+    # --items is the unambiguous item selector; a name that is neither a layer nor an item is one clear error
+    assert main(["case", "analyze", d, "--model", str(tiny_model), "--items", "E0001", "--layers", "ela"]) == 0
+    capsys.readouterr()
+    with Case.open(d, readonly=True) as c:
+        assert ("E0001", "evidence-ela") in {(a.evidence_id, a.model_id) for a in c.analyses()}
+    assert main(["case", "analyze", d, "--model", str(tiny_model), "--evidence", "elax"]) != 0
+    assert "elax" in capsys.readouterr().err

@@ -63,7 +63,10 @@ def register(subparsers) -> None:
     sp.add_argument("--precision", choices=("auto", "exact", "fast"),
                     help="exact = fp32; fast = bf16 on CPU / fp16 on GPU (auto: fast on GPU, exact on CPU)")
     sp.add_argument("--device", help="auto, cpu, cuda, cuda:N (passed to the engine)")
-    sp.add_argument("--evidence", nargs="+", metavar="ID", help="only these evidence items")
+    sp.add_argument("--items", nargs="+", metavar="ID", help="only these evidence items (id, file name or sha256)")
+    sp.add_argument("--evidence", nargs="+", metavar="LAYERS|ID",
+                    help="evidence layers, as in `declip analyze --evidence` (ela,ghost,... or all; the same as "
+                         "--layers); values that are not layer names select evidence items, as --items does")
     sp.add_argument("--force", action="store_true", help="re-analyse even when up to date")
     sp.add_argument("--layers", type=_layer_names, default=[], metavar="LAYERS",
                     help="also store evidence layers: ela, ghost, noise, dq, clones, resampling (comma list) or all")
@@ -203,11 +206,30 @@ def _layer_names(text: str) -> list[str]:
     return layers_arg(text)
 
 
+def _split_evidence_arg(values: list[str] | None) -> tuple[list[str], list[str]]:
+    """(layers, item refs) of `case analyze --evidence`. The flag means layers in `declip analyze`, so a
+    value made only of layer names (or 'all') means layers here too; anything else is an item reference
+    (an item whose file is named like a layer is still chosen by its id or sha256, or with --items)."""
+    from engine.evidence import EvidenceError, parse_layers
+
+    layers: list[str] = []
+    refs: list[str] = []
+    for value in values or []:
+        try:
+            layers += [n for n in parse_layers(value) if n not in layers]
+        except EvidenceError:
+            refs.append(value)
+    return layers, refs
+
+
 def cmd_analyze(args) -> int:
     from .analysis_run import analyze_each, run_analysis
 
+    layers_asked, evidence_refs = _split_evidence_arg(args.evidence)
+    args.layers = list(args.layers) + [n for n in layers_asked if n not in args.layers]
+    refs = list(args.items or []) + evidence_refs
     with _open(args) as case:
-        items = [case.resolve(ref) for ref in args.evidence] if args.evidence else case.evidence
+        items = [case.resolve(ref) for ref in refs] if refs else case.evidence
         if not items:
             print("no evidence in the case")
             return 0
