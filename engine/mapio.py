@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DeclipError
+from .quantise import quantise
 
 try:
     from isal import isal_zlib as _isal
@@ -71,23 +72,9 @@ def png_settings() -> dict:
             "probability_map": dict(MAP_PNG), "overlay": dict(OVERLAY_PNG)}
 
 
-BAND_ROWS = 64  # rows per pass: a 12 MP map in float64 is 96 MB, a band of it stays in the CPU cache
-
-
 def encode_u16(prob: np.ndarray) -> np.ndarray:
     """Probabilities 0..1 -> uint16 0..65535, rounded in float64 (exact for every float32 input)."""
-    prob = np.asarray(prob)
-    if prob.ndim != 2 or prob.shape[0] <= BAND_ROWS:
-        return np.clip(np.rint(np.asarray(prob, np.float64) * 65535.0), 0, 65535).astype(np.uint16)
-    out = np.empty(prob.shape, np.uint16)
-    buf = np.empty((BAND_ROWS, prob.shape[1]), np.float64)
-    for y in range(0, prob.shape[0], BAND_ROWS):  # the same float64 steps as above, band by band
-        f = buf[: min(BAND_ROWS, prob.shape[0] - y)]
-        np.multiply(prob[y:y + BAND_ROWS], 65535.0, out=f, dtype=np.float64)
-        np.rint(f, out=f)
-        np.clip(f, 0, 65535, out=f)
-        np.copyto(out[y:y + BAND_ROWS], f, casting="unsafe")
-    return out
+    return quantise(prob, 65535, np.float64, np.uint16)
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:

@@ -21,6 +21,8 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image
 
+from .quantise import BAND_ROWS, quantise
+
 _ANCHORS: dict[str, list[tuple[int, int, int]]] = {
     "inferno": [(0, 0, 4), (40, 11, 84), (101, 21, 110), (159, 42, 99), (212, 72, 66), (245, 125, 21),
                 (250, 193, 39), (252, 255, 164)],
@@ -67,24 +69,8 @@ def lut(name: str = "inferno") -> np.ndarray:
     return out
 
 
-# Rows per pass of the 12 MP loops below: a band's temporaries stay in the CPU cache, where whole-image
-# float temporaries (48-96 MB each) cost more in page faults and memory traffic than in arithmetic.
-BAND_ROWS = 64
-
-
 def to_u8(prob: np.ndarray) -> np.ndarray:
-    prob = np.asarray(prob, np.float32)
-    if prob.ndim != 2 or prob.shape[0] <= BAND_ROWS:
-        return np.clip(np.rint(prob * 255.0), 0, 255).astype(np.uint8)
-    out = np.empty(prob.shape, np.uint8)
-    buf = np.empty((BAND_ROWS, prob.shape[1]), np.float32)
-    for y in range(0, prob.shape[0], BAND_ROWS):  # the same float32 steps as above, band by band
-        f = buf[: min(BAND_ROWS, prob.shape[0] - y)]
-        np.multiply(prob[y:y + BAND_ROWS], np.float32(255.0), out=f)
-        np.rint(f, out=f)
-        np.clip(f, 0, 255, out=f)
-        np.copyto(out[y:y + BAND_ROWS], f, casting="unsafe")
-    return out
+    return quantise(np.asarray(prob, np.float32), 255, np.float32, np.uint8)
 
 
 def threshold_u8(threshold: float) -> int:

@@ -74,7 +74,8 @@ def test_tabulated_overlay_is_the_float_blend():
 def test_banded_quantisation_and_overlay_equal_the_whole_image_formulas():
     """The 12 MP loops work a band of rows at a time; on maps taller than a band, with values on the
     rounding edges, they give what the whole-image formulas give, in every display mode."""
-    from engine.mapio import BAND_ROWS, encode_u16
+    from engine.mapio import encode_u16
+    from engine.quantise import BAND_ROWS
     from engine.overlay import DISPLAY_MODES, thicken
 
     rng = np.random.RandomState(7)
