@@ -96,16 +96,12 @@ def _score(producer: MapProducer, ds: D.Dataset, progress, threshold: float,
 
 
 def _empty_map(path: Path) -> np.ndarray:
-    from PIL import Image
+    """An all-zero map at the size every layer's map has: the image as the engine loads it (EXIF
+    orientation applied). Loading fails with the engine's own one-line ImageError."""
+    from engine.images import load_image
 
-    try:
-        with Image.open(path) as im:
-            w, h = im.size
-            if im.getexif().get(0x0112, 1) in (5, 6, 7, 8):   # shown turned by 90 degrees
-                w, h = h, w
-    except Exception as exc:
-        raise DeclipError(f"{path}: unreadable image ({type(exc).__name__})") from None
-    return np.zeros((h, w), np.float32)
+    img = load_image(path)
+    return np.zeros((img.height, img.width), np.float32)
 
 
 def summarise_sweep(rows: list[dict], thresholds: Sequence[float]) -> dict:
