@@ -123,12 +123,24 @@ def image_stats(logits: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
+def kinds_of(set_name: str, paths) -> np.ndarray:
+    """Each image's edit kind from the synth manifest (the generic layout does not carry it)."""
+    root = SETS[set_name]
+    items = json.loads((root / "manifest.json").read_text())["items"]
+    kind = {str(root / it["image"]): it["kind"] for it in items}
+    return np.array(["authentic" if kind[str(p)] == "real" else kind[str(p)] for p in paths])
+
+
 def load_set(name: str) -> dict:
     z = np.load(OUT / f"{name}.npz")
     c = np.load(OUT / f"{name}-curves.npz")
-    d = {k: z[k] for k in ("logits", "paths", "labels", "kinds")}
+    d = {k: z[k] for k in ("logits", "paths", "labels")}
+    d["kinds"] = kinds_of(name.split("-")[0], d["paths"])
     d.update(iou=c["iou"], flagged=c["flagged"], offsets=c["offsets"])
     d["stats"] = image_stats(d["logits"])
+    # the engine's image score (the map's mean at 256x256) for every offset of the grid, by lookup
+    d["mean_prob"] = np.stack([(1 / (1 + np.exp(-(d["logits"] + o)))).reshape(len(d["logits"]), -1).mean(1)
+                               for o in d["offsets"]], 1)
     return d
 
 
@@ -145,10 +157,9 @@ def score(d: dict, offsets: np.ndarray, product_q: np.ndarray | None = None) -> 
     rows = np.arange(len(j))
     iou, flg = d["iou"][rows, j], d["flagged"][rows, j]
     fake = d["labels"] == 1
-    lg = d["logits"] + np.asarray(offsets, np.float32)[:, None, None]
-    s = (1 / (1 + np.exp(-lg))).reshape(len(lg), -1).mean(1)
+    s = d["mean_prob"][rows, j]
     if product_q is not None:  # p' = p * q: the same masks as offset log(2q-1), but another score
-        s = (1 / (1 + np.exp(-d["logits"]))).reshape(len(lg), -1).mean(1) * product_q
+        s = d["mean_prob"][:, int(np.argmin(np.abs(grid)))] * product_q
     out = {"iou": float(iou[fake].mean()), "flagged": int((flg[~fake] > 1.0).sum()), "authentic": int((~fake).sum()),
            "image_ap": M.detection_metrics(s, d["labels"])["ap"],
            "splice": float(iou[np.isin(d["kinds"], SPLICE_KINDS)].mean())}
@@ -165,17 +176,19 @@ def fit_lr(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
 
 
 def decisions(z: np.ndarray):
-    """(family, parameter, per-image offset, product q or None) for the image logit z = a*s + b."""
+    """(family, parameter, per-image offset, product q or None) for the image logit z = a*s + b.
+    Gate points c are the 1st..99th percentiles of z over the images (the LR slope can be small)."""
     q = 1 / (1 + np.exp(-z))
     with np.errstate(divide="ignore", invalid="ignore"):
         o = np.where(q > 0.5, np.log(np.maximum(2 * q - 1, 1e-12)), -10.0)
     yield "product p*q", 1.0, o, q
     for lam in (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0):
         yield "offset lam*log q", lam, lam * np.log(q), None
-    for c in np.round(np.arange(-3.0, 3.01, 0.1), 2):
+    for pct in range(1, 100):
+        c = float(np.percentile(z, pct))
         yield "hard gate z<c", c, np.where(z < c, -10.0, 0.0), None
-        for k in (0.1, 0.3, 1.0):
-            yield f"hinge k={k}", c, np.minimum(0.0, k * (z - c)), None
+        for k in (1.0, 3.0, 10.0):  # offset per unit of z, z scaled to unit spread first
+            yield f"hinge k={k}", c, np.minimum(0.0, k * (z - c) / z.std()), None
 
 
 def sweep(fit: str = "v2-val") -> None:
@@ -209,14 +222,73 @@ def sweep(fit: str = "v2-val") -> None:
                   f"({r['stat']}, {r['family']} {r['param']:.2f})")
 
 
+def gate_offsets(d: dict, stat: str, threshold: float | None) -> np.ndarray:
+    """The hard gate: images whose statistic is below `threshold` get an empty map (offset -10)."""
+    if threshold is None:
+        return np.zeros(len(d["labels"]))
+    return np.where(d["stats"][stat] < threshold, -10.0, 0.0)
+
+
+def official(set_name: str, split: str, offsets: np.ndarray) -> dict:
+    """`declip evaluate`'s own scoring (trainer.evaluate.evaluate_dataset) of the cached maps with a
+    per-image logit offset: map = sigmoid(logit + offset) resized as the engine resizes it, score =
+    its 256x256 mean (the engine's image score). Adds IoU per kind from the synth manifest."""
+    from engine.preprocess import resize_map
+    from trainer import datasets as D
+    from trainer.evaluate import evaluate_dataset
+    from trainer.producers import MapProducer
+
+    z = np.load(OUT / f"{set_name}-{split}.npz")
+    idx = {str(p): i for i, p in enumerate(z["paths"])}
+
+    def fn(image):
+        i = idx[str(image)]
+        prob = torch.sigmoid(torch.from_numpy(z["logits"][i]) + float(offsets[i]))
+        h, w = (int(v) for v in z["sizes"][i])
+        return resize_map(prob, h, w), float(prob.mean())
+
+    ds = D.load_dataset(SETS[set_name], split)
+    csv = OUT / f"official-{set_name}-{split}.csv"
+    m = evaluate_dataset(MapProducer("cached", fn), ds, csv_path=csv)
+    import csv as C
+    kinds = dict(zip((str(p) for p in z["paths"]), kinds_of(set_name, z["paths"])))
+    per = {}
+    with open(csv) as fh:
+        for r in C.DictReader(fh):
+            if r["label"] == "1":
+                per.setdefault(kinds[r["image"]], []).append(float(r["iou"]))
+    m["iou_by_kind"] = {k: float(np.mean(v)) for k, v in sorted(per.items())}
+    return m
+
+
+def confirm(stat: str, thresholds: list[float], sets: list[str]) -> None:
+    """The val-chosen gates (threshold on the statistic) scored officially on other splits, beside
+    the shipped model (no gate)."""
+    for name in sets:
+        set_name, split = name.split("-")
+        d = {"labels": np.load(OUT / f"{name}.npz")["labels"],
+             "stats": image_stats(np.load(OUT / f"{name}.npz")["logits"])}
+        for t in [None] + thresholds:
+            m = official(set_name, split, gate_offsets(d, stat, t))
+            kinds = " ".join(f"{k} {v:.1f}" for k, v in m["iou_by_kind"].items())
+            label = "shipped" if t is None else f"{stat} < {t:.4f} gated"
+            print(f"{name} {label}: IoU {m['iou']:.2f} pixel AP {m['pixel_ap']:.2f} image AP {m['detection_ap']:.2f} "
+                  f"(chance {m['detection_ap_chance']:.1f}) flagged {m['authentic_flagged_count']}/{m['authentic']} | {kinds}",
+                  flush=True)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser()
-    ap.add_argument("step", choices=["cache", "curves", "sweep"])
+    ap.add_argument("step", choices=["cache", "curves", "sweep", "confirm"])
     ap.add_argument("--sets", default="v2-val,v2-test,v1-val,v1-test")
+    ap.add_argument("--stat", default="top5")
+    ap.add_argument("--thresholds", default="", help="gate thresholds on --stat, comma-separated")
     a = ap.parse_args(argv)
     torch.set_num_threads(2)
     if a.step == "sweep":
         return sweep(a.sets.split(",")[0])
+    if a.step == "confirm":
+        return confirm(a.stat, [float(t) for t in a.thresholds.split(",") if t], a.sets.split(","))
     for item in a.sets.split(","):
         s, split = item.split("-")
         print((cache if a.step == "cache" else curves)(s, split))
