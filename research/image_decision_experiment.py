@@ -1,13 +1,18 @@
 """Round 27: an image-level decision on top of the default model's pixel map (issue #37 part 3).
 
-Step 1 (`cache`): the shipped model's final logit map (256x256, flip-averaged, calibrated scale; what
-`Detector.decode` turns into probabilities with a sigmoid) for every image of our own synthetic
-validation and test splits, kept in build/r27/<set>-<split>.npz with the image paths, labels and kinds.
-Step 2 (`curves`): per image, IoU at 0.5 and the share of pixels above 0.5 at the image's size, for
-the map sigmoid(logit + o) over a grid of per-image logit offsets o. Any image-level decision that
-maps an image to one offset is then scored by a lookup (`sweep`). Step 3: `evaluate` scores a chosen
-decision with `declip evaluate`'s own functions (trainer.evaluate.evaluate_dataset) on a split.
-External-v1 is never read here.
+    PYTHONPATH=. python research/image_decision_experiment.py cache --sets v2-val,v2-test
+    PYTHONPATH=. python research/image_decision_experiment.py curves --sets v2-val
+    PYTHONPATH=. python research/image_decision_experiment.py sweep --sets v2-val
+    PYTHONPATH=. python research/image_decision_experiment.py confirm --sets v2-test --stat top5 --thresholds 0.5029
+
+`cache`: the shipped model's final logit map (256x256, flip-averaged, calibrated scale; what
+`Detector.decode` turns into probabilities with a sigmoid, checked equal) for every image of a split
+of round 26's synth sets (SETS; paths of that round's worktree), kept in build/r27/<set>-<split>.npz.
+`curves`: per image, IoU at 0.5 and the share of pixels above 0.5 at the image's size, for the map
+sigmoid(logit + o) over a grid of per-image logit offsets o, so that any decision mapping an image to
+one offset is scored by a lookup. `sweep`: statistics x logistic fits x decision forms on one split
+(fit and choose on val only). `confirm`: chosen gates scored with `declip evaluate`'s own
+trainer.evaluate.evaluate_dataset, beside the shipped model. External-v1 is never read here.
 """
 from __future__ import annotations
 
