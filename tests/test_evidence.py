@@ -276,3 +276,9 @@ def test_clones_keypoints_give_the_same_finding_on_every_run(tmp_path):
         runs.append(res)
     assert runs[0].metadata["details"] == runs[1].metadata["details"]
     assert np.array_equal(runs[0].probability, runs[1].probability)
+
+
+def test_clones_dedupe_option_still_finds_a_rotated_copy(tmp_path):
+    data, suffix, both, src, tgt = ec.clones_case(angle=20.0)
+    res, _ = _run(tmp_path, (data, suffix, both), "clones", dedupe=True)
+    assert ec.iou(_flag(res), both) >= 0.5 and res.metadata["parameters"]["dedupe"] is True

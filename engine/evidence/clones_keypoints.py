@@ -3,8 +3,8 @@
 1. SIFT keypoints and descriptors on the luma at the working scale.
 2. g2NN: each keypoint's k nearest descriptors d1 <= d2 <= ... are accepted as matches while
    d_i / d_(i+1) < ratio, so one keypoint can match several copies; pairs closer than
-   `min_distance` pixels are dropped (a keypoint matching its own neighbourhood), and (`dedupe`,
-   clones 1.2) matches between the same two places count once.
+   `min_distance` pixels are dropped (a keypoint matching its own neighbourhood); with `dedupe=True`,
+   matches between the same two places count once (not the default: research/README.md, round 3).
 3. Sequential RANSAC: the largest set of pairs explained by one affine map is a clone transform;
    its pairs are removed and the search repeats (each pair enters in both directions, so the
    transform's orientation is free).
@@ -59,7 +59,7 @@ def detect(src: EvidenceInput, max_side: int = 2048, ratio: float = 0.6, knn: in
            ransac_px: float = 3.0, min_inliers: int = 4, max_transforms: int = 6, correlation: float = 0.6,
            min_area: int = 300, contrast: float = 0.01, max_keypoints: int = 9000, grow_low: float = 0.3,
            grow_reach: int = 16, fill: bool = False, fill_side: int = 1024, fill_density: float = 0.4,
-           fill_area: int = 1000, dedupe: bool = True, seed: int = 0) -> LayerOutput:
+           fill_area: int = 1000, dedupe: bool = False, seed: int = 0) -> LayerOutput:
     import cv2
 
     t0 = time.perf_counter()
