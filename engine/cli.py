@@ -272,14 +272,18 @@ def _check_model_args(args) -> None:
 def make_detector(args, on_card: Callable | None = None):
     """The Detector of --model / --checkpoint. on_card(card) is called as soon as a store model's card
     is read, before its network is built (the image reader then prepares the network's input)."""
-    from .detector import Detector
-
     _check_model_args(args)
     if args.checkpoint:
+        from .detector import Detector
+
         return Detector.from_files(args.checkpoint, args.backbone_weights, device=args.device, precision=args.precision)
-    card = Detector.find_card(args.model)
+    from .store import find_card
+
+    card = find_card(args.model)  # before torch is imported: on_card's work then overlaps the import
     if on_card is not None:
         on_card(card)
+    from .detector import Detector
+
     return Detector.from_model(card, device=args.device, precision=args.precision)
 
 
