@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 TARGETS = [("ela", {}, 1.5), ("noise", {}, 1.5), ("dq", {}, 2.0), ("ghost", {}, 5.0), ("resampling", {}, 5.0),
-           ("clones", {"method": "keypoints"}, 5.0), ("clones", {"method": "dense"}, 30.0)]
+           ("resampling", {"cue": "pmap+band"}, 5.0), ("clones", {"method": "keypoints"}, 5.0), ("clones", {"method": "dense"}, 30.0)]
 
 
 def make_photo(path: Path) -> Path:
@@ -65,7 +65,7 @@ def main() -> int:
             t0, c0 = time.perf_counter(), time.process_time()
             res = evidence.run(name, path, **params)
             best, cpu = min(best, time.perf_counter() - t0), min(cpu, time.process_time() - c0)
-        label = name + (f" ({params['method']})" if params else "")
+        label = name + (f" ({next(iter(params.values()))})" if params else "")
         note = res.metadata["parameters"].get("working_scale", "")
         ok = best <= target
         missed += not ok

@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     import importlib
 
     parser = argparse.ArgumentParser(prog="declip", description="DeCLIP Desktop: localise manipulated regions in photos.")
-    parser.add_argument("--version", action="version", version=_version())
+    parser.add_argument("--version", action=_VersionAction)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for modname in COMMAND_MODULES:
@@ -39,6 +39,19 @@ def build_parser() -> argparse.ArgumentParser:
                                 f"({exc}); reinstall DeCLIP Desktop with its dependencies") from exc
         mod.register(sub)
     return parser
+
+
+class _VersionAction(argparse.Action):
+    """--version, with the version looked up only when asked for (importlib.metadata costs ~25 ms
+    of every command's start-up)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS,
+                 help="show the program's version number and exit"):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(_version())  # on stdout, as argparse's own version action prints it
+        parser.exit()
 
 
 def _version() -> str:

@@ -2,10 +2,57 @@
 overlay and analysis choices (Preferences)."""
 from __future__ import annotations
 
-from PySide6.QtCore import QByteArray
+from PySide6.QtCore import QByteArray, QCoreApplication, QEvent
+from PySide6.QtGui import QGuiApplication
 
 from declip_desktop import settings
 from declip_desktop.overlay_style import DisplayMode, OverlayStyle
+
+
+# The docks whose content is kept whole in view (progress, readouts) where the screen allows it.
+WHOLE_DOCKS = ("analysis", "overlay")
+MIN_DOCK_HEIGHT = 140  # below this a dock shows too little to work with, even scrolled
+FRAME_ALLOWANCE = 40  # the window manager's title bar and borders, outside the window's own height
+
+
+def shared_dock_heights(wanted: dict[str, int], excess: int) -> dict[str, int]:
+    """The docks' minimum heights when the window's minimum is `excess` px taller than the screen:
+    each gives up a share in proportion to its height, never going below MIN_DOCK_HEIGHT."""
+    if excess <= 0:
+        return dict(wanted)
+    room = sum(max(0, h - MIN_DOCK_HEIGHT) for h in wanted.values())
+    cut = min(excess, room)
+    return {k: h - (round(cut * max(0, h - MIN_DOCK_HEIGHT) / room) if room else 0) for k, h in wanted.items()}
+
+
+def fit_to_screen(win, available_height: int | None = None) -> None:
+    """Keep the window no taller than the screen. The analysis and overlay docks hold their whole
+    content (so progress and readouts never scroll away), which makes the window about 860 px tall at
+    least; on a shorter screen (a 768-px laptop) they share what is left and scroll instead."""
+    if available_height is None:
+        screen = win.screen() or QGuiApplication.primaryScreen()
+        if screen is None:
+            return
+        available_height = screen.availableGeometry().height()
+    docks = {k: win._docks[k].widget() for k in WHOLE_DOCKS}
+    wanted = {k: w.property("wholeHeight") or w.minimumHeight() for k, w in docks.items()}
+    for k, w in docks.items():
+        w.setProperty("wholeHeight", wanted[k])
+        w.setMinimumHeight(wanted[k])
+    _settle(win)
+    excess = win.minimumSizeHint().height() - (available_height - FRAME_ALLOWANCE)
+    for k, h in shared_dock_heights(wanted, excess).items():
+        docks[k].setMinimumHeight(h)
+    _settle(win)
+    if win.height() > available_height - FRAME_ALLOWANCE:
+        win.resize(win.width(), max(win.minimumSizeHint().height(), available_height - FRAME_ALLOWANCE))
+
+
+def _settle(win) -> None:
+    """Let the docks' new minimum heights reach the window's minimum size now (they travel as posted
+    layout requests, dock by dock)."""
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
+    win.layout().activate()
 
 
 def restore(win) -> None:
@@ -15,6 +62,7 @@ def restore(win) -> None:
         win.restoreGeometry(geom)
     else:
         win.resize(1400, 900)
+    fit_to_screen(win)
     state = s.value("window/state")
     if isinstance(state, QByteArray) and not state.isEmpty():
         win.restoreState(state)

@@ -13,7 +13,7 @@ from PIL import Image
 
 from .backbones import packaged_weight_files
 from .cards import ModelCard
-from .errors import Cancelled, DeclipError, ImageError, ModelStoreError
+from .errors import Cancelled, DeclipError, ImageError
 from .images import ImageSource, LoadedImage, load_image
 from .loading import card_from_files, load_network_from_sources, sources_of
 from .preprocess import resize_map, to_tensor
@@ -121,20 +121,9 @@ class Detector:
     @staticmethod
     def find_card(model: str | Path | None = None) -> ModelCard:
         """The card from_model(model) would load: a store id or a model folder; None = the default."""
-        from .store import ModelStore, looks_like_path
+        from .store import find_card
 
-        if model is not None and looks_like_path(model):
-            if not Path(model).is_dir():
-                raise ModelStoreError(f"{model}: no such model folder (a folder holding card.json)")
-            return ModelCard.load(model)
-        store = ModelStore()
-        try:
-            return store.get(model or store.default_id)
-        except ModelStoreError as exc:
-            if model and Path(model).is_dir():  # never silently the folder: say how to mean it
-                raise ModelStoreError(f"{exc}; a folder named {model!r} is here: to run it, "
-                                      f"give it as a path (./{model})") from None
-            raise
+        return find_card(model)
 
     @classmethod
     def from_files(cls, checkpoint: str | Path, backbone_weights: str | Path | list | None = None,

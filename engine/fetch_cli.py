@@ -4,7 +4,6 @@ from __future__ import annotations
 import sys
 import time
 
-from .download import human_bytes
 
 
 def register_models(msub) -> None:
@@ -61,6 +60,7 @@ def cmd_models_fetch(args) -> int:
 
 
 def _list(catalogue) -> int:
+    from .download import human_bytes  # here, not at the top: download pulls in http.client, ssl, email
     from .fetch import ROLE_WORD, release_size
     from .store import ModelStore
 

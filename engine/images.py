@@ -71,6 +71,7 @@ class LoadedImage:
     frames: int = 1
     notes: list[str] = field(default_factory=list)
     _squashed: dict = field(default_factory=dict, repr=False, compare=False)
+    _pixels: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def width(self) -> int:
@@ -88,6 +89,15 @@ class LoadedImage:
         if size not in self._squashed:
             self._squashed[size] = self.rgb.resize((size, size), Image.BILINEAR)
         return self._squashed[size]
+
+    def pixels(self) -> np.ndarray:
+        """The image as a read-only HxWx3 uint8 array, made once (a 36 MB copy for 12 MP) and kept, so
+        the reader thread can make it ahead and the overlay, evidence layers and viewer share it."""
+        if self._pixels is None:
+            arr = np.asarray(self.rgb, dtype=np.uint8)
+            arr.setflags(write=False)
+            self._pixels = arr
+        return self._pixels
 
     def info(self) -> dict:
         return {
@@ -232,14 +242,9 @@ def _from_pil(img: Image.Image, name: str, sha: str | None) -> LoadedImage:
             raise ImageError(f"{name}: image file is truncated") from None
         raise ImageError(f"{name}: image data is corrupt ({msg})") from None
     original_mode = img.mode
-    orientation = 1
-    try:
-        orientation = int(img.getexif().get(0x0112, 1) or 1)
-    except Exception:
-        notes.append("EXIF block unreadable: orientation not applied")
-    if orientation not in range(1, 9):
-        notes.append(f"invalid EXIF orientation {orientation} ignored")
-        orientation = 1
+    orientation, note = read_orientation(img)
+    if note:
+        notes.append(note)
     try:
         rgb = _to_rgb(img, notes)
         if orientation != 1:
@@ -251,6 +256,24 @@ def _from_pil(img: Image.Image, name: str, sha: str | None) -> LoadedImage:
         raise ImageError(f"{name}: cannot convert {original_mode} image to RGB ({_short(exc)})") from None
     return LoadedImage(rgb=rgb, name=name, sha256=sha, format=fmt, original_mode=original_mode,
                        orientation=orientation, frames=frames, notes=notes)
+
+
+def read_orientation(img: Image.Image) -> tuple[int, str | None]:
+    """(the EXIF orientation the engine applies, a note or None): 1 when the tag is absent, and 1
+    with a note when the EXIF block is unreadable or the value is not 1-8. The one reader of the tag,
+    so that the case, the report and the trainer size an image as the engine's maps are sized."""
+    try:
+        value = int(img.getexif().get(0x0112, 1) or 1)
+    except Exception:
+        return 1, "EXIF block unreadable: orientation not applied"
+    if value not in range(1, 9):
+        return 1, f"invalid EXIF orientation {value} ignored"
+    return value, None
+
+
+def oriented_size(img: Image.Image) -> tuple[int, int]:
+    """(width, height) as analysed: orientations 5-8 turn the picture a quarter."""
+    return (img.size[1], img.size[0]) if read_orientation(img)[0] in (5, 6, 7, 8) else img.size
 
 
 def _with_orientation(img: Image.Image, orientation: int) -> Image.Image:
@@ -308,5 +331,6 @@ def _to_rgb(img: Image.Image, notes: list[str]) -> Image.Image:
 
 
 def to_array(img: LoadedImage | Image.Image) -> np.ndarray:
-    pil = img.rgb if isinstance(img, LoadedImage) else img
-    return np.asarray(pil.convert("RGB"), dtype=np.uint8)
+    if isinstance(img, LoadedImage):
+        return img.pixels()
+    return np.asarray(img.convert("RGB"), dtype=np.uint8)

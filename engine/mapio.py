@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DeclipError
+from .bands import BANDS, in_bands, row_bands
 from .quantise import quantise
 
 try:
@@ -66,9 +67,30 @@ def _compress(data, level: int, compressor: str) -> bytes:
     return zlib.compress(data, level)
 
 
+def _deflate_part(data, level: int, name: str, last: bool) -> bytes:
+    """Raw deflate of one band; a band before the last ends on a full flush (byte-aligned, no
+    back-references into it), so the bands' outputs concatenate into one valid stream."""
+    if name == "isal":
+        c = _isal.compressobj(min(level, 3), _isal.DEFLATED, -15)
+        return c.compress(data) + c.flush(_isal.Z_FINISH if last else _isal.Z_FULL_FLUSH)
+    c = zlib.compressobj(level, zlib.DEFLATED, -15)
+    return c.compress(data) + c.flush(zlib.Z_FINISH if last else zlib.Z_FULL_FLUSH)
+
+
+def adler32_combine(first: int, second: int, second_len: int) -> int:
+    """Adler-32 of A+B from adler32(A), adler32(B) and len(B): the sums of B restart at (1, 0), so
+    a = a_A + a_B - 1 and b = b_A + b_B + len(B) * (a_A - 1), modulo 65521."""
+    base = 65521
+    a1, b1, a2, b2 = first & 0xFFFF, first >> 16, second & 0xFFFF, second >> 16
+    a = (a1 + a2 - 1) % base
+    b = (b1 + b2 + (second_len % base) * (a1 - 1)) % base
+    return (b << 16) | a
+
+
 def png_settings() -> dict:
     """The encoder settings of the written PNGs, for the metadata."""
-    return {"encoder": f"engine.mapio: one PNG filter per image, {deflate_library()}",
+    return {"encoder": f"engine.mapio: one PNG filter per image, {deflate_library()}, rows deflated "
+                       f"in up to {BANDS} bands at once",
             "probability_map": dict(MAP_PNG), "overlay": dict(OVERLAY_PNG)}
 
 
@@ -94,19 +116,40 @@ def png_bytes(arr: np.ndarray, filter: str = "sub", level: int = 1, compressor: 
     h, w = arr.shape[:2]
     raw = np.ascontiguousarray(rows).view(np.uint8).reshape(h, -1)
     bpp = (depth // 8) * (3 if colour_type == 2 else 1)  # bytes per pixel, the Sub filter's distance
-    lines = np.empty((h, raw.shape[1] + 1), np.uint8)
-    lines[:, 0] = _FILTERS[filter]
-    if filter == "sub":  # PNG filter 1: each byte minus the byte one pixel to the left (mod 256)
-        lines[:, 1:1 + bpp] = raw[:, :bpp]
-        np.subtract(raw[:, bpp:], raw[:, :-bpp], out=lines[:, 1 + bpp:])
-    elif filter == "up":  # PNG filter 2: each byte minus the byte above (the first row is unchanged)
-        lines[0, 1:] = raw[0]
-        np.subtract(raw[1:], raw[:-1], out=lines[1:, 1:])
-    else:
-        lines[:, 1:] = raw
-    idat = _compress(lines.data, level, compressor)
+    name = _pick(compressor)
+    if name == "libdeflate" or len(row_bands(h)) == 1:  # libdeflate has no streaming API: one piece
+        idat = _compress(_filtered(raw, 0, h, filter, bpp).data, level, compressor)
+    else:  # the bands are filtered and deflated at once (engine.bands), then joined into one zlib stream
+        def band(y0: int, y1: int) -> tuple[bytes, int, int]:
+            lines = _filtered(raw, y0, y1, filter, bpp)
+            return _deflate_part(lines.data, level, name, last=y1 == h), zlib.adler32(lines.data), lines.size
+
+        parts = in_bands(band, h)
+        check = parts[0][1]
+        for _, adler, size in parts[1:]:
+            check = adler32_combine(check, adler, size)
+        idat = b"\x78\x01" + b"".join(p[0] for p in parts) + struct.pack(">I", check)  # zlib header: deflate, 32K window
     ihdr = struct.pack(">IIBBBBB", w, h, depth, colour_type, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", idat) + _chunk(b"IEND", b"")
+
+
+def _filtered(raw: np.ndarray, y0: int, y1: int, filter: str, bpp: int) -> np.ndarray:
+    """PNG scanlines (filter byte + filtered bytes) of rows y0..y1 of the raw byte rows."""
+    part = raw[y0:y1]
+    lines = np.empty((y1 - y0, raw.shape[1] + 1), np.uint8)
+    lines[:, 0] = _FILTERS[filter]
+    if filter == "sub":  # PNG filter 1: each byte minus the byte one pixel to the left (mod 256)
+        lines[:, 1:1 + bpp] = part[:, :bpp]
+        np.subtract(part[:, bpp:], part[:, :-bpp], out=lines[:, 1 + bpp:])
+    elif filter == "up":  # PNG filter 2: each byte minus the byte above (the image's first row is unchanged)
+        if y0 > 0:
+            np.subtract(part, raw[y0 - 1:y1 - 1], out=lines[:, 1:])
+        elif len(part):
+            lines[0, 1:] = part[0]
+            np.subtract(part[1:], part[:-1], out=lines[1:, 1:])
+    else:
+        lines[:, 1:] = part
+    return lines
 
 
 def save_probability_png(path: str | Path, prob: np.ndarray) -> None:

@@ -72,6 +72,9 @@ class ImageFeeder:
                 out.append(self._load(f))
             except ImageError as exc:
                 out.append(exc)
+        for x in out:  # the overlay's pixels, made here while the model loads or the network runs
+            if not isinstance(x, ImageError):
+                x.pixels()
         self._size_known.wait()
         if self._size is not None:
             for x in out:
@@ -127,7 +130,7 @@ class OutputWriter:
             jobs.append(self._pool.submit(_write_map, self.out / names["map"], result.probability))
         if "overlay" in self.outputs:
             names["overlay"] = f"{stem}{SUFFIXES['overlay']}"
-            jobs.append(self._pool.submit(_write_overlay, self.out / names["overlay"], loaded.rgb,
+            jobs.append(self._pool.submit(_write_overlay, self.out / names["overlay"], loaded,
                                           result.probability, self.cmap, self.opacity, self.threshold))
         if "raw" in self.outputs and result.raw is not None:
             names["raw"] = f"{stem}{SUFFIXES['raw']}"
@@ -163,13 +166,11 @@ def _write_map(path: Path, prob) -> None:
     save_probability_png(path, prob)
 
 
-def _write_overlay(path: Path, rgb_image, prob, cmap: str, opacity: float, threshold: float | None = None) -> None:
-    import numpy as np
-
+def _write_overlay(path: Path, loaded, prob, cmap: str, opacity: float, threshold: float | None = None) -> None:
     from .mapio import save_rgb_png
     from .overlay import render_overlay
 
-    save_rgb_png(path, render_overlay(np.asarray(rgb_image), prob, cmap=cmap, opacity=opacity, threshold=threshold))
+    save_rgb_png(path, render_overlay(loaded.pixels(), prob, cmap=cmap, opacity=opacity, threshold=threshold))
 
 
 def _write_raw(path: Path, raw) -> None:

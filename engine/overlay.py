@@ -21,6 +21,7 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image
 
+from .bands import in_bands
 from .quantise import BAND_ROWS, quantise
 
 _ANCHORS: dict[str, list[tuple[int, int, int]]] = {
@@ -150,18 +151,24 @@ def render_overlay(rgb: np.ndarray, prob: np.ndarray, cmap: str = "inferno", opa
     table = _blend_table(known(cmap), round(float(opacity), 4), round(thr, 4), mode)
     u8 = to_u8(prob)
     out = np.empty(rgb.shape, np.uint8)
-    index = np.empty((min(BAND_ROWS, rgb.shape[0]), rgb.shape[1]), np.uint16)
-    for y in range(0, rgb.shape[0], BAND_ROWS):  # one table look-up per value, a band of rows at a time
-        rows = slice(y, y + BAND_ROWS)
-        i = index[: min(BAND_ROWS, rgb.shape[0] - y)]
-        for ch in range(3):
-            np.left_shift(rgb[rows, :, ch], 8, out=i, dtype=np.uint16)
-            np.bitwise_or(i, u8[rows], out=i)
-            np.take(table[ch].ravel(), i, out=out[rows, :, ch], mode="clip")  # "clip": no range check, no buffer
+    in_bands(lambda y0, y1: _blend_rows(rgb, u8, table, out, y0, y1), rgb.shape[0])
     if draws_outline(mode):  # the outline is sparse: set its pixels by index, not through a 12 MP mask
         edge = np.flatnonzero(thicken(outline_of(u8, thr), outline_width))
         out.reshape(-1, 3)[edge] = THRESHOLD_COLOUR
     return out
+
+
+def _blend_rows(rgb: np.ndarray, u8: np.ndarray, table: np.ndarray, out: np.ndarray, y0: int, y1: int) -> None:
+    """out[y0:y1] = the blend of rgb and the map's 8-bit values there: one table look-up per value,
+    BAND_ROWS rows at a time so the temporaries stay in the CPU cache."""
+    index = np.empty((min(BAND_ROWS, y1 - y0), rgb.shape[1]), np.uint16)
+    for y in range(y0, y1, BAND_ROWS):
+        rows = slice(y, min(y + BAND_ROWS, y1))
+        i = index[: rows.stop - y]
+        for ch in range(3):
+            np.left_shift(rgb[rows, :, ch], 8, out=i, dtype=np.uint16)
+            np.bitwise_or(i, u8[rows], out=i)
+            np.take(table[ch].ravel(), i, out=out[rows, :, ch], mode="clip")  # "clip": no range check, no buffer
 
 
 @lru_cache(maxsize=32)

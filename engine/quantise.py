@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .bands import in_bands
+
 BAND_ROWS = 64
 
 
@@ -17,11 +19,16 @@ def quantise(prob, top: int, work: type, out: type) -> np.ndarray:
     if prob.ndim != 2:
         return np.clip(np.rint(np.asarray(prob, work) * scale), 0, top).astype(out)
     result = np.empty(prob.shape, out)
-    buf = np.empty((min(BAND_ROWS, prob.shape[0]), prob.shape[1]), work)
-    for y in range(0, prob.shape[0], BAND_ROWS):
-        f = buf[: min(BAND_ROWS, prob.shape[0] - y)]
-        np.multiply(prob[y:y + BAND_ROWS], scale, out=f, dtype=work)  # the input is cast to `work` first
+    in_bands(lambda y0, y1: _rows(prob, scale, top, work, result, y0, y1), prob.shape[0])  # two cores
+    return result
+
+
+def _rows(prob: np.ndarray, scale, top: int, work: type, result: np.ndarray, y0: int, y1: int) -> None:
+    buf = np.empty((min(BAND_ROWS, y1 - y0), prob.shape[1]), work)
+    for y in range(y0, y1, BAND_ROWS):
+        rows = slice(y, min(y + BAND_ROWS, y1))
+        f = buf[: rows.stop - y]
+        np.multiply(prob[rows], scale, out=f, dtype=work)  # the input is cast to `work` first
         np.rint(f, out=f)
         np.clip(f, 0, top, out=f)
-        np.copyto(result[y:y + BAND_ROWS], f, casting="unsafe")
-    return result
+        np.copyto(result[rows], f, casting="unsafe")

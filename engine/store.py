@@ -304,6 +304,24 @@ class ModelStore:
                 write_text_atomic(self.settings_path, json.dumps(s, indent=2) + "\n")
 
 
+def find_card(model: str | os.PathLike | None = None) -> ModelCard:
+    """The card Detector.from_model(model) loads: a store id or a model folder; None = the default.
+    Here, not in engine.detector, so that it is read without importing torch (the CLI's reader thread
+    prepares the network's input from it while torch is still importing)."""
+    if model is not None and looks_like_path(model):
+        if not Path(model).is_dir():
+            raise ModelStoreError(f"{model}: no such model folder (a folder holding card.json)")
+        return ModelCard.load(model)
+    store = ModelStore()
+    try:
+        return store.get(model or store.default_id)
+    except ModelStoreError as exc:
+        if model and Path(model).is_dir():  # never silently the folder: say how to mean it
+            raise ModelStoreError(f"{exc}; a folder named {model!r} is here: to run it, "
+                                  f"give it as a path (./{model})") from None
+        raise
+
+
 def _pin_external_weights(card: ModelCard) -> None:
     """Record the SHA-256 of each backbone weights file the card points at outside the store, so
     `models verify` and every analysis can tell when it changes. A hash the card already carries

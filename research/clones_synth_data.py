@@ -17,6 +17,16 @@ benchmark-style folder (images/, masks/, masks_source/, manifest.json) that
 `python -m trainer.layer_scoring`, since folded into `trainer.evaluate`).
 
     python research/clones_synth_data.py build/photos build/clones-synth --per-kind 24 --seed 38
+
+`--realistic` (round 3) makes the views the way external-v1's README says its images were made, on
+the pool's own photos (scripts/collect_photos.py, no wallpaper photo): every view has a long side of
+1024 px (smaller photos enlarged by up to 2x, bicubic, which also makes their content smoother), is
+saved as a q95 "camera original" and decoded before the edit; half the regions (`flat`) are the
+least textured of 8 candidate regions, and a copy-move's target is then the least textured of the
+placements that fit (sky, water, walls, skin), so that the keypoint-free case is well represented.
+Each manifest entry records `flat` and `upscale`.
+
+    python research/clones_synth_data.py build/photos build/clones-real --realistic --per-kind 24 --seed 338
 """
 from __future__ import annotations
 
@@ -33,27 +43,51 @@ from PIL import Image
 from trainer.synth import _read_rgb, inward_alpha, region_mask
 
 
-def view(rgb: np.ndarray, rng: np.random.Generator, long_side: int = 1024) -> np.ndarray:
+def view(rgb: np.ndarray, rng: np.random.Generator, long_side: int = 1024, max_up: float = 1.0) -> np.ndarray:
     h, w = rgb.shape[:2]
     frac = float(rng.uniform(0.6, 1.0))
     ch, cw = int(h * frac), int(w * frac)
     y, x = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
     crop = rgb[y:y + ch, x:x + cw]
-    f = min(1.0, long_side / max(ch, cw))
-    if f < 1:
-        crop = cv2.resize(crop, (round(cw * f), round(ch * f)), interpolation=cv2.INTER_AREA)
+    f = min(max_up, long_side / max(ch, cw))
+    if f != 1:
+        crop = cv2.resize(crop, (round(cw * f), round(ch * f)),
+                          interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_CUBIC)
     return np.ascontiguousarray(crop)
 
 
-def copy_move(host: np.ndarray, rng: np.random.Generator):
+def texture(rgb: np.ndarray) -> np.ndarray:
+    """Local fine-detail level (std of luma minus its blur, 15x15 box): low on sky, water, walls, skin."""
+    g = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    d = g - cv2.GaussianBlur(g, (0, 0), 2.0)
+    return np.sqrt(cv2.blur(d * d, (15, 15)))
+
+
+def camera_original(rgb: np.ndarray) -> np.ndarray:
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, "JPEG", quality=95)
+    return np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB")).copy()
+
+
+def pick_region(host: np.ndarray, rng: np.random.Generator, area: tuple[float, float], flat: bool) -> np.ndarray:
+    if not flat:
+        return region_mask(host, rng, area)
+    tex = texture(host)
+    cands = [region_mask(host, rng, area) for _ in range(8)]
+    return min(cands, key=lambda m: float(tex[m].mean()) if m.any() else 1e9)
+
+
+def copy_move(host: np.ndarray, rng: np.random.Generator, flat: bool = False):
     """(image, target mask, source mask) or None when no placement fits."""
     h, w = host.shape[:2]
-    src = region_mask(host, rng, (0.02, 0.10))
+    src = pick_region(host, rng, (0.02, 0.10), flat)
     ys, xs = np.nonzero(src)
     cy, cx = ys.mean(), xs.mean()
     ang = float(rng.uniform(8, 30)) * (1 if rng.random() < 0.5 else -1)
     s = float(rng.uniform(0.85, 1.15))
     rad = math.hypot(ys.max() - ys.min(), xs.max() - xs.min()) / 2 * s + 4
+    tex = texture(host) if flat else None
+    fits = []
     for _ in range(50):
         ty = float(rng.uniform(rad, h - rad)) if h > 2 * rad else None
         tx = float(rng.uniform(rad, w - rad)) if w > 2 * rad else None
@@ -63,19 +97,22 @@ def copy_move(host: np.ndarray, rng: np.random.Generator):
         a[:, 2] += [tx - cx, ty - cy]
         tgt = cv2.warpAffine(src.astype(np.float32), a, (w, h), flags=cv2.INTER_LINEAR) > 0.5
         if tgt.sum() > 0.5 * src.sum() and (tgt & src).sum() < 0.05 * tgt.sum():
-            break
-    else:
+            fits.append((a, tgt))
+            if not flat or len(fits) >= 12:
+                break
+    if not fits:
         return None
+    a, tgt = min(fits, key=lambda f: float(tex[f[1]].mean())) if flat else fits[0]
     moved = cv2.warpAffine(host, a, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     alpha = inward_alpha(tgt, float(rng.uniform(0.0, 2.5)))[..., None]
     out = (alpha * moved + (1 - alpha) * host).round().astype(np.uint8)
     return out, tgt, src
 
 
-def removal(host: np.ndarray, rng: np.random.Generator):
+def removal(host: np.ndarray, rng: np.random.Generator, flat: bool = False):
     from patchmatch import patch_match
 
-    m = region_mask(host, rng, (0.01, 0.12))
+    m = pick_region(host, rng, (0.01, 0.12), flat)
     m = cv2.dilate(m.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
     out = np.asarray(patch_match.inpaint(host, m.astype(np.uint8) * 255, patch_size=3), np.uint8)
     out[~m] = host[~m]
@@ -105,6 +142,7 @@ def main() -> int:
     p.add_argument("--per-kind", type=int, default=24)
     p.add_argument("--authentic", type=int, default=16)
     p.add_argument("--seed", type=int, default=38)
+    p.add_argument("--realistic", action="store_true", help="round 3: 1024 px views, q95 original, flat regions")
     a = p.parse_args()
     rng = np.random.default_rng(a.seed)
     photos = sorted(q for q in Path(a.photos).iterdir() if q.suffix.lower() in (".jpg", ".png"))
@@ -116,8 +154,14 @@ def main() -> int:
     for i, kind in enumerate(plan):
         for _ in range(10):
             photo = photos[int(rng.integers(len(photos)))]
-            host = view(_read_rgb(photo), rng)
-            made = (host, None, None) if kind == "authentic" else (copy_move if kind == "copymove" else removal)(host, rng)
+            rgb = _read_rgb(photo)
+            flat = bool(a.realistic and rng.random() < 0.5)
+            host = view(rgb, rng, max_up=2.0) if a.realistic else view(rgb, rng)
+            upscale = round(max(host.shape[:2]) / max(rgb.shape[:2]), 3)
+            if a.realistic:
+                host = camera_original(host)
+            made = (host, None, None) if kind == "authentic" else \
+                (copy_move if kind == "copymove" else removal)(host, rng, flat and kind != "authentic")
             if made is not None and (kind == "authentic" or made[1].sum() > 200):
                 break
         img, tgt, src = made
@@ -126,6 +170,8 @@ def main() -> int:
         (out / "images" / f"{stem}.jpg").write_bytes(data)
         e = {"image": f"images/{stem}.jpg", "mask": None, "source_mask": None, "kind": kind, "photo": photo.name,
              "manipulated": kind != "authentic", "post": post}
+        if a.realistic:
+            e.update(flat=flat and kind != "authentic", upscale=upscale)
         if tgt is not None:
             Image.fromarray(tgt.astype(np.uint8) * 255).save(out / "masks" / f"{stem}.png")
             e["mask"] = f"masks/{stem}.png"

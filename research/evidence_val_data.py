@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A small validation set for the classical evidence layers, made from the TRAINING photo pool.
 
-    python research/evidence_val_data.py PHOTOS_DIR OUT_DIR [--pastes 60] [--authentic 40] [--seed 38]
+    python research/evidence_val_data.py PHOTOS_DIR OUT_DIR [--pastes 60] [--authentic 40] [--seed 38] [--reduce 0.6,0.8]
 
 Mimics the kind of post-processing examiners meet (and that external-v1 describes in words; no
 image of it is read): a "camera original" saved at JPEG q95, then either nothing (`authentic`) or
@@ -60,13 +60,21 @@ def _polygon(h: int, w: int, rng, frac) -> np.ndarray:
     return np.asarray(m) > 127
 
 
-def make(photos: list[Path], out: Path, n_paste: int, n_auth: int, seed: int, n_ghost: int = 0) -> None:
+def make(photos: list[Path], out: Path, n_paste: int, n_auth: int, seed: int, n_ghost: int = 0,
+         reduce: tuple[float, float] | None = None) -> None:
     rng = np.random.default_rng(seed)
     cache: dict[Path, np.ndarray] = {}
-
+    # --reduce: each photo reduced once (INTER_AREA, a factor drawn per photo from its own name's hash,
+    # so the item sequence of the random generator is unchanged), as a camera photo viewed at 1024 px
+    # was: its detail then reaches Nyquist, which the pool's small, soft photos mostly do not
     def rgb(p: Path) -> np.ndarray:
         if p not in cache:
-            cache[p] = np.asarray(Image.open(p).convert("RGB"))
+            a = np.asarray(Image.open(p).convert("RGB"))
+            if reduce:
+                u = int(hashlib.sha256(p.name.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+                f = reduce[0] + (reduce[1] - reduce[0]) * u
+                a = cv2.resize(a, (round(a.shape[1] * f), round(a.shape[0] * f)), interpolation=cv2.INTER_AREA)
+            cache[p] = a
         return cache[p]
 
     (out / "images").mkdir(parents=True, exist_ok=True)
@@ -130,13 +138,15 @@ def main() -> None:
     ap.add_argument("--authentic", type=int, default=40)
     ap.add_argument("--ghosts", type=int, default=0)
     ap.add_argument("--seed", type=int, default=38)
+    ap.add_argument("--reduce", default=None, help="LO,HI: reduce each photo by a factor in [LO, HI] first (full-band originals)")
     a = ap.parse_args()
+    reduce = tuple(float(v) for v in a.reduce.split(",")) if a.reduce else None
     photos = sorted(p for p in Path(a.photos).iterdir() if p.suffix.lower() in (".jpg", ".png"))
     halves: dict[str, list[Path]] = {"dev": [], "check": []}
     for p in photos:
         halves["dev" if int(hashlib.sha256(p.name.encode()).hexdigest(), 16) % 2 else "check"].append(p)
     for k, (name, ph) in enumerate(halves.items()):
-        make(ph, Path(a.out) / name, a.pastes // 2, a.authentic // 2, a.seed + k, a.ghosts // 2)
+        make(ph, Path(a.out) / name, a.pastes // 2, a.authentic // 2, a.seed + k, a.ghosts // 2, reduce)
         print(f"{name}: {len(ph)} photos, {a.pastes // 2} pastes, {a.authentic // 2} authentic, {a.ghosts // 2} ghosts")
 
 

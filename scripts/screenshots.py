@@ -33,6 +33,8 @@ def find(w, name):
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
+    ap.add_argument("--window", default="1500x920", metavar="WxH",
+                    help="main window size (e.g. 1366x728 under a 1366x768 screen: a laptop)")
     ap.add_argument("--only", choices=["main", "layers", "dialogs"], action="append",
                     help="render only these groups (repeatable; default: all)")
     args = ap.parse_args()
@@ -71,7 +73,7 @@ def main() -> int:
         print("wrote", path)
 
     w = MainWindow()
-    w.resize(1500, 920)
+    w.resize(*(int(v) for v in args.window.lower().split("x")))
     w.show()
     wait_until(app, lambda: True, settle=SETTLE)
     shot(w, "main-empty")

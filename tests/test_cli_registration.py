@@ -27,3 +27,19 @@ def test_a_missing_module_names_itself(monkeypatch, tmp_path, capsys):
     assert len(err) == 1 and err[0].startswith("declip: error: cannot load the commands of broken_cmds")
     assert "'not_installed_dependency_xyz' is missing" in err[0]
     sys.modules.pop("broken_cmds", None)
+
+
+def test_version_is_printed_and_looked_up_only_when_asked(capsys):
+    import subprocess
+
+    from engine.versions import app_version
+
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["--version"])
+    assert stop.value.code == 0 and capsys.readouterr().out.strip() == f"declip {app_version()}"
+    # a fresh process: building the parser for another command imports neither the version lookup
+    # nor the download code (start-up time, issue 41)
+    code = ("import sys; from declip_desktop import cli; cli.build_parser(); "
+            "print(sorted(m for m in ('importlib.metadata', 'http.client', 'engine.download') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]"

@@ -80,6 +80,28 @@ def test_exif_orientation_applied(tmp_path):
     assert img.orientation == 6
 
 
+@pytest.mark.parametrize("tag, applied, note", [(None, 1, None), (6, 6, None), (3, 3, None), (9, 1, "invalid EXIF orientation 9")])
+def test_one_orientation_reader_for_engine_case_report_and_trainer(tmp_path, tag, applied, note):
+    """engine.images.read_orientation is the only reader of the tag: the case's metadata and the
+    trainer's validator size an image as the engine's maps are sized (an invalid tag means 1)."""
+    from declip_desktop.case.metadata import extract_metadata
+    from engine.images import oriented_size, read_orientation
+
+    exif = Image.Exif()
+    if tag is not None:
+        exif[0x0112] = tag
+    p = tmp_path / "o.jpg"
+    Image.fromarray(np.zeros((40, 80, 3), np.uint8)).save(p, exif=exif.tobytes(), quality=90)
+    with Image.open(p) as im:
+        got, why = read_orientation(im)
+        size = oriented_size(im)
+    assert got == applied and (why is None) == (note is None) and (note is None or note in why)
+    loaded = load_image(p)
+    assert size == (loaded.width, loaded.height) == ((40, 80) if applied in (5, 6, 7, 8) else (80, 40))
+    md = extract_metadata(p.read_bytes())
+    assert md["exif_orientation"] == applied and (md["display_width"], md["display_height"]) == size
+
+
 def test_array_and_pil_inputs():
     assert load_image(_photo()).width == 64
     assert load_image(Image.fromarray(_photo()).convert("L")).rgb.mode == "RGB"

@@ -61,6 +61,51 @@ def test_png_writer_round_trips_exactly(filt, shape):
         png_bytes(grey.astype(np.float32))
 
 
+@pytest.mark.parametrize("filt", ["none", "sub", "up"])
+def test_png_rows_deflated_in_bands_are_one_valid_zlib_stream(filt, monkeypatch):
+    """Tall images are filtered and deflated in bands on two threads (engine.bands) and joined into one
+    zlib stream: zlib itself (which checks the Adler-32) reads it back to the scanlines that the
+    one-piece encoder writes, and the pixels are the same whatever the compressor."""
+    import struct
+    import zlib
+
+    from engine import bands
+    from engine.mapio import adler32_combine
+
+    rng = np.random.RandomState(7)
+    grey = rng.randint(0, 65536, (301, 9)).astype(np.uint16)
+    rgb = rng.randint(0, 256, (257, 13, 3)).astype(np.uint8)
+
+    def idat(png: bytes) -> bytes:
+        n = struct.unpack(">I", png[33:37])[0]  # the chunk after the 8-byte signature and 25-byte IHDR
+        assert png[37:41] == b"IDAT"
+        return png[41:41 + n]
+
+    for arr in (grey, rgb):
+        assert len(bands.row_bands(arr.shape[0])) == 2
+        banded = {c: png_bytes(arr, filter=filt, compressor=c) for c in INSTALLED_COMPRESSORS}
+        monkeypatch.setattr(bands, "MIN_BAND_ROWS", 10**9)  # one band: the one-piece encoder
+        whole = png_bytes(arr, filter=filt, compressor="zlib")
+        monkeypatch.undo()
+        for c, png in banded.items():
+            assert np.array_equal(_decode(png), arr), c
+            assert zlib.decompress(idat(png)) == zlib.decompress(idat(whole)), c
+    for a, b in ((b"", b"x"), (b"abc" * 99, b"\xff" * 70000), (bytes(range(256)) * 500, b"q")):
+        assert adler32_combine(zlib.adler32(a), zlib.adler32(b), len(b)) == zlib.adler32(a + b)
+
+
+def test_overlay_rendered_in_bands_equals_one_band(monkeypatch):
+    from engine import bands
+
+    rng = np.random.RandomState(11)
+    rgb = rng.randint(0, 256, (300, 40, 3)).astype(np.uint8)
+    prob = rng.rand(300, 40).astype(np.float32)
+    banded = render_overlay(rgb, prob, "inferno", 0.6, threshold=0.4)
+    monkeypatch.setattr(bands, "MIN_BAND_ROWS", 10**9)
+    assert np.array_equal(banded, render_overlay(rgb, prob, "inferno", 0.6, threshold=0.4))
+    assert np.array_equal(banded, _old_overlay(rgb, prob, "inferno", 0.6, threshold=0.4))
+
+
 def test_tabulated_overlay_is_the_float_blend():
     rng = np.random.RandomState(3)
     rgb = rng.randint(0, 256, (61, 47, 3)).astype(np.uint8)
@@ -275,3 +320,18 @@ def test_cli_process_exit_keeps_output_exit_code_and_exit_handlers(tmp_path, kin
     assert r.stdout == "all of stdout"
     assert mark.with_suffix(".atexit").read_text() == "ran"
     assert mark.exists() == (kind == "thread")
+
+
+def test_bands_cover_the_rows_once_and_raise_a_bands_error():
+    from engine.bands import in_bands, row_bands
+
+    assert row_bands(0) == [(0, 0)] and row_bands(255) == [(0, 255)] and row_bands(301) == [(0, 150), (150, 301)]
+    assert in_bands(lambda y0, y1: (y0, y1), 1000) == [(0, 500), (500, 1000)]
+
+    def fail_below(y0, y1):
+        if y0 > 0:
+            raise OSError("disk full")
+        return y1
+
+    with pytest.raises(OSError, match="disk full"):
+        in_bands(fail_below, 1000)

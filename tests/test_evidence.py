@@ -249,3 +249,36 @@ def test_ghost_ignores_a_dip_that_the_whole_picture_shares(tmp_path):
     path.write_bytes(ec.encode(ec.decode(ec.encode(ec.scene(), "JPEG", 60)), "JPEG", 90))
     res = evidence.run("ghost", path)
     assert (res.probability > evidence.info("ghost").threshold).mean() < 0.01
+
+
+def test_clone_keypoint_pairs_count_each_pair_of_places_once():
+    # SIFT gives one keypoint per dominant orientation at the same point: matches between the same
+    # two places must count once, or a few blobs outvote a true copy in RANSAC
+    from engine.evidence.clones_keypoints import unique_pairs
+
+    pts = np.float32([[10, 10], [10.2, 9.9], [200, 50], [200, 50], [90, 120]])
+    pairs = [(0, 2), (1, 3), (3, 0), (0, 4), (4, 0)]
+    kept = unique_pairs(pts, pairs)
+    assert kept == [(0, 2), (0, 4)]
+
+
+
+def test_clones_keypoints_give_the_same_finding_on_every_run(tmp_path):
+    # FLANN's randomised kd-trees draw from OpenCV's global RNG; whatever ran before (here: the RNG
+    # moved on), the same photo must give the same map and pairs
+    import cv2
+
+    data, suffix, both, src, tgt = ec.clones_case(angle=20.0)
+    runs = []
+    for state in (1, 987654):
+        cv2.setRNGSeed(state)
+        res, _ = _run(tmp_path, (data, suffix, both), "clones")
+        runs.append(res)
+    assert runs[0].metadata["details"] == runs[1].metadata["details"]
+    assert np.array_equal(runs[0].probability, runs[1].probability)
+
+
+def test_clones_dedupe_option_still_finds_a_rotated_copy(tmp_path):
+    data, suffix, both, src, tgt = ec.clones_case(angle=20.0)
+    res, _ = _run(tmp_path, (data, suffix, both), "clones", dedupe=True)
+    assert ec.iou(_flag(res), both) >= 0.5 and res.metadata["parameters"]["dedupe"] is True

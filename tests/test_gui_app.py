@@ -52,3 +52,29 @@ def test_opening_a_bad_case_folder_says_why_and_keeps_running(qtbot, tmp_path):
     assert "Cannot open the case" in w.statusBar().currentMessage()
     assert (bad / "case.json").read_text() == "{not json"  # nothing overwritten
     close_window(w)
+
+
+def test_window_fits_a_short_screen_and_keeps_whole_docks_on_a_tall_one(qtbot):
+    """The analysis and overlay docks hold their whole content where the screen allows it; on a
+    768-px laptop they share what is left and scroll, so the window is never taller than the screen."""
+    from declip_desktop import window_state
+    from tests.gui_support import close_window, make_window
+
+    assert window_state.shared_dock_heights({"a": 400, "b": 300}, 0) == {"a": 400, "b": 300}
+    shared = window_state.shared_dock_heights({"a": 400, "b": 300}, 120)
+    assert sum(shared.values()) == 580 and shared["a"] < 400 and shared["b"] < 300
+    floor = window_state.MIN_DOCK_HEIGHT
+    assert window_state.shared_dock_heights({"a": 400, "b": 300}, 10**4) == {"a": floor, "b": floor}
+
+    w = make_window(qtbot)
+    docks = [w._docks[k].widget() for k in window_state.WHOLE_DOCKS]
+    window_state.fit_to_screen(w, 2000)
+    whole = [d.minimumHeight() for d in docks]
+    assert all(h > floor for h in whole)
+    tall_minimum = w.minimumSizeHint().height()
+    window_state.fit_to_screen(w, 768)
+    assert w.minimumSizeHint().height() <= 768 - window_state.FRAME_ALLOWANCE < tall_minimum
+    assert all(floor <= d.minimumHeight() < h for d, h in zip(docks, whole))
+    window_state.fit_to_screen(w, 2000)  # back on a tall screen: whole again
+    assert [d.minimumHeight() for d in docks] == whole
+    close_window(w)

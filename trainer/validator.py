@@ -21,6 +21,7 @@ from engine.backbones import is_lite, resolve_spec, weight_roles
 from engine.cards import ModelCard
 from engine.errors import Cancelled, DeclipError
 from engine.hashing import file_sha256
+from engine.images import oriented_size
 
 from . import datasets as D
 from .calibration import CALIBRATION_SHIFTS, fit_logit_scale, iou_by_shift
@@ -147,7 +148,7 @@ class Validator:
             size = sizes.get(s.image)
             if size is None:  # cache hit: only the header is needed for the size
                 with Image.open(s.image) as im:
-                    size = im.size if _orientation(im) in (1, 2, 3, 4) else (im.size[1], im.size[0])
+                    size = oriented_size(im)
             try:
                 keep_m.append(self.mask_with_notes(s, size))
             except DeclipError as exc:
@@ -196,8 +197,3 @@ class Validator:
         return fit_logit_scale(logits, targets)
 
 
-def _orientation(im) -> int:
-    try:
-        return int(im.getexif().get(0x0112, 1))
-    except Exception:
-        return 1

@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image, ImageCms, UnidentifiedImageError
 
 from engine import images as _engine_images  # MAX_PIXELS read at call time: one limit for both
+from engine.images import oriented_size, read_orientation
 
 # IJG (libjpeg) base tables in natural (row-major) order: the reference for quality estimates.
 _STD_LUMA = [
@@ -88,16 +89,9 @@ def _pillow_part(img: Image.Image, md: dict) -> None:
     md["mode"] = img.mode
     md["width"], md["height"] = img.size
     md["frames"] = int(getattr(img, "n_frames", 1) or 1)
-    try:
-        orientation = int(img.getexif().get(0x0112, 1) or 1)
-    except Exception:
-        orientation = 1
-    md["exif_orientation"] = orientation
+    md["exif_orientation"] = read_orientation(img)[0]
     # Displayed size: the engine analyses with EXIF orientation applied, so maps have this size.
-    if orientation in (5, 6, 7, 8):
-        md["display_width"], md["display_height"] = img.size[1], img.size[0]
-    else:
-        md["display_width"], md["display_height"] = img.size
+    md["display_width"], md["display_height"] = oriented_size(img)
     dpi = img.info.get("dpi")
     if dpi:
         try:

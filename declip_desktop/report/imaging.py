@@ -17,6 +17,7 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps
 from reportlab.platypus import Image as RLImage
 
 import resources
+from engine.images import read_orientation
 from engine.overlay import colorbar_image, known, render_overlay
 
 from .regions import Region
@@ -44,7 +45,7 @@ def load_evidence(path: Path | None, long_side: int = WORK_LONG_SIDE) -> Image.I
             k = long_side / max(img.size)   # draft() wants a box both sides of which the result covers
             img.draft("RGB", (max(1, int(img.width * k)), max(1, int(img.height * k))))  # JPEG: reduced-scale decode
             img.load()
-            transposed = ImageOps.exif_transpose(img, in_place=False) if _orientation(img) not in (0, 1) else img
+            transposed = ImageOps.exif_transpose(img, in_place=False) if read_orientation(img)[0] != 1 else img
             img = transposed
             if img.mode not in ("RGB", "L"):
                 img = img.convert("RGBA") if "A" in img.getbands() or img.mode == "P" else img.convert("RGB")
@@ -60,13 +61,6 @@ def load_evidence(path: Path | None, long_side: int = WORK_LONG_SIDE) -> Image.I
         raise Unreadable(f"file not found: {path}") from None
     except Exception as exc:  # corrupt or unsupported: the report still goes on
         raise Unreadable(f"cannot decode {Path(path).name}: {exc}") from None
-
-
-def _orientation(img: Image.Image) -> int:
-    try:
-        return int(img.getexif().get(0x0112, 1) or 1)
-    except Exception:
-        return 1
 
 
 def fit(img: Image.Image, long_side: int) -> Image.Image:

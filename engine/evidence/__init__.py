@@ -109,7 +109,7 @@ def prepare(image: Any, data: bytes | None = None) -> tuple[EvidenceInput, dict]
             raise ImageError(f"{loaded.name}: cannot read file ({exc.strerror or exc})") from None
     if data is not None and loaded.sha256 and loaded.format and bytes_sha256(data) != loaded.sha256:
         raise EvidenceError(f"{loaded.name}: the file changed since it was loaded (SHA-256 differs); load it again")
-    src = EvidenceInput(rgb=np.asarray(loaded.rgb), name=loaded.name, sha256=loaded.sha256, format=loaded.format,
+    src = EvidenceInput(rgb=loaded.pixels(), name=loaded.name, sha256=loaded.sha256, format=loaded.format,
                         orientation=loaded.orientation, data=data)
     return src, loaded.info()
 

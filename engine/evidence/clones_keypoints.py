@@ -3,7 +3,8 @@
 1. SIFT keypoints and descriptors on the luma at the working scale.
 2. g2NN: each keypoint's k nearest descriptors d1 <= d2 <= ... are accepted as matches while
    d_i / d_(i+1) < ratio, so one keypoint can match several copies; pairs closer than
-   `min_distance` pixels are dropped (a keypoint matching its own neighbourhood).
+   `min_distance` pixels are dropped (a keypoint matching its own neighbourhood); with `dedupe=True`,
+   matches between the same two places count once (not the default: research/README.md, round 3).
 3. Sequential RANSAC: the largest set of pairs explained by one affine map is a clone transform;
    its pairs are removed and the search repeats (each pair enters in both directions, so the
    transform's orientation is free).
@@ -22,9 +23,12 @@ from .clone_fill import detect_fills
 from .clone_regions import confirm, paint, pair_record, plausible, to_full, working_gray
 
 
-def _g2nn(desc: np.ndarray, k: int, ratio: float) -> list[tuple[int, int]]:
+def _g2nn(desc: np.ndarray, k: int, ratio: float, seed: int = 0) -> list[tuple[int, int]]:
     import cv2
 
+    # FLANN's randomised kd-trees draw from OpenCV's RNG: seeded, the same photo gives the same
+    # matches (and so the same map) on every run, as a finding must
+    cv2.setRNGSeed(int(seed))
     matcher = cv2.FlannBasedMatcher({"algorithm": 1, "trees": 4}, {"checks": 64})
     knn = matcher.knnMatch(desc, desc, k=min(k + 1, len(desc)))
     pairs = []
@@ -37,11 +41,25 @@ def _g2nn(desc: np.ndarray, k: int, ratio: float) -> list[tuple[int, int]]:
     return pairs
 
 
+def unique_pairs(pts: np.ndarray, pairs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """One match per pair of places. SIFT gives a blob one keypoint per dominant orientation, all at the
+    same point, so matches among a few blobs would count several times each and could outvote a true
+    copy in RANSAC with an affine map fitted to 3-4 distinct points."""
+    seen: set = set()
+    out = []
+    for i, j in pairs:
+        key = tuple(sorted((tuple(np.rint(pts[i]).astype(int)), tuple(np.rint(pts[j]).astype(int)))))
+        if key not in seen:
+            seen.add(key)
+            out.append((i, j))
+    return out
+
+
 def detect(src: EvidenceInput, max_side: int = 2048, ratio: float = 0.6, knn: int = 10, min_distance: int = 20,
            ransac_px: float = 3.0, min_inliers: int = 4, max_transforms: int = 6, correlation: float = 0.6,
            min_area: int = 300, contrast: float = 0.01, max_keypoints: int = 9000, grow_low: float = 0.3,
            grow_reach: int = 16, fill: bool = False, fill_side: int = 1024, fill_density: float = 0.4,
-           fill_area: int = 1000) -> LayerOutput:
+           fill_area: int = 1000, dedupe: bool = False, seed: int = 0) -> LayerOutput:
     import cv2
 
     t0 = time.perf_counter()
@@ -55,14 +73,16 @@ def detect(src: EvidenceInput, max_side: int = 2048, ratio: float = 0.6, knn: in
               "min_distance": min_distance, "ransac_px": ransac_px, "min_inliers": min_inliers,
               "max_transforms": max_transforms, "correlation": correlation, "min_area": min_area,
               "contrast": float(contrast), "max_keypoints": int(max_keypoints), "grow_low": float(grow_low),
-              "grow_reach": int(grow_reach)}
+              "grow_reach": int(grow_reach), "dedupe": bool(dedupe), "seed": int(seed)}
     prob = np.zeros(gray.shape, np.float32)
     pairs_out: list[dict] = []
     n_matches = 0
     if desc is not None and len(kps) >= 3:
         pts = np.float32([kp.pt for kp in kps])
-        pairs = [(i, j) for i, j in _g2nn(desc.astype(np.float32), knn, ratio)
+        pairs = [(i, j) for i, j in _g2nn(desc.astype(np.float32), knn, ratio, seed)
                  if np.hypot(*(pts[i] - pts[j])) >= min_distance]
+        if dedupe:
+            pairs = unique_pairs(pts, pairs)
         n_matches = len(pairs)
         live = np.ones(len(pairs), bool)
         g32 = gray.astype(np.float32)

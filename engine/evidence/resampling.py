@@ -12,6 +12,12 @@ image's blocks (the image's own background: JPEG's 8x8 grid, a resize of the who
 camera's own pattern are in every block, so they cancel). A block's score is its strongest
 relative peak; the map is that score's deviation above the image's own level, so only a region
 resampled differently from the rest stands out.
+
+With cue="pmap+band" (an option, not the default: research/README.md, resampling round 3) each block's
+robust z-score of that peak is summed with the robust z-score of its missing high band
+(`resampling_band`: an enlargement leaves nothing above 1/s of Nyquist, which a final JPEG does not
+put back), so that a weak periodic trace counts where the band also falls short, and a peak where
+the band is complete (a regular texture) counts less.
 """
 from __future__ import annotations
 
@@ -32,7 +38,8 @@ LIMITS = ("Strong JPEG compression, blur or noise added after the paste erase th
           "weaker trace than enlarging, and a resize of the whole picture after the paste mostly erases it; "
           "regular textures (fabric, brickwork, screens) have spectral peaks of their own; "
           "a region smaller than about two blocks cannot be measured.")
-DEFAULTS = {"block": 32, "sigma": 1.0, "z_half": 2.5, "smooth": 3}
+DEFAULTS = {"block": 32, "sigma": 1.0, "z_half": 2.5, "smooth": 3, "cue": "pmap"}
+CUES = ("pmap", "pmap+band")
 
 # Kirchner's fixed predictor: each pixel from its 8 neighbours
 _PREDICTOR = np.array([[-0.25, 0.5, -0.25], [0.5, 0.0, 0.5], [-0.25, 0.5, -0.25]], np.float32)
@@ -49,16 +56,12 @@ def _windows(a: np.ndarray, block: int, step: int, axis: int) -> np.ndarray:
     return np.lib.stride_tricks.sliding_window_view(a, block, axis=axis)[(slice(None),) * axis + (slice(None, None, step),)]
 
 
-def compute(src: EvidenceInput, block: int = 32, sigma: float = 1.0, z_half: float = 2.5,
-            smooth: int = 3) -> LayerOutput:
+def pmap_statistic(y: np.ndarray, block: int, sigma: float, smooth: int):
+    """Version 2's block statistic: per block (half overlap) the log of its strongest spectral peak of the
+    p-map relative to the image's median spectrum, averaged over smooth x smooth blocks; and each
+    block's peak bin. Returns (stat, peak_bin), both (ny, nx)."""
     import cv2
 
-    block = int(block)
-    if block < 16 or block % 8:
-        raise ValueError(f"block must be a multiple of 8 and at least 16, found {block}")
-    src.require_size("resampling", block)
-    t0 = time.perf_counter()
-    y = src.gray()
     e = y - cv2.filter2D(y, -1, _PREDICTOR, borderType=cv2.BORDER_REFLECT)
     p = np.exp(-(e * e) / (2.0 * float(sigma) ** 2)).astype(np.float32)
     step = block // 2
@@ -85,10 +88,59 @@ def compute(src: EvidenceInput, block: int = 32, sigma: float = 1.0, z_half: flo
     both = rel[0] + rel[1]            # a rescale by one factor puts its peak at the same bin in x and y
     score = np.maximum(both.max(axis=-1) / 2.0, np.maximum(rel[0].max(axis=-1), rel[1].max(axis=-1)) / 1.5)
     peak_bin = np.flatnonzero(ok)[both.argmax(axis=-1)]
-    t1 = time.perf_counter()
     stat = np.log(score + 1e-3).astype(np.float32)
     if smooth > 1:
         stat = cv2.blur(stat, (int(smooth), int(smooth)), borderType=cv2.BORDER_REFLECT)
+    return stat, peak_bin
+
+
+def band_statistic(y: np.ndarray, block: int, smooth: int):
+    """The missing high band per block (`resampling_band.shortfall`, positive = missing) on the same
+    block grid, averaged over the measured blocks of smooth x smooth; and which blocks were measured."""
+    import cv2
+
+    from .resampling_band import shortfall
+
+    step = block // 2
+    ny, nx = (y.shape[0] - block) // step + 1, (y.shape[1] - block) // step + 1
+    band, measured = shortfall(y, block, step, ny, nx)
+    if smooth > 1:   # mean over the measured blocks only (flat ones say nothing)
+        k = (int(smooth), int(smooth))
+        weight = cv2.blur(measured.astype(np.float32), k, borderType=cv2.BORDER_REFLECT)
+        band = cv2.blur(band, k, borderType=cv2.BORDER_REFLECT) / np.maximum(weight, 1e-6)
+    return band, measured
+
+
+def robust_z(a: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    """(a - median) / (1.4826 MAD) over the image (or `mask`)."""
+    ref = a[mask] if mask is not None and mask.any() else a
+    med = float(np.median(ref))
+    return (a - med) / max(1.4826 * float(np.median(np.abs(ref - med))), 1e-6)
+
+
+def compute(src: EvidenceInput, block: int = 32, sigma: float = 1.0, z_half: float = 2.5,
+            smooth: int = 3, cue: str = "pmap") -> LayerOutput:
+    block = int(block)
+    if block < 16 or block % 8:
+        raise ValueError(f"block must be a multiple of 8 and at least 16, found {block}")
+    if cue not in CUES:
+        raise ValueError(f"cue must be one of {', '.join(CUES)}, found {cue!r}")
+    src.require_size("resampling", block)
+    t0 = time.perf_counter()
+    y = src.gray()
+    h, w = y.shape
+    step = block // 2
+    stat, peak_bin = pmap_statistic(y, block, sigma, smooth)
+    ny, nx = stat.shape
+    t1 = time.perf_counter()
+    details = {"blocks": int(ny * nx)}
+    if cue == "pmap+band":
+        band, measured = band_statistic(y, block, smooth)
+        zb = robust_z(band, measured)
+        zb[~measured] = 0.0
+        stat = ((robust_z(stat) + zb) / np.sqrt(2.0)).astype(np.float32)
+        details["band_measured_share"] = round(float(measured.mean()), 4)
+    t_band = time.perf_counter()
     grid = relative_map(stat, z_half)
     # block r covers pixels [r*step, r*step + block), centred half a step later than cell r of a
     # `step`-pixel grid
@@ -98,8 +150,11 @@ def compute(src: EvidenceInput, block: int = 32, sigma: float = 1.0, z_half: flo
         k = int(np.bincount(peak_bin[grid > 0.5].ravel()).argmax())
         period = round(block / k, 2)
     t2 = time.perf_counter()
+    details["peak_period_px"] = period
+    timings = {"spectra_s": t1 - t0, "map_s": t2 - t_band}
+    if cue == "pmap+band":
+        timings["band_s"] = t_band - t1
     return LayerOutput(map=prob, score=image_score(prob),
                        parameters={"block": block, "sigma": float(sigma), "z_half": float(z_half),
-                                   "smooth": int(smooth), "predictor": _PREDICTOR.tolist()},
-                       details={"blocks": int(ny * nx), "peak_period_px": period},
-                       timings={"spectra_s": t1 - t0, "map_s": t2 - t1})
+                                   "smooth": int(smooth), "cue": cue, "predictor": _PREDICTOR.tolist()},
+                       details=details, timings=timings)
