@@ -13,8 +13,6 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from .atomic import write_json_atomic
 from .errors import CaseError
 from .records import EvidenceItem, StoredAnalysis
@@ -39,6 +37,8 @@ def analysis_stem(model_id: str, mode: str) -> str:
 
 
 def store(case: "Case", item: EvidenceItem, result: Any, model_id: str | None, mode: str | None) -> StoredAnalysis:
+    import numpy as np  # here, with the map code: `declip --help` and `case status` need neither
+
     from engine.mapio import load_probability_png, save_probability_png
 
     meta = dict(getattr(result, "metadata", None) or {})

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.images import MAX_FILE_BYTES
 from engine.provenance import ProvenanceError, TrustAnchors, read_provenance, resolve_trust_anchors
 
 from .errors import CaseError
@@ -44,6 +43,8 @@ def reread(case, evidence: str, trust_anchors: Any = None) -> dict:
     item = case.resolve(evidence)
     anchors, note = anchors_for(trust_anchors)
     try:
+        from engine.images import MAX_FILE_BYTES  # here: engine.images brings numpy and Pillow
+
         data = read_regular(item.path, MAX_FILE_BYTES)  # the read-only copy: no link, FIFO or device
     except OSError as exc:
         raise CaseError(f"{item.id} {item.file_name}: cannot read the evidence copy ({exc.strerror or exc})") from None

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-import numpy as np
+if TYPE_CHECKING:  # annotations only: `declip --help` and `case status` need no numpy
+    import numpy as np
 
 FINDING_STATUSES = ("not reviewed", "no finding", "suspicious", "manipulation confirmed")
 DEFAULT_STATUS = "not reviewed"
