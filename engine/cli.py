@@ -316,7 +316,8 @@ def cmd_analyze(args) -> int:
     t0 = time.perf_counter()
     # The first batch decodes while the model loads; in paper mode the reader also squashes each image
     # to the network's input size, once the model's card says what that is.
-    feeder = ImageFeeder(files, args.batch_size, load_image, squash=args.mode == "paper")
+    feeder = ImageFeeder(files, args.batch_size, load_image, squash=args.mode == "paper",
+                         pixels="overlay" in outputs or bool(args.evidence))
     try:
         try:
             det = _load_quietly(make_detector, args, lambda card: feeder.squash_to(_input_size(card)))

@@ -17,6 +17,7 @@ from .errors import Cancelled, DeclipError, ImageError
 from .images import ImageSource, LoadedImage, load_image
 from .loading import card_from_files, load_network_from_sources, sources_of
 from .preprocess import resize_map, to_tensor
+from .store import find_card
 from .result import AnalysisResult
 from .stamps import utc_now
 from .tiling import Blender, plan_tiles
@@ -115,15 +116,8 @@ class Detector:
     def from_model(cls, model: str | ModelCard | Path | None = None, device: str = "auto",
                    precision: str = "auto", conv: str = "auto") -> "Detector":
         """A store id, a ModelCard, or a folder holding card.json; None = the default model."""
-        card = model if isinstance(model, ModelCard) else cls.find_card(model)
+        card = model if isinstance(model, ModelCard) else find_card(model)
         return cls(card, sources_of(card), device=device, precision=precision, conv=conv)
-
-    @staticmethod
-    def find_card(model: str | Path | None = None) -> ModelCard:
-        """The card from_model(model) would load: a store id or a model folder; None = the default."""
-        from .store import find_card
-
-        return find_card(model)
 
     @classmethod
     def from_files(cls, checkpoint: str | Path, backbone_weights: str | Path | list | None = None,

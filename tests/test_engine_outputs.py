@@ -291,6 +291,22 @@ def test_reader_squashes_ahead_once_the_size_is_known(tmp_path):
     assert not closer.is_alive()
 
 
+def test_reader_makes_the_pixel_array_only_when_asked(tmp_path):
+    """pixels=True (an overlay or evidence layers to come): the reader makes each image's pixel array,
+    the image's own pixels, read-only; without it (e.g. --outputs map) no 36 MB copy is made."""
+    from engine.images import load_image
+    from engine.outputs import ImageFeeder
+
+    photos = _photos(tmp_path / "in", 2)
+    for wanted in (True, False):
+        for _, loaded in ImageFeeder(photos, 1, load_image, pixels=wanted).batches():
+            (x,) = loaded
+            assert (x._pixels is not None) == wanted
+            arr = x.pixels()
+            assert arr is x.pixels() and not arr.flags.writeable
+            assert np.array_equal(arr, np.asarray(x.rgb))
+
+
 _EXIT_PROBE = """
 import atexit, sys, threading, time
 from pathlib import Path
