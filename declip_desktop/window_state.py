@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QByteArray, QCoreApplication, QEvent
 from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QDockWidget
 
 from declip_desktop import settings
 from declip_desktop.overlay_style import DisplayMode, OverlayStyle
@@ -34,7 +35,7 @@ def fit_to_screen(win, available_height: int | None = None) -> None:
         if screen is None:
             return
         available_height = screen.availableGeometry().height()
-    docks = {k: win._docks[k].widget() for k in WHOLE_DOCKS}
+    docks = {k: win.findChild(QDockWidget, f"{k}Dock").widget() for k in WHOLE_DOCKS}
     wanted = {k: w.property("wholeHeight") or w.minimumHeight() for k, w in docks.items()}
     for k, w in docks.items():
         w.setProperty("wholeHeight", wanted[k])

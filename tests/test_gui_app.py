@@ -57,6 +57,8 @@ def test_opening_a_bad_case_folder_says_why_and_keeps_running(qtbot, tmp_path):
 def test_window_fits_a_short_screen_and_keeps_whole_docks_on_a_tall_one(qtbot):
     """The analysis and overlay docks hold their whole content where the screen allows it; on a
     768-px laptop they share what is left and scroll, so the window is never taller than the screen."""
+    from PySide6.QtWidgets import QDockWidget
+
     from declip_desktop import window_state
     from tests.gui_support import close_window, make_window
 
@@ -67,7 +69,7 @@ def test_window_fits_a_short_screen_and_keeps_whole_docks_on_a_tall_one(qtbot):
     assert window_state.shared_dock_heights({"a": 400, "b": 300}, 10**4) == {"a": floor, "b": floor}
 
     w = make_window(qtbot)
-    docks = [w._docks[k].widget() for k in window_state.WHOLE_DOCKS]
+    docks = [w.findChild(QDockWidget, f"{k}Dock").widget() for k in window_state.WHOLE_DOCKS]
     window_state.fit_to_screen(w, 2000)
     whole = [d.minimumHeight() for d in docks]
     assert all(h > floor for h in whole)
