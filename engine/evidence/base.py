@@ -94,23 +94,30 @@ def orient(arr: np.ndarray, orientation: int) -> np.ndarray:
     return np.ascontiguousarray(ops.get(int(orientation or 1), ops[1])(arr))
 
 
-def relative_map(stat: np.ndarray, z_half: float, two_sided: bool = False, mask: np.ndarray | None = None,
-                 min_spread: float = 1e-6) -> np.ndarray:
-    """Deviation of a local statistic from the image's own typical value, mapped to [0, 1].
-
-    z = (stat - median) / (1.4826 * MAD) over the image (or `mask`), a robust z-score; the map is
-    z^2 / (z^2 + z_half^2) for z > 0 (|z| when two-sided), so 0.5 means `z_half` robust standard
-    deviations above the image's level. Measuring against the image itself is what keeps a
-    uniformly noisy or heavily compressed photo from lighting up everywhere."""
+def robust_z(stat: np.ndarray, mask: np.ndarray | None = None, min_spread: float = 1e-6,
+             relative_floor: float = 0.0) -> np.ndarray:
+    """(stat - median) / (1.4826 * MAD) over the image (or `mask`): a robust z-score. The spread is
+    at least `min_spread` and `relative_floor` x |median|."""
     ref = stat[mask] if mask is not None and mask.any() else stat
     ref = np.asarray(ref).ravel()
     if ref.size > 1_000_000:   # the median of a regular sample of a million values is as good, and 10x faster
         ref = ref[:: ref.size // 1_000_000]
     med = float(np.median(ref))
     mad = float(np.median(np.abs(ref - med))) * 1.4826
-    # min_spread: when most of the image is identical (a spread of ~0), a tiny change is not news
-    spread = max(mad, 1e-3 * (abs(med) + 1e-6), float(min_spread))
-    z = (stat - med) / spread
+    spread = max(mad, relative_floor * (abs(med) + 1e-6), float(min_spread))
+    return (stat - med) / spread
+
+
+def relative_map(stat: np.ndarray, z_half: float, two_sided: bool = False, mask: np.ndarray | None = None,
+                 min_spread: float = 1e-6) -> np.ndarray:
+    """Deviation of a local statistic from the image's own typical value, mapped to [0, 1].
+
+    z is the robust z-score over the image (or `mask`, see robust_z); the map is
+    z^2 / (z^2 + z_half^2) for z > 0 (|z| when two-sided), so 0.5 means `z_half` robust standard
+    deviations above the image's level. Measuring against the image itself is what keeps a
+    uniformly noisy or heavily compressed photo from lighting up everywhere."""
+    # the relative floor: when most of the image is identical (a spread of ~0), a tiny change is not news
+    z = robust_z(stat, mask, min_spread=min_spread, relative_floor=1e-3)
     z = np.abs(z) if two_sided else np.maximum(z, 0.0)
     z2 = z.astype(np.float32) ** 2
     return (z2 / (z2 + np.float32(z_half) ** 2)).astype(np.float32)

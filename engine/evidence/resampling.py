@@ -25,7 +25,7 @@ import time
 
 import numpy as np
 
-from .base import EvidenceInput, LayerOutput, relative_map, upsample_blocks, image_score
+from .base import EvidenceInput, LayerOutput, image_score, relative_map, robust_z, upsample_blocks
 
 VERSION = "2.0"
 TITLE = "Resampling (interpolation) traces"
@@ -109,13 +109,6 @@ def band_statistic(y: np.ndarray, block: int, smooth: int):
         weight = cv2.blur(measured.astype(np.float32), k, borderType=cv2.BORDER_REFLECT)
         band = cv2.blur(band, k, borderType=cv2.BORDER_REFLECT) / np.maximum(weight, 1e-6)
     return band, measured
-
-
-def robust_z(a: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
-    """(a - median) / (1.4826 MAD) over the image (or `mask`)."""
-    ref = a[mask] if mask is not None and mask.any() else a
-    med = float(np.median(ref))
-    return (a - med) / max(1.4826 * float(np.median(np.abs(ref - med))), 1e-6)
 
 
 def compute(src: EvidenceInput, block: int = 32, sigma: float = 1.0, z_half: float = 2.5,
