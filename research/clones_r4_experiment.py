@@ -95,7 +95,7 @@ def g2nn_pairs(desc: np.ndarray, k: int, ratio: float, seed: int, groups: np.nda
 def detect_r4(src, max_side=2048, ratio=0.6, knn=10, min_distance=20, ransac_px=3.0, min_inliers=4,
               max_transforms=6, correlation=0.6, min_area=300, contrast=0.01, max_keypoints=9000,
               grow_low=0.3, grow_reach=16, seed=0, enlarge_side=0, clahe=0.0, tile=128, per_tile=0,
-              hier=False, size_bin=1.0, int_bin=32.0):
+              hier=False, size_bin=1.0, int_bin=32.0, model="affine", max_cond=1.5):
     import cv2
     from engine.evidence.clone_regions import confirm, paint, plausible, to_full, working_gray
 
@@ -123,11 +123,20 @@ def detect_r4(src, max_side=2048, ratio=0.6, knn=10, min_distance=20, ransac_px=
             p = np.array([pairs[i] for i in idx])
             a_pts = np.concatenate([pts[p[:, 0]], pts[p[:, 1]]])
             b_pts = np.concatenate([pts[p[:, 1]], pts[p[:, 0]]])
-            a, inl = cv2.estimateAffine2D(a_pts, b_pts, method=cv2.RANSAC, ransacReprojThreshold=ransac_px,
-                                          maxIters=4000, confidence=0.995)
+            fit = cv2.estimateAffinePartial2D if model == "similarity" else cv2.estimateAffine2D
+            a, inl = fit(a_pts, b_pts, method=cv2.RANSAC, ransacReprojThreshold=ransac_px, maxIters=4000,
+                         confidence=0.995)
             if a is None:
                 break
             inl = inl.ravel().astype(bool)
+            if model == "similarity" and inl.sum() >= 3:
+                # a similarity needs 2 points, so a few distinct places cannot make it degenerate; a full
+                # affine refit on its inliers keeps shear where the inliers support it
+                full_a, _ = cv2.estimateAffine2D(a_pts[inl], b_pts[inl], method=cv2.LMEDS)
+                if full_a is not None:
+                    sv = np.linalg.svd(full_a[:, :2], compute_uv=False)
+                    if sv[0] <= max_cond * sv[1]:
+                        a = full_a
             live[idx[inl[: len(idx)] | inl[len(idx):]]] = False
             if inl.sum() < min_inliers or not plausible(a):
                 continue
