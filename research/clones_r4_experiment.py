@@ -2,6 +2,7 @@
 
     python research/clones_r4_experiment.py maps DATA NAME '{"enlarge_side": 2048, "hier": true}'
     python research/clones_r3_experiment.py score DATA NAME            # scoring is round 3's
+    python research/clones_r4_experiment.py time '{"model": "similarity"}'   # 1.2 and a candidate, 12 MP photo
 
 Only how keypoints are found and matched changes; RANSAC, the dense confirmation and the grown areas are
 1.2's (`engine.evidence.clone_regions`). Ideas after Li & Zhou, 'Fast and effective image copy-move forgery
@@ -133,7 +134,7 @@ def detect_r4(src, max_side=2048, ratio=0.6, knn=10, min_distance=20, ransac_px=
                 # a similarity needs 2 points, so a few distinct places cannot make it degenerate; a full
                 # affine refit on its inliers keeps shear where the inliers support it
                 full_a, _ = cv2.estimateAffine2D(a_pts[inl], b_pts[inl], method=cv2.LMEDS)
-                if full_a is not None:
+                if full_a is not None and np.isfinite(full_a).all():
                     sv = np.linalg.svd(full_a[:, :2], compute_uv=False)
                     if sv[0] <= max_cond * sv[1]:
                         a = full_a
@@ -174,7 +175,28 @@ def maps(folder: Path, name: str, params: dict) -> None:
             print(info, flush=True)
 
 
+def timing(params: dict, repeat: int = 2) -> None:
+    """1.2's detector and a candidate on bench_evidence.py's 12 MP photo, best of `repeat`, wall and CPU."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    from bench_evidence import ROOT, make_photo
+    from engine.evidence import prepare
+    from engine.evidence.clones_keypoints import detect
+
+    src, _ = prepare(str(make_photo(ROOT / "build" / "bench" / "evidence-12mp.jpg")))
+    for name, fn in (("1.2", lambda: detect(src)), ("candidate", lambda: detect_r4(src, **params))):
+        best = None
+        for _ in range(repeat):
+            w, c = time.perf_counter(), time.process_time()
+            fn()
+            w, c = time.perf_counter() - w, time.process_time() - c
+            best = (w, c) if best is None or w < best[0] else best
+        print(f"{name}: wall {best[0]:.2f} s, cpu {best[1]:.2f} s", flush=True)
+
+
 if __name__ == "__main__":
-    if sys.argv[1] != "maps":
+    if sys.argv[1] == "maps":
+        maps(Path(sys.argv[2]), sys.argv[3], json.loads(sys.argv[4]))
+    elif sys.argv[1] == "time":
+        timing(json.loads(sys.argv[2]), int(sys.argv[3]) if len(sys.argv) > 3 else 2)
+    else:
         raise SystemExit(__doc__)
-    maps(Path(sys.argv[2]), sys.argv[3], json.loads(sys.argv[4]))
