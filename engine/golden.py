@@ -6,6 +6,7 @@ validation); "this installation gives the validated results" must be shown, not 
 
 Golden set (resources/validation/golden.json, made by scripts/make_golden_set.py):
   items     the bundled samples plus small constructed images, each with its SHA-256
+  layers    every evidence layer's outputs on the items (engine/golden_layers.py)
   models    {model id: {weights {role: sha256}, mode, items [{name, score, map (64x64 float16,
             base64, the map area-averaged), map_mean}]}}: the maps as the reference machine made them
   tolerances {"<device>/<precision>": largest allowed difference of any 64x64 map cell or score}
@@ -82,7 +83,7 @@ class ItemResult:
 
     def line(self) -> str:
         state = "PASS" if self.ok else "FAIL"
-        diff = f"largest difference {self.max_diff:.2e} (tolerance {self.tolerance:.0e})" if self.max_diff is not None else ""
+        diff = f"largest difference {self.max_diff:.2e} (tolerance {self.tolerance:g})" if self.max_diff is not None else ""
         return f"{state}  {self.name:<28} {diff}{'  ' + self.problem if self.problem else ''}".rstrip()
 
 
@@ -105,14 +106,14 @@ class Validation:
                 and not self.problems)
 
     def record(self, golden_sha256: str) -> dict:
-        from .versions import software_versions
+        from .evidence import library_versions  # the app's versions plus the layers' libraries
 
         return {"tool": "declip validate", "schema": 1, "created_utc": self.created_utc,
                 "result": "PASS" if self.ok else "FAIL",
                 "machine": {"host": socket.gethostname(), "os": f"{platform.system()} {platform.release()}",
                             "platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                             "cpus": os.cpu_count()},
-                "versions": software_versions(),
+                "versions": library_versions(),
                 "device": {"device": self.device, "name": self.device_name, "precision": self.precision},
                 "model": {"id": self.model_id, "name": self.model_name, "files": self.files},
                 "golden_set_sha256": golden_sha256,
@@ -175,6 +176,10 @@ def run_validation(model: str | Path | None = None, device: str = "cpu", precisi
             v.problems.append(f"model did not load: {exc}")
     tol = tolerance_for(golden, v.device or str(device), v.precision or precision)
     refs = {r["name"]: r for r in (ref or {}).get("items", [])}
+    from .evidence import LAYER_NAMES
+    from .golden_layers import check_layer
+
+    total = len(items) + len(LAYER_NAMES)
     for k, it in enumerate(items):
         if cancel and cancel():
             from .errors import Cancelled
@@ -182,7 +187,12 @@ def run_validation(model: str | Path | None = None, device: str = "cpu", precisi
             raise Cancelled("validation cancelled")
         v.items.append(_check_item(det, it, refs.get(it["name"]), golden_folder, ref, tol))
         if progress:
-            progress(k + 1, len(items), it["name"])
+            progress(k + 1, total, it["name"])
+    # the evidence layers need no model: they are checked whatever the model's state
+    for k, layer in enumerate(LAYER_NAMES):
+        v.items.append(check_layer(layer, golden, golden_folder, cancel))
+        if progress:
+            progress(len(items) + k + 1, total, f"layer {layer}")
     return v
 
 
