@@ -17,7 +17,7 @@ from typing import Callable
 
 import numpy as np
 
-from .golden import ItemResult, compact_map, decode_map, encode_map
+from .golden_items import ItemResult, compact_map, decode_map, encode_map
 
 # Most layers are integer JPEG codecs and float arithmetic that agree to ~1e-6 between builds. SIFT
 # (clones) does not: OpenCV picks SIMD code by CPU, and its keypoints, so the grown copy areas,

@@ -26,7 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from engine.atomic import write_text_atomic  # noqa: E402
-from engine.golden import GOLDEN_FILE, compact_map, encode_map, golden_dir, load_golden  # noqa: E402
+from engine.golden import GOLDEN_FILE, golden_dir, load_golden  # noqa: E402
+from engine.golden_items import compact_map, encode_map  # noqa: E402
 from engine.golden_layers import LAYER_TOLERANCES, record_layers  # noqa: E402
 
 SAMPLES = ("astronaut.jpg", "astronaut_splice.jpg", "chelsea.jpg", "chelsea_copy_move.jpg", "coffee.jpg")

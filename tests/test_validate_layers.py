@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from engine.evidence import LAYER_NAMES, info
-from engine.golden import decode_map, encode_map, golden_dir, load_golden
+from engine.golden import golden_dir, load_golden
+from engine.golden_items import decode_map, encode_map
 from engine.golden_layers import check_layer
 
 
