@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -93,12 +94,30 @@ def g2nn_pairs(desc: np.ndarray, k: int, ratio: float, seed: int, groups: np.nda
     return pairs
 
 
+def similarity_first(a_pts: np.ndarray, b_pts: np.ndarray, ransac_px: float, max_cond: float = 1.5):
+    """RANSAC over similarities (rotation, uniform scale, shift): 2 points make one, so a few distinct
+    places cannot make it degenerate; a full affine refit on its inliers keeps shear where they support it."""
+    import cv2
+
+    a, inl = cv2.estimateAffinePartial2D(a_pts, b_pts, method=cv2.RANSAC, ransacReprojThreshold=ransac_px,
+                                         maxIters=4000, confidence=0.995)
+    if a is not None and inl.sum() >= 3:
+        keep = inl.ravel().astype(bool)
+        full_a, _ = cv2.estimateAffine2D(a_pts[keep], b_pts[keep], method=cv2.LMEDS)
+        if full_a is not None and np.isfinite(full_a).all():
+            sv = np.linalg.svd(full_a[:, :2], compute_uv=False)
+            if sv[0] <= max_cond * sv[1]:
+                a = full_a
+    return a, inl
+
+
 def detect_r4(src, max_side=2048, ratio=0.6, knn=10, min_distance=20, ransac_px=3.0, min_inliers=4,
               max_transforms=6, correlation=0.6, min_area=300, contrast=0.01, max_keypoints=9000,
               grow_low=0.3, grow_reach=16, seed=0, enlarge_side=0, clahe=0.0, tile=128, per_tile=0,
               hier=False, size_bin=1.0, int_bin=32.0, model="affine", max_cond=1.5):
     import cv2
-    from engine.evidence.clone_regions import confirm, paint, plausible, to_full, working_gray
+    from engine.evidence.clone_regions import confirm, paint, to_full, working_gray
+    from engine.evidence.clones_keypoints import ransac_affine, sequential_fits
 
     t0 = time.perf_counter()
     gray, scale = working_gray(src.rgb, max_side)
@@ -115,33 +134,10 @@ def detect_r4(src, max_side=2048, ratio=0.6, knn=10, min_distance=20, ransac_px=
                                np.floor(mean[xy[:, 1], xy[:, 0]] / int_bin)], 1).astype(np.int64)
         pairs = [(i, j) for i, j in g2nn_pairs(desc, knn, ratio, seed, groups)
                  if np.hypot(*(pts[i] - pts[j])) >= min_distance]
-        live = np.ones(len(pairs), bool)
         g32 = gray.astype(np.float32)
-        for _ in range(max_transforms):
-            idx = np.flatnonzero(live)
-            if len(idx) < min_inliers:
-                break
-            p = np.array([pairs[i] for i in idx])
-            a_pts = np.concatenate([pts[p[:, 0]], pts[p[:, 1]]])
-            b_pts = np.concatenate([pts[p[:, 1]], pts[p[:, 0]]])
-            fit = cv2.estimateAffinePartial2D if model == "similarity" else cv2.estimateAffine2D
-            a, inl = fit(a_pts, b_pts, method=cv2.RANSAC, ransacReprojThreshold=ransac_px, maxIters=4000,
-                         confidence=0.995)
-            if a is None:
-                break
-            inl = inl.ravel().astype(bool)
-            if model == "similarity" and inl.sum() >= 3:
-                # a similarity needs 2 points, so a few distinct places cannot make it degenerate; a full
-                # affine refit on its inliers keeps shear where the inliers support it
-                full_a, _ = cv2.estimateAffine2D(a_pts[inl], b_pts[inl], method=cv2.LMEDS)
-                if full_a is not None and np.isfinite(full_a).all():
-                    sv = np.linalg.svd(full_a[:, :2], compute_uv=False)
-                    if sv[0] <= max_cond * sv[1]:
-                        a = full_a
-            live[idx[inl[: len(idx)] | inl[len(idx):]]] = False
-            if inl.sum() < min_inliers or not plausible(a):
-                continue
-            ok = confirm(g32, a, a_pts[inl], b_pts[inl], min_distance, correlation, min_area, grow_low, grow_reach)
+        fit = partial(similarity_first, max_cond=max_cond) if model == "similarity" else ransac_affine
+        for a, a_in, b_in in sequential_fits(pts, pairs, min_inliers, max_transforms, ransac_px, fit):
+            ok = confirm(g32, a, a_in, b_in, min_distance, correlation, min_area, grow_low, grow_reach)
             if ok is None:
                 continue
             srcm, tgt, ncc_s, ncc_t, st = ok
