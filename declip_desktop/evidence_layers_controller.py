@@ -33,7 +33,8 @@ class LayerHost:
     describe: Callable[[str | None], None] = lambda text: None  # says elsewhere which layer is on screen
     failing: Callable[[], set] = set           # layers of the item that failed the last verification
     stored_record: Callable[[str, dict], None] = lambda eid, record: None  # a layer (re)stored in the case
-    reveal: Callable[[], None] = lambda: None  # bring the layer details (how to read, pairs, table) to the front
+    reveal: Callable[[], None] = lambda: None  # bring the layer details (how to read, pairs) to the front
+    reveal_corroboration: Callable[[], None] = lambda: None  # bring the corroboration table to the front
 
 
 @dataclass
@@ -176,7 +177,7 @@ class EvidenceLayersController(QObject):
         eid, regions = result
         if eid == self.host.current_id():
             self.panel.set_corroboration(regions)
-            self.host.reveal()
+            self.host.reveal_corroboration()
             self.corroborated.emit(eid, regions)
 
     def _pinned(self) -> list[str]:
@@ -449,5 +450,6 @@ def wire_layers(win, current_id: Callable[[], str | None], show_learned: Callabl
                      failing=lambda: {r.model_id[len("evidence-"):] for r in win.display.untrusted(current_id() or "")
                                       if r.mode == "evidence"},
                      stored_record=win.display.record_stored,
-                     reveal=dock.raise_)  # a closed dock stays closed; a tab behind Metadata comes forward
+                     reveal=dock.raise_,  # a closed dock stays closed; a tab behind Metadata comes forward
+                     reveal_corroboration=win._docks["corroboration"].raise_)
     return EvidenceLayersController(win.layerPanel, host, win)

@@ -109,7 +109,7 @@ class MainWindow(QMainWindow):
         from declip_desktop.docks.layer_panel import LayerPanel
 
         # The layer selector heads the overlay dock; what the shown layer means (how to read it,
-        # clone pairs, the corroboration table) gets a dock of its own, beside the metadata.
+        # clone pairs) gets a dock of its own, beside the metadata, and so does the corroboration table.
         self.layerPanel = LayerPanel()
         self.overlayPanel.layout().insertWidget(0, self.layerPanel)
 
@@ -120,6 +120,7 @@ class MainWindow(QMainWindow):
             ("evidence", "Evidence", self.evidenceList, left), ("analysis", "Analysis", self.analysisPanel, right),
             ("overlay", "Overlay", self.overlayPanel, right), ("finding", "Finding", self.findingPanel, right),
             ("metadata", "Metadata", self.metadataView, left), ("layer", "Evidence layer", self.layerPanel.details, left),
+            ("corroboration", "Corroboration", self.layerPanel.corroboration, left),
             ("problems", "Problems", self.problemsPanel, bottom),
         ):
             dock = QDockWidget(title, self, objectName=f"{key}Dock")
@@ -132,6 +133,7 @@ class MainWindow(QMainWindow):
         self._docks["problems"].hide()  # shown when there is a problem to read
         self._docks["layer"].widget().setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.tabifyDockWidget(self._docks["metadata"], self._docks["layer"])
+        self.tabifyDockWidget(self._docks["layer"], self._docks["corroboration"])
         self._docks["metadata"].raise_()
         self.resizeDocks([self._docks["evidence"], self._docks["analysis"]], [330, 360], Qt.Orientation.Horizontal)
         self.resizeDocks([self._docks["evidence"], self._docks["metadata"]], [520, 300], Qt.Orientation.Vertical)

@@ -6,6 +6,8 @@ validation); "this installation gives the validated results" must be shown, not 
 
 Golden set (resources/validation/golden.json, made by scripts/make_golden_set.py):
   items     the bundled samples plus small constructed images, each with its SHA-256
+  layers    every evidence layer's outputs on the items (engine/golden_layers.py; the shared
+            map codec and PASS/FAIL row in engine/golden_items.py)
   models    {model id: {weights {role: sha256}, mode, items [{name, score, map (64x64 float16,
             base64, the map area-averaged), map_mean}]}}: the maps as the reference machine made them
   tolerances {"<device>/<precision>": largest allowed difference of any 64x64 map cell or score}
@@ -14,7 +16,6 @@ so a changed weights file can never pass.
 """
 from __future__ import annotations
 
-import base64
 import json
 import os
 import platform
@@ -27,9 +28,9 @@ from typing import Callable
 import numpy as np
 
 from .errors import DeclipError
+from .golden_items import ItemResult, compact_map, decode_map
 
 GOLDEN_FILE = "golden.json"
-MAP_SIDE = 64
 RECORD_PREFIX = "validation-"
 
 
@@ -46,44 +47,12 @@ def records_dir(home: Path | None = None) -> Path:
     return Path(home or declip_home()) / "validation"
 
 
-def compact_map(prob: np.ndarray, side: int = MAP_SIDE) -> np.ndarray:
-    """The map area-averaged to side x side (float32), what the references store as float16."""
-    from PIL import Image
-
-    img = Image.fromarray(np.asarray(prob, np.float32), mode="F")
-    return np.asarray(img.resize((side, side), Image.BOX), np.float32)
-
-
-def encode_map(a: np.ndarray) -> str:
-    return base64.b64encode(np.asarray(a, "<f2").tobytes()).decode("ascii")
-
-
-def decode_map(text: str, side: int = MAP_SIDE) -> np.ndarray:
-    return np.frombuffer(base64.b64decode(text), "<f2").astype(np.float32).reshape(side, side)
-
-
 def load_golden(folder: Path | None = None) -> dict:
     p = Path(folder or golden_dir()) / GOLDEN_FILE
     try:
         return json.loads(p.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise DeclipError(f"{p}: golden set not readable ({type(exc).__name__}); reinstall the application") from None
-
-
-@dataclass
-class ItemResult:
-    name: str
-    ok: bool
-    max_diff: float | None = None
-    tolerance: float | None = None
-    score: float | None = None
-    reference_score: float | None = None
-    problem: str = ""
-
-    def line(self) -> str:
-        state = "PASS" if self.ok else "FAIL"
-        diff = f"largest difference {self.max_diff:.2e} (tolerance {self.tolerance:.0e})" if self.max_diff is not None else ""
-        return f"{state}  {self.name:<28} {diff}{'  ' + self.problem if self.problem else ''}".rstrip()
 
 
 @dataclass
@@ -105,14 +74,14 @@ class Validation:
                 and not self.problems)
 
     def record(self, golden_sha256: str) -> dict:
-        from .versions import software_versions
+        from .evidence import library_versions  # the app's versions plus the layers' libraries
 
         return {"tool": "declip validate", "schema": 1, "created_utc": self.created_utc,
                 "result": "PASS" if self.ok else "FAIL",
                 "machine": {"host": socket.gethostname(), "os": f"{platform.system()} {platform.release()}",
                             "platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                             "cpus": os.cpu_count()},
-                "versions": software_versions(),
+                "versions": library_versions(),
                 "device": {"device": self.device, "name": self.device_name, "precision": self.precision},
                 "model": {"id": self.model_id, "name": self.model_name, "files": self.files},
                 "golden_set_sha256": golden_sha256,
@@ -175,6 +144,10 @@ def run_validation(model: str | Path | None = None, device: str = "cpu", precisi
             v.problems.append(f"model did not load: {exc}")
     tol = tolerance_for(golden, v.device or str(device), v.precision or precision)
     refs = {r["name"]: r for r in (ref or {}).get("items", [])}
+    from .evidence import LAYER_NAMES
+    from .golden_layers import check_layer
+
+    total = len(items) + len(LAYER_NAMES)
     for k, it in enumerate(items):
         if cancel and cancel():
             from .errors import Cancelled
@@ -182,7 +155,12 @@ def run_validation(model: str | Path | None = None, device: str = "cpu", precisi
             raise Cancelled("validation cancelled")
         v.items.append(_check_item(det, it, refs.get(it["name"]), golden_folder, ref, tol))
         if progress:
-            progress(k + 1, len(items), it["name"])
+            progress(k + 1, total, it["name"])
+    # the evidence layers need no model: they are checked whatever the model's state
+    for k, layer in enumerate(LAYER_NAMES):
+        v.items.append(check_layer(layer, golden, golden_folder, cancel))
+        if progress:
+            progress(len(items) + k + 1, total, f"layer {layer}")
     return v
 
 

@@ -2,11 +2,13 @@
 """Record the golden set that `declip validate` checks an installation against.
 
     PYTHONPATH=. python scripts/make_golden_set.py [MODEL_ID ...]   (default: declip-lite2-default)
+    PYTHONPATH=. python scripts/make_golden_set.py --layers-only     (after a layer's version changes)
 
 Writes resources/validation/images/*.png (small constructed images: flat areas, hard edges, a
 pasted patch, noise; made from arithmetic, no randomness) and resources/validation/golden.json:
-the items with their SHA-256, and per model the maps (64x64, float16) and scores this machine
-makes on CPU at exact precision. Run it again only when a model's weights change on purpose,
+the items with their SHA-256, per model the maps (64x64, float16) and scores this machine
+makes on CPU at exact precision, and every evidence layer's maps and scores on the same items.
+--layers-only records the layers again and keeps the items and the models' references as they are. Run it again only when a model's weights change on purpose,
 and say so in the commit: the references are the validated behaviour.
 """
 from __future__ import annotations
@@ -24,7 +26,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from engine.atomic import write_text_atomic  # noqa: E402
-from engine.golden import GOLDEN_FILE, compact_map, encode_map, golden_dir  # noqa: E402
+from engine.golden import GOLDEN_FILE, golden_dir, load_golden  # noqa: E402
+from engine.golden_items import compact_map, encode_map  # noqa: E402
+from engine.golden_layers import LAYER_TOLERANCES, record_layers  # noqa: E402
 
 SAMPLES = ("astronaut.jpg", "astronaut_splice.jpg", "chelsea.jpg", "chelsea_copy_move.jpg", "coffee.jpg")
 # Largest allowed difference per device/precision: exact CPU runs differ only by float rounding
@@ -75,12 +79,35 @@ def main(model_ids: list[str]) -> None:
             print(f"{mid} {it['name']}: score {res.score:.4f}")
         models[mid] = {"weights": {f["role"]: f.get("sha256") for f in det.card.files}, "mode": "paper",
                        "device": "cpu", "precision": "exact", "items": refs}
-    golden = {"schema": 1, "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-              "software": software_versions(), "map_side": 64, "tolerances": TOLERANCES, "items": items,
-              "models": models}
-    write_text_atomic(folder / GOLDEN_FILE, json.dumps(golden, indent=1) + "\n")
-    print(f"wrote {folder / GOLDEN_FILE}")
+    golden = {"schema": 1, "created_utc": now(), "software": software_versions(), "map_side": 64,
+              "tolerances": TOLERANCES, "items": items, "models": models}
+    write(dict(golden, **layers_part(items)))
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def layers_part(items: list[dict]) -> dict:
+    from engine.evidence import library_versions
+
+    return {"layers_recorded_utc": now(), "layers_software": library_versions(),
+            "layer_tolerances": LAYER_TOLERANCES, "layers": record_layers(items, golden_dir())}
+
+
+def write(golden: dict) -> None:
+    path = golden_dir() / GOLDEN_FILE
+    write_text_atomic(path, json.dumps(golden, indent=1) + "\n")
+    print(f"wrote {path}")
+
+
+def layers_only() -> None:
+    golden = load_golden()
+    write(dict(golden, **layers_part(golden["items"])))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:] or ["declip-lite2-default"])
+    if sys.argv[1:] == ["--layers-only"]:
+        layers_only()
+    else:
+        main(sys.argv[1:] or ["declip-lite2-default"])

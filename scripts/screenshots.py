@@ -229,7 +229,7 @@ def layer_shots(app, w, shot, splice_row: int) -> None:
     w.layerPanel.corroborateButton.click()
     wait_until(app, lambda: bool(done) or "Compare maps:" in w.layerPanel.layerStatusLabel.text(), settle=SETTLE)
     w.layerPanel.corroborationTable.selectRow(0)
-    scroll_to(w.layerPanel.corroborationTable)
+    wait_until(app, lambda: True, settle=SETTLE)
     shot(w, "layers-corroboration")
     # An analysis whose map was altered on disk after it was stored: verify names it.
     case = w.case

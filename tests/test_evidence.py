@@ -282,3 +282,22 @@ def test_clones_dedupe_option_still_finds_a_rotated_copy(tmp_path):
     data, suffix, both, src, tgt = ec.clones_case(angle=20.0)
     res, _ = _run(tmp_path, (data, suffix, both), "clones", dedupe=True)
     assert ec.iou(_flag(res), both) >= 0.5 and res.metadata["parameters"]["dedupe"] is True
+
+
+def test_clone_sequential_fits_find_each_copy_transform_once():
+    # two copies with different maps among matched points: one hypothesis each, in either orientation
+    from engine.evidence.clones_keypoints import sequential_fits
+
+    rng = np.random.default_rng(1)
+    src1, src2 = rng.uniform(0, 100, (12, 2)), rng.uniform(300, 400, (8, 2))
+    rot = np.array([[np.cos(0.3), -np.sin(0.3)], [np.sin(0.3), np.cos(0.3)]])
+    dst1, dst2 = src1 @ rot.T + [200, 10], src2 + [-250, 40]
+    pts = np.float32(np.concatenate([src1, dst1, src2, dst2]))
+    pairs = [(i, 12 + i) for i in range(12)] + [(24 + i, 32 + i) for i in range(8)]
+    fits = list(sequential_fits(pts, pairs, min_inliers=4, max_transforms=6, ransac_px=1.0))
+    assert len(fits) == 2
+    found = []
+    for a, s_in, d_in in fits:
+        assert np.allclose(s_in @ a[:, :2].T + a[:, 2], d_in, atol=1.0)
+        found.append(len(s_in))
+    assert sorted(found) == [8, 12]   # every pair of each copy, once (in the orientation RANSAC chose)

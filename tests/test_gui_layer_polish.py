@@ -159,6 +159,11 @@ def test_corroboration_row_draws_its_region(qtbot, tmp_path):
     regions = comp.args[1]
     table = win.layerPanel.corroborationTable
     assert regions and table.rowCount() == len(regions) and table.columnCount() == 3
+    # the table has its own tab, brought in front of Metadata and Evidence layer when the result comes
+    dock = win._docks["corroboration"]
+    assert dock.widget() is win.layerPanel.corroboration and table.isVisibleTo(dock)
+    assert win.tabifiedDockWidgets(dock) and not dock.visibleRegion().isEmpty()
+    assert win._docks["metadata"].visibleRegion().isEmpty()
     assert win.layers._region_item is None  # nothing drawn until a row is chosen
     table.selectRow(0)
     item = win.layers._region_item
@@ -197,7 +202,8 @@ def test_no_image_is_not_called_not_analysed(qtbot):
 def test_choosing_a_layer_brings_its_explanation_forward(qtbot, tmp_path):
     win, eid = window_on_clones(qtbot, tmp_path)
     dock, how = win._docks["layer"], win.layerPanel.howToReadLabel
-    assert win.tabifiedDockWidgets(dock) == [win._docks["metadata"]]  # a tab beside Metadata
+    # a tab beside Metadata and Corroboration
+    assert set(win.tabifiedDockWidgets(dock)) == {win._docks["metadata"], win._docks["corroboration"]}
     assert dock.visibleRegion().isEmpty()  # Metadata is in front until a layer is shown
     choose_layer(qtbot, win, "clones")
     qtbot.wait(50)

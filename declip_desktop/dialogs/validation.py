@@ -23,7 +23,7 @@ def result_html(v, record: dict, written: list[str]) -> str:
     rows = "".join(f"<tr><td>{'PASS' if f['ok'] else '<b>FAIL</b>'}</td><td>file {e(f['name'])}</td>"
                    f"<td>{'matches the card' if f['ok'] else 'differs from the card'}</td></tr>" for f in v.files)
     rows += "".join(f"<tr><td>{'PASS' if i.ok else '<b>FAIL</b>'}</td><td>{e(i.name)}</td><td>"
-                    + (f"largest difference {i.max_diff:.1e} (tolerance {i.tolerance:.0e})" if i.max_diff is not None else "")
+                    + (f"largest difference {i.max_diff:.1e} (tolerance {i.tolerance:g})" if i.max_diff is not None else "")
                     + (f" {e(i.problem)}" if i.problem else "") + "</td></tr>" for i in v.items)
     problems = "".join(f"<p style='color:{colour}'>{e(p)}</p>" for p in v.problems)
     return (f"<h3 style='color:{colour}'>Validation {record['result']}</h3>"

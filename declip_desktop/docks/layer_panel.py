@@ -1,6 +1,6 @@
 """Evidence-layer selector for the overlay dock: which map is shown (the learned map or one of
 the classical layers), progress and cancel while a layer is computed, the layer's "How to read
-this" text and limits, and, for `clones`, its source/target pairs. Widgets only; the work is in
+this" text and limits, for `clones` its source/target pairs, and the corroboration table. Widgets only; the work is in
 declip_desktop/evidence_layers_controller.py."""
 from __future__ import annotations
 
@@ -114,8 +114,8 @@ class LayerPanel(QWidget):
         # controls stay short enough to be in view.
         self.details = QWidget(objectName="layerDetails")
         self.detailsHint = QLabel("Choose an evidence layer in the Overlay dock's Map list: how to read it, its "
-                                  "limits and parameters show here. Compare maps lists the regions that each "
-                                  "stored map flags and where they agree.", objectName="layerDetailsHint")
+                                  "limits and parameters show here. The Corroboration tab lists the regions that "
+                                  "each stored map flags and where they agree.", objectName="layerDetailsHint")
         self.detailsHint.setWordWrap(True)
         self.detailsHint.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         dl = QVBoxLayout(self.details)
@@ -146,13 +146,25 @@ class LayerPanel(QWidget):
         self.regionLabel.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.regionLabel.hide()
         self._regions: list = []
-        self.corroborationTable.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.corroborationTable.setMinimumHeight(120)
+        self.corroborationTable.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Expanding)
+        self.corroborationTable.setMinimumHeight(90)
         self.corroborationTable.hide()
-        dl.addWidget(self.corroborateButton)
-        dl.addWidget(self.corroborationTable)
-        dl.addWidget(self.regionLabel)
         dl.addStretch(1)
+        # The corroboration table gets a panel (and a dock) of its own: below the long how-to-read
+        # text it was scrolled out of view, and it is about every map of the item, not the shown one.
+        self.corroboration = QWidget(objectName="corroborationPanel")
+        self.corroborationHint = QLabel("Compare maps lists each region that the learned map or a stored evidence "
+                                        "layer flags at its threshold, its share of the image, and which other maps "
+                                        "flag the same place. Select a row to draw its box on the image.",
+                                        objectName="corroborationHint")
+        self.corroborationHint.setWordWrap(True)
+        self.corroborationHint.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        cl = QVBoxLayout(self.corroboration)
+        cl.addWidget(self.corroborationHint)
+        cl.addWidget(self.corroborateButton)
+        cl.addWidget(self.corroborationTable, 1)
+        cl.addWidget(self.regionLabel)
+        cl.addStretch(0)
 
         self.layerCombo.currentIndexChanged.connect(lambda *_: self.layerChosen.emit(self.layer()))
         self.layerCancelButton.clicked.connect(self.cancelRequested)

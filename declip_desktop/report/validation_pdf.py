@@ -42,7 +42,7 @@ def write_validation_pdf(record: dict, path: Path) -> Path:
     for i in record.get("items", []):
         rows.append([Paragraph(_esc(i["name"]), small), "PASS" if i["ok"] else "FAIL",
                      "—" if i.get("max_diff") is None else f"{i['max_diff']:.2e}",
-                     "—" if i.get("tolerance") is None else f"{i['tolerance']:.0e}", Paragraph(_esc(i.get("problem") or ""), small)])
+                     "—" if i.get("tolerance") is None else f"{i['tolerance']:g}", Paragraph(_esc(i.get("problem") or ""), small)])
     it = Table(rows, colWidths=[45 * mm, 15 * mm, 30 * mm, 20 * mm, 62 * mm], repeatRows=1)
     style = [("FONTSIZE", (0, 0), (-1, -1), 7.5), ("VALIGN", (0, 0), (-1, -1), "MIDDLE"), ("GRID", (0, 0), (-1, -1), 0.25, colors.grey),
              ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#eef1f4"))]
@@ -56,7 +56,11 @@ def write_validation_pdf(record: dict, path: Path) -> Path:
         "Each golden item is analysed and its map, area-averaged to 64 x 64, compared with the map recorded "
         "for these exact weights when the golden set was made (resources/validation/golden.json); an item passes "
         "when no cell and not the score differ by more than the tolerance for this device and precision. The "
-        "model's files are re-hashed against its card first. The JSON record beside this PDF holds every figure.",
+        "model's files are re-hashed against its card first. Each evidence layer ('layer NAME') is run with its "
+        "default parameters on every golden item and compared the same way, with its own tolerance (wider for "
+        "clones, whose SIFT keypoints depend on the CPU's vector instructions; its number of copy pairs must match "
+        "exactly), and must refuse the items it refused when recorded. The JSON record beside this PDF holds every "
+        "figure.",
         small)]
 
     def build(tmp: Path) -> None:

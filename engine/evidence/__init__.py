@@ -80,7 +80,8 @@ def parse_layers(text: str) -> list[str]:
     return [n for n in LAYER_NAMES if n in names]
 
 
-def _versions() -> dict[str, str]:
+def library_versions() -> dict[str, str]:
+    """The software versions a layer result records: the app's plus OpenCV, SciPy and jpeglib."""
     from importlib import metadata
 
     from ..versions import software_versions
@@ -158,7 +159,7 @@ def run(name: str, image: Any, data: bytes | None = None, **params) -> AnalysisR
         "parameters": out.parameters,
         "details": out.details,
         "timings": {"load_s": t1 - t0, **{k: float(v) for k, v in out.timings.items()}, "total_s": total},
-        "versions": _versions(),
+        "versions": library_versions(),
         "image": image_info,
         "created_utc": utc_now(),
     }
@@ -179,4 +180,4 @@ def run_many(names: list[str], image: Any, data: bytes | None = None,
 
 
 __all__ = ["DEFAULT_THRESHOLDS", "EvidenceError", "JPEG_LAYERS", "LAYER_NAMES", "LayerInfo", "NotApplicable",
-           "check_params", "info", "layers", "parse_layers", "prepare", "run", "run_many"]
+           "check_params", "info", "layers", "library_versions", "parse_layers", "prepare", "run", "run_many"]

@@ -55,6 +55,37 @@ def unique_pairs(pts: np.ndarray, pairs: list[tuple[int, int]]) -> list[tuple[in
     return out
 
 
+def ransac_affine(a_pts: np.ndarray, b_pts: np.ndarray, ransac_px: float):
+    """The affine map (2x3) that RANSAC finds for the most point pairs, and its inlier mask (N x 1)."""
+    import cv2
+
+    return cv2.estimateAffine2D(a_pts, b_pts, method=cv2.RANSAC, ransacReprojThreshold=ransac_px, maxIters=4000,
+                                confidence=0.995)
+
+
+def sequential_fits(pts: np.ndarray, pairs: list[tuple[int, int]], min_inliers: int, max_transforms: int,
+                    ransac_px: float, fit=ransac_affine):
+    """Sequential RANSAC over matched keypoints: the map explaining the most pairs is a hypothesis, its
+    pairs are removed and the search repeats. Each pair enters in both directions, so the map's
+    orientation is free. Yields (map, source points, target points) for each plausible map with at
+    least `min_inliers` inliers; `fit(a_pts, b_pts, ransac_px)` returns (map, inlier mask)."""
+    live = np.ones(len(pairs), bool)
+    for _ in range(max_transforms):
+        idx = np.flatnonzero(live)
+        if len(idx) < min_inliers:
+            return
+        p = np.array([pairs[i] for i in idx])
+        a_pts = np.concatenate([pts[p[:, 0]], pts[p[:, 1]]])
+        b_pts = np.concatenate([pts[p[:, 1]], pts[p[:, 0]]])
+        a, inl = fit(a_pts, b_pts, ransac_px)
+        if a is None:
+            return
+        inl = inl.ravel().astype(bool)
+        live[idx[inl[: len(idx)] | inl[len(idx):]]] = False
+        if inl.sum() >= min_inliers and plausible(a):
+            yield a, a_pts[inl], b_pts[inl]
+
+
 def detect(src: EvidenceInput, max_side: int = 2048, ratio: float = 0.6, knn: int = 10, min_distance: int = 20,
            ransac_px: float = 3.0, min_inliers: int = 4, max_transforms: int = 6, correlation: float = 0.6,
            min_area: int = 300, contrast: float = 0.01, max_keypoints: int = 9000, grow_low: float = 0.3,
@@ -84,32 +115,14 @@ def detect(src: EvidenceInput, max_side: int = 2048, ratio: float = 0.6, knn: in
         if dedupe:
             pairs = unique_pairs(pts, pairs)
         n_matches = len(pairs)
-        live = np.ones(len(pairs), bool)
         g32 = gray.astype(np.float32)
-        for _ in range(max_transforms):
-            idx = np.flatnonzero(live)
-            if len(idx) < min_inliers:
-                break
-            p = np.array([pairs[i] for i in idx])
-            a_pts = np.concatenate([pts[p[:, 0]], pts[p[:, 1]]])
-            b_pts = np.concatenate([pts[p[:, 1]], pts[p[:, 0]]])
-            a, inl = cv2.estimateAffine2D(a_pts, b_pts, method=cv2.RANSAC, ransacReprojThreshold=ransac_px,
-                                          maxIters=4000, confidence=0.995)
-            if a is None:
-                break
-            inl = inl.ravel().astype(bool)
-            hit = inl[: len(idx)] | inl[len(idx):]
-            live[idx[hit]] = False
-            if inl.sum() < min_inliers:
-                continue
-            if not plausible(a):
-                continue
-            ok = confirm(g32, a, a_pts[inl], b_pts[inl], min_distance, correlation, min_area, grow_low, grow_reach)
+        for a, a_in, b_in in sequential_fits(pts, pairs, min_inliers, max_transforms, ransac_px):
+            ok = confirm(g32, a, a_in, b_in, min_distance, correlation, min_area, grow_low, grow_reach)
             if ok is None:
                 continue
             srcm, tgt, ncc_s, ncc_t, st = ok
             prob = paint(paint(prob, tgt, ncc_t, st), srcm, ncc_s, st)
-            pairs_out.append(pair_record("keypoints", srcm, tgt, a, scale, matches=int(inl.sum()),
+            pairs_out.append(pair_record("keypoints", srcm, tgt, a, scale, matches=len(a_in),
                                          correlation=round(st, 4)))
     t2 = time.perf_counter()
     full = np.clip(to_full(prob, src.height, src.width), 0, 1)
