@@ -27,9 +27,11 @@ import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "research"))
+# round 27's synth sets (round 26's folders) and its reading of their manifest's kinds
+from image_decision_experiment import SETS, ious_by_kind, kinds_of  # noqa: E402
 
 MODEL = ROOT / "resources/models/declip-lite2-default"
-SETS = {"v2": Path("/work/wt-37m/build/r26/synth"), "v1": Path("/work/wt-37m/build/r26/synth-v1")}
 R27 = Path("/work/wt-37g/build/r27")  # round 27's cache of the shipped (mean) logits, read-only
 OUT = ROOT / "build/r29"
 N_MEMBERS = 5
@@ -142,13 +144,6 @@ def parse_cand(s: str):
     raise ValueError(s)
 
 
-def kinds_of(set_name: str, paths) -> np.ndarray:
-    root = SETS[set_name]
-    items = json.loads((root / "manifest.json").read_text())["items"]
-    kind = {str(root / it["image"]): it["kind"] for it in items}
-    return np.array(["authentic" if kind[str(p)] == "real" else kind[str(p)] for p in paths])
-
-
 def fused_maps(z: dict, kind, param, area) -> np.ndarray:
     f = fuse(torch.from_numpy(z["members"]), kind, param).numpy()
     return np.stack([drop_small(m, area) for m in f]) if area else f
@@ -157,7 +152,6 @@ def fused_maps(z: dict, kind, param, area) -> np.ndarray:
 def official(name: str, z: dict, maps: np.ndarray, tag: str) -> dict:
     """`declip evaluate`'s scoring of cached fused logit maps (resized as the engine resizes them;
     image score = the 256x256 map's mean probability, the engine's image score)."""
-    import csv as C
     from engine.preprocess import resize_map
     from trainer import datasets as D
     from trainer.evaluate import evaluate_dataset
@@ -176,12 +170,7 @@ def official(name: str, z: dict, maps: np.ndarray, tag: str) -> dict:
     csv = OUT / "csv" / f"{name}-{tag}.csv"
     csv.parent.mkdir(parents=True, exist_ok=True)
     m = evaluate_dataset(MapProducer("cached", fn), ds, csv_path=csv)
-    kinds = dict(zip((str(p) for p in z["paths"]), kinds_of(set_name, z["paths"])))
-    per = {}
-    with open(csv) as fh:
-        for r in C.DictReader(fh):
-            if r["label"] == "1":
-                per.setdefault(kinds[r["image"]], []).append(float(r["iou"]))
+    per = ious_by_kind(csv, set_name, z["paths"])
     spl = [v for k in SPLICE[set_name] for v in per.get(k, [])]
     return {"iou": m["iou"], "splice": float(np.mean(spl)), "pixel_ap": m["pixel_ap"], "image_ap": m["detection_ap"],
             "flagged": m["authentic_flagged_count"], "authentic": m["authentic"],
