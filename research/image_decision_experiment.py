@@ -255,15 +255,21 @@ def official(set_name: str, split: str, offsets: np.ndarray) -> dict:
     ds = D.load_dataset(SETS[set_name], split)
     csv = OUT / f"official-{set_name}-{split}.csv"
     m = evaluate_dataset(MapProducer("cached", fn), ds, csv_path=csv)
+    m["iou_by_kind"] = {k: float(np.mean(v)) for k, v in sorted(ious_by_kind(csv, set_name, z["paths"]).items())}
+    return m
+
+
+def ious_by_kind(csv_path: Path, set_name: str, paths) -> dict[str, list[float]]:
+    """The edits' per-image IoUs of an evaluate_dataset CSV, grouped by the synth manifest's kind."""
     import csv as C
-    kinds = dict(zip((str(p) for p in z["paths"]), kinds_of(set_name, z["paths"])))
-    per = {}
-    with open(csv) as fh:
+
+    kinds = dict(zip((str(p) for p in paths), kinds_of(set_name, paths)))
+    per: dict[str, list[float]] = {}
+    with open(csv_path) as fh:
         for r in C.DictReader(fh):
             if r["label"] == "1":
                 per.setdefault(kinds[r["image"]], []).append(float(r["iou"]))
-    m["iou_by_kind"] = {k: float(np.mean(v)) for k, v in sorted(per.items())}
-    return m
+    return per
 
 
 def confirm(stat: str, thresholds: list[float], sets: list[str]) -> None:

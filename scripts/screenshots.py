@@ -139,6 +139,16 @@ def dialog_shots(app, w, shot, tmp: Path) -> None:
         shot(dlg, name)
         dlg.close()
 
+    # Help -> Validate installation after a real run of the embedded model and every layer (~40 s)
+    from declip_desktop.dialogs.validation import ValidationDialog
+
+    dlg = ValidationDialog(w.runner, w)
+    dlg.resize(700, 720)
+    dlg.show()
+    wait_until(app, lambda: dlg.result is not None, timeout=600, settle=SETTLE)
+    shot(dlg, "validation")
+    dlg.close()
+
     # The trainer after a short real run: a tiny EfficientNet-Lite0 cut and a 4-channel decoder
     # on a data set synthesised from the sample photos (seconds on a CPU).
     import json

@@ -96,3 +96,27 @@ def test_case_finding_pin_layers_cli(tmp_path, capsys):
     assert main(["case", "finding", d, item.id, "--status", "suspicious", "--pin-layers", ""]) == 0
     with Case.open(d, readonly=True) as c:
         assert c.finding(item.id).layers == []
+
+
+
+def test_report_clone_pairs_carry_readable_source_and_target_tags():
+    """The report's clones picture: each box has its S/T tag in a filled patch of the box colour,
+    tall enough to read on the printed page (Pillow's 10 px bitmap text in the box colour was not)."""
+    import numpy as np
+    from PIL import Image
+
+    from declip_desktop.report.evidence_pages import _draw_pairs
+
+    img = Image.new("RGB", (600, 400), (200, 200, 200))
+    pairs = [{"source_bbox": [10, 15, 100, 90], "target_bbox": [170, 100, 280, 190]}]
+    _draw_pairs(img, pairs, (300, 200))  # the map is half the picture's size: boxes scale by 2
+    a = np.asarray(img)
+    for (x, y), colour, ink in (((20, 30), (0, 220, 255), (0, 0, 0)), ((340, 200), (255, 0, 200), (255, 255, 255))):
+        patch = a[y:y + 40, x:x + 60]
+        filled = np.all(patch == colour, -1)
+        rows = np.flatnonzero(filled[:, 2:].any(1))  # the patch, beside the box's own 2 px outline
+        assert rows.size and rows.max() - rows.min() + 1 >= 14  # about 4 mm on the page
+        # the tag's text (anti-aliased): pixels nearer the contrasting ink than the patch colour
+        px = patch.astype(int)
+        nearer_ink = np.abs(px - ink).sum(-1) < np.abs(px - colour).sum(-1)
+        assert nearer_ink[rows.min():rows.max() + 1].sum() > 20

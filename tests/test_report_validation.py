@@ -45,7 +45,8 @@ def test_false_alarm_rate_beside_the_map_and_validation_in_the_appendix(tmp_path
     (home / "validation").mkdir(parents=True)
     rec = {"result": "FAIL", "created_utc": "2026-12-06T07:00:00Z", "model": {"id": "tiny-test"},
            "device": {"name": "CPU", "precision": "exact"}, "versions": {"app": "0.1.0"},
-           "items": [{"ok": True}, {"ok": False}]}
+           "items": [{"name": "a.jpg", "ok": True}, {"name": "b.png", "ok": False},
+                     {"name": "layer ela", "ok": True}, {"name": "layer clones", "ok": False}]}
     (home / "validation" / "validation-20261206T070000Z.json").write_text(json.dumps(rec))
     out = tmp_path / "r.pdf"
     build_report(_case(tmp_path, VALIDATION), out)
@@ -55,7 +56,7 @@ def test_false_alarm_rate_beside_the_map_and_validation_in_the_appendix(tmp_path
     # the independent set is stated first, in words
     assert text.index("edits made by another generator") < text.index("its own training generator")
     assert "finds about 30 % of the edited area" in text
-    assert "Latest validation: FAIL" in text and "1 of 2 golden items" in text
+    assert "Latest validation: FAIL" in text and "1 of 2 golden items and 1 of 2 evidence layers" in text
 
 
 def test_without_figures_or_record_the_report_says_so(tmp_path, monkeypatch):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from PIL import ImageDraw
+from PIL import ImageDraw, ImageFont
 from reportlab.platypus import CondPageBreak, Flowable, PageBreak, KeepTogether, Spacer, Table, TableStyle
 
 from declip_desktop.case.util import readable_utc
@@ -69,6 +69,7 @@ def _draw_pairs(img, pairs: list[dict], map_size: tuple[int, int]) -> None:
         return
     sx, sy = img.size[0] / map_size[0], img.size[1] / map_size[1]
     d = ImageDraw.Draw(img)
+    font = ImageFont.load_default(size=max(11, round(img.size[0] / 36)))  # about 4 mm on the page
     for k, p in enumerate(pairs, 1):
         s, t = p.get("source_bbox"), p.get("target_bbox")
         if not (s and t):
@@ -79,8 +80,19 @@ def _draw_pairs(img, pairs: list[dict], map_size: tuple[int, int]) -> None:
         d.rectangle(tb, outline=(255, 0, 200), width=2)
         d.line([((sb[0] + sb[2]) / 2, (sb[1] + sb[3]) / 2), ((tb[0] + tb[2]) / 2, (tb[1] + tb[3]) / 2)],
                fill=(255, 255, 0), width=2)
-        d.text((sb[0] + 3, sb[1] + 2), f"S{k}", fill=(0, 220, 255))
-        d.text((tb[0] + 3, tb[1] + 2), f"T{k}", fill=(255, 0, 200))
+        for corner, tag, colour, ink in ((sb, f"S{k}", (0, 220, 255), (0, 0, 0)),
+                                         (tb, f"T{k}", (255, 0, 200), (255, 255, 255))):
+            _tag(d, corner, tag, colour, ink, font)
+
+
+def _tag(d, corner, text: str, colour, ink, font) -> None:
+    """A pair's label in a filled patch at its box's top-left corner, as the viewer draws it: Pillow's
+    small bitmap text in the box colour was unreadable on a light photo once printed."""
+    x0, y0, x1, y1 = d.textbbox((0, 0), text, font=font)
+    pad = max(2, (y1 - y0) // 5)
+    w, h = x1 - x0 + 2 * pad, y1 - y0 + 2 * pad
+    d.rectangle([corner[0], corner[1], corner[0] + w, corner[1] + h], fill=colour)
+    d.text((corner[0] + pad - x0, corner[1] + pad - y0), text, fill=ink, font=font)
 
 
 def _params(md: dict) -> str:

@@ -67,9 +67,16 @@ def appendix(findings: list[Findings], record: dict | None) -> list[Flowable]:
         model = record.get("model") or {}
         dev = record.get("device") or {}
         ok = record.get("result") == "PASS"
+        rows = record.get("items", [])
+        layers = [i for i in rows if str(i.get("name", "")).startswith("layer ")]  # records since layers were checked
+        items = [i for i in rows if i not in layers]
+
+        def passed(group: list) -> str:
+            return f"{sum(1 for i in group if i.get('ok'))} of {len(group)}"
+
+        checked = f"{passed(items)} golden items" + (f" and {passed(layers)} evidence layers" if layers else "")
         out.append(box([X(f"Latest validation: <b>{esc(record.get('result'))}</b> on {esc(record.get('created_utc'))} "
                           f"(UTC), model {esc(model.get('id'))} on {esc(dev.get('name') or dev.get('device') or '?')}, "
                           f"precision {esc(dev.get('precision') or '?')}, app {esc((record.get('versions') or {}).get('app'))}; "
-                          f"{sum(1 for i in record.get('items', []) if i.get('ok'))} of {len(record.get('items', []))} "
-                          f"golden items within tolerance. Record: {esc(record.get('path', ''))}")], "ok" if ok else "warn"))
+                          f"{checked} within tolerance. Record: {esc(record.get('path', ''))}")], "ok" if ok else "warn"))
     return out
