@@ -206,26 +206,13 @@ def maps(folder: Path, name: str, params: dict, hyp_dir: str = "") -> None:
 def timing(params: dict, repeat: int = 2) -> None:
     """1.2's detector and the candidate (1.2's hypotheses + the candidate's confirmation) on
     bench_evidence.py's 12 MP photo, best of `repeat`, wall and CPU, in one process."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-    from bench_evidence import ROOT, make_photo
-    from engine.evidence import prepare
-    from engine.evidence.clones_keypoints import detect
+    from clones_r4_experiment import compare_12mp
 
-    src, _ = prepare(str(make_photo(ROOT / "build" / "bench" / "evidence-12mp.jpg")))
-
-    def cand():
+    def cand(src):
         gray, _, hyps = hypotheses(src)
         render(gray, hyps, {**BASE, **params})
 
-    for name, fn in (("1.2", lambda: detect(src)), ("candidate", cand)):
-        best = None
-        for _ in range(repeat):
-            w, c = time.perf_counter(), time.process_time()
-            fn()
-            w, c = time.perf_counter() - w, time.process_time() - c
-            best = (w, c) if best is None or w < best[0] else best
-        print(f"{name}: wall {best[0]:.2f} s, cpu {best[1]:.2f} s", flush=True)
-
+    compare_12mp(cand, repeat)
 
 if __name__ == "__main__":
     if sys.argv[1] == "hyps":     # hyps DATA [R4_PARAMS KINDS]
