@@ -4,6 +4,9 @@
     python research/clones_r5_experiment.py maps DATA NAME '{"band": "grow"}'   # maps into build/r3cache/DATA/NAME
     python research/clones_r3_experiment.py score DATA NAME                 # scoring is round 3's
     python research/clones_r5_experiment.py time '{"band": "grow"}'          # 1.2 and a candidate, 12 MP photo
+    python research/clones_r5_experiment.py recall DATA NAME [NAME2 ...]     # each copy's recall, precision, IoU
+    python research/clones_r5_experiment.py truehyp DATA [HYP_DIR]           # each copy's hypotheses: inliers,
+                                                                            # share on the copy, confirmed by 1.2
 
 The keypoints, g2NN and sequential RANSAC are 1.2's and do not change between candidates, so each view's
 hypotheses (map, inlier points) are computed once and cached; a candidate re-runs only the confirmation.
@@ -203,6 +206,50 @@ def maps(folder: Path, name: str, params: dict, hyp_dir: str = "") -> None:
     print(name, f"confirmation CPU {time.process_time() - t0:.1f} s", flush=True)
 
 
+def _copies(folder: Path, shape_of):
+    """(stem, ground truth mask | source mask) of each copy-move, at the size shape_of(stem) gives."""
+    from PIL import Image
+
+    for e in load(folder):
+        if e["kind"] != "copymove":
+            continue
+        stem = Path(e["image"]).stem
+        h, w = shape_of(stem)
+        gt = np.zeros((h, w), bool)
+        for key in ("mask", "source_mask"):
+            gt |= np.asarray(Image.open(folder / e[key]).convert("L").resize((w, h))) > 127
+        yield stem, gt
+
+
+def recall(folder: Path, names: list[str]) -> None:
+    for n in names:
+        for stem, gt in _copies(folder, lambda st: np.load(CACHE / folder.name / n / f"{st}.npy").shape):
+            pred = np.load(CACHE / folder.name / n / f"{stem}.npy") > 127
+            tp = (gt & pred).sum()
+            print(stem, n, f"recall {tp / gt.sum():.2f} precision {tp / max(1, pred.sum()):.2f} "
+                  f"IoU {tp / (gt | pred).sum():.2f}")
+
+
+def true_hypotheses(folder: Path, hyp_dir: str = "") -> None:
+    """For each copy, each hypothesis as inliers:share of both ends' inliers on the copy:C (1.2 confirms it)."""
+    d = {}
+
+    def shape_of(stem):
+        d[stem] = pickle.loads((HYP / (hyp_dir or folder.name) / f"{stem}.pkl").read_bytes())
+        return d[stem]["gray"].shape
+
+    for stem, gt in _copies(folder, shape_of):
+        g = d[stem]["gray"]
+        h, w = g.shape
+
+        def share(pts):
+            p = np.clip(np.rint(pts).astype(int), 0, [w - 1, h - 1])
+            return gt[p[:, 1], p[:, 0]].mean()
+
+        print(stem, [f"{len(t)}:{min(share(s), share(t)):.2f}:{'C' if confirm_r5(g.astype(np.float32), a, s, t, BASE) else '-'}"
+                     for a, s, t in d[stem]["hyps"]])
+
+
 def timing(params: dict, repeat: int = 2) -> None:
     """1.2's detector and the candidate (1.2's hypotheses + the candidate's confirmation) on
     bench_evidence.py's 12 MP photo, best of `repeat`, wall and CPU, in one process."""
@@ -220,6 +267,10 @@ if __name__ == "__main__":
                    sys.argv[4] if len(sys.argv) > 4 else "")
     elif sys.argv[1] == "maps":   # maps DATA NAME PARAMS [HYP_DIR]
         maps(Path(sys.argv[2]), sys.argv[3], json.loads(sys.argv[4]), sys.argv[5] if len(sys.argv) > 5 else "")
+    elif sys.argv[1] == "recall":
+        recall(Path(sys.argv[2]), sys.argv[3:])
+    elif sys.argv[1] == "truehyp":
+        true_hypotheses(Path(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else "")
     elif sys.argv[1] == "time":
         timing(json.loads(sys.argv[2]), int(sys.argv[3]) if len(sys.argv) > 3 else 2)
     else:
