@@ -173,13 +173,19 @@ def maps(folder: Path, name: str, params: dict) -> None:
 
 def timing(params: dict, repeat: int = 2) -> None:
     """1.2's detector and a candidate on bench_evidence.py's 12 MP photo, best of `repeat`, wall and CPU."""
+    compare_12mp(lambda src: detect_r4(src, **params), repeat)
+
+
+def compare_12mp(candidate, repeat: int = 2) -> None:
+    """1.2's detector and `candidate(src)` on bench_evidence.py's 12 MP photo in one process, best of
+    `repeat`, wall and CPU (round 5 reuses it)."""
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
     from bench_evidence import ROOT, make_photo
     from engine.evidence import prepare
     from engine.evidence.clones_keypoints import detect
 
     src, _ = prepare(str(make_photo(ROOT / "build" / "bench" / "evidence-12mp.jpg")))
-    for name, fn in (("1.2", lambda: detect(src)), ("candidate", lambda: detect_r4(src, **params))):
+    for name, fn in (("1.2", lambda: detect(src)), ("candidate", lambda: candidate(src))):
         best = None
         for _ in range(repeat):
             w, c = time.perf_counter(), time.process_time()
@@ -187,7 +193,6 @@ def timing(params: dict, repeat: int = 2) -> None:
             w, c = time.perf_counter() - w, time.process_time() - c
             best = (w, c) if best is None or w < best[0] else best
         print(f"{name}: wall {best[0]:.2f} s, cpu {best[1]:.2f} s", flush=True)
-
 
 if __name__ == "__main__":
     if sys.argv[1] == "maps":
