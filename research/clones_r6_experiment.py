@@ -2,6 +2,7 @@
 
     python research/clones_r6_experiment.py maps DATA NAME '{"flat_p": 10, "repeat_x": 0.3}' [HYP_DIR]
     python research/clones_r6_experiment.py score DATA NAME      # round 3's scoring over the views with a map
+    python research/clones_r6_experiment.py pairs DATA 040_authentic,032_authentic   # per-pair diagnostics
     python research/clones_r6_experiment.py time '{"speed": "Sa", "flat_p": 10}'   # 1.2 and a candidate, 12 MP
 
 Hypotheses come from round 5's cache (`H`, contrast 0.002: build/r5cache/DATA-r4); the confirmation is round
@@ -113,6 +114,24 @@ def hypotheses(src, speed: str):
     return gray, r5.r4_hypotheses(gray, r5.BASE, {**H, "max_keypoints": 9000})
 
 
+def pairs(folder: Path, stems: list[str], hyp_dir: str = "") -> None:
+    """Each pair `H` + `D` confirms on the named views: inliers, area share, the map's singular-value ratio,
+    median target NCC, GR's repeat share, and whether GA at 1.15 drops it."""
+    p = {**r5.BASE, **D}
+    for stem in stems:
+        d = pickle.loads((r5.HYP / (hyp_dir or folder.name + "-r4") / f"{stem}.pkl").read_bytes())
+        g = d["gray"].astype(np.float32)
+        for a, s_in, t_in in d["hyps"]:
+            ok = r5.confirm_r5(g, a, s_in, t_in, p)
+            if ok is None:
+                continue
+            srcm, tgt, ncc_s, ncc_t, _ = ok
+            sv = np.linalg.svd(a[:, :2], compute_uv=False)
+            print(stem, f"inliers {len(t_in)} area {(srcm | tgt).mean():.3f} ratio {sv[0] / sv[1]:.2f} "
+                  f"median NCC {np.median(ncc_t[tgt]):.2f} repeat {_repeats(a, srcm, tgt, ncc_s, ncc_t, 0.6, 300):.2f}"
+                  + (" GA-drop" if sv[0] > 1.15 * sv[1] else ""))
+
+
 def timing(params: dict, repeat: int = 2) -> None:
     from clones_r4_experiment import compare_12mp
 
@@ -126,6 +145,8 @@ def timing(params: dict, repeat: int = 2) -> None:
 if __name__ == "__main__":
     if sys.argv[1] == "maps":     # maps DATA NAME PARAMS [HYP_DIR]
         maps(Path(sys.argv[2]), sys.argv[3], json.loads(sys.argv[4]), sys.argv[5] if len(sys.argv) > 5 else "")
+    elif sys.argv[1] == "pairs":  # pairs DATA STEM[,STEM...]
+        pairs(Path(sys.argv[2]), sys.argv[3].split(","))
     elif sys.argv[1] == "time":
         timing(json.loads(sys.argv[2]), int(sys.argv[3]) if len(sys.argv) > 3 else 2)
     elif sys.argv[1] == "score":  # round 3's, over the views cached (no removals: H's cache has none)
