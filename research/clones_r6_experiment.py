@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import pickle
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -84,22 +83,9 @@ def render(gray: np.ndarray, hyps, p: dict) -> np.ndarray:
 
 
 def maps(folder: Path, name: str, params: dict, hyp_dir: str = "") -> None:
-    from engine.evidence.clone_regions import to_full
-
-    p = {**r5.BASE, **D, **params}
-    out = CACHE / folder.name / name
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "params.json").write_text(json.dumps(params))
-    t0 = time.process_time()
-    for e in load(folder):
-        stem = Path(e["image"]).stem
-        f = r5.HYP / (hyp_dir or folder.name + "-r4") / f"{stem}.pkl"
-        if not f.exists():
-            continue
-        d = pickle.loads(f.read_bytes())
-        full = np.clip(to_full(render(d["gray"], d["hyps"], p), *d["hw"]), 0, 1)
-        np.save(out / f"{stem}.npy", (full * 255).round().astype(np.uint8))
-    print(name, f"confirmation CPU {time.process_time() - t0:.1f} s", flush=True)
+    """Round 5's map loop over the cached hypotheses, with this round's confirmation (`D` + guards)."""
+    r5.render = render
+    r5.maps(folder, name, {**D, **params}, hyp_dir or folder.name + "-r4")
 
 
 def hypotheses(src, speed: str):
