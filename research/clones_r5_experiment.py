@@ -77,29 +77,8 @@ def r4_hypotheses(gray: np.ndarray, p: dict, r4: dict):
     return list(sequential_fits(pts, pairs, p["min_inliers"], p["max_transforms"], p["ransac_px"]))
 
 
-def _hull(points: np.ndarray, shape, margin: int) -> np.ndarray:
-    import cv2
-
-    m = np.zeros(shape, np.uint8)
-    hull = cv2.convexHull(np.rint(points).astype(np.int32).reshape(-1, 1, 2))
-    cv2.fillConvexPoly(m, hull, 1)
-    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1, 2 * margin + 1))
-    return cv2.dilate(m, k) > 0
-
-
-def _grow_within(seed: np.ndarray, ok: np.ndarray) -> np.ndarray:
-    """Connected pixels of ok | seed that touch the seed, closed (5 px) and with holes filled."""
-    import cv2
-    from scipy.ndimage import binary_fill_holes
-
-    if not seed.any():
-        return seed
-    n, labels = cv2.connectedComponents((ok | seed).astype(np.uint8), connectivity=8)
-    keep = np.zeros(n, bool)
-    keep[np.unique(labels[seed])] = True
-    keep[0] = False
-    grown = cv2.morphologyEx(keep[labels].astype(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8)) > 0
-    return binary_fill_holes(grown)
+# the growth's helpers now live in the product (clones 1.3, round 7); same code, same names here for rounds 5-7
+from engine.evidence.clone_regions import grow_within as _grow_within, near_points as _hull  # noqa: E402
 
 
 def confirm_r5(gray: np.ndarray, a: np.ndarray, s_in: np.ndarray, t_in: np.ndarray, p: dict):

@@ -98,6 +98,35 @@ def clones_case(angle: float = 20.0, flat_core: int = 0):
     return encode(out, "PNG"), ".png", src | tgt, src, tgt
 
 
+def low_texture_copy_case(seed: int = 1):
+    """A sky-like view (smooth gradient, grain of 2 grey levels) with a disc of radius 50 copied 240 px
+    to the right, rotated 15 degrees; JPEG q90. Too little contrast for 1.2's keypoints.
+    Returns (bytes, suffix, union of source and target)."""
+    import cv2
+
+    h, w = 320, 480
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    grain = cv2.GaussianBlur(np.random.default_rng(seed).normal(0, 1, (h, w)).astype(np.float32), (0, 0), 1.0)
+    grain *= 2.0 / grain.std()
+    base = np.stack([150 + xx / w * 40 + grain, 170 + yy / h * 30 + grain, 210 - yy / h * 20 + grain], -1)
+    cy, cx, r, dx = 160, 110, 50, 240
+    src = (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
+    tgt = (yy - cy) ** 2 + (xx - cx - dx) ** 2 <= r * r
+    rot = cv2.getRotationMatrix2D((float(cx), float(cy)), 15.0, 1.0)
+    rot[0, 2] += dx
+    out = base.copy()
+    out[tgt] = cv2.warpAffine(base, rot, (w, h), flags=cv2.INTER_LINEAR)[tgt]
+    return encode(np.clip(out, 0, 255).round().astype(np.uint8), "JPEG", 90), ".jpg", src | tgt
+
+
+def checker_case(cell: int = 16):
+    """A grey checkerboard (cells of `cell` px), 192 x 256 PNG: a pattern that repeats by design and holds
+    no copy. Returns (bytes, suffix, empty mask)."""
+    y, x = np.mgrid[0:192, 0:256]
+    board = ((((x // cell) + (y // cell)) % 2) * 180 + 40).astype(np.uint8)
+    return encode(np.repeat(board[..., None], 3, -1), "PNG"), ".png", np.zeros((192, 256), bool)
+
+
 def fill_case(chunk: int = 32):
     """A 64x64 hole filled, as an exemplar inpainting does, with a mosaic of chunk x chunk blocks each
     copied unrotated from a different place of the same photo; JPEG q90. Returns (bytes, suffix, hole)."""

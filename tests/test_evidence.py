@@ -81,7 +81,7 @@ def test_clones_fill_a_copy_whose_core_has_no_texture(tmp_path):
     yy, xx = np.mgrid[0:both.shape[0], 0:both.shape[1]]
     for cx in (80, 260):
         core |= (yy - 150) ** 2 + (xx - cx) ** 2 <= 18 ** 2
-    ring_only, _ = _run(tmp_path, (data, suffix, both), "clones", grow_reach=0)
+    ring_only, _ = _run(tmp_path, (data, suffix, both), "clones", grow_reach=0, diff_k=0.0)   # no growth at all
     assert _flag(ring_only)[core].mean() < 0.5
     res, _ = _run(tmp_path, (data, suffix, both), "clones")
     flag = _flag(res)
@@ -276,6 +276,30 @@ def test_clones_keypoints_give_the_same_finding_on_every_run(tmp_path):
         runs.append(res)
     assert runs[0].metadata["details"] == runs[1].metadata["details"]
     assert np.array_equal(runs[0].probability, runs[1].probability)
+
+
+CLONES_1_2 = {"low_texture": False, "diff_k": 0.0, "max_aniso": 0.0, "max_overlap": None}
+
+
+def test_clones_find_a_low_texture_copy_that_1_2_misses(tmp_path):
+    # clones 1.3: low-contrast keypoints on the enlarged view and growth over pixels equal to their moved
+    # copy find a copy in sky-like grain (research/README.md, clones rounds 4-7)
+    case = ec.low_texture_copy_case()
+    old, both = _run(tmp_path, case, "clones", **CLONES_1_2)
+    assert ec.iou(_flag(old), both) < 0.1
+    res, _ = _run(tmp_path, case, "clones")
+    assert ec.iou(_flag(res), both) >= 0.7 and len(res.metadata["details"]["pairs"]) == 1
+    assert res.metadata["parameters"]["low_texture_used"] is True
+
+
+def test_clones_do_not_report_a_checkerboard_as_a_copy(tmp_path):
+    # a pattern matching itself over a region wider than the map's step gives a source and target that
+    # overlap: 1.3 drops such pairs (max_overlap); 1.2 reported the board as a copy
+    case = ec.checker_case()
+    old, _ = _run(tmp_path, case, "clones", **CLONES_1_2)
+    assert len(old.metadata["details"]["pairs"]) >= 1
+    res, _ = _run(tmp_path, case, "clones")
+    assert res.metadata["details"]["pairs"] == [] and _flag(res).mean() < 0.01
 
 
 def test_clones_dedupe_option_still_finds_a_rotated_copy(tmp_path):

@@ -129,18 +129,47 @@ def grow_region(mask: np.ndarray, ncc: np.ndarray, low: float, reach: int) -> np
     return out
 
 
+def near_points(points: np.ndarray, shape, margin: int) -> np.ndarray:
+    """The convex hull of `points` (x, y), dilated by `margin` pixels."""
+    import cv2
+
+    m = np.zeros(shape, np.uint8)
+    cv2.fillConvexPoly(m, cv2.convexHull(np.rint(points).astype(np.int32).reshape(-1, 1, 2)), 1)
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1, 2 * margin + 1))
+    return cv2.dilate(m, k) > 0
+
+
+def grow_within(seed: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """Connected pixels of ok | seed that touch the seed, closed (5 px) and with holes filled."""
+    import cv2
+    from scipy.ndimage import binary_fill_holes
+
+    if not seed.any():
+        return seed
+    n, labels = cv2.connectedComponents((ok | seed).astype(np.uint8), connectivity=8)
+    keep = np.zeros(n, bool)
+    keep[np.unique(labels[seed])] = True
+    keep[0] = False
+    grown = cv2.morphologyEx(keep[labels].astype(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8)) > 0
+    return binary_fill_holes(grown)
+
+
 def verify_transform(gray: np.ndarray, a: np.ndarray, src_seeds: np.ndarray, dst_seeds: np.ndarray,
                      min_distance: float, correlation: float, min_area: int, detail_sigma: float = 2.0,
-                     min_var: float = 1.0, grow_low: float = 0.3, grow_reach: int = 0):
+                     min_var: float = 1.0, grow_low: float = 0.3, grow_reach: int = 0, diff_k: float = 0.0,
+                     hull_margin: int = 32):
     """Dense check of one clone hypothesis a (2x3, source -> target, working-scale pixels).
 
     The image is correlated locally with itself moved by a (high on the target) and by a^-1 (high
     on the source), after A. Pan and S. Lyu, 'Region duplication detection using image feature
-    matching', IEEE TIFS 5(4), 2010. Returns (source mask, target mask, source NCC, target NCC);
-    empty masks if the hypothesis is not confirmed."""
+    matching', IEEE TIFS 5(4), 2010. With `diff_k` > 0 (clones 1.3) the confirmed areas also grow
+    over pixels where the image and its moved copy differ by less than diff_k times the local
+    contrast, within `hull_margin` px of the inliers' hull. Returns (source mask, target mask,
+    source NCC, target NCC); empty masks if the hypothesis is not confirmed."""
     import cv2
 
     h, w = gray.shape
+    raw = gray
     # correlate fine detail, not brightness: smooth gradients and shading agree with any shifted
     # copy of themselves, the grain and texture of a copied area agree only with their original
     gray = gray - cv2.GaussianBlur(gray, (0, 0), detail_sigma)
@@ -163,8 +192,22 @@ def verify_transform(gray: np.ndarray, a: np.ndarray, src_seeds: np.ndarray, dst
         empty = np.zeros((h, w), bool)
         return empty, empty, ncc_s, ncc_t
     valid_t, valid_s = in_t & (shift_t >= min_distance), in_s & (shift_s >= min_distance)
-    return (grow_region(src, ncc_s, grow_low, grow_reach) & valid_s,
-            grow_region(dst, ncc_t, grow_low, grow_reach) & valid_t, ncc_s, ncc_t)
+    src = grow_region(src, ncc_s, grow_low, grow_reach) & valid_s
+    dst = grow_region(dst, ncc_t, grow_low, grow_reach) & valid_t
+    if diff_k:
+        # a copy equals its source up to noise wherever it is, flat or not, where correlation of fine
+        # detail sees nothing: grow where the moved difference is small for the local contrast, but only
+        # near the inliers (sky matches any sky)
+        mean = cv2.GaussianBlur(raw, (0, 0), 4.0)
+        sd = np.sqrt(np.maximum(cv2.GaussianBlur(raw * raw, (0, 0), 4.0) - mean * mean, 0)) + 2.0
+        for_t = cv2.warpAffine(raw, a, (w, h), flags=cv2.INTER_LINEAR)
+        for_s = cv2.warpAffine(raw, inv, (w, h), flags=cv2.INTER_LINEAR)
+        ok_t = (cv2.GaussianBlur(np.abs(raw - for_t), (0, 0), 2.0) < diff_k * sd) & valid_t \
+            & near_points(dst_seeds, (h, w), hull_margin)
+        ok_s = (cv2.GaussianBlur(np.abs(raw - for_s), (0, 0), 2.0) < diff_k * sd) & valid_s \
+            & near_points(src_seeds, (h, w), hull_margin)
+        src, dst = grow_within(src, ok_s) & valid_s, grow_within(dst, ok_t) & valid_t
+    return src, dst, ncc_s, ncc_t
 
 
 def strength(ncc: np.ndarray, mask: np.ndarray, correlation: float) -> float:
@@ -179,6 +222,21 @@ def paint(prob: np.ndarray, mask: np.ndarray, ncc: np.ndarray, level: float) -> 
     return np.maximum(prob, np.where(mask, np.maximum(ncc, level), 0).astype(np.float32))
 
 
+def anisotropy(a: np.ndarray) -> float:
+    """How unevenly a map stretches: its linear part's larger singular value over the smaller one.
+    Copies are moved, rotated and scaled uniformly (near 1); a fit to unrelated points often is not."""
+    sv = np.linalg.svd(np.asarray(a, np.float64)[:, :2], compute_uv=False)
+    return float(sv[0] / max(sv[1], 1e-12))
+
+
+def overlap(src_mask: np.ndarray, dst_mask: np.ndarray) -> float:
+    """The share of the smaller of source and target that both cover. A pattern that matches itself over
+    a region wider than the map's step (textile, brickwork, ornament) gives regions that run into each
+    other; a copy pasted elsewhere does not."""
+    small = min(int(src_mask.sum()), int(dst_mask.sum()))
+    return float((src_mask & dst_mask).sum()) / small if small else 0.0
+
+
 def plausible(a: np.ndarray) -> bool:
     """An affine map that a copy-move could be: no collapse, no mirror-free extreme scaling."""
     det = float(np.linalg.det(np.asarray(a)[:, :2]))
@@ -186,11 +244,13 @@ def plausible(a: np.ndarray) -> bool:
 
 
 def confirm(gray: np.ndarray, a: np.ndarray, src_seeds: np.ndarray, dst_seeds: np.ndarray, min_distance: float,
-            correlation: float, min_area: int, grow_low: float, grow_reach: int):
+            correlation: float, min_area: int, grow_low: float, grow_reach: int, diff_k: float = 0.0,
+            hull_margin: int = 32):
     """Verify hypothesis a densely. Returns (source mask, target mask, source NCC, target NCC, strength),
     strength being the weaker end's mean correlation, or None if unconfirmed."""
     srcm, tgt, ncc_s, ncc_t = verify_transform(gray, a, src_seeds, dst_seeds, min_distance, correlation, min_area,
-                                               grow_low=grow_low, grow_reach=grow_reach)
+                                               grow_low=grow_low, grow_reach=grow_reach, diff_k=diff_k,
+                                               hull_margin=hull_margin)
     if not tgt.any():
         return None
     return srcm, tgt, ncc_s, ncc_t, min(strength(ncc_t, tgt, correlation), strength(ncc_s, srcm, correlation))

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from .base import EvidenceInput, LayerOutput
 
-VERSION = "1.2"   # 1.2: keypoint matching seeded (the same finding on every run), dedupe option; 1.1: grown areas, fill stage
+VERSION = "1.3"   # 1.3: low-texture keypoints under 2048 px, difference growth, anisotropy and overlap guards; 1.2: keypoint matching seeded (the same finding on every run), dedupe option; 1.1: grown areas, fill stage
 TITLE = "Copy-move (clones)"
 REFERENCE = ("D. Cozzolino, G. Poggi, L. Verdoliva, 'Efficient dense-field copy-move forgery detection', IEEE Trans. "
              "Inf. Forensics Security 10(11), 2015; I. Amerini et al., 'A SIFT-based forensic method for copy-move "
@@ -30,9 +30,13 @@ HOW_TO_READ = ("Bright = this area is a copy of another area of the same image, 
                "fill stage, areas made of many small unrotated copies (an object removed by exemplar inpainting) "
                "are marked too, with the places they were copied from; they are listed as fills, without pairs.")
 SCORE_MEANING = "strength of the strongest confirmed copy, 0 when none"
-LIMITS = ("Repetitive content (windows, tiles, leaves, sky, water) can match itself; regions smaller than about "
+LIMITS = ("Repetitive content (windows, tiles, leaves, sky, water) can match itself; `keypoints` drops a pair whose "
+          "source and target overlap by more than max_overlap (a repeating pattern), and so also misses a copy pasted "
+          "over part of its own original, and a pair whose map stretches unevenly (max_aniso); a perfectly tiled "
+          "texture can still match itself across abutting halves; regions smaller than about "
           "min_area pixels at the working scale, strong scaling (beyond about 0.7-1.4), heavy blur or noise on the copy, "
-          "and flat areas without texture are missed. `keypoints` needs textured content; `dense` works at a reduced "
+          "and flat areas without any grain are missed. `keypoints` needs some texture (on views under 2048 px, "
+          "1.3 also finds copies in faint grain such as sky); `dense` works at a reduced "
           "working scale on large photos (parameters.working_scale). The fill stage misses fills in flat or "
           "smooth areas and ones recompressed or rescaled strongly, and marks only their densest cores.")
 DEFAULTS = {"method": "keypoints"}

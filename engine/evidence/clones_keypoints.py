@@ -11,6 +11,14 @@
 4. Dense verification (after A. Pan, S. Lyu 2010): the image is correlated locally with its own
    copy warped by the transform; connected areas above `correlation` that hold inlier keypoints
    are the target, and their images under the inverse map are the source.
+
+Clones 1.3 (research/README.md, clones rounds 4-7) adds, each reachable as 1.2 by its parameter:
+- low-texture keypoints on working images under `enlarge_side` px (after Li & Zhou, IEEE TIFS 14(5),
+  2019): the luma enlarged to `enlarge_side`, SIFT contrast `low_contrast`, up to `low_max_keypoints`,
+  matched by g2NN within bins of similar scale and local brightness (`low_texture=False`: 1.2's stage);
+- growth over pixels that equal their moved copy up to noise (`diff_k`, 0: off), near the inliers;
+- two guards against genuine repeats: a map that stretches unevenly (`max_aniso`, 0: off) and source
+  and target regions that run into each other (`max_overlap`, None: off).
 """
 from __future__ import annotations
 
@@ -20,7 +28,7 @@ import numpy as np
 
 from .base import EvidenceInput, LayerOutput
 from .clone_fill import detect_fills
-from .clone_regions import confirm, paint, pair_record, plausible, to_full, working_gray
+from .clone_regions import anisotropy, confirm, overlap, paint, pair_record, plausible, to_full, working_gray
 
 
 def _g2nn(desc: np.ndarray, k: int, ratio: float, seed: int = 0) -> list[tuple[int, int]]:
@@ -53,6 +61,60 @@ def unique_pairs(pts: np.ndarray, pairs: list[tuple[int, int]]) -> list[tuple[in
             seen.add(key)
             out.append((i, j))
     return out
+
+
+def low_texture_keypoints(gray: np.ndarray, contrast: float, max_keypoints: int, enlarge_side: int):
+    """SIFT on the luma enlarged to `enlarge_side` at a low contrast threshold, so smooth areas (sky,
+    walls, skin) get keypoints; returns (points and sizes at working scale, descriptors) or None."""
+    import cv2
+
+    f = float(enlarge_side) / max(gray.shape)
+    big = cv2.resize(gray, (round(gray.shape[1] * f), round(gray.shape[0] * f)), interpolation=cv2.INTER_CUBIC)
+    kps, desc = cv2.SIFT_create(nfeatures=int(max_keypoints), contrastThreshold=float(contrast)).detectAndCompute(big, None)
+    if desc is None or len(kps) < 3:
+        return None
+    return np.float32([k.pt for k in kps]) / f, np.float32([k.size for k in kps]) / f, desc.astype(np.float32)
+
+
+def g2nn_binned(desc: np.ndarray, groups: np.ndarray, k: int, ratio: float, seed: int = 0):
+    """g2NN of each keypoint against the keypoints of its own and the neighbouring bins only (Li & Zhou's
+    hierarchical matching): many weak keypoints stay cheap to match. Bins of up to 4000 are matched exactly."""
+    import cv2
+
+    pairs = []
+    for g in np.unique(groups, axis=0):
+        q = np.flatnonzero((groups == g).all(1))
+        pool = np.flatnonzero((np.abs(groups - g) <= 1).all(1))
+        if len(pool) < 2:
+            continue
+        if len(pool) <= 4000:
+            matcher = cv2.BFMatcher(cv2.NORM_L2)
+        else:
+            cv2.setRNGSeed(int(seed))
+            matcher = cv2.FlannBasedMatcher({"algorithm": 1, "trees": 4}, {"checks": 64})
+        for qi, row in zip(q, matcher.knnMatch(desc[q], desc[pool], k=min(k + 1, len(pool)))):
+            row = [m for m in row if pool[m.trainIdx] != qi]
+            for a, b in zip(row, row[1:]):
+                if a.distance >= ratio * b.distance:
+                    break
+                pairs.append((int(qi), int(pool[a.trainIdx])))
+    return pairs
+
+
+def _low_texture_pairs(gray: np.ndarray, contrast: float, max_keypoints: int, enlarge_side: int, knn: int,
+                       ratio: float, seed: int):
+    import cv2
+
+    found = low_texture_keypoints(gray, contrast, max_keypoints, enlarge_side)
+    if found is None:
+        return np.zeros((0, 2), np.float32), [], 0
+    pts, sizes, desc = found
+    mean = cv2.GaussianBlur(gray.astype(np.float32), (0, 0), 4.0)
+    xy = np.clip(np.rint(pts).astype(int), 0, [gray.shape[1] - 1, gray.shape[0] - 1])
+    # bins: scale octave and local brightness in steps of 32 grey levels
+    groups = np.stack([np.floor(np.log2(np.maximum(sizes, 1e-3))), np.floor(mean[xy[:, 1], xy[:, 0]] / 32.0)],
+                      1).astype(np.int64)
+    return pts, g2nn_binned(desc, groups, knn, ratio, seed), len(pts)
 
 
 def ransac_affine(a_pts: np.ndarray, b_pts: np.ndarray, ransac_px: float):
@@ -90,40 +152,59 @@ def detect(src: EvidenceInput, max_side: int = 2048, ratio: float = 0.6, knn: in
            ransac_px: float = 3.0, min_inliers: int = 4, max_transforms: int = 6, correlation: float = 0.6,
            min_area: int = 300, contrast: float = 0.01, max_keypoints: int = 9000, grow_low: float = 0.3,
            grow_reach: int = 16, fill: bool = False, fill_side: int = 1024, fill_density: float = 0.4,
-           fill_area: int = 1000, dedupe: bool = False, seed: int = 0) -> LayerOutput:
+           fill_area: int = 1000, dedupe: bool = False, seed: int = 0, low_texture: bool = True,
+           enlarge_side: int = 2048, low_contrast: float = 0.002, low_max_keypoints: int = 30000,
+           diff_k: float = 0.5, hull_margin: int = 32, max_aniso: float = 1.15,
+           max_overlap: float | None = 0.1) -> LayerOutput:
+    """Clones 1.3 by default; 1.2 with low_texture=False, diff_k=0, max_aniso=0, max_overlap=None."""
     import cv2
 
     t0 = time.perf_counter()
     gray, scale = working_gray(src.rgb, max_side)
-    # the strongest max_keypoints only: matching cost grows with their number on large photos
-    # (1024 px photos have fewer than 9000 at this contrast threshold, so this only bounds big ones)
-    sift = cv2.SIFT_create(nfeatures=int(max_keypoints), contrastThreshold=float(contrast))
-    kps, desc = sift.detectAndCompute(gray, None)
+    # low-texture keypoints only where the working image is enlarged: on a photo of enlarge_side px or
+    # more their number, not an enlargement, would be the cost (research/README.md, clones round 6)
+    low = bool(low_texture) and max(gray.shape) < int(enlarge_side)
+    if low:
+        pts, pairs, n_kps = _low_texture_pairs(gray, low_contrast, low_max_keypoints, enlarge_side, knn, ratio, seed)
+    else:
+        # the strongest max_keypoints only: matching cost grows with their number on large photos
+        # (1024 px photos have fewer than 9000 at this contrast threshold, so this only bounds big ones)
+        sift = cv2.SIFT_create(nfeatures=int(max_keypoints), contrastThreshold=float(contrast))
+        kps, desc = sift.detectAndCompute(gray, None)
+        n_kps, pts, pairs = len(kps), np.zeros((0, 2), np.float32), []
+        if desc is not None and len(kps) >= 3:
+            pts = np.float32([kp.pt for kp in kps])
+            pairs = _g2nn(desc.astype(np.float32), knn, ratio, seed)
     t1 = time.perf_counter()
     params = {"max_side": int(max_side), "working_scale": round(scale, 6), "ratio": ratio, "knn": knn,
               "min_distance": min_distance, "ransac_px": ransac_px, "min_inliers": min_inliers,
               "max_transforms": max_transforms, "correlation": correlation, "min_area": min_area,
               "contrast": float(contrast), "max_keypoints": int(max_keypoints), "grow_low": float(grow_low),
-              "grow_reach": int(grow_reach), "dedupe": bool(dedupe), "seed": int(seed)}
+              "grow_reach": int(grow_reach), "dedupe": bool(dedupe), "seed": int(seed),
+              "low_texture": bool(low_texture), "enlarge_side": int(enlarge_side), "low_contrast": float(low_contrast),
+              "low_max_keypoints": int(low_max_keypoints), "low_texture_used": low, "diff_k": float(diff_k),
+              "hull_margin": int(hull_margin), "max_aniso": float(max_aniso),
+              "max_overlap": None if max_overlap is None else float(max_overlap)}
     prob = np.zeros(gray.shape, np.float32)
     pairs_out: list[dict] = []
-    n_matches = 0
-    if desc is not None and len(kps) >= 3:
-        pts = np.float32([kp.pt for kp in kps])
-        pairs = [(i, j) for i, j in _g2nn(desc.astype(np.float32), knn, ratio, seed)
-                 if np.hypot(*(pts[i] - pts[j])) >= min_distance]
-        if dedupe:
-            pairs = unique_pairs(pts, pairs)
-        n_matches = len(pairs)
-        g32 = gray.astype(np.float32)
-        for a, a_in, b_in in sequential_fits(pts, pairs, min_inliers, max_transforms, ransac_px):
-            ok = confirm(g32, a, a_in, b_in, min_distance, correlation, min_area, grow_low, grow_reach)
-            if ok is None:
-                continue
-            srcm, tgt, ncc_s, ncc_t, st = ok
-            prob = paint(paint(prob, tgt, ncc_t, st), srcm, ncc_s, st)
-            pairs_out.append(pair_record("keypoints", srcm, tgt, a, scale, matches=len(a_in),
-                                         correlation=round(st, 4)))
+    pairs = [(i, j) for i, j in pairs if np.hypot(*(pts[i] - pts[j])) >= min_distance]
+    if dedupe:
+        pairs = unique_pairs(pts, pairs)
+    n_matches = len(pairs)
+    g32 = gray.astype(np.float32)
+    for a, a_in, b_in in sequential_fits(pts, pairs, min_inliers, max_transforms, ransac_px):
+        if max_aniso and anisotropy(a) > max_aniso:   # copies move, rotate and scale uniformly
+            continue
+        ok = confirm(g32, a, a_in, b_in, min_distance, correlation, min_area, grow_low, grow_reach, diff_k,
+                     hull_margin)
+        if ok is None:
+            continue
+        srcm, tgt, ncc_s, ncc_t, st = ok
+        if max_overlap is not None and overlap(srcm, tgt) > max_overlap:   # a pattern repeating, not a copy
+            continue
+        prob = paint(paint(prob, tgt, ncc_t, st), srcm, ncc_s, st)
+        pairs_out.append(pair_record("keypoints", srcm, tgt, a, scale, matches=len(a_in),
+                                     correlation=round(st, 4)))
     t2 = time.perf_counter()
     full = np.clip(to_full(prob, src.height, src.width), 0, 1)
     fills: list[dict] = []
@@ -135,6 +216,6 @@ def detect(src: EvidenceInput, max_side: int = 2048, ratio: float = 0.6, knn: in
         params.update(fparams)
     t3 = time.perf_counter()
     return LayerOutput(map=full, score=float(full.max()), parameters=params,
-                       details={"keypoints": len(kps), "g2nn_matches": n_matches, "pairs": pairs_out, "fills": fills},
+                       details={"keypoints": n_kps, "g2nn_matches": n_matches, "pairs": pairs_out, "fills": fills},
                        timings={"keypoints_s": t1 - t0, "match_verify_s": t2 - t1, "fill_s": t3 - t2})
 
