@@ -148,6 +148,10 @@ def test_bundles_our_packages_resources_and_package_data(spec_run):
     assert "patchmatch/libpatchmatch.so" in out or os.name == "nt"
     # the C2PA SDK's native library (ctypes-loaded from c2pa/libs), without the wheel's Rust build files
     assert f"c2pa/libs/{g['C2PA_LIB']}" in out and "c2pa/libs/libc2pa_c.rlib" not in out
+    # the libjpeg build jpeglib loads at import (evidence layer `dq`; ctypes-loaded, so no hook finds it),
+    # without the wheel's C sources
+    assert any(d.startswith("jpeglib/cjpeglib/cjpeglib_6b.") for d in out)
+    assert not any(d.startswith("jpeglib/") and d.endswith((".c", ".cpp", ".h")) for d in out)
     assert kw["module_collection_mode"]["torch"] == "pyz+py"
     assert kw["module_collection_mode"]["open_clip"] == "pyz+py"
 
