@@ -31,22 +31,30 @@ from .clone_fill import detect_fills
 from .clone_regions import anisotropy, confirm, overlap, paint, pair_record, plausible, to_full, working_gray
 
 
-def _g2nn(desc: np.ndarray, k: int, ratio: float, seed: int = 0) -> list[tuple[int, int]]:
+def _seeded_flann(seed: int):
     import cv2
 
     # FLANN's randomised kd-trees draw from OpenCV's RNG: seeded, the same photo gives the same
     # matches (and so the same map) on every run, as a finding must
     cv2.setRNGSeed(int(seed))
-    matcher = cv2.FlannBasedMatcher({"algorithm": 1, "trees": 4}, {"checks": 64})
-    knn = matcher.knnMatch(desc, desc, k=min(k + 1, len(desc)))
-    pairs = []
-    for i, row in enumerate(knn):
-        row = [m for m in row if m.trainIdx != i]
-        for a, b in zip(row, row[1:]):
-            if a.distance >= ratio * b.distance:
-                break
-            pairs.append((i, a.trainIdx))
-    return pairs
+    return cv2.FlannBasedMatcher({"algorithm": 1, "trees": 4}, {"checks": 64})
+
+
+def _g2nn_accepted(row: list, ratio: float) -> list:
+    """g2NN's test on one keypoint's neighbours d1 <= d2 <= ... (itself already left out): each d_i
+    is a match while d_i / d_(i+1) < ratio, so one keypoint can match several copies."""
+    out = []
+    for a, b in zip(row, row[1:]):
+        if a.distance >= ratio * b.distance:
+            break
+        out.append(a)
+    return out
+
+
+def _g2nn(desc: np.ndarray, k: int, ratio: float, seed: int = 0) -> list[tuple[int, int]]:
+    knn = _seeded_flann(seed).knnMatch(desc, desc, k=min(k + 1, len(desc)))
+    return [(i, m.trainIdx) for i, row in enumerate(knn)
+            for m in _g2nn_accepted([m for m in row if m.trainIdx != i], ratio)]
 
 
 def unique_pairs(pts: np.ndarray, pairs: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -87,17 +95,10 @@ def g2nn_binned(desc: np.ndarray, groups: np.ndarray, k: int, ratio: float, seed
         pool = np.flatnonzero((np.abs(groups - g) <= 1).all(1))
         if len(pool) < 2:
             continue
-        if len(pool) <= 4000:
-            matcher = cv2.BFMatcher(cv2.NORM_L2)
-        else:
-            cv2.setRNGSeed(int(seed))
-            matcher = cv2.FlannBasedMatcher({"algorithm": 1, "trees": 4}, {"checks": 64})
+        matcher = cv2.BFMatcher(cv2.NORM_L2) if len(pool) <= 4000 else _seeded_flann(seed)
         for qi, row in zip(q, matcher.knnMatch(desc[q], desc[pool], k=min(k + 1, len(pool)))):
             row = [m for m in row if pool[m.trainIdx] != qi]
-            for a, b in zip(row, row[1:]):
-                if a.distance >= ratio * b.distance:
-                    break
-                pairs.append((int(qi), int(pool[a.trainIdx])))
+            pairs += [(int(qi), int(pool[m.trainIdx])) for m in _g2nn_accepted(row, ratio)]
     return pairs
 
 
