@@ -25,10 +25,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 
 from .errors import DeclipError
-from .golden_items import ItemResult, compact_map, decode_map
+from .golden_items import REFERENCE_ROUNDING, ItemResult, compact_map, difference
 
 GOLDEN_FILE = "golden.json"
 RECORD_PREFIX = "validation-"
@@ -179,11 +178,8 @@ def _check_item(det, it: dict, ref: dict | None, folder: Path, model_ref: dict |
         res = det.analyze(str(path), mode=model_ref.get("mode", "paper"))
     except DeclipError as exc:
         return ItemResult(name, False, problem=f"analysis failed: {exc}")
-    got = compact_map(res.probability)
-    diff = float(np.abs(got - decode_map(ref["map"])).max())
-    # the stored reference is float16: allow its rounding (half a unit in the last place near 1)
-    diff = max(diff, abs(float(res.score) - float(ref["score"])))
-    allowed = tol + 5e-4
+    diff = difference(compact_map(res.probability), res.score, ref)
+    allowed = tol + REFERENCE_ROUNDING
     return ItemResult(name, diff <= allowed, round(diff, 6), tol, round(float(res.score), 6), ref["score"],
                       "" if diff <= allowed else "map differs from the recorded reference")
 

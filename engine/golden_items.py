@@ -26,6 +26,16 @@ def decode_map(text: str, side: int = MAP_SIDE) -> np.ndarray:
     return np.frombuffer(base64.b64decode(text), "<f2").astype(np.float32).reshape(side, side)
 
 
+# The references are float16: a difference within a tolerance may also carry their rounding (half a
+# unit in the last place near 1).
+REFERENCE_ROUNDING = 5e-4
+
+
+def difference(got_map: np.ndarray, score: float, ref: dict) -> float:
+    """The largest difference of a compact map cell or the score from a recorded reference."""
+    return max(float(np.abs(got_map - decode_map(ref["map"])).max()), abs(float(score) - float(ref["score"])))
+
+
 @dataclass
 class ItemResult:
     name: str

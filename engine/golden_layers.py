@@ -15,9 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
-
-from .golden_items import ItemResult, compact_map, decode_map, encode_map
+from .golden_items import REFERENCE_ROUNDING, ItemResult, compact_map, decode_map, difference, encode_map
 
 # Most layers are integer JPEG codecs and float arithmetic that agree to ~1e-6 between builds. SIFT
 # (clones) does not: OpenCV picks SIMD code by CPU, and its keypoints, so the grown copy areas,
@@ -66,8 +64,7 @@ def _compare(got: dict, ref: dict) -> tuple[float, str]:
         if "refused" in ref and "refused" in got:
             return 0.0, ""
         return 1.0, "refused here" if "refused" in got else "refused when recorded"
-    diff = max(float(np.abs(decode_map(got["map"]) - decode_map(ref["map"])).max()),
-               abs(got["score"] - float(ref["score"])))
+    diff = difference(decode_map(got["map"]), got["score"], ref)
     if ref.get("pairs") is not None and got.get("pairs") != ref["pairs"]:
         return diff, f"{got.get('pairs')} copy pairs, {ref['pairs']} recorded"
     return diff, ""
@@ -88,7 +85,7 @@ def check_layer(layer: str, golden: dict, folder: Path, cancel: Callable[[], boo
     if str(ref.get("version")) != str(version):
         return ItemResult(name, False, problem=f"references are of version {ref.get('version')}, this installation "
                                                f"has {version}: the golden set must be recorded again")
-    allowed = tol + 5e-4  # the float16 references' rounding, as for the learned maps
+    allowed = tol + REFERENCE_ROUNDING
     worst, bad = 0.0, []
     items = {it["name"]: it for it in golden.get("items", [])}
     for r in ref.get("items", []):
