@@ -200,13 +200,14 @@ def verify_transform(gray: np.ndarray, a: np.ndarray, src_seeds: np.ndarray, dst
         # near the inliers (sky matches any sky)
         mean = cv2.GaussianBlur(raw, (0, 0), 4.0)
         sd = np.sqrt(np.maximum(cv2.GaussianBlur(raw * raw, (0, 0), 4.0) - mean * mean, 0)) + 2.0
-        for_t = cv2.warpAffine(raw, a, (w, h), flags=cv2.INTER_LINEAR)
-        for_s = cv2.warpAffine(raw, inv, (w, h), flags=cv2.INTER_LINEAR)
-        ok_t = (cv2.GaussianBlur(np.abs(raw - for_t), (0, 0), 2.0) < diff_k * sd) & valid_t \
-            & near_points(dst_seeds, (h, w), hull_margin)
-        ok_s = (cv2.GaussianBlur(np.abs(raw - for_s), (0, 0), 2.0) < diff_k * sd) & valid_s \
-            & near_points(src_seeds, (h, w), hull_margin)
-        src, dst = grow_within(src, ok_s) & valid_s, grow_within(dst, ok_t) & valid_t
+
+        def grown(mask, m, valid, seeds):  # one end: m moves the image onto it
+            moved = cv2.warpAffine(raw, m, (w, h), flags=cv2.INTER_LINEAR)
+            ok = (cv2.GaussianBlur(np.abs(raw - moved), (0, 0), 2.0) < diff_k * sd) & valid \
+                & near_points(seeds, (h, w), hull_margin)
+            return grow_within(mask, ok) & valid
+
+        src, dst = grown(src, inv, valid_s, src_seeds), grown(dst, a, valid_t, dst_seeds)
     return src, dst, ncc_s, ncc_t
 
 
