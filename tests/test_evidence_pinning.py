@@ -73,6 +73,7 @@ def test_report_shows_pinned_layers_and_their_methods(tmp_path):
     assert "method = keypoints" in flat                     # its parameters
     assert "How to read this." in flat and "which one is the copy cannot be told" in flat
     assert "S1 [" in flat and "T1 [" in flat                # the clone pair's boxes
+    assert "This image" in flat and "too flat for a copy to be confirmed" in flat   # the layer's note on it
     assert "Pinned, but not shown: no verified stored analysis" in flat   # dq: pinned, not stored
     assert "Appendix F — Evidence-layer methods" in flat
     assert "Cozzolino" in flat and "Amerini" in flat        # the method's reference

@@ -36,6 +36,9 @@ def test_layer_selector_computes_stores_and_thresholds(qtbot, tmp_path):
     pairs = win.layers.shown.record["metadata"]["details"]["pairs"]
     assert pairs, "the constructed copy-move was not found"
     assert win.layerPanel.clonePairsList.count() == len(pairs)
+    # the image's own note: how much of it is too flat for a copy to be confirmed
+    assert "This image." in win.layerPanel.howToReadLabel.text()
+    assert win.layers.shown.record["metadata"]["notes"][0][:40] in win.layerPanel.howToReadLabel.text()
     item = win.layers._pairs_item
     assert item is not None and item.scene() is win.imageView.scene()
     assert len(item.childItems()) >= 5 * len(pairs)  # 2 boxes, 2 labels, 1 line per pair

@@ -131,6 +131,7 @@ def pinned_section(pictures: list[LayerPicture]) -> list[Flowable]:
             rows.append(("Clone pairs", "; ".join(f"S{k} {p.get('source_bbox')} ↔ T{k} {p.get('target_bbox')}"
                                                   for k, p in enumerate(pairs[:8], 1))
                          + (f"; and {len(pairs) - 8} more" if len(pairs) > 8 else "")))
+        rows += [("This image", str(note)) for note in md.get("notes") or []]
         out.append(KeepTogether([head, row]))
         out.append(kv_table(rows))
         out.append(box([X(f"<b>How to read this.</b> {esc(md.get('how_to_read', ''))}"),
