@@ -136,3 +136,22 @@ def test_back_to_the_learned_map(qtbot, tmp_path, tiny_model):
     assert win.imageView.overlay_item.pyramid is learned
     assert f"Score: {learned.score:.3f}" in win.overlayPanel.scoreLabel.text()
     close_window(win)
+
+
+def test_clone_pairs_item_hatches_the_cells_too_flat_to_check(qtbot):
+    from PySide6.QtCore import QPointF
+    from PySide6.QtWidgets import QGraphicsPathItem, QGraphicsRectItem
+
+    from declip_desktop.layer_graphics import ClonePairsItem
+
+    pair = {"source_bbox": [0, 0, 10, 10], "target_bbox": [50, 50, 60, 60]}
+    flat = [(0.0, 0.0, 64.0, 32.0), (0.0, 32.0, 32.0, 64.0)]   # an L of flat cells
+    item = ClonePairsItem([pair], -1, flat)
+    hatches = [c for c in item.childItems() if isinstance(c, QGraphicsPathItem)]
+    assert len(hatches) == 1
+    path = hatches[0].path()
+    assert path.boundingRect().getRect() == (0.0, 0.0, 64.0, 64.0)
+    assert path.contains(QPointF(5, 40)) and not path.contains(QPointF(50, 50))   # the L's arm, and its gap
+    # the pair's two boxes are still the only rectangles (the highlight logic indexes them)
+    assert len([c for c in item.childItems() if isinstance(c, QGraphicsRectItem)]) == 2
+    assert not [c for c in ClonePairsItem([pair]).childItems() if isinstance(c, QGraphicsPathItem)]

@@ -16,38 +16,6 @@ def working_gray(rgb: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
     return gray, scale
 
 
-# Fine detail (mean |luma - its Gaussian blur, sigma 2 px|, grey levels at the working scale) below which
-# `keypoints` never found a copy in research round 8 (0 of 16 copy-moves on four own sets of 768-1024 px
-# views, against 59 of 60 at or above it): after JPEG, a copy of content this flat is no different from
-# the flat content around it.
-DETAIL_FLOOR = 0.8
-FLAT_CELL = 32
-
-
-def flat_share(gray: np.ndarray, cell: int = FLAT_CELL, floor: float = DETAIL_FLOOR) -> float:
-    """Share of the image's area in cells (`cell` px at the working scale) whose fine detail is below
-    `floor`: where no copy can be confirmed, so that finding none there says nothing."""
-    import cv2
-
-    g = gray.astype(np.float32)
-    hp = np.abs(g - cv2.GaussianBlur(g, (0, 0), 2))
-    h, w = hp.shape
-    ys, xs = np.arange(0, h, cell), np.arange(0, w, cell)
-    sums = np.add.reduceat(np.add.reduceat(hp, ys, axis=0), xs, axis=1)
-    area = np.outer(np.diff(np.append(ys, h)), np.diff(np.append(xs, w)))
-    return float(area[sums < floor * area].sum() / (h * w))
-
-
-def flat_note(share: float, floor: float = DETAIL_FLOOR) -> str:
-    """The per-image sentence for the examiner (metadata notes, the viewer, the report)."""
-    if share < 0.005:
-        return (f"No part of this image is too flat for a copy to be confirmed (fine detail at least {floor:g} grey "
-                f"levels everywhere).")
-    return (f"{100 * share:.0f} % of this image is too flat for a copy to be confirmed (fine detail below "
-            f"{floor:g} grey levels: smooth sky, walls, gradients, clipped highlights); finding no copy there "
-            f"is no evidence that none was made.")
-
-
 def remove_small(mask: np.ndarray, min_area: int) -> np.ndarray:
     import cv2
 

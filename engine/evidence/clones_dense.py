@@ -24,8 +24,8 @@ import numpy as np
 
 from .base import EvidenceInput, LayerOutput
 from .clone_fill import detect_fills
-from .clone_regions import (DETAIL_FLOOR, confirm, flat_note, flat_share, paint, pair_record, plausible, to_full,
-                            working_gray)
+from .clone_coverage import coverage
+from .clone_regions import confirm, paint, pair_record, plausible, to_full, working_gray
 from .offset_field import OffsetField
 
 ORDERS = [(n, m) for n in range(6) for m in range(n + 1) if (n - m) % 2 == 0]
@@ -156,9 +156,9 @@ def detect(src: EvidenceInput, max_side: int = 768, radius: int = 8, min_distanc
               "max_fit_error": float(max_fit_error), "min_seed": int(min_seed), "max_hypotheses": int(max_hypotheses),
               "correlation": float(correlation), "min_area": int(min_area), "seed": int(seed),
               "grow_low": float(grow_low), "grow_reach": int(grow_reach), "fill": bool(fill), **fparams}
-    flat = flat_share(g)
+    cover, notes = coverage(g)
     return LayerOutput(map=full, score=float(full.max()), parameters=params,
                        details={"pairs": pairs, "fills": fills, "seed_areas": int(n - 1), "hypotheses_tried": tried,
-                                "flat_share": round(flat, 4), "detail_floor": DETAIL_FLOOR},
+                                **cover},
                        timings={"features_s": t1 - t0, "patchmatch_s": t2 - t1, "verify_s": t3 - t2},
-                       notes=[flat_note(flat)])
+                       notes=notes)

@@ -28,8 +28,8 @@ import numpy as np
 
 from .base import EvidenceInput, LayerOutput
 from .clone_fill import detect_fills
-from .clone_regions import (DETAIL_FLOOR, anisotropy, confirm, flat_note, flat_share, overlap, paint, pair_record,
-                            plausible, to_full, working_gray)
+from .clone_coverage import coverage
+from .clone_regions import anisotropy, confirm, overlap, paint, pair_record, plausible, to_full, working_gray
 
 
 def _seeded_flann(seed: int):
@@ -217,10 +217,10 @@ def detect(src: EvidenceInput, max_side: int = 2048, ratio: float = 0.6, knn: in
         full = np.maximum(full, np.clip(to_full(fmap, src.height, src.width), 0, 1))
         params.update(fparams)
     t3 = time.perf_counter()
-    flat = flat_share(g32)
+    cover, notes = coverage(g32)
     return LayerOutput(map=full, score=float(full.max()), parameters=params,
                        details={"keypoints": n_kps, "g2nn_matches": n_matches, "pairs": pairs_out, "fills": fills,
-                                "flat_share": round(flat, 4), "detail_floor": DETAIL_FLOOR},
+                                **cover},
                        timings={"keypoints_s": t1 - t0, "match_verify_s": t2 - t1, "fill_s": t3 - t2},
-                       notes=[flat_note(flat)])
+                       notes=notes)
 
