@@ -373,3 +373,17 @@ def test_clones_say_how_much_of_the_image_they_cannot_check(tmp_path, method):
     assert flat["details"]["flat_share"] >= details["flat_share"] + 0.4
     assert f"{100 * flat['details']['flat_share']:.0f} % of this image" in flat["notes"][0]
     assert flat_mask(flat["details"], *both.shape)[: both.shape[0] // 2 - 32].all()   # the flat half, as cells
+
+
+def test_resampling_says_what_the_last_jpeg_save_leaves_of_the_trace(tmp_path):
+    rgb = np.random.default_rng(1).integers(0, 256, (96, 128, 3), dtype=np.uint8)
+    notes = {}
+    for name, kw in (("q75.jpg", {"quality": 75}), ("q95.jpg", {"quality": 95}), ("lossless.png", {})):
+        path = tmp_path / name
+        Image.fromarray(rgb).save(path, **kw)
+        md = evidence.run("resampling", path).metadata
+        notes[name] = (md["notes"], md["details"].get("jpeg_quality_estimate"))
+    assert notes["q75.jpg"][1] == 75 and "about quality 75" in notes["q75.jpg"][0][0]
+    assert notes["q75.jpg"][0][0].endswith("very weak.")
+    assert notes["q95.jpg"][1] == 95 and not notes["q95.jpg"][0][0].endswith("very weak.")
+    assert notes["lossless.png"] == ([], None)          # no JPEG save to speak of
