@@ -387,3 +387,16 @@ def test_resampling_says_what_the_last_jpeg_save_leaves_of_the_trace(tmp_path):
     assert notes["q75.jpg"][0][0].endswith("very weak.")
     assert notes["q95.jpg"][1] == 95 and not notes["q95.jpg"][0][0].endswith("very weak.")
     assert notes["lossless.png"] == ([], None)          # no JPEG save to speak of
+
+
+def test_dq_says_whether_the_file_shows_a_double_compression(tmp_path):
+    res, _ = _run(tmp_path, ec.dq_case(), "dq")          # a region compressed once in a double-compressed image
+    n = res.metadata["details"]["informative_frequencies"]
+    assert n >= 3 and res.metadata["notes"] == [f"{n} of the 15 frequencies examined show an earlier, coarser JPEG "
+                                                f"compression on this file's 8x8 grid: the file was probably saved "
+                                                f"as JPEG at least twice. Bright blocks lack that earlier compression."]
+    single = tmp_path / "single.jpg"
+    Image.fromarray(np.random.default_rng(2).integers(0, 256, (128, 128, 3), dtype=np.uint8)).save(single, quality=90)
+    md = evidence.run("dq", single).metadata
+    assert md["details"]["informative_frequencies"] == 0
+    assert md["notes"][0].startswith("No sign of an earlier, coarser JPEG compression")
