@@ -400,3 +400,19 @@ def test_dq_says_whether_the_file_shows_a_double_compression(tmp_path):
     md = evidence.run("dq", single).metadata
     assert md["details"]["informative_frequencies"] == 0
     assert md["notes"][0].startswith("No sign of an earlier, coarser JPEG compression")
+
+
+def test_ghost_says_which_first_qualities_this_file_can_show_and_what_it_cannot_test(tmp_path):
+    res, _ = _run(tmp_path, ec.ghost_case(), "ghost")     # a q60 region inside a q90 image
+    md = res.metadata
+    q2 = md["details"]["final_quality_estimate"]
+    assert md["notes"][0].startswith(f"This file was last saved at about quality {q2}: a region first saved at "
+                                     f"quality 50-{md['parameters']['qualities'][-1]} can show as a ghost")
+    # half the picture flat grey: at least that half is untested, and the note says so
+    rgb = np.random.default_rng(4).integers(0, 256, (128, 128, 3), dtype=np.uint8)
+    rgb[:, :64] = 128
+    path = tmp_path / "half_flat.jpg"
+    Image.fromarray(rgb).save(path, quality=90)
+    flat = evidence.run("ghost", path).metadata
+    assert flat["details"]["untested_share"] >= 0.45
+    assert f"{100 * flat['details']['untested_share']:.0f} % of the image is too flat" in flat["notes"][0]

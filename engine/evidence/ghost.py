@@ -89,10 +89,20 @@ def compute(src: EvidenceInput, q_min: int = 50, q_step: int = 5, window: int = 
     if (grid > 0.5).any():
         peak_q = int(qualities[int(np.bincount(best[grid > 0.5].ravel(), minlength=len(qualities)).argmax())])
     prob = orient(upsample_blocks(grid, step, y.shape[0], y.shape[1]), src.orientation)
+    untested = 1.0 - float(valid.mean())
     t2 = time.perf_counter()
     return LayerOutput(map=prob, score=image_score(prob),
                        parameters={"q_min": int(q_min), "q_step": int(q_step), "window": int(window),
                                    "eps": float(eps), "dip_half": float(dip_half), "min_detail": float(min_detail),
                                    "qualities": qualities},
-                       details={"final_quality_estimate": int(q2), "ghost_quality_map_peak": peak_q},
-                       timings={"recompress_s": t1 - t0, "score_s": t2 - t1})
+                       details={"final_quality_estimate": int(q2), "ghost_quality_map_peak": peak_q,
+                                "untested_share": round(untested, 4)},
+                       timings={"recompress_s": t1 - t0, "score_s": t2 - t1},
+                       notes=[reach_note(int(q2), qualities, untested)])
+
+
+def reach_note(q2: int, qualities: list[int], untested: float) -> str:
+    """What this file lets the layer see: the first qualities a ghost can show, and the untested area."""
+    return (f"This file was last saved at about quality {q2}: a region first saved at quality {qualities[0]}-"
+            f"{qualities[-1]} can show as a ghost, one first saved at about {q2} or above cannot. "
+            f"{100 * untested:.0f} % of the image is too flat or too near black or white to test.")
