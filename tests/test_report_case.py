@@ -249,3 +249,17 @@ def test_an_evidence_layer_stored_later_is_not_the_items_analysis(tmp_path):
     text = " ".join(_text(out).split())
     assert f"Score {detector.score:.4f}"[:11] in text or f"{detector.score:.4f}" in text
     assert "Other analyses in the case evidence-ela, evidence" in text
+
+
+def test_the_analysts_note_is_on_the_items_first_page_with_its_status(tmp_path):
+    # It used to close the item's section, after the method and integrity tables, often pages later.
+    folder = _make_case(tmp_path, analysed=2, total=2)
+    with Case.open(folder) as case:
+        case.set_finding(case.evidence[1].id, "manipulation confirmed", note="roof edge pasted from another shot")
+    out = tmp_path / "r.pdf"
+    build_report(folder, out)
+    pages = [" ".join((p.extract_text() or "").split()) for p in pypdf.PdfReader(str(out)).pages]
+    first = next(i for i, t in enumerate(pages) if "Item 2 · photo_1.jpg" in t)
+    page = pages[first]
+    assert "roof edge pasted from another shot" in page
+    assert page.index("manipulation confirmed") < page.index("roof edge pasted")
