@@ -95,3 +95,21 @@ def test_unreadable_item_fails_all_layers_in_one_line_and_refusals_name_the_file
         failed = [e for e in c.audit_entries() if e["action"] == "analysis_failed"
                   and e["details"].get("evidence_id") == "E0003" and e["details"].get("mode") == "evidence"]
         assert sorted(e["details"]["model_id"] for e in failed) == ["evidence-dq", "evidence-ela", "evidence-noise"]
+
+
+def test_pinning_a_layer_with_no_stored_analysis_says_so(tmp_path, tiny_model, capsys):
+    png = tmp_path / "b.png"
+    png.write_bytes(ec.encode(ec.scene("chelsea", (96, 128)), "PNG"))
+    case = new_case(tmp_path)
+    case.add_paths([png])
+    d = str(case.path)
+    case.close()
+    assert main(["case", "analyze", d, "--model", str(tiny_model), "--layers", "ela,dq"]) == 0   # dq refuses a PNG
+    capsys.readouterr()
+    assert main(["case", "finding", d, "E0001", "--status", "suspicious", "--pin-layers", "ela,dq"]) == 0
+    err = capsys.readouterr().err
+    assert "no stored analysis of dq" in err and "ela" not in err.split("no stored analysis of")[1].split("(")[0]
+    with Case.open(d, readonly=True) as c:
+        assert c.finding("E0001").layers == ["ela", "dq"]      # the examiner's pin is kept
+    assert main(["case", "finding", d, "E0001", "--status", "suspicious", "--pin-layers", "ela"]) == 0
+    assert "no stored analysis" not in capsys.readouterr().err
