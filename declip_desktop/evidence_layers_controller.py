@@ -265,7 +265,7 @@ class EvidenceLayersController(QObject):
         panel.set_style(st.with_(threshold=float(md.get("default_threshold", st.threshold))))  # each layer's own
         self.host.viewer.set_overlay(shown.overlay)
         self.host.set_overlay(shown.overlay)
-        _readouts(panel, shown.overlay)
+        _readouts(panel, shown.overlay, shown.layer)
         self.panel.show_layer(md)
         self.panel.set_status("")  # the Analysis dock says what is shown, its parameters and when it was stored
         stored = {self.panel.layerCombo.itemData(i) for i in range(1, self.panel.layerCombo.count())
@@ -430,11 +430,14 @@ class EvidenceLayersController(QObject):
             self._pairs_item = None
 
 
-def _readouts(panel, overlay) -> None:
+def _readouts(panel, overlay, layer: str | None = None) -> None:
     if overlay is None:
         panel.set_readout_source(None, None)
-    else:
-        panel.set_readout_source(overlay.score, overlay.flagged_fraction)
+    elif layer:   # a layer's 0-1 scale is its own measure (a strength, a squashed z-score), not a probability
+        panel.set_readout_source(overlay.score, overlay.flagged_fraction,
+                                 caption=f"{layer} map value (its own scale)")
+    else:         # the learned map again: its reach greys out what it never reaches, as when first shown
+        panel.set_readout_source(overlay.score, overlay.flagged_fraction, getattr(overlay, "max_value", None))
 
 
 def wire_layers(win, current_id: Callable[[], str | None], show_learned: Callable[[], None],

@@ -121,8 +121,12 @@ def test_back_to_the_learned_map(qtbot, tmp_path, tiny_model):
     win.findingPanel.findingStatusCombo.setCurrentIndex(win.findingPanel.findingStatusCombo.findData("suspicious"))
     win.findings.save(sync=True)
     recorded = win.case.finding(eid).threshold
+    reach = win.overlayPanel.colorBar.reach
+    assert reach is not None and win.overlayPanel.colorBar.caption == "probability of manipulation"
     choose_layer(qtbot, win, "noise")
     assert win.imageView.overlay_item.pyramid is not learned
+    # a layer's scale is not the learned map's probability: the colour bar says whose scale it is
+    assert win.overlayPanel.colorBar.caption.startswith("noise map value")
     # the layer's threshold on the slider is not the finding's: a save while it is shown keeps the learned one
     win.overlayPanel.thresholdSlider.setValue(93)
     win.findingPanel.findingNoteEdit.setPlainText("seen on the noise layer")
@@ -132,4 +136,7 @@ def test_back_to_the_learned_map(qtbot, tmp_path, tiny_model):
         win.layerPanel.set_layer("")
     assert win.imageView.overlay_item.pyramid is learned
     assert f"Score: {learned.score:.3f}" in win.overlayPanel.scoreLabel.text()
+    # back on the learned map: its caption, and its reach greyed out as when it was first shown
+    assert win.overlayPanel.colorBar.caption == "probability of manipulation"
+    assert win.overlayPanel.colorBar.reach == reach
     close_window(win)
