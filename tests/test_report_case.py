@@ -263,3 +263,25 @@ def test_the_analysts_note_is_on_the_items_first_page_with_its_status(tmp_path):
     page = pages[first]
     assert "roof edge pasted from another shot" in page
     assert page.index("manipulation confirmed") < page.index("roof edge pasted")
+
+
+def test_an_items_failure_is_the_models_not_a_later_evidence_layers(tmp_path):
+    # With --evidence all on an unreadable file, the last failure logged is a layer's: the report named
+    # "evidence-resampling, evidence mode" as the item's failed analysis; and a layer stored after a
+    # model failure hid that failure.
+    folder = _make_case(tmp_path, analysed=1, total=3)
+    with Case.open(folder) as case:
+        e2, e3 = case.evidence[1].id, case.evidence[2].id
+        case.log("analysis_failed", {"evidence_id": e2, "model_id": "m1", "mode": "paper",
+                                     "error": "image file is truncated"})
+        case.log("analysis_failed", {"evidence_id": e2, "model_id": "evidence-resampling", "mode": "evidence",
+                                     "error": "image file is truncated"})
+        case.log("analysis_failed", {"evidence_id": e3, "model_id": "m1", "mode": "paper", "error": "out of memory"})
+        from engine import evidence
+        case.store_analysis(e3, evidence.run("ela", case.item(e3).path))
+    out = tmp_path / "r.pdf"
+    build_report(folder, out)
+    text = " ".join(_text(out).split())
+    assert "The last analysis attempt (m1, paper mode" in text
+    assert "(evidence-resampling, evidence mode" not in text
+    assert "out of memory" in text                  # not cleared by the ela layer stored after it
