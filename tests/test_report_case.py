@@ -285,3 +285,24 @@ def test_an_items_failure_is_the_models_not_a_later_evidence_layers(tmp_path):
     assert "The last analysis attempt (m1, paper mode" in text
     assert "(evidence-resampling, evidence mode" not in text
     assert "out of memory" in text                  # not cleared by the ela layer stored after it
+
+
+def test_a_models_table_is_not_split_across_pages(tmp_path):
+    # In a 12-item report the table's last row (the weights' SHA-256) was left alone on a page.
+    from types import SimpleNamespace
+
+    from reportlab.lib.pagesizes import A4
+    from reportlab.platypus import SimpleDocTemplate, Spacer
+
+    from declip_desktop.report import appendix
+
+    card = {"name": "M", "backbone": "lite2", "feature_layer": "3", "decoder": "conv-4", "license": "Apache-2.0",
+            "training_data": "synthetic edits of licensed photos"}
+    f = SimpleNamespace(analysed=True, index=1, card=card,
+                        metadata={"model_id": "m1", "weights": [{"file": "decoder.safetensors", "sha256": "ab" * 32}]})
+    out = tmp_path / "m.pdf"
+    doc = SimpleDocTemplate(str(out), pagesize=A4)
+    doc.build([Spacer(1, doc.height - 110)] + appendix.models([f]))   # room for the heading and two rows only
+    pages = [" ".join((p.extract_text() or "").split()) for p in pypdf.PdfReader(str(out)).pages]
+    holding = [i for i, t in enumerate(pages) if "Weights SHA-256" in t or "Licence" in t or "Models" in t]
+    assert len(set(holding)) == 1, pages

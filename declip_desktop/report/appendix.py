@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from reportlab.lib.utils import simpleSplit
 from reportlab.pdfbase.pdfmetrics import stringWidth
-from reportlab.platypus import Flowable, PageBreak, Spacer
+from reportlab.platypus import Flowable, KeepTogether, PageBreak, Spacer
 
 from engine.hashing import file_sha256
 
@@ -54,8 +54,9 @@ def models(findings: list[Findings]) -> list[Flowable]:
             used.setdefault(key, []).append(f)
     if not used:
         return []
-    out: list[Flowable] = [P("Models", "h2"), P("Each model that produced a result in this report, described once; "
-                                                "the item pages name the model and refer here.", "muted")]
+    head: list[Flowable] = [P("Models", "h2"), P("Each model that produced a result in this report, described once; "
+                                                 "the item pages name the model and refer here.", "muted")]
+    out: list[Flowable] = []
     for (mid, weights), fs in used.items():
         card, md = fs[0].card or {}, fs[0].metadata
         rows: list[tuple[str, object]] = [
@@ -74,7 +75,9 @@ def models(findings: list[Findings]) -> list[Flowable]:
         rows.append(("Weights SHA-256", X("<br/>".join(
             f"{esc(fn)}<br/><font name='DeclipMono' size='7'>{esc(sha)}</font>" for fn, sha in weights)
             or "not recorded", "cell")))
-        out += [kv_table(rows), Spacer(1, 6)]
+        # one model's table on one page (its last row, the weights' hashes, was left alone on a page);
+        # the heading goes with the first
+        out += [KeepTogether(([] if out else head) + [kv_table(rows)]), Spacer(1, 6)]
     return out
 
 
