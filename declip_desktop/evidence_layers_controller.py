@@ -8,6 +8,7 @@ The window is reached only through the narrow `LayerHost` below, so the wiring s
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Callable
 
@@ -371,7 +372,9 @@ class EvidenceLayersController(QObject):
 
     def _failed(self, job: Job, layer: str, message: str) -> None:
         if self._job is job:
-            self.panel.set_status(f"{layer}: {message}")
+            # a refusal starts with the case copy's full path: the item on screen is the one meant
+            head, sep, rest = message.partition(": ")
+            self.panel.set_status(f"{layer}: {rest if sep and ('/' in head or os.sep in head) else message}")
             self.layerFailed.emit(layer, message)
 
     def _cancelled(self, job: Job) -> None:

@@ -82,6 +82,7 @@ def test_layer_selector_computes_stores_and_thresholds(qtbot, tmp_path):
         win.layerPanel.set_layer("dq")
     assert "needs a JPEG" in blocker.args[1]
     assert "needs a JPEG" in win.layerPanel.layerStatusLabel.text()
+    assert str(win.case.path) not in win.layerPanel.layerStatusLabel.text()   # no case-copy path in the line
 
     # back to the learned map (none here: the item is not analysed): no layer drawn, no pairs left,
     # and the threshold the examiner had before the first layer
