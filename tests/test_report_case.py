@@ -306,3 +306,17 @@ def test_a_models_table_is_not_split_across_pages(tmp_path):
     pages = [" ".join((p.extract_text() or "").split()) for p in pypdf.PdfReader(str(out)).pages]
     holding = [i for i, t in enumerate(pages) if "Weights SHA-256" in t or "Licence" in t or "Models" in t]
     assert len(set(holding)) == 1, pages
+
+
+def test_a_long_audit_action_is_printed_whole_with_its_object(tmp_path):
+    # "evidence_layer_not_applicable" was wider than the action column's cap and broke mid-word.
+    folder = _make_case(tmp_path, analysed=1, total=1)
+    with Case.open(folder) as case:
+        case.log("evidence_layer_not_applicable", {"evidence_id": "E0001", "layer": "dq",
+                                                    "reason": "layer 'dq' needs a JPEG file, found PNG"})
+    out = tmp_path / "r.pdf"
+    build_report(folder, out)
+    pages = [p.extract_text() or "" for p in pypdf.PdfReader(str(out)).pages]
+    log = " ".join(" ".join(p for p in pages if "Details (short)" in p).split())
+    assert "evidence_layer_not_applicable E0001" in log       # whole, with the object under it
+    assert "evidence_layer_not_app " not in log
