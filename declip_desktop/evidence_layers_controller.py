@@ -388,14 +388,18 @@ class EvidenceLayersController(QObject):
 
     # -- drawing ----------------------------------------------------------------------------------
     def _draw_pairs(self, selected: int) -> None:
+        from engine.evidence.clone_coverage import flat_rects
+
         scene = self.host.viewer.view.scene()
         if self._pairs_item is not None:
             scene.removeItem(self._pairs_item)
             self._pairs_item = None
         md = (self.shown.record.get("metadata") or {}) if self.shown else {}
-        pairs = (md.get("details") or {}).get("pairs") or []
-        if pairs:
-            self._pairs_item = ClonePairsItem(pairs, selected)
+        details = md.get("details") or {}
+        pairs = details.get("pairs") or []
+        flat = flat_rects(details, self.shown.overlay.height, self.shown.overlay.width) if self.shown else []
+        if pairs or flat:
+            self._pairs_item = ClonePairsItem(pairs, selected, flat)
             scene.addItem(self._pairs_item)
 
     def _describe(self) -> None:

@@ -1,11 +1,13 @@
 """What the evidence layers draw over the image, as scene items: clone pairs (source and target
-boxes, their tags and the line between them) and the box of a corroboration region. Pens are
+boxes, their tags and the line between them), the hatched cells too flat for `clones` to check, and
+the box of a corroboration region. Pens are
 cosmetic and tags ignore the zoom, so they read the same at any scale."""
 from __future__ import annotations
 
 from PySide6.QtCore import QLineF, QRectF, Qt
-from PySide6.QtGui import QColor, QFont, QPen
-from PySide6.QtWidgets import QGraphicsItemGroup, QGraphicsLineItem, QGraphicsRectItem, QGraphicsSimpleTextItem
+from PySide6.QtGui import QBrush, QColor, QFont, QPainterPath, QPen
+from PySide6.QtWidgets import (QGraphicsItemGroup, QGraphicsLineItem, QGraphicsPathItem, QGraphicsRectItem,
+                               QGraphicsSimpleTextItem)
 
 
 class _Tag(QGraphicsSimpleTextItem):
@@ -29,11 +31,20 @@ class _Tag(QGraphicsSimpleTextItem):
 
 
 class ClonePairsItem(QGraphicsItemGroup):
-    """Source box (cyan), target box (magenta) and a line between their centres, per pair."""
+    """Source box (cyan), target box (magenta) and a line between their centres, per pair; under them,
+    the cells too flat for a copy to be confirmed (`flat`: image-pixel rectangles), hatched in grey."""
 
-    def __init__(self, pairs: list[dict], selected: int = -1):
+    def __init__(self, pairs: list[dict], selected: int = -1, flat: list | None = None):
         super().__init__()
         self.setZValue(10)
+        if flat:
+            path = QPainterPath()
+            for x0, y0, x1, y1 in flat:
+                path.addRect(QRectF(x0, y0, x1 - x0, y1 - y0))
+            hatch = QGraphicsPathItem(path.simplified())
+            hatch.setPen(QPen(Qt.PenStyle.NoPen))
+            hatch.setBrush(QBrush(QColor(235, 235, 235, 150), Qt.BrushStyle.BDiagPattern))
+            self.addToGroup(hatch)
         for k, p in enumerate(pairs):
             s, t = p.get("source_bbox"), p.get("target_bbox")
             if not (s and t):

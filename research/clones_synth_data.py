@@ -77,10 +77,13 @@ def pick_region(host: np.ndarray, rng: np.random.Generator, area: tuple[float, f
     return min(cands, key=lambda m: float(tex[m].mean()) if m.any() else 1e9)
 
 
+STRESS = {"area": (0.02, 0.10), "feather": (0.0, 2.5), "overlap": 0.05, "near": False}   # round 8 stress sets
+
+
 def copy_move(host: np.ndarray, rng: np.random.Generator, flat: bool = False):
     """(image, target mask, source mask) or None when no placement fits."""
     h, w = host.shape[:2]
-    src = pick_region(host, rng, (0.02, 0.10), flat)
+    src = pick_region(host, rng, STRESS["area"], flat)
     ys, xs = np.nonzero(src)
     cy, cx = ys.mean(), xs.mean()
     ang = float(rng.uniform(8, 30)) * (1 if rng.random() < 0.5 else -1)
@@ -93,10 +96,13 @@ def copy_move(host: np.ndarray, rng: np.random.Generator, flat: bool = False):
         tx = float(rng.uniform(rad, w - rad)) if w > 2 * rad else None
         if ty is None or tx is None:
             return None
+        if STRESS["near"]:   # a short move: the copy lands next to, or partly over, its own source
+            ty = float(np.clip(cy + rng.uniform(-1.6, 1.6) * rad, rad, h - rad))
+            tx = float(np.clip(cx + rng.uniform(-1.6, 1.6) * rad, rad, w - rad))
         a = cv2.getRotationMatrix2D((cx, cy), ang, s)
         a[:, 2] += [tx - cx, ty - cy]
         tgt = cv2.warpAffine(src.astype(np.float32), a, (w, h), flags=cv2.INTER_LINEAR) > 0.5
-        if tgt.sum() > 0.5 * src.sum() and (tgt & src).sum() < 0.05 * tgt.sum():
+        if tgt.sum() > 0.5 * src.sum() and (tgt & src).sum() < STRESS["overlap"] * tgt.sum():
             fits.append((a, tgt))
             if not flat or len(fits) >= 12:
                 break
@@ -104,7 +110,7 @@ def copy_move(host: np.ndarray, rng: np.random.Generator, flat: bool = False):
         return None
     a, tgt = min(fits, key=lambda f: float(tex[f[1]].mean())) if flat else fits[0]
     moved = cv2.warpAffine(host, a, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-    alpha = inward_alpha(tgt, float(rng.uniform(0.0, 2.5)))[..., None]
+    alpha = inward_alpha(tgt, float(rng.uniform(*STRESS["feather"])))[..., None]
     out = (alpha * moved + (1 - alpha) * host).round().astype(np.uint8)
     return out, tgt, src
 
@@ -143,19 +149,27 @@ def main() -> int:
     p.add_argument("--authentic", type=int, default=16)
     p.add_argument("--seed", type=int, default=38)
     p.add_argument("--realistic", action="store_true", help="round 3: 1024 px views, q95 original, flat regions")
+    p.add_argument("--flat-share", type=float, default=0.5, help="with --realistic: share of flat regions")
+    p.add_argument("--area", default="0.02,0.10", help="round 8 stress: copied region's share of the image")
+    p.add_argument("--feather", default="0,2.5", help="round 8 stress: feather sigma range, px")
+    p.add_argument("--overlap", type=float, default=0.05, help="round 8 stress: most of the copy over its source")
+    p.add_argument("--no-removal", action="store_true", help="copy-moves (and --authentic) only")
+    p.add_argument("--near", action="store_true", help="round 8 stress: the copy lands within 1.6 radii of its source")
     a = p.parse_args()
+    STRESS.update(area=tuple(map(float, a.area.split(","))), feather=tuple(map(float, a.feather.split(","))),
+                  overlap=a.overlap, near=a.near)
     rng = np.random.default_rng(a.seed)
     photos = sorted(q for q in Path(a.photos).iterdir() if q.suffix.lower() in (".jpg", ".png"))
     out = Path(a.out)
     for sub in ("images", "masks", "masks_source"):
         (out / sub).mkdir(parents=True, exist_ok=True)
     manifest = []
-    plan = ["copymove"] * a.per_kind + ["removal_patch"] * a.per_kind + ["authentic"] * a.authentic
+    plan = ["copymove"] * a.per_kind + ["removal_patch"] * (0 if a.no_removal else a.per_kind) + ["authentic"] * a.authentic
     for i, kind in enumerate(plan):
         for _ in range(10):
             photo = photos[int(rng.integers(len(photos)))]
             rgb = _read_rgb(photo)
-            flat = bool(a.realistic and rng.random() < 0.5)
+            flat = bool(a.realistic and rng.random() < a.flat_share)
             host = view(rgb, rng, max_up=2.0) if a.realistic else view(rgb, rng)
             upscale = round(max(host.shape[:2]) / max(rgb.shape[:2]), 3)
             if a.realistic:

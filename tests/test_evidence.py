@@ -327,3 +327,51 @@ def test_clone_sequential_fits_find_each_copy_transform_once():
         assert np.allclose(s_in @ a[:, :2].T + a[:, 2], d_in, atol=1.0)
         found.append(len(s_in))
     assert sorted(found) == [8, 12]   # every pair of each copy, once (in the orientation RANSAC chose)
+
+
+def test_clone_flat_cells_count_the_area_too_flat_to_confirm_a_copy():
+    from engine.evidence.clone_coverage import DETAIL_FLOOR, coverage, flat_cells, flat_mask, flat_note, flat_rects
+
+    rng = np.random.default_rng(3)
+    gray = np.full((256, 256), 120.0, np.float32)
+    gray[:, 128:] += rng.normal(0, 6, (256, 128))       # the right half has grain, the left half none
+    grid, share = flat_cells(gray)
+    assert abs(share - 0.5) < 0.02 and grid[:, :4].all() and not grid[:, 4:].any()
+    # a smooth gradient is as flat as a constant: its fine detail is ~0
+    assert flat_cells(np.tile(np.linspace(0, 255, 300, dtype=np.float32), (200, 1)))[1] > 0.95
+    assert flat_cells(rng.normal(128, 5, (200, 300)).astype(np.float32))[1] == 0.0
+    # cells at the edges that are smaller than a whole cell still count by their own area
+    odd = np.full((70, 45), 50.0, np.float32)
+    odd[:, 32:] += rng.normal(0, 8, (70, 13))
+    assert abs(flat_cells(odd)[1] - 32 / 45) < 0.02
+    # the recorded cells come back at the image's own size: here a 2x larger image worked at half size
+    details, notes = coverage(gray)
+    mask = flat_mask(details, 512, 512)
+    assert mask.shape == (512, 512) and mask[:, :256].all() and not mask[:, 256:].any()
+    assert flat_rects(details, 512, 512) == [(0.0, 64.0 * r, 256.0, 64.0 * (r + 1)) for r in range(8)]
+    assert flat_mask({"pairs": []}, 10, 10) is None and flat_rects({}, 10, 10) == []   # a result without cells
+    assert notes == [flat_note(0.5)]
+    assert "50 % of this image" in flat_note(0.5) and f"{DETAIL_FLOOR:g} grey levels" in flat_note(0.5)
+    assert flat_note(0.0).startswith("No part of this image is too flat")
+
+
+@pytest.mark.parametrize("method", ["dense", "keypoints"])
+def test_clones_say_how_much_of_the_image_they_cannot_check(tmp_path, method):
+    # the rotated-copy case on a flat band: the note must count that band, and the copy is still found
+    data, suffix, both, src, tgt = ec.clones_case(angle=20.0)
+    res, _ = _run(tmp_path, (data, suffix, both), "clones", method=method)
+    details, notes = res.metadata["details"], res.metadata["notes"]
+    assert 0.0 <= details["flat_share"] <= 1.0 and details["detail_floor"] == 0.8
+    from engine.evidence.clone_coverage import flat_mask
+
+    cells = flat_mask(details, *both.shape)
+    assert abs(float(cells.mean()) - details["flat_share"]) < 0.02
+    assert len(notes) == 1 and ("too flat for a copy to be confirmed" in notes[0] or "No part" in notes[0])
+    rgb = np.asarray(Image.open(io.BytesIO(data)).convert("RGB")).copy()
+    rgb[: rgb.shape[0] // 2] = 90                       # the top half made perfectly flat
+    path = tmp_path / "half_flat.png"
+    Image.fromarray(rgb).save(path)
+    flat = evidence.run("clones", path, method=method).metadata
+    assert flat["details"]["flat_share"] >= details["flat_share"] + 0.4
+    assert f"{100 * flat['details']['flat_share']:.0f} % of this image" in flat["notes"][0]
+    assert flat_mask(flat["details"], *both.shape)[: both.shape[0] // 2 - 32].all()   # the flat half, as cells

@@ -6,12 +6,14 @@ import json
 import shutil
 import subprocess
 
+import numpy as np
 import pytest
 
 from declip_desktop.case import Case
 from declip_desktop.case.errors import CaseError
 from declip_desktop.case.evidence_layers import store_layers
 from tests import evidence_cases as ec
+from engine import evidence
 from tests.case_support import new_case
 
 
@@ -73,6 +75,9 @@ def test_report_shows_pinned_layers_and_their_methods(tmp_path):
     assert "method = keypoints" in flat                     # its parameters
     assert "How to read this." in flat and "which one is the copy cannot be told" in flat
     assert "S1 [" in flat and "T1 [" in flat                # the clone pair's boxes
+    assert "This image" in flat and "too flat for a copy to be confirmed" in flat   # the layer's note on it
+    share = evidence.run("clones", tmp_path / "cat.png").metadata["details"]["flat_share"]
+    assert ("grey = too flat to check" in flat) == (share > 0)   # the mask's caption names grey only when used
     assert "Pinned, but not shown: no verified stored analysis" in flat   # dq: pinned, not stored
     assert "Appendix F — Evidence-layer methods" in flat
     assert "Cozzolino" in flat and "Amerini" in flat        # the method's reference
@@ -120,3 +125,26 @@ def test_report_clone_pairs_carry_readable_source_and_target_tags():
         px = patch.astype(int)
         nearer_ink = np.abs(px - ink).sum(-1) < np.abs(px - colour).sum(-1)
         assert nearer_ink[rows.min():rows.max() + 1].sum() > 20
+
+
+def test_report_mask_greys_the_cells_too_flat_for_clones_to_check():
+    from PIL import Image
+
+    from declip_desktop.report.evidence_pages import _grey_flat_cells
+    from engine.evidence.clone_coverage import coverage
+
+    rng = np.random.default_rng(0)
+    gray = np.full((128, 256), 100.0, np.float32)
+    gray[:, 128:] += rng.normal(0, 6, (128, 128))          # left half flat, right half grain
+    details, _ = coverage(gray)
+    mask = np.zeros((64, 128), np.uint8)                     # the report's panel: half the size
+    mask[10:20, 10:20] = 255                                 # a flagged area inside the flat half
+    img = Image.fromarray(mask, mode="L")
+    assert _grey_flat_cells(img, details)
+    out = np.asarray(img)
+    assert (out[:, :64][mask[:, :64] == 0] == 96).all()       # flat and not flagged: grey
+    assert (out[10:20, 10:20] == 255).all()                  # flagged stays white
+    assert (out[:, 64:] == 0).all()                          # checked, nothing found: black
+    plain = Image.fromarray(mask, mode="L")
+    assert not _grey_flat_cells(plain, {"pairs": []})        # a result without cells: the mask unchanged
+    assert np.array_equal(np.asarray(plain), mask)

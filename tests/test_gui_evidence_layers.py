@@ -36,6 +36,9 @@ def test_layer_selector_computes_stores_and_thresholds(qtbot, tmp_path):
     pairs = win.layers.shown.record["metadata"]["details"]["pairs"]
     assert pairs, "the constructed copy-move was not found"
     assert win.layerPanel.clonePairsList.count() == len(pairs)
+    # the image's own note: how much of it is too flat for a copy to be confirmed
+    assert "This image." in win.layerPanel.howToReadLabel.text()
+    assert win.layers.shown.record["metadata"]["notes"][0][:40] in win.layerPanel.howToReadLabel.text()
     item = win.layers._pairs_item
     assert item is not None and item.scene() is win.imageView.scene()
     assert len(item.childItems()) >= 5 * len(pairs)  # 2 boxes, 2 labels, 1 line per pair
@@ -141,3 +144,22 @@ def test_back_to_the_learned_map(qtbot, tmp_path, tiny_model):
     assert win.overlayPanel.colorBar.caption == "probability of manipulation"
     assert win.overlayPanel.colorBar.reach == reach
     close_window(win)
+
+
+def test_clone_pairs_item_hatches_the_cells_too_flat_to_check(qtbot):
+    from PySide6.QtCore import QPointF
+    from PySide6.QtWidgets import QGraphicsPathItem, QGraphicsRectItem
+
+    from declip_desktop.layer_graphics import ClonePairsItem
+
+    pair = {"source_bbox": [0, 0, 10, 10], "target_bbox": [50, 50, 60, 60]}
+    flat = [(0.0, 0.0, 64.0, 32.0), (0.0, 32.0, 32.0, 64.0)]   # an L of flat cells
+    item = ClonePairsItem([pair], -1, flat)
+    hatches = [c for c in item.childItems() if isinstance(c, QGraphicsPathItem)]
+    assert len(hatches) == 1
+    path = hatches[0].path()
+    assert path.boundingRect().getRect() == (0.0, 0.0, 64.0, 64.0)
+    assert path.contains(QPointF(5, 40)) and not path.contains(QPointF(50, 50))   # the L's arm, and its gap
+    # the pair's two boxes are still the only rectangles (the highlight logic indexes them)
+    assert len([c for c in item.childItems() if isinstance(c, QGraphicsRectItem)]) == 2
+    assert not [c for c in ClonePairsItem([pair]).childItems() if isinstance(c, QGraphicsPathItem)]

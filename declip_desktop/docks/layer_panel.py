@@ -25,6 +25,7 @@ def how_to_read_html(metadata: dict) -> str:
     md = metadata or {}
     params = ", ".join(f"{k}={v}" for k, v in (md.get("parameters") or {}).items()) or "defaults"
     rows = [f"<b>{html.escape(str(md.get('model_name') or md.get('layer') or ''))}</b>",
+            *[f"<b>This image.</b> {html.escape(str(note))}" for note in md.get("notes") or []],
             f"<b>How to read this.</b> {html.escape(str(md.get('how_to_read', '')))}",
             f"<b>Limits.</b> {html.escape(str(md.get('limits', '')))}",
             f"<b>Default threshold:</b> {md.get('default_threshold', '–')} &nbsp; <b>Parameters:</b> "

@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from PIL import ImageDraw, ImageFont
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
 from reportlab.platypus import CondPageBreak, Flowable, PageBreak, KeepTogether, Spacer, Table, TableStyle
 
 from declip_desktop.case.util import readable_utc
@@ -34,6 +35,7 @@ class LayerPicture:
     flagged: float | None = None
     overlay: imaging.Encoded | None = None
     mask: imaging.Encoded | None = None
+    flat: bool = False                 # clones: the mask greys the cells too flat to check
     error: str | None = None            # why the pinned layer cannot be shown (not stored, not verified)
 
 
@@ -59,8 +61,24 @@ def layer_pictures(item: Any, panel) -> list[LayerPicture]:
         over = imaging.overlay(panel, p_disp, item.cmap, item.opacity, pic.threshold)
         _draw_pairs(over, (md.get("details") or {}).get("pairs") or [], (prob.shape[1], prob.shape[0]))
         pic.overlay = imaging.encode(over)
-        pic.mask = imaging.encode(imaging.mask_image(p_disp, panel.size, pic.threshold), lossless=True)
+        mask = imaging.mask_image(p_disp, panel.size, pic.threshold)
+        pic.flat = _grey_flat_cells(mask, md.get("details") or {})
+        pic.mask = imaging.encode(mask, lossless=True)
     return out
+
+
+def _grey_flat_cells(mask, details: dict) -> bool:
+    """Clones: the cells too flat for a copy to be confirmed, grey where nothing is flagged (in place).
+    True when there were any."""
+    from engine.evidence.clone_coverage import flat_mask
+
+    flat = flat_mask(details, mask.size[1], mask.size[0])
+    if flat is None or not flat.any():
+        return False
+    arr = np.asarray(mask).copy()
+    arr[flat & (arr == 0)] = 96
+    mask.paste(Image.fromarray(arr, mode="L"))
+    return True
 
 
 def _draw_pairs(img, pairs: list[dict], map_size: tuple[int, int]) -> None:
@@ -116,7 +134,8 @@ def pinned_section(pictures: list[LayerPicture]) -> list[Flowable]:
                        P(f"{esc(pic.layer)} map over the image" + (" (S = source, T = target)" if pic.layer == "clones"
                                                                   else ""), "caption")],
                       [imaging.flowable(pic.mask, PANEL_W, PANEL_H, lossless=True), Spacer(1, 2),
-                       P(f"Mask: white = {esc(pic.layer)} above {fmt_threshold(pic.threshold)}", "caption")]]],
+                       P(f"Mask: white = {esc(pic.layer)} above {fmt_threshold(pic.threshold)}"
+                         + ("; grey = too flat to check" if pic.flat else ""), "caption")]]],
                     colWidths=[PANEL_W + 6, PANEL_W + 6])
         row.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("ALIGN", (0, 0), (-1, -1), "CENTER"),
                                  ("LEFTPADDING", (0, 0), (-1, -1), 0), ("RIGHTPADDING", (0, 0), (-1, -1), 0)]))
@@ -131,6 +150,7 @@ def pinned_section(pictures: list[LayerPicture]) -> list[Flowable]:
             rows.append(("Clone pairs", "; ".join(f"S{k} {p.get('source_bbox')} ↔ T{k} {p.get('target_bbox')}"
                                                   for k, p in enumerate(pairs[:8], 1))
                          + (f"; and {len(pairs) - 8} more" if len(pairs) > 8 else "")))
+        rows += [("This image", str(note)) for note in md.get("notes") or []]
         out.append(KeepTogether([head, row]))
         out.append(kv_table(rows))
         out.append(box([X(f"<b>How to read this.</b> {esc(md.get('how_to_read', ''))}"),

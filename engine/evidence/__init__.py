@@ -159,6 +159,7 @@ def run(name: str, image: Any, data: bytes | None = None, **params) -> AnalysisR
         "default_threshold": lay.threshold,
         "parameters": out.parameters,
         "details": out.details,
+        "notes": list(out.notes),
         "timings": {"load_s": t1 - t0, **{k: float(v) for k, v in out.timings.items()}, "total_s": total},
         "versions": library_versions(),
         "image": image_info,

@@ -84,6 +84,7 @@ class LayerOutput:
     parameters: dict[str, Any]
     details: dict[str, Any] = field(default_factory=dict)   # layer-specific facts (estimated qualities, clone pairs)
     timings: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)          # what this image's answer cannot tell, in words
 
 
 def orient(arr: np.ndarray, orientation: int) -> np.ndarray:

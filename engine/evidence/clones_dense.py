@@ -24,6 +24,7 @@ import numpy as np
 
 from .base import EvidenceInput, LayerOutput
 from .clone_fill import detect_fills
+from .clone_coverage import coverage
 from .clone_regions import confirm, paint, pair_record, plausible, to_full, working_gray
 from .offset_field import OffsetField
 
@@ -155,6 +156,9 @@ def detect(src: EvidenceInput, max_side: int = 768, radius: int = 8, min_distanc
               "max_fit_error": float(max_fit_error), "min_seed": int(min_seed), "max_hypotheses": int(max_hypotheses),
               "correlation": float(correlation), "min_area": int(min_area), "seed": int(seed),
               "grow_low": float(grow_low), "grow_reach": int(grow_reach), "fill": bool(fill), **fparams}
+    cover, notes = coverage(g)
     return LayerOutput(map=full, score=float(full.max()), parameters=params,
-                       details={"pairs": pairs, "fills": fills, "seed_areas": int(n - 1), "hypotheses_tried": tried},
-                       timings={"features_s": t1 - t0, "patchmatch_s": t2 - t1, "verify_s": t3 - t2})
+                       details={"pairs": pairs, "fills": fills, "seed_areas": int(n - 1), "hypotheses_tried": tried,
+                                **cover},
+                       timings={"features_s": t1 - t0, "patchmatch_s": t2 - t1, "verify_s": t3 - t2},
+                       notes=notes)

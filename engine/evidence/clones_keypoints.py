@@ -28,6 +28,7 @@ import numpy as np
 
 from .base import EvidenceInput, LayerOutput
 from .clone_fill import detect_fills
+from .clone_coverage import coverage
 from .clone_regions import anisotropy, confirm, overlap, paint, pair_record, plausible, to_full, working_gray
 
 
@@ -216,7 +217,10 @@ def detect(src: EvidenceInput, max_side: int = 2048, ratio: float = 0.6, knn: in
         full = np.maximum(full, np.clip(to_full(fmap, src.height, src.width), 0, 1))
         params.update(fparams)
     t3 = time.perf_counter()
+    cover, notes = coverage(g32)
     return LayerOutput(map=full, score=float(full.max()), parameters=params,
-                       details={"keypoints": n_kps, "g2nn_matches": n_matches, "pairs": pairs_out, "fills": fills},
-                       timings={"keypoints_s": t1 - t0, "match_verify_s": t2 - t1, "fill_s": t3 - t2})
+                       details={"keypoints": n_kps, "g2nn_matches": n_matches, "pairs": pairs_out, "fills": fills,
+                                **cover},
+                       timings={"keypoints_s": t1 - t0, "match_verify_s": t2 - t1, "fill_s": t3 - t2},
+                       notes=notes)
 
