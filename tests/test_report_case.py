@@ -40,6 +40,10 @@ def _make_case(tmp_path: Path, analysed: int = 2, total: int = 3) -> Path:
         case.close()
 
 
+def _log_failure(case, eid: str, error: str, model_id: str = "m1", mode: str = "paper") -> None:
+    case.log("analysis_failed", {"evidence_id": eid, "model_id": model_id, "mode": mode, "error": error})
+
+
 def _text(pdf: Path) -> str:
     return "\n".join(p.extract_text() or "" for p in pypdf.PdfReader(str(pdf)).pages)
 
@@ -161,8 +165,7 @@ def test_a_failed_analysis_and_the_findings_own_threshold_are_reported(tmp_path)
     folder = _make_case(tmp_path, analysed=1, total=2)
     with Case.open(folder) as case:
         e1, e2 = case.evidence[0].id, case.evidence[1].id
-        case.log("analysis_failed", {"evidence_id": e2, "model_id": "m1", "mode": "paper",
-                                     "error": "image file is truncated"})
+        _log_failure(case, e2, "image file is truncated")
         long_note = "n" * 900
         case.set_finding(e1, "suspicious", note=long_note, threshold=0.3, opacity=0.6, model_id="m1", mode="paper")
     out = tmp_path / "r.pdf"
@@ -272,11 +275,9 @@ def test_an_items_failure_is_the_models_not_a_later_evidence_layers(tmp_path):
     folder = _make_case(tmp_path, analysed=1, total=3)
     with Case.open(folder) as case:
         e2, e3 = case.evidence[1].id, case.evidence[2].id
-        case.log("analysis_failed", {"evidence_id": e2, "model_id": "m1", "mode": "paper",
-                                     "error": "image file is truncated"})
-        case.log("analysis_failed", {"evidence_id": e2, "model_id": "evidence-resampling", "mode": "evidence",
-                                     "error": "image file is truncated"})
-        case.log("analysis_failed", {"evidence_id": e3, "model_id": "m1", "mode": "paper", "error": "out of memory"})
+        _log_failure(case, e2, "image file is truncated")
+        _log_failure(case, e2, "image file is truncated", "evidence-resampling", "evidence")
+        _log_failure(case, e3, "out of memory")
         from engine import evidence
         case.store_analysis(e3, evidence.run("ela", case.item(e3).path))
     out = tmp_path / "r.pdf"
