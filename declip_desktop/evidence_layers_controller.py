@@ -117,7 +117,7 @@ class EvidenceLayersController(QObject):
         self._learned: tuple | None = None   # (map pyramid, threshold) on screen before a layer replaced it
         self._learned_eid: str | None = None  # the item they belong to
         panel.layerChosen.connect(self.choose)
-        panel.cancelRequested.connect(self.cancel)
+        panel.cancelRequested.connect(self._cancel_by_user)
         panel.pairChosen.connect(self._draw_pairs)
         panel.pinToggled.connect(self.pin)
         panel.corroborateButton.clicked.connect(self.corroborate)
@@ -251,6 +251,16 @@ class EvidenceLayersController(QObject):
             self.panel.set_busy(None)
             self.panel.set_status("Cancelled: nothing was stored.")
 
+    def _cancel_by_user(self) -> None:
+        if self._job is not None:
+            self.cancel()
+            self._selector_to_shown()
+
+    def _selector_to_shown(self) -> None:
+        """A layer that was refused or cancelled is not on screen: the Map selector goes back to the
+        map that is (it stayed on the refused name while the learned map or another layer was drawn)."""
+        self.panel.set_layer(self.shown.layer if self.shown is not None else "", emit=False)
+
     # -- results ----------------------------------------------------------------------------------
     def _done(self, shown: LayerShown) -> None:
         if shown.evidence_id != self.host.current_id() or self.panel.layer() != shown.layer:
@@ -375,6 +385,7 @@ class EvidenceLayersController(QObject):
             # a refusal starts with the case copy's full path: the item on screen is the one meant
             head, sep, rest = message.partition(": ")
             self.panel.set_status(f"{layer}: {rest if sep and ('/' in head or os.sep in head) else message}")
+            self._selector_to_shown()
             self.layerFailed.emit(layer, message)
 
     def _cancelled(self, job: Job) -> None:

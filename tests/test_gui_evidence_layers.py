@@ -86,6 +86,8 @@ def test_layer_selector_computes_stores_and_thresholds(qtbot, tmp_path):
     assert "needs a JPEG" in blocker.args[1]
     assert "needs a JPEG" in win.layerPanel.layerStatusLabel.text()
     assert str(win.case.path) not in win.layerPanel.layerStatusLabel.text()   # no case-copy path in the line
+    # the selector names the map still drawn (clones), not the refused one
+    assert win.layerPanel.layer() == "clones" and win.layers.shown.layer == "clones"
 
     # back to the learned map (none here: the item is not analysed): no layer drawn, no pairs left,
     # and the threshold the examiner had before the first layer
@@ -113,6 +115,7 @@ def test_cancelled_layer_is_not_stored(qtbot, tmp_path):
     assert win.case.analysis_for(eid, model_id="evidence-ela", mode="evidence") is None
     assert "Cancelled" in win.layerPanel.layerStatusLabel.text()
     assert win.layers.shown is None
+    assert win.layerPanel.layer() == ""      # the selector is back on the learned map, the one still drawn
     close_window(win)
 
 
