@@ -375,3 +375,30 @@ def test_clones_say_how_much_of_the_image_they_cannot_check(tmp_path, method):
     assert flat["details"]["flat_share"] >= details["flat_share"] + 0.4
     assert f"{100 * flat['details']['flat_share']:.0f} % of this image" in flat["notes"][0]
     assert flat_mask(flat["details"], *both.shape)[: both.shape[0] // 2 - 32].all()   # the flat half, as cells
+
+
+def test_resampling_says_what_the_last_jpeg_save_leaves_of_the_trace(tmp_path):
+    rgb = np.random.default_rng(1).integers(0, 256, (96, 128, 3), dtype=np.uint8)
+    notes = {}
+    for name, kw in (("q75.jpg", {"quality": 75}), ("q95.jpg", {"quality": 95}), ("lossless.png", {})):
+        path = tmp_path / name
+        Image.fromarray(rgb).save(path, **kw)
+        md = evidence.run("resampling", path).metadata
+        notes[name] = (md["notes"], md["details"].get("jpeg_quality_estimate"))
+    assert notes["q75.jpg"][1] == 75 and "about quality 75" in notes["q75.jpg"][0][0]
+    assert notes["q75.jpg"][0][0].endswith("very weak.")
+    assert notes["q95.jpg"][1] == 95 and not notes["q95.jpg"][0][0].endswith("very weak.")
+    assert notes["lossless.png"] == ([], None)          # no JPEG save to speak of
+
+
+def test_dq_says_whether_the_file_shows_a_double_compression(tmp_path):
+    res, _ = _run(tmp_path, ec.dq_case(), "dq")          # a region compressed once in a double-compressed image
+    n = res.metadata["details"]["informative_frequencies"]
+    assert n >= 3 and res.metadata["notes"] == [f"{n} of the 15 frequencies examined show an earlier, coarser JPEG "
+                                                f"compression on this file's 8x8 grid: the file was probably saved "
+                                                f"as JPEG at least twice. Bright blocks lack that earlier compression."]
+    single = tmp_path / "single.jpg"
+    Image.fromarray(np.random.default_rng(2).integers(0, 256, (128, 128, 3), dtype=np.uint8)).save(single, quality=90)
+    md = evidence.run("dq", single).metadata
+    assert md["details"]["informative_frequencies"] == 0
+    assert md["notes"][0].startswith("No sign of an earlier, coarser JPEG compression")

@@ -150,4 +150,17 @@ def compute(src: EvidenceInput, frequencies: int = 15, max_value: int = 40, smoo
                                    "min_gain": float(min_gain), "min_positions": int(min_positions),
                                    "floor": float(floor)},
                        details={"informative_frequencies": len(used), "positions": used, "prior_single": prior},
-                       timings={"read_coefficients_s": t1 - t0, "score_s": t2 - t1})
+                       timings={"read_coefficients_s": t1 - t0, "score_s": t2 - t1},
+                       notes=[evidence_note(len(used), int(frequencies))])
+
+
+def evidence_note(informative: int, frequencies: int) -> str:
+    """Whether this file shows the double compression the layer needs, in words."""
+    if not informative:
+        return (f"No sign of an earlier, coarser JPEG compression on this file's 8x8 grid (none of the {frequencies} "
+                f"frequencies examined shows one): the map is empty, and dq cannot tell here whether any region was "
+                f"compressed only once. A single save, a crop or resize after the first save, or a first save at a "
+                f"higher quality all look like this.")
+    return (f"{informative} of the {frequencies} frequencies examined show an earlier, coarser JPEG compression on this "
+            f"file's 8x8 grid: the file was probably saved as JPEG at least twice. Bright blocks lack that earlier "
+            f"compression.")

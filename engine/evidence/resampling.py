@@ -25,7 +25,8 @@ import time
 
 import numpy as np
 
-from .base import EvidenceInput, LayerOutput, image_score, relative_map, robust_z, upsample_blocks
+from .base import (EvidenceInput, LayerOutput, image_score, jpeg_quality_estimate, relative_map, robust_z,
+                   upsample_blocks)
 
 VERSION = "2.0"
 TITLE = "Resampling (interpolation) traces"
@@ -147,7 +148,20 @@ def compute(src: EvidenceInput, block: int = 32, sigma: float = 1.0, z_half: flo
     timings = {"spectra_s": t1 - t0, "map_s": t2 - t_band}
     if cue == "pmap+band":
         timings["band_s"] = t_band - t1
+    quality = jpeg_quality_estimate(src.data) if src.format == "JPEG" and src.data else None
+    if quality is not None:
+        details["jpeg_quality_estimate"] = quality
     return LayerOutput(map=prob, score=image_score(prob),
                        parameters={"block": block, "sigma": float(sigma), "z_half": float(z_half),
                                    "smooth": int(smooth), "cue": cue, "predictor": _PREDICTOR.tolist()},
-                       details=details, timings=timings)
+                       details=details, timings=timings, notes=[jpeg_note(quality)] if quality is not None else [])
+
+
+def jpeg_note(quality: int) -> str:
+    """What a last JPEG save at `quality` leaves of the trace (research/README.md, evidence layers round 2:
+    pastes enlarged x1.1-1.5, then the whole picture saved again as JPEG)."""
+    return (f"This file was last saved as JPEG at about quality {quality}. That save erases most of the periodic "
+            f"trace an enlargement leaves: on two test sets of our own, regions enlarged 1.1-1.5x and pasted were "
+            f"localised with a mean IoU of 5-24 % after a final save at quality 95, 2-6 % at 85 and 0 % at 75. A "
+            f"clean map here is weak evidence that nothing was resampled"
+            + (", and at this quality very weak." if quality < 90 else "."))
