@@ -11,13 +11,15 @@ from declip_desktop.overlay_style import OverlayStyle
 from engine import overlay as look
 
 _BACKDROP = np.array([90, 90, 90], np.float32)  # the table is shown blended over a mid grey
+PROBABILITY = "probability of manipulation"      # the learned map's scale; an evidence layer's is its own
 
 
 class ColorBar(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setObjectName("colorBar")
-        self.setAccessibleName("Colour bar legend: probability of manipulation from 0 to 1")
+        self.caption = PROBABILITY
+        self.setAccessibleName(f"Colour bar legend: {PROBABILITY} from 0 to 1")
         self.setMinimumHeight(52)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.style_ = OverlayStyle()
@@ -36,6 +38,12 @@ class ColorBar(QWidget):
     def set_reach(self, reach: float | None) -> None:
         if reach != self.reach:
             self.reach = reach
+            self.update()
+
+    def set_caption(self, caption: str) -> None:
+        if caption != self.caption:
+            self.caption = caption
+            self.setAccessibleName(f"Colour bar legend: {caption} from 0 to 1")
             self.update()
 
     def _gradient(self) -> QImage:
@@ -78,7 +86,7 @@ class ColorBar(QWidget):
         p.setPen(QPen(QColor(*look.THRESHOLD_COLOUR), 2))
         p.drawLine(int(tx), int(bar.top()) - 3, int(tx), int(bar.bottom()) + 3)
         p.setPen(QPen(pal.text().color(), 1))
-        caption = "probability of manipulation"
+        caption = self.caption
         if self.reach is not None:
             caption += f" — this map reaches {self.reach:.2f}"
         p.drawText(QRectF(0, bar.bottom() + 16, self.width(), 14), Qt.AlignmentFlag.AlignCenter, caption)

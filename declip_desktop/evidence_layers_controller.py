@@ -8,6 +8,7 @@ The window is reached only through the narrow `LayerHost` below, so the wiring s
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Callable
 
@@ -116,7 +117,7 @@ class EvidenceLayersController(QObject):
         self._learned: tuple | None = None   # (map pyramid, threshold) on screen before a layer replaced it
         self._learned_eid: str | None = None  # the item they belong to
         panel.layerChosen.connect(self.choose)
-        panel.cancelRequested.connect(self.cancel)
+        panel.cancelRequested.connect(self._cancel_by_user)
         panel.pairChosen.connect(self._draw_pairs)
         panel.pinToggled.connect(self.pin)
         panel.corroborateButton.clicked.connect(self.corroborate)
@@ -250,6 +251,16 @@ class EvidenceLayersController(QObject):
             self.panel.set_busy(None)
             self.panel.set_status("Cancelled: nothing was stored.")
 
+    def _cancel_by_user(self) -> None:
+        if self._job is not None:
+            self.cancel()
+            self._selector_to_shown()
+
+    def _selector_to_shown(self) -> None:
+        """A layer that was refused or cancelled is not on screen: the Map selector goes back to the
+        map that is (it stayed on the refused name while the learned map or another layer was drawn)."""
+        self.panel.set_layer(self.shown.layer if self.shown is not None else "", emit=False)
+
     # -- results ----------------------------------------------------------------------------------
     def _done(self, shown: LayerShown) -> None:
         if shown.evidence_id != self.host.current_id() or self.panel.layer() != shown.layer:
@@ -265,7 +276,7 @@ class EvidenceLayersController(QObject):
         panel.set_style(st.with_(threshold=float(md.get("default_threshold", st.threshold))))  # each layer's own
         self.host.viewer.set_overlay(shown.overlay)
         self.host.set_overlay(shown.overlay)
-        _readouts(panel, shown.overlay)
+        _readouts(panel, shown.overlay, shown.layer)
         self.panel.show_layer(md)
         self.panel.set_status("")  # the Analysis dock says what is shown, its parameters and when it was stored
         stored = {self.panel.layerCombo.itemData(i) for i in range(1, self.panel.layerCombo.count())
@@ -371,7 +382,10 @@ class EvidenceLayersController(QObject):
 
     def _failed(self, job: Job, layer: str, message: str) -> None:
         if self._job is job:
-            self.panel.set_status(f"{layer}: {message}")
+            # a refusal starts with the case copy's full path: the item on screen is the one meant
+            head, sep, rest = message.partition(": ")
+            self.panel.set_status(f"{layer}: {rest if sep and ('/' in head or os.sep in head) else message}")
+            self._selector_to_shown()
             self.layerFailed.emit(layer, message)
 
     def _cancelled(self, job: Job) -> None:
@@ -434,11 +448,14 @@ class EvidenceLayersController(QObject):
             self._pairs_item = None
 
 
-def _readouts(panel, overlay) -> None:
+def _readouts(panel, overlay, layer: str | None = None) -> None:
     if overlay is None:
         panel.set_readout_source(None, None)
-    else:
-        panel.set_readout_source(overlay.score, overlay.flagged_fraction)
+    elif layer:   # a layer's 0-1 scale is its own measure (a strength, a squashed z-score), not a probability
+        panel.set_readout_source(overlay.score, overlay.flagged_fraction,
+                                 caption=f"{layer} map value (its own scale)")
+    else:         # the learned map again: its reach greys out what it never reaches, as when first shown
+        panel.set_readout_source(overlay.score, overlay.flagged_fraction, getattr(overlay, "max_value", None))
 
 
 def wire_layers(win, current_id: Callable[[], str | None], show_learned: Callable[[], None],

@@ -42,6 +42,16 @@ def cmd_validate(args) -> int:
     def progress(done, total, name):
         print(f"validate {done}/{total}", file=sys.stderr, flush=True)
 
+    if args.out is not None:
+        # checked before the golden set runs, not after it (a file there used to end the run in a traceback line)
+        from engine.errors import DeclipError
+
+        if args.out.exists() and not args.out.is_dir():
+            raise DeclipError(f"--out {args.out}: is a file; give a folder for the record's copies")
+        try:
+            args.out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DeclipError(f"--out {args.out}: cannot create the folder ({exc.strerror or exc})") from None
     v, record, written = validate(args.model, args.device, args.precision, args.out, progress)
     print(f"model {v.model_id} ({v.model_name}) on {v.device_name or args.device}, precision {v.precision or args.precision}")
     for f in v.files:

@@ -222,6 +222,8 @@ def _check_paths_exist(args) -> None:
 
 def _prepare_out(out: Path) -> None:
     """Create the output folder and prove it is writable before hours of analysis, not after."""
+    if out.exists() and not out.is_dir():   # mkdir's "File exists" reads as if the folder were there
+        raise DeclipError(f"--out {out}: is a file, not a folder; give a folder for the maps and results.json")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -284,6 +284,12 @@ def _with_orientation(img: Image.Image, orientation: int) -> Image.Image:
     return img
 
 
+def as_rgb(img: Image.Image, notes: list[str] | None = None) -> Image.Image:
+    """8-bit RGB exactly as the analysis sees the picture (16-bit and float scaled, CMYK through its ICC
+    profile, transparency over white): thumbnails and report pictures must show the same pixels."""
+    return _to_rgb(img, [] if notes is None else notes)
+
+
 def _to_rgb(img: Image.Image, notes: list[str]) -> Image.Image:
     mode = img.mode
     if mode == "RGB":

@@ -225,6 +225,24 @@ def test_thumbnail_is_lazy_and_cached(tmp_path):
         assert case.thumbnail("E0001", 64) == t and t.stat().st_mtime_ns == mtime
 
 
+def test_thumbnail_of_16_bit_png_keeps_its_greys(tmp_path):
+    # A 16-bit PNG's thumbnail was clipped to black and white (Pillow's convert of I;16); it must
+    # show the same greys the analysis sees.
+    import numpy as np
+
+    src = tmp_path / "src"
+    src.mkdir()
+    ramp = np.tile(np.linspace(0, 65535, 128).astype(np.uint16), (64, 1))
+    Image.fromarray(ramp).save(src / "g16.png")
+    with new_case(tmp_path) as case:
+        case.add_paths([src / "g16.png"])
+        with Image.open(case.thumbnail("E0001", 128)) as im:
+            row = np.asarray(im.convert("L"), dtype=np.int16)[32]
+    assert abs(int(row[64]) - 128) < 12          # mid-ramp is mid-grey, not white
+    assert (np.diff(row[4:-4]) >= -3).all()     # a ramp, not a two-level stencil
+    assert len(set(row.tolist())) > 40
+
+
 def test_ingest_is_logged_per_item(tmp_path):
     f = make_jpeg(tmp_path / "src" / "a.jpg")
     with new_case(tmp_path) as case:

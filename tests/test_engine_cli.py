@@ -77,6 +77,15 @@ def test_usage_errors_exit_2(model_dir, tmp_path):
     assert run("frobnicate").returncode == 2
 
 
+def test_out_that_is_a_file_is_named_as_such_and_left_alone(model_dir, images, tmp_path):
+    # mkdir's "File exists" read as if the folder were there
+    f = tmp_path / "results.txt"
+    f.write_text("keep")
+    r = run("analyze", "--model", model_dir, "--out", f, images)
+    assert r.returncode == 1 and "is a file, not a folder" in r.stderr and "Traceback" not in r.stderr
+    assert f.read_text() == "keep"
+
+
 def test_tiled_mode_records_tiling(model_dir, tmp_path):
     p = tmp_path / "wide.png"
     Image.fromarray((np.random.RandomState(2).rand(300, 700, 3) * 255).astype(np.uint8)).save(p)

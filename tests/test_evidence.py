@@ -184,6 +184,8 @@ def test_unknown_layer_and_parameter_are_one_line_errors(tmp_path):
     assert evidence.parse_layers("dq, ela,ela") == ["ela", "dq"]
     with pytest.raises(EvidenceError):
         evidence.parse_layers("ela,nope")
+    with pytest.raises(evidence.EvidenceError, match="nope"):   # 'all' does not hide a typo beside it
+        evidence.parse_layers("all,nope")
 
 
 def test_jpeg_bytes_must_match_the_loaded_image(tmp_path):

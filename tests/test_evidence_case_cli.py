@@ -70,3 +70,46 @@ def test_case_analyze_evidence_names_layers_as_in_declip_analyze_and_ids_still_s
         assert ("E0001", "evidence-ela") in {(a.evidence_id, a.model_id) for a in c.analyses()}
     assert main(["case", "analyze", d, "--model", str(tiny_model), "--evidence", "elax"]) != 0
     assert "elax" in capsys.readouterr().err
+
+
+def test_unreadable_item_fails_all_layers_in_one_line_and_refusals_name_the_file_once(tmp_path, tiny_model, capsys):
+    good, png = tmp_path / "a.jpg", tmp_path / "b.png"
+    good.write_bytes(ec.dq_case()[0])
+    png.write_bytes(ec.encode(ec.scene("chelsea", (96, 128)), "PNG"))
+    whole = ec.encode(ec.scene("chelsea", (96, 128)), "JPEG")
+    bad = tmp_path / "c.jpg"
+    bad.write_bytes(whole[: len(whole) // 2])          # truncated: the item is ingested, its pixels cannot be read
+    case = new_case(tmp_path)
+    case.add_paths([good, png, bad])
+    d = str(case.path)
+    case.close()
+    assert main(["case", "analyze", d, "--model", str(tiny_model), "--layers", "ela,dq,noise"]) == 1
+    out = capsys.readouterr()
+    assert "evidence layers: 5 stored, 1 not applicable, 3 failed" in out.out
+    bad_lines = [ln for ln in out.err.splitlines() if "E0003" in ln and "FAILED" in ln]
+    assert len(bad_lines) == 2            # the model's analysis, then all three layers in one line
+    assert "(ela, noise, dq): FAILED" in bad_lines[1] and "truncated" in bad_lines[1]
+    refusal = next(ln for ln in out.err.splitlines() if "not applicable" in ln)
+    assert refusal.startswith("E0002 dq:") and "b.png" not in refusal and "needs a JPEG" in refusal
+    with Case.open(d, readonly=True) as c:     # each layer's failure is still in the audit log
+        failed = [e for e in c.audit_entries() if e["action"] == "analysis_failed"
+                  and e["details"].get("evidence_id") == "E0003" and e["details"].get("mode") == "evidence"]
+        assert sorted(e["details"]["model_id"] for e in failed) == ["evidence-dq", "evidence-ela", "evidence-noise"]
+
+
+def test_pinning_a_layer_with_no_stored_analysis_says_so(tmp_path, tiny_model, capsys):
+    png = tmp_path / "b.png"
+    png.write_bytes(ec.encode(ec.scene("chelsea", (96, 128)), "PNG"))
+    case = new_case(tmp_path)
+    case.add_paths([png])
+    d = str(case.path)
+    case.close()
+    assert main(["case", "analyze", d, "--model", str(tiny_model), "--layers", "ela,dq"]) == 0   # dq refuses a PNG
+    capsys.readouterr()
+    assert main(["case", "finding", d, "E0001", "--status", "suspicious", "--pin-layers", "ela,dq"]) == 0
+    err = capsys.readouterr().err
+    assert "no stored analysis of dq" in err and "ela" not in err.split("no stored analysis of")[1].split("(")[0]
+    with Case.open(d, readonly=True) as c:
+        assert c.finding("E0001").layers == ["ela", "dq"]      # the examiner's pin is kept
+    assert main(["case", "finding", d, "E0001", "--status", "suspicious", "--pin-layers", "ela"]) == 0
+    assert "no stored analysis" not in capsys.readouterr().err

@@ -85,6 +85,9 @@ def test_layer_selector_computes_stores_and_thresholds(qtbot, tmp_path):
         win.layerPanel.set_layer("dq")
     assert "needs a JPEG" in blocker.args[1]
     assert "needs a JPEG" in win.layerPanel.layerStatusLabel.text()
+    assert str(win.case.path) not in win.layerPanel.layerStatusLabel.text()   # no case-copy path in the line
+    # the selector names the map still drawn (clones), not the refused one
+    assert win.layerPanel.layer() == "clones" and win.layers.shown.layer == "clones"
 
     # back to the learned map (none here: the item is not analysed): no layer drawn, no pairs left,
     # and the threshold the examiner had before the first layer
@@ -112,6 +115,7 @@ def test_cancelled_layer_is_not_stored(qtbot, tmp_path):
     assert win.case.analysis_for(eid, model_id="evidence-ela", mode="evidence") is None
     assert "Cancelled" in win.layerPanel.layerStatusLabel.text()
     assert win.layers.shown is None
+    assert win.layerPanel.layer() == ""      # the selector is back on the learned map, the one still drawn
     close_window(win)
 
 
@@ -124,8 +128,12 @@ def test_back_to_the_learned_map(qtbot, tmp_path, tiny_model):
     win.findingPanel.findingStatusCombo.setCurrentIndex(win.findingPanel.findingStatusCombo.findData("suspicious"))
     win.findings.save(sync=True)
     recorded = win.case.finding(eid).threshold
+    reach = win.overlayPanel.colorBar.reach
+    assert reach is not None and win.overlayPanel.colorBar.caption == "probability of manipulation"
     choose_layer(qtbot, win, "noise")
     assert win.imageView.overlay_item.pyramid is not learned
+    # a layer's scale is not the learned map's probability: the colour bar says whose scale it is
+    assert win.overlayPanel.colorBar.caption.startswith("noise map value")
     # the layer's threshold on the slider is not the finding's: a save while it is shown keeps the learned one
     win.overlayPanel.thresholdSlider.setValue(93)
     win.findingPanel.findingNoteEdit.setPlainText("seen on the noise layer")
@@ -135,6 +143,9 @@ def test_back_to_the_learned_map(qtbot, tmp_path, tiny_model):
         win.layerPanel.set_layer("")
     assert win.imageView.overlay_item.pyramid is learned
     assert f"Score: {learned.score:.3f}" in win.overlayPanel.scoreLabel.text()
+    # back on the learned map: its caption, and its reach greyed out as when it was first shown
+    assert win.overlayPanel.colorBar.caption == "probability of manipulation"
+    assert win.overlayPanel.colorBar.reach == reach
     close_window(win)
 
 

@@ -40,6 +40,10 @@ def _make_case(tmp_path: Path, analysed: int = 2, total: int = 3) -> Path:
         case.close()
 
 
+def _log_failure(case, eid: str, error: str, model_id: str = "m1", mode: str = "paper") -> None:
+    case.log("analysis_failed", {"evidence_id": eid, "model_id": model_id, "mode": mode, "error": error})
+
+
 def _text(pdf: Path) -> str:
     return "\n".join(p.extract_text() or "" for p in pypdf.PdfReader(str(pdf)).pages)
 
@@ -161,8 +165,7 @@ def test_a_failed_analysis_and_the_findings_own_threshold_are_reported(tmp_path)
     folder = _make_case(tmp_path, analysed=1, total=2)
     with Case.open(folder) as case:
         e1, e2 = case.evidence[0].id, case.evidence[1].id
-        case.log("analysis_failed", {"evidence_id": e2, "model_id": "m1", "mode": "paper",
-                                     "error": "image file is truncated"})
+        _log_failure(case, e2, "image file is truncated")
         long_note = "n" * 900
         case.set_finding(e1, "suspicious", note=long_note, threshold=0.3, opacity=0.6, model_id="m1", mode="paper")
     out = tmp_path / "r.pdf"
@@ -249,3 +252,72 @@ def test_an_evidence_layer_stored_later_is_not_the_items_analysis(tmp_path):
     text = " ".join(_text(out).split())
     assert f"Score {detector.score:.4f}"[:11] in text or f"{detector.score:.4f}" in text
     assert "Other analyses in the case evidence-ela, evidence" in text
+
+
+def test_the_analysts_note_is_on_the_items_first_page_with_its_status(tmp_path):
+    # It used to close the item's section, after the method and integrity tables, often pages later.
+    folder = _make_case(tmp_path, analysed=2, total=2)
+    with Case.open(folder) as case:
+        case.set_finding(case.evidence[1].id, "manipulation confirmed", note="roof edge pasted from another shot")
+    out = tmp_path / "r.pdf"
+    build_report(folder, out)
+    pages = [" ".join((p.extract_text() or "").split()) for p in pypdf.PdfReader(str(out)).pages]
+    first = next(i for i, t in enumerate(pages) if "Item 2 · photo_1.jpg" in t)
+    page = pages[first]
+    assert "roof edge pasted from another shot" in page
+    assert page.index("manipulation confirmed") < page.index("roof edge pasted")
+
+
+def test_an_items_failure_is_the_models_not_a_later_evidence_layers(tmp_path):
+    # With --evidence all on an unreadable file, the last failure logged is a layer's: the report named
+    # "evidence-resampling, evidence mode" as the item's failed analysis; and a layer stored after a
+    # model failure hid that failure.
+    folder = _make_case(tmp_path, analysed=1, total=3)
+    with Case.open(folder) as case:
+        e2, e3 = case.evidence[1].id, case.evidence[2].id
+        _log_failure(case, e2, "image file is truncated")
+        _log_failure(case, e2, "image file is truncated", "evidence-resampling", "evidence")
+        _log_failure(case, e3, "out of memory")
+        from engine import evidence
+        case.store_analysis(e3, evidence.run("ela", case.item(e3).path))
+    out = tmp_path / "r.pdf"
+    build_report(folder, out)
+    text = " ".join(_text(out).split())
+    assert "The last analysis attempt (m1, paper mode" in text
+    assert "(evidence-resampling, evidence mode" not in text
+    assert "out of memory" in text                  # not cleared by the ela layer stored after it
+
+
+def test_a_models_table_is_not_split_across_pages(tmp_path):
+    # In a 12-item report the table's last row (the weights' SHA-256) was left alone on a page.
+    from types import SimpleNamespace
+
+    from reportlab.lib.pagesizes import A4
+    from reportlab.platypus import SimpleDocTemplate, Spacer
+
+    from declip_desktop.report import appendix
+
+    card = {"name": "M", "backbone": "lite2", "feature_layer": "3", "decoder": "conv-4", "license": "Apache-2.0",
+            "training_data": "synthetic edits of licensed photos"}
+    f = SimpleNamespace(analysed=True, index=1, card=card,
+                        metadata={"model_id": "m1", "weights": [{"file": "decoder.safetensors", "sha256": "ab" * 32}]})
+    out = tmp_path / "m.pdf"
+    doc = SimpleDocTemplate(str(out), pagesize=A4)
+    doc.build([Spacer(1, doc.height - 110)] + appendix.models([f]))   # room for the heading and two rows only
+    pages = [" ".join((p.extract_text() or "").split()) for p in pypdf.PdfReader(str(out)).pages]
+    holding = [i for i, t in enumerate(pages) if "Weights SHA-256" in t or "Licence" in t or "Models" in t]
+    assert len(set(holding)) == 1, pages
+
+
+def test_a_long_audit_action_is_printed_whole_with_its_object(tmp_path):
+    # "evidence_layer_not_applicable" was wider than the action column's cap and broke mid-word.
+    folder = _make_case(tmp_path, analysed=1, total=1)
+    with Case.open(folder) as case:
+        case.log("evidence_layer_not_applicable", {"evidence_id": "E0001", "layer": "dq",
+                                                    "reason": "layer 'dq' needs a JPEG file, found PNG"})
+    out = tmp_path / "r.pdf"
+    build_report(folder, out)
+    pages = [p.extract_text() or "" for p in pypdf.PdfReader(str(out)).pages]
+    log = " ".join(" ".join(p for p in pages if "Details (short)" in p).split())
+    assert "evidence_layer_not_applicable E0001" in log       # whole, with the object under it
+    assert "evidence_layer_not_app " not in log

@@ -62,3 +62,19 @@ def test_jpeg_bytes_go_into_the_pdf_unchanged():
     assert enc.data[:2] == b"\xff\xd8" and (enc.width, enc.height) == (64, 32)
     fl = imaging.flowable(enc, 32, 100)
     assert (round(fl.drawWidth), round(fl.drawHeight)) == (32, 16)
+
+
+def test_16_bit_grey_evidence_is_shown_as_analysed(tmp_path):
+    # Pillow's own convert("RGB") clips I;16 values above 255 to white; the report must show the
+    # picture the analysis saw (65535 -> 255), not a black-and-white stencil of it.
+    from engine.images import load_image
+
+    p = tmp_path / "grey16.png"
+    ramp = np.tile(np.linspace(0, 65535, 64).astype(np.uint16), (32, 1))
+    Image.fromarray(ramp).save(p)
+    assert Image.open(p).mode.startswith("I")
+    shown = np.asarray(imaging.load_evidence(p), dtype=np.int16)
+    analysed = load_image(p).pixels().astype(np.int16)
+    assert shown.shape == analysed.shape
+    assert np.abs(shown - analysed).max() <= 1
+    assert 100 < shown[0, 32, 0] < 160   # mid-ramp stays mid-grey

@@ -60,3 +60,14 @@ def test_a_model_without_recorded_references_cannot_pass(home, tmp_path, capsys)
     folder = make_tiny_model_dir(tmp_path / "tiny")
     assert declip(["validate", "--model", str(folder)]) == 1
     assert "no golden references" in capsys.readouterr().out
+
+
+def test_validate_out_that_is_a_file_is_refused_before_the_run(home, tmp_path, capsys):
+    # It ran the whole golden set and then ended in "internal error: FileExistsError".
+    f = tmp_path / "record.txt"
+    f.write_text("not a folder")
+    assert declip(["validate", "--out", str(f)]) == 1
+    err = capsys.readouterr().err
+    assert "is a file" in err and "internal error" not in err and "validate 1/" not in err
+    assert f.read_text() == "not a folder"
+    assert not (home / "validation").exists()     # nothing ran, nothing recorded

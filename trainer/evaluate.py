@@ -279,7 +279,7 @@ def format_summary(res: dict) -> str:
                      f"{m['authentic_flagged_count']} of {m['authentic']} ({m['authentic_flagged']:.0f} %)"
                      + (f"; ELA {ela['authentic_flagged_count']} of {ela['authentic']}" if "authentic_flagged" in ela else ""))
     if m.get("refused"):
-        lines.append(f"refused (the method does not apply; scored as an empty map): {m['refused']} images")
+        lines.append(f"refused (the method does not apply; scored as an empty map): {m['refused']} image{'' if m['refused'] == 1 else 's'}")
     for t, v in (m.get("sweep") or {}).items():
         kinds = "  ".join(f"{k} {x:.1f}" for k, x in v["per_kind"].items())
         lines.append(f"at {t}: IoU {v['iou']:.1f}" + (f" ({kinds})" if kinds else "")

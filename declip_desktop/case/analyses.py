@@ -149,10 +149,14 @@ def run_started_details(det: Any, model_id: str | None, mode: str, precision: st
 
 def last_failures(audit_entries: list[dict]) -> dict[str, dict]:
     """{evidence id: the details (plus time_utc) of its last 'analysis_failed' entry} for the items
-    whose last analysis attempt failed, i.e. no analysis was stored for them after that failure."""
+    whose last analysis attempt failed, i.e. no analysis was stored for them after that failure.
+    Only the learned map's attempts count: an evidence layer stored or failing later neither clears
+    nor replaces the model's failure (the report then named "evidence-resampling" as the item's)."""
     last: dict[str, dict | None] = {}
     for e in audit_entries:
         d = e.get("details") or {}
+        if d.get("mode") == "evidence":
+            continue
         if e.get("action") == "analysis_failed":
             last[d.get("evidence_id")] = dict(d, time_utc=e.get("time_utc"))
         elif e.get("action") == "analysis_stored":

@@ -331,7 +331,14 @@ def cmd_finding(args) -> int:
         f = case.set_finding(it.id, args.status, note=args.note, threshold=args.threshold, opacity=args.opacity,
                              model_id=sa.model_id if sa else None, mode=sa.mode if sa else None,
                              layers=None if args.pin_layers is None else args.pin_layers.split(","))
+        unstored = [n for n in (f.layers or []) if case.analysis_for(it.id, model_id=f"evidence-{n}", mode="evidence") is None]
     print(_printable(f"{it.id} {it.file_name}: {f.status}" + (f" (on the {sa.model_id} {sa.mode} analysis)" if sa else "")))
+    if unstored:
+        # pinned all the same (the examiner's choice), but the report can only say it is not shown
+        _err(_printable(f"note: {it.id} has no stored analysis of {', '.join(unstored)} (not run, or the layer does "
+                        f"not apply to this image): the report lists {'it' if len(unstored) == 1 else 'them'} as pinned "
+                        f"but cannot show {'it' if len(unstored) == 1 else 'them'}; "
+                        f"`declip case analyze {args.dir} --items {it.id} --layers {','.join(unstored)}` stores it"))
     return 0
 
 

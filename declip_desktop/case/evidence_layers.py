@@ -50,6 +50,7 @@ def store_layers(case, items, names: list[str], force: bool = False,
     """cancel: polled between computing and storing; when set, nothing more is stored (Cancelled)."""
     from engine import evidence
     from engine.errors import Cancelled, DeclipError
+    from engine.evidence.outputs import without_name
 
     run = LayersRun()
     for it in items:
@@ -59,21 +60,27 @@ def store_layers(case, items, names: list[str], force: bool = False,
             continue
         try:
             results = evidence.run_many(todo, it.path)
-        except DeclipError as exc:      # the image itself cannot be read: every layer fails
+        except DeclipError as exc:      # the image itself cannot be read: every layer fails, said once
             results = {n: exc for n in todo}
+            say(f"{it.id} evidence layers ({', '.join(todo)}): FAILED: {without_name(str(exc), str(it.path))}")
+            for name in todo:
+                run.failed.append((it.id, name, str(exc)))
+                case.log("analysis_failed", {"evidence_id": it.id, "model_id": f"evidence-{name}",
+                                             "mode": "evidence", "error": str(exc)})
+            continue
         if cancel():
             raise Cancelled("cancelled by the user")
         for name, res in results.items():
             if isinstance(res, evidence.EvidenceError):
                 run.not_applicable.append((it.id, name, str(res)))
                 case.log("evidence_layer_not_applicable", {"evidence_id": it.id, "layer": name, "reason": str(res)})
-                say(f"{it.id} {name}: not applicable: {res}")
+                say(f"{it.id} {name}: not applicable: {without_name(str(res), str(it.path))}")
                 continue
             if isinstance(res, Exception):
                 run.failed.append((it.id, name, str(res)))
                 case.log("analysis_failed", {"evidence_id": it.id, "model_id": f"evidence-{name}",
                                              "mode": "evidence", "error": str(res)})
-                say(f"{it.id} {name}: FAILED: {res}")
+                say(f"{it.id} {name}: FAILED: {without_name(str(res), str(it.path))}")
                 continue
             case.store_analysis(it.id, res)
             run.stored.append((it.id, name))

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 
 from PIL import Image, ImageOps
 
+from engine.images import as_rgb
+
 from .atomic import write_bytes_atomic
 from .errors import CaseError
 from .records import EvidenceItem
@@ -28,14 +30,10 @@ def thumbnail(case: "Case", item: EvidenceItem, size: int) -> Path:
             warnings.simplefilter("ignore")
             with Image.open(item.path) as img:  # read-only: Pillow opens files with "rb"
                 img.draft("RGB", (size, size))  # JPEG: decode at reduced scale, far faster
-                img = ImageOps.exif_transpose(img)
+                img = as_rgb(ImageOps.exif_transpose(img))  # 16-bit, CMYK, alpha: as the analysis sees it
                 img.thumbnail((size, size))
-                if img.mode not in ("RGB", "L"):
-                    img = img.convert("RGBA")
-                    bg = Image.new("RGBA", img.size, (255, 255, 255, 255))
-                    img = Image.alpha_composite(bg, img).convert("RGB")
                 buf = io.BytesIO()
-                img.convert("RGB").save(buf, "JPEG", quality=85)
+                img.save(buf, "JPEG", quality=85)
     except Exception as exc:
         raise CaseError(f"{item.id} ({item.file_name}): cannot make a thumbnail ({str(exc)[:160] or type(exc).__name__})") from None
     try:

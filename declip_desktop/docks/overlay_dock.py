@@ -6,7 +6,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QSlider, QVBoxLayout,
                                QWidget)
 
-from declip_desktop.colorbar import ColorBar
+from declip_desktop.colorbar import PROBABILITY, ColorBar
 from declip_desktop.overlay_style import DisplayMode, OverlayStyle
 from engine import overlay as look
 
@@ -123,12 +123,13 @@ class OverlayPanel(QWidget):
 
     # -- readouts -----------------------------------------------------------------------------
     def set_readout_source(self, score: float | None, flagged, reach: float | None = None,
-                           absent: str = "not analysed") -> None:
+                           absent: str = "not analysed", caption: str = PROBABILITY) -> None:
         """`flagged(threshold) -> fraction` must be O(1): it runs on every slider step. reach: the
         highest value the displayed map reaches (a threshold at or above it can flag nothing).
-        absent: why no map is shown, when none is."""
+        absent: why no map is shown, when none is. caption: what the colour bar's scale measures."""
         self._score, self._flagged, self._reach, self._absent = score, flagged, reach, absent
         self.colorBar.set_reach(reach if score is not None else None)
+        self.colorBar.set_caption(caption)
         self._update_score(self.style())
 
     def _update_score(self, style: OverlayStyle) -> None:

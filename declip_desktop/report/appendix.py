@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from reportlab.lib.utils import simpleSplit
 from reportlab.pdfbase.pdfmetrics import stringWidth
-from reportlab.platypus import Flowable, PageBreak, Spacer
+from reportlab.platypus import Flowable, KeepTogether, PageBreak, Spacer
 
 from engine.hashing import file_sha256
 
@@ -54,8 +54,9 @@ def models(findings: list[Findings]) -> list[Flowable]:
             used.setdefault(key, []).append(f)
     if not used:
         return []
-    out: list[Flowable] = [P("Models", "h2"), P("Each model that produced a result in this report, described once; "
-                                                "the item pages name the model and refer here.", "muted")]
+    head: list[Flowable] = [P("Models", "h2"), P("Each model that produced a result in this report, described once; "
+                                                 "the item pages name the model and refer here.", "muted")]
+    out: list[Flowable] = []
     for (mid, weights), fs in used.items():
         card, md = fs[0].card or {}, fs[0].metadata
         rows: list[tuple[str, object]] = [
@@ -74,7 +75,9 @@ def models(findings: list[Findings]) -> list[Flowable]:
         rows.append(("Weights SHA-256", X("<br/>".join(
             f"{esc(fn)}<br/><font name='DeclipMono' size='7'>{esc(sha)}</font>" for fn, sha in weights)
             or "not recorded", "cell")))
-        out += [kv_table(rows), Spacer(1, 6)]
+        # one model's table on one page (its last row, the weights' hashes, was left alone on a page);
+        # the heading goes with the first
+        out += [KeepTogether(([] if out else head) + [kv_table(rows)]), Spacer(1, 6)]
     return out
 
 
@@ -113,15 +116,16 @@ def audit(case: ReportCase) -> list[Flowable]:
         return out
     out.append(log_file_note(case))
     out.append(Spacer(1, 4))
-    # The action column fits its longest action name: "case_created" must not break into "case_create d".
+    # The action column fits its longest action name whole ("evidence_layer_not_applicable" was cut into
+    # "evidence_layer_not_app licable"); the object it concerns goes under it, so the details keep their width.
     bold = sheet()["cell_b"]
     longest = max((stringWidth(str(e.get("action", "")), bold.fontName, bold.fontSize) for e in a.entries), default=0)
-    widths = [20, 58, 64, min(110.0, max(58.0, longest + 8)), 58, 62]
+    widths = [20, 58, 64, min(150.0, max(64.0, longest + 10)), 62]
     keys = examiner_keys([_who(e) for e in a.entries if "invalid" not in e], widths[2] - 6)
     if keys:  # the column now holds only keys: give its width to the details
         head = sheet()["cell_head"]
         widths[2] = stringWidth("Examiner", head.fontName, head.fontSize) + 12
-    widths.insert(5, FRAME_W - sum(widths))
+    widths.insert(4, FRAME_W - sum(widths))
     if keys:
         out.append(P("Examiners in this log (the Examiner column gives their key):", "muted"))
         out.append(grid_table(["Key", "Examiner (operating-system user@host)"],
@@ -130,7 +134,7 @@ def audit(case: ReportCase) -> list[Flowable]:
     rows = []
     for e in a.entries:
         if "invalid" in e:
-            rows.append([P(str(e.get("seq", "?")), "cell"), "", "", P("INVALID", "cell_b"), "",
+            rows.append([P(str(e.get("seq", "?")), "cell"), "", "", P("INVALID", "cell_b"),
                          P(e["invalid"], "cell"), ""])
             continue
         who = _who(e)
@@ -138,10 +142,10 @@ def audit(case: ReportCase) -> list[Flowable]:
         when = str(e.get("time_utc", "")).replace("T", " ").removesuffix("Z").split(".")[0]
         details = e.get("details") if isinstance(e.get("details"), dict) else {}
         rows.append([P(str(e.get("seq", "")), "cell"), P(when, "small"), P(keys.get(who, who), "cell"),
-                     P(str(e.get("action", "")), "cell_b"), P(audit_object(details), "cell"),
+                     [P(str(e.get("action", "")), "cell_b"), P(audit_object(details), "cell")],
                      P(audit_summary(str(e.get("action", "")), details), "cell"),
                      X(f"<font name='DeclipMono' size='6.5'>{esc(str(e.get('sha256', ''))[:12])}</font>", "cell")])
-    out.append(grid_table(["#", "Time (UTC)", "Examiner", "Action", "Object", "Details (short)", "Hash"],
+    out.append(grid_table(["#", "Time (UTC)", "Examiner", "Action · object", "Details (short)", "Hash"],
                           rows, widths))
     return out
 

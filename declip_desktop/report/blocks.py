@@ -41,7 +41,7 @@ def fast(v: object, style: str, width: float) -> "str | Flowable":
 
     Tables using this must set FONT/TEXTCOLOR for their cells to match `style`.
     """
-    if isinstance(v, Flowable):
+    if isinstance(v, (Flowable, list)):   # a list: flowables stacked in one cell
         return v
     s = "" if v is None else str(v)
     st = sheet()[style]

@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps
 from reportlab.platypus import Image as RLImage
 
 import resources
-from engine.images import read_orientation
+from engine.images import as_rgb, read_orientation
 from engine.overlay import colorbar_image, known, render_overlay
 
 from .regions import Region
@@ -47,13 +47,7 @@ def load_evidence(path: Path | None, long_side: int = WORK_LONG_SIDE) -> Image.I
             img.load()
             transposed = ImageOps.exif_transpose(img, in_place=False) if read_orientation(img)[0] != 1 else img
             img = transposed
-            if img.mode not in ("RGB", "L"):
-                img = img.convert("RGBA") if "A" in img.getbands() or img.mode == "P" else img.convert("RGB")
-            if img.mode == "RGBA":  # flatten transparency on white, as a viewer would show it
-                bg = Image.new("RGB", img.size, (255, 255, 255))
-                bg.paste(img, mask=img.getchannel("A"))
-                img = bg
-            img = img.convert("RGB")
+            img = as_rgb(img)   # the analysis's own conversion: 16-bit, CMYK and alpha shown as analysed
             if max(img.size) > 2 * long_side:   # draft() only reduces JPEG; others are scaled here
                 img.thumbnail((long_side, long_side), Image.LANCZOS, reducing_gap=2.0)
             return img

@@ -51,6 +51,7 @@ def item_section(f: Findings, pics: Pictures) -> list[Flowable]:
     out.extend(provenance_block.alert(it))  # Content Credentials before any map
     out.append(_findings_table(f))
     out.append(Spacer(1, 8))
+    out.extend(_note(it))
     fail = it.failure
     if fail:
         when = readable_utc(fail.get("time_utc"))
@@ -97,11 +98,15 @@ def item_section(f: Findings, pics: Pictures) -> list[Flowable]:
         rows.append(("Ingested", readable_utc(it.ingest_utc)))
     rows += exif.key_rows(it.metadata or {})
     out.append(kv_table(rows))
-    out.append(Spacer(1, 6))
+    return out
+
+
+def _note(it) -> list[Flowable]:
+    # The examiner's words go with the status, before the pictures: a reader who sees "manipulation
+    # confirmed" must not have to turn pages of method tables to find why.
     rows = text_rows(it.note or "(no note)")
     note = [P("Analyst's note", "h3"), box(rows, "note", tight=True)]
-    out.extend([KeepTogether(note)] if len(rows) <= 12 else note)  # a long note flows on over pages
-    return out
+    return ([KeepTogether(note)] if len(rows) <= 12 else note) + [Spacer(1, 8)]  # a long note flows on over pages
 
 
 def _findings_table(f: Findings) -> Table:

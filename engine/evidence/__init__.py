@@ -73,10 +73,11 @@ def parse_layers(text: str) -> list[str]:
     names = [t.strip().lower() for t in str(text).split(",") if t.strip()]
     if not names:
         raise EvidenceError("no evidence layer named; choose from " + ", ".join(LAYER_NAMES) + " or all")
+    for n in names:
+        if n != "all":
+            _module(n)      # 'all,elq' is a typo to report, not a silent 'all'
     if "all" in names:
         return list(LAYER_NAMES)
-    for n in names:
-        _module(n)
     return [n for n in LAYER_NAMES if n in names]
 
 

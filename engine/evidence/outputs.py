@@ -24,6 +24,12 @@ def output_suffixes() -> tuple[str, ...]:
     return tuple(f".{n}.png" for n in LAYER_NAMES)
 
 
+def without_name(message: str, name: str | None) -> str:
+    """A layer's refusal without the file name it starts with, for a line that already names the file."""
+    prefix = f"{name}: " if name else None
+    return message[len(prefix):] if prefix and message.startswith(prefix) else message
+
+
 def write_layers(loaded, stem: str, out: Path, names: list[str], say: Callable[[str], None]) -> dict:
     """Run each named layer on one loaded image and write `<stem>.<layer>.png` (16-bit map).
 
@@ -36,7 +42,7 @@ def write_layers(loaded, stem: str, out: Path, names: list[str], say: Callable[[
     for name, res in run_many(names, loaded).items():
         if isinstance(res, DeclipError):
             record[name] = {"error": str(res)}
-            say(f"  {loaded.name}: {name}: not applicable: {res}")
+            say(f"  {loaded.name}: {name}: not applicable: {without_name(str(res), loaded.name)}")
             continue
         file_name = f"{stem}.{name}.png"
         try:
