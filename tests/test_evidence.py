@@ -418,3 +418,17 @@ def test_ghost_says_which_first_qualities_this_file_can_show_and_what_it_cannot_
     flat = evidence.run("ghost", path).metadata
     assert flat["details"]["untested_share"] >= 0.45
     assert f"{100 * flat['details']['untested_share']:.0f} % of the image is too flat" in flat["notes"][0]
+
+
+def test_ela_says_when_its_recompression_left_the_image_unchanged(tmp_path):
+    rng = np.random.default_rng(5)
+    rgb = np.clip(rng.normal(128, 40, (96, 128, 3)), 0, 255).astype(np.uint8)
+    same = tmp_path / "q90_444.jpg"                   # saved exactly as ELA recompresses (GIMP's default export)
+    Image.fromarray(rgb).save(same, quality=90, subsampling=0)
+    md = evidence.run("ela", same).metadata
+    assert md["details"]["mean_error_level"] < 0.05
+    assert md["notes"] and "rounding noise" in md["notes"][0] and "quality 90" in md["notes"][0]
+    other = tmp_path / "q75.jpg"
+    Image.fromarray(rgb).save(other, quality=75)
+    md = evidence.run("ela", other).metadata
+    assert md["details"]["mean_error_level"] >= 0.05 and md["notes"] == []

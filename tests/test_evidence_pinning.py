@@ -71,10 +71,10 @@ def test_report_shows_pinned_layers_and_their_methods(tmp_path):
     text = subprocess.run(["pdftotext", "-layout", str(out), "-"], capture_output=True, text=True, check=True).stdout
     flat = " ".join(text.split())
     assert "Evidence layers pinned to this finding" in flat
-    assert "clones — Copy-move (clones)" in flat
+    assert "clones — Copy-move" in flat and "Copy-move (clones)" not in flat
     assert "method = keypoints" in flat                     # its parameters
     assert "How to read this." in flat and "which one is the copy cannot be told" in flat
-    assert "S1 [" in flat and "T1 [" in flat                # the clone pair's boxes
+    assert "S1 ↔ T1: rotated" in flat and "S1 x " in flat and " px" in flat   # the clone pair, with its boxes
     assert "This image" in flat and "too flat for a copy to be confirmed" in flat   # the layer's note on it
     share = evidence.run("clones", tmp_path / "cat.png").metadata["details"]["flat_share"]
     assert ("grey = too flat to check" in flat) == (share > 0)   # the mask's caption names grey only when used
@@ -148,3 +148,20 @@ def test_report_mask_greys_the_cells_too_flat_for_clones_to_check():
     plain = Image.fromarray(mask, mode="L")
     assert not _grey_flat_cells(plain, {"pairs": []})        # a result without cells: the mask unchanged
     assert np.array_equal(np.asarray(plain), mask)
+
+
+def test_report_says_why_a_pinned_layer_that_does_not_apply_is_not_shown(tmp_path):
+    from declip_desktop.report import build_report
+
+    case, item = _case_with_clones(tmp_path)       # the item is a PNG: dq refuses it, and the refusal is logged
+    try:
+        store_layers(case, [item], ["dq"])
+        case.set_finding(item.id, "suspicious", "copied disc", layers=["dq"])
+        out = tmp_path / "r.pdf"
+        build_report(case, out)
+    finally:
+        case.close()
+    text = subprocess.run(["pdftotext", "-layout", str(out), "-"], capture_output=True, text=True, check=True).stdout
+    flat = " ".join(text.split())
+    assert f"dq — {evidence.info('dq').title}" in flat                 # the layer's title, not its name twice
+    assert "Pinned, but not shown: the layer does not apply to this image" in flat and "needs a JPEG" in flat

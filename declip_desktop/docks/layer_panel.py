@@ -11,6 +11,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QHBoxLay
                                QHeaderView, QSizePolicy, QTableWidget, QTableWidgetItem, QVBoxLayout,
                                QWidget)
 
+from engine.evidence.clone_regions import box_text, pair_text
+
 LEARNED = ""  # the selector's value for the learned map
 
 
@@ -32,10 +34,6 @@ def how_to_read_html(metadata: dict) -> str:
             f"{html.escape(params)} &nbsp; <b>Version:</b> {html.escape(str(md.get('method_version', '–')))}",
             f"<b>Reference.</b> {html.escape(str(md.get('reference', '')))}"]
     return "<br><br>".join(rows)
-
-
-def _box_text(box) -> str:
-    return "x {}–{}, y {}–{}".format(box[0], box[2], box[1], box[3]) if len(box) == 4 else str(box)
 
 
 class LayerPanel(QWidget):
@@ -216,7 +214,7 @@ class LayerPanel(QWidget):
             agree = ", ".join(r.agrees_with) or "none"
             for col, text in enumerate((f"{r.source} #{r.index}", f"{100 * r.area_share:.1f} %", agree)):
                 cell = QTableWidgetItem(text)
-                cell.setToolTip(f"box {_box_text(r.box)}; "
+                cell.setToolTip(f"box {box_text(r.box)}; "
                                 + "; ".join(f"{k}: {100 * v:.0f} % of it flagged" for k, v in r.overlap.items()))
                 t.setItem(row, col, cell)
         t.resizeRowsToContents()
@@ -261,8 +259,9 @@ class LayerPanel(QWidget):
         self.clonePairsList.clear()
         for k, p in enumerate(pairs, 1):
             s, t = p.get("source_bbox"), p.get("target_bbox")
-            self.clonePairsList.addItem(f"S{k} {s} ↔ T{k} {t}")
-            self.clonePairsList.item(k - 1).setToolTip(f"source box {s}, target box {t}, transform {p.get('transform')}")
+            self.clonePairsList.addItem(pair_text(k, p, boxes=False))
+            self.clonePairsList.item(k - 1).setToolTip(f"source S{k}: {box_text(s)}; target T{k}: {box_text(t)}; "
+                                                       f"affine transform source → target {p.get('transform')}")
         self.clonePairsList.blockSignals(False)
         self.clonePairsList.setVisible(bool(pairs))
         rows = min(len(pairs), 4)  # as tall as its rows, up to four; more scroll

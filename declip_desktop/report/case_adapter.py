@@ -50,8 +50,12 @@ def to_report_case(case: Any) -> ReportCase:
     audit, hashes_now, untrusted = _audit(case)
     items = [_item(case, ev, untrusted) for ev in case.evidence]
     failures = last_failures(audit.entries)
+    refusals = _refusals(audit.entries)
     for it in items:
         it.failure = failures.get(it.item_id)
+        for pin in it.pinned_layers:   # a pinned layer never stored because it does not apply: say why
+            if pin.get("error") and (it.item_id, pin["layer"]) in refusals:
+                pin["error"] = f"the layer does not apply to this image ({refusals[(it.item_id, pin['layer'])]})"
     for it in items:
         it.case_problems = audit.item_problems.get(it.item_id, [])
     if hashes_now is not None:
@@ -103,6 +107,16 @@ def _item(case: Any, ev: Any, untrusted: set[str]) -> ReportItem:
             f"{a.model_id}, {a.mode}: " + (f"score {a.score:.4f}, " if a.score is not None else "") + readable_utc(a.stored_utc)
             for a in trusted if (a.model_id, a.mode) != (sa.model_id, sa.mode)]
     return item
+
+
+def _refusals(entries: list[dict]) -> dict[tuple[str, str], str]:
+    """(evidence id, layer) -> the latest logged reason that the layer does not apply to the item."""
+    out = {}
+    for e in entries:
+        d = e.get("details") or {}
+        if e.get("action") == "evidence_layer_not_applicable" and d.get("evidence_id") and d.get("layer"):
+            out[(d["evidence_id"], d["layer"])] = str(d.get("reason") or "no reason recorded")
+    return out
 
 
 def _pinned(finding: Any, trusted: list) -> list[dict]:

@@ -16,6 +16,7 @@ from reportlab.platypus import CondPageBreak, Flowable, PageBreak, KeepTogether,
 
 from declip_desktop.case.util import readable_utc
 from engine import evidence
+from engine.evidence.clone_regions import pair_text
 
 from . import imaging
 from .blocks import P, X, box, esc, fmt_score, fmt_threshold, kv_table
@@ -117,6 +118,13 @@ def _params(md: dict) -> str:
     return ", ".join(f"{k} = {v}" for k, v in (md.get("parameters") or {}).items()) or "defaults"
 
 
+def _title(layer: str) -> str:
+    try:
+        return evidence.info(layer).title
+    except evidence.EvidenceError:   # a layer this version does not know (a case from a newer release)
+        return layer
+
+
 def pinned_section(pictures: list[LayerPicture]) -> list[Flowable]:
     if not pictures:
         return []
@@ -125,7 +133,7 @@ def pinned_section(pictures: list[LayerPicture]) -> list[Flowable]:
                              "the learned map and has its own failure modes; its mask is drawn at the layer's own "
                              "default threshold. The methods are described in the appendix.")]
     for pic in pictures:
-        title = pic.metadata.get("model_name") or pic.layer
+        title = pic.metadata.get("model_name") or _title(pic.layer)
         head = P(f"{esc(pic.layer)} — {esc(title)}", "h3")
         if pic.error:
             out.append(KeepTogether([head, box([P(f"Pinned, but not shown: {esc(pic.error)}.")], "note")]))
@@ -147,7 +155,7 @@ def pinned_section(pictures: list[LayerPicture]) -> list[Flowable]:
                 ("Computed", readable_utc(str(md.get("created_utc") or pic.stored_utc)))]
         pairs = (md.get("details") or {}).get("pairs") or []
         if pairs:
-            rows.append(("Clone pairs", "; ".join(f"S{k} {p.get('source_bbox')} ↔ T{k} {p.get('target_bbox')}"
+            rows.append(("Clone pairs", "; ".join(pair_text(k, p)
                                                   for k, p in enumerate(pairs[:8], 1))
                          + (f"; and {len(pairs) - 8} more" if len(pairs) > 8 else "")))
         rows += [("This image", str(note)) for note in md.get("notes") or []]

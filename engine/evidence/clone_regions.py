@@ -62,6 +62,27 @@ def pair_record(method: str, src_mask: np.ndarray, dst_mask: np.ndarray, a: np.n
             **extra}
 
 
+def box_text(box) -> str:
+    """[x0, y0, x1, y1] as 'x 21-127, y 154-257 px' (full-resolution pixels)."""
+    return f"x {box[0]}–{box[2]}, y {box[1]}–{box[3]} px" if box and len(box) == 4 else str(box)
+
+
+def pair_text(k: int, pair: dict, boxes: bool = True) -> str:
+    """One clone pair for people: 'S1 ↔ T1: rotated 20.0°, scale 1.02, moved 293 px' and, with boxes,
+    where each end lies. k counts from 1, as the S/T tags on the image."""
+    s, t = pair.get("source_bbox"), pair.get("target_bbox")
+    how = []
+    if pair.get("rotation_deg") is not None:
+        how.append(f"rotated {float(pair['rotation_deg']):.1f}°")
+    if pair.get("scale") is not None:
+        how.append(f"scale {float(pair['scale']):.2f}")
+    if s and t and len(s) == 4 and len(t) == 4:
+        shift = np.hypot((t[0] + t[2] - s[0] - s[2]) / 2, (t[1] + t[3] - s[1] - s[3]) / 2)
+        how.append(f"moved {shift:.0f} px")
+    text = f"S{k} ↔ T{k}: {', '.join(how)}" if how else f"S{k} ↔ T{k}"
+    return f"{text} (S{k} {box_text(s)}; T{k} {box_text(t)})" if boxes else text
+
+
 def local_ncc(a: np.ndarray, b: np.ndarray, valid: np.ndarray, sigma: float = 2.5,
               min_var: float = 4.0) -> np.ndarray:
     """Local normalised cross-correlation of two float32 images under a Gaussian window.

@@ -20,7 +20,7 @@ from __future__ import annotations
 from .base import EvidenceInput, LayerOutput
 
 VERSION = "1.3"   # 1.3: low-texture keypoints under 2048 px, difference growth, anisotropy and overlap guards; 1.2: keypoint matching seeded (the same finding on every run), dedupe option; 1.1: grown areas, fill stage
-TITLE = "Copy-move (clones)"
+TITLE = "Copy-move"
 REFERENCE = ("D. Cozzolino, G. Poggi, L. Verdoliva, 'Efficient dense-field copy-move forgery detection', IEEE Trans. "
              "Inf. Forensics Security 10(11), 2015; I. Amerini et al., 'A SIFT-based forensic method for copy-move "
              "attack detection and transformation recovery', IEEE Trans. Inf. Forensics Security 6(3), 2011.")
