@@ -30,3 +30,18 @@ def test_agreeing_and_lone_regions():
 def test_maps_of_different_sizes_are_refused():
     with pytest.raises(ValueError, match="different sizes"):
         corroborate({"a": (np.zeros((10, 10)), 0.5), "b": (np.zeros((10, 12)), 0.5)})
+
+
+def test_a_small_region_inside_a_large_one_reads_as_touching_not_as_a_contradiction():
+    h, w = 300, 400
+    big = np.zeros((h, w), np.float32)
+    small = np.zeros((h, w), np.float32)
+    big[50:250, 50:350] = 0.9      # 60000 px
+    small[100:120, 100:130] = 0.9  # 600 px, inside the big one
+    rows = {r.source: r for r in corroborate({"learned map": (small, 0.5), "clones": (big, 0.5)})}
+    assert rows["learned map"].agreement_text() == "clones"
+    assert rows["clones"].agrees_with == [] and rows["clones"].agreement_text() == "touches: learned map 1 %"
+    lone = np.zeros((h, w), np.float32)
+    lone[0:20, 0:20] = 0.9
+    rows = {r.source: r for r in corroborate({"ela": (lone, 0.5), "clones": (big, 0.5)})}
+    assert rows["ela"].agreement_text() == "none"

@@ -36,7 +36,8 @@ def test_layer_selector_computes_stores_and_thresholds(qtbot, tmp_path):
     pairs = win.layers.shown.record["metadata"]["details"]["pairs"]
     assert pairs, "the constructed copy-move was not found"
     assert win.layerPanel.clonePairsList.count() == len(pairs)
-    assert win.layerPanel.clonePairsList.item(0).text().startswith("S1 ↔ T1: rotated")   # the pair in words
+    assert win.layerPanel.clonePairsList.item(0).text().startswith("S1 ↔ T1: ")          # the pair in words
+    assert win.layerPanel.clonePairsList.item(0).text().endswith(" px apart")
     assert " px" in win.layerPanel.clonePairsList.item(0).toolTip()                     # its boxes, with units
     # the image's own note: how much of it is too flat for a copy to be confirmed
     assert "This image." in win.layerPanel.howToReadLabel.text()

@@ -211,7 +211,7 @@ class LayerPanel(QWidget):
         for r in self._regions:
             row = t.rowCount()
             t.insertRow(row)
-            agree = ", ".join(r.agrees_with) or "none"
+            agree = r.agreement_text()
             for col, text in enumerate((f"{r.source} #{r.index}", f"{100 * r.area_share:.1f} %", agree)):
                 cell = QTableWidgetItem(text)
                 cell.setToolTip(f"box {box_text(r.box)}; "
@@ -259,7 +259,7 @@ class LayerPanel(QWidget):
         self.clonePairsList.clear()
         for k, p in enumerate(pairs, 1):
             s, t = p.get("source_bbox"), p.get("target_bbox")
-            self.clonePairsList.addItem(pair_text(k, p, boxes=False))
+            self.clonePairsList.addItem(pair_text(k, p, boxes=False, compact=True))
             self.clonePairsList.item(k - 1).setToolTip(f"source S{k}: {box_text(s)}; target T{k}: {box_text(t)}; "
                                                        f"affine transform source → target {p.get('transform')}")
         self.clonePairsList.blockSignals(False)

@@ -67,18 +67,19 @@ def box_text(box) -> str:
     return f"x {box[0]}–{box[2]}, y {box[1]}–{box[3]} px" if box and len(box) == 4 else str(box)
 
 
-def pair_text(k: int, pair: dict, boxes: bool = True) -> str:
+def pair_text(k: int, pair: dict, boxes: bool = True, compact: bool = False) -> str:
     """One clone pair for people: 'S1 ↔ T1: rotated 20.0°, scale 1.02, moved 293 px' and, with boxes,
-    where each end lies. k counts from 1, as the S/T tags on the image."""
+    where each end lies; compact: 'S1 ↔ T1: 20.0°, ×1.02, 293 px apart' (a list row). k counts from 1,
+    as the S/T tags on the image."""
     s, t = pair.get("source_bbox"), pair.get("target_bbox")
     how = []
     if pair.get("rotation_deg") is not None:
-        how.append(f"rotated {float(pair['rotation_deg']):.1f}°")
+        how.append(f"{'' if compact else 'rotated '}{float(pair['rotation_deg']):.1f}°")
     if pair.get("scale") is not None:
-        how.append(f"scale {float(pair['scale']):.2f}")
+        how.append(f"{'×' if compact else 'scale '}{float(pair['scale']):.2f}")
     if s and t and len(s) == 4 and len(t) == 4:
         shift = np.hypot((t[0] + t[2] - s[0] - s[2]) / 2, (t[1] + t[3] - s[1] - s[3]) / 2)
-        how.append(f"moved {shift:.0f} px")
+        how.append(f"{shift:.0f} px apart" if compact else f"moved {shift:.0f} px")
     text = f"S{k} ↔ T{k}: {', '.join(how)}" if how else f"S{k} ↔ T{k}"
     return f"{text} (S{k} {box_text(s)}; T{k} {box_text(t)})" if boxes else text
 

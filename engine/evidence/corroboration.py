@@ -27,6 +27,16 @@ class FlaggedRegion:
     def agrees_with(self) -> list[str]:
         return [k for k, v in self.overlap.items() if v >= AGREE_SHARE]
 
+    def agreement_text(self) -> str:
+        """'clones' / 'none' / 'touches: learned map 2 %': the maps that agree, then those that flag some of
+        the region but less than AGREE_SHARE (so a small region inside a large one is not read as a
+        contradiction: the small one agrees with the large one, which only touches the small one)."""
+        partly = [f"{k} {max(1, round(100 * v))} %" for k, v in self.overlap.items() if 0 < v < AGREE_SHARE]
+        parts = [", ".join(self.agrees_with)] if self.agrees_with else []
+        if partly:
+            parts.append("touches: " + ", ".join(partly))
+        return "; ".join(parts) or "none"
+
 
 def _shrink(prob: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     import cv2
