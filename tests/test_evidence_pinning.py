@@ -57,19 +57,26 @@ def test_pinned_layers_are_recorded_logged_and_verified(tmp_path):
         case.close()
 
 
-@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="pdftotext (poppler-utils) not installed")
-def test_report_shows_pinned_layers_and_their_methods(tmp_path):
+def _report_text(tmp_path, layers: list[str], store: list[str] | None = None) -> str:
+    """The report of the clones case with `layers` pinned (after storing `store` too), as one line of text."""
     from declip_desktop.report import build_report
 
     case, item = _case_with_clones(tmp_path)
     try:
-        case.set_finding(item.id, "suspicious", "copied disc", layers=["clones", "dq"])  # dq was never stored
+        if store:
+            store_layers(case, [item], store)
+        case.set_finding(item.id, "suspicious", "copied disc", layers=layers)
         out = tmp_path / "r.pdf"
         build_report(case, out)
     finally:
         case.close()
     text = subprocess.run(["pdftotext", "-layout", str(out), "-"], capture_output=True, text=True, check=True).stdout
-    flat = " ".join(text.split())
+    return " ".join(text.split())
+
+
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="pdftotext (poppler-utils) not installed")
+def test_report_shows_pinned_layers_and_their_methods(tmp_path):
+    flat = _report_text(tmp_path, ["clones", "dq"])   # dq was never stored
     assert "Evidence layers pinned to this finding" in flat
     assert "clones — Copy-move" in flat and "Copy-move (clones)" not in flat
     assert "method = keypoints" in flat                     # its parameters
@@ -150,18 +157,8 @@ def test_report_mask_greys_the_cells_too_flat_for_clones_to_check():
     assert np.array_equal(np.asarray(plain), mask)
 
 
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="pdftotext (poppler-utils) not installed")
 def test_report_says_why_a_pinned_layer_that_does_not_apply_is_not_shown(tmp_path):
-    from declip_desktop.report import build_report
-
-    case, item = _case_with_clones(tmp_path)       # the item is a PNG: dq refuses it, and the refusal is logged
-    try:
-        store_layers(case, [item], ["dq"])
-        case.set_finding(item.id, "suspicious", "copied disc", layers=["dq"])
-        out = tmp_path / "r.pdf"
-        build_report(case, out)
-    finally:
-        case.close()
-    text = subprocess.run(["pdftotext", "-layout", str(out), "-"], capture_output=True, text=True, check=True).stdout
-    flat = " ".join(text.split())
+    flat = _report_text(tmp_path, ["dq"], store=["dq"])   # the item is a PNG: dq refuses it, the refusal is logged
     assert f"dq — {evidence.info('dq').title}" in flat                 # the layer's title, not its name twice
     assert "Pinned, but not shown: the layer does not apply to this image" in flat and "needs a JPEG" in flat
