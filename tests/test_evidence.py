@@ -350,6 +350,9 @@ def test_clone_flat_cells_count_the_area_too_flat_to_confirm_a_copy():
     assert mask.shape == (512, 512) and mask[:, :256].all() and not mask[:, 256:].any()
     assert flat_rects(details, 512, 512) == [(0.0, 64.0 * r, 256.0, 64.0 * (r + 1)) for r in range(8)]
     assert flat_mask({"pairs": []}, 10, 10) is None and flat_rects({}, 10, 10) == []   # a result without cells
+    for damage in ({"bits": "zz"}, {"working_shape": None}, {"grid_shape": [99, 99]}, {"cell": 0}):
+        broken = {**details, "flat_cells": {**details["flat_cells"], **damage}}
+        assert flat_mask(broken, 10, 10) is None and flat_rects(broken, 10, 10) == []   # damaged: nothing drawn
     assert notes == [flat_note(0.5)]
     assert "50 % of this image" in flat_note(0.5) and f"{DETAIL_FLOOR:g} grey levels" in flat_note(0.5)
     assert flat_note(0.0).startswith("No part of this image is too flat")

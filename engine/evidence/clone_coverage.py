@@ -38,13 +38,18 @@ def coverage(gray: np.ndarray) -> tuple[dict, list[str]]:
     return {"flat_share": round(share, 4), "detail_floor": DETAIL_FLOOR, "flat_cells": cells}, [flat_note(share)]
 
 
-def _grid(details: dict) -> tuple[np.ndarray, dict] | None:
+def _grid(details: dict) -> tuple[np.ndarray, int, int, int] | None:
+    """(grid, cell, working height, working width) of a result's flat cells, or None."""
     cells = (details or {}).get("flat_cells")
     try:
         rows, cols = (int(v) for v in cells["grid_shape"])
+        wh, ww = (int(v) for v in cells["working_shape"])
+        cell = int(cells["cell"])
         bits = np.unpackbits(np.frombuffer(bytes.fromhex(cells["bits"]), np.uint8))[: rows * cols]
-        return bits.reshape(rows, cols).astype(bool), cells
-    except (TypeError, KeyError, ValueError):   # a result stored before coverage was recorded, or damaged
+        if rows < 1 or cols < 1 or cell < 1 or wh < 1 or ww < 1:
+            return None
+        return bits.reshape(rows, cols).astype(bool), cell, wh, ww
+    except (TypeError, KeyError, ValueError, AttributeError):   # stored before coverage was recorded, or damaged
         return None
 
 
@@ -53,9 +58,7 @@ def flat_mask(details: dict, height: int, width: int) -> np.ndarray | None:
     got = _grid(details)
     if got is None:
         return None
-    grid, cells = got
-    wh, ww = (int(v) for v in cells["working_shape"])
-    cell = int(cells["cell"])
+    grid, cell, wh, ww = got
     yi = np.minimum((np.arange(height) * wh // max(height, 1)) // cell, grid.shape[0] - 1)
     xi = np.minimum((np.arange(width) * ww // max(width, 1)) // cell, grid.shape[1] - 1)
     return grid[yi][:, xi]
@@ -66,9 +69,7 @@ def flat_rects(details: dict, height: int, width: int) -> list[tuple[float, floa
     got = _grid(details)
     if got is None:
         return []
-    grid, cells = got
-    wh, ww = (int(v) for v in cells["working_shape"])
-    cell = int(cells["cell"])
+    grid, cell, wh, ww = got
     sy, sx = height / max(wh, 1), width / max(ww, 1)
     rects = []
     for r in range(grid.shape[0]):
