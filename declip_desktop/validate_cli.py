@@ -44,14 +44,9 @@ def cmd_validate(args) -> int:
 
     if args.out is not None:
         # checked before the golden set runs, not after it (a file there used to end the run in a traceback line)
-        from engine.errors import DeclipError
+        from engine.cli import prepare_out
 
-        if args.out.exists() and not args.out.is_dir():
-            raise DeclipError(f"--out {args.out}: is a file; give a folder for the record's copies")
-        try:
-            args.out.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise DeclipError(f"--out {args.out}: cannot create the folder ({exc.strerror or exc})") from None
+        prepare_out(args.out, "the record's copies")
     v, record, written = validate(args.model, args.device, args.precision, args.out, progress)
     print(f"model {v.model_id} ({v.model_name}) on {v.device_name or args.device}, precision {v.precision or args.precision}")
     for f in v.files:

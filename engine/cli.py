@@ -220,10 +220,11 @@ def _check_paths_exist(args) -> None:
             args._parser.error(f"{flag} {value}: no such file or folder")
 
 
-def _prepare_out(out: Path) -> None:
-    """Create the output folder and prove it is writable before hours of analysis, not after."""
+def prepare_out(out: Path, purpose: str = "the maps and results.json") -> None:
+    """Create the output folder and prove it is writable before hours of work, not after (`declip analyze`,
+    `declip validate`)."""
     if out.exists() and not out.is_dir():   # mkdir's "File exists" reads as if the folder were there
-        raise DeclipError(f"--out {out}: is a file, not a folder; give a folder for the maps and results.json")
+        raise DeclipError(f"--out {out}: is a file, not a folder; give a folder for {purpose}")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -314,7 +315,7 @@ def cmd_analyze(args) -> int:
     guard = _InputGuard(files)
     if guard.is_input(out / "results.json"):
         args._parser.error(f"--out {out}: its results.json is one of the inputs; choose another output folder")
-    _prepare_out(out)
+    prepare_out(out)
     t0 = time.perf_counter()
     # The first batch decodes while the model loads; in paper mode the reader also squashes each image
     # to the network's input size, once the model's card says what that is.
