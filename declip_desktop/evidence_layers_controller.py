@@ -8,7 +8,6 @@ The window is reached only through the narrow `LayerHost` below, so the wiring s
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Callable
 
@@ -18,6 +17,7 @@ from declip_desktop.docks.layer_panel import LEARNED, LayerPanel
 from declip_desktop.layer_graphics import ClonePairsItem, RegionItem
 from declip_desktop.workers import Job, JobContext
 from engine.errors import DeclipError
+from engine.evidence.outputs import without_name
 
 
 @dataclass
@@ -239,7 +239,8 @@ class EvidenceLayersController(QObject):
         self.panel.set_busy(f"{layer}: computing…")
         job.signals.progress.connect(lambda _d, _t, msg: self.panel.set_busy(msg) if self._job is job else None)
         job.signals.succeeded.connect(self._done)
-        job.signals.failed.connect(lambda msg, layer=layer, job=job: self._failed(job, layer, msg))
+        path = str(case.item(eid).path)   # a refusal starts with it: the item on screen is the one meant
+        job.signals.failed.connect(lambda msg, layer=layer, job=job: self._failed(job, layer, msg, path))
         job.signals.cancelled.connect(lambda job=job: self._cancelled(job))
         job.signals.finished.connect(lambda job=job: self._finished(job))
         self.host.runner.start(job)
@@ -380,11 +381,9 @@ class EvidenceLayersController(QObject):
         _readouts(panel, overlay)
         self.layerShown.emit(self.host.current_id() or "", LEARNED)
 
-    def _failed(self, job: Job, layer: str, message: str) -> None:
+    def _failed(self, job: Job, layer: str, message: str, path: str | None = None) -> None:
         if self._job is job:
-            # a refusal starts with the case copy's full path: the item on screen is the one meant
-            head, sep, rest = message.partition(": ")
-            self.panel.set_status(f"{layer}: {rest if sep and ('/' in head or os.sep in head) else message}")
+            self.panel.set_status(f"{layer}: {without_name(message, path)}")
             self._selector_to_shown()
             self.layerFailed.emit(layer, message)
 
