@@ -53,6 +53,12 @@ def store_layers(case, items, names: list[str], force: bool = False,
     from engine.evidence.outputs import without_name
 
     run = LayersRun()
+
+    def failed(it, name: str, exc: Exception) -> None:   # recorded and audited per layer, said by the caller
+        run.failed.append((it.id, name, str(exc)))
+        case.log("analysis_failed", {"evidence_id": it.id, "model_id": f"evidence-{name}", "mode": "evidence",
+                                     "error": str(exc)})
+
     for it in items:
         todo = [n for n in names if force or not _current(case, it, n)]
         run.up_to_date += [(it.id, n) for n in names if n not in todo]
@@ -61,12 +67,9 @@ def store_layers(case, items, names: list[str], force: bool = False,
         try:
             results = evidence.run_many(todo, it.path)
         except DeclipError as exc:      # the image itself cannot be read: every layer fails, said once
-            results = {n: exc for n in todo}
             say(f"{it.id} evidence layers ({', '.join(todo)}): FAILED: {without_name(str(exc), str(it.path))}")
             for name in todo:
-                run.failed.append((it.id, name, str(exc)))
-                case.log("analysis_failed", {"evidence_id": it.id, "model_id": f"evidence-{name}",
-                                             "mode": "evidence", "error": str(exc)})
+                failed(it, name, exc)
             continue
         if cancel():
             raise Cancelled("cancelled by the user")
@@ -77,9 +80,7 @@ def store_layers(case, items, names: list[str], force: bool = False,
                 say(f"{it.id} {name}: not applicable: {without_name(str(res), str(it.path))}")
                 continue
             if isinstance(res, Exception):
-                run.failed.append((it.id, name, str(res)))
-                case.log("analysis_failed", {"evidence_id": it.id, "model_id": f"evidence-{name}",
-                                             "mode": "evidence", "error": str(res)})
+                failed(it, name, res)
                 say(f"{it.id} {name}: FAILED: {without_name(str(res), str(it.path))}")
                 continue
             case.store_analysis(it.id, res)
