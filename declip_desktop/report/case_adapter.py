@@ -48,14 +48,11 @@ def open_case(case: Any) -> Iterator[tuple[Any, ReportCase]]:
 
 def to_report_case(case: Any) -> ReportCase:
     audit, hashes_now, untrusted = _audit(case)
-    items = [_item(case, ev, untrusted) for ev in case.evidence]
-    failures = last_failures(audit.entries)
     refusals = _refusals(audit.entries)
+    items = [_item(case, ev, untrusted, refusals) for ev in case.evidence]
+    failures = last_failures(audit.entries)
     for it in items:
         it.failure = failures.get(it.item_id)
-        for pin in it.pinned_layers:   # a pinned layer never stored because it does not apply: say why
-            if pin.get("error") and (it.item_id, pin["layer"]) in refusals:
-                pin["error"] = f"the layer does not apply to this image ({refusals[(it.item_id, pin['layer'])]})"
     for it in items:
         it.case_problems = audit.item_problems.get(it.item_id, [])
     if hashes_now is not None:
@@ -83,7 +80,7 @@ def bounded(text: str, limit: int) -> str:
     return text[:limit] + f"… [cut: {len(text)} characters in the case]"
 
 
-def _item(case: Any, ev: Any, untrusted: set[str]) -> ReportItem:
+def _item(case: Any, ev: Any, untrusted: set[str], refusals: dict[str, dict[str, str]]) -> ReportItem:
     finding = case.finding(ev.id)
     # Only analyses that passed verification: an unlogged (forged) or altered one is never shown.
     trusted = [a for a in case.analyses(ev.id) if str(a.json_path) not in untrusted]
@@ -99,7 +96,7 @@ def _item(case: Any, ev: Any, untrusted: set[str]) -> ReportItem:
     if ev.original_name and ev.original_name != ev.file_name:
         item.metadata.setdefault("notes", [])
         item.metadata["notes"] = list(item.metadata["notes"]) + [f"original file name: {ev.original_name}"]
-    item.pinned_layers = _pinned(finding, trusted)
+    item.pinned_layers = _pinned(finding, trusted, refusals.get(ev.id, {}))
     if sa is not None:
         item.load_result = _loader(sa)
         # the others stay in the case; the report names them so no result is hidden from a reader
@@ -109,24 +106,27 @@ def _item(case: Any, ev: Any, untrusted: set[str]) -> ReportItem:
     return item
 
 
-def _refusals(entries: list[dict]) -> dict[tuple[str, str], str]:
-    """(evidence id, layer) -> the latest logged reason that the layer does not apply to the item."""
-    out = {}
+def _refusals(entries: list[dict]) -> dict[str, dict[str, str]]:
+    """{evidence id: {layer: the latest logged reason that the layer does not apply to the item}}."""
+    out: dict[str, dict[str, str]] = {}
     for e in entries:
         d = e.get("details") or {}
         if e.get("action") == "evidence_layer_not_applicable" and d.get("evidence_id") and d.get("layer"):
-            out[(d["evidence_id"], d["layer"])] = str(d.get("reason") or "no reason recorded")
+            out.setdefault(d["evidence_id"], {})[d["layer"]] = str(d.get("reason") or "no reason recorded")
     return out
 
 
-def _pinned(finding: Any, trusted: list) -> list[dict]:
-    """The layers pinned to the finding, each from its verified stored analysis (or why it is not shown)."""
+def _pinned(finding: Any, trusted: list, refused: dict[str, str]) -> list[dict]:
+    """The layers pinned to the finding, each from its verified stored analysis (or why it is not shown:
+    `refused` holds the logged reason of a layer that does not apply to the item)."""
     out = []
     for name in getattr(finding, "layers", None) or []:
         hits = [a for a in trusted if (a.model_id, a.mode) == (f"evidence-{name}", "evidence")]
         sa = max(hits, key=lambda a: a.stored_utc or "") if hits else None
         if sa is None:
-            out.append({"layer": name, "metadata": {}, "error": "no verified stored analysis of this layer in the case"})
+            why = (f"the layer does not apply to this image ({refused[name]})" if name in refused
+                   else "no verified stored analysis of this layer in the case")
+            out.append({"layer": name, "metadata": {}, "error": why})
         else:
             out.append({"layer": name, "metadata": dict(sa.metadata or {}), "score": sa.score,
                         "stored_utc": sa.stored_utc, "load": _loader(sa)})
