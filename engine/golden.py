@@ -25,7 +25,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-
 from .errors import DeclipError
 from .golden_items import REFERENCE_ROUNDING, ItemResult, compact_map, difference
 
