@@ -93,6 +93,22 @@ def main() -> None:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
+    summarise(rows)
+
+
+def summarise(rows: list[dict]) -> None:
+    """Per candidate: mean IoU per edited kind; authentic images flagged per set and in all."""
+    sets = sorted({r["set"] for r in rows if r["kind"] == "authentic"})
+    short = [Path(s).name if Path(s).name.startswith("q") else "evval" for s in sets]
+    print("candidate | paste IoU | ghost IoU | " + " | ".join(short) + " | all authentic")
+    for cand in dict.fromkeys(r["cand"] for r in rows):
+        rs = [r for r in rows if r["cand"] == cand]
+        iou = {k: np.mean([r["iou"] for r in rs if r["kind"] == k] or [np.nan])
+               for k in ("resampled_paste", "recompressed_region")}
+        flags = [sum(r["flagged_pct"] > 1.0 for r in rs if r["set"] == s and r["kind"] == "authentic") for s in sets]
+        n = [sum(1 for r in rs if r["set"] == s and r["kind"] == "authentic") for s in sets]
+        print(f"{cand} | {iou['resampled_paste']:.1f} | {iou['recompressed_region']:.1f} | "
+              + " | ".join(f"{f}/{k}" for f, k in zip(flags, n)) + f" | {sum(flags)}/{sum(n)}")
 
 
 if __name__ == "__main__":
