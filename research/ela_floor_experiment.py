@@ -9,7 +9,9 @@ computed once per image with the layer's own code path and cached; each candidat
 changes how those statistics become the map:
 
 - `offset C`: log(level + C) instead of log(level + 0.05) (v2.0 is C = 0.05);
-- `gate F`: v2.0's map, set to 0 where the block's (region's) error level is below F.
+- `gate F`: v2.0's map, set to 0 where the block's (region's) error level is below F;
+- `share F` (addendum): v2.0's map, set to 0 unless the median block of the region (3 x 3 blocks)
+  changed by at least F, i.e. unless most of the area changed.
 
 Scored as `declip evaluate` scores a layer: IoU x 100 of map > 0.5 against the mask (manipulated
 items), authentic items flagged when more than 1 % of their pixels are above 0.5.
@@ -26,6 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 from PIL import Image
+from scipy.ndimage import median_filter
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from engine import evidence  # noqa: E402
@@ -35,7 +38,8 @@ from trainer import metrics as M  # noqa: E402
 
 BS, REGION, QUALITY, Z_HALF = 8, 3, 90, 3.0
 CANDIDATES = ([("offset", c) for c in (0.05, 0.1, 0.2, 0.5, 1.0, 2.0)]
-              + [("gate", f) for f in (0.05, 0.1, 0.2, 0.5, 1.0)])
+              + [("gate", f) for f in (0.05, 0.1, 0.2, 0.3, 0.5, 1.0)]
+              + [("share", f) for f in (0.05, 0.1, 0.2, 0.3, 0.5)])
 
 
 def features(path: Path) -> dict:
@@ -45,10 +49,11 @@ def features(path: Path) -> dict:
     diff = cv2.transform(cv2.absdiff(src.rgb, again).astype(np.float32), np.full((1, 3), 1 / 3, np.float32))
     y = cv2.cvtColor(src.rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
     fine = y - cv2.GaussianBlur(y, (0, 0), 1.0)
-    level = box_mean(block_mean(cv2.multiply(diff, diff), BS), REGION)
+    block = block_mean(cv2.multiply(diff, diff), BS)
+    level = box_mean(block, REGION)
     detail = box_mean(block_mean(cv2.multiply(fine, fine), BS), REGION)
     lum = block_mean(y, BS)
-    return {"level": level, "detail": detail, "valid": (lum > 4) & (lum < 251), "h": src.height,
+    return {"block": block, "level": level, "detail": detail, "valid": (lum > 4) & (lum < 251), "h": src.height,
             "w": src.width, "mean_error_level": float(diff.mean())}
 
 
@@ -60,6 +65,8 @@ def grid(f: dict, kind: str, value: float) -> np.ndarray:
     g = relative_map(stat, Z_HALF, mask=valid if valid.any() else None, min_spread=0.1)
     if kind == "gate":
         g = np.where(f["level"] >= value, g, 0.0).astype(np.float32)
+    if kind == "share":
+        g = np.where(median_filter(f["block"], size=REGION, mode="reflect") >= value, g, 0.0).astype(np.float32)
     return g
 
 
