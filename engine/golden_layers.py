@@ -38,12 +38,15 @@ def _run(layer: str, path: Path) -> dict:
     return out
 
 
-def record_layers(items: list[dict], folder: Path, progress: Callable[[str], None] = print) -> dict:
-    """The references of every layer on the golden items (scripts/make_golden_set.py)."""
+def record_layers(items: list[dict], folder: Path, progress: Callable[[str], None] = print,
+                  names: list[str] | None = None) -> dict:
+    """The references of every layer (or of `names`) on the golden items (scripts/make_golden_set.py)."""
     from . import evidence
 
     layers = {}
     for info in evidence.layers():
+        if names is not None and info.name not in names:
+            continue
         refs = []
         for it in items:
             refs.append({"name": it["name"], **_run(info.name, folder / it["file"])})

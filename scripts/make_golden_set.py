@@ -2,13 +2,14 @@
 """Record the golden set that `declip validate` checks an installation against.
 
     PYTHONPATH=. python scripts/make_golden_set.py [MODEL_ID ...]   (default: declip-lite2-default)
-    PYTHONPATH=. python scripts/make_golden_set.py --layers-only     (after a layer's version changes)
+    PYTHONPATH=. python scripts/make_golden_set.py --layers-only [LAYER ...]   (after a layer's version changes)
 
 Writes resources/validation/images/*.png (small constructed images: flat areas, hard edges, a
 pasted patch, noise; made from arithmetic, no randomness) and resources/validation/golden.json:
 the items with their SHA-256, per model the maps (64x64, float16) and scores this machine
 makes on CPU at exact precision, and every evidence layer's maps and scores on the same items.
---layers-only records the layers again and keeps the items and the models' references as they are. Run it again only when a model's weights change on purpose,
+--layers-only records the layers again (only the LAYERs named, if any: the other layers' references stay as
+recorded) and keeps the items and the models' references as they are. Run it again only when a model's weights change on purpose,
 and say so in the commit: the references are the validated behaviour.
 """
 from __future__ import annotations
@@ -101,13 +102,24 @@ def write(golden: dict) -> None:
     print(f"wrote {path}")
 
 
-def layers_only() -> None:
+def layers_only(names: list[str]) -> None:
     golden = load_golden()
-    write(dict(golden, **layers_part(golden["items"])))
+    if not names:
+        write(dict(golden, **layers_part(golden["items"])))
+        return
+    # one layer's method changed: only its references are recorded again, with the time and software of that
+    # recording beside them; the rest of the file (and its layers_recorded_utc) describes the other layers
+    from engine.evidence import library_versions, parse_layers
+
+    names = parse_layers(",".join(names))
+    fresh = record_layers(golden["items"], golden_dir(), names=names)
+    for layer in fresh.values():
+        layer.update(recorded_utc=now(), software=library_versions())
+    write(dict(golden, layers={**golden["layers"], **fresh}))
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] == ["--layers-only"]:
-        layers_only()
+    if sys.argv[1:2] == ["--layers-only"]:
+        layers_only(sys.argv[2:])
     else:
         main(sys.argv[1:] or ["declip-lite2-default"])
