@@ -95,10 +95,12 @@ UNCHANGED_LEVEL = 0.05
 
 
 def unchanged_note(mean_level: float, quality: int) -> list[str]:
-    """A note when recompressing at `quality` barely changes the image: the map is then rounding noise."""
+    """A note when recompressing at `quality` barely changes the image: what the map still shows is then most
+    likely rounding noise."""
     if mean_level >= UNCHANGED_LEVEL:
         return []
     return [f"Recompressing at quality {quality} changes this image by only {mean_level:.3f} grey levels on average: "
             f"it was most likely last saved at that quality with the same settings, so every region looks alike to "
-            f"ELA and what stands out here is rounding noise, not a different history. Another quality "
+            f"ELA: changes this small are kept dark, and whatever still stands out is most likely rounding noise "
+            f"(clipped highlights, a few re-rounded coefficients), not a different history. Another quality "
             f"(parameter quality) may show more."]
