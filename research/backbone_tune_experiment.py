@@ -85,8 +85,9 @@ class Net(nn.Module):
         self.head, self.dec = head, dec
         self.ctx, self.body = split_input_modules(dec)
 
-    def forward(self, h2, dropout_seed: int | None = None, p: float = 0.5):
-        x = self.ctx(self.head(h2))
+    def forward(self, h2, dropout_seed: int | None = None, p: float = 0.5, features: bool = False):
+        # features=True: h2 is already the head's output (the frozen arm computes it once per image)
+        x = self.ctx(h2 if features else self.head(h2))
         if dropout_seed is not None:
             x = drop_channels(x, p, dropout_seed)
         return self.body(x.contiguous(memory_format=torch.channels_last))
@@ -182,6 +183,12 @@ def cmd_train(args) -> None:
     tr_h2, tr_m, _ = load_split(args.cache, "train")
     va_h2, va_m, _ = load_split(args.cache, "val")
     net = build(args.arm, args.seed)
+    frozen = args.arm == "frozen"
+    if frozen:  # a frozen head gives the same features every epoch: compute them once (as the trainer's cache does)
+        with torch.inference_mode():
+            net.head.eval()
+            tr_h2 = torch.cat([net.head(tr_h2[i:i + 64].float()) for i in range(0, len(tr_h2), 64)])
+        print(f"frozen head features {tuple(tr_h2.shape)}", flush=True)
     groups = [{"params": list(net.dec.parameters()), "lr": 1e-3}]
     if args.arm == "tuned":
         groups.append({"params": list(net.head.parameters()), "lr": args.backbone_lr})
@@ -199,14 +206,14 @@ def cmd_train(args) -> None:
         for b in range(0, n, bs):
             idx = order[b:b + bs]
             x = tr_h2[idx].float()
-            logits = net(x, dropout_seed=args.seed * 100003 + epoch * 10007 + b // bs)
+            logits = net(x, dropout_seed=args.seed * 100003 + epoch * 10007 + b // bs, features=frozen)
             loss = mask_loss(logits[:, 0], tr_m[idx].float() / 255.0)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             ema_update(avg.state_dict(), net.state_dict(), 0.99, steps_total)
             steps_total += 1
-            loss_sum += float(loss) * len(idx)
+            loss_sum += float(loss.detach()) * len(idx)
             if b // bs % 20 == 0:
                 print(f"  epoch {epoch} batch {b // bs}/{(n + bs - 1) // bs} loss {float(loss):.4f} "
                       f"{time.perf_counter() - t0:.0f}s", flush=True)
