@@ -139,7 +139,8 @@ def kinds_from_manifests(data: str) -> dict:
     for root in data.split(","):
         m = json.loads((Path(root) / "manifest.json").read_text())
         for it in m["items"]:
-            out[(Path(root).name, Path(it["image"]).name)] = it["kind"]
+            # edits and authentic images share file names (val/images/val_00000.jpg, val/real/val_00000.jpg)
+            out[(Path(root).name, Path(it["image"]).parent.name == "real", Path(it["image"]).name)] = it["kind"]
     return out
 
 
@@ -270,11 +271,46 @@ def cmd_score(args) -> None:
     by = {}
     for m, v in zip(meta, per):
         if not m["authentic"]:
-            k = f"{m['set']}:{kinds.get((m['set'], m['image']), m['kind'])}"
+            k = f"{m['set']}:{kinds.get((m['set'], False, m['image']), m['kind'])}"
             by.setdefault(k, []).append(float(v))
     res["by_kind"] = {k: round(float(np.mean(v)), 1) for k, v in sorted(by.items())}
     (run / f"score_{args.split}.json").write_text(json.dumps(res, indent=1))
     print(json.dumps(res, indent=1))
+
+
+def cmd_evaluate(args) -> None:
+    """Score a run as `declip evaluate` scores a model (trainer.evaluate: full-resolution maps, IoU at 0.5
+    per kind, image AP of the map's mean, authentic flagged > 1 %), with the shift chosen on val."""
+    from engine.preprocess import resize_map
+    from trainer.evaluate import evaluate_dataset
+    from trainer.producers import MapProducer
+
+    run = Path(args.run)
+    hist = json.loads((run / "history.json").read_text())
+    saved = torch.load(run / "best.pt", weights_only=True)
+    shift = json.loads((run / "score_val.json").read_text())["shift"]
+    net = build(hist["arm"], hist["seed"])
+    net.load_state_dict(saved["state"])
+    net.eval()
+    stem = Stem(lite()).eval()
+
+    @torch.inference_mode()
+    def fn(path):
+        pil = read_rgb(path)
+        x = preprocess(pil, SPEC).unsqueeze(0)
+        both = stem(torch.cat([x, x.flip(-1)]))
+        lg = net(both)[:, 0]
+        prob = torch.sigmoid((lg[0] + lg[1].flip(-1)) / 2 + shift)
+        full = resize_map(prob, pil.height, pil.width)
+        full = full.numpy() if hasattr(full, "numpy") else np.asarray(full)
+        return full, float(full.mean())
+
+    ds = load_dataset(Path(args.data), args.split)
+    res = evaluate_dataset(MapProducer(f"r30-{hist['arm']}", fn), ds)
+    keep = {k: res[k] for k in res if k not in ("problems", "reliability")}
+    out = run / f"eval_{Path(args.data).name}_{args.split}.json"
+    out.write_text(json.dumps(keep, indent=1, default=str))
+    print(json.dumps(keep, indent=1, default=str))
 
 
 def main() -> None:
@@ -297,8 +333,12 @@ def main() -> None:
     s.add_argument("--cache", required=True)
     s.add_argument("--split", default="val")
     s.add_argument("--data", default="")
+    e = sub.add_parser("evaluate")
+    e.add_argument("--run", required=True)
+    e.add_argument("--data", required=True)
+    e.add_argument("--split", default="test")
     a = ap.parse_args()
-    {"cache": cmd_cache, "train": cmd_train, "score": cmd_score}[a.cmd](a)
+    {"cache": cmd_cache, "train": cmd_train, "score": cmd_score, "evaluate": cmd_evaluate}[a.cmd](a)
 
 
 if __name__ == "__main__":
