@@ -278,6 +278,36 @@ def cmd_score(args) -> None:
     print(json.dumps(res, indent=1))
 
 
+def flip_logits(net: Net, cache, split: str):
+    h2p, masks, meta = load_split(cache, split, "plain")
+    h2m, _, _ = load_split(cache, split, "mirror")
+    return (logits_of(net, h2p) + logits_of(net, h2m).flip(-1)) / 2, masks, np.array([m["authentic"] for m in meta])
+
+
+def cmd_calibrate(args) -> None:
+    """The addendum: the shift with the best val edits IoU among those flagging <= 10 % of val authentic
+    images, then test once at that shift."""
+    run = Path(args.run)
+    hist = json.loads((run / "history.json").read_text())
+    net = build(hist["arm"], hist["seed"])
+    net.load_state_dict(torch.load(run / "best.pt", weights_only=True)["state"])
+    res = {}
+    for split in ("val", "test"):
+        lg, masks, auth = flip_logits(net, args.cache, split)
+        ious = iou_by_shift(lg, masks, CALIBRATION_SHIFTS).numpy()  # (N, shifts); authentic: 100 clean / 0
+        flagged = (ious[auth] == 0).sum(0)
+        edits = ious[~auth].mean(0)
+        res[split] = (flagged, edits, int(auth.sum()))
+    flagged, edits, n_auth = res["val"]
+    ok = np.flatnonzero(flagged <= int(0.10 * n_auth))
+    pick = int(ok[np.argmax(edits[ok])])
+    out = {"shift": float(CALIBRATION_SHIFTS[pick]),
+           "val": {"edits_iou": float(res["val"][1][pick]), "authentic_flagged": f"{int(res['val'][0][pick])} of {res['val'][2]}"},
+           "test": {"edits_iou": float(res["test"][1][pick]), "authentic_flagged": f"{int(res['test'][0][pick])} of {res['test'][2]}"}}
+    (run / "calibrated.json").write_text(json.dumps(out, indent=1))
+    print(json.dumps(out, indent=1))
+
+
 def cmd_evaluate(args) -> None:
     """Score a run as `declip evaluate` scores a model (trainer.evaluate: full-resolution maps, IoU at 0.5
     per kind, image AP of the map's mean, authentic flagged > 1 %), with the shift chosen on val."""
@@ -337,8 +367,12 @@ def main() -> None:
     e.add_argument("--run", required=True)
     e.add_argument("--data", required=True)
     e.add_argument("--split", default="test")
+    k = sub.add_parser("calibrate")
+    k.add_argument("--run", required=True)
+    k.add_argument("--cache", required=True)
     a = ap.parse_args()
-    {"cache": cmd_cache, "train": cmd_train, "score": cmd_score, "evaluate": cmd_evaluate}[a.cmd](a)
+    {"cache": cmd_cache, "train": cmd_train, "score": cmd_score, "evaluate": cmd_evaluate,
+     "calibrate": cmd_calibrate}[a.cmd](a)
 
 
 if __name__ == "__main__":
