@@ -292,19 +292,22 @@ def cmd_calibrate(args) -> None:
     net = build(hist["arm"], hist["seed"])
     net.load_state_dict(torch.load(run / "best.pt", weights_only=True)["state"])
     res = {}
+    # the second addendum's grid: the logits cluster within 0.25 of each other where authentic images
+    # switch from clean to flagged, which the trainer's grid (steps of 0.25) cannot resolve
+    shifts = torch.arange(0.0, 0.5001, 0.01) if args.fine else CALIBRATION_SHIFTS
     for split in ("val", "test"):
         lg, masks, auth = flip_logits(net, args.cache, split)
-        ious = iou_by_shift(lg, masks, CALIBRATION_SHIFTS).numpy()  # (N, shifts); authentic: 100 clean / 0
+        ious = iou_by_shift(lg, masks, shifts).numpy()  # (N, shifts); authentic: 100 clean / 0
         flagged = (ious[auth] == 0).sum(0)
         edits = ious[~auth].mean(0)
         res[split] = (flagged, edits, int(auth.sum()))
     flagged, edits, n_auth = res["val"]
     ok = np.flatnonzero(flagged <= int(0.10 * n_auth))
     pick = int(ok[np.argmax(edits[ok])])
-    out = {"shift": float(CALIBRATION_SHIFTS[pick]),
+    out = {"shift": round(float(shifts[pick]), 4),
            "val": {"edits_iou": float(res["val"][1][pick]), "authentic_flagged": f"{int(res['val'][0][pick])} of {res['val'][2]}"},
            "test": {"edits_iou": float(res["test"][1][pick]), "authentic_flagged": f"{int(res['test'][0][pick])} of {res['test'][2]}"}}
-    (run / "calibrated.json").write_text(json.dumps(out, indent=1))
+    (run / f"calibrated{'_fine' if args.fine else ''}.json").write_text(json.dumps(out, indent=1))
     print(json.dumps(out, indent=1))
 
 
@@ -370,6 +373,7 @@ def main() -> None:
     k = sub.add_parser("calibrate")
     k.add_argument("--run", required=True)
     k.add_argument("--cache", required=True)
+    k.add_argument("--fine", action="store_true", help="shifts 0..0.5 in steps of 0.01 (second addendum)")
     a = ap.parse_args()
     {"cache": cmd_cache, "train": cmd_train, "score": cmd_score, "evaluate": cmd_evaluate,
      "calibrate": cmd_calibrate}[a.cmd](a)
