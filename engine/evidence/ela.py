@@ -61,10 +61,10 @@ def compute(src: EvidenceInput, quality: int = 90, region: int = 3, z_half: floa
     y = cv2.cvtColor(src.rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
     fine = y - cv2.GaussianBlur(y, (0, 0), 1.0)
     bs = 8   # JPEG's block: the unit whose coefficients are rounded together
-    block = block_mean(cv2.multiply(diff, diff), bs)
-    level, detail = block, block_mean(cv2.multiply(fine, fine), bs)
+    level = block_mean(cv2.multiply(diff, diff), bs)
+    detail = block_mean(cv2.multiply(fine, fine), bs)
     # the absolute floor asks whether MOST of the region changed (its median block), as a history would
-    changed = (median_filter(block, size=region, mode="reflect") if region > 1 else block) >= LEVEL_FLOOR
+    changed = (median_filter(level, size=region, mode="reflect") if region > 1 else level) >= LEVEL_FLOOR
     if region > 1:
         level, detail = box_mean(level, region), box_mean(detail, region)
     # +0.05 / +1: an area that does not change or has no detail at all has a finite log
