@@ -234,26 +234,30 @@ def cmd_train(args) -> None:
 
 
 # ---- score -------------------------------------------------------------------------------------------
-def average_precision(scores: np.ndarray, labels: np.ndarray) -> float:
-    order = np.argsort(-scores, kind="stable")
-    lab = labels[order]
-    tp = np.cumsum(lab)
-    prec = tp / np.arange(1, len(lab) + 1)
-    return float((prec * lab).sum() / max(1, lab.sum()))
-
-
-def cmd_score(args) -> None:
-    run = Path(args.run)
+def load_run(run: Path) -> tuple[Net, dict, int]:
+    """A run's kept weights in its arm's network, its history, and the (best validation) epoch kept."""
     hist = json.loads((run / "history.json").read_text())
     saved = torch.load(run / "best.pt", weights_only=True)
     net = build(hist["arm"], hist["seed"])
     net.load_state_dict(saved["state"])
+    return net, hist, int(saved["epoch"])
+
+
+def flip_logits(net: Net, cache, split: str):
+    """Flip averaging, as the engine does: the mirrored view's logits mirrored back, then the mean."""
+    h2p, masks, meta = load_split(cache, split, "plain")
+    h2m, _, _ = load_split(cache, split, "mirror")
+    return (logits_of(net, h2p) + logits_of(net, h2m).flip(-1)) / 2, masks, np.array([m["authentic"] for m in meta])
+
+
+def cmd_score(args) -> None:
+    from trainer.metrics import average_precision
+
+    run = Path(args.run)
+    net, _, epoch = load_run(run)
     kinds = kinds_from_manifests(args.data) if args.data else {}
-    res = {}
-    h2p, mp, meta = load_split(args.cache, args.split, "plain")
-    h2m, _, _ = load_split(args.cache, args.split, "mirror")
-    # flip averaging, as the engine does: the mirrored view's logits mirrored back, then the mean
-    lg = (logits_of(net, h2p) + logits_of(net, h2m).flip(-1)) / 2
+    lg, mp, auth = flip_logits(net, args.cache, args.split)
+    meta = json.loads((Path(args.cache) / args.split / "meta.json").read_text())
     # the shift: chosen on val (the run's own choice there is repeated for the flip-averaged logits)
     if args.split == "val":
         ious = iou_by_shift(lg, mp, CALIBRATION_SHIFTS).mean(0)
@@ -261,13 +265,12 @@ def cmd_score(args) -> None:
     else:
         shift = json.loads((run / "score_val.json").read_text())["shift"]
     per = iou_by_shift(lg, mp, torch.tensor([shift]))[:, 0].numpy()
-    auth = np.array([m["authentic"] for m in meta])
     frac = ((lg + shift) > 0).flatten(1).float().mean(1).numpy()
     score = torch.sigmoid(lg + shift).flatten(1).mean(1).numpy()
-    res = {"split": args.split, "shift": shift, "epoch": saved["epoch"], "n": len(meta),
+    res = {"split": args.split, "shift": shift, "epoch": epoch, "n": len(meta),
            "iou_all": float(per.mean()), "iou_edits": float(per[~auth].mean()),
            "authentic_flagged": f"{int((frac[auth] > 0.01).sum())} of {int(auth.sum())}",
-           "image_ap": average_precision(score, (~auth).astype(int)), "chance": float((~auth).mean())}
+           "image_ap": average_precision(score, ~auth) / 100, "chance": float((~auth).mean())}
     by = {}
     for m, v in zip(meta, per):
         if not m["authentic"]:
@@ -278,19 +281,11 @@ def cmd_score(args) -> None:
     print(json.dumps(res, indent=1))
 
 
-def flip_logits(net: Net, cache, split: str):
-    h2p, masks, meta = load_split(cache, split, "plain")
-    h2m, _, _ = load_split(cache, split, "mirror")
-    return (logits_of(net, h2p) + logits_of(net, h2m).flip(-1)) / 2, masks, np.array([m["authentic"] for m in meta])
-
-
 def cmd_calibrate(args) -> None:
     """The addendum: the shift with the best val edits IoU among those flagging <= 10 % of val authentic
     images, then test once at that shift."""
     run = Path(args.run)
-    hist = json.loads((run / "history.json").read_text())
-    net = build(hist["arm"], hist["seed"])
-    net.load_state_dict(torch.load(run / "best.pt", weights_only=True)["state"])
+    net, _, _ = load_run(run)
     res = {}
     # the second addendum's grid: the logits cluster within 0.25 of each other where authentic images
     # switch from clean to flagged, which the trainer's grid (steps of 0.25) cannot resolve
@@ -319,11 +314,8 @@ def cmd_evaluate(args) -> None:
     from trainer.producers import MapProducer
 
     run = Path(args.run)
-    hist = json.loads((run / "history.json").read_text())
-    saved = torch.load(run / "best.pt", weights_only=True)
+    net, hist, _ = load_run(run)
     shift = json.loads((run / "score_val.json").read_text())["shift"]
-    net = build(hist["arm"], hist["seed"])
-    net.load_state_dict(saved["state"])
     net.eval()
     stem = Stem(lite()).eval()
 
@@ -334,8 +326,7 @@ def cmd_evaluate(args) -> None:
         both = stem(torch.cat([x, x.flip(-1)]))
         lg = net(both)[:, 0]
         prob = torch.sigmoid((lg[0] + lg[1].flip(-1)) / 2 + shift)
-        full = resize_map(prob, pil.height, pil.width)
-        full = full.numpy() if hasattr(full, "numpy") else np.asarray(full)
+        full = resize_map(prob, pil.height, pil.width)   # float32 numpy, as the engine's map
         return full, float(full.mean())
 
     ds = load_dataset(Path(args.data), args.split)
