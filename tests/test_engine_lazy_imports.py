@@ -44,3 +44,29 @@ def test_case_status_imports_no_numpy_pillow_or_torch(tmp_path):
     assert main(["case", "new", str(case), "--title", "t", "--number", "1", "--examiner", "e"]) == 0
     code = f"from declip_desktop.cli import main\nassert main(['case', 'status', {str(case)!r}]) == 0"
     assert _loaded_after(code) == set()
+
+
+def _omp_wait_policy_seen_by_torch(env_value: str | None) -> str:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if env_value is not None:
+        env["OMP_WAIT_POLICY"] = env_value
+    # what the environment holds when torch (and with it libgomp, which reads it once) loads
+    probe = ("import builtins, os\nseen = []\nreal = builtins.__import__\n"
+             "def spy(name, *a, **k):\n"
+             "    if name == 'torch' and not seen: seen.append(os.environ.get('OMP_WAIT_POLICY', 'unset'))\n"
+             "    return real(name, *a, **k)\n"
+             "builtins.__import__ = spy\n"
+             "from engine.detector import Detector\nprint(seen[0])")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, env=env)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip().splitlines()[-1]
+
+
+def test_torch_loads_with_passive_openmp_waiting_unless_the_user_chose():
+    """Spinning OpenMP workers made a 12 MP analysis 7x slower beside one busy process on 2 cores
+    (benchmarks/bench_pipeline.py prints that row); the engine asks for passive waiting before torch
+    loads, and leaves a user's own setting alone."""
+    assert _omp_wait_policy_seen_by_torch(None) == "PASSIVE"
+    assert _omp_wait_policy_seen_by_torch("ACTIVE") == "ACTIVE"
