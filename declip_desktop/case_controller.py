@@ -234,7 +234,16 @@ class CaseController(QObject):
             win.statusBar().showMessage(f"Integrity OK: {report.checked_files} file(s), "
                                         f"{report.audit_entries} audit entries.", 8000)
         else:
-            win.report_error("Integrity problems", "\n".join(str(p) for p in report.problems[:20]))
+            # The status bar gets the counts (a path and two hashes do not fit in it); the box lists
+            # each problem, with paths inside the case named by their place in it.
+            shown = report.problems[:20]
+            more = len(report.problems) - len(shown)
+            details = "\n".join(win.without_case_path(str(p)) for p in shown)
+            if more:
+                details += f"\n... and {more} more (declip case verify lists them all)"
+            hidden = (" Analyses that fail are not shown and not reported; analyse again to replace them."
+                      if report.untrusted_analyses else "")
+            win.report_error("Integrity problems", f"{report.summary()}.{hidden}\n\n{details}")
 
 
 def cases_folder() -> Path:

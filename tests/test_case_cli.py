@@ -43,6 +43,7 @@ def test_new_add_duplicate_verify_tamper(tmp_path, capsys):
     assert main(["case", "verify", d]) == 1
     out = capsys.readouterr().out
     assert "FAIL: E0002 evidence/b.png: MODIFIED, expected sha256" in out
+    assert "INTEGRITY FAILURE (1 evidence file modified)" in out
     assert main(["case", "verify", d, "--json"]) == 1
     rep = json.loads(capsys.readouterr().out)
     assert rep["ok"] is False and rep["problems"][0]["evidence_id"] == "E0002" and rep["logged"] is True

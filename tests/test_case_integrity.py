@@ -56,6 +56,15 @@ def test_missing_evidence_file(tmp_path):
         rep = case.verify()
         assert [p.kind for p in rep.problems] == ["evidence_missing"]
         assert "b.png" in rep.problems[0].message
+        assert rep.summary() == "1 evidence file missing"
+
+
+def test_summary_counts_the_problems_by_kind_in_plain_words(tmp_path):
+    with _case_with_evidence(tmp_path) as case:
+        assert case.verify().summary() == ""
+        for eid in ("E0001", "E0002"):
+            os.unlink(case.item(eid).path)
+        assert case.verify().summary() == "2 evidence files missing"
 
 
 def test_index_edited_to_match_a_tampered_file_is_caught_by_the_log(tmp_path):

@@ -104,6 +104,9 @@ def test_analysis_failing_verify_is_marked_and_not_displayed(qtbot, tmp_path, ti
     win.actionVerify.trigger()
     qtbot.waitUntil(lambda: win.evidenceModel.get(eid).untrusted_analyses == 1, timeout=60000)
     qtbot.waitUntil(lambda: win.imageView.overlay_item is None, timeout=10000)  # not displayed as a result
+    # the status bar says what failed in words that fit; the path and hashes are in the box
+    status = win.statusBar().currentMessage()
+    assert status.startswith("Integrity problems: 1 stored analysis file modified.") and sa.map_path.name not in status
     combo = win.analysisPanel.displayedCombo
     assert combo.count() == 1 and "FAILS VERIFICATION" in combo.itemText(0)
     assert "fails verification" in win.analysisPanel.displayedLabel.text()

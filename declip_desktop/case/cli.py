@@ -374,7 +374,7 @@ def cmd_verify(args) -> int:
             print(_printable(f"FAIL: {p.message}"))
         for note in rep.notes if _writable else []:  # read-only was said when the case was opened
             _err(_printable(f"note: {note}"))
-        state = "INTACT" if rep.ok else f"INTEGRITY FAILURE ({len(rep.problems)} problem(s))"
+        state = "INTACT" if rep.ok else f"INTEGRITY FAILURE ({rep.summary()})"
         anchored = (f"; unchanged up to entry {head['entries']} as witnessed by {_printable(head['source'])}"
                     + (f", whose head is signed by examiner key {head['signature']['public_key']}"
                        if head.get("signature") else "") if head and rep.ok else "")

@@ -171,6 +171,23 @@ class VerifyProblem:
         return self.message
 
 
+# Plain words for each problem kind, singular and plural, for one-line summaries (status bar, CLI).
+PROBLEM_WORDS = {
+    "evidence_modified": ("evidence file modified", "evidence files modified"),
+    "evidence_missing": ("evidence file missing", "evidence files missing"),
+    "audit_chain": ("break in the audit log", "breaks in the audit log"),
+    "audit_anchor": ("difference from the audit head a report witnessed",
+                     "differences from the audit head a report witnessed"),
+    "index_mismatch": ("case index entry that does not match the log", "case index entries that do not match the log"),
+    "analysis_modified": ("stored analysis file modified", "stored analysis files modified"),
+    "analysis_missing": ("stored analysis file missing", "stored analysis files missing"),
+    "analysis_unlogged": ("analysis file the log never recorded", "analysis files the log never recorded"),
+    "report_unlogged": ("report the log never recorded", "reports the log never recorded"),
+    "finding_mismatch": ("finding that does not match the log", "findings that do not match the log"),
+    "case_file": ("unreadable case file", "unreadable case files"),
+}
+
+
 @dataclass
 class VerifyReport:
     ok: bool
@@ -183,6 +200,18 @@ class VerifyReport:
     logged: bool | None = None  # whether this verification was recorded in the audit log
     audit_head: dict[str, Any] | None = None  # {"entries", "last_sha256"} of the log as checked
     untrusted_analyses: list[str] = field(default_factory=list)  # record files a report must not show
+
+    def summary(self) -> str:
+        """The problems counted by kind, in plain words and in the order first found, e.g. "1 stored
+        analysis file modified, 2 evidence files missing"; "" when there are none."""
+        counts: dict[str, int] = {}
+        for p in self.problems:
+            counts[p.kind] = counts.get(p.kind, 0) + 1
+        parts = []
+        for kind, n in counts.items():
+            one, many = PROBLEM_WORDS.get(kind, (f"{kind} problem", f"{kind} problems"))
+            parts.append(f"{n} {one if n == 1 else many}")
+        return ", ".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
