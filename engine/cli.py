@@ -377,6 +377,7 @@ def _analyze_files(args, det, files, feeder, folder_errors, out, guard, outputs,
 
     def written(entry: dict, error: str | None) -> None:
         nonlocal failures
+        notes = entry.pop("_notes", [])  # the item's layer lines, said under its own line
         if error is not None:
             failures += 1
             kept = {"file": entry["file"], "sha256": entry["sha256"], "error": error,
@@ -384,10 +385,12 @@ def _analyze_files(args, det, files, feeder, folder_errors, out, guard, outputs,
             entry.clear()
             entry.update(kept)
             _say(f"declip: error: {error}")
-            return
-        prov = (entry.get("provenance") or {}).get("verdict", "none")
-        _say(f"[{entry.pop('_n')}/{len(files)}] {Path(entry['file']).name}: score {entry['score']:.4f}"
-             + (f"; Content Credentials: {prov}" if prov != "none" else ""))
+        else:
+            prov = (entry.get("provenance") or {}).get("verdict", "none")
+            _say(f"[{entry.pop('_n')}/{len(files)}] {Path(entry['file']).name}: score {entry['score']:.4f}"
+                 + (f"; Content Credentials: {prov}" if prov != "none" else ""))
+        for line in notes:
+            _say(line)
 
     # Up to one batch of results may wait for their files, so the next batch's network runs meanwhile.
     writer = OutputWriter(out, outputs, args.cmap, args.opacity, written, max_pending=min(args.batch_size, 8),
@@ -413,14 +416,16 @@ def _analyze_files(args, det, files, feeder, folder_errors, out, guard, outputs,
                     _say(f"declip: error: {res}")
                     continue
                 stem = _unique_stem(f, used, out, guard)
-                extra = {}
+                extra, notes = {}, []
                 if args.evidence:  # a layer that cannot apply is recorded, it does not fail the image
                     from .evidence.outputs import write_layers
 
-                    extra["evidence"] = write_layers(x, stem, out, args.evidence, _say)
+                    # said when the item's own line is (its files are written behind), not before
+                    # the previous item's line
+                    extra["evidence"] = write_layers(x, stem, out, args.evidence, notes.append)
                 entry.update({"sha256": x.sha256, "width": x.width, "height": x.height, "score": res.score,
                               "flagged_fraction_at_0.5": res.flagged_fraction(0.5), "outputs": extra,
-                              "metadata": res.metadata, "error": None, "_n": position})
+                              "metadata": res.metadata, "error": None, "_n": position, "_notes": notes})
                 writer.submit(entry, stem, x, res)
             del loaded, good  # this batch's images go once their outputs are written
     finally:

@@ -36,6 +36,10 @@ def test_evidence_layers_written_and_recorded(model_dir, tmp_path):
     assert "Traceback" not in r.stderr
     refusals = [line for line in r.stderr.splitlines() if "not applicable" in line]
     assert len(refusals) == 2 and all(line.count("shot.png") == 1 for line in refusals)   # the file named once
+    # under the item's own progress line (outputs are written behind the next image's analysis)
+    lines = r.stderr.splitlines()
+    item_line = next(i for i, line in enumerate(lines) if line.startswith("[2/2] shot.png"))
+    assert lines[item_line + 1: item_line + 3] == refusals
     res = json.loads((out / "results.json").read_text())
     assert res["parameters"]["evidence"] == ["ela", "ghost", "dq"]
     jpg, png = (next(i for i in res["items"] if i["file"].endswith(n)) for n in ("photo.jpg", "shot.png"))
