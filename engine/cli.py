@@ -416,7 +416,8 @@ def _analyze_files(args, det, files, feeder, folder_errors, out, guard, outputs,
                     _say(f"declip: error: {res}")
                     continue
                 stem = _unique_stem(f, used, out, guard)
-                extra, notes = {}, []
+                # what reading the file changed (first frame of many, CMYK, 16-bit, transparency ...)
+                extra, notes = {}, [f"  {f.name}: note: {n}" for n in x.notes]
                 if args.evidence:  # a layer that cannot apply is recorded, it does not fail the image
                     from .evidence.outputs import write_layers
 

@@ -70,6 +70,26 @@ def test_partial_failure_exit_1_and_rest_analysed(model_dir, images, tmp_path):
     assert (out / "a.prob.png").exists()
 
 
+def test_what_reading_changed_is_said_under_the_item(model_dir, tmp_path):
+    """A multi-frame GIF or a CMYK JPEG is analysed as one RGB picture: the examiner is told so
+    on the console, under that image's line, not only in results.json."""
+    d = tmp_path / "in"
+    d.mkdir()
+    rng = np.random.RandomState(2)
+    frames = [Image.fromarray((rng.rand(40, 60, 3) * 255).astype(np.uint8)) for _ in range(3)]
+    frames[0].save(d / "a.gif", save_all=True, append_images=frames[1:])
+    frames[1].convert("CMYK").save(d / "b.jpg")
+    r = run("analyze", "--model", model_dir, "--out", tmp_path / "out", d)
+    assert r.returncode == 0, r.stderr
+    lines = r.stderr.splitlines()
+    a = next(i for i, line in enumerate(lines) if line.startswith("[1/2] a.gif"))
+    assert lines[a + 1] == "  a.gif: note: multi-frame file (3 frames): first frame analysed"
+    b = next(i for i, line in enumerate(lines) if line.startswith("[2/2] b.jpg"))
+    assert lines[b + 1] == "  b.jpg: note: CMYK converted to RGB"
+    res = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert res["items"][0]["metadata"]["image"]["notes"] == ["multi-frame file (3 frames): first frame analysed"]
+
+
 def test_usage_errors_exit_2(model_dir, tmp_path):
     assert run("analyze", "--out", tmp_path).returncode == 2  # no inputs
     assert run("analyze", "--model", model_dir, "--checkpoint", "x", "--out", tmp_path, "a.jpg").returncode == 2
