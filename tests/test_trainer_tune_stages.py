@@ -164,14 +164,26 @@ def test_a_stage_file_of_the_wrong_shape_or_names_is_refused(tuned_run, tmp_path
     assert "backbone_stages.safetensors" in err_text and "Traceback" not in err_text
 
 
-def test_resume_continues_a_tuned_run_exactly(dataset, tmp_path):
+def test_resume_continues_a_tuned_run_exactly_with_mirror_and_flip_average(dataset, tmp_path):
     from engine.errors import Cancelled
     from trainer.train import Trainer
 
-    whole = Trainer(_config(dataset, tmp_path / "whole", tmp_path / "cache", ema=0.9))
+    extra = dict(ema=0.9, mirror=True, flip_average=True, calibrate_bias=True)
+    whole = Trainer(_config(dataset, tmp_path / "whole", tmp_path / "cache", **extra))
     whole.run()
+    assert json.loads((tmp_path / "whole" / "card.json").read_text())["input"]["flip_average"] is True
+    from engine import Detector
+
+    det = Detector.from_model(tmp_path / "whole", device="cpu", precision="exact")
+    x = det.preprocess(_image(dataset))[None]
+    pre, net = whole.validator.feature_module, whole.trained
+    with torch.no_grad():  # the engine's flip averaging: both views' logits, the mirrored one mirrored back
+        trained = torch.sigmoid((net(pre(x)) + net(pre(x.flip(-1))).flip(-1)) / 2)[0, 0]
+    assert float((det.predict(x)[0] - trained).abs().max()) < 1e-4
+    # the mirrored images' frozen part has a cache folder of its own kind too
+    assert len([p for p in (tmp_path / "cache").iterdir() if p.name.startswith("lite0-pre2-")]) == 2
     seen = []
-    cfg = _config(dataset, tmp_path / "cut", tmp_path / "cache", ema=0.9)
+    cfg = _config(dataset, tmp_path / "cut", tmp_path / "cache", **extra)
     with pytest.raises(Cancelled):
         Trainer(cfg, progress=seen.append,
                 cancel=lambda: bool(seen and (seen[-1].epoch, seen[-1].step) == (2, 1))).run()
