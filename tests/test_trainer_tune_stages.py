@@ -208,6 +208,15 @@ def test_tune_stages_that_do_not_fit_are_usage_errors(dataset, tmp_path, capsys,
     assert not (tmp_path / "m").exists() and not (tmp_path / "c").exists()
 
 
+def test_tune_lr_without_tune_stages_and_augment_with_them_are_refused(dataset, tmp_path, capsys):
+    base = ["train", "--data", str(dataset), "--out", str(tmp_path / "m"), "--cache", str(tmp_path / "c"), *TINY_ARGS]
+    assert declip(base + ["--tune-lr", "1e-3"]) == 1
+    assert "--tune-lr 0.001: goes with --tune-stages" in capsys.readouterr().err
+    assert declip(base + ["--tune-stages", "2", "--augment"]) == 1
+    assert "--augment bypasses the cache" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
+
+
 def test_tuned_models_are_not_combined_and_init_must_match(tuned_run, dataset, tmp_path, capsys):
     _, _, out, _ = tuned_run
     assert declip(["ensemble", str(out), str(out), "--out", str(tmp_path / "e")]) == 1

@@ -115,6 +115,8 @@ def check_config(cfg: TrainConfig) -> None:
         raise DeclipError(f"--feature-dropout {cfg.feature_dropout}: expected a probability in [0, 1)")
     if cfg.mirror and cfg.augment:
         raise DeclipError("--mirror works on cached features and --augment bypasses the cache; use one of them")
+    if not cfg.tune_stages and cfg.tune_lr != TrainConfig.tune_lr:
+        raise DeclipError(f"--tune-lr {cfg.tune_lr}: goes with --tune-stages")
     if cfg.tune_stages and cfg.augment:
         raise DeclipError("--tune-stages trains from a cache of the frozen part and --augment bypasses the cache; "
                           "use one of them")
