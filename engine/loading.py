@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from .backbones import weight_roles
-from .cards import ModelCard, model_id_from
+from .cards import STAGES_ROLE, ModelCard, model_id_from
 from .clip_weights import describe_visual, visual_kind, visual_state
 from .errors import CheckpointError, ModelStoreError
 from .hashing import file_sha256, weights_sha256
@@ -237,10 +237,13 @@ def load_network_from_sources(card: ModelCard, sources: dict[str, Path], device:
             raw["__path__"] = str(sources[role])
             clip_files[role] = raw
         del raw_dec
+        stage_path = sources.get(STAGES_ROLE)
+        stage_state = dict(_read(stage_path)) if stage_path is not None else None
     finally:
         _MEMO.clear()
     net = build_network(card.backbone, card.decoder, dec_state, clip_files, device, dtype,
-                        decoder_origin=str(dec_path), conv=conv, flip_average=flip, decoder_dtype=decoder_dtype)
+                        decoder_origin=str(dec_path), conv=conv, flip_average=flip, decoder_dtype=decoder_dtype,
+                        stage_state=stage_state, stage_origin=str(stage_path))
     del clip_files
     if not check_only:
         with _LOCK:

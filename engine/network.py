@@ -96,7 +96,8 @@ def _load_into(module: nn.Module, state: dict, origin: str, expected: str, dtype
 def build_network(backbone_spec: dict, decoder_spec: dict, decoder_state: dict, clip_files: dict[str, dict],
                   device: torch.device, dtype: torch.dtype, decoder_origin: str = "decoder",
                   fold_bn: bool = True, conv: str = "auto", flip_average: bool = False,
-                  decoder_dtype: torch.dtype | None = None) -> DeclipNet:
+                  decoder_dtype: torch.dtype | None = None, stage_state: dict | None = None,
+                  stage_origin: str = "backbone stages") -> DeclipNet:
     """clip_files: role -> raw weights dict (already safely read) with an 'origin' label under '__path__'.
 
     dtype is the backbone's; decoder_dtype (default: the same) the decoder's.
@@ -106,6 +107,9 @@ def build_network(backbone_spec: dict, decoder_spec: dict, decoder_state: dict, 
 
     conv: 'auto' computes the wide 5x5 decoder convs with Winograd on CPU in fp32 (faster there; the
     same function up to float rounding) and directly elsewhere; 'direct' or 'winograd' force one.
+
+    stage_state: the card's tuned weights for the stages backbone_spec['tuned_stages'] names (read
+    from stage_origin), loaded over the packaged ones; required exactly when the spec names stages.
     """
     if conv not in CONV_CHOICES:
         raise ValueError(f"unknown conv kernel {conv!r}: use one of {', '.join(CONV_CHOICES)}")
@@ -134,6 +138,18 @@ def build_network(backbone_spec: dict, decoder_spec: dict, decoder_state: dict, 
             _load_into(sub, part, origin, want_label(role), dtype)
             part.clear()
             vis.clear()
+    tuned = backbone_spec.get("tuned_stages")
+    if tuned:
+        if stage_state is None:
+            raise CheckpointError(f"{decoder_origin}: the backbone's stages {tuned} are tuned, but no "
+                                  "backbone-stages file was given")
+        from .backbones.efficientnet_lite import load_tuned_stages
+
+        load_tuned_stages(backbone, tuned, stage_state, stage_origin)
+        stage_state.clear()
+    elif stage_state is not None:
+        raise CheckpointError(f"{stage_origin}: tuned backbone stages given, but the backbone spec names none "
+                              "(tuned_stages)")
     backbone = backbone.to(device=device, dtype=dtype)
     # The backbone holds its own copies now: drop the file's tensors (fp16 for OpenAI CLIP) before
     # the decoder is built, so both never sit in memory together with the decoder's.

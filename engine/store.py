@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .atomic import write_text_atomic
-from .cards import CARD_NAME, ModelCard, check_file_name, check_model_id
+from .cards import CARD_NAME, MODEL_FILE_ROLES, ModelCard, check_file_name, check_model_id
 from .errors import CheckpointError, DeclipError, ModelStoreError
 from .hashing import file_sha256
 from .stamps import utc_now
@@ -235,7 +235,7 @@ class ModelStore:
         try:
             for f in card.files:
                 src = sources[f["role"]]
-                if f["role"] == "decoder" or f.get("store") == "model":
+                if f["role"] in MODEL_FILE_ROLES or f.get("store") == "model":
                     dest = tmp / f["name"]
                     _copy_verified(src, dest, f["sha256"])
                     f["path"] = f["name"]

@@ -62,6 +62,10 @@ class TrainConfig:
     # map's probabilities match how often validation pixels at that probability are manipulated
     calibrate_scale: bool = False
     recipe: str = "authors"  # the named recipe (trainer.recipes) the values above came from; a label only
+    # Lite backbones: these stages (the last feature stages) train with the decoder, from a cache of the
+    # frozen part's output (trainer.stage_tuning); None = the whole backbone stays frozen
+    tune_stages: list[int] | None = None
+    tune_lr: float = 1e-4  # AdamW lr of the tuned stages' weights (round 30), scaled with the decoder's
 
 
 @dataclass
@@ -111,13 +115,19 @@ def check_config(cfg: TrainConfig) -> None:
         raise DeclipError(f"--feature-dropout {cfg.feature_dropout}: expected a probability in [0, 1)")
     if cfg.mirror and cfg.augment:
         raise DeclipError("--mirror works on cached features and --augment bypasses the cache; use one of them")
+    if not cfg.tune_stages and cfg.tune_lr != TrainConfig.tune_lr:
+        raise DeclipError(f"--tune-lr {cfg.tune_lr}: goes with --tune-stages")
+    if cfg.tune_stages and cfg.augment:
+        raise DeclipError("--tune-stages trains from a cache of the frozen part and --augment bypasses the cache; "
+                          "use one of them")
     if not 0 <= cfg.ema < 1:
         raise DeclipError(f"--ema {cfg.ema}: expected a decay in [0, 1), e.g. 0.99 (0 = off)")
     checks = [("--lr", cfg.lr, cfg.lr > 0), ("--batch-size", cfg.batch_size, cfg.batch_size >= 1),
               ("--max-epochs", cfg.max_epochs, cfg.max_epochs >= 1), ("--patience", cfg.patience, cfg.patience >= 1),
               ("--lr-factor", cfg.lr_factor, 0 < cfg.lr_factor < 1), ("--weight-decay", cfg.weight_decay, cfg.weight_decay >= 0),
               ("--min-lr", cfg.min_lr, cfg.min_lr >= 0), ("--init-std", cfg.init_std, cfg.init_std > 0),
-              ("--max-train", cfg.max_train, cfg.max_train is None or cfg.max_train >= 1)]
+              ("--max-train", cfg.max_train, cfg.max_train is None or cfg.max_train >= 1),
+              ("--tune-lr", cfg.tune_lr, cfg.tune_lr > 0)]
     for flag, value, ok in checks:
         if not ok or (isinstance(value, float) and not math.isfinite(value)):
             raise DeclipError(f"{flag} {value}: out of range")
@@ -130,7 +140,9 @@ def resume_hash(cfg: TrainConfig) -> str:
     keep = {k: v for k, v in asdict(cfg).items()
             if k not in ("out", "cache_dir", "no_cache", "device", "model_id", "name", "max_epochs",
                          "flip_average", "recipe", "calibrate_scale")}
-    for k in ("ema", "image_context", "mirror"):  # states saved before these options existed stay resumable
+    for k in ("ema", "image_context", "mirror", "tune_stages"):  # states saved before these options existed stay resumable
         if not keep[k]:
             del keep[k]
+    if "tune_stages" not in keep:
+        del keep["tune_lr"]
     return bytes_sha256(json.dumps(keep, sort_keys=True, default=str).encode())

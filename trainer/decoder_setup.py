@@ -16,7 +16,13 @@ from .card_output import DECODER_FILE, read_card_field
 
 
 def split_input_modules(dec: torch.nn.Module) -> tuple[torch.nn.Module, torch.nn.Module]:
-    """(parameter-free input modules such as ImageContext, the rest) of a conv decoder."""
+    """(parameter-free input modules such as ImageContext, the rest) of a conv decoder; for a decoder on
+    tuned stages (--tune-stages) the first part also runs the stages, so feature dropout acts on features."""
+    from .stage_tuning import StageFeatures, TunedNet
+
+    if isinstance(dec, TunedNet):
+        head, body = split_input_modules(dec.decoder)
+        return torch.nn.Sequential(StageFeatures(dec), head), body
     if isinstance(dec, torch.nn.Sequential) and len(dec) and isinstance(dec[0], ImageContext):
         return dec[:1], dec[1:]
     return torch.nn.Identity(), dec

@@ -34,6 +34,9 @@ def _member_card(path: Path) -> ModelCard:
         raise DeclipError(f"{path}: only conv decoders can be combined, this one is {card.decoder_name}")
     if card.decoder.get("members", 1) > 1:
         raise DeclipError(f"{path}: is itself an ensemble; combine its members' folders instead")
+    if card.backbone.get("tuned_stages"):  # members share one backbone run; tuned members each have their own
+        raise DeclipError(f"{path}: has tuned backbone stages ({card.backbone_name}); an ensemble's members "
+                          "share one backbone, so only decoders on the untuned backbone can be combined")
     return card
 
 

@@ -78,6 +78,17 @@ def backbone_key(spec: dict, weight_hashes: list[str]) -> str:
     return f"{fam}-L{layer}-{h}"
 
 
+def pre_stage_key(spec: dict, first_tuned: int, weight_hashes: list[str]) -> str:
+    """Cache folder of a Lite backbone's frozen part for --tune-stages: the output of the stem and the
+    stages before `first_tuned` (the input of that stage, before any resizing), so it depends on the
+    family, input size and weights only, not on the grid or the feature stages. Named `pre<stage>` and
+    hashed with a "pre-stage" tag, so it never shares a folder with a feature cache."""
+    spec = resolve_spec(spec)
+    blob = json.dumps({"kind": "pre-stage", "family": spec["family"], "first_tuned": int(first_tuned),
+                       "input": input_config(spec)["size"], "weights": sorted(weight_hashes)}, sort_keys=True)
+    return f"{spec['family']}-pre{int(first_tuned)}-{bytes_sha256(blob.encode())[:12]}"
+
+
 class FeatureCache:
     """fp16 features on disk at DIR/<backbone key>/<sha[:2]>/<sha256>.npy."""
 

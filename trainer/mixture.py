@@ -46,6 +46,8 @@ def _part_card(path: Path) -> ModelCard:
     if card.decoder.get("type", "conv") != "conv":
         raise DeclipError(f"{path}: only conv decoders (or their ensembles) can be mixed, this one is "
                           f"{card.decoder_name}")
+    if card.backbone.get("tuned_stages"):  # the engine's stack backbone has no per-part stage files
+        raise DeclipError(f"{path}: has tuned backbone stages ({card.backbone_name}), which a mixture cannot carry")
     return card
 
 

@@ -40,6 +40,7 @@ from .config import ProgressFn, TrainConfig, TrainProgress, check_config, parse_
 from .decoder_setup import first_mismatch, init_decoder, init_record, load_init_state, split_input_modules, \
     training_layout
 from .splits import AugmentedSplit, FeatureSplit, with_mirrored_view
+from .stage_tuning import TunedNet, check_tune_stages, ema_source, init_stages, refuse_without_stages, save_stages
 from .validator import Validator
 
 STATE_DIR = "state"
@@ -105,6 +106,11 @@ class Trainer:
         self.out = Path(cfg.out)
         self.validator = Validator(cfg, self.progress, self.cancel, self.log)  # refuses a bad --backbone
         self.spec = self.validator.spec
+        # --tune-stages: checked against the backbone before any data is read
+        self.tuned = check_tune_stages(self.spec, cfg.tune_stages) if cfg.tune_stages else None
+        if not self.tuned and cfg.init:
+            refuse_without_stages(Path(cfg.init))
+        self.trained: torch.nn.Module | None = None  # the final model (calibration folded in), after run()
         self.dec_spec = parse_decoder(cfg.decoder, cfg.widths, cfg.image_context)
         self.device = self.validator.device
         self.problems = self.validator.problems  # one list: data problems seen while reading and training
@@ -136,6 +142,13 @@ class Trainer:
             # hashed when loaded, not when the card is written: the folder may change during a long run
             self.init_rec = init_record(Path(self.cfg.init))
         return training_layout(dec, self.device)
+
+    def with_tuned_stages(self, dec: torch.nn.Module) -> TunedNet:
+        """The decoder behind the backbone's tuned stages (--tune-stages), which start from ImageNet or from
+        an --init folder's tuned stages."""
+        net = TunedNet(self.backbone, self.tuned, dec)
+        self.init_stages_rec = init_stages(net, Path(self.cfg.init)) if self.cfg.init else None
+        return net
 
     # ---- run -------------------------------------------------------------------------------
     def run(self, resume: bool = False) -> dict:
@@ -170,15 +183,25 @@ class Trainer:
             if cfg.mirror:
                 train.add_mirrored(v.features(train_samples, cfg.train_split + " (mirrored)", mirrored=True), cfg.seed)
         val = v.features(val_samples, cfg.val_split)
-        c_in = int(val.feats.shape[1])
+        # with tuned stages the cached "features" are the stages' input; the decoder reads the backbone's grid
+        c_in = self.backbone.out_channels if self.tuned else int(val.feats.shape[1])
         dec = self.build_decoder(c_in)
-        opt = torch.optim.AdamW(dec.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        if self.tuned:
+            dec = self.with_tuned_stages(dec)
+            # round 30: the stage weights at their own lr; the plateau schedule scales both (lr_ratio)
+            opt = torch.optim.AdamW([{"params": list(dec.decoder.parameters())},
+                                     {"params": dec.stage_parameters(), "lr": cfg.tune_lr,
+                                      "lr_ratio": cfg.tune_lr / cfg.lr}], lr=cfg.lr, weight_decay=cfg.weight_decay)
+        else:
+            opt = torch.optim.AdamW(dec.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         # the weight average is a second decoder of the same form: validated, saved and kept instead of dec
         self.avg = copy.deepcopy(dec) if cfg.ema else None
         st = {"epoch": 0, "batch": 0, "lr": cfg.lr, "best_iou": -1.0, "bad": 0, "history": [],
               "loss_sum": 0.0, "steps_total": 0}
         if cfg.init:  # saved with the state, so a resumed run records the weights it really started from
             st["init"] = self.init_rec
+            if self.tuned and self.init_stages_rec:
+                st["init"]["stages"] = self.init_stages_rec
         best_state = None
         if resume:
             saved = torch.load(state_path, map_location="cpu", weights_only=True)
@@ -236,7 +259,7 @@ class Trainer:
         while st["epoch"] < cfg.max_epochs and st["lr"] >= cfg.min_lr:
             epoch = st["epoch"] + 1
             for g in opt.param_groups:
-                g["lr"] = st["lr"]
+                g["lr"] = st["lr"] * g.get("lr_ratio", 1.0)
             order = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed * 100003 + epoch))
             dec.train()
             t0 = time.perf_counter()
@@ -255,7 +278,7 @@ class Trainer:
                 loss.backward()
                 opt.step()
                 if self.avg is not None:
-                    ema_update(self.avg.state_dict(), dec.state_dict(), cfg.ema, st["steps_total"])
+                    ema_update(self.avg.state_dict(), ema_source(dec), cfg.ema, st["steps_total"])
                 st["loss_sum"] += float(loss.detach()) * len(idx)
                 st["batch"] = b + 1
                 st["steps_total"] += 1
@@ -319,17 +342,23 @@ class Trainer:
             val_iou, shift = self.validator.iou(judged, judged_split)
             self.log(f"flip-averaged on {len(judged_split)} {cfg.val_split} images: IoU {val_iou:.2f}, "
                      f"shift {shift:+.2f}")
+        decoder = dec.decoder if self.tuned else dec
         if shift:
-            fold_logit_shift(dec, shift)  # the calibrated threshold, folded into the model
+            fold_logit_shift(decoder, shift)  # the calibrated threshold, folded into the model
         scale = 1.0
         if cfg.calibrate_scale:
             scale = self.validator.calibrated_scale(judged, judged_split)
-            fold_logit_scale(dec, scale)
+            fold_logit_scale(decoder, scale)
             self.log(f"logit scale {scale:.3f}, fitted on {len(judged_split)} {cfg.val_split} images")
         dec.eval()
-        files = [save_decoder(dec, self.dec_spec, self.out, cfg.decoder)]
+        self.trained = dec
+        files = [save_decoder(decoder, self.dec_spec, self.out, cfg.decoder)]
+        spec = self.spec
+        if self.tuned:
+            files.append(save_stages(dec, self.out, spec["family"]))
+            spec = dict(spec, tuned_stages=list(self.tuned))
         files += backbone_file_entries(self.spec, cfg.backbone_weights)
         training = training_record(cfg, st, n_train, len(val), best_epoch, shift, scale, len(self.problems))
-        model_id = write_trained_card(cfg, self.out, self.spec, self.dec_spec, files, val_iou, training)
+        model_id = write_trained_card(cfg, self.out, spec, self.dec_spec, files, val_iou, training)
         return {"card": str(self.out / "card.json"), "model_id": model_id, "best_val_iou": st["best_iou"],
                 "best_epoch": best_epoch, "epochs": st["epoch"], "problems": self.problems}

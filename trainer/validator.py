@@ -27,8 +27,9 @@ from . import datasets as D
 from .calibration import CALIBRATION_SHIFTS, fit_logit_scale, iou_by_shift
 from .config import ProgressFn, TrainConfig, TrainProgress
 from .features import FeatureCache, backbone_key, build_frozen_backbone, cached_features, cached_features_by_stage, \
-    stage_channels
+    pre_stage_key, stage_channels
 from .splits import FeatureSplit, mask256
+from .stage_tuning import FrozenPrefix
 
 
 class Validator:
@@ -70,9 +71,17 @@ class Validator:
                                               cfg.random_backbone, self.device)
         self.weight_hashes = self._weight_hashes()
         self.cache_root = Path(cfg.cache_dir) if cfg.cache_dir else None
-        key = backbone_key(self.spec, self.weight_hashes)
+        self.feature_module = self.backbone
+        if cfg.tune_stages:  # the "features" are the frozen part's output, the tuned stages' input
+            self.feature_module = FrozenPrefix(self.backbone, min(cfg.tune_stages))
+        key = self._cache_key(self.weight_hashes)
         self.cache = FeatureCache(self.cache_root, key, enabled=not (cfg.no_cache or cfg.augment))
         return key
+
+    def _cache_key(self, hashes: list[str]) -> str:
+        if self.cfg.tune_stages:
+            return pre_stage_key(self.spec, min(self.cfg.tune_stages), hashes)
+        return backbone_key(self.spec, hashes)
 
     def _weight_hashes(self) -> list[str]:
         if self.cfg.random_backbone:
@@ -133,9 +142,12 @@ class Validator:
         on_error = lambda p, e: self.problem(f"{e if str(e).startswith(str(p)) else f'{p}: {e}'}; skipped")  # noqa: E731
         # mirrored features are keyed as if by other weights, so they live in their own cache folder
         hashes = self.weight_hashes + (["view:mirrored"] if mirrored else [])
-        cache = (FeatureCache(self.cache_root, backbone_key(self.spec, hashes), self.cache.enabled) if mirrored
+        cache = (FeatureCache(self.cache_root, self._cache_key(hashes), self.cache.enabled) if mirrored
                  else self.cache)
-        if stage_channels(self.spec) and cache.enabled:
+        if self.cfg.tune_stages:
+            feats = cached_features(self.feature_module, self.spec, cache, paths, read, self.cfg.feature_batch,
+                                    self.device, prog, on_error)
+        elif stage_channels(self.spec) and cache.enabled:
             feats, _ = cached_features_by_stage(self.backbone, self.spec, self.cache_root, hashes, paths, read,
                                                 self.cfg.feature_batch, self.device, prog, on_error)
         else:

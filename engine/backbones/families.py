@@ -182,7 +182,20 @@ def _check_lite(spec: dict, where: str) -> dict:
                          f"{MAX_INPUT_SIZE}, found {_short(spec['input_size'])}")
     if "weights_path" in spec and not isinstance(spec["weights_path"], str):
         raise ValueError(f"{where}.weights_path must be a string")
+    if "tuned_stages" in spec:
+        tuned, deepest = spec["tuned_stages"], max(stages)
+        if (not isinstance(tuned, list) or not tuned or not all(_int_in(s, 0, deepest) for s in tuned)
+                or len(set(tuned)) != len(tuned)):
+            raise ValueError(f"{where}.tuned_stages must be distinct whole numbers from 0 to {deepest} (stages this "
+                             f"backbone runs), found {_short(tuned)}")
     return dict(spec)
+
+
+def _lite_describe(spec: dict) -> str:
+    tuned = spec.get("tuned_stages")
+    # a tuned backbone is no longer the ImageNet one: say so wherever the model is named
+    return f"{variant(spec['family']).title} (ImageNet" + (
+        f"; stages {', '.join(str(s) for s in sorted(tuned))} tuned)" if tuned else ")")
 
 
 def _lite_packaged(spec: dict) -> list[dict]:
@@ -202,7 +215,7 @@ def _lite_packaged(spec: dict) -> list[dict]:
 for _name in LITE_VARIANTS:
     register_family(Family(
         _name, ".efficientnet_lite:build_lite_backbone", _lite_input, lambda s: [],
-        lambda s: f"{variant(s['family']).title} (ImageNet)", lambda s: f"stages {s.get('stages')}", _check_lite,
+        _lite_describe, lambda s: f"stages {s.get('stages')}", _check_lite,
         packaged_weights=_lite_packaged))
 LITE_FAMILIES = tuple(LITE_VARIANTS)
 
@@ -227,6 +240,8 @@ def check_parts(parts, where: str = "backbone") -> None:
 
 def _check_stack(spec: dict, where: str) -> dict:
     check_parts(spec.get("parts"), where)  # first: a part that is not a Lite backbone is never walked
+    if any("tuned_stages" in p for p in spec["parts"]):  # a card has one stage file, not one per part
+        raise ValueError(f"{where}.parts: a part with tuned_stages cannot be stacked")
     return dict(spec, parts=[check_spec(p, f"{where}.parts[{i}]") for i, p in enumerate(spec["parts"])])
 
 
