@@ -143,6 +143,32 @@ def test_trainer_dialog_recipe_fills_the_settings_and_reaches_the_config(qtbot, 
     assert changed["ema"] == 0.99
 
 
+def test_trainer_dialog_offers_stage_training_for_lite_backbones_only(qtbot, tmp_path):
+    from declip_desktop.dialogs.trainer import TrainerDialog
+
+    dlg = TrainerDialog()
+    qtbot.addWidget(dlg)
+    dlg.dataEdit.setText(str(tmp_path / "ds"))
+    dlg.outEdit.setText(str(tmp_path / "m"))
+    dlg.recipeCombo.setCurrentIndex(dlg.recipeCombo.findData("small-data"))
+    dlg.backboneCombo.setCurrentText("lite2")
+    _, plain = dlg.config()
+    assert plain["tune_stages"] is None
+    dlg.tuneCheck.setChecked(True)
+    assert not dlg.augmentCheck.isEnabled()  # the trainer refuses augmentation with tuned stages
+    _, tuned = dlg.config()
+    assert tuned["tune_stages"] == [3, 4] and tuned["backbone"]["stages"] == [3, 4]
+    dlg.backboneCombo.setEditText("lit")  # half typed: no error, nothing offered
+    assert not dlg.tuneCheck.isEnabled() and not dlg.tuneCheck.isChecked()
+    dlg.backboneCombo.setCurrentText("clip-vit-l14")
+    assert not dlg.tuneCheck.isEnabled()
+    # a typed Lite spec whose feature stages cannot be tuned is refused at Start, in the dialog's words
+    dlg.backboneCombo.setEditText(json.dumps({"family": "lite0", "stages": [1, 4], "grid": 16}))
+    dlg.tuneCheck.setChecked(True)
+    assert dlg.start() is None
+    assert "Stage training" in dlg.statusLabel.text() and "frozen" in dlg.statusLabel.text()
+
+
 def test_trainer_dialog_refuses_missing_settings(qtbot):
     from declip_desktop.dialogs.trainer import TrainerDialog
 

@@ -86,7 +86,8 @@ def preflight(synth: dict | None, kwargs: dict) -> str | None:
 def dialog_words(message: str) -> str:
     """Engine and trainer messages name command-line flags; the dialog names its own fields."""
     return (message.replace("pass them with --backbone-weights", "choose them under Backbone weights")
-            .replace("--backbone-weights", "Backbone weights").replace("--init", "Fine-tune from"))
+            .replace("--backbone-weights", "Backbone weights").replace("--init", "Fine-tune from")
+            .replace("--tune-stages", "Stage training"))
 
 
 def _path_row(edit: QLineEdit, caption: str, folder: bool = True, files: bool = False) -> QWidget:
@@ -214,6 +215,15 @@ class TrainerDialog(QDialog):
                                       objectName="trainAugmentCheck")
         self.flipCheck = QCheckBox("Analyse each image mirrored too, and average (twice the backbone time)",
                                    objectName="trainFlipCheck")
+        # round 30: the last backbone stages trained too localise better, at about 1.7x the epoch time
+        self.tuneCheck = QCheckBox("Also train the backbone's feature stages (EfficientNet-Lite; slower, "
+                                   "no augmentation)", objectName="trainTuneCheck")
+        self.tuneCheck.setToolTip("The stem and earlier stages stay frozen and are computed once; the feature "
+                                  "stages (e.g. 3 and 4) are trained with the decoder and saved with the model "
+                                  "(docs/trainer.md, --tune-stages).")
+        self.tuneCheck.toggled.connect(lambda on: self.augmentCheck.setEnabled(not on))
+        self.augmentCheck.toggled.connect(lambda on: self.tuneCheck.setEnabled(not on))
+        self.backboneCombo.currentTextChanged.connect(self._backbone_changed)
         set_box = QGroupBox("Settings")
         g = QFormLayout(set_box)
         g.addRow("Recipe", self.recipeCombo)
@@ -227,6 +237,7 @@ class TrainerDialog(QDialog):
         g.addRow("Fine-tune from", _path_row(self.initEdit, "Model folder to start from"))
         g.addRow(self.augmentCheck)
         g.addRow(self.flipCheck)
+        g.addRow(self.tuneCheck)
         g.addRow("Model folder", _path_row(self.outEdit, "Folder for the trained model"))
         g.addRow("Model name", self.nameEdit)
 
@@ -262,7 +273,21 @@ class TrainerDialog(QDialog):
         lay.addWidget(close)
         self.recipeCombo.currentIndexChanged.connect(self._apply_recipe)
         self._apply_recipe()
+        self._backbone_changed(self.backboneCombo.currentText())
         self.resize(1060, 760)
+
+    def _backbone_changed(self, text: str) -> None:
+        """Stage tuning is offered for the EfficientNet-Lite presets (a typed JSON spec is checked at Start)."""
+        from engine.backbones import is_lite
+
+        text = text.strip()
+        try:
+            lite = text.startswith("{") or is_lite(text)
+        except ValueError:  # a name still being typed
+            lite = False
+        self.tuneCheck.setEnabled(lite and not self.augmentCheck.isChecked())
+        if not lite:
+            self.tuneCheck.setChecked(False)
 
     def _apply_recipe(self) -> None:
         """Show the chosen recipe's visible values; the user may still change them."""
@@ -304,11 +329,17 @@ class TrainerDialog(QDialog):
                 backbone = recipes.lite_backbone(name, resolve_spec(backbone), {})
         except ValueError as exc:
             raise DeclipError(str(exc)) from None
+        tune = None
+        if self.tuneCheck.isChecked():  # every feature stage; check_tune_stages says what does not fit
+            from trainer.stage_tuning import check_tune_stages
+
+            spec = resolve_spec(backbone) if isinstance(backbone, str) else backbone
+            tune = check_tune_stages(spec, list((spec or {}).get("stages") or []))
         weights = [w for w in self.weightsEdit.text().split(";") if w.strip()]
         kwargs = {"data": data, "out": out, "backbone": backbone, "backbone_weights": weights,
                   "name": self.nameEdit.text().strip() or None, "seed": self.seedSpin.value(),
                   "init": self.initEdit.text().strip() or None, "augment": self.augmentCheck.isChecked(),
-                  "flip_average": self.flipCheck.isChecked(), "recipe": name}
+                  "flip_average": self.flipCheck.isChecked(), "recipe": name, "tune_stages": tune}
         shown = {"decoder": self.decoderCombo.currentText(), "max_epochs": self.epochsSpin.value(),
                  "batch_size": self.batchSpin.value(), "widths": list(self.widths) if self.widths else None}
         # the recipe's advanced settings, unless a shown control says otherwise
