@@ -175,3 +175,20 @@ def test_import_copies_the_stage_file_and_verify_checks_it(tmp_path, capsys):
     stored.write_bytes(bytes(blob))
     capsys.readouterr()
     assert declip(["models", "verify", "tuned-one"]) == 1
+
+
+def test_a_tuned_model_travels_in_a_pack_with_its_stage_file(tmp_path):
+    from engine.packs import import_pack, pack_model
+    from engine.store import ModelStore
+
+    folder = _model(tmp_path / "tuned-pack")
+    sender = ModelStore(home=tmp_path / "sender")
+    sender.import_path(folder)
+    pack, _ = pack_model(sender, "tuned-pack", tmp_path / "tuned.declipmodel")
+    card = import_pack(pack)  # into this test's own home
+    store = ModelStore()
+    assert store.find("tuned-pack").status == "ready" and all(r["ok"] for r in store.verify("tuned-pack"))
+    assert file_sha256(card.path_of("backbone-stages")) == file_sha256(folder / "backbone_stages.safetensors")
+    det = Detector.from_model("tuned-pack", device="cpu", precision="exact")
+    ref = Detector.from_model(folder, device="cpu", precision="exact")
+    assert np.array_equal(det.analyze(_image()).raw, ref.analyze(_image()).raw)
