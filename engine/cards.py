@@ -226,7 +226,8 @@ def decoder_label(d: dict) -> str:
         widths = d.get("widths", [512, 256, 128, 64])
         return (f"conv-{d.get('depth', 20)}" + ("" if list(widths) == [512, 256, 128, 64] else f" {list(widths)}")
                 + (f" + {d['context']} context" if d.get("context") else "")
-                + (f", mean of {d['members']} members" if d.get("members", 1) > 1 else ""))
+                + (f", mean of {d['members']} members" if d.get("members", 1) > 1 else "")
+                + (", no ReLU before the last conv" if d.get("last_relu", True) is False else ""))
     if d.get("type") == "mixture":
         terms = " + ".join(f"{w:.3f} x ({decoder_label(p)})" for w, p in zip(d["weights"], d["parts"]))
         return f"weighted sum of logits: {terms} {'+' if d.get('bias', 0) >= 0 else '-'} {abs(d.get('bias', 0)):.3f}"

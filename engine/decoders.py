@@ -6,6 +6,10 @@ Parameter-free modules count in the indices, so ViT conv-20 ends at fc.64 and fu
 linear: one Linear(C, 1) per patch token, the 16x16 map upsampled bicubically to 256.
 Own models may add `"context": "image-mean"` (not in the paper): an ImageContext module at fc.0,
 so the convs start at fc.1 and the first one takes twice the backbone's channels.
+Own models may set `"last_relu": false` (not in the paper): the last triple's ReLU becomes an
+identity, so the final conv sees signed features and can add evidence as well as subtract it
+(research/default-model-log.md, round 31: with the ReLU every map tops out at the final conv's bias,
+so no threshold keeps authentic photos clean and still finds edits). Keys are unchanged.
 Own models may also be `"members": N` conv decoders (not in the paper): N decoders of the given
 widths side by side in one Sequential, whose output is the mean of their logits. The first conv
 stacks the members' outputs, the later convs are grouped (groups=N) so each member sees only its
@@ -76,8 +80,16 @@ def check_decoder_spec(spec) -> None:
         if (not isinstance(widths, (list, tuple)) or len(widths) != 4
                 or not all(isinstance(w, int) and not isinstance(w, bool) and 1 <= w <= 4096 for w in widths)):
             raise ValueError(f"conv decoder widths must be four whole numbers from 1 to 4096, found {widths!r}")
+        if not isinstance(spec.get("last_relu", True), bool):
+            raise ValueError(f"conv decoder last_relu must be true or false, found {spec['last_relu']!r}"[:200])
+    elif "last_relu" in spec:
+        raise ValueError("last_relu applies to conv decoders only")
     context_of(spec)
     members_of(spec)
+
+
+def last_relu_of(spec: dict) -> bool:
+    return bool(spec.get("last_relu", True))
 
 
 def _check_mixture_spec(spec: dict) -> None:
@@ -118,7 +130,7 @@ def decoder_input_channels(spec: dict, backbone_channels: int) -> int:
 
 
 def conv_decoder(in_channels: int, depth: int = 20, widths=DEFAULT_WIDTHS, cnn: bool = False,
-                 context: str | None = None, members: int = 1) -> nn.Sequential:
+                 context: str | None = None, members: int = 1, last_relu: bool = True) -> nn.Sequential:
     if depth % 4 or depth <= 0:
         raise ValueError(f"conv decoder depth must be a positive multiple of 4, found {depth}")
     per_stage = depth // 4
@@ -131,6 +143,8 @@ def conv_decoder(in_channels: int, depth: int = 20, widths=DEFAULT_WIDTHS, cnn: 
                        nn.ReLU(inplace=True)]
             prev, groups = width * n, n  # from here on each member keeps to its own channels
         layers.append(nn.Upsample(scale_factor=2, mode="bilinear"))
+    if not last_relu:  # parameter-free either way, so the module indices (checkpoint keys) stay the same
+        layers[-2] = nn.Identity()
     if cnn:
         layers.append(nn.Upsample(size=(OUT_SIZE, OUT_SIZE), mode="bilinear"))
     layers.append(nn.Conv2d(prev, 1, 5, padding=2))
@@ -238,7 +252,7 @@ def build_decoder(spec: dict, in_channels: int, cnn: bool, splits: list[int] | N
                               spec["weights"], spec.get("bias", 0.0))
     if kind == "conv":
         return conv_decoder(in_channels, int(spec.get("depth", 20)), tuple(spec.get("widths", DEFAULT_WIDTHS)), cnn,
-                            context_of(spec), members_of(spec))
+                            context_of(spec), members_of(spec), last_relu_of(spec))
     if kind == "linear":
         return LinearDecoder(in_channels)
     raise ValueError(f"unknown decoder type {kind!r}")

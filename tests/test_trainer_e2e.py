@@ -529,3 +529,31 @@ def test_ensemble_names_the_backbone_setting_that_differs(dataset, tmp_path, cap
     assert declip(["train", "--data", str(dataset), "--cache", cache, "--out", str(tmp_path / "a"), *TRAIN_ARGS,
                    "--resume"]) == 1
     assert "this run has finished" in capsys.readouterr().err and (tmp_path / "a" / "card.json").read_bytes() == card
+
+
+def test_no_last_relu_trains_imports_and_is_one_form_of_its_own(dataset, tmp_path, capsys):
+    """--no-last-relu (round 31): written on the card, loaded by the engine, shown in words, a setting
+    --resume checks, and members with and without it are not averaged."""
+    from trainer.config import TrainConfig, resume_hash
+
+    cache = str(tmp_path / "cache")
+    out = tmp_path / "signed"
+    assert declip(["train", "--data", str(dataset), "--cache", cache, "--out", str(out), *TRAIN_ARGS,
+                   "--no-last-relu"]) == 0
+    assert json.loads((out / "card.json").read_text())["decoder"]["last_relu"] is False
+    assert declip(["train", "--data", str(dataset), "--cache", cache, "--out", str(tmp_path / "plain"), *TRAIN_ARGS]) == 0
+    assert "last_relu" not in json.loads((tmp_path / "plain" / "card.json").read_text())["decoder"]
+    assert declip(["models", "import", str(out)]) == 0
+    capsys.readouterr()
+    assert declip(["models", "list"]) == 0
+    assert "no ReLU before the last conv" in capsys.readouterr().out
+    img = next((dataset / "test" / "images").iterdir())
+    assert declip(["analyze", "--model", str(out), "--out", str(tmp_path / "an"), str(img)]) == 0
+    capsys.readouterr()
+    assert declip(["ensemble", str(out), str(tmp_path / "plain"), "--out", str(tmp_path / "e")]) == 1
+    assert "members must have one form" in capsys.readouterr().err
+    base = dict(data="d", out="o", backbone=json.loads(TINY))
+    assert resume_hash(TrainConfig(**base, last_relu=False)) != resume_hash(TrainConfig(**base))
+    assert declip(["train", "--data", str(dataset), "--out", str(tmp_path / "lin"), "--backbone", TINY,
+                   "--decoder", "linear", "--no-last-relu"]) == 1
+    assert "--no-last-relu needs a conv-N decoder" in capsys.readouterr().err

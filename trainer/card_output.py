@@ -106,9 +106,10 @@ def official_layout_refusal(backbone: dict, decoder: dict) -> str | None:
     `declip train --export-official` asks before training, not after an hour of it."""
     family = REGISTRY.get(backbone.get("family"))
     if family is None or not family.official_layout or decoder.get("context") or decoder.get("members", 1) > 1 or (
+            decoder.get("last_relu", True) is False) or (
             decoder.get("type", "conv") == "conv" and list(decoder.get("widths", DEFAULT_WIDTHS)) != list(DEFAULT_WIDTHS)):
         return ("the official layout exists only for CLIP ViT or fusion backbones with the paper's decoder "
-                "(widths, no image context, one decoder)")
+                "(widths, no image context, one decoder, a ReLU before the last conv)")
     return None
 
 

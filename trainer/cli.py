@@ -85,6 +85,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="the conv decoder also sees each feature cell minus the image's mean of that channel "
                         "(not in the paper; doubles the first conv's input; small-data: image-mean; "
                         "'none' turns it off)")
+    p.add_argument("--no-last-relu", dest="last_relu", action="store_false",
+                   help="no ReLU before the conv decoder's last conv, so the map can rank evidence above the "
+                        "last conv's bias (not in the paper; research/default-model-log.md, round 31)")
     p.add_argument("--ema", type=float, default=None, metavar="DECAY",
                    help="validate and keep an exponential moving average of the weights, e.g. 0.99 "
                         "(default 0 = off, the paper's recipe; small-data: 0.99)")
@@ -269,7 +272,7 @@ def train_config(args):
         no_cache=args.no_cache, device=args.device, model_id=args.model_id, name=args.name,
         max_train=args.max_train, dice_weight=args.dice_weight, mirror=args.mirror,
         flip_average=args.flip_average, recipe=args.recipe, tune_stages=_tune_stages(args.tune_stages),
-        tune_lr=args.tune_lr, **chosen)
+        tune_lr=args.tune_lr, last_relu=args.last_relu, **chosen)
     try:
         cfg.backbone = _resolve(cfg.backbone)
         _apply_backbone_flags(cfg.backbone, args)

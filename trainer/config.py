@@ -53,6 +53,9 @@ class TrainConfig:
     dice_weight: float = 0.0  # 0 = the authors' plain BCE; > 0 adds this times a per-image soft-Dice term
     feature_dropout: float = 0.0  # drop whole feature channels in training (regularises small data sets)
     image_context: str | None = None  # "image-mean": the decoder also sees each cell minus the image's mean
+    # False: no ReLU before the conv decoder's last conv (round 31: the map then ranks evidence above the
+    # last conv's bias, so a threshold calibrated on authentic images keeps them clean and still finds edits)
+    last_relu: bool = True
     ema: float = 0.0  # 0 = off (the authors' recipe); else validate and keep an exponential average of the weights
     mirror: bool = False  # also train on left-right mirrored copies, whose features are cached as well
     # the model analyses each image and its mirror image and averages the maps (a card flag: training is
@@ -88,12 +91,14 @@ class TrainProgress:
 ProgressFn = Callable[[TrainProgress], None]
 
 
-def parse_decoder(name: str, widths: list[int] | None, context: str | None = None) -> dict:
+def parse_decoder(name: str, widths: list[int] | None, context: str | None = None, last_relu: bool = True) -> dict:
     if context and context not in CONTEXTS:
         raise DeclipError(f"--image-context {context}: expected one of {', '.join(CONTEXTS)}")
     if name == "linear":
         if context:
             raise DeclipError("--image-context needs a conv-N decoder, not linear")
+        if not last_relu:
+            raise DeclipError("--no-last-relu needs a conv-N decoder, not linear")
         return {"type": "linear"}
     if name.startswith("conv-") and name[5:].isdigit():
         depth = int(name[5:])
@@ -105,6 +110,8 @@ def parse_decoder(name: str, widths: list[int] | None, context: str | None = Non
         spec = {"type": "conv", "depth": depth, "widths": w}
         if context:
             spec["context"] = context
+        if not last_relu:  # written only when off, so cards of the paper's layout stay as they were
+            spec["last_relu"] = False
         return spec
     raise DeclipError(f"--decoder {name}: expected conv-N (N = 4, 12, 20) or linear")
 
@@ -145,4 +152,6 @@ def resume_hash(cfg: TrainConfig) -> str:
             del keep[k]
     if "tune_stages" not in keep:
         del keep["tune_lr"]
+    if keep["last_relu"]:  # the default: states saved before the option existed stay resumable
+        del keep["last_relu"]
     return bytes_sha256(json.dumps(keep, sort_keys=True, default=str).encode())

@@ -25,7 +25,7 @@ from .member_selection import candidate_logits, forward_select
 from .splits import with_mirrored_view
 from .validator import Validator
 
-_SHAPE_KEYS = ("type", "depth", "widths", "context")
+_SHAPE_KEYS = ("type", "depth", "widths", "context", "last_relu")
 
 
 def _member_card(path: Path) -> ModelCard:

@@ -111,7 +111,7 @@ class Trainer:
         if not self.tuned and cfg.init:
             refuse_without_stages(Path(cfg.init))
         self.trained: torch.nn.Module | None = None  # the final model (calibration folded in), after run()
-        self.dec_spec = parse_decoder(cfg.decoder, cfg.widths, cfg.image_context)
+        self.dec_spec = parse_decoder(cfg.decoder, cfg.widths, cfg.image_context, cfg.last_relu)
         self.device = self.validator.device
         self.problems = self.validator.problems  # one list: data problems seen while reading and training
         self.avg: torch.nn.Module | None = None  # the weight average, with --ema
