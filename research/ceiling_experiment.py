@@ -72,7 +72,9 @@ def detector(run: str, arm: str):
     """The run's model through the engine (fp32 on CPU), flip-averaged as the shipped model is; the
     norelu arm with the same ReLU removed from the loaded decoder."""
     from engine import Detector
+    from engine.loading import clear_network_cache
 
+    clear_network_cache()   # the engine reuses a loaded net per model; this one is patched, so it is its own
     det = Detector.from_model(Path(run), device="cpu", precision="exact")
     det.net.flip_average = True
     if arm == "norelu":
