@@ -68,7 +68,7 @@ def cmd_train(argv: list[str]) -> int:
 
 
 # ---- the engine's model, as declip evaluate runs it -------------------------------------------
-def detector(run: str, arm: str):
+def detector(run: str, arm: str, flip: bool = True):
     """The run's model through the engine (fp32 on CPU), flip-averaged as the shipped model is; the
     norelu arm with the same ReLU removed from the loaded decoder."""
     from engine import Detector
@@ -76,7 +76,7 @@ def detector(run: str, arm: str):
 
     clear_network_cache()   # the engine reuses a loaded net per model; this one is patched, so it is its own
     det = Detector.from_model(Path(run), device="cpu", precision="exact")
-    det.net.flip_average = True
+    det.net.flip_average = flip
     if arm == "norelu":
         drop_last_relu(det.net.decoder)
     return det
@@ -128,7 +128,8 @@ def cmd_maps(args) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     ds = load_dataset(Path(args.data), args.split)
-    dets = {"relu": detector(args.relu, "relu"), "norelu": detector(args.norelu, "norelu")}
+    flip = not args.plain
+    dets = {"relu": detector(args.relu, "relu", flip), "norelu": detector(args.norelu, "norelu", flip)}
     if dets["relu"].card.backbone != dets["norelu"].card.backbone:
         raise SystemExit("the arms' backbones differ; features cannot be shared")
     index, maps = [], {a: [] for a in ARMS}
@@ -137,7 +138,7 @@ def cmd_maps(args) -> None:
         chunk = ds.samples[start:start + bs]
         loaded = [load_image(s.image) for s in chunk]
         x = torch.stack([dets["relu"].preprocess(im) for im in loaded])
-        feats = dets["relu"].extract_features(x)   # both views: the nets are flip-averaged
+        feats = dets["relu"].extract_features(x)   # both views when the nets are flip-averaged
         for a in ARMS:
             with torch.inference_mode():
                 maps[a].append(dets[a].net.decode(feats).float()[:, 0].cpu().numpy())
@@ -148,7 +149,7 @@ def cmd_maps(args) -> None:
     for a in ARMS:
         np.save(out / f"{args.split}_{a}.npy", np.concatenate(maps[a]).astype(np.float32))
     (out / f"{args.split}_index.json").write_text(json.dumps({"data": args.data, "split": args.split,
-                                                              "runs": {"relu": args.relu, "norelu": args.norelu},
+                                                              "runs": {"relu": args.relu, "norelu": args.norelu}, "flip_average": flip,
                                                               "images": index}, indent=0))
 
 
@@ -297,6 +298,7 @@ def main() -> int:
     m = sub.add_parser("maps")
     for flag in ("--relu", "--norelu", "--data", "--split", "--out"):
         m.add_argument(flag, required=True)
+    m.add_argument("--plain", action="store_true", help="the plain view only (the round's time cut)")
     s = sub.add_parser("sweep")
     s.add_argument("--maps", required=True)
     s.add_argument("--split", default="val")
