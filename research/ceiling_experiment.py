@@ -14,6 +14,7 @@ calibrated on authentic validation images (the rule is in research/default-model
                          backbone features (stored as .npy with an index)
   sweep --maps DIR --split S          authentic flagged and edits IoU over the shift grid, per arm
   choose --maps DIR                   the rule's shift per arm, from the val sweep
+  curve --maps DIR                    the val trade-off table (authentic flagged against edits IoU)
   score --maps DIR --split S          exact figures at the chosen shifts (trainer.evaluate)
   ceiling --maps DIR --split S --relu DIR --norelu DIR
                          each image's largest logit, and the last conv's bias and weight signs
@@ -216,6 +217,23 @@ def choose(sweep: dict, arm: str) -> dict:
             "val_authentic_flagged_sweep": int(flagged[best]), "authentic": sweep[arm]["authentic"]}
 
 
+def cmd_curve(args) -> None:
+    """The val trade-off: for each number of authentic images allowed to be flagged, the best edits IoU
+    over the grid (and its shift), per arm; markdown rows for the log."""
+    sweep = json.loads((Path(args.maps) / f"sweep_{args.split}.json").read_text())
+    shifts = np.array(sweep["shifts"])
+    n = sweep["relu"]["authentic"]
+    print(f"| authentic flagged at most (of {n}) | " + " | ".join(f"`{a}`: edits IoU (shift)" for a in ARMS) + " |")
+    for k in (0, 1, 2, 3, 4, 5, 6, 7, 10, 14, 20, 30, n):
+        cells = []
+        for a in ARMS:
+            iou, fl = np.array(sweep[a]["edits_iou"]), np.array(sweep[a]["authentic_flagged"])
+            ok = np.flatnonzero(fl <= k)
+            i = int(ok[np.argmax(iou[ok])])
+            cells.append(f"{iou[i]:.1f} ({shifts[i]:+.2f}, {int(fl[i])} flagged)")
+        print(f"| {k} | " + " | ".join(cells) + " |")
+
+
 def cmd_choose(args) -> None:
     maps_dir = Path(args.maps)
     sweep = json.loads((maps_dir / "sweep_val.json").read_text())
@@ -302,6 +320,9 @@ def main() -> int:
     s = sub.add_parser("sweep")
     s.add_argument("--maps", required=True)
     s.add_argument("--split", default="val")
+    v = sub.add_parser("curve")
+    v.add_argument("--maps", required=True)
+    v.add_argument("--split", default="val")
     k = sub.add_parser("choose")
     k.add_argument("--maps", required=True)
     e = sub.add_parser("score")
@@ -314,7 +335,7 @@ def main() -> int:
     g.add_argument("--split", default="val")
     a = ap.parse_args()
     {"check": cmd_check, "maps": cmd_maps, "sweep": cmd_sweep, "choose": cmd_choose, "score": cmd_score,
-     "ceiling": cmd_ceiling}[a.cmd](a)
+     "ceiling": cmd_ceiling, "curve": cmd_curve}[a.cmd](a)
     return 0
 
 
