@@ -234,6 +234,21 @@ def cmd_curve(args) -> None:
         print(f"| {k} | " + " | ".join(cells) + " |")
 
 
+def cmd_table(args) -> None:
+    """Markdown rows from score_*.json files (one column per arm)."""
+    for f in args.files:
+        d = json.loads(Path(f).read_text())
+        print(f"\n{f}\n| figure | " + " | ".join(f"`{a}`" for a in ARMS) + " |\n|---|---|---|")
+        rows = [("logit shift", lambda r: f"{r['shift']:+.2f}"), ("IoU, edits", lambda r: f"{r['iou']:.2f}"),
+                ("pixel AP", lambda r: f"{r['pixel_ap']:.2f}"),
+                ("authentic flagged", lambda r: f"{r.get('authentic_flagged_count')} of {r.get('authentic')}"),
+                ("image AP (chance)", lambda r: f"{r.get('detection_ap', float('nan')):.2f} ({r.get('detection_ap_chance', float('nan')):.1f})")]
+        kinds = sorted(d[ARMS[0]].get("per_group_iou", {}))
+        rows += [(f"IoU {k}", lambda r, k=k: f"{r['per_group_iou'][k]:.1f}") for k in kinds]
+        for name, fmt in rows:
+            print(f"| {name} | " + " | ".join(fmt(d[a]) for a in ARMS) + " |")
+
+
 def cmd_choose(args) -> None:
     maps_dir = Path(args.maps)
     sweep = json.loads((maps_dir / "sweep_val.json").read_text())
@@ -323,6 +338,8 @@ def main() -> int:
     v = sub.add_parser("curve")
     v.add_argument("--maps", required=True)
     v.add_argument("--split", default="val")
+    t = sub.add_parser("table")
+    t.add_argument("files", nargs="+")
     k = sub.add_parser("choose")
     k.add_argument("--maps", required=True)
     e = sub.add_parser("score")
@@ -335,7 +352,7 @@ def main() -> int:
     g.add_argument("--split", default="val")
     a = ap.parse_args()
     {"check": cmd_check, "maps": cmd_maps, "sweep": cmd_sweep, "choose": cmd_choose, "score": cmd_score,
-     "ceiling": cmd_ceiling, "curve": cmd_curve}[a.cmd](a)
+     "ceiling": cmd_ceiling, "curve": cmd_curve, "table": cmd_table}[a.cmd](a)
     return 0
 
 
