@@ -249,6 +249,21 @@ def cmd_table(args) -> None:
             print(f"| {name} | " + " | ".join(fmt(d[a]) for a in ARMS) + " |")
 
 
+def cmd_kinds(args) -> None:
+    """IoU per edit kind from score CSVs, the kinds read from the synth manifest (the loader's group is
+    the folder name)."""
+    import csv
+
+    man = json.loads((Path(args.data) / "manifest.json").read_text())
+    kind = {str((Path(args.data) / it["image"]).resolve()): it["kind"] for it in man["items"]}
+    for f in args.csvs:
+        per: dict[str, list[float]] = {}
+        for r in csv.DictReader(open(f)):
+            if r["label"] == "1":
+                per.setdefault(kind[str(Path(r["image"]).resolve())], []).append(float(r["iou"]))
+        print(f, " | ".join(f"{k} {np.mean(v):.1f} ({len(v)})" for k, v in sorted(per.items())))
+
+
 def cmd_choose(args) -> None:
     maps_dir = Path(args.maps)
     sweep = json.loads((maps_dir / "sweep_val.json").read_text())
@@ -280,12 +295,12 @@ def cmd_score(args) -> None:
             rec = idx["images"][i]
             return resize_map(prob, rec["height"], rec["width"]), float(prob.mean())
 
-        res = evaluate_dataset(MapProducer(f"r31-{a}", fn), ds)
+        name = f"score_{args.split}" + ("" if args.shift is None else f"_shift{float(args.shift):+.2f}")
+        res = evaluate_dataset(MapProducer(f"r31-{a}", fn), ds, csv_path=maps_dir / f"{name}_{a}.csv")
         out[a] = {"shift": shift, **{k: res[k] for k in res if k not in ("problems", "reliability")}}
         print(f"{args.split} {a} shift {shift:+.2f}: edits IoU {res['iou']:.2f}, authentic flagged "
               f"{res.get('authentic_flagged_count')} of {res.get('authentic')}, image AP {res.get('detection_ap', float('nan')):.2f}",
               flush=True)
-    name = f"score_{args.split}" + ("" if args.shift is None else f"_shift{float(args.shift):+.2f}")
     (maps_dir / f"{name}.json").write_text(json.dumps(out, indent=1, default=str))
 
 
@@ -340,6 +355,9 @@ def main() -> int:
     v.add_argument("--split", default="val")
     t = sub.add_parser("table")
     t.add_argument("files", nargs="+")
+    q = sub.add_parser("kinds")
+    q.add_argument("--data", required=True)
+    q.add_argument("csvs", nargs="+")
     k = sub.add_parser("choose")
     k.add_argument("--maps", required=True)
     e = sub.add_parser("score")
@@ -352,7 +370,7 @@ def main() -> int:
     g.add_argument("--split", default="val")
     a = ap.parse_args()
     {"check": cmd_check, "maps": cmd_maps, "sweep": cmd_sweep, "choose": cmd_choose, "score": cmd_score,
-     "ceiling": cmd_ceiling, "curve": cmd_curve, "table": cmd_table}[a.cmd](a)
+     "ceiling": cmd_ceiling, "curve": cmd_curve, "table": cmd_table, "kinds": cmd_kinds}[a.cmd](a)
     return 0
 
 
