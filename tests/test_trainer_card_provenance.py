@@ -6,15 +6,12 @@ import pytest
 
 from declip_desktop.cli import main as declip
 from engine.cards import ModelCard
-from tests.test_trainer_e2e import PHOTOS, SYNTH_ARGS, TRAIN_ARGS, _write_photos
+from tests.test_trainer_e2e import TRAIN_ARGS, make_dataset
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    photos = tmp_path_factory.mktemp("photos")
-    _write_photos(photos, PHOTOS)
-    data = tmp_path_factory.mktemp("ds") / "ds"
-    assert declip(["synth", "--photos", str(photos), "--out", str(data), *SYNTH_ARGS]) == 0
+    data = make_dataset(tmp_path_factory)
     out = tmp_path_factory.mktemp("m") / "tiny-prov"
     assert declip(["train", "--data", str(data), "--out", str(out), *TRAIN_ARGS]) == 0
     return out

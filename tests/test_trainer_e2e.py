@@ -29,14 +29,19 @@ def _write_photos(folder, names):
         Image.fromarray(getattr(skd, name)()).convert("RGB").resize((160, 120)).save(folder / f"{name}.png")
 
 
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
+def make_dataset(tmp_path_factory):
+    """The small synthetic data set the trainer tests share (made once per test module)."""
     photos = tmp_path_factory.mktemp("photos")
     _write_photos(photos, PHOTOS)
     (photos / "notes.txt").write_text("not a photo")  # ignored by extension
     out = tmp_path_factory.mktemp("ds") / "ds"
     assert declip(["synth", "--photos", str(photos), "--out", str(out), *SYNTH_ARGS]) == 0
     return out
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    return make_dataset(tmp_path_factory)
 
 
 def test_synth_masks_are_exact_and_splits_disjoint(dataset):

@@ -15,7 +15,7 @@ from declip_desktop.cli import main as declip
 from engine.hashing import file_sha256
 from engine.weights import load_state_file, save_safetensors
 
-from tests.test_trainer_e2e import PHOTOS, SYNTH_ARGS, _write_photos
+from tests.test_trainer_e2e import make_dataset
 
 TINY = {"family": "lite0", "stages": [1, 2], "grid": 8, "input_size": 64}
 TINY_ARGS = ["--backbone", json.dumps(TINY), "--decoder", "conv-4", "--widths", "4,4,4,4", "--batch-size", "4",
@@ -24,11 +24,7 @@ TINY_ARGS = ["--backbone", json.dumps(TINY), "--decoder", "conv-4", "--widths", 
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
-    photos = tmp_path_factory.mktemp("photos")
-    _write_photos(photos, PHOTOS)
-    out = tmp_path_factory.mktemp("ds") / "ds"
-    assert declip(["synth", "--photos", str(photos), "--out", str(out), *SYNTH_ARGS]) == 0
-    return out
+    return make_dataset(tmp_path_factory)
 
 
 def _config(dataset, out, cache, **extra):

@@ -230,13 +230,18 @@ def console_progress():
     return show
 
 
-def _widths(text):
+def _int_list(text, error: Exception):
+    """A comma-separated list of whole numbers (None when not given); `error` when it is not one."""
     if not text:
         return None
     try:
         return [int(x) for x in text.split(",")]
     except ValueError:
-        raise DeclipError(f"--widths {text}: expected four integers, e.g. 128,64,32,16") from None
+        raise error from None
+
+
+def _widths(text):
+    return _int_list(text, DeclipError(f"--widths {text}: expected four integers, e.g. 128,64,32,16"))
 
 
 def train_config(args):
@@ -294,12 +299,9 @@ def train_config(args):
 def _tune_stages(text):
     if not text:
         return None
-    from .stage_tuning import TuneStagesError
+    from .stage_tuning import TuneStagesError  # imports torch: only when the option is given
 
-    try:
-        return [int(s) for s in text.split(",")]
-    except ValueError:
-        raise TuneStagesError(f"--tune-stages {text}: expected stage numbers, e.g. 3,4") from None
+    return _int_list(text, TuneStagesError(f"--tune-stages {text}: expected stage numbers, e.g. 3,4"))
 
 
 def cmd_train(args) -> int:
