@@ -169,6 +169,21 @@ def test_trainer_dialog_offers_stage_training_for_lite_backbones_only(qtbot, tmp
     assert "Stage training" in dlg.statusLabel.text() and "frozen" in dlg.statusLabel.text()
 
 
+def test_trainer_dialog_offers_a_decoder_without_the_last_relu_for_conv_decoders(qtbot, tmp_path):
+    from declip_desktop.dialogs.trainer import TrainerDialog
+
+    dlg = TrainerDialog()
+    qtbot.addWidget(dlg)
+    dlg.dataEdit.setText(str(tmp_path / "ds"))
+    dlg.outEdit.setText(str(tmp_path / "m"))
+    dlg.backboneCombo.setCurrentText("lite2")
+    assert dlg.config()[1]["last_relu"] is True
+    dlg.signedCheck.setChecked(True)
+    assert dlg.config()[1]["last_relu"] is False
+    dlg.decoderCombo.setCurrentText("linear")
+    assert not dlg.signedCheck.isEnabled() and dlg.config()[1]["last_relu"] is True
+
+
 def test_trainer_dialog_refuses_missing_settings(qtbot):
     from declip_desktop.dialogs.trainer import TrainerDialog
 

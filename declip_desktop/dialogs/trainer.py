@@ -87,7 +87,7 @@ def dialog_words(message: str) -> str:
     """Engine and trainer messages name command-line flags; the dialog names its own fields."""
     return (message.replace("pass them with --backbone-weights", "choose them under Backbone weights")
             .replace("--backbone-weights", "Backbone weights").replace("--init", "Fine-tune from")
-            .replace("--tune-stages", "Stage training"))
+            .replace("--tune-stages", "Stage training").replace("--no-last-relu", "'no ReLU before the last conv'"))
 
 
 def _path_row(edit: QLineEdit, caption: str, folder: bool = True, files: bool = False) -> QWidget:
@@ -224,6 +224,13 @@ class TrainerDialog(QDialog):
         self.tuneCheck.toggled.connect(lambda on: self.augmentCheck.setEnabled(not on))
         self.augmentCheck.toggled.connect(lambda on: self.tuneCheck.setEnabled(not on))
         self.backboneCombo.currentTextChanged.connect(self._backbone_changed)
+        # round 31: without the last ReLU the map can rank evidence above the last conv's bias
+        self.signedCheck = QCheckBox("Let the decoder's last layer add evidence (no ReLU before the last conv)",
+                                     objectName="trainSignedCheck")
+        self.signedCheck.setToolTip("With the ReLU every map tops out at the last conv's bias, so no threshold "
+                                    "keeps authentic photos clean and still finds edits (docs/trainer.md, "
+                                    "--no-last-relu). Conv decoders only.")
+        self.decoderCombo.currentTextChanged.connect(self._decoder_changed)
         set_box = QGroupBox("Settings")
         g = QFormLayout(set_box)
         g.addRow("Recipe", self.recipeCombo)
@@ -238,6 +245,7 @@ class TrainerDialog(QDialog):
         g.addRow(self.augmentCheck)
         g.addRow(self.flipCheck)
         g.addRow(self.tuneCheck)
+        g.addRow(self.signedCheck)
         g.addRow("Model folder", _path_row(self.outEdit, "Folder for the trained model"))
         g.addRow("Model name", self.nameEdit)
 
@@ -275,6 +283,12 @@ class TrainerDialog(QDialog):
         self._apply_recipe()
         self._backbone_changed(self.backboneCombo.currentText())
         self.resize(1060, 760)
+
+    def _decoder_changed(self, name: str) -> None:
+        conv = name.startswith("conv-")  # a linear decoder has no last ReLU to leave out
+        self.signedCheck.setEnabled(conv)
+        if not conv:
+            self.signedCheck.setChecked(False)
 
     def _backbone_changed(self, text: str) -> None:
         """Stage tuning is offered for the EfficientNet-Lite presets (a typed JSON spec is checked at Start)."""
@@ -339,7 +353,8 @@ class TrainerDialog(QDialog):
         kwargs = {"data": data, "out": out, "backbone": backbone, "backbone_weights": weights,
                   "name": self.nameEdit.text().strip() or None, "seed": self.seedSpin.value(),
                   "init": self.initEdit.text().strip() or None, "augment": self.augmentCheck.isChecked(),
-                  "flip_average": self.flipCheck.isChecked(), "recipe": name, "tune_stages": tune}
+                  "flip_average": self.flipCheck.isChecked(), "recipe": name, "tune_stages": tune,
+                  "last_relu": not self.signedCheck.isChecked()}
         shown = {"decoder": self.decoderCombo.currentText(), "max_epochs": self.epochsSpin.value(),
                  "batch_size": self.batchSpin.value(), "widths": list(self.widths) if self.widths else None}
         # the recipe's advanced settings, unless a shown control says otherwise
