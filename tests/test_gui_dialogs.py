@@ -111,14 +111,20 @@ def test_trainer_dialog_synthesises_trains_and_adds_the_model(qtbot, tmp_path, p
     assert "added to the model store" in dlg.statusLabel.text()
 
 
-def test_trainer_dialog_recipe_fills_the_settings_and_reaches_the_config(qtbot, tmp_path):
+def _trainer_dialog(qtbot, tmp_path, backbone: str):
+    """The trainer dialog with its folders filled in (nothing is read until Start) and a backbone chosen."""
     from declip_desktop.dialogs.trainer import TrainerDialog
 
     dlg = TrainerDialog()
     qtbot.addWidget(dlg)
     dlg.dataEdit.setText(str(tmp_path / "ds"))
     dlg.outEdit.setText(str(tmp_path / "m"))
-    dlg.backboneCombo.setCurrentText("lite0")
+    dlg.backboneCombo.setCurrentText(backbone)
+    return dlg
+
+
+def test_trainer_dialog_recipe_fills_the_settings_and_reaches_the_config(qtbot, tmp_path):
+    dlg = _trainer_dialog(qtbot, tmp_path, "lite0")
     _, authors = dlg.config()
     assert (authors["decoder"], authors["batch_size"], authors["ema"], authors["calibrate_bias"]) == ("conv-20", 64,
                                                                                                        0.0, False)
@@ -170,13 +176,7 @@ def test_trainer_dialog_offers_stage_training_for_lite_backbones_only(qtbot, tmp
 
 
 def test_trainer_dialog_offers_a_decoder_without_the_last_relu_for_conv_decoders(qtbot, tmp_path):
-    from declip_desktop.dialogs.trainer import TrainerDialog
-
-    dlg = TrainerDialog()
-    qtbot.addWidget(dlg)
-    dlg.dataEdit.setText(str(tmp_path / "ds"))
-    dlg.outEdit.setText(str(tmp_path / "m"))
-    dlg.backboneCombo.setCurrentText("lite2")
+    dlg = _trainer_dialog(qtbot, tmp_path, "lite2")
     assert dlg.config()[1]["last_relu"] is True
     dlg.signedCheck.setChecked(True)
     assert dlg.config()[1]["last_relu"] is False
