@@ -137,3 +137,13 @@ def test_authentic_validation_images_count_only_when_asked(tmp_path, capsys):
                    "--out", str(out)]) == 0
     ens = json.loads((out / "card.json").read_text())["training"]["ensemble"]
     assert ens["val_includes_authentic"] is True and ens["selection"]["images"] == n_val_fake + n_val_real
+    # an authentic-image budget: the threshold keeps every authentic val image clean, recorded on the card
+    assert declip(["ensemble", *map(str, cands), "--data", str(ds), "--out", str(tmp_path / "clean"),
+                   "--authentic-budget", "0"]) == 1
+    assert "--authentic-budget needs --data and --include-real" in capsys.readouterr().err
+    assert declip(["ensemble", *map(str, cands), "--data", str(ds), "--include-real", "--authentic-budget", "0",
+                   "--out", str(tmp_path / "clean")]) == 0
+    clean = json.loads((tmp_path / "clean" / "card.json").read_text())
+    budget = clean["training"]["ensemble"]["authentic_budget"]
+    assert budget["share"] == 0 and budget["val_authentic_flagged"] == 0 and budget["val_authentic"] == n_val_real
+    assert clean["metrics"]["val_iou"] == pytest.approx(budget["val_edits_iou"], abs=1e-3)

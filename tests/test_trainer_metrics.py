@@ -192,3 +192,26 @@ def test_reliability_counts_pixels_per_probability_bin_hand_case():
     assert math.isnan(M.Reliability().precision_above(0.5))
     with pytest.raises(ValueError):
         rel.add(np.zeros((2, 2)), np.zeros((3, 3)))
+
+
+def test_budget_shift_takes_the_best_edits_iou_within_the_authentic_budget():
+    import torch
+
+    from trainer.calibration import budget_shift
+
+    # columns: five shifts; authentic rows score 100 (clean) or 0 (flagged), as iou_by_shift gives them
+    ious = torch.tensor([[100, 100, 100, 0, 0],    # authentic, flagged from the fourth shift on
+                         [100, 100, 0, 0, 0],      # authentic, flagged from the third
+                         [100, 100, 100, 100, 0],  # authentic
+                         [100, 100, 100, 100, 100],  # authentic, never flagged
+                         [0, 10, 30, 50, 60],      # edits
+                         [0, 20, 40, 50, 70]], dtype=torch.float32)
+    authentic = torch.tensor([True, True, True, True, False, False])
+    assert budget_shift(ious, authentic, 0.25) == (2, 35.0, 1)  # at most 1 of 4 flagged
+    assert budget_shift(ious, authentic, 0.5) == (3, 50.0, 2)
+    assert budget_shift(ious, authentic, 0.0) == (1, 15.0, 0)
+    nothing = ious.clone()
+    nothing[4:] = 0  # no shift finds anything: the lowest shift, which flags least
+    assert budget_shift(nothing, authentic, 0.25)[0] == 0
+    with pytest.raises(ValueError, match="needs authentic and manipulated"):
+        budget_shift(ious[:4], authentic[:4], 0.1)

@@ -61,6 +61,28 @@ def iou_by_shift(logits: torch.Tensor, masks: torch.Tensor, shifts: torch.Tensor
     return out
 
 
+# A finer grid for a threshold held to an authentic-image budget: near a decoder's largest logits a
+# quarter of a logit can flag a fifth of the authentic images (research/default-model-log.md, round 31).
+BUDGET_SHIFTS = torch.arange(-6.0, 6.001, 0.05)
+
+
+def budget_shift(ious: torch.Tensor, authentic: torch.Tensor, budget: float) -> tuple[int, float, int]:
+    """Round 31's rule: among the shifts (columns of iou_by_shift's (N, S) table) that flag at most
+    `budget` of the authentic rows, the one with the highest mean IoU on the other rows; a tie (e.g.
+    nothing found anywhere) goes to the lowest shift. Returns (column, that IoU, authentic images flagged).
+    Raises ValueError when there are no authentic rows, or no manipulated ones."""
+    authentic = authentic.bool()
+    n_auth = int(authentic.sum())
+    if n_auth == 0 or n_auth == len(authentic):
+        raise ValueError("an authentic-image budget needs authentic and manipulated validation images")
+    flagged = (ious[authentic] < 50).sum(0)  # an authentic row scores 100 when clean, else 0
+    allowed = flagged <= int(budget * n_auth + 1e-9)
+    edits = ious[~authentic].mean(0)
+    score = torch.where(allowed, edits, torch.full_like(edits, -1.0))
+    best = int(torch.nonzero(score == score.max())[0])  # the first (lowest) of the best shifts
+    return best, float(edits[best]), int(flagged[best])
+
+
 def fit_logit_scale(logits: torch.Tensor, targets: torch.Tensor, iterations: int = 50) -> float:
     """The factor a with the least mean BCE of sigmoid(a * logits) against targets in [0, 1]:
     temperature scaling with the decision boundary (logit 0) fixed, so masks at 0.5 do not change.

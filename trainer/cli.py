@@ -135,6 +135,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--include-real", action="store_true",
                    help="with --data: selection and threshold also score the authentic validation images "
                         "(100 when nothing is flagged, else 0), so false alarms count against a candidate")
+    p.add_argument("--authentic-budget", type=float, default=None, metavar="SHARE",
+                   help="with --data and --include-real: the threshold is the one with the best IoU on the edits "
+                        "among those flagging at most SHARE of the authentic validation images, e.g. 0.1 (round "
+                        "31; meant for members trained with --no-last-relu)")
     p.add_argument("--id", dest="model_id", default=None, help="model id for the card (default: --out name)")
     p.add_argument("--name", default=None)
     p.add_argument("--device", default="cpu")
@@ -333,7 +337,7 @@ def cmd_ensemble(args) -> int:
 
     res = build_ensemble(args.models, args.out, args.model_id, args.name, args.data, args.val_split, args.device,
                          flip_average=args.flip_average, calibrate_scale=args.calibrate_scale, select=args.select,
-                         log=_err, include_real=args.include_real)
+                         log=_err, include_real=args.include_real, authentic_budget=args.authentic_budget)
     scale = f", logit scale {res['logit_scale']:.3f}" if args.calibrate_scale else ""
     iou = (f", val IoU {res['val_iou']:.2f} (shift {res['bias_shift']:+.2f}{scale})"
            if res["val_iou"] is not None else "")

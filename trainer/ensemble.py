@@ -43,7 +43,7 @@ def _member_card(path: Path) -> ModelCard:
 def build_ensemble(models: list[Path], out: Path, model_id: str | None = None, name: str | None = None,
                    data: Path | None = None, val_split: str = "val", device: str = "cpu",
                    flip_average: bool = False, calibrate_scale: bool = False, select: int | None = None,
-                   log=lambda s: None, include_real: bool = False) -> dict:
+                   log=lambda s: None, include_real: bool = False, authentic_budget: float | None = None) -> dict:
     """Write the ensemble of the model folders `models` to `out` (card.json + decoder.safetensors).
 
     With `data`, the constant logit shift with the best mean IoU on its validation split is folded
@@ -55,6 +55,9 @@ def build_ensemble(models: list[Path], out: Path, model_id: str | None = None, n
     selection on validation IoU (trainer.member_selection); the card records every step.
     include_real (needs data): the selection and the threshold also score the split's authentic images
     (100 when nothing is flagged, else 0), so the calibrated threshold weighs false alarms too.
+    authentic_budget (needs data and include_real): instead, the threshold is the one with the best IoU on
+    the split's edits among those that flag at most this share of its authentic images (round 31's rule;
+    with a decoder that has no ReLU before its last conv, such a threshold still finds edits).
     """
     models = [Path(m) for m in models]
     if len(models) < 2:
@@ -63,6 +66,11 @@ def build_ensemble(models: list[Path], out: Path, model_id: str | None = None, n
     check_new_out(out)
     if select is not None and select < 2:
         raise DeclipError(f"--select {select}: an ensemble has at least two members; give 2 or more")
+    if authentic_budget is not None and (data is None or not include_real):
+        raise DeclipError("--authentic-budget needs --data and --include-real (it counts the authentic "
+                          "validation images a threshold flags)")
+    if authentic_budget is not None and not 0 <= authentic_budget < 1:
+        raise DeclipError(f"--authentic-budget {authentic_budget}: expected a share from 0 to below 1, e.g. 0.1")
     if (calibrate_scale or select) and data is None:
         raise DeclipError(f"--{'calibrate-scale' if calibrate_scale else 'select'} needs --data "
                           "(it is fitted on the validation images)")
@@ -92,10 +100,10 @@ def build_ensemble(models: list[Path], out: Path, model_id: str | None = None, n
     dec.load_state_dict(ensemble_state(states, member))
     dec.eval()
 
-    shift, val_iou, scale = 0.0, None, 1.0
+    shift, val_iou, scale, budget = 0.0, None, 1.0, None
     if data is not None:
-        shift, val_iou, scale = _calibrate(dec, first, ens_spec, Path(data), val_split, device, flip_average,
-                                           calibrate_scale, log, include_real)
+        shift, val_iou, scale, budget = _calibrate(dec, first, ens_spec, Path(data), val_split, device, flip_average,
+                                                   calibrate_scale, log, include_real, authentic_budget)
     out.mkdir(parents=True, exist_ok=True)
     files = [save_decoder(dec, ens_spec, out, f"ensemble of {len(models)}")]
     files += [dict(f) for f in first.files if f.get("role") != "decoder"]  # the backbone weights they share
@@ -119,6 +127,7 @@ def build_ensemble(models: list[Path], out: Path, model_id: str | None = None, n
                      "flip_average": flip_average, "bias_shift": shift, "logit_scale": round(scale, 6),
                      "val_iou": round(val_iou, 4) if val_iou is not None else None,
                      "val_includes_authentic": bool(include_real and data),
+                     **({"authentic_budget": budget} if budget else {}),
                      **({"selection": selection} if selection else {})},
         "finished_utc": utc_now(), "versions": software_versions()})
     return {"card": str(out / "card.json"), "model_id": model_id, "val_iou": val_iou, "bias_shift": shift,
@@ -191,7 +200,8 @@ def check_new_out(out: Path) -> None:
 
 
 def _calibrate(dec, card: ModelCard, spec: dict, data: Path, split: str, device: str, flip_average: bool,
-               scale: bool, log, include_real: bool = False) -> tuple[float, float, float]:
+               scale: bool, log, include_real: bool = False,
+               authentic_budget: float | None = None) -> tuple[float, float, float, dict | None]:
     """Fold the best constant logit shift (and with `scale`, the fitted logit scale) into dec, with the
     trainer's own validation code; returns (shift, mean val IoU at it, scale). With flip_average it
     validates what the engine will run: both views' features, stacked on the channels, through
@@ -203,7 +213,14 @@ def _calibrate(dec, card: ModelCard, spec: dict, data: Path, split: str, device:
     if flip_average:
         val = with_mirrored_view(val, v.features(samples, split, mirrored=True))
         judged = FlipAveraged(dec)
-    iou, shift = v.iou(judged.to(device), val)
+    budget = None
+    if authentic_budget is None:
+        iou, shift = v.iou(judged.to(device), val)
+    else:  # val_iou is then the edits' IoU at the threshold that keeps the authentic images within budget
+        iou, shift, flagged, n_auth = v.budget_iou(judged.to(device), val, authentic_budget)
+        budget = {"share": authentic_budget, "val_authentic_flagged": flagged, "val_authentic": n_auth,
+                  "val_edits_iou": round(iou, 4)}
+        log(f"authentic budget {authentic_budget:g}: {flagged} of {n_auth} {split} authentic images flagged")
     if shift:
         fold_logit_shift(dec, shift)
     factor = 1.0
@@ -213,5 +230,5 @@ def _calibrate(dec, card: ModelCard, spec: dict, data: Path, split: str, device:
     dec.eval()
     log(f"calibrated on {len(val)} {split} images: shift {shift:+.2f}, IoU {iou:.2f}"
         + (f", logit scale {factor:.3f}" if scale else ""))
-    return shift, iou, factor
+    return shift, iou, factor, budget
 

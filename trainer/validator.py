@@ -24,7 +24,7 @@ from engine.hashing import file_sha256
 from engine.images import oriented_size
 
 from . import datasets as D
-from .calibration import CALIBRATION_SHIFTS, fit_logit_scale, iou_by_shift
+from .calibration import BUDGET_SHIFTS, CALIBRATION_SHIFTS, budget_shift, fit_logit_scale, iou_by_shift
 from .config import ProgressFn, TrainConfig, TrainProgress
 from .features import FeatureCache, backbone_key, build_frozen_backbone, cached_features, cached_features_by_stage, \
     pre_stage_key, stage_channels
@@ -199,6 +199,21 @@ class Validator:
         mean = torch.cat(ious).mean(0)
         best = int(mean.argmax()) if self.cfg.calibrate_bias else 0
         return float(mean[best]), float(shifts[best])
+
+    @torch.inference_mode()
+    def budget_iou(self, dec: torch.nn.Module, split: FeatureSplit, budget: float) -> tuple[float, float, int, int]:
+        """(mean IoU x 100 on the manipulated images, logit shift, authentic images flagged, authentic images)
+        at the shift that flags at most `budget` of the split's authentic images (calibration.budget_shift)."""
+        ious, authentic = [], []
+        for logits, masks in self.logits(dec, split):
+            ious.append(iou_by_shift(logits, masks, BUDGET_SHIFTS))
+            authentic.append(masks.flatten(1).amax(1) <= 127)
+        authentic = torch.cat(authentic)
+        try:
+            best, iou, flagged = budget_shift(torch.cat(ious), authentic, budget)
+        except ValueError as exc:
+            raise DeclipError(f"--authentic-budget: {exc}") from None
+        return iou, float(BUDGET_SHIFTS[best]), flagged, int(authentic.sum())
 
     def calibrated_scale(self, dec: torch.nn.Module, split: FeatureSplit) -> float:
         """fit_logit_scale on this split's pixels (every second row and column: neighbours carry the
