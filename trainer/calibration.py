@@ -30,6 +30,11 @@ CALIBRATION_SHIFTS = torch.arange(-6.0, 6.01, 0.25)  # constant logit shifts tri
 CLEAN_FRACTION = 0.01  # an authentic image with at most this share of pixels predicted counts as clean
 
 
+def authentic_rows(masks: torch.Tensor) -> torch.Tensor:
+    """(N,) True where a mask (N, H, W, uint8) marks nothing (> 127 nowhere): an authentic image."""
+    return (masks > 127).flatten(1).sum(1) == 0
+
+
 def iou_by_shift(logits: torch.Tensor, masks: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
     """(N, len(shifts)) IoU x 100 of each (256x256) logit map + shift > 0 against its uint8 mask > 127:
     the trainer's validation IoU at each constant shift. An empty mask (an authentic image) scores 100
@@ -42,6 +47,7 @@ def iou_by_shift(logits: torch.Tensor, masks: torch.Tensor, shifts: torch.Tensor
     """
     x = logits.flatten(1).float()
     gt = (masks > 127).flatten(1)
+    empty = authentic_rows(masks).unsqueeze(1)
     n, s = x.shape[0], len(shifts)
     thresholds, order = torch.sort(-shifts.float())
     bins = torch.bucketize(x, thresholds) + torch.arange(n).unsqueeze(1) * (s + 1)  # bin b: above b thresholds
@@ -53,7 +59,6 @@ def iou_by_shift(logits: torch.Tensor, masks: torch.Tensor, shifts: torch.Tensor
     pred, inter = above(bins.flatten()), above(bins[gt])
     union = (pred + gt.sum(1, keepdim=True) - inter).float()
     iou = torch.where(union > 0, inter.float() / union.clamp(min=1) * 100, torch.full_like(union, 100.0))
-    empty = gt.sum(1, keepdim=True) == 0
     clean = (pred.float() <= CLEAN_FRACTION * x.shape[1]).float() * 100
     iou = torch.where(empty, clean, iou)
     out = torch.empty_like(iou)

@@ -310,9 +310,8 @@ def _tune_stages(text):
 
 def cmd_train(args) -> int:
     from .card_output import export_official, official_layout_refusal
-    from .train import Trainer
-
     from .stage_tuning import TuneStagesError
+    from .train import Trainer
 
     try:
         cfg = train_config(args)

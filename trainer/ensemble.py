@@ -203,7 +203,9 @@ def _calibrate(dec, card: ModelCard, spec: dict, data: Path, split: str, device:
                scale: bool, log, include_real: bool = False,
                authentic_budget: float | None = None) -> tuple[float, float, float, dict | None]:
     """Fold the best constant logit shift (and with `scale`, the fitted logit scale) into dec, with the
-    trainer's own validation code; returns (shift, mean val IoU at it, scale). With flip_average it
+    trainer's own validation code; returns (shift, mean val IoU at it, scale, the authentic-budget record
+    or None). With authentic_budget the shift keeps that share of the authentic images clean and the IoU
+    is the edits' (Validator.budget_iou). With flip_average it
     validates what the engine will run: both views' features, stacked on the channels, through
     engine.network.FlipAveraged."""
     v = Validator.for_card(card, spec, data, split, device, log, include_real)

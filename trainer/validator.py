@@ -24,7 +24,8 @@ from engine.hashing import file_sha256
 from engine.images import oriented_size
 
 from . import datasets as D
-from .calibration import BUDGET_SHIFTS, CALIBRATION_SHIFTS, budget_shift, fit_logit_scale, iou_by_shift
+from .calibration import BUDGET_SHIFTS, CALIBRATION_SHIFTS, authentic_rows, budget_shift, fit_logit_scale, \
+    iou_by_shift
 from .config import ProgressFn, TrainConfig, TrainProgress
 from .features import FeatureCache, backbone_key, build_frozen_backbone, cached_features, cached_features_by_stage, \
     pre_stage_key, stage_channels
@@ -207,7 +208,7 @@ class Validator:
         ious, authentic = [], []
         for logits, masks in self.logits(dec, split):
             ious.append(iou_by_shift(logits, masks, BUDGET_SHIFTS))
-            authentic.append(masks.flatten(1).amax(1) <= 127)
+            authentic.append(authentic_rows(masks))
         authentic = torch.cat(authentic)
         try:
             best, iou, flagged = budget_shift(torch.cat(ious), authentic, budget)

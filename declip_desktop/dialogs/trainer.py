@@ -347,8 +347,8 @@ class TrainerDialog(QDialog):
         if self.tuneCheck.isChecked():  # every feature stage; check_tune_stages says what does not fit
             from trainer.stage_tuning import check_tune_stages
 
-            spec = resolve_spec(backbone) if isinstance(backbone, str) else backbone
-            tune = check_tune_stages(spec, list((spec or {}).get("stages") or []))
+            spec = resolve_spec(backbone)
+            tune = check_tune_stages(spec, list(spec.get("stages") or []))
         weights = [w for w in self.weightsEdit.text().split(";") if w.strip()]
         kwargs = {"data": data, "out": out, "backbone": backbone, "backbone_weights": weights,
                   "name": self.nameEdit.text().strip() or None, "seed": self.seedSpin.value(),
