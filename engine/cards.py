@@ -148,7 +148,7 @@ class ModelCard:
         missing = [k for k in ("id", "name", "backbone", "decoder") if k not in d]
         if missing:
             raise ModelStoreError(f"{origin}: model card lacks {', '.join(missing)}")
-        from .decoders import check_decoder_spec
+        from .decoder_spec import check_decoder_spec
 
         try:
             check_decoder_spec(d["decoder"])

@@ -12,8 +12,8 @@ from torch import nn
 
 from .backbones import build_backbone, family_of
 from .clip_weights import describe_visual, visual_kind, visual_state
-from .decoders import (build_decoder, decoder_input_channels, decoder_state_to_module, first_conv_key, fold_batchnorm,
-                       map_conv_stacks)
+from .decoder_spec import decoder_input_channels, first_conv_key
+from .decoders import build_decoder, decoder_state_to_module, fold_batchnorm, map_conv_stacks
 from .errors import CheckpointError
 from .winograd import winograd_decoder
 

@@ -8,7 +8,8 @@ from PIL import Image
 
 from engine import Detector
 from engine.cards import ModelCard, decoder_label
-from engine.decoders import check_decoder_spec, conv_decoder
+from engine.decoder_spec import check_decoder_spec
+from engine.decoders import conv_decoder
 from engine.hashing import file_sha256
 from engine.testing import make_tiny_model_dir
 from engine.weights import load_state_file, save_safetensors

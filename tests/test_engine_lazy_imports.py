@@ -26,6 +26,14 @@ def test_parser_and_cards_import_no_numpy_or_torch():
     assert _loaded_after("import engine, engine.cli, engine.backbones, engine.cards") == set()
 
 
+def test_reading_a_card_imports_no_torch():
+    """`declip analyze` reads the model's card first and tells the image reader the input size; the
+    reader's head start only overlaps torch's import if reading and validating a card needs no torch."""
+    loaded = _loaded_after("from engine.store import find_card\n"
+                           "assert find_card(None).decoder['members'] == 5")
+    assert "torch" not in loaded, loaded
+
+
 def test_lite_model_runs_without_open_clip_timm_or_torchvision():
     code = ("import numpy as np\nfrom engine.detector import Detector\n"
             "det = Detector.from_model(None, device='cpu')\n"

@@ -12,7 +12,8 @@ import torch
 from engine.atomic import write_text_atomic
 from engine.backbones import REGISTRY, weight_roles
 from engine.cards import ModelCard, model_id_from
-from engine.decoders import DEFAULT_WIDTHS, module_state_to_checkpoint
+from engine.decoder_spec import DEFAULT_WIDTHS
+from engine.decoders import module_state_to_checkpoint
 from engine.errors import DeclipError
 from engine.hashing import file_sha256
 from engine.stamps import utc_now

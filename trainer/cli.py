@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from engine.decoder_spec import CONTEXTS
 from engine.errors import DeclipError
 
 from .recipes import DEFAULT_RECIPE, RECIPES
@@ -80,8 +81,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--feature-dropout", type=float, default=None, metavar="P",
                    help="drop whole feature channels with probability P in training (default 0, the paper's "
                         "recipe; small-data: 0.5)")
-    # choices mirror engine.decoders.CONTEXTS, spelt out so that `declip` starts without importing torch
-    p.add_argument("--image-context", nargs="?", const="image-mean", default=None, choices=["image-mean", "none"],
+    p.add_argument("--image-context", nargs="?", const="image-mean", default=None, choices=[*CONTEXTS, "none"],
                    help="the conv decoder also sees each feature cell minus the image's mean of that channel "
                         "(not in the paper; doubles the first conv's input; small-data: image-mean; "
                         "'none' turns it off)")
@@ -345,7 +345,7 @@ def cmd_ensemble(args) -> int:
 
 
 def cmd_mix(args) -> int:
-    from engine.decoders import MAX_MIXTURE_COEFFICIENT
+    from engine.decoder_spec import MAX_MIXTURE_COEFFICIENT
 
     from .mixture import build_mixture
 

@@ -7,7 +7,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
-from engine.decoders import CONTEXTS, DEFAULT_WIDTHS
+from engine.decoder_spec import CONTEXTS, DEFAULT_WIDTHS
 from engine.errors import DeclipError
 from engine.hashing import bytes_sha256
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine.cards import ModelCard, model_id_from
-from engine.decoders import build_decoder, decoder_state_to_module, ensemble_state, first_conv_key
+from engine.decoder_spec import first_conv_key
+from engine.decoders import build_decoder, decoder_state_to_module, ensemble_state
 from engine.errors import DeclipError
 from engine.network import FlipAveraged
 from engine.stamps import utc_now

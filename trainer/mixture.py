@@ -20,7 +20,8 @@ import numpy as np
 import torch
 
 from engine.cards import ModelCard, model_id_from
-from engine.decoders import MAX_MIXTURE_PARTS, build_decoder, decoder_state_to_module
+from engine.decoder_spec import MAX_MIXTURE_PARTS
+from engine.decoders import build_decoder, decoder_state_to_module
 from engine.errors import DeclipError
 from engine.stamps import utc_now
 from engine.versions import software_versions

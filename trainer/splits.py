@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageEnhance, ImageFilter
 
-from engine.decoders import OUT_SIZE
+from engine.decoder_spec import OUT_SIZE
 from engine.errors import DeclipError
 
 from . import datasets as D
