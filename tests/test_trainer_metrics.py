@@ -215,3 +215,22 @@ def test_budget_shift_takes_the_best_edits_iou_within_the_authentic_budget():
     assert budget_shift(nothing, authentic, 0.25)[0] == 0
     with pytest.raises(ValueError, match="needs authentic and manipulated"):
         budget_shift(ious[:4], authentic[:4], 0.1)
+
+
+def test_summary_prints_an_undefined_f1_as_a_dash_and_says_why():
+    """A kind whose edits are all thinner than the ignore band has no F1: the table shows '-' and a note,
+    not 'nan', which an examiner reading the printout could not interpret."""
+    from trainer.evaluate import format_summary
+
+    nan = float("nan")
+    m = {"manipulated": 2, "authentic": 0, "failed": 0, "iou": 20.0, "pixel_ap": 30.0, "f1": 40.0, "f1_best": 50.0,
+         "per_kind": {"splice": {"images": 1, "iou": 40.0, "pixel_ap": 60.0, "f1": 40.0, "f1_best": 50.0},
+                      "removal_line": {"images": 1, "iou": 0.0, "pixel_ap": 1.0, "f1": nan, "f1_best": nan}}}
+    text = format_summary({"metrics": m, "model": {"model_id": "x"}, "data": "d", "layout": "benchmark", "split": "all"})
+    assert "nan" not in text
+    line = next(x for x in text.splitlines() if x.startswith("removal_line"))
+    assert line.split()[-2:] == ["-", "-"] and line.split()[2:4] == ["0.0", "1.0"]
+    assert "thinner than the band" in text
+    m["per_kind"]["removal_line"].update(f1=0.0, f1_best=0.0)
+    assert "thinner" not in format_summary({"metrics": m, "model": {"model_id": "x"}, "data": "d",
+                                            "layout": "benchmark", "split": "all"})

@@ -262,14 +262,25 @@ def format_summary(res: dict) -> str:
     lines = [head, f"{'kind':<22}{'images':>7}{'IoU':>8}{'pixel AP':>10}{'F1':>8}{'best F1':>9}"
              + (f"{'ELA IoU':>9}" if ela else "")]
 
+    undefined = []   # metrics with no scorable image in a row, printed as "-" and explained below
+
+    def cell(value, width: int, what: str) -> str:
+        if value is None or not math.isfinite(value):
+            undefined.append(what)
+            return f"{'-':>{width}}"
+        return f"{value:>{width}.1f}"
+
     def row(name, n, d, e):
-        return (f"{name[:22]:<22}{n:>7}" + "".join(f"{d.get(k, float('nan')):>{w}.1f}" for k, w in
+        return (f"{name[:22]:<22}{n:>7}" + "".join(cell(d.get(k), w, k) for k, w in
                 (("iou", 8), ("pixel_ap", 10), ("f1", 8), ("f1_best", 9)))
-                + (f"{e.get('iou', float('nan')):>9.1f}" if ela else ""))
+                + (cell(e.get("iou"), 9, "ela") if ela else ""))
 
     lines.append(row("all manipulated", m["manipulated"], m, ela))
     for kind, d in (m.get("per_kind") or {}).items():
         lines.append(row(kind, d["images"], d, (ela.get("per_kind") or {}).get(kind, {})))
+    if {"f1", "f1_best"} & set(undefined):
+        lines.append("-: not defined; F1 is scored outside the TruFor band around each mask's edge, and every "
+                     "edit of that kind is thinner than the band")
     if "detection_ap" in m:
         lines.append(f"image AP {m['detection_ap']:.1f} (chance {m['detection_ap_chance']:.1f}: the share of "
                      f"manipulated images)  accuracy at {thr:g}: {m['detection_accuracy']:.1f}"
