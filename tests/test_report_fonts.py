@@ -1,3 +1,5 @@
+from reportlab.lib.enums import TA_RIGHT
+
 from declip_desktop.report import fonts
 
 
@@ -104,3 +106,60 @@ def test_a_hebrew_word_too_long_for_its_cell_is_cut_and_nothing_is_lost(tmp_path
     lines = wrap_logical(f"קצר {word} סוף", 60, fonts.SANS, 9)
     assert "".join(lines).replace(" ", "") == f"קצר{word}סוף" and len(lines) > 3
     SimpleDocTemplate(str(tmp_path / "long.pdf")).build([Table([[P(word, "cell")]], colWidths=[60])])
+
+
+def test_a_wrapped_line_keeps_its_paragraphs_direction():
+    """An English note naming a Hebrew witness: a wrapped line that starts with the name is still a
+    left-to-right line (only the name's letters are reversed), not a right-to-left line of its own,
+    which would swap the line's words and push its full stop to the front."""
+    from declip_desktop.report.bidi import visual
+    from declip_desktop.report.rtl_paragraph import RtlParagraph, wrap_logical
+    from declip_desktop.report.styles import sheet
+
+    assert visual("שלום is the witness.", rtl=False) == "םולש is the witness."
+    assert visual("שלום is the witness.") == ".is the witness םולש"   # a paragraph of its own: RTL
+    note = "The photo was given to us by " + "שלום כהן" + " who is the witness and the owner of the car."
+    style = sheet()["cell"]
+    width = 120
+    para = RtlParagraph(note, style)
+    assert para.style.alignment == style.alignment   # an LTR note stays left-aligned
+    drawn = para._layout(width + style.leftIndent + style.rightIndent + 1).text.split("<br/>")
+    logical = wrap_logical(note, width, style.fontName, style.fontSize)
+    assert any(ln.startswith("ש") for ln in logical)   # the case this test is about does arise
+    assert drawn == [fonts.markup(ln, rtl=False) for ln in logical]
+    assert all(not ln.startswith(".") for ln in drawn)
+
+
+def test_a_character_no_embedded_font_has_is_written_as_its_code_point(tmp_path):
+    """An emoji in a note would be drawn as an empty box: the report writes its code point instead, so
+    what the examiner wrote can still be read; characters the fonts have are untouched."""
+    import pypdf
+    from reportlab.platypus import SimpleDocTemplate
+
+    from declip_desktop.report.blocks import P
+
+    assert fonts.clean("checked 🔍 by 王小明, שלום ✓") == "checked [U+1F50D] by 王小明, שלום ✓"
+    assert fonts.clean("plain text") == "plain text"
+    out = tmp_path / "emoji.pdf"
+    SimpleDocTemplate(str(out)).build([P("Seen 🔍 twice", "cell")])
+    assert "Seen [U+1F50D] twice" in pypdf.PdfReader(str(out)).pages[0].extract_text()
+
+
+def test_every_piece_of_a_long_note_keeps_the_notes_direction():
+    """A note longer than one box row is cut into rows; a row that starts with a Hebrew word belongs
+    to an English note and stays left-aligned and left-to-right."""
+    from declip_desktop.report.blocks import text_rows
+
+    words = "The owner checked the dent on the door and the bumper of the car, then ".split()
+    prefix = ""
+    while len(prefix) < 190:   # the cut falls at the last space before 200: just before the name
+        prefix += words[len(prefix) % len(words)] + " "
+    note = prefix + "שלוםשלוםשלוםכהן" + " signed the form. " + "He said it was dented before. " * 5
+    rows = text_rows(note, chunk=200)
+    starts_hebrew = [r for r in rows if getattr(r, "hard_lines", [""])[0][:1] == "ש"]
+    assert starts_hebrew   # the case this test is about does arise
+    for r in rows:
+        assert getattr(r, "directions", [False]) == [False]
+        assert r.style.alignment != TA_RIGHT
+    hebrew_note = "שלום " + "בדקתי את התמונה " * 40 + "Canon EOS " + "ועוד " * 30
+    assert all(getattr(r, "directions", None) == [True] for r in text_rows(hebrew_note, chunk=200))

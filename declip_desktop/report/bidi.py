@@ -47,11 +47,14 @@ def is_rtl_paragraph(text: str) -> bool:
     return False
 
 
-def visual(text: str) -> str:
-    """`text` in the order reportlab draws it (left to right), for one line."""
+def visual(text: str, rtl: bool | None = None) -> str:
+    """`text` in the order reportlab draws it (left to right), for one line. rtl: the direction of the
+    paragraph the line belongs to (None: this line is the paragraph). A wrapped line must be given
+    its paragraph's direction: a line of an English note that happens to start with a Hebrew name is
+    still a left-to-right line."""
     if not has_rtl(text):
         return text
-    if is_rtl_paragraph(text):
+    if is_rtl_paragraph(text) if rtl is None else rtl:
         return _visual_rtl(text)
     out: list[str] = []
     i, n = 0, len(text)

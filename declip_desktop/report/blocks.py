@@ -15,11 +15,12 @@ from .rtl_paragraph import RtlParagraph
 from .styles import BAND, FRAME_W, INK, MUTED, NOTE_BG, OK_INK, RULE, WARN_BG, WARN_INK, ACCENT, para_style, sheet
 
 
-def P(text: object, style: str = "body", newlines: bool = False) -> Flowable:
-    """Paragraph of plain text (escaped, CJK fallback, wraps long words, right-to-left lines in order)."""
+def P(text: object, style: str = "body", newlines: bool = False, rtl: bool | None = None) -> Flowable:
+    """Paragraph of plain text (escaped, CJK fallback, wraps long words, right-to-left lines in order).
+    rtl: the direction of the paragraph this text is a piece of (None: its own first strong letter)."""
     s = "" if text is None else str(text)
     if bidi.has_rtl(s):
-        return RtlParagraph(s, para_style(style, s), newlines)
+        return RtlParagraph(s, para_style(style, s), newlines, rtl)
     return Paragraph(fonts.markup(s, keep_newlines=newlines), para_style(style, s))
 
 
@@ -124,12 +125,13 @@ def text_rows(text: str, style: str = "body", chunk: int = 600) -> list[Paragrap
     cell stopped the whole report."""
     rows: list[Paragraph] = []
     for line in str(text).split("\n"):
+        rtl = bidi.is_rtl_paragraph(line)   # every piece of a cut line keeps the line's direction
         while len(line) > chunk:
             cut = line.rfind(" ", chunk // 2, chunk)
             cut = chunk if cut < 0 else cut + 1
-            rows.append(P(line[:cut], style))
+            rows.append(P(line[:cut], style, rtl=rtl))
             line = line[cut:]
-        rows.append(P(line if line.strip() else "\u00a0", style))
+        rows.append(P(line if line.strip() else "\u00a0", style, rtl=rtl))
     return rows
 
 

@@ -89,30 +89,36 @@ def is_plain(text: str) -> bool:
 
 
 def clean(text: object) -> str:
-    """Text safe to lay out: a str without control characters (tabs and newlines become spaces)."""
+    """Text safe to lay out: a str without control characters (tabs and newlines become spaces), and
+    with each visible character that neither embedded font has (an emoji, a rare script) written as
+    its code point, "[U+1F50D]": drawn as an empty box it would silently drop what the examiner wrote."""
     s = "" if text is None else str(text)
-    if s.isprintable():
+    if s.isprintable() and is_plain(s):
         return s
     out = []
     for c in s:
+        cat = unicodedata.category(c)
         if c in "\t\r\n":
             out.append(" ")
-        elif unicodedata.category(c) in ("Cc", "Cs") or c in "\ufffe\uffff":
+        elif cat in ("Cc", "Cs") or c in "\ufffe\uffff":
             out.append("\ufffd")
+        elif c < "\u0590" or cat[0] in "CMZ" or covers(SANS, c) or covers(CJK, c):
+            out.append(c)   # format characters, marks and spaces are not drawn as boxes of their own
         else:
-            out.append(c)
+            out.append(f"[U+{ord(c):04X}]")
     return "".join(out)
 
 
-def markup(text: object, keep_newlines: bool = False) -> str:
-    """Escape `text` for a reportlab Paragraph and switch to the CJK font where needed."""
+def markup(text: object, keep_newlines: bool = False, rtl: bool | None = None) -> str:
+    """Escape `text` for a reportlab Paragraph and switch to the CJK font where needed. rtl: the
+    direction of the paragraph a wrapped line belongs to (bidi.visual)."""
     s = "" if text is None else str(text)
     if keep_newlines:
         return "<br/>".join(markup(line) for line in s.replace("\r\n", "\n").split("\n"))
     s = clean(s)
     if is_plain(s):
         return escape(s)
-    s = bidi.visual(s)
+    s = bidi.visual(s, rtl)
     parts: list[str] = []
     run: list[str] = []
     run_cjk = False

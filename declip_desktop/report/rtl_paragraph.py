@@ -39,12 +39,16 @@ def wrap_logical(text: str, width: float, font: str, size: float) -> list[str]:
 class RtlParagraph(Flowable):
     """Stands in for Paragraph(markup(text), style) when `text` holds right-to-left letters."""
 
-    def __init__(self, text: str, style: ParagraphStyle, newlines: bool = False):
+    def __init__(self, text: str, style: ParagraphStyle, newlines: bool = False, rtl: bool | None = None):
+        """rtl: the direction of the paragraph `text` is a piece of (a long note cut into rows);
+        None: each hard line's own (Unicode P2-P3)."""
         super().__init__()
         # hard lines as fonts.markup(keep_newlines=True) makes them; clean() turns others into spaces
         hard = text.replace("\r\n", "\n").split("\n") if newlines else [text]
         self.hard_lines = [fonts.clean(x) for x in hard]
-        align = TA_RIGHT if bidi.is_rtl_paragraph(" ".join(self.hard_lines)) else style.alignment
+        self.directions = [bidi.is_rtl_paragraph(x) if rtl is None else rtl for x in self.hard_lines]
+        align = TA_RIGHT if (bidi.is_rtl_paragraph(" ".join(self.hard_lines)) if rtl is None else rtl) \
+            else style.alignment
         self.style = ParagraphStyle(f"{style.name}_rtl", parent=style, alignment=align)
         self._para: Paragraph | None = None
         self._para_w: float | None = None
@@ -54,8 +58,10 @@ class RtlParagraph(Flowable):
             st = self.style
             # 1 pt of slack: reportlab measures the reordered line and must not wrap it again
             width = avail_w - st.leftIndent - st.rightIndent - max(st.firstLineIndent, 0) - 1
-            lines = [ln for hard in self.hard_lines for ln in wrap_logical(hard, width, st.fontName, st.fontSize)]
-            self._para = Paragraph("<br/>".join(fonts.markup(ln) for ln in lines), st)
+            # each hard line is a paragraph of its own direction (Unicode P1-P3); its wrapped lines keep it
+            lines = [fonts.markup(ln, rtl=rtl) for hard, rtl in zip(self.hard_lines, self.directions)
+                     for ln in wrap_logical(hard, width, st.fontName, st.fontSize)]
+            self._para = Paragraph("<br/>".join(lines), st)
             self._para_w = avail_w
         return self._para
 
