@@ -119,6 +119,30 @@ def low_texture_copy_case(seed: int = 1):
     return encode(np.clip(out, 0, 255).round().astype(np.uint8), "JPEG", 90), ".jpg", src | tgt
 
 
+def flat_copy_case(grain: float = 0.9, copy: bool = True):
+    """As low_texture_copy_case, with grain of 0.9 grey levels in a PNG: the keypoints on the enlarged view
+    still match the copy, but its fine detail is below the dense check's variance floor, so only
+    clones 1.4's difference confirmation finds it; copy=False gives the same view untouched.
+    Returns (bytes, suffix, union of source and target)."""
+    import cv2
+
+    h, w = 320, 480
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    noise = cv2.GaussianBlur(np.random.default_rng(1).normal(0, 1, (h, w)).astype(np.float32), (0, 0), 1.0)
+    noise *= grain / noise.std()
+    base = np.stack([150 + xx / w * 40 + noise, 170 + yy / h * 30 + noise, 210 - yy / h * 20 + noise], -1)
+    cy, cx, r, dx = 160, 110, 50, 240
+    src = (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
+    tgt = (yy - cy) ** 2 + (xx - cx - dx) ** 2 <= r * r
+    out = base.copy()
+    if copy:
+        rot = cv2.getRotationMatrix2D((float(cx), float(cy)), 15.0, 1.0)
+        rot[0, 2] += dx
+        out[tgt] = cv2.warpAffine(base, rot, (w, h), flags=cv2.INTER_LINEAR)[tgt]
+    both = src | tgt if copy else np.zeros((h, w), bool)
+    return encode(np.clip(out, 0, 255).round().astype(np.uint8), "PNG"), ".png", both
+
+
 def checker_case(cell: int = 16):
     """A grey checkerboard (cells of `cell` px), 192 x 256 PNG: a pattern that repeats by design and holds
     no copy. Returns (bytes, suffix, empty mask)."""

@@ -294,6 +294,24 @@ def test_clones_find_a_low_texture_copy_that_1_2_misses(tmp_path):
     assert res.metadata["parameters"]["low_texture_used"] is True
 
 
+def test_clones_confirm_a_flat_copy_by_its_pixel_values(tmp_path):
+    # clones 1.4: a copy too flat for the correlation of fine detail, which many isotropic keypoint
+    # matches support, is confirmed where the image equals its moved copy (research/README.md, round 12)
+    case = ec.flat_copy_case()
+    before, both = _run(tmp_path, case, "clones", flat_inliers=0)
+    assert before.metadata["details"]["pairs"] == []
+    res, _ = _run(tmp_path, case, "clones")
+    (pair,) = res.metadata["details"]["pairs"]
+    assert pair["confirmed_by"] == "difference" and pair["matches"] >= 20
+    assert ec.iou(_flag(res), both) >= 0.8 and abs(pair["rotation_deg"]) == pytest.approx(15, abs=1)
+    from engine.evidence.clone_regions import pair_text
+
+    assert "confirmed by equal pixel values" in pair_text(1, pair)   # the viewer's and report's words
+    assert "equal pixel values" not in pair_text(1, {**pair, "confirmed_by": "correlation"})
+    untouched, _ = _run(tmp_path, ec.flat_copy_case(copy=False), "clones")
+    assert untouched.metadata["details"]["pairs"] == [] and _flag(untouched).mean() < 0.01
+
+
 def test_clones_do_not_report_a_checkerboard_as_a_copy(tmp_path):
     # a pattern matching itself over a region wider than the map's step gives a source and target that
     # overlap: 1.3 drops such pairs (max_overlap); 1.2 reported the board as a copy

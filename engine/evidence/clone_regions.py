@@ -80,6 +80,8 @@ def pair_text(k: int, pair: dict, boxes: bool = True, compact: bool = False) -> 
     if s and t and len(s) == 4 and len(t) == 4:
         shift = np.hypot((t[0] + t[2] - s[0] - s[2]) / 2, (t[1] + t[3] - s[1] - s[3]) / 2)
         how.append(f"{shift:.0f} px apart" if compact else f"moved {shift:.0f} px")
+    if pair.get("confirmed_by") == "difference":   # clones 1.4: a flat copy, confirmed by equal pixel values
+        how.append("flat: equal pixel values" if compact else "confirmed by equal pixel values (too flat to correlate)")
     text = f"S{k} ↔ T{k}: {', '.join(how)}" if how else f"S{k} ↔ T{k}"
     return f"{text} (S{k} {box_text(s)}; T{k} {box_text(t)})" if boxes else text
 
@@ -277,3 +279,39 @@ def confirm(gray: np.ndarray, a: np.ndarray, src_seeds: np.ndarray, dst_seeds: n
     if not tgt.any():
         return None
     return srcm, tgt, ncc_s, ncc_t, min(strength(ncc_t, tgt, correlation), strength(ncc_s, srcm, correlation))
+
+
+FLAT_LEVEL = 0.6   # the map over a pair confirmed by difference: above the default threshold, below most correlations
+
+
+def confirm_by_difference(gray: np.ndarray, a: np.ndarray, src_seeds: np.ndarray, dst_seeds: np.ndarray,
+                          min_distance: float, min_area: int, diff_k: float, hull_margin: int):
+    """Confirm hypothesis a where the image equals its moved copy up to noise, for a copy too flat for
+    the correlation of fine detail (below its variance floor the correlation is undefined, not low).
+    Only for hypotheses that many isotropic keypoint matches support (clones_keypoints, `flat_inliers`):
+    on flat content those keypoints come from noise and grain, which match at random unless the pixels
+    were copied (research/README.md, clones round 12). Returns confirm()'s tuple or None."""
+    import cv2
+
+    h, w = gray.shape
+    raw = gray.astype(np.float32)
+    inv = cv2.invertAffineTransform(a)
+    mean = cv2.GaussianBlur(raw, (0, 0), 4.0)
+    sd = np.sqrt(np.maximum(cv2.GaussianBlur(raw * raw, (0, 0), 4.0) - mean * mean, 0)) + 2.0
+    inside = np.ones((h, w), np.uint8)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+
+    def end(m, seeds):   # the pixels of one end: m moves the image onto them
+        moved = cv2.warpAffine(raw, m, (w, h), flags=cv2.INTER_LINEAR)
+        valid = cv2.warpAffine(inside, m, (w, h), flags=cv2.INTER_NEAREST) > 0
+        mi = cv2.invertAffineTransform(m)   # where each pixel's copy came from: far enough away
+        shift = np.hypot(xx - (mi[0, 0] * xx + mi[0, 1] * yy + mi[0, 2]), yy - (mi[1, 0] * xx + mi[1, 1] * yy + mi[1, 2]))
+        ok = (cv2.GaussianBlur(np.abs(raw - moved), (0, 0), 2.0) < diff_k * sd) & valid & (shift >= min_distance) \
+            & near_points(seeds, (h, w), hull_margin)
+        return keep_seeded(ok, seeds, min_area)
+
+    dst, src = end(a, dst_seeds), end(inv, src_seeds)
+    if not dst.any() or not src.any():
+        return None
+    level = np.full((h, w), FLAT_LEVEL, np.float32)
+    return src, dst, level, level, FLAT_LEVEL

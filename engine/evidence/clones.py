@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from .base import EvidenceInput, LayerOutput
 
-VERSION = "1.3"   # 1.3: low-texture keypoints under 2048 px, difference growth, anisotropy and overlap guards; 1.2: keypoint matching seeded (the same finding on every run), dedupe option; 1.1: grown areas, fill stage
+VERSION = "1.4"   # 1.4: flat copies confirmed by pixel values when many isotropic matches support them; 1.3: low-texture keypoints under 2048 px, difference growth, anisotropy and overlap guards; 1.2: keypoint matching seeded (the same finding on every run), dedupe option; 1.1: grown areas, fill stage
 TITLE = "Copy-move"
 REFERENCE = ("D. Cozzolino, G. Poggi, L. Verdoliva, 'Efficient dense-field copy-move forgery detection', IEEE Trans. "
              "Inf. Forensics Security 10(11), 2015; I. Amerini et al., 'A SIFT-based forensic method for copy-move "
@@ -28,15 +28,19 @@ HOW_TO_READ = ("Bright = this area is a copy of another area of the same image, 
                "Each pair's source (S) and target (T) boxes are listed with the transform between them; both ends "
                "of a pair are marked, and which one is the copy cannot be told from the pixels alone. With the "
                "fill stage, areas made of many small unrotated copies (an object removed by exemplar inpainting) "
-               "are marked too, with the places they were copied from; they are listed as fills, without pairs.")
+               "are marked too, with the places they were copied from; they are listed as fills, without pairs. A pair "
+               "'confirmed by pixel values' lies on content too flat to correlate (sky, walls): many keypoint "
+               "matches agree on one undistorted move and the two areas are equal up to noise; it is drawn at 0.6.")
 SCORE_MEANING = "strength of the strongest confirmed copy, 0 when none"
 LIMITS = ("Repetitive content (windows, tiles, leaves, sky, water) can match itself; `keypoints` drops a pair whose "
           "source and target overlap by more than max_overlap (a repeating pattern), and so also misses a copy pasted "
           "over part of its own original, and a pair whose map stretches unevenly (max_aniso); a perfectly tiled "
           "texture can still match itself across abutting halves; regions smaller than about "
           "min_area pixels at the working scale, strong scaling (beyond about 0.7-1.4), heavy blur or noise on the copy, "
-          "and copies of flat content are missed: in tests no copy whose fine detail was below about 0.8 grey levels "
-          "(at the working scale; smooth sky, walls, gradients, clipped highlights) was found; each image's own note says how "
+          "and copies of flat content are mostly missed: in tests no copy whose fine detail was below about 0.8 grey levels "
+          "(at the working scale; smooth sky, walls, gradients, clipped highlights) was found by correlation, and `keypoints` "
+          "confirms one by its pixel values only when at least flat_inliers (20) matches agree on one undistorted move "
+          "(3 such copies in tests); each image's own note says how "
           "much of it is that flat (on photos worked at 2048 px, conservatively). `keypoints` "
           "needs some texture (on views under 2048 px, 1.3 also finds copies in faint grain such as sky); `dense` "
           "works at a reduced working scale on large photos (parameters.working_scale). The fill stage misses "

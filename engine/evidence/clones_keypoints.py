@@ -19,6 +19,11 @@ Clones 1.3 (research/README.md, clones rounds 4-7) adds, each reachable as 1.2 b
 - growth over pixels that equal their moved copy up to noise (`diff_k`, 0: off), near the inliers;
 - two guards against genuine repeats: a map that stretches unevenly (`max_aniso`, 0: off) and source
   and target regions that run into each other (`max_overlap`, None: off).
+
+Clones 1.4 (research/README.md, clones round 12): a hypothesis with at least `flat_inliers` matches and an
+anisotropy of at most `flat_aniso` that the dense check refuses (a copy too flat for the correlation of
+fine detail) is confirmed where the image equals its moved copy up to noise; such pairs are recorded
+with `confirmed_by: "difference"` and drawn at 0.6 (`flat_inliers=0`: 1.3).
 """
 from __future__ import annotations
 
@@ -29,7 +34,8 @@ import numpy as np
 from .base import EvidenceInput, LayerOutput
 from .clone_fill import detect_fills
 from .clone_coverage import coverage
-from .clone_regions import anisotropy, confirm, overlap, paint, pair_record, plausible, to_full, working_gray
+from .clone_regions import (anisotropy, confirm, confirm_by_difference, overlap, paint, pair_record, plausible, to_full,
+                            working_gray)
 
 
 def _seeded_flann(seed: int):
@@ -157,8 +163,9 @@ def detect(src: EvidenceInput, max_side: int = 2048, ratio: float = 0.6, knn: in
            fill_area: int = 1000, dedupe: bool = False, seed: int = 0, low_texture: bool = True,
            enlarge_side: int = 2048, low_contrast: float = 0.002, low_max_keypoints: int = 30000,
            diff_k: float = 0.5, hull_margin: int = 32, max_aniso: float = 1.15,
-           max_overlap: float | None = 0.1) -> LayerOutput:
-    """Clones 1.3 by default; 1.2 with low_texture=False, diff_k=0, max_aniso=0, max_overlap=None."""
+           max_overlap: float | None = 0.1, flat_inliers: int = 20, flat_aniso: float = 1.05) -> LayerOutput:
+    """Clones 1.4 by default; 1.3 with flat_inliers=0; 1.2 with low_texture=False, diff_k=0, max_aniso=0,
+    max_overlap=None, flat_inliers=0."""
     import cv2
 
     t0 = time.perf_counter()
@@ -186,7 +193,8 @@ def detect(src: EvidenceInput, max_side: int = 2048, ratio: float = 0.6, knn: in
               "low_texture": bool(low_texture), "enlarge_side": int(enlarge_side), "low_contrast": float(low_contrast),
               "low_max_keypoints": int(low_max_keypoints), "low_texture_used": low, "diff_k": float(diff_k),
               "hull_margin": int(hull_margin), "max_aniso": float(max_aniso),
-              "max_overlap": None if max_overlap is None else float(max_overlap)}
+              "max_overlap": None if max_overlap is None else float(max_overlap),
+              "flat_inliers": int(flat_inliers), "flat_aniso": float(flat_aniso)}
     prob = np.zeros(gray.shape, np.float32)
     pairs_out: list[dict] = []
     pairs = [(i, j) for i, j in pairs if np.hypot(*(pts[i] - pts[j])) >= min_distance]
@@ -199,6 +207,11 @@ def detect(src: EvidenceInput, max_side: int = 2048, ratio: float = 0.6, knn: in
             continue
         ok = confirm(g32, a, a_in, b_in, min_distance, correlation, min_area, grow_low, grow_reach, diff_k,
                      hull_margin)
+        how = "correlation"
+        if ok is None and flat_inliers and len(a_in) >= flat_inliers and anisotropy(a) <= flat_aniso:
+            # a copy too flat for the correlation of fine detail, which many isotropic matches support
+            ok = confirm_by_difference(g32, a, a_in, b_in, min_distance, min_area, diff_k or 0.5, hull_margin)
+            how = "difference"
         if ok is None:
             continue
         srcm, tgt, ncc_s, ncc_t, st = ok
@@ -206,7 +219,7 @@ def detect(src: EvidenceInput, max_side: int = 2048, ratio: float = 0.6, knn: in
             continue
         prob = paint(paint(prob, tgt, ncc_t, st), srcm, ncc_s, st)
         pairs_out.append(pair_record("keypoints", srcm, tgt, a, scale, matches=len(a_in),
-                                     correlation=round(st, 4)))
+                                     correlation=round(st, 4), confirmed_by=how))
     t2 = time.perf_counter()
     full = np.clip(to_full(prob, src.height, src.width), 0, 1)
     fills: list[dict] = []
