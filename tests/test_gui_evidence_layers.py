@@ -38,7 +38,8 @@ def test_layer_selector_computes_stores_and_thresholds(qtbot, tmp_path):
     assert win.layerPanel.clonePairsList.count() == len(pairs)
     assert win.layerPanel.clonePairsList.item(0).text().startswith("S1 ↔ T1: ")          # the pair in words
     assert win.layerPanel.clonePairsList.item(0).text().endswith(" px apart")
-    assert " px" in win.layerPanel.clonePairsList.item(0).toolTip()                     # its boxes, with units
+    tip = win.layerPanel.clonePairsList.item(0).toolTip()
+    assert tip.startswith("S1 ↔ T1: rotated ") and " px" in tip                         # the whole pair in words, its boxes
     # the image's own note: how much of it is too flat for a copy to be confirmed
     assert "This image." in win.layerPanel.howToReadLabel.text()
     assert win.layers.shown.record["metadata"]["notes"][0][:40] in win.layerPanel.howToReadLabel.text()

@@ -260,7 +260,9 @@ class LayerPanel(QWidget):
         for k, p in enumerate(pairs, 1):
             s, t = p.get("source_bbox"), p.get("target_bbox")
             self.clonePairsList.addItem(pair_text(k, p, boxes=False, compact=True))
-            self.clonePairsList.item(k - 1).setToolTip(f"source S{k}: {box_text(s)}; target T{k}: {box_text(t)}; "
+            # the full sentence too: a narrow dock elides the row's end
+            self.clonePairsList.item(k - 1).setToolTip(f"{pair_text(k, p, boxes=False)}; source S{k}: {box_text(s)}; "
+                                                       f"target T{k}: {box_text(t)}; "
                                                        f"affine transform source → target {p.get('transform')}")
         self.clonePairsList.blockSignals(False)
         self.clonePairsList.setVisible(bool(pairs))

@@ -86,5 +86,6 @@ def flat_note(share: float, floor: float = DETAIL_FLOOR) -> str:
         return (f"No part of this image is too flat for a copy to be confirmed (fine detail at least {floor:g} grey "
                 f"levels everywhere).")
     return (f"{100 * share:.0f} % of this image (hatched in the viewer, grey in the report's mask) is too flat for a "
-            f"copy to be confirmed (fine detail below {floor:g} grey levels: smooth sky, walls, gradients, clipped "
-            f"highlights); finding no copy there is no evidence that none was made.")
+            f"copy to be confirmed by correlation (fine detail below {floor:g} grey levels: smooth sky, walls, gradients, "
+            f"clipped highlights); a copy there is found only when many keypoint matches agree on it (such a pair is "
+            f"'confirmed by equal pixel values'), so finding no copy there is no evidence that none was made.")

@@ -81,7 +81,7 @@ def pair_text(k: int, pair: dict, boxes: bool = True, compact: bool = False) -> 
         shift = np.hypot((t[0] + t[2] - s[0] - s[2]) / 2, (t[1] + t[3] - s[1] - s[3]) / 2)
         how.append(f"{shift:.0f} px apart" if compact else f"moved {shift:.0f} px")
     if pair.get("confirmed_by") == "difference":   # clones 1.4: a flat copy, confirmed by equal pixel values
-        how.append("flat: equal pixel values" if compact else "confirmed by equal pixel values (too flat to correlate)")
+        how.append("equal pixels" if compact else "confirmed by equal pixel values (too flat to correlate)")
     text = f"S{k} ↔ T{k}: {', '.join(how)}" if how else f"S{k} ↔ T{k}"
     return f"{text} (S{k} {box_text(s)}; T{k} {box_text(t)})" if boxes else text
 
