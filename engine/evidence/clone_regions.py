@@ -178,6 +178,47 @@ def grow_within(seed: np.ndarray, ok: np.ndarray) -> np.ndarray:
     return binary_fill_holes(grown)
 
 
+def compared_ends(shape, a: np.ndarray, min_distance: float) -> tuple[np.ndarray, np.ndarray]:
+    """Where the image may be compared with itself moved by a (the target end) and by a^-1 (the source
+    end): inside the frame after the move, and at least `min_distance` px from the pixel's own place,
+    since a pixel compared with itself (or its next-door neighbour) is no evidence of a copy."""
+    import cv2
+
+    h, w = shape
+    inside = np.ones((h, w), np.uint8)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+
+    def end(m, came_from):   # m moves the image onto this end; came_from maps each pixel back
+        shift = np.hypot(xx - (came_from[0, 0] * xx + came_from[0, 1] * yy + came_from[0, 2]),
+                         yy - (came_from[1, 0] * xx + came_from[1, 1] * yy + came_from[1, 2]))
+        return (cv2.warpAffine(inside, m, (w, h), flags=cv2.INTER_NEAREST) > 0) & (shift >= min_distance)
+
+    inv = cv2.invertAffineTransform(a)
+    return end(a, inv), end(inv, a)
+
+
+def local_sd(raw: np.ndarray) -> np.ndarray:
+    """Local contrast (Gaussian window, sigma 4) plus a noise allowance of 2 grey levels: the scale of
+    the difference test below."""
+    import cv2
+
+    mean = cv2.GaussianBlur(raw, (0, 0), 4.0)
+    return np.sqrt(np.maximum(cv2.GaussianBlur(raw * raw, (0, 0), 4.0) - mean * mean, 0)) + 2.0
+
+
+def equal_to_moved(raw: np.ndarray, m: np.ndarray, sd: np.ndarray, valid: np.ndarray, seeds: np.ndarray,
+                   diff_k: float, hull_margin: int) -> np.ndarray:
+    """Pixels of one end (m moves the image onto it) where the image equals its moved copy up to noise:
+    the blurred difference below diff_k x local_sd, within `hull_margin` px of the seeds' hull (sky
+    matches any sky)."""
+    import cv2
+
+    h, w = raw.shape
+    moved = cv2.warpAffine(raw, m, (w, h), flags=cv2.INTER_LINEAR)
+    return (cv2.GaussianBlur(np.abs(raw - moved), (0, 0), 2.0) < diff_k * sd) & valid \
+        & near_points(seeds, (h, w), hull_margin)
+
+
 def verify_transform(gray: np.ndarray, a: np.ndarray, src_seeds: np.ndarray, dst_seeds: np.ndarray,
                      min_distance: float, correlation: float, min_area: int, detail_sigma: float = 2.0,
                      min_var: float = 1.0, grow_low: float = 0.3, grow_reach: int = 0, diff_k: float = 0.0,
@@ -198,40 +239,24 @@ def verify_transform(gray: np.ndarray, a: np.ndarray, src_seeds: np.ndarray, dst
     # copy of themselves, the grain and texture of a copied area agree only with their original
     gray = gray - cv2.GaussianBlur(gray, (0, 0), detail_sigma)
     inv = cv2.invertAffineTransform(a)
-    inside = np.ones((h, w), np.uint8)
     moved = cv2.warpAffine(gray, a, (w, h), flags=cv2.INTER_LINEAR)
     back = cv2.warpAffine(gray, inv, (w, h), flags=cv2.INTER_LINEAR)
-    in_t = cv2.warpAffine(inside, a, (w, h), flags=cv2.INTER_NEAREST) > 0
-    in_s = cv2.warpAffine(inside, inv, (w, h), flags=cv2.INTER_NEAREST) > 0
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    # a pixel compared with itself (or its next-door neighbour) is no evidence of a copy
-    shift_t = np.hypot(xx - (inv[0, 0] * xx + inv[0, 1] * yy + inv[0, 2]),
-                       yy - (inv[1, 0] * xx + inv[1, 1] * yy + inv[1, 2]))
-    shift_s = np.hypot(xx - (a[0, 0] * xx + a[0, 1] * yy + a[0, 2]), yy - (a[1, 0] * xx + a[1, 1] * yy + a[1, 2]))
-    ncc_t = local_ncc(gray, moved, in_t & (shift_t >= min_distance), min_var=min_var)
-    ncc_s = local_ncc(gray, back, in_s & (shift_s >= min_distance), min_var=min_var)
+    valid_t, valid_s = compared_ends((h, w), a, min_distance)
+    ncc_t = local_ncc(gray, moved, valid_t, min_var=min_var)
+    ncc_s = local_ncc(gray, back, valid_s, min_var=min_var)
     dst = keep_seeded(ncc_t > correlation, dst_seeds, min_area)
     src = keep_seeded(ncc_s > correlation, src_seeds, min_area)
     if not dst.any() or not src.any():
         empty = np.zeros((h, w), bool)
         return empty, empty, ncc_s, ncc_t
-    valid_t, valid_s = in_t & (shift_t >= min_distance), in_s & (shift_s >= min_distance)
     src = grow_region(src, ncc_s, grow_low, grow_reach) & valid_s
     dst = grow_region(dst, ncc_t, grow_low, grow_reach) & valid_t
     if diff_k:
         # a copy equals its source up to noise wherever it is, flat or not, where correlation of fine
-        # detail sees nothing: grow where the moved difference is small for the local contrast, but only
-        # near the inliers (sky matches any sky)
-        mean = cv2.GaussianBlur(raw, (0, 0), 4.0)
-        sd = np.sqrt(np.maximum(cv2.GaussianBlur(raw * raw, (0, 0), 4.0) - mean * mean, 0)) + 2.0
-
-        def grown(mask, m, valid, seeds):  # one end: m moves the image onto it
-            moved = cv2.warpAffine(raw, m, (w, h), flags=cv2.INTER_LINEAR)
-            ok = (cv2.GaussianBlur(np.abs(raw - moved), (0, 0), 2.0) < diff_k * sd) & valid \
-                & near_points(seeds, (h, w), hull_margin)
-            return grow_within(mask, ok) & valid
-
-        src, dst = grown(src, inv, valid_s, src_seeds), grown(dst, a, valid_t, dst_seeds)
+        # detail sees nothing: grow where the moved difference is small for the local contrast
+        sd = local_sd(raw)
+        src = grow_within(src, equal_to_moved(raw, inv, sd, valid_s, src_seeds, diff_k, hull_margin)) & valid_s
+        dst = grow_within(dst, equal_to_moved(raw, a, sd, valid_t, dst_seeds, diff_k, hull_margin)) & valid_t
     return src, dst, ncc_s, ncc_t
 
 
@@ -293,25 +318,12 @@ def confirm_by_difference(gray: np.ndarray, a: np.ndarray, src_seeds: np.ndarray
     were copied (research/README.md, clones round 12). Returns confirm()'s tuple or None."""
     import cv2
 
-    h, w = gray.shape
-    raw = gray.astype(np.float32)
-    inv = cv2.invertAffineTransform(a)
-    mean = cv2.GaussianBlur(raw, (0, 0), 4.0)
-    sd = np.sqrt(np.maximum(cv2.GaussianBlur(raw * raw, (0, 0), 4.0) - mean * mean, 0)) + 2.0
-    inside = np.ones((h, w), np.uint8)
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-
-    def end(m, seeds):   # the pixels of one end: m moves the image onto them
-        moved = cv2.warpAffine(raw, m, (w, h), flags=cv2.INTER_LINEAR)
-        valid = cv2.warpAffine(inside, m, (w, h), flags=cv2.INTER_NEAREST) > 0
-        mi = cv2.invertAffineTransform(m)   # where each pixel's copy came from: far enough away
-        shift = np.hypot(xx - (mi[0, 0] * xx + mi[0, 1] * yy + mi[0, 2]), yy - (mi[1, 0] * xx + mi[1, 1] * yy + mi[1, 2]))
-        ok = (cv2.GaussianBlur(np.abs(raw - moved), (0, 0), 2.0) < diff_k * sd) & valid & (shift >= min_distance) \
-            & near_points(seeds, (h, w), hull_margin)
-        return keep_seeded(ok, seeds, min_area)
-
-    dst, src = end(a, dst_seeds), end(inv, src_seeds)
+    valid_t, valid_s = compared_ends(gray.shape, a, min_distance)
+    sd = local_sd(gray)
+    dst = keep_seeded(equal_to_moved(gray, a, sd, valid_t, dst_seeds, diff_k, hull_margin), dst_seeds, min_area)
+    src = keep_seeded(equal_to_moved(gray, cv2.invertAffineTransform(a), sd, valid_s, src_seeds, diff_k, hull_margin),
+                      src_seeds, min_area)
     if not dst.any() or not src.any():
         return None
-    level = np.full((h, w), FLAT_LEVEL, np.float32)
+    level = np.full(gray.shape, FLAT_LEVEL, np.float32)
     return src, dst, level, level, FLAT_LEVEL

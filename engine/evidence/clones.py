@@ -29,7 +29,7 @@ HOW_TO_READ = ("Bright = this area is a copy of another area of the same image, 
                "of a pair are marked, and which one is the copy cannot be told from the pixels alone. With the "
                "fill stage, areas made of many small unrotated copies (an object removed by exemplar inpainting) "
                "are marked too, with the places they were copied from; they are listed as fills, without pairs. A pair "
-               "'confirmed by pixel values' lies on content too flat to correlate (sky, walls): many keypoint "
+               "'confirmed by equal pixel values' lies on content too flat to correlate (sky, walls): many keypoint "
                "matches agree on one undistorted move and the two areas are equal up to noise; it is drawn at 0.6.")
 SCORE_MEANING = "strength of the strongest confirmed copy, 0 when none"
 LIMITS = ("Repetitive content (windows, tiles, leaves, sky, water) can match itself; `keypoints` drops a pair whose "
