@@ -140,7 +140,7 @@ def detect_r4(src, max_side=2048, ratio=0.6, knn=10, min_distance=20, ransac_px=
             ok = confirm(g32, a, a_in, b_in, min_distance, correlation, min_area, grow_low, grow_reach)
             if ok is None:
                 continue
-            srcm, tgt, ncc_s, ncc_t, st = ok
+            srcm, tgt, ncc_s, ncc_t, st = ok[:5]
             prob = paint(paint(prob, tgt, ncc_t, st), srcm, ncc_s, st)
             n_pairs += 1
         n_matches = len(pairs)

@@ -98,6 +98,25 @@ def clones_case(angle: float = 20.0, flat_core: int = 0):
     return encode(out, "PNG"), ".png", src | tgt, src, tgt
 
 
+def near_copy_case(angle: float = 20.0):
+    """A disc of radius 40 of the coffee photo copied only 50 px to the right, rotated by `angle` degrees,
+    so that the copy covers a quarter of its own source; PNG. Returns (bytes, suffix, union of source
+    and target)."""
+    import cv2
+
+    base = scene("coffee", (256, 384))
+    h, w = base.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w]
+    cy, cx, r, dx = 150, 90, 40, 50
+    src = (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
+    tgt = (yy - cy) ** 2 + (xx - cx - dx) ** 2 <= r * r
+    rot = cv2.getRotationMatrix2D((float(cx), float(cy)), angle, 1.0)
+    rot[0, 2] += dx
+    out = base.copy()
+    out[tgt] = cv2.warpAffine(base, rot, (w, h), flags=cv2.INTER_LINEAR)[tgt]
+    return encode(out, "PNG"), ".png", src | tgt
+
+
 def low_texture_copy_case(seed: int = 1):
     """A sky-like view (smooth gradient, grain of 2 grey levels) with a disc of radius 50 copied 240 px
     to the right, rotated 15 degrees; JPEG q90. Too little contrast for 1.2's keypoints.

@@ -322,6 +322,20 @@ def test_clones_do_not_report_a_checkerboard_as_a_copy(tmp_path):
     assert res.metadata["details"]["pairs"] == [] and _flag(res).mean() < 0.01
 
 
+def test_clones_find_a_copy_pasted_over_part_of_its_own_source(tmp_path):
+    # clones 1.5: the copy overwrote a quarter of its source, so what still matches is disjoint from it
+    # until growth makes the two areas meet; 1.4 measured the overlap after growth and dropped the pair
+    # as a repeating pattern (research/README.md, clones round 13)
+    case = ec.near_copy_case()
+    old, both = _run(tmp_path, case, "clones", overlap_on="grown", max_overlap=0.1)
+    assert old.metadata["details"]["pairs"] == []
+    res, _ = _run(tmp_path, case, "clones")
+    assert len(res.metadata["details"]["pairs"]) == 1 and ec.iou(_flag(res), both) >= 0.7
+    assert res.metadata["parameters"]["overlap_on"] == "core"
+    with pytest.raises(EvidenceError, match="overlap_on must be 'core' or 'grown'"):
+        _run(tmp_path, case, "clones", overlap_on="after")
+
+
 def test_clones_dedupe_option_still_finds_a_rotated_copy(tmp_path):
     data, suffix, both, src, tgt = ec.clones_case(angle=20.0)
     res, _ = _run(tmp_path, (data, suffix, both), "clones", dedupe=True)

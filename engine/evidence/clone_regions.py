@@ -1,7 +1,21 @@
 """Shared by both clone detectors: working scale, clean-up of a detection mask, clone pairs as data."""
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
+
+
+class Confirmed(NamedTuple):
+    """A clone hypothesis the dense check confirmed: its source and target areas (grown), the local
+    correlation at each end, the weaker end's strength, and how much the two areas overlapped before
+    any growth (the repeat guard's measure: research/README.md, clones round 13)."""
+    src: np.ndarray
+    dst: np.ndarray
+    ncc_s: np.ndarray
+    ncc_t: np.ndarray
+    strength: float
+    core_overlap: float
 
 
 def working_gray(rgb: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
@@ -230,7 +244,8 @@ def verify_transform(gray: np.ndarray, a: np.ndarray, src_seeds: np.ndarray, dst
     matching', IEEE TIFS 5(4), 2010. With `diff_k` > 0 (clones 1.3) the confirmed areas also grow
     over pixels where the image and its moved copy differ by less than diff_k times the local
     contrast, within `hull_margin` px of the inliers' hull. Returns (source mask, target mask,
-    source NCC, target NCC); empty masks if the hypothesis is not confirmed."""
+    source NCC, target NCC, overlap of the two areas before growth); empty masks if the hypothesis is
+    not confirmed."""
     import cv2
 
     h, w = gray.shape
@@ -248,7 +263,10 @@ def verify_transform(gray: np.ndarray, a: np.ndarray, src_seeds: np.ndarray, dst
     src = keep_seeded(ncc_s > correlation, src_seeds, min_area)
     if not dst.any() or not src.any():
         empty = np.zeros((h, w), bool)
-        return empty, empty, ncc_s, ncc_t
+        return empty, empty, ncc_s, ncc_t, 0.0
+    # before growth: a copy over part of its own source overwrote that part, so what still matches is
+    # disjoint from the copy; a repeating pattern's two ends overlap already here
+    core = overlap(src, dst)
     src = grow_region(src, ncc_s, grow_low, grow_reach) & valid_s
     dst = grow_region(dst, ncc_t, grow_low, grow_reach) & valid_t
     if diff_k:
@@ -257,7 +275,7 @@ def verify_transform(gray: np.ndarray, a: np.ndarray, src_seeds: np.ndarray, dst
         sd = local_sd(raw)
         src = grow_within(src, equal_to_moved(raw, inv, sd, valid_s, src_seeds, diff_k, hull_margin)) & valid_s
         dst = grow_within(dst, equal_to_moved(raw, a, sd, valid_t, dst_seeds, diff_k, hull_margin)) & valid_t
-    return src, dst, ncc_s, ncc_t
+    return src, dst, ncc_s, ncc_t, core
 
 
 def strength(ncc: np.ndarray, mask: np.ndarray, correlation: float) -> float:
@@ -296,14 +314,15 @@ def plausible(a: np.ndarray) -> bool:
 def confirm(gray: np.ndarray, a: np.ndarray, src_seeds: np.ndarray, dst_seeds: np.ndarray, min_distance: float,
             correlation: float, min_area: int, grow_low: float, grow_reach: int, diff_k: float = 0.0,
             hull_margin: int = 32):
-    """Verify hypothesis a densely. Returns (source mask, target mask, source NCC, target NCC, strength),
-    strength being the weaker end's mean correlation, or None if unconfirmed."""
-    srcm, tgt, ncc_s, ncc_t = verify_transform(gray, a, src_seeds, dst_seeds, min_distance, correlation, min_area,
+    """Verify hypothesis a densely. Returns a Confirmed (strength: the weaker end's mean correlation), or
+    None if unconfirmed."""
+    srcm, tgt, ncc_s, ncc_t, core = verify_transform(gray, a, src_seeds, dst_seeds, min_distance, correlation, min_area,
                                                grow_low=grow_low, grow_reach=grow_reach, diff_k=diff_k,
                                                hull_margin=hull_margin)
     if not tgt.any():
         return None
-    return srcm, tgt, ncc_s, ncc_t, min(strength(ncc_t, tgt, correlation), strength(ncc_s, srcm, correlation))
+    return Confirmed(srcm, tgt, ncc_s, ncc_t, min(strength(ncc_t, tgt, correlation), strength(ncc_s, srcm, correlation)),
+                     core)
 
 
 FLAT_LEVEL = 0.6   # the map over a pair confirmed by difference: above the default threshold, below most correlations
@@ -315,7 +334,8 @@ def confirm_by_difference(gray: np.ndarray, a: np.ndarray, src_seeds: np.ndarray
     the correlation of fine detail (below its variance floor the correlation is undefined, not low).
     Only for hypotheses that many isotropic keypoint matches support (clones_keypoints, `flat_inliers`):
     on flat content those keypoints come from noise and grain, which match at random unless the pixels
-    were copied (research/README.md, clones round 12). Returns confirm()'s tuple or None."""
+    were copied (research/README.md, clones round 12). Returns a Confirmed (its areas are not grown, so
+    core_overlap is their overlap) or None."""
     import cv2
 
     valid_t, valid_s = compared_ends(gray.shape, a, min_distance)
@@ -326,4 +346,4 @@ def confirm_by_difference(gray: np.ndarray, a: np.ndarray, src_seeds: np.ndarray
     if not dst.any() or not src.any():
         return None
     level = np.full(gray.shape, FLAT_LEVEL, np.float32)
-    return src, dst, level, level, FLAT_LEVEL
+    return Confirmed(src, dst, level, level, FLAT_LEVEL, overlap(src, dst))

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from .base import EvidenceInput, LayerOutput
 
-VERSION = "1.4"   # 1.4: flat copies confirmed by pixel values when many isotropic matches support them; 1.3: low-texture keypoints under 2048 px, difference growth, anisotropy and overlap guards; 1.2: keypoint matching seeded (the same finding on every run), dedupe option; 1.1: grown areas, fill stage
+VERSION = "1.5"   # 1.5: the overlap guard measured before growth (copies over part of their own source kept); 1.4: flat copies confirmed by pixel values when many isotropic matches support them; 1.3: low-texture keypoints under 2048 px, difference growth, anisotropy and overlap guards; 1.2: keypoint matching seeded (the same finding on every run), dedupe option; 1.1: grown areas, fill stage
 TITLE = "Copy-move"
 REFERENCE = ("D. Cozzolino, G. Poggi, L. Verdoliva, 'Efficient dense-field copy-move forgery detection', IEEE Trans. "
              "Inf. Forensics Security 10(11), 2015; I. Amerini et al., 'A SIFT-based forensic method for copy-move "
@@ -33,8 +33,9 @@ HOW_TO_READ = ("Bright = this area is a copy of another area of the same image, 
                "matches agree on one undistorted move and the two areas are equal up to noise; it is drawn at 0.6.")
 SCORE_MEANING = "strength of the strongest confirmed copy, 0 when none"
 LIMITS = ("Repetitive content (windows, tiles, leaves, sky, water) can match itself; `keypoints` drops a pair whose "
-          "source and target overlap by more than max_overlap (a repeating pattern), and so also misses a copy pasted "
-          "over part of its own original, and a pair whose map stretches unevenly (max_aniso); a perfectly tiled "
+          "source and target overlap by more than max_overlap as the dense check first confirms them (a repeating "
+          "pattern; a copy pasted over part of its own original is kept, but only the part of the original it left "
+          "uncovered can be marked), and a pair whose map stretches unevenly (max_aniso); a perfectly tiled "
           "texture can still match itself across abutting halves; regions smaller than about "
           "min_area pixels at the working scale, strong scaling (beyond about 0.7-1.4), heavy blur or noise on the copy, "
           "and copies of flat content are mostly missed: in tests no copy whose fine detail was below about 0.8 grey levels "

@@ -139,7 +139,7 @@ def detect(src: EvidenceInput, max_side: int = 768, radius: int = 8, min_distanc
                      grow_low, grow_reach)
         if ok is None:
             continue
-        srcm, tgt, ncc_s, ncc_t, st = ok
+        srcm, tgt, ncc_s, ncc_t, st, _ = ok
         covered |= srcm | tgt
         prob = paint(paint(prob, tgt, ncc_t, st), srcm, ncc_s, st)
         pairs.append(pair_record("dense", srcm, tgt, a, scale, seed_pixels=int(len(ys)), correlation=round(st, 4)))

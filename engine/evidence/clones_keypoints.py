@@ -24,6 +24,11 @@ Clones 1.4 (research/README.md, clones round 12): a hypothesis with at least `fl
 anisotropy of at most `flat_aniso` that the dense check refuses (a copy too flat for the correlation of
 fine detail) is confirmed where the image equals its moved copy up to noise; such pairs are recorded
 with `confirmed_by: "difference"` and drawn at 0.6 (`flat_inliers=0`: 1.3).
+Clones 1.5 (research/README.md, clones round 13): the overlap guard measures the two areas as the dense
+check first confirms them, before growth (`overlap_on="core"`, above `max_overlap` 0.05). A copy pasted
+over part of its own source overwrote that part, so what still matches is disjoint from the copy until
+growth makes them meet; a repeating pattern's two ends overlap from the start (`overlap_on="grown"` with
+`max_overlap=0.1`: 1.4).
 """
 from __future__ import annotations
 
@@ -163,11 +168,14 @@ def detect(src: EvidenceInput, max_side: int = 2048, ratio: float = 0.6, knn: in
            fill_area: int = 1000, dedupe: bool = False, seed: int = 0, low_texture: bool = True,
            enlarge_side: int = 2048, low_contrast: float = 0.002, low_max_keypoints: int = 30000,
            diff_k: float = 0.5, hull_margin: int = 32, max_aniso: float = 1.15,
-           max_overlap: float | None = 0.1, flat_inliers: int = 20, flat_aniso: float = 1.05) -> LayerOutput:
-    """Clones 1.4 by default; 1.3 with flat_inliers=0; 1.2 with low_texture=False, diff_k=0, max_aniso=0,
-    max_overlap=None, flat_inliers=0."""
+           max_overlap: float | None = 0.05, flat_inliers: int = 20, flat_aniso: float = 1.05,
+           overlap_on: str = "core") -> LayerOutput:
+    """Clones 1.5 by default; 1.4 with overlap_on="grown", max_overlap=0.1; 1.3 also with flat_inliers=0;
+    1.2 with low_texture=False, diff_k=0, max_aniso=0, max_overlap=None, flat_inliers=0."""
     import cv2
 
+    if overlap_on not in ("core", "grown"):
+        raise ValueError(f"overlap_on must be 'core' or 'grown', found {overlap_on!r}")
     t0 = time.perf_counter()
     gray, scale = working_gray(src.rgb, max_side)
     # low-texture keypoints only where the working image is enlarged: on a photo of enlarge_side px or
@@ -193,7 +201,7 @@ def detect(src: EvidenceInput, max_side: int = 2048, ratio: float = 0.6, knn: in
               "low_texture": bool(low_texture), "enlarge_side": int(enlarge_side), "low_contrast": float(low_contrast),
               "low_max_keypoints": int(low_max_keypoints), "low_texture_used": low, "diff_k": float(diff_k),
               "hull_margin": int(hull_margin), "max_aniso": float(max_aniso),
-              "max_overlap": None if max_overlap is None else float(max_overlap),
+              "max_overlap": None if max_overlap is None else float(max_overlap), "overlap_on": overlap_on,
               "flat_inliers": int(flat_inliers), "flat_aniso": float(flat_aniso)}
     prob = np.zeros(gray.shape, np.float32)
     pairs_out: list[dict] = []
@@ -214,8 +222,10 @@ def detect(src: EvidenceInput, max_side: int = 2048, ratio: float = 0.6, knn: in
             how = "difference"
         if ok is None:
             continue
-        srcm, tgt, ncc_s, ncc_t, st = ok
-        if max_overlap is not None and overlap(srcm, tgt) > max_overlap:   # a pattern repeating, not a copy
+        srcm, tgt, ncc_s, ncc_t, st, core = ok
+        # a pattern repeating, not a copy: its two ends overlap before any growth (a copy over its own source
+        # overwrote what would overlap)
+        if max_overlap is not None and (core if overlap_on == "core" else overlap(srcm, tgt)) > max_overlap:
             continue
         prob = paint(paint(prob, tgt, ncc_t, st), srcm, ncc_s, st)
         pairs_out.append(pair_record("keypoints", srcm, tgt, a, scale, matches=len(a_in),
