@@ -77,7 +77,10 @@ def pick_region(host: np.ndarray, rng: np.random.Generator, area: tuple[float, f
     return min(cands, key=lambda m: float(tex[m].mean()) if m.any() else 1e9)
 
 
-STRESS = {"area": (0.02, 0.10), "feather": (0.0, 2.5), "overlap": 0.05, "near": False}   # round 8 stress sets
+STRESS = {"area": (0.02, 0.10), "feather": (0.0, 2.5), "overlap": 0.05, "near": False,   # round 8 stress sets
+          "interp": "linear", "resize_interp": "area"}                                   # round 14 stress sets
+INTERP = {"nearest": cv2.INTER_NEAREST, "linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC,
+          "lanczos": cv2.INTER_LANCZOS4, "area": cv2.INTER_AREA}
 
 
 def copy_move(host: np.ndarray, rng: np.random.Generator, flat: bool = False):
@@ -109,7 +112,7 @@ def copy_move(host: np.ndarray, rng: np.random.Generator, flat: bool = False):
     if not fits:
         return None
     a, tgt = min(fits, key=lambda f: float(tex[f[1]].mean())) if flat else fits[0]
-    moved = cv2.warpAffine(host, a, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    moved = cv2.warpAffine(host, a, (w, h), flags=INTERP[STRESS["interp"]], borderMode=cv2.BORDER_REFLECT)
     alpha = inward_alpha(tgt, float(rng.uniform(*STRESS["feather"])))[..., None]
     out = (alpha * moved + (1 - alpha) * host).round().astype(np.uint8)
     return out, tgt, src
@@ -130,7 +133,7 @@ def finish(img: np.ndarray, masks: list, rng: np.random.Generator):
     if rng.random() < 1 / 3:
         h, w = img.shape[:2]
         nw, nh = round(w * 0.75), round(h * 0.75)
-        img = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_AREA)
+        img = cv2.resize(img, (nw, nh), interpolation=INTERP[STRESS["resize_interp"]])
         masks = [None if m is None else cv2.resize(m.astype(np.uint8), (nw, nh), interpolation=cv2.INTER_NEAREST)
                  .astype(bool) for m in masks]
         post["resize"] = 0.75
@@ -155,8 +158,12 @@ def main() -> int:
     p.add_argument("--overlap", type=float, default=0.05, help="round 8 stress: most of the copy over its source")
     p.add_argument("--no-removal", action="store_true", help="copy-moves (and --authentic) only")
     p.add_argument("--near", action="store_true", help="round 8 stress: the copy lands within 1.6 radii of its source")
+    p.add_argument("--interp", default="linear", choices=["nearest", "linear", "cubic", "lanczos"],
+                   help="round 14 stress: the copy's rotation and rescaling kernel")
+    p.add_argument("--resize-interp", default="area", choices=["nearest", "linear", "cubic", "lanczos", "area"],
+                   help="round 14 stress: the kernel of the 0.75 downscale of one image in three")
     a = p.parse_args()
-    STRESS.update(area=tuple(map(float, a.area.split(","))), feather=tuple(map(float, a.feather.split(","))),
+    STRESS.update(interp=a.interp, resize_interp=a.resize_interp, area=tuple(map(float, a.area.split(","))), feather=tuple(map(float, a.feather.split(","))),
                   overlap=a.overlap, near=a.near)
     rng = np.random.default_rng(a.seed)
     photos = sorted(q for q in Path(a.photos).iterdir() if q.suffix.lower() in (".jpg", ".png"))
