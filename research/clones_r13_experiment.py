@@ -17,16 +17,15 @@ Both patch `engine.evidence` at run time (research only; the product is unchange
 """
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 import engine.evidence.clone_regions as cr
 import engine.evidence.clones_keypoints as ck
 from engine import evidence
+from clones_scoring import entries, score, summary  # noqa: E402  (research/ is the script folder)
 
 STATE = {"seeds": [], "log": [], "so": None, "differ": 0}
 _keep_seeded, _overlap = cr.keep_seeded, ck.overlap
@@ -53,10 +52,6 @@ def _guard(src_mask, dst_mask):
 cr.keep_seeded, ck.overlap = _recording_keep_seeded, _guard
 
 
-def entries(folder: Path, kinds: tuple[str, ...]) -> list[dict]:
-    return [e for e in json.loads((folder / "manifest.json").read_text()) if e["kind"] in kinds]
-
-
 def run_map(path: Path) -> np.ndarray:
     return evidence.run("clones", str(path)).probability
 
@@ -69,17 +64,6 @@ def cmd_pairs(folders: list[Path]) -> None:
             for grown, seed in STATE["log"]:
                 print(f"{folder.name}/{Path(e['image']).name} overlap grown {grown:.2f} before growth {seed:.2f}"
                       + ("  DROPPED by 1.4" if grown > 0.1 else ""), flush=True)
-
-
-def score(prob: np.ndarray, folder: Path, e: dict) -> float:
-    flag = prob > 0.5
-    if e["kind"] == "authentic":
-        return float(flag.mean() > 0.01)
-    gt = np.asarray(Image.open(folder / e["mask"])) > 0
-    if e.get("source_mask"):
-        gt |= np.asarray(Image.open(folder / e["source_mask"])) > 0
-    union = (flag | gt).sum()
-    return float((flag & gt).sum() / union) if union else 0.0
 
 
 def cmd_score(x: float, folders: list[Path]) -> None:
@@ -97,14 +81,7 @@ def cmd_score(x: float, folders: list[Path]) -> None:
                       f"1.4 {base:.3f} -> SO {cand:.3f}", flush=True)
             res[e["kind"]][0].append(base)
             res[e["kind"]][1].append(cand)
-        cm, au = res["copymove"], res["authentic"]
-        line = f"{folder.name}:"
-        if cm[0]:
-            line += (f" copymove IoU 1.4 {100 * np.mean(cm[0]):.1f} -> SO {100 * np.mean(cm[1]):.1f}, found "
-                     f"{sum(v > 0.1 for v in cm[0])} -> {sum(v > 0.1 for v in cm[1])} of {len(cm[0])}")
-        if au[0]:
-            line += f"; untouched flagged 1.4 {int(sum(au[0]))} -> SO {int(sum(au[1]))} of {len(au[0])}"
-        print(line, flush=True)
+        print(summary(folder.name, res, "1.4", "SO"), flush=True)
 
 
 if __name__ == "__main__":

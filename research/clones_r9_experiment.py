@@ -12,16 +12,15 @@ Both patch `engine.evidence.clones_keypoints` at run time (research only; the pr
 """
 from __future__ import annotations
 
-import json
 import math
 import sys
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 import engine.evidence.clones_keypoints as ck
 from engine import evidence
+from clones_scoring import entries, score  # noqa: E402  (research/ is the script folder)
 
 STATE = {"a": None, "log": [], "gor": None, "kept": 0}
 _aniso, _overlap = ck.anisotropy, ck.overlap
@@ -49,10 +48,6 @@ def _guard(src_mask, dst_mask):
 ck.anisotropy, ck.overlap = _anisotropy, _guard
 
 
-def entries(folder: Path, kinds: tuple[str, ...]) -> list[dict]:
-    return [e for e in json.loads((folder / "manifest.json").read_text()) if e["kind"] in kinds]
-
-
 def run_map(path: Path) -> np.ndarray:
     return evidence.run("clones", str(path)).probability
 
@@ -65,17 +60,6 @@ def cmd_pairs(folders: list[Path]) -> None:
             for v, rot, sc in STATE["log"]:
                 print(f"{folder.name}/{Path(e['image']).name} overlap {v:.2f} rotation {rot:7.2f} scale {sc:.3f}"
                       + ("  DROPPED by 1.3" if v > 0.1 else ""))
-
-
-def score(prob: np.ndarray, folder: Path, e: dict) -> float:
-    flag = prob > 0.5
-    if e["kind"] == "authentic":
-        return float(flag.mean() > 0.01)
-    gt = np.asarray(Image.open(folder / e["mask"])) > 0
-    if e.get("source_mask"):
-        gt |= np.asarray(Image.open(folder / e["source_mask"])) > 0
-    union = (flag | gt).sum()
-    return float((flag & gt).sum() / union) if union else 0.0
 
 
 def cmd_score(r: float, s: float, folders: list[Path]) -> None:

@@ -336,6 +336,23 @@ def test_clones_find_a_copy_pasted_over_part_of_its_own_source(tmp_path):
         _run(tmp_path, case, "clones", overlap_on="after")
 
 
+def test_clones_dense_drops_pairs_that_stretch_unevenly(tmp_path):
+    # clones 1.6: dense applies keypoints' repeat guards (research/README.md, clones rounds 15-16); on this
+    # photo 1.5's dense also confirmed a chance pair on the cat whose map stretches by 1.25
+    from engine.evidence.clone_regions import anisotropy
+
+    data, suffix, both, src, tgt = ec.clones_case(angle=20.0)
+    old, _ = _run(tmp_path, (data, suffix, both), "clones", method="dense", max_aniso=0, max_overlap=None)
+    res, _ = _run(tmp_path, (data, suffix, both), "clones", method="dense")
+
+    def stretch(r):
+        return [anisotropy(np.array(p["transform"])) for p in r.metadata["details"]["pairs"]]
+
+    assert max(stretch(old)) > 1.15 and max(stretch(res)) <= 1.15
+    assert res.metadata["parameters"]["max_aniso"] == 1.15 and res.metadata["parameters"]["max_overlap"] == 0.05
+    assert ec.iou(_flag(res), both) >= ec.iou(_flag(old), both) and ec.iou(_flag(res), both) >= 0.6
+
+
 def test_clones_dedupe_option_still_finds_a_rotated_copy(tmp_path):
     data, suffix, both, src, tgt = ec.clones_case(angle=20.0)
     res, _ = _run(tmp_path, (data, suffix, both), "clones", dedupe=True)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from .base import EvidenceInput, LayerOutput
 
-VERSION = "1.5"   # 1.5: the overlap guard measured before growth (copies over part of their own source kept); 1.4: flat copies confirmed by pixel values when many isotropic matches support them; 1.3: low-texture keypoints under 2048 px, difference growth, anisotropy and overlap guards; 1.2: keypoint matching seeded (the same finding on every run), dedupe option; 1.1: grown areas, fill stage
+VERSION = "1.6"   # 1.6: dense drops pairs by the same two repeat guards as keypoints; 1.5: the overlap guard measured before growth (copies over part of their own source kept); 1.4: flat copies confirmed by pixel values when many isotropic matches support them; 1.3: low-texture keypoints under 2048 px, difference growth, anisotropy and overlap guards; 1.2: keypoint matching seeded (the same finding on every run), dedupe option; 1.1: grown areas, fill stage
 TITLE = "Copy-move"
 REFERENCE = ("D. Cozzolino, G. Poggi, L. Verdoliva, 'Efficient dense-field copy-move forgery detection', IEEE Trans. "
              "Inf. Forensics Security 10(11), 2015; I. Amerini et al., 'A SIFT-based forensic method for copy-move "
@@ -32,7 +32,7 @@ HOW_TO_READ = ("Bright = this area is a copy of another area of the same image, 
                "'confirmed by equal pixel values' lies on content too flat to correlate (sky, walls): many keypoint "
                "matches agree on one undistorted move and the two areas are equal up to noise; it is drawn at 0.6.")
 SCORE_MEANING = "strength of the strongest confirmed copy, 0 when none"
-LIMITS = ("Repetitive content (windows, tiles, leaves, sky, water) can match itself; `keypoints` drops a pair whose "
+LIMITS = ("Repetitive content (windows, tiles, leaves, sky, water) can match itself; both methods drop a pair whose "
           "source and target overlap by more than max_overlap as the dense check first confirms them (a repeating "
           "pattern; a copy pasted over part of its own original is kept, but only the part of the original it left "
           "uncovered can be marked), and a pair whose map stretches unevenly (max_aniso); a perfectly tiled "

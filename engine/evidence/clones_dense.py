@@ -14,6 +14,10 @@
    affine there (small residual), a chance match does not. Pixels with a small residual in areas of
    at least `min_area` pixels are detections; each detection's match (p + d(p)) is marked too, so
    source and target are both found.
+
+Clones 1.6 (research/README.md, clones round 15): the keypoints method's two guards against genuine repeats
+apply here too: a pair whose map stretches unevenly (`max_aniso`) or whose source and target overlap before
+growth (`max_overlap`) is dropped (`max_aniso=0, max_overlap=None`: 1.5's `dense`).
 """
 from __future__ import annotations
 
@@ -25,7 +29,7 @@ import numpy as np
 from .base import EvidenceInput, LayerOutput
 from .clone_fill import detect_fills
 from .clone_coverage import coverage
-from .clone_regions import confirm, paint, pair_record, plausible, to_full, working_gray
+from .clone_regions import anisotropy, confirm, paint, pair_record, plausible, to_full, working_gray
 from .offset_field import OffsetField
 
 ORDERS = [(n, m) for n in range(6) for m in range(n + 1) if (n - m) % 2 == 0]
@@ -94,7 +98,8 @@ def detect(src: EvidenceInput, max_side: int = 768, radius: int = 8, min_distanc
            median: int = 5, fit_window: int = 7, max_fit_error: float = 1.0, min_seed: int = 30,
            max_hypotheses: int = 12, correlation: float = 0.6, min_area: int = 300, seed: int = 0,
            grow_low: float = 0.3, grow_reach: int = 16, fill: bool = True, fill_side: int = 1024,
-           fill_density: float = 0.4, fill_area: int = 1000) -> LayerOutput:
+           fill_density: float = 0.4, fill_area: int = 1000, max_aniso: float = 1.15,
+           max_overlap: float | None = 0.05) -> LayerOutput:
     import cv2
 
     t0 = time.perf_counter()
@@ -133,13 +138,15 @@ def detect(src: EvidenceInput, max_side: int = 768, radius: int = 8, min_distanc
         design = np.column_stack([xs, ys, np.ones_like(xs)]).astype(np.float64)
         coef, *_ = np.linalg.lstsq(design, np.column_stack([tx, ty]).astype(np.float64), rcond=None)
         a = coef.T                         # this seed area (source) -> where it matched (target)
-        if not plausible(a):
+        if not plausible(a) or (max_aniso and anisotropy(a) > max_aniso):   # copies move, rotate and scale uniformly
             continue
         ok = confirm(g, a, np.column_stack([xs, ys]), np.column_stack([tx, ty]), min_distance, correlation, min_area,
                      grow_low, grow_reach)
         if ok is None:
             continue
-        srcm, tgt, ncc_s, ncc_t, st, _ = ok
+        srcm, tgt, ncc_s, ncc_t, st, core = ok
+        if max_overlap is not None and core > max_overlap:   # a pattern repeating: its ends overlap before growth
+            continue
         covered |= srcm | tgt
         prob = paint(paint(prob, tgt, ncc_t, st), srcm, ncc_s, st)
         pairs.append(pair_record("dense", srcm, tgt, a, scale, seed_pixels=int(len(ys)), correlation=round(st, 4)))
@@ -155,7 +162,8 @@ def detect(src: EvidenceInput, max_side: int = 768, radius: int = 8, min_distanc
               "iterations": int(iterations), "median": int(median), "fit_window": int(fit_window),
               "max_fit_error": float(max_fit_error), "min_seed": int(min_seed), "max_hypotheses": int(max_hypotheses),
               "correlation": float(correlation), "min_area": int(min_area), "seed": int(seed),
-              "grow_low": float(grow_low), "grow_reach": int(grow_reach), "fill": bool(fill), **fparams}
+              "grow_low": float(grow_low), "grow_reach": int(grow_reach), "max_aniso": float(max_aniso),
+              "max_overlap": None if max_overlap is None else float(max_overlap), "fill": bool(fill), **fparams}
     cover, notes = coverage(g)
     return LayerOutput(map=full, score=float(full.max()), parameters=params,
                        details={"pairs": pairs, "fills": fills, "seed_areas": int(n - 1), "hypotheses_tried": tried,
