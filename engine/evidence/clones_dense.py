@@ -15,7 +15,7 @@
    at least `min_area` pixels are detections; each detection's match (p + d(p)) is marked too, so
    source and target are both found.
 
-Clones 1.6 (research/README.md, clones round 15): the keypoints method's two guards against genuine repeats
+Clones 1.6 (research/README.md, clones rounds 15-16): the keypoints method's two guards against genuine repeats
 apply here too: a pair whose map stretches unevenly (`max_aniso`) or whose source and target overlap before
 growth (`max_overlap`) is dropped (`max_aniso=0, max_overlap=None`: 1.5's `dense`).
 """

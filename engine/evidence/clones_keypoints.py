@@ -24,6 +24,7 @@ Clones 1.4 (research/README.md, clones round 12): a hypothesis with at least `fl
 anisotropy of at most `flat_aniso` that the dense check refuses (a copy too flat for the correlation of
 fine detail) is confirmed where the image equals its moved copy up to noise; such pairs are recorded
 with `confirmed_by: "difference"` and drawn at 0.6 (`flat_inliers=0`: 1.3).
+
 Clones 1.5 (research/README.md, clones round 13): the overlap guard measures the two areas as the dense
 check first confirms them, before growth (`overlap_on="core"`, above `max_overlap` 0.05). A copy pasted
 over part of its own source overwrote that part, so what still matches is disjoint from the copy until
