@@ -338,7 +338,7 @@ def test_clones_find_a_copy_pasted_over_part_of_its_own_source(tmp_path):
 
 def test_clones_dense_drops_pairs_that_stretch_unevenly(tmp_path):
     # clones 1.6: dense applies keypoints' repeat guards (research/README.md, clones rounds 15-16); on this
-    # photo 1.5's dense also confirmed a chance pair on the cat whose map stretches by 1.25
+    # photo 1.5's dense also confirmed a chance pair whose map stretches by 1.25
     from engine.evidence.clone_regions import anisotropy
 
     data, suffix, both, src, tgt = ec.clones_case(angle=20.0)
