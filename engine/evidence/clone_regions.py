@@ -305,6 +305,22 @@ def overlap(src_mask: np.ndarray, dst_mask: np.ndarray) -> float:
     return float((src_mask & dst_mask).sum()) / small if small else 0.0
 
 
+def stretches(a: np.ndarray, max_aniso: float) -> bool:
+    """The repeat guard on a map (both methods): copies move, rotate and scale uniformly, so a map whose
+    anisotropy is above `max_aniso` (0: off) is a fit to unrelated points or to a foreshortened pattern."""
+    return bool(max_aniso) and anisotropy(a) > max_aniso
+
+
+def runs_into_itself(ok: Confirmed, max_overlap: float | None, on: str = "core") -> bool:
+    """The repeat guard on a confirmed pair's areas (both methods; None: off): a pattern matching itself over
+    a region wider than the map's step has ends that overlap before any growth, while a copy over part
+    of its own source overwrote what would overlap (clones round 13). on="grown": 1.4's measure, after
+    growth."""
+    if max_overlap is None:
+        return False
+    return (ok.core_overlap if on == "core" else overlap(ok.src, ok.dst)) > max_overlap
+
+
 def plausible(a: np.ndarray) -> bool:
     """An affine map that a copy-move could be: no collapse, no mirror-free extreme scaling."""
     det = float(np.linalg.det(np.asarray(a)[:, :2]))
@@ -321,8 +337,8 @@ def confirm(gray: np.ndarray, a: np.ndarray, src_seeds: np.ndarray, dst_seeds: n
                                                hull_margin=hull_margin)
     if not tgt.any():
         return None
-    return Confirmed(srcm, tgt, ncc_s, ncc_t, min(strength(ncc_t, tgt, correlation), strength(ncc_s, srcm, correlation)),
-                     core)
+    weaker = min(strength(ncc_t, tgt, correlation), strength(ncc_s, srcm, correlation))
+    return Confirmed(srcm, tgt, ncc_s, ncc_t, weaker, core)
 
 
 FLAT_LEVEL = 0.6   # the map over a pair confirmed by difference: above the default threshold, below most correlations

@@ -29,7 +29,7 @@ import numpy as np
 from .base import EvidenceInput, LayerOutput
 from .clone_fill import detect_fills
 from .clone_coverage import coverage
-from .clone_regions import anisotropy, confirm, paint, pair_record, plausible, to_full, working_gray
+from .clone_regions import confirm, paint, pair_record, plausible, runs_into_itself, stretches, to_full, working_gray
 from .offset_field import OffsetField
 
 ORDERS = [(n, m) for n in range(6) for m in range(n + 1) if (n - m) % 2 == 0]
@@ -138,15 +138,15 @@ def detect(src: EvidenceInput, max_side: int = 768, radius: int = 8, min_distanc
         design = np.column_stack([xs, ys, np.ones_like(xs)]).astype(np.float64)
         coef, *_ = np.linalg.lstsq(design, np.column_stack([tx, ty]).astype(np.float64), rcond=None)
         a = coef.T                         # this seed area (source) -> where it matched (target)
-        if not plausible(a) or (max_aniso and anisotropy(a) > max_aniso):   # copies move, rotate and scale uniformly
+        if not plausible(a) or stretches(a, max_aniso):
             continue
         ok = confirm(g, a, np.column_stack([xs, ys]), np.column_stack([tx, ty]), min_distance, correlation, min_area,
                      grow_low, grow_reach)
         if ok is None:
             continue
-        srcm, tgt, ncc_s, ncc_t, st, core = ok
-        if max_overlap is not None and core > max_overlap:   # a pattern repeating: its ends overlap before growth
+        if runs_into_itself(ok, max_overlap):
             continue
+        srcm, tgt, ncc_s, ncc_t, st, _ = ok
         covered |= srcm | tgt
         prob = paint(paint(prob, tgt, ncc_t, st), srcm, ncc_s, st)
         pairs.append(pair_record("dense", srcm, tgt, a, scale, seed_pixels=int(len(ys)), correlation=round(st, 4)))

@@ -40,8 +40,8 @@ import numpy as np
 from .base import EvidenceInput, LayerOutput
 from .clone_fill import detect_fills
 from .clone_coverage import coverage
-from .clone_regions import (anisotropy, confirm, confirm_by_difference, overlap, paint, pair_record, plausible, to_full,
-                            working_gray)
+from .clone_regions import (anisotropy, confirm, confirm_by_difference, paint, pair_record, plausible, runs_into_itself,
+                            stretches, to_full, working_gray)
 
 
 def _seeded_flann(seed: int):
@@ -212,7 +212,7 @@ def detect(src: EvidenceInput, max_side: int = 2048, ratio: float = 0.6, knn: in
     n_matches = len(pairs)
     g32 = gray.astype(np.float32)
     for a, a_in, b_in in sequential_fits(pts, pairs, min_inliers, max_transforms, ransac_px):
-        if max_aniso and anisotropy(a) > max_aniso:   # copies move, rotate and scale uniformly
+        if stretches(a, max_aniso):
             continue
         ok = confirm(g32, a, a_in, b_in, min_distance, correlation, min_area, grow_low, grow_reach, diff_k,
                      hull_margin)
@@ -223,11 +223,9 @@ def detect(src: EvidenceInput, max_side: int = 2048, ratio: float = 0.6, knn: in
             how = "difference"
         if ok is None:
             continue
-        srcm, tgt, ncc_s, ncc_t, st, core = ok
-        # a pattern repeating, not a copy: its two ends overlap before any growth (a copy over its own source
-        # overwrote what would overlap)
-        if max_overlap is not None and (core if overlap_on == "core" else overlap(srcm, tgt)) > max_overlap:
+        if runs_into_itself(ok, max_overlap, overlap_on):
             continue
+        srcm, tgt, ncc_s, ncc_t, st, _ = ok
         prob = paint(paint(prob, tgt, ncc_t, st), srcm, ncc_s, st)
         pairs_out.append(pair_record("keypoints", srcm, tgt, a, scale, matches=len(a_in),
                                      correlation=round(st, 4), confirmed_by=how))
