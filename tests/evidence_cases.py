@@ -117,6 +117,26 @@ def near_copy_case(angle: float = 20.0):
     return encode(out, "PNG"), ".png", src | tgt
 
 
+def scaled_copy_case(angle: float = 20.0, scale: float = 1.1):
+    """The whole chelsea photo (300x451) with a disc of radius 56 at a third of its height and a quarter of its
+    width copied to two thirds and three quarters, rotated by `angle` degrees and rescaled by `scale`; JPEG q90.
+    Returns (bytes, suffix, union of source and target)."""
+    import cv2
+
+    base = scene("chelsea", (300, 451))
+    h, w = base.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w]
+    cy, cx, r = h // 3, w // 4, 56
+    src = (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
+    warp = cv2.getRotationMatrix2D((float(cx), float(cy)), angle, scale)
+    warp[0, 2] += 3 * w // 4 - cx
+    warp[1, 2] += 2 * h // 3 - cy
+    tgt = cv2.warpAffine(src.astype(np.uint8), warp, (w, h), flags=cv2.INTER_NEAREST) > 0
+    out = base.copy()
+    out[tgt] = cv2.warpAffine(base, warp, (w, h), flags=cv2.INTER_LINEAR)[tgt]
+    return encode(out, "JPEG", 90), ".jpg", src | tgt
+
+
 def low_texture_copy_case(seed: int = 1):
     """A sky-like view (smooth gradient, grain of 2 grey levels) with a disc of radius 50 copied 240 px
     to the right, rotated 15 degrees; JPEG q90. Too little contrast for 1.2's keypoints.

@@ -353,6 +353,18 @@ def test_clones_dense_drops_pairs_that_stretch_unevenly(tmp_path):
     assert ec.iou(_flag(res), both) >= ec.iou(_flag(old), both) and ec.iou(_flag(res), both) >= 0.6
 
 
+def test_clones_dense_follows_a_rotated_and_rescaled_copy(tmp_path):
+    # clones 1.7: 12 PatchMatch iterations (research/README.md, clones round 17); with 1.6's 4 the offset field
+    # had not yet spread over this copy (rotated 20 degrees, enlarged 1.1x), so only part of it was found
+    case = ec.scaled_copy_case(angle=20.0, scale=1.1)
+    old, both = _run(tmp_path, case, "clones", method="dense", iterations=4)
+    res, _ = _run(tmp_path, case, "clones", method="dense")
+    assert res.metadata["parameters"]["iterations"] == 12
+    assert ec.iou(_flag(res), both) >= 0.8 > 0.5 > ec.iou(_flag(old), both)
+    (pair,) = res.metadata["details"]["pairs"]
+    assert abs(abs(pair["rotation_deg"]) - 20.0) < 2.0 and abs(max(pair["scale"], 1 / pair["scale"]) - 1.1) < 0.03
+
+
 def test_clones_dedupe_option_still_finds_a_rotated_copy(tmp_path):
     data, suffix, both, src, tgt = ec.clones_case(angle=20.0)
     res, _ = _run(tmp_path, (data, suffix, both), "clones", dedupe=True)
