@@ -128,6 +128,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--evidence", type=_evidence_layers, default=[], metavar="LAYERS",
                    help="also write classical evidence layers as <stem>.<layer>.png: a comma list of "
                         "ela, ghost, noise, dq, clones, resampling, or all (docs/evidence.md)")
+    p.add_argument("--evidence-param", action="append", default=[], metavar="LAYER.KEY=VALUE",
+                   help="a parameter of one of the --evidence layers (JSON value; repeatable), e.g. "
+                        "clones.method=dense for the dense clone detector; recorded in results.json")
     p.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR")
     p.set_defaults(func=cmd_analyze, _parser=p)
 
@@ -300,6 +303,12 @@ def cmd_analyze(args) -> int:
     if "raw" in outputs and args.mode == "tiled":  # a tiled map is blended from many windows: there is no one raw map
         args._parser.error("--raw needs --mode paper (a tiled map has no single 256x256 decoder output)")
     _check_model_args(args)  # usage errors before anything is written
+    from .evidence import EvidenceError, parse_layer_params
+
+    try:
+        args.evidence_params = parse_layer_params(args.evidence_param, args.evidence)
+    except EvidenceError as exc:
+        args._parser.error(str(exc))
     _check_paths_exist(args)
     from .provenance import resolve_trust_anchors
 
@@ -346,6 +355,7 @@ def cmd_analyze(args) -> int:
         "parameters": {"precision": args.precision, "device": args.device, "batch_size": args.batch_size,
                        "tile_stride": args.tile_stride, "tile_scale": args.tile_scale, "cmap": args.cmap,
                        "opacity": args.opacity, "threshold": args.threshold, "evidence": args.evidence,
+                       "evidence_params": args.evidence_params,
                        "trust_anchors": anchors.describe() if anchors else None},
         "outputs": {"written": list(outputs), "png": png_settings()},
         "model_load_s": det.load_seconds,
@@ -423,7 +433,7 @@ def _analyze_files(args, det, files, feeder, folder_errors, out, guard, outputs,
 
                     # said when the item's own line is (its files are written behind), not before
                     # the previous item's line
-                    extra["evidence"] = write_layers(x, stem, out, args.evidence, notes.append)
+                    extra["evidence"] = write_layers(x, stem, out, args.evidence, notes.append, args.evidence_params)
                 entry.update({"sha256": x.sha256, "width": x.width, "height": x.height, "score": res.score,
                               "flagged_fraction_at_0.5": res.flagged_fraction(0.5), "outputs": extra,
                               "metadata": res.metadata, "error": None, "_n": position, "_notes": notes})

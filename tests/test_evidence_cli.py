@@ -75,3 +75,42 @@ def test_broken_image_with_evidence_exit_1(model_dir, tmp_path):
     r = run("analyze", "--model", model_dir, "--evidence", "ela", "--out", tmp_path / "o", tmp_path / "bad.jpg", good)
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert (tmp_path / "o" / "good.ela.png").exists()
+
+
+def test_evidence_param_chooses_the_dense_clone_method(model_dir, tmp_path):
+    # `--evidence-param LAYER.KEY=VALUE` runs a layer with other parameters (here the dense clone detector,
+    # found by its pairs' record) and results.json records what was asked and what ran
+    data, suffix, both = ec.scaled_copy_case()
+    img = tmp_path / f"copy{suffix}"
+    img.write_bytes(data)
+    out = tmp_path / "out"
+    r = run("analyze", "--model", model_dir, "--evidence", "clones", "--evidence-param", "clones.method=dense",
+            "--evidence-param", 'clones.min_area="400"', "--out", out, img)
+    assert r.returncode == 0, r.stderr
+    res = json.loads((out / "results.json").read_text())
+    assert res["parameters"]["evidence_params"] == {"clones": {"method": "dense", "min_area": "400"}}
+    rec = res["items"][0]["outputs"]["evidence"]["clones"]
+    # a JSON string where a number belongs is the layer's one-line refusal, not a crash
+    assert "error" in rec and "min_area" not in rec.get("parameters", {})
+    r = run("analyze", "--model", model_dir, "--evidence", "clones", "--evidence-param", "clones.method=dense",
+            "--out", out / "2", img)
+    assert r.returncode == 0, r.stderr
+    rec = json.loads((out / "2" / "results.json").read_text())["items"][0]["outputs"]["evidence"]["clones"]
+    assert rec["parameters"]["method"] == "dense" and rec["parameters"]["iterations"] == 12
+    assert [p["method"] for p in rec["metadata"]["details"]["pairs"]] == ["dense"]
+    assert ec.iou(load_probability_png(out / "2" / rec["map"]) > 0.5, both) >= 0.8
+
+
+@pytest.mark.parametrize("param, message", [
+    ("clones.methd=dense", "layer 'clones' has no parameter methd"),
+    ("clones.method=fancy", "method must be one of dense, keypoints"),
+    ("ela.quality=80", "layer 'ela' is not among the layers asked for (clones)"),
+    ("clones=dense", "give LAYER.KEY=VALUE"),
+])
+def test_evidence_param_usage_errors_write_nothing(model_dir, tmp_path, param, message):
+    img = tmp_path / "a.png"
+    img.write_bytes(ec.encode(ec.scene("chelsea", (128, 160)), "PNG"))
+    r = run("analyze", "--model", model_dir, "--evidence", "clones", "--evidence-param", param, "--out",
+            tmp_path / "o", img)
+    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "o").exists()

@@ -406,15 +406,9 @@ def _layer_producer(name: str, params: list[str]):
     """`--layer NAME --layer-param K=V ...` as a MapProducer (a refused image scores as an empty map)."""
     from .producers import evidence_producer
 
-    kw = {}
-    for kv in params:
-        k, sep, v = kv.partition("=")
-        if not sep or not k:
-            raise DeclipError(f"--layer-param {kv!r}: give KEY=VALUE")
-        try:
-            kw[k] = json.loads(v)
-        except json.JSONDecodeError:
-            kw[k] = v
+    from engine.evidence import parse_key_value
+
+    kw = dict(parse_key_value(kv, "--layer-param") for kv in params)
     return evidence_producer(name, **kw)  # an unknown name is an EvidenceError naming the layers
 
 

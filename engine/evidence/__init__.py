@@ -117,10 +117,50 @@ def prepare(image: Any, data: bytes | None = None) -> tuple[EvidenceInput, dict]
     return src, loaded.info()
 
 
+def param_value(text: str):
+    """A parameter value given on a command line: JSON (0.5, true, null, "dense") or, failing that, the text
+    itself, so that method=dense and method='"dense"' mean the same."""
+    import json
+
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def parse_key_value(text: str, flag: str) -> tuple[str, Any]:
+    """'KEY=VALUE' of a command-line flag; EvidenceError (one line naming the flag) if it is not that."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise EvidenceError(f"{flag} {text!r}: give KEY=VALUE")
+    return key.strip(), param_value(value)
+
+
+def parse_layer_params(items: list[str], layers: list[str], flag: str = "--evidence-param") -> dict[str, dict]:
+    """['clones.method=dense', ...] as {layer: {key: value}}, each checked against the layer's parameters.
+    A layer that is not among `layers` (the ones asked for) is an error: its parameter would do nothing."""
+    out: dict[str, dict] = {}
+    for item in items:
+        dotted, value = parse_key_value(item, flag)
+        name, dot, key = dotted.partition(".")
+        name = name.strip().lower()
+        if not dot or not key or name not in LAYER_NAMES:
+            raise EvidenceError(f"{flag} {item!r}: give LAYER.KEY=VALUE with LAYER one of {', '.join(LAYER_NAMES)}")
+        if name not in layers:
+            raise EvidenceError(f"{flag} {item!r}: layer {name!r} is not among the layers asked for "
+                                f"({', '.join(layers) or 'none'})")
+        out.setdefault(name, {})[key] = value
+    for name, params in out.items():
+        check_params(name, params)
+    return out
+
+
 def check_params(name: str, params: dict):
     """The layer's module, or an EvidenceError naming the layer's parameters if one is unknown."""
     module = _module(name)
     accepted = set(inspect.signature(module.compute).parameters) - {"src"}
+    if "params" in accepted and hasattr(module, "accepted_params"):  # e.g. clones: they depend on the method
+        accepted = module.accepted_params(params)
     if "params" not in accepted:
         unknown = sorted(set(params) - accepted)
         if unknown:
@@ -183,4 +223,5 @@ def run_many(names: list[str], image: Any, data: bytes | None = None,
 
 
 __all__ = ["DEFAULT_THRESHOLDS", "EvidenceError", "JPEG_LAYERS", "LAYER_NAMES", "LayerInfo", "NotApplicable",
-           "check_params", "info", "layers", "library_versions", "parse_layers", "prepare", "run", "run_many"]
+           "check_params", "info", "layers", "library_versions", "param_value", "parse_key_value", "parse_layer_params",
+           "parse_layers", "prepare", "run", "run_many"]

@@ -50,14 +50,32 @@ DEFAULTS = {"method": "keypoints"}
 METHODS = ("dense", "keypoints")
 
 
-def compute(src: EvidenceInput, method: str = "keypoints", **params) -> LayerOutput:
+def _detector(method: str):
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, found {method!r}")
-    src.require_size("clones", 32)
     if method == "dense":
         from .clones_dense import detect
     else:
         from .clones_keypoints import detect
+    return detect
+
+
+def accepted_params(params: dict) -> set[str]:
+    """The parameter names `compute` takes with these params: `method` and the chosen method's own."""
+    import inspect
+
+    try:
+        detect = _detector(params.get("method", DEFAULTS["method"]))
+    except ValueError as exc:
+        from .base import EvidenceError
+
+        raise EvidenceError(f"layer 'clones': {exc}") from None
+    return {"method"} | (set(inspect.signature(detect).parameters) - {"src"})
+
+
+def compute(src: EvidenceInput, method: str = "keypoints", **params) -> LayerOutput:
+    detect = _detector(method)
+    src.require_size("clones", 32)
     out = detect(src, **params)
     out.parameters = {"method": method, **out.parameters}
     return out

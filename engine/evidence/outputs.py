@@ -30,8 +30,10 @@ def without_name(message: str, name: str | None) -> str:
     return message[len(prefix):] if prefix and message.startswith(prefix) else message
 
 
-def write_layers(loaded, stem: str, out: Path, names: list[str], say: Callable[[str], None]) -> dict:
+def write_layers(loaded, stem: str, out: Path, names: list[str], say: Callable[[str], None],
+                 params: dict[str, dict] | None = None) -> dict:
     """Run each named layer on one loaded image and write `<stem>.<layer>.png` (16-bit map).
+    params: {layer: {key: value}} beside each layer's defaults (`--evidence-param`).
 
     Returns {layer: {"map": file name, "score", "threshold", "parameters", "metadata"}} or
     {layer: {"error": one line}} for a layer that cannot apply (it does not fail the image)."""
@@ -39,7 +41,7 @@ def write_layers(loaded, stem: str, out: Path, names: list[str], say: Callable[[
     from ..mapio import save_probability_png
 
     record: dict[str, dict] = {}
-    for name, res in run_many(names, loaded).items():
+    for name, res in run_many(names, loaded, params=params).items():
         if isinstance(res, DeclipError):
             record[name] = {"error": str(res)}
             say(f"  {loaded.name}: {name}: not applicable: {without_name(str(res), loaded.name)}")
