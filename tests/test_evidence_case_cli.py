@@ -113,3 +113,40 @@ def test_pinning_a_layer_with_no_stored_analysis_says_so(tmp_path, tiny_model, c
         assert c.finding("E0001").layers == ["ela", "dq"]      # the examiner's pin is kept
     assert main(["case", "finding", d, "E0001", "--status", "suspicious", "--pin-layers", "ela"]) == 0
     assert "no stored analysis" not in capsys.readouterr().err
+
+
+def test_case_analyze_evidence_param_stores_the_dense_clone_method_and_redoes_it_only_when_asked(
+        tmp_path, tiny_model, capsys):
+    img = tmp_path / "copy.jpg"
+    img.write_bytes(ec.scaled_copy_case()[0])
+    case = new_case(tmp_path)
+    case.add_paths([img])
+    d = str(case.path)
+    case.close()
+    base = ["case", "analyze", d, "--model", str(tiny_model), "--layers", "clones"]
+    assert main(base) == 0                                   # the default: keypoints
+    assert main(base + ["--evidence-param", "clones.method=dense"]) == 0
+    assert "evidence layers: 1 stored" in capsys.readouterr().out   # other parameters: redone
+
+    def stored():
+        with Case.open(d, readonly=True) as c:
+            return [a.metadata for a in c.analyses() if a.model_id == "evidence-clones"]
+
+    (latest,) = stored()          # replaced: one analysis per layer and item; the audit log has both stores
+    assert latest["parameters"]["method"] == "dense" and latest["requested_parameters"] == {"method": "dense"}
+    with Case.open(d, readonly=True) as c:
+        logged = [e["details"] for e in c.audit_entries()
+                  if e["action"] == "analysis_stored" and e["details"]["model_id"] == "evidence-clones"]
+    assert [x.get("requested_parameters") for x in logged] == [None, {"method": "dense"}]
+    assert [p["method"] for p in latest["details"]["pairs"]] == ["dense"]
+    # the same parameters again, or none (the viewer's way: whatever is stored): up to date
+    assert main(base + ["--evidence-param", "clones.method=dense"]) == 0
+    assert "1 already up to date" in capsys.readouterr().out
+    assert main(base) == 0
+    assert "1 already up to date" in capsys.readouterr().out
+    assert main(["case", "verify", d]) == 0
+    # a parameter for a layer not asked for: refused before anything runs
+    n = len(stored())
+    assert main(base + ["--evidence-param", "ela.quality=80"]) != 0
+    assert "not among the layers asked for" in capsys.readouterr().err
+    assert len(stored()) == n

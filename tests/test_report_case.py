@@ -321,3 +321,15 @@ def test_a_long_audit_action_is_printed_whole_with_its_object(tmp_path):
     log = " ".join(" ".join(p for p in pages if "Details (short)" in p).split())
     assert "evidence_layer_not_applicable E0001" in log       # whole, with the object under it
     assert "evidence_layer_not_app " not in log
+
+
+def test_audit_rows_show_short_lists_and_parameters_themselves():
+    # which layers a finding pinned and which parameters replaced a stored layer are the facts of the row
+    from declip_desktop.report.appendix import audit_summary
+
+    row = audit_summary("finding_set", {"evidence_id": "E0001", "status": "suspicious", "layers": ["ela", "clones"]})
+    assert "layers (ela, clones)" in row
+    row = audit_summary("analysis_stored", {"evidence_id": "E0001", "model_id": "evidence-clones",
+                                             "requested_parameters": {"method": "dense", "iterations": 12}})
+    assert "requested parameters (method=dense, iterations=12)" in row
+    assert "weights [40]" in audit_summary("analysis_stored", {"weights": [{"sha256": "x"}] * 40})

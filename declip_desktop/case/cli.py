@@ -68,6 +68,9 @@ def register(subparsers) -> None:
                     help="evidence layers, as in `declip analyze --evidence` (ela,ghost,... or all; the same as "
                          "--layers); values that are not layer names select evidence items, as --items does")
     sp.add_argument("--force", action="store_true", help="re-analyse even when up to date")
+    sp.add_argument("--evidence-param", action="append", default=[], metavar="LAYER.KEY=VALUE",
+                    help="a parameter of one of the evidence layers (JSON value; repeatable), e.g. clones.method=dense; "
+                         "a stored layer computed with other parameters is redone")
     sp.add_argument("--layers", type=_layer_names, default=[], metavar="LAYERS",
                     help="also store evidence layers: ela, ghost, noise, dq, clones, resampling (comma list) or all")
     sp.set_defaults(func=cmd_analyze)
@@ -227,6 +230,11 @@ def cmd_analyze(args) -> int:
 
     layers_asked, evidence_refs = _split_evidence_arg(args.evidence)
     args.layers = list(args.layers) + [n for n in layers_asked if n not in args.layers]
+    layer_params = None
+    if args.evidence_param:  # checked before the case is opened or a model loaded
+        from engine.evidence import parse_layer_params
+
+        layer_params = parse_layer_params(args.evidence_param, args.layers)
     refs = list(args.items or []) + evidence_refs
     with _open(args) as case:
         items = [case.resolve(ref) for ref in refs] if refs else case.evidence
@@ -265,7 +273,8 @@ def cmd_analyze(args) -> int:
         if args.layers:  # evidence layers are stored as analyses too (declip_desktop/case/evidence_layers.py)
             from .evidence_layers import store_layers
 
-            layers = store_layers(case, items, args.layers, force=args.force, say=lambda m: _err(_printable(m)))
+            layers = store_layers(case, items, args.layers, force=args.force, say=lambda m: _err(_printable(m)),
+                                  params=layer_params)
             print(f"evidence layers: {len(layers.stored)} stored, {len(layers.not_applicable)} not applicable, "
                   f"{len(layers.failed)} failed, {len(layers.up_to_date)} already up to date")
             layers_failed = len(layers.failed)

@@ -34,20 +34,26 @@ def check_pinned_layers(names) -> list[str]:
     return [n for n in LAYER_NAMES if n in wanted]
 
 
-def _current(case, item, name: str) -> bool:
+def _current(case, item, name: str, wanted: dict | None = None) -> bool:
+    """wanted: the parameters asked for beside the defaults; None (no --evidence-param, the viewer) takes
+    whatever the stored layer was computed with."""
     from engine import evidence
 
     old = case.analysis_for(item.id, model_id=f"evidence-{name}", mode="evidence")
     if old is None or old.record.get("evidence_sha256") != item.sha256:
         return False
     md = old.metadata or {}
+    if wanted is not None and (md.get("requested_parameters") or {}) != wanted:
+        return False
     return md.get("method_version") == evidence.info(name).version
 
 
 def store_layers(case, items, names: list[str], force: bool = False,
                  say: Callable[[str], None] = lambda s: None,
-                 cancel: Callable[[], bool] = lambda: False) -> LayersRun:
-    """cancel: polled between computing and storing; when set, nothing more is stored (Cancelled)."""
+                 cancel: Callable[[], bool] = lambda: False, params: dict[str, dict] | None = None) -> LayersRun:
+    """cancel: polled between computing and storing; when set, nothing more is stored (Cancelled).
+    params: {layer: {key: value}} beside the defaults (`case analyze --evidence-param`); with params, a stored
+    layer computed with other parameters is redone and replaced (the audit log keeps both stores)."""
     from engine import evidence
     from engine.errors import Cancelled, DeclipError
     from engine.evidence.outputs import without_name
@@ -60,12 +66,12 @@ def store_layers(case, items, names: list[str], force: bool = False,
                                      "error": str(exc)})
 
     for it in items:
-        todo = [n for n in names if force or not _current(case, it, n)]
+        todo = [n for n in names if force or not _current(case, it, n, None if params is None else params.get(n, {}))]
         run.up_to_date += [(it.id, n) for n in names if n not in todo]
         if not todo:
             continue
         try:
-            results = evidence.run_many(todo, it.path)
+            results = evidence.run_many(todo, it.path, params=params)
         except DeclipError as exc:      # the image itself cannot be read: every layer fails, said once
             say(f"{it.id} evidence layers ({', '.join(todo)}): FAILED: {without_name(str(exc), str(it.path))}")
             for name in todo:

@@ -182,6 +182,18 @@ def audit_object(details: dict) -> str:
 _IN_OTHER_COLUMNS = {"examiner", "created_utc", "modified_utc", "time_utc"}
 
 
+def _compact(v: dict | list, limit: int = 60) -> str:
+    """A short list or dict of plain values as itself (pinned layers, requested parameters), else its size."""
+    plain = (str, int, float, bool, type(None))
+    if isinstance(v, dict) and all(isinstance(x, plain) for x in v.values()):
+        text = ", ".join(f"{k}={x}" for k, x in v.items())
+    elif isinstance(v, list) and all(isinstance(x, plain) for x in v):
+        text = ", ".join(str(x) for x in v)
+    else:
+        text = ""
+    return f"({text})" if text and len(text) <= limit else f"[{len(v)}]"
+
+
 def audit_summary(action: str, details: dict, limit: int = 220) -> str:
     """A line a reader can take in: the entry's short facts first, long texts cut (a note is in
     full on its item page), hashes as prefixes; the log file has everything."""
@@ -196,7 +208,7 @@ def audit_summary(action: str, details: dict, limit: int = 220) -> str:
         elif isinstance(v, str) and len(v) == 64 and all(c in "0123456789abcdef" for c in v):
             short.append(f"{label} {v[:12]}…")
         elif isinstance(v, (dict, list)):
-            short.append(f"{label} [{len(v)}]")
+            short.append(f"{label} {_compact(v)}")
         elif isinstance(v, str) and len(v) > 60:
             where = "; in full on the item page" if k == "note" else ""
             long_.append(f"{label} {v[:30]}… ({len(v)} characters{where})")

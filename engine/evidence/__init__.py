@@ -199,6 +199,7 @@ def run(name: str, image: Any, data: bytes | None = None, **params) -> AnalysisR
         "limits": lay.limits,
         "default_threshold": lay.threshold,
         "parameters": out.parameters,
+        "requested_parameters": dict(params),   # what was set beside the defaults: a case redoes a layer when it differs
         "details": out.details,
         "notes": list(out.notes),
         "timings": {"load_s": t1 - t0, **{k: float(v) for k, v in out.timings.items()}, "total_s": total},
