@@ -417,6 +417,9 @@ def test_clone_flat_cells_count_the_area_too_flat_to_confirm_a_copy():
     assert notes == [flat_note(0.5)]
     assert "50 % of this image" in flat_note(0.5) and f"{DETAIL_FLOOR:g} grey levels" in flat_note(0.5)
     assert flat_note(0.0).startswith("No part of this image is too flat")
+    # only keypoints can confirm a flat copy (by pixel values); the dense method's note says it cannot
+    assert "keypoint matches agree" in flat_note(0.5) and "dense method finds no copy" not in flat_note(0.5)
+    assert "the dense method finds no copy there" in flat_note(0.5, method="dense")
 
 
 @pytest.mark.parametrize("method", ["dense", "keypoints"])

@@ -30,12 +30,12 @@ def flat_cells(gray: np.ndarray, cell: int = FLAT_CELL, floor: float = DETAIL_FL
     return flat, float(area[flat].sum() / (h * w))
 
 
-def coverage(gray: np.ndarray) -> tuple[dict, list[str]]:
+def coverage(gray: np.ndarray, method: str = "keypoints") -> tuple[dict, list[str]]:
     """The details entries and the note of a clones result, from its working image."""
     grid, share = flat_cells(gray)
     cells = {"cell": FLAT_CELL, "working_shape": [int(gray.shape[0]), int(gray.shape[1])],
              "grid_shape": [int(grid.shape[0]), int(grid.shape[1])], "bits": np.packbits(grid.ravel()).tobytes().hex()}
-    return {"flat_share": round(share, 4), "detail_floor": DETAIL_FLOOR, "flat_cells": cells}, [flat_note(share)]
+    return {"flat_share": round(share, 4), "detail_floor": DETAIL_FLOOR, "flat_cells": cells}, [flat_note(share, method=method)]
 
 
 def _grid(details: dict) -> tuple[np.ndarray, int, int, int] | None:
@@ -80,12 +80,16 @@ def flat_rects(details: dict, height: int, width: int) -> list[tuple[float, floa
     return rects
 
 
-def flat_note(share: float, floor: float = DETAIL_FLOOR) -> str:
-    """The per-image sentence for the examiner (metadata notes, the viewer, the report)."""
+def flat_note(share: float, floor: float = DETAIL_FLOOR, method: str = "keypoints") -> str:
+    """The per-image sentence for the examiner (metadata notes, the viewer, the report). Only `keypoints`
+    can confirm a flat copy (by pixel values, when many matches agree); `dense` cannot."""
     if share < 0.005:
         return (f"No part of this image is too flat for a copy to be confirmed (fine detail at least {floor:g} grey "
                 f"levels everywhere).")
     return (f"{100 * share:.0f} % of this image (hatched in the viewer, grey in the report's mask) is too flat for a "
             f"copy to be confirmed by correlation (fine detail below {floor:g} grey levels: smooth sky, walls, gradients, "
-            f"clipped highlights); a copy there is found only when many keypoint matches agree on it (such a pair is "
-            f"'confirmed by equal pixel values'), so finding no copy there is no evidence that none was made.")
+            f"clipped highlights); "
+            + ("a copy there is found only when many keypoint matches agree on it (such a pair is 'confirmed by "
+               "equal pixel values')" if method == "keypoints" else
+               "the dense method finds no copy there (the keypoints method can, when many of its matches agree)")
+            + ", so finding no copy there is no evidence that none was made.")

@@ -168,7 +168,7 @@ def detect(src: EvidenceInput, max_side: int = 768, radius: int = 8, min_distanc
               "correlation": float(correlation), "min_area": int(min_area), "seed": int(seed),
               "grow_low": float(grow_low), "grow_reach": int(grow_reach), "max_aniso": float(max_aniso),
               "max_overlap": None if max_overlap is None else float(max_overlap), "fill": bool(fill), **fparams}
-    cover, notes = coverage(g)
+    cover, notes = coverage(g, method="dense")
     return LayerOutput(map=full, score=float(full.max()), parameters=params,
                        details={"pairs": pairs, "fills": fills, "seed_areas": int(n - 1), "hypotheses_tried": tried,
                                 **cover},
