@@ -46,9 +46,11 @@ class LayerShown:
     record: dict             # model_id, mode, score, stored_utc, metadata
 
 
-def layer_job(ctx: JobContext, case, evidence_id: str, layer: str, force: bool = False) -> LayerShown:
+def layer_job(ctx: JobContext, case, evidence_id: str, layer: str, force: bool = False,
+              params: dict | None = None) -> LayerShown:
     """Compute `layer` for one item unless the case already holds it up to date (force: it failed
-    verification, so it is computed again), then read it back."""
+    verification, so it is computed again), then read it back. params: set beside the layer's defaults
+    (the clone method); None takes whatever is stored."""
     from declip_desktop.case.evidence_layers import store_layers
     from declip_desktop.pyramid import MapPyramid
     from engine.evidence import EvidenceError
@@ -56,7 +58,8 @@ def layer_job(ctx: JobContext, case, evidence_id: str, layer: str, force: bool =
     ctx.progress(0, 0, f"{layer}: computing…")
     item = case.item(evidence_id)
     if not case.readonly:
-        run = store_layers(case, [item], [layer], force=force, cancel=ctx.cancelled)
+        run = store_layers(case, [item], [layer], force=force, cancel=ctx.cancelled,
+                           params=None if params is None else {layer: params})
         if run.not_applicable:
             raise EvidenceError(run.not_applicable[0][2])
         if run.failed:
@@ -120,6 +123,7 @@ class EvidenceLayersController(QObject):
         panel.cancelRequested.connect(self._cancel_by_user)
         panel.pairChosen.connect(self._draw_pairs)
         panel.pinToggled.connect(self.pin)
+        panel.methodChosen.connect(self.choose_clone_method)
         panel.corroborateButton.clicked.connect(self.corroborate)
         panel.besideChosen.connect(self.beside)
         panel.regionChosen.connect(self._draw_region)
@@ -219,7 +223,17 @@ class EvidenceLayersController(QObject):
         return style
 
     # -- the examiner chooses ----------------------------------------------------------------------
-    def choose(self, layer: str) -> None:
+    def choose_clone_method(self, method: str) -> None:
+        """Compute `clones` with the other method and show it (it replaces the stored layer)."""
+        from engine.evidence.clones import DEFAULTS
+
+        if self.shown is None or self.shown.layer != "clones":
+            return
+        if ((self.shown.record.get("metadata") or {}).get("parameters") or {}).get("method") == method:
+            return
+        self.choose("clones", {} if method == DEFAULTS["method"] else {"method": method})
+
+    def choose(self, layer: str, params: dict | None = None) -> None:
         self.cancel()
         case, eid = self.host.case(), self.host.current_id()
         if layer == LEARNED or case is None or eid is None:
@@ -234,7 +248,7 @@ class EvidenceLayersController(QObject):
             self.panel.set_status(f"{layer}: the stored layer fails verification and this read-only case cannot "
                                   "store it again; it is not shown.")
             return
-        job = Job(layer_job, case, eid, layer, failing, name="evidence-layer")
+        job = Job(layer_job, case, eid, layer, failing, params, name="evidence-layer")
         self._job = job
         self.panel.set_busy(f"{layer}: computing…")
         job.signals.progress.connect(lambda _d, _t, msg: self.panel.set_busy(msg) if self._job is job else None)

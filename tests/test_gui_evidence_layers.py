@@ -170,3 +170,35 @@ def test_clone_pairs_item_hatches_the_cells_too_flat_to_check(qtbot):
     # the pair's two boxes are still the only rectangles (the highlight logic indexes them)
     assert len([c for c in item.childItems() if isinstance(c, QGraphicsRectItem)]) == 2
     assert not [c for c in ClonePairsItem([pair]).childItems() if isinstance(c, QGraphicsPathItem)]
+
+
+def test_clone_method_choice_computes_stores_and_shows_the_other_method(qtbot, tmp_path):
+    win, eid = window_on_clones(qtbot, tmp_path)
+    lp = win.layerPanel
+    choose_layer(qtbot, win, "clones")
+    assert lp.cloneMethodRow.isVisibleTo(lp.details) and lp.cloneMethodCombo.currentData() == "keypoints"
+
+    def stored():
+        return win.case.analysis_for(eid, model_id="evidence-clones", mode="evidence")
+
+    with qtbot.waitSignal(win.layers.layerShown, timeout=120000):
+        lp.cloneMethodCombo.setCurrentIndex(lp.cloneMethodCombo.findData("dense"))
+    md = stored().metadata
+    assert md["parameters"]["method"] == "dense" and md["requested_parameters"] == {"method": "dense"}
+    assert win.layers.shown.record["metadata"]["parameters"]["method"] == "dense"   # what is on screen
+    assert lp.clonePairsList.count() == len(md["details"]["pairs"]) >= 1
+    assert "method=dense" in lp.howToReadLabel.text()
+    # another layer hides the choice; back on clones the stored dense layer is read back, not recomputed
+    choose_layer(qtbot, win, "noise")
+    assert not lp.cloneMethodRow.isVisibleTo(lp.details)
+    when = stored().stored_utc
+    choose_layer(qtbot, win, "clones")
+    assert stored().stored_utc == when and lp.cloneMethodCombo.currentData() == "dense"
+    with qtbot.waitSignal(win.layers.layerShown, timeout=120000):
+        lp.cloneMethodCombo.setCurrentIndex(lp.cloneMethodCombo.findData("keypoints"))
+    md = stored().metadata
+    assert md["parameters"]["method"] == "keypoints" and md["requested_parameters"] == {}
+    stores = [e["details"].get("requested_parameters") for e in win.case.audit_entries()
+              if e["action"] == "analysis_stored" and e["details"]["model_id"] == "evidence-clones"]
+    assert stores == [None, {"method": "dense"}, None]
+    close_window(win)

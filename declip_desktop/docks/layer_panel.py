@@ -43,6 +43,7 @@ class LayerPanel(QWidget):
     pinToggled = Signal(bool)
     besideChosen = Signal(object)  # None (the original), LEARNED or a layer name
     regionChosen = Signal(object)  # [x0, y0, x1, y1] of the corroboration row selected, None for none
+    methodChosen = Signal(str)  # the clone detector's method: "keypoints" or "dense"
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -74,6 +75,20 @@ class LayerPanel(QWidget):
         self.pinLayerCheck.setToolTip("A pinned layer is printed on the item's report page with its map, parameters "
                                       "and how-to-read text")
         self.pinLayerCheck.hide()
+        # `clones` has two published methods; the stored layer is the one the report cites
+        self.cloneMethodCombo = QComboBox(objectName="cloneMethodCombo", accessibleName="Clone detection method")
+        self.cloneMethodCombo.addItem("Keypoints (SIFT; the default)", "keypoints")
+        self.cloneMethodCombo.addItem("Dense field (Zernike, PatchMatch)", "dense")
+        self.cloneMethodCombo.setToolTip("Keypoints: fewer false alarms, the default. Dense: also finds copies with "
+                                         "few keypoints and more PatchMatch removals, with more false alarms on "
+                                         "repetitive content (docs/evidence.md). Choosing one computes it and "
+                                         "replaces the stored layer (the audit log keeps both).")
+        self.cloneMethodRow = QWidget(objectName="cloneMethodRow")
+        mrow = QHBoxLayout(self.cloneMethodRow)
+        mrow.setContentsMargins(0, 0, 0, 0)
+        mrow.addWidget(QLabel("Method"))
+        mrow.addWidget(self.cloneMethodCombo, 1)
+        self.cloneMethodRow.hide()
         self.layerStatusLabel = QLabel("", objectName="layerStatusLabel")
         self.layerStatusLabel.setWordWrap(True)
         self.howToReadLabel = QLabel("", objectName="howToReadLabel", accessibleName="How to read this layer")
@@ -120,6 +135,7 @@ class LayerPanel(QWidget):
         dl = QVBoxLayout(self.details)
         dl.addWidget(self.detailsHint)
         dl.addWidget(self.pinLayerCheck)
+        dl.addWidget(self.cloneMethodRow)
         dl.addWidget(self.clonePairsList)
         dl.addWidget(self.howToReadLabel)
         self.corroborateButton = QPushButton("Compare maps", objectName="corroborateButton",
@@ -169,6 +185,8 @@ class LayerPanel(QWidget):
         self.layerCancelButton.clicked.connect(self.cancelRequested)
         self.clonePairsList.currentRowChanged.connect(self.pairChosen)
         self.pinLayerCheck.toggled.connect(self.pinToggled)
+        self.cloneMethodCombo.currentIndexChanged.connect(
+            lambda *_: self.methodChosen.emit(self.cloneMethodCombo.currentData()))
         self.besideCombo.currentIndexChanged.connect(lambda *_: self.besideChosen.emit(self.besideCombo.currentData()))
         self.corroborationTable.currentCellChanged.connect(lambda row, *_: self._region(row))
 
@@ -254,6 +272,13 @@ class LayerPanel(QWidget):
         self.howToReadLabel.setVisible(metadata is not None)
         self.detailsHint.setVisible(metadata is None)
         self.howToReadLabel.setText(how_to_read_html(metadata) if metadata else "")
+        clones = (metadata or {}).get("layer") == "clones"
+        self.cloneMethodRow.setVisible(clones)
+        if clones:  # the method of the layer on screen, without asking for it again
+            method = ((metadata or {}).get("parameters") or {}).get("method", "keypoints")
+            self.cloneMethodCombo.blockSignals(True)
+            self.cloneMethodCombo.setCurrentIndex(max(self.cloneMethodCombo.findData(method), 0))
+            self.cloneMethodCombo.blockSignals(False)
         pairs = ((metadata or {}).get("details") or {}).get("pairs") or []
         self.clonePairsList.blockSignals(True)
         self.clonePairsList.clear()
