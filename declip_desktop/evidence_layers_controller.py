@@ -225,13 +225,11 @@ class EvidenceLayersController(QObject):
     # -- the examiner chooses ----------------------------------------------------------------------
     def choose_clone_method(self, method: str) -> None:
         """Compute `clones` with the other method and show it (it replaces the stored layer)."""
-        from engine.evidence.clones import DEFAULTS
-
         if self.shown is None or self.shown.layer != "clones":
             return
         if ((self.shown.record.get("metadata") or {}).get("parameters") or {}).get("method") == method:
             return
-        self.choose("clones", {} if method == DEFAULTS["method"] else {"method": method})
+        self.choose("clones", {"method": method})
 
     def choose(self, layer: str, params: dict | None = None) -> None:
         self.cancel()

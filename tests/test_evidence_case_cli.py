@@ -125,6 +125,10 @@ def test_case_analyze_evidence_param_stores_the_dense_clone_method_and_redoes_it
     case.close()
     base = ["case", "analyze", d, "--model", str(tiny_model), "--layers", "clones"]
     assert main(base) == 0                                   # the default: keypoints
+    capsys.readouterr()
+    # asking for the default by name is the same request as asking for nothing
+    assert main(base + ["--evidence-param", "clones.method=keypoints"]) == 0
+    assert "evidence layers: 0 stored" in capsys.readouterr().out
     assert main(base + ["--evidence-param", "clones.method=dense"]) == 0
     assert "evidence layers: 1 stored" in capsys.readouterr().out   # other parameters: redone
 

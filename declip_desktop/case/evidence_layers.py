@@ -65,8 +65,10 @@ def store_layers(case, items, names: list[str], force: bool = False,
         case.log("analysis_failed", {"evidence_id": it.id, "model_id": f"evidence-{name}", "mode": "evidence",
                                      "error": str(exc)})
 
+    # what each layer was asked for beside its defaults, as a stored result records it
+    wanted = None if params is None else {n: evidence.explicit_params(n, params.get(n, {})) for n in names}
     for it in items:
-        todo = [n for n in names if force or not _current(case, it, n, None if params is None else params.get(n, {}))]
+        todo = [n for n in names if force or not _current(case, it, n, None if wanted is None else wanted[n])]
         run.up_to_date += [(it.id, n) for n in names if n not in todo]
         if not todo:
             continue

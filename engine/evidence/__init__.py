@@ -155,18 +155,38 @@ def parse_layer_params(items: list[str], layers: list[str], flag: str = "--evide
     return out
 
 
+def _parameter_defaults(module, params: dict) -> dict | None:
+    """{name: default} of every parameter the layer takes with these params (clones: `method` and the
+    chosen method's own); None when it takes any name."""
+    if hasattr(module, "parameter_defaults"):
+        return module.parameter_defaults(params)
+    sig = inspect.signature(module.compute).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in sig.values()):
+        return None
+    return {k: p.default for k, p in sig.items() if k != "src"}
+
+
 def check_params(name: str, params: dict):
     """The layer's module, or an EvidenceError naming the layer's parameters if one is unknown."""
     module = _module(name)
-    accepted = set(inspect.signature(module.compute).parameters) - {"src"}
-    if "params" in accepted and hasattr(module, "accepted_params"):  # e.g. clones: they depend on the method
-        accepted = module.accepted_params(params)
-    if "params" not in accepted:
-        unknown = sorted(set(params) - accepted)
-        if unknown:
-            raise EvidenceError(f"layer {name!r} has no parameter {', '.join(unknown)}; "
-                                f"it takes {', '.join(sorted(accepted))}")
+    defaults = _parameter_defaults(module, params)
+    unknown = sorted(set(params) - set(defaults)) if defaults is not None else []
+    if unknown:
+        raise EvidenceError(f"layer {name!r} has no parameter {', '.join(unknown)}; "
+                            f"it takes {', '.join(sorted(defaults))}")
     return module
+
+
+def explicit_params(name: str, params: dict) -> dict:
+    """The params that differ from the layer's defaults: what a result records as requested, so that
+    asking for a default (clones.method=keypoints) is the same request as asking for nothing."""
+    return _explicit(check_params(name, params), params)
+
+
+def _explicit(module, params: dict) -> dict:
+    defaults = _parameter_defaults(module, params) or {}
+    missing = object()
+    return {k: v for k, v in params.items() if defaults.get(k, missing) != v}
 
 
 def run(name: str, image: Any, data: bytes | None = None, **params) -> AnalysisResult:
@@ -199,7 +219,7 @@ def run(name: str, image: Any, data: bytes | None = None, **params) -> AnalysisR
         "limits": lay.limits,
         "default_threshold": lay.threshold,
         "parameters": out.parameters,
-        "requested_parameters": dict(params),   # what was set beside the defaults: a case redoes a layer when it differs
+        "requested_parameters": _explicit(module, params),  # set beside the defaults: a case redoes a layer when it differs
         "details": out.details,
         "notes": list(out.notes),
         "timings": {"load_s": t1 - t0, **{k: float(v) for k, v in out.timings.items()}, "total_s": total},
@@ -224,5 +244,5 @@ def run_many(names: list[str], image: Any, data: bytes | None = None,
 
 
 __all__ = ["DEFAULT_THRESHOLDS", "EvidenceError", "JPEG_LAYERS", "LAYER_NAMES", "LayerInfo", "NotApplicable",
-           "check_params", "info", "layers", "library_versions", "param_value", "parse_key_value", "parse_layer_params",
+           "check_params", "explicit_params", "info", "layers", "library_versions", "param_value", "parse_key_value", "parse_layer_params",
            "parse_layers", "prepare", "run", "run_many"]

@@ -60,8 +60,8 @@ def _detector(method: str):
     return detect
 
 
-def accepted_params(params: dict) -> set[str]:
-    """The parameter names `compute` takes with these params: `method` and the chosen method's own."""
+def parameter_defaults(params: dict) -> dict:
+    """{name: default} of what `compute` takes with these params: `method` and the chosen method's own."""
     import inspect
 
     try:
@@ -70,7 +70,8 @@ def accepted_params(params: dict) -> set[str]:
         from .base import EvidenceError
 
         raise EvidenceError(f"layer 'clones': {exc}") from None
-    return {"method"} | (set(inspect.signature(detect).parameters) - {"src"})
+    return {"method": DEFAULTS["method"],
+            **{k: p.default for k, p in inspect.signature(detect).parameters.items() if k != "src"}}
 
 
 def compute(src: EvidenceInput, method: str = "keypoints", **params) -> LayerOutput:
