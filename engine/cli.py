@@ -303,12 +303,14 @@ def cmd_analyze(args) -> int:
     if "raw" in outputs and args.mode == "tiled":  # a tiled map is blended from many windows: there is no one raw map
         args._parser.error("--raw needs --mode paper (a tiled map has no single 256x256 decoder output)")
     _check_model_args(args)  # usage errors before anything is written
-    from .evidence import EvidenceError, parse_layer_params
+    args.evidence_params = {}
+    if args.evidence_param:  # engine.evidence stays unimported on a run without layers
+        from .evidence import EvidenceError, parse_layer_params
 
-    try:
-        args.evidence_params = parse_layer_params(args.evidence_param, args.evidence)
-    except EvidenceError as exc:
-        args._parser.error(str(exc))
+        try:
+            args.evidence_params = parse_layer_params(args.evidence_param, args.evidence)
+        except EvidenceError as exc:
+            args._parser.error(str(exc))
     _check_paths_exist(args)
     from .provenance import resolve_trust_anchors
 
