@@ -98,12 +98,35 @@ def local_affine(dy: np.ndarray, dx: np.ndarray, size: int) -> tuple[np.ndarray,
     return np.maximum(err, 0.0), np.stack(slopes, axis=-1)
 
 
+def refit_to_field(a: np.ndarray, dy: np.ndarray, dx: np.ndarray, usable: np.ndarray, rounds: int,
+                   tolerance: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Refit a seed area's affine map to every usable pixel whose offset agrees with it within `tolerance`
+    px, `rounds` times. A seed area is small, so its fit is imprecise (a few degrees, a few per cent of scale),
+    and the dense check then confirms only the part of the copy next to the seed; the pixels of the copy
+    that the search matched correctly are spread over all of it and pin the map down. Returns the map and
+    the agreeing pixels (y, x), which seed the dense check over the whole copy as keypoint inliers do."""
+    ys, xs = np.nonzero(usable)
+    ty, tx = ys + dy[ys, xs], xs + dx[ys, xs]
+    design = np.column_stack([xs, ys, np.ones_like(xs)]).astype(np.float64)
+    target = np.column_stack([tx, ty]).astype(np.float64)
+    for _ in range(rounds):
+        err = np.hypot(*(design @ a.T - target).T)
+        agree = err <= tolerance
+        if agree.sum() < 3:
+            break
+        coef, *_ = np.linalg.lstsq(design[agree], target[agree], rcond=None)
+        a = coef.T
+    agree = np.hypot(*(design @ a.T - target).T) <= tolerance
+    return a, ys[agree], xs[agree]
+
+
 def detect(src: EvidenceInput, max_side: int = 768, radius: int = 8, min_distance: int = 24, iterations: int = 12,
            median: int = 5, fit_window: int = 7, max_fit_error: float = 1.0, min_seed: int = 30,
            max_hypotheses: int = 12, correlation: float = 0.6, min_area: int = 300, seed: int = 0,
            grow_low: float = 0.3, grow_reach: int = 16, fill: bool = True, fill_side: int = 1024,
            fill_density: float = 0.4, fill_area: int = 1000, max_aniso: float = 1.15,
-           max_overlap: float | None = 0.05) -> LayerOutput:
+           max_overlap: float | None = 0.05, refit: int = 0, refit_tolerance: float = 3.0,
+           refit_seeds: bool = False, diff_k: float = 0.0, hull_margin: int = 32) -> LayerOutput:
     import cv2
 
     t0 = time.perf_counter()
@@ -126,6 +149,7 @@ def detect(src: EvidenceInput, max_side: int = 768, radius: int = 8, min_distanc
     # seeds: where the field is locally affine (Cozzolino's dense linear fit), far, textured, plausible
     seeds = ((err <= max_fit_error) & (np.hypot(dy, dx) >= min_distance) & (std >= 2.0)
              & (jac > 0.4) & (jac < 2.5) & np.isfinite(field.cost))
+    usable = (std >= 2.0) & np.isfinite(field.cost)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(seeds.astype(np.uint8), connectivity=8)
     order = [lab for lab in np.argsort(-stats[:, cv2.CC_STAT_AREA]) if lab > 0
              and stats[lab, cv2.CC_STAT_AREA] >= min_seed][: int(max_hypotheses)]
@@ -142,10 +166,15 @@ def detect(src: EvidenceInput, max_side: int = 768, radius: int = 8, min_distanc
         design = np.column_stack([xs, ys, np.ones_like(xs)]).astype(np.float64)
         coef, *_ = np.linalg.lstsq(design, np.column_stack([tx, ty]).astype(np.float64), rcond=None)
         a = coef.T                         # this seed area (source) -> where it matched (target)
+        sy, sx = ys, xs
+        if refit:
+            a, ry, rx = refit_to_field(a, dy, dx, usable, int(refit), refit_tolerance)
+            if refit_seeds and len(ry) > len(ys):
+                sy, sx = ry, rx
         if not plausible(a) or stretches(a, max_aniso):
             continue
-        ok = confirm(g, a, np.column_stack([xs, ys]), np.column_stack([tx, ty]), min_distance, correlation, min_area,
-                     grow_low, grow_reach)
+        ok = confirm(g, a, np.column_stack([sx, sy]), np.column_stack([sx + dx[sy, sx], sy + dy[sy, sx]]), min_distance, correlation, min_area,
+                     grow_low, grow_reach, diff_k, hull_margin)
         if ok is None:
             continue
         if runs_into_itself(ok, max_overlap):
@@ -168,6 +197,10 @@ def detect(src: EvidenceInput, max_side: int = 768, radius: int = 8, min_distanc
               "correlation": float(correlation), "min_area": int(min_area), "seed": int(seed),
               "grow_low": float(grow_low), "grow_reach": int(grow_reach), "max_aniso": float(max_aniso),
               "max_overlap": None if max_overlap is None else float(max_overlap), "fill": bool(fill), **fparams}
+    if refit:
+        params.update(refit=int(refit), refit_tolerance=float(refit_tolerance), refit_seeds=bool(refit_seeds))
+    if diff_k:
+        params.update(diff_k=float(diff_k), hull_margin=int(hull_margin))
     cover, notes = coverage(g, method="dense")
     return LayerOutput(map=full, score=float(full.max()), parameters=params,
                        details={"pairs": pairs, "fills": fills, "seed_areas": int(n - 1), "hypotheses_tried": tried,
