@@ -117,16 +117,17 @@ def near_copy_case(angle: float = 20.0):
     return encode(out, "PNG"), ".png", src | tgt
 
 
-def scaled_copy_case(angle: float = 20.0, scale: float = 1.1):
-    """The whole chelsea photo (300x451) with a disc of radius 56 at a third of its height and a quarter of its
-    width copied to two thirds and three quarters, rotated by `angle` degrees and rescaled by `scale`; JPEG q90.
-    Returns (bytes, suffix, union of source and target)."""
+def scaled_copy_case(angle: float = 20.0, scale: float = 1.1, name: str = "chelsea", size: tuple[int, int] = (300, 451),
+                     radius: int = 56):
+    """A scikit-image photo (by default the whole chelsea, 300x451) with a disc of `radius` at a third of its height
+    and a quarter of its width copied to two thirds and three quarters, rotated by `angle` degrees and rescaled by
+    `scale`; JPEG q90. Returns (bytes, suffix, union of source and target)."""
     import cv2
 
-    base = scene("chelsea", (300, 451))
+    base = scene(name, size)
     h, w = base.shape[:2]
     yy, xx = np.mgrid[0:h, 0:w]
-    cy, cx, r = h // 3, w // 4, 56
+    cy, cx, r = h // 3, w // 4, radius
     src = (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
     warp = cv2.getRotationMatrix2D((float(cx), float(cy)), angle, scale)
     warp[0, 2] += 3 * w // 4 - cx

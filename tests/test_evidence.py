@@ -357,12 +357,54 @@ def test_clones_dense_follows_a_rotated_and_rescaled_copy(tmp_path):
     # clones 1.7: 12 PatchMatch iterations (research/README.md, clones round 17); with 1.6's 4 the offset field
     # had not yet spread over this copy (rotated 20 degrees, enlarged 1.1x), so only part of it was found
     case = ec.scaled_copy_case(angle=20.0, scale=1.1)
-    old, both = _run(tmp_path, case, "clones", method="dense", iterations=4)
-    res, _ = _run(tmp_path, case, "clones", method="dense")
+    old, both = _run(tmp_path, case, "clones", method="dense", iterations=4, refit=0, refit_seeds=False, diff_k=0.0)
+    res, _ = _run(tmp_path, case, "clones", method="dense", refit=0, refit_seeds=False, diff_k=0.0)
     assert res.metadata["parameters"]["iterations"] == 12
     assert ec.iou(_flag(res), both) >= 0.8 > 0.5 > ec.iou(_flag(old), both)
     (pair,) = res.metadata["details"]["pairs"]
     assert abs(abs(pair["rotation_deg"]) - 20.0) < 2.0 and abs(max(pair["scale"], 1 / pair["scale"]) - 1.1) < 0.03
+
+
+def test_dense_refit_pins_a_rough_seed_map_down_with_the_agreeing_field():
+    # clones 1.8 (research/README.md, clones round 18): a seed area's fit is a few degrees off; the correctly
+    # matched pixels spread over the copy (a fifth of them here, the rest matched at random) give the true map
+    from engine.evidence.clones_dense import FieldMatches
+
+    def affine(deg, scale, ty, tx):
+        c, s = scale * np.cos(np.radians(deg)), scale * np.sin(np.radians(deg))
+        return np.array([[c, -s, tx], [s, c, ty]])
+
+    rng = np.random.default_rng(3)
+    h, w = 240, 360
+    yy, xx = np.mgrid[0:h, 0:w]
+    copy = (yy - 100) ** 2 + (xx - 90) ** 2 <= 60 ** 2
+    true = affine(25.0, 1.15, 40.0, 150.0)
+    ty, tx = true[1, 0] * xx + true[1, 1] * yy + true[1, 2], true[0, 0] * xx + true[0, 1] * yy + true[0, 2]
+    right = copy & (rng.random((h, w)) < 0.2)
+    dy = np.where(right, ty - yy, rng.integers(-h, h, (h, w))).astype(np.float32)
+    dx = np.where(right, tx - xx, rng.integers(-w, w, (h, w))).astype(np.float32)
+    rough = affine(22.0, 1.12, 40.0, 150.0)
+    rough[:, 2] += (true - rough)[:, :2] @ [90, 100]        # exact at the seed (the disc's centre), off away from it
+    a, ys, xs = FieldMatches(dy, dx, np.ones((h, w), bool)).refit(rough, 3, 3.0)
+    pts = np.stack([xx[copy], yy[copy], np.ones(copy.sum())])
+    assert np.abs((a - true) @ pts).max() < 0.25           # within a quarter pixel over the whole copy
+    found = np.zeros((h, w), bool)
+    found[ys, xs] = True
+    assert (found & right).sum() == right.sum() and (found & ~right).sum() < 0.05 * right.sum()
+    # the rough map alone agrees only near the seed
+    assert FieldMatches(dy, dx, np.ones((h, w), bool)).agreeing(rough, 3.0).sum() < 0.6 * right.sum()
+
+
+def test_clones_dense_marks_the_whole_of_a_large_rotated_copy(tmp_path):
+    # clones 1.8: 1.7 split this copy (a disc of radius 90, rotated 25 degrees, enlarged 1.15x) into fragments with
+    # maps fitted to their small seed areas and marked about half of it
+    case = ec.scaled_copy_case(angle=25.0, scale=1.15, name="coffee", size=(400, 600), radius=90)
+    old, both = _run(tmp_path, case, "clones", method="dense", refit=0, refit_seeds=False, diff_k=0.0)
+    res, _ = _run(tmp_path, case, "clones", method="dense")
+    assert res.metadata["parameters"]["refit"] == 3 and res.metadata["parameters"]["diff_k"] == 0.5
+    assert ec.iou(_flag(res), both) >= 0.9 > 0.6 > ec.iou(_flag(old), both)
+    (pair,) = res.metadata["details"]["pairs"]
+    assert abs(abs(pair["rotation_deg"]) - 25.0) < 1.0 and abs(max(pair["scale"], 1 / pair["scale"]) - 1.15) < 0.02
 
 
 def test_clones_dedupe_option_still_finds_a_rotated_copy(tmp_path):

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from .base import EvidenceInput, LayerOutput
 
-VERSION = "1.7"   # 1.7: dense runs 12 PatchMatch iterations (was 4); 1.6: dense drops pairs by the same two repeat guards as keypoints; 1.5: the overlap guard measured before growth (copies over part of their own source kept); 1.4: flat copies confirmed by pixel values when many isotropic matches support them; 1.3: low-texture keypoints under 2048 px, difference growth, anisotropy and overlap guards; 1.2: keypoint matching seeded (the same finding on every run), dedupe option; 1.1: grown areas, fill stage
+VERSION = "1.8"   # 1.8: dense refits each seed's map to the agreeing field, seeds its check with those pixels and grows like keypoints; 1.7: dense runs 12 PatchMatch iterations (was 4); 1.6: dense drops pairs by the same two repeat guards as keypoints; 1.5: the overlap guard measured before growth (copies over part of their own source kept); 1.4: flat copies confirmed by pixel values when many isotropic matches support them; 1.3: low-texture keypoints under 2048 px, difference growth, anisotropy and overlap guards; 1.2: keypoint matching seeded (the same finding on every run), dedupe option; 1.1: grown areas, fill stage
 TITLE = "Copy-move"
 REFERENCE = ("D. Cozzolino, G. Poggi, L. Verdoliva, 'Efficient dense-field copy-move forgery detection', IEEE Trans. "
              "Inf. Forensics Security 10(11), 2015; I. Amerini et al., 'A SIFT-based forensic method for copy-move "

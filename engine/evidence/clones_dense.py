@@ -11,9 +11,11 @@
    search around the current best at halving radii.
 3. Verification by dense linear fitting: the offset field is median-filtered, and at every pixel an
    affine model of the offsets is fitted over a window; a copy-move gives a field that is exactly
-   affine there (small residual), a chance match does not. Pixels with a small residual in areas of
-   at least `min_area` pixels are detections; each detection's match (p + d(p)) is marked too, so
-   source and target are both found.
+   affine there (small residual), a chance match does not. Each connected area of small residual (a seed
+   area, largest first) gives an affine hypothesis, refitted to every pixel of the field that agrees with
+   it (1.8).
+4. The dense check (clone_regions): the image is correlated locally with itself moved by the hypothesis,
+   from the agreeing pixels, so source and target are both found, with the transform.
 
 Clones 1.6 (research/README.md, clones rounds 15-16): the keypoints method's two guards against genuine repeats
 apply here too: a pair whose map stretches unevenly (`max_aniso`) or whose source and target overlap before
@@ -22,6 +24,11 @@ growth (`max_overlap`) is dropped (`max_aniso=0, max_overlap=None`: 1.5's `dense
 Clones 1.7 (research/README.md, clones round 17): 12 PatchMatch iterations instead of 4. The vectorised search
 moves a good offset only 1, 4 or 16 px per propagation step, so after 4 iterations a rotated and rescaled copy
 was mostly still unmatched although its true match had the lower feature cost (`iterations=4`: 1.6's `dense`).
+
+Clones 1.8 (research/README.md, clones round 18): each seed area's map is refitted to every pixel of the field
+that agrees with it (`refit`), those pixels seed the dense check, and the confirmed areas grow over pixels that
+equal their moved copy up to noise (`diff_k`, as `keypoints` since 1.3). A seed area's own fit was a few degrees
+off, so a copy was confirmed only in fragments next to its seeds (`refit=0 refit_seeds=false diff_k=0`: 1.7).
 """
 from __future__ import annotations
 
@@ -98,26 +105,32 @@ def local_affine(dy: np.ndarray, dx: np.ndarray, size: int) -> tuple[np.ndarray,
     return np.maximum(err, 0.0), np.stack(slopes, axis=-1)
 
 
-def refit_to_field(a: np.ndarray, dy: np.ndarray, dx: np.ndarray, usable: np.ndarray, rounds: int,
-                   tolerance: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Refit a seed area's affine map to every usable pixel whose offset agrees with it within `tolerance`
-    px, `rounds` times. A seed area is small, so its fit is imprecise (a few degrees, a few per cent of scale),
-    and the dense check then confirms only the part of the copy next to the seed; the pixels of the copy
-    that the search matched correctly are spread over all of it and pin the map down. Returns the map and
-    the agreeing pixels (y, x), which seed the dense check over the whole copy as keypoint inliers do."""
-    ys, xs = np.nonzero(usable)
-    ty, tx = ys + dy[ys, xs], xs + dx[ys, xs]
-    design = np.column_stack([xs, ys, np.ones_like(xs)]).astype(np.float64)
-    target = np.column_stack([tx, ty]).astype(np.float64)
-    for _ in range(rounds):
-        err = np.hypot(*(design @ a.T - target).T)
-        agree = err <= tolerance
-        if agree.sum() < 3:
-            break
-        coef, *_ = np.linalg.lstsq(design[agree], target[agree], rcond=None)
-        a = coef.T
-    agree = np.hypot(*(design @ a.T - target).T) <= tolerance
-    return a, ys[agree], xs[agree]
+class FieldMatches:
+    """Every usable pixel of the offset field with where it matched, set up once for all seed areas."""
+
+    def __init__(self, dy: np.ndarray, dx: np.ndarray, usable: np.ndarray):
+        self.ys, self.xs = np.nonzero(usable)
+        self.design = np.column_stack([self.xs, self.ys, np.ones_like(self.xs)]).astype(np.float64)
+        self.target = np.column_stack([self.xs + dx[self.ys, self.xs], self.ys + dy[self.ys, self.xs]]).astype(np.float64)
+
+    def refit(self, a: np.ndarray, rounds: int, tolerance: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Refit a seed area's affine map to every pixel whose offset agrees with it within `tolerance` px,
+        `rounds` times. A seed area is small, so its fit is imprecise (a few degrees, a few per cent of
+        scale), and the dense check then confirms only the part of the copy next to the seed; the pixels of
+        the copy that the search matched correctly are spread over all of it and pin the map down. Returns
+        the map and the agreeing pixels (y, x), which seed the dense check over the whole copy as keypoint
+        inliers do."""
+        for _ in range(rounds):
+            agree = self.agreeing(a, tolerance)
+            if agree.sum() < 3:
+                break
+            coef, *_ = np.linalg.lstsq(self.design[agree], self.target[agree], rcond=None)
+            a = coef.T
+        agree = self.agreeing(a, tolerance)
+        return a, self.ys[agree], self.xs[agree]
+
+    def agreeing(self, a: np.ndarray, tolerance: float) -> np.ndarray:
+        return np.hypot(*(self.design @ a.T - self.target).T) <= tolerance
 
 
 def detect(src: EvidenceInput, max_side: int = 768, radius: int = 8, min_distance: int = 24, iterations: int = 12,
@@ -125,8 +138,8 @@ def detect(src: EvidenceInput, max_side: int = 768, radius: int = 8, min_distanc
            max_hypotheses: int = 12, correlation: float = 0.6, min_area: int = 300, seed: int = 0,
            grow_low: float = 0.3, grow_reach: int = 16, fill: bool = True, fill_side: int = 1024,
            fill_density: float = 0.4, fill_area: int = 1000, max_aniso: float = 1.15,
-           max_overlap: float | None = 0.05, refit: int = 0, refit_tolerance: float = 3.0,
-           refit_seeds: bool = False, diff_k: float = 0.0, hull_margin: int = 32) -> LayerOutput:
+           max_overlap: float | None = 0.05, refit: int = 3, refit_tolerance: float = 3.0,
+           refit_seeds: bool = True, diff_k: float = 0.5, hull_margin: int = 32) -> LayerOutput:
     import cv2
 
     t0 = time.perf_counter()
@@ -149,7 +162,7 @@ def detect(src: EvidenceInput, max_side: int = 768, radius: int = 8, min_distanc
     # seeds: where the field is locally affine (Cozzolino's dense linear fit), far, textured, plausible
     seeds = ((err <= max_fit_error) & (np.hypot(dy, dx) >= min_distance) & (std >= 2.0)
              & (jac > 0.4) & (jac < 2.5) & np.isfinite(field.cost))
-    usable = (std >= 2.0) & np.isfinite(field.cost)
+    matches = FieldMatches(dy, dx, (std >= 2.0) & np.isfinite(field.cost)) if refit else None
     n, labels, stats, _ = cv2.connectedComponentsWithStats(seeds.astype(np.uint8), connectivity=8)
     order = [lab for lab in np.argsort(-stats[:, cv2.CC_STAT_AREA]) if lab > 0
              and stats[lab, cv2.CC_STAT_AREA] >= min_seed][: int(max_hypotheses)]
@@ -168,7 +181,7 @@ def detect(src: EvidenceInput, max_side: int = 768, radius: int = 8, min_distanc
         a = coef.T                         # this seed area (source) -> where it matched (target)
         sy, sx = ys, xs
         if refit:
-            a, ry, rx = refit_to_field(a, dy, dx, usable, int(refit), refit_tolerance)
+            a, ry, rx = matches.refit(a, int(refit), refit_tolerance)
             if refit_seeds and len(ry) > len(ys):
                 sy, sx = ry, rx
         if not plausible(a) or stretches(a, max_aniso):
@@ -197,10 +210,8 @@ def detect(src: EvidenceInput, max_side: int = 768, radius: int = 8, min_distanc
               "correlation": float(correlation), "min_area": int(min_area), "seed": int(seed),
               "grow_low": float(grow_low), "grow_reach": int(grow_reach), "max_aniso": float(max_aniso),
               "max_overlap": None if max_overlap is None else float(max_overlap), "fill": bool(fill), **fparams}
-    if refit:
-        params.update(refit=int(refit), refit_tolerance=float(refit_tolerance), refit_seeds=bool(refit_seeds))
-    if diff_k:
-        params.update(diff_k=float(diff_k), hull_margin=int(hull_margin))
+    params.update(refit=int(refit), refit_tolerance=float(refit_tolerance), refit_seeds=bool(refit_seeds),
+                  diff_k=float(diff_k), hull_margin=int(hull_margin))
     cover, notes = coverage(g, method="dense")
     return LayerOutput(map=full, score=float(full.max()), parameters=params,
                        details={"pairs": pairs, "fills": fills, "seed_areas": int(n - 1), "hypotheses_tried": tried,
