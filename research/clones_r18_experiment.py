@@ -41,6 +41,8 @@ CANDIDATES = {
     "rs": ({"method": "dense", "refit": 3, "refit_seeds": True}, None),
     "rsd": ({"method": "dense", "refit": 3, "refit_seeds": True, "diff_k": 0.5}, None),
     "dd": ({"method": "dense", "diff_k": 0.5}, None),
+    # round 19: rsd is 1.8's dense default
+    "gr20": ({"method": "dense", "max_residual": 0.2}, None),
 }
 
 

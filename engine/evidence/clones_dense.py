@@ -40,7 +40,8 @@ import numpy as np
 from .base import EvidenceInput, LayerOutput
 from .clone_fill import detect_fills
 from .clone_coverage import coverage
-from .clone_regions import confirm, paint, pair_record, plausible, runs_into_itself, stretches, to_full, working_gray
+from .clone_regions import (confirm, paint, pair_record, plausible, runs_into_itself, stretches, to_full, too_different,
+                            working_gray)
 from .offset_field import OffsetField
 
 ORDERS = [(n, m) for n in range(6) for m in range(n + 1) if (n - m) % 2 == 0]
@@ -139,7 +140,8 @@ def detect(src: EvidenceInput, max_side: int = 768, radius: int = 8, min_distanc
            grow_low: float = 0.3, grow_reach: int = 16, fill: bool = True, fill_side: int = 1024,
            fill_density: float = 0.4, fill_area: int = 1000, max_aniso: float = 1.15,
            max_overlap: float | None = 0.05, refit: int = 3, refit_tolerance: float = 3.0,
-           refit_seeds: bool = True, diff_k: float = 0.5, hull_margin: int = 32) -> LayerOutput:
+           refit_seeds: bool = True, diff_k: float = 0.5, hull_margin: int = 32,
+           max_residual: float | None = None) -> LayerOutput:
     import cv2
 
     t0 = time.perf_counter()
@@ -190,7 +192,7 @@ def detect(src: EvidenceInput, max_side: int = 768, radius: int = 8, min_distanc
                      grow_low, grow_reach, diff_k, hull_margin)
         if ok is None:
             continue
-        if runs_into_itself(ok, max_overlap):
+        if runs_into_itself(ok, max_overlap) or too_different(g, a, ok.dst, max_residual):
             continue
         srcm, tgt, ncc_s, ncc_t, st, _ = ok
         covered |= srcm | tgt
@@ -211,7 +213,8 @@ def detect(src: EvidenceInput, max_side: int = 768, radius: int = 8, min_distanc
               "grow_low": float(grow_low), "grow_reach": int(grow_reach), "max_aniso": float(max_aniso),
               "max_overlap": None if max_overlap is None else float(max_overlap), "fill": bool(fill), **fparams}
     params.update(refit=int(refit), refit_tolerance=float(refit_tolerance), refit_seeds=bool(refit_seeds),
-                  diff_k=float(diff_k), hull_margin=int(hull_margin))
+                  diff_k=float(diff_k), hull_margin=int(hull_margin),
+                  max_residual=None if max_residual is None else float(max_residual))
     cover, notes = coverage(g, method="dense")
     return LayerOutput(map=full, score=float(full.max()), parameters=params,
                        details={"pairs": pairs, "fills": fills, "seed_areas": int(n - 1), "hypotheses_tried": tried,
