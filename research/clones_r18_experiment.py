@@ -43,6 +43,8 @@ CANDIDATES = {
     "dd": ({"method": "dense", "diff_k": 0.5}, None),
     # round 19: rsd is 1.8's dense default
     "gr20": ({"method": "dense", "max_residual": 0.2}, None),
+    # round 20
+    "gb18": ({"method": "dense", "max_residual": 0.18, "residual_sigma": 1.5}, None),
 }
 
 

@@ -4,6 +4,8 @@ pixels of the offset field agree with its refitted map (per pixel of the confirm
 confirmed target whose pixels equal their moved copy up to noise (|g - moved| below 0.5 x local sd), the median
 of |g - moved| / local sd there, rotation, scale, and whether the pair lies on the known copy (more than half its
 pixels on mask | source mask) or is a chance pair (untouched view, or off the copy). Writes one JSON line per pair.
+Also (added after round 19's check): the residual's 25th percentile, and its median after both images are
+blurred (Gaussian, sigma 1.5 px), which a rescaled copy's resampling changes less.
 
     python research/clones_r19_pairs.py OUT.jsonl SET [SET ...]
 """
@@ -43,6 +45,9 @@ def main() -> None:
         moved = cv2.warpAffine(g, a, g.shape[::-1], flags=cv2.INTER_LINEAR)
         sd = np.maximum(local_sd(g), 1e-3)
         r = np.abs(g - moved)[tgt] / sd[tgt]
+        gb, mb = cv2.GaussianBlur(g, (0, 0), 1.5), cv2.GaussianBlur(moved, (0, 0), 1.5)
+        sdb = np.maximum(local_sd(gb), 1e-3)
+        rb = np.abs(gb - mb)[tgt] / sdb[tgt]
         on = state["on"]
         if on is not None:
             on = cv2.resize(on.astype(np.uint8), g.shape[::-1], interpolation=cv2.INTER_NEAREST) > 0
@@ -53,6 +58,7 @@ def main() -> None:
         rec = record(method, srcm, tgt, a, scale, **kw)
         state["pairs"].append({"agree": state.get("agree", 0), "agree_density": state.get("agree", 0) / max(int(srcm.sum()), 1),
                                "eq_share": float((r < 0.5).mean()), "res_median": float(np.median(r)),
+                               "res_p25": float(np.percentile(r, 25)), "res_blur": float(np.median(rb)),
                                "true": state["true"], "rotation": rec["rotation_deg"], "scale": rec["scale"],
                                "correlation": rec["correlation"], "area": int(tgt.sum())})
         return rec

@@ -321,23 +321,28 @@ def runs_into_itself(ok: Confirmed, max_overlap: float | None, on: str = "core")
     return (ok.core_overlap if on == "core" else overlap(ok.src, ok.dst)) > max_overlap
 
 
-def moved_residual(raw: np.ndarray, a: np.ndarray, dst: np.ndarray) -> float:
+def moved_residual(raw: np.ndarray, a: np.ndarray, dst: np.ndarray, sigma: float = 0.0) -> float:
     """Median over a confirmed target of |image - image moved by a| / local_sd: how far the target is from
     being a copy of its source. A copy equals its source up to JPEG and resampling noise; two areas of
-    natural texture that merely correlate differ by a good part of their contrast (clones round 19)."""
+    natural texture that merely correlate differ by a good part of their contrast (clones round 19). With
+    `sigma` > 0 both are first blurred (Gaussian, sigma px), so that the resampling of a rescaled copy,
+    which changes the finest detail, counts less (clones round 20)."""
     import cv2
 
     if not dst.any():
         return 0.0
     h, w = raw.shape
     moved = cv2.warpAffine(raw, a, (w, h), flags=cv2.INTER_LINEAR)
+    if sigma:
+        raw, moved = cv2.GaussianBlur(raw, (0, 0), sigma), cv2.GaussianBlur(moved, (0, 0), sigma)
     return float(np.median(np.abs(raw - moved)[dst] / local_sd(raw)[dst]))
 
 
-def too_different(raw: np.ndarray, a: np.ndarray, dst: np.ndarray, max_residual: float | None) -> bool:
+def too_different(raw: np.ndarray, a: np.ndarray, dst: np.ndarray, max_residual: float | None,
+                  sigma: float = 0.0) -> bool:
     """The chance-pair guard (None: off): a confirmed pair whose target differs from its moved source by more
     than `max_residual` of the local contrast (median) correlates without being a copy."""
-    return max_residual is not None and moved_residual(raw, a, dst) > max_residual
+    return max_residual is not None and moved_residual(raw, a, dst, sigma) > max_residual
 
 
 def plausible(a: np.ndarray) -> bool:
