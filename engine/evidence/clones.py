@@ -7,7 +7,8 @@ Two published methods, chosen with `method=`:
   `clones_keypoints.py`.
 - `dense`: rotation-invariant Zernike-moment features at every pixel, nearest neighbours
   by PatchMatch, seeds chosen by a dense linear fit of the offset field (Cozzolino, Poggi, Verdoliva
-  2015), each seed's affine map verified densely like the keypoints'; `clones_dense.py`. It also finds
+  2015), each seed's affine map refitted to every pixel of the field that agrees with it (1.8) and verified
+  densely like the keypoints', from those pixels; `clones_dense.py`. It also finds
   copies in flat-ish or mirrored content that has no keypoints, and every genuine repeat (tiles,
   seamless textures).
 Both confirm a hypothesis the same way (`clone_regions.confirm`): local correlation of fine detail,
