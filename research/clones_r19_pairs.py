@@ -7,7 +7,7 @@ pixels on mask | source mask) or is a chance pair (untouched view, or off the co
 Also (added after round 19's check): the residual's 25th percentile, and its median after both images are
 blurred (Gaussian, sigma 1.5 px), which a rescaled copy's resampling changes less.
 
-    python research/clones_r19_pairs.py OUT.jsonl SET [SET ...]
+    python research/clones_r19_pairs.py OUT.jsonl [--kinds=copymove,authentic,removal_patch] SET [SET ...]
 """
 from __future__ import annotations
 
@@ -28,6 +28,9 @@ def main() -> None:
     from engine.evidence.clone_regions import local_sd
 
     out = Path(sys.argv[1])
+    kinds = ("copymove", "authentic")
+    if sys.argv[2].startswith("--kinds="):
+        kinds = tuple(sys.argv.pop(2).split("=", 1)[1].split(","))
     state: dict = {}
     refit, confirm, record = cd.FieldMatches.refit, cd.confirm, cd.pair_record
 
@@ -66,11 +69,13 @@ def main() -> None:
     cd.FieldMatches.refit, cd.confirm, cd.pair_record = refit_spy, confirm_spy, record_spy
     with out.open("a") as fh:
         for folder in map(Path, sys.argv[2:]):
-            for e in entries(folder, ("copymove", "authentic")):
+            for e in entries(folder, kinds):
                 on = None
                 if e["kind"] == "copymove":
                     on = (np.asarray(Image.open(folder / e["mask"]).convert("L")) > 127) | \
                          (np.asarray(Image.open(folder / e["source_mask"]).convert("L")) > 127)
+                elif e["kind"] == "removal_patch":   # a pair on a fill: more than half of it on the filled hole
+                    on = np.asarray(Image.open(folder / e["mask"]).convert("L")) > 127
                 state.update(on=on, pairs=[])
                 res = evidence.run("clones", str(folder / e["image"]), method="dense")
                 flagged = float((res.probability > 0.5).mean())
