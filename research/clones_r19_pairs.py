@@ -59,7 +59,8 @@ def main() -> None:
         else:
             state["true"] = False
         rec = record(method, srcm, tgt, a, scale, **kw)
-        state["pairs"].append({"agree": state.get("agree", 0), "agree_density": state.get("agree", 0) / max(int(srcm.sum()), 1),
+        agree = state.get("agree", 0)
+        state["pairs"].append({"agree": agree, "agree_density": agree / max(int(srcm.sum()), 1),
                                "eq_share": float((r < 0.5).mean()), "res_median": float(np.median(r)),
                                "res_p25": float(np.percentile(r, 25)), "res_blur": float(np.median(rb)),
                                "true": state["true"], "rotation": rec["rotation_deg"], "scale": rec["scale"],

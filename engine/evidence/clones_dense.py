@@ -112,7 +112,8 @@ class FieldMatches:
     def __init__(self, dy: np.ndarray, dx: np.ndarray, usable: np.ndarray):
         self.ys, self.xs = np.nonzero(usable)
         self.design = np.column_stack([self.xs, self.ys, np.ones_like(self.xs)]).astype(np.float64)
-        self.target = np.column_stack([self.xs + dx[self.ys, self.xs], self.ys + dy[self.ys, self.xs]]).astype(np.float64)
+        ys, xs = self.ys, self.xs
+        self.target = np.column_stack([xs + dx[ys, xs], ys + dy[ys, xs]]).astype(np.float64)
 
     def refit(self, a: np.ndarray, rounds: int, tolerance: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Refit a seed area's affine map to every pixel whose offset agrees with it within `tolerance` px,
@@ -181,15 +182,15 @@ def detect(src: EvidenceInput, max_side: int = 768, radius: int = 8, min_distanc
         design = np.column_stack([xs, ys, np.ones_like(xs)]).astype(np.float64)
         coef, *_ = np.linalg.lstsq(design, np.column_stack([tx, ty]).astype(np.float64), rcond=None)
         a = coef.T                         # this seed area (source) -> where it matched (target)
-        sy, sx = ys, xs
+        sy, sx = ys, xs                    # the pixels that seed the dense check, and their matches
         if refit:
             a, ry, rx = matches.refit(a, int(refit), refit_tolerance)
-            if refit_seeds and len(ry) > len(ys):
+            if refit_seeds and len(ry) > len(ys):   # fewer: the seed area itself seeds better
                 sy, sx = ry, rx
         if not plausible(a) or stretches(a, max_aniso):
             continue
-        ok = confirm(g, a, np.column_stack([sx, sy]), np.column_stack([sx + dx[sy, sx], sy + dy[sy, sx]]), min_distance, correlation, min_area,
-                     grow_low, grow_reach, diff_k, hull_margin)
+        ok = confirm(g, a, np.column_stack([sx, sy]), np.column_stack([sx + dx[sy, sx], sy + dy[sy, sx]]),
+                     min_distance, correlation, min_area, grow_low, grow_reach, diff_k, hull_margin)
         if ok is None:
             continue
         if runs_into_itself(ok, max_overlap) or too_different(g, a, ok.dst, max_residual, residual_sigma):
