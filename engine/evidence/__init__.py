@@ -166,32 +166,37 @@ def _parameter_defaults(module, params: dict) -> dict | None:
     return {k: p.default for k, p in sig.items() if k != "src"}
 
 
-def check_params(name: str, params: dict):
-    """The layer's module, or an EvidenceError naming the layer's parameters if one is unknown."""
+def _checked(name: str, params: dict):
+    """(the layer's module, its parameter defaults for these params), or an EvidenceError naming the layer's
+    parameters if one is unknown."""
     module = _module(name)
     defaults = _parameter_defaults(module, params)
     unknown = sorted(set(params) - set(defaults)) if defaults is not None else []
     if unknown:
         raise EvidenceError(f"layer {name!r} has no parameter {', '.join(unknown)}; "
                             f"it takes {', '.join(sorted(defaults))}")
-    return module
+    return module, defaults
+
+
+def check_params(name: str, params: dict):
+    """The layer's module, or an EvidenceError naming the layer's parameters if one is unknown."""
+    return _checked(name, params)[0]
 
 
 def explicit_params(name: str, params: dict) -> dict:
     """The params that differ from the layer's defaults: what a result records as requested, so that
     asking for a default (clones.method=keypoints) is the same request as asking for nothing."""
-    return _explicit(check_params(name, params), params)
+    return _explicit(_checked(name, params)[1], params)
 
 
-def _explicit(module, params: dict) -> dict:
-    defaults = _parameter_defaults(module, params) or {}
+def _explicit(defaults: dict | None, params: dict) -> dict:
     missing = object()
-    return {k: v for k, v in params.items() if defaults.get(k, missing) != v}
+    return {k: v for k, v in params.items() if (defaults or {}).get(k, missing) != v}
 
 
 def run(name: str, image: Any, data: bytes | None = None, **params) -> AnalysisResult:
     """Run one layer on one image; returns the engine's result type. EvidenceError if it cannot apply."""
-    module = check_params(name, params)
+    module, defaults = _checked(name, params)
     t0 = time.perf_counter()
     src, image_info = image if isinstance(image, tuple) else prepare(image, data)
     t1 = time.perf_counter()
@@ -219,7 +224,8 @@ def run(name: str, image: Any, data: bytes | None = None, **params) -> AnalysisR
         "limits": lay.limits,
         "default_threshold": lay.threshold,
         "parameters": out.parameters,
-        "requested_parameters": _explicit(module, params),  # set beside the defaults: a case redoes a layer when it differs
+        # set beside the defaults: a case redoes a layer when it differs
+        "requested_parameters": _explicit(defaults, params),
         "details": out.details,
         "notes": list(out.notes),
         "timings": {"load_s": t1 - t0, **{k: float(v) for k, v in out.timings.items()}, "total_s": total},
@@ -244,5 +250,5 @@ def run_many(names: list[str], image: Any, data: bytes | None = None,
 
 
 __all__ = ["DEFAULT_THRESHOLDS", "EvidenceError", "JPEG_LAYERS", "LAYER_NAMES", "LayerInfo", "NotApplicable",
-           "check_params", "explicit_params", "info", "layers", "library_versions", "param_value", "parse_key_value", "parse_layer_params",
-           "parse_layers", "prepare", "run", "run_many"]
+           "check_params", "explicit_params", "info", "layers", "library_versions", "param_value", "parse_key_value",
+           "parse_layer_params", "parse_layers", "prepare", "run", "run_many"]
