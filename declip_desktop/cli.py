@@ -97,7 +97,12 @@ def run() -> None:
     (collecting and freeing torch's ~10^5 objects and a 1-2 GB heap, one object at a time) took
     0.5-0.9 s of a 4 s one-photo analysis. By then every file is written, closed and renamed into
     place, so when no other Python thread is left, the exit handlers run, the output is flushed and
-    the process ends at once (os._exit). Otherwise, or without torch, it exits the ordinary way."""
+    the process ends at once (os._exit). Otherwise, or without torch, it exits the ordinary way.
+    Before main(), large blocks are set to be reused from glibc's heap (engine.heap: a third less
+    time per photo, the same outputs); tests call main() in their own process, which keeps its settings."""
+    from engine.heap import reuse_large_blocks
+
+    reuse_large_blocks()
     rc = main()
     if "torch" in sys.modules and threading.active_count() == 1:
         import atexit
