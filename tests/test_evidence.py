@@ -188,6 +188,32 @@ def test_unknown_layer_and_parameter_are_one_line_errors(tmp_path):
         evidence.parse_layers("all,nope")
 
 
+def test_parameter_values_of_the_wrong_kind_are_refused_before_any_image():
+    import numpy as np
+
+    def problem(name, **params):
+        with pytest.raises(EvidenceError) as exc:
+            evidence.check_params(name, params)
+        return str(exc.value)
+
+    assert problem("ela", quality=1.5) == "layer 'ela': quality must be a whole number, found 1.5"
+    assert problem("ela", quality=True) == "layer 'ela': quality must be a whole number, found true"
+    assert problem("ela", z_half=float("nan")) == "layer 'ela': z_half must be a finite number, found NaN"
+    assert problem("noise", direction=2) == "layer 'noise': direction must be a word, found 2"
+    assert problem("clones", method="dense", refit="lots") == ("layer 'clones': refit must be a whole number, "
+                                                              'found "lots"')
+    assert problem("clones", method="dense", max_residual="low") == ("layer 'clones': max_residual must be a "
+                                                                    'finite number or null, found "low"')
+    assert problem("clones", method="dense", refit_seeds=None) == ("layer 'clones': refit_seeds must be true or "
+                                                                  "false, found null")
+    # what is accepted: whole numbers for a float, null where the layer takes None, numpy's numbers
+    for name, params in [("ela", {"quality": np.int64(80), "z_half": 3}), ("clones", {"max_overlap": None}),
+                         ("clones", {"method": "dense", "max_residual": 0.2, "refit_tolerance": np.float32(2.5)}),
+                         ("noise", {"direction": "higher"})]:
+        evidence.check_params(name, params)
+    assert evidence.explicit_params("ela", {"quality": 90, "z_half": 2}) == {"z_half": 2}
+
+
 def test_jpeg_bytes_must_match_the_loaded_image(tmp_path):
     from engine import load_image
 

@@ -86,16 +86,15 @@ def test_evidence_param_chooses_the_dense_clone_method(model_dir, tmp_path):
     out = tmp_path / "out"
     r = run("analyze", "--model", model_dir, "--evidence", "clones", "--evidence-param", "clones.method=dense",
             "--evidence-param", 'clones.min_area="400"', "--out", out, img)
-    assert r.returncode == 0, r.stderr
-    res = json.loads((out / "results.json").read_text())
-    assert res["parameters"]["evidence_params"] == {"clones": {"method": "dense", "min_area": "400"}}
-    rec = res["items"][0]["outputs"]["evidence"]["clones"]
-    # a JSON string where a number belongs is the layer's one-line refusal, not a crash
-    assert "error" in rec and "min_area" not in rec.get("parameters", {})
+    # a JSON string where a number belongs is a usage error before any image, not a per-image failure
+    assert r.returncode == 2 and 'min_area must be a whole number, found "400"' in r.stderr
+    assert not out.exists()
     r = run("analyze", "--model", model_dir, "--evidence", "clones", "--evidence-param", "clones.method=dense",
             "--out", out / "2", img)
     assert r.returncode == 0, r.stderr
-    rec = json.loads((out / "2" / "results.json").read_text())["items"][0]["outputs"]["evidence"]["clones"]
+    res = json.loads((out / "2" / "results.json").read_text())
+    assert res["parameters"]["evidence_params"] == {"clones": {"method": "dense"}}
+    rec = res["items"][0]["outputs"]["evidence"]["clones"]
     assert rec["parameters"]["method"] == "dense" and rec["parameters"]["iterations"] == 12
     assert [p["method"] for p in rec["metadata"]["details"]["pairs"]] == ["dense"]
     assert ec.iou(load_probability_png(out / "2" / rec["map"]) > 0.5, both) >= 0.8
@@ -106,6 +105,10 @@ def test_evidence_param_chooses_the_dense_clone_method(model_dir, tmp_path):
     ("clones.method=fancy", "method must be one of dense, keypoints"),
     ("ela.quality=80", "layer 'ela' is not among the layers asked for (clones)"),
     ("clones=dense", "give LAYER.KEY=VALUE"),
+    # a value of the wrong kind is a usage error too, not a per-image failure or a silent int(1.5)
+    ("clones.max_side=1.5", "layer 'clones': max_side must be a whole number, found 1.5"),
+    ("clones.fill=1", "layer 'clones': fill must be true or false, found 1"),
+    ("clones.correlation=high", 'layer \'clones\': correlation must be a finite number, found "high"'),
 ])
 def test_evidence_param_usage_errors_write_nothing(model_dir, tmp_path, param, message):
     img = tmp_path / "a.png"

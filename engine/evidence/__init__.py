@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import json
+import math
+import numbers
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,8 +123,6 @@ def prepare(image: Any, data: bytes | None = None) -> tuple[EvidenceInput, dict]
 def param_value(text: str):
     """A parameter value given on a command line: JSON (0.5, true, null, "dense") or, failing that, the text
     itself, so that method=dense and method='"dense"' mean the same."""
-    import json
-
     try:
         return json.loads(text)
     except json.JSONDecodeError:
@@ -155,27 +156,60 @@ def parse_layer_params(items: list[str], layers: list[str], flag: str = "--evide
     return out
 
 
-def _parameter_defaults(module, params: dict) -> dict | None:
-    """{name: default} of every parameter the layer takes with these params (clones: `method` and the
-    chosen method's own); None when it takes any name."""
-    if hasattr(module, "parameter_defaults"):
-        return module.parameter_defaults(params)
+def _parameters(module, params: dict) -> dict[str, inspect.Parameter] | None:
+    """{name: inspect.Parameter} of every parameter the layer takes with these params (clones: `method`
+    and the chosen method's own); None when it takes any name."""
+    if hasattr(module, "parameters"):
+        return module.parameters(params)
     sig = inspect.signature(module.compute).parameters
     if any(p.kind is p.VAR_KEYWORD for p in sig.values()):
         return None
-    return {k: p.default for k, p in sig.items() if k != "src"}
+    return {k: p for k, p in sig.items() if k != "src"}
+
+
+# What a parameter's annotation (a string: the layers use `from __future__ import annotations`) or, without
+# one, its default's type accepts. bool is an int to Python, never to a layer.
+_ACCEPTS = {"bool": (bool,), "int": (numbers.Integral,), "float": (numbers.Real,), "str": (str,)}
+_WANTED = {"bool": "true or false", "int": "a whole number", "float": "a finite number", "str": "a word"}
+
+
+def _value_problem(param: inspect.Parameter, value) -> str | None:
+    """Why `value` cannot be this parameter's, in a few words; None if it can (or the layer says nothing)."""
+    ann = param.annotation
+    kinds = ([a.strip() for a in ann.split("|")] if isinstance(ann, str)
+             else [type(param.default).__name__] if param.default is not None and ann is inspect.Parameter.empty
+             else [])
+    known = [k for k in kinds if k in _ACCEPTS]
+    if not known or (value is None and (param.default is None or "None" in kinds)):
+        return None
+    ok = value is not None and any(
+        isinstance(value, _ACCEPTS[k]) and (k == "bool" or not isinstance(value, bool))
+        and (k != "float" or math.isfinite(value)) for k in known)
+    if ok:
+        return None
+    wanted = " or ".join(_WANTED[k] for k in known) + (" or null" if "None" in kinds else "")
+    return f"{param.name} must be {wanted}, found {json.dumps(value) if _jsonable(value) else repr(value)}"
+
+
+def _jsonable(value) -> bool:
+    return value is None or isinstance(value, (bool, int, float, str))
 
 
 def _checked(name: str, params: dict):
     """(the layer's module, its parameter defaults for these params), or an EvidenceError naming the layer's
-    parameters if one is unknown."""
+    parameters if one is unknown, or saying what a value should be if it is of the wrong kind (a string
+    where a number goes, 1.5 for a JPEG quality): before any image, never a silent conversion."""
     module = _module(name)
-    defaults = _parameter_defaults(module, params)
-    unknown = sorted(set(params) - set(defaults)) if defaults is not None else []
+    signature = _parameters(module, params)
+    unknown = sorted(set(params) - set(signature)) if signature is not None else []
     if unknown:
         raise EvidenceError(f"layer {name!r} has no parameter {', '.join(unknown)}; "
-                            f"it takes {', '.join(sorted(defaults))}")
-    return module, defaults
+                            f"it takes {', '.join(sorted(signature))}")
+    for key, value in params.items():
+        problem = _value_problem(signature[key], value) if signature is not None else None
+        if problem:
+            raise EvidenceError(f"layer {name!r}: {problem}")
+    return module, None if signature is None else {k: p.default for k, p in signature.items()}
 
 
 def check_params(name: str, params: dict):

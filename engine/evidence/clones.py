@@ -61,8 +61,8 @@ def _detector(method: str):
     return detect
 
 
-def parameter_defaults(params: dict) -> dict:
-    """{name: default} of what `compute` takes with these params: `method` and the chosen method's own."""
+def parameters(params: dict) -> dict:
+    """{name: inspect.Parameter} of what `compute` takes with these params: `method` and the chosen method's own."""
     import inspect
 
     try:
@@ -71,8 +71,8 @@ def parameter_defaults(params: dict) -> dict:
         from .base import EvidenceError
 
         raise EvidenceError(f"layer 'clones': {exc}") from None
-    return {"method": DEFAULTS["method"],
-            **{k: p.default for k, p in inspect.signature(detect).parameters.items() if k != "src"}}
+    return {"method": inspect.signature(compute).parameters["method"],
+            **{k: p for k, p in inspect.signature(detect).parameters.items() if k != "src"}}
 
 
 def compute(src: EvidenceInput, method: str = "keypoints", **params) -> LayerOutput:
