@@ -1,4 +1,4 @@
-"""glibc heap settings for a command-line process that analyses photos.
+"""glibc heap settings for a process that analyses photos (the `declip` command and the GUI).
 
 Why: glibc serves every block above its dynamic mmap threshold (at most 32 MB) with a fresh mmap
 and returns it to the kernel when freed. A 12 MP photo's arrays (36 MB of pixels, a 48 MB float
@@ -10,9 +10,9 @@ EPYC, the network's own time per 12 MP photo fell from 0.36 to 0.22 s (one photo
 seven from 5.1 to 4.1 s, with the same peak memory and the same output bytes
 (docs/benchmarks.md, round 4). Above 128 MB (tried: 512 MB) it was as slow as before.
 
-Only the command-line process sets this. The GUI keeps glibc's defaults on purpose: there, large
-blocks come from mmap so that zeroing them never runs under the GIL on the GUI thread
-(declip_desktop.responsiveness). Settings the user gives glibc (MALLOC_*_ or GLIBC_TUNABLES) win.
+`declip_desktop.cli.run` applies it before any command, `declip_desktop.responsiveness.tune_for_gui`
+when the window opens (the GUI's 256 MB Pillow blocks stay above the threshold: they still come from
+mmap, zeroed off the GIL). Settings the user gives glibc (MALLOC_*_ or GLIBC_TUNABLES) win.
 """
 from __future__ import annotations
 

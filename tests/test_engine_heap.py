@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # Allocates a 48 MB array (a 12 MP float map) and frees it, and prints where glibc put it: the bytes
 # in mmap'd blocks while it lives (mallinfo2's hblkhd) and the heap's size after it is freed (arena).
-# argv[1] == "set" applies the settings first. Its own process: mallopt is for the process's life.
+# argv[1] == "set" applies the settings first, "gui" the GUI's process settings. Its own process: mallopt is for the process's life.
 WHERE = """
 import ctypes, sys
 import numpy as np
@@ -31,7 +31,11 @@ if not hasattr(libc, "mallinfo2"):  # glibc before 2.33
     print("skip")
     raise SystemExit(0)
 libc.mallinfo2.restype = Info
-applied = heap.reuse_large_blocks() if sys.argv[1] == "set" else None
+if sys.argv[1] == "gui":  # the window's process settings include it
+    from declip_desktop.responsiveness import tune_for_gui
+    applied = tune_for_gui()["heap"]
+else:
+    applied = heap.reuse_large_blocks() if sys.argv[1] == "set" else None
 a = np.ones(12_000_000, np.float32)
 mapped = libc.mallinfo2().hblkhd
 del a
@@ -52,15 +56,16 @@ def _where(mode: str) -> tuple[int, int, str] | None:
 @pytest.mark.skipif(not sys.platform.startswith("linux") or not os.confstr("CS_GNU_LIBC_VERSION"),
                     reason="mallopt is glibc's")
 def test_large_blocks_come_from_the_heap_and_stay_for_the_next_photo():
-    plain, tuned = _where("plain"), _where("set")
+    plain = _where("plain")
     if plain is None:
         pytest.skip("this glibc has no mallinfo2 to look with")
     size = 48_000_000
     # glibc's default: the array is a mapping of its own, unmapped when freed
     assert plain[0] >= size and plain[1] < size and plain[2] == "None"
-    # with the settings: it is heap memory, and the heap keeps it when it is freed
-    assert tuned[0] < size and tuned[1] >= size
-    assert tuned[2] == str({"mmap_threshold": heap.MMAP_THRESHOLD, "trim_threshold": heap.TRIM_THRESHOLD})
+    for mode in ("set", "gui"):  # with the settings (the GUI applies them too): heap memory, kept when freed
+        tuned = _where(mode)
+        assert tuned[0] < size and tuned[1] >= size, mode
+        assert tuned[2] == str({"mmap_threshold": heap.MMAP_THRESHOLD, "trim_threshold": heap.TRIM_THRESHOLD})
 
 
 def test_the_users_own_glibc_settings_win(monkeypatch):
