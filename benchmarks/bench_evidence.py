@@ -10,8 +10,9 @@ The test photo is the bundled sample `resources/samples/coffee.jpg` (CC0) enlarg
 with a little added grain, saved at JPEG quality 90. Times are wall-clock for
 `engine.evidence.run(layer, path)` (decode included), best of --repeat, beside the process's CPU
 time (all threads; on a machine shared with other work it is the steadier figure, and on an idle
-machine an upper bound of the wall time of single-threaded code). Prints a table; exit status 1 when
-a target is missed (by wall time).
+machine an upper bound of the wall time of single-threaded code), with the glibc heap settings that
+`declip` and the GUI apply (engine.heap; --glibc-defaults leaves them out). Prints a table; exit
+status 1 when a target is missed (by wall time).
 """
 from __future__ import annotations
 
@@ -47,8 +48,14 @@ def main() -> int:
     ap.add_argument("--image", type=Path, default=ROOT / "build" / "bench" / "evidence-12mp.jpg")
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--layers", default=None, help="only these layers, comma separated (e.g. ela,ghost)")
+    ap.add_argument("--glibc-defaults", action="store_true",
+                    help="keep glibc's heap defaults instead of the app's settings (engine.heap), to compare")
     args = ap.parse_args()
     from engine import evidence
+    from engine.heap import reuse_large_blocks
+
+    # the app's processes (`declip`, the GUI) run with these settings, so the layers are timed with them
+    print(f"glibc heap settings: {None if args.glibc_defaults else reuse_large_blocks()}")
 
     path = make_photo(args.image)
     with Image.open(path) as im:
