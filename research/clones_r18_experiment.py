@@ -45,6 +45,8 @@ CANDIDATES = {
     "gr20": ({"method": "dense", "max_residual": 0.2}, None),
     # round 20
     "gb18": ({"method": "dense", "max_residual": 0.18, "residual_sigma": 1.5}, None),
+    # round 21: round 20's guard, sparing pairs whose map is a pure shift (exemplar fills)
+    "gs18": ({"method": "dense", "max_residual": 0.18, "residual_sigma": 1.5, "residual_spare_shifts": True}, None),
 }
 
 

@@ -338,11 +338,28 @@ def moved_residual(raw: np.ndarray, a: np.ndarray, dst: np.ndarray, sigma: float
     return float(np.median(np.abs(raw - moved)[dst] / local_sd(raw)[dst]))
 
 
+# A map within these of a pure shift is what an exemplar (PatchMatch) fill copies with: see too_different.
+SHIFT_ROTATION_DEG = 0.5
+SHIFT_SCALE = 0.02
+
+
+def is_shift(a: np.ndarray) -> bool:
+    """The map moves without turning (|rotation| <= 0.5 degrees) or rescaling (within 2 %)."""
+    lin = np.asarray(a, np.float64)[:, :2]
+    rotation = abs(np.degrees(np.arctan2(lin[1, 0], lin[0, 0])))
+    return rotation <= SHIFT_ROTATION_DEG and abs(np.sqrt(abs(np.linalg.det(lin))) - 1) <= SHIFT_SCALE
+
+
 def too_different(raw: np.ndarray, a: np.ndarray, dst: np.ndarray, max_residual: float | None,
-                  sigma: float = 0.0) -> bool:
+                  sigma: float = 0.0, spare_shifts: bool = False) -> bool:
     """The chance-pair guard (None: off): a confirmed pair whose target differs from its moved source by more
-    than `max_residual` of the local contrast (median) correlates without being a copy."""
-    return max_residual is not None and moved_residual(raw, a, dst, sigma) > max_residual
+    than `max_residual` of the local contrast (median) correlates without being a copy. spare_shifts: a pair
+    whose map is a pure shift is kept whatever its residual, because an exemplar fill copies unturned,
+    unscaled patches and blends them by voting, so its pairs repeat their sources less exactly than a copy
+    does (research/README.md, clones rounds 20-21); a turned or rescaled copy must still match closely."""
+    if max_residual is None or (spare_shifts and is_shift(a)):
+        return False
+    return moved_residual(raw, a, dst, sigma) > max_residual
 
 
 def plausible(a: np.ndarray) -> bool:

@@ -142,7 +142,8 @@ def detect(src: EvidenceInput, max_side: int = 768, radius: int = 8, min_distanc
            fill_density: float = 0.4, fill_area: int = 1000, max_aniso: float = 1.15,
            max_overlap: float | None = 0.05, refit: int = 3, refit_tolerance: float = 3.0,
            refit_seeds: bool = True, diff_k: float = 0.5, hull_margin: int = 32,
-           max_residual: float | None = None, residual_sigma: float = 0.0) -> LayerOutput:
+           max_residual: float | None = None, residual_sigma: float = 0.0,
+           residual_spare_shifts: bool = False) -> LayerOutput:
     import cv2
 
     t0 = time.perf_counter()
@@ -193,7 +194,8 @@ def detect(src: EvidenceInput, max_side: int = 768, radius: int = 8, min_distanc
                      min_distance, correlation, min_area, grow_low, grow_reach, diff_k, hull_margin)
         if ok is None:
             continue
-        if runs_into_itself(ok, max_overlap) or too_different(g, a, ok.dst, max_residual, residual_sigma):
+        if runs_into_itself(ok, max_overlap) or too_different(g, a, ok.dst, max_residual, residual_sigma,
+                                                              residual_spare_shifts):
             continue
         srcm, tgt, ncc_s, ncc_t, st, _ = ok
         covered |= srcm | tgt
@@ -216,7 +218,7 @@ def detect(src: EvidenceInput, max_side: int = 768, radius: int = 8, min_distanc
     params.update(refit=int(refit), refit_tolerance=float(refit_tolerance), refit_seeds=bool(refit_seeds),
                   diff_k=float(diff_k), hull_margin=int(hull_margin),
                   max_residual=None if max_residual is None else float(max_residual),
-                  residual_sigma=float(residual_sigma))
+                  residual_sigma=float(residual_sigma), residual_spare_shifts=bool(residual_spare_shifts))
     cover, notes = coverage(g, method="dense")
     return LayerOutput(map=full, score=float(full.max()), parameters=params,
                        details={"pairs": pairs, "fills": fills, "seed_areas": int(n - 1), "hypotheses_tried": tried,
