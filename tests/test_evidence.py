@@ -454,6 +454,34 @@ def test_moved_residual_tells_a_copy_from_a_texture_that_only_correlates():
     assert moved_residual(other, a, target, sigma=1.5) > 0.3
 
 
+def test_the_guard_can_spare_pure_shifts_and_still_judges_turned_pairs():
+    # research round 21: with spare_shifts, a pair whose map is a pure shift (what an exemplar fill copies with)
+    # is kept whatever its residual; a turned or rescaled pair is still judged by it
+    import cv2
+
+    from engine.evidence.clone_regions import is_shift, too_different
+
+    def turned(deg, scale=1.0, shift=(200.0, 0.0)):
+        m = cv2.getRotationMatrix2D((100.0, 100.0), deg, scale)
+        m[:, 2] += shift
+        return m
+
+    assert is_shift(turned(0.0)) and is_shift(turned(0.4)) and is_shift(turned(-0.4, 1.015))
+    assert not is_shift(turned(0.7)) and not is_shift(turned(0.0, 1.03)) and not is_shift(turned(-3.0, 0.97))
+    rng = np.random.default_rng(5)
+    h, w = 200, 400
+    texture = cv2.GaussianBlur(rng.normal(128, 40, (h, w)).astype(np.float32), (0, 0), 1.2)
+    other = texture.copy()
+    other[:, 200:] = 0.75 * texture[:, :200] + 0.66 * (texture[:, 200:] - 128) + 32  # correlates, not a copy
+    target = np.zeros((h, w), bool)
+    target[20:180, 220:380] = True
+    shift, rot = turned(0.0), turned(3.0)
+    assert too_different(other, shift, target, 0.18, 1.5) and too_different(other, rot, target, 0.18, 1.5)
+    assert not too_different(other, shift, target, 0.18, 1.5, spare_shifts=True)
+    assert too_different(other, rot, target, 0.18, 1.5, spare_shifts=True)
+    assert not too_different(other, rot, target, None, 1.5, spare_shifts=True)  # the guard off
+
+
 def test_clones_dense_residual_option_drops_chance_pairs_on_an_untouched_photo(tmp_path):
     # the option of research rounds 19-20 (off by default, not adopted: it also drops the pairs that mark
     # PatchMatch fills): on the untouched astronaut dense confirms two chance pairs (correlated fine detail, about
