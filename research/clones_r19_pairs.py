@@ -5,7 +5,10 @@ confirmed target whose pixels equal their moved copy up to noise (|g - moved| be
 of |g - moved| / local sd there, rotation, scale, and whether the pair lies on the known copy (more than half its
 pixels on mask | source mask) or is a chance pair (untouched view, or off the copy). Writes one JSON line per pair.
 Also (added after round 19's check): the residual's 25th percentile, and its median after both images are
-blurred (Gaussian, sigma 1.5 px), which a rescaled copy's resampling changes less.
+blurred (Gaussian, sigma 1.5 px), which a rescaled copy's resampling changes less. And (added after round 21):
+`fwd` and `rev`, the shares of the confirmed source's and target's usable pixels whose offset agrees within 3 px with
+the pair's map and with its inverse (a copy's two areas are each other's nearest patches, so the field should point
+both ways), and `on_fill` for removals (more than half of the source or of the target on the filled hole).
 
     python research/clones_r19_pairs.py OUT.jsonl [--kinds=copymove,authentic,removal_patch] SET [SET ...]
 """
@@ -33,6 +36,19 @@ def main() -> None:
         kinds = tuple(sys.argv.pop(2).split("=", 1)[1].split(","))
     state: dict = {}
     refit, confirm, record = cd.FieldMatches.refit, cd.confirm, cd.pair_record
+    init = cd.FieldMatches.__init__
+
+    def init_spy(self, dy, dx, usable):
+        state.update(dy=dy, dx=dx, usable=usable)
+        init(self, dy, dx, usable)
+
+    def share_agreeing(mask, a, tol=3.0):
+        ys, xs = np.nonzero(mask & state["usable"])
+        if len(ys) == 0:
+            return 0.0
+        pred = np.column_stack([xs, ys, np.ones_like(xs)]).astype(np.float64) @ np.asarray(a, np.float64).T
+        got = np.column_stack([xs + state["dx"][ys, xs], ys + state["dy"][ys, xs]])
+        return float((np.hypot(*(pred - got).T) <= tol).mean())
 
     def refit_spy(self, a, rounds, tol):
         res = refit(self, a, rounds, tol)
@@ -56,18 +72,23 @@ def main() -> None:
             on = cv2.resize(on.astype(np.uint8), g.shape[::-1], interpolation=cv2.INTER_NEAREST) > 0
             both = srcm | tgt
             state["true"] = bool((both & on).sum() > 0.5 * both.sum())
+            state["on_fill"] = bool(max((srcm & on).sum() / max(srcm.sum(), 1), (tgt & on).sum() / max(tgt.sum(), 1))
+                                    > 0.5)
         else:
-            state["true"] = False
+            state["true"] = state["on_fill"] = False
         rec = record(method, srcm, tgt, a, scale, **kw)
         agree = state.get("agree", 0)
         state["pairs"].append({"agree": agree, "agree_density": agree / max(int(srcm.sum()), 1),
                                "eq_share": float((r < 0.5).mean()), "res_median": float(np.median(r)),
                                "res_p25": float(np.percentile(r, 25)), "res_blur": float(np.median(rb)),
                                "true": state["true"], "rotation": rec["rotation_deg"], "scale": rec["scale"],
-                               "correlation": rec["correlation"], "area": int(tgt.sum())})
+                               "correlation": rec["correlation"], "area": int(tgt.sum()),
+                               "fwd": share_agreeing(srcm, a), "rev": share_agreeing(tgt, cv2.invertAffineTransform(a)),
+                               "on_fill": state["on_fill"]})
         return rec
 
     cd.FieldMatches.refit, cd.confirm, cd.pair_record = refit_spy, confirm_spy, record_spy
+    cd.FieldMatches.__init__ = init_spy
     with out.open("a") as fh:
         for folder in map(Path, sys.argv[2:]):
             for e in entries(folder, kinds):
