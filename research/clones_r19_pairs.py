@@ -39,16 +39,14 @@ def main() -> None:
     init = cd.FieldMatches.__init__
 
     def init_spy(self, dy, dx, usable):
-        state.update(dy=dy, dx=dx, usable=usable)
         init(self, dy, dx, usable)
+        state["matches"] = self
 
     def share_agreeing(mask, a, tol=3.0):
-        ys, xs = np.nonzero(mask & state["usable"])
-        if len(ys) == 0:
-            return 0.0
-        pred = np.column_stack([xs, ys, np.ones_like(xs)]).astype(np.float64) @ np.asarray(a, np.float64).T
-        got = np.column_stack([xs + state["dx"][ys, xs], ys + state["dy"][ys, xs]])
-        return float((np.hypot(*(pred - got).T) <= tol).mean())
+        # the engine's own agreement test (FieldMatches.agreeing), over the field's usable pixels in `mask`
+        matches = state["matches"]
+        inside = mask[matches.ys, matches.xs]
+        return float(matches.agreeing(np.asarray(a, np.float64), tol)[inside].mean()) if inside.any() else 0.0
 
     def refit_spy(self, a, rounds, tol):
         res = refit(self, a, rounds, tol)
