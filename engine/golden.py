@@ -142,10 +142,10 @@ def run_validation(model: str | Path | None = None, device: str = "cpu", precisi
             v.problems.append(f"model did not load: {exc}")
     tol = tolerance_for(golden, v.device or str(device), v.precision or precision)
     refs = {r["name"]: r for r in (ref or {}).get("items", [])}
-    from .evidence import LAYER_NAMES
-    from .golden_layers import check_layer
+    from .golden_layers import check_layer, checked_layers
 
-    total = len(items) + len(LAYER_NAMES)
+    layer_keys = checked_layers()
+    total = len(items) + len(layer_keys)
     for k, it in enumerate(items):
         if cancel and cancel():
             from .errors import Cancelled
@@ -155,7 +155,7 @@ def run_validation(model: str | Path | None = None, device: str = "cpu", precisi
         if progress:
             progress(k + 1, total, it["name"])
     # the evidence layers need no model: they are checked whatever the model's state
-    for k, layer in enumerate(LAYER_NAMES):
+    for k, layer in enumerate(layer_keys):
         v.items.append(check_layer(layer, golden, golden_folder, cancel))
         if progress:
             progress(len(items) + k + 1, total, f"layer {layer}")

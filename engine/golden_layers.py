@@ -23,12 +23,29 @@ from .golden_items import REFERENCE_ROUNDING, ItemResult, compact_map, decode_ma
 # machine). A lost or extra copy changes cells by ~1 and the pair count, which is checked exactly.
 LAYER_TOLERANCES = {"default": 0.001, "clones": 0.25}
 
+# Methods an examiner can choose instead of a layer's default, checked as rows of their own: a finding
+# made with `--evidence-param clones.method=dense` cites a method the default row does not exercise.
+# key (golden.json's "layers" key and the row's name) -> (layer, parameters over its defaults)
+VARIANTS = {"clones (dense)": ("clones", {"method": "dense"})}
 
-def _run(layer: str, path: Path) -> dict:
+
+def checked_layers() -> list[str]:
+    """The keys `declip validate` checks, in order: every layer with its defaults, then each variant."""
+    from .evidence import LAYER_NAMES
+
+    return [*LAYER_NAMES, *VARIANTS]
+
+
+def resolve(key: str) -> tuple[str, dict]:
+    """(layer, parameters over its defaults) of a checked key."""
+    return VARIANTS.get(key, (key, {}))
+
+
+def _run(layer: str, path: Path, params: dict | None = None) -> dict:
     from . import evidence
 
     try:
-        res = evidence.run(layer, str(path))
+        res = evidence.run(layer, str(path), **(params or {}))
     except evidence.NotApplicable as exc:  # the reason without the folder, which differs between installs
         return {"refused": str(exc).replace(str(path), path.name)}
     out = {"score": round(float(res.score), 6), "map": encode_map(compact_map(res.probability))}
@@ -40,19 +57,21 @@ def _run(layer: str, path: Path) -> dict:
 
 def record_layers(items: list[dict], folder: Path, progress: Callable[[str], None] = print,
                   names: list[str] | None = None) -> dict:
-    """The references of every layer (or of `names`) on the golden items (scripts/make_golden_set.py)."""
+    """The references of every checked key (or of `names`) on the golden items (scripts/make_golden_set.py)."""
     from . import evidence
 
     layers = {}
-    for info in evidence.layers():
-        if names is not None and info.name not in names:
+    for key in checked_layers():
+        if names is not None and key not in names:
             continue
+        layer, params = resolve(key)
+        info = evidence.info(layer)
         refs = []
         for it in items:
-            refs.append({"name": it["name"], **_run(info.name, folder / it["file"])})
-            progress(f"layer {info.name} {it['name']}: "
+            refs.append({"name": it["name"], **_run(layer, folder / it["file"], params)})
+            progress(f"layer {key} {it['name']}: "
                      + (f"refused ({refs[-1]['refused']})" if "refused" in refs[-1] else f"score {refs[-1]['score']:.4f}"))
-        layers[info.name] = {"version": info.version, "parameters": dict(info.defaults), "items": refs}
+        layers[key] = {"version": info.version, "parameters": {**info.defaults, **params}, "items": refs}
     return layers
 
 
@@ -73,14 +92,16 @@ def _compare(got: dict, ref: dict) -> tuple[float, str]:
     return diff, ""
 
 
-def check_layer(layer: str, golden: dict, folder: Path, cancel: Callable[[], bool] | None = None) -> ItemResult:
-    """One PASS/FAIL row for a layer over every golden item: the largest difference, and which items differ."""
+def check_layer(key: str, golden: dict, folder: Path, cancel: Callable[[], bool] | None = None) -> ItemResult:
+    """One PASS/FAIL row for a checked key (a layer, or a variant such as "clones (dense)") over every
+    golden item: the largest difference, and which items differ."""
     from . import evidence
     from .errors import Cancelled, DeclipError
     from .hashing import file_sha256
 
-    name = f"layer {layer}"
-    ref = (golden.get("layers") or {}).get(layer)
+    name = f"layer {key}"
+    layer, params = resolve(key)
+    ref = (golden.get("layers") or {}).get(key)
     tol = layer_tolerance(golden, layer)
     if ref is None:
         return ItemResult(name, False, problem="no reference recorded for this layer in the golden set")
@@ -100,7 +121,7 @@ def check_layer(layer: str, golden: dict, folder: Path, cancel: Callable[[], boo
             bad.append(f"{r['name']} (golden image missing or changed)")
             continue
         try:
-            got = _run(layer, path)
+            got = _run(layer, path, params)
         except DeclipError as exc:
             bad.append(f"{r['name']} (failed: {exc})")
             continue

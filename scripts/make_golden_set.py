@@ -2,12 +2,14 @@
 """Record the golden set that `declip validate` checks an installation against.
 
     PYTHONPATH=. python scripts/make_golden_set.py [MODEL_ID ...]   (default: declip-lite2-default)
-    PYTHONPATH=. python scripts/make_golden_set.py --layers-only [LAYER ...]   (after a layer's version changes)
+    PYTHONPATH=. python scripts/make_golden_set.py --layers-only [LAYER ...]   (after a layer's version changes;
+        a variant by its key, e.g. 'clones (dense)')
 
 Writes resources/validation/images/*.png (small constructed images: flat areas, hard edges, a
 pasted patch, noise; made from arithmetic, no randomness) and resources/validation/golden.json:
 the items with their SHA-256, per model the maps (64x64, float16) and scores this machine
-makes on CPU at exact precision, and every evidence layer's maps and scores on the same items.
+makes on CPU at exact precision, and every evidence layer's maps and scores on the same items (with its defaults, and each
+variant of engine.golden_layers.VARIANTS, e.g. `clones` with method dense).
 --layers-only records the layers again (only the LAYERs named, if any: the other layers' references stay as
 recorded) and keeps the items and the models' references as they are. Run it again only when a model's weights change on purpose,
 and say so in the commit: the references are the validated behaviour.
@@ -109,9 +111,12 @@ def layers_only(names: list[str]) -> None:
         return
     # one layer's method changed: only its references are recorded again, with the time and software of that
     # recording beside them; the rest of the file (and its layers_recorded_utc) describes the other layers
-    from engine.evidence import library_versions, parse_layers
+    from engine.evidence import library_versions
+    from engine.golden_layers import checked_layers
 
-    names = parse_layers(",".join(names))
+    unknown = [n for n in names if n not in checked_layers()]
+    if unknown:
+        sys.exit(f"unknown layer {', '.join(map(repr, unknown))}; choose from {', '.join(map(repr, checked_layers()))}")
     fresh = record_layers(golden["items"], golden_dir(), names=names)
     for layer in fresh.values():
         layer.update(recorded_utc=now(), software=library_versions())

@@ -7,7 +7,7 @@ import pytest
 
 import resources
 from declip_desktop.cli import main as declip
-from engine.evidence import LAYER_NAMES
+from engine.golden_layers import checked_layers
 from engine.golden import latest_record, load_golden
 
 
@@ -23,12 +23,14 @@ def test_validate_passes_on_a_fresh_store_and_writes_json_and_pdf(home, tmp_path
     assert declip(["validate", "--out", str(out)]) == 0
     text = capsys.readouterr().out
     n = len(load_golden()["items"])
-    assert text.count("PASS  ") == n + 1 + len(LAYER_NAMES)  # every golden item, the weights file, every layer
+    layers = checked_layers()  # every layer with its defaults, and clones' dense method
+    assert "clones (dense)" in layers
+    assert text.count("PASS  ") == n + 1 + len(layers)  # every golden item, the weights file, every layer
     assert "FAIL" not in text and "largest difference" in text
-    assert all(f"PASS  layer {name} " in text for name in LAYER_NAMES)
+    assert all(f"PASS  layer {name} " in text for name in layers)
     rec = latest_record(home)
     assert rec["result"] == "PASS" and rec["model"]["id"] == "declip-lite2-default"
-    assert len(rec["items"]) == n + len(LAYER_NAMES)
+    assert len(rec["items"]) == n + len(layers)
     assert all(i["ok"] and i["max_diff"] <= i["tolerance"] + 5e-4 for i in rec["items"])
     assert rec["versions"]["torch"] and rec["machine"]["host"] and rec["device"]["precision"] == "exact"
     pdfs = list(out.glob("validation-*.pdf"))
@@ -51,7 +53,7 @@ def test_validate_fails_after_one_byte_of_a_model_file_changes(home, tmp_path, c
     model_rows = [i for i in rec["items"] if not i["name"].startswith("layer ")]
     assert model_rows and not any(i["ok"] for i in model_rows)
     # the evidence layers need no model: they are still checked, and pass
-    assert [i["ok"] for i in rec["items"] if i["name"].startswith("layer ")] == [True] * len(LAYER_NAMES)
+    assert [i["ok"] for i in rec["items"] if i["name"].startswith("layer ")] == [True] * len(checked_layers())
 
 
 def test_a_model_without_recorded_references_cannot_pass(home, tmp_path, capsys):

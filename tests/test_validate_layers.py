@@ -10,7 +10,7 @@ import pytest
 from engine.evidence import LAYER_NAMES, info
 from engine.golden import golden_dir, load_golden
 from engine.golden_items import decode_map, encode_map
-from engine.golden_layers import check_layer
+from engine.golden_layers import VARIANTS, check_layer, checked_layers
 
 
 @pytest.fixture(scope="module")
@@ -20,9 +20,12 @@ def golden():
 
 def test_every_layer_has_references_for_its_current_version_on_every_item(golden):
     names = [it["name"] for it in golden["items"]]
-    for layer in LAYER_NAMES:
-        ref = golden["layers"][layer]
+    assert checked_layers() == [*LAYER_NAMES, "clones (dense)"]
+    for key in checked_layers():
+        layer, params = VARIANTS.get(key, (key, {}))
+        ref = golden["layers"][key]
         assert ref["version"] == info(layer).version
+        assert ref["parameters"] == {**info(layer).defaults, **params}
         assert [r["name"] for r in ref["items"]] == names
     # the JPEG-only layers refuse the PNG items, and the reason names no folder of the recording machine
     refusals = [r for layer in ("ghost", "dq") for r in golden["layers"][layer]["items"] if "refused" in r]
@@ -81,3 +84,26 @@ def test_a_changed_golden_image_and_a_missing_layer_fail(tmp_path):
     assert not ela.ok and "noise.png (golden image missing or changed)" in ela.problem
     missing = check_layer("resampling", g, folder)
     assert not missing.ok and "no reference recorded" in missing.problem
+
+
+def test_the_dense_variant_is_checked_with_its_own_method(tmp_path, golden):
+    """The row "layer clones (dense)" runs clones with method dense: it passes against its own references and
+    fails against the default method's, which differ (dense also pairs the authentic astronaut's texture)."""
+    keep = {"astronaut.jpg", "gradient.png"}  # dense takes seconds per photo: two items are enough here
+    dense = [r for r in golden["layers"]["clones (dense)"]["items"] if r["name"] in keep]
+    default = [r for r in golden["layers"]["clones"]["items"] if r["name"] in keep]
+    assert [r["pairs"] for r in dense] != [r["pairs"] for r in default]
+
+    def trimmed(g):
+        g["layers"]["clones (dense)"]["items"] = dense
+
+    folder, g = copy_golden(tmp_path / "own", trimmed)
+    ok = check_layer("clones (dense)", g, folder)
+    assert ok.ok and ok.name == "layer clones (dense)" and ok.tolerance == 0.25
+
+    def swapped(g):
+        g["layers"]["clones (dense)"]["items"] = default
+
+    folder, g = copy_golden(tmp_path / "swapped", swapped)
+    bad = check_layer("clones (dense)", g, folder)
+    assert not bad.ok and "astronaut.jpg" in bad.problem and "copy pairs" in bad.problem
