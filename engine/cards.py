@@ -214,6 +214,9 @@ class ModelCard:
             "input": self.input,
             "license": self.license,
             "training_data": self.training_data,
+            # what the model is for and what it misses: a report must state them beside its findings
+            "intended_use": self.intended_use,
+            "limitations": self.limitations,
             "files": [{k: f.get(k) for k in ("role", "name", "sha256", "size")} for f in self.files],
             # the measured figures travel with each result, so a report states the rate that held then
             "validation": self.validation,
