@@ -193,14 +193,39 @@ def write_record(record: dict, out_dir: Path) -> Path:
     return path
 
 
-def latest_record(home: Path | None = None) -> dict | None:
-    """The newest validation record of this installation, or None (names sort by UTC time)."""
+def latest_record(home: Path | None = None, model_id: str | None = None, weights=None,
+                  device: str | None = None, precision: str | None = None) -> dict | None:
+    """The newest validation record of this installation, or None (names sort by UTC time).
+
+    With model_id and weights (the SHA-256s of the model's files, as its card lists them) only a
+    record of that model with exactly those files counts: a PASS of other weights proves nothing
+    about these. device/precision ("cpu", "exact") narrow it to records made on them."""
     folder = records_dir(home)
     for p in sorted(folder.glob(f"{RECORD_PREFIX}*.json"), reverse=True) if folder.is_dir() else []:
         try:
             rec = json.loads(p.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
-        if isinstance(rec, dict) and rec.get("result") in ("PASS", "FAIL"):
+        if isinstance(rec, dict) and rec.get("result") in ("PASS", "FAIL") \
+                and record_matches(rec, model_id, weights, device, precision):
             return dict(rec, path=str(p))
     return None
+
+
+def record_matches(rec: dict, model_id: str | None = None, weights=None, device: str | None = None,
+                   precision: str | None = None) -> bool:
+    """Whether a record is of this model id, these weights (the card's SHA-256s: exactly the set it
+    hashed) and this device/precision; a criterion left None is not checked."""
+    model = rec.get("model") if isinstance(rec.get("model"), dict) else {}
+    if model_id is not None and model.get("id") != model_id:
+        return False
+    if weights is not None:
+        files = model.get("files") if isinstance(model.get("files"), list) else []
+        hashed = {str(f.get("expected") or "").lower() for f in files if isinstance(f, dict)}
+        wanted = {str(w).lower() for w in weights}
+        if not wanted or hashed != wanted:
+            return False
+    dev = rec.get("device") if isinstance(rec.get("device"), dict) else {}
+    if device is not None and dev.get("device") != device:
+        return False
+    return precision is None or dev.get("precision") == precision

@@ -17,13 +17,13 @@ from reportlab.platypus import PageBreak, SimpleDocTemplate
 from declip_desktop.case.anchor import marker, signature_marker
 from engine.atomic import TMP_PREFIX, fsync_dir
 from engine.errors import DeclipError
-from engine.golden import latest_record
 from engine.hashing import file_sha256
 from engine.versions import app_version
 
 from . import appendix, evidence_pages, fonts, imaging, provenance_block, validation
 from .cover import cover
 from .findings import compute
+from .installation import cover_line, installations
 from .item_page import item_section
 from .method import method
 from .pictures import prepare
@@ -115,14 +115,15 @@ def _build(case_obj, rcase: ReportCase, out_path: Path, threshold, items, progre
             if pics.thumb is not None:
                 thumbs[f.index] = imaging.flowable(pics.thumb, 44, 36)
 
+    installs = installations(findings)  # the validation records that may be cited (same model and weights)
     story = cover(rcase, findings, report_id=report_id, utc=utc, local=local, app=app,
-                  threshold_override=threshold, total_items=total_items)
+                  threshold_override=threshold, total_items=total_items, validation=cover_line(installs))
     story += [PageBreak()] + summary(findings, thumbs)
     for s in sections:
         story += [PageBreak()] + s
     story += [PageBreak()] + method(findings)
     story += [PageBreak()] + appendix.hashes(findings) + appendix.audit(rcase) + appendix.full_exif(findings)
-    story += validation.appendix(findings, latest_record())  # model figures + this install's validation
+    story += validation.appendix(findings, installs)  # model figures + this install's validation
     story += provenance_block.appendix(findings)  # Appendix E: how Content Credentials were validated
     story += evidence_pages.methods_appendix(findings)  # the evidence-layer methods pinned to findings
 

@@ -31,7 +31,7 @@ KEYLESS_CHAIN_TEXT = (
 
 
 def cover(case: ReportCase, findings: list[Findings], *, report_id: str, utc: str, local: str, app: str,
-          threshold_override: float | None, total_items: int) -> list[Flowable]:
+          threshold_override: float | None, total_items: int, validation: str = "") -> list[Flowable]:
     out: list[Flowable] = [Spacer(1, 18)]
     out.append(P("FORENSIC IMAGE ANALYSIS REPORT", "cover_kicker"))
     out.append(Spacer(1, 6))
@@ -65,6 +65,8 @@ def cover(case: ReportCase, findings: list[Findings], *, report_id: str, utc: st
         ("Evidence integrity", integ),
         ("Audit log chain", chain_text),
     ]
+    if validation:  # one line: PASS/FAIL of the models used, on which device (appendix D has the rest)
+        rows.append(("Installation validation", validation))
     head = case.audit.head
     if head:
         rows.append(("Audit log head", P(f"entry {head['entries']}, SHA-256 {head['last_sha256']}", "mono")))
@@ -84,7 +86,7 @@ def cover(case: ReportCase, findings: list[Findings], *, report_id: str, utc: st
     if bad:
         out.append(Spacer(1, 10))
         out.append(box([P("INTEGRITY WARNING", "warn")] +
-                       [P(f"Item {f.index} ({f.item.file_name}): {f.integrity.status} — {f.integrity.message}", "body")
+                       [P(f"Item {f.index} · {f.item.item_id} ({f.item.file_name}): {f.integrity.status} — {f.integrity.message}", "body")
                         for f in bad[:12]] +
                        ([P(f"… and {len(bad) - 12} more; see the summary table.", "body")] if len(bad) > 12 else []),
                        "warn"))

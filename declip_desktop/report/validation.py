@@ -8,10 +8,11 @@ from typing import Any
 
 from reportlab.platypus import Flowable, PageBreak, Spacer
 
-from engine.validation_text import false_alarm_text, lines
+from engine.validation_text import false_alarm_text, independent, lines
 
-from .blocks import P, X, box, esc
+from .blocks import P, X, box, esc, fmt_threshold
 from .findings import Findings
+from .installation import Installation
 
 
 @lru_cache(maxsize=16)
@@ -38,12 +39,24 @@ def false_alarm(f: Findings) -> list[Flowable]:
     """One line beside an item's map: how often this model flags authentic photos."""
     if not f.analysed:
         return []
-    text = false_alarm_text(validation_of(f))
-    return [Spacer(1, 3), P(text or "No measured false-alarm rate is recorded on this model's card: "
-                                 "read the map without a known error rate.", "muted")]
+    val = validation_of(f)
+    text = false_alarm_text(val)
+    if text is None:
+        return [Spacer(1, 3), P("No measured false-alarm rate is recorded on this model's card: "
+                                "read the map without a known error rate.", "muted")]
+    return [Spacer(1, 3), P(text + threshold_caveat(independent(val), f.threshold), "muted")]
 
 
-def appendix(findings: list[Findings], record: dict | None) -> list[Flowable]:
+def threshold_caveat(entry: dict | None, used: float) -> str:
+    """The rate holds at the threshold it was measured at; say so when this item's mask uses another."""
+    thr = (entry or {}).get("threshold")
+    if not isinstance(thr, (int, float)) or isinstance(thr, bool) or abs(float(thr) - used) < 1e-9:
+        return ""
+    return (f" That rate was measured at threshold {float(thr):g}; this item's mask uses {fmt_threshold(used)}, at "
+            "which it was not measured (a lower threshold marks more pixels, a higher one fewer).")
+
+
+def appendix(findings: list[Findings], installs: list[Installation]) -> list[Flowable]:
     out: list[Flowable] = [PageBreak(), P("Appendix D — Validation", "h1"), P("Model validation", "h2")]
     seen = set()
     for f in findings:
@@ -60,23 +73,11 @@ def appendix(findings: list[Findings], record: dict | None) -> list[Flowable]:
     if not seen:
         out.append(P("No item was analysed.", "muted"))
     out.append(P("Installation validation", "h2"))
-    if record is None:
-        out.append(box([X("No validation record on this machine: run <b>declip validate</b> or Help → Validate "
-                          "installation to show that this installation reproduces the validated maps.")], "note"))
-    else:
-        model = record.get("model") or {}
-        dev = record.get("device") or {}
-        ok = record.get("result") == "PASS"
-        rows = record.get("items", [])
-        layers = [i for i in rows if str(i.get("name", "")).startswith("layer ")]  # records since layers were checked
-        items = [i for i in rows if i not in layers]
-
-        def passed(group: list) -> str:
-            return f"{sum(1 for i in group if i.get('ok'))} of {len(group)}"
-
-        checked = f"{passed(items)} golden items" + (f" and {passed(layers)} evidence layers" if layers else "")
-        out.append(box([X(f"Latest validation: <b>{esc(record.get('result'))}</b> on {esc(record.get('created_utc'))} "
-                          f"(UTC), model {esc(model.get('id'))} on {esc(dev.get('name') or dev.get('device') or '?')}, "
-                          f"precision {esc(dev.get('precision') or '?')}, app {esc((record.get('versions') or {}).get('app'))}; "
-                          f"{checked} within tolerance. Record: {esc(record.get('path', ''))}")], "ok" if ok else "warn"))
+    out.append(P("Only a record of the model used, with the same weights SHA-256, is cited; records of other models, "
+                 "weights, devices or precisions prove nothing about these findings.", "muted"))
+    for inst in installs:
+        out.append(box([X(inst.appendix_xml())], "ok" if inst.passed else "warn"))
+        out.append(Spacer(1, 4))
+    if not installs:
+        out.append(P("No item was analysed: no installation validation applies.", "muted"))
     return out
