@@ -27,8 +27,10 @@ def export_report_interactive(window) -> Job | None:
 
 
 def report_job(ctx, case, path: str):
+    from declip_desktop.case.report_target import check_report_target
     from declip_desktop.report import build_report
 
+    check_report_target(case, path)  # never over evidence or case data (the dialog lets one pick any file)
     return build_report(case, path, progress=ctx.progress)
 
 

@@ -136,6 +136,41 @@ def test_report_is_delegated_and_missing_module_is_clear(tmp_path, capsys, monke
     assert "PDF reports are not available" in capsys.readouterr().err
 
 
+def test_a_report_is_never_written_over_evidence_or_case_data(tmp_path, capsys, monkeypatch):
+    src = tmp_path / "src"
+    make_jpeg(src / "photo.pdf", seed=3)  # an image whose name ends in .pdf, as a careless export might pick
+    d = _new(tmp_path, capsys)
+    assert main(["case", "add", d, str(src / "photo.pdf")]) == 0
+    before = snapshot(src)
+    copy = tmp_path / "c.declip" / "evidence" / "photo.pdf"
+    copy_bytes = copy.read_bytes()
+    os.link(src / "photo.pdf", tmp_path / "hardlink.pdf")
+    built = []
+    fake = types.ModuleType("declip_desktop.report")
+    fake.build_report = lambda case, out, **kw: built.append(out) or types.SimpleNamespace(path=out, sha256="0" * 64)
+    monkeypatch.setitem(sys.modules, "declip_desktop.report", fake)
+    capsys.readouterr()
+    for out, said in ((copy, "inside the case folder"), (tmp_path / "c.declip" / "evidence" / "new.pdf", "inside the case folder"),
+                      (tmp_path / "c.declip" / "case.json.pdf", "inside the case folder"),
+                      (src / "photo.pdf", "is evidence E0001"), (tmp_path / "hardlink.pdf", "is evidence E0001")):
+        assert main(["case", "report", d, "--out", str(out)]) == 1, out
+        assert said in capsys.readouterr().err
+    assert built == [] and snapshot(src) == before and copy.read_bytes() == copy_bytes
+    # the case's reports folder and any other new file are fine
+    for out in (tmp_path / "c.declip" / "reports" / "r.pdf", tmp_path / "elsewhere.pdf"):
+        assert main(["case", "report", d, "--out", str(out)]) == 0
+    assert built == [str(tmp_path / "c.declip" / "reports" / "r.pdf"), str(tmp_path / "elsewhere.pdf")]
+    # the GUI's export job checks the same before building (its file dialog accepts any path)
+    import pytest
+
+    from declip_desktop.case.errors import CaseError
+    from declip_desktop.report_export import report_job
+
+    with Case.open(d, readonly=True) as case, pytest.raises(CaseError, match="is evidence E0001"):
+        report_job(None, case, str(src / "photo.pdf"))
+    assert len(built) == 2 and snapshot(src) == before
+
+
 def test_log_prints_the_chain(tmp_path, capsys):
     d = _new(tmp_path, capsys)
     assert main(["case", "log", d, "--json"]) == 0

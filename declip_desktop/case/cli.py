@@ -420,8 +420,11 @@ def cmd_report(args) -> int:
         from declip_desktop.report import build_report
     except ImportError as exc:
         raise CaseError(f"PDF reports are not available in this build (declip_desktop.report: {exc})") from None
+    from .report_target import check_report_target
+
     case, _ = _open_or_read_only(args, "reporting")
     with case:
+        check_report_target(case, args.out)  # never over evidence or case data
         # build_report verifies the case, writes the PDF (+ .sha256) and logs the report's hash itself.
         signing = {"sign_key": args.sign_key} if args.sign_key else {}
         info = build_report(case, args.out, threshold=args.threshold, items=args.items, **signing)
