@@ -33,7 +33,8 @@ def precision_text(md: dict) -> str:
 
 def item_section(f: Findings, pics: Pictures) -> list[Flowable]:
     it = f.item
-    out: list[Flowable] = [X(f"Item {f.index} · {esc(it.file_name)}", "h1")]
+    # the case's evidence id beside the report-local number: "Item 1" alone cannot be found in the case
+    out: list[Flowable] = [X(f"Item {f.index} · {esc(it.item_id)} · {esc(it.file_name)}", "h1")]
 
     # Warnings first: an investigator must not miss them.
     if f.integrity.status in (MISMATCH, MISSING):
@@ -201,11 +202,7 @@ def _method_rows(f: Findings) -> list[tuple[str, Any]]:
     mode = str(md.get("mode", "?"))
     tiling = md.get("tiling") if isinstance(md.get("tiling"), dict) else {}
     if mode == "tiled" and tiling:
-        w, h = (tiling.get("scaled_size") or ["?", "?"])[:2]
-        full = float(tiling.get("scale") or 0) >= 1.0
-        mode_txt = (f"tiled, {'full resolution' if full else 'reduced'}: {tiling.get('tiles', '?')} overlapping "
-                    f"windows of {tiling.get('tile_size', '?')} px over a {w}×{h} px working image "
-                    f"(scale {float(tiling.get('scale') or 0):.3g})")
+        mode_txt = tiling_text(tiling, md.get("image") or {})
     elif mode == "paper":
         mode_txt = "paper (whole image resized to the model's input size)"
     else:
@@ -213,7 +210,8 @@ def _method_rows(f: Findings) -> list[tuple[str, Any]]:
     rows.append(("Analysis mode", mode_txt))
     rows.append(("Model", f"{md.get('model_name') or card.get('name', '?')} (id {md.get('model_id') or card.get('id', '?')}"
                           f"{', version ' + str(card['version']) if card.get('version') else ''}); backbone, decoder, "
-                          f"licence, training data and weights SHA-256 in Appendix A, Models"))
+                          f"licence and training data in Appendix A, Models"))
+    rows.append(("Weights SHA-256", weights_cell(md.get("weights") or [])))
     dev = md.get("device_name") or md.get("device") or "?"
     rows.append(("Device / precision", f"{dev} ({md.get('device', '?')}) · {precision_text(md)}"))
     v = md.get("versions") or {}
@@ -236,6 +234,27 @@ def _method_rows(f: Findings) -> list[tuple[str, Any]]:
     if f.item.other_analyses:
         rows.append(("Other analyses in the case", "; ".join(f.item.other_analyses)))
     return rows
+
+
+def tiling_text(tiling: dict, image: dict) -> str:
+    """The tiled mode's settings as stored, exactly (a re-run needs the stride and the scale, not 0.75)."""
+    w, h = (tiling.get("scaled_size") or ["?", "?"])[:2]
+    scale, stride = tiling.get("scale"), tiling.get("stride")
+    full = isinstance(scale, (int, float)) and scale >= 1.0
+    scale_txt = repr(scale) if isinstance(scale, (int, float)) else "not recorded"   # repr: every stored digit
+    stride_txt = f"{stride} px" if stride is not None else "not recorded"
+    of = f" of the {image['width']}×{image['height']} px image" if image.get("width") and image.get("height") else ""
+    return (f"tiled, {'full resolution' if full else 'reduced'}: {tiling.get('tiles', '?')} overlapping windows of "
+            f"{tiling.get('tile_size', '?')} px, stride {stride_txt}, over a {w}×{h} px working image "
+            f"(scale {scale_txt}{of})")
+
+
+def weights_cell(weights: list) -> Flowable:
+    """Each weights file and its full SHA-256 on a line of its own, so a copy yields the whole hash."""
+    lines = [f"{esc(w.get('role') or '?')}: {esc(w.get('file') or w.get('name') or '?')}<br/>"
+             f"<font name='DeclipMono' size='7'>{esc(w.get('sha256') or 'not recorded')}</font>"
+             for w in weights if isinstance(w, dict)]
+    return X("<br/>".join(lines) or "not recorded with the result", "cell")
 
 
 def _integrity_rows(f: Findings) -> list[tuple[str, Any]]:
