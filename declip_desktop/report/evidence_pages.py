@@ -20,6 +20,7 @@ from engine.evidence.clone_regions import pair_text
 
 from . import imaging
 from .blocks import P, X, box, esc, fmt_score, fmt_threshold, kv_table
+from .references import with_titles
 from .styles import FRAME_W
 
 PANEL_W = (FRAME_W - 12) / 2
@@ -118,6 +119,17 @@ def _params(md: dict) -> str:
     return ", ".join(f"{k} = {v}" for k, v in (md.get("parameters") or {}).items()) or "defaults"
 
 
+# The libraries the classical layers compute with, as their results record them (names as their projects write them).
+_LIBRARIES = (("opencv", "OpenCV"), ("scipy", "SciPy"), ("jpeglib", "jpeglib"), ("numpy", "NumPy"),
+              ("pillow", "Pillow"), ("app", "DeCLIP Desktop"))
+
+
+def library_text(md: dict) -> str:
+    """The library versions a layer's result was computed with: a re-run needs the same ones."""
+    v = md.get("versions") if isinstance(md.get("versions"), dict) else {}
+    return " · ".join(f"{name} {v[k]}" for k, name in _LIBRARIES if v.get(k)) or "not recorded with the result"
+
+
 def _title(layer: str) -> str:
     try:
         return evidence.info(layer).title
@@ -152,6 +164,7 @@ def pinned_section(pictures: list[LayerPicture]) -> list[Flowable]:
                 ("Flagged", f"{100 * (pic.flagged or 0):.1f} % of the image above {fmt_threshold(pic.threshold)}"),
                 ("Parameters", _params(md)),
                 ("Method version", str(md.get("method_version", "?"))),
+                ("Libraries", library_text(md)),
                 ("Computed", readable_utc(str(md.get("created_utc") or pic.stored_utc)))]
         pairs = (md.get("details") or {}).get("pairs") or []
         if pairs:
@@ -171,12 +184,14 @@ def methods_appendix(findings: list) -> list[Flowable]:
     """Every evidence-layer method pinned anywhere in the report: reference, version, parameters used."""
     used: dict[str, dict] = {}
     params: dict[str, set[str]] = {}
+    libs: dict[str, set[str]] = {}
     for f in findings:
         for pin in getattr(f.item, "pinned_layers", None) or []:
             md = pin.get("metadata") or {}
             if md:
                 used.setdefault(pin["layer"], md)
                 params.setdefault(pin["layer"], set()).add(_params(md))
+                libs.setdefault(pin["layer"], set()).add(library_text(md))
     if not used:
         return []
     out: list[Flowable] = [PageBreak(), P("Appendix F — Evidence-layer methods", "h1"),
@@ -184,9 +199,10 @@ def methods_appendix(findings: list) -> list[Flowable]:
                              "software (written from the cited papers).")]
     for name in sorted(used, key=lambda n: list(used).index(n)):
         md = used[name]
-        rows = [("Reference", str(md.get("reference", ""))),
+        rows = [("Reference", with_titles(str(md.get("reference", "")))),
                 ("Method version", str(md.get("method_version", "?"))),
                 ("Parameters used", " | ".join(sorted(params[name]))),
+                ("Libraries", " | ".join(sorted(libs[name]))),
                 ("Default threshold", f"{fmt_threshold(float(md.get('default_threshold', 0.5)))} (fixed on the "
                                       "project's own synthetic validation split)"),
                 ("What it shows", str(md.get("how_to_read", ""))),
