@@ -248,7 +248,7 @@ def full_exif(findings: list[Findings]) -> list[Flowable]:
     out: list[Flowable] = [PageBreak(), P("Appendix C — Full metadata per item", "h1")]
     for f in findings:
         md = exif.ensure_metadata(f.item)
-        out.append(X(f"Item {f.index} · {esc(f.item.file_name)}", "h3"))
+        out.append(X(f"Item {f.index} · {esc(f.item.item_id)} · {esc(f.item.file_name)}", "h3"))
         rows = exif.full_exif(md)
         if not rows:
             out.append(P("No EXIF metadata in this file.", "muted"))

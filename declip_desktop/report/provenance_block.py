@@ -27,14 +27,18 @@ def record_of(item) -> dict | None:
 _BADGE_INK = {"bad": "#9b1c1c", "ai": "#5b2a86", "ok": "#1e6b34", "warn": "#8a5a00", "none": "#5b6470"}
 
 
-def name_with_badge(item) -> Flowable:
-    """The summary table's file-name cell with the Content Credentials badge under it."""
+def name_with_badge(item, width: float | None = None) -> Flowable:
+    """The summary table's file-name cell with the Content Credentials badge under it; with `width`,
+    the name breaks at its separators, never inside its extension."""
+    from .names import name_markup
+
     rec = record_of(item)
+    name = name_markup(item.file_name, width) if width else esc(item.file_name)
     if rec is None:
-        return P(item.file_name, "cell")
+        return X(name, "cell") if width else P(item.file_name, "cell")
     ink = _BADGE_INK.get(severity(rec), "#5b6470")
     weight = ("<b>", "</b>") if severity(rec) in ("bad", "ai") else ("", "")
-    return X(f"{esc(item.file_name)}<br/><font size='6.4' color='{ink}'>{weight[0]}C2PA: {esc(badge(rec))}"
+    return X(f"{name}<br/><font size='6.4' color='{ink}'>{weight[0]}C2PA: {esc(badge(rec))}"
              f"{weight[1]}</font>", "cell")
 
 
@@ -147,5 +151,5 @@ def appendix(findings) -> list[Flowable]:
                 text += f"; failed: {', '.join(failed) or 'none'}; passed: {', '.join(v.get('success_codes') or [])}"
             if r.get("message"):
                 text += f"; {r['message']}"
-        out.append(X(f"<b>Item {f.index} · {esc(f.item.file_name)}</b>: {esc(text)}", "small"))
+        out.append(X(f"<b>Item {f.index} · {esc(f.item.item_id)} · {esc(f.item.file_name)}</b>: {esc(text)}", "small"))
     return out
