@@ -6,6 +6,7 @@ the stored 16-bit PNG so the Case's own cache does not grow over a 100-item repo
 from __future__ import annotations
 
 import os
+import re
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -96,7 +97,8 @@ def _item(case: Any, ev: Any, untrusted: set[str], refusals: dict[str, dict[str,
     if ev.original_name and ev.original_name != ev.file_name:
         item.metadata.setdefault("notes", [])
         item.metadata["notes"] = list(item.metadata["notes"]) + [f"original file name: {ev.original_name}"]
-    item.pinned_layers = _pinned(finding, trusted, refusals.get(ev.id, {}))
+    item.pinned_layers = _pinned(finding, trusted, {k: without_folder(v, ev.file_name)
+                                                    for k, v in refusals.get(ev.id, {}).items()})
     if sa is not None:
         item.load_result = _loader(sa)
         # the others stay in the case; the report names them so no result is hidden from a reader
@@ -114,6 +116,15 @@ def _refusals(entries: list[dict]) -> dict[str, dict[str, str]]:
         if e.get("action") == "evidence_layer_not_applicable" and d.get("evidence_id") and d.get("layer"):
             out.setdefault(d["evidence_id"], {})[d["layer"]] = str(d.get("reason") or "no reason recorded")
     return out
+
+
+def without_folder(text: str, file_name: str) -> str:
+    """`text` with the folders before `file_name` removed: a logged reason names the evidence by its
+    absolute local path, which says nothing to a reader and discloses the examiner's file system."""
+    if not file_name:
+        return text
+    folders = r"(?:(?<=^)|(?<=[\s'\"(]))(?:[A-Za-z]:)?[\\/](?:[^\\/\n]*[\\/])*(?=" + re.escape(file_name) + ")"
+    return re.sub(folders, "", text)
 
 
 def _pinned(finding: Any, trusted: list, refused: dict[str, str]) -> list[dict]:
