@@ -84,9 +84,12 @@ def silence_stream(stream_name: str) -> None:
 
 
 def _say(message: str) -> None:
-    """A progress/error line on stderr. A closed stderr must not abort an analysis half-way."""
+    """A progress/error line on stderr. A closed stderr must not abort an analysis half-way. File names
+    reach it: control characters and undecodable bytes are shown as escapes, so a line stays one line."""
+    from .text import printable
+
     try:
-        print(message, file=sys.stderr, flush=True)
+        print(printable(message), file=sys.stderr, flush=True)
     except BrokenPipeError:
         silence_stream("stderr")
 
@@ -292,6 +295,7 @@ def cmd_analyze(args) -> int:
     from .mapio import png_settings
     from .outputs import DEFAULT_OUTPUTS, ImageFeeder
     from .overlay import COLORMAPS
+    from .text import utf8_tree
 
     if args.cmap not in COLORMAPS:
         args._parser.error(f"unknown colour map {args.cmap!r}; choose one of {', '.join(COLORMAPS)}")
@@ -367,7 +371,8 @@ def cmd_analyze(args) -> int:
         "items": items,
     }
     try:
-        write_text_atomic(out / "results.json", json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+        # utf8_tree: a file name that is not UTF-8 is recorded with \xNN escapes (the file itself keeps its name)
+        write_text_atomic(out / "results.json", json.dumps(utf8_tree(summary), indent=2, ensure_ascii=False) + "\n")
     except OSError as exc:  # e.g. the disk filled up during the run
         raise DeclipError(f"{out / 'results.json'}: cannot write ({exc.strerror or exc})") from None
     _say(f"declip: {len(items) - failures} analysed, {failures} failed; results in {out / 'results.json'}")

@@ -142,6 +142,25 @@ def test_symlink_loop_does_not_recurse_forever(model_dir, tmp_path, capsys):
     assert json.loads((tmp_path / "out" / "results.json").read_text())["analysed"] == 1
 
 
+def test_names_that_are_not_utf8_or_hold_control_characters_are_recorded_and_shown_escaped(model_dir, tmp_path, capsys):
+    """A POSIX name is bytes: one that is not UTF-8 cannot go into results.json as it is (before, the whole
+    batch's record was lost at the end), and a newline or an escape sequence must not reach the terminal."""
+    ev = tmp_path / "ev"
+    ev.mkdir()
+    good = photo(tmp_path / "src.jpg")
+    odd = os.fsdecode(bytes(ev) + b"/bad\xff\xfename.jpg")
+    ctrl = ev / "two\nlines\x1b[31m.jpg"
+    for target in (odd, ctrl):
+        Path(target).write_bytes(good.read_bytes())
+    rc, err = cli(capsys, "analyze", "--model", model_dir, "--out", tmp_path / "out", ev)
+    assert rc == 0, err
+    res = json.loads((tmp_path / "out" / "results.json").read_text(encoding="utf-8"))
+    files = sorted(i["file"] for i in res["items"])
+    assert res["analysed"] == 2 and files == sorted([str(ev) + "/bad\\xff\\xfename.jpg", str(ctrl)])
+    assert "\x1b" not in err and "bad\\xff\\xfename.jpg: score" in err and "two\\nlines\\x1b[31m.jpg: score" in err
+    assert Path(odd).read_bytes() == good.read_bytes()  # the evidence keeps its bytes and its name
+
+
 # ---- 3: outputs never land on inputs -------------------------------------------------------------
 def test_output_never_overwrites_an_input(model_dir, tmp_path, capsys):
     coll = tmp_path / "coll"

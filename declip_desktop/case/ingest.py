@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine.images import MAX_FILE_BYTES
+from engine.text import utf8_text
 from engine.versions import software_versions
 
 from .atomic import TMP_PREFIX, fsync_dir
@@ -65,14 +66,7 @@ def collect(paths: list, case_dir: Path) -> tuple[list[tuple[Path, bool]], list[
 def shown(p) -> str:
     """A path as valid UTF-8 text. POSIX names may hold bytes that are not UTF-8 (old cameras,
     Windows-1252 archives); they become \\xNN escapes so JSON files and the log can hold them."""
-    text = os.fspath(p)
-    if isinstance(text, bytes):
-        return text.decode("utf-8", "backslashreplace")
-    try:
-        text.encode("utf-8")
-        return text
-    except UnicodeEncodeError:
-        return os.fsencode(text).decode("utf-8", "backslashreplace")
+    return utf8_text(p)
 
 
 _MAX_NAME_BYTES = 200  # below the common 255-byte limit, leaving room for " (NN)" and temp prefixes

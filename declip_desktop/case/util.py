@@ -10,6 +10,9 @@ from typing import Any
 
 from engine.hashing import file_sha256 as sha256_file  # noqa: F401 (the case modules' name for it)
 from engine.stamps import os_user, utc_now  # noqa: F401
+# Case text (names, notes) came from people and files: printable() shows control characters as escapes,
+# so a file name cannot move the cursor, recolour or clear the examiner's terminal (one rule with the engine's).
+from engine.text import printable  # noqa: F401
 
 
 def record_digest(record: Any) -> str:
@@ -87,10 +90,6 @@ def inside(root: str | os.PathLike, path: str | os.PathLike) -> bool:
     return real == base or real.startswith(base.rstrip(os.sep) + os.sep)
 
 
-def printable(line: str) -> str:
-    """Case text (names, notes) came from people and files: show control characters as escapes, so
-    a file name cannot move the cursor, recolour or clear the examiner's terminal."""
-    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in str(line))
 
 
 def open_regular(path: str | os.PathLike, limit: int | None = None):
