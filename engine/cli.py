@@ -348,7 +348,7 @@ def cmd_analyze(args) -> int:
                                f"found {args.tile_stride}")
         _say(f"declip: model {det.card.id} on {det.device_name} ({str(det.dtype).replace('torch.', '')}), "
              f"{len(files)} image(s), mode {args.mode}")
-        items, failures = _analyze_files(args, det, files, feeder, folder_errors, out, guard, outputs,
+        items, failures, layer_failures = _analyze_files(args, det, files, feeder, folder_errors, out, guard, outputs,
                                           anchors)
     finally:
         feeder.close()
@@ -368,6 +368,7 @@ def cmd_analyze(args) -> int:
         "total_s": time.perf_counter() - t0,
         "analysed": len(items) - failures,
         "failed": failures,
+        "evidence_layers_failed": layer_failures,
         "items": items,
     }
     try:
@@ -375,13 +376,15 @@ def cmd_analyze(args) -> int:
         write_text_atomic(out / "results.json", json.dumps(utf8_tree(summary), indent=2, ensure_ascii=False) + "\n")
     except OSError as exc:  # e.g. the disk filled up during the run
         raise DeclipError(f"{out / 'results.json'}: cannot write ({exc.strerror or exc})") from None
-    _say(f"declip: {len(items) - failures} analysed, {failures} failed; results in {out / 'results.json'}")
-    return 1 if failures else 0
+    broke = f", {layer_failures} evidence layer run(s) FAILED" if layer_failures else ""
+    _say(f"declip: {len(items) - failures} analysed, {failures} failed{broke}; results in {out / 'results.json'}")
+    return 1 if failures or layer_failures else 0
 
 
 def _analyze_files(args, det, files, feeder, folder_errors, out, guard, outputs,
-                   anchors=None) -> tuple[list[dict], int]:
-    """Analyse the feeder's batches; outputs are written behind (OutputWriter). Returns (items, failures).
+                   anchors=None) -> tuple[list[dict], int, int]:
+    """Analyse the feeder's batches; outputs are written behind (OutputWriter). Returns (items, failures,
+    evidence layers that broke on an image).
     anchors: C2PA trust anchors for each file's Content Credentials record (entry["provenance"])."""
     from .outputs import OutputWriter
     from .provenance import read_provenance
@@ -390,6 +393,7 @@ def _analyze_files(args, det, files, feeder, folder_errors, out, guard, outputs,
     # unreadable folders are failures of this run too: listed in results.json, exit 1
     items: list[dict] = [{"file": folder, "sha256": None, "error": msg} for folder, msg in folder_errors]
     failures = len(items)
+    layer_failures = 0  # evidence layers that broke on an image (the image's own result stands)
     position = 0  # among the image files
 
     def written(entry: dict, error: str | None) -> None:
@@ -441,6 +445,7 @@ def _analyze_files(args, det, files, feeder, folder_errors, out, guard, outputs,
                     # said when the item's own line is (its files are written behind), not before
                     # the previous item's line
                     extra["evidence"] = write_layers(x, stem, out, args.evidence, notes.append, args.evidence_params)
+                    layer_failures += sum(1 for r in extra["evidence"].values() if r.get("failed"))
                 entry.update({"sha256": x.sha256, "width": x.width, "height": x.height, "score": res.score,
                               "flagged_fraction_at_0.5": res.flagged_fraction(0.5), "outputs": extra,
                               "metadata": res.metadata, "error": None, "_n": position, "_notes": notes})
@@ -448,7 +453,7 @@ def _analyze_files(args, det, files, feeder, folder_errors, out, guard, outputs,
             del loaded, good  # this batch's images go once their outputs are written
     finally:
         writer.close()
-    return items, failures
+    return items, failures, layer_failures
 
 
 def _tiled_one(det, loaded, tile_args):

@@ -185,12 +185,19 @@ class Detector:
     def analyze(self, image: ImageSource | LoadedImage, mode: str = "paper", progress: Progress | None = None,
                 cancel: CancelFlag | None = None, tile_stride: int | None = None, tile_scale: float | None = None,
                 batch_size: int = 8) -> AnalysisResult:
+        """One image's result; ImageError if it cannot be read or does not fit in memory."""
         loaded = image if isinstance(image, LoadedImage) else load_image(image)
-        if mode == "paper":
-            return next(self._paper_batch([loaded], progress, cancel, 0, 1))
-        if mode == "tiled":
+        if mode not in ("paper", "tiled"):
+            raise DeclipError(f"unknown mode {mode!r}: use paper or tiled")
+        try:
+            if mode == "paper":
+                return next(self._paper_batch([loaded], progress, cancel, 0, 1))
             return self._tiled(loaded, progress, cancel, tile_stride, tile_scale, batch_size)
-        raise DeclipError(f"unknown mode {mode!r}: use paper or tiled")
+        except (MemoryError, RuntimeError) as exc:
+            if not _out_of_memory(exc):
+                raise
+            self._release_memory()
+            raise self._no_memory(loaded) from None
 
     def analyze_many(self, images: Iterable[ImageSource], mode: str = "paper", batch_size: int = 8,
                      progress: Progress | None = None, cancel: CancelFlag | None = None,
@@ -219,12 +226,43 @@ class Detector:
                 except ImageError as exc:
                     loaded.append(exc)
             good = [x for x in loaded if isinstance(x, LoadedImage)]
-            results = iter(list(self._paper_batch(good, None, cancel, 0, len(good))) if good else [])
+            results = iter(self._batch_or_each(good, cancel))
             for x in loaded:
                 yield x if isinstance(x, ImageError) else next(results)
             done += len(chunk)
             if progress:
                 progress(done, total, "image")
+
+    def _batch_or_each(self, good: list[LoadedImage], cancel) -> list:
+        """The batch's results in order. When memory runs out, each image again alone, and one that still
+        does not fit gets its own ImageError: one image too large for this machine never stops a batch."""
+        if not good:
+            return []
+        try:
+            return list(self._paper_batch(good, None, cancel, 0, len(good)))
+        except (MemoryError, RuntimeError) as exc:
+            if not _out_of_memory(exc):
+                raise
+        self._release_memory()
+        if len(good) == 1:
+            return [self._no_memory(good[0])]
+        out: list = []
+        for x in good:
+            try:
+                out.extend(self._paper_batch([x], None, cancel, 0, 1))
+            except (MemoryError, RuntimeError) as exc:
+                if not _out_of_memory(exc):
+                    raise
+                self._release_memory()
+                out.append(self._no_memory(x))
+        return out
+
+    def _no_memory(self, x: LoadedImage) -> ImageError:
+        return ImageError(f"{x.name}: not enough memory to analyse this {x.width} x {x.height} image on {self.device_name}")
+
+    def _release_memory(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
 
     def _base_metadata(self, loaded: LoadedImage, mode: str) -> dict:
         md = self.describe()
@@ -282,3 +320,9 @@ class Detector:
 def _check(cancel: CancelFlag | None) -> None:
     if cancel is not None and cancel():
         raise Cancelled("analysis cancelled")
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    """torch reports a failed allocation as a RuntimeError (CPU) or OutOfMemoryError (CUDA)."""
+    text = str(exc)
+    return isinstance(exc, MemoryError) or "out of memory" in text or "can't allocate memory" in text

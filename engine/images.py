@@ -178,6 +178,8 @@ def _decode(data: bytes, name: str, sha: str) -> LoadedImage:
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
             return _from_pil(img, name=name, sha=sha)
+        except MemoryError:  # one image too large for this machine's memory: its failure, not the batch's
+            raise ImageError(f"{name}: not enough memory to decode this {img.width} x {img.height} image") from None
         except ImageError as exc:
             if str(exc).endswith("image file is truncated"):
                 raise ImageError(f"{exc}{truncation_extent(data)}") from None

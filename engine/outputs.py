@@ -76,9 +76,12 @@ class ImageFeeder:
                 out.append(self._load(f))
             except ImageError as exc:
                 out.append(exc)
-        for x in out:  # the overlay's pixels, made here while the model loads or the network runs
+        for i, x in enumerate(out):  # the overlay's pixels, made here while the model loads or the network runs
             if self._pixels and not isinstance(x, ImageError):
-                x.pixels()
+                try:
+                    x.pixels()
+                except MemoryError:  # this image fails; the batch goes on
+                    out[i] = ImageError(f"{x.name}: not enough memory for this {x.width} x {x.height} image")
         self._size_known.wait()
         if self._size is not None:
             for x in out:

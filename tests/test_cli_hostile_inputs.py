@@ -161,6 +161,37 @@ def test_names_that_are_not_utf8_or_hold_control_characters_are_recorded_and_sho
     assert Path(odd).read_bytes() == good.read_bytes()  # the evidence keeps its bytes and its name
 
 
+@pytest.mark.parametrize("batch", ["1", "4"])
+def test_an_image_that_does_not_fit_in_memory_fails_alone(model_dir, tmp_path, capsys, monkeypatch, batch):
+    """torch reports a failed allocation as a RuntimeError; before, it ended the batch with no results.json.
+    With a batch of four the other images are analysed again one by one."""
+    from engine.detector import Detector
+
+    real = Detector._paper_batch
+
+    def tight(self, loaded, *args):
+        if any("huge" in x.name for x in loaded):
+            raise RuntimeError("[enforce fail at alloc_cpu.cpp:127] DefaultCPUAllocator: can't allocate memory: "
+                               "you tried to allocate 400000000 bytes")
+        return real(self, loaded, *args)
+
+    monkeypatch.setattr(Detector, "_paper_batch", tight)
+    for name in ("a.jpg", "huge.jpg", "z.jpg"):
+        photo(tmp_path / "ev" / name)
+    rc, err = cli(capsys, "analyze", "--model", model_dir, "--batch-size", batch, "--out", tmp_path / "out", tmp_path / "ev")
+    assert rc == 1
+    [line] = [line for line in error_lines(err) if "huge" in line]
+    assert line.startswith(f"declip: error: {tmp_path / 'ev' / 'huge.jpg'}: not enough memory to analyse this "
+                           "80 x 60 image on CPU")
+    res = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert res["analysed"] == 2 and res["failed"] == 1
+    assert [i["error"] is None for i in res["items"]] == [True, False, True]
+    # any other error of the network is not mistaken for memory
+    monkeypatch.setattr(Detector, "_paper_batch", lambda *a: (_ for _ in ()).throw(RuntimeError("shape mismatch")))
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        Detector.from_model(str(model_dir)).analyze(str(tmp_path / "ev" / "a.jpg"))
+
+
 # ---- 3: outputs never land on inputs -------------------------------------------------------------
 def test_output_never_overwrites_an_input(model_dir, tmp_path, capsys):
     coll = tmp_path / "coll"

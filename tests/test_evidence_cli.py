@@ -117,3 +117,35 @@ def test_evidence_param_usage_errors_write_nothing(model_dir, tmp_path, param, m
             tmp_path / "o", img)
     assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_a_layer_that_breaks_on_an_image_fails_that_layer_only(model_dir, tmp_path, capsys, monkeypatch):
+    """An unforeseen error inside a layer (here OpenCV's own error type, as when an allocation fails) is one
+    FAILED line for that layer and image, recorded in results.json; the other layers and images go on, and
+    the exit status says that something failed. Before, it ended the batch with no results.json."""
+    from declip_desktop.cli import main
+    from engine.evidence import noise
+
+    real = noise.compute
+
+    def fragile(src, **kw):
+        if "b.png" in src.name:
+            raise __import__("cv2").error("OpenCV(5.1.0) alloc.cpp:73: error: (-4:Insufficient memory)\nFailed to allocate")
+        return real(src, **kw)
+
+    monkeypatch.setattr(noise, "compute", fragile)
+    for name in ("a.png", "b.png"):
+        (tmp_path / "in").mkdir(exist_ok=True)
+        (tmp_path / "in" / name).write_bytes(ec.encode(ec.scene("chelsea", (128, 160)), "PNG"))
+    out = tmp_path / "out"
+    assert main(["analyze", "--model", str(model_dir), "--evidence", "noise,ela", "--out", str(out), str(tmp_path / "in")]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "internal error" not in err
+    [failed] = [line for line in err.splitlines() if "FAILED" in line and "b.png" in line]
+    assert failed.endswith("noise: FAILED: layer 'noise' failed (error: Failed to allocate)")
+    assert "1 evidence layer run(s) FAILED" in err
+    res = json.loads((out / "results.json").read_text())
+    a, b = res["items"]
+    assert res["analysed"] == 2 and res["evidence_layers_failed"] == 1
+    assert b["outputs"]["evidence"]["noise"]["failed"] is True and "map" in b["outputs"]["evidence"]["ela"]
+    assert "map" in a["outputs"]["evidence"]["noise"] and (out / "b.ela.png").exists()

@@ -29,7 +29,7 @@ from ..errors import DeclipError, ImageError
 from ..result import AnalysisResult
 from ..hashing import bytes_sha256
 from ..stamps import utc_now
-from .base import EvidenceError, EvidenceInput, NotApplicable
+from .base import EvidenceError, EvidenceInput, LayerFailed, NotApplicable
 
 LAYER_NAMES = ("ela", "ghost", "noise", "dq", "clones", "resampling")
 JPEG_LAYERS = ("ghost", "dq")
@@ -240,6 +240,12 @@ def run(name: str, image: Any, data: bytes | None = None, **params) -> AnalysisR
         raise EvidenceError(f"layer {name!r}: {exc}") from None
     except MemoryError:
         raise EvidenceError(f"{src.name}: not enough memory for layer {name!r} at this image size") from None
+    except DeclipError:
+        raise
+    except Exception as exc:  # e.g. OpenCV's own errors: a failure of this layer on this image, not of the batch
+        detail = (str(exc).strip().splitlines() or [""])[-1][:200]
+        raise LayerFailed(f"{src.name}: layer {name!r} failed ({type(exc).__name__}"
+                          f"{': ' + detail if detail else ''})") from exc
     prob = np.clip(np.nan_to_num(out.map.astype(np.float32), nan=0.0), 0.0, 1.0)
     if prob.shape != (src.height, src.width):
         raise AssertionError(f"layer {name} returned a {prob.shape} map for a {src.height}x{src.width} image")
@@ -283,6 +289,6 @@ def run_many(names: list[str], image: Any, data: bytes | None = None,
     return out
 
 
-__all__ = ["DEFAULT_THRESHOLDS", "EvidenceError", "JPEG_LAYERS", "LAYER_NAMES", "LayerInfo", "NotApplicable",
+__all__ = ["DEFAULT_THRESHOLDS", "EvidenceError", "JPEG_LAYERS", "LAYER_NAMES", "LayerFailed", "LayerInfo", "NotApplicable",
            "check_params", "explicit_params", "info", "layers", "library_versions", "param_value", "parse_key_value",
            "parse_layer_params", "parse_layers", "prepare", "run", "run_many"]

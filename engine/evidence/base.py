@@ -21,6 +21,11 @@ class EvidenceError(DeclipError):
     """A layer that cannot run: it does not apply to this image, a bad parameter, an unreadable file."""
 
 
+class LayerFailed(DeclipError):
+    """A layer broke on one image (a defect or an extreme parameter the layer's checks did not foresee):
+    one line naming the layer, the image and the error; the other layers and images go on."""
+
+
 class NotApplicable(EvidenceError):
     """The layer does not apply to this image (a PNG for a JPEG-only layer, a 1x1 image ...): an answer
     about the image, not a failure (an evaluation scores it as an empty map)."""

@@ -36,15 +36,19 @@ def write_layers(loaded, stem: str, out: Path, names: list[str], say: Callable[[
     params: {layer: {key: value}} beside each layer's defaults (`--evidence-param`).
 
     Returns {layer: {"map": file name, "score", "threshold", "parameters", "metadata"}} or
-    {layer: {"error": one line}} for a layer that cannot apply (it does not fail the image)."""
+    {layer: {"error": one line}} for a layer that cannot apply (it does not fail the image), with
+    "failed": true when the layer broke on the image (LayerFailed: the run's exit status says so)."""
     from . import run_many
     from ..mapio import save_probability_png
 
     record: dict[str, dict] = {}
     for name, res in run_many(names, loaded, params=params).items():
         if isinstance(res, DeclipError):
-            record[name] = {"error": str(res)}
-            say(f"  {loaded.name}: {name}: not applicable: {without_name(str(res), loaded.name)}")
+            from . import LayerFailed
+
+            record[name] = {"error": str(res), **({"failed": True} if isinstance(res, LayerFailed) else {})}
+            said = "FAILED" if isinstance(res, LayerFailed) else "not applicable"
+            say(f"  {loaded.name}: {name}: {said}: {without_name(str(res), loaded.name)}")
             continue
         file_name = f"{stem}.{name}.png"
         try:
