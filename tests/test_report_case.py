@@ -262,7 +262,7 @@ def test_the_analysts_note_is_on_the_items_first_page_with_its_status(tmp_path):
     out = tmp_path / "r.pdf"
     build_report(folder, out)
     pages = [" ".join((p.extract_text() or "").split()) for p in pypdf.PdfReader(str(out)).pages]
-    first = next(i for i, t in enumerate(pages) if "Item 2 · photo_1.jpg" in t)
+    first = next(i for i, t in enumerate(pages) if "Item 2 · E0002 · photo_1.jpg" in t)
     page = pages[first]
     assert "roof edge pasted from another shot" in page
     assert page.index("manipulation confirmed") < page.index("roof edge pasted")

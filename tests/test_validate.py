@@ -73,3 +73,23 @@ def test_validate_out_that_is_a_file_is_refused_before_the_run(home, tmp_path, c
     assert "is a file" in err and "internal error" not in err and "validate 1/" not in err
     assert f.read_text() == "not a folder"
     assert not (home / "validation").exists()     # nothing ran, nothing recorded
+
+
+def test_latest_record_of_a_model_is_only_one_of_its_id_and_weights(tmp_path):
+    folder = tmp_path / "validation"
+    folder.mkdir()
+
+    def write(stamp, mid, sha, device="cpu", precision="exact", result="PASS"):
+        rec = {"result": result, "created_utc": stamp, "device": {"device": device, "precision": precision},
+               "model": {"id": mid, "files": [{"role": "decoder", "expected": sha, "ok": True}]}}
+        (folder / f"validation-{stamp}.json").write_text(json.dumps(rec))
+
+    write("20261201T000000Z", "m", "aa" * 32, result="FAIL")
+    write("20261202T000000Z", "m", "aa" * 32, device="cuda", precision="fast")
+    write("20261203T000000Z", "other", "aa" * 32)       # newest: another model with the same weights
+    write("20261204T000000Z", "m", "bb" * 32)           # same id, other weights
+    assert latest_record(tmp_path)["created_utc"] == "20261204T000000Z"   # unfiltered: the newest, as before
+    assert latest_record(tmp_path, "m", {"aa" * 32})["created_utc"] == "20261202T000000Z"
+    assert latest_record(tmp_path, "m", {"AA" * 32}, device="cpu", precision="exact")["result"] == "FAIL"
+    assert latest_record(tmp_path, "m", {"cc" * 32}) is None
+    assert latest_record(tmp_path, "m", {"aa" * 32, "cc" * 32}) is None    # a card with one more file
