@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 import gc
 import json
 import math
@@ -348,7 +349,7 @@ def cmd_analyze(args) -> int:
                                f"found {args.tile_stride}")
         _say(f"declip: model {det.card.id} on {det.device_name} ({str(det.dtype).replace('torch.', '')}), "
              f"{len(files)} image(s), mode {args.mode}")
-        items, failures, layer_failures = _analyze_files(args, det, files, feeder, folder_errors, out, guard, outputs,
+        run = _analyze_files(args, det, files, feeder, folder_errors, out, guard, outputs,
                                           anchors)
     finally:
         feeder.close()
@@ -366,25 +367,30 @@ def cmd_analyze(args) -> int:
         "outputs": {"written": list(outputs), "png": png_settings()},
         "model_load_s": det.load_seconds,
         "total_s": time.perf_counter() - t0,
-        "analysed": len(items) - failures,
-        "failed": failures,
-        "evidence_layers_failed": layer_failures,
-        "items": items,
+        "analysed": len(run.items) - run.failures,
+        "failed": run.failures,
+        "evidence_layers_failed": run.layer_failures,
+        **({"interrupted": True, "not_reached": run.not_reached} if run.not_reached is not None else {}),
+        "items": run.items,
     }
     try:
         # utf8_tree: a file name that is not UTF-8 is recorded with \xNN escapes (the file itself keeps its name)
         write_text_atomic(out / "results.json", json.dumps(utf8_tree(summary), indent=2, ensure_ascii=False) + "\n")
     except OSError as exc:  # e.g. the disk filled up during the run
         raise DeclipError(f"{out / 'results.json'}: cannot write ({exc.strerror or exc})") from None
-    broke = f", {layer_failures} evidence layer run(s) FAILED" if layer_failures else ""
-    _say(f"declip: {len(items) - failures} analysed, {failures} failed{broke}; results in {out / 'results.json'}")
-    return 1 if failures or layer_failures else 0
+    broke = f", {run.layer_failures} evidence layer run(s) FAILED" if run.layer_failures else ""
+    done = f"{len(run.items) - run.failures} analysed, {run.failures} failed{broke}"
+    if run.not_reached is not None:
+        _say(f"declip: interrupted: {done}, {len(run.not_reached)} not reached; results in {out / 'results.json'}")
+        return 130
+    _say(f"declip: {done}; results in {out / 'results.json'}")
+    return 1 if run.failures or run.layer_failures else 0
 
 
 def _analyze_files(args, det, files, feeder, folder_errors, out, guard, outputs,
-                   anchors=None) -> tuple[list[dict], int, int]:
-    """Analyse the feeder's batches; outputs are written behind (OutputWriter). Returns (items, failures,
-    evidence layers that broke on an image).
+                   anchors=None) -> "_Outcome":
+    """Analyse the feeder's batches; outputs are written behind (OutputWriter). Ctrl-C stops the run with
+    what was done still recorded.
     anchors: C2PA trust anchors for each file's Content Credentials record (entry["provenance"])."""
     from .outputs import OutputWriter
     from .provenance import read_provenance
@@ -393,7 +399,7 @@ def _analyze_files(args, det, files, feeder, folder_errors, out, guard, outputs,
     # unreadable folders are failures of this run too: listed in results.json, exit 1
     items: list[dict] = [{"file": folder, "sha256": None, "error": msg} for folder, msg in folder_errors]
     failures = len(items)
-    layer_failures = 0  # evidence layers that broke on an image (the image's own result stands)
+    layer_failures = 0
     position = 0  # among the image files
 
     def written(entry: dict, error: str | None) -> None:
@@ -417,6 +423,7 @@ def _analyze_files(args, det, files, feeder, folder_errors, out, guard, outputs,
     writer = OutputWriter(out, outputs, args.cmap, args.opacity, written, max_pending=min(args.batch_size, 8),
                           threshold=args.threshold)
     tile_args = {"tile_stride": args.tile_stride, "tile_scale": args.tile_scale} if args.mode == "tiled" else {}
+    interrupted = False
     try:
         for chunk, loaded in feeder.batches():
             good = [x for x in loaded if not isinstance(x, ImageError)]
@@ -451,9 +458,23 @@ def _analyze_files(args, det, files, feeder, folder_errors, out, guard, outputs,
                               "metadata": res.metadata, "error": None, "_n": position, "_notes": notes})
                 writer.submit(entry, stem, x, res)
             del loaded, good  # this batch's images go once their outputs are written
+    except KeyboardInterrupt:  # Ctrl-C: what was analysed is still recorded (its files are finished below)
+        interrupted = True
+        if len(items) > len(folder_errors) and "error" not in items[-1]:  # stopped inside this image
+            items[-1].update({"sha256": None, "error": "not finished: the run was interrupted", "outputs": {}})
+            failures += 1
     finally:
         writer.close()
-    return items, failures, layer_failures
+    not_reached = [str(f) for f in files[position:]] if interrupted else None
+    return _Outcome(items, failures, layer_failures, not_reached)
+
+
+@dataclass
+class _Outcome:
+    items: list[dict]
+    failures: int
+    layer_failures: int  # evidence layers that broke on an image (the image's own result stands)
+    not_reached: list[str] | None  # set when the run was interrupted: the files it never analysed
 
 
 def _tiled_one(det, loaded, tile_args):

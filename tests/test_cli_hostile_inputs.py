@@ -192,6 +192,31 @@ def test_an_image_that_does_not_fit_in_memory_fails_alone(model_dir, tmp_path, c
         Detector.from_model(str(model_dir)).analyze(str(tmp_path / "ev" / "a.jpg"))
 
 
+def test_ctrl_c_keeps_the_record_of_what_was_analysed(model_dir, tmp_path, capsys, monkeypatch):
+    """Before, Ctrl-C left maps on disk with no results.json to say what they are."""
+    from engine.detector import Detector
+
+    real = Detector._paper_batch
+
+    def interrupted_at_b(self, loaded, *args):
+        if any(x.name.endswith("b.jpg") for x in loaded):
+            raise KeyboardInterrupt
+        return real(self, loaded, *args)
+
+    monkeypatch.setattr(Detector, "_paper_batch", interrupted_at_b)
+    for name in ("a.jpg", "b.jpg", "c.jpg"):
+        photo(tmp_path / "ev" / name)
+    rc, err = cli(capsys, "analyze", "--model", model_dir, "--out", tmp_path / "out", tmp_path / "ev")
+    assert rc == 130 and "declip: interrupted: 1 analysed, 0 failed, 2 not reached" in err
+    res = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert res["interrupted"] is True and res["analysed"] == 1
+    assert res["not_reached"] == [str(tmp_path / "ev" / n) for n in ("b.jpg", "c.jpg")]
+    [a] = res["items"]
+    assert a["file"].endswith("a.jpg") and a["error"] is None
+    assert all((tmp_path / "out" / f).exists() for f in a["outputs"].values())
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted([*a["outputs"].values(), "results.json"])
+
+
 # ---- 3: outputs never land on inputs -------------------------------------------------------------
 def test_output_never_overwrites_an_input(model_dir, tmp_path, capsys):
     coll = tmp_path / "coll"
