@@ -34,6 +34,18 @@ def test_ingest_files_and_folders_recursively(tmp_path):
         assert it.original_path == str(a.resolve())
 
 
+def test_a_linked_folder_is_reported_as_skipped_not_dropped_silently(tmp_path):
+    src, other = tmp_path / "src", tmp_path / "other"
+    make_jpeg(src / "a.jpg", seed=1)
+    make_jpeg(other / "elsewhere.jpg", seed=2)
+    (src / "linkdir").symlink_to(other, target_is_directory=True)
+    with new_case(tmp_path) as case:
+        rep = case.add_paths([src])
+        assert [it.file_name for it in rep.added] == ["a.jpg"]  # the link is not followed ...
+        [skip] = rep.skipped  # ... and the examiner is told, with what to do
+        assert skip.path.endswith("linkdir") and "link to a folder, not followed" in skip.reason
+
+
 def test_originals_unchanged_copies_read_only_mtime_kept(tmp_path):
     src = tmp_path / "src"
     make_jpeg(src / "a.jpg", seed=1)

@@ -54,6 +54,11 @@ def collect(paths: list, case_dir: Path) -> tuple[list[tuple[Path, bool]], list[
             for root, dirs, names in os.walk(p, onerror=onerror):
                 # Do not descend into the case itself when a parent folder is added.
                 dirs[:] = sorted(d for d in dirs if os.path.realpath(os.path.join(root, d)) != case_real)
+                for d in dirs:  # os.walk lists a linked folder but does not enter it: say so, never drop it silently
+                    if os.path.islink(os.path.join(root, d)):
+                        issues.append(IngestIssue(shown(Path(root) / d), "skipped", "is a link to a folder, not "
+                                                  "followed (add the folder it points to, to include its files)",
+                                                  explicit=False))
                 for name in sorted(names):
                     files.append((Path(root) / name, False))
         elif p.is_file():
