@@ -144,19 +144,21 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 # ---- analyze ----------------------------------------------------------------------------------
-def expand_inputs(inputs: list[str], errors: list[tuple[str, str]]) -> list[Path]:
-    """Named files are taken as given; folders contribute their image files, recursively, sorted.
+def expand_inputs(inputs: list[str], errors: list[tuple[str, str]], out: Path | None = None) -> list[Path]:
+    """Named files are taken as given; folders contribute their image files, recursively, sorted, leaving
+    out the folder `out` (the run's own outputs, and an earlier run's, are not evidence).
 
     A folder that cannot be read is a (folder, one-line message) in `errors` (Path.rglob used to
     skip it silently)."""
-    out: list[Path] = []
+    found: list[Path] = []
+    skip = os.path.realpath(out) if out is not None else None
     for item in inputs:
         p = Path(item)
-        out.extend(_walk_images(p, errors) if p.is_dir() else [p])
-    return out
+        found.extend(_walk_images(p, errors, skip) if p.is_dir() else [p])
+    return found
 
 
-def _walk_images(top: Path, errors: list[tuple[str, str]]) -> list[Path]:
+def _walk_images(top: Path, errors: list[tuple[str, str]], skip: str | None = None) -> list[Path]:
     def onerror(exc: OSError) -> None:
         folder = str(exc.filename or top)
         errors.append((folder, f"{folder}: cannot read folder ({exc.strerror or exc}); "
@@ -167,7 +169,7 @@ def _walk_images(top: Path, errors: list[tuple[str, str]]) -> list[Path]:
     # followlinks: rglob followed linked folders too; `seen` stops a link loop from recursing forever.
     for dirpath, dirnames, filenames in os.walk(top, onerror=onerror, followlinks=True):
         real = os.path.realpath(dirpath)
-        if real in seen:
+        if real in seen or real == skip:
             dirnames[:] = []
             continue
         seen.add(real)
@@ -321,13 +323,17 @@ def cmd_analyze(args) -> int:
 
     anchors = resolve_trust_anchors(getattr(args, "trust_anchors", None))  # a bad path: one line, exit 1
     folder_errors: list[tuple[str, str]] = []
-    files = expand_inputs(args.inputs, folder_errors)
+    out = Path(args.out)
+    for item in args.inputs:
+        if Path(item).is_dir() and os.path.realpath(item) == os.path.realpath(out):
+            args._parser.error(f"--out {out}: is one of the input folders; its maps would be read as evidence by "
+                               "the next run. Choose another folder (a subfolder of the input is fine)")
+    files = expand_inputs(args.inputs, folder_errors, out)
     for _, msg in folder_errors:
         _say(f"declip: error: {msg}")
     if not files:
         _say("declip: error: no image files found in the given inputs")
         return 1
-    out = Path(args.out)
     guard = _InputGuard(files)
     if guard.is_input(out / "results.json"):
         args._parser.error(f"--out {out}: its results.json is one of the inputs; choose another output folder")

@@ -232,6 +232,19 @@ def test_output_never_overwrites_an_input(model_dir, tmp_path, capsys):
     assert all((coll / o).exists() for o in written)
 
 
+def test_an_output_folder_inside_the_input_folder_is_not_read_as_evidence(model_dir, tmp_path, capsys):
+    photo(tmp_path / "ev" / "a.jpg")
+    out = tmp_path / "ev" / "out"
+    for _ in range(2):  # before, the second run analysed the first run's maps and overlays as evidence
+        rc, err = cli(capsys, "analyze", "--model", model_dir, "--out", out, tmp_path / "ev")
+        assert rc == 0, err
+        res = json.loads((out / "results.json").read_text())
+        assert [Path(i["file"]).name for i in res["items"]] == ["a.jpg"]
+    rc, err = cli(capsys, "analyze", "--model", model_dir, "--out", tmp_path / "ev", tmp_path / "ev")
+    assert rc == 2 and "is one of the input folders" in err
+    assert not (tmp_path / "ev" / "results.json").exists()
+
+
 def test_results_json_that_is_an_input_is_refused(model_dir, tmp_path, capsys):
     out = tmp_path / "out"
     evidence = out / "results.json"
