@@ -244,6 +244,12 @@ def _from_pil(img: Image.Image, name: str, sha: str | None) -> LoadedImage:
             raise ImageError(f"{name}: image file is truncated") from None
         raise ImageError(f"{name}: image data is corrupt ({msg})") from None
     original_mode = img.mode
+    if fmt == "JPEG":
+        fill = decoder_fill_rows(img)
+        if fill:
+            notes.append(f"the bottom {fill} of {h} rows are flat mid-grey (128), which is what the JPEG decoder "
+                         "puts where it could not decode the data: the file is probably damaged, and any marks in "
+                         "or next to that area are not evidence of editing")
     orientation, note = read_orientation(img)
     if note:
         notes.append(note)
@@ -258,6 +264,31 @@ def _from_pil(img: Image.Image, name: str, sha: str | None) -> LoadedImage:
         raise ImageError(f"{name}: cannot convert {original_mode} image to RGB ({_short(exc)})") from None
     return LoadedImage(rgb=rgb, name=name, sha256=sha, format=fmt, original_mode=original_mode,
                        orientation=orientation, frames=frames, notes=notes)
+
+
+# Rows checked per step, from the bottom up: at least one MCU row (8 or 16 px) is needed for a finding.
+_FILL_STEP = 16
+
+
+def decoder_fill_rows(img: Image.Image) -> int:
+    """How many rows at the bottom of a decoded JPEG are exactly 128 in every channel: libjpeg fills the
+    blocks after data it cannot decode (corrupt or missing entropy-coded data) with zero coefficients,
+    which decode to mid-grey, and says so only on stderr. 0 when fewer than _FILL_STEP rows are, or when
+    the whole image is (a flat grey image, not damage)."""
+    if img.mode not in ("RGB", "L"):
+        return 0
+    w, h = img.size
+    grey = 0
+    while grey < h:
+        top = max(0, h - grey - _FILL_STEP)
+        rows = np.asarray(img.crop((0, top, w, h - grey)))
+        flat = (rows == 128).reshape(rows.shape[0], -1).all(axis=1)
+        if flat.all():
+            grey = h - top
+            continue
+        grey += int(np.argmin(flat[::-1]))  # the grey rows at the bottom of this step
+        break
+    return grey if _FILL_STEP <= grey < h else 0
 
 
 def read_orientation(img: Image.Image) -> tuple[int, str | None]:

@@ -173,3 +173,30 @@ def test_originals_are_not_modified(tmp_path):
     before = (p.read_bytes(), p.stat().st_mtime_ns)
     load_image(p)
     assert (p.read_bytes(), p.stat().st_mtime_ns) == before
+
+
+def test_a_jpeg_damaged_in_the_middle_gets_a_note_about_the_decoders_grey_fill(tmp_path):
+    """libjpeg decodes a JPEG whose middle is damaged without an error: the blocks after the damage come out
+    flat mid-grey (said only on stderr). That area must not pass for evidence of editing."""
+    import io
+
+    from PIL import Image
+
+    from engine.images import load_image
+
+    import resources
+
+    good = resources.path("samples", "astronaut.jpg").read_bytes()  # a photo: random noise breaks the decoder outright
+    bad = bytearray(good)
+    mid = len(bad) // 2
+    bad[mid:mid + 2000] = bytes((b * 7 + 13) & 0xFF for b in bad[mid:mid + 2000])
+    (tmp_path / "good.jpg").write_bytes(good)
+    (tmp_path / "bad.jpg").write_bytes(bytes(bad))
+    assert load_image(tmp_path / "good.jpg").notes == []
+    [note] = load_image(tmp_path / "bad.jpg").notes
+    assert note.startswith("the bottom ") and "of 512 rows are flat mid-grey (128)" in note and "damaged" in note
+    # a flat grey picture is not damage
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), (128, 128, 128)).save(buf, "JPEG", quality=95)
+    (tmp_path / "grey.jpg").write_bytes(buf.getvalue())
+    assert load_image(tmp_path / "grey.jpg").notes == []
