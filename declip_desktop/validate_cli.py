@@ -11,11 +11,13 @@ import shutil
 import sys
 from pathlib import Path
 
+from engine.cli import device_arg
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("validate", help="check this installation against the bundled golden set (exit 1 on any FAIL)")
     p.add_argument("--model", default=None, metavar="ID|DIR", help="model to validate (default: the default model)")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N, mps or auto (default cpu)")
+    p.add_argument("--device", default="cpu", type=device_arg, help="cpu, cuda, cuda:N or auto (default cpu)")
     p.add_argument("--precision", default="exact", choices=["exact", "fast"])
     p.add_argument("--out", type=Path, default=None, help="also write the record (JSON + PDF) into this folder")
     p.set_defaults(func=cmd_validate)

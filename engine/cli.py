@@ -34,6 +34,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def device_arg(text: str) -> str:
+    """argparse type for --device: auto, cpu, cuda or cuda:N; anything else is a usage error (exit 2)."""
+    if text in ("auto", "cpu", "cuda") or (text.startswith("cuda:") and text[5:].isdigit()):
+        return text
+    raise argparse.ArgumentTypeError(f"unknown device {text!r}: use auto, cpu, cuda or cuda:N")
+
+
 def _finite_float(text: str) -> float:
     try:
         value = float(text)
@@ -108,7 +115,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="paper: the published 224-px squash; tiled: overlapping windows, full resolution")
     p.add_argument("--precision", choices=["auto", "exact", "fast"], default="auto",
                    help="exact = fp32; fast = bf16 on CPU / fp16 on GPU (auto: fast on GPU, exact on CPU)")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--device", default="auto", type=device_arg, help="auto, cpu, cuda or cuda:N")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("--outputs", type=_outputs, default=None, metavar="LIST",
                    help="what to write per image, comma-separated: map (16-bit .prob.png), overlay "

@@ -31,7 +31,7 @@ def pick_device(device: str = "auto") -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise DeclipError("--device cuda asked for, but no CUDA GPU is available (use --device auto or cpu)")
+        raise DeclipError(f"--device {device} asked for, but no CUDA GPU is available (use --device auto or cpu)")
     if device not in ("cpu",) and not device.startswith("cuda"):
         raise DeclipError(f"unknown device {device!r}: use auto, cpu or cuda")
     return torch.device(device)

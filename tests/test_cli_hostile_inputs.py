@@ -258,7 +258,8 @@ def test_results_json_that_is_an_input_is_refused(model_dir, tmp_path, capsys):
 # ---- 4: tiled settings and extreme shapes ---------------------------------------------------------
 @pytest.mark.parametrize("flag,value", [("--tile-stride", "0"), ("--tile-stride", "-5"), ("--tile-scale", "0"),
                                         ("--tile-scale", "-1"), ("--tile-scale", "nan"), ("--tile-scale", "50"),
-                                        ("--opacity", "5"), ("--opacity", "nan"), ("--opacity", "-0.1")])
+                                        ("--opacity", "5"), ("--opacity", "nan"), ("--opacity", "-0.1"),
+                                        ("--device", "foo"), ("--device", "cuda:x")])
 def test_bad_settings_are_usage_errors(model_dir, tmp_path, capsys, flag, value):
     out = tmp_path / "out"
     rc, err = cli(capsys, "analyze", "--model", model_dir, "--mode", "tiled", flag, value, "--out", out,
@@ -384,3 +385,9 @@ def test_a_settings_file_of_the_wrong_shape_falls_back_to_the_built_in_default(t
         assert main(["models", "default"]) == 0
         out, err = capsys.readouterr()
         assert DEFAULT_MODEL_ID in out and "internal error" not in err
+
+
+@pytest.mark.parametrize("command", [["case", "analyze", "some.declip"], ["validate"], ["train", "--data", "d"]])
+def test_an_unknown_device_is_a_usage_error_in_every_command(capsys, command):
+    rc, err = cli(capsys, *command, "--device", "gpu")
+    assert rc == 2 and "unknown device 'gpu': use auto, cpu, cuda or cuda:N" in err

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from engine.cli import device_arg
 from engine.decoder_spec import CONTEXTS
 from engine.errors import DeclipError
 
@@ -110,7 +111,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--generators", default=None, help="Dolos generators to train on, comma separated")
     p.add_argument("--cache", type=Path, default=None, help="feature cache folder (default DECLIP_HOME/feature-cache)")
     p.add_argument("--no-cache", action="store_true")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", type=device_arg)
     p.add_argument("--id", dest="model_id", default=None, help="model id for the card (default: --out name)")
     p.add_argument("--name", default=None)
     p.add_argument("--export-official", type=Path, default=None, metavar="PTH",
@@ -141,7 +142,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "31; meant for members trained with --no-last-relu)")
     p.add_argument("--id", dest="model_id", default=None, help="model id for the card (default: --out name)")
     p.add_argument("--name", default=None)
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", type=device_arg)
     p.set_defaults(func=cmd_ensemble)
 
     p = sub.add_parser("mix", help="combine whole models on different EfficientNet-Lite backbones into one model "
@@ -157,7 +158,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--half", action="store_true", help="store the weights as float16 (half the file size)")
     p.add_argument("--id", dest="model_id", default=None, help="model id for the card (default: --out name)")
     p.add_argument("--name", default=None)
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", type=device_arg)
     p.set_defaults(func=cmd_mix)
 
     p = sub.add_parser("evaluate", help="localisation/detection metrics of a model on a data set",
@@ -185,7 +186,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sweep", default=None, metavar="T1,T2,...",
                    help="also score these thresholds from the same maps (IoU per kind, authentic images flagged), "
                         "e.g. to choose a layer's default threshold on validation data")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", type=device_arg)
     p.set_defaults(func=cmd_evaluate)
 
 

@@ -9,6 +9,7 @@ import json
 import sys
 import time
 
+from engine.cli import device_arg
 from engine.provenance import stored_record
 
 from .case_folder import Case
@@ -62,7 +63,7 @@ def register(subparsers) -> None:
     sp.add_argument("--mode", choices=("paper", "tiled"), default="paper")
     sp.add_argument("--precision", choices=("auto", "exact", "fast"),
                     help="exact = fp32; fast = bf16 on CPU / fp16 on GPU (auto: fast on GPU, exact on CPU)")
-    sp.add_argument("--device", help="auto, cpu, cuda, cuda:N (passed to the engine)")
+    sp.add_argument("--device", type=device_arg, help="auto, cpu, cuda, cuda:N (passed to the engine)")
     sp.add_argument("--items", nargs="+", metavar="ID", help="only these evidence items (id, file name or sha256)")
     sp.add_argument("--evidence", nargs="+", metavar="LAYERS|ID",
                     help="evidence layers, as in `declip analyze --evidence` (ela,ghost,... or all; the same as "
