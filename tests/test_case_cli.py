@@ -252,3 +252,21 @@ def test_status_shows_control_characters_in_notes_as_escapes(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\x07" not in out
     assert "ok\\x1b[2J\\x1b]0;pwned\\x07 Straße" in out  # visible, and non-ASCII letters stay as they are
+
+
+def test_case_analyze_says_what_reading_each_file_found(tmp_path, capsys):
+    """The notes `declip analyze` prints (EXIF orientation applied, first frame of many, a damaged JPEG's
+    grey fill) are said by `case analyze` too, under the item's line; before, they were only stored."""
+    import resources
+
+    data = bytearray(resources.path("samples", "astronaut.jpg").read_bytes())
+    mid = len(data) // 2
+    data[mid:mid + 2000] = bytes((b * 7 + 13) & 0xFF for b in data[mid:mid + 2000])
+    (tmp_path / "damaged.jpg").write_bytes(bytes(data))
+    d = _new(tmp_path, capsys)
+    assert main(["case", "add", d, str(tmp_path / "damaged.jpg")]) == 0
+    capsys.readouterr()
+    assert main(["case", "analyze", d]) == 0
+    lines = capsys.readouterr().err.splitlines()
+    at = next(i for i, line in enumerate(lines) if "E0001 damaged.jpg: score" in line)
+    assert lines[at + 1].startswith("  E0001: note: the bottom ") and "probably damaged" in lines[at + 1]

@@ -263,6 +263,11 @@ def cmd_analyze(args) -> int:
                 _err(f"{head}: FAILED: {_printable(done.error)}")
             else:
                 _err(f"{head}: score {done.stored.score:.4f} ({time.monotonic() - started[0]:.1f} s)")
+                # what reading the file changed or found (EXIF orientation, first frame of many, damage), as
+                # `declip analyze` says it; it is stored with the analysis too
+                image = ((done.stored.result or {}).get("metadata") or {}).get("image") or {}
+                for note in image.get("notes") or []:
+                    _err(f"  {done.item.id}: note: {_printable(note)}")
             started[0] = time.monotonic()
 
         run = run_analysis(case, det, items, args.mode, on_item=shown, force=args.force,
