@@ -315,7 +315,8 @@ def cmd_analyze(args) -> int:
     if args.raw and "raw" not in outputs:
         outputs += ("raw",)
     if "raw" in outputs and args.mode == "tiled":  # a tiled map is blended from many windows: there is no one raw map
-        args._parser.error("--raw needs --mode paper (a tiled map has no single 256x256 decoder output)")
+        args._parser.error("the raw output (--outputs raw or --raw) needs --mode paper (a tiled map has no single "
+                           "256x256 decoder output)")
     _check_model_args(args)  # usage errors before anything is written
     args.evidence_params = {}
     if args.evidence_param:  # engine.evidence stays unimported on a run without layers

@@ -144,7 +144,9 @@ def _from_path(path: Path) -> LoadedImage:
         raise ImageError(f"{name}: is a folder, expected an image file")
     size = path.stat().st_size
     if size == 0:
-        raise ImageError(f"{name}: file is empty (0 bytes), expected an image")
+        exc = ImageError(f"{name}: file is empty (0 bytes), expected an image")
+        exc.sha256 = bytes_sha256(b"")  # an empty file has a hash too: the record still identifies it
+        raise exc
     if size > MAX_FILE_BYTES:
         raise ImageError(f"{name}: file is {size / 1e9:.1f} GB, larger than the {MAX_FILE_BYTES / 1e9:.0f} GB limit")
     try:

@@ -160,6 +160,13 @@ def test_a_report_is_never_written_over_evidence_or_case_data(tmp_path, capsys, 
     for out in (tmp_path / "c.declip" / "reports" / "r.pdf", tmp_path / "elsewhere.pdf"):
         assert main(["case", "report", d, "--out", str(out)]) == 0
     assert built == [str(tmp_path / "c.declip" / "reports" / "r.pdf"), str(tmp_path / "elsewhere.pdf")]
+
+    def unwritable(case, out, **kw):
+        raise FileNotFoundError(2, "No such file or directory", "/proc/.tmp-x.pdf")
+
+    fake.build_report = unwritable  # e.g. --out /proc/x.pdf: one line, not an internal error
+    assert main(["case", "report", d, "--out", "/proc/x.pdf"]) == 1
+    assert capsys.readouterr().err.strip().endswith("/proc/x.pdf: cannot write the report (No such file or directory)")
     # the GUI's export job checks the same before building (its file dialog accepts any path)
     import pytest
 

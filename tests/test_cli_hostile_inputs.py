@@ -279,8 +279,11 @@ def test_stride_larger_than_the_window_is_a_usage_error(model_dir, tmp_path, cap
 def test_raw_in_tiled_mode_is_a_usage_error_not_silently_ignored(model_dir, tmp_path, capsys):
     rc, err = cli(capsys, "analyze", "--model", model_dir, "--mode", "tiled", "--raw",
                   "--out", tmp_path / "out", photo(tmp_path / "a.jpg"))
-    assert rc == 2 and "--raw needs --mode paper" in err.splitlines()[-1]
+    assert rc == 2 and "(--outputs raw or --raw) needs --mode paper" in err.splitlines()[-1]
     assert not (tmp_path / "out").exists()
+    rc, err = cli(capsys, "analyze", "--model", model_dir, "--mode", "tiled", "--outputs", "map,raw",
+                  "--out", tmp_path / "out", photo(tmp_path / "a.jpg"))
+    assert rc == 2 and "(--outputs raw or --raw) needs --mode paper" in err.splitlines()[-1]
 
 
 def test_extreme_strip_is_one_failure_in_tiled_mode(model_dir, tmp_path, capsys):
@@ -356,11 +359,14 @@ def test_analyze_finishes_when_its_stderr_pipe_is_closed(model_dir, tmp_path, mo
 def test_failed_item_records_sha256(model_dir, tmp_path, capsys):
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(b"\xff\xd8\xff not really a jpeg")
-    rc, err = cli(capsys, "analyze", "--model", model_dir, "--out", tmp_path / "out", bad, tmp_path / "missing.jpg")
-    assert rc == 1 and len(error_lines(err)) == 2
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    rc, err = cli(capsys, "analyze", "--model", model_dir, "--out", tmp_path / "out", bad, tmp_path / "missing.jpg",
+                  tmp_path / "empty.jpg")
+    assert rc == 1 and len(error_lines(err)) == 3
     items = json.loads((tmp_path / "out" / "results.json").read_text())["items"]
     assert items[0]["sha256"] == hashlib.sha256(bad.read_bytes()).hexdigest() and items[0]["error"]
     assert items[1]["sha256"] is None  # never read: nothing to hash
+    assert items[2]["sha256"] == hashlib.sha256(b"").hexdigest()  # an empty file has a hash
 
 
 # ---- evaluate's outputs and the store's settings file --------------------------------------------

@@ -433,7 +433,10 @@ def cmd_report(args) -> int:
         check_report_target(case, args.out)  # never over evidence or case data
         # build_report verifies the case, writes the PDF (+ .sha256) and logs the report's hash itself.
         signing = {"sign_key": args.sign_key} if args.sign_key else {}
-        info = build_report(case, args.out, threshold=args.threshold, items=args.items, **signing)
+        try:
+            info = build_report(case, args.out, threshold=args.threshold, items=args.items, **signing)
+        except OSError as exc:  # e.g. a folder where files cannot be created: one line, not an internal error
+            raise CaseError(f"{args.out}: cannot write the report ({exc.strerror or exc})") from None
     path = getattr(info, "path", args.out)
     sha = getattr(info, "sha256", None)
     print(f"report written to {path}" + (f"  sha256 {sha}" if sha else ""))
