@@ -12,29 +12,52 @@ from declip_desktop.overlay_style import DisplayMode, OverlayStyle
 
 # The docks whose content is kept whole in view (progress, readouts) where the screen allows it.
 WHOLE_DOCKS = ("analysis", "overlay")
+# On a short screen they give up height in this order, each down to MIN_DOCK_HEIGHT: the analysis
+# controls scroll first (set once per session), the overlay readouts only when nothing else is left.
+GIVE_UP_ORDER = ("analysis", "overlay")
+# Docks whose panel states its own usable height (`usable_height()`), kept whatever the screen:
+# the finding's status, pinned layers, a few lines of note and Save.
+USABLE_DOCKS = ("finding",)
 MIN_DOCK_HEIGHT = 140  # below this a dock shows too little to work with, even scrolled
 FRAME_ALLOWANCE = 40  # the window manager's title bar and borders, outside the window's own height
 
 
-def shared_dock_heights(wanted: dict[str, int], excess: int) -> dict[str, int]:
-    """The docks' minimum heights when the window's minimum is `excess` px taller than the screen:
-    each gives up a share in proportion to its height, never going below MIN_DOCK_HEIGHT."""
+def shared_dock_heights(wanted: dict[str, int], excess: int, order: tuple[str, ...] | None = None) -> dict[str, int]:
+    """The docks' minimum heights when the window's minimum is `excess` px taller than the screen.
+    Without `order` each gives up a share in proportion to its height; with it, the docks give up
+    height one after the other in that order. None goes below MIN_DOCK_HEIGHT."""
     if excess <= 0:
         return dict(wanted)
+    if order is not None:
+        out = dict(wanted)
+        for k in order:
+            cut = min(max(0, out[k] - MIN_DOCK_HEIGHT), excess)
+            out[k] -= cut
+            excess -= cut
+        return out
     room = sum(max(0, h - MIN_DOCK_HEIGHT) for h in wanted.values())
     cut = min(excess, room)
     return {k: h - (round(cut * max(0, h - MIN_DOCK_HEIGHT) / room) if room else 0) for k, h in wanted.items()}
 
 
+def screen_height(win) -> int | None:
+    """The screen's available height (without task bars), None without a screen."""
+    screen = win.screen() or QGuiApplication.primaryScreen()
+    return None if screen is None else screen.availableGeometry().height()
+
+
 def fit_to_screen(win, available_height: int | None = None) -> None:
     """Keep the window no taller than the screen. The analysis and overlay docks hold their whole
-    content (so progress and readouts never scroll away), which makes the window about 860 px tall at
-    least; on a shorter screen (a 768-px laptop) they share what is left and scroll instead."""
+    content (so progress and readouts never scroll away), which makes the window about 900 px tall at
+    least; on a shorter screen (an 800- or 768-px laptop) the analysis dock gives up height first and
+    scrolls, then the overlay dock. The finding dock always keeps its usable height."""
     if available_height is None:
-        screen = win.screen() or QGuiApplication.primaryScreen()
-        if screen is None:
+        available_height = screen_height(win)
+        if available_height is None:
             return
-        available_height = screen.availableGeometry().height()
+    for k in USABLE_DOCKS:
+        panel = win.findChild(QDockWidget, f"{k}Dock").widget()
+        panel.setMinimumHeight(panel.usable_height())
     docks = {k: win.findChild(QDockWidget, f"{k}Dock").widget() for k in WHOLE_DOCKS}
     wanted = {k: w.property("wholeHeight") or w.minimumHeight() for k, w in docks.items()}
     for k, w in docks.items():
@@ -42,11 +65,22 @@ def fit_to_screen(win, available_height: int | None = None) -> None:
         w.setMinimumHeight(wanted[k])
     _settle(win)
     excess = win.minimumSizeHint().height() - (available_height - FRAME_ALLOWANCE)
-    for k, h in shared_dock_heights(wanted, excess).items():
+    for k, h in shared_dock_heights(wanted, excess, GIVE_UP_ORDER).items():
         docks[k].setMinimumHeight(h)
     _settle(win)
-    if win.height() > available_height - FRAME_ALLOWANCE:
+    if win.height() > available_height - FRAME_ALLOWANCE and not (win.isMaximized() or win.isFullScreen()):
         win.resize(win.width(), max(win.minimumSizeHint().height(), available_height - FRAME_ALLOWANCE))
+
+
+def refit_if_needed(win) -> None:
+    """After a dock is shown later (the Problems dock, a dock the user turns on): fit again if the
+    window's minimum, or the window itself, no longer fits the screen."""
+    avail = screen_height(win)
+    if avail is None or not win.isVisible():
+        return
+    _settle(win)
+    if win.minimumSizeHint().height() > avail - FRAME_ALLOWANCE or win.frameGeometry().height() > avail:
+        fit_to_screen(win, avail)
 
 
 def _settle(win) -> None:

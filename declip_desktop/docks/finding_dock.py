@@ -8,6 +8,7 @@ from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QPla
 
 from declip_desktop.case.util import readable_utc
 
+NOTE_LINES = 3  # the note lines in view however short the screen (window_state keeps the dock this tall)
 FINDING_STATUSES = ["not reviewed", "no finding", "suspicious", "manipulation confirmed"]
 
 
@@ -31,7 +32,7 @@ class FindingPanel(QWidget):
         self.findingNoteEdit = QPlainTextEdit(objectName="findingNoteEdit", accessibleName="Finding note")
         self.findingNoteEdit.setPlaceholderText("What you saw, where, and why it matters…")
         self.findingNoteEdit.setTabChangesFocus(True)  # a typed Tab would land in the evidence record
-        self.findingNoteEdit.setMinimumHeight(60)  # on a small screen the overlay readouts come first
+        self.findingNoteEdit.setMinimumHeight(self.note_height(NOTE_LINES))  # a few lines, even on a laptop
         self.saveFindingButton = QPushButton("Save finding", objectName="saveFindingButton",
                                              accessibleName="Save the finding with the current threshold and opacity")
         self.savedLabel = QLabel("", objectName="findingSavedLabel")
@@ -49,6 +50,7 @@ class FindingPanel(QWidget):
         form = QFormLayout()
         form.addRow("Status", self.findingStatusCombo)
         body = QWidget(objectName="findingBody")
+        self._body = body
         lay = QVBoxLayout(body)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.scopeLabel)
@@ -60,17 +62,35 @@ class FindingPanel(QWidget):
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setMinimumHeight(36)  # the dock may get short; the window's own minimum height must not grow
+        scroll.setMinimumHeight(36)  # the panel's own minimum (usable_height) is set by window_state
         # On a short screen the note shrinks and then scrolls; Save and the saved line stay put.
         footer = QHBoxLayout()
         footer.addWidget(self.saveFindingButton)
         footer.addWidget(self.savedLabel, 1)
+        self._footer = footer
         outer = QVBoxLayout(self)
         outer.setContentsMargins(9, 4, 9, 4)
         outer.addWidget(scroll, 1)
         outer.addLayout(footer)
         self.saveFindingButton.clicked.connect(self.saveRequested)
         self.set_finding(None)
+
+    def note_height(self, lines: int) -> int:
+        """The note editor's height for `lines` lines of text."""
+        e = self.findingNoteEdit
+        return (lines * e.fontMetrics().lineSpacing() + 2 * e.frameWidth()
+                + 2 * int(e.document().documentMargin()) + 2)
+
+    def usable_height(self) -> int:
+        """The least height at which the panel is still usable without scrolling: the status, one line
+        of pinned layers, NOTE_LINES lines of note, and Save with a two-line saved stamp."""
+        outer, body = self.layout(), self._body.layout()
+        line = self.fontMetrics().lineSpacing()
+        inner = (self.findingStatusCombo.sizeHint().height() + line + self.note_height(NOTE_LINES)
+                 + 2 * body.spacing())
+        footer = max(self.saveFindingButton.sizeHint().height(), 2 * line + 2)
+        m = outer.contentsMargins()
+        return m.top() + m.bottom() + outer.spacing() + inner + footer + 8  # + the scroll frame, rounding
 
     def status(self) -> str:
         return self.findingStatusCombo.currentData() or FINDING_STATUSES[0]

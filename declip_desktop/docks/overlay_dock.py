@@ -19,6 +19,11 @@ def _slider(name: str, accessible: str) -> QSlider:
     return s
 
 
+# What the learned map's image score is (engine/result.py); evidence layers state their own
+# (engine.evidence.info(name).score_meaning), which the window passes with the layer's readouts.
+LEARNED_SCORE_MEANING = "mean probability over the image"
+
+
 class OverlayPanel(QWidget):
     styleChanged = Signal(object)  # OverlayStyle
 
@@ -45,6 +50,10 @@ class OverlayPanel(QWidget):
         self.scoreLabel = QLabel("Score: –", objectName="scoreLabel", accessibleName="Score and flagged area")
         self.scoreLabel.setWordWrap(True)
         self.scoreLabel.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        # Score (with what it means for the shown map, up to two lines) and the flagged share: three
+        # lines reserved, so the readouts below never move or scroll away when a longer meaning shows.
+        self.scoreLabel.setMinimumHeight(3 * self.scoreLabel.fontMetrics().lineSpacing() + 2)
+        self.scoreLabel.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         self.reachLabel = QLabel("", objectName="reachLabel", accessibleName="Threshold range warning")
         self.reachLabel.setWordWrap(True)
         self.reachLabel.setStyleSheet("color: #c06000")
@@ -76,6 +85,8 @@ class OverlayPanel(QWidget):
         self._flagged = None  # callable threshold -> fraction
         self._reach: float | None = None
         self._absent = "not analysed"  # why no map is shown, when none is
+        self._meaning = LEARNED_SCORE_MEANING  # what the shown map's score is
+        self._probe_name = "p ="  # the learned map's values are probabilities; a layer's are its own scale
         self.set_style(OverlayStyle())
         self.colormapCombo.currentIndexChanged.connect(self._emit)
         self.displayModeCombo.currentIndexChanged.connect(self._emit)
@@ -123,11 +134,15 @@ class OverlayPanel(QWidget):
 
     # -- readouts -----------------------------------------------------------------------------
     def set_readout_source(self, score: float | None, flagged, reach: float | None = None,
-                           absent: str = "not analysed", caption: str = PROBABILITY) -> None:
+                           absent: str = "not analysed", caption: str = PROBABILITY,
+                           meaning: str = LEARNED_SCORE_MEANING) -> None:
         """`flagged(threshold) -> fraction` must be O(1): it runs on every slider step. reach: the
         highest value the displayed map reaches (a threshold at or above it can flag nothing).
-        absent: why no map is shown, when none is. caption: what the colour bar's scale measures."""
+        absent: why no map is shown, when none is. caption: what the colour bar's scale measures.
+        meaning: what the score is for this map (it differs from map to map)."""
         self._score, self._flagged, self._reach, self._absent = score, flagged, reach, absent
+        self._meaning = meaning
+        self._probe_name = "p =" if caption == PROBABILITY else "value"
         self.colorBar.set_reach(reach if score is not None else None)
         self.colorBar.set_caption(caption)
         self._update_score(self.style())
@@ -135,10 +150,16 @@ class OverlayPanel(QWidget):
     def _update_score(self, style: OverlayStyle) -> None:
         if self._score is None or self._flagged is None:
             self.scoreLabel.setText(f"Score: – ({self._absent})")
+            self.scoreLabel.setToolTip("")
             self.reachLabel.clear()
             return
         pct = 100.0 * self._flagged(style.threshold)
-        self.scoreLabel.setText(f"Score: {self._score:.3f}\nFlagged: {pct:.1f} % of the image above {style.threshold:.2f}")
+        self.scoreLabel.setText(f"Score: {self._score:.3f} — {self._meaning}\n"
+                                f"Flagged: {pct:.1f} % of the image above {style.threshold:.2f}")
+        self.scoreLabel.setToolTip(f"Score of the shown map: {self._meaning}. Each map has its own "
+                                   "score: the learned map's is its mean probability, a classical layer's the "
+                                   "share of the image above 0.5, the copy-move layer's the strength of its "
+                                   "strongest confirmed copy. Scores of different maps are not comparable.")
         reach = getattr(self, "_reach", None)
         above = reach is not None and style.threshold >= reach
         self.reachLabel.setText(f"⚠ This map never exceeds {reach:.3f}: nothing can be flagged at a threshold "
@@ -150,4 +171,4 @@ class OverlayPanel(QWidget):
         if value is None:
             self.probeLabel.setText("Under cursor: –")
         else:
-            self.probeLabel.setText(f"Under cursor: p = {value:.3f} at ({x}, {y})")
+            self.probeLabel.setText(f"Under cursor: {self._probe_name} {value:.3f} at ({x}, {y})")
