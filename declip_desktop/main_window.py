@@ -124,14 +124,23 @@ class MainWindow(QMainWindow):
             ("problems", "Problems", self.problemsPanel, bottom),
         ):
             dock = QDockWidget(title, self, objectName=f"{key}Dock")
-            dock.setWidget(_scroll(widget) if key in ("analysis", "overlay", "layer") else widget)  # finding scrolls inside
+            # finding scrolls inside; corroboration scrolls whole (its table never squeezed under its text)
+            dock.setWidget(_scroll(widget) if key in ("analysis", "overlay", "layer", "corroboration") else widget)
             if key in ("analysis", "overlay"):  # progress and readouts must never scroll out of view
                 dock.widget().setMinimumHeight(widget.sizeHint().height() + 6)
                 dock.widget().setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
             self.addDockWidget(area, dock)
             self._docks[key] = dock
         self._docks["problems"].hide()  # shown when there is a problem to read
-        self._docks["layer"].widget().setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        for key in ("layer", "corroboration"):
+            self._docks[key].widget().setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        # The bottom area (the Problems dock) sits under the image only, not under the side columns:
+        # showing it later never makes the window taller than the screen (the columns are the tall part).
+        self.setCorner(Qt.Corner.BottomLeftCorner, left)
+        self.setCorner(Qt.Corner.BottomRightCorner, right)
+        for dock in self._docks.values():  # a dock shown later (Problems, View menu) must still fit
+            dock.visibilityChanged.connect(lambda shown: shown and QTimer.singleShot(
+                0, self, lambda: window_state.refit_if_needed(self)))
         self.tabifyDockWidget(self._docks["metadata"], self._docks["layer"])
         self.tabifyDockWidget(self._docks["layer"], self._docks["corroboration"])
         self._docks["metadata"].raise_()
@@ -285,6 +294,7 @@ class MainWindow(QMainWindow):
         self.viewer.show_message("" if has_items else "Drop photos or folders anywhere on this window to add them.")
         self.analysisPanel.set_idle()
         self.analysisPanel.set_displayed([], None, no_image=True)
+        self.analysis.update_resolution()  # no image selected now: not the last item's size
         self.overlayPanel.set_readout_source(None, None)
         self.findingPanel.set_finding(None, enabled=False)
         self.metadataView.clear()
@@ -305,10 +315,18 @@ class MainWindow(QMainWindow):
             a.setEnabled(writable and not busy)
         self.actionCancel.setEnabled(busy or ingesting)
         self.analysisPanel.set_running(busy)
+        if busy:  # on a short screen the analysis dock scrolls: bring its progress into view
+            self._docks["analysis"].widget().ensureWidgetVisible(self.analysisPanel.progressBar)
         self.analysisPanel.analyzeButton.setEnabled(writable and not busy)
         self.analysisPanel.analyzeAllButton.setEnabled(writable and not busy)
         self.analysisPanel.cancelButton.setEnabled(busy or ingesting)
         self.overlayPanel.setEnabled(has_case)  # controls that need a case are off without one
+        # zoom and the original-only toggle act on a shown image: off without one (the toggle would
+        # otherwise change the display mode of nothing, and the next image would open without its map)
+        has_image = has_case and self.display.current_id is not None
+        for a in (self.actionZoomIn, self.actionZoomOut, self.actionActualSize, self.actionFit,
+                  self.actionToggleOriginal):
+            a.setEnabled(has_image)
 
     def fill_recent(self) -> None:
         self.recentMenu.clear()

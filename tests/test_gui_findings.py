@@ -139,10 +139,13 @@ def test_shortcuts_and_object_names(qtbot):
     close_window(w)
 
 
-def test_o_key_toggles_original_only(qtbot):
+def test_o_key_toggles_original_only(qtbot, tmp_path):
     from declip_desktop.overlay_style import DisplayMode
+    from tests.gui_support import case_window
 
-    w = make_window(qtbot)
+    w = case_window(qtbot, tmp_path, 1)  # the toggle acts on a shown image: off without one
+    w.display.select(w.case.evidence[0].id)
+    assert w.actionToggleOriginal.isEnabled()
     w.overlayPanel.set_mode(DisplayMode.MASK)
     assert [k.toString() for k in w.actionToggleOriginal.shortcuts()] == ["O"]
     w.actionToggleOriginal.trigger()  # what the O key does (offscreen windows are not always active)

@@ -164,7 +164,8 @@ def test_corroboration_row_draws_its_region(qtbot, tmp_path):
     assert regions and table.rowCount() == len(regions) and table.columnCount() == 3
     # the table has its own tab, brought in front of Metadata and Evidence layer when the result comes
     dock = win._docks["corroboration"]
-    assert dock.widget() is win.layerPanel.corroboration and table.isVisibleTo(dock)
+    # in a scroll area: a short dock scrolls instead of laying the text below over the table's last row
+    assert dock.widget().widget() is win.layerPanel.corroboration and table.isVisibleTo(dock)
     assert win.tabifiedDockWidgets(dock) and not dock.visibleRegion().isEmpty()
     assert win._docks["metadata"].visibleRegion().isEmpty()
     assert win.layers._region_item is None  # nothing drawn until a row is chosen

@@ -236,6 +236,10 @@ class LayerPanel(QWidget):
                                 + "; ".join(f"{k}: {100 * v:.0f} % of it flagged" for k, v in r.overlap.items()))
                 t.setItem(row, col, cell)
         t.resizeRowsToContents()
+        # Tall enough for its first rows (up to four) whatever the dock's height: the dock scrolls
+        # instead, and the text below never lies over the last row.
+        shown = sum(t.rowHeight(r) for r in range(min(t.rowCount(), 4)))
+        t.setMinimumHeight(max(90, t.horizontalHeader().sizeHint().height() + shown + 2 * t.frameWidth() + 2))
         t.blockSignals(False)
         self._region(-1)
         if regions is not None and not regions:
