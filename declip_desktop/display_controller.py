@@ -36,6 +36,7 @@ class DisplayController(QObject):
         self._maps: OrderedDict[tuple, tuple] = OrderedDict()  # (eid, ref) -> (MapPyramid, record)
         self._job: Job | None = None
         self._shown: tuple | None = None
+        self._layer_record: dict | None = None  # the evidence layer drawn instead of the learned map
         self._notes: dict[str, str] = {}
         self._index: dict[str, dict[jobs.AnalysisRef, dict]] = {}
         self._untrusted: set[tuple[str, jobs.AnalysisRef]] = set()  # failed the last verification
@@ -118,7 +119,9 @@ class DisplayController(QObject):
         win.findings.flush()
         self.current_id = eid
         self._shown = None
+        self._layer_record = None  # a layer drawn over the previous item is not this one's
         self._clear_readouts()
+        win.update_actions()  # the view actions (zoom, original only) need an image
         if eid is None or win.case is None:
             win.viewer.set_content(None, None)
             win.findings.show(None)
@@ -206,6 +209,7 @@ class DisplayController(QObject):
         self._job = None
         self.current_id = None
         self._shown = None
+        self._layer_record = None
         self._images.clear()
         self._maps.clear()
         self._notes.clear()
@@ -279,6 +283,14 @@ class DisplayController(QObject):
         win.statusBar().clearMessage()
         self.displayReady.emit(eid)
 
+    def show_layer_metadata(self, record: dict | None) -> None:
+        """The evidence layer drawn instead of the learned map (None: the learned map is back): the
+        metadata dock then describes that layer first, and names the learned map as not shown."""
+        if record is self._layer_record:
+            return
+        self._layer_record = record
+        self.show_metadata()
+
     def show_metadata(self) -> None:
         if self.current_id is not None:
             rec = self._maps.get(self._shown, (None, None))[1] if self._shown else None
@@ -290,7 +302,8 @@ class DisplayController(QObject):
         except Exception:
             return
         row = self.win.evidenceModel.get(eid)
-        self.win.metadataView.show_sections(metadata_sections(item, record, row.integrity if row else None))
+        self.win.metadataView.show_sections(metadata_sections(item, record, row.integrity if row else None,
+                                                              layer=self._layer_record))
         emphasise(self.win.metadataView, item.metadata)  # an altered or AI verdict stands out
 
     def _fill_switcher(self, eid: str, ref) -> None:

@@ -34,6 +34,7 @@ class LayerHost:
     describe: Callable[[str | None], None] = lambda text: None  # says elsewhere which layer is on screen
     failing: Callable[[], set] = set           # layers of the item that failed the last verification
     stored_record: Callable[[str, dict], None] = lambda eid, record: None  # a layer (re)stored in the case
+    show_record: Callable[[dict | None], None] = lambda record: None  # the drawn layer's record (metadata dock)
     reveal: Callable[[], None] = lambda: None  # bring the layer details (how to read, pairs) to the front
     reveal_corroboration: Callable[[], None] = lambda: None  # bring the corroboration table to the front
 
@@ -295,6 +296,7 @@ class EvidenceLayersController(QObject):
         stored = {self.panel.layerCombo.itemData(i) for i in range(1, self.panel.layerCombo.count())
                   if not self.panel.layerCombo.itemText(i).endswith("(compute)")}
         self.host.stored_record(shown.evidence_id, shown.record)  # a recomputed layer no longer fails
+        self.host.show_record(shown.record)
         self.panel.set_stored(stored | {shown.layer}, self.host.failing())
         self._draw_pairs(-1)
         self._describe()
@@ -311,6 +313,8 @@ class EvidenceLayersController(QObject):
         case, eid = self.host.case(), self.host.current_id()
         if name is None or case is None or eid is None:
             self._set_beside(None)
+            if self.panel.layerStatusLabel.text().startswith("Beside"):  # about a map no longer beside
+                self.panel.set_status("")
             return
         if name == LEARNED:
             item = self.host.viewer.view.overlay_item
@@ -321,6 +325,8 @@ class EvidenceLayersController(QObject):
             else:
                 self._set_beside(("learned map", learned, self.host.overlay_panel.style().threshold
                                   if self._learned is None else self._learned[1]))
+                score = getattr(learned, "score", None)  # the line must never name the previous map
+                self.panel.set_status("Beside: learned map" + (f", score {score:.3f}" if score is not None else ""))
             return
         job = Job(layer_job, case, eid, name, name="evidence-layer")
         self._beside_job = job
@@ -453,6 +459,7 @@ class EvidenceLayersController(QObject):
     def _clear(self) -> None:
         self.shown = None
         self.host.describe(None)
+        self.host.show_record(None)
         self.panel.show_layer(None)
         if self._pairs_item is not None:
             self._pairs_item.scene() and self._pairs_item.scene().removeItem(self._pairs_item)
@@ -463,8 +470,11 @@ def _readouts(panel, overlay, layer: str | None = None) -> None:
     if overlay is None:
         panel.set_readout_source(None, None)
     elif layer:   # a layer's 0-1 scale is its own measure (a strength, a squashed z-score), not a probability
+        from engine import evidence
+
         panel.set_readout_source(overlay.score, overlay.flagged_fraction,
-                                 caption=f"{layer} map value (its own scale)")
+                                 caption=f"{layer} map value (its own scale)",
+                                 meaning=evidence.info(layer).score_meaning)
     else:         # the learned map again: its reach greys out what it never reaches, as when first shown
         panel.set_readout_source(overlay.score, overlay.flagged_fraction, getattr(overlay, "max_value", None))
 
@@ -481,7 +491,7 @@ def wire_layers(win, current_id: Callable[[], str | None], show_learned: Callabl
                      describe=win.analysisPanel.set_layer_shown,
                      failing=lambda: {r.model_id[len("evidence-"):] for r in win.display.untrusted(current_id() or "")
                                       if r.mode == "evidence"},
-                     stored_record=win.display.record_stored,
+                     stored_record=win.display.record_stored, show_record=win.display.show_layer_metadata,
                      reveal=dock.raise_,  # a closed dock stays closed; a tab behind Metadata comes forward
                      reveal_corroboration=win._docks["corroboration"].raise_)
     return EvidenceLayersController(win.layerPanel, host, win)

@@ -134,8 +134,29 @@ def test_back_to_the_learned_map(qtbot, tmp_path, tiny_model):
     recorded = win.case.finding(eid).threshold
     reach = win.overlayPanel.colorBar.reach
     assert reach is not None and win.overlayPanel.colorBar.caption == "probability of manipulation"
+    assert "mean probability" in win.overlayPanel.scoreLabel.text()
+    assert "Analysis" in _metadata_titles(win)
     choose_layer(qtbot, win, "noise")
     assert win.imageView.overlay_item.pyramid is not learned
+    # each map's score says what it is; the metadata dock describes the map on screen
+    from engine import evidence
+
+    assert evidence.info("noise").score_meaning in win.overlayPanel.scoreLabel.text()
+    titles = _metadata_titles(win)
+    assert "Shown map: evidence layer noise" in titles and "Learned map (not shown)" in titles
+    assert "Analysis" not in titles
+    # side by side: the Beside line names the map beside now, not the one before
+    from declip_desktop.overlay_style import DisplayMode
+
+    win.overlayPanel.set_mode(DisplayMode.SIDE_BY_SIDE)
+    with qtbot.waitSignal(win.layers.besideShown, timeout=60000):
+        win.layerPanel.besideCombo.setCurrentIndex(win.layerPanel.besideCombo.findData("ela"))
+    assert win.layerPanel.layerStatusLabel.text().startswith("Beside: ela")
+    win.layerPanel.besideCombo.setCurrentIndex(1)  # "Learned map"
+    assert win.layerPanel.layerStatusLabel.text() == f"Beside: learned map, score {learned.score:.3f}"
+    win.layerPanel.besideCombo.setCurrentIndex(0)  # "Original (no map)"
+    assert not win.layerPanel.layerStatusLabel.text().startswith("Beside")
+    win.overlayPanel.set_mode(DisplayMode.HEAT)
     # a layer's scale is not the learned map's probability: the colour bar says whose scale it is
     assert win.overlayPanel.colorBar.caption.startswith("noise map value")
     # the layer's threshold on the slider is not the finding's: a save while it is shown keeps the learned one
@@ -147,6 +168,8 @@ def test_back_to_the_learned_map(qtbot, tmp_path, tiny_model):
         win.layerPanel.set_layer("")
     assert win.imageView.overlay_item.pyramid is learned
     assert f"Score: {learned.score:.3f}" in win.overlayPanel.scoreLabel.text()
+    assert "mean probability" in win.overlayPanel.scoreLabel.text()
+    assert "Analysis" in _metadata_titles(win) and not any(t.startswith("Shown map") for t in _metadata_titles(win))
     # back on the learned map: its caption, and its reach greyed out as when it was first shown
     assert win.overlayPanel.colorBar.caption == "probability of manipulation"
     assert win.overlayPanel.colorBar.reach == reach
@@ -202,3 +225,8 @@ def test_clone_method_choice_computes_stores_and_shows_the_other_method(qtbot, t
               if e["action"] == "analysis_stored" and e["details"]["model_id"] == "evidence-clones"]
     assert stores == [None, {"method": "dense"}, None]
     close_window(win)
+
+
+def _metadata_titles(win) -> list[str]:
+    v = win.metadataView
+    return [v.topLevelItem(i).text(0) for i in range(v.topLevelItemCount())]

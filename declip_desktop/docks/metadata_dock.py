@@ -3,9 +3,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QApplication, QTreeWidget, QTreeWidgetItem
+from PySide6.QtCore import QRect, QSize, Qt
+from PySide6.QtGui import QAction, QFontMetrics, QKeySequence
+from PySide6.QtWidgets import (QApplication, QStyledItemDelegate, QStyleOptionViewItem, QTreeWidget,
+                               QTreeWidgetItem)
+
+
+class _WrapDelegate(QStyledItemDelegate):
+    """Value cells as tall as their text wrapped to the Value column's width (the stock delegate
+    sizes every row for one line, so a wrapped value was cut off)."""
+
+    def sizeHint(self, option, index):  # noqa: N802
+        base = super().sizeHint(option, index)
+        view = self.parent()
+        if index.column() != 1 or view is None:
+            return base
+        opt = QStyleOptionViewItem(option)
+        self.initStyleOption(opt, index)
+        width = max(40, view.columnWidth(1) - 10)
+        text = opt.text or ""
+        rect = QFontMetrics(opt.font).boundingRect(QRect(0, 0, width, 100000), int(Qt.TextFlag.TextWordWrap), text)
+        return QSize(base.width(), max(base.height(), rect.height() + 4))
 
 
 class MetadataView(QTreeWidget):
@@ -15,9 +33,16 @@ class MetadataView(QTreeWidget):
         self.setAccessibleName("Image metadata, hashes and integrity")
         self.setColumnCount(2)
         self.setHeaderLabels(["Field", "Value"])
-        self.setUniformRowHeights(True)
+        # Long values wrap in the narrow dock instead of ending in "…"; hashes are shown in groups
+        # of 16 so they wrap too. The exact value is in the tooltip and is what Copy value copies.
+        self.setWordWrap(True)
+        self.setUniformRowHeights(False)
+        self.setTextElideMode(Qt.TextElideMode.ElideNone)
+        self.header().setStretchLastSection(True)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setItemDelegate(_WrapDelegate(self))
+        self.header().sectionResized.connect(lambda *_: self.scheduleDelayedItemsLayout())  # rewrap
         self.setAlternatingRowColors(True)
-        # Hashes are cut short by the column: the full value is in the tooltip and can be copied.
         copy = QAction("Copy value", self, objectName="copyMetadataValue")
         copy.setShortcut(QKeySequence.StandardKey.Copy)
         copy.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
@@ -41,9 +66,23 @@ class MetadataView(QTreeWidget):
                 continue
             top = QTreeWidgetItem([title, ""])
             self.addTopLevelItem(top)
+            top.setFirstColumnSpanned(True)  # a section's title is read whole, across both columns
             self._fill(top, content)
-            top.setExpanded(title in ("Integrity", "Content Credentials", "File", "Analysis"))
+            # the map on screen is open; the learned map's record, when hidden behind a layer, is not
+            top.setExpanded(title in ("Integrity", "Content Credentials", "File", "Analysis")
+                            or title.startswith("Shown map"))
+        self.fit_columns()
+
+    def fit_columns(self) -> None:
+        """The Field column as wide as its names, but never more than about 40 % of the dock: the
+        values (wrapped) need the room more."""
         self.resizeColumnToContents(0)
+        self.setColumnWidth(0, min(self.columnWidth(0), max(90, int(0.4 * self.viewport().width()))))
+
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        if self.topLevelItemCount():
+            self.fit_columns()
 
     def _fill(self, parent: QTreeWidgetItem, value: Any, depth: int = 0) -> None:
         if isinstance(value, dict):
@@ -74,6 +113,11 @@ def _leaf(key: str, value: Any) -> QTreeWidgetItem:
     return item
 
 
+HEX = set("0123456789abcdefABCDEF")
+
+
 def _short(v: Any) -> str:
     text = "" if v is None else str(v)
+    if len(text) >= 32 and set(text) <= HEX:  # a hash: in groups, so a narrow column wraps it
+        return " ".join(text[i:i + 16] for i in range(0, len(text), 16))
     return text if len(text) <= 300 else text[:297] + "…"
