@@ -90,7 +90,9 @@ class AnalysisController(QObject):
         if self.job is not None:
             win.statusBar().showMessage("An analysis is already running.", 5000)
             return
-        win.problemsPanel.clear_kind("analysis")  # the ingest warnings stay
+        # A failed run's message goes; an item's failure stays until that item is analysed (the
+        # list still marks it ERROR), and the ingest warnings stay.
+        win.problemsPanel.clear_key("analysis", None)
         for eid in ids:
             win.evidenceModel.update(eid, busy=True, error=None)
         job = Job(jobs.analysis_job, win.case, list(ids), win.detectors, panel.modelCombo.currentData(),
@@ -149,12 +151,14 @@ class AnalysisController(QObject):
         done: jobs.AnalysisDone = value
         self.done += 1
         self.win.evidenceModel.update(done.evidence_id, busy=False, error=None)
+        self.win.problemsPanel.clear_key("analysis", done.evidence_id)  # analysed now: no longer a problem
         self.itemStored.emit(done)
 
     def _item_failed(self, key, message: str) -> None:
         self.failed += 1
         self.win.evidenceModel.update(key, busy=False, error=message)
-        self.win.problemsPanel.add("analysis", message)
+        self.win.problemsPanel.clear_key("analysis", key)  # its latest failure only, not one per try
+        self.win.problemsPanel.add("analysis", message, key)
         self.win.statusBar().showMessage(message, 8000)
 
     def _cancelled(self) -> None:

@@ -45,6 +45,11 @@ def test_bad_image_reports_error_and_others_are_analysed(qtbot, tmp_path, tiny_m
     errors = [find(w, "errorList").item(i).text() for i in range(find(w, "errorList").count())]
     assert any("broken.jpg" in e for e in errors) and find(w, "errorList").isVisible()
     assert find(w, "progressBar").value() == find(w, "progressBar").maximum()
+    # analysing another item keeps the failure: the list still marks broken.jpg ERROR
+    with qtbot.waitSignal(w.analysisFinished, timeout=120000):
+        w.analysis.analyze([rows[photos[0].name].id])
+    assert any("broken.jpg" in e for e in find(w, "errorList").texts("analysis"))
+    assert len(find(w, "errorList").texts("analysis")) == 1
     close_window(w)
 
 

@@ -1,13 +1,15 @@
 """Problems dock: images not added or added with a warning, and analyses that failed.
 
-Its own dock, so a long list never pushes the analysis controls out of view; each kind is
-cleared only by its own next run (starting an analysis keeps the ingest warnings)."""
+Its own dock, so a long list never pushes the analysis controls out of view. Ingest warnings are
+cleared by the next ingest; an item's analysis failure stays until that item is analysed
+successfully (analysing other items keeps it), a failed run's message until the next run."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QListWidget, QListWidgetItem
 
 KIND_ROLE = Qt.ItemDataRole.UserRole + 1
+KEY_ROLE = Qt.ItemDataRole.UserRole + 2  # the evidence id a problem is about (None: the whole run)
 
 
 class ProblemsPanel(QListWidget):
@@ -17,9 +19,10 @@ class ProblemsPanel(QListWidget):
         self.setAccessibleName("Images that could not be added or analysed")
         self.setWordWrap(True)
 
-    def add(self, kind: str, text: str) -> None:
+    def add(self, kind: str, text: str, key: str | None = None) -> None:
         item = QListWidgetItem(text)
         item.setData(KIND_ROLE, kind)
+        item.setData(KEY_ROLE, key)
         item.setToolTip(text)
         self.addItem(item)
         self.problemsChanged()
@@ -27,6 +30,14 @@ class ProblemsPanel(QListWidget):
     def clear_kind(self, kind: str) -> None:
         for i in reversed(range(self.count())):
             if self.item(i).data(KIND_ROLE) == kind:
+                self.takeItem(i)
+        self.problemsChanged()
+
+    def clear_key(self, kind: str, key: str | None) -> None:
+        """Remove the problems of `kind` about `key` (key None: those about no one item, e.g. a run
+        that failed as a whole)."""
+        for i in reversed(range(self.count())):
+            if self.item(i).data(KIND_ROLE) == kind and self.item(i).data(KEY_ROLE) == key:
                 self.takeItem(i)
         self.problemsChanged()
 
