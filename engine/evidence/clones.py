@@ -31,22 +31,22 @@ HOW_TO_READ = ("Bright = this area is a copy of another area of the same image, 
                "fill stage, areas made of many small unrotated copies (an object removed by exemplar inpainting) "
                "are marked too, with the places they were copied from; they are listed as fills, without pairs. A pair "
                "'confirmed by equal pixel values' lies on content too flat to correlate (sky, walls): many keypoint "
-               "matches agree on one undistorted move and the two areas are equal up to noise; it is drawn at 0.6.")
+               "matches agree on one undistorted move and the two areas are equal up to noise; it is drawn at map value 0.6.")
 SCORE_MEANING = "strength of the strongest confirmed copy, 0 when none"
-LIMITS = ("Repetitive content (windows, tiles, leaves, sky, water) can match itself; both methods drop a pair whose "
-          "source and target overlap by more than max_overlap as the dense check first confirms them (a repeating "
-          "pattern; a copy pasted over part of its own original is kept, but only the part of the original it left "
-          "uncovered can be marked), and a pair whose map stretches unevenly (max_aniso); a perfectly tiled "
-          "texture can still match itself across abutting halves; regions smaller than about "
-          "min_area pixels at the working scale, strong scaling (beyond about 0.7-1.4), heavy blur or noise on the copy, "
-          "and copies of flat content are mostly missed: in tests no copy whose fine detail was below about 0.8 grey levels "
-          "(at the working scale; smooth sky, walls, gradients, clipped highlights) was found by correlation, and `keypoints` "
-          "confirms one by its pixel values only when at least flat_inliers (20) matches agree on one undistorted move "
-          "(3 such copies in tests); each image's own note says how "
-          "much of it is that flat (on photos worked at 2048 px, conservatively). `keypoints` "
-          "needs some texture (on views under 2048 px, 1.3 also finds copies in faint grain such as sky); `dense` "
-          "works at a reduced working scale on large photos (parameters.working_scale). The fill stage misses "
-          "fills in flat or smooth areas and ones recompressed or rescaled strongly, and marks only their densest cores.")
+LIMITS = ("Repetitive content (windows, tiles, leaves, sky, water) can match itself. Both methods drop a pair whose "
+          "source and target overlap by more than a set share when first checked (the max_overlap parameter): that is "
+          "a repeating pattern; a copy pasted over part of its own original is kept, but only the part of the original "
+          "it left uncovered can be marked. A pair whose map stretches unevenly is dropped too (max_aniso). A "
+          "perfectly tiled texture can still match itself across abutting halves. Mostly missed: regions smaller "
+          "than about min_area pixels at the working scale, copies scaled strongly (beyond about 0.7-1.4), heavy blur "
+          "or noise on the copy, and copies of flat content. In tests no copy whose fine detail was below about 0.8 "
+          "grey levels (at the working scale; smooth sky, walls, gradients, clipped highlights) was found by "
+          "correlation, and the keypoint method confirms one by its pixel values only when at least flat_inliers "
+          "(20) matches agree on one undistorted move (3 such copies in tests); each image's own note says how much "
+          "of it is that flat (on photos worked at 2048 px, conservatively). The keypoint method needs some texture "
+          "(on images worked below 2048 px it also finds copies in faint grain such as sky); the dense method works "
+          "at a reduced working scale on large photos (the working_scale parameter). The fill stage misses fills in "
+          "flat or smooth areas and ones recompressed or rescaled strongly, and marks only their densest cores.")
 DEFAULTS = {"method": "keypoints"}
 METHODS = ("dense", "keypoints")
 

@@ -31,8 +31,9 @@ REFERENCE = ("Z. Lin et al., Pattern Recognition 42(11), 2009; T. Bianchi, A. Pi
              "Security 7(3), 2012.")
 HOW_TO_READ = ("Bright 8x8 blocks did not go through the first JPEG compression that the rest of the image shows: "
                "they were compressed only once, typically because they were pasted or repainted before the last save. "
-               "An all-dark map with details.informative_frequencies = 0 means no double compression was found, "
-               "so the layer says nothing about this image.")
+               "An all-dark map in which no frequency carried a double-compression trace (the stored result records "
+               "none as informative) means no double compression was found, so the layer says nothing about this "
+               "image.")
 LIMITS = ("Needs a JPEG whose previous compression was coarser than (or different from) the last one, on the same "
           "8x8 grid: a crop, resize or rotation after the first save, or a first quality much higher than the last, "
           "erases the trace. Flat blocks carry no evidence. An extreme one-way stretch before the last save (found: 15x "

@@ -26,7 +26,7 @@ TITLE = "JPEG ghosts"
 REFERENCE = "H. Farid, 'Exposing digital forgeries from JPEG ghosts', IEEE Trans. Inf. Forensics Security 4(1), 2009."
 HOW_TO_READ = ("Bright = this area's recompression error has a dip at a lower quality than the rest of the image: "
                "it was probably saved at that lower quality before being put into this picture. "
-               "metadata.details.ghost_quality_map_peak names the quality where the bright areas dip.")
+               "The quality at which the bright areas dip is recorded with the layer's stored result.")
 LIMITS = ("Needs a JPEG file whose final quality is above the region's first quality; invisible when the region "
           "was resized or shifted off the 8x8 grid after its first save, and on very flat or saturated areas.")
 DEFAULTS = {"q_min": 50, "q_step": 5, "window": 16, "eps": 0.25, "dip_half": 1.0, "min_detail": 4.0}

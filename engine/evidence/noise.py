@@ -20,8 +20,8 @@ VERSION = "1.0"
 TITLE = "Local noise level"
 REFERENCE = ("B. Mahdian, S. Saic, 'Using noise inconsistencies for blind image forensics', Image and Vision "
              "Computing 27(10), 2009; D. Donoho, I. Johnstone, 'Ideal spatial adaptation by wavelet shrinkage', 1994.")
-HOW_TO_READ = ("Bright = the noise level here differs from the rest of the image (higher or lower, see "
-               "parameters.direction). A pasted object, an inpainted or smoothed area, or added grain shows as a "
+HOW_TO_READ = ("Bright = the noise level here differs from the rest of the image: higher, lower or either, as "
+               "the direction parameter says (both by default). A pasted object, an inpainted or smoothed area, or added grain shows as a "
                "bright area with a plausible object shape.")
 LIMITS = ("Fine texture (foliage, fabric, text) reads as noise; flat, dark or saturated areas read as noise-free. "
           "Strong JPEG compression, resizing and denoising flatten noise everywhere and hide the trace.")

@@ -34,7 +34,7 @@ REFERENCE = ("M. Kirchner, ACM Multimedia & Security Workshop 2008; A. C. Popesc
              "Processing 53(2), 2005.")
 HOW_TO_READ = ("Bright = this area shows a periodic interpolation pattern that the rest of the image does not: it was "
                "probably enlarged, shrunk or rotated on its own before being pasted. "
-               "metadata.details.peak_period_px gives the period (in pixels) of the brightest area's pattern.")
+               "The period of the brightest area's pattern, in pixels, is recorded with the layer's stored result.")
 LIMITS = ("Strong JPEG compression, blur or noise added after the paste erase the pattern; downscaling leaves a much "
           "weaker trace than enlarging, and a resize of the whole picture after the paste mostly erases it; "
           "regular textures (fabric, brickwork, screens) have spectral peaks of their own; "
