@@ -63,9 +63,7 @@ def key_rows(md: dict[str, Any]) -> list[tuple[str, str]]:
         rows.append(("GPS", "; ".join(parts)))
     jpeg = md.get("jpeg")
     if isinstance(jpeg, dict) and jpeg.get("estimated_quality"):
-        q = f"≈ {jpeg['estimated_quality']}" + (" (exact IJG tables)" if jpeg.get("quality_exact_ijg_match") else " (approximate)")
-        extra = ", ".join(x for x in (jpeg.get("subsampling"), "progressive" if jpeg.get("progressive") else "") if x)
-        rows.append(("JPEG quality", q + (f"; {extra}" if extra else "")))
+        rows.append(("JPEG quantisation", jpeg_text(jpeg)))
     icc = md.get("icc_profile")
     if isinstance(icc, dict):
         rows.append(("ICC profile", f"{icc.get('description') or 'embedded'} ({icc.get('bytes', '?')} bytes)"))
@@ -76,6 +74,17 @@ def key_rows(md: dict[str, Any]) -> list[tuple[str, str]]:
     for note in md.get("notes") or []:
         rows.append(("Note", str(note)))
     return rows
+
+
+def jpeg_text(jpeg: dict) -> str:
+    """The file's quantisation tables in words. '≈ 70 (exact IJG tables)' read as a contradiction:
+    an exact match means the tables are the standard IJG ones at that quality, not an estimate."""
+    q = jpeg["estimated_quality"]
+    text = (f"the standard IJG tables at quality {q}" if jpeg.get("quality_exact_ijg_match")
+            else f"not the standard IJG tables; nearest IJG quality {q} (a rough guide to the compression strength)")
+    if jpeg.get("subsampling"):
+        text += f"; chroma subsampling {jpeg['subsampling']}"
+    return text + ("; progressive" if jpeg.get("progressive") else "")
 
 
 def full_exif(md: dict[str, Any]) -> list[tuple[str, str]]:

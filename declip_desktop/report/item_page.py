@@ -212,14 +212,13 @@ def _method_rows(f: Findings) -> list[tuple[str, Any]]:
                           f"{', version ' + str(card['version']) if card.get('version') else ''}); backbone, decoder, "
                           f"licence and training data in Appendix A, Models"))
     rows.append(("Weights SHA-256", weights_cell(md.get("weights") or [])))
-    dev = md.get("device_name") or md.get("device") or "?"
-    rows.append(("Device / precision", f"{dev} ({md.get('device', '?')}) · {precision_text(md)}"))
+    rows.append(("Device / precision", f"{device_text(md)} · {precision_text(md)}"))
     v = md.get("versions") or {}
     rows.append(("Software versions", " · ".join(f"{k} {v[k]}" for k in ("app", "torch", "open_clip", "pillow", "timm", "numpy", "python")
                                                  if k in v) or "not recorded"))
     timings = md.get("timings")
     if isinstance(timings, dict) and timings:
-        rows.append(("Timings", _compact(timings)))
+        rows.append(("Timings", timings_text(timings)))
     if md.get("created_utc"):
         rows.append(("Analysed", readable_utc(str(md["created_utc"]))))
     img = md.get("image") or {}
@@ -231,9 +230,32 @@ def _method_rows(f: Findings) -> list[tuple[str, Any]]:
     for note in img.get("notes") or []:
         rows.append(("Engine note", str(note)))
     rows.append(("Overlay", f"colour map {f.item.cmap}, opacity {f.item.opacity:.0%}, threshold {fmt_threshold(f.threshold)}"))
-    if f.item.other_analyses:
-        rows.append(("Other analyses in the case", "; ".join(f.item.other_analyses)))
+    if f.item.other_analyses:   # one per line: a run-on list of ids and dates was hard to read
+        rows.append(("Other analyses in the case", X("<br/>".join(esc(a) for a in f.item.other_analyses), "cell")))
     return rows
+
+
+def device_text(md: dict) -> str:
+    """The device once: 'CPU (2 threads)', not 'CPU (2 threads) (cpu)'; the kind only when the name lacks it."""
+    name, kind = md.get("device_name"), md.get("device")
+    if not name:
+        return str(kind or "not recorded")
+    return str(name) if not kind or str(kind).lower() in str(name).lower() else f"{name} ({kind})"
+
+
+def timings_text(timings: dict) -> str:
+    """'preprocess < 0.01 s, backbone 0.08 s, decoder 0.11 s; batch size 1': the unit said once per
+    figure, not left in a key suffix ('backbone_s 0.07662')."""
+    times, other = [], []
+    for k, v in timings.items():
+        name = str(k)
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and name.endswith(("_s", "_ms")):
+            sec = v / 1000 if name.endswith("_ms") else v
+            label = name.rsplit("_", 1)[0].replace("_", " ")
+            times.append(f"{label} {'< 0.01' if 0 < sec < 0.005 else f'{sec:.2f}'} s")
+        else:
+            other.append(f"{name.replace('_', ' ')} {_compact(v)}")
+    return "; ".join(x for x in (", ".join(times), ", ".join(other)) if x)
 
 
 def tiling_text(tiling: dict, image: dict) -> str:
