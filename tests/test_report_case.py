@@ -251,7 +251,9 @@ def test_an_evidence_layer_stored_later_is_not_the_items_analysis(tmp_path):
     build_report(folder, out)
     text = " ".join(_text(out).split())
     assert f"Score {detector.score:.4f}"[:11] in text or f"{detector.score:.4f}" in text
-    assert "Other analyses in the case evidence-ela, evidence" in text
+    # named as its pinned section names it, with what its score measures (not "evidence-ela, evidence")
+    assert "Other analyses in the case ela — Error level analysis, score" in text
+    assert "(share of the image above 0.5)" in text and "evidence-ela, evidence" not in text
 
 
 def test_the_analysts_note_is_on_the_items_first_page_with_its_status(tmp_path):

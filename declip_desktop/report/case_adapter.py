@@ -102,10 +102,27 @@ def _item(case: Any, ev: Any, untrusted: set[str], refusals: dict[str, dict[str,
     if sa is not None:
         item.load_result = _loader(sa)
         # the others stay in the case; the report names them so no result is hidden from a reader
-        item.other_analyses = [
-            f"{a.model_id}, {a.mode}: " + (f"score {a.score:.4f}, " if a.score is not None else "") + readable_utc(a.stored_utc)
-            for a in trusted if (a.model_id, a.mode) != (sa.model_id, sa.mode)]
+        item.other_analyses = [analysis_label(a.model_id, a.mode, a.score, a.stored_utc)
+                               for a in trusted if (a.model_id, a.mode) != (sa.model_id, sa.mode)]
     return item
+
+
+def analysis_label(model_id: str, mode: str, score: float | None, stored_utc: str) -> str:
+    """One stored analysis in words. An evidence layer is named as its pinned section names it
+    ('ela — Error level analysis') with what its score measures, not by the internal
+    'evidence-ela, evidence'; a detector analysis by its model id and mode."""
+    from engine import evidence
+
+    when = readable_utc(stored_utc)
+    layer = model_id[len("evidence-"):] if mode == "evidence" and model_id.startswith("evidence-") else None
+    try:
+        info = evidence.info(layer) if layer else None
+    except evidence.EvidenceError:   # a layer this version does not know: its stored id is all there is
+        info = None
+    if info is None:
+        return f"{model_id}, {mode}: " + (f"score {score:.4f}, " if score is not None else "") + when
+    return (f"{layer} — {info.title}, " + (f"score {score:.4f} ({info.score_meaning}), " if score is not None else "")
+            + when)
 
 
 def _refusals(entries: list[dict]) -> dict[str, dict[str, str]]:
