@@ -178,7 +178,7 @@ def test_unknown_layer_and_parameter_are_one_line_errors(tmp_path):
         evidence.run("elx", path)
     with pytest.raises(EvidenceError, match="no parameter qualty"):
         evidence.run("ela", path, qualty=90)
-    with pytest.raises(EvidenceError, match="quality must be 1..100"):
+    with pytest.raises(EvidenceError, match="quality must be 1 to 100, found 0"):
         evidence.run("ela", path, quality=0)
     assert evidence.parse_layers("all") == list(evidence.LAYER_NAMES)
     assert evidence.parse_layers("dq, ela,ela") == ["ela", "dq"]
@@ -212,6 +212,52 @@ def test_parameter_values_of_the_wrong_kind_are_refused_before_any_image():
                          ("noise", {"direction": "higher"})]:
         evidence.check_params(name, params)
     assert evidence.explicit_params("ela", {"quality": 90, "z_half": 2}) == {"z_half": 2}
+
+
+
+def test_parameter_values_outside_what_a_method_means_are_refused_before_any_image():
+    """engine/evidence/limits.py: before, these failed on every image (ELA at quality 500), allocated gigabytes
+    (a 100,000 px working side), broke the layer (a noise block of 7 px) or gave an empty map that looked
+    clean (ELA with a negative z_half, resampling with sigma 0)."""
+    import inspect
+
+    from engine.evidence import clones_dense, clones_keypoints, resampling
+    from engine.evidence.limits import LIMITS
+
+    def problem(name, **params):
+        with pytest.raises(EvidenceError) as exc:
+            evidence.check_params(name, params)
+        return str(exc.value)
+
+    assert problem("ela", quality=500) == "layer 'ela': quality must be 1 to 100, found 500"
+    assert problem("ela", z_half=-3) == "layer 'ela': z_half must be 0.1 to 50, found -3"
+    assert problem("noise", block=10) == "layer 'noise': block must be a multiple of 4 (8 to 256), found 10"
+    assert problem("resampling", sigma=0) == "layer 'resampling': sigma must be 0.05 to 50, found 0"
+    assert problem("resampling", cue="foo") == "layer 'resampling': cue must be one of pmap, pmap+band, found 'foo'"
+    assert problem("clones", enlarge_side=100000) == "layer 'clones': enlarge_side must be 64 to 8192, found 100000"
+    assert problem("clones", method="dense", median=7) == "layer 'clones': median must be one of 3, 5, found 7"
+    assert problem("clones", method="dense", fit_window=8) == ("layer 'clones': fit_window must be odd (3 to 63), "
+                                                              "found 8")
+    # every default lies inside its limits, every limit names a real parameter, and the words are the layers' own
+    for name in evidence.LAYER_NAMES:
+        module = evidence._module(name)
+        sigs = ([inspect.signature(clones_keypoints.detect).parameters, inspect.signature(clones_dense.detect).parameters]
+                if name == "clones" else [inspect.signature(module.compute).parameters])
+        for sig in sigs:
+            defaults = {k: p.default for k, p in sig.items() if k != "src" and p.default is not inspect.Parameter.empty}
+            evidence.check_params(name, {"method": "dense"} if sig is sigs[-1] and name == "clones" else {})
+            for key, value in defaults.items():
+                if key != "method":
+                    evidence.check_params(name, {**({"method": "dense"} if name == "clones" and sig is sigs[1] else {}),
+                                                 key: value})
+        assert set(LIMITS[name]) <= {k for sig in sigs for k in sig}, name
+    assert LIMITS["resampling"]["cue"] == resampling.CUES
+
+
+def test_a_parameter_given_twice_with_two_values_is_refused():
+    with pytest.raises(EvidenceError, match="ela.quality is given twice, with 80 and 70"):
+        evidence.parse_layer_params(["ela.quality=80", "ela.quality=70"], ["ela"])
+    assert evidence.parse_layer_params(["ela.quality=80", "ela.quality=80"], ["ela"]) == {"ela": {"quality": 80}}
 
 
 def test_jpeg_bytes_must_match_the_loaded_image(tmp_path):
@@ -358,7 +404,7 @@ def test_clones_find_a_copy_pasted_over_part_of_its_own_source(tmp_path):
     res, _ = _run(tmp_path, case, "clones")
     assert len(res.metadata["details"]["pairs"]) == 1 and ec.iou(_flag(res), both) >= 0.7
     assert res.metadata["parameters"]["overlap_on"] == "core"
-    with pytest.raises(EvidenceError, match="overlap_on must be 'core' or 'grown'"):
+    with pytest.raises(EvidenceError, match="overlap_on must be one of core, grown, found 'after'"):
         _run(tmp_path, case, "clones", overlap_on="after")
 
 

@@ -150,7 +150,10 @@ def parse_layer_params(items: list[str], layers: list[str], flag: str = "--evide
         if name not in layers:
             raise EvidenceError(f"{flag} {item!r}: layer {name!r} is not among the layers asked for "
                                 f"({', '.join(layers) or 'none'})")
-        out.setdefault(name, {})[key] = value
+        given = out.setdefault(name, {})
+        if key in given and given[key] != value:  # which one was meant? never keep the last one silently
+            raise EvidenceError(f"{flag} {name}.{key} is given twice, with {given[key]!r} and {value!r}")
+        given[key] = value
     for name, params in out.items():
         check_params(name, params)
     return out
@@ -205,8 +208,11 @@ def _checked(name: str, params: dict):
     if unknown:
         raise EvidenceError(f"layer {name!r} has no parameter {', '.join(unknown)}; "
                             f"it takes {', '.join(sorted(signature))}")
+    from .limits import limit_problem
+
     for key, value in params.items():
         problem = _value_problem(signature[key], value) if signature is not None else None
+        problem = problem or limit_problem(name, key, value)
         if problem:
             raise EvidenceError(f"layer {name!r}: {problem}")
     return module, None if signature is None else {k: p.default for k, p in signature.items()}
