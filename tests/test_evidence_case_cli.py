@@ -151,6 +151,19 @@ def test_case_analyze_evidence_param_stores_the_dense_clone_method_and_redoes_it
     assert main(["case", "verify", d]) == 0
     # a parameter for a layer not asked for: refused before anything runs
     n = len(stored())
-    assert main(base + ["--evidence-param", "ela.quality=80"]) != 0
-    assert "not among the layers asked for" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:  # a usage error, as in `declip analyze`
+        main(base + ["--evidence-param", "ela.quality=80"])
+    assert exc.value.code == 2 and "not among the layers asked for" in capsys.readouterr().err
     assert len(stored()) == n
+
+
+def test_case_analyze_parameter_errors_are_usage_errors_and_a_mistyped_layer_says_so(tmp_path, capsys):
+    (tmp_path / "a.png").write_bytes(ec.encode(ec.scene(), "PNG"))
+    with new_case(tmp_path) as case:
+        case.add_paths([tmp_path / "a.png"])
+        d = str(case.path)
+    with pytest.raises(SystemExit) as exc:  # as in `declip analyze`: exit 2, before the case is opened
+        main(["case", "analyze", d, "--evidence", "ela", "--evidence-param", "ela.quality=abc"])
+    assert exc.value.code == 2 and "quality must be a whole number" in capsys.readouterr().err
+    assert main(["case", "analyze", d, "--evidence", "elx"]) == 1
+    assert "no evidence item matches 'elx'" in (err := capsys.readouterr().err) and "nor is it an evidence layer" in err

@@ -74,7 +74,7 @@ def register(subparsers) -> None:
                          "a stored layer computed with other parameters is redone")
     sp.add_argument("--layers", type=_layer_names, default=[], metavar="LAYERS",
                     help="also store evidence layers: ela, ghost, noise, dq, clones, resampling (comma list) or all")
-    sp.set_defaults(func=cmd_analyze)
+    sp.set_defaults(func=cmd_analyze, _parser=sp)
 
     sp = sub.add_parser("status", help="evidence items with analysis state, scores and findings")
     common(sp, examiner=False)
@@ -226,6 +226,18 @@ def _split_evidence_arg(values: list[str] | None) -> tuple[list[str], list[str]]
     return layers, refs
 
 
+def _resolve(case, ref: str, via_evidence_flag: bool):
+    """The item `ref` names; given with --evidence, a ref that is neither an item nor a layer says both."""
+    try:
+        return case.resolve(ref)
+    except CaseError as exc:
+        if not via_evidence_flag:
+            raise
+        from engine.evidence import LAYER_NAMES
+
+        raise CaseError(f"{exc}; nor is it an evidence layer ({', '.join(LAYER_NAMES)} or all)") from None
+
+
 def cmd_analyze(args) -> int:
     from .analysis_run import analyze_each, run_analysis
 
@@ -235,10 +247,15 @@ def cmd_analyze(args) -> int:
     if args.evidence_param:  # checked before the case is opened or a model loaded
         from engine.evidence import parse_layer_params
 
-        layer_params = parse_layer_params(args.evidence_param, args.layers)
+        from engine.evidence import EvidenceError
+
+        try:
+            layer_params = parse_layer_params(args.evidence_param, args.layers)
+        except EvidenceError as exc:  # a usage error (exit 2), as in `declip analyze`
+            args._parser.error(str(exc))
     refs = list(args.items or []) + evidence_refs
     with _open(args) as case:
-        items = [case.resolve(ref) for ref in refs] if refs else case.evidence
+        items = [_resolve(case, ref, ref in evidence_refs) for ref in refs] if refs else case.evidence
         if not items:
             print("no evidence in the case")
             return 0
