@@ -246,6 +246,9 @@ def _from_pil(img: Image.Image, name: str, sha: str | None) -> LoadedImage:
             raise ImageError(f"{name}: image file is truncated") from None
         raise ImageError(f"{name}: image data is corrupt ({msg})") from None
     original_mode = img.mode
+    if min(w, h) < TINY_SIDE:  # the network still squashes it to its input size: say how little there is
+        notes.append(f"the image is only {w} x {h} pixels: too small for the map and score to mean much "
+                     f"(the evidence layers need at least 16-32 px)")
     if fmt == "JPEG":
         fill = decoder_fill_rows(img)
         if fill:
@@ -267,6 +270,9 @@ def _from_pil(img: Image.Image, name: str, sha: str | None) -> LoadedImage:
     return LoadedImage(rgb=rgb, name=name, sha256=sha, format=fmt, original_mode=original_mode,
                        orientation=orientation, frames=frames, notes=notes)
 
+
+# Below this side an image holds too few pixels for a map to mean anything (a thumbnail, a favicon).
+TINY_SIDE = 32
 
 # Rows checked per step, from the bottom up: at least one MCU row (8 or 16 px) is needed for a finding.
 _FILL_STEP = 16

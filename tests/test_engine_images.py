@@ -200,3 +200,16 @@ def test_a_jpeg_damaged_in_the_middle_gets_a_note_about_the_decoders_grey_fill(t
     Image.new("RGB", (64, 48), (128, 128, 128)).save(buf, "JPEG", quality=95)
     (tmp_path / "grey.jpg").write_bytes(buf.getvalue())
     assert load_image(tmp_path / "grey.jpg").notes == []
+
+
+def test_a_tiny_image_says_how_little_there_is_to_analyse(tmp_path):
+    from PIL import Image
+
+    from engine.images import load_image
+
+    Image.new("RGB", (1, 1), (200, 10, 10)).save(tmp_path / "dot.png")
+    Image.new("RGB", (32, 32), (200, 10, 10)).save(tmp_path / "icon.png")
+    assert load_image(tmp_path / "dot.png").notes == [
+        "the image is only 1 x 1 pixels: too small for the map and score to mean much "
+        "(the evidence layers need at least 16-32 px)"]
+    assert load_image(tmp_path / "icon.png").notes == []
