@@ -63,3 +63,90 @@ def test_the_method_table_on_the_page_uses_units_and_names_the_device_once(tmp_p
     assert "Timings preprocess < 0.01 s, backbone 0.08 s, decoder 0.11 s; batch size 1" in text
     assert "backbone_s" not in text and "(cpu)" not in text
     assert "Device / precision CPU (2 threads) · exact" in text
+
+
+# ---- 1 and 2: continuation pages, headings kept with what follows, no lone rows ------------------
+def _flow(tmp_path: Path, story: list) -> list[str]:
+    from reportlab.lib.pagesizes import A4
+
+    from declip_desktop.report.flow import ReportDoc
+
+    out = tmp_path / "flow.pdf"
+    ReportDoc(str(out), pagesize=A4).build(story)
+    return _pages(out)
+
+
+def _room(points: float):
+    """A spacer that leaves `points` of the first page's frame free."""
+    from reportlab.lib.pagesizes import A4
+    from reportlab.platypus import Spacer
+
+    from declip_desktop.report.flow import ReportDoc
+
+    return Spacer(1, ReportDoc("x.pdf", pagesize=A4).height - 12 - points)
+
+
+def _rows(n: int) -> list[tuple[str, str]]:
+    return [(f"Row{i:02d}", f"value {i}") for i in range(n)]
+
+
+def _page_rows(pages: list[str]) -> list[list[str]]:
+    import re
+
+    return [re.findall(r"Row\d\d", p) for p in pages]
+
+
+def test_a_short_table_moves_whole_with_its_heading(tmp_path):
+    from declip_desktop.report.blocks import P, kv_table
+
+    pages = _flow(tmp_path, [_room(60), P("Integrity", "h2"), kv_table(_rows(7), continued="Integrity (continued)")])
+    # room for the heading and two rows: the heading is not left at the foot, nor the rows split
+    assert "Integrity" not in pages[0]
+    assert _page_rows(pages)[1] == [f"Row{i:02d}" for i in range(7)] and "(continued)" not in pages[1]
+
+
+def test_a_long_table_splits_with_rows_on_both_sides_and_says_it_continues(tmp_path):
+    from declip_desktop.report.blocks import P, kv_table
+
+    for room in (45, 120, 300):
+        pages = _flow(tmp_path, [_room(room), P("How it was analysed", "h2"),
+                                 kv_table(_rows(40), continued="How it was analysed (continued)")])
+        per_page = _page_rows(pages)
+        assert sum(per_page, []) == [f"Row{i:02d}" for i in range(40)]          # every row once, in order
+        assert all(len(r) == 0 or len(r) >= 3 for r in per_page), (room, per_page)   # never 1-2 rows alone
+        first = next(i for i, p in enumerate(pages) if "How it was analysed" in p)
+        assert per_page[first], f"heading alone at the foot of page {first + 1} (room {room})"
+        for p, r in zip(pages[first + 1:], per_page[first + 1:]):
+            if r:
+                assert p.startswith("How it was analysed (continued)"), p[:80]
+
+
+def test_a_heading_is_kept_with_the_first_lines_of_its_text(tmp_path):
+    from declip_desktop.report.blocks import P
+
+    text = " ".join(f"word{i}" for i in range(400))
+    pages = _flow(tmp_path, [_room(22), P("References", "h2"), P(text)])
+    assert "References" not in pages[0] and pages[1].startswith("References word0")
+
+
+def test_every_later_page_of_an_item_names_the_item(tmp_path):
+    items = []
+    for k in range(2):
+        p = tmp_path / f"photo_{k}.jpg"
+        sha = make_photo(p, 320, 240, seed=k)
+        res = make_result(320, 240, sha, seed=k)
+        res.metadata["image"]["notes"] = [f"engine note {j}: " + "detail " * 30 for j in range(12)]  # a long table
+        items.append(ReportItem(item_id=f"E000{k + 1}", file_name=p.name, path=p, sha256_ingest=sha, result=res))
+    case = ReportCase(title="T", number="N-1", examiner="E", items=items, audit=AuditSummary(chain_ok=True))
+    out = tmp_path / "r.pdf"
+    build_report(case, out)
+    pages = _pages(out)
+    for k, it in enumerate(items, 1):
+        label = f"Item {k} · {it.item_id} · {it.file_name}"
+        start = next(i for i, p in enumerate(pages) if label in p and f"{label} (continued)" not in p)
+        end = next(i for i, p in enumerate(pages) if i > start and ("Item " + str(k + 1) in p or "Method and" in p))
+        assert end - start >= 2, "the item should need more than one page"
+        for p in pages[start + 1:end]:
+            assert f"{label} (continued)" in p
+        assert f"{label} (continued)" not in pages[end] and f"{label} (continued)" not in pages[start]
+    assert "How it was analysed (continued)" in " ".join(pages)

@@ -11,6 +11,7 @@ from reportlab.lib.utils import ImageReader
 from reportlab.pdfbase.pdfmetrics import stringWidth
 
 from . import bidi, fonts
+from .flow import KeptTable
 from .rtl_paragraph import RtlParagraph
 from .styles import BAND, FRAME_W, INK, MUTED, NOTE_BG, OK_INK, RULE, WARN_BG, WARN_INK, ACCENT, para_style, sheet
 
@@ -51,11 +52,14 @@ def fast(v: object, style: str, width: float) -> "str | Flowable":
     return P(s, style)
 
 
-def kv_table(rows: Sequence[tuple[str, object]], label_w: float = 118, width: float = FRAME_W) -> Table:
-    """Two-column table: muted bold labels, wrapped values, light banding."""
+def kv_table(rows: Sequence[tuple[str, object]], label_w: float = 118, width: float = FRAME_W,
+             continued: str | None = None) -> Table:
+    """Two-column table: muted bold labels, wrapped values, light banding. It moves whole rather than
+    leave a row or two alone on a page; `continued` heads its rest on the next page."""
     vw = width - label_w
     data = [[fast(k, "label", label_w), fast(v, "cell", vw)] for k, v in rows]
-    t = Table(data, colWidths=[label_w, vw], hAlign="LEFT")
+    t = KeptTable(data, colWidths=[label_w, vw], hAlign="LEFT")
+    t.continued = continued
     lab, val = sheet()["label"], sheet()["cell"]
     style = [
         ("FONT", (0, 0), (0, -1), lab.fontName, lab.fontSize, lab.leading),
@@ -78,7 +82,8 @@ def grid_table(header: Sequence[str], rows: list[list[object]], widths: Sequence
                row_styles: Iterable[tuple] = ()) -> Table:
     """Table with a dark header row (repeated on each page) and banded rows."""
     data = [[P(h, "cell_head") for h in header]] + [[fast(v, "cell", w) for v, w in zip(r, widths)] for r in rows]
-    t = Table(data, colWidths=list(widths), repeatRows=repeat, hAlign="LEFT")
+    t = KeptTable(data, colWidths=list(widths), repeatRows=repeat, hAlign="LEFT")
+    t.keep = 2
     val = sheet()["cell"]
     style = [
         ("FONT", (0, 1), (-1, -1), val.fontName, val.fontSize, val.leading),

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from reportlab import rl_config
-from reportlab.platypus import PageBreak, SimpleDocTemplate
+from reportlab.platypus import PageBreak
 
 from declip_desktop.case.anchor import marker, signature_marker
 from engine.atomic import TMP_PREFIX, fsync_dir
@@ -23,6 +23,7 @@ from engine.versions import app_version
 from . import appendix, evidence_pages, fonts, imaging, provenance_block, validation
 from .cover import cover
 from .findings import compute
+from .flow import ReportDoc
 from .installation import cover_line, installations
 from .item_page import item_section
 from .method import method
@@ -141,7 +142,7 @@ def _build(case_obj, rcase: ReportCase, out_path: Path, threshold, items, progre
         keywords.append(signature_marker(rcase.audit.signature))
     leftovers = _remove_leftovers(out_path)
     tmp_fh, tmp = _temp_beside(out_path)
-    doc = SimpleDocTemplate(
+    doc = ReportDoc(
         tmp_fh, pagesize=PAGE, leftMargin=MARGIN_X, rightMargin=MARGIN_X, topMargin=MARGIN_TOP,
         bottomMargin=MARGIN_BOTTOM,
         title=f"Forensic image analysis report — case {clip(rcase.number, 60)}: {clip(rcase.title, 120)}",

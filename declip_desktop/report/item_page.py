@@ -13,6 +13,7 @@ from . import exif, imaging, provenance_block, validation
 from .blocks import ColourBar, P, X, box, esc, fmt_bytes, fmt_pct, fmt_score, fmt_threshold, kv_table, text_rows
 from .evidence_pages import pinned_section
 from .findings import Findings
+from .flow import ItemMark
 from .integrity import MISMATCH, MISSING, UNRECORDED
 from .pictures import Pictures
 from .styles import FRAME_W, RULE
@@ -33,8 +34,9 @@ def precision_text(md: dict) -> str:
 
 def item_section(f: Findings, pics: Pictures) -> list[Flowable]:
     it = f.item
-    # the case's evidence id beside the report-local number: "Item 1" alone cannot be found in the case
-    out: list[Flowable] = [X(f"Item {f.index} · {esc(it.item_id)} · {esc(it.file_name)}", "h1")]
+    label = item_label(f)
+    # the mark lets every later page of this item name it in its header ("... (continued)")
+    out: list[Flowable] = [ItemMark(label), P(label, "h1")]
 
     # Warnings first: an investigator must not miss them.
     if f.integrity.status in (MISMATCH, MISSING):
@@ -81,9 +83,9 @@ def item_section(f: Findings, pics: Pictures) -> list[Flowable]:
     out.append(CondPageBreak(150))
     if f.analysed:
         out.append(P("How it was analysed", "h2"))
-        out.append(kv_table(_method_rows(f)))
+        out.append(kv_table(_method_rows(f), continued="How it was analysed (continued)"))
     out.append(P("Integrity", "h2"))
-    out.append(kv_table(_integrity_rows(f)))
+    out.append(kv_table(_integrity_rows(f), continued="Integrity (continued)"))
     out.extend(provenance_block.details(it))
     out.append(P("Context", "h2"))
     rows = [("Analyst status", it.status or "—")]
@@ -98,8 +100,15 @@ def item_section(f: Findings, pics: Pictures) -> list[Flowable]:
     if it.ingest_utc:
         rows.append(("Ingested", readable_utc(it.ingest_utc)))
     rows += exif.key_rows(it.metadata or {})
-    out.append(kv_table(rows))
+    out.append(kv_table(rows, continued="Context (continued)"))
+    out.append(ItemMark(None))   # pages after this one belong to the next section
     return out
+
+
+def item_label(f: Findings) -> str:
+    """'Item 3 · E0004 · name.jpg': the case's evidence id beside the report-local number ("Item 1"
+    alone cannot be found in the case); the item's heading and its continuation pages say the same."""
+    return f"Item {f.index} · {f.item.item_id} · {f.item.file_name}"
 
 
 def _note(it) -> list[Flowable]:

@@ -28,10 +28,8 @@ def draw_text(c: Canvas, x: float, y: float, text: str, font: str, size: float, 
               align: str = "left") -> None:
     """Draw one line with per-character CJK fallback, cut with an ellipsis to fit `max_w`."""
     text = bidi.visual(fonts.clean(text))
-    if max_w is not None and text_width(text, font, size) > max_w:
-        while text and text_width(text + "…", font, size) > max_w:
-            text = text[:-1]
-        text += "…"
+    if max_w is not None:
+        text = fit(text, font, size, max_w)
     if align == "right":
         x -= text_width(text, font, size)
     for run, cjk in _runs(text):
@@ -39,6 +37,15 @@ def draw_text(c: Canvas, x: float, y: float, text: str, font: str, size: float, 
         c.setFont(f, size)
         c.drawString(x, y, run)
         x += stringWidth(run, f, size)
+
+
+def fit(text: str, font: str, size: float, max_w: float) -> str:
+    """`text`, cut with an ellipsis to fit `max_w`."""
+    if text_width(text, font, size) <= max_w:
+        return text
+    while text and text_width(text + "…", font, size) > max_w:
+        text = text[:-1]
+    return text + "…"
 
 
 def text_width(text: str, font: str, size: float) -> float:
@@ -65,10 +72,14 @@ def canvas_class(furn: Furniture):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             self._pages: list[dict] = []
+            self.item_open: str | None = None     # set by flow.ItemMark as an item's pages are drawn
+            self._item_at_start: str | None = None
 
         def showPage(self):  # noqa: N802 (reportlab API)
-            self._pages.append(dict(self.__dict__))
+            # a page that began inside an item continues it, and says so in its header
+            self._pages.append(dict(self.__dict__, continued_item=self._item_at_start))
             self._startPage()
+            self._item_at_start = self.item_open
 
         def save(self):
             total = len(self._pages)
@@ -94,6 +105,12 @@ def _stamp(c: Canvas, furn: Furniture, page: int, total: int) -> None:
     c.setStrokeColor(RULE)
     c.setLineWidth(0.6)
     c.line(MARGIN_X, top - 4, right, top - 4)
+    item = getattr(c, "continued_item", None)
+    if item:
+        c.setFillColor(ACCENT)
+        tail = " (continued)"   # a long file name is cut, never the word saying what this page is
+        room = right - MARGIN_X - text_width(tail, fonts.SANS_BOLD, 7.8)
+        draw_text(c, MARGIN_X, top - 15, fit(item, fonts.SANS_BOLD, 7.8, room) + tail, fonts.SANS_BOLD, 7.8)
     bottom = 10 * 2.8346
     c.line(MARGIN_X, bottom + 9, right, bottom + 9)
     c.setFillColor(MUTED)

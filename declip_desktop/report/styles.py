@@ -47,9 +47,12 @@ def sheet() -> dict[str, ParagraphStyle]:
     add("label", fontSize=7.6, leading=9.4, fontName=fonts.SANS_BOLD, textColor=MUTED)
     add("mono", fontName=fonts.MONO, fontSize=7.0, leading=9.0)
     add("mono_small", fontName=fonts.MONO, fontSize=6.2, leading=7.8)
-    add("h1", fontName=fonts.SANS_BOLD, fontSize=15, leading=19, textColor=ACCENT, spaceBefore=0, spaceAfter=6)
-    add("h2", fontName=fonts.SANS_BOLD, fontSize=11, leading=14, textColor=ACCENT, spaceBefore=8, spaceAfter=4)
-    add("h3", fontName=fonts.SANS_BOLD, fontSize=9, leading=12, textColor=INK, spaceBefore=6, spaceAfter=3)
+    add("h1", fontName=fonts.SANS_BOLD, fontSize=15, leading=19, textColor=ACCENT, spaceBefore=0, spaceAfter=6,
+        keepWithNext=1)
+    add("h2", fontName=fonts.SANS_BOLD, fontSize=11, leading=14, textColor=ACCENT, spaceBefore=8, spaceAfter=4,
+        keepWithNext=1)
+    add("h3", fontName=fonts.SANS_BOLD, fontSize=9, leading=12, textColor=INK, spaceBefore=6, spaceAfter=3,
+        keepWithNext=1)   # headings stay with what follows (flow.py)
     add("caption", fontSize=7.0, leading=8.8, textColor=MUTED, alignment=TA_CENTER)
     add("cover_kicker", fontName=fonts.SANS_BOLD, fontSize=9.5, leading=12, textColor=MUTED)
     add("cover_title", fontName=fonts.SANS_BOLD, fontSize=24, leading=30, textColor=ACCENT, spaceAfter=4)
