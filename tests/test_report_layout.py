@@ -150,3 +150,28 @@ def test_every_later_page_of_an_item_names_the_item(tmp_path):
             assert f"{label} (continued)" in p
         assert f"{label} (continued)" not in pages[end] and f"{label} (continued)" not in pages[start]
     assert "How it was analysed (continued)" in " ".join(pages)
+
+
+# ---- 3: the signature stays on the cover --------------------------------------------------------
+@pytest.mark.parametrize("description", [
+    "Line one of the description.\nLine two with a URL https://example.org/a/very/long/path/" + "x" * 80,
+    ("The claimant supplied the photographs through a messaging app; " * 60).strip()])   # ~3800 characters
+def test_the_signature_stays_on_the_cover_with_a_long_title_and_description(tmp_path, description):
+    p = tmp_path / "a.jpg"
+    sha = make_photo(p, 320, 240, seed=2)
+    title = ("Very long case title to test wrapping: suspected staged water damage claim, kitchen and living "
+             "room, multiple photographs supplied by the claimant via messaging app")
+    head = {"entries": 18, "last_sha256": "ab" * 32}
+    case = ReportCase(title=title, number="2026-0712-B/INS-44871-REVIEW", examiner="Dr. Maria-Theresa Oberholzer",
+                      organisation="Landeskriminalamt Forensic Imaging Unit, Department of Digital Evidence",
+                      description=description, audit=AuditSummary(chain_ok=True, head=head),
+                      items=[ReportItem(item_id="E0001", file_name="a.jpg", path=p, sha256_ingest=sha,
+                                        result=make_result(320, 240, sha, seed=2))])
+    out = tmp_path / "r.pdf"
+    build_report(case, out, threshold=0.3)
+    pages = _pages(out)
+    assert "Examiner's signature" in pages[0] and "How to read this report" in pages[0]
+    # the description is whole, on the cover or just after it, and the summary is never pushed past it
+    text = "".join(" ".join(pages[:3]).split())   # a long URL wraps mid-token: compare without spaces
+    assert "".join(description.split())[-60:] in text
+    assert "Summary of evidence items" not in pages[0]

@@ -1,7 +1,10 @@
 """The cover page: who, what case, when, with which software, and the report's own id."""
 from __future__ import annotations
 
-from reportlab.platypus import Flowable, Spacer, Table, TableStyle
+import io
+
+from reportlab.platypus import Flowable, KeepTogether, Spacer, Table, TableStyle
+from reportlab.platypus.flowables import _listWrapOn
 
 from declip_desktop.case.util import readable_utc
 
@@ -9,7 +12,7 @@ from .blocks import P, X, box, esc, fmt_threshold, kv_table
 from .findings import Findings
 from .integrity import MISMATCH, MISSING
 from .model import ReportCase
-from .styles import FRAME_W, RULE
+from .styles import FRAME_H, FRAME_W, RULE
 
 
 def report_software() -> str:
@@ -32,12 +35,40 @@ KEYLESS_CHAIN_TEXT = (
 
 def cover(case: ReportCase, findings: list[Findings], *, report_id: str, utc: str, local: str, app: str,
           threshold_override: float | None, total_items: int, validation: str = "") -> list[Flowable]:
-    out: list[Flowable] = [Spacer(1, 18)]
+    """The cover, laid out as loosely as fits one page: a long title or description first shrinks the
+    title and the explanatory boxes, then puts the description after the signature; the signature
+    never goes to a page of its own (it left a blank page 2 holding only the signature line)."""
+    args = (case, findings, report_id, utc, local, app, threshold_override, total_items, validation)
+    for compact in (0, 1):
+        story = _cover(*args, compact=compact)
+        if _fits(story):
+            return _keep_signature(story)
+    return _keep_signature(_cover(*args, compact=2))
+
+
+def _fits(story: list[Flowable]) -> bool:
+    from reportlab.pdfgen.canvas import Canvas
+
+    _, h = _listWrapOn(story, FRAME_W, Canvas(io.BytesIO()))
+    return h <= FRAME_H - 4
+
+
+def _keep_signature(story: list[Flowable]) -> list[Flowable]:
+    """The signature line with the box before it: if they must move, they move together."""
+    i = next(k for k, f in enumerate(story) if getattr(f, "signature", False))
+    return story[:i - 2] + [KeepTogether(story[i - 2:i + 1])] + story[i + 1:]
+
+
+def _cover(case: ReportCase, findings: list[Findings], report_id: str, utc: str, local: str, app: str,
+           threshold_override: float | None, total_items: int, validation: str, compact: int) -> list[Flowable]:
+    box_style = "small" if compact else "body"   # the explanatory boxes' text, smaller when space is short
+    out: list[Flowable] = [Spacer(1, 18 if not compact else 4)]
     out.append(P("FORENSIC IMAGE ANALYSIS REPORT", "cover_kicker"))
     out.append(Spacer(1, 6))
-    out.append(P(case.title or "(untitled case)", "cover_title"))
+    long_title = compact and len(case.title or "") > 60
+    out.append(P(case.title or "(untitled case)", "cover_title_small" if long_title else "cover_title"))
     out.append(X(f"Case number <b>{esc(case.number)}</b>", "cover_sub"))
-    out.append(Spacer(1, 16))
+    out.append(Spacer(1, 16 if not compact else 8))
 
     analysed = sum(f.analysed for f in findings)
     thr = (f"{fmt_threshold(threshold_override)} for every item (set for this report)" if threshold_override is not None
@@ -79,10 +110,10 @@ def cover(case: ReportCase, findings: list[Findings], *, report_id: str, utc: st
     if case.created_utc:
         rows.insert(4, ("Case opened", readable_utc(case.created_utc)))
     out.append(kv_table(rows, label_w=120))
-    if case.description:
-        out.append(Spacer(1, 10))
-        out.append(P("Case description", "h3"))
-        out.append(P(case.description, "body", newlines=True))
+    description = [Spacer(1, 10), P("Case description", "h3"), P(case.description, "body", newlines=True)] \
+        if case.description else []
+    if compact < 2:
+        out += description
     if bad:
         out.append(Spacer(1, 10))
         out.append(box([P("INTEGRITY WARNING", "warn")] +
@@ -104,18 +135,19 @@ def cover(case: ReportCase, findings: list[Findings], *, report_id: str, utc: st
         out.append(Spacer(1, 8))
         out.append(box([P("What the audit log proves", "h3"), P(KEYLESS_CHAIN_TEXT.format(
             n=head["entries"], after="; this report's export is recorded after it" if case.audit.recorded
-            else "; this report was made from a read-only case and is not recorded in it"), "body")], "note"))
-    out.append(Spacer(1, 14))
+            else "; this report was made from a read-only case and is not recorded in it"), box_style)], "note"))
+    out.append(Spacer(1, 14 if not compact else 6))
     out.append(box([P("How to read this report", "h3"),
                     P("Scores and maps are produced by a machine-learning detector of local image manipulation. "
                       "They indicate where an image is likely to have been edited; they are not proof, and a low "
                       "score does not show that an image is authentic. Read the section \"Method and limitations\" "
                       "before relying on any finding. Every figure can be reproduced from the hashes, model and "
-                      "parameters recorded here.", "body")], "note"))
-    out.append(Spacer(1, 28))
+                      "parameters recorded here.", box_style)], "note"))
+    out.append(Spacer(1, 28 if not compact else 10))
     sig = Table([[P("Examiner's signature", "label"), "", P("Date", "label"), ""]],
                 colWidths=[100, FRAME_W * 0.45, 40, FRAME_W - 140 - FRAME_W * 0.45])
     sig.setStyle(TableStyle([("LINEBELOW", (1, 0), (1, 0), 0.6, RULE), ("LINEBELOW", (3, 0), (3, 0), 0.6, RULE),
                              ("VALIGN", (0, 0), (-1, -1), "BOTTOM"), ("TOPPADDING", (0, 0), (-1, -1), 18)]))
+    sig.signature = True
     out.append(sig)
-    return out
+    return out + (description if compact >= 2 else [])   # a description too long for the cover follows it

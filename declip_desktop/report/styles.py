@@ -16,6 +16,7 @@ MARGIN_X = 17 * mm
 MARGIN_TOP = 22 * mm
 MARGIN_BOTTOM = 18 * mm
 FRAME_W = PAGE[0] - 2 * MARGIN_X - 12   # platypus frames pad 6 pt on each side
+FRAME_H = PAGE[1] - MARGIN_TOP - MARGIN_BOTTOM - 12
 
 INK = colors.HexColor("#1b1f24")
 MUTED = colors.HexColor("#5b6470")
@@ -56,6 +57,7 @@ def sheet() -> dict[str, ParagraphStyle]:
     add("caption", fontSize=7.0, leading=8.8, textColor=MUTED, alignment=TA_CENTER)
     add("cover_kicker", fontName=fonts.SANS_BOLD, fontSize=9.5, leading=12, textColor=MUTED)
     add("cover_title", fontName=fonts.SANS_BOLD, fontSize=24, leading=30, textColor=ACCENT, spaceAfter=4)
+    add("cover_title_small", parent="cover_title", fontSize=17, leading=21)   # a long title on a full cover
     add("cover_sub", fontSize=13, leading=17, textColor=INK)
     add("warn", fontName=fonts.SANS_BOLD, fontSize=9, leading=12, textColor=WARN_INK)
     add("bullet", leftIndent=10, bulletIndent=0, spaceAfter=2)
