@@ -693,3 +693,10 @@ def test_ela_does_not_flag_an_authentic_photo_last_saved_at_its_own_quality(tmp_
     edited.write_bytes(data)
     flagged = evidence.run("ela", edited).probability > threshold
     assert flagged[m].mean() > 0.5 and flagged[~m].mean() < 0.05
+
+
+def test_every_layers_reference_names_its_papers_by_title():
+    """A stored result must let an expert find the paper without the report's help: each citation has a title."""
+    for name in evidence.LAYER_NAMES:
+        for citation in evidence.info(name).reference.split("; "):
+            assert citation.count("'") >= 2, (name, citation)

@@ -1,6 +1,6 @@
-"""Full citations for the short references some evidence layers record (author, venue, year, no
-title). The stored reference is kept as recorded; the report completes it, since an expert must be
-able to find the paper. No Qt."""
+"""Full citations for the short references that evidence layers recorded before their references
+carried titles (results stored in older cases). The stored reference is kept as recorded; the report
+completes it, since an expert must be able to find the paper. No Qt."""
 from __future__ import annotations
 
 # recorded short form -> the citation with its title

@@ -27,8 +27,9 @@ from .base import EvidenceError, EvidenceInput, LayerOutput, orient, upsample_bl
 
 VERSION = "1.0"
 TITLE = "Double JPEG quantisation (aligned)"
-REFERENCE = ("Z. Lin et al., Pattern Recognition 42(11), 2009; T. Bianchi, A. Piva, IEEE Trans. Inf. Forensics "
-             "Security 7(3), 2012.")
+REFERENCE = ("Z. Lin, J. He, X. Tang, C.-K. Tang, 'Fast, automatic and fine-grained tampered JPEG image detection via "
+             "DCT coefficient analysis', Pattern Recognition 42(11), 2009; T. Bianchi, A. Piva, 'Image forgery "
+             "localization via block-grained analysis of JPEG artifacts', IEEE Trans. Inf. Forensics Security 7(3), 2012.")
 HOW_TO_READ = ("Bright 8x8 blocks did not go through the first JPEG compression that the rest of the image shows: "
                "they were compressed only once, typically because they were pasted or repainted before the last save. "
                "An all-dark map in which no frequency carried a double-compression trace (the stored result records "

@@ -19,7 +19,8 @@ from .base import EvidenceInput, LayerOutput, block_view, box_mean, relative_map
 VERSION = "1.0"
 TITLE = "Local noise level"
 REFERENCE = ("B. Mahdian, S. Saic, 'Using noise inconsistencies for blind image forensics', Image and Vision "
-             "Computing 27(10), 2009; D. Donoho, I. Johnstone, 'Ideal spatial adaptation by wavelet shrinkage', 1994.")
+             "Computing 27(10), 2009; D. Donoho, I. Johnstone, 'Ideal spatial adaptation by wavelet shrinkage', "
+             "Biometrika 81(3), 1994.")
 HOW_TO_READ = ("Bright = the noise level here differs from the rest of the image: higher, lower or either, as "
                "the direction parameter says (both by default). A pasted object, an inpainted or smoothed area, or added grain shows as a "
                "bright area with a plausible object shape.")

@@ -30,8 +30,9 @@ from .base import (EvidenceInput, LayerOutput, image_score, jpeg_quality_estimat
 
 VERSION = "2.0"
 TITLE = "Resampling (interpolation) traces"
-REFERENCE = ("M. Kirchner, ACM Multimedia & Security Workshop 2008; A. C. Popescu, H. Farid, IEEE Trans. Signal "
-             "Processing 53(2), 2005.")
+REFERENCE = ("M. Kirchner, 'Fast and reliable resampling detection by spectral analysis of fixed linear predictor "
+             "residue', ACM Multimedia & Security Workshop (MM&Sec) 2008; A. C. Popescu, H. Farid, 'Exposing digital "
+             "forgeries by detecting traces of resampling', IEEE Trans. Signal Processing 53(2), 2005.")
 HOW_TO_READ = ("Bright = this area shows a periodic interpolation pattern that the rest of the image does not: it was "
                "probably enlarged, shrunk or rotated on its own before being pasted. "
                "The period of the brightest area's pattern, in pixels, is recorded with the layer's stored result.")
