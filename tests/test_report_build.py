@@ -133,7 +133,7 @@ def test_long_examiner_names_get_keys_in_the_audit_log(tmp_path):
     assert f"{long_name} (mk@lab-07)" in log.replace("\n", " ")
     assert log.count("Konstantinopoulou") == 1
     # ... and the rows carry the keys, in order of first appearance.
-    rows = log[log.index("Details (short)"):]
+    rows = log[log.index("# · entry"):]
     assert re.search(r"\b1\b.*X1", rows, re.S) and "X2" in rows
     assert "J. Smith" in log
 

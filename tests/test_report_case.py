@@ -202,9 +202,9 @@ def test_the_audit_appendix_is_a_table_with_the_logs_sha256_and_models_are_descr
     entries = [json.loads(x) for x in lines[:-1]]
     pages = [p.extract_text() or "" for p in pypdf.PdfReader(str(out)).pages]
     text = " ".join(" ".join(pages).split())
-    log = " ".join(" ".join(p for p in pages if "Appendix B" in p or "Details (short)" in p).split())
-    # a table of short facts, not raw JSON; the full log is named and its SHA-256 given
-    assert "Details (short)" in log and '{"' not in log and digest in log.replace(" ", "")
+    log = " ".join(" ".join(p for p in pages if "Appendix B" in p or "# · entry" in p).split())
+    # a table of facts in words, not raw JSON; the full log is named and its SHA-256 given
+    assert "Details" in log and '{"' not in log and digest in log.replace(" ", "")
     for e in entries:
         assert e["sha256"][:12] in log and e["sha256"] not in log
     # the model's licence and training data are printed once (Appendix A), item pages refer there
@@ -320,8 +320,9 @@ def test_a_long_audit_action_is_printed_whole_with_its_object(tmp_path):
     out = tmp_path / "r.pdf"
     build_report(folder, out)
     pages = [p.extract_text() or "" for p in pypdf.PdfReader(str(out)).pages]
-    log = " ".join(" ".join(p for p in pages if "Details (short)" in p).split())
-    assert "evidence_layer_not_applicable E0001" in log       # whole, with the object under it
+    log = " ".join(" ".join(p for p in pages if "# · entry" in p).split())
+    # whole, with the object under it; a name wider than the column wraps after an underscore only
+    assert "evidence_layer_not_applicable E0001" in log.replace("_ ", "_")
     assert "evidence_layer_not_app " not in log
 
 
@@ -334,4 +335,6 @@ def test_audit_rows_show_short_lists_and_parameters_themselves():
     row = audit_summary("analysis_stored", {"evidence_id": "E0001", "model_id": "evidence-clones",
                                              "requested_parameters": {"method": "dense", "iterations": 12}})
     assert "requested parameters (method=dense, iterations=12)" in row
-    assert "weights [40]" in audit_summary("analysis_stored", {"weights": [{"sha256": "x"}] * 40})
+    # records are counted in words, not "[40]"
+    row = audit_summary("analysis_stored", {"weights": [{"sha256": "x"}] * 40})
+    assert row.startswith("weights 40 entries (") and "[40]" not in row

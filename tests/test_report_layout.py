@@ -175,3 +175,58 @@ def test_the_signature_stays_on_the_cover_with_a_long_title_and_description(tmp_
     text = "".join(" ".join(pages[:3]).split())   # a long URL wraps mid-token: compare without spaces
     assert "".join(description.split())[-60:] in text
     assert "Summary of evidence items" not in pages[0]
+
+
+# ---- 4: the audit log's details: wide, whole hashes, readable summaries ----------------------------
+SHA = "0664cecd439d39ae613bad262945c23c042152ee7c17a530093de39b473364ac"
+STORED = {"evidence_id": "E0004", "evidence_sha256": SHA, "model_id": "declip-lite2-default", "mode": "paper",
+          "weights": [{"role": "decoder", "file": "decoder.safetensors", "sha256": "ab" * 32},
+                      {"role": "backbone", "file": "efficientnet-lite2-9656183e.pth", "sha256": "cd" * 32}],
+          "record_sha256": "ef" * 32}
+
+
+def test_audit_details_give_hashes_whole_and_lists_in_words():
+    from declip_desktop.report.appendix import audit_summary
+
+    row = audit_summary("analysis_stored", STORED)
+    for h in (SHA, "ab" * 32, "cd" * 32, "ef" * 32):
+        assert h in row                                    # never 'record sha25…'
+    assert "weights 2 entries (decoder decoder.safetensors, backbone efficientnet-lite2-9656183e.pth)" in row
+    row = audit_summary("case_created", {"software": {"app": "0.1.0", "python": "3.11.7", "torch": "2.14.1",
+                                                      "open_clip": "3.3.0", "timm": "1.0.31", "pillow": "13.0.0",
+                                                      "numpy": "2.4.6"}})
+    assert row == ("software (app=0.1.0, python=3.11.7, torch=2.14.1, open_clip=3.3.0, timm=1.0.31, "
+                   "pillow=13.0.0, numpy=2.4.6)")
+    note = "The roof edge was pasted from another photograph taken the same day; " * 4
+    row = audit_summary("finding_set", {"evidence_id": "E1", "note": note})
+    assert row.endswith(f"… ({len(note)} characters; in full on the item page)")
+    shown = row.split("…")[0].removeprefix("note ")
+    assert note.startswith(shown) and note[len(shown)] == " "   # cut at a word, not mid-word
+
+
+def test_a_long_path_wraps_after_a_separator_and_keeps_every_character():
+    from declip_desktop.report.audit_details import wrap_token
+
+    path = "/tmp/pdfrev/cases/case-0712.declip/evidence/coffee_lossless_with_a_rather_long_name.png"
+    lines = wrap_token(path, "DeclipSans", 7.6, 110).split("<br/>")
+    assert len(lines) > 1 and "".join(lines) == path
+    assert all(x[-1] in "/-_." for x in lines[:-1]), lines
+
+
+def test_the_details_column_takes_most_of_the_log_table(tmp_path):
+    from declip_desktop.report import appendix
+    from declip_desktop.report.flow import KeptTable
+    from declip_desktop.report.styles import FRAME_W
+
+    entries = [{"seq": 1, "time_utc": "2026-12-07T14:21:40Z", "examiner": "J. Doe", "action": "analysis_stored",
+                "details": STORED, "sha256": "12" * 32},
+               {"seq": 2, "time_utc": "2026-12-07T14:21:41Z", "examiner": "J. Doe",
+                "action": "evidence_layer_not_applicable", "sha256": "34" * 32,
+                "details": {"evidence_id": "E0005", "layer": "ghost", "reason": "layer 'ghost' needs a JPEG"}}]
+    case = ReportCase(title="T", number="N", examiner="E", audit=AuditSummary(chain_ok=True, entries=entries))
+    log = [f for f in appendix.audit(case) if isinstance(f, KeptTable)][-1]
+    widths = log._colWidths
+    assert widths[-1] > FRAME_W / 2 and widths[-1] == max(widths)
+    pages = _flow(tmp_path, appendix.audit(case))
+    text = "".join(" ".join(pages).split())
+    assert SHA in text and "ef" * 32 in text and "[2]" not in text

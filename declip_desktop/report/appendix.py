@@ -9,6 +9,7 @@ from reportlab.platypus import Flowable, KeepTogether, PageBreak, Spacer
 from engine.hashing import file_sha256
 
 from . import exif
+from .audit_details import cell as details_cell, summary, wrap_token
 from .blocks import LinesTable, P, X, box, esc, grid_table, kv_table
 from .findings import Findings
 from .integrity import VERIFIED
@@ -116,37 +117,34 @@ def audit(case: ReportCase) -> list[Flowable]:
         return out
     out.append(log_file_note(case))
     out.append(Spacer(1, 4))
-    # The action column fits its longest action name whole ("evidence_layer_not_applicable" was cut into
-    # "evidence_layer_not_app licable"); the object it concerns goes under it, so the details keep their width.
+    # Details get most of the width: the entry's number and hash share a column, as do its time and
+    # examiner; the action column fits the usual action names and wraps a longer one after a '_'.
     bold = sheet()["cell_b"]
     longest = max((stringWidth(str(e.get("action", "")), bold.fontName, bold.fontSize) for e in a.entries), default=0)
-    widths = [20, 58, 64, min(150.0, max(64.0, longest + 10)), 62]
-    keys = examiner_keys([_who(e) for e in a.entries if "invalid" not in e], widths[2] - 6)
-    if keys:  # the column now holds only keys: give its width to the details
-        head = sheet()["cell_head"]
-        widths[2] = stringWidth("Examiner", head.fontName, head.fontSize) + 12
-    widths.insert(4, FRAME_W - sum(widths))
+    widths = [54, 62, min(108.0, max(64.0, longest + 8))]
+    widths.append(FRAME_W - sum(widths))
+    keys = examiner_keys([_who(e) for e in a.entries if "invalid" not in e], widths[1] - 6)
     if keys:
-        out.append(P("Examiners in this log (the Examiner column gives their key):", "muted"))
+        out.append(P("Examiners in this log (the Time · examiner column gives their key):", "muted"))
         out.append(grid_table(["Key", "Examiner (operating-system user@host)"],
                               [[P(k, "cell_b"), P(who, "cell")] for who, k in keys.items()], [40, FRAME_W - 40]))
         out.append(Spacer(1, 6))
     rows = []
     for e in a.entries:
         if "invalid" in e:
-            rows.append([P(str(e.get("seq", "?")), "cell"), "", "", P("INVALID", "cell_b"),
-                         P(e["invalid"], "cell"), ""])
+            rows.append([P(str(e.get("seq", "?")), "cell_b"), "", P("INVALID", "cell_b"), P(e["invalid"], "cell")])
             continue
         who = _who(e)
         # date, then time to the second (the full timestamp is in the log): never split mid-value
         when = str(e.get("time_utc", "")).replace("T", " ").removesuffix("Z").split(".")[0]
         details = e.get("details") if isinstance(e.get("details"), dict) else {}
-        rows.append([P(str(e.get("seq", "")), "cell"), P(when, "small"), P(keys.get(who, who), "cell"),
-                     [P(str(e.get("action", "")), "cell_b"), P(audit_object(details), "cell")],
-                     P(audit_summary(str(e.get("action", "")), details), "cell"),
-                     X(f"<font name='DeclipMono' size='6.5'>{esc(str(e.get('sha256', ''))[:12])}</font>", "cell")])
-    out.append(grid_table(["#", "Time (UTC)", "Examiner", "Action · object", "Details (short)", "Hash"],
-                          rows, widths))
+        action = wrap_token(str(e.get("action", "")), bold.fontName, bold.fontSize, widths[2] - 6)
+        rows.append([[P(str(e.get("seq", "")), "cell_b"),
+                      X(f"<font name='DeclipMono' size='6.5'>{esc(str(e.get('sha256', ''))[:12])}</font>", "cell")],
+                     [P(when, "small"), P(keys.get(who, who), "cell")],
+                     [X(action, "cell_b"), P(audit_object(details), "cell")],
+                     details_cell(details, _skipped(details), widths[3] - 6)])
+    out.append(grid_table(["# · entry hash", "Time (UTC) · examiner", "Action · object", "Details"], rows, widths))
     return out
 
 
@@ -159,7 +157,8 @@ def log_file_note(case: ReportCase) -> Flowable:
     where = (f"The complete log, with every entry's full details and its hash chain, is the file {AUDIT_NAME} in the "
              f"case folder; SHA-256 of that file when this report was generated: ")
     return X(esc(where) + (f"<font name='DeclipMono' size='7'>{digest}</font>." if digest else "not available.")
-             + esc(" Below, each entry's details are shortened and its SHA-256 is given by its first 12 characters. "
+             + esc(" Below, each entry's details are given in words with every hash whole (long free text is "
+                   "shortened); the entry's own SHA-256 is given by its first 12 characters, under its number. "
                    "The report itself is logged after it is written (with this PDF's SHA-256), so that entry is "
                    "not listed here."), "muted")
 
@@ -182,40 +181,14 @@ def audit_object(details: dict) -> str:
 _IN_OTHER_COLUMNS = {"examiner", "created_utc", "modified_utc", "time_utc"}
 
 
-def _compact(v: dict | list, limit: int = 60) -> str:
-    """A short list or dict of plain values as itself (pinned layers, requested parameters), else its size."""
-    plain = (str, int, float, bool, type(None))
-    if isinstance(v, dict) and all(isinstance(x, plain) for x in v.values()):
-        text = ", ".join(f"{k}={x}" for k, x in v.items())
-    elif isinstance(v, list) and all(isinstance(x, plain) for x in v):
-        text = ", ".join(str(x) for x in v)
-    else:
-        text = ""
-    return f"({text})" if text and len(text) <= limit else f"[{len(v)}]"
+def _skipped(details: dict) -> set[str]:
+    """Keys shown in other columns (the object, the examiner and time)."""
+    return _IN_OTHER_COLUMNS | {_object_key(details) or ""}
 
 
-def audit_summary(action: str, details: dict, limit: int = 220) -> str:
-    """A line a reader can take in: the entry's short facts first, long texts cut (a note is in
-    full on its item page), hashes as prefixes; the log file has everything."""
-    skip = _object_key(details)
-    short, long_ = [], []
-    for k, v in details.items():
-        if k == skip or k in _IN_OTHER_COLUMNS or v in (None, "", [], {}):
-            continue
-        label = k.replace("_", " ")
-        if isinstance(v, float):
-            short.append(f"{label} {v:.4g}")
-        elif isinstance(v, str) and len(v) == 64 and all(c in "0123456789abcdef" for c in v):
-            short.append(f"{label} {v[:12]}…")
-        elif isinstance(v, (dict, list)):
-            short.append(f"{label} {_compact(v)}")
-        elif isinstance(v, str) and len(v) > 60:
-            where = "; in full on the item page" if k == "note" else ""
-            long_.append(f"{label} {v[:30]}… ({len(v)} characters{where})")
-        else:
-            short.append(f"{label} {v}")
-    text = "; ".join(short + long_)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def audit_summary(action: str, details: dict) -> str:
+    """The Details cell as plain text: the entry's facts in words, then each hash whole."""
+    return summary(details, _skipped(details))
 
 
 def _who(entry: dict) -> str:
