@@ -17,6 +17,19 @@ STATUS_COLORS = {
     "suspicious": QColor(235, 160, 30),
     "manipulation confirmed": QColor(215, 50, 50),
 }
+# What the dot's colours mean, for the list's tooltip (the dot alone has no legend).
+STATUS_LEGEND = ("Dot (finding status): grey = not reviewed, green = no finding, orange = suspicious, "
+                 "red = manipulation confirmed")
+WARNING_MARK = "⚠"
+
+# Ingest notes that say the file itself may be damaged (case.metadata): the row is marked with them.
+_DAMAGE_WORDS = ("damaged", "truncated", "metadata extraction failed")
+
+
+def ingest_warnings(metadata: dict | None) -> list[str]:
+    """The ingest notes of an item that warn its file may be damaged (e.g. a truncated JPEG)."""
+    return [str(n) for n in (metadata or {}).get("notes", []) or []
+            if any(w in str(n) for w in _DAMAGE_WORDS)]
 
 
 @dataclass
@@ -31,6 +44,8 @@ class EvidenceRow:
     busy: bool = False
     provenance: str | None = None  # C2PA verdict recorded at ingest (declip_desktop.provenance_view)
     untrusted_analyses: int = 0  # stored analyses that failed the last verification (never displayed)
+    warning: str | None = None  # an ingest warning about the file itself (e.g. a truncated JPEG)
+    thumb_error: str | None = None  # why no thumbnail could be made (the placeholder says so)
 
     @property
     def analysed(self) -> bool:
@@ -59,29 +74,38 @@ class EvidenceModel(QAbstractListModel):
                 icon = self._icons[row.id] = _badged_icon(row)
             return icon
         if role == Qt.ItemDataRole.ToolTipRole:
-            tip = [row.name, self._summary(row), f"integrity: {row.integrity}"]
+            tip = [row.name, self._summary(row), f"finding: {row.status}", f"integrity: {row.integrity}"]
+            if row.warning:
+                tip.append(f"{WARNING_MARK} added with a warning: {row.warning}")
+            if row.thumb_error:
+                why = row.thumb_error.removeprefix(f"{row.id} ({row.name}): ")
+                tip.append(f"preview cannot be shown: {why}")
             if tooltip_line(row.provenance):
                 tip.append(tooltip_line(row.provenance))
             if row.error:
                 tip.append(f"error: {row.error}")
+            tip.append(STATUS_LEGEND)
             return "\n".join(tip)
         if role == Qt.ItemDataRole.AccessibleTextRole:
-            return f"{row.name}, {self._summary(row)}"
+            return f"{row.name}, {self._summary(row)}".replace("\n", ", ")
         if role == IdRole:
             return row.id
         return None
 
     @staticmethod
     def _summary(row: EvidenceRow) -> str:
+        """The row's lines under the name: a damaged-file warning first (it qualifies the rest), the
+        score, and the finding status on a line of its own (beside the score it was cut off)."""
+        warn = f"{WARNING_MARK} file may be damaged\n" if row.warning else ""
         if row.busy:
-            return "analysing…"
+            return f"{warn}analysing…"
         if row.error:
-            return "error"
+            return f"{warn}error"
         n = row.untrusted_analyses
         score = (f"score {row.score:.2f}" if row.score is not None else
                  "no verified analysis" if n else "not analysed")
         bad = (f"\n⚠ {n} analysis fails verification" if n == 1 else f"\n⚠ {n} analyses fail verification") if n else ""
-        return f"{score} · {row.status}{bad}"
+        return f"{warn}{score}\n{row.status}{bad}"
 
     # -- rows -----------------------------------------------------------------------------------
     def set_rows(self, rows: list[EvidenceRow]) -> None:
@@ -129,6 +153,13 @@ def _badged_icon(row: EvidenceRow) -> QIcon:
         img = row.thumbnail.scaled(QSize(THUMB, THUMB), Qt.AspectRatioMode.KeepAspectRatio,
                                    Qt.TransformationMode.SmoothTransformation)
         p.drawImage((THUMB - img.width()) // 2, (THUMB - img.height()) // 2, img)
+    elif row.thumb_error:  # a blank square read as "still loading": say it cannot be shown
+        font = QFont(p.font())
+        font.setPixelSize(11)
+        p.setFont(font)
+        p.setPen(QColor(225, 225, 225))
+        p.drawText(QRectF(6, 22, THUMB - 12, THUMB - 44), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
+                   "preview cannot be shown")
     # Finding status: a coloured dot at top left.
     p.setPen(QColor(20, 20, 20))
     p.setBrush(STATUS_COLORS.get(row.status, QColor(140, 140, 140)))
@@ -149,8 +180,9 @@ def _badged_icon(row: EvidenceRow) -> QIcon:
         p.setPen(QColor(255, 255, 255))
         p.drawText(chip, Qt.AlignmentFlag.AlignCenter, text)
     draw_chip(p, row.provenance, THUMB)  # Content Credentials verdict, bottom left
-    # Integrity: a warning mark at top right when the evidence copy no longer matches.
-    if row.integrity in ("modified", "missing") or row.untrusted_analyses:
+    # Integrity: a warning mark at top right when the evidence copy no longer matches, or when the
+    # file was added with a warning (it may be damaged).
+    if row.integrity in ("modified", "missing") or row.untrusted_analyses or row.warning:
         p.setBrush(QColor(215, 50, 50))
         p.setPen(Qt.PenStyle.NoPen)
         p.drawRoundedRect(QRectF(THUMB - 20, 4, 16, 16), 3, 3)

