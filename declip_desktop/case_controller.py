@@ -14,7 +14,8 @@ from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 from declip_desktop import jobs, settings
 from declip_desktop.case.errors import READ_ONLY_STILL_WORKS, CaseLockedError
 from engine.stamps import os_user
-from declip_desktop.evidence_model import EvidenceRow
+from declip_desktop.evidence_model import EvidenceRow, ingest_warnings
+from declip_desktop.ingest_controller import thumbnail_failed
 from declip_desktop.metadata_presenter import verdict_of
 from declip_desktop.model_preload import start_preload
 from declip_desktop.workers import Job
@@ -147,8 +148,10 @@ class CaseController(QObject):
         win = self.win
         self.case = case
         settings.add_recent_case(str(case.path))
+        win.problemsPanel.clear_all()  # a case that failed to open may have left none, but be sure
         rows = [EvidenceRow(id=item.id, name=item.file_name, status=case.finding(item.id).status,
-                            provenance=verdict_of(item.metadata))
+                            provenance=verdict_of(item.metadata),
+                            warning="; ".join(ingest_warnings(item.metadata)) or None)
                 for item in case.evidence]
         win.evidenceModel.set_rows(rows)
         win.display.load_index()
@@ -159,6 +162,7 @@ class CaseController(QObject):
             win.evidenceList.setCurrentIndex(win.evidenceModel.index(0))
             job = Job(jobs.thumbnails_job, case, [r.id for r in rows], name="thumbs")
             job.signals.item.connect(lambda key, img: win.evidenceModel.update(key[1], thumbnail=img))
+            job.signals.itemFailed.connect(lambda key, msg: thumbnail_failed(win.evidenceModel, key, msg))
             win.runner.start(job)
         self.opened.emit(str(case.path))
         win.statusBar().showMessage(f"Opened case {case.title}: {len(rows)} image(s)", 5000)
@@ -178,6 +182,7 @@ class CaseController(QObject):
         self.case = None
         win.display.reset()
         win.evidenceModel.set_rows([])
+        win.problemsPanel.clear_all()  # the closed case's problems are not the next one's
         win.case_shown(None, False)
         self.closed.emit()
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 
 from declip_desktop import jobs
-from declip_desktop.evidence_model import EvidenceRow
+from declip_desktop.evidence_model import EvidenceRow, ingest_warnings
 from declip_desktop.metadata_presenter import verdict_of
 from declip_desktop.workers import Job
 
@@ -42,6 +42,7 @@ class IngestController(QObject):
         self.job = job
         job.signals.progress.connect(self._progress)
         job.signals.item.connect(self._item)
+        job.signals.itemFailed.connect(lambda key, msg: thumbnail_failed(self.win.evidenceModel, key, msg))
         job.signals.succeeded.connect(self._done)
         job.signals.failed.connect(lambda msg: win.report_error("Adding images failed", msg))
         job.signals.finished.connect(self._finished)
@@ -62,7 +63,9 @@ class IngestController(QObject):
         kind, eid = key
         model = self.win.evidenceModel
         if kind == "added":
-            model.append(EvidenceRow(id=eid, name=value.file_name, provenance=verdict_of(value.metadata)))
+            warnings = ingest_warnings(value.metadata)
+            model.append(EvidenceRow(id=eid, name=value.file_name, provenance=verdict_of(value.metadata),
+                                     warning="; ".join(warnings) or None))
             if model.rowCount() == 1:
                 self.win.evidenceList.setCurrentIndex(model.index(0))
         elif kind == "thumb":
@@ -70,16 +73,15 @@ class IngestController(QObject):
 
     def _done(self, report) -> None:
         win = self.win
-        lines = [f"Not added: {Path(issue.path).name}: {issue.reason.removeprefix('not added: ')}"
-                 for issue in report.issues]
+        problems = [issue_problem(issue, win.evidenceModel) for issue in report.issues]
         # Added, but the file itself looks damaged (e.g. a truncated JPEG): the examiner must know now.
         for item in report.added:
-            for note in (item.metadata or {}).get("notes", []):
-                if "damaged" in note or "truncated" in note:
-                    lines.append(f"Added with a warning: {item.id} {item.file_name}: {note}")
+            for note in ingest_warnings(item.metadata):
+                problems.append((f"{item.file_name} ({item.id}) was added with a warning: {note}.", None))
+        lines = [text for text, _tip in problems]
         win.problemsPanel.clear_kind("ingest")
-        for line in lines:
-            win.problemsPanel.add("ingest", line)
+        for text, tip in problems:
+            win.problemsPanel.add("ingest", text, tip=tip)
         msg = f"Added {len(report.added)} image(s)"
         if report.issues:
             msg += f"; {len(report.issues)} not added"
@@ -100,3 +102,22 @@ class IngestController(QObject):
         if self.pending and self.win.case is not None:
             paths, self.pending = self.pending, []
             self.add_paths(paths)
+
+
+def issue_problem(issue, model) -> tuple[str, str | None]:
+    """One sentence for a file that was not added, and a tooltip with what does not fit in it (a
+    duplicate's whole SHA-256, which wrapped mid-string in the Problems list)."""
+    name = Path(issue.path).name
+    if issue.kind == "duplicate" and issue.existing_id:
+        row = model.get(issue.existing_id)
+        other = f"{issue.existing_id} ({row.name})" if row is not None else issue.existing_id
+        return (f"{name} was not added: it is identical to {other}, already in the case.",
+                f"{name}: {issue.reason.removesuffix('; not added')}")
+    reason = issue.reason.removeprefix("not added: ").removesuffix("; not added").rstrip(".")
+    return f"{name} was not added: {reason}.", None
+
+
+def thumbnail_failed(model, key, message: str) -> None:
+    """A thumbnail job could not make one: the row shows a placeholder that says so."""
+    if isinstance(key, tuple) and len(key) == 2 and key[0] == "thumb":
+        model.update(key[1], thumb_error=str(message) or "cannot be decoded")

@@ -87,7 +87,7 @@ def test_files_dropped_before_a_case_exists_are_added_once(qtbot, tmp_path):
 def test_a_damaged_file_is_reported_when_it_is_added(qtbot, tmp_path):
     w = case_window(qtbot, tmp_path, 1, [truncated_jpeg(tmp_path / "in")])
     errors = [find(w, "errorList").item(i).text() for i in range(find(w, "errorList").count())]
-    assert any(e.startswith("Added with a warning") and "broken.jpg" in e and "truncated" in e for e in errors)
+    assert any(e.startswith("broken.jpg") and "added with a warning" in e and "truncated" in e for e in errors)
     assert find(w, "errorList").isVisible()
     close_window(w)
 

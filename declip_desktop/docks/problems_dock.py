@@ -2,7 +2,8 @@
 
 Its own dock, so a long list never pushes the analysis controls out of view. Ingest warnings are
 cleared by the next ingest; an item's analysis failure stays until that item is analysed
-successfully (analysing other items keeps it), a failed run's message until the next run."""
+successfully (analysing other items keeps it), a failed run's message until the next run. Every
+problem belongs to the case it came from: closing it, or opening another, clears the list."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
@@ -19,13 +20,21 @@ class ProblemsPanel(QListWidget):
         self.setAccessibleName("Images that could not be added or analysed")
         self.setWordWrap(True)
 
-    def add(self, kind: str, text: str, key: str | None = None) -> None:
+    def add(self, kind: str, text: str, key: str | None = None, tip: str | None = None) -> None:
+        """tip: more than the line says (e.g. a duplicate's whole SHA-256); the line itself by default."""
         item = QListWidgetItem(text)
         item.setData(KIND_ROLE, kind)
         item.setData(KEY_ROLE, key)
-        item.setToolTip(text)
+        item.setToolTip(f"{text}\n{tip}" if tip else text)
         self.addItem(item)
         self.problemsChanged()
+
+    def clear_all(self) -> None:
+        """The case closed (or another opened): its problems go, and so does the dock they opened."""
+        self.clear()
+        dock = self._dock()
+        if dock is not None:
+            dock.hide()
 
     def clear_kind(self, kind: str) -> None:
         for i in reversed(range(self.count())):
@@ -47,9 +56,13 @@ class ProblemsPanel(QListWidget):
 
     def problemsChanged(self) -> None:  # noqa: N802
         """The dock shows itself when there is something to read (the window connects it)."""
-        dock = self.parent()
-        while dock is not None and not hasattr(dock, "toggleViewAction"):
-            dock = dock.parent()
+        dock = self._dock()
         if dock is not None and self.count():
             dock.show()
             dock.raise_()
+
+    def _dock(self):
+        dock = self.parent()
+        while dock is not None and not hasattr(dock, "toggleViewAction"):
+            dock = dock.parent()
+        return dock
