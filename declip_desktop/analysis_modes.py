@@ -1,9 +1,12 @@
 """The analysis modes the GUI offers, named for what they do, and the working resolution each
 gives an image (with a time estimate for full resolution). Pure Python, no Qt.
 
-`tiled` lets the engine pick a working scale that keeps the long side at most 1024 px (a 24 MP
-photo is analysed at about a sixth of its size); `tiled-full` runs the same windows at the
-photo's own resolution, stored as its own analysis so both can be kept and compared.
+`tiled` lets the engine pick a working scale that keeps the long side at most 1024 px and the
+short side at least one window (a 24 MP photo is analysed at about a sixth of its size, a 451 x 300
+one is enlarged 1.5x); `tiled-full` runs the same windows at the photo's own pixels (scale 1), stored
+as its own analysis so both can be kept and compared. The names say "working size" and "original
+pixels", not "reduced" and "full resolution": the working size enlarges small photos, so for them
+the original-pixels mode is the smaller of the two.
 """
 from __future__ import annotations
 
@@ -11,10 +14,20 @@ from engine.tiling import plan_tiles
 
 MODES = [
     ("paper", "Whole image, resized (paper)"),
-    ("tiled", "Tiled, reduced (long side ≤ 1024 px)"),
-    ("tiled-full", "Tiled, full resolution (slow)"),
+    ("tiled", "Tiled, working size (long side ≤ 1024 px)"),
+    ("tiled-full", "Tiled, original pixels (slow on large photos)"),
 ]
 LABELS = dict(MODES)
+# What each mode does, in full (the combo's item tooltips: the dock is too narrow for this)
+DESCRIPTIONS = {
+    "paper": "The whole image resized to the model's square input (448 x 448 for DeCLIP), as in the paper: "
+             "fast, and coarse on large photos.",
+    "tiled": "Overlapping windows over a working copy whose long side is at most 1024 px and whose short side is "
+             "at least one window (448 px): large photos are reduced, small ones are enlarged.",
+    "tiled-full": "Overlapping windows over the photo at its own pixels (scale 1): the finest map of a large photo, "
+                  "and the slowest. A photo smaller than the working size is analysed at fewer pixels here than "
+                  "in the working-size mode.",
+}
 
 
 def engine_args(mode: str) -> tuple[str, dict]:
@@ -41,13 +54,16 @@ def working_resolution(width: int | None, height: int | None, mode: str, input_s
     except Exception as exc:  # too large or too elongated: the engine refuses it the same way
         return f"{width} x {height}: {exc}"
     n = len(plan.boxes)
-    text = (f"{width} x {height} analysed at {plan.scaled_w} x {plan.scaled_h} "
-            f"(scale {plan.scale:.2f}), {n} windows")
+    how = ("enlarged to" if plan.scale > 1.0005 else "reduced to" if plan.scale < 0.9995 else "analysed at")
+    text = f"{width} x {height} {how} {plan.scaled_w} x {plan.scaled_h} (scale {plan.scale:.2f}), {n} windows"
     if mode == "tiled-full":
         factor = n / max(1, len(reduced.boxes))
-        text += f", about {factor:.0f}x the reduced tiled time"
+        if factor >= 1.5:
+            text += f", about {factor:.0f}x the working-size tiled time"
         if seconds_per_window:
             text += f" (≈ {_duration(n * seconds_per_window)} on this machine)"
+        if reduced.scale > 1.0005:  # the working size enlarges this photo: its own pixels are fewer
+            text += f"; the working-size mode enlarges it to {reduced.scaled_w} x {reduced.scaled_h}"
     return text
 
 

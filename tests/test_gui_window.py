@@ -74,12 +74,13 @@ def test_modes_are_named_for_their_working_resolution():
     from declip_desktop.analysis_modes import MODES, engine_args, working_resolution
 
     labels = dict(MODES)
-    assert "reduced" in labels["tiled"] and "full resolution" in labels["tiled-full"]
-    assert "full resolution" not in labels["tiled"]
+    # named for what they do: the working size enlarges small photos, so it is not "reduced"
+    assert "working size" in labels["tiled"] and "original pixels" in labels["tiled-full"]
+    assert "reduced" not in labels["tiled"] and "full resolution" not in labels["tiled-full"]
     reduced = working_resolution(6000, 4000, "tiled", 448)
-    assert "1024 x 683" in reduced and "scale 0.17" in reduced
+    assert "reduced to 1024 x 683" in reduced and "scale 0.17" in reduced
     full = working_resolution(6000, 4000, "tiled-full", 448, seconds_per_window=0.5)
-    assert "6000 x 4000 (scale 1.00)" in full and "x the reduced tiled time" in full and "≈" in full
+    assert "analysed at 6000 x 4000 (scale 1.00)" in full and "x the working-size tiled time" in full and "≈" in full
     assert engine_args("tiled-full") == ("tiled", {"tile_scale": 1.0}) and engine_args("tiled") == ("tiled", {})
 
 
@@ -121,7 +122,7 @@ def test_metadata_sections_from_item_and_record():
     assert list(s) == ["Integrity", "Content Credentials", "File", "Analysis", "Image metadata", "EXIF"]
     assert s["Content Credentials"] == {"status": "not read at ingest"}
     assert s["Integrity"]["state"] == "ok" and s["File"]["dimensions"] == "6000 x 4000"
-    assert s["Analysis"]["mode"].startswith("Tiled, reduced") and s["Analysis"]["working resolution"].startswith("1024 x 683")
+    assert s["Analysis"]["mode"].startswith("Tiled, working size") and s["Analysis"]["working resolution"].startswith("1024 x 683")
     assert s["EXIF"] == {"Make": "Canon"} and "exif" not in s["Image metadata"]
     bare = metadata_sections(item, None, None)
     assert "Analysis" not in bare and bare["Integrity"]["state"] == NOT_VERIFIED

@@ -6,7 +6,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QProgressBar,
                                QPushButton, QVBoxLayout, QWidget)
 
-from declip_desktop.analysis_modes import MODES, label
+from declip_desktop.analysis_modes import DESCRIPTIONS, MODES, label
 
 # the engine's precision names (engine.detector.pick_dtype): short labels, what each runs in the tooltip
 PRECISIONS = [("auto", "Auto", "Fast on a CUDA GPU, exact on a CPU"),
@@ -34,8 +34,12 @@ class AnalysisPanel(QWidget):
         super().__init__(parent)
         self.modelCombo = QComboBox(objectName="modelCombo", accessibleName="Model")
         self.modeCombo = QComboBox(objectName="modeCombo", accessibleName="Analysis mode")
-        for key, text in MODES:
+        for i, (key, text) in enumerate(MODES):
             self.modeCombo.addItem(text, key)
+            self.modeCombo.setItemData(i, DESCRIPTIONS[key], Qt.ItemDataRole.ToolTipRole)
+        self.modeCombo.currentIndexChanged.connect(
+            lambda i: self.modeCombo.setToolTip(DESCRIPTIONS.get(self.modeCombo.itemData(i), "")))
+        self.modeCombo.setToolTip(DESCRIPTIONS[MODES[0][0]])
         self.precisionCombo = QComboBox(objectName="precisionCombo", accessibleName="Precision")
         for i, (key, text, tip) in enumerate(PRECISIONS):
             self.precisionCombo.addItem(text, key)
