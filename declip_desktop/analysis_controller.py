@@ -145,8 +145,7 @@ class AnalysisController(QObject):
 
     def _item(self, key, value) -> None:
         if key == "device":
-            self.win.deviceStatus.setText(f"Device: {value}")
-            self.panel.deviceLabel.setText(str(value))
+            self.win.show_device(str(value))
             return
         done: jobs.AnalysisDone = value
         self.done += 1

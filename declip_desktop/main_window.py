@@ -153,10 +153,10 @@ class MainWindow(QMainWindow):
 
         self.caseLabel = QLabel("No case open", objectName="caseLabel")
         self.examinerLabel = QLabel("", objectName="examinerLabel")
-        self.deviceStatus = QLabel(device_guess(), objectName="deviceStatus")
+        self.deviceStatus = QLabel("", objectName="deviceStatus")
         for w in (self.caseLabel, self.examinerLabel, self.deviceStatus):
             self.statusBar().addPermanentWidget(w)
-        self.analysisPanel.deviceLabel.setText(self.deviceStatus.text())
+        self.show_device(device_guess(self.prefs.device))
 
     def _build_actions(self) -> None:
         def act(name, text, slot, shortcut=None, tip=None, checkable=False) -> QAction:
@@ -327,6 +327,17 @@ class MainWindow(QMainWindow):
         for a in (self.actionZoomIn, self.actionZoomOut, self.actionActualSize, self.actionFit,
                   self.actionToggleOriginal):
             a.setEnabled(has_image)
+
+    def show_device(self, name: str) -> None:
+        """One label for the device, in the status bar and the analysis dock, from the start: the
+        engine's own name for it ('CPU (1 thread)'), which each analysis then confirms."""
+        self.deviceStatus.setText(f"Device: {name}")
+        self.analysisPanel.deviceLabel.setText(name)
+        tip = ("The device this window analyses on, as each stored analysis records it. Analyses stored "
+               "by the command line (declip case analyze) record their own, which may use more CPU "
+               "threads: this window leaves one core to the display.")
+        self.deviceStatus.setToolTip(tip)
+        self.analysisPanel.deviceLabel.setToolTip(tip)
 
     def fill_recent(self) -> None:
         self.recentMenu.clear()

@@ -61,12 +61,16 @@ def preload_engine() -> None:
         torch.set_num_threads(cores - 1)
 
 
-def device_guess() -> str:
+def device_guess(device: str = "auto") -> str:
+    """The device an analysis in this window will run on, named as the engine names it in each
+    stored analysis (engine.detector.Detector.device_name: the GPU's name, or 'CPU (1 thread)'
+    with the thread count preload_engine left), so the label does not change after the first run."""
     try:
         import torch
 
-        if torch.cuda.is_available():
-            return f"GPU: {torch.cuda.get_device_name(0)}"
+        if device != "cpu" and torch.cuda.is_available():
+            return torch.cuda.get_device_name(0)
+        n = torch.get_num_threads()
     except Exception:
-        pass
-    return "CPU"
+        return "CPU"
+    return f"CPU ({n} thread{'' if n == 1 else 's'})"
