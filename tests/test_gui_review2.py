@@ -8,8 +8,9 @@ import shutil
 
 from PySide6.QtCore import Qt
 
-from tests.gui_support import (case_window, close_window, drop_paths, find, make_window,  # noqa: F401
-                               truncated_jpeg, wait_ingest, write_photos)
+from tests.gui_support import (case_window, close_window, drop_paths, find, isolated_qsettings,  # noqa: F401
+                               make_window, tiny_model, truncated_jpeg, wait_analysis, wait_ingest,
+                               write_photos)
 
 
 def _row_texts(w, eid):
@@ -100,4 +101,39 @@ def test_the_list_row_has_the_whole_finding_status_and_the_dot_is_explained(qtbo
     room = lst.viewport().width() - lst.iconSize().width() - 16
     fm = QFontMetrics(lst.font())
     assert all(fm.horizontalAdvance(line) <= room for line in text.splitlines()[1:]), (room, text)
+    close_window(w)
+
+
+def test_a_small_photo_is_said_to_be_enlarged_and_the_modes_explain_themselves(qtbot):
+    from declip_desktop.analysis_modes import working_resolution
+    from declip_desktop.docks.analysis_dock import AnalysisPanel
+
+    small = working_resolution(451, 300, "tiled", 448)
+    assert small.startswith("451 x 300 enlarged to 673 x 448 (scale 1.49)")
+    own = working_resolution(451, 300, "tiled-full", 448)
+    assert "x the working-size" not in own  # it is not slower: fewer pixels than the working size
+    assert own.endswith("the working-size mode enlarges it to 673 x 448")
+    assert working_resolution(1024, 768, "tiled", 448).startswith("1024 x 768 analysed at 1024 x 768 (scale 1.00)")
+    panel = AnalysisPanel()
+    qtbot.addWidget(panel)
+    c = panel.modeCombo
+    tips = [c.itemData(i, Qt.ItemDataRole.ToolTipRole) for i in range(c.count())]
+    assert all(tips) and "small ones are enlarged" in tips[c.findData("tiled")]
+    c.setCurrentIndex(c.findData("tiled-full"))
+    assert "own pixels" in c.toolTip()
+
+
+def test_the_device_label_is_the_engines_from_the_start(qtbot, tmp_path, tiny_model):
+    import re
+
+    w = case_window(qtbot, tmp_path, 1)
+    before = w.analysisPanel.deviceLabel.text()
+    assert re.fullmatch(r"CPU \(\d+ threads?\)", before) or "CPU" not in before  # a GPU: its name
+    assert w.deviceStatus.text() == f"Device: {before}"
+    w.analyze_all()
+    wait_analysis(qtbot, w)
+    result = w.case.analyses(w.case.evidence[0].id)[0].record["result"]
+    ran_on = (result.get("metadata") or {}).get("device_name")
+    assert ran_on == before  # the engine's name for it, unchanged by the first analysis
+    assert w.analysisPanel.deviceLabel.text() == before and w.deviceStatus.text() == f"Device: {before}"
     close_window(w)
