@@ -137,3 +137,48 @@ def test_the_device_label_is_the_engines_from_the_start(qtbot, tmp_path, tiny_mo
     assert ran_on == before  # the engine's name for it, unchanged by the first analysis
     assert w.analysisPanel.deviceLabel.text() == before and w.deviceStatus.text() == f"Device: {before}"
     close_window(w)
+
+
+def test_a_long_model_name_is_elided_with_its_whole_name_in_the_tooltip(qtbot):
+    from declip_desktop.docks.analysis_dock import AnalysisPanel
+
+    panel = AnalysisPanel()
+    qtbot.addWidget(panel)
+    panel.resize(330, 400)
+    panel.show()
+    qtbot.waitExposed(panel)
+    c = panel.modelCombo
+    name = "DeCLIP-Lite2 default (splices, copy-move, classical inpainting) (default)"
+    c.blockSignals(True)  # as fill_models fills it
+    c.addItem(name, "m")
+    c.setCurrentIndex(0)
+    c.blockSignals(False)
+    from PySide6.QtCore import QEvent, QPoint
+    from PySide6.QtGui import QHelpEvent
+    from PySide6.QtWidgets import QApplication, QToolTip
+
+    QApplication.sendEvent(c, QHelpEvent(QEvent.Type.ToolTip, QPoint(5, 5), c.mapToGlobal(QPoint(5, 5))))
+    assert QToolTip.text() == name
+    QToolTip.hideText()
+    shown = c.shown_text()
+    assert shown.endswith("…") and shown[:-1] and name.startswith(shown[:-1])
+    c.showPopup()
+    assert c.view().width() >= c.view().sizeHintForColumn(0)  # the open list shows the name whole
+    c.hidePopup()
+
+
+def test_models_not_installed_are_readable_and_say_so(qtbot, tiny_model):
+    from PySide6.QtGui import QColor
+
+    from declip_desktop.dialogs.model_manager import ModelManagerDialog
+
+    dlg = ModelManagerDialog()
+    qtbot.addWidget(dlg)
+    items = [dlg.modelList.item(i) for i in range(dlg.modelList.count())]
+    absent = [it for it in items if "not installed" in it.text()]
+    assert absent, "the catalogue lists releases that are not installed"
+    text = dlg.modelList.palette().color(dlg.modelList.foregroundRole())
+    for it in absent:
+        colour = it.foreground().color() if it.foreground().style() != Qt.BrushStyle.NoBrush else text
+        assert colour != QColor(Qt.GlobalColor.gray) and colour.lightness() < 100  # not pale grey
+        assert it.font().italic()

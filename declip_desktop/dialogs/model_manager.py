@@ -123,8 +123,10 @@ class ModelManagerDialog(QDialog):
             item = QListWidgetItem(f"{mark}{e.card.name}\n{STATUS_TEXT.get(e.status, e.status)}")
             item.setData(Qt.ItemDataRole.UserRole, mid)
             item.setToolTip(f"{e.card.name}\n{e.card.id}\nLicence: {e.card.license}")
-            if e.status != "ready":
-                item.setForeground(Qt.GlobalColor.gray)
+            if e.status != "ready":  # the text says so; italic marks it too (pale grey was hard to read)
+                font = item.font()
+                font.setItalic(True)
+                item.setFont(font)
             self.modelList.addItem(item)
             if mid == (current or self._default):
                 self.modelList.setCurrentItem(item)

@@ -2,9 +2,9 @@
 Cancel, progress) and which stored analysis of the selected image is displayed (the switcher)."""
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QProgressBar,
-                               QPushButton, QVBoxLayout, QWidget)
+                               QPushButton, QStyle, QStyleOptionComboBox, QStylePainter, QToolTip, QVBoxLayout, QWidget)
 
 from declip_desktop.analysis_modes import DESCRIPTIONS, MODES, label
 
@@ -27,12 +27,52 @@ def analysis_text(record: dict | None) -> str:
                                   f"score {score:.3f}" if score is not None else "") if x)
 
 
+class ElidingComboBox(QComboBox):
+    """A combo whose closed face ends a text too long for it with '…' (Qt cuts it mid-letter, as in
+    '(splices, copy-m'), with the whole text in its tooltip; the open list shows every name whole."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.setMinimumContentsLength(12)
+
+    def shown_text(self) -> str:
+        """The current text as the closed combo draws it."""
+        opt = QStyleOptionComboBox()
+        self.initStyleOption(opt)
+        rect = self.style().subControlRect(QStyle.ComplexControl.CC_ComboBox, opt,
+                                           QStyle.SubControl.SC_ComboBoxEditField, self)
+        return self.fontMetrics().elidedText(self.currentText(), Qt.TextElideMode.ElideRight, rect.width() - 4)
+
+    def event(self, e) -> bool:
+        if e.type() == QEvent.Type.ToolTip:  # the whole current text, however the combo was filled
+            QToolTip.showText(e.globalPos(), self.currentText(), self)
+            return True
+        return super().event(e)
+
+    def paintEvent(self, _event) -> None:  # noqa: N802
+        p = QStylePainter(self)
+        opt = QStyleOptionComboBox()
+        self.initStyleOption(opt)
+        p.drawComplexControl(QStyle.ComplexControl.CC_ComboBox, opt)
+        opt.currentText = self.shown_text()
+        p.drawControl(QStyle.ControlElement.CE_ComboBoxLabel, opt)
+
+    def showPopup(self) -> None:  # noqa: N802
+        # the list as wide as its longest name (up to the screen), not as the narrow closed combo
+        view = self.view()
+        widest = view.sizeHintForColumn(0) + 2 * view.frameWidth() + 24
+        screen = self.screen().availableGeometry().width() if self.screen() else 1280
+        view.setMinimumWidth(min(max(widest, self.width()), screen - 40))
+        super().showPopup()
+
+
 class AnalysisPanel(QWidget):
     displayedChosen = Signal(object)  # the AnalysisRef the examiner picked in the switcher
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.modelCombo = QComboBox(objectName="modelCombo", accessibleName="Model")
+        self.modelCombo = ElidingComboBox(objectName="modelCombo", accessibleName="Model")
         self.modeCombo = QComboBox(objectName="modeCombo", accessibleName="Analysis mode")
         for i, (key, text) in enumerate(MODES):
             self.modeCombo.addItem(text, key)
