@@ -341,7 +341,7 @@ class EvidenceLayersController(QObject):
             return
         md = shown.record.get("metadata") or {}
         self._set_beside((shown.layer, shown.overlay, float(md.get("default_threshold", 0.5))),
-                         (md.get("details") or {}).get("pairs") or [])
+                         (md.get("details") or {}).get("pairs") or [], (md.get("details") or {}).get("fills") or [])
         self.panel.set_status(f"Beside: {shown.layer}, score {shown.record.get('score', 0):.3f}")
         self.besideShown.emit(shown.evidence_id, shown.layer)
 
@@ -351,7 +351,7 @@ class EvidenceLayersController(QObject):
             if self._job is None:
                 self.panel.set_busy(None)
 
-    def _set_beside(self, beside: tuple | None, pairs: list | None = None) -> None:
+    def _set_beside(self, beside: tuple | None, pairs: list | None = None, fills: list | None = None) -> None:
         """(name, map, threshold) in the left view, with `pairs` drawn over it when it is `clones`."""
         from PySide6.QtWidgets import QLabel
 
@@ -360,8 +360,8 @@ class EvidenceLayersController(QObject):
         if self._beside_pairs is not None:
             self._beside_pairs.scene() and self._beside_pairs.scene().removeItem(self._beside_pairs)
             self._beside_pairs = None
-        if beside is not None and pairs:
-            self._beside_pairs = ClonePairsItem(pairs)
+        if beside is not None and (pairs or fills):
+            self._beside_pairs = ClonePairsItem(pairs or [], fills=fills)
             viewer.twin.scene().addItem(self._beside_pairs)
         title = viewer.twin_box.findChild(QLabel)
         if title is not None:
@@ -425,9 +425,10 @@ class EvidenceLayersController(QObject):
         md = (self.shown.record.get("metadata") or {}) if self.shown else {}
         details = md.get("details") or {}
         pairs = details.get("pairs") or []
+        fills = details.get("fills") or []
         flat = flat_rects(details, self.shown.overlay.height, self.shown.overlay.width) if self.shown else []
-        if pairs or flat:
-            self._pairs_item = ClonePairsItem(pairs, selected, flat)
+        if pairs or flat or fills:
+            self._pairs_item = ClonePairsItem(pairs, selected, flat, fills)
             scene.addItem(self._pairs_item)
 
     def _describe(self) -> None:

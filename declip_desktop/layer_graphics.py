@@ -1,5 +1,5 @@
 """What the evidence layers draw over the image, as scene items: clone pairs (source and target
-boxes, their tags and the line between them), the hatched cells too flat for `clones` to check, and
+boxes, their tags and the line between them), the fill stage's areas (F boxes), the hatched cells too flat for `clones` to check, and
 the box of a corroboration region. Pens are
 cosmetic and tags ignore the zoom, so they read the same at any scale."""
 from __future__ import annotations
@@ -34,7 +34,9 @@ class ClonePairsItem(QGraphicsItemGroup):
     """Source box (cyan), target box (magenta) and a line between their centres, per pair; under them,
     the cells too flat for a copy to be confirmed (`flat`: image-pixel rectangles), hatched in grey."""
 
-    def __init__(self, pairs: list[dict], selected: int = -1, flat: list | None = None):
+    def __init__(self, pairs: list[dict], selected: int = -1, flat: list | None = None, fills: list | None = None):
+        """fills: the fill stage's areas ({'bbox': [...]}), drawn as orange F1, F2... boxes; `selected`
+        counts them after the pairs, as the layer panel's list does."""
         super().__init__()
         self.setZValue(10)
         if flat:
@@ -64,6 +66,20 @@ class ClonePairsItem(QGraphicsItemGroup):
             pen.setCosmetic(True)
             line.setPen(pen)
             self.addToGroup(line)
+        for j, f in enumerate(fills or []):
+            box = f.get("bbox")
+            if not box or len(box) != 4:
+                continue
+            width = 4 if len(pairs) + j == selected else 2
+            colour = QColor(255, 150, 0)
+            r = QGraphicsRectItem(QRectF(box[0], box[1], box[2] - box[0], box[3] - box[1]))
+            pen = QPen(colour, width, Qt.PenStyle.DashLine)
+            pen.setCosmetic(True)
+            r.setPen(pen)
+            self.addToGroup(r)
+            label = _Tag(f"F{j + 1}", colour)
+            label.setPos(box[0] + 2, box[1] + 2)
+            self.addToGroup(label)
 
 
 class RegionItem(QGraphicsRectItem):

@@ -182,3 +182,33 @@ def test_models_not_installed_are_readable_and_say_so(qtbot, tiny_model):
         colour = it.foreground().color() if it.foreground().style() != Qt.BrushStyle.NoBrush else text
         assert colour != QColor(Qt.GlobalColor.gray) and colour.lightness() < 100  # not pale grey
         assert it.font().italic()
+
+
+def test_the_clone_fill_areas_are_listed_and_boxed_with_what_they_are(qtbot):
+    from PySide6.QtWidgets import QGraphicsSimpleTextItem
+
+    from declip_desktop.docks.layer_panel import LayerPanel
+    from declip_desktop.layer_graphics import ClonePairsItem
+
+    pair = {"source_bbox": [10, 10, 60, 60], "target_bbox": [200, 10, 250, 60], "rotation_deg": 0.0, "scale": 1.0,
+            "transform": [[1, 0, 190], [0, 1, 0]]}
+    fill = {"bbox": [376, 128, 451, 171], "area": 1804, "density": 0.4787}  # the review's unboxed edge area
+    md = {"layer": "clones", "parameters": {"method": "dense"}, "details": {"pairs": [pair], "fills": [fill]}}
+    panel = LayerPanel()
+    qtbot.addWidget(panel)
+    panel.show_layer(md)
+    lst = panel.clonePairsList
+    assert lst.count() == 2 and lst.item(0).text().startswith("S1 ↔ T1")
+    assert lst.item(1).text() == "F1: patch fill, x 376–451, y 128–171 px"
+    tip = lst.item(1).toolTip()
+    assert "no single source" in tip and "48% of its pixels copied" in tip
+    chosen = []
+    panel.pairChosen.connect(chosen.append)
+    lst.setCurrentRow(1)
+    assert chosen == [1]  # after the pairs: the controller draws fill 1 thicker
+    tags = lambda item: sorted(c.text() for c in item.childItems() if isinstance(c, QGraphicsSimpleTextItem))  # noqa: E731
+    drawn = ClonePairsItem([pair], selected=1, fills=[fill])
+    assert tags(drawn) == ["F1", "S1", "T1"]
+    assert tags(ClonePairsItem([pair])) == ["S1", "T1"]
+    thick = [c.pen().width() for c in drawn.childItems() if hasattr(c, "rect") and c.rect().x() == 376]
+    assert thick == [4]

@@ -283,7 +283,9 @@ class LayerPanel(QWidget):
             self.cloneMethodCombo.blockSignals(True)
             self.cloneMethodCombo.setCurrentIndex(max(self.cloneMethodCombo.findData(method), 0))
             self.cloneMethodCombo.blockSignals(False)
-        pairs = ((metadata or {}).get("details") or {}).get("pairs") or []
+        details = (metadata or {}).get("details") or {}
+        pairs = details.get("pairs") or []
+        fills = details.get("fills") or []
         self.clonePairsList.blockSignals(True)
         self.clonePairsList.clear()
         for k, p in enumerate(pairs, 1):
@@ -293,9 +295,31 @@ class LayerPanel(QWidget):
             self.clonePairsList.item(k - 1).setToolTip(f"{pair_text(k, p, boxes=False)}; source S{k}: {box_text(s)}; "
                                                        f"target T{k}: {box_text(t)}; "
                                                        f"affine transform source → target {p.get('transform')}")
+        # The fill stage's areas: marked on the map like a pair, but with no one source (the review
+        # found one at the image's edge with no box and no word about it). Listed after the pairs,
+        # drawn as F1, F2... boxes; choosing one draws it thicker, as a pair.
+        for j, f in enumerate(fills, 1):
+            self.clonePairsList.addItem(fill_text(j, f, compact=True))
+            self.clonePairsList.item(self.clonePairsList.count() - 1).setToolTip(fill_text(j, f))
         self.clonePairsList.blockSignals(False)
-        self.clonePairsList.setVisible(bool(pairs))
+        self.clonePairsList.setVisible(bool(pairs or fills))
+        pairs = pairs + fills  # the rows to size the list for
         rows = min(len(pairs), 4)  # as tall as its rows, up to four; more scroll
         if rows:
             self.clonePairsList.setFixedHeight(rows * self.clonePairsList.sizeHintForRow(0)
                                                + 2 * self.clonePairsList.frameWidth() + 2)
+
+
+def fill_text(j: int, fill: dict, compact: bool = False) -> str:
+    """One area of the clones fill stage for people: 'F1: patch fill, x 376–451, y 128–171 px' (a
+    list row), or what it is and why it has no source/target pair (its tooltip)."""
+    box = box_text(fill.get("bbox"))
+    if compact:
+        return f"F{j}: patch fill, {box}"
+    density = fill.get("density")
+    share = f", {float(density):.0%} of its pixels copied" if density is not None else ""
+    area = f", {int(fill['area'])} px" if fill.get("area") is not None else ""
+    return (f"F{j}: an area made of many small patches copied from elsewhere in the image ({box}{area}{share}), "
+            "as an exemplar fill (object removal, 'content-aware fill') leaves. It has no single source, so no "
+            "S/T pair: the area includes both the fill and the places its patches came from.")
+
