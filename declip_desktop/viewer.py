@@ -155,6 +155,16 @@ class ImageView(QGraphicsView):
         self._fit_mode = True
         self.horizontalScrollBar().valueChanged.connect(lambda _v: self.viewChanged.emit())
         self.verticalScrollBar().valueChanged.connect(lambda _v: self.viewChanged.emit())
+        # The zoom level, in the view's top-right corner: Fit enlarges a small photo (451 px wide at
+        # 2.7x on a 1920 px screen) and nothing said so; the readout does ("Fit · 268 % (enlarged)").
+        self.zoomLabel = QLabel(self, objectName="zoomLabel")
+        self.zoomLabel.setStyleSheet("QLabel { background: rgba(0, 0, 0, 170); color: white; padding: 2px 6px; "
+                                     "border-radius: 3px; }")
+        self.zoomLabel.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self.zoomLabel.setToolTip("Zoom: screen pixels per image pixel. Above 100 % the image is enlarged "
+                                  "(each image pixel drawn as a block); F fits it to the window, 0 shows it at 100 %.")
+        self.zoomLabel.hide()
+        self.viewChanged.connect(self._show_zoom)
 
     # -- content ---------------------------------------------------------------------------
     def set_image(self, pyramid: ImagePyramid | None) -> None:
@@ -167,6 +177,7 @@ class ImageView(QGraphicsView):
         if pyramid is None:
             scene.setSceneRect(QRectF(0, 0, 1, 1))
             self.viewport().update()
+            self._show_zoom()
             return
         scene.setSceneRect(QRectF(0, 0, pyramid.width, pyramid.height))
         self.fit()
@@ -192,6 +203,26 @@ class ImageView(QGraphicsView):
     # -- navigation ------------------------------------------------------------------------
     def scale_factor(self) -> float:
         return float(self.transform().m11())
+
+    def zoom_text(self) -> str:
+        """'Fit · 268 % (enlarged)', 'Fit · 37 %' or '150 %': what the corner readout says."""
+        pct = self.scale_factor() * 100
+        text = f"{pct:.0f} %" if pct >= 10 else f"{pct:.1f} %"
+        if self._fit_mode:
+            text = f"Fit · {text}" + (" (enlarged)" if pct > 100.5 else "")
+        return text
+
+    def _show_zoom(self) -> None:
+        label = self.zoomLabel
+        if self.image is None:
+            label.hide()
+            return
+        label.setText(self.zoom_text())
+        label.adjustSize()
+        vp = self.viewport().geometry()
+        label.move(vp.right() - label.width() - 6, vp.top() + 6)
+        label.show()
+        label.raise_()
 
     def fit(self) -> None:
         self._fit_mode = True
@@ -242,6 +273,7 @@ class ImageView(QGraphicsView):
         super().resizeEvent(event)
         if self._fit_mode:
             self.fit()
+        self._show_zoom()
 
     def mouseMoveEvent(self, event) -> None:  # noqa: N802
         super().mouseMoveEvent(event)
@@ -266,6 +298,7 @@ class ImageView(QGraphicsView):
         self._fit_mode = other._fit_mode
         self.setTransform(other.transform())
         self.centerOn(other.mapToScene(other.viewport().rect().center()))
+        self._show_zoom()
 
 
 class ViewerPane(QWidget):

@@ -212,3 +212,25 @@ def test_the_clone_fill_areas_are_listed_and_boxed_with_what_they_are(qtbot):
     assert tags(ClonePairsItem([pair])) == ["S1", "T1"]
     thick = [c.pen().width() for c in drawn.childItems() if hasattr(c, "rect") and c.rect().x() == 376]
     assert thick == [4]
+
+
+def test_the_zoom_level_is_shown_and_fit_says_when_it_enlarges(qtbot, tmp_path):
+    w = make_window(qtbot, tmp_path / "case.declip")
+    w.resize(1920, 1080)
+    drop_paths(w, write_photos(tmp_path / "in", 1, size=(451, 300)))
+    wait_ingest(qtbot, w)
+    view = w.imageView
+    qtbot.waitUntil(lambda: view.image is not None, timeout=30000)
+    label = find(w, "zoomLabel")
+    qtbot.waitUntil(lambda: label.isVisible(), timeout=5000)
+    assert view.scale_factor() > 1.0  # Fit enlarges this small photo...
+    assert label.text() == f"Fit · {view.scale_factor() * 100:.0f} % (enlarged)"  # ...and says so
+    w.actionActualSize.trigger()
+    assert label.text() == "100 %"
+    w.actionZoomOut.trigger()
+    assert label.text() == "80 %"
+    # the readout sits in the view's corner, inside it
+    assert view.rect().contains(label.geometry())
+    w.cases.close_case()
+    assert not label.isVisible()  # no image: no zoom
+    close_window(w)
