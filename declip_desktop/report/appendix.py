@@ -10,7 +10,7 @@ from engine.hashing import file_sha256
 
 from . import exif
 from .audit_details import cell as details_cell, summary, wrap_token
-from .blocks import LinesTable, P, X, box, esc, grid_table, kv_table
+from .blocks import LinesTable, P, X, box, esc, grid_table, item_ranges, kv_table
 from .findings import Findings
 from .integrity import VERIFIED
 from .model import ReportCase
@@ -63,7 +63,7 @@ def models(findings: list[Findings]) -> list[Flowable]:
         rows: list[tuple[str, object]] = [
             ("Model", f"{md.get('model_name') or card.get('name') or mid} (id {mid}"
                       f"{', version ' + str(card['version']) if card.get('version') else ''})"),
-            ("Items", _ranges([f.index for f in fs]))]
+            ("Items", item_ranges([f.index for f in fs]))]
         if card:
             rows += [("Backbone / layer", f"{card.get('backbone', '?')} · {card.get('feature_layer', '?')}"),
                      ("Decoder", str(card.get("decoder", "?")))]
@@ -80,19 +80,6 @@ def models(findings: list[Findings]) -> list[Flowable]:
         # the heading goes with the first
         out += [KeepTogether(([] if out else head) + [kv_table(rows)]), Spacer(1, 6)]
     return out
-
-
-def _ranges(idx: list[int]) -> str:
-    parts, start, prev = [], None, None
-    for i in idx + [None]:
-        if start is None:
-            start = prev = i
-        elif i is not None and i == prev + 1:
-            prev = i
-        else:
-            parts.append(str(start) if start == prev else f"{start}–{prev}")
-            start = prev = i
-    return ", ".join(parts)
 
 
 def audit(case: ReportCase) -> list[Flowable]:

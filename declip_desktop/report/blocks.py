@@ -59,7 +59,7 @@ def kv_table(rows: Sequence[tuple[str, object]], label_w: float = 118, width: fl
     vw = width - label_w
     data = [[fast(k, "label", label_w), fast(v, "cell", vw)] for k, v in rows]
     t = KeptTable(data, colWidths=[label_w, vw], hAlign="LEFT")
-    t.continued = continued
+    t.continued = (lambda: P(continued, "h3")) if continued else None
     lab, val = sheet()["label"], sheet()["cell"]
     style = [
         ("FONT", (0, 0), (0, -1), lab.fontName, lab.fontSize, lab.leading),
@@ -286,3 +286,17 @@ class LinesTable(Flowable):
                     draw_text(c, 4, y + 1.5, k, fonts.SANS_BOLD, self.size, max_w=self.label_w - 8)
                 c.setFillColor(INK)
                 draw_text(c, self.label_w + 4, y + 1.5, v, fonts.SANS, self.size)
+
+
+def item_ranges(idx: list[int]) -> str:
+    """Item numbers as runs: [1, 2, 3, 5] -> "1–3, 5"."""
+    parts, start, prev = [], None, None
+    for i in idx + [None]:
+        if start is None:
+            start = prev = i
+        elif i is not None and i == prev + 1:
+            prev = i
+        else:
+            parts.append(str(start) if start == prev else f"{start}–{prev}")
+            start = prev = i
+    return ", ".join(parts)

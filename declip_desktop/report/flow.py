@@ -7,6 +7,8 @@
 """
 from __future__ import annotations
 
+from typing import Callable
+
 from reportlab.platypus import Flowable, KeepTogether, SimpleDocTemplate, Spacer, Table
 from reportlab.platypus.doctemplate import ActionFlowable, _ktAllow
 from reportlab.platypus.flowables import _listWrapOn
@@ -109,7 +111,9 @@ class KeptTable(Table):
 
     keep = 3
     short = 10      # body rows: a table this short moves whole (a split of it read as two tables)
-    continued: str | None = None
+    # makes the caption said above the rest on the next page (set by blocks.kv_table, which knows the
+    # report's paragraph styles; flow stays below blocks)
+    continued: Callable[[], Flowable] | None = None
 
     def split(self, aw, ah):
         rr = self.repeatRows if isinstance(self.repeatRows, int) else max(self.repeatRows) + 1
@@ -121,9 +125,7 @@ class KeptTable(Table):
         for p in parts:
             p.keep, p.short, p.continued = self.keep, self.short, self.continued
         if len(parts) == 2 and self.continued:
-            from .blocks import P
-
-            cap = P(self.continued, "h3")
+            cap = self.continued()
             cap.keepWithNext = 1
             return [parts[0], cap, parts[1]]
         return parts

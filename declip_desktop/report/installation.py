@@ -13,7 +13,7 @@ from pathlib import Path
 
 from engine.golden import latest_record
 
-from .blocks import esc
+from .blocks import esc, item_ranges
 from .scope import model_id, model_weights
 
 MAX_FAILED = 8   # failing rows named in the appendix (the record has them all)
@@ -69,7 +69,7 @@ class Installation:
         mono = "<font name='DeclipMono' size='7'>{}</font>"
         head = (f"Model <b>{esc(self.model_id)}</b>, weights SHA-256 "
                 + (", ".join(mono.format(esc(w)) for w in sorted(self.weights)) or "not recorded")
-                + f", used for item(s) {esc(_ranges(self.items))} on "
+                + f", used for item(s) {esc(item_ranges(self.items))} on "
                 + esc(", ".join(f"{d} · {p}" for d, p in self.used)) + ": ")
         rec = self.record
         if rec is None:
@@ -132,7 +132,3 @@ def cover_line(installs: list[Installation]) -> str:
     return "; ".join(i.cover_text() for i in installs) + " — see appendix D"
 
 
-def _ranges(idx: list[int]) -> str:
-    from .appendix import _ranges as ranges
-
-    return ranges(idx)
