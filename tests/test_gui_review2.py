@@ -159,6 +159,9 @@ def test_a_long_model_name_is_elided_with_its_whole_name_in_the_tooltip(qtbot):
 
     QApplication.sendEvent(c, QHelpEvent(QEvent.Type.ToolTip, QPoint(5, 5), c.mapToGlobal(QPoint(5, 5))))
     assert QToolTip.text() == name
+    # the long mode names do not widen the panel either
+    for combo in (c, panel.modeCombo):
+        assert combo.minimumSizeHint().width() < 250
     QToolTip.hideText()
     shown = c.shown_text()
     assert shown.endswith("…") and shown[:-1] and name.startswith(shown[:-1])

@@ -46,7 +46,8 @@ class ElidingComboBox(QComboBox):
 
     def event(self, e) -> bool:
         if e.type() == QEvent.Type.ToolTip:  # the whole current text, however the combo was filled
-            QToolTip.showText(e.globalPos(), self.currentText(), self)
+            extra = self.toolTip()  # e.g. what the chosen mode does
+            QToolTip.showText(e.globalPos(), self.currentText() + (f"\n{extra}" if extra else ""), self)
             return True
         return super().event(e)
 
@@ -73,7 +74,8 @@ class AnalysisPanel(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.modelCombo = ElidingComboBox(objectName="modelCombo", accessibleName="Model")
-        self.modeCombo = QComboBox(objectName="modeCombo", accessibleName="Analysis mode")
+        # the mode names are long too: neither combo may widen the dock past the window (it clipped the buttons)
+        self.modeCombo = ElidingComboBox(objectName="modeCombo", accessibleName="Analysis mode")
         for i, (key, text) in enumerate(MODES):
             self.modeCombo.addItem(text, key)
             self.modeCombo.setItemData(i, DESCRIPTIONS[key], Qt.ItemDataRole.ToolTipRole)
