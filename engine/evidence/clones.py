@@ -29,7 +29,8 @@ HOW_TO_READ = ("Bright = this area is a copy of another area of the same image, 
                "Each pair's source (S) and target (T) boxes are listed with the transform between them; both ends "
                "of a pair are marked, and which one is the copy cannot be told from the pixels alone. With the "
                "fill stage, areas made of many small unrotated copies (an object removed by exemplar inpainting) "
-               "are marked too, with the places they were copied from; they are listed as fills, without pairs. A pair "
+               "are marked too, with the places they were copied from; they are listed as fills (F1, F2 ... in the "
+               "viewer's dashed boxes), without pairs. A pair "
                "'confirmed by equal pixel values' lies on content too flat to correlate (sky, walls): many keypoint "
                "matches agree on one undistorted move and the two areas are equal up to noise; it is drawn at map value 0.6.")
 SCORE_MEANING = "strength of the strongest confirmed copy, 0 when none"
