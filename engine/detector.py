@@ -240,6 +240,8 @@ class Detector:
             return []
         try:
             return list(self._paper_batch(good, None, cancel, 0, len(good)))
+        except BrokenOutput as exc:  # the weights, not the images: every image of the batch says so
+            return [ImageError(f"{x.name}: {exc.reason}") for x in good]
         except (MemoryError, RuntimeError) as exc:
             if not _out_of_memory(exc):
                 raise
@@ -279,6 +281,7 @@ class Detector:
             t2 = time.perf_counter()
             probs = self.decode(feats).cpu()
         t3 = time.perf_counter()
+        _check_finite(probs, [x.name for x in loaded])
         n = len(loaded)
         for i, x in enumerate(loaded):
             raw = probs[i].numpy().astype(np.float32, copy=True)
@@ -304,6 +307,7 @@ class Detector:
             boxes = plan.boxes[start:start + batch_size]
             batch = torch.stack([self.preprocess(scaled.crop((x, y, x + t, y + t))) for x, y in boxes])
             probs = self.predict(batch)
+            _check_finite(probs, [loaded.name])
             probs = F.interpolate(probs[:, None], size=(t, t), mode="bilinear", align_corners=False)[:, 0]
             for box, p in zip(boxes, probs.cpu().numpy()):
                 blender.add(box, p)
@@ -326,3 +330,18 @@ def _out_of_memory(exc: BaseException) -> bool:
     """torch reports a failed allocation as a RuntimeError (CPU) or OutOfMemoryError (CUDA)."""
     text = str(exc)
     return isinstance(exc, MemoryError) or "out of memory" in text or "can't allocate memory" in text
+
+
+class BrokenOutput(ImageError):
+    """The network gave NaN or infinite values: its weights are damaged or invalid (a map of zeros would
+    read as 'nothing found', so no map is made)."""
+
+    def __init__(self, names: list[str]):
+        self.reason = ("the model's output is not a number (NaN or infinite values): its weights are damaged "
+                       "or invalid; check them with `declip models verify`")
+        super().__init__(f"{', '.join(names)}: {self.reason}")
+
+
+def _check_finite(probs: torch.Tensor, names: list[str]) -> None:
+    if not bool(torch.isfinite(probs).all()):
+        raise BrokenOutput(names)

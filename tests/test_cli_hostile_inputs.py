@@ -217,6 +217,27 @@ def test_ctrl_c_keeps_the_record_of_what_was_analysed(model_dir, tmp_path, capsy
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted([*a["outputs"].values(), "results.json"])
 
 
+def test_a_model_whose_output_is_not_a_number_fails_each_image_and_writes_no_map(model_dir, tmp_path, capsys,
+                                                                                  monkeypatch):
+    """Broken weights (NaN, Inf) used to give score NaN, an all-zero map that reads as 'nothing found', and a
+    results.json that is not valid JSON."""
+    import torch
+
+    from engine.detector import Detector
+
+    monkeypatch.setattr(Detector, "decode", lambda self, feats: torch.full((feats.shape[0], 8, 8), float("nan")))
+    for name in ("a.jpg", "b.jpg"):
+        photo(tmp_path / "ev" / name)
+    for batch in ("1", "2"):
+        out = tmp_path / f"out{batch}"
+        rc, err = cli(capsys, "analyze", "--model", model_dir, "--batch-size", batch, "--out", out, tmp_path / "ev")
+        assert rc == 1
+        lines = error_lines(err)
+        assert len(lines) == 2 and all("the model's output is not a number" in line for line in lines)
+        res = json.loads((out / "results.json").read_text(), parse_constant=lambda c: pytest.fail(f"{c} in JSON"))
+        assert res["failed"] == 2 and sorted(p.name for p in out.iterdir()) == ["results.json"]
+
+
 # ---- 3: outputs never land on inputs -------------------------------------------------------------
 def test_output_never_overwrites_an_input(model_dir, tmp_path, capsys):
     coll = tmp_path / "coll"

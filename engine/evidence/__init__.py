@@ -252,6 +252,8 @@ def run(name: str, image: Any, data: bytes | None = None, **params) -> AnalysisR
         detail = (str(exc).strip().splitlines() or [""])[-1][:200]
         raise LayerFailed(f"{src.name}: layer {name!r} failed ({type(exc).__name__}"
                           f"{': ' + detail if detail else ''})") from exc
+    if not math.isfinite(float(out.score)):  # a NaN score would read as a number in results and reports
+        raise LayerFailed(f"{src.name}: layer {name!r} failed (its score is not a number)")
     prob = np.clip(np.nan_to_num(out.map.astype(np.float32), nan=0.0), 0.0, 1.0)
     if prob.shape != (src.height, src.width):
         raise AssertionError(f"layer {name} returned a {prob.shape} map for a {src.height}x{src.width} image")
