@@ -195,9 +195,16 @@ def clear_network_cache() -> None:
 
 
 def read_decoder_state(raw: dict, path: Path) -> dict:
-    fc = decoder_tensors(raw) if is_official(raw) else {k: v for k, v in raw.items() if k.startswith("fc.")}
+    official = is_official(raw)
+    fc = decoder_tensors(raw) if official else {k: v for k, v in raw.items() if k.startswith("fc.")}
     if not fc:
         raise CheckpointError(f"{path}: no decoder weights (fc.*) found")
+    # Besides fc.*, an official file may carry only CLIP under model.*; an own decoder file nothing else
+    sd = raw.get("model", raw) if official else raw
+    extra = [k for k, v in sd.items() if torch.is_tensor(v) and not k.startswith("fc.")
+             and not (official and k.startswith("model."))]
+    if extra:
+        raise CheckpointError(f"{path}: {len(extra)} tensor{'s' if len(extra) != 1 else ''} that are not decoder weights, e.g. {', '.join(extra[:3])}")
     return fc
 
 
@@ -241,9 +248,12 @@ def load_network_from_sources(card: ModelCard, sources: dict[str, Path], device:
         stage_state = dict(_read(stage_path)) if stage_path is not None else None
     finally:
         _MEMO.clear()
-    net = build_network(card.backbone, card.decoder, dec_state, clip_files, device, dtype,
-                        decoder_origin=str(dec_path), conv=conv, flip_average=flip, decoder_dtype=decoder_dtype,
-                        stage_state=stage_state, stage_origin=str(stage_path))
+    try:
+        net = build_network(card.backbone, card.decoder, dec_state, clip_files, device, dtype,
+                            decoder_origin=str(dec_path), conv=conv, flip_average=flip, decoder_dtype=decoder_dtype,
+                            stage_state=stage_state, stage_origin=str(stage_path))
+    except MemoryError:
+        raise CheckpointError(f"{dec_path}: not enough memory to build model {card.id!r}") from None
     del clip_files
     if not check_only:
         with _LOCK:

@@ -15,6 +15,7 @@ from .clip_weights import describe_visual, visual_kind, visual_state
 from .decoder_spec import decoder_input_channels, first_conv_key
 from .decoders import build_decoder, decoder_state_to_module, fold_batchnorm, map_conv_stacks
 from .errors import CheckpointError
+from .weights import check_weight_values
 from .winograd import winograd_decoder
 
 
@@ -75,11 +76,18 @@ class FlipAveraged(nn.Module):
         return flip_averaged(self.decoder, feats)
 
 
-def _load_into(module: nn.Module, state: dict, origin: str, expected: str, dtype: torch.dtype) -> None:
+def _load_into(module: nn.Module, state: dict, origin: str, expected: str, dtype: torch.dtype,
+               prefix: str = "") -> None:
+    """prefix: what the file calls the module's keys (fc. for a decoder), so messages name its tensors."""
     own = module.state_dict()
     missing = [k for k in own if k not in state and not k.endswith("num_batches_tracked")]
     if missing:
-        raise CheckpointError(f"{origin}: expected {expected}; missing {len(missing)} tensors, e.g. {missing[0]}")
+        raise CheckpointError(f"{origin}: expected {expected}; missing {len(missing)} tensors, e.g. {prefix}{missing[0]}")
+    # a tensor the model does not use means the file is not the model its card says: never drop it silently
+    extra = [prefix + k for k in state if k not in own]
+    if extra:
+        raise CheckpointError(f"{origin}: expected {expected}; {len(extra)} tensor{'s' if len(extra) != 1 else ''} it does not use, e.g. "
+                              f"{', '.join(extra[:3])}")
     fixed = {}
     for k, ref in own.items():
         if k not in state:
@@ -87,9 +95,14 @@ def _load_into(module: nn.Module, state: dict, origin: str, expected: str, dtype
             continue
         t = state[k]
         if tuple(t.shape) != tuple(ref.shape):
-            raise CheckpointError(f"{origin}: expected {expected}; tensor {k} has shape {tuple(t.shape)}, "
+            raise CheckpointError(f"{origin}: expected {expected}; tensor {prefix}{k} has shape {tuple(t.shape)}, "
                                   f"the model needs {tuple(ref.shape)}")
+        if ref.is_floating_point() and not t.is_floating_point():
+            raise CheckpointError(f"{origin}: expected {expected}; tensor {prefix}{k} holds {t.dtype} values, "
+                                  "the model needs floating-point weights")
         fixed[k] = t.to(dtype) if t.is_floating_point() else t
+    if dtype == torch.float32:  # cheap in fp32 (imports and exact mode); the decoder is always fp32
+        check_weight_values(fixed, origin, prefix)
     module.load_state_dict(fixed, strict=True, assign=True)
 
 
@@ -145,6 +158,7 @@ def build_network(backbone_spec: dict, decoder_spec: dict, decoder_state: dict, 
                                   "backbone-stages file was given")
         from .backbones.efficientnet_lite import load_tuned_stages
 
+        check_weight_values(stage_state, stage_origin)
         load_tuned_stages(backbone, tuned, stage_state, stage_origin)
         stage_state.clear()
     elif stage_state is not None:
@@ -171,7 +185,7 @@ def build_network(backbone_spec: dict, decoder_spec: dict, decoder_state: dict, 
     if decoder_spec.get("members", 1) > 1:
         ctx += f" of {decoder_spec['members']} members"
     _load_into(decoder, state, decoder_origin, f"a {decoder_spec.get('type', 'conv')} decoder{ctx} for {c_in} input channels",
-               torch.float32)
+               torch.float32, prefix="" if decoder_spec.get("type") == "linear" else "fc.")
     state.clear()
     decoder = decoder.eval()
     if fold_bn:

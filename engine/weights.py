@@ -45,6 +45,8 @@ def load_state_file(path: str | Path) -> dict:
         return _load_safetensors(path)
     if is_torchscript(path):
         return _load_torchscript(path)
+    if not _looks_like_torch_file(head):
+        raise _fail(path, "not a weights file (not a PyTorch checkpoint, TorchScript archive or safetensors file)")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # protocol notices are noise for users
@@ -62,11 +64,23 @@ def load_state_file(path: str | Path) -> dict:
         raise _fail(path, f"cannot read checkpoint ({msg.splitlines()[0][:160]})") from None
     except (EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
         raise _fail(path, f"truncated or corrupt checkpoint ({type(exc).__name__})") from None
-    except Exception as exc:  # torch raises assorted types on hostile streams
-        raise _fail(path, f"not a readable checkpoint ({type(exc).__name__}: {str(exc)[:120]})") from None
+    except MemoryError:
+        raise _too_big(path) from None
+    except Exception:  # torch raises assorted types (IndexError, KeyError ...) on streams that are not weights
+        raise _fail(path, "corrupt checkpoint, or not a weights file") from None
     if not isinstance(obj, dict):
         raise _fail(path, f"expected a dict of tensors, found {type(obj).__name__}")
     return obj
+
+
+def _too_big(path: Path) -> CheckpointError:
+    return _fail(path, f"too large to load into this machine's memory ({path.stat().st_size / 1e9:.1f} GB)")
+
+
+def _looks_like_torch_file(head: bytes) -> bool:
+    # torch.save writes a zip archive, or (legacy) a pickle of protocol 2 or later: PROTO opcode 0x80.
+    # Anything else (text, JSON, an image) is not a checkpoint, whatever its name says.
+    return head.startswith(b"PK") or head[:1] == b"\x80"
 
 
 def _zip(path: Path) -> bool:
@@ -84,6 +98,8 @@ def _load_safetensors(path: Path) -> dict:
 
     try:
         return load_file(str(path), device="cpu")
+    except MemoryError:
+        raise _too_big(path) from None
     except (SafetensorError, OSError, ValueError) as exc:
         raise _fail(path, f"truncated or corrupt safetensors file ({str(exc)[:120]})") from None
 
@@ -133,6 +149,21 @@ def _load_torchscript(path: Path) -> dict:
     except Exception as exc:
         raise _fail(path, f"corrupt TorchScript archive ({str(exc).splitlines()[0][:120]})") from None
     return {k: v.detach() for k, v in module.state_dict().items()}
+
+
+def check_weight_values(state: dict, origin, prefix: str = "") -> None:
+    """Refuse weights no trained model holds: NaN or infinite values, or a negative BatchNorm
+    running variance (its square root is NaN). Either turns every map into garbage, silently.
+    prefix: what the file calls these keys (fc. for a decoder's module keys)."""
+    for key, t in state.items():
+        if not torch.is_tensor(t) or not t.is_floating_point() or t.is_meta:
+            continue
+        # a sum is NaN or infinite whenever a value is; fast in fp32, and exact only when it says so
+        if not bool(torch.isfinite(t.sum())) and not bool(torch.isfinite(t).all()):
+            raise _fail(Path(str(origin)), f"refused: tensor {prefix}{key} holds NaN or infinite values")
+        if key.endswith("running_var") and bool((t < 0).any()):
+            raise _fail(Path(str(origin)), f"refused: tensor {prefix}{key} (a BatchNorm running variance) "
+                                           "holds negative values")
 
 
 def save_safetensors(tensors: dict[str, torch.Tensor], path: str | Path, metadata: dict[str, str] | None = None) -> None:
