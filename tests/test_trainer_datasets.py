@@ -56,7 +56,7 @@ def test_generic_missing_mask_size_mismatch_and_real(tmp_path):
     _img(root / "images" / "b.jpg")  # no mask
     _mask(root / "masks" / "a.png", np.pad(np.full((5, 10), 255), ((0, 5), (0, 10))))  # 20x10, half size
     _img(root / "real" / "r.png")
-    ds = D.load_dataset(root, "test")
+    ds = D.load_dataset(root, None)  # a flat folder is read as a whole only when no split is asked for
     assert [s.image.name for s in ds.fakes] == ["a.jpg"]
     assert any("b.jpg" in p and "no mask" in p for p in ds.problems)
     problems = []

@@ -175,7 +175,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--layer-param", action="append", default=[], metavar="KEY=VALUE",
                    help="a parameter of --layer (JSON value), e.g. method=\"dense\" for clones")
     p.add_argument("--data", required=True, type=Path)
-    p.add_argument("--split", default="test")
+    p.add_argument("--split", default=None,
+                   help="the split to score (default: test; a folder without train/ val/ test/ subfolders is "
+                        "scored as a whole, and only when no split is given)")
     p.add_argument("--generators", default=None, help="Dolos generators to test on, comma separated")
     p.add_argument("--json", type=Path, default=None, help="write the results as JSON")
     p.add_argument("--csv", type=Path, default=None, help="write per-image metrics as CSV")
@@ -415,7 +417,7 @@ def _layer_producer(name: str, params: list[str]):
 
 def cmd_evaluate(args) -> int:
     from .evaluate import dolos_table, dump_json, format_summary, format_table, run_evaluation
-    from .datasets import detect_layout
+    from .datasets import detect_layout, flat_layout_error, is_flat_generic
 
     gens = args.generators.split(",") if args.generators else None
     chosen = [f for f, v in (("--model", args.model), ("--baseline", args.baseline), ("--layer", args.layer)) if v]
@@ -443,11 +445,15 @@ def cmd_evaluate(args) -> int:
             raise DeclipError(f"{flag} {out}: the folder {Path(out).parent} does not exist")
         if out is not None and Path(out).is_dir():
             raise DeclipError(f"{flag} {out}: is a folder; give a file name")
+    if args.split is not None and detect_layout(args.data) == "generic" and is_flat_generic(args.data):
+        # scoring "the test split" of a flat folder would score the images a model may have trained on
+        raise DeclipError(f"{flat_layout_error(args.data, args.split)}; or leave out --split to score the "
+                          "whole folder as one set")
     pairs = [m.split("=", 1) for m in args.model if "=" in m and not Path(m).exists()]
     if pairs and detect_layout(args.data) == "dolos":
         if args.csv or args.generators:
             raise DeclipError("--csv and --generators apply to one model; the GENERATOR=ID table covers every generator")
-        res = dolos_table(dict(pairs), args.data, args.split, args.device)
+        res = dolos_table(dict(pairs), args.data, args.split or "test", args.device)
         print(format_table(res))
         if args.json:
             dump_json(res, args.json)

@@ -136,15 +136,36 @@ def _pair_masks(images: list[Path], mask_dir: Path, invert: bool, group: str, pr
     return out
 
 
+SPLIT_FOLDERS = ("train", "val", "valid", "validation", "test")
+
+
+def is_flat_generic(root: Path) -> bool:
+    """A generic folder with images/ at its top and no train/ val/ test/ level: one pool of images."""
+    root = Path(root)
+    return (root / "images").is_dir() and not any((root / s / "images").is_dir() for s in SPLIT_FOLDERS)
+
+
+def flat_layout_error(root: Path, split: str) -> DatasetError:
+    """Why a flat folder has no split: each split would be the same images (training would validate on
+    its own training images), and how to lay it out instead."""
+    return DatasetError(f"{root}: has no train/ val/ test/ subfolders, so the '{split}' split would be the "
+                        f"same images as every other split; lay it out as {root}/train/images, {root}/train/masks, "
+                        f"{root}/val/images, {root}/val/masks (test/ and real/ optional)")
+
+
 def load_generic(root: Path, split: str | None = None) -> Dataset:
+    """One split of a generic folder, or (split None) a flat folder's images as a whole."""
     root = Path(root)
     base = root
     if split is not None:
         d = _find_split_dir(root, split)
-        if d is not None and (d / "images").is_dir():
-            base = d
-        elif not (root / "images").is_dir():
+        if d is None or not (d / "images").is_dir():
+            if is_flat_generic(root):
+                raise flat_layout_error(root, split)
             raise DatasetError(f"{root}: no '{split}' split (expected {root / split / 'images'})")
+        base = d
+    elif not is_flat_generic(root):
+        raise DatasetError(f"{root}: has train/ val/ test/ subfolders; name the split to read")
     problems: list[str] = []
     samples = _pair_masks(_images(base / "images"), base / "masks", False, "", problems)
     samples += [Sample(p, None, False, "real") for p in _images(base / "real")]
@@ -249,10 +270,15 @@ def load_benchmark(root: Path) -> Dataset:
     return Dataset(root.name, "benchmark", "all", samples, problems)
 
 
-def load_dataset(root: Path, split: str, generators: list[str] | None = None, training: bool = False) -> Dataset:
-    """Load one split of any supported layout; raise DatasetError if nothing usable is left."""
+def load_dataset(root: Path, split: str | None, generators: list[str] | None = None, training: bool = False) -> Dataset:
+    """Load one split of any supported layout; raise DatasetError if nothing usable is left.
+
+    split None: the whole set where it has no splits (a benchmark, AutoSplice, a flat generic folder),
+    else its test split."""
     root = Path(root)
     layout = detect_layout(root)
+    if split is None and not (layout == "generic" and is_flat_generic(root)):
+        split = "test"
     if layout == "autosplice":
         if training:
             raise DatasetError(f"{root}: AutoSplice is a test-only data set; train on Dolos, generic or synth data")
@@ -266,9 +292,18 @@ def load_dataset(root: Path, split: str, generators: list[str] | None = None, tr
     else:
         ds = load_generic(root, split)
     if not ds.fakes and (training or not ds.reals):
-        raise DatasetError(f"{root}: the '{split}' split has no usable manipulated images"
+        raise DatasetError(f"{root}: the '{ds.split}' split has no usable manipulated images"
                            + (f" ({len(ds.problems)} problems, first: {ds.problems[0]})" if ds.problems else ""))
     return ds
+
+
+def refuse_shared_images(train: list[Sample], val: list[Sample], train_split: str, val_split: str) -> None:
+    """Validation on training images would report the fit to those images as held-out IoU: refused."""
+    shared = {s.image.resolve() for s in train} & {s.image.resolve() for s in val}
+    if shared:
+        raise DatasetError(f"--train-split {train_split} and --val-split {val_split}: {len(shared)} of the "
+                           f"{len(val)} validation images are training images (first: {min(shared)}); "
+                           "validate on a split of its own (DS/val/images, DS/val/masks)")
 
 
 # ---------------------------------------------------------------------------------------

@@ -199,11 +199,13 @@ def format_table(res: dict) -> str:
     return "\n".join(lines)
 
 
-def run_evaluation(model: str | None, data: Path, split: str = "test", baseline: str | None = None,
+def run_evaluation(model: str | None, data: Path, split: str | None = None, baseline: str | None = None,
                    device: str = "cpu", csv_path: Path | None = None, generators: list[str] | None = None,
                    progress=None, with_ela: bool = True, producer: MapProducer | None = None,
                    threshold: float = M.THRESHOLD, sweep: Sequence[float] = ()) -> dict:
-    """Evaluate a model (or `producer`, or the ELA baseline alone) and, beside it, the ELA baseline."""
+    """Evaluate a model (or `producer`, or the ELA baseline alone) and, beside it, the ELA baseline.
+
+    split None: the test split, or the whole set where it has no splits (datasets.load_dataset)."""
     ds = D.load_dataset(Path(data), split, generators)
     if baseline == "ela":
         producer, with_ela = ela_producer(), False
@@ -259,7 +261,11 @@ def format_summary(res: dict) -> str:
     thr = m.get("threshold", M.THRESHOLD)
     head = (f"{res['model'].get('model_id')} on {res['data']} [{res['layout']}, {res['split']}]: "
             f"{m['manipulated']} manipulated, {m['authentic']} authentic" + (f", {m['failed']} failed" if m["failed"] else ""))
-    lines = [head, f"{'kind':<22}{'images':>7}{'IoU':>8}{'pixel AP':>10}{'F1':>8}{'best F1':>9}"
+    lines = [head]
+    if res["layout"] == "generic" and res["split"] == "all":
+        lines.append("the whole folder was scored: it has no train/ val/ test/ subfolders, so these images "
+                     "are not known to be held out from training")
+    lines += [f"{'kind':<22}{'images':>7}{'IoU':>8}{'pixel AP':>10}{'F1':>8}{'best F1':>9}"
              + (f"{'ELA IoU':>9}" if ela else "")]
 
     undefined = []   # metrics with no scorable image in a row, printed as "-" and explained below

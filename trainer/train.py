@@ -34,6 +34,7 @@ from engine.decoders import build_decoder, decoder_state_to_module
 from engine.errors import Cancelled, CheckpointError, DeclipError
 from engine.network import FlipAveraged
 
+from . import datasets as D
 from .calibration import fold_logit_scale, fold_logit_shift
 from .card_output import backbone_file_entries, save_decoder, training_record, write_trained_card
 from .config import ProgressFn, TrainConfig, TrainProgress, check_config, parse_decoder, resume_hash
@@ -168,13 +169,14 @@ class Trainer:
         if not resume and self.out.is_dir() and any(self.out.iterdir()):
             # never train over someone's files: a decoder.safetensors there would be replaced
             raise DeclipError(f"{self.out}: is not empty; choose a new or empty folder for --out")
-        self.out.mkdir(parents=True, exist_ok=True)
         v = self.validator
         key = v.prepare_backbone()
         _, train_samples = v.load_split(cfg.train_split)
         if cfg.max_train:
             train_samples = train_samples[:cfg.max_train]
         _, val_samples = v.load_split(cfg.val_split, cfg.val_real)
+        D.refuse_shared_images(train_samples, val_samples, cfg.train_split, cfg.val_split)
+        self.out.mkdir(parents=True, exist_ok=True)  # after the data checks: a refused run leaves no folder
         self.log(f"data: {len(train_samples)} train, {len(val_samples)} val images; backbone {key}")
         if cfg.augment:
             train = AugmentedSplit(train_samples, v, cfg.seed)  # features recomputed from augmented pixels

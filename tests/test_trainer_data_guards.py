@@ -1,0 +1,77 @@
+"""What the trainer refuses to learn from or score: one pool of images used as every split, external-v1's
+images, a data set folder that is not new; and the card's fingerprint of the files a run used."""
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from declip_desktop.cli import main as declip
+from trainer import datasets as D
+
+TINY = '{"family": "lite0", "stages": [1], "grid": 8, "input_size": 64}'
+TRAIN = ["--backbone", TINY, "--decoder", "conv-4", "--widths", "4,4,4,4", "--batch-size", "4", "--max-epochs", "1"]
+
+
+def _item(base, name, size=(48, 32), mask_size=None, seed=0):
+    """An image in base/images and its mask (a bright rectangle) in base/masks."""
+    rng = np.random.default_rng(seed)
+    (base / "images").mkdir(parents=True, exist_ok=True)
+    (base / "masks").mkdir(parents=True, exist_ok=True)
+    Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)).save(base / "images" / f"{name}.png")
+    w, h = mask_size or size
+    m = np.zeros((h, w), np.uint8)
+    m[h // 4:h // 2, w // 4:w // 2] = 255
+    Image.fromarray(m).save(base / "masks" / f"{name}.png")
+
+
+def _flat(root, n=3):
+    for i in range(n):
+        _item(root, f"f{i}", seed=i)
+    return root
+
+
+def _split_set(root):
+    for s, k in (("train", 0), ("val", 10), ("test", 20)):
+        for i in range(2):
+            _item(root / s, f"{s}{i}", seed=k + i)
+    return root
+
+
+def test_a_flat_folder_has_no_splits_but_can_be_read_whole(tmp_path):
+    root = _flat(tmp_path / "flat")
+    for split in ("train", "val", "test"):
+        with pytest.raises(D.DatasetError, match="no train/ val/ test/ subfolders.*train/images"):
+            D.load_dataset(root, split, training=split != "test")
+    whole = D.load_dataset(root, None)
+    assert whole.split == "all" and len(whole.fakes) == 3
+    # a folder with splits reads its test split when none is named
+    ds = D.load_dataset(_split_set(tmp_path / "s"), None)
+    assert ds.split == "test" and {s.image.name for s in ds.samples} == {"test0.png", "test1.png"}
+
+
+def test_training_on_a_flat_folder_or_on_its_own_val_split_is_refused(tmp_path, capsys):
+    flat = _flat(tmp_path / "flat")
+    out = tmp_path / "m"
+    base = ["train", "--out", str(out), "--cache", str(tmp_path / "c"), *TRAIN]
+    assert declip([*base, "--data", str(flat)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "same images as every other split" in err and "val/images" in err
+    data = _split_set(tmp_path / "s")
+    assert declip([*base, "--data", str(data), "--val-split", "train"]) == 1
+    err = capsys.readouterr().err
+    assert "2 of the 2 validation images are training images" in err
+    assert not out.exists()  # refused before the model folder is made
+
+
+def test_evaluate_scores_a_flat_folder_whole_only_when_no_split_is_asked(tmp_path, capsys):
+    flat = _flat(tmp_path / "flat")
+    assert declip(["evaluate", "--baseline", "ela", "--data", str(flat), "--split", "test"]) == 1
+    err = capsys.readouterr().err
+    assert "'test' split would be the same images" in err and "leave out --split" in err
+    out_json = tmp_path / "r.json"
+    assert declip(["evaluate", "--baseline", "ela", "--data", str(flat), "--json", str(out_json)]) == 0
+    text = capsys.readouterr().out
+    assert "[generic, all]" in text and "the whole folder was scored" in text
+    assert json.loads(out_json.read_text())["split"] == "all"
+
