@@ -75,3 +75,66 @@ def test_evaluate_scores_a_flat_folder_whole_only_when_no_split_is_asked(tmp_pat
     assert "[generic, all]" in text and "the whole folder was scored" in text
     assert json.loads(out_json.read_text())["split"] == "all"
 
+
+# ---- external-v1 stays out of training, by content ------------------------------------------------
+
+def _benchmark_images():
+    from pathlib import Path
+
+    images = sorted((Path(__file__).resolve().parents[2] / "shared/benchmarks/external-v1/images").glob("*.jpg"))
+    if not images:
+        pytest.skip("../shared/benchmarks/external-v1 is not beside this checkout")
+    return images
+
+
+def test_the_shipped_hashes_are_the_benchmark_images():
+    import hashlib
+
+    from trainer.reserved_images import EXTERNAL_V1_SHA256
+
+    images = sorted((p for p in _benchmark_images()[0].parent.iterdir() if p.is_file()))
+    assert len(EXTERNAL_V1_SHA256) == 91
+    assert {hashlib.sha256(p.read_bytes()).hexdigest() for p in images} == EXTERNAL_V1_SHA256
+
+
+@pytest.fixture
+def no_benchmark_folder(monkeypatch, tmp_path):
+    """The guard as in an installed app: the benchmark folder is absent, only the shipped list is left."""
+    from trainer import reserved_images as R
+
+    monkeypatch.setattr(R, "BENCHMARK_DIR", tmp_path / "absent")
+    R.reserved_sha256.cache_clear()
+    yield
+    R.reserved_sha256.cache_clear()
+
+
+def test_synth_refuses_benchmark_photos_by_content_and_wallpapers_by_path(tmp_path, no_benchmark_folder, capsys):
+    from tests.test_trainer_e2e import PHOTOS, _write_photos
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    _write_photos(photos, PHOTOS)
+    (photos / "holiday.jpg").write_bytes(_benchmark_images()[0].read_bytes())  # renamed copy
+    assert declip(["synth", "--photos", str(photos), "--out", str(tmp_path / "ds"), "--count", "3"]) == 1
+    err = capsys.readouterr().err
+    assert "holiday.jpg" in err and "external-v1" in err and err.count("\n") == 1
+    # the package name in a folder of the path, not in the file name
+    pkg = tmp_path / "plasma-workspace-wallpapers" / "contents"
+    pkg.mkdir(parents=True)
+    _write_photos(pkg, PHOTOS)
+    assert declip(["synth", "--photos", str(pkg), "--out", str(tmp_path / "ds2"), "--count", "3"]) == 1
+    assert "plasma-workspace-wallpapers" in capsys.readouterr().err
+    assert not (tmp_path / "ds").exists() and not (tmp_path / "ds2").exists()
+
+
+def test_training_refuses_copies_of_benchmark_images(tmp_path, no_benchmark_folder, capsys):
+    data = _split_set(tmp_path / "s")
+    (data / "val" / "images" / "val1.png").unlink()
+    copy = data / "val" / "images" / "val1.jpg"  # a benchmark image under a training set's name
+    copy.write_bytes(_benchmark_images()[1].read_bytes())
+    with Image.open(copy) as im:
+        Image.new("L", im.size).save(data / "val" / "masks" / "val1.png")
+    rc = declip(["train", "--data", str(data), "--out", str(tmp_path / "m"), "--cache", str(tmp_path / "c"), *TRAIN])
+    err = capsys.readouterr().err
+    assert rc == 1 and "'val' split): 1 image(s) are byte for byte images of" in err and "val1.jpg" in err
+    assert not (tmp_path / "m").exists()

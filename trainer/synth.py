@@ -32,6 +32,7 @@ from engine.errors import DeclipError
 from engine.hashing import bytes_sha256, file_sha256
 from engine.stamps import utc_now
 
+from .reserved_images import refuse_reserved
 from .synth_shapes import (blob_mask, colour_match, crop_to, inward_alpha, paste, region_mask,  # noqa: F401
                            resize_pair, segment_mask)
 
@@ -93,16 +94,20 @@ def load_photo_list(folder: Path) -> list[Photo]:
             raise SynthError(f"{lic_file}: {p.name} has split {pinned!r}; expected one of {', '.join(SPLITS)}")
         reserved = _reserved_source(p, e)
         if reserved:
-            raise SynthError(f"{p.name}: comes from {reserved}, which is reserved for evaluation "
+            raise SynthError(f"{p}: comes from {reserved}, which is reserved for evaluation "
                              "(../shared/benchmarks/external-v1); remove it from the photo folder")
         photos.append(Photo(p, e.get("group", p.stem), e.get("licence", "unknown (not in LICENSES.json)"),
                             e.get("attribution", ""), file_sha256(p), pinned))
+    # by content too: a renamed copy of a benchmark image is still the benchmark
+    refuse_reserved(((ph.path, ph.sha256) for ph in photos), str(folder))
     return photos
 
 
 def _reserved_source(path: Path, entry: dict) -> str | None:
-    """The reserved source a photo names in its file name or LICENSES.json entry, else None."""
-    text = " ".join([path.name] + [str(entry.get(k, "")) for k in ("origin", "licence", "attribution", "source")])
+    """The reserved source a photo's full path (as given and with links resolved) or LICENSES.json entry
+    names, else None: `--photos /usr/share/backgrounds` must not pass because the file names are plain."""
+    text = " ".join([str(path.absolute()), str(path.resolve())]
+                    + [str(entry.get(k, "")) for k in ("origin", "licence", "attribution", "source")])
     return next((r for r in RESERVED_SOURCES if r in text), None)
 
 

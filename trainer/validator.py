@@ -29,6 +29,7 @@ from .calibration import BUDGET_SHIFTS, CALIBRATION_SHIFTS, authentic_rows, budg
 from .config import ProgressFn, TrainConfig, TrainProgress
 from .features import FeatureCache, backbone_key, build_frozen_backbone, cached_features, cached_features_by_stage, \
     pre_stage_key, stage_channels
+from .reserved_images import refuse_reserved
 from .splits import FeatureSplit, mask256
 from .stage_tuning import FrozenPrefix
 
@@ -48,6 +49,7 @@ class Validator:
             raise DeclipError(f"--backbone: {exc}") from None
         self.device = torch.device(cfg.device)
         self.problems: list[str] = []
+        self._sha: dict[Path, str] = {}
 
     @classmethod
     def for_card(cls, card: ModelCard, spec: dict, data: Path, split: str, device: str = "cpu",
@@ -102,7 +104,21 @@ class Validator:
         samples = ds.samples if (self.cfg.include_real if include_real is None else include_real) else ds.fakes
         if not samples:
             raise D.DatasetError(f"{self.cfg.data}: the '{split}' split is empty")
+        # what a decoder learns from or is chosen and calibrated on: never the evaluation-only benchmark
+        refuse_reserved(self.hashed(ds.samples), f"{self.cfg.data} ('{split}' split)")
         return ds, samples
+
+    def hashed(self, samples: list[D.Sample]) -> list[tuple[Path, str]]:
+        """(image path, SHA-256) of each readable sample image, each file hashed once per run."""
+        out = []
+        for s in samples:
+            if s.image not in self._sha:
+                try:
+                    self._sha[s.image] = file_sha256(s.image)
+                except OSError:  # unreadable: reported when its features are computed
+                    continue
+            out.append((s.image, self._sha[s.image]))
+        return out
 
     def problem(self, msg: str) -> None:
         """Note a data problem (kept for the card, logged now)."""
