@@ -138,3 +138,41 @@ def test_training_refuses_copies_of_benchmark_images(tmp_path, no_benchmark_fold
     err = capsys.readouterr().err
     assert rc == 1 and "'val' split): 1 image(s) are byte for byte images of" in err and "val1.jpg" in err
     assert not (tmp_path / "m").exists()
+
+
+# ---- a data set folder is new, and the card fingerprints the files used ---------------------------
+
+def test_synth_refuses_an_out_folder_that_holds_files(tmp_path, capsys):
+    from tests.test_trainer_e2e import PHOTOS, _write_photos
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    _write_photos(photos, PHOTOS)
+    out = tmp_path / "ds"
+    (out / "train" / "images").mkdir(parents=True)
+    (out / "train" / "images" / "old_00000.jpg").write_bytes(b"stale")
+    assert declip(["synth", "--photos", str(photos), "--out", str(out), "--count", "3"]) == 1
+    assert "is not an empty folder" in capsys.readouterr().err
+    assert [p.name for p in out.rglob("*") if p.is_file()] == ["old_00000.jpg"]  # nothing added
+
+
+def _train(data, out, tmp_path):
+    assert declip(["train", "--data", str(data), "--out", str(out), "--cache", str(tmp_path / "c"), *TRAIN]) == 0
+    return json.loads((out / "card.json").read_text())
+
+
+def test_the_card_fingerprints_the_files_a_run_used(tmp_path):
+    import shutil
+
+    data = _split_set(tmp_path / "s")
+    card = _train(data, tmp_path / "m1", tmp_path)
+    fp = card["training"]["data_fingerprint"]
+    assert fp["images"] == 4 and fp["masks"] == 4 and fp["splits"]["train"] == {"images": 2, "masks": 2}
+    assert card["training"]["data_manifest_sha256"] is None  # no manifest: the fingerprint still names the data
+    assert f"files sha256 {fp['sha256']}" in card["training_data"]
+    # the same folder copied elsewhere is the same data; one changed mask is not
+    shutil.copytree(data, tmp_path / "copy")
+    assert _train(tmp_path / "copy", tmp_path / "m2", tmp_path)["training"]["data_fingerprint"] == fp
+    _item(tmp_path / "copy" / "train", "train0", mask_size=(24, 16), seed=0)
+    changed = _train(tmp_path / "copy", tmp_path / "m3", tmp_path)["training"]["data_fingerprint"]
+    assert changed["sha256"] != fp["sha256"] and changed["images"] == 4

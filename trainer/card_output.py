@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -15,7 +16,7 @@ from engine.cards import ModelCard, model_id_from
 from engine.decoder_spec import DEFAULT_WIDTHS
 from engine.decoders import module_state_to_checkpoint
 from engine.errors import DeclipError
-from engine.hashing import file_sha256
+from engine.hashing import bytes_sha256, file_sha256
 from engine.stamps import utc_now
 from engine.versions import software_versions
 from engine.weights import load_state_file, save_safetensors
@@ -51,12 +52,29 @@ def manifest_sha256(root: Path) -> str | None:
     return file_sha256(m) if m.is_file() else None
 
 
+FINGERPRINT_METHOD = ("SHA-256 of the sorted lines '<split> <image SHA-256> <mask SHA-256, or - for an authentic "
+                      "image>', one per image the run used")
+
+
+def data_fingerprint(splits: dict[str, list], sha_of: Callable[[Path], str]) -> dict:
+    """The files a run really used, by content: a manifest's hash stays the same when the folder's files
+    are changed, and a folder without a manifest had no fingerprint at all. splits: name -> samples."""
+    lines, counts = [], {}
+    for name, samples in splits.items():
+        for s in samples:
+            lines.append(f"{name} {sha_of(s.image)} {sha_of(s.mask) if s.mask is not None else '-'}")
+        counts[name] = {"images": len(samples), "masks": sum(s.mask is not None for s in samples)}
+    return {"sha256": bytes_sha256("\n".join(sorted(lines)).encode()), "method": FINGERPRINT_METHOD,
+            "images": len(lines), "masks": sum(c["masks"] for c in counts.values()), "splits": counts}
+
+
 def training_record(cfg: TrainConfig, st: dict, n_train: int, n_val: int, best_epoch: int, shift: float,
-                    scale: float, problems: int) -> dict:
+                    scale: float, problems: int, fingerprint: dict | None = None) -> dict:
     """The card's `training` block of one `declip train` run; st is the loop's status."""
     recipe = {k: v for k, v in asdict(cfg).items() if k not in ("out", "cache_dir", "device", "data")}
     training = {"recipe": recipe, "data": str(Path(cfg.data).resolve()),
-                "data_manifest_sha256": manifest_sha256(Path(cfg.data)), "train_images": n_train,
+                "data_manifest_sha256": manifest_sha256(Path(cfg.data)), "data_fingerprint": fingerprint,
+                "train_images": n_train,
                 "val_images": n_val, "epochs": st["epoch"], "best_epoch": best_epoch, "bias_shift": shift,
                 "logit_scale": round(scale, 6),
                 "flip_average": cfg.flip_average,
@@ -75,7 +93,7 @@ def write_trained_card(cfg: TrainConfig, out: Path, spec: dict, dec_spec: dict, 
         id=model_id, name=cfg.name or f"{model_id} ({cfg.decoder} on {spec['family']})",
         backbone=spec, decoder=dec_spec, files=files,
         license="weights trained by the user; the training data's licences apply",
-        training_data=f"{cfg.data} (manifest sha256 {training['data_manifest_sha256'] or 'none'})",
+        training_data=_data_text(cfg.data, training),
         intended_use="localising manipulated regions similar to the training data",
         limitations="trained on a local data set; check held-out metrics before relying on it",
         metrics={"val_iou": round(val_iou, 4)}, source="declip train", created_utc=utc_now(), training=training)
@@ -83,6 +101,13 @@ def write_trained_card(cfg: TrainConfig, out: Path, spec: dict, dec_spec: dict, 
         card.input["flip_average"] = True
     card.save(out)  # one atomic write, training record included
     return model_id
+
+
+def _data_text(data: str, training: dict) -> str:
+    """The card's one-line training data: the files' fingerprint first (what was used), then the manifest."""
+    fp = training.get("data_fingerprint")
+    used = f"files sha256 {fp['sha256']} ({fp['images']} images, {fp['masks']} masks); " if fp else ""
+    return f"{data} ({used}manifest sha256 {training['data_manifest_sha256'] or 'none'})"
 
 
 def read_card_field(folder: Path, key: str):

@@ -298,8 +298,9 @@ def synthesize(photos_dir: str | Path, out_dir: str | Path, count: int, seed: in
     if not 1 <= workers <= 256:
         raise SynthError(f"--workers {workers}: expected 1..256 processes")
     out_dir = Path(out_dir)
-    if (out_dir / "manifest.json").exists():
-        raise SynthError(f"{out_dir}: already holds a data set (manifest.json); choose an empty folder")
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        # stale files would stay beside the new ones and the manifest would not describe the folder
+        raise SynthError(f"--out {out_dir}: is not an empty folder; give a new or empty folder for the data set")
     try:
         photos = load_photo_list(Path(photos_dir))
     except OSError as exc:

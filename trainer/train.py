@@ -36,7 +36,7 @@ from engine.network import FlipAveraged
 
 from . import datasets as D
 from .calibration import fold_logit_scale, fold_logit_shift
-from .card_output import backbone_file_entries, save_decoder, training_record, write_trained_card
+from .card_output import backbone_file_entries, data_fingerprint, save_decoder, training_record, write_trained_card
 from .config import ProgressFn, TrainConfig, TrainProgress, check_config, parse_decoder, resume_hash
 from .decoder_setup import first_mismatch, init_decoder, init_record, load_init_state, split_input_modules, \
     training_layout
@@ -94,6 +94,16 @@ def ema_update(avg: dict[str, torch.Tensor], live: dict[str, torch.Tensor], deca
         else:
             a.copy_(v)
     return d
+
+
+def _used(samples: list, split) -> list:
+    """The samples a split really holds: those whose image and mask could be read (an augmented split
+    reads its images each epoch and keeps them all)."""
+    names = getattr(split, "names", None)
+    if names is None:
+        return samples
+    kept = set(names)
+    return [s for s in samples if str(s.image) in kept]
 
 
 class Trainer:
@@ -185,6 +195,7 @@ class Trainer:
             if cfg.mirror:
                 train.add_mirrored(v.features(train_samples, cfg.train_split + " (mirrored)", mirrored=True), cfg.seed)
         val = v.features(val_samples, cfg.val_split)
+        self.train_used = _used(train_samples, train)  # for the card's fingerprint of the files used
         # with tuned stages the cached "features" are the stages' input; the decoder reads the backbone's grid
         c_in = self.backbone.out_channels if self.tuned else int(val.feats.shape[1])
         dec = self.build_decoder(c_in)
@@ -360,7 +371,10 @@ class Trainer:
             files.append(save_stages(dec, self.out, spec["family"]))
             spec = dict(spec, tuned_stages=list(self.tuned))
         files += backbone_file_entries(self.spec, cfg.backbone_weights)
-        training = training_record(cfg, st, n_train, len(val), best_epoch, shift, scale, len(self.problems))
+        used = {cfg.train_split: self.train_used, cfg.val_split: _used(val_samples, val)}
+        fingerprint = data_fingerprint(used, self.validator.sha256_of)
+        training = training_record(cfg, st, n_train, len(val), best_epoch, shift, scale, len(self.problems),
+                                   fingerprint)
         model_id = write_trained_card(cfg, self.out, spec, self.dec_spec, files, val_iou, training)
         return {"card": str(self.out / "card.json"), "model_id": model_id, "best_val_iou": st["best_iou"],
                 "best_epoch": best_epoch, "epochs": st["epoch"], "problems": self.problems}

@@ -112,13 +112,17 @@ class Validator:
         """(image path, SHA-256) of each readable sample image, each file hashed once per run."""
         out = []
         for s in samples:
-            if s.image not in self._sha:
-                try:
-                    self._sha[s.image] = file_sha256(s.image)
-                except OSError:  # unreadable: reported when its features are computed
-                    continue
-            out.append((s.image, self._sha[s.image]))
+            try:
+                out.append((s.image, self.sha256_of(s.image)))
+            except OSError:  # unreadable: reported when its features are computed
+                continue
         return out
+
+    def sha256_of(self, path: Path) -> str:
+        """A file's SHA-256, computed once per run."""
+        if path not in self._sha:
+            self._sha[path] = file_sha256(path)
+        return self._sha[path]
 
     def problem(self, msg: str) -> None:
         """Note a data problem (kept for the card, logged now)."""
