@@ -107,8 +107,10 @@ class FeatureCache:
         p = self._path(sha)
         try:
             arr = np.load(p, allow_pickle=False)
-        except (FileNotFoundError, ValueError, OSError):
-            return None  # absent or damaged entry: recompute
+        except Exception:  # absent, empty (EOFError), truncated or not .npy at all: recompute and overwrite
+            return None
+        if not isinstance(arr, np.ndarray) or arr.ndim != 3:  # every entry is (C, g, g)
+            return None
         self.hits += 1
         return arr
 
