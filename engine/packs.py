@@ -14,12 +14,11 @@ import os
 import re
 import shutil
 import stat
-import tempfile
 import zipfile
 from pathlib import Path
 
 from .cards import CARD_NAME, ModelCard, check_file_name
-from .errors import ModelStoreError
+from .errors import DeclipError, ModelStoreError
 from .hashing import file_sha256
 
 PACK_SUFFIX = ".declipmodel"
@@ -95,24 +94,32 @@ def import_pack(path: str | Path, store=None, *, max_file_bytes: int = MAX_FILE_
         raise PackError(f"{path}: no such pack file")
     if not zipfile.is_zipfile(path):
         raise PackError(f"{path}: not a model pack (not a zip file)")
-    store.home.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".pack-import-", dir=store.home))
-    try:
-        with zipfile.ZipFile(path) as zf:
-            infos = _check_entries(path, zf, max_file_bytes, max_total_bytes)
-            sums = _read_sums(path, zf, infos)
-            card_doc = _read_card(path, zf, infos, sums)
-            for name, info in infos.items():
-                if name != SUMS_NAME:
-                    _extract_verified(path, zf, info, staging / name, sums[name], max_file_bytes)
+    with store.staging() as staging:
+        try:
+            with zipfile.ZipFile(path) as zf:
+                infos = _check_entries(path, zf, max_file_bytes, max_total_bytes)
+                sums = _read_sums(path, zf, infos)
+                card_doc = _read_card(path, zf, infos, sums)
+                for name, info in infos.items():
+                    if name != SUMS_NAME:
+                        _extract_verified(path, zf, info, staging / name, sums[name], max_file_bytes)
+        except zipfile.BadZipFile as exc:
+            raise PackError(f"{path}: corrupt pack ({exc})") from None
         for f in card_doc["files"]:
             f["path"] = f["name"]
+        # provenance: which pack (name and SHA-256) the model came from, after where it came from before
+        where = f"imported from pack {path.name} (SHA-256 {file_sha256(path)})"
+        card_doc["source"] = f"{card_doc['source']}; {where}" if card_doc.get("source") else where
         ModelCard.from_dict(card_doc, origin=f"{path}: {CARD_NAME}").save(staging)
-        return store.import_path(staging)  # the normal import: hashes again, weights_only safe load
-    except zipfile.BadZipFile as exc:
-        raise PackError(f"{path}: corrupt pack ({exc})") from None
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        try:
+            return store.import_path(staging, from_pack=True)  # the normal import: hashes again, weights_only load
+        except DeclipError as exc:
+            raise type(exc)(_name_members(str(exc), staging, path)) from None
+
+
+def _name_members(message: str, staging: Path, pack: Path) -> str:
+    """Say 'PACK: member NAME' where the store's import named the temporary copy of a pack's file."""
+    return message.replace(f"{staging}{os.sep}", f"{pack}: member ").replace(str(staging), str(pack))
 
 
 def _check_entries(path: Path, zf: zipfile.ZipFile, max_file: int, max_total: int) -> dict[str, zipfile.ZipInfo]:
@@ -202,6 +209,7 @@ def _read_card(path: Path, zf: zipfile.ZipFile, infos: dict, sums: dict[str, str
     except (UnicodeDecodeError, ValueError) as exc:
         raise PackError(f"{path}: {CARD_NAME} is not valid JSON ({exc})") from None
     ModelCard.from_dict(doc, origin=f"{path}: {CARD_NAME}")  # validates ids, names, hashes
+    _refuse_outside_paths(path, doc)
     names = [f["name"] for f in doc.get("files", [])]
     if not names:
         raise PackError(f"{path}: {CARD_NAME} lists no files")
@@ -215,6 +223,24 @@ def _read_card(path: Path, zf: zipfile.ZipFile, infos: dict, sums: dict[str, str
     if extra:
         raise PackError(f"{path}: refused: {sorted(extra)[0]!r} is in the pack but not in {CARD_NAME}")
     return doc
+
+
+def _refuse_outside_paths(path: Path, doc: dict) -> None:
+    """A pack brings all its files: a backbone or decoder field naming a path (weights_path) would make
+    the import read, and pin, a file of the importing machine that the pack never held."""
+    def walk(value, where: str) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                if isinstance(k, str) and k.lower().endswith("path") and v not in (None, ""):
+                    raise PackError(f"{path}: refused: {CARD_NAME} field {where}.{k} names a file outside the pack "
+                                    f"({str(v)[:80]!r}); a pack must carry every file it uses")
+                walk(v, f"{where}.{k}")
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                walk(v, f"{where}[{i}]")
+
+    for key in ("backbone", "decoder"):
+        walk(doc.get(key), key)
 
 
 def _extract_verified(path: Path, zf: zipfile.ZipFile, info: zipfile.ZipInfo, dest: Path, sha: str,

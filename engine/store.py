@@ -14,8 +14,15 @@ import json
 import logging
 import os
 import shutil
+import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows: stale temp folders are then recognised by age alone
+    fcntl = None
 
 from .atomic import write_text_atomic
 from .cards import CARD_NAME, MODEL_FILE_ROLES, ModelCard, check_file_name, check_model_id
@@ -27,6 +34,12 @@ DEFAULT_MODEL_ID = "declip-lite2-default"
 _log = logging.getLogger(__name__)
 # Bad store cards already reported in this process (list() runs several times per command).
 _REPORTED: set[str] = set()
+# Temp folders an import writes (a kill leaves them behind); each holds LOCK_NAME locked while in use.
+IMPORTING_SUFFIX = ".importing"
+PACK_STAGING_PREFIX = ".pack-import-"
+LOCK_NAME = ".lock"
+_STARTED = time.time()
+_SWEPT: set[str] = set()  # stores swept by this process
 
 
 def declip_home() -> Path:
@@ -96,6 +109,8 @@ class ModelStore:
         out, problems = [], []
         if self.models_dir.is_dir():
             for card_path in sorted(self.models_dir.glob(f"*/{CARD_NAME}")):
+                if card_path.parent.name.startswith("."):  # an import's temp folder, never a model
+                    continue
                 try:
                     out.append(ModelCard.load(card_path))
                 except DeclipError as exc:
@@ -111,6 +126,7 @@ class ModelStore:
         return out
 
     def list(self) -> list[StoreEntry]:
+        self.sweep_stale()
         entries: list[StoreEntry] = []
         seen: set[str] = set()
         for card in self._embedded():
@@ -145,6 +161,35 @@ class ModelStore:
             raise ModelStoreError(f"model {model_id!r}: some of its files are missing from {e.card.root}")
         return e.card
 
+    # ---- temp folders ---------------------------------------------------------------------
+    def sweep_stale(self, force: bool = False) -> list[Path]:
+        """Remove what killed imports left behind (temp folders no live process holds); once per
+        process unless forced. Returns what was removed."""
+        if str(self.home) in _SWEPT and not force:
+            return []
+        _SWEPT.add(str(self.home))
+        found = list(self.home.glob(f"{PACK_STAGING_PREFIX}*")) if self.home.is_dir() else []
+        if self.models_dir.is_dir():
+            found += list(self.models_dir.glob(f".*{IMPORTING_SUFFIX}"))
+        removed = []
+        for folder in found:
+            if folder.is_dir() and not folder.is_symlink() and not _in_use(folder):
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(folder)
+        return removed
+
+    @contextlib.contextmanager
+    def staging(self):
+        """A temp folder in the store's home for a pack's files, locked while in use, removed after."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.sweep_stale()
+        folder = Path(tempfile.mkdtemp(prefix=PACK_STAGING_PREFIX, dir=self.home))
+        try:
+            with _locked(folder):
+                yield folder
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
     # ---- default ------------------------------------------------------------------------
     def _settings(self) -> dict:
         try:
@@ -178,8 +223,10 @@ class ModelStore:
 
     # ---- import -------------------------------------------------------------------------
     def import_path(self, path: str | Path, backbone_weights: list[str | Path] | None = None,
-                    model_id: str | None = None, name: str | None = None, verify_load: bool = True) -> ModelCard:
-        """Import an official DeCLIP .pth (plus CLIP weights) or an own model folder (card.json)."""
+                    model_id: str | None = None, name: str | None = None, verify_load: bool = True,
+                    from_pack: bool = False) -> ModelCard:
+        """Import an official DeCLIP .pth (plus CLIP weights) or an own model folder (card.json).
+        from_pack: the folder is a pack's staging copy (whose id cannot be changed on import)."""
         from .loading import prepare_official_card, prepare_own_card
 
         path = Path(path)
@@ -198,7 +245,7 @@ class ModelStore:
             card.id = model_id
         if name:
             card.name = name
-        self._refuse_duplicate(card)
+        self._refuse_duplicate(card, renamable=not from_pack)
         _pin_external_weights(card)
         if verify_load:
             from .loading import load_network_from_sources
@@ -207,12 +254,13 @@ class ModelStore:
         with self._writing():
             return self._commit(card, sources)
 
-    def _refuse_duplicate(self, card: ModelCard) -> None:
+    def _refuse_duplicate(self, card: ModelCard, renamable: bool = True) -> None:
         dec = card.file("decoder")
         for other in self._imported() + self._embedded():
             if other.id == card.id:
-                raise ModelStoreError(f"a model with id {card.id!r} is already in the store; remove it first "
-                                      "or import with another --id")
+                how = ("or import with another --id" if renamable
+                       else f"(`declip models remove {card.id}`) to import this one")
+                raise ModelStoreError(f"a model with id {card.id!r} is already in the store; remove it first {how}")
             o = other.file("decoder")
             # the same weights run differently (flip averaging) make another model, not a duplicate
             if dec and o and dec.get("sha256") and dec.get("sha256") == o.get("sha256") \
@@ -225,13 +273,20 @@ class ModelStore:
         for f in card.files:
             check_file_name(f["name"], f"{f['role']} file")
         target = self.models_dir / card.id
-        tmp = self.models_dir / f".{card.id}.importing"
+        tmp = self.models_dir / f".{card.id}{IMPORTING_SUFFIX}"
         self.models_dir.mkdir(parents=True, exist_ok=True)
         root = self.models_dir.resolve()
         if target.resolve().parent != root or tmp.resolve().parent != root:
             raise ModelStoreError(f"{target}: not a folder inside the model store {self.models_dir}")
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp.exists():
+            if _in_use(tmp, started=time.time()):
+                raise ModelStoreError(f"model {card.id!r} is being imported by another process; try again after it")
+            shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
+        with _locked(tmp):
+            return self._fill(card, sources, tmp, target)
+
+    def _fill(self, card: ModelCard, sources: dict[str, Path], tmp: Path, target: Path) -> ModelCard:
         try:
             for f in card.files:
                 src = sources[f["role"]]
@@ -241,7 +296,8 @@ class ModelStore:
                     f["path"] = f["name"]
                 else:
                     shared = self.backbones_dir / f["sha256"][:16] / f["name"]
-                    if not shared.is_file():
+                    # a shared copy that no longer matches its name's hash was damaged: replace it
+                    if not shared.is_file() or file_sha256(shared) != f["sha256"]:
                         _copy_verified(src, shared, f["sha256"])
                     f["path"] = os.path.relpath(shared, target)
             card.created_utc = card.created_utc or utc_now()
@@ -250,6 +306,7 @@ class ModelStore:
             if target.exists():
                 raise ModelStoreError(f"{target}: already exists")
             os.replace(tmp, target)
+            (target / LOCK_NAME).unlink(missing_ok=True)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -320,6 +377,34 @@ def find_card(model: str | os.PathLike | None = None) -> ModelCard:
             raise ModelStoreError(f"{exc}; a folder named {model!r} is here: to run it, "
                                   f"give it as a path (./{model})") from None
         raise
+
+
+@contextlib.contextmanager
+def _locked(folder: Path):
+    """Hold folder/.lock while the folder is written, so no other process sweeps it as stale."""
+    with open(folder / LOCK_NAME, "w") as fh:
+        if fcntl is not None:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        yield
+
+
+def _in_use(folder: Path, started: float = _STARTED) -> bool:
+    """Whether a live process may still be writing this temp folder: it is locked, or it changed
+    after `started` (this process's start: another import may not have locked it yet)."""
+    try:
+        if folder.stat().st_mtime >= started:
+            return True
+        if fcntl is None:
+            return time.time() - folder.stat().st_mtime < 24 * 3600
+        with open(folder / LOCK_NAME, "a") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                return True
+            fcntl.flock(fh, fcntl.LOCK_UN)
+            return False
+    except OSError:
+        return True  # cannot tell: leave it
 
 
 def _pin_external_weights(card: ModelCard) -> None:

@@ -62,9 +62,12 @@ def test_round_trip(good_pack, tmp_path):
     assert all(r["ok"] for r in store.verify("tiny-pack"))
     names = [i.filename for i, _ in _entries(good_pack)]
     assert names[0] == CARD_NAME and names[-1] == SUMS_NAME
-    # the same model packs to the same bytes (fixed entry times), so its SHA-256 can be quoted
+    # the same model packs to the same bytes (fixed entry times), so its SHA-256 can be quoted; the
+    # imported card differs from the pack's only by the provenance line naming that pack
     _, again = pack_model(store, "tiny-pack", tmp_path / "again.declipmodel")
-    assert again == file_sha256(good_pack)
+    _, third = pack_model(store, "tiny-pack", tmp_path / "third.declipmodel")
+    assert again == third != file_sha256(good_pack)
+    assert card.source.endswith(f"imported from pack {good_pack.name} (SHA-256 {file_sha256(good_pack)})")
 
 
 @pytest.mark.parametrize("name", ["../evil.safetensors", "sub/../../evil.safetensors", "/tmp/evil.safetensors",
