@@ -25,6 +25,7 @@ from .atomic import write_text_atomic
 from .cards import ModelCard, check_file_name
 from .download import DownloadError, Progress, download
 from .errors import DeclipError, ModelStoreError
+from .hashing import file_sha256
 
 FIRST_SEEN_NAME = "first-seen.json"
 # What each file role is, in the words listings use
@@ -173,7 +174,7 @@ def fetch_models(ids: list[str], *, store=None, catalogue: list[ModelCard] | Non
                     fetched[key] = _obtain(store, f, url, work, progress, cancelled, log, timeout, retries, backoff)
                 sources[f["role"]] = fetched[key]
             imported = target.import_path(sources["decoder"], [p for r, p in sources.items() if r != "decoder"],
-                                          model_id=card.id)
+                                          model_id=card.id, releases=catalogue)
             _annotate(store, imported, card, sources, urls, acceptance)
             done.append(imported)
             log(f"installed {imported.id}" if pack is None else f"verified {imported.id}")
@@ -213,8 +214,11 @@ def _obtain(store, f: dict, url: str, work: Path, progress, cancelled, log, time
     if published:
         shared = store.backbones_dir / published[:16] / f["name"]
         if shared.is_file():
-            log(f"{f['name']}: already in the store, not downloaded again")
-            return shared
+            # the copy is reused only if it is still the published file (the store replaces a damaged one)
+            if file_sha256(shared) == published.lower():
+                log(f"{f['name']}: already in the store, not downloaded again")
+                return shared
+            log(f"{f['name']}: the copy in the store differs from the published SHA-256; downloading it again")
     seen = first_seen(store.home).get(f["name"]) if not published else None
     expected = published or (seen or {}).get("sha256")
     size = f.get("size") if published else (seen or {}).get("size", f.get("size"))
@@ -242,6 +246,8 @@ def _annotate(store, card: ModelCard, release: ModelCard, sources: dict[str, Pat
         f["licence"] = rel.get("licence") or release.license
         f["licence_accepted"] = dict(acceptance)
         if rel.get("sha256"):
+            if f["sha256"] != rel["sha256"].lower():  # cannot happen after _obtain; never label it published
+                raise ModelStoreError(f"{f['name']}: SHA-256 {f['sha256']} is not the published {rel['sha256']}")
             f["sha256_origin"] = rel.get("sha256_origin") or "published"
         else:
             # recorded only now, after the import's safe load accepted the file

@@ -96,22 +96,23 @@ def classify_backbone_files(paths: list[Path]) -> dict[str, tuple[Path, dict]]:
 
 def prepare_official_card(path: Path, backbone_weights: list[Path], catalogue: list[ModelCard],
                           model_id: str | None, name: str | None) -> tuple[ModelCard, dict[str, Path]]:
+    """catalogue: the release cards; a file named like one of them must be that release."""
     raw = _read(path)
     if not is_official(raw):
         raise CheckpointError(f"{path}: not a DeCLIP checkpoint (no fc.* decoder weights under 'model')")
     arch = infer_architecture(raw, path)
     template = next((c for c in catalogue if c.file("decoder") and c.file("decoder")["name"] == path.name), None)
     if template is not None:
-        _check_template(template, arch, path)
         card = ModelCard.from_dict(template.to_dict())
         card.backbone, card.decoder = arch["backbone"], arch["decoder"]  # the file, not its name, decides
+        card.source = f"{card.source}; imported from {path.resolve()}"
     else:
         stem = model_id_from(path.stem)
         card = ModelCard(id=model_id or f"imported-{stem}", name=name or f"Imported DeCLIP model ({path.name})",
                          backbone=arch["backbone"], decoder=arch["decoder"],
                          license="unknown: check the checkpoint's origin", training_data="unknown",
                          intended_use="Localising local manipulations; see the DeCLIP paper.",
-                         source=str(path))
+                         source=f"imported from {path.resolve()}")
     sources: dict[str, Path] = {"decoder": path}
     files = [_file_entry("decoder", path, "declip-official")]
     given = classify_backbone_files(backbone_weights)
@@ -131,14 +132,31 @@ def prepare_official_card(path: Path, backbone_weights: list[Path], catalogue: l
             raise CheckpointError(f"{path}: this {card.backbone_name} model needs {ROLE_LABEL[role]}; "
                                   "pass it with --backbone-weights")
     card.files = files
+    if template is not None:
+        _check_release(template, card, path)
     return card, sources
 
 
-def _check_template(card: ModelCard, arch: dict, path: Path) -> None:
-    if card.backbone.get("family") != arch["backbone"]["family"] or card.decoder.get("depth") != arch["decoder"].get("depth"):
-        raise CheckpointError(f"{path}: the file name says {card.backbone_name} {card.decoder_name}, but the weights "
-                              f"are {ModelCard(id='x', name='x', backbone=arch['backbone'], decoder=arch['decoder']).backbone_name} "
-                              f"{arch['decoder'].get('type')}-{arch['decoder'].get('depth')}")
+def _check_release(release: ModelCard, card: ModelCard, path: Path) -> None:
+    """A file named like a release gets the release's card (name, licence, training data) only when it
+    is that release: the same backbone, feature layer and decoder, and the CLIP files whose SHA-256
+    the publisher gives. Anything else is refused, saying what differs."""
+    diffs = []
+    if card.backbone_name != release.backbone_name:
+        diffs.append(f"backbone {card.backbone_name} (the release: {release.backbone_name})")
+    elif card.feature_layer != release.feature_layer:
+        diffs.append(f"feature layer {card.feature_layer} (the release: {release.feature_layer})")
+    if card.decoder_name != release.decoder_name:
+        diffs.append(f"decoder {card.decoder_name} (the release: {release.decoder_name})")
+    for f in card.files:
+        published = release.file(f["role"]) or {}
+        want = published.get("sha256")
+        if f["role"] != "decoder" and want and f["sha256"] != want.lower():
+            diffs.append(f"{f['name']} SHA-256 {f['sha256'][:16]}... (the published {published['name']}: "
+                         f"{want[:16]}...)")
+    if diffs:
+        raise CheckpointError(f"{path}: named like the release {release.id} but differs from it: {'; '.join(diffs)}; "
+                              "refused: rename the file to import it as a model of unknown origin")
 
 
 def prepare_own_card(folder: Path, backbone_weights: list[Path], store) -> tuple[ModelCard, dict[str, Path]]:

@@ -224,9 +224,10 @@ class ModelStore:
     # ---- import -------------------------------------------------------------------------
     def import_path(self, path: str | Path, backbone_weights: list[str | Path] | None = None,
                     model_id: str | None = None, name: str | None = None, verify_load: bool = True,
-                    from_pack: bool = False) -> ModelCard:
+                    from_pack: bool = False, releases: list[ModelCard] | None = None) -> ModelCard:
         """Import an official DeCLIP .pth (plus CLIP weights) or an own model folder (card.json).
-        from_pack: the folder is a pack's staging copy (whose id cannot be changed on import)."""
+        from_pack: the folder is a pack's staging copy (whose id cannot be changed on import).
+        releases: the release cards a .pth named like a release must match (default: the shipped ones)."""
         from .loading import prepare_official_card, prepare_own_card
 
         path = Path(path)
@@ -240,7 +241,8 @@ class ModelStore:
         if path.is_dir():
             card, sources = prepare_own_card(path, backbone_weights, self)
         else:
-            card, sources = prepare_official_card(path, backbone_weights, self._catalogue(), model_id, name)
+            card, sources = prepare_official_card(path, backbone_weights,
+                                                  self._catalogue() if releases is None else releases, model_id, name)
         if model_id:
             card.id = model_id
         if name:

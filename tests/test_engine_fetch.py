@@ -259,3 +259,21 @@ def test_dest_keeps_the_verified_files(served, tmp_path):
     assert kept == ["ViT-L-14.pt", "ViT_layer20_conv-20_ldm.pth"]
     assert file_sha256(dest / "ViT-L-14.pt") == file_sha256(files["clip-vit"])
     assert ModelStore().find("declip-vit-ldm").status == "ready"
+
+
+def test_a_damaged_clip_copy_in_the_store_is_fetched_again_never_labelled_published(served, tmp_path, capsys):
+    srv, files = served
+    catalogue = _catalogue(served, tmp_path)
+    published = file_sha256(files["clip-vit"])
+    store = ModelStore()
+    shared = store.backbones_dir / published[:16] / "ViT-L-14.pt"
+    shared.parent.mkdir(parents=True)
+    shared.write_bytes(b"not the published file")
+    logged = []
+    fetch_models(["declip-vit-ldm"], catalogue=catalogue, accept=True, log=logged.append)
+    assert any("differs from the published SHA-256" in m for m in logged)
+    assert len([r for r in srv.requests if r["path"].endswith("/ViT-L-14.pt")]) == 1  # downloaded again
+    assert file_sha256(shared) == published  # the damaged copy was replaced
+    clip = store.get("declip-vit-ldm").file("clip-vit")
+    assert clip["sha256"] == published and clip["sha256_origin"].startswith("published")
+    assert all(r["ok"] for r in store.verify("declip-vit-ldm"))
