@@ -38,7 +38,10 @@ def cmd_models_fetch(args) -> int:
         args._parser.error(f"--base-url must start with http:// or https://, found {args.base_url!r}")
 
     def accept(text: str) -> bool:
-        print("Licences of the files to be downloaded:\n" + text, file=sys.stderr)
+        from .text import printable
+
+        print("Licences of the files to be downloaded:\n" + "\n".join(printable(t) for t in text.splitlines()),
+              file=sys.stderr)
         if args.accept_licence:
             print("Accepted with --accept-licence.", file=sys.stderr)
             return True
@@ -63,6 +66,7 @@ def _list(catalogue) -> int:
     from .download import human_bytes  # here, not at the top: download pulls in http.client, ssl, email
     from .fetch import ROLE_WORD, release_size
     from .store import ModelStore
+    from .text import printable
 
     store = ModelStore()
     states = {e.card.id: e for e in store.list()}
@@ -73,11 +77,11 @@ def _list(catalogue) -> int:
         size = release_size(c)
         known = sum(f.get("size") or 0 for f in c.files)
         size_text = human_bytes(size) if size is not None else f">{human_bytes(known)}"
-        print(f"{c.id:30} {size_text:>10}  {state:13} {c.training_data}")
+        print(f"{c.id:30} {size_text:>10}  {state:13} {printable(c.training_data)}")
         by_licence: dict[str, list[str]] = {}
         for f in c.files:
             by_licence.setdefault(f.get("licence") or c.license, []).append(ROLE_WORD.get(f["role"], f["role"]))
-        print(f"{'':56} " + "; ".join(f"{lic} ({', '.join(roles)})" for lic, roles in by_licence.items()))
+        print(f"{'':56} " + printable("; ".join(f"{lic} ({', '.join(roles)})" for lic, roles in by_licence.items())))
     print("\nSizes with '>' leave out files whose size is not published. "
           "CLIP files are shared between models and fetched once.")
     return 0

@@ -6,6 +6,7 @@ import argparse
 import json
 
 from .errors import DeclipError
+from .text import printable
 
 
 def register_models_commands(sub: argparse._SubParsersAction) -> None:
@@ -59,8 +60,9 @@ def cmd_models_list(args) -> int:
     print(f"{'':2}{'ID':40} {'STATUS':14} {'BACKBONE':34} DECODER")
     for e in entries:
         mark = "* " if e.card.id == default else "  "
-        print(f"{mark}{e.card.id:40} {e.status:14} {e.card.backbone_name[:34]:34} {e.card.decoder_name}")
-    print(f"\n* default model. Store: {store.home}")
+        print(f"{mark}{e.card.id:40} {e.status:14} {printable(e.card.backbone_name)[:34]:34} "
+              f"{printable(e.card.decoder_name)}")
+    print(f"\n* default model. Store: {printable(store.home)}")
     return 0
 
 
@@ -72,7 +74,11 @@ def cmd_models_show(args) -> int:
         print(json.dumps(dict(e.card.to_dict(), status=e.status, location=e.location), indent=2, ensure_ascii=False))
         return 0
     c = e.card
-    rows = [("id", c.id), ("name", c.name), ("status", f"{e.status} ({e.location})"), ("backbone", c.backbone_name),
+    rows = [("id", c.id), ("name", c.name), ("status", f"{e.status} ({e.location})"),
+            ("folder", str(c.root) if c.root else "(none)"), ("source", c.source or "(not recorded)"),
+            ("created", f"{c.created_utc} (UTC)" if c.created_utc else "(not recorded)"),
+            ("imported", f"{c.extra['imported_utc']} (UTC)" if c.extra.get("imported_utc") else "(not recorded)"),
+            ("backbone", c.backbone_name),
             ("feature layer", c.feature_layer), ("decoder", c.decoder_name),
             ("input", f"{c.input.get('size')} px, {c.input.get('resize')}, mean {c.input.get('mean')}, std {c.input.get('std')}"
                       + (f"; {FLIP_AVERAGE_TEXT}" if c.flip_average else "")),
@@ -84,17 +90,30 @@ def cmd_models_show(args) -> int:
     rows[3:3] = [("validated", v) for v in lines(c.validation)] or [("validated", "no validation recorded on this card")]
     if c.training:
         rows.append(("training", training_summary(c.training)))
-    for k, v in rows:
-        print(f"{k:>14}: {v}")
     for f in c.files:
-        from .fetch import hash_note
-
-        note = hash_note(f)
-        print(f"{'file':>14}: [{f['role']}] {f['name']} sha256={f.get('sha256') or '(recorded at import)'}"
-              + (f"  [{note}]" if note else ""))
+        rows += _file_rows(c, f)
     if c.metrics:
-        print(f"{'metrics':>14}: {json.dumps(c.metrics)}")
+        rows.append(("metrics", json.dumps(c.metrics)))
+    for k, v in rows:
+        # card text comes from users' folders and packs: control characters are shown, never obeyed
+        print(f"{k:>14}: {printable(v)}" if k else f"{'':16}{printable(v)}")
     return 0
+
+
+def _file_rows(card, f: dict) -> list[tuple[str, str]]:
+    """What an examiner quotes about one file: its name and role, size, SHA-256 (and how it is
+    known) and where it lives."""
+    from .fetch import hash_note
+
+    note = hash_note(f)
+    path = card.path_of(f["role"])
+    size = f.get("size")
+    if size is None and path is not None and path.is_file():
+        size = path.stat().st_size
+    return [("file", f"[{f['role']}] {f['name']}"),
+            ("", f"size {size:,} bytes" if isinstance(size, int) else "size (not recorded)"),
+            ("", f"sha256 {f.get('sha256') or '(recorded at import)'}" + (f"  [{note}]" if note else "")),
+            ("", f"location {path.resolve() if path is not None else '(not in the store)'}")]
 
 
 def cmd_models_import(args) -> int:
@@ -110,9 +129,9 @@ def cmd_models_import(args) -> int:
     if args.json:
         print(json.dumps(card.to_dict(), indent=2, ensure_ascii=False))
     else:
-        print(f"imported {card.id} ({card.backbone_name}, {card.decoder_name})")
+        print(printable(f"imported {card.id} ({card.backbone_name}, {card.decoder_name})"))
         for f in card.files:
-            print(f"  [{f['role']}] {f['name']} sha256={f['sha256']}")
+            print(printable(f"  [{f['role']}] {f['name']} sha256={f['sha256']}"))
     return 0
 
 
@@ -124,15 +143,15 @@ def cmd_models_verify(args) -> int:
     else:
         for r in rows:
             state = "OK" if r["ok"] else r["problem"].upper()
-            print(f"{state:14} [{r['role']}] {r['name']}")
+            print(printable(f"{state:14} [{r['role']}] {r['name']}"))
             if not r["ok"] and r["actual"]:
                 print(f"{'':14} expected {r['expected']}\n{'':14} found    {r['actual']}")
     return 1 if bad else 0
 
 
 def cmd_models_remove(args) -> int:
-    _store().remove(args.id)
-    print(f"removed {args.id}")
+    problem = _store().remove(args.id)
+    print(printable(f"removed {args.id}" + (f" (its card was unreadable: {problem})" if problem else "")))
     return 0
 
 
@@ -140,5 +159,5 @@ def cmd_models_default(args) -> int:
     store = _store()
     if args.id:
         store.default_id = args.id
-    print(store.default_id)
+    print(printable(store.default_id))
     return 0

@@ -207,6 +207,10 @@ class ModelStore:
     @default_id.setter
     def default_id(self, model_id: str) -> None:
         self.get(model_id)  # must be usable
+        bad = [r for r in self.verify(model_id) if not r["ok"]]
+        if bad:  # what every analysis would then refuse, or run on changed files
+            raise ModelStoreError(f"model {model_id!r} is not made the default: {bad[0]['name']} "
+                                  f"({bad[0]['role']}): {bad[0]['problem']}; see `declip models verify {model_id}`")
         s = self._settings()
         s["default_model"] = model_id
         with self._writing():
@@ -233,8 +237,9 @@ class ModelStore:
         path = Path(path)
         if model_id is not None:
             check_model_id(model_id, "--id")
-        if name is not None and (not name.strip() or len(name) > 500):
-            raise ModelStoreError("--name must be a non-empty name of at most 500 characters")
+        if name is not None and (not name.strip() or len(name) > 500 or not name.isprintable()):
+            raise ModelStoreError("--name must be a non-empty name of at most 500 characters without control "
+                                  f"characters, found {name[:80]!r}")
         if not path.exists():
             raise ModelStoreError(f"{path}: not found")
         backbone_weights = [Path(p) for p in (backbone_weights or [])]
@@ -303,6 +308,7 @@ class ModelStore:
                         _copy_verified(src, shared, f["sha256"])
                     f["path"] = os.path.relpath(shared, target)
             card.created_utc = card.created_utc or utc_now()
+            card.extra["imported_utc"] = utc_now()  # created_utc may be the training's time
             card.builtin = False
             card.save(tmp)
             if target.exists():
@@ -342,14 +348,39 @@ class ModelStore:
                          "ok": ok, "problem": None if ok else "hash mismatch"})
         return rows
 
-    def remove(self, model_id: str) -> None:
+    def remove(self, model_id: str) -> str | None:
+        """Remove an imported model; returns None, or why its card was unreadable (such a folder is
+        no model to find by id, but it is removed all the same: the user must be able to clear it)."""
         check_model_id(model_id)
-        entry = self.find(model_id)
+        try:
+            entry = self.find(model_id)
+        except ModelStoreError:
+            problem = self._unreadable(model_id)
+            if problem is None:
+                raise
+            self._delete_folder(model_id, self.models_dir / model_id)
+            return problem
         if entry.location != "store":
             raise ModelStoreError(f"model {model_id!r} is {entry.location}, not an imported model; it cannot be removed")
         # Delete only the folder this entry's card.json was read from, and only when it is a real
         # folder directly inside the store (not a link leading elsewhere).
-        folder = entry.card.root
+        self._delete_folder(model_id, entry.card.root)
+        return None
+
+    def _unreadable(self, model_id: str) -> str | None:
+        """Why the store folder of this id holds no readable card, or None (no such folder, or it reads)."""
+        folder = self.models_dir / model_id
+        if folder.is_symlink() or not folder.is_dir():
+            return None
+        try:
+            ModelCard.load(folder)
+        except DeclipError as exc:
+            return str(exc)
+        except Exception as exc:  # as _imported: any failure to read makes it unreadable
+            return f"{type(exc).__name__}: {exc}"
+        return None
+
+    def _delete_folder(self, model_id: str, folder: Path | None) -> None:
         store_root = self.models_dir.resolve()
         if (folder is None or folder.is_symlink() or not folder.is_dir()
                 or folder.resolve().parent != store_root or folder.resolve() == store_root):
