@@ -8,6 +8,7 @@ file is renamed, and a file that fails the check is deleted.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import http.client
 import os
@@ -104,6 +105,12 @@ def download(url: str, dest: Path, *, size: int | None = None, sha256: str | Non
             attempt = _retry_or_fail(url, attempt, retries, backoff, f"HTTP {exc.code}", cancelled, log)
         except _TRANSIENT as exc:
             reason = getattr(exc, "reason", exc)
+            if _unreachable(reason):  # no network at all: say so now, not after minutes of retries
+                what = (f"cannot resolve {urlsplit(url).hostname}" if isinstance(reason, socket.gaierror)
+                        else reason.strerror or str(reason))
+                raise DownloadError(f"{url}: the network is unreachable ({what}); `declip models fetch` needs "
+                                    "a connection (through a proxy: https_proxy) or a mirror (--base-url); on a "
+                                    "machine without one, import a model pack made elsewhere") from None
             if isinstance(reason, ssl.SSLCertVerificationError):  # retrying cannot help
                 raise DownloadError(f"{url}: the server's certificate is not trusted ({reason.verify_message}); "
                                     "a proxy that inspects TLS needs its certificate in the system store") from None
@@ -127,6 +134,13 @@ _TRANSIENT = (urllib.error.URLError, http.client.HTTPException, ConnectionError,
               ssl.SSLError)
 
 
+def _unreachable(reason) -> bool:
+    """No route or no name resolution: this machine is offline (or its DNS is), retrying cannot help."""
+    if isinstance(reason, socket.gaierror):
+        return True
+    return isinstance(reason, OSError) and reason.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH)
+
+
 def _why(exc: BaseException) -> str:
     if isinstance(exc, urllib.error.URLError):
         return str(exc.reason)
@@ -136,7 +150,7 @@ def _why(exc: BaseException) -> str:
 def _retry_or_fail(url: str, attempt: int, retries: int, backoff: float, why: str,
                    cancelled: Callable[[], bool] | None, log: Callable[[str], None] | None) -> int:
     if attempt >= retries:
-        raise DownloadError(f"{url}: download failed after {attempt + 1} attempts ({why}); "
+        raise DownloadError(f"{url}: download failed after {attempt + 1} attempt{'s' if attempt else ''} ({why}); "
                             "run the command again to resume") from None
     wait = backoff * (2 ** attempt)
     if log is not None:

@@ -277,3 +277,35 @@ def test_a_damaged_clip_copy_in_the_store_is_fetched_again_never_labelled_publis
     clip = store.get("declip-vit-ldm").file("clip-vit")
     assert clip["sha256"] == published and clip["sha256_origin"].startswith("published")
     assert all(r["ok"] for r in store.verify("declip-vit-ldm"))
+
+
+def test_no_network_is_said_plainly_and_not_retried(tmp_path, monkeypatch):
+    import socket
+    import time
+    import urllib.error
+
+    from engine import download as download_mod
+
+    class Offline:
+        def open(self, *a, **k):
+            raise urllib.error.URLError(socket.gaierror(-2, "Name or service not known"))
+
+    monkeypatch.setattr(download_mod, "opener", lambda: Offline())
+    t0 = time.monotonic()
+    with pytest.raises(DownloadError) as exc:
+        download("https://example.invalid/x.pth", tmp_path / "x.pth", retries=5, backoff=2.0)
+    msg = str(exc.value)
+    assert "the network is unreachable (cannot resolve example.invalid)" in msg and "--base-url" in msg
+    assert "resuming" not in msg and "attempts" not in msg and time.monotonic() - t0 < 1.5
+
+
+def test_one_failed_attempt_is_singular(tmp_path, monkeypatch):
+    from engine import download as download_mod
+
+    class Refused:
+        def open(self, *a, **k):
+            raise ConnectionRefusedError(111, "Connection refused")
+
+    monkeypatch.setattr(download_mod, "opener", lambda: Refused())
+    with pytest.raises(DownloadError, match=r"failed after 1 attempt \("):
+        download("https://example.invalid/x.pth", tmp_path / "x.pth", retries=0)
