@@ -7,6 +7,8 @@ a run gives the same numbers whether or not the cache was warm.
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 from pathlib import Path
@@ -18,6 +20,8 @@ import torch
 from engine.backbones import build_backbone, input_config, resolve_spec, weight_roles
 from engine.errors import CheckpointError, DeclipError
 from engine.hashing import bytes_sha256, file_sha256
+
+from .write_errors import write_error
 
 
 def default_cache_dir() -> Path:
@@ -118,11 +122,18 @@ class FeatureCache:
         if not self.enabled:
             return
         p = self._path(sha)
-        p.parent.mkdir(parents=True, exist_ok=True)
         tmp = p.with_suffix(f".{os.getpid()}.tmp")
-        with open(tmp, "wb") as fh:
-            np.save(fh, feats.astype(np.float16), allow_pickle=False)
-        os.replace(tmp, p)  # atomic: an interrupted write never leaves a half file
+        buf = io.BytesIO()  # np.save straight to a file on a full disk raises an OSError without errno
+        np.save(buf, feats.astype(np.float16), allow_pickle=False)
+        try:
+            p.parent.mkdir(parents=True, exist_ok=True)
+            with open(tmp, "wb") as fh:
+                fh.write(buf.getvalue())
+            os.replace(tmp, p)  # atomic: an interrupted write never leaves a half file
+        except OSError as exc:
+            with contextlib.suppress(OSError):  # a full disk must not keep the half-written entry
+                tmp.unlink()
+            raise write_error(exc, f"the feature cache ({self.root})") from None
 
 
 def preprocess(pil, spec: dict) -> torch.Tensor:

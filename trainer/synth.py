@@ -16,6 +16,7 @@ Output: the generic layout DS/<split>/{images,masks,real}/ plus DS/manifest.json
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import math
@@ -28,6 +29,7 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
+from engine.atomic import write_text_atomic
 from engine.errors import DeclipError
 from engine.hashing import bytes_sha256, file_sha256
 from engine.stamps import utc_now
@@ -35,6 +37,7 @@ from engine.stamps import utc_now
 from .reserved_images import refuse_reserved
 from .synth_shapes import (blob_mask, colour_match, crop_to, inward_alpha, paste, region_mask,  # noqa: F401
                            resize_pair, segment_mask)
+from .write_errors import check_writable, writing
 
 SPLITS = ("train", "val", "test")
 MIN_SIDE, MAX_SIDE = 64, 4096  # output long side, and the least photo side a view can be cut from
@@ -301,6 +304,34 @@ def synthesize(photos_dir: str | Path, out_dir: str | Path, count: int, seed: in
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
         # stale files would stay beside the new ones and the manifest would not describe the folder
         raise SynthError(f"--out {out_dir}: is not an empty folder; give a new or empty folder for the data set")
+    created = not out_dir.exists()
+    try:
+        with writing(out_dir):  # a read-only or full --out is refused before the photos are read
+            out_dir.mkdir(parents=True, exist_ok=True)
+            check_writable(out_dir, out_dir)
+        return _synthesize_into(out_dir, photos_dir, count, seed, fractions, real_fraction, size, progress, warn,
+                                workers, kind_set)
+    except BaseException:
+        _remove_partial(out_dir, created)  # the folder was new or empty: what is in it now is this run's
+        raise
+
+
+def _remove_partial(out_dir: Path, created: bool) -> None:
+    """Delete an unfinished data set (its split folders and manifest), and the folder if this run made it."""
+    import shutil
+
+    for name in (*SPLITS, "manifest.json"):
+        p = out_dir / name
+        with contextlib.suppress(OSError):
+            shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
+    if created:
+        with contextlib.suppress(OSError):
+            out_dir.rmdir()
+
+
+def _synthesize_into(out_dir: Path, photos_dir, count, seed, fractions, real_fraction, size, progress, warn,
+                     workers, kind_set) -> dict:
+    """synthesize() once its settings are checked and out_dir is an empty, writable folder."""
     try:
         photos = load_photo_list(Path(photos_dir))
     except OSError as exc:
@@ -339,10 +370,11 @@ def synthesize(photos_dir: str | Path, out_dir: str | Path, count: int, seed: in
         pool_ex = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
         results = pool_ex.map(_make_one, jobs, chunksize=8)
     try:
-        for k, item in enumerate(results):
-            items.append(item)
-            if progress:
-                progress(k + 1, len(plan), f"{item['split']} {item['kind']}")
+        with writing(out_dir):
+            for k, item in enumerate(results):
+                items.append(item)
+                if progress:
+                    progress(k + 1, len(plan), f"{item['split']} {item['kind']}")
     finally:
         _rgb_of.cache_clear()  # the decoded photos are not kept once the data set is written
         if workers > 1:
@@ -361,7 +393,8 @@ def synthesize(photos_dir: str | Path, out_dir: str | Path, count: int, seed: in
                     "sha256": p.sha256, "split": s} for s in SPLITS for p in by_split[s]],
         "items": items,
     }
-    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    with writing(out_dir / "manifest.json"):
+        write_text_atomic(out_dir / "manifest.json", json.dumps(manifest, indent=1))
     return manifest
 
 

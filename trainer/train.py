@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import io
 import json
 import math
 import signal
@@ -30,6 +31,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from engine.atomic import write_bytes_atomic
 from engine.decoders import build_decoder, decoder_state_to_module
 from engine.errors import Cancelled, CheckpointError, DeclipError
 from engine.network import FlipAveraged
@@ -43,6 +45,7 @@ from .decoder_setup import first_mismatch, init_decoder, init_record, load_init_
 from .splits import AugmentedSplit, FeatureSplit, with_mirrored_view
 from .stage_tuning import TunedNet, check_tune_stages, ema_source, init_stages, refuse_without_stages, save_stages
 from .validator import Validator
+from .write_errors import check_writable, writing
 
 STATE_DIR = "state"
 
@@ -186,7 +189,9 @@ class Trainer:
             train_samples = train_samples[:cfg.max_train]
         _, val_samples = v.load_split(cfg.val_split, cfg.val_real)
         D.refuse_shared_images(train_samples, val_samples, cfg.train_split, cfg.val_split)
-        self.out.mkdir(parents=True, exist_ok=True)  # after the data checks: a refused run leaves no folder
+        with writing(self.out):  # after the data checks: a refused run leaves no folder
+            self.out.mkdir(parents=True, exist_ok=True)
+            check_writable(self.out, self.out)  # not after the features and the first epoch
         self.log(f"data: {len(train_samples)} train, {len(val_samples)} val images; backbone {key}")
         if cfg.augment:
             train = AugmentedSplit(train_samples, v, cfg.seed)  # features recomputed from augmented pixels
@@ -327,14 +332,17 @@ class Trainer:
 
     def _save_state(self, dec, opt, st, best_state) -> None:
         path = self.out / STATE_DIR / "last.pt"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
         saved = {"decoder": dec.state_dict(), "optimizer": opt.state_dict(), "best": best_state,
                  "status": json.dumps(st), "config_hash": resume_hash(self.cfg)}
         if self.avg is not None:
             saved["ema"] = self.avg.state_dict()
-        torch.save(saved, tmp)
-        tmp.replace(path)
+        # serialised in memory, then written atomically: torch.save on a full disk raised an opaque
+        # RuntimeError and left its temp file growing
+        buf = io.BytesIO()
+        torch.save(saved, buf)
+        with writing(path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_bytes_atomic(path, buf.getvalue())
 
     def _write_model(self, dec, best_state, st, n_train: int, val: FeatureSplit, val_samples) -> dict:
         """The best epoch's decoder, calibrated on validation (shift, and scale with calibrate_scale),
@@ -365,16 +373,18 @@ class Trainer:
             self.log(f"logit scale {scale:.3f}, fitted on {len(judged_split)} {cfg.val_split} images")
         dec.eval()
         self.trained = dec
-        files = [save_decoder(decoder, self.dec_spec, self.out, cfg.decoder)]
-        spec = self.spec
-        if self.tuned:
-            files.append(save_stages(dec, self.out, spec["family"]))
-            spec = dict(spec, tuned_stages=list(self.tuned))
+        with writing(f"the model in {self.out}"):
+            files = [save_decoder(decoder, self.dec_spec, self.out, cfg.decoder)]
+            spec = self.spec
+            if self.tuned:
+                files.append(save_stages(dec, self.out, spec["family"]))
+                spec = dict(spec, tuned_stages=list(self.tuned))
         files += backbone_file_entries(self.spec, cfg.backbone_weights)
         used = {cfg.train_split: self.train_used, cfg.val_split: _used(val_samples, val)}
         fingerprint = data_fingerprint(used, self.validator.sha256_of)
         training = training_record(cfg, st, n_train, len(val), best_epoch, shift, scale, len(self.problems),
                                    fingerprint)
-        model_id = write_trained_card(cfg, self.out, spec, self.dec_spec, files, val_iou, training)
+        with writing(self.out / "card.json"):
+            model_id = write_trained_card(cfg, self.out, spec, self.dec_spec, files, val_iou, training)
         return {"card": str(self.out / "card.json"), "model_id": model_id, "best_val_iou": st["best_iou"],
                 "best_epoch": best_epoch, "epochs": st["epoch"], "problems": self.problems}
