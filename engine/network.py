@@ -82,7 +82,7 @@ def _load_into(module: nn.Module, state: dict, origin: str, expected: str, dtype
     own = module.state_dict()
     missing = [k for k in own if k not in state and not k.endswith("num_batches_tracked")]
     if missing:
-        raise CheckpointError(f"{origin}: expected {expected}; missing {len(missing)} tensors, e.g. {prefix}{missing[0]}")
+        raise CheckpointError(f"{origin}: expected {expected}; missing {len(missing)} tensor{'s' if len(missing) != 1 else ''}, e.g. {prefix}{missing[0]}")
     # a tensor the model does not use means the file is not the model its card says: never drop it silently
     extra = [prefix + k for k in state if k not in own]
     if extra:
