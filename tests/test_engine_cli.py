@@ -126,31 +126,38 @@ def test_models_import_verify_remove(tmp_path):
     liar = make_official_checkpoint(d / "ViT_layer20_conv-20_lama.pth", layer=0, depth=4, clip_path=d / "ViT-L-14.pt")
     r = run("models", "import", liar, "--backbone-weights", d / "ViT-L-14.pt", env=env)
     assert r.returncode == 1 and "conv-20" in r.stderr and "conv-4" in r.stderr  # name and weights disagree
-    ckpt = make_official_checkpoint(d / "ViT_layer20_conv-20_ldm.pth", layer=0, depth=20, clip_path=d / "ViT-L-14.pt")
+    named = make_official_checkpoint(d / "ViT_layer20_conv-20_ldm.pth", layer=0, depth=20, clip_path=d / "ViT-L-14.pt")
+    r = run("models", "import", named, "--backbone-weights", d / "ViT-L-14.pt", env=env)
+    # named like the release, but not it (block 0, tiny widths, not OpenAI's CLIP file): never given its card
+    assert r.returncode == 1 and "named like the release declip-vit-ldm but differs" in r.stderr
+    assert "rename the file" in r.stderr
+    ckpt = d / "tiny_ldm.pth"
+    ckpt.write_bytes(named.read_bytes())
     r = run("models", "import", ckpt, "--backbone-weights", d / "ViT-L-14.pt", "--json", env=env)
     assert r.returncode == 0, r.stderr
     card = json.loads(r.stdout)
-    assert card["id"] == "declip-vit-ldm"  # matched to the catalogue card by file name
-    assert card["decoder"]["widths"] == [32, 16, 8, 8]  # ... but the architecture comes from the file
+    mid = card["id"]
+    assert not mid.startswith("declip-vit-")  # a model of unknown origin, not the catalogue's
+    assert card["decoder"]["widths"] == [32, 16, 8, 8]  # the architecture comes from the file
     assert card["backbone"]["layer"] == 0
     assert all(len(f["sha256"]) == 64 for f in card["files"])
     again = run("models", "import", ckpt, "--backbone-weights", d / "ViT-L-14.pt", env=env)
     assert again.returncode == 1 and "already" in again.stderr
     listing = json.loads(run("models", "list", "--json", env=env).stdout)
-    assert next(m for m in listing if m["id"] == "declip-vit-ldm")["status"] == "ready"
-    assert next(m for m in listing if m["id"] == "declip-vit-lama")["status"] == "not imported"
-    assert run("models", "verify", "declip-vit-ldm", env=env).returncode == 0
-    stored = tmp_path / "home" / "models" / "declip-vit-ldm" / ckpt.name
+    assert next(m for m in listing if m["id"] == mid)["status"] == "ready"
+    assert next(m for m in listing if m["id"] == "declip-vit-ldm")["status"] == "not imported"
+    assert run("models", "verify", mid, env=env).returncode == 0
+    stored = tmp_path / "home" / "models" / mid / ckpt.name
     os.chmod(stored, stat.S_IWUSR | stat.S_IRUSR)
     with open(stored, "r+b") as fh:
         fh.seek(100)
         fh.write(b"\x00\x01\x02")
-    bad = run("models", "verify", "declip-vit-ldm", env=env)
+    bad = run("models", "verify", mid, env=env)
     assert bad.returncode == 1 and "HASH MISMATCH" in bad.stdout
     img = tmp_path / "x.png"
     Image.fromarray(np.zeros((50, 50, 3), np.uint8)).save(img)
-    assert run("models", "remove", "declip-vit-ldm", env=env).returncode == 0
-    assert run("analyze", "--model", "declip-vit-ldm", "--out", tmp_path / "o", img, env=env).returncode == 1
+    assert run("models", "remove", mid, env=env).returncode == 0
+    assert run("analyze", "--model", mid, "--out", tmp_path / "o", img, env=env).returncode == 1
 
 
 def test_models_import_refuses_wrong_files(tmp_path):
