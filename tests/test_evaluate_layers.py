@@ -112,5 +112,6 @@ def test_cli_sweep_prints_each_threshold_and_refuses_bad_values(tmp_path, capsys
     assert "at 0.3: IoU" in text and "at 0.8: IoU" in text
     res = json.loads(out.read_text())
     assert set(res["metrics"]["sweep"]) == {"0.3", "0.8"}
-    assert declip(["evaluate", "--layer", "dq", "--data", str(tmp_path), "--sweep", "0.3,x"]) == 1
-    assert "--sweep" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:  # a usage error
+        declip(["evaluate", "--layer", "dq", "--data", str(tmp_path), "--sweep", "0.3,x"])
+    assert exc.value.code == 2 and "--sweep" in capsys.readouterr().err

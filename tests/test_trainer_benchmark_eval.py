@@ -134,8 +134,9 @@ def test_cli_scores_an_evidence_layer_at_its_own_threshold(bench, tmp_path, caps
     assert res["model"]["model_id"] == "layer:noise" and res["model"]["layer"] == "noise"
     assert res["metrics"]["threshold"] == evidence.info("noise").threshold
     assert res["metrics"]["manipulated"] == 4 and "layer:noise" in capsys.readouterr().out
-    # a parameter reaches the layer; a bad one is one line, exit 1
-    assert declip(["evaluate", "--layer", "noise", "--layer-param", "bogus=1", "--no-ela", "--data", str(bench)]) == 1
-    assert "bogus" in capsys.readouterr().err
-    assert declip(["evaluate", "--layer", "noise", "--model", "x", "--data", str(bench)]) == 1
-    assert "one of --model, --layer" in capsys.readouterr().err
+    # a parameter reaches the layer; a bad one is a usage error: one line, exit 2
+    for bad, message in ((["--layer-param", "bogus=1"], "bogus"), (["--model", "x"], "one of --model, --layer")):
+        with pytest.raises(SystemExit) as exc:
+            declip(["evaluate", "--layer", "noise", *bad, "--no-ela", "--data", str(bench)])
+        err = capsys.readouterr().err
+        assert exc.value.code == 2 and message in err and err.count("\n") == 1

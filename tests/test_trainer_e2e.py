@@ -20,6 +20,16 @@ TRAIN_ARGS = ["--backbone", TINY, "--decoder", "conv-4", "--widths", "4,4,4,4", 
 
 
 SYNTH_ARGS = ["--count", "12", "--seed", "1", "--size", "96,128"]
+
+
+def usage_error(argv, capsys) -> str:
+    """Run a command line that cannot work as given: exit 2 (usage error), one line on stderr; returns it."""
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        declip(argv)
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err.count("\n") == 1 and "internal error" not in err, err
+    return err
 PHOTOS = ("chelsea", "coffee", "astronaut", "rocket")
 
 
@@ -174,10 +184,9 @@ def test_image_context_model_trains_imports_and_analyzes(dataset, tmp_path, caps
     assert declip(["analyze", "--model", "ctx", "--out", str(tmp_path / "an"), str(img)]) == 0
     assert (tmp_path / "an" / f"{img.stem}.prob.png").is_file()
     # a linear decoder has no first conv to widen: refused in one line, before anything is written
-    capsys.readouterr()
-    assert declip(["train", "--data", str(dataset), "--out", str(tmp_path / "lin"), "--backbone", TINY,
-                   "--decoder", "linear", "--image-context"]) == 1
-    assert "--image-context needs a conv-N decoder" in capsys.readouterr().err
+    assert "--image-context needs a conv-N decoder" in usage_error(
+        ["train", "--data", str(dataset), "--out", str(tmp_path / "lin"), "--backbone", TINY, "--decoder", "linear",
+         "--image-context"], capsys)
     assert not (tmp_path / "lin").exists()
 
 
@@ -439,10 +448,9 @@ def test_train_refuses_test_only_and_missing_resume(tmp_path):
 
 def test_export_official_for_a_model_without_that_layout_is_refused_before_training(dataset, tmp_path, capsys):
     out = tmp_path / "m"
-    rc = declip(["train", "--data", str(dataset), "--out", str(out), *TRAIN_ARGS,
-                 "--export-official", str(tmp_path / "x.pth")])
-    err = capsys.readouterr().err
-    assert rc == 1 and "--export-official: the official layout exists only for CLIP ViT" in err
+    err = usage_error(["train", "--data", str(dataset), "--out", str(out), *TRAIN_ARGS,
+                       "--export-official", str(tmp_path / "x.pth")], capsys)
+    assert "--export-official: the official layout exists only for CLIP ViT" in err
     assert "epoch" not in err and not (out / "card.json").exists()  # refused before any training
 
 
@@ -514,9 +522,8 @@ def test_train_refuses_to_overwrite_a_folder_and_absurd_settings_up_front(datase
         args = ["train", "--data", str(dataset), "--out", str(tmp_path / "new"), *TRAIN_ARGS, *bad]
         if bad[0] == "--stages":
             args = ["train", "--data", str(dataset), "--out", str(tmp_path / "new"), "--backbone", "lite0", *bad]
-        assert declip(args) == 1, bad
-        err = capsys.readouterr().err
-        assert "internal error" not in err and err.count("\n") == 1 and bad[0].lstrip("-").split("-")[0] in err, (bad, err)
+        err = usage_error(args, capsys)
+        assert bad[0].lstrip("-").split("-")[0] in err, (bad, err)
         assert not (tmp_path / "new").exists()
 
 
@@ -559,6 +566,6 @@ def test_no_last_relu_trains_imports_and_is_one_form_of_its_own(dataset, tmp_pat
     assert "members must have one form" in capsys.readouterr().err
     base = dict(data="d", out="o", backbone=json.loads(TINY))
     assert resume_hash(TrainConfig(**base, last_relu=False)) != resume_hash(TrainConfig(**base))
-    assert declip(["train", "--data", str(dataset), "--out", str(tmp_path / "lin"), "--backbone", TINY,
-                   "--decoder", "linear", "--no-last-relu"]) == 1
-    assert "--no-last-relu needs a conv-N decoder" in capsys.readouterr().err
+    assert "--no-last-relu needs a conv-N decoder" in usage_error(
+        ["train", "--data", str(dataset), "--out", str(tmp_path / "lin"), "--backbone", TINY, "--decoder", "linear",
+         "--no-last-relu"], capsys)

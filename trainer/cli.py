@@ -11,7 +11,7 @@ from pathlib import Path
 
 from engine.cli import device_arg
 from engine.decoder_spec import CONTEXTS
-from engine.errors import DeclipError
+from engine.errors import Cancelled, DeclipError
 
 from .recipes import DEFAULT_RECIPE, RECIPES
 
@@ -165,7 +165,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Data sets: synth/generic, Dolos, AutoSplice, or a benchmark folder with a "
                                    "manifest.json list (../shared/benchmarks/external-v1). Prints IoU, pixel AP, F1 "
                                    "and best F1 overall and per kind, image AP beside its chance level, the share of "
-                                   "authentic images flagged (> 1 %% of pixels at 0.5), and the ELA baseline.")
+                                   "authentic images flagged (> 1 % of pixels above the threshold), and the ELA "
+                                   "baseline.")
     p.add_argument("--model", action="append", default=[], metavar="ID|DIR",
                    help="model id or folder; for a Dolos ID/OOD table repeat as GENERATOR=ID")
     p.add_argument("--baseline", choices=["ela"], help="evaluate the ELA baseline instead of a model")
@@ -189,11 +190,22 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="also score these thresholds from the same maps (IoU per kind, authentic images flagged), "
                         "e.g. to choose a layer's default threshold on validation data")
     p.add_argument("--device", default="cpu", type=device_arg)
-    p.set_defaults(func=cmd_evaluate)
+    p.set_defaults(func=cmd_evaluate, _parser=p)
 
 
 def _err(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
+
+
+def _usage_error(args, msg: str):
+    """A command line that cannot be run as given: exit 2, the usage-error code, in one line (argparse's
+    parser.error would print the whole, long usage first)."""
+    args._parser.exit(2, f"{args._parser.prog}: error: {msg}\n")
+
+
+def _need_data(args) -> None:
+    if not Path(args.data).exists():
+        _usage_error(args, f"--data {args.data}: no such file or folder")
 
 
 def cmd_synth(args) -> int:
@@ -316,15 +328,24 @@ def cmd_train(args) -> int:
     from .stage_tuning import TuneStagesError
     from .train import Trainer
 
-    try:
+    from .config import check_config, parse_decoder
+
+    _need_data(args)
+    try:  # settings that cannot work are usage errors (exit 2), found before anything is read or written
         cfg = train_config(args)
-    except TuneStagesError as exc:  # a usage error (exit 2), before anything is read or written
-        args._parser.error(str(exc))
+        check_config(cfg)
+        dec_spec = parse_decoder(cfg.decoder, cfg.widths, cfg.image_context, cfg.last_relu)
+        why = official_layout_refusal(cfg.backbone, dec_spec) if args.export_official else None
+        if why:
+            raise DeclipError(f"--export-official: {why}; drop the flag or change the backbone or decoder")
+    except (TuneStagesError, DeclipError) as exc:
+        _usage_error(args, str(exc))
     trainer = Trainer(cfg, progress=console_progress(), log=_err)
-    why = official_layout_refusal(trainer.spec, trainer.dec_spec) if args.export_official else None
-    if why:
-        raise DeclipError(f"--export-official: {why}; drop the flag or change the backbone or decoder")
-    res = trainer.run(resume=args.resume)
+    try:
+        res = trainer.run(resume=args.resume)
+    except Cancelled as exc:  # Ctrl-C: the shell's code for an interrupted command
+        _err(f"declip: {exc}")
+        return 130
     print(f"model {res['model_id']}: best val IoU {res['best_val_iou']:.2f} at epoch {res['best_epoch']} "
           f"-> {res['card']}")
     if res["problems"]:
@@ -415,17 +436,16 @@ def _layer_producer(name: str, params: list[str]):
     return evidence_producer(name, **kw)  # an unknown name is an EvidenceError naming the layers
 
 
-def cmd_evaluate(args) -> int:
-    from .evaluate import dolos_table, dump_json, format_summary, format_table, run_evaluation
-    from .datasets import detect_layout, flat_layout_error, is_flat_generic
-
-    gens = args.generators.split(",") if args.generators else None
+def _evaluate_settings(args) -> tuple:
+    """(producer or None, threshold, sweep) of an evaluate command line; DeclipError when it cannot be run."""
     chosen = [f for f, v in (("--model", args.model), ("--baseline", args.baseline), ("--layer", args.layer)) if v]
     if not chosen:
         raise DeclipError("give --model ID|DIR (or --baseline ela, or --layer NAME)")
     if len(chosen) > 1:
         raise DeclipError(f"give one of {', '.join(chosen)} (they are evaluated one at a time)")
-    producer, threshold = None, args.threshold
+    threshold = args.threshold
+    if threshold is not None and not 0.0 <= threshold <= 1.0:  # NaN fails this too
+        raise DeclipError(f"--threshold {threshold:g}: give a probability between 0 and 1, e.g. 0.5")
     sweep = []
     if args.sweep:
         try:
@@ -434,17 +454,40 @@ def cmd_evaluate(args) -> int:
             raise DeclipError(f"--sweep {args.sweep}: give thresholds between 0 and 1, e.g. 0.3,0.5,0.7") from None
         if not sweep or not all(0.0 <= t <= 1.0 for t in sweep):
             raise DeclipError(f"--sweep {args.sweep}: give thresholds between 0 and 1, e.g. 0.3,0.5,0.7")
+    producer = None
     if args.layer:
         producer = _layer_producer(args.layer, args.layer_param)
         threshold = producer.meta["threshold"] if threshold is None else threshold
     elif args.layer_param:
         raise DeclipError("--layer-param goes with --layer")
+    return producer, 0.5 if threshold is None else threshold, sweep
+
+
+def _check_outputs(args) -> None:
+    """--json and --csv can be written: checked before a run that can take an hour, not after it."""
+    from .write_errors import check_writable
+
     for flag, out in (("--json", args.json), ("--csv", args.csv)):
-        # checked before a run that can take an hour, not after it
-        if out is not None and not Path(out).parent.is_dir():
+        if out is None:
+            continue
+        if not Path(out).parent.is_dir():
             raise DeclipError(f"{flag} {out}: the folder {Path(out).parent} does not exist")
-        if out is not None and Path(out).is_dir():
+        if Path(out).is_dir():
             raise DeclipError(f"{flag} {out}: is a folder; give a file name")
+        check_writable(Path(out).parent, out)  # read-only or full
+
+
+def cmd_evaluate(args) -> int:
+    from .evaluate import dolos_table, dump_json, format_summary, format_table, run_evaluation
+    from .datasets import detect_layout, flat_layout_error, is_flat_generic
+
+    _need_data(args)
+    try:
+        producer, threshold, sweep = _evaluate_settings(args)
+    except DeclipError as exc:  # an unknown layer, a bad parameter, flags that do not go together
+        _usage_error(args, str(exc))
+    _check_outputs(args)
+    gens = args.generators.split(",") if args.generators else None
     if args.split is not None and detect_layout(args.data) == "generic" and is_flat_generic(args.data):
         # scoring "the test split" of a flat folder would score the images a model may have trained on
         raise DeclipError(f"{flat_layout_error(args.data, args.split)}; or leave out --split to score the "
@@ -452,14 +495,15 @@ def cmd_evaluate(args) -> int:
     pairs = [m.split("=", 1) for m in args.model if "=" in m and not Path(m).exists()]
     if pairs and detect_layout(args.data) == "dolos":
         if args.csv or args.generators:
-            raise DeclipError("--csv and --generators apply to one model; the GENERATOR=ID table covers every generator")
+            _usage_error(args, "--csv and --generators apply to one model; the GENERATOR=ID table covers every "
+                               "generator")
         res = dolos_table(dict(pairs), args.data, args.split or "test", args.device)
         print(format_table(res))
         if args.json:
             dump_json(res, args.json)
         return 0
     if len(args.model) > 1:
-        raise DeclipError("several --model values need GENERATOR=ID form and a Dolos data set")
+        _usage_error(args, "several --model values need GENERATOR=ID form and a Dolos data set")
 
     def prog(done, total, name):
         if done == total or done % 25 == 0:
@@ -467,11 +511,13 @@ def cmd_evaluate(args) -> int:
 
     res = run_evaluation(args.model[0] if args.model else None, args.data, args.split, args.baseline,
                          args.device, args.csv, gens, prog, with_ela=not args.no_ela, producer=producer,
-                         threshold=0.5 if threshold is None else threshold, sweep=sweep)
+                         threshold=threshold, sweep=sweep)
     m = res["metrics"]
-    print(format_summary(res))
-    for prob in m["problems"][:20]:
+    for prob in m["problems"][:20]:  # before the table, so a skipped image is not read past
         _err(f"warning: {prob}")
+    if len(m["problems"]) > 20:
+        _err(f"warning: {len(m['problems']) - 20} more problems (see --json)")
+    print(format_summary(res))
     if args.json:
         dump_json(res, args.json)
-    return 1 if m["failed"] else 0
+    return 1 if m["failed"] or m.get("skipped") else 0

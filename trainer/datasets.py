@@ -59,6 +59,9 @@ class Dataset:
     split: str
     samples: list[Sample]
     problems: list[str] = field(default_factory=list)
+    # files left out while reading (an image without its mask, a mask without its image): evaluation
+    # counts them as failed, since its figures would otherwise silently cover fewer items
+    skipped: list[Path] = field(default_factory=list)
 
     @property
     def fakes(self) -> list[Sample]:
@@ -119,7 +122,7 @@ def dolos_generators(root: Path) -> list[str]:
 # loaders
 
 def _pair_masks(images: list[Path], mask_dir: Path, invert: bool, group: str, problems: list[str],
-                suffixes: tuple[str, ...] = ("",)) -> list[Sample]:
+                suffixes: tuple[str, ...] = ("",), skipped: list[Path] | None = None) -> list[Sample]:
     by_stem: dict[str, Path] = {}
     for m in sorted(_images(mask_dir), key=lambda p: (p.suffix.lower() != ".png", p.name)):
         if m.stem in by_stem:  # x.png and x.jpg: use the lossless one, and say so
@@ -131,9 +134,20 @@ def _pair_masks(images: list[Path], mask_dir: Path, invert: bool, group: str, pr
         mask = next((by_stem[img.stem + s] for s in suffixes if img.stem + s in by_stem), None)
         if mask is None:
             problems.append(f"{img}: skipped, no mask named {img.stem}.* in {mask_dir}")
+            if skipped is not None:
+                skipped.append(img)
             continue
         out.append(Sample(img, mask, invert, group))
     return out
+
+
+def _orphan_masks(images: list[Path], mask_dir: Path, problems: list[str], skipped: list[Path]) -> None:
+    """Masks whose image is missing: the edit they mark cannot be scored, and a pair was lost somewhere."""
+    stems = {p.stem for p in images}
+    for m in _images(mask_dir):
+        if m.stem not in stems:
+            problems.append(f"{m}: a mask without its image (no {m.stem}.* in {mask_dir.parent / 'images'}); not used")
+            skipped.append(m)
 
 
 SPLIT_FOLDERS = ("train", "val", "valid", "validation", "test")
@@ -167,9 +181,26 @@ def load_generic(root: Path, split: str | None = None) -> Dataset:
     elif not is_flat_generic(root):
         raise DatasetError(f"{root}: has train/ val/ test/ subfolders; name the split to read")
     problems: list[str] = []
-    samples = _pair_masks(_images(base / "images"), base / "masks", False, "", problems)
+    skipped: list[Path] = []
+    images = _images(base / "images")
+    samples = _pair_masks(images, base / "masks", False, "", problems, skipped=skipped)
+    _orphan_masks(images, base / "masks", problems, skipped)
+    kinds = _manifest_kinds(root)
+    for smp in samples:  # a synth manifest's kinds give evaluate its per-kind table
+        smp.group = kinds.get(smp.image.relative_to(root).as_posix(), "")
     samples += [Sample(p, None, False, "real") for p in _images(base / "real")]
-    return Dataset(root.name, "generic", split or "all", samples, problems)
+    return Dataset(root.name, "generic", split or "all", samples, problems, skipped)
+
+
+def _manifest_kinds(root: Path) -> dict[str, str]:
+    """{image path relative to root: kind} from a synth manifest.json (an object with `items`), else {}."""
+    import json
+
+    try:
+        data = json.loads((root / "manifest.json").read_text(encoding="utf-8"))
+        return {it["image"]: str(it["kind"]) for it in data["items"] if it.get("image") and it.get("kind")}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):  # no manifest, or not a synth one
+        return {}
 
 
 def load_dolos(root: Path, split: str, generators: list[str] | None = None, with_real: bool = True) -> Dataset:
@@ -179,6 +210,7 @@ def load_dolos(root: Path, split: str, generators: list[str] | None = None, with
     gens = generators or dolos_generators(root)
     problems: list[str] = []
     samples: list[Sample] = []
+    skipped: list[Path] = []
     for g in gens:
         gdir = d / "fake" / g
         if not gdir.is_dir():
@@ -191,24 +223,25 @@ def load_dolos(root: Path, split: str, generators: list[str] | None = None, with
         if mask_dir is None:
             problems.append(f"{gdir / 'masks'}: no '{split}' split; its images are skipped")
             continue
-        samples += _pair_masks(_images(img_dir), mask_dir, True, g, problems)
+        samples += _pair_masks(_images(img_dir), mask_dir, True, g, problems, skipped=skipped)
     if with_real:
         real_dir = _find_split_dir(d / "real", split)
         if real_dir is not None:
             samples += [Sample(p, None, False, "real") for p in _images(real_dir)]
-    return Dataset(f"dolos:{'+'.join(gens)}", "dolos", split, samples, problems)
+    return Dataset(f"dolos:{'+'.join(gens)}", "dolos", split, samples, problems, skipped)
 
 
 def load_autosplice(root: Path) -> Dataset:
     root = Path(root)
     problems: list[str] = []
     samples: list[Sample] = []
+    skipped: list[Path] = []
     for forged in sorted(p for p in root.iterdir() if p.is_dir() and p.name.lower().startswith("forged")):
         samples += _pair_masks(_images(forged), root / "Mask", False, forged.name, problems,
-                               suffixes=("", "_mask", "_Mask"))
+                               suffixes=("", "_mask", "_Mask"), skipped=skipped)
     for real_name in ("Authentic", "authentic", "real"):
         samples += [Sample(p, None, False, "real") for p in _images(root / real_name)]
-    return Dataset(root.name, "autosplice", "test", samples, problems)
+    return Dataset(root.name, "autosplice", "test", samples, problems, skipped)
 
 
 def _benchmark_entries(root: Path) -> list | None:
@@ -241,6 +274,7 @@ def load_benchmark(root: Path) -> Dataset:
         raise DatasetError(f"{root}: no benchmark manifest.json (a JSON list of images) found")
     problems: list[str] = []
     samples: list[Sample] = []
+    skipped: list[Path] = []
     for i, e in enumerate(entries):
         if not isinstance(e, dict):
             problems.append(f"{root / 'manifest.json'}: entry {i} is not an object; skipped")
@@ -250,15 +284,18 @@ def load_benchmark(root: Path) -> Dataset:
             continue
         if not img.is_file():
             problems.append(f"{img}: listed in the manifest but not found; skipped")
+            skipped.append(img)
             continue
         mask = source = None
         if e.get("mask") is not None:
             mask = _inside(root, e["mask"], "mask", problems)
             if mask is None or not mask.is_file():
                 problems.append(f"{img}: its mask {e['mask']!r} is missing; skipped")
+                skipped.append(img)
                 continue
         elif e.get("manipulated"):
             problems.append(f"{img}: marked manipulated but has no mask; skipped")
+            skipped.append(img)
             continue
         if e.get("source_mask") is not None:
             source = _inside(root, e["source_mask"], "source_mask", problems)
@@ -267,7 +304,7 @@ def load_benchmark(root: Path) -> Dataset:
                 source = None
         kind = str(e.get("kind") or ("authentic" if mask is None else "manipulated"))
         samples.append(Sample(img, mask, False, kind, source))
-    return Dataset(root.name, "benchmark", "all", samples, problems)
+    return Dataset(root.name, "benchmark", "all", samples, problems, skipped)
 
 
 def load_dataset(root: Path, split: str | None, generators: list[str] | None = None, training: bool = False) -> Dataset:
@@ -316,11 +353,13 @@ def read_rgb(path: Path) -> Image.Image:
     return load_image(path).rgb
 
 
-def read_mask(sample: Sample, size: tuple[int, int], problems: list[str] | None = None) -> np.ndarray:
+def read_mask(sample: Sample, size: tuple[int, int], problems: list[str] | None = None,
+              resize: bool = True) -> np.ndarray:
     """Mask as float32 HxW in [0,1] (1 = manipulated) at `size` (width, height) of its image.
 
     A mask of another size is resized bilinearly (generic layouts accept any size); the
-    mismatch is noted once in `problems`. Authentic samples give an all-zero mask.
+    mismatch is noted once in `problems`; with resize=False (evaluation) it is a DatasetError.
+    Authentic samples give an all-zero mask.
     """
     w, h = size
     if sample.mask is None:
@@ -340,6 +379,8 @@ def read_mask(sample: Sample, size: tuple[int, int], problems: list[str] | None 
     if colour and problems is not None:
         problems.append(f"{sample.mask}: colour mask; any bright colour is read as manipulated")
     if mask.size != (w, h):
+        if not resize:  # scoring: a stretched mask would mark other pixels than the edit
+            raise DatasetError(f"{sample.mask}: mask is {mask.size[0]}x{mask.size[1]}, image is {w}x{h}; skipped")
         if problems is not None:
             problems.append(f"{sample.mask}: mask is {mask.size[0]}x{mask.size[1]}, image is {w}x{h}; "
                             f"mask resized to the image")

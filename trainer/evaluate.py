@@ -26,8 +26,9 @@ from engine.stamps import utc_now
 from . import datasets as D
 from . import metrics as M
 from .producers import MapProducer, detector_producer, ela_producer
+from .write_errors import writing
 
-CSV_FIELDS = ["image", "group", "label", "width", "height", "score", "iou", "pixel_ap", "f1", "f1_best",
+CSV_FIELDS = ["image", "group", "kind", "label", "width", "height", "score", "iou", "pixel_ap", "f1", "f1_best",
               "flagged_pct", "ela_score", "ela_iou", "error", "refused"]
 # An authentic image counts as flagged when more than this share of its pixels is above the threshold.
 FLAG_FRACTION = 0.01
@@ -56,7 +57,8 @@ def _score(producer: MapProducer, ds: D.Dataset, progress, threshold: float,
     sweep = sorted({float(t) for t in sweep})
     t0 = time.perf_counter()
     for k, s in enumerate(ds.samples):
-        row = {"image": str(s.image), "group": s.group, "label": s.label}
+        row = {"image": str(s.image), "group": s.group, "kind": s.group or ("manipulated" if s.label else "authentic"),
+               "label": s.label}
         try:
             try:
                 prob, score = producer(s.image)
@@ -67,9 +69,9 @@ def _score(producer: MapProducer, ds: D.Dataset, progress, threshold: float,
                 prob, score = _empty_map(s.image), 0.0
                 row["refused"] = str(exc)
             size = (prob.shape[1], prob.shape[0])
-            gt = D.read_mask(s, size, problems)
+            gt = D.read_mask(s, size, problems, resize=False)
             if producer.against_sources and s.source_mask is not None:
-                gt = np.maximum(gt, D.read_mask(D.Sample(s.image, s.source_mask), size, problems))
+                gt = np.maximum(gt, D.read_mask(D.Sample(s.image, s.source_mask), size, problems, resize=False))
             row.update(width=size[0], height=size[1], score=round(score, 6),
                        flagged_pct=round(float((prob > threshold).mean()) * 100.0, 4))
             if s.label:
@@ -86,6 +88,7 @@ def _score(producer: MapProducer, ds: D.Dataset, progress, threshold: float,
         if progress:
             progress(k + 1, len(ds.samples), s.image.name)
     summary = summarise(rows, threshold)
+    summary["skipped"] = len(ds.skipped)
     if sweep:
         summary["sweep"] = summarise_sweep(rows, sweep)
     summary["seconds"] = round(time.perf_counter() - t0, 2)
@@ -140,7 +143,7 @@ def summarise(rows: list[dict], threshold: float = M.THRESHOLD) -> dict:
         out["authentic_flagged"] = len(flagged) / len(reals) * 100.0
         out["authentic_flagged_count"] = len(flagged)
     if reals and fakes:
-        det = M.detection_metrics([r["score"] for r in scored], [r["label"] for r in scored])
+        det = M.detection_metrics([r["score"] for r in scored], [r["label"] for r in scored], threshold)
         out["detection_ap"], out["detection_accuracy"] = det["ap"], det["accuracy"]
         # a detector that guesses has AP = the share of manipulated images: say what chance gives
         out["detection_ap_chance"] = len(fakes) / len(scored) * 100.0
@@ -163,7 +166,8 @@ def write_csv(rows: list[dict], path: Path) -> None:
             for r in rows:
                 w.writerow(r)
 
-    write_atomic(Path(path), write)
+    with writing(path):
+        write_atomic(Path(path), write)
 
 
 def dolos_table(models: dict[str, str], root: Path, split: str = "test", device: str = "cpu",
@@ -260,7 +264,8 @@ def format_summary(res: dict) -> str:
     m, ela = res["metrics"], res.get("baseline_ela") or {}
     thr = m.get("threshold", M.THRESHOLD)
     head = (f"{res['model'].get('model_id')} on {res['data']} [{res['layout']}, {res['split']}]: "
-            f"{m['manipulated']} manipulated, {m['authentic']} authentic" + (f", {m['failed']} failed" if m["failed"] else ""))
+            f"{m['manipulated']} manipulated, {m['authentic']} authentic" + (f", {m['failed']} failed" if m["failed"] else "")
+            + (f", {m['skipped']} skipped (see the warnings)" if m.get("skipped") else ""))
     lines = [head]
     if res["layout"] == "generic" and res["split"] == "all":
         lines.append("the whole folder was scored: it has no train/ val/ test/ subfolders, so these images "
@@ -284,7 +289,10 @@ def format_summary(res: dict) -> str:
     lines.append(row("all manipulated", m["manipulated"], m, ela))
     for kind, d in (m.get("per_kind") or {}).items():
         lines.append(row(kind, d["images"], d, (ela.get("per_kind") or {}).get(kind, {})))
-    if {"f1", "f1_best"} & set(undefined):
+    if not m["manipulated"]:
+        lines.append("-: no manipulated image was scored (the split holds authentic images only, or every "
+                     "manipulated one failed)")
+    elif {"f1", "f1_best"} & set(undefined):
         lines.append("-: not defined; F1 is scored outside the TruFor band around each mask's edge, and every "
                      "edit of that kind is thinner than the band")
     if "detection_ap" in m:
@@ -308,7 +316,8 @@ def dump_json(obj: dict, path: Path) -> None:
     """Strict JSON, written atomically: an undefined metric (NaN, e.g. no scorable image) is written as null."""
     from engine.atomic import write_text_atomic
 
-    write_text_atomic(Path(path), json.dumps(_nan_to_none(obj), indent=2, default=float, allow_nan=False) + "\n")
+    with writing(path):
+        write_text_atomic(Path(path), json.dumps(_nan_to_none(obj), indent=2, default=float, allow_nan=False) + "\n")
 
 
 def _nan_to_none(v):

@@ -118,11 +118,11 @@ def localisation_metrics(pred: np.ndarray, gt: np.ndarray, threshold: float = TH
     return out
 
 
-def detection_metrics(scores: np.ndarray, labels: np.ndarray) -> dict[str, float]:
-    """Image-level AP x 100 and accuracy x 100 at 0.5 (labels: 1 = manipulated, 0 = real)."""
+def detection_metrics(scores: np.ndarray, labels: np.ndarray, threshold: float = THRESHOLD) -> dict[str, float]:
+    """Image-level AP x 100 and accuracy x 100 at `threshold` (labels: 1 = manipulated, 0 = real)."""
     s = np.asarray(scores, dtype=np.float64)
     y = np.asarray(labels).astype(bool)
-    out = {"accuracy": float(((s > THRESHOLD) == y).mean() * 100.0) if s.size else float("nan")}
+    out = {"accuracy": float(((s > threshold) == y).mean() * 100.0) if s.size else float("nan")}
     out["ap"] = average_precision(s, y) if y.any() and (~y).any() else float("nan")
     return out
 
