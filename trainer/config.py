@@ -141,9 +141,20 @@ def check_config(cfg: TrainConfig) -> None:
 
 
 def resume_hash(cfg: TrainConfig) -> str:
-    """SHA-256 of the settings a saved state depends on: `--resume` continues only with the same ones.
-    flip_average and calibrate_scale change only what is written at the end; the recipe is a label,
-    and the values it stands for are checked one by one."""
+    """SHA-256 of the settings a saved state depends on: `--resume` continues only with the same ones."""
+    return bytes_sha256(json.dumps(resume_settings(cfg), sort_keys=True, default=str).encode())
+
+
+def settings_differ(saved: dict, cfg: TrainConfig) -> str:
+    """The settings that differ between a saved state's and cfg's, as 'name: saved -> now' (for the refusal)."""
+    now = json.loads(json.dumps(resume_settings(cfg), default=str))
+    keys = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k))
+    return "; ".join(f"{k}: {saved.get(k)!r} -> {now.get(k)!r}" for k in keys)
+
+
+def resume_settings(cfg: TrainConfig) -> dict:
+    """The settings a saved state depends on. flip_average and calibrate_scale change only what is
+    written at the end; the recipe is a label, and the values it stands for are checked one by one."""
     keep = {k: v for k, v in asdict(cfg).items()
             if k not in ("out", "cache_dir", "no_cache", "device", "model_id", "name", "max_epochs",
                          "flip_average", "recipe", "calibrate_scale")}
@@ -154,4 +165,4 @@ def resume_hash(cfg: TrainConfig) -> str:
         del keep["tune_lr"]
     if keep["last_relu"]:  # the default: states saved before the option existed stay resumable
         del keep["last_relu"]
-    return bytes_sha256(json.dumps(keep, sort_keys=True, default=str).encode())
+    return keep

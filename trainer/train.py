@@ -39,7 +39,8 @@ from engine.network import FlipAveraged
 from . import datasets as D
 from .calibration import fold_logit_scale, fold_logit_shift
 from .card_output import backbone_file_entries, data_fingerprint, save_decoder, training_record, write_trained_card
-from .config import ProgressFn, TrainConfig, TrainProgress, check_config, parse_decoder, resume_hash
+from .config import ProgressFn, TrainConfig, TrainProgress, check_config, parse_decoder, resume_hash, \
+    resume_settings, settings_differ
 from .decoder_setup import first_mismatch, init_decoder, init_record, load_init_state, split_input_modules, \
     training_layout
 from .splits import AugmentedSplit, FeatureSplit, with_mirrored_view
@@ -224,7 +225,9 @@ class Trainer:
         if resume:
             saved = torch.load(state_path, map_location="cpu", weights_only=True)
             if saved["config_hash"] != resume_hash(cfg):
-                raise DeclipError(f"{state_path}: saved with other training settings; resume needs the same flags")
+                differ = settings_differ(json.loads(saved["settings"]), cfg) if "settings" in saved else ""
+                raise DeclipError(f"{state_path}: saved with other training settings"
+                                  + (f" ({differ})" if differ else "") + "; resume needs the same flags")
             dec.load_state_dict(saved["decoder"])
             opt.load_state_dict(saved["optimizer"])
             best_state = saved.get("best")
@@ -333,7 +336,8 @@ class Trainer:
     def _save_state(self, dec, opt, st, best_state) -> None:
         path = self.out / STATE_DIR / "last.pt"
         saved = {"decoder": dec.state_dict(), "optimizer": opt.state_dict(), "best": best_state,
-                 "status": json.dumps(st), "config_hash": resume_hash(self.cfg)}
+                 "status": json.dumps(st), "config_hash": resume_hash(self.cfg),
+                 "settings": json.dumps(resume_settings(self.cfg), default=str)}  # names a --resume mismatch
         if self.avg is not None:
             saved["ema"] = self.avg.state_dict()
         # serialised in memory, then written atomically: torch.save on a full disk raised an opaque
