@@ -112,7 +112,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--backbone-weights", metavar="PATH", action="append", default=[],
                      help="CLIP weights for --checkpoint (ViT-L-14.pt; add RN50.pt for fusion models)")
     p.add_argument("--mode", choices=["paper", "tiled"], default="paper",
-                   help="paper: the published 224-px squash; tiled: overlapping windows, full resolution")
+                   help="paper: the published method, the whole image squashed to the model's input size (448 px "
+                        "for the default model, 224 for the CLIP models); tiled: overlapping windows over a working image")
     p.add_argument("--precision", choices=["auto", "exact", "fast"], default="auto",
                    help="exact = fp32; fast = bf16 on CPU / fp16 on GPU (auto: fast on GPU, exact on CPU)")
     p.add_argument("--device", default="auto", type=device_arg, help="auto, cpu, cuda or cuda:N")

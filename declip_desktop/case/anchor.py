@@ -30,7 +30,7 @@ def parse_head(text: str) -> dict[str, Any]:
     if not m:
         raise CaseError(f"--head {str(text)[:80]!r}: expected COUNT:SHA256 (the entry number and the 64 hex digits "
                         "printed on the report's cover)")
-    return {"entries": int(m.group(1)), "last_sha256": m.group(2).lower(), "source": "given by hand"}
+    return {"entries": int(m.group(1)), "last_sha256": m.group(2).lower(), "source": "a head given by hand"}
 
 
 def head_from_report(path: str | Path) -> dict[str, Any]:
