@@ -6,7 +6,7 @@ import argparse
 import json
 
 from .errors import DeclipError
-from .text import printable
+from .text import json_text, printable
 
 
 def register_models_commands(sub: argparse._SubParsersAction) -> None:
@@ -54,8 +54,8 @@ def cmd_models_list(args) -> int:
     entries = store.list()
     default = store.default_id
     if args.json:
-        print(json.dumps([dict(e.card.to_dict(), status=e.status, location=e.location,
-                               default=e.card.id == default) for e in entries], indent=2, ensure_ascii=False))
+        print(json_text([dict(e.card.to_dict(), status=e.status, location=e.location,
+                           default=e.card.id == default) for e in entries], indent=2))
         return 0
     print(f"{'':2}{'ID':40} {'STATUS':14} {'BACKBONE':34} DECODER")
     for e in entries:
@@ -71,7 +71,7 @@ def cmd_models_show(args) -> int:
 
     e = _store().find(args.id)
     if args.json:
-        print(json.dumps(dict(e.card.to_dict(), status=e.status, location=e.location), indent=2, ensure_ascii=False))
+        print(json_text(dict(e.card.to_dict(), status=e.status, location=e.location), indent=2))
         return 0
     c = e.card
     rows = [("id", c.id), ("name", c.name), ("status", f"{e.status} ({e.location})"),
@@ -127,7 +127,7 @@ def cmd_models_import(args) -> int:
     else:
         card = _store().import_path(args.path, args.backbone_weights, model_id=args.model_id, name=args.name)
     if args.json:
-        print(json.dumps(card.to_dict(), indent=2, ensure_ascii=False))
+        print(json_text(card.to_dict(), indent=2))
     else:
         print(printable(f"imported {card.id} ({card.backbone_name}, {card.decoder_name})"))
         for f in card.files:

@@ -5,7 +5,9 @@ Python with lone surrogates, which no UTF-8 file (results.json, a case's JSON, t
 And a name may hold control characters that move the cursor or recolour an examiner's terminal."""
 from __future__ import annotations
 
+import json
 import os
+import re
 
 
 def utf8_text(text) -> str:
@@ -34,3 +36,13 @@ def utf8_tree(value):
     if isinstance(value, (list, tuple)):
         return [utf8_tree(v) for v in value]
     return value
+
+
+# C1 controls (a terminal may act on them) and the bidirectional overrides that reorder what is shown
+_HIDDEN = re.compile("[\u0080-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
+
+
+def json_text(value, **kw) -> str:
+    """JSON for a terminal: readable non-ASCII text kept, but every character that could act on the
+    terminal or reorder the line is written as a \\uXXXX escape (json already escapes C0 controls)."""
+    return _HIDDEN.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(value, ensure_ascii=False, **kw))

@@ -35,6 +35,14 @@ def test_show_and_list_escape_control_characters(hostile, capsys):
     assert [line for line in out.splitlines() if line.strip().startswith("status:")] == ["        status: ready (store)"]
     assert declip(["models", "list"]) == 0
     assert not any(c in capsys.readouterr().out for c in "\x1b\r\x07\x9b")
+    # --json too: JSON escapes C0 controls itself; C1 controls and bidi overrides are escaped for the terminal
+    for command in (["models", "show", "hostile", "--json"], ["models", "list", "--json"]):
+        assert declip(command) == 0
+        out = capsys.readouterr().out
+        assert "\x9b" not in out and "\\u009b" in out
+        shown = json.loads(out)
+        card = shown if isinstance(shown, dict) else next(c for c in shown if c["id"] == "hostile")
+        assert card["training_data"] == "faces\x9b31m"  # the exact text, for a program reading it
 
 
 @pytest.mark.parametrize("name", ["line\nforged", "red\x1b[31m", "back\rwards", "bell\x07"])
