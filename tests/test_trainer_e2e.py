@@ -85,8 +85,8 @@ def test_synth_workers_make_the_same_data_set_byte_for_byte(dataset, tmp_path, c
             assert (out / b["mask"]).read_bytes() == (dataset / a["mask"]).read_bytes()
     for it in three["items"]:
         assert hashlib.sha256((out / it["image"]).read_bytes()).hexdigest() == it["sha256"]
-    assert declip(["synth", "--photos", str(photos), "--out", str(tmp_path / "y"), *SYNTH_ARGS, "--workers", "0"]) != 0
-    assert "--workers 0" in capsys.readouterr().err
+    assert "--workers 0" in usage_error(["synth", "--photos", str(photos), "--out", str(tmp_path / "y"), *SYNTH_ARGS,
+                                         "--workers", "0"], capsys)
 
 
 def test_synth_skips_bad_photos_in_one_line_each_and_checks_its_settings(tmp_path, capsys):
@@ -104,10 +104,13 @@ def test_synth_skips_bad_photos_in_one_line_each_and_checks_its_settings(tmp_pat
         assert line.startswith("warning: ") and "skipped" in line
     assert "Warning" not in err and "warnings.warn" not in err  # no Python warning dumps
     assert {p["file"] for p in json.loads((out / "manifest.json").read_text())["photos"]} == {f"{n}.png" for n in PHOTOS}
-    for bad in (["--size", "10,5"], ["--size", "0,0"], ["--size", "100000,100000"], ["--real-fraction", "-1"]):
-        assert declip(["synth", "--photos", str(photos), "--out", str(tmp_path / "x"), "--count", "6", *bad]) != 0
-        err = capsys.readouterr().err
-        assert err.count("\n") == 1 and "internal error" not in err and ("--size" in err or "--real-fraction" in err)
+    for bad in (["--size", "10,5"], ["--size", "0,0"], ["--size", "100000,100000"], ["--real-fraction", "-1"],
+                ["--split", "0.7,0.3"], ["--workers", "0"]):  # usage errors: exit 2, one line, nothing read
+        err = usage_error(["synth", "--photos", str(photos), "--out", str(tmp_path / "x"), "--count", "6", *bad], capsys)
+        assert bad[0] in err
+    assert "--count must be at least 1" in usage_error(["synth", "--photos", str(photos), "--out", str(tmp_path / "x"),
+                                                         "--count", "0"], capsys)
+    assert not (tmp_path / "x").exists()
 
 
 def test_photos_pinned_to_train_leave_val_and_test_unchanged(dataset, tmp_path, capsys):

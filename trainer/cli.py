@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "retouching and double JPEG to v1's splice, copy-move and inpainting")
     p.add_argument("--workers", type=int, default=1,
                    help="processes making items in parallel (the data set is the same for any number)")
-    p.set_defaults(func=cmd_synth)
+    p.set_defaults(func=cmd_synth, _parser=p)
 
     p = sub.add_parser("train", help="train a decoder on a frozen backbone (authors' recipe by default)",
                        description="Defaults marked 'small-data:' apply with --recipe small-data; a flag given "
@@ -211,12 +211,11 @@ def _need_data(args) -> None:
 def cmd_synth(args) -> int:
     from .synth import synthesize
 
-    try:
-        fr = tuple(float(x) for x in args.split.split(","))
-        size = tuple(int(x) for x in args.size.split(","))
-        assert len(fr) == 3 and len(size) == 2
-    except (ValueError, AssertionError):
-        raise DeclipError("--split needs three fractions (e.g. 0.7,0.15,0.15) and --size two numbers (256,512)")
+    problem = _synth_settings_problem(args)
+    if problem:  # a usage error (exit 2), before any photo is read
+        _usage_error(args, problem)
+    fr = tuple(float(x) for x in args.split.split(","))
+    size = tuple(int(x) for x in args.size.split(","))
     t0 = time.time()
 
     def prog(done, total, msg):
@@ -228,6 +227,26 @@ def cmd_synth(args) -> int:
     n = len(m["items"])
     print(f"{n} images in {args.out} ({time.time() - t0:.0f} s); manifest {args.out / 'manifest.json'}")
     return 0
+
+
+def _synth_settings_problem(args) -> str | None:
+    """What is wrong with synth's numbers, in one line, or None."""
+    try:
+        fr = [float(x) for x in args.split.split(",")]
+        size = [int(x) for x in args.size.split(",")]
+    except ValueError:
+        fr, size = [], []
+    if len(fr) != 3 or not all(math.isfinite(f) and f >= 0 for f in fr) or not sum(fr) > 0:
+        return f"--split needs three fractions that are not negative, e.g. 0.7,0.15,0.15 (found {args.split!r})"
+    if len(size) != 2 or not 32 <= size[0] <= size[1] <= 8192:
+        return f"--size needs two sides, smallest first, 32 to 8192 px, e.g. 256,512 (found {args.size!r})"
+    if args.count < 1:
+        return f"--count must be at least 1 (found {args.count})"
+    if not 1 <= args.workers <= 256:  # as synthesize() checks for Python callers
+        return f"--workers {args.workers}: expected 1..256 processes"
+    if not (math.isfinite(args.real_fraction) and args.real_fraction >= 0):
+        return f"--real-fraction must be 0 or more (found {args.real_fraction})"
+    return None
 
 
 def console_progress():
