@@ -62,6 +62,15 @@ def test_training_on_a_flat_folder_or_on_its_own_val_split_is_refused(tmp_path, 
     err = capsys.readouterr().err
     assert "2 of the 2 validation images are training images" in err
     assert not out.exists()  # refused before the model folder is made
+    # the same image under another name in val/ is still a training image (compared by content)
+    import shutil
+
+    shutil.copy(data / "train" / "images" / "train0.png", data / "val" / "images" / "renamed.png")
+    shutil.copy(data / "train" / "masks" / "train0.png", data / "val" / "masks" / "renamed.png")
+    assert declip([*base, "--data", str(data)]) == 1
+    err = capsys.readouterr().err
+    assert "1 of the 3 validation images are training images" in err and "renamed.png" in err
+    assert not out.exists()
 
 
 def test_evaluate_scores_a_flat_folder_whole_only_when_no_split_is_asked(tmp_path, capsys):

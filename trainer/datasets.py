@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from PIL import Image
@@ -334,9 +335,14 @@ def load_dataset(root: Path, split: str | None, generators: list[str] | None = N
     return ds
 
 
-def refuse_shared_images(train: list[Sample], val: list[Sample], train_split: str, val_split: str) -> None:
-    """Validation on training images would report the fit to those images as held-out IoU: refused."""
+def refuse_shared_images(train: list[Sample], val: list[Sample], train_split: str, val_split: str,
+                         sha_of: Callable[[Path], str] | None = None) -> None:
+    """Validation on training images would report the fit to those images as held-out IoU: refused.
+    sha_of: the same image under another name or folder counts too (by content)."""
     shared = {s.image.resolve() for s in train} & {s.image.resolve() for s in val}
+    if not shared and sha_of is not None:
+        train_shas = {sha_of(s.image) for s in train}
+        shared = {s.image for s in val if sha_of(s.image) in train_shas}
     if shared:
         raise DatasetError(f"--train-split {train_split} and --val-split {val_split}: {len(shared)} of the "
                            f"{len(val)} validation images are training images (first: {min(shared)}); "

@@ -189,7 +189,7 @@ class Trainer:
         if cfg.max_train:
             train_samples = train_samples[:cfg.max_train]
         _, val_samples = v.load_split(cfg.val_split, cfg.val_real)
-        D.refuse_shared_images(train_samples, val_samples, cfg.train_split, cfg.val_split)
+        D.refuse_shared_images(train_samples, val_samples, cfg.train_split, cfg.val_split, v.sha256_of)
         with writing(self.out):  # after the data checks: a refused run leaves no folder
             self.out.mkdir(parents=True, exist_ok=True)
             check_writable(self.out, self.out)  # not after the features and the first epoch
