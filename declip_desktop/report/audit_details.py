@@ -13,6 +13,7 @@ from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.platypus import Paragraph
 
 from .blocks import X, esc
+from .names import fit_lines
 from .styles import sheet
 
 HASH_FONT, HASH_SIZE = "DeclipMono", 6.2
@@ -118,17 +119,5 @@ def wrap_token(token: str, font: str, size: float, width: float) -> str:
     '/', an id after '-' or '_'), or at the width only where a piece has none."""
     if stringWidth(token, font, size) <= width:
         return esc(token)
-    lines, cur = [], ""
-    for piece in _SEP.split(token):
-        if cur and stringWidth(cur + piece, font, size) > width:
-            lines.append(cur)
-            cur = ""
-        cur += piece
-        while stringWidth(cur, font, size) > width:   # a run with no separator wider than the column
-            n = len(cur) - 1
-            while n > 1 and stringWidth(cur[:n], font, size) > width:
-                n -= 1
-            lines.append(cur[:n])
-            cur = cur[n:]
-    lines.append(cur)
+    lines = fit_lines(_SEP.split(token), lambda s: stringWidth(s, font, size) <= width)
     return "<br/>".join(esc(x) for x in lines if x)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+from typing import Callable
 
 from reportlab.pdfbase.pdfmetrics import stringWidth
 
@@ -19,22 +20,24 @@ def name_lines(name: str, width: float, style: str = "cell") -> list[str]:
     """`name` cut into lines no wider than `width` at separators (a part wider than a line is cut
     where it must)."""
     st = sheet()[style]
-
-    def fits(s: str) -> bool:
-        return stringWidth(s, st.fontName, st.fontSize) <= width
-
     stem, ext = os.path.splitext(name)
     parts = [p for p in re.split(r"(?<=[_\-. ])", stem) if p] or [""]
     parts[-1] += ext
+    return fit_lines(parts, lambda s: stringWidth(s, st.fontName, st.fontSize) <= width)
+
+
+def fit_lines(pieces: list[str], fits: Callable[[str], bool]) -> list[str]:
+    """The pieces joined into lines that `fits` accepts, a line ending only between pieces, except where
+    one piece alone does not fit: that piece is cut where it must (one character at least per line)."""
     lines, cur = [], ""
-    for part in parts:
-        if fits(cur + part):
-            cur += part
+    for piece in pieces:
+        if fits(cur + piece):
+            cur += piece
             continue
         if cur:
             lines.append(cur)
         cur = ""
-        for ch in part:  # one part alone too wide: cut it, but only then
+        for ch in piece:
             if cur and not fits(cur + ch):
                 lines.append(cur)
                 cur = ""
