@@ -230,3 +230,84 @@ def test_the_details_column_takes_most_of_the_log_table(tmp_path):
     pages = _flow(tmp_path, appendix.audit(case))
     text = "".join(" ".join(pages).split())
     assert SHA in text and "ef" * 32 in text and "[2]" not in text
+
+
+# ---- pinned evidence layers: each layer's pictures stay with their table --------------------------
+def _layer_pictures(notes: int = 0):
+    from types import SimpleNamespace
+
+    import numpy as np
+    from PIL import Image
+
+    from declip_desktop.report.evidence_pages import layer_pictures
+    from engine.result import AnalysisResult
+
+    pins = []
+    for k, layer in enumerate(("dq", "ela")):
+        md = {"layer": layer, "model_name": f"{layer} method", "method_version": "1.0", "default_threshold": 0.5,
+              "parameters": {"block": 8}, "how_to_read": "Bright blocks.", "limits": "Needs a JPEG.",
+              "notes": [f"{layer} note {j}: " + "detail " * 20 for j in range(notes)]}
+        prob = np.random.default_rng(k).random((120, 160)).astype(np.float32)
+        pins.append({"layer": layer, "metadata": md, "score": 0.1,
+                     "load": lambda prob=prob, md=md: AnalysisResult(probability=prob, raw=None, score=0.1, metadata=md)})
+    item = SimpleNamespace(pinned_layers=pins, cmap="inferno", opacity=0.5)
+    return layer_pictures(item, Image.new("RGB", (320, 240), (120, 130, 140)))
+
+
+def test_a_pinned_layers_pictures_are_never_parted_from_their_table(tmp_path):
+    """The map and mask were left at a page's foot with their caption's table on the next page."""
+    from declip_desktop.report.evidence_pages import pinned_section
+
+    pics = _layer_pictures()
+    for room in range(300, 800, 20):
+        pages = _flow(tmp_path, [_room(room)] + pinned_section(pics))
+        for i, p in enumerate(pages):
+            for layer in ("dq", "ela"):
+                heading, caption = f"{layer} — {layer} method", f"{layer} map over the image"
+                assert (heading in p) == (caption in p), (room, i, layer)
+            # one parameter table per pair of pictures, on the same page
+            assert p.count("map over the image") == p.count("Method version"), (room, i)
+        intro = next(p for p in pages if "Evidence layers pinned to this finding" in p)
+        assert "dq map over the image" in intro, room   # the section's heading is not left alone either
+
+
+def test_a_pinned_layer_taller_than_a_page_splits_without_a_lone_heading(tmp_path):
+    from declip_desktop.report.evidence_pages import pinned_section
+
+    pages = _flow(tmp_path, [_room(400)] + pinned_section(_layer_pictures(notes=40)))
+    text = " ".join(pages)
+    assert text.count("dq note") == 40 and text.count("ela note") == 40   # nothing lost
+    for p in pages:
+        for layer in ("dq", "ela"):
+            assert (f"{layer} — {layer} method" in p) <= (f"{layer} map over the image" in p)
+    assert "dq — parameters (continued)" in text and "ela — parameters (continued)" in text
+
+
+# ---- the cover: a description that goes on to page 2 says so ----------------------------------
+def _cover_pages(tmp_path: Path, description: str) -> list[str]:
+    p = tmp_path / "a.jpg"
+    sha = make_photo(p, 320, 240, seed=3)
+    case = ReportCase(title="T", number="N-1", examiner="E", description=description,
+                      audit=AuditSummary(chain_ok=True),
+                      items=[ReportItem(item_id="E0001", file_name="a.jpg", path=p, sha256_ingest=sha,
+                                        result=make_result(320, 240, sha, seed=3))])
+    out = tmp_path / "r.pdf"
+    build_report(case, out)
+    return _pages(out)
+
+
+def test_a_case_description_continued_on_the_next_page_is_headed_as_such(tmp_path):
+    description = "\n".join(f"Paragraph {i}: " + "the photographs were received on a USB stick. " * 8
+                            for i in range(16))
+    pages = _cover_pages(tmp_path, description)
+    assert "Paragraph 0:" in pages[0] and "Paragraph 15:" not in pages[0]   # the case this test is about
+    assert pages[1].startswith("Case description (continued) "), pages[1][:80]
+    assert "(continued)" not in pages[0]
+    text = " ".join(pages[:3])
+    assert all(f"Paragraph {i}:" in text for i in range(16))
+
+
+def test_a_short_case_description_has_no_continued_heading(tmp_path):
+    pages = _cover_pages(tmp_path, "Photos from the claimant.")
+    assert "Photos from the claimant." in pages[0]
+    assert "Case description (continued)" not in " ".join(pages)

@@ -10,6 +10,7 @@ from declip_desktop.case.util import readable_utc
 
 from .blocks import P, X, box, esc, fmt_threshold, kv_table
 from .findings import Findings
+from .flow import Continued
 from .integrity import MISMATCH, MISSING
 from .model import ReportCase
 from .styles import FRAME_H, FRAME_W, RULE
@@ -110,8 +111,10 @@ def _cover(case: ReportCase, findings: list[Findings], report_id: str, utc: str,
     if case.created_utc:
         rows.insert(4, ("Case opened", readable_utc(case.created_utc)))
     out.append(kv_table(rows, label_w=120))
-    description = [Spacer(1, 10), P("Case description", "h3"), P(case.description, "body", newlines=True)] \
-        if case.description else []
+    # a description too long for the cover goes on to page 2, which then says what that text is
+    description = [Spacer(1, 10), P("Case description", "h3"),
+                   Continued(P(case.description, "body", newlines=True),
+                             lambda: P("Case description (continued)", "h3"))] if case.description else []
     if compact < 2:
         out += description
     if bad:

@@ -140,44 +140,52 @@ def _title(layer: str) -> str:
 def pinned_section(pictures: list[LayerPicture]) -> list[Flowable]:
     if not pictures:
         return []
-    out: list[Flowable] = [CondPageBreak(300), Spacer(1, 6), P("Evidence layers pinned to this finding", "h2"),
-                           P("Classical forensic analyses the examiner pinned to the finding. Each is independent of "
-                             "the learned map and has its own failure modes; its mask is drawn at the layer's own "
-                             "default threshold. The methods are described in the appendix.")]
+    out: list[Flowable] = [CondPageBreak(300), Spacer(1, 6)]
+    # the section's heading and introduction go with the first layer's block, never alone at a page's foot
+    intro: list[Flowable] = [P("Evidence layers pinned to this finding", "h2"),
+                             P("Classical forensic analyses the examiner pinned to the finding. Each is independent "
+                               "of the learned map and has its own failure modes; its mask is drawn at the layer's "
+                               "own default threshold. The methods are described in the appendix.")]
     for pic in pictures:
-        title = pic.metadata.get("model_name") or _title(pic.layer)
-        head = P(f"{esc(pic.layer)} — {esc(title)}", "h3")
-        if pic.error:
-            out.append(KeepTogether([head, box([P(f"Pinned, but not shown: {esc(pic.error)}.")], "note")]))
-            continue
-        row = Table([[[imaging.flowable(pic.overlay, PANEL_W, PANEL_H), Spacer(1, 2),
-                       P(f"{esc(pic.layer)} map over the image" + (" (S = source, T = target)" if pic.layer == "clones"
-                                                                  else ""), "caption")],
-                      [imaging.flowable(pic.mask, PANEL_W, PANEL_H, lossless=True), Spacer(1, 2),
-                       P(f"Mask: white = {esc(pic.layer)} above {fmt_threshold(pic.threshold)}"
-                         + ("; grey = too flat to check" if pic.flat else ""), "caption")]]],
-                    colWidths=[PANEL_W + 6, PANEL_W + 6])
-        row.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("ALIGN", (0, 0), (-1, -1), "CENTER"),
-                                 ("LEFTPADDING", (0, 0), (-1, -1), 0), ("RIGHTPADDING", (0, 0), (-1, -1), 0)]))
-        md = pic.metadata
-        rows = [("Score", f"{fmt_score(pic.score)} ({evidence.info(pic.layer).score_meaning})"),
-                ("Flagged", f"{100 * (pic.flagged or 0):.1f} % of the image above {fmt_threshold(pic.threshold)}"),
-                ("Parameters", _params(md)),
-                ("Method version", str(md.get("method_version", "?"))),
-                ("Libraries", library_text(md)),
-                ("Computed", readable_utc(str(md.get("created_utc") or pic.stored_utc)))]
-        pairs = (md.get("details") or {}).get("pairs") or []
-        if pairs:
-            rows.append(("Clone pairs", "; ".join(pair_text(k, p)
-                                                  for k, p in enumerate(pairs[:8], 1))
-                         + (f"; and {len(pairs) - 8} more" if len(pairs) > 8 else "")))
-        rows += [("This image", str(note)) for note in md.get("notes") or []]
-        out.append(KeepTogether([head, row]))
-        out.append(kv_table(rows))
-        out.append(box([X(f"<b>How to read this.</b> {esc(md.get('how_to_read', ''))}"),
-                        X(f"<b>Limits.</b> {esc(md.get('limits', ''))}")], "note"))
+        out.append(KeepTogether(intro + _layer_block(pic)))
         out.append(Spacer(1, 6))
+        intro = []
     return out
+
+
+def _layer_block(pic: LayerPicture) -> list[Flowable]:
+    """One pinned layer: heading, map and mask, parameter table and how-to-read box. Kept together on one
+    page (the pictures were left at a page's foot with their table on the next); a block taller than a
+    page flows from a fresh page, its heading kept with the pictures (h3 keepWithNext)."""
+    title = pic.metadata.get("model_name") or _title(pic.layer)
+    head = P(f"{esc(pic.layer)} — {esc(title)}", "h3")
+    if pic.error:
+        return [head, box([P(f"Pinned, but not shown: {esc(pic.error)}.")], "note")]
+    row = Table([[[imaging.flowable(pic.overlay, PANEL_W, PANEL_H), Spacer(1, 2),
+                   P(f"{esc(pic.layer)} map over the image" + (" (S = source, T = target)" if pic.layer == "clones"
+                                                              else ""), "caption")],
+                  [imaging.flowable(pic.mask, PANEL_W, PANEL_H, lossless=True), Spacer(1, 2),
+                   P(f"Mask: white = {esc(pic.layer)} above {fmt_threshold(pic.threshold)}"
+                     + ("; grey = too flat to check" if pic.flat else ""), "caption")]]],
+                colWidths=[PANEL_W + 6, PANEL_W + 6])
+    row.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("ALIGN", (0, 0), (-1, -1), "CENTER"),
+                             ("LEFTPADDING", (0, 0), (-1, -1), 0), ("RIGHTPADDING", (0, 0), (-1, -1), 0)]))
+    md = pic.metadata
+    rows = [("Score", f"{fmt_score(pic.score)} ({evidence.info(pic.layer).score_meaning})"),
+            ("Flagged", f"{100 * (pic.flagged or 0):.1f} % of the image above {fmt_threshold(pic.threshold)}"),
+            ("Parameters", _params(md)),
+            ("Method version", str(md.get("method_version", "?"))),
+            ("Libraries", library_text(md)),
+            ("Computed", readable_utc(str(md.get("created_utc") or pic.stored_utc)))]
+    pairs = (md.get("details") or {}).get("pairs") or []
+    if pairs:
+        rows.append(("Clone pairs", "; ".join(pair_text(k, p)
+                                              for k, p in enumerate(pairs[:8], 1))
+                     + (f"; and {len(pairs) - 8} more" if len(pairs) > 8 else "")))
+    rows += [("This image", str(note)) for note in md.get("notes") or []]
+    return [head, row, kv_table(rows, continued=f"{pic.layer} — parameters (continued)"),
+            box([X(f"<b>How to read this.</b> {esc(md.get('how_to_read', ''))}"),
+                 X(f"<b>Limits.</b> {esc(md.get('limits', ''))}")], "note")]
 
 
 def methods_appendix(findings: list) -> list[Flowable]:

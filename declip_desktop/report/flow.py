@@ -4,6 +4,7 @@
 - A table never leaves one or two rows alone on a page: short tables move whole, long ones split
   with at least `keep` rows on each side and say "(continued)" where they go on.
 - A page that continues an item says which item (ItemMark feeds the page furniture in pages.py).
+- A long text that goes on to the next page can be headed there by what it is (Continued).
 """
 from __future__ import annotations
 
@@ -130,3 +131,32 @@ class KeptTable(Table):
             return [parts[0], cap, parts[1]]
         return parts
 
+
+class Continued(Flowable):
+    """A flowable (a long paragraph) whose rest, when it goes on to the next page, is headed by
+    `caption()`: a page starting mid-text must say what the text is."""
+
+    def __init__(self, body: Flowable, caption: Callable[[], Flowable]):
+        super().__init__()
+        self.body, self.caption = body, caption
+
+    def wrap(self, aw, ah):
+        self.width, self.height = self.body.wrapOn(self.canv, aw, ah)
+        return self.width, self.height
+
+    def draw(self):
+        self.body.drawOn(self.canv, 0, 0)
+
+    def getSpaceBefore(self):  # noqa: N802 (reportlab API)
+        return self.body.getSpaceBefore()
+
+    def getSpaceAfter(self):  # noqa: N802 (reportlab API)
+        return self.body.getSpaceAfter()
+
+    def split(self, aw, ah):
+        parts = self.body.splitOn(self.canv, aw, ah)
+        if len(parts) < 2:
+            return parts
+        cap = self.caption()
+        cap.keepWithNext = 1
+        return [parts[0], cap] + [Continued(p, self.caption) for p in parts[1:]]
