@@ -163,3 +163,51 @@ def test_every_piece_of_a_long_note_keeps_the_notes_direction():
         assert r.style.alignment != TA_RIGHT
     hebrew_note = "שלום " + "בדקתי את התמונה " * 40 + "Canon EOS " + "ועוד " * 30
     assert all(getattr(r, "directions", None) == [True] for r in text_rows(hebrew_note, chunk=200))
+
+
+def _extracted(pdf) -> list[str]:
+    """The PDF's text as pypdf and, where installed, poppler's pdftotext read it."""
+    import shutil
+    import subprocess
+
+    import pypdf
+
+    texts = ["".join(p.extract_text() for p in pypdf.PdfReader(str(pdf)).pages)]
+    if shutil.which("pdftotext"):
+        texts.append(subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout)
+    return texts
+
+
+def test_an_emoji_the_font_draws_extracts_as_itself(tmp_path):
+    """DejaVu draws 😀 (U+1F600), but reportlab's ToUnicode map wrote it as 5 hex digits and readers
+    extracted "ὠ" (U+1F60): a search of the PDF for the name in the case found nothing."""
+    from reportlab.platypus import SimpleDocTemplate
+
+    from declip_desktop.report.blocks import P
+
+    assert fonts.clean("holiday 😀.jpg") == "holiday 😀.jpg"   # drawn, not escaped
+    out = tmp_path / "emoji.pdf"
+    SimpleDocTemplate(str(out)).build([P("Item 1 · holiday 😀.jpg", "h1"), P("Seen 😀 and 𐌀 twice")])
+    for text in _extracted(out):
+        assert "holiday 😀.jpg" in text and "Seen 😀 and 𐌀 twice" in text, text
+        assert "\u1f60" not in text
+
+
+def test_characters_the_fonts_cannot_draw_are_written_as_code_points_everywhere(tmp_path):
+    """A combining mark, an isolate, a private-use or unassigned code point and a letter only the regular
+    face has were passed to the font and drawn as empty boxes; short table cells skipped clean() too."""
+    from reportlab.platypus import SimpleDocTemplate
+
+    from declip_desktop.report.blocks import P, kv_table
+    from declip_desktop.report.names import name_markup
+
+    for ch in "\u0526\u1ab0\u2066\ue000\u0378\U0001d5a0":
+        assert fonts.clean(f"a{ch}b") == f"a[U+{ord(ch):04X}]b"
+    assert fonts.clean("café \u200d Иван") == "café \u200d Иван"   # what the fonts have is untouched
+    assert "[U+0526]" in name_markup("\u0526_photo.jpg", 100)
+    out = tmp_path / "boxes.pdf"
+    SimpleDocTemplate(str(out)).build([kv_table([("File", "\u0526.jpg"), ("Note", "mark a\u1ab0 private \ue000")]),
+                                       P("Item 1 · x\U0001d5a0.jpg", "h1")])
+    for text in _extracted(out):
+        for escape in ("[U+0526].jpg", "a[U+1AB0]", "private [U+E000]", "x[U+1D5A0].jpg"):
+            assert escape in text, (escape, text)

@@ -47,7 +47,8 @@ def fast(v: object, style: str, width: float) -> "str | Flowable":
         return v
     s = "" if v is None else str(v)
     st = sheet()[style]
-    if fonts.is_plain(s) and s.isprintable() and stringWidth(s, st.fontName, st.fontSize) <= width - 8:
+    # a character the fonts lack goes through P, which writes it as its code point (fonts.clean)
+    if fonts.is_plain(s) and fonts.clean(s) == s and stringWidth(s, st.fontName, st.fontSize) <= width - 8:
         return s
     return P(s, style)
 

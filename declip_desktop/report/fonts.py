@@ -13,7 +13,7 @@ from functools import lru_cache
 from xml.sax.saxutils import escape
 
 from reportlab.lib.fonts import addMapping
-from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase import pdfmetrics, ttfonts
 from reportlab.pdfbase.ttfonts import TTFont
 
 import resources
@@ -47,6 +47,7 @@ def register() -> None:
     parse) is registered on first use, when some text needs it."""
     for name in (SANS, SANS_BOLD, MONO):
         _register_one(name)
+    _fix_to_unicode()
     # <b> inside a paragraph maps to the bold face; CJK text has no bold face, so it stays regular.
     addMapping(SANS, 0, 0, SANS)
     addMapping(SANS, 1, 0, SANS_BOLD)
@@ -73,6 +74,34 @@ def covers(font: str, ch: str) -> bool:
     return ord(ch) in _cmap(font)
 
 
+def drawable(ch: str) -> bool:
+    """True when the report can draw `ch`: regular and bold text (a file name is a bold heading on its
+    item's page) both have it, or the CJK font, which stands in for both, does."""
+    o = ord(ch)
+    return (o in _cmap(SANS) and o in _cmap(SANS_BOLD)) or o in _cmap(CJK)
+
+
+def _fix_to_unicode() -> None:
+    """reportlab 5.1 writes a character above U+FFFF into a subset's ToUnicode map as 5 hex digits
+    ("<1F600>"), so a PDF reader extracts U+1F60 "ὠ" for the 😀 that DejaVu draws. PDF wants UTF-16
+    there: the map's lines for such characters are rewritten as surrogate pairs. A reportlab that
+    writes them right leaves nothing to rewrite."""
+    make = ttfonts.makeToUnicodeCMap
+    if getattr(make, "declip_utf16", False):
+        return
+
+    def to_unicode(fontname, subset):
+        text = make(fontname, subset)
+        for i, v in enumerate(subset):
+            if v > 0xFFFF:
+                utf16 = chr(v).encode("utf-16-be").hex().upper()
+                text = text.replace(f"<{i:02X}> <{v:04X}>", f"<{i:02X}> <{utf16}>")
+        return text
+
+    to_unicode.declip_utf16 = True
+    ttfonts.makeToUnicodeCMap = to_unicode
+
+
 def needs_fallback(ch: str) -> bool:
     """True for a printable character the main font lacks but the CJK font has."""
     o = ord(ch)
@@ -90,20 +119,20 @@ def is_plain(text: str) -> bool:
 
 def clean(text: object) -> str:
     """Text safe to lay out: a str without control characters (tabs and newlines become spaces), and
-    with each visible character that neither embedded font has (an emoji, a rare script) written as
-    its code point, "[U+1F50D]": drawn as an empty box it would silently drop what the examiner wrote."""
+    with each character the embedded fonts cannot draw (an emoji, a rare script, a combining mark,
+    a private-use or unassigned code point) written as its code point, "[U+1F50D]": reportlab draws
+    a missing glyph as an empty box, which would silently drop what the examiner wrote."""
     s = "" if text is None else str(text)
-    if s.isprintable() and is_plain(s):
+    if s.isascii() and s.isprintable():
         return s
     out = []
     for c in s:
-        cat = unicodedata.category(c)
         if c in "\t\r\n":
             out.append(" ")
-        elif cat in ("Cc", "Cs") or c in "\ufffe\uffff":
+        elif unicodedata.category(c) in ("Cc", "Cs") or c in "\ufffe\uffff":
             out.append("\ufffd")
-        elif c < "\u0590" or cat[0] in "CMZ" or covers(SANS, c) or covers(CJK, c):
-            out.append(c)   # format characters, marks and spaces are not drawn as boxes of their own
+        elif drawable(c):
+            out.append(c)
         else:
             out.append(f"[U+{ord(c):04X}]")
     return "".join(out)

@@ -48,6 +48,6 @@ def fit_lines(pieces: list[str], fits: Callable[[str], bool]) -> list[str]:
 
 def name_markup(name: str, width: float, style: str = "cell") -> str:
     """Paragraph markup of `name` with its line breaks; names in other scripts wrap as before."""
-    if not fonts.is_plain(name) or not name.isprintable():
+    if not fonts.is_plain(name) or fonts.clean(name) != name:   # esc() writes what the fonts lack
         return esc(name)
     return "<br/>".join(esc(line) for line in name_lines(name, width, style))
