@@ -47,6 +47,8 @@ CANDIDATES = {
     "gb18": ({"method": "dense", "max_residual": 0.18, "residual_sigma": 1.5}, None),
     # round 21: round 20's guard, sparing pairs whose map is a pure shift (exemplar fills)
     "gs18": ({"method": "dense", "max_residual": 0.18, "residual_sigma": 1.5, "residual_spare_shifts": True}, None),
+    # round 22: dense at the views' own resolution (working long side 1024 instead of 768)
+    "w1024": ({"method": "dense", "max_side": 1024}, None),
 }
 
 
