@@ -12,10 +12,9 @@ as `declip models import` (architecture from the file, weights_only loading, has
 """
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
-import shutil
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
@@ -154,11 +153,12 @@ def fetch_models(ids: list[str], *, store=None, catalogue: list[ModelCard] | Non
     keep = dest is not None
     work = Path(dest) if keep else store.home / "downloads"
     target = store
-    tmp_home = None
+    staging = contextlib.ExitStack()
     if pack is not None:
         Path(pack).parent.mkdir(parents=True, exist_ok=True)
-        tmp_home = Path(tempfile.mkdtemp(prefix=".declip-fetch-", dir=Path(pack).parent))
-        target = ModelStore(home=tmp_home)
+        # The pack's temporary store lives in the store's own staging folder (locked while in use), so
+        # a fetch killed half-way leaves nothing beside the user's pack and the next run sweeps it.
+        target = ModelStore(home=staging.enter_context(store.staging()))
     fetched: dict[tuple[str, str], Path] = {}
     done: list[ModelCard] = []
     try:
@@ -184,8 +184,7 @@ def fetch_models(ids: list[str], *, store=None, catalogue: list[ModelCard] | Non
             path, digest = pack_model(target, cards[0].id, Path(pack))
             log(f"wrote {path} (SHA-256 {digest})")
     finally:
-        if tmp_home is not None:
-            shutil.rmtree(tmp_home, ignore_errors=True)
+        staging.close()
         if not keep:
             for p in fetched.values():
                 if p.parent == work:

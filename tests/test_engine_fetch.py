@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -229,6 +231,37 @@ def test_fetch_into_a_pack_then_import_it_elsewhere(served, tmp_path, monkeypatc
     assert card.file("decoder")["sha256_origin"] == "first seen"
     assert card.file("decoder")["sha256"] == file_sha256(files["vit"])
     assert all(r["ok"] for r in ModelStore().verify("declip-vit-ldm"))
+
+
+def test_fetch_into_a_pack_stages_in_the_store_where_a_killed_run_is_swept(served, tmp_path, monkeypatch):
+    # A fetch killed while it builds the pack must leave nothing beside the user's pack (a folder of
+    # evidence or reports): its temporary store is in the model store's own staging area, locked while
+    # in use, which the next run sweeps.
+    import engine.packs as packs
+    from engine.store import PACK_STAGING_PREFIX
+
+    _use(monkeypatch, _catalogue(served, tmp_path))
+    pack = tmp_path / "out" / "vit-ldm.declipmodel"
+    seen = {}
+    real = packs.pack_model
+
+    def spy(store, model_id, path):
+        seen["home"] = Path(store.home)
+        seen["beside_pack"] = sorted(p.name for p in path.parent.iterdir())
+        seen["swept_while_in_use"] = ModelStore().sweep_stale(force=True)
+        return real(store, model_id, path)
+
+    monkeypatch.setattr(packs, "pack_model", spy)
+    assert declip(["models", "fetch", "declip-vit-ldm", "--accept-licence", "--pack", str(pack)]) == 0
+    home = ModelStore().home
+    assert seen["home"].parent == home and seen["home"].name.startswith(PACK_STAGING_PREFIX)
+    assert seen["beside_pack"] == [] and seen["swept_while_in_use"] == []
+    assert not seen["home"].exists()
+    # what a killed run leaves (an unlocked staging folder) goes at the next sweep
+    left = home / f"{PACK_STAGING_PREFIX}killed"
+    (left / "models").mkdir(parents=True)
+    os.utime(left, (1e9, 1e9))  # made before this process started, as a killed run's is
+    assert ModelStore().sweep_stale(force=True) == [left] and not left.exists()
 
 
 def test_models_pack_round_trip(served, tmp_path, monkeypatch, capsys):
