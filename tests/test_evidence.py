@@ -647,6 +647,26 @@ def test_dq_says_whether_the_file_shows_a_double_compression(tmp_path):
     assert md["notes"][0].startswith("No sign of an earlier, coarser JPEG compression")
 
 
+def test_dq_does_not_read_a_photo_saved_once_at_high_quality_as_double_compressed(tmp_path):
+    # At q95 the low frequencies' last step is 1-2, so half their stored values lie beyond max_value. dq 1.0
+    # clipped them onto the range's end bins, where a comb with a tooth at +-40 (q1 = 10) "explained" them:
+    # 96 % of this untouched photo was shown as compressed once. Values beyond the range are left out now.
+    base = ec.scene("astronaut", (512, 512))
+    single = tmp_path / "single_q95.jpg"
+    single.write_bytes(ec.encode(base, "JPEG", 95))
+    res = evidence.run("dq", single)
+    assert res.metadata["details"]["informative_frequencies"] == 0 and res.metadata["method_version"] == "1.1"
+    assert (res.probability > 0.8).mean() < 0.01
+    # a region compressed once inside a q60-then-q95 photo is still found
+    out = ec.decode(ec.encode(base, "JPEG", 60))
+    m = ec.box_mask(base.shape, 160, 200, 128, 128)
+    out[m] = base[m]
+    double = tmp_path / "double_q95.jpg"
+    double.write_bytes(ec.encode(out, "JPEG", 95))
+    flag = evidence.run("dq", double).probability > 0.8
+    assert (flag & m).sum() / (flag | m).sum() > 0.25 and flag[m].mean() > 3 * flag[~m].mean()
+
+
 def test_ghost_says_which_first_qualities_this_file_can_show_and_what_it_cannot_test(tmp_path):
     res, _ = _run(tmp_path, ec.ghost_case(), "ghost")     # a q60 region inside a q90 image
     md = res.metadata

@@ -23,9 +23,9 @@ import time
 
 import numpy as np
 
-from .base import EvidenceError, EvidenceInput, LayerOutput, orient, upsample_blocks, image_score
+from .base import EvidenceError, EvidenceInput, LayerOutput, orient, image_score
 
-VERSION = "1.0"
+VERSION = "1.1"
 TITLE = "Double JPEG quantisation (aligned)"
 REFERENCE = ("Z. Lin, J. He, X. Tang, C.-K. Tang, 'Fast, automatic and fine-grained tampered JPEG image detection via "
              "DCT coefficient analysis', Pattern Recognition 42(11), 2009; T. Bianchi, A. Piva, 'Image forgery "
@@ -89,8 +89,10 @@ def _fit(hist: np.ndarray, q2: int, cmax: int, max_q1: int, floor: float) -> tup
     return best
 
 
-def read_coefficients(data: bytes, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """Luma DCT coefficients (blocks_h, blocks_w, 8, 8) and its 8x8 quantisation table, as stored."""
+def read_coefficients(data: bytes, name: str) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+    """Luma DCT coefficients (blocks_h, blocks_w, 8, 8), its 8x8 quantisation table, as stored, and (sy, sx):
+    one coefficient block covers 8*sy x 8*sx pixels, (1, 1) unless the file samples its first component
+    more coarsely than another (a luma stored at half width beside full-width chroma)."""
     import jpeglib
 
     fd, tmp = tempfile.mkstemp(suffix=".jpg")
@@ -101,11 +103,17 @@ def read_coefficients(data: bytes, name: str) -> tuple[np.ndarray, np.ndarray]:
         coef = np.asarray(jpeg.Y)
         tables = np.asarray(jpeg.qt)
         which = int(np.asarray(jpeg.quant_tbl_no)[0]) if getattr(jpeg, "quant_tbl_no", None) is not None else 0
+        # jpeglib gives each component's sampling factors as (vertical, horizontal)
+        samp = np.asarray(jpeg.samp_factor, dtype=np.int64).reshape(-1, 2)
     except Exception as exc:  # libjpeg raises plain exceptions on damaged streams
         raise EvidenceError(f"{name}: cannot read the JPEG's DCT coefficients ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
     finally:
         os.unlink(tmp)
-    return coef, tables[which]
+    top = samp.max(axis=0)
+    if np.any(top % samp[0]):   # libjpeg decodes whole ratios only; a file that does not is not one it read
+        raise EvidenceError(f"{name}: cannot read the JPEG's DCT coefficients (sampling factors "
+                            f"{samp.tolist()} are not whole multiples of the first component's)")
+    return coef, tables[which], (int(top[0] // samp[0][0]), int(top[1] // samp[0][1]))
 
 
 def compute(src: EvidenceInput, frequencies: int = 15, max_value: int = 40, smooth: int = 3,
@@ -113,7 +121,7 @@ def compute(src: EvidenceInput, frequencies: int = 15, max_value: int = 40, smoo
     data = src.require_jpeg("dq")
     src.require_size("dq", 8)
     t0 = time.perf_counter()
-    coef, qt = read_coefficients(data, src.name)
+    coef, qt, (sy, sx) = read_coefficients(data, src.name)
     t1 = time.perf_counter()
     bh, bw = coef.shape[:2]
     cmax = int(max_value)
@@ -122,7 +130,11 @@ def compute(src: EvidenceInput, frequencies: int = 15, max_value: int = 40, smoo
     for (i, j) in _ZIGZAG[1: 1 + int(frequencies)]:
         c = coef[:, :, i, j].astype(np.int64)
         q2 = int(qt[i, j])
-        hist = np.bincount(np.clip(c, -cmax, cmax).ravel() + cmax, minlength=2 * cmax + 1)
+        # values beyond the range are left out, not clipped onto its end bins: at a fine last step
+        # (q95: q2 = 1) half the coefficients lie beyond it, and piled on +-max_value they made a
+        # comb with a tooth there (q1 = 10) explain every untouched photo as double-compressed (1.0)
+        in_range = np.abs(c) <= cmax
+        hist = np.bincount(c[in_range] + cmax, minlength=2 * cmax + 1)
         q1, a, gain, r = _fit(hist, q2, cmax, max_q1=min(3 * q2 + 8, 100), floor=float(floor))
         if gain < float(min_gain):
             continue
@@ -145,7 +157,8 @@ def compute(src: EvidenceInput, frequencies: int = 15, max_value: int = 40, smoo
     else:
         prior, grid = None, np.zeros((bh, bw))
     y_h, y_w = (src.width, src.height) if src.orientation in (5, 6, 7, 8) else (src.height, src.width)
-    prob = upsample_blocks(grid.astype(np.float32), 8, bh * 8, bw * 8, smooth=False)[:y_h, :y_w]
+    # one coefficient block covers 8x8 pixels, or 8*sy x 8*sx where the file stores its luma subsampled
+    prob = np.repeat(np.repeat(grid.astype(np.float32), 8 * sy, axis=0), 8 * sx, axis=1)[:y_h, :y_w]
     prob = orient(prob, src.orientation)
     t2 = time.perf_counter()
     return LayerOutput(map=prob, score=image_score(prob) if used else 0.0,
