@@ -255,8 +255,10 @@ def run(name: str, image: Any, data: bytes | None = None, **params) -> AnalysisR
     if not math.isfinite(float(out.score)):  # a NaN score would read as a number in results and reports
         raise LayerFailed(f"{src.name}: layer {name!r} failed (its score is not a number)")
     prob = np.clip(np.nan_to_num(out.map.astype(np.float32), nan=0.0), 0.0, 1.0)
-    if prob.shape != (src.height, src.width):
-        raise AssertionError(f"layer {name} returned a {prob.shape} map for a {src.height}x{src.width} image")
+    if prob.shape != (src.height, src.width):  # a defect of this layer on this image, not of the batch
+        got = "x".join(str(n) for n in prob.shape[::-1])
+        raise LayerFailed(f"{src.name}: layer {name!r} failed (it returned a {got} map for a "
+                          f"{src.width}x{src.height} image)")
     total = time.perf_counter() - t0
     lay = info(name)
     metadata = {
