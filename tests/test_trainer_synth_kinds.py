@@ -105,3 +105,35 @@ def test_photos_reserved_for_evaluation_are_refused(tmp_path, entry, capsys):
     assert declip(["synth", "--photos", str(photos), "--out", str(tmp_path / "ds"), "--count", "6"]) != 0
     assert "reserved for evaluation" in capsys.readouterr().err
     assert not (tmp_path / "ds" / "manifest.json").exists()
+
+
+def test_synth_reads_photos_as_the_engine_does(tmp_path, capsys):
+    """synth decoded photos with Pillow's convert("RGB"): a portrait photo stored on its side with EXIF
+    orientation 6 (as phones save them) gave edits lying on their side, and a 16-bit grey PNG was clipped
+    to white. It now reads them through the engine's loader, as the app and `evaluate` do."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("chelsea", "coffee", "astronaut"):
+        stored = Image.fromarray(getattr(skd, name)()).convert("RGB").resize((160, 96))  # landscape as stored
+        exif = Image.Exif()
+        exif[0x0112] = 6
+        stored.save(photos / f"{name}.jpg", quality=95, exif=exif.tobytes())
+    grey16 = (np.asarray(Image.fromarray(skd.camera()).resize((96, 160)), np.uint16) * 257)
+    Image.fromarray(grey16).save(photos / "camera16.png")
+    assert Image.open(photos / "camera16.png").mode.startswith("I")
+    (photos / "broken.jpg").write_bytes(b"not a photo")
+    out = tmp_path / "ds"
+    assert declip(["synth", "--photos", str(photos), "--out", str(out), "--count", "12", "--seed", "4",
+                   "--size", "96,128", "--real-fraction", "0.5", "--split", "0.5,0.25,0.25"]) == 0
+    items = json.loads((out / "manifest.json").read_text())["items"]
+    for it in items:
+        with Image.open(out / it["image"]) as im:
+            w, h = im.size
+            grey = np.asarray(im.convert("L"), np.float64)
+        assert h > w, it                                # every photo is portrait as displayed
+        if it["host"] == "camera16.png":
+            assert grey.mean() < 200 and grey.std() > 20, it   # the picture, not a white sheet
+    assert any(it["host"] == "camera16.png" for it in items)
+    # a photo that cannot be read is named with the loader's reason, not an exception's class name
+    err = capsys.readouterr().err
+    assert f"{photos / 'broken.jpg'}: skipped, not a readable image (not an image that can be read" in err

@@ -144,13 +144,12 @@ def split_groups(photos: list[Photo], fractions: tuple[float, float, float], see
 
 
 def _read_rgb(path: Path) -> np.ndarray:
-    with Image.open(path) as im:
-        im.load()
-        if im.mode in ("RGBA", "LA", "P"):
-            im = im.convert("RGBA")
-            bg = Image.new("RGBA", im.size, (255, 255, 255, 255))
-            im = Image.alpha_composite(bg, im)
-        return np.asarray(im.convert("RGB")).copy()
+    """The photo as the engine sees it (engine.images, via datasets.read_rgb): EXIF orientation applied,
+    16-bit scaled, CMYK and transparency converted. Pillow's own convert("RGB") left a portrait photo
+    lying on its side and clipped a 16-bit grey PNG to white."""
+    from .datasets import read_rgb
+
+    return np.array(read_rgb(path), dtype=np.uint8)
 
 
 # ---------------------------------------------------------------------------------------
@@ -342,7 +341,8 @@ def _synthesize_into(out_dir: Path, photos_dir, count, seed, fractions, real_fra
         try:
             h, w = _rgb_of(p.path).shape[:2]  # decoded once here, reused for the items
         except Exception as exc:  # one bad photo never stops the run
-            warn(f"{p.path}: skipped, not a readable image ({type(exc).__name__})")
+            why = str(exc).removeprefix(f"{p.path}: ") if isinstance(exc, DeclipError) else type(exc).__name__
+            warn(f"{p.path}: skipped, not a readable image ({why})")
             continue
         if min(h, w) < MIN_SIDE:  # too thin to crop a scene from (a 5000x3 strip, an icon)
             warn(f"{p.path}: skipped, {w}x{h} px is smaller than {MIN_SIDE} px on a side")
