@@ -2,7 +2,7 @@
 and a Save button that never scrolls out of view (only the status, note and pins scroll)."""
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton,
                                QScrollArea, QSizePolicy, QVBoxLayout, QWidget)
 
@@ -21,6 +21,16 @@ def saved_text(finding: dict) -> str:
     return f"Saved {when}" + (f" by {who}" if who else "")
 
 
+class NoteEdit(QPlainTextEdit):
+    """The note editor, whose preferred height is its minimum. Once the pinned line (a wrapping label)
+    shows, the scroll area sizes the body by its rows' preferred heights: the editor's default 192 px
+    made the body taller than the dock, so the note's lower lines, where typing goes on, lay under the
+    scroll area's edge. The editor still grows into whatever room the dock has (stretch)."""
+
+    def sizeHint(self) -> QSize:  # noqa: N802
+        return QSize(super().sizeHint().width(), self.minimumHeight())
+
+
 class FindingPanel(QWidget):
     saveRequested = Signal()
 
@@ -29,7 +39,7 @@ class FindingPanel(QWidget):
         self.findingStatusCombo = QComboBox(objectName="findingStatusCombo", accessibleName="Finding status")
         for s in FINDING_STATUSES:
             self.findingStatusCombo.addItem(s, s)  # the case's own status words
-        self.findingNoteEdit = QPlainTextEdit(objectName="findingNoteEdit", accessibleName="Finding note")
+        self.findingNoteEdit = NoteEdit(objectName="findingNoteEdit", accessibleName="Finding note")
         self.findingNoteEdit.setPlaceholderText("What you saw, where, and why it matters…")
         self.findingNoteEdit.setTabChangesFocus(True)  # a typed Tab would land in the evidence record
         self.findingNoteEdit.setMinimumHeight(self.note_height(NOTE_LINES))  # a few lines, even on a laptop
