@@ -50,3 +50,15 @@ def test_the_finding_note_is_whole_with_a_pinned_layer(qtbot):
     # where the lines being typed would go
     assert fp.findChild(QScrollArea, "findingScroll").verticalScrollBar().maximum() == 0
     assert _whole_in_view(fp.findingNoteEdit)
+
+
+def test_the_problems_dock_opens_a_few_lines_tall(qtbot, tmp_path):
+    w = make_window(qtbot, tmp_path / "case.declip")
+    w.problemsPanel.add("ingest", "Not added: notes.txt: not an image (format not recognised)")
+    dock = w.findChild(QDockWidget, "problemsDock")
+    qtbot.waitUntil(dock.isVisible)
+    qtbot.wait(50)
+    line = w.problemsPanel.fontMetrics().lineSpacing()
+    assert w.problemsPanel.height() <= 6 * line + 10  # was 192 px for one line of text
+    assert w.imageView.height() >= 4 * w.problemsPanel.height()  # the image keeps most of the height
+    close_window(w)

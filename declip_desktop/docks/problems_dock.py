@@ -6,7 +6,7 @@ successfully (analysing other items keeps it), a failed run's message until the 
 problem belongs to the case it came from: closing it, or opening another, clears the list."""
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSize, Qt
 from PySide6.QtWidgets import QListWidget, QListWidgetItem
 
 KIND_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -19,6 +19,11 @@ class ProblemsPanel(QListWidget):
         self.setObjectName("errorList")
         self.setAccessibleName("Images that could not be added or analysed")
         self.setWordWrap(True)
+
+    def sizeHint(self) -> QSize:  # noqa: N802
+        """About five lines: the dock opens under the image without taking a third of its height for
+        one message (the list's default is 192 px); it can be dragged taller, and it scrolls."""
+        return QSize(super().sizeHint().width(), 5 * self.fontMetrics().lineSpacing() + 2 * self.frameWidth() + 4)
 
     def add(self, kind: str, text: str, key: str | None = None, tip: str | None = None) -> None:
         """tip: more than the line says (e.g. a duplicate's whole SHA-256); the line itself by default."""
