@@ -35,6 +35,23 @@ def test_the_window_is_no_wider_than_the_screen(qtbot):
     close_window(w)
 
 
+def test_the_beside_line_shows_only_in_the_side_by_side_display(qtbot):
+    from declip_desktop.docks.layer_panel import LayerPanel
+
+    lp = LayerPanel()
+    qtbot.addWidget(lp)
+    lp.set_side_by_side(True)
+    lp.set_status("Beside: learned map, score 0.025")
+    assert not lp.layerStatusLabel.isHidden()
+    lp.set_side_by_side(False)  # back to the heat map: no map is beside
+    assert lp.layerStatusLabel.isHidden()
+    lp.set_side_by_side(True)
+    assert not lp.layerStatusLabel.isHidden()
+    lp.set_side_by_side(False)
+    lp.set_status("Cancelled: nothing was stored.")  # other news shows in every display
+    assert not lp.layerStatusLabel.isHidden()
+
+
 def test_the_finding_note_is_whole_with_a_pinned_layer(qtbot):
     from PySide6.QtWidgets import QScrollArea
 

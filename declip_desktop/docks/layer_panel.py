@@ -264,12 +264,19 @@ class LayerPanel(QWidget):
 
     def set_status(self, text: str) -> None:
         self.layerStatusLabel.setText(text)
-        self.layerStatusLabel.setVisible(bool(text))
+        self._show_status()
 
     def set_side_by_side(self, on: bool) -> None:
         """The Beside choice matters only in the side-by-side display: hidden otherwise, to keep
-        the overlay controls in view."""
+        the overlay controls in view, and so is the line about the map beside."""
         self.besideRow.setVisible(on)
+        self._show_status()
+
+    def _show_status(self) -> None:
+        text = self.layerStatusLabel.text()
+        # isHidden, not isVisible: the row's own flag, whether or not the dock is on screen
+        about_beside = text.startswith("Beside") and self.besideRow.isHidden()
+        self.layerStatusLabel.setVisible(bool(text) and not about_beside)
 
     def show_layer(self, metadata: dict | None) -> None:
         """The how-to-read panel and clone pairs of the shown layer (None: the learned map)."""
