@@ -37,6 +37,7 @@ class LayerHost:
     show_record: Callable[[dict | None], None] = lambda record: None  # the drawn layer's record (metadata dock)
     reveal: Callable[[], None] = lambda: None  # bring the layer details (how to read, pairs) to the front
     reveal_corroboration: Callable[[], None] = lambda: None  # bring the corroboration table to the front
+    hovered: Callable[[int, int], None] = lambda x, y: None  # the cursor readout for the map on the right
 
 
 @dataclass
@@ -306,6 +307,15 @@ class EvidenceLayersController(QObject):
         self.layerShown.emit(shown.evidence_id, shown.layer)
 
     # -- side by side: a second map in the left view ----------------------------------------------------
+    def twin_hovered(self, x: int, y: int) -> None:
+        """The cursor over the left view reads the map drawn there, named, not the one on the right."""
+        if self._beside is None:
+            self.host.hovered(x, y)  # the original: the right-hand map's value at the same pixel
+            return
+        name, overlay, _threshold = self._beside
+        value = overlay.value_at(x, y) if x >= 0 else None
+        self.host.overlay_panel.set_probe(x, y, value, source=name)
+
     def beside(self, name) -> None:
         if self._beside_job is not None:
             self._beside_job.cancel()
@@ -494,5 +504,5 @@ def wire_layers(win, current_id: Callable[[], str | None], show_learned: Callabl
                                       if r.mode == "evidence"},
                      stored_record=win.display.record_stored, show_record=win.display.show_layer_metadata,
                      reveal=dock.raise_,  # a closed dock stays closed; a tab behind Metadata comes forward
-                     reveal_corroboration=win._docks["corroboration"].raise_)
+                     reveal_corroboration=win._docks["corroboration"].raise_, hovered=win.display.hovered)
     return EvidenceLayersController(win.layerPanel, host, win)

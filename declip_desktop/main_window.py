@@ -111,7 +111,7 @@ class MainWindow(QMainWindow):
         # The layer selector heads the overlay dock; what the shown layer means (how to read it,
         # clone pairs) gets a dock of its own, beside the metadata, and so does the corroboration table.
         self.layerPanel = LayerPanel()
-        self.overlayPanel.layout().insertWidget(0, self.layerPanel)
+        self.overlayPanel.add_header(self.layerPanel)
 
         self._docks = {}
         left, right, bottom = (Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea,
@@ -124,9 +124,10 @@ class MainWindow(QMainWindow):
             ("problems", "Problems", self.problemsPanel, bottom),
         ):
             dock = QDockWidget(title, self, objectName=f"{key}Dock")
-            # finding scrolls inside; corroboration scrolls whole (its table never squeezed under its text)
-            dock.setWidget(_scroll(widget) if key in ("analysis", "overlay", "layer", "corroboration") else widget)
-            if key in ("analysis", "overlay"):  # progress and readouts must never scroll out of view
+            # finding and overlay scroll inside (their footers never scroll); corroboration scrolls whole
+            # (its table never squeezed under its text)
+            dock.setWidget(_scroll(widget) if key in ("analysis", "layer", "corroboration") else widget)
+            if key == "analysis":  # its progress is kept in view where the screen allows
                 dock.widget().setMinimumHeight(widget.sizeHint().height() + 6)
                 dock.widget().setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
             self.addDockWidget(area, dock)
@@ -141,11 +142,13 @@ class MainWindow(QMainWindow):
         for dock in self._docks.values():  # a dock shown later (Problems, View menu) must still fit
             dock.visibilityChanged.connect(lambda shown: shown and QTimer.singleShot(
                 0, self, lambda: window_state.refit_if_needed(self)))
+        # rows added to the overlay controls (Beside, a layer's progress) get room where the screen has it
+        self.overlayPanel.wholeHeightChanged.connect(lambda _h: QTimer.singleShot(
+            0, self, lambda: window_state.refit_if_needed(self)))
         self.tabifyDockWidget(self._docks["metadata"], self._docks["layer"])
         self.tabifyDockWidget(self._docks["layer"], self._docks["corroboration"])
         self._docks["metadata"].raise_()
-        self.resizeDocks([self._docks["evidence"], self._docks["analysis"]], [330, 360], Qt.Orientation.Horizontal)
-        self.resizeDocks([self._docks["evidence"], self._docks["metadata"]], [520, 300], Qt.Orientation.Vertical)
+        self.size_docks()
         # Drops go to the window whatever widget is under the cursor.
         for w in (self.evidenceList, self.evidenceList.viewport(), self.viewer.view, self.viewer.view.viewport(),
                   self.viewer.twin, self.viewer.twin.viewport(), self.metadataView, self.metadataView.viewport()):
@@ -157,6 +160,12 @@ class MainWindow(QMainWindow):
         for w in (self.caseLabel, self.examinerLabel, self.deviceStatus):
             self.statusBar().addPermanentWidget(w)
         self.show_device(device_guess(self.prefs.device))
+
+    def size_docks(self) -> None:
+        """The side columns' default widths (window_state sets them again once the window has its size,
+        when no saved layout does)."""
+        self.resizeDocks([self._docks["evidence"], self._docks["analysis"]], [330, 360], Qt.Orientation.Horizontal)
+        self.resizeDocks([self._docks["evidence"], self._docks["metadata"]], [520, 300], Qt.Orientation.Vertical)
 
     def _build_actions(self) -> None:
         def act(name, text, slot, shortcut=None, tip=None, checkable=False) -> QAction:
@@ -246,7 +255,6 @@ class MainWindow(QMainWindow):
                                                                            len(sel.selectedIndexes())))
         self.overlayPanel.styleChanged.connect(self._style_changed)
         self.viewer.view.hovered.connect(self.display.hovered)
-        self.viewer.twin.hovered.connect(self.display.hovered)
         self.analysisPanel.analyzeButton.clicked.connect(self.analysis.analyze_selected)
         self.analysisPanel.analyzeAllButton.clicked.connect(self.analysis.analyze_all)
         self.analysisPanel.cancelButton.clicked.connect(self.cancel)
@@ -276,6 +284,7 @@ class MainWindow(QMainWindow):
                                   lambda ov: setattr(d, "current_overlay", ov))
         self.evidenceList.selectionModel().currentChanged.connect(lambda *_: self.layers.item_changed())
         self.layers.findingRecorded.connect(self.findings.pins_recorded)
+        self.viewer.twin.hovered.connect(self.layers.twin_hovered)  # the left view reads the map it shows
         d.displayReady.connect(lambda _eid: self.layers.item_changed())
 
     # ------------------------------------------------------------------------ state and prefs --

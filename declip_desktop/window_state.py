@@ -2,7 +2,7 @@
 overlay and analysis choices (Preferences)."""
 from __future__ import annotations
 
-from PySide6.QtCore import QByteArray, QCoreApplication, QEvent
+from PySide6.QtCore import QByteArray, QCoreApplication, QEvent, QTimer
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QDockWidget
 
@@ -20,6 +20,7 @@ GIVE_UP_ORDER = ("analysis", "overlay")
 USABLE_DOCKS = ("finding",)
 MIN_DOCK_HEIGHT = 140  # below this a dock shows too little to work with, even scrolled
 FRAME_ALLOWANCE = 40  # the window manager's title bar and borders, outside the window's own height
+SIDE_ALLOWANCE = 16  # the window manager's side borders, outside the window's own width
 
 
 def shared_dock_heights(wanted: dict[str, int], excess: int, order: tuple[str, ...] | None = None) -> dict[str, int]:
@@ -46,6 +47,30 @@ def screen_height(win) -> int | None:
     return None if screen is None else screen.availableGeometry().height()
 
 
+def fit_width(win, available=None) -> None:
+    """Keep the window no wider than the screen's available area and inside it: the default size
+    (1400 px) or one remembered from a wider monitor would put the right-hand docks (slider values,
+    the finding's Save) off a 1366- or 1280-px laptop screen."""
+    if available is None:
+        screen = win.screen() or QGuiApplication.primaryScreen()
+        if screen is None:
+            return
+        available = screen.availableGeometry()
+    room = available.width() - SIDE_ALLOWANCE
+    if win.width() > room and not (win.isMaximized() or win.isFullScreen()):
+        win.resize(max(win.minimumSizeHint().width(), room), win.height())
+    if win.x() + win.width() > available.right() + 1 or win.x() < available.left():
+        win.move(available.left(), win.y())
+
+
+def _whole(panel) -> int:
+    """The height at which a dock's content needs no scrolling: the panel's own measure where it has one
+    (the overlay panel, whose rows come and go), else the height recorded when the window was built."""
+    if hasattr(panel, "whole_height"):
+        return panel.whole_height()
+    return panel.property("wholeHeight") or panel.minimumHeight()
+
+
 def fit_to_screen(win, available_height: int | None = None) -> None:
     """Keep the window no taller than the screen. The analysis and overlay docks hold their whole
     content (so progress and readouts never scroll away), which makes the window about 900 px tall at
@@ -59,7 +84,7 @@ def fit_to_screen(win, available_height: int | None = None) -> None:
         panel = win.findChild(QDockWidget, f"{k}Dock").widget()
         panel.setMinimumHeight(panel.usable_height())
     docks = {k: win.findChild(QDockWidget, f"{k}Dock").widget() for k in WHOLE_DOCKS}
-    wanted = {k: w.property("wholeHeight") or w.minimumHeight() for k, w in docks.items()}
+    wanted = {k: _whole(w) for k, w in docks.items()}
     for k, w in docks.items():
         w.setProperty("wholeHeight", wanted[k])
         w.setMinimumHeight(wanted[k])
@@ -73,13 +98,18 @@ def fit_to_screen(win, available_height: int | None = None) -> None:
 
 
 def refit_if_needed(win) -> None:
-    """After a dock is shown later (the Problems dock, a dock the user turns on): fit again if the
-    window's minimum, or the window itself, no longer fits the screen."""
+    """After a dock is shown later (the Problems dock, a dock the user turns on) or a dock's content
+    grew (rows added to the overlay controls): fit again if the window's minimum, or the window itself,
+    no longer fits the screen, or if a dock kept whole now needs more than it was given."""
     avail = screen_height(win)
     if avail is None or not win.isVisible():
         return
     _settle(win)
-    if win.minimumSizeHint().height() > avail - FRAME_ALLOWANCE or win.frameGeometry().height() > avail:
+    grown = False
+    for k in WHOLE_DOCKS:
+        panel = win.findChild(QDockWidget, f"{k}Dock").widget()
+        grown = grown or (hasattr(panel, "whole_height") and panel.whole_height() > (panel.property("wholeHeight") or 0))
+    if grown or win.minimumSizeHint().height() > avail - FRAME_ALLOWANCE or win.frameGeometry().height() > avail:
         fit_to_screen(win, avail)
 
 
@@ -97,10 +127,14 @@ def restore(win) -> None:
         win.restoreGeometry(geom)
     else:
         win.resize(1400, 900)
+    fit_width(win)
     fit_to_screen(win)
     state = s.value("window/state")
     if isinstance(state, QByteArray) and not state.isEmpty():
         win.restoreState(state)
+    else:  # the side columns' default widths, once the window has its size: a window narrowed to the
+        # screen takes the width from the image, not from the docks
+        QTimer.singleShot(0, win, win.size_docks)
     p = win.prefs
     try:
         mode = DisplayMode(p.display_mode)

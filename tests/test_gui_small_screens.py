@@ -35,6 +35,73 @@ def test_the_window_is_no_wider_than_the_screen(qtbot):
     close_window(w)
 
 
+@pytest.mark.parametrize("screen", [720, 768, 1080])
+def test_the_cursor_readout_stays_in_view_when_the_map_selector_adds_rows(qtbot, tmp_path, monkeypatch, screen):
+    from declip_desktop import window_state
+    from declip_desktop.overlay_style import DisplayMode
+
+    w = make_window(qtbot, tmp_path / "case.declip")
+    monkeypatch.setattr(window_state, "screen_height", lambda _win: screen)
+    window_state.fit_to_screen(w, screen)
+    w.resize(1280, screen - window_state.FRAME_ALLOWANCE)
+    op, lp = w.overlayPanel, w.layerPanel
+    op.set_readout_source(0.9961, lambda t: 0.12, caption="clones map value (its own scale)",
+                          meaning="strength of the strongest confirmed copy, 0 when none")
+    op.set_probe(224, 149, 0.25)
+    # side by side with a map beside (its row and its line), while another layer is computed
+    op.set_mode(DisplayMode.SIDE_BY_SIDE)
+    lp.set_status("Beside: learned map, score 0.025")
+    lp.set_busy("ela: computing…")
+    qtbot.wait(100)  # the refit is posted
+    assert w.minimumSizeHint().height() <= screen - window_state.FRAME_ALLOWANCE
+    for widget in (op.scoreLabel, op.probeLabel):
+        assert _whole_in_view(widget), (widget.objectName(), widget.visibleRegion().boundingRect(), widget.size())
+    assert "0.250" in op.probeLabel.text()
+    if screen >= 1080:  # room enough: the overlay dock grows, nothing in it scrolls
+        for widget in (lp.besideCombo, lp.layerProgressBar, op.thresholdSlider, op.colorBar, op.reachLabel):
+            assert _whole_in_view(widget), widget.objectName()
+    close_window(w)
+
+
+def test_a_new_map_clears_the_value_read_from_the_previous_one(qtbot):
+    from declip_desktop.docks.overlay_dock import OverlayPanel
+
+    op = OverlayPanel()
+    qtbot.addWidget(op)
+    op.set_readout_source(0.03, lambda t: 0.0, 0.57)
+    op.set_probe(224, 149, 0.007)
+    assert op.probeLabel.text() == "Under cursor: p = 0.007 at (224, 149)"
+    # the clones layer replaces the learned map with the cursor still: no learned-map value under its name
+    op.set_readout_source(0.996, lambda t: 0.12, caption="clones map value (its own scale)", meaning="strength")
+    assert op.probeLabel.text() == "Under cursor: –"
+    op.set_probe(224, 149, 0.9)
+    assert op.probeLabel.text() == "Under cursor: value 0.900 at (224, 149)"
+
+
+def test_the_left_view_reads_the_map_drawn_in_it(qtbot, tmp_path, tiny_model):
+    from declip_desktop.overlay_style import DisplayMode
+
+    win, _eid = window_on_clones(qtbot, tmp_path)
+    win.analyze_all()
+    qtbot.waitUntil(lambda: not win.analysis.running, timeout=120000)
+    qtbot.waitUntil(lambda: win.imageView.overlay_item is not None, timeout=60000)
+    learned = win.imageView.overlay_item.pyramid
+    choose_layer(qtbot, win, "clones")
+    clones = win.layers.shown.overlay
+    x, y = 10, 10
+    assert f"{learned.value_at(x, y):.3f}" != f"{clones.value_at(x, y):.3f}"  # the two maps differ there
+    win.overlayPanel.set_mode(DisplayMode.SIDE_BY_SIDE)
+    win.layerPanel.besideCombo.setCurrentIndex(win.layerPanel.besideCombo.findData(""))  # the learned map
+    qtbot.waitUntil(lambda: win.layers._beside is not None)
+    win.viewer.twin.hovered.emit(x, y)
+    assert win.overlayPanel.probeLabel.text() == f"Left (learned map): p = {learned.value_at(x, y):.3f} at ({x}, {y})"
+    win.viewer.view.hovered.emit(x, y)  # the right view: the layer's own value
+    assert win.overlayPanel.probeLabel.text() == f"Under cursor: value {clones.value_at(x, y):.3f} at ({x}, {y})"
+    win.viewer.twin.hovered.emit(-1, -1)
+    assert win.overlayPanel.probeLabel.text() == "Under cursor: –"
+    close_window(win)
+
+
 def test_the_beside_line_shows_only_in_the_side_by_side_display(qtbot):
     from declip_desktop.docks.layer_panel import LayerPanel
 

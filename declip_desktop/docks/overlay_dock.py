@@ -1,10 +1,13 @@
 """Overlay controls: colour map, opacity, threshold (with readout), display mode, legend and
-the live readouts (score, flagged area, probability under the cursor)."""
+the live readouts (score, flagged area, probability under the cursor).
+
+The controls scroll when the dock is short; the readouts sit in a footer that never scrolls, so the
+value under the cursor stays in view whatever rows the map selector adds above (Beside, progress)."""
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QSlider, QVBoxLayout,
-                               QWidget)
+from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QScrollArea, QSizePolicy, QSlider,
+                               QVBoxLayout, QWidget)
 
 from declip_desktop.colorbar import PROBABILITY, ColorBar
 from declip_desktop.overlay_style import DisplayMode, OverlayStyle
@@ -26,6 +29,7 @@ LEARNED_SCORE_MEANING = "mean probability over the image"
 
 class OverlayPanel(QWidget):
     styleChanged = Signal(object)  # OverlayStyle
+    wholeHeightChanged = Signal(int)  # rows were added above the readouts (the window may give the dock room)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -57,10 +61,13 @@ class OverlayPanel(QWidget):
         self.reachLabel = QLabel("", objectName="reachLabel", accessibleName="Threshold range warning")
         self.reachLabel.setWordWrap(True)
         self.reachLabel.setStyleSheet("color: #c06000")
-        # Two lines are reserved (the dock's height is fixed from this panel): a warning never scrolls away.
+        # Two lines reserved under the colour bar (whose hatching shows the same limit): a warning that
+        # appears while the threshold is dragged moves nothing.
         self.reachLabel.setMinimumHeight(2 * self.reachLabel.fontMetrics().lineSpacing() + 2)
         self.probeLabel = QLabel("Under cursor: –", objectName="probeLabel",
                                  accessibleName="Probability under the cursor")
+        # one line, kept so that the readouts never move: clipped (its tooltip has it all), never widening the dock
+        self.probeLabel.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
 
         def row(slider, value):
             h = QHBoxLayout()
@@ -73,13 +80,25 @@ class OverlayPanel(QWidget):
         form.addRow("Colour map", self.colormapCombo)
         form.addRow("Opacity", row(self.opacitySlider, self.opacityValue))
         form.addRow("Threshold", row(self.thresholdSlider, self.thresholdValue))
+        self.controls = QWidget(objectName="overlayControls")
+        controls = QVBoxLayout(self.controls)
+        controls.setContentsMargins(0, 0, 0, 0)
+        controls.addLayout(form)
+        controls.addWidget(self.colorBar)
+        controls.addWidget(self.reachLabel)
+        controls.addStretch(1)
+        self.controlsScroll = QScrollArea(objectName="overlayControlsScroll")
+        self.controlsScroll.setWidget(self.controls)
+        self.controlsScroll.setWidgetResizable(True)
+        self.controlsScroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.controlsScroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.controlsScroll.setMinimumHeight(24)  # the dock's own minimum is set by window_state
         lay = QVBoxLayout(self)
-        lay.addLayout(form)
-        lay.addWidget(self.colorBar)
+        lay.addWidget(self.controlsScroll, 1)
         lay.addWidget(self.scoreLabel)
-        lay.addWidget(self.reachLabel)
         lay.addWidget(self.probeLabel)
-        lay.addStretch(1)
+        self._whole = 0
+        self.controls.installEventFilter(self)
 
         self._score: float | None = None
         self._flagged = None  # callable threshold -> fraction
@@ -92,6 +111,29 @@ class OverlayPanel(QWidget):
         self.displayModeCombo.currentIndexChanged.connect(self._emit)
         self.opacitySlider.valueChanged.connect(self._emit)
         self.thresholdSlider.valueChanged.connect(self._emit)
+
+    def add_header(self, widget: QWidget) -> None:
+        """A row above the controls (the map selector), scrolled with them."""
+        self.controls.layout().insertWidget(0, widget)
+
+    def whole_height(self) -> int:
+        """The height at which nothing scrolls: the controls at the scroll area's width, and the readouts."""
+        width = self.controlsScroll.viewport().width()
+        inner = self.controls.heightForWidth(width) if width > 50 else -1
+        inner = max(inner, self.controls.minimumSizeHint().height()) if inner > 0 else self.controls.sizeHint().height()
+        lay = self.layout()
+        m = lay.contentsMargins()
+        score = max(self.scoreLabel.minimumHeight(), self.scoreLabel.heightForWidth(self.width() - m.left() - m.right()))
+        readouts = score + self.probeLabel.sizeHint().height()
+        return m.top() + m.bottom() + inner + readouts + 2 * lay.spacing() + 4  # + rounding
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802
+        if obj is self.controls and event.type() == QEvent.Type.LayoutRequest:
+            whole = self.whole_height()
+            if whole != self._whole:
+                self._whole = whole
+                self.wholeHeightChanged.emit(whole)
+        return super().eventFilter(obj, event)
 
     # -- style <-> widgets --------------------------------------------------------------------
     def style(self) -> OverlayStyle:  # type: ignore[override]
@@ -143,6 +185,7 @@ class OverlayPanel(QWidget):
         self._score, self._flagged, self._reach, self._absent = score, flagged, reach, absent
         self._meaning = meaning
         self._probe_name = "p =" if caption == PROBABILITY else "value"
+        self.set_probe(-1, -1, None)  # a value read from the previous map must not stand under this one's name
         self.colorBar.set_reach(reach if score is not None else None)
         self.colorBar.set_caption(caption)
         self._update_score(self.style())
@@ -167,8 +210,14 @@ class OverlayPanel(QWidget):
         self.reachLabel.setToolTip("The model's calibration keeps its maps below 1; lower the threshold to compare "
                                    "regions." if above else "")
 
-    def set_probe(self, x: int, y: int, value: float | None) -> None:
+    def set_probe(self, x: int, y: int, value: float | None, source: str | None = None) -> None:
+        """source: the map read when it is not the shown one (the side-by-side display's left view)."""
         if value is None:
-            self.probeLabel.setText("Under cursor: –")
+            text = "Under cursor: –"
+        elif source is None:
+            text = f"Under cursor: {self._probe_name} {value:.3f} at ({x}, {y})"
         else:
-            self.probeLabel.setText(f"Under cursor: {self._probe_name} {value:.3f} at ({x}, {y})")
+            name = "p =" if source == "learned map" else "value"
+            text = f"Left ({source}): {name} {value:.3f} at ({x}, {y})"
+        self.probeLabel.setText(text)
+        self.probeLabel.setToolTip(text)  # the label clips in a narrow dock rather than widen it
