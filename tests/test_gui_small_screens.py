@@ -146,3 +146,31 @@ def test_the_problems_dock_opens_a_few_lines_tall(qtbot, tmp_path):
     assert w.problemsPanel.height() <= 6 * line + 10  # was 192 px for one line of text
     assert w.imageView.height() >= 4 * w.problemsPanel.height()  # the image keeps most of the height
     close_window(w)
+
+
+def test_the_trainer_dialog_fits_a_720_px_screen(qtbot):
+    from PySide6.QtWidgets import QScrollArea
+
+    from declip_desktop import window_state
+    from declip_desktop.dialogs.trainer import TrainerDialog
+
+    dlg = TrainerDialog()
+    qtbot.addWidget(dlg)
+    room = 720 - window_state.FRAME_ALLOWANCE
+    dlg.resize(1060, room)
+    dlg.show()
+    qtbot.wait(50)
+    assert dlg.height() <= room  # its minimum was 728 px: taller than the screen, buttons off it
+    # the settings scroll; the chart, Start and Close stay in view
+    for widget in (dlg.chart, dlg.startButton, dlg.cancelButton):
+        assert _whole_in_view(widget), widget.objectName()
+    dlg.resize(1060, 1000)  # a tall screen: the settings are whole
+    qtbot.wait(50)
+    assert dlg.findChild(QScrollArea, "trainSettingsScroll").verticalScrollBar().maximum() == 0
+    assert _whole_in_view(dlg.nameEdit)
+    # it opens at its preferred size or the screen's, whichever is smaller
+    from declip_desktop.dialogs.screen_fit import fit_dialog
+
+    fit_dialog(dlg, 1060, 760, available=QRect(0, 0, 1280, 720))
+    assert (dlg.width(), dlg.height()) == (1060, room)
+    close_window(dlg)

@@ -9,8 +9,9 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog,
                                QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QProgressBar,
-                               QPushButton, QRadioButton, QSpinBox, QVBoxLayout, QWidget)
+                               QPushButton, QRadioButton, QSizePolicy, QSpinBox, QVBoxLayout, QWidget)
 
+from declip_desktop.dialogs.screen_fit import WholeScrollArea, fit_dialog
 from declip_desktop.training_chart import TrainingChart
 from declip_desktop.workers import Job, JobRunner
 
@@ -269,11 +270,19 @@ class TrainerDialog(QDialog):
         close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         close.rejected.connect(self.reject)
 
-        top = QHBoxLayout()
+        # The data and settings scroll on a short screen (their rows are ~470 px tall): the chart,
+        # progress and the Start/Close buttons stay in view on a 720-px laptop.
+        top_box = QWidget(objectName="trainSettingsBox")
+        top = QHBoxLayout(top_box)
+        top.setContentsMargins(0, 0, 0, 0)
         top.addWidget(data_box, 1)
         top.addWidget(set_box, 1)
+        top_scroll = WholeScrollArea(top_box, "trainSettingsScroll")
+        top_scroll.setMinimumHeight(120)
         lay = QVBoxLayout(self)
-        lay.addLayout(top)
+        lay.addWidget(top_scroll)
+        # the chart takes the room left (at least its minimum), never the settings' height
+        self.chart.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Ignored)
         lay.addWidget(self.chart, 1)
         lay.addWidget(self.progressBar)
         lay.addWidget(self.statusLabel)
@@ -282,7 +291,7 @@ class TrainerDialog(QDialog):
         self.recipeCombo.currentIndexChanged.connect(self._apply_recipe)
         self._apply_recipe()
         self._backbone_changed(self.backboneCombo.currentText())
-        self.resize(1060, 760)
+        fit_dialog(self, 1060, 760)
 
     def _decoder_changed(self, name: str) -> None:
         conv = name.startswith("conv-")  # a linear decoder has no last ReLU to leave out
