@@ -249,7 +249,7 @@ def _from_pil(img: Image.Image, name: str, sha: str | None) -> LoadedImage:
     if min(w, h) < TINY_SIDE:  # the network still squashes it to its input size: say how little there is
         notes.append(f"the image is only {w} x {h} pixels: too small for the map and score to mean much "
                      f"(the evidence layers need at least 16-32 px)")
-    if fmt == "JPEG":
+    if fmt in JPEG_FORMATS:
         fill = decoder_fill_rows(img)
         if fill:
             notes.append(f"the bottom {fill} of {h} rows are flat mid-grey (128), which is what the JPEG decoder "
@@ -273,6 +273,11 @@ def _from_pil(img: Image.Image, name: str, sha: str | None) -> LoadedImage:
 
 # Below this side an image holds too few pixels for a map to mean anything (a thumbnail, a favicon).
 TINY_SIDE = 32
+
+# Pillow's format names for a file that is a JPEG stream from its first byte. "MPO" is a JPEG with a
+# Multi-Picture (MPF) segment, as phones write for an HDR gain map and cameras for a stereo pair: its
+# first picture, the one analysed, is the file's own JPEG (same 8x8 grid, tables and coefficients).
+JPEG_FORMATS = frozenset({"JPEG", "MPO"})
 
 # Rows checked per step, from the bottom up: at least one MCU row (8 or 16 px) is needed for a finding.
 _FILL_STEP = 16

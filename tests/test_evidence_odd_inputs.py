@@ -68,3 +68,52 @@ def test_a_layer_map_of_the_wrong_size_fails_that_layer_not_the_batch(monkeypatc
     assert isinstance(out["noise"], evidence.LayerFailed)
     assert str(out["noise"]).endswith("layer 'noise' failed (it returned a 48x64 map for a 96x64 image)")
     assert out["ela"].probability.shape == (64, 96)
+
+
+def _ghost_picture():
+    """ghost_case's picture before its last save: a 96x96 region first saved at q60, and its mask."""
+    base = ec.scene()
+    out = base.copy()
+    m = ec.box_mask(base.shape, 80, 120, 96, 96)
+    out[m] = ec.decode(ec.encode(base, "JPEG", 60))[m]
+    return out, m
+
+
+def test_jpeg_layers_read_a_jpeg_that_pillow_names_mpo(tmp_path):
+    """A JPEG with a Multi-Picture segment (phones' HDR gain map, cameras' stereo pairs) opens in Pillow as
+    format "MPO": ghost and dq refused it as "needs a JPEG file, found MPO", resampling gave no quality note
+    and the case recorded no JPEG tables. Its first picture is the file's own JPEG, and is read as one."""
+    from PIL import Image
+
+    from declip_desktop.case.metadata import extract_metadata
+
+    picture, m = _ghost_picture()
+    plain, mpo = tmp_path / "plain.jpg", tmp_path / "photo.jpg"
+    Image.fromarray(picture).save(plain, quality=90)
+    Image.fromarray(picture).save(mpo, format="MPO", quality=90,
+                                  save_all=True, append_images=[Image.fromarray(picture[::2, ::2])])
+    assert Image.open(mpo).format == "MPO"
+    out = evidence.run_many(["ghost", "dq", "resampling"], mpo)
+    ref = evidence.run_many(["ghost", "dq", "resampling"], plain)
+    for layer in ("ghost", "dq"):
+        assert not isinstance(out[layer], Exception), out[layer]
+        assert np.array_equal(out[layer].probability, ref[layer].probability)   # the same JPEG stream
+    flag = out["ghost"].probability > 0.6
+    assert (flag & m).sum() / (flag | m).sum() > 0.3
+    assert out["resampling"].metadata["details"]["jpeg_quality_estimate"] == 90
+    assert extract_metadata(mpo.read_bytes())["jpeg"] == extract_metadata(plain.read_bytes())["jpeg"]
+
+
+def test_ghost_reads_a_jpeg_coded_in_rgb(tmp_path):
+    """A JPEG stored in RGB (Adobe transform 0; Pillow's keep_rgb, some editors' exports) cannot be decoded
+    to YCbCr by libjpeg: ghost refused the intact file with "cannot decode the JPEG ... (broken data stream
+    ...)". It now converts the decoded RGB, and finds a region first saved at q60 there too."""
+    from PIL import Image
+
+    picture, m = _ghost_picture()
+    path = tmp_path / "rgb_coded.jpg"
+    Image.fromarray(picture).save(path, quality=90, keep_rgb=True)
+    assert Image.open(path).info.get("adobe_transform") == 0
+    res = evidence.run("ghost", path)
+    flag = res.probability > res.metadata["default_threshold"]
+    assert (flag & m).sum() / (flag | m).sum() > 0.3 and flag[~m].mean() < 0.01

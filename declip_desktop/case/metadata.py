@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image, ImageCms, UnidentifiedImageError
 
 from engine import images as _engine_images  # MAX_PIXELS read at call time: one limit for both
-from engine.images import oriented_size, read_orientation
+from engine.images import JPEG_FORMATS, oriented_size, read_orientation
 
 # IJG (libjpeg) base tables in natural (row-major) order: the reference for quality estimates.
 _STD_LUMA = [
@@ -101,7 +101,7 @@ def _pillow_part(img: Image.Image, md: dict) -> None:
     icc = img.info.get("icc_profile")
     if icc:
         md["icc_profile"] = {"bytes": len(icc), "description": _icc_description(icc)}
-    if img.format == "JPEG":
+    if img.format in JPEG_FORMATS:
         md["jpeg"] = _jpeg_part(img)
     if img.info.get("xmp") or img.info.get("XML:com.adobe.xmp"):
         md["xmp_present"] = True
@@ -264,7 +264,7 @@ def _gps(tags: dict) -> dict | None:
 
 def _integrity_note(data: bytes, md: dict) -> None:
     # A cheap structural check. A damaged file is still evidence and is kept; the note says so.
-    if md.get("format") == "JPEG" and b"\xff\xd9" not in data[-4096:]:
+    if md.get("format") in JPEG_FORMATS and b"\xff\xd9" not in data[-4096:]:
         md["notes"].append("JPEG end-of-image marker missing: the file may be truncated or damaged")
         return
     try:

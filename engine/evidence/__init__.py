@@ -105,10 +105,10 @@ def prepare(image: Any, data: bytes | None = None) -> tuple[EvidenceInput, dict]
 
     The file's bytes are read for JPEG layers; they must be the bytes the image was loaded from
     (same SHA-256), otherwise the layers would describe another file."""
-    from ..images import LoadedImage, load_image
+    from ..images import JPEG_FORMATS, LoadedImage, load_image
 
     loaded = image if isinstance(image, LoadedImage) else load_image(image)
-    if data is None and loaded.format == "JPEG" and loaded.name and Path(loaded.name).is_file():
+    if data is None and loaded.format in JPEG_FORMATS and loaded.name and Path(loaded.name).is_file():
         try:
             data = Path(loaded.name).read_bytes()
         except OSError as exc:

@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import DeclipError
+from ..images import JPEG_FORMATS
 
 
 class EvidenceError(DeclipError):
@@ -38,7 +39,7 @@ class EvidenceInput:
     rgb: np.ndarray                  # HxWx3 uint8, EXIF orientation applied (the map's frame)
     name: str
     sha256: str | None
-    format: str | None               # Pillow's format name ("JPEG", "PNG", ...) or None for arrays
+    format: str | None               # Pillow's format name ("JPEG", "MPO", "PNG", ...) or None for arrays
     orientation: int = 1             # EXIF orientation that turns the stored pixels into `rgb`
     data: bytes | None = None        # the file's bytes (JPEG layers read the stored coefficients)
 
@@ -57,7 +58,7 @@ class EvidenceInput:
 
     def require_jpeg(self, layer: str) -> bytes:
         """The JPEG file's bytes, or a one-line refusal naming why this layer cannot apply."""
-        if self.format != "JPEG" or not self.data:
+        if self.format not in JPEG_FORMATS or not self.data:
             what = self.format or "an array without a file"
             raise NotApplicable(f"{self.name}: layer {layer!r} needs a JPEG file, found {what}")
         return self.data
@@ -65,14 +66,22 @@ class EvidenceInput:
     def stored_luma(self, layer: str) -> np.ndarray:
         """The JPEG decoded in its STORED orientation (8x8 grid at the origin) as float32 luma."""
         data = self.require_jpeg(layer)
-        try:
+
+        def luma(native: bool) -> np.ndarray:
             with Image.open(io.BytesIO(data)) as im:
-                if im.mode in ("RGB", "YCbCr"):
+                if native and im.mode in ("RGB", "YCbCr"):
                     im.draft("YCbCr", im.size)     # libjpeg's own YCbCr output, no RGB round trip
-                y = np.asarray(im.convert("YCbCr"))[..., 0].astype(np.float32)
+                return np.asarray(im.convert("YCbCr"))[..., 0].astype(np.float32)
+
+        try:
+            try:
+                return luma(native=True)
+            except OSError:
+                # a JPEG coded in RGB (Adobe transform 0), from which libjpeg gives no YCbCr: its RGB,
+                # converted (before, "broken data stream" for an intact file)
+                return luma(native=False)
         except (OSError, ValueError) as exc:
             raise EvidenceError(f"{self.name}: cannot decode the JPEG for layer {layer!r} ({exc})") from None
-        return y
 
     def require_size(self, layer: str, minimum: int) -> None:
         if self.height < minimum or self.width < minimum:

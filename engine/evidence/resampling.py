@@ -25,6 +25,7 @@ import time
 
 import numpy as np
 
+from ..images import JPEG_FORMATS
 from .base import (EvidenceInput, LayerOutput, image_score, jpeg_quality_estimate, relative_map, robust_z,
                    upsample_blocks)
 
@@ -149,7 +150,7 @@ def compute(src: EvidenceInput, block: int = 32, sigma: float = 1.0, z_half: flo
     timings = {"spectra_s": t1 - t0, "map_s": t2 - t_band}
     if cue == "pmap+band":
         timings["band_s"] = t_band - t1
-    quality = jpeg_quality_estimate(src.data) if src.format == "JPEG" and src.data else None
+    quality = jpeg_quality_estimate(src.data) if src.format in JPEG_FORMATS and src.data else None
     if quality is not None:
         details["jpeg_quality_estimate"] = quality
     return LayerOutput(map=prob, score=image_score(prob),
