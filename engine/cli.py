@@ -19,8 +19,10 @@ from .stamps import utc_now
 # numpy, Pillow, torch and the model code are imported inside the commands that use them, so that
 # `declip --help` and the commands that never touch a model start in a fraction of a second.
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".tif", ".tiff", ".webp", ".bmp", ".gif", ".dib",
-                  ".ppm", ".pgm", ".pbm", ".tga", ".jp2", ".j2k", ".ico", ".pcx", ".sgi"}
+# The file names taken from a folder as images: by `declip analyze`, and by `declip evaluate`, `train` and
+# `synth` (trainer.datasets, trainer.synth), so that a folder holds the same images for each of them.
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".mpo", ".png", ".tif", ".tiff", ".webp", ".bmp", ".gif",
+                            ".dib", ".ppm", ".pgm", ".pbm", ".tga", ".jp2", ".j2k", ".ico", ".pcx", ".sgi"})
 
 
 # ---- argument types: bad values are usage errors (exit 2) before any model is loaded -------------

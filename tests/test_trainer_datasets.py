@@ -148,3 +148,30 @@ def test_two_masks_with_one_stem_use_the_png_and_say_so(tmp_path):
     [s] = ds.samples
     assert s.mask.name == "a.png"
     assert any("a.jpg: ignored, a.png is used as the mask for a" in p for p in ds.problems)
+
+
+def test_a_data_set_holds_the_images_analyze_takes_from_a_folder(tmp_path):
+    """evaluate, train and synth read only .jpg .jpeg .png .bmp .tif .tiff .webp (.gif): a .jfif (a browser's
+    download), .jpe or .mpo edit in images/ left its mask 'without its image' and the run skipped it, and
+    such an authentic image in real/ was silently not scored. A folder now holds what `declip analyze`
+    takes from it (engine.cli.IMAGE_SUFFIXES)."""
+    from engine.cli import IMAGE_SUFFIXES
+    from trainer.synth import load_photo_list
+
+    root = tmp_path / "set"
+    m = np.zeros((24, 32))
+    m[4:12, 4:12] = 255
+    for name in ("a.jfif", "b.jpe", "c.mpo"):
+        path = root / "images" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (32, 24), (120, 30, 200)).save(path, format="JPEG")
+        _mask(root / "masks" / f"{name.split('.')[0]}.png", m)
+    (root / "real").mkdir()
+    Image.new("RGB", (32, 24), (10, 90, 60)).save(root / "real" / "d.jfif", format="JPEG")
+    Image.new("RGB", (32, 24), (10, 90, 60)).save(root / "real" / "e.ppm")
+    ds = D.load_generic(root)
+    assert sorted(s.image.name for s in ds.samples) == ["a.jfif", "b.jpe", "c.mpo", "d.jfif", "e.ppm"]
+    assert ds.problems == [] and ds.skipped == []
+    assert [s.label for s in ds.samples] == [True, True, True, False, False]
+    assert D.IMAGE_EXTS == IMAGE_SUFFIXES
+    assert [p.path.name for p in load_photo_list(root / "real")] == ["d.jfif", "e.ppm"]

@@ -24,9 +24,10 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
+from engine.cli import IMAGE_SUFFIXES
 from engine.errors import DeclipError
 
-IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif"}
+IMAGE_EXTS = IMAGE_SUFFIXES  # what `declip analyze` takes from a folder (a .jfif or .ppm was left out here)
 DOLOS_GENERATORS = ("pluralistic", "lama", "repaint-p2-9k", "ldm")
 SPLIT_ALIASES = {"val": ("val", "valid", "validation"), "valid": ("valid", "val", "validation"),
                  "train": ("train",), "test": ("test",)}

@@ -30,6 +30,7 @@ import numpy as np
 from PIL import Image
 
 from engine.atomic import write_text_atomic
+from engine.cli import IMAGE_SUFFIXES
 from engine.errors import DeclipError
 from engine.hashing import bytes_sha256, file_sha256
 from engine.stamps import utc_now
@@ -55,7 +56,7 @@ DONOR_KINDS = ("splice", "splice-poisson", "splice-resampled")
 # The sources of ../shared/benchmarks/external-v1 (evaluation only): never in a training pool.
 RESERVED_SOURCES = ("plasma-workspace-wallpapers", "lomiri-wallpapers", "/usr/share/wallpapers/",
                     "/usr/share/backgrounds/")
-IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+IMAGE_EXTS = IMAGE_SUFFIXES  # what `declip analyze` and `evaluate` take from a folder
 
 
 class SynthError(DeclipError):
