@@ -48,6 +48,9 @@ def test_usage_errors_exit_2(tmp_path, capsys):
     assert "no such file" in usage_error(["train", "--data", str(tmp_path / "nowhere"), "--out", out], capsys)
     ev = ["evaluate", "--data", str(data)]
     assert "'nosuch'" in usage_error([*ev, "--layer", "nosuch"], capsys)
+    # --layer takes one layer: the message offered "or all", then refused 'all' as an unknown layer
+    message = usage_error([*ev, "--layer", "all"], capsys)
+    assert message.rstrip().endswith("unknown evidence layer 'all'; choose from ela, ghost, noise, dq, clones, resampling")
     assert "--layer-param" in usage_error([*ev, "--layer", "noise", "--layer-param", "block"], capsys)
     assert "one of --model, --layer" in usage_error([*ev, "--layer", "noise", "--model", "x"], capsys)
     assert "no such file" in usage_error(["evaluate", "--baseline", "ela", "--data", str(tmp_path / "no")], capsys)

@@ -57,7 +57,7 @@ class LayerInfo:
 
 def _module(name: str):
     if name not in LAYER_NAMES:
-        raise EvidenceError(f"unknown evidence layer {name!r}; choose from {', '.join(LAYER_NAMES)} or all")
+        raise EvidenceError(f"unknown evidence layer {name!r}; choose from {', '.join(LAYER_NAMES)}")
     return importlib.import_module(f"{__name__}.{name}")
 
 
@@ -78,8 +78,8 @@ def parse_layers(text: str) -> list[str]:
     if not names:
         raise EvidenceError("no evidence layer named; choose from " + ", ".join(LAYER_NAMES) + " or all")
     for n in names:
-        if n != "all":
-            _module(n)      # 'all,elq' is a typo to report, not a silent 'all'
+        if n != "all" and n not in LAYER_NAMES:   # 'all,elq' is a typo to report, not a silent 'all'
+            raise EvidenceError(f"unknown evidence layer {n!r}; choose from {', '.join(LAYER_NAMES)} or all")
     if "all" in names:
         return list(LAYER_NAMES)
     return [n for n in LAYER_NAMES if n in names]
