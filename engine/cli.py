@@ -138,7 +138,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="overlay threshold 0..1: values at or below it are faded and its outline drawn, "
                         "as in the desktop viewer and the report")
     p.add_argument("--trust-anchors", metavar="PATH", help="PEM file or folder of C2PA trust anchors (default: "
-                   "the settings file's; none: signer trust is not judged)")
+                   "the settings file's; with neither, signer trust is not judged)")
     p.add_argument("--evidence", type=_evidence_layers, default=[], metavar="LAYERS",
                    help="also write classical evidence layers as <stem>.<layer>.png: a comma list of "
                         "ela, ghost, noise, dq, clones, resampling, or all (docs/evidence.md)")

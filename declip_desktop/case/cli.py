@@ -53,7 +53,7 @@ def register(subparsers) -> None:
     common(sp)
     sp.add_argument("paths", nargs="+", metavar="PATH")
     sp.add_argument("--trust-anchors", metavar="PATH", help="PEM file or folder of C2PA trust anchors "
-                    "(default: the settings file's; none: signer trust is not judged)")
+                    "(default: the settings file's; with neither, signer trust is not judged)")
     sp.set_defaults(func=cmd_add)
 
     sp = sub.add_parser("analyze", help="analyse evidence that has no up-to-date analysis")
