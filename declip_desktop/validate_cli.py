@@ -50,12 +50,15 @@ def cmd_validate(args) -> int:
 
         prepare_out(args.out, "the record's copies")
     v, record, written = validate(args.model, args.device, args.precision, args.out, progress)
-    print(f"model {v.model_id} ({v.model_name}) on {v.device_name or args.device}, precision {v.precision or args.precision}")
+    dtype = f" ({v.dtype})" if v.dtype else ""
+    print(f"model {v.model_id} ({v.model_name}) on {v.device_name or args.device}, precision {v.precision or args.precision}{dtype}")
     for f in v.files:
         print(f"{'PASS' if f['ok'] else 'FAIL'}  file {f['name']:<23} sha256 {'matches the card' if f['ok'] else 'DIFFERS from the card'}")
     for i in v.items:
         print(i.line())
     for p in v.problems:
         print(f"FAIL  {p}")
+    for n in v.notes:
+        print(f"NOTE  {n}")
     print(f"validation {record['result']}: record {written[0]} (+ PDF)" + (f"; copies in {args.out}" if args.out else ""))
     return 0 if v.ok else 1

@@ -62,7 +62,9 @@ class Validation:
     device: str = ""
     device_name: str = ""
     precision: str = ""
+    dtype: str = ""              # the network's number type: what "fast" meant on this device
     problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)   # why a result is what it is; not failures
     created_utc: str = ""
     has_references: bool = True  # False: the golden set records no maps for these weights
 
@@ -80,10 +82,11 @@ class Validation:
                             "platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                             "cpus": os.cpu_count()},
                 "versions": library_versions(),
-                "device": {"device": self.device, "name": self.device_name, "precision": self.precision},
+                "device": {"device": self.device, "name": self.device_name, "precision": self.precision,
+                           "dtype": self.dtype},
                 "model": {"id": self.model_id, "name": self.model_name, "files": self.files},
                 "golden_set_sha256": golden_sha256,
-                "items": [vars(i) for i in self.items], "problems": self.problems}
+                "items": [vars(i) for i in self.items], "problems": self.problems, "notes": self.notes}
 
 
 def _hash_files(card) -> list[dict]:
@@ -137,7 +140,8 @@ def run_validation(model: str | Path | None = None, device: str = "cpu", precisi
 
             det = Detector.from_model(card, device=device, precision=precision)
             v.device, v.device_name = det.device.type, det.device_name
-            v.precision = det.describe().get("precision", precision)
+            described = det.describe()
+            v.precision, v.dtype = described.get("precision", precision), str(described.get("dtype", ""))
         except DeclipError as exc:
             v.problems.append(f"model did not load: {exc}")
     tol = tolerance_for(golden, v.device or str(device), v.precision or precision)
@@ -154,12 +158,25 @@ def run_validation(model: str | Path | None = None, device: str = "cpu", precisi
         v.items.append(_check_item(det, it, refs.get(it["name"]), golden_folder, ref, tol))
         if progress:
             progress(k + 1, total, it["name"])
+    _explain_reduced_precision(v, tol)
     # the evidence layers need no model: they are checked whatever the model's state
     for k, layer in enumerate(layer_keys):
         v.items.append(check_layer(layer, golden, golden_folder, cancel))
         if progress:
             progress(len(items) + k + 1, total, f"layer {layer}")
     return v
+
+
+def _explain_reduced_precision(v: Validation, tol: float) -> None:
+    """A fast run whose network ran in 16 bits fails by rounding, not by a broken install: say so, and what
+    the result does and does not cover (the references are float32 maps)."""
+    differing = [i.max_diff for i in v.items if not i.ok and i.max_diff is not None]
+    if v.precision != "fast" or v.dtype not in ("bfloat16", "float16") or not differing:
+        return
+    v.notes.append(f"fast precision ran the network in {v.dtype} here; its maps differ from the references (recorded "
+                   f"in float32) by up to {max(differing):.3f}, more than the {tol:g} allowed for fast precision. "
+                   f"This validation therefore does not cover findings made in fast precision on this machine; "
+                   f"exact precision (the default) is validated with `declip validate`.")
 
 
 def _check_item(det, it: dict, ref: dict | None, folder: Path, model_ref: dict | None, tol: float) -> ItemResult:

@@ -93,3 +93,32 @@ def test_latest_record_of_a_model_is_only_one_of_its_id_and_weights(tmp_path):
     assert latest_record(tmp_path, "m", {"AA" * 32}, device="cpu", precision="exact")["result"] == "FAIL"
     assert latest_record(tmp_path, "m", {"cc" * 32}) is None
     assert latest_record(tmp_path, "m", {"aa" * 32, "cc" * 32}) is None    # a card with one more file
+
+
+def test_a_fast_run_in_bf16_says_what_its_failure_means(home, tmp_path, capsys, monkeypatch):
+    # On a CPU with native bf16, fast precision runs the backbone in bf16 and its maps differ from the float32
+    # references by more than the fast tolerance: the record must say that this is rounding and that fast
+    # findings are not covered here, and name the number type the network ran in (forced here: CI's CPU may
+    # lack bf16, where the probe keeps fast in fp32). Where a 16-bit run happens to pass, there is no note.
+    import engine.detector as detector
+
+    monkeypatch.setattr(detector, "cpu_bf16_is_faster", lambda: True)
+    code = declip(["validate", "--precision", "fast", "--out", str(tmp_path / "out")])
+    text = capsys.readouterr().out
+    rec = latest_record(home)
+    assert rec["device"]["dtype"] == "bfloat16" and "precision fast (bfloat16)" in text
+    failed = [i for i in rec["items"] if not i["ok"]]
+    if code == 0:
+        assert not failed and rec["notes"] == [] and "NOTE" not in text
+        return
+    assert failed and all(not i["name"].startswith("layer ") for i in failed)   # the layers do not use the model
+    worst = max(i["max_diff"] for i in failed)
+    assert len(rec["notes"]) == 1 and f"by up to {worst:.3f}" in rec["notes"][0]
+    assert "does not cover findings made in fast precision" in rec["notes"][0]
+    assert text.count("NOTE  fast precision ran the network in bfloat16") == 1
+
+
+def test_an_exact_run_records_float32_and_no_note(home, capsys):
+    assert declip(["validate"]) == 0
+    rec = latest_record(home)
+    assert rec["device"]["dtype"] == "float32" and rec["notes"] == []

@@ -27,7 +27,8 @@ def write_validation_pdf(record: dict, path: Path) -> Path:
              Paragraph(f"<b>Result: <font color='{'#1a7f37' if ok else '#b42318'}'>{_esc(record.get('result'))}"
                        f"</font></b> · {_esc(record.get('created_utc'))} (UTC)", st["Heading2"])]
     info = [("Model", f"{m.get('name')} (id {m.get('id')})"),
-            ("Device", f"{d.get('name') or '?'} ({d.get('device') or '?'}), precision {d.get('precision') or '?'}"),
+            ("Device", f"{d.get('name') or '?'} ({d.get('device') or '?'}), precision {d.get('precision') or '?'}"
+                       + (f" ({d['dtype']})" if d.get("dtype") else "")),
             ("Machine", f"{mach.get('host')} · {mach.get('platform')} · {mach.get('cpus')} CPUs"),
             ("Versions", ", ".join(f"{k} {v}" for k, v in ver.items())),
             ("Golden set", f"sha256 {record.get('golden_set_sha256', '?')}")]
@@ -52,6 +53,8 @@ def write_validation_pdf(record: dict, path: Path) -> Path:
     story.append(it)
     for p in record.get("problems", []):
         story += [Spacer(1, 2 * mm), Paragraph(f"<font color='#b42318'>{_esc(p)}</font>", small)]
+    for n in record.get("notes", []):
+        story += [Spacer(1, 2 * mm), Paragraph(f"<b>Note.</b> {_esc(n)}", small)]
     story += [Spacer(1, 4 * mm), Paragraph(
         "Each golden item is analysed and its map, area-averaged to 64 x 64, compared with the map recorded "
         "for these exact weights when the golden set was made (resources/validation/golden.json); an item passes "
