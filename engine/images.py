@@ -44,12 +44,17 @@ def sync_pillow_limit() -> int:
     return MAX_PIXELS
 
 
+def _mp(pixels: float) -> str:
+    """Megapixels to three significant digits: a small DECLIP_MAX_PIXELS must not read as '0 MP'."""
+    return f"{pixels / 1e6:.3g}"
+
+
 def bomb_message(name: str, exc: BaseException | None = None) -> str:
     """The one line for an image past the limit that Pillow refused itself (past twice the limit)."""
     # Pillow says "Image size (N pixels) exceeds limit ..."; show N if it is there
     m = re.search(r"\((\d+) pixels\)", str(exc or ""))
-    size = f"image is {int(m.group(1)) / 1e6:.0f} MP" if m else "image dimensions exceed the limit"
-    text = f"{size}, above the {MAX_PIXELS / 1e6:.0f} MP limit (possible decompression bomb)"
+    size = f"image is {_mp(int(m.group(1)))} MP" if m else "image dimensions exceed the limit"
+    text = f"{size}, above the {_mp(MAX_PIXELS)} MP limit (possible decompression bomb)"
     return f"{name}: {text}" if name else text
 
 
@@ -227,7 +232,7 @@ def _from_pil(img: Image.Image, name: str, sha: str | None) -> LoadedImage:
         raise ImageError(f"{name}: image has no pixels ({w}x{h})")
     if w * h > MAX_PIXELS:
         raise ImageError(
-            f"{name}: image is {w}x{h} ({w * h / 1e6:.0f} MP), above the {MAX_PIXELS / 1e6:.0f} MP limit "
+            f"{name}: image is {w}x{h} ({_mp(w * h)} MP), above the {_mp(MAX_PIXELS)} MP limit "
             "(possible decompression bomb)"
         )
     frames = int(getattr(img, "n_frames", 1) or 1)

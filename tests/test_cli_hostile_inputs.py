@@ -99,6 +99,8 @@ def test_configured_limit_is_applied_on_both_sides(tmp_path, monkeypatch, w, h, 
         with pytest.raises(ImageError, match="limit") as err:
             load_image(p)
         assert "\n" not in str(err.value) and str(p) in str(err.value)
+        # the sizes in megapixels keep three digits: a small limit does not read "0 MP, above the 0 MP limit"
+        assert f"{w * h / 1e6:.3g} MP" in str(err.value) and "above the 0.001 MP limit" in str(err.value)
         with pytest.raises(NotAnImage, match="limit"):
             probe_image(p.read_bytes())
 
