@@ -174,7 +174,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="evaluate an evidence layer (ela, ghost, noise, dq, clones, resampling) instead of a model, "
                         "at the layer's own default threshold unless --threshold is given")
     p.add_argument("--layer-param", action="append", default=[], metavar="KEY=VALUE",
-                   help="a parameter of --layer (JSON value), e.g. method=\"dense\" for clones")
+                   help="a parameter of --layer (a JSON value, or the text itself), e.g. method=dense for clones")
     p.add_argument("--data", required=True, type=Path)
     p.add_argument("--split", default=None,
                    help="the split to score (default: test; a folder without train/ val/ test/ subfolders is "
