@@ -25,6 +25,8 @@ HOW_TO_READ = ("Bright = the noise level here differs from the rest of the image
                "the direction parameter says (both by default). A pasted object, an inpainted or smoothed area, or added grain shows as a "
                "bright area with a plausible object shape.")
 LIMITS = ("Fine texture (foliage, fabric, text) reads as noise; flat, dark or saturated areas read as noise-free. "
+          "In a photo with shallow depth of field, the sharp subject stands out against the blurred background "
+          "(and thin sharp lines, such as wires against the sky) without any edit. "
           "Strong JPEG compression, resizing and denoising flatten noise everywhere and hide the trace.")
 DEFAULTS = {"block": 16, "smooth": 3, "direction": "both", "z_half": 2.0}
 
