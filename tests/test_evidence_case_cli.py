@@ -35,7 +35,20 @@ def test_case_analyze_layers_stored_verified_and_up_to_date(tmp_path, tiny_model
     assert main(["case", "verify", d]) == 0
     capsys.readouterr()
     assert main(["case", "analyze", d, "--model", str(tiny_model), "--layers", "ela,dq"]) == 0
-    assert "evidence layers: 0 stored, 1 not applicable, 0 failed, 3 already up to date" in capsys.readouterr().out
+    out = capsys.readouterr()
+    assert "evidence layers: 0 stored, 1 not applicable, 0 failed, 3 already up to date" in out.out
+    # the refusal is reported as recorded, not tried and logged again: an idle re-run adds nothing to the log
+    assert "E0002 dq: not applicable (recorded " in out.err and "needs a JPEG" in out.err
+
+    def refusals():
+        with Case.open(d, readonly=True) as c:
+            return [e["details"] for e in c.audit_entries() if e["action"] == "evidence_layer_not_applicable"]
+
+    first = refusals()
+    assert len(first) == 1 and first[0]["method_version"] and first[0]["evidence_sha256"]
+    assert main(["case", "analyze", d, "--model", str(tiny_model), "--layers", "ela,dq", "--force"]) == 0
+    capsys.readouterr()
+    assert len(refusals()) == 2           # --force tries again, and logs what it found
 
 
 def test_case_analyze_unknown_layer_is_a_usage_error(tmp_path):

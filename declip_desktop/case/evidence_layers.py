@@ -3,7 +3,9 @@
 Each layer's result is stored like a model's map (`store_analysis`: model id `evidence-<layer>`,
 mode `evidence`), so it is hashed, audited and checked by verify. A layer is redone only when the
 evidence, the layer's method version or its parameters changed (or with force). A layer that cannot
-apply (`dq` on a PNG) is logged and reported, and does not fail the run.
+apply (`dq` on a PNG) is logged and reported, and does not fail the run; the log entry records the
+evidence's SHA-256 and the method version, so a later run reports the recorded refusal instead of
+trying again and logging it again (an idle re-run adds nothing to the audit log).
 """
 from __future__ import annotations
 
@@ -48,6 +50,24 @@ def _current(case, item, name: str, wanted: dict | None = None) -> bool:
     return md.get("method_version") == evidence.info(name).version
 
 
+def _recorded_refusals(case) -> dict[tuple[str, str], dict]:
+    """(evidence id, layer) -> the details of its latest `evidence_layer_not_applicable` entry."""
+    out = {}
+    for e in case.audit_entries():
+        d = e.get("details") if e.get("action") == "evidence_layer_not_applicable" else None
+        if isinstance(d, dict):
+            out[(d.get("evidence_id"), d.get("layer"))] = dict(d, time_utc=e.get("time_utc", ""))
+    return out
+
+
+def _still_refused(entry: dict | None, item, name: str) -> bool:
+    """A refusal recorded for this very file and method version (older entries, without both, never count)."""
+    from engine import evidence
+
+    return (entry is not None and entry.get("evidence_sha256") == item.sha256
+            and entry.get("method_version") == evidence.info(name).version)
+
+
 def store_layers(case, items, names: list[str], force: bool = False,
                  say: Callable[[str], None] = lambda s: None,
                  cancel: Callable[[], bool] = lambda: False, params: dict[str, dict] | None = None) -> LayersRun:
@@ -67,9 +87,17 @@ def store_layers(case, items, names: list[str], force: bool = False,
 
     # what each layer was asked for beside its defaults, as a stored result records it
     wanted = None if params is None else {n: evidence.explicit_params(n, params.get(n, {})) for n in names}
+    # other parameters can make a layer apply (or not), and force means "try again": both re-check
+    refusals = {} if force or params else _recorded_refusals(case)
     for it in items:
         todo = [n for n in names if force or not _current(case, it, n, None if wanted is None else wanted[n])]
         run.up_to_date += [(it.id, n) for n in names if n not in todo]
+        for name in [n for n in todo if _still_refused(refusals.get((it.id, n)), it, n)]:
+            entry = refusals[(it.id, name)]
+            run.not_applicable.append((it.id, name, str(entry.get("reason", ""))))
+            say(f"{it.id} {name}: not applicable (recorded {entry['time_utc'][:19].replace('T', ' ')} UTC): "
+                f"{without_name(str(entry.get('reason', '')), str(it.path))}")
+            todo.remove(name)
         if not todo:
             continue
         try:
@@ -84,7 +112,9 @@ def store_layers(case, items, names: list[str], force: bool = False,
         for name, res in results.items():
             if isinstance(res, evidence.EvidenceError):
                 run.not_applicable.append((it.id, name, str(res)))
-                case.log("evidence_layer_not_applicable", {"evidence_id": it.id, "layer": name, "reason": str(res)})
+                case.log("evidence_layer_not_applicable", {"evidence_id": it.id, "evidence_sha256": it.sha256,
+                                                          "layer": name, "method_version": evidence.info(name).version,
+                                                          "reason": str(res)})
                 say(f"{it.id} {name}: not applicable: {without_name(str(res), str(it.path))}")
                 continue
             if isinstance(res, Exception):
