@@ -112,9 +112,9 @@ def no_benchmark_folder(monkeypatch, tmp_path):
     from trainer import reserved_images as R
 
     monkeypatch.setattr(R, "BENCHMARK_DIR", tmp_path / "absent")
-    R.reserved_sha256.cache_clear()
+    R.reserved.cache_clear()
     yield
-    R.reserved_sha256.cache_clear()
+    R.reserved.cache_clear()
 
 
 def test_synth_refuses_benchmark_photos_by_content_and_wallpapers_by_path(tmp_path, no_benchmark_folder, capsys):
@@ -146,7 +146,136 @@ def test_training_refuses_copies_of_benchmark_images(tmp_path, no_benchmark_fold
     rc = declip(["train", "--data", str(data), "--out", str(tmp_path / "m"), "--cache", str(tmp_path / "c"), *TRAIN])
     err = capsys.readouterr().err
     assert rc == 1 and "'val' split): 1 image(s) are byte for byte images of" in err and "val1.jpg" in err
+    assert f"which is {_benchmark_images()[1].name}" in err  # names the benchmark image it is
     assert not (tmp_path / "m").exists()
+
+
+# ---- ... and by appearance: re-encoded, resized, mirrored copies (trainer.perceptual_hash) ----------
+
+def _copy(src, dst, scale=0.6, quality=60, transpose=None):
+    """src re-encoded as JPEG at `quality` after resizing by `scale` (and a flip or turn): other bytes."""
+    with Image.open(src) as im:
+        im = im.convert("RGB")
+        im = im.resize((round(im.width * scale), round(im.height * scale)), Image.LANCZOS)
+        (im.transpose(transpose) if transpose is not None else im).save(dst, quality=quality)
+    return dst
+
+
+def test_the_shipped_perceptual_hashes_are_the_benchmark_images():
+    from trainer.perceptual_hash import distance, image_hash
+    from trainer.reserved_images import EXTERNAL_V1
+
+    images = _benchmark_images()
+    assert sorted(EXTERNAL_V1) == [p.name for p in images]
+    # another JPEG decoder build may round a few cells otherwise; a wrong table is ~240 bits off
+    assert max(distance(image_hash(p), EXTERNAL_V1[p.name][1]) for p in images) <= 8
+
+
+def test_synth_and_training_refuse_a_reencoded_resized_benchmark_image(tmp_path, no_benchmark_folder, capsys):
+    from tests.test_trainer_e2e import PHOTOS, _write_photos
+
+    bench = _benchmark_images()[3]
+    photo = bench.name.split("_")[0]  # the nearest may be another version of that photograph (it is near them all)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    _write_photos(photos, PHOTOS)
+    _copy(bench, photos / "holiday.jpg")
+    assert declip(["synth", "--photos", str(photos), "--out", str(tmp_path / "ds"), "--count", "3"]) == 1
+    err = capsys.readouterr().err
+    assert "1 image(s) look like images of" in err and f"holiday.jpg looks like {photo}_" in err
+    assert err.count("\n") == 1 and not (tmp_path / "ds").exists()
+
+    data = _split_set(tmp_path / "s")
+    (data / "val" / "images" / "val1.png").unlink()
+    copy = _copy(bench, data / "val" / "images" / "val1.jpg", scale=1.5, quality=50)
+    with Image.open(copy) as im:
+        Image.new("L", im.size).save(data / "val" / "masks" / "val1.png")
+    rc = declip(["train", "--data", str(data), "--out", str(tmp_path / "m"), "--cache", str(tmp_path / "c"), *TRAIN])
+    err = capsys.readouterr().err
+    assert rc == 1 and "'val' split): 1 image(s) look like images of" in err and f"val1.jpg looks like {photo}_" in err
+    assert not (tmp_path / "m").exists()
+
+
+def _smooth_photo(seed, size=(640, 480)):
+    """A made-up photo: smooth colour blobs (a random 6 x 8 field, upsampled), so its hash is well defined."""
+    rng = np.random.default_rng(seed)
+    return Image.fromarray(rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)).resize(size, Image.BICUBIC)
+
+
+@pytest.fixture
+def planted(monkeypatch, tmp_path):
+    """The guard with one made-up photo as the whole benchmark (its SHA-256 and perceptual hash planted in
+    the table): the checks run where ../shared is absent (CI)."""
+    from engine.hashing import file_sha256
+    from trainer import reserved_images as R
+    from trainer.perceptual_hash import image_hash
+
+    src = tmp_path / "planted.jpg"
+    _smooth_photo(seed=7).save(src, quality=95)
+    monkeypatch.setattr(R, "BENCHMARK_DIR", tmp_path / "absent")
+    monkeypatch.setattr(R, "EXTERNAL_V1", {"Planted_authentic.jpg": (file_sha256(src), image_hash(src))})
+    R.reserved.cache_clear()
+    yield src
+    R.reserved.cache_clear()
+
+
+def _check(*paths):
+    from engine.hashing import file_sha256
+    from trainer.reserved_images import refuse_reserved
+
+    refuse_reserved([(p, file_sha256(p)) for p in paths], "pool")
+
+
+def test_copies_of_a_planted_image_are_refused_by_appearance_and_others_pass(planted, tmp_path):
+    import shutil
+
+    from trainer.reserved_images import ReservedImageError
+
+    shutil.copy(planted, tmp_path / "same.jpg")
+    with pytest.raises(ReservedImageError, match="byte for byte .*which is Planted_authentic.jpg"):
+        _check(tmp_path / "same.jpg")
+    for name, scale, quality, transpose in (("small.jpg", 0.3, 50, None), ("big.jpg", 2.0, 75, None),
+                                            ("mirrored.jpg", 0.5, 60, Image.Transpose.FLIP_LEFT_RIGHT),
+                                            ("upside_down.jpg", 0.8, 70, Image.Transpose.ROTATE_180)):
+        copy = _copy(planted, tmp_path / name, scale, quality, transpose)
+        with pytest.raises(ReservedImageError, match=f"1 image\\(s\\) look like .*{name} looks like "
+                                                     "Planted_authentic.jpg: their perceptual hashes differ in [0-9]+ of 480 bits"):
+            _check(copy)
+    # a copy whose pixels are stored a quarter turn off, with the EXIF tag that turns them upright
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    with Image.open(planted) as im:
+        im.transpose(Image.Transpose.ROTATE_90).save(tmp_path / "tagged.jpg", quality=80, exif=exif)
+    with pytest.raises(ReservedImageError, match="tagged.jpg looks like"):
+        _check(tmp_path / "tagged.jpg")
+    # unrelated pictures pass: other made-up photos, and files the guard cannot decode are skipped
+    for seed in range(8, 14):
+        _smooth_photo(seed).save(tmp_path / f"other{seed}.jpg", quality=60)
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a JPEG")
+    (tmp_path / "cut.jpg").write_bytes((tmp_path / "small.jpg").read_bytes()[:300])
+    _check(*sorted(tmp_path.glob("other*.jpg")), tmp_path / "broken.jpg", tmp_path / "cut.jpg")
+
+
+def test_synth_and_training_refuse_a_copy_of_a_planted_image(planted, tmp_path, capsys):
+    from tests.test_trainer_e2e import PHOTOS, _write_photos
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    _write_photos(photos, PHOTOS)
+    _check(*sorted(photos.iterdir()))  # the test photos alone pass
+    _copy(planted, photos / "holiday.jpg", scale=0.5, quality=55)
+    assert declip(["synth", "--photos", str(photos), "--out", str(tmp_path / "ds"), "--count", "3"]) == 1
+    err = capsys.readouterr().err
+    assert "holiday.jpg looks like Planted_authentic.jpg" in err and not (tmp_path / "ds").exists()
+
+    data = _split_set(tmp_path / "s")
+    (data / "train" / "images" / "train1.png").unlink()
+    copy = _copy(planted, data / "train" / "images" / "train1.jpg", scale=0.25, quality=50)
+    with Image.open(copy) as im:
+        Image.new("L", im.size).save(data / "train" / "masks" / "train1.png")
+    rc = declip(["train", "--data", str(data), "--out", str(tmp_path / "m"), "--cache", str(tmp_path / "c"), *TRAIN])
+    err = capsys.readouterr().err
+    assert rc == 1 and "'train' split): 1 image(s) look like" in err and "train1.jpg looks like Planted" in err
 
 
 # ---- a data set folder is new, and the card fingerprints the files used ---------------------------

@@ -102,7 +102,7 @@ def load_photo_list(folder: Path) -> list[Photo]:
                              "(../shared/benchmarks/external-v1); remove it from the photo folder")
         photos.append(Photo(p, e.get("group", p.stem), e.get("licence", "unknown (not in LICENSES.json)"),
                             e.get("attribution", ""), file_sha256(p), pinned))
-    # by content too: a renamed copy of a benchmark image is still the benchmark
+    # by content too: a renamed, re-encoded or resized copy of a benchmark image is still the benchmark
     refuse_reserved(((ph.path, ph.sha256) for ph in photos), str(folder))
     return photos
 
