@@ -161,6 +161,17 @@ def _copy(src, dst, scale=0.6, quality=60, transpose=None):
     return dst
 
 
+def _train_with_copy(tmp_path, capsys, split, src, **copy_args):
+    """`declip train` on a split set whose `split`1 image is a re-encoded copy of src (blank mask): (rc, stderr)."""
+    data = _split_set(tmp_path / "s")
+    (data / split / "images" / f"{split}1.png").unlink()
+    copy = _copy(src, data / split / "images" / f"{split}1.jpg", **copy_args)
+    with Image.open(copy) as im:
+        Image.new("L", im.size).save(data / split / "masks" / f"{split}1.png")
+    rc = declip(["train", "--data", str(data), "--out", str(tmp_path / "m"), "--cache", str(tmp_path / "c"), *TRAIN])
+    return rc, capsys.readouterr().err
+
+
 def test_the_shipped_perceptual_hashes_are_the_benchmark_images():
     from trainer.perceptual_hash import distance, image_hash
     from trainer.reserved_images import EXTERNAL_V1
@@ -185,13 +196,7 @@ def test_synth_and_training_refuse_a_reencoded_resized_benchmark_image(tmp_path,
     assert "1 image(s) look like images of" in err and f"holiday.jpg looks like {photo}_" in err
     assert err.count("\n") == 1 and not (tmp_path / "ds").exists()
 
-    data = _split_set(tmp_path / "s")
-    (data / "val" / "images" / "val1.png").unlink()
-    copy = _copy(bench, data / "val" / "images" / "val1.jpg", scale=1.5, quality=50)
-    with Image.open(copy) as im:
-        Image.new("L", im.size).save(data / "val" / "masks" / "val1.png")
-    rc = declip(["train", "--data", str(data), "--out", str(tmp_path / "m"), "--cache", str(tmp_path / "c"), *TRAIN])
-    err = capsys.readouterr().err
+    rc, err = _train_with_copy(tmp_path, capsys, "val", bench, scale=1.5, quality=50)
     assert rc == 1 and "'val' split): 1 image(s) look like images of" in err and f"val1.jpg looks like {photo}_" in err
     assert not (tmp_path / "m").exists()
 
@@ -268,13 +273,7 @@ def test_synth_and_training_refuse_a_copy_of_a_planted_image(planted, tmp_path, 
     err = capsys.readouterr().err
     assert "holiday.jpg looks like Planted_authentic.jpg" in err and not (tmp_path / "ds").exists()
 
-    data = _split_set(tmp_path / "s")
-    (data / "train" / "images" / "train1.png").unlink()
-    copy = _copy(planted, data / "train" / "images" / "train1.jpg", scale=0.25, quality=50)
-    with Image.open(copy) as im:
-        Image.new("L", im.size).save(data / "train" / "masks" / "train1.png")
-    rc = declip(["train", "--data", str(data), "--out", str(tmp_path / "m"), "--cache", str(tmp_path / "c"), *TRAIN])
-    err = capsys.readouterr().err
+    rc, err = _train_with_copy(tmp_path, capsys, "train", planted, scale=0.25, quality=50)
     assert rc == 1 and "'train' split): 1 image(s) look like" in err and "train1.jpg looks like Planted" in err
 
 
