@@ -55,9 +55,14 @@ class LayerInfo:
     score_meaning: str = "share of the image above 0.5"  # what the layer's image score is
 
 
+def _unknown(name: str, or_all: str = "") -> EvidenceError:
+    """The one-line refusal of a layer name; or_all=" or all" where a list of layers is accepted."""
+    return EvidenceError(f"unknown evidence layer {name!r}; choose from {', '.join(LAYER_NAMES)}{or_all}")
+
+
 def _module(name: str):
     if name not in LAYER_NAMES:
-        raise EvidenceError(f"unknown evidence layer {name!r}; choose from {', '.join(LAYER_NAMES)}")
+        raise _unknown(name)
     return importlib.import_module(f"{__name__}.{name}")
 
 
@@ -79,7 +84,7 @@ def parse_layers(text: str) -> list[str]:
         raise EvidenceError("no evidence layer named; choose from " + ", ".join(LAYER_NAMES) + " or all")
     for n in names:
         if n != "all" and n not in LAYER_NAMES:   # 'all,elq' is a typo to report, not a silent 'all'
-            raise EvidenceError(f"unknown evidence layer {n!r}; choose from {', '.join(LAYER_NAMES)} or all")
+            raise _unknown(n, " or all")
     if "all" in names:
         return list(LAYER_NAMES)
     return [n for n in LAYER_NAMES if n in names]

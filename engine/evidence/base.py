@@ -171,16 +171,18 @@ def block_mean(a: np.ndarray, bs: int) -> np.ndarray:
                       interpolation=cv2.INTER_AREA)
 
 
-def upsample_blocks(grid: np.ndarray, bs: int, height: int, width: int, smooth: bool = True,
+def upsample_blocks(grid: np.ndarray, bs, height: int, width: int, smooth: bool = True,
                     offset: float = 0.0) -> np.ndarray:
     """A per-block grid back to pixels: each block's value at its centre, bilinear in between
     (smooth) or nearest (not smooth); pixels beyond the last whole block take the edge value.
-    `offset` shifts the grid right/down by that many pixels (overlapping blocks start late)."""
+    `offset` shifts the grid right/down by that many pixels (overlapping blocks start late).
+    Not smooth, `bs` may be (rows, columns): a JPEG that stores its luma subsampled has oblong blocks."""
     import cv2
 
     gh, gw = grid.shape
     if not smooth:
-        up = np.repeat(np.repeat(grid, bs, axis=0), bs, axis=1)
+        by, bx = bs if isinstance(bs, tuple) else (bs, bs)
+        up = np.repeat(np.repeat(grid, by, axis=0), bx, axis=1)
         out = np.empty((height, width), np.float32)
         out[: up.shape[0], : up.shape[1]] = up[:height, :width]
         if up.shape[0] < height:

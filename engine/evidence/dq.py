@@ -23,7 +23,7 @@ import time
 
 import numpy as np
 
-from .base import EvidenceError, EvidenceInput, LayerOutput, orient, image_score
+from .base import EvidenceError, EvidenceInput, LayerOutput, orient, upsample_blocks, image_score
 
 VERSION = "1.1"
 TITLE = "Double JPEG quantisation (aligned)"
@@ -158,7 +158,8 @@ def compute(src: EvidenceInput, frequencies: int = 15, max_value: int = 40, smoo
         prior, grid = None, np.zeros((bh, bw))
     y_h, y_w = (src.width, src.height) if src.orientation in (5, 6, 7, 8) else (src.height, src.width)
     # one coefficient block covers 8x8 pixels, or 8*sy x 8*sx where the file stores its luma subsampled
-    prob = np.repeat(np.repeat(grid.astype(np.float32), 8 * sy, axis=0), 8 * sx, axis=1)[:y_h, :y_w]
+    prob = upsample_blocks(grid.astype(np.float32), (8 * sy, 8 * sx), bh * 8 * sy, bw * 8 * sx,
+                           smooth=False)[:y_h, :y_w]
     prob = orient(prob, src.orientation)
     t2 = time.perf_counter()
     return LayerOutput(map=prob, score=image_score(prob) if used else 0.0,
