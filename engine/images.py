@@ -60,7 +60,7 @@ def bomb_message(name: str, exc: BaseException | None = None) -> str:
 
 sync_pillow_limit()
 
-ImageSource = Union[str, os.PathLike, Image.Image, np.ndarray]
+ImageSource = Union[str, os.PathLike, bytes, Image.Image, np.ndarray]
 
 
 @dataclass
@@ -119,14 +119,18 @@ class LoadedImage:
 
 
 def load_image(source: ImageSource) -> LoadedImage:
-    """Load a path, PIL image or HxWx3 uint8 array as RGB. Raises ImageError."""
+    """Load a path, a file's bytes, PIL image or HxWx3 uint8 array as RGB. Raises ImageError."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        # a file's bytes get the same decoding as the file itself (orientation, 16-bit, CMYK, limits)
+        data = bytes(source)
+        return _decode(data, "<bytes>", bytes_sha256(data))
     if isinstance(source, np.ndarray):
         return _from_array(source)
     if isinstance(source, Image.Image):
         return _from_pil(source, name="<image>", sha=None)
     if isinstance(source, (str, os.PathLike)):
         return _from_path(Path(source))
-    raise ImageError(f"cannot analyse an object of type {type(source).__name__}: expected a path, PIL image or HxWx3 uint8 array")
+    raise ImageError(f"cannot analyse an object of type {type(source).__name__}: expected a path, bytes, PIL image or HxWx3 uint8 array")
 
 
 def _from_array(arr: np.ndarray) -> LoadedImage:

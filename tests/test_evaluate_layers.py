@@ -115,3 +115,20 @@ def test_cli_sweep_prints_each_threshold_and_refuses_bad_values(tmp_path, capsys
     with pytest.raises(SystemExit) as exc:  # a usage error
         declip(["evaluate", "--layer", "dq", "--data", str(tmp_path), "--sweep", "0.3,x"])
     assert exc.value.code == 2 and "--sweep" in capsys.readouterr().err
+
+
+def test_producers_decode_bytes_as_the_file(tmp_path):
+    """A producer given a file's bytes decoded them with Pillow's plain convert('RGB'), which turns a 16-bit
+    grey PNG white, so the ELA baseline and the layers scored another picture than the same file given by
+    path. Bytes now go through the engine's loader, as a path does."""
+    from trainer.producers import ela_producer
+
+    ramp = (np.linspace(0, 65535, H * W).reshape(H, W) + np.indices((H, W)).sum(0) * 97 % 4000).astype(np.uint16)
+    path = tmp_path / "deep.png"
+    Image.fromarray(ramp).save(path)
+    assert Image.open(path).mode.startswith("I")
+    for producer in (ela_producer(), evidence_producer("noise")):
+        by_path, score_path = producer(str(path))
+        by_bytes, score_bytes = producer(path.read_bytes())
+        assert by_path.std() > 0
+        assert np.array_equal(by_path, by_bytes) and score_path == score_bytes

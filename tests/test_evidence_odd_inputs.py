@@ -117,3 +117,26 @@ def test_ghost_reads_a_jpeg_coded_in_rgb(tmp_path):
     res = evidence.run("ghost", path)
     flag = res.probability > res.metadata["default_threshold"]
     assert (flag & m).sum() / (flag | m).sum() > 0.3 and flag[~m].mean() < 0.01
+
+
+@pytest.mark.parametrize("mode, kwargs, component", [
+    ("CMYK", {}, "C (the file is coded in CMYK)"),
+    ("RGB", {"keep_rgb": True}, "R (the file is coded in RGB, not YCbCr)"),
+    ("RGB", {}, "Y (luma)"),
+    ("L", {}, "Y (grey)"),
+])
+def test_dq_names_the_component_it_read(tmp_path, mode, kwargs, component):
+    """dq reads the file's first component. That is the luma for the usual JPEG, but the cyan of a CMYK file
+    and the red of one coded in RGB; its text said luma for all. The record now names the component, and a
+    note says so where it is not the luma."""
+    from PIL import Image
+
+    picture = ec.scene("astronaut", (128, 160))
+    path = tmp_path / "f.jpg"
+    Image.fromarray(picture).convert(mode).save(path, quality=80, **kwargs)
+    res = evidence.run("dq", path)
+    assert res.metadata["details"]["component"] == component
+    noted = [n for n in res.metadata["notes"] if "first component" in n]
+    assert bool(noted) == (not component.startswith("Y "))
+    if noted:
+        assert component in noted[0]

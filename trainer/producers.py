@@ -43,11 +43,7 @@ class MapProducer:
 def _rgb(image: ImageSource):
     from engine.images import load_image
 
-    if isinstance(image, bytes):
-        from PIL import Image, ImageOps
-
-        with Image.open(io.BytesIO(image)) as im:
-            return ImageOps.exif_transpose(im).convert("RGB")
+    # a path or the file's bytes: one loader, so bytes decode as the file would (16-bit, CMYK, limits)
     return load_image(image).rgb
 
 
@@ -57,7 +53,7 @@ def detector_producer(model: str | None, device: str = "cpu", mode: str = "paper
     det = Detector.from_model(model, device=device)
 
     def fn(image: ImageSource):
-        res = det.analyze(_rgb(image) if isinstance(image, bytes) else str(image), mode=mode)
+        res = det.analyze(image if isinstance(image, bytes) else str(image), mode=mode)
         return res.probability, float(res.score)
 
     return MapProducer(det.card.id, fn, dict(det.describe(), mode=mode))
@@ -94,12 +90,10 @@ def evidence_producer(name: str, **params) -> MapProducer:
     evidence.check_params(name, params)
 
     def fn(image: ImageSource):
-        if isinstance(image, bytes):       # the file's bytes: decoded here, kept for the JPEG layers
-            from PIL import Image
+        if isinstance(image, bytes):       # the file's bytes: decoded by the engine's loader, kept for the JPEG layers
+            from engine.images import load_image
 
-            with Image.open(io.BytesIO(image)) as im:
-                im.load()
-                res = evidence.run(name, im, data=image, **params)
+            res = evidence.run(name, load_image(image), data=image, **params)
         else:
             res = evidence.run(name, image, **params)
         return res.probability, res.score

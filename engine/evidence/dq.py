@@ -89,9 +89,24 @@ def _fit(hist: np.ndarray, q2: int, cmax: int, max_q1: int, floor: float) -> tup
     return best
 
 
-def read_coefficients(data: bytes, name: str) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
-    """Luma DCT coefficients (blocks_h, blocks_w, 8, 8), its 8x8 quantisation table, as stored, and (sy, sx):
-    one coefficient block covers 8*sy x 8*sx pixels, (1, 1) unless the file samples its first component
+# The file's first component, which dq reads, by the colour space libjpeg reports: luma for the usual files,
+# but a colour channel for JPEGs coded in RGB or CMYK. Each component is quantised on its own, so the
+# analysis holds for any of them; the record says which one it was.
+_FIRST_COMPONENT = {"JCS_YCbCr": "Y (luma)", "JCS_GRAYSCALE": "Y (grey)", "JCS_YCCK": "Y (luma of a YCCK file)",
+                    "JCS_RGB": "R (the file is coded in RGB, not YCbCr)",
+                    "JCS_CMYK": "C (the file is coded in CMYK)"}
+
+
+def first_component(color_space) -> str:
+    """What dq's component is, in words, from libjpeg's colour space name."""
+    name = str(color_space).rsplit(".", 1)[-1]
+    return _FIRST_COMPONENT.get(name, f"the first component (colour space {name})")
+
+
+def read_coefficients(data: bytes, name: str) -> tuple[np.ndarray, np.ndarray, tuple[int, int], str]:
+    """The first component's DCT coefficients (blocks_h, blocks_w, 8, 8), its 8x8 quantisation table, as stored,
+    (sy, sx) and that component in words. The first component is the luma except in a JPEG coded in RGB or
+    CMYK. One coefficient block covers 8*sy x 8*sx pixels, (1, 1) unless the file samples its first component
     more coarsely than another (a luma stored at half width beside full-width chroma)."""
     import jpeglib
 
@@ -105,6 +120,7 @@ def read_coefficients(data: bytes, name: str) -> tuple[np.ndarray, np.ndarray, t
         which = int(np.asarray(jpeg.quant_tbl_no)[0]) if getattr(jpeg, "quant_tbl_no", None) is not None else 0
         # jpeglib gives each component's sampling factors as (vertical, horizontal)
         samp = np.asarray(jpeg.samp_factor, dtype=np.int64).reshape(-1, 2)
+        component = first_component(getattr(jpeg, "jpeg_color_space", "unknown"))
     except Exception as exc:  # libjpeg raises plain exceptions on damaged streams
         raise EvidenceError(f"{name}: cannot read the JPEG's DCT coefficients ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
     finally:
@@ -113,7 +129,7 @@ def read_coefficients(data: bytes, name: str) -> tuple[np.ndarray, np.ndarray, t
     if np.any(top % samp[0]):   # libjpeg decodes whole ratios only; a file that does not is not one it read
         raise EvidenceError(f"{name}: cannot read the JPEG's DCT coefficients (sampling factors "
                             f"{samp.tolist()} are not whole multiples of the first component's)")
-    return coef, tables[which], (int(top[0] // samp[0][0]), int(top[1] // samp[0][1]))
+    return coef, tables[which], (int(top[0] // samp[0][0]), int(top[1] // samp[0][1])), component
 
 
 def compute(src: EvidenceInput, frequencies: int = 15, max_value: int = 40, smooth: int = 3,
@@ -121,7 +137,7 @@ def compute(src: EvidenceInput, frequencies: int = 15, max_value: int = 40, smoo
     data = src.require_jpeg("dq")
     src.require_size("dq", 8)
     t0 = time.perf_counter()
-    coef, qt, (sy, sx) = read_coefficients(data, src.name)
+    coef, qt, (sy, sx), component = read_coefficients(data, src.name)
     t1 = time.perf_counter()
     bh, bw = coef.shape[:2]
     cmax = int(max_value)
@@ -166,9 +182,10 @@ def compute(src: EvidenceInput, frequencies: int = 15, max_value: int = 40, smoo
                        parameters={"frequencies": int(frequencies), "max_value": cmax, "smooth": int(smooth),
                                    "min_gain": float(min_gain), "min_positions": int(min_positions),
                                    "floor": float(floor)},
-                       details={"informative_frequencies": len(used), "positions": used, "prior_single": prior},
+                       details={"informative_frequencies": len(used), "positions": used, "prior_single": prior,
+                                "component": component},
                        timings={"read_coefficients_s": t1 - t0, "score_s": t2 - t1},
-                       notes=[evidence_note(len(used), int(frequencies))])
+                       notes=[evidence_note(len(used), int(frequencies))] + component_note(component))
 
 
 def evidence_note(informative: int, frequencies: int) -> str:
@@ -181,3 +198,12 @@ def evidence_note(informative: int, frequencies: int) -> str:
     return (f"{informative} of the {frequencies} frequencies examined show an earlier, coarser JPEG compression on this "
             f"file's 8x8 grid: the file was probably saved as JPEG at least twice. Bright blocks lack that earlier "
             f"compression.")
+
+
+def component_note(component: str) -> list[str]:
+    """A note when the component read is not the luma, so that no one reads the map as the usual luma analysis."""
+    if component.startswith("Y "):
+        return []
+    return [f"This JPEG is not coded as luma and chroma: dq read its first component, {component}. The "
+            f"double-compression analysis holds for that component; a region retouched in the other components "
+            f"alone would not show."]
