@@ -106,8 +106,10 @@ def test_colour_and_empty_masks_are_read_and_reported(tmp_path):
     grey = np.zeros((20, 30), np.uint8)
     grey[5:10, 5:15] = 255
     Image.fromarray(grey).convert("RGB").save(tmp_path / "grey_rgb.png")  # RGB but not coloured
+    # a label mask (0 and 1), as several public data sets store them: read as grey levels it marked nothing
+    Image.fromarray((grey > 0).astype(np.uint8)).save(tmp_path / "labels.png")
     for name, flagged, note in (("red.png", 50, "colour mask"), ("black.png", 0, "marks no manipulated pixel"),
-                                ("grey_rgb.png", 50, None)):
+                                ("grey_rgb.png", 50, None), ("labels.png", 50, "values are 0 and 1")):
         problems: list[str] = []
         s = Sample(image=tmp_path / "img.png", mask=tmp_path / name)
         m = read_mask(s, (30, 20), problems)

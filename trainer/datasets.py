@@ -385,6 +385,12 @@ def read_mask(sample: Sample, size: tuple[int, int], problems: list[str] | None 
         raise DatasetError(f"{sample.mask}: unreadable mask ({type(exc).__name__})") from None
     if colour and problems is not None:
         problems.append(f"{sample.mask}: colour mask; any bright colour is read as manipulated")
+    if mask.getextrema() == (0, 1):
+        # a label image (0 = authentic, 1 = manipulated), as several public data sets store masks: read as
+        # grey levels it marked nothing, and every edit counted as authentic
+        mask = mask.point(lambda v: 255 if v else 0)
+        if problems is not None:
+            problems.append(f"{sample.mask}: mask values are 0 and 1; 1 is read as manipulated")
     if mask.size != (w, h):
         if not resize:  # scoring: a stretched mask would mark other pixels than the edit
             raise DatasetError(f"{sample.mask}: mask is {mask.size[0]}x{mask.size[1]}, image is {w}x{h}; skipped")
