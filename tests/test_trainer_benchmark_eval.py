@@ -140,3 +140,21 @@ def test_cli_scores_an_evidence_layer_at_its_own_threshold(bench, tmp_path, caps
             declip(["evaluate", "--layer", "noise", *bad, "--no-ela", "--data", str(bench)])
         err = capsys.readouterr().err
         assert exc.value.code == 2 and message in err and err.count("\n") == 1
+
+
+def test_a_manifest_written_on_windows_is_read_as_the_same_benchmark(bench):
+    """A benchmark made on Windows: a byte-order mark before the JSON (PowerShell, Notepad), backslashes in
+    its paths and "" for 'no mask'. The mark made the whole manifest 'not readable JSON'; a backslash path
+    was 'not found' and an empty mask 'missing', so those items were skipped. All are now the same benchmark
+    as the plain manifest."""
+    plain = D.load_dataset(bench, "all")
+    entries = json.loads((bench / "manifest.json").read_text())
+    for e in entries:
+        e["image"] = e["image"].replace("/", "\\")
+        for key in ("mask", "source_mask"):
+            e[key] = "" if e[key] is None else e[key].replace("/", "\\")
+    (bench / "manifest.json").write_text(json.dumps(entries), encoding="utf-8-sig")
+    ds = D.load_dataset(bench, "all")
+    assert not ds.problems and not ds.skipped
+    assert [(s.image, s.mask, s.source_mask, s.group) for s in ds.samples] == \
+        [(s.image, s.mask, s.source_mask, s.group) for s in plain.samples]

@@ -254,7 +254,8 @@ def _benchmark_entries(root: Path) -> list | None:
     if not p.is_file():
         return None
     try:
-        data = json.loads(p.read_text(encoding="utf-8"))
+        # utf-8-sig: Windows tools (PowerShell, Notepad) start a UTF-8 file with a byte-order mark
+        data = json.loads(p.read_text(encoding="utf-8-sig"))
     except (OSError, ValueError) as exc:
         raise DatasetError(f"{p}: not readable JSON ({type(exc).__name__})") from None
     return data if isinstance(data, list) else None
@@ -262,6 +263,8 @@ def _benchmark_entries(root: Path) -> list | None:
 
 def _inside(root: Path, rel, what: str, problems: list[str]) -> Path | None:
     """root/rel when rel is a relative path that stays inside root, else None with a problem line."""
+    if isinstance(rel, str) and "\\" in rel and not (root / rel).exists():
+        rel = rel.replace("\\", "/")    # a manifest written on Windows (images\a.jpg)
     if not isinstance(rel, str) or not rel or Path(rel).is_absolute() or ".." in Path(rel).parts:
         problems.append(f"{root / 'manifest.json'}: {what} {rel!r} is not a path inside the benchmark folder")
         return None
@@ -289,7 +292,7 @@ def load_benchmark(root: Path) -> Dataset:
             skipped.append(img)
             continue
         mask = source = None
-        if e.get("mask") is not None:
+        if e.get("mask") not in (None, ""):    # "" as "no mask": what some tools write for null
             mask = _inside(root, e["mask"], "mask", problems)
             if mask is None or not mask.is_file():
                 problems.append(f"{img}: its mask {e['mask']!r} is missing; skipped")
@@ -299,7 +302,7 @@ def load_benchmark(root: Path) -> Dataset:
             problems.append(f"{img}: marked manipulated but has no mask; skipped")
             skipped.append(img)
             continue
-        if e.get("source_mask") is not None:
+        if e.get("source_mask") not in (None, ""):
             source = _inside(root, e["source_mask"], "source_mask", problems)
             if source is not None and not source.is_file():
                 problems.append(f"{img}: its source mask {e['source_mask']!r} is missing; scored without it")
