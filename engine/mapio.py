@@ -152,10 +152,45 @@ def _filtered(raw: np.ndarray, y0: int, y1: int, filter: str, bpp: int) -> np.nd
     return lines
 
 
-def save_probability_png(path: str | Path, prob: np.ndarray) -> None:
+def map_pixels_sha256(prob: np.ndarray) -> str:
+    """SHA-256 of a map's stored 16-bit values, big-endian, row by row: the PNG's decoded samples.
+    Unlike the PNG file's SHA-256 it does not depend on the deflate library or its settings, so a
+    re-run on another machine can be compared with a stored map. Integer values are hashed as they are;
+    a float map as encode_u16 stores it (decode_u16 then encode_u16 gives back the same values)."""
+    import hashlib
+
+    return hashlib.sha256(np.ascontiguousarray(_stored(prob), dtype=">u2").tobytes()).hexdigest()
+
+
+def _stored(prob: np.ndarray) -> np.ndarray:
+    """The 16-bit values of a map: integers (as read from a PNG) as they are, floats as stored."""
+    arr = np.asarray(prob)
+    return arr.astype(np.uint16, copy=False) if np.issubdtype(arr.dtype, np.integer) else encode_u16(arr)
+
+
+def decode_u16(u16: np.ndarray) -> np.ndarray:
+    """Stored 16-bit values -> float32 probabilities, as every reader of a stored map sees them."""
+    return (np.asarray(u16).astype(np.float32) / 65535.0).astype(np.float32)
+
+
+def flagged_pixels(prob: np.ndarray, threshold: float) -> dict:
+    """{"threshold", "pixels", "of"}: pixels of the stored map above the threshold, counted on the decoded
+    16-bit values as a report counts them (not on the float map, which can differ at the threshold)."""
+    u16 = _stored(prob)
+    # decode_u16 is monotonic: the pixels above the threshold are those at or above the first stored
+    # value that decodes above it (exactly what comparing the decoded map gives, without a float copy)
+    above = np.flatnonzero(decode_u16(np.arange(65536, dtype=np.uint16)) > threshold)
+    pixels = int(np.count_nonzero(u16 >= above[0])) if above.size else 0
+    return {"threshold": float(threshold), "pixels": pixels, "of": int(u16.size)}
+
+
+def save_probability_png(path: str | Path, prob: np.ndarray) -> str:
+    """Write the 16-bit map; returns its map_pixels_sha256."""
     from .atomic import write_bytes_atomic
 
-    write_bytes_atomic(path, png_bytes(encode_u16(prob), **MAP_PNG))
+    u16 = encode_u16(prob)
+    write_bytes_atomic(path, png_bytes(u16, **MAP_PNG))
+    return map_pixels_sha256(u16)
 
 
 def save_rgb_png(path: str | Path, rgb: np.ndarray) -> None:
@@ -174,4 +209,4 @@ def load_probability_png(path: str | Path) -> np.ndarray:
         raise DeclipError(f"{path}: cannot read probability map ({exc})") from None
     if arr.dtype != np.uint16 and arr.dtype != np.int32:
         raise DeclipError(f"{path}: expected a 16-bit greyscale probability map, found {arr.dtype}")
-    return (arr.astype(np.float32) / 65535.0).astype(np.float32)
+    return decode_u16(arr)

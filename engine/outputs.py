@@ -132,9 +132,13 @@ class OutputWriter:
     def submit(self, entry: dict, stem: str, loaded, result) -> None:
         """entry: the item's results.json entry; its "outputs" is filled in here."""
         jobs, names = [], {}
+        map_path = None
         if "map" in self.outputs:
             names["map"] = f"{stem}{SUFFIXES['map']}"
-            jobs.append(self._pool.submit(_write_map, self.out / names["map"], result.probability))
+            map_path = self.out / names["map"]
+        # the map's pixel hash and flagged pixels are recorded even when its file is not written: a second
+        # examiner compares them with a report's, whatever PNG compressor either machine has
+        jobs.append(self._pool.submit(_write_map, map_path, result.probability, self.threshold))
         if "overlay" in self.outputs:
             names["overlay"] = f"{stem}{SUFFIXES['overlay']}"
             jobs.append(self._pool.submit(_write_overlay, self.out / names["overlay"], loaded,
@@ -153,9 +157,12 @@ class OutputWriter:
         error = None
         for job in jobs:
             try:
-                job.result()
+                recorded = job.result()
             except OSError as exc:
                 error = error or f"{name}: cannot write outputs ({exc.strerror or exc})"
+            else:
+                if isinstance(recorded, dict):
+                    entry.update(recorded)
         self._done(entry, error)
 
     def close(self) -> None:
@@ -167,10 +174,18 @@ class OutputWriter:
             self._pool.shutdown(wait=True)
 
 
-def _write_map(path: Path, prob) -> None:
-    from .mapio import save_probability_png
+def _write_map(path: Path | None, prob, threshold: float | None = None) -> dict:
+    """Write the 16-bit map (path None: only describe it); returns the entry's map_pixels_sha256 and its
+    flagged pixels at the threshold (default 0.5), counted on the stored values as a report counts them."""
+    from .atomic import write_bytes_atomic
+    from .mapio import MAP_PNG, encode_u16, flagged_pixels, map_pixels_sha256, png_bytes
+    from .overlay import DEFAULT_THRESHOLD
 
-    save_probability_png(path, prob)
+    u16 = encode_u16(prob)  # once, for the file, the hash and the count
+    if path is not None:
+        write_bytes_atomic(path, png_bytes(u16, **MAP_PNG))
+    return {"map_pixels_sha256": map_pixels_sha256(u16),
+            "flagged_pixels": flagged_pixels(u16, DEFAULT_THRESHOLD if threshold is None else threshold)}
 
 
 def _write_overlay(path: Path, loaded, prob, cmap: str, opacity: float, threshold: float | None = None) -> None:

@@ -17,6 +17,7 @@ from reportlab.platypus import CondPageBreak, Flowable, PageBreak, KeepTogether,
 from declip_desktop.case.util import readable_utc
 from engine import evidence
 from engine.evidence.clone_regions import pair_text
+from engine.mapio import flagged_pixels, map_pixels_sha256
 
 from . import imaging
 from .blocks import P, X, box, esc, fmt_score, fmt_threshold, kv_table
@@ -39,6 +40,8 @@ class LayerPicture:
     mask: imaging.Encoded | None = None
     flat: bool = False                 # clones: the mask greys the cells too flat to check
     error: str | None = None            # why the pinned layer cannot be shown (not stored, not verified)
+    pixels_sha256: str | None = None    # the stored map's 16-bit values hashed (report/reproduce.py)
+    flagged_pixels: dict[str, Any] | None = None
 
 
 def layer_pictures(item: Any, panel) -> list[LayerPicture]:
@@ -59,6 +62,8 @@ def layer_pictures(item: Any, panel) -> list[LayerPicture]:
             continue
         prob = res.probability
         pic.flagged = float((prob > pic.threshold).mean())
+        pic.pixels_sha256 = map_pixels_sha256(prob)
+        pic.flagged_pixels = flagged_pixels(prob, pic.threshold)
         p_disp = imaging.prob_at(prob, panel.size)
         over = imaging.overlay(panel, p_disp, item.cmap, item.opacity, pic.threshold)
         _draw_pairs(over, (md.get("details") or {}).get("pairs") or [], (prob.shape[1], prob.shape[0]))

@@ -8,6 +8,7 @@ from typing import Any
 from . import integrity
 import numpy as np
 
+from engine.mapio import flagged_pixels, map_pixels_sha256
 from engine.result import AnalysisResult
 
 from .model import ReportCase, ReportItem
@@ -32,6 +33,10 @@ class Findings:
     metadata: dict[str, Any] = field(default_factory=dict)  # the result's metadata
     result: AnalysisResult | None = None   # held only while the item is laid out
     small_map: np.ndarray | None = None    # area-averaged map (<= 768 px), likewise transient
+    # what a re-run's results.json must show (report/reproduce.py): the stored map's 16-bit values hashed,
+    # and its pixels above the threshold counted on them
+    pixels_sha256: str | None = None
+    flagged_pixels: dict[str, Any] | None = None
 
 
 def compute(case: ReportCase, item: ReportItem, index: int, threshold: float | None) -> Findings:
@@ -44,6 +49,8 @@ def compute(case: ReportCase, item: ReportItem, index: int, threshold: float | N
         f.metadata = dict(res.metadata or {})
         f.score = float(res.score)
         f.flagged = res.flagged_fraction(t)
+        f.pixels_sha256 = map_pixels_sha256(res.probability)
+        f.flagged_pixels = flagged_pixels(res.probability, t)
         f.map_max = float(res.probability.max()) if res.probability.size else 0.0
         f.small_map = shrink(res.probability, SEARCH_LONG_SIDE)
         f.regions = flagged_regions(res.probability, t, max_regions=MAX_REGIONS, small=f.small_map)

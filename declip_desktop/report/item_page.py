@@ -9,7 +9,7 @@ from reportlab.platypus import CondPageBreak, Flowable, KeepTogether, Spacer, Ta
 from declip_desktop.case.util import readable_utc
 from engine.cards import FLIP_AVERAGE_TEXT
 
-from . import exif, imaging, provenance_block, validation
+from . import exif, imaging, provenance_block, reproduce, validation
 from .blocks import ColourBar, P, X, box, esc, fmt_bytes, fmt_pct, fmt_score, fmt_threshold, kv_table, text_rows
 from .evidence_pages import pinned_section
 from .findings import Findings
@@ -84,6 +84,9 @@ def item_section(f: Findings, pics: Pictures) -> list[Flowable]:
     if f.analysed:
         out.append(P("How it was analysed", "h2"))
         out.append(kv_table(_method_rows(f), continued="How it was analysed (continued)"))
+        # what a second examiner runs, from the evidence file alone, and what it must give
+        out.append(P("How to reproduce", "h2"))
+        out.append(kv_table(reproduce.rows(f, pics.layers), continued="How to reproduce (continued)"))
     out.append(P("Integrity", "h2"))
     out.append(kv_table(_integrity_rows(f), continued="Integrity (continued)"))
     out.extend(provenance_block.details(it))

@@ -70,8 +70,15 @@ def method(findings: list[Findings]) -> list[Flowable]:
     out.append(box([P("Independent verification", "h3"),
                     P("An independent expert can verify this report by (1) checking each evidence file's SHA-256 "
                       "against appendix A, (2) obtaining the model with the weights SHA-256 stated per item, "
-                      "(3) re-running the analysis in the recorded mode and tile settings, and (4) checking the SHA-256 "
-                      "of this PDF against the .sha256 file written next to it and against the case audit log.")],
+                      "(3) running each item's \"How to reproduce\" command on the evidence file and comparing the "
+                      "pixels SHA-256, scores and flagged pixels it lists with the run's results.json, and (4) checking "
+                      "the SHA-256 of this PDF against the .sha256 file written next to it and against the case audit "
+                      "log."),
+                    P("The pixels SHA-256 is taken over a map's 16-bit values, big-endian, row by row, at the "
+                      "EXIF-oriented image size (in Python: hashlib.sha256(numpy.asarray(PIL.Image.open(png))"
+                      ".astype('>u2').tobytes())). A PNG file's own SHA-256 also depends on the compressor that wrote "
+                      "it, so compare pixels, not files. The same device, precision and software versions give equal "
+                      "values; another device or precision can differ slightly.")],
                    "note"))
     out.append(P("References", "h2"))
     out.append(X("[1] " + esc(DECLIP_PAPER), "bullet"))

@@ -35,11 +35,12 @@ def write_layers(loaded, stem: str, out: Path, names: list[str], say: Callable[[
     """Run each named layer on one loaded image and write `<stem>.<layer>.png` (16-bit map).
     params: {layer: {key: value}} beside each layer's defaults (`--evidence-param`).
 
-    Returns {layer: {"map": file name, "score", "threshold", "parameters", "metadata"}} or
+    Returns {layer: {"map": file name, "score", "threshold", "map_pixels_sha256", "flagged_pixels", "parameters",
+    "metadata"}} or
     {layer: {"error": one line}} for a layer that cannot apply (it does not fail the image), with
     "failed": true when the layer broke on the image (LayerFailed: the run's exit status says so)."""
     from . import run_many
-    from ..mapio import save_probability_png
+    from ..mapio import flagged_pixels, save_probability_png
 
     record: dict[str, dict] = {}
     for name, res in run_many(names, loaded, params=params).items():
@@ -52,7 +53,7 @@ def write_layers(loaded, stem: str, out: Path, names: list[str], say: Callable[[
             continue
         file_name = f"{stem}.{name}.png"
         try:
-            save_probability_png(out / file_name, res.probability)
+            digest = save_probability_png(out / file_name, res.probability)
         except OSError as exc:
             record[name] = {"error": f"{out / file_name}: cannot write ({exc.strerror or exc})"}
             say(f"declip: error: {record[name]['error']}")
@@ -60,5 +61,8 @@ def write_layers(loaded, stem: str, out: Path, names: list[str], say: Callable[[
         md = res.metadata
         record[name] = {"map": file_name, "score": res.score, "threshold": md["default_threshold"],
                         "flagged_fraction": res.flagged_fraction(md["default_threshold"]),
+                        # what a report states of a stored layer map, whatever PNG compressor wrote it
+                        "map_pixels_sha256": digest,
+                        "flagged_pixels": flagged_pixels(res.probability, md["default_threshold"]),
                         "parameters": md["parameters"], "metadata": md}
     return record

@@ -1,0 +1,153 @@
+"""'How to reproduce': per item, the `declip analyze` command that recomputes the learned map and each
+pinned evidence layer from the evidence file alone, and the values its results.json must then show.
+
+Everything here is derived from the metadata recorded with each stored result (model id, mode,
+tiling, device, precision, the layers' requested parameters), never written by hand, so the
+command is the one that made the maps. A second examiner compares pixels, not PNG files: the file's
+own SHA-256 depends on the deflate library that wrote it (engine.mapio), the map's 16-bit values do not.
+"""
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import PurePath
+from typing import Any
+
+from engine.evidence import EvidenceError, explicit_params, param_value
+
+from .blocks import X, esc
+
+OUT = "reproduced"  # the output folder the commands name, one sub-folder per item
+
+
+def tile_args(md: dict) -> tuple[list[str], str | None]:
+    """(the --tile-stride/--tile-scale options that give the recorded working image, a problem or None).
+    The automatic scale is left to the CLI when it gives the recorded working size (the stored scale is
+    rounded to 6 decimals); otherwise the stored scale is passed and checked to give that size."""
+    from engine.tiling import TilingError, plan_tiles
+
+    tiling = md.get("tiling") if isinstance(md.get("tiling"), dict) else {}
+    img = md.get("image") if isinstance(md.get("image"), dict) else {}
+    tile, stride, scale = tiling.get("tile_size"), tiling.get("stride"), tiling.get("scale")
+    size, w, h = list(tiling.get("scaled_size") or []), img.get("width"), img.get("height")
+    if not all(isinstance(v, int) for v in (tile, stride, w, h)) or len(size) != 2:
+        return [], "the tile settings or the image size were not recorded with the result"
+    args = [] if stride == tile * 3 // 4 else ["--tile-stride", str(stride)]
+    try:
+        auto = plan_tiles(w, h, tile=tile, stride=stride)
+        if [auto.scaled_w, auto.scaled_h] == size:
+            return args, None
+        if isinstance(scale, (int, float)):
+            given = plan_tiles(w, h, tile=tile, stride=stride, scale=float(scale))
+            if [given.scaled_w, given.scaled_h] == size:
+                return args + ["--tile-scale", repr(float(scale))], None
+    except TilingError as exc:
+        return args, f"the recorded tiling cannot be planned again ({exc})"
+    return args, (f"no --tile-scale gives the recorded {size[0]}×{size[1]} px working image "
+                  f"(recorded scale {scale!r})")
+
+
+def param_token(layer: str, key: str, value: Any) -> str:
+    """LAYER.KEY=VALUE as --evidence-param reads it back to the same value (a word stays bare)."""
+    text = value if isinstance(value, str) and param_value(value) == value else json.dumps(value)
+    return f"{layer}.{key}={text}"
+
+
+def requested(layer: str, md: dict) -> dict | None:
+    """The parameters the layer was run with beside its defaults (what --evidence-param must repeat);
+    None when they cannot be told (a record without them whose parameters the layer no longer takes)."""
+    req = md.get("requested_parameters")
+    if isinstance(req, dict):
+        return req
+    try:
+        return explicit_params(layer, dict(md.get("parameters") or {}))
+    except EvidenceError:
+        return None
+
+
+def command(f: Any, layers: list) -> tuple[list[str], list[str]]:
+    """(the argument list of `declip analyze` for this item, problems that keep it from being exact)."""
+    md = f.metadata or {}
+    problems: list[str] = []
+    args = ["declip", "analyze"]
+    if md.get("model_id"):
+        args += ["--model", str(md["model_id"])]
+    else:
+        problems.append("the model id was not recorded with the result")
+    mode = str(md.get("mode") or "paper")
+    args += ["--mode", mode]
+    if mode == "tiled":
+        extra, why = tile_args(md)
+        args += extra
+        if why:
+            problems.append(why)
+    precision = md.get("precision") or {"float32": "exact"}.get(str(md.get("dtype")))
+    if precision in ("exact", "fast"):
+        args += ["--precision", precision]
+    else:
+        problems.append("the precision was not recorded with the result")
+    if md.get("device"):
+        args += ["--device", str(md["device"])]
+    args += ["--threshold", repr(float(f.threshold))]
+    shown = [p for p in layers if not p.error]
+    if shown:
+        args += ["--evidence", ",".join(p.layer for p in shown)]
+        for p in shown:
+            req = requested(p.layer, p.metadata)
+            if req is None:
+                problems.append(f"the {p.layer} parameters were not recorded in a form --evidence-param takes")
+                continue
+            for key, value in req.items():
+                args += ["--evidence-param", param_token(p.layer, key, value)]
+    name = f.item.file_name
+    args += ["--out", f"{OUT}/{f.item.item_id}", f"./{name}" if name.startswith("-") else name]
+    return args, problems
+
+
+def command_markup(args: list[str]) -> str:
+    """The command, an option and its value per line (the file with the output folder), each line but the
+    last ending in ' \\' so that a copy from the PDF runs as one command in a POSIX shell."""
+    lines: list[list[str]] = [args[:2]]
+    for a in args[2:]:
+        if a.startswith("--") or len(lines[-1]) > 1 and lines[-1][0] != "--out":
+            lines.append([a])
+        else:
+            lines[-1].append(a)
+    body = " \\<br/>&nbsp;&nbsp;".join(esc(" ".join(shlex.quote(a) for a in line)) for line in lines)
+    return f"<font name='DeclipMono' size='7'>{body}</font>"
+
+
+def expected(name: str, sha: str | None, score: float | None, flagged: dict | None) -> str:
+    parts = [f"<b>{esc(name)}</b>"]
+    if sha:
+        parts.append(f"pixels SHA-256 <font name='DeclipMono' size='7'>{esc(sha)}</font>")
+    if score is not None:
+        parts.append(f"score {esc(repr(float(score)))}")
+    if flagged:
+        parts.append(f"{flagged['pixels']} of {flagged['of']} pixels above {esc(repr(flagged['threshold']))}")
+    return " · ".join(parts)
+
+
+def rows(f: Any, layers: list) -> list[tuple[str, Any]]:
+    """The item's 'How to reproduce' rows: the command, then what each map must give."""
+    args, problems = command(f, layers)
+    stem = PurePath(f.item.file_name).stem or "image"
+    out: list[tuple[str, Any]] = [("Command", X(command_markup(args), "cell"))]
+    for why in problems:
+        out.append(("Not exact", f"{why}: state it by hand before comparing"))
+    md = f.metadata or {}
+    if md.get("model_id"):
+        out.append(("Model check", X(f"<font name='DeclipMono' size='7'>declip models verify "
+                                     f"{esc(shlex.quote(str(md['model_id'])))}</font> re-hashes its weights; they must "
+                                     "equal the weights SHA-256 above", "cell")))
+    out.append(("Learned map", X(expected(f"{OUT}/{f.item.item_id}/{stem}.prob.png", f.pixels_sha256, f.score,
+                                          f.flagged_pixels), "cell")))
+    for p in layers:
+        if p.error:
+            continue
+        out.append((f"Layer {p.layer}", X(expected(f"{OUT}/{f.item.item_id}/{stem}.{p.layer}.png", p.pixels_sha256,
+                                                   p.score, p.flagged_pixels), "cell")))
+    out.append(("How to compare", "with results.json in that folder (map_pixels_sha256, score, flagged_pixels; the "
+                                  "layers under outputs.evidence): see \"Independent verification\", after the "
+                                  "items"))
+    return out

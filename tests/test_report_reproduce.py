@@ -1,0 +1,165 @@
+"""A second examiner reproduces a report from its text and the evidence files alone: the report's
+'How to reproduce' command, run as printed, must give maps whose pixels, scores and flagged pixels
+equal what the report states, for the learned map and each pinned evidence layer."""
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.evidence import param_value
+from engine.mapio import (decode_u16, encode_u16, flagged_pixels, load_probability_png, map_pixels_sha256,
+                          png_bytes)
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "resources" / "samples" / "chelsea_copy_move.jpg"
+needs_pdftotext = pytest.mark.skipif(shutil.which("pdftotext") is None, reason="pdftotext (poppler-utils) not installed")
+
+
+def _pdf_text(pdf: Path) -> str:
+    return subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+
+
+def _commands(text: str) -> list[list[str]]:
+    """Each 'Command' of the report as a copy from the PDF gives it: lines joined where they end in a backslash."""
+    out, cur = [], None
+    for line in text.splitlines():
+        m = re.match(r"\s*Command\s+(declip analyze.*)", line)
+        if m:
+            cur = [m.group(1)]
+        elif cur is not None:
+            cur.append(line.strip())
+        if cur is not None and not cur[-1].rstrip().endswith("\\"):
+            out.append(shlex.split(" ".join(x.rstrip("\\") for x in cur)))
+            cur = None
+    return out
+
+
+def _expected(text: str) -> dict[str, tuple[str, float, int, int, float]]:
+    """{map file name: (pixels SHA-256, score, flagged pixels, pixels, threshold)} as the report states them."""
+    flat = " ".join(text.split())
+    pat = (r"reproduced/\S+/(\S+\.png) · pixels SHA-256 ([0-9a-f]{64}) · score (\S+) · (\d+) of (\d+) pixels "
+           r"above (\S+)")
+    return {m[0]: (m[1], float(m[2]), int(m[3]), int(m[4]), float(m[5])) for m in re.findall(pat, flat)}
+
+
+@needs_pdftotext
+def test_report_command_reproduces_every_stated_map_bit_for_bit(tmp_path, monkeypatch):
+    """Examiner A: a case analysed in paper and tiled mode with two layers at non-default parameters, a
+    finding at threshold 0.2 on the tiled map with both layers pinned. Examiner B: only the PDF and a copy
+    of the evidence. Old code: the report had no command, no pixel hashes and no flagged pixel counts, and
+    results.json had no flagged area at --threshold."""
+    from declip_desktop.cli import main
+
+    case = tmp_path / "a" / "case"
+    assert main(["case", "new", str(case), "--title", "T", "--number", "1", "--examiner", "A"]) == 0
+    assert main(["case", "add", str(case), str(SAMPLE)]) == 0
+    assert main(["case", "analyze", str(case), "--evidence", "ela,noise", "--evidence-param", "ela.quality=85",
+                 "--evidence-param", "noise.block=24"]) == 0
+    assert main(["case", "analyze", str(case), "--mode", "tiled"]) == 0
+    assert main(["case", "finding", str(case), "E0001", "--status", "suspicious", "--threshold", "0.2",
+                 "--mode", "tiled", "--pin-layers", "ela,noise"]) == 0
+    pdf = tmp_path / "a" / "report.pdf"
+    assert main(["case", "report", str(case), "--out", str(pdf)]) == 0
+
+    text = _pdf_text(pdf)
+    (cmd,) = _commands(text)
+    assert cmd[:2] == ["declip", "analyze"]
+    assert "--tile-scale" not in cmd          # the automatic working scale, not its 6-decimal rounding
+    for opt in ("--model declip-lite2-default", "--mode tiled", "--precision exact", "--device cpu",
+                "--threshold 0.2", "--evidence ela,noise", "--evidence-param ela.quality=85",
+                "--evidence-param noise.block=24"):
+        assert opt in " ".join(cmd), opt
+    expected = _expected(text)
+    assert set(expected) == {"chelsea_copy_move.prob.png", "chelsea_copy_move.ela.png", "chelsea_copy_move.noise.png"}
+
+    b = tmp_path / "b"
+    b.mkdir()
+    shutil.copy(SAMPLE, b / SAMPLE.name)
+    monkeypatch.chdir(b)
+    assert main(cmd[1:]) == 0
+    out = b / cmd[cmd.index("--out") + 1]
+    item = json.loads((out / "results.json").read_text())["items"][0]
+    got = {"chelsea_copy_move.prob.png": item}
+    got.update({v["map"]: v for v in item["outputs"]["evidence"].values()})
+    stored = {p.name.split(".")[0]: p for p in (case.with_suffix(".declip") / "analyses" / "E0001").glob("*.png")}
+    which = {"prob": "declip-lite2-default__tiled", "ela": "evidence-ela__evidence", "noise": "evidence-noise__evidence"}
+    for name, (sha, score, flagged, pixels, threshold) in expected.items():
+        rec = got[name]
+        assert rec["map_pixels_sha256"] == sha, name
+        assert rec["score"] == score, name
+        assert rec["flagged_pixels"] == {"threshold": threshold, "pixels": flagged, "of": pixels}, name
+        # and the map B wrote is the case's stored map, value for value
+        stored_map = stored[which[name.split(".")[-2]]]
+        assert np.array_equal(load_probability_png(out / name), load_probability_png(stored_map)), name
+    assert expected["chelsea_copy_move.prob.png"][4] == 0.2
+
+
+def test_tile_options_give_the_recorded_working_image():
+    from declip_desktop.report.reproduce import tile_args
+    from engine.tiling import plan_tiles
+
+    def md(w, h, scale, stride=336):
+        plan = plan_tiles(w, h, tile=448, stride=stride, scale=scale)
+        return {"image": {"width": w, "height": h}, "tiling": plan.as_metadata()}
+
+    assert tile_args(md(512, 341, None)) == ([], None)                 # automatic: left to the CLI
+    assert tile_args(md(512, 341, 1.0)) == (["--tile-scale", "1.0"], None)   # the GUI's original-pixels mode
+    assert tile_args(md(4000, 3000, 0.5, stride=200)) == (["--tile-stride", "200", "--tile-scale", "0.5"], None)
+    bad = md(512, 341, 1.0)
+    bad["tiling"]["scaled_size"] = [700, 470]                           # no scale gives it: said, not guessed
+    args, why = tile_args(bad)
+    assert why and "700×470" in why
+    assert tile_args({"mode": "tiled"})[1]
+
+
+@pytest.mark.parametrize("value", ["dense", "both", "true", "12", "a b", 85, 3.0, 0.1, True, False, None, -2])
+def test_evidence_param_tokens_read_back_to_the_recorded_value(value):
+    from declip_desktop.report.reproduce import param_token
+
+    token = param_token("clones", "k", value)
+    back = param_value(shlex.split(shlex.quote(token))[0].split("=", 1)[1])
+    assert back == value and type(back) is type(value)
+
+
+def test_map_pixel_hash_and_flagged_pixels_do_not_depend_on_the_png_compressor():
+    rng = np.random.default_rng(3)
+    prob = rng.random((37, 53)).astype(np.float32)
+    prob[0, :4] = [0.35, np.float32(0.35), 22937 / 65535, 22938 / 65535]   # values at the threshold's edge
+    u16 = encode_u16(prob)
+    assert np.array_equal(encode_u16(decode_u16(np.arange(65536, dtype=np.uint16))), np.arange(65536))
+    files = {c: png_bytes(u16, compressor=c) for c in ("zlib", "isal", "libdeflate")
+             if _installed(c)}
+    assert len(files) >= 1
+    from io import BytesIO
+    from PIL import Image
+
+    hashes = {c: map_pixels_sha256(np.asarray(Image.open(BytesIO(b)))) for c, b in files.items()}
+    assert set(hashes.values()) == {map_pixels_sha256(prob)}
+    for t in (0.0, 0.2, 0.35, 22937 / 65535, 0.5, 1.0):
+        assert flagged_pixels(prob, t)["pixels"] == int((decode_u16(u16) > t).sum()), t
+
+
+def _installed(compressor: str) -> bool:
+    try:
+        png_bytes(np.zeros((2, 2), np.uint16), compressor=compressor)
+    except ValueError:
+        return False
+    return True
+
+
+def test_analyze_records_pixel_hash_and_flagged_pixels_at_its_threshold_without_a_map_file(tmp_path):
+    from declip_desktop.cli import main
+
+    out = tmp_path / "out"
+    assert main(["analyze", "--outputs", "overlay", "--threshold", "0.25", "--out", str(out), str(SAMPLE)]) == 0
+    item = json.loads((out / "results.json").read_text())["items"][0]
+    assert not (out / "chelsea_copy_move.prob.png").exists()
+    assert item["flagged_pixels"]["threshold"] == 0.25 and item["flagged_pixels"]["of"] == 451 * 300
+    assert re.fullmatch(r"[0-9a-f]{64}", item["map_pixels_sha256"])
