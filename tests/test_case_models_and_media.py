@@ -155,29 +155,18 @@ def test_verify_on_a_full_disk_reports_cleanly_with_no_partial_entry(tmp_path, m
 
     path = _case_with_a_report_entry(tmp_path)
     before = (path / "audit.jsonl").read_bytes()
-    real_open = audit_mod.AuditLog._open_for_append
+    log_inode = os.stat(path / "audit.jsonl").st_ino
+    real_write = os.write
 
-    class DiskFull:
+    def disk_full(fd, data):
         """The log file, on a disk that fills up half-way through the entry."""
+        if os.fstat(fd).st_ino != log_inode:
+            return real_write(fd, data)
+        if len(data) > 1:
+            return real_write(fd, bytes(data[: len(data) // 2]))
+        raise OSError(errno.ENOSPC, "No space left on device")
 
-        def __init__(self, inner):
-            self.inner = inner
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            self.inner.close()
-
-        def __getattr__(self, name):
-            return getattr(self.inner, name)
-
-        def write(self, data):
-            self.inner.write(data[: len(data) // 2])
-            self.inner.flush()
-            raise OSError(errno.ENOSPC, "No space left on device")
-
-    monkeypatch.setattr(audit_mod.AuditLog, "_open_for_append", lambda self: DiskFull(real_open(self)))
+    monkeypatch.setattr(audit_mod.os, "write", disk_full)
     assert main(["case", "verify", str(path)]) == 0
     out, err = capsys.readouterr()
     assert "INTACT" in out and "could not be fully recorded" in err and "No space left" in err

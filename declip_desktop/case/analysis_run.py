@@ -141,6 +141,13 @@ def error_line(exc: BaseException, item: EvidenceItem) -> str:
     return text[len(p) + 2:] if text.startswith(p + ": ") else text
 
 
+def store_error_line(exc: BaseException, item: EvidenceItem) -> str:
+    """Why a result could not be stored: a full disk or an I/O error says so in words."""
+    if isinstance(exc, OSError):
+        return f"cannot write the case folder: {exc.strerror or exc}"
+    return error_line(exc, item)
+
+
 def run_analysis(case: "Case", detector: Any, items: list[EvidenceItem], mode: str,
                  on_item: Callable[[ItemDone], None] | None = None, cancel: Callable[[], bool] | None = None,
                  force: bool = False, results: Producer | None = None) -> RunSummary:
@@ -182,7 +189,7 @@ def run_analysis(case: "Case", detector: Any, items: list[EvidenceItem], mode: s
             try:
                 sa = case.store_analysis(it.id, outcome, model_id=model_id, mode=mode)
             except Exception as exc:  # a result that cannot be stored is a failure of this item, logged
-                fail(n, it, f"result not stored ({error_line(exc, it)})")
+                fail(n, it, f"result not stored ({store_error_line(exc, it)})")
                 continue
             summary.analysed.append(it.id)
             if on_item is not None:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+from .atomic import write_bytes_atomic
 from .errors import CaseError
 from .util import open_regular, os_user, utc_now
 
@@ -91,27 +92,33 @@ class AuditLog:
         if not entries:
             return []
         data = "".join(lines).encode("utf-8")
-        with self._open_for_append() as fh:
-            start = fh.seek(0, os.SEEK_END)
+        fd = self._open_for_append()
+        try:
+            start = os.lseek(fd, 0, os.SEEK_END)
             try:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
+                # Unbuffered: a buffered file kept the bytes a full disk refused and wrote part of them
+                # at close, after the truncate below, leaving a torn entry in the log.
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+                os.fsync(fd)
             except OSError as exc:
                 # Disk full or an I/O error: cut what got in, so no partial entry stays behind.
                 try:
-                    fh.truncate(start)
-                    os.fsync(fh.fileno())
+                    os.ftruncate(fd, start)
+                    os.fsync(fd)
                 except OSError:
                     pass
                 raise AuditWriteError(f"{self.path}: cannot write the audit log ({exc.strerror or exc}); "
                                       "nothing was recorded") from None
+        finally:
+            os.close(fd)
         self._last = (seq, prev)
         self._torn = None
         return [e for e in entries if e["action"] != TORN_ACTION] or entries
 
-    def _open_for_append(self):
-        """The log opened for appending: never through a link, never a FIFO or device (which would
+    def _open_for_append(self) -> int:
+        """The log's descriptor, opened for appending: never through a link, never a FIFO or device (which would
         block or swallow entries)."""
         import stat
 
@@ -127,7 +134,7 @@ class AuditLog:
             raise AuditWriteError(f"{self.path}: the audit log is not a regular file; nothing was recorded")
         if hasattr(os, "set_blocking"):
             os.set_blocking(fd, True)
-        return os.fdopen(fd, "ab")
+        return fd
 
     def head(self) -> tuple[int, str]:
         """(number of entries, sha256 of the last entry) as the next append will chain onto."""
@@ -182,18 +189,25 @@ class AuditLog:
             complete = True  # whole entry, only its newline is missing
         except (ValueError, UnicodeDecodeError):
             complete = False
-        with open(self.path, "r+b") as wh:
-            if complete:
-                wh.seek(0, os.SEEK_END)
-                wh.write(b"\n")
-            else:
-                aside = self.path.with_name(f"audit.torn-{utc_now().replace(':', '')}.bin")
-                aside.write_bytes(torn)
-                wh.truncate(cut)
-                self._torn = {"file": aside.name, "size": len(torn), "sha256": hashlib.sha256(torn).hexdigest(),
-                              "at_byte": cut}
-            wh.flush()
-            os.fsync(wh.fileno())
+        aside = self.path.with_name(f"audit.torn-{utc_now().replace(':', '')}.bin")
+        try:
+            if not complete:
+                # whole or not at all: a full disk once left an empty aside file at every try
+                write_bytes_atomic(aside, torn)
+            with open(self.path, "r+b") as wh:
+                if complete:
+                    wh.seek(0, os.SEEK_END)
+                    wh.write(b"\n")
+                else:
+                    wh.truncate(cut)
+                wh.flush()
+                os.fsync(wh.fileno())
+        except OSError as exc:
+            raise AuditWriteError(f"{self.path}: its last entry is incomplete and cannot be set aside "
+                                  f"({exc.strerror or exc}); nothing was recorded") from None
+        if not complete:
+            self._torn = {"file": aside.name, "size": len(torn), "sha256": hashlib.sha256(torn).hexdigest(),
+                          "at_byte": cut}
 
     # -- reading -------------------------------------------------------------------------------
     def _raw_lines(self) -> Iterator[bytes]:

@@ -226,9 +226,25 @@ class Case:
                     raise CaseError(f"the case {k} cannot be empty")
             for k, ch in changes.items():
                 check_length(k, ch["new"])
+            old_info = dict(self._info)
             for k, ch in changes.items():
                 self._info[k] = ch["new"]
-            self._audit.append("case_info_changed", changes, self.session_examiner)
+            # case.json first, then the log: a full disk then fails before anything changed (the log's
+            # append fitted where a new case.json did not, and verify called the unsaved change tampering)
+            try:
+                self._save_info()
+            except BaseException:
+                self._info = old_info
+                raise
+            try:
+                self._audit.append("case_info_changed", changes, self.session_examiner)
+            except BaseException:
+                self._info = old_info
+                try:
+                    self._save_info()  # put the details back, so case.json never holds an unlogged change
+                except OSError:
+                    pass  # the first error is the one to show
+                raise
             self._save_info()
 
     @property
@@ -376,9 +392,17 @@ class Case:
             new_all = dict(self._findings)
             new_all[evidence_id] = f
             write_json_atomic(self.path / FINDINGS_JSON, self._findings_doc(new_all))
-            self._findings = new_all  # only after the file is safely replaced
-            self._audit.append("finding_set", f.to_dict() | {"previous_status": old.status if old else DEFAULT_STATUS},
-                               self.session_examiner)
+            try:
+                self._audit.append("finding_set", f.to_dict() | {"previous_status": old.status if old else DEFAULT_STATUS},
+                                   self.session_examiner)
+            except BaseException:
+                # not logged (a full disk): the old findings go back, so findings.json never holds an unlogged finding
+                try:
+                    write_json_atomic(self.path / FINDINGS_JSON, self._findings_doc())
+                except OSError:
+                    pass  # the first error is the one to show
+                raise
+            self._findings = new_all  # only after the file is safely replaced and logged
             self._save_info()
             return Finding.from_dict(f.to_dict())
 
@@ -399,6 +423,11 @@ class Case:
         opened read-only)."""
         from .verify import verify_evidence, verify_records
 
+        if self.readonly and self._writer_active():
+            report = self._verify_while_written(progress, against)
+            report.logged = False
+            report.notes.append("opened read-only: this verification is not recorded in the case")
+            return report
         evidence_part = verify_evidence(self, progress)  # outside the lock: other threads may keep writing
         with self._mutex:
             report = verify_records(self, evidence_part, against)
@@ -419,6 +448,63 @@ class Case:
                 what = str(exc) if isinstance(exc, AuditWriteError) else f"case.json: {exc.strerror or exc}"
                 report.notes.append(f"this verification could not be fully recorded in the case: {what}")
             return report
+
+    def _writer_active(self) -> bool:
+        """Whether another live process holds this case's lock (it may write while we read)."""
+        lock = CaseLock(self.path)
+        owner = lock._read_owner()
+        return owner is not None and not owner.get("not_a_file") and not lock._is_stale(owner)
+
+    def _verify_while_written(self, progress: Progress | None, against: dict | None,
+                              tries: int = 20, settle_s: float = 0.25) -> VerifyReport:
+        """A read-only check of a case another process is writing. Its files change under us: a record
+        is stored a moment before its audit entry, findings.json before its entry, and the indexes this
+        object read at open grow. Checked alone, that work in progress read as tampering ("record
+        differs from audit entry"), exit 1. So each pass re-reads the case files, and a problem counts
+        only when a second pass a moment later, with the log unchanged in between, finds it again."""
+        import time
+
+        from .verify import verify_evidence, verify_records
+
+        evidence_part, hashed = None, None
+        previous = None
+        report = None
+        for _ in range(tries):
+            with self._mutex:
+                mark = self._log_mark()
+                self._reload_for_reading()
+                items = [(it.id, it.sha256, it.file_name) for it in self._items]
+            if items != hashed:  # evidence never changes; only new items need hashing
+                evidence_part, hashed = verify_evidence(self, progress), items
+            with self._mutex:
+                report = verify_records(self, evidence_part, against)
+                settled = self._log_mark() == mark
+            if report.ok:
+                return report
+            found = [p.message for p in report.problems]
+            if settled and found == previous:
+                report.notes.append("another process was writing the case during this check; the problems "
+                                    "were found twice, with the audit log unchanged in between")
+                return report
+            previous = found if settled else None
+            time.sleep(settle_s)
+        report.notes.append("another process kept writing the case during this check; problems may be its work "
+                            "in progress: check again when it has finished")
+        return report
+
+    def _log_mark(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self._audit.path)
+            return st.st_size, st.st_mtime_ns
+        except OSError:
+            return None
+
+    def _reload_for_reading(self) -> None:
+        """Read case.json, the indexes and the log's head again (read-only objects only)."""
+        self._info = schema.validate_case_json(self.path / CASE_JSON, schema.read_json(self.path / CASE_JSON, "case.json"))
+        self._load_indexes()
+        self._analyses = None
+        self._audit = AuditLog(self.path, readonly=True)
 
     def audit_head(self) -> dict[str, Any]:
         """{"entries": n, "last_sha256": h} of the audit log as it is now: what a report prints, so a

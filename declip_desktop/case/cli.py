@@ -5,7 +5,11 @@ was processed) or an integrity failure, 2 usage error. Progress goes to stderr, 
 """
 from __future__ import annotations
 
+import errno
+import functools
 import json
+import os
+import re
 import sys
 import time
 
@@ -126,6 +130,35 @@ def register(subparsers) -> None:
     sp = sub.add_parser("keygen", help="make an examiner signing key (Ed25519) for `report --sign-key`")
     sp.add_argument("--out", required=True, metavar="KEY", help="private key file to create (KEY.pub is written too)")
     sp.set_defaults(func=cmd_keygen)
+
+    for action in sub.choices.values():  # every case command, provenance included
+        action.set_defaults(func=_os_errors_in_words(action.get_default("func")))
+
+
+_TMP_NAME = re.compile(r"\.tmp-(.+)\.[A-Za-z0-9_]{8}")
+_FULL = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
+
+
+def _os_errors_in_words(func):
+    """A file the command could not write or read (a full disk, an I/O error, no permission) is one line
+    naming the file and the cause, never an 'internal error'. Case files are replaced whole, so the one
+    that failed still holds its previous content."""
+    @functools.wraps(func)
+    def run(args):
+        try:
+            return func(args)
+        except (BrokenPipeError, KeyboardInterrupt):
+            raise
+        except OSError as exc:
+            name = os.fsdecode(exc.filename) if exc.filename is not None else ""
+            m = _TMP_NAME.fullmatch(os.path.basename(name))
+            if m:  # the temp file of an atomic write: name the file it was to replace
+                name = os.path.join(os.path.dirname(name), m.group(1))
+            why = f"{name + ': ' if name else ''}{exc.strerror or exc}"
+            if exc.errno in _FULL:
+                why += " (the disk is full; the case files were left as they were: free space, then run the command again)"
+            raise CaseError(_printable(why)) from None
+    return run
 
 
 def _err(msg: str) -> None:
@@ -404,8 +437,9 @@ def cmd_verify(args) -> int:
             print(_printable(f"warning: {w}"))
         for p in rep.problems:
             print(_printable(f"FAIL: {p.message}"))
-        for note in rep.notes if _writable else []:  # read-only was said when the case was opened
-            _err(_printable(f"note: {note}"))
+        for note in rep.notes:
+            if _writable or not note.startswith("opened read-only"):  # read-only was said when the case was opened
+                _err(_printable(f"note: {note}"))
         state = "INTACT" if rep.ok else f"INTEGRITY FAILURE ({rep.summary()})"
         anchored = (f"; unchanged up to entry {head['entries']} as witnessed by {_printable(head['source'])}"
                     + (f", whose head is signed by examiner key {head['signature']['public_key']}"

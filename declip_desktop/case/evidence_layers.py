@@ -78,6 +78,8 @@ def store_layers(case, items, names: list[str], force: bool = False,
     from engine.errors import Cancelled, DeclipError
     from engine.evidence.outputs import without_name
 
+    from .analysis_run import store_error_line
+
     run = LayersRun()
 
     def failed(it, name: str, exc: Exception) -> None:   # recorded and audited per layer, said by the caller
@@ -121,7 +123,15 @@ def store_layers(case, items, names: list[str], force: bool = False,
                 failed(it, name, res)
                 say(f"{it.id} {name}: FAILED: {without_name(str(res), str(it.path))}")
                 continue
-            case.store_analysis(it.id, res)
+            try:
+                case.store_analysis(it.id, res)
+            except (OSError, DeclipError) as exc:
+                # a full disk or a map that cannot be stored fails this layer only, as run_analysis does for maps
+                # (an audit log that cannot be written at all still ends the run, in failed()'s case.log)
+                why = f"result not stored ({store_error_line(exc, it)})"
+                failed(it, name, DeclipError(why))
+                say(f"{it.id} {name}: FAILED: {why}")
+                continue
             run.stored.append((it.id, name))
             say(f"{it.id} {name}: stored (score {res.score:.4f})")
     return run

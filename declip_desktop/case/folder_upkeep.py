@@ -44,10 +44,13 @@ def clear_failed_create(p: Path) -> None:
     if any(e.name == "case.lock" for e in entries):
         lock = CaseLock(p)
         lock.acquire()  # refuses if a live process is creating it right now
-        lock.release()
+        lock.release()  # (a killed creator's lock is stale: taken over, and release() removes it)
     for e in entries:
-        if e.is_file():
-            os.unlink(e.path)
+        if e.is_file(follow_symlinks=False):
+            try:
+                os.unlink(e.path)
+            except FileNotFoundError:
+                pass  # the lock, gone with release() above
 
 
 def remove_leftovers(case_dir: Path) -> list[str]:

@@ -23,6 +23,8 @@ _EMPTY_GRACE_S = 5.0
 _MAX_LOCK_BYTES = 4096
 # The case folder cannot be written at all: a write-blocker, a read-only mount, no permission.
 _READ_ONLY_ERRNOS = {errno.EROFS, errno.EACCES, errno.EPERM}
+# Nothing more fits: the case can still be read (verify, report elsewhere), not written.
+_FULL_ERRNOS = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 
 
 def pid_alive(pid: int) -> bool:
@@ -106,10 +108,21 @@ class CaseLock:
                 self._raise_if_read_only(exc)
                 raise
             try:
-                os.write(fd, payload)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+                try:
+                    if os.write(fd, payload) != len(payload):
+                        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            except OSError as exc:
+                # A full disk lets the empty file be made but not filled: remove it, or every later
+                # command would read it as a lock "being written" by someone else.
+                try:
+                    os.unlink(self.path)
+                except OSError:
+                    pass
+                self._raise_if_read_only(exc)
+                raise
             self.held = True
             return
         raise CaseLockedError(f"{self.path.parent}: could not take the case lock ({self.path.name} keeps changing)")
@@ -126,6 +139,9 @@ class CaseLock:
             pass
 
     def _raise_if_read_only(self, exc: OSError) -> None:
+        if exc.errno in _FULL_ERRNOS:
+            raise CaseReadOnlyMediaError(f"{self.path.parent}: the case folder cannot be written ({exc.strerror or exc}: "
+                                         "the disk is full; free space, then run the command again)") from None
         if exc.errno in _READ_ONLY_ERRNOS:
             raise CaseReadOnlyMediaError(f"{self.path.parent}: the case folder cannot be written "
                                          f"({exc.strerror or exc}; a write-blocked or read-only medium?)") from None

@@ -1,0 +1,312 @@
+"""Defects found by a hostile rehearsal of case integrity: processes killed mid-command, full disks,
+a lock that cannot be written. Each test failed on the code before its fix."""
+from __future__ import annotations
+
+import errno
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from declip_desktop.case import Case, CaseError
+from declip_desktop.case import audit as audit_mod
+from declip_desktop.case import case_folder as case_folder_mod
+from declip_desktop.case.errors import CaseReadOnlyMediaError
+from declip_desktop.cli import main
+from tests.case_support import analysis_result, make_jpeg, new_case
+
+ROOT = Path(__file__).resolve().parent.parent
+ENOSPC = OSError(errno.ENOSPC, "No space left on device")
+
+
+def _python(code: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
+def _case_with_item(tmp_path) -> Path:
+    make_jpeg(tmp_path / "src" / "a.jpg", seed=3)
+    with new_case(tmp_path) as case:
+        case.add_paths([tmp_path / "src" / "a.jpg"])
+        return case.path
+
+
+# -- a killed `case new` ---------------------------------------------------------------------------
+def test_a_create_killed_with_its_lock_held_can_be_retried(tmp_path):
+    # SIGKILL during `case new` leaves the skeleton and the dead process's case.lock; retrying the
+    # same `case new` was an internal error (FileNotFoundError on the lock it had just released).
+    r = _python(f"""
+        import os
+        from declip_desktop.case import case_folder
+        case_folder.Case._save_info = lambda self: os._exit(9)   # killed before case.json exists
+        case_folder.Case.create({str(tmp_path / 'c')!r}, title="t", number="1", examiner="e")
+    """)
+    assert r.returncode == 9, r.stderr
+    assert (tmp_path / "c.declip" / "case.lock").exists() and not (tmp_path / "c.declip" / "case.json").exists()
+    assert main(["case", "new", str(tmp_path / "c"), "--title", "t", "--number", "1", "--examiner", "e"]) == 0
+    with Case.open(tmp_path / "c.declip") as case:
+        assert [e["action"] for e in case.audit_entries()] == ["case_created"]
+        assert case.verify().ok
+
+
+# -- a full disk -------------------------------------------------------------------------------------
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_FSIZE cuts writes short as a full disk does")
+def test_an_audit_append_cut_short_by_the_disk_leaves_no_torn_entry(tmp_path):
+    # The log was written through a buffered file: the bytes the disk refused stayed in its buffer,
+    # the truncate-back flushed them again, and close() wrote part of the entry after it. The case's
+    # log then held a torn last line, set aside at the next open and failing verify for ever.
+    path = _case_with_item(tmp_path)
+    log = path / "audit.jsonl"
+    before = log.read_bytes()
+    r = _python(f"""
+        import resource, signal
+        from declip_desktop.case import Case, CaseError
+        case = Case.open({str(path)!r})
+        case.audit_entries()
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)    # a write past the limit fails (EFBIG), as on a full disk
+        limit = {len(before)} + 100
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+        try:
+            case.log("note", {{"text": "x" * 400}})
+        except CaseError as exc:
+            print("refused:", exc)
+    """)
+    assert "refused:" in r.stdout and "nothing was recorded" in r.stdout, (r.stdout, r.stderr)
+    assert log.read_bytes() == before  # not one byte of the refused entry
+    with Case.open(path) as case:
+        assert case.verify().ok
+    assert not list(path.glob("audit.torn-*"))
+
+
+def test_a_torn_tail_that_cannot_be_set_aside_leaves_no_empty_file(tmp_path, monkeypatch):
+    # On a full disk the torn tail's aside file was created empty and the error escaped; every later
+    # command made another empty audit.torn-*.bin, which verify then named as cut-off entries.
+    path = _case_with_item(tmp_path)
+    with open(path / "audit.jsonl", "ab") as fh:
+        fh.write(b'{"seq": 9, "time_utc": "2026-')  # a crash (power cut) mid-append
+    real = Path.write_bytes
+
+    def full(self, data):
+        real(self, b"")
+        raise ENOSPC
+
+    monkeypatch.setattr(Path, "write_bytes", full)
+    with Case.open(path) as case:
+        with pytest.raises(CaseError, match="incomplete and cannot be set aside.*No space left"):
+            case.log("note", {})
+    monkeypatch.undo()
+    assert not list(path.glob("audit.torn-*")) and not list(path.glob(".tmp-*"))
+    with Case.open(path) as case:  # with space again, the torn entry is set aside and recorded as before
+        case.log("note", {})
+        assert [p.kind for p in case.verify().problems] == ["audit_chain"]
+    assert len(list(path.glob("audit.torn-*.bin"))) == 1
+
+
+def test_a_lock_the_full_disk_cannot_fill_is_removed_and_said(tmp_path, monkeypatch, capsys):
+    # The empty case.lock a full disk let be created but not written stayed behind: the command was an
+    # internal error, and the next ones were told another process was writing the lock.
+    from declip_desktop.case import lock as lock_mod
+
+    path = _case_with_item(tmp_path)
+    real_write = os.write
+
+    def full(fd, data):
+        if os.fstat(fd).st_ino == os.stat(path / "case.lock").st_ino:
+            raise ENOSPC
+        return real_write(fd, data)
+
+    monkeypatch.setattr(lock_mod.os, "write", full)
+    with pytest.raises(CaseReadOnlyMediaError, match="disk is full"):
+        Case.open(path)
+    assert not (path / "case.lock").exists()
+    assert main(["case", "finding", str(path), "E0001", "--status", "suspicious"]) == 1
+    assert main(["case", "verify", str(path)]) == 0  # still checked, read-only
+    err = capsys.readouterr().err
+    assert "internal error" not in err and "disk is full" in err and "verifying read-only" in err
+    assert not (path / "case.lock").exists()
+
+
+def _fail_writes_of(monkeypatch, name: str) -> None:
+    """The atomic replace of the case file `name` fails as on a full disk."""
+    import engine.atomic as engine_atomic
+
+    real = engine_atomic.os.replace
+
+    def replace(src, dst, *a, **k):
+        if os.path.basename(os.fspath(dst)) == name:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(src, dst, *a, **k)
+
+    monkeypatch.setattr(engine_atomic.os, "replace", replace)
+
+
+def _fail_audit_appends(monkeypatch) -> None:
+    def refuse(self):
+        raise audit_mod.AuditWriteError(f"{self.path}: cannot write the audit log (No space left on device); "
+                                        "nothing was recorded")
+
+    monkeypatch.setattr(audit_mod.AuditLog, "_open_for_append", refuse)
+
+
+def test_an_edit_whose_case_json_cannot_be_written_changes_nothing(tmp_path, monkeypatch, capsys):
+    # The change was logged first, then case.json failed: verify called the case tampered with
+    # ("case.json: title differs from audit entry N") and the CLI said "internal error".
+    path = _case_with_item(tmp_path)
+    _fail_writes_of(monkeypatch, "case.json")
+    assert main(["case", "edit", str(path), "--title", "New title"]) == 1
+    err = capsys.readouterr().err
+    assert "internal error" not in err and "case.json" in err and "disk is full" in err, err
+    monkeypatch.undo()
+    with Case.open(path) as case:
+        assert case.title == "Test case" and case.verify().ok
+        assert "case_info_changed" not in [e["action"] for e in case.audit_entries()]
+
+
+def test_an_edit_the_log_refuses_puts_case_json_back(tmp_path, monkeypatch):
+    path = _case_with_item(tmp_path)
+    with Case.open(path) as case:
+        _fail_audit_appends(monkeypatch)
+        with pytest.raises(CaseError, match="nothing was recorded"):
+            case.update_info(title="New title")
+        assert case.title == "Test case"
+    monkeypatch.undo()
+    assert json.loads((path / "case.json").read_text(encoding="utf-8"))["title"] == "Test case"
+    with Case.open(path) as case:
+        assert case.verify().ok
+
+
+def test_a_finding_the_log_refuses_is_not_left_in_findings_json(tmp_path, monkeypatch):
+    # findings.json kept the new finding when its audit entry could not be written: verify then failed
+    # ("finding in findings.json has no audit entry") for a finding the examiner was told was refused.
+    path = _case_with_item(tmp_path)
+    with Case.open(path) as case:
+        case.set_finding("E0001", "no finding", note="first")
+        _fail_audit_appends(monkeypatch)
+        with pytest.raises(CaseError, match="nothing was recorded"):
+            case.set_finding("E0001", "manipulation confirmed", note="second")
+        assert case.finding("E0001").note == "first"
+    monkeypatch.undo()
+    with Case.open(path) as case:
+        assert case.finding("E0001").status == "no finding" and case.verify().ok
+
+
+def test_a_finding_on_a_full_disk_is_one_line_naming_the_file(tmp_path, monkeypatch, capsys):
+    path = _case_with_item(tmp_path)
+    _fail_writes_of(monkeypatch, "findings.json")
+    assert main(["case", "finding", str(path), "E0001", "--status", "suspicious"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "internal error" not in err and len(err.splitlines()) == 1, err
+    assert "findings.json" in err and ".tmp-" not in err and "disk is full" in err, err
+
+
+def test_an_evidence_layer_the_disk_cannot_hold_fails_alone(tmp_path, monkeypatch, capsys):
+    # A layer's map that could not be stored (a full disk) escaped store_layers: the run ended as an
+    # "internal error" before the other items' layers, and the failure was never logged.
+    make_jpeg(tmp_path / "src" / "a.jpg", seed=1, size=(96, 80))
+    make_jpeg(tmp_path / "src" / "b.jpg", seed=2, size=(96, 80))
+    with new_case(tmp_path) as case:
+        case.add_paths([tmp_path / "src"])
+        path = case.path
+    import engine.mapio as mapio
+
+    real = mapio.save_probability_png
+    calls = []
+
+    def full_once(p, prob, *a, **k):
+        calls.append(p)
+        if len(calls) == 1:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(p, prob, *a, **k)
+
+    monkeypatch.setattr(mapio, "save_probability_png", full_once)
+    from declip_desktop.case.evidence_layers import store_layers
+
+    with Case.open(path) as case:
+        run = store_layers(case, case.evidence, ["ela"])
+        assert [f[:2] for f in run.failed] == [("E0001", "ela")] and run.stored == [("E0002", "ela")]
+        assert "No space left on device" in run.failed[0][2]
+        failed = [e["details"] for e in case.audit_entries() if e["action"] == "analysis_failed"]
+        assert failed and failed[-1]["model_id"] == "evidence-ela" and "not stored" in failed[-1]["error"]
+        assert case.verify().ok
+
+
+def test_a_map_the_disk_cannot_hold_says_so_in_words(tmp_path, monkeypatch):
+    path = _case_with_item(tmp_path)
+    import engine.mapio as mapio
+
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(mapio, "save_probability_png", full)
+    from declip_desktop.case.analysis_run import run_analysis
+
+    class Det:
+        card = type("Card", (), {"id": "m1"})()
+
+    with Case.open(path) as case:
+        it = case.item("E0001")
+        summary = run_analysis(case, Det(), [it], "paper", results=lambda items: [analysis_result(i) for i in items])
+        assert summary.failed == ["E0001"]
+        error = [e["details"]["error"] for e in case.audit_entries() if e["action"] == "analysis_failed"][-1]
+        assert error == "result not stored (cannot write the case folder: No space left on device)"
+        assert case.verify().ok
+
+
+# -- a read-only check while another process writes --------------------------------------------------
+@pytest.fixture
+def live_writer(tmp_path):
+    """A case whose lock a live process holds, as while `declip case analyze` runs in another shell."""
+    import socket
+
+    path = _case_with_item(tmp_path)
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    (path / "case.lock").write_text(json.dumps({"pid": proc.pid, "host": socket.gethostname(), "user": "other"}))
+    yield path
+    proc.kill()
+    proc.wait()
+
+
+def test_a_read_only_verify_does_not_call_a_writers_work_in_progress_tampering(live_writer, monkeypatch):
+    # `declip case verify` while `case analyze` ran elsewhere said INTEGRITY FAILURE ("record differs
+    # from audit entry N ... edited", exit 1) whenever it read a record stored a moment before its entry.
+    path = live_writer
+    lock = (path / "case.lock").read_bytes()
+    (path / "case.lock").unlink()
+    with Case.open(path) as case:  # the writer's state before one store, then after it
+        case.store_analysis("E0001", analysis_result(case.item("E0001"), seed=1))
+        before = {n: (path / n).read_bytes() for n in ("audit.jsonl", "case.json")}
+        case.store_analysis("E0001", analysis_result(case.item("E0001"), seed=2))
+        after = {n: (path / n).read_bytes() for n in ("audit.jsonl", "case.json")}
+    (path / "case.lock").write_bytes(lock)
+    for name, data in before.items():  # the new record is on disk, its audit entry not yet
+        (path / name).write_bytes(data)
+
+    def writer_goes_on(_seconds):
+        for name, data in after.items():
+            (path / name).write_bytes(data)
+
+    monkeypatch.setattr("time.sleep", writer_goes_on)
+    with Case.open(path, readonly=True) as case:
+        rep = case.verify()
+    assert rep.ok, [p.message for p in rep.problems]
+
+
+def test_a_read_only_verify_beside_a_writer_still_names_real_tampering(live_writer, monkeypatch, capsys):
+    path = live_writer
+    (path / "case.lock").rename(path / "lock.keep")
+    with Case.open(path) as case:
+        sa = case.store_analysis("E0001", analysis_result(case.item("E0001"), seed=1))
+    (path / "lock.keep").rename(path / "case.lock")
+    data = bytearray(sa.map_path.read_bytes())
+    data[-20] ^= 0xFF
+    sa.map_path.write_bytes(bytes(data))
+    monkeypatch.setattr("time.sleep", lambda _s: None)
+    assert main(["case", "verify", str(path)]) == 1
+    out, err = capsys.readouterr()
+    assert "MODIFIED" in out and sa.map_path.name in out and "INTEGRITY FAILURE" in out
+    assert "verifying read-only" in err and "found twice" in err
