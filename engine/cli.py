@@ -119,6 +119,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--precision", choices=["auto", "exact", "fast"], default="auto",
                    help="exact = fp32; fast = bf16 on CPU / fp16 on GPU (auto: fast on GPU, exact on CPU)")
     p.add_argument("--device", default="auto", type=device_arg, help="auto, cpu, cuda or cuda:N")
+    # the CPU's reductions are split over the threads, so the map's last bit depends on their number (the
+    # GUI leaves one core free): a re-run of a recorded analysis gives the recorded count
+    p.add_argument("--threads", type=_positive_int, default=None, metavar="N",
+                   help="CPU threads for the network (default: torch's, usually the number of cores); a CPU map's "
+                        "last bits depend on it, so to reproduce a recorded map give its count ('CPU (N threads)')")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("--outputs", type=_outputs, default=None, metavar="LIST",
                    help="what to write per image, comma-separated: map (16-bit .prob.png), overlay "
@@ -268,6 +273,7 @@ def make_detector(args, on_card: Callable | None = None):
     is read, before its network is built (the image reader then prepares the network's input)."""
     _check_model_args(args)
     if args.checkpoint:
+        _set_threads(args)
         from .detector import Detector
 
         return Detector.from_files(args.checkpoint, args.backbone_weights, device=args.device, precision=args.precision)
@@ -276,9 +282,19 @@ def make_detector(args, on_card: Callable | None = None):
     card = find_card(args.model)  # before torch is imported: on_card's work then overlaps the import
     if on_card is not None:
         on_card(card)
+    _set_threads(args)
     from .detector import Detector
 
     return Detector.from_model(card, device=args.device, precision=args.precision)
+
+
+def _set_threads(args) -> None:
+    """--threads: torch's intra-op threads, before the network is built (recorded as 'CPU (N threads)')."""
+    if getattr(args, "threads", None):
+        import torch
+
+        args._threads_before = torch.get_num_threads()  # given back after the run (in-process callers, tests)
+        torch.set_num_threads(args.threads)
 
 
 def _load_quietly(load, *args):
@@ -303,6 +319,16 @@ def _input_size(card) -> int | None:
 
 
 def cmd_analyze(args) -> int:
+    try:
+        return _analyze(args)
+    finally:  # after results.json, whose device name counts the threads
+        if getattr(args, "_threads_before", None):
+            import torch
+
+            torch.set_num_threads(args._threads_before)
+
+
+def _analyze(args) -> int:
     from .atomic import write_text_atomic
     from .images import load_image
     from .mapio import png_settings
@@ -376,7 +402,8 @@ def cmd_analyze(args) -> int:
         "created_utc": utc_now(),
         "model": det.describe(),
         "mode": args.mode,
-        "parameters": {"precision": args.precision, "device": args.device, "batch_size": args.batch_size,
+        "parameters": {"precision": args.precision, "device": args.device, "threads": args.threads,
+                       "batch_size": args.batch_size,
                        "tile_stride": args.tile_stride, "tile_scale": args.tile_scale, "cmap": args.cmap,
                        "opacity": args.opacity, "threshold": args.threshold, "evidence": args.evidence,
                        "evidence_params": args.evidence_params,

@@ -54,9 +54,21 @@ def test_report_command_reproduces_every_stated_map_bit_for_bit(tmp_path, monkey
     """Examiner A: a case analysed in paper and tiled mode with two layers at non-default parameters, a
     finding at threshold 0.2 on the tiled map with both layers pinned. Examiner B: only the PDF and a copy
     of the evidence. Old code: the report had no command, no pixel hashes and no flagged pixel counts, and
-    results.json had no flagged area at --threshold."""
+    results.json had no flagged area at --threshold. Examiner A works with one CPU thread (as the GUI does on
+    a 2-core machine), B's CLI with two: the map's last bits differ unless the command gives --threads."""
+    import torch
+
     from declip_desktop.cli import main
 
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        _rehearse(tmp_path, monkeypatch, main, torch)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _rehearse(tmp_path, monkeypatch, main, torch):
     case = tmp_path / "a" / "case"
     assert main(["case", "new", str(case), "--title", "T", "--number", "1", "--examiner", "A"]) == 0
     assert main(["case", "add", str(case), str(SAMPLE)]) == 0
@@ -72,7 +84,7 @@ def test_report_command_reproduces_every_stated_map_bit_for_bit(tmp_path, monkey
     (cmd,) = _commands(text)
     assert cmd[:2] == ["declip", "analyze"]
     assert "--tile-scale" not in cmd          # the automatic working scale, not its 6-decimal rounding
-    for opt in ("--model declip-lite2-default", "--mode tiled", "--precision exact", "--device cpu",
+    for opt in ("--model declip-lite2-default", "--mode tiled", "--precision exact", "--device cpu", "--threads 1",
                 "--threshold 0.2", "--evidence ela,noise", "--evidence-param ela.quality=85",
                 "--evidence-param noise.block=24"):
         assert opt in " ".join(cmd), opt
@@ -83,7 +95,9 @@ def test_report_command_reproduces_every_stated_map_bit_for_bit(tmp_path, monkey
     b.mkdir()
     shutil.copy(SAMPLE, b / SAMPLE.name)
     monkeypatch.chdir(b)
+    torch.set_num_threads(2)  # examiner B's machine: another thread count than A's
     assert main(cmd[1:]) == 0
+    assert torch.get_num_threads() == 2  # --threads is given back after the run
     out = b / cmd[cmd.index("--out") + 1]
     item = json.loads((out / "results.json").read_text())["items"][0]
     got = {"chelsea_copy_move.prob.png": item}
@@ -163,3 +177,36 @@ def test_analyze_records_pixel_hash_and_flagged_pixels_at_its_threshold_without_
     assert not (out / "chelsea_copy_move.prob.png").exists()
     assert item["flagged_pixels"]["threshold"] == 0.25 and item["flagged_pixels"]["of"] == 451 * 300
     assert re.fullmatch(r"[0-9a-f]{64}", item["map_pixels_sha256"])
+
+
+def test_report_says_how_a_tiled_working_image_was_made_without_calling_an_enlarged_one_full_resolution():
+    """Old code: 'tiled, full resolution ... scale 1.313783', which reads as the original-pixels mode
+    (--tile-scale 1), whose map differs."""
+    from declip_desktop.report.item_page import tiling_text
+
+    auto = tiling_text({"tile_size": 448, "stride": 336, "scale": 1.313783, "scaled_size": [673, 448], "tiles": 2},
+                       {"width": 512, "height": 341})
+    assert "full resolution" not in auto and "enlarged" in auto and "the automatic scale" in auto
+    own = tiling_text({"tile_size": 448, "stride": 336, "scale": 1.0, "scaled_size": [512, 448], "tiles": 2},
+                      {"width": 512, "height": 341})
+    assert "own scale" in own and "automatic" not in own
+    small = tiling_text({"tile_size": 448, "stride": 336, "scale": 0.256, "scaled_size": [1024, 768], "tiles": 6},
+                        {"width": 4000, "height": 3000})
+    assert "reduced" in small and "the automatic scale" in small
+
+
+def test_analyze_threads_option_is_recorded_and_given_back(tmp_path):
+    import torch
+
+    from declip_desktop.cli import main
+
+    before = torch.get_num_threads()
+    out = tmp_path / "out"
+    assert main(["analyze", "--threads", "1", "--outputs", "map", "--out", str(out), str(SAMPLE)]) == 0
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["parameters"]["threads"] == 1
+    assert doc["items"][0]["metadata"]["device_name"] == "CPU (1 thread)"
+    assert torch.get_num_threads() == before
+    with pytest.raises(SystemExit) as exc:
+        main(["analyze", "--threads", "0", "--out", str(out), str(SAMPLE)])
+    assert exc.value.code == 2

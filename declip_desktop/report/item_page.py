@@ -271,16 +271,28 @@ def timings_text(timings: dict) -> str:
 
 
 def tiling_text(tiling: dict, image: dict) -> str:
-    """The tiled mode's settings as stored, exactly (a re-run needs the stride and the scale, not 0.75)."""
+    """The tiled mode's settings as stored, exactly (a re-run needs the stride and the scale, not 0.75).
+    The working image is said to be enlarged, reduced or at the image's own pixels: 'full resolution' for
+    any scale of 1 or more read as the original-pixels mode (scale 1) for an enlarged small photo."""
     w, h = (tiling.get("scaled_size") or ["?", "?"])[:2]
     scale, stride = tiling.get("scale"), tiling.get("stride")
-    full = isinstance(scale, (int, float)) and scale >= 1.0
-    scale_txt = repr(scale) if isinstance(scale, (int, float)) else "not recorded"   # repr: every stored digit
+    known = isinstance(scale, (int, float))
+    how = ("working image" if not known else "at the image's own scale" if scale == 1.0
+           else "enlarged working image" if scale > 1.0 else "reduced working image")
+    scale_txt = repr(scale) if known else "not recorded"   # repr: every stored digit
     stride_txt = f"{stride} px" if stride is not None else "not recorded"
     of = f" of the {image['width']}×{image['height']} px image" if image.get("width") and image.get("height") else ""
-    return (f"tiled, {'full resolution' if full else 'reduced'}: {tiling.get('tiles', '?')} overlapping windows of "
+    auto = "; the automatic scale" if known and _automatic(tiling, image) else ""
+    return (f"tiled, {how}: {tiling.get('tiles', '?')} overlapping windows of "
             f"{tiling.get('tile_size', '?')} px, stride {stride_txt}, over a {w}×{h} px working image "
-            f"(scale {scale_txt}{of})")
+            f"(scale {scale_txt}{of}{auto})")
+
+
+def _automatic(tiling: dict, image: dict) -> bool:
+    """True when the automatic working size (long side at most 1024 px, short side at least one window) is
+    the recorded one, i.e. a re-run needs no --tile-scale."""
+    args, why = reproduce.tile_args({"tiling": tiling, "image": image})
+    return why is None and "--tile-scale" not in args
 
 
 def weights_cell(weights: list) -> Flowable:

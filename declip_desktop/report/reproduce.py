@@ -9,6 +9,7 @@ own SHA-256 depends on the deflate library that wrote it (engine.mapio), the map
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from pathlib import PurePath
 from typing import Any
@@ -88,6 +89,13 @@ def command(f: Any, layers: list) -> tuple[list[str], list[str]]:
         problems.append("the precision was not recorded with the result")
     if md.get("device"):
         args += ["--device", str(md["device"])]
+    if str(md.get("device") or "").startswith("cpu"):
+        # a CPU map's last bits depend on the thread count (engine/cli.py --threads); recorded in its name
+        m = re.fullmatch(r"CPU \((\d+) threads?\)", str(md.get("device_name") or ""))
+        if m:
+            args += ["--threads", m.group(1)]
+        else:
+            problems.append("the CPU thread count was not recorded with the result (the map's last bits depend on it)")
     args += ["--threshold", repr(float(f.threshold))]
     shown = [p for p in layers if not p.error]
     if shown:
