@@ -310,3 +310,26 @@ def test_a_read_only_verify_beside_a_writer_still_names_real_tampering(live_writ
     out, err = capsys.readouterr()
     assert "MODIFIED" in out and sa.map_path.name in out and "INTEGRITY FAILURE" in out
     assert "verifying read-only" in err and "found twice" in err
+
+
+# -- a kill between a layer's record and its audit entry ----------------------------------------------
+def test_a_layer_stored_by_a_killed_run_but_never_logged_is_redone(tmp_path):
+    # Killed between an evidence layer's record and its `analysis_stored` entry, the case failed verify
+    # ("never recorded in the audit log ... re-run `declip case analyze` to redo it"), but the re-run
+    # took the unlogged layer as up to date and the failure stayed for ever.
+    from declip_desktop.case.evidence_layers import store_layers
+
+    make_jpeg(tmp_path / "src" / "a.jpg", seed=1, size=(96, 80))
+    with new_case(tmp_path) as case:
+        case.add_paths([tmp_path / "src"])
+        path = case.path
+    before = {n: (path / n).read_bytes() for n in ("audit.jsonl", "case.json")}
+    with Case.open(path) as case:
+        store_layers(case, case.evidence, ["ela"])
+    for name, data in before.items():  # as if killed after the record, before its entry
+        (path / name).write_bytes(data)
+    with Case.open(path) as case:
+        assert [p.kind for p in case.verify().problems] == ["analysis_unlogged"]
+        run = store_layers(case, case.evidence, ["ela"])
+        assert run.stored == [("E0001", "ela")] and not run.up_to_date
+        assert case.verify().ok

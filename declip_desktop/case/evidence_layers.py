@@ -36,13 +36,18 @@ def check_pinned_layers(names) -> list[str]:
     return [n for n in LAYER_NAMES if n in wanted]
 
 
-def _current(case, item, name: str, wanted: dict | None = None) -> bool:
+def _current(case, item, name: str, wanted: dict | None = None, logged: dict | None = None) -> bool:
     """wanted: the parameters asked for beside the defaults; None (no --evidence-param, the viewer) takes
-    whatever the stored layer was computed with."""
+    whatever the stored layer was computed with. logged: analyses.logged_records() of the log; a layer
+    stored by a run killed before its audit entry is not current (verify fails it; a re-run redoes it)."""
     from engine import evidence
+
+    from .analyses import is_logged
 
     old = case.analysis_for(item.id, model_id=f"evidence-{name}", mode="evidence")
     if old is None or old.record.get("evidence_sha256") != item.sha256:
+        return False
+    if logged is not None and not is_logged(old, logged):
         return False
     md = old.metadata or {}
     if wanted is not None and (md.get("requested_parameters") or {}) != wanted:
@@ -91,8 +96,11 @@ def store_layers(case, items, names: list[str], force: bool = False,
     wanted = None if params is None else {n: evidence.explicit_params(n, params.get(n, {})) for n in names}
     # other parameters can make a layer apply (or not), and force means "try again": both re-check
     refusals = {} if force or params else _recorded_refusals(case)
+    from .analyses import logged_records
+
+    logged = logged_records(case.audit_entries())
     for it in items:
-        todo = [n for n in names if force or not _current(case, it, n, None if wanted is None else wanted[n])]
+        todo = [n for n in names if force or not _current(case, it, n, None if wanted is None else wanted[n], logged)]
         run.up_to_date += [(it.id, n) for n in names if n not in todo]
         for name in [n for n in todo if _still_refused(refusals.get((it.id, n)), it, n)]:
             entry = refusals[(it.id, name)]
