@@ -88,6 +88,9 @@ def _rehearse(tmp_path, monkeypatch, main, torch):
                 "--threshold 0.2", "--evidence ela,noise", "--evidence-param ela.quality=85",
                 "--evidence-param noise.block=24"):
         assert opt in " ".join(cmd), opt
+    flat = " ".join(text.split())
+    assert "declip --version: declip " in flat and "device_name CPU (1 thread), dtype float32" in flat
+    assert re.search(r"layer method_version: ela \S+, noise \S+", flat)
     expected = _expected(text)
     assert set(expected) == {"chelsea_copy_move.prob.png", "chelsea_copy_move.ela.png", "chelsea_copy_move.noise.png"}
 
@@ -100,6 +103,7 @@ def _rehearse(tmp_path, monkeypatch, main, torch):
     assert torch.get_num_threads() == 2  # --threads is given back after the run
     out = b / cmd[cmd.index("--out") + 1]
     item = json.loads((out / "results.json").read_text())["items"][0]
+    assert f"device_name {item['metadata']['device_name']}, dtype {item['metadata']['dtype']}" in flat
     got = {"chelsea_copy_move.prob.png": item}
     got.update({v["map"]: v for v in item["outputs"]["evidence"].values()})
     stored = {p.name.split(".")[0]: p for p in (case.with_suffix(".declip") / "analyses" / "E0001").glob("*.png")}

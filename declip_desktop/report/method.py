@@ -49,7 +49,9 @@ def method(findings: list[Findings]) -> list[Flowable]:
         "<b>The threshold is a display choice.</b> The score does not depend on it; the mask, the flagged area and "
         "the crops do. Each item states the threshold used.",
         "<b>Reproducibility.</b> Running the same model (same weights SHA-256) in the same mode on the same file "
-        "(same SHA-256) reproduces the map, up to small floating-point differences between devices and precisions.",
+        "(same SHA-256) reproduces the map, up to small floating-point differences between devices, precisions "
+        "and CPU thread counts; with those equal too (each item's \"How to reproduce\" command) it is reproduced "
+        "value for value.",
     ):
         out.append(X("• " + text, "bullet"))
     out.append(P("Resolution", "h2"))

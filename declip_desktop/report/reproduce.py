@@ -136,6 +136,24 @@ def expected(name: str, sha: str | None, score: float | None, flagged: dict | No
     return " · ".join(parts)
 
 
+def conditions(md: dict, layers: list) -> str:
+    """What the re-run's software and numbers must be for equal maps, as `declip --version` and results.json
+    state them (a CPU without native bfloat16 runs --precision fast in float32, for example)."""
+    v = md.get("versions") if isinstance(md.get("versions"), dict) else {}
+    parts = [f"declip --version: declip {v['app']}"] if v.get("app") else []
+    run = [f"device_name {md['device_name']}" if md.get("device_name") else "",
+           f"dtype {md['dtype']}" if md.get("dtype") else "",
+           f"decoder_dtype {md['decoder_dtype']}" if md.get("decoder_dtype") else "",
+           f"torch {v['torch']}" if v.get("torch") else ""]
+    if any(run):
+        parts.append("in results.json: " + ", ".join(x for x in run if x))
+    methods = [f"{p.layer} {p.metadata.get('method_version')}" for p in layers
+               if not p.error and p.metadata.get("method_version")]
+    if methods:
+        parts.append("layer method_version: " + ", ".join(methods))
+    return " · ".join(parts) or "not recorded with the result"
+
+
 def rows(f: Any, layers: list) -> list[tuple[str, Any]]:
     """The item's 'How to reproduce' rows: the command, then what each map must give."""
     args, problems = command(f, layers)
@@ -148,6 +166,7 @@ def rows(f: Any, layers: list) -> list[tuple[str, Any]]:
         out.append(("Model check", X(f"<font name='DeclipMono' size='7'>declip models verify "
                                      f"{esc(shlex.quote(str(md['model_id'])))}</font> re-hashes its weights; they must "
                                      "equal the weights SHA-256 above", "cell")))
+    out.append(("Must match", conditions(md, layers)))
     out.append(("Learned map", X(expected(f"{OUT}/{f.item.item_id}/{stem}.prob.png", f.pixels_sha256, f.score,
                                           f.flagged_pixels), "cell")))
     for p in layers:
