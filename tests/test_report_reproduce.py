@@ -214,3 +214,42 @@ def test_analyze_threads_option_is_recorded_and_given_back(tmp_path):
     with pytest.raises(SystemExit) as exc:
         main(["analyze", "--threads", "0", "--out", str(out), str(SAMPLE)])
     assert exc.value.code == 2
+
+
+@needs_pdftotext
+def test_an_item_with_only_pinned_layers_gets_a_command_for_them(tmp_path, monkeypatch):
+    """Old code: a finding resting on evidence layers alone (no learned map) had their maps on its page but
+    nothing that said how to compute them again."""
+    from declip_desktop.case.evidence_layers import store_layers
+    from declip_desktop.cli import main
+    from declip_desktop.report import build_report
+    from tests import evidence_cases as ec
+    from tests.case_support import new_case
+
+    src = tmp_path / "cat.png"
+    src.write_bytes(ec.clones_case()[0])
+    case = new_case(tmp_path)
+    try:
+        item = case.add_paths([src]).added[0]
+        store_layers(case, [item], ["clones", "noise"], params={"noise": {"z_half": 2.5}})
+        case.set_finding(item.id, "suspicious", "copied disc", layers=["clones", "noise"])
+        pdf = tmp_path / "r.pdf"
+        build_report(case, pdf)
+    finally:
+        case.close()
+    text = _pdf_text(pdf)
+    (cmd,) = _commands(text)
+    assert "--model" not in cmd and "--evidence-param" in cmd and "noise.z_half=2.5" in cmd
+    assert "Learned map none in this report" in " ".join(text.split())
+    expected = _expected(text)
+    assert set(expected) == {"cat.clones.png", "cat.noise.png"}
+    b = tmp_path / "b"
+    b.mkdir()
+    shutil.copy(src, b / src.name)
+    monkeypatch.chdir(b)
+    assert main(cmd[1:]) == 0
+    item = json.loads((b / cmd[cmd.index("--out") + 1] / "results.json").read_text())["items"][0]
+    for layer, rec in item["outputs"]["evidence"].items():
+        sha, score, flagged, pixels, threshold = expected[rec["map"]]
+        assert (rec["map_pixels_sha256"], rec["score"]) == (sha, score), layer
+        assert rec["flagged_pixels"] == {"threshold": threshold, "pixels": flagged, "of": pixels}, layer

@@ -84,6 +84,7 @@ def item_section(f: Findings, pics: Pictures) -> list[Flowable]:
     if f.analysed:
         out.append(P("How it was analysed", "h2"))
         out.append(kv_table(_method_rows(f), continued="How it was analysed (continued)"))
+    if f.analysed or any(not p.error for p in pics.layers):
         # what a second examiner runs, from the evidence file alone, and what it must give
         out.append(P("How to reproduce", "h2"))
         out.append(kv_table(reproduce.rows(f, pics.layers), continued="How to reproduce (continued)"))

@@ -71,6 +71,26 @@ def command(f: Any, layers: list) -> tuple[list[str], list[str]]:
     md = f.metadata or {}
     problems: list[str] = []
     args = ["declip", "analyze"]
+    if f.analysed:
+        args += _model_args(f, md, problems)
+    shown = [p for p in layers if not p.error]
+    if shown:
+        args += ["--evidence", ",".join(p.layer for p in shown)]
+        for p in shown:
+            req = requested(p.layer, p.metadata)
+            if req is None:
+                problems.append(f"the {p.layer} parameters were not recorded in a form --evidence-param takes")
+                continue
+            for key, value in req.items():
+                args += ["--evidence-param", param_token(p.layer, key, value)]
+    name = f.item.file_name
+    args += ["--out", f"{OUT}/{f.item.item_id}", f"./{name}" if name.startswith("-") else name]
+    return args, problems
+
+
+def _model_args(f: Any, md: dict, problems: list[str]) -> list[str]:
+    """The learned map's options, from its recorded metadata."""
+    args: list[str] = []
     if md.get("model_id"):
         args += ["--model", str(md["model_id"])]
     else:
@@ -97,19 +117,7 @@ def command(f: Any, layers: list) -> tuple[list[str], list[str]]:
         else:
             problems.append("the CPU thread count was not recorded with the result (the map's last bits depend on it)")
     args += ["--threshold", repr(float(f.threshold))]
-    shown = [p for p in layers if not p.error]
-    if shown:
-        args += ["--evidence", ",".join(p.layer for p in shown)]
-        for p in shown:
-            req = requested(p.layer, p.metadata)
-            if req is None:
-                problems.append(f"the {p.layer} parameters were not recorded in a form --evidence-param takes")
-                continue
-            for key, value in req.items():
-                args += ["--evidence-param", param_token(p.layer, key, value)]
-    name = f.item.file_name
-    args += ["--out", f"{OUT}/{f.item.item_id}", f"./{name}" if name.startswith("-") else name]
-    return args, problems
+    return args
 
 
 def command_markup(args: list[str]) -> str:
@@ -167,8 +175,11 @@ def rows(f: Any, layers: list) -> list[tuple[str, Any]]:
                                      f"{esc(shlex.quote(str(md['model_id'])))}</font> re-hashes its weights; they must "
                                      "equal the weights SHA-256 above", "cell")))
     out.append(("Must match", conditions(md, layers)))
-    out.append(("Learned map", X(expected(f"{OUT}/{f.item.item_id}/{stem}.prob.png", f.pixels_sha256, f.score,
-                                          f.flagged_pixels), "cell")))
+    if f.analysed:
+        out.append(("Learned map", X(expected(f"{OUT}/{f.item.item_id}/{stem}.prob.png", f.pixels_sha256, f.score,
+                                              f.flagged_pixels), "cell")))
+    else:  # the command still runs the default model beside the layers; the report states no map of it
+        out.append(("Learned map", "none in this report for this item: the run's .prob.png is not compared"))
     for p in layers:
         if p.error:
             continue
