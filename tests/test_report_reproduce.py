@@ -253,3 +253,12 @@ def test_an_item_with_only_pinned_layers_gets_a_command_for_them(tmp_path, monke
         sha, score, flagged, pixels, threshold = expected[rec["map"]]
         assert (rec["map_pixels_sha256"], rec["score"]) == (sha, score), layer
         assert rec["flagged_pixels"] == {"threshold": threshold, "pixels": flagged, "of": pixels}, layer
+
+
+def test_a_threshold_is_never_printed_rounded():
+    """Old code: 0.333333 was printed 0.3333, a value that flags other pixels when passed back."""
+    from declip_desktop.report.blocks import fmt_threshold
+
+    assert fmt_threshold(0.5) == "0.50" and fmt_threshold(0.35) == "0.35" and fmt_threshold(0.125) == "0.125"
+    for t in (0.333333, 0.123456789, 1 / 3):
+        assert float(fmt_threshold(t)) == t

@@ -194,7 +194,12 @@ class ColourBar(Flowable):
 
 # ---- number formats (one place, so every page says the same) ---------------------------------
 def fmt_threshold(t: float) -> str:
-    return f"{t:.2f}" if round(t, 2) == t else f"{t:.4g}"
+    """0.50, 0.35; a threshold with more digits is printed whole (0.33333 as 0.3333 would flag other pixels
+    in a re-run given the printed value)."""
+    if round(t, 2) == t:
+        return f"{t:.2f}"
+    short = f"{t:.4g}"
+    return short if float(short) == t else repr(float(t))
 
 
 def fmt_score(s: float | None) -> str:
