@@ -79,8 +79,9 @@ def method(findings: list[Findings]) -> list[Flowable]:
                     P("The pixels SHA-256 is taken over a map's 16-bit values, big-endian, row by row, at the "
                       "EXIF-oriented image size (in Python: hashlib.sha256(numpy.asarray(PIL.Image.open(png))"
                       ".astype('>u2').tobytes())). A PNG file's own SHA-256 also depends on the compressor that wrote "
-                      "it, so compare pixels, not files. The same device, precision and software versions give equal "
-                      "values; another device or precision can differ slightly.")],
+                      "it, so compare pixels, not files. The same device, thread count, precision and software versions give "
+                      "equal values; another device or precision, or a CPU with other vector instructions (which the "
+                      "result does not record), can differ slightly.")],
                    "note"))
     out.append(P("References", "h2"))
     out.append(X("[1] " + esc(DECLIP_PAPER), "bullet"))
