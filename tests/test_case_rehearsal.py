@@ -333,3 +333,28 @@ def test_a_layer_stored_by_a_killed_run_but_never_logged_is_redone(tmp_path):
         run = store_layers(case, case.evidence, ["ela"])
         assert run.stored == [("E0001", "ela")] and not run.up_to_date
         assert case.verify().ok
+
+
+# -- Ctrl+C ------------------------------------------------------------------------------------------
+def test_ctrl_c_during_an_audit_fsync_does_not_fork_the_chain(tmp_path, monkeypatch):
+    # Ctrl+C while the log's fsync ran: the entry was in the file but the cached head was not moved on,
+    # so the "analysis_run_interrupted" entry logged at once reused its number and broke the chain.
+    path = _case_with_item(tmp_path)
+    real_fsync = os.fsync
+    hits = []
+
+    def interrupted(fd):
+        real_fsync(fd)
+        if not hits and os.fstat(fd).st_ino == os.stat(path / "audit.jsonl").st_ino:
+            hits.append(fd)
+            raise KeyboardInterrupt
+
+    with Case.open(path) as case:
+        monkeypatch.setattr(audit_mod.os, "fsync", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            case.log("analysis_run_started", {})
+        case.log("analysis_run_interrupted", {})
+        monkeypatch.undo()
+        seqs = [e["seq"] for e in case.audit_entries()]
+        assert seqs == list(range(1, len(seqs) + 1))
+        assert case.verify().ok

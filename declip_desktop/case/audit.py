@@ -111,6 +111,12 @@ class AuditLog:
                     pass
                 raise AuditWriteError(f"{self.path}: cannot write the audit log ({exc.strerror or exc}); "
                                       "nothing was recorded") from None
+            except BaseException:
+                # Ctrl+C during the fsync: the entry may well be in the file. Forget the cached head so the
+                # next append (run_analysis logs the interruption at once) chains onto what the file holds;
+                # it used to reuse the old head and write a second entry with the same number.
+                self._last = None
+                raise
         finally:
             os.close(fd)
         self._last = (seq, prev)
