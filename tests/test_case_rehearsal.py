@@ -358,3 +358,23 @@ def test_ctrl_c_during_an_audit_fsync_does_not_fork_the_chain(tmp_path, monkeypa
         seqs = [e["seq"] for e in case.audit_entries()]
         assert seqs == list(range(1, len(seqs) + 1))
         assert case.verify().ok
+
+
+# -- tampering -----------------------------------------------------------------------------------
+def test_swapped_copies_of_equally_named_evidence_are_named_as_such(tmp_path, capsys):
+    make_jpeg(tmp_path / "a" / "x.jpg", seed=1)
+    make_jpeg(tmp_path / "b" / "x.jpg", seed=2)
+    with new_case(tmp_path) as case:
+        case.add_paths([tmp_path / "a", tmp_path / "b"])
+        path = case.path
+    ev = path / "evidence"
+    assert sorted(p.name for p in ev.iterdir()) == ["x (2).jpg", "x.jpg"]
+    (ev / "x.jpg").rename(ev / "t")
+    (ev / "x (2).jpg").rename(ev / "x.jpg")
+    (ev / "t").rename(ev / "x (2).jpg")
+    os.utime(ev / "x.jpg", (0, 0))  # the mtime alone is never a finding
+    assert main(["case", "verify", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "E0001 evidence/x.jpg: MODIFIED" in out and "recorded for E0002 evidence/x (2).jpg" in out
+    assert "E0002 evidence/x (2).jpg: MODIFIED" in out and "recorded for E0001 evidence/x.jpg" in out
+    assert "swapped" in out and "INTEGRITY FAILURE (2 evidence files modified)" in out

@@ -61,9 +61,21 @@ def verify_evidence(case: "Case", progress: "Progress | None" = None) -> tuple[l
                 warnings.append(f"{it.id} evidence/{it.file_name}: copy has write permission (should be read-only)")
         except OSError:
             pass
+    _name_swaps(items, problems)
     if progress is not None:
         progress(total, total, "audit log")
     return problems, warnings, checked
+
+
+def _name_swaps(items, problems: list[VerifyProblem]) -> None:
+    """A modified copy that holds another item's recorded bytes says whose: two copies swapped (same
+    original names, "x.jpg" and "x (2).jpg") or one copied over another, not merely "modified"."""
+    by_sha = {it.sha256: it for it in items}
+    for p in problems:
+        other = by_sha.get(p.actual) if p.kind == "evidence_modified" and p.actual else None
+        if other is not None and other.id != p.evidence_id:
+            p.message += (f" = the bytes recorded for {other.id} evidence/{other.file_name} "
+                          f"(the copies were swapped, or one was copied over the other)")
 
 
 def verify_records(case: "Case", evidence_part: tuple[list[VerifyProblem], list[str], int],
