@@ -378,3 +378,52 @@ def test_swapped_copies_of_equally_named_evidence_are_named_as_such(tmp_path, ca
     assert "E0001 evidence/x.jpg: MODIFIED" in out and "recorded for E0002 evidence/x (2).jpg" in out
     assert "E0002 evidence/x (2).jpg: MODIFIED" in out and "recorded for E0001 evidence/x.jpg" in out
     assert "swapped" in out and "INTEGRITY FAILURE (2 evidence files modified)" in out
+
+
+# -- two processes taking over one stale lock ---------------------------------------------------------
+def test_a_stale_lock_read_by_two_processes_is_taken_over_by_one(tmp_path, monkeypatch):
+    # Two commands started after a crash both read the dead process's lock; the first replaced it with
+    # its own, then the second unlinked that by name and made its own: two writers on one case (seen in
+    # 1 of 60 rounds of six processes). Here the second reads the stale lock, the first (a live process)
+    # has meanwhile taken the case, and the second must now find it locked, the first's lock intact.
+    import socket
+
+    from declip_desktop.case import lock as lock_mod
+    from declip_desktop.case.errors import CaseLockedError
+
+    path = _case_with_item(tmp_path)
+    stale = {"pid": 999_999_999, "host": socket.gethostname(), "user": "crashed"}
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        first = json.dumps({"pid": proc.pid, "host": socket.gethostname(), "user": "first"})
+        (path / "case.lock").write_text(first)
+        real_read = lock_mod.CaseLock._read_owner
+        reads = []
+
+        def read_before_the_first_took_over(self):
+            reads.append(1)
+            return dict(stale) if len(reads) == 1 else real_read(self)
+
+        monkeypatch.setattr(lock_mod.CaseLock, "_read_owner", read_before_the_first_took_over)
+        with pytest.raises(CaseLockedError, match=f"PID {proc.pid}"):
+            Case.open(path)
+        assert (path / "case.lock").read_text() == first
+        assert not [p.name for p in path.iterdir() if p.name.startswith(".tmp-")]
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_a_stale_lock_is_still_taken_over(tmp_path):
+    import socket
+
+    path = _case_with_item(tmp_path)
+    (path / "case.lock").write_text(json.dumps({"pid": 999_999_999, "host": socket.gethostname(), "user": "x"}))
+    with Case.open(path) as case:
+        assert case.audit_entries()[-1]["action"] == "stale_lock_removed"
+        assert json.loads((path / "case.lock").read_text())["pid"] == os.getpid()
+    (path / "case.lock").write_bytes(b"")  # killed between creating and filling its lock, long ago
+    os.utime(path / "case.lock", (1, 1))
+    with Case.open(path):
+        pass
+    assert not (path / "case.lock").exists()

@@ -94,14 +94,8 @@ class CaseLock:
                     raise CaseLockedError(f"{self.path.parent}: {self.path.name} is {owner['not_a_file']}, not a lock "
                                           f"DeCLIP wrote; if no DeCLIP is using the case, remove it by hand") from None
                 if self._is_stale(owner):
-                    self.stale_taken_over = owner
-                    try:
-                        self.path.unlink()
-                    except FileNotFoundError:
-                        pass
-                    except OSError as exc:
-                        self._raise_if_read_only(exc)
-                        raise
+                    if self._remove_stale(owner):
+                        self.stale_taken_over = owner
                     continue
                 raise CaseLockedError(self._locked_message(owner)) from None
             except OSError as exc:
@@ -137,6 +131,35 @@ class CaseLock:
                 self.path.unlink()
         except OSError:
             pass
+
+    def _remove_stale(self, owner: dict) -> bool:
+        """Remove the lock judged stale, only if it is still that lock. Two processes that both read the
+        same stale lock used to both unlink by name: the later one removed the lock the first had just
+        made, and both wrote the case. The lock is moved aside atomically (one mover wins) and checked;
+        a live lock moved by mistake is put back. True when the stale lock was removed here."""
+        aside = self.path.with_name(f".tmp-{self.path.name}.{os.getpid()}")
+        try:
+            os.rename(self.path, aside)
+        except FileNotFoundError:
+            return False  # another process took it away first
+        except OSError as exc:
+            self._raise_if_read_only(exc)
+            raise
+        moved = CaseLock(self.path.parent)
+        moved.path = aside
+        now = moved._read_owner() or {}
+        if now == owner or (owner.get("empty") and now.get("empty")):
+            os.unlink(aside)
+            return True
+        try:  # a lock someone made since we read the stale one: it goes back, unless yet another exists
+            os.link(aside, self.path)
+            os.unlink(aside)
+        except FileExistsError:
+            os.unlink(aside)
+        except OSError:  # no hard links (FAT, exFAT): move it back
+            if not os.path.lexists(self.path):
+                os.replace(aside, self.path)
+        return False
 
     def _raise_if_read_only(self, exc: OSError) -> None:
         if exc.errno in _FULL_ERRNOS:
