@@ -2,7 +2,7 @@
 overlay and analysis choices (Preferences)."""
 from __future__ import annotations
 
-from PySide6.QtCore import QByteArray, QCoreApplication, QEvent, QTimer
+from PySide6.QtCore import QByteArray, QCoreApplication, QEvent, Qt, QTimer
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QDockWidget
 
@@ -41,21 +41,29 @@ def shared_dock_heights(wanted: dict[str, int], excess: int, order: tuple[str, .
     return {k: h - (round(cut * max(0, h - MIN_DOCK_HEIGHT) / room) if room else 0) for k, h in wanted.items()}
 
 
+def available_geometry(widget, available=None):
+    """The area a window or dialog must fit in: `available` (a QRect) where given, else the available
+    geometry (without task bars) of the widget's screen, or of the primary screen before it has one;
+    None without any screen. The one place that decides it, for the main window and the dialogs."""
+    if available is not None:
+        return available
+    screen = widget.screen() or QGuiApplication.primaryScreen()
+    return None if screen is None else screen.availableGeometry()
+
+
 def screen_height(win) -> int | None:
     """The screen's available height (without task bars), None without a screen."""
-    screen = win.screen() or QGuiApplication.primaryScreen()
-    return None if screen is None else screen.availableGeometry().height()
+    room = available_geometry(win)
+    return None if room is None else room.height()
 
 
 def fit_width(win, available=None) -> None:
     """Keep the window no wider than the screen's available area and inside it: the default size
     (1400 px) or one remembered from a wider monitor would put the right-hand docks (slider values,
     the finding's Save) off a 1366- or 1280-px laptop screen."""
+    available = available_geometry(win, available)
     if available is None:
-        screen = win.screen() or QGuiApplication.primaryScreen()
-        if screen is None:
-            return
-        available = screen.availableGeometry()
+        return
     room = available.width() - SIDE_ALLOWANCE
     if win.width() > room and not (win.isMaximized() or win.isFullScreen()):
         win.resize(max(win.minimumSizeHint().width(), room), win.height())
@@ -73,7 +81,7 @@ def _whole(panel) -> int:
 
 def fit_to_screen(win, available_height: int | None = None) -> None:
     """Keep the window no taller than the screen. The analysis and overlay docks hold their whole
-    content (so progress and readouts never scroll away), which makes the window about 900 px tall at
+    content (so progress and readouts never scroll away), which makes the window about 890 px tall at
     least; on a shorter screen (an 800- or 768-px laptop) the analysis dock gives up height first and
     scrolls, then the overlay dock. The finding dock always keeps its usable height."""
     if available_height is None:
@@ -99,18 +107,53 @@ def fit_to_screen(win, available_height: int | None = None) -> None:
 
 def refit_if_needed(win) -> None:
     """After a dock is shown later (the Problems dock, a dock the user turns on) or a dock's content
-    grew (rows added to the overlay controls): fit again if the window's minimum, or the window itself,
-    no longer fits the screen, or if a dock kept whole now needs more than it was given."""
+    grew or shrank (rows added to or taken from the overlay controls): fit again if the window's
+    minimum, or the window itself, no longer fits the screen, or if a dock kept whole now needs more,
+    or less, than it was given. A dock that grew for rows gives the height back when they go."""
     avail = screen_height(win)
     if avail is None or not win.isVisible():
         return
     _settle(win)
-    grown = False
+    grown = shrunk = False
     for k in WHOLE_DOCKS:
         panel = win.findChild(QDockWidget, f"{k}Dock").widget()
-        grown = grown or (hasattr(panel, "whole_height") and panel.whole_height() > (panel.property("wholeHeight") or 0))
-    if grown or win.minimumSizeHint().height() > avail - FRAME_ALLOWANCE or win.frameGeometry().height() > avail:
+        if hasattr(panel, "whole_height"):
+            now, given = panel.whole_height(), panel.property("wholeHeight") or 0
+            grown, shrunk = grown or now > given, shrunk or now < given
+    if grown and getattr(win, "_before_growth", None) is None:  # (window, overlay dock) heights
+        win._before_growth = (win.height(), win.findChild(QDockWidget, "overlayDock").height())
+    if grown or shrunk or win.minimumSizeHint().height() > avail - FRAME_ALLOWANCE or win.frameGeometry().height() > avail:
         fit_to_screen(win, avail)
+    if shrunk:
+        _give_back(win)
+
+
+def _give_back(win) -> None:
+    """The overlay dock once grew for rows that are gone now (Beside, a layer's progress): it goes back
+    to its old height, or to what its content still needs, the rest to the Analysis dock above (the
+    one that gave it up), and a window that grew for the rows to its old height. Without this the dock
+    (and the window) only ever grew."""
+    before = getattr(win, "_before_growth", None)
+    if before is None:
+        return
+    win_before, dock_before = before
+    overlay, analysis = win.findChild(QDockWidget, "overlayDock"), win.findChild(QDockWidget, "analysisDock")
+    needs = _whole(overlay.widget()) + overlay.height() - overlay.widget().height()  # + its title bar
+    target = max(dock_before, needs)
+    if target > dock_before:
+        return  # rows are still there (Beside): give back when they are gone
+    win._before_growth = None
+    # the window goes back only where it grew no more than the dock did (not where the user made it taller)
+    if 0 < win.height() - win_before <= overlay.height() - target and not (win.isMaximized() or win.isFullScreen()):
+        win.resize(win.width(), max(win_before, win.minimumSizeHint().height()))
+        win.layout().activate()
+    spare = overlay.height() - target
+    if spare <= 0 or overlay.isFloating():
+        return
+    if analysis.isVisible() and not analysis.isFloating():
+        win.resizeDocks([analysis, overlay], [analysis.height() + spare, target], Qt.Orientation.Vertical)
+    else:
+        win.resizeDocks([overlay], [target], Qt.Orientation.Vertical)
 
 
 def _settle(win) -> None:

@@ -29,8 +29,8 @@ def test_the_finding_note_and_overlay_readouts_are_in_view_on_an_800_px_screen(q
     w = make_window(qtbot, tmp_path / "case.declip")
     fp, op = w.findingPanel, w.overlayPanel
     fp.set_finding({"status": "suspicious", "note": "a\nb\nc", "layers": ["clones", "ela"]}, enabled=True)
-    op.set_readout_source(0.9961, lambda t: 0.12, caption="clones map value (its own scale)",
-                          meaning="strength of the strongest confirmed copy, 0 when none")
+    op.set_readout_source(0.9961, lambda t: 0.12, reach=0.4, caption="clones map value (its own scale)",
+                          meaning="strength of the strongest confirmed copy, 0 when none")  # threshold 0.5: warned
     _fit(qtbot, w, 800)
     assert w.height() <= 760 and w.minimumSizeHint().height() <= 760
     # the finding: status, pinned line, at least three lines of note, and Save, none scrolled away

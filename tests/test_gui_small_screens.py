@@ -45,8 +45,8 @@ def test_the_cursor_readout_stays_in_view_when_the_map_selector_adds_rows(qtbot,
     window_state.fit_to_screen(w, screen)
     w.resize(1280, screen - window_state.FRAME_ALLOWANCE)
     op, lp = w.overlayPanel, w.layerPanel
-    op.set_readout_source(0.9961, lambda t: 0.12, caption="clones map value (its own scale)",
-                          meaning="strength of the strongest confirmed copy, 0 when none")
+    op.set_readout_source(0.9961, lambda t: 0.12, reach=0.4, caption="clones map value (its own scale)",
+                          meaning="strength of the strongest confirmed copy, 0 when none")  # threshold 0.5: warned
     op.set_probe(224, 149, 0.25)
     # side by side with a map beside (its row and its line), while another layer is computed
     op.set_mode(DisplayMode.SIDE_BY_SIDE)
@@ -54,7 +54,7 @@ def test_the_cursor_readout_stays_in_view_when_the_map_selector_adds_rows(qtbot,
     lp.set_busy("ela: computing…")
     qtbot.wait(100)  # the refit is posted
     assert w.minimumSizeHint().height() <= screen - window_state.FRAME_ALLOWANCE
-    for widget in (op.scoreLabel, op.probeLabel):
+    for widget in (op.scoreLabel, op.reachLabel, op.probeLabel):
         assert _whole_in_view(widget), (widget.objectName(), widget.visibleRegion().boundingRect(), widget.size())
     assert "0.250" in op.probeLabel.text()
     if screen >= 1080:  # room enough: the overlay dock grows, nothing in it scrolls

@@ -3,9 +3,9 @@ dialogs would like, and a dialog taller than the screen hides its buttons."""
 from __future__ import annotations
 
 from PySide6.QtCore import QSize
-from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QScrollArea
 
+from declip_desktop import window_state  # the screen's area, found as for the main window
 # the window manager's title bar and borders, outside the dialog's own size
 from declip_desktop.window_state import FRAME_ALLOWANCE, SIDE_ALLOWANCE
 
@@ -14,8 +14,7 @@ def fit_dialog(dlg, width: int, height: int, available=None) -> None:
     """Size `dlg` to width x height, or to the screen's available area (`available`, a QRect: the
     dialog's screen by default) less the frame where that is smaller (the dialog's content must
     scroll or shrink to allow it)."""
-    screen = dlg.screen() or QGuiApplication.primaryScreen()
-    room = available if available is not None else (screen.availableGeometry() if screen is not None else None)
+    room = window_state.available_geometry(dlg, available)
     if room is not None:
         width = min(width, room.width() - SIDE_ALLOWANCE)
         height = min(height, room.height() - FRAME_ALLOWANCE)

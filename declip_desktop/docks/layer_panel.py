@@ -65,8 +65,13 @@ class LayerPanel(QWidget):
         self.besideCombo.setToolTip("In the side-by-side display, the left view shows this map (at its own default "
                                     "threshold), zoom and pan synchronised")
         self.layerProgressBar = QProgressBar(objectName="layerProgressBar", accessibleName="Evidence layer progress")
-        self.layerProgressBar.setTextVisible(True)
+        self.layerProgressBar.setTextVisible(False)  # a busy bar draws no text in most styles: the label has it
+        self.layerProgressBar.setMaximumWidth(90)
         self.layerProgressBar.hide()
+        # what the computation is doing, in the bar's row (one row while busy, not a bar and a line)
+        self.layerBusyLabel = QLabel("", objectName="layerBusyLabel", accessibleName="Evidence layer progress message")
+        self.layerBusyLabel.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # clips, never widens
+        self.layerBusyLabel.hide()
         self.layerCancelButton = QPushButton("Cancel", objectName="layerCancelButton",
                                              accessibleName="Cancel computing the evidence layer")
         self.layerCancelButton.hide()
@@ -116,10 +121,12 @@ class LayerPanel(QWidget):
         beside.addWidget(self.besideCombo, 1)
         self.besideRow.hide()
         prog = QHBoxLayout()
+        prog.addWidget(self.layerBusyLabel, 1)
         prog.addWidget(self.layerProgressBar, 1)
         prog.addWidget(self.layerCancelButton)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(4)  # as the overlay dock's rows below it (compact: the dock fits a 720-px screen)
         lay.addLayout(top)
         lay.addWidget(self.besideRow)
         lay.addLayout(prog)
@@ -255,12 +262,16 @@ class LayerPanel(QWidget):
 
     def set_busy(self, message: str | None) -> None:
         busy = message is not None
-        self.layerProgressBar.setVisible(busy)
-        self.layerCancelButton.setVisible(busy)
+        for w in (self.layerBusyLabel, self.layerProgressBar, self.layerCancelButton):
+            w.setVisible(busy)
         if busy:
             self.layerProgressBar.setRange(0, 0)  # a layer reports no steps: a busy bar
             self.layerProgressBar.setFormat(message)
+            self.layerBusyLabel.setText(message)
+            self.layerBusyLabel.setToolTip(message)  # the label clips in a narrow dock
             self.set_status(message)
+        else:
+            self._show_status()
 
     def set_status(self, text: str) -> None:
         self.layerStatusLabel.setText(text)
@@ -276,7 +287,9 @@ class LayerPanel(QWidget):
         text = self.layerStatusLabel.text()
         # isHidden, not isVisible: the row's own flag, whether or not the dock is on screen
         about_beside = text.startswith("Beside") and self.besideRow.isHidden()
-        self.layerStatusLabel.setVisible(bool(text) and not about_beside)
+        # while a layer is computed the bar's row says the same words: one row, not two
+        on_bar = not self.layerBusyLabel.isHidden() and text == self.layerBusyLabel.text()
+        self.layerStatusLabel.setVisible(bool(text) and not about_beside and not on_bar)
 
     def show_layer(self, metadata: dict | None) -> None:
         """The how-to-read panel and clone pairs of the shown layer (None: the learned map)."""

@@ -2,7 +2,9 @@
 the live readouts (score, flagged area, probability under the cursor).
 
 The controls scroll when the dock is short; the readouts sit in a footer that never scrolls, so the
-value under the cursor stays in view whatever rows the map selector adds above (Beside, progress)."""
+value under the cursor stays in view whatever rows the map selector adds above (Beside, progress).
+The layout is kept compact (small margins, the threshold-range warning in the readouts' reserved
+lines rather than in lines of its own) so that the whole dock fits a 1280x720 screen unscrolled."""
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, Qt, Signal
@@ -25,6 +27,7 @@ def _slider(name: str, accessible: str) -> QSlider:
 # What the learned map's image score is (engine/result.py); evidence layers state their own
 # (engine.evidence.info(name).score_meaning), which the window passes with the layer's readouts.
 LEARNED_SCORE_MEANING = "mean probability over the image"
+COMPACT_SPACING = 4  # between the dock's rows (the style's default is 6): a 720-px screen has no row to spare
 
 
 class OverlayPanel(QWidget):
@@ -54,16 +57,13 @@ class OverlayPanel(QWidget):
         self.scoreLabel = QLabel("Score: –", objectName="scoreLabel", accessibleName="Score and flagged area")
         self.scoreLabel.setWordWrap(True)
         self.scoreLabel.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        # Score (with what it means for the shown map, up to two lines) and the flagged share: three
-        # lines reserved, so the readouts below never move or scroll away when a longer meaning shows.
-        self.scoreLabel.setMinimumHeight(3 * self.scoreLabel.fontMetrics().lineSpacing() + 2)
         self.scoreLabel.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        # Shown under the flagged share only while the threshold is above what the map reaches (the
+        # colour bar's hatching shows the same limit); it uses the line the score leaves free.
         self.reachLabel = QLabel("", objectName="reachLabel", accessibleName="Threshold range warning")
         self.reachLabel.setWordWrap(True)
         self.reachLabel.setStyleSheet("color: #c06000")
-        # Two lines reserved under the colour bar (whose hatching shows the same limit): a warning that
-        # appears while the threshold is dragged moves nothing.
-        self.reachLabel.setMinimumHeight(2 * self.reachLabel.fontMetrics().lineSpacing() + 2)
+        self.reachLabel.hide()
         self.probeLabel = QLabel("Under cursor: –", objectName="probeLabel",
                                  accessibleName="Probability under the cursor")
         # one line, kept so that the readouts never move: clipped (its tooltip has it all), never widening the dock
@@ -76,16 +76,24 @@ class OverlayPanel(QWidget):
             return h
 
         form = QFormLayout()
-        form.addRow("Display", self.displayModeCombo)
-        form.addRow("Colour map", self.colormapCombo)
+        form.setVerticalSpacing(COMPACT_SPACING)
+        # display mode and colour map share a row: both are short choices, and the row saved is what
+        # lets the Beside row (side by side) or a layer's progress show on a 720-px screen unscrolled
+        for combo in (self.displayModeCombo, self.colormapCombo):
+            combo.setMinimumWidth(60)  # a narrow dock elides their text rather than clip the row
+        looks = QHBoxLayout()
+        looks.addWidget(self.displayModeCombo, 1)
+        looks.addWidget(QLabel("Colours", toolTip="Colour map"))
+        looks.addWidget(self.colormapCombo)
+        form.addRow("Display", looks)
         form.addRow("Opacity", row(self.opacitySlider, self.opacityValue))
         form.addRow("Threshold", row(self.thresholdSlider, self.thresholdValue))
         self.controls = QWidget(objectName="overlayControls")
         controls = QVBoxLayout(self.controls)
         controls.setContentsMargins(0, 0, 0, 0)
+        controls.setSpacing(COMPACT_SPACING)
         controls.addLayout(form)
         controls.addWidget(self.colorBar)
-        controls.addWidget(self.reachLabel)
         controls.addStretch(1)
         self.controlsScroll = QScrollArea(objectName="overlayControlsScroll")
         self.controlsScroll.setWidget(self.controls)
@@ -93,9 +101,22 @@ class OverlayPanel(QWidget):
         self.controlsScroll.setFrameShape(QScrollArea.Shape.NoFrame)
         self.controlsScroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.controlsScroll.setMinimumHeight(24)  # the dock's own minimum is set by window_state
+        # Score (with what it means for the shown map, up to two lines), the flagged share and the range
+        # warning share three reserved lines, so the cursor readout below them never moves or scrolls
+        # away when a longer meaning or the warning shows.
+        self.readouts = QWidget(objectName="overlayReadouts")
+        readouts = QVBoxLayout(self.readouts)
+        readouts.setContentsMargins(0, 0, 0, 0)
+        readouts.setSpacing(0)
+        readouts.addWidget(self.scoreLabel)
+        readouts.addWidget(self.reachLabel)
+        readouts.addStretch(1)
+        self.readouts.setMinimumHeight(3 * self.scoreLabel.fontMetrics().lineSpacing() + 2)
         lay = QVBoxLayout(self)
+        lay.setContentsMargins(6, 2, 6, 4)  # the dock's title bar and frame are room enough
+        lay.setSpacing(COMPACT_SPACING)
         lay.addWidget(self.controlsScroll, 1)
-        lay.addWidget(self.scoreLabel)
+        lay.addWidget(self.readouts)
         lay.addWidget(self.probeLabel)
         self._whole = 0
         self.controls.installEventFilter(self)
@@ -123,8 +144,8 @@ class OverlayPanel(QWidget):
         inner = max(inner, self.controls.minimumSizeHint().height()) if inner > 0 else self.controls.sizeHint().height()
         lay = self.layout()
         m = lay.contentsMargins()
-        score = max(self.scoreLabel.minimumHeight(), self.scoreLabel.heightForWidth(self.width() - m.left() - m.right()))
-        readouts = score + self.probeLabel.sizeHint().height()
+        block = self.readouts.heightForWidth(self.width() - m.left() - m.right())
+        readouts = max(self.readouts.minimumHeight(), block) + self.probeLabel.sizeHint().height()
         return m.top() + m.bottom() + inner + readouts + 2 * lay.spacing() + 4  # + rounding
 
     def eventFilter(self, obj, event) -> bool:  # noqa: N802
@@ -195,6 +216,7 @@ class OverlayPanel(QWidget):
             self.scoreLabel.setText(f"Score: – ({self._absent})")
             self.scoreLabel.setToolTip("")
             self.reachLabel.clear()
+            self.reachLabel.hide()
             return
         pct = 100.0 * self._flagged(style.threshold)
         self.scoreLabel.setText(f"Score: {self._score:.3f} — {self._meaning}\n"
@@ -205,10 +227,12 @@ class OverlayPanel(QWidget):
                                    "strongest confirmed copy. Scores of different maps are not comparable.")
         reach = getattr(self, "_reach", None)
         above = reach is not None and style.threshold >= reach
-        self.reachLabel.setText(f"⚠ This map never exceeds {reach:.3f}: nothing can be flagged at a threshold "
-                                f"above it." if above else "")
-        self.reachLabel.setToolTip("The model's calibration keeps its maps below 1; lower the threshold to compare "
-                                   "regions." if above else "")
+        # one line in a dock of the default width, so that it takes the line the score leaves free
+        self.reachLabel.setText(f"⚠ This map peaks at {reach:.3f}: nothing can be flagged" if above else "")
+        self.reachLabel.setVisible(above)
+        self.reachLabel.setToolTip(f"This map never exceeds {reach:.3f}: nothing can be flagged at a threshold above "
+                                   "it. The model's calibration keeps its maps below 1; lower the threshold to "
+                                   "compare regions." if above else "")
 
     def set_probe(self, x: int, y: int, value: float | None, source: str | None = None) -> None:
         """source: the map read when it is not the shown one (the side-by-side display's left view)."""
