@@ -153,9 +153,9 @@ def _fail_audit_appends(monkeypatch) -> None:
     monkeypatch.setattr(audit_mod.AuditLog, "_open_for_append", refuse)
 
 
-def test_an_edit_whose_case_json_cannot_be_written_changes_nothing(tmp_path, monkeypatch, capsys):
-    # The change was logged first, then case.json failed: verify called the case tampered with
-    # ("case.json: title differs from audit entry N") and the CLI said "internal error".
+def test_an_edit_whose_case_json_cannot_be_written_is_logged_as_undone(tmp_path, monkeypatch, capsys):
+    # The change was logged, then case.json failed: verify called the case tampered with ("case.json:
+    # title differs from audit entry N"), the CLI said "internal error", and the object kept the new title.
     path = _case_with_item(tmp_path)
     _fail_writes_of(monkeypatch, "case.json")
     assert main(["case", "edit", str(path), "--title", "New title"]) == 1
@@ -164,10 +164,12 @@ def test_an_edit_whose_case_json_cannot_be_written_changes_nothing(tmp_path, mon
     monkeypatch.undo()
     with Case.open(path) as case:
         assert case.title == "Test case" and case.verify().ok
-        assert "case_info_changed" not in [e["action"] for e in case.audit_entries()]
+        undone = case.audit_entries()[-2]
+        assert undone["action"] == "case_info_change_undone"
+        assert undone["details"]["title"] == {"old": "New title", "new": "Test case"}
 
 
-def test_an_edit_the_log_refuses_puts_case_json_back(tmp_path, monkeypatch):
+def test_an_edit_the_log_refuses_changes_nothing(tmp_path, monkeypatch):
     path = _case_with_item(tmp_path)
     with Case.open(path) as case:
         _fail_audit_appends(monkeypatch)
@@ -178,6 +180,21 @@ def test_an_edit_the_log_refuses_puts_case_json_back(tmp_path, monkeypatch):
     assert json.loads((path / "case.json").read_text(encoding="utf-8"))["title"] == "Test case"
     with Case.open(path) as case:
         assert case.verify().ok
+
+
+def test_an_edit_killed_before_case_json_is_completed_by_running_it_again(tmp_path):
+    path = _case_with_item(tmp_path)
+    r = _python(f"""
+        import os
+        from declip_desktop.case import Case, case_folder
+        case = Case.open({str(path)!r})
+        case_folder.Case._save_info = lambda self: os._exit(9)   # killed after the entry, before case.json
+        case.update_info(title="New title")
+    """)
+    assert r.returncode == 9, r.stderr
+    assert main(["case", "edit", str(path), "--title", "New title"]) == 0
+    with Case.open(path) as case:
+        assert case.title == "New title" and case.verify().ok
 
 
 def test_a_finding_the_log_refuses_is_not_left_in_findings_json(tmp_path, monkeypatch):

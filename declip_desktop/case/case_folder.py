@@ -227,25 +227,24 @@ class Case:
             for k, ch in changes.items():
                 check_length(k, ch["new"])
             old_info = dict(self._info)
+            # The log first: an edit killed before case.json is written is redone by running it again
+            # (case.json still holds the old values, so the change is logged and saved once more).
+            self._audit.append("case_info_changed", changes, self.session_examiner)
             for k, ch in changes.items():
                 self._info[k] = ch["new"]
-            # case.json first, then the log: a full disk then fails before anything changed (the log's
-            # append fitted where a new case.json did not, and verify called the unsaved change tampering)
             try:
                 self._save_info()
-            except BaseException:
-                self._info = old_info
-                raise
-            try:
-                self._audit.append("case_info_changed", changes, self.session_examiner)
-            except BaseException:
+            except OSError:
+                # case.json refused (a full disk): the log says the change was undone, so it never vouches
+                # for details case.json does not hold (verify called that tampering)
                 self._info = old_info
                 try:
-                    self._save_info()  # put the details back, so case.json never holds an unlogged change
-                except OSError:
-                    pass  # the first error is the one to show
+                    self._audit.append("case_info_change_undone", {
+                        k: {"old": ch["new"], "new": ch["old"]} for k, ch in changes.items()} | {
+                        "reason": "case.json could not be written"}, self.session_examiner)
+                except CaseError:
+                    pass  # the log keeps the change; running the edit again completes it
                 raise
-            self._save_info()
 
     @property
     def evidence_dir(self) -> Path:

@@ -210,7 +210,7 @@ def _cross_check(case: "Case", entries: list[dict], on_disk: dict[str, tuple[str
         act = e.get("action")
         if act == "case_created":
             details.update({k: (e.get("seq"), d.get(k)) for k in _CASE_DETAILS})
-        elif act == "case_info_changed":
+        elif act in ("case_info_changed", "case_info_change_undone"):
             details.update({k: (e.get("seq"), ch.get("new")) for k, ch in d.items() if isinstance(ch, dict)})
         elif act == "evidence_added":
             eid = d.get("evidence_id")
