@@ -655,7 +655,7 @@ def test_dq_does_not_read_a_photo_saved_once_at_high_quality_as_double_compresse
     single = tmp_path / "single_q95.jpg"
     single.write_bytes(ec.encode(base, "JPEG", 95))
     res = evidence.run("dq", single)
-    assert res.metadata["details"]["informative_frequencies"] == 0 and res.metadata["method_version"] == "1.1"
+    assert res.metadata["details"]["informative_frequencies"] == 0 and res.metadata["method_version"] == "1.2"
     assert (res.probability > 0.8).mean() < 0.01
     # a region compressed once inside a q60-then-q95 photo is still found
     out = ec.decode(ec.encode(base, "JPEG", 60))
@@ -665,6 +665,28 @@ def test_dq_does_not_read_a_photo_saved_once_at_high_quality_as_double_compresse
     double.write_bytes(ec.encode(out, "JPEG", 95))
     flag = evidence.run("dq", double).probability > 0.8
     assert (flag & m).sum() / (flag | m).sum() > 0.25 and flag[m].mean() > 3 * flag[~m].mean()
+
+
+def test_dq_does_not_read_a_smooth_picture_saved_once_as_double_compressed(tmp_path):
+    """dq 1.1 normalised each comb by its plain mean over the values seen. On smooth content nearly every stored
+    value is within +-3, and a comb with teeth at +-1 and a gap at +-2 'explained' that peak: a picture saved
+    once at q75 was reported as 'saved as JPEG at least twice', with 5 informative frequencies. 1.2 also asks the
+    comb to explain the histogram against its own envelope. The same picture saved twice (q60, then q85) still
+    shows its double compression."""
+    rng = np.random.default_rng(1)
+    import cv2
+
+    field = cv2.GaussianBlur(rng.normal(0, 1, (512, 512)).astype(np.float32), (0, 0), 12)
+    field = (field - field.min()) / (field.max() - field.min()) * 200 + 20
+    picture = np.repeat(np.clip(field, 0, 255).astype(np.uint8)[..., None], 3, axis=-1)
+    single = tmp_path / "single_q75.jpg"
+    single.write_bytes(ec.encode(picture, "JPEG", 75))
+    md = evidence.run("dq", single).metadata
+    assert md["details"]["informative_frequencies"] == 0
+    assert md["notes"][0].startswith("No sign of an earlier, coarser JPEG compression")
+    twice = tmp_path / "twice.jpg"
+    twice.write_bytes(ec.encode(ec.decode(ec.encode(picture, "JPEG", 60)), "JPEG", 85))
+    assert evidence.run("dq", twice).metadata["details"]["informative_frequencies"] >= 3
 
 
 def test_ghost_says_which_first_qualities_this_file_can_show_and_what_it_cannot_test(tmp_path):
