@@ -444,3 +444,26 @@ def test_a_stale_lock_is_still_taken_over(tmp_path):
     with Case.open(path):
         pass
     assert not (path / "case.lock").exists()
+
+
+# -- a truncated log must stay named --------------------------------------------------------------------
+def test_a_truncated_log_stays_named_after_the_case_is_written_again(tmp_path, capsys):
+    # The first verify named the cut ("case.json records N entries, the log ends at entry M"), but it and
+    # every writable command then re-anchored case.json to the cut log: the next verify said INTACT.
+    path = _case_with_item(tmp_path)
+    for _ in range(2):
+        assert main(["case", "verify", str(path)]) == 0
+    log = path / "audit.jsonl"
+    lines = log.read_bytes().splitlines(keepends=True)
+    log.write_bytes(b"".join(lines[:-2]))  # the two verify entries removed
+    capsys.readouterr()
+    assert main(["case", "verify", str(path)]) == 1
+    assert "truncated" in capsys.readouterr().out
+    assert main(["case", "finding", str(path), "E0001", "--status", "suspicious"]) == 0
+    for _ in range(2):
+        assert main(["case", "verify", str(path)]) == 1
+        out = capsys.readouterr().out
+        assert f"case.json recorded {len(lines)} entries" in out and "INTEGRITY FAILURE" in out, out
+    with Case.open(path, readonly=True) as case:
+        assert case.info["audit_heads_lost"][0]["entries"] == len(lines)
+        assert [e["action"] for e in case.audit_entries()].count("audit_head_not_in_log") == 1

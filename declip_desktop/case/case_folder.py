@@ -131,6 +131,7 @@ class Case:
                 case._info = schema.validate_case_json(p / CASE_JSON, schema.read_json(p / CASE_JSON, "case.json"))
             case._load_indexes()
             if lock is not None:
+                case._keep_lost_head()
                 case._clean_stale_temps()
                 if lock.stale_taken_over:
                     o = lock.stale_taken_over
@@ -535,6 +536,28 @@ class Case:
             return entry
 
     # -- internals ------------------------------------------------------------------------------
+    def _keep_lost_head(self) -> None:
+        """An audit head case.json recorded that the log no longer holds (entries cut from the log, or
+        the log rewritten) is kept in case.json ('audit_heads_lost') and logged before any write moves
+        the head on. Every writable open used to re-anchor case.json to the cut log at its first entry,
+        so the truncation the first verify named was gone from the second."""
+        rec = self._info.get("audit_head") or {}
+        n, h = rec.get("entries"), rec.get("last_sha256")
+        if not n:
+            return
+        try:
+            seq, last = self._audit.head()
+            if (seq, last) == (n, h):
+                return  # the usual case: nothing but the log's last line was read
+            if seq > n and any(e.get("seq") == n and e.get("sha256") == h for e in self._audit.entries()):
+                return  # the log ran ahead of case.json (a save that was interrupted): nothing lost
+        except CaseError:
+            return  # an unreadable log: verify names it
+        lost = {"entries": n, "last_sha256": h, "log_entries": seq, "noticed_utc": utc_now()}
+        self._info["audit_heads_lost"] = list(self._info.get("audit_heads_lost") or []) + [lost]
+        self._audit.append("audit_head_not_in_log", lost, self.session_examiner)
+        self._save_info()
+
     def _clean_stale_temps(self) -> None:
         """Temp files of killed writes: removed, and the removal logged (no silent deletion)."""
         removed = remove_leftovers(self.path)

@@ -93,6 +93,7 @@ def verify_records(case: "Case", evidence_part: tuple[list[VerifyProblem], list[
         problems.append(VerifyProblem("audit_chain", str(exc), file=str(case._audit.path)))
     for cp in chain:
         problems.append(VerifyProblem("audit_chain", cp.message, audit_entry=cp.entry, file=str(case._audit.path)))
+    _lost_heads(case, entries, problems)
     _cross_check(case, entries, on_disk, problems, warnings)
     _torn(case, entries, problems)
     _reports(case, entries, problems)
@@ -106,6 +107,21 @@ def verify_records(case: "Case", evidence_part: tuple[list[VerifyProblem], list[
                        audit_head={"entries": n_entries, "last_sha256": (head or {}).get("sha256")})
     rep.untrusted_analyses = sorted({p.file for p in problems if p.file and p.kind.startswith("analysis_")})
     return rep
+
+
+def _lost_heads(case: "Case", entries: list[dict], problems: list[VerifyProblem]) -> None:
+    """Heads case.json recorded that the log no longer held when the case was next opened for writing
+    (Case._keep_lost_head): named at every verify, from case.json and from the log's own entries."""
+    lost = {}
+    for d in list(case._info.get("audit_heads_lost") or []) + [
+            e.get("details") or {} for e in entries if e.get("action") == "audit_head_not_in_log"]:
+        if isinstance(d, dict):
+            lost.setdefault((d.get("entries"), d.get("last_sha256")), d)
+    for (n, h), d in lost.items():
+        problems.append(VerifyProblem("audit_chain", f"audit log truncated or rewritten: case.json recorded {n} entries "
+                                      f"ending with sha256 {h}, which the log no longer held when the case was next "
+                                      f"opened ({d.get('log_entries')} entries, {d.get('noticed_utc')})",
+                                      file=str(case._audit.path), expected=str(h), audit_entry=n))
 
 
 def _unregistered(case: "Case", warnings: list[str]) -> None:
