@@ -192,6 +192,10 @@ def test_an_edit_killed_before_case_json_is_completed_by_running_it_again(tmp_pa
         case.update_info(title="New title")
     """)
     assert r.returncode == 9, r.stderr
+    with Case.open(path, readonly=True) as case:
+        rep = case.verify()
+    assert [p.kind for p in rep.problems] == ["case_file"] and "run the same `declip case edit` again" in \
+        rep.problems[0].message and rep.summary() == "1 case.json problem"
     assert main(["case", "edit", str(path), "--title", "New title"]) == 0
     with Case.open(path) as case:
         assert case.title == "New title" and case.verify().ok
@@ -467,3 +471,24 @@ def test_a_truncated_log_stays_named_after_the_case_is_written_again(tmp_path, c
     with Case.open(path, readonly=True) as case:
         assert case.info["audit_heads_lost"][0]["entries"] == len(lines)
         assert [e["action"] for e in case.audit_entries()].count("audit_head_not_in_log") == 1
+
+
+def test_a_re_analysis_killed_before_its_entry_is_named_as_such_and_redone(tmp_path):
+    path = _case_with_item(tmp_path)
+    with Case.open(path) as case:
+        case.store_analysis("E0001", analysis_result(case.item("E0001"), seed=1))
+        before = {n: (path / n).read_bytes() for n in ("audit.jsonl", "case.json")}
+        case.store_analysis("E0001", analysis_result(case.item("E0001"), seed=2))
+    for name, data in before.items():  # killed after the new record replaced the old, before its entry
+        (path / name).write_bytes(data)
+    from declip_desktop.case.analysis_run import plan
+
+    class Det:
+        card = type("Card", (), {"id": "m1"})()
+
+    with Case.open(path) as case:
+        problems = case.verify().problems
+        assert [p.kind for p in problems] == ["analysis_modified"]
+        assert "killed before logging it: `declip case analyze` redoes it" in problems[0].message
+        todo, current = plan(case, Det(), case.evidence, "paper")
+        assert [it.id for it in todo] == ["E0001"] and not current

@@ -184,7 +184,7 @@ PROBLEM_WORDS = {
     "analysis_unlogged": ("analysis file the log never recorded", "analysis files the log never recorded"),
     "report_unlogged": ("report the log never recorded", "reports the log never recorded"),
     "finding_mismatch": ("finding that does not match the log", "findings that do not match the log"),
-    "case_file": ("unreadable case file", "unreadable case files"),
+    "case_file": ("case.json problem", "case.json problems"),  # unreadable, or details the log does not hold
 }
 
 

@@ -204,11 +204,15 @@ def _check_details(case: "Case", logged: dict[str, tuple[int, object]], problems
     except (OSError, ValueError) as exc:
         problems.append(VerifyProblem("case_file", f"case.json: cannot be read ({exc})", file=str(path)))
         return
+    saved_at = ((on_disk.get("audit_head") or {}) if isinstance(on_disk, dict) else {}).get("entries")
     for key in _CASE_DETAILS:
         if key in logged and on_disk.get(key) != logged[key][1]:
             seq = logged[key][0]
+            # case.json last saved before that entry: an edit killed between its entry and case.json
+            hint = (" (an edit logged but not saved: run the same `declip case edit` again)"
+                    if isinstance(saved_at, int) and isinstance(seq, int) and saved_at < seq else "")
             problems.append(VerifyProblem("case_file", f"case.json: {key} {on_disk.get(key)!r} differs from audit entry "
-                                          f"{seq} ({logged[key][1]!r})", file=str(path), expected=str(logged[key][1]),
+                                          f"{seq} ({logged[key][1]!r}){hint}", file=str(path), expected=str(logged[key][1]),
                                           actual=str(on_disk.get(key)), audit_entry=seq))
 
 
@@ -318,10 +322,13 @@ def _check_analyses(case: "Case", stored: dict[tuple[str, str, str], tuple[int, 
         a_score = (rec.get("result") or {}).get("score")
         if d.get("map_sha256") != rec.get("map_sha256") or d.get("score") != a_score:
             problems.append(VerifyProblem("analysis_modified", f"{rel}: record differs from audit entry {seq} (score or "
-                                          "map hash changed)", eid, path, audit_entry=seq))
+                                          "map hash changed, or a re-analysis was killed before logging it: "
+                                          "`declip case analyze` redoes it)", eid, path, audit_entry=seq))
         elif "record_sha256" in d and d["record_sha256"] != record_digest(rec):
             problems.append(VerifyProblem("analysis_modified", f"{rel}: record differs from audit entry {seq} (its model, "
-                                          "weights, settings, versions or times were edited)", eid, path, audit_entry=seq))
+                                          "weights, settings, versions or times were edited, or a re-analysis was "
+                                          "killed before logging it: `declip case analyze` redoes it)", eid, path,
+                                          audit_entry=seq))
     for key, (seq, d) in stored.items():
         if key not in seen and key[0] in case._by_id and not any(
                 (e, r.get("model_id"), r.get("mode")) == key for e, r in on_disk.values()):
