@@ -492,3 +492,30 @@ def test_a_re_analysis_killed_before_its_entry_is_named_as_such_and_redone(tmp_p
         assert "killed before logging it: `declip case analyze` redoes it" in problems[0].message
         todo, current = plan(case, Det(), case.evidence, "paper")
         assert [it.id for it in todo] == ["E0001"] and not current
+
+
+# -- an original named like a temp file -------------------------------------------------------------------
+def test_evidence_named_like_a_temp_file_is_never_swept(tmp_path, capsys):
+    # An original called ".tmp-photo.jpg" was copied into evidence/ under that name, and the next writable
+    # open removed it as a killed write's leftover: evidence gone ("file is missing").
+    make_jpeg(tmp_path / "src" / ".tmp-photo.jpg", seed=4)
+    with new_case(tmp_path) as case:
+        rep = case.add_paths([tmp_path / "src" / ".tmp-photo.jpg"])
+        path = case.path
+    it = rep.added[0]
+    assert it.original_name == ".tmp-photo.jpg" and not it.file_name.startswith(".tmp-")
+    with Case.open(path) as case:
+        assert case.verify().ok and (path / "evidence" / it.file_name).is_file()
+    # a case that already holds such a copy (made before this fix) keeps it too
+    idx = json.loads((path / "evidence.json").read_text(encoding="utf-8"))
+    (path / "evidence" / it.file_name).rename(path / "evidence" / ".tmp-photo.jpg")
+    idx["items"][0]["file_name"] = ".tmp-photo.jpg"
+    (path / "evidence.json").write_text(json.dumps(idx), encoding="utf-8")
+    (path / "evidence" / ".tmp-123-leftover.jpg").write_bytes(b"x")  # a real leftover still goes
+    with Case.open(path) as case:
+        assert (path / "evidence" / ".tmp-photo.jpg").is_file()
+        assert not (path / "evidence" / ".tmp-123-leftover.jpg").exists()
+        swept = [e["details"]["files"] for e in case.audit_entries() if e["action"] == "stale_temps_removed"]
+        assert swept == [["evidence/.tmp-123-leftover.jpg"]]
+    assert main(["case", "report", str(path), "--out", str(path / "reports" / ".tmp-r.pdf")]) == 1
+    assert "temp files" in capsys.readouterr().err

@@ -560,7 +560,7 @@ class Case:
 
     def _clean_stale_temps(self) -> None:
         """Temp files of killed writes: removed, and the removal logged (no silent deletion)."""
-        removed = remove_leftovers(self.path)
+        removed = remove_leftovers(self.path, [it.file_name for it in self._items])
         if removed:
             self._audit.append("stale_temps_removed", {"files": removed[:200], "count": len(removed)},
                                self.session_examiner)

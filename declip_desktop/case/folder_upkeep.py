@@ -6,9 +6,10 @@ import json
 import os
 import uuid
 from pathlib import Path
+from typing import Iterable
 
 from . import schema
-from .atomic import remove_stale_temps
+from .atomic import TMP_PREFIX
 from .errors import CaseError
 from .lock import CaseLock
 from .util import check_length, inside, utc_now
@@ -53,18 +54,34 @@ def clear_failed_create(p: Path) -> None:
                 pass  # the lock, gone with release() above
 
 
-def remove_leftovers(case_dir: Path) -> list[str]:
+def remove_leftovers(case_dir: Path, evidence_names: Iterable[str] = ()) -> list[str]:
     """Delete `.tmp-*` files of killed writes (ingest copies, analyses, reports, index files) in the
-    case's own folders, never through a link; returns their paths relative to the case."""
+    case's own folders, never through a link; returns their paths relative to the case.
+    evidence_names: the index's evidence copies, never removed whatever their name (an original called
+    ".tmp-photo.jpg" was once ingested under that name and deleted at the next open)."""
     folders = [case_dir] + [case_dir / s for s in ("evidence", "thumbs", "reports")]
     try:
         folders += [Path(e.path) for e in os.scandir(case_dir / "analyses") if e.is_dir(follow_symlinks=False)]
     except OSError:
         pass
+    keep = {os.path.join(case_dir, "evidence", n) for n in evidence_names}
     removed: list[str] = []
     for d in folders:
-        if d.is_dir() and not d.is_symlink() and inside(case_dir, d):
-            removed += [os.path.relpath(os.path.join(d, n), case_dir) for n in remove_stale_temps(d, names=True)]
+        if not (d.is_dir() and not d.is_symlink() and inside(case_dir, d)):
+            continue
+        try:
+            entries = list(os.scandir(d))
+        except OSError:
+            continue
+        for e in entries:
+            if not e.name.startswith(TMP_PREFIX) or not e.is_file(follow_symlinks=False) or e.path in keep:
+                continue
+            try:
+                os.chmod(e.path, 0o600)  # ingest temp copies are read-only already
+                os.unlink(e.path)
+                removed.append(os.path.relpath(e.path, case_dir))
+            except OSError:
+                pass
     return removed
 
 

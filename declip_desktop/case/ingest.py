@@ -83,6 +83,8 @@ def _safe_file_name(name: str) -> str:
         name.encode("utf-8")
     except UnicodeEncodeError:
         name = os.fsencode(name).decode("utf-8", "replace").replace("\ufffd", "_")
+    if name.startswith(TMP_PREFIX):  # the case's temp-file names are swept at open: never an evidence copy's
+        name = "_" + name
     if len(name.encode("utf-8")) > _MAX_NAME_BYTES:
         stem, ext = os.path.splitext(name)
         ext = ext if len(ext.encode("utf-8")) <= 16 else ""

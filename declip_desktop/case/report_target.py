@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .atomic import TMP_PREFIX
 from .errors import CaseError
 from .util import inside
 
@@ -18,6 +19,9 @@ def check_report_target(case, path: str | os.PathLike) -> None:
     if inside(case.path, target) and not inside(case.reports_dir, target):
         raise CaseError(f"{target}: inside the case folder; a report may only go in its reports folder "
                         f"({case.reports_dir}) or outside the case")
+    if inside(case.reports_dir, target) and target.name.startswith(TMP_PREFIX):
+        raise CaseError(f"{target}: names starting with {TMP_PREFIX} are the case's temp files, removed when the "
+                        "case is next opened; choose another file name for the report")
     real = os.path.realpath(target)
     for item in case.evidence:
         for kept in (item.path, item.original_path):
