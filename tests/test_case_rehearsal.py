@@ -519,3 +519,16 @@ def test_evidence_named_like_a_temp_file_is_never_swept(tmp_path, capsys):
         assert swept == [["evidence/.tmp-123-leftover.jpg"]]
     assert main(["case", "report", str(path), "--out", str(path / "reports" / ".tmp-r.pdf")]) == 1
     assert "temp files" in capsys.readouterr().err
+
+
+def test_verify_against_another_cases_report_says_it_may_be_another_case(tmp_path, capsys):
+    path = _case_with_item(tmp_path)
+    with new_case(tmp_path, name="other") as other:
+        for n in range(6):
+            other.log("note", {"n": n})
+        head = other.audit_head()
+    fake = tmp_path / "other-report.pdf"  # what a report of the other case carries
+    fake.write_bytes(b"%PDF-1.7\n" + f"% declip-audit-head:{head['entries']}:{head['last_sha256']}:logged\n".encode())
+    assert main(["case", "verify", str(path), "--against", str(fake)]) == 1
+    out = capsys.readouterr().out
+    assert "report of another case" in out and "INTEGRITY FAILURE" in out

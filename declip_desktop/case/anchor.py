@@ -70,15 +70,20 @@ def check_against(entries: list[dict], head: dict[str, Any], case_uuid: str = ""
     problems: list[VerifyProblem] = _check_signature(head, case_uuid)
     if n == 0:
         return problems
+    rsha = head.get("report_sha256")
+    # A report this log never exported, whose head it does not hold either, may well be another case's:
+    # "entries were removed" alone sent the examiner looking for a cut that never happened.
+    foreign = (" (or it is a report of another case: this log never recorded exporting it)"
+               if rsha and not any((x.get("details") or {}).get("sha256") == rsha for x in entries
+                                   if x.get("action") == "report_exported") else "")
     if len(entries) < n:
         return [VerifyProblem("audit_anchor", f"audit log has {len(entries)} entries, but {src} witnessed entry {n} "
-                              f"(sha256 {want}): entries were removed since", audit_entry=n, expected=want)]
+                              f"(sha256 {want}): entries were removed since{foreign}", audit_entry=n, expected=want)]
     e = entries[n - 1]
     if e.get("seq") != n or e.get("sha256") != want:
         problems.append(VerifyProblem("audit_anchor", f"audit entry {n} is not the one {src} witnessed: expected sha256 "
-                                      f"{want}, found {e.get('sha256')}; the log up to that entry was rewritten",
+                                      f"{want}, found {e.get('sha256')}; the log up to that entry was rewritten{foreign}",
                                       audit_entry=n, expected=want, actual=str(e.get("sha256"))))
-    rsha = head.get("report_sha256")
     if rsha and head.get("recorded") is not False:
         if not any(x.get("action") == "report_exported" and (x.get("details") or {}).get("sha256") == rsha
                    for x in entries[n:]):
