@@ -456,7 +456,7 @@ class Case:
         return owner is not None and not owner.get("not_a_file") and not lock._is_stale(owner)
 
     def _verify_while_written(self, progress: Progress | None, against: dict | None,
-                              tries: int = 20, settle_s: float = 0.25) -> VerifyReport:
+                              tries: int = 6, settle_s: float = 0.25) -> VerifyReport:
         """A read-only check of a case another process is writing. Its files change under us: a record
         is stored a moment before its audit entry, findings.json before its entry, and the indexes this
         object read at open grow. Checked alone, that work in progress read as tampering ("record

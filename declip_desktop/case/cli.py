@@ -156,7 +156,7 @@ def _os_errors_in_words(func):
                 name = os.path.join(os.path.dirname(name), m.group(1))
             why = f"{name + ': ' if name else ''}{exc.strerror or exc}"
             if exc.errno in _FULL:
-                why += " (the disk is full; the case files were left as they were: free space, then run the command again)"
+                why += " (the disk is full; no case file was left half-written: free space, then run the command again)"
             raise CaseError(_printable(why)) from None
     return run
 
