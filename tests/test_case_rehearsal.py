@@ -532,3 +532,15 @@ def test_verify_against_another_cases_report_says_it_may_be_another_case(tmp_pat
     assert main(["case", "verify", str(path), "--against", str(fake)]) == 1
     out = capsys.readouterr().out
     assert "report of another case" in out and "INTEGRITY FAILURE" in out
+
+
+def test_a_report_export_killed_before_its_entry_says_how_to_heal_it(tmp_path):
+    path = _case_with_item(tmp_path)
+    (path / "reports" / "r.pdf").write_bytes(b"%PDF-1.7\n(killed before report_exported was logged)\n")
+    with Case.open(path) as case:
+        problems = case.verify().problems
+    assert [p.kind for p in problems] == ["report_unlogged"]
+    assert "killed before it was logged: export it again under this name" in problems[0].message
+    assert main(["case", "report", str(path), "--out", str(path / "reports" / "r.pdf")]) == 0
+    with Case.open(path) as case:
+        assert case.verify().ok

@@ -381,5 +381,6 @@ def _reports(case: "Case", entries: list[dict], problems: list[VerifyProblem]) -
             continue
         if sha not in logged:
             problems.append(VerifyProblem("report_unlogged", f"reports/{name}: no 'report_exported' audit entry has its "
-                                          f"sha256 {sha} (its export was not recorded, or the PDF was replaced)",
+                                          f"sha256 {sha} (the PDF was replaced, or its export was killed before it was logged: "
+                                          "export it again under this name)",
                                           file=str(p), actual=sha))
