@@ -544,3 +544,13 @@ def test_a_report_export_killed_before_its_entry_says_how_to_heal_it(tmp_path):
     assert main(["case", "report", str(path), "--out", str(path / "reports" / "r.pdf")]) == 0
     with Case.open(path) as case:
         assert case.verify().ok
+
+
+def test_a_case_that_lost_its_case_json_is_named_as_such(tmp_path, capsys):
+    path = _case_with_item(tmp_path)
+    (path / "case.json").unlink()
+    before = sorted(p.name for p in path.rglob("*"))
+    assert main(["case", "verify", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "case.json was deleted or lost" in err and "audit.jsonl" in err and "internal error" not in err
+    assert sorted(p.name for p in path.rglob("*")) == before

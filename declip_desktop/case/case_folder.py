@@ -114,6 +114,11 @@ class Case:
         if not p.is_dir():
             raise CaseError(f"{p}: no such case folder")
         if not (p / CASE_JSON).exists():
+            kept = [n for n in (EVIDENCE_JSON, "audit.jsonl", FINDINGS_JSON) if (p / n).is_file()]
+            if kept:  # a case that lost its case.json (deleted, a disk error): say so, never "make a new one"
+                raise CaseSchemaError(f"{p}: not a DeCLIP case (no {CASE_JSON}), although it holds a case's "
+                                      f"{', '.join(kept)}: {CASE_JSON} was deleted or lost; restore it from a "
+                                      "backup (nothing in the folder was changed)")
             raise CaseError(f"{p}: not a DeCLIP case (no {CASE_JSON})")
         # Validate before locking so a broken case is left exactly as it was.
         info = schema.validate_case_json(p / CASE_JSON, schema.read_json(p / CASE_JSON, "case.json"))
