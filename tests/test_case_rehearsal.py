@@ -554,3 +554,16 @@ def test_a_case_that_lost_its_case_json_is_named_as_such(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "case.json was deleted or lost" in err and "audit.jsonl" in err and "internal error" not in err
     assert sorted(p.name for p in path.rglob("*")) == before
+
+
+def test_a_link_planted_in_evidence_is_never_adopted_as_the_copy(tmp_path):
+    # Resume adopts a copy an interrupted ingest left; a link named like the new file, pointing at the
+    # original, was adopted too: no copy was made and the case failed verify from its first check.
+    src = make_jpeg(tmp_path / "src" / "x.jpg", seed=5)
+    with new_case(tmp_path) as case:
+        (case.evidence_dir / "x.jpg").symlink_to(src)
+        it = case.add_paths([src]).added[0]
+        assert not it.path.is_symlink() and it.path.is_file() and it.file_name != "x.jpg"
+        assert it.path.read_bytes() == src.read_bytes()
+        rep = case.verify()
+        assert not rep.problems, [p.message for p in rep.problems]

@@ -138,7 +138,8 @@ def _write_copy(dest: Path, data: bytes, st: os.stat_result) -> None:
 def _adoptable(case: "Case", name: str, sha: str) -> bool:
     """A copy left by an interrupted ingest (on disk, not yet in the index) with the same bytes."""
     dest = case.evidence_dir / name
-    if not dest.is_file() or name.casefold() in case._names_casefolded:
+    # a link is never adopted: a planted evidence/x.jpg -> the original once became the "copy"
+    if dest.is_symlink() or not dest.is_file() or name.casefold() in case._names_casefolded:
         return False
     try:
         return hash_file(dest)[0] == sha
