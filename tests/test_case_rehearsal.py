@@ -567,3 +567,7 @@ def test_a_link_planted_in_evidence_is_never_adopted_as_the_copy(tmp_path):
         assert it.path.read_bytes() == src.read_bytes()
         rep = case.verify()
         assert not rep.problems, [p.message for p in rep.problems]
+        src2 = make_jpeg(tmp_path / "src" / "y.jpg", seed=6)
+        os.link(src2, case.evidence_dir / "y.jpg")  # a hard link: a later change to the original would reach it
+        it2 = case.add_paths([src2]).added[0]
+        assert it2.file_name != "y.jpg" and os.stat(it2.path).st_nlink == 1

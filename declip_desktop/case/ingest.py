@@ -142,6 +142,11 @@ def _adoptable(case: "Case", name: str, sha: str) -> bool:
     if dest.is_symlink() or not dest.is_file() or name.casefold() in case._names_casefolded:
         return False
     try:
+        if os.lstat(dest).st_nlink > 1:  # a hard link shares its bytes with a file outside the case
+            return False
+    except OSError:
+        return False
+    try:
         return hash_file(dest)[0] == sha
     except OSError:
         return False
