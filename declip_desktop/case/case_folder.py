@@ -400,7 +400,7 @@ class Case:
             try:
                 self._audit.append("finding_set", f.to_dict() | {"previous_status": old.status if old else DEFAULT_STATUS},
                                    self.session_examiner)
-            except BaseException:
+            except AuditWriteError:
                 # not logged (a full disk): the old findings go back, so findings.json never holds an unlogged finding
                 try:
                     write_json_atomic(self.path / FINDINGS_JSON, self._findings_doc())

@@ -135,7 +135,7 @@ def register(subparsers) -> None:
         action.set_defaults(func=_os_errors_in_words(action.get_default("func")))
 
 
-_TMP_NAME = re.compile(r"\.tmp-(.+)\.[A-Za-z0-9_]{8}")
+_TMP_NAME = re.compile(r"\.tmp-(.+)\.[A-Za-z0-9_]{8}(?:\.[A-Za-z0-9]+)?")  # engine.atomic's temp names
 _FULL = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
 
 
