@@ -571,3 +571,17 @@ def test_a_link_planted_in_evidence_is_never_adopted_as_the_copy(tmp_path):
         os.link(src2, case.evidence_dir / "y.jpg")  # a hard link: a later change to the original would reach it
         it2 = case.add_paths([src2]).added[0]
         assert it2.file_name != "y.jpg" and os.stat(it2.path).st_nlink == 1
+
+
+# -- a hostile case folder and the examiner's terminal ---------------------------------------------------
+def test_a_hostile_lock_file_never_reaches_the_terminal_raw(tmp_path, capsys):
+    # case.lock comes with the case folder: its user and host went into "case is open in another
+    # process by ..." unescaped, so a received case could clear the screen or retitle the terminal.
+    path = _case_with_item(tmp_path)
+    (path / "case.lock").write_text(json.dumps({"pid": 1, "host": "evil\x1b]0;pwned\x07", "user": "x\x1b[2Jy"}))
+    assert main(["case", "finding", str(path), "E0001", "--status", "suspicious"]) == 1
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "\x07" not in err and "\\x1b[2J" in err and "case is open in another process" in err
+    assert main(["case", "new", str(tmp_path / "n\x1b[31m"), "--title", "t", "--number", "1", "--examiner", "e"]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\\x1b[31m" in out

@@ -14,6 +14,7 @@ import sys
 import time
 
 from engine.cli import device_arg
+from engine.errors import DeclipError
 from engine.provenance import stored_record
 
 from .case_folder import Case
@@ -149,6 +150,12 @@ def _os_errors_in_words(func):
             return func(args)
         except (BrokenPipeError, KeyboardInterrupt):
             raise
+        except DeclipError as exc:
+            # messages quote names from the case and its files (paths, a lock's user and host): one
+            # terminal line, control characters escaped, whatever a hostile case folder holds
+            if len(exc.args) == 1 and isinstance(exc.args[0], str):
+                exc.args = (_printable(exc.args[0]),)
+            raise
         except OSError as exc:
             name = os.fsdecode(exc.filename) if exc.filename is not None else ""
             m = _TMP_NAME.fullmatch(os.path.basename(name))
@@ -173,7 +180,7 @@ def _open(args, readonly: bool = False) -> Case:
 def cmd_new(args) -> int:
     with Case.create(args.dir, title=args.title, number=args.number, examiner=args.examiner,
                      organisation=args.org, description=args.description) as case:
-        print(f"created case {case.path} (uuid {case.uuid})")
+        print(_printable(f"created case {case.path} (uuid {case.uuid})"))
     return 0
 
 
@@ -453,7 +460,7 @@ def cmd_keygen(args) -> int:
     from .signing import keygen
 
     pub = keygen(args.out)
-    print(f"private key {args.out} (keep it to yourself); public key {args.out}.pub: {pub}")
+    print(_printable(f"private key {args.out} (keep it to yourself); public key {args.out}.pub: {pub}"))
     return 0
 
 
@@ -490,7 +497,7 @@ def cmd_report(args) -> int:
             raise CaseError(f"{args.out}: cannot write the report ({exc.strerror or exc})") from None
     path = getattr(info, "path", args.out)
     sha = getattr(info, "sha256", None)
-    print(f"report written to {path}" + (f"  sha256 {sha}" if sha else ""))
+    print(_printable(f"report written to {path}" + (f"  sha256 {sha}" if sha else "")))
     bad = list(getattr(info, "integrity_failures", None) or [])
     if bad:  # the report flags them; the console must not look like all is well
         _err(f"warning: the report flags {len(bad)} item(s) whose evidence copy failed its integrity check: "

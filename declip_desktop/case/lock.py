@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from .errors import CaseLockedError, CaseReadOnlyMediaError
-from .util import os_user, utc_now
+from .util import os_user, printable, utc_now
 
 LOCK_NAME = "case.lock"
 # A lock file that is still empty after this long was left by a writer killed mid-create.
@@ -231,7 +231,9 @@ class CaseLock:
         case = self.path.parent
         if owner.get("empty") or owner.get("unreadable"):
             return f"{case}: case is locked by another process (lock file {self.path.name} is being written)"
-        who = f"{owner.get('user', '?')}@{owner.get('host', '?')} (PID {owner.get('pid', '?')}, since {owner.get('since_utc', '?')})"
+        # the lock file is read from the case folder, which may come from anywhere: never raw terminal codes
+        who = printable(f"{owner.get('user', '?')}@{owner.get('host', '?')} (PID {owner.get('pid', '?')}, "
+                        f"since {owner.get('since_utc', '?')})")
         if owner.get("pid") == os.getpid() and owner.get("host") == socket.gethostname():
             return f"{case}: case is already open in this program; close it first"
         hint = "" if owner.get("host") == socket.gethostname() else (
