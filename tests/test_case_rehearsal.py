@@ -585,3 +585,27 @@ def test_a_hostile_lock_file_never_reaches_the_terminal_raw(tmp_path, capsys):
     assert main(["case", "new", str(tmp_path / "n\x1b[31m"), "--title", "t", "--number", "1", "--examiner", "e"]) == 0
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\\x1b[31m" in out
+
+
+def test_an_image_whose_layers_crash_outright_fails_alone(tmp_path, monkeypatch):
+    # evidence.run_many raising anything but a DeclipError (a decoder's own error, MemoryError while
+    # loading) ended `case analyze --layers` for every later item as an internal error.
+    make_jpeg(tmp_path / "src" / "a.jpg", seed=1, size=(96, 80))
+    make_jpeg(tmp_path / "src" / "b.jpg", seed=2, size=(96, 80))
+    from engine import evidence
+
+    from declip_desktop.case.evidence_layers import store_layers
+
+    real = evidence.run_many
+
+    def crash_on_first(names, image, *a, **k):
+        if str(image).endswith("a.jpg"):
+            raise MemoryError("decoder ran out of memory")
+        return real(names, image, *a, **k)
+
+    monkeypatch.setattr(evidence, "run_many", crash_on_first)
+    with new_case(tmp_path) as case:
+        case.add_paths([tmp_path / "src"])
+        run = store_layers(case, case.evidence, ["ela"])
+        assert [f[:2] for f in run.failed] == [("E0001", "ela")] and "MemoryError" in run.failed[0][2]
+        assert run.stored == [("E0002", "ela")] and case.verify().ok

@@ -112,7 +112,9 @@ def store_layers(case, items, names: list[str], force: bool = False,
             continue
         try:
             results = evidence.run_many(todo, it.path, params=params)
-        except DeclipError as exc:      # the image itself cannot be read: every layer fails, said once
+        except Exception as exc:      # the image itself cannot be read: every layer fails, said once
+            if not isinstance(exc, DeclipError):  # whatever the decoder raised: this image fails, not the batch
+                exc = DeclipError(f"{type(exc).__name__}: {str(exc)[:160]}")
             say(f"{it.id} evidence layers ({', '.join(todo)}): FAILED: {without_name(str(exc), str(it.path))}")
             for name in todo:
                 failed(it, name, exc)
