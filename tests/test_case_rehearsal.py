@@ -609,3 +609,27 @@ def test_an_image_whose_layers_crash_outright_fails_alone(tmp_path, monkeypatch)
         run = store_layers(case, case.evidence, ["ela"])
         assert [f[:2] for f in run.failed] == [("E0001", "ela")] and "MemoryError" in run.failed[0][2]
         assert run.stored == [("E0002", "ela")] and case.verify().ok
+
+
+def test_an_ingest_stopped_by_ctrl_c_is_not_logged_as_complete(tmp_path, monkeypatch):
+    # Ctrl+C during `case add` kept what was copied (good) but its 'ingest' entry said cancelled: false
+    # and nothing else, as if every input had been read.
+    from declip_desktop.case import ingest as ingest_mod
+
+    for n in range(3):
+        make_jpeg(tmp_path / "src" / f"{n}.jpg", seed=n)
+    real = ingest_mod._ingest_one
+
+    def ctrl_c_on_the_second(case, path, *a, **k):
+        if path.name == "1.jpg":
+            raise KeyboardInterrupt
+        return real(case, path, *a, **k)
+
+    monkeypatch.setattr(ingest_mod, "_ingest_one", ctrl_c_on_the_second)
+    with new_case(tmp_path) as case:
+        with pytest.raises(KeyboardInterrupt):
+            case.add_paths([tmp_path / "src"])
+        entry = case.audit_entries()[-1]
+        assert entry["action"] == "ingest" and entry["details"]["added"] == ["E0001"]
+        assert entry["details"]["interrupted"] is True and entry["details"]["not_reached"][0].endswith("2.jpg")
+        assert case.verify().ok

@@ -170,6 +170,7 @@ def ingest(case: "Case", paths: list, progress: "Progress | None", cancel: "Canc
     next_number = _free_number(case._next_number, orphans)
     last_flush = time.monotonic()
     processed = 0
+    interrupted = False
 
     def flush() -> None:
         nonlocal pending, last_flush
@@ -204,6 +205,9 @@ def ingest(case: "Case", paths: list, progress: "Progress | None", cancel: "Canc
                     next_number = _free_number(next_number + 1, orphans)
             if len(pending) >= _FLUSH_EVERY_N or time.monotonic() - last_flush > _FLUSH_EVERY_S:
                 flush()
+    except BaseException:
+        interrupted = True  # Ctrl+C or a failed index write: the log must not call this ingest complete
+        raise
     finally:
         flush()  # also on an exception or KeyboardInterrupt: what was copied is recorded
         if progress is not None:
@@ -215,6 +219,8 @@ def ingest(case: "Case", paths: list, progress: "Progress | None", cancel: "Canc
             "skipped": [{"path": i.path, "reason": i.reason} for i in report.skipped][:200],
             "errors": [{"path": i.path, "reason": i.reason} for i in report.errors][:200],
             "cancelled": report.cancelled,
+            **({"interrupted": True, "not_reached": [shown(p) for p, _e in files[processed:]][:200]}
+               if interrupted else {}),
             "software": software_versions(),
             "c2pa_trust_anchors": anchors.describe() if anchors else None,
         }
