@@ -11,6 +11,9 @@ weighted by a smoothed copy of the histogram (Gaussian, sigma = max(1.5, q1/q2) 
 bridged by its neighbours): by Jensen's inequality a histogram equal to its own envelope then gains
 nothing, and only teeth and gaps at the comb's own period count.
 
+This script scores every variant at threshold 0.8 (the threshold of 1.1 and 1.2); dq 1.3's rounding model and its
+threshold 0.9 come from `dq_r3b_rounding.py`.
+
 Sets: (1) single-compressed views: each pool photo reduced by 0.5-0.8 (INTER_AREA; no earlier grid
 survives) and saved once at q75, q85 and q95: every 'saved twice' claim is false; (2) SETS_DIR/dev and
 SETS_DIR/check from `evidence_val_data.py --ghosts` (pastes, regions recompressed on the grid,
@@ -36,7 +39,7 @@ from engine.evidence import dq  # noqa: E402
 
 
 
-def fit_11(hist, q2, cmax, max_q1, floor):
+def fit_11(hist, q2, cmax, max_q1, floor, rounding=0.0):
     """dq 1.1's choice of the first step, as it was (the product's `_fit` is 1.2 now)."""
     vals = np.arange(-cmax, cmax + 1)
     use = (vals != 0) & (hist > 0)
@@ -65,7 +68,7 @@ ORIGINAL_FIT = fit_11
 DOUBLE: dict = {}
 
 
-def smooth_fit(hist, q2, cmax, max_q1, floor):
+def smooth_fit(hist, q2, cmax, max_q1, floor, rounding=0.0):
     vals = np.arange(-cmax, cmax + 1)
     use = (vals != 0) & (hist > 0)
     h = hist[use].astype(np.float64)
@@ -109,7 +112,7 @@ def log_envelope(hist: np.ndarray, cmax: int, period: float) -> np.ndarray:
     return env
 
 
-def log_fit(hist, q2, cmax, max_q1, floor):
+def log_fit(hist, q2, cmax, max_q1, floor, rounding=0.0):
     vals = np.arange(-cmax, cmax + 1)
     use = (vals != 0) & (hist > 0)
     h = hist[use].astype(np.float64)
@@ -146,7 +149,7 @@ def envelope_gain(hist, q1, q2, cmax, a, floor) -> float:
     return float((h * np.log(mix)).sum() / h.sum() - np.log((w * mix).sum()))
 
 
-def guarded_fit(hist, q2, cmax, max_q1, floor):
+def guarded_fit(hist, q2, cmax, max_q1, floor, rounding=0.0):
     """1.1's choice of q1, kept only as far as the comb also explains the histogram against its envelope."""
     q1, a, gain, r = ORIGINAL_FIT(hist, q2, cmax, max_q1, floor)
     if gain <= 0:
@@ -154,7 +157,13 @@ def guarded_fit(hist, q2, cmax, max_q1, floor):
     return q1, a, min(gain, envelope_gain(hist, q1, q2, cmax, a, floor)), r
 
 
-VARIANTS = {"1.1": ORIGINAL_FIT, "S": smooth_fit, "L": log_fit, "G": guarded_fit, "1.2": dq._fit}   # 1.2: G with a count-weighted envelope (the product)
+def fit_12(hist, q2, cmax, max_q1, floor, rounding=0.0):
+    """dq 1.2: G with a count-weighted envelope; the product's fit without 1.3's rounding model."""
+    return dq._fit(hist, q2, cmax, max_q1, floor, rounding=0.0)
+
+
+# the variants before 1.3 ignore `rounding` (the bare comb); "1.3" is the product's fit with its default
+VARIANTS = {"1.1": ORIGINAL_FIT, "S": smooth_fit, "L": log_fit, "G": guarded_fit, "1.2": fit_12, "1.3": dq._fit}
 
 
 def single_views(photos_dir: str, seed: int = 5):

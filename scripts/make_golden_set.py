@@ -6,7 +6,8 @@
         a variant by its key, e.g. 'clones (dense)')
 
 Writes resources/validation/images/*.png (small constructed images: flat areas, hard edges, a
-pasted patch, noise; made from arithmetic, no randomness) and resources/validation/golden.json:
+pasted patch, noise; made from arithmetic, no randomness), images/double_paste.jpg (a double-saved
+JPEG with a pasted patch, made from two samples, for dq) and resources/validation/golden.json:
 the items with their SHA-256, per model the maps (64x64, float16) and scores this machine
 makes on CPU at exact precision, and every evidence layer's maps and scores on the same items (with its defaults, and each
 variant of engine.golden_layers.VARIANTS, e.g. `clones` with method dense).
@@ -53,6 +54,27 @@ def constructed() -> dict[str, np.ndarray]:
             "checker.png": np.repeat(checker[..., None], 3, -1)}
 
 
+def double_jpeg(folder: Path) -> None:
+    """images/double_paste.jpg: dq's own case, so that validation exercises its positive path (every other
+    golden item shows it no double compression). The coffee sample's centre saved at q70, a patch of the
+    astronaut sample (never on that grid) pasted in, the whole saved again at q95. Written once; its SHA-256
+    is recorded like every item's, so a different libjpeg later does not change the validated bytes."""
+    import io
+
+    p = folder / "images" / "double_paste.jpg"
+    if p.exists():
+        return
+    coffee = np.asarray(Image.open(ROOT / "resources" / "samples" / "coffee.jpg").convert("RGB"))
+    h, w = coffee.shape[:2]
+    view = coffee[(h - 256) // 2:(h - 256) // 2 + 256, (w - 320) // 2:(w - 320) // 2 + 320]
+    buf = io.BytesIO()
+    Image.fromarray(view).save(buf, "JPEG", quality=70)
+    first = np.asarray(Image.open(buf).convert("RGB")).copy()
+    donor = np.asarray(Image.open(ROOT / "resources" / "samples" / "astronaut.jpg").convert("RGB"))
+    first[83:163, 101:205] = donor[53:133, 141:245]    # offsets 3 and 5 px off the 8x8 grid
+    Image.fromarray(first).save(p, quality=95)
+
+
 def sha(p: Path) -> str:
     return hashlib.sha256(p.read_bytes()).hexdigest()
 
@@ -68,6 +90,8 @@ def main(model_ids: list[str]) -> None:
         p = folder / "images" / name
         Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8)).save(p)
         items.append({"name": name, "file": f"images/{name}"})
+    double_jpeg(folder)
+    items.append({"name": "double_paste.jpg", "file": "images/double_paste.jpg"})
     for it in items:
         it["sha256"] = sha(folder / it["file"])
     models = {}

@@ -9,9 +9,12 @@ value c is reached by n(c) = #{u : round(u*Q1/Q2) = c} first-quantised values, s
 single compression its probability is multiplied by r(c) = n(c) * Q1 / Q2 (a periodic comb).
 For each low-frequency DCT position we read the histogram of the stored coefficients, choose
 the Q1 whose comb explains it best against 'single compression' (a mixture fitted by EM), and keep
-the positions where that gain is significant. A value the comb cannot reach (r = 0) is strong but
-not absolute evidence (pixel rounding and clipping between the two saves also move values), so r
-is floored at `floor`. Each block's log-likelihood ratio, summed over those
+the positions where that gain is significant. Pixel rounding and clipping between the two saves also move
+values, by about one step at a fine last quantisation: version 1.3 models that as Gaussian noise of
+`rounding` (0.8 coefficient units) on each first-quantised value, which fills the comb's gaps next to
+its teeth. Without it, a flat block of an untouched double-saved photo, whose few non-zero values are
+that rounding's +-1, read as compressed once. A value the comb still cannot reach is strong but not
+absolute evidence, so r is floored at `floor`. Each block's log-likelihood ratio, summed over those
 positions (and 3x3 neighbouring blocks), gives the posterior that the block was compressed ONCE,
 i.e. did not share the image's first compression: a pasted or re-rendered region.
 """
@@ -25,7 +28,7 @@ import numpy as np
 
 from .base import EvidenceError, EvidenceInput, LayerOutput, orient, upsample_blocks, image_score
 
-VERSION = "1.2"
+VERSION = "1.3"
 TITLE = "Double JPEG quantisation (aligned)"
 REFERENCE = ("Z. Lin, J. He, X. Tang, C.-K. Tang, 'Fast, automatic and fine-grained tampered JPEG image detection via "
              "DCT coefficient analysis', Pattern Recognition 42(11), 2009; T. Bianchi, A. Piva, 'Image forgery "
@@ -39,7 +42,8 @@ LIMITS = ("Needs a JPEG whose previous compression was coarser than (or differen
           "8x8 grid: a crop, resize or rotation after the first save, or a first quality much higher than the last, "
           "erases the trace. Flat blocks carry no evidence. An extreme one-way stretch before the last save (found: 15x "
           "across, 2.5x shrunk down) can give periodic coefficient statistics that it reads as double compression.")
-DEFAULTS = {"frequencies": 15, "max_value": 40, "smooth": 3, "min_gain": 0.1, "min_positions": 3, "floor": 0.25}
+DEFAULTS = {"frequencies": 15, "max_value": 40, "smooth": 3, "min_gain": 0.1, "min_positions": 3, "floor": 0.25,
+            "rounding": 0.8}
 
 # zigzag order of the 8x8 DCT positions (row, column), DC first
 _ZIGZAG = sorted(((i, j) for i in range(8) for j in range(8)),
@@ -50,17 +54,32 @@ def _round(x: np.ndarray) -> np.ndarray:
     return np.sign(x) * np.floor(np.abs(x) + 0.5)
 
 
-def comb(q1: int, q2: int, cmax: int) -> np.ndarray:
-    """r(c) for c in -cmax..cmax: how much double quantisation (q1 then q2) multiplies P(c)."""
-    umax = int(np.ceil((cmax + 1) * q2 / q1)) + 1
-    u = np.arange(-umax, umax + 1)
-    c = _round(u * q1 / q2).astype(int)
-    keep = np.abs(c) <= cmax
-    n = np.bincount(c[keep] + cmax, minlength=2 * cmax + 1).astype(np.float64)
-    return n * q1 / q2
+def comb(q1: int, q2: int, cmax: int, rounding: float = 0.0) -> np.ndarray:
+    """r(c) for c in -cmax..cmax: how much double quantisation (q1 then q2) multiplies P(c).
+
+    rounding: the standard deviation (in coefficient units) of what happens to a first-quantised value
+    u * q1 between the two saves: the decoder's rounding of pixels to integers and clipping (after Bianchi &
+    Piva's model). 0 gives the bare comb, whose gaps are exact."""
+    if rounding <= 0:
+        umax = int(np.ceil((cmax + 1) * q2 / q1)) + 1
+        u = np.arange(-umax, umax + 1)
+        c = _round(u * q1 / q2).astype(int)
+        keep = np.abs(c) <= cmax
+        n = np.bincount(c[keep] + cmax, minlength=2 * cmax + 1).astype(np.float64)
+        return n * q1 / q2
+    from scipy.special import ndtr
+
+    umax = int(np.ceil((cmax + 1) * q2 / q1)) + 2
+    u = np.arange(-umax, umax + 1)[:, None] * float(q1)
+    c = np.arange(-cmax, cmax + 1)[None, :] * float(q2)
+    # P(the second quantisation gives c | first value u*q1), summed over u: each value's share of the
+    # first-quantised values that land on it, now with the rounding's spread
+    lands = ndtr((c + 0.5 * q2 - u) / rounding) - ndtr((c - 0.5 * q2 - u) / rounding)
+    return lands.sum(axis=0) * q1 / q2
 
 
-def _fit(hist: np.ndarray, q2: int, cmax: int, max_q1: int, floor: float) -> tuple[int, float, float, np.ndarray]:
+def _fit(hist: np.ndarray, q2: int, cmax: int, max_q1: int, floor: float,
+         rounding: float = 0.0) -> tuple[int, float, float, np.ndarray]:
     """Best first step for one DCT position: (q1, alpha, gain in nats per coefficient, r)."""
     vals = np.arange(-cmax, cmax + 1)
     use = (vals != 0) & (hist > 0)        # the zero bin is too peaked for the smooth-density model
@@ -72,7 +91,7 @@ def _fit(hist: np.ndarray, q2: int, cmax: int, max_q1: int, floor: float) -> tup
     # only a coarser first step (q1 > q2) leaves a comb that the stored values can show reliably;
     # finer first steps fit the peaked shape of the histogram by chance as well as any comb
     for q1 in range(q2 + 1, max_q1 + 1):
-        r = comb(q1, q2, cmax)
+        r = comb(q1, q2, cmax, rounding)
         if np.allclose(r[use], r[use].mean()):
             continue
         rr = np.clip(r[use], floor, None)
@@ -93,7 +112,7 @@ def _fit(hist: np.ndarray, q2: int, cmax: int, max_q1: int, floor: float) -> tup
         # comb must also explain the histogram against its own smooth envelope: by Jensen's inequality a
         # histogram equal to its envelope gains nothing there, so only teeth and gaps at the comb's period count.
         q1, a = best[0], best[1]
-        best = (q1, a, min(best[2], _envelope_gain(hist, use, comb(q1, q2, cmax), q1 / q2, a, floor)), best[3])
+        best = (q1, a, min(best[2], _envelope_gain(hist, use, comb(q1, q2, cmax, rounding), q1 / q2, a, floor)), best[3])
     return best
 
 
@@ -182,7 +201,9 @@ def read_coefficients(data: bytes, name: str) -> tuple[np.ndarray, np.ndarray, t
 
 
 def compute(src: EvidenceInput, frequencies: int = 15, max_value: int = 40, smooth: int = 3,
-            min_gain: float = 0.1, min_positions: int = 3, floor: float = 0.25) -> LayerOutput:
+            min_gain: float = 0.1, min_positions: int = 3, floor: float = 0.25, rounding: float = 0.8) -> LayerOutput:
+    if not 0 <= float(rounding) <= 5:
+        raise ValueError(f"rounding must be 0..5 (coefficient units), found {rounding}")
     data = src.require_jpeg("dq")
     src.require_size("dq", 8)
     t0 = time.perf_counter()
@@ -200,7 +221,8 @@ def compute(src: EvidenceInput, frequencies: int = 15, max_value: int = 40, smoo
         # comb with a tooth there (q1 = 10) explain every untouched photo as double-compressed (1.0)
         in_range = np.abs(c) <= cmax
         hist = np.bincount(c[in_range] + cmax, minlength=2 * cmax + 1)
-        q1, a, gain, r = _fit(hist, q2, cmax, max_q1=min(3 * q2 + 8, 100), floor=float(floor))
+        q1, a, gain, r = _fit(hist, q2, cmax, max_q1=min(3 * q2 + 8, 100), floor=float(floor),
+                              rounding=float(rounding))
         if gain < float(min_gain):
             continue
         # zero coefficients and values beyond the fitted range carry no evidence
@@ -230,7 +252,7 @@ def compute(src: EvidenceInput, frequencies: int = 15, max_value: int = 40, smoo
     return LayerOutput(map=prob, score=image_score(prob) if used else 0.0,
                        parameters={"frequencies": int(frequencies), "max_value": cmax, "smooth": int(smooth),
                                    "min_gain": float(min_gain), "min_positions": int(min_positions),
-                                   "floor": float(floor)},
+                                   "floor": float(floor), "rounding": float(rounding)},
                        details={"informative_frequencies": len(used), "positions": used, "prior_single": prior,
                                 "component": component},
                        timings={"read_coefficients_s": t1 - t0, "score_s": t2 - t1},
