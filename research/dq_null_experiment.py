@@ -53,11 +53,7 @@ def fit_11(hist, q2, cmax, max_q1, floor, rounding=0.0):
         if np.allclose(r[use], r[use].mean()):
             continue
         rr = np.clip(r[use], floor, None)
-        a = 0.2
-        for _ in range(15):
-            post = a / (a + (1 - a) * rr)
-            a = float(np.clip((h * post).sum() / total, 1e-3, 0.999))
-        mix = (1 - a) * rr + a
+        a, mix = em_share(h, rr, total)
         gain = float((h * np.log(mix)).sum() / total - np.log(np.mean(mix)))
         if gain > best[2]:
             best = (q1, a, gain, np.clip(r, floor, None))
@@ -66,6 +62,15 @@ def fit_11(hist, q2, cmax, max_q1, floor, rounding=0.0):
 
 ORIGINAL_FIT = fit_11
 DOUBLE: dict = {}
+
+
+def em_share(h: np.ndarray, rr: np.ndarray, total: float) -> tuple[float, np.ndarray]:
+    """The share a of once-compressed values by EM (15 rounds, as dq does) and the mixture (1 - a) r + a."""
+    a = 0.2
+    for _ in range(15):
+        post = a / (a + (1 - a) * rr)
+        a = float(np.clip((h * post).sum() / total, 1e-3, 0.999))
+    return a, (1 - a) * rr + a
 
 
 def smooth_fit(hist, q2, cmax, max_q1, floor, rounding=0.0):
@@ -86,11 +91,7 @@ def smooth_fit(hist, q2, cmax, max_q1, floor, rounding=0.0):
         env = cv2.GaussianBlur(bridged.reshape(1, -1), (0, 0), sigmaX=sigma, borderType=cv2.BORDER_REPLICATE).ravel()
         w = env[use] / env[use].sum()
         rr = np.clip(r[use], floor, None)
-        a = 0.2
-        for _ in range(15):
-            post = a / (a + (1 - a) * rr)
-            a = float(np.clip((h * post).sum() / total, 1e-3, 0.999))
-        mix = (1 - a) * rr + a
+        a, mix = em_share(h, rr, total)
         gain = float((h * np.log(mix)).sum() / total - np.log((w * mix).sum()))
         if gain > best[2]:
             best = (q1, a, gain, np.clip(r, floor, None))
@@ -127,11 +128,7 @@ def log_fit(hist, q2, cmax, max_q1, floor, rounding=0.0):
         env = log_envelope(hist, cmax, q1 / q2)
         w = env[use] / env[use].sum()
         rr = np.clip(r[use], floor, None)
-        a = 0.2
-        for _ in range(15):
-            post = a / (a + (1 - a) * rr)
-            a = float(np.clip((h * post).sum() / total, 1e-3, 0.999))
-        mix = (1 - a) * rr + a
+        a, mix = em_share(h, rr, total)
         gain = float((h * np.log(mix)).sum() / total - np.log((w * mix).sum()))
         if gain > best[2]:
             best = (q1, a, gain, np.clip(r, floor, None))
