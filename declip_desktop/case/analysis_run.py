@@ -79,11 +79,22 @@ def same_weights(stored: list | None, current: list[str] | None) -> bool:
     return a == b or not all(b)
 
 
+def same_tiling(stored: Any, asked: dict | None) -> bool:
+    """True unless a tile setting was asked for ({"stride": px, "scale": s}) and the stored analysis
+    records another one (its scale rounded to 6 decimals, as engine.tiling stores it)."""
+    if not asked:
+        return True
+    stored = stored if isinstance(stored, dict) else {}
+    if "stride" in asked and stored.get("stride") != asked["stride"]:
+        return False
+    return "scale" not in asked or stored.get("scale") == round(float(asked["scale"]), 6)
+
+
 def plan(case: "Case", det: Any, items: list[EvidenceItem], mode: str,
-         force: bool = False) -> tuple[list[EvidenceItem], list[EvidenceItem]]:
+         force: bool = False, tiling: dict | None = None) -> tuple[list[EvidenceItem], list[EvidenceItem]]:
     """(to analyse, up to date). Up to date: an analysis with this model and mode, of these exact
-    evidence bytes, made with the same weights, and recorded in the audit log with this record
-    (an analysis a killed run stored but never logged is redone)."""
+    evidence bytes, made with the same weights, with the tile settings asked for (if any), and recorded
+    in the audit log with this record (an analysis a killed run stored but never logged is redone)."""
     model_id = model_id_of(det)
     if force or not model_id:
         return list(items), []
@@ -93,7 +104,8 @@ def plan(case: "Case", det: Any, items: list[EvidenceItem], mode: str,
     for it in items:
         old = case.analysis_for(it.id, model_id=model_id, mode=mode)
         ok = (old is not None and old.record.get("evidence_sha256") == it.sha256
-              and same_weights(old.metadata.get("weights"), weights) and is_logged(old, logged))
+              and same_weights(old.metadata.get("weights"), weights)
+              and same_tiling(old.metadata.get("tiling"), tiling) and is_logged(old, logged))
         (current if ok else todo).append(it)
     return todo, current
 
@@ -115,15 +127,19 @@ def dimension_warning(item: EvidenceItem) -> str | None:
 
 
 def analyze_each(det: Any, mode: str, cancel: Callable[[], bool] | None = None,
-                 progress: Callable[[int, EvidenceItem, int, int], None] | None = None) -> Producer:
-    """The plain producer: one image at a time; progress(index, item, tiles done, tiles)."""
+                 progress: Callable[[int, EvidenceItem, int, int], None] | None = None,
+                 tiling: dict | None = None) -> Producer:
+    """The plain producer: one image at a time; progress(index, item, tiles done, tiles).
+    tiling: {"stride": px, "scale": s} as `declip analyze --tile-stride/--tile-scale` (tiled mode)."""
+    extra = {f"tile_{k}": v for k, v in (tiling or {}).items()} if mode == "tiled" else {}
+
     def produce(items: list[EvidenceItem]) -> Iterator[Any]:
         for n, it in enumerate(items):
             if cancel is not None and cancel():
                 raise Cancelled("analysis cancelled")
             cb = (lambda done, tot, _msg, n=n, it=it: progress(n, it, done, tot)) if progress else None
             try:
-                yield det.analyze(it.path, mode=mode, progress=cb, cancel=cancel)
+                yield det.analyze(it.path, mode=mode, progress=cb, cancel=cancel, **extra)
             except (Cancelled, KeyboardInterrupt):
                 raise
             except Exception as exc:  # one bad image never stops the batch
@@ -150,16 +166,18 @@ def store_error_line(exc: BaseException, item: EvidenceItem) -> str:
 
 def run_analysis(case: "Case", detector: Any, items: list[EvidenceItem], mode: str,
                  on_item: Callable[[ItemDone], None] | None = None, cancel: Callable[[], bool] | None = None,
-                 force: bool = False, results: Producer | None = None) -> RunSummary:
+                 force: bool = False, results: Producer | None = None, tiling: dict | None = None) -> RunSummary:
     """Analyse the items that are not up to date (all with force), store each result as soon as it
     exists and log the run. One bad image never stops the batch. A cancel (Cancelled) or Ctrl+C
     logs 'analysis_run_interrupted' and propagates."""
     model_id = model_id_of(detector)
-    todo, current = plan(case, detector, items, mode, force)
+    todo, current = plan(case, detector, items, mode, force, tiling)
     summary = RunSummary(model_id, mode, [it.id for it in todo], [it.id for it in current])
     case.log("analysis_run_started", run_started_details(detector, model_id, mode,
                                                          getattr(detector, "precision", None) or "auto",
-                                                         summary.todo, force) | {"up_to_date": summary.up_to_date})
+                                                         summary.todo, force) | {"up_to_date": summary.up_to_date}
+             | ({"tiling": dict(tiling)} if tiling else {}))
+    produce = results or analyze_each(detector, mode, cancel, tiling=tiling)
     total = len(todo)
 
     def fail(n: int, it: EvidenceItem, msg: str) -> None:
@@ -176,7 +194,6 @@ def run_analysis(case: "Case", detector: Any, items: list[EvidenceItem], mode: s
                 runnable.append((n, it))
             except Exception as exc:
                 fail(n, it, error_line(exc, it))
-        produce = results or analyze_each(detector, mode, cancel)
         outcomes = iter(produce([it for _n, it in runnable]))
         for n, it in runnable:
             try:

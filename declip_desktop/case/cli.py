@@ -13,7 +13,7 @@ import re
 import sys
 import time
 
-from engine.cli import device_arg
+from engine.cli import _positive_int as positive_int, _tile_scale as tile_scale, device_arg
 from engine.errors import DeclipError
 from engine.provenance import stored_record
 
@@ -69,6 +69,15 @@ def register(subparsers) -> None:
     sp.add_argument("--precision", choices=("auto", "exact", "fast"),
                     help="exact = fp32; fast = bf16 on CPU / fp16 on GPU (auto: fast on GPU, exact on CPU)")
     sp.add_argument("--device", type=device_arg, help="auto, cpu, cuda, cuda:N (passed to the engine)")
+    # as in `declip analyze` (engine/cli.py), so that a case item's recorded thread count and tiling can be
+    # asked for again in a case, and the report's command (made from what was recorded) repeats them
+    sp.add_argument("--threads", type=positive_int, default=None, metavar="N",
+                    help="CPU threads for the network (default: torch's, usually the number of cores); a CPU map's "
+                         "last bits depend on it; recorded as 'CPU (N threads)'")
+    sp.add_argument("--tile-stride", type=positive_int, default=None, metavar="PX",
+                    help="tiled mode: window stride in pixels (1 up to the window size; default three quarters of it)")
+    sp.add_argument("--tile-scale", type=tile_scale, default=None, metavar="S",
+                    help="tiled mode: image scale, above 0 and at most 4 (default: auto)")
     sp.add_argument("--items", nargs="+", metavar="ID", help="only these evidence items (id, file name or sha256)")
     sp.add_argument("--evidence", nargs="+", metavar="LAYERS|ID",
                     help="evidence layers, as in `declip analyze --evidence` (ela,ghost,... or all; the same as "
@@ -279,6 +288,20 @@ def _resolve(case, ref: str, via_evidence_flag: bool):
 
 
 def cmd_analyze(args) -> int:
+    if (args.tile_stride is not None or args.tile_scale is not None) and args.mode != "tiled":
+        args._parser.error("--tile-stride and --tile-scale need --mode tiled")
+    try:
+        return _analyze(args)
+    finally:  # --threads is given back after the run (in-process callers, the GUI's process, tests)
+        if getattr(args, "_threads_before", None):
+            import torch
+
+            torch.set_num_threads(args._threads_before)
+
+
+def _analyze(args) -> int:
+    from engine.cli import _set_threads
+
     from .analysis_run import analyze_each, run_analysis
 
     layers_asked, evidence_refs = _split_evidence_arg(args.evidence)
@@ -299,7 +322,12 @@ def cmd_analyze(args) -> int:
         if not items:
             print("no evidence in the case")
             return 0
+        _set_threads(args)  # before the network is built, as `declip analyze` does
         det = _detector(args)
+        tiling = {k: v for k, v in (("stride", args.tile_stride), ("scale", args.tile_scale)) if v is not None}
+        if tiling.get("stride", 0) > getattr(det, "input_size", tiling.get("stride", 0)):
+            args._parser.error(f"--tile-stride must be at most the model's {det.input_size} px window, "
+                               f"found {args.tile_stride}")
         for it in items:
             note = dimension_warning(it)
             if note:
@@ -327,8 +355,8 @@ def cmd_analyze(args) -> int:
                     _err(f"  {done.item.id}: note: {_printable(note)}")
             started[0] = time.monotonic()
 
-        run = run_analysis(case, det, items, args.mode, on_item=shown, force=args.force,
-                           results=analyze_each(det, args.mode, progress=tiles))
+        run = run_analysis(case, det, items, args.mode, on_item=shown, force=args.force, tiling=tiling,
+                           results=analyze_each(det, args.mode, progress=tiles, tiling=tiling))
         if run.up_to_date:
             _err(f"{len(run.up_to_date)} item(s) already analysed with {run.model_id} ({args.mode}); "
                  "use --force to redo")
