@@ -49,6 +49,39 @@ def test_new_add_duplicate_verify_tamper(tmp_path, capsys):
     assert rep["ok"] is False and rep["problems"][0]["evidence_id"] == "E0002" and rep["logged"] is True
 
 
+def test_verify_that_could_not_run_exits_2_and_says_why_in_json(tmp_path, capsys):
+    # It exited 1, as for tampering, and printed no JSON: a script could not tell "not checked"
+    # from "checked: failed".
+    d = _new(tmp_path, capsys)
+    assert main(["case", "verify", d, "--json"]) == 0
+    ok = json.loads(capsys.readouterr().out)
+    assert ok["ok"] is True and ok["verified"] is True and ok["error"] is None and ok["exit_code"] == 0
+    case_json = tmp_path / "c.declip" / "case.json"
+    good = case_json.read_bytes()
+    not_a_case = tmp_path / "plain"
+    not_a_case.mkdir()
+    cases = {"missing": (str(tmp_path / "nowhere"), None), "not a case": (str(not_a_case), None),
+             "broken case.json": (d, b"{not json"), "no case.json": (d, "unlink")}
+    for what, (where, damage) in cases.items():
+        case_json.write_bytes(good)
+        if damage == "unlink":
+            case_json.unlink()
+        elif damage is not None:
+            case_json.write_bytes(damage)
+        assert main(["case", "verify", where]) == 2, what
+        out, err = capsys.readouterr()
+        assert out == "" and err.startswith("declip: error: ") and "internal error" not in err, what
+        assert main(["case", "verify", where, "--json"]) == 2, what
+        out, err = capsys.readouterr()
+        rep = json.loads(out)
+        assert rep["verified"] is False and rep["ok"] is False and rep["exit_code"] == 2, what
+        assert rep["error"] and rep["error"] in err and rep["case"] == where, what
+    # an unreadable --head is "could not verify" too, never an integrity failure
+    case_json.write_bytes(good)
+    assert main(["case", "verify", d, "--head", "nonsense", "--json"]) == 2
+    assert "expected COUNT:SHA256" in json.loads(capsys.readouterr().out)["error"]
+
+
 def test_verify_names_the_edited_audit_entry(tmp_path, capsys):
     make_jpeg(tmp_path / "a.jpg")
     d = _new(tmp_path, capsys)

@@ -1,7 +1,9 @@
 """`declip case ...`: create, fill, analyse, review, verify and report on a case from the shell.
 
 Exit codes follow declip_desktop/cli.py: 0 all done, 1 something failed or was refused (the rest
-was processed) or an integrity failure, 2 usage error. Progress goes to stderr, results to stdout.
+was processed) or an integrity failure, 2 usage error; `verify` also exits 2 when it could not
+verify at all (no case there, an unreadable case.json or index), so its 1 always means "checked:
+failed". Progress goes to stderr, results to stdout.
 """
 from __future__ import annotations
 
@@ -112,7 +114,8 @@ def register(subparsers) -> None:
                     "('' unpins all); shown on the item's report page")
     sp.set_defaults(func=cmd_finding)
 
-    sp = sub.add_parser("verify", help="re-hash evidence and check the audit chain (exit 1 on any failure)")
+    sp = sub.add_parser("verify", help="re-hash evidence and check the audit chain (exit 0 intact, 1 integrity "
+                                       "failure, 2 could not verify)")
     common(sp)
     sp.add_argument("--json", action="store_true", help="machine-readable output")
     anchor = sp.add_mutually_exclusive_group()
@@ -452,7 +455,31 @@ def _open_or_read_only(args, doing: str) -> tuple[Case, bool]:
         return _open(args, readonly=True), False
 
 
+VERIFY_NOT_RUN = 2  # "could not verify", as a usage error: never 1, which means the check ran and failed
+
+
 def cmd_verify(args) -> int:
+    """0 intact, 1 integrity failure, 2 could not verify (no case there, an unreadable case.json or
+    index, a bad --against/--head/--pubkey, an internal error). A script must tell 1 (evidence of
+    tampering) from 2 (nothing was checked); with --json both print one JSON object."""
+    try:
+        # OSErrors become one CaseError line here, as for every case command
+        return _os_errors_in_words(_verify)(args)
+    except (BrokenPipeError, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        if not isinstance(exc, DeclipError) and os.environ.get("DECLIP_DEBUG"):
+            raise
+        why = str(exc) if isinstance(exc, DeclipError) else f"internal error: {type(exc).__name__}: {exc}"
+        why = _printable(why)
+        _err(f"declip: error: {why}" if isinstance(exc, DeclipError) else f"declip: {why}")
+        if getattr(args, "json", False):
+            print(json.dumps({"ok": False, "verified": False, "error": why, "exit_code": VERIFY_NOT_RUN,
+                              "case": args.dir}, ensure_ascii=False, indent=2))
+        return VERIFY_NOT_RUN
+
+
+def _verify(args) -> int:
     from .anchor import head_from_report, parse_head
 
     head = head_from_report(args.against) if args.against else parse_head(args.head) if args.head else None
@@ -466,7 +493,8 @@ def cmd_verify(args) -> int:
     with case:
         rep = case.verify(against=head)
     if args.json:
-        print(json.dumps(rep.to_dict() | {"against": head}, ensure_ascii=False, indent=2))
+        print(json.dumps(rep.to_dict() | {"verified": True, "error": None, "exit_code": 0 if rep.ok else 1,
+                                          "against": head}, ensure_ascii=False, indent=2))
     else:
         for w in rep.warnings:
             print(_printable(f"warning: {w}"))
