@@ -6,6 +6,7 @@ from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QProgressBar,
                                QPushButton, QStyle, QStyleOptionComboBox, QStylePainter, QToolTip, QVBoxLayout, QWidget)
 
+from declip_desktop import window_state
 from declip_desktop.analysis_modes import DESCRIPTIONS, MODES, label
 
 # the engine's precision names (engine.detector.pick_dtype): short labels, what each runs in the tooltip
@@ -63,7 +64,8 @@ class ElidingComboBox(QComboBox):
         # the list as wide as its longest name (up to the screen), not as the narrow closed combo
         view = self.view()
         widest = view.sizeHintForColumn(0) + 2 * view.frameWidth() + 24
-        screen = self.screen().availableGeometry().width() if self.screen() else 1280
+        room = window_state.available_geometry(self)
+        screen = room.width() if room is not None else 1280
         view.setMinimumWidth(min(max(widest, self.width()), screen - 40))
         super().showPopup()
 
