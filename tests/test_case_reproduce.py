@@ -79,3 +79,67 @@ def test_case_analyze_tile_options_need_tiled_mode(tmp_path, capsys):
     assert "need --mode tiled" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["case", "analyze", str(case), "--mode", "tiled", "--threads", "0"])
+
+
+def _pixels_of_stored_maps(case: Path) -> dict[str, str]:
+    from engine.mapio import load_probability_png, map_pixels_sha256
+
+    folder = case.with_suffix(".declip") / "analyses" / "E0001"
+    out = {}
+    for jp in folder.glob("*.json"):
+        rec = json.loads(jp.read_text())
+        out[jp.stem] = map_pixels_sha256(load_probability_png(folder / rec["map_file"]))
+    return out
+
+
+@needs_pdftotext
+def test_case_records_each_maps_pixel_hash_and_the_report_cites_it(tmp_path):
+    """Old code: the case recorded only the map FILE's SHA-256 (which changes with the PNG compressor), in its
+    record and its audit log; the report could not cite a pixel hash the case had vouched for."""
+    from declip_desktop.cli import main
+
+    case = _case(tmp_path, main)
+    assert main(["case", "analyze", str(case), "--layers", "ela"]) == 0
+    computed = _pixels_of_stored_maps(case)
+    stored = [e["details"] for e in _log(case) if e["action"] == "analysis_stored"]
+    assert len(stored) == 2 and len(computed) == 2
+    for stem, sha in computed.items():
+        rec = _record(case, stem)
+        assert rec["map_pixels_sha256"] == sha
+        assert rec["map_sha256"] != sha   # the file's hash is still what verify checks
+        assert any(d["map_pixels_sha256"] == sha and d["map_sha256"] == rec["map_sha256"] for d in stored)
+    assert main(["case", "verify", str(case)]) == 0
+    assert main(["case", "finding", str(case), "E0001", "--status", "suspicious", "--pin-layers", "ela"]) == 0
+    pdf = tmp_path / "r.pdf"
+    assert main(["case", "report", str(case), "--out", str(pdf)]) == 0
+    flat = " ".join(_pdf_text(pdf).split())
+    assert flat.count("pixels SHA-256 as recorded in the case when the map was stored") == 2
+    assert "map pixels sha256" in flat   # the audit log appendix prints the logged pixel hash
+
+
+@needs_pdftotext
+def test_a_case_stored_before_pixel_hashes_still_verifies_and_reports(tmp_path, monkeypatch):
+    """A record (and audit entry) without map_pixels_sha256, as every case made before it was kept."""
+    from declip_desktop.case import analyses
+    from declip_desktop.cli import main
+
+    real = analyses.write_json_atomic
+
+    def old_writer(path, doc, *a, **k):   # the record as older versions wrote it (the log then hashes it so)
+        if isinstance(doc, dict):
+            doc.pop("map_pixels_sha256", None)
+        return real(path, doc, *a, **k)
+
+    case = _case(tmp_path, main)
+    monkeypatch.setattr(analyses, "write_json_atomic", old_writer)
+    assert main(["case", "analyze", str(case)]) == 0
+    monkeypatch.setattr(analyses, "write_json_atomic", real)
+    assert "map_pixels_sha256" not in _record(case, "declip-lite2-default__paper")
+    assert main(["case", "verify", str(case)]) == 0
+    assert main(["case", "finding", str(case), "E0001", "--status", "suspicious"]) == 0
+    pdf = tmp_path / "r.pdf"
+    assert main(["case", "report", str(case), "--out", str(pdf)]) == 0
+    flat = " ".join(_pdf_text(pdf).split())
+    (sha,) = _pixels_of_stored_maps(case).values()
+    assert re.search(rf"pixels SHA-256 {sha} · score \S+ · \d+ of \d+ pixels above \S+ · pixels SHA-256 not "
+                     r"recorded in the case \(stored before the case kept it\)", flat)

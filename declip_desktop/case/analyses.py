@@ -72,7 +72,7 @@ def store(case: "Case", item: EvidenceItem, result: Any, model_id: str | None, m
     # is replaced leaves the old record and its map intact (the new map is an unreferenced orphan).
     map_path = folder / f"{stem}.{uuid.uuid4().hex[:12]}.png"
     old = read_record(json_path) if json_path.exists() else None
-    save_probability_png(map_path, prob)  # atomic itself (temp, fsync, rename, fsync dir)
+    pixels_sha = save_probability_png(map_path, prob)  # atomic itself (temp, fsync, rename, fsync dir)
     record = {
         "schema_version": SCHEMA_VERSION,
         "evidence_id": item.id,
@@ -83,7 +83,10 @@ def store(case: "Case", item: EvidenceItem, result: Any, model_id: str | None, m
         "examiner": case.session_examiner,
         "map_file": map_path.name,
         "map_format": "png16",
-        "map_sha256": sha256_file(map_path),
+        "map_sha256": sha256_file(map_path),  # the file's, checked by verify; depends on the PNG compressor
+        # the 16-bit values' (engine.mapio.map_pixels_sha256, results.json's map_pixels_sha256): what a
+        # report cites and a re-run on another machine gives; absent from records stored before it was kept
+        "map_pixels_sha256": pixels_sha,
         "result": result.to_json(),
     }
     write_json_atomic(json_path, record)

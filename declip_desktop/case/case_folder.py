@@ -365,6 +365,7 @@ class Case:
                 "evidence_id": evidence_id, "evidence_sha256": sa.record["evidence_sha256"],
                 "model_id": sa.model_id, "mode": sa.mode, "score": sa.score,
                 "weights": sa.metadata.get("weights"), "map_sha256": sa.record["map_sha256"],
+                "map_pixels_sha256": sa.record.get("map_pixels_sha256"),
                 "record_sha256": record_digest(sa.record),
                 # an evidence layer replaced by one with other parameters: the log says which
                 **({"requested_parameters": sa.metadata["requested_parameters"]}

@@ -83,7 +83,7 @@ class StoredAnalysis:
     """An analysis stored in the case for (evidence item, model, mode).
 
     record: the full stored JSON (evidence_id, evidence_sha256, model_id, mode, stored_utc,
-    map_file, map_sha256, result). result: AnalysisResult.to_json() (score, width, height,
+    map_file, map_sha256, map_pixels_sha256 (since 2026-12; absent in older records), result). result: AnalysisResult.to_json() (score, width, height,
     metadata). The probability map (float32 HxW in [0,1]) is read from its 16-bit PNG only
     when `probability` is first accessed.
     """

@@ -101,6 +101,7 @@ def _item(case: Any, ev: Any, untrusted: set[str], refusals: dict[str, dict[str,
                                                     for k, v in refusals.get(ev.id, {}).items()})
     if sa is not None:
         item.load_result = _loader(sa)
+        item.case_record, item.recorded_pixels_sha256 = True, _recorded_pixels(sa)
         # the others stay in the case; the report names them so no result is hidden from a reader
         item.other_analyses = [analysis_label(a.model_id, a.mode, a.score, a.stored_utc)
                                for a in trusted if (a.model_id, a.mode) != (sa.model_id, sa.mode)]
@@ -157,8 +158,15 @@ def _pinned(finding: Any, trusted: list, refused: dict[str, str]) -> list[dict]:
             out.append({"layer": name, "metadata": {}, "error": why})
         else:
             out.append({"layer": name, "metadata": dict(sa.metadata or {}), "score": sa.score,
-                        "stored_utc": sa.stored_utc, "load": _loader(sa)})
+                        "stored_utc": sa.stored_utc, "load": _loader(sa),
+                        "recorded_pixels_sha256": _recorded_pixels(sa)})
     return out
+
+
+def _recorded_pixels(sa: Any) -> str | None:
+    """The map_pixels_sha256 the case recorded when it stored the map; None for older records."""
+    v = (getattr(sa, "record", None) or {}).get("map_pixels_sha256")
+    return v if isinstance(v, str) and v else None
 
 
 def _loader(sa: Any):

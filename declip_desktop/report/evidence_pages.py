@@ -42,6 +42,8 @@ class LayerPicture:
     error: str | None = None            # why the pinned layer cannot be shown (not stored, not verified)
     pixels_sha256: str | None = None    # the stored map's 16-bit values hashed (report/reproduce.py)
     flagged_pixels: dict[str, Any] | None = None
+    case_record: bool = False           # from a case record, which may hold the pixel hash it stored
+    recorded_pixels_sha256: str | None = None
 
 
 def layer_pictures(item: Any, panel) -> list[LayerPicture]:
@@ -50,7 +52,9 @@ def layer_pictures(item: Any, panel) -> list[LayerPicture]:
     for pin in getattr(item, "pinned_layers", None) or []:
         md = dict(pin.get("metadata") or {})
         pic = LayerPicture(pin["layer"], md, pin.get("score"), pin.get("stored_utc") or "",
-                           float(md.get("default_threshold", 0.5)), error=pin.get("error"))
+                           float(md.get("default_threshold", 0.5)), error=pin.get("error"),
+                           case_record="recorded_pixels_sha256" in pin,
+                           recorded_pixels_sha256=pin.get("recorded_pixels_sha256"))
         out.append(pic)
         if pic.error or pin.get("load") is None:
             pic.error = pic.error or "not stored in the case"

@@ -48,6 +48,10 @@ class ReportItem:
     # Evidence layers pinned to the finding: {"layer", "metadata", "score", "stored_utc", "load" (lazy map) or
     # "error"} (report/evidence_pages.py)
     pinned_layers: list[dict[str, Any]] = field(default_factory=list)
+    # The shown analysis's map_pixels_sha256 as the case recorded it when it stored the map (None: a record
+    # stored before the case kept it); case_record False: the item does not come from a case record.
+    case_record: bool = False
+    recorded_pixels_sha256: str | None = None
 
 
 @dataclass

@@ -133,7 +133,7 @@ def command_markup(args: list[str]) -> str:
     return f"<font name='DeclipMono' size='7'>{body}</font>"
 
 
-def expected(name: str, sha: str | None, score: float | None, flagged: dict | None) -> str:
+def expected(name: str, sha: str | None, score: float | None, flagged: dict | None, recorded: str = "") -> str:
     parts = [f"<b>{esc(name)}</b>"]
     if sha:
         parts.append(f"pixels SHA-256 <font name='DeclipMono' size='7'>{esc(sha)}</font>")
@@ -141,7 +141,24 @@ def expected(name: str, sha: str | None, score: float | None, flagged: dict | No
         parts.append(f"score {esc(repr(float(score)))}")
     if flagged:
         parts.append(f"{flagged['pixels']} of {flagged['of']} pixels above {esc(repr(flagged['threshold']))}")
+    if recorded:
+        parts.append(recorded)
     return " · ".join(parts)
+
+
+def recorded(case_record: bool, stored: str | None, computed: str | None) -> str:
+    """How the pixels SHA-256 stated (computed from the stored map now) stands to the one the case recorded
+    when it stored the map. The case's audit log vouches for the map FILE's SHA-256 (checked by verify);
+    a record stored before the case kept the pixel hash has none, and the report says so."""
+    if not case_record or not computed:
+        return ""
+    if not stored:
+        return ("pixels SHA-256 not recorded in the case (stored before the case kept it): computed from the "
+                "stored map, whose file SHA-256 verify checks")
+    if stored == computed:
+        return "pixels SHA-256 as recorded in the case when the map was stored"
+    return (f"<b>the case recorded pixels SHA-256 <font name='DeclipMono' size='7'>{esc(stored)}</font> when it "
+            "stored the map: the stored map differs from it</b>")
 
 
 def conditions(md: dict, layers: list) -> str:
@@ -176,15 +193,18 @@ def rows(f: Any, layers: list) -> list[tuple[str, Any]]:
                                      "equal the weights SHA-256 above", "cell")))
     out.append(("Must match", conditions(md, layers)))
     if f.analysed:
+        note = recorded(getattr(f.item, "case_record", False), getattr(f.item, "recorded_pixels_sha256", None),
+                        f.pixels_sha256)
         out.append(("Learned map", X(expected(f"{OUT}/{f.item.item_id}/{stem}.prob.png", f.pixels_sha256, f.score,
-                                              f.flagged_pixels), "cell")))
+                                              f.flagged_pixels, note), "cell")))
     else:  # the command still runs the default model beside the layers; the report states no map of it
         out.append(("Learned map", "none in this report for this item: the run's .prob.png is not compared"))
     for p in layers:
         if p.error:
             continue
+        note = recorded(getattr(p, "case_record", False), getattr(p, "recorded_pixels_sha256", None), p.pixels_sha256)
         out.append((f"Layer {p.layer}", X(expected(f"{OUT}/{f.item.item_id}/{stem}.{p.layer}.png", p.pixels_sha256,
-                                                   p.score, p.flagged_pixels), "cell")))
+                                                   p.score, p.flagged_pixels, note), "cell")))
     out.append(("How to compare", "with results.json in that folder (map_pixels_sha256, score, flagged_pixels; the "
                                   "layers under outputs.evidence): see \"Independent verification\", after the "
                                   "items"))
