@@ -10,8 +10,7 @@ import os
 from pathlib import Path
 
 import resources
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp"}
+from engine.cli import IMAGE_SUFFIXES  # the samples are the images `declip analyze` would take from the folder
 
 
 def samples() -> tuple[list[Path], dict]:

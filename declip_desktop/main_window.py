@@ -43,6 +43,15 @@ from declip_desktop.workers import JobRunner
 APP_TITLE = "DeCLIP Desktop"
 
 
+def image_file_filter() -> str:
+    """The Add images dialog's filter: every suffix the engine reads a folder's images by, so no file
+    it can analyse is hidden under "Images". HEIC is left out: it cannot be read here (an added .heic
+    is refused as "not an image"), so it shows only under "All files"."""
+    from engine.cli import IMAGE_SUFFIXES
+
+    return f"Images ({' '.join('*' + s for s in sorted(IMAGE_SUFFIXES))});;All files (*)"
+
+
 class MainWindow(QMainWindow):
     caseOpened = Signal(str)
     caseClosed = Signal()
@@ -382,8 +391,7 @@ class MainWindow(QMainWindow):
         self.ingest.cancel()
 
     def add_images_dialog(self) -> None:
-        files, _ = QFileDialog.getOpenFileNames(self, "Add images to the case", "",
-                                                "Images (*.jpg *.jpeg *.png *.tif *.tiff *.webp *.bmp *.heic);;All files (*)")
+        files, _ = QFileDialog.getOpenFileNames(self, "Add images to the case", "", image_file_filter())
         if files:
             self.add_paths(files)
 

@@ -39,3 +39,36 @@ def test_the_model_list_popup_asks_window_state_for_the_screen(qtbot, monkeypatc
         assert c.view().minimumWidth() == 600
     finally:
         c.hidePopup()
+
+
+def test_add_images_lists_every_suffix_the_engine_reads(qtbot, tmp_path, monkeypatch):
+    # the filter was typed by hand: .jfif, .jpe, .mpo, .gif, .ppm ... were hidden under "Images"
+    from engine.cli import IMAGE_SUFFIXES
+    from tests.gui_support import make_window
+
+    w = make_window(qtbot)
+    asked = {}
+
+    def dialog(parent, caption, folder, filters):
+        asked["filters"] = filters
+        return [], ""
+
+    monkeypatch.setattr("declip_desktop.main_window.QFileDialog.getOpenFileNames", dialog)
+    w.add_images_dialog()
+    images, rest = asked["filters"].split(";;")
+    assert images.startswith("Images (") and images.endswith(")") and rest == "All files (*)"
+    patterns = images[len("Images ("):-1].split()
+    assert sorted(patterns) == sorted("*" + s for s in IMAGE_SUFFIXES)
+    assert {"*.jfif", "*.jpe", "*.mpo", "*.gif", "*.ppm"} <= set(patterns)
+    assert "*.heic" not in patterns  # not readable here: ingest refuses it as "not an image"
+
+
+def test_the_demo_takes_every_image_the_engine_would(tmp_path, monkeypatch):
+    from declip_desktop import demo
+
+    (tmp_path / "samples").mkdir()
+    for name in ("a.jfif", "b.GIF", "c.ppm", "d.jpg", "notes.txt", "LICENSES.json"):
+        (tmp_path / "samples" / name).write_bytes(b"x")
+    monkeypatch.setattr(demo.resources, "path", lambda *parts: tmp_path.joinpath(*parts))
+    files, _ = demo.samples()
+    assert [p.name for p in files] == ["a.jfif", "b.GIF", "c.ppm", "d.jpg"]
