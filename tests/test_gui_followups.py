@@ -72,3 +72,31 @@ def test_the_demo_takes_every_image_the_engine_would(tmp_path, monkeypatch):
     monkeypatch.setattr(demo.resources, "path", lambda *parts: tmp_path.joinpath(*parts))
     files, _ = demo.samples()
     assert [p.name for p in files] == ["a.jfif", "b.GIF", "c.ppm", "d.jpg"]
+
+
+def test_the_evidence_list_never_shows_a_planted_thumbnail(qtbot, tmp_path):
+    # the list showed whatever file sat in thumbs/ under the item's name
+    import shutil
+
+    from PIL import Image
+
+    from tests.case_support import new_case
+    from tests.gui_support import close_window, make_window
+
+    src = tmp_path / "src"
+    src.mkdir()
+    Image.new("RGB", (160, 120), (220, 20, 20)).save(src / "red.jpg", quality=95)
+    Image.new("RGB", (160, 120), (20, 20, 220)).save(src / "blue.jpg", quality=95)
+    with new_case(tmp_path) as case:
+        case.add_paths([src / "red.jpg", src / "blue.jpg"])
+        red, blue = case.thumbnail("E0001", 192), case.thumbnail("E0002", 192)  # the sizes the list asks for
+        path = case.path
+    shutil.copyfile(blue, red)  # planted: blue's picture under red's name
+    w = make_window(qtbot, path)
+    qtbot.waitUntil(lambda: all(w.evidenceModel.get(i).thumbnail is not None for i in ("E0001", "E0002")),
+                    timeout=20000)
+    for eid, want in (("E0001", (220, 20, 20)), ("E0002", (20, 20, 220))):
+        img = w.evidenceModel.get(eid).thumbnail
+        c = img.pixelColor(img.width() // 2, img.height() // 2)
+        assert all(abs(a - b) < 40 for a, b in zip((c.red(), c.green(), c.blue()), want)), (eid, c.name())
+    close_window(w)
