@@ -49,7 +49,10 @@ def image_file_filter() -> str:
     is refused as "not an image"), so it shows only under "All files"."""
     from engine.cli import IMAGE_SUFFIXES
 
-    return f"Images ({' '.join('*' + s for s in sorted(IMAGE_SUFFIXES))});;All files (*)"
+    # both cases: Qt's own dialog matches either, but a native (GTK, portal) dialog matches case-sensitively,
+    # and cameras name their files IMG_0001.JPG
+    patterns = [f"*{s}" for s in sorted(IMAGE_SUFFIXES)] + [f"*{s.upper()}" for s in sorted(IMAGE_SUFFIXES)]
+    return f"Images ({' '.join(patterns)});;All files (*)"
 
 
 class MainWindow(QMainWindow):

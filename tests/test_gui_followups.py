@@ -58,9 +58,10 @@ def test_add_images_lists_every_suffix_the_engine_reads(qtbot, tmp_path, monkeyp
     images, rest = asked["filters"].split(";;")
     assert images.startswith("Images (") and images.endswith(")") and rest == "All files (*)"
     patterns = images[len("Images ("):-1].split()
-    assert sorted(patterns) == sorted("*" + s for s in IMAGE_SUFFIXES)
-    assert {"*.jfif", "*.jpe", "*.mpo", "*.gif", "*.ppm"} <= set(patterns)
-    assert "*.heic" not in patterns  # not readable here: ingest refuses it as "not an image"
+    # each suffix in both cases: a native (GTK, portal) dialog matches case-sensitively, cameras write IMG_0001.JPG
+    assert sorted(patterns) == sorted(["*" + s for s in IMAGE_SUFFIXES] + ["*" + s.upper() for s in IMAGE_SUFFIXES])
+    assert {"*.jfif", "*.jpe", "*.mpo", "*.gif", "*.ppm", "*.JPG", "*.JPEG"} <= set(patterns)
+    assert "*.heic" not in patterns and "*.HEIC" not in patterns  # not readable: ingest refuses it as "not an image"
 
 
 def test_the_demo_takes_every_image_the_engine_would(tmp_path, monkeypatch):
