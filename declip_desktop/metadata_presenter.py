@@ -6,6 +6,7 @@ from typing import Any
 
 from declip_desktop.analysis_modes import label
 from declip_desktop.case.util import readable_utc
+from engine.cpu import cpu_text
 from engine.provenance import STRIPPING_NOTE, TRUST_CODES, TRUST_TEXT, badge, meaning, stored_record
 
 NOT_VERIFIED = "not verified this session (File > Verify integrity)"
@@ -59,6 +60,9 @@ def metadata_sections(item: Any, analysis: dict | None, integrity: str | None = 
                                 "score": score_text(analysis.get("score")), "model": analysis.get("model_id"),
                                 "mode": label(analysis.get("mode")), "stored": time_text(analysis.get("stored_utc")),
                                 "working resolution": _working(meta), "device": meta.get("device_name"),
+                                # a CPU's model and vector instructions: they choose the kernels (engine/cpu.py)
+                                **({"cpu": cpu_text(meta.get("cpu"))} if str(meta.get("device") or "").startswith("cpu")
+                                   and cpu_text(meta.get("cpu")) else {}),
                                 "precision": meta.get("precision"), "dtype": meta.get("dtype"),
                                 "decoder dtype": meta.get("decoder_dtype"), "weights": meta.get("weights"),
                                 "timings": meta.get("timings")}

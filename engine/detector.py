@@ -13,6 +13,7 @@ from PIL import Image
 
 from .backbones import packaged_weight_files
 from .cards import ModelCard
+from .cpu import cpu_info, torch_kernels
 from .errors import Cancelled, DeclipError, ImageError
 from .images import ImageSource, LoadedImage, load_image
 from .loading import card_from_files, load_network_from_sources, sources_of
@@ -151,6 +152,9 @@ class Detector:
             + packaged_weight_files(self.card.backbone),
             "device": str(self.device),
             "device_name": self.device_name,
+            # the host CPU's model and vector instructions (engine/cpu.py): a CPU map's last bits depend on
+            # the kernels they select, which 'CPU (N threads)' does not say
+            "cpu": cpu_info() | {"torch_kernels": torch_kernels()},
             "dtype": str(self.dtype).replace("torch.", ""),  # the backbone's
             "decoder_dtype": str(self.decoder_dtype).replace("torch.", ""),
             "precision": "exact" if self.dtype == torch.float32 else "fast",

@@ -25,6 +25,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
+from .cpu import cpu_info
 from .errors import DeclipError
 from .golden_items import REFERENCE_ROUNDING, ItemResult, compact_map, difference
 
@@ -80,7 +81,7 @@ class Validation:
                 "result": "PASS" if self.ok else "FAIL",
                 "machine": {"host": socket.gethostname(), "os": f"{platform.system()} {platform.release()}",
                             "platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-                            "cpus": os.cpu_count()},
+                            "cpus": os.cpu_count(), "cpu": cpu_info()},
                 "versions": library_versions(),
                 "device": {"device": self.device, "name": self.device_name, "precision": self.precision,
                            "dtype": self.dtype},

@@ -128,6 +128,7 @@ def test_a_case_stored_before_pixel_hashes_still_verifies_and_reports(tmp_path, 
     def old_writer(path, doc, *a, **k):   # the record as older versions wrote it (the log then hashes it so)
         if isinstance(doc, dict):
             doc.pop("map_pixels_sha256", None)
+            ((doc.get("result") or {}).get("metadata") or {}).pop("cpu", None)
         return real(path, doc, *a, **k)
 
     case = _case(tmp_path, main)
@@ -143,3 +144,111 @@ def test_a_case_stored_before_pixel_hashes_still_verifies_and_reports(tmp_path, 
     (sha,) = _pixels_of_stored_maps(case).values()
     assert re.search(rf"pixels SHA-256 {sha} · score \S+ · \d+ of \d+ pixels above \S+ · pixels SHA-256 not "
                      r"recorded in the case \(stored before the case kept it\)", flat)
+    assert "model and vector instructions: not recorded with the result" in flat
+
+
+# -- the CPU a map was computed on --------------------------------------------------------------------------
+
+X86_CPUINFO = """processor	: 0
+vendor_id	: AuthenticAMD
+model name	: AMD EPYC 9454   48-Core Processor
+flags		: fpu sse2 ssse3 fma sse4_1 sse4_2 avx f16c avx2 avx512f avx512bw avx512_bf16 amx_tile amx_bf16 foo
+
+processor	: 1
+model name	: Something else
+flags		: fpu
+"""
+ARM_CPUINFO = """processor	: 0
+BogoMIPS	: 243.75
+Features	: fp asimd evtstrm aes asimdhp asimddp sve sve2 bf16 i8mm
+CPU part	: 0xd4f
+"""
+
+
+def test_cpu_flags_are_read_from_proc_cpuinfo_and_filtered_to_the_vector_sets():
+    from engine.cpu import parse_proc_cpuinfo
+
+    model, flags = parse_proc_cpuinfo(X86_CPUINFO)
+    assert model == "AMD EPYC 9454   48-Core Processor" and {"avx2", "avx512_bf16", "amx_bf16"} <= flags
+    _, arm = parse_proc_cpuinfo(ARM_CPUINFO)
+    assert {"sve2", "bf16", "i8mm"} <= arm
+
+
+def test_cpu_info_never_fails_and_is_read_once(monkeypatch):
+    from engine import cpu
+
+    calls = []
+
+    def broken():
+        calls.append(1)
+        raise OSError("no /proc here")
+
+    cpu._cached.cache_clear()
+    monkeypatch.setattr(cpu, "_read", broken)
+    try:
+        assert cpu.cpu_info()["model"] is None and cpu.cpu_info()["vector_extensions"] == []
+        assert len(calls) == 1
+        monkeypatch.setattr(cpu, "_read", lambda: (" AMD  EPYC ", {"avx2", "fpu", "avx512f"}))
+        cpu._cached.cache_clear()
+        info = cpu.cpu_info()
+        assert info["model"] == "AMD EPYC" and info["vector_extensions"] == ["avx2", "avx512f"]
+        info["vector_extensions"].append("x")   # a caller's copy, not the cache
+        assert cpu.cpu_info()["vector_extensions"] == ["avx2", "avx512f"]
+    finally:
+        cpu._cached.cache_clear()
+
+
+@pytest.mark.skipif(not Path("/proc/cpuinfo").is_file(), reason="reads the CPU from /proc/cpuinfo")
+def test_analyze_records_the_cpu_model_and_vector_instructions(tmp_path):
+    """Old code: results recorded a CPU only as 'CPU (N threads)'."""
+    import torch
+
+    from declip_desktop.cli import main
+    from engine.cpu import KNOWN, parse_proc_cpuinfo
+
+    model, flags = parse_proc_cpuinfo(Path("/proc/cpuinfo").read_text())
+    out = tmp_path / "out"
+    assert main(["analyze", "--device", "cpu", "--evidence", "ela", "--outputs", "map", "--out", str(out),
+                 str(SAMPLE)]) == 0
+    doc = json.loads((out / "results.json").read_text())
+    cpu = doc["items"][0]["metadata"]["cpu"]
+    assert cpu["model"] == " ".join(model.split())
+    assert cpu["vector_extensions"] == [f for f in KNOWN if f in flags]
+    assert cpu["torch_kernels"] == torch.backends.cpu.get_cpu_capability()
+    assert doc["model"]["cpu"] == cpu
+    ela = doc["items"][0]["outputs"]["evidence"]["ela"]["metadata"]["cpu"]
+    assert ela["vector_extensions"] == cpu["vector_extensions"]
+
+
+@needs_pdftotext
+def test_report_states_the_cpu_a_map_must_be_recomputed_on(tmp_path, monkeypatch):
+    from declip_desktop.cli import main
+    from engine import cpu as cpu_mod
+
+    monkeypatch.setattr(cpu_mod, "_cached", lambda: {"model": "Test CPU 9000", "architecture": "x86_64",
+                                                     "vector_extensions": ["avx2", "avx512f", "avx512_bf16"]})
+    case = _case(tmp_path, main)
+    assert main(["case", "analyze", str(case), "--device", "cpu"]) == 0
+    assert main(["case", "finding", str(case), "E0001", "--status", "suspicious"]) == 0
+    pdf = tmp_path / "r.pdf"
+    assert main(["case", "report", str(case), "--out", str(pdf)]) == 0
+    flat = " ".join(_pdf_text(pdf).split())
+    assert "cpu.vector_extensions avx2 avx512f avx512_bf16" in flat
+    assert re.search(r"cpu\.torch_kernels \w+", flat)
+    assert re.search(r"CPU \(\d+ threads?\) · Test CPU 9000, avx2 avx512f avx512_bf16 \(torch kernels \w+\)", flat)
+
+
+def test_metadata_dock_shows_the_cpu_beside_the_device():
+    from types import SimpleNamespace
+
+    from declip_desktop.metadata_presenter import metadata_sections
+
+    item = SimpleNamespace(id="E001", file_name="a.jpg", sha256="ab" * 32, md5=None, size=1, original_name=None,
+                           original_path=None, original_mtime_utc=None, ingested_utc=None, format="JPEG",
+                           width=2, height=2, metadata={})
+    md = {"device": "cpu", "device_name": "CPU (2 threads)",
+          "cpu": {"model": "AMD EPYC", "vector_extensions": ["avx2", "avx512f"], "torch_kernels": "AVX512"}}
+    s = metadata_sections(item, {"model_id": "m", "mode": "paper", "score": 0.1, "metadata": md})
+    assert s["Analysis"]["cpu"] == "AMD EPYC, avx2 avx512f (torch kernels AVX512)"
+    md.pop("cpu")   # a record from before the CPU was recorded: no row, nothing invented
+    assert "cpu" not in metadata_sections(item, {"model_id": "m", "mode": "paper", "metadata": md})["Analysis"]

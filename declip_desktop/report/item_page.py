@@ -8,6 +8,7 @@ from reportlab.platypus import CondPageBreak, Flowable, KeepTogether, Spacer, Ta
 
 from declip_desktop.case.util import readable_utc
 from engine.cards import FLIP_AVERAGE_TEXT
+from engine.cpu import cpu_text
 
 from . import exif, imaging, provenance_block, reproduce, validation
 from .blocks import ColourBar, P, X, box, esc, fmt_bytes, fmt_pct, fmt_score, fmt_threshold, kv_table, text_rows
@@ -249,11 +250,15 @@ def _method_rows(f: Findings) -> list[tuple[str, Any]]:
 
 
 def device_text(md: dict) -> str:
-    """The device once: 'CPU (2 threads)', not 'CPU (2 threads) (cpu)'; the kind only when the name lacks it."""
+    """The device once: 'CPU (2 threads)', not 'CPU (2 threads) (cpu)'; the kind only when the name lacks it.
+    A CPU also by its model and vector instructions, where recorded (engine/cpu.py)."""
     name, kind = md.get("device_name"), md.get("device")
     if not name:
         return str(kind or "not recorded")
-    return str(name) if not kind or str(kind).lower() in str(name).lower() else f"{name} ({kind})"
+    text = str(name) if not kind or str(kind).lower() in str(name).lower() else f"{name} ({kind})"
+    if str(kind or "").startswith("cpu") and cpu_text(md.get("cpu")):
+        text += f" · {cpu_text(md.get('cpu'))}"
+    return text
 
 
 def timings_text(timings: dict) -> str:

@@ -80,8 +80,8 @@ def method(findings: list[Findings]) -> list[Flowable]:
                       "EXIF-oriented image size (in Python: hashlib.sha256(numpy.asarray(PIL.Image.open(png))"
                       ".astype('>u2').tobytes())). A PNG file's own SHA-256 also depends on the compressor that wrote "
                       "it, so compare pixels, not files. The same device, thread count, precision and software versions give "
-                      "equal values; another device or precision, or a CPU with other vector instructions (which the "
-                      "result does not record), can differ slightly.")],
+                      "equal values; another device or precision, or a CPU with other vector instructions (each result "
+                      "records its CPU's, listed under \"Must match\"), can differ slightly.")],
                    "note"))
     out.append(P("References", "h2"))
     out.append(X("[1] " + esc(DECLIP_PAPER), "bullet"))

@@ -170,6 +170,7 @@ def conditions(md: dict, layers: list) -> str:
            f"dtype {md['dtype']}" if md.get("dtype") else "",
            f"decoder_dtype {md['decoder_dtype']}" if md.get("decoder_dtype") else "",
            f"torch {v['torch']}" if v.get("torch") else ""]
+    run += cpu_conditions(md, layers)
     if any(run):
         parts.append("in results.json: " + ", ".join(x for x in run if x))
     methods = [f"{p.layer} {p.metadata.get('method_version')}" for p in layers
@@ -177,6 +178,25 @@ def conditions(md: dict, layers: list) -> str:
     if methods:
         parts.append("layer method_version: " + ", ".join(methods))
     return " · ".join(parts) or "not recorded with the result"
+
+
+def cpu_conditions(md: dict, layers: list) -> list[str]:
+    """The CPU's vector instructions (engine/cpu.py) where a CPU computed a map: torch's and OpenCV's kernels
+    are chosen by them, so another CPU's can change a map's last bits. A result made before they were
+    recorded says so."""
+    on_cpu = str(md.get("device") or "").startswith("cpu")
+    shown = [p for p in layers if not p.error]
+    if not on_cpu and not shown:
+        return []
+    cpu = md.get("cpu") if on_cpu else next((p.metadata.get("cpu") for p in shown), None)
+    if not isinstance(cpu, dict):
+        return ["the CPU's model and vector instructions: not recorded with the result"]
+    out = [f"cpu.torch_kernels {cpu['torch_kernels']}" if on_cpu and cpu.get("torch_kernels") else ""]
+    ext = " ".join(str(x) for x in cpu.get("vector_extensions") or []) or "none known"
+    out.append(f"cpu.vector_extensions {ext}")
+    if cpu.get("model"):
+        out.append(f"(cpu.model {cpu['model']} need not match)")
+    return [x for x in out if x]
 
 
 def rows(f: Any, layers: list) -> list[tuple[str, Any]]:

@@ -27,6 +27,7 @@ import numpy as np
 
 from ..errors import DeclipError, ImageError
 from ..result import AnalysisResult
+from ..cpu import cpu_info
 from ..hashing import bytes_sha256
 from ..stamps import utc_now
 from .base import EvidenceError, EvidenceInput, LayerFailed, NotApplicable
@@ -286,6 +287,8 @@ def run(name: str, image: Any, data: bytes | None = None, **params) -> AnalysisR
         "notes": list(out.notes),
         "timings": {"load_s": t1 - t0, **{k: float(v) for k, v in out.timings.items()}, "total_s": total},
         "versions": library_versions(),
+        # OpenCV's kernels (SIFT in clones, resizing) are chosen by the CPU's vector instructions (engine/cpu.py)
+        "cpu": cpu_info(),
         "image": image_info,
         "created_utc": utc_now(),
     }
