@@ -179,6 +179,9 @@ def _decode(data: bytes, name: str, sha: str) -> LoadedImage:
         try:
             img = Image.open(io.BytesIO(data))
         except UnidentifiedImageError:
+            what = unsupported_format(data[:32])
+            if what:
+                raise ImageError(f"{name}: {what}; {UNSUPPORTED_ADVICE}") from None
             raise ImageError(f"{name}: not an image that can be read (unknown or corrupt format)") from None
         except Image.DecompressionBombError as exc:
             raise ImageError(bomb_message(name, exc)) from None
@@ -195,6 +198,34 @@ def _decode(data: bytes, name: str, sha: str) -> LoadedImage:
             if str(exc).endswith("image file is truncated"):
                 raise ImageError(f"{exc}{truncation_extent(data)}") from None
             raise
+
+
+# Formats an examiner meets that Pillow here cannot decode, by their first bytes: naming them beats "unknown or
+# corrupt format", which reads as if the evidence were damaged.
+_HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1"}
+
+
+def unsupported_format(head: bytes) -> str | None:
+    """What a file that Pillow cannot identify is, from its first 32 bytes, when it is a known format this
+    installation cannot decode; None otherwise."""
+    if head[4:8] == b"ftyp":
+        brand = head[8:12]
+        if brand in (b"avif", b"avis"):
+            return "an AVIF image, which this installation cannot decode"
+        if brand in _HEIF_BRANDS:
+            return "a HEIF/HEIC image (as iPhones save), which this installation cannot decode"
+    if head[:2] == b"\xff\x0a" or head[:12] == b"\x00\x00\x00\x0cJXL \r\n\x87\n":
+        return "a JPEG XL image, which this installation cannot decode"
+    if head[:5] == b"%PDF-":
+        return "a PDF document, not an image"
+    text = head.lstrip()[:5].lower()
+    if text.startswith(b"<svg") or text.startswith(b"<?xml"):
+        return "an SVG or XML document, not a raster image"
+    return None
+
+
+UNSUPPORTED_ADVICE = ("export it to a lossless format (PNG or TIFF) with a tool you can name, record the "
+                      "original's SHA-256 beside the export, and analyse the export")
 
 
 def _short(exc: BaseException) -> str:

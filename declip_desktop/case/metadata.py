@@ -53,6 +53,13 @@ def probe_image(data: bytes | BinaryIO) -> Image.Image:
         try:
             img = Image.open(data)
         except UnidentifiedImageError:
+            try:
+                data.seek(0)
+                what = _engine_images.unsupported_format(data.read(32))
+            except (OSError, ValueError):  # a stream that cannot go back: the plain message
+                what = None
+            if what:
+                raise NotAnImage(f"{what}; {_engine_images.UNSUPPORTED_ADVICE}") from None
             raise NotAnImage("not an image (format not recognised)") from None
         except Image.DecompressionBombError as exc:  # past twice the limit: Pillow refuses itself
             raise NotAnImage(_engine_images.bomb_message("", exc)) from None
