@@ -212,7 +212,7 @@ def test_analyze_records_the_cpu_model_and_vector_instructions(tmp_path):
                  str(SAMPLE)]) == 0
     doc = json.loads((out / "results.json").read_text())
     cpu = doc["items"][0]["metadata"]["cpu"]
-    assert cpu["model"] == " ".join(model.split())
+    assert cpu["model"] == (" ".join(model.split()) if model else None)
     assert cpu["vector_extensions"] == [f for f in KNOWN if f in flags]
     assert cpu["torch_kernels"] == torch.backends.cpu.get_cpu_capability()
     assert doc["model"]["cpu"] == cpu
@@ -252,3 +252,16 @@ def test_metadata_dock_shows_the_cpu_beside_the_device():
     assert s["Analysis"]["cpu"] == "AMD EPYC, avx2 avx512f (torch kernels AVX512)"
     md.pop("cpu")   # a record from before the CPU was recorded: no row, nothing invented
     assert "cpu" not in metadata_sections(item, {"model_id": "m", "mode": "paper", "metadata": md})["Analysis"]
+
+
+@needs_pdftotext
+def test_validation_record_names_the_cpu(tmp_path):
+    from declip_desktop.report.validation_pdf import write_validation_pdf
+
+    record = {"result": "PASS", "created_utc": "2026-12-07T20:00:00Z", "model": {"id": "m", "name": "M", "files": []},
+              "device": {"device": "cpu", "name": "CPU (2 threads)", "precision": "exact"}, "versions": {},
+              "machine": {"host": "h", "platform": "Linux", "cpus": 2,
+                          "cpu": {"model": "Test CPU 9000", "vector_extensions": ["avx2", "amx_bf16"]}},
+              "items": [], "problems": [], "notes": []}
+    pdf = write_validation_pdf(record, tmp_path / "v.pdf")
+    assert "Test CPU 9000, avx2 amx_bf16" in " ".join(_pdf_text(pdf).split())

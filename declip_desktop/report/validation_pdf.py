@@ -18,6 +18,7 @@ def _esc(text) -> str:
 def write_validation_pdf(record: dict, path: Path) -> Path:
     """Write the record as a one-page PDF (atomically); returns the path."""
     from engine.atomic import write_atomic
+    from engine.cpu import cpu_text
 
     st = getSampleStyleSheet()
     small = st["BodyText"].clone("small", fontSize=7.5, leading=9)
@@ -29,7 +30,9 @@ def write_validation_pdf(record: dict, path: Path) -> Path:
     info = [("Model", f"{m.get('name')} (id {m.get('id')})"),
             ("Device", f"{d.get('name') or '?'} ({d.get('device') or '?'}), precision {d.get('precision') or '?'}"
                        + (f" ({d['dtype']})" if d.get("dtype") else "")),
-            ("Machine", f"{mach.get('host')} · {mach.get('platform')} · {mach.get('cpus')} CPUs"),
+            ("Machine", f"{mach.get('host')} · {mach.get('platform')} · {mach.get('cpus')} CPUs"
+                        # the vector instructions choose torch's and OpenCV's kernels (engine/cpu.py)
+                        + (f" · {cpu_text(mach['cpu'])}" if cpu_text(mach.get("cpu")) else "")),
             ("Versions", ", ".join(f"{k} {v}" for k, v in ver.items())),
             ("Golden set", f"sha256 {record.get('golden_set_sha256', '?')}")]
     for f in m.get("files", []):
