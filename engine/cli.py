@@ -26,6 +26,19 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".mpo", ".png", ".
 
 
 # ---- argument types: bad values are usage errors (exit 2) before any model is loaded -------------
+class Repeatable(argparse.Action):
+    """A list option that, given again, adds to its list (without repeats). argparse keeps only the last use,
+    which silently dropped the first of `--pin-layers dq --pin-layers ela` (or `--evidence ela --evidence dq`)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        old = getattr(namespace, self.dest, None)
+        items = list(old) if isinstance(old, (list, tuple)) else []
+        for value in values if isinstance(values, (list, tuple)) else [values]:
+            if value not in items:
+                items.append(value)
+        setattr(namespace, self.dest, items)
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -125,7 +138,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="CPU threads for the network (default: torch's, usually the number of cores); a CPU map's "
                         "last bits depend on it, so to reproduce a recorded map give its count ('CPU (N threads)')")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    p.add_argument("--outputs", type=_outputs, default=None, metavar="LIST",
+    p.add_argument("--outputs", type=_outputs, default=None, metavar="LIST", action=Repeatable,
                    help="what to write per image, comma-separated: map (16-bit .prob.png), overlay "
                         "(.overlay.png), raw (.raw.npy, paper mode); default map,overlay")
     p.add_argument("--raw", action="store_true", help="also write the raw 256x256 decoder map as .raw.npy")
@@ -144,7 +157,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "as in the desktop viewer and the report")
     p.add_argument("--trust-anchors", metavar="PATH", help="PEM file or folder of C2PA trust anchors (default: "
                    "the settings file's; with neither, signer trust is not judged)")
-    p.add_argument("--evidence", type=_evidence_layers, default=[], metavar="LAYERS",
+    p.add_argument("--evidence", type=_evidence_layers, default=[], metavar="LAYERS", action=Repeatable,
                    help="also write classical evidence layers as <stem>.<layer>.png: a comma list of "
                         "ela, ghost, noise, dq, clones, resampling, or all (docs/evidence.md)")
     p.add_argument("--evidence-param", action="append", default=[], metavar="LAYER.KEY=VALUE",

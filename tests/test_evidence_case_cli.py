@@ -180,3 +180,33 @@ def test_case_analyze_parameter_errors_are_usage_errors_and_a_mistyped_layer_say
     assert exc.value.code == 2 and "quality must be a whole number" in capsys.readouterr().err
     assert main(["case", "analyze", d, "--evidence", "elx"]) == 1
     assert "no evidence item matches 'elx'" in (err := capsys.readouterr().err) and "nor is it an evidence layer" in err
+
+
+def test_list_options_given_twice_add_up(tmp_path, tiny_model, capsys):
+    """argparse keeps only the last use of an option: `--pin-layers dq --pin-layers ela` (or the abbreviated
+    `--pin dq --pin ela` an examiner may type) pinned ela alone, and `--layers ela --layers dq` stored dq alone,
+    with no word said. A list option given again now adds to its list."""
+    from declip_desktop.cli import build_parser
+
+    img = tmp_path / "a.jpg"
+    img.write_bytes(ec.encode(ec.scene("chelsea", (96, 128)), "JPEG", 90))
+    case = new_case(tmp_path)
+    case.add_paths([img])
+    d = str(case.path)
+    case.close()
+    assert main(["case", "analyze", d, "--model", str(tiny_model), "--layers", "ela", "--layers", "dq,ela"]) == 0
+    assert main(["case", "finding", d, "E0001", "--status", "suspicious", "--pin", "dq", "--pin", "ela"]) == 0
+    capsys.readouterr()
+    with Case.open(d, readonly=True) as c:
+        assert c.finding("E0001").layers == ["ela", "dq"]
+        stored = {a.model_id for a in c.analyses("E0001") if a.mode == "evidence"}
+    assert stored == {"evidence-ela", "evidence-dq"}
+    assert main(["case", "finding", d, "E0001", "--status", "suspicious", "--pin-layers", ""]) == 0
+    with Case.open(d, readonly=True) as c:
+        assert c.finding("E0001").layers == []                  # '' still unpins all
+    args = build_parser().parse_args(["analyze", "x.jpg", "--out", "o", "--evidence", "ela", "--evidence", "all",
+                                      "--outputs", "map", "--outputs", "overlay,map"])
+    assert args.evidence == ["ela", "ghost", "noise", "dq", "clones", "resampling"]
+    assert list(args.outputs) == ["map", "overlay"]
+    args = build_parser().parse_args(["case", "report", d, "--out", "r.pdf", "--items", "E0001", "--items", "E0002"])
+    assert args.items == ["E0001", "E0002"]

@@ -15,7 +15,7 @@ import re
 import sys
 import time
 
-from engine.cli import _positive_int as positive_int, _tile_scale as tile_scale, device_arg
+from engine.cli import Repeatable, _positive_int as positive_int, _tile_scale as tile_scale, device_arg
 from engine.errors import DeclipError
 from engine.provenance import stored_record
 
@@ -80,15 +80,16 @@ def register(subparsers) -> None:
                     help="tiled mode: window stride in pixels (1 up to the window size; default three quarters of it)")
     sp.add_argument("--tile-scale", type=tile_scale, default=None, metavar="S",
                     help="tiled mode: image scale, above 0 and at most 4 (default: auto)")
-    sp.add_argument("--items", nargs="+", metavar="ID", help="only these evidence items (id, file name or sha256)")
-    sp.add_argument("--evidence", nargs="+", metavar="LAYERS|ID",
+    sp.add_argument("--items", nargs="+", metavar="ID", action=Repeatable,
+                    help="only these evidence items (id, file name or sha256)")
+    sp.add_argument("--evidence", nargs="+", metavar="LAYERS|ID", action=Repeatable,
                     help="evidence layers, as in `declip analyze --evidence` (ela,ghost,... or all; the same as "
                          "--layers); values that are not layer names select evidence items, as --items does")
     sp.add_argument("--force", action="store_true", help="re-analyse even when up to date")
     sp.add_argument("--evidence-param", action="append", default=[], metavar="LAYER.KEY=VALUE",
                     help="a parameter of one of the evidence layers (JSON value; repeatable), e.g. clones.method=dense; "
                          "a stored layer computed with other parameters is redone")
-    sp.add_argument("--layers", type=_layer_names, default=[], metavar="LAYERS",
+    sp.add_argument("--layers", type=_layer_names, default=[], metavar="LAYERS", action=Repeatable,
                     help="also store evidence layers: ela, ghost, noise, dq, clones, resampling (comma list) or all")
     sp.set_defaults(func=cmd_analyze, _parser=sp)
 
@@ -110,8 +111,9 @@ def register(subparsers) -> None:
     sp.add_argument("--opacity", type=float, help="overlay opacity used, 0..1")
     sp.add_argument("--model", help="the analysis (model id) the finding relies on; default: the latest analysis")
     sp.add_argument("--mode", choices=["paper", "tiled"], help="that analysis's mode; default: the latest analysis's")
-    sp.add_argument("--pin-layers", metavar="LAYERS", help="evidence layers pinned to the finding, e.g. ela,clones "
-                    "('' unpins all); shown on the item's report page")
+    sp.add_argument("--pin-layers", metavar="LAYERS", type=_comma_list, action=Repeatable,
+                    help="evidence layers pinned to the finding, e.g. ela,clones (repeatable; '' unpins all); "
+                         "shown on the item's report page")
     sp.set_defaults(func=cmd_finding)
 
     sp = sub.add_parser("verify", help="re-hash evidence and check the audit chain (exit 0 intact, 1 integrity "
@@ -135,7 +137,7 @@ def register(subparsers) -> None:
     common(sp)
     sp.add_argument("--out", required=True, metavar="FILE.pdf")
     sp.add_argument("--threshold", type=float, help="one map threshold for every item (default: each finding's own)")
-    sp.add_argument("--items", nargs="+", metavar="ID", help="only these evidence items")
+    sp.add_argument("--items", nargs="+", metavar="ID", action=Repeatable, help="only these evidence items")
     sp.add_argument("--sign-key", metavar="KEY", help="sign the audit head the report prints with this Ed25519 "
                                                       "private key (`declip case keygen`)")
     sp.set_defaults(func=cmd_report)
@@ -254,6 +256,11 @@ def _detector(args):
         return Detector.from_model(args.model or None, **kwargs)
     except TypeError as exc:
         raise CaseError(f"this engine does not accept {', '.join('--' + k for k in kwargs)} ({exc})") from None
+
+
+def _comma_list(text: str) -> list[str]:
+    """'ela,clones' as ['ela', 'clones']; '' as [] (unpin all)."""
+    return [part for part in text.split(",") if part] if text else []
 
 
 def _layer_names(text: str) -> list[str]:
@@ -433,7 +440,7 @@ def cmd_finding(args) -> int:
             raise CaseError(f"{it.id} has no analysis with model {args.model or 'any'} and mode {args.mode or 'any'}")
         f = case.set_finding(it.id, args.status, note=args.note, threshold=args.threshold, opacity=args.opacity,
                              model_id=sa.model_id if sa else None, mode=sa.mode if sa else None,
-                             layers=None if args.pin_layers is None else args.pin_layers.split(","))
+                             layers=args.pin_layers)
         unstored = [n for n in (f.layers or []) if case.analysis_for(it.id, model_id=f"evidence-{n}", mode="evidence") is None]
     print(_printable(f"{it.id} {it.file_name}: {f.status}" + (f" (on the {sa.model_id} {sa.mode} analysis)" if sa else "")))
     if unstored:
