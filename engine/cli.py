@@ -39,7 +39,7 @@ class Repeatable(argparse.Action):
         setattr(namespace, self.dest, items)
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -66,7 +66,7 @@ def _finite_float(text: str) -> float:
     return value
 
 
-def _tile_scale(text: str) -> float:
+def tile_scale(text: str) -> float:
     from .tiling import MAX_SCALE
 
     value = _finite_float(text)
@@ -134,7 +134,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", type=device_arg, help="auto, cpu, cuda or cuda:N")
     # the CPU's reductions are split over the threads, so the map's last bit depends on their number (the
     # GUI leaves one core free): a re-run of a recorded analysis gives the recorded count
-    p.add_argument("--threads", type=_positive_int, default=None, metavar="N",
+    p.add_argument("--threads", type=positive_int, default=None, metavar="N",
                    help="CPU threads for the network (default: torch's, usually the number of cores); a CPU map's "
                         "last bits depend on it, so to reproduce a recorded map give its count ('CPU (N threads)')")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
@@ -146,9 +146,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     # leaves the outputs of the whole batch with no network pass to overlap them (docs/benchmarks.md).
     p.add_argument("--batch-size", type=int, default=1,
                    help="images per network pass in paper mode (default 1; recorded in results.json)")
-    p.add_argument("--tile-stride", type=_positive_int, default=None,
+    p.add_argument("--tile-stride", type=positive_int, default=None,
                    help="tiled mode: window stride in pixels (1 up to the window size)")
-    p.add_argument("--tile-scale", type=_tile_scale, default=None,
+    p.add_argument("--tile-scale", type=tile_scale, default=None,
                    help="tiled mode: image scale, above 0 and at most 4 (default: auto)")
     p.add_argument("--cmap", default="inferno", help="overlay colour map")
     p.add_argument("--opacity", type=_opacity, default=0.5, help="overlay opacity 0..1")
@@ -286,7 +286,7 @@ def make_detector(args, on_card: Callable | None = None):
     is read, before its network is built (the image reader then prepares the network's input)."""
     _check_model_args(args)
     if args.checkpoint:
-        _set_threads(args)
+        set_threads(args)
         from .detector import Detector
 
         return Detector.from_files(args.checkpoint, args.backbone_weights, device=args.device, precision=args.precision)
@@ -295,13 +295,13 @@ def make_detector(args, on_card: Callable | None = None):
     card = find_card(args.model)  # before torch is imported: on_card's work then overlaps the import
     if on_card is not None:
         on_card(card)
-    _set_threads(args)
+    set_threads(args)
     from .detector import Detector
 
     return Detector.from_model(card, device=args.device, precision=args.precision)
 
 
-def _set_threads(args) -> None:
+def set_threads(args) -> None:
     """--threads: torch's intra-op threads, before the network is built (recorded as 'CPU (N threads)')."""
     if getattr(args, "threads", None):
         import torch

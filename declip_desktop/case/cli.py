@@ -15,7 +15,7 @@ import re
 import sys
 import time
 
-from engine.cli import Repeatable, _positive_int as positive_int, _tile_scale as tile_scale, device_arg
+from engine.cli import Repeatable, device_arg, positive_int, tile_scale
 from engine.errors import DeclipError
 from engine.provenance import stored_record
 
@@ -310,7 +310,7 @@ def cmd_analyze(args) -> int:
 
 
 def _analyze(args) -> int:
-    from engine.cli import _set_threads
+    from engine.cli import set_threads
 
     from .analysis_run import analyze_each, run_analysis
 
@@ -332,7 +332,7 @@ def _analyze(args) -> int:
         if not items:
             print("no evidence in the case")
             return 0
-        _set_threads(args)  # before the network is built, as `declip analyze` does
+        set_threads(args)  # before the network is built, as `declip analyze` does
         det = _detector(args)
         tiling = {k: v for k, v in (("stride", args.tile_stride), ("scale", args.tile_scale)) if v is not None}
         if tiling.get("stride", 0) > getattr(det, "input_size", tiling.get("stride", 0)):
