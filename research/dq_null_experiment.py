@@ -39,13 +39,19 @@ from engine.evidence import dq  # noqa: E402
 
 
 
-def fit_11(hist, q2, cmax, max_q1, floor, rounding=0.0):
-    """dq 1.1's choice of the first step, as it was (the product's `_fit` is 1.2 now)."""
+def histogram_start(hist: np.ndarray, q2: int, cmax: int):
+    """What every fit starts from, as dq does: the non-zero values seen, their counts, their total, and
+    'no comb' (q1 = q2, gain 0)."""
     vals = np.arange(-cmax, cmax + 1)
     use = (vals != 0) & (hist > 0)
     h = hist[use].astype(np.float64)
-    total = h.sum()
-    best = (q2, 0.0, 0.0, np.ones_like(hist, np.float64))
+    return use, h, h.sum(), (q2, 0.0, 0.0, np.ones_like(hist, np.float64))
+
+
+def fit_against(hist, q2, cmax, max_q1, floor, envelope=None):
+    """The first step q1 whose comb gains most over 'single compression'. The comb's normaliser is its mean
+    over the values seen (1.1's, envelope None) or its mean weighted by envelope(hist, q1 / q2)."""
+    use, h, total, best = histogram_start(hist, q2, cmax)
     if total < 50:
         return best
     for q1 in range(q2 + 1, max_q1 + 1):
@@ -54,14 +60,25 @@ def fit_11(hist, q2, cmax, max_q1, floor, rounding=0.0):
             continue
         rr = np.clip(r[use], floor, None)
         a, mix = em_share(h, rr, total)
-        gain = float((h * np.log(mix)).sum() / total - np.log(np.mean(mix)))
+        if envelope is None:
+            norm = np.mean(mix)
+        else:
+            env = envelope(hist, q1 / q2)
+            norm = ((env[use] / env[use].sum()) * mix).sum()
+        gain = float((h * np.log(mix)).sum() / total - np.log(norm))
         if gain > best[2]:
             best = (q1, a, gain, np.clip(r, floor, None))
     return best
 
 
+def fit_11(hist, q2, cmax, max_q1, floor, rounding=0.0):
+    """dq 1.1's choice of the first step, as it was (the product's `_fit` is 1.3 now)."""
+    return fit_against(hist, q2, cmax, max_q1, floor)
+
+
 ORIGINAL_FIT = fit_11
 DOUBLE: dict = {}
+
 
 
 def em_share(h: np.ndarray, rr: np.ndarray, total: float) -> tuple[float, np.ndarray]:
@@ -73,29 +90,18 @@ def em_share(h: np.ndarray, rr: np.ndarray, total: float) -> tuple[float, np.nda
     return a, (1 - a) * rr + a
 
 
-def smooth_fit(hist, q2, cmax, max_q1, floor, rounding=0.0):
-    vals = np.arange(-cmax, cmax + 1)
-    use = (vals != 0) & (hist > 0)
-    h = hist[use].astype(np.float64)
-    total = h.sum()
-    best = (q2, 0.0, 0.0, np.ones_like(hist, np.float64))
-    if total < 50:
-        return best
+def gaussian_envelope(hist: np.ndarray, period: float) -> np.ndarray:
+    """`S`: the counts smoothed by a Gaussian of max(1.5, period) bins, the zero bin bridged by its neighbours."""
+    cmax = len(hist) // 2
     bridged = hist.astype(np.float64).copy()
     bridged[cmax] = 0.5 * (bridged[cmax - 1] + bridged[cmax + 1])   # the zero bin is left out of the fit
-    for q1 in range(q2 + 1, max_q1 + 1):
-        r = dq.comb(q1, q2, cmax)
-        if np.allclose(r[use], r[use].mean()):
-            continue
-        sigma = max(1.5, q1 / q2)
-        env = cv2.GaussianBlur(bridged.reshape(1, -1), (0, 0), sigmaX=sigma, borderType=cv2.BORDER_REPLICATE).ravel()
-        w = env[use] / env[use].sum()
-        rr = np.clip(r[use], floor, None)
-        a, mix = em_share(h, rr, total)
-        gain = float((h * np.log(mix)).sum() / total - np.log((w * mix).sum()))
-        if gain > best[2]:
-            best = (q1, a, gain, np.clip(r, floor, None))
-    return best
+    return cv2.GaussianBlur(bridged.reshape(1, -1), (0, 0), sigmaX=max(1.5, period),
+                            borderType=cv2.BORDER_REPLICATE).ravel()
+
+
+def smooth_fit(hist, q2, cmax, max_q1, floor, rounding=0.0):
+    return fit_against(hist, q2, cmax, max_q1, floor, gaussian_envelope)
+
 
 
 def log_envelope(hist: np.ndarray, cmax: int, period: float) -> np.ndarray:
@@ -114,25 +120,8 @@ def log_envelope(hist: np.ndarray, cmax: int, period: float) -> np.ndarray:
 
 
 def log_fit(hist, q2, cmax, max_q1, floor, rounding=0.0):
-    vals = np.arange(-cmax, cmax + 1)
-    use = (vals != 0) & (hist > 0)
-    h = hist[use].astype(np.float64)
-    total = h.sum()
-    best = (q2, 0.0, 0.0, np.ones_like(hist, np.float64))
-    if total < 50:
-        return best
-    for q1 in range(q2 + 1, max_q1 + 1):
-        r = dq.comb(q1, q2, cmax)
-        if np.allclose(r[use], r[use].mean()):
-            continue
-        env = log_envelope(hist, cmax, q1 / q2)
-        w = env[use] / env[use].sum()
-        rr = np.clip(r[use], floor, None)
-        a, mix = em_share(h, rr, total)
-        gain = float((h * np.log(mix)).sum() / total - np.log((w * mix).sum()))
-        if gain > best[2]:
-            best = (q1, a, gain, np.clip(r, floor, None))
-    return best
+    return fit_against(hist, q2, cmax, max_q1, floor, lambda hist, period: log_envelope(hist, len(hist) // 2, period))
+
 
 
 def envelope_gain(hist, q1, q2, cmax, a, floor) -> float:

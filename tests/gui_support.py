@@ -123,6 +123,18 @@ def choose_layer(qtbot, win, layer: str) -> None:
         win.layerPanel.set_layer(layer)
 
 
+def shown_analysis_panel(qtbot):
+    """The Analysis dock's panel alone, shown at a dock's narrow size (330 x 400)."""
+    from declip_desktop.docks.analysis_dock import AnalysisPanel
+
+    panel = AnalysisPanel()
+    qtbot.addWidget(panel)
+    panel.resize(330, 400)
+    panel.show()
+    qtbot.waitExposed(panel)
+    return panel
+
+
 def find(w, name: str):
     """The window's widget named `name` (objectName), as automation finds it."""
     from PySide6.QtWidgets import QWidget

@@ -10,13 +10,9 @@ def test_the_model_list_popup_asks_window_state_for_the_screen(qtbot, monkeypatc
     from PySide6.QtCore import QRect
 
     from declip_desktop import window_state
-    from declip_desktop.docks.analysis_dock import AnalysisPanel
+    from tests.gui_support import shown_analysis_panel
 
-    panel = AnalysisPanel()
-    qtbot.addWidget(panel)
-    panel.resize(330, 400)
-    panel.show()
-    qtbot.waitExposed(panel)
+    panel = shown_analysis_panel(qtbot)
     c = panel.modelCombo
     c.addItem("DeCLIP-Lite2 default (splices, copy-move, classical inpainting)", "m")
     c.setFixedWidth(600)  # a list at least as wide as the combo, were the screen wide enough

@@ -140,13 +140,9 @@ def test_the_device_label_is_the_engines_from_the_start(qtbot, tmp_path, tiny_mo
 
 
 def test_a_long_model_name_is_elided_with_its_whole_name_in_the_tooltip(qtbot):
-    from declip_desktop.docks.analysis_dock import AnalysisPanel
+    from tests.gui_support import shown_analysis_panel
 
-    panel = AnalysisPanel()
-    qtbot.addWidget(panel)
-    panel.resize(330, 400)
-    panel.show()
-    qtbot.waitExposed(panel)
+    panel = shown_analysis_panel(qtbot)
     c = panel.modelCombo
     name = "DeCLIP-Lite2 default (splices, copy-move, classical inpainting) (default)"
     c.blockSignals(True)  # as fill_models fills it
