@@ -180,23 +180,39 @@ def conditions(md: dict, layers: list) -> str:
     return " · ".join(parts) or "not recorded with the result"
 
 
-def cpu_conditions(md: dict, layers: list) -> list[str]:
-    """The CPU's vector instructions (engine/cpu.py) where a CPU computed a map: torch's and OpenCV's kernels
-    are chosen by them, so another CPU's can change a map's last bits. A result made before they were
-    recorded says so."""
+def _recorded_cpu(md: dict, layers: list) -> tuple[bool, dict | None, bool]:
+    """(a CPU computed the learned map, the CPU recorded with the result or a pinned layer, any map at all)."""
     on_cpu = str(md.get("device") or "").startswith("cpu")
     shown = [p for p in layers if not p.error]
-    if not on_cpu and not shown:
-        return []
     cpu = md.get("cpu") if on_cpu else next((p.metadata.get("cpu") for p in shown), None)
-    if not isinstance(cpu, dict):
+    return on_cpu, cpu if isinstance(cpu, dict) else None, on_cpu or bool(shown)
+
+
+def cpu_conditions(md: dict, layers: list) -> list[str]:
+    """What of the CPU must match: torch's kernel set (engine/cpu.py), which picks the network's kernels. The
+    other vector instructions are stated on their own row (`cpu_row`): they decide bit-equality, not whether
+    a re-run is valid. A result made before the CPU was recorded says so."""
+    on_cpu, cpu, any_map = _recorded_cpu(md, layers)
+    if not any_map:
+        return []
+    if cpu is None:
         return ["the CPU's model and vector instructions: not recorded with the result"]
-    out = [f"cpu.torch_kernels {cpu['torch_kernels']}" if on_cpu and cpu.get("torch_kernels") else ""]
+    return [f"cpu.torch_kernels {cpu['torch_kernels']}"] if on_cpu and cpu.get("torch_kernels") else []
+
+
+def cpu_row(md: dict, layers: list) -> str | None:
+    """The recorded CPU and what another one changes. OpenCV (the layers) and oneDNN (the network) choose their
+    kernels by the vector instructions, so a CPU with others can change the last bits of a map: its pixel hash
+    then differs though the analysis is the same. clones' keypoints can move more; `declip validate` allows
+    0.25 there against 0.001-0.002 for the other maps."""
+    _, cpu, any_map = _recorded_cpu(md, layers)
+    if not any_map or cpu is None:
+        return None
     ext = " ".join(str(x) for x in cpu.get("vector_extensions") or []) or "none known"
-    out.append(f"cpu.vector_extensions {ext}")
-    if cpu.get("model"):
-        out.append(f"(cpu.model {cpu['model']} need not match)")
-    return [x for x in out if x]
+    model = f"{cpu['model']}; " if cpu.get("model") else ""
+    return (f"{model}cpu.vector_extensions {ext}. The same extensions give bit-equal maps. With others a map's last "
+            f"bits can change (its pixel hash then differs, its score and flagged pixels by little or nothing), and "
+            f"clones' pairs can differ more; 'declip validate' on that machine shows by how much.")
 
 
 def rows(f: Any, layers: list) -> list[tuple[str, Any]]:
@@ -212,6 +228,9 @@ def rows(f: Any, layers: list) -> list[tuple[str, Any]]:
                                      f"{esc(shlex.quote(str(md['model_id'])))}</font> re-hashes its weights; they must "
                                      "equal the weights SHA-256 above", "cell")))
     out.append(("Must match", conditions(md, layers)))
+    cpu_text = cpu_row(md, layers)
+    if cpu_text:
+        out.append(("CPU recorded", cpu_text))
     if f.analysed:
         note = recorded(getattr(f.item, "case_record", False), getattr(f.item, "recorded_pixels_sha256", None),
                         f.pixels_sha256)
