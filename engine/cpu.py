@@ -33,7 +33,8 @@ _MAC_X86 = {"SSE4.1": "sse4_1", "SSE4.2": "sse4_2", "AVX1.0": "avx", "F16C": "f1
 
 def cpu_info() -> dict:
     """{"model": name or None, "architecture": "x86_64"/"arm64"/..., "vector_extensions": [flags]}."""
-    return dict(_cached(), vector_extensions=list(_cached()["vector_extensions"]))
+    cached = _cached()
+    return dict(cached, vector_extensions=list(cached["vector_extensions"]))
 
 
 @functools.lru_cache(maxsize=1)

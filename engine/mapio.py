@@ -185,12 +185,20 @@ def flagged_pixels(prob: np.ndarray, threshold: float) -> dict:
 
 
 def save_probability_png(path: str | Path, prob: np.ndarray) -> str:
-    """Write the 16-bit map; returns its map_pixels_sha256."""
+    """Write the 16-bit map (a float map, or its stored 16-bit values); returns its map_pixels_sha256."""
     from .atomic import write_bytes_atomic
 
-    u16 = encode_u16(prob)
+    u16 = _stored(prob)
     write_bytes_atomic(path, png_bytes(u16, **MAP_PNG))
     return map_pixels_sha256(u16)
+
+
+def write_map(path: str | Path | None, prob: np.ndarray, threshold: float) -> dict:
+    """The map quantised once, for its file (path None: none written), its pixel hash and its flagged pixels:
+    {"map_pixels_sha256", "flagged_pixels"}, what results.json records of a map and a report states."""
+    u16 = encode_u16(prob)
+    digest = save_probability_png(path, u16) if path is not None else map_pixels_sha256(u16)
+    return {"map_pixels_sha256": digest, "flagged_pixels": flagged_pixels(u16, threshold)}
 
 
 def save_rgb_png(path: str | Path, rgb: np.ndarray) -> None:

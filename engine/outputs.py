@@ -177,15 +177,10 @@ class OutputWriter:
 def _write_map(path: Path | None, prob, threshold: float | None = None) -> dict:
     """Write the 16-bit map (path None: only describe it); returns the entry's map_pixels_sha256 and its
     flagged pixels at the threshold (default 0.5), counted on the stored values as a report counts them."""
-    from .atomic import write_bytes_atomic
-    from .mapio import MAP_PNG, encode_u16, flagged_pixels, map_pixels_sha256, png_bytes
+    from .mapio import write_map
     from .overlay import DEFAULT_THRESHOLD
 
-    u16 = encode_u16(prob)  # once, for the file, the hash and the count
-    if path is not None:
-        write_bytes_atomic(path, png_bytes(u16, **MAP_PNG))
-    return {"map_pixels_sha256": map_pixels_sha256(u16),
-            "flagged_pixels": flagged_pixels(u16, DEFAULT_THRESHOLD if threshold is None else threshold)}
+    return write_map(path, prob, DEFAULT_THRESHOLD if threshold is None else threshold)
 
 
 def _write_overlay(path: Path, loaded, prob, cmap: str, opacity: float, threshold: float | None = None) -> None:

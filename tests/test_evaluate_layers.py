@@ -117,6 +117,15 @@ def test_cli_sweep_prints_each_threshold_and_refuses_bad_values(tmp_path, capsys
     assert exc.value.code == 2 and "--sweep" in capsys.readouterr().err
 
 
+def ec_twice_saved() -> bytes:
+    from tests import evidence_cases as ec
+
+    base = ec.scene("astronaut", (256, 256))
+    out = ec.decode(ec.encode(base, "JPEG", 60))
+    out[64:160, 80:176] = base[64:160, 80:176]        # a region saved once, inside a photo saved twice
+    return ec.encode(out, "JPEG", 95)
+
+
 def test_producers_decode_bytes_as_the_file(tmp_path):
     """A producer given a file's bytes decoded them with Pillow's plain convert('RGB'), which turns a 16-bit
     grey PNG white, so the ELA baseline and the layers scored another picture than the same file given by
@@ -132,3 +141,7 @@ def test_producers_decode_bytes_as_the_file(tmp_path):
         by_bytes, score_bytes = producer(path.read_bytes())
         assert by_path.std() > 0
         assert np.array_equal(by_path, by_bytes) and score_path == score_bytes
+    jpeg = tmp_path / "twice.jpg"      # a JPEG layer given the bytes reads their stored stream, as from the file
+    jpeg.write_bytes(ec_twice_saved())
+    dq = evidence_producer("dq")
+    assert np.array_equal(dq(str(jpeg))[0], dq(jpeg.read_bytes())[0]) and dq(str(jpeg))[0].max() > 0

@@ -90,12 +90,7 @@ def evidence_producer(name: str, **params) -> MapProducer:
     evidence.check_params(name, params)
 
     def fn(image: ImageSource):
-        if isinstance(image, bytes):       # the file's bytes: decoded by the engine's loader, kept for the JPEG layers
-            from engine.images import load_image
-
-            res = evidence.run(name, load_image(image), data=image, **params)
-        else:
-            res = evidence.run(name, image, **params)
+        res = evidence.run(name, image, **params)   # a path or the file's bytes (kept for the JPEG layers)
         return res.probability, res.score
 
     info = evidence.info(name)

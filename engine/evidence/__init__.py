@@ -108,12 +108,15 @@ def library_versions() -> dict[str, str]:
 
 
 def prepare(image: Any, data: bytes | None = None) -> tuple[EvidenceInput, dict]:
-    """An image source (path, LoadedImage, PIL image or uint8 array) as a layer's input, plus its info.
+    """An image source (path, a file's bytes, LoadedImage, PIL image or uint8 array) as a layer's input, plus its
+    info.
 
     The file's bytes are read for JPEG layers; they must be the bytes the image was loaded from
     (same SHA-256), otherwise the layers would describe another file."""
     from ..images import JPEG_FORMATS, LoadedImage, load_image
 
+    if data is None and isinstance(image, (bytes, bytearray)):
+        data = bytes(image)    # a file's bytes: the image and, for the JPEG layers, the stored stream
     loaded = image if isinstance(image, LoadedImage) else load_image(image)
     if data is None and loaded.format in JPEG_FORMATS and loaded.name and Path(loaded.name).is_file():
         try:

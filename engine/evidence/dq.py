@@ -115,7 +115,7 @@ def _fit(hist: np.ndarray, q2: int, cmax: int, max_q1: int, floor: float,
         # comb must also explain the histogram against its own smooth envelope: by Jensen's inequality a
         # histogram equal to its envelope gains nothing there, so only teeth and gaps at the comb's period count.
         q1, a = best[0], best[1]
-        best = (q1, a, min(best[2], _envelope_gain(hist, use, comb(q1, q2, cmax, rounding), q1 / q2, a, floor)), best[3])
+        best = (q1, a, min(best[2], _envelope_gain(hist, use, best[3], q1 / q2, a)), best[3])
     return best
 
 
@@ -149,14 +149,15 @@ def _log_envelope(hist: np.ndarray, period: float) -> np.ndarray | None:
     return env
 
 
-def _envelope_gain(hist: np.ndarray, use: np.ndarray, r: np.ndarray, period: float, a: float, floor: float) -> float:
-    """Mean log-likelihood gain of comb r (share a once-compressed) against the histogram's log envelope."""
+def _envelope_gain(hist: np.ndarray, use: np.ndarray, r: np.ndarray, period: float, a: float) -> float:
+    """Mean log-likelihood gain of comb r (floored, as _fit keeps it; share a once-compressed) against the
+    histogram's log envelope."""
     env = _log_envelope(hist, period)
     if env is None:
         return np.inf          # no envelope to test against: 1.1's gain stands
     h = hist[use].astype(np.float64)
     w = env[use] / env[use].sum()
-    mix = (1 - a) * np.clip(r[use], floor, None) + a
+    mix = (1 - a) * r[use] + a
     return float((h * np.log(mix)).sum() / h.sum() - np.log((w * mix).sum()))
 
 

@@ -40,7 +40,7 @@ def write_layers(loaded, stem: str, out: Path, names: list[str], say: Callable[[
     {layer: {"error": one line}} for a layer that cannot apply (it does not fail the image), with
     "failed": true when the layer broke on the image (LayerFailed: the run's exit status says so)."""
     from . import run_many
-    from ..mapio import flagged_pixels, save_probability_png
+    from ..mapio import write_map
 
     record: dict[str, dict] = {}
     for name, res in run_many(names, loaded, params=params).items():
@@ -53,7 +53,8 @@ def write_layers(loaded, stem: str, out: Path, names: list[str], say: Callable[[
             continue
         file_name = f"{stem}.{name}.png"
         try:
-            digest = save_probability_png(out / file_name, res.probability)
+            # quantised once, for the file, its pixel hash and its flagged pixels
+            described = write_map(out / file_name, res.probability, res.metadata["default_threshold"])
         except OSError as exc:
             record[name] = {"error": f"{out / file_name}: cannot write ({exc.strerror or exc})"}
             say(f"declip: error: {record[name]['error']}")
@@ -62,7 +63,6 @@ def write_layers(loaded, stem: str, out: Path, names: list[str], say: Callable[[
         record[name] = {"map": file_name, "score": res.score, "threshold": md["default_threshold"],
                         "flagged_fraction": res.flagged_fraction(md["default_threshold"]),
                         # what a report states of a stored layer map, whatever PNG compressor wrote it
-                        "map_pixels_sha256": digest,
-                        "flagged_pixels": flagged_pixels(res.probability, md["default_threshold"]),
+                        **described,
                         "parameters": md["parameters"], "metadata": md}
     return record
