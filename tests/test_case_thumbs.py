@@ -117,3 +117,18 @@ def test_a_fifo_planted_as_the_record_never_blocks(red_and_blue):
     side.unlink()
     os.mkfifo(side)  # opened to read, it would wait for a writer for ever
     assert _near(_colour(case.thumbnail("E0001", 64)), RED)
+
+
+def test_a_record_with_non_ascii_seal_is_refused_not_raised(red_and_blue):
+    """hmac.compare_digest raises TypeError on a str holding non-ASCII characters, so a planted record with
+    "mac": "é" escaped the check as an error instead of being refused and the picture made again."""
+    case = red_and_blue
+    red = case.thumbnail("E0001", 64)
+    blue = case.thumbnail("E0002", 64)
+    sidecar = red.with_suffix(".json")
+    for field in ("mac", "jpeg_sha256"):
+        record = json.loads(sidecar.read_text())
+        record[field] = "é" * 64
+        sidecar.write_text(json.dumps(record))
+        shutil.copyfile(blue, red)
+        assert _near(_colour(case.thumbnail("E0001", 64)), RED)

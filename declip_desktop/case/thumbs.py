@@ -122,13 +122,15 @@ def _trusted(jpg: Path, item: EvidenceItem, size: int, current: list[int]) -> bo
         return False
     if not isinstance(record, dict) or not isinstance(record.get("mac"), str):
         return False
-    if not hmac.compare_digest(record["mac"], _mac(record)):
+    # bytes, not str: compare_digest raises TypeError on a str with non-ASCII characters (a planted record)
+    if not hmac.compare_digest(record["mac"].encode(), _mac(record).encode()):
         return False  # not made by this user's DeCLIP: planted, edited, or from another machine
     if (record.get("version") != RECORD_VERSION or record.get("evidence_sha256") != item.sha256
             or record.get("size") != size or record.get("evidence_stat") != current):
         return False  # another evidence's picture, or the evidence file changed since
     data = _read_small(jpg, _MAX_THUMB_BYTES)
-    return data is not None and hmac.compare_digest(hashlib.sha256(data).hexdigest(), str(record.get("jpeg_sha256")))
+    return data is not None and hmac.compare_digest(hashlib.sha256(data).hexdigest().encode(),
+                                                    str(record.get("jpeg_sha256")).encode())
 
 
 def _make(item: EvidenceItem, size: int) -> tuple[bytes, list[int]]:
