@@ -139,21 +139,20 @@ def _give_back(win) -> None:
     win_before, dock_before = before
     overlay, analysis = win.findChild(QDockWidget, "overlayDock"), win.findChild(QDockWidget, "analysisDock")
     needs = _whole(overlay.widget()) + overlay.height() - overlay.widget().height()  # + its title bar
-    target = max(dock_before, needs)
-    if target > dock_before:
+    if needs > dock_before:
         return  # rows are still there (Beside): give back when they are gone
     win._before_growth = None
     # the window goes back only where it grew no more than the dock did (not where the user made it taller)
-    if 0 < win.height() - win_before <= overlay.height() - target and not (win.isMaximized() or win.isFullScreen()):
+    if 0 < win.height() - win_before <= overlay.height() - dock_before and not (win.isMaximized() or win.isFullScreen()):
         win.resize(win.width(), max(win_before, win.minimumSizeHint().height()))
         win.layout().activate()
-    spare = overlay.height() - target
+    spare = overlay.height() - dock_before
     if spare <= 0 or overlay.isFloating():
         return
     if analysis.isVisible() and not analysis.isFloating():
-        win.resizeDocks([analysis, overlay], [analysis.height() + spare, target], Qt.Orientation.Vertical)
+        win.resizeDocks([analysis, overlay], [analysis.height() + spare, dock_before], Qt.Orientation.Vertical)
     else:
-        win.resizeDocks([overlay], [target], Qt.Orientation.Vertical)
+        win.resizeDocks([overlay], [dock_before], Qt.Orientation.Vertical)
 
 
 def _settle(win) -> None:

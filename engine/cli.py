@@ -310,6 +310,14 @@ def set_threads(args) -> None:
         torch.set_num_threads(args.threads)
 
 
+def restore_threads(args) -> None:
+    """Give back the thread count set_threads changed (in-process callers, the GUI's process, tests)."""
+    if getattr(args, "_threads_before", None):
+        import torch
+
+        torch.set_num_threads(args._threads_before)
+
+
 def _load_quietly(load, *args):
     """load(*args) without Python's cyclic garbage collector, whose full passes over the ~10^5 objects
     that importing torch and building a model leave behind took 0.3-0.5 s of a one-photo run; then
@@ -335,10 +343,7 @@ def cmd_analyze(args) -> int:
     try:
         return _analyze(args)
     finally:  # after results.json, whose device name counts the threads
-        if getattr(args, "_threads_before", None):
-            import torch
-
-            torch.set_num_threads(args._threads_before)
+        restore_threads(args)
 
 
 def _analyze(args) -> int:

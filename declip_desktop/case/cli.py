@@ -15,7 +15,7 @@ import re
 import sys
 import time
 
-from engine.cli import Repeatable, device_arg, positive_int, tile_scale
+from engine.cli import Repeatable, device_arg, positive_int, restore_threads, tile_scale
 from engine.errors import DeclipError
 from engine.provenance import stored_record
 
@@ -303,10 +303,7 @@ def cmd_analyze(args) -> int:
     try:
         return _analyze(args)
     finally:  # --threads is given back after the run (in-process callers, the GUI's process, tests)
-        if getattr(args, "_threads_before", None):
-            import torch
-
-            torch.set_num_threads(args._threads_before)
+        restore_threads(args)
 
 
 def _analyze(args) -> int:

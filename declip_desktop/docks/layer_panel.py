@@ -266,7 +266,6 @@ class LayerPanel(QWidget):
             w.setVisible(busy)
         if busy:
             self.layerProgressBar.setRange(0, 0)  # a layer reports no steps: a busy bar
-            self.layerProgressBar.setFormat(message)
             self.layerBusyLabel.setText(message)
             self.layerBusyLabel.setToolTip(message)  # the label clips in a narrow dock
             self.set_status(message)

@@ -17,7 +17,7 @@ from reportlab.platypus import CondPageBreak, Flowable, PageBreak, KeepTogether,
 from declip_desktop.case.util import readable_utc
 from engine import evidence
 from engine.evidence.clone_regions import pair_text
-from engine.mapio import encode_u16, flagged_pixels, map_pixels_sha256
+from engine.mapio import write_map
 
 from . import imaging
 from .blocks import P, X, box, esc, fmt_score, fmt_threshold, kv_table
@@ -66,9 +66,8 @@ def layer_pictures(item: Any, panel) -> list[LayerPicture]:
             continue
         prob = res.probability
         pic.flagged = float((prob > pic.threshold).mean())
-        stored = encode_u16(prob)  # the stored map's values, once for the hash and the count
-        pic.pixels_sha256 = map_pixels_sha256(stored)
-        pic.flagged_pixels = flagged_pixels(stored, pic.threshold)
+        described = write_map(None, prob, pic.threshold)   # the stored map's pixel hash and flagged pixels
+        pic.pixels_sha256, pic.flagged_pixels = described["map_pixels_sha256"], described["flagged_pixels"]
         p_disp = imaging.prob_at(prob, panel.size)
         over = imaging.overlay(panel, p_disp, item.cmap, item.opacity, pic.threshold)
         _draw_pairs(over, (md.get("details") or {}).get("pairs") or [], (prob.shape[1], prob.shape[0]))

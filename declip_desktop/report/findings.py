@@ -8,7 +8,7 @@ from typing import Any
 from . import integrity
 import numpy as np
 
-from engine.mapio import encode_u16, flagged_pixels, map_pixels_sha256
+from engine.mapio import write_map
 from engine.result import AnalysisResult
 
 from .model import ReportCase, ReportItem
@@ -49,9 +49,8 @@ def compute(case: ReportCase, item: ReportItem, index: int, threshold: float | N
         f.metadata = dict(res.metadata or {})
         f.score = float(res.score)
         f.flagged = res.flagged_fraction(t)
-        stored = encode_u16(res.probability)  # the stored map's values, once for the hash and the count
-        f.pixels_sha256 = map_pixels_sha256(stored)
-        f.flagged_pixels = flagged_pixels(stored, t)
+        described = write_map(None, res.probability, t)   # the stored map's pixel hash and flagged pixels
+        f.pixels_sha256, f.flagged_pixels = described["map_pixels_sha256"], described["flagged_pixels"]
         f.map_max = float(res.probability.max()) if res.probability.size else 0.0
         f.small_map = shrink(res.probability, SEARCH_LONG_SIDE)
         f.regions = flagged_regions(res.probability, t, max_regions=MAX_REGIONS, small=f.small_map)
