@@ -180,13 +180,10 @@ def double_set(photos_dir: str, half: str, seed: int, n: int = 40):
     """dq's own case: a view saved at q1 in 60-80 (the first save), then either nothing or a polygon from
     another photo (reduced by 0.5-0.8 first, so it carries no grid) pasted with a hard edge, then the last
     save at q2 in 85-95. Yields (name, kind, bytes, mask or None). Photos split as evidence_val_data.py."""
-    import hashlib
-
-    from evidence_val_data import _polygon, _view
+    from evidence_val_data import _polygon, _view, halves
 
     rng = np.random.default_rng(seed)
-    photos = sorted(Path(p) for p in glob.glob(f"{photos_dir}/*.jpg") + glob.glob(f"{photos_dir}/*.png"))
-    photos = [p for p in photos if ("dev" if int(hashlib.sha256(p.name.encode()).hexdigest(), 16) % 2 else "check") == half]
+    photos = halves(photos_dir)[half]
     for i in range(n):
         host = _view(np.asarray(Image.open(photos[i % len(photos)]).convert("RGB")), rng)
         h, w = host.shape[:2]

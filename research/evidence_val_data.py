@@ -130,6 +130,15 @@ def make(photos: list[Path], out: Path, n_paste: int, n_auth: int, seed: int, n_
     (out / "manifest.json").write_text(json.dumps(entries, indent=1))
 
 
+def halves(photos_dir) -> dict[str, list[Path]]:
+    """The pool's photos (.jpg, .png) split in two by a hash of their names: `dev` to tune, `check` to confirm.
+    Every own set made from the pool uses this split, so a photo is on the same side in each."""
+    out: dict[str, list[Path]] = {"dev": [], "check": []}
+    for p in sorted(p for p in Path(photos_dir).iterdir() if p.suffix.lower() in (".jpg", ".png")):
+        out["dev" if int(hashlib.sha256(p.name.encode()).hexdigest(), 16) % 2 else "check"].append(p)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("photos")
@@ -141,11 +150,7 @@ def main() -> None:
     ap.add_argument("--reduce", default=None, help="LO,HI: reduce each photo by a factor in [LO, HI] first (full-band originals)")
     a = ap.parse_args()
     reduce = tuple(float(v) for v in a.reduce.split(",")) if a.reduce else None
-    photos = sorted(p for p in Path(a.photos).iterdir() if p.suffix.lower() in (".jpg", ".png"))
-    halves: dict[str, list[Path]] = {"dev": [], "check": []}
-    for p in photos:
-        halves["dev" if int(hashlib.sha256(p.name.encode()).hexdigest(), 16) % 2 else "check"].append(p)
-    for k, (name, ph) in enumerate(halves.items()):
+    for k, (name, ph) in enumerate(halves(a.photos).items()):
         make(ph, Path(a.out) / name, a.pastes // 2, a.authentic // 2, a.seed + k, a.ghosts // 2, reduce)
         print(f"{name}: {len(ph)} photos, {a.pastes // 2} pastes, {a.authentic // 2} authentic, {a.ghosts // 2} ghosts")
 

@@ -15,7 +15,6 @@ OUT_DIR/{dev,check}/manifest.json (benchmark layout; kind `authentic_dof`, mask 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import io
 import json
 from pathlib import Path
@@ -24,7 +23,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from evidence_val_data import _view  # noqa: E402  (same views as the other own sets)
+from evidence_val_data import _view, halves  # noqa: E402  (the same views and split as the other own sets)
 
 
 def _blob(h: int, w: int, rng, frac) -> np.ndarray:
@@ -59,12 +58,8 @@ def main() -> None:
     ap.add_argument("--count", type=int, default=40)
     ap.add_argument("--seed", type=int, default=71)
     a = ap.parse_args()
-    photos = sorted(p for p in Path(a.photos).iterdir() if p.suffix.lower() in (".jpg", ".png"))
-    halves: dict[str, list[Path]] = {"dev": [], "check": []}
-    for p in photos:
-        halves["dev" if int(hashlib.sha256(p.name.encode()).hexdigest(), 16) % 2 else "check"].append(p)
     rng = np.random.default_rng(a.seed)
-    for split, group in halves.items():
+    for split, group in halves(a.photos).items():
         root = Path(a.out) / split
         (root / "images").mkdir(parents=True, exist_ok=True)
         entries = []
