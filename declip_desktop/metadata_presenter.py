@@ -6,7 +6,7 @@ from typing import Any
 
 from declip_desktop.analysis_modes import label
 from declip_desktop.case.util import readable_utc
-from engine.cpu import cpu_text
+from engine.cpu import cpu_text_if_cpu
 from engine.provenance import STRIPPING_NOTE, TRUST_CODES, TRUST_TEXT, badge, meaning, stored_record
 
 NOT_VERIFIED = "not verified this session (File > Verify integrity)"
@@ -56,13 +56,13 @@ def metadata_sections(item: Any, analysis: dict | None, integrity: str | None = 
         sections[SHOWN_LAYER + name] = layer_section(name, layer)
     if analysis:
         meta = analysis.get("metadata") or {}
+        # a CPU's model and vector instructions: they choose the kernels (engine/cpu.py)
+        cpu = cpu_text_if_cpu(meta.get("device"), meta.get("cpu"))
         sections[LEARNED_HIDDEN if layer else ANALYSIS] = {
                                 "score": score_text(analysis.get("score")), "model": analysis.get("model_id"),
                                 "mode": label(analysis.get("mode")), "stored": time_text(analysis.get("stored_utc")),
                                 "working resolution": _working(meta), "device": meta.get("device_name"),
-                                # a CPU's model and vector instructions: they choose the kernels (engine/cpu.py)
-                                **({"cpu": cpu_text(meta.get("cpu"))} if str(meta.get("device") or "").startswith("cpu")
-                                   and cpu_text(meta.get("cpu")) else {}),
+                                **({"cpu": cpu} if cpu else {}),
                                 "precision": meta.get("precision"), "dtype": meta.get("dtype"),
                                 "decoder dtype": meta.get("decoder_dtype"), "weights": meta.get("weights"),
                                 "timings": meta.get("timings")}

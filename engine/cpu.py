@@ -138,3 +138,14 @@ def cpu_text(cpu: dict | None) -> str:
     if cpu.get("torch_kernels"):
         text += f" (torch kernels {cpu['torch_kernels']})"
     return text
+
+
+def is_cpu(device) -> bool:
+    """A result's recorded device ('cpu', 'cuda:0', 'mps', None) names a CPU."""
+    return str(device or "").startswith("cpu")
+
+
+def cpu_text_if_cpu(device, cpu: dict | None) -> str:
+    """cpu_text(cpu) when the device is a CPU, else "" (and "" when no CPU was recorded). Why: only a CPU
+    map's last bits depend on this CPU's kernels; beside a GPU's name the host CPU would only mislead."""
+    return cpu_text(cpu) if is_cpu(device) else ""

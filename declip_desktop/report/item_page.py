@@ -8,7 +8,7 @@ from reportlab.platypus import CondPageBreak, Flowable, KeepTogether, Spacer, Ta
 
 from declip_desktop.case.util import readable_utc
 from engine.cards import FLIP_AVERAGE_TEXT
-from engine.cpu import cpu_text
+from engine.cpu import cpu_text_if_cpu
 
 from . import exif, imaging, provenance_block, reproduce, validation
 from .blocks import ColourBar, P, X, box, esc, fmt_bytes, fmt_pct, fmt_score, fmt_threshold, kv_table, text_rows
@@ -256,8 +256,9 @@ def device_text(md: dict) -> str:
     if not name:
         return str(kind or "not recorded")
     text = str(name) if not kind or str(kind).lower() in str(name).lower() else f"{name} ({kind})"
-    if str(kind or "").startswith("cpu") and cpu_text(md.get("cpu")):
-        text += f" · {cpu_text(md.get('cpu'))}"
+    cpu = cpu_text_if_cpu(kind, md.get("cpu"))
+    if cpu:
+        text += f" · {cpu}"
     return text
 
 

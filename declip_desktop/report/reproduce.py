@@ -14,6 +14,7 @@ import shlex
 from pathlib import PurePath
 from typing import Any
 
+from engine.cpu import is_cpu
 from engine.evidence import EvidenceError, explicit_params, param_value
 
 from .blocks import X, esc
@@ -109,7 +110,7 @@ def _model_args(f: Any, md: dict, problems: list[str]) -> list[str]:
         problems.append("the precision was not recorded with the result")
     if md.get("device"):
         args += ["--device", str(md["device"])]
-    if str(md.get("device") or "").startswith("cpu"):
+    if is_cpu(md.get("device")):
         # a CPU map's last bits depend on the thread count (engine/cli.py --threads); recorded in its name
         m = re.fullmatch(r"CPU \((\d+) threads?\)", str(md.get("device_name") or ""))
         if m:
@@ -182,7 +183,7 @@ def conditions(md: dict, layers: list) -> str:
 
 def _recorded_cpu(md: dict, layers: list) -> tuple[bool, dict | None, bool]:
     """(a CPU computed the learned map, the CPU recorded with the result or a pinned layer, any map at all)."""
-    on_cpu = str(md.get("device") or "").startswith("cpu")
+    on_cpu = is_cpu(md.get("device"))
     shown = [p for p in layers if not p.error]
     cpu = md.get("cpu") if on_cpu else next((p.metadata.get("cpu") for p in shown), None)
     return on_cpu, cpu if isinstance(cpu, dict) else None, on_cpu or bool(shown)

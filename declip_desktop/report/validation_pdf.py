@@ -24,6 +24,9 @@ def write_validation_pdf(record: dict, path: Path) -> Path:
     small = st["BodyText"].clone("small", fontSize=7.5, leading=9)
     ok = record.get("result") == "PASS"
     m, d, mach, ver = record.get("model", {}), record.get("device", {}), record.get("machine", {}), record.get("versions", {})
+    # The machine's CPU whatever the model's device: validate also checks the evidence layers, which always run
+    # on the CPU, so cpu_text_if_cpu's rule (a GPU map's bits do not depend on the CPU) does not apply here.
+    cpu = cpu_text(mach.get("cpu"))
     story = [Paragraph("DeCLIP Desktop — installation validation", st["Title"]),
              Paragraph(f"<b>Result: <font color='{'#1a7f37' if ok else '#b42318'}'>{_esc(record.get('result'))}"
                        f"</font></b> · {_esc(record.get('created_utc'))} (UTC)", st["Heading2"])]
@@ -32,7 +35,7 @@ def write_validation_pdf(record: dict, path: Path) -> Path:
                        + (f" ({d['dtype']})" if d.get("dtype") else "")),
             ("Machine", f"{mach.get('host')} · {mach.get('platform')} · {mach.get('cpus')} CPUs"
                         # the vector instructions choose torch's and OpenCV's kernels (engine/cpu.py)
-                        + (f" · {cpu_text(mach['cpu'])}" if cpu_text(mach.get("cpu")) else "")),
+                        + (f" · {cpu}" if cpu else "")),
             ("Versions", ", ".join(f"{k} {v}" for k, v in ver.items())),
             ("Golden set", f"sha256 {record.get('golden_set_sha256', '?')}")]
     for f in m.get("files", []):
