@@ -44,10 +44,27 @@ def write_atomic(path: str | os.PathLike, writer: Callable[[Path], None], suffix
     """Call writer(temp_path) to produce the content, then move it over `path` atomically.
 
     `suffix` keeps the extension on the temp name for writers that pick a format from it (PNG).
+    An OSError of the write (a full disk) names `path`, not the hidden temp file or nothing: the
+    user must learn which file was left unchanged.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX + path.name + ".", suffix=suffix, dir=path.parent)
+    prefix = TMP_PREFIX + path.name + "."
+    try:
+        _write_temp_and_replace(path, writer, prefix, suffix)
+    except OSError as exc:
+        if not _names_a_temp(exc.filename, path.parent, prefix):
+            raise  # about another file (a source the writer reads): its name is the right one
+        try:
+            named = type(exc)(exc.errno, exc.strerror or str(exc), os.fspath(path))
+        except TypeError:  # an OSError subclass with another signature
+            raise exc from None
+        raise named.with_traceback(exc.__traceback__) from None
+    fsync_dir(path.parent)
+
+
+def _write_temp_and_replace(path: Path, writer: Callable[[Path], None], prefix: str, suffix: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -62,7 +79,17 @@ def write_atomic(path: str | os.PathLike, writer: Callable[[Path], None], suffix
         except OSError:
             pass
         raise
-    fsync_dir(path.parent)
+
+
+def _names_a_temp(filename, folder: Path, prefix: str) -> bool:
+    """Whether an error's file is none or a temp file of this write (mkstemp's failed try included)."""
+    if filename is None:
+        return True
+    if not isinstance(filename, (str, bytes, os.PathLike)):
+        return False
+    name = os.fsdecode(filename)
+    return (os.path.basename(name).startswith(prefix)
+            and os.path.abspath(os.path.dirname(name)) == os.path.abspath(folder))
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:

@@ -11,7 +11,6 @@ import errno
 import functools
 import json
 import os
-import re
 import sys
 import time
 
@@ -150,7 +149,6 @@ def register(subparsers) -> None:
         action.set_defaults(func=_os_errors_in_words(action.get_default("func")))
 
 
-_TMP_NAME = re.compile(r"\.tmp-(.+)\.[A-Za-z0-9_]{8}(?:\.[A-Za-z0-9]+)?")  # engine.atomic's temp names
 _FULL = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
 
 
@@ -172,9 +170,6 @@ def _os_errors_in_words(func):
             raise
         except OSError as exc:
             name = os.fsdecode(exc.filename) if exc.filename is not None else ""
-            m = _TMP_NAME.fullmatch(os.path.basename(name))
-            if m:  # the temp file of an atomic write: name the file it was to replace
-                name = os.path.join(os.path.dirname(name), m.group(1))
             why = f"{name + ': ' if name else ''}{exc.strerror or exc}"
             if exc.errno in _FULL:
                 why += " (the disk is full; no case file was left half-written: free space, then run the command again)"
