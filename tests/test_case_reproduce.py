@@ -220,6 +220,22 @@ def test_analyze_records_the_cpu_model_and_vector_instructions(tmp_path):
     assert ela["vector_extensions"] == cpu["vector_extensions"]
 
 
+def test_layer_records_opencv_thread_count(monkeypatch):
+    """Old code: a layer's record did not say how many threads OpenCV's parallel loops used."""
+    import cv2
+
+    from engine import evidence
+
+    before = cv2.getNumThreads()
+    try:
+        for n in (1, 2):
+            cv2.setNumThreads(n)
+            res = evidence.run("ela", str(SAMPLE))
+            assert res.metadata["threads"] == {"opencv": n}
+    finally:
+        cv2.setNumThreads(before)
+
+
 @needs_pdftotext
 def test_report_states_the_cpu_a_map_must_be_recomputed_on(tmp_path, monkeypatch):
     from declip_desktop.cli import main

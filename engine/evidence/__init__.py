@@ -107,6 +107,14 @@ def library_versions() -> dict[str, str]:
     return out
 
 
+def _opencv_threads() -> int | None:
+    try:
+        import cv2
+    except ImportError:  # the layers that need it say so themselves
+        return None
+    return int(cv2.getNumThreads())
+
+
 def prepare(image: Any, data: bytes | None = None) -> tuple[EvidenceInput, dict]:
     """An image source (path, a file's bytes, LoadedImage, PIL image or uint8 array) as a layer's input, plus its
     info.
@@ -292,6 +300,9 @@ def run(name: str, image: Any, data: bytes | None = None, **params) -> AnalysisR
         "versions": library_versions(),
         # OpenCV's kernels (SIFT in clones, resizing) are chosen by the CPU's vector instructions (engine/cpu.py)
         "cpu": cpu_info(),
+        # OpenCV's parallel loops split their work by this count; maps were the same bits at 1 and 2
+        # threads on the benchmark photos, but someone reproducing a finding should know what ran
+        "threads": {"opencv": _opencv_threads()},
         "image": image_info,
         "created_utc": utc_now(),
     }
