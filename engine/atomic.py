@@ -6,12 +6,16 @@ fsync it, os.replace() it over the target, then fsync the folder so the rename i
 """
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from pathlib import Path
 from typing import Callable
 
 TMP_PREFIX = ".tmp-"
+# The errnos of a write that found no room (disk full, quota used up): the one set the engine, trainer and
+# case test, so each says "the disk is full" for the same errors.
+DISK_FULL = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
 
 
 def _read_umask() -> int:

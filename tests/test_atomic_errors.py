@@ -91,3 +91,14 @@ def test_case_json_writes_name_the_case_file(target, monkeypatch):
         write_json_atomic(target, {"a": 1})
     assert got.value.filename == str(target)
     _left_as_it_was(target)
+
+
+def test_one_disk_full_set_for_engine_trainer_and_case():
+    # the case CLI, the case lock and the trainer each had their own copy of the set
+    import declip_desktop.case.cli as case_cli
+    import declip_desktop.case.lock as lock
+    import trainer.write_errors as write_errors
+
+    assert case_cli.DISK_FULL is lock.DISK_FULL is write_errors.DISK_FULL is atomic.DISK_FULL
+    assert errno.ENOSPC in atomic.DISK_FULL
+    assert "disk full" in str(write_errors.write_error(OSError(errno.ENOSPC, FULL), "x"))

@@ -9,9 +9,8 @@ import errno
 import tempfile
 from pathlib import Path
 
+from engine.atomic import DISK_FULL
 from engine.errors import DeclipError
-
-DISK_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 
 
 class WriteError(DeclipError):

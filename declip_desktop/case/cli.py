@@ -7,13 +7,13 @@ failed". Progress goes to stderr, results to stdout.
 """
 from __future__ import annotations
 
-import errno
 import functools
 import json
 import os
 import sys
 import time
 
+from engine.atomic import DISK_FULL
 from engine.cli import Repeatable, device_arg, positive_int, restore_threads, tile_scale
 from engine.errors import DeclipError
 from engine.provenance import stored_record
@@ -149,9 +149,6 @@ def register(subparsers) -> None:
         action.set_defaults(func=_os_errors_in_words(action.get_default("func")))
 
 
-_FULL = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
-
-
 def _os_errors_in_words(func):
     """A file the command could not write or read (a full disk, an I/O error, no permission) is one line
     naming the file and the cause, never an 'internal error'. Case files are replaced whole, so the one
@@ -171,7 +168,7 @@ def _os_errors_in_words(func):
         except OSError as exc:
             name = os.fsdecode(exc.filename) if exc.filename is not None else ""
             why = f"{name + ': ' if name else ''}{exc.strerror or exc}"
-            if exc.errno in _FULL:
+            if exc.errno in DISK_FULL:
                 why += " (the disk is full; no case file was left half-written: free space, then run the command again)"
             raise CaseError(_printable(why)) from None
     return run

@@ -13,6 +13,8 @@ import stat
 import time
 from pathlib import Path
 
+from engine.atomic import DISK_FULL
+
 from .errors import CaseLockedError, CaseReadOnlyMediaError
 from .util import os_user, printable, utc_now
 
@@ -23,8 +25,6 @@ _EMPTY_GRACE_S = 5.0
 _MAX_LOCK_BYTES = 4096
 # The case folder cannot be written at all: a write-blocker, a read-only mount, no permission.
 _READ_ONLY_ERRNOS = {errno.EROFS, errno.EACCES, errno.EPERM}
-# Nothing more fits: the case can still be read (verify, report elsewhere), not written.
-_FULL_ERRNOS = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 
 
 def pid_alive(pid: int) -> bool:
@@ -162,7 +162,7 @@ class CaseLock:
         return False
 
     def _raise_if_read_only(self, exc: OSError) -> None:
-        if exc.errno in _FULL_ERRNOS:
+        if exc.errno in DISK_FULL:  # the case can still be read (verify, report elsewhere), not written
             raise CaseReadOnlyMediaError(f"{self.path.parent}: the case folder cannot be written ({exc.strerror or exc}: "
                                          "the disk is full; free space, then run the command again)") from None
         if exc.errno in _READ_ONLY_ERRNOS:
