@@ -50,11 +50,17 @@ def _starts(length: int, tile: int, stride: int) -> list[int]:
     return starts
 
 
+def default_stride(tile: int) -> int:
+    """The stride used when none is given: three quarters of the window. Public because the report decides
+    from it whether a re-run must pass --tile-stride; a copy of the rule there could drift from this one."""
+    return tile * 3 // 4
+
+
 def plan_tiles(width: int, height: int, tile: int = 224, stride: int | None = None,
                scale: float | None = None, max_side: int = 1024) -> TilePlan:
     """scale=None picks one that keeps the long side <= max_side and the short side >= tile."""
     if stride is None:
-        stride = tile * 3 // 4
+        stride = default_stride(tile)
     if not 0 < stride <= tile:
         raise TilingError(f"tile stride must be in 1..{tile}, found {stride}")
     if width <= 0 or height <= 0:

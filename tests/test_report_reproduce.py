@@ -137,6 +137,19 @@ def test_tile_options_give_the_recorded_working_image():
     assert tile_args({"mode": "tiled"})[1]
 
 
+def test_the_default_stride_is_the_engines_one(monkeypatch):
+    """The report leaves --tile-stride out exactly when the engine's default gives the recorded stride: it asks
+    engine.tiling.default_stride, the rule plan_tiles uses, rather than keeping a copy of it."""
+    from declip_desktop.report.reproduce import tile_args
+    from engine import tiling
+
+    assert tiling.plan_tiles(512, 341, tile=448).stride == tiling.default_stride(448) == 336
+    md = {"image": {"width": 512, "height": 341}, "tiling": tiling.plan_tiles(512, 341, tile=448, stride=224).as_metadata()}
+    assert tile_args(md)[0] == ["--tile-stride", "224"]
+    monkeypatch.setattr(tiling, "default_stride", lambda tile: tile // 2)   # were the engine's default to change
+    assert tile_args(md)[0] == []
+
+
 @pytest.mark.parametrize("value", ["dense", "both", "true", "12", "a b", 85, 3.0, 0.1, True, False, None, -2])
 def test_evidence_param_tokens_read_back_to_the_recorded_value(value):
     from declip_desktop.report.reproduce import param_token

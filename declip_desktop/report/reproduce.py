@@ -26,7 +26,7 @@ def tile_args(md: dict) -> tuple[list[str], str | None]:
     """(the --tile-stride/--tile-scale options that give the recorded working image, a problem or None).
     The automatic scale is left to the CLI when it gives the recorded working size (the stored scale is
     rounded to 6 decimals); otherwise the stored scale is passed and checked to give that size."""
-    from engine.tiling import TilingError, plan_tiles
+    from engine.tiling import TilingError, default_stride, plan_tiles
 
     tiling = md.get("tiling") if isinstance(md.get("tiling"), dict) else {}
     img = md.get("image") if isinstance(md.get("image"), dict) else {}
@@ -34,7 +34,7 @@ def tile_args(md: dict) -> tuple[list[str], str | None]:
     size, w, h = list(tiling.get("scaled_size") or []), img.get("width"), img.get("height")
     if not all(isinstance(v, int) for v in (tile, stride, w, h)) or len(size) != 2:
         return [], "the tile settings or the image size were not recorded with the result"
-    args = [] if stride == tile * 3 // 4 else ["--tile-stride", str(stride)]
+    args = [] if stride == default_stride(tile) else ["--tile-stride", str(stride)]
     try:
         auto = plan_tiles(w, h, tile=tile, stride=stride)
         if [auto.scaled_w, auto.scaled_h] == size:
