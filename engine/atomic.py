@@ -10,7 +10,7 @@ import errno
 import os
 import tempfile
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Collection
 
 TMP_PREFIX = ".tmp-"
 # The errnos of a write that found no room (disk full, quota used up): the one set the engine, trainer and
@@ -104,18 +104,19 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     write_bytes_atomic(path, text.encode("utf-8"))
 
 
-def remove_stale_temps(folder: str | os.PathLike, names: bool = False):
+def remove_stale_temps(folder: str | os.PathLike, names: bool = False, keep: Collection[str] = ()):
     """Delete temp files a killed writer left behind in `folder` (not recursive). Returns how many
-    (or, with names=True, the list of names removed, so a caller can log them)."""
+    (or, with names=True, the list of names removed, so a caller can log them).
+    keep: names in `folder` never removed (a case's evidence copy that merely looks like a temp file)."""
     gone: list[str] = []
     try:
         entries = list(os.scandir(folder))
     except OSError:
         return gone if names else 0
     for entry in entries:
-        if entry.name.startswith(TMP_PREFIX) and entry.is_file(follow_symlinks=False):
+        if entry.name.startswith(TMP_PREFIX) and entry.name not in keep and entry.is_file(follow_symlinks=False):
             try:
-                os.chmod(entry.path, 0o600)
+                os.chmod(entry.path, 0o600)  # a case's ingest temp copies are read-only already
                 os.unlink(entry.path)
                 gone.append(entry.name)
             except OSError:

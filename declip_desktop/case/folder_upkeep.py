@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Iterable
 
 from . import schema
-from .atomic import TMP_PREFIX
+from .atomic import TMP_PREFIX, remove_stale_temps
 from .errors import CaseError
 from .lock import CaseLock
 from .util import check_length, inside, utc_now
@@ -39,7 +39,7 @@ def clear_failed_create(p: Path) -> None:
     for e in entries:
         if e.name in SUBDIRS and e.is_dir() and not any(os.scandir(e.path)):
             continue
-        if e.name in _SKELETON_FILES or e.name.startswith(".tmp-"):
+        if e.name in _SKELETON_FILES or e.name.startswith(TMP_PREFIX):
             continue
         raise CaseError(f"{p}: folder exists and is not empty; choose a new case folder")
     if any(e.name == "case.lock" for e in entries):
@@ -64,24 +64,13 @@ def remove_leftovers(case_dir: Path, evidence_names: Iterable[str] = ()) -> list
         folders += [Path(e.path) for e in os.scandir(case_dir / "analyses") if e.is_dir(follow_symlinks=False)]
     except OSError:
         pass
-    keep = {os.path.join(case_dir, "evidence", n) for n in evidence_names}
+    keep = set(evidence_names)
     removed: list[str] = []
     for d in folders:
         if not (d.is_dir() and not d.is_symlink() and inside(case_dir, d)):
             continue
-        try:
-            entries = list(os.scandir(d))
-        except OSError:
-            continue
-        for e in entries:
-            if not e.name.startswith(TMP_PREFIX) or not e.is_file(follow_symlinks=False) or e.path in keep:
-                continue
-            try:
-                os.chmod(e.path, 0o600)  # ingest temp copies are read-only already
-                os.unlink(e.path)
-                removed.append(os.path.relpath(e.path, case_dir))
-            except OSError:
-                pass
+        gone = remove_stale_temps(d, names=True, keep=keep if d == case_dir / "evidence" else ())
+        removed += [os.path.relpath(d / name, case_dir) for name in gone]
     return removed
 
 
