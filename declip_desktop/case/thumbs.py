@@ -31,6 +31,7 @@ from engine.images import as_rgb
 from .atomic import write_bytes_atomic
 from .errors import CaseError
 from .records import EvidenceItem
+from .util import read_regular
 
 if TYPE_CHECKING:
     from .case_folder import Case
@@ -90,26 +91,13 @@ def _fingerprint(st: os.stat_result) -> list[int]:
 
 
 def _read_small(path: Path, limit: int) -> bytes | None:
-    """A regular file's bytes, or None: a link, FIFO or device planted in the cache is never opened
-    in a way that could block or follow it, and an oversized file is not read."""
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    """A regular file's bytes, or None: a link, FIFO or device planted in the cache is refused
+    without blocking or following it (read_regular), and so is a file over `limit`."""
     try:
-        if not stat.S_ISREG(os.lstat(path).st_mode):
-            return None
-        fd = os.open(path, flags)
+        data = read_regular(path, limit)
     except OSError:
         return None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
-            return None
-        with os.fdopen(fd, "rb", closefd=False) as fh:
-            data = fh.read(limit + 1)
-        return data if len(data) <= limit else None
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
+    return data if len(data) <= limit else None  # grew after read_regular's size check
 
 
 def _trusted(jpg: Path, item: EvidenceItem, size: int, current: list[int]) -> bool:

@@ -100,6 +100,8 @@ def open_regular(path: str | os.PathLike, limit: int | None = None):
     import stat
 
     flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    if not hasattr(os, "O_NOFOLLOW") and os.path.islink(path):  # Windows: no O_NOFOLLOW to refuse it
+        raise OSError(errno.ELOOP, "is a symbolic link, not a file of the case")
     try:
         fd = os.open(path, flags)
     except OSError as exc:
