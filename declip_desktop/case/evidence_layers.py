@@ -55,10 +55,10 @@ def _current(case, item, name: str, wanted: dict | None = None, logged: dict | N
     return md.get("method_version") == evidence.info(name).version
 
 
-def _recorded_refusals(case) -> dict[tuple[str, str], dict]:
+def _recorded_refusals(entries: list[dict]) -> dict[tuple[str, str], dict]:
     """(evidence id, layer) -> the details of its latest `evidence_layer_not_applicable` entry."""
     out = {}
-    for e in case.audit_entries():
+    for e in entries:
         d = e.get("details") if e.get("action") == "evidence_layer_not_applicable" else None
         if isinstance(d, dict):
             out[(d.get("evidence_id"), d.get("layer"))] = dict(d, time_utc=e.get("time_utc", ""))
@@ -94,11 +94,12 @@ def store_layers(case, items, names: list[str], force: bool = False,
 
     # what each layer was asked for beside its defaults, as a stored result records it
     wanted = None if params is None else {n: evidence.explicit_params(n, params.get(n, {})) for n in names}
-    # other parameters can make a layer apply (or not), and force means "try again": both re-check
-    refusals = {} if force or params else _recorded_refusals(case)
     from .analyses import logged_records
 
-    logged = logged_records(case.audit_entries())
+    entries = case.audit_entries()  # read and parsed once: a long log made the viewer's layer path slow
+    # other parameters can make a layer apply (or not), and force means "try again": both re-check
+    refusals = {} if force or params else _recorded_refusals(entries)
+    logged = logged_records(entries)
     for it in items:
         todo = [n for n in names if force or not _current(case, it, n, None if wanted is None else wanted[n], logged)]
         run.up_to_date += [(it.id, n) for n in names if n not in todo]
