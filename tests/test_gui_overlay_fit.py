@@ -6,7 +6,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
-from PySide6.QtCore import QRect
+from PySide6.QtCore import QRect, Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QDialog, QDockWidget, QWidget
 
@@ -145,4 +145,37 @@ def test_the_window_and_the_dialogs_find_the_screen_in_one_place(qtbot, monkeypa
     assert w.width() == 1000 - window_state.SIDE_ALLOWANCE
     assert window_state.screen_height(w) == 500
     dlg.close()
+    close_window(w)
+
+
+def test_the_overlay_dock_refits_when_its_readouts_take_more_lines(qtbot, tmp_path, monkeypatch):
+    """A score meaning on two lines with the range warning outgrows the readouts' three reserved lines. The
+    dock watched only its controls, so it kept its height and the controls scrolled instead (the colour bar's
+    caption cut at 1280x720); now it refits, and gives the lines back when the readouts are short again."""
+    from declip_desktop import window_state
+
+    w = make_window(qtbot, tmp_path / "case.declip")
+    _on_screen(qtbot, w, monkeypatch, 1280, 720)
+    op, overlay = w.overlayPanel, w.findChild(QDockWidget, "overlayDock")
+    op.set_readout_source(0.051, lambda t: 0.046, reach=0.66)
+    qtbot.wait(100)
+    _assert_overlay_whole(w, "short readouts")
+    short = overlay.height()
+    op.set_readout_source(0.9961, lambda t: 0.12, reach=0.4, caption="clones map value (its own scale)",
+                          meaning="strength of the strongest confirmed copy, 0 when none")  # threshold 0.5: warned
+    qtbot.wait(100)
+    line = op.scoreLabel.fontMetrics().lineSpacing()
+    assert op.scoreLabel.height() >= 3 * line and op.reachLabel.isVisible()  # four lines where three were kept
+    _assert_overlay_whole(w, "two-line meaning and the range warning")
+    assert _whole_in_view(op.reachLabel) and overlay.height() > short
+    assert w.minimumSizeHint().height() <= 720 - window_state.FRAME_ALLOWANCE
+    op.set_readout_source(0.051, lambda t: 0.046, reach=0.66)
+    qtbot.waitUntil(lambda: overlay.height() == short)
+    _assert_overlay_whole(w, "short readouts again")
+    # a narrower dock wraps the readouts onto more lines (a resize, no layout request): it refits for them too
+    op.thresholdSlider.setValue(70)  # above the map's reach: warned
+    w.resizeDocks([overlay], [290], Qt.Orientation.Horizontal)
+    qtbot.wait(100)
+    assert overlay.width() == 290 and op.scoreLabel.height() >= 2 * line and op.reachLabel.height() >= 2 * line
+    _assert_overlay_whole(w, "narrow dock")
     close_window(w)

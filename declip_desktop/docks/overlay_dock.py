@@ -32,7 +32,7 @@ COMPACT_SPACING = 4  # between the dock's rows (the style's default is 6): a 720
 
 class OverlayPanel(QWidget):
     styleChanged = Signal(object)  # OverlayStyle
-    wholeHeightChanged = Signal(int)  # rows were added above the readouts (the window may give the dock room)
+    wholeHeightChanged = Signal(int)  # rows or readout lines came or went (the window may give the dock room)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -119,7 +119,10 @@ class OverlayPanel(QWidget):
         lay.addWidget(self.readouts)
         lay.addWidget(self.probeLabel)
         self._whole = 0
+        # The readouts are watched too: a two-line meaning with the range warning outgrows their reserved
+        # lines, and without a refit the controls above would scroll to make room (the colour bar cut).
         self.controls.installEventFilter(self)
+        self.readouts.installEventFilter(self)
 
         self._score: float | None = None
         self._flagged = None  # callable threshold -> fraction
@@ -149,7 +152,10 @@ class OverlayPanel(QWidget):
         return m.top() + m.bottom() + inner + readouts + 2 * lay.spacing() + 4  # + rounding
 
     def eventFilter(self, obj, event) -> bool:  # noqa: N802
-        if obj is self.controls and event.type() == QEvent.Type.LayoutRequest:
+        if obj in (self.controls, self.readouts) and (event.type() == QEvent.Type.LayoutRequest or (
+                # a narrower dock wraps the readouts onto more lines; a height change alone (the refit) does not
+                obj is self.readouts and event.type() == QEvent.Type.Resize
+                and event.size().width() != event.oldSize().width())):
             whole = self.whole_height()
             if whole != self._whole:
                 self._whole = whole
