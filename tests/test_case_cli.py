@@ -7,6 +7,8 @@ import stat
 import sys
 import types
 
+import pytest
+
 from declip_desktop.case import Case
 from declip_desktop.cli import main
 from tests.case_support import make_jpeg, make_png, snapshot
@@ -310,3 +312,32 @@ def test_case_analyze_says_what_reading_each_file_found(tmp_path, capsys):
     lines = capsys.readouterr().err.splitlines()
     at = next(i for i, line in enumerate(lines) if "E0001 damaged.jpg: score" in line)
     assert lines[at + 1].startswith("  E0001: note: the bottom ") and "probably damaged" in lines[at + 1]
+
+
+def test_add_resume_indexes_an_interrupted_ingest_from_the_case_copies(tmp_path, capsys, monkeypatch):
+    """Old code: `case add` had no --resume; with the original gone, verify failed for good."""
+    from tests.case_support import fail_index_writes
+
+    src = tmp_path / "a.jpg"
+    make_jpeg(src, seed=4)
+    case_dir = tmp_path / "c.declip"
+    assert main(["case", "new", str(case_dir), "--title", "T", "--number", "1", "--examiner", "E"]) == 0
+    with Case.open(case_dir) as case:
+        fail_index_writes(monkeypatch)
+        try:
+            case.add_paths([src])
+        except OSError:
+            pass
+        monkeypatch.undo()
+    src.unlink()
+    capsys.readouterr()
+    assert main(["case", "verify", str(case_dir)]) == 1
+    assert "--resume" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exc:  # neither paths nor --resume: a usage error
+        main(["case", "add", str(case_dir)])
+    assert exc.value.code == 2 and "--resume" in capsys.readouterr().err
+    assert main(["case", "add", str(case_dir), "--resume"]) == 0
+    assert "added E0001 a.jpg" in capsys.readouterr().out
+    assert main(["case", "verify", str(case_dir)]) == 0
+    assert main(["case", "add", str(case_dir), "--resume"]) == 0
+    assert "nothing to resume" in capsys.readouterr().out

@@ -70,6 +70,50 @@ def test_kill_during_ingest_index_write_then_resume(tmp_path, monkeypatch):
         assert case.verify().ok
 
 
+def test_interrupted_ingest_is_resumed_from_the_case_copies_when_the_originals_are_gone(tmp_path, monkeypatch):
+    """Old code: with the originals gone, the items the log had added stayed 'missing from evidence.json'
+    at every verify, for good (only re-adding the original healed it)."""
+    src = tmp_path / "src"
+    make_jpeg(src / "a.jpg", seed=1)
+    make_jpeg(src / "b.jpg", seed=2)
+    make_jpeg(tmp_path / "later.jpg", seed=3)
+    case = new_case(tmp_path)
+    fail_index_writes(monkeypatch)
+    with pytest.raises(OSError):
+        case.add_paths([src])
+    monkeypatch.undo()
+    logged = {e["details"]["evidence_id"]: e for e in case._audit.entries() if e["action"] == "evidence_added"}
+    path = case.path
+    case.close()
+    for f in src.iterdir():  # the originals are gone (a card reformatted, a share unmounted)
+        f.unlink()
+    # one copy was altered on disk since it was logged: it must not be indexed as that evidence
+    bad = path / "evidence" / "b.jpg"
+    os.chmod(bad, 0o644)
+    bad.write_bytes(bad.read_bytes() + b"x")
+    with Case.open(path) as case:
+        rep = case.resume_ingest()
+        assert [it.id for it in rep.added] == ["E0001"] and [i.path for i in rep.errors] == ["E0002 evidence/b.jpg"]
+        assert "not the logged SHA-256" in rep.errors[0].reason
+        it = case.item("E0001")
+        d = logged["E0001"]["details"]
+        assert (it.file_name, it.sha256, it.original_path, it.original_mtime_utc) == (
+            "a.jpg", d["sha256"], d["original_path"], d["original_mtime_utc"])
+        assert it.original_name == "a.jpg" and it.ingested_utc == logged["E0001"]["time_utc"]
+        assert it.width > 0 and "interrupted before writing the index" in it.metadata["notes"][-1]
+        problems = case.verify().problems
+        assert [p.evidence_id for p in problems] == ["E0002"]  # the altered copy stays reported
+        # new evidence never takes an id the log gave out, indexed or not
+        rep = case.add_paths([tmp_path / "later.jpg"])
+        assert [it.id for it in rep.added] == ["E0003"]
+        summary = [e for e in case._audit.entries() if e["action"] == "ingest"][-2]["details"]
+        assert summary["resumed_from_case_copies"] == ["E0001"] and summary["errors"][0]["path"] == "E0002 evidence/b.jpg"
+    with Case.open(path) as case:  # what was indexed stays indexed and verifies
+        assert [it.id for it in case.evidence] == ["E0001", "E0003"]
+        assert [p.evidence_id for p in case.verify().problems] == ["E0002"]
+        assert case.resume_ingest().added == []  # nothing more it can take
+
+
 def test_kill_during_case_json_write(tmp_path, monkeypatch):
     case = new_case(tmp_path)
     before = (case.path / "case.json").read_bytes()

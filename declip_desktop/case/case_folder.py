@@ -320,6 +320,16 @@ class Case:
             self._check_writable()
             return ingest(self, list(paths), progress, cancel, trust_anchors)
 
+    def resume_ingest(self, trust_anchors=None) -> IngestReport:
+        """Index, from the case's own copies, the items an interrupted ingest logged but never indexed
+        (the originals need not be at hand): report.added lists them, report.errors those whose copy is
+        missing or differs from the logged SHA-256."""
+        from .ingest import resume_from_copies
+
+        with self._mutex:
+            self._check_writable()
+            return resume_from_copies(self, trust_anchors)
+
     def thumbnail(self, evidence_id: str, size: int = 256) -> Path:
         """Path of a cached JPEG thumbnail (longest side <= size, EXIF orientation applied),
         made on first request. Raises CaseError if the evidence copy cannot be decoded."""

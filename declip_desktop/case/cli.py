@@ -57,10 +57,13 @@ def register(subparsers) -> None:
 
     sp = sub.add_parser("add", help="ingest image files and folders (recursively)")
     common(sp)
-    sp.add_argument("paths", nargs="+", metavar="PATH")
+    sp.add_argument("paths", nargs="*", metavar="PATH")
+    sp.add_argument("--resume", action="store_true",
+                    help="index the items an interrupted ingest logged but never indexed, from their copies in the "
+                         "case (the originals need not be at hand); each copy must still have its logged SHA-256")
     sp.add_argument("--trust-anchors", metavar="PATH", help="PEM file or folder of C2PA trust anchors "
                     "(default: the settings file's; with neither, signer trust is not judged)")
-    sp.set_defaults(func=cmd_add)
+    sp.set_defaults(func=cmd_add, _parser=sp)
 
     sp = sub.add_parser("analyze", help="analyse evidence that has no up-to-date analysis")
     common(sp)
@@ -211,8 +214,20 @@ def cmd_add(args) -> int:
         if tty and total:
             print(f"\r[{done}/{total}] {_printable(msg)[:60]:<60}", end="", file=sys.stderr, flush=True)
 
+    if not args.paths and not args.resume:
+        args._parser.error("give the files or folders to add (or --resume)")
     with _open(args) as case:
-        rep = case.add_paths(args.paths, progress=progress, trust_anchors=args.trust_anchors)
+        if args.resume:
+            rep = case.resume_ingest(trust_anchors=args.trust_anchors)
+            if args.paths:
+                more = case.add_paths(args.paths, progress=progress, trust_anchors=args.trust_anchors)
+                for key in ("added", "skipped", "duplicates", "errors"):
+                    getattr(rep, key).extend(getattr(more, key))
+                rep.cancelled = more.cancelled
+            elif not rep.added and not rep.errors:
+                print("nothing to resume: every item the audit log added is in the index")
+        else:
+            rep = case.add_paths(args.paths, progress=progress, trust_anchors=args.trust_anchors)
     if tty:
         print(file=sys.stderr)
     for it in rep.added:

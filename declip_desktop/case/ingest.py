@@ -229,6 +229,88 @@ def ingest(case: "Case", paths: list, progress: "Progress | None", cancel: "Canc
     return report
 
 
+def resume_from_copies(case: "Case", trust_anchors=None) -> IngestReport:
+    """Index the copies an interrupted ingest made and logged but never indexed, from the copies
+    themselves: the original may be gone by now, and the copy is the evidence. A copy is taken only
+    when it is a plain file in the case's evidence folder whose SHA-256 is the one its audit entry
+    logged; its record keeps the original's logged path and time, and is logged again (verify reads
+    the latest entry of an id), so the log says both that it was added and that it was re-indexed."""
+    report = IngestReport()
+    anchors, trust_note = anchors_for(trust_anchors)
+    items: list[EvidenceItem] = []
+    for eid, entry in _unindexed_entries(case).items():
+        d = entry.get("details") or {}
+        name, sha = str(d.get("file_name") or ""), str(d.get("sha256") or "")
+        item = _item_from_copy(case, eid, entry, (anchors, trust_note)) if name and _adoptable(case, name, sha) else None
+        if item is None:
+            report.errors.append(IngestIssue(
+                f"{eid} evidence/{name}", "error",
+                f"logged as added (audit entry {entry.get('seq')}) but its copy is missing, not a plain file, or "
+                f"not the logged SHA-256 {sha}: cannot be re-indexed from the case; add the original again"))
+        else:
+            items.append(item)
+    if items:
+        # the resumed ids were given out already: new evidence must never get one of them again
+        top = max(int(it.id[1:]) for it in items if it.id[1:].isdigit())
+        case._commit_items(items, max(case._next_number, top + 1))
+        report.added.extend(items)
+    if items or report.errors:
+        case._audit.append("ingest", {
+            "resumed_from_case_copies": [it.id for it in items],
+            "errors": [{"path": i.path, "reason": i.reason} for i in report.errors][:200],
+            "software": software_versions(),
+            "c2pa_trust_anchors": anchors.describe() if anchors else None,
+        }, case.session_examiner)
+        case._save_info()
+    return report
+
+
+def _unindexed_entries(case: "Case") -> dict[str, dict]:
+    """{evidence id: its first 'evidence_added' entry} for ids the index lacks (verify's reference
+    record is an id's first entry with that SHA-256)."""
+    out: dict[str, dict] = {}
+    for e in case._audit.entries():
+        d = e.get("details") or {}
+        eid = d.get("evidence_id")
+        if e.get("action") == "evidence_added" and isinstance(eid, str) and eid not in case._by_id:
+            out.setdefault(eid, e)
+    return out
+
+
+def _item_from_copy(case: "Case", eid: str, entry: dict, trust) -> EvidenceItem | None:
+    d = entry["details"]
+    dest = case.evidence_dir / d["file_name"]
+    try:
+        with open(dest, "rb") as fh:
+            data = fh.read()
+        img = probe_image(data)
+    except (OSError, NotAnImage):
+        return None
+    if hashlib.sha256(data).hexdigest() != d["sha256"]:  # changed since _adoptable hashed it
+        return None
+    try:
+        md = extract_metadata(data, img)
+    except Exception as exc:  # as in an ingest: a hostile header must not lose the evidence
+        md = {"notes": [f"metadata extraction failed ({type(exc).__name__}: {str(exc)[:120]})"],
+              "format": img.format, "width": img.size[0], "height": img.size[1]}
+    md["provenance"] = provenance_of(data, img.format, *trust)
+    md.setdefault("notes", []).append(
+        f"indexed on {utc_now()} from the case's own copy: the ingest that copied it (audit entry "
+        f"{entry.get('seq')}) was interrupted before writing the index")
+    original = str(d.get("original_path") or "")
+    return EvidenceItem(
+        id=eid, file_name=d["file_name"], path=dest, sha256=d["sha256"], md5=hashlib.md5(data).hexdigest(),
+        size=len(data),
+        width=int(md.get("display_width") or md.get("width") or 0),
+        height=int(md.get("display_height") or md.get("height") or 0),
+        format=md.get("format"),
+        original_name=original.replace("\\", "/").rsplit("/", 1)[-1] or d["file_name"],
+        original_path=original, original_mtime_utc=d.get("original_mtime_utc"),
+        ingested_utc=str(entry.get("time_utc") or utc_now()),  # when the copy was made and logged
+        metadata=md,
+    )
+
+
 def _logged_not_indexed(case: "Case") -> dict[str, str]:
     """{sha256: evidence id} of 'evidence_added' entries whose id is not in the index."""
     out: dict[str, str] = {}

@@ -277,7 +277,8 @@ def _check_evidence(case: "Case", added: dict[str, tuple[int, dict]], problems: 
         if eid not in case._by_id:
             seq = added[eid][0]
             problems.append(VerifyProblem("index_mismatch", f"{eid}: logged as added (audit entry {seq}) but missing from "
-                                          "evidence.json (removed, or an interrupted ingest: add the file again to resume)", eid, audit_entry=seq))
+                                          "evidence.json (removed, or an interrupted ingest: `declip case add CASE --resume` indexes it from "
+                                          "its copy in the case if that copy is intact, or add the original again)", eid, audit_entry=seq))
 
 
 _FINDING_FIELDS = [k for k in Finding.__dataclass_fields__ if k != "evidence_id"]
