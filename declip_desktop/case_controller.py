@@ -248,6 +248,10 @@ class CaseController(QObject):
                 details += f"\n... and {more} more (declip case verify lists them all)"
             hidden = (" Analyses that fail are not shown and not reported; analyse again to replace them."
                       if report.untrusted_analyses else "")
+            listed = {row.id for row in win.evidenceModel.rows()}
+            if any(p.kind == "index_mismatch" and p.evidence_id and p.evidence_id not in listed for p in report.problems):
+                hidden += (" Items the audit log added but the index lacks (an interrupted ingest): File > Resume "
+                           "interrupted ingest indexes them from their copies in the case, where those are intact.")
             win.report_error("Integrity problems", f"{report.summary()}.{hidden}\n\n{details}")
 
 

@@ -38,7 +38,18 @@ class IngestController(QObject):
         if self.job is not None:  # queue behind the running ingest
             self.pending.extend(paths)
             return
-        job = Job(jobs.ingest_job, win.case, paths, name="ingest")
+        self._start(Job(jobs.ingest_job, win.case, paths, name="ingest"), f"Adding {len(paths)} item(s)…")
+
+    def resume(self) -> None:
+        """Index, from the case's own copies, what an interrupted ingest logged but never indexed."""
+        win = self.win
+        if win.case is None or win.case.readonly or self.job is not None:
+            return
+        self._start(Job(jobs.resume_ingest_job, win.case, name="ingest"),
+                    "Indexing what an interrupted ingest left…")
+
+    def _start(self, job: Job, message: str) -> None:
+        win = self.win
         self.job = job
         job.signals.progress.connect(self._progress)
         job.signals.item.connect(self._item)
@@ -46,7 +57,7 @@ class IngestController(QObject):
         job.signals.succeeded.connect(self._done)
         job.signals.failed.connect(lambda msg: win.report_error("Adding images failed", msg))
         job.signals.finished.connect(self._finished)
-        win.statusBar().showMessage(f"Adding {len(paths)} item(s)…")
+        win.statusBar().showMessage(message)
         win.runner.start(job)
         self.runningChanged.emit(True)
 

@@ -51,6 +51,15 @@ def ingest_job(ctx: JobContext, case, paths: list[str], thumb_size: int = 192):
     return report
 
 
+def resume_ingest_job(ctx: JobContext, case, thumb_size: int = 192):
+    """Index what an interrupted ingest logged but never indexed, from the case's own copies."""
+    report = case.resume_ingest()
+    for item in report.added:
+        ctx.item(("added", item.id), item)
+    thumbnails_job(ctx, case, [it.id for it in report.added], thumb_size, check_cancel=False)
+    return report
+
+
 def thumbnails_job(ctx: JobContext, case, ids: list[str], size: int = 192, check_cancel: bool = True):
     for eid in ids:
         if check_cancel and ctx.cancelled():

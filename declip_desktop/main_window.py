@@ -197,6 +197,9 @@ class MainWindow(QMainWindow):
         self.actionOpenCase = act("actionOpenCase", "&Open case…", c.open_case_dialog, K.Open, "Open a case folder")
         self.actionAddImages = act("actionAddImages", "&Add images…", self.add_images_dialog, "Ctrl+I",
                                    "Copy photos into the case (or drop them on the window)")
+        self.actionResumeIngest = act("actionResumeIngest", "&Resume interrupted ingest", self.ingest.resume, None,
+                                      "Index the images an interrupted ingest copied and logged but never indexed, "
+                                      "from their copies in the case (the originals are not needed)")
         self.actionSaveFinding = act("actionSaveFinding", "&Save finding", lambda: self.findings.save(), K.Save,
                                      "Save the finding with the current threshold and opacity")
         self.actionExportReport = act("actionExportReport", "&Export report…", self.export_report, "Ctrl+E",
@@ -235,7 +238,8 @@ class MainWindow(QMainWindow):
         self.recentMenu.aboutToShow.connect(self.fill_recent)
         self.fill_recent()
         m.addSeparator()
-        m.addActions([self.actionAddImages, self.actionSaveFinding, self.actionExportReport, self.actionVerify])
+        m.addActions([self.actionAddImages, self.actionResumeIngest, self.actionSaveFinding, self.actionExportReport,
+                      self.actionVerify])
         m.addSeparator()
         m.addActions([self.actionExaminer, trust_anchor_action(self), self.actionCloseCase, self.actionQuit])
         m = mb.addMenu("&View")
@@ -332,6 +336,7 @@ class MainWindow(QMainWindow):
             a.setEnabled(has_case or a is self.actionExaminer)
         for a in (self.actionAddImages, self.actionSaveFinding):
             a.setEnabled(writable)
+        self.actionResumeIngest.setEnabled(writable and not ingesting)
         for a in (self.actionAnalyze, self.actionAnalyzeAll, self.actionAnalyzeRemaining):
             a.setEnabled(writable and not busy)
         self.actionCancel.setEnabled(busy or ingesting)

@@ -252,3 +252,33 @@ def test_the_read_only_offer_opens_a_locked_case_when_accepted(qtbot, tmp_path, 
         close_window(w)
     finally:
         holder.close()
+
+
+def test_an_interrupted_ingest_is_resumed_from_the_menu_without_the_originals(qtbot, tmp_path, monkeypatch):
+    """Old code: no way in the app to index what a killed ingest logged; verify failed for good
+    once the originals were gone."""
+    from declip_desktop.case import Case
+    from tests.case_support import fail_index_writes, make_jpeg
+
+    src = tmp_path / "src"
+    make_jpeg(src / "a.jpg", seed=7)
+    with Case.create(tmp_path / "c", title="T", number="1", examiner="E") as case:
+        path = case.path
+        fail_index_writes(monkeypatch)
+        try:
+            case.add_paths([src])
+        except OSError:
+            pass
+        monkeypatch.undo()
+    (src / "a.jpg").unlink()
+    w = make_window(qtbot, path)
+    assert w.evidenceModel.rowCount() == 0 and w.actionResumeIngest.isEnabled()
+    errors: list[str] = []
+    monkeypatch.setattr(w, "report_error", lambda title, msg: errors.append(msg))
+    w.actionVerify.trigger()
+    qtbot.waitUntil(lambda: bool(errors), timeout=30000)
+    assert "Resume interrupted ingest" in errors[0] and "E0001" in errors[0]
+    w.actionResumeIngest.trigger()
+    wait_ingest(qtbot, w)
+    assert [row.id for row in w.evidenceModel.rows()] == ["E0001"] and w.case.verify().ok
+    close_window(w)
