@@ -104,6 +104,13 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     write_bytes_atomic(path, text.encode("utf-8"))
 
 
+def probe_writable(folder: str | os.PathLike) -> None:
+    """Create and drop a nameless temp file in `folder`: the OSError of a read-only, forbidden or full
+    folder, raised before hours of work instead of after (analyze and validate --out, the trainer's outputs)."""
+    with tempfile.TemporaryFile(dir=folder):  # O_TMPFILE where it works: a kill leaves no file behind
+        pass
+
+
 def remove_stale_temps(folder: str | os.PathLike, names: bool = False, keep: Collection[str] = ()):
     """Delete temp files a killed writer left behind in `folder` (not recursive). Returns how many
     (or, with names=True, the list of names removed, so a caller can log them).

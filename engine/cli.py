@@ -8,11 +8,11 @@ import json
 import math
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Callable
 
+from .atomic import probe_writable
 from .errors import DeclipError, ImageError
 from .stamps import utc_now
 
@@ -267,9 +267,7 @@ def prepare_out(out: Path, purpose: str = "the maps and results.json") -> None:
     except OSError as exc:
         raise DeclipError(f"{out}: cannot create output folder ({exc.strerror or exc})") from None
     try:
-        fd, probe = tempfile.mkstemp(prefix=".declip-write-test-", dir=out)
-        os.close(fd)
-        os.unlink(probe)
+        probe_writable(out)
     except OSError as exc:
         raise DeclipError(f"{out}: cannot write to output folder ({exc.strerror or exc})") from None
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import tempfile
+import tempfile  # noqa: F401 (tests patch write_errors.tempfile.TemporaryFile, the probe's temp file)
 from pathlib import Path
 
-from engine.atomic import DISK_FULL
+from engine.atomic import DISK_FULL, probe_writable
 from engine.errors import DeclipError
 
 
@@ -38,7 +38,6 @@ def writing(what):
 
 
 def check_writable(folder: Path, what) -> None:
-    """Create and delete a temp file in `folder`, so an unwritable output is refused before a long run."""
+    """engine's probe of `folder`, so an unwritable output is refused before a long run, in the trainer's words."""
     with writing(what):
-        with tempfile.TemporaryFile(dir=folder):
-            pass
+        probe_writable(folder)
