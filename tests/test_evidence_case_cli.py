@@ -210,3 +210,25 @@ def test_list_options_given_twice_add_up(tmp_path, tiny_model, capsys):
     assert list(args.outputs) == ["map", "overlay"]
     args = build_parser().parse_args(["case", "report", d, "--out", "r.pdf", "--items", "E0001", "--items", "E0002"])
     assert args.items == ["E0001", "E0002"]
+
+
+def test_status_lists_maps_and_layers_on_their_own_lines(tmp_path, tiny_model, capsys):
+    """Old code: every analysis of an item on the item's one line, as model/mode pairs."""
+    jpg = tmp_path / "a.jpg"
+    jpg.write_bytes(ec.dq_case()[0])
+    case = new_case(tmp_path)
+    case.add_paths([jpg])
+    d = str(case.path)
+    case.close()
+    make = ["case", "analyze", d, "--model", str(tiny_model)]
+    assert main(make + ["--layers", "ela,dq"]) == 0
+    assert main(["case", "finding", d, "E0001", "--status", "suspicious", "--pin-layers", "dq"]) == 0
+    capsys.readouterr()
+    assert main(["case", "status", d]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    i = next(k for k, line in enumerate(lines) if line.startswith("E0001  a.jpg"))
+    assert lines[i].endswith("finding: suspicious")
+    assert lines[i + 1].startswith("       maps: ") and "(paper) score " in lines[i + 1]
+    assert lines[i + 2].startswith("       layers: ela ") and ", dq " in lines[i + 2]
+    assert lines[i + 2].endswith("(pinned: dq)") and "evidence-" not in lines[i + 2]
+    assert any(line.startswith("layer scores: the share of the image above 0.5") for line in lines[:i])

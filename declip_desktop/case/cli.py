@@ -406,6 +406,10 @@ def _status_rows(case: Case) -> list[dict]:
     return rows
 
 
+def _score(analysis: dict) -> str:
+    return f"{analysis['score']:.4f}" if analysis["score"] is not None else "-"
+
+
 def cmd_status(args) -> int:
     with _open(args, readonly=True) as case:
         rows = _status_rows(case)
@@ -418,12 +422,22 @@ def cmd_status(args) -> int:
     print(_printable(f"{head['title']}  (case {head['number']}, examiner {head['examiner']}"
                      f"{', ' + head['organisation'] if head['organisation'] else ''})"))
     print(f"{len(rows)} evidence item(s)")
+    if any(a["mode"] == "evidence" for r in rows for a in r["analyses"]):
+        print("layer scores: the share of the image above 0.5 (clones: strength of the strongest confirmed copy)")
     for r in rows:
-        an = "; ".join(f"{a['model_id']}/{a['mode']} score {a['score']:.4f}" if a["score"] is not None else
-                       f"{a['model_id']}/{a['mode']}" for a in r["analyses"]) or "not analysed"
         f = r["finding"]
         note = f"  note: {f['note']}" if f.get("note") else ""
-        print(_printable(f"{r['id']}  {r['file_name']}  {r['width']}x{r['height']}  [{an}]  finding: {f['status']}{note}"))
+        print(_printable(f"{r['id']}  {r['file_name']}  {r['width']}x{r['height']}  finding: {f['status']}{note}"))
+        # the learned maps and the evidence layers on lines of their own: seven analyses on the item's
+        # line made it unreadable in a terminal
+        maps = [a for a in r["analyses"] if a["mode"] != "evidence"]
+        layers = [a for a in r["analyses"] if a["mode"] == "evidence"]
+        print(_printable("       maps: " + ("; ".join(f"{a['model_id']} ({a['mode']}) score " + _score(a) for a in maps)
+                                            or "not analysed")))
+        if layers:
+            pinned = f"  (pinned: {', '.join(f['layers'])})" if f.get("layers") else ""
+            print(_printable("       layers: " + ", ".join(f"{a['model_id'].removeprefix('evidence-')} {_score(a)}"
+                                                         for a in layers) + pinned))
         print(_printable(f"       Content Credentials: {status_line(r['provenance'])}"))
     return 0
 
