@@ -120,12 +120,12 @@ def test_synth_on_a_full_disk_removes_its_unfinished_data_set(tmp_path, monkeypa
 
 
 def test_unwritable_outputs_are_refused_before_the_work(tmp_path, monkeypatch, capsys):
-    from trainer import write_errors
+    from engine import atomic
 
     def read_only(*a, **kw):
         raise _fail("EROFS")
 
-    monkeypatch.setattr(write_errors.tempfile, "TemporaryFile", read_only)
+    monkeypatch.setattr(atomic.tempfile, "TemporaryFile", read_only)  # the one writable-folder probe's temp file
     data = _split_set(tmp_path / "s")
     for flag in ("--json", "--csv"):
         target = tmp_path / f"r.{flag[2:]}"

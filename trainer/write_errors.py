@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import tempfile  # noqa: F401 (tests patch write_errors.tempfile.TemporaryFile, the probe's temp file)
 from pathlib import Path
 
 from engine.atomic import DISK_FULL, probe_writable
