@@ -467,11 +467,12 @@ def _analyze_files(args, det, files, feeder, folder_errors, out, guard, outputs,
         notes = entry.pop("_notes", [])  # the item's layer lines, said under its own line
         if error is not None:
             failures += 1
-            kept = {"file": entry["file"], "sha256": entry["sha256"], "error": error,
+            n = entry.pop("_n", None)
+            kept = {"file": entry["file"], "sha256": entry.get("sha256"), "error": error,
                     "provenance": entry.get("provenance")}
             entry.clear()
             entry.update(kept)
-            _say(f"declip: error: {error}")
+            _say(f"declip: error: {f'[{n}/{len(files)}] ' if n else ''}{error}")
         else:
             prov = (entry.get("provenance") or {}).get("verdict", "none")
             _say(f"[{entry.pop('_n')}/{len(files)}] {Path(entry['file']).name}: score {entry['score']:.4f}"
@@ -498,10 +499,10 @@ def _analyze_files(args, det, files, feeder, folder_errors, out, guard, outputs,
                 position += 1
                 items.append(entry)
                 if isinstance(res, ImageError):
-                    failures += 1
-                    # sha256 is set on the error when the file's bytes were read but not decoded
-                    entry.update({"sha256": getattr(x, "sha256", None), "error": str(res)})
-                    _say(f"declip: error: {res}")
+                    # sha256 is set on the error when the file's bytes were read but not decoded; the line
+                    # is said in the items' order (the items before it are still being written)
+                    entry.update({"sha256": getattr(x, "sha256", None), "error": str(res), "_n": position})
+                    writer.submit_failed(entry, str(res))
                     continue
                 stem = _unique_stem(f, used, out, guard)
                 # what reading the file changed (first frame of many, CMYK, 16-bit, transparency ...)

@@ -126,7 +126,8 @@ class OutputWriter:
         self.threshold = threshold  # the overlay's look: faded at or below it, outlined (engine.overlay)
         self._done = done
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="declip-writer")
-        self._pending: deque[tuple[dict, str, list[Future]]] = deque()
+        # (entry, image name, its writes; or None and the item's error, for an item that has no files)
+        self._pending: deque[tuple[dict, str, list[Future] | None]] = deque()
         self._max_pending = max_pending
 
     def submit(self, entry: dict, stem: str, loaded, result) -> None:
@@ -152,8 +153,18 @@ class OutputWriter:
         while len(self._pending) > self._max_pending:
             self._finish_oldest()
 
+    def submit_failed(self, entry: dict, error: str) -> None:
+        """An item that could not be analysed: done(entry, error) is called in its place in the order, so
+        its line is said between the lines of the items before and after it, not ahead of them."""
+        self._pending.append((entry, error, None))
+        while len(self._pending) > self._max_pending:
+            self._finish_oldest()
+
     def _finish_oldest(self) -> None:
         entry, name, jobs = self._pending.popleft()
+        if jobs is None:
+            self._done(entry, name)
+            return
         error = None
         for job in jobs:
             try:

@@ -183,7 +183,7 @@ def test_an_image_that_does_not_fit_in_memory_fails_alone(model_dir, tmp_path, c
     rc, err = cli(capsys, "analyze", "--model", model_dir, "--batch-size", batch, "--out", tmp_path / "out", tmp_path / "ev")
     assert rc == 1
     [line] = [line for line in error_lines(err) if "huge" in line]
-    assert line.startswith(f"declip: error: {tmp_path / 'ev' / 'huge.jpg'}: not enough memory to analyse this "
+    assert line.startswith(f"declip: error: [2/3] {tmp_path / 'ev' / 'huge.jpg'}: not enough memory to analyse this "
                            "80 x 60 image on CPU")
     res = json.loads((tmp_path / "out" / "results.json").read_text())
     assert res["analysed"] == 2 and res["failed"] == 1

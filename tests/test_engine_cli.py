@@ -70,6 +70,25 @@ def test_partial_failure_exit_1_and_rest_analysed(model_dir, images, tmp_path):
     assert (out / "a.prob.png").exists()
 
 
+def test_an_unreadable_image_is_said_in_its_place_in_the_order(model_dir, tmp_path):
+    """Old code: the error line of an image that could not be read was said at once, ahead of the lines
+    of the images before it (those are said when their files are written), and without its number."""
+    d = tmp_path / "in"
+    d.mkdir()
+    rng = np.random.RandomState(3)
+    for name in ("a.jpg", "c.jpg", "d.jpg"):
+        Image.fromarray((rng.rand(300, 400, 3) * 255).astype(np.uint8)).save(d / name)
+    (d / "b.jpg").write_bytes(b"\xff\xd8\xff garbage")
+    r = run("analyze", "--model", model_dir, "--batch-size", "2", "--out", tmp_path / "out", d)
+    assert r.returncode == 1
+    lines = [l for l in r.stderr.splitlines() if l.startswith(("[", "declip: error:"))]
+    assert [l.split(":")[0] for l in lines] == ["[1/4] a.jpg", "declip", "[3/4] c.jpg", "[4/4] d.jpg"]
+    assert lines[1].startswith("declip: error: [2/4] ") and "b.jpg" in lines[1]
+    res = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert (res["analysed"], res["failed"]) == (3, 1)
+    assert sorted(res["items"][1]) == ["error", "file", "provenance", "sha256"] and "b.jpg" in res["items"][1]["error"]
+
+
 def test_what_reading_changed_is_said_under_the_item(model_dir, tmp_path):
     """A multi-frame GIF or a CMYK JPEG is analysed as one RGB picture: the examiner is told so
     on the console, under that image's line, not only in results.json."""
