@@ -89,6 +89,9 @@ def test_report_shows_pinned_layers_and_their_methods(tmp_path):
     assert "Appendix F — Evidence-layer methods" in flat
     assert "Cozzolino" in flat and "Amerini" in flat        # the method's reference
     assert "noise — " not in flat                           # stored but not pinned: not on the page
+    import cv2
+    n = cv2.getNumThreads()
+    assert f"(OpenCV with {n} thread{'s' if n != 1 else ''})" in flat   # what its parallel loops ran on
 
 
 def test_case_finding_pin_layers_cli(tmp_path, capsys):

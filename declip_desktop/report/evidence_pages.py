@@ -136,7 +136,11 @@ _LIBRARIES = (("opencv", "OpenCV"), ("scipy", "SciPy"), ("jpeglib", "jpeglib"), 
 def library_text(md: dict) -> str:
     """The library versions a layer's result was computed with: a re-run needs the same ones."""
     v = md.get("versions") if isinstance(md.get("versions"), dict) else {}
-    return " · ".join(f"{name} {v[k]}" for k, name in _LIBRARIES if v.get(k)) or "not recorded with the result"
+    text = " · ".join(f"{name} {v[k]}" for k, name in _LIBRARIES if v.get(k)) or "not recorded with the result"
+    threads = (md.get("threads") or {}).get("opencv") if isinstance(md.get("threads"), dict) else None
+    if isinstance(threads, int) and not isinstance(threads, bool):  # recorded since the layers say it
+        text += f" (OpenCV with {threads} thread{'s' if threads != 1 else ''})"
+    return text
 
 
 def _title(layer: str) -> str:
