@@ -80,3 +80,14 @@ def fail_index_writes(monkeypatch) -> None:
         return real_replace(src, dst, *a, **k)
 
     monkeypatch.setattr(os, "replace", fail_on_index)
+
+
+def killed_ingest(case, paths, monkeypatch) -> None:
+    """An ingest that logged its items and copied them, then died writing the index (as on a full
+    disk): the log adds them, evidence/ holds the copies, evidence.json does not list them."""
+    fail_index_writes(monkeypatch)
+    try:
+        with pytest.raises(OSError):
+            case.add_paths(paths)
+    finally:
+        monkeypatch.undo()

@@ -316,19 +316,14 @@ def test_case_analyze_says_what_reading_each_file_found(tmp_path, capsys):
 
 def test_add_resume_indexes_an_interrupted_ingest_from_the_case_copies(tmp_path, capsys, monkeypatch):
     """Old code: `case add` had no --resume; with the original gone, verify failed for good."""
-    from tests.case_support import fail_index_writes
+    from tests.case_support import killed_ingest
 
     src = tmp_path / "a.jpg"
     make_jpeg(src, seed=4)
     case_dir = tmp_path / "c.declip"
     assert main(["case", "new", str(case_dir), "--title", "T", "--number", "1", "--examiner", "E"]) == 0
     with Case.open(case_dir) as case:
-        fail_index_writes(monkeypatch)
-        try:
-            case.add_paths([src])
-        except OSError:
-            pass
-        monkeypatch.undo()
+        killed_ingest(case, [src], monkeypatch)
     src.unlink()
     capsys.readouterr()
     assert main(["case", "verify", str(case_dir)]) == 1

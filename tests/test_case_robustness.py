@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from declip_desktop.case import Case, CaseError, CaseLockedError, CaseSchemaError
-from tests.case_support import fail_index_writes, make_jpeg, new_case
+from tests.case_support import fail_index_writes, killed_ingest, make_jpeg, new_case
 
 
 def _files(path):
@@ -78,10 +78,7 @@ def test_interrupted_ingest_is_resumed_from_the_case_copies_when_the_originals_a
     make_jpeg(src / "b.jpg", seed=2)
     make_jpeg(tmp_path / "later.jpg", seed=3)
     case = new_case(tmp_path)
-    fail_index_writes(monkeypatch)
-    with pytest.raises(OSError):
-        case.add_paths([src])
-    monkeypatch.undo()
+    killed_ingest(case, [src], monkeypatch)
     logged = {e["details"]["evidence_id"]: e for e in case._audit.entries() if e["action"] == "evidence_added"}
     path = case.path
     case.close()

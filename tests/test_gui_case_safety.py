@@ -258,18 +258,13 @@ def test_an_interrupted_ingest_is_resumed_from_the_menu_without_the_originals(qt
     """Old code: no way in the app to index what a killed ingest logged; verify failed for good
     once the originals were gone."""
     from declip_desktop.case import Case
-    from tests.case_support import fail_index_writes, make_jpeg
+    from tests.case_support import killed_ingest, make_jpeg
 
     src = tmp_path / "src"
     make_jpeg(src / "a.jpg", seed=7)
     with Case.create(tmp_path / "c", title="T", number="1", examiner="E") as case:
         path = case.path
-        fail_index_writes(monkeypatch)
-        try:
-            case.add_paths([src])
-        except OSError:
-            pass
-        monkeypatch.undo()
+        killed_ingest(case, [src], monkeypatch)
     (src / "a.jpg").unlink()
     w = make_window(qtbot, path)
     assert w.evidenceModel.rowCount() == 0 and w.actionResumeIngest.isEnabled()
