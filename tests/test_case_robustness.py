@@ -111,6 +111,26 @@ def test_interrupted_ingest_is_resumed_from_the_case_copies_when_the_originals_a
         assert case.resume_ingest().added == []  # nothing more it can take
 
 
+def test_resume_takes_no_file_outside_evidence_whatever_the_log_says(tmp_path):
+    """A log entry naming a case file (or a link, or a malformed hash) is never indexed as evidence."""
+    import hashlib
+
+    case = new_case(tmp_path)
+    try:
+        target = case.path / "reports" / "p.jpg"  # an image in the case folder, not evidence
+        make_jpeg(target, seed=5)
+        sha = hashlib.sha256(target.read_bytes()).hexdigest()
+        os.symlink(target, case.evidence_dir / "link.jpg")
+        for eid, name, digest in (("E0001", "../reports/p.jpg", sha), ("E0002", "link.jpg", sha), ("E0003", "x.jpg", "zz")):
+            case._audit.append("evidence_added", {"evidence_id": eid, "file_name": name, "sha256": digest},
+                               case.session_examiner)
+        rep = case.resume_ingest()
+        assert rep.added == [] and [i.path.split()[0] for i in rep.errors] == ["E0001", "E0002", "E0003"]
+        assert case.evidence == []
+    finally:
+        case.close()
+
+
 def test_kill_during_case_json_write(tmp_path, monkeypatch):
     case = new_case(tmp_path)
     before = (case.path / "case.json").read_bytes()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import stat
 import time
 from datetime import datetime, timezone
@@ -21,7 +22,7 @@ from .atomic import TMP_PREFIX, fsync_dir
 from .metadata import NotAnImage, extract_metadata, probe_image
 from .provenance import anchors_for, provenance_of
 from .records import EvidenceItem, IngestIssue, IngestReport
-from .util import hash_file, utc_now
+from .util import hash_file, utc_now, valid_evidence_id, valid_evidence_name
 
 if TYPE_CHECKING:
     from .case_folder import Cancel, Case, Progress
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 # copies made since the last flush are adopted again if the run is killed and repeated.
 _FLUSH_EVERY_N = 200
 _FLUSH_EVERY_S = 2.0
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 READ_ONLY_MODE = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH  # 0o444: no write bits for anyone
 
 
@@ -241,7 +243,9 @@ def resume_from_copies(case: "Case", trust_anchors=None) -> IngestReport:
     for eid, entry in _unindexed_entries(case).items():
         d = entry.get("details") or {}
         name, sha = str(d.get("file_name") or ""), str(d.get("sha256") or "")
-        item = _item_from_copy(case, eid, entry, (anchors, trust_note)) if name and _adoptable(case, name, sha) else None
+        # the log's own words are checked like an index's: one name inside evidence/, a SHA-256
+        sound = valid_evidence_name(name) and _SHA256.fullmatch(sha) is not None
+        item = _item_from_copy(case, eid, entry, (anchors, trust_note)) if sound and _adoptable(case, name, sha) else None
         if item is None:
             report.errors.append(IngestIssue(
                 f"{eid} evidence/{name}", "error",
@@ -272,7 +276,7 @@ def _unindexed_entries(case: "Case") -> dict[str, dict]:
     for e in case._audit.entries():
         d = e.get("details") or {}
         eid = d.get("evidence_id")
-        if e.get("action") == "evidence_added" and isinstance(eid, str) and eid not in case._by_id:
+        if e.get("action") == "evidence_added" and valid_evidence_id(eid) and eid not in case._by_id:
             out.setdefault(eid, e)
     return out
 
@@ -297,7 +301,7 @@ def _item_from_copy(case: "Case", eid: str, entry: dict, trust) -> EvidenceItem 
     md.setdefault("notes", []).append(
         f"indexed on {utc_now()} from the case's own copy: the ingest that copied it (audit entry "
         f"{entry.get('seq')}) was interrupted before writing the index")
-    original = str(d.get("original_path") or "")
+    original = d.get("original_path") if isinstance(d.get("original_path"), str) else ""
     return EvidenceItem(
         id=eid, file_name=d["file_name"], path=dest, sha256=d["sha256"], md5=hashlib.md5(data).hexdigest(),
         size=len(data),
@@ -305,7 +309,8 @@ def _item_from_copy(case: "Case", eid: str, entry: dict, trust) -> EvidenceItem 
         height=int(md.get("display_height") or md.get("height") or 0),
         format=md.get("format"),
         original_name=original.replace("\\", "/").rsplit("/", 1)[-1] or d["file_name"],
-        original_path=original, original_mtime_utc=d.get("original_mtime_utc"),
+        original_path=original,
+        original_mtime_utc=d.get("original_mtime_utc") if isinstance(d.get("original_mtime_utc"), str) else "",
         ingested_utc=str(entry.get("time_utc") or utc_now()),  # when the copy was made and logged
         metadata=md,
     )
