@@ -161,9 +161,12 @@ class OutputWriter:
             self._finish_oldest()
 
     def _finish_oldest(self) -> None:
-        entry, name, jobs = self._pending.popleft()
+        # taken off the queue only once done() has run: a Ctrl-C while its files are awaited leaves it
+        # there, and close() finishes it (its line said, its record complete) instead of losing it
+        entry, name, jobs = self._pending[0]
         if jobs is None:
             self._done(entry, name)
+            self._pending.popleft()
             return
         error = None
         for job in jobs:
@@ -175,6 +178,7 @@ class OutputWriter:
                 if isinstance(recorded, dict):
                     entry.update(recorded)
         self._done(entry, error)
+        self._pending.popleft()
 
     def close(self) -> None:
         """Wait for every item's files; call done for each."""

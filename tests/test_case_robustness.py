@@ -131,6 +131,65 @@ def test_resume_takes_no_file_outside_evidence_whatever_the_log_says(tmp_path):
         case.close()
 
 
+def test_resume_takes_a_later_entrys_copy_and_never_indexes_one_copy_twice(tmp_path, monkeypatch):
+    """Found in review: only an id's first entry was tried (its copy altered, a re-run's intact copy under
+    another name was not taken); two ids naming one copy were both indexed; a non-string name raised."""
+    src = tmp_path / "src"
+    make_jpeg(src / "a.jpg", seed=1)
+    case = new_case(tmp_path)
+    try:
+        killed_ingest(case, [src], monkeypatch)
+        first = case.evidence_dir / "a.jpg"
+        os.chmod(first, 0o644)
+        first.write_bytes(first.read_bytes() + b"x")  # the first copy altered since
+        killed_ingest(case, [src], monkeypatch)  # the re-run copies again, as "a (2).jpg", and dies again
+        sha = case._audit.entries()[-1]["details"]["sha256"]
+        # a hostile or damaged log: a second id for the same copy, and an id whose name is not a string
+        case._audit.append("evidence_added", {"evidence_id": "E0007", "file_name": "a (2).jpg", "sha256": sha},
+                           case.session_examiner)
+        (case.evidence_dir / "123").write_bytes(b"x")
+        case._audit.append("evidence_added", {"evidence_id": "E0008", "file_name": 123, "sha256": sha},
+                           case.session_examiner)
+        rep = case.resume_ingest()
+        assert [(it.id, it.file_name) for it in rep.added] == [("E0001", "a (2).jpg")]
+        assert [i.path.split()[0] for i in rep.errors] == ["E0007", "E0008"]
+        assert "already another item's" in rep.errors[0].reason
+        assert [(it.id, it.file_name) for it in case.evidence] == [("E0001", "a (2).jpg")]
+    finally:
+        case.close()
+
+
+def test_resume_says_why_a_hard_linked_copy_is_not_taken(tmp_path, monkeypatch):
+    src = tmp_path / "src"
+    make_jpeg(src / "a.jpg", seed=2)
+    case = new_case(tmp_path)
+    try:
+        killed_ingest(case, [src], monkeypatch)
+        os.link(case.evidence_dir / "a.jpg", tmp_path / "outside.jpg")
+        [issue] = case.resume_ingest().errors
+        assert "hard link" in issue.reason and case.evidence == []
+    finally:
+        case.close()
+
+
+def test_a_logged_copy_named_like_a_temp_file_is_kept_at_open_for_resume(tmp_path):
+    """Found in review: a copy an interrupted ingest logged under a '.tmp-' name (cases from before such
+    originals were renamed) was swept away as a temp file at the next open, before it could be resumed."""
+    case = new_case(tmp_path)
+    path = case.path
+    copy = case.evidence_dir / ".tmp-photo.jpg"
+    make_jpeg(copy, seed=3)
+    import hashlib
+    sha = hashlib.sha256(copy.read_bytes()).hexdigest()
+    case._audit.append("evidence_added", {"evidence_id": "E0001", "file_name": copy.name, "sha256": sha},
+                       case.session_examiner)
+    (case.evidence_dir / ".tmp-other.jpg.abcd1234").write_bytes(b"half a copy")  # a real leftover
+    case.close()
+    with Case.open(path) as case:
+        assert sorted(os.listdir(case.evidence_dir)) == [".tmp-photo.jpg"]
+        assert [it.id for it in case.resume_ingest().added] == ["E0001"]
+
+
 def test_kill_during_case_json_write(tmp_path, monkeypatch):
     case = new_case(tmp_path)
     before = (case.path / "case.json").read_bytes()

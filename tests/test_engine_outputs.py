@@ -351,3 +351,33 @@ def test_bands_cover_the_rows_once_and_raise_a_bands_error():
 
     with pytest.raises(OSError, match="disk full"):
         in_bands(fail_below, 1000)
+
+
+def test_an_item_awaited_when_ctrl_c_comes_is_still_finished_by_close(tmp_path):
+    """Found in review: the writer took an item off its queue before awaiting its files, so a Ctrl-C in
+    that wait lost it (no line, no outputs recorded, internal keys left in results.json)."""
+    from concurrent.futures import Future
+
+    from engine.outputs import OutputWriter
+
+    done: list[tuple[str, str | None]] = []
+    writer = OutputWriter(tmp_path, ("map",), "inferno", 0.5, lambda e, err: done.append((e["file"], err)),
+                          max_pending=1)
+
+    class Interrupted(Future):  # the first wait for it is cut short by Ctrl-C
+        cut = True
+
+        def result(self, timeout=None):
+            if Interrupted.cut:
+                Interrupted.cut = False
+                raise KeyboardInterrupt
+            return {"map_pixels_sha256": "x"}
+
+    writer._pool.submit = lambda *a, **k: Interrupted()
+    prob = type("R", (), {"probability": np.zeros((2, 2), np.float32), "raw": None})()
+    item = type("L", (), {"name": "a.jpg"})()
+    writer.submit({"file": "a.jpg"}, "a", item, prob)
+    with pytest.raises(KeyboardInterrupt):
+        writer.submit_failed({"file": "b.jpg"}, "b.jpg: not an image")  # waits for a.jpg: Ctrl-C
+    writer.close()
+    assert done == [("a.jpg", None), ("b.jpg", "b.jpg: not an image")]

@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterable
 from engine.versions import software_versions
 
 from . import schema
-from .atomic import write_bytes_atomic, write_json_atomic
+from .atomic import TMP_PREFIX, write_bytes_atomic, write_json_atomic
 from .audit import AuditLog, AuditWriteError
 from .errors import CaseError, CaseSchemaError
 from .folder_upkeep import evidence_bytes as _evidence_bytes
@@ -576,7 +576,21 @@ class Case:
 
     def _clean_stale_temps(self) -> None:
         """Temp files of killed writes: removed, and the removal logged (no silent deletion)."""
-        removed = remove_leftovers(self.path, [it.file_name for it in self._items])
+        keep = {it.file_name for it in self._items}
+        try:
+            stray = any(e.name.startswith(TMP_PREFIX) and e.name not in keep for e in os.scandir(self.evidence_dir))
+        except OSError:
+            stray = False
+        if stray:  # a copy named like a temp file that an interrupted ingest logged stays for `add --resume`
+            # (cases made before copies of such originals were renamed '_.tmp-...'); the log is read
+            # only then, not at every open
+            try:
+                keep |= {d["file_name"] for e in self._audit.entries()
+                         if e.get("action") == "evidence_added" and isinstance(d := e.get("details"), dict)
+                         and isinstance(d.get("file_name"), str)}
+            except CaseError:
+                return  # an unreadable log: nothing in the case is deleted before verify has named it
+        removed = remove_leftovers(self.path, keep)
         if removed:
             self._audit.append("stale_temps_removed", {"files": removed[:200], "count": len(removed)},
                                self.session_examiner)

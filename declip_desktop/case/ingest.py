@@ -139,19 +139,28 @@ def _write_copy(dest: Path, data: bytes, st: os.stat_result) -> None:
 
 def _adoptable(case: "Case", name: str, sha: str) -> bool:
     """A copy left by an interrupted ingest (on disk, not yet in the index) with the same bytes."""
+    return _copy_problem(case, name, sha) is None
+
+
+def _copy_problem(case: "Case", name: str, sha: str) -> str | None:
+    """Why evidence/<name> cannot be taken as the copy with this SHA-256, or None when it can."""
     dest = case.evidence_dir / name
     # a link is never adopted: a planted evidence/x.jpg -> the original once became the "copy"
-    if dest.is_symlink() or not dest.is_file() or name.casefold() in case._names_casefolded:
-        return False
+    if dest.is_symlink():
+        return f"evidence/{name} is a link"
+    if not dest.is_file():
+        return f"evidence/{name} is missing or not a regular file"
+    if name.casefold() in case._names_casefolded:
+        return f"another indexed item is named {name}"
     try:
         if os.lstat(dest).st_nlink > 1:  # a hard link shares its bytes with a file outside the case
-            return False
-    except OSError:
-        return False
-    try:
-        return hash_file(dest)[0] == sha
-    except OSError:
-        return False
+            return (f"evidence/{name} has another hard link, so a file outside the case shares its bytes "
+                    "(copy it to a new file, replace it with the copy, then resume)")
+        if hash_file(dest)[0] != sha:
+            return f"evidence/{name} is not the logged SHA-256 {sha} (changed since it was copied)"
+    except OSError as exc:
+        return f"evidence/{name} cannot be read ({exc.strerror or exc})"
+    return None
 
 
 def ingest(case: "Case", paths: list, progress: "Progress | None", cancel: "Cancel | None",
@@ -234,25 +243,36 @@ def ingest(case: "Case", paths: list, progress: "Progress | None", cancel: "Canc
 def resume_from_copies(case: "Case", trust_anchors=None) -> IngestReport:
     """Index the copies an interrupted ingest made and logged but never indexed, from the copies
     themselves: the original may be gone by now, and the copy is the evidence. A copy is taken only
-    when it is a plain file in the case's evidence folder whose SHA-256 is the one its audit entry
-    logged; its record keeps the original's logged path and time, and is logged again (verify reads
+    when it is a plain file in the case's evidence folder whose SHA-256 is the one its id was first
+    logged with; its record keeps the original's logged path and time, and is logged again (verify reads
     the latest entry of an id), so the log says both that it was added and that it was re-indexed."""
     report = IngestReport()
-    anchors, trust_note = anchors_for(trust_anchors)
+    trust = anchors_for(trust_anchors)
     items: list[EvidenceItem] = []
-    for eid, entry in _unindexed_entries(case).items():
-        d = entry.get("details") or {}
-        name, sha = str(d.get("file_name") or ""), str(d.get("sha256") or "")
-        # the log's own words are checked like an index's: one name inside evidence/, a SHA-256
-        sound = valid_evidence_name(name) and _SHA256.fullmatch(sha) is not None
-        item = _item_from_copy(case, eid, entry, (anchors, trust_note)) if sound and _adoptable(case, name, sha) else None
+    taken: set[str] = set()  # SHA-256 and file names this run indexed: never two ids for one copy
+    for eid, (first, entries) in _unindexed_entries(case).items():
+        item, why = None, "its audit entry names no file in evidence/ with a SHA-256"
+        for entry in reversed(entries):  # newest first: a re-run's copy when the first one was lost
+            name, sha = entry["details"]["file_name"], entry["details"]["sha256"]
+            if case.find_by_sha256(sha) is not None or sha in taken:
+                why = f"its SHA-256 {sha} is already another item's in this case"
+                break
+            why = (f"another item resumed now is named {name}" if name.casefold() in taken
+                   else _copy_problem(case, name, sha))
+            if why is None:
+                item = _item_from_copy(case, eid, entry, trust)
+                why = "its copy is not an image that can be read" if item is None else None
+            if item is not None:
+                taken.update((sha, name.casefold()))
+                items.append(item)
+                break
         if item is None:
+            d = first.get("details") or {}
+            name = d.get("file_name") if isinstance(d.get("file_name"), str) else "?"
             report.errors.append(IngestIssue(
                 f"{eid} evidence/{name}", "error",
-                f"logged as added (audit entry {entry.get('seq')}) but its copy is missing, not a plain file, or "
-                f"not the logged SHA-256 {sha}: cannot be re-indexed from the case; add the original again"))
-        else:
-            items.append(item)
+                f"logged as added (audit entry {first.get('seq')}) but not re-indexed from the case: {why}; "
+                f"add the original again if you have it"))
     if items:
         # the resumed ids were given out already: new evidence must never get one of them again
         top = max(int(it.id[1:]) for it in items if it.id[1:].isdigit())
@@ -263,21 +283,27 @@ def resume_from_copies(case: "Case", trust_anchors=None) -> IngestReport:
             "resumed_from_case_copies": [it.id for it in items],
             "errors": [{"path": i.path, "reason": i.reason} for i in report.errors][:200],
             "software": software_versions(),
-            "c2pa_trust_anchors": anchors.describe() if anchors else None,
+            "c2pa_trust_anchors": trust[0].describe() if trust[0] else None,
         }, case.session_examiner)
         case._save_info()
     return report
 
 
-def _unindexed_entries(case: "Case") -> dict[str, dict]:
-    """{evidence id: its first 'evidence_added' entry} for ids the index lacks (verify's reference
-    record is an id's first entry with that SHA-256)."""
-    out: dict[str, dict] = {}
+def _unindexed_entries(case: "Case") -> dict[str, tuple[dict, list[dict]]]:
+    """{evidence id: (its first 'evidence_added' entry, the entries that name a copy with that entry's
+    SHA-256, oldest first)} for the ids the index lacks. The log's words are checked as an index's are:
+    one file name inside evidence/, a SHA-256 (a hostile log must not point outside evidence/)."""
+    out: dict[str, tuple[dict, list[dict]]] = {}
     for e in case._audit.entries():
-        d = e.get("details") or {}
+        d = e.get("details") if isinstance(e.get("details"), dict) else {}
         eid = d.get("evidence_id")
-        if e.get("action") == "evidence_added" and valid_evidence_id(eid) and eid not in case._by_id:
-            out.setdefault(eid, e)
+        if e.get("action") != "evidence_added" or not valid_evidence_id(eid) or eid in case._by_id:
+            continue
+        first, entries = out.setdefault(eid, (e, []))
+        sha = d.get("sha256")
+        if (valid_evidence_name(d.get("file_name")) and isinstance(sha, str) and _SHA256.fullmatch(sha)
+                and sha == (first.get("details") or {}).get("sha256")):
+            entries.append(e)
     return out
 
 
@@ -290,7 +316,7 @@ def _item_from_copy(case: "Case", eid: str, entry: dict, trust) -> EvidenceItem 
         img = probe_image(data)
     except (OSError, NotAnImage):
         return None
-    if hashlib.sha256(data).hexdigest() != d["sha256"]:  # changed since _adoptable hashed it
+    if hashlib.sha256(data).hexdigest() != d["sha256"]:  # changed since _copy_problem hashed it
         return None
     try:
         md = extract_metadata(data, img)
