@@ -435,7 +435,8 @@ def cmd_status(args) -> int:
         print(_printable("       maps: " + ("; ".join(f"{a['model_id']} ({a['mode']}) score " + _score(a) for a in maps)
                                             or "not analysed")))
         if layers:
-            pinned = f"  (pinned: {', '.join(f['layers'])})" if f.get("layers") else ""
+            pins = f.get("layers") if isinstance(f.get("layers"), list) else []  # as findings.json holds them
+            pinned = f"  (pinned: {', '.join(map(str, pins))})" if pins else ""
             print(_printable("       layers: " + ", ".join(f"{a['model_id'].removeprefix('evidence-')} {_score(a)}"
                                                          for a in layers) + pinned))
         print(_printable(f"       Content Credentials: {status_line(r['provenance'])}"))
