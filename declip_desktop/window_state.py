@@ -57,6 +57,38 @@ def screen_height(win) -> int | None:
     return None if room is None else room.height()
 
 
+# The side columns' narrowest: the analysis controls' own minimum (about 295 px) with the dock's frame, and a
+# thumbnail with a readable name beside it. The panels do not scroll sideways, so a column dragged (or restored
+# from another screen's layout) narrower than its controls cut them off mid-word.
+COLUMN_MIN_WIDTHS = {("analysis", "overlay", "finding"): 310, ("evidence", "metadata", "layer", "corroboration"): 240}
+SEPARATORS = 22  # the two column separators and the layout's margins
+
+
+def keep_columns_usable(win, available=None) -> None:
+    """Give each side column its usable width as a minimum; on a screen too narrow for both columns and the
+    image (under about 900 px) they share what there is, so the window still fits the screen."""
+    available = available_geometry(win, available)
+    total = sum(COLUMN_MIN_WIDTHS.values())
+    share = 1.0
+    if available is not None:
+        room = available.width() - SIDE_ALLOWANCE
+        image = win.centralWidget().minimumSizeHint().width() if win.centralWidget() is not None else 0
+        share = min(1.0, max(0, room - image - SEPARATORS) / total)
+    for _ in range(3):  # the tab bars and frames have floors of their own: measure, and give up the rest
+        for keys, width in COLUMN_MIN_WIDTHS.items():
+            for key in keys:
+                dock = win.findChild(QDockWidget, f"{key}Dock")
+                if dock is not None:
+                    dock.setMinimumWidth(int(width * share))
+        if available is None or share == 0:
+            return
+        _settle(win)
+        over = win.minimumSizeHint().width() - room
+        if over <= 0:
+            return
+        share = max(0.0, share - over / total * 2)  # two columns share the cut
+
+
 def fit_width(win, available=None) -> None:
     """Keep the window no wider than the screen's available area and inside it: the default size
     (1400 px) or one remembered from a wider monitor would put the right-hand docks (slider values,
@@ -169,6 +201,7 @@ def restore(win) -> None:
         win.restoreGeometry(geom)
     else:
         win.resize(1400, 900)
+    keep_columns_usable(win)
     fit_width(win)
     fit_to_screen(win)
     state = s.value("window/state")

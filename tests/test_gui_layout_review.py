@@ -193,3 +193,31 @@ def test_metadata_is_readable_and_names_the_map_on_screen(qtbot):
     sha = view.topLevelItem(0).child(1)
     assert sha.text(1).split() == ["ab" * 8] * 4 and sha.data(1, 0x0100) == "ab" * 32  # grouped; copy is exact
     assert view.columnWidth(0) <= 0.45 * view.viewport().width()
+
+
+def test_a_column_dragged_or_restored_narrow_keeps_its_controls_whole(qtbot, tmp_path):
+    """Old code: a layout restored from a small window (or columns dragged narrow) let the docks shrink to
+    150-180 px, cutting the model list, 'Analyse all' and the colour controls off mid-word."""
+    from PySide6.QtCore import QRect, Qt
+
+    from declip_desktop import window_state
+
+    w = make_window(qtbot, tmp_path / "case.declip")
+    docks = w._docks
+    window_state.keep_columns_usable(w, QRect(0, 0, 1280, 800))  # the test screen is 800 px wide
+    w.resizeDocks([docks["evidence"], docks["analysis"]], [100, 100], Qt.Orientation.Horizontal)
+    qtbot.wait(50)
+    for key in ("analysis", "overlay", "finding", "evidence", "metadata"):
+        assert docks[key].width() >= docks[key].minimumWidth() >= 240, key
+    panel = w.analysisPanel
+    assert panel.width() >= panel.minimumSizeHint().width()  # nothing of it cut off at the dock's edge
+    op = w.overlayPanel
+    for widget in (op.colormapCombo, op.displayModeCombo):
+        right = widget.mapTo(op, widget.rect().topRight()).x()
+        assert right <= op.width(), widget.objectName()
+    # on a screen too narrow for both columns at that width, they share what there is (the window fits)
+    window_state.keep_columns_usable(w, QRect(0, 0, 800, 600))
+    qtbot.wait(50)
+    assert docks["analysis"].minimumWidth() < 310
+    assert w.minimumSizeHint().width() <= 800 - window_state.SIDE_ALLOWANCE
+    close_window(w)
