@@ -16,13 +16,26 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_session_home(tmp_path_factory):
+    """Fixtures of a wider scope (a model trained once per module) are made before a test's own home is
+    set: they get the session's, never the user's (one such `declip train` filled the user's feature cache)."""
+    home = tmp_path_factory.mktemp("declip_session_home")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DECLIP_HOME", str(home))
+        mp.setenv("DECLIP_CONFIG_HOME", str(home / "config"))
+        yield home
+
+
 @pytest.fixture(autouse=True)
-def _isolated_home(tmp_path_factory, monkeypatch):
-    """Each test gets its own model store and settings folder, never the user's."""
+def _isolated_home(tmp_path_factory):
+    """Each test gets its own model store and settings folder, never the user's. Its own MonkeyPatch, not
+    the test's: a test's monkeypatch.undo() (ending a simulated full disk) must not put the user's back."""
     home = tmp_path_factory.mktemp("declip_home")
-    monkeypatch.setenv("DECLIP_HOME", str(home))
-    monkeypatch.setenv("DECLIP_CONFIG_HOME", str(home / "config"))
-    yield home
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DECLIP_HOME", str(home))
+        mp.setenv("DECLIP_CONFIG_HOME", str(home / "config"))
+        yield home
 
 
 @pytest.fixture(scope="session")

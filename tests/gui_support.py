@@ -18,15 +18,17 @@ _TINY_CACHE: dict[str, Path] = {}
 
 
 @pytest.fixture(autouse=True)
-def isolated_qsettings(tmp_path, monkeypatch):
-    """QSettings in a per-test folder, whatever format or scope any code asks for."""
+def isolated_qsettings(tmp_path):
+    """QSettings in a per-test folder, whatever format or scope any code asks for (own MonkeyPatch: a
+    test's monkeypatch.undo() must not bring the dialogs back)."""
     folder = tmp_path / "qsettings"
     folder.mkdir()
     for fmt in (QSettings.Format.NativeFormat, QSettings.Format.IniFormat):
         for scope in (QSettings.Scope.UserScope, QSettings.Scope.SystemScope):
             QSettings.setPath(fmt, scope, str(folder))
-    monkeypatch.setenv("DECLIP_NO_DIALOGS", "1")  # errors go to the status bar, no message boxes
-    yield folder
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DECLIP_NO_DIALOGS", "1")  # errors go to the status bar, no message boxes
+        yield folder
 
 
 @pytest.fixture
