@@ -435,3 +435,19 @@ def test_concurrent_writers_in_one_process_keep_the_chain_intact(tmp_path):
     seqs = [e["seq"] for e in case.audit_entries()]
     assert seqs == list(range(1, len(seqs) + 1))
     case.close()
+
+
+def test_verify_counts_many_unregistered_copies_in_one_warning(tmp_path):
+    """Old code: one warning line per file, hundreds after a large ingest killed before it logged its copies."""
+    case = new_case(tmp_path)
+    try:
+        for i in range(12):
+            (case.evidence_dir / f"p{i:02d}.jpg").write_bytes(b"x")
+        [warning] = case.verify().warnings
+        assert warning.startswith("evidence/ holds 12 files not registered in the case")
+        assert "p00.jpg" in warning and warning.endswith("and 2 more") and "adding the originals again" in warning
+        for i in range(2, 12):
+            (case.evidence_dir / f"p{i:02d}.jpg").unlink()
+        assert [w.split(":")[0] for w in case.verify().warnings] == ["evidence/p00.jpg", "evidence/p01.jpg"]
+    finally:
+        case.close()

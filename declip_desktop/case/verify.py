@@ -124,15 +124,23 @@ def _lost_heads(case: "Case", entries: list[dict], problems: list[VerifyProblem]
                                       file=str(case._audit.path), expected=str(h), audit_entry=n))
 
 
+_LISTED = 10  # unregistered files named one by one; more are counted in one warning
+
+
 def _unregistered(case: "Case", warnings: list[str]) -> None:
     known = {it.file_name for it in case._items}
     try:
         names = sorted(e.name for e in os.scandir(case.evidence_dir))
     except OSError:
         return
-    for name in names:
-        if name not in known and not name.startswith(TMP_PREFIX):
-            warnings.append(f"evidence/{name}: file is not registered in the case (not evidence; left untouched)")
+    stray = [name for name in names if name not in known and not name.startswith(TMP_PREFIX)]
+    why = ("not evidence; left untouched. An interrupted ingest leaves its copies so: adding the originals "
+           "again indexes them")
+    if len(stray) <= _LISTED:
+        warnings.extend(f"evidence/{name}: file is not registered in the case ({why})" for name in stray)
+    else:  # one line, not hundreds (a large ingest killed before it logged its copies)
+        warnings.append(f"evidence/ holds {len(stray)} files not registered in the case ({why}): "
+                        f"{', '.join(stray[:_LISTED])} and {len(stray) - _LISTED} more")
 
 
 def _analyses(case: "Case", problems: list[VerifyProblem]) -> dict[str, tuple[str, dict]]:
