@@ -215,6 +215,10 @@ def test_a_column_dragged_or_restored_narrow_keeps_its_controls_whole(qtbot, tmp
     for widget in (op.colormapCombo, op.displayModeCombo):
         right = widget.mapTo(op, widget.rect().topRight()).x()
         assert right <= op.width(), widget.objectName()
+    # the Evidence layer dock's clone method list elides at that width instead of cutting the dock's text off
+    w.layerPanel.cloneMethodRow.show()
+    inner = docks["layer"].widget().widget()
+    assert inner.minimumSizeHint().width() <= docks["layer"].minimumWidth() - 12
     # on a screen too narrow for both columns at that width, they share what there is (the window fits)
     window_state.keep_columns_usable(w, QRect(0, 0, 800, 600))
     qtbot.wait(50)

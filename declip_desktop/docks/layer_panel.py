@@ -88,6 +88,9 @@ class LayerPanel(QWidget):
                                          "few keypoints and more PatchMatch removals, with more false alarms on "
                                          "repetitive content (docs/evidence.md). Choosing one computes it and "
                                          "replaces the stored layer (the audit log keeps both).")
+        # elided in a narrow column (its full names are in the list): its whole width cut the dock's text off
+        self.cloneMethodCombo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.cloneMethodCombo.setMinimumContentsLength(12)
         self.cloneMethodRow = QWidget(objectName="cloneMethodRow")
         mrow = QHBoxLayout(self.cloneMethodRow)
         mrow.setContentsMargins(0, 0, 0, 0)
