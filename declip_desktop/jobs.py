@@ -44,16 +44,16 @@ class DetectorCache:
 # -- ingest and thumbnails ------------------------------------------------------------------------
 def ingest_job(ctx: JobContext, case, paths: list[str], thumb_size: int = 192):
     """Copy and hash `paths` into the case; then thumbnails of what was added."""
-    report = case.add_paths(paths, progress=ctx.progress, cancel=ctx.cancelled)
-    for item in report.added:
-        ctx.item(("added", item.id), item)
-    thumbnails_job(ctx, case, [it.id for it in report.added], thumb_size, check_cancel=False)
-    return report
+    return _announced(ctx, case, case.add_paths(paths, progress=ctx.progress, cancel=ctx.cancelled), thumb_size)
 
 
 def resume_ingest_job(ctx: JobContext, case, thumb_size: int = 192):
     """Index what an interrupted ingest logged but never indexed, from the case's own copies."""
-    report = case.resume_ingest()
+    return _announced(ctx, case, case.resume_ingest(), thumb_size)
+
+
+def _announced(ctx: JobContext, case, report, thumb_size: int):
+    """Each added item to the window, then their thumbnails; the report."""
     for item in report.added:
         ctx.item(("added", item.id), item)
     thumbnails_job(ctx, case, [it.id for it in report.added], thumb_size, check_cancel=False)

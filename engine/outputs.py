@@ -149,14 +149,15 @@ class OutputWriter:
             jobs.append(self._pool.submit(_write_raw, self.out / names["raw"], result.raw))
         # the model's files first, then what the caller put there already (evidence layers)
         entry["outputs"] = {**{RESULT_KEYS[k]: v for k, v in names.items()}, **entry.get("outputs", {})}
-        self._pending.append((entry, str(loaded.name), jobs))
-        while len(self._pending) > self._max_pending:
-            self._finish_oldest()
+        self._queue((entry, str(loaded.name), jobs))
 
     def submit_failed(self, entry: dict, error: str) -> None:
         """An item that could not be analysed: done(entry, error) is called in its place in the order, so
         its line is said between the lines of the items before and after it, not ahead of them."""
-        self._pending.append((entry, error, None))
+        self._queue((entry, error, None))
+
+    def _queue(self, pending: tuple) -> None:
+        self._pending.append(pending)
         while len(self._pending) > self._max_pending:
             self._finish_oldest()
 
@@ -164,12 +165,8 @@ class OutputWriter:
         # taken off the queue only once done() has run: a Ctrl-C while its files are awaited leaves it
         # there, and close() finishes it (its line said, its record complete) instead of losing it
         entry, name, jobs = self._pending[0]
-        if jobs is None:
-            self._done(entry, name)
-            self._pending.popleft()
-            return
-        error = None
-        for job in jobs:
+        error = name if jobs is None else None  # a failed item's slot holds its error
+        for job in jobs or ():
             try:
                 recorded = job.result()
             except OSError as exc:

@@ -12,7 +12,6 @@ sys.path.insert(0,'research')
 import numpy as np
 import dq_null_experiment as X
 from engine.evidence import dq
-from engine import evidence
 from PIL import Image
 orig_compute = dq.compute
 # patch: wrap read_coefficients to zero the coefficients' evidence? simplest: monkeypatch the llr via a hook

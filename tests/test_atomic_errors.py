@@ -46,11 +46,16 @@ def test_an_error_naming_the_temp_file_names_the_target(target):
     _left_as_it_was(target)
 
 
-def test_a_failed_replace_names_the_target(target, monkeypatch):
+def _full_disk_at_replace(monkeypatch) -> None:
+    """os.replace fails as on a full disk, naming the temp file and the target (as the OS does)."""
     def replace(src, dst):
         raise OSError(errno.ENOSPC, FULL, os.fspath(src), os.fspath(dst))
 
     monkeypatch.setattr(atomic.os, "replace", replace)
+
+
+def test_a_failed_replace_names_the_target(target, monkeypatch):
+    _full_disk_at_replace(monkeypatch)
     with pytest.raises(OSError) as got:
         atomic.write_bytes_atomic(target, b"new")
     assert got.value.errno == errno.ENOSPC and got.value.filename == str(target)
@@ -83,10 +88,7 @@ def test_an_error_about_another_file_keeps_its_name(target, tmp_path):
 def test_case_json_writes_name_the_case_file(target, monkeypatch):
     from declip_desktop.case.atomic import write_json_atomic
 
-    def replace(src, dst):
-        raise OSError(errno.ENOSPC, FULL, os.fspath(src), os.fspath(dst))
-
-    monkeypatch.setattr(atomic.os, "replace", replace)
+    _full_disk_at_replace(monkeypatch)
     with pytest.raises(OSError) as got:
         write_json_atomic(target, {"a": 1})
     assert got.value.filename == str(target)

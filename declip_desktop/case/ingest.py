@@ -318,37 +318,23 @@ def _item_from_copy(case: "Case", eid: str, entry: dict, trust) -> EvidenceItem 
         return None
     if hashlib.sha256(data).hexdigest() != d["sha256"]:  # changed since _copy_problem hashed it
         return None
-    try:
-        md = extract_metadata(data, img)
-    except Exception as exc:  # as in an ingest: a hostile header must not lose the evidence
-        md = {"notes": [f"metadata extraction failed ({type(exc).__name__}: {str(exc)[:120]})"],
-              "format": img.format, "width": img.size[0], "height": img.size[1]}
-    md["provenance"] = provenance_of(data, img.format, *trust)
+    md = _metadata(data, img, trust)
     md.setdefault("notes", []).append(
         f"indexed on {utc_now()} from the case's own copy: the ingest that copied it (audit entry "
         f"{entry.get('seq')}) was interrupted before writing the index")
     original = d.get("original_path") if isinstance(d.get("original_path"), str) else ""
-    return EvidenceItem(
-        id=eid, file_name=d["file_name"], path=dest, sha256=d["sha256"], md5=hashlib.md5(data).hexdigest(),
-        size=len(data),
-        width=int(md.get("display_width") or md.get("width") or 0),
-        height=int(md.get("display_height") or md.get("height") or 0),
-        format=md.get("format"),
-        original_name=original.replace("\\", "/").rsplit("/", 1)[-1] or d["file_name"],
-        original_path=original,
-        original_mtime_utc=d.get("original_mtime_utc") if isinstance(d.get("original_mtime_utc"), str) else "",
-        ingested_utc=str(entry.get("time_utc") or utc_now()),  # when the copy was made and logged
-        metadata=md,
-    )
+    return _new_item(eid, dest, data, d["sha256"], md,
+                     original_name=original.replace("\\", "/").rsplit("/", 1)[-1] or d["file_name"],
+                     original_path=original,
+                     original_mtime_utc=d.get("original_mtime_utc") if isinstance(d.get("original_mtime_utc"), str) else "",
+                     ingested_utc=str(entry.get("time_utc") or utc_now()))  # when the copy was made and logged
 
 
 def _logged_not_indexed(case: "Case") -> dict[str, str]:
-    """{sha256: evidence id} of 'evidence_added' entries whose id is not in the index."""
+    """{sha256: evidence id} of the ids the log added and the index lacks (each id's first SHA-256)."""
     out: dict[str, str] = {}
-    for e in case._audit.entries():
-        d = e.get("details") or {}
-        if e.get("action") == "evidence_added" and d.get("evidence_id") not in case._by_id:
-            out.setdefault(str(d.get("sha256")), str(d.get("evidence_id")))
+    for eid, (first, _entries) in _unindexed_entries(case).items():
+        out.setdefault(str((first.get("details") or {}).get("sha256")), eid)
     return out
 
 
@@ -381,7 +367,6 @@ def _ingest_one(case: "Case", path: Path, explicit: bool, number: int, reserved:
     except OSError as exc:
         return IngestIssue(spath, "error", f"cannot read file ({exc.strerror or exc})", explicit=explicit)
     sha = hashlib.sha256(data).hexdigest()
-    md5 = hashlib.md5(data).hexdigest()
     dup = case.find_by_sha256(sha)
     if dup is not None:
         return IngestIssue(spath, "duplicate", f"duplicate of {dup.id} ({dup.file_name}), same SHA-256 {sha}; not added",
@@ -393,14 +378,7 @@ def _ingest_one(case: "Case", path: Path, explicit: bool, number: int, reserved:
         img = probe_image(data)
     except NotAnImage as exc:
         return IngestIssue(spath, "skipped", str(exc), explicit=explicit)
-    try:
-        md = extract_metadata(data, img)
-    except Exception as exc:  # metadata is a bonus: a hostile header must not lose the evidence
-        md = {"notes": [f"metadata extraction failed ({type(exc).__name__}: {str(exc)[:120]})"]}
-        md.update({"format": img.format, "width": img.size[0], "height": img.size[1],
-                   "display_width": img.size[0], "display_height": img.size[1]})
-    # Content Credentials (C2PA), read offline from the same bytes; a bad manifest is a note, not a failure.
-    md["provenance"] = provenance_of(data, img.format, *trust)
+    md = _metadata(data, img, trust)
     name = _safe_file_name(path.name)
     # Resume: an interrupted run may have left this exact copy under its own name.
     adopt = name.casefold() not in reserved and _adoptable(case, name, sha)
@@ -415,19 +393,29 @@ def _ingest_one(case: "Case", path: Path, explicit: bool, number: int, reserved:
         original = shown(path.resolve())
     except OSError:
         original = shown(os.path.abspath(path))
+    return _new_item((orphans or {}).get(sha) or f"E{number:04d}", dest, data, sha, md,
+                     original_name=shown(path.name), original_path=original,
+                     original_mtime_utc=_utc_from_ns(st.st_mtime_ns), ingested_utc=utc_now())
+
+
+def _metadata(data: bytes, img, trust) -> dict:
+    """What an evidence record says of its bytes: extract_metadata's findings and the Content Credentials
+    (C2PA) record, read offline from the same bytes (a bad manifest is a note, not a failure)."""
+    try:
+        md = extract_metadata(data, img)
+    except Exception as exc:  # metadata is a bonus: a hostile header must not lose the evidence
+        md = {"notes": [f"metadata extraction failed ({type(exc).__name__}: {str(exc)[:120]})"]}
+        md.update({"format": img.format, "width": img.size[0], "height": img.size[1],
+                   "display_width": img.size[0], "display_height": img.size[1]})
+    md["provenance"] = provenance_of(data, img.format, *trust)
+    return md
+
+
+def _new_item(eid: str, dest: Path, data: bytes, sha: str, md: dict, **origin: str) -> EvidenceItem:
+    """The record of the copy at `dest` holding `data` (origin: original_name, original_path,
+    original_mtime_utc, ingested_utc)."""
     return EvidenceItem(
-        id=(orphans or {}).get(sha) or f"E{number:04d}",
-        file_name=final,
-        path=dest,
-        sha256=sha,
-        md5=md5,
-        size=len(data),
+        id=eid, file_name=dest.name, path=dest, sha256=sha, md5=hashlib.md5(data).hexdigest(), size=len(data),
         width=int(md.get("display_width") or md.get("width") or 0),
         height=int(md.get("display_height") or md.get("height") or 0),
-        format=md.get("format"),
-        original_name=shown(path.name),
-        original_path=original,
-        original_mtime_utc=_utc_from_ns(st.st_mtime_ns),
-        ingested_utc=utc_now(),
-        metadata=md,
-    )
+        format=md.get("format"), metadata=md, **origin)
